@@ -200,7 +200,8 @@ def format_clock(timestamp: float | None) -> str:
 
 
 def format_when(timestamp: float | None, now: float | None = None) -> str:
-    """Local ``HH:MM`` if ``timestamp`` is today (relative to ``now``), else ``YYYY-MM-DD HH:MM``."""
+    """Local ``HH:MM`` if ``timestamp`` is today (relative to ``now``), else with its date
+    too (``YYYY-MM-DD HH:MM``; ``DD/MM/YYYY HH:MM`` in Portuguese)."""
     if timestamp is None:
         return _("an unknown time")
     try:
@@ -210,7 +211,8 @@ def format_when(timestamp: float | None, now: float | None = None) -> str:
         return _("an unknown time")
     if (then.tm_year, then.tm_yday) == (today.tm_year, today.tm_yday):
         return time.strftime("%H:%M", then)
-    return time.strftime("%Y-%m-%d %H:%M", then)
+    # The date in the reader's order (Portuguese: day/month/year), the clock 24 h in both.
+    return time.strftime(_("%Y-%m-%d %H:%M"), then)
 
 
 # What each well-known error code means, for people: the one table every client uses (the
@@ -242,6 +244,9 @@ ERROR_TEXTS = {
     # until then; {until} the local time, {delay} the time left.
     "name_held": N_("the name {name} is kept for the guest who used it last until {until} ({delay} from now): "
                     "choose another name, or wait"),
+    # name_held when this clock cannot tell the wait (see UNTIL_CLOCKLESS).
+    "name_held_until": N_("the name {name} is kept for the guest who used it last until {until}: "
+                          "choose another name, or wait"),
     "name_still_yours": N_("the name {name} is yours, but your earlier session still holds it until the server "
                            "finds that session ended; {when}"),
     "bad_password": N_("wrong password"),
@@ -342,6 +347,19 @@ LIKE_TEXTS = {"unknown_recipient": "unknown_recipient_like", "no_such_room": "no
 # Codes that take another sentence when the error has "until" and no retry_after (its key
 # in ERROR_TEXTS): name_taken of a guest name kept for its last guest, until that time.
 UNTIL_TEXTS = {"name_taken": "name_held"}
+# "until" is on the server's clock, and the wait ({delay}) is it less this clock's now: a
+# client whose clock is hours off said "(2 h from now)" or "(0.1 s from now)". So the wait
+# is said only if it is one the thing can last (above 0, at most the seconds given); else
+# the sentence (its key in ERROR_TEXTS) that says only until when. (The protocol tells no
+# server time before a welcome that a client could take its clock's offset from.)
+UNTIL_CLOCKLESS = {"name_taken": ("name_held_until", const.GUEST_HOLD)}
+
+
+def _until_text(code: str, until: float) -> str:
+    """The key in ERROR_TEXTS of ``code``'s sentence with ``until``: UNTIL_TEXTS', or
+    UNTIL_CLOCKLESS' when this clock makes the wait one it cannot be."""
+    clockless, longest = UNTIL_CLOCKLESS.get(code, (UNTIL_TEXTS[code], float("inf")))
+    return UNTIL_TEXTS[code] if 0 < until - time.time() <= longest else clockless
 
 
 def explain_error(code: str, message: str, to: str | None = None, retry_after: float | None = None,
@@ -377,7 +395,7 @@ def explain_error(code: str, message: str, to: str | None = None, retry_after: f
         else ERROR_TEXTS["unavailable_given_up"] if attempts and code == "unavailable" \
         else ERROR_TEXTS[TIMED_TEXTS[code]] if code in TIMED_TEXTS and retry_after is not None \
         else ERROR_TEXTS[LIKE_TEXTS[code]] if code in LIKE_TEXTS and like \
-        else ERROR_TEXTS[UNTIL_TEXTS[code]] if code in UNTIL_TEXTS and until is not None \
+        else ERROR_TEXTS[_until_text(code, until)] if code in UNTIL_TEXTS and until is not None \
         else ERROR_TEXTS["expired_waited"] if code == "expired" and waited is not None \
         else ERROR_TEXTS.get(code)
     if template is None or (code in NEEDS_NAME and not to) or (code in NEEDS_LIKE and not like) \

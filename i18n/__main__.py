@@ -30,7 +30,8 @@ def web_json_text(language: str) -> str:
     the sentence a code takes with ``retry_after``, with ``like`` or with ``until``), and the login field each refusal is about, from
     :data:`client.core.LOGIN_OUTCOMES`."""
     from client.display import (
-        ERROR_TEXTS, LIKE_TEXTS, NEEDS_LIKE, NEEDS_NAME, NEEDS_ROOM, TIMED_TEXTS, UNTIL_TEXTS, WHEN_UNTIMED,
+        ERROR_TEXTS, LIKE_TEXTS, NEEDS_LIKE, NEEDS_NAME, NEEDS_ROOM, TIMED_TEXTS, UNTIL_CLOCKLESS, UNTIL_TEXTS,
+        WHEN_UNTIMED,
     )
 
     entries = [] if language == SOURCE_LANGUAGE else parse_po(po_path(language).read_text(encoding="utf-8"))
@@ -44,6 +45,7 @@ def web_json_text(language: str) -> str:
     catalogue["timed"] = dict(sorted(TIMED_TEXTS.items()))
     catalogue["liked"] = dict(sorted(LIKE_TEXTS.items()))
     catalogue["until_texts"] = dict(sorted(UNTIL_TEXTS.items()))
+    catalogue["until_clockless"] = {code: list(entry) for code, entry in sorted(UNTIL_CLOCKLESS.items())}
     # Which login field a refusal is about (client.core.LOGIN_OUTCOMES, the one table):
     # the page puts the cursor there, as the window does.
     from client.core import LOGIN_OUTCOMES

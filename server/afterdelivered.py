@@ -288,10 +288,11 @@ class AfterDelivered:
         return key not in self.receipts_off and actor not in self.receipts_off and not self._blocked(key, actor)
 
     def routed(self, key: str, actor: str, feature: str, frame: bytes, at: float) -> None:
-        """Another node sends ``frame`` (sent at ``at``, its wall clock) for the sessions
-        of ``key`` here that asked for ``feature``: told if :meth:`_passes` says so here
-        too. A ``typing`` older than the typing interval is dropped: the receiver would
-        show "is typing" for longer than the typist did."""
+        """Another node sends ``frame`` (sent at ``at``, on this node's wall clock: the node
+        takes it from Redis's, see bus.Conversation) for the sessions of ``key`` here that
+        asked for ``feature``: told if :meth:`_passes` says so here too. A ``typing`` older
+        than the typing interval is dropped: the receiver would show "is typing" for longer
+        than the typist did."""
         # A room's typing, or one's own room read: a typing or read, to version 2 sessions.
         in_room = _IN_ROOM.get(feature)
         if in_room is not None:

@@ -28,7 +28,18 @@ same guest: it gets the messages that waited and its history. The rules:
   per call; the relay asks the store which of them are referenced (Relay.forget_guests).
 
 Policy and bookkeeping only: the relay applies the decisions and writes them through to
-the store with the functions at the bottom. Time comes in as an argument.
+the store with the functions at the bottom. Time comes in as an argument: ``now``, the wall
+clock (Unix time: what ``left_at`` is stored and told in), and, for the hold itself, a
+monotonic clock given at construction. The hold is a duration, and a wall clock steps (NTP
+correcting it, a VM restored from a snapshot): measured on the wall clock, a step back of an
+hour would hold a name an hour longer, a step forward would free it early. So each holding
+notes when its holder left on the monotonic clock too, and the hold runs on that. A
+``left_at`` is turned into monotonic time once, when told (:meth:`GuestNames.left`: this
+server's leaving, or another node's) or first looked at (the store's, at a start), as
+``now - left_at`` ago by the wall clock then, never less than 0: a
+``left_at`` in the future (this clock stepped back since, or another node's runs ahead)
+counts as just now. So within one process a step changes no hold; across a restart, or
+between nodes, a step back lengthens a hold by no more than the hold itself.
 """
 
 from __future__ import annotations
@@ -38,6 +49,8 @@ import hashlib
 import hmac
 import os
 import sqlite3
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from enum import Enum
 from itertools import islice
@@ -61,8 +74,12 @@ class Holding:
     token_hash: bytes
     # Message ids up to this one belong to earlier holders of the name.
     epoch: int
-    # When the holder's last session left; None while online.
+    # When the holder's last session left (Unix time, as stored and told); None while online.
     left_at: float | None
+    # (left_at, the same moment on the monotonic clock) once GuestNames has looked at it:
+    # the hold runs on the second (see the module docstring); a left_at changed since
+    # (another node's word, the store's) is looked at afresh.
+    steady: tuple[float, float] | None = None
 
 
 # A token a client proposes must be at least this long (base64url of 32 random bytes is
@@ -87,9 +104,15 @@ class GuestNames:
     """The holdings of all guest names, keyed by canonical name; ``hold`` in seconds."""
 
     def __init__(self, holdings: dict[str, Holding], hold: float, remembered: float = 0.0,
-                 most: int | None = None) -> None:
+                 most: int | None = None, clock: Callable[[], float] | None = None,
+                 wall: Callable[[], float] = time.time) -> None:
+        """``clock``: the monotonic clock the hold runs on (time.monotonic), and ``wall``
+        the wall clock it is read with (to place a time given to :meth:`left`); None:
+        ``now``, the wall clock given to each call, is taken as steady (a test's time)."""
         self.holdings = holdings
         self.hold = hold
+        self.clock = clock
+        self.wall = wall
         # Seconds an offline guest's name is remembered (const.GUEST_REMEMBERED; never less
         # than the hold), unless more than ``most`` names are held (const.GUEST_REMEMBERED_MOST):
         # then those longest gone, past their hold, are offered at once (see forgettable).
@@ -117,8 +140,18 @@ class GuestNames:
             return Claim.RESUME, 0.0
         if holding.left_at is None:
             return Claim.HELD, float("inf")
-        until = holding.left_at + self.hold
-        return (Claim.HELD, until) if now < until else (Claim.TAKE, 0.0)
+        left = self.hold_left(holding, now)
+        return (Claim.HELD, now + left) if left > 0 else (Claim.TAKE, 0.0)
+
+    def hold_left(self, holding: Holding, now: float) -> float:
+        """Seconds left of the hold of ``holding``, whose holder is offline, at ``now``
+        (the wall clock); 0 or less once it is over. On the monotonic clock: see the module
+        docstring."""
+        steady = self.clock() if self.clock is not None else now
+        noted = holding.steady
+        if noted is None or noted[0] != holding.left_at:
+            noted = holding.steady = (holding.left_at, steady - max(0.0, now - holding.left_at))
+        return noted[1] + self.hold - steady
 
     def take(self, key: str, name: str, epoch: int, proposed: str | None = None) -> tuple[str, Holding]:
         """Make a new holder of ``key`` (online now); returns the token to give them: the
@@ -149,13 +182,16 @@ class GuestNames:
     def arrived(self, key: str) -> None:
         holding = self.holdings.get(key)
         if holding is not None:
-            holding.left_at = None
+            holding.left_at = holding.steady = None
 
     def left(self, key: str, now: float) -> Holding | None:
         """The holder's last session left at ``now``: the hold starts."""
         holding = self.holdings.get(key)
         if holding is not None:
             holding.left_at = now
+            # ``now`` is this clock's time of leaving (just now), or another node's word:
+            # that long ago, never less than 0 (see the module docstring).
+            holding.steady = (now, now if self.clock is None else self.clock() - max(0.0, self.wall() - now))
             leavings = self._leavings
             if key in leavings:  # to the end: in the order they left (no call: test_login_cost)
                 del leavings[key]
@@ -169,7 +205,7 @@ class GuestNames:
         at again, in the order they left; each is offered once, and is the caller's to
         :meth:`forget` or :meth:`recheck`."""
         offered: dict[str, None] = {}
-        holdings, hold = self.holdings, self.hold
+        holdings = self.holdings
         for due in (self._rechecks, self._leavings):
             # Crowded: as many past their hold as there are names too many (not a whole
             # pass's worth, which would forget names a day early for nothing).
@@ -181,11 +217,11 @@ class GuestNames:
                 holding = holdings.get(key)
                 gone = holding is not None and holding.left_at is not None
                 if when > now:
-                    if excess <= 0 or (gone and holding.left_at + hold > now):
+                    if excess <= 0 or (gone and self.hold_left(holding, now) > 0):
                         break  # (crowded: the longest gone is still held, so are those after it)
                     excess -= gone
                 done.append(key)
-                if gone and holding.left_at + hold <= now:
+                if gone and self.hold_left(holding, now) <= 0:
                     offered[key] = None
             for key in done:
                 del due[key]
@@ -199,7 +235,7 @@ class GuestNames:
             return False
         for key in islice(self._leavings, 1):
             holding = self.holdings.get(key)
-            return holding is None or holding.left_at is None or holding.left_at + self.hold <= now
+            return holding is None or holding.left_at is None or self.hold_left(holding, now) <= 0
         return False
 
     def recheck(self, key: str, when: float) -> None:

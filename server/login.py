@@ -147,7 +147,7 @@ class LoginDesk:
         self.name_in_use = name_in_use
         self.clock = clock
         self.guests = GuestNames(store.guest_holdings(time.time()), config.guest_hold, config.guest_remembered,
-                                 config.guest_remembered_most)
+                                 config.guest_remembered_most, clock)
         self.credentials = AccountCredentials(store.account_credentials(time.time()))
         self.throttle = FailureThrottle(base=config.login_failure_delay)
         # In a cluster, the throttle every node shares (ClusterNode.login_failures): consulted

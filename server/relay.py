@@ -817,7 +817,7 @@ class Relay:
                     continue  # back meanwhile (their next leaving offers them again), or registered
                 if key in kept:
                     guests.recheck(key, now + const.GUEST_RECHECK)
-                elif holding.left_at + guests.hold <= now:
+                elif guests.hold_left(holding, now) <= 0:
                     gone.append(key)
             if gone:
                 # Up to the last id given out: a message stored since the question (the

@@ -56,6 +56,7 @@ from registry import InvalidName, canonical, lookalike_key, validate_name
 from . import mailbox
 from .addresses import address_group
 from .afterdelivered import room_change_event
+from .clocksteps import StepWatch
 from .limits import TokenBucket, retry_seconds, wait_words
 from .login import unavailable_error
 from .logsummary import LogSummary
@@ -117,6 +118,10 @@ class RoomDesk:
         self.log_lines = LogSummary(log, relay.config.log_summary_interval)
         # When a mute ends (the core's deadlines are on time.time()).
         self._waker = Wakeup(schedule, time.time, _WAKE_LATE)
+        # The steps of the wall clock, that a mute's end is moved by (see expire), and the
+        # wall clock they are read on (a test steps it alone).
+        self._clock_steps = StepWatch()
+        self.wall = time.time
         # Everyone online in the cluster is in the default room (relay.directory: this
         # server's registry when alone).
         admins = self.accounts_only(const.ADMINS, const.LOCAL_SETTINGS.where("ADMINS"))
@@ -127,6 +132,11 @@ class RoomDesk:
         # What the store holds for each room: what a room is put back to when storing a
         # change to it fails.
         self._saved: dict[str, str] = dict(stored)
+        if not self._shared:
+            # A clock set back while the server was stopped: no mute lasts longer than its
+            # length from now (in a cluster the nodes' clocks end the shared mutes).
+            self.rooms.clamp_mutes(self.wall())
+            self._save([], lambda: None, lambda _maybe_done: None)
         self._wake()
         # Missed messages (see logged_in): for each user online whose first session speaks
         # version 2, room key -> the last id of that room they have had before this login;
@@ -913,11 +923,25 @@ class RoomDesk:
             # A change waiting for Redis here is in the rooms' copy, not stored yet: a mute's
             # end must not store it with its own. Its timer tries again in a moment.
             return
+        self._follow_clock_steps(clock)
         decision = self.rooms.expire(now)
         if decision:
             # In a cluster every node ends the mute; the first to store it announces it, the
             # others find the room changed and take it as it is (changed() is a no-op then).
             self._save(decision, lambda: self._publish(decision, not self._shared), lambda: None, lambda: None)
+
+    def _follow_clock_steps(self, steady: float) -> None:
+        """Move the timed mutes' ends (and the rooms' creation window) by any step of the
+        wall clock since the last look (server/clocksteps.py; Rooms.clock_stepped), and
+        store them: a mute lasts its length. The wall clock is read here (``wall``), not
+        taken from the ``now`` given to expire (a test's later time is no step). Alone
+        only: in a cluster each node's wall clock ends the stored mutes, and one node's
+        step is not the others'."""
+        stepped = self._clock_steps.step(self.wall(), steady)
+        if stepped and not self._shared:
+            log.warning("the wall clock stepped %+.0f s: the timed mutes' ends move with it", stepped)
+            self.rooms.clock_stepped(stepped)
+            self._save([], lambda: None, lambda _maybe_done: None)
 
     def _wake(self) -> None:
         """Set a timer for the core's next deadline, unless one is set for it or sooner."""

@@ -256,6 +256,9 @@ class Room:
     # key -> the muted person's name as written: a ban between the mute and its end takes
     # them out of members, and the end must not name them by their key ("otávio").
     muted_names: dict[str, str] = field(default_factory=dict)
+    # key -> a timed mute's length (seconds): what its end may be from now at most, at a
+    # start (Rooms.clamp_mutes). None in records written before it was kept.
+    mute_lengths: dict[str, float] = field(default_factory=dict)
 
 
 def room_key(name: str) -> str:
@@ -524,6 +527,7 @@ class Rooms:
                 room.invited.pop(me, None)
                 room.muted.pop(me, None)
                 room.muted_names.pop(me, None)
+                room.mute_lengths.pop(me, None)
                 self._dirty.add(key)
         return out
 
@@ -612,6 +616,10 @@ class Rooms:
         until = None if seconds is None else now + seconds
         room.muted[them] = until
         room.muted_names[them] = display_form(target.name)
+        if seconds is None:
+            room.mute_lengths.pop(them, None)
+        else:
+            room.mute_lengths[them] = seconds
         self._dirty.add(room_key(room.name))
         if until is not None:
             heapq.heappush(self._mute_ends, (until, room_key(room.name), them))
@@ -624,6 +632,7 @@ class Rooms:
         if room.muted.pop(canonical(target.name), 0.0) == 0.0:
             return []
         room.muted_names.pop(canonical(target.name), None)
+        room.mute_lengths.pop(canonical(target.name), None)
         self._dirty.add(room_key(room.name))
         return self._moderated(room, "unmute", person, target, now, None)
 
@@ -696,6 +705,43 @@ class Rooms:
         """When :meth:`expire` has something to do next (the end of a mute), or None."""
         return self._mute_ends[0][0] if self._mute_ends else None
 
+    def clock_stepped(self, by: float) -> None:
+        """The wall clock stepped ``by`` seconds (server/clocksteps.py): every timed mute's
+        end moves as much, so that it lasts its length (a step back of an hour would have
+        made a ten minutes' mute last seventy, a step forward ended it at once), and so do
+        the times of the rooms each address created (rule 9's window: a step back of a day
+        refused an address's rooms for a day). The rooms with a mute are changed
+        (:meth:`changes`: their ends are stored anew)."""
+        for created in self._created.values():
+            for key in created:
+                created[key] += by
+        if not self._mute_ends:
+            return
+        ends = []
+        for until, key, them in self._mute_ends:
+            room = self._rooms.get(key)
+            if room is None or room.muted.get(them, 0.0) != until:
+                continue  # unmuted, muted again for another time, or the room ended
+            room.muted[them] = until + by
+            ends.append((until + by, key, them))
+            self._dirty.add(key)
+        heapq.heapify(ends)
+        self._mute_ends = ends
+
+    def clamp_mutes(self, now: float) -> None:
+        """Put the end of each timed mute that is further from ``now`` than its length at
+        its length from now: its end is stored as a wall time, and a clock set back while
+        the server was stopped (a VM restored from a snapshot) would make it last that much
+        longer. At a start; a step while running is :meth:`clock_stepped`'s. The rooms so
+        changed are :meth:`changes`' (stored anew)."""
+        for key, room in self._rooms.items():
+            for them, length in room.mute_lengths.items():
+                until = room.muted.get(them)
+                if until is not None and until - now > length:
+                    room.muted[them] = now + length
+                    heapq.heappush(self._mute_ends, (now + length, key, them))
+                    self._dirty.add(key)
+
     def expire(self, now: float) -> Decision:
         """End the mutes whose time has come: an ``unmute`` Notice (``by`` None) for each.
         Also forgets the room creations older than the creation window (rule 9)."""
@@ -709,6 +755,7 @@ class Rooms:
             if room is None or room.muted.get(them, 0.0) != until:
                 continue  # unmuted, muted again for another time, or the room ended
             del room.muted[them]
+            room.mute_lengths.pop(them, None)
             self._dirty.add(key)
             shown = room.muted_names.pop(them, None) or room.members.get(them, them)
             out += [Notice(room.name, "unmute", shown, now, reason="the mute ended"),
@@ -882,7 +929,10 @@ def _record(room: Room) -> str:
         "topic": room.topic, "created_at": room.created_at, "members": list(room.members.items()),
         "moderators": sorted(room.moderators), "invited": list(room.invited),
         "banned": [[key, ban.name, ban.by, ban.at, ban.reason, ban.address] for key, ban in room.banned.items()],
-        "muted": [[key, until, room.muted_names.get(key, key)] for key, until in room.muted.items()],
+        # [key, until, name], and the length of a timed mute (a node of the version before
+        # reads the first three).
+        "muted": [[key, until, room.muted_names.get(key, key), *([room.mute_lengths[key]] if key in room.mute_lengths
+                                                                else [])] for key, until in room.muted.items()],
     }, ensure_ascii=False, separators=(",", ":"))
 
 
@@ -896,8 +946,10 @@ def _from_record(text: str) -> Room:
                 set(data["moderators"]), dict.fromkeys(data["invited"]), banned,
                 {ban.address: key for key, ban in banned.items() if ban.address},
                 {str(entry[0]): entry[1] for entry in data["muted"]},
-                # [key, until, name]; a record written before the names were kept: [key, until]
-                {str(entry[0]): str(entry[2]) for entry in data["muted"] if len(entry) > 2})
+                # [key, until, name, length]; a record written before the names were kept:
+                # [key, until]; before the lengths were, [key, until, name]
+                {str(entry[0]): str(entry[2]) for entry in data["muted"] if len(entry) > 2},
+                {str(entry[0]): float(entry[3]) for entry in data["muted"] if len(entry) > 3})
 
 
 def record_members(text: str) -> tuple[str, list[str]]:

@@ -30,14 +30,16 @@ const PLURAL_RULES = {
 // whenUntimed: {when} without retry_after, for a wait with no end (WHEN_UNTIMED);
 // timed: the sentence (its key in errors) a code takes with retry_after (TIMED_TEXTS);
 // liked: the sentence a code takes with the error's "like" (LIKE_TEXTS); untilTexts: with
-// the error's "until" and no retry_after (UNTIL_TEXTS).
+// the error's "until" and no retry_after (UNTIL_TEXTS); untilClockless: the sentence without
+// the wait, and the longest wait, for a browser clock that makes it one it cannot be
+// (UNTIL_CLOCKLESS).
 // loginFields: the login field each refusal is about (client.core.LOGIN_OUTCOMES);
 // loginRetry: the refusals of a reconnection that waiting cures (the same table's retry);
 // loginWait: the longest rate_limited a first login waits out (client.auth.MAX_LOGIN_WAIT);
 // passwordFields: the password dialog's field ("old", "new") each refused change is about
 // (client.core.PASSWORD_CHANGE_FIELDS).
 const i18n = { language: "en", messages: {}, plural: PLURAL_RULES["n != 1"], errors: {}, needsName: [], needsLike: [],
-  needsRoom: [], whenUntimed: {}, timed: {}, liked: {}, untilTexts: {}, loginFields: {}, loginRetry: [],
+  needsRoom: [], whenUntimed: {}, timed: {}, liked: {}, untilTexts: {}, untilClockless: {}, loginFields: {}, loginRetry: [],
   loginWait: 0, passwordFields: {} };
 
 /** ``values`` put into ``{name}`` fields of ``text`` (a field with no value stays). */
@@ -78,7 +80,7 @@ function explainError(code, message, name, retryAfter, like, room, reason, uncer
   waited) {
   const timed = typeof retryAfter === "number" && Object.hasOwn(i18n.timed, code) ? i18n.timed[code] : null;
   const liked = like && Object.hasOwn(i18n.liked, code) ? i18n.liked[code] : null;
-  const held = typeof until === "number" && Object.hasOwn(i18n.untilTexts, code) ? i18n.untilTexts[code] : null;
+  const held = typeof until === "number" && Object.hasOwn(i18n.untilTexts, code) ? untilText(code, until) : null;
   const unsure = code === "unconfirmed" || (uncertain === true && code === "unavailable");
   const spent = code === "expired" && typeof waited === "number";
   const template = i18n.errors[attempts && unsure ? "unconfirmed_given_up" : unsure ? "unconfirmed"
@@ -101,6 +103,15 @@ function explainError(code, message, name, retryAfter, like, room, reason, uncer
       waited: spent ? formatSpan(Math.min(waited, QUEUE_TTL)) : "" });
   }
   return text;
+}
+
+/** The key in i18n.errors of ``code``'s sentence with ``until`` (the server's clock):
+ * i18n.untilTexts', or i18n.untilClockless' when this browser's clock makes the wait one it
+ * cannot be (client/display.py's _until_text). */
+function untilText(code, until) {
+  const [clockless, longest] = i18n.untilClockless[code] || [i18n.untilTexts[code], Infinity];
+  const wait = until - nowSeconds();
+  return wait > 0 && wait <= longest ? i18n.untilTexts[code] : clockless;
 }
 
 /** explainError for an error frame, with its own fields (retry_after, like, room, reason, uncertain)
@@ -279,6 +290,7 @@ async function useLanguage(language) {
   i18n.timed = catalogue.timed || {};
   i18n.liked = catalogue.liked || {};
   i18n.untilTexts = catalogue.until_texts || {};
+  i18n.untilClockless = catalogue.until_clockless || {};
   i18n.loginFields = catalogue.login_fields || {};
   i18n.loginRetry = catalogue.login_retry || [];
   i18n.loginWait = catalogue.login_wait || 0;
@@ -482,8 +494,25 @@ function seenKey(msgId, sentAt) {
   return `${msgId}|${sentAt}`;
 }
 
+/** The time (a Unix time, the browser's wall clock): for times shown or sent. */
 function nowSeconds() {
   return Date.now() / 1000;
+}
+
+let monotonicLast = null;  // the last reading of monotonicSeconds(): {wall, steady, at}
+
+/** Seconds on a clock that never goes back, for waits and deadlines (never compared with
+ * nowSeconds()): it moves on as performance.now() does, or as the wall clock does where
+ * that moved on further. The wall clock steps when the computer's is set or corrected: an
+ * hour back kept "typing…" for an hour and left a dead connection unwatched for one. And
+ * performance.now() stands still while the computer sleeps (Chrome on Linux and macOS),
+ * when the server ends our session: a move of the wall clock forward counts, so a step
+ * forward is taken for a sleep (it costs one reconnection). */
+function monotonicSeconds() {
+  const wall = nowSeconds(), steady = performance.now() / 1000, last = monotonicLast;
+  const at = last ? last.at + Math.max(steady - last.steady, wall - last.wall) : wall;
+  monotonicLast = { wall, steady, at };
+  return at;
 }
 
 /** The hello that logs in; the password goes along only when one was typed, and the
@@ -557,7 +586,7 @@ function newThrottle(holds) {
  * "unavailable" answer that holds a message, off once a message is taken, once none so
  * refused is left to write again, or on a new connection (a new throttle).
  */
-function unavailableFor(chat, now = nowSeconds()) {
+function unavailableFor(chat, now = monotonicSeconds()) {
   const t = chat.throttle;
   if (!t.unavailable) return null;
   return t.until === null ? 0 : Math.max(0, t.until - now);
@@ -573,7 +602,7 @@ function unavailableFor(chat, now = nowSeconds()) {
  * have been stored), saying how often and over how long it was tried (failureWords).
  * Rate limits are retried while the session lasts.
  */
-function retryLater(chat, request, frame, now = nowSeconds(), random = Math.random) {
+function retryLater(chat, request, frame, now = monotonicSeconds(), random = Math.random) {
   if (!MESSAGE_KINDS.includes(request.kind) || !RETRIED.includes(frame.code) || !request.item
       || request.item.state !== "sending" || !request.frame) return false;
   if (frame.code === "unavailable") {
@@ -826,7 +855,7 @@ function watchFrames(chat) {
 function receiveFrame(chat, frame) {
   const out = { send: [], receipts: [], announce: [], login: null };  // and focus: "composer" when a room opens
   const handler = typeof frame.type === "string" && Object.hasOwn(HANDLERS, frame.type) ? HANDLERS[frame.type] : null;
-  if (chat.heard !== null) chat.heard = nowSeconds();  // anything at all says the connection lives (liveness)
+  if (chat.heard !== null) chat.heard = monotonicSeconds();  // anything at all says the connection lives (liveness)
   const paced = frame.id != null && chat.throttle.paced.delete(frame.id);  // answered: a place for the next
   if (handler) handler(chat, frame, out);
   // A day in a busy room brings thousands: only the latest are kept (insertion order).
@@ -980,6 +1009,7 @@ const HANDLERS = {
     if (!request || !request.item) return;
     const item = request.item;
     item.msgId = frame.msg_id;
+    item.takenAt = monotonicSeconds();  // about when the server's edit window began (changeable)
     chat.sent.set(frame.msg_id, item);
     if (item.state === "sending" || item.state === "waiting") item.state = "sent";
     if (request.kind === "post") countReaders(chat, request.key, item);
@@ -1097,11 +1127,11 @@ const HANDLERS = {
       // the wait ends: a later drawing says no longer a wait than there is).
       request.item.refusal = { room: typeof frame.room === "string" ? frame.room : null,
         reason: typeof frame.reason === "string" ? frame.reason : null,
-        retryAt: typeof frame.retry_after === "number" ? nowSeconds() + frame.retry_after : null };
+        retryAt: typeof frame.retry_after === "number" ? monotonicSeconds() + frame.retry_after : null };
       if (frame.code === "unavailable" && request.unavailable >= UNAVAILABLE_ATTEMPTS) {
         // Given up (retryLater): how often and how long it was tried is the news, not the last wait.
         request.item.refusal.attempts = request.unavailable;
-        request.item.refusal.triedFor = nowSeconds() - request.unavailableSince;
+        request.item.refusal.triedFor = monotonicSeconds() - request.unavailableSince;
       }
       // Given up after an answer that said it may have been stored: never "not delivered".
       if (frame.code === "unavailable" && (request.uncertain || uncertain)) request.item.errorCode = "unconfirmed";
@@ -1341,7 +1371,7 @@ const HANDLERS = {
   typing(chat, frame) {
     if (typeof frame.room === "string") return roomTyping(chat, frame);  // in a named room
     if (typeof frame.from !== "string" || isMe(chat, frame.from)) return;
-    chat.typing.set(contactKey(frame.from), nowSeconds() + TYPING_EXPIRES);
+    chat.typing.set(contactKey(frame.from), monotonicSeconds() + TYPING_EXPIRES);
   },
 
   edited(chat, frame, out) {
@@ -1577,10 +1607,14 @@ function applyChange(item, change) {
 }
 
 /** Our own message ``item`` (direct, a room post, or one to "Everyone", the default room)
- * may still be edited or deleted (the server decides). */
+ * may still be edited or deleted (the server decides). The window's age: since the server
+ * took it, on monotonicSeconds(), for one sent from this page (a step of the browser's
+ * clock back kept Edit an hour past the window); else by its time (the server's, from
+ * history or another device), which a browser clock that is off misjudges. */
 function changeable(chat, item) {
+  const age = typeof item.takenAt === "number" ? monotonicSeconds() - item.takenAt : nowSeconds() - item.at;
   return item.kind === "message" && item.dir === "out"
-    && item.msgId != null && !item.deleted && nowSeconds() - item.at < EDIT_WINDOW && chat.status === "online";
+    && item.msgId != null && !item.deleted && age < EDIT_WINDOW && chat.status === "online";
 }
 
 /** The frame that edits (``text``) or deletes (null) our message ``item``. */
@@ -1726,7 +1760,7 @@ function readFrames(chat, focused) {
     for (const item of convo.items) if (item.dir === "in" && item.msgId != null) newest = Math.max(newest, item.msgId);
   }
   if (newest <= (convo.readSent || 0)) return [];
-  const now = nowSeconds();
+  const now = monotonicSeconds();
   const due = Math.max(chat.readHold || 0, convo.readAt == null ? 0 : convo.readAt + READ_INTERVAL);
   if (now < due) {
     chat.readDueAt = due;
@@ -1742,7 +1776,7 @@ function readFrames(chat, focused) {
  * its wait, and say again the marks said in the last READ_RETRY_WINDOW seconds (each
  * conversation's newest, when it is on screen). */
 function readsRefused(chat, retryAfter) {
-  const now = nowSeconds();
+  const now = monotonicSeconds();
   const wait = Math.min(Math.max(typeof retryAfter === "number" ? retryAfter : 1, THROTTLE_WAIT[0]), THROTTLE_WAIT[1]);
   chat.readHold = Math.max(chat.readHold || 0, now + wait);
   for (const convo of chat.conversations.values()) {
@@ -2087,7 +2121,7 @@ function roomTyping(chat, frame) {
   if (typeof frame.from !== "string" || isMe(chat, frame.from)) return;
   const key = roomKey(frame.room);
   if (!chat.roomTyping.has(key)) chat.roomTyping.set(key, new Map());
-  chat.roomTyping.get(key).set(nameKey(frame.from), { name: frame.from, until: nowSeconds() + TYPING_EXPIRES });
+  chat.roomTyping.get(key).set(nameKey(frame.from), { name: frame.from, until: monotonicSeconds() + TYPING_EXPIRES });
 }
 
 /** A small room's read marks (the other members', anonymous): each of our posts there
@@ -2342,11 +2376,17 @@ function bdi(text) {
   return el("bdi", "", text);
 }
 
-/** ``seconds`` (a Unix time) as the hour and minute, in the page's language (pt-BR: 13:21;
- * English: 01:21 PM), not the browser's. */
+/** ``seconds`` (a Unix time) as the hour and minute in the browser's time zone, in the
+ * page's language (pt-BR: 13:21; English: 01:21 PM), not the browser's; a day other than
+ * today with its date too, in the language's order (pt-BR: 25/12/2026, 13:21), as the
+ * terminal's format_when. */
 function formatTime(seconds) {
   if (typeof seconds !== "number") return "";
-  return new Date(seconds * 1000).toLocaleTimeString(i18n.language.replace("_", "-"), { hour: "2-digit", minute: "2-digit" });
+  const then = new Date(seconds * 1000);
+  const clock = { hour: "2-digit", minute: "2-digit" };
+  const language = i18n.language.replace("_", "-");
+  if (then.toDateString() === new Date(nowSeconds() * 1000).toDateString()) return then.toLocaleTimeString(language, clock);
+  return then.toLocaleString(language, { day: "2-digit", month: "2-digit", year: "numeric", ...clock });
 }
 
 const view = {
@@ -2367,7 +2407,7 @@ function render(chat) {
 }
 
 function renderTyping(chat) {
-  const name = typingName(chat, nowSeconds());
+  const name = typingName(chat, monotonicSeconds());
   const line = $("typing");
   line.hidden = name === null;
   line.textContent = name === null ? "" : t("{name} is typing…", { name });
@@ -2813,7 +2853,7 @@ function failedOutcome(item) {
 /** Why our message ``item`` failed, in the page's language (empty: it did not). */
 function failureWords(item) {
   const refusal = item.refusal || {};
-  const left = typeof refusal.retryAt === "number" ? Math.max(0, refusal.retryAt - nowSeconds()) : null;
+  const left = typeof refusal.retryAt === "number" ? Math.max(0, refusal.retryAt - monotonicSeconds()) : null;
   return item.error && item.errorCode
     ? explainError(item.errorCode, item.error, item.to || item.room, left, null, refusal.room, refusal.reason,
       false, refusal.attempts, refusal.triedFor, null, item.waited)
@@ -2973,9 +3013,9 @@ function scheduleResend() {
   const due = nextResend(shell.chat);
   if (due === null) return;
   shell.resendTimer = setTimeout(() => {
-    holdDue(shell.chat, nowSeconds()).forEach(sendFrame);
+    holdDue(shell.chat, monotonicSeconds()).forEach(sendFrame);
     scheduleResend();
-  }, Math.max(0, due - nowSeconds()) * 1000);
+  }, Math.max(0, due - monotonicSeconds()) * 1000);
 }
 
 /** (Re)arm the timer of liveness(): ping a silent server, give up a dead connection. */
@@ -2984,11 +3024,11 @@ function watchLiveness() {
   const due = livenessDue(shell.chat);
   if (due === null) return;
   shell.aliveTimer = setTimeout(() => {
-    const { send, lost } = liveness(shell.chat, nowSeconds());
+    const { send, lost } = liveness(shell.chat, monotonicSeconds());
     send.forEach(sendFrame);
     if (lost) giveUp();
     else watchLiveness();
-  }, Math.max(0, due - nowSeconds()) * 1000);
+  }, Math.max(0, due - monotonicSeconds()) * 1000);
 }
 
 /** The current connection is dead though it never closed (liveness): drop it and go on as
@@ -3053,7 +3093,7 @@ function connect() {
     return;
   }
   shell.socket = socket;
-  connectionMade(chat, nowSeconds());
+  connectionMade(chat, monotonicSeconds());
   watchLiveness();
   socket.addEventListener("open", () => {
     if (socket !== shell.socket) return;
@@ -3065,7 +3105,7 @@ function connect() {
   });
   socket.addEventListener("message", (event) => {
     if (socket !== shell.socket || typeof event.data !== "string") return;
-    if (silentTooLong(chat, nowSeconds())) {  // the page slept past the deadline: this is too late
+    if (silentTooLong(chat, monotonicSeconds())) {  // the page slept past the deadline: this is too late
       giveUp();
       return;
     }
@@ -3197,7 +3237,7 @@ function sendReads(chat) {
   shell.readTimer = setTimeout(() => {
     shell.readTimer = null;
     if (shell.chat === chat) sendReads(chat);
-  }, Math.max(0, (chat.readDueAt - nowSeconds()) * 1000));
+  }, Math.max(0, (chat.readDueAt - monotonicSeconds()) * 1000));
 }
 
 /** The page is what the user looks at: the read receipts' "seen". */
@@ -3656,7 +3696,7 @@ function start() {
   $("composer").addEventListener("submit", onSubmitMessage);
   $("composer-input").addEventListener("keydown", onComposerKeydown);
   $("composer-input").addEventListener("input", fitComposer);
-  $("composer-input").addEventListener("input", () => typingFrames(shell.chat, nowSeconds()).forEach(sendFrame));
+  $("composer-input").addEventListener("input", () => typingFrames(shell.chat, monotonicSeconds()).forEach(sendFrame));
   $("messages").addEventListener("click", onMessageAction);
   $("read-receipts").addEventListener("change", (event) => {
     const chat = shell.chat;

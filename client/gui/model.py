@@ -266,6 +266,9 @@ class Line:
     deleted: bool = False
     deleted_by: str | None = None  # a room's moderator or an administrator, not its sender
     read_by: int = 0  # our post in a small room: how many other members have seen it
+    # Ours sent from here: when the server took it (its id came), on the model's monotonic
+    # clock: where the edit window starts (ChatModel.editable).
+    taken: float | None = None
     # Our message that expired while this window followed it: the seconds it waited (its
     # label says it; a history's expired message has none, only that it expired).
     waited: float | None = None
@@ -1166,15 +1169,22 @@ class ChatModel:
     def editable(self, key: str, now: float | None = None, msg_id: int | None = None) -> Line | None:
         """Our newest message in conversation ``key`` (a direct one, a room post, or one to
         Everyone), or our message ``msg_id`` there, if it may still be edited or deleted
-        (not deleted, sent less than ``const.EDIT_WINDOW`` ago; the server is the judge)."""
+        (not deleted, sent less than ``const.EDIT_WINDOW`` ago; the server is the judge).
+        Ago: since its time, by ``now`` (the wall clock's; a clock that is off misjudges
+        it); for one sent from here, unless ``now`` is given, the longer of that and the
+        time since the server took it on the monotonic clock: a step of the wall clock back
+        kept Edit an hour past the window, and the monotonic clock stands still while the
+        computer sleeps (a step forward is taken for a sleep)."""
         conversation = self.conversations.get(key)
         if conversation is None:
             return None
-        now = time.time() if now is None else now
         for line in reversed(conversation.lines):
             if line.kind == "out" and line.msg_id is not None and not line.deleted \
                     and (msg_id is None or line.msg_id == msg_id):
-                return line if now - line.at < const.EDIT_WINDOW else None
+                age = (time.time() if now is None else now) - line.at
+                if line.taken is not None and now is None:
+                    age = max(self._clock() - line.taken, age)
+                return line if age < const.EDIT_WINDOW else None
         return None
 
     def typing_text(self, key: str) -> str:
@@ -1256,6 +1266,8 @@ class ChatModel:
             line.waited = max(0.0, time.time() - line.at)  # now: a label drawn later says no longer a wait
         if msg_id is not None:
             line.msg_id = msg_id
+            if line.taken is None:
+                line.taken = self._clock()
             self.conversations[key].msg_ids.add(msg_id)
         self._note_room_id(key, line)
         self._changes.append(StateChanged(key, line, old_label))

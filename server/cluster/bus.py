@@ -211,8 +211,9 @@ class Conversation(BusEvent):
     tells (the reader, the typist, the editor): unless ``key`` is ``actor`` (its own
     other devices), the receiving node applies the rules again with its own caches
     (receipts switch, blocking), so that a switch turned off there holds at once. ``at``:
-    when it was sent (the sending node's wall clock): a ``typing`` that arrives late is
-    dropped, never shown late."""
+    when it was sent, on Redis's clock as the sending node reckons it (clock.py,
+    ClockSkew.to_redis; the receiving node takes it back to its own): a ``typing`` that
+    arrives late is dropped, never shown late."""
 
     KIND: ClassVar[str] = "conv"
     key: str

@@ -7,7 +7,10 @@ when its name is forgotten), edit windows, mutes and expiry times are written by
 node's own clock and compared by another's. So a node measures its offset from Redis's
 time once per beat (scripts.GAUGES answers Redis's time) and says so when it is off by
 more than ``limit`` seconds: those times then disagree between nodes by that much. Only
-said, not corrected: the times are read on the message's path, which stays as it is.
+said, not corrected: the times are read on the message's path, which stays as it is. One
+time is corrected, as it is read off that path: a ``typing``'s, whose age decides whether
+it is still worth showing (a few seconds: less than the skew a node may have), goes by
+Redis's clock between nodes (to_redis, from_redis).
 
 Sans-I/O: times come in as arguments (docs/cluster.md, "Clocks").
 """
@@ -27,6 +30,16 @@ class ClockSkew:
         self.limit = limit
         self.offset: float | None = None
         self._off = False  # told that it is off, and not yet that it agrees again
+
+    def to_redis(self, local: float) -> float:
+        """``local`` (a time on this node's clock) on Redis's clock, by the last offset
+        measured (as it is before the first): a time another node will compare with its
+        own clock (bus.Conversation's ``at``), which it takes back with :meth:`from_redis`."""
+        return local + (self.offset or 0.0)
+
+    def from_redis(self, shared: float) -> float:
+        """A time on Redis's clock (another node's :meth:`to_redis`) on this node's."""
+        return shared - (self.offset or 0.0)
 
     def measured(self, before: float, redis_time: float, after: float) -> str | None:
         """Redis answered ``redis_time`` to a question asked at ``before`` and answered at

@@ -660,7 +660,9 @@ class ClusterNode:
             return
         if feature in (TYPING, ROOM_TYPING) and not self._redis.connected:
             return
-        entry = bus.encode(bus.Conversation(key, actor, feature, frame.decode("utf-8"), time.time()))
+        # Sent when by Redis's clock: the receiving node's may disagree with this one's.
+        at = self.skew.to_redis(self.wall())
+        entry = bus.encode(bus.Conversation(key, actor, feature, frame.decode("utf-8"), at))
         self._route(key, entry, None, f"{feature} for {key!r}")
 
     def store_receipts_switch(self, store: Any, key: str, on: bool, callback: Any = None,
@@ -1203,4 +1205,5 @@ class ClusterNode:
         elif type(event) is bus.CarbonCopy:
             self.relay.carbon_routed(event.key, event.msg_id, event.frame.encode("utf-8"))
         elif type(event) is bus.Conversation:
-            self.relay.after.routed(event.key, event.actor, event.feature, event.frame.encode("utf-8"), event.at)
+            self.relay.after.routed(event.key, event.actor, event.feature, event.frame.encode("utf-8"),
+                                    self.skew.from_redis(event.at))

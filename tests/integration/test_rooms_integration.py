@@ -260,17 +260,22 @@ def test_a_version_1_history_with_a_rooms_name_shows_none_of_its_posts(server):
         assert old.expect(HistoryPage, skip=PRESENCE).messages == ()
 
 
+def mute_for_a_second(olga: WireClient, vic: WireClient) -> None:
+    """Olga makes #redes, Vic joins, Olga mutes him for 1 s."""
+    olga.send(JoinRoom("j1", "#redes", create=True))
+    olga.expect(RoomInfo, skip=PRESENCE)
+    vic.send(JoinRoom("j2", "#redes"))
+    vic.expect(RoomInfo, skip=PRESENCE)
+    olga.send(Mute("u1", "#redes", "Vic", "flood", 1))
+    olga.expect(Done, skip=PRESENCE + (RoomNotice,))
+
+
 def test_the_end_of_a_mute_is_announced_on_time_not_at_the_next_expiry_pass(server):
     """Issue 13: a mute of 1 s ends, announced, about 1 s later (the room desk's timer),
     although the relay's periodic pass runs only every 30 s (``expiry_interval``)."""
     assert server.server.config.expiry_interval >= 30
     with login(server, "Olga") as olga, login(server, "Vic") as vic:
-        olga.send(JoinRoom("j1", "#redes", create=True))
-        olga.expect(RoomInfo, skip=PRESENCE)
-        vic.send(JoinRoom("j2", "#redes"))
-        vic.expect(RoomInfo, skip=PRESENCE)
-        olga.send(Mute("u1", "#redes", "Vic", "flood", 1))
-        olga.expect(Done, skip=PRESENCE + (RoomNotice,))
+        mute_for_a_second(olga, vic)
         started = time.monotonic()
         notices = []
         while not notices or notices[-1].act != "unmute":
@@ -393,3 +398,20 @@ def test_a_room_named_without_its_hash_is_refused_with_the_room_it_meant(server)
         olga.send(MembersRequest("m2", "nowhere"))
         error = olga.expect_error(ErrorCode.NO_SUCH_ROOM, skip=PRESENCE)
         assert (error.request_id, error.like) == ("m2", None)
+
+
+def test_a_step_of_the_servers_wall_clock_moves_a_timed_mutes_end(server):
+    """A mute lasts its length whatever the wall clock does: the room desk watches it
+    against the monotonic clock at each expiry and moves a timed mute's end by a step it
+    sees (server/clocksteps.py). Here only the desk's reading steps (an hour on), so the
+    mute of 1 s, moved with it, goes on for an hour in the server's other time."""
+    desk = server.server.relay.room_desk
+    with login(server, "Olga") as olga, login(server, "Vic") as vic:
+        mute_for_a_second(olga, vic)
+        server.call(lambda: desk.expire(time.time()))  # the desk's first look at its clocks
+        server.call(lambda: setattr(desk, "wall", lambda: time.time() + 3600.0))
+        acts = [n.act for n in vic.drain(quiet=2.0) if type(n) is RoomNotice]
+        assert "mute" in acts and "unmute" not in acts, acts  # not ended at 1 s
+        vic.send(SendToRoom("m1", "#redes", "back"))
+        refusal = vic.expect_error(ErrorCode.MUTED, skip=PRESENCE + (RoomNotice,))
+        assert 3500 < refusal.retry_after <= 3600, refusal

@@ -195,3 +195,32 @@ def test_another_users_post_is_refused_with_it_and_anyones_delete_ignores_the_wi
     assert (late, changed, again) == (mailbox.TOO_LATE, mailbox.CHANGED, mailbox.UNCHANGED)
     assert message.deleted and message.text == ""
     store.close()
+
+
+@pytest.mark.parametrize("kind", STORE_KINDS)
+def test_a_mute_read_back_at_a_start_lasts_no_longer_than_its_length_from_then(loop, kind):
+    """The server stopped and its clock was set back a day (a VM restored from a snapshot):
+    the stored end of a ten minutes' mute was a day away. The relay that starts on the
+    store puts it at ten minutes from now, and stores that."""
+    import time
+
+    from server.relay import Relay
+    from server.config import ServerConfig
+
+    store = open_store(loop, kind=kind)
+    rooms = Rooms(admins=[])
+    vic = Person("Vic", True, "10.0.0.6")
+    rooms.join(OLGA, "#redes", T0)
+    rooms.join(vic, "#redes", T0)
+    now = time.time()
+    rooms.mute(OLGA, "#redes", vic, now + 86400.0, seconds=600.0)  # muted "tomorrow", by the clock before
+    save_changes(rooms, store, [])
+    settle(loop, store)
+    relay = Relay(ServerConfig(), store)
+    settle(loop, store)
+    refusal = relay.room_desk.rooms.may_post(vic, "#redes", time.time())
+    assert refusal is not None and 590.0 < refusal.retry_after <= 600.0, refusal
+    again = Rooms(admins=[])
+    again.restore(store.rooms().values())
+    assert 590.0 < again.may_post(vic, "#redes", time.time()).retry_after <= 600.0  # stored so
+    store.close()

@@ -22,9 +22,9 @@ SETUP = """
                       features: ["read"], read_receipts: true});
   const key = startConversation(chat, "Ze");
   openConversation(chat, key);
-  const realNow = nowSeconds;
+  const realNow = monotonicSeconds;
   let now = 1000;
-  nowSeconds = () => now;
+  monotonicSeconds = () => now;
   const dm = (id) => receiveFrame(chat, {type: "dm", msg_id: id, from: "Ze", to: "Tiago", text: `recado ${id}`,
                                          sent_at: 1});
 """
@@ -55,7 +55,7 @@ def test_a_backlog_of_frames_costs_a_few_reads_and_a_later_message_its_own(page:
         now = chat.readDueAt;
         r.later = readFrames(chat, true);
       } finally {
-        nowSeconds = realNow;
+        monotonicSeconds = realNow;
       }
       return r;
     })()""")
@@ -85,7 +85,7 @@ def test_a_rate_limited_read_is_not_shown_and_its_mark_goes_again_after_the_wait
         now += 5;
         r.after = readFrames(chat, true).length;
       } finally {
-        nowSeconds = realNow;
+        monotonicSeconds = realNow;
       }
       return r;
     })()""")

@@ -37,10 +37,10 @@ def test_a_storm_of_refusals_gets_one_frame_per_hold_backing_off_under_the_same_
       const frames = [];
       for (let i = 0; i < 30; i++) frames.push(...outgoingFrames(chat, composeMessage(chat, key, `m${i}`)));
       const ids = frames.map((f) => f.id);
-      const realRandom = Math.random, realNow = nowSeconds;
+      const realRandom = Math.random, realNow = monotonicSeconds;
       let now = 1000;  // a fake clock for the page's functions
       Math.random = () => 1;
-      nowSeconds = () => now;
+      monotonicSeconds = () => now;
       const r = {written: frames.length, holds: [], perHold: [], resent: []};
       try {
         const refuse = (f) => receiveFrame(chat, {type: "error", id: f.id, code: "rate_limited",
@@ -72,7 +72,7 @@ def test_a_storm_of_refusals_gets_one_frame_per_hold_backing_off_under_the_same_
         r.items = chat.conversations.get(key).items.filter((i) => i.kind === "message").map((i) => i.state);
       } finally {
         Math.random = realRandom;
-        nowSeconds = realNow;
+        monotonicSeconds = realNow;
       }
       return r;
     })()""")
@@ -158,9 +158,9 @@ def test_while_the_server_answers_unavailable_the_page_status_says_so_and_when_i
       receiveFrame(chat, {type: "welcome", id: "t-0", name: "Bob", version: 1, server: "s", heartbeat: 15});
       const key = startConversation(chat, "Carol");
       const [frame] = outgoingFrames(chat, composeMessage(chat, key, "during the outage"));
-      const realNow = nowSeconds;
+      const realNow = monotonicSeconds;
       let now = 1000;
-      nowSeconds = () => now;
+      monotonicSeconds = () => now;
       const r = {};
       const status = () => {
         renderTopbar(chat);
@@ -179,7 +179,7 @@ def test_while_the_server_answers_unavailable_the_page_status_says_so_and_when_i
         receiveFrame(chat, {type: "accepted", id: frame.id, msg_id: 9});
         r.after = status();
       } finally {
-        nowSeconds = realNow;
+        monotonicSeconds = realNow;
         render(shell.chat);
       }
       return r;
@@ -203,10 +203,10 @@ def test_a_message_given_up_after_unavailable_answers_says_how_often_and_how_lon
       // The English sentences are the page's catalogue too, fetched as the page loads: a
       // run before it came read the server's words (CI, once in four runs).
       await useLanguage("en");
-      const realRandom = Math.random, realNow = nowSeconds;
+      const realRandom = Math.random, realNow = monotonicSeconds;
       let now = 1000;
       Math.random = () => 0.5;
-      nowSeconds = () => now;
+      monotonicSeconds = () => now;
       const outage = (uncertain) => {
         let n = 0;
         const chat = createChat(() => `t-${++n}`);
@@ -235,7 +235,7 @@ def test_a_message_given_up_after_unavailable_answers_says_how_often_and_how_lon
       } finally {
         await useLanguage("en");
         Math.random = realRandom;
-        nowSeconds = realNow;
+        monotonicSeconds = realNow;
       }
       return r;
     })()""")

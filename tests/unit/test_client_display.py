@@ -555,3 +555,50 @@ def test_a_protocol_breach_is_said_in_the_users_words() -> None:
         assert left_why(const.PROTOCOL_ERROR_REASON) == " (quebrou as regras do protocolo)"
     finally:
         use("en")
+
+
+def test_a_name_kept_for_its_last_guest_says_no_wait_this_clock_cannot_know() -> None:
+    """``until`` is on the server's clock; the wait is it less this clock's now. A client
+    whose clock is 2 h behind said "(2 h 9 min from now)", one 2 h ahead "(a moment from
+    now)" (the wait clamped at 0): a wait no hold can be (past, or longer than
+    const.GUEST_HOLD) is not said, only until when, in local time."""
+    from i18n import use
+
+    from client.display import login_refused_words
+    from client.errors import LoginRefused
+
+    for off in (-2 * 3600.0, 2 * 3600.0):
+        until = time.time() + off + 9 * 60  # the server's clock is ``off`` from this one
+        held = LoginRefused("name_taken", "the name 'Otávio' is kept", until=until)
+        line = login_refused_words(held, "Otávio")
+        assert f"until {format_when(until)}" in line and "from now" not in line and "choose another name" in line, line
+        try:
+            use("pt_BR")
+            line = login_refused_words(held, "Otávio")
+            assert f"até {format_when(until)}" in line and "daqui a" not in line, line
+        finally:
+            use("en")
+
+
+def test_a_time_not_today_is_told_with_its_date_in_the_readers_order_and_time_zone(monkeypatch) -> None:
+    """format_when: the viewer's local time (TZ), across daylight saving; a day other than
+    today with its date, day first in Portuguese (25/12/2026), year first in English."""
+    from i18n import use
+
+    christmas = 1798187100.0  # 2026-12-25 08:25 UTC
+    july = 1782907200.0  # 2026-07-01 12:00 UTC: summer time in Lisbon
+    for tz, at, now, english, portuguese in (
+            ("America/Sao_Paulo", christmas, christmas + 2 * 86400, "2026-12-25 05:25", "25/12/2026 05:25"),
+            ("Asia/Tokyo", christmas, christmas + 2 * 86400, "2026-12-25 17:25", "25/12/2026 17:25"),
+            ("Europe/Lisbon", july, july + 86400, "2026-07-01 13:00", "01/07/2026 13:00"),
+            ("Europe/Lisbon", july, july + 60, "13:00", "13:00")):
+        monkeypatch.setenv("TZ", tz)
+        time.tzset()
+        try:
+            assert format_when(at, now) == english, tz
+            use("pt_BR")
+            assert format_when(at, now) == portuguese, tz
+        finally:
+            use("en")
+    monkeypatch.undo()
+    time.tzset()

@@ -39,3 +39,17 @@ def test_a_slow_round_trip_is_no_proof_of_an_offset():
 def test_a_clock_set_back_during_the_measure_measures_nothing():
     skew = ClockSkew(limit=1.0)
     assert skew.measured(1000.0, 1000.0, 880.0) is None and skew.offset is None
+
+
+def test_a_time_told_across_nodes_goes_by_redis_clock_and_back():
+    """A typing's ``at`` (bus.Conversation) crosses nodes whose clocks disagree: the sender
+    puts it on Redis's clock, the receiver back on its own, so its age is right though one
+    node runs 10 s behind and the other 5 s ahead (compared as written, 15 s: every typing
+    dropped as late, or with the clocks the other way round, none ever)."""
+    sender, receiver = ClockSkew(limit=1.0), ClockSkew(limit=1.0)
+    sender.measured(1000.0, 1010.0, 1000.0)  # 10 s behind Redis
+    receiver.measured(1015.0, 1010.0, 1015.0)  # 5 s ahead
+    told = sender.to_redis(1000.0)
+    assert told == 1010.0
+    assert receiver.from_redis(told) == 1015.0  # sent just now, by the receiver's clock
+    assert ClockSkew().from_redis(ClockSkew().to_redis(1000.0)) == 1000.0  # nothing measured: as it is

@@ -814,3 +814,25 @@ def test_a_persons_header_shows_their_registry_entry_while_online() -> None:
     assert model.where_text("joão") == ""
     model.set_where(LookupResult("2", "Ninguém", "unknown"))  # nobody to show: nothing changes
     assert model.where_text("ninguém") == ""
+
+
+def test_our_message_stays_editable_for_its_window_though_the_wall_clock_stepped_back() -> None:
+    """The window counts from when the server took our message on the model's monotonic
+    clock too: the wall clock stepped an hour back (NTP, a laptop's clock set) since it was
+    written kept Edit an hour past the window (the server refusing). A move forward of
+    the wall clock counts (the monotonic clock stands still while the computer sleeps)."""
+    from client.outgoing import OutgoingMessage
+
+    for step in (-3600.0, 3600.0):
+        model, clock = clocked_model()
+        model.open("alice")
+        line = model.sent(OutgoingMessage("r1", "Alice", "oi"))
+        line.at -= step  # written by the wall clock before it stepped
+        model.update("r1", "sent", None, 11)
+        clock.now += 60.0
+        if step > 0:  # slept an hour, or stepped forward: the same to a clock
+            assert model.editable("alice") is None
+            continue
+        assert model.editable("alice") is line
+        clock.now += const.EDIT_WINDOW
+        assert model.editable("alice") is None

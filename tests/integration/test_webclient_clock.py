@@ -1,0 +1,75 @@
+"""The page's words about time (webclient/app.js), run in node with the page's own
+functions, the catalogue it loads (webclient/i18n/LANG.json), the time zone set (TZ) and
+the browser's clock (Date.now) faked: a clock hours off from the server's says no wait it
+cannot know; times are the viewer's local time."""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+FUNCTIONS = ("fill", "t", "serverWords", "decimal", "formatDelay", "formatTime", "nowSeconds", "untilText", "explainError")
+
+
+def run_page(expression: str, language: str, clock: float, tz: str) -> object:
+    """``expression``'s value (JSON) in node, with the page's FUNCTIONS and catalogue for
+    ``language``, Date.now() at ``clock`` (a Unix time) and the time zone ``tz``."""
+    node = shutil.which("node")
+    if node is None:
+        pytest.skip("no node to run the page's JavaScript")
+    source = (ROOT / "webclient" / "app.js").read_text(encoding="utf-8")
+    head = source[source.index("const PLURAL_RULES"):source.index("/** ``values`` put into")]
+    constants = "\n".join(re.findall(r"^const (?:MAX_TEXT_CHARS|MIN_PASSWORD_LENGTH|EDIT_WINDOW|EN_START|EN_END) = [^;]+;", source,
+                                     flags=re.M))
+    functions = "".join(re.search(rf"^function {name}\(.*?\) \{{\n.*?^\}}\n", source, re.M | re.S).group(0)
+                        for name in FUNCTIONS)
+    catalogue = (ROOT / "webclient" / "i18n" / f"{language}.json").read_text(encoding="utf-8")
+    script = (f"{head}\n{constants}\n{functions}\nDate.now = () => {clock * 1000!r};\n"
+              f"const catalogue = {catalogue};\ni18n.language = {language!r};\n"
+              "i18n.messages = catalogue.messages || {}; i18n.errors = catalogue.errors;\n"
+              "i18n.untilTexts = catalogue.until_texts || {}; i18n.untilClockless = catalogue.until_clockless || {};\n"
+              f"console.log(JSON.stringify({expression}));")
+    done = subprocess.run([node, "-e", script], capture_output=True, text=True, timeout=20, env={"TZ": tz})
+    assert done.returncode == 0, done.stderr
+    return json.loads(done.stdout)
+
+
+@pytest.mark.parametrize("off", [-2 * 3600.0, 2 * 3600.0])
+def test_a_kept_guest_name_says_no_wait_a_browser_clock_hours_off_cannot_know(off: float) -> None:
+    until = 1_795_000_000.0  # the hold's end, on the server's clock: 9 min from the server's now
+    browser = until - 9 * 60 - off
+    call = f"explainError('name_taken', 'kept', 'Otávio', undefined, undefined, undefined, undefined, false, 0, 0, {until})"
+    line = run_page(call, "en", browser, "America/Sao_Paulo")
+    assert "until" in line and "from now" not in line and "choose another name" in line, line
+    line = run_page(call, "pt_BR", browser, "America/Sao_Paulo")
+    assert "até" in line and "daqui a" not in line, line
+
+
+def test_a_kept_guest_name_says_the_wait_and_the_local_time_from_a_right_clock() -> None:
+    until = 1_795_000_000.0
+    local = {tz: time.strftime("%H:%M", time.gmtime(until + shift)) for tz, shift in
+             (("America/Sao_Paulo", -3 * 3600), ("America/Manaus", -4 * 3600), ("Asia/Tokyo", 9 * 3600))}
+    call = f"explainError('name_taken', 'kept', 'Otávio', undefined, undefined, undefined, undefined, false, 0, 0, {until})"
+    for tz, clock in local.items():
+        line = run_page(call, "pt_BR", until - 9 * 60, tz)
+        assert f"até {clock} (daqui a 9 min)" in line, (tz, line)
+
+
+def test_a_time_not_today_is_shown_with_its_date_in_the_viewers_time_zone_and_order() -> None:
+    """formatTime (message times, "online since", a mute's end): the viewer's local time,
+    across daylight saving; a day other than the viewer's today with its date, day first
+    in Portuguese, as the terminal's format_when; today's with the time only."""
+    christmas, july = 1798187100.0, 1782907200.0  # 2026-12-25 08:25 UTC; 2026-07-01 12:00 UTC
+    for tz, at, now, expected in (("America/Sao_Paulo", christmas, christmas + 2 * 86400, "25/12/2026 05:25"),
+                                  ("Asia/Tokyo", christmas, christmas + 2 * 86400, "25/12/2026 17:25"),
+                                  ("Europe/Lisbon", july, july + 86400, "01/07/2026 13:00"),
+                                  ("Europe/Lisbon", july, july + 60, "13:00"),
+                                  ("America/Manaus", christmas, christmas + 60, "04:25")):
+        assert run_page(f"formatTime({at})", "pt_BR", now, tz).replace(",", "") == expected, tz
