@@ -19,12 +19,12 @@ full a newcomer takes the place of the oldest of them, which had the most time t
 (the login timeout): that one is told why (``give_way``: ``too_many_connections``, or a
 ``429`` on the web port) and closed. One whose hello is being decided
 (``logging_in``) keeps its place. When every place is held by sessions logged in (or
-logging in), a user that holds several (an account may log in many times: one student's
-script) gives up its oldest session, told why, if no other user there holds as many
-(:meth:`Admission.logged_in`): then every user keeps at least one, and the newcomer is
-refused only when each holds just that one. The one that gave way holds its place until it is
-closed, a moment later (its last words fit in its socket's buffer; at most CLOSE_GRACE
-seconds if not), so that the count of descriptors stays true.
+logging in), the user that holds the most there gives up its oldest session, told why, if
+it holds more than SESSIONS_KEPT (an account may log in many times: one student's script;
+:meth:`Admission.logged_in`): then every user keeps up to that many (a student's devices),
+and the newcomer is refused only when nobody holds more. The one that gave way holds its
+place until it is closed, a moment later (its last words fit in its socket's buffer; at
+most CLOSE_GRACE seconds if not), so that the count of descriptors stays true.
 
 Sans-I/O: :meth:`Admission.admit` counts and answers; the listener (server/listener.py)
 closes a refused connection after saying why in its protocol's words (:class:`Refusal`),
@@ -48,6 +48,12 @@ RETRY_AFTER = 10
 # looks at for one that may give way: those passed over are logging in (a password check
 # under way, a few at a time), so the look stays short whatever a script holds.
 GIVE_WAY_LOOK = 64
+# Sessions of one user at an address that all keep their places: a student's phone, laptop
+# and the lab's machine. Had a user with two or three given one up for each newcomer, the
+# one given up would come back (a client retries too_many_connections), take the place of
+# the next of its own, and so on: a student's devices dropped in turn for as long as the
+# address stayed full (tests/integration/test_school_address.py). A script's many go.
+SESSIONS_KEPT = 3
 
 
 def address_full(message: str) -> Refusal:
@@ -167,7 +173,7 @@ class Admission:
     def _give_way(self, address: str) -> bool:
         """Close, for a newcomer, the oldest connection of the full ``address`` that has not
         logged in and is not logging in, else the oldest session of the user who holds
-        the most there, if more than one: True if there was one."""
+        the most there, if more than SESSIONS_KEPT: True if there was one."""
         waiting = self._waiting.get(address)
         for looked, connection in enumerate(waiting or ()):
             if looked == GIVE_WAY_LOOK:
@@ -181,7 +187,7 @@ class Admission:
         if not users:
             return False
         sessions = max(users.values(), key=len)  # (a scan of the address's users: only when it is full)
-        if len(sessions) < 2:
+        if len(sessions) <= SESSIONS_KEPT:
             return False
         connection = next(iter(sessions))
         self._settled(address, connection)

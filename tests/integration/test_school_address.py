@@ -199,6 +199,34 @@ def test_one_account_holding_the_address_gives_up_its_oldest_sessions_to_classma
                 client.close()
 
 
+def test_a_student_with_a_few_devices_keeps_them_all_when_the_address_is_full():
+    # A student's phone, laptop and the lab's machine are one user's three sessions, not a
+    # script's: had the user with the most sessions given one up for every newcomer, the
+    # one given up would reconnect (its client retries too_many_connections), take the
+    # place of the next of its own, and so on: the student's devices dropped in turn, every
+    # second or two, for as long as the address stayed full.
+    with in_thread(max_connections_per_address=4) as server:
+        devices = []
+        try:
+            for i in range(3):
+                client, answer = log_in(server, "Conceição", PASSWORD, register=i == 0)
+                assert isinstance(answer, Welcome), answer
+                devices.append(client)
+            bia, answer = log_in(server, "Bia")
+            with bia:
+                assert isinstance(answer, Welcome), answer
+                wait_until(lambda: admitted(server) == 4, what="the address's places taken")
+                with WireClient(server.host, server.port) as late:  # nobody here holds more than a few
+                    assert [e.code for e in late.wait_closed(LIMIT) if isinstance(e, ErrorReply)] == [
+                        ErrorCode.TOO_MANY_CONNECTIONS]
+                for device in (*devices, bia):  # every one still connected, and answered
+                    device.send(Ping("here?"))
+                    assert device.expect(Pong, skip=NOTICES) == Pong("here?")
+        finally:
+            for client in devices:
+                client.close()
+
+
 def test_one_students_flood_from_several_connections_leaves_each_classmate_a_floor():
     # Before: the address's request rate (RATE_PER_ADDRESS) went to whoever asked first:
     # one student flooding from a few connections took it all, and 4 of a classmate's 10

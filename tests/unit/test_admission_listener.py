@@ -9,7 +9,7 @@ import logging
 
 from otherplatforms import ProactorLikeEventLoop
 from protocol import ErrorCode
-from server.admission import GIVE_WAY_LOOK, Admission
+from server.admission import GIVE_WAY_LOOK, SESSIONS_KEPT, Admission
 from server.listener import AcceptFailures, Listener
 from server.logsummary import LogSummary
 
@@ -80,22 +80,25 @@ def test_a_full_address_makes_its_oldest_connection_not_logged_in_give_way_to_a_
 
 
 def test_a_full_address_of_sessions_makes_the_user_holding_the_most_give_up_its_oldest():
-    admission = Admission(capacity=10, per_address=5)
+    admission = Admission(capacity=10, per_address=7)
     sessions = []
-    for key in ("ana", "mal", "mal", "bia", "mal"):
+    for key in ("ana", "mal", "mal", "bia", "mal", "mal", "mal"):
         admission.admit("10.0.0.1")
         waiter = Waiter()
         admission.waiting("10.0.0.1", waiter)
         sessions.append(waiter.logs_in(admission, key))
-    ana, mal1, mal2, bia, mal3 = sessions
+    ana, mal1, mal2, bia, *mallory = sessions
     assert admission.admit("10.0.0.1") is None  # Mallory's oldest gives way
-    assert "the most sessions there (3)" in mal1.told[0] and not any(w.told for w in (ana, mal2, bia, mal3))
+    assert "the most sessions there (5)" in mal1.told[0] and not any(w.told for w in (ana, mal2, bia, *mallory))
     admission.release("10.0.0.1", mal1)  # (the newcomer is not waiting: made by hand here)
     assert admission.admit("10.0.0.1") is None
-    assert mal2.told and not any(w.told for w in (ana, bia, mal3))
+    assert mal2.told and not any(w.told for w in (ana, bia, *mallory))
     admission.release("10.0.0.1", mal2)
-    refusal = admission.admit("10.0.0.1")  # each holds one: nobody gives way
+    # Mallory holds SESSIONS_KEPT now, as a student's devices: nobody gives way.
+    assert len(mallory) == SESSIONS_KEPT
+    refusal = admission.admit("10.0.0.1")
     assert refusal is not None and refusal.code == ErrorCode.TOO_MANY_CONNECTIONS
+    assert not any(w.told for w in (ana, bia, *mallory))
     by_hand = Waiter()
     by_hand.logs_in(admission, "mal")  # never waiting (never admitted): not counted
     assert admission.admit("10.0.0.1") is not None and not by_hand.told
