@@ -2798,6 +2798,14 @@ function updateItem(item) {
     node.dataset.timeLang = i18n.language;
     time.textContent = formatTime(item.at);
   }
+  if (item.kind === "message" && node.dataset.wordsLang !== i18n.language) {  // drawn, or drawn before a switch
+    node.dataset.wordsLang = i18n.language;
+    if (item.dir === "out") node.querySelector(".msg-sender").textContent = t("You");
+    node.querySelector(".msg-edited").textContent = t("edited");
+    for (const edit of node.querySelectorAll(".msg-edit")) edit.textContent = t("Edit");
+    for (const remove of node.querySelectorAll(".msg-delete")) remove.textContent = t("Delete");
+    node.dataset.rev = "-";  // a deleted message's words again, below
+  }
   if (item.kind === "message" && node.dataset.rev !== String(item.rev || 0)) {
     node.dataset.rev = String(item.rev || 0);
     const gone = item.deletedBy ? t("This message was deleted by {name}", { name: item.deletedBy })
@@ -2876,15 +2884,16 @@ function messageElement(item) {
   if (item.msgId != null) node.dataset.msgId = String(item.msgId);
   if (item.requestId) node.dataset.requestId = item.requestId;
   const meta = el("p", "msg-meta");
-  meta.append(theirs(el("span", "msg-sender", item.dir === "out" ? t("You") : item.sender)));
+  meta.append(theirs(el("span", "msg-sender", item.dir === "out" ? "" : item.sender)));  // "You": updateItem
   const time = el("time", "msg-time", formatTime(item.at));
   if (typeof item.at === "number") time.dateTime = new Date(item.at * 1000).toISOString();
   meta.append(time);
-  const edited = el("span", "msg-edited", t("edited"));
+  const edited = el("span", "msg-edited");
   edited.hidden = true;
   meta.append(edited);
   node.dataset.localId = String(item.localId);
   node.dataset.rev = "-";  // updateItem fills the text, with the edited and deleted marks
+  node.dataset.wordsLang = "-";  // and the page's words (updateItem: again after a language switch)
   node.append(meta, el("p", "msg-text"));
   if (item.dir === "out") {
     const status = el("p", "msg-status");
@@ -2892,16 +2901,16 @@ function messageElement(item) {
     node.append(status);
     // Edit and Delete, shown while changeable(): a direct message, a room post, one to "Everyone".
     const actions = el("p", "msg-actions");
-    const edit = el("button", "msg-edit", t("Edit"));
+    const edit = el("button", "msg-edit");
     edit.type = "button";
-    const remove = el("button", "msg-delete", t("Delete"));
+    const remove = el("button", "msg-delete");
     remove.type = "button";
     actions.append(edit, remove);
     actions.hidden = true;
     node.append(actions);
   } else if (item.room) {  // another member's room post: Delete, for its moderators
     const actions = el("p", "msg-actions");
-    const remove = el("button", "msg-delete", t("Delete"));
+    const remove = el("button", "msg-delete");
     remove.type = "button";
     actions.append(remove);
     actions.hidden = true;
