@@ -270,12 +270,37 @@ function translatePage() {
   document.documentElement.lang = i18n.language.replace("_", "-");
 }
 
+// The catalogues i18n/LANG.js handed over (a page opened as a file: scriptCatalogue).
+const scriptCatalogues = {};
+
+/** Called by i18n/LANG.js (written by python3 -m i18n web) with its catalogue. */
+function chatCatalogueLoaded(language, catalogue) {
+  scriptCatalogues[language] = catalogue;
+}
+
+/** ``language``'s catalogue for a page opened as a file (file://), which cannot fetch
+ * i18n/LANG.json but may run the script beside it, i18n/LANG.js: the same catalogue. */
+function scriptCatalogue(language) {
+  return new Promise((resolve, reject) => {
+    if (Object.hasOwn(scriptCatalogues, language)) {
+      resolve(scriptCatalogues[language]);
+      return;
+    }
+    const script = el("script");
+    script.src = `i18n/${language}.js`;
+    script.onload = () => (Object.hasOwn(scriptCatalogues, language) ? resolve(scriptCatalogues[language])
+      : reject(new Error(`i18n/${language}.js gave no catalogue`)));
+    script.onerror = () => reject(new Error(`no i18n/${language}.js`));
+    document.head.append(script);
+  });
+}
+
 /** Speak ``language`` from now on: load its catalogue, then redraw. */
 async function useLanguage(language) {
   let catalogue = {};
   try {
-    const response = await fetch(`i18n/${language}.json`, { cache: "no-cache" });
-    catalogue = await response.json();
+    if (location.protocol === "file:") catalogue = await scriptCatalogue(language);
+    else catalogue = await (await fetch(`i18n/${language}.json`, { cache: "no-cache" })).json();
   } catch {
     language = "en";  // no catalogue: English rather than half a language
   }
