@@ -697,7 +697,7 @@ def main(argv: list[str] | None = None) -> int:
     except MemoryError:  # in the loop itself (its select); a callback's is the loop's exception handler's
         give_up("in the event loop")
     except OSError as exc:
-        log.error("cannot start on %s:%d: %s", args.host, args.port, exc.strerror or exc)
+        log.error("cannot start on %s: %s", endpoint(args.host, args.port), exc.strerror or exc)
         return 1
     except KeyboardInterrupt:
         pass
