@@ -39,6 +39,7 @@ from registry import InvalidName
 from registry.names import not_a_name
 from resp import parse_url
 from server import ChatServer, ServerConfig, backup
+from server.addresses import bracketed, endpoint
 from server.app import ListenFailed
 from server.console import QUIT_COMMANDS, registry_lines, say_to_operator, watch_console
 from server.lan import lan_lines, listens_everywhere, local_addresses
@@ -176,7 +177,7 @@ def _web_names_problem(args: argparse.Namespace) -> str | None:
                      "not the scheme's, as in {example} or {other}").format(
                 option=(const.LOCAL_SETTINGS.where("WEB_ALLOWED_ORIGINS") if origin in const.WEB_ALLOWED_ORIGINS
                         else "--web-origin"),
-                origin=origin, example=f"https://{host}", other=f"http://{host}:{const.WEB_PORT}")
+                origin=origin, example=f"https://{bracketed(host)}", other=f"http://{endpoint(host, const.WEB_PORT)}")
     return None
 
 
@@ -575,7 +576,7 @@ def run_workers(argv: list[str], args: argparse.Namespace) -> int:
         if failed is not None or stopping.is_set():
             return not_started(failed)
     restarts: list[list[float]] = [[] for _ in children]  # per slot: when it was started again
-    log.info("%d workers on %s port %d%s: %s", args.workers, args.host, port,
+    log.info("%d workers on %s%s: %s", args.workers, endpoint(args.host, port),
              f" (web {web[1]})" if web else "", ", ".join(f"pid {child.pid}" for child in children))
     log_settings()  # once, for all the workers (each is started with --reuse-port: they do not)
 
@@ -696,7 +697,7 @@ def main(argv: list[str] | None = None) -> int:
     except MemoryError:  # in the loop itself (its select); a callback's is the loop's exception handler's
         give_up("in the event loop")
     except OSError as exc:
-        log.error("cannot start on %s:%d: %s", args.host, args.port, exc.strerror or exc)
+        log.error("cannot start on %s: %s", endpoint(args.host, args.port), exc.strerror or exc)
         return 1
     except KeyboardInterrupt:
         pass

@@ -162,13 +162,14 @@ class KnownNames:
         rest = [name for key, name in reversed(self._known.items()) if key not in self._online]
         return online + rest
 
-    def like(self, name: str) -> str | None:
+    def like(self, name: str, asking: str = "") -> str | None:
         """The one name known here that looks like ``name`` but is someone else's
         (``João`` for ``joao``: registry/names.py, rule 7), for "did you mean João?";
-        None when there is none, or several (which one is not ours to guess)."""
-        key, me = lookalike_key(name), canonical(name)
+        None when there is none, or several (which one is not ours to guess). Never
+        ``asking``'s, the user's own: nobody is asked whether they meant themselves."""
+        key, mine = lookalike_key(name), {canonical(name), canonical(asking)}
         found = {canonical(known): known for known in self.names()
-                 if canonical(known) != me and lookalike_key(known) == key}
+                 if canonical(known) not in mine and lookalike_key(known) == key}
         return next(iter(found.values())) if len(found) == 1 else None
 
 

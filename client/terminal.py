@@ -1721,9 +1721,9 @@ class TerminalUI:
         """The one name that looks like ``name`` but is someone else's, for "did you mean
         João?" after a /whois or /history that found nobody: among the names this terminal
         knows, else among who is online now (asked once: a terminal started after the
-        class came in has seen nobody join). None if none or several."""
+        class came in has seen nobody join). None if none or several; never our own."""
         with self._print_lock:
-            like = self._names.like(name)
+            like = self._names.like(name, self._me)
         if like is not None:
             return like
         try:
@@ -1732,7 +1732,7 @@ class TerminalUI:
             return None  # the answer goes without the question
         with self._print_lock:
             self._names.everyone_online(p.name for p in users)
-            return self._names.like(name)
+            return self._names.like(name, self._me)
 
     def _complete(self, word: str, state: int) -> str | None:
         """readline's completer: the ``state``-th candidate for ``word``."""

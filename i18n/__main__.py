@@ -6,7 +6,9 @@
   to ``locale/LANG/LC_MESSAGES/chat.po`` and translate.
 - ``python3 -m i18n web``: write ``webclient/i18n/LANG.json`` for every language, English
   included (the page reads them; a test checks they match the ``.po`` files and the error
-  sentences of ``client/display.py``).
+  sentences of ``client/display.py``), and ``webclient/i18n/LANG.js``, the same catalogue
+  as a script, for a page opened as a file (``file://``), which may run a script beside it
+  but cannot fetch a JSON file.
 """
 
 from __future__ import annotations
@@ -21,6 +23,18 @@ from .extract import WEB_ROOT, placeholders, python_messages, web_messages
 
 def web_json_path(language: str):
     return WEB_ROOT / "i18n" / f"{language}.json"
+
+
+def web_script_path(language: str):
+    return WEB_ROOT / "i18n" / f"{language}.js"
+
+
+def web_script_text(language: str) -> str:
+    """The exact text of ``webclient/i18n/LANG.js``: :func:`web_json_text`'s catalogue,
+    handed to the page's ``chatCatalogueLoaded`` (webclient/app.js) when it runs."""
+    return ("// Written by python3 -m i18n web from the catalogue of " + language + ".json: do not edit.\n"
+            "// A page opened as a file (file://) cannot fetch that file; it runs this one.\n"
+            f"chatCatalogueLoaded({json.dumps(language)}, {web_json_text(language).rstrip()});\n")
 
 
 def web_json_text(language: str) -> str:
@@ -125,6 +139,9 @@ def main(argv: list[str]) -> int:
             path.parent.mkdir(exist_ok=True)
             path.write_text(web_json_text(lang), encoding="utf-8")
             print(f"wrote {path}")
+            script = web_script_path(lang)
+            script.write_text(web_script_text(lang), encoding="utf-8")
+            print(f"wrote {script}")
         return 0
     print(__doc__, file=sys.stderr)
     return 2

@@ -57,8 +57,14 @@ def lan_lines(host: str, port: int, web_port: int | None, tls: bool, addresses: 
             if loopback else []
     if not addresses:
         page = f", or the page on port {web_port}" if web_port is not None else ""
-        return ["from the LAN: give the clients this machine's address (ip -4 addr on Linux, ipconfig on Windows, "
-                f"ipconfig getifaddr en0 on macOS) and port {port}{page}"]
+        if host in _IPV4_ONLY:
+            return ["from the LAN: give the clients this machine's address (ip -4 addr on Linux, ipconfig on Windows, "
+                    f"ipconfig getifaddr en0 on macOS) and port {port}{page}"]
+        # It takes IPv6 clients too: the commands that list IPv6 addresses as well, and how
+        # one is written before a port (a URL's way).
+        return ["from the LAN: give the clients this machine's address (ip addr on Linux, ipconfig on Windows, "
+                f"ifconfig en0 on macOS) and port {port} (an IPv6 address in brackets: "
+                f"{endpoint('2001:db8::5', port)}){page}"]
     first, *others = addresses
     line = f"from the LAN: python3 chatclient.py NAME {endpoint(first, port)}" + (" --tls" if tls else "")
     if web_port is not None:

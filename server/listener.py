@@ -188,7 +188,7 @@ class _Handshake:
 
     def give_way(self, message: str) -> None:
         self.listener.log_lines.log("disconnects before logging in", self.address, logging.INFO,
-                                    "TLS handshake with %s:%d: %s", self.address, self.port, GAVE_WAY)
+                                    "TLS handshake with %s: %s", endpoint(self.address, self.port), GAVE_WAY)
         self.task.cancel()
 
 

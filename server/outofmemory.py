@@ -52,8 +52,9 @@ def give_up(where: str) -> None:
         _reserve.close()
         _reserve = None
     try:
+        # Settings go in const_local.py (README.md, "const.py"), never const.py, which a pull replaces.
         log.critical("out of memory (%s): the server stops; give it more memory (ulimit -v, the "
-                     "machine's) or admit fewer connections (MAX_CONNECTIONS in const.py)", where)
+                     "machine's) or admit fewer connections (a lower MAX_CONNECTIONS in const_local.py)", where)
         for handler in logging.getLogger().handlers + log.handlers:
             handler.flush()
     finally:

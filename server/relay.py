@@ -1006,7 +1006,7 @@ class Relay:
             return
         if recipient is None:
             self.metrics.direct_refused += 1
-            session.send(self._not_a_name(request.to, request.request_id) or self._nobody(request))
+            session.send(self._not_a_name(request.to, request.request_id) or self._nobody(session, request))
             return
         state = "blocked" if session.key in self.blocked.get(to_key, ()) else "sent" if record else "queued"
         # In whole microseconds (the nearest double to them): the dm frame then writes its
@@ -1722,13 +1722,14 @@ class Relay:
         session.send(LookupResult(request.request_id, record.name, "online", first.address, first.port,
                                   record.since, self.peers.node_of(first.session)))
 
-    def _nobody(self, request: SendDirect) -> ErrorReply:
+    def _nobody(self, session: ClientSession, request: SendDirect) -> ErrorReply:
         """``unknown_recipient`` for a message to a valid name nobody has; with ``like``, the
         one user online whose name looks like it (``Joao`` for ``João``, ``alice`` typed with
         a Cyrillic ``а``: registry/names.py, rule 7), so that the sender's client can ask
         "did you mean João?". Online names never look alike (a login that would is refused),
-        so there is at most one; the message is not sent to it: the sender decides."""
-        rivals = self.directory.lookalikes(request.to)
+        so there is at most one; the message is not sent to it: the sender decides. Never
+        the sender: Joao writing to "João" is not asked "did you mean Joao?"."""
+        rivals = [name for name in self.directory.lookalikes(request.to) if canonical(name) != session.key]
         if len(rivals) == 1:
             return ErrorReply(ErrorCode.UNKNOWN_RECIPIENT, f"nobody called {request.to} has ever logged in here; "
                               f"did you mean {rivals[0]}?", request.request_id, like=rivals[0])

@@ -481,7 +481,7 @@ class WebSession(ClientSession):
         if self.mode is not _HTTP:
             return super().give_way(message)
         self.relay.log_lines.log("disconnects before logging in", self.address, logging.INFO,
-                                 "web %s:%d %s", self.address, self.port, GAVE_WAY)
+                                 "web %s %s", endpoint(self.address, self.port), GAVE_WAY)
         self.transport.write(_refusal_response(address_full(message)))
         self.close()
 

@@ -270,12 +270,37 @@ function translatePage() {
   document.documentElement.lang = i18n.language.replace("_", "-");
 }
 
+// The catalogues i18n/LANG.js handed over (a page opened as a file: scriptCatalogue).
+const scriptCatalogues = {};
+
+/** Called by i18n/LANG.js (written by python3 -m i18n web) with its catalogue. */
+function chatCatalogueLoaded(language, catalogue) {
+  scriptCatalogues[language] = catalogue;
+}
+
+/** ``language``'s catalogue for a page opened as a file (file://), which cannot fetch
+ * i18n/LANG.json but may run the script beside it, i18n/LANG.js: the same catalogue. */
+function scriptCatalogue(language) {
+  return new Promise((resolve, reject) => {
+    if (Object.hasOwn(scriptCatalogues, language)) {
+      resolve(scriptCatalogues[language]);
+      return;
+    }
+    const script = el("script");
+    script.src = `i18n/${language}.js`;
+    script.onload = () => (Object.hasOwn(scriptCatalogues, language) ? resolve(scriptCatalogues[language])
+      : reject(new Error(`i18n/${language}.js gave no catalogue`)));
+    script.onerror = () => reject(new Error(`no i18n/${language}.js`));
+    document.head.append(script);
+  });
+}
+
 /** Speak ``language`` from now on: load its catalogue, then redraw. */
 async function useLanguage(language) {
   let catalogue = {};
   try {
-    const response = await fetch(`i18n/${language}.json`, { cache: "no-cache" });
-    catalogue = await response.json();
+    if (location.protocol === "file:") catalogue = await scriptCatalogue(language);
+    else catalogue = await (await fetch(`i18n/${language}.json`, { cache: "no-cache" })).json();
   } catch {
     language = "en";  // no catalogue: English rather than half a language
   }
@@ -2798,6 +2823,14 @@ function updateItem(item) {
     node.dataset.timeLang = i18n.language;
     time.textContent = formatTime(item.at);
   }
+  if (item.kind === "message" && node.dataset.wordsLang !== i18n.language) {  // drawn, or drawn before a switch
+    node.dataset.wordsLang = i18n.language;
+    if (item.dir === "out") node.querySelector(".msg-sender").textContent = t("You");
+    node.querySelector(".msg-edited").textContent = t("edited");
+    for (const edit of node.querySelectorAll(".msg-edit")) edit.textContent = t("Edit");
+    for (const remove of node.querySelectorAll(".msg-delete")) remove.textContent = t("Delete");
+    node.dataset.rev = "-";  // a deleted message's words again, below
+  }
   if (item.kind === "message" && node.dataset.rev !== String(item.rev || 0)) {
     node.dataset.rev = String(item.rev || 0);
     const gone = item.deletedBy ? t("This message was deleted by {name}", { name: item.deletedBy })
@@ -2876,15 +2909,16 @@ function messageElement(item) {
   if (item.msgId != null) node.dataset.msgId = String(item.msgId);
   if (item.requestId) node.dataset.requestId = item.requestId;
   const meta = el("p", "msg-meta");
-  meta.append(theirs(el("span", "msg-sender", item.dir === "out" ? t("You") : item.sender)));
+  meta.append(theirs(el("span", "msg-sender", item.dir === "out" ? "" : item.sender)));  // "You": updateItem
   const time = el("time", "msg-time", formatTime(item.at));
   if (typeof item.at === "number") time.dateTime = new Date(item.at * 1000).toISOString();
   meta.append(time);
-  const edited = el("span", "msg-edited", t("edited"));
+  const edited = el("span", "msg-edited");
   edited.hidden = true;
   meta.append(edited);
   node.dataset.localId = String(item.localId);
   node.dataset.rev = "-";  // updateItem fills the text, with the edited and deleted marks
+  node.dataset.wordsLang = "-";  // and the page's words (updateItem: again after a language switch)
   node.append(meta, el("p", "msg-text"));
   if (item.dir === "out") {
     const status = el("p", "msg-status");
@@ -2892,16 +2926,16 @@ function messageElement(item) {
     node.append(status);
     // Edit and Delete, shown while changeable(): a direct message, a room post, one to "Everyone".
     const actions = el("p", "msg-actions");
-    const edit = el("button", "msg-edit", t("Edit"));
+    const edit = el("button", "msg-edit");
     edit.type = "button";
-    const remove = el("button", "msg-delete", t("Delete"));
+    const remove = el("button", "msg-delete");
     remove.type = "button";
     actions.append(edit, remove);
     actions.hidden = true;
     node.append(actions);
   } else if (item.room) {  // another member's room post: Delete, for its moderators
     const actions = el("p", "msg-actions");
-    const remove = el("button", "msg-delete", t("Delete"));
+    const remove = el("button", "msg-delete");
     remove.type = "button";
     actions.append(remove);
     actions.hidden = true;

@@ -138,16 +138,16 @@ def test_kill_9_of_the_recipients_node_mid_delivery_the_message_arrives_once_els
             assert not [e for e in again.drain(0.5) if isinstance(e, DirectMessage)]
 
 
-def start_workers(redis, log: Path) -> tuple[subprocess.Popen, int]:
-    """``chatserver.py --workers 2`` on a free port, its log in ``log``, once both listen
-    and the parent said so: (the parent process, the port)."""
+def start_workers(redis, log: Path, host: str = "127.0.0.1") -> tuple[subprocess.Popen, int]:
+    """``chatserver.py --workers 2`` on ``host`` and a free port, its log in ``log``, once
+    both listen and the parent said so: (the parent process, the port)."""
     port = free_port()
     with open(log, "w") as err:
-        parent = subprocess.Popen([sys.executable, "chatserver.py", "--host", "127.0.0.1", "--port", str(port),
+        parent = subprocess.Popen([sys.executable, "chatserver.py", "--host", host, "--port", str(port),
                                    "--web-port", "0", "--cluster", redis.url, "--workers", "2"],
                                   cwd=ROOT, stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=err)
     try:
-        wait_until(lambda: len(re.findall(r"listening on 127\.0\.0\.1:(\d+)", log.read_text())) == 2
+        wait_until(lambda: log.read_text().count("listening on ") == 2
                    and "2 workers on" in log.read_text(), 20, "two workers listening")
     except BaseException:
         stop_process(parent)
@@ -188,6 +188,19 @@ def test_workers_2_serve_one_port_from_two_processes(redis, tmp_path):
         stop_process(parent)
         parent.stdin.close()
     assert "Traceback" not in log.read_text()
+
+
+@pytest.mark.timeout_seconds(60)
+def test_workers_on_an_ipv6_address_say_it_in_brackets(redis, tmp_path):
+    """The parent's line said "2 workers on ::1 port 5000", where every other line of the
+    log (and a client's command line) writes [::1]:5000."""
+    log = tmp_path / "workers.log"
+    parent, port = start_workers(redis, log, "::1")
+    try:
+        assert f"2 workers on [::1]:{port}:" in log.read_text(), log.read_text()
+    finally:
+        stop_process(parent)
+        parent.stdin.close()
 
 
 @pytest.mark.timeout_seconds(120)

@@ -124,9 +124,9 @@ def test_the_page_catalogue_is_the_po_file_as_json() -> None:
 
 def test_the_committed_page_catalogues_match_the_po_files() -> None:
     for language in i18n.available():
-        path = tool.web_json_path(language)
-        assert path.read_text(encoding="utf-8") == tool.web_json_text(language), \
-            f"{path} is out of date: run python3 -m i18n web"
+        for path, text in ((tool.web_json_path(language), tool.web_json_text(language)),
+                           (tool.web_script_path(language), tool.web_script_text(language))):
+            assert path.read_text(encoding="utf-8") == text, f"{path} is out of date: run python3 -m i18n web"
 
 
 def test_the_page_explains_errors_with_the_clients_table_translated() -> None:

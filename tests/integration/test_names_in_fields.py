@@ -114,6 +114,17 @@ def test_a_message_to_a_name_nobody_has_names_the_one_online_that_looks_like_it(
     assert not person.take(DirectMessage)
 
 
+def test_a_message_to_a_name_nobody_has_never_suggests_the_sender(bench):
+    """Joao writes to "João", whom nobody is: the one online name that looks like it is
+    Joao's own, and "did you mean Joao?" would send him a message to himself."""
+    joao = bench.login("Joao")
+    bench.relay.handle(joao, SendDirect("s1", "João", "oi"))
+    bench.settle()
+    [error] = joao.take(ErrorReply)
+    assert (error.code, error.like) == (ErrorCode.UNKNOWN_RECIPIENT, None), error
+    assert "did you mean" not in error.message, error
+
+
 def test_a_message_to_a_name_nobody_has_and_nobody_online_looks_like_has_no_like(bench):
     alice, _ = bench.login("Alice"), bench.login("Pedro")
     bench.relay.handle(alice, SendDirect("s1", "Joao", "oi"))

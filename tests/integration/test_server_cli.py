@@ -146,6 +146,10 @@ def test_data_with_memory_or_cluster_is_a_usage_error_not_ignored(args: tuple[st
                                          "name, and the port if it is not the scheme's, as in https://sala.escola.br "
                                          "or http://sala.escola.br:8080"),
     (("--web-origin", "http://sala.escola.br/chat"), "--web-origin: 'http://sala.escola.br/chat' is not an origin"),
+    # An IPv6 host in brackets, as a URL writes it: "http://2001:db8::5:8080" reads 8080 as the address's last group.
+    (("--web-origin", "[2001:db8::5]:8080"), "--web-origin: '[2001:db8::5]:8080' is not an origin: give the scheme "
+                                             "and the name, and the port if it is not the scheme's, as in "
+                                             "https://[2001:db8::5] or http://[2001:db8::5]:8080"),
 ])
 def test_a_web_name_or_origin_that_could_never_match_is_a_usage_error(args: tuple[str, ...], error: str) -> None:
     done = run("--port", "0", "--web-port", "0", "--memory", *args)

@@ -525,3 +525,19 @@ def test_the_page_opened_as_a_file_says_to_open_it_from_the_server(tmp_path: Pat
         loaded.enter()
         loaded.wait_for(f"{said}.includes('web client on http://') && document.body.dataset.view === 'login'")
         assert "WebSocket" not in loaded.js(said)
+
+
+def test_the_page_opened_as_a_file_speaks_portuguese_too(tmp_path: Path) -> None:
+    """A Portuguese browser's page opened from the disk said it in English: a page opened
+    as a file cannot fetch its catalogue (i18n/pt_BR.json); it runs i18n/pt_BR.js, the same
+    catalogue written by python3 -m i18n web, so the notice and the form are Portuguese."""
+    with page_at(tmp_path, (REPO / "webclient" / "index.html").as_uri(), None) as loaded:
+        agent = loaded.js("navigator.userAgent")
+        loaded.cdp.send("Emulation.setUserAgentOverride", {"userAgent": agent, "acceptLanguage": "pt-BR,pt"})
+        loaded.cdp.send("Page.reload")
+        loaded.wait_for("document.readyState === 'complete' && navigator.language === 'pt-BR'")
+        said = "document.getElementById('login-error').textContent"
+        loaded.wait_for(f"{said}.startsWith('Esta página foi aberta como arquivo')"
+                        " && document.documentElement.lang === 'pt-BR'")
+        assert loaded.js("document.getElementById('login-submit').textContent") == "Entrar"
+        assert loaded.problems() == []

@@ -507,3 +507,26 @@ def test_notices_after_a_language_switch_are_in_the_new_language(page: Page, ali
     page.wait_for(f"{notices}.includes('João saiu')")
     assert [text for text in page.js(notices) if "João" in text] == ["João entrou", "João saiu"]
     assert page.problems() == []
+
+
+def test_messages_on_screen_follow_a_language_switch(page: Page, alice: TcpPeer) -> None:
+    """Switched to Portuguese with a conversation open, the page still said "You", "Edit"
+    and "Delete" (and "edited") on the messages drawn before the switch, in English among
+    the Portuguese: every word of a message on screen follows the switch, both ways."""
+    page.log_in("Bob")
+    alice.login("João")
+    alice.send_dm("Bob", "oi")
+    page.open_conversation("João")
+    page.focus("#composer-input")
+    page.type("tudo bem?")
+    page.enter()
+    words = ("(() => { const out = document.querySelector('#messages .msg-out');"
+             " return out && [out.querySelector('.msg-sender').textContent, out.querySelector('.msg-edit').textContent,"
+             " out.querySelector('.msg-delete').textContent, out.querySelector('.msg-edited').textContent]; })()")
+    page.wait_for(f"JSON.stringify({words}) === JSON.stringify(['You', 'Edit', 'Delete', 'edited'])")
+    speak_portuguese(page)
+    page.wait_for(f"JSON.stringify({words}) === JSON.stringify(['Você', 'Editar', 'Apagar', 'editada'])")
+    page.js("(() => { const s = document.getElementById('lang-switch'); s.value = 'en';"
+            " s.dispatchEvent(new Event('change')); })()")
+    page.wait_for(f"JSON.stringify({words}) === JSON.stringify(['You', 'Edit', 'Delete', 'edited'])")
+    assert page.problems() == []

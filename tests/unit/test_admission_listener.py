@@ -287,3 +287,23 @@ def test_on_a_loop_without_add_reader_the_listener_awaits_each_connection_and_wa
         "cannot accept connections: [Errno 24] Too many open files (open-file limit 300); retrying every second"]
     assert not outcomes and (client.sent, client.closed) == (b"too_many_connections", True)
     assert listener.closed and not listener.sockets
+
+
+def test_a_connection_that_gives_way_is_logged_with_an_ipv6_address_in_brackets():
+    """"TLS handshake with 2001:db8::5:41000" and "web 2001:db8::5:41000": the port read
+    as the address's last group. Written as every other line writes them: [2001:db8::5]:41000."""
+    from types import SimpleNamespace
+
+    from server import listener as listener_module, web
+    lines = []
+    log_lines = SimpleNamespace(log=lambda kind, key, level, msg, *args: lines.append(msg % args))
+    handshake = object.__new__(listener_module._Handshake)
+    handshake.listener, handshake.address, handshake.port = SimpleNamespace(log_lines=log_lines), "2001:db8::5", 41000
+    handshake.task = SimpleNamespace(cancel=lambda: None)
+    handshake.give_way("full")
+    page = SimpleNamespace(mode=web._HTTP, relay=SimpleNamespace(log_lines=log_lines), address="2001:db8::5",
+                           port=41000, transport=SimpleNamespace(write=lambda data: None), close=lambda: None)
+    web.WebSession.give_way(page, "full")
+    assert len(lines) == 2, lines
+    assert lines[0].startswith("TLS handshake with [2001:db8::5]:41000: "), lines
+    assert lines[1].startswith("web [2001:db8::5]:41000 "), lines

@@ -277,6 +277,24 @@ def test_did_you_mean_asks_who_is_online_when_the_terminal_knows_nobody_like_it(
         "* joao is not online (nobody by that name has logged in here): did you mean João?"
 
 
+def test_did_you_mean_never_names_the_one_asking(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Alice (typing without the accent, as her keyboard does) asked /whois Álice and was
+    asked "did you mean Alice?": herself, the one online name like it."""
+    from client.commands import ShowHistory, ShowWhois
+    from protocol import LookupResult, Presence, UserJoined
+    ui, out = _ui("", prompting=False)
+    ui._on_event(UserJoined("Alice", 0.0))
+    monkeypatch.setattr(ui.client, "lookup", lambda name, timeout: LookupResult("1", name, "unknown"))
+    monkeypatch.setattr(ui.client, "history_read", lambda peer, count, timeout: ([], None))
+    monkeypatch.setattr(ui.client, "who", lambda timeout: [Presence("Alice", 0.0), Presence("Ana", 0.0)])
+    ui._execute(ShowWhois("Álice"))
+    ui._execute(ShowHistory("Álice", 20))
+    assert out.getvalue().splitlines()[-2:] == [
+        "* Álice is not online (nobody by that name has logged in here)",
+        "* no messages with Álice",
+    ]
+
+
 def test_a_refused_room_history_is_said_in_portuguese_with_the_room() -> None:
     """/historico #redes from outside the room, or of a room that is not there, said the
     server's English: "! /historico falhou: you are not in #redes: join it first"."""

@@ -19,6 +19,10 @@ def test_without_an_address_found_it_says_how_to_find_one() -> None:
     assert lan_lines("0.0.0.0", 5000, 8080, False, []) == [
         "from the LAN: give the clients this machine's address (ip -4 addr on Linux, ipconfig on Windows, "
         "ipconfig getifaddr en0 on macOS) and port 5000, or the page on port 8080"]
+    # Listening on IPv6 too: "ip -4 addr" would hide the very addresses it now takes.
+    assert lan_lines("::", 5000, None, False, []) == [
+        "from the LAN: give the clients this machine's address (ip addr on Linux, ipconfig on Windows, "
+        "ifconfig en0 on macOS) and port 5000 (an IPv6 address in brackets: [2001:db8::5]:5000)"]
 
 
 def test_on_the_loopback_it_says_only_this_machine_can_connect() -> None:

@@ -1,0 +1,111 @@
+// Written by python3 -m i18n web from the catalogue of en.json: do not edit.
+// A page opened as a file (file://) cannot fetch that file; it runs this one.
+chatCatalogueLoaded("en", {
+ "language": "en",
+ "plural": "n != 1",
+ "messages": {},
+ "errors": {
+  "account_exists": "this name is already registered: log in with its password, or choose another name",
+  "accounts_required": "this server only admits registered names: claim yours with --register",
+  "auth_required": "the name {name} is registered: it needs its password",
+  "bad_password": "wrong password",
+  "banned": "you are banned from {name}{why}",
+  "confusable_name": "the name {name} looks too much like {like}, the name of someone else here: choose another name",
+  "expired": "it waited for {name} until it expired: their client never took it; tell them some other way, or send it again when they are online",
+  "expired_waited": "it waited {waited} for {name} and expired: their client never took it; tell them some other way, or send it again when they are online",
+  "forbidden": "you may not do that: only a message's sender may change it, and only a room's owner, its moderators or an administrator may manage the room; ask them",
+  "heartbeat_timeout": "the server closed the connection: it heard nothing from this client for too long",
+  "invalid_name": "that name cannot be used: a name has letters and digits of one script, with '_', '-' or '.' but no spaces or symbols (a room's name starts with #); choose another",
+  "invite_only": "{name} is invite-only: ask its moderators to invite you",
+  "login_timeout": "the server closed the connection: the login did not finish in time",
+  "message_too_large": "the text is longer than {limit} characters: shorten it, or send it in parts",
+  "muted": "you are muted in {name}: {when}",
+  "name_held": "the name {name} is kept for the guest who used it last until {until} ({delay} from now): choose another name, or wait",
+  "name_held_until": "the name {name} is kept for the guest who used it last until {until}: choose another name, or wait",
+  "name_still_yours": "the name {name} is yours, but your earlier session still holds it until the server finds that session ended; {when}",
+  "name_taken": "the name {name} is in use, or kept for a while for the guest who used it last: choose another name",
+  "no_such_room": "there is no room {name}",
+  "no_such_room_like": "there is no room {name}; did you mean {like}?",
+  "not_member": "you are not in {name}: join it first",
+  "password_changed": "your password was changed on another device: log in again with the new password",
+  "password_reset": "your password was reset by the server operator: log in again with the new password the operator gives you",
+  "queue_full": "too many messages are waiting for the connection to come back",
+  "rate_limited": "too many attempts; {when}",
+  "recipient_busy": "{name} has too many messages waiting; try again later",
+  "recipient_disconnected": "{name} disconnected before receiving it",
+  "room_exists": "{name} exists already: join it",
+  "rooms_from_address": "too many rooms were made lately from your address (this computer, or your network's): join a room that exists, or {when}",
+  "server_full": "the server has no room for another user now; {when}",
+  "slow_consumer": "the server closed the connection: this client did not read what it was sent fast enough",
+  "too_late": "a message can be edited or deleted only within {minutes} minutes of sending it",
+  "too_many_connections": "too many connections come from your address (this computer, or your network's); close some, or {when}",
+  "too_many_rooms": "no more rooms now: you are in as many rooms as one may be, or too many rooms were made (on this server, or lately from your address); leave a room you no longer need, or join one that exists",
+  "unavailable": "the server cannot store anything right now (its disk is full or failing, or it cannot reach its Redis), so nothing was done; {when}",
+  "unavailable_given_up": "the server could not store it (its disk is full or failing, or it cannot reach its Redis): tried {attempts} times in {duration}, and it was not sent; send it again later",
+  "unconfirmed": "the server's storage did not answer in time, so the server cannot tell whether it was done: it may or may not have been",
+  "unconfirmed_given_up": "the server's storage did not answer in time: tried {attempts} times in {duration}, and the server cannot tell whether it was stored: it may or may not have been",
+  "unknown_message": "there is no such message for you on the server (it was deleted, or it was not sent to or by you)",
+  "unknown_recipient": "nobody called {name} has ever logged in here: check the name",
+  "unknown_recipient_like": "nobody called {name} has ever logged in here; did you mean {like}?",
+  "unsupported_version": "the server does not speak this client's protocol version",
+  "weak_password": "a password needs at least {n} characters"
+ },
+ "needs_name": [
+  "auth_required",
+  "confusable_name",
+  "invite_only",
+  "name_taken",
+  "no_such_room",
+  "not_member",
+  "room_exists",
+  "unknown_recipient"
+ ],
+ "needs_like": [
+  "confusable_name"
+ ],
+ "needs_room": [
+  "banned",
+  "muted"
+ ],
+ "when_untimed": {
+  "muted": "until a moderator unmutes you"
+ },
+ "timed": {
+  "name_taken": "name_still_yours",
+  "too_many_rooms": "rooms_from_address"
+ },
+ "liked": {
+  "no_such_room": "no_such_room_like",
+  "unknown_recipient": "unknown_recipient_like"
+ },
+ "until_texts": {
+  "name_taken": "name_held"
+ },
+ "until_clockless": {
+  "name_taken": [
+   "name_held_until",
+   600.0
+  ]
+ },
+ "login_fields": {
+  "account_exists": "name",
+  "auth_required": "password",
+  "bad_password": "password",
+  "confusable_name": "name",
+  "invalid_name": "name",
+  "name_taken": "name",
+  "weak_password": "password"
+ },
+ "login_retry": [
+  "name_taken",
+  "rate_limited",
+  "server_full",
+  "too_many_connections",
+  "unavailable"
+ ],
+ "login_wait": 10.0,
+ "password_fields": {
+  "bad_password": "old",
+  "weak_password": "new"
+ }
+});
