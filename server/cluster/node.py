@@ -91,6 +91,11 @@ def silence(beat: float, ttl: float) -> float:
 # How long a blocking stream read waits in Redis before asking again.
 BLOCK_MS = 1000
 READ_COUNT = 1000
+# Seconds between the inbox reader's passes over its pending entries (besides the one after
+# each lost connection): an entry Redis gave to a read whose answer never reached the node
+# waits at most this long (and a BLOCK_MS read), not for the next lost connection. A pass
+# costs a read, most often of nothing or of the few entries whose acknowledgement is on its way.
+PENDING_CHECK = 1.0
 # At most this many routed entries per ROUTES script call (Redis runs nothing else meanwhile).
 ROUTE_BATCH = 256
 # While operations fail (Redis out of reach), a line with their count this often.
@@ -171,6 +176,9 @@ class ClusterNode:
         # reads): that read, from "0", may have run before the acknowledgement and bring
         # them back, no longer in _inbox_unacked (see _read_inbox).
         self._inbox_acked: set | None = None
+        # Of those, the ones whose acknowledgement failed (it may have run or not): the
+        # reader's next pass over the pending entries asks again for those it finds.
+        self._inbox_unsure: set = set()
         # Of those, the ones whose acknowledgement waits to go with the next reads' (see
         # _take_inbox_later), and the timer that sends them.
         self._inbox_taken: list = []
@@ -1099,14 +1107,27 @@ class ClusterNode:
                 self.relay.cluster_left(notice.key, notice.name, notice.reason, notice.at)
 
     async def _read_inbox(self) -> None:
+        """Read the inbox: new entries (``>``), and passes over this consumer's pending
+        entries (:meth:`_pending_page`), page by page from "0": at the start, after a lost
+        connection, and every PENDING_CHECK seconds, for an entry Redis gave to a read whose
+        answer never came (a read left blocked in Redis by a connection this node dropped
+        takes the next entry: tests/unit/test_cluster_inbox_pending.py)."""
         stream, group = f"{self.prefix}inbox:{self.node_id}", "node"
-        position = "0"  # first what was read before and not acknowledged, then new entries
+        position: str | bytes = "0"
+        passed = self.clock()
+        seen: set = set()  # the pending ids the pass under way found
         while True:
             if trace.ON:
                 trace.mark("xcall", 0)
-            # Those acknowledged before this read is sent cannot come back in it (Redis ran
-            # their acknowledgement first); those acknowledged while it is under way can.
-            acked = self._inbox_acked = set()
+            if position == ">" and self.clock() - passed >= PENDING_CHECK:
+                position = "0"
+            if position == "0":
+                passed = self.clock()
+                seen = set()
+            if position != ">":
+                # Those acknowledged before this read is sent cannot come back in it (Redis
+                # ran their acknowledgement first); those acknowledged while it is under way can.
+                self._inbox_acked = set()
             try:
                 # Written now, not at the end of the turn: entries that come while no read
                 # waits in Redis wait for this one.
@@ -1117,6 +1138,8 @@ class ClusterNode:
                 position = "0"
                 await asyncio.sleep(min(self.beat, 0.5))
                 continue
+            finally:
+                acked, self._inbox_acked = self._inbox_acked, None
             if isinstance(reply, RedisError):  # NOGROUP: the heartbeat joins again
                 await asyncio.sleep(min(self.beat, 0.5))
                 position = "0"
@@ -1124,25 +1147,48 @@ class ClusterNode:
             entries = reply[0][1] if reply else []
             if trace.ON:
                 trace.mark("xread", len(entries))
-            if position == "0" and not entries:
-                position = ">"
+            if position != ">":
+                self._pending_page(entries, acked, seen)
+                if len(entries) < READ_COUNT:  # the pass is over
+                    position = ">"
+                    # What it did not find, Redis no longer holds: an acknowledgement that
+                    # ran though its answer was lost, or one under way.
+                    self._inbox_unacked &= seen
+                    self._inbox_unsure &= seen
+                else:  # the next page: the pending entries after this one's last
+                    position = entries[-1][0]
                 continue
-            ids = []
-            self._inbox_acked = None
-            for entry_id, fields in entries:
-                if entry_id in acked:
-                    # Applied, and acknowledged after Redis ran this read: a second time
-                    # sent its recipient the message again (tests/unit/test_cluster_inbox_reader.py).
-                    continue
-                ids.append(entry_id)
-                # Read again from "0" after a lost connection, the entries this node applied
-                # but whose acknowledgement had not reached Redis come back: applying them
-                # again would send a confirmed message, an outcome or a copy a second time.
-                if fields is not None and entry_id not in self._inbox_unacked:
-                    self._guarded(self._apply_inbox, fields)  # (a pending entry trimmed away has no fields)
-            if ids:
+            # New entries: never read before, so none is in _inbox_unacked or acked.
+            for _entry_id, fields in entries:
+                self._guarded(self._apply_inbox, fields)
+            if entries:
+                ids = [entry_id for entry_id, _fields in entries]
                 self._inbox_unacked.update(ids)
                 self._take_inbox_later(ids)
+
+    def _pending_page(self, entries: list, acked: set, seen: set) -> None:
+        """A page of a pass over the pending entries: apply those this node has not
+        applied, and acknowledge them and those whose acknowledgement failed; the others
+        (applied, their acknowledgement held or under way) are left to it. Applying one a
+        second time would send a confirmed message, an outcome or a copy again."""
+        again = []
+        for entry_id, fields in entries:
+            if entry_id in acked:
+                # Applied, and acknowledged after Redis ran this read: a second time
+                # sent its recipient the message again (tests/unit/test_cluster_inbox_reader.py).
+                continue
+            seen.add(entry_id)
+            if entry_id in self._inbox_unacked:
+                if entry_id in self._inbox_unsure:
+                    again.append(entry_id)
+                continue
+            if fields is not None:  # (a pending entry trimmed away has no fields)
+                self._guarded(self._apply_inbox, fields)
+            again.append(entry_id)
+        if again:
+            self._inbox_unacked.update(again)
+            self._inbox_unsure.difference_update(again)  # asked again
+            self._take_inbox_later(again)
 
     def _take_inbox_later(self, ids: list) -> None:
         """Acknowledge the applied entries ``ids`` within LAZY_SECONDS, together with those
@@ -1173,14 +1219,17 @@ class ClusterNode:
     async def _take_inbox(self, ids: list) -> None:
         """Acknowledge (and delete) inbox entries this node applied; once Redis has done
         it, they cannot come back, so they leave ``_inbox_unacked``. If it fails they stay
-        there: the reader meets them again from "0" and only acknowledges them."""
+        there, and in ``_inbox_unsure``: the reader's next pass over the pending entries
+        (within PENDING_CHECK seconds) acknowledges those it finds and forgets the others."""
         try:
             reply = await scripts.INBOX_TAKEN(self._redis, args=(self.prefix, self.node_id, *ids))
         except (RedisConnectionError, TimeoutError) as exc:
             self._failed("inbox acknowledgement", exc)
+            self._inbox_unsure.update(ids)  # the next pass acknowledges those still pending
             return
         if isinstance(reply, RedisError):
             self._failed("inbox acknowledgement", reply, logging.ERROR)
+            self._inbox_unsure.update(ids)
             return
         self._inbox_unacked.difference_update(ids)
         if self._inbox_acked is not None:  # a read under way may still bring them back
