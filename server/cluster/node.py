@@ -91,11 +91,6 @@ def silence(beat: float, ttl: float) -> float:
 # How long a blocking stream read waits in Redis before asking again.
 BLOCK_MS = 1000
 READ_COUNT = 1000
-# Seconds between the inbox reader's passes over its pending entries (besides the one after
-# each lost connection): an entry Redis gave to a read whose answer never reached the node
-# waits at most this long (and a BLOCK_MS read), not for the next lost connection. A pass
-# costs a read, most often of nothing or of the few entries whose acknowledgement is on its way.
-PENDING_CHECK = 1.0
 # At most this many routed entries per ROUTES script call (Redis runs nothing else meanwhile).
 ROUTE_BATCH = 256
 # While operations fail (Redis out of reach), a line with their count this often.
@@ -176,9 +171,11 @@ class ClusterNode:
         # reads): that read, from "0", may have run before the acknowledgement and bring
         # them back, no longer in _inbox_unacked (see _read_inbox).
         self._inbox_acked: set | None = None
-        # Of those, the ones whose acknowledgement failed (it may have run or not): the
-        # reader's next pass over the pending entries asks again for those it finds.
+        # Of those, the ones whose acknowledgement failed (it may have run or not), and
+        # whether the reader is to pass over its pending entries at its next read, which
+        # asks again for those it finds (see _read_inbox).
         self._inbox_unsure: set = set()
+        self._inbox_recheck = False
         # Of those, the ones whose acknowledgement waits to go with the next reads' (see
         # _take_inbox_later), and the timer that sends them.
         self._inbox_taken: list = []
@@ -1108,21 +1105,21 @@ class ClusterNode:
 
     async def _read_inbox(self) -> None:
         """Read the inbox: new entries (``>``), and passes over this consumer's pending
-        entries (:meth:`_pending_page`), page by page from "0": at the start, after a lost
-        connection, and every PENDING_CHECK seconds, for an entry Redis gave to a read whose
-        answer never came (a read left blocked in Redis by a connection this node dropped
-        takes the next entry: tests/unit/test_cluster_inbox_pending.py)."""
+        entries (:meth:`_pending_page`), page by page from "0", each read once: at the
+        start, after a lost connection (what Redis gave to a read whose answer was lost),
+        and after an acknowledgement failed while this connection held (its entries stayed
+        pending, a message's text with them, until the next lost connection, an unrelated
+        event: tests/integration/test_cluster_inbox_acks.py)."""
         stream, group = f"{self.prefix}inbox:{self.node_id}", "node"
         position: str | bytes = "0"
-        passed = self.clock()
         seen: set = set()  # the pending ids the pass under way found
         while True:
             if trace.ON:
                 trace.mark("xcall", 0)
-            if position == ">" and self.clock() - passed >= PENDING_CHECK:
+            if position == ">" and self._inbox_recheck:
                 position = "0"
             if position == "0":
-                passed = self.clock()
+                self._inbox_recheck = False  # (one failing during this pass asks for another)
                 seen = set()
             if position != ">":
                 # Those acknowledged before this read is sent cannot come back in it (Redis
@@ -1219,21 +1216,27 @@ class ClusterNode:
     async def _take_inbox(self, ids: list) -> None:
         """Acknowledge (and delete) inbox entries this node applied; once Redis has done
         it, they cannot come back, so they leave ``_inbox_unacked``. If it fails they stay
-        there, and in ``_inbox_unsure``: the reader's next pass over the pending entries
-        (within PENDING_CHECK seconds) acknowledges those it finds and forgets the others."""
+        there, and in ``_inbox_unsure``: the reader passes over the pending entries at its
+        next read (within a BLOCK_MS), acknowledges those it finds and forgets the others."""
         try:
             reply = await scripts.INBOX_TAKEN(self._redis, args=(self.prefix, self.node_id, *ids))
         except (RedisConnectionError, TimeoutError) as exc:
             self._failed("inbox acknowledgement", exc)
-            self._inbox_unsure.update(ids)  # the next pass acknowledges those still pending
+            self._ask_again(ids)
             return
         if isinstance(reply, RedisError):
             self._failed("inbox acknowledgement", reply, logging.ERROR)
-            self._inbox_unsure.update(ids)
+            self._ask_again(ids)
             return
         self._inbox_unacked.difference_update(ids)
         if self._inbox_acked is not None:  # a read under way may still bring them back
             self._inbox_acked.update(ids)
+
+    def _ask_again(self, ids: list) -> None:
+        """The acknowledgement of ``ids`` failed: the reader's next read is a pass over the
+        pending entries, which asks again for those Redis still holds."""
+        self._inbox_unsure.update(ids)
+        self._inbox_recheck = True
 
     def _apply_inbox(self, fields: list) -> None:
         event = self._decode(fields)

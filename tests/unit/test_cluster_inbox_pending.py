@@ -4,10 +4,11 @@
 pending ids, the group's last delivered id, the reads blocked on it) and answers the
 reader's XREADGROUP and the node's INBOX_TAKEN as Redis does: a read from an id returns
 the consumer's pending entries after it, ``>`` the new ones (marked pending), and a read
-blocked on an empty stream is given the next entry added. A connection the node lost
-while its read was blocked leaves that read in Redis until Redis notices: it may still be
-given an entry, which is then pending and never reached the node (Redis paused, or slow
-to see the closed socket). Time is a fake clock, moved by a blocked read's BLOCK."""
+blocked on an empty stream is given the next entry added. A connection the node loses
+loses the reply under way (Redis ran the read: its entries are pending, never seen), or a
+read still blocked, which Redis ends (its BLOCK, 1 s, is over before the node, after its
+own timeout of a few seconds, reconnects). Time is a fake clock, moved by a blocked
+read's BLOCK."""
 
 from __future__ import annotations
 
@@ -81,14 +82,14 @@ class FakeInbox:
 
 
 class FakeReader:
-    """The reader's connection. ``lose()`` breaks it while a read is blocked in Redis: the
-    node hears of it at once, the read stays blocked in Redis (``dead`` reads)."""
+    """The reader's connection. ``lose()`` breaks it: a read blocked in Redis ends unserved,
+    and the next reply (of a read Redis runs) is lost."""
 
     def __init__(self, inbox: FakeInbox) -> None:
         self.inbox = inbox
         self.positions: list[str] = []
         self.waiting: asyncio.Future | None = None
-        self.lost: asyncio.Future | None = None
+        self.drop = False
         self.reads_left = 10_000  # bounded: the reader never ends by itself
 
     async def pipeline_now(self, encoded: list[bytes]) -> list:
@@ -102,26 +103,30 @@ class FakeReader:
         reply = self.inbox.read(position, count)
         if isinstance(reply, asyncio.Future):
             self.waiting = reply
-            self.lost = asyncio.get_running_loop().create_future()
-            done, _ = await asyncio.wait((reply, self.lost), timeout=0.005, return_when=asyncio.FIRST_COMPLETED)
-            self.waiting = None
-            if self.lost in done:
-                raise RedisConnectionError("lost")  # the read stays blocked in Redis
-            if reply not in done:
-                reply.cancel()  # BLOCK ran out
-                self.inbox.clock += BLOCK_MS / 1000
+            await asyncio.wait((reply,), timeout=0.005)  # (neither cancels it nor raises)
+            if not reply.done():
+                reply.cancel()
+                self.inbox.clock += BLOCK_MS / 1000  # BLOCK ran out
+            if reply.cancelled():
+                if self.waiting is None:
+                    raise RedisConnectionError("lost")  # ended unserved (lose())
+                self.waiting = None
                 return [None]
+            self.waiting = None
             reply = reply.result()
         await asyncio.sleep(0)  # on its way back
+        if self.drop:
+            self.drop = False
+            raise RedisConnectionError("lost")  # Redis ran it: its entries are pending
         self.inbox.returned += len(reply)
         return [[[STREAM, reply]]] if reply or position != ">" else [None]
 
     def lose(self) -> None:
-        if self.lost is not None and not self.lost.done():
-            self.lost.set_result(None)
-
-    async def close(self) -> None:
-        pass
+        if self.waiting is not None:
+            self.waiting.cancel()  # ended unserved
+            self.waiting = None
+        else:
+            self.drop = True
 
 
 class _End(Exception):
@@ -179,38 +184,54 @@ def test_after_a_lost_connection_each_pending_entry_is_read_once(monkeypatch) ->
     assert inbox.returned == count  # and each read once: not the list again and again
 
 
-def test_an_entry_given_to_a_read_the_node_lost_is_applied_within_a_pending_check(monkeypatch) -> None:
-    """The node's read, blocked in Redis, outlives the connection the node dropped (Redis
-    paused past the read's timeout, or slow to see the socket closed), and the next entry
-    goes to it: pending for this consumer, its reply lost. The node had already read its
-    pending entries on the new connection and waits on ">": the entry waited for the next
-    lost connection, an unrelated event. A pass over the pending entries every
-    PENDING_CHECK seconds finds it."""
+def test_an_acknowledgement_that_failed_is_asked_again_at_the_next_read(monkeypatch) -> None:
+    """An acknowledgement that failed while the reader's connection held (Redis slow for
+    the node's shorter timeout, or that connection alone broken) left its entries pending
+    (their text in Redis) until the reader's next lost connection, an unrelated event, and
+    their ids in ``_inbox_unacked``. The failure makes the reader's next read a pass over
+    the pending entries, which asks again; one whose acknowledgement ran though its answer
+    was lost is forgotten."""
     inbox, relay = FakeInbox(), Relay()
     node = _node(monkeypatch, inbox, relay)
     reader = node._inbox_reader
+    taken = node_module.scripts.INBOX_TAKEN
+    failures = ["not run", "ran"]
+
+    async def failing_taken(client: object, args: tuple) -> object:
+        if failures:
+            if failures.pop(0) == "ran":
+                await taken(client, args)
+            raise TimeoutError
+        return await taken(client, args)
+
+    monkeypatch.setattr(node_module.scripts, "INBOX_TAKEN", failing_taken)
 
     async def run() -> None:
         task = asyncio.ensure_future(node._read_inbox())
         await _until(lambda: reader.waiting is not None, "the first blocked read")
-        reader.lose()  # the node reconnects and passes over the pending entries: none yet
-        await _until(lambda: reader.positions[2:] == ["0", ">"] and reader.waiting is not None,
-                     "the pass after the break")
-        inbox.add(1)  # given to the dead read, still first in line
-        await _until(lambda: relay.told or inbox.clock > 30, "the entry, or 30 s of fake time", turns=20_000)
+        inbox.add(1)
+        await _until(lambda: not failures[1:] and reader.waiting is not None, "the first acknowledgement failed")
+        inbox.add(2)
+        await _until(lambda: not failures and reader.waiting is not None, "the second failed")
+        failed_at.append(inbox.clock)
+        await _until(lambda: not inbox.pending and not node._inbox_unacked or inbox.clock > 30,
+                     "acknowledged, or 30 s of fake time", turns=20_000)
         task.cancel()
 
+    failed_at: list[float] = []
     asyncio.run(run())
-    assert relay.told == [1]
-    assert inbox.clock <= node_module.PENDING_CHECK + 2 * BLOCK_MS / 1000  # bounded, not at the next failure
+    assert relay.told == [1, 2]
+    assert not inbox.pending and not node._inbox_unacked and not node._inbox_unsure
+    # At the next read or so (a blocked one ends first), not at the next lost connection.
+    assert inbox.clock - failed_at[0] <= 2 * BLOCK_MS / 1000
 
 
 @pytest.mark.parametrize("seed", range(20))
 def test_every_entry_is_applied_once_whatever_the_breaks(monkeypatch, seed: int) -> None:
-    """Entries come while the reader's connection breaks now and then (a blocked read
-    left in Redis each time) and acknowledgements fail now and then (run, or not, by
-    Redis): every entry is applied exactly once, in the end every one, and the node keeps
-    no id of an entry Redis no longer holds."""
+    """Entries come while the reader's connection breaks now and then (a reply lost, or a
+    blocked read ended) and acknowledgements fail now and then (run, or not, by Redis):
+    every entry is applied exactly once, in the end every one and acknowledged, and the
+    node keeps no id of an entry Redis no longer holds."""
     rng = random.Random(seed)
     inbox, relay = FakeInbox(), Relay()
     node = _node(monkeypatch, inbox, relay)

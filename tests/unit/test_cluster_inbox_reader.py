@@ -196,14 +196,17 @@ def test_an_entry_acknowledged_while_a_read_from_0_that_holds_it_is_under_way_is
 
     monkeypatch.setattr(node_module.scripts, "INBOX_TAKEN", inbox_taken)
     monkeypatch.setattr(node_module, "LAZY_SECONDS", 0.0)  # the acknowledgement at once
-    monkeypatch.setattr(node_module, "PENDING_CHECK", 0.0)  # a pass over the pending entries each read
     node = ClusterNode("redis://127.0.0.1:1/0", node_id="n1", beat=0.001)
     relay = Relay()
     node.attach(relay)
+
+    async def nothing_new_and_another_ack_failed() -> None:
+        node._ask_again([b"1700000000000-99"])  # the next read is a pass over the pending entries
+
     node._inbox_reader = ScriptedReader([
-        [[stream, [entry]]],              # "0" after a lost connection: pending, applied
-        read_before_the_acknowledgement,  # "0", the next pass: still pending when Redis read it
-        [[stream, []]],                   # "0": nothing pending any more
+        [[stream, [entry]]],                 # "0" after a lost connection: pending, applied
+        nothing_new_and_another_ack_failed,  # ">"
+        read_before_the_acknowledgement,     # "0", the pass: still pending when Redis read it
     ])
 
     async def run() -> None:
@@ -211,7 +214,7 @@ def test_an_entry_acknowledged_while_a_read_from_0_that_holds_it_is_under_way_is
             await asyncio.wait_for(node._read_inbox(), 5)
 
     asyncio.run(run())
-    assert node._inbox_reader.positions == ["0", "0", "0", "0"]
+    assert node._inbox_reader.positions == ["0", ">", "0", ">"]
     assert [msg_id for _key, msg_id, _frame in relay.told] == [7]  # once, not twice
     assert acked == [(entry[0],)]
     assert not node._inbox_unacked  # forgotten once no read that could hold it is under way
