@@ -79,7 +79,9 @@ def test_a_message_whose_answer_redis_withheld_is_said_to_be_unsure_and_arrives_
         deadline = time.monotonic() + 20
         while len(got) < 2 and time.monotonic() < deadline:
             event = bia.expect((DirectMessage, RoomPost), timeout=deadline - time.monotonic(), skip=NOTICES)
-            assert event.text not in got, f"{event.text!r} came twice"
+            # The ids say which way it came twice: one id, sent twice to the session; two,
+            # stored twice (every way a node sends a message to a session checks it in flight).
+            assert event.text not in got, f"{event.text!r} came twice: msg_ids {got[event.text]} and {event.msg_id}"
             got[event.text] = event.msg_id
         assert sorted(got) == ["dm during the pause", "room post during the pause"]
         bia.send(Receipt(got["dm during the pause"]))
