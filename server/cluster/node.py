@@ -171,6 +171,11 @@ class ClusterNode:
         # reads): that read, from "0", may have run before the acknowledgement and bring
         # them back, no longer in _inbox_unacked (see _read_inbox).
         self._inbox_acked: set | None = None
+        # Of those, the ones whose acknowledgement failed (it may have run or not), and
+        # whether the reader is to pass over its pending entries at its next read, which
+        # asks again for those it finds (see _read_inbox).
+        self._inbox_unsure: set = set()
+        self._inbox_recheck = False
         # Of those, the ones whose acknowledgement waits to go with the next reads' (see
         # _take_inbox_later), and the timer that sends them.
         self._inbox_taken: list = []
@@ -1101,14 +1106,27 @@ class ClusterNode:
                 self.relay.cluster_left(notice.key, notice.name, notice.reason, notice.at)
 
     async def _read_inbox(self) -> None:
+        """Read the inbox: new entries (``>``), and passes over this consumer's pending
+        entries (:meth:`_pending_page`), page by page from "0", each read once: at the
+        start, after a lost connection (what Redis gave to a read whose answer was lost),
+        and after an acknowledgement failed while this connection held (its entries stayed
+        pending, a message's text with them, until the next lost connection, an unrelated
+        event: tests/integration/test_cluster_inbox_acks.py)."""
         stream, group = f"{self.prefix}inbox:{self.node_id}", "node"
-        position = "0"  # first what was read before and not acknowledged, then new entries
+        position: str | bytes = "0"
+        seen: set = set()  # the pending ids the pass under way found
         while True:
             if trace.ON:
                 trace.mark("xcall", 0)
-            # Those acknowledged before this read is sent cannot come back in it (Redis ran
-            # their acknowledgement first); those acknowledged while it is under way can.
-            acked = self._inbox_acked = set()
+            if position == ">" and self._inbox_recheck:
+                position = "0"
+            if position == "0":
+                self._inbox_recheck = False  # (one failing during this pass asks for another)
+                seen = set()
+            if position != ">":
+                # Those acknowledged before this read is sent cannot come back in it (Redis
+                # ran their acknowledgement first); those acknowledged while it is under way can.
+                self._inbox_acked = set()
             try:
                 # Written now, not at the end of the turn: entries that come while no read
                 # waits in Redis wait for this one.
@@ -1119,6 +1137,8 @@ class ClusterNode:
                 position = "0"
                 await asyncio.sleep(min(self.beat, 0.5))
                 continue
+            finally:
+                acked, self._inbox_acked = self._inbox_acked, None
             if isinstance(reply, RedisError):  # NOGROUP: the heartbeat joins again
                 await asyncio.sleep(min(self.beat, 0.5))
                 position = "0"
@@ -1126,25 +1146,48 @@ class ClusterNode:
             entries = reply[0][1] if reply else []
             if trace.ON:
                 trace.mark("xread", len(entries))
-            if position == "0" and not entries:
-                position = ">"
+            if position != ">":
+                self._pending_page(entries, acked, seen)
+                if len(entries) < READ_COUNT:  # the pass is over
+                    position = ">"
+                    # What it did not find, Redis no longer holds: an acknowledgement that
+                    # ran though its answer was lost, or one under way.
+                    self._inbox_unacked &= seen
+                    self._inbox_unsure &= seen
+                else:  # the next page: the pending entries after this one's last
+                    position = entries[-1][0]
                 continue
-            ids = []
-            self._inbox_acked = None
-            for entry_id, fields in entries:
-                if entry_id in acked:
-                    # Applied, and acknowledged after Redis ran this read: a second time
-                    # sent its recipient the message again (tests/unit/test_cluster_inbox_reader.py).
-                    continue
-                ids.append(entry_id)
-                # Read again from "0" after a lost connection, the entries this node applied
-                # but whose acknowledgement had not reached Redis come back: applying them
-                # again would send a confirmed message, an outcome or a copy a second time.
-                if fields is not None and entry_id not in self._inbox_unacked:
-                    self._guarded(self._apply_inbox, fields)  # (a pending entry trimmed away has no fields)
-            if ids:
+            # New entries: never read before, so none is in _inbox_unacked or acked.
+            for _entry_id, fields in entries:
+                self._guarded(self._apply_inbox, fields)
+            if entries:
+                ids = [entry_id for entry_id, _fields in entries]
                 self._inbox_unacked.update(ids)
                 self._take_inbox_later(ids)
+
+    def _pending_page(self, entries: list, acked: set, seen: set) -> None:
+        """A page of a pass over the pending entries: apply those this node has not
+        applied, and acknowledge them and those whose acknowledgement failed; the others
+        (applied, their acknowledgement held or under way) are left to it. Applying one a
+        second time would send a confirmed message, an outcome or a copy again."""
+        again = []
+        for entry_id, fields in entries:
+            if entry_id in acked:
+                # Applied, and acknowledged after Redis ran this read: a second time
+                # sent its recipient the message again (tests/unit/test_cluster_inbox_reader.py).
+                continue
+            seen.add(entry_id)
+            if entry_id in self._inbox_unacked:
+                if entry_id in self._inbox_unsure:
+                    again.append(entry_id)
+                continue
+            if fields is not None:  # (a pending entry trimmed away has no fields)
+                self._guarded(self._apply_inbox, fields)
+            again.append(entry_id)
+        if again:
+            self._inbox_unacked.update(again)
+            self._inbox_unsure.difference_update(again)  # asked again
+            self._take_inbox_later(again)
 
     def _take_inbox_later(self, ids: list) -> None:
         """Acknowledge the applied entries ``ids`` within LAZY_SECONDS, together with those
@@ -1175,18 +1218,27 @@ class ClusterNode:
     async def _take_inbox(self, ids: list) -> None:
         """Acknowledge (and delete) inbox entries this node applied; once Redis has done
         it, they cannot come back, so they leave ``_inbox_unacked``. If it fails they stay
-        there: the reader meets them again from "0" and only acknowledges them."""
+        there, and in ``_inbox_unsure``: the reader passes over the pending entries at its
+        next read (within a BLOCK_MS), acknowledges those it finds and forgets the others."""
         try:
             reply = await scripts.INBOX_TAKEN(self._redis, args=(self.prefix, self.node_id, *ids))
         except (RedisConnectionError, TimeoutError) as exc:
             self._failed("inbox acknowledgement", exc)
+            self._ask_again(ids)
             return
         if isinstance(reply, RedisError):
             self._failed("inbox acknowledgement", reply, logging.ERROR)
+            self._ask_again(ids)
             return
         self._inbox_unacked.difference_update(ids)
         if self._inbox_acked is not None:  # a read under way may still bring them back
             self._inbox_acked.update(ids)
+
+    def _ask_again(self, ids: list) -> None:
+        """The acknowledgement of ``ids`` failed: the reader's next read is a pass over the
+        pending entries, which asks again for those Redis still holds."""
+        self._inbox_unsure.update(ids)
+        self._inbox_recheck = True
 
     def _apply_inbox(self, fields: list) -> None:
         event = self._decode(fields)

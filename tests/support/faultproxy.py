@@ -178,6 +178,15 @@ class FaultProxy:
                 link.frozen = True
             return len(links)
 
+    def freeze_peer(self, port: int) -> int:
+        """As :meth:`freeze`, for the live link whose client end is on local ``port`` (a
+        raw link has no name: one connection of a process the test can look into)."""
+        with self._lock:
+            links = [link for link in self.links if not link.dead and _peer_port(link.client) == port]
+            for link in links:
+                link.frozen = True
+            return len(links)
+
     def wait_for(self, predicate: Callable[[], bool], timeout: float) -> bool:
         """Wait until ``predicate()`` (evaluated under the proxy's lock) holds."""
         with self._lock:
@@ -374,6 +383,13 @@ class FaultProxy:
             sock.shutdown(socket.SHUT_RD)
         with suppress(OSError):
             sock.close()
+
+
+def _peer_port(sock: socket.socket) -> int | None:
+    try:
+        return sock.getpeername()[1]
+    except OSError:
+        return None
 
 
 def _frame_type(frame: bytes) -> str:
