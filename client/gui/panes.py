@@ -19,7 +19,7 @@ from tkinter import ttk
 
 from i18n import _
 
-from ..display import format_clock
+from ..display import DayBreaks, format_clock
 from .colors import BACKGROUNDS, COLORS
 from .model import OFFLINE, ROOM, ROOM_TITLE, UNKNOWN, ChatModel, Line, is_room_key
 
@@ -52,6 +52,7 @@ class ConversationPane(ttk.Frame):
         self.text.tag_configure("cont", lmargin1=indent, lmargin2=indent)  # lines after a typed newline
         self.text.tag_configure("notice", foreground=COLORS["notice"], font=fonts["italic"], justify="center")
         self.text.tag_configure("old", foreground="#4b5563")
+        self.text.tag_configure("day", foreground=COLORS["meta"], font=fonts["bold"], justify="center", spacing1=8)
         for state in ("sending", "sent", "queued", "delivered", "failed"):
             self.text.tag_configure("state-" + state, foreground=COLORS[state], font=fonts["small"])
         self.text.mark_set("ins", "1.0")
@@ -63,6 +64,11 @@ class ConversationPane(ttk.Frame):
         # The tag over each of our messages -> its line (the message menu finds it by a click).
         self._own: dict[str, Line] = {}
         self._follow = True
+        # Day separators (client.display.DayBreaks: the terminal's and the page's rule): the
+        # bottom's, for lines appended; the top line's time and the marks around the label
+        # above it if it has one, which an older page put above it takes away or sets anew.
+        self._days = DayBreaks()
+        self._top: tuple[float, tuple[str, str] | None] | None = None
 
     # --- Batches ------------------------------------------------------------------------
 
@@ -78,17 +84,59 @@ class ConversationPane(ttk.Frame):
     # --- Drawing ------------------------------------------------------------------------
 
     def append(self, line: Line) -> None:
+        """Draw ``line`` below everything, under its day's name if its day is not the last
+        line's (or, the first line, not today)."""
         self.text.mark_set("ins", "end-1c")
+        day = self._days.before(line.at)
+        marks = None if day is None else self._draw_day(day, self._top is None)
+        if self._top is None:
+            self._top = (line.at, marks)
         self._draw(line)
 
     def prepend(self, lines: tuple[Line, ...], paged: bool = False) -> None:
-        """Draw ``lines`` above everything; ``paged`` (the user asked for older ones): show
-        the top, where they are, rather than follow the newest."""
+        """Draw ``lines`` above everything, with the names of their days; the line that was
+        on top keeps a name above it only if its day is not the last of these lines'.
+        ``paged`` (the user asked for older ones): show the top, where they are, rather
+        than follow the newest."""
+        if not lines:
+            return
         self.text.mark_set("ins", "1.0")
-        for line in lines:
+        days, top = DayBreaks(), None
+        for index, line in enumerate(lines):
+            day = days.before(line.at)
+            marks = None if day is None else self._draw_day(day, index == 0)
+            if index == 0:
+                top = (line.at, marks)
             self._draw(line)
+        if self._top is None:  # nothing shown before: the bottom goes on from these lines' last day
+            self._days.before(lines[-1].at)
+        else:
+            was_at, was_marks = self._top
+            if was_marks is not None:
+                self.text.delete(*was_marks)
+                self.text.mark_unset(*was_marks)
+            day = days.before(was_at)
+            if day is not None:
+                self._draw_day(day, False)
+        self._top = top
         if paged:
             self.show_top()
+
+    def _draw_day(self, label: str, marked: bool) -> tuple[str, str] | None:
+        """Insert a day's name on its own centred line at the ``ins`` mark; ``marked``: the
+        label above the top line, returned as the marks around it (an older page may take
+        it away). The start mark moves with what is put before it (right gravity), the
+        end stays before the line drawn after it (left)."""
+        start = self.text.index("ins")
+        self.text.insert("ins", label + "\n", ("day",))
+        if not marked:
+            return None
+        n = next(_marks)
+        self.text.mark_set(f"ds{n}", start)
+        self.text.mark_gravity(f"ds{n}", "right")
+        self.text.mark_set(f"de{n}", "ins")
+        self.text.mark_gravity(f"de{n}", "left")
+        return f"ds{n}", f"de{n}"
 
     def show_top(self) -> None:
         """Show the oldest lines (an older page the user asked for), not the newest."""
@@ -151,9 +199,11 @@ class ConversationPane(ttk.Frame):
         if self._own:
             self.text.tag_delete(*self._own)
             self._own.clear()
-        self.text.mark_set("ins", "1.0")
+        if self._top is not None and self._top[1] is not None:
+            self.text.mark_unset(*self._top[1])
+        self._days, self._top = DayBreaks(), None
         for line in lines:
-            self._draw(line)
+            self.append(line)
 
     def own_line_at(self, x: int, y: int) -> Line | None:
         """Our message drawn at pixel ``x``, ``y`` of the text (a click's), if any."""
