@@ -499,3 +499,18 @@ def test_history_names_the_days_of_its_messages_and_stamps_them_hh_mm() -> None:
     lines = format_history("Bob", entries, "alice")
     assert lines[1] == "  ── Yesterday ──" and lines[4] == "  ── Today ──" and len(lines) == 6, lines
     assert all(re.match(r"  \[\d\d:\d\d\] ", line) for line in (lines[2], lines[3], lines[5])), lines
+
+
+def test_a_day_line_stays_when_the_message_under_it_is_rewritten() -> None:
+    """Our message's line is rewritten in place as its state moves: the day's line above it
+    is not part of what is erased."""
+    ui, out = _screen_ui(columns=100)
+    ui._on_event(DirectMessage(1, "Bob", "Alice", "ontem", _local_noon(1)))
+    mine = OutgoingMessage("r1", "Bob", "bom dia")
+    mine.submitted = True
+    ui._show_own(mine)
+    mine._advance("sent")
+    ui._on_event(MessageUpdate(mine, "sent"))
+    rows = out.getvalue().split("\n")[:-1]
+    assert rows[0] == "── Yesterday ──" and rows[2] == "── Today ──", rows
+    assert rows[4].startswith("\x1b[1A\r\x1b[J") and rows[4].endswith("you → Bob: bom dia ✓"), rows
