@@ -19,7 +19,7 @@ from tkinter import ttk
 
 from i18n import _
 
-from ..display import DayBreaks, format_clock
+from ..display import DayBreaks, day_label, format_clock
 from .colors import BACKGROUNDS, COLORS
 from .model import OFFLINE, ROOM, ROOM_TITLE, UNKNOWN, ChatModel, Line, is_room_key
 
@@ -65,10 +65,12 @@ class ConversationPane(ttk.Frame):
         self._own: dict[str, Line] = {}
         self._follow = True
         # Day separators (client.display.DayBreaks: the terminal's and the page's rule): the
-        # bottom's, for lines appended; the top line's time and the marks around the label
-        # above it if it has one, which an older page put above it takes away or sets anew.
+        # bottom's, for lines appended; every label's marks (start -> end, the time it names),
+        # said again when a new day begins ("Today" becomes "Yesterday"); the top line's time
+        # and its label's start mark, which an older page put above it takes away or sets anew.
         self._days = DayBreaks()
-        self._top: tuple[float, tuple[str, str] | None] | None = None
+        self._rules: dict[str, tuple[str, float]] = {}
+        self._top: tuple[float, str | None] | None = None
 
     # --- Batches ------------------------------------------------------------------------
 
@@ -88,9 +90,11 @@ class ConversationPane(ttk.Frame):
         line's (or, the first line, not today)."""
         self.text.mark_set("ins", "end-1c")
         day = self._days.before(line.at)
-        marks = None if day is None else self._draw_day(day, self._top is None)
+        if day is not None:
+            self._relabel()
+        rule = None if day is None else self._draw_day(day, line.at)
         if self._top is None:
-            self._top = (line.at, marks)
+            self._top = (line.at, rule)
         self._draw(line)
 
     def prepend(self, lines: tuple[Line, ...], paged: bool = False) -> None:
@@ -104,39 +108,50 @@ class ConversationPane(ttk.Frame):
         days, top = DayBreaks(), None
         for index, line in enumerate(lines):
             day = days.before(line.at)
-            marks = None if day is None else self._draw_day(day, index == 0)
+            rule = None if day is None else self._draw_day(day, line.at)
             if index == 0:
-                top = (line.at, marks)
+                top = (line.at, rule)
             self._draw(line)
         if self._top is None:  # nothing shown before: the bottom goes on from these lines' last day
             self._days.before(lines[-1].at)
         else:
-            was_at, was_marks = self._top
-            if was_marks is not None:
-                self.text.delete(*was_marks)
-                self.text.mark_unset(*was_marks)
+            was_at, was_rule = self._top
+            if was_rule is not None:
+                end, _at = self._rules.pop(was_rule)
+                self.text.delete(was_rule, end)
+                self.text.mark_unset(was_rule, end)
             day = days.before(was_at)
             if day is not None:
-                self._draw_day(day, False)
+                self._draw_day(day, was_at)
         self._top = top
         if paged:
             self.show_top()
 
-    def _draw_day(self, label: str, marked: bool) -> tuple[str, str] | None:
-        """Insert a day's name on its own centred line at the ``ins`` mark; ``marked``: the
-        label above the top line, returned as the marks around it (an older page may take
-        it away). The start mark moves with what is put before it (right gravity), the
-        end stays before the line drawn after it (left)."""
+    def _draw_day(self, label: str, at: float) -> str:
+        """Insert the name of ``at``'s day on its own centred line at the ``ins`` mark;
+        return its start mark. The start mark moves with what is put before it (right
+        gravity: an older page above), the end stays before the line drawn after it (left)."""
         start = self.text.index("ins")
         self.text.insert("ins", label + "\n", ("day",))
-        if not marked:
-            return None
         n = next(_marks)
         self.text.mark_set(f"ds{n}", start)
         self.text.mark_gravity(f"ds{n}", "right")
         self.text.mark_set(f"de{n}", "ins")
         self.text.mark_gravity(f"de{n}", "left")
-        return f"ds{n}", f"de{n}"
+        self._rules[f"ds{n}"] = (f"de{n}", at)
+        return f"ds{n}"
+
+    def _relabel(self) -> None:
+        """Say every day's name as it is now (a new day began since some were drawn: the
+        window was open at midnight)."""
+        for start, (end, at) in self._rules.items():
+            label = day_label(at)
+            if self.text.get(start, end) != label + "\n":
+                where = self.text.index(start)
+                self.text.delete(start, end)
+                self.text.insert(where, label + "\n", ("day",))
+                self.text.mark_set(start, where)
+                self.text.mark_set(end, f"{where} + {len(label) + 1} chars")
 
     def show_top(self) -> None:
         """Show the oldest lines (an older page the user asked for), not the newest."""
@@ -199,8 +214,9 @@ class ConversationPane(ttk.Frame):
         if self._own:
             self.text.tag_delete(*self._own)
             self._own.clear()
-        if self._top is not None and self._top[1] is not None:
-            self.text.mark_unset(*self._top[1])
+        for start, (end, _at) in self._rules.items():
+            self.text.mark_unset(start, end)
+        self._rules.clear()
         self._days, self._top = DayBreaks(), None
         for line in lines:
             self.append(line)

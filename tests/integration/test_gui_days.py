@@ -46,16 +46,23 @@ pane.append(line("agora", now))              # the same day as the last: no new 
 pane.prepend((line("sexta à noite", friday), line("sexta mais tarde", friday + 600)))  # an older page
 pane.end()
 root.update()
+after_midnight = None
+if MIDNIGHT:  # the window left open: a day later, a new line; the labels drawn yesterday are a day older
+    now += 86400
+    pane.begin()
+    pane.append(line("segunda", now))
+    pane.end()
+    after_midnight = pane.content()
 if SHOT:
     from client.gui.screenshot import capture
     capture(SHOT)
-print(json.dumps([first, pane.content()]))
+print(json.dumps([first, pane.content(), after_midnight]))
 """
 
 
-def run_pane(display: str, language: str, shot: Path | None = None) -> list[str]:  # noqa: F811
+def run_pane(display: str, language: str, shot: Path | None = None, midnight: bool = False) -> list[str]:  # noqa: F811
     script = SCRIPT.replace("ROOT", repr(str(ROOT))).replace("LANGUAGE", repr(language)) \
-        .replace("SHOT", repr(str(shot) if shot else ""))
+        .replace("SHOT", repr(str(shot) if shot else "")).replace("MIDNIGHT", repr(midnight))
     env = {**os.environ, "DISPLAY": display, "TZ": "America/Sao_Paulo"}
     done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60, env=env)
     assert done.returncode == 0, done.stderr
@@ -64,7 +71,7 @@ def run_pane(display: str, language: str, shot: Path | None = None) -> list[str]
 
 @pytest.mark.timeout_seconds(120)
 def test_a_pane_names_the_days_of_its_lines_at_the_bottom_and_on_top(display: str, tmp_path: Path) -> None:  # noqa: F811
-    first, later = run_pane(display, "en", tmp_path / "days.png")
+    first, later, _ = run_pane(display, "en", tmp_path / "days.png")
     rows = first.splitlines()
     assert rows[0] == "Yesterday" and rows[1].endswith("João: sábado cedo"), rows
     assert rows[2] == "Today" and rows[3].endswith("João: domingo") and len(rows) == 4, rows
@@ -77,6 +84,15 @@ def test_a_pane_names_the_days_of_its_lines_at_the_bottom_and_on_top(display: st
 
 @pytest.mark.timeout_seconds(120)
 def test_a_pane_names_the_days_in_portuguese(display: str) -> None:  # noqa: F811
-    _first, later = run_pane(display, "pt_BR")
+    _first, later, _ = run_pane(display, "pt_BR")
     rows = later.splitlines()
     assert [rows[0], rows[3], rows[5]] == ["sexta-feira, 27 de novembro", "Ontem", "Hoje"], rows
+
+
+@pytest.mark.timeout_seconds(120)
+def test_the_labels_drawn_yesterday_are_a_day_older_after_midnight(display: str) -> None:  # noqa: F811
+    """A window left open overnight: its "Today" became yesterday; the first line of the
+    new day draws "Today" again, and the labels above say their days as they are now."""
+    _first, _later, after = run_pane(display, "en", midnight=True)
+    labels = [row for row in after.splitlines() if row[:1].isalpha()]
+    assert labels == ["Friday, 27 November", "Saturday, 28 November", "Yesterday", "Today"], after
