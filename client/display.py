@@ -25,6 +25,7 @@ not doubled: the aim is a harmless display, not a reversible encoding.
 
 from __future__ import annotations
 
+import datetime
 import math
 import re
 import time
@@ -213,6 +214,77 @@ def format_when(timestamp: float | None, now: float | None = None) -> str:
         return time.strftime("%H:%M", then)
     # The date in the reader's order (Portuguese: day/month/year), the clock 24 h in both.
     return time.strftime(_("%Y-%m-%d %H:%M"), then)
+
+
+# The names of the days (time.struct_time's tm_wday: Monday first) and months, through _():
+# strftime's %A and %B say them in the C locale's English whatever the reader's language.
+WEEKDAYS = (N_("Monday"), N_("Tuesday"), N_("Wednesday"), N_("Thursday"), N_("Friday"), N_("Saturday"),
+            N_("Sunday"))
+MONTHS = (N_("January"), N_("February"), N_("March"), N_("April"), N_("May"), N_("June"), N_("July"),
+          N_("August"), N_("September"), N_("October"), N_("November"), N_("December"))
+
+
+def _local_day(timestamp: float | None) -> time.struct_time | None:
+    """The local time of ``timestamp``, or None if it is missing or absurd."""
+    if timestamp is None:
+        return None
+    try:
+        return time.localtime(timestamp)
+    except (OverflowError, OSError, ValueError, TypeError):
+        return None
+
+
+def _day_number(moment: time.struct_time) -> int:
+    """The calendar day of a local time as a count of days: the difference of two is how
+    many midnights lie between them, whatever daylight saving did to the hours."""
+    return datetime.date(moment.tm_year, moment.tm_mon, moment.tm_mday).toordinal()
+
+
+def day_label(timestamp: float, now: float | None = None) -> str:
+    """The local day of ``timestamp`` as its separator names it, relative to ``now``:
+    ``Today``, ``Yesterday``, else ``Friday, 27 November`` (``sexta-feira, 27 de novembro``),
+    with the year when it is not ``now``'s. The caller has checked that the time is valid."""
+    then = time.localtime(timestamp)
+    today = time.localtime(time.time() if now is None else now)
+    before = _day_number(today) - _day_number(then)
+    if before == 0:
+        return _("Today")
+    if before == 1:
+        return _("Yesterday")
+    words = {"weekday": _(WEEKDAYS[then.tm_wday]), "day": then.tm_mday, "month": _(MONTHS[then.tm_mon - 1]),
+             "year": then.tm_year}
+    if then.tm_year == today.tm_year:
+        return _("{weekday}, {day} {month}").format(**words)
+    return _("{weekday}, {day} {month} {year}").format(**words)
+
+
+def day_rule(label: str) -> str:
+    """A day's separator line in the terminal: ``── Yesterday ──``."""
+    return f"── {label} ──"
+
+
+class DayBreaks:
+    """Where a view of stamped lines needs a day's separator: before a line whose local
+    day is not the previous line's, and before the first line if it is not of today (a
+    view of today's lines has none; each line's stamp stays ``HH:MM``). One per view, fed
+    its lines' times in the order they are shown; it keeps the last day only."""
+
+    def __init__(self) -> None:
+        self._last: int | None = None
+
+    def before(self, timestamp: float | None, now: float | None = None) -> str | None:
+        """The separator's label to show before a line stamped ``timestamp``, or None (the
+        same day as the line before it; or no valid time, which tells no day)."""
+        then = _local_day(timestamp)
+        if then is None:
+            return None
+        day, last = _day_number(then), self._last
+        self._last = day
+        if day == last:
+            return None
+        if last is None and day == _day_number(time.localtime(time.time() if now is None else now)):
+            return None
+        return day_label(timestamp, now)
 
 
 # What each well-known error code means, for people: the one table every client uses (the

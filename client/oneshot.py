@@ -45,7 +45,7 @@ from i18n import _
 from protocol import Delivered, DirectMessage, Event
 
 from . import auth
-from .display import NOT_DELIVERED, explain_refusal, failed_outcome, format_clock, sanitize
+from .display import NOT_DELIVERED, DayBreaks, day_rule, explain_refusal, failed_outcome, format_clock, sanitize
 from .errors import LocalError, LoginRefused, ServerUnreachable
 from .exitcodes import ExitCode, failure_status
 from .library import ChatClient
@@ -72,8 +72,13 @@ def send_once(name: str, to: str, text: str, *, host: str = const.SERVER_HOST, p
         stream.write(f"{line}\n")
         stream.flush()
 
+    days = DayBreaks()  # the messages waiting for us may be last week's: their day above them
+
     def on_event(event: Event) -> None:
         if isinstance(event, DirectMessage):
+            day = days.before(event.sent_at)
+            if day is not None:
+                say(out, day_rule(day))
             say(out, _("[{clock}] {name} → you: {text}").format(clock=format_clock(event.sent_at),
                                                                  name=sanitize(event.sender), text=sanitize(event.text)))
         elif isinstance(event, Delivered):  # a message an earlier run sent

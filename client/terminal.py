@@ -200,6 +200,8 @@ from .display import (
     describe_role,
     describe_room_notice,
     describe_skipped,
+    DayBreaks,
+    day_rule,
     explain_error,
     explain_refusal,
     failed_outcome,
@@ -418,8 +420,10 @@ def format_lookup(result: LookupResult, like: str | None = None) -> str:
 
 
 def format_history(peer: str, entries: list[HistoryEntry], me: str, continuation: str | None = None,
-                   read_up_to: int | None = None, like: str | None = None) -> list[str]:
-    """The answer to /history: a heading, then one entry per message, oldest first. A text
+                   read_up_to: int | None = None, like: str | None = None, now: float | None = None) -> list[str]:
+    """The answer to /history: a heading, then one entry per message, oldest first, each
+    stamped ``HH:MM`` under a line naming its day where the day changes (and above the first
+    if it is not today, ``now``'s: :class:`~client.display.DayBreaks`). A text
     of several lines is one line with its breaks escaped (``\\n``, a pipe's one line per
     entry), or, given ``continuation`` (the screen's indent), its later lines under it.
     ``read_up_to``: the peer has read our messages up to that msg_id; those of them that
@@ -437,6 +441,7 @@ def format_history(peer: str, entries: list[HistoryEntry], me: str, continuation
         if room else ngettext("* history with {name} ({n} message):", "* history with {name} ({n} messages):",
                               len(entries))
     lines = [heading.format(name=sanitize(peer), n=len(entries))]
+    days = DayBreaks()
     for entry in entries:
         sender = _("you") if canonical(entry.sender) == mine else sanitize(entry.sender)
         to = _("you") if canonical(entry.to) == mine else sanitize(entry.to)
@@ -448,7 +453,10 @@ def format_history(peer: str, entries: list[HistoryEntry], me: str, continuation
                 and canonical(entry.sender) == mine:
             wire_state = READ_STATE
         state = "" if wire_state == ROOM_POST_STATE else f" ({describe_state(wire_state)})"
-        lines.append(f"  [{format_when(entry.sent_at)}] {sender} → {to}: {text}{state}")
+        day = days.before(entry.sent_at, now)
+        if day is not None:
+            lines.append("  " + day_rule(day))
+        lines.append(f"  [{format_clock(entry.sent_at)}] {sender} → {to}: {text}{state}")
     return lines
 
 
@@ -767,6 +775,15 @@ READ_BY_LINE = "read by"  # (it, room, msg_id): how many read our last post in a
 TYPING_LINE = "typing"  # (it, room): who is typing in a room
 
 
+def stamped_at(event: Event) -> float | None:
+    """The time a message's line says (its ``sent_at``), None for a line stamped now."""
+    if isinstance(event, DirectMessage) and event.deleted:
+        return None  # its line says when it was deleted: now
+    if isinstance(event, (DirectMessage, RoomMessage, RoomPost, Carbon)):
+        return event.sent_at
+    return None
+
+
 def stamp(clock: str, body: str, style: Style) -> str:
     """``[HH:MM] body``: every line of the interactive screen starts with its time."""
     return f"{style.dim(f'[{clock}]')} {body}"
@@ -1045,6 +1062,7 @@ class TerminalUI:
         self._after_history: list[Read] = []
         self._shown: set[OutgoingMessage] = set()  # own messages whose line is on screen
         self._last_key: object = None  # what the last line printed shows (rewritable if not None)
+        self._days = DayBreaks()  # where the screen (or the pipe) needs a line naming the day
         self._last_rows = 0         # screen rows that line takes
         self._echo_rows = 0         # rows of the line just typed, still on screen below the last
         self._holding = False       # a password prompt is on screen: lines wait in _held
@@ -1895,15 +1913,15 @@ class TerminalUI:
                     line = stamp(format_clock(event.sent_at), describe_post_from_elsewhere(
                         event, indent_text(event.text, INDENT)), self._style)
                     with self._print_lock:
-                        self._print_locked(line, redraw=True)
+                        self._print_locked(line, redraw=True, at=event.sent_at)
                 else:
                     self._emit(f"[{format_clock(event.sent_at)}] "
-                               + describe_post_from_elsewhere(event, sanitize(event.text)))
+                               + describe_post_from_elsewhere(event, sanitize(event.text)), at=event.sent_at)
             elif not self._interactive:
                 line = describe_status(event.message, event.state, event.error, self._text_now(event.message)) \
                     if isinstance(event, MessageUpdate) else describe_event(event, self._me, self._carbons)
                 if line is not None:
-                    self._emit(line)
+                    self._emit(line, at=stamped_at(event))
             elif isinstance(event, MessageUpdate):
                 self._update_own(event)
             else:
@@ -1918,7 +1936,7 @@ class TerminalUI:
                 else:
                     replace = key = None
                 with self._print_lock:
-                    self._print_locked(line, redraw=True, replace=replace, key=key)
+                    self._print_locked(line, redraw=True, replace=replace, key=key, at=stamped_at(event))
             if isinstance(event, DirectMessage):  # printed: seen (a no-op with receipts off)
                 if not event.deleted:  # deleted before it came: nothing of it was seen
                     self._mark_read(event)
@@ -2255,10 +2273,11 @@ class TerminalUI:
 
     # --- Output -------------------------------------------------------------------------
 
-    def _emit(self, line: str) -> None:
-        """Print one line (stamped with the time on the interactive screen)."""
+    def _emit(self, line: str, at: float | None = None) -> None:
+        """Print one line (stamped with the time on the interactive screen; ``at``: the
+        time a message's line says already, see :meth:`_print_locked`)."""
         with self._print_lock:
-            self._print_locked(self._stamp(line), redraw=True)
+            self._print_locked(self._stamp(line), redraw=True, at=at)
 
     def _emit_block(self, lines: list[str]) -> None:
         """Print a heading and the lines under it: on the interactive screen, one stamped
@@ -2280,7 +2299,8 @@ class TerminalUI:
         except (OSError, ValueError, AttributeError):
             return 80
 
-    def _print_locked(self, line: str, redraw: bool, replace: object = None, key: object = None) -> None:
+    def _print_locked(self, line: str, redraw: bool, replace: object = None, key: object = None,
+                      at: float | None = None) -> None:
         """Print ``line`` (it may hold ``\n``: continuation lines) on the screen; the lock is held.
 
         Interactive, while a line is being typed: erase all the rows that the prompt and
@@ -2293,14 +2313,24 @@ class TerminalUI:
         a tuple names one room's line). In a pipe: one
         line, nothing else. While a password prompt is on screen, lines wait until it is
         answered.
+
+        ``at``: the time the line is stamped with (a message's ``sent_at``; None: now on the
+        interactive screen, where every line is stamped, and no time in a pipe, where only
+        messages are): a line of another day than the one before it comes under a dim line
+        naming its day (:class:`~client.display.DayBreaks`), unless it rewrites a line in place.
         """
+        rewrite = replace is not None and replace is not _TYPED_LINE and replace == self._last_key
+        day = None if rewrite or (at is None and not self._interactive) else \
+            self._days.before(time.time() if at is None else at, time.time())
+        # The day's line goes with the line under it, but is not part of what a rewrite erases.
+        head = "" if day is None else self._style.dim(day_rule(day)) + "\n"
         if self._holding:
-            self._held.append(line)
+            self._held.append(head + line)
             return
         out = self._stdout
         try:
             if not self._interactive:
-                out.write(f"{line}\n")
+                out.write(f"{head}{line}\n")
                 out.flush()
                 return
             if self._prompt_pending:  # (the wait lets go of the lock, which the hook takes)
@@ -2314,7 +2344,7 @@ class TerminalUI:
                 erase += f"\x1b[{self._echo_rows}A\r\x1b[J"
             elif replace is not None and replace == self._last_key and self._last_rows:
                 erase += f"\x1b[{self._last_rows}A\r\x1b[J"
-            out.write(f"{erase}{line}\n")
+            out.write(f"{erase}{head}{line}\n")
             self._last_key, self._last_rows, self._echo_rows = key, screen_rows(line, columns), 0
             if prompted and redraw:
                 self._redraw()

@@ -2401,21 +2401,81 @@ function bdi(text) {
   return el("bdi", "", text);
 }
 
+const CLOCK = { hour: "2-digit", minute: "2-digit" };
+
 /** ``seconds`` (a Unix time) as the hour and minute in the browser's time zone, in the
- * page's language (pt-BR: 13:21; English: 01:21 PM), not the browser's; a day other than
- * today with its date too, in the language's order (pt-BR: 25/12/2026, 13:21), as the
- * terminal's format_when. */
+ * page's language (pt-BR: 13:21; English: 01:21 PM), not the browser's: a message's stamp
+ * (the label above it tells its day: dayBreaks). */
+function formatClock(seconds) {
+  if (typeof seconds !== "number") return "";
+  return new Date(seconds * 1000).toLocaleTimeString(i18n.language.replace("_", "-"), CLOCK);
+}
+
+/** formatClock, and for a day other than today the date too, in the language's order
+ * (pt-BR: 25/12/2026, 13:21), as the terminal's format_when: a time in a sentence. */
 function formatTime(seconds) {
   if (typeof seconds !== "number") return "";
   const then = new Date(seconds * 1000);
-  const clock = { hour: "2-digit", minute: "2-digit" };
-  const language = i18n.language.replace("_", "-");
-  if (then.toDateString() === new Date(nowSeconds() * 1000).toDateString()) return then.toLocaleTimeString(language, clock);
-  return then.toLocaleString(language, { day: "2-digit", month: "2-digit", year: "numeric", ...clock });
+  if (dayNumber(then) === dayNumber(new Date(nowSeconds() * 1000))) return formatClock(seconds);
+  return then.toLocaleString(i18n.language.replace("_", "-"), { day: "2-digit", month: "2-digit", year: "numeric", ...CLOCK });
+}
+
+/** The calendar day of ``date`` in the browser's time zone as a count of days: two differ
+ * by the midnights between them, whatever daylight saving did to the hours (display.py's
+ * _day_number). */
+function dayNumber(date) {
+  return Math.round(Date.UTC(date.getFullYear(), date.getMonth(), date.getDate()) / 86400000);
+}
+
+/** The local day of ``seconds`` as its separator names it, relative to now: "Today",
+ * "Yesterday", else its weekday and date in the page's language (Friday, November 27;
+ * pt-BR: sexta-feira, 27 de novembro), with the year when it is not this year's
+ * (display.py's day_label). */
+function dayLabel(seconds) {
+  const then = new Date(seconds * 1000), now = new Date(nowSeconds() * 1000);
+  const before = dayNumber(now) - dayNumber(then);
+  if (before === 0) return t("Today");
+  if (before === 1) return t("Yesterday");
+  const year = then.getFullYear() !== now.getFullYear() ? { year: "numeric" } : {};
+  return then.toLocaleDateString(i18n.language.replace("_", "-"), { weekday: "long", day: "numeric", month: "long", ...year });
+}
+
+/** The day separators ``items`` (a conversation's, in order) need, as item -> label: before
+ * one whose local day is not the previous one's, and before the first if it is not today
+ * (a conversation of today's has none): display.py's DayBreaks, the terminal's and the
+ * window's rule. */
+function dayBreaks(items) {
+  const breaks = new Map();
+  const today = dayNumber(new Date(nowSeconds() * 1000));
+  let last = null;
+  for (const item of items) {
+    if (typeof item.at !== "number" || !Number.isFinite(item.at)) continue;
+    const day = dayNumber(new Date(item.at * 1000));
+    if (day !== last && !(last === null && day === today)) breaks.set(item, dayLabel(item.at));
+    last = day;
+  }
+  return breaks;
+}
+
+/** Put in ``list`` the day separators its ``items`` need, each a centred row before its
+ * item's (<li class="day-break">), and take away those no longer needed (the day before
+ * trimmed away, or today become yesterday). */
+function showDayBreaks(list, items) {
+  const wanted = new Set();
+  for (const [item, label] of dayBreaks(items)) {
+    const row = view.elements.get(item);
+    let rule = view.dayBreaks.get(item);
+    if (!rule) view.dayBreaks.set(item, rule = el("li", "day-break"));
+    if (rule.textContent !== label) rule.textContent = label;
+    if (row.previousSibling !== rule) row.before(rule);
+    wanted.add(rule);
+  }
+  for (const rule of list.querySelectorAll(":scope > .day-break")) if (!wanted.has(rule)) rule.remove();
 }
 
 const view = {
   elements: new WeakMap(),   // item -> its <li>
+  dayBreaks: new WeakMap(),  // item -> the <li> naming its day above it (showDayBreaks)
   shownKey: null,            // conversation currently in the list
   shownItems: [],            // items currently in the list, in order
   newBelow: 0,               // messages added below while the reader was scrolled up
@@ -2621,6 +2681,7 @@ function renderConversation(chat) {
   const items = convo.items;
   for (const item of items) updateItem(item);
   const added = showItems(list, switched ? [] : view.shownItems, items);
+  showDayBreaks(list, items);
   view.shownKey = key;
   view.shownItems = items.slice();
   view.newBelow = atBottom ? 0 : view.newBelow + added.filter((item) => item.kind === "message" && item.dir === "in").length;
@@ -2821,7 +2882,7 @@ function updateItem(item) {
   const time = node.querySelector(".msg-time");  // after a language switch: its way of telling time
   if (time && node.dataset.timeLang !== i18n.language) {
     node.dataset.timeLang = i18n.language;
-    time.textContent = formatTime(item.at);
+    time.textContent = formatClock(item.at);
   }
   if (item.kind === "message" && node.dataset.wordsLang !== i18n.language) {  // drawn, or drawn before a switch
     node.dataset.wordsLang = i18n.language;
@@ -2910,7 +2971,7 @@ function messageElement(item) {
   if (item.requestId) node.dataset.requestId = item.requestId;
   const meta = el("p", "msg-meta");
   meta.append(theirs(el("span", "msg-sender", item.dir === "out" ? "" : item.sender)));  // "You": updateItem
-  const time = el("time", "msg-time", formatTime(item.at));
+  const time = el("time", "msg-time", formatClock(item.at));
   if (typeof item.at === "number") time.dateTime = new Date(item.at * 1000).toISOString();
   meta.append(time);
   const edited = el("span", "msg-edited");
@@ -2986,7 +3047,7 @@ function noticeElement(item) {
   const text = el("span", "notice-text");
   showText(text, item.text);
   node.append(text);
-  node.append(el("time", "msg-time", formatTime(item.at)));
+  node.append(el("time", "msg-time", formatClock(item.at)));
   return node;
 }
 

@@ -19,7 +19,7 @@ from tkinter import ttk
 
 from i18n import _
 
-from ..display import format_clock
+from ..display import DayBreaks, day_label, format_clock
 from .colors import BACKGROUNDS, COLORS
 from .model import OFFLINE, ROOM, ROOM_TITLE, UNKNOWN, ChatModel, Line, is_room_key
 
@@ -52,6 +52,7 @@ class ConversationPane(ttk.Frame):
         self.text.tag_configure("cont", lmargin1=indent, lmargin2=indent)  # lines after a typed newline
         self.text.tag_configure("notice", foreground=COLORS["notice"], font=fonts["italic"], justify="center")
         self.text.tag_configure("old", foreground="#4b5563")
+        self.text.tag_configure("day", foreground=COLORS["meta"], font=fonts["bold"], justify="center", spacing1=8)
         for state in ("sending", "sent", "queued", "delivered", "failed"):
             self.text.tag_configure("state-" + state, foreground=COLORS[state], font=fonts["small"])
         self.text.mark_set("ins", "1.0")
@@ -63,6 +64,13 @@ class ConversationPane(ttk.Frame):
         # The tag over each of our messages -> its line (the message menu finds it by a click).
         self._own: dict[str, Line] = {}
         self._follow = True
+        # Day separators (client.display.DayBreaks: the terminal's and the page's rule): the
+        # bottom's, for lines appended; every label's marks (start -> end, the time it names),
+        # said again when a new day begins ("Today" becomes "Yesterday"); the top line's time
+        # and its label's start mark, which an older page put above it takes away or sets anew.
+        self._days = DayBreaks()
+        self._rules: dict[str, tuple[str, float]] = {}
+        self._top: tuple[float, str | None] | None = None
 
     # --- Batches ------------------------------------------------------------------------
 
@@ -78,17 +86,72 @@ class ConversationPane(ttk.Frame):
     # --- Drawing ------------------------------------------------------------------------
 
     def append(self, line: Line) -> None:
+        """Draw ``line`` below everything, under its day's name if its day is not the last
+        line's (or, the first line, not today)."""
         self.text.mark_set("ins", "end-1c")
+        day = self._days.before(line.at)
+        if day is not None:
+            self._relabel()
+        rule = None if day is None else self._draw_day(day, line.at)
+        if self._top is None:
+            self._top = (line.at, rule)
         self._draw(line)
 
     def prepend(self, lines: tuple[Line, ...], paged: bool = False) -> None:
-        """Draw ``lines`` above everything; ``paged`` (the user asked for older ones): show
-        the top, where they are, rather than follow the newest."""
+        """Draw ``lines`` above everything, with the names of their days; the line that was
+        on top keeps a name above it only if its day is not the last of these lines'.
+        ``paged`` (the user asked for older ones): show the top, where they are, rather
+        than follow the newest."""
+        if not lines:
+            return
         self.text.mark_set("ins", "1.0")
-        for line in lines:
+        days, top = DayBreaks(), None
+        for index, line in enumerate(lines):
+            day = days.before(line.at)
+            rule = None if day is None else self._draw_day(day, line.at)
+            if index == 0:
+                top = (line.at, rule)
             self._draw(line)
+        if self._top is None:  # nothing shown before: the bottom goes on from these lines' last day
+            self._days.before(lines[-1].at)
+        else:
+            was_at, was_rule = self._top
+            if was_rule is not None:
+                end, _at = self._rules.pop(was_rule)
+                self.text.delete(was_rule, end)
+                self.text.mark_unset(was_rule, end)
+            day = days.before(was_at)
+            if day is not None:
+                self._draw_day(day, was_at)
+        self._top = top
         if paged:
             self.show_top()
+
+    def _draw_day(self, label: str, at: float) -> str:
+        """Insert the name of ``at``'s day on its own centred line at the ``ins`` mark;
+        return its start mark. The start mark moves with what is put before it (right
+        gravity: an older page above), the end stays before the line drawn after it (left)."""
+        start = self.text.index("ins")
+        self.text.insert("ins", label + "\n", ("day",))
+        n = next(_marks)
+        self.text.mark_set(f"ds{n}", start)
+        self.text.mark_gravity(f"ds{n}", "right")
+        self.text.mark_set(f"de{n}", "ins")
+        self.text.mark_gravity(f"de{n}", "left")
+        self._rules[f"ds{n}"] = (f"de{n}", at)
+        return f"ds{n}"
+
+    def _relabel(self) -> None:
+        """Say every day's name as it is now (a new day began since some were drawn: the
+        window was open at midnight)."""
+        for start, (end, at) in self._rules.items():
+            label = day_label(at)
+            if self.text.get(start, end) != label + "\n":
+                where = self.text.index(start)
+                self.text.delete(start, end)
+                self.text.insert(where, label + "\n", ("day",))
+                self.text.mark_set(start, where)
+                self.text.mark_set(end, f"{where} + {len(label) + 1} chars")
 
     def show_top(self) -> None:
         """Show the oldest lines (an older page the user asked for), not the newest."""
@@ -151,9 +214,12 @@ class ConversationPane(ttk.Frame):
         if self._own:
             self.text.tag_delete(*self._own)
             self._own.clear()
-        self.text.mark_set("ins", "1.0")
+        for start, (end, _at) in self._rules.items():
+            self.text.mark_unset(start, end)
+        self._rules.clear()
+        self._days, self._top = DayBreaks(), None
         for line in lines:
-            self._draw(line)
+            self.append(line)
 
     def own_line_at(self, x: int, y: int) -> Line | None:
         """Our message drawn at pixel ``x``, ``y`` of the text (a click's), if any."""

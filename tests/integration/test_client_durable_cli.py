@@ -252,8 +252,8 @@ def test_block_and_unblock_in_the_terminal(server: ServerThread, clients: list[C
 
 
 def test_history_lines_are_sanitised() -> None:
-    entries = [HistoryEntry(1, "Alice", "Bob", "hi\x1b[2J", 0.0, "delivered"),
-               HistoryEntry(2, "Bob", "ALICE", "yo", 0.0, "expired")]
+    entries = [HistoryEntry(1, "Alice", "Bob", "hi\x1b[2J", time.time(), "delivered"),
+               HistoryEntry(2, "Bob", "ALICE", "yo", time.time(), "expired")]
     lines = format_history("Bob", entries, "alice")
     assert lines[0] == "* history with Bob (2 messages):"
     assert lines[1].endswith("] you → Bob: hi\\x1b[2J (delivered)")
@@ -262,7 +262,7 @@ def test_history_lines_are_sanitised() -> None:
 
 
 def test_a_text_of_several_lines_is_escaped_in_a_pipe_and_indented_on_the_screen() -> None:
-    entries = [HistoryEntry(1, "Ana", "Bob", "oi João\nsou a Conceição", 0.0, "delivered", edited=True)]
+    entries = [HistoryEntry(1, "Ana", "Bob", "oi João\nsou a Conceição", time.time(), "delivered", edited=True)]
     assert format_history("Ana", entries, "bob")[1].endswith("] Ana → you: oi João\\nsou a Conceição  (edited) "
                                                               "(delivered)")
     lines = format_history("Ana", entries, "bob", continuation=" " * 12)
@@ -272,8 +272,8 @@ def test_a_text_of_several_lines_is_escaped_in_a_pipe_and_indented_on_the_screen
 def test_history_lines_say_edited_and_deleted() -> None:
     """The README's promise for /history: "the history shows 'edited' or 'deleted'"; a
     deleted message was an empty "delivered" line."""
-    entries = [HistoryEntry(1, "Alice", "Bob", "exam on Thursday", 0.0, "delivered", edited=True),
-               HistoryEntry(2, "Alice", "Bob", "", 0.0, "delivered", deleted=True)]
+    entries = [HistoryEntry(1, "Alice", "Bob", "exam on Thursday", time.time(), "delivered", edited=True),
+               HistoryEntry(2, "Alice", "Bob", "", time.time(), "delivered", deleted=True)]
     lines = format_history("Bob", entries, "alice")
     assert lines[1].endswith("] you → Bob: exam on Thursday  (edited) (delivered)")
     assert lines[2].endswith("] you → Bob: (this message was deleted) (delivered)")
@@ -281,7 +281,7 @@ def test_history_lines_say_edited_and_deleted() -> None:
 
 def test_a_rooms_history_shows_no_state() -> None:
     """Every room post is "accepted": the terminal showed "(accepted)", in English, on each."""
-    entries = [HistoryEntry(1, "Ana", "#redes", "olá, turma", 0.0, "accepted")]
+    entries = [HistoryEntry(1, "Ana", "#redes", "olá, turma", time.time(), "accepted")]
     lines = format_history("#redes", entries, "bob")
     assert lines[1].endswith("] Ana → #redes: olá, turma")
 

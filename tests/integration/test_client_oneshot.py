@@ -135,3 +135,30 @@ def test_a_message_given_up_after_unavailable_answers_says_how_often_it_was_trie
     assert (code, out) == (ExitCode.UNAVAILABLE, ""), err
     assert "tried 6 times in " in err, err
     assert ("may or may not have been" in err) == uncertain, err
+
+
+def test_messages_that_came_meanwhile_are_under_a_line_naming_their_day() -> None:
+    """--send prints the messages waiting for us (offline deliveries at login): yesterday's
+    under "── Yesterday ──", as the interactive terminal shows them; the stamps stay HH:MM."""
+    import datetime
+    import threading
+    import time
+    day = datetime.date.today() - datetime.timedelta(days=1)
+    yesterday = time.mktime((day.year, day.month, day.day, 23, 0, 0, 0, 0, -1))
+    with FakeServer(deliver=False) as server:
+        bob = ChatClient("Bob", server.host, server.port)
+        bob.connect(timeout=WAIT)
+        try:
+            def deliver() -> None:  # while Carol's --send waits for its confirmation
+                server.wait_online("Carol")
+                server.send("Carol", DirectMessage(7, "Bob", "Carol", "boa noite", yesterday))
+                server.send("Carol", DirectMessage(8, "Bob", "Carol", "bom dia", time.time()))
+            helper = threading.Thread(target=deliver, daemon=True)
+            helper.start()
+            code, out, err = send(server, "Bob", "hi", timeout=1.5)
+            helper.join(WAIT)
+        finally:
+            bob.close()
+    lines = out.splitlines()
+    assert code == ExitCode.TIMEOUT and lines[0] == "── Yesterday ──" and lines[2] == "── Today ──", (out, err)
+    assert lines[1] == "[23:00] Bob → you: boa noite" and lines[3].endswith("] Bob → you: bom dia"), lines

@@ -15,7 +15,8 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
-FUNCTIONS = ("fill", "t", "serverWords", "decimal", "formatDelay", "formatTime", "nowSeconds", "untilText", "explainError")
+FUNCTIONS = ("fill", "t", "serverWords", "decimal", "formatDelay", "formatClock", "dayNumber", "formatTime", "nowSeconds",
+             "untilText", "explainError")
 
 
 def run_page(expression: str, language: str, clock: float, tz: str) -> object:
@@ -26,7 +27,7 @@ def run_page(expression: str, language: str, clock: float, tz: str) -> object:
         pytest.skip("no node to run the page's JavaScript")
     source = (ROOT / "webclient" / "app.js").read_text(encoding="utf-8")
     head = source[source.index("const PLURAL_RULES"):source.index("/** ``values`` put into")]
-    constants = "\n".join(re.findall(r"^const (?:MAX_TEXT_CHARS|MIN_PASSWORD_LENGTH|EDIT_WINDOW|EN_START|EN_END) = [^;]+;", source,
+    constants = "\n".join(re.findall(r"^const (?:MAX_TEXT_CHARS|MIN_PASSWORD_LENGTH|EDIT_WINDOW|EN_START|EN_END|CLOCK) = [^;]+;", source,
                                      flags=re.M))
     functions = "".join(re.search(rf"^function {name}\(.*?\) \{{\n.*?^\}}\n", source, re.M | re.S).group(0)
                         for name in FUNCTIONS)

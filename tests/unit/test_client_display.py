@@ -602,3 +602,60 @@ def test_a_time_not_today_is_told_with_its_date_in_the_readers_order_and_time_zo
             use("en")
     monkeypatch.undo()
     time.tzset()
+
+
+def test_a_day_is_named_today_yesterday_or_by_its_weekday_and_date_in_the_viewers_zone(monkeypatch) -> None:
+    """day_label: the viewer's local day (TZ) across daylight saving and at midnight;
+    Today, Yesterday, else weekday and date (with the year when it is not this one), in
+    Portuguese too."""
+    from client.display import day_label
+    from i18n import use
+
+    friday = 1795823400.0  # 2026-11-27 23:50 UTC: Friday 20:50 in São Paulo, Saturday 08:50 in Tokyo
+    for tz, at, now, english, portuguese in (
+            ("America/Sao_Paulo", friday, friday + 3 * 3600, "Today", "Hoje"),  # 23:50 there: still Friday
+            ("America/Sao_Paulo", friday, friday + 4 * 3600, "Yesterday", "Ontem"),  # 00:50 Saturday there
+            ("America/Sao_Paulo", friday, friday + 5 * 86400, "Friday, 27 November", "sexta-feira, 27 de novembro"),
+            ("Asia/Tokyo", friday, friday + 5 * 86400, "Saturday, 28 November", "sábado, 28 de novembro"),
+            ("America/Sao_Paulo", friday, friday + 400 * 86400, "Friday, 27 November 2026",
+             "sexta-feira, 27 de novembro de 2026"),
+            # Lisbon's summer time ends on 2026-10-25, a day of 25 hours: 23:30 on the 24th
+            # (22:30 UTC) is two days before 00:00 on the 26th though only 25.5 h went by.
+            ("Europe/Lisbon", 1792881000.0, 1792881000.0 + 25.5 * 3600, "Saturday, 24 October",
+             "sábado, 24 de outubro"),
+            ("Europe/Lisbon", 1792881000.0, 1792881000.0 + 25 * 3600, "Yesterday", "Ontem")):
+        monkeypatch.setenv("TZ", tz)
+        time.tzset()
+        try:
+            assert day_label(at, now) == english, (tz, now - at)
+            use("pt_BR")
+            assert day_label(at, now) == portuguese, (tz, now - at)
+        finally:
+            use("en")
+    monkeypatch.undo()
+    time.tzset()
+
+
+def test_a_day_break_comes_when_the_day_changes_and_before_a_first_line_not_of_today(monkeypatch) -> None:
+    """DayBreaks: the separator before a line, when its local day is not the last line's;
+    a view's first line only when it is not today (a view of today's lines has none)."""
+    from client.display import DayBreaks, day_rule
+
+    monkeypatch.setenv("TZ", "America/Sao_Paulo")
+    time.tzset()
+    try:
+        friday = 1795823400.0  # Friday 20:50 there
+        now = friday + 2 * 86400 + 3600  # Sunday 21:50
+        days = DayBreaks()
+        assert days.before(friday, now) == "Friday, 27 November"
+        assert days.before(friday + 60, now) is None  # the same day
+        assert days.before(friday + 4 * 3600, now) == "Yesterday"  # 00:50 on Saturday: after midnight
+        assert days.before(now - 60, now) == "Today"
+        assert days.before(now, now) is None
+        assert days.before(None, now) is None and days.before(float("nan"), now) is None  # no day to tell
+        today = DayBreaks()
+        assert today.before(now - 60, now) is None
+        assert day_rule("Ontem") == "── Ontem ──"
+    finally:
+        monkeypatch.undo()
+        time.tzset()

@@ -441,3 +441,76 @@ def test_who_for_a_class_is_one_block_in_columns_as_wide_as_the_terminal() -> No
     firsts = [row.split()[0] for row in rows[1:]]
     assert firsts == ordered[:len(firsts)], rows
     assert sum(row.count("(since") for row in rows) == 32, rows
+
+
+# --- Days: a separator where the day changes (client.display.DayBreaks) --------------------
+
+
+def _local_noon(days_ago: int) -> float:
+    """Noon, local time, ``days_ago`` calendar days before today."""
+    import datetime
+    day = datetime.date.today() - datetime.timedelta(days=days_ago)
+    return time.mktime((day.year, day.month, day.day, 12, 0, 0, 0, 0, -1))
+
+
+def test_messages_of_another_day_come_under_a_dim_line_naming_their_day() -> None:
+    """A student reading in the morning what came overnight and last week saw only HH:MM:
+    Friday's 23:50 read as today's. A line names the day where it changes; today's first
+    message after older ones is under "Today"; the stamps stay HH:MM."""
+    import datetime
+    ui, out = _screen_ui(columns=100)
+    ui._style = COLOUR  # the separator is dim
+    week = _local_noon(5)
+    ui._on_event(DirectMessage(1, "Bob", "Alice", "last week", week))
+    ui._on_event(DirectMessage(2, "Bob", "Alice", "later that day", week + 3600))
+    ui._on_event(DirectMessage(3, "Bob", "Alice", "yesterday", _local_noon(1)))
+    ui._on_event(DirectMessage(4, "Bob", "Alice", "now", time.time()))
+    ui._on_event(UserJoined("Carol", time.time()))
+    rows = [SGR.sub("", row) for row in out.getvalue().split("\n")[:-1]]
+    weekday = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")[
+        datetime.date.fromtimestamp(week).weekday()]
+    assert rows[0].startswith(f"── {weekday}, "), rows
+    assert re.fullmatch(r"\[\d\d:\d\d\] Bob → you: last week", rows[1]), rows
+    assert re.fullmatch(r"\[\d\d:\d\d\] Bob → you: later that day", rows[2]), rows
+    assert rows[3] == "── Yesterday ──" and rows[5] == "── Today ──", rows
+    assert rows[6].endswith("Bob → you: now") and rows[7].endswith("* Carol joined") and len(rows) == 8, rows
+    assert "\x1b[2m── Yesterday ──" in out.getvalue()  # dim, as the stamps
+
+
+def test_a_view_of_todays_messages_has_no_day_line_and_a_pipe_gets_them_plain() -> None:
+    ui, out = _screen_ui(columns=100)
+    ui._on_event(DirectMessage(1, "Bob", "Alice", "now", time.time()))
+    assert "──" not in out.getvalue()
+    out = io.StringIO()
+    ui = TerminalUI("Alice", "127.0.0.1", 9, stdin=io.StringIO(), stdout=out, stderr=out, interactive=False)
+    ui._on_event(DirectMessage(1, "Bob", "Alice", "ontem", _local_noon(1)))
+    ui._on_event(DirectMessage(2, "Bob", "Alice", "hoje", time.time()))
+    lines = out.getvalue().splitlines()
+    assert lines[0] == "── Yesterday ──" and lines[2] == "── Today ──" and len(lines) == 4, lines
+    assert re.fullmatch(r"\[\d\d:\d\d\] Bob → you: ontem", lines[1]), lines
+
+
+def test_history_names_the_days_of_its_messages_and_stamps_them_hh_mm() -> None:
+    from client.terminal import format_history
+    from protocol import HistoryEntry
+    entries = [HistoryEntry(1, "Bob", "Alice", "sexta", _local_noon(1) - 3600, "delivered"),
+               HistoryEntry(2, "Alice", "Bob", "ok", _local_noon(1), "delivered"),
+               HistoryEntry(3, "Bob", "Alice", "bom dia", time.time(), "delivered")]
+    lines = format_history("Bob", entries, "alice")
+    assert lines[1] == "  ── Yesterday ──" and lines[4] == "  ── Today ──" and len(lines) == 6, lines
+    assert all(re.match(r"  \[\d\d:\d\d\] ", line) for line in (lines[2], lines[3], lines[5])), lines
+
+
+def test_a_day_line_stays_when_the_message_under_it_is_rewritten() -> None:
+    """Our message's line is rewritten in place as its state moves: the day's line above it
+    is not part of what is erased."""
+    ui, out = _screen_ui(columns=100)
+    ui._on_event(DirectMessage(1, "Bob", "Alice", "ontem", _local_noon(1)))
+    mine = OutgoingMessage("r1", "Bob", "bom dia")
+    mine.submitted = True
+    ui._show_own(mine)
+    mine._advance("sent")
+    ui._on_event(MessageUpdate(mine, "sent"))
+    rows = out.getvalue().split("\n")[:-1]
+    assert rows[0] == "── Yesterday ──" and rows[2] == "── Today ──", rows
+    assert rows[4].startswith("\x1b[1A\r\x1b[J") and rows[4].endswith("you → Bob: bom dia ✓"), rows

@@ -5,6 +5,7 @@ calls are stand-ins and the server's events are fed by hand, on the test's threa
 from __future__ import annotations
 
 import io
+import time
 
 import pytest
 
@@ -220,7 +221,7 @@ def test_a_long_outage_of_the_servers_storage_takes_one_status_line_not_one_per_
     ui._columns = lambda: 200  # type: ignore[method-assign]
     for wait in (5.0, 10.0):
         ui._on_event(ServerUnavailable(wait))
-    ui._on_event(DirectMessage(7, "Bob", "Alice", "are you there?", 0.0))
+    ui._on_event(DirectMessage(7, "Bob", "Alice", "are you there?", time.time()))  # today: no day line
     for wait in (20.0, 30.0, 30.0):
         ui._on_event(ServerUnavailable(wait))
     ui._on_event(ServerUnavailable(None, back=True))
