@@ -2322,7 +2322,8 @@ Object.assign(HANDLERS, {
       roomGone(chat, key);
       return;
     }
-    if (frame.act === "joined") room.count += 1;
+    // Our own join is in the count its answer (or the list of our rooms) gave already.
+    if (frame.act === "joined" && !aboutMe) room.count += 1;
     if (["left", "kick", "ban"].includes(frame.act)) room.count = Math.max(0, room.count - 1);
     // The member list follows: asked again (roles, presence) when the room is on screen.
     room.members = null;

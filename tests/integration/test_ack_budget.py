@@ -82,7 +82,8 @@ def test_an_honest_sender_has_all_its_acks_of_a_large_backlog_recorded(loop, sto
             break
         bench.relay.handle(bob, Receipts(tuple(shown)))
         bench.settle()
-    assert {states(bench)[msg_id][0] for msg_id in ids} == {"delivered"}
+    stored = states(bench)
+    assert {stored[msg_id][0] for msg_id in ids} == {"delivered"}
     alice = log_in(bench, "Alice")  # told every outcome again, a page at a time: acks them as told
     told: list[int] = []
     for _ in range(count):
@@ -94,7 +95,8 @@ def test_an_honest_sender_has_all_its_acks_of_a_large_backlog_recorded(loop, sto
         bench.settle()
     assert sorted(told) == sorted(ids)
     assert not alice.take(ErrorReply)
-    assert {states(bench)[msg_id] for msg_id in ids} == {("delivered", True)}
+    stored = states(bench)
+    assert {stored[msg_id] for msg_id in ids} == {("delivered", True)}
     bench.store.close()
 
 

@@ -81,7 +81,8 @@ def test_an_honest_reconnection_has_all_its_late_receipts_recorded(loop, store_k
     relay.handle(again, Receipts(tuple(ids)))
     bench.settle()
     assert not again.take(ErrorReply)
-    assert {states(bench)[msg_id][0] for msg_id in ids} == {"delivered"}
+    stored = states(bench)
+    assert {stored[msg_id][0] for msg_id in ids} == {"delivered"}
     bench.store.close()
 
 

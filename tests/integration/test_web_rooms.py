@@ -123,6 +123,26 @@ def test_the_page_falls_back_to_version_1_and_resends_room_messages_with_their_i
     assert result["rejoined"] == ["#redes"] and result["joinedAtWelcome"] == 0
 
 
+def test_our_own_join_notice_does_not_count_us_twice(site) -> None:
+    """The server tells the joiner its own ``joined`` after the join's answer, whose count
+    has us in it already: the page added us again and showed "· 3 members" for a room of
+    two until the member list came back (a browser test once read it in between)."""
+    page, _web = site
+    counts = page.js("""(() => {
+      const chat = createChat();
+      receiveFrame(chat, {type: "welcome", id: helloFrame(chat, "Bob").id, name: "Bob", version: 2});
+      receiveFrame(chat, {type: "room_info", id: joinRoomFrame(chat, "redes").id, room: "#redes", count: 2,
+                          owner: "Olga"});
+      const counts = [chat.rooms.get("##redes").count];
+      receiveFrame(chat, {type: "room_notice", room: "#redes", act: "joined", name: "Bob", at: 1});
+      counts.push(chat.rooms.get("##redes").count);
+      receiveFrame(chat, {type: "room_notice", room: "#redes", act: "joined", name: "Ana", at: 2});
+      counts.push(chat.rooms.get("##redes").count);
+      return counts;
+    })()""")
+    assert counts == [2, 2, 3]  # Olga and us; our own join is not another member; Ana's is
+
+
 def _text_in(selector: str, text: str) -> str:
     return (f"[...document.querySelectorAll({json.dumps(selector)})].some(e => e.textContent === {json.dumps(text)})")
 

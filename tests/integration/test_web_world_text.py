@@ -132,6 +132,8 @@ def test_right_to_left_names_and_texts_keep_their_order_and_never_turn_the_page_
     page.enter()
     page.wait_for("document.getElementById('conversation-title').textContent === '#שיעור'"
                   " && document.getElementById('conversation-presence').textContent.startsWith('נושא')")
+    # The member list comes after the join's answer (its own request): both of us in it.
+    page.wait_for("document.querySelectorAll('#member-list li').length === 2")
     assert page.js("document.getElementById('conversation-presence').textContent") == f"{topic} · 2 members"
     holders = page.js("[...document.querySelectorAll('#conversation-presence *')]"
                       f".filter(e => e.textContent === {json.dumps(topic)}).map(e => getComputedStyle(e).unicodeBidi)")

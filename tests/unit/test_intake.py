@@ -190,7 +190,7 @@ class _Swept:
     closing = False
 
     def __init__(self, held_for: float | None, write_paused: bool) -> None:
-        now = time.monotonic()
+        self.made = now = time.monotonic()
         self.conn = types.SimpleNamespace(state=State.OPEN)
         self.connected_at = None
         self.last_seen = now - 100.0  # silent far past the heartbeat timeout
@@ -206,17 +206,31 @@ class _Swept:
         self.closing = True
 
     def stalled(self, held: float) -> None:
-        self.done.append(("stalled", round(held)))
+        self.done.append(("stalled", held))
         self.closing = True
+
+
+class _Sessions(list):
+    """The sessions, counting the sweep's passes: each pass lists them once."""
+
+    passes = 0
+
+    def __iter__(self):
+        self.passes += 1
+        return super().__iter__()
 
 
 def _sweep(sessions: list[_Swept]) -> None:
     async def run() -> None:
         server = app.ChatServer(ServerConfig(heartbeat_interval=0.05, heartbeat_timeout=10.0, login_timeout=0.2))
-        server.relay = types.SimpleNamespace(sessions=sessions, expire=lambda now: None,
+        swept = _Sessions(sessions)
+        server.relay = types.SimpleNamespace(sessions=swept, expire=lambda now: None,
                                              metrics=types.SimpleNamespace(activity=lambda: 0))
         sweep = asyncio.create_task(server._sweep_forever())
-        await asyncio.sleep(0.15)  # a few passes
+        # A few passes (one every 0.05 s), counted: a sleep of 0.15 s could end first on a
+        # loaded machine, the sweep's first timer set after it.
+        while swept.passes < 3:
+            await asyncio.sleep(0.01)
         sweep.cancel()
 
     asyncio.run(asyncio.wait_for(run(), 10.0))
@@ -228,7 +242,10 @@ def test_a_session_whose_reading_we_hold_is_not_dropped_for_its_silence():
     _sweep([free, held, stuck, waiting])
     assert free.done == [("end", ErrorCode.HEARTBEAT_TIMEOUT)]  # as before
     assert held.done == [] and waiting.done == []  # its silence is ours
-    assert stuck.done == [("stalled", 30)]  # a heartbeat long, its client reads nothing
+    # A heartbeat long, its client reads nothing: held since 30 s before it was made (not
+    # rounded: 0.5 s of a loaded machine between then and the pass made it 31).
+    [(act, held_for)] = stuck.done
+    assert act == "stalled" and 30.0 <= held_for <= 30.0 + (time.monotonic() - stuck.made), stuck.done
 
 
 def test_a_session_held_while_its_hello_is_decided_still_has_the_login_timeout():
