@@ -326,7 +326,9 @@ def test_after_redis_was_away_longer_than_the_ttl_nobody_hears_a_leave_but_a_dea
                 with c.login(1, "Zed"):
                     assert presence_until(alice, "Zed") == [("joined", "Zed")]
                     assert presence_until(joao, "Zed") == [("joined", "Zed")]
-                assert who(alice) == who(joao) == ["Alice", "Carol", "João", "Zed"]
+                    # While Zed is online: asked after the block, Zed's logout raced the two
+                    # lists, and Alice's node had not yet heard it when João's had (CI, once).
+                    assert who(alice) == who(joao) == ["Alice", "Carol", "João", "Zed"]
                 assert c.call(lambda: [node._unclaimed or node._reclaimed for node in c.nodes]) == [set(), set()]
                 # A node that really dies still has its users leave, within the bound.
                 alice.drain(quiet=0.3)
