@@ -573,7 +573,8 @@ class AioChatClient:
             return False
         reason = self.core.close_reason or _("the connection ended")
         floor = 0.0
-        attempts = failover(self.servers, self._server_index, backoff(self._reconnect_delay, self._reconnect_max_delay))
+        attempts = failover(self.servers, self._server_index, backoff(self._reconnect_delay, self._reconnect_max_delay),
+                            self.core.goodbye is not None)
         for attempt, (index, nominal) in enumerate(attempts, 1):
             if self.core.closing:
                 return False
