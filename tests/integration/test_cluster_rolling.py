@@ -9,8 +9,8 @@ write, the project's client library with the clients' default reconnection delay
 - nobody is told that they left and joined: a move is no news;
 - a user who does not come back (a client that cannot move) is told gone, once the grace
   is over, with the stop's reason;
-- messages sent to a moving user just before the stop reach her once, and their senders
-  see them delivered.
+- messages sent to a moving user just before the stop, and by her, reach their recipients
+  once, and their senders see them delivered.
 
 Every wait has a deadline; loopback only.
 """
@@ -139,12 +139,15 @@ def test_a_rolling_restart_moves_the_users_without_news_or_loss(nodes, clients) 
     wait_until(lambda: {"Alice", "Carol"} <= {p.name for p in bob.who()}, "Alice and Carol in Bob's /who")
     seen_alice = len(notices_of(at_bob, "Alice"))
 
-    # Node one stops while Bob's messages to Alice are on their way.
+    # Node one stops while Bob's messages to Alice, and hers to him, are on their way.
     sent = [bob.send_direct("Alice", f"just before {n}") for n in range(3)]
+    replies = [alice.send_direct("Bob", f"reply {n}") for n in range(3)]
     nodes.stop(0)
     moved_at_once(at_alice, 0, nodes.ports[1])
-    for message in sent:
+    for message in sent + replies:  # her outcomes, routed to node one, are told on node two
         assert message.wait(DELIVERED, WAIT), message
+    assert at_bob.holds(lambda: len(at_bob.of(DirectMessage)) >= 3, WAIT)
+    assert [e.text for e in at_bob.of(DirectMessage)] == [f"reply {n}" for n in range(3)]
     assert at_alice.holds(lambda: len(at_alice.of(DirectMessage)) >= 3, WAIT)
     assert at_bob.holds(lambda: any(e.name == "Carol" for e in at_bob.of(UserLeft)), const.CLUSTER_MOVE_GRACE + WAIT)
     assert [e.reason for e in at_bob.of(UserLeft) if e.name == "Carol"] == [SHUTDOWN]
