@@ -330,7 +330,9 @@ class ClusterNode:
         log in on the next node of their list at once, find their names free there (not
         ``name_taken`` for as long as a release of the closing sessions takes). The leave
         reason is const.SHUTDOWN_REASON: the other nodes hold those leaves back for the
-        grace of a move (Directory's module docstring)."""
+        grace of a move (Directory's module docstring). No name is claimed here after it
+        (a hello under way is answered ``unavailable``: its client tries the next node)."""
+        self._stopping = True
         at = time.time()
         releasing = [r[1] for r in (self._release(s, const.SHUTDOWN_REASON, at) for s in list(self._sids))
                      if r is not None]
