@@ -17,11 +17,10 @@ Every wait has a deadline; loopback only.
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 
 import pytest
-from redisserver import RedisServer, free_port
+from redisserver import RedisServer, durable_redis, free_port  # noqa: F401  (a fixture)
 from recorder import Recorder
 from servers import ServerProcess
 from wire import WireClient
@@ -35,13 +34,6 @@ import const
 
 WAIT = 20.0
 SHUTDOWN = "server shutting down"
-
-
-@pytest.fixture
-def redis(tmp_path) -> Iterator[RedisServer]:
-    server = RedisServer(tmp_path / "redis", appendfsync="always").start()
-    yield server
-    server.stop()
 
 
 class Nodes:
@@ -74,22 +66,14 @@ class Nodes:
 
 
 @pytest.fixture
-def nodes(redis) -> Iterator[Nodes]:
-    made = Nodes(redis)
+def nodes(durable_redis) -> Iterator[Nodes]:
+    made = Nodes(durable_redis)
     try:
         made.start(0)
         made.start(1)
         yield made
     finally:
         made.close()
-
-
-@pytest.fixture
-def clients() -> Iterator[list[ChatClient]]:
-    made: list[ChatClient] = []
-    yield made
-    for client in made:
-        client.close()
 
 
 def user(clients: list[ChatClient], name: str, servers: list[tuple[str, int]]) -> tuple[ChatClient, Recorder]:
@@ -100,15 +84,6 @@ def user(clients: list[ChatClient], name: str, servers: list[tuple[str, int]]) -
     clients.append(client)
     client.connect(timeout=WAIT)
     return client, recorder
-
-
-def wait_until(condition: Callable[[], bool], what: str) -> None:
-    """Poll ``condition`` (a /who asks the server: not under a Recorder's lock, which the
-    client's thread needs to hand on the events that come meanwhile)."""
-    deadline = time.monotonic() + WAIT
-    while not condition():
-        assert time.monotonic() < deadline, f"not within {WAIT} s: {what}"
-        time.sleep(0.05)
 
 
 def notices_of(recorder: Recorder, name: str) -> list[object]:
@@ -136,7 +111,8 @@ def test_a_rolling_restart_moves_the_users_without_news_or_loss(nodes, clients) 
     # Carol cannot move (one server, as a page of node one's): she is told gone once the
     # grace is over, and her leave, the last notice the stop makes, tells when to look.
     carol = WireClient.login("127.0.0.1", nodes.ports[0], "Carol")
-    wait_until(lambda: {"Alice", "Carol"} <= {p.name for p in bob.who()}, "Alice and Carol in Bob's /who")
+    assert at_bob.holds(lambda: "Carol" in {e.name for e in at_bob.of(UserJoined)}, WAIT)
+    assert {"Alice", "Carol"} <= {p.name for p in bob.who()}
     seen_alice = len(notices_of(at_bob, "Alice"))
 
     # Node one stops while Bob's messages to Alice, and hers to him, are on their way.
@@ -159,7 +135,7 @@ def test_a_rolling_restart_moves_the_users_without_news_or_loss(nodes, clients) 
     # Node one back; then node two stops: both move to node one, neither told of the other.
     nodes.start(0)
     dave = WireClient.login("127.0.0.1", nodes.ports[1], "Dave")
-    wait_until(lambda: "Dave" in {p.name for p in bob.who()}, "Dave in Bob's /who")
+    assert at_bob.holds(lambda: "Dave" in {e.name for e in at_bob.of(UserJoined)}, WAIT)
     seen = {"Alice": len(notices_of(at_bob, "Alice")), "Bob": len(notices_of(at_alice, "Bob"))}
     nodes.stop(1)
     moved_at_once(at_alice, 1, nodes.ports[0])
