@@ -136,6 +136,13 @@ HISTORY_RETENTION = 90 * 24 * 3600.0
 # cluster node. Run Redis with --appendonly yes --appendfsync always, or what was
 # acknowledged can be lost in a crash (the server warns at start).
 CLUSTER_URL = None
+# Seconds the other nodes hold back the leave of a user whose node stopped (its users get
+# the bye of SHUTDOWN_REASON and log in on the next node of their list at once): back
+# within them, the user moved and nobody is told that they left or joined. Later, the
+# leave is told then (docs/cluster.md, "Restarting the nodes one at a time").
+CLUSTER_MOVE_GRACE = 5.0
+# The bye reason (and left reason) of the sessions of a server that stops.
+SHUTDOWN_REASON = "server shutting down"
 
 # --- Accounts ---------------------------------------------------------------------------
 # True: every name must be a registered account (guests are refused).

@@ -307,16 +307,23 @@ def backoff(initial: float = RECONNECT_DELAY, maximum: float = RECONNECT_MAX_DEL
         yield min(maximum, nominal * uniform(*jitter))
 
 
-def failover(servers: Sequence[tuple[str, int]], current: int, delays: Iterator[float]
-             ) -> Iterator[tuple[int, float]]:
+def failover(servers: Sequence[tuple[str, int]], current: int, delays: Iterator[float],
+             leaving: bool = False) -> Iterator[tuple[int, float]]:
     """(index of the server to try, wait before trying) for each reconnection attempt.
 
     The servers are tried in turn, starting with ``current`` (the one just lost: a
     restart is the commonest cause) and going round the list; the wait grows once per
     round, not per server, so that a client whose server is gone reaches the next one
     after the first wait. With one server this is ``delays`` itself.
+
+    ``leaving``: ``current`` said goodbye (it stops: a node of a cluster restarted in
+    turn, PROTOCOL.md "Shutdown"), so the others come first, without a wait, each once;
+    then the rounds as above.
     """
     count = max(1, len(servers))
+    if leaving:
+        for step in range(1, count):
+            yield (current + step) % count, 0.0
     for round_delay in delays:
         for step in range(count):
             yield (current + step) % count, round_delay

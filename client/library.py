@@ -1229,9 +1229,10 @@ class ChatClient:
             if not self.core.may_reconnect():
                 return False
             reason = self.core.close_reason or _("the connection ended")
+            leaving = self.core.goodbye is not None
         floor = 0.0
         attempts = failover(self.servers, self._server_index,
-                            backoff(self._reconnect_delay, self._reconnect_max_delay))
+                            backoff(self._reconnect_delay, self._reconnect_max_delay), leaving)
         for attempt, (index, nominal) in enumerate(attempts, 1):
             with self._lock:
                 if self.core.closing:

@@ -364,6 +364,8 @@ class ChatServer:
             self._sweeper.cancel()
         if self._freezer is not None:
             self._freezer.cancel()
+        if self.peers is not None:  # a cluster node: its users' names free before they move
+            await self.peers.hand_off()
         self.relay.shut_down(reason)
         deadline = time.monotonic() + _GOODBYE_GRACE
         while self.relay.sessions and time.monotonic() < deadline:

@@ -591,6 +591,14 @@ def test_the_backoff_doubles_up_to_its_cap_and_goes_over_the_servers_in_rounds()
         assert 0.4 <= low <= 30.0
 
 
+def test_a_server_that_said_goodbye_is_tried_after_the_others_which_come_at_once() -> None:
+    delays = backoff(1.0, 8.0, uniform=lambda low, high: 1.0)
+    plans = failover([("a", 1), ("b", 2), ("c", 3)], 1, delays, leaving=True)
+    assert list(itertools.islice(plans, 5)) == [(2, 0.0), (0, 0.0), (1, 1.0), (2, 1.0), (0, 1.0)]
+    alone = failover([("a", 1)], 0, backoff(1.0, 8.0, uniform=lambda low, high: 1.0), leaving=True)
+    assert list(itertools.islice(alone, 2)) == [(0, 1.0), (0, 2.0)]  # its restart is waited for
+
+
 @pytest.mark.parametrize(("error", "again", "floor"), [
     (ServerUnreachable("refused"), True, 0.0),
     (LoginInterrupted("reset"), True, 0.0),
