@@ -1,0 +1,81 @@
+"""A laptop closed mid-conversation and opened in another room: the client library (the
+terminal's and the window's shell) against the real server on the loopback.
+
+A computer that sleeps stops CPython's monotonic clock (Linux, macOS), and one that wakes
+on another Wi-Fi has a new address: its old connection is dead without a close, nothing
+ever comes back on it. The test makes both: tests/support/faultproxy.py turns Alice's
+link into a black hole (the old network), and the wall clock is stepped an hour forward
+while the monotonic clock went on as usual (the sleep it could not see). The client must
+notice within client.clock.WAKE_CHECK, not after its heartbeat timeout, and come back by
+itself: what was sent to her meanwhile shown once and in order, what she sent before the
+lid closed delivered once, and Bob told she left and came back, once each.
+"""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from client import ChatClient, DELIVERED, MessageUpdate
+from client.clock import WAKE_CHECK
+from client.events import Reconnected, Reconnecting
+from faultproxy import FaultProxy
+from protocol import DirectMessage, UserJoined, UserLeft
+from recorder import Recorder
+from server import ServerConfig, ServerThread
+
+WAIT = 10.0
+SLEPT = 3600.0  # the lid stayed closed an hour
+# Alice's own liveness is far longer than the test's bound: only the sleep can end her
+# dead connection in time. The server's is short: it gave her up while she slept.
+ALICE_LIVENESS = {"heartbeat_interval": 30.0, "heartbeat_timeout": 45.0}
+FAST = {"reconnect_delay": 0.05, "reconnect_max_delay": 0.4}
+
+
+def test_a_laptop_that_slept_and_woke_on_another_network_comes_back_at_once(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    config = ServerConfig(host="127.0.0.1", port=0, heartbeat_interval=0.3, heartbeat_timeout=1.0)
+    with ServerThread(config) as srv, FaultProxy(srv.host, srv.port) as proxy:
+        at_alice, at_bob = Recorder(), Recorder()
+        alice = ChatClient("Alice", "127.0.0.1", proxy.port, on_event=at_alice, **ALICE_LIVENESS, **FAST)
+        bob = ChatClient("Bob", srv.host, srv.port, on_event=at_bob)
+        try:
+            alice.connect(timeout=WAIT)
+            bob.connect(timeout=WAIT)
+            bob.watch(["Alice"], WAIT)
+            # The lid closes: her network is gone, with what she had just typed.
+            assert proxy.freeze("Alice") == 1
+            before = alice.send_direct("Bob", "escrito antes de fechar a tampa")
+            for text in ("olá, Alice?", "ainda aí?"):
+                bob.send_direct("Alice", text)
+            at_bob.wait_for(UserLeft, timeout=WAIT)  # the server gave her up
+            assert before.state == "sending"
+            # She wakes an hour later: the wall clock says so, the monotonic one does not.
+            real = time.time
+            monkeypatch.setattr(time, "time", lambda: real() + SLEPT)
+            woke = time.monotonic()
+            assert at_alice.holds(lambda: bool([e for e in at_alice.events if isinstance(e, Reconnecting)]),
+                                  WAKE_CHECK + 3.0), "the sleep was not noticed"
+            assert time.monotonic() - woke < WAKE_CHECK + 2.0
+            reason = [e for e in at_alice.events if isinstance(e, Reconnecting)][0].reason
+            assert reason.startswith("no data from the server for"), reason
+            at_alice.wait_for(Reconnected, timeout=WAIT)
+            assert before.wait({DELIVERED}, WAIT), before.state
+            assert at_alice.holds(lambda: len([e for e in at_alice.events if isinstance(e, DirectMessage)]) >= 2,
+                                  WAIT)
+            at_bob.wait_for(UserJoined, timeout=WAIT)
+            assert at_bob.holds(lambda: any(isinstance(e, DirectMessage) for e in at_bob.events), WAIT)
+            # Settled: nothing more comes twice.
+            alice.who(WAIT)
+            bob.who(WAIT)
+            assert [e.text for e in at_alice.events if isinstance(e, DirectMessage)] == ["olá, Alice?", "ainda aí?"]
+            assert [e.text for e in at_bob.events if isinstance(e, DirectMessage)] == \
+                ["escrito antes de fechar a tampa"]
+            presence = [(type(e).__name__, e.name) for e in at_bob.events
+                        if isinstance(e, (UserJoined, UserLeft)) and e.name == "Alice"]
+            assert presence == [("UserLeft", "Alice"), ("UserJoined", "Alice")], presence
+            assert [u.state for u in at_alice.events if isinstance(u, MessageUpdate)][-1] == DELIVERED
+        finally:
+            alice.close()
+            bob.close()
