@@ -352,6 +352,11 @@ const MAX_TEXT_CHARS = 4000;          // a message's text, at most (const.MAX_TE
 // server and the terminal and window (client/core.py) hold it (liveness()).
 const HEARTBEAT_INTERVAL = 15;
 const HEARTBEAT_TIMEOUT = 45;
+// client/clock.py's WAKE_CHECK: liveness's timer waits at most this long (seconds), since
+// timers run on performance.now(), which stood still if the computer slept, and
+// monotonicSeconds() sees the sleep only when read: a laptop that wakes on another Wi-Fi,
+// its connection dead without a close, reconnects within this, not at the next ping.
+const WAKE_CHECK = 5;
 const MIN_PASSWORD_LENGTH = 8;        // a password, at least (const.MIN_PASSWORD_LENGTH): weak_password's {n}
 const SERVER_STOPPING = "server shutting down";  // a bye's reason when the server stops (client/gui/model.py)
 const ROOM = "#room";                 // the key of the broadcast room's conversation
@@ -3114,7 +3119,8 @@ function scheduleResend() {
   }, Math.max(0, due - monotonicSeconds()) * 1000);
 }
 
-/** (Re)arm the timer of liveness(): ping a silent server, give up a dead connection. */
+/** (Re)arm the timer of liveness(): ping a silent server, give up a dead connection (looked at
+ * every WAKE_CHECK at least, so that a sleep is seen). */
 function watchLiveness() {
   clearTimeout(shell.aliveTimer);
   const due = livenessDue(shell.chat);
@@ -3124,7 +3130,7 @@ function watchLiveness() {
     send.forEach(sendFrame);
     if (lost) giveUp();
     else watchLiveness();
-  }, Math.max(0, due - monotonicSeconds()) * 1000);
+  }, Math.min(WAKE_CHECK, Math.max(0, due - monotonicSeconds())) * 1000);
 }
 
 /** The current connection is dead though it never closed (liveness): drop it and go on as

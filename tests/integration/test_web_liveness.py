@@ -26,6 +26,7 @@ import pytest
 
 from browserpage import TIMEOUT, Page, page, page_at  # noqa: F401 (fixture)
 from chatpeer import TcpPeer
+from client.clock import WAKE_CHECK
 from protocol import DirectMessage, Event, Queued
 from server import ServerConfig, ServerThread
 from server.outbox import WriteBatcher
@@ -238,3 +239,25 @@ def test_a_session_ended_for_silence_is_told_before_what_the_reconnection_brings
       return chat.conversations.get(key).items.map((i) => i.kind === "notice" ? i.kind : i.text);
     })()""")
     assert result == ["long before", "before the cut", "notice", "during the cut"]
+
+
+def test_a_page_that_slept_and_woke_on_another_network_reconnects_at_once(tmp_path: Path) -> None:
+    """A laptop closed mid-conversation, opened an hour later on another Wi-Fi: its
+    performance.now() stood still (Chrome on Linux and macOS), the wall clock moved on an
+    hour, and the old connection is dead without a close. The page must see the sleep
+    within client/clock.py's WAKE_CHECK (its timers run on the clock that stood still),
+    not when its ping timer fires, and come back by itself."""
+    config = ServerConfig(host="127.0.0.1", port=0, **SERVER)
+    with page_through_proxy(tmp_path, config) as (page, proxy):
+        page.log_in("Bob")
+        # Its own liveness far longer than the test's bound: only the sleep ends the link in time.
+        page.js("shell.chat.heartbeatTimeout = 45; shell.chat.pingAfter = 30; watchLiveness()")
+        page.js(WATCH_STATUS)
+        assert proxy.freeze() >= 1
+        page.js("(() => { const wall = Date.now.bind(Date); Date.now = () => wall() + 3600000; return true; })()")
+        woke = time.monotonic()
+        page.wait_for("window.statuses.some((s) => s.startsWith('reconnecting|')"
+                      " && s.includes('No data from the server for'))", WAKE_CHECK + 3.0)
+        assert time.monotonic() - woke < WAKE_CHECK + 2.0
+        page.wait_for("document.getElementById('connection').dataset.status === 'online'")
+        assert page.problems() == []
