@@ -839,3 +839,19 @@ def test_our_message_stays_editable_for_its_window_though_the_wall_clock_stepped
         assert model.editable("alice") is line
         clock.now += const.EDIT_WINDOW
         assert model.editable("alice") is None
+
+
+def test_typing_shown_before_the_computer_slept_is_gone_when_it_wakes(model: ChatModel,
+                                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    """The window's clock of waits counts a sleep (client/clock.py): the monotonic clock
+    stood still while the lid was closed, so "Alice is typing…" came back with the
+    window for up to TYPING_EXPIRES, twenty minutes after she stopped."""
+    from client.gui.model import key_of
+    from protocol import Typing
+
+    model.apply(Typing("Bob", "Alice"))
+    key = key_of("Alice")
+    assert model.typing_text(key) == "Alice is typing…"
+    real = time.time
+    monkeypatch.setattr(time, "time", lambda: real() + 1200.0)  # twenty minutes asleep
+    assert model.typing_text(key) == ""
