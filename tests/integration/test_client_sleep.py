@@ -17,7 +17,7 @@ import time
 
 import pytest
 
-from client import ChatClient, DELIVERED, MessageUpdate
+from client import DELIVERED, ChatClient, LoginRefused, MessageUpdate
 from client.clock import WAKE_CHECK
 from client.events import Reconnected, Reconnecting
 from faultproxy import FaultProxy
@@ -79,3 +79,61 @@ def test_a_laptop_that_slept_and_woke_on_another_network_comes_back_at_once(
         finally:
             alice.close()
             bob.close()
+
+
+def test_a_guest_whose_phone_changed_network_takes_its_name_back_without_waiting_out_the_old_session() -> None:
+    """A phone moved from the Wi-Fi to the mobile network: it sees its connection gone at
+    once and logs in again with its token, but the server heard no close and would hold the
+    name for its earlier session until its heartbeat timeout (30 s here, 45 s by default),
+    answering name_taken with retry_after meanwhile. The server pings that session instead
+    and lets it go when nothing comes within its probe (server.config's release_probe)."""
+    config = ServerConfig(host="127.0.0.1", port=0, heartbeat_interval=4.0, heartbeat_timeout=30.0,
+                          release_probe=1.0)
+    with ServerThread(config) as srv, FaultProxy(srv.host, srv.port) as proxy:
+        at_alice, at_bob = Recorder(), Recorder()
+        alice = ChatClient("Alice", "127.0.0.1", proxy.port, on_event=at_alice, heartbeat_interval=0.2,
+                           heartbeat_timeout=0.6, **FAST)
+        bob = ChatClient("Bob", srv.host, srv.port, on_event=at_bob)
+        try:
+            alice.connect(timeout=WAIT)
+            bob.connect(timeout=WAIT)
+            bob.watch(["Alice"], WAIT)
+            assert proxy.freeze("Alice") == 1
+            bob.send_direct("Alice", "mudou de rede?")
+            changed = time.monotonic()
+            at_alice.wait_for(Reconnected, timeout=WAIT)
+            assert time.monotonic() - changed < 6.0
+            assert at_alice.holds(lambda: any(isinstance(e, DirectMessage) for e in at_alice.events), WAIT)
+            alice.who(WAIT)
+            assert [e.text for e in at_alice.events if isinstance(e, DirectMessage)] == ["mudou de rede?"]
+            at_bob.wait_for(UserJoined, timeout=WAIT)
+            presence = [(type(e).__name__, e.name) for e in at_bob.events
+                        if isinstance(e, (UserJoined, UserLeft)) and e.name == "Alice"]
+            assert presence == [("UserLeft", "Alice"), ("UserJoined", "Alice")], presence
+        finally:
+            alice.close()
+            bob.close()
+
+
+def test_a_live_session_answers_the_probe_and_keeps_its_name() -> None:
+    """Two programs with one token (a script started twice): the second's login pings the
+    first, which answers (its protocol core pongs by itself) and stays; the second is
+    still refused, with retry_after, after several probes' time."""
+    config = ServerConfig(host="127.0.0.1", port=0, heartbeat_interval=4.0, heartbeat_timeout=30.0,
+                          release_probe=0.3)
+    with ServerThread(config) as srv:
+        at_first = Recorder()
+        first = ChatClient("Alice", srv.host, srv.port, on_event=at_first)
+        second = ChatClient("Alice", srv.host, srv.port, reconnect=False)
+        try:
+            first.connect(timeout=WAIT)
+            for _attempt in range(3):
+                with pytest.raises(LoginRefused) as refused:
+                    second.connect(timeout=WAIT)
+                assert refused.value.code == "name_taken" and refused.value.retry_after is not None
+                # Well past the probe and a sweep: the first was not given up.
+                assert not at_first.holds(lambda: any(isinstance(e, Reconnecting) for e in at_first.events), 1.5)
+            assert first.connected and [p.name for p in first.who(WAIT)] == ["Alice"]
+        finally:
+            first.close()
+            second.close()
