@@ -27,7 +27,7 @@ import pytest
 from browserpage import TIMEOUT, Page, page, page_at  # noqa: F401 (fixture)
 from chatpeer import TcpPeer
 from client.clock import WAKE_CHECK
-from protocol import DirectMessage, Event, Queued
+from protocol import DirectMessage, Event, Queued, UserLeft
 from server import ServerConfig, ServerThread
 from server.outbox import WriteBatcher
 from server.web import start_web_server, stop_web_server
@@ -261,3 +261,36 @@ def test_a_page_that_slept_and_woke_on_another_network_reconnects_at_once(tmp_pa
         assert time.monotonic() - woke < WAKE_CHECK + 2.0
         page.wait_for("document.getElementById('connection').dataset.status === 'online'")
         assert page.problems() == []
+
+
+def test_a_tab_frozen_past_the_servers_timeout_comes_back_by_itself(tmp_path: Path) -> None:
+    """A tab the browser froze (Page.setWebLifecycleState: no script, no timer runs) for
+    longer than the server's timeout, while Alice wrote to Bob: once resumed, the page
+    reconnects by itself, shows each of her messages once and in order, and counts them
+    unread once."""
+    config = ServerConfig(host="127.0.0.1", port=0, **SERVER)
+    with page_through_proxy(tmp_path, config) as (page, _proxy):
+        alice = TcpPeer("127.0.0.1", page.srv.port)
+        try:
+            page.log_in("Bob")
+            alice.login("Alice")
+            wait_with(page, alice, "!!document.querySelector('button.contact[data-key=\"@alice\"]')")
+            page.js(WATCH_STATUS)
+            page.cdp.send("Page.setWebLifecycleState", {"state": "frozen"})
+            sent = [alice.send_dm("Bob", text) for text in ("primeira", "segunda", "terceira")]
+            alice.expect(UserLeft, TIMEOUT, where=lambda event: event.name == "Bob")  # the server gave him up
+            page.cdp.send("Page.setWebLifecycleState", {"state": "active"})
+            wait_with(page, alice, "window.statuses.some((s) => s.startsWith('reconnecting|'))")
+            wait_with(page, alice, "document.getElementById('connection').dataset.status === 'online'")
+            wait_with(page, alice, "shell.chat.conversations.get('@alice')?.items.filter("
+                      "(i) => i.dir === 'in').length === 3")
+            items = page.js("shell.chat.conversations.get('@alice').items.filter((i) => i.dir === 'in')"
+                            ".map((i) => i.text)")
+            assert items == ["primeira", "segunda", "terceira"], items
+            assert page.js("shell.chat.conversations.get('@alice').unread") == 3
+            # Chromium logs the freeze's end of the connection itself (the tab "entered
+            # Back-Forward Cache"): the browser's words, not the page's.
+            problems = [p for p in page.problems() if "Back-Forward Cache" not in p.get("text", "")]
+            assert len(sent) == 3 and problems == [], problems
+        finally:
+            alice.close()
