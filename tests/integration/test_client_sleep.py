@@ -13,7 +13,9 @@ lid closed delivered once, and Bob told she left and came back, once each.
 
 from __future__ import annotations
 
+import contextlib
 import time
+from collections.abc import Iterator
 
 import pytest
 
@@ -33,52 +35,64 @@ ALICE_LIVENESS = {"heartbeat_interval": 30.0, "heartbeat_timeout": 45.0}
 FAST = {"reconnect_delay": 0.05, "reconnect_max_delay": 0.4}
 
 
-def test_a_laptop_that_slept_and_woke_on_another_network_comes_back_at_once(
-        monkeypatch: pytest.MonkeyPatch) -> None:
-    config = ServerConfig(host="127.0.0.1", port=0, heartbeat_interval=0.3, heartbeat_timeout=1.0)
+@contextlib.contextmanager
+def alice_behind_a_proxy(config: ServerConfig, **liveness: float) -> Iterator[tuple]:
+    """The server, Alice logged in through a FaultProxy (her network) with ``liveness``,
+    Bob directly, watching her: yields (proxy, alice, at_alice, bob, at_bob)."""
     with ServerThread(config) as srv, FaultProxy(srv.host, srv.port) as proxy:
         at_alice, at_bob = Recorder(), Recorder()
-        alice = ChatClient("Alice", "127.0.0.1", proxy.port, on_event=at_alice, **ALICE_LIVENESS, **FAST)
+        alice = ChatClient("Alice", "127.0.0.1", proxy.port, on_event=at_alice, **liveness, **FAST)
         bob = ChatClient("Bob", srv.host, srv.port, on_event=at_bob)
         try:
             alice.connect(timeout=WAIT)
             bob.connect(timeout=WAIT)
             bob.watch(["Alice"], WAIT)
-            # The lid closes: her network is gone, with what she had just typed.
-            assert proxy.freeze("Alice") == 1
-            before = alice.send_direct("Bob", "escrito antes de fechar a tampa")
-            for text in ("olá, Alice?", "ainda aí?"):
-                bob.send_direct("Alice", text)
-            at_bob.wait_for(UserLeft, timeout=WAIT)  # the server gave her up
-            assert before.state == "sending"
-            # She wakes an hour later: the wall clock says so, the monotonic one does not.
-            real = time.time
-            monkeypatch.setattr(time, "time", lambda: real() + SLEPT)
-            woke = time.monotonic()
-            assert at_alice.holds(lambda: bool([e for e in at_alice.events if isinstance(e, Reconnecting)]),
-                                  WAKE_CHECK + 3.0), "the sleep was not noticed"
-            assert time.monotonic() - woke < WAKE_CHECK + 2.0
-            reason = [e for e in at_alice.events if isinstance(e, Reconnecting)][0].reason
-            assert reason.startswith("no data from the server for"), reason
-            at_alice.wait_for(Reconnected, timeout=WAIT)
-            assert before.wait({DELIVERED}, WAIT), before.state
-            assert at_alice.holds(lambda: len([e for e in at_alice.events if isinstance(e, DirectMessage)]) >= 2,
-                                  WAIT)
-            at_bob.wait_for(UserJoined, timeout=WAIT)
-            assert at_bob.holds(lambda: any(isinstance(e, DirectMessage) for e in at_bob.events), WAIT)
-            # Settled: nothing more comes twice.
-            alice.who(WAIT)
-            bob.who(WAIT)
-            assert [e.text for e in at_alice.events if isinstance(e, DirectMessage)] == ["olá, Alice?", "ainda aí?"]
-            assert [e.text for e in at_bob.events if isinstance(e, DirectMessage)] == \
-                ["escrito antes de fechar a tampa"]
-            presence = [(type(e).__name__, e.name) for e in at_bob.events
-                        if isinstance(e, (UserJoined, UserLeft)) and e.name == "Alice"]
-            assert presence == [("UserLeft", "Alice"), ("UserJoined", "Alice")], presence
-            assert [u.state for u in at_alice.events if isinstance(u, MessageUpdate)][-1] == DELIVERED
+            yield proxy, alice, at_alice, bob, at_bob
         finally:
             alice.close()
             bob.close()
+
+
+def assert_bob_saw_alice_leave_and_come_back_once(at_bob: Recorder) -> None:
+    at_bob.wait_for(UserJoined, timeout=WAIT)
+    presence = [(type(e).__name__, e.name) for e in at_bob.events
+                if isinstance(e, (UserJoined, UserLeft)) and e.name == "Alice"]
+    assert presence == [("UserLeft", "Alice"), ("UserJoined", "Alice")], presence
+
+
+def test_a_laptop_that_slept_and_woke_on_another_network_comes_back_at_once(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    config = ServerConfig(host="127.0.0.1", port=0, heartbeat_interval=0.3, heartbeat_timeout=1.0)
+    with alice_behind_a_proxy(config, **ALICE_LIVENESS) as (proxy, alice, at_alice, bob, at_bob):
+        # The lid closes: her network is gone, with what she had just typed.
+        assert proxy.freeze("Alice") == 1
+        before = alice.send_direct("Bob", "escrito antes de fechar a tampa")
+        for text in ("olá, Alice?", "ainda aí?"):
+            bob.send_direct("Alice", text)
+        at_bob.wait_for(UserLeft, timeout=WAIT)  # the server gave her up
+        assert before.state == "sending"
+        # She wakes an hour later: the wall clock says so, the monotonic one does not.
+        real = time.time
+        monkeypatch.setattr(time, "time", lambda: real() + SLEPT)
+        woke = time.monotonic()
+        assert at_alice.holds(lambda: bool([e for e in at_alice.events if isinstance(e, Reconnecting)]),
+                              WAKE_CHECK + 3.0), "the sleep was not noticed"
+        assert time.monotonic() - woke < WAKE_CHECK + 2.0
+        reason = [e for e in at_alice.events if isinstance(e, Reconnecting)][0].reason
+        assert reason.startswith("no data from the server for"), reason
+        at_alice.wait_for(Reconnected, timeout=WAIT)
+        assert before.wait({DELIVERED}, WAIT), before.state
+        assert at_alice.holds(lambda: len([e for e in at_alice.events if isinstance(e, DirectMessage)]) >= 2,
+                              WAIT)
+        assert at_bob.holds(lambda: any(isinstance(e, DirectMessage) for e in at_bob.events), WAIT)
+        # Settled: nothing more comes twice.
+        alice.who(WAIT)
+        bob.who(WAIT)
+        assert [e.text for e in at_alice.events if isinstance(e, DirectMessage)] == ["olá, Alice?", "ainda aí?"]
+        assert [e.text for e in at_bob.events if isinstance(e, DirectMessage)] == \
+            ["escrito antes de fechar a tampa"]
+        assert_bob_saw_alice_leave_and_come_back_once(at_bob)
+        assert [u.state for u in at_alice.events if isinstance(u, MessageUpdate)][-1] == DELIVERED
 
 
 def test_a_guest_whose_phone_changed_network_takes_its_name_back_without_waiting_out_the_old_session() -> None:
@@ -89,30 +103,17 @@ def test_a_guest_whose_phone_changed_network_takes_its_name_back_without_waiting
     and lets it go when nothing comes within its probe (server.config's release_probe)."""
     config = ServerConfig(host="127.0.0.1", port=0, heartbeat_interval=4.0, heartbeat_timeout=30.0,
                           release_probe=1.0)
-    with ServerThread(config) as srv, FaultProxy(srv.host, srv.port) as proxy:
-        at_alice, at_bob = Recorder(), Recorder()
-        alice = ChatClient("Alice", "127.0.0.1", proxy.port, on_event=at_alice, heartbeat_interval=0.2,
-                           heartbeat_timeout=0.6, **FAST)
-        bob = ChatClient("Bob", srv.host, srv.port, on_event=at_bob)
-        try:
-            alice.connect(timeout=WAIT)
-            bob.connect(timeout=WAIT)
-            bob.watch(["Alice"], WAIT)
-            assert proxy.freeze("Alice") == 1
-            bob.send_direct("Alice", "mudou de rede?")
-            changed = time.monotonic()
-            at_alice.wait_for(Reconnected, timeout=WAIT)
-            assert time.monotonic() - changed < 6.0
-            assert at_alice.holds(lambda: any(isinstance(e, DirectMessage) for e in at_alice.events), WAIT)
-            alice.who(WAIT)
-            assert [e.text for e in at_alice.events if isinstance(e, DirectMessage)] == ["mudou de rede?"]
-            at_bob.wait_for(UserJoined, timeout=WAIT)
-            presence = [(type(e).__name__, e.name) for e in at_bob.events
-                        if isinstance(e, (UserJoined, UserLeft)) and e.name == "Alice"]
-            assert presence == [("UserLeft", "Alice"), ("UserJoined", "Alice")], presence
-        finally:
-            alice.close()
-            bob.close()
+    quick = {"heartbeat_interval": 0.2, "heartbeat_timeout": 0.6}  # her phone saw its network go
+    with alice_behind_a_proxy(config, **quick) as (proxy, alice, at_alice, bob, at_bob):
+        assert proxy.freeze("Alice") == 1
+        bob.send_direct("Alice", "mudou de rede?")
+        changed = time.monotonic()
+        at_alice.wait_for(Reconnected, timeout=WAIT)
+        assert time.monotonic() - changed < 6.0
+        assert at_alice.holds(lambda: any(isinstance(e, DirectMessage) for e in at_alice.events), WAIT)
+        alice.who(WAIT)
+        assert [e.text for e in at_alice.events if isinstance(e, DirectMessage)] == ["mudou de rede?"]
+        assert_bob_saw_alice_leave_and_come_back_once(at_bob)
 
 
 def test_a_live_session_answers_the_probe_and_keeps_its_name() -> None:
