@@ -1248,7 +1248,7 @@ class ChatClient:
                 return False
             delay = max(floor, nominal)
             self._deliver(Reconnecting(attempt, round(delay, 2), reason))
-            if self._wake.wait(delay):
+            if self._pause(delay):
                 return False  # close()
             try:
                 sock, conn, welcome = self._open_session(self._connect_timeout, index)
@@ -1279,6 +1279,16 @@ class ChatClient:
             self._deliver(Reconnected(welcome, resent, format_address(host, port) if moved else ""))
             return True
         return False  # not reached: the attempts are endless
+
+    def _pause(self, delay: float) -> bool:
+        """Wait ``delay`` seconds on the clock of waits, so that a sleep of the computer
+        counts: a wait of the backoff (up to half a minute) begun before the lid closed
+        ends within WAKE_CHECK of waking, not after its rest. True if close() ended it."""
+        until = self._clock() + delay
+        while (left := until - self._clock()) > 0:
+            if self._wake.wait(min(left, WAKE_CHECK)):
+                return True
+        return self._wake.is_set()
 
     # --- Internals: events --------------------------------------------------------------
 

@@ -138,3 +138,31 @@ def test_a_live_session_answers_the_probe_and_keeps_its_name() -> None:
         finally:
             first.close()
             second.close()
+
+
+def test_a_reconnection_waiting_out_its_backoff_when_the_lid_closed_tries_again_on_waking(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """The Wi-Fi went first, and the client was between attempts (the backoff reaches 30 s)
+    when the lid closed. Its wait sleeps on the monotonic clock, which stood still: on
+    waking it would wait out the rest first. It counts the sleep and tries again within
+    WAKE_CHECK."""
+    config = ServerConfig(host="127.0.0.1", port=0)
+    slow = {"reconnect_delay": 20.0, "reconnect_max_delay": 20.0}  # 16 to 24 s with the jitter
+    with ServerThread(config) as srv, FaultProxy(srv.host, srv.port) as proxy:
+        at_alice = Recorder()
+        alice = ChatClient("Alice", "127.0.0.1", proxy.port, on_event=at_alice, **slow)
+        try:
+            alice.connect(timeout=WAIT)
+            proxy.refuse_new = True  # no network
+            assert proxy.cut("Alice") == 1
+            at_alice.wait_for(Reconnecting, timeout=WAIT)
+            assert [e.delay for e in at_alice.events if isinstance(e, Reconnecting)][0] >= 16.0
+            proxy.refuse_new = False  # the laptop woke an hour later, on a network
+            real = time.time
+            monkeypatch.setattr(time, "time", lambda: real() + SLEPT)
+            woke = time.monotonic()
+            at_alice.wait_for(Reconnected, timeout=WAKE_CHECK + 3.0)
+            assert time.monotonic() - woke < WAKE_CHECK + 2.0
+            assert alice.connected
+        finally:
+            alice.close()
