@@ -3379,8 +3379,17 @@ function scheduleReconnect() {
   // jitter: not everyone at once; and no sooner than a refused reconnection's retry_after
   const delay = Math.max(shell.retryFloor || 0, base * (0.75 + Math.random() * 0.5));
   shell.retryFloor = 0;
+  // On monotonicSeconds(), a WAKE_CHECK at most at a time: a timer runs on performance.now(),
+  // which stands still while the computer sleeps, and a wait begun before the lid closed
+  // was waited out after waking. shell.timer is always the pending one (connect clears it).
+  const until = monotonicSeconds() + delay;
+  const tick = () => {
+    const left = until - monotonicSeconds();
+    if (left <= 0) connect();
+    else shell.timer = setTimeout(tick, Math.min(left, WAKE_CHECK) * 1000);
+  };
   clearTimeout(shell.timer);
-  shell.timer = setTimeout(connect, delay * 1000);
+  shell.timer = setTimeout(tick, Math.min(delay, WAKE_CHECK) * 1000);
 }
 
 /** The login form's refusal: ``words`` (a function: said again after a language switch,

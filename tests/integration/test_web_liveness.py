@@ -294,3 +294,18 @@ def test_a_tab_frozen_past_the_servers_timeout_comes_back_by_itself(tmp_path: Pa
             assert len(sent) == 3 and problems == [], problems
         finally:
             alice.close()
+
+
+def test_a_reconnection_waiting_out_its_backoff_when_the_lid_closed_tries_again_on_waking(page: Page) -> None:
+    """The page was between reconnection attempts (up to 25 s apart) when the laptop slept:
+    its timer runs on performance.now(), which stood still, so on waking it waited out the
+    rest. It counts the sleep and tries again within WAKE_CHECK."""
+    page.log_in("Bob")
+    page.js(WATCH_STATUS)
+    page.js("shell.attempts = 10; giveUp(); true")  # the next wait is the longest: 15 to 25 s
+    page.wait_for("document.getElementById('connection').dataset.status === 'reconnecting'")
+    page.js("(() => { const wall = Date.now.bind(Date); Date.now = () => wall() + 3600000; return true; })()")
+    woke = time.monotonic()
+    page.wait_for("document.getElementById('connection').dataset.status === 'online'", WAKE_CHECK + 3.0)
+    assert time.monotonic() - woke < WAKE_CHECK + 2.0
+    assert page.problems() == []
