@@ -62,6 +62,7 @@ from dataclasses import dataclass, field, fields, is_dataclass
 
 import const
 from protocol import (
+    ErrorCode,
     MemberEntry,
     RoomEntry,
     RoomInfo,
@@ -842,6 +843,12 @@ class ChatModel:
             # The session ends for its password: the window shows the login form with this.
             self.signed_out = explain_refusal(event)
             self.set_state(DISCONNECTED, self.signed_out)
+        elif isinstance(event, ErrorReply) and event.request_id is None and event.code == ErrorCode.HEARTBEAT_TIMEOUT:
+            # The server gave the session up for silence (a laptop that slept, a network
+            # gone): no error of anyone's, and the words say who closed it; said alone, as
+            # the terminal says it (a reconnection follows).
+            text = explain_refusal(event)
+            self.notice(self.active, text[:1].upper() + text[1:])
         elif isinstance(event, (ErrorReply, FrameRejected)):
             text = explain_refusal(event)
             self.notice(self.active, _("The server reported an error: {why}").format(why=text))
