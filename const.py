@@ -68,6 +68,11 @@ RESERVED_NAMES = frozenset({"server", "system", "admin", "all", "everyone", "roo
 HEARTBEAT_INTERVAL = 15.0
 # ... and drops it as a ghost when nothing at all has arrived for this long.
 HEARTBEAT_TIMEOUT = 45.0
+# A guest logging in again with its token while its earlier session still holds the name
+# (a phone that changed network: the old connection died without a close) gets name_taken
+# with retry_after; the server pings that session, and lets it go if nothing at all comes
+# from it within this many seconds (or HEARTBEAT_TIMEOUT's end, if that comes first).
+RELEASE_PROBE = 5.0
 # A client must say hello within this many seconds of connecting.
 LOGIN_TIMEOUT = 10.0
 # A frame must be complete (its newline received) within this many seconds of its first

@@ -27,6 +27,8 @@ The contract, for a shell::
     ... else core.end() -> MessageUpdates for the application, then ConnectionClosed
 
 Times are seconds on any monotonic clock the shell likes (the same one for every call).
+The threaded shell's counts a sleep of the computer (client/clock.py): the heartbeat's
+silence then includes the sleep, so a connection that died meanwhile is given up at once.
 
 Exactly once, sending side. Every message the server has not acknowledged yet (state
 ``sending``) stays in ``outgoing``, in the order it was sent. After a reconnection they
