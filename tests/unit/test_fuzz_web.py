@@ -18,7 +18,8 @@ import pytest
 from mutations import HOSTILE_BYTES, chunks, mutate_bytes
 from web.http import HttpError, HttpRequestReader, Request
 from web.websocket import (
-    BinaryMessage, CloseConnection, ConnectionState, Ping, Pong, TextMessage, WebSocketConnection,
+    BinaryMessage, CloseConnection, ConnectionState, HandshakeError, Ping, Pong, TextMessage, WebSocketConnection,
+    accept_handshake,
 )
 from web.websocket.frames import Opcode, serialize_frame
 
@@ -69,6 +70,19 @@ def test_a_mutated_request_head_is_a_request_or_a_listed_http_error_in_any_reads
         # (The status may differ: a head that is too long and has a bare LF is refused for
         # whichever the reads show first.)
         assert (whole[0], whole[1] is None) == (split[0], split[1] is None), f"seed {seed}: the reads changed the outcome"
+        for request in whole[0]:
+            _check_handshake(request, seed)
+
+
+def _check_handshake(request: Request, seed: int) -> None:
+    """A mutated upgrade request is accepted (a 101) or refused with a HandshakeError."""
+    for allowed in (None, "*", {"http://chat.escola.br"}):
+        try:
+            assert accept_handshake(request, allowed_origins=allowed, subprotocols=("chat",)).startswith(b"HTTP/1.1 101 ")
+        except HandshakeError as error:
+            assert error.status in HTTP_STATUSES | {403, 426}, (seed, error)
+        except Exception as exc:
+            raise AssertionError(f"seed {seed}: the handshake raised {exc!r} for {request!r}") from exc
 
 
 # --- Findings, each seen failing before its fix ---------------------------------------------
