@@ -21,7 +21,7 @@ import pytest
 
 from cdp import CLOSE, WebSocketClient, WebSocketClosed
 from helpers import SAMPLES
-from mutations import chunks, mutate_bytes, mutate_json
+from mutations import built_frame, chunks, field_pools, mutate_bytes, mutate_json
 from protocol import (
     Accepted, DirectMessage, ErrorReply, FrameRejected, Goodbye, Hello, Ping, Pong, Queued, Role,
     SendDirect, UserJoined, UserLeft, codec,
@@ -94,31 +94,7 @@ def _until_pong(client: WireClient, token: str) -> tuple[list, bool]:
 def test_a_few_hundred_mutated_frames_over_tcp_get_errors_and_the_server_carries_on(srv, caplog) -> None:
     caplog.set_level(logging.INFO)
     rng = random.Random(SEED)
-    frames = _mutated_frames(rng, 300)
-    client = WireClient.login(srv.host, srv.port, "Fuzzer")
-    sent_bad = closes = 0
-    try:
-        for start in range(0, len(frames), BATCH):
-            batch = frames[start:start + BATCH]
-            token = f"p{start}"
-            data = b"".join(frame + b"\n" for frame in batch) + codec.encode(Ping(token))
-            for piece in chunks(data, rng):
-                client.send_raw(piece)
-            events, closed = _until_pong(client, token)
-            errors = [e for e in events if isinstance(e, ErrorReply)]
-            if closed:
-                # Never in silence: an error or a bye says why (a mutated frame may be a
-                # valid request that ends the session, a hello's for instance).
-                assert errors or any(isinstance(e, Goodbye) for e in events), (f"seed {SEED}", batch, events)
-                closes += 1
-                client.close()
-                client = WireClient.login(srv.host, srv.port, "Fuzzer")
-                continue
-            bad = sum(_rejected_here(frame) for frame in batch)
-            sent_bad += bad
-            assert len(errors) >= bad, (f"seed {SEED}: {bad} bad frames, {len(errors)} errors", batch, events)
-    finally:
-        client.close()
+    sent_bad = _send_batches(srv, _mutated_frames(rng, 300), rng, "Fuzzer", SEED)
     assert sent_bad > 100, sent_bad
     _served_after(srv)
     assert _tracebacks(caplog) == []
@@ -128,6 +104,51 @@ def test_a_few_hundred_mutated_frames_over_tcp_get_errors_and_the_server_carries
     summaries = [m for r in caplog.records if (m := re.fullmatch(r"(\d+) more malformed frames from 127\.0\.0\.1 .*",
                                                                   r.getMessage()))]
     assert sum(int(m[1]) for m in summaries) + len(lines) >= sent_bad, ([m[0] for m in summaries], sent_bad)
+
+
+def _send_batches(srv: ServerThread, frames: list[bytes], rng: random.Random, name: str, seed: int) -> int:
+    """Send ``frames`` as ``name`` over TCP, BATCH at a time, each batch followed by a ping
+    whose pong says the server read it; check that every frame the protocol core rejects
+    got an error, and that a close came with a reason (then log in again). Returns how
+    many frames the core rejects."""
+    client = WireClient.login(srv.host, srv.port, name)
+    sent_bad = 0
+    try:
+        for start in range(0, len(frames), BATCH):
+            batch = frames[start:start + BATCH]
+            token = f"p{start}"
+            data = b"".join(frame.rstrip(b"\n") + b"\n" for frame in batch) + codec.encode(Ping(token))
+            for piece in chunks(data, rng):
+                client.send_raw(piece)
+            events, closed = _until_pong(client, token)
+            errors = [e for e in events if isinstance(e, ErrorReply)]
+            if closed:
+                # Never in silence: an error or a bye says why (a mutated frame may be a
+                # valid request that ends the session, a hello's for instance).
+                assert errors or any(isinstance(e, Goodbye) for e in events), (f"seed {seed}", batch, events)
+                client.close()
+                client = WireClient.login(srv.host, srv.port, name)
+                continue
+            bad = sum(_rejected_here(frame.rstrip(b"\n")) for frame in batch)
+            sent_bad += bad
+            assert len(errors) >= bad, (f"seed {seed}: {bad} bad frames, {len(errors)} errors", batch, events)
+    finally:
+        client.close()
+    return sent_bad
+
+
+def test_a_few_hundred_requests_built_field_by_field_leave_no_traceback(srv, caplog) -> None:
+    # Frames that mostly pass the codec, with values at the edges of what is valid (names
+    # of 256 characters, 500 names, 1,000 ids, 2**53 - 1, a mute of 1e15 seconds...): the
+    # relay's handlers, not the codec, meet them.
+    caplog.set_level(logging.INFO)
+    rng = random.Random(SEED + 3)
+    pools = field_pools()
+    classes = [type(e) for e in CLIENT_SAMPLES]
+    with WireClient.login(srv.host, srv.port, "Bob"):
+        _send_batches(srv, [built_frame(rng, pools, classes) for _ in range(400)], rng, "Builder", SEED + 3)
+    _served_after(srv)
+    assert _tracebacks(caplog) == []
 
 
 def _web(srv: ServerThread) -> WebSocketClient:

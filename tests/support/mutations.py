@@ -10,6 +10,7 @@ every wrong type), and the stream (:func:`chunks`: where the reads of a socket s
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import random
 from collections.abc import Iterator
@@ -114,3 +115,51 @@ def mutate_json(obj: dict, rng: random.Random) -> bytes:
 def frame_text(obj: dict) -> str:
     """``obj`` as one line of JSON text, whatever its values (NaN, lone surrogates)."""
     return "{" + ",".join(f"{json.dumps(k)}:{_any_json(v)}" for k, v in obj.items()) + "}"
+
+
+# --- Events built field by field -------------------------------------------------------------
+# Values tried for every field of the protocol: those a field's checker (protocol/codec.py,
+# FIELDS) accepts are its pool of valid values, so that a built event mostly passes the
+# codec and reaches what handles it, with values at the edges of what is valid.
+CANDIDATES: tuple[object, ...] = (
+    "Bob", "Alice", "João", "Conceição", "", " ", "#ação", "general", "delivered", "queued", "sent", "expired",
+    "owner", "member", "moderator", "admin", "mute", "kick", "online", "timeout", "unknown_recipient",
+    "rate_limited", "unavailable", "bad_field", "x" * 64, "x" * 256, "a\x00b", "\u202eevil", "💥",
+    0, 1, 2, 7, 41, 45, 500, 1000, 65535, 2 ** 31, 2 ** 53 - 1, 0.5, 1.5, 15.0, 1700000000.25, 1e15,
+    True, False, None, [], ["Bob"], ["Bob", "João"], ["Bob"] * 500, [7, 8], [41], [0] * 1000,
+    ["batch_acks", "rooms", "since", "edits", "read", "typing", "blocks", "resume", "zzz"],
+    [{"name": "Bob", "since": 1.5}], [{"msg_id": 41, "from": "Bob", "to": "Alice", "text": "oi", "sent_at": 1.0,
+                                       "state": "delivered"}],
+    [{"room": "#ação", "count": 3, "topic": "aula"}], [{"name": "Bob", "role": "member", "online": True}],
+)
+
+
+def field_pools(extra: list[object] = ()) -> dict[str, list[object]]:
+    """Each field's valid values among CANDIDATES and ``extra`` (ids a peer waits on)."""
+    from protocol import codec
+    pools: dict[str, list[object]] = {}
+    for attr, (key, check) in codec.FIELDS.items():
+        pool = []
+        for value in CANDIDATES + tuple(extra):
+            try:
+                check(key, value, 4000)
+            except codec.FieldError:
+                continue
+            pool.append(value)
+        pools[attr] = pool
+    return pools
+
+
+def built_frame(rng: random.Random, pools: dict[str, list[object]], classes: list[type]) -> bytes:
+    """A frame (with its newline) of an event of one of ``classes``, each field a valid
+    value (nine in ten) or a hostile one, optional fields left out at times."""
+    from protocol import codec
+    cls = rng.choice(classes)
+    obj: dict[str, object] = {"type": cls.TYPE}
+    for field in dataclasses.fields(cls):
+        key = codec.FIELDS[field.name][0]
+        if field.default is not dataclasses.MISSING and rng.random() < 0.4:
+            continue
+        pool = pools[field.name]
+        obj[key] = rng.choice(pool) if pool and rng.random() < 0.9 else rng.choice(HOSTILE_VALUES)
+    return frame_text(obj).encode() + b"\n"

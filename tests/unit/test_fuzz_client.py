@@ -10,7 +10,6 @@ in return). A failure names its seed.
 
 from __future__ import annotations
 
-import dataclasses
 import random
 
 import pytest
@@ -18,55 +17,15 @@ import pytest
 from client.core import ClientCore, LoginAttempt
 from client.outgoing import OutgoingMessage
 from helpers import SAMPLES
-from mutations import HOSTILE_VALUES, chunks, frame_text, mutate_bytes
+from mutations import built_frame, chunks, field_pools, mutate_bytes
 from protocol import (
     LATEST_VERSION, Connection, FrameRejected, HistoryRequest, Hello, Role, Welcome, WhoRequest, codec,
 )
-from protocol.codec import FieldError
 
 SEEDS = range(4)
 SERVER_SAMPLES = [e for e in SAMPLES if e.SENDER in ("server", "both")]
+SERVER_CLASSES = [type(e) for e in SERVER_SAMPLES]
 FEATURES = ("batch_acks", "rooms", "since", "edits", "read", "typing", "blocks", "resume")
-
-# Values tried for every field: those its checker accepts are that field's valid pool.
-CANDIDATES: tuple[object, ...] = (
-    "Bob", "Alice", "João", "Conceição", "", "#ação", "general", "delivered", "queued", "sent", "expired",
-    "owner", "member", "moderator", "mute", "kick", "online", "timeout", "unknown_recipient", "rate_limited",
-    "unavailable", "bad_field", "x" * 64, 0, 1, 2, 7, 41, 45, 1000, 2 ** 53 - 1, 0.5, 1.5, 15.0, 1700000000.25,
-    True, False, None, [], ["Bob"], ["Bob", "João"], [7, 8], [41], list(FEATURES),
-    [{"name": "Bob", "since": 1.5}], [{"msg_id": 41, "from": "Bob", "to": "Alice", "text": "oi", "sent_at": 1.0,
-                                       "state": "delivered"}],
-    [{"room": "#ação", "count": 3, "topic": "aula"}], [{"name": "Bob", "role": "member", "online": True}],
-)
-
-
-def _pools(extra_ids: list[str]) -> dict[str, list[object]]:
-    """Each field's valid values among CANDIDATES (and the core's request ids)."""
-    pools: dict[str, list[object]] = {}
-    for attr, (key, check) in codec.FIELDS.items():
-        pool = []
-        for value in CANDIDATES + tuple(extra_ids):
-            try:
-                check(key, value, 4000)
-            except FieldError:
-                continue
-            pool.append(value)
-        pools[attr] = pool
-    return pools
-
-
-def _built_frame(rng: random.Random, pools: dict[str, list[object]]) -> bytes:
-    """A server event of a random kind, each field valid (mostly) or hostile."""
-    cls = rng.choice([type(e) for e in SERVER_SAMPLES])
-    obj: dict[str, object] = {"type": cls.TYPE}
-    for field in dataclasses.fields(cls):
-        key = codec.FIELDS[field.name][0]
-        if field.default is not dataclasses.MISSING and rng.random() < 0.4:
-            continue
-        pool = pools[field.name]
-        obj[key] = rng.choice(pool) if pool and rng.random() < 0.9 else rng.choice(HOSTILE_VALUES)
-    return frame_text(obj).encode() + b"\n"
-
 
 class _Session:
     """A ClientCore logged in as Alice, with sends and requests waiting for answers."""
@@ -141,6 +100,6 @@ def test_server_events_built_field_by_field_never_break_the_client_core(seed: in
     rng = random.Random(100 + seed)
     for _ in range(40):
         session = _Session(rng)
-        pools = _pools(session.ids)
-        frames = b"".join(_built_frame(rng, pools) for _ in range(rng.randint(5, 30)))
+        pools = field_pools(session.ids)
+        frames = b"".join(built_frame(rng, pools, SERVER_CLASSES) for _ in range(rng.randint(5, 30)))
         _run(seed, frames, rng, session)

@@ -90,6 +90,8 @@ def _feed(data_pieces) -> tuple[list[Event], Connection]:
     conn.send(Welcome(HELLO.request_id, HELLO.name, LATEST_VERSION, "fuzz", 15.0))
     events: list[Event] = []
     for piece in data_pieces:
+        if not piece:
+            continue  # (b"" would be the end of the stream)
         conn.receive_data(piece, 1.0)
         assert len(conn._buffer) < MAX_FRAME, "the receive buffer passed its limit"
         events += conn.events()
@@ -116,8 +118,8 @@ def test_a_mutated_stream_yields_the_same_events_in_any_reads_within_its_bound_a
         # (where the session's state lets the client send it).
         if conn.state in (State.HANDSHAKE, State.OPEN):
             conn.receive_data(b"\n" + codec.encode(Ping("after")))
-            after = [e for e in conn.events() if type(e) is not FrameRejected]
-            assert after == [Ping("after")], (seed, after)
+            # (The newline may also end a frame cut short, now whole: its event comes first.)
+            assert list(conn.events())[-1:] == [Ping("after")], seed
         conn.receive_data(b"")
         assert list(conn.events())[-1:] == [ConnectionClosed()], seed
 
