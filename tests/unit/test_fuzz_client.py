@@ -15,11 +15,13 @@ import random
 import pytest
 
 from client.core import ClientCore, LoginAttempt
+from client.errors import LoginRefused, ServerUnreachable
 from client.outgoing import OutgoingMessage
 from helpers import SAMPLES
 from mutations import built_frame, chunks, field_pools, mutate_bytes
 from protocol import (
-    LATEST_VERSION, Connection, FrameRejected, HistoryRequest, Hello, Role, Welcome, WhoRequest, codec,
+    LATEST_VERSION, Connection, ErrorReply, FrameRejected, Goodbye, HistoryRequest, Hello, Ping, Role, Welcome,
+    WhoRequest, codec,
 )
 
 SEEDS = range(4)
@@ -103,3 +105,41 @@ def test_server_events_built_field_by_field_never_break_the_client_core(seed: in
         pools = field_pools(session.ids)
         frames = b"".join(built_frame(rng, pools, SERVER_CLASSES) for _ in range(rng.randint(5, 30)))
         _run(seed, frames, rng, session)
+
+
+@pytest.mark.parametrize("seed", SEEDS)
+def test_a_hostile_answer_to_a_login_is_a_welcome_or_a_clear_refusal(seed: int) -> None:
+    # The login's answers built field by field (a welcome of any version, heartbeat or
+    # features; errors; pings; a bye) and mutated: step() gives the Welcome, asks for more
+    # bytes, or raises LoginRefused or ServerUnreachable; the session opens on any Welcome.
+    rng = random.Random(200 + seed)
+    pools = field_pools(["hello"])
+    login_classes = [Welcome, ErrorReply, Ping, Goodbye]
+    for _ in range(150):
+        core = ClientCore()
+        attempt = LoginAttempt(core.hello("Alice", None, False, None))
+        frames = b"".join(built_frame(rng, pools, login_classes) for _ in range(rng.randint(1, 3)))
+        if rng.random() < 0.5:
+            frames = mutate_bytes(frames, rng)
+        try:
+            welcome = None
+            for piece in chunks(frames, rng):
+                attempt.receive_data(piece)
+                if (welcome := attempt.step("fuzz")) is not None:
+                    break
+            else:
+                attempt.receive_data(b"")
+                welcome = attempt.step("fuzz")
+        except (LoginRefused, ServerUnreachable) as refused:
+            assert str(refused), seed
+            continue
+        except Exception as exc:
+            raise AssertionError(f"seed {seed}: step raised {exc!r} for {frames[:400]!r}") from exc
+        assert isinstance(welcome, Welcome), (seed, welcome)
+        try:
+            core.open(attempt.conn, welcome, 100.0, False)
+            core.next_deadline()
+            core.handle_timeout(200.0)
+            core.data_to_send()
+        except Exception as exc:
+            raise AssertionError(f"seed {seed}: opening on {welcome!r} raised {exc!r}") from exc

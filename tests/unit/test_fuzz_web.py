@@ -16,7 +16,10 @@ import random
 import pytest
 
 from mutations import HOSTILE_BYTES, chunks, mutate_bytes
+from server.web import WEBCLIENT_ROOT
+from web.hosts import HostPolicy
 from web.http import HttpError, HttpRequestReader, Request
+from web.static import is_not_modified, resolve_static
 from web.websocket import (
     BinaryMessage, CloseConnection, ConnectionState, HandshakeError, Ping, Pong, TextMessage, WebSocketConnection,
     accept_handshake,
@@ -33,7 +36,9 @@ REQUESTS = (
     b"GET /chat HTTP/1.1\r\nHost: chat.escola.br\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
     b"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n"
     b"Origin: http://chat.escola.br\r\n\r\n",
-    b"HEAD /app.js?v=3 HTTP/1.0\r\nContent-Length: 0\r\n\r\n",
+    b"HEAD /app.js?v=3 HTTP/1.0\r\nContent-Length: 0\r\nIf-None-Match: W/\"1f-2a\", \"x\"\r\n\r\n",
+    b"GET /i18n/pt_BR.json HTTP/1.1\r\nHost: escola:8080\r\n\r\n",
+    b"GET /%2e%2e/%c3%a7/style.css HTTP/1.1\r\nHost: 10.0.0.7\r\n\r\n",
     b"GET http://[::1]:8080/index.html HTTP/1.1\r\nHost: [::1]:8080\r\n\r\n",
 )
 
@@ -72,6 +77,21 @@ def test_a_mutated_request_head_is_a_request_or_a_listed_http_error_in_any_reads
         assert (whole[0], whole[1] is None) == (split[0], split[1] is None), f"seed {seed}: the reads changed the outcome"
         for request in whole[0]:
             _check_handshake(request, seed)
+            _check_serving(request, seed)
+
+
+def _check_serving(request: Request, seed: int) -> None:
+    """What the gateway does with a request for a file never raises: the Host check, the
+    file (none, or one inside the web client's folder) and the If-None-Match test."""
+    try:
+        HostPolicy.for_server(("chat.escola.br",), "0.0.0.0", "escola").allows(request.header("host"))
+        path = resolve_static(WEBCLIENT_ROOT, request.target)
+        assert path is None or path.is_relative_to(WEBCLIENT_ROOT.resolve()), (seed, request.target, path)
+        is_not_modified(request.header("if-none-match"), '"1f-2a"')
+    except AssertionError:
+        raise
+    except Exception as exc:
+        raise AssertionError(f"seed {seed}: serving raised {exc!r} for {request!r}") from exc
 
 
 def _check_handshake(request: Request, seed: int) -> None:
