@@ -11,9 +11,10 @@ every wrong type), and the stream (:func:`chunks`: where the reads of a socket s
 from __future__ import annotations
 
 import dataclasses
+import functools
 import json
 import random
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 
 # Byte sequences that parsers trip on: invalid and overlong UTF-8, an encoded surrogate,
 # NUL and control characters, JSON's non-values and numbers out of every range, deep
@@ -43,7 +44,7 @@ def chunks(data: bytes, rng: random.Random) -> Iterator[bytes]:
     """``data`` in random pieces (never empty: ``b""`` means end of stream), sometimes a
     byte at a time, sometimes large."""
     pos = 0
-    small = rng.random() < 0.3
+    small = rng.random() < 0.3 and len(data) <= 4096  # (a byte at a time: short streams)
     while pos < len(data):
         size = rng.randint(1, 3) if small else rng.randint(1, max(1, len(data) // 3))
         yield data[pos:pos + size]
@@ -85,8 +86,12 @@ def mutate_bytes(data: bytes, rng: random.Random, rounds: int | None = None) -> 
 def _any_json(value: object) -> str:
     """``value`` as JSON text, NaN and Infinity included; non-ASCII as it is, but for a
     lone surrogate, which has no UTF-8 and can only be written escaped."""
-    lone = isinstance(value, str) and any(0xD800 <= ord(c) <= 0xDFFF for c in value)
-    return json.dumps(value, ensure_ascii=lone, allow_nan=True)
+    text = json.dumps(value, ensure_ascii=False, allow_nan=True)
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return json.dumps(value, allow_nan=True)
+    return text
 
 
 def mutate_json(obj: dict, rng: random.Random) -> bytes:
@@ -134,20 +139,26 @@ CANDIDATES: tuple[object, ...] = (
 )
 
 
-def field_pools(extra: list[object] = ()) -> dict[str, list[object]]:
+def field_pools(extra: Sequence[object] = ()) -> dict[str, list[object]]:
     """Each field's valid values among CANDIDATES and ``extra`` (ids a peer waits on)."""
+    return {attr: [*pool, *_valid(attr, extra)] for attr, pool in _candidate_pools().items()}
+
+
+@functools.cache
+def _candidate_pools() -> dict[str, tuple[object, ...]]:
     from protocol import codec
-    pools: dict[str, list[object]] = {}
-    for attr, (key, check) in codec.FIELDS.items():
-        pool = []
-        for value in CANDIDATES + tuple(extra):
-            try:
-                check(key, value, 4000)
-            except codec.FieldError:
-                continue
-            pool.append(value)
-        pools[attr] = pool
-    return pools
+    return {attr: tuple(_valid(attr, CANDIDATES)) for attr in codec.FIELDS}
+
+
+def _valid(attr: str, values: Sequence[object]) -> Iterator[object]:
+    from protocol import codec
+    key, check = codec.FIELDS[attr]
+    for value in values:
+        try:
+            check(key, value, 4000)
+        except codec.FieldError:
+            continue
+        yield value
 
 
 def built_frame(rng: random.Random, pools: dict[str, list[object]], classes: list[type]) -> bytes:

@@ -125,7 +125,7 @@ def test_a_mutated_stream_yields_the_same_events_in_any_reads_within_its_bound_a
 
 
 def test_a_valid_stream_cut_at_every_byte_and_split_at_every_point_loses_nothing() -> None:
-    stream = _client_stream()
+    stream = b"".join(_client_stream().splitlines(keepends=True)[:16])  # (every cut is one run: quadratic)
     whole, _ = _feed([stream])
     assert not [e for e in whole if type(e) is FrameRejected]
     for cut in range(1, len(stream)):
