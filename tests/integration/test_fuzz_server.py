@@ -229,6 +229,8 @@ def test_a_few_hundred_mutated_chat_frames_over_websocket_get_errors_or_a_close_
     assert answered_bad > 50 and 1007 in closes, (answered_bad, closes)
     _served_after(srv)
     assert _tracebacks(caplog) == []
+    lines = [r.getMessage() for r in caplog.records if r.getMessage().startswith("bad frame from")]
+    assert 1 <= len(lines) <= 3, lines
 
 
 def _utf8(data: bytes) -> bool:

@@ -11,10 +11,12 @@ in return). A failure names its seed.
 from __future__ import annotations
 
 import random
+import unicodedata
 
 import pytest
 
 from client.core import ClientCore, LoginAttempt
+from client.display import sanitize
 from client.errors import LoginRefused, ServerUnreachable
 from client.outgoing import OutgoingMessage
 from helpers import SAMPLES
@@ -143,3 +145,20 @@ def test_a_hostile_answer_to_a_login_is_a_welcome_or_a_clear_refusal(seed: int) 
             core.data_to_send()
         except Exception as exc:
             raise AssertionError(f"seed {seed}: opening on {welcome!r} raised {exc!r}") from exc
+
+
+def test_whatever_text_a_server_sends_is_shown_with_no_character_that_drives_a_terminal() -> None:
+    # Texts of characters from every category that can drive a terminal or reorder text
+    # (C0, DEL, C1, bidi controls, separators, lone surrogates, tags, a flag), mixed with
+    # plain, accented and joined text: sanitize() leaves none of them.
+    rng = random.Random(7)
+    alphabet = ("a", "ç", "ã", "João", "\x1b[2J", "\x1b]0;title\x07", "\r", "\n", "\t", "\x00", "\x7f", "\x9b",
+                "\u202e", "\u2066", "\u200b", "\ufeff", "\u2028", "\u2029", "\ud800", "\udfff", "\u00ad",
+                "\u200d", "\U0001f3f4", "\U000e0067\U000e0062\U000e0065\U000e006e\U000e0067\U000e007f",
+                "\U000e0041", "👩\u200d💻", "\u0301")
+    for _ in range(3000):
+        text = "".join(rng.choice(alphabet) for _ in range(rng.randint(0, 12)))
+        shown = sanitize(text)
+        unsafe = [c for c in shown if unicodedata.category(c) in ("Cc", "Cs", "Zl", "Zp")
+                  or unicodedata.category(c) == "Cf" and c not in "\u200c\u200d"]
+        assert not unsafe, (text, shown)
