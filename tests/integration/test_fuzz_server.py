@@ -24,8 +24,11 @@ from helpers import SAMPLES
 from mutations import built_frame, chunks, field_pools, mutate_bytes, mutate_json
 from protocol import (
     Accepted, DirectMessage, ErrorReply, FrameRejected, Goodbye, Hello, Ping, Pong, Queued, Role,
-    SendDirect, UserJoined, UserLeft, codec,
+    SendDirect, UserJoined, UserLeft, Welcome, codec,
 )
+from protocol.connection import LATEST_VERSION
+from protocol.events import FEATURES
+
 from protocol.connection import _PEER_TYPES
 from server import ServerConfig, ServerThread
 from web.websocket.frames import Opcode, serialize_frame
@@ -106,13 +109,21 @@ def test_a_few_hundred_mutated_frames_over_tcp_get_errors_and_the_server_carries
     assert sum(int(m[1]) for m in summaries) + len(lines) >= sent_bad, ([m[0] for m in summaries], sent_bad)
 
 
+def _logged_in(srv: ServerThread, name: str) -> WireClient:
+    """A raw client logged in as ``name`` with every feature, so that every handler can be
+    reached (an edit, a read mark, typing, since...)."""
+    client = WireClient(srv.host, srv.port)
+    client.send(Hello("hello", name, LATEST_VERSION, features=FEATURES))
+    client.expect(Welcome)
+    return client
+
+
 def _send_batches(srv: ServerThread, frames: list[bytes], rng: random.Random, name: str | None, seed: int) -> int:
     """Send ``frames`` as ``name`` (None: before any login) over TCP, BATCH at a time, each
     batch followed by a ping whose pong says the server read it; check that every frame the
     protocol core rejects got an error, and that a close came with a reason (then connect
     again). Returns how many frames the core rejects."""
-    connect = (lambda: WireClient(srv.host, srv.port)) if name is None else \
-        (lambda: WireClient.login(srv.host, srv.port, name))
+    connect = (lambda: WireClient(srv.host, srv.port)) if name is None else (lambda: _logged_in(srv, name))
     client = connect()
     sent_bad = 0
     try:
