@@ -169,7 +169,7 @@ def _events(pieces, seed: int) -> tuple[list, WebSocketConnection]:
             if conn.state is not ConnectionState.CLOSED:
                 # Between reads: at most a frame header and a control frame's payload.
                 assert len(conn._parser._buffer) <= 14 + 125, seed
-                assert conn._message_size <= MAX_MESSAGE, seed
+                assert conn._message_size <= MAX_MESSAGE and len(conn._data) <= MAX_MESSAGE, seed
         conn.receive_data(b"")
         events += conn.events()
     except Exception as exc:
