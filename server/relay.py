@@ -722,7 +722,7 @@ class Relay:
         self.login_lines.log(logging.INFO, "login %s from %s:%d%s", result.name,
                              self._per_address[session.address][3], session.port,
                              " (account)" if result.registered else "")
-        if len(record.endpoints) == 1:
+        if len(record.sessions) == 1:  # (its endpoints, one a session: no Endpoint made)
             if not self.peers.tells_presence:
                 self.presence.announce(UserJoined(result.name, time.time()), len(self.sessions), session.key,
                                        len(self.registry))
