@@ -130,36 +130,69 @@ def _write_marks(max_outgoing_bytes: int) -> tuple[int, int]:
     return high, high // 4
 
 
-# The local address of the last connection accepted (see _share_address_objects).
+# The local address of the last connection accepted (see compact_extra).
 _last_sockname: tuple | None = None
+_ABSENT = object()
 
 
-def _share_address_objects(transport: asyncio.BaseTransport) -> None:
-    """Let the transport keep shared objects for its two addresses, not a copy of each.
+class _TransportExtra:
+    """A socket transport's extra info, as asyncio's dict of it held it: ``socket``,
+    ``sockname`` and ``peername``, in 56 bytes where the dict of three took 184 (see
+    compact_extra). Read as asyncio reads its dict: ``get`` (``get_extra_info``), an
+    item, ``in``; nothing is added to it after the transport is made."""
 
-    asyncio's socket transport keeps ``peername`` and ``sockname`` (from ``accept`` and
-    ``getsockname``) for ``get_extra_info``: two tuples, two strings and two ints per
-    connection, 290 bytes of an idle connection's 2.5 KiB budget. Every connection to
-    one listener has the same ``sockname``, and all those from one machine the same
-    peer address: the same values, now kept once. The tuple of the last connection's
-    ``sockname`` is reused when equal (bounded: one tuple), and the peer's address is
-    interned (``sys.intern``: freed with its last user). What ``get_extra_info`` answers
-    is unchanged. The transport's ``_extra`` dict is asyncio's own attribute, so this is
-    done only where it is a dict holding those keys; elsewhere nothing changes.
+    __slots__ = ("socket", "sockname", "peername")
+
+    def __init__(self, sock: object, sockname: object, peername: object) -> None:
+        self.socket, self.sockname, self.peername = sock, sockname, peername
+
+    def get(self, name: str, default: object = None) -> object:
+        if name == "peername":
+            return self.peername
+        if name == "sockname":
+            return self.sockname
+        return self.socket if name == "socket" else default
+
+    def __getitem__(self, name: str) -> object:
+        value = self.get(name, _ABSENT)
+        if value is _ABSENT:
+            raise KeyError(name)
+        return value
+
+    def __contains__(self, name: object) -> bool:
+        return name in _TransportExtra.__slots__
+
+
+def compact_extra(transport: asyncio.BaseTransport) -> None:
+    """Let the transport keep its extra info in a small object of shared parts.
+
+    asyncio's socket transport keeps ``socket``, ``peername`` and ``sockname`` (from
+    ``accept`` and ``getsockname``) for ``get_extra_info`` in a dict: 184 bytes, and two
+    tuples, two strings and two ints, 290 bytes more, of an idle connection's 2.5 KiB
+    budget (issue 9). The three are kept in a :class:`_TransportExtra` instead, which
+    answers as the dict did. Every connection to one listener has the same ``sockname``,
+    and all those from one machine the same peer address: the same values, kept once.
+    The tuple of the last connection's ``sockname`` is reused when equal (bounded: one
+    tuple), and the peer's address is interned (``sys.intern``: freed with its last
+    user). The ``_extra`` dict is asyncio's own attribute, read only by
+    ``get_extra_info`` once the transport is made (CPython 3.11 to 3.13), so this is done
+    only where it is a dict of exactly those three keys; elsewhere nothing changes.
     """
     global _last_sockname
     extra = getattr(transport, "_extra", None)
-    if type(extra) is not dict:
+    if type(extra) is not dict or len(extra) != 3 or "socket" not in extra:
         return
-    sockname = extra.get("sockname")
+    sockname, peer = extra.get("sockname", _ABSENT), extra.get("peername", _ABSENT)
+    if sockname is _ABSENT or peer is _ABSENT:
+        return
     if type(sockname) is tuple:
         if sockname == _last_sockname:
-            extra["sockname"] = _last_sockname
+            sockname = _last_sockname
         else:
             _last_sockname = sockname
-    peer = extra.get("peername")
     if type(peer) is tuple and peer and type(peer[0]) is str:
-        extra["peername"] = (sys.intern(peer[0]), *peer[1:])
+        peer = (sys.intern(peer[0]), *peer[1:])
+    transport._extra = _TransportExtra(extra["socket"], sockname, peer)  # type: ignore[attr-defined]
 
 
 def unlink_own_callbacks(transport: asyncio.BaseTransport | None) -> None:
@@ -307,7 +340,7 @@ class ClientSession(asyncio.BufferedProtocol):
         # Python calls (tests/integration/test_login_cost.py; issue 9's 10,000 logins).
         tls = getattr(transport, "_ssl_protocol", None)
         self.socket_transport = None if tls is None else getattr(tls, "_transport", None)
-        _share_address_objects(transport)
+        compact_extra(transport)
         # The listener set the address as it admitted it (an IPv4-mapped one as IPv4:
         # server/addresses.py); a session made without one (tests, a bench) takes the peer's.
         if self.address == "?":
@@ -323,9 +356,10 @@ class ClientSession(asyncio.BufferedProtocol):
         config = self.relay.config
         high, low = _write_marks(config.max_outgoing_bytes)
         self.transport.set_write_buffer_limits(high=high, low=low)  # type: ignore[attr-defined]
-        sock = self.transport.get_extra_info("socket")
-        if config.socket_send_buffer is not None and sock is not None:
-            sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, config.socket_send_buffer)
+        if config.socket_send_buffer is not None:  # (else no get_extra_info: a call per login)
+            sock = self.transport.get_extra_info("socket")
+            if sock is not None:
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, config.socket_send_buffer)
 
     def get_buffer(self, sizehint: int) -> memoryview:
         # The shared buffer: whatever is read is copied out by buffer_updated at once. Its
