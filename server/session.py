@@ -55,6 +55,7 @@ import socket
 import sys
 import threading
 import time
+from asyncio.trsock import TransportSocket
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
@@ -137,21 +138,24 @@ _ABSENT = object()
 
 class _TransportExtra:
     """A socket transport's extra info, as asyncio's dict of it held it: ``socket``,
-    ``sockname`` and ``peername``, in 56 bytes where the dict of three took 184 (see
-    compact_extra). Read as asyncio reads its dict: ``get`` (``get_extra_info``), an
-    item, ``in``; nothing is added to it after the transport is made."""
+    ``sockname`` and ``peername``, in 56 bytes where the dict of three took 184, and its
+    wrapper of the socket 48 more (see compact_extra). Read as asyncio reads its dict:
+    ``get`` (``get_extra_info``), an item, ``in``; nothing is added to it after the
+    transport is made. The socket is asyncio's wrapper of it (``TransportSocket``, which
+    keeps a transport's user from reading or closing it under the transport), made when
+    asked for: rarely (a send buffer set, a test), and each wrapper answers alike."""
 
-    __slots__ = ("socket", "sockname", "peername")
+    __slots__ = ("_sock", "sockname", "peername")
 
-    def __init__(self, sock: object, sockname: object, peername: object) -> None:
-        self.socket, self.sockname, self.peername = sock, sockname, peername
+    def __init__(self, sock: socket.socket, sockname: object, peername: object) -> None:
+        self._sock, self.sockname, self.peername = sock, sockname, peername
 
     def get(self, name: str, default: object = None) -> object:
         if name == "peername":
             return self.peername
         if name == "sockname":
             return self.sockname
-        return self.socket if name == "socket" else default
+        return TransportSocket(self._sock) if name == "socket" else default
 
     def __getitem__(self, name: str) -> object:
         value = self.get(name, _ABSENT)
@@ -160,17 +164,17 @@ class _TransportExtra:
         return value
 
     def __contains__(self, name: object) -> bool:
-        return name in _TransportExtra.__slots__
+        return name in ("socket", "sockname", "peername")
 
 
 def compact_extra(transport: asyncio.BaseTransport) -> None:
     """Let the transport keep its extra info in a small object of shared parts.
 
     asyncio's socket transport keeps ``socket``, ``peername`` and ``sockname`` (from
-    ``accept`` and ``getsockname``) for ``get_extra_info`` in a dict: 184 bytes, and two
-    tuples, two strings and two ints, 290 bytes more, of an idle connection's 2.5 KiB
-    budget (issue 9). The three are kept in a :class:`_TransportExtra` instead, which
-    answers as the dict did. Every connection to one listener has the same ``sockname``,
+    ``accept`` and ``getsockname``) for ``get_extra_info`` in a dict: 184 bytes, its
+    wrapper of the socket 48, and two tuples, two strings and two ints, 290 bytes more,
+    of an idle connection's 2.5 KiB budget (issue 9). The three are kept in a
+    :class:`_TransportExtra` instead, which answers as the dict did. Every connection to one listener has the same ``sockname``,
     and all those from one machine the same peer address: the same values, kept once.
     The tuple of the last connection's ``sockname`` is reused when equal (bounded: one
     tuple), and the peer's address is interned (``sys.intern``: freed with its last
@@ -180,7 +184,7 @@ def compact_extra(transport: asyncio.BaseTransport) -> None:
     """
     global _last_sockname
     extra = getattr(transport, "_extra", None)
-    if type(extra) is not dict or len(extra) != 3 or "socket" not in extra:
+    if type(extra) is not dict or len(extra) != 3 or type(extra.get("socket")) is not TransportSocket:
         return
     sockname, peer = extra.get("sockname", _ABSENT), extra.get("peername", _ABSENT)
     if sockname is _ABSENT or peer is _ABSENT:
@@ -192,7 +196,7 @@ def compact_extra(transport: asyncio.BaseTransport) -> None:
             _last_sockname = sockname
     if type(peer) is tuple and peer and type(peer[0]) is str:
         peer = (sys.intern(peer[0]), *peer[1:])
-    transport._extra = _TransportExtra(extra["socket"], sockname, peer)  # type: ignore[attr-defined]
+    transport._extra = _TransportExtra(extra["socket"]._sock, sockname, peer)  # type: ignore[attr-defined]
 
 
 def unlink_own_callbacks(transport: asyncio.BaseTransport | None) -> None:
