@@ -49,6 +49,7 @@ Reads go into one buffer per thread (so per event loop), not a fresh one per rea
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import functools
 import logging
 import socket
@@ -197,6 +198,40 @@ def compact_extra(transport: asyncio.BaseTransport) -> None:
     if type(peer) is tuple and peer and type(peer[0]) is str:
         peer = (sys.intern(peer[0]), *peer[1:])
     transport._extra = _TransportExtra(extra["socket"]._sock, sockname, peer)  # type: ignore[attr-defined]
+
+
+# One empty context per thread (so per event loop) that welcomed connections read in (see
+# share_reader_context).
+_empty_contexts = threading.local()
+
+
+def share_reader_context(session: object) -> None:
+    """Let the reader of ``session``'s transport run in its loop's one shared empty
+    context, not a copy of its own.
+
+    asyncio's selector loop makes a ``Handle`` for each socket it reads, and a handle
+    copies the context it is made in (``contextvars.copy_context``): a ``Context`` of 64
+    bytes kept by every idle connection (issue 9), and empty, as this server sets no
+    context variable. An empty context runs a callback as any other empty one does, so
+    the handle of a connection just welcomed gets the one of its thread (of its loop:
+    one callback runs at a time there, so the shared context is never entered twice).
+    Only where asyncio's selector holds the transport's own reader handle with an empty
+    context; a reader added again later (reading paused and resumed) keeps its copy.
+    Called on login, not on connect: asyncio adds the reader a loop turn after
+    ``connection_made``.
+    """
+    transport = getattr(session, "transport", None)  # (none: a session made by hand, as in tests)
+    keys = getattr(getattr(getattr(transport, "_loop", None), "_selector", None), "_fd_to_key", None)
+    key = keys.get(getattr(transport, "_sock_fd", None)) if type(keys) is dict else None
+    data = getattr(key, "data", None)
+    handle = data[0] if type(data) is tuple and data else None
+    if (type(handle) is not asyncio.Handle or getattr(handle._callback, "__self__", None) is not transport
+            or type(handle._context) is not contextvars.Context or len(handle._context)):
+        return
+    shared = getattr(_empty_contexts, "context", None)
+    if shared is None or len(shared):  # (a variable set in it: a fresh one from then on)
+        shared = _empty_contexts.context = contextvars.Context()
+    handle._context = shared
 
 
 def unlink_own_callbacks(transport: asyncio.BaseTransport | None) -> None:

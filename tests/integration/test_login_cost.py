@@ -9,7 +9,7 @@ from __future__ import annotations
 import logging
 import secrets
 
-from protocol import ErrorReply
+from protocol import ErrorReply, Ping, Pong, UserJoined
 from registry import Lookalikes, lookalike_key
 from bench.inprocess import in_process_relay
 from server.background import ServerThread
@@ -204,6 +204,26 @@ def test_a_connection_keeps_its_extra_info_in_a_small_object_not_a_dict():
             assert local == (server.host, server.port) and peer == client.sock.getsockname() == item
             assert sock.family == socket.AF_INET and sock.getpeername() == peer
             assert tls is None and pipe == "none"
+
+
+def test_logged_in_connections_share_one_empty_context_for_their_reads():
+    # asyncio runs each connection's reader in a copy of the context it was added in:
+    # 64 bytes of every idle connection (issue 9), all of them empty. Once welcomed, the
+    # connections of a loop share one empty context; what they run reads alike.
+    with ServerThread(ServerConfig(host="127.0.0.1", port=0)) as server:
+        with WireClient.login(server.host, server.port, "Ana") as ana, \
+                WireClient.login(server.host, server.port, "Bia"):
+            def contexts():
+                sessions = server.server.relay.sessions
+                selector = next(iter(sessions)).transport._loop._selector
+                handles = [selector.get_key(session.transport._sock_fd).data[0] for session in sessions]
+                return [(len(handle._context), handle._context) for handle in handles]
+
+            [(size_a, context_a), (size_b, context_b)] = server.call(contexts)
+            assert size_a == size_b == 0
+            assert context_a is context_b
+            ana.send(Ping("t"))  # the shared context reads as before
+            assert ana.expect(Pong, skip=(UserJoined,)).token == "t"
 
 
 def test_a_name_already_in_comparison_form_is_its_own_key():
