@@ -129,7 +129,7 @@ from .metrics import Metrics
 from .peers import FORGOTTEN, LocalPeers
 from .presence import PresenceNotices, Watchlists
 from .roomdesk import ROOM_REQUESTS, NoAccount, RoomDesk
-from .session import SLOW_CONSUMER, ClientSession, share_reader_context
+from .session import SLOW_CONSUMER, ClientSession, slim_reader
 from .stores.base import ErrorCallback, MessageStore, StoreUnavailable
 
 # The store-and-node rounds a cluster's closing session waits for (_cluster_answered): a
@@ -715,9 +715,9 @@ class Relay:
                              read_receipts))
         if session.is_open:
             # Only the login timeout reads it, and only before the welcome: let its float go
-            # (24 bytes of every idle connection; issue 9). Its reader's context copy too.
+            # (24 bytes of every idle connection; issue 9). Its reader's spare objects too.
             session.connected_at = None
-            share_reader_context(session)
+            slim_reader(session)
         self.metrics.logins += 1
         self.after.room_reads.logged_in(session)  # the read marks of their small rooms (issue 13)
         self.login_lines.log(logging.INFO, "login %s from %s:%d%s", result.name,

@@ -201,13 +201,13 @@ def compact_extra(transport: asyncio.BaseTransport) -> None:
 
 
 # One empty context per thread (so per event loop) that welcomed connections read in (see
-# share_reader_context).
+# slim_reader).
 _empty_contexts = threading.local()
 
 
-def share_reader_context(session: object) -> None:
-    """Let the reader of ``session``'s transport run in its loop's one shared empty
-    context, not a copy of its own.
+def slim_reader(session: object) -> None:
+    """Let the reader of ``session``'s transport keep two objects fewer: its context and
+    a bound method.
 
     asyncio's selector loop makes a ``Handle`` for each socket it reads, and a handle
     copies the context it is made in (``contextvars.copy_context``): a ``Context`` of 64
@@ -215,23 +215,30 @@ def share_reader_context(session: object) -> None:
     context variable. An empty context runs a callback as any other empty one does, so
     the handle of a connection just welcomed gets the one of its thread (of its loop:
     one callback runs at a time there, so the shared context is never entered twice).
-    Only where asyncio's selector holds the transport's own reader handle with an empty
-    context; a reader added again later (reading paused and resumed) keeps its copy.
-    Called on login, not on connect: asyncio adds the reader a loop turn after
-    ``connection_made``.
+    The handle calls the transport's ``_read_ready``, a bound method (64 bytes) whose
+    only work is to call ``_read_ready_cb``, the transport's own read callback for its
+    protocol, which it keeps anyway: the handle calls that one itself now (a call less
+    per read, too). Only where asyncio's selector holds the transport's own reader
+    handle with an empty context, calling its ``_read_ready``; a reader added again
+    later (reading paused and resumed) is asyncio's as usual. Called on login, not on
+    connect: asyncio adds the reader a loop turn after ``connection_made``. (This
+    server never changes a transport's protocol, which would change ``_read_ready_cb``.)
     """
     transport = getattr(session, "transport", None)  # (none: a session made by hand, as in tests)
     keys = getattr(getattr(getattr(transport, "_loop", None), "_selector", None), "_fd_to_key", None)
     key = keys.get(getattr(transport, "_sock_fd", None)) if type(keys) is dict else None
     data = getattr(key, "data", None)
     handle = data[0] if type(data) is tuple and data else None
-    if (type(handle) is not asyncio.Handle or getattr(handle._callback, "__self__", None) is not transport
-            or type(handle._context) is not contextvars.Context or len(handle._context)):
+    if type(handle) is not asyncio.Handle or type(handle._context) is not contextvars.Context or len(handle._context):
+        return
+    callback, read = handle._callback, getattr(transport, "_read_ready_cb", None)
+    if (getattr(callback, "__self__", None) is not transport or getattr(read, "__self__", None) is not transport
+            or getattr(callback, "__func__", None) is not getattr(type(transport), "_read_ready", None)):
         return
     shared = getattr(_empty_contexts, "context", None)
     if shared is None or len(shared):  # (a variable set in it: a fresh one from then on)
         shared = _empty_contexts.context = contextvars.Context()
-    handle._context = shared
+    handle._context, handle._callback = shared, read
 
 
 def unlink_own_callbacks(transport: asyncio.BaseTransport | None) -> None:
