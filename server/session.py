@@ -139,21 +139,24 @@ _ABSENT = object()
 
 class _TransportExtra:
     """A socket transport's extra info, as asyncio's dict of it held it: ``socket``,
-    ``sockname`` and ``peername``, in 56 bytes where the dict of three took 184, and its
-    wrapper of the socket 48 more (see compact_extra). Read as asyncio reads its dict:
-    ``get`` (``get_extra_info``), an item, ``in``; nothing is added to it after the
-    transport is made. The socket is asyncio's wrapper of it (``TransportSocket``, which
-    keeps a transport's user from reading or closing it under the transport), made when
-    asked for: rarely (a send buffer set, a test), and each wrapper answers alike."""
+    ``sockname`` and ``peername``, in 64 bytes where the dict of three took 184, its
+    wrapper of the socket 48 more, and the peer's address tuple 56 (see compact_extra).
+    Read as asyncio reads its dict: ``get`` (``get_extra_info``), an item, ``in``;
+    nothing is added to it after the transport is made. The socket is asyncio's wrapper
+    of it (``TransportSocket``, which keeps a transport's user from reading or closing it
+    under the transport), made when asked for: rarely (a send buffer set, a test), and
+    each wrapper answers alike. An IPv4 peer's ``(host, port)`` is kept as its two parts
+    (``_port`` None: any other ``peername``, kept whole in ``_peer``), and made when asked
+    for, equal to the one asyncio kept."""
 
-    __slots__ = ("_sock", "sockname", "peername")
+    __slots__ = ("_sock", "sockname", "_peer", "_port")
 
-    def __init__(self, sock: socket.socket, sockname: object, peername: object) -> None:
-        self._sock, self.sockname, self.peername = sock, sockname, peername
+    def __init__(self, sock: socket.socket, sockname: object, peer: object, port: int | None) -> None:
+        self._sock, self.sockname, self._peer, self._port = sock, sockname, peer, port
 
     def get(self, name: str, default: object = None) -> object:
         if name == "peername":
-            return self.peername
+            return self._peer if self._port is None else (self._peer, self._port)
         if name == "sockname":
             return self.sockname
         return TransportSocket(self._sock) if name == "socket" else default
@@ -168,18 +171,20 @@ class _TransportExtra:
         return name in ("socket", "sockname", "peername")
 
 
-def compact_extra(transport: asyncio.BaseTransport) -> None:
+def compact_extra(transport: asyncio.BaseTransport, port: int | None = None) -> None:
     """Let the transport keep its extra info in a small object of shared parts.
 
     asyncio's socket transport keeps ``socket``, ``peername`` and ``sockname`` (from
     ``accept`` and ``getsockname``) for ``get_extra_info`` in a dict: 184 bytes, its
     wrapper of the socket 48, and two tuples, two strings and two ints, 290 bytes more,
     of an idle connection's 2.5 KiB budget (issue 9). The three are kept in a
-    :class:`_TransportExtra` instead, which answers as the dict did. Every connection to one listener has the same ``sockname``,
-    and all those from one machine the same peer address: the same values, kept once.
-    The tuple of the last connection's ``sockname`` is reused when equal (bounded: one
-    tuple), and the peer's address is interned (``sys.intern``: freed with its last
-    user). The ``_extra`` dict is asyncio's own attribute, read only by
+    :class:`_TransportExtra` instead, which answers as the dict did. Every connection to
+    one listener has the same ``sockname``, and all those from one machine the same
+    peer address: the same values, kept once. The tuple of the last connection's
+    ``sockname`` is reused when equal (bounded: one tuple), the peer's address is
+    interned (``sys.intern``: freed with its last user), and the peer's port is ``port``
+    (the session's, as the listener took it from ``accept``) when equal, not an int of
+    its own. The ``_extra`` dict is asyncio's own attribute, read only by
     ``get_extra_info`` once the transport is made (CPython 3.11 to 3.13), so this is done
     only where it is a dict of exactly those three keys; elsewhere nothing changes.
     """
@@ -195,9 +200,12 @@ def compact_extra(transport: asyncio.BaseTransport) -> None:
             sockname = _last_sockname
         else:
             _last_sockname = sockname
-    if type(peer) is tuple and peer and type(peer[0]) is str:
+    peer_port = None
+    if type(peer) is tuple and len(peer) == 2 and type(peer[0]) is str and type(peer[1]) is int:
+        peer, peer_port = sys.intern(peer[0]), port if port == peer[1] else peer[1]
+    elif type(peer) is tuple and peer and type(peer[0]) is str:
         peer = (sys.intern(peer[0]), *peer[1:])
-    transport._extra = _TransportExtra(extra["socket"]._sock, sockname, peer)  # type: ignore[attr-defined]
+    transport._extra = _TransportExtra(extra["socket"]._sock, sockname, peer, peer_port)  # type: ignore[attr-defined]
 
 
 # One empty context per thread (so per event loop) that welcomed connections read in (see
@@ -386,7 +394,7 @@ class ClientSession(asyncio.BufferedProtocol):
         # Python calls (tests/integration/test_login_cost.py; issue 9's 10,000 logins).
         tls = getattr(transport, "_ssl_protocol", None)
         self.socket_transport = None if tls is None else getattr(tls, "_transport", None)
-        compact_extra(transport)
+        compact_extra(transport, self.port)
         # The listener set the address as it admitted it (an IPv4-mapped one as IPv4:
         # server/addresses.py); a session made without one (tests, a bench) takes the peer's.
         if self.address == "?":

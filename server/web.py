@@ -157,7 +157,7 @@ class WebSession(ClientSession):
         # upgrade (see _upgrade).
         self.transport = transport  # type: ignore[assignment]
         self.socket_transport = socket_transport_under(transport)  # over TLS (see session.py)
-        compact_extra(transport)
+        compact_extra(transport, self.port)
         if self.address == "?":  # as ClientSession's: the listener's, else the peer's
             peer = transport.get_extra_info("peername")
             if peer:
