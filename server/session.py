@@ -227,10 +227,11 @@ def slim_reader(session: object) -> None:
     only work is to call ``_read_ready_cb``, the transport's own read callback for its
     protocol, which it keeps anyway: the handle calls that one itself now (a call less
     per read, too). Only where asyncio's selector holds the transport's own reader
-    handle with an empty context, calling its ``_read_ready``; a reader added again
-    later (reading paused and resumed) is asyncio's as usual. Called on login, not on
-    connect: asyncio adds the reader a loop turn after ``connection_made``. (This
-    server never changes a transport's protocol, which would change ``_read_ready_cb``.)
+    handle with an empty context, calling its ``_read_ready``. Called on login, not on
+    connect (asyncio adds the reader a loop turn after ``connection_made``), and each
+    time reading resumes (asyncio adds its reader again: a password's hello is decided
+    while reading is held). (This server never changes a transport's protocol, which
+    would change ``_read_ready_cb``.)
     """
     transport = getattr(session, "transport", None)  # (none: a session made by hand, as in tests)
     keys = getattr(getattr(getattr(transport, "_loop", None), "_selector", None), "_fd_to_key", None)
@@ -487,6 +488,7 @@ class ClientSession(asyncio.BufferedProtocol):
         rate, burst = self.relay.config.read_budget
         if self.read_full_at - time.monotonic() - burst / rate <= _READ_RESUME_SLACK:
             self.transport.resume_reading()
+            slim_reader(self)  # asyncio made its reader afresh, with what slim_reader lets go
 
     def data_received(self, data: bytes) -> None:
         """What arrived from the client (subclasses for other transports override this)."""

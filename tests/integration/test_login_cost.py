@@ -15,6 +15,7 @@ from bench.inprocess import in_process_relay
 from server.background import ServerThread
 from server.config import ServerConfig
 from test_store import loop, store_kind  # noqa: F401  (fixtures)
+from waits import wait_until
 from wire import WireClient
 
 
@@ -232,6 +233,23 @@ def test_logged_in_connections_share_one_empty_context_for_their_reads():
             assert direct
             ana.send(Ping("t"))  # the shared context reads as before
             assert ana.expect(Pong, skip=(UserJoined,)).token == "t"
+
+
+def test_a_connection_whose_reading_was_held_reads_as_slimly_once_it_reads_again():
+    # A password's hello is decided off the loop while reading is held (asyncio's reader
+    # removed), so at the welcome there was no reader to slim, and the one added when
+    # reading resumed was asyncio's own (a context copy and a bound method more, 128
+    # bytes of each idle account holder's connection). Every reader added again is slimmed.
+    with ServerThread(ServerConfig(host="127.0.0.1", port=0)) as server:
+        with WireClient.login(server.host, server.port, "Conceição", password="segredo-123", register=True) as client:
+            def reader():
+                [session] = server.server.relay.sessions
+                handle = session.transport._loop._selector.get_key(session.transport._sock_fd).data[0]
+                return handle._callback is session.transport._read_ready_cb, len(handle._context)
+
+            wait_until(lambda: server.call(reader) == (True, 0), timeout=5, what="a slim reader")
+            client.send(Ping("t"))
+            assert client.expect(Pong, skip=(UserJoined,)).token == "t"
 
 
 def test_a_name_already_in_comparison_form_is_its_own_key():
