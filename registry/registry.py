@@ -33,33 +33,43 @@ class UserRecord:
     ``UserRecord(name, endpoints, shared=False, sessions=())``, as the dataclass it was.
     """
 
-    # ``_ends`` holds the one Endpoint of a user with one connection (nearly all of them),
-    # or a tuple of several: a one-item tuple is 48 bytes of every idle connection
-    # (issue 9). ``endpoints`` gives a tuple either way; it is read on logins and lookups,
-    # never per message (the relay's message path reads ``sessions``).
-    __slots__ = ("name", "_ends", "shared", "sessions")
+    # A user with one connection (nearly all of them) keeps its address in ``_ends``, its
+    # port and time in ``_port`` and ``_since``, and its session as ``sessions[0]``; several
+    # keep a tuple of their Endpoints in ``_ends``. An Endpoint object beside the record was
+    # 64 bytes of every idle connection (issue 9), two more slots 16. ``endpoints`` gives a
+    # tuple either way (made when asked for); it is read on logins and lookups, never per
+    # message (the relay's message path reads ``sessions``).
+    __slots__ = ("name", "_ends", "_port", "_since", "shared", "sessions")
 
     def __init__(self, name: str, endpoints: tuple[Endpoint, ...], shared: bool = False,
                  sessions: tuple = ()) -> None:
         self.name = name
-        self.endpoints = endpoints
         # True for a registered account: every session proved the password, so several may
         # be online under the name at once (terminal, web, GUI). A guest name has one.
         self.shared = shared
         # The endpoints' sessions, kept by the registry whenever endpoints change: the relay
         # asks for them several times per message, and a tuple kept is cheaper than a list built.
         self.sessions = sessions
+        self.endpoints = endpoints
 
     @property
     def endpoints(self) -> tuple[Endpoint, ...]:
         """The user's connections, oldest first: a tuple, replaced whenever it changes
         (rarely: one more session of an account)."""
         ends = self._ends
-        return (ends,) if type(ends) is Endpoint else ends
+        if type(ends) is tuple:
+            return ends
+        return (Endpoint(ends, self._port, self._since, self.sessions[0]),)
 
     @endpoints.setter
     def endpoints(self, endpoints: tuple[Endpoint, ...]) -> None:
-        self._ends = endpoints[0] if len(endpoints) == 1 else tuple(endpoints)
+        """Set after ``sessions`` (see Registry): one Endpoint is kept as its parts only
+        when its session is ``sessions[0]`` (a record made by hand may have no sessions)."""
+        if len(endpoints) == 1 and self.sessions[:1] == (endpoints[0].session,):
+            end = endpoints[0]
+            self._ends, self._port, self._since = end.address, end.port, end.since
+        else:
+            self._ends, self._port, self._since = tuple(endpoints), 0, 0.0
 
     @property
     def since(self) -> float:
@@ -102,8 +112,9 @@ class Registry:
         if record is not None:
             if not (shared and record.shared):
                 raise NameTaken(f"the name {record.name!r} is already in use")
-            record.endpoints = (*record.endpoints, Endpoint(address, port, since, session))
-            record.sessions = (*record.sessions, session)
+            ends = (*record.endpoints, Endpoint(address, port, since, session))
+            record.sessions = (*record.sessions, session)  # first: see UserRecord.endpoints
+            record.endpoints = ends
             return record
         record = UserRecord(name, (Endpoint(address, port, since, session),), shared, (session,))
         self._users[key] = record
@@ -139,8 +150,8 @@ class Registry:
         if len(remaining) == len(record.endpoints):
             return False
         if remaining:
+            record.sessions = tuple(e.session for e in remaining)  # first: see UserRecord.endpoints
             record.endpoints = remaining
-            record.sessions = tuple(e.session for e in remaining)
             return False
         del self._users[key]
         self._lookalikes.discard(record.name)

@@ -129,7 +129,7 @@ from .metrics import Metrics
 from .peers import FORGOTTEN, LocalPeers
 from .presence import PresenceNotices, Watchlists
 from .roomdesk import ROOM_REQUESTS, NoAccount, RoomDesk
-from .session import SLOW_CONSUMER, ClientSession
+from .session import SLOW_CONSUMER, ClientSession, slim_reader
 from .stores.base import ErrorCallback, MessageStore, StoreUnavailable
 
 # The store-and-node rounds a cluster's closing session waits for (_cluster_answered): a
@@ -730,14 +730,15 @@ class Relay:
                              read_receipts))
         if session.is_open:
             # Only the login timeout reads it, and only before the welcome: let its float go
-            # (24 bytes of every idle connection; issue 9).
+            # (24 bytes of every idle connection; issue 9). Its reader's spare objects too.
             session.connected_at = None
+            slim_reader(session)
         self.metrics.logins += 1
         self.after.room_reads.logged_in(session)  # the read marks of their small rooms (issue 13)
         self.login_lines.log(logging.INFO, "login %s from %s:%d%s", result.name,
                              self._per_address[session.address][3], session.port,
                              " (account)" if result.registered else "")
-        if len(record.endpoints) == 1:
+        if len(record.sessions) == 1:  # (its endpoints, one a session: no Endpoint made)
             if not self.peers.tells_presence:
                 self.presence.announce(UserJoined(result.name, time.time()), len(self.sessions), session.key,
                                        len(self.registry))

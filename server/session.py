@@ -49,12 +49,14 @@ Reads go into one buffer per thread (so per event loop), not a fresh one per rea
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import functools
 import logging
 import socket
 import sys
 import threading
 import time
+from asyncio.trsock import TransportSocket
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
@@ -130,36 +132,122 @@ def _write_marks(max_outgoing_bytes: int) -> tuple[int, int]:
     return high, high // 4
 
 
-# The local address of the last connection accepted (see _share_address_objects).
+# The local address of the last connection accepted (see compact_extra).
 _last_sockname: tuple | None = None
+_ABSENT = object()
 
 
-def _share_address_objects(transport: asyncio.BaseTransport) -> None:
-    """Let the transport keep shared objects for its two addresses, not a copy of each.
+class _TransportExtra:
+    """A socket transport's extra info, as asyncio's dict of it held it: ``socket``,
+    ``sockname`` and ``peername``, in 64 bytes where the dict of three took 184, its
+    wrapper of the socket 48 more, and the peer's address tuple 56 (see compact_extra).
+    Read as asyncio reads its dict: ``get`` (``get_extra_info``), an item, ``in``;
+    nothing is added to it after the transport is made. The socket is asyncio's wrapper
+    of it (``TransportSocket``, which keeps a transport's user from reading or closing it
+    under the transport), made when asked for: rarely (a send buffer set, a test), and
+    each wrapper answers alike. An IPv4 peer's ``(host, port)`` is kept as its two parts
+    (``_port`` None: any other ``peername``, kept whole in ``_peer``), and made when asked
+    for, equal to the one asyncio kept."""
 
-    asyncio's socket transport keeps ``peername`` and ``sockname`` (from ``accept`` and
-    ``getsockname``) for ``get_extra_info``: two tuples, two strings and two ints per
-    connection, 290 bytes of an idle connection's 2.5 KiB budget. Every connection to
+    __slots__ = ("_sock", "sockname", "_peer", "_port")
+
+    def __init__(self, sock: socket.socket, sockname: object, peer: object, port: int | None) -> None:
+        self._sock, self.sockname, self._peer, self._port = sock, sockname, peer, port
+
+    def get(self, name: str, default: object = None) -> object:
+        if name == "peername":
+            return self._peer if self._port is None else (self._peer, self._port)
+        if name == "sockname":
+            return self.sockname
+        return TransportSocket(self._sock) if name == "socket" else default
+
+    def __getitem__(self, name: str) -> object:
+        value = self.get(name, _ABSENT)
+        if value is _ABSENT:
+            raise KeyError(name)
+        return value
+
+    def __contains__(self, name: object) -> bool:
+        return name in ("socket", "sockname", "peername")
+
+
+def compact_extra(transport: asyncio.BaseTransport, port: int | None = None) -> None:
+    """Let the transport keep its extra info in a small object of shared parts.
+
+    asyncio's socket transport keeps ``socket``, ``peername`` and ``sockname`` (from
+    ``accept`` and ``getsockname``) for ``get_extra_info`` in a dict: 184 bytes, its
+    wrapper of the socket 48, and two tuples, two strings and two ints, 290 bytes more,
+    of an idle connection's 2.5 KiB budget (issue 9). The three are kept in a
+    :class:`_TransportExtra` instead, which answers as the dict did. Every connection to
     one listener has the same ``sockname``, and all those from one machine the same
-    peer address: the same values, now kept once. The tuple of the last connection's
-    ``sockname`` is reused when equal (bounded: one tuple), and the peer's address is
-    interned (``sys.intern``: freed with its last user). What ``get_extra_info`` answers
-    is unchanged. The transport's ``_extra`` dict is asyncio's own attribute, so this is
-    done only where it is a dict holding those keys; elsewhere nothing changes.
+    peer address: the same values, kept once. The tuple of the last connection's
+    ``sockname`` is reused when equal (bounded: one tuple), the peer's address is
+    interned (``sys.intern``: freed with its last user), and the peer's port is ``port``
+    (the session's, as the listener took it from ``accept``) when equal, not an int of
+    its own. The ``_extra`` dict is asyncio's own attribute, read only by
+    ``get_extra_info`` once the transport is made (CPython 3.11 to 3.13), so this is done
+    only where it is a dict of exactly those three keys; elsewhere nothing changes.
     """
     global _last_sockname
     extra = getattr(transport, "_extra", None)
-    if type(extra) is not dict:
+    if type(extra) is not dict or len(extra) != 3 or type(extra.get("socket")) is not TransportSocket:
         return
-    sockname = extra.get("sockname")
+    sockname, peer = extra.get("sockname", _ABSENT), extra.get("peername", _ABSENT)
+    if sockname is _ABSENT or peer is _ABSENT:
+        return
     if type(sockname) is tuple:
         if sockname == _last_sockname:
-            extra["sockname"] = _last_sockname
+            sockname = _last_sockname
         else:
             _last_sockname = sockname
-    peer = extra.get("peername")
-    if type(peer) is tuple and peer and type(peer[0]) is str:
-        extra["peername"] = (sys.intern(peer[0]), *peer[1:])
+    peer_port = None
+    if type(peer) is tuple and len(peer) == 2 and type(peer[0]) is str and type(peer[1]) is int:
+        peer, peer_port = sys.intern(peer[0]), port if port == peer[1] else peer[1]
+    elif type(peer) is tuple and peer and type(peer[0]) is str:
+        peer = (sys.intern(peer[0]), *peer[1:])
+    transport._extra = _TransportExtra(extra["socket"]._sock, sockname, peer, peer_port)  # type: ignore[attr-defined]
+
+
+# One empty context per thread (so per event loop) that welcomed connections read in (see
+# slim_reader).
+_empty_contexts = threading.local()
+
+
+def slim_reader(session: object) -> None:
+    """Let the reader of ``session``'s transport keep two objects fewer: its context and
+    a bound method.
+
+    asyncio's selector loop makes a ``Handle`` for each socket it reads, and a handle
+    copies the context it is made in (``contextvars.copy_context``): a ``Context`` of 64
+    bytes kept by every idle connection (issue 9), and empty, as this server sets no
+    context variable. An empty context runs a callback as any other empty one does, so
+    the handle of a connection just welcomed gets the one of its thread (of its loop:
+    one callback runs at a time there, so the shared context is never entered twice).
+    The handle calls the transport's ``_read_ready``, a bound method (64 bytes) whose
+    only work is to call ``_read_ready_cb``, the transport's own read callback for its
+    protocol, which it keeps anyway: the handle calls that one itself now (a call less
+    per read, too). Only where asyncio's selector holds the transport's own reader
+    handle with an empty context, calling its ``_read_ready``. Called on login, not on
+    connect (asyncio adds the reader a loop turn after ``connection_made``), and each
+    time reading resumes (asyncio adds its reader again: a password's hello is decided
+    while reading is held). (This server never changes a transport's protocol, which
+    would change ``_read_ready_cb``.)
+    """
+    transport = getattr(session, "transport", None)  # (none: a session made by hand, as in tests)
+    keys = getattr(getattr(getattr(transport, "_loop", None), "_selector", None), "_fd_to_key", None)
+    key = keys.get(getattr(transport, "_sock_fd", None)) if type(keys) is dict else None
+    data = getattr(key, "data", None)
+    handle = data[0] if type(data) is tuple and data else None
+    if type(handle) is not asyncio.Handle or type(handle._context) is not contextvars.Context or len(handle._context):
+        return
+    callback, read = handle._callback, getattr(transport, "_read_ready_cb", None)
+    if (getattr(callback, "__self__", None) is not transport or getattr(read, "__self__", None) is not transport
+            or getattr(callback, "__func__", None) is not getattr(type(transport), "_read_ready", None)):
+        return
+    shared = getattr(_empty_contexts, "context", None)
+    if shared is None or len(shared):  # (a variable set in it: a fresh one from then on)
+        shared = _empty_contexts.context = contextvars.Context()
+    handle._context, handle._callback = shared, read
 
 
 def unlink_own_callbacks(transport: asyncio.BaseTransport | None) -> None:
@@ -307,7 +395,7 @@ class ClientSession(asyncio.BufferedProtocol):
         # Python calls (tests/integration/test_login_cost.py; issue 9's 10,000 logins).
         tls = getattr(transport, "_ssl_protocol", None)
         self.socket_transport = None if tls is None else getattr(tls, "_transport", None)
-        _share_address_objects(transport)
+        compact_extra(transport, self.port)
         # The listener set the address as it admitted it (an IPv4-mapped one as IPv4:
         # server/addresses.py); a session made without one (tests, a bench) takes the peer's.
         if self.address == "?":
@@ -323,9 +411,10 @@ class ClientSession(asyncio.BufferedProtocol):
         config = self.relay.config
         high, low = _write_marks(config.max_outgoing_bytes)
         self.transport.set_write_buffer_limits(high=high, low=low)  # type: ignore[attr-defined]
-        sock = self.transport.get_extra_info("socket")
-        if config.socket_send_buffer is not None and sock is not None:
-            sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, config.socket_send_buffer)
+        if config.socket_send_buffer is not None:  # (else no get_extra_info: a call per login)
+            sock = self.transport.get_extra_info("socket")
+            if sock is not None:
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, config.socket_send_buffer)
 
     def get_buffer(self, sizehint: int) -> memoryview:
         # The shared buffer: whatever is read is copied out by buffer_updated at once. Its
@@ -399,6 +488,7 @@ class ClientSession(asyncio.BufferedProtocol):
         rate, burst = self.relay.config.read_budget
         if self.read_full_at - time.monotonic() - burst / rate <= _READ_RESUME_SLACK:
             self.transport.resume_reading()
+            slim_reader(self)  # asyncio made its reader afresh, with what slim_reader lets go
 
     def data_received(self, data: bytes) -> None:
         """What arrived from the client (subclasses for other transports override this)."""

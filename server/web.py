@@ -75,7 +75,7 @@ from .metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
 from .metrics import Network, metrics_allowed, parse_allow_list
 from .outbox import WriteBatcher
 from .relay import Relay
-from .session import GAVE_WAY, ClientSession, socket_transport_under
+from .session import GAVE_WAY, ClientSession, compact_extra, socket_transport_under
 
 log = logging.getLogger("chat.server")
 
@@ -157,6 +157,7 @@ class WebSession(ClientSession):
         # upgrade (see _upgrade).
         self.transport = transport  # type: ignore[assignment]
         self.socket_transport = socket_transport_under(transport)  # over TLS (see session.py)
+        compact_extra(transport, self.port)
         if self.address == "?":  # as ClientSession's: the listener's, else the peer's
             peer = transport.get_extra_info("peername")
             if peer:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 import const
-from registry import InvalidName, NameTaken, Registry, canonical, validate_name
+from registry import Endpoint, InvalidName, NameTaken, Registry, canonical, validate_name
 
 VALID = [
     "alice", "Alice", "ALICE", "a", "7", "0day", "bob_2", "x-y.z", "a.", "a-", "a_",
@@ -175,3 +175,29 @@ def test_a_user_with_one_connection_costs_the_registry_three_objects_not_four():
     assert not shared.unregister("Carol", sessions[0])
     assert [e.session for e in record.endpoints] == [second] and record.sessions == (second,)
     assert record.since == 3.0
+
+
+def test_a_user_with_one_connection_keeps_no_endpoint_object():
+    # Issue 9 (2.5 KiB per idle connection): the record of a user with one connection
+    # keeps that connection's address, port and time itself, and the Endpoint is made when
+    # asked for: an Endpoint object was 64 bytes of every idle connection. Several
+    # connections still keep their Endpoints; the endpoints read the same either way.
+    import gc
+    import sys
+
+    session, second = object(), object()
+    registry = Registry()
+    record = registry.register("João", "192.0.2.1", 5000, 100.0, session)
+    assert not any(type(part) is Endpoint for part in gc.get_referents(record))
+    assert sys.getsizeof(record) <= 80  # 64 with a 1-tuple or an Endpoint beside it (128 in all)
+    assert record.endpoints == (Endpoint("192.0.2.1", 5000, 100.0, session),)
+    assert record.endpoints[0].session is session and record.sessions == (session,)
+    shared = Registry()
+    shared.register("Conceição", "192.0.2.1", 5000, 100.0, session, shared=True)
+    record = shared.register("conceição", "192.0.2.2", 5001, 90.0, second, shared=True)
+    assert record.endpoints == (Endpoint("192.0.2.1", 5000, 100.0, session), Endpoint("192.0.2.2", 5001, 90.0, second))
+    assert record.sessions == (session, second) and record.since == 90.0
+    assert not shared.unregister("Conceição", session)
+    assert not any(type(part) is Endpoint for part in gc.get_referents(record))
+    assert record.endpoints == (Endpoint("192.0.2.2", 5001, 90.0, second),) and record.sessions == (second,)
+    assert record.endpoints[0].session is second and record.since == 90.0
