@@ -113,7 +113,7 @@ from protocol import RoomRead  # read marks in rooms (issue 13)
 from protocol import SINCE_FEATURE, SincePage, SinceRequest  # feature since: catching up after a reconnection
 from protocol.codec import encode, fit_page
 from protocol.frozen import fast_new
-from registry import InvalidName, NameTaken, Registry, canonical, validate_name
+from registry import OFFLINE, InvalidName, NameTaken, Registry, canonical, validate_name
 
 from . import mailbox
 from .afterdelivered import AfterDelivered
@@ -239,6 +239,10 @@ class Relay:
         self.config = config or ServerConfig()
         self.store = store
         self.registry = Registry()  # this server's sessions
+        # Its records by key, read where a direct message asks for a user's sessions:
+        # ``_online.get(key, OFFLINE).sessions``, registry.sessions_by_key without its
+        # Python call, three times a message (issue 9).
+        self._online = self.registry.records
         self.peers = peers if peers is not None else LocalPeers()
         # Who is online wherever (who, whois, watch, recipients): the registry, or in a
         # cluster the node's directory of every node's users.
@@ -1046,7 +1050,7 @@ class Relay:
         if message.state == "expired":
             session.send(_outcome(message))
             return
-        recipients = self.registry.sessions_by_key(message.recipient_key)
+        recipients = self._online.get(message.recipient_key, OFFLINE).sessions
         if self.peers.routes:
             self._route_direct(session, message, recipients, status)  # counts it as it answers
             return
@@ -1335,10 +1339,10 @@ class Relay:
             return
         del self.inflight[msg_id]
         self.metrics.direct_delivered += 1
-        # Once per message, so read once (issue 9): the registry's lookup, the cluster's
+        # Once per message, so read once (issue 9): the registry's records, the cluster's
         # routes, the sender's key.
-        sessions_by_key, routes, sender_key = self.registry.sessions_by_key, self.peers.routes, flight.sender_key
-        for recipient in sessions_by_key(key):  # the recipient's key is the session's: checked above
+        online, routes, sender_key = self._online, self.peers.routes, flight.sender_key
+        for recipient in online.get(key, OFFLINE).sessions:  # the recipient's key is the session's: checked above
             inflight = recipient.inflight
             if inflight:
                 inflight.discard(msg_id)
@@ -1346,7 +1350,7 @@ class Relay:
                     self._settled_during_fetch(recipient, msg_id)
         # A message from an earlier holder of the sender's guest name: nobody is left to tell.
         if msg_id > self.logins.guests.epoch(sender_key):
-            for sender in sessions_by_key(sender_key):
+            for sender in online.get(sender_key, OFFLINE).sessions:
                 sender.send(_new_delivered(flight.client_id, msg_id))
             if routes and self.peers.elsewhere(sender_key):  # encoded only for them
                 self.peers.tell(sender_key, msg_id, encode(Delivered(flight.client_id, msg_id)))

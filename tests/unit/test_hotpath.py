@@ -17,7 +17,7 @@ from protocol import (
     Accepted, Connection, Delivered, DirectMessage, Hello, OutcomeAck, Receipt, Role, SendDirect, Welcome, codec,
 )
 from protocol.events import WIRE_EVENTS
-from registry import Registry, canonical
+from registry import OFFLINE, Registry, canonical
 from test_batch_acks_codec import welcomed_without_json
 from test_store import RelayBench, loop  # noqa: F401  (loop is a fixture)
 
@@ -61,6 +61,24 @@ def test_sessions_by_key_follow_register_and_unregister() -> None:
     users.unregister("Alice", "s2")
     assert users.sessions_by_key("alice") == () and users.lookup_key("alice") is None
     assert users.sessions_by_key("Alice") == ()  # a key is canonical already: never folded here
+
+
+def test_the_records_read_with_offline_give_the_sessions_by_key() -> None:
+    # The relay's message path reads records.get(key, OFFLINE).sessions in place of
+    # sessions_by_key (a Python call fewer): the same tuples, online or not, and OFFLINE
+    # stays nobody's.
+    users = Registry()
+    for key in ("alice", "bob"):
+        assert users.records.get(key, OFFLINE).sessions == users.sessions_by_key(key) == ()
+    users.register("Alice", "192.0.2.1", 1, 1.0, "s1", shared=True)
+    users.register("ALICE", "192.0.2.1", 2, 2.0, "s2", shared=True)
+    users.register("Bob", "192.0.2.2", 1, 1.0, "s3")
+    for key in ("alice", "bob", "carol", "Alice"):
+        assert users.records.get(key, OFFLINE).sessions is users.sessions_by_key(key)
+    assert users.records.get("alice", OFFLINE).sessions == ("s1", "s2")
+    users.unregister("Bob", "s3")
+    assert users.records.get("bob", OFFLINE).sessions == () and users.records.get("bob") is None
+    assert OFFLINE.sessions == () and OFFLINE.endpoints == () and OFFLINE.name == ""
 
 
 # --- The codec's fast paths decide exactly as the generic ones --------------------------------
