@@ -118,7 +118,7 @@ from registry import OFFLINE, InvalidName, NameTaken, Registry, canonical, valid
 from . import mailbox
 from .afterdelivered import AfterDelivered
 from .config import ServerConfig
-from .guests import Claim
+from .guests import NO_HOLDING, Claim
 from .intake import Intake
 from .limits import SharedBudget, TokenBucket, retry_seconds, wait_words
 from .login import LoginDesk, LoginResult, Offload, unavailable_error
@@ -1349,7 +1349,8 @@ class Relay:
                 if recipient.backlog_loading:
                     self._settled_during_fetch(recipient, msg_id)
         # A message from an earlier holder of the sender's guest name: nobody is left to tell.
-        if msg_id > self.logins.guests.epoch(sender_key):
+        # (guests.epoch, without its Python call: the holding read here, once a message.)
+        if msg_id > self.logins.guests.holdings.get(sender_key, NO_HOLDING).epoch:
             for sender in online.get(sender_key, OFFLINE).sessions:
                 sender.send(_new_delivered(flight.client_id, msg_id))
             if routes and self.peers.elsewhere(sender_key):  # encoded only for them
