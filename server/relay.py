@@ -167,6 +167,10 @@ _BYTE_RATED = (SendDirect, SendRoom, SendToRoom, Edit)
 # at a part of the cost (protocol/frozen.py's fast_new; issue 9, round fourteen).
 _new_accepted, _new_direct_message, _new_delivered = fast_new(Accepted), fast_new(DirectMessage), fast_new(Delivered)
 
+# Relay._send_direct's ``named`` when the recipient's name is to be looked up (None is an
+# answer of the cluster's: nobody has it).
+_ASK = object()
+
 
 def _too_many(request_id: str | None, wait: float, kind: str = "") -> ErrorReply:
     """The answer to a request over a rate limit: ``wait`` said in words and in
@@ -435,7 +439,7 @@ class Relay:
         self._floors.pop(session, None)
         self._hellos_again.pop(session, None)
         self._crowded.pop(session, None)
-        session.direct_stored = None  # (see _send_direct_to) no cycle left for the collector
+        session.direct_stored = None  # (see _send_direct) no cycle left for the collector
         # The address keeps its bucket when its last connection goes, or reconnecting
         # would refill it; expire() forgets buckets that have refilled anyway.
         count, bucket, group, shown = self._per_address.get(session.address, (1, None, None, session.address))
@@ -984,28 +988,24 @@ class Relay:
 
     # --- Direct messages ----------------------------------------------------------------
 
-    def _send_direct(self, session: ClientSession, request: SendDirect) -> None:
+    def _send_direct(self, session: ClientSession, request: SendDirect, named: Any = _ASK) -> None:
+        """Store and answer ``request``; ``named``: the recipient's name as the cluster
+        told it once asked (None: nobody), else looked up here. One method for both ways,
+        not a second one that each message called (issue 9: a Python call a message)."""
         # The one normalisation of the recipient's name for this message: from here on,
         # keys (the sender's was computed at login).
         to_key = canonical(request.to)
         record = self.directory.lookup_key(to_key)
-        recipient = record.name if record else self.known.get(to_key)
-        if recipient is None:
-            known_name = getattr(self.peers, "known_name", None)
-            if known_name is not None:  # a first login on another node may not have reached us yet
-                # A partial, not a lambda: one would make self, session, request and to_key
-                # cells, created by every direct message (issue 9, round twelve).
-                return known_name(to_key, partial(self._send_direct_named, session, request, to_key))
-        self._send_direct_to(session, request, to_key, recipient, record)
-
-    def _send_direct_named(self, session: ClientSession, request: SendDirect, to_key: str,
-                           recipient: str | None) -> None:
-        """:meth:`_send_direct` once the cluster said who ``to_key`` is (None: nobody)."""
-        self._send_direct_to(session, request, to_key, recipient, self.directory.lookup_key(to_key))
-
-    def _send_direct_to(self, session: ClientSession, request: SendDirect, to_key: str, recipient: str | None,
-                        record: Any) -> None:
-        """:meth:`_send_direct` once the recipient's name is known (None: nobody)."""
+        if named is _ASK:
+            recipient = record.name if record else self.known.get(to_key)
+            if recipient is None:
+                known_name = getattr(self.peers, "known_name", None)
+                if known_name is not None:  # a first login on another node may not have reached us yet
+                    # A partial, not a lambda: one would make self, session and request
+                    # cells, created by every direct message (issue 9, round twelve).
+                    return known_name(to_key, partial(self._send_direct, session, request))
+        else:
+            recipient = named
         if session.closing:
             return
         if recipient is None:
@@ -1957,7 +1957,7 @@ class Relay:
         return MethodType(self._bound_unavailable, (session, request_id, counter))
 
     def _direct_unavailable(self, session: ClientSession, request_id: str, failure: StoreUnavailable) -> None:
-        """The ``on_error`` of a direct message (see _send_direct_to): what
+        """The ``on_error`` of a direct message (see _send_direct): what
         ``_unavailable(session, request_id, "direct_unavailable")`` would answer. One the
         store may have stored (``maybe_done``) is remembered (:meth:`_was_unsure`)."""
         if failure.maybe_done and session.key is not None:
