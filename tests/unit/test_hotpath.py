@@ -14,7 +14,8 @@ import pytest
 import const
 import registry.names
 from protocol import (
-    Accepted, Connection, Delivered, DirectMessage, Hello, OutcomeAck, Receipt, Role, SendDirect, Welcome, codec,
+    Accepted, Connection, Delivered, DirectMessage, ErrorReply, Hello, OutcomeAck, Queued, Receipt, Role, SendDirect,
+    Welcome, codec,
 )
 from protocol.events import WIRE_EVENTS
 from registry import OFFLINE, Registry, canonical
@@ -39,6 +40,27 @@ def test_a_direct_message_normalises_the_recipient_name_once_and_nothing_else(lo
     bench.relay.handle(alice, OutcomeAck(accepted.msg_id))
     bench.settle()
     assert calls == ["BOB"]  # a receipt and an ack carry ids, not names: nothing to normalise
+    bench.store.close()
+
+
+def test_a_name_only_the_cluster_knows_is_asked_once_and_its_answer_decides(loop) -> None:
+    # Relay._send_direct asks the cluster about a name this node does not know, and the
+    # answer comes back to it (``named``): a message to a name is stored and queued, one to
+    # None refused, each under its own request id.
+    bench = RelayBench(loop)
+    alice = bench.login("Alice")
+    asked: list[tuple[str, object]] = []
+    bench.relay.peers.known_name = lambda key, callback: asked.append((key, callback))
+    bench.relay.handle(alice, SendDirect("m1", "ZED", "hello"))
+    bench.relay.handle(alice, SendDirect("m2", "Xavier", "hello"))
+    assert [key for key, _callback in asked] == ["zed", "xavier"]
+    asked[0][1]("Zed")
+    asked[1][1](None)
+    bench.settle()
+    [queued] = alice.take(Queued)
+    [refused] = alice.take(ErrorReply)
+    assert queued.request_id == "m1" and refused.request_id == "m2" and refused.code == "unknown_recipient"
+    assert len(asked) == 2 and not alice.sent and queued.msg_id > 0
     bench.store.close()
 
 
