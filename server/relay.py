@@ -993,7 +993,8 @@ class Relay:
         told it once asked (None: nobody), else looked up here. One method for both ways,
         not a second one that each message called (issue 9: a Python call a message)."""
         # The one normalisation of the recipient's name for this message: from here on,
-        # keys (the sender's was computed at login).
+        # keys (the sender's was computed at login). (A name asked of the cluster comes
+        # back here: canonical's cache answers for it then.)
         to_key = canonical(request.to)
         record = self.directory.lookup_key(to_key)
         if named is _ASK:
