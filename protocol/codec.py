@@ -447,7 +447,7 @@ _string_literal = json.encoder.encode_basestring  # "..." with JSON escapes, non
 # so the reals that round to a double span less than a microsecond and hold at most one
 # number of whole microseconds (and value * 1e6 + 0.5, below 2**52, floors to it). A
 # double that is the nearest to such a number (the server stamps ``sent_at`` so: see
-# Relay._send_direct_to) therefore has that number's digits, trailing zeros dropped, as its
+# Relay._send_direct) therefore has that number's digits, trailing zeros dropped, as its
 # shortest round-trip repr: what repr() finds with dtoa's bignums (about 7,400
 # instructions a message), written from an int (issue 9, round sixteen).
 _WHOLE_MICROS_BELOW = 2.0 ** 32

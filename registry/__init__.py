@@ -8,7 +8,7 @@ when two names are one user or look alike, is in :mod:`registry.names`.
 
 from .lookalikes import Lookalikes
 from .names import InvalidName, canonical, display_form, lookalike_key, validate_name
-from .registry import Endpoint, NameTaken, Registry, UserRecord
+from .registry import OFFLINE, Endpoint, NameTaken, Registry, UserRecord
 
-__all__ = ["Endpoint", "InvalidName", "Lookalikes", "NameTaken", "Registry", "UserRecord", "canonical",
+__all__ = ["Endpoint", "InvalidName", "Lookalikes", "NameTaken", "OFFLINE", "Registry", "UserRecord", "canonical",
            "display_form", "lookalike_key", "validate_name"]

@@ -113,12 +113,12 @@ from protocol import RoomRead  # read marks in rooms (issue 13)
 from protocol import SINCE_FEATURE, SincePage, SinceRequest  # feature since: catching up after a reconnection
 from protocol.codec import encode, fit_page
 from protocol.frozen import fast_new
-from registry import InvalidName, NameTaken, Registry, canonical, validate_name
+from registry import OFFLINE, InvalidName, NameTaken, Registry, canonical, validate_name
 
 from . import mailbox
 from .afterdelivered import AfterDelivered
 from .config import ServerConfig
-from .guests import Claim
+from .guests import NO_HOLDING, Claim
 from .intake import Intake
 from .limits import SharedBudget, TokenBucket, retry_seconds, wait_words
 from .login import LoginDesk, LoginResult, Offload, unavailable_error
@@ -166,6 +166,10 @@ _BYTE_RATED = (SendDirect, SendRoom, SendToRoom, Edit)
 # The events each direct message makes, built as Accepted(...) and so on would build them,
 # at a part of the cost (protocol/frozen.py's fast_new; issue 9, round fourteen).
 _new_accepted, _new_direct_message, _new_delivered = fast_new(Accepted), fast_new(DirectMessage), fast_new(Delivered)
+
+# Relay._send_direct's ``named`` when the recipient's name is to be looked up (None is an
+# answer of the cluster's: nobody has it).
+_ASK = object()
 
 
 def _too_many(request_id: str | None, wait: float, kind: str = "") -> ErrorReply:
@@ -239,6 +243,10 @@ class Relay:
         self.config = config or ServerConfig()
         self.store = store
         self.registry = Registry()  # this server's sessions
+        # Its records by key, read where a direct message asks for a user's sessions:
+        # ``_online.get(key, OFFLINE).sessions``, registry.sessions_by_key without its
+        # Python call, three times a message (issue 9).
+        self._online = self.registry.records
         self.peers = peers if peers is not None else LocalPeers()
         # Who is online wherever (who, whois, watch, recipients): the registry, or in a
         # cluster the node's directory of every node's users.
@@ -435,7 +443,7 @@ class Relay:
         self._floors.pop(session, None)
         self._hellos_again.pop(session, None)
         self._crowded.pop(session, None)
-        session.direct_stored = None  # (see _send_direct_to) no cycle left for the collector
+        session.direct_stored = None  # (see _send_direct) no cycle left for the collector
         # The address keeps its bucket when its last connection goes, or reconnecting
         # would refill it; expire() forgets buckets that have refilled anyway.
         count, bucket, group, shown = self._per_address.get(session.address, (1, None, None, session.address))
@@ -996,28 +1004,25 @@ class Relay:
 
     # --- Direct messages ----------------------------------------------------------------
 
-    def _send_direct(self, session: ClientSession, request: SendDirect) -> None:
+    def _send_direct(self, session: ClientSession, request: SendDirect, named: Any = _ASK) -> None:
+        """Store and answer ``request``; ``named``: the recipient's name as the cluster
+        told it once asked (None: nobody), else looked up here. One method for both ways,
+        not a second one that each message called (issue 9: a Python call a message)."""
         # The one normalisation of the recipient's name for this message: from here on,
-        # keys (the sender's was computed at login).
+        # keys (the sender's was computed at login). (A name asked of the cluster comes
+        # back here: canonical's cache answers for it then.)
         to_key = canonical(request.to)
         record = self.directory.lookup_key(to_key)
-        recipient = record.name if record else self.known.get(to_key)
-        if recipient is None:
-            known_name = getattr(self.peers, "known_name", None)
-            if known_name is not None:  # a first login on another node may not have reached us yet
-                # A partial, not a lambda: one would make self, session, request and to_key
-                # cells, created by every direct message (issue 9, round twelve).
-                return known_name(to_key, partial(self._send_direct_named, session, request, to_key))
-        self._send_direct_to(session, request, to_key, recipient, record)
-
-    def _send_direct_named(self, session: ClientSession, request: SendDirect, to_key: str,
-                           recipient: str | None) -> None:
-        """:meth:`_send_direct` once the cluster said who ``to_key`` is (None: nobody)."""
-        self._send_direct_to(session, request, to_key, recipient, self.directory.lookup_key(to_key))
-
-    def _send_direct_to(self, session: ClientSession, request: SendDirect, to_key: str, recipient: str | None,
-                        record: Any) -> None:
-        """:meth:`_send_direct` once the recipient's name is known (None: nobody)."""
+        if named is _ASK:
+            recipient = record.name if record else self.known.get(to_key)
+            if recipient is None:
+                known_name = getattr(self.peers, "known_name", None)
+                if known_name is not None:  # a first login on another node may not have reached us yet
+                    # A partial, not a lambda: one would make self, session and request
+                    # cells, created by every direct message (issue 9, round twelve).
+                    return known_name(to_key, partial(self._send_direct, session, request))
+        else:
+            recipient = named
         if session.closing:
             return
         if recipient is None:
@@ -1062,7 +1067,7 @@ class Relay:
         if message.state == "expired":
             session.send(_outcome(message))
             return
-        recipients = self.registry.sessions_by_key(message.recipient_key)
+        recipients = self._online.get(message.recipient_key, OFFLINE).sessions
         if self.peers.routes:
             self._route_direct(session, message, recipients, status)  # counts it as it answers
             return
@@ -1351,18 +1356,19 @@ class Relay:
             return
         del self.inflight[msg_id]
         self.metrics.direct_delivered += 1
-        # Once per message, so read once (issue 9): the registry's lookup, the cluster's
+        # Once per message, so read once (issue 9): the registry's records, the cluster's
         # routes, the sender's key.
-        sessions_by_key, routes, sender_key = self.registry.sessions_by_key, self.peers.routes, flight.sender_key
-        for recipient in sessions_by_key(key):  # the recipient's key is the session's: checked above
+        online, routes, sender_key = self._online, self.peers.routes, flight.sender_key
+        for recipient in online.get(key, OFFLINE).sessions:  # the recipient's key is the session's: checked above
             inflight = recipient.inflight
             if inflight:
                 inflight.discard(msg_id)
                 if recipient.backlog_loading:
                     self._settled_during_fetch(recipient, msg_id)
         # A message from an earlier holder of the sender's guest name: nobody is left to tell.
-        if msg_id > self.logins.guests.epoch(sender_key):
-            for sender in sessions_by_key(sender_key):
+        # (guests.epoch, without its Python call: the holding read here, once a message.)
+        if msg_id > self.logins.guests.holdings.get(sender_key, NO_HOLDING).epoch:
+            for sender in online.get(sender_key, OFFLINE).sessions:
                 sender.send(_new_delivered(flight.client_id, msg_id))
             if routes and self.peers.elsewhere(sender_key):  # encoded only for them
                 self.peers.tell(sender_key, msg_id, encode(Delivered(flight.client_id, msg_id)))
@@ -1968,7 +1974,7 @@ class Relay:
         return MethodType(self._bound_unavailable, (session, request_id, counter))
 
     def _direct_unavailable(self, session: ClientSession, request_id: str, failure: StoreUnavailable) -> None:
-        """The ``on_error`` of a direct message (see _send_direct_to): what
+        """The ``on_error`` of a direct message (see _send_direct): what
         ``_unavailable(session, request_id, "direct_unavailable")`` would answer. One the
         store may have stored (``maybe_done``) is remembered (:meth:`_was_unsure`)."""
         if failure.maybe_done and session.key is not None:

@@ -78,3 +78,18 @@ def test_a_leaving_another_node_tells_counts_from_when_it_was() -> None:
     assert names.decide("ana", None, clocks.wall) == (Claim.HELD, clocks.wall + HOLD - 100.0)
     names.left("ana", clocks.wall + 30.0)  # by a node whose clock runs ahead: just now
     assert names.decide("ana", None, clocks.wall) == (Claim.HELD, clocks.wall + HOLD)
+
+
+def test_the_holdings_read_with_no_holding_give_the_epoch() -> None:
+    # The relay's message path reads holdings.get(key, NO_HOLDING).epoch in place of
+    # GuestNames.epoch (a Python call fewer a message): the same epoch, held or not, and
+    # NO_HOLDING stays nobody's.
+    from server.guests import NO_HOLDING
+
+    clocks = Clocks()
+    names = left_guest(clocks)
+    names.take("bia", "Bia", 41)
+    for key in ("ana", "bia", "caio"):
+        assert names.holdings.get(key, NO_HOLDING).epoch == names.epoch(key)
+    assert names.epoch("bia") == 41 and names.epoch("caio") == 0
+    assert NO_HOLDING == Holding("", b"", 0, None) and "caio" not in names.holdings

@@ -14,10 +14,11 @@ import pytest
 import const
 import registry.names
 from protocol import (
-    Accepted, Connection, Delivered, DirectMessage, Hello, OutcomeAck, Receipt, Role, SendDirect, Welcome, codec,
+    Accepted, Connection, Delivered, DirectMessage, ErrorReply, Hello, OutcomeAck, Queued, Receipt, Role, SendDirect,
+    Welcome, codec,
 )
 from protocol.events import WIRE_EVENTS
-from registry import Registry, canonical
+from registry import OFFLINE, Registry, canonical
 from test_batch_acks_codec import welcomed_without_json
 from test_store import RelayBench, loop  # noqa: F401  (loop is a fixture)
 
@@ -42,6 +43,27 @@ def test_a_direct_message_normalises_the_recipient_name_once_and_nothing_else(lo
     bench.store.close()
 
 
+def test_a_name_only_the_cluster_knows_is_asked_once_and_its_answer_decides(loop) -> None:
+    # Relay._send_direct asks the cluster about a name this node does not know, and the
+    # answer comes back to it (``named``): a message to a name is stored and queued, one to
+    # None refused, each under its own request id.
+    bench = RelayBench(loop)
+    alice = bench.login("Alice")
+    asked: list[tuple[str, object]] = []
+    bench.relay.peers.known_name = lambda key, callback: asked.append((key, callback))
+    bench.relay.handle(alice, SendDirect("m1", "ZED", "hello"))
+    bench.relay.handle(alice, SendDirect("m2", "Xavier", "hello"))
+    assert [key for key, _callback in asked] == ["zed", "xavier"]
+    asked[0][1]("Zed")
+    asked[1][1](None)
+    bench.settle()
+    [queued] = alice.take(Queued)
+    [refused] = alice.take(ErrorReply)
+    assert queued.request_id == "m1" and refused.request_id == "m2" and refused.code == "unknown_recipient"
+    assert len(asked) == 2 and not alice.sent and queued.msg_id > 0
+    bench.store.close()
+
+
 def test_canonical_remembers_a_bounded_number_of_names() -> None:
     canonical.cache_clear()
     for i in range(registry.names.CANONICAL_CACHE_SIZE + 100):
@@ -61,6 +83,24 @@ def test_sessions_by_key_follow_register_and_unregister() -> None:
     users.unregister("Alice", "s2")
     assert users.sessions_by_key("alice") == () and users.lookup_key("alice") is None
     assert users.sessions_by_key("Alice") == ()  # a key is canonical already: never folded here
+
+
+def test_the_records_read_with_offline_give_the_sessions_by_key() -> None:
+    # The relay's message path reads records.get(key, OFFLINE).sessions in place of
+    # sessions_by_key (a Python call fewer): the same tuples, online or not, and OFFLINE
+    # stays nobody's.
+    users = Registry()
+    for key in ("alice", "bob"):
+        assert users.records.get(key, OFFLINE).sessions == users.sessions_by_key(key) == ()
+    users.register("Alice", "192.0.2.1", 1, 1.0, "s1", shared=True)
+    users.register("ALICE", "192.0.2.1", 2, 2.0, "s2", shared=True)
+    users.register("Bob", "192.0.2.2", 1, 1.0, "s3")
+    for key in ("alice", "bob", "carol", "Alice"):
+        assert users.records.get(key, OFFLINE).sessions is users.sessions_by_key(key)
+    assert users.records.get("alice", OFFLINE).sessions == ("s1", "s2")
+    users.unregister("Bob", "s3")
+    assert users.records.get("bob", OFFLINE).sessions == () and users.records.get("bob") is None
+    assert OFFLINE.sessions == () and OFFLINE.endpoints == () and OFFLINE.name == ""
 
 
 # --- The codec's fast paths decide exactly as the generic ones --------------------------------
