@@ -376,7 +376,7 @@ def _until_text(code: str, until: float) -> str:
 def explain_error(code: str, message: str, to: str | None = None, retry_after: float | None = None,
                   like: str | None = None, room: str | None = None, reason: str | None = None,
                   uncertain: bool | None = False, attempts: int | None = None, tried_for: float | None = None,
-                  until: float | None = None, waited: float | None = None) -> str:
+                  until: float | None = None, waited: float | None = None, waited_said: float | None = None) -> str:
     """One line for the user saying why a request failed: a sentence, not a code.
 
     Well-known codes get a sentence, in the language in use, that names the recipient
@@ -397,9 +397,10 @@ def explain_error(code: str, message: str, to: str | None = None, retry_after: f
     ``attempts`` and ``tried_for`` (an ``unavailable`` or ``unconfirmed`` the client gave a
     message up after, a Failure's): how often and how long it was tried, never the server's
     last wait. ``waited`` (an ``expired`` message's, when the client knows when it was sent):
-    the seconds since then, said (:func:`format_span`), at most a message's lifetime
-    (``const.QUEUE_TTL``).
+    the seconds since then; ``waited_said``: the error's ``waited``, what the server says it
+    waited; one of them said (:func:`expired_wait` chooses, :func:`format_span` words it).
     """
+    spent = expired_wait(waited_said, waited) if code == "expired" else None
     unsure = code == "unconfirmed" or (uncertain and code == "unavailable")
     template = ERROR_TEXTS["unconfirmed_given_up"] if attempts and unsure \
         else ERROR_TEXTS["unconfirmed"] if unsure \
@@ -407,7 +408,7 @@ def explain_error(code: str, message: str, to: str | None = None, retry_after: f
         else ERROR_TEXTS[TIMED_TEXTS[code]] if code in TIMED_TEXTS and retry_after is not None \
         else ERROR_TEXTS[LIKE_TEXTS[code]] if code in LIKE_TEXTS and like \
         else ERROR_TEXTS[_until_text(code, until)] if code in UNTIL_TEXTS and until is not None \
-        else ERROR_TEXTS["expired_waited"] if code == "expired" and waited is not None \
+        else ERROR_TEXTS["expired_waited"] if spent is not None \
         else ERROR_TEXTS.get(code)
     if template is None or (code in NEEDS_NAME and not to) or (code in NEEDS_LIKE and not like) \
             or (code in NEEDS_ROOM and not room):
@@ -426,18 +427,26 @@ def explain_error(code: str, message: str, to: str | None = None, retry_after: f
                                   attempts=attempts, duration=format_delay(tried_for),
                                   until=format_when(until) if until is not None else "",
                                   delay=format_delay(max(0.0, until - time.time())) if until is not None else "",
-                                  # Told long after it expired (at a later login): it waited its
-                                  # lifetime, no more.
-                                  waited=format_span(min(waited, const.QUEUE_TTL)) if waited is not None else "")
+                                  waited=format_span(spent) if spent is not None else "")
     return text
+
+
+def expired_wait(said: float | None, measured: float | None) -> float | None:
+    """How long an expired message waited, to say: what the server said (the ``expired``
+    error's ``waited``: its lifetime there, whatever its operator set), else the client's
+    own ``measured`` seconds since it was sent, at most const.QUEUE_TTL (an older server's,
+    told at a later login: it waited its lifetime, no more); None when neither is known."""
+    if said is not None:
+        return said
+    return None if measured is None else min(measured, const.QUEUE_TTL)
 
 
 def explain_refusal(refusal, to: str | None = None, waited: float | None = None) -> str:
     """:func:`explain_error` for ``refusal``: an error from the server (an ErrorReply, a
     RequestFailed) or a failed message's ``error`` (the pair ``(code, message)``, or a
     Failure), with its other fields (``retry_after``, ``like``, ``room``, ``reason``,
-    ``uncertain``) when it has them. ``to``: the recipient or room the request named;
-    ``waited``: as :func:`explain_error`'s."""
+    ``uncertain``, an expiry's ``waited``) when it has them. ``to``: the recipient or room
+    the request named; ``waited``: as :func:`explain_error`'s."""
     code, message = refusal[:2] if isinstance(refusal, tuple) else (refusal.code, refusal.message)
     if getattr(refusal, "local", False):  # the client's own words, the exact reason (LoginRefused)
         return sanitize(message)
@@ -445,7 +454,8 @@ def explain_refusal(refusal, to: str | None = None, waited: float | None = None)
     return explain_error(code, message, to, getattr(refusal, "retry_after", None), getattr(refusal, "like", None),
                          room, getattr(refusal, "reason", None), uncertain=getattr(refusal, "uncertain", False),
                          attempts=getattr(refusal, "attempts", None), tried_for=getattr(refusal, "tried_for", None),
-                         until=getattr(refusal, "until", None), waited=waited)
+                         until=getattr(refusal, "until", None), waited=waited,
+                         waited_said=getattr(refusal, "waited", None))
 
 
 # What became of a message that failed (failed_outcome), which every client says apart, as

@@ -272,6 +272,7 @@ FIELDS: Mapping[str, tuple[str, Callable[[str, Any, int], Any]]] = {
     "act": ("act", _short),
     "by": ("by", _name),
     "until": ("until", _number),
+    "waited": ("waited", _number),  # an expired error's: how long the message waited
     "count": ("count", _integer),
     "owner": ("owner", _name),
     "created": ("created", _boolean),

@@ -433,6 +433,9 @@ class ErrorReply(Event):
     # For name_taken of a guest name kept for the guest who used it last: when the hold
     # ends (a Unix time), for a client to say until when and for how long.
     until: float | None = None
+    # For expired: the seconds the message waited, from its sending to its expiry (this
+    # server's QUEUE_TTL when it was sent), for a client to say rather than its own idea.
+    waited: float | None = None
 
 
 @dataclass(frozen=True, slots=True)

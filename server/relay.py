@@ -214,8 +214,11 @@ def _outcome(message: mailbox.StoredMessage) -> Event:
     """What a sender is told of a message in a final state (delivered or expired)."""
     if message.state == "delivered":
         return Delivered(message.client_id, message.msg_id)
+    # waited: its lifetime on this server (its operator's QUEUE_TTL when it was stored), for
+    # the clients to say rather than their own const.QUEUE_TTL.
+    waited = None if message.expires_at is None else message.expires_at - message.sent_at
     return ErrorReply(ErrorCode.EXPIRED, f"your message {message.msg_id} to {message.recipient} expired before "
-                      "it was delivered", message.client_id, msg_id=message.msg_id)
+                      "it was delivered", message.client_id, msg_id=message.msg_id, waited=waited)
 
 
 

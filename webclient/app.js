@@ -74,15 +74,17 @@ function tn(singular, plural, n, values) {
  * (seconds): a message given up after that many "unavailable" answers over that long, said
  * so, never the server's last wait. ``until`` (a Unix time; the error's field): a code of
  * i18n.untilTexts says until when and for how long (a guest name kept for its last guest).
- * ``waited`` (seconds; an "expired" message's, when the page knows when it was sent): how
- * long it waited, said. client/display.py's explain_error, the one table. */
+ * ``waited`` (seconds; an "expired" message's, when the page knows when it was sent) and
+ * ``waitedSaid`` (the error's ``waited``, what the server says it waited): one of them said
+ * (expiredWait chooses). client/display.py's explain_error, the one table. */
 function explainError(code, message, name, retryAfter, like, room, reason, uncertain, attempts, triedFor, until,
-  waited) {
+  waited, waitedSaid) {
   const timed = typeof retryAfter === "number" && Object.hasOwn(i18n.timed, code) ? i18n.timed[code] : null;
   const liked = like && Object.hasOwn(i18n.liked, code) ? i18n.liked[code] : null;
   const held = typeof until === "number" && Object.hasOwn(i18n.untilTexts, code) ? untilText(code, until) : null;
   const unsure = code === "unconfirmed" || (uncertain === true && code === "unavailable");
-  const spent = code === "expired" && typeof waited === "number";
+  const spentFor = code === "expired" ? expiredWait(waitedSaid, waited) : null;
+  const spent = spentFor !== null;
   const template = i18n.errors[attempts && unsure ? "unconfirmed_given_up" : unsure ? "unconfirmed"
     : attempts && code === "unavailable" ? "unavailable_given_up" : timed || liked || held
       || (spent ? "expired_waited" : code)];
@@ -99,10 +101,19 @@ function explainError(code, message, name, retryAfter, like, room, reason, uncer
       like: like || "", why: reason ? `: ${reason}` : "", n: MIN_PASSWORD_LENGTH, attempts,
       duration: formatDelay(triedFor), until: held ? formatTime(until) : "",
       delay: held ? formatDelay(Math.max(0, until - nowSeconds())) : "",
-      // Told long after it expired (at a later login): it waited its lifetime, no more.
-      waited: spent ? formatSpan(Math.min(waited, QUEUE_TTL)) : "" });
+      waited: spent ? formatSpan(spentFor) : "" });
   }
   return text;
+}
+
+/** How long an expired message waited, to say: what the server said (the "expired" error's
+ * ``waited``: its lifetime there, whatever its operator set), else the page's own
+ * ``measured`` seconds since it was sent, at most QUEUE_TTL (an older server's, told at a
+ * later login: it waited its lifetime, no more); null when neither is known.
+ * client/display.py's expired_wait. */
+function expiredWait(said, measured) {
+  if (typeof said === "number") return said;
+  return typeof measured === "number" ? Math.min(measured, QUEUE_TTL) : null;
 }
 
 /** The key in i18n.errors of ``code``'s sentence with ``until`` (the server's clock):
@@ -1108,6 +1119,7 @@ const HANDLERS = {
         item.error = message;
         item.errorCode = frame.code;  // the view explains it in the page's language
         item.waited = Math.max(0, nowSeconds() - item.at);  // now: a later drawing says no longer a wait
+        item.waitedSaid = typeof frame.waited === "number" ? frame.waited : null;  // the server's word for it
         return;
       }
     }
@@ -2951,7 +2963,7 @@ function failureWords(item) {
   const left = typeof refusal.retryAt === "number" ? Math.max(0, refusal.retryAt - monotonicSeconds()) : null;
   return item.error && item.errorCode
     ? explainError(item.errorCode, item.error, item.to || item.room, left, null, refusal.room, refusal.reason,
-      false, refusal.attempts, refusal.triedFor, null, item.waited)
+      false, refusal.attempts, refusal.triedFor, null, item.waited, item.waitedSaid)
     : item.error;
 }
 

@@ -101,13 +101,13 @@ from registry import canonical
 from registry.collation import name_order
 from ..core import SIGNED_OUT, is_default_room
 from ..display import (
-    FAILED_MARKS, NOT_DELIVERED, NOT_SENT, cut_whole, describe_room_notice, describe_skipped, explain_error,
+    FAILED_MARKS, NOT_DELIVERED, NOT_SENT, cut_whole, describe_room_notice, describe_skipped,
     explain_refusal, failed_outcome, format_when, left_why, lost_words, sanitize, sanitize_lines, shown_text,
     unavailable_words,
 )
 from ..errors import RequestFailed
 from ..events import ServerUnavailable
-from ..outgoing import MessageUpdate
+from ..outgoing import Failure, MessageUpdate
 
 ROOM = "#room"
 ROOM_TITLE = N_("Everyone")  # shown through _()
@@ -900,8 +900,10 @@ class ChatModel:
                 return
             line.state = "queued"
         else:  # expired
-            line.state, line.error = "failed", (event.code, explain_error(event.code, event.message))
-            line.waited = max(0.0, time.time() - line.at)  # its label says how long (at most its lifetime)
+            # Its label says how long it waited: as the server says (the error's waited), or
+            # since it was sent (client/display.py expired_wait).
+            line.state, line.error = "failed", Failure.of(event)
+            line.waited = max(0.0, time.time() - line.at)
             del self._carbons[event.msg_id]
         self._changes.append(StateChanged(key, line, old_label))
 
