@@ -363,6 +363,9 @@ class Welcome(Event):
     features: tuple[str, ...] | None = None
     # With the ``read`` feature: this user's setting (see :class:`Settings`).
     read_receipts: bool | None = None
+    # The server's wall clock as it welcomed, in ms since the epoch (None: an older server):
+    # how far this client's clock is off, for the waits the server gives as Unix times.
+    now: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -726,11 +729,13 @@ class Ping(Event):
 
 @dataclass(frozen=True, slots=True)
 class Pong(Event):
-    """Answer to a :class:`Ping`, echoing its ``token``."""
+    """Answer to a :class:`Ping`, echoing its ``token``; a server's says its wall clock
+    (``now``, ms since the epoch, as the welcome's), a client's has none."""
 
     TYPE: ClassVar[str] = "pong"
     SENDER: ClassVar[str] = "both"
     token: str = ""
+    now: int | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,4 +1,5 @@
-"""Steps of the wall clock, told from the monotonic clock: a sans-I/O watch, both fed in.
+"""Steps of the wall clock, told from the monotonic clock: a sans-I/O watch, both fed in;
+and the wall clock as the protocol says it to clients (:func:`wall_ms`).
 
 The wall clock (time.time) steps: NTP corrects a clock that was minutes or hours off, a VM
 is restored from a snapshot, someone sets a laptop's clock. The monotonic clock does not.
@@ -9,6 +10,8 @@ is moved by each step a shell sees, so that it keeps its length.
 """
 
 from __future__ import annotations
+
+import time
 
 
 class StepWatch:
@@ -82,3 +85,9 @@ class MessageAges:
         if msg_id <= self._too_old:
             return None
         return window + sum(stepped for _at, last_id, stepped in kept if msg_id <= last_id)
+
+
+def wall_ms() -> int:
+    """The wall clock as the protocol says it (a welcome's and a pong's ``now``): whole
+    milliseconds since the epoch."""
+    return int(time.time() * 1000)
