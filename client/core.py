@@ -166,6 +166,7 @@ from protocol import (
     HistoryRequest,
     OutcomeAck,
     Ping,
+    Pong,
     Queued,
     Receipt,
     Role,
@@ -190,6 +191,7 @@ from .display import WRITE_FAILED, explain_refusal
 from .events import ServerUnavailable
 from .errors import CertificateError, LocalError, LoginInterrupted, LoginRefused, ServerUnreachable
 from .outgoing import DELIVERED, FAILED, QUEUED, SENDING, SENT, Failure, MessageUpdate, OutgoingMessage
+from .serverclock import SERVER_CLOCK
 
 _log = logging.getLogger(__name__)
 
@@ -753,6 +755,7 @@ class ClientCore:
         again."""
         self.conn = conn
         self._now = self._last_received = self._last_ping = now
+        SERVER_CLOCK.heard(welcome.now, now)  # the server's time, for the waits it gives
         self.alive = True
         self.ending = self.broken = False
         self.goodbye = None
@@ -1187,6 +1190,8 @@ class ClientCore:
             self._write_reads()  # the marks asked while this read's events were handed on
             self._outbox.append(conn.data_to_send())  # pongs the protocol core queued
             return None
+        if type(event) is Pong:  # a server's says its time again (an older server's: nothing)
+            SERVER_CLOCK.heard(event.now, self._now)
         items = self._absorb(event)
         self._after = (conn, event, items == [event])
         return items

@@ -15,6 +15,8 @@ from i18n import N_, _, decimal, ngettext
 from registry import canonical
 from shared.safetext import sanitize
 
+from .serverclock import on_this_clock, server_now
+
 # A `left` notice's reason (PROTOCOL.md, "joined, left") in the user's language. The English
 # is the reason as the server words it; one not listed (a newer server's) is shown as it came.
 _LEFT_REASONS = {
@@ -358,19 +360,20 @@ LIKE_TEXTS = {"unknown_recipient": "unknown_recipient_like", "no_such_room": "no
 # Codes that take another sentence when the error has "until" and no retry_after (its key
 # in ERROR_TEXTS): name_taken of a guest name kept for its last guest, until that time.
 UNTIL_TEXTS = {"name_taken": "name_held"}
-# "until" is on the server's clock, and the wait ({delay}) is it less this clock's now: a
-# client whose clock is hours off said "(2 h from now)" or "(0.1 s from now)". So the wait
-# is said only if it is one the thing can last (above 0, at most the seconds given); else
-# the sentence (its key in ERROR_TEXTS) that says only until when. (The protocol tells no
-# server time before a welcome that a client could take its clock's offset from.)
+# "until" is on the server's clock, and the wait ({delay}) is it less the server's now as
+# this client reckons it (client/serverclock.py: from the welcome's and pongs' ``now``). Before
+# the server said its time (a first login's refusal, an older server) that is this clock's,
+# and one hours off said "(2 h from now)" or "(0.1 s from now)". So the wait is said only
+# if it is one the thing can last (above 0, at most the seconds given); else the sentence
+# (its key in ERROR_TEXTS) that says only until when.
 UNTIL_CLOCKLESS = {"name_taken": ("name_held_until", const.GUEST_HOLD)}
 
 
 def _until_text(code: str, until: float) -> str:
     """The key in ERROR_TEXTS of ``code``'s sentence with ``until``: UNTIL_TEXTS', or
-    UNTIL_CLOCKLESS' when this clock makes the wait one it cannot be."""
+    UNTIL_CLOCKLESS' when the clock makes the wait one it cannot be."""
     clockless, longest = UNTIL_CLOCKLESS.get(code, (UNTIL_TEXTS[code], float("inf")))
-    return UNTIL_TEXTS[code] if 0 < until - time.time() <= longest else clockless
+    return UNTIL_TEXTS[code] if 0 < until - server_now() <= longest else clockless
 
 
 def explain_error(code: str, message: str, to: str | None = None, retry_after: float | None = None,
@@ -425,8 +428,8 @@ def explain_error(code: str, message: str, to: str | None = None, retry_after: f
                                   n=const.MIN_PASSWORD_LENGTH,
                                   like=sanitize(like) if like else "", why=f": {sanitize(reason)}" if reason else "",
                                   attempts=attempts, duration=format_delay(tried_for),
-                                  until=format_when(until) if until is not None else "",
-                                  delay=format_delay(max(0.0, until - time.time())) if until is not None else "",
+                                  until=format_when(on_this_clock(until)) if until is not None else "",
+                                  delay=format_delay(max(0.0, until - server_now())) if until is not None else "",
                                   waited=format_span(spent) if spent is not None else "")
     return text
 
@@ -595,7 +598,7 @@ def describe_room_notice(event: "RoomNotice", me: str) -> str:
                                   topic=sanitize(event.topic or ""), role=describe_role(event.role or ""))
     extras = []
     if event.act == "mute":
-        extras.append(_("until {when}").format(when=format_when(event.until)) if event.until is not None
+        extras.append(_("until {when}").format(when=format_when(on_this_clock(event.until))) if event.until is not None
                       else _("until unmuted"))
     if event.reason and event.by is None and event.reason in _SERVER_REASONS:
         extras.append(_(_SERVER_REASONS[event.reason]))

@@ -99,8 +99,8 @@ function explainError(code, message, name, retryAfter, like, room, reason, uncer
     // MIN_PASSWORD_LENGTH).
     text = fill(template, { name: about || t("the recipient"), when, limit: MAX_TEXT_CHARS, minutes: EDIT_WINDOW / 60,
       like: like || "", why: reason ? `: ${reason}` : "", n: MIN_PASSWORD_LENGTH, attempts,
-      duration: formatDelay(triedFor), until: held ? formatTime(until) : "",
-      delay: held ? formatDelay(Math.max(0, until - nowSeconds())) : "",
+      duration: formatDelay(triedFor), until: held ? formatTime(onThisClock(until)) : "",
+      delay: held ? formatDelay(Math.max(0, until - serverNowSeconds())) : "",
       waited: spent ? formatSpan(spentFor) : "" });
   }
   return text;
@@ -117,11 +117,12 @@ function expiredWait(said, measured) {
 }
 
 /** The key in i18n.errors of ``code``'s sentence with ``until`` (the server's clock):
- * i18n.untilTexts', or i18n.untilClockless' when this browser's clock makes the wait one it
- * cannot be (client/display.py's _until_text). */
+ * i18n.untilTexts', or i18n.untilClockless' when the clock (serverNowSeconds: this
+ * browser's until the server said its time) makes the wait one it cannot be
+ * (client/display.py's _until_text). */
 function untilText(code, until) {
   const [clockless, longest] = i18n.untilClockless[code] || [i18n.untilTexts[code], Infinity];
-  const wait = until - nowSeconds();
+  const wait = until - serverNowSeconds();
   return wait > 0 && wait <= longest ? i18n.untilTexts[code] : clockless;
 }
 
@@ -551,6 +552,28 @@ function monotonicSeconds() {
   return at;
 }
 
+let serverClock = null;  // the server's time as it last said it: {said (seconds), at: monotonicSeconds() then}
+
+/** The server said its time ``nowMs`` (ms since the epoch: a welcome's or a pong's ``now``;
+ * not a number: an older server, which does not). client/serverclock.py's ServerClock.heard. */
+function serverClockHeard(nowMs) {
+  if (typeof nowMs === "number" && Number.isFinite(nowMs)) serverClock = { said: nowMs / 1000, at: monotonicSeconds() };
+}
+
+/** The server's wall clock now as this page reckons it (nowSeconds() until the server said
+ * its time): the times the server gives (a kept name's until, a message's sent_at) are on
+ * it, and a browser's clock may be hours off. client/serverclock.py's server_now. */
+function serverNowSeconds() {
+  return serverClock ? serverClock.said + (monotonicSeconds() - serverClock.at) : nowSeconds();
+}
+
+/** The time this browser's clock will read when the server's reads ``serverTime``: a time
+ * the server gave (a mute's end, a kept name's), said as "until HH:MM" on the clock its
+ * reader sees. client/serverclock.py's on_this_clock. */
+function onThisClock(serverTime) {
+  return serverTime + (nowSeconds() - serverNowSeconds());
+}
+
 /** The hello that logs in; the password goes along only when one was typed, and the
  * guest's resume token (PROTOCOL.md, "Guest names") when this browser keeps one. */
 function helloFrame(chat, name, password, register, resume) {
@@ -912,6 +935,7 @@ function receiveFrame(chat, frame) {
 const HANDLERS = {
   welcome(chat, frame, out) {
     const again = chat.welcomedOnce;  // a reconnection: what happened meanwhile is asked below
+    serverClockHeard(frame.now);  // the server's time, for the waits it gives
     chat.requests.delete(frame.id);
     chat.me = frame.name;
     chat.version = Number.isInteger(frame.version) ? frame.version : 1;
@@ -1469,6 +1493,10 @@ const HANDLERS = {
     out.send.push({ type: "pong", token: typeof frame.token === "string" ? frame.token : "" });
   },
 
+  pong(chat, frame) {
+    serverClockHeard(frame.now);  // a server's says its time again (an older server's: nothing)
+  },
+
   bye(chat, frame) {
     // In the page's language: a server stopping (console /quit) is said as the window says
     // it; another reason the Python clients know is translated (client/display.py's
@@ -1647,9 +1675,10 @@ function applyChange(item, change) {
  * may still be edited or deleted (the server decides). The window's age: since the server
  * took it, on monotonicSeconds(), for one sent from this page (a step of the browser's
  * clock back kept Edit an hour past the window); else by its time (the server's, from
- * history or another device), which a browser clock that is off misjudges. */
+ * history or another device) against the server's clock (serverNowSeconds: a browser's
+ * clock that is off would misjudge it). */
 function changeable(chat, item) {
-  const age = typeof item.takenAt === "number" ? monotonicSeconds() - item.takenAt : nowSeconds() - item.at;
+  const age = typeof item.takenAt === "number" ? monotonicSeconds() - item.takenAt : serverNowSeconds() - item.at;
   return item.kind === "message" && item.dir === "out"
     && item.msgId != null && !item.deleted && age < EDIT_WINDOW && chat.status === "online";
 }
@@ -2221,7 +2250,7 @@ function describeRoomNotice(chat, frame) {
       role: ROLES[frame.role] ? t(ROLES[frame.role]) : String(frame.role || "") })  // i18n: listed in ROLES
     : `* ${frame.room}: ${frame.act} ${frame.name}`;
   const extras = [];
-  if (frame.act === "mute") extras.push(typeof frame.until === "number" ? t("until {when}", { when: formatTime(frame.until) }) : t("until unmuted"));
+  if (frame.act === "mute") extras.push(typeof frame.until === "number" ? t("until {when}", { when: formatTime(onThisClock(frame.until)) }) : t("until unmuted"));
   if (typeof frame.reason === "string" && frame.reason) {
     // The server's own reason (no "by"), in the page's language; a moderator's as typed.
     extras.push(typeof frame.by !== "string" && SERVER_REASONS.includes(frame.reason) ? t(frame.reason) : frame.reason);  // i18n: listed in SERVER_REASONS

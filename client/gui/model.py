@@ -108,6 +108,7 @@ from ..display import (
 from ..errors import RequestFailed
 from ..events import ServerUnavailable
 from ..outgoing import Failure, MessageUpdate
+from ..serverclock import server_now
 
 ROOM = "#room"
 ROOM_TITLE = N_("Everyone")  # shown through _()
@@ -1172,8 +1173,9 @@ class ChatModel:
         """Our newest message in conversation ``key`` (a direct one, a room post, or one to
         Everyone), or our message ``msg_id`` there, if it may still be edited or deleted
         (not deleted, sent less than ``const.EDIT_WINDOW`` ago; the server is the judge).
-        Ago: since its time, by ``now`` (the wall clock's; a clock that is off misjudges
-        it); for one sent from here, unless ``now`` is given, the longer of that and the
+        Ago: since its time (the server's), by ``now`` (default: the server's clock as this
+        client reckons it, client/serverclock.py: this computer's may be hours off); for
+        one sent from here, unless ``now`` is given, the longer of that and the
         time since the server took it on the monotonic clock: a step of the wall clock back
         kept Edit an hour past the window, and the monotonic clock stands still while the
         computer sleeps (a step forward is taken for a sleep)."""
@@ -1183,7 +1185,7 @@ class ChatModel:
         for line in reversed(conversation.lines):
             if line.kind == "out" and line.msg_id is not None and not line.deleted \
                     and (msg_id is None or line.msg_id == msg_id):
-                age = (time.time() if now is None else now) - line.at
+                age = (server_now() if now is None else now) - line.at
                 if line.taken is not None and now is None:
                     age = max(self._clock() - line.taken, age)
                 return line if age < const.EDIT_WINDOW else None
