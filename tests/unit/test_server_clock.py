@@ -22,8 +22,7 @@ def clock_off(monkeypatch: pytest.MonkeyPatch):
         SERVER_CLOCK.heard(int(T * 1000), time.monotonic())
         monkeypatch.setattr(time, "time", lambda: T + off + (time.monotonic() - started))
     started = time.monotonic()
-    yield set_off
-    SERVER_CLOCK.forget()
+    yield set_off  # (forgotten after: tests/conftest.py server_clock_unheard)
 
 
 def test_the_servers_time_moves_on_with_the_monotonic_clock_and_is_the_own_one_unheard() -> None:
