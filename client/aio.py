@@ -280,7 +280,7 @@ class AioChatClient:
 
         async def log_in(attempt: LoginAttempt) -> Welcome:
             writer.write(attempt.data_to_send())
-            while (welcome := attempt.step(where)) is None:
+            while (welcome := attempt.step(where, self._now())) is None:
                 pongs = attempt.data_to_send()
                 if pongs:
                     writer.write(pongs)

@@ -402,10 +402,12 @@ class LoginAttempt:
         data, self._outbox = self._outbox + self.conn.data_to_send(), b""
         return data
 
-    def step(self, where: str) -> Welcome | None:
+    def step(self, where: str, now: float | None = None) -> Welcome | None:
         """The Welcome once it came; None while more bytes are needed. Raises
         :class:`LoginRefused` (the server's refusal) or :class:`ServerUnreachable` (the
-        session ended, or the peer does not speak this protocol)."""
+        session ended, or the peer does not speak this protocol). ``now``
+        (time.monotonic()): when the bytes fed came, for the server's time a refusal says
+        (a kept name's: client/serverclock.py), which no welcome will say."""
         while True:
             event = self.conn.next_event()
             if event is None:
@@ -418,6 +420,8 @@ class LoginAttempt:
             if isinstance(event, Welcome):
                 return event
             if isinstance(event, ErrorReply):
+                if now is not None:
+                    SERVER_CLOCK.heard(event.now, now)
                 raise LoginRefused(event.code, event.message, event.retry_after, event.like, bool(event.uncertain),
                                    until=event.until)
             if isinstance(event, Goodbye):

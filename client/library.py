@@ -547,7 +547,7 @@ class ChatClient:
                                                    self._resume_token(), time.monotonic()), self._tls)
             sock.sendall(attempt.data_to_send())
             while True:
-                welcome = attempt.step(where)
+                welcome = attempt.step(where, time.monotonic())
                 if welcome is not None:
                     return attempt.conn, welcome
                 pongs = attempt.data_to_send()

@@ -439,6 +439,9 @@ class ErrorReply(Event):
     # For expired: the seconds the message waited, from its sending to its expiry (this
     # server's QUEUE_TTL when it was sent), for a client to say rather than its own idea.
     waited: float | None = None
+    # With until: the server's wall clock as it refused, in ms since the epoch (as a
+    # welcome's now: a refused login has no welcome), for a client to say the wait from.
+    now: int | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -1163,6 +1163,7 @@ const HANDLERS = {
       return;
     }
     if (request && request.kind === "hello") {
+      serverClockHeard(frame.now);  // a kept name's refusal says the server's time: no welcome will
       // A reconnection refused for a while (the old connection not noticed gone yet, the
       // store out of reach, too many logins or connections from a school's one address):
       // try again, no sooner than the server said, as the other clients do.

@@ -50,6 +50,7 @@ EXTRA = [
     Welcome("h", "Conceição", 2, "chat", 15.0, False, None, None, None, 1_795_000_000_123),  # the server's clock
     Pong("tok", now=1_795_000_000_123),  # a server's pong says its clock
     ErrorReply("expired", "your message 41 to bøb expired", "req-1", msg_id=41, waited=604800.0),
+    ErrorReply("name_taken", "the name 'Otávio' is kept", "h", until=1795000540.0, now=1_795_000_000_123),
 ]
 
 

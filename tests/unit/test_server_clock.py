@@ -72,3 +72,19 @@ def test_a_mutes_end_and_a_kept_names_are_said_on_this_computers_clock(clock_off
     assert f"until {format_when(T + off + 600.0)}" in line, line
     held = LoginRefused("name_taken", "the name 'Otávio' is kept", until=T + 9 * 60)
     assert f"until {format_when(T + off + 9 * 60)} (" in login_refused_words(held, "Otávio")
+
+
+def test_a_refused_logins_time_is_the_servers_to_say_its_wait_from() -> None:
+    """A first login refused for a kept name (no welcome came): the refusal's ``now``,
+    taken at the monotonic time given to the attempt's step."""
+    from client.core import LoginAttempt
+    from client.errors import LoginRefused
+    from protocol import Connection, ErrorReply, Hello, Role
+    attempt = LoginAttempt(Hello("h", "Otávio", 1))
+    server = Connection(Role.SERVER)
+    server.receive_data(attempt.data_to_send())
+    list(server.events())
+    attempt.receive_data(server.send(ErrorReply("name_taken", "kept", "h", until=T + 540.0, now=int(T * 1000))))
+    with pytest.raises(LoginRefused):
+        attempt.step("test", now=50.0)
+    assert SERVER_CLOCK.now(wall=0.0, steady=50.0 + 60.0) == T + 60.0
