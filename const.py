@@ -68,6 +68,11 @@ RESERVED_NAMES = frozenset({"server", "system", "admin", "all", "everyone", "roo
 HEARTBEAT_INTERVAL = 15.0
 # ... and drops it as a ghost when nothing at all has arrived for this long.
 HEARTBEAT_TIMEOUT = 45.0
+# A guest logging in again with its token while its earlier session still holds the name
+# (a phone that changed network: the old connection died without a close) gets name_taken
+# with retry_after; the server pings that session, and lets it go if nothing at all comes
+# from it within this many seconds (or HEARTBEAT_TIMEOUT's end, if that comes first).
+RELEASE_PROBE = 5.0
 # A client must say hello within this many seconds of connecting.
 LOGIN_TIMEOUT = 10.0
 # A frame must be complete (its newline received) within this many seconds of its first
@@ -136,6 +141,13 @@ HISTORY_RETENTION = 90 * 24 * 3600.0
 # cluster node. Run Redis with --appendonly yes --appendfsync always, or what was
 # acknowledged can be lost in a crash (the server warns at start).
 CLUSTER_URL = None
+# Seconds the other nodes hold back the leave of a user whose node stopped (its users get
+# the bye of SHUTDOWN_REASON and log in on the next node of their list at once): back
+# within them, the user moved and nobody is told that they left or joined. Later, the
+# leave is told then (docs/cluster.md, "Restarting the nodes one at a time").
+CLUSTER_MOVE_GRACE = 5.0
+# The bye reason (and left reason) of the sessions of a server that stops.
+SHUTDOWN_REASON = "server shutting down"
 
 # --- Accounts ---------------------------------------------------------------------------
 # True: every name must be a registered account (guests are refused).

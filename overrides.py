@@ -132,6 +132,10 @@ def read(path: Path, defaults: Mapping[str, Any]) -> dict[str, Any]:
         tree = ast.parse(source, str(path))
     except SyntaxError as exc:
         raise LocalSettingsError(FAILED, file=path, line=exc.lineno, problem=exc.msg) from None
+    except (ValueError, MemoryError, RecursionError) as exc:
+        # What CPython's parser raises instead of SyntaxError for a name that is not UTF-8
+        # (UnicodeDecodeError) or an expression nested too deep: no line to point at.
+        raise LocalSettingsError(FAILED, file=path, line=1, problem=f"{type(exc).__name__}: {exc}") from None
     namespace: dict[str, Any] = {**defaults, "__name__": "const_local", "__file__": str(path)}
     try:
         exec(compile(tree, str(path), "exec"), namespace)

@@ -6,6 +6,7 @@
   front end shares.
 - :mod:`client.aio`: :class:`~client.aio.AioChatClient`, the asyncio shell over the same
   core (the benchmark's client-core phase uses it).
+- :mod:`client.clock`: the clock of waits, which counts a sleep of the computer.
 - :mod:`client.servers`: the list of servers a client may use (failover).
 - :mod:`client.outgoing`: :class:`OutgoingMessage` trackers and :class:`MessageUpdate`.
 - :mod:`client.events`: :class:`Reconnecting` and :class:`Reconnected`, local events.

@@ -280,7 +280,7 @@ class AioChatClient:
 
         async def log_in(attempt: LoginAttempt) -> Welcome:
             writer.write(attempt.data_to_send())
-            while (welcome := attempt.step(where, self._now())) is None:
+            while (welcome := attempt.step(where)) is None:
                 pongs = attempt.data_to_send()
                 if pongs:
                     writer.write(pongs)
@@ -573,7 +573,8 @@ class AioChatClient:
             return False
         reason = self.core.close_reason or _("the connection ended")
         floor = 0.0
-        attempts = failover(self.servers, self._server_index, backoff(self._reconnect_delay, self._reconnect_max_delay))
+        attempts = failover(self.servers, self._server_index, backoff(self._reconnect_delay, self._reconnect_max_delay),
+                            self.core.goodbye is not None)
         for attempt, (index, nominal) in enumerate(attempts, 1):
             if self.core.closing:
                 return False
@@ -603,12 +604,14 @@ class AioChatClient:
             if self.core.closing:
                 writer.transport.abort()
                 return False
+            moved = index != self._server_index
             self._use(reader, writer, index)
             resent = self.core.open(conn, welcome, self._now(), reconnected=True)
             self.welcome = welcome
             self._flush()
             self.reconnects += 1
-            await self._deliver(Reconnected(welcome, resent))
+            host, port = self.servers[index]
+            await self._deliver(Reconnected(welcome, resent, format_address(host, port) if moved else ""))
             return True
         return False  # not reached: the attempts are endless
 

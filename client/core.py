@@ -27,6 +27,8 @@ The contract, for a shell::
     ... else core.end() -> MessageUpdates for the application, then ConnectionClosed
 
 Times are seconds on any monotonic clock the shell likes (the same one for every call).
+The threaded shell's counts a sleep of the computer (client/clock.py): the heartbeat's
+silence then includes the sleep, so a connection that died meanwhile is given up at once.
 
 Exactly once, sending side. Every message the server has not acknowledged yet (state
 ``sending``) stays in ``outgoing``, in the order it was sent. After a reconnection they
@@ -309,16 +311,23 @@ def backoff(initial: float = RECONNECT_DELAY, maximum: float = RECONNECT_MAX_DEL
         yield min(maximum, nominal * uniform(*jitter))
 
 
-def failover(servers: Sequence[tuple[str, int]], current: int, delays: Iterator[float]
-             ) -> Iterator[tuple[int, float]]:
+def failover(servers: Sequence[tuple[str, int]], current: int, delays: Iterator[float],
+             leaving: bool = False) -> Iterator[tuple[int, float]]:
     """(index of the server to try, wait before trying) for each reconnection attempt.
 
     The servers are tried in turn, starting with ``current`` (the one just lost: a
     restart is the commonest cause) and going round the list; the wait grows once per
     round, not per server, so that a client whose server is gone reaches the next one
     after the first wait. With one server this is ``delays`` itself.
+
+    ``leaving``: ``current`` said goodbye (it stops: a node of a cluster restarted in
+    turn, PROTOCOL.md "Shutdown"), so the others come first, without a wait, each once;
+    then the rounds as above.
     """
     count = max(1, len(servers))
+    if leaving:
+        for step in range(1, count):
+            yield (current + step) % count, 0.0
     for round_delay in delays:
         for step in range(count):
             yield (current + step) % count, round_delay
@@ -402,12 +411,12 @@ class LoginAttempt:
         data, self._outbox = self._outbox + self.conn.data_to_send(), b""
         return data
 
-    def step(self, where: str, now: float | None = None) -> Welcome | None:
+    def step(self, where: str) -> Welcome | None:
         """The Welcome once it came; None while more bytes are needed. Raises
-        :class:`LoginRefused` (the server's refusal) or :class:`ServerUnreachable` (the
-        session ended, or the peer does not speak this protocol). ``now``
-        (time.monotonic()): when the bytes fed came, for the server's time a refusal says
-        (a kept name's: client/serverclock.py), which no welcome will say."""
+        :class:`LoginRefused` (the server's refusal: the server's time it says, a kept
+        name's, goes to client/serverclock.py, as no welcome will say it) or
+        :class:`ServerUnreachable` (the session ended, or the peer does not speak this
+        protocol)."""
         while True:
             event = self.conn.next_event()
             if event is None:
@@ -420,8 +429,7 @@ class LoginAttempt:
             if isinstance(event, Welcome):
                 return event
             if isinstance(event, ErrorReply):
-                if now is not None:
-                    SERVER_CLOCK.heard(event.now, now)
+                SERVER_CLOCK.heard(event.now)
                 raise LoginRefused(event.code, event.message, event.retry_after, event.like, bool(event.uncertain),
                                    until=event.until)
             if isinstance(event, Goodbye):
@@ -759,7 +767,7 @@ class ClientCore:
         again."""
         self.conn = conn
         self._now = self._last_received = self._last_ping = now
-        SERVER_CLOCK.heard(welcome.now, now)  # the server's time, for the waits it gives
+        SERVER_CLOCK.heard(welcome.now)  # the server's time, for the waits it gives
         self.alive = True
         self.ending = self.broken = False
         self.goodbye = None
@@ -1195,7 +1203,7 @@ class ClientCore:
             self._outbox.append(conn.data_to_send())  # pongs the protocol core queued
             return None
         if type(event) is Pong:  # a server's says its time again (an older server's: nothing)
-            SERVER_CLOCK.heard(event.now, self._now)
+            SERVER_CLOCK.heard(event.now)
         items = self._absorb(event)
         self._after = (conn, event, items == [event])
         return items

@@ -144,6 +144,7 @@ from i18n import _
 from registry import InvalidName, canonical, validate_name
 from registry.names import explain as explain_refusal
 
+from .clock import WAKE_CHECK, WaitsClock
 from .core import (
     LOGIN_PATIENCE,
     MAX_WAITING,
@@ -279,6 +280,9 @@ class ChatClient:
         self.core = ClientCore(reconnect=reconnect, reconnect_on_goodbye=reconnect_on_goodbye,
                                heartbeat_interval=heartbeat_interval, heartbeat_timeout=heartbeat_timeout,
                                max_waiting=max_waiting, seen_limit=seen_limit)
+        # The core's times: a sleep of the computer counts (client/clock.py), so a connection
+        # that died while the lid was closed is given up when it opens, not a timeout later.
+        self._clock = WaitsClock()
         self._on_event = on_event
         self._tls = tls or cafile is not None or ssl_context is not None
         self._cafile = cafile
@@ -400,7 +404,7 @@ class ChatClient:
                 raise ServerUnreachable("the client was closed while connecting")
             self._sock = sock
             self._server_index = index
-            self.core.open(conn, welcome, time.monotonic(), reconnected=False)
+            self.core.open(conn, welcome, self._clock(), reconnected=False)
             self._set_timeout(sock)
             self._wake.clear()
             self.login_error = None
@@ -544,10 +548,10 @@ class ChatClient:
         where = self.address
         try:
             attempt = LoginAttempt(self.core.hello(self.name, self.password, self.register_on_login,
-                                                   self._resume_token(), time.monotonic()), self._tls)
+                                                   self._resume_token(), self._clock()), self._tls)
             sock.sendall(attempt.data_to_send())
             while True:
-                welcome = attempt.step(where, time.monotonic())
+                welcome = attempt.step(where)
                 if welcome is not None:
                     return attempt.conn, welcome
                 pongs = attempt.data_to_send()
@@ -778,7 +782,7 @@ class ChatClient:
         with self._lock:
             if self.core.read_receipts is False:
                 return
-            self.core.mark_read(event, time.monotonic())
+            self.core.mark_read(event, self._clock())
             self._flush()
             self._reads_timer_for(self.core.reads_deadline())
 
@@ -789,7 +793,7 @@ class ChatClient:
         if due is None or threading.current_thread() is self._receiver \
                 or (self._reads_timer is not None and self._reads_timer_at <= due):
             return
-        timer = threading.Timer(max(0.0, due - time.monotonic()), self._reads_due)
+        timer = threading.Timer(max(0.0, due - self._clock()), self._reads_due)
         timer.daemon = True
         self._reads_timer, self._reads_timer_at = timer, due
         timer.start()
@@ -798,7 +802,7 @@ class ChatClient:
         """The timer's turn: write the read marks due now (one still not due: again later)."""
         with self._lock:
             self._reads_timer = None
-            self.core.write_reads(time.monotonic())
+            self.core.write_reads(self._clock())
             self._flush()
             self._reads_timer_for(self.core.reads_deadline())
 
@@ -1191,7 +1195,9 @@ class ChatClient:
         _STOP (give up at once)."""
         with self._lock:
             deadline = self.core.next_deadline()
-        wait = None if deadline is None else max(0.0, deadline - time.monotonic())
+        # Never longer than WAKE_CHECK: select() sleeps on the monotonic clock, which
+        # stood still if the computer slept; reading the clock again sees the sleep.
+        wait = None if deadline is None else min(WAKE_CHECK, max(0.0, deadline - self._clock()))
         try:
             # TLS may hold decrypted bytes that select() cannot see.
             buffered = isinstance(sock, ssl.SSLSocket) and sock.pending() > 0
@@ -1206,12 +1212,12 @@ class ChatClient:
                     why=getattr(exc, 'strerror', None) or exc or type(exc).__name__))
             return _STOP
         with self._lock:
-            self.core.receive_data(data, time.monotonic())  # b"" lets the core report a cut frame
+            self.core.receive_data(data, self._clock())  # b"" lets the core report a cut frame
         return _MORE if data else _EOF
 
     def _timed_out(self) -> str:
         with self._lock:
-            self.core.handle_timeout(time.monotonic())
+            self.core.handle_timeout(self._clock())
             self._flush()
             return _STOP if self.core.broken else _MORE
 
@@ -1229,9 +1235,10 @@ class ChatClient:
             if not self.core.may_reconnect():
                 return False
             reason = self.core.close_reason or _("the connection ended")
+            leaving = self.core.goodbye is not None
         floor = 0.0
         attempts = failover(self.servers, self._server_index,
-                            backoff(self._reconnect_delay, self._reconnect_max_delay))
+                            backoff(self._reconnect_delay, self._reconnect_max_delay), leaving)
         for attempt, (index, nominal) in enumerate(attempts, 1):
             with self._lock:
                 if self.core.closing:
@@ -1242,7 +1249,7 @@ class ChatClient:
                 return False
             delay = max(floor, nominal)
             self._deliver(Reconnecting(attempt, round(delay, 2), reason))
-            if self._wake.wait(delay):
+            if self._pause(delay):
                 return False  # close()
             try:
                 sock, conn, welcome = self._open_session(self._connect_timeout, index)
@@ -1264,7 +1271,7 @@ class ChatClient:
                 self._sock = sock
                 moved = index != self._server_index
                 self._server_index = index
-                resent = self.core.open(conn, welcome, time.monotonic(), reconnected=True)
+                resent = self.core.open(conn, welcome, self._clock(), reconnected=True)
                 self._set_timeout(sock)
                 self.welcome = welcome
                 self._flush()
@@ -1273,6 +1280,16 @@ class ChatClient:
             self._deliver(Reconnected(welcome, resent, format_address(host, port) if moved else ""))
             return True
         return False  # not reached: the attempts are endless
+
+    def _pause(self, delay: float) -> bool:
+        """Wait ``delay`` seconds on the clock of waits, so that a sleep of the computer
+        counts: a wait of the backoff (up to half a minute) begun before the lid closed
+        ends within WAKE_CHECK of waking, not after its rest. True if close() ended it."""
+        until = self._clock() + delay
+        while (left := until - self._clock()) > 0:
+            if self._wake.wait(min(left, WAKE_CHECK)):
+                return True
+        return self._wake.is_set()
 
     # --- Internals: events --------------------------------------------------------------
 

@@ -479,6 +479,9 @@ def describe_state(state: str) -> str:
 def describe_reconnecting(event: Reconnecting) -> str:
     """The line for a reconnection attempt about to be made."""
     why = f": {reason_words(event.reason)}" if event.reason else ""
+    if event.delay <= 0:  # to the next server at once: the last one said goodbye (failover)
+        return _("! connection lost; reconnecting now (attempt {attempt}){why}").format(
+            attempt=event.attempt, why=why)
     return _("! connection lost; reconnecting in {delay} (attempt {attempt}){why}").format(
         delay=format_delay(event.delay), attempt=event.attempt, why=why)
 

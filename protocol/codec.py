@@ -86,6 +86,7 @@ def _optional(check: Callable[[str, Any, int], Any]) -> Callable[[str, Any, int]
     def check_optional(key: str, value: Any, max_text: int) -> Any:
         return None if value is None else check(key, value, max_text)
 
+    check_optional.required = check  # what _spec uses where the event needs a value
     return check_optional
 
 
@@ -305,6 +306,10 @@ def _spec(cls: type[Event]) -> _Spec:
     for field in dataclasses.fields(cls):
         key, check = FIELDS[field.name]
         required = field.default is dataclasses.MISSING
+        # A field optional in one event (a hello's password) may be required in another (a
+        # register's): there null is no value either, so the checker without _optional.
+        if required and "None" not in str(field.type):
+            check = getattr(check, "required", check)
         fields.append((field.name, key, check, required))
     return _Spec(cls, tuple(fields))
 
@@ -324,12 +329,13 @@ _dumps = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), allow_nan=F
 
 
 def to_dict(event: Event) -> dict[str, Any]:
-    """The JSON object for ``event``; optional fields that are None are left out."""
+    """The JSON object for ``event``; optional fields that are None are left out (a
+    required one that may be None, a revoke's ``resume``, is written as null)."""
     spec = SPECS[type(event)]
     out: dict[str, Any] = {"type": event.TYPE}
-    for attr, key, _check, _required in spec.fields:
+    for attr, key, _check, required in spec.fields:
         value = getattr(event, attr)
-        if value is None:
+        if value is None and not required:
             continue
         if attr in ("names", "offline", "blocked", "features", "msg_ids", "marks"):
             value = list(value)

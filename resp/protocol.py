@@ -240,6 +240,11 @@ class Connection:
         except ProtocolError as exc:
             self._error = exc
             raise
+        except ValueError as exc:
+            # int() of digits past CPython's limit (4,300): a length or an integer no
+            # Redis sends. Caught here, not checked per item: the replies' path pays nothing.
+            self._error = ProtocolError(f"a number in a reply cannot be read: {exc}")
+            raise self._error from None
         if reply is NEED_DATA:
             if self._eof and (self._pos < len(self._buffer) or self._stack):
                 self._error = ProtocolError("the server closed the connection in the middle of a reply")

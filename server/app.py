@@ -364,6 +364,8 @@ class ChatServer:
             self._sweeper.cancel()
         if self._freezer is not None:
             self._freezer.cancel()
+        if self.peers is not None:  # a cluster node: its users' names free before they move
+            await self.peers.hand_off()
         self.relay.shut_down(reason)
         deadline = time.monotonic() + _GOODBYE_GRACE
         while self.relay.sessions and time.monotonic() < deadline:
@@ -390,6 +392,23 @@ class ChatServer:
         while True:
             await asyncio.sleep(_FREEZE_CHECK)
             _freeze_young()
+
+    def _end_unanswered_probes(self, now: float, listening_since: float) -> None:
+        """End each session pinged for a login that claims its name (Relay.probes) from
+        which nothing came within ``release_probe`` (counted while the server listened);
+        forget those that answered or ended."""
+        probes = self.relay.probes
+        for session, since in list(probes.items()):
+            since = max(since, listening_since)
+            if session.closing or session.last_seen >= since:
+                del probes[session]
+            elif now - since > self.config.release_probe:
+                del probes[session]
+                # Logged once, by the relay as the connection goes ("logout ... (timeout)").
+                session.end(ErrorCode.HEARTBEAT_TIMEOUT,
+                            f"nothing received for {now - session.last_seen:.0f} s, nor within "
+                            f"{self.config.release_probe:g} s of a ping while its user logged in again; "
+                            "closing the connection", "timeout")
 
     async def _sweep_forever(self) -> None:
         """Ping quiet clients, drop silent ones and ones that never logged in.
@@ -427,6 +446,8 @@ class ChatServer:
                 activity = self.relay.metrics.activity()
                 last_full_gc = _tame_gc(now, last_full_gc, quiet=activity == last_activity)
                 last_activity = activity
+            if self.relay.probes:
+                self._end_unanswered_probes(now, listening_since)
             for i, session in enumerate(list(self.relay.sessions)):
                 if i and not i % _SWEEP_SLICE:
                     await asyncio.sleep(0)  # what came meanwhile first (see _SWEEP_SLICE)

@@ -44,6 +44,7 @@ class ServerConfig:
     server_name: str = const.SERVER_NAME
     heartbeat_interval: float = const.HEARTBEAT_INTERVAL
     heartbeat_timeout: float = const.HEARTBEAT_TIMEOUT
+    release_probe: float = const.RELEASE_PROBE
     login_timeout: float = const.LOGIN_TIMEOUT
     frame_timeout: float = const.FRAME_TIMEOUT
     max_connections: int = const.MAX_CONNECTIONS

@@ -250,6 +250,10 @@ class Relay:
         # in). At 10,000 a set's table is 32,768 slots of 16 bytes (it grows at 60% full),
         # 52 bytes per connection; a dict's is about 29 (issue 9's idle bytes).
         self.sessions: dict[ClientSession, None] = {}
+        # Sessions pinged because their guest logged in again with its token while they
+        # held its name (see _holder_refused), and when: the sweep (app.py) ends each one
+        # from which nothing came within config.release_probe. Empty but for such logins.
+        self.probes: dict[ClientSession, float] = {}
         # Presence subscriptions (watch/unwatch), and the notices routed by them.
         self.watchlists = Watchlists(self.config.max_watched)
         self.presence = PresenceNotices(schedule or (lambda delay, callback: callback()), lambda: self.sessions,
@@ -672,9 +676,20 @@ class Relay:
         a session on a node that died and is not reaped yet). Not someone else's name: the
         answer says so, with ``retry_after`` (PROTOCOL.md "Guest names: the resume token"),
         so that a reconnecting client waits instead of asking for another name. None for
-        any other login."""
+        any other login.
+
+        Each earlier session of this server under the name is pinged meanwhile (once; see
+        ``probes``): a phone that changed network logs in again at once, while its old
+        connection, dead without a close, would hold the name for the whole heartbeat
+        timeout. A live one (another program with the token) answers and stays."""
         if result.claim is not Claim.RESUME:
             return None
+        now = time.monotonic()
+        for held in self.registry.sessions_by_key(canonical(result.name)):
+            if held not in self.probes and not held.closing:
+                self.probes[held] = now
+                held.pinged = True  # the sweep's own ping would add nothing
+                held.send(Ping("release"))
         return ErrorReply(ErrorCode.NAME_TAKEN, f"your earlier session (or another program using your token) still "
                           f"holds the name {result.name!r}: it is released when that session ends", hello.request_id,
                           retry_after=self.peers.release_retry)

@@ -196,7 +196,10 @@ def _parse_request_line(line: bytes) -> tuple[str, str, str, str]:
         path, _, query = raw_target.partition("?")
     elif raw_target[:7].lower() == "http://" or raw_target[:8].lower() == "https://":
         # absolute-form (RFC 9112 3.2.2) must be accepted by servers.
-        parts = urlsplit(raw_target)
+        try:
+            parts = urlsplit(raw_target)
+        except ValueError:  # a broken host, "http://[::1/": urllib refuses it so
+            raise HttpError(400, "Bad Request: invalid request target") from None
         path, query = parts.path or "/", parts.query
     else:
         raise HttpError(400, "Bad Request: invalid request target")
@@ -228,7 +231,8 @@ def _check_framing(request: Request) -> None:
     if lengths:
         if any(not value.isascii() or not value.isdigit() for value in lengths) or len(set(lengths)) > 1:
             raise HttpError(400, "Bad Request: invalid Content-Length")
-        if int(lengths[0]) > 0:
+        # Any digit but a zero: a body. (Not int(): past 4,300 digits it raises ValueError.)
+        if lengths[0].strip("0"):
             raise HttpError(413, "Content Too Large: request bodies are not supported")
 
 

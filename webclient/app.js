@@ -364,6 +364,11 @@ const MAX_TEXT_CHARS = 4000;          // a message's text, at most (const.MAX_TE
 // server and the terminal and window (client/core.py) hold it (liveness()).
 const HEARTBEAT_INTERVAL = 15;
 const HEARTBEAT_TIMEOUT = 45;
+// client/clock.py's WAKE_CHECK: liveness's timer waits at most this long (seconds), since
+// timers run on performance.now(), which stood still if the computer slept, and
+// monotonicSeconds() sees the sleep only when read: a laptop that wakes on another Wi-Fi,
+// its connection dead without a close, reconnects within this, not at the next ping.
+const WAKE_CHECK = 5;
 const MIN_PASSWORD_LENGTH = 8;        // a password, at least (const.MIN_PASSWORD_LENGTH): weak_password's {n}
 const SERVER_STOPPING = "server shutting down";  // a bye's reason when the server stops (client/gui/model.py)
 const ROOM = "#room";                 // the key of the broadcast room's conversation
@@ -3156,7 +3161,8 @@ function scheduleResend() {
   }, Math.max(0, due - monotonicSeconds()) * 1000);
 }
 
-/** (Re)arm the timer of liveness(): ping a silent server, give up a dead connection. */
+/** (Re)arm the timer of liveness(): ping a silent server, give up a dead connection (looked at
+ * every WAKE_CHECK at least, so that a sleep is seen). */
 function watchLiveness() {
   clearTimeout(shell.aliveTimer);
   const due = livenessDue(shell.chat);
@@ -3166,7 +3172,7 @@ function watchLiveness() {
     send.forEach(sendFrame);
     if (lost) giveUp();
     else watchLiveness();
-  }, Math.max(0, due - monotonicSeconds()) * 1000);
+  }, Math.min(WAKE_CHECK, Math.max(0, due - monotonicSeconds())) * 1000);
 }
 
 /** The current connection is dead though it never closed (liveness): drop it and go on as
@@ -3415,8 +3421,17 @@ function scheduleReconnect() {
   // jitter: not everyone at once; and no sooner than a refused reconnection's retry_after
   const delay = Math.max(shell.retryFloor || 0, base * (0.75 + Math.random() * 0.5));
   shell.retryFloor = 0;
+  // On monotonicSeconds(), a WAKE_CHECK at most at a time: a timer runs on performance.now(),
+  // which stands still while the computer sleeps, and a wait begun before the lid closed
+  // was waited out after waking. shell.timer is always the pending one (connect clears it).
+  const until = monotonicSeconds() + delay;
+  const tick = () => {
+    const left = until - monotonicSeconds();
+    if (left <= 0) connect();
+    else shell.timer = setTimeout(tick, Math.min(left, WAKE_CHECK) * 1000);
+  };
   clearTimeout(shell.timer);
-  shell.timer = setTimeout(connect, delay * 1000);
+  shell.timer = setTimeout(tick, Math.min(delay, WAKE_CHECK) * 1000);
 }
 
 /** The login form's refusal: ``words`` (a function: said again after a language switch,

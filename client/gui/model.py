@@ -62,6 +62,7 @@ from dataclasses import dataclass, field, fields, is_dataclass
 
 import const
 from protocol import (
+    ErrorCode,
     MemberEntry,
     RoomEntry,
     RoomInfo,
@@ -99,6 +100,7 @@ from i18n import N_, _, ngettext
 from registry import canonical
 
 from registry.collation import name_order
+from ..clock import WaitsClock
 from ..core import SIGNED_OUT, is_default_room
 from ..display import (
     FAILED_MARKS, NOT_DELIVERED, NOT_SENT, cut_whole, describe_room_notice, describe_skipped,
@@ -267,8 +269,8 @@ class Line:
     deleted: bool = False
     deleted_by: str | None = None  # a room's moderator or an administrator, not its sender
     read_by: int = 0  # our post in a small room: how many other members have seen it
-    # Ours sent from here: when the server took it (its id came), on the model's monotonic
-    # clock: where the edit window starts (ChatModel.editable).
+    # Ours sent from here: when the server took it (its id came), on the model's clock of
+    # waits: where the edit window starts (ChatModel.editable).
     taken: float | None = None
     # Our message that expired while this window followed it: the seconds it waited (its
     # label says it; a history's expired message has none, only that it expired).
@@ -480,9 +482,12 @@ class ChatModel:
     """Everything the chat window shows for user ``me``. Not thread-safe: the window
     uses it on the Tk thread only."""
 
-    def __init__(self, me: str, server: str = "", *, clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(self, me: str, server: str = "", *, clock: Callable[[], float] | None = None) -> None:
         self.me = me
-        self._clock = clock  # monotonic seconds: the reconnect countdown, the rejoin grace
+        # Seconds for waits (the reconnect countdown, the rejoin grace, "typing…"), on the
+        # clock that counts a sleep of the computer (client/clock.py): on the monotonic
+        # clock, "Alice is typing…" came back with a laptop woken twenty minutes later.
+        self._clock = clock or WaitsClock()
         self.server = server
         self.contacts: dict[str, Contact] = {}
         self.conversations: dict[str, Conversation] = {ROOM: Conversation(ROOM, ROOM_TITLE)}
@@ -839,6 +844,12 @@ class ChatModel:
             # The session ends for its password: the window shows the login form with this.
             self.signed_out = explain_refusal(event)
             self.set_state(DISCONNECTED, self.signed_out)
+        elif isinstance(event, ErrorReply) and event.request_id is None and event.code == ErrorCode.HEARTBEAT_TIMEOUT:
+            # The server gave the session up for silence (a laptop that slept, a network
+            # gone): no error of anyone's, and the words say who closed it; said alone, as
+            # the terminal says it (a reconnection follows).
+            text = explain_refusal(event)
+            self.notice(self.active, text[:1].upper() + text[1:])
         elif isinstance(event, (ErrorReply, FrameRejected)):
             text = explain_refusal(event)
             self.notice(self.active, _("The server reported an error: {why}").format(why=text))
@@ -1175,10 +1186,10 @@ class ChatModel:
         (not deleted, sent less than ``const.EDIT_WINDOW`` ago; the server is the judge).
         Ago: since its time (the server's), by ``now`` (default: the server's clock as this
         client reckons it, client/serverclock.py: this computer's may be hours off); for
-        one sent from here, unless ``now`` is given, the longer of that and the
-        time since the server took it on the monotonic clock: a step of the wall clock back
-        kept Edit an hour past the window, and the monotonic clock stands still while the
-        computer sleeps (a step forward is taken for a sleep)."""
+        one sent from here, unless ``now`` is given, the longer of that and the time since
+        the server took it on the model's clock of waits: a step of the wall clock back
+        kept Edit an hour past the window (that clock counts a sleep, and takes a step
+        forward for one)."""
         conversation = self.conversations.get(key)
         if conversation is None:
             return None

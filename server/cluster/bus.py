@@ -29,6 +29,7 @@ The encoding is a JSON object with a kind ``k``; the reap script (scripts.py) wr
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass, fields
 from operator import attrgetter
 from typing import Any, ClassVar
@@ -346,9 +347,21 @@ _CHECKS = {cls: tuple((f.name, _TYPES[f.type], f.type) for f in fields(cls)) for
 _MESSAGE_FIELDS = [f.name for f in fields(StoredMessage)]
 _message_values = attrgetter(*_MESSAGE_FIELDS)  # a StoredMessage's fields, in one call
 _dumps = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), allow_nan=False).encode
+
+
+def _refuse_constant(name: str) -> None:
+    # NaN and Infinity are no JSON: encode() never writes them, and no frame can carry them.
+    raise ValueError(f"{name} is not a JSON value")
+
+
 # json.loads without its look for a UTF-16 or UTF-32 text: an entry is UTF-8, always.
-_loads = json.JSONDecoder().decode
-_scan = json.JSONDecoder().scan_once
+_decoder = json.JSONDecoder(parse_constant=_refuse_constant)
+_loads = _decoder.decode
+_scan = _decoder.scan_once
+# A lone surrogate can come in only through an escape ("\ud800"), which encode() never
+# writes (it writes text as it is, escaping only quotes, backslashes and control
+# characters): only an entry with a "\u" in it is searched.
+_SURROGATE = re.compile("[\ud800-\udfff]")
 
 
 def _text_of(obj: Any) -> str:
@@ -376,7 +389,13 @@ def _json_of(data: bytes | str) -> Any:
         obj, end = _scan(text, 0)
     except StopIteration:
         end = -1
-    return obj if end == len(text) else _loads(text)
+    if end != len(text):
+        obj = _loads(text)
+    if "\\u" in text and type(obj) is dict and any(
+            type(v) is str and _SURROGATE.search(v)
+            for v in (*obj.values(), *(obj["m"] if type(obj.get("m")) is list else ()))):
+        raise ValueError("a lone surrogate in a text")
+    return obj
 
 
 def encode(event: BusEvent) -> bytes:
@@ -395,11 +414,14 @@ def decode(data: bytes | str) -> BusEvent:
     """The event in an entry's ``e`` field; raises :class:`BadEntry` if it is not one."""
     try:
         obj = _json_of(data)
-    except (ValueError, TypeError, AttributeError) as exc:  # UnicodeDecodeError is a ValueError
-        raise BadEntry(f"not JSON: {exc}") from None
+    except (ValueError, TypeError, AttributeError, RecursionError) as exc:  # (UnicodeDecodeError is a ValueError)
+        raise BadEntry(f"not JSON: {exc}"[:200]) from None
     if type(obj) is not dict:
         raise BadEntry("not an object")
-    cls = _KINDS.get(obj.get("k"))  # type: ignore[arg-type]
+    try:
+        cls = _KINDS.get(obj.get("k"))  # type: ignore[arg-type]
+    except TypeError:  # a list or an object: unhashable (caught, not tested: entries pay nothing)
+        cls = None
     if cls is None:
         raise BadEntry(f"unknown kind {obj.get('k')!r}")
     if cls is Deliver:

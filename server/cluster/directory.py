@@ -16,6 +16,13 @@ is online again (usually the reclaimed session's SessionOn, whose join is not to
 either), or told by :meth:`Directory.let_go` if no session of the user was claimed again.
 The other nodes tell the leave and the join: from where they are, that node did stop.
 
+A node that stops in order (ClusterNode.hand_off) releases its sessions with the leave
+reason ``const.SHUTDOWN_REASON`` and tells their users to move to another node. The leave
+of a user whose last session ended so is not told at once but held for
+``const.CLUSTER_MOVE_GRACE`` seconds (:attr:`moving`): if the user is online again by then
+(on the next node of their list), neither the leave nor the join is told; otherwise
+:meth:`overdue` tells the leave then. Every node holds and tells the same.
+
 ``registry`` is a :class:`registry.Registry` whose endpoints' sessions are session ids
 (``node/number``), so the relay asks it as it asks its own registry (who, whois, watch).
 """
@@ -25,6 +32,7 @@ from __future__ import annotations
 from collections.abc import Container
 from dataclasses import dataclass
 
+import const
 from registry import Registry
 
 from . import bus
@@ -77,6 +85,9 @@ class Directory:
         # user key -> name, of users offline here whose sessions this node is claiming
         # again. Empty but for the moment of a rejoin.
         self.held: dict[str, str] = {}
+        # The leaves held back for users whose node stopped (see the module docstring):
+        # user key -> (the leave, the time.time() after which it is told).
+        self.moving: dict[str, tuple[Left, float]] = {}
 
     def __len__(self) -> int:
         return len(self.registry)
@@ -91,10 +102,13 @@ class Directory:
                 self._add(key, name, shared, sid, address, port, since)
         for key in [key for key in self.held if key in self.where]:  # online after all: nothing to tell
             del self.held[key]
+        for key in [key for key in self.moving if key in self.where]:  # moved meanwhile
+            del self.moving[key]
 
     def apply(self, event: bus.BusEvent, now: float, here: Container[str] = ()) -> list[Joined | Left]:
         """Apply one session entry of the stream; the notices it makes (``now``: the time
-        of the leave notices of a dead node's users). Other entries change nothing.
+        of the leave notices of a dead node's users, and from which a stopped node's
+        users have the grace to move). Other entries change nothing.
 
         ``here``, for a NodeGone of this directory's own node: the keys of the users with
         a session still open on this node, whose names it claims again. Their leaves are
@@ -105,11 +119,17 @@ class Directory:
             if self._add(event.key, event.name, event.shared, event.sid, event.address, event.port, event.since):
                 if self.held and self.held.pop(event.key, None) is not None:
                     return []  # back before anyone here was told it left
+                if self.moving and self.moving.pop(event.key, None) is not None:
+                    return []  # moved from a node that stopped: no news
                 return [Joined(event.key, event.name, event.since)]
         elif kind is bus.SessionOff:
             name = self._remove(event.sid)
             if name is not None:
-                return [Left(event.key, name, event.reason, event.at)]
+                left = Left(event.key, name, event.reason, event.at)
+                if event.reason == const.SHUTDOWN_REASON:
+                    self.moving[event.key] = (left, now + const.CLUSTER_MOVE_GRACE)
+                    return []
+                return [left]
         elif kind is bus.NodeGone:
             if self._mine != event.node + "/":
                 here = ()
@@ -129,6 +149,14 @@ class Directory:
             if record is not None:
                 record.shared = True
         return []
+
+    def overdue(self, now: float) -> list[Left]:
+        """The held leaves of users whose node stopped and who are not back within the
+        grace (``now``: ``time.time()``), in the order they were held."""
+        if not self.moving:
+            return []
+        due = [key for key, (_left, deadline) in self.moving.items() if deadline <= now]
+        return [self.moving.pop(key)[0] for key in due]
 
     def let_go(self, key: str, reason: str, at: float) -> list[Left]:
         """The last session of ``key`` on this node ended without its name claimed again

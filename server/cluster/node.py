@@ -39,6 +39,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+import const
 from protocol import TYPING, Carbon, ErrorCode
 from protocol.codec import encode
 from resp import RedisClient, RedisError
@@ -305,17 +306,40 @@ class ClusterNode:
 
     def release(self, session: Any, reason: str, at: float) -> None:
         """``session`` logged out: its name is released once no session holds it."""
+        releasing = self._release(session, reason, at)
+        if releasing is not None:
+            self._spawn(releasing[1], f"release of {releasing[0]!r}")
+
+    def _release(self, session: Any, reason: str, at: float) -> tuple[str, Any] | None:
+        """Forget ``session`` here: its user's key and the RELEASE script's call (an
+        awaitable) that releases it in Redis, or None if it held no name here."""
         held = self._sids.pop(session, None)
         if held is None:
-            return
+            return None
         sid, key, _since = held
         entry = bus.encode(bus.SessionOff(key, sid, reason, at))
-        self._spawn(scripts.RELEASE(self._redis, args=(self.prefix, self.node_id, sid, key, entry)),
-                    f"release of {key!r}")
         if sid in self._reclaimed:
             self._reclaimed.discard(sid)
         elif self.users.held:  # it ended before a rejoin claimed its name again
             self._let_go(key, reason, at)
+        return key, scripts.RELEASE(self._redis, args=(self.prefix, self.node_id, sid, key, entry))
+
+    async def hand_off(self) -> None:
+        """The node stops (ChatServer.stop, before its goodbyes): release every session's
+        name in Redis now, and return once Redis has, so that its users, whose clients
+        log in on the next node of their list at once, find their names free there (not
+        ``name_taken`` for as long as a release of the closing sessions takes). The leave
+        reason is const.SHUTDOWN_REASON: the other nodes hold those leaves back for the
+        grace of a move (Directory's module docstring). No name is claimed here after it
+        (a hello under way is answered ``unavailable``: its client tries the next node)."""
+        self._stopping = True
+        at = time.time()
+        releasing = [r[1] for r in (self._release(s, const.SHUTDOWN_REASON, at) for s in list(self._sids))
+                     if r is not None]
+        replies = await asyncio.gather(*releasing, return_exceptions=True)
+        failed = [r for r in replies if isinstance(r, BaseException | RedisError)]
+        if failed:  # the sessions' names are released when the others reap this node
+            self._failed("the hand-off of the sessions", failed[0])
 
     def _let_go(self, key: str, reason: str, at: float) -> None:
         """A session of ``key`` here ended without its name claimed again after a rejoin:
@@ -779,7 +803,7 @@ class ClusterNode:
         for task in self._tasks:
             task.cancel()
         for session in list(self._sids):
-            self.release(session, "server shutting down", time.time())
+            self.release(session, const.SHUTDOWN_REASON, time.time())
         taken = self._held_acknowledgements()
         if taken:  # what was applied is acknowledged before leaving
             await self._take_inbox(taken)
@@ -892,6 +916,7 @@ class ClusterNode:
         cut_off = False
         while True:
             await asyncio.sleep(self.beat)
+            self._notify(self.users.overdue(time.time()))  # who did not move within the grace
             try:
                 alive = await scripts.BEAT(self._redis, args=(self.prefix, self.node_id, *self._liveness_ms))
                 if isinstance(alive, RedisError):  # LOADING after a restart, for instance: not alive yet

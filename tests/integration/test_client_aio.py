@@ -23,6 +23,7 @@ from client.resume import ResumeTokens
 from faultproxy import DOWN, Fault, FaultProxy
 from protocol import ConnectionClosed, DirectMessage, ErrorCode
 from server import ServerConfig, ServerThread
+from servers import in_thread
 
 WAIT = 10.0
 
@@ -264,3 +265,24 @@ def test_an_application_that_stops_reading_events_holds_back_the_receipts(server
             await alice.close()
             await bob.close()
     run(test)
+
+
+def test_a_servers_goodbye_sends_the_session_to_the_next_server_at_once() -> None:
+    """A server of the list says goodbye (a planned stop: a cluster node restarted in
+    turn): the client logs in on the next one without a wait, not on the one that said
+    it (client/core.py, failover)."""
+    async def test(first: ServerThread, second: ServerThread) -> None:
+        events: list[object] = []
+        aio = AioChatClient("Alice", servers=[(first.host, first.port), (second.host, second.port)],
+                            resume_tokens=ResumeTokens(None), reconnect_on_goodbye=True, on_event=events.append)
+        await aio.connect(WAIT)
+        try:
+            await asyncio.get_running_loop().run_in_executor(None, first.stop)
+            await until(lambda: any(isinstance(e, Reconnected) for e in events))
+            assert [e.delay for e in events if isinstance(e, Reconnecting)] == [0.0], events
+            assert [e.server for e in events if isinstance(e, Reconnected)] == [f"{second.host}:{second.port}"]
+        finally:
+            await aio.close()
+
+    with in_thread() as first, in_thread() as second:
+        run(lambda: test(first, second))

@@ -26,7 +26,8 @@ import pytest
 
 from browserpage import TIMEOUT, Page, page, page_at  # noqa: F401 (fixture)
 from chatpeer import TcpPeer
-from protocol import DirectMessage, Event, Queued
+from client.clock import WAKE_CHECK
+from protocol import DirectMessage, Event, Queued, UserLeft
 from server import ServerConfig, ServerThread
 from server.outbox import WriteBatcher
 from server.web import start_web_server, stop_web_server
@@ -238,3 +239,73 @@ def test_a_session_ended_for_silence_is_told_before_what_the_reconnection_brings
       return chat.conversations.get(key).items.map((i) => i.kind === "notice" ? i.kind : i.text);
     })()""")
     assert result == ["long before", "before the cut", "notice", "during the cut"]
+
+
+def test_a_page_that_slept_and_woke_on_another_network_reconnects_at_once(tmp_path: Path) -> None:
+    """A laptop closed mid-conversation, opened an hour later on another Wi-Fi: its
+    performance.now() stood still (Chrome on Linux and macOS), the wall clock moved on an
+    hour, and the old connection is dead without a close. The page must see the sleep
+    within client/clock.py's WAKE_CHECK (its timers run on the clock that stood still),
+    not when its ping timer fires, and come back by itself."""
+    config = ServerConfig(host="127.0.0.1", port=0, **SERVER)
+    with page_through_proxy(tmp_path, config) as (page, proxy):
+        page.log_in("Bob")
+        # Its own liveness far longer than the test's bound: only the sleep ends the link in time.
+        page.js("shell.chat.heartbeatTimeout = 45; shell.chat.pingAfter = 30; watchLiveness()")
+        page.js(WATCH_STATUS)
+        assert proxy.freeze() >= 1
+        page.js("(() => { const wall = Date.now.bind(Date); Date.now = () => wall() + 3600000; return true; })()")
+        woke = time.monotonic()
+        page.wait_for("window.statuses.some((s) => s.startsWith('reconnecting|')"
+                      " && s.includes('No data from the server for'))", WAKE_CHECK + 3.0)
+        assert time.monotonic() - woke < WAKE_CHECK + 2.0
+        page.wait_for("document.getElementById('connection').dataset.status === 'online'")
+        assert page.problems() == []
+
+
+def test_a_tab_frozen_past_the_servers_timeout_comes_back_by_itself(tmp_path: Path) -> None:
+    """A tab the browser froze (Page.setWebLifecycleState: no script, no timer runs) for
+    longer than the server's timeout, while Alice wrote to Bob: once resumed, the page
+    reconnects by itself, shows each of her messages once and in order, and counts them
+    unread once."""
+    config = ServerConfig(host="127.0.0.1", port=0, **SERVER)
+    with page_through_proxy(tmp_path, config) as (page, _proxy):
+        alice = TcpPeer("127.0.0.1", page.srv.port)
+        try:
+            page.log_in("Bob")
+            alice.login("Alice")
+            wait_with(page, alice, "!!document.querySelector('button.contact[data-key=\"@alice\"]')")
+            page.js(WATCH_STATUS)
+            page.cdp.send("Page.setWebLifecycleState", {"state": "frozen"})
+            sent = [alice.send_dm("Bob", text) for text in ("primeira", "segunda", "terceira")]
+            alice.expect(UserLeft, TIMEOUT, where=lambda event: event.name == "Bob")  # the server gave him up
+            page.cdp.send("Page.setWebLifecycleState", {"state": "active"})
+            wait_with(page, alice, "window.statuses.some((s) => s.startsWith('reconnecting|'))")
+            wait_with(page, alice, "document.getElementById('connection').dataset.status === 'online'")
+            wait_with(page, alice, "shell.chat.conversations.get('@alice')?.items.filter("
+                      "(i) => i.dir === 'in').length === 3")
+            items = page.js("shell.chat.conversations.get('@alice').items.filter((i) => i.dir === 'in')"
+                            ".map((i) => i.text)")
+            assert items == ["primeira", "segunda", "terceira"], items
+            assert page.js("shell.chat.conversations.get('@alice').unread") == 3
+            # Chromium logs the freeze's end of the connection itself (the tab "entered
+            # Back-Forward Cache"): the browser's words, not the page's.
+            problems = [p for p in page.problems() if "Back-Forward Cache" not in p.get("text", "")]
+            assert len(sent) == 3 and problems == [], problems
+        finally:
+            alice.close()
+
+
+def test_a_reconnection_waiting_out_its_backoff_when_the_lid_closed_tries_again_on_waking(page: Page) -> None:
+    """The page was between reconnection attempts (up to 25 s apart) when the laptop slept:
+    its timer runs on performance.now(), which stood still, so on waking it waited out the
+    rest. It counts the sleep and tries again within WAKE_CHECK."""
+    page.log_in("Bob")
+    page.js(WATCH_STATUS)
+    page.js("shell.attempts = 10; giveUp(); true")  # the next wait is the longest: 15 to 25 s
+    page.wait_for("document.getElementById('connection').dataset.status === 'reconnecting'")
+    page.js("(() => { const wall = Date.now.bind(Date); Date.now = () => wall() + 3600000; return true; })()")
+    woke = time.monotonic()
+    page.wait_for("document.getElementById('connection').dataset.status === 'online'", WAKE_CHECK + 3.0)
+    assert time.monotonic() - woke < WAKE_CHECK + 2.0
+    assert page.problems() == []

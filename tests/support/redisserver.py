@@ -157,3 +157,11 @@ def redis_server(tmp_path: Path) -> Iterator[RedisServer]:
     """A fresh redis-server without a password, stopped at the end of the test."""
     with RedisServer(tmp_path / "redis") as server:
         yield server
+
+
+@pytest.fixture
+def durable_redis(tmp_path: Path) -> Iterator[RedisServer]:
+    """A fresh redis-server that syncs every write (``appendfsync always``, as the README
+    runs a cluster's), stopped at the end of the test."""
+    with RedisServer(tmp_path / "redis", appendfsync="always") as server:
+        yield server

@@ -489,6 +489,25 @@ def test_a_reconnecting_guest_whose_own_earlier_session_holds_its_name_is_not_to
         use("en")
 
 
+def test_a_move_to_the_next_server_at_once_says_now_not_a_wait() -> None:
+    """A server that says goodbye with others in the list (a cluster node restarted in
+    turn): the client logs in on the next one without a wait (client/core.py, failover),
+    and the line says so rather than "in 0.1 s"."""
+    from i18n import use
+
+    from client.events import Reconnecting
+    from client.terminal import describe_reconnecting
+
+    line = describe_reconnecting(Reconnecting(1, 0.0, "server shutting down"))
+    assert line.startswith("! connection lost; reconnecting now (attempt 1): "), line
+    try:
+        use("pt_BR")
+        line = describe_reconnecting(Reconnecting(1, 0.0, "server shutting down"))
+        assert line.startswith("! conexão perdida; reconectando agora (tentativa 1): "), line
+    finally:
+        use("en")
+
+
 def test_a_name_kept_for_its_last_guest_is_refused_saying_until_when_and_for_how_long() -> None:
     """A student who moved from the terminal to another device was refused "in use, or kept
     for a while" without knowing for how long: a name_taken with ``until`` (the end of the

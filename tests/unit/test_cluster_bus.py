@@ -11,6 +11,8 @@ from server.cluster import bus
 from server.cluster.directory import NODE_GONE_REASON, Directory, Joined, Left
 from server.mailbox import StoredMessage
 
+import const
+
 MESSAGE = StoredMessage(7, "Ana", "ana", "Bia", "bia", "olá 🌍", 1700000000.25, "r-1", "sent", 1700086400.0)
 EVENTS = [
     bus.SessionOn("ana", "Ana", False, "n1/1", "n1", "127.0.0.1", 50000, 1700000000.5),
@@ -118,6 +120,26 @@ def test_the_users_of_a_dead_node_leave_with_notices_and_the_others_stay():
     assert directory.apply(bus.NodeGone("n1"), now=501.0) == []
     # A late "off" of a session the NodeGone removed changes nothing.
     assert directory.apply(bus.SessionOff("ana", "n1/1", "quit", 502.0), now=0) == []
+
+
+def test_the_users_of_a_node_that_stopped_in_order_move_without_news_or_are_told_gone_after_the_grace():
+    directory = Directory()
+    for event in (on("ana", "Ana", "n1/1"), on("bia", "Bia", "n1/2"), on("caio", "Caio", "n2/1")):
+        directory.apply(event, now=0)
+    stopped = const.SHUTDOWN_REASON
+    assert directory.apply(bus.SessionOff("ana", "n1/1", stopped, 100.0), now=1000.0) == []
+    assert directory.apply(bus.SessionOff("bia", "n1/2", stopped, 100.0), now=1000.0) == []
+    assert [r.name for r in directory.registry.online()] == ["Caio"]  # /who tells the truth meanwhile
+    # Ana is back on the other node within the grace: no join either.
+    assert directory.apply(on("ana", "Ana", "n2/2", 101.0), now=1001.0) == []
+    assert directory.overdue(1000.0 + const.CLUSTER_MOVE_GRACE - 0.1) == []
+    # Bia is not: her leave is told once the grace is over, once, with the stop's reason and time.
+    assert directory.overdue(1000.0 + const.CLUSTER_MOVE_GRACE) == [Left("bia", "Bia", stopped, 100.0)]
+    assert directory.overdue(2000.0) == []
+    assert directory.apply(on("bia", "Bia", "n2/3", 2000.0), now=2000.0) == [Joined("bia", "Bia", 2000.0)]
+    # Any other reason is told at once, as before.
+    assert directory.apply(bus.SessionOff("caio", "n2/1", "quit", 2001.0), now=2001.0) == [
+        Left("caio", "Caio", "quit", 2001.0)]
 
 
 def test_a_node_id_with_a_slash_still_names_its_sessions():

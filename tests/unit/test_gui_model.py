@@ -839,3 +839,36 @@ def test_our_message_stays_editable_for_its_window_though_the_wall_clock_stepped
         assert model.editable("alice") is line
         clock.now += const.EDIT_WINDOW
         assert model.editable("alice") is None
+
+
+def test_typing_shown_before_the_computer_slept_is_gone_when_it_wakes(model: ChatModel,
+                                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    """The window's clock of waits counts a sleep (client/clock.py): the monotonic clock
+    stood still while the lid was closed, so "Alice is typing…" came back with the
+    window for up to TYPING_EXPIRES, twenty minutes after she stopped."""
+    from client.gui.model import key_of
+    from protocol import Typing
+
+    model.apply(Typing("Bob", "Alice"))
+    key = key_of("Alice")
+    assert model.typing_text(key) == "Alice is typing…"
+    real = time.time
+    monkeypatch.setattr(time, "time", lambda: real() + 1200.0)  # twenty minutes asleep
+    assert model.typing_text(key) == ""
+
+
+def test_a_session_the_server_ended_for_silence_is_not_called_an_error_in_either_language() -> None:
+    """A laptop that slept comes back to the server's word that it heard nothing for too
+    long: the window said "The server reported an error: the server closed the
+    connection: ...", as if something had gone wrong; the terminal says the reason alone."""
+    import i18n
+
+    for language, said in (("en", "The server closed the connection: it heard nothing from this client for too long"),
+                           ("pt_BR", "O servidor fechou a conexão: não recebeu nada deste cliente por tempo demais")):
+        i18n.use(language)
+        try:
+            model, _clock = clocked_model()
+            model.apply(ErrorReply(ErrorCode.HEARTBEAT_TIMEOUT, "closing: nothing received for 46 s"))
+            assert [line.text for line in model.conversations[model.active].lines] == [said]
+        finally:
+            i18n.use("en")

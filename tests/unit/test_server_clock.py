@@ -1,5 +1,5 @@
 """The server's clock as a client reckons it (client/serverclock.py): from the ``now`` of
-the server's welcome and pongs (PROTOCOL.md, "welcome"), moved on by the monotonic clock.
+the server's welcome and pongs (PROTOCOL.md, "welcome"), moved on by the clock of waits.
 A client whose own clock is 2 h off says how long is left of a wait the server gave: a
 guest name's hold, and the edit window of a message whose time is the server's. Fake
 clocks, no I/O."""
@@ -17,23 +17,27 @@ T = 1_795_000_000.0
 
 @pytest.fixture
 def clock_off(monkeypatch: pytest.MonkeyPatch):
-    """This computer's wall clock ``off`` seconds from the server's, which said its time."""
+    """This computer's wall clock ``off`` seconds from the server's, which said its time T
+    (the process's clock heard it: forgotten after, tests/conftest.py server_clock_unheard)."""
     def set_off(off: float) -> None:
-        SERVER_CLOCK.heard(int(T * 1000), time.monotonic())
+        SERVER_CLOCK.heard(int(T * 1000))
+        started = time.monotonic()
         monkeypatch.setattr(time, "time", lambda: T + off + (time.monotonic() - started))
-    started = time.monotonic()
-    yield set_off  # (forgotten after: tests/conftest.py server_clock_unheard)
+    return set_off
 
 
-def test_the_servers_time_moves_on_with_the_monotonic_clock_and_is_the_own_one_unheard() -> None:
-    clock = ServerClock()
-    assert clock.now(wall=T + 7200.0, steady=10.0) == T + 7200.0  # nothing heard: this clock's
-    clock.heard(int(T * 1000), steady=10.0)
-    assert clock.now(wall=T + 7200.0, steady=70.0) == T + 60.0
-    clock.heard(None, steady=80.0)  # an older server's pong: nothing new
-    assert clock.now(wall=0.0, steady=80.0) == T + 70.0
+def test_the_servers_time_moves_on_with_the_clock_of_waits_and_is_the_own_one_unheard(monkeypatch) -> None:
+    waits = [10.0]
+    clock = ServerClock(clock=lambda: waits[0])
+    monkeypatch.setattr(time, "time", lambda: T + 7200.0)
+    assert clock.now() == T + 7200.0  # nothing heard: this computer's clock
+    clock.heard(int(T * 1000))
+    waits[0] = 70.0
+    assert clock.now() == T + 60.0
+    clock.heard(None)  # an older server's pong: nothing new
+    assert clock.now() == T + 60.0
     clock.forget()
-    assert clock.now(wall=5.0, steady=90.0) == 5.0
+    assert clock.now() == T + 7200.0
 
 
 @pytest.mark.parametrize("off", [-2 * 3600.0, 2 * 3600.0])
@@ -75,8 +79,7 @@ def test_a_mutes_end_and_a_kept_names_are_said_on_this_computers_clock(clock_off
 
 
 def test_a_refused_logins_time_is_the_servers_to_say_its_wait_from() -> None:
-    """A first login refused for a kept name (no welcome came): the refusal's ``now``,
-    taken at the monotonic time given to the attempt's step."""
+    """A first login refused for a kept name (no welcome came): the refusal's ``now``."""
     from client.core import LoginAttempt
     from client.errors import LoginRefused
     from protocol import Connection, ErrorReply, Hello, Role
@@ -86,5 +89,5 @@ def test_a_refused_logins_time_is_the_servers_to_say_its_wait_from() -> None:
     list(server.events())
     attempt.receive_data(server.send(ErrorReply("name_taken", "kept", "h", until=T + 540.0, now=int(T * 1000))))
     with pytest.raises(LoginRefused):
-        attempt.step("test", now=50.0)
-    assert SERVER_CLOCK.now(wall=0.0, steady=50.0 + 60.0) == T + 60.0
+        attempt.step("test")
+    assert abs(SERVER_CLOCK.now() - T) < 1.0

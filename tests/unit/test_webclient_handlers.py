@@ -67,6 +67,13 @@ def test_the_pages_heartbeat_is_const_pys() -> None:
         {"HEARTBEAT_INTERVAL": const.HEARTBEAT_INTERVAL, "HEARTBEAT_TIMEOUT": const.HEARTBEAT_TIMEOUT}
 
 
+def test_the_pages_wake_check_is_the_terminals_and_the_windows() -> None:
+    """The page sees a sleep of the computer as soon as the library does (client/clock.py)."""
+    from client.clock import WAKE_CHECK
+    found = re.search(r"^const WAKE_CHECK = ([^;]+);", APP.read_text(encoding="utf-8"), flags=re.M)
+    assert found is not None and float(found.group(1)) == WAKE_CHECK
+
+
 def test_the_pages_state_marks_are_the_windows_where_both_have_one() -> None:
     # The page's "queued" mark was ⏲ (U+23F2), which fonts such as DejaVu lack: an empty
     # box on many Linux desktops. The window's marks display there; the page uses them.

@@ -105,9 +105,11 @@ class WebSocketConnection:
         self._state = ConnectionState.OPEN
         self._events: deque[Event] = deque()
         self._outbox = bytearray()
-        # Message being reassembled: opcode of its first frame, parts so far.
+        # Message being reassembled: opcode of its first frame, its payload so far. One
+        # bytearray, not a list of the pieces: a peer that sends a byte a frame would
+        # otherwise have us hold an object (some 40 bytes) for each byte of the message.
         self._message_opcode: Opcode | None = None
-        self._parts: list = []
+        self._data = bytearray()
         self._message_size = 0
         self._decoder: codecs.IncrementalDecoder | None = None
         self._inside_frame = False  # later chunks of one frame skip the sequencing checks
@@ -201,17 +203,24 @@ class WebSocketConnection:
         self._inside_frame = not frame.frame_complete
         self._message_size += len(frame.payload)
         final = frame.fin and frame.frame_complete
+        whole = final and not self._data  # the message in this one piece (nearly every one)
         if self._decoder is not None:
+            # Checked as it comes (1007 at the first bad byte), kept as bytes until the end.
             text = _decode_utf8(self._decoder, frame.payload, final)
-            if text:
-                self._parts.append(text)
-        elif frame.payload:
-            self._parts.append(frame.payload)
+            if whole:
+                self._events.append(TextMessage(text))
+                self._reset_message()
+                return
+        elif whole:
+            self._events.append(BinaryMessage(frame.payload))
+            self._reset_message()
+            return
+        self._data += frame.payload
         if final:
             if self._message_opcode is Opcode.TEXT:
-                self._events.append(TextMessage("".join(self._parts)))
+                self._events.append(TextMessage(self._data.decode("utf-8")))  # (valid: checked above)
             else:
-                self._events.append(BinaryMessage(b"".join(self._parts)))
+                self._events.append(BinaryMessage(bytes(self._data)))
             self._reset_message()
 
     def _handle_control(self, frame: Frame) -> None:
@@ -242,7 +251,7 @@ class WebSocketConnection:
 
     def _reset_message(self) -> None:
         self._message_opcode = None
-        self._parts = []
+        self._data = bytearray()
         self._message_size = 0
         self._decoder = None
         self._inside_frame = False
