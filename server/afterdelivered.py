@@ -92,9 +92,9 @@ from protocol.codec import encode
 from registry import canonical
 
 from . import mailbox
+from .clocksteps import MessageAges
 from .roomreads import ROOM_READ, RoomReads
 from .rooms import LogLine, Refused, room_key
-from .clocksteps import MessageAges
 from .session import ClientSession
 from .stores.base import StoreUnavailable
 from .typing import TypingGate
@@ -624,11 +624,11 @@ class AfterDelivered:
         operation(*args, callback, self.relay._unavailable(session, request_id))
 
 
-# status of mailbox.change_message -> (error code, message)
 # The window given the store for a message taken before a step older than a window: one no
 # message's age is within (-inf would do, but Redis's Lua reads it from a string).
 _NEVER = -1e18
 
+# status of mailbox.change_message -> (error code, message)
 _CHANGE_ERRORS = {
     mailbox.UNKNOWN: (ErrorCode.UNKNOWN_MESSAGE, "there is no direct message {msg_id}"),
     mailbox.FORBIDDEN: (ErrorCode.FORBIDDEN, "message {msg_id} is not yours: only its sender may change it"),
