@@ -38,7 +38,7 @@ it. The grammar::
 
 Every command word has a Portuguese name too (``/ajuda``, ``/quem``, ``/para NOME``,
 ``/todos``, ``/historico`` or ``/histórico``, ``/bloquear``, ``/desbloquear``,
-``/registrar``, ``/sair``...): :data:`COMMAND_WORDS` is the one table of them, and
+``/registrar``, ``/sair``...): ``COMMAND_WORDS`` (shared/commandwords.py) is the one table of them, and
 :func:`help_lines` lists the names of the language in use first. Command words are
 case-insensitive. Names are checked with ``registry.validate_name`` so a
 typo is reported before anything is sent.
@@ -55,6 +55,7 @@ from i18n import N_, _
 from registry import InvalidName, validate_name
 from registry.names import explain as explain_refusal
 from registry.names import not_a_name
+from shared.commandwords import COMMAND_WORDS, command_names
 
 
 @dataclass(frozen=True, slots=True)
@@ -214,57 +215,8 @@ Command = (SendText | ReplyText | SetTarget | ShowWho | ShowWhois | ShowHistory 
 HISTORY_DEFAULT = 20
 HISTORY_MAX = 10_000
 
-# Every command word, by its English name: the names it has in each language (the first
-# of a language is the one /help shows). Any name works whatever the language in use. The
-# server's terminal takes the names of those it has too (server/console.py).
-COMMAND_WORDS: dict[str, dict[str, tuple[str, ...]]] = {
-    "to": {"en": ("to",), "pt_BR": ("para",)},
-    "query": {"en": ("query",), "pt_BR": ("conversa",)},
-    "msg": {"en": ("msg",), "pt_BR": ("mensagem",)},
-    "reply": {"en": ("reply", "r"), "pt_BR": ("responder",)},
-    "all": {"en": ("all", "room"), "pt_BR": ("todos", "sala")},
-    # "lookup", "lista" and "registro": the original assignments' words for the registry's
-    # entry, its list, and the registry itself (names, addresses, ports: what /who lists).
-    "who": {"en": ("who",), "pt_BR": ("quem", "lista", "registro")},
-    "whois": {"en": ("whois", "lookup"), "pt_BR": ("onde",)},
-    "history": {"en": ("history",), "pt_BR": ("historico", "histórico")},
-    "block": {"en": ("block",), "pt_BR": ("bloquear",)},
-    "unblock": {"en": ("unblock",), "pt_BR": ("desbloquear",)},
-    "register": {"en": ("register",), "pt_BR": ("registrar",)},
-    "password": {"en": ("password",), "pt_BR": ("senha",)},
-    "receipts": {"en": ("receipts",), "pt_BR": ("recibos",)},
-    "join": {"en": ("join",), "pt_BR": ("entrar",)},
-    "leave": {"en": ("leave", "part"), "pt_BR": ("deixar",)},
-    "rooms": {"en": ("rooms",), "pt_BR": ("salas",)},
-    "members": {"en": ("members",), "pt_BR": ("membros",)},
-    "invite": {"en": ("invite",), "pt_BR": ("convidar",)},
-    "topic": {"en": ("topic",), "pt_BR": ("tema",)},
-    "kick": {"en": ("kick",), "pt_BR": ("expulsar",)},
-    "ban": {"en": ("ban",), "pt_BR": ("banir",)},
-    "unban": {"en": ("unban",), "pt_BR": ("desbanir",)},
-    "mute": {"en": ("mute",), "pt_BR": ("silenciar",)},
-    "unmute": {"en": ("unmute",), "pt_BR": ("dessilenciar",)},
-    "edit": {"en": ("edit",), "pt_BR": ("editar",)},
-    "delete": {"en": ("delete",), "pt_BR": ("apagar",)},
-    "help": {"en": ("help", "?"), "pt_BR": ("ajuda",)},
-    "quit": {"en": ("quit", "exit"), "pt_BR": ("sair",)},
-}
-# Typed word (lower case, NFC) -> English name.
+# Typed word (lower case, NFC) -> English name (the names: shared/commandwords.py).
 _WORDS = {name: word for word, names in COMMAND_WORDS.items() for group in names.values() for name in group}
-
-
-def command_names(word: str, language: str | None = None,
-                  table: dict[str, dict[str, tuple[str, ...]]] = COMMAND_WORDS) -> tuple[str, ...]:
-    """The names of command ``word`` (its English name) in ``table`` (one shaped as
-    COMMAND_WORDS), those of ``language`` (default: the one in use) first, then English,
-    then any other."""
-    names = table[word]
-    lang = i18n.current() if language is None else language
-    order = [lang, "en", *sorted(names)]
-    seen: list[str] = []
-    for key in order:
-        seen.extend(name for name in names.get(key, ()) if name not in seen)
-    return tuple(seen)
 
 
 # The /help list: command word (None: not a command), its arguments, what it does.

@@ -168,6 +168,7 @@ from protocol import (
     HistoryRequest,
     OutcomeAck,
     Ping,
+    Pong,
     Queued,
     Receipt,
     Role,
@@ -192,6 +193,7 @@ from .display import WRITE_FAILED, explain_refusal
 from .events import ServerUnavailable
 from .errors import CertificateError, LocalError, LoginInterrupted, LoginRefused, ServerUnreachable
 from .outgoing import DELIVERED, FAILED, QUEUED, SENDING, SENT, Failure, MessageUpdate, OutgoingMessage
+from .serverclock import SERVER_CLOCK
 
 _log = logging.getLogger(__name__)
 
@@ -411,8 +413,10 @@ class LoginAttempt:
 
     def step(self, where: str) -> Welcome | None:
         """The Welcome once it came; None while more bytes are needed. Raises
-        :class:`LoginRefused` (the server's refusal) or :class:`ServerUnreachable` (the
-        session ended, or the peer does not speak this protocol)."""
+        :class:`LoginRefused` (the server's refusal: the server's time it says, a kept
+        name's, goes to client/serverclock.py, as no welcome will say it) or
+        :class:`ServerUnreachable` (the session ended, or the peer does not speak this
+        protocol)."""
         while True:
             event = self.conn.next_event()
             if event is None:
@@ -425,6 +429,7 @@ class LoginAttempt:
             if isinstance(event, Welcome):
                 return event
             if isinstance(event, ErrorReply):
+                SERVER_CLOCK.heard(event.now)
                 raise LoginRefused(event.code, event.message, event.retry_after, event.like, bool(event.uncertain),
                                    until=event.until)
             if isinstance(event, Goodbye):
@@ -762,6 +767,7 @@ class ClientCore:
         again."""
         self.conn = conn
         self._now = self._last_received = self._last_ping = now
+        SERVER_CLOCK.heard(welcome.now)  # the server's time, for the waits it gives
         self.alive = True
         self.ending = self.broken = False
         self.goodbye = None
@@ -1196,6 +1202,8 @@ class ClientCore:
             self._write_reads()  # the marks asked while this read's events were handed on
             self._outbox.append(conn.data_to_send())  # pongs the protocol core queued
             return None
+        if type(event) is Pong:  # a server's says its time again (an older server's: nothing)
+            SERVER_CLOCK.heard(event.now)
         items = self._absorb(event)
         self._after = (conn, event, items == [event])
         return items

@@ -1,80 +1,21 @@
-"""Turning what the server sent into text that is safe to print on a terminal.
-
-Anything another user typed reaches our terminal, so it must not be able to drive it:
-an ESC starts a control sequence (move the cursor, retitle the window, rewrite earlier
-lines), a CR returns to the start of the line to overprint it, a U+202E reverses the text
-that follows it. :func:`sanitize` shows every such character as a visible escape instead:
-
-- C0 controls, DEL and C1 controls (category Cc): ``\\x1b``, ``\\x7f``, ``\\x9b``; newline,
-  carriage return and tab as ``\\n``, ``\\r``, ``\\t``, so one message stays on one line;
-- format characters (category Cf: bidi embeddings, overrides and isolates, invisible
-  marks, zero-width space, byte-order mark, tag characters): ``\\u202e``, ``\\U000e0041``;
-  except ZWNJ and ZWJ (U+200C, U+200D), which join letters in Persian and Indic scripts
-  and the parts of emoji sequences, and can neither move the cursor nor reorder text;
-- line and paragraph separators (U+2028, U+2029) and lone surrogates.
-
-Two format characters are harmless and only look as they should: a soft hyphen (U+00AD,
-pasted from Word: where a word may break, which a terminal never does) shows as nothing,
-and a subdivision's flag (U+1F3F4 and tag characters to U+E007F, England's), which a
-terminal cannot draw, as the black flag alone (UTS #51's fallback). The web page keeps
-both, as it keeps all it can lay out safely (webclient/app.js, visibleControls).
-
-Everything else, including all printable non-ASCII text, passes unchanged. Backslashes are
-not doubled: the aim is a harmless display, not a reversible encoding.
+"""Turning what the server sent into text that is safe to print on a terminal, in the
+user's words: the escapes themselves are shared/safetext.py's (:func:`sanitize`, which the
+server's log uses too), re-exported here for the clients.
 """
 
 from __future__ import annotations
 
 import datetime
 import math
-import re
 import time
 import unicodedata
 
 import const
 from i18n import N_, _, decimal, ngettext
 from registry import canonical
+from shared.safetext import sanitize
 
-# Characters with a short conventional escape; the soft hyphen shows as nothing.
-_NAMED = {"\n": "\\n", "\r": "\\r", "\t": "\\t", "\u00ad": ""}
-# A subdivision flag's tag characters (an emoji tag sequence, UTS #51), after its black flag.
-_FLAG_TAGS = re.compile("(?<=\U0001f3f4)[\U000e0020-\U000e007e]+\U000e007f")
-# Format characters that are needed to write some languages correctly and are harmless.
-_ALLOWED_FORMAT = frozenset({"\u200c", "\u200d"})
-_UNSAFE_CATEGORIES = frozenset({"Cc", "Cs", "Zl", "Zp"})
-
-
-def _is_unsafe(char: str) -> bool:
-    category = unicodedata.category(char)
-    return category in _UNSAFE_CATEGORIES or (category == "Cf" and char not in _ALLOWED_FORMAT)
-
-
-def _escape(char: str) -> str:
-    if char in _NAMED:
-        return _NAMED[char]
-    code = ord(char)
-    if code < 0x100:
-        return f"\\x{code:02x}"
-    if code < 0x10000:
-        return f"\\u{code:04x}"
-    return f"\\U{code:08x}"
-
-
-def sanitize(text: object) -> str:
-    """Return ``text`` with every terminal-unsafe character shown as an escape (see above).
-
-    Accepts any object (``str()`` of it), so a wrong type from a peer cannot crash a
-    display; the result contains no control or format character and no newline.
-    """
-    if not isinstance(text, str):
-        text = "" if text is None else str(text)
-    # Fast path: isprintable() is False for every unsafe character (and for some safe
-    # ones, like non-ASCII spaces, which the slow path keeps).
-    if text.isprintable():
-        return text
-    text = _FLAG_TAGS.sub("", text)
-    return "".join(_escape(c) if _is_unsafe(c) else c for c in text)
-
+from .serverclock import on_this_clock, server_now
 
 # A `left` notice's reason (PROTOCOL.md, "joined, left") in the user's language. The English
 # is the reason as the server words it; one not listed (a newer server's) is shown as it came.
@@ -419,25 +360,26 @@ LIKE_TEXTS = {"unknown_recipient": "unknown_recipient_like", "no_such_room": "no
 # Codes that take another sentence when the error has "until" and no retry_after (its key
 # in ERROR_TEXTS): name_taken of a guest name kept for its last guest, until that time.
 UNTIL_TEXTS = {"name_taken": "name_held"}
-# "until" is on the server's clock, and the wait ({delay}) is it less this clock's now: a
-# client whose clock is hours off said "(2 h from now)" or "(0.1 s from now)". So the wait
-# is said only if it is one the thing can last (above 0, at most the seconds given); else
-# the sentence (its key in ERROR_TEXTS) that says only until when. (The protocol tells no
-# server time before a welcome that a client could take its clock's offset from.)
+# "until" is on the server's clock, and the wait ({delay}) is it less the server's now as
+# this client reckons it (client/serverclock.py: from the welcome's and pongs' ``now``). Before
+# the server said its time (a first login's refusal, an older server) that is this clock's,
+# and one hours off said "(2 h from now)" or "(0.1 s from now)". So the wait is said only
+# if it is one the thing can last (above 0, at most the seconds given); else the sentence
+# (its key in ERROR_TEXTS) that says only until when.
 UNTIL_CLOCKLESS = {"name_taken": ("name_held_until", const.GUEST_HOLD)}
 
 
 def _until_text(code: str, until: float) -> str:
     """The key in ERROR_TEXTS of ``code``'s sentence with ``until``: UNTIL_TEXTS', or
-    UNTIL_CLOCKLESS' when this clock makes the wait one it cannot be."""
+    UNTIL_CLOCKLESS' when the clock makes the wait one it cannot be."""
     clockless, longest = UNTIL_CLOCKLESS.get(code, (UNTIL_TEXTS[code], float("inf")))
-    return UNTIL_TEXTS[code] if 0 < until - time.time() <= longest else clockless
+    return UNTIL_TEXTS[code] if 0 < until - server_now() <= longest else clockless
 
 
 def explain_error(code: str, message: str, to: str | None = None, retry_after: float | None = None,
                   like: str | None = None, room: str | None = None, reason: str | None = None,
                   uncertain: bool | None = False, attempts: int | None = None, tried_for: float | None = None,
-                  until: float | None = None, waited: float | None = None) -> str:
+                  until: float | None = None, waited: float | None = None, waited_said: float | None = None) -> str:
     """One line for the user saying why a request failed: a sentence, not a code.
 
     Well-known codes get a sentence, in the language in use, that names the recipient
@@ -458,9 +400,10 @@ def explain_error(code: str, message: str, to: str | None = None, retry_after: f
     ``attempts`` and ``tried_for`` (an ``unavailable`` or ``unconfirmed`` the client gave a
     message up after, a Failure's): how often and how long it was tried, never the server's
     last wait. ``waited`` (an ``expired`` message's, when the client knows when it was sent):
-    the seconds since then, said (:func:`format_span`), at most a message's lifetime
-    (``const.QUEUE_TTL``).
+    the seconds since then; ``waited_said``: the error's ``waited``, what the server says it
+    waited; one of them said (:func:`expired_wait` chooses, :func:`format_span` words it).
     """
+    spent = expired_wait(waited_said, waited) if code == "expired" else None
     unsure = code == "unconfirmed" or (uncertain and code == "unavailable")
     template = ERROR_TEXTS["unconfirmed_given_up"] if attempts and unsure \
         else ERROR_TEXTS["unconfirmed"] if unsure \
@@ -468,7 +411,7 @@ def explain_error(code: str, message: str, to: str | None = None, retry_after: f
         else ERROR_TEXTS[TIMED_TEXTS[code]] if code in TIMED_TEXTS and retry_after is not None \
         else ERROR_TEXTS[LIKE_TEXTS[code]] if code in LIKE_TEXTS and like \
         else ERROR_TEXTS[_until_text(code, until)] if code in UNTIL_TEXTS and until is not None \
-        else ERROR_TEXTS["expired_waited"] if code == "expired" and waited is not None \
+        else ERROR_TEXTS["expired_waited"] if spent is not None \
         else ERROR_TEXTS.get(code)
     if template is None or (code in NEEDS_NAME and not to) or (code in NEEDS_LIKE and not like) \
             or (code in NEEDS_ROOM and not room):
@@ -485,20 +428,28 @@ def explain_error(code: str, message: str, to: str | None = None, retry_after: f
                                   n=const.MIN_PASSWORD_LENGTH,
                                   like=sanitize(like) if like else "", why=f": {sanitize(reason)}" if reason else "",
                                   attempts=attempts, duration=format_delay(tried_for),
-                                  until=format_when(until) if until is not None else "",
-                                  delay=format_delay(max(0.0, until - time.time())) if until is not None else "",
-                                  # Told long after it expired (at a later login): it waited its
-                                  # lifetime, no more.
-                                  waited=format_span(min(waited, const.QUEUE_TTL)) if waited is not None else "")
+                                  until=format_when(on_this_clock(until)) if until is not None else "",
+                                  delay=format_delay(max(0.0, until - server_now())) if until is not None else "",
+                                  waited=format_span(spent) if spent is not None else "")
     return text
+
+
+def expired_wait(said: float | None, measured: float | None) -> float | None:
+    """How long an expired message waited, to say: what the server said (the ``expired``
+    error's ``waited``: its lifetime there, whatever its operator set), else the client's
+    own ``measured`` seconds since it was sent, at most const.QUEUE_TTL (an older server's,
+    told at a later login: it waited its lifetime, no more); None when neither is known."""
+    if said is not None:
+        return said
+    return None if measured is None else min(measured, const.QUEUE_TTL)
 
 
 def explain_refusal(refusal, to: str | None = None, waited: float | None = None) -> str:
     """:func:`explain_error` for ``refusal``: an error from the server (an ErrorReply, a
     RequestFailed) or a failed message's ``error`` (the pair ``(code, message)``, or a
     Failure), with its other fields (``retry_after``, ``like``, ``room``, ``reason``,
-    ``uncertain``) when it has them. ``to``: the recipient or room the request named;
-    ``waited``: as :func:`explain_error`'s."""
+    ``uncertain``, an expiry's ``waited``) when it has them. ``to``: the recipient or room
+    the request named; ``waited``: as :func:`explain_error`'s."""
     code, message = refusal[:2] if isinstance(refusal, tuple) else (refusal.code, refusal.message)
     if getattr(refusal, "local", False):  # the client's own words, the exact reason (LoginRefused)
         return sanitize(message)
@@ -506,7 +457,8 @@ def explain_refusal(refusal, to: str | None = None, waited: float | None = None)
     return explain_error(code, message, to, getattr(refusal, "retry_after", None), getattr(refusal, "like", None),
                          room, getattr(refusal, "reason", None), uncertain=getattr(refusal, "uncertain", False),
                          attempts=getattr(refusal, "attempts", None), tried_for=getattr(refusal, "tried_for", None),
-                         until=getattr(refusal, "until", None), waited=waited)
+                         until=getattr(refusal, "until", None), waited=waited,
+                         waited_said=getattr(refusal, "waited", None))
 
 
 # What became of a message that failed (failed_outcome), which every client says apart, as
@@ -646,7 +598,7 @@ def describe_room_notice(event: "RoomNotice", me: str) -> str:
                                   topic=sanitize(event.topic or ""), role=describe_role(event.role or ""))
     extras = []
     if event.act == "mute":
-        extras.append(_("until {when}").format(when=format_when(event.until)) if event.until is not None
+        extras.append(_("until {when}").format(when=format_when(on_this_clock(event.until))) if event.until is not None
                       else _("until unmuted"))
     if event.reason and event.by is None and event.reason in _SERVER_REASONS:
         extras.append(_(_SERVER_REASONS[event.reason]))

@@ -55,11 +55,12 @@ class Failure(tuple):
     refusal had none.
     ``attempts`` and ``tried_for``: the client gave the message up after that many
     ``unavailable`` answers over that many seconds (client/core.py), so the refusal's wait
-    is no news; else None."""
+    is no news; else None. ``waited``: an ``expired`` one's wait as the server said it
+    (None: a server that does not say it)."""
 
     def __new__(cls, code: str, message: str, retry_after: float | None = None, room: str | None = None,
                 reason: str | None = None, attempts: int | None = None, tried_for: float | None = None,
-                like: str | None = None) -> Failure:
+                like: str | None = None, waited: float | None = None) -> Failure:
         self = super().__new__(cls, (code, message))
         self._until = None if retry_after is None else time.monotonic() + retry_after
         self.room = room
@@ -67,6 +68,7 @@ class Failure(tuple):
         self.like = like
         self.attempts = attempts
         self.tried_for = tried_for
+        self.waited = waited
         return self
 
     @classmethod
@@ -74,7 +76,7 @@ class Failure(tuple):
         """The failure an ``error`` from the server (an ErrorReply) says (``attempts`` and
         ``tried_for``: the client's giving up after it, as above)."""
         return cls(reply.code, reply.message, reply.retry_after, reply.room_name, reply.reason, attempts, tried_for,
-                   reply.like)
+                   reply.like, reply.waited)
 
     @property
     def code(self) -> str:

@@ -202,6 +202,7 @@ from .display import (
     describe_skipped,
     DayBreaks,
     day_rule,
+    expired_wait,
     explain_error,
     explain_refusal,
     failed_outcome,
@@ -653,10 +654,11 @@ def describe_event(event: Event, me: str, carbons: dict[int, Carbon] | None = No
     if isinstance(event, ErrorReply) and event.code == ErrorCode.EXPIRED:
         # Told at a login, days later, of a message no tracker of this run knows: the
         # server's words name it and its recipient ("your message 17 to Bob expired"; no
-        # code after them), and it waited its whole lifetime (const.QUEUE_TTL).
+        # code after them), and it waited its whole lifetime: as long as the server says
+        # (an older server says nothing: all of const.QUEUE_TTL, expired_wait).
         return _("✗ not delivered: {why}; it waited {waited} and its recipient's client never took it: tell them "
                  "some other way").format(why=sanitize(event.message) or _("a message expired"),
-                                          waited=format_span(const.QUEUE_TTL))
+                                          waited=format_span(expired_wait(event.waited, math.inf)))
     if isinstance(event, UserList):  # an answer that came after /who gave up waiting
         return format_users(event.users)
     if isinstance(event, LookupResult):

@@ -273,6 +273,8 @@ FIELDS: Mapping[str, tuple[str, Callable[[str, Any, int], Any]]] = {
     "act": ("act", _short),
     "by": ("by", _name),
     "until": ("until", _number),
+    "waited": ("waited", _number),  # an expired error's: how long the message waited
+    "now": ("now", _optional(_integer)),  # a welcome's and a server's pong: its clock, in ms
     "count": ("count", _integer),
     "owner": ("owner", _name),
     "created": ("created", _boolean),
@@ -510,20 +512,21 @@ def _fast_room(event: Any) -> bytes:
 def _fast_welcome(event: Any) -> bytes:
     # One per login (issue 9's login storm). Values of any other type than these take the
     # generic way, which decides how they look on the wire.
-    heartbeat, features, read = event.heartbeat, event.features, event.read_receipts
+    heartbeat, features, read, now = event.heartbeat, event.features, event.read_receipts, event.now
     if (type(event.request_id) is not str or type(event.name) is not str or type(event.server) is not str
             or not (event.resume is None or type(event.resume) is str)
             or type(event.version) is not int or type(heartbeat) not in (int, float) or type(event.registered) is not bool
-            or not (read is None or type(read) is bool)
+            or not (read is None or type(read) is bool) or not (now is None or type(now) is int)
             or not (features is None or type(features) is tuple and all(type(f) is str for f in features))):
         return _dumps(to_dict(event)).encode("utf-8") + b"\n"
     resume = "" if event.resume is None else f',"resume":{_string_literal(event.resume)}'
     listed = "" if features is None else f',"features":[{",".join(map(_string_literal, features))}]'
     said = "" if read is None else (',"read_receipts":true' if read else ',"read_receipts":false')
+    clock = "" if now is None else f',"now":{now}'
     return (f'{{"type":"welcome","id":{_string_literal(event.request_id)},"name":{_string_literal(event.name)},'
             f'"version":{event.version!r},"server":{_string_literal(event.server)},'
             f'"heartbeat":{_number_literal(heartbeat)},"registered":{"true" if event.registered else "false"}'
-            f'{resume}{listed}{said}}}\n').encode()
+            f'{resume}{listed}{said}{clock}}}\n').encode()
 
 
 _FAST: dict[type[Event], Callable[[Any], bytes]] = {

@@ -46,7 +46,7 @@ it was for a peer of that version: so an older client never sees a room frame.
 from __future__ import annotations
 
 import functools
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from enum import Enum
 from typing import Any
 
@@ -193,31 +193,34 @@ def _closing_rules(role: Role, own: frozenset, peer: frozenset) -> tuple[frozens
 
 class _Fixed:
     """What a connection is given at its start and never changes: its role, the peer's
-    types and the two limits. One object shared by every connection made alike (see
-    :func:`_fixed`), so a connection keeps one slot for them instead of four: the core
-    is 128 bytes, not 160, of every idle connection (issue 9)."""
+    types, the two limits and the clock its pongs say. One object shared by every
+    connection made alike (see :func:`_fixed`), so a connection keeps one slot for them
+    instead of five: the core is 128 bytes, not 160, of every idle connection (issue 9)."""
 
-    __slots__ = ("role", "peer_types", "max_frame", "max_text")
+    __slots__ = ("role", "peer_types", "max_frame", "max_text", "clock")
 
-    def __init__(self, role: Role, max_frame: int, max_text: int) -> None:
+    def __init__(self, role: Role, max_frame: int, max_text: int, clock: Callable[[], int] | None) -> None:
         self.role = role
         # Every type the peer can ever send: anything else is "unknown" rather than
         # "not now", so a client cannot even name a system notice.
         self.peer_types = _PEER_TYPES[_PEER[role]]
         self.max_frame = max_frame
         self.max_text = max_text
+        self.clock = clock
 
 
 @functools.lru_cache(maxsize=32)  # bounded; a connection made after an eviction gets an equal one
-def _fixed(role: Role, max_frame: int, max_text: int) -> _Fixed:
-    return _Fixed(role, max_frame, max_text)
+def _fixed(role: Role, max_frame: int, max_text: int, clock: Callable[[], int] | None) -> _Fixed:
+    return _Fixed(role, max_frame, max_text, clock)
 
 
 class Connection:
     """The protocol state of one connection, seen from ``role``.
 
     ``max_frame_bytes`` bounds a frame (and so the receive buffer); ``max_text_chars``
-    bounds message text. Both default to the limits in ``const.py``.
+    bounds message text. Both default to the limits in ``const.py``. ``clock`` (a server's:
+    its wall clock in ms since the epoch, PROTOCOL.md "Either direction") is said as ``now``
+    in every pong this connection answers a ping with; None: no ``now`` (a client's).
     """
 
     # Twelve slots: 128 bytes, pymalloc's class below 144 (see _Fixed and _RULES).
@@ -225,8 +228,8 @@ class Connection:
                  "_frames", "_close_pending", "_rules", "_eof_seen", "_next_frame", "unfinished_since")
 
     def __init__(self, role: Role, max_frame_bytes: int = const.MAX_FRAME_BYTES,
-                 max_text_chars: int = const.MAX_TEXT_CHARS) -> None:
-        self._fixed = _fixed(role, max_frame_bytes, max_text_chars)
+                 max_text_chars: int = const.MAX_TEXT_CHARS, clock: Callable[[], int] | None = None) -> None:
+        self._fixed = _fixed(role, max_frame_bytes, max_text_chars, clock)
         self._enter(State.HANDSHAKE)
         # Bytes of the frame(s) not yet split off. Empty, it is the shared b"" (an idle
         # connection keeps no buffer); a read that follows an empty buffer is kept as it
@@ -381,7 +384,8 @@ class Connection:
                 if kind in _MOVING:
                     self._enter(_TRANSITIONS[(kind, _PEER[fixed.role])], getattr(event, "version", 1))
                 if kind is Ping:
-                    self._outbox += codec.encode(Pong(event.token))
+                    clock = fixed.clock
+                    self._outbox += codec.encode(Pong(event.token, None if clock is None else clock()))
                 return event
             if not self._buffer:
                 # All taken and nothing left to split (what _split_frames would find, without

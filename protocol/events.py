@@ -363,6 +363,9 @@ class Welcome(Event):
     features: tuple[str, ...] | None = None
     # With the ``read`` feature: this user's setting (see :class:`Settings`).
     read_receipts: bool | None = None
+    # The server's wall clock as it welcomed, in ms since the epoch (None: an older server):
+    # how far this client's clock is off, for the waits the server gives as Unix times.
+    now: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -433,6 +436,12 @@ class ErrorReply(Event):
     # For name_taken of a guest name kept for the guest who used it last: when the hold
     # ends (a Unix time), for a client to say until when and for how long.
     until: float | None = None
+    # For expired: the seconds the message waited, from its sending to its expiry (this
+    # server's QUEUE_TTL when it was sent), for a client to say rather than its own idea.
+    waited: float | None = None
+    # With until: the server's wall clock as it refused, in ms since the epoch (as a
+    # welcome's now: a refused login has no welcome), for a client to say the wait from.
+    now: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -723,11 +732,13 @@ class Ping(Event):
 
 @dataclass(frozen=True, slots=True)
 class Pong(Event):
-    """Answer to a :class:`Ping`, echoing its ``token``."""
+    """Answer to a :class:`Ping`, echoing its ``token``; a server's says its wall clock
+    (``now``, ms since the epoch, as the welcome's), a client's has none."""
 
     TYPE: ClassVar[str] = "pong"
     SENDER: ClassVar[str] = "both"
     token: str = ""
+    now: int | None = None
 
 
 @dataclass(frozen=True, slots=True)

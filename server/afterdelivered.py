@@ -92,6 +92,7 @@ from protocol.codec import encode
 from registry import canonical
 
 from . import mailbox
+from .clocksteps import MessageAges
 from .roomreads import ROOM_READ, RoomReads
 from .rooms import LogLine, Refused, room_key
 from .session import ClientSession
@@ -132,6 +133,9 @@ class AfterDelivered:
         # them is under way.
         self._changes_held: dict[ClientSession, set[int]] = {}
         self._changes_fetching: set[ClientSession] = set()
+        # The edit window on a clock that never steps while the server runs (a step of the
+        # wall clock neither lets an old message be edited nor refuses a fresh one).
+        self.message_ages = MessageAges()
 
     def handlers(self) -> dict[type, Callable[[ClientSession, Any], None]]:
         return {Read: self._read, Typing: self._typing, Edit: self._edit, Delete: self._delete,
@@ -475,9 +479,23 @@ class AfterDelivered:
             if message.recipient_key not in quiet_for and message.state not in mailbox.BLOCKED_STATES:
                 self._tell(message.recipient_key, EDITS, event, author)
 
+        # The store holds now - sent_at (wall times) to the window; the window given it is
+        # moved by the wall clock's steps since the message was taken (server/clocksteps.py).
+        # None: taken before a step older than a window, so older than one (_NEVER).
+        window = self._edit_window(msg_id)
         self.store_call(session, request_id, partial(self.relay.store.change_message, may_post_in=may_post_in), msg_id,
-                        None if moderation is not None else own_key, text, time.time(), self.relay.config.edit_window,
-                        quiet_for, callback=changed)
+                        None if moderation is not None else own_key, text, time.time(),
+                        _NEVER if window is None else window, quiet_for, callback=changed)
+
+    def look_at_clock(self) -> None:
+        """Note any step of the wall clock since the last look (the server's sweep calls
+        this every few seconds, and every edit: server/clocksteps.py MessageAges)."""
+        self.message_ages.look(time.time(), time.monotonic(), self.relay.store.last_msg_id())
+
+    def _edit_window(self, msg_id: int) -> float | None:
+        """The window to hold message ``msg_id``'s wall-clock age to (MessageAges.window_for)."""
+        self.look_at_clock()
+        return self.message_ages.window_for(msg_id, self.relay.config.edit_window, time.monotonic())
 
     def _may_post_in(self, session: ClientSession) -> frozenset[str]:
         """The keys of the named rooms ``session``'s user may post to now (the rooms core
@@ -605,6 +623,10 @@ class AfterDelivered:
         """``operation(*args, callback, on_error)``, answered ``unavailable`` on failure."""
         operation(*args, callback, self.relay._unavailable(session, request_id))
 
+
+# The window given the store for a message taken before a step older than a window: one no
+# message's age is within (-inf would do, but Redis's Lua reads it from a string).
+_NEVER = -1e18
 
 # status of mailbox.change_message -> (error code, message)
 _CHANGE_ERRORS = {

@@ -436,6 +436,9 @@ class ChatServer:
                 listening_since = now
                 log.warning("the server did not run for %.0f s (was its machine suspended?): "
                             "its clients' silence meanwhile is not held against them", now - last_pass - period)
+            # A step of the wall clock is noted against the messages taken before it, at
+            # most one pass late: the edit window holds (server/clocksteps.py MessageAges).
+            self.relay.after.look_at_clock()
             if now - last_expiry >= config.expiry_interval:
                 last_expiry = now
                 self.relay.expire(time.time())

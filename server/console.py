@@ -5,7 +5,7 @@ sessions (its answers on the console's own output, never on the log's stream:
 :func:`say_to_operator`), ``/backup [FOLDER]`` copies the database into a new folder while
 the server runs (server/backup.py), ``/help`` lists the commands (:func:`help_lines`, also
 shown for anything else typed there). Each takes its other names too: those the client
-gives it (client/commands.py COMMAND_WORDS, the one table: ``/sair``, ``/quem``, ``/lista``...),
+gives it (shared/commandwords.py COMMAND_WORDS, the one table: ``/sair``, ``/quem``, ``/lista``...),
 and for the console's own commands, CONSOLE_WORDS's.
 
 Standard input is read in a daemon thread because asyncio cannot watch a console portably;
@@ -23,10 +23,10 @@ import time
 from collections.abc import Callable, Sequence
 from typing import TextIO
 
-from client.commands import COMMAND_WORDS, command_names
 from registry.collation import name_order
 from i18n import N_, _
 from registry.registry import UserRecord
+from shared.commandwords import COMMAND_WORDS, command_names
 
 from .addresses import endpoint
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import logging
 
-from client.display import sanitize
+from shared.safetext import sanitize
 
 FORMAT = "%(asctime)s %(levelname)s %(message)s"
 

@@ -65,6 +65,7 @@ from registry import InvalidName, Lookalikes, canonical, display_form, validate_
 from registry.names import MESSAGES as NAME_MESSAGES
 
 from .accounts import Account, FailureThrottle, hash_password, password_problem, verify_password
+from .clocksteps import wall_ms
 from .config import ServerConfig
 from .credentials import AccountCredentials, digest
 from .guests import Claim, GuestNames
@@ -268,8 +269,10 @@ class LoginDesk:
         if claim is Claim.HELD:
             # With the hold's end (none while its guest is online): someone moving to
             # another device (no token there) is told until when, not only "for a while".
+            held = until != float("inf")  # (held for good: no time to say)
             return done(LoginResult(error=ErrorReply(ErrorCode.NAME_TAKEN, held_message(hello.name, until),
-                                                     hello.request_id, until=None if until == float("inf") else until)))
+                                                     hello.request_id, until=until if held else None,
+                                                     now=wall_ms() if held else None)))
         name = display_form(hello.name)  # what everyone sees: NFC, ordinary widths
         if claim is Claim.TAKE:
             lookalike = self._lookalike_error(name, hello.request_id)

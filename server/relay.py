@@ -218,8 +218,11 @@ def _outcome(message: mailbox.StoredMessage) -> Event:
     """What a sender is told of a message in a final state (delivered or expired)."""
     if message.state == "delivered":
         return Delivered(message.client_id, message.msg_id)
+    # waited: its lifetime on this server (its operator's QUEUE_TTL when it was stored), for
+    # the clients to say rather than their own const.QUEUE_TTL.
+    waited = None if message.expires_at is None else message.expires_at - message.sent_at
     return ErrorReply(ErrorCode.EXPIRED, f"your message {message.msg_id} to {message.recipient} expired before "
-                      "it was delivered", message.client_id, msg_id=message.msg_id)
+                      "it was delivered", message.client_id, msg_id=message.msg_id, waited=waited)
 
 
 
@@ -735,7 +738,7 @@ class Relay:
         read_receipts = self.after.logged_in(session, features) if features else None  # none turned on
         session.send(Welcome(hello.request_id, result.name, hello.version, self.config.server_name,
                              self.config.heartbeat_interval, result.registered, resume, features or None,
-                             read_receipts))
+                             read_receipts, int(time.time() * 1000)))  # now: as wall_ms says it (a call fewer)
         if session.is_open:
             # Only the login timeout reads it, and only before the welcome: let its float go
             # (24 bytes of every idle connection; issue 9). Its reader's spare objects too.

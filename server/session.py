@@ -64,6 +64,7 @@ import const
 from protocol import Connection, ErrorCode, ErrorReply, Event, LocalProtocolError, Role, State
 
 from .addresses import endpoint
+from .clocksteps import wall_ms
 from .outbox import WriteBatcher
 
 if TYPE_CHECKING:
@@ -331,7 +332,7 @@ class ClientSession(asyncio.BufferedProtocol):
         # request: server/intake.py), so that relay.drained is called then.
         self.skipped = 0
         self.held = False
-        self.conn = Connection(Role.SERVER)
+        self.conn = Connection(Role.SERVER, clock=wall_ms)  # its pongs say the server's time
         self.transport: asyncio.Transport | None = None
         self.address = "?"
         self.port = 0

@@ -72,6 +72,17 @@ def client_state(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.M
     return path
 
 
+@pytest.fixture(autouse=True)
+def server_clock_unheard() -> Iterator[None]:
+    """Each test's clients start having heard no server's time (client/serverclock.py: one
+    per process): a test that fakes the wall clock is not read against a server an earlier
+    test's client heard."""
+    from client.serverclock import SERVER_CLOCK
+    SERVER_CLOCK.forget()
+    yield
+    SERVER_CLOCK.forget()
+
+
 @pytest.fixture
 def server() -> Iterator[ServerThread]:
     with in_thread() as srv:

@@ -74,15 +74,17 @@ function tn(singular, plural, n, values) {
  * (seconds): a message given up after that many "unavailable" answers over that long, said
  * so, never the server's last wait. ``until`` (a Unix time; the error's field): a code of
  * i18n.untilTexts says until when and for how long (a guest name kept for its last guest).
- * ``waited`` (seconds; an "expired" message's, when the page knows when it was sent): how
- * long it waited, said. client/display.py's explain_error, the one table. */
+ * ``waited`` (seconds; an "expired" message's, when the page knows when it was sent) and
+ * ``waitedSaid`` (the error's ``waited``, what the server says it waited): one of them said
+ * (expiredWait chooses). client/display.py's explain_error, the one table. */
 function explainError(code, message, name, retryAfter, like, room, reason, uncertain, attempts, triedFor, until,
-  waited) {
+  waited, waitedSaid) {
   const timed = typeof retryAfter === "number" && Object.hasOwn(i18n.timed, code) ? i18n.timed[code] : null;
   const liked = like && Object.hasOwn(i18n.liked, code) ? i18n.liked[code] : null;
   const held = typeof until === "number" && Object.hasOwn(i18n.untilTexts, code) ? untilText(code, until) : null;
   const unsure = code === "unconfirmed" || (uncertain === true && code === "unavailable");
-  const spent = code === "expired" && typeof waited === "number";
+  const spentFor = code === "expired" ? expiredWait(waitedSaid, waited) : null;
+  const spent = spentFor !== null;
   const template = i18n.errors[attempts && unsure ? "unconfirmed_given_up" : unsure ? "unconfirmed"
     : attempts && code === "unavailable" ? "unavailable_given_up" : timed || liked || held
       || (spent ? "expired_waited" : code)];
@@ -97,20 +99,30 @@ function explainError(code, message, name, retryAfter, like, room, reason, uncer
     // MIN_PASSWORD_LENGTH).
     text = fill(template, { name: about || t("the recipient"), when, limit: MAX_TEXT_CHARS, minutes: EDIT_WINDOW / 60,
       like: like || "", why: reason ? `: ${reason}` : "", n: MIN_PASSWORD_LENGTH, attempts,
-      duration: formatDelay(triedFor), until: held ? formatTime(until) : "",
-      delay: held ? formatDelay(Math.max(0, until - nowSeconds())) : "",
-      // Told long after it expired (at a later login): it waited its lifetime, no more.
-      waited: spent ? formatSpan(Math.min(waited, QUEUE_TTL)) : "" });
+      duration: formatDelay(triedFor), until: held ? formatTime(onThisClock(until)) : "",
+      delay: held ? formatDelay(Math.max(0, until - serverNowSeconds())) : "",
+      waited: spent ? formatSpan(spentFor) : "" });
   }
   return text;
 }
 
+/** How long an expired message waited, to say: what the server said (the "expired" error's
+ * ``waited``: its lifetime there, whatever its operator set), else the page's own
+ * ``measured`` seconds since it was sent, at most QUEUE_TTL (an older server's, told at a
+ * later login: it waited its lifetime, no more); null when neither is known.
+ * client/display.py's expired_wait. */
+function expiredWait(said, measured) {
+  if (typeof said === "number") return said;
+  return typeof measured === "number" ? Math.min(measured, QUEUE_TTL) : null;
+}
+
 /** The key in i18n.errors of ``code``'s sentence with ``until`` (the server's clock):
- * i18n.untilTexts', or i18n.untilClockless' when this browser's clock makes the wait one it
- * cannot be (client/display.py's _until_text). */
+ * i18n.untilTexts', or i18n.untilClockless' when the clock (serverNowSeconds: this
+ * browser's until the server said its time) makes the wait one it cannot be
+ * (client/display.py's _until_text). */
 function untilText(code, until) {
   const [clockless, longest] = i18n.untilClockless[code] || [i18n.untilTexts[code], Infinity];
-  const wait = until - nowSeconds();
+  const wait = until - serverNowSeconds();
   return wait > 0 && wait <= longest ? i18n.untilTexts[code] : clockless;
 }
 
@@ -545,6 +557,28 @@ function monotonicSeconds() {
   return at;
 }
 
+let serverClock = null;  // the server's time as it last said it: {said (seconds), at: monotonicSeconds() then}
+
+/** The server said its time ``nowMs`` (ms since the epoch: a welcome's or a pong's ``now``;
+ * not a number: an older server, which does not). client/serverclock.py's ServerClock.heard. */
+function serverClockHeard(nowMs) {
+  if (typeof nowMs === "number" && Number.isFinite(nowMs)) serverClock = { said: nowMs / 1000, at: monotonicSeconds() };
+}
+
+/** The server's wall clock now as this page reckons it (nowSeconds() until the server said
+ * its time): the times the server gives (a kept name's until, a message's sent_at) are on
+ * it, and a browser's clock may be hours off. client/serverclock.py's server_now. */
+function serverNowSeconds() {
+  return serverClock ? serverClock.said + (monotonicSeconds() - serverClock.at) : nowSeconds();
+}
+
+/** The time this browser's clock will read when the server's reads ``serverTime``: a time
+ * the server gave (a mute's end, a kept name's), said as "until HH:MM" on the clock its
+ * reader sees. client/serverclock.py's on_this_clock. */
+function onThisClock(serverTime) {
+  return serverTime + (nowSeconds() - serverNowSeconds());
+}
+
 /** The hello that logs in; the password goes along only when one was typed, and the
  * guest's resume token (PROTOCOL.md, "Guest names") when this browser keeps one. */
 function helloFrame(chat, name, password, register, resume) {
@@ -906,6 +940,7 @@ function receiveFrame(chat, frame) {
 const HANDLERS = {
   welcome(chat, frame, out) {
     const again = chat.welcomedOnce;  // a reconnection: what happened meanwhile is asked below
+    serverClockHeard(frame.now);  // the server's time, for the waits it gives
     chat.requests.delete(frame.id);
     chat.me = frame.name;
     chat.version = Number.isInteger(frame.version) ? frame.version : 1;
@@ -1113,6 +1148,7 @@ const HANDLERS = {
         item.error = message;
         item.errorCode = frame.code;  // the view explains it in the page's language
         item.waited = Math.max(0, nowSeconds() - item.at);  // now: a later drawing says no longer a wait
+        item.waitedSaid = typeof frame.waited === "number" ? frame.waited : null;  // the server's word for it
         return;
       }
     }
@@ -1132,6 +1168,7 @@ const HANDLERS = {
       return;
     }
     if (request && request.kind === "hello") {
+      serverClockHeard(frame.now);  // a kept name's refusal says the server's time: no welcome will
       // A reconnection refused for a while (the old connection not noticed gone yet, the
       // store out of reach, too many logins or connections from a school's one address):
       // try again, no sooner than the server said, as the other clients do.
@@ -1462,6 +1499,10 @@ const HANDLERS = {
     out.send.push({ type: "pong", token: typeof frame.token === "string" ? frame.token : "" });
   },
 
+  pong(chat, frame) {
+    serverClockHeard(frame.now);  // a server's says its time again (an older server's: nothing)
+  },
+
   bye(chat, frame) {
     // In the page's language: a server stopping (console /quit) is said as the window says
     // it; another reason the Python clients know is translated (client/display.py's
@@ -1640,9 +1681,10 @@ function applyChange(item, change) {
  * may still be edited or deleted (the server decides). The window's age: since the server
  * took it, on monotonicSeconds(), for one sent from this page (a step of the browser's
  * clock back kept Edit an hour past the window); else by its time (the server's, from
- * history or another device), which a browser clock that is off misjudges. */
+ * history or another device) against the server's clock (serverNowSeconds: a browser's
+ * clock that is off would misjudge it). */
 function changeable(chat, item) {
-  const age = typeof item.takenAt === "number" ? monotonicSeconds() - item.takenAt : nowSeconds() - item.at;
+  const age = typeof item.takenAt === "number" ? monotonicSeconds() - item.takenAt : serverNowSeconds() - item.at;
   return item.kind === "message" && item.dir === "out"
     && item.msgId != null && !item.deleted && age < EDIT_WINDOW && chat.status === "online";
 }
@@ -2214,7 +2256,7 @@ function describeRoomNotice(chat, frame) {
       role: ROLES[frame.role] ? t(ROLES[frame.role]) : String(frame.role || "") })  // i18n: listed in ROLES
     : `* ${frame.room}: ${frame.act} ${frame.name}`;
   const extras = [];
-  if (frame.act === "mute") extras.push(typeof frame.until === "number" ? t("until {when}", { when: formatTime(frame.until) }) : t("until unmuted"));
+  if (frame.act === "mute") extras.push(typeof frame.until === "number" ? t("until {when}", { when: formatTime(onThisClock(frame.until)) }) : t("until unmuted"));
   if (typeof frame.reason === "string" && frame.reason) {
     // The server's own reason (no "by"), in the page's language; a moderator's as typed.
     extras.push(typeof frame.by !== "string" && SERVER_REASONS.includes(frame.reason) ? t(frame.reason) : frame.reason);  // i18n: listed in SERVER_REASONS
@@ -2956,7 +2998,7 @@ function failureWords(item) {
   const left = typeof refusal.retryAt === "number" ? Math.max(0, refusal.retryAt - monotonicSeconds()) : null;
   return item.error && item.errorCode
     ? explainError(item.errorCode, item.error, item.to || item.room, left, null, refusal.room, refusal.reason,
-      false, refusal.attempts, refusal.triedFor, null, item.waited)
+      false, refusal.attempts, refusal.triedFor, null, item.waited, item.waitedSaid)
     : item.error;
 }
 

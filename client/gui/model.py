@@ -103,13 +103,14 @@ from registry.collation import name_order
 from ..clock import WaitsClock
 from ..core import SIGNED_OUT, is_default_room
 from ..display import (
-    FAILED_MARKS, NOT_DELIVERED, NOT_SENT, cut_whole, describe_room_notice, describe_skipped, explain_error,
+    FAILED_MARKS, NOT_DELIVERED, NOT_SENT, cut_whole, describe_room_notice, describe_skipped,
     explain_refusal, failed_outcome, format_when, left_why, lost_words, sanitize, sanitize_lines, shown_text,
     unavailable_words,
 )
 from ..errors import RequestFailed
 from ..events import ServerUnavailable
-from ..outgoing import MessageUpdate
+from ..outgoing import Failure, MessageUpdate
+from ..serverclock import server_now
 
 ROOM = "#room"
 ROOM_TITLE = N_("Everyone")  # shown through _()
@@ -911,8 +912,10 @@ class ChatModel:
                 return
             line.state = "queued"
         else:  # expired
-            line.state, line.error = "failed", (event.code, explain_error(event.code, event.message))
-            line.waited = max(0.0, time.time() - line.at)  # its label says how long (at most its lifetime)
+            # Its label says how long it waited: as the server says (the error's waited), or
+            # since it was sent (client/display.py expired_wait).
+            line.state, line.error = "failed", Failure.of(event)
+            line.waited = max(0.0, time.time() - line.at)
             del self._carbons[event.msg_id]
         self._changes.append(StateChanged(key, line, old_label))
 
@@ -1181,18 +1184,19 @@ class ChatModel:
         """Our newest message in conversation ``key`` (a direct one, a room post, or one to
         Everyone), or our message ``msg_id`` there, if it may still be edited or deleted
         (not deleted, sent less than ``const.EDIT_WINDOW`` ago; the server is the judge).
-        Ago: since its time, by ``now`` (the wall clock's; a clock that is off misjudges
-        it); for one sent from here, unless ``now`` is given, the longer of that and the
-        time since the server took it on the model's clock of waits: a step of the wall
-        clock back kept Edit an hour past the window (that clock counts a sleep, and takes a
-        step forward for one)."""
+        Ago: since its time (the server's), by ``now`` (default: the server's clock as this
+        client reckons it, client/serverclock.py: this computer's may be hours off); for
+        one sent from here, unless ``now`` is given, the longer of that and the time since
+        the server took it on the model's clock of waits: a step of the wall clock back
+        kept Edit an hour past the window (that clock counts a sleep, and takes a step
+        forward for one)."""
         conversation = self.conversations.get(key)
         if conversation is None:
             return None
         for line in reversed(conversation.lines):
             if line.kind == "out" and line.msg_id is not None and not line.deleted \
                     and (msg_id is None or line.msg_id == msg_id):
-                age = (time.time() if now is None else now) - line.at
+                age = (server_now() if now is None else now) - line.at
                 if line.taken is not None and now is None:
                     age = max(self._clock() - line.taken, age)
                 return line if age < const.EDIT_WINDOW else None

@@ -8,6 +8,7 @@ Every wait is bounded.
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import queue
 import threading
@@ -24,7 +25,7 @@ from protocol import (
 from client import ChatClient
 from client.errors import RequestFailed
 from client.terminal import TerminalUI
-from server import ServerConfig, ServerThread
+from server import ServerConfig, ServerThread, afterdelivered
 from test_client_terminal import _InputUntil
 from wire import WireClient
 
@@ -264,25 +265,74 @@ def test_nobody_edits_or_deletes_anothers_message(server):
         no(alice, Edited, Deleted)
 
 
+def edited_until_refused(alice: WireClient, bob: WireClient, msg_id: int, within: float = 5.0) -> ErrorReply:
+    """Alice edits her message ``msg_id`` to Bob again and again until the server refuses
+    it (its window over): that error, within ``within`` seconds."""
+    deadline = time.monotonic() + within
+    for attempt in range(10**6):
+        alice.send(Edit(f"e{attempt}", msg_id, f"changed {attempt}"))
+        # This edit's own answer (its done or its error), by its id: a frame of
+        # another kind read here would leave the next answers one behind.
+        answer = alice.next()
+        while getattr(answer, "request_id", None) != f"e{attempt}":
+            answer = alice.next()
+        if isinstance(answer, ErrorReply):
+            return answer
+        assert time.monotonic() < deadline, "never too late"
+        bob.drain(quiet=0.1)
+    raise AssertionError("never refused")
+
+
 def test_past_the_window_an_edit_or_delete_is_too_late():
     with ServerThread(ServerConfig(host="127.0.0.1", port=0, edit_window=0.5)) as server:
         with log_in(server, "Alice") as alice, log_in(server, "Bob") as bob:
             msg_id = dm(alice, bob, "m1", "bob", "final")
-            deadline = time.monotonic() + 5
-            for attempt in range(10**6):  # the window is 0.5 s of wall-clock time since sent_at
-                alice.send(Edit(f"e{attempt}", msg_id, f"changed {attempt}"))
-                # This edit's own answer (its done or its error), by its id: a frame of
-                # another kind read here would leave the next answers one behind.
-                answer = alice.next()
-                while getattr(answer, "request_id", None) != f"e{attempt}":
-                    answer = alice.next()
-                if isinstance(answer, ErrorReply):
-                    break
-                assert time.monotonic() < deadline, "never too late"
-                bob.drain(quiet=0.1)
-            assert answer.code == "too_late"
+            assert edited_until_refused(alice, bob, msg_id).code == "too_late"  # the window is 0.5 s
             alice.send(Delete("d1", msg_id))
             assert alice.expect_error("too_late", skip=NOTICES).request_id == "d1"
+
+
+class _SteppedClock:
+    """The ``time`` module as server/afterdelivered.py reads it, its wall clock ``by``
+    seconds off the real one (a step), its monotonic clock the real one."""
+
+    def __init__(self, by: float) -> None:
+        self.by = by
+        self.monotonic = time.monotonic
+
+    def time(self) -> float:
+        return time.time() + self.by
+
+
+@pytest.fixture(params=["memory", "sqlite", "redis"])
+def any_store_config(request, tmp_path):
+    """A server's configuration on each store: memory, SQLite, a Redis of its own."""
+    if request.param == "redis":
+        from redisserver import RedisServer
+        with RedisServer(tmp_path / "redis") as redis:
+            yield ServerConfig(host="127.0.0.1", port=0, cluster_url=redis.url)
+        return
+    yield ServerConfig(host="127.0.0.1", port=0, data_dir=tmp_path if request.param == "sqlite" else None)
+
+
+def test_a_wall_clock_stepped_forward_does_not_refuse_a_fresh_messages_edit(any_store_config, monkeypatch):
+    with ServerThread(any_store_config) as server:
+        with log_in(server, "Alice") as alice, log_in(server, "Bob") as bob:
+            msg_id = dm(alice, bob, "m1", "bob", "fresh")
+            server.call(server.server.relay.after.look_at_clock)  # the server's sweep looks, unstepped
+            monkeypatch.setattr(afterdelivered, "time", _SteppedClock(3600.0))
+            alice.send(Edit("e1", msg_id, "fresh, edited"))
+            assert isinstance(alice.expect((Done, ErrorReply), skip=NOTICES), Done)
+
+
+def test_a_wall_clock_stepped_back_does_not_let_an_old_message_be_edited(any_store_config, monkeypatch):
+    with ServerThread(dataclasses.replace(any_store_config, edit_window=1.0)) as server:
+        with log_in(server, "Alice") as alice, log_in(server, "Bob") as bob:
+            msg_id = dm(alice, bob, "m1", "bob", "old soon")
+            server.call(server.server.relay.after.look_at_clock)
+            monkeypatch.setattr(afterdelivered, "time", _SteppedClock(-3600.0))
+            # Too late a second after it was sent, on the monotonic clock, not in an hour.
+            assert edited_until_refused(alice, bob, msg_id).code == "too_late"
 
 
 def test_edit_and_delete_reach_a_recipient_that_was_offline_exactly_once(durable_server):

@@ -6,7 +6,10 @@ every store (the relay over each: see ``store_kind``)."""
 
 from __future__ import annotations
 
+import dataclasses
 import time
+
+import pytest
 
 from protocol import (
     Accepted, Block, DirectMessage, Done, ErrorCode, ErrorReply, HistoryPage, HistoryRequest, OutcomeAck, SendDirect,
@@ -98,4 +101,27 @@ def test_a_message_sent_while_blocked_is_not_delivered_after_an_unblock_and_expi
     bench.settle()
     assert expired_ids(alice) == [blocked.msg_id, after.msg_id]
     assert history(bench, bob, "Alice") == [(after.msg_id, "expired")]
+    bench.store.close()
+
+
+def test_an_expiry_says_how_long_the_message_waited_by_the_servers_lifetime(loop, store_kind):
+    """``waited`` in the ``expired`` error: the message's lifetime on this server (its
+    QUEUE_TTL, here set to a day by its operator), told live and again at a login, so that
+    clients say the server's number, not their own const.QUEUE_TTL."""
+    bench = RelayBench(loop, store_kind)
+    bench.relay.config = dataclasses.replace(bench.relay.config, queue_ttl=86400.0)
+    alice = bench.login("Alice")
+    bench.login("Bob", "correct horse", register=True)
+    bench.relay.handle(alice, SendDirect("m1", "Bob", "hello?"))
+    bench.settle()
+    [accepted] = alice.take(Accepted)
+    bench.relay.expire(time.time() + 86400.0 + 1)
+    bench.settle()
+    [told] = alice.take(ErrorReply)
+    assert (told.code, told.msg_id, told.waited) == (ErrorCode.EXPIRED, accepted.msg_id, pytest.approx(86400.0))
+    bench.relay.disconnected(alice, None)
+    alice = bench.login("Alice")
+    bench.settle()
+    [again] = alice.take(ErrorReply)
+    assert again.waited == pytest.approx(86400.0)
     bench.store.close()

@@ -23,7 +23,7 @@ ROOT = Path(__file__).resolve().parents[2]
 WAIT = 30.0
 ENTRY_POINTS = ("chatserver.py", "chatclient.py")
 # The project's packages: an old Python fails on importing any of them.
-PROJECT_PACKAGES = ("const", "server", "client", "protocol", "registry", "web", "resp")
+PROJECT_PACKAGES = ("const", "server", "client", "protocol", "registry", "shared", "web", "resp")
 
 
 def python_files() -> list[Path]:

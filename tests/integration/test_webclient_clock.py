@@ -16,7 +16,8 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
 FUNCTIONS = ("fill", "t", "serverWords", "decimal", "formatDelay", "formatClock", "dayNumber", "formatTime", "nowSeconds",
-             "untilText", "explainError")
+             "untilText", "explainError", "tn", "formatSpan", "expiredWait", "monotonicSeconds", "serverClockHeard",
+             "serverNowSeconds", "onThisClock")
 
 
 def run_page(expression: str, language: str, clock: float, tz: str) -> object:
@@ -27,8 +28,9 @@ def run_page(expression: str, language: str, clock: float, tz: str) -> object:
         pytest.skip("no node to run the page's JavaScript")
     source = (ROOT / "webclient" / "app.js").read_text(encoding="utf-8")
     head = source[source.index("const PLURAL_RULES"):source.index("/** ``values`` put into")]
-    constants = "\n".join(re.findall(r"^const (?:MAX_TEXT_CHARS|MIN_PASSWORD_LENGTH|EDIT_WINDOW|EN_START|EN_END|CLOCK) = [^;]+;", source,
+    constants = "\n".join(re.findall(r"^const (?:MAX_TEXT_CHARS|MIN_PASSWORD_LENGTH|EDIT_WINDOW|QUEUE_TTL|EN_START|EN_END|CLOCK) = [^;]+;", source,
                                      flags=re.M))
+    constants += "\n" + "\n".join(re.findall(r"^let (?:monotonicLast|serverClock) = [^;]+;", source, flags=re.M))
     functions = "".join(re.search(rf"^function {name}\(.*?\) \{{\n.*?^\}}\n", source, re.M | re.S).group(0)
                         for name in FUNCTIONS)
     catalogue = (ROOT / "webclient" / "i18n" / f"{language}.json").read_text(encoding="utf-8")
@@ -74,3 +76,30 @@ def test_a_time_not_today_is_shown_with_its_date_in_the_viewers_time_zone_and_or
                                   ("Europe/Lisbon", july, july + 60, "13:00"),
                                   ("America/Manaus", christmas, christmas + 60, "04:25")):
         assert run_page(f"formatTime({at})", "pt_BR", now, tz).replace(",", "") == expected, tz
+
+
+def test_an_expiry_says_the_wait_the_server_says_and_an_older_servers_at_most_a_week() -> None:
+    """A server whose operator keeps messages 14 days says so in the expired error
+    (``waited``): the page says that, not its own QUEUE_TTL; without it (an older server),
+    the page's own measure, at most a week."""
+    said = "explainError('expired', 'x', 'Bob', null, null, null, null, false, null, null, null, {measured}, {said})"
+    line = run_page(said.format(measured=40 * 86400, said=14 * 86400), "en", time.time(), "America/Sao_Paulo")
+    assert line.startswith("it waited 14 days for Bob and expired"), line
+    line = run_page(said.format(measured=40 * 86400, said="null"), "en", time.time(), "America/Sao_Paulo")
+    assert line.startswith("it waited 7 days for Bob and expired"), line
+
+
+@pytest.mark.parametrize("off", [-2 * 3600.0, 2 * 3600.0])
+def test_a_kept_guest_name_says_its_wait_from_the_time_the_server_said(off: float) -> None:
+    """Once the server said its time (a welcome's or a pong's ``now``), the page says the
+    wait of a kept name from it, however far the browser's clock is off."""
+    until = 1_795_000_000.0
+    browser = until - 9 * 60 - off
+    call = ("(serverClockHeard((" + repr(until - 9 * 60) + ") * 1000), explainError('name_taken', 'kept', 'Otávio',"
+            f" undefined, undefined, undefined, undefined, false, 0, 0, {until}))")
+    line = run_page(call, "en", browser, "America/Sao_Paulo")
+    assert "(9 min from now)" in line or "(8 min 59 s from now)" in line, line
+    # Until when: on the browser's clock, the one its reader sees (São Paulo's, 12 h in English).
+    local = time.gmtime(until - off - 3 * 3600)
+    assert f"until {(local.tm_hour - 1) % 12 + 1:02d}:{local.tm_min:02d} {'AM' if local.tm_hour < 12 else 'PM'} (" in line, \
+        line

@@ -45,6 +45,7 @@ from protocol import (
     HistoryRequest,
     OutcomeAck,
     Ping,
+    Pong,
     Presence,
     Queued,
     Receipt,
@@ -74,7 +75,8 @@ class Link:
         self.handed: list[Event] = []
 
     def log_in(self, *, reconnected: bool = False, heartbeat: float = 10.0, version: int = 1,
-               features: tuple[str, ...] | None = None, read_receipts: bool | None = None) -> int:
+               features: tuple[str, ...] | None = None, read_receipts: bool | None = None,
+               server_now: int | None = None) -> int:
         """A new connection and a login on it; returns how many messages were resent.
         The frames the client wrote right after the Welcome wait in ``to_server()``."""
         attempt = LoginAttempt(self.core.hello("Alice", None, False, None))
@@ -83,7 +85,8 @@ class Link:
         hello = next(self.server.events())
         assert isinstance(hello, Hello)
         attempt.receive_data(self.server.send(Welcome(hello.request_id, "Alice", version, "test", heartbeat,
-                                                      features=features, read_receipts=read_receipts)))
+                                                      features=features, read_receipts=read_receipts,
+                                                      now=server_now)))
         welcome = attempt.step("test")
         assert welcome is not None
         return self.core.open(attempt.conn, welcome, self.now, reconnected)
@@ -1034,3 +1037,16 @@ def test_the_core_asks_for_blocks_and_hands_on_a_block_made_on_another_device() 
     link.to_server()
     assert link.from_server(Blocked("Mallory"), Unblocked("zed")) == [Blocked("Mallory"), Unblocked("zed")]
     assert link.to_server() == []  # needs no answer
+
+
+# --- The server's clock (PROTOCOL.md, "welcome": now) ----------------------------------------
+
+
+def test_the_core_takes_the_servers_time_from_the_welcome_and_every_pong() -> None:
+    """client/serverclock.py: the welcome's ``now`` and each pong's, as they come."""
+    from client.serverclock import SERVER_CLOCK
+    link = Link()
+    link.log_in(server_now=1_795_000_000_000)
+    assert abs(SERVER_CLOCK.now() - 1_795_000_000.0) < 1.0
+    assert link.from_server(Pong("c1", now=1_795_000_120_000)) in ([], [Pong("c1", now=1_795_000_120_000)])
+    assert abs(SERVER_CLOCK.now() - 1_795_000_120.0) < 1.0

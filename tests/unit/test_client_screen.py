@@ -514,3 +514,22 @@ def test_a_day_line_stays_when_the_message_under_it_is_rewritten() -> None:
     rows = out.getvalue().split("\n")[:-1]
     assert rows[0] == "── Yesterday ──" and rows[2] == "── Today ──", rows
     assert rows[4].startswith("\x1b[1A\r\x1b[J") and rows[4].endswith("you → Bob: bom dia ✓"), rows
+
+
+def test_the_first_line_after_midnight_comes_under_its_own_day_line(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A terminal left open overnight: what it printed cannot be rewritten (the screen
+    scrolled on: the terminal never redraws its lines), so the next day's first line, a
+    message or a notice, comes under a "Today" of its own. Fake clock."""
+    evening = _local_noon(1) + 11 * 3600.0  # yesterday 23:00
+    clock = [evening]
+    monkeypatch.setattr(time, "time", lambda: clock[0])
+    ui, out = _screen_ui(columns=100)
+    ui._on_event(DirectMessage(1, "Bob", "Alice", "boa noite", evening - 7200.0))
+    ui._on_event(DirectMessage(2, "Bob", "Alice", "dorme bem", evening))
+    assert "──" not in out.getvalue()  # a view of (then) today's lines has none
+    clock[0] = evening + 3600.0 + 300.0  # 00:05
+    ui._on_event(UserJoined("Carol", clock[0]))
+    ui._on_event(DirectMessage(3, "Bob", "Alice", "bom dia", clock[0] + 60.0))
+    rows = [SGR.sub("", row) for row in out.getvalue().split("\n")[:-1]]
+    assert rows[2] == "── Today ──" and rows[3].endswith("* Carol joined"), rows
+    assert rows[4].endswith("Bob → you: bom dia") and len(rows) == 5, rows

@@ -353,3 +353,14 @@ def test_a_switch_changed_while_the_window_was_away_follows_the_new_sessions_wel
     model.apply(Reconnecting(1, 0.5))
     model.apply(Reconnected(Welcome("h", "João", 1, "test", 10.0, read_receipts=False)))
     assert not any(isinstance(c, ReceiptsChanged) for c in model.take_changes())  # unchanged: not said
+
+
+def test_a_carbon_that_expired_says_the_wait_the_server_says() -> None:
+    """A server whose messages wait a day (its operator's QUEUE_TTL): its ``expired`` says
+    so (``waited``), and the window says that, not its own seven days."""
+    model = model_of()
+    model.apply(Carbon(22, "Ana", "esquecida", T, "queued"))
+    model.apply(ErrorReply("expired", "your message 22 to Ana expired before it was delivered", "other", msg_id=22,
+                           waited=86400.0))
+    label = model.conversations["ana"].lines[0].label
+    assert label.startswith("✗ not delivered: it waited 1 day for Ana and expired: "), label

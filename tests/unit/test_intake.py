@@ -225,7 +225,8 @@ def _sweep(sessions: list[_Swept]) -> None:
         server = app.ChatServer(ServerConfig(heartbeat_interval=0.05, heartbeat_timeout=10.0, login_timeout=0.2))
         swept = _Sessions(sessions)
         server.relay = types.SimpleNamespace(sessions=swept, probes={}, expire=lambda now: None,
-                                             metrics=types.SimpleNamespace(activity=lambda: 0))
+                                             metrics=types.SimpleNamespace(activity=lambda: 0),
+                                             after=types.SimpleNamespace(look_at_clock=lambda: None))
         sweep = asyncio.create_task(server._sweep_forever())
         # A few passes (one every 0.05 s), counted: a sleep of 0.15 s could end first on a
         # loaded machine, the sweep's first timer set after it.

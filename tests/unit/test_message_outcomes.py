@@ -137,3 +137,21 @@ def test_an_expiry_told_at_a_login_says_it_waited_its_lifetime_and_what_to_do() 
             "cliente de quem ia recebê-la nunca a recebeu: avise de outro jeito")
     finally:
         use("en")
+
+
+def test_an_expiry_says_the_wait_the_server_says_not_the_clients_own_lifetime() -> None:
+    """A server whose operator set another QUEUE_TTL (here 2 days) says how long each
+    expired message waited (the error's ``waited``): every client says that number, told
+    at a login or to the tracker that followed the message; a server that does not say it
+    (older) gets the client's own measure, no more than const.QUEUE_TTL."""
+    from client.terminal import describe_event
+    from protocol import ErrorReply
+    told = ErrorReply("expired", "your message 17 to Bob expired before it was delivered", "old-8", msg_id=17,
+                      waited=2 * DAY)
+    assert describe_event(told, "Alice") == (
+        "✗ not delivered: your message 17 to Bob expired before it was delivered; it waited 2 days and its "
+        "recipient's client never took it: tell them some other way")
+    expired = failed("Bob", Failure.of(told), msg_id=17, age=40 * DAY)  # followed here, told much later
+    assert describe_mark(expired, FAILED, expired.error, PLAIN).startswith("✗ not delivered: it waited 2 days for Bob")
+    assert state_label(FAILED, Failure.of(told), "Zed", msg_id=17, waited=40 * DAY).startswith(
+        "✗ not delivered: it waited 2 days for Zed and expired")

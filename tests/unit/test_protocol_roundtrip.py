@@ -47,6 +47,10 @@ EXTRA = [
     Welcome("hello", "user7", 1, "chät \"srv\"", 30, False, "tok-en_1", ("batch_acks", "carbons"), False),
     Welcome("hello", "user7", 2, "chat", 0.5, False, None, (), True),
     Welcome("h", "🌍", 2, "chat", 1e-05, True, "x", None, None),
+    Welcome("h", "Conceição", 2, "chat", 15.0, False, None, None, None, 1_795_000_000_123),  # the server's clock
+    Pong("tok", now=1_795_000_000_123),  # a server's pong says its clock
+    ErrorReply("expired", "your message 41 to bøb expired", "req-1", msg_id=41, waited=604800.0),
+    ErrorReply("name_taken", "the name 'Otávio' is kept", "h", until=1795000540.0, now=1_795_000_000_123),
 ]
 
 

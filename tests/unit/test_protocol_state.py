@@ -255,3 +255,12 @@ def test_frames_after_eof_close_the_session_for_sending():
     assert list(pair.client.events()) == [ConnectionClosed()]
     with pytest.raises(LocalProtocolError):
         pair.client.send(SendRoom("r", "anyone?"))
+
+
+def test_a_server_given_a_clock_says_its_time_in_every_pong():
+    """PROTOCOL.md, "Either direction": a server's ``pong`` carries ``now`` (its wall
+    clock, ms since the epoch), from the clock it was given; a client's has none."""
+    server = Connection(Role.SERVER, clock=lambda: 1_795_000_000_123)
+    server.receive_data(codec.encode(Ping("t")))
+    assert list(server.events()) == [Ping("t")]
+    assert server.data_to_send() == codec.encode(Pong("t", now=1_795_000_000_123))

@@ -64,7 +64,8 @@ def _sweep_once(count: int) -> tuple[list[_Session], list[int]]:
         done = asyncio.Event()
         server = app.ChatServer(ServerConfig(login_timeout=0.2))  # a pass every 0.05 s
         server.relay = types.SimpleNamespace(sessions=sessions, probes={}, expire=lambda now: None,
-                                             metrics=types.SimpleNamespace(activity=lambda: 0))
+                                             metrics=types.SimpleNamespace(activity=lambda: 0),
+                                             after=types.SimpleNamespace(look_at_clock=lambda: None))
         sweep = asyncio.create_task(server._sweep_forever())
         loop.call_soon(tick)
         deadline = loop.time() + 5.0

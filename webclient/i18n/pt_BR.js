@@ -20,6 +20,7 @@ chatCatalogueLoaded("pt_BR", {
   "! Connection to the server lost ({why})": "! Conexão com o servidor perdida ({why})",
   "! Disconnected by the server: {why}": "! Desconectado pelo servidor: {why}",
   "! connection lost; reconnecting in {delay} (attempt {attempt}){why}": "! conexão perdida; reconectando em {delay} (tentativa {attempt}){why}",
+  "! connection lost; reconnecting now (attempt {attempt}){why}": "! conexão perdida; reconectando agora (tentativa {attempt}){why}",
   "! did you mean {command}? nothing was sent; type {line} again to send it as a message": "! você quis dizer {command}? nada foi enviado; digite {line} de novo para enviar como mensagem",
   "! ignored a malformed frame from the server: {why}": "! quadro malformado do servidor ignorado: {why}",
   "! nobody has sent you a direct message yet, so /{reply} has nobody to answer; nothing was sent (use @NAME TEXT)": "! ninguém lhe enviou uma mensagem direta ainda, então /{reply} não tem a quem responder; nada foi enviado (use @NOME TEXTO)",

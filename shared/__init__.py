@@ -1,0 +1,5 @@
+"""What the server and the clients both use that is neither the wire protocol nor the
+registry: the command words (commandwords.py: the client's commands and the server's
+terminal's) and the escapes that make another's text safe on a terminal (safetext.py:
+the clients' screens and the server's log). It imports nothing of either side.
+"""
