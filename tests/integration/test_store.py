@@ -717,6 +717,26 @@ def test_a_transaction_s_first_group_runs_without_a_savepoint_and_every_later_on
         store.close()
 
 
+def test_a_transaction_s_items_run_by_group_in_the_order_of_their_first_item_a_plain_one_alone():
+    """Store._execute's order (its docstring): items grouped by batch operation, groups by
+    their first item; a plain operation alone, after which new groups start; a group that
+    runs first goes after the last plain operation, before the others since."""
+    def stores(db, items):
+        return items
+
+    def confirmations(db, items):
+        return items
+
+    confirmations.runs_first = True
+    plain = store_module._one_by_one
+    pending = [(batch, None, None, None) for batch in
+               (stores, mailbox.store_messages, stores, plain, mailbox.store_messages, confirmations, stores,
+                confirmations, plain, plain, stores)]
+    assert store_module._in_order(pending) == [
+        (stores, [0, 2]), (mailbox.store_messages, [1]), (plain, [3]), (confirmations, [5, 7]),
+        (mailbox.store_messages, [4]), (stores, [6]), (plain, [8]), (plain, [9]), (stores, [10])]
+
+
 def test_an_operation_sees_every_write_submitted_before_it(loop, store):
     """Merging batches must not move a write after a later read (a late receipt checked
     before the receipt that came first would tell the sender "delivered" twice)."""
