@@ -210,7 +210,7 @@ _INSERT_BY_CLIENT_ID = _by_size(lambda rows: "INSERT OR IGNORE INTO lookups.by_c
 # message; from the messages' slots, 1,050), so a caller's batch need not be in order.
 _ROW_ID = operator.itemgetter(0)
 _CONVERSATION_OF_ROWS = ("INSERT OR IGNORE INTO lookups.conversation (sender_key, recipient_key, msg_id)"
-                         f" SELECT sender_key, recipient_key, msg_id FROM messages WHERE msg_id BETWEEN ? AND ?"
+                         " SELECT sender_key, recipient_key, msg_id FROM messages WHERE msg_id BETWEEN ? AND ?"
                          f" AND {CONVERSATION_SQL}")
 
 
