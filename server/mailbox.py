@@ -199,9 +199,19 @@ _INSERT_MESSAGES = _by_size(_insert_rows, INSERT_FEWEST)
 _BY_CLIENT_ID = operator.attrgetter("sender_key", "client_id", "msg_id")
 _INSERT_BY_CLIENT_ID = _by_size(lambda rows: "INSERT OR IGNORE INTO lookups.by_client_id (sender_key, client_id,"
                                              " msg_id) VALUES " + ", ".join(["(?, ?, ?)"] * rows), INSERT_FEWEST)
-_INSERT_CONVERSATION = _by_size(lambda rows: "INSERT OR IGNORE INTO lookups.conversation (sender_key,"
-                                             " recipient_key, msg_id) VALUES " + ", ".join(["(?, ?, ?)"] * rows),
-                                INSERT_FEWEST)
+# The conversation entries of a batch's new rows, read back from the rows just inserted
+# (their ids run from the least to the greatest of the batch's): two parameters a batch,
+# not three a message bound from Python (a text's bind is a copy and a malloc under
+# SQLite's mutex), and no tuple built a message (issue 9: 2,800 instructions a message of
+# the committer's 121,000, bench/PROFILE.md "Round twenty-one (durable)"). Any other row
+# in that range (none on the message path: ids are given out in order, and a resend's has
+# no row) gets the entry lookups.rebuild would give it; INSERT OR IGNORE passes over the
+# ones it has. The bounds are read in C from the rows' tuples (600 instructions a
+# message; from the messages' slots, 1,050), so a caller's batch need not be in order.
+_ROW_ID = operator.itemgetter(0)
+_CONVERSATION_OF_ROWS = ("INSERT OR IGNORE INTO lookups.conversation (sender_key, recipient_key, msg_id)"
+                         " SELECT sender_key, recipient_key, msg_id FROM messages WHERE msg_id BETWEEN ? AND ?"
+                         f" AND {CONVERSATION_SQL}")
 
 
 def _update_by_rows(assignments: str, keys: tuple[str, ...], condition: str) -> Callable[[int], str]:
@@ -238,10 +248,10 @@ def store_messages(db: sqlite3.Connection, messages: list[StoredMessage]) -> lis
         results = _resolve_conflicts(db, messages)
         new = [message for message, outcome in results if outcome is NEW]
     if new:
-        _run_rows(db, _INSERT_MESSAGES, list(map(_INSERTED, new)))
-        direct = [(m.sender_key, m.recipient_key, m.msg_id) for m in new if in_conversation(m.recipient_key)]
-        if direct:
-            _run_rows(db, _INSERT_CONVERSATION, direct)
+        rows = list(map(_INSERTED, new))
+        _run_rows(db, _INSERT_MESSAGES, rows)
+        ids = list(map(_ROW_ID, rows))
+        db.execute(_CONVERSATION_OF_ROWS, (min(ids), max(ids)))
     return results
 
 

@@ -390,3 +390,34 @@ def test_after_a_commit_whose_lookups_part_failed_a_resend_is_still_recognised(l
         assert conversation_ids(store.db) == [1]
     finally:
         store.close()
+
+
+def test_a_batch_s_conversation_entries_are_read_back_from_its_rows_by_one_statement():
+    """The conversation lookups of a batch are derived in SQLite from the rows just
+    inserted (issue 9): one INSERT ... SELECT of two parameters for the batch, not three
+    bound a message; and exactly the entries lookups.rebuild would derive, whatever the
+    batch holds (room posts, the default room's, a resend, a reused id) and in whatever
+    order its ids come."""
+    db = open_database(None)
+    statements = []
+    try:
+        mailbox.store_messages(db, [dm(1, "Alice", "Bob", "c1"), dm(2, "Bob", "Alice", "b2")])
+        db.set_trace_callback(statements.append)
+        room = StoredMessage(104, "Alice", "alice", "#Lounge", "#lounge", "hi all", 1104.0, "r4", "room")
+        lobby = StoredMessage(105, "Bob", "bob", None, None, "hi", 1105.0, "b5", "room")
+        batch = ([dm(i, "Alice", "Bob", f"c{i}") for i in range(10, 80)] + [room, lobby]
+                 + [dm(3, "Bob", "Carol", "b3"), dm(106, "Alice", "Bob", "c1", text="Alice->Bob 1"),  # a resend of 1
+                    dm(107, "Alice", "Bob", "c10", text="another"), dm(108, "Alice", "João", "c8")])
+        stored = mailbox.store_messages(db, batch)
+        db.set_trace_callback(None)
+        assert [outcome for _, outcome in stored][-3:] == [mailbox.RESEND, mailbox.ID_REUSED, mailbox.NEW]
+        assert [outcome for _, outcome in stored].count(mailbox.NEW) == len(batch) - 2
+        derived = db.execute(f"SELECT sender_key, recipient_key, msg_id FROM messages WHERE {lookups.CONVERSATION_SQL}"
+                             " ORDER BY 1, 2, 3").fetchall()
+        assert db.execute("SELECT * FROM lookups.conversation ORDER BY 1, 2, 3").fetchall() == derived
+        assert len(derived) == 2 + 70 + 2
+        assert conversation_ids(db) == [1, 2, *range(10, 80)]
+        conversation = [sql for sql in statements if "lookups.conversation" in sql]
+        assert len(conversation) == 1 and " SELECT " in conversation[0], conversation
+    finally:
+        db.close()

@@ -717,6 +717,26 @@ def test_a_transaction_s_first_group_runs_without_a_savepoint_and_every_later_on
         store.close()
 
 
+def test_a_transaction_s_items_run_by_group_in_the_order_of_their_first_item_a_plain_one_alone():
+    """Store._execute's order (its docstring): items grouped by batch operation, groups by
+    their first item; a plain operation alone, after which new groups start; a group that
+    runs first goes after the last plain operation, before the others since."""
+    def stores(db, items):
+        return items
+
+    def confirmations(db, items):
+        return items
+
+    confirmations.runs_first = True
+    plain = store_module._one_by_one
+    pending = [(batch, None, None, None) for batch in
+               (stores, mailbox.store_messages, stores, plain, mailbox.store_messages, confirmations, stores,
+                confirmations, plain, plain, stores)]
+    assert store_module._in_order(pending) == [
+        (stores, [0, 2]), (mailbox.store_messages, [1]), (plain, [3]), (confirmations, [5, 7]),
+        (mailbox.store_messages, [4]), (stores, [6]), (plain, [8]), (plain, [9]), (stores, [10])]
+
+
 def test_an_operation_sees_every_write_submitted_before_it(loop, store):
     """Merging batches must not move a write after a later read (a late receipt checked
     before the receipt that came first would tell the sender "delivered" twice)."""
@@ -1283,10 +1303,11 @@ def test_a_batch_of_messages_receipts_and_acks_takes_a_few_statement_executions_
     """Issue 9 (bench/PROFILE.md "Round fourteen (durable)"): each execution of a statement
     frees and takes again SQLite's memory for its values, so 200 rows are four multi-row
     executions (64 + 64 + 64 + 8), not 200: for 200 direct messages, four of each of the
-    three statements (the request ids' lookups, the rows, the conversations' lookups)."""
+    two statements given the rows (the request ids' lookups, the rows), and one that reads
+    the conversations' lookups back from the rows (round twenty-one (durable))."""
     messages = [dm(i, "Alice", "Bob", f"c{i}") for i in range(1, 201)]
     stored, count = executions(db, lambda: mailbox.store_messages(db, messages))
-    assert stored == [(m, mailbox.NEW) for m in messages] and count == 3 * 4
+    assert stored == [(m, mailbox.NEW) for m in messages] and count == 2 * 4 + 1
     _, count = executions(db, lambda: mailbox.record_deliveries(db, [(m.msg_id, "bob") for m in messages]))
     assert count == 4
     answers, count = executions(db, lambda: mailbox.acknowledge(db, [(m.msg_id, "alice") for m in messages]))
