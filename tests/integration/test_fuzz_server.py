@@ -86,7 +86,7 @@ def _until_pong(client: WireClient, token: str) -> tuple[list, bool]:
         while client.received:
             event = client.received.popleft()
             events.append(event)
-            if event == Pong(token):
+            if type(event) is Pong and event.token == token:  # (its `now` is the server's time)
                 return events, False
         if client.closed:
             return events, True
@@ -198,7 +198,7 @@ def _web_until_pong(ws: WebSocketClient, token: str) -> tuple[list[dict], int | 
         while True:
             frame = json.loads(ws.recv_text(5.0))
             frames.append(frame)
-            if frame == {"type": "pong", "token": token}:
+            if frame.get("type") == "pong" and frame.get("token") == token:  # (and `now`: the server's time)
                 return frames, None
     except WebSocketClosed as closed:
         return frames, closed.code
