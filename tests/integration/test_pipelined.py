@@ -154,7 +154,8 @@ def test_a_pong_comes_before_the_answers_to_the_frames_after_its_ping(server):
 def test_a_bye_after_a_ping_in_the_same_write_gets_its_pong_first(server):
     with WireClient(server.host, server.port) as stranger:
         stranger.send_raw(frames({"type": "ping", "token": "a"}, {"type": "bye"}))
-        assert stranger.wait_closed() == [Pong("a")]
+        closed = stranger.wait_closed()
+        assert closed == [Pong("a", closed[0].now)] and type(closed[0].now) is int, closed  # now: the server's clock
     with login(server, "Yara") as yara:
         yara.send_raw(frames({"type": "ping", "token": "b"}, {"type": "whois", "id": "w", "name": "Yara"},
                              {"type": "bye"}))
@@ -171,7 +172,7 @@ def test_a_send_right_before_a_bye_is_delivered_and_its_outcome_comes_at_the_nex
                                      {"type": "send", "id": "last-words", "to": "Yara", "text": "tchau"},
                                      {"type": "bye"}))
             before = [event for event in zacarias.wait_closed() if not isinstance(event, NOTICES)]
-            assert before[:1] == [Pong("a")], before
+            assert before[:1] == [Pong("a", before[0].now)] and type(before[0].now) is int, before
         dm = yara.expect(DirectMessage, skip=NOTICES)
         assert (dm.sender, dm.text) == ("Zacarias", "tchau")
         yara.send(Receipt(dm.msg_id))
