@@ -26,7 +26,7 @@ _LEFT_REASONS = {
     "timeout": N_("timeout"),
     "slow consumer": N_("slow consumer"),
     "frame timeout": N_("frame timeout"),
-    "server shutting down": N_("server shutting down"),
+    const.SHUTDOWN_REASON: N_("server shutting down"),  # a stopping server's bye
     "server lost the cluster": N_("server lost the cluster"),
     "connection lost (server stopped)": N_("connection lost (server stopped)"),
     const.TOO_MANY_ERRORS_REASON: N_("too many errors"),  # malformed frames in a row

@@ -2130,4 +2130,4 @@ class Relay:
         for session in list(self.sessions):
             if session.conn.may_send(Goodbye):  # not after the client's own bye
                 session.send(Goodbye(reason))
-            session.close("server shutting down")
+            session.close(const.SHUTDOWN_REASON)

@@ -371,7 +371,7 @@ const HEARTBEAT_TIMEOUT = 45;
 // its connection dead without a close, reconnects within this, not at the next ping.
 const WAKE_CHECK = 5;
 const MIN_PASSWORD_LENGTH = 8;        // a password, at least (const.MIN_PASSWORD_LENGTH): weak_password's {n}
-const SERVER_STOPPING = "server shutting down";  // a bye's reason when the server stops (client/gui/model.py)
+const SERVER_STOPPING = "server shutting down";  // a bye's reason when the server stops (const.SHUTDOWN_REASON)
 const ROOM = "#room";                 // the key of the broadcast room's conversation
 const DEFAULT_ROOM = "#lobby";        // the broadcast room's name (const.DEFAULT_ROOM)
 const MAX_ITEMS = 500;                // messages and notices kept per conversation (and shown)

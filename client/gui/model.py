@@ -128,7 +128,7 @@ ONLINE, OFFLINE, UNKNOWN = "online", "offline", "unknown"
 # The `left` reason of users whose session ended because the server stopped (PROTOCOL.md,
 # "joined, left"): they went away with the server, which is not news about them. The
 # server's `bye` says the same when it stops.
-SERVER_STOPPING = "server shutting down"
+SERVER_STOPPING = const.SHUTDOWN_REASON
 # After our reconnection, users who were online before it may take this long to come back
 # themselves (the library's backoff waits up to 30 s, +20 %): until then their "joined" is
 # a return, told by the dot alone. Past it, a join is news again.
