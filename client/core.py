@@ -194,6 +194,7 @@ from .events import ServerUnavailable
 from .errors import CertificateError, LocalError, LoginInterrupted, LoginRefused, ServerUnreachable
 from .outgoing import DELIVERED, FAILED, QUEUED, SENDING, SENT, Failure, MessageUpdate, OutgoingMessage
 from .serverclock import SERVER_CLOCK
+from .serverwindow import SERVER_WINDOW
 
 _log = logging.getLogger(__name__)
 
@@ -768,6 +769,7 @@ class ClientCore:
         self.conn = conn
         self._now = self._last_received = self._last_ping = now
         SERVER_CLOCK.heard(welcome.now)  # the server's time, for the waits it gives
+        SERVER_WINDOW.heard(welcome.edit_window)  # and how long it lets a message be changed
         self.alive = True
         self.ending = self.broken = False
         self.goodbye = None

@@ -16,6 +16,7 @@ from registry import canonical
 from shared.safetext import sanitize
 
 from .serverclock import on_this_clock, server_now
+from .serverwindow import edit_window
 
 # A `left` notice's reason (PROTOCOL.md, "joined, left") in the user's language. The English
 # is the reason as the server words it; one not listed (a newer server's) is shown as it came.
@@ -25,7 +26,7 @@ _LEFT_REASONS = {
     "timeout": N_("timeout"),
     "slow consumer": N_("slow consumer"),
     "frame timeout": N_("frame timeout"),
-    "server shutting down": N_("server shutting down"),
+    const.SHUTDOWN_REASON: N_("server shutting down"),  # a stopping server's bye
     "server lost the cluster": N_("server lost the cluster"),
     "connection lost (server stopped)": N_("connection lost (server stopped)"),
     const.TOO_MANY_ERRORS_REASON: N_("too many errors"),  # malformed frames in a row
@@ -424,7 +425,7 @@ def explain_error(code: str, message: str, to: str | None = None, retry_after: f
             else _(untimed) if untimed else _("try again later")
         name = room if code in NEEDS_ROOM else to
         text = _(template).format(name=sanitize(name) if name else _("the recipient"), when=when,
-                                  limit=const.MAX_TEXT_CHARS, minutes=f"{const.EDIT_WINDOW / 60:g}",
+                                  limit=const.MAX_TEXT_CHARS, minutes=f"{edit_window() / 60:g}",
                                   n=const.MIN_PASSWORD_LENGTH,
                                   like=sanitize(like) if like else "", why=f": {sanitize(reason)}" if reason else "",
                                   attempts=attempts, duration=format_delay(tried_for),

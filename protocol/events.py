@@ -366,6 +366,10 @@ class Welcome(Event):
     # The server's wall clock as it welcomed, in ms since the epoch (None: an older server):
     # how far this client's clock is off, for the waits the server gives as Unix times.
     now: int | None = None
+    # With the ``edits`` feature: how long after sending a message its sender may still
+    # edit or delete it, in seconds (this server's setting; None: an older server, whose
+    # window is ``const.EDIT_WINDOW``).
+    edit_window: float | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -16,6 +16,7 @@ import ssl
 import time
 from typing import Any
 
+import const
 from protocol import ErrorCode, ErrorReply, Ping, State
 from protocol.codec import encode
 
@@ -353,7 +354,7 @@ class ChatServer:
         sockname = self._web.sockets[0].getsockname()
         return sockname[0], sockname[1]
 
-    async def stop(self, reason: str = "server shutting down") -> None:
+    async def stop(self, reason: str = const.SHUTDOWN_REASON) -> None:
         """Tell every client ``reason``, close all connections, stop listening."""
         if self._server is None:
             return
@@ -371,7 +372,7 @@ class ChatServer:
         while self.relay.sessions and time.monotonic() < deadline:
             await asyncio.sleep(0.02)  # closing transports flush, then call connection_lost
         for session in list(self.relay.sessions):
-            session.abort("server shutting down")
+            session.abort(const.SHUTDOWN_REASON)
         await self._server.wait_closed()
         if self._web is not None:
             await stop_web_server(self._web)

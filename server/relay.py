@@ -110,6 +110,7 @@ from protocol import (  # rooms and moderation: protocol version 2
 from protocol import BATCH_ACKS, OutcomeAcks, Receipts  # feature batch_acks (issue 9)
 from protocol import RoomTyping  # typing in rooms (issue 13)
 from protocol import RoomRead  # read marks in rooms (issue 13)
+from protocol import EDITS  # its welcome says the edit window
 from protocol import SINCE_FEATURE, SincePage, SinceRequest  # feature since: catching up after a reconnection
 from protocol.codec import encode, fit_page
 from protocol.frozen import fast_new
@@ -738,7 +739,8 @@ class Relay:
         read_receipts = self.after.logged_in(session, features) if features else None  # none turned on
         session.send(Welcome(hello.request_id, result.name, hello.version, self.config.server_name,
                              self.config.heartbeat_interval, result.registered, resume, features or None,
-                             read_receipts, int(time.time() * 1000)))  # now: as wall_ms says it (a call fewer)
+                             read_receipts, int(time.time() * 1000),  # now: as wall_ms says it (a call fewer)
+                             self.config.edit_window if EDITS in features else None))
         if session.is_open:
             # Only the login timeout reads it, and only before the welcome: let its float go
             # (24 bytes of every idle connection; issue 9). Its reader's spare objects too.
@@ -2128,4 +2130,4 @@ class Relay:
         for session in list(self.sessions):
             if session.conn.may_send(Goodbye):  # not after the client's own bye
                 session.send(Goodbye(reason))
-            session.close("server shutting down")
+            session.close(const.SHUTDOWN_REASON)

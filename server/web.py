@@ -504,7 +504,7 @@ class WebSession(ClientSession):
             self.reading_held_since = None
             self.transport.resume_reading()
         self.flush()  # goodbyes and final errors go out before the close frame
-        code = _CLOSE_GOING_AWAY if self.leave_reason == "server shutting down" else _CLOSE_NORMAL
+        code = _CLOSE_GOING_AWAY if self.leave_reason == const.SHUTDOWN_REASON else _CLOSE_NORMAL
         self._close_websocket(code, self.leave_reason)
         if held:
             self._receive_websocket(b"")  # what waited in the core: the peer's close frame, if sent
@@ -622,5 +622,5 @@ async def stop_web_server(server: Listener) -> None:
     site = _sites.pop(server, None)
     if site is not None:
         for session in list(site.sessions):
-            session.close("server shutting down")
+            session.close(const.SHUTDOWN_REASON)
     await server.wait_closed()

@@ -78,9 +78,12 @@ def server_clock_unheard() -> Iterator[None]:
     per process): a test that fakes the wall clock is not read against a server an earlier
     test's client heard."""
     from client.serverclock import SERVER_CLOCK
+    from client.serverwindow import SERVER_WINDOW
     SERVER_CLOCK.forget()
+    SERVER_WINDOW.forget()  # and no server's edit window
     yield
     SERVER_CLOCK.forget()
+    SERVER_WINDOW.forget()
 
 
 @pytest.fixture

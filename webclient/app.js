@@ -95,9 +95,9 @@ function explainError(code, message, name, retryAfter, like, room, reason, uncer
     const when = typeof retryAfter === "number" ? t("try again in {delay}", { delay: formatDelay(retryAfter) })
       : i18n.whenUntimed[code] || t("try again later");
     const about = i18n.needsRoom.includes(code) ? room : name;
-    // limit, minutes, n: the protocol's (PROTOCOL.md, "Limits"; const.MAX_TEXT_CHARS, EDIT_WINDOW,
-    // MIN_PASSWORD_LENGTH).
-    text = fill(template, { name: about || t("the recipient"), when, limit: MAX_TEXT_CHARS, minutes: EDIT_WINDOW / 60,
+    // limit, minutes, n: the protocol's (PROTOCOL.md, "Limits"; const.MAX_TEXT_CHARS, the
+    // server's edit window, MIN_PASSWORD_LENGTH).
+    text = fill(template, { name: about || t("the recipient"), when, limit: MAX_TEXT_CHARS, minutes: serverEditWindow / 60,
       like: like || "", why: reason ? `: ${reason}` : "", n: MIN_PASSWORD_LENGTH, attempts,
       duration: formatDelay(triedFor), until: held ? formatTime(onThisClock(until)) : "",
       delay: held ? formatDelay(Math.max(0, until - serverNowSeconds())) : "",
@@ -353,7 +353,8 @@ const PROTOCOL_VERSION = 2;  // 2: named rooms; a server that refuses it is aske
 // A block or unblock made on another device, told at once ("blocks": blockTold).
 const FEATURES = ["carbons", "resume", "read", "typing", "edits", "since", "blocks"];
 // const.py: a "typing" is repeated this often while we type, a peer's shown this long,
-// and our messages can be changed this long after sending (the server is the judge).
+// and our messages can be changed this long after sending on a server that does not say
+// its own window (an older one: serverEditWindow; the server is the judge).
 const TYPING_INTERVAL = 3;
 const TYPING_EXPIRES = 6;
 const EDIT_WINDOW = 15 * 60;
@@ -370,7 +371,7 @@ const HEARTBEAT_TIMEOUT = 45;
 // its connection dead without a close, reconnects within this, not at the next ping.
 const WAKE_CHECK = 5;
 const MIN_PASSWORD_LENGTH = 8;        // a password, at least (const.MIN_PASSWORD_LENGTH): weak_password's {n}
-const SERVER_STOPPING = "server shutting down";  // a bye's reason when the server stops (client/gui/model.py)
+const SERVER_STOPPING = "server shutting down";  // a bye's reason when the server stops (const.SHUTDOWN_REASON)
 const ROOM = "#room";                 // the key of the broadcast room's conversation
 const DEFAULT_ROOM = "#lobby";        // the broadcast room's name (const.DEFAULT_ROOM)
 const MAX_ITEMS = 500;                // messages and notices kept per conversation (and shown)
@@ -563,6 +564,16 @@ let serverClock = null;  // the server's time as it last said it: {said (seconds
  * not a number: an older server, which does not). client/serverclock.py's ServerClock.heard. */
 function serverClockHeard(nowMs) {
   if (typeof nowMs === "number" && Number.isFinite(nowMs)) serverClock = { said: nowMs / 1000, at: monotonicSeconds() };
+}
+
+// How long after sending our message may be edited or deleted, in seconds: the server's
+// last welcome's edit_window, EDIT_WINDOW until one said it. client/serverwindow.py.
+let serverEditWindow = EDIT_WINDOW;
+
+/** A welcome said its ``edit_window`` ``seconds`` (not a number, or one no server sends:
+ * an older server, whose window is EDIT_WINDOW). client/serverwindow.py's heard. */
+function editWindowHeard(seconds) {
+  serverEditWindow = typeof seconds === "number" && seconds >= 0 && seconds < 366 * 86400 ? seconds : EDIT_WINDOW;
 }
 
 /** The server's wall clock now as this page reckons it (nowSeconds() until the server said
@@ -941,6 +952,7 @@ const HANDLERS = {
   welcome(chat, frame, out) {
     const again = chat.welcomedOnce;  // a reconnection: what happened meanwhile is asked below
     serverClockHeard(frame.now);  // the server's time, for the waits it gives
+    editWindowHeard(frame.edit_window);  // and how long it lets a message be changed
     chat.requests.delete(frame.id);
     chat.me = frame.name;
     chat.version = Number.isInteger(frame.version) ? frame.version : 1;
@@ -1686,7 +1698,7 @@ function applyChange(item, change) {
 function changeable(chat, item) {
   const age = typeof item.takenAt === "number" ? monotonicSeconds() - item.takenAt : serverNowSeconds() - item.at;
   return item.kind === "message" && item.dir === "out"
-    && item.msgId != null && !item.deleted && age < EDIT_WINDOW && chat.status === "online";
+    && item.msgId != null && !item.deleted && age < serverEditWindow && chat.status === "online";
 }
 
 /** The frame that edits (``text``) or deletes (null) our message ``item``. */

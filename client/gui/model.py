@@ -111,6 +111,7 @@ from ..errors import RequestFailed
 from ..events import ServerUnavailable
 from ..outgoing import Failure, MessageUpdate
 from ..serverclock import server_now
+from ..serverwindow import edit_window
 
 ROOM = "#room"
 ROOM_TITLE = N_("Everyone")  # shown through _()
@@ -127,7 +128,7 @@ ONLINE, OFFLINE, UNKNOWN = "online", "offline", "unknown"
 # The `left` reason of users whose session ended because the server stopped (PROTOCOL.md,
 # "joined, left"): they went away with the server, which is not news about them. The
 # server's `bye` says the same when it stops.
-SERVER_STOPPING = "server shutting down"
+SERVER_STOPPING = const.SHUTDOWN_REASON
 # After our reconnection, users who were online before it may take this long to come back
 # themselves (the library's backoff waits up to 30 s, +20 %): until then their "joined" is
 # a return, told by the dot alone. Past it, a join is news again.
@@ -1183,7 +1184,8 @@ class ChatModel:
     def editable(self, key: str, now: float | None = None, msg_id: int | None = None) -> Line | None:
         """Our newest message in conversation ``key`` (a direct one, a room post, or one to
         Everyone), or our message ``msg_id`` there, if it may still be edited or deleted
-        (not deleted, sent less than ``const.EDIT_WINDOW`` ago; the server is the judge).
+        (not deleted, sent less than the server's edit window ago, client/serverwindow.py;
+        the server is the judge).
         Ago: since its time (the server's), by ``now`` (default: the server's clock as this
         client reckons it, client/serverclock.py: this computer's may be hours off); for
         one sent from here, unless ``now`` is given, the longer of that and the time since
@@ -1199,7 +1201,7 @@ class ChatModel:
                 age = (server_now() if now is None else now) - line.at
                 if line.taken is not None and now is None:
                     age = max(self._clock() - line.taken, age)
-                return line if age < const.EDIT_WINDOW else None
+                return line if age < edit_window() else None
         return None
 
     def typing_text(self, key: str) -> str:

@@ -41,3 +41,17 @@ def test_a_kept_guest_names_refusal_says_the_servers_time_with_its_until():
                     break
             assert refusal.code == "name_taken" and refusal.until is not None, refusal
             assert refusal.now is not None and abs(refusal.now - time.time() * 1000) < 5000, refusal
+
+
+def test_the_welcome_says_the_servers_edit_window_with_the_edits_feature():
+    """A server set to 5 minutes says so (seconds) to a client that asked for edits, so
+    that it offers Edit no longer than the server takes it; without the feature, nothing."""
+    from protocol import EDITS
+    with ServerThread(ServerConfig(host="127.0.0.1", port=0, edit_window=300.0)) as server:
+        with WireClient(server.host, server.port) as ana:
+            ana.send(Hello("h", "Ana", const.PROTOCOL_VERSION, features=(EDITS,)))
+            welcome = ana.expect(Welcome)
+            assert welcome.features == (EDITS,) and welcome.edit_window == 300.0, welcome
+        with WireClient(server.host, server.port) as bia:
+            bia.send(Hello("h", "Bia", const.PROTOCOL_VERSION))
+            assert bia.expect(Welcome).edit_window is None

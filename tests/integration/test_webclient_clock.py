@@ -20,9 +20,9 @@ FUNCTIONS = ("fill", "t", "serverWords", "decimal", "formatDelay", "formatClock"
              "serverNowSeconds", "onThisClock")
 
 
-def run_page(expression: str, language: str, clock: float, tz: str) -> object:
-    """``expression``'s value (JSON) in node, with the page's FUNCTIONS and catalogue for
-    ``language``, Date.now() at ``clock`` (a Unix time) and the time zone ``tz``."""
+def run_page(expression: str, language: str, clock: float, tz: str, extra: tuple[str, ...] = ()) -> object:
+    """``expression``'s value (JSON) in node, with the page's FUNCTIONS (and ``extra``) and
+    catalogue for ``language``, Date.now() at ``clock`` (a Unix time) and the time zone ``tz``."""
     node = shutil.which("node")
     if node is None:
         pytest.skip("no node to run the page's JavaScript")
@@ -30,9 +30,9 @@ def run_page(expression: str, language: str, clock: float, tz: str) -> object:
     head = source[source.index("const PLURAL_RULES"):source.index("/** ``values`` put into")]
     constants = "\n".join(re.findall(r"^const (?:MAX_TEXT_CHARS|MIN_PASSWORD_LENGTH|EDIT_WINDOW|QUEUE_TTL|EN_START|EN_END|CLOCK) = [^;]+;", source,
                                      flags=re.M))
-    constants += "\n" + "\n".join(re.findall(r"^let (?:monotonicLast|serverClock) = [^;]+;", source, flags=re.M))
+    constants += "\n" + "\n".join(re.findall(r"^let (?:monotonicLast|serverClock|serverEditWindow) = [^;]+;", source, flags=re.M))
     functions = "".join(re.search(rf"^function {name}\(.*?\) \{{\n.*?^\}}\n", source, re.M | re.S).group(0)
-                        for name in FUNCTIONS)
+                        for name in FUNCTIONS + extra)
     catalogue = (ROOT / "webclient" / "i18n" / f"{language}.json").read_text(encoding="utf-8")
     script = (f"{head}\n{constants}\n{functions}\nDate.now = () => {clock * 1000!r};\n"
               f"const catalogue = {catalogue};\ni18n.language = {language!r};\n"
@@ -103,3 +103,21 @@ def test_a_kept_guest_name_says_its_wait_from_the_time_the_server_said(off: floa
     local = time.gmtime(until - off - 3 * 3600)
     assert f"until {(local.tm_hour - 1) % 12 + 1:02d}:{local.tm_min:02d} {'AM' if local.tm_hour < 12 else 'PM'} (" in line, \
         line
+
+
+@pytest.mark.parametrize(("window", "minutes", "editable", "not_editable"), [
+    (300, "5", 4 * 60, 6 * 60),        # a server set to 5 minutes: no Edit at 6
+    (3600, "60", 50 * 60, 61 * 60),    # set to 60: Edit still at 50
+    ("undefined", "15", 14 * 60, 16 * 60),  # an older server's welcome says none: const.EDIT_WINDOW
+])
+def test_the_page_offers_edit_and_says_too_late_by_the_servers_window(window, minutes: str, editable: float,
+                                                                       not_editable: float) -> None:
+    """The welcome's ``edit_window`` (PROTOCOL.md, "welcome"): the page's Edit and its
+    ``too_late`` words go by the server's window, not its own constant."""
+    server = 1_795_000_000.0
+    mine = "{kind: 'message', dir: 'out', msgId: 7, deleted: false, at: %r}"
+    call = (f"(serverClockHeard({server * 1000!r}), editWindowHeard({window}), "
+            f"[changeable({{status: 'online'}}, {mine % (server - editable)}), "
+            f"changeable({{status: 'online'}}, {mine % (server - not_editable)}), explainError('too_late', 'x')])")
+    said = run_page(call, "en", server + 7200, "UTC", extra=("editWindowHeard", "changeable"))
+    assert said == [True, False, f"a message can be edited or deleted only within {minutes} minutes of sending it"], said

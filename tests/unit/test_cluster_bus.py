@@ -76,12 +76,58 @@ def test_a_direct_message_keeps_every_field():
     (b'{"k":"off","key":"a","sid":"n/1","reason":"quit","at":"now"}', "'at' is not a float"),
     (b'{"k":"dm","m":[1,2]}', "needs its message's fields"),
     (b'{"k":"dm"}', "needs its message's fields"),
+    # The cross-node message path: each of its message's fields checked as another kind's.
+    (b'{"k":"dm","m":[7,"Ana","ana","Bia","bia",42,1700000000.25,"r-1","sent",null,null,false]}',
+     "dm: field 'text' is not a str"),
+    (b'{"k":"dm","m":[[7],"Ana","ana","Bia","bia","oi",1700000000.25,"r-1","sent",null,null,false]}',
+     "dm: field 'msg_id' is not a int"),
+    (b'{"k":"dm","m":[true,"Ana","ana","Bia","bia","oi",1700000000.25,"r-1","sent",null,null,false]}',
+     "dm: field 'msg_id' is not a int"),
+    (b'{"k":"dm","m":[7,"Ana","ana",{},"bia","oi",1700000000.25,"r-1","sent",null,null,false]}',
+     "dm: field 'recipient' is not a str | None"),
+    (b'{"k":"dm","m":[7,"Ana","ana","Bia","bia","oi","ontem","r-1","sent",null,null,false]}',
+     "dm: field 'sent_at' is not a float"),
+    (b'{"k":"dm","m":[7,"Ana","ana","Bia","bia","oi",1700000000.25,"r-1","sent",null,null,0]}',
+     "dm: field 'deleted' is not a bool"),
+    (b'{"k":"dm","m":[7,"Ana","ana","Bia","bia","oi",1700000000.25,"r-1","sent",null,null]}',
+     "needs its message's fields"),
+    (b'{"k":"dm","m":{"msg_id":7}}', "needs its message's fields"),
     (b'{"k":"receipts","key":"ana","on":1}', "'on' is not a bool"),
     (b'{"k":"conv","key":"bia","actor":"ana","feature":"typing","frame":"{}"}', "'at' is not a float"),
 ])
 def test_a_bad_entry_is_refused_saying_why(data, says):
     with pytest.raises(bus.BadEntry, match=says):
         bus.decode(data)
+
+
+def test_a_node_skips_bad_dm_entries_counting_them_and_logs_them_once(caplog):
+    """A broken or hostile dm entry in a node's inbox reaches no handler (it logged a
+    traceback there): the node counts it and says so once, not once an entry."""
+    import logging
+
+    from server.cluster.node import ClusterNode
+
+    class Relay:
+        store = object()  # not Redis's: attach() asks what it can do
+
+        def __init__(self) -> None:
+            self.delivered: list = []
+            self.deliver_routed = self.delivered.append
+
+    node = ClusterNode("redis://127.0.0.1:1/0", node_id="n1", beat=0.001)
+    relay = Relay()
+    node.attach(relay)
+    delivered = relay.delivered
+    good = bus.encode(bus.Deliver(MESSAGE))
+    bad = [good.replace('"olá 🌍"'.encode(), b"42"), good.replace(b"[7,", b"[[7],"), b'{"k":"dm","m":[7]}']
+    assert all(entry != good for entry in bad)
+    caplog.set_level(logging.ERROR, logger="chat.server")
+    for entry in [*bad, good, *bad]:
+        node._apply_inbox([b"e", entry])
+    assert delivered == [MESSAGE]
+    assert node._bad_entries == 6
+    said = [r.getMessage() for r in caplog.records if "unreadable stream entries" in r.getMessage()]
+    assert len(said) == 1 and "1 unreadable" in said[0], said
 
 
 def on(key, name, sid, since=100.0, shared=False):

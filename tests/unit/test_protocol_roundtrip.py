@@ -48,6 +48,8 @@ EXTRA = [
     Welcome("hello", "user7", 2, "chat", 0.5, False, None, (), True),
     Welcome("h", "🌍", 2, "chat", 1e-05, True, "x", None, None),
     Welcome("h", "Conceição", 2, "chat", 15.0, False, None, None, None, 1_795_000_000_123),  # the server's clock
+    Welcome("h", "João", 2, "chat", 15.0, False, None, ("edits",), None, 1_795_000_000_123, 300.0),  # its edit window
+    Welcome("h", "João", 2, "chat", 15.0, False, None, ("edits",), None, None, 3600),
     Pong("tok", now=1_795_000_000_123),  # a server's pong says its clock
     ErrorReply("expired", "your message 41 to bøb expired", "req-1", msg_id=41, waited=604800.0),
     ErrorReply("name_taken", "the name 'Otávio' is kept", "h", until=1795000540.0, now=1_795_000_000_123),
