@@ -926,11 +926,14 @@ function watchFrames(chat) {
  *   announce short texts for screen readers
  *   login    "ok" | "retry" (name still held by our previous connection) |
  *            {code, message} (refused) | null
+ * ``came`` is when the frame came (monotonicSeconds()), which may be before it is taken.
  */
-function receiveFrame(chat, frame) {
+function receiveFrame(chat, frame, came = monotonicSeconds()) {
   const out = { send: [], receipts: [], announce: [], login: null };  // and focus: "composer" when a room opens
   const handler = typeof frame.type === "string" && Object.hasOwn(HANDLERS, frame.type) ? HANDLERS[frame.type] : null;
-  if (chat.heard !== null) chat.heard = monotonicSeconds();  // anything at all says the connection lives (liveness)
+  // Anything at all says the connection lived when it came (liveness): when it came, not
+  // when it is taken, or a page that slept between the two would take the sleep for news.
+  if (chat.heard !== null) chat.heard = Math.max(chat.heard, came);
   const paced = frame.id != null && chat.throttle.paced.delete(frame.id);  // answered: a place for the next
   if (handler) handler(chat, frame, out);
   // A day in a busy room brings thousands: only the latest are kept (insertion order).
@@ -3157,7 +3160,7 @@ const shell = {
   savedPending: null,         // what keepPending() last wrote
   loginError: null,           // () => the login form's refusal, in the page's language (showLoginError)
   taken: { socket: null, receipts: [], announce: [], focus: null },  // to do once shown (takeFrame)
-  waiting: [],                // [socket, frame] of frames to take at the next animation frame (frameCame)
+  waiting: [],                // [socket, frame, came] of frames to take at the next animation frame (frameCame)
   waitFrame: null,            // that animation frame
   waitTimer: null,            // ... or this timer, should none come
 };
@@ -3261,7 +3264,8 @@ function connect() {
   });
   socket.addEventListener("message", (event) => {
     if (socket !== shell.socket || typeof event.data !== "string") return;
-    if (silentTooLong(chat, monotonicSeconds())) {  // the page slept past the deadline: this is too late
+    const came = monotonicSeconds();
+    if (silentTooLong(chat, came)) {  // the page slept past the deadline: this is too late
       giveUp();
       return;
     }
@@ -3271,7 +3275,7 @@ function connect() {
     } catch {
       return;
     }
-    if (frame && typeof frame === "object" && !Array.isArray(frame)) frameCame(socket, frame);
+    if (frame && typeof frame === "object" && !Array.isArray(frame)) frameCame(socket, frame, came);
   });
   socket.addEventListener("close", () => {
     takeWaiting();  // what it brought before it closed (a bye's reason) comes first
@@ -3280,21 +3284,21 @@ function connect() {
 }
 
 /** One frame from the server, taken and shown at once (showTaken): as the tests call it. */
-function onFrame(frame) {
-  if (takeFrame(frame)) showTaken();
+function onFrame(frame, came = monotonicSeconds()) {
+  if (takeFrame(frame, came)) showTaken();
 }
 
 /** A frame from ``socket``. In a hidden tab (whose timers may wait a minute) taken and
  * shown at once, as onFrame does; else with those that come before the next animation
  * frame, all taken then and drawn once: a flood is drawn once per frame, not once per
  * frame of it, and what the page knows is what it shows. */
-function frameCame(socket, frame) {
+function frameCame(socket, frame, came) {
   if (document.visibilityState !== "visible") {
     takeWaiting();  // those that came before it, first
-    if (socket === shell.socket) onFrame(frame);
+    if (socket === shell.socket) onFrame(frame, came);
     return;
   }
-  shell.waiting.push([socket, frame]);
+  shell.waiting.push([socket, frame, came]);
   if (shell.waiting.length > 1) return;
   shell.waitFrame = requestAnimationFrame(takeWaiting);
   shell.waitTimer = setTimeout(takeWaiting, SHOW_AT_LATEST * 1000);  // no frame drawn: hidden meanwhile
@@ -3307,8 +3311,8 @@ function takeWaiting() {
   const waiting = shell.waiting;
   if (!waiting.length) return;
   shell.waiting = [];
-  for (const [socket, frame] of waiting) {
-    if (socket === shell.socket && !takeFrame(frame)) return;  // refused: loginFailed drew the form
+  for (const [socket, frame, came] of waiting) {
+    if (socket === shell.socket && !takeFrame(frame, came)) return;  // refused: loginFailed drew the form
   }
   showTaken();
 }
@@ -3316,9 +3320,9 @@ function takeWaiting() {
 /** Apply one frame from the server (receiveFrame) and send what it asks for now; what is
  * to be done once the page shows it waits in shell.taken for showTaken(). False when the
  * login was refused (loginFailed drew the logged-out page). */
-function takeFrame(frame) {
+function takeFrame(frame, came) {
   const chat = shell.chat;
-  const out = receiveFrame(chat, frame);
+  const out = receiveFrame(chat, frame, came);
   watchLiveness();  // heard from the server (and a welcome says how often to ping)
   // A guest's token (kept per name, in localStorage), or an account's credential (this tab's).
   if (out.resume && frame.registered === true) {

@@ -263,6 +263,26 @@ def test_a_page_that_slept_and_woke_on_another_network_reconnects_at_once(tmp_pa
         assert page.problems() == []
 
 
+def test_a_frame_that_came_before_the_sleep_and_is_taken_after_it_does_not_hide_the_sleep(page: Page) -> None:
+    """A frame waits for the next animation frame before it is taken (frameCame). One that
+    came just before the lid closed is taken after waking: the connection lived when it
+    came, not when it is taken, or the page takes the whole sleep for news and watches a
+    dead connection for another heartbeat timeout (CI, once in two: the server's ping)."""
+    page.log_in("Bob")
+    assert page.js("document.visibilityState") == "visible"  # else frames are taken at once
+    lost = page.js("""(() => {
+      shell.chat.heartbeatTimeout = 45;
+      cancelAnimationFrame(shell.waitFrame);
+      clearTimeout(shell.waitTimer);
+      frameCame(shell.socket, {type: "pong", token: "before the sleep"}, monotonicSeconds());
+      const wall = Date.now.bind(Date);
+      Date.now = () => wall() + 3600000;  // an hour asleep: performance.now() stood still
+      takeWaiting();
+      return liveness(shell.chat, monotonicSeconds()).lost;
+    })()""")
+    assert lost is True
+
+
 def test_a_tab_frozen_past_the_servers_timeout_comes_back_by_itself(tmp_path: Path) -> None:
     """A tab the browser froze (Page.setWebLifecycleState: no script, no timer runs) for
     longer than the server's timeout, while Alice wrote to Bob: once resumed, the page
