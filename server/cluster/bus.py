@@ -135,6 +135,16 @@ class Tell(BusEvent):
 
 
 @dataclass(frozen=True, slots=True)
+class Probe(BusEvent):
+    """A login with guest ``key``'s resume token was refused on another node because a
+    session of ``key`` holds the name: the inbox's node pings its sessions of ``key`` and
+    ends those that stay silent (Relay.probe_holders), as one server does for its own."""
+
+    KIND: ClassVar[str] = "probe"
+    key: str
+
+
+@dataclass(frozen=True, slots=True)
 class CarbonCopy(BusEvent):
     """A ``sent`` frame (the copy of message ``msg_id``, which user ``key`` sent from
     another node) for those sessions of ``key`` on the inbox's node that asked for carbons."""
@@ -331,7 +341,7 @@ _KINDS: dict[str, type[BusEvent]] = {cls.KIND: cls for cls in
                                      (SessionOn, SessionOff, NodeGone, RoomPost, BlockChange, Registered, Deliver,
                                       Tell, AccountSaved, PasswordReset, HoldingSaved, Settled, CarbonCopy,
                                       Conversation, ReceiptsSwitch, RoomChanged, RoomPosted, AdminAdded,
-                                      RoomReadMoved, RoomPostChanged, GuestsForgotten)}
+                                      RoomReadMoved, RoomPostChanged, GuestsForgotten, Probe)}
 # Built per cross-node message (Deliver, Tell, Settled, CarbonCopy: decoded by the node
 # that reads its inbox): each gets protocol/frozen.py's cheaper __init__, as the events do.
 _FAST_INIT = tuple(cls for cls in _KINDS.values() if fast_init(cls))
