@@ -17,7 +17,8 @@ entries go through two kinds of stream (see docs/cluster.md, "Nodes"):
   away from Redis): direct messages for its sessions (:class:`Deliver`) and frames for
   the sessions of one user there (:class:`Tell`: outcomes, ``queued``), copies of what a
   user sent from another node for its sessions there that asked for carbons
-  (:class:`CarbonCopy`), and messages confirmed or expired elsewhere (:class:`Settled`);
+  (:class:`CarbonCopy`), messages confirmed or expired elsewhere (:class:`Settled`), asks
+  to ping the sessions of a guest whose token logged in elsewhere (:class:`Probe`);
   and what happens to a direct message after "delivered" (:class:`Conversation`: read
   marks, typing, edits and deletes), with the receipts switch on the events stream
   (:class:`ReceiptsSwitch`).
