@@ -434,6 +434,14 @@ class ClusterNode:
         exactly when :meth:`tell` and :meth:`carbon` for ``key`` have work to do."""
         return self._where.get(key) is False  # _here, without its call (asked twice per message)
 
+    def probe_elsewhere(self, key: str) -> None:
+        """Ask the other nodes holding sessions of ``key`` to probe them (bus.Probe): a
+        ghost there (a connection dead without a close) lets the name go within its
+        node's ``release_probe``, not its heartbeat timeout. Repeated asks are harmless:
+        a node probes a session once until it answers or ends."""
+        if self._where.get(key) is False:  # a session on another node
+            self._route(key, bus.encode(bus.Probe(key)), None, f"probe for {key!r}")
+
     def carbon(self, key: str, copy: Carbon) -> None:
         """Put the ``sent`` event ``copy`` in the inbox of every other node holding a
         session of ``key`` (each gives it to its sessions that asked for carbons). Skipped
@@ -1279,6 +1287,8 @@ class ClusterNode:
             self.relay.tell_routed(event.key, event.msg_id, event.frame.encode("utf-8"))
         elif type(event) is bus.Settled:
             self.relay.settled_elsewhere(event.key, event.msg_id)
+        elif type(event) is bus.Probe:
+            self.relay.probe_holders(event.key)
         elif type(event) is bus.CarbonCopy:
             self.relay.carbon_routed(event.key, event.msg_id, event.frame.encode("utf-8"))
         elif type(event) is bus.Conversation:
