@@ -95,9 +95,9 @@ function explainError(code, message, name, retryAfter, like, room, reason, uncer
     const when = typeof retryAfter === "number" ? t("try again in {delay}", { delay: formatDelay(retryAfter) })
       : i18n.whenUntimed[code] || t("try again later");
     const about = i18n.needsRoom.includes(code) ? room : name;
-    // limit, minutes, n: the protocol's (PROTOCOL.md, "Limits"; const.MAX_TEXT_CHARS, the
+    // limit, span, n: the protocol's (PROTOCOL.md, "Limits"; const.MAX_TEXT_CHARS, the
     // server's edit window, MIN_PASSWORD_LENGTH).
-    text = fill(template, { name: about || t("the recipient"), when, limit: MAX_TEXT_CHARS, minutes: serverEditWindow / 60,
+    text = fill(template, { name: about || t("the recipient"), when, limit: MAX_TEXT_CHARS, span: formatSpan(serverEditWindow),
       like: like || "", why: reason ? `: ${reason}` : "", n: MIN_PASSWORD_LENGTH, attempts,
       duration: formatDelay(triedFor), until: held ? formatTime(onThisClock(until)) : "",
       delay: held ? formatDelay(Math.max(0, until - serverNowSeconds())) : "",
