@@ -1026,9 +1026,14 @@ class ClusterNode:
 
     async def _check_events_position(self) -> None:
         """After a lost connection: if the stream is behind this node's position (Redis
-        restarted without its data), load the registry again."""
-        last = await self._redis.execute("XREVRANGE", self.prefix + "events", "+", "-", "COUNT", 1)
-        newest = _text(last[0][0]) if last and not isinstance(last, RedisError) else "0-0"
+        restarted without its data), load the registry again. The stream's last id, not its
+        newest entry's: the heartbeat's trim (scripts.EVENTS_KEPT_MS) empties a stream an
+        hour quiet, and a stream that is gone (a Redis without its data) has none."""
+        info = await self._redis.execute("XINFO", "STREAM", self.prefix + "events")
+        newest = "0-0"
+        if isinstance(info, list):
+            fields = dict(zip(map(_text, info[::2]), info[1::2]))
+            newest = _text(fields.get("last-generated-id", newest))
         if tuple(map(int, newest.split("-"))) < tuple(map(int, self._last_event.split("-"))):
             log.warning("cluster: the events stream is behind this node; loading the registry again")
             await self._load()
