@@ -122,6 +122,12 @@ def _copy(database: Path, partial: Path, step_pages: int) -> int:
         try:
             source.backup(copy, pages=step_pages)
             source.execute("COMMIT")
+            # The backup API copies free pages as they are, and the server zeroes only what
+            # it frees inside pages it writes anyway (store.py, secure_delete FAST): whole
+            # pages freed by the retention's purge keep old texts. Rebuilt from the live
+            # rows, the copy holds no message the server has forgotten (docs/privacy.md).
+            if copy.execute("PRAGMA freelist_count").fetchone()[0]:
+                copy.execute("VACUUM")
             problems = copy.execute("PRAGMA quick_check").fetchall()
             if problems != [("ok",)]:
                 raise sqlite3.DatabaseError("the copy does not pass SQLite's check: "

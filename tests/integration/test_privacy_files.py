@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import stat
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -16,7 +17,10 @@ import pytest
 from logins import leave, login
 from servers import ServerProcess, run_chatserver
 
-from protocol import Accepted, RoomMessage, SendRoom, UserJoined
+from server import mailbox
+from server.store import open_database
+
+from protocol import Accepted, Delivered, DirectMessage, OutcomeAck, Receipt, RoomMessage, SendDirect, SendRoom, UserJoined
 
 pytestmark = pytest.mark.skipif(os.name == "nt", reason="POSIX permissions")
 
@@ -85,3 +89,33 @@ def test_a_private_data_folder_is_not_warned_about(tmp_path: Path, usual_umask: 
     with ServerProcess("--data", str(data)) as server:
         said = "".join(server.lines)  # said before it listens
     assert "listening on" in said and "can read the data folder" not in said, said
+
+
+def test_a_backup_holds_no_text_of_the_messages_the_retention_purged(tmp_path: Path) -> None:
+    """Messages past HISTORY_RETENTION are purged; SQLite frees their pages, and the backup
+    API copies free pages as they are, old texts in them: a backup made after the purge
+    must not bring the texts back (docs/privacy.md)."""
+    data = tmp_path / "data"
+    with ServerProcess("--data", str(data), "--rate-per-connection", "1000", "--rate-per-address", "1000") as server:
+        ana, bia = login(server, "Ana"), login(server, "Bia")
+        for i in range(120):
+            ana.send(SendDirect(f"m{i}", "Bia", f"segredo-{i:04d} " + "x" * 600))
+            ana.expect(Accepted, skip=(UserJoined,))
+            bia.send(Receipt(bia.expect(DirectMessage, skip=(UserJoined,)).msg_id))
+            ana.send(OutcomeAck(ana.expect(Delivered).msg_id))  # told: purged at the retention
+        leave(ana)
+        leave(bia)
+        assert server.stop() == 0
+    db = open_database(data / "chat.sqlite3")
+    try:
+        # What the server's sweep does once they are past the retention: all but the newest go.
+        assert mailbox.purge(db, time.time() + 1) == 119
+    finally:
+        db.close()
+    backup = tmp_path / "copy"
+    made = run_chatserver("--data", str(data), "--backup", str(backup))
+    assert made.returncode == 0, made.stderr
+    copied = (backup / "chat.sqlite3").read_bytes()
+    left = [i for i in range(119) if f"segredo-{i:04d}".encode() in copied]
+    assert left == [], f"{len(left)} purged texts in the backup"
+    assert b"segredo-0119" in copied  # the message the purge kept
