@@ -1,11 +1,15 @@
 """The cluster's share of the privacy review (docs/privacy.md), on a real redis-server:
 the events stream keeps an hour of entries (scripts.EVENTS_KEPT_MS; the trim itself:
 test_cluster_scripts.py), so it may be empty after a quiet hour, and a node must not take
-an emptied stream for a Redis that lost its data."""
+an emptied stream for a Redis that lost its data; a Redis password typed on the command
+line, where every user of the machine can read it (ps), is said, never logged."""
 
 from __future__ import annotations
 
-from redisserver import redis_server  # noqa: F401  (a fixture)
+from pathlib import Path
+
+from redisserver import RedisServer, redis_server  # noqa: F401  (a fixture)
+from servers import ServerProcess
 from test_cluster_nodes import Cluster, wait_for
 
 
@@ -67,3 +71,19 @@ def test_a_node_whose_redis_lost_the_stream_still_reloads_the_registry(redis_ser
         assert len(loads) == 1
     finally:
         cluster.close()
+
+
+def test_a_redis_password_on_the_command_line_is_said_to_belong_in_the_settings_and_never_logged(
+        tmp_path: Path) -> None:
+    password = "senha-do-redis-7f3a"
+    with RedisServer(tmp_path / "redis", password=password) as redis:
+        with ServerProcess("--cluster", redis.url) as node:
+            said = "".join(node.lines)  # said before it listens
+    assert "the Redis password is on the command line" in said, said
+    assert "CLUSTER_URL" in said and password not in said, said
+
+
+def test_a_redis_url_without_a_password_says_nothing_of_it(redis_server) -> None:  # noqa: F811
+    with ServerProcess("--cluster", redis_server.url) as node:
+        said = "".join(node.lines)
+    assert "listening on" in said and "password is on the command line" not in said, said
