@@ -3501,6 +3501,10 @@ function logOut() {
   if (credential) sendFrame({ type: "revoke", id: shell.chat.nextId(), resume: credential });
   if (shell.chat.me) forgetAccountCredential(shell.chat.me);
   if (shell.chat.me) forgetPending(shell.chat.me);
+  // A guest's token too: kept, it would make the next person to type this name on this
+  // browser (a school's shared computer) that guest, with their messages and history
+  // (docs/privacy.md). Closing the tab or reloading keeps it; "Log out" is leaving.
+  if (shell.chat.me) forgetResume(shell.chat.me);
   forgetSession();
   sendFrame({ type: "bye", reason: "quit" });
   const socket = shell.socket;
@@ -3547,6 +3551,15 @@ function guestToken(name, password) {
   return token;
 }
 
+function forgetResume(name) {
+  resumeTokens.delete(nameKey(name));
+  try {
+    localStorage.removeItem(resumeKey(name));
+  } catch {
+    /* nothing kept */
+  }
+}
+
 function keepResume(name, token) {
   resumeTokens.set(nameKey(name), token);
   try {
@@ -3561,7 +3574,8 @@ function keepResume(name, token) {
  * conversations) are kept in sessionStorage: they belong to this tab, survive its reloads,
  * and are gone when it is closed, so a shared computer does not hand the next person in
  * another tab or the next day a logged-in account; "Log out" revokes the credential on the
- * server too. A guest's token stays in localStorage, as before: it keeps the name theirs. */
+ * server too. A guest's token stays in localStorage, as before: it keeps the name theirs
+ * until they press "Log out" (forgetResume). */
 const SESSION_KEY = "chat.session";
 
 function credentialKey(name) {

@@ -33,6 +33,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import re
 import socket
 import sys
 import time
@@ -116,6 +117,20 @@ def _lag(newest: str, read: str) -> float:
     if newest == read:
         return 0.0
     return max(0.0, (int(newest.split("-")[0]) - int(read.split("-")[0])) / 1000)
+
+
+def _entry_kind(fields: list) -> str:
+    """A stream entry's kind (``room``, ``on``...), for the log: never the entry, which
+    holds room texts, login addresses and token hashes (docs/privacy.md)."""
+    try:
+        data = fields[fields.index(b"e") + 1]
+    except (ValueError, IndexError):
+        return "unknown: no e field"
+    match = _KIND.match(data) if isinstance(data, bytes) else None
+    return match.group(1).decode() if match else "unknown"
+
+
+_KIND = re.compile(rb'\{"k":"([a-z_]{1,20})"')
 
 
 def _text(value: Any) -> str:
@@ -1034,9 +1049,14 @@ class ClusterNode:
 
     async def _check_events_position(self) -> None:
         """After a lost connection: if the stream is behind this node's position (Redis
-        restarted without its data), load the registry again."""
-        last = await self._redis.execute("XREVRANGE", self.prefix + "events", "+", "-", "COUNT", 1)
-        newest = _text(last[0][0]) if last and not isinstance(last, RedisError) else "0-0"
+        restarted without its data), load the registry again. The stream's last id, not its
+        newest entry's: the heartbeat's trim (scripts.EVENTS_KEPT_MS) empties a stream an
+        hour quiet, and a stream that is gone (a Redis without its data) has none."""
+        info = await self._redis.execute("XINFO", "STREAM", self.prefix + "events")
+        newest = "0-0"
+        if isinstance(info, list):
+            fields = dict(zip(map(_text, info[::2]), info[1::2]))
+            newest = _text(fields.get("last-generated-id", newest))
         if tuple(map(int, newest.split("-"))) < tuple(map(int, self._last_event.split("-"))):
             log.warning("cluster: the events stream is behind this node; loading the registry again")
             await self._load()
@@ -1051,7 +1071,7 @@ class ClusterNode:
         except Exception:
             self._apply_errors += 1
             if self._apply_errors == 1:
-                log.exception("cluster: an entry could not be applied: %r", fields)
+                log.exception("cluster: an entry could not be applied (kind %s)", _entry_kind(fields))
             elif self._apply_errors % 1000 == 0:
                 log.error("cluster: %d entries could not be applied so far", self._apply_errors)
 
