@@ -52,7 +52,7 @@ from ..guests import Holding
 from ..mailbox import NEW, StoredMessage, new_stored_message
 from ..peers import FORGOTTEN
 from ..store import LAZY_SECONDS, StoreUnavailable
-from . import bus, scripts, trace
+from . import bus, checks, scripts, trace
 from .clock import ClockSkew
 from .directory import Directory, Joined, node_of
 from .sayorder import SayOrder
@@ -74,6 +74,10 @@ CLUSTER_VERSION = 2
 
 class VersionRefused(StoreUnavailable):
     """This node may not join the cluster: its nodes or its data are of another version."""
+
+
+class ConfigRefused(StoreUnavailable):
+    """This node may not run on this Redis: it would delete keys by itself (checks.py)."""
 
 
 # Seconds the node that forgot guest names last stays the one to forget them (renewed at
@@ -765,6 +769,7 @@ class ClusterNode:
         """Join the cluster and load the directory; raises StoreUnavailable (chatserver.py
         says it in one line) if Redis cannot be reached now."""
         try:
+            await self._check_memory()
             await self._check_version()
             await self._join()
             await self._load()
@@ -815,6 +820,18 @@ class ClusterNode:
                 pass  # the others reap this node when its heartbeat expires
         for client in (self._redis, self._events_reader, self._inbox_reader):
             await client.close()
+
+    async def _check_memory(self) -> None:
+        """Refuse (ConfigRefused, in one sentence chatserver.py prints) a Redis that evicts
+        any key when full, warn about one that evicts keys with a time to live, and say
+        once if ``CONFIG`` cannot be read (renamed away, or an ACL user without it): then
+        the node runs, unable to tell (checks.py says why each)."""
+        replies = await self._redis.pipeline([("CONFIG", "GET", "maxmemory"), ("CONFIG", "GET", "maxmemory-policy")])
+        values = [None if isinstance(reply, RedisError) or not reply else _text(reply[1]) for reply in replies]
+        verdict = checks.eviction_verdict(str(self._redis.address), *values)
+        if verdict.level == "refuse":
+            raise ConfigRefused(verdict.text, storage=False)
+        log.log(logging.WARNING if verdict.level == "warn" else logging.INFO, "%s", verdict.text)
 
     async def _check_version(self) -> None:
         """Refuse (VersionRefused, in one sentence chatserver.py prints) to join a cluster

@@ -1,0 +1,88 @@
+"""A Redis that an operator set up otherwise than docs/cluster.md says, with real
+``chatserver.py --cluster`` processes on a real ``redis-server`` (loopback, free ports).
+
+- An evicting ``maxmemory-policy`` (``allkeys-*``): the node refuses to start, in one
+  line; a ``volatile-*`` one: it starts and warns; ``CONFIG`` renamed away: it starts and
+  says it cannot check (server/cluster/checks.py says why each).
+- Redis restarted without its data (``appendonly no``): the nodes give out message ids
+  above those they had seen, so a message after the restart is not taken for one
+  already delivered (and dropped).
+
+Every wait has a deadline.
+"""
+
+from __future__ import annotations
+
+import pytest
+from redisserver import RedisServer
+
+from protocol import Accepted, DirectMessage, Ping, SendDirect, UserJoined, UserLeft
+from servers import ServerProcess, assert_one_line_error, run_chatserver
+from waits import wait_until
+from wire import WireClient
+
+WAITING = (UserJoined, UserLeft, Ping)
+
+
+@pytest.mark.parametrize("policy", ["allkeys-lru", "allkeys-random"])
+def test_a_redis_that_evicts_any_key_is_refused_at_start_in_one_line(tmp_path, policy):
+    args = ["--maxmemory", "100mb", "--maxmemory-policy", policy]
+    with RedisServer(tmp_path / "redis", appendfsync="always", extra_args=args) as redis:
+        result = run_chatserver("--quiet", "--cluster", redis.url)
+    assert_one_line_error(result, "cannot start", policy, "noeviction")
+
+
+def test_a_redis_that_evicts_keys_with_a_ttl_is_warned_about_and_served(tmp_path):
+    args = ["--maxmemory", "100mb", "--maxmemory-policy", "volatile-lru"]
+    with RedisServer(tmp_path / "redis", appendfsync="always", extra_args=args) as redis, \
+            ServerProcess("--cluster", redis.url) as node:
+        with WireClient.login("127.0.0.1", node.port, "Alice"):
+            pass
+        said = "".join(node.lines)
+    assert "WARNING" in said and "maxmemory-policy volatile-lru" in said and "noeviction" in said
+
+
+def test_a_redis_with_a_memory_limit_and_noeviction_is_said_and_served(tmp_path):
+    args = ["--maxmemory", "100mb", "--maxmemory-policy", "noeviction"]
+    with RedisServer(tmp_path / "redis", appendfsync="always", extra_args=args) as redis, \
+            ServerProcess("--cluster", redis.url) as node:
+        with WireClient.login("127.0.0.1", node.port, "Alice"):
+            pass
+        said = "".join(node.lines)
+    assert "refuses writes beyond maxmemory" in said
+    assert "WARNING" not in said, said
+
+
+def test_a_redis_whose_config_command_is_renamed_away_is_said_once_and_served(tmp_path):
+    with RedisServer(tmp_path / "redis", appendfsync="always",
+                     extra_args=["--rename-command", "CONFIG", ""]) as redis, \
+            ServerProcess("--cluster", redis.url) as node:
+        with WireClient.login("127.0.0.1", node.port, "Alice"):
+            pass
+        said = node.lines[:]
+    assert len([line for line in said if "cannot read Redis's maxmemory-policy" in line]) == 1, said
+    assert "Traceback" not in "".join(said)
+
+
+def test_after_redis_lost_its_data_new_messages_get_new_ids_and_are_delivered(tmp_path):
+    redis = RedisServer(tmp_path / "redis").start()  # appendonly no: a restart loses everything
+    try:
+        with ServerProcess("--cluster", redis.url) as first, ServerProcess("--cluster", redis.url) as second:
+            with WireClient.login("127.0.0.1", first.port, "Alice") as alice, \
+                    WireClient.login("127.0.0.1", second.port, "Bob") as bob:
+                assert alice.expect(UserJoined, skip=(Ping,)).name == "Bob"  # the first node knows where Bob is
+                before = []
+                for i in range(3):
+                    alice.send(SendDirect(f"b{i}", "Bob", f"before {i}"))
+                    before.append(alice.expect(Accepted, skip=WAITING).msg_id)
+                    assert bob.expect(DirectMessage, skip=WAITING).text == f"before {i}"
+                redis.kill()
+                redis.start()  # empty
+                for node in (first, second):
+                    wait_until(lambda node=node: "joining again" in "".join(node.lines), what="the rejoin")
+                alice.send(SendDirect("a0", "Bob", "after the restart"))
+                after = alice.expect(Accepted, skip=WAITING, timeout=10).msg_id
+                assert after > max(before)
+                assert bob.expect(DirectMessage, skip=WAITING, timeout=10).text == "after the restart"
+    finally:
+        redis.stop()
