@@ -981,7 +981,22 @@ class ClusterNode:
         await self._redis.execute("XADD", self.prefix + "events", "MAXLEN", "~", scripts.EVENTS_MAXLEN, "*",
                                   "e", bus.encode(bus.NodeGone(self.node_id)))
         await self._join()
+        await self._keep_ids_growing()
         await self._claim_again()
+
+    async def _keep_ids_growing(self) -> None:
+        """After a rejoin: make Redis give out ids above every one this node has seen
+        (scripts.NEXT_AT_LEAST), in case it lost its data; say so if it had."""
+        if self.relay is None:
+            return
+        seen = self.relay.store.last_msg_id()
+        was = await scripts.NEXT_AT_LEAST(self._redis, args=(self.prefix, seen))
+        if isinstance(was, RedisError):
+            raise RedisConnectionError(str(was))
+        if was >= 0:
+            log.error("cluster: Redis gives out message ids from %d, below %d, which this node has seen: it lost "
+                      "its data (run it with --appendonly yes --appendfsync always); ids go on from %d",
+                      was + 1, seen, seen + 1)
 
     async def _claim_again(self) -> None:
         """Claim anew the names of the sessions in ``_unclaimed`` (after a rejoin). Raises
