@@ -35,20 +35,22 @@ class Verdict:
     text: str
 
 
-def eviction_verdict(address: str, maxmemory: str | None, policy: str | None) -> Verdict:
-    """What the node says (or does) about Redis at ``address`` with these settings."""
+def eviction_verdict(address: str, maxmemory: str | None, policy: str | None, why: str = "") -> Verdict:
+    """What the node says (or does) about Redis at ``address`` with these settings;
+    ``why``: Redis's answer when they could not be read."""
     if maxmemory is None or policy is None:
-        return Verdict("warn", f"cannot read Redis's maxmemory-policy at {address}: make sure it is noeviction, "
-                               "or Redis may delete messages, accounts and names when its memory is full")
+        return Verdict("warn", f"cannot read Redis's maxmemory-policy at {address} ({why or 'no answer'}): make sure "
+                               "it is noeviction, or Redis may delete messages, accounts and names when its memory "
+                               "is full")
     if maxmemory.strip() in ("", "0"):
         return Verdict("info", f"Redis at {address} has no memory limit (maxmemory 0): it never evicts keys")
     if policy.startswith("allkeys-"):
-        return Verdict("refuse", f"Redis at {address} evicts any key when it reaches maxmemory {maxmemory} "
-                                 f"(maxmemory-policy {policy}): it would silently delete queued messages, "
+        return Verdict("refuse", f"Redis at {address} evicts any key when it reaches maxmemory ({maxmemory} bytes, "
+                                 f"maxmemory-policy {policy}): it would silently delete queued messages, "
                                  f"accounts, names and the message id counter; {FIX}")
     if policy != "noeviction":
         return Verdict("warn", f"Redis at {address} evicts keys with a time to live when it reaches maxmemory "
-                               f"{maxmemory} (maxmemory-policy {policy}): the login throttle's lockouts can end "
+                               f"({maxmemory} bytes, maxmemory-policy {policy}): the login throttle's lockouts can end "
                                f"early; {FIX}")
-    return Verdict("info", f"Redis at {address} refuses writes beyond maxmemory {maxmemory} (noeviction): "
+    return Verdict("info", f"Redis at {address} refuses writes beyond maxmemory ({maxmemory} bytes, noeviction): "
                            "requests are then answered unavailable until memory is freed")

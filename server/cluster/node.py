@@ -828,7 +828,8 @@ class ClusterNode:
         the node runs, unable to tell (checks.py says why each)."""
         replies = await self._redis.pipeline([("CONFIG", "GET", "maxmemory"), ("CONFIG", "GET", "maxmemory-policy")])
         values = [None if isinstance(reply, RedisError) or not reply else _text(reply[1]) for reply in replies]
-        verdict = checks.eviction_verdict(str(self._redis.address), *values)
+        refused = [str(reply) for reply in replies if isinstance(reply, RedisError)]
+        verdict = checks.eviction_verdict(str(self._redis.address), *values, why=refused[0] if refused else "")
         if verdict.level == "refuse":
             raise ConfigRefused(verdict.text, storage=False)
         log.log(logging.WARNING if verdict.level == "warn" else logging.INFO, "%s", verdict.text)

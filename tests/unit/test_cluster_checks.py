@@ -36,3 +36,8 @@ def test_settings_that_could_not_be_read_are_a_warning_not_a_refusal():
     for values in ((None, None), ("0", None), (None, "noeviction")):
         verdict = eviction_verdict(ADDRESS, *values)
         assert verdict.level == "warn" and "cannot read" in verdict.text
+
+
+def test_settings_that_could_not_be_read_say_redis_s_answer():
+    verdict = eviction_verdict(ADDRESS, None, None, why="NOPERM this user has no permissions to run 'config|get'")
+    assert "NOPERM" in verdict.text
