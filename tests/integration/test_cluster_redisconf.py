@@ -4,6 +4,9 @@
 - An evicting ``maxmemory-policy`` (``allkeys-*``): the node refuses to start, in one
   line; a ``volatile-*`` one: it starts and warns; ``CONFIG`` renamed away: it starts and
   says it cannot check (server/cluster/checks.py says why each).
+- Passwords and ACL users: a wrong one, or none where one is needed, is a one-line
+  refusal; an ACL user (``redis://user:pw@...``) is served, and one without ``+config``
+  is warned about and served. A read-only replica is a one-line refusal.
 - Redis restarted without its data (``appendonly no``): the nodes give out message ids
   above those they had seen, so a message after the restart is not taken for one
   already delivered (and dropped).
@@ -62,6 +65,36 @@ def test_a_redis_whose_config_command_is_renamed_away_is_said_once_and_served(tm
         said = node.lines[:]
     assert len([line for line in said if "cannot read Redis's maxmemory-policy" in line]) == 1, said
     assert "Traceback" not in "".join(said)
+
+
+def test_a_wrong_or_missing_password_is_a_one_line_refusal(tmp_path):
+    with RedisServer(tmp_path / "redis", password="right", appendfsync="always") as redis:
+        wrong = redis.url.replace(":right@", ":wrong@")
+        assert_one_line_error(run_chatserver("--quiet", "--cluster", wrong), "cannot start", "WRONGPASS")
+        missing = redis.url.replace(":right@", "")
+        assert_one_line_error(run_chatserver("--quiet", "--cluster", missing), "cannot start", str(redis.port))
+
+
+def test_an_acl_user_is_served_and_one_without_config_is_warned_about(tmp_path):
+    users = ["alice on >pw1 ~* &* +@all", "bea on >pw2 ~* &* +@all -config"]
+    with RedisServer(tmp_path / "redis", appendfsync="always",
+                     extra_args=[arg for user in users for arg in ("--user", *user.split())]) as redis:
+        base = redis.url.removeprefix("redis://")
+        with ServerProcess("--cluster", f"redis://alice:pw1@{base}") as node:
+            with WireClient.login("127.0.0.1", node.port, "Alice"):
+                pass
+            assert "WARNING" not in "".join(node.lines)
+        with ServerProcess("--cluster", f"redis://bea:pw2@{base}") as node:
+            with WireClient.login("127.0.0.1", node.port, "Bea"):
+                pass
+            said = "".join(node.lines)
+            assert "cannot read Redis's appendonly setting (NOPERM" in said
+            assert "cannot read Redis's maxmemory-policy" in said and "NOPERM" in said
+
+
+def test_a_read_only_replica_is_a_one_line_refusal(tmp_path):
+    with RedisServer(tmp_path / "redis", appendfsync="always", extra_args=["--replicaof", "127.0.0.1", "1"]) as redis:
+        assert_one_line_error(run_chatserver("--quiet", "--cluster", redis.url), "cannot start", "READONLY")
 
 
 def test_after_redis_lost_its_data_new_messages_get_new_ids_and_are_delivered(tmp_path):
