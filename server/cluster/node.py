@@ -1000,8 +1000,9 @@ class ClusterNode:
                       was + 1, seen, seen + 1)
 
     async def _claim_again(self) -> None:
-        """Claim anew the names of the sessions in ``_unclaimed`` (after a rejoin). Raises
-        if Redis fails meanwhile: the next heartbeat goes on where this stopped."""
+        """Claim anew the names of the sessions in ``_unclaimed`` (after a rejoin), then
+        have the sessions fetch what waits for them. Raises if Redis fails meanwhile: the
+        next heartbeat goes on where this stopped."""
         lost = 0
         while self._unclaimed:
             session = next(iter(self._unclaimed))
@@ -1031,6 +1032,11 @@ class ClusterNode:
                 self._let_go(key, LOST_CLUSTER, time.time())
         if lost:
             log.error("cluster: %d sessions could not claim their names again and were closed", lost)
+        if self.relay is not None:
+            # What was sent to these users while nobody held their names was stored queued
+            # and routed nowhere, after the fetch of the reconnection (_check_events_position)
+            # if it came first: fetch again, or it waits for their next login.
+            self.relay.resync()
 
     # --- Readers -------------------------------------------------------------------------
 
