@@ -214,7 +214,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--memory", action="store_true",
                         help=_("keep everything in memory instead: nothing survives a restart"))
     parser.add_argument("--cluster", metavar="URL", default=const.CLUSTER_URL,
-                        help=_("keep everything in the Redis at URL instead (redis://[:password@]host:port/db), "
+                        help=_("keep everything in the Redis at URL instead (redis://[[user]:password@]host:port/db), "
                                "shared by every node of a cluster; run Redis with --appendonly yes "
                                "--appendfsync always"))
     parser.add_argument("--tls-cert", metavar="PEM", default=const.TLS_CERT,

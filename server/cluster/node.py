@@ -53,7 +53,7 @@ from ..guests import Holding
 from ..mailbox import NEW, StoredMessage, new_stored_message
 from ..peers import FORGOTTEN
 from ..store import LAZY_SECONDS, StoreUnavailable
-from . import bus, scripts, trace
+from . import bus, checks, scripts, trace
 from .clock import ClockSkew
 from .directory import Directory, Joined, node_of
 from .sayorder import SayOrder
@@ -75,6 +75,10 @@ CLUSTER_VERSION = 2
 
 class VersionRefused(StoreUnavailable):
     """This node may not join the cluster: its nodes or its data are of another version."""
+
+
+class ConfigRefused(StoreUnavailable):
+    """This node may not run on this Redis: it would delete keys by itself (checks.py)."""
 
 
 # Seconds the node that forgot guest names last stays the one to forget them (renewed at
@@ -788,6 +792,7 @@ class ClusterNode:
         """Join the cluster and load the directory; raises StoreUnavailable (chatserver.py
         says it in one line) if Redis cannot be reached now."""
         try:
+            await self._check_memory()
             await self._check_version()
             await self._join()
             await self._load()
@@ -838,6 +843,19 @@ class ClusterNode:
                 pass  # the others reap this node when its heartbeat expires
         for client in (self._redis, self._events_reader, self._inbox_reader):
             await client.close()
+
+    async def _check_memory(self) -> None:
+        """Refuse (ConfigRefused, in one sentence chatserver.py prints) a Redis that evicts
+        any key when full, warn about one that evicts keys with a time to live, and say
+        once if ``CONFIG`` cannot be read (renamed away, or an ACL user without it): then
+        the node runs, unable to tell (checks.py says why each)."""
+        replies = await self._redis.pipeline([("CONFIG", "GET", "maxmemory"), ("CONFIG", "GET", "maxmemory-policy")])
+        values = [None if isinstance(reply, RedisError) or not reply else _text(reply[1]) for reply in replies]
+        refused = [str(reply) for reply in replies if isinstance(reply, RedisError)]
+        verdict = checks.eviction_verdict(str(self._redis.address), *values, why=refused[0] if refused else "")
+        if verdict.level == "refuse":
+            raise ConfigRefused(verdict.text, storage=False)
+        log.log(logging.WARNING if verdict.level == "warn" else logging.INFO, "%s", verdict.text)
 
     async def _check_version(self) -> None:
         """Refuse (VersionRefused, in one sentence chatserver.py prints) to join a cluster
@@ -987,11 +1005,27 @@ class ClusterNode:
         await self._redis.execute("XADD", self.prefix + "events", "MAXLEN", "~", scripts.EVENTS_MAXLEN, "*",
                                   "e", bus.encode(bus.NodeGone(self.node_id)))
         await self._join()
+        await self._keep_ids_growing()
         await self._claim_again()
 
+    async def _keep_ids_growing(self) -> None:
+        """After a rejoin: make Redis give out ids above every one this node has seen
+        (scripts.NEXT_AT_LEAST), in case it lost its data; say so if it had."""
+        if self.relay is None:
+            return
+        seen = self.relay.store.last_msg_id()
+        was = await scripts.NEXT_AT_LEAST(self._redis, args=(self.prefix, seen))
+        if isinstance(was, RedisError):
+            raise RedisConnectionError(str(was))
+        if was >= 0:
+            log.error("cluster: Redis gives out message ids from %d, below %d, which this node has seen: it lost "
+                      "its data (run it with --appendonly yes --appendfsync always); ids go on from %d",
+                      was + 1, seen, seen + 1)
+
     async def _claim_again(self) -> None:
-        """Claim anew the names of the sessions in ``_unclaimed`` (after a rejoin). Raises
-        if Redis fails meanwhile: the next heartbeat goes on where this stopped."""
+        """Claim anew the names of the sessions in ``_unclaimed`` (after a rejoin), then
+        have the sessions fetch what waits for them. Raises if Redis fails meanwhile: the
+        next heartbeat goes on where this stopped."""
         lost = 0
         while self._unclaimed:
             session = next(iter(self._unclaimed))
@@ -1021,6 +1055,11 @@ class ClusterNode:
                 self._let_go(key, LOST_CLUSTER, time.time())
         if lost:
             log.error("cluster: %d sessions could not claim their names again and were closed", lost)
+        if self.relay is not None:
+            # What was sent to these users while nobody held their names was stored queued
+            # and routed nowhere, after the fetch of the reconnection (_check_events_position)
+            # if it came first: fetch again, or it waits for their next login.
+            self.relay.resync()
 
     # --- Readers -------------------------------------------------------------------------
 

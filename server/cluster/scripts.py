@@ -120,6 +120,22 @@ redis.call('SET', p..'version', ARGV[2])
 return {'ok', theirs, 0}
 """)
 
+# ARGV: prefix, an id. Raises the store's message id counter (p..'next', stores/redis.py's
+# key: INCR gives the next id) to that id if it is below: a node that finds itself unknown
+# to Redis (a rejoin) runs it with the highest id it has seen, since a Redis restarted
+# without its data (appendonly no) would give out ids from 1 again, under which the
+# recipients' nodes and clients take new messages for ones they already had. The counter
+# as it was if raised, else -1.
+NEXT_AT_LEAST = Script("""
+local k = ARGV[1]..'next'
+local n = tonumber(redis.call('GET', k) or '0')
+if n < tonumber(ARGV[2]) then
+  redis.call('SET', k, ARGV[2])
+  return n
+end
+return -1
+""")
+
 # ARGV: prefix, node, sid, key, name, shared ('1'/'0'), where value, the 'on' entry, and
 # for a guest whose token proved its holding, that holding's epoch.
 # 'ok', 'taken' (someone else holds the name), 'gone' (this node was reaped, or never
