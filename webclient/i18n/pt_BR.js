@@ -487,7 +487,7 @@ chatCatalogueLoaded("pt_BR", {
   "join (or create) #ROOM; plain lines go there": "entra em (ou cria) #SALA; as linhas simples vão para lá",
   "keep NAME from writing in the room": "impede NOME de escrever na sala",
   "keep everything in memory instead: nothing survives a restart": "guarda tudo na memória em vez disso: nada sobrevive a um reinício",
-  "keep everything in the Redis at URL instead (redis://[:password@]host:port/db), shared by every node of a cluster; run Redis with --appendonly yes --appendfsync always": "guarda tudo no Redis em URL em vez disso (redis://[:senha@]host:porta/bd), compartilhado por todos os nós de um cluster; rode o Redis com --appendonly yes --appendfsync always",
+  "keep everything in the Redis at URL instead (redis://[[user]:password@]host:port/db), shared by every node of a cluster; run Redis with --appendonly yes --appendfsync always": "guarda tudo no Redis em URL em vez disso (redis://[[usuário]:senha@]host:porta/bd), compartilhado por todos os nós de um cluster; rode o Redis com --appendonly yes --appendfsync always",
   "language of the console and of this help: {languages} (default: from LANGUAGE, LC_ALL, LC_MESSAGES or LANG, else {default}); the log stays English": "idioma do console e desta ajuda: {languages} (padrão: de LANGUAGE, LC_ALL, LC_MESSAGES ou LANG, senão {default}); o log fica em inglês",
   "language of the interface: {languages} (default: from LANGUAGE, LC_ALL, LC_MESSAGES or LANG, else {default})": "idioma da interface: {languages} (padrão: de LANGUAGE, LC_ALL, LC_MESSAGES ou LANG, senão {default})",
   "leave (Ctrl-D and Ctrl-C too)": "sai (Ctrl-D e Ctrl-C também)",
