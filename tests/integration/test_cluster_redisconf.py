@@ -20,6 +20,7 @@ from __future__ import annotations
 import pytest
 from redisserver import RedisServer
 
+import overrides
 from protocol import Accepted, DirectMessage, Ping, Queued, SendDirect, UserJoined, UserLeft
 from servers import ServerProcess, assert_one_line_error, run_chatserver
 from waits import wait_until
@@ -68,24 +69,35 @@ def test_a_redis_whose_config_command_is_renamed_away_is_said_once_and_served(tm
     assert "Traceback" not in "".join(said)
 
 
-def test_a_wrong_or_missing_password_is_a_one_line_refusal(tmp_path):
+def cluster_url_in_settings(tmp_path, monkeypatch, url: str) -> None:
+    """``url`` as CLUSTER_URL in a settings file the servers started from now on apply
+    (CHAT_CONST_LOCAL): where a URL with a password belongs, not the command line, which
+    every user of the machine reads (chatserver.py warns: docs/privacy.md)."""
+    settings = tmp_path / f"settings-{len(list(tmp_path.glob('settings-*')))}.py"
+    settings.write_text(f"CLUSTER_URL = {url!r}\n", encoding="utf-8")
+    monkeypatch.setenv(overrides.ENVIRONMENT_VARIABLE, str(settings))
+
+
+def test_a_wrong_or_missing_password_is_a_one_line_refusal(tmp_path, monkeypatch):
     with RedisServer(tmp_path / "redis", password="right", appendfsync="always") as redis:
-        wrong = redis.url.replace(":right@", ":wrong@")
-        assert_one_line_error(run_chatserver("--quiet", "--cluster", wrong), "cannot start", "WRONGPASS")
+        cluster_url_in_settings(tmp_path, monkeypatch, redis.url.replace(":right@", ":wrong@"))
+        assert_one_line_error(run_chatserver("--quiet"), "cannot start", "WRONGPASS")
         missing = redis.url.replace(":right@", "")
         assert_one_line_error(run_chatserver("--quiet", "--cluster", missing), "cannot start", str(redis.port))
 
 
-def test_an_acl_user_is_served_and_one_without_config_is_warned_about(tmp_path):
+def test_an_acl_user_is_served_and_one_without_config_is_warned_about(tmp_path, monkeypatch):
     users = ["alice on >pw1 ~* &* +@all", "bea on >pw2 ~* &* +@all -config"]
     with RedisServer(tmp_path / "redis", appendfsync="always",
                      extra_args=[arg for user in users for arg in ("--user", *user.split())]) as redis:
         base = redis.url.removeprefix("redis://")
-        with ServerProcess("--cluster", f"redis://alice:pw1@{base}") as node:
+        cluster_url_in_settings(tmp_path, monkeypatch, f"redis://alice:pw1@{base}")
+        with ServerProcess() as node:
             with WireClient.login("127.0.0.1", node.port, "Alice"):
                 pass
             assert "WARNING" not in "".join(node.lines)
-        with ServerProcess("--cluster", f"redis://bea:pw2@{base}") as node:
+        cluster_url_in_settings(tmp_path, monkeypatch, f"redis://bea:pw2@{base}")
+        with ServerProcess() as node:
             with WireClient.login("127.0.0.1", node.port, "Bea"):
                 pass
             said = "".join(node.lines)
