@@ -11,8 +11,7 @@ Three nodes and one Redis on the loopback; every wait has a deadline.
 
 from __future__ import annotations
 
-import time
-
+from logins import resume_until_welcomed
 from redisserver import redis_server  # noqa: F401  (a fixture)
 from test_cluster_nodes import NOTICES, Cluster, wait_for
 from wire import WireClient
@@ -21,7 +20,7 @@ import const
 from client import ChatClient, LoginRefused
 from client.events import Reconnecting
 from client.resume import ResumeTokens
-from protocol import ErrorCode, ErrorReply, Hello, Welcome
+from protocol import ErrorCode, ErrorReply, Hello
 from recorder import Recorder
 from server import ServerConfig
 from server.app import ChatServer
@@ -62,20 +61,12 @@ def test_a_ghost_guest_on_another_node_gives_its_name_up_within_the_probe(redis_
         with WireClient(*c.address(1)) as again:
             again.send(Hello("h", "Alice", const.PROTOCOL_VERSION, resume=token))
             refused = again.expect(ErrorReply, skip=NOTICES)
-            first_refusal = time.monotonic()
             assert refused.code == ErrorCode.NAME_TAKEN and refused.retry_after, refused
             assert "your earlier session" in refused.message, refused
-            while True:  # as a client does: again after retry_after
-                time.sleep(refused.retry_after)
-                again.send(Hello("h", "Alice", const.PROTOCOL_VERSION, resume=token))
-                answer = again.expect((Welcome, ErrorReply), skip=NOTICES)
-                if isinstance(answer, Welcome):
-                    break
-                assert answer.code == ErrorCode.NAME_TAKEN and answer.retry_after, answer
-                # The probe, a sweep of node 0, the release through Redis and one retry_after:
-                # far inside node 0's heartbeat timeout (30 s), which frees it without the probe.
-                assert time.monotonic() - first_refusal < PROBE + 5.0, \
-                    "the ghost on node 0 still holds the name: node 1's login did not probe it"
+            # The probe, a sweep of node 0, the release through Redis and one retry_after:
+            # far inside node 0's heartbeat timeout (30 s), which frees it without the probe.
+            answer = resume_until_welcomed(again, "Alice", token, refused, PROBE + 5.0,
+                                           "the ghost on node 0 still holds the name: node 1's login did not probe it")
             assert answer.name == "Alice" and not answer.resume  # the same guest: no new token
         ghost.close()
     finally:

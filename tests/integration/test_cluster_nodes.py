@@ -16,6 +16,7 @@ import time
 
 import pytest
 from redisserver import RedisServer, redis_server  # noqa: F401  (a fixture)
+from logins import resume_until_welcomed
 from wire import WireClient
 
 import const
@@ -388,15 +389,8 @@ def test_a_guest_failing_over_from_a_dead_node_is_told_its_own_earlier_session_h
             assert refused.code == ErrorCode.NAME_TAKEN
             assert refused.retry_after is not None and 0 < refused.retry_after <= 1, refused
             assert "your earlier session" in refused.message, refused
-            deadline = time.monotonic() + 15
-            while True:  # as a client does: again after retry_after, until the reap frees it
-                time.sleep(refused.retry_after)
-                again.send(Hello("h", "Alice", const.PROTOCOL_VERSION, resume=token))
-                answer = again.expect((Welcome, ErrorReply), skip=NOTICES)
-                if isinstance(answer, Welcome):
-                    break
-                assert answer.code == ErrorCode.NAME_TAKEN and answer.retry_after, answer
-                assert time.monotonic() < deadline, "not welcomed within 15 s of the crash"
+            # As a client does: again after retry_after, until the reap frees it.
+            answer = resume_until_welcomed(again, "Alice", token, refused, 15, "not welcomed within 15 s of the crash")
             assert answer.name == "Alice" and not answer.resume  # the same guest: no new token
     finally:
         c.close()

@@ -9,6 +9,10 @@
 - ``login_again(node, name, timeout)``: a wire client logged in as ``name`` once the
   cluster lets it (the name still held by a dead node's session, or the node not back in
   the cluster yet): what a client's reconnect loop does.
+- ``resume_until_welcomed(client, name, token, refused, within, why)``: a guest refused
+  ``name_taken`` (``refused``) with its token sends its hello again after each
+  ``retry_after``, on the same connection, as a client does, until it is welcomed; fails
+  (``why``) if that takes ``within`` seconds or more.
 - ``make_admin(server, name)``: what ``/admin NAME`` at the server's console does, on a
   ServerThread: ``name`` must be an account already (register it first).
 - ``library_login(clients, port, name, ...)``: the client library's ChatClient, connected;
@@ -108,3 +112,19 @@ def login_again(node: Listening, name: str, timeout: float) -> WireClient:
         assert answer.code in (ErrorCode.NAME_TAKEN, ErrorCode.UNAVAILABLE), answer
         assert time.monotonic() < deadline, f"{name} could not log in again within {timeout} s"
         time.sleep(0.2)
+
+
+def resume_until_welcomed(client: WireClient, name: str, token: str, refused: ErrorReply, within: float,
+                          why: str) -> Welcome:
+    """The guest ``name``'s hello with ``token`` again after each ``retry_after`` (the
+    first: ``refused``'s) until a Welcome, which is returned; every refusal meanwhile is
+    ``name_taken`` with a ``retry_after``, and the welcome comes within ``within`` s."""
+    deadline = time.monotonic() + within
+    answer: Welcome | ErrorReply = refused
+    while not isinstance(answer, Welcome):
+        assert answer.code == ErrorCode.NAME_TAKEN and answer.retry_after, answer
+        assert time.monotonic() < deadline, why
+        time.sleep(answer.retry_after)  # as a client does: the server said when
+        client.send(Hello("h", name, const.PROTOCOL_VERSION, resume=token))
+        answer = client.expect((Welcome, ErrorReply), skip=(UserJoined, UserLeft, Ping))
+    return answer
