@@ -15,8 +15,8 @@ import threading
 import time
 
 import pytest
-from redisserver import RedisServer, redis_server  # noqa: F401  (a fixture)
 from logins import resume_until_welcomed
+from redisserver import RedisServer, redis_server  # noqa: F401  (a fixture)
 from wire import WireClient
 
 import const
