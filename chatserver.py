@@ -214,7 +214,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--memory", action="store_true",
                         help=_("keep everything in memory instead: nothing survives a restart"))
     parser.add_argument("--cluster", metavar="URL", default=const.CLUSTER_URL,
-                        help=_("keep everything in the Redis at URL instead (redis://[:password@]host:port/db), "
+                        help=_("keep everything in the Redis at URL instead (redis://[[user]:password@]host:port/db), "
                                "shared by every node of a cluster; run Redis with --appendonly yes "
                                "--appendfsync always"))
     parser.add_argument("--tls-cert", metavar="PEM", default=const.TLS_CERT,
@@ -647,11 +647,23 @@ def log_settings() -> None:
         log.info("settings of %s applied: %s", applied.path, ", ".join(applied.names) or "none set")
 
 
+def warn_of_a_password_in_argv(argv: list[str], cluster_url: str | None) -> None:
+    """A Redis password typed in ``--cluster``: every user of the machine reads a process's
+    command line (``ps``), so say where it belongs instead (docs/privacy.md). Never the
+    password itself."""
+    typed = any(word == "--cluster" or word.startswith("--cluster=") for word in argv)
+    if typed and cluster_url and parse_url(cluster_url).password:
+        log.warning("the Redis password is on the command line, where every user of this machine can read it "
+                    "(ps): put the URL in CLUSTER_URL in %s instead", overrides.FILE_NAME)
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     i18n.use(args.lang)
     level = logging.DEBUG if args.verbose else logging.WARNING if args.quiet else logging.INFO
     logformat.configure(level)
+    if not args.reuse_port:  # (a worker of --workers N has its command's argv: said once, by that)
+        warn_of_a_password_in_argv(sys.argv[1:] if argv is None else argv, args.cluster)
     if args.workers > 1:
         return run_workers(list(sys.argv[1:] if argv is None else argv), args)
     # The format shows none of these, and each log line paid to find them (the caller's

@@ -91,7 +91,7 @@ from .display import CONNECTION_ERROR, login_refused_words
 from .events import Reconnected, Reconnecting
 from .outgoing import MessageUpdate, OutgoingMessage
 from .resume import ResumeTokens
-from .servers import format_address
+from .servers import format_address, spread_start
 from .transport import login_failure, open_socket, tls_context, tls_failure
 
 _log = logging.getLogger(__name__)
@@ -574,7 +574,7 @@ class AioChatClient:
         reason = self.core.close_reason or _("the connection ended")
         floor = 0.0
         attempts = failover(self.servers, self._server_index, backoff(self._reconnect_delay, self._reconnect_max_delay),
-                            self.core.goodbye is not None)
+                            self.core.goodbye is not None, spread_start(self.name))
         for attempt, (index, nominal) in enumerate(attempts, 1):
             if self.core.closing:
                 return False

@@ -313,25 +313,30 @@ def backoff(initial: float = RECONNECT_DELAY, maximum: float = RECONNECT_MAX_DEL
 
 
 def failover(servers: Sequence[tuple[str, int]], current: int, delays: Iterator[float],
-             leaving: bool = False) -> Iterator[tuple[int, float]]:
+             leaving: bool = False, spread: int = 0) -> Iterator[tuple[int, float]]:
     """(index of the server to try, wait before trying) for each reconnection attempt.
 
     The servers are tried in turn, starting with ``current`` (the one just lost: a
-    restart is the commonest cause) and going round the list; the wait grows once per
-    round, not per server, so that a client whose server is gone reaches the next one
-    after the first wait. With one server this is ``delays`` itself.
+    restart is the commonest cause), then the others round the list, from the one
+    ``spread`` places after ``current``'s next (modulo their number: each user's own,
+    :func:`client.servers.spread_start`, so that the users of a lost server do not all
+    go to the same one); the wait grows once per round, not per server, so that a client
+    whose server is gone reaches the next one after the first wait. With one server this
+    is ``delays`` itself.
 
     ``leaving``: ``current`` said goodbye (it stops: a node of a cluster restarted in
-    turn, PROTOCOL.md "Shutdown"), so the others come first, without a wait, each once;
-    then the rounds as above.
+    turn, PROTOCOL.md "Shutdown"), so the others come first, in the same order, without a
+    wait, each once; then the rounds as above.
     """
     count = max(1, len(servers))
+    others = [(current + 1 + (spread + step) % (count - 1)) % count for step in range(count - 1)]
     if leaving:
-        for step in range(1, count):
-            yield (current + step) % count, 0.0
+        for index in others:
+            yield index, 0.0
     for round_delay in delays:
-        for step in range(count):
-            yield (current + step) % count, round_delay
+        yield current % count, round_delay
+        for index in others:
+            yield index, round_delay
 
 
 def retry_verdict(error: Exception) -> tuple[bool, float]:

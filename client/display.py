@@ -303,7 +303,7 @@ ERROR_TEXTS = {
     "unknown_message": N_("there is no such message for you on the server (it was deleted, or it was not sent to "
                           "or by you)"),
     "message_too_large": N_("the text is longer than {limit} characters: shorten it, or send it in parts"),
-    "too_late": N_("a message can be edited or deleted only within {minutes} minutes of sending it"),
+    "too_late": N_("a message can be edited or deleted only within {span} of sending it"),
     # {n}: the shortest password the server takes (const.MIN_PASSWORD_LENGTH).
     "weak_password": N_("a password needs at least {n} characters"),
     # Refusals whose server words differ by case (PROTOCOL.md "Errors"): one sentence each
@@ -425,7 +425,7 @@ def explain_error(code: str, message: str, to: str | None = None, retry_after: f
             else _(untimed) if untimed else _("try again later")
         name = room if code in NEEDS_ROOM else to
         text = _(template).format(name=sanitize(name) if name else _("the recipient"), when=when,
-                                  limit=const.MAX_TEXT_CHARS, minutes=f"{edit_window() / 60:g}",
+                                  limit=const.MAX_TEXT_CHARS, span=format_span(edit_window()),
                                   n=const.MIN_PASSWORD_LENGTH,
                                   like=sanitize(like) if like else "", why=f": {sanitize(reason)}" if reason else "",
                                   attempts=attempts, duration=format_delay(tried_for),

@@ -176,7 +176,7 @@ from .events import Reconnected, Reconnecting
 from .transport import login_failure, open_socket, tls_context
 from .outgoing import OutgoingMessage
 from .resume import ResumeTokens
-from .servers import format_address
+from .servers import format_address, spread_start
 
 _log = logging.getLogger(__name__)
 
@@ -1238,7 +1238,7 @@ class ChatClient:
             leaving = self.core.goodbye is not None
         floor = 0.0
         attempts = failover(self.servers, self._server_index,
-                            backoff(self._reconnect_delay, self._reconnect_max_delay), leaving)
+                            backoff(self._reconnect_delay, self._reconnect_max_delay), leaving, spread_start(self.name))
         for attempt, (index, nominal) in enumerate(attempts, 1):
             with self._lock:
                 if self.core.closing:

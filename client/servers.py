@@ -2,7 +2,8 @@
 
 A client may list several servers (``SERVERS`` in const.py; repeated ``--host``/``--port``;
 or ``HOST:PORT`` arguments). It logs in to the first that answers and, when its connection
-is lost, goes round the list (:func:`client.core.failover`). Pure functions, no I/O.
+is lost, goes round the list (:func:`client.core.failover`), trying the others from a
+place of its own (:func:`spread_start`). Pure functions, no I/O.
 
 The command line also takes the host and port as two words, as the original assignments'
 clients did (README, "Coming from the original assignments"): ``NAME HOST PORT``, ``HOST
@@ -12,10 +13,12 @@ PORT NAME``, and ``HOST PORT`` with no name when HOST is an IP address or ``loca
 from __future__ import annotations
 
 import ipaddress
+import zlib
 from collections.abc import Sequence
 
 import const
 from i18n import _
+from registry import canonical
 
 
 def _is_port(word: str) -> bool:
@@ -73,6 +76,18 @@ def _joined(words: Sequence[str]) -> list[tuple[str, int]]:
             servers[-1] = (servers[-1][0], _port_number(word, word))
             open_host = False
     return servers
+
+
+def spread_start(name: str) -> int:
+    """Where user ``name``'s client starts its turn of the other servers of its list once
+    it lost one (:func:`client.core.failover`'s ``spread``): a stable hash of the name
+    (CRC-32 of its canonical form), the same for that user every time and on every
+    machine, and spread evenly over names. Every client lists the servers in the same
+    order; started from the same place, all the users of a lost node of a cluster would
+    go to the same next node and load it twice as much as the others. So the users of a
+    stopped node of three split about half and half between the other two, and a user's
+    sessions (several programs, one name) go to the same node."""
+    return zlib.crc32(canonical(name).encode("utf-8", "surrogatepass"))
 
 
 def parse_server(text: str, default_port: int = const.SERVER_PORT) -> tuple[str, int]:

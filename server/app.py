@@ -14,6 +14,7 @@ import os
 import socket
 import ssl
 import time
+from pathlib import Path
 from typing import Any
 
 import const
@@ -27,6 +28,7 @@ from .listener import AcceptFailures, Listener, open_sockets  # noqa: F401 (Acce
 from .lockfile import DataDirLock
 from .outbox import WriteBatcher
 from .outofmemory import guard, keep_reserve
+from .privatefiles import open_to_others
 from .relay import Relay
 from .session import ClientSession
 from .stores import MemoryStore, MessageStore, RedisStore, SQLiteStore
@@ -70,6 +72,16 @@ _SWEEP_SLICE = 200
 # the sweep takes it that the process did not run meanwhile (see _sweep_forever): no loop
 # turn of a running server takes that long, a busy machine's included.
 _STALL = 3.0
+
+
+def warn_if_open_to_others(data_dir: Path) -> None:
+    """Say that the data folder lets other users of the machine in: it holds every message
+    and hash (docs/privacy.md). Said, not changed: the operator may have reasons (a
+    backup job of another user), and a folder the server made is private already."""
+    mode = open_to_others(data_dir)
+    if mode is not None:
+        log.warning("other users of this machine can read the data folder %s (mode %o): it holds every "
+                    "message and account; chmod 700 %s", data_dir, mode, data_dir)
 
 
 class ListenFailed(OSError):
@@ -255,6 +267,7 @@ class ChatServer:
                 log.info("data in Redis at %s", self.store.address)
             elif self.config.data_dir is not None:
                 log.info("data in %s", self.config.database)
+                warn_if_open_to_others(self.config.data_dir)
             self.relay = Relay(self.config, self.store, lambda delay, callback: loop.call_later(delay, callback),
                                offload, self.peers)
             self.store.start(loop)

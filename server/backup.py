@@ -33,6 +33,7 @@ from pathlib import Path
 from i18n import _, decimal
 
 from .lookups import sync_directory
+from .privatefiles import create_private_file, make_private_folder
 
 # Pages copied per step of the backup API (4 KiB pages: 16 MiB a step).
 STEP_PAGES = 4096
@@ -80,7 +81,7 @@ def back_up(database: Path, folder: Path, step_pages: int = STEP_PAGES) -> Backu
     target = folder / database.name
     partial = folder / (database.name + ".partial")
     try:
-        folder.mkdir(parents=True, exist_ok=True)
+        make_private_folder(folder)  # every message and hash: the owner's alone (docs/privacy.md)
         messages = _copy(database, partial, step_pages)
         with open(partial, "rb+") as file:
             os.fsync(file.fileno())
@@ -105,6 +106,9 @@ def _failed(database: Path, folder: Path, error: Exception) -> BackupRefused:
 def _copy(database: Path, partial: Path, step_pages: int) -> int:
     """The backup proper; returns the number of messages the copy holds."""
     partial.unlink(missing_ok=True)
+    # Made here, mode 0600, for SQLite to fill: a folder given by the operator may let
+    # others in, and the copy holds every message and hash (docs/privacy.md).
+    create_private_file(partial)
     # Read-write, though it only reads: SQLite makes the log and its index (-wal, -shm) for
     # any reader of a stopped server's database, and only a read-write connection that is
     # the last to close removes them; a read-only one would leave them, empty.
@@ -118,6 +122,12 @@ def _copy(database: Path, partial: Path, step_pages: int) -> int:
         try:
             source.backup(copy, pages=step_pages)
             source.execute("COMMIT")
+            # The backup API copies free pages as they are, and the server zeroes only what
+            # it frees inside pages it writes anyway (store.py, secure_delete FAST): whole
+            # pages freed by the retention's purge keep old texts. Rebuilt from the live
+            # rows, the copy holds no message the server has forgotten (docs/privacy.md).
+            if copy.execute("PRAGMA freelist_count").fetchone()[0]:
+                copy.execute("VACUUM")
             problems = copy.execute("PRAGMA quick_check").fetchall()
             if problems != [("ok",)]:
                 raise sqlite3.DatabaseError("the copy does not pass SQLite's check: "

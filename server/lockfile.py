@@ -16,6 +16,8 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from .privatefiles import make_private_folder
+
 LOCK_NAME = "server.lock"
 
 
@@ -59,7 +61,7 @@ class DataDirLock:
 
     @classmethod
     def _acquire(cls, data_dir: Path) -> DataDirLock:
-        data_dir.mkdir(parents=True, exist_ok=True)
+        make_private_folder(data_dir)  # the owner's alone (server/privatefiles.py)
         path = data_dir / LOCK_NAME
         # Not O_TRUNC: the pid in it belongs to the holder until we hold the lock.
         fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)

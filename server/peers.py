@@ -85,6 +85,11 @@ class LocalPeers:
         frame, the copy) for every message. Alone: never."""
         return False
 
+    def probe_elsewhere(self, key: str) -> None:
+        """A guest's login proved its token while a session of ``key`` holds the name: the
+        nodes holding such sessions ping them as this one does (Relay.probe_holders).
+        Alone: none."""
+
     def carbon(self, key: str, copy: Any) -> None:
         """Give ``copy`` (the ``sent`` event of a direct message that ``key`` sent from this
         node) to the sessions of ``key`` on other nodes that asked for carbons."""

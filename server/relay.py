@@ -693,15 +693,24 @@ class Relay:
         timeout. A live one (another program with the token) answers and stays."""
         if result.claim is not Claim.RESUME:
             return None
+        key = canonical(result.name)
+        self.probe_holders(key)
+        self.peers.probe_elsewhere(key)  # a cluster: its sessions on the other nodes too
+        return ErrorReply(ErrorCode.NAME_TAKEN, f"your earlier session (or another program using your token) still "
+                          f"holds the name {result.name!r}: it is released when that session ends", hello.request_id,
+                          retry_after=self.peers.release_retry)
+
+    def probe_holders(self, key: str) -> None:
+        """Ping each session of this server under ``key`` not pinged for this already (see
+        ``probes``): a login with the name's token is waiting for it, here or, in a
+        cluster, on another node (ClusterNode.probe_elsewhere). One that answers stays;
+        one from which nothing comes within ``release_probe`` is ended (ChatServer)."""
         now = time.monotonic()
-        for held in self.registry.sessions_by_key(canonical(result.name)):
+        for held in self.registry.sessions_by_key(key):
             if held not in self.probes and not held.closing:
                 self.probes[held] = now
                 held.pinged = True  # the sweep's own ping would add nothing
                 held.send(Ping("release"))
-        return ErrorReply(ErrorCode.NAME_TAKEN, f"your earlier session (or another program using your token) still "
-                          f"holds the name {result.name!r}: it is released when that session ends", hello.request_id,
-                          retry_after=self.peers.release_retry)
 
     def _admit(self, session: ClientSession, hello: Hello, result: LoginResult) -> None:
         """Put the session online under ``result.name`` and welcome it."""

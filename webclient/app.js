@@ -95,9 +95,9 @@ function explainError(code, message, name, retryAfter, like, room, reason, uncer
     const when = typeof retryAfter === "number" ? t("try again in {delay}", { delay: formatDelay(retryAfter) })
       : i18n.whenUntimed[code] || t("try again later");
     const about = i18n.needsRoom.includes(code) ? room : name;
-    // limit, minutes, n: the protocol's (PROTOCOL.md, "Limits"; const.MAX_TEXT_CHARS, the
+    // limit, span, n: the protocol's (PROTOCOL.md, "Limits"; const.MAX_TEXT_CHARS, the
     // server's edit window, MIN_PASSWORD_LENGTH).
-    text = fill(template, { name: about || t("the recipient"), when, limit: MAX_TEXT_CHARS, minutes: serverEditWindow / 60,
+    text = fill(template, { name: about || t("the recipient"), when, limit: MAX_TEXT_CHARS, span: formatSpan(serverEditWindow),
       like: like || "", why: reason ? `: ${reason}` : "", n: MIN_PASSWORD_LENGTH, attempts,
       duration: formatDelay(triedFor), until: held ? formatTime(onThisClock(until)) : "",
       delay: held ? formatDelay(Math.max(0, until - serverNowSeconds())) : "",
@@ -3501,6 +3501,10 @@ function logOut() {
   if (credential) sendFrame({ type: "revoke", id: shell.chat.nextId(), resume: credential });
   if (shell.chat.me) forgetAccountCredential(shell.chat.me);
   if (shell.chat.me) forgetPending(shell.chat.me);
+  // A guest's token too: kept, it would make the next person to type this name on this
+  // browser (a school's shared computer) that guest, with their messages and history
+  // (docs/privacy.md). Closing the tab or reloading keeps it; "Log out" is leaving.
+  if (shell.chat.me) forgetResume(shell.chat.me);
   forgetSession();
   sendFrame({ type: "bye", reason: "quit" });
   const socket = shell.socket;
@@ -3547,6 +3551,15 @@ function guestToken(name, password) {
   return token;
 }
 
+function forgetResume(name) {
+  resumeTokens.delete(nameKey(name));
+  try {
+    localStorage.removeItem(resumeKey(name));
+  } catch {
+    /* nothing kept */
+  }
+}
+
 function keepResume(name, token) {
   resumeTokens.set(nameKey(name), token);
   try {
@@ -3561,7 +3574,8 @@ function keepResume(name, token) {
  * conversations) are kept in sessionStorage: they belong to this tab, survive its reloads,
  * and are gone when it is closed, so a shared computer does not hand the next person in
  * another tab or the next day a logged-in account; "Log out" revokes the credential on the
- * server too. A guest's token stays in localStorage, as before: it keeps the name theirs. */
+ * server too. A guest's token stays in localStorage, as before: it keeps the name theirs
+ * until they press "Log out" (forgetResume). */
 const SESSION_KEY = "chat.session";
 
 function credentialKey(name) {

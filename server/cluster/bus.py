@@ -17,7 +17,8 @@ entries go through two kinds of stream (see docs/cluster.md, "Nodes"):
   away from Redis): direct messages for its sessions (:class:`Deliver`) and frames for
   the sessions of one user there (:class:`Tell`: outcomes, ``queued``), copies of what a
   user sent from another node for its sessions there that asked for carbons
-  (:class:`CarbonCopy`), and messages confirmed or expired elsewhere (:class:`Settled`);
+  (:class:`CarbonCopy`), messages confirmed or expired elsewhere (:class:`Settled`), asks
+  to ping the sessions of a guest whose token logged in elsewhere (:class:`Probe`);
   and what happens to a direct message after "delivered" (:class:`Conversation`: read
   marks, typing, edits and deletes), with the receipts switch on the events stream
   (:class:`ReceiptsSwitch`).
@@ -132,6 +133,16 @@ class Tell(BusEvent):
     key: str
     msg_id: int
     frame: str
+
+
+@dataclass(frozen=True, slots=True)
+class Probe(BusEvent):
+    """A login with guest ``key``'s resume token was refused on another node because a
+    session of ``key`` holds the name: the inbox's node pings its sessions of ``key`` and
+    ends those that stay silent (Relay.probe_holders), as one server does for its own."""
+
+    KIND: ClassVar[str] = "probe"
+    key: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -331,7 +342,7 @@ _KINDS: dict[str, type[BusEvent]] = {cls.KIND: cls for cls in
                                      (SessionOn, SessionOff, NodeGone, RoomPost, BlockChange, Registered, Deliver,
                                       Tell, AccountSaved, PasswordReset, HoldingSaved, Settled, CarbonCopy,
                                       Conversation, ReceiptsSwitch, RoomChanged, RoomPosted, AdminAdded,
-                                      RoomReadMoved, RoomPostChanged, GuestsForgotten)}
+                                      RoomReadMoved, RoomPostChanged, GuestsForgotten, Probe)}
 # Built per cross-node message (Deliver, Tell, Settled, CarbonCopy: decoded by the node
 # that reads its inbox): each gets protocol/frozen.py's cheaper __init__, as the events do.
 _FAST_INIT = tuple(cls for cls in _KINDS.values() if fast_init(cls))

@@ -33,6 +33,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import re
 import socket
 import sys
 import time
@@ -52,7 +53,7 @@ from ..guests import Holding
 from ..mailbox import NEW, StoredMessage, new_stored_message
 from ..peers import FORGOTTEN
 from ..store import LAZY_SECONDS, StoreUnavailable
-from . import bus, scripts, trace
+from . import bus, checks, scripts, trace
 from .clock import ClockSkew
 from .directory import Directory, Joined, node_of
 from .sayorder import SayOrder
@@ -69,13 +70,18 @@ TTL = 5.0
 # version before would misread it. 2: a room's muted entries hold the name kept at the
 # mute's end (3 elements), guest names are forgotten ('forgot' entries), CLAIM checks a
 # resumed guest's holding. 3: an inbox entry may hold several events, one a line
-# (scripts.HELD_FUNCTIONS), which a node of version 2 would take for one unreadable entry.
+# (scripts.HELD_FUNCTIONS), which a node of version 2 would take for one unreadable entry
+# (as it takes a 'probe' entry, whose kind it does not know).
 # (1: the nodes before this key, which do not check it.)
 CLUSTER_VERSION = 3
 
 
 class VersionRefused(StoreUnavailable):
     """This node may not join the cluster: its nodes or its data are of another version."""
+
+
+class ConfigRefused(StoreUnavailable):
+    """This node may not run on this Redis: it would delete keys by itself (checks.py)."""
 
 
 # Seconds the node that forgot guest names last stays the one to forget them (renewed at
@@ -118,6 +124,20 @@ def _lag(newest: str, read: str) -> float:
     if newest == read:
         return 0.0
     return max(0.0, (int(newest.split("-")[0]) - int(read.split("-")[0])) / 1000)
+
+
+def _entry_kind(fields: list) -> str:
+    """A stream entry's kind (``room``, ``on``...), for the log: never the entry, which
+    holds room texts, login addresses and token hashes (docs/privacy.md)."""
+    try:
+        data = fields[fields.index(b"e") + 1]
+    except (ValueError, IndexError):
+        return "unknown: no e field"
+    match = _KIND.match(data) if isinstance(data, bytes) else None
+    return match.group(1).decode() if match else "unknown"
+
+
+_KIND = re.compile(rb'\{"k":"([a-z_]{1,20})"')
 
 
 def _text(value: Any) -> str:
@@ -435,6 +455,14 @@ class ClusterNode:
         """True if the directory shows ``key`` online with a session on another node:
         exactly when :meth:`tell` and :meth:`carbon` for ``key`` have work to do."""
         return self._where.get(key) is False  # _here, without its call (asked twice per message)
+
+    def probe_elsewhere(self, key: str) -> None:
+        """Ask the other nodes holding sessions of ``key`` to probe them (bus.Probe): a
+        ghost there (a connection dead without a close) lets the name go within its
+        node's ``release_probe``, not its heartbeat timeout. Repeated asks are harmless:
+        a node probes a session once until it answers or ends."""
+        if self._where.get(key) is False:  # a session on another node
+            self._route(key, bus.encode(bus.Probe(key)), None, f"probe for {key!r}")
 
     def carbon(self, key: str, copy: Carbon) -> None:
         """Put the ``sent`` event ``copy`` in the inbox of every other node holding a
@@ -767,6 +795,7 @@ class ClusterNode:
         """Join the cluster and load the directory; raises StoreUnavailable (chatserver.py
         says it in one line) if Redis cannot be reached now."""
         try:
+            await self._check_memory()
             await self._check_version()
             await self._join()
             await self._load()
@@ -817,6 +846,19 @@ class ClusterNode:
                 pass  # the others reap this node when its heartbeat expires
         for client in (self._redis, self._events_reader, self._inbox_reader):
             await client.close()
+
+    async def _check_memory(self) -> None:
+        """Refuse (ConfigRefused, in one sentence chatserver.py prints) a Redis that evicts
+        any key when full, warn about one that evicts keys with a time to live, and say
+        once if ``CONFIG`` cannot be read (renamed away, or an ACL user without it): then
+        the node runs, unable to tell (checks.py says why each)."""
+        replies = await self._redis.pipeline([("CONFIG", "GET", "maxmemory"), ("CONFIG", "GET", "maxmemory-policy")])
+        values = [None if isinstance(reply, RedisError) or not reply else _text(reply[1]) for reply in replies]
+        refused = [str(reply) for reply in replies if isinstance(reply, RedisError)]
+        verdict = checks.eviction_verdict(str(self._redis.address), *values, why=refused[0] if refused else "")
+        if verdict.level == "refuse":
+            raise ConfigRefused(verdict.text, storage=False)
+        log.log(logging.WARNING if verdict.level == "warn" else logging.INFO, "%s", verdict.text)
 
     async def _check_version(self) -> None:
         """Refuse (VersionRefused, in one sentence chatserver.py prints) to join a cluster
@@ -966,11 +1008,27 @@ class ClusterNode:
         await self._redis.execute("XADD", self.prefix + "events", "MAXLEN", "~", scripts.EVENTS_MAXLEN, "*",
                                   "e", bus.encode(bus.NodeGone(self.node_id)))
         await self._join()
+        await self._keep_ids_growing()
         await self._claim_again()
 
+    async def _keep_ids_growing(self) -> None:
+        """After a rejoin: make Redis give out ids above every one this node has seen
+        (scripts.NEXT_AT_LEAST), in case it lost its data; say so if it had."""
+        if self.relay is None:
+            return
+        seen = self.relay.store.last_msg_id()
+        was = await scripts.NEXT_AT_LEAST(self._redis, args=(self.prefix, seen))
+        if isinstance(was, RedisError):
+            raise RedisConnectionError(str(was))
+        if was >= 0:
+            log.error("cluster: Redis gives out message ids from %d, below %d, which this node has seen: it lost "
+                      "its data (run it with --appendonly yes --appendfsync always); ids go on from %d",
+                      was + 1, seen, seen + 1)
+
     async def _claim_again(self) -> None:
-        """Claim anew the names of the sessions in ``_unclaimed`` (after a rejoin). Raises
-        if Redis fails meanwhile: the next heartbeat goes on where this stopped."""
+        """Claim anew the names of the sessions in ``_unclaimed`` (after a rejoin), then
+        have the sessions fetch what waits for them. Raises if Redis fails meanwhile: the
+        next heartbeat goes on where this stopped."""
         lost = 0
         while self._unclaimed:
             session = next(iter(self._unclaimed))
@@ -1000,6 +1058,11 @@ class ClusterNode:
                 self._let_go(key, LOST_CLUSTER, time.time())
         if lost:
             log.error("cluster: %d sessions could not claim their names again and were closed", lost)
+        if self.relay is not None:
+            # What was sent to these users while nobody held their names was stored queued
+            # and routed nowhere, after the fetch of the reconnection (_check_events_position)
+            # if it came first: fetch again, or it waits for their next login.
+            self.relay.resync()
 
     # --- Readers -------------------------------------------------------------------------
 
@@ -1028,9 +1091,14 @@ class ClusterNode:
 
     async def _check_events_position(self) -> None:
         """After a lost connection: if the stream is behind this node's position (Redis
-        restarted without its data), load the registry again."""
-        last = await self._redis.execute("XREVRANGE", self.prefix + "events", "+", "-", "COUNT", 1)
-        newest = _text(last[0][0]) if last and not isinstance(last, RedisError) else "0-0"
+        restarted without its data), load the registry again. The stream's last id, not its
+        newest entry's: the heartbeat's trim (scripts.EVENTS_KEPT_MS) empties a stream an
+        hour quiet, and a stream that is gone (a Redis without its data) has none."""
+        info = await self._redis.execute("XINFO", "STREAM", self.prefix + "events")
+        newest = "0-0"
+        if isinstance(info, list):
+            fields = dict(zip(map(_text, info[::2]), info[1::2]))
+            newest = _text(fields.get("last-generated-id", newest))
         if tuple(map(int, newest.split("-"))) < tuple(map(int, self._last_event.split("-"))):
             log.warning("cluster: the events stream is behind this node; loading the registry again")
             await self._load()
@@ -1045,7 +1113,7 @@ class ClusterNode:
         except Exception:
             self._apply_errors += 1
             if self._apply_errors == 1:
-                log.exception("cluster: an entry could not be applied: %r", fields)
+                log.exception("cluster: an entry could not be applied (kind %s)", _entry_kind(fields))
             elif self._apply_errors % 1000 == 0:
                 log.error("cluster: %d entries could not be applied so far", self._apply_errors)
 
@@ -1291,6 +1359,8 @@ class ClusterNode:
             self.relay.tell_routed(event.key, event.msg_id, event.frame.encode("utf-8"))
         elif type(event) is bus.Settled:
             self.relay.settled_elsewhere(event.key, event.msg_id)
+        elif type(event) is bus.Probe:
+            self.relay.probe_holders(event.key)
         elif type(event) is bus.CarbonCopy:
             self.relay.carbon_routed(event.key, event.msg_id, event.frame.encode("utf-8"))
         elif type(event) is bus.Conversation:

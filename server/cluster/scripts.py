@@ -31,6 +31,13 @@ from resp import Script
 # reloads the registry (events) or finds the messages in the store (inbox).
 EVENTS_MAXLEN = 100_000
 INBOX_MAXLEN = 100_000
+# How long the events stream keeps an entry (ms), trimmed by every heartbeat (BEAT): its
+# entries hold every login's address and port, guests' token hashes and the default
+# room's texts, and 100,000 entries are months on a class's server, long past the
+# sessions and past the history's retention (docs/privacy.md). No live node needs an
+# entry this old: a node's reader is seconds behind at most, and a node cut off longer
+# than its TTL is reaped and loads the registry again when it rejoins.
+EVENTS_KEPT_MS = 3_600_000
 
 # Liveness, shared by JOIN, BEAT and REAP (ARGV[1] the prefix). A node is alive while
 # its deadline in 'beats' is not past; each beat moves it to now + ttl. The deadlines are
@@ -84,9 +91,11 @@ local now = heard(p, ARGV[4])
 if redis.call('SISMEMBER', p..'nodes', node) == 0 then return 0 end
 local deadline = tonumber(redis.call('HGET', p..'beats', node))
 if not deadline or deadline < now then return 0 end
-redis.call('HSET', p..'beats', node, string.format('%.0f', now + tonumber(ARGV[3])))
+redis.call('HSET', p..'beats', node, string.format('%%.0f', now + tonumber(ARGV[3])))
+-- Exact, not '~': a macro node of the stream may hold an hour's entries and a new one.
+redis.call('XTRIM', p..'events', 'MINID', string.format('%%.0f', now - %d))
 return 1
-""")
+""" % EVENTS_KEPT_MS)
 
 # ARGV: prefix, this node's version (node.py CLUSTER_VERSION), its id. Run before JOIN:
 # {'ok', the version found (0: none), live nodes} when the cluster's version
@@ -109,6 +118,22 @@ end
 if live > 0 then return {'older', theirs, live} end
 redis.call('SET', p..'version', ARGV[2])
 return {'ok', theirs, 0}
+""")
+
+# ARGV: prefix, an id. Raises the store's message id counter (p..'next', stores/redis.py's
+# key: INCR gives the next id) to that id if it is below: a node that finds itself unknown
+# to Redis (a rejoin) runs it with the highest id it has seen, since a Redis restarted
+# without its data (appendonly no) would give out ids from 1 again, under which the
+# recipients' nodes and clients take new messages for ones they already had. The counter
+# as it was if raised, else -1.
+NEXT_AT_LEAST = Script("""
+local k = ARGV[1]..'next'
+local n = tonumber(redis.call('GET', k) or '0')
+if n < tonumber(ARGV[2]) then
+  redis.call('SET', k, ARGV[2])
+  return n
+end
+return -1
 """)
 
 # ARGV: prefix, node, sid, key, name, shared ('1'/'0'), where value, the 'on' entry, and

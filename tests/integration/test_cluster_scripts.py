@@ -293,3 +293,22 @@ def test_the_inbox_reader_asks_again_in_the_turn_it_applied_a_reply(redis_server
         await node._inbox_reader.close()
         await node._redis.close()
     asyncio.run(asyncio.wait_for(main(), 20))
+
+
+def test_a_heartbeat_trims_the_events_stream_of_entries_older_than_it_keeps(redis_server):  # noqa: F811
+    """The privacy review (docs/privacy.md): the events stream carries every login's
+    address and the default room's texts; what no live node can still need leaves it
+    after ``EVENTS_KEPT_MS``, not only past 100,000 newer entries (months on a class's
+    server, past the history's 90 days and long after the sessions ended)."""
+    long_ago = bus.encode(bus.SessionOn("ana", "Ana", False, "x/1", "x", "192.0.2.7", 50412, 1.0))
+    post = bus.encode(bus.RoomPost(1, "Ana", "ana", "a secret of Ana's", 1.0))
+
+    async def steps(redis):
+        await redis.execute("XADD", P + "events", "1000-0", "e", long_ago)
+        await redis.execute("XADD", P + "events", "2000-0", "e", post)
+        await join(redis, "a")
+        assert await claim(redis, "a", "a/1", "caio") == "ok"  # an entry of now
+        assert await scripts.BEAT(redis, args=(P, "a", 5000, SILENCE_MS)) == 1
+        kept = await events(redis)
+        assert kept == [bus.SessionOn("caio", "Caio", False, "a/1", "a", "127.0.0.1", 1, 1.0)], kept
+    run(redis_server.url, steps)

@@ -219,7 +219,7 @@ def test_the_clients_sentences_with_the_protocols_limits_are_filled_in(page: Pag
     assert page.js("explainError('message_too_large', 'x', null)") == \
         "o texto tem mais de 4000 caracteres: encurte-o, ou envie-o em partes"
     assert page.js("explainError('too_late', 'x', null)") == \
-        "uma mensagem só pode ser editada ou apagada até 15 minutos depois de enviada"
+        "uma mensagem só pode ser editada ou apagada até 15 min depois de enviada"
     assert page.js("explainError('not_member', 'you are not in #redes: join it first', '#redes')") == \
         "você não está em #redes: entre nela primeiro"
     # The code only where no sentence explains it: then it is the one clue.

@@ -25,8 +25,8 @@ import const
 from browserpage import REPO, TIMEOUT, Page, Site, page_at
 from chatpeer import TcpPeer
 from protocol import (
-    CARBONS, Accepted, Delivered, DirectMessage, ErrorCode, ErrorReply, Hello, SendDirect, UserJoined, UserLeft,
-    Welcome,
+    CARBONS, Accepted, Delivered, DirectMessage, ErrorCode, ErrorReply, Hello, Queued, SendDirect, UserJoined,
+    UserLeft, Welcome,
 )
 from server import ServerConfig, ServerThread
 from server.login import LoginResult, unavailable_error
@@ -366,6 +366,33 @@ def test_a_reload_keeps_an_account_logged_in_with_its_history_until_it_logs_out(
     page.cdp.send("Page.reload")
     page.cdp.wait_event("Page.loadEventFired", timeout=TIMEOUT)
     page.wait_for("document.activeElement && document.activeElement.id === 'login-name'")
+    assert page.js("document.body.dataset.view") == "login"
+    assert page.problems() == []
+
+
+def test_a_guest_who_logs_out_leaves_the_next_person_at_the_browser_no_way_into_their_messages(
+        site, alice: TcpPeer) -> None:
+    """A school's shared computer (docs/privacy.md): Bob, a guest, presses "Log out" and
+    goes; a message for him waits. The page must not keep his guest token: with it, the
+    next person to type "Bob" on this browser would be Bob, his waiting messages and
+    history included. Without it, the name stays held for Bob (GUEST_HOLD) and the next
+    person is refused."""
+    page, _ = site
+    page.log_in("Bob")
+    assert page.js("localStorage.getItem('chat.resume.bob')")
+    page.js("document.getElementById('logout').click()")
+    page.wait_for("document.body.dataset.view === 'login'")
+    alice.expect(UserLeft, TIMEOUT, where=lambda e: e.name == "Bob")
+    assert page.js("Object.keys(localStorage).filter(k => k.startsWith('chat.resume.'))") == []
+    request_id = alice.send_dm("Bob", "only for Bob")
+    assert alice.expect((Accepted, Queued), TIMEOUT).request_id == request_id
+    page.cdp.send("Page.reload")  # the next person opens the page
+    page.cdp.wait_event("Page.loadEventFired", timeout=TIMEOUT)
+    page.wait_for("document.activeElement && document.activeElement.id === 'login-name'")
+    page.js("document.getElementById('login-name').value = ''")
+    page.type("Bob")
+    page.enter()
+    page.wait_for("document.getElementById('login-error').textContent.length > 0")
     assert page.js("document.body.dataset.view") == "login"
     assert page.problems() == []
 

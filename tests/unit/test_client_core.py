@@ -26,7 +26,7 @@ from client.core import (
 from client.display import explain_error
 from client.events import ServerUnavailable
 from client.errors import CertificateError, LoginInterrupted, LoginRefused, ServerUnreachable
-from client.servers import parse_server, positionals, server_list
+from client.servers import parse_server, positionals, server_list, spread_start
 from client.outgoing import DELIVERED, FAILED, SENDING, SENT, MessageUpdate, OutgoingMessage
 from protocol import BATCH_ACKS, OutcomeAcks, Receipts
 from protocol.codec import MAX_IDS_PER_FRAME
@@ -600,6 +600,31 @@ def test_a_server_that_said_goodbye_is_tried_after_the_others_which_come_at_once
     assert list(itertools.islice(plans, 5)) == [(2, 0.0), (0, 0.0), (1, 1.0), (2, 1.0), (0, 1.0)]
     alone = failover([("a", 1)], 0, backoff(1.0, 8.0, uniform=lambda low, high: 1.0), leaving=True)
     assert list(itertools.islice(alone, 2)) == [(0, 1.0), (0, 2.0)]  # its restart is waited for
+
+
+def test_each_user_goes_round_the_other_servers_from_a_place_of_its_own() -> None:
+    """The users of a lost server do not all go to the same next one (issue 10): ``spread``
+    turns the others' order; the lost server still comes first after a drop, and last
+    after its goodbye, and each server is tried once a round."""
+    servers = [("a", 1), ("b", 2), ("c", 3), ("d", 4)]
+    firsts = set()
+    for spread in range(6):
+        dropped = list(itertools.islice(failover(servers, 1, iter([1.0, 2.0]), spread=spread), 8))
+        assert dropped[0] == (1, 1.0) and dropped[4] == (1, 2.0)
+        assert sorted(i for i, _ in dropped[:4]) == [0, 1, 2, 3]
+        assert [i for i, _ in dropped[1:4]] == [i for i, _ in dropped[5:8]]  # the same order every round
+        left = list(itertools.islice(failover(servers, 1, iter([1.0]), leaving=True, spread=spread), 4))
+        assert [i for i, _ in left[:3]] == [i for i, _ in dropped[1:4]] and left[3] == (1, 1.0)
+        firsts.add(left[0][0])
+    assert firsts == {0, 2, 3}  # every other server is someone's first
+    assert list(itertools.islice(failover([("a", 1)], 0, iter([1.0, 2.0]), spread=5), 2)) == [(0, 1.0), (0, 2.0)]
+
+
+def test_a_users_place_in_the_list_is_stable_and_names_spread_over_it() -> None:
+    assert spread_start("Alice") == spread_start("ALICE") == spread_start("alice")  # one user
+    assert spread_start("João") == spread_start("JOÃO")
+    halves = [spread_start(f"user{i}") % 2 for i in range(1000)]
+    assert 400 < sum(halves) < 600  # of 1,000 names, a third server gets about half
 
 
 @pytest.mark.parametrize(("error", "again", "floor"), [

@@ -222,7 +222,7 @@ def test_a_rooms_refusals_are_sentences_of_the_clients_about_the_room_named() ->
     assert explain_error("not_member", "Vic is not in #redes") == "Vic is not in #redes"
     assert explain_error("no_such_room", "there is no room #x", "#x") == "there is no room #x"
     assert explain_error("too_late", "message 7 is older than 15 minutes") == \
-        "a message can be edited or deleted only within 15 minutes of sending it"
+        "a message can be edited or deleted only within 15 min of sending it"
     from i18n import use
     try:
         use("pt_BR")

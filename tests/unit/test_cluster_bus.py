@@ -34,6 +34,7 @@ EVENTS = [
     bus.Conversation("bia", "ana", "typing", '{"type":"typing","to":"Bia","from":"Ana"}', 1700000005.0),
     bus.ReceiptsSwitch("ana", False),
     bus.RoomReadMoved("#redes", "ana", 90),
+    bus.Probe("ana"),
 ]
 
 

@@ -45,12 +45,13 @@ def test_the_window_offers_edit_for_the_servers_window(window, editable_after: f
     assert model.editable("ana") is not None
 
 
-@pytest.mark.parametrize(("window", "minutes"), [(300.0, "5"), (3600.0, "60"), (None, "15"), (90.0, "1.5")])
-def test_too_late_says_the_servers_minutes(window, minutes: str) -> None:
+@pytest.mark.parametrize(("window", "span"), [(300.0, "5 min"), (3600.0, "1 h"), (None, "15 min"), (90.0, "90 s"),
+                                             (30.0, "30 s")])  # not "0.5 minutes"
+def test_too_late_says_the_servers_window(window, span: str) -> None:
     from client.display import explain_error
     _logged_in(window)
     assert explain_error("too_late", "too late") == \
-        f"a message can be edited or deleted only within {minutes} minutes of sending it"
+        f"a message can be edited or deleted only within {span} of sending it"
 
 
 @pytest.mark.parametrize("absurd", [400 * 86400.0, 1e12])  # (a negative one: bad_field)

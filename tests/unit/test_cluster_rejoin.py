@@ -1,0 +1,74 @@
+"""A node that finds itself unknown to Redis joins again (ClusterNode._rejoin): no sockets.
+
+Its users stay connected, but a message stored for one of them after the node's sessions
+last fetched their backlog (at the reconnection, ClusterNode._check_events_position) and
+before their names were claimed again was stored ``queued`` (nobody held the name) and
+routed nowhere: the sessions fetch again once their names are claimed, or such a message
+waited for the user's next login. And a Redis restarted without its data counts message
+ids from where the node has seen them, not from 1 again.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from types import SimpleNamespace
+
+from server.cluster import node as node_module
+from server.cluster.node import ClusterNode
+
+
+class Session:
+    """What the node reads of a session (hashable, as sessions are)."""
+
+    def __init__(self, name: str) -> None:
+        self.name, self.registered, self.closing, self.address, self.port = name, False, False, "127.0.0.1", 40000
+
+
+class Relay:
+    def __init__(self, seen: int) -> None:
+        self.store = SimpleNamespace(last_msg_id=lambda: seen)
+        self.calls: list[str] = []
+
+    def resync(self) -> None:
+        self.calls.append("resync")
+
+
+def rejoining_node(monkeypatch, relay: Relay, counter_was: int) -> tuple[ClusterNode, list]:
+    calls = relay.calls
+
+    async def claim(_client: object, args: tuple) -> bytes:
+        calls.append(f"claim {args[4]}")
+        return b"ok"
+
+    async def next_at_least(_client: object, args: tuple) -> int:
+        calls.append(f"ids from {int(args[1]) + 1}")
+        return counter_was
+
+    async def nothing(*_args: object, **_kwargs: object) -> list:
+        return []
+
+    monkeypatch.setattr(node_module.scripts, "CLAIM", claim)
+    monkeypatch.setattr(node_module.scripts, "NEXT_AT_LEAST", next_at_least)
+    node = ClusterNode("redis://127.0.0.1:1/0", node_id="n1")
+    node.relay = relay
+    monkeypatch.setattr(node, "_reap", nothing)
+    monkeypatch.setattr(node, "_join", nothing)
+    monkeypatch.setattr(node._redis, "execute", nothing)
+    node._sids[Session("Bob")] = ("n1/1", "bob", 1.0)
+    return node, calls
+
+
+def test_the_sessions_fetch_their_backlog_after_their_names_are_claimed_again(monkeypatch) -> None:
+    relay = Relay(seen=3)
+    node, calls = rejoining_node(monkeypatch, relay, counter_was=-1)
+    asyncio.run(node._rejoin())
+    assert "claim Bob" in calls and "resync" in calls, calls
+    assert calls.index("resync") > calls.index("claim Bob"), calls
+
+
+def test_a_rejoin_raises_the_id_counter_before_claiming_and_says_when_redis_had_lost_it(monkeypatch, caplog) -> None:
+    relay = Relay(seen=3)
+    node, calls = rejoining_node(monkeypatch, relay, counter_was=0)
+    asyncio.run(node._rejoin())
+    assert calls.index("ids from 4") < calls.index("claim Bob"), calls
+    assert "lost its data" in caplog.text and "ids go on from 4" in caplog.text
