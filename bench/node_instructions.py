@@ -33,6 +33,7 @@ import sys
 import tempfile
 import threading
 import time
+from typing import Awaitable, Callable
 
 from .benchmark import ROOT, BenchClient, ServerProcess, compile_sources, stop_process
 from .cluster import Redis, SplitBench, await_directories, cluster_command
@@ -85,9 +86,11 @@ class _Node:
             raise RuntimeError("node A did not start")
 
 
-async def _exchange(ports: list[int], pairs: int, window: int, messages: int) -> None:
-    """Log the pairs in, then send ``messages`` cross-node messages, each client ``window``
-    in flight to its partner, until all their delivered acks are in."""
+async def _exchange(ports: list[int], pairs: int, window: int, messages: int,
+                    before_sends: Callable[[], Awaitable[None]] | None = None) -> None:
+    """Log the pairs in, then (after ``await before_sends()``, if given) send ``messages``
+    cross-node messages, each client ``window`` in flight to its partner, until all their
+    delivered acks are in."""
     loop = asyncio.get_running_loop()
     bench = SplitBench()
     clients: list[list[BenchClient]] = [[], []]
@@ -98,6 +101,8 @@ async def _exchange(ports: list[int], pairs: int, window: int, messages: int) ->
             await asyncio.wait_for(client.welcomed, 120)
             clients[side].append(client)
     await await_directories(ports, timeout=300)
+    if before_sends is not None:
+        await before_sends()
     partner = {c.name: clients[1 - side][i].name for side in (0, 1) for i, c in enumerate(clients[side])}
     budget = messages
     done = loop.create_future()

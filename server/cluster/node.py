@@ -69,8 +69,11 @@ TTL = 5.0
 # may not read what a newer one writes. Raised whenever that changes so that a node of the
 # version before would misread it. 2: a room's muted entries hold the name kept at the
 # mute's end (3 elements), guest names are forgotten ('forgot' entries), CLAIM checks a
-# resumed guest's holding. (1: the nodes before this key, which do not check it.)
-CLUSTER_VERSION = 2
+# resumed guest's holding. 3: an inbox entry may hold several events, one a line
+# (scripts.HELD_FUNCTIONS), which a node of version 2 would take for one unreadable entry
+# (as it takes a 'probe' entry, whose kind it does not know).
+# (1: the nodes before this key, which do not check it.)
+CLUSTER_VERSION = 3
 
 
 class VersionRefused(StoreUnavailable):
@@ -1333,6 +1336,16 @@ class ClusterNode:
         self._inbox_recheck = True
 
     def _apply_inbox(self, fields: list) -> None:
+        """Apply an inbox entry: one event, or the events one script call routed to this
+        node, one a line (scripts.HELD_FUNCTIONS), in their order, each guarded: a bug in
+        applying one is logged and the others after it are still applied."""
+        if len(fields) == 2 and type(data := fields[1]) is bytes and b"\n" in data:
+            for line in data.split(b"\n"):
+                self._guarded(self._apply_routed, [b"e", line])
+            return
+        self._apply_routed(fields)
+
+    def _apply_routed(self, fields: list) -> None:
         event = self._decode(fields)
         if event is None or self.relay is None:
             return

@@ -206,18 +206,61 @@ end
 return reaped
 """ % EVENTS_MAXLEN)
 
+# An inbox entry holds the events one script call routes to that node, in their order,
+# joined by newlines (an encoded event holds none: JSON escapes a newline in a text), so a
+# call's many messages and outcomes for one node are one XADD, one entry for the node's
+# XREADGROUP to read (and Redis to write to the append-only file with its XCLAIM, as it
+# does for every entry read through a consumer group) and one id to acknowledge and
+# delete: the cluster path's round sixteen (bench/PROFILE.md). An entry is written once
+# its events reach INBOX_ENTRY_BYTES, so that it stays small (a read's COUNT is of entries).
+INBOX_ENTRY_BYTES = 8192
+
+# Lua: the events held for each inbox during one call (``held``: {order = inboxes in the
+# order first routed to, events = inbox -> list, size = inbox -> bytes}), and their
+# writing, one entry per inbox (``write_all_held``, before the call returns).
+HELD_FUNCTIONS = """
+local function new_held() return {order = {}, events = {}, size = {}} end
+local function write_held(held, inbox)
+  local events = held.events[inbox]
+  if #events > 0 then
+    redis.call('XADD', inbox, 'MAXLEN', '~', %d, '*', 'e', table.concat(events, '\\n'))
+    held.events[inbox], held.size[inbox] = {}, 0
+  end
+end
+local function hold(held, inbox, entry)
+  local events = held.events[inbox]
+  if not events then
+    events = {}
+    held.events[inbox], held.size[inbox] = events, 0
+    held.order[#held.order + 1] = inbox
+  end
+  events[#events + 1] = entry
+  held.size[inbox] = held.size[inbox] + #entry
+  if held.size[inbox] >= %d then write_held(held, inbox) end
+end
+local function write_all_held(held)
+  for _, inbox in ipairs(held.order) do write_held(held, inbox) end
+end
+""" % (INBOX_MAXLEN, INBOX_ENTRY_BYTES)
+
 # The routing rule, of ROUTES and of the store's script (ROUTE_FUNCTION): put ``entry`` in the inbox of every other
 # node holding a session of ``key``; return those nodes' ids. Read where the claim writes,
-# in one step: a session that logs in after this finds the message in the store.
+# in one step: a session that logs in after this finds the message in the store. With
+# ``held`` (HELD_FUNCTIONS), the entry waits there for the call's end (write_all_held);
+# without, it is an entry of its own at once.
 _ROUTE_FUNCTION = """
-local function route(p, key, me, entry)
+local function route(p, key, me, entry, held)
   local seen, nodes = {}, {}
   for _, where in ipairs(redis.call('HVALS', p..'where:'..key)) do
     local node = string.match(where, '^[^\\t]*')
     if node ~= me and not seen[node] then
       seen[node] = true
       nodes[#nodes + 1] = node
-      redis.call('XADD', p..'inbox:'..node, 'MAXLEN', '~', %d, '*', 'e', entry)
+      if held then
+        hold(held, p..'inbox:'..node, entry)
+      else
+        redis.call('XADD', p..'inbox:'..node, 'MAXLEN', '~', %d, '*', 'e', entry)
+      end
     end
   end
   return nodes
@@ -225,15 +268,17 @@ end
 """ % INBOX_MAXLEN
 
 # The same rule for the store's script that stores a direct message and routes it in one
-# step (server/stores/redis.py, RedisStore.router): the Lua source of ``route``.
+# step (server/stores/redis.py, RedisStore.router): the Lua source of ``route``, which
+# needs HELD_FUNCTIONS before it (the store's _LIB has them).
 ROUTE_FUNCTION = _ROUTE_FUNCTION
 
 # ARGV: prefix, this node, then key, entry pairs. Many entries routed in one call, in
-# their order (a node's routes of one loop turn: one script call instead of one each);
-# returns one list of node ids per entry.
-ROUTES = Script(_ROUTE_FUNCTION + """
-local out = {}
-for i = 3, #ARGV - 1, 2 do out[#out + 1] = route(ARGV[1], ARGV[i], ARGV[2], ARGV[i + 1]) end
+# their order (a node's routes of one loop turn: one script call instead of one each), the
+# call's events for each node in one inbox entry; returns one list of node ids per entry.
+ROUTES = Script(HELD_FUNCTIONS + _ROUTE_FUNCTION + """
+local out, held = {}, new_held()
+for i = 3, #ARGV - 1, 2 do out[#out + 1] = route(ARGV[1], ARGV[i], ARGV[2], ARGV[i + 1], held) end
+write_all_held(held)
 return out
 """)
 

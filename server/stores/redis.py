@@ -135,7 +135,7 @@ from ..mailbox import history_entry, since_page  # feature since
 from ..mailbox import (DEFAULT_ROOM_SLOT, ID_REUSED, LEFT_AT, NEW, RESEND, ROOM_MESSAGE_STATE, StoredMessage,
                        as_told, same_request)
 from ..cluster import trace
-from ..cluster.scripts import ROUTE_FUNCTION
+from ..cluster.scripts import HELD_FUNCTIONS, ROUTE_FUNCTION
 from ..store import LAZY_SECONDS, FailureLog, StoreUnavailable
 from .base import Callback, ErrorCallback
 
@@ -209,7 +209,11 @@ local function ack(id, sk)
   if hmget(mkey(id), 'sk')[1] == sk then return 1 end
   return 0
 end
-"""
+-- A cluster node's routes (ROUTE_FUNCTION): in a BATCH call, held for the call's end, so
+-- that each node gets one inbox entry per call (cluster/scripts.py HELD_FUNCTIONS); false
+-- in a script called alone (an entry of its own at once).
+local held_routes = false
+""" + HELD_FUNCTIONS
 
 
 def _script(body: str) -> Script:
@@ -308,7 +312,7 @@ if rk ~= '' then
   end
 end
 if not pub and extra1 and (state == 'sent' or state == 'queued') then
-  return {1, n, route(extra1, rk, extra2, extra3 .. id .. extra4)}
+  return {1, n, route(extra1, rk, extra2, extra3 .. id .. extra4, held_routes)}
 end
 -- A new message's id alone, not {1, id}: one reply item, not three, for the node to read.
 return n
@@ -1152,6 +1156,7 @@ def _batch_source(scripts: Sequence[Script]) -> str:
     return _LIB + "local function make(number)\n" + "".join(functions) + "end\nend\n" + r"""
 local ops = {}
 local out, n, i, last = {}, 0, 2, #ARGV
+held_routes = new_held()
 while i <= last do
   local count, number = tonumber(ARGV[i + 1]), tonumber(ARGV[i])
   local op = ops[number]
@@ -1173,6 +1178,9 @@ while i <= last do
   end
   i = i + 2 + count
 end
+-- The inbox entries of the call's routed messages, one per node, after every operation
+-- (what one held before it failed too, as its own XADDs were written before).
+write_all_held(held_routes)
 return out
 """
 

@@ -143,12 +143,83 @@ def test_routes_routes_each_entry_in_order_and_answers_per_entry(redis_server): 
         await claim(redis, "b", "b/2", "rui")
         reached = await scripts.ROUTES(redis, args=(P, "a", "caio", b"1", "bia", b"2", "nobody", b"3", "rui", b"4"))
         assert [sorted(nodes) for nodes in reached] == [[b"b", b"c"], [], [], [b"b"]]
+        # (Each node's events, one a line, in the order given: one entry a call, below.)
         inbox_b = await redis.execute("XRANGE", P + "inbox:b", "-", "+")
-        assert [fields[1] for _, fields in inbox_b] == [b"1", b"4"]
-        assert [fields[1] for _, fields in await redis.execute("XRANGE", P + "inbox:c", "-", "+")] == [b"1"]
+        assert [line for _, fields in inbox_b for line in fields[1].split(b"\n")] == [b"1", b"4"]
+        inbox_c = await redis.execute("XRANGE", P + "inbox:c", "-", "+")
+        assert [line for _, fields in inbox_c for line in fields[1].split(b"\n")] == [b"1"]
         assert await redis.execute("XLEN", P + "inbox:a") == 0
         assert await scripts.ROUTES(redis, args=(P, "a")) == []
     run(redis_server.url, steps)
+
+
+def test_routes_writes_one_inbox_entry_per_node_per_call_its_events_one_a_line_in_order(redis_server):  # noqa: F811
+    """A ROUTES call's entries for one node are one inbox entry, their events one a line
+    in the order routed: one XADD for Redis to run and write to its append-only file, one
+    entry for the node to read (with the XCLAIM Redis writes for every entry read through
+    a consumer group) and one id to acknowledge and delete, not one each (the cluster
+    path's round sixteen). Past INBOX_ENTRY_BYTES an entry is written and the next begins,
+    the order kept."""
+    async def steps(redis):
+        for node in ("a", "b", "c"):
+            await join(redis, node)
+        await claim(redis, "b", "b/1", "caio", shared=True)
+        await claim(redis, "c", "c/1", "caio", shared=True)
+        await claim(redis, "b", "b/2", "rui")
+        reached = await scripts.ROUTES(redis, args=(P, "a", "caio", b"1", "rui", b"2", "caio", b"3", "rui", b"4"))
+        assert [sorted(nodes) for nodes in reached] == [[b"b", b"c"], [b"b"], [b"b", b"c"], [b"b"]]
+        assert [fields for _, fields in await redis.execute("XRANGE", P + "inbox:b", "-", "+")] == [
+            [b"e", b"1\n2\n3\n4"]]
+        assert [fields for _, fields in await redis.execute("XRANGE", P + "inbox:c", "-", "+")] == [[b"e", b"1\n3"]]
+        # Larger than an entry holds: entries of at least INBOX_ENTRY_BYTES, in order.
+        big = [b"%03d" % i + b"x" * (scripts.INBOX_ENTRY_BYTES // 10) for i in range(25)]
+        args = [P, "a"]
+        for event in big:
+            args += ["rui", event]
+        await redis.execute("DEL", P + "inbox:b")
+        await scripts.ROUTES(redis, args=args)
+        entries = [fields[1] for _, fields in await redis.execute("XRANGE", P + "inbox:b", "-", "+")]
+        assert [line for entry in entries for line in entry.split(b"\n")] == big
+        assert len(entries) == 3
+        assert all(len(entry) >= scripts.INBOX_ENTRY_BYTES for entry in entries[:-1])
+        assert all(len(entry) < scripts.INBOX_ENTRY_BYTES + len(big[0]) + 10 for entry in entries)
+    run(redis_server.url, steps)
+
+
+def test_the_stores_routed_messages_of_one_call_are_one_inbox_entry_per_node_in_order(redis_server):  # noqa: F811
+    """Direct messages a node stores and routes in one BATCH call (RedisStore.router: a
+    turn's messages) reach each other node as ONE inbox entry, their dm events one a line
+    in the order stored, each with the id Redis gave it; each callback is told the nodes."""
+    from server.mailbox import new_stored_message
+    from server.stores.redis import RedisStore
+
+    async def main():
+        async with RedisClient(redis_server.url) as redis:
+            for node in ("a", "b"):
+                await join(redis, node)
+            await claim(redis, "b", "b/1", "bia")
+        store = RedisStore(redis_server.url, prefix=P)
+        store.open()
+        store.start(asyncio.get_running_loop())
+        store.router = lambda fields: (P, "a", *bus.deliver_parts(new_stored_message(0, *fields)))
+        answers = []
+
+        def stored(result):
+            answers.append((result[0], store.routed))
+        try:
+            for i in range(3):
+                store.store_fields(("Ana", "ana", "Bia", "bia", f"m{i}", 1.5, f"c{i}", "sent", 99.5), stored)
+            await store.drain(timeout=10)
+        finally:
+            store.close()
+        assert [message.text for message, _routed in answers] == ["m0", "m1", "m2"]
+        assert all(routed == (message.msg_id, ["b"]) for message, routed in answers), answers
+        async with RedisClient(redis_server.url) as redis:
+            entries = await redis.execute("XRANGE", P + "inbox:b", "-", "+")
+        assert len(entries) == 1, entries
+        events = [bus.decode(line) for line in entries[0][1][1].split(b"\n")]
+        assert events == [bus.Deliver(message) for message, _routed in answers]
+    asyncio.run(asyncio.wait_for(main(), 20))
 
 
 def test_snapshot_returns_the_registry_with_the_stream_position_it_matches(redis_server):  # noqa: F811
@@ -187,7 +258,7 @@ def test_a_turns_routes_are_written_when_the_turn_ends_in_their_order_and_answer
             assert len(written) == 1
             assert await asyncio.wait_for(answers, 5) == ["n2"]
             entries = await redis.execute("XRANGE", P + "inbox:n2", "-", "+")
-            kinds = [type(bus.decode(fields[1])).__name__ for _id, fields in entries]
+            kinds = [type(bus.decode(line)).__name__ for _id, fields in entries for line in fields[1].split(b"\n")]
             assert kinds == ["CarbonCopy", "Settled"], kinds
         await node._redis.close()
     asyncio.run(asyncio.wait_for(main(), 20))

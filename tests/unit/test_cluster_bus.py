@@ -131,6 +131,41 @@ def test_a_node_skips_bad_dm_entries_counting_them_and_logs_them_once(caplog):
     assert len(said) == 1 and "1 unreadable" in said[0], said
 
 
+def test_a_node_applies_every_event_of_an_inbox_entry_in_order_even_after_one_that_fails(caplog):
+    """An inbox entry holds the events one script call routed to the node, one a line
+    (scripts.HELD_FUNCTIONS): each is applied, in order; an unreadable one is counted and
+    skipped, and a bug in applying one is logged and the events after it still applied
+    (one bug must not lose the other messages of the call)."""
+    import logging
+    from dataclasses import replace
+
+    from server.cluster.node import ClusterNode
+
+    class Relay:
+        store = object()
+
+        def __init__(self) -> None:
+            self.delivered: list = []
+
+        def deliver_routed(self, message) -> None:
+            if message.msg_id == 9:
+                raise RuntimeError("a bug")
+            self.delivered.append(message.msg_id)
+
+        def settled_elsewhere(self, key, msg_id) -> None:
+            self.delivered.append(("settled", key, msg_id))
+
+    node = ClusterNode("redis://127.0.0.1:1/0", node_id="n1", beat=0.001)
+    relay = Relay()
+    node.attach(relay)
+    caplog.set_level(logging.ERROR, logger="chat.cluster")
+    lines = [bus.encode(bus.Deliver(replace(MESSAGE, msg_id=i))) for i in (8, 9, 10)]
+    lines[2:2] = [b"not json", bus.encode(bus.Settled("bob", 3))]
+    node._apply_inbox([b"e", b"\n".join(lines)])
+    assert relay.delivered == [8, ("settled", "bob", 3), 10]
+    assert node._bad_entries == 1 and node._apply_errors == 1
+
+
 def on(key, name, sid, since=100.0, shared=False):
     return bus.SessionOn(key, name, shared, sid, sid.rsplit("/", 1)[0], "127.0.0.1", 5000, since)
 
