@@ -82,7 +82,7 @@ class SQLiteStore(Store):
         # The ids of receipts let go, by the handover they go in (Store.handovers), until
         # that one is answered.
         self._receipts_sent: dict[int, list[int]] = {}
-        receipted = _Receipted(self)
+        self._receipted = receipted = _Receipted(self)
 
         def store_messages(db, messages):
             return mailbox.store_messages(db, messages, receipted)

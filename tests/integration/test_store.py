@@ -2110,6 +2110,31 @@ def test_a_held_receipt_is_seen_by_a_resend_and_by_every_other_operation_and_goe
         loop.close()
 
 
+def test_a_receipt_counts_as_on_its_way_from_its_hold_until_its_transaction_is_answered(tmp_path) -> None:
+    # What a resend reads (stores/sqlite.py, _Receipted): a receipt let go at the end of
+    # its hold but not committed yet is still on its way; once its transaction is answered
+    # it is in the row, and nothing of it is kept.
+    loop = asyncio.new_event_loop()
+    store = open_store(loop, tmp_path / "chat.db")
+    try:
+        store.store_message(dm(0, "Alice", "Bob", "c1", state="sent"), lambda result: None)
+        settle(loop, store)
+        assert 1 not in store._receipted
+        store.record_receipt(1, "bob", on_error=print, sender_key="alice")
+        assert 1 in store._receipted and 1 in store._held
+        store._hold_tick()
+        store._hold_tick()  # two periods: let go, into the next transaction
+        assert not store._held and not store._held_before and len(store._pending) == 1
+        assert 1 in store._receipted
+        handed = store.handovers
+        _run_until(loop, lambda: store.answered_handovers > handed)
+        assert 1 not in store._receipted and not store._receipts_sent
+        assert [m[2] for m in stored_messages(store)] == ["delivered"]
+    finally:
+        store.close()
+        loop.close()
+
+
 def test_a_resend_sees_the_receipt_submitted_before_it_in_the_same_transaction(store_kind, tmp_path):
     # base.py: an operation sees every operation submitted before it. The SQLite store
     # merges a transaction's items into one group per batch operation, and a group ran at
