@@ -28,7 +28,7 @@ The contract, for every asynchronous operation (all but the loading ones)::
 - callbacks run in submission order, and only once the operation is durable (SQLite: its
   COMMIT has returned; memory: at the next loop turn, with nothing to wait for).
   "accepted" is only ever said from such a callback. One freedom: a receipt submitted
-  without a callback may wait for its ack (the SQLite store: up to a tenth of a second,
+  without a callback may wait for its ack (the SQLite store: up to two tenths of a second,
   so that one UPDATE records both); every later operation but a message's store sees it
   (and a resend of its message reads it delivered), but its ``on_error``, if it fails,
   comes in the place it went, with its ack;

@@ -40,7 +40,7 @@ log = logging.getLogger("chat.store")
 # whose ack does not come goes alone after that, as before. Nothing acknowledged
 # depends on it: ``delivered`` was sent as the receipt was read, and a receipt lost in a
 # crash means its message is delivered again (PROTOCOL.md, "receipt").
-RECEIPT_HOLD_SECONDS = 0.05
+RECEIPT_HOLD_SECONDS = 0.1
 # At most this many held: past it, every held receipt goes at once (a bounded buffer).
 MAX_HELD_RECEIPTS = 8192
 
