@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import operator
 import sqlite3
-from collections.abc import Callable
+from collections.abc import Callable, Container
 from dataclasses import dataclass, fields, replace
 from itertools import chain, compress, repeat
 
@@ -232,7 +232,8 @@ def _update_by_rows(assignments: str, keys: tuple[str, ...], condition: str) -> 
     return sql
 
 
-def store_messages(db: sqlite3.Connection, messages: list[StoredMessage]) -> list[tuple[StoredMessage, str]]:
+def store_messages(db: sqlite3.Connection, messages: list[StoredMessage],
+                   receipted: Container[int] = ()) -> list[tuple[StoredMessage, str]]:
     """Insert new messages (their msg_id already chosen), skipping resends.
 
     Returns, for each, (the stored message, NEW); for a resend of a message the same
@@ -241,11 +242,16 @@ def store_messages(db: sqlite3.Connection, messages: list[StoredMessage]) -> lis
     and nothing is stored. A few multi-row INSERTs for the batch (see _run_rows): the
     request ids' lookups first, which find the resends; conflicts, which are rare, cost a
     lookup each. Then the new messages' rows and their conversation lookups.
+
+    ``receipted``: the ids of messages whose receipt was submitted before these and is not
+    in the database yet (a store that holds receipts for their acks: stores/sqlite.py); a
+    resend of one, still pending in its row, is answered as delivered, as it would be with
+    the receipt recorded. Read only for a resend, which is rare.
     """
     if _run_rows(db, _INSERT_BY_CLIENT_ID, list(map(_BY_CLIENT_ID, messages))) == len(messages):
         results, new = [(m, NEW) for m in messages], messages
     else:
-        results = _resolve_conflicts(db, messages)
+        results = _resolve_conflicts(db, messages, receipted)
         new = [message for message, outcome in results if outcome is NEW]
     if new:
         rows = list(map(_INSERTED, new))
@@ -255,7 +261,8 @@ def store_messages(db: sqlite3.Connection, messages: list[StoredMessage]) -> lis
     return results
 
 
-def _resolve_conflicts(db: sqlite3.Connection, messages: list[StoredMessage]) -> list[tuple[StoredMessage, str]]:
+def _resolve_conflicts(db: sqlite3.Connection, messages: list[StoredMessage],
+                       receipted: Container[int] = ()) -> list[tuple[StoredMessage, str]]:
     """store_messages's answer for each of ``messages``, some of whose request ids the
     lookups already held, by the message each id's entry names: the message's own (NEW),
     an earlier one of this batch or a stored one (RESEND or ID_REUSED, as same_request
@@ -277,6 +284,8 @@ def _resolve_conflicts(db: sqlite3.Connection, messages: list[StoredMessage]) ->
                        (message.msg_id, message.sender_key, message.client_id))
             results.append((message, NEW))
         elif same_request(stored, message):
+            if stored.state in PENDING and stored.msg_id in receipted:  # its receipt is on its way
+                stored = replace(stored, state="delivered")
             results.append((as_told(stored), RESEND))  # a blocked one past its time: expired
         else:
             results.append((message, ID_REUSED))

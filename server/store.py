@@ -618,6 +618,11 @@ class Store:
         self._ready: list[list] = []
         self._working = False
         self._unanswered = 0  # batches handed over whose answers have not reached the loop (loop only)
+        # Batches handed over, and of them answered, since start (loop only): the next
+        # batch handed over is number handovers + 1, and it is answered (committed or
+        # failed) once answered_handovers reaches that.
+        self.handovers = 0
+        self.answered_handovers = 0
         self.failures = FailureLog()
         self.on_recovered: Callable[[], None] | None = None
         # Called on the loop with the seconds each successful COMMIT took (for /metrics).
@@ -793,6 +798,7 @@ class Store:
             return
         batch = self._take()
         self._unanswered += 1
+        self.handovers += 1
         with self._lock:
             self._ready.append(batch)
             if self._working:  # it takes the batch when its commit under way returns
@@ -874,6 +880,7 @@ class Store:
                    failed: list[tuple], seconds: float) -> None:
         """On the loop: answer a transaction the committer thread finished."""
         self._unanswered -= batches
+        self.answered_handovers += batches
         for refused in failed:
             self.failures.failed(*refused)
         self._answer(pending, outcomes, wrote, committed, seconds)

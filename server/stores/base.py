@@ -27,7 +27,11 @@ The contract, for every asynchronous operation (all but the loading ones)::
   sent only for a message no longer pending, which no receipt changes;
 - callbacks run in submission order, and only once the operation is durable (SQLite: its
   COMMIT has returned; memory: at the next loop turn, with nothing to wait for).
-  "accepted" is only ever said from such a callback;
+  "accepted" is only ever said from such a callback. One freedom: a receipt submitted
+  without a callback may wait for its ack (the SQLite store: up to two tenths of a second,
+  so that one UPDATE records both); every later operation but a message's store sees it
+  (and a resend of its message reads it delivered), but its ``on_error``, if it fails,
+  comes in the place it went, with its ack;
 - ``on_error`` gets :class:`StoreUnavailable` when the operation was not done, or not
   durably: nothing of it happened. ``failure.storage`` says the storage failed (full,
   read-only, I/O error), which may go away by itself; the store logs such failures once

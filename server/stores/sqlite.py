@@ -29,13 +29,66 @@ from .base import Callback, ErrorCallback
 
 log = logging.getLogger("chat.store")
 
+# Receipts held for their acks (issue 9, bench/PROFILE.md "Round twenty-two (durable)").
+# A direct message's receipt and its sender's ack of ``delivered`` each rewrote its row:
+# the receipt moved it out of the inbox and expiry indexes and into the untold one, the
+# ack a transaction later out of the untold one again (six b-tree writes). Met in one
+# batch, they are one UPDATE (mailbox._deliver_and_acknowledge: three writes), but under
+# load the ack comes a round trip after the receipt, which had long gone in the next
+# message's transaction. So a receipt nobody waits for (no callback: the relay's) waits
+# here for its ack, up to between one and two of these periods, and goes with it; one
+# whose ack does not come goes alone after that, as before. Nothing acknowledged
+# depends on it: ``delivered`` was sent as the receipt was read, and a receipt lost in a
+# crash means its message is delivered again (PROTOCOL.md, "receipt").
+RECEIPT_HOLD_SECONDS = 0.1
+# At most this many held: past it, every held receipt goes at once (a bounded buffer).
+MAX_HELD_RECEIPTS = 8192
+
+
+class _Receipted:
+    """The ids of the messages whose receipt a :class:`SQLiteStore` was given and has not
+    had answered yet (held, or handed over): what a resend of one must read as delivered
+    (mailbox.store_messages). Read on the committer thread while the loop moves ids:
+    each is put where it goes before it leaves where it was."""
+
+    __slots__ = ("store",)
+
+    def __init__(self, store: SQLiteStore) -> None:
+        self.store = store
+
+    def __contains__(self, msg_id: object) -> bool:
+        store = self.store
+        return (msg_id in store._held or msg_id in store._held_before
+                or any(msg_id in ids for ids in list(store._receipts_sent.values())))
+
 
 class SQLiteStore(Store):
     """:class:`server.store.Store` (``path=None``: SQLite in memory, for tests) speaking the
     store interface. See base.py for the contract of every method.
 
     Message ids are given out as messages are submitted (so that a loop turn's messages
-    are one ``executemany``), counting on from the highest id stored at :meth:`open`."""
+    are one ``executemany``), counting on from the highest id stored at :meth:`open`.
+
+    On disk, a receipt without a callback may wait for its ack (RECEIPT_HOLD_SECONDS);
+    every other operation but a message's store sees it: it goes before them."""
+
+    def __init__(self, path) -> None:
+        super().__init__(path)
+        # Held receipts: msg_id -> (recipient_key, on_error), of this hold period and of
+        # the one before (they go at the next tick).
+        self._held: dict[int, tuple] = {}
+        self._held_before: dict[int, tuple] = {}
+        self._hold_timer = None
+        # The ids of receipts let go, by the handover they go in (Store.handovers), until
+        # that one is answered.
+        self._receipts_sent: dict[int, list[int]] = {}
+        self._receipted = receipted = _Receipted(self)
+
+        def store_messages(db, messages):
+            return mailbox.store_messages(db, messages, receipted)
+
+        store_messages.__qualname__ = mailbox.store_messages.__qualname__  # its kind in the failure log
+        self._store_messages = store_messages
 
     def open(self) -> None:
         super().open()
@@ -72,12 +125,12 @@ class SQLiteStore(Store):
     def store_message(self, message: StoredMessage, callback: Callback | None = None,
                       on_error: ErrorCallback | None = None) -> None:
         self._last_msg_id += 1
-        self.submit_many(mailbox.store_messages, mailbox.with_msg_id(message, self._last_msg_id), callback, on_error)
+        self.submit_many(self._store_messages, mailbox.with_msg_id(message, self._last_msg_id), callback, on_error)
 
     def store_fields(self, fields: tuple, callback: Callback | None = None,
                      on_error: ErrorCallback | None = None) -> None:
         self._last_msg_id += 1
-        self.submit_many(mailbox.store_messages, mailbox.new_stored_message(self._last_msg_id, *fields), callback,
+        self.submit_many(self._store_messages, mailbox.new_stored_message(self._last_msg_id, *fields), callback,
                          on_error)
 
     def sent_under(self, sender_key: str, client_id: str, callback: Callback | None = None,
@@ -88,14 +141,90 @@ class SQLiteStore(Store):
                        on_error: ErrorCallback | None = None, *, sender_key: str | None = None) -> None:
         # Receipts and acks are one batch operation: see mailbox.record_confirmations. Lazy:
         # nobody waits for their commit (``delivered`` was sent as the receipt was read,
-        # an ack has no answer but an error), so they ride in the next message's.
+        # an ack has no answer but an error), so they ride in the next message's. One
+        # without a callback waits for its ack first (RECEIPT_HOLD_SECONDS).
+        held = self._held
+        if callback is None and self._committer is not None and msg_id not in held:
+            held[msg_id] = (recipient_key, on_error)
+            if self._hold_timer is None:
+                self._hold_timer = self._loop.call_later(RECEIPT_HOLD_SECONDS, self._hold_tick)
+            elif len(held) > MAX_HELD_RECEIPTS:
+                self._release_held()
+            return
         self.submit_many(mailbox.record_confirmations, (mailbox.RECEIPT, msg_id, recipient_key), callback, on_error,
                          lazy=True)
 
     def record_ack(self, msg_id: int, sender_key: str, callback: Callback | None = None,
                    on_error: ErrorCallback | None = None) -> None:
+        held = self._held
+        receipt = held.get(msg_id)
+        if receipt is None and self._held_before:
+            held = self._held_before
+            receipt = held.get(msg_id)
+        if receipt is not None:  # its receipt waited for it: both go now, one UPDATE of the row
+            self._sent_receipt(msg_id)
+            del held[msg_id]
+            self.submit_many(mailbox.record_confirmations, (mailbox.RECEIPT, msg_id, receipt[0]), None, receipt[1],
+                             lazy=True)
         self.submit_many(mailbox.record_confirmations, (mailbox.ACK, msg_id, sender_key), callback, on_error,
                          lazy=True)
+
+    def _sent_receipt(self, msg_id: int) -> None:
+        """Before a held receipt leaves the held ones: file it under the handover it goes in."""
+        serial = self.handovers + 1
+        ids = self._receipts_sent.get(serial)
+        if ids is None:
+            ids = self._receipts_sent[serial] = []
+        ids.append(msg_id)
+
+    def _let_go(self, held: dict[int, tuple]) -> None:
+        """Submit the receipts ``held`` (which the caller then drops), in the order they came."""
+        for msg_id, (recipient_key, on_error) in held.items():
+            self._sent_receipt(msg_id)
+            self.submit_many(mailbox.record_confirmations, (mailbox.RECEIPT, msg_id, recipient_key), None, on_error,
+                             lazy=True)
+
+    def _hold_tick(self) -> None:
+        """Every RECEIPT_HOLD_SECONDS while receipts are held: the period before's go."""
+        self._hold_timer = None
+        self._let_go(self._held_before)
+        self._held_before = self._held
+        self._held = {}
+        if self._held_before:
+            self._hold_timer = self._loop.call_later(RECEIPT_HOLD_SECONDS, self._hold_tick)
+
+    def _release_held(self) -> None:
+        """Every held receipt goes now, before what is submitted next."""
+        if self._hold_timer is not None:
+            self._hold_timer.cancel()
+            self._hold_timer = None
+        self._let_go(self._held_before)
+        self._let_go(self._held)
+        self._held_before = {}
+        self._held = {}
+
+    def submit(self, operation, callback: Callback | None = None, on_error: ErrorCallback | None = None) -> None:
+        # Any operation but a message's store (whose resend reads _Receipted) sees the
+        # held receipts: they go before it.
+        if self._held or self._held_before:
+            self._release_held()
+        super().submit(operation, callback, on_error)
+
+    async def drain(self, timeout: float = 10.0) -> None:
+        self._release_held()
+        await super().drain(timeout)
+
+    def close(self) -> None:
+        self._release_held()
+        super().close()
+
+    def _committed(self, batches: int, *args) -> None:
+        super()._committed(batches, *args)
+        sent = self._receipts_sent
+        if sent:  # the receipts of the handovers answered are in the database (or failed)
+            answered = self.answered_handovers
+            for serial in [serial for serial in sent if serial <= answered]:
+                del sent[serial]
 
     def confirm_late(self, msg_id: int, recipient_key: str, callback: Callback | None = None,
                      on_error: ErrorCallback | None = None) -> None:
