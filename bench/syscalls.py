@@ -9,7 +9,8 @@ Run from the repository root (perf needed, and the right to attach it: root, or
 The benchmark's throughput phase (bench/benchmark.py: the same generator, clients and
 frames) against each server, with ``perf stat`` counting the server's system calls by
 their tracepoints over the phase only (no ptrace: the server runs at its own speed, so the
-frames a read finds and a loop turn carries are those of the benchmark), and the server's
+frames a read finds and a loop turn carries are those of the benchmark) and its context
+switches (the times it slept: none for a server at saturation), and the server's
 sockets' byte counters (``ss -ti``: ``bytes_received`` and ``bytes_acked``) read before and
 after it. Every figure is divided by the messages of the phase. It says what instruction
 counts (bench/instructions.py) leave out: the kernel's side of a message, where a ``send``
@@ -32,7 +33,6 @@ import sys
 import tempfile
 
 from bench.benchmark import SERVER_KINDS, Bench, connect_clients, plan_pinning, throughput_phase
-
 
 
 def socket_bytes(port: int) -> tuple[int, int]:
