@@ -317,6 +317,13 @@ class ChatServer:
             raise
         self._sweeper = asyncio.create_task(self._sweep_forever())
         if self.config.tame_gc:
+            # Tamed now, not at the sweep's first pass a period from now: until then Python's
+            # thresholds ran young collections every 700 allocations and full ones of 30-40 ms
+            # over the sessions, under whatever came first (a restart's logins; in the
+            # benchmark, the first second or two of the throughput phase: 9.7% of the memory
+            # server's CPU there, bench/PROFILE.md round syscalls). No full collection: none
+            # is due yet (the sweep's count starts now too).
+            _tame_gc(time.monotonic(), time.monotonic())
             self._freezer = asyncio.create_task(self._freeze_forever())
         if self.config.max_connections < wanted:  # said once the server runs: a failed start says one line
             # A warning only where the limit takes a real share of the connections asked
