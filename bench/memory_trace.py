@@ -12,6 +12,8 @@ The probes (``time.perf_counter``: CLOCK_MONOTONIC, one clock with the generator
 - every loop turn's work (the turn minus its wait in ``select``), and the longest turns
   with their start time;
 - every callback (``Handle._run``) longer than a threshold, by its callback's name;
+- every step of the server's periodic tasks (the sweep, the freezer), whatever its length
+  (FILE.periodic: start, seconds, task);
 - every garbage collection (``gc.callbacks``), by generation; those before the phase
   (the throughput phase's) summed up.
 """
@@ -36,6 +38,9 @@ _output = ["/dev/stderr"]
 _count_at_start = [(0, 0, 0)]
 _before = [""]
 _SLOW = 0.0003
+# Steps of these tasks are kept whatever their length (FILE.periodic).
+_PERIODIC = frozenset({"task ChatServer._sweep_forever", "task ChatServer._freeze_forever"})
+_periodic: list[tuple[float, float, str]] = []  # (start, seconds, task) of their steps under _SLOW
 
 
 def _quantile(values: list[float], q: float) -> float:
@@ -68,6 +73,12 @@ def install() -> None:
             spent = perf() - started
             if spent > _SLOW:
                 _slow.append((started, spent, _name(self)))
+            elif isinstance(getattr(self._callback, "__self__", None), asyncio.Task):
+                # The server's own periodic tasks (the sweep, the freezer) whatever their
+                # length: their slices are under _SLOW, and a tail is read beside them.
+                name = _name(self)
+                if name in _PERIODIC:
+                    _periodic.append((started, spent, name))
 
     events.Handle._run = timed_run  # type: ignore[method-assign]
 
@@ -113,6 +124,7 @@ def start(*_args: object) -> None:
                   f"{sum(spans) * 1e3:.1f} ms in all, the longest {max(spans, default=0) * 1e3:.1f} ms")
     _turns.clear()
     _slow.clear()
+    _periodic.clear()
     _collections.clear()
     _count_at_start[0] = gc.get_count()
     _on = True
@@ -157,6 +169,8 @@ def report(*_args: object) -> None:
     with open(_output[0] + ".callbacks", "w") as out:  # every callback over _SLOW, and every collection
         out.writelines(f"{s:.6f} {spent:.6f} {name.replace(' ', '_')}\n" for s, spent, name in _slow)
         out.writelines(f"{s:.6f} {spent:.6f} gc{generation}\n" for s, spent, generation, _c in phase_collections)
+    with open(_output[0] + ".periodic", "w") as out:  # the steps of _PERIODIC's tasks under _SLOW
+        out.writelines(f"{s:.6f} {spent:.6f} {name.replace(' ', '_')}\n" for s, spent, name in _periodic)
 
 
 def main() -> int:

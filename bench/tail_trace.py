@@ -9,7 +9,8 @@ It reads the files that run leaves (bench/memory_trace.py, bench/benchmark.py): 
 and FILE.relay.msgs (each delivered ack's arrival and latency), FILE.chat.ticks and
 FILE.relay.ticks (the generator's 1 ms ticks, with its CPU time when recorded), and for the
 chat server FILE.allturns (every loop turn: start, work, wait in select, CPU) and
-FILE.callbacks (callbacks over 0.3 ms, and collections as ``gcN``). One clock for all:
+FILE.callbacks (callbacks over 0.3 ms, and collections as ``gcN``), and FILE.periodic (the
+steps of the server's sweep and freezer, when kept). One clock for all:
 ``time.perf_counter``. A message's flight runs from its send (arrival - latency) to its
 arrival. For each of the slowest 1% it counts what overlapped the flight:
 
@@ -120,6 +121,17 @@ def report(base: str, which: str) -> None:
           f"p50 {shares[len(shares) // 2]:.2f}, p90 {shares[int(len(shares) * 0.9)]:.2f}")
     print("callbacks over 0.3 ms during their flights (count of messages):",
           ", ".join(f"{name} {count}" for name, count in names.most_common(8)) or "none")
+    try:  # the server's periodic tasks' steps, when the trace kept them (bench/memory_trace.py)
+        periodic = [(float(s), float(d), name) for s, d, name in _rows(f"{base}.periodic")]
+    except FileNotFoundError:
+        periodic = []
+    if periodic:
+        met = collections.Counter(name for s, a, _lat in slow for name in
+                                  {p[2] for p in periodic if p[0] < a and p[0] + p[1] > s})
+        steps = collections.Counter(p[2] for p in periodic)
+        print("periodic tasks' steps under 0.3 ms (count, max ms; slow messages whose flight one overlapped):",
+              ", ".join(f"{name} {count}, {_ms(max(p[1] for p in periodic if p[2] == name))}; {met[name]}"
+                        for name, count in steps.most_common()))
     by_name: dict[str, list[float]] = collections.defaultdict(list)
     for _s, spent, name in callbacks:
         by_name[name].append(spent)

@@ -30,7 +30,7 @@ def test_a_tamed_server_freezes_a_bursts_young_objects_before_the_collector_scan
 
     try:
         with in_thread(tame_gc=True):
-            gc.set_threshold(*app._GC_THRESHOLDS)  # as the server's first sweep does, 2.5 s from now
+            gc.set_threshold(*app._GC_THRESHOLDS)  # as the server did as it started
             frozen = gc.get_freeze_count()
             gc.callbacks.append(watch)
             burst = [[n] for n in range(30_000)]  # young, tracked and alive, as messages in flight are
