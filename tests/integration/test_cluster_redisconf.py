@@ -28,6 +28,14 @@ from wire import WireClient
 WAITING = (UserJoined, UserLeft, Ping)
 
 
+def url_in_settings(monkeypatch, tmp_path, url: str) -> None:
+    """``url`` as CLUSTER_URL in a settings file the servers started next read, as
+    docs/privacy.md says a password belongs (on the command line it is warned about)."""
+    settings = tmp_path / "const_local.py"
+    settings.write_text(f"CLUSTER_URL = {url!r}\n")
+    monkeypatch.setenv("CHAT_CONST_LOCAL", str(settings))
+
+
 @pytest.mark.parametrize("policy", ["allkeys-lru", "allkeys-random"])
 def test_a_redis_that_evicts_any_key_is_refused_at_start_in_one_line(tmp_path, policy):
     args = ["--maxmemory", "100mb", "--maxmemory-policy", policy]
@@ -68,24 +76,26 @@ def test_a_redis_whose_config_command_is_renamed_away_is_said_once_and_served(tm
     assert "Traceback" not in "".join(said)
 
 
-def test_a_wrong_or_missing_password_is_a_one_line_refusal(tmp_path):
+def test_a_wrong_or_missing_password_is_a_one_line_refusal(tmp_path, monkeypatch):
     with RedisServer(tmp_path / "redis", password="right", appendfsync="always") as redis:
-        wrong = redis.url.replace(":right@", ":wrong@")
-        assert_one_line_error(run_chatserver("--quiet", "--cluster", wrong), "cannot start", "WRONGPASS")
+        url_in_settings(monkeypatch, tmp_path, redis.url.replace(":right@", ":wrong@"))
+        assert_one_line_error(run_chatserver("--quiet"), "cannot start", "WRONGPASS")
         missing = redis.url.replace(":right@", "")
         assert_one_line_error(run_chatserver("--quiet", "--cluster", missing), "cannot start", str(redis.port))
 
 
-def test_an_acl_user_is_served_and_one_without_config_is_warned_about(tmp_path):
+def test_an_acl_user_is_served_and_one_without_config_is_warned_about(tmp_path, monkeypatch):
     users = ["alice on >pw1 ~* &* +@all", "bea on >pw2 ~* &* +@all -config"]
     with RedisServer(tmp_path / "redis", appendfsync="always",
                      extra_args=[arg for user in users for arg in ("--user", *user.split())]) as redis:
         base = redis.url.removeprefix("redis://")
-        with ServerProcess("--cluster", f"redis://alice:pw1@{base}") as node:
+        url_in_settings(monkeypatch, tmp_path, f"redis://alice:pw1@{base}")
+        with ServerProcess() as node:
             with WireClient.login("127.0.0.1", node.port, "Alice"):
                 pass
             assert "WARNING" not in "".join(node.lines)
-        with ServerProcess("--cluster", f"redis://bea:pw2@{base}") as node:
+        url_in_settings(monkeypatch, tmp_path, f"redis://bea:pw2@{base}")
+        with ServerProcess() as node:
             with WireClient.login("127.0.0.1", node.port, "Bea"):
                 pass
             said = "".join(node.lines)
@@ -93,9 +103,31 @@ def test_an_acl_user_is_served_and_one_without_config_is_warned_about(tmp_path):
             assert "cannot read Redis's maxmemory-policy" in said and "NOPERM" in said
 
 
+def test_a_missing_password_is_said_with_where_it_goes(tmp_path):
+    # The store's first command used to be the scripts' long SCRIPT LOAD, which a Redis
+    # that wants a password answers only "Protocol error: unauthenticated bulk length".
+    with RedisServer(tmp_path / "redis", password="right", appendfsync="always") as redis:
+        for db in ("0", "3"):  # (SELECT first, or not)
+            missing = redis.url.replace(":right@", "").removesuffix("/0") + "/" + db
+            line = assert_one_line_error(run_chatserver("--quiet", "--cluster", missing), "cannot start",
+                                         "wants a password", "redis://:PASSWORD@host:port/db", "CLUSTER_URL")
+            assert "right" not in line and "Protocol error" not in line
+
+
 def test_a_read_only_replica_is_a_one_line_refusal(tmp_path):
     with RedisServer(tmp_path / "redis", appendfsync="always", extra_args=["--replicaof", "127.0.0.1", "1"]) as redis:
-        assert_one_line_error(run_chatserver("--quiet", "--cluster", redis.url), "cannot start", "READONLY")
+        assert_one_line_error(run_chatserver("--quiet", "--cluster", redis.url), "cannot start",
+                              "is a replica (of 127.0.0.1:1)", "give the primary's address")
+
+
+def test_a_replica_that_hides_its_role_is_still_named_a_replica(tmp_path, monkeypatch):
+    # An ACL user without @admin may not run ROLE: the upgrade's READONLY says it instead.
+    users = ["default off", "carl on >pw ~* &* +@all -@admin"]
+    args = ["--replicaof", "127.0.0.1", "1"] + [arg for user in users for arg in ("--user", *user.split())]
+    with RedisServer(tmp_path / "redis", appendfsync="always", extra_args=args) as redis:
+        url_in_settings(monkeypatch, tmp_path, f"redis://carl:pw@{redis.url.removeprefix('redis://')}")
+        assert_one_line_error(run_chatserver("--quiet"), "cannot start",
+                              "is a read-only replica", "give the primary's address")
 
 
 def test_after_redis_lost_its_data_new_messages_get_new_ids_and_are_delivered(tmp_path):
