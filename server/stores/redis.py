@@ -590,8 +590,9 @@ for _, key in ipairs(keys) do
       redis.call('HSET', mkey(cids[j + 1]), 'c', string.format('%-65s', 'superseded ' .. cids[j + 1]))
     end
   end
-  if forget then  -- as mailbox.forget_users
-    redis.call('DEL', P .. 'guest:' .. key, P .. 'blocks:' .. key, P .. 'rcur:' .. key, P .. 'read:' .. key)
+  if forget then  -- as mailbox.forget_users; and whom they talked with (since's index)
+    redis.call('DEL', P .. 'guest:' .. key, P .. 'blocks:' .. key, P .. 'rcur:' .. key, P .. 'read:' .. key,
+               P .. 'peers:' .. key)
     redis.call('SREM', P .. 'guests', key)
     redis.call('SREM', P .. 'blockers', key)
     redis.call('SREM', P .. 'rcptoff', key)
@@ -777,10 +778,27 @@ for _, id in ipairs(doomed) do
   -- (a blocked message purged before its expiry: a retention shorter than the queue's)
   if r[4] == 'blocked' then redis.call('ZREM', P .. 'exp', id) end
   if r[3] then
-    redis.call('ZREM', convkey(r[1], r[3]), id)
-    redis.call('ZREM', convkey(r[3], r[1]), id)
+    -- (one of the two is the conversation's key: its names in order)
+    for _, conv in ipairs({convkey(r[1], r[3]), convkey(r[3], r[1])}) do
+      redis.call('ZREM', conv, id)
+      if r[4] ~= 'room' and redis.call('EXISTS', conv) == 0 then
+        -- Its last message gone: out of since's index of both (who talked with whom), as
+        -- SQLite's lookups go with its rows.
+        local c = string.sub(conv, #P + 1)
+        redis.call('ZREM', P .. 'peers:' .. r[1], c)
+        redis.call('ZREM', P .. 'peers:' .. r[3], c)
+      end
+    end
     redis.call('ZREM', P .. 'chg:' .. r[3], id)
     redis.call('ZREM', P .. 'room:' .. r[3], id)
+  end
+  if r[4] == 'room' then
+    -- The events stream's entries that hold a room post's text (as a delete takes them):
+    -- the stream keeps an hour, a retention may be shorter.
+    local held = redis.call('HGET', k, 'se')
+    if held then
+      for stream, entry in string.gmatch(held, '(%S+) (%S+)') do redis.call('XDEL', stream, entry) end
+    end
   end
   redis.call('DEL', k)
   redis.call('ZREM', P .. 'kept', id)
