@@ -594,8 +594,9 @@ for _, key in ipairs(keys) do
       redis.call('HSET', mkey(cids[j + 1]), 'c', string.format('%-65s', 'superseded ' .. cids[j + 1]))
     end
   end
-  if forget then  -- as mailbox.forget_users
-    redis.call('DEL', P .. 'guest:' .. key, P .. 'blocks:' .. key, P .. 'rcur:' .. key, P .. 'read:' .. key)
+  if forget then  -- as mailbox.forget_users; and whom they talked with (since's index)
+    redis.call('DEL', P .. 'guest:' .. key, P .. 'blocks:' .. key, P .. 'rcur:' .. key, P .. 'read:' .. key,
+               P .. 'peers:' .. key)
     redis.call('SREM', P .. 'guests', key)
     redis.call('SREM', P .. 'blockers', key)
     redis.call('SREM', P .. 'rcptoff', key)
@@ -781,10 +782,27 @@ for _, id in ipairs(doomed) do
   -- (a blocked message purged before its expiry: a retention shorter than the queue's)
   if r[4] == 'blocked' then redis.call('ZREM', P .. 'exp', id) end
   if r[3] then
-    redis.call('ZREM', convkey(r[1], r[3]), id)
-    redis.call('ZREM', convkey(r[3], r[1]), id)
+    -- (one of the two is the conversation's key: its names in order)
+    for _, conv in ipairs({convkey(r[1], r[3]), convkey(r[3], r[1])}) do
+      redis.call('ZREM', conv, id)
+      if r[4] ~= 'room' and redis.call('EXISTS', conv) == 0 then
+        -- Its last message gone: out of since's index of both (who talked with whom), as
+        -- SQLite's lookups go with its rows.
+        local c = string.sub(conv, #P + 1)
+        redis.call('ZREM', P .. 'peers:' .. r[1], c)
+        redis.call('ZREM', P .. 'peers:' .. r[3], c)
+      end
+    end
     redis.call('ZREM', P .. 'chg:' .. r[3], id)
     redis.call('ZREM', P .. 'room:' .. r[3], id)
+  end
+  if r[4] == 'room' then
+    -- The events stream's entries that hold a room post's text (as a delete takes them):
+    -- the stream keeps an hour, a retention may be shorter.
+    local held = redis.call('HGET', k, 'se')
+    if held then
+      for stream, entry in string.gmatch(held, '(%S+) (%S+)') do redis.call('XDEL', stream, entry) end
+    end
   end
   redis.call('DEL', k)
   redis.call('ZREM', P .. 'kept', id)
@@ -1265,6 +1283,27 @@ def durability_warning(appendonly: str | None, appendfsync: str | None) -> str |
             f"{lost} of acknowledged messages and changes can be lost; run it with --appendfsync always")
 
 
+def _refusal(address: RedisAddress, reply: RedisError, otherwise: str) -> StoreUnavailable:
+    """Why the loading operations cannot go on, in words an operator can act on:
+    ``otherwise`` unless Redis wants a password (``NOAUTH``) or is a replica (``READONLY``)."""
+    if reply.code == "NOAUTH":
+        return StoreUnavailable(
+            f"Redis at {address} wants a password: give it in the URL, redis://:PASSWORD@host:port/db "
+            f"(redis://USER:PASSWORD@... for an ACL user), in CLUSTER_URL in const_local.py rather than on the "
+            f"command line, where every user of this machine can read it (docs/privacy.md)", storage=False)
+    if reply.code == "READONLY":
+        return StoreUnavailable(f"Redis at {address} is a read-only replica: give the primary's address",
+                                storage=False)
+    return StoreUnavailable(otherwise, storage=False)
+
+
+def replica_of(role: Any) -> str | None:
+    """``host:port`` of the primary when ``role`` (ROLE's reply) is a replica's, else None."""
+    if isinstance(role, list) and len(role) >= 3 and role[0] in (b"slave", b"replica"):
+        return f"{_text(role[1])}:{int(role[2])}"
+    return None
+
+
 class _BlockingConnection:
     """A short blocking round trip on a socket of its own: the loading operations at the
     start, before the event loop's client runs (the same sans-I/O core)."""
@@ -1285,7 +1324,7 @@ class _BlockingConnection:
                 greeting.append(("SELECT", address.db))
             for reply in self._pipeline(greeting):
                 if isinstance(reply, RedisError):
-                    raise StoreUnavailable(f"Redis at {address} refused the connection: {reply}", storage=False)
+                    raise _refusal(address, reply, f"Redis at {address} refused the connection: {reply}")
         except OSError as exc:
             self.sock.close()
             raise StoreUnavailable(f"Redis at {address} did not answer: {exc}") from exc
@@ -1302,7 +1341,7 @@ class _BlockingConnection:
             raise StoreUnavailable(f"Redis at {self.address} did not answer: {exc}") from exc
         for reply in replies:
             if isinstance(reply, RedisError):
-                raise StoreUnavailable(f"Redis at {self.address} answered: {reply}", storage=False)
+                raise _refusal(self.address, reply, f"Redis at {self.address} answered: {reply}")
         return replies
 
     def _pipeline(self, commands: Sequence[Sequence[Any]]) -> list[Any]:
@@ -1485,6 +1524,7 @@ class RedisStore:
         scripts, say how durable it is, and read the last message id."""
         conn = self._blocking()
         try:
+            self._check_role(conn)
             conn.call("SCRIPT", "LOAD", BATCH.source)
             self._upgrade(conn)
             self._check_durability(conn)
@@ -1492,11 +1532,28 @@ class RedisStore:
         finally:
             conn.close()
 
+    def _check_role(self, conn: _BlockingConnection) -> None:
+        """Refuse a replica (its writes fail, or are lost at its next sync) in one line
+        that says what to give instead. The first command, and a short one: a Redis that
+        wants a password answers it ``NOAUTH`` (_refusal), where the scripts' long SCRIPT
+        LOAD would only get "Protocol error: unauthenticated bulk length". A Redis that
+        does not let this user run ROLE (an ACL without @admin) is not refused for it: a
+        replica's READONLY at the upgrade says the same."""
+        role = conn._pipeline([("ROLE",)])[0]
+        if isinstance(role, RedisError):
+            if role.code == "NOAUTH":
+                raise _refusal(self.address, role, "")
+            return
+        primary = replica_of(role)
+        if primary is not None:
+            raise StoreUnavailable(f"Redis at {self.address} is a replica (of {primary}), not the primary: "
+                                   f"give the primary's address", storage=False)
+
     def _upgrade(self, conn: _BlockingConnection) -> None:
         """Fold a store of the layout before (its ``ids`` set) into this one (_UPGRADE)."""
         reply = conn.call("EVALSHA", BATCH.sha1, 0, self.prefix, _NUMBERS[_UPGRADE], 0)
         if isinstance(reply[0], RedisError):
-            raise StoreUnavailable(f"Redis at {self.address} could not upgrade the store: {reply[0]}", storage=False)
+            raise _refusal(self.address, reply[0], f"Redis at {self.address} could not upgrade the store: {reply[0]}")
 
     def _check_durability(self, conn: _BlockingConnection) -> None:
         settings = {}

@@ -15,6 +15,7 @@ from __future__ import annotations
 import copy
 import logging
 import sqlite3
+import time
 
 import const
 
@@ -24,7 +25,7 @@ from ..accounts import Account, load_accounts, save_account, set_password
 from ..credentials import Credential
 from ..guests import Holding, load_holdings, save_holding, set_left_at
 from ..mailbox import StoredMessage
-from ..store import Store
+from ..store import Store, drop_upgrade_copies
 from .base import Callback, ErrorCallback
 
 log = logging.getLogger("chat.store")
@@ -274,7 +275,11 @@ class SQLiteStore(Store):
 
     def purge(self, older_than: float, unacknowledged_older_than: float | None,
               callback: Callback | None = None, on_error: ErrorCallback | None = None) -> None:
-        self.submit(lambda db: mailbox.purge(db, older_than, unacknowledged_older_than), callback, on_error)
+        def purge(db: sqlite3.Connection) -> int:
+            # The copy kept before an upgrade holds purged texts too: it goes in its time.
+            drop_upgrade_copies(self.path, older_than, time.time())
+            return mailbox.purge(db, older_than, unacknowledged_older_than)
+        self.submit(purge, callback, on_error)
 
     def hand_over(self, name_key: str, epoch: int, callback: Callback | None = None,
                   on_error: ErrorCallback | None = None) -> None:

@@ -20,13 +20,20 @@ from __future__ import annotations
 import pytest
 from redisserver import RedisServer
 
-import overrides
 from protocol import Accepted, DirectMessage, Ping, Queued, SendDirect, UserJoined, UserLeft
 from servers import ServerProcess, assert_one_line_error, run_chatserver
 from waits import wait_until
 from wire import WireClient
 
 WAITING = (UserJoined, UserLeft, Ping)
+
+
+def url_in_settings(monkeypatch, tmp_path, url: str) -> None:
+    """``url`` as CLUSTER_URL in a settings file the servers started next read, as
+    docs/privacy.md says a password belongs (on the command line it is warned about)."""
+    settings = tmp_path / "const_local.py"
+    settings.write_text(f"CLUSTER_URL = {url!r}\n")
+    monkeypatch.setenv("CHAT_CONST_LOCAL", str(settings))
 
 
 @pytest.mark.parametrize("policy", ["allkeys-lru", "allkeys-random"])
@@ -69,18 +76,9 @@ def test_a_redis_whose_config_command_is_renamed_away_is_said_once_and_served(tm
     assert "Traceback" not in "".join(said)
 
 
-def cluster_url_in_settings(tmp_path, monkeypatch, url: str) -> None:
-    """``url`` as CLUSTER_URL in a settings file the servers started from now on apply
-    (CHAT_CONST_LOCAL): where a URL with a password belongs, not the command line, which
-    every user of the machine reads (chatserver.py warns: docs/privacy.md)."""
-    settings = tmp_path / f"settings-{len(list(tmp_path.glob('settings-*')))}.py"
-    settings.write_text(f"CLUSTER_URL = {url!r}\n", encoding="utf-8")
-    monkeypatch.setenv(overrides.ENVIRONMENT_VARIABLE, str(settings))
-
-
 def test_a_wrong_or_missing_password_is_a_one_line_refusal(tmp_path, monkeypatch):
     with RedisServer(tmp_path / "redis", password="right", appendfsync="always") as redis:
-        cluster_url_in_settings(tmp_path, monkeypatch, redis.url.replace(":right@", ":wrong@"))
+        url_in_settings(monkeypatch, tmp_path, redis.url.replace(":right@", ":wrong@"))
         assert_one_line_error(run_chatserver("--quiet"), "cannot start", "WRONGPASS")
         missing = redis.url.replace(":right@", "")
         assert_one_line_error(run_chatserver("--quiet", "--cluster", missing), "cannot start", str(redis.port))
@@ -91,12 +89,12 @@ def test_an_acl_user_is_served_and_one_without_config_is_warned_about(tmp_path, 
     with RedisServer(tmp_path / "redis", appendfsync="always",
                      extra_args=[arg for user in users for arg in ("--user", *user.split())]) as redis:
         base = redis.url.removeprefix("redis://")
-        cluster_url_in_settings(tmp_path, monkeypatch, f"redis://alice:pw1@{base}")
+        url_in_settings(monkeypatch, tmp_path, f"redis://alice:pw1@{base}")
         with ServerProcess() as node:
             with WireClient.login("127.0.0.1", node.port, "Alice"):
                 pass
             assert "WARNING" not in "".join(node.lines)
-        cluster_url_in_settings(tmp_path, monkeypatch, f"redis://bea:pw2@{base}")
+        url_in_settings(monkeypatch, tmp_path, f"redis://bea:pw2@{base}")
         with ServerProcess() as node:
             with WireClient.login("127.0.0.1", node.port, "Bea"):
                 pass
@@ -105,9 +103,31 @@ def test_an_acl_user_is_served_and_one_without_config_is_warned_about(tmp_path, 
             assert "cannot read Redis's maxmemory-policy" in said and "NOPERM" in said
 
 
+def test_a_missing_password_is_said_with_where_it_goes(tmp_path):
+    # The store's first command used to be the scripts' long SCRIPT LOAD, which a Redis
+    # that wants a password answers only "Protocol error: unauthenticated bulk length".
+    with RedisServer(tmp_path / "redis", password="right", appendfsync="always") as redis:
+        for db in ("0", "3"):  # (SELECT first, or not)
+            missing = redis.url.replace(":right@", "").removesuffix("/0") + "/" + db
+            line = assert_one_line_error(run_chatserver("--quiet", "--cluster", missing), "cannot start",
+                                         "wants a password", "redis://:PASSWORD@host:port/db", "CLUSTER_URL")
+            assert "right" not in line and "Protocol error" not in line
+
+
 def test_a_read_only_replica_is_a_one_line_refusal(tmp_path):
     with RedisServer(tmp_path / "redis", appendfsync="always", extra_args=["--replicaof", "127.0.0.1", "1"]) as redis:
-        assert_one_line_error(run_chatserver("--quiet", "--cluster", redis.url), "cannot start", "READONLY")
+        assert_one_line_error(run_chatserver("--quiet", "--cluster", redis.url), "cannot start",
+                              "is a replica (of 127.0.0.1:1)", "give the primary's address")
+
+
+def test_a_replica_that_hides_its_role_is_still_named_a_replica(tmp_path, monkeypatch):
+    # An ACL user without @admin may not run ROLE: the upgrade's READONLY says it instead.
+    users = ["default off", "carl on >pw ~* &* +@all -@admin"]
+    args = ["--replicaof", "127.0.0.1", "1"] + [arg for user in users for arg in ("--user", *user.split())]
+    with RedisServer(tmp_path / "redis", appendfsync="always", extra_args=args) as redis:
+        url_in_settings(monkeypatch, tmp_path, f"redis://carl:pw@{redis.url.removeprefix('redis://')}")
+        assert_one_line_error(run_chatserver("--quiet"), "cannot start",
+                              "is a read-only replica", "give the primary's address")
 
 
 def test_after_redis_lost_its_data_new_messages_get_new_ids_and_are_delivered(tmp_path):
