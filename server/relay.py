@@ -1090,6 +1090,11 @@ class Relay:
                 self.metrics.direct_accepted += 1
             else:
                 self.metrics.direct_queued += 1
+            if (message.state == "sent") != bool(recipients) and message.state != "blocked":
+                # Stored with the registry's view as the request came, answered with the
+                # view now: the recipient left (or came) in between. What the sender is
+                # told is what history says (as a cluster node does: _route_direct).
+                self.store.restate(msg_id, "sent" if recipients else "queued")
         session.send(_new_accepted(request_id, msg_id) if recipients else Queued(request_id, msg_id))
         if status == mailbox.NEW and self.carbons:
             # Before the forward, so no outcome of it can reach a session before its copy.
