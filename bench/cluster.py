@@ -163,6 +163,8 @@ class Redis:
             if reset:
                 await client.execute("CONFIG", "SET", "latency-monitor-threshold", "1")
                 await client.execute("LATENCY", "RESET")
+                await client.execute("CONFIG", "SET", "slowlog-log-slower-than", "1000")
+                await client.execute("SLOWLOG", "RESET")
                 return ""
             found = []
             for event in ("aof-fsync-always", "aof-write", "command"):
@@ -172,6 +174,15 @@ class Redis:
                     worst.sort()
                     found.append(f"{event}: {len(worst)} seconds with >= 1 ms, their worst p50 "
                                  f"{worst[len(worst) // 2]} max {worst[-1]} ms")
+            # Which commands took 1 ms or more (a script by its sha1's head and its first
+            # arguments: scripts.py and stores/redis.py name them).
+            slow: dict[str, list[int]] = {}
+            for entry in await client.execute("SLOWLOG", "GET", "128") or []:
+                words = [w.decode(errors="replace") if isinstance(w, bytes) else str(w) for w in entry[3][:5]]
+                name = " ".join(w[:12] for w in words)
+                slow.setdefault(name, []).append(int(entry[2]))
+            for name, took in sorted(slow.items(), key=lambda item: -len(item[1])):
+                found.append(f"slow {name!r} x{len(took)} max {max(took) / 1000:.1f} ms")
         return "; ".join(found) or "none >= 1 ms"
 
     def flush(self) -> None:
