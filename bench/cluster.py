@@ -154,6 +154,37 @@ class Redis:
         return ", ".join(f"{name} {stats.get(name, (0, 0))[0]} calls p50 {found[name].get('p50', '?')} "
                          f"p99 {found[name].get('p99', '?')} µs" for name in commands if name in found) or "n/a"
 
+    async def fsync_spikes(self, reset: bool = False) -> str:
+        """Redis's latency monitor (threshold 1 ms, set here) since the last reset: how many
+        seconds had an AOF fsync (``aof-fsync-always``) or write of 1 ms or more, and the
+        worst of each, as one line; ``reset`` starts it over. A cross-node message waits for
+        two of them (A's script, B's receipt routed back): their tail is the disk's."""
+        async with RedisClient(self.url, timeout=30) as client:
+            if reset:
+                await client.execute("CONFIG", "SET", "latency-monitor-threshold", "1")
+                await client.execute("LATENCY", "RESET")
+                await client.execute("CONFIG", "SET", "slowlog-log-slower-than", "1000")
+                await client.execute("SLOWLOG", "RESET")
+                return ""
+            found = []
+            for event in ("aof-fsync-always", "aof-write", "command"):
+                history = await client.execute("LATENCY", "HISTORY", event)
+                worst = [int(sample[1]) for sample in history or []]
+                if worst:
+                    worst.sort()
+                    found.append(f"{event}: {len(worst)} seconds with >= 1 ms, their worst p50 "
+                                 f"{worst[len(worst) // 2]} max {worst[-1]} ms")
+            # Which commands took 1 ms or more (a script by its sha1's head and its first
+            # arguments: scripts.py and stores/redis.py name them).
+            slow: dict[str, list[int]] = {}
+            for entry in await client.execute("SLOWLOG", "GET", "128") or []:
+                words = [w.decode(errors="replace") if isinstance(w, bytes) else str(w) for w in entry[3][:5]]
+                name = " ".join(w[:12] for w in words)
+                slow.setdefault(name, []).append(int(entry[2]))
+            for name, took in sorted(slow.items(), key=lambda item: -len(item[1])):
+                found.append(f"slow {name!r} x{len(took)} max {max(took) / 1000:.1f} ms")
+        return "; ".join(found) or "none >= 1 ms"
+
     def flush(self) -> None:
         """Empty it between setups (each starts from an empty chat), by one FLUSHALL."""
         with socket.create_connection(("127.0.0.1", self.port), timeout=30) as sock:
@@ -504,6 +535,7 @@ async def measure(setup: Setup, args: argparse.Namespace, redis: Redis | None, b
             before, started = {who: scheduled(pids) for who, pids in waits.items()}, time.monotonic()
             if redis is not None:
                 await redis.commandstats(reset=True)
+                await redis.fsync_spikes(reset=True)
             sent = await latency_phase(clients, bench, args.rate, args.seconds)
             elapsed = time.monotonic() - started
             used = {who: [a - b for a, b in zip(scheduled(waits[who]), before[who])] for who in waits}
@@ -531,6 +563,7 @@ async def measure(setup: Setup, args: argparse.Namespace, redis: Redis | None, b
                 f"{wait / max(sent, 1) * 1e6:.0f} µs per message)" for who, (_, wait, slices) in used.items() if slices))
             if redis is not None:  # the time of each call inside Redis (not its waits, nor the fsync)
                 print("  inside Redis, per call: " + await redis.latencystats(("evalsha", "xreadgroup", "xack")))
+                print("  Redis's latency monitor (per second's worst): " + await redis.fsync_spikes())
             bench.closing = True
             for client in clients:
                 client.transport.close()

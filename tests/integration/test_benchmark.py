@@ -131,6 +131,12 @@ def test_the_cluster_benchmark_smoke_run_reports_every_setup_side_by_side() -> N
     for nodes, node_us, redis, _, generator, together in busy:
         assert int(nodes) > 0 and int(node_us) > 0 and int(generator) > 0, out
         assert abs(int(nodes) + int(redis or 0) + int(generator) - int(together)) <= 2, out
+    # Redis's own latency monitor and slow log over each latency phase with Redis (its fsyncs'
+    # tail is the cross-node tail's floor): a line each, and only with Redis.
+    monitor = re.findall(r"Redis's latency monitor \(per second's worst\): (.*)", out)
+    assert len(monitor) == 4 and all(re.fullmatch(r"none >= 1 ms|(?:[\w-]+: \d+ seconds with >= 1 ms, their worst "
+                                                  r"p50 \d+ max \d+ ms|slow '.*' x\d+ max [\d.]+ ms)(?:; .*)?", line)
+                                     for line in monitor), out
     idle = numbers(r"idle: ([\d,]+) logged-in connections over (\d) node", out)
     assert [nodes for _, nodes in idle] == [1, 1, 1, 2, 2, 2] and all(n == 40 for n, _ in idle), out
     summary = out[out.index("== summary"):]
