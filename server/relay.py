@@ -996,6 +996,23 @@ class Relay:
         group = self._per_address[session.address][2]  # (what the login desk counts: see _hello)
         self._in_order(session, start, decided)
 
+    def unregister(self, name: str, done: Callable[[StoreUnavailable | None], None]) -> None:
+        """The console's ``/unregister NAME``: delete the account ``name`` (InvalidName, or
+        roomdesk.NoAccount, raised at once) as its owner's ``unregister`` does, and end its
+        sessions on every node; ``done(None)`` once done, else ``done(failure)``: nothing
+        changed (unless ``failure.maybe_done``)."""
+        validate_name(name)
+        key = canonical(name)
+        if key not in self.logins.accounts:
+            raise NoAccount(name)
+
+        def deleted(failure: StoreUnavailable | None) -> None:
+            if failure is None:
+                self.end_sessions(key, deleted=True)
+            done(failure)
+
+        self.delete_account(key, deleted)
+
     def delete_account(self, key: str, done: Callable[[StoreUnavailable | None], None]) -> None:
         """Delete the account ``key`` (it must exist; the password proved, or the console's
         ``/unregister NAME``): in the store in one step (MessageStore.delete_account: what
