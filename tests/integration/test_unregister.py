@@ -123,3 +123,41 @@ def test_in_a_cluster_her_session_on_another_node_ends_and_her_redis_keys_go(red
         assert [k for k in keys if not k.endswith(":guest:conc")] == [], keys
         members = asyncio.run(_members(redis.url, "{chat}:accts"))
         assert b"conc" not in members
+
+
+def test_the_client_library_deletes_its_account_then_ends_without_reconnecting():
+    """ChatClient.unregister (the terminal's /unregister): ``ok``, then the session ends with
+    the reason in words, the client does not try to log in again, and keeps no credential."""
+    from waits import wait_until
+
+    from client.library import ChatClient, RequestFailed
+    with ServerThread(ServerConfig(host="127.0.0.1", port=0)) as server:
+        conc = ChatClient("Conc", "127.0.0.1", server.port, password=PASSWORD, register=True)
+        try:
+            conc.connect(timeout=10)
+            with pytest.raises(RequestFailed) as refused:
+                conc.unregister("not her password", timeout=10)
+            assert refused.value.code == ErrorCode.BAD_PASSWORD
+            assert conc.connected  # nothing changed
+        finally:
+            conc.close()
+        conc = ChatClient("Conc", "127.0.0.1", server.port, password=PASSWORD)
+        try:
+            wait_until(lambda: _logs_in(conc), what="the throttle's wait after the wrong password", timeout=10)
+            conc.unregister(PASSWORD, timeout=10)
+            wait_until(lambda: not conc.connected and not conc.reconnecting, what="the session's end", timeout=10)
+            assert conc.close_reason.startswith("this account was deleted"), conc.close_reason
+            assert conc.core.credential.secret is None
+        finally:
+            conc.close()
+        assert hello_answer(server.port, "Conc", PASSWORD).code == ErrorCode.NAME_TAKEN
+
+
+def _logs_in(client) -> bool:
+    from client.library import LoginRefused
+    try:
+        client.connect(timeout=10)
+        return True
+    except LoginRefused as exc:
+        assert exc.code == ErrorCode.RATE_LIMITED, exc
+        return False
