@@ -633,8 +633,9 @@ const UNAVAILABLE_ATTEMPTS = 6;
 
 // Answers to our message that keep it "sending", to be written again with the same id.
 const RETRIED = ["rate_limited", "unavailable"];
-// Errors without id with which the server signs a session out (client/core.py SIGNED_OUT).
-const SIGNED_OUT = ["password_reset", "password_changed"];
+// Errors without id with which the server signs a session out (client/core.py SIGNED_OUT),
+// and account_deleted (PROTOCOL.md, "unregister"): the login form, saying why; no reconnection.
+const SIGNED_OUT = ["password_reset", "password_changed", "account_deleted"];
 // Holding back and pacing sends after such an answer: the client library's rule
 // (client/core.py: THROTTLE_WAIT, THROTTLE_MAX_DELAY, PACE_WINDOW, RESEND_WINDOW, JITTER), kept alike.
 const THROTTLE_WAIT = [0.1, 60];   // the server's wait, bounded (seconds)
