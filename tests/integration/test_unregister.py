@@ -161,3 +161,33 @@ def _logs_in(client) -> bool:
     except LoginRefused as exc:
         assert exc.code == ErrorCode.RATE_LIMITED, exc
         return False
+
+
+@pytest.mark.timeout_seconds(60)
+def test_the_operators_unregister_ends_her_sessions_and_her_room_passes_on():
+    """``/descadastrar conc`` at the server's terminal (the school acting on her request): her
+    session ends as after her own unregister, the console says so, and the room she owned
+    passes on to its other member, as when an owner leaves."""
+    from waits import wait_until
+
+    from protocol import JoinRoom, MemberList, MembersRequest, RoomInfo, RoomNotice
+    with ServerProcess("--memory") as proc:
+        with WireClient.login("127.0.0.1", proc.port, "Conc", PASSWORD, register=True) as conc, \
+                WireClient.login("127.0.0.1", proc.port, "Bob") as bob:
+            conc.send(JoinRoom("j1", "#aula", create=True))
+            assert conc.expect(RoomInfo, skip=NOTICES).created
+            bob.send(JoinRoom("j2", "#aula"))
+            assert bob.expect(RoomInfo, skip=NOTICES).owner == "Conc"
+            proc.proc.stdin.write("/descadastrar conc\n")
+            proc.proc.stdin.flush()
+            assert conc.expect_error(ErrorCode.ACCOUNT_DELETED, skip=NOTICES + (RoomNotice,)).request_id is None
+            assert conc.expect(Goodbye, skip=NOTICES + (RoomNotice,)).reason == const.ACCOUNT_DELETED_REASON
+            wait_until(lambda: "the account conc was deleted" in "".join(proc.console), what="the console's line")
+
+            def bobs_role() -> str:
+                bob.send(MembersRequest("m", "#aula"))
+                members = bob.expect(MemberList, skip=NOTICES + (RoomNotice,)).members
+                return {m.name: m.role for m in members}.get("Bob", "")
+            wait_until(lambda: bobs_role() == "owner", what="Bob owning #aula")
+            bob.send(MembersRequest("m2", "#aula"))
+            assert [m.name for m in bob.expect(MemberList, skip=NOTICES + (RoomNotice,)).members] == ["Bob"]
