@@ -410,6 +410,27 @@ async def serve(config: ServerConfig, say_settings: bool = True) -> None:
         except NoAccount:
             say_to_operator(_("{name} has no account: there is no password to reset").format(name=name))
 
+    def unregister(name: str) -> None:
+        def done(failure: StoreUnavailable | None) -> None:
+            if failure is None:
+                say_to_operator(_("the account {name} was deleted; its sessions were ended").format(name=name))
+            elif failure.maybe_done:
+                say_to_operator(_("the account {name} may or may not have been deleted (the storage did not "
+                                  "answer in time): type /unregister {name} again").format(name=name))
+            else:
+                say_to_operator(_("the account {name} was not deleted: the server cannot save anything right "
+                                  "now; try again shortly").format(name=name))
+
+        if not name:
+            say_to_operator(_("type /unregister NAME: the account NAME is deleted"))
+            return
+        try:
+            server.relay.unregister(name, done)
+        except InvalidName as exc:
+            say_to_operator(not_a_name(name[:40], exc, _))
+        except NoAccount:
+            say_to_operator(_("{name} has no account: there is nothing to delete").format(name=name))
+
     backing_up = []  # the folder of the backup being made, if one is (one at a time)
 
     def back_up(folder_given: str) -> None:
@@ -444,7 +465,7 @@ async def serve(config: ServerConfig, say_settings: bool = True) -> None:
         # copies it without the GIL (server/backup.py); the loop only prints the result.
         threading.Thread(target=work, name="chat-backup", daemon=True).start()
 
-    watch_console(loop, stop.set, who, admin, password, back_up)
+    watch_console(loop, stop.set, who, admin, password, back_up, unregister)
     await stop.wait()
     log.info("shutting down")
     await server.stop()

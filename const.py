@@ -159,6 +159,7 @@ RESET_PASSWORD_BYTES = 12
 # The bye reason (and left reason) of the sessions the operator's /password NAME ends; the
 # clients word it in the user's language (client/display.py).
 PASSWORD_RESET_REASON = "password reset by the server operator"
+ACCOUNT_DELETED_REASON = "account deleted"
 # The same for the account's other sessions when one of its sessions changes the password.
 PASSWORD_CHANGED_REASON = "password changed in another session"
 # After the k-th wrong password in a row for a name from an address, the next try for it

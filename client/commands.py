@@ -18,6 +18,7 @@ it. The grammar::
     /receipts [on|off]  read receipts and typing (this user's setting on the server); alone: say which
     /register        claim the current name with a password (asked twice, not echoed)
     /password        change this account's password (current and new asked, not echoed)
+    /unregister      delete this account and what the server keeps of it (the password asked, not echoed)
     /help  (/?)      the list of commands
     /quit  (/exit)   leave
     @#ROOM TEXT      send TEXT to the members of room #ROOM
@@ -129,6 +130,11 @@ class SetPassword:
 
 
 @dataclass(frozen=True, slots=True)
+class DeleteAccount:
+    """Delete this account; its password, the confirmation, is asked without echo, never typed here."""
+
+
+@dataclass(frozen=True, slots=True)
 class ShowHelp:
     """Print the command list."""
 
@@ -208,7 +214,7 @@ class DeleteLast:
 
     name: str | None = None
 
-Command = (SendText | ReplyText | SetTarget | ShowWho | ShowWhois | ShowHistory | SetBlocked | ClaimName | SetPassword | ShowHelp | Quit
+Command = (SendText | ReplyText | SetTarget | ShowWho | ShowWhois | ShowHistory | SetBlocked | ClaimName | SetPassword | DeleteAccount | ShowHelp | Quit
            | Blank | Mistake | RoomCommand | EditLast | DeleteLast | SetReceipts)
 
 # /history without a count shows this many messages; it shows at most HISTORY_MAX.
@@ -240,6 +246,7 @@ _HELP = (
     ("unblock", N_("NAME"), N_("receive messages from NAME again")),
     ("register", "", N_("claim your name with a password")),
     ("password", "", N_("change your account's password")),
+    ("unregister", "", N_("delete your account and what the server keeps of it (asks the password)")),
     ("receipts", N_("[on|off]"), N_("read receipts and typing, both ways; alone: which it is now")),
     (None, N_("@#ROOM TEXT"), N_("send TEXT to the members of #ROOM")),
     ("join", N_("#ROOM"), N_("join (or create) #ROOM; plain lines go there")),
@@ -387,6 +394,11 @@ def parse_command(line: str, target: str | None = None) -> Command:
                 return Mistake(_("usage: /{command} (alone: the passwords are asked without echo)").format(
                     command=typed))
             return SetPassword()
+        if word == "unregister":
+            if args:  # as /register: a password on the line would show on screen and in history
+                return Mistake(_("usage: /{command} (alone: the password is asked without echo)").format(
+                    command=typed))
+            return DeleteAccount()
         if word == "receipts":
             return _receipts(args, typed)
         if word in _ROOM_WORDS:

@@ -1284,6 +1284,11 @@ class ClientCore:
             self.credential.forget()  # the server revoked it with the password
             self.ending = True
             self.set_reason(explain_refusal(event))
+        if isinstance(event, ErrorReply) and request_id is None and event.code == ErrorCode.ACCOUNT_DELETED:
+            # The account is gone (unregister): nothing to log in to again, no credential to keep.
+            self.credential.forget()
+            self.ending = True
+            self.set_reason(explain_refusal(event))
         if isinstance(event, Goodbye):
             # A planned stop or restart. An interactive session treats it like a crash
             # (the shell reconnects with backoff); otherwise it ends the session.

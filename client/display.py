@@ -33,6 +33,7 @@ _LEFT_REASONS = {
     const.PROTOCOL_ERROR_REASON: N_("protocol error"),  # a breach of the WebSocket's rules
     const.PASSWORD_RESET_REASON: N_("password reset by the server operator"),  # the console's /password
     const.PASSWORD_CHANGED_REASON: N_("password changed in another session"),  # a password frame
+    const.ACCOUNT_DELETED_REASON: N_("account deleted"),  # an unregister frame, or the console's /unregister
 }
 _LOST = "connection lost ("  # the server's "connection lost (CAUSE)", CAUSE an exception's name
 
@@ -294,6 +295,7 @@ ERROR_TEXTS = {
     "password_reset": N_("your password was reset by the server operator: log in again with the new password "
                          "the operator gives you"),
     "password_changed": N_("your password was changed on another device: log in again with the new password"),
+    "account_deleted": N_("this account was deleted: its name and what was stored of it are gone from this server"),
     "slow_consumer": N_("the server closed the connection: this client did not read what it was sent fast enough"),
     "too_many_connections": N_("too many connections come from your address (this computer, or your network's); "
                                "close some, or {when}"),

@@ -121,6 +121,7 @@ from protocol import (
     RoomRead,
     Register,
     ChangePassword,
+    Unregister,
     RoomEntry,
     RoomInfo,
     RoomList,
@@ -1013,6 +1014,13 @@ class ChatClient:
             self.password = password
             self.registered = True
             self.register_on_login = False
+
+    def unregister(self, password: str, timeout: float = const.SEND_TIMEOUT) -> None:
+        """Delete this account, proving its ``password`` (PROTOCOL.md, "unregister"); returns
+        once the server deleted it (the session then ends: ``account_deleted``, then
+        ``bye``), else RequestFailed (``bad_password``, ``rate_limited``, ``unavailable``,
+        ``forbidden`` for a guest) and nothing changed."""
+        self._request(Unregister(self.core.new_request_id(), password), Done, timeout)
 
     def change_password(self, old: str, new: str, timeout: float = const.SEND_TIMEOUT) -> None:
         """Change this account's password from ``old`` to ``new`` (PROTOCOL.md, "password");

@@ -174,6 +174,7 @@ from .commands import (
     SendText,
     SetBlocked,
     SetPassword,
+    DeleteAccount,
     SetReceipts,
     SetTarget,
     ShowHelp,
@@ -1384,6 +1385,8 @@ class TerminalUI:
             self._claim_name()
         elif isinstance(command, SetPassword):
             self._change_password()
+        elif isinstance(command, DeleteAccount):
+            self._unregister()
         elif isinstance(command, ShowHelp):
             self._emit_block(help_lines())
         elif isinstance(command, SetReceipts):
@@ -1632,6 +1635,38 @@ class TerminalUI:
             return
         self._emit(_("* the password of {name} is changed: log in with the new one from now on").format(
             name=sanitize(self._me)))
+
+    def _unregister(self) -> None:
+        """/unregister: delete this account, once its password is typed (without echo) as
+        the confirmation; Enter alone keeps it. Only in a terminal: a script has no one to ask."""
+        word = command_names("unregister")[0]
+        if not self.client.registered:
+            self._emit(_("! /{command}: {name} is a guest name, not an account: it is forgotten on its own after you "
+                         "leave").format(command=word, name=sanitize(self._me)))
+            return
+        if not self._prompting:
+            self._emit(_("! /{command} needs the password typed without echo: run the client in a terminal").format(
+                command=word))
+            return
+        try:
+            with self._holding_output():
+                self._write_raw(_("! /{command} deletes the account {name} for good: its password, settings, blocks, "
+                                  "rooms and the messages waiting for it; what you sent stays with its recipients. "
+                                  "The name is held for a while, then anyone may take it.\n").format(
+                    command=word, name=sanitize(self._me)))
+                password = auth.ask_password(_("password of {name}, to delete it (Enter alone: keep it): ").format(
+                    name=self._me))
+            if not password:
+                self._emit(f"! /{word}: " + _("no password given; nothing was deleted"))
+                return
+            self.client.unregister(password, self._timeout)
+        except EOFError:
+            self._emit(f"! /{word}: " + _("no password given; nothing was deleted"))
+            return
+        except ClientError as exc:
+            self._emit(_("! /{command} failed: {why}").format(command=word, why=self._failure(exc)))
+            return
+        self._emit(_("* the account {name} was deleted").format(name=sanitize(self._me)))
 
     def _sent_nothing(self) -> None:
         """A line of the input could not be carried out: for the exit status."""

@@ -54,6 +54,7 @@ from .events import (
     Register,
     ChangePassword,
     Revoke,
+    Unregister,
     RoomMessage,
     RoomSkipped,
     SendDirect,

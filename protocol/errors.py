@@ -59,6 +59,9 @@ class ErrorCode(StrEnum):
     # with is no longer good: log in again with the new one, not with the old.
     PASSWORD_RESET = "password_reset"
     PASSWORD_CHANGED = "password_changed"
+    # The server ends a session (no id, then bye): its account was deleted (its owner's
+    # unregister, or the operator's /unregister). Do not log in to it again.
+    ACCOUNT_DELETED = "account_deleted"
     # Store and forward.
     EXPIRED = "expired"
     # The server's storage failed (disk full, read-only, I/O error): nothing was done.

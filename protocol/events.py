@@ -288,6 +288,19 @@ class ChangePassword(Event):
 
 
 @dataclass(frozen=True, slots=True)
+class Unregister(Event):
+    """Delete this session's account, proving its ``password`` (a resume credential is
+    not enough: PROTOCOL.md, "``unregister``"). Answered by :class:`Done` once it is
+    deleted; then the session, and every other one of the account, ends (``error``
+    ``account_deleted`` without id, then ``bye``)."""
+
+    TYPE: ClassVar[str] = "unregister"
+    SENDER: ClassVar[str] = "client"
+    request_id: str
+    password: str | None = field(repr=False)
+
+
+@dataclass(frozen=True, slots=True)
 class Edit(Event):
     """Replace the text of this user's own direct message ``msg_id`` (feature ``edits``),
     within ``const.EDIT_WINDOW`` of its sending. Answered by :class:`Done`, or ``error``
@@ -1163,7 +1176,7 @@ WIRE_EVENTS: tuple[type[Event], ...] = (
     Ping, Pong, Goodbye,
     RoomSkipped,
     Watch, Unwatch, Watching,
-    Carbon, Revoke, ChangePassword,
+    Carbon, Revoke, ChangePassword, Unregister,
     BlockList, Blocking, Blocked, Unblocked,
     Edit, Delete, EditReceipt, Settings, Edited, Deleted, Read, Typing,
     SinceRequest, SincePage,

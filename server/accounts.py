@@ -136,6 +136,12 @@ class FailureThrottle:
     def succeeded(self, key: str) -> None:
         self._failures.pop(key, None)
 
+    def forget_name(self, name_key: str) -> None:
+        """Forget the failures of ``name_key`` from every address (its account was deleted);
+        the addresses' own (``@address``) stay: they are the guessers', not the name's."""
+        prefix = name_key + "@"
+        self._failures = {k: v for k, v in self._failures.items() if not k.startswith(prefix)}
+
     def prune(self, now: float) -> None:
         """Forget keys whose delay ran out long ago (an hour)."""
         self._failures = {k: v for k, v in self._failures.items() if v[1] > now - 3600}

@@ -51,6 +51,7 @@ WHO_COMMANDS = _typed("who")
 HELP_COMMANDS = _typed("help")
 ADMIN_COMMAND = "/admin"
 PASSWORD_COMMANDS = _typed("password")
+UNREGISTER_COMMANDS = _typed("unregister")
 BACKUP_COMMANDS = _typed("backup")
 # The /help list: command, its arguments, what it does.
 _HELP = (
@@ -58,6 +59,8 @@ _HELP = (
     ("quit", "", N_("tell the clients and stop the server (as Ctrl-C does)")),
     ("admin", N_("NAME"), N_("make the account NAME a server administrator until the server stops")),
     ("password", N_("NAME"), N_("give the account NAME a new random password, shown once; its sessions end")),
+    ("unregister", N_("NAME"), N_("delete the account NAME and what is stored of it (its owner's request: LGPD); its "
+                                  "sessions end, its name is held for a while")),
     ("backup", N_("[FOLDER]"), N_("copy the database, while the server runs, into FOLDER (new or empty; else a new "
                                   "folder beside the data folder): a data folder of its own")),
     ("help", "", N_("this list")),
@@ -131,11 +134,13 @@ def say_to_operator(line: str, *, stdin: TextIO | None = None, stdout: TextIO | 
 def watch_console(loop: asyncio.AbstractEventLoop, on_quit: Callable[[], None],
                   on_who: Callable[[], None], on_admin: Callable[[str], None] | None = None,
                   on_password: Callable[[str], None] | None = None,
-                  on_backup: Callable[[str], None] | None = None) -> threading.Thread:
+                  on_backup: Callable[[str], None] | None = None,
+                  on_unregister: Callable[[str], None] | None = None) -> threading.Thread:
     """Start reading commands from standard input; returns the (daemon) thread.
     ``on_admin(name)`` is called for ``/admin NAME`` (``/admin`` alone: with ""),
     ``on_password(name)`` for ``/password NAME`` (alone: with ""), and ``on_backup(folder)``
-    for ``/backup FOLDER`` (alone: with "")."""
+    for ``/backup FOLDER`` (alone: with ""), ``on_unregister(name)`` for ``/unregister NAME``
+    (alone: with "")."""
 
     def given(command: str, names: str | frozenset[str]) -> str | None:
         """The one of ``names`` that ``command`` (the line, lower-cased) is, with or without
@@ -158,6 +163,8 @@ def watch_console(loop: asyncio.AbstractEventLoop, on_quit: Callable[[], None],
                     loop.call_soon_threadsafe(on_password, line.strip()[len(word):].strip())
                 elif on_backup is not None and (word := given(command, BACKUP_COMMANDS)):
                     loop.call_soon_threadsafe(on_backup, line.strip()[len(word):].strip())
+                elif on_unregister is not None and (word := given(command, UNREGISTER_COMMANDS)):
+                    loop.call_soon_threadsafe(on_unregister, line.strip()[len(word):].strip())
                 elif command:  # /help, or anything else: what can be typed here
                     unknown = () if command in HELP_COMMANDS else (
                         _("unknown command {command!r}").format(command=line.strip()),)

@@ -250,6 +250,14 @@ class GuestNames:
         self._rechecks.pop(key, None)
         self._rechecks[key] = when
 
+    def hold_for_nobody(self, key: str, name: str, epoch: int, now: float) -> Holding:
+        """Hold ``key`` as if its guest had just left at ``now``, under a token nobody is
+        given (a deleted account's name: nobody may take it for the hold, then a hello takes
+        it afresh with a new epoch). Returns the holding, for the store."""
+        _, holding = self.take(key, name, epoch)
+        self.left(key, now)
+        return holding
+
     def forget(self, key: str) -> None:
         """Drop the holding of ``key``: the name is anyone's, as if it had never been held."""
         holding = self.holdings.pop(key, None)

@@ -502,16 +502,6 @@ class LoginDesk:
         problem = password_problem(new)
         if problem:
             return fail(ErrorReply(ErrorCode.WEAK_PASSWORD, problem))
-        keys, checked = self._throttle_keys(key, address)
-
-        def throttled(shared_wait: float | None) -> None:
-            if shared_wait is None:
-                return fail(unavailable_error(self.config))
-            wait = max(self.throttle.retry_after(checked, self.clock()), shared_wait)
-            if wait > 0:
-                return fail(ErrorReply(ErrorCode.RATE_LIMITED, f"too many wrong passwords; try again in "
-                                       f"{wait_words(wait)}", retry_after=retry_seconds(wait)))
-            self._verify(key, old, address, keys, checked, "a password change", verified)
 
         def verified(error: ErrorReply | None) -> None:
             if error is not None:
@@ -545,6 +535,37 @@ class LoginDesk:
 
             self.store.set_password(key, account, kept, stored,
                                     lambda failure: fail(unavailable_error(self.config, failure=failure)))
+
+        self.prove(key, old, address, "a password change", verified)
+
+    def forget_account(self, key: str) -> None:
+        """The account ``key`` was deleted (its owner's unregister, or the operator's): its
+        cached account, resume credentials, known addresses and login throttle rows go.
+        The store's rows are the caller's (MessageStore.delete_account)."""
+        account = self.accounts.pop(key, None)
+        if account is not None:
+            self.account_lookalikes.discard(account.name)
+        self.credentials.revoke_account(key)
+        self.known.pop(key, None)
+        self.throttle.forget_name(key)
+
+    def prove(self, key: str, password: str, address: str, what: str,
+              done: Callable[[ErrorReply | None], None]) -> None:
+        """A logged-in client at ``address`` proves the password of its account ``key``
+        for ``what`` (a password change, a deletion): ``done(None)`` if it is right, else
+        ``done(error)``: ``bad_password``, ``rate_limited`` or ``unavailable``. The check
+        is a login's (:meth:`_verify`): the same throttle, budget and log, so this cannot
+        guess faster than logins can."""
+        keys, checked = self._throttle_keys(key, address)
+
+        def throttled(shared_wait: float | None) -> None:
+            if shared_wait is None:
+                return done(unavailable_error(self.config))
+            wait = max(self.throttle.retry_after(checked, self.clock()), shared_wait)
+            if wait > 0:
+                return done(ErrorReply(ErrorCode.RATE_LIMITED, f"too many wrong passwords; try again in "
+                                       f"{wait_words(wait)}", retry_after=retry_seconds(wait)))
+            self._verify(key, password, address, keys, checked, what, done)
 
         if self.shared_failures is None:
             return throttled(0.0)

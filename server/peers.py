@@ -128,6 +128,10 @@ class LocalPeers:
         """The operator reset the password of ``key`` (``changed``: a session of it changed
         it): the other nodes end its sessions."""
 
+    def account_deleted(self, key: str) -> None:
+        """The account ``key`` was deleted here (after its holding, :meth:`holding_changed`):
+        the other nodes forget it (Relay.forget_account) and end its sessions."""
+
     def holding_changed(self, key: str, holding: Any) -> None:
         """Tell the other nodes' guest caches of the holding of ``key``."""
 

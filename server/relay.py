@@ -84,6 +84,7 @@ from protocol import (
     Register,
     Revoke,
     ChangePassword,
+    Unregister,
     RoomMessage,
     Settings,
     RoomSkipped,
@@ -154,7 +155,7 @@ _UNSURE_KEPT = 10_000
 
 # Requests that cost the server work and so count against the rate limits.
 _RATED = frozenset({SendDirect, SendRoom, WhoRequest, LookupRequest, HistoryRequest, Register, Block, Unblock,
-                    BlockList, Watch, Unwatch, Revoke, ChangePassword, Read, Typing, Edit, Delete, Settings})
+                    BlockList, Watch, Unwatch, Revoke, ChangePassword, Unregister, Read, Typing, Edit, Delete, Settings})
 _RATED |= frozenset(ROOM_REQUESTS)  # rooms (protocol version 2): server/roomdesk.py
 _RATED |= {RoomTyping}  # typing in rooms (issue 13): server/afterdelivered.py
 _RATED |= {RoomRead}  # read marks in rooms (issue 13): server/roomreads.py
@@ -370,6 +371,7 @@ class Relay:
             Register: self._register,
             Revoke: self._revoke,
             ChangePassword: self._change_password,
+            Unregister: self._unregister,
             Block: self._block,
             Unblock: self._block,
             BlockList: self._block_list,
@@ -958,6 +960,100 @@ class Relay:
         self._in_order(session, lambda done: self.logins.change_password(
             session.key, request.old_password, request.new_password, request.resume, group, done), changed)
 
+    def _unregister(self, session: ClientSession, request: Unregister) -> None:
+        """Delete this session's account at its owner's request (PROTOCOL.md,
+        "``unregister``"), once its password is proved here (a resume credential is not
+        enough: a stolen one must not delete the account): ``ok``, then every session of
+        it ends, this one too (:meth:`delete_account`)."""
+        if not session.registered:
+            session.send(ErrorReply(ErrorCode.FORBIDDEN, "a guest has no account to delete: a guest name is "
+                                    "forgotten on its own after its hold", request.request_id))
+            return
+
+        key = session.key
+
+        def start(done: Callable[..., None]) -> None:
+            def proved(error: ErrorReply | None) -> None:
+                if error is None and key not in self.logins.accounts:  # deleted meanwhile (the console)
+                    error = ErrorReply(ErrorCode.BAD_PASSWORD, "this account no longer exists")
+                if error is not None:
+                    return done(error, None)
+                # Frames sent behind the request wait until it is stored, not only proved.
+                self.delete_account(key, lambda failure: done(None, failure))
+
+            self.logins.prove(key, request.password or "", group, "an account deletion", proved)
+
+        def decided(error: ErrorReply | None, failure: StoreUnavailable | None) -> None:
+            if error is not None:
+                session.send(ErrorReply(error.code, error.message, request.request_id, error.retry_after,
+                                        uncertain=error.uncertain))
+            elif failure is not None:
+                session.send(unavailable_error(self.config, request.request_id, failure))
+            else:
+                session.send(Done(request.request_id))
+                self.end_sessions(key, deleted=True)
+
+        group = self._per_address[session.address][2]  # (what the login desk counts: see _hello)
+        self._in_order(session, start, decided)
+
+    def unregister(self, name: str, done: Callable[[StoreUnavailable | None], None]) -> None:
+        """The console's ``/unregister NAME``: delete the account ``name`` (InvalidName, or
+        roomdesk.NoAccount, raised at once) as its owner's ``unregister`` does, and end its
+        sessions on every node; ``done(None)`` once done, else ``done(failure)``: nothing
+        changed (unless ``failure.maybe_done``)."""
+        validate_name(name)
+        key = canonical(name)
+        if key not in self.logins.accounts:
+            raise NoAccount(name)
+
+        def deleted(failure: StoreUnavailable | None) -> None:
+            if failure is None:
+                self.end_sessions(key, deleted=True)
+            done(failure)
+
+        self.delete_account(key, deleted)
+
+    def delete_account(self, key: str, done: Callable[[StoreUnavailable | None], None]) -> None:
+        """Delete the account ``key`` (it must exist; the password proved, or the console's
+        ``/unregister NAME``): in the store in one step (MessageStore.delete_account: what
+        waits for it expires, its senders told), then here and on every node, what is
+        hers goes (account, credentials, known addresses, throttle rows, blocks both
+        ways, receipts switch, rooms: an owner's room is handed on), and ``done(None)``;
+        the caller ends its sessions (:meth:`end_sessions` ``deleted``). The name is then
+        held as a guest name whose token nobody has (guests.hold_for_nobody): nobody may
+        take it for ``const.GUEST_HOLD``, then a hello takes it afresh, with a new epoch
+        (nothing of hers shows to the newcomer). Else ``done(failure)``: nothing changed
+        (unless ``failure.maybe_done``)."""
+        guests = self.logins.guests
+        epoch = self.store.last_msg_id()
+        holding = guests.hold_for_nobody(key, self.logins.accounts[key].name, epoch, time.time())
+
+        def deleted(told: list[mailbox.StoredMessage]) -> None:
+            log.info("account deleted: %s", holding.name)
+            self.peers.holding_changed(key, holding)
+            self.peers.account_deleted(key)
+            self.forget_account(key)
+            self._drop_earlier_holder(key)
+            self._announce_expired(told)
+            done(None)
+
+        def failed(failure: StoreUnavailable) -> None:
+            guests.forget(key)
+            done(failure)
+
+        self.store.delete_account(key, epoch, holding, deleted, failed)
+
+    def forget_account(self, key: str) -> None:
+        """The account ``key`` was deleted (here, or on another node of a cluster): this
+        server's caches forget it and the blocks of it by others (each owner's open page is
+        told); whom it blocked, its switch and rooms are :meth:`_drop_earlier_holder`'s, on
+        the node that deleted it."""
+        self.logins.forget_account(key)
+        self.known.pop(key, None)
+        for owner, targets in list(self.blocked.items()):
+            if key in targets and self._set_blocked(owner, key, False):
+                self._tell_block(owner, key, False)
+
     def _in_order(self, session: ClientSession, start: Callable[[Callable[..., None]], None],
                   decided: Callable[..., None]) -> None:
         """Start a request decided off the loop (a password's hash): ``start(done)``, where
@@ -998,13 +1094,15 @@ class Relay:
 
         self.logins.reset_password(key, stored)
 
-    def end_sessions(self, key: str, changed: bool = False, keep: ClientSession | None = None) -> None:
+    def end_sessions(self, key: str, changed: bool = False, keep: ClientSession | None = None,
+                     deleted: bool = False) -> None:
         """End every session of ``key`` on this server but ``keep``: its password was reset
         by the operator (``changed``: changed by a session of it, ``keep`` if it is here);
         what they proved no longer holds. Each gets ``error`` ``password_reset`` (or
         ``password_changed``) without id, so that a client does not log in again with the
         old password, then ``bye`` with the reason (PROTOCOL.md, "password")."""
-        code, words, reason = (ErrorCode.PASSWORD_CHANGED, "this account's password was changed in another "
+        code, words, reason = (ErrorCode.ACCOUNT_DELETED, "this account was deleted", const.ACCOUNT_DELETED_REASON) \
+            if deleted else (ErrorCode.PASSWORD_CHANGED, "this account's password was changed in another "
                                "session: log in again with the new one", const.PASSWORD_CHANGED_REASON) if changed \
             else (ErrorCode.PASSWORD_RESET, "the server operator reset this account's password: log in again "
                   "with the new one", const.PASSWORD_RESET_REASON)

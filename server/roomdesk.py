@@ -669,7 +669,10 @@ class RoomDesk:
         key = session.key
         self._held.pop(session, None)
         had = self._had.pop(key, None)
-        if self._loading.pop(session, None) is not None or had is None:
+        loading = self._loading.pop(session, None)
+        if session.registered and key not in self.relay.logins.accounts:
+            return  # its account was deleted (Relay.delete_account): nothing of it is kept
+        if loading is not None or had is None:
             return  # their missed messages never came (or version 1): the cursors stay
         cursors = {room: max(had.get(room, 0), self._last_post_id)
                    for room in (room_key(name) for name in self.rooms.rooms_of(key))}

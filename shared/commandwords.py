@@ -25,6 +25,7 @@ COMMAND_WORDS: dict[str, dict[str, tuple[str, ...]]] = {
     "unblock": {"en": ("unblock",), "pt_BR": ("desbloquear",)},
     "register": {"en": ("register",), "pt_BR": ("registrar",)},
     "password": {"en": ("password",), "pt_BR": ("senha",)},
+    "unregister": {"en": ("unregister",), "pt_BR": ("descadastrar",)},
     "receipts": {"en": ("receipts",), "pt_BR": ("recibos",)},
     "join": {"en": ("join",), "pt_BR": ("entrar",)},
     "leave": {"en": ("leave", "part"), "pt_BR": ("deixar",)},

@@ -633,8 +633,9 @@ const UNAVAILABLE_ATTEMPTS = 6;
 
 // Answers to our message that keep it "sending", to be written again with the same id.
 const RETRIED = ["rate_limited", "unavailable"];
-// Errors without id with which the server signs a session out (client/core.py SIGNED_OUT).
-const SIGNED_OUT = ["password_reset", "password_changed"];
+// Errors without id with which the server signs a session out (client/core.py SIGNED_OUT),
+// and account_deleted (PROTOCOL.md, "unregister"): the login form, saying why; no reconnection.
+const SIGNED_OUT = ["password_reset", "password_changed", "account_deleted"];
 // Holding back and pacing sends after such an answer: the client library's rule
 // (client/core.py: THROTTLE_WAIT, THROTTLE_MAX_DELAY, PACE_WINDOW, RESEND_WINDOW, JITTER), kept alike.
 const THROTTLE_WAIT = [0.1, 60];   // the server's wait, bounded (seconds)
@@ -702,6 +703,16 @@ function passwordFrame(chat, old, password, resume) {
   const frame = { type: "password", id, old, new: password };
   if (resume) frame.resume = resume;
   return frame;
+}
+
+/** The frame that deletes this account (PROTOCOL.md, "unregister"), proving ``password``.
+ * Its answer sets chat.unregistering: {state: "sending" | "done" | "failed", words}; after
+ * "ok" the server ends the session (account_deleted: SIGNED_OUT, the login form). */
+function unregisterFrame(chat, password) {
+  const id = chat.nextId();
+  chat.requests.set(id, { kind: "unregister" });
+  chat.unregistering = { state: "sending" };
+  return { type: "unregister", id, password };
 }
 
 /**
@@ -831,6 +842,10 @@ function connectionLost(chat) {
     // No answer will come: the change may or may not have been stored. Never "not changed".
     chat.passwordChange = { state: "failed", words: () => t(
       "The connection was lost before the server answered: the password may or may not have been changed. Log in again to find out which one works.") };
+  }
+  if (chat.unregistering && chat.unregistering.state === "sending") {
+    chat.unregistering = { state: "failed", words: () => t(
+      "The connection was lost before the server answered: the account may or may not have been deleted. Log in again to find out.") };
   }
   const unsettled = [];
   for (const request of chat.requests.values()) {
@@ -1149,6 +1164,12 @@ const HANDLERS = {
       chat.requests.delete(frame.id);
       chat.passwordChange = { state: "failed", code: frame.code, words: () => sentence(explainError(frame.code,
         message, null, frame.retry_after, null, null, null, frame.uncertain === true)) };
+      return;
+    }
+    if (request && request.kind === "unregister") {  // said in the dialog; nothing was deleted
+      chat.requests.delete(frame.id);
+      chat.unregistering = { state: "failed", words: () => sentence(explainError(frame.code, message, null,
+        frame.retry_after, null, null, null, frame.uncertain === true)) };
       return;
     }
     if (request && retryLater(chat, request, frame)) return;  // kept, in its place: sent again later
@@ -1477,6 +1498,7 @@ const HANDLERS = {
     chat.requests.delete(frame.id);
     if (request.kind === "settings") chat.readReceipts = request.readReceipts;
     if (request.kind === "password") passwordChanged(chat, out);
+    if (request.kind === "unregister") chat.unregistering = { state: "done" };  // the session ends next
     if (request.kind === "edit" || request.kind === "delete") {
       applyChange(request.item, request.kind === "delete" ? { type: "deleted" } : { type: "edited", text: request.text });
     }
@@ -2549,6 +2571,7 @@ const view = {
 function render(chat) {
   renderTopbar(chat);
   renderPassword(chat);
+  renderUnregister(chat);
   renderContacts(chat);
   renderConversation(chat);
   renderTyping(chat);
@@ -2647,6 +2670,42 @@ function submitPassword(event) {
   $("password-error").textContent = "";
   sendFrame(passwordFrame(shell.chat, old, password, accountCredential(shell.chat.me)));
   render(shell.chat);
+}
+
+/** The "Delete account" button (an account's, online) and its dialog's answer; the dialog
+ * closes once the session is over (deleted: the login form says so). */
+function renderUnregister(chat) {
+  const online = chat.registered && chat.status === "online";
+  $("delete-account").hidden = !online;
+  const dialog = $("unregister-dialog");
+  const state = chat.unregistering;
+  $("unregister-submit").disabled = Boolean(state && state.state === "sending");
+  if (state && state.state === "failed") {
+    chat.unregistering = null;
+    showText($("unregister-error"), state.words());
+    if (dialog.open) $("unregister-password").select();
+  } else if ((!online || (state && state.state === "done")) && dialog.open) {
+    dialog.close();
+  }
+}
+
+function submitUnregister(event) {
+  event.preventDefault();
+  const password = $("unregister-password").value;
+  if (!password || !shell.socket) {
+    $("unregister-error").textContent = password ? t("Not connected") : t("Type your password to confirm");
+    return;
+  }
+  $("unregister-error").textContent = "";
+  sendFrame(unregisterFrame(shell.chat, password));
+  render(shell.chat);
+}
+
+function openUnregisterDialog() {
+  $("unregister-password").value = "";
+  $("unregister-error").textContent = "";
+  $("unregister-dialog").showModal();
+  $("unregister-password").focus();
 }
 
 function openPasswordDialog() {
@@ -3935,6 +3994,9 @@ function start() {
   $("change-password").addEventListener("click", openPasswordDialog);
   $("password-form").addEventListener("submit", submitPassword);
   $("password-cancel").addEventListener("click", () => $("password-dialog").close());
+  $("delete-account").addEventListener("click", openUnregisterDialog);
+  $("unregister-form").addEventListener("submit", submitUnregister);
+  $("unregister-cancel").addEventListener("click", () => $("unregister-dialog").close());
   $("contact-list").addEventListener("click", (event) => {
     const button = event.target.closest("button.contact");
     if (button) selectConversation(button.dataset.key);

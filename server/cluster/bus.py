@@ -184,6 +184,16 @@ class PasswordReset(BusEvent):
 
 
 @dataclass(frozen=True, slots=True)
+class AccountDeleted(BusEvent):
+    """The account ``key`` was deleted (PROTOCOL.md, "``unregister``"; after the
+    ``holding`` entry that holds its name): every node forgets it (server/relay.py
+    ``forget_account``) and ends its sessions there."""
+
+    KIND: ClassVar[str] = "unregistered"
+    key: str
+
+
+@dataclass(frozen=True, slots=True)
 class HoldingSaved(BusEvent):
     """The holding of guest name ``key`` changed (see guests.py): the caches follow."""
 
@@ -342,7 +352,7 @@ _KINDS: dict[str, type[BusEvent]] = {cls.KIND: cls for cls in
                                      (SessionOn, SessionOff, NodeGone, RoomPost, BlockChange, Registered, Deliver,
                                       Tell, AccountSaved, PasswordReset, HoldingSaved, Settled, CarbonCopy,
                                       Conversation, ReceiptsSwitch, RoomChanged, RoomPosted, AdminAdded,
-                                      RoomReadMoved, RoomPostChanged, GuestsForgotten, Probe)}
+                                      RoomReadMoved, RoomPostChanged, GuestsForgotten, Probe, AccountDeleted)}
 # Built per cross-node message (Deliver, Tell, Settled, CarbonCopy: decoded by the node
 # that reads its inbox): each gets protocol/frozen.py's cheaper __init__, as the events do.
 _FAST_INIT = tuple(cls for cls in _KINDS.values() if fast_init(cls))

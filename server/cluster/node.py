@@ -677,6 +677,9 @@ class ClusterNode:
     def password_reset(self, key: str, changed: bool = False) -> None:
         self._publish(bus.PasswordReset(key, ErrorCode.PASSWORD_CHANGED if changed else None))
 
+    def account_deleted(self, key: str) -> None:
+        self._publish(bus.AccountDeleted(key))
+
     def holding_changed(self, key: str, holding: Any) -> None:
         self._publish(bus.HoldingSaved(key, holding.name, holding.token_hash.hex(), holding.epoch, holding.left_at))
 
@@ -1175,6 +1178,9 @@ class ClusterNode:
                 logins.credentials.revoke_account(event.key, keep=bytes.fromhex(event.keep) or None)
         elif kind is bus.PasswordReset:
             relay.end_sessions(event.key, changed=event.code == ErrorCode.PASSWORD_CHANGED)
+        elif kind is bus.AccountDeleted:
+            relay.forget_account(event.key)  # (the deleting node's own: done already, again harmless)
+            relay.end_sessions(event.key, deleted=True)
         elif kind is bus.HoldingSaved:
             guests = relay.logins.guests
             if event.key not in guests.holdings:

@@ -322,6 +322,16 @@ class MessageStore(Protocol):
                                    on_error: ErrorCallback | None = None) -> None:
         """Forget every resume credential of the account ``name_key`` (its password was set)."""
 
+    def delete_account(self, name_key: str, epoch: int, holding: Holding, callback: Callback | None = None,
+                       on_error: ErrorCallback | None = None) -> None:
+        """Delete the account ``name_key`` at its owner's request (PROTOCOL.md, "``unregister``"),
+        in one step: the account and its password hash, its resume credentials, its
+        known-user row, its blocks both ways, its read marks, receipts switch and room
+        cursors, and what waits for it (handed over to nobody up to ``epoch``, as
+        :meth:`forget_users`: its senders are told ``expired``); the name is then held by
+        ``holding`` (a guest holding whose token nobody has). What it sent stays: each
+        copy is its recipient's. Result: what expired, as :meth:`forget_users`'s."""
+
     # --- Rooms (server/rooms.py) ------------------------------------------------------------
 
     def save_room(self, room_key: str, record: str | None, callback: Callback | None = None,

@@ -47,6 +47,7 @@ from __future__ import annotations
 import asyncio
 import bisect
 import heapq
+import copy
 import logging
 import math
 from collections.abc import Callable
@@ -906,6 +907,21 @@ class MemoryStore:
                                    on_error: ErrorCallback | None = None) -> None:
         self._credentials = {h: c for h, c in self._credentials.items() if c.name_key != name_key}
         self._answer(callback, None)
+
+    def delete_account(self, name_key: str, epoch: int, holding: Holding, callback: Callback | None = None,
+                       on_error: ErrorCallback | None = None) -> None:
+        self._do(self._delete_account, (name_key, epoch, copy.copy(holding)), callback, on_error)
+
+    def _delete_account(self, name_key: str, epoch: int, holding: Holding) -> list[StoredMessage]:
+        """As base.MessageStore.delete_account; its read marks go too (they are keyed by
+        pairs: every mark is read, once, for a deletion)."""
+        told = self._forget_users([name_key], epoch)
+        self._accounts.pop(name_key, None)
+        self._credentials = {h: c for h, c in self._credentials.items() if c.name_key != name_key}
+        self._blocks = {pair for pair in self._blocks if pair[1] != name_key}
+        self._reads = {pair: mark for pair, mark in self._reads.items() if pair[0] != name_key}
+        self._holdings[name_key] = holding
+        return told
 
     # --- Rooms ----------------------------------------------------------------------------
 

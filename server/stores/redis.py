@@ -1065,6 +1065,31 @@ redis.call('DEL', P .. 'credk:' .. ARGV[2])
 return 1
 """)
 
+# ARGV: P, epoch, name key, guest name, token hash, left at. An account deleted at its
+# owner's request (RedisStore.delete_account, base.MessageStore.delete_account): as
+# forget_users, then the account, its credentials, the blocks of it by others (found
+# through ``blockers``: one set read per deletion), and the name held by a guest holding
+# whose token nobody has; returns what ended, for its senders.
+_DELETE_ACCOUNT = _script(_HAND_OVER_FUNCTION + r"""
+local key = ARGV[3]
+local out = hand_over(tonumber(ARGV[2]), true, {key})
+redis.call('DEL', P .. 'acct:' .. key)
+redis.call('SREM', P .. 'accts', key)
+for _, h in ipairs(redis.call('SMEMBERS', P .. 'credk:' .. key)) do
+  redis.call('HDEL', P .. 'cred', h)
+  redis.call('ZREM', P .. 'credx', h)
+end
+redis.call('DEL', P .. 'credk:' .. key)
+for _, owner in ipairs(redis.call('SMEMBERS', P .. 'blockers')) do
+  local k = P .. 'blocks:' .. owner
+  if redis.call('SREM', k, key) == 1 and redis.call('SCARD', k) == 0 then redis.call('SREM', P .. 'blockers', owner) end
+end
+local g = P .. 'guest:' .. key
+redis.call('HSET', g, 'name', ARGV[4], 'token', ARGV[5], 'epoch', ARGV[2], 'left', ARGV[6])
+redis.call('SADD', P .. 'guests', key)
+return out
+""")
+
 # Named rooms (server/rooms.py): ``rooms`` maps a room key to its record (opaque text).
 # ARGV: P, room key, '1' and the record to store it, or '0' to forget the room.
 _SAVE_ROOM = _script(r"""
@@ -1141,6 +1166,7 @@ SCRIPTS += (_SINCE,)  # feature since: a user's direct messages after an id, eve
 SCRIPTS += (_ROOM_SAY,)  # a say stored and put on the events stream in one step (cluster)
 SCRIPTS += (_REFERENCED,)  # forgetting guest names past their hold (server/guests.py)
 SCRIPTS += (_FORGET_GUESTS,)  # and in a cluster (docs/cluster.md, "Guest names")
+SCRIPTS += (_DELETE_ACCOUNT,)  # an account deleted at its owner's request (PROTOCOL.md, "unregister")
 _PACKED = {_RECEIPTS: _RECEIPTS_PACKED, _ACKS: _ACKS_PACKED}
 
 
@@ -2288,6 +2314,11 @@ class RedisStore:
                                    on_error: ErrorCallback | None = None) -> None:
         self._submit(_REVOKE_CREDENTIALS, (name_key,), None, callback, on_error)
 
+
+    def delete_account(self, name_key: str, epoch: int, holding: Holding, callback: Callback | None = None,
+                       on_error: ErrorCallback | None = None) -> None:
+        args = (epoch, name_key, holding.name, holding.token_hash, repr(holding.left_at))
+        self._submit(_DELETE_ACCOUNT, args, _told, callback, on_error)
 
     def save_room(self, room_key: str, record: str | None, callback: Callback | None = None,
                   on_error: ErrorCallback | None = None) -> None:

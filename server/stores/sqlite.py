@@ -400,6 +400,11 @@ class SQLiteStore(Store):
                                    on_error: ErrorCallback | None = None) -> None:
         self.submit(lambda db: credentials.delete_account_credentials(db, name_key), callback, on_error)
 
+    def delete_account(self, name_key: str, epoch: int, holding: Holding, callback: Callback | None = None,
+                       on_error: ErrorCallback | None = None) -> None:
+        holding = copy.copy(holding)  # the relay's may change before the committer runs
+        self.submit(lambda db: _delete_account(db, name_key, epoch, holding), callback, on_error)
+
     # --- Rooms ------------------------------------------------------------------------------
 
     def save_room(self, room_key: str, record: str | None, callback: Callback | None = None,
@@ -413,3 +418,13 @@ def _save_room(db, room_key: str, record: str | None) -> None:
     else:
         db.execute("INSERT INTO rooms (room_key, record) VALUES (?, ?)"
                    " ON CONFLICT (room_key) DO UPDATE SET record = excluded.record", (room_key, record))
+
+
+def _delete_account(db, name_key: str, epoch: int, holding: Holding) -> list[StoredMessage]:
+    """As base.MessageStore.delete_account: one transaction."""
+    told = mailbox.forget_users(db, [name_key], epoch)
+    db.execute("DELETE FROM accounts WHERE name_key = ?", (name_key,))
+    credentials.delete_account_credentials(db, name_key)
+    db.execute("DELETE FROM blocks WHERE blocked_key = ?", (name_key,))
+    save_holding(db, name_key, holding)
+    return told

@@ -400,3 +400,15 @@ def test_a_password_changed_on_the_terminal_signs_the_page_out_asking_for_the_ne
     said = page.js("document.getElementById('login-error').textContent")
     assert said.startswith("Your password was reset by the server operator"), said
     assert page.problems() == []
+
+
+def test_an_account_deleted_on_the_terminal_takes_the_page_to_the_login_form_saying_so(
+        page: Page, terminal: ChatClient) -> None:  # noqa: F811
+    """João deletes his account on his terminal (/unregister): the page (another device)
+    shows the login form saying the account was deleted, and does not reconnect."""
+    log_in_as_joao(page)
+    terminal.unregister(PASSWORD, timeout=WAIT)
+    page.wait_for("document.body.dataset.view === 'login'")
+    said = page.js("document.getElementById('login-error').textContent")
+    assert said.startswith("This account was deleted"), said
+    assert page.js("document.getElementById('login-password').value") == ""

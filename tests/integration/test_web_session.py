@@ -543,3 +543,49 @@ def test_an_account_changes_its_password_in_a_dialog_and_the_tab_stays_logged_in
         client.send(Hello("h", "Dora", const.PROTOCOL_VERSION, PASSWORD))
         assert client.expect_error(ErrorCode.BAD_PASSWORD, skip=NOTICES)
     assert page.problems() == []
+
+
+def test_an_account_is_deleted_from_its_dialog_with_its_password_then_the_login_form_says_so(
+        site, tmp_path: Path) -> None:
+    """A student deletes their account on the page: "Delete account…" (an account's only)
+    opens a dialog asking the password; a wrong one is said there and nothing is deleted;
+    the right one ends the session: the login form says the account was deleted, and the
+    name is held (its old password no longer logs in)."""
+    page, web = site
+    page.log_in("Guest")  # a guest has no account to delete
+    assert page.js("document.getElementById('delete-account').hidden") is True
+    page.js("document.getElementById('logout').click()")
+    page.wait_for("document.body.dataset.view === 'login'")
+    log_in_with_password(page, "Dora", register=True)
+    page.wait_for("!document.getElementById('delete-account').hidden")
+    page.js("document.getElementById('delete-account').click()")
+    page.wait_for("document.getElementById('unregister-dialog').open"
+                  " && document.activeElement.id === 'unregister-password'")
+
+    def submit(password: str) -> None:
+        page.js(f"document.getElementById('unregister-password').value = {json.dumps(password)};"
+                "document.getElementById('unregister-form').requestSubmit()")
+
+    submit("not the password")
+    page.wait_for("document.getElementById('unregister-error').textContent.startsWith('Wrong password')"
+                  " && document.getElementById('unregister-dialog').open")
+    page.wait_for("document.getElementById('connection').dataset.status === 'online'")  # still there
+    refused_at = page.js("performance.now()")
+    # The next check waits after a wrong password (PROTOCOL.md, "hello"): refused with a
+    # wait, said in the dialog; sent again once the dialog says so, a bounded number of times.
+    for attempt in range(3):
+        # The server's wait after the k-th wrong password: 0.5 s x 2^(k-1); the page's clock.
+        page.wait_for(f"performance.now() > {refused_at} + {500 * 2 ** attempt + 100}")
+        submit(PASSWORD)
+        page.wait_for("document.body.dataset.view === 'login' || "
+                      "document.getElementById('unregister-error').textContent.includes('try again')")
+        if page.js("document.body.dataset.view") == "login":
+            break
+        page.js("document.getElementById('unregister-error').textContent = ''")
+    page.wait_for("document.body.dataset.view === 'login' && !document.getElementById('unregister-dialog').open")
+    said = page.js("document.getElementById('login-error').textContent")
+    assert said.startswith("This account was deleted"), said
+    with WireClient(web.srv.host, web.srv.port, source="127.0.0.2") as client:
+        client.send(Hello("h", "Dora", const.PROTOCOL_VERSION, PASSWORD))
+        assert client.expect_error(ErrorCode.NAME_TAKEN, skip=NOTICES)
+    assert page.problems() == []

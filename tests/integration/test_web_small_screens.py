@@ -67,7 +67,8 @@ def speak_portuguese(page: Page) -> None:
     page.wait_for("document.documentElement.lang === 'pt-BR'")
 
 
-TOPBAR_CONTROLS = ("contacts-toggle", "connection", "me", "lang-switch", "read-receipts", "change-password", "logout")
+TOPBAR_CONTROLS = ("contacts-toggle", "connection", "me", "lang-switch", "read-receipts", "change-password",
+                   "delete-account", "logout")
 
 
 def claim_and_log_in(page: Page, name: str, password: str = "correct horse") -> None:
@@ -79,7 +80,7 @@ def claim_and_log_in(page: Page, name: str, password: str = "correct horse") -> 
     page.js("document.getElementById('login-register').checked = true")
     page.js("document.getElementById('login-form').requestSubmit()")
     page.wait_for(f"document.body.dataset.view === 'chat' && document.getElementById('me').textContent === {json.dumps(name)}"
-                  " && !document.getElementById('change-password').hidden")
+                  " && !document.getElementById('change-password').hidden && !document.getElementById('delete-account').hidden")
 
 
 @pytest.mark.parametrize("metrics", [

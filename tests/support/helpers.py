@@ -27,7 +27,7 @@ from protocol import (
     SendToRoom, SetTopic, Unban, Unmute,
 )
 from protocol import SetRoomMode  # issue 13, after the room core
-from protocol import ChangePassword
+from protocol import ChangePassword, Unregister
 from protocol.events import Presence
 
 TEXT = "olá 🌍 ação"
@@ -121,6 +121,7 @@ SAMPLES: list[Event] = [
     Carbon(45, "bob", TEXT, 1700000004.5, "queued"),
     Revoke("req-11", "q0Jc4yqD6tQy1Vg2rHk1S1a0bq3VbM8kTz3s1dY9e8U"),
     ChangePassword("req-12", "old 🔑 senha", "new \"ação\" pass", "q0Jc4yqD6tQy1Vg2rHk1S1a0bq3VbM8kTz3s1dY9e8U"),
+    Unregister("req-13", "minha 🔑 senha"),
     # Rooms and moderation (protocol version 2).
     JoinRoom("req-11", "#ação", True, True),
     LeaveRoom("req-12", "#ação"),

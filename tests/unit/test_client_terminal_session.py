@@ -331,3 +331,28 @@ def test_piped_input_in_windows_code_page_is_read_as_utf8_then_line_by_line_as_c
     assert lines[:2] == ["@Conceição olá 😀\n", "ação\n"]
     assert undecodable_line(lines[2], 3, piped.encoding) == "line 3 is not valid UTF-8; not sent"  # neither
     assert read_as_utf8(io.StringIO("João\n")) is None  # nothing to change
+
+
+def test_unregister_asks_the_password_as_its_confirmation_and_enter_alone_keeps_the_account(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """/unregister says what goes, asks the password without echo (never from the line), and
+    sends it; Enter alone deletes nothing; a guest and a script are told why not."""
+    ui, out = _ui("", prompting=True)
+    sent = []
+    monkeypatch.setattr(ui.client, "unregister", lambda password, timeout: sent.append(password))
+    ui.client.registered = True
+    answers = iter(["", "her password"])
+    monkeypatch.setattr(auth, "ask_password", lambda prompt: next(answers))
+    ui._unregister()
+    assert sent == [] and "no password given; nothing was deleted" in out.getvalue()
+    ui._unregister()
+    assert sent == ["her password"]
+    said = out.getvalue()
+    assert "deletes the account Alice for good" in said and "* the account Alice was deleted" in said
+    ui.client.registered = False
+    ui._unregister()
+    assert "is a guest name, not an account" in out.getvalue() and sent == ["her password"]
+    script, said = _ui("", prompting=False)
+    script.client.registered = True
+    script._unregister()
+    assert "needs the password typed without echo" in said.getvalue()

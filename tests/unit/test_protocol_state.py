@@ -15,7 +15,7 @@ from protocol import codec
 SENDABLE = {
     ("client", "HANDSHAKE"): {"hello", "ping", "pong", "bye"},
     ("client", "OPEN"): {"send", "say", "receipt", "ack", "who", "whois", "register", "history", "block",
-                         "unblock", "blocks", "watch", "unwatch", "ping", "pong", "bye", "revoke", "password",
+                         "unblock", "blocks", "watch", "unwatch", "ping", "pong", "bye", "revoke", "password", "unregister",
                          "edit", "delete", "edit_receipt", "settings", "read", "typing", "since"},
     ("server", "HANDSHAKE"): {"welcome", "error", "ping", "pong", "bye"},
     ("server", "OPEN"): {"accepted", "queued", "delivered", "ok", "history_page", "error", "dm", "room", "joined", "left", "users",

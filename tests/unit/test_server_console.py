@@ -8,7 +8,7 @@ import re
 from pathlib import Path
 
 from server import console
-from server.console import (ADMIN_COMMAND, BACKUP_COMMANDS, HELP_COMMANDS, PASSWORD_COMMANDS, QUIT_COMMANDS,
+from server.console import (ADMIN_COMMAND, BACKUP_COMMANDS, HELP_COMMANDS, PASSWORD_COMMANDS, QUIT_COMMANDS, UNREGISTER_COMMANDS,
                             WHO_COMMANDS, help_lines, say_to_operator)
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -25,6 +25,7 @@ def test_the_console_takes_what_its_help_and_the_readmes_name_and_nothing_else()
     """It took an /exit that neither /help nor README.md mentioned, and README.md's table
     left out /quem and /ajuda."""
     commands = QUIT_COMMANDS | WHO_COMMANDS | HELP_COMMANDS | PASSWORD_COMMANDS | BACKUP_COMMANDS | {ADMIN_COMMAND}
+    commands |= UNREGISTER_COMMANDS
     assert set(re.findall(r"/[a-z?]+", "\n".join(help_lines()))) == commands
     for readme, start in (("README.md", "What you type at the\nserver's terminal:"),
                           ("LEIAME.md", "O que se digita no terminal\ndo servidor:")):

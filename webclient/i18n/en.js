@@ -5,6 +5,7 @@ chatCatalogueLoaded("en", {
  "plural": "n != 1",
  "messages": {},
  "errors": {
+  "account_deleted": "this account was deleted: its name and what was stored of it are gone from this server",
   "account_exists": "this name is already registered: log in with its password, or choose another name",
   "accounts_required": "this server only admits registered names: claim yours with --register",
   "auth_required": "the name {name} is registered: it needs its password",

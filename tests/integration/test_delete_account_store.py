@@ -1,0 +1,93 @@
+"""An account deleted at its owner's request (PROTOCOL.md, "unregister"), through every
+store's public interface (base.MessageStore.delete_account): what was hers is gone, the
+name is held by a holding nobody has the token of, and her sent messages stay with their
+recipients. The durable stores are read again as at a restart."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+from redisserver import redis_server  # noqa: F401  (a fixture)
+
+from server.accounts import Account
+from server.credentials import Credential
+from server.guests import Holding
+from server.mailbox import StoredMessage
+from server.stores import MemoryStore, RedisStore, SQLiteStore
+
+
+@pytest.fixture
+def loop():
+    loop = asyncio.new_event_loop()
+    yield loop
+    loop.close()
+
+
+def dm(msg_id: int, sender: str, recipient: str) -> StoredMessage:
+    return StoredMessage(msg_id, sender, sender.lower(), recipient, recipient.lower(), f"hi {msg_id}",
+                         1000.0 + msg_id, f"c{msg_id}", "queued", 9e9)
+
+
+@pytest.fixture(params=["sqlite", "memory", "redis"])
+def stores(request, loop, tmp_path):
+    """(open a store, reopen it as at a restart), the same store for memory."""
+    kind = request.param
+    if kind == "memory":
+        store = MemoryStore()
+        yield (lambda: store), (lambda: store)
+        return
+    if kind == "sqlite":
+        make = lambda: SQLiteStore(tmp_path / "chat.db")  # noqa: E731
+    else:
+        url = request.getfixturevalue("redis_server").url
+        make = lambda: RedisStore(url)  # noqa: E731
+    made = []
+
+    def opened():
+        store = make()
+        store.open()
+        made.append(store)
+        return store
+    yield opened, opened
+    for store in made:
+        store.close()
+
+
+def test_a_deleted_account_leaves_nothing_of_hers_and_her_name_held(loop, stores):
+    open_store, reopen = stores
+    store = open_store()
+    store.start(loop)
+    for key, name in (("conc", "Conc"), ("bob", "Bob"), ("ann", "Ann")):
+        store.remember_user(key, name, 1.0)
+    store.save_account("conc", Account("Conc", b"h", b"s"))
+    store.save_account("bob", Account("Bob", b"h", b"s"))
+    store.save_account_credential(b"c" * 32, Credential("conc", 9e9), 1.0)
+    store.save_account_credential(b"b" * 32, Credential("bob", 9e9), 1.0)
+    store.set_block("conc", "bob", True)
+    store.set_block("ann", "conc", True)
+    store.set_block("ann", "bob", True)
+    store.set_read_receipts("conc", False)
+    stored = []
+    store.store_message(dm(1, "Bob", "Conc"), stored.append)  # waits for her
+    store.store_message(dm(2, "Conc", "Ann"), stored.append)  # she sent: Ann's copy
+    told = []
+    loop.run_until_complete(store.drain(timeout=10))
+    ids = [message.msg_id for message, _ in stored]
+    holding = Holding("Conc", b"x" * 32, max(ids), 50.0)
+    store.delete_account("conc", max(ids), holding, told.append)
+    loop.run_until_complete(store.drain(timeout=10))
+    # What waited for her ended, its sender told "expired".
+    assert [(m.msg_id, m.state) for m in told[0]] == [(ids[0], "expired")]
+    pages = []
+    store.pending_for("conc", 0, 10, pages.append)
+    store.pending_for("ann", 0, 10, pages.append)
+    loop.run_until_complete(store.drain(timeout=10))
+    assert pages[0] == [] and [m.msg_id for m in pages[1]] == [ids[1]]
+    again = reopen()
+    assert "conc" not in again.accounts() and "bob" in again.accounts()
+    assert {c.name_key for c in again.account_credentials(2.0).values()} == {"bob"}
+    assert again.blocks() == [("ann", "bob")]
+    assert again.known_users() == {"bob": "Bob", "ann": "Ann"}
+    assert "conc" not in again.receipts_off()
+    assert again.guest_holdings(60.0)["conc"] == holding

@@ -1,0 +1,193 @@
+"""Deleting one's account with the ``unregister`` frame (PROTOCOL.md; LGPD art. 18 VI):
+real servers on 127.0.0.1 port 0.
+
+After ``ok`` the account's sessions end (``account_deleted``, then ``bye``), on every node;
+the password no longer logs in; her rows are gone from the SQLite file and her keys from
+Redis; what waited for her ended (its sender told ``expired``); what she sent stays with
+its recipient; the name is held (``name_taken``) for the guest hold. A wrong password is
+``bad_password``, a guest ``forbidden``. Every wait is bounded.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+
+import pytest
+from servers import ServerProcess
+from test_account_credentials import PASSWORD
+from test_cluster_processes import redis  # noqa: F401  (a fixture: one Redis, appendfsync always)
+from wire import WireClient
+
+import const
+from protocol import (Delivered, DirectMessage, Done, ErrorCode, ErrorReply, Goodbye, Hello, Ping, Queued,
+                      Accepted, SendDirect, Unregister, UserJoined, UserLeft, Welcome)
+from resp import RedisClient
+from server import ServerConfig, ServerThread
+
+NOTICES = (UserJoined, UserLeft, Ping)
+
+
+def unregister(client: WireClient, password: str | None) -> Done | ErrorReply:
+    client.send(Unregister("u1", password))
+    return client.expect((Done, ErrorReply), skip=NOTICES + (DirectMessage,))
+
+
+def hello_answer(port: int, name: str, password: str | None = None, source: str | None = None
+                 ) -> Welcome | ErrorReply:
+    """The answer to a hello (``source``: another loopback address, which the throttle of
+    127.0.0.1 does not hold up)."""
+    with WireClient("127.0.0.1", port, source=source) as client:
+        client.send(Hello("h", name, const.PROTOCOL_VERSION, password))
+        return client.expect((Welcome, ErrorReply), skip=NOTICES)
+
+
+def test_a_wrong_password_and_a_guest_are_refused_and_nothing_changes():
+    with ServerThread(ServerConfig(host="127.0.0.1", port=0)) as server:
+        with WireClient.login(server.host, server.port, "Guest") as guest:
+            assert unregister(guest, PASSWORD).code == ErrorCode.FORBIDDEN
+        with WireClient.login(server.host, server.port, "Conc", PASSWORD, register=True) as conc:
+            assert unregister(conc, "not her password").code == ErrorCode.BAD_PASSWORD
+            assert unregister(conc, None).code == ErrorCode.RATE_LIMITED  # a wrong one makes the next wait
+        assert isinstance(hello_answer(server.port, "Conc", PASSWORD, source="127.0.0.2"), Welcome)
+
+
+def test_her_account_and_rows_go_her_sent_copies_stay_and_the_name_is_held(tmp_path):
+    config = ServerConfig(host="127.0.0.1", port=0, data_dir=tmp_path)
+    with ServerThread(config) as server:
+        with WireClient.login(server.host, server.port, "Bob", PASSWORD, register=True) as bob:
+            pass
+        with WireClient.login(server.host, server.port, "Ann") as ann:
+            pass
+        conc = WireClient.login(server.host, server.port, "Conc", PASSWORD, register=True)
+        other = WireClient.login(server.host, server.port, "Conc", PASSWORD)
+        conc.send(SendDirect("s1", "Bob", "for Bob, while he is away"))
+        conc.expect(Queued, skip=NOTICES + (Accepted, DirectMessage))
+        with WireClient.login(server.host, server.port, "Bob", PASSWORD) as bob:
+            bob.expect(DirectMessage, skip=NOTICES)
+        other.close()
+        conc.close()
+        with WireClient.login(server.host, server.port, "Bob", PASSWORD) as bob:  # waits for her
+            bob.send(SendDirect("s2", "Conc", "for Conc"))
+            bob.expect(Queued, skip=NOTICES + (Accepted, DirectMessage))
+            with WireClient.login(server.host, server.port, "Conc", PASSWORD) as conc, \
+                    WireClient.login(server.host, server.port, "Conc", PASSWORD) as elsewhere:
+                assert unregister(conc, PASSWORD) == Done("u1")
+                assert conc.expect_error(ErrorCode.ACCOUNT_DELETED, skip=NOTICES + (DirectMessage,)).request_id is None
+                assert conc.expect(Goodbye, skip=NOTICES).reason == const.ACCOUNT_DELETED_REASON
+                assert elsewhere.expect_error(ErrorCode.ACCOUNT_DELETED, skip=NOTICES + (DirectMessage,))
+                assert elsewhere.expect(Goodbye, skip=NOTICES).reason == const.ACCOUNT_DELETED_REASON
+            # What waited for her ended: Bob is told, as for a message never delivered.
+            assert bob.expect_error(ErrorCode.EXPIRED, skip=NOTICES).request_id is not None
+        # Her password no longer logs in; nobody may take the name during the hold.
+        assert hello_answer(server.port, "Conc", PASSWORD).code == ErrorCode.NAME_TAKEN
+        assert hello_answer(server.port, "Conc").code == ErrorCode.NAME_TAKEN
+    db = sqlite3.connect(tmp_path / "chat.sqlite3")
+    try:
+        for table, column in (("accounts", "name_key"), ("users", "name_key"), ("account_credentials", "name_key"),
+                              ("blocks", "owner_key"), ("blocks", "blocked_key"), ("reads", "reader_key"),
+                              ("receipts_off", "name_key"), ("room_cursors", "name_key")):
+            assert db.execute(f"SELECT COUNT(*) FROM {table} WHERE {column} = 'conc'").fetchone()[0] == 0, table
+        # What she sent is Bob's copy: it still waits for his receipt, whole.
+        assert db.execute("SELECT state, text FROM messages WHERE sender_key = 'conc'").fetchall() == [
+            ("queued", "for Bob, while he is away")]
+        assert db.execute("SELECT state FROM messages WHERE recipient_key = 'conc'").fetchall() == [("expired",)]
+        # The name's hold: a guest holding whose token nobody was given.
+        assert db.execute("SELECT left_at IS NOT NULL FROM guests WHERE name_key = 'conc'").fetchall() == [(1,)]
+    finally:
+        db.close()
+
+
+async def _keys(url: str) -> list[str]:
+    async with RedisClient(url) as client:
+        return sorted(k.decode() for k in await client.execute("KEYS", "*conc*"))
+
+
+async def _members(url: str, key: str) -> list[bytes]:
+    async with RedisClient(url) as client:
+        return await client.execute("SMEMBERS", key)
+
+
+@pytest.mark.timeout_seconds(90)
+def test_in_a_cluster_her_session_on_another_node_ends_and_her_redis_keys_go(redis):  # noqa: F811
+    with ServerProcess("--cluster", redis.url) as one, ServerProcess("--cluster", redis.url) as two:
+        with WireClient.login("127.0.0.1", one.port, "Conc", PASSWORD, register=True):
+            pass
+        with WireClient.login("127.0.0.1", two.port, "Conc", PASSWORD) as elsewhere, \
+                WireClient.login("127.0.0.1", one.port, "Conc", PASSWORD) as conc:
+            assert unregister(conc, PASSWORD) == Done("u1")
+            assert elsewhere.expect_error(ErrorCode.ACCOUNT_DELETED, skip=NOTICES, timeout=15).request_id is None
+            assert elsewhere.expect(Goodbye, skip=NOTICES).reason == const.ACCOUNT_DELETED_REASON
+        assert hello_answer(two.port, "Conc", PASSWORD).code == ErrorCode.NAME_TAKEN
+        keys = asyncio.run(_keys(redis.url))
+        assert [k for k in keys if not k.endswith(":guest:conc")] == [], keys
+        members = asyncio.run(_members(redis.url, "{chat}:accts"))
+        assert b"conc" not in members
+
+
+def test_the_client_library_deletes_its_account_then_ends_without_reconnecting():
+    """ChatClient.unregister (the terminal's /unregister): ``ok``, then the session ends with
+    the reason in words, the client does not try to log in again, and keeps no credential."""
+    from waits import wait_until
+
+    from client.library import ChatClient, RequestFailed
+    with ServerThread(ServerConfig(host="127.0.0.1", port=0)) as server:
+        conc = ChatClient("Conc", "127.0.0.1", server.port, password=PASSWORD, register=True)
+        try:
+            conc.connect(timeout=10)
+            with pytest.raises(RequestFailed) as refused:
+                conc.unregister("not her password", timeout=10)
+            assert refused.value.code == ErrorCode.BAD_PASSWORD
+            assert conc.connected  # nothing changed
+        finally:
+            conc.close()
+        conc = ChatClient("Conc", "127.0.0.1", server.port, password=PASSWORD)
+        try:
+            wait_until(lambda: _logs_in(conc), what="the throttle's wait after the wrong password", timeout=10)
+            conc.unregister(PASSWORD, timeout=10)
+            wait_until(lambda: not conc.connected and not conc.reconnecting, what="the session's end", timeout=10)
+            assert conc.close_reason.startswith("this account was deleted"), conc.close_reason
+            assert conc.core.credential.secret is None
+        finally:
+            conc.close()
+        assert hello_answer(server.port, "Conc", PASSWORD).code == ErrorCode.NAME_TAKEN
+
+
+def _logs_in(client) -> bool:
+    from client.library import LoginRefused
+    try:
+        client.connect(timeout=10)
+        return True
+    except LoginRefused as exc:
+        assert exc.code == ErrorCode.RATE_LIMITED, exc
+        return False
+
+
+@pytest.mark.timeout_seconds(60)
+def test_the_operators_unregister_ends_her_sessions_and_her_room_passes_on():
+    """``/descadastrar conc`` at the server's terminal (the school acting on her request): her
+    session ends as after her own unregister, the console says so, and the room she owned
+    passes on to its other member, as when an owner leaves."""
+    from waits import wait_until
+
+    from protocol import JoinRoom, MemberList, MembersRequest, RoomInfo, RoomNotice
+    with ServerProcess("--memory") as proc:
+        with WireClient.login("127.0.0.1", proc.port, "Conc", PASSWORD, register=True) as conc, \
+                WireClient.login("127.0.0.1", proc.port, "Bob") as bob:
+            conc.send(JoinRoom("j1", "#aula", create=True))
+            assert conc.expect(RoomInfo, skip=NOTICES).created
+            bob.send(JoinRoom("j2", "#aula"))
+            assert bob.expect(RoomInfo, skip=NOTICES).owner == "Conc"
+            proc.proc.stdin.write("/descadastrar conc\n")
+            proc.proc.stdin.flush()
+            assert conc.expect_error(ErrorCode.ACCOUNT_DELETED, skip=NOTICES + (RoomNotice,)).request_id is None
+            assert conc.expect(Goodbye, skip=NOTICES + (RoomNotice,)).reason == const.ACCOUNT_DELETED_REASON
+            wait_until(lambda: "the account conc was deleted" in "".join(proc.console), what="the console's line")
+
+            def bobs_role() -> str:
+                bob.send(MembersRequest("m", "#aula"))
+                members = bob.expect(MemberList, skip=NOTICES + (RoomNotice,)).members
+                return {m.name: m.role for m in members}.get("Bob", "")
+            wait_until(lambda: bobs_role() == "owner", what="Bob owning #aula")
+            bob.send(MembersRequest("m2", "#aula"))
+            assert [m.name for m in bob.expect(MemberList, skip=NOTICES + (RoomNotice,)).members] == ["Bob"]
