@@ -41,12 +41,13 @@ from protocol import ConnectionClosed
 
 from ..core import login_outcome
 from ..display import explain_refusal, sanitize
-from ..errors import RequestFailed
+from ..errors import RequestFailed, RequestTimeout
 from ..servers import format_address
 from .blocks import BlockControls
 from .bridge import TkBridge, TurnTimer
 from .login import LoginForm, LoginRequest
 from .password import PasswordDialog
+from .unregister import UnregisterDialog
 from .model import (
     CONNECTED,
     broadcast_subtitle,
@@ -341,8 +342,13 @@ class ChatApp:
         self.password_button = ttk.Button(status, text=_("Change password…"), command=self.open_password_dialog)
         # Tab visits siblings in stacking order: this one (left of the switch) first.
         self.password_button.lower(self.receipts_button)
+        # And deleted (PROTOCOL.md, "unregister"): left of "Change password…", Tab reaching it next.
+        self.unregister_dialog: UnregisterDialog | None = None
+        self.unregister_button = ttk.Button(status, text=_("Delete account…"), command=self.open_unregister_dialog)
+        self.unregister_button.lower(self.password_button)
         if getattr(self.client, "registered", False):
             self.password_button.pack(side="right", padx=(0, 8))
+            self.unregister_button.pack(side="right", padx=(0, 8))
         # Wrapped at what the switch and the button leave of the bar: a long status (the
         # server unavailable, in Portuguese) was cut off at the window's edge.
         status.bind("<Configure>", lambda e: self._wrap_status(e.width), add="+")
@@ -532,8 +538,9 @@ class ChatApp:
 
     def _back_to_login(self, why: str) -> None:
         """The server signed this session out for its password (reset by the operator, or
-        changed on another device): the chat goes, and the login form asks for the
-        password with ``why`` (the library does not log in again with the old one)."""
+        changed on another device) or deleted its account: the chat goes, and the login
+        form says ``why`` (asking for the password: the library does not log in again with
+        the old one)."""
         self.model = None
         self.client = None  # its session is over (ConnectionClosed came)
         self._panes.clear()
@@ -615,8 +622,9 @@ class ChatApp:
     def _wrap_status(self, width: int) -> None:
         """Wrap the status bar's text at the width the bar (``width`` wide) leaves it."""
         used = 20 + self.status_dot.winfo_reqwidth() + 6 + self.receipts_button.winfo_reqwidth() + 4
-        if self.password_button.winfo_manager():
-            used += self.password_button.winfo_reqwidth() + 8
+        for button in (self.password_button, self.unregister_button):
+            if button.winfo_manager():
+                used += button.winfo_reqwidth() + 8
         self.status_label.configure(wraplength=max(120, width - used))
 
     def _show_status(self) -> None:
@@ -794,6 +802,38 @@ class ChatApp:
         if self.model is not None:
             self.model.notice(self.model.active, _("Your password is changed: log in with the new one from now on."))
             self._render()
+
+    def open_unregister_dialog(self) -> None:
+        if self.unregister_dialog is None or not self.unregister_dialog.winfo_exists():
+            self.unregister_dialog = UnregisterDialog(self.root, self._unregister, on_close=self._focus_input_again)
+
+    def _unregister(self, password: str) -> None:
+        """The dialog was sent: ask the server on a worker thread; its answer comes back to
+        :meth:`_unregistered` on the Tk thread. Once deleted, the session ends
+        (``account_deleted``): the model's ``signed_out`` takes the window to its login form."""
+        client, dialog = self.client, self.unregister_dialog
+
+        def work() -> None:
+            try:
+                client.unregister(password)
+            except Exception as exc:  # RequestFailed, the connection lost, a timeout
+                self.bridge.call(self._unregistered, dialog, exc)
+                return
+            self.bridge.call(self._unregistered, dialog, None)
+        threading.Thread(target=work, name="gui-unregister", daemon=True).start()
+
+    def _unregistered(self, dialog: UnregisterDialog, error: BaseException | None) -> None:
+        if not dialog.winfo_exists():
+            return  # closed meanwhile, or the window went back to its login form
+        if error is None:
+            dialog.close()
+        elif isinstance(error, RequestFailed):
+            dialog.failed(explain_refusal(error))  # bad_password, unavailable...: nothing deleted
+        elif isinstance(error, RequestTimeout):  # sent, no answer: it may have been done (the page's words)
+            dialog.failed(_("The connection was lost before the server answered: the account may or may not "
+                            "have been deleted. Log in again to find out."))
+        else:  # not sent, or the connection ended first: the library's words say which
+            dialog.failed(sanitize(str(error)))
 
     def _receipts_set(self, on: bool, error: BaseException | None) -> None:
         if self.model is None:

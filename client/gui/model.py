@@ -501,8 +501,9 @@ class ChatModel:
         # While the server answers our messages unavailable (client.events.ServerUnavailable):
         # when the client writes them again (clock time); None: it does not.
         self.unavailable_until: float | None = None
-        # Why the server signed this session out for its password (client.core.SIGNED_OUT), in
-        # words, once it did: the window then asks for the password again (app.py).
+        # Why the server signed this session out for its password (client.core.SIGNED_OUT) or
+        # ended it with its deleted account, in words, once it did: the window then shows
+        # its login form saying so (app.py).
         self.signed_out: str | None = None
         # Keys of users whose next join is a return, not news (see the module docstring),
         # and the clock time until which such a join is taken as a return.
@@ -841,8 +842,10 @@ class ChatModel:
         elif isinstance(event, ServerUnavailable):
             self.unavailable_until = None if event.retry_in is None else self._clock() + event.retry_in
             self._changes.append(StatusChanged())
-        elif isinstance(event, ErrorReply) and event.request_id is None and event.code in SIGNED_OUT:
-            # The session ends for its password: the window shows the login form with this.
+        elif isinstance(event, ErrorReply) and event.request_id is None and (
+                event.code in SIGNED_OUT or event.code == ErrorCode.ACCOUNT_DELETED):
+            # The session ends for its password, or with its account: the window shows the
+            # login form with this (no reconnection: the library forgot the credential).
             self.signed_out = explain_refusal(event)
             self.set_state(DISCONNECTED, self.signed_out)
         elif isinstance(event, ErrorReply) and event.request_id is None and event.code == ErrorCode.HEARTBEAT_TIMEOUT:

@@ -18,6 +18,9 @@ exactly as the user does, and typing goes through the real bindings:
 - ``{"cmd": "password_close", "how": "escape"|"cancel"}``: click "Change password…",
   wait until its first field has the focus, then press Escape in it (a real key event
   through its bindings) or click Cancel;
+- ``{"cmd": "unregister", "password": P}``: click "Delete account…", type P in the
+  dialog and press its button (the dump's ``unregister`` says what came of it);
+- ``{"cmd": "unregister_close"}``: press the "Delete account" dialog's Cancel button;
 - ``{"cmd": "login", "name": ..., "host": ..., "port": ..., "password": ...}``: fill the
   login form, then press Enter in it (``"enter": false``: only fill it);
 - ``{"cmd": "focus", "field": "password"}``: give a login field the keyboard focus (the
@@ -120,6 +123,9 @@ def _role(app: ChatApp, widget: Any) -> str:
         roles = {str(app.input): "input", str(app.contacts.tree): "contacts", str(app.send_button): "send",
                  str(app.receipts_button): "receipts", str(app.password_button): "password-button",
                  str(app.blocks.button): "block", str(app.rooms.join_entry): "join"}
+        if app.unregister_dialog is not None and app.unregister_dialog.winfo_exists():
+            roles[str(app.unregister_dialog.entry)] = "unregister-password"
+        roles[str(app.unregister_button)] = "unregister-button"
         if app.password_dialog is not None and app.password_dialog.winfo_exists():
             roles.update({str(entry): f"password-{key}" for key, entry in app.password_dialog.entries.items()})
     roles.update({str(entry): f"login-{key}" for key, entry in app.login.entries.items()})
@@ -189,6 +195,7 @@ def dump(app: ChatApp, panes: Any = True) -> dict[str, Any]:
                          "dialog": app.password_dialog is not None and bool(app.password_dialog.winfo_exists()),
                          "error": app.password_dialog.error_var.get() if app.password_dialog is not None
                          and app.password_dialog.winfo_exists() else ""},
+            "unregister": _unregister_state(app),
             "lines": {key: len(c.lines) for key, c in model.conversations.items()},
             "rooms": {key: {"name": state.name, "topic": state.topic, "count": state.count,
                             "may_moderate": model.may_moderate(key)} for key, state in model.rooms.items()},
@@ -211,6 +218,14 @@ def dump(app: ChatApp, panes: Any = True) -> dict[str, Any]:
             keys = panes if isinstance(panes, list) else list(app._panes)
             result["panes"] = {key: app._panes[key].content() for key in keys if key in app._panes}
     return result
+
+
+def _unregister_state(app: ChatApp) -> dict[str, Any]:
+    """The "Delete account…" button (shown?) and its dialog: open?, its refusal, its texts."""
+    dialog = app.unregister_dialog
+    shown = dialog is not None and bool(dialog.winfo_exists())
+    return {"button": bool(app.unregister_button.winfo_manager()), "dialog": shown,
+            "error": dialog.error_var.get() if shown else "", "texts": _texts(dialog) if shown else []}
 
 
 def _focus(root: tk.Misc, widget: tk.Misc, timeout: float = 5.0) -> None:
@@ -259,6 +274,16 @@ def handle(app: ChatApp, command: dict[str, Any]) -> dict[str, Any]:
             dialog.entries["old"].event_generate("<KeyPress-Escape>", when="now")
         else:
             dialog.cancel_button.invoke()
+        return {"ok": True}
+    if cmd == "unregister":  # "Delete account…", the password typed, its button pressed
+        app.unregister_button.invoke()
+        dialog = app.unregister_dialog
+        dialog.entry.delete(0, "end")
+        dialog.entry.insert(0, command["password"])
+        dialog.submit_button.invoke()
+        return {"ok": True}
+    if cmd == "unregister_close":  # the open "Delete account" dialog's Cancel button
+        app.unregister_dialog.cancel_button.invoke()
         return {"ok": True}
     if cmd == "receipts":  # a click on the read receipts switch
         app.receipts_button.invoke()

@@ -748,14 +748,14 @@ def test_tab_reaches_every_control_of_the_window(open_gui, server) -> None:
                          and s["block_button"]["state"] != "disabled", "Alice's conversation, its Block button")
         assert "Ctrl+J" in state["hint"] and "Shift+F10" in state["hint"], state["hint"]
         walk = []
-        for _step in range(8):
+        for _step in range(9):
             xdotool("key", "Tab")
             before = walk[-1] if walk else "input"
             state = gui.wait(lambda s: s["focus"] not in ("", before), "the focus moved on by Tab")
             walk.append(state["focus"])
             if state["focus"] == "input":
                 break
-        assert walk == ["send", "password-button", "receipts", "contacts", "block", "input"], walk
+        assert walk == ["send", "unregister-button", "password-button", "receipts", "contacts", "block", "input"], walk
         # And back: Shift+Tab from the input box to Block, whose Space blocks Alice.
         xdotool("key", "shift+Tab")
         gui.wait(lambda s: s["focus"] == "block", "Shift+Tab back to Block")
