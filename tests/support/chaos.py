@@ -1,0 +1,312 @@
+"""A seeded chaos run, as Jepsen would try it: real servers, real clients, faults at random.
+
+:func:`run_chaos` starts either three ``chatserver.py --cluster`` nodes on one Redis
+that syncs every write (``appendfsync always``), or one durable single server
+(``--data``), each on a fixed loopback port so that a restart comes back where the
+clients look for it. ``clients`` :class:`~client.library.ChatClient` objects (each with
+every server in its list, in its own order: failover) send each other direct messages
+with unique texts, while a scheduler drawn from ``random.Random(seed)`` kills -9 and
+restarts nodes, Redis or the single server, and pauses them (SIGSTOP for a while, then
+SIGCONT), one fault at a time, for ``seconds``. Then everything runs again, and the run
+waits (bounded) for every message to reach its final state and every client to be
+connected, and checks the invariants from the clients' own records (:func:`violations`):
+
+- a message acknowledged ``sent``/``queued`` (or ``delivered``) ends ``delivered``;
+- it was shown to its recipient exactly once, with its msg_id and text;
+- per conversation, the recipient was shown them in the sender's order;
+- nothing was shown that was not sent (by that sender, to that recipient);
+- no message is left unfinished and no client stuck disconnected.
+
+The scheduler's choices depend on the seed alone; when they land relative to the
+messages does not (real processes, real time), so a seed names a fault plan, not an
+interleaving. Processes are stopped by PID; every wait has a deadline.
+"""
+
+from __future__ import annotations
+
+import os
+import queue
+import random
+import re
+import signal
+import subprocess
+import sys
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from client.library import ChatClient
+from client.outgoing import DELIVERED, FAILED, QUEUED, SENT, MessageUpdate
+from client.resume import ResumeTokens
+from protocol import DirectMessage
+from redisserver import RedisServer, free_port
+
+ROOT = Path(__file__).resolve().parents[2]
+START_TIMEOUT = 20.0
+# The clients' own liveness check, shortened so that a paused server is given up in
+# seconds (the default is 45 s of silence).
+HEARTBEAT_INTERVAL = 1.0
+HEARTBEAT_TIMEOUT = 4.0
+
+
+class Server:
+    """One ``chatserver.py`` on a fixed 127.0.0.1 port: kill -9, pause, start again."""
+
+    def __init__(self, name: str, log: Path, *args: str) -> None:
+        self.name = name
+        self.port = free_port()
+        self.args = args
+        self.log = log
+        self.proc: subprocess.Popen | None = None
+        self.paused = False
+
+    def start(self) -> None:
+        assert self.proc is None
+        with open(self.log, "a") as err:
+            self.proc = subprocess.Popen(
+                [sys.executable, "chatserver.py", "--host", "127.0.0.1", "--port", str(self.port),
+                 "--web-port", "0", "--rate-per-address", "100000", "--rate-per-connection", "10000", *self.args],
+                cwd=ROOT, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=err)
+        deadline = time.monotonic() + START_TIMEOUT
+        pattern = re.compile(rf"listening on \S+:{self.port}\b")
+        while not pattern.search(self.log.read_text()[-4000:]):
+            if self.proc.poll() is not None or time.monotonic() > deadline:
+                raise AssertionError(f"{self.name} did not start:\n{self.log.read_text()[-3000:]}")
+            time.sleep(0.02)
+
+    def kill(self) -> None:
+        if self.proc is not None:
+            self.proc.kill()
+            self.proc.wait(10)
+            self.proc = None
+            self.paused = False
+
+    def pause(self) -> None:
+        assert self.proc is not None
+        os.kill(self.proc.pid, signal.SIGSTOP)
+        self.paused = True
+
+    def resume(self) -> None:
+        if self.proc is not None and self.paused:
+            os.kill(self.proc.pid, signal.SIGCONT)
+        self.paused = False
+
+    def stop(self) -> None:
+        self.resume()
+        if self.proc is not None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(10)
+            self.proc = None
+
+
+class RedisTarget:
+    """The Redis of a cluster, as a fault target."""
+
+    def __init__(self, redis: RedisServer) -> None:
+        self.name = "redis"
+        self.redis = redis
+        self.paused = False
+
+    @property
+    def proc(self) -> subprocess.Popen | None:
+        return self.redis.process
+
+    def start(self) -> None:
+        self.redis.start()
+
+    def kill(self) -> None:
+        self.redis.kill()
+        self.paused = False
+
+    def pause(self) -> None:
+        os.kill(self.redis.process.pid, signal.SIGSTOP)
+        self.paused = True
+
+    def resume(self) -> None:
+        if self.redis.process is not None and self.paused:
+            os.kill(self.redis.process.pid, signal.SIGCONT)
+        self.paused = False
+
+    def stop(self) -> None:
+        self.resume()
+        self.redis.stop()
+
+
+@dataclass
+class Record:
+    """What one client saw: the direct messages shown to it, its sent trackers and the
+    states each went through (from its MessageUpdates)."""
+
+    name: str
+    shown: list[DirectMessage] = field(default_factory=list)
+    sent: list = field(default_factory=list)          # OutgoingMessage, in send order
+    states: dict = field(default_factory=dict)         # request_id -> [state, ...]
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def on_event(self, event: object) -> None:
+        with self.lock:
+            if isinstance(event, DirectMessage):
+                self.shown.append(event)
+            elif isinstance(event, MessageUpdate):
+                self.states.setdefault(event.message.request_id, []).append(event.state)
+
+
+def acknowledged(record: Record, message) -> bool:
+    """Whether the server ever said it has the message (sent, queued or delivered)."""
+    return bool({SENT, QUEUED, DELIVERED} & set(record.states.get(message.request_id, ()))) \
+        or message.state in (SENT, QUEUED, DELIVERED)
+
+
+def violations(records: dict[str, Record], clients: dict[str, ChatClient]) -> list[str]:
+    """Every broken promise, in words (empty: none)."""
+    found: list[str] = []
+    for name, client in clients.items():
+        if not client.connected:
+            found.append(f"{name} is not connected at the end")
+    for sender, record in records.items():
+        for message in record.sent:
+            if not message.done:
+                found.append(f"{sender}: {message!r} unfinished at the end")
+            elif acknowledged(record, message) and message.state != DELIVERED:
+                found.append(f"{sender}: acknowledged {message!r} ended {message.state} {message.error}")
+    for recipient, record in records.items():
+        by_text = {}
+        for sender, other in records.items():
+            for index, message in enumerate(other.sent):
+                if message.to == recipient:
+                    by_text[message.text] = (sender, index, message)
+        times: dict[str, int] = {}
+        last_index: dict[str, tuple[int, str]] = {}
+        for shown in record.shown:
+            times[shown.text] = times.get(shown.text, 0) + 1
+            origin = by_text.get(shown.text)
+            if origin is None or origin[0] != shown.sender:
+                found.append(f"{recipient} was shown {shown.text!r} from {shown.sender}, never sent so")
+                continue
+            sender, index, message = origin
+            if message.msg_id is not None and message.msg_id != shown.msg_id:
+                found.append(f"{recipient} was shown {shown.text!r} as msg_id {shown.msg_id}, sent as "
+                             f"{message.msg_id}")
+            before = last_index.get(sender)
+            if before is not None and before[0] > index:
+                found.append(f"{recipient} was shown {shown.text!r} after {before[1]!r}: not the sender's order")
+            last_index[sender] = (max(index, before[0]) if before else index,
+                                  shown.text if not before or index > before[0] else before[1])
+        for text, count in times.items():
+            if count > 1:
+                found.append(f"{recipient} was shown {text!r} {count} times")
+        for text, (sender, _index, message) in by_text.items():
+            if acknowledged(records[sender], message) and text not in times:
+                found.append(f"{recipient} was never shown {text!r} from {sender} ({message!r})")
+    return found
+
+
+@dataclass
+class Outcome:
+    seed: int
+    faults: list[str]
+    sent: int
+    acknowledged: int
+    problems: list[str]
+    logs: str
+
+
+def run_chaos(tmp: Path, seed: int, *, cluster: bool, seconds: float, clients: int = 12,
+              settle: float = 90.0, rate: float = 25.0) -> Outcome:
+    """One chaos run (see the module docstring); ``rate``: messages a second, all
+    clients together; ``settle``: the bound on the wait for the end state."""
+    rng = random.Random(seed)
+    tmp.mkdir(parents=True, exist_ok=True)
+    targets: list = []
+    servers: list[Server] = []
+    redis = None
+    chat: dict[str, ChatClient] = {}
+    try:
+        if cluster:
+            redis = RedisServer(tmp / "redis", appendfsync="always")
+            redis.start()
+            targets.append(RedisTarget(redis))
+            for i in range(3):
+                servers.append(Server(f"node{i}", tmp / f"node{i}.log", "--cluster", redis.url))
+        else:
+            servers.append(Server("single", tmp / "single.log", "--data", str(tmp / "data")))
+        for server in servers:
+            server.start()
+        targets.extend(servers)
+        addresses = [("127.0.0.1", s.port) for s in servers]
+        names = [f"U{i:02d}" for i in range(clients)]
+        records = {name: Record(name) for name in names}
+        for i, name in enumerate(names):
+            order = addresses[i % len(addresses):] + addresses[:i % len(addresses)]
+            chat[name] = ChatClient(name, servers=order, on_event=records[name].on_event,
+                                    resume_tokens=ResumeTokens(None), heartbeat_interval=HEARTBEAT_INTERVAL,
+                                    heartbeat_timeout=HEARTBEAT_TIMEOUT, reconnect_max_delay=2.0)
+            chat[name].connect(timeout=10)
+        faults: list[str] = []
+        stop = threading.Event()
+        sender_rng = random.Random(seed * 7919 + 1)
+        counter = [0]
+
+        def send_loop() -> None:
+            while not stop.wait(sender_rng.expovariate(rate)):
+                sender, to = sender_rng.sample(names, 2)
+                counter[0] += 1
+                text = f"{seed}:{sender}>{to}:{counter[0]}"
+                message = chat[sender].send_direct(to, text)
+                with records[sender].lock:
+                    records[sender].sent.append(message)
+
+        sender_thread = threading.Thread(target=send_loop, daemon=True)
+        sender_thread.start()
+        deadline = time.monotonic() + seconds
+        waiter = threading.Event()  # never set: its timed wait is the scheduler's clock
+        while time.monotonic() < deadline:
+            waiter.wait(rng.uniform(0.1, 1.0))
+            target = rng.choice(targets)
+            fault = rng.choice(("kill", "kill", "pause"))
+            held = rng.choice((0.05, 0.3, 1.0, 2.5, 6.0))
+            faults.append(f"{time.monotonic() - deadline + seconds:6.2f}s {fault} {target.name} {held}s")
+            if fault == "kill":
+                target.kill()
+                waiter.wait(held)
+                target.start()
+            else:
+                target.pause()
+                waiter.wait(held)
+                target.resume()
+        stop.set()
+        sender_thread.join(10)
+        end = time.monotonic() + settle
+
+        def settled() -> bool:
+            return all(c.connected for c in chat.values()) and all(
+                m.done for r in records.values() for m in list(r.sent))
+
+        while not settled() and time.monotonic() < end:
+            time.sleep(0.05)
+        # Give the last receipts' duplicates a moment to show up (should any come): wait
+        # until nothing new is shown for a second, bounded by the same deadline.
+        last = -1
+        while time.monotonic() < end:
+            count = sum(len(r.shown) for r in records.values())
+            if count == last:
+                break
+            last = count
+            waiter.wait(1.0)
+        problems = violations(records, chat)
+        total = sum(len(r.sent) for r in records.values())
+        acked = sum(acknowledged(r, m) for r in records.values() for m in r.sent)
+        logs = "".join(f"--- {s.name}\n{s.log.read_text()[-3000:]}" for s in servers) if problems else ""
+        return Outcome(seed, faults, total, acked, problems, logs)
+    finally:
+        for client in chat.values():
+            client.close()
+        for target in targets:
+            target.stop()
+        if redis is not None and redis.process is not None:
+            redis.stop()
