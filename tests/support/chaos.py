@@ -7,9 +7,11 @@ clients look for it. ``clients`` :class:`~client.library.ChatClient` objects (ea
 every server in its list, in its own order: failover) send each other direct messages
 with unique texts, while a scheduler drawn from ``random.Random(seed)`` kills -9 and
 restarts nodes, Redis or the single server, and pauses them (SIGSTOP for a while, then
-SIGCONT), one fault at a time, for ``seconds``. Then everything runs again, and the run
-waits (bounded) for every message to reach its final state and every client to be
-connected, and checks the invariants from the clients' own records (:func:`violations`):
+SIGCONT), one target, two or all of them at a time, for ``seconds``; it also drops some
+clients' connections, and a quarter of the names log in, leave and come back only later
+(what is sent to them meanwhile is queued). Then everything runs again, and the run waits
+(bounded) for every message to reach its final state and every client to be connected,
+and checks the invariants from the clients' own records (:func:`violations`):
 
 - a message acknowledged ``sent``/``queued`` (or ``delivered``) ends ``delivered``;
 - it was shown to its recipient exactly once, with its msg_id and text;
@@ -162,8 +164,8 @@ def acknowledged(record: Record, message) -> bool:
         or message.state in (SENT, QUEUED, DELIVERED)
 
 
-def violations(records: dict[str, Record], clients: dict[str, ChatClient]) -> list[str]:
-    """Every broken promise, in words (empty: none)."""
+def violations(records: dict[str, Record], clients: dict[str, ChatClient], detail: bool = False) -> list[str]:
+    """Every broken promise, in words (empty: none); ``detail``: with the msg_ids and states."""
     found: list[str] = []
     for name, client in clients.items():
         if not client.connected:
@@ -181,7 +183,7 @@ def violations(records: dict[str, Record], clients: dict[str, ChatClient]) -> li
                 if message.to == recipient:
                     by_text[message.text] = (sender, index, message)
         times: dict[str, int] = {}
-        last_index: dict[str, tuple[int, str]] = {}
+        last_index: dict[str, tuple] = {}
         for shown in record.shown:
             times[shown.text] = times.get(shown.text, 0) + 1
             origin = by_text.get(shown.text)
@@ -194,9 +196,13 @@ def violations(records: dict[str, Record], clients: dict[str, ChatClient]) -> li
                              f"{message.msg_id}")
             before = last_index.get(sender)
             if before is not None and before[0] > index:
-                found.append(f"{recipient} was shown {shown.text!r} after {before[1]!r}: not the sender's order")
-            last_index[sender] = (max(index, before[0]) if before else index,
-                                  shown.text if not before or index > before[0] else before[1])
+                found.append(f"{recipient} was shown {shown.text!r} after {before[1]!r}: not the sender's order"
+                             + (f" ({shown.msg_id} {records[sender].states.get(message.request_id)}"
+                                f" unavailable x{message._unavailable} after {before[2].msg_id} "
+                                f"{records[sender].states.get(before[2].request_id)} unavailable "
+                                f"x{before[2]._unavailable})" if detail else ""))
+            if before is None or index > before[0]:
+                last_index[sender] = (index, shown.text, message)
         for text, count in times.items():
             if count > 1:
                 found.append(f"{recipient} was shown {text!r} {count} times")
@@ -204,6 +210,19 @@ def violations(records: dict[str, Record], clients: dict[str, ChatClient]) -> li
             if acknowledged(records[sender], message) and text not in times:
                 found.append(f"{recipient} was never shown {text!r} from {sender} ({message!r})")
     return found
+
+
+def log_in(client: ChatClient, patience: float = 30.0) -> None:
+    """A first login that tries again (bounded) while the servers are coming back."""
+    deadline = time.monotonic() + patience
+    while True:
+        try:
+            client.connect(timeout=5, retry_until=deadline)
+            return
+        except Exception:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.2)
 
 
 @dataclass
@@ -214,6 +233,7 @@ class Outcome:
     acknowledged: int
     problems: list[str]
     logs: str
+    failures: dict[str, int]  # error code -> messages that failed with it
 
 
 def run_chaos(tmp: Path, seed: int, *, cluster: bool, seconds: float, clients: int = 12,
@@ -246,7 +266,14 @@ def run_chaos(tmp: Path, seed: int, *, cluster: bool, seconds: float, clients: i
             chat[name] = ChatClient(name, servers=order, on_event=records[name].on_event,
                                     resume_tokens=ResumeTokens(None), heartbeat_interval=HEARTBEAT_INTERVAL,
                                     heartbeat_timeout=HEARTBEAT_TIMEOUT, reconnect_max_delay=2.0)
+        # A quarter of the names log in once, leave (close), and come back only at a moment
+        # the scheduler draws (during the run or after it): what is sent to them meanwhile
+        # is queued. (They send nothing while away: a message sent then would fail at once.)
+        late = set(names[-max(1, clients // 4):])
+        for name in names:
             chat[name].connect(timeout=10)
+        for name in late:
+            chat[name].close()
         faults: list[str] = []
         stop = threading.Event()
         sender_rng = random.Random(seed * 7919 + 1)
@@ -255,6 +282,8 @@ def run_chaos(tmp: Path, seed: int, *, cluster: bool, seconds: float, clients: i
         def send_loop() -> None:
             while not stop.wait(sender_rng.expovariate(rate)):
                 sender, to = sender_rng.sample(names, 2)
+                if sender in late:
+                    continue  # away: it would fail at once, not_connected
                 counter[0] += 1
                 text = f"{seed}:{sender}>{to}:{counter[0]}"
                 message = chat[sender].send_direct(to, text)
@@ -267,20 +296,36 @@ def run_chaos(tmp: Path, seed: int, *, cluster: bool, seconds: float, clients: i
         waiter = threading.Event()  # never set: its timed wait is the scheduler's clock
         while time.monotonic() < deadline:
             waiter.wait(rng.uniform(0.1, 1.0))
-            target = rng.choice(targets)
+            # One target, or two, or everything at once; killed, or paused (8 s outlasts
+            # both the clients' heartbeat and a node's registry TTL).
+            if late and rng.random() < 0.15:
+                name = rng.choice(sorted(late))
+                faults.append(f"{time.monotonic() - deadline + seconds:6.2f}s {name} logs in")
+                log_in(chat[name])
+                late.discard(name)  # only now may it send (before, a send would fail at once)
+                continue
+            if rng.random() < 0.15:
+                # The network drops some clients' connections (the server stays up).
+                cut = rng.sample(names, rng.randint(1, 4))
+                faults.append(f"{time.monotonic() - deadline + seconds:6.2f}s cut {'+'.join(cut)}")
+                for name in cut:
+                    chat[name]._cut()
+                continue
+            hit = rng.sample(targets, min(len(targets), rng.choice((1, 1, 1, 2, len(targets)))))
             fault = rng.choice(("kill", "kill", "pause"))
-            held = rng.choice((0.05, 0.3, 1.0, 2.5, 6.0))
-            faults.append(f"{time.monotonic() - deadline + seconds:6.2f}s {fault} {target.name} {held}s")
-            if fault == "kill":
-                target.kill()
-                waiter.wait(held)
-                target.start()
-            else:
-                target.pause()
-                waiter.wait(held)
-                target.resume()
+            held = rng.choice((0.05, 0.3, 1.0, 2.5, 6.0, 8.0))
+            names_hit = "+".join(t.name for t in hit)
+            faults.append(f"{time.monotonic() - deadline + seconds:6.2f}s {fault} {names_hit} {held}s")
+            for target in hit:
+                target.kill() if fault == "kill" else target.pause()
+            waiter.wait(held)
+            for target in hit:
+                target.start() if fault == "kill" else target.resume()
         stop.set()
         sender_thread.join(10)
+        for name in sorted(late):
+            faults.append(f"after the run: {name} logs in")
+            log_in(chat[name])
         end = time.monotonic() + settle
 
         def settled() -> bool:
@@ -298,11 +343,16 @@ def run_chaos(tmp: Path, seed: int, *, cluster: bool, seconds: float, clients: i
                 break
             last = count
             waiter.wait(1.0)
-        problems = violations(records, chat)
+        problems = violations(records, chat, detail=True)
         total = sum(len(r.sent) for r in records.values())
         acked = sum(acknowledged(r, m) for r in records.values() for m in r.sent)
         logs = "".join(f"--- {s.name}\n{s.log.read_text()[-3000:]}" for s in servers) if problems else ""
-        return Outcome(seed, faults, total, acked, problems, logs)
+        failures: dict[str, int] = {}
+        for record in records.values():
+            for message in record.sent:
+                if message.state == FAILED:
+                    failures[message.error[0]] = failures.get(message.error[0], 0) + 1
+        return Outcome(seed, faults, total, acked, problems, logs, failures)
     finally:
         for client in chat.values():
             client.close()

@@ -1,4 +1,4 @@
-"""Run chaos seeds by hand: ``python3 tests/support/chaosrun.py cluster|single FIRST COUNT SECONDS``."""
+"""Run chaos seeds by hand: ``python3 tests/support/chaosrun.py cluster|single FIRST COUNT SECONDS [CLIENTS]``."""
 import sys
 import tempfile
 import time
@@ -11,9 +11,10 @@ kind, first, count, seconds = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), f
 for seed in range(first, first + count):
     with tempfile.TemporaryDirectory() as tmp:
         began = time.monotonic()
-        out = run_chaos(Path(tmp), seed, cluster=kind == "cluster", seconds=seconds)
+        out = run_chaos(Path(tmp), seed, cluster=kind == "cluster", seconds=seconds,
+                        clients=int(sys.argv[5]) if len(sys.argv) > 5 else 12)
         print(f"seed {seed} {kind}: {out.sent} sent, {out.acknowledged} acknowledged, {len(out.faults)} faults, "
-              f"{len(out.problems)} problems, {time.monotonic() - began:.0f}s", flush=True)
+              f"failed {out.failures}, {len(out.problems)} problems, {time.monotonic() - began:.0f}s", flush=True)
         if out.problems:
             print("\n".join(out.faults))
             print("\n".join(out.problems[:40]))
