@@ -40,6 +40,7 @@ from pathlib import Path
 
 from client.library import ChatClient
 from client.outgoing import DELIVERED, FAILED, QUEUED, SENT, MessageUpdate
+from client.events import Reconnected
 from client.resume import ResumeTokens
 from protocol import DirectMessage
 from redisserver import RedisServer, free_port
@@ -148,12 +149,17 @@ class Record:
     shown: list[DirectMessage] = field(default_factory=list)
     sent: list = field(default_factory=list)          # OutgoingMessage, in send order
     states: dict = field(default_factory=dict)         # request_id -> [state, ...]
+    session: int = 0                                   # reconnections so far
+    sessions: list = field(default_factory=list)       # the session each of ``shown`` came in
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     def on_event(self, event: object) -> None:
         with self.lock:
             if isinstance(event, DirectMessage):
                 self.shown.append(event)
+                self.sessions.append(self.session)
+            elif isinstance(event, Reconnected):
+                self.session += 1
             elif isinstance(event, MessageUpdate):
                 self.states.setdefault(event.message.request_id, []).append(event.state)
 
@@ -184,7 +190,7 @@ def violations(records: dict[str, Record], clients: dict[str, ChatClient], detai
                     by_text[message.text] = (sender, index, message)
         times: dict[str, int] = {}
         last_index: dict[str, tuple] = {}
-        for shown in record.shown:
+        for position, shown in enumerate(record.shown):
             times[shown.text] = times.get(shown.text, 0) + 1
             origin = by_text.get(shown.text)
             if origin is None or origin[0] != shown.sender:
@@ -200,9 +206,10 @@ def violations(records: dict[str, Record], clients: dict[str, ChatClient], detai
                              + (f" ({shown.msg_id} {records[sender].states.get(message.request_id)}"
                                 f" unavailable x{message._unavailable} after {before[2].msg_id} "
                                 f"{records[sender].states.get(before[2].request_id)} unavailable "
-                                f"x{before[2]._unavailable})" if detail else ""))
+                                f"x{before[2]._unavailable}; shown in sessions {record.sessions[position]} after "
+                                f"{before[3]})" if detail else ""))
             if before is None or index > before[0]:
-                last_index[sender] = (index, shown.text, message)
+                last_index[sender] = (index, shown.text, message, record.sessions[position])
         for text, count in times.items():
             if count > 1:
                 found.append(f"{recipient} was shown {text!r} {count} times")
