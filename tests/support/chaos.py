@@ -66,6 +66,8 @@ class Server:
 
     def start(self) -> None:
         assert self.proc is None
+        # Only this start's lines: the log holds every earlier start's "listening on" too.
+        offset = self.log.stat().st_size if self.log.exists() else 0
         with open(self.log, "a") as err:
             self.proc = subprocess.Popen(
                 [sys.executable, "chatserver.py", "--host", "127.0.0.1", "--port", str(self.port),
@@ -73,7 +75,7 @@ class Server:
                 cwd=ROOT, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=err)
         deadline = time.monotonic() + START_TIMEOUT
         pattern = re.compile(rf"listening on \S+:{self.port}\b")
-        while not pattern.search(self.log.read_text()[-4000:]):
+        while not pattern.search(self.log.read_text()[offset:]):
             if self.proc.poll() is not None or time.monotonic() > deadline:
                 raise AssertionError(f"{self.name} did not start:\n{self.log.read_text()[-3000:]}")
             time.sleep(0.02)
@@ -219,17 +221,24 @@ def violations(records: dict[str, Record], clients: dict[str, ChatClient], detai
     return found
 
 
-def log_in(client: ChatClient, patience: float = 30.0) -> None:
-    """A first login that tries again (bounded) while the servers are coming back."""
+def log_in(client: ChatClient, patience: float = 30.0) -> str | None:
+    """A first login that tries again (bounded) while the servers are coming back; None
+    once logged in, else why not (the last error)."""
     deadline = time.monotonic() + patience
     while True:
         try:
             client.connect(timeout=5, retry_until=deadline)
-            return
-        except Exception:
+            return None
+        except Exception as exc:
             if time.monotonic() > deadline:
-                raise
+                return f"{client.name} could not log in within {patience} s: {exc!r}"
             time.sleep(0.2)
+
+
+def crashed(servers: list[Server]) -> list[str]:
+    """The servers whose process ended by itself (not killed by the scheduler)."""
+    return [f"{s.name} exited by itself ({s.proc.returncode}):\n{s.log.read_text()[-3000:]}"
+            for s in servers if s.proc is not None and s.proc.poll() is not None]
 
 
 @dataclass
@@ -282,6 +291,7 @@ def run_chaos(tmp: Path, seed: int, *, cluster: bool, seconds: float, clients: i
         for name in late:
             chat[name].close()
         faults: list[str] = []
+        harness: list[str] = []  # what stopped the run early: a crash, a login that never came
         stop = threading.Event()
         sender_rng = random.Random(seed * 7919 + 1)
         counter = [0]
@@ -303,12 +313,19 @@ def run_chaos(tmp: Path, seed: int, *, cluster: bool, seconds: float, clients: i
         waiter = threading.Event()  # never set: its timed wait is the scheduler's clock
         while time.monotonic() < deadline:
             waiter.wait(rng.uniform(0.1, 1.0))
+            if crashed(servers):
+                harness.extend(crashed(servers))
+                break
             # One target, or two, or everything at once; killed, or paused (8 s outlasts
             # both the clients' heartbeat and a node's registry TTL).
             if late and rng.random() < 0.15:
                 name = rng.choice(sorted(late))
                 faults.append(f"{time.monotonic() - deadline + seconds:6.2f}s {name} logs in")
-                log_in(chat[name])
+                problem = log_in(chat[name])
+                if problem:
+                    harness.append(problem + f" (servers running: {[s.name for s in servers if s.proc]})")
+                    harness.extend(crashed(servers))
+                    break
                 late.discard(name)  # only now may it send (before, a send would fail at once)
                 continue
             if rng.random() < 0.15:
@@ -326,13 +343,16 @@ def run_chaos(tmp: Path, seed: int, *, cluster: bool, seconds: float, clients: i
             for target in hit:
                 target.kill() if fault == "kill" else target.pause()
             waiter.wait(held)
-            for target in hit:
+            # Redis first: a node refuses to start without it ("cannot start"), rightly.
+            for target in sorted(hit, key=lambda t: not isinstance(t, RedisTarget)):
                 target.start() if fault == "kill" else target.resume()
         stop.set()
         sender_thread.join(10)
         for name in sorted(late):
             faults.append(f"after the run: {name} logs in")
-            log_in(chat[name])
+            problem = log_in(chat[name])
+            if problem:
+                harness.append(problem)
         end = time.monotonic() + settle
 
         def settled() -> bool:
@@ -350,7 +370,7 @@ def run_chaos(tmp: Path, seed: int, *, cluster: bool, seconds: float, clients: i
                 break
             last = count
             waiter.wait(1.0)
-        problems = violations(records, chat, detail=True)
+        problems = harness + crashed(servers) + violations(records, chat, detail=True)
         total = sum(len(r.sent) for r in records.values())
         acked = sum(acknowledged(r, m) for r in records.values() for m in r.sent)
         logs = "".join(f"--- {s.name}\n{s.log.read_text()[-3000:]}" for s in servers) if problems else ""
