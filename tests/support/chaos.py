@@ -1,0 +1,389 @@
+"""A seeded chaos run, as Jepsen would try it: real servers, real clients, faults at random.
+
+:func:`run_chaos` starts either three ``chatserver.py --cluster`` nodes on one Redis
+that syncs every write (``appendfsync always``), or one durable single server
+(``--data``), each on a fixed loopback port so that a restart comes back where the
+clients look for it. ``clients`` :class:`~client.library.ChatClient` objects (each with
+every server in its list, in its own order: failover) send each other direct messages
+with unique texts, while a scheduler drawn from ``random.Random(seed)`` kills -9 and
+restarts nodes, Redis or the single server, and pauses them (SIGSTOP for a while, then
+SIGCONT), one target, two or all of them at a time, for ``seconds``; it also drops some
+clients' connections, and a quarter of the names log in, leave and come back only later
+(what is sent to them meanwhile is queued). Then everything runs again, and the run waits
+(bounded) for every message to reach its final state and every client to be connected,
+and checks the invariants from the clients' own records (:func:`violations`):
+
+- a message acknowledged ``sent``/``queued`` (or ``delivered``) ends ``delivered``;
+- it was shown to its recipient exactly once, with its msg_id and text;
+- per conversation, the recipient was shown them in the sender's order;
+- nothing was shown that was not sent (by that sender, to that recipient);
+- no message is left unfinished and no client stuck disconnected.
+
+The scheduler's choices depend on the seed alone; when they land relative to the
+messages does not (real processes, real time), so a seed names a fault plan, not an
+interleaving. Processes are stopped by PID; every wait has a deadline.
+"""
+
+from __future__ import annotations
+
+import os
+import queue
+import random
+import re
+import signal
+import subprocess
+import sys
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from client.library import ChatClient
+from client.outgoing import DELIVERED, FAILED, QUEUED, SENT, MessageUpdate
+from client.events import Reconnected
+from client.resume import ResumeTokens
+from protocol import DirectMessage
+from redisserver import RedisServer, free_port
+
+ROOT = Path(__file__).resolve().parents[2]
+START_TIMEOUT = 20.0
+# The clients' own liveness check, shortened so that a paused server is given up in
+# seconds (the default is 45 s of silence).
+HEARTBEAT_INTERVAL = 1.0
+HEARTBEAT_TIMEOUT = 4.0
+
+
+class Server:
+    """One ``chatserver.py`` on a fixed 127.0.0.1 port: kill -9, pause, start again."""
+
+    def __init__(self, name: str, log: Path, *args: str) -> None:
+        self.name = name
+        self.port = free_port()
+        self.args = args
+        self.log = log
+        self.proc: subprocess.Popen | None = None
+        self.paused = False
+
+    def start(self) -> None:
+        assert self.proc is None
+        # Only this start's lines: the log holds every earlier start's "listening on" too.
+        offset = self.log.stat().st_size if self.log.exists() else 0
+        with open(self.log, "a") as err:
+            self.proc = subprocess.Popen(
+                [sys.executable, "chatserver.py", "--host", "127.0.0.1", "--port", str(self.port),
+                 "--web-port", "0", "--rate-per-address", "100000", "--rate-per-connection", "10000", *self.args],
+                cwd=ROOT, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=err)
+        deadline = time.monotonic() + START_TIMEOUT
+        pattern = re.compile(rf"listening on \S+:{self.port}\b")
+        while not pattern.search(self.log.read_text()[offset:]):
+            if self.proc.poll() is not None or time.monotonic() > deadline:
+                raise AssertionError(f"{self.name} did not start:\n{self.log.read_text()[-3000:]}")
+            time.sleep(0.02)
+
+    def kill(self) -> None:
+        if self.proc is not None:
+            self.proc.kill()
+            self.proc.wait(10)
+            self.proc = None
+            self.paused = False
+
+    def pause(self) -> None:
+        assert self.proc is not None
+        os.kill(self.proc.pid, signal.SIGSTOP)
+        self.paused = True
+
+    def resume(self) -> None:
+        if self.proc is not None and self.paused:
+            os.kill(self.proc.pid, signal.SIGCONT)
+        self.paused = False
+
+    def stop(self) -> None:
+        self.resume()
+        if self.proc is not None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(10)
+            self.proc = None
+
+
+class RedisTarget:
+    """The Redis of a cluster, as a fault target."""
+
+    def __init__(self, redis: RedisServer) -> None:
+        self.name = "redis"
+        self.redis = redis
+        self.paused = False
+
+    @property
+    def proc(self) -> subprocess.Popen | None:
+        return self.redis.process
+
+    def start(self) -> None:
+        self.redis.start()
+
+    def kill(self) -> None:
+        self.redis.kill()
+        self.paused = False
+
+    def pause(self) -> None:
+        os.kill(self.redis.process.pid, signal.SIGSTOP)
+        self.paused = True
+
+    def resume(self) -> None:
+        if self.redis.process is not None and self.paused:
+            os.kill(self.redis.process.pid, signal.SIGCONT)
+        self.paused = False
+
+    def stop(self) -> None:
+        self.resume()
+        self.redis.stop()
+
+
+@dataclass
+class Record:
+    """What one client saw: the direct messages shown to it, its sent trackers and the
+    states each went through (from its MessageUpdates)."""
+
+    name: str
+    shown: list[DirectMessage] = field(default_factory=list)
+    sent: list = field(default_factory=list)          # OutgoingMessage, in send order
+    states: dict = field(default_factory=dict)         # request_id -> [state, ...]
+    session: int = 0                                   # reconnections so far
+    sessions: list = field(default_factory=list)       # the session each of ``shown`` came in
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def on_event(self, event: object) -> None:
+        with self.lock:
+            if isinstance(event, DirectMessage):
+                self.shown.append(event)
+                self.sessions.append(self.session)
+            elif isinstance(event, Reconnected):
+                self.session += 1
+            elif isinstance(event, MessageUpdate):
+                self.states.setdefault(event.message.request_id, []).append(event.state)
+
+
+def acknowledged(record: Record, message) -> bool:
+    """Whether the server ever said it has the message (sent, queued or delivered)."""
+    return bool({SENT, QUEUED, DELIVERED} & set(record.states.get(message.request_id, ()))) \
+        or message.state in (SENT, QUEUED, DELIVERED)
+
+
+def violations(records: dict[str, Record], clients: dict[str, ChatClient], detail: bool = False) -> list[str]:
+    """Every broken promise, in words (empty: none); ``detail``: with the msg_ids and states."""
+    found: list[str] = []
+    for name, client in clients.items():
+        if not client.connected:
+            found.append(f"{name} is not connected at the end")
+    for sender, record in records.items():
+        for message in record.sent:
+            if not message.done:
+                found.append(f"{sender}: {message!r} unfinished at the end")
+            elif acknowledged(record, message) and message.state != DELIVERED:
+                found.append(f"{sender}: acknowledged {message!r} ended {message.state} {message.error}")
+    for recipient, record in records.items():
+        by_text = {}
+        for sender, other in records.items():
+            for index, message in enumerate(other.sent):
+                if message.to == recipient:
+                    by_text[message.text] = (sender, index, message)
+        times: dict[str, int] = {}
+        last_index: dict[str, tuple] = {}
+        for position, shown in enumerate(record.shown):
+            times[shown.text] = times.get(shown.text, 0) + 1
+            origin = by_text.get(shown.text)
+            if origin is None or origin[0] != shown.sender:
+                found.append(f"{recipient} was shown {shown.text!r} from {shown.sender}, never sent so")
+                continue
+            sender, index, message = origin
+            if message.msg_id is not None and message.msg_id != shown.msg_id:
+                found.append(f"{recipient} was shown {shown.text!r} as msg_id {shown.msg_id}, sent as "
+                             f"{message.msg_id}")
+            before = last_index.get(sender)
+            if before is not None and before[0] > index:
+                found.append(f"{recipient} was shown {shown.text!r} after {before[1]!r}: not the sender's order"
+                             + (f" ({shown.msg_id} {records[sender].states.get(message.request_id)}"
+                                f" unavailable x{message._unavailable} after {before[2].msg_id} "
+                                f"{records[sender].states.get(before[2].request_id)} unavailable "
+                                f"x{before[2]._unavailable}; shown in sessions {record.sessions[position]} after "
+                                f"{before[3]})" if detail else ""))
+            if before is None or index > before[0]:
+                last_index[sender] = (index, shown.text, message, record.sessions[position])
+        for text, count in times.items():
+            if count > 1:
+                found.append(f"{recipient} was shown {text!r} {count} times")
+        for text, (sender, _index, message) in by_text.items():
+            if acknowledged(records[sender], message) and text not in times:
+                found.append(f"{recipient} was never shown {text!r} from {sender} ({message!r})")
+    return found
+
+
+def log_in(client: ChatClient, patience: float = 30.0) -> str | None:
+    """A first login that tries again (bounded) while the servers are coming back; None
+    once logged in, else why not (the last error)."""
+    deadline = time.monotonic() + patience
+    while True:
+        try:
+            client.connect(timeout=5, retry_until=deadline)
+            return None
+        except Exception as exc:
+            if time.monotonic() > deadline:
+                return f"{client.name} could not log in within {patience} s: {exc!r}"
+            time.sleep(0.2)
+
+
+def crashed(servers: list[Server]) -> list[str]:
+    """The servers whose process ended by itself (not killed by the scheduler)."""
+    return [f"{s.name} exited by itself ({s.proc.returncode}):\n{s.log.read_text()[-3000:]}"
+            for s in servers if s.proc is not None and s.proc.poll() is not None]
+
+
+@dataclass
+class Outcome:
+    seed: int
+    faults: list[str]
+    sent: int
+    acknowledged: int
+    problems: list[str]
+    logs: str
+    failures: dict[str, int]  # error code -> messages that failed with it
+
+
+def run_chaos(tmp: Path, seed: int, *, cluster: bool, seconds: float, clients: int = 12,
+              settle: float = 90.0, rate: float = 25.0) -> Outcome:
+    """One chaos run (see the module docstring); ``rate``: messages a second, all
+    clients together; ``settle``: the bound on the wait for the end state."""
+    rng = random.Random(seed)
+    tmp.mkdir(parents=True, exist_ok=True)
+    targets: list = []
+    servers: list[Server] = []
+    redis = None
+    chat: dict[str, ChatClient] = {}
+    try:
+        if cluster:
+            redis = RedisServer(tmp / "redis", appendfsync="always")
+            redis.start()
+            targets.append(RedisTarget(redis))
+            for i in range(3):
+                servers.append(Server(f"node{i}", tmp / f"node{i}.log", "--cluster", redis.url))
+        else:
+            servers.append(Server("single", tmp / "single.log", "--data", str(tmp / "data")))
+        for server in servers:
+            server.start()
+        targets.extend(servers)
+        addresses = [("127.0.0.1", s.port) for s in servers]
+        names = [f"U{i:02d}" for i in range(clients)]
+        records = {name: Record(name) for name in names}
+        for i, name in enumerate(names):
+            order = addresses[i % len(addresses):] + addresses[:i % len(addresses)]
+            chat[name] = ChatClient(name, servers=order, on_event=records[name].on_event,
+                                    resume_tokens=ResumeTokens(None), heartbeat_interval=HEARTBEAT_INTERVAL,
+                                    heartbeat_timeout=HEARTBEAT_TIMEOUT, reconnect_max_delay=2.0)
+        # A quarter of the names log in once, leave (close), and come back only at a moment
+        # the scheduler draws (during the run or after it): what is sent to them meanwhile
+        # is queued. (They send nothing while away: a message sent then would fail at once.)
+        late = set(names[-max(1, clients // 4):])
+        for name in names:
+            chat[name].connect(timeout=10)
+        for name in late:
+            chat[name].close()
+        faults: list[str] = []
+        harness: list[str] = []  # what stopped the run early: a crash, a login that never came
+        stop = threading.Event()
+        sender_rng = random.Random(seed * 7919 + 1)
+        counter = [0]
+
+        def send_loop() -> None:
+            while not stop.wait(sender_rng.expovariate(rate)):
+                sender, to = sender_rng.sample(names, 2)
+                if sender in late:
+                    continue  # away: it would fail at once, not_connected
+                counter[0] += 1
+                text = f"{seed}:{sender}>{to}:{counter[0]}"
+                message = chat[sender].send_direct(to, text)
+                with records[sender].lock:
+                    records[sender].sent.append(message)
+
+        sender_thread = threading.Thread(target=send_loop, daemon=True)
+        sender_thread.start()
+        deadline = time.monotonic() + seconds
+        waiter = threading.Event()  # never set: its timed wait is the scheduler's clock
+        while time.monotonic() < deadline:
+            waiter.wait(rng.uniform(0.1, 1.0))
+            if crashed(servers):
+                harness.extend(crashed(servers))
+                break
+            # One target, or two, or everything at once; killed, or paused (8 s outlasts
+            # both the clients' heartbeat and a node's registry TTL).
+            if late and rng.random() < 0.15:
+                name = rng.choice(sorted(late))
+                faults.append(f"{time.monotonic() - deadline + seconds:6.2f}s {name} logs in")
+                problem = log_in(chat[name])
+                if problem:
+                    harness.append(problem + f" (servers running: {[s.name for s in servers if s.proc]})")
+                    harness.extend(crashed(servers))
+                    break
+                late.discard(name)  # only now may it send (before, a send would fail at once)
+                continue
+            if rng.random() < 0.15:
+                # The network drops some clients' connections (the server stays up).
+                cut = rng.sample(names, rng.randint(1, 4))
+                faults.append(f"{time.monotonic() - deadline + seconds:6.2f}s cut {'+'.join(cut)}")
+                for name in cut:
+                    chat[name]._cut()
+                continue
+            hit = rng.sample(targets, min(len(targets), rng.choice((1, 1, 1, 2, len(targets)))))
+            fault = rng.choice(("kill", "kill", "pause"))
+            held = rng.choice((0.05, 0.3, 1.0, 2.5, 6.0, 8.0))
+            names_hit = "+".join(t.name for t in hit)
+            faults.append(f"{time.monotonic() - deadline + seconds:6.2f}s {fault} {names_hit} {held}s")
+            for target in hit:
+                target.kill() if fault == "kill" else target.pause()
+            waiter.wait(held)
+            # Redis first: a node refuses to start without it ("cannot start"), rightly.
+            for target in sorted(hit, key=lambda t: not isinstance(t, RedisTarget)):
+                target.start() if fault == "kill" else target.resume()
+        stop.set()
+        sender_thread.join(10)
+        for name in sorted(late):
+            faults.append(f"after the run: {name} logs in")
+            problem = log_in(chat[name])
+            if problem:
+                harness.append(problem)
+        end = time.monotonic() + settle
+
+        def settled() -> bool:
+            return all(c.connected for c in chat.values()) and all(
+                m.done for r in records.values() for m in list(r.sent))
+
+        while not settled() and time.monotonic() < end:
+            time.sleep(0.05)
+        # Give the last receipts' duplicates a moment to show up (should any come): wait
+        # until nothing new is shown for a second, bounded by the same deadline.
+        last = -1
+        while time.monotonic() < end:
+            count = sum(len(r.shown) for r in records.values())
+            if count == last:
+                break
+            last = count
+            waiter.wait(1.0)
+        problems = harness + crashed(servers) + violations(records, chat, detail=True)
+        total = sum(len(r.sent) for r in records.values())
+        acked = sum(acknowledged(r, m) for r in records.values() for m in r.sent)
+        logs = "".join(f"--- {s.name}\n{s.log.read_text()[-3000:]}" for s in servers) if problems else ""
+        failures: dict[str, int] = {}
+        for record in records.values():
+            for message in record.sent:
+                if message.state == FAILED:
+                    failures[message.error[0]] = failures.get(message.error[0], 0) + 1
+        return Outcome(seed, faults, total, acked, problems, logs, failures)
+    finally:
+        for client in chat.values():
+            client.close()
+        for target in targets:
+            target.stop()
+        if redis is not None and redis.process is not None:
+            redis.stop()
