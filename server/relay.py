@@ -117,7 +117,7 @@ from protocol.codec import encode, fit_page
 from protocol.frozen import fast_new
 from registry import OFFLINE, InvalidName, NameTaken, Registry, canonical, validate_name
 
-from . import mailbox
+from . import mailbox, sendorder
 from .afterdelivered import AfterDelivered
 from .config import ServerConfig
 from .guests import NO_HOLDING, Claim
@@ -131,6 +131,7 @@ from .metrics import Metrics
 from .peers import FORGOTTEN, LocalPeers
 from .presence import PresenceNotices, Watchlists
 from .roomdesk import ROOM_REQUESTS, NoAccount, RoomDesk
+from .rooms import room_key
 from .session import SLOW_CONSUMER, ClientSession, slim_reader
 from .stores.base import ErrorCallback, MessageStore, StoreUnavailable
 
@@ -160,6 +161,9 @@ _RATED |= frozenset(ROOM_REQUESTS)  # rooms (protocol version 2): server/roomdes
 _RATED |= {RoomTyping}  # typing in rooms (issue 13): server/afterdelivered.py
 _RATED |= {RoomRead}  # read marks in rooms (issue 13): server/roomreads.py
 _RATED |= {SinceRequest}  # feature since: a page walks up to const.SINCE_SCAN stored ids
+
+# The messages of a conversation, which keep their sender's order (server/sendorder.py).
+_ORDERED = frozenset({SendDirect, SendRoom, SendToRoom})
 
 # Requests whose text also counts against the connection's byte budget (_rate_limited): a
 # tuple made once, not at every request.
@@ -490,6 +494,8 @@ class Relay:
     def handle(self, session: ClientSession, event: Event) -> None:
         """Act on one event from ``session``."""
         kind = type(event)
+        if session.holds and kind in _ORDERED and self._held(session, event):
+            return
         if kind in _RATED and self._rate_limited(session, event):
             return
         self._handlers[kind](session, event)
@@ -522,7 +528,34 @@ class Relay:
             self.metrics.room_rate_limited += 1
         self.log_lines.log("rate-limited requests", session.address, logging.INFO,
                            "rate limited %r: retry after %.2f s", session, wait)
-        session.send(_too_many(getattr(event, "request_id", None), wait, event.TYPE))
+        request_id = getattr(event, "request_id", None)
+        if type(event) in _ORDERED:  # its conversation waits for it (server/sendorder.py)
+            session.holds = sendorder.refused(session.holds, self._conversation(event), request_id,
+                                              ErrorCode.RATE_LIMITED, wait, now)
+        session.send(_too_many(request_id, wait, event.TYPE))
+        return True
+
+    def _conversation(self, event: SendDirect | SendRoom | SendToRoom) -> object:
+        """The conversation ``event`` is a message of, as server/sendorder.py keys it."""
+        if type(event) is SendDirect:
+            return canonical(event.to)
+        if type(event) is SendRoom or self.room_desk.rooms.get(event.room_name) is self.room_desk.rooms.default:
+            return sendorder.DEFAULT_ROOM
+        return sendorder.room(room_key(event.room_name))
+
+    def _held(self, session: ClientSession, event: SendDirect | SendRoom | SendToRoom) -> bool:
+        """Whether ``event`` waits behind an earlier message of its conversation refused for
+        now (server/sendorder.py): then refused so, and counted as that refusal was."""
+        refusal = sendorder.held(session.holds, self._conversation(event), event.request_id, time.monotonic())
+        if refusal is None:
+            return False
+        direct = type(event) is SendDirect
+        if refusal.code == ErrorCode.RATE_LIMITED:
+            counter = "direct_rate_limited" if direct else "room_rate_limited"
+        else:
+            counter = "direct_unavailable" if direct else "room_unavailable"
+        setattr(self.metrics, counter, getattr(self.metrics, counter) + 1)
+        session.send(refusal)
         return True
 
     def _floor_lets_pass(self, session: ClientSession, now: float) -> bool:
@@ -1151,9 +1184,9 @@ class Relay:
         # _direct_unavailable: the two callbacks made once per session, on its first
         # message, not a closure per message (issue 9, round twelve: 3,085 instructions a
         # message); dropped in disconnected (they refer to the session that holds them).
-        # Only the request id is the message's own: bound to the session's second callback
-        # by a method object, neither _unavailable's call nor its tuple of values is made
-        # per message (round seventeen: about 650 instructions).
+        # Only the request is the message's own: bound to the session's second callback by
+        # a method object, neither _unavailable's call nor its tuple of values is made per
+        # message (round seventeen: about 650 instructions).
         callbacks = session.direct_stored
         if callbacks is None:
             callbacks = session.direct_stored = (partial(self._direct_stored, session),
@@ -1163,7 +1196,7 @@ class Relay:
         # from its other fields: one StoredMessage per message, not two (issue 9).
         self.store.store_fields((session.name, session.key, recipient, to_key, request.text, now,
                                  request.request_id, state, now + self.config.queue_ttl),
-                                stored, MethodType(unavailable, request.request_id))
+                                stored, MethodType(unavailable, request))
 
     def _direct_stored(self, session: ClientSession, result: tuple[mailbox.StoredMessage, str]) -> None:
         message, status = result
@@ -1798,7 +1831,7 @@ class Relay:
         stream in the same step: peers.py ``store_say``)."""
         message = mailbox.StoredMessage(0, session.name, session.key, None, None, text, at, request_id, "room")
         self.peers.store_say(self.store, message, lambda result: self._room_stored(session, result),
-                             self._unavailable(session, request_id, "room_unavailable"))
+                             self._unavailable(session, request_id, "room_unavailable", sendorder.DEFAULT_ROOM))
 
     def _room_stored(self, session: ClientSession, result: tuple[mailbox.StoredMessage, str]) -> None:
         message, status = result
@@ -2085,15 +2118,21 @@ class Relay:
     # about 800 with the tuple, a partial's argument tuple and empty keywords dict not made
     # (round fifteen). A partial stays where the callback is rare (_store_recovered).
 
-    def _unavailable(self, session: ClientSession, request_id: str, counter: str | None = None) -> ErrorCallback:
+    def _unavailable(self, session: ClientSession, request_id: str, counter: str | None = None,
+                     conversation: object = None) -> ErrorCallback:
         """The ``on_error`` of a request the store could not do: :meth:`_answer_unavailable`
-        of these values (by :meth:`_unavailable_answered`)."""
-        return MethodType(self._bound_unavailable, (session, request_id, counter))
+        of these values (by :meth:`_unavailable_answered`). A message's ``conversation``
+        (server/sendorder.py) then waits for it."""
+        return MethodType(self._bound_unavailable, (session, request_id, counter, conversation))
 
-    def _direct_unavailable(self, session: ClientSession, request_id: str, failure: StoreUnavailable) -> None:
+    def _direct_unavailable(self, session: ClientSession, request: SendDirect, failure: StoreUnavailable) -> None:
         """The ``on_error`` of a direct message (see _send_direct): what
-        ``_unavailable(session, request_id, "direct_unavailable")`` would answer. One the
-        store may have stored (``maybe_done``) is remembered (:meth:`_was_unsure`)."""
+        ``_unavailable(session, request_id, "direct_unavailable")`` would answer; its
+        conversation waits for it (server/sendorder.py). One the store may have stored
+        (``maybe_done``) is remembered (:meth:`_was_unsure`)."""
+        request_id = request.request_id
+        session.holds = sendorder.refused(session.holds, canonical(request.to), request_id, ErrorCode.UNAVAILABLE,
+                                          self.config.unavailable_retry_after, time.monotonic())
         if failure.maybe_done and session.key is not None:
             unsure = self._unsure_sends
             unsure[(session.key, request_id)] = True
@@ -2108,9 +2147,15 @@ class Relay:
         once. Any other resend forwards nothing."""
         return self._unsure_sends.pop((message.sender_key, message.client_id), False)
 
-    def _unavailable_answered(self, request: tuple[ClientSession, str, str | None], failure: StoreUnavailable) -> None:
-        """What :meth:`_unavailable` binds: ``request`` is ``(session, request_id, counter)``."""
-        self._answer_unavailable(*request, failure)
+    def _unavailable_answered(self, request: tuple[ClientSession, str, str | None, object],
+                              failure: StoreUnavailable) -> None:
+        """What :meth:`_unavailable` binds: ``request`` is ``(session, request_id, counter,
+        conversation)``."""
+        session, request_id, counter, conversation = request
+        if conversation is not None:
+            session.holds = sendorder.refused(session.holds, conversation, request_id, ErrorCode.UNAVAILABLE,
+                                              self.config.unavailable_retry_after, time.monotonic())
+        self._answer_unavailable(session, request_id, counter, failure)
 
     def _answer_unavailable(self, session: ClientSession, request_id: str, counter: str | None,
                             failure: StoreUnavailable) -> None:

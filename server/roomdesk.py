@@ -53,7 +53,7 @@ from protocol import (
 from protocol.codec import encode, fit_page
 from registry import InvalidName, canonical, lookalike_key, validate_name
 
-from . import mailbox
+from . import mailbox, sendorder
 from .addresses import address_group
 from .afterdelivered import room_change_event
 from .clocksteps import StepWatch
@@ -354,9 +354,11 @@ class RoomDesk:
         # Counted as the default room's are (chat_messages_total{kind="room"}).
         if not self._shared:
             relay.store.store_message(message, lambda result: self._posted(session, result),
-                                      relay._unavailable(session, request.request_id, "room_unavailable"))
+                                      relay._unavailable(session, request.request_id, "room_unavailable",
+                                                         sendorder.room(message.recipient_key)))
             return
-        key, unavailable = room_key(room.name), relay._unavailable(session, request.request_id, "room_unavailable")
+        key = room_key(room.name)
+        unavailable = relay._unavailable(session, request.request_id, "room_unavailable", sendorder.room(key))
 
         # Answered in every case, even when handling the answer raised (the store logs
         # that): else the room's frames would wait in _deferred for ever.

@@ -313,7 +313,7 @@ class ClientSession(asyncio.BufferedProtocol):
                  "connected_at", "last_seen", "pinged", "inflight", "backlog", "backlog_cursor", "backlog_loading",
                  "logging_in", "bucket", "bad_frames", "closing", "leave_reason", "batcher", "_unsent",
                  "byte_bucket", "write_paused", "skipped", "held", "_unsent_bytes", "_buffered", "epoch",
-                 "direct_stored", "reading_held_since", "socket_transport", "read_budget", "read_full_at")
+                 "direct_stored", "holds", "reading_held_since", "socket_transport", "read_budget", "read_full_at")
 
     def __init__(self, relay: Relay, batcher: WriteBatcher) -> None:
         self.relay = relay
@@ -372,6 +372,8 @@ class ClientSession(asyncio.BufferedProtocol):
         # message; issue 9, rounds twelve and seventeen); the relay drops them when the
         # session ends. (The object's size: see socket_transport.)
         self.direct_stored = None
+        # Conversations held behind a message refused for now (server/sendorder.py); None: none.
+        self.holds = None
         self.bad_frames = 0
         self.closing = False
         # When the server stopped reading this client (hold_reading), or None: frames

@@ -82,10 +82,14 @@ def test_redis_unreachable_a_send_is_answered_unavailable_in_time_and_accepted_o
             assert (error.code, error.request_id) == (ErrorCode.UNAVAILABLE, "m2")
             assert took < store.timeout + 2.0, f"answered after {took:.1f} s"
             redis_server.start()
+            # Written again first, as a client does: the conversation keeps its order
+            # (server/sendorder.py), so m3 alone would wait for it.
+            alice.send(SendDirect("m2", "Bob", "while Redis is away"))
             alice.send(SendDirect("m3", "Bob", "Redis is back"))
-            accepted = alice.expect(Accepted, skip=WAITING, timeout=store.timeout + 5)
-            assert accepted.request_id == "m3"
-            assert bob.expect(DirectMessage, skip=WAITING).text == "Redis is back"
+            accepted = [alice.expect(Accepted, skip=WAITING, timeout=store.timeout + 5).request_id for _ in range(2)]
+            assert accepted == ["m2", "m3"]
+            assert [bob.expect(DirectMessage, skip=WAITING).text for _ in range(2)] == \
+                ["while Redis is away", "Redis is back"]
 
 
 def test_a_node_on_a_redis_without_an_append_only_file_warns_what_can_be_lost(redis_server):

@@ -127,8 +127,9 @@ def test_receipts_the_store_could_not_record_are_kept_each_under_its_own_message
 def test_direct_messages_the_store_could_not_take_are_each_answered_on_their_own_session_and_id(loop, monkeypatch):
     """The on_error of a direct message is its session's callback bound to the message's
     request id (issue 9, round seventeen): each failure answered to the session that sent
-    it, under that message's id, counted once; the same session's next message, once the
-    store works, is stored as usual."""
+    it, under that message's id, counted once; once the store works, the session's
+    refused messages written again and its next one are stored as usual, in order
+    (server/sendorder.py: the conversation waits for the refused ones)."""
     bench = RelayBench(loop, "memory")
     alice = bench.login("Alice", "correct horse", register=True)
     alice_phone, bob = bench.login("Alice", "correct horse"), bench.login("Bob")
@@ -146,9 +147,10 @@ def test_direct_messages_the_store_could_not_take_are_each_answered_on_their_own
     assert [e.request_id for e in bob.take(ErrorReply)] == ["b1", "b2"]
     assert bench.relay.metrics.direct_unavailable == 5
     assert not any(s.take(Accepted) or s.take(DirectMessage) for s in (alice, alice_phone, bob))
-    bench.relay.handle(alice, SendDirect("a3", "Bob", "stored now"))
+    for request_id, text in (("a1", "text of a1"), ("a2", "text of a2"), ("a3", "stored now")):
+        bench.relay.handle(alice, SendDirect(request_id, "Bob", text))
     bench.settle()
-    assert [a.request_id for a in alice.take(Accepted)] == ["a3"] and not alice.take(ErrorReply)
-    assert [m.text for m in bob.take(DirectMessage)] == ["stored now"]
+    assert [a.request_id for a in alice.take(Accepted)] == ["a1", "a2", "a3"] and not alice.take(ErrorReply)
+    assert [m.text for m in bob.take(DirectMessage)] == ["text of a1", "text of a2", "stored now"]
     assert bench.relay.metrics.direct_unavailable == 5
     bench.store.close()

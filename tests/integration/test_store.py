@@ -1424,6 +1424,7 @@ class FakeSession:
         self.skipped = 0
         self.byte_bucket = None
         self.direct_stored = None  # the relay's callback for its direct messages, made on the first
+        self.holds = None  # conversations held behind a message refused for now (server/sendorder.py)
         # When it connected (time.monotonic()): the login timeout counts from it, moved on
         # by a refused hello's retry_after (Relay._wait_for_retry).
         self.connected_at: float | None = time.monotonic()

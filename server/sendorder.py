@@ -1,0 +1,114 @@
+"""A conversation keeps its sender's order across a refusal "for now": the rule, stated once.
+
+A client writes its messages without waiting for each answer (PROTOCOL.md, "Order after a
+refusal for now"). When the server refuses one of them for now (``unavailable``: the store
+could not take it; ``rate_limited``: over a budget), a later message of the same session to
+the same conversation may already be on its way; taken, it would be stored, and shown,
+before the refused one, which its client writes again only after a wait. (Seen in the
+cluster's chaos run: a node's Redis link down for a sender's first message and up again
+for the second.)
+
+So a conversation in which a session's message was refused for now is *held*: the
+session's messages to it are taken only if they were refused before (the client writing
+them again, in its order), and any other is refused the same way (and joins them), until:
+
+- every refused one came again (then the conversation is free);
+- :data:`HOLD_SECONDS` pass since the last refusal by the store or a budget (not by the
+  hold itself): a client that gave a message up does not hold the conversation for ever;
+- the session ends (the holds live on it): a new session's client writes again, in order,
+  what it has not seen answered.
+
+Refusals reach the relay in any order (a rate limit's at once, the store's when it
+answers), so the hold is a set of ids, not "the first one": whichever came first, each
+refused message is let through when it comes again, and a message never refused is not.
+
+Bounded: at most :data:`MAX_HELD_IDS` ids per session, in all its conversations (beyond
+them a refused message is not noted: written again, it waits with the new ones until the
+noted ones came again, and is taken then), at most :data:`MAX_HOLDS` conversations (each
+one more lets the oldest go).
+
+Sans-I/O: times come in, refusals go out; the relay sends and counts them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from protocol import ErrorCode, ErrorReply
+
+from .limits import retry_seconds, wait_words
+
+# Longer than a client waits between two attempts of one message (client/core.py:
+# THROTTLE_MAX_DELAY, 30 s, times its jitter, 1.2; the server's unavailable wait is 5 s),
+# so a hold does not lapse while its client is still going to write the messages again.
+HOLD_SECONDS = 60.0
+MAX_HOLDS = 16
+MAX_HELD_IDS = 128  # ids are at most 64 characters (protocol/codec.py): under 20 KB a session
+
+# The default room is one conversation, whether posted to by ``say`` or by its name.
+DEFAULT_ROOM = ("room", None)
+
+
+def room(key: str) -> tuple[str, str]:
+    """The conversation of the named room whose comparison form is ``key``."""
+    return ("room", key)
+
+
+@dataclass(slots=True)
+class Hold:
+    """A held conversation: the ids refused in it, to be let through when they come again
+    (in the order they were noted), and the last real refusal's ``code`` and times."""
+
+    code: ErrorCode
+    until: float  # the hold lapses then (monotonic seconds)
+    retry_at: float  # when the last refusal said to try again (monotonic seconds)
+    refused: dict[str, None] = field(default_factory=dict)  # an ordered set
+
+
+def refused(holds: dict | None, conversation: object, request_id: str | None, code: ErrorCode,
+            retry_after: float, now: float) -> dict | None:
+    """Note that ``request_id`` (to ``conversation``) was refused for now with ``code`` by
+    the store or a budget, to be tried again in ``retry_after`` seconds; return the holds to
+    keep (``holds``, or a new dict)."""
+    if request_id is None:
+        return holds
+    if holds is None:
+        holds = {}
+    room_for_one = sum(len(h.refused) for h in holds.values()) < MAX_HELD_IDS
+    hold = holds.get(conversation)
+    if hold is None:
+        if not room_for_one:
+            return holds  # not held: a hold needs an id that ends it
+        hold = holds[conversation] = Hold(code, 0.0, 0.0)
+        if len(holds) > MAX_HOLDS:
+            del holds[next(iter(holds))]
+    hold.code, hold.until, hold.retry_at = code, now + HOLD_SECONDS, now + retry_after
+    if room_for_one:
+        hold.refused[request_id] = None
+    return holds
+
+
+def held(holds: dict, conversation: object, request_id: str, now: float) -> ErrorReply | None:
+    """The refusal of ``request_id`` to ``conversation`` if the conversation's hold keeps it
+    back (then it is noted with the refused ones), else None: it may be taken (and the hold
+    ends once no refused one is left, or once it lapsed)."""
+    hold = holds.get(conversation)
+    if hold is None:
+        return None
+    if now >= hold.until:
+        del holds[conversation]
+        return None
+    if request_id in hold.refused:
+        del hold.refused[request_id]
+        if not hold.refused:
+            del holds[conversation]
+        return None
+    first = next(iter(hold.refused), None)
+    if sum(len(h.refused) for h in holds.values()) < MAX_HELD_IDS:
+        hold.refused[request_id] = None
+    wait = max(hold.retry_at - now, 0.1)
+    earlier = f" (id {first!r})" if first is not None else ""
+    return ErrorReply(hold.code, f"nothing was done: an earlier message of yours in this conversation{earlier} was "
+                                 f"refused for now and must come first, so that the conversation keeps your order; "
+                                 f"send it again, then this one, in {wait_words(wait)}", request_id,
+                      retry_seconds(wait))

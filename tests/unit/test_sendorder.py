@@ -1,0 +1,56 @@
+"""server/sendorder.py: a conversation held behind messages refused for now, on a fake clock."""
+
+from protocol import ErrorCode
+from server import sendorder
+from server.sendorder import HOLD_SECONDS, MAX_HELD_IDS, MAX_HOLDS, held, refused
+
+
+def test_later_messages_wait_for_the_refused_one_and_it_ends_the_hold():
+    holds = refused(None, "bob", "one", ErrorCode.UNAVAILABLE, 5.0, now=100.0)
+    answer = held(holds, "bob", "two", now=101.0)
+    assert (answer.code, answer.request_id, answer.retry_after) == (ErrorCode.UNAVAILABLE, "two", 4.0)
+    assert "'one'" in answer.message and "4.0 s" in answer.message and "nothing was done" in answer.message
+    assert held(holds, "carol", "three", now=101.0) is None  # another conversation is free
+    assert held(holds, "bob", "one", now=106.0) is None  # a refused one: taken
+    assert held(holds, "bob", "four", now=106.0) is not None  # "two" (held, so noted) first
+    assert held(holds, "bob", "two", now=106.0) is None
+    assert held(holds, "bob", "four", now=106.0) is None and holds == {}  # every noted one came again
+
+
+def test_refusals_that_reach_the_relay_out_of_order_let_each_refused_one_through():
+    # A rate limit answers at once, the store later: "seven" was noted before "one".
+    holds = refused(None, "bob", "seven", ErrorCode.RATE_LIMITED, 0.3, now=0.0)
+    holds = refused(holds, "bob", "one", ErrorCode.UNAVAILABLE, 5.0, now=0.1)
+    assert held(holds, "bob", "one", now=6.0) is None  # the client writes them again in its order
+    assert held(holds, "bob", "seven", now=6.0) is None and holds == {}
+
+
+def test_each_real_refusal_renews_the_hold_and_the_wait_is_never_zero():
+    holds = refused(None, "bob", "one", ErrorCode.UNAVAILABLE, 5.0, now=0.0)
+    holds = refused(holds, "bob", "one", ErrorCode.UNAVAILABLE, 5.0, now=HOLD_SECONDS - 1)
+    answer = held(holds, "bob", "two", now=HOLD_SECONDS + 30)  # past the first hold's end, not the second's
+    assert answer is not None and answer.retry_after == 0.1  # the refusal's own wait has passed
+
+
+def test_the_hold_lapses_for_a_message_given_up_and_held_ones_do_not_renew_it():
+    holds = refused(None, sendorder.DEFAULT_ROOM, "one", ErrorCode.UNAVAILABLE, 5.0, now=0.0)
+    for n in range(10):
+        assert held(holds, sendorder.DEFAULT_ROOM, f"new{n}", now=HOLD_SECONDS - 1 + n / 100) is not None
+    assert held(holds, sendorder.DEFAULT_ROOM, "later", now=HOLD_SECONDS) is None and holds == {}
+
+
+def test_holds_are_bounded_per_session():
+    holds = None
+    for n in range(MAX_HOLDS + 5):
+        holds = refused(holds, sendorder.room(f"#r{n}"), f"id{n}", ErrorCode.UNAVAILABLE, 5.0, now=float(n))
+    assert len(holds) == MAX_HOLDS
+    assert held(holds, sendorder.room("#r0"), "x", now=50.0) is None  # the oldest, let go
+    for n in range(MAX_HELD_IDS * 2):
+        held(holds, sendorder.room(f"#r{MAX_HOLDS + 4}"), f"more{n}", now=50.0)
+    assert sum(len(h.refused) for h in holds.values()) == MAX_HELD_IDS
+    # Full: a new conversation refused is not held (an empty hold would have nothing to end it).
+    assert refused(holds, "zed", "z1", ErrorCode.UNAVAILABLE, 5.0, now=50.0) is holds and "zed" not in holds
+
+
+def test_a_frame_without_id_holds_nothing():
+    assert refused(None, "bob", None, ErrorCode.RATE_LIMITED, 1.0, now=0.0) is None
