@@ -26,8 +26,10 @@ The contract:
 - **Connecting** is lazy: the first command connects, sends ``AUTH`` and ``SELECT`` from
   the URL, then the commands that waited, in order. A connection that is lost is not
   reopened until the next command; while it cannot be reached, attempts are repeated with
-  a growing pause (``backoff``) for as long as some command is still waiting, and each
-  waiting command fails at its own deadline with the last connection error. ``AUTH`` or
+  a growing pause (``backoff``) for as long as some command is still waiting, and a
+  waiting command fails at its deadline with the last connection error, and every command
+  waiting behind it with it (none is sent while an earlier one failed unsent: callers that
+  send again what failed keep their order). ``AUTH`` or
   ``SELECT`` refused fails the waiting commands at once (retrying cannot help).
 - A command that times out after it was sent closes the connection: replies come in
   order, so a server that does not answer one command will not answer the ones behind it
@@ -488,13 +490,17 @@ class RedisClient:
             self._link.flush()
 
     def _expire(self, futures: Sequence[asyncio.Future[Any]], timeout: float) -> None:
-        """The deadline of one command (or pipeline) passed without a reply."""
-        waiting = {id(future) for _, future in self._waiting}
-        sent = False
-        for future in futures:
-            if future.done():
-                continue
-            if id(future) in waiting:
+        """The deadline of one command (or pipeline) passed without a reply. One that was
+        waiting for a connection fails unsent, and so does every command waiting behind
+        it: else a later one would run once Redis is back, before the earlier one that its
+        caller sends again (a sender's messages stored out of its order: the cluster's
+        chaos run)."""
+        expired = {id(future) for future in futures if not future.done()}
+        behind = False
+        for _, future in self._waiting:
+            behind = behind or id(future) in expired
+            if behind and not future.done():
+                expired.discard(id(future))
                 if self._connect_error is not None:
                     future.set_exception(RedisConnectionError(
                         f"cannot connect to {self.address}: {self._connect_error}; "
@@ -503,7 +509,9 @@ class RedisClient:
                     future.set_exception(RedisTimeout(
                         f"no connection to {self.address} within {timeout} s; the command was not sent",
                         sent=False))
-            else:
+        sent = False
+        for future in futures:  # the rest were sent: no reply in time
+            if not future.done() and id(future) in expired:
                 sent = True
                 future.set_exception(RedisTimeout(
                     f"no reply from {self.address} within {timeout} s; the command may or may "

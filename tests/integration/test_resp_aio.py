@@ -151,6 +151,26 @@ def test_no_server_at_all_fails_with_the_connection_error_at_the_deadline():
     run(main())
 
 
+def test_a_command_that_fails_waiting_for_the_connection_takes_those_behind_it_along():
+    # The first waits in vain; Redis may come back before the second's own deadline. Sent
+    # then, the second would run before the first, which its caller sends again later.
+    async def main():
+        port = free_port()
+        async with RedisClient(f"redis://127.0.0.1:{port}/0", timeout=0.6, backoff_max=0.02) as redis:
+            first = asyncio.ensure_future(redis.execute("PING", "first"))
+            await asyncio.sleep(0.3)  # the two commands issued 0.3 s apart
+            second = asyncio.ensure_future(redis.execute("PING", "second"))
+            await asyncio.sleep(0)  # (submitted: waiting behind the first)
+            with pytest.raises(RedisConnectionError, match="not sent") as failed:
+                await first
+            assert not may_have_run(failed.value)
+            assert second.done(), "the later command still waits: it could run before the first's resend"
+            with pytest.raises(RedisConnectionError, match="not sent") as failed:
+                await second
+            assert not may_have_run(failed.value)
+    run(main())
+
+
 def test_bad_arguments_raise_before_anything_is_sent():
     async def main():
         async with FakeRedis() as fake, RedisClient(fake.url) as redis:
