@@ -102,6 +102,9 @@ BLOCK_MS = 1000
 READ_COUNT = 1000
 # At most this many routed entries per ROUTES script call (Redis runs nothing else meanwhile).
 ROUTE_BATCH = 256
+# A message stored without a route is waited for (_to_route) this long at most: its store
+# answered or failed within its timeout (5 s) long before.
+ROUTE_PENDING_FORGET = 30.0
 # While operations fail (Redis out of reach), a line with their count this often.
 FAILURE_LOG_INTERVAL = 60.0
 # Why a session ends whose name could not be claimed again after a rejoin (PROTOCOL.md,
@@ -221,6 +224,12 @@ class ClusterNode:
         # _route_with_store).
         self._store: Any = None
         self._deliveries: dict[str, int] = {}
+        # Direct messages the store was told to store without a route (_route_with_store
+        # answered None, and their recipient is not all here): route() comes for each once
+        # the store answers. Per sender, the request ids and when: until then the sender's
+        # later messages are not routed by the store either (order per conversation).
+        # Dropped by route(), or after ROUTE_PENDING_FORGET (a store that failed: never routed).
+        self._to_route: dict[str, dict[str, float]] = {}
         # The cluster's figures for /metrics (server/metrics.py GAUGES), read once per beat.
         self.gauges: dict[str, float] = {}
         self._says = SayOrder()  # the default room's messages wait for this node's says' answers
@@ -248,9 +257,16 @@ class ClusterNode:
         sender has sessions elsewhere (their carbon copy must be routed before the
         message, after the store gave it its id), nor while a message of the same sender
         routed by :meth:`route` is unanswered (it must reach the inboxes first: order per
-        conversation)."""
+        conversation). Nor while one of its earlier messages waits for the store's answer to
+        be routed by :meth:`route` (``_to_route``): the directory may have changed between
+        the two (a ghost session of the sender reaped), and this one's inbox entry, written
+        with it, would come before the earlier one's (the chaos run's seed 3)."""
         where = self._where.get  # _here's answers, without its call (asked per message)
-        if where(fields[3]) or not where(sender_key := fields[1]) or self._deliveries.get(sender_key):
+        if where(fields[3]):
+            return None  # all here: route() answers at once, and the relay forwarded it
+        sender_key = fields[1]
+        if not where(sender_key) or self._deliveries.get(sender_key) or self._to_route.get(sender_key):
+            self._to_route.setdefault(sender_key, {})[fields[6]] = time.monotonic()
             return None
         before, after = bus.deliver_parts(new_stored_message(0, *fields))
         return self.prefix, self.node_id, before, after
@@ -425,12 +441,15 @@ class ClusterNode:
             callback(store.routed[1])  # the store's script routed it (_route_with_store)
             return
         if self._where.get(message.recipient_key):  # _here, without its call (per message)
+            if self._to_route:
+                self._routing(message.sender_key, message.client_id)
             # Its sessions are all here (the relay forwarded it): no other node to ask. One
             # that logged in elsewhere an instant ago, before this node heard of it, finds
             # the message in the store at its next fetch, and the user has it here already.
             callback([])
             return
         sender = message.sender_key
+        self._routing(sender, message.client_id)
         self._deliveries[sender] = self._deliveries.get(sender, 0) + 1
 
         def routed(nodes: list[str] | None) -> None:
@@ -440,6 +459,19 @@ class ClusterNode:
             callback(nodes)
 
         self._route(message.recipient_key, bus.encode(bus.Deliver(message)), routed, "routing")
+
+    def _routing(self, sender: str, client_id: str) -> None:
+        """The message ``client_id`` of ``sender`` is routed now: no longer waited for (and
+        the entries older than ROUTE_PENDING_FORGET go: their store failed, nothing to route)."""
+        pending = self._to_route.get(sender)
+        if pending is None:
+            return
+        pending.pop(client_id, None)
+        oldest = time.monotonic() - ROUTE_PENDING_FORGET
+        for stale in [request for request, when in pending.items() if when < oldest]:
+            del pending[stale]
+        if not pending:
+            del self._to_route[sender]
 
     def tell(self, key: str, msg_id: int, frame: bytes) -> None:
         """Write ``frame`` (about message ``msg_id``) to the sessions of ``key`` on other
@@ -964,6 +996,8 @@ class ClusterNode:
         while True:
             await asyncio.sleep(self.beat)
             self._notify(self.users.overdue(time.time()))  # who did not move within the grace
+            for sender in list(self._to_route):  # a store that failed never routes: forget it
+                self._routing(sender, "")
             try:
                 alive = await scripts.BEAT(self._redis, args=(self.prefix, self.node_id, *self._liveness_ms))
                 if isinstance(alive, RedisError):  # LOADING after a restart, for instance: not alive yet
