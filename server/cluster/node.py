@@ -475,9 +475,13 @@ class ClusterNode:
 
     def tell(self, key: str, msg_id: int, frame: bytes) -> None:
         """Write ``frame`` (about message ``msg_id``) to the sessions of ``key`` on other
-        nodes. Skipped when the directory shows them all here, or none anywhere: outcomes
-        wait in the store (told at login) and "queued" is only news to a session online."""
-        if self._here(key) is not False:
+        nodes. Skipped only when the directory shows them all here. Not when it shows none
+        anywhere: the directory follows the events stream, a read behind Redis (more after
+        this node was paused or restarted), and a sender it does not see yet may be online
+        on another node all along, never to hear its message's outcome (told again only at
+        a login): ROUTES asks Redis itself, where that costs one entry of a batched call
+        (the chaos run: a message shown, its sender never told "delivered")."""
+        if self._here(key):
             return
         if trace.ON:
             trace.mark("b_tell", msg_id)

@@ -27,15 +27,13 @@ def seeds(default: str) -> list[int]:
     return list(range(int(first), int(last or first) + 1))
 
 
-# A known defect of the cluster, found by this test and not fixed yet (see
-# KNOWN_CLUSTER_DISORDER): a conversation's messages are sometimes shown out of the
-# sender's order after faults. Every other promise is asserted; this one is reported.
-# A second one: a message shown to its recipient whose sender never hears "delivered".
-ORDER = "not the sender's order"
+# A known defect of the cluster, found by this test and not fixed for certain (see
+# KNOWN_CLUSTER_DISORDER): once in about twenty runs, a message shown to its recipient whose
+# sender never hears "delivered" by the end (seen before the node's outcomes for senders
+# its directory did not show went through Redis; not seen since, in 16 seeds). Every
+# other promise is asserted, the sender's order included; this one is reported.
 UNFINISHED = "unfinished at the end"
-KNOWN_CLUSTER_DISORDER = ("cluster: messages shown out of the sender's order after kills of Redis or nodes "
-                          "(a later message stored, or delivered, before an earlier one); or shown but their "
-                          "sender never told delivered")
+KNOWN_CLUSTER_DISORDER = "cluster: a message shown whose sender was never told delivered, after kills and pauses"
 
 
 def check(outcome, known_disorder: bool = False) -> None:
@@ -43,7 +41,7 @@ def check(outcome, known_disorder: bool = False) -> None:
     print("\n".join(outcome.faults))
     assert outcome.faults, "no fault was injected"
     assert outcome.acknowledged > 0, "no message got through"
-    problems = [p for p in outcome.problems if not (known_disorder and (ORDER in p or UNFINISHED in p))]
+    problems = [p for p in outcome.problems if not (known_disorder and UNFINISHED in p)]
     assert not problems, f"seed {outcome.seed}:\n" + "\n".join(problems[:40]) + "\n" + outcome.logs
     if outcome.problems:
         pytest.xfail(f"{KNOWN_CLUSTER_DISORDER}: " + "; ".join(outcome.problems[:3]))

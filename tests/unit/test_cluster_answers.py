@@ -154,3 +154,21 @@ def test_a_message_stored_while_an_earlier_one_waits_to_be_routed_is_not_routed_
     assert node._to_route == {}  # both routed by route(), in order
     node._deliveries.clear()  # (their ROUTES call answered)
     assert node._route_with_store(fields("c3")) is not None  # nothing waits: one step again
+
+
+def test_an_outcome_for_a_sender_this_node_does_not_see_online_is_routed_by_redis() -> None:
+    # The directory lags Redis (this node paused, or just restarted): Ana, online on another
+    # node, is not in it yet. Her message's "delivered" must still go (ROUTES asks Redis
+    # where she is); skipped, she would never hear it while her session lasts.
+    node = ClusterNode("redis://127.0.0.1:1/0", node_id="n1")
+    sent: list = []
+    node._redis.pipeline_now = lambda encoded: sent.append(encoded) or asyncio.get_running_loop().create_future()
+
+    async def tell() -> None:
+        node.tell("ana", 7, b'{"type":"delivered","id":"c7","msg_id":7}')
+        node._where["bia"] = True
+        node.tell("bia", 8, b'{"type":"delivered","id":"c8","msg_id":8}')  # all here: nothing to route
+        await asyncio.sleep(0.01)
+
+    asyncio.run(tell())
+    assert len(sent) == 1 and b"ana" in sent[0][0] and b"bia" not in sent[0][0]
