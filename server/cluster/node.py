@@ -181,6 +181,8 @@ class ClusterNode:
         # Local session -> (sid, user key, since): what its claim said, to claim it again.
         self._sids: dict[Any, tuple[str, str, float]] = {}
         self._unclaimed: set = set()  # sessions whose names must be claimed again (after a rejoin)
+        # Releases Redis did not run, by session id: run again at each beat (_release_again).
+        self._unreleased: dict[str, tuple[str, tuple]] = {}
         # The sids the last rejoin claimed again: their SessionOn ends a held leave, so the
         # end of such a session is told by its SessionOff, not by Directory.let_go.
         self._reclaimed: set[str] = set()
@@ -346,11 +348,33 @@ class ClusterNode:
         """``session`` logged out: its name is released once no session holds it."""
         releasing = self._release(session, reason, at)
         if releasing is not None:
-            self._spawn(releasing[1], f"release of {releasing[0]!r}")
+            asyncio.ensure_future(self._release_or_keep(*releasing))
 
-    def _release(self, session: Any, reason: str, at: float) -> tuple[str, Any] | None:
-        """Forget ``session`` here: its user's key and the RELEASE script's call (an
-        awaitable) that releases it in Redis, or None if it held no name here."""
+    async def _release_or_keep(self, key: str, args: tuple) -> bool:
+        """Run the RELEASE script of ``args``; if Redis did not, keep it for the next
+        beats to run again (:meth:`_release_again`): a logout during an outage (or behind
+        a command that failed waiting for the connection: resp/aio.py) left the name
+        claimed by a session gone, ``name_taken`` to its user until this node died."""
+        try:
+            reply = await scripts.RELEASE(self._redis, args=args)
+        except (RedisConnectionError, TimeoutError) as exc:
+            reply = exc
+        if isinstance(reply, (RedisError, RedisConnectionError, TimeoutError)):
+            self._failed(f"release of {key!r} (tried again at the next beat)", reply)
+            self._unreleased[args[2]] = (key, args)
+            return False
+        self._unreleased.pop(args[2], None)
+        return True
+
+    async def _release_again(self) -> None:
+        """The releases Redis did not run (:meth:`_release_or_keep`), run again."""
+        for key, args in list(self._unreleased.values()):
+            if not await self._release_or_keep(key, args):
+                return  # Redis failing again: the rest waits for the next beat
+
+    def _release(self, session: Any, reason: str, at: float) -> tuple[str, tuple] | None:
+        """Forget ``session`` here: its user's key and the RELEASE script's arguments that
+        release it in Redis, or None if it held no name here."""
         held = self._sids.pop(session, None)
         if held is None:
             return None
@@ -360,7 +384,7 @@ class ClusterNode:
             self._reclaimed.discard(sid)
         elif self.users.held:  # it ended before a rejoin claimed its name again
             self._let_go(key, reason, at)
-        return key, scripts.RELEASE(self._redis, args=(self.prefix, self.node_id, sid, key, entry))
+        return key, (self.prefix, self.node_id, sid, key, entry)
 
     async def hand_off(self) -> None:
         """The node stops (ChatServer.stop, before its goodbyes): release every session's
@@ -372,8 +396,8 @@ class ClusterNode:
         (a hello under way is answered ``unavailable``: its client tries the next node)."""
         self._stopping = True
         at = time.time()
-        releasing = [r[1] for r in (self._release(s, const.SHUTDOWN_REASON, at) for s in list(self._sids))
-                     if r is not None]
+        releasing = [scripts.RELEASE(self._redis, args=r[1])
+                     for r in (self._release(s, const.SHUTDOWN_REASON, at) for s in list(self._sids)) if r is not None]
         replies = await asyncio.gather(*releasing, return_exceptions=True)
         failed = [r for r in replies if isinstance(r, BaseException | RedisError)]
         if failed:  # the sessions' names are released when the others reap this node
@@ -1012,6 +1036,8 @@ class ClusterNode:
                     self._last_beat = self.clock()
                     if self._unclaimed:  # a rejoin that Redis interrupted
                         await self._claim_again()
+                    if self._unreleased:
+                        await self._release_again()
                 reaped = await self._reap()
                 if isinstance(reaped, RedisError):
                     raise RedisConnectionError(str(reaped))

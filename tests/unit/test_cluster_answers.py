@@ -172,3 +172,33 @@ def test_an_outcome_for_a_sender_this_node_does_not_see_online_is_routed_by_redi
 
     asyncio.run(tell())
     assert len(sent) == 1 and b"ana" in sent[0][0] and b"bia" not in sent[0][0]
+
+
+def test_a_release_redis_did_not_run_is_run_again_at_the_next_beat(monkeypatch) -> None:
+    # Ana logged out while Redis was away: her name stayed claimed by a session gone, and
+    # every login of hers was answered name_taken for as long as this node lived.
+    node = ClusterNode("redis://127.0.0.1:1/0", node_id="n1")
+    session = _Session()
+    node._sids[session] = ("sid1", "ana", 1700000000.0)
+    ran: list = []
+
+    async def release(_client: object, args: tuple) -> object:
+        ran.append(args[2])
+        if len(ran) == 1:
+            raise node_module.RedisConnectionError("cannot connect (for the test); the command was not sent")
+        return 1
+
+    monkeypatch.setattr(node_module.scripts, "RELEASE", release)
+
+    async def run() -> None:
+        node.release(session, "quit", 1700000001.0)
+        for _ in range(100):
+            if ran:
+                break
+            await asyncio.sleep(0.01)
+        await asyncio.sleep(0)
+        assert list(node._unreleased) == ["sid1"]
+        await node._release_again()  # what the next beat does once Redis answers
+
+    asyncio.run(run())
+    assert ran == ["sid1", "sid1"] and node._unreleased == {}
