@@ -528,7 +528,7 @@ class ChatApp:
                 self.rooms.fetch_mine()  # joined from another device meanwhile, say
                 self.blocks.fetch()  # and blocked or unblocked there
             elif isinstance(event, ConnectionClosed) and self.model.signed_out is not None:
-                self._back_to_login(self.model.signed_out)
+                self._back_to_login(self.model.signed_out, account_gone=self.model.account_gone)
                 return
             elif isinstance(event, ConnectionClosed) and self.model.status_detail == connection_ended_text():
                 reason = self.client.close_reason if self.client is not None else ""
@@ -536,11 +536,13 @@ class ChatApp:
                     self.model.set_state(DISCONNECTED, sanitize(reason))
         self._render()
 
-    def _back_to_login(self, why: str) -> None:
+    def _back_to_login(self, why: str, account_gone: bool = False) -> None:
         """The server signed this session out for its password (reset by the operator, or
         changed on another device) or deleted its account: the chat goes, and the login
-        form says ``why`` (asking for the password: the library does not log in again with
-        the old one)."""
+        form says ``why``. For a password it asks for the new one (the library does not log
+        in again with the old one); for a deleted account (``account_gone``) there is no
+        password to ask: the claim box is cleared and the name field has the cursor (the
+        name stays held a while, PROTOCOL.md "unregister": another, or later)."""
         self.model = None
         self.client = None  # its session is over (ConnectionClosed came)
         self._panes.clear()
@@ -550,9 +552,13 @@ class ChatApp:
             self.chat = None
         self.root.title(_("Chat"))
         self.login.grid()
-        self.login.fill(password="")
         self.login.set_busy(False)
-        self.login.ask_password(why)
+        if account_gone:
+            self.login.fill(password="", register=False)
+            self.login.say(why, focus="name")
+        else:
+            self.login.fill(password="")
+            self.login.ask_password(why)
 
     def _render(self) -> None:
         """Apply the model's changes to the widgets."""

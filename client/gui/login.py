@@ -102,9 +102,14 @@ class LoginForm(ttk.Frame):
     def ask_password(self, text: str) -> None:
         """Ask for the password in the form (``text`` says why, shown as a sentence), the
         cursor in its field. Editing the name takes the question away."""
+        self.say(text, focus="password")
+
+    def say(self, text: str, focus: str) -> None:
+        """Show ``text`` in the form as a sentence, the cursor in field ``focus``. Editing the
+        name takes the words away."""
         self.prompt_var.set(as_sentence(text))
         self.prompt.grid()
-        self.focus_field("password")
+        self.focus_field(focus)
         if not self._prompt_traced:
             self._prompt_traced = True
             self.name_var.trace_add("write", lambda *_args: self._clear_prompt())

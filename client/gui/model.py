@@ -503,8 +503,10 @@ class ChatModel:
         self.unavailable_until: float | None = None
         # Why the server signed this session out for its password (client.core.SIGNED_OUT) or
         # ended it with its deleted account, in words, once it did: the window then shows
-        # its login form saying so (app.py).
+        # its login form saying so (app.py); ``account_gone``: it ended with the account,
+        # so that the form does not ask for the password of an account there is no more.
         self.signed_out: str | None = None
+        self.account_gone = False
         # Keys of users whose next join is a return, not news (see the module docstring),
         # and the clock time until which such a join is taken as a return.
         self._returning: set[str] = set()
@@ -847,6 +849,7 @@ class ChatModel:
             # The session ends for its password, or with its account: the window shows the
             # login form with this (no reconnection: the library forgot the credential).
             self.signed_out = explain_refusal(event)
+            self.account_gone = event.code == ErrorCode.ACCOUNT_DELETED
             self.set_state(DISCONNECTED, self.signed_out)
         elif isinstance(event, ErrorReply) and event.request_id is None and event.code == ErrorCode.HEARTBEAT_TIMEOUT:
             # The server gave the session up for silence (a laptop that slept, a network

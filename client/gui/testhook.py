@@ -164,6 +164,8 @@ def dump(app: ChatApp, panes: Any = True) -> dict[str, Any]:
         "passwords": app.login.passwords,
         "login_progress": app.login.progress_var.get(),
         "login_prompt": app.login.prompt_var.get(),
+        "login_fields": {"name": app.login.name_var.get(), "password": app.login.password_var.get(),
+                         "register": app.login.register_var.get()},
         "login_texts": _texts(app.login),
         "focus": _role(app, focus),
         "turns": app.bridge.turns,

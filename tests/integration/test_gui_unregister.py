@@ -48,6 +48,10 @@ def test_an_account_deletes_itself_in_the_windows_dialog(open_gui, server, tmp_p
     gui.cmd("unregister", password=PASSWORD)
     state = gui.wait(lambda s: s["view"] == "login" and not s["login_busy"], "the login form again")
     assert state["login_prompt"].startswith("This account was deleted: "), state["login_prompt"]
+    # No password asked for an account there is no more, nor its name claimed again by a
+    # box left ticked: the cursor in the name (held a while: another one, or later).
+    assert state["login_fields"] == {"name": "Dora", "password": "", "register": False}, state["login_fields"]
+    gui.wait(lambda s: s["focus"] == "login-name", "the cursor in the name field")
     assert not state["alerts"], state["alerts"]
     print(f"\nscreenshot: {gui.cmd('screenshot', path=str(tmp_path / 'gui-unregister-done.png'))}")
     with WireClient(server.host, server.port) as probe:  # the old password logs in no more: the name is held
