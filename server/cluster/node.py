@@ -1076,7 +1076,29 @@ class ClusterNode:
                                   "e", bus.encode(bus.NodeGone(self.node_id)))
         await self._join()
         await self._keep_ids_growing()
+        await self._write_version_again()
         await self._claim_again()
+
+    async def _write_version_again(self) -> None:
+        """After a rejoin: write the cluster's version if Redis has none (it lost its data).
+        Every node alive checked it at its start (_check_version), so they all run this
+        one; left unwritten while they beat, it reads as nodes of a version from before
+        version checks, and every node started later would be refused. Found otherwise (a
+        node of another version started while this one was away): said, since this node
+        may misread that data."""
+        key = self.prefix + "version"
+        written = await self._redis.execute("SET", key, CLUSTER_VERSION, "NX")
+        if isinstance(written, RedisError):
+            raise RedisConnectionError(str(written))
+        if written is not None:
+            log.info("cluster: version %d written again (Redis had lost it)", CLUSTER_VERSION)
+            return
+        found = await self._redis.execute("GET", key)
+        if isinstance(found, RedisError):
+            raise RedisConnectionError(str(found))
+        if found is not None and _text(found) != str(CLUSTER_VERSION):
+            log.error("cluster: the cluster's data is now version %s, and this node is version %d: stop it and "
+                      "start it from that version's code", _text(found), CLUSTER_VERSION)
 
     async def _keep_ids_growing(self) -> None:
         """After a rejoin: make Redis give out ids above every one this node has seen

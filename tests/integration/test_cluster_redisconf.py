@@ -10,7 +10,8 @@
 - Redis restarted without its data (``appendonly no``): the nodes give out message ids
   above those they had seen, so a message after the restart is not taken for one
   already delivered (and dropped); one sent before the recipient's node claimed his name
-  again (stored queued) reaches him once it has.
+  again (stored queued) reaches him once it has; the cluster's version is written again,
+  so that a node started afterwards joins.
 
 Every wait has a deadline.
 """
@@ -158,5 +159,12 @@ def test_after_redis_lost_its_data_new_messages_get_new_ids_and_are_delivered(tm
                 after = answer.msg_id
                 assert after > max(before)
                 assert bob.expect(DirectMessage, skip=WAITING, timeout=10).text == "after the restart"
+                # A node started now joins them: the cluster's version, lost with the data,
+                # was written again by the nodes that rejoined (unwritten, with nodes alive,
+                # it reads as nodes of an older version still running: a start refused).
+                with ServerProcess("--cluster", redis.url) as third, \
+                        WireClient.login("127.0.0.1", third.port, "Carol") as carol:
+                    carol.send(SendDirect("c0", "Bob", "from a node started after the loss"))
+                    assert carol.expect((Accepted, Queued), skip=WAITING, timeout=10).request_id == "c0"
     finally:
         redis.stop()
