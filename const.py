@@ -146,6 +146,10 @@ CLUSTER_URL = None
 # within them, the user moved and nobody is told that they left or joined. Later, the
 # leave is told then (docs/cluster.md, "Restarting the nodes one at a time").
 CLUSTER_MOVE_GRACE = 5.0
+# Seconds between a node's readings of Redis's settings (appendfsync, maxmemory-policy...)
+# while it runs: an operator's CONFIG SET that weakens what the start checked is logged
+# within them (server/cluster/checks.py SettingsWatch).
+CLUSTER_SETTINGS_RECHECK = 60.0
 # The bye reason (and left reason) of the sessions of a server that stops.
 SHUTDOWN_REASON = "server shutting down"
 

@@ -143,6 +143,10 @@ def _entry_kind(fields: list) -> str:
 _KIND = re.compile(rb'\{"k":"([a-z_]{1,20})"')
 
 
+# A verdict's level (checks.Verdict) as the log's.
+_LOG_LEVELS = {"error": logging.ERROR, "warn": logging.WARNING, "info": logging.INFO}
+
+
 def _text(value: Any) -> str:
     return value.decode("utf-8") if isinstance(value, bytes) else str(value)
 
@@ -213,6 +217,8 @@ class ClusterNode:
         self.skew = ClockSkew()
         self._last_beat = float("-inf")  # clock time of the last renewal Redis confirmed
         self._tasks: list[asyncio.Task] = []
+        # Redis's settings as last read (at start, then every CLUSTER_SETTINGS_RECHECK).
+        self._settings = checks.SettingsWatch(str(self._redis.address))
         self._bad_entries = 0
         self._apply_errors = 0
         self._bug_logged = False  # see _bug
@@ -866,7 +872,8 @@ class ClusterNode:
             raise StoreUnavailable(f"cannot join the cluster at {self._redis.address}: {exc or 'timed out'}") from exc
         self._tasks = [asyncio.ensure_future(self._keep_running(what, run)) for what, run in (
             ("heartbeat", self._heartbeat), ("events reader", self._read_events),
-            ("inbox reader", self._read_inbox), ("gauges", self._watch_gauges))]
+            ("inbox reader", self._read_inbox), ("gauges", self._watch_gauges),
+            ("settings watch", self._watch_settings))]
         if trace.ON:
             trace.probe_turns(asyncio.get_running_loop())
         log.info("cluster node %s on %s", self.node_id, self._redis.address)
@@ -915,13 +922,13 @@ class ClusterNode:
         any key when full, warn about one that evicts keys with a time to live, and say
         once if ``CONFIG`` cannot be read (renamed away, or an ACL user without it): then
         the node runs, unable to tell (checks.py says why each)."""
-        replies = await self._redis.pipeline([("CONFIG", "GET", "maxmemory"), ("CONFIG", "GET", "maxmemory-policy")])
-        values = [None if isinstance(reply, RedisError) or not reply else _text(reply[1]) for reply in replies]
-        refused = [str(reply) for reply in replies if isinstance(reply, RedisError)]
-        verdict = checks.eviction_verdict(str(self._redis.address), *values, why=refused[0] if refused else "")
+        values, why = await self._read_settings()
+        self._settings.read(values)  # what the watch compares its readings with (_watch_settings)
+        verdict = checks.eviction_verdict(str(self._redis.address), values["maxmemory"], values["maxmemory-policy"],
+                                          why=why)
         if verdict.level == "refuse":
             raise ConfigRefused(verdict.text, storage=False)
-        log.log(logging.WARNING if verdict.level == "warn" else logging.INFO, "%s", verdict.text)
+        log.log(_LOG_LEVELS[verdict.level], "%s", verdict.text)
 
     async def _check_version(self) -> None:
         """Refuse (VersionRefused, in one sentence chatserver.py prints) to join a cluster
@@ -992,6 +999,29 @@ class ClusterNode:
         desk.load_shared(records, versions)
 
     # --- Figures for /metrics ----------------------------------------------------------
+
+    async def _read_settings(self) -> tuple[dict[str, str | None], str]:
+        """Redis's settings of checks.WATCHED (None for one it did not give), and the first
+        refusal's words if it refused (CONFIG renamed away, an ACL user without it)."""
+        replies = await self._redis.pipeline([("CONFIG", "GET", name) for name in checks.WATCHED])
+        values = {name: None if isinstance(reply, RedisError) or not reply else _text(reply[1])
+                  for name, reply in zip(checks.WATCHED, replies)}
+        refused = [str(reply) for reply in replies if isinstance(reply, RedisError)]
+        return values, refused[0] if refused else ""
+
+    async def _watch_settings(self) -> None:
+        """Read Redis's settings again every const.CLUSTER_SETTINGS_RECHECK seconds and log
+        what changed since the start's reading (_check_memory) or the last (checks.
+        SettingsWatch). A reading Redis does not answer is skipped (the heartbeat says
+        that Redis is away)."""
+        while True:
+            await asyncio.sleep(const.CLUSTER_SETTINGS_RECHECK)
+            try:
+                values, _why = await self._read_settings()
+            except (RedisConnectionError, TimeoutError):
+                continue
+            for verdict in self._settings.read(values):
+                log.log(_LOG_LEVELS[verdict.level], "%s", verdict.text)
 
     async def _watch_gauges(self) -> None:
         """Keep :attr:`gauges` current: one script call per beat, so that a scrape costs

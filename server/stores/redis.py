@@ -135,6 +135,7 @@ from ..mailbox import history_entry, since_page  # feature since
 from ..mailbox import (DEFAULT_ROOM_SLOT, ID_REUSED, LEFT_AT, NEW, RESEND, ROOM_MESSAGE_STATE, StoredMessage,
                        as_told, same_request)
 from ..cluster import trace
+from ..cluster.checks import durability_warning
 from ..cluster.scripts import HELD_FUNCTIONS, ROUTE_FUNCTION
 from ..store import LAZY_SECONDS, FailureLog, StoreUnavailable
 from .base import Callback, ErrorCallback
@@ -1289,24 +1290,6 @@ def conversation_key(prefix: str, a: str, b: str) -> str:
     if b < a:
         a, b = b, a
     return f"{prefix}conv:{len(a.encode())}:{a}:{b}"
-
-
-def durability_warning(appendonly: str | None, appendfsync: str | None) -> str | None:
-    """What an acknowledged message can be lost to with this Redis configuration, in words
-    for the log; None if Redis keeps every acknowledged write (``appendonly yes``,
-    ``appendfsync always``), or if the configuration could not be read (``None``s: the
-    caller says that instead)."""
-    if appendonly is None or appendfsync is None:
-        return None
-    if appendonly != "yes":
-        return ("Redis runs without its append-only file (appendonly no): if Redis stops or crashes, every "
-                "message, account and queue change since its last snapshot is lost, acknowledged or not; "
-                "run it with --appendonly yes --appendfsync always")
-    if appendfsync == "always":
-        return None
-    lost = "about the last second" if appendfsync == "everysec" else "the last seconds (whenever the OS flushes)"
-    return (f"Redis syncs its append-only file {appendfsync!r}, not 'always': if Redis or its machine crashes, "
-            f"{lost} of acknowledged messages and changes can be lost; run it with --appendfsync always")
 
 
 def _refusal(address: RedisAddress, reply: RedisError, otherwise: str) -> StoreUnavailable:

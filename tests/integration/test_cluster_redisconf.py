@@ -18,10 +18,13 @@ Every wait has a deadline.
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
 from redisserver import RedisServer
 
 from protocol import Accepted, DirectMessage, Ping, Queued, SendDirect, UserJoined, UserLeft
+from resp import RedisClient
 from servers import ServerProcess, assert_one_line_error, run_chatserver
 from waits import wait_until
 from wire import WireClient
@@ -64,6 +67,37 @@ def test_a_redis_with_a_memory_limit_and_noeviction_is_said_and_served(tmp_path)
         said = "".join(node.lines)
     assert "refuses writes beyond maxmemory" in said
     assert "WARNING" not in said, said
+
+
+def test_settings_weakened_while_the_nodes_run_are_logged_once_each(tmp_path, monkeypatch):
+    """What the start checked can be changed under a running node (CONFIG SET): it reads
+    them again (const.CLUSTER_SETTINGS_RECHECK, short here) and says each change once."""
+    settings = tmp_path / "const_local.py"
+    settings.write_text("CLUSTER_SETTINGS_RECHECK = 0.2\n")
+    monkeypatch.setenv("CHAT_CONST_LOCAL", str(settings))
+
+    def config_set(url: str, *pairs: str) -> None:
+        async def run() -> None:
+            async with RedisClient(url) as redis:
+                assert await redis.execute("CONFIG", "SET", *pairs) == "OK"
+        asyncio.run(run())
+
+    with RedisServer(tmp_path / "redis", appendfsync="always") as redis, \
+            ServerProcess("--cluster", redis.url) as node:
+        config_set(redis.url, "appendfsync", "everysec")
+        wait_until(lambda: any("settings changed" in line and "about the last second" in line
+                               for line in node.lines), what="the weaker sync said")
+        config_set(redis.url, "maxmemory", "100mb", "maxmemory-policy", "allkeys-lru")
+        wait_until(lambda: any("ERROR" in line and "allkeys-lru" in line for line in node.lines),
+                   what="the evicting policy said")
+        config_set(redis.url, "appendfsync", "always")
+        wait_until(lambda: any("syncs every write before answering again" in line for line in node.lines),
+                   what="the sync's return said")
+        with WireClient.login("127.0.0.1", node.port, "Alice"):  # it serves all along
+            pass
+        said = node.lines[:]
+    assert len([line for line in said if "about the last second" in line]) == 1, said  # once, not each reading
+    assert "Traceback" not in "".join(said)
 
 
 def test_a_redis_whose_config_command_is_renamed_away_is_said_once_and_served(tmp_path):

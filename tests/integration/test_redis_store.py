@@ -32,7 +32,8 @@ from server.guests import Holding
 from server.mailbox import ID_REUSED, StoredMessage
 from server.store import StoreUnavailable
 from server.stores import MemoryStore
-from server.stores.redis import RedisStore, durability_warning
+from server.cluster.checks import durability_warning
+from server.stores.redis import RedisStore
 
 
 @pytest.fixture
