@@ -41,7 +41,8 @@ from resp import parse_url
 from server import ChatServer, ServerConfig, backup
 from server.addresses import bracketed, endpoint
 from server.app import ListenFailed
-from server.console import QUIT_COMMANDS, registry_lines, say_to_operator, watch_console
+from server.console import (QUIT_COMMANDS, Confirmation, registry_lines, say_to_operator, unregister_question,
+                            watch_console)
 from server.lan import lan_lines, listens_everywhere, local_addresses
 from server import logformat
 from server.lockfile import DataDirInUse, DataDirUnusable
@@ -425,11 +426,16 @@ async def serve(config: ServerConfig, say_settings: bool = True) -> None:
             say_to_operator(_("type /unregister NAME: the account NAME is deleted"))
             return
         try:
+            if not deleting.confirmed(server.relay.account_key(name), time.monotonic()):
+                say_to_operator(unregister_question(name))  # asked the first time: no slip deletes anyone
+                return
             server.relay.unregister(name, done)
         except InvalidName as exc:
             say_to_operator(not_a_name(name[:40], exc, _))
         except NoAccount:
             say_to_operator(_("{name} has no account: there is nothing to delete").format(name=name))
+
+    deleting = Confirmation()
 
     backing_up = []  # the folder of the backup being made, if one is (one at a time)
 

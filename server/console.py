@@ -67,6 +67,40 @@ _HELP = (
 )
 
 
+# Seconds within which /unregister NAME must be typed again to be done (Confirmation).
+CONFIRM_WINDOW = 60.0
+
+
+class Confirmation:
+    """A console command that cannot be undone (``/unregister NAME``) is done only when it
+    is typed again for the same subject within ``window`` seconds: one slip of the keys (a
+    name for another, ``/unregister`` for ``/password``) deletes nobody's account. The
+    first time, the caller says what would go and how to confirm. Sans-I/O: the caller
+    gives the time."""
+
+    def __init__(self, window: float = CONFIRM_WINDOW) -> None:
+        self.window = window
+        self._asked: tuple[str, float] | None = None  # the subject asked about, and when
+
+    def confirmed(self, subject: str, now: float) -> bool:
+        """True if ``subject`` was asked about within the window (the question is then
+        used up); else it is asked about now (replacing any other) and False."""
+        asked, self._asked = self._asked, None
+        if asked is not None and asked[0] == subject and 0 <= now - asked[1] <= self.window:
+            return True
+        self._asked = (subject, now)
+        return False
+
+
+def unregister_question(name: str) -> str:
+    """What the console says to the first ``/unregister NAME`` (Confirmation), with the
+    command as typed in the console's language."""
+    command = "/" + command_names("unregister", table=_table("unregister"))[0]
+    return _("this deletes the account {name} and what is stored of it, for good: its sessions end and its name is "
+             "held for a while. To do it, type {command} {name} again within a minute").format(
+        name=name, command=command)
+
+
 def registry_lines(online: Sequence[UserRecord]) -> list[str]:
     """What /who prints: the registry, one connection a line (name, address and port,
     local time it logged in), people in the order of a class list (registry/collation.py:

@@ -1034,10 +1034,7 @@ class Relay:
         roomdesk.NoAccount, raised at once) as its owner's ``unregister`` does, and end its
         sessions on every node; ``done(None)`` once done, else ``done(failure)``: nothing
         changed (unless ``failure.maybe_done``)."""
-        validate_name(name)
-        key = canonical(name)
-        if key not in self.logins.accounts:
-            raise NoAccount(name)
+        key = self.account_key(name)
 
         def deleted(failure: StoreUnavailable | None) -> None:
             if failure is None:
@@ -1045,6 +1042,15 @@ class Relay:
             done(failure)
 
         self.delete_account(key, deleted)
+
+    def account_key(self, name: str) -> str:
+        """The key of the account ``name`` (the console's commands name one); InvalidName, or
+        roomdesk.NoAccount if there is no such account."""
+        validate_name(name)
+        key = canonical(name)
+        if key not in self.logins.accounts:
+            raise NoAccount(name)
+        return key
 
     def delete_account(self, key: str, done: Callable[[StoreUnavailable | None], None]) -> None:
         """Delete the account ``key`` (it must exist; the password proved, or the console's
@@ -1113,10 +1119,7 @@ class Relay:
         once it is stored: every resume credential of the account is revoked and every
         session of it, on every node, ended (:meth:`end_sessions`).
         Else ``done(None, failure)``: nothing changed (unless ``failure.maybe_done``)."""
-        validate_name(name)
-        key = canonical(name)
-        if key not in self.logins.accounts:
-            raise NoAccount(name)
+        key = self.account_key(name)
 
         def stored(password: str | None, account: Any, failure: StoreUnavailable | None) -> None:
             if password is not None:

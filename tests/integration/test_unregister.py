@@ -165,9 +165,10 @@ def _logs_in(client) -> bool:
 
 @pytest.mark.timeout_seconds(60)
 def test_the_operators_unregister_ends_her_sessions_and_her_room_passes_on():
-    """``/descadastrar conc`` at the server's terminal (the school acting on her request): her
-    session ends as after her own unregister, the console says so, and the room she owned
-    passes on to its other member, as when an owner leaves."""
+    """``/descadastrar conc`` at the server's terminal, typed twice (the school acting on her
+    request; the first asks, so that a slip deletes nobody): her session ends as after her
+    own unregister, the console says so, and the room she owned passes on to its other
+    member, as when an owner leaves."""
     from waits import wait_until
 
     from protocol import JoinRoom, MemberList, MembersRequest, RoomInfo, RoomNotice
@@ -178,7 +179,13 @@ def test_the_operators_unregister_ends_her_sessions_and_her_room_passes_on():
             assert conc.expect(RoomInfo, skip=NOTICES).created
             bob.send(JoinRoom("j2", "#aula"))
             assert bob.expect(RoomInfo, skip=NOTICES).owner == "Conc"
-            proc.proc.stdin.write("/descadastrar conc\n")
+            proc.proc.stdin.write("/descadastrar conc\n")  # asked first: a slip of the keys deletes nobody
+            proc.proc.stdin.flush()
+            wait_until(lambda: "type /unregister conc again within a minute" in "".join(proc.console),
+                       what="the console's question")
+            conc.send(MembersRequest("m0", "#aula"))  # her session goes on meanwhile
+            assert [m.name for m in conc.expect(MemberList, skip=NOTICES + (RoomNotice,)).members] == ["Bob", "Conc"]
+            proc.proc.stdin.write("/descadastrar conc\n")  # the same again: done
             proc.proc.stdin.flush()
             assert conc.expect_error(ErrorCode.ACCOUNT_DELETED, skip=NOTICES + (RoomNotice,)).request_id is None
             assert conc.expect(Goodbye, skip=NOTICES + (RoomNotice,)).reason == const.ACCOUNT_DELETED_REASON

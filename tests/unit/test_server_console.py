@@ -124,3 +124,26 @@ def test_the_operators_screen_is_the_console_on_windows(monkeypatch) -> None:
                         raising=False)
     console._open_terminal()
     assert opened == [("CONOUT$", {"encoding": "utf-8"})]
+
+
+def test_unregister_is_done_only_when_typed_again_for_the_same_account_within_the_window() -> None:
+    """/unregister NAME cannot be undone: the first asks, the same again within a minute
+    does it; another name, or too late, asks again (a slip of the keys deletes nobody)."""
+    confirm = console.Confirmation(window=60.0)
+    assert not confirm.confirmed("joão", 100.0)  # asked
+    assert confirm.confirmed("joão", 130.0)  # the same again: done
+    assert not confirm.confirmed("joão", 131.0)  # the question was used up: asked anew
+    assert not confirm.confirmed("maria", 140.0)  # another name replaces the question
+    assert not confirm.confirmed("joão", 150.0)
+    assert not confirm.confirmed("joão", 210.1)  # past the minute: asked again
+    assert confirm.confirmed("joão", 211.0)
+
+
+def test_the_unregister_question_names_the_command_in_the_consoles_language() -> None:
+    from i18n import use
+    assert "type /unregister Conceição again within a minute" in console.unregister_question("Conceição")
+    try:
+        use("pt_BR")
+        assert "digite /descadastrar Conceição de novo em até um minuto" in console.unregister_question("Conceição")
+    finally:
+        use("en")
