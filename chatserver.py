@@ -38,6 +38,7 @@ from i18n import _, decimal, ngettext
 from registry import InvalidName
 from registry.names import not_a_name
 from resp import parse_url
+from resp.aio import tls_context
 from server import ChatServer, ServerConfig, backup
 from server.addresses import bracketed, endpoint
 from server.app import ListenFailed
@@ -215,7 +216,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--memory", action="store_true",
                         help=_("keep everything in memory instead: nothing survives a restart"))
     parser.add_argument("--cluster", metavar="URL", default=const.CLUSTER_URL,
-                        help=_("keep everything in the Redis at URL instead (redis://[[user]:password@]host:port/db), "
+                        help=_("keep everything in the Redis at URL instead (redis://[[user]:password@]host:port/db; rediss:// "
+                               "over TLS), "
                                "shared by every node of a cluster; run Redis with --appendonly yes "
                                "--appendfsync always"))
     parser.add_argument("--tls-cert", metavar="PEM", default=const.TLS_CERT,
@@ -265,7 +267,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         if args.memory:
             parser.error(_("--memory and --cluster exclude each other: a cluster keeps everything in Redis"))
         try:
-            parse_url(args.cluster)
+            tls_context(parse_url(args.cluster))  # a rediss:// URL's files read now, not at the first connection
         except ValueError as exc:
             parser.error(_("--cluster: {error}").format(error=exc))
     if args.max_connections_per_address < 1:  # else everyone is refused

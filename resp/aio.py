@@ -45,14 +45,16 @@ The contract:
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import random
+import ssl
 import time
 from collections import deque
 from collections.abc import Awaitable, Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import unquote, urlsplit
+from urllib.parse import parse_qsl, unquote, urlsplit
 
 from .protocol import NEED_DATA, Connection, ProtocolError, RedisError, encode_command
 
@@ -96,36 +98,67 @@ def may_have_run(exc: BaseException) -> bool:
     return getattr(exc, "sent", True) is not False
 
 
+# The query parameters of a rediss:// URL: redis-py's names, so that a URL written for it
+# reads the same here (files in PEM, as Redis's own tls-*-file settings take them).
+TLS_PARAMETERS = ("ssl_ca_certs", "ssl_certfile", "ssl_keyfile")
+
+
 @dataclass(frozen=True, slots=True)
 class RedisAddress:
-    """Where and how to connect, from a ``redis://`` URL (:func:`parse_url`)."""
+    """Where and how to connect, from a ``redis://`` or ``rediss://`` URL (:func:`parse_url`).
+    ``tls``: over TLS, verified against the system's certificate authorities or
+    ``ca_file``, with ``cert_file``/``key_file`` as this client's certificate if Redis asks
+    for one (``tls-auth-clients``)."""
 
     host: str = "127.0.0.1"
     port: int = 6379
     db: int = 0
     username: str | None = None
     password: str | None = None
+    tls: bool = False
+    ca_file: str | None = None
+    cert_file: str | None = None
+    key_file: str | None = None
 
     def __str__(self) -> str:
         # Never the password: this goes into logs and error messages. An IPv6 host in
         # brackets, as in the URL it came from (redis://[::1]:6379/0).
         host = f"[{self.host}]" if ":" in self.host else self.host
-        return f"redis://{host}:{self.port}/{self.db}"
+        return f"{'rediss' if self.tls else 'redis'}://{host}:{self.port}/{self.db}"
 
 
 def parse_url(url: str) -> RedisAddress:
-    """``redis://[[user]:password@]host[:port][/db]`` as a :class:`RedisAddress`.
+    """``redis://[[user]:password@]host[:port][/db]`` as a :class:`RedisAddress`; the same
+    with ``rediss://`` over TLS, which may end in ``?ssl_ca_certs=FILE`` (the certificate
+    authority that signed Redis's certificate, when it is not one the system trusts) and
+    ``&ssl_certfile=FILE&ssl_keyfile=FILE`` (this client's, for a Redis that asks).
 
     User and password are percent-decoded; a password without a user (``:pw@``) is sent
     as ``AUTH pw``, with a user as ``AUTH user pw`` (Redis 6 ACLs). Raises ``ValueError``
-    for another scheme (``rediss`` TLS and unix sockets are not supported), a query
-    string, or a database that is not a number.
+    for another scheme (unix sockets are not supported), another query string, or a
+    database that is not a number. The files are read by :func:`tls_context`.
     """
     parts = urlsplit(url)
-    if parts.scheme != "redis":
-        raise ValueError(f"not a redis:// URL: {parts.scheme or url!r} (TLS and unix sockets are not supported)")
-    if parts.query or parts.fragment:
-        raise ValueError("a redis:// URL here takes no query string or fragment")
+    if parts.scheme not in ("redis", "rediss"):
+        raise ValueError(f"not a redis:// or rediss:// URL: {parts.scheme or url!r} (unix sockets are not "
+                         "supported)")
+    tls = parts.scheme == "rediss"
+    if parts.fragment:
+        raise ValueError(f"a {parts.scheme}:// URL here takes no fragment")
+    try:
+        query = dict(parse_qsl(parts.query, keep_blank_values=True, strict_parsing=bool(parts.query)))
+    except ValueError:
+        raise ValueError(f"not a query string of a {parts.scheme}:// URL: {parts.query!r}") from None
+    if query and not tls:
+        raise ValueError("a redis:// URL here takes no query string (the TLS files go after a rediss:// URL: "
+                         "?ssl_ca_certs=FILE)")
+    unknown = sorted(set(query) - set(TLS_PARAMETERS))
+    if unknown:
+        raise ValueError(f"a rediss:// URL here takes {', '.join(TLS_PARAMETERS)}, not {', '.join(unknown)}")
+    if any(not query[name] for name in query):
+        raise ValueError("a TLS file in a rediss:// URL needs its path (ssl_ca_certs=/path/to/ca.pem)")
+    if ("ssl_certfile" in query) != ("ssl_keyfile" in query):
+        raise ValueError("ssl_certfile and ssl_keyfile go together (this client's certificate and its key)")
     path = parts.path.strip("/")
     if path and not path.isdigit():
         raise ValueError(f"the database in a redis:// URL is a number, not {path!r}")
@@ -139,7 +172,38 @@ def parse_url(url: str) -> RedisAddress:
         db=int(path) if path else 0,
         username=unquote(parts.username) if parts.username else None,
         password=unquote(parts.password) if parts.password is not None else None,
+        tls=tls,
+        ca_file=query.get("ssl_ca_certs"),
+        cert_file=query.get("ssl_certfile"),
+        key_file=query.get("ssl_keyfile"),
     )
+
+
+def tls_context(address: RedisAddress) -> ssl.SSLContext | None:
+    """The TLS context to connect to ``address`` with (None without TLS): the server's
+    certificate verified, and its name (or IP address) checked, against the system's
+    authorities or ``address.ca_file``; this client's certificate loaded if given. One
+    per set of files, made once (reconnections reuse it). Raises ``ValueError`` saying
+    which file could not be used and why."""
+    if not address.tls:
+        return None
+    return _context(address.ca_file, address.cert_file, address.key_file)
+
+
+@functools.lru_cache(maxsize=8)
+def _context(ca_file: str | None, cert_file: str | None, key_file: str | None) -> ssl.SSLContext:
+    try:
+        context = ssl.create_default_context(cafile=ca_file)
+    except (OSError, ssl.SSLError) as exc:
+        raise ValueError(f"cannot use ssl_ca_certs {ca_file!r} (a PEM file of certificate authorities): "
+                         f"{getattr(exc, 'strerror', None) or exc}") from None
+    if cert_file is not None:
+        try:
+            context.load_cert_chain(cert_file, key_file)
+        except (OSError, ssl.SSLError) as exc:
+            raise ValueError(f"cannot use ssl_certfile {cert_file!r} with ssl_keyfile {key_file!r} (PEM files: "
+                             f"a certificate and its key): {getattr(exc, 'strerror', None) or exc}") from None
+    return context
 
 
 def backoff(initial: float = 0.05, maximum: float = 2.0, factor: float = 2.0,
@@ -579,7 +643,9 @@ class RedisClient:
         loop = asyncio.get_running_loop()
         address = self.address
         core = Connection(**self._limits)
-        _, link = await loop.create_connection(lambda: _Link(self, core), address.host, address.port)
+        context = tls_context(address)  # checked at start (chatserver.py): the files were readable then
+        _, link = await loop.create_connection(lambda: _Link(self, core), address.host, address.port, ssl=context,
+                                               server_hostname=address.host if context else None)
         try:
             handshake: list[tuple[Any, ...]] = []
             if address.password is not None:

@@ -117,6 +117,7 @@ import itertools
 import logging
 import operator
 import socket
+import ssl
 import time
 from collections import deque
 from collections.abc import Awaitable, Callable, Iterator, Sequence
@@ -126,7 +127,7 @@ from typing import Any
 import const
 from protocol import HistoryEntry
 from resp import NEED_DATA, Connection, ProtocolError, RedisClient, RedisError, Script, may_have_run, parse_url
-from resp.aio import RedisAddress, RedisConnectionError
+from resp.aio import RedisAddress, RedisConnectionError, tls_context
 
 from ..accounts import Account
 from ..credentials import Credential
@@ -1313,6 +1314,15 @@ def replica_of(role: Any) -> str | None:
     return None
 
 
+def _tls_refusal(address: RedisAddress, exc: OSError) -> str:
+    """The one line for a TLS handshake with Redis that failed for ``exc``, saying what to
+    give in the URL when Redis wants this side's certificate."""
+    if "CERTIFICATE_REQUIRED" in str(exc).upper():
+        return (f"Redis at {address} wants this node's certificate (tls-auth-clients): give it in the rediss:// URL, "
+                f"?ssl_certfile=FILE&ssl_keyfile=FILE ({exc})")
+    return f"cannot speak TLS with Redis at {address}: {exc}"
+
+
 class _BlockingConnection:
     """A short blocking round trip on a socket of its own: the loading operations at the
     start, before the event loop's client runs (the same sans-I/O core)."""
@@ -1323,6 +1333,18 @@ class _BlockingConnection:
             self.sock = socket.create_connection((address.host, address.port), timeout=timeout)
         except OSError as exc:
             raise StoreUnavailable(f"cannot reach Redis at {address}: {exc}") from exc
+        context = tls_context(address)  # checked readable at start (chatserver.py)
+        if context is not None:
+            try:
+                self.sock = context.wrap_socket(self.sock, server_hostname=address.host)
+            except ssl.SSLCertVerificationError as exc:
+                self.sock.close()
+                raise StoreUnavailable(f"Redis at {address} is not who it says (TLS): {exc.verify_message}; give "
+                                       "the authority that signed its certificate as ?ssl_ca_certs=FILE in the "
+                                       "rediss:// URL", storage=False) from exc
+            except OSError as exc:  # not TLS there, or it wants our certificate (TLS 1.2)
+                self.sock.close()
+                raise StoreUnavailable(_tls_refusal(address, exc), storage=False) from exc
         self.core = Connection()
         try:
             greeting = []
@@ -1548,7 +1570,13 @@ class RedisStore:
         LOAD would only get "Protocol error: unauthenticated bulk length". A Redis that
         does not let this user run ROLE (an ACL without @admin) is not refused for it: a
         replica's READONLY at the upgrade says the same."""
-        role = conn._pipeline([("ROLE",)])[0]
+        try:
+            role = conn._pipeline([("ROLE",)])[0]
+        except ssl.SSLError as exc:  # TLS 1.3 says a missing certificate at the first read
+            raise StoreUnavailable(_tls_refusal(self.address, exc), storage=False) from exc
+        except OSError as exc:  # a TLS port spoken to in plain text closes at the first command
+            hint = "" if self.address.tls else " (if it takes TLS on that port, the URL is rediss://)"
+            raise StoreUnavailable(f"Redis at {self.address} did not answer: {exc}{hint}") from exc
         if isinstance(role, RedisError):
             if role.code == "NOAUTH":
                 raise _refusal(self.address, role, "")

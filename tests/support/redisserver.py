@@ -60,7 +60,7 @@ class RedisServer:
 
     def __init__(self, workdir: Path, password: str | None = None, port: int | None = None,
                  appendfsync: str | None = None, extra_args: list[str] | None = None,
-                 host: str = "127.0.0.1") -> None:
+                 host: str = "127.0.0.1", tls: tuple[Path, Path, Path] | None = None) -> None:
         self.binary = require_redis_server()
         self.workdir = Path(workdir)
         self.workdir.mkdir(parents=True, exist_ok=True)
@@ -69,6 +69,10 @@ class RedisServer:
         self.extra_args = list(extra_args or ())  # more redis-server options
         self.host = host
         self.port = port or free_port(host)
+        # (certificate, key, the authorities clients' certificates are checked against):
+        # Redis then listens for TLS on tls_port too (the plain port stays, for PING).
+        self.tls = tls
+        self.tls_port = free_port(host) if tls else None
         self.log_path = self.workdir / "redis.log"
         self.process: subprocess.Popen[bytes] | None = None
 
@@ -77,6 +81,11 @@ class RedisServer:
         auth = f":{self.password}@" if self.password else ""
         host = f"[{self.host}]" if ":" in self.host else self.host  # as a URL writes IPv6
         return f"redis://{auth}{host}:{self.port}/0"
+
+    def tls_url(self, query: str = "") -> str:
+        """The ``rediss://`` URL of the TLS port, with ``query`` (``ssl_ca_certs=...``)."""
+        auth = f":{self.password}@" if self.password else ""
+        return f"rediss://{auth}{self.host}:{self.tls_port}/0" + (f"?{query}" if query else "")
 
     def start(self) -> RedisServer:
         """Start the server and return once it answers PING (or NOAUTH), within 10 s."""
@@ -90,6 +99,10 @@ class RedisServer:
             argv += ["--appendonly", "no"]
         if self.password:
             argv += ["--requirepass", self.password]
+        if self.tls:
+            cert, key, authorities = self.tls
+            argv += ["--tls-port", str(self.tls_port), "--tls-cert-file", str(cert), "--tls-key-file", str(key),
+                     "--tls-ca-cert-file", str(authorities)]
         argv += self.extra_args
         self.process = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
                                         stderr=subprocess.DEVNULL)

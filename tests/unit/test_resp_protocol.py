@@ -311,13 +311,20 @@ def test_an_empty_command_is_refused():
     ("redis://:s%40cret@h:1/", RedisAddress("h", 1, 0, None, "s@cret")),
     ("redis://node:pw@h/2", RedisAddress("h", 6379, 2, "node", "pw")),
     ("redis://[::1]:6380", RedisAddress("::1", 6380, 0)),
+    ("rediss://h", RedisAddress("h", 6379, 0, tls=True)),
+    ("rediss://:pw@h:6380/1?ssl_ca_certs=/etc/chat/ca.pem",
+     RedisAddress("h", 6380, 1, None, "pw", tls=True, ca_file="/etc/chat/ca.pem")),
+    ("rediss://h/0?ssl_certfile=c%20d.pem&ssl_keyfile=k.pem",
+     RedisAddress("h", 6379, 0, tls=True, cert_file="c d.pem", key_file="k.pem")),
 ])
 def test_redis_urls(url, address):
     assert parse_url(url) == address
 
 
-@pytest.mark.parametrize("url", ["rediss://h", "http://h", "redis://h/db1", "redis://h:x/",
-                                 "redis://h/0?timeout=1"])
+@pytest.mark.parametrize("url", ["unix:///tmp/redis.sock", "http://h", "redis://h/db1", "redis://h:x/",
+                                 "redis://h/0?timeout=1", "redis://h/0?ssl_ca_certs=ca.pem",
+                                 "rediss://h/0?timeout=1", "rediss://h/0?ssl_ca_certs=", "rediss://h/0?ssl_certfile=c.pem",
+                                 "rediss://h/0?ssl_keyfile=k.pem", "rediss://h/0#x"])
 def test_bad_redis_urls_are_refused(url):
     with pytest.raises(ValueError):
         parse_url(url)
@@ -325,6 +332,22 @@ def test_bad_redis_urls_are_refused(url):
 
 def test_the_password_is_never_printed():
     assert "pw" not in str(parse_url("redis://node:pw@h/2"))
+
+
+def test_a_tls_address_says_its_scheme_and_not_its_files():
+    assert str(parse_url("rediss://:pw@h:6380/1?ssl_ca_certs=/etc/chat/ca.pem")) == "rediss://h:6380/1"
+
+
+def test_a_tls_file_that_cannot_be_read_is_named_in_the_refusal(tmp_path):
+    from resp.aio import tls_context
+    assert tls_context(parse_url("redis://h")) is None
+    missing = tmp_path / "nowhere.pem"
+    with pytest.raises(ValueError, match="ssl_ca_certs .*nowhere.pem"):
+        tls_context(parse_url(f"rediss://h/0?ssl_ca_certs={missing}"))
+    garbage = tmp_path / "garbage.pem"
+    garbage.write_text("not a certificate\n")
+    with pytest.raises(ValueError, match="ssl_certfile .*garbage.pem"):
+        tls_context(parse_url(f"rediss://h/0?ssl_certfile={garbage}&ssl_keyfile={garbage}"))
 
 
 def test_backoff_grows_to_its_maximum_with_jitter_in_the_upper_half():
