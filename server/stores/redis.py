@@ -1316,10 +1316,13 @@ def replica_of(role: Any) -> str | None:
 
 def _tls_refusal(address: RedisAddress, exc: OSError) -> str:
     """The one line for a TLS handshake with Redis that failed for ``exc``, saying what to
-    give in the URL when Redis wants this side's certificate."""
+    give in the URL when Redis wants this side's certificate: it says so (TLS 1.3, at the
+    first read), or it may just close during the handshake (seen as an EOF)."""
+    give = "give it in the rediss:// URL, ?ssl_certfile=FILE&ssl_keyfile=FILE"
     if "CERTIFICATE_REQUIRED" in str(exc).upper():
-        return (f"Redis at {address} wants this node's certificate (tls-auth-clients): give it in the rediss:// URL, "
-                f"?ssl_certfile=FILE&ssl_keyfile=FILE ({exc})")
+        return f"Redis at {address} wants this node's certificate (tls-auth-clients): {give} ({exc})"
+    if address.cert_file is None:
+        return f"cannot speak TLS with Redis at {address}: {exc}; if it wants this node's certificate, {give}"
     return f"cannot speak TLS with Redis at {address}: {exc}"
 
 
@@ -1353,23 +1356,31 @@ class _BlockingConnection:
                                 else ("AUTH", address.password))
             if address.db:
                 greeting.append(("SELECT", address.db))
-            for reply in self._pipeline(greeting):
+            for reply in self.answers(greeting):
                 if isinstance(reply, RedisError):
                     raise _refusal(address, reply, f"Redis at {address} refused the connection: {reply}")
-        except OSError as exc:
-            self.sock.close()
-            raise StoreUnavailable(f"Redis at {address} did not answer: {exc}") from exc
         except BaseException:
             self.sock.close()
             raise
 
+    def answers(self, commands: Sequence[Sequence[Any]]) -> list[Any]:
+        """The replies, in order, an error reply as a value (:class:`RedisError`); raises
+        :class:`StoreUnavailable` if Redis does not answer in time, saying why in words:
+        TLS 1.3 tells a missing client certificate at the first read, and a TLS port
+        spoken to in plain text closes at the first command."""
+        try:
+            return self._pipeline(commands)
+        except ssl.SSLError as exc:
+            raise StoreUnavailable(_tls_refusal(self.address, exc), storage=False) from exc
+        except (OSError, ProtocolError) as exc:
+            hint = "" if self.address.tls else " (if it takes TLS on that port, the URL is rediss://)"
+            raise StoreUnavailable(f"Redis at {self.address} did not answer: {exc}{hint}") from exc
+
     def pipeline(self, commands: Sequence[Sequence[Any]]) -> list[Any]:
         """The replies, in order; raises :class:`StoreUnavailable` if Redis does not
-        answer in time or answers an error (the loading operations cannot do without)."""
-        try:
-            replies = self._pipeline(commands)
-        except (OSError, ProtocolError) as exc:
-            raise StoreUnavailable(f"Redis at {self.address} did not answer: {exc}") from exc
+        answer in time (:meth:`answers`) or answers an error (the loading operations
+        cannot do without)."""
+        replies = self.answers(commands)
         for reply in replies:
             if isinstance(reply, RedisError):
                 raise _refusal(self.address, reply, f"Redis at {self.address} answered: {reply}")
@@ -1570,13 +1581,7 @@ class RedisStore:
         LOAD would only get "Protocol error: unauthenticated bulk length". A Redis that
         does not let this user run ROLE (an ACL without @admin) is not refused for it: a
         replica's READONLY at the upgrade says the same."""
-        try:
-            role = conn._pipeline([("ROLE",)])[0]
-        except ssl.SSLError as exc:  # TLS 1.3 says a missing certificate at the first read
-            raise StoreUnavailable(_tls_refusal(self.address, exc), storage=False) from exc
-        except OSError as exc:  # a TLS port spoken to in plain text closes at the first command
-            hint = "" if self.address.tls else " (if it takes TLS on that port, the URL is rediss://)"
-            raise StoreUnavailable(f"Redis at {self.address} did not answer: {exc}{hint}") from exc
+        role = conn.answers([("ROLE",)])[0]
         if isinstance(role, RedisError):
             if role.code == "NOAUTH":
                 raise _refusal(self.address, role, "")
@@ -1595,7 +1600,7 @@ class RedisStore:
     def _check_durability(self, conn: _BlockingConnection) -> None:
         settings = {}
         for name in ("appendonly", "appendfsync"):
-            reply = conn._pipeline([("CONFIG", "GET", name)])[0]  # an error here is an answer too
+            reply = conn.answers([("CONFIG", "GET", name)])[0]  # an error here is an answer too
             if isinstance(reply, RedisError) or not reply:
                 log.warning("cannot read Redis's %s setting (%s): make sure it runs with --appendonly yes "
                             "--appendfsync always, or acknowledged messages can be lost in a crash", name,

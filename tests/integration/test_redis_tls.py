@@ -20,6 +20,7 @@ from pathlib import Path
 
 import pytest
 from redisserver import RedisServer
+from test_cluster_redisconf import url_in_settings
 from test_tls import make_certificate
 
 from protocol import Accepted, Delivered, DirectMessage, Ping, Receipt, SendDirect, UserJoined, UserLeft
@@ -41,12 +42,12 @@ def certificates(tmp_path: Path) -> dict[str, tuple[Path, Path]]:
     return made
 
 
-def tls_redis(tmp_path: Path, certificates, clients: str) -> RedisServer:
+def tls_redis(tmp_path: Path, certificates, clients: str, password: str | None = None) -> RedisServer:
     """A Redis listening for TLS with its certificate, taking the node's certificate as a
     client's; ``clients``: its ``--tls-auth-clients`` (yes: a client must show one)."""
     cert, key = certificates["redis"]
-    return RedisServer(tmp_path / "data", appendfsync="always", tls=(cert, key, certificates["node"][0]),
-                       extra_args=["--tls-auth-clients", clients])
+    return RedisServer(tmp_path / "data", password=password, appendfsync="always",
+                       tls=(cert, key, certificates["node"][0]), extra_args=["--tls-auth-clients", clients])
 
 
 def test_the_resp_client_speaks_to_redis_over_tls(tmp_path, certificates):
@@ -83,9 +84,13 @@ def test_a_redis_whose_certificate_is_not_trusted_is_a_one_line_refusal(tmp_path
     assert_one_line_error(result, "is not who it says (TLS)", "certificate", "ssl_ca_certs")
 
 
-def test_a_redis_that_wants_our_certificate_and_got_none_is_a_one_line_refusal(tmp_path, certificates):
-    with tls_redis(tmp_path, certificates, "yes") as redis:
-        result = run_chatserver("--quiet", "--cluster", redis.tls_url(f"ssl_ca_certs={certificates['redis'][0]}"))
+@pytest.mark.parametrize("password", [None, "segredo"])  # the first read: ROLE, or AUTH
+def test_a_redis_that_wants_our_certificate_and_got_none_is_a_one_line_refusal(tmp_path, certificates, password,
+                                                                              monkeypatch):
+    with tls_redis(tmp_path, certificates, "yes", password) as redis:
+        url_in_settings(monkeypatch, tmp_path, redis.tls_url(f"ssl_ca_certs={certificates['redis'][0]}"))
+        result = run_chatserver("--quiet")
+    # (Redis says so at the first read, or closes during the handshake: either way, what to give.)
     assert_one_line_error(result, f"rediss://127.0.0.1:{redis.tls_port}/0", "wants this node's certificate",
                           "ssl_certfile=FILE&ssl_keyfile=FILE")
 
@@ -101,3 +106,14 @@ def test_a_tls_file_that_cannot_be_read_is_a_usage_error_before_anything_starts(
     assert result.returncode == 2, result.stderr
     assert "--cluster: cannot use ssl_ca_certs" in result.stderr and "nowhere.pem" in result.stderr, result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_a_handshake_redis_ended_without_a_word_names_the_certificate_it_may_want():
+    """Redis that wants a certificate may close during the handshake (an EOF) instead of
+    saying so at the first read: the line then says what to give, unless one was given."""
+    from resp.aio import parse_url
+    from server.stores.redis import _tls_refusal
+    eof = OSError("EOF occurred in violation of protocol")
+    assert "if it wants this node's certificate, give it in the rediss:// URL, ?ssl_certfile=FILE&ssl_keyfile=FILE" \
+        in _tls_refusal(parse_url("rediss://h/0"), eof)
+    assert "ssl_certfile" not in _tls_refusal(parse_url("rediss://h/0?ssl_certfile=c.pem&ssl_keyfile=k.pem"), eof)
