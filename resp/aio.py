@@ -643,7 +643,10 @@ class RedisClient:
         loop = asyncio.get_running_loop()
         address = self.address
         core = Connection(**self._limits)
-        context = tls_context(address)  # checked at start (chatserver.py): the files were readable then
+        try:
+            context = tls_context(address)  # made once (chatserver.py makes it at start: a usage error there)
+        except ValueError as exc:  # retrying will not help: the waiting commands fail now, saying why
+            raise _Refused(f"{address}: {exc}") from None
         _, link = await loop.create_connection(lambda: _Link(self, core), address.host, address.port, ssl=context,
                                                server_hostname=address.host if context else None)
         try:

@@ -403,3 +403,19 @@ def test_a_long_bulk_strings_reads_are_joined_once_when_it_is_whole():
     # A read that came while the caller had stopped asking is still read in full.
     conn.receive_data(b"")
     assert conn.next_reply() == ("ping", "PONG")
+
+
+def test_a_client_whose_tls_file_cannot_be_read_fails_its_commands_at_once_saying_why(tmp_path):
+    """Not at their timeout, nor by a connector task dying unseen: the file's words."""
+    import asyncio
+
+    from resp import RedisClient, RedisConnectionError
+
+    async def run() -> str:
+        async with RedisClient(f"rediss://127.0.0.1:1/0?ssl_ca_certs={tmp_path / 'nowhere.pem'}", timeout=30) as client:
+            try:
+                await asyncio.wait_for(client.execute("PING"), 5)
+            except RedisConnectionError as exc:
+                return str(exc)
+        return "answered"
+    assert "ssl_ca_certs" in asyncio.run(run())
