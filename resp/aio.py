@@ -206,6 +206,38 @@ def _context(ca_file: str | None, cert_file: str | None, key_file: str | None) -
     return context
 
 
+def connection_advice(address: RedisAddress, exc: BaseException, *, handshake: bool = False) -> str:
+    """What to change when an exchange with ``address`` failed for ``exc`` once its TCP
+    connection was up (the TLS handshake, AUTH, SELECT, a first command), as words to end
+    a one-line error with; "" when there is nothing to say. ``handshake``: ``exc`` came
+    before the TLS handshake ended (a timeout then is a hint of a plain port).
+
+    Redis tells, in a TLS alert, that it wants this client's certificate or does not
+    accept it; a certificate of Redis's that cannot be checked is this side's finding. A
+    TLS port spoken to in plain text, or a plain one in TLS, only closes or stays silent:
+    then the advice is an "if". A missing certificate can also look like that (TLS 1.3
+    sends the alert after the handshake, and the connection may be reset before it is
+    read)."""
+    reason = getattr(exc, "reason", None) or ""
+    if isinstance(exc, ssl.SSLCertVerificationError):
+        return "give the authority that signed Redis's certificate as ?ssl_ca_certs=FILE in the rediss:// URL"
+    if "CERTIFICATE_REQUIRED" in reason:
+        return ("Redis wants this client's certificate (tls-auth-clients): give it in the rediss:// URL, "
+                "?ssl_certfile=FILE&ssl_keyfile=FILE")
+    if "ALERT" in reason and ("UNKNOWN_CA" in reason or "CERTIFICATE" in reason):
+        return ("Redis does not accept this client's certificate (ssl_certfile): it must be signed by an authority "
+                "in Redis's tls-ca-cert-file")
+    cut = isinstance(exc, (ConnectionError, ssl.SSLEOFError)) and not isinstance(exc, ConnectionRefusedError)
+    if not address.tls:
+        return "if that port takes TLS, the URL is rediss://" if cut else ""
+    if (handshake and isinstance(exc, TimeoutError)) or reason in ("WRONG_VERSION_NUMBER", "RECORD_LAYER_FAILURE"):
+        return "if that port takes no TLS, the URL is redis://"
+    if cut and address.cert_file is None:
+        return ("if Redis wants clients' certificates (tls-auth-clients), give this client's in the rediss:// URL, "
+                "?ssl_certfile=FILE&ssl_keyfile=FILE")
+    return ""
+
+
 def backoff(initial: float = 0.05, maximum: float = 2.0, factor: float = 2.0,
             rng: Callable[[], float] = random.random) -> Iterator[float]:
     """Pauses between connection attempts: growing by ``factor`` up to ``maximum``.
