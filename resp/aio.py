@@ -30,7 +30,9 @@ The contract:
   waiting command fails at its deadline with the last connection error, and every command
   waiting behind it with it (none is sent while an earlier one failed unsent: callers that
   send again what failed keep their order). ``AUTH`` or
-  ``SELECT`` refused fails the waiting commands at once (retrying cannot help).
+  ``SELECT`` refused fails the waiting commands at once (retrying cannot help). A
+  connection that fails says what to change when that can be told (a certificate to
+  give for ``rediss://``, the other scheme: :func:`connection_advice`).
 - A command that times out after it was sent closes the connection: replies come in
   order, so a server that does not answer one command will not answer the ones behind it
   either. The other commands in flight fail with :class:`RedisConnectionError`; the next
@@ -267,6 +269,8 @@ class _Link(asyncio.Protocol):
         self.core = core
         self.transport: asyncio.Transport | None = None
         self.closed = asyncio.get_running_loop().create_future()
+        # Why the connection was lost (connection_lost's exception), once it was.
+        self.lost_to: Exception | None = None
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = transport  # type: ignore[assignment]
@@ -297,6 +301,7 @@ class _Link(asyncio.Protocol):
                        f"command may or may not have run")
 
     def connection_lost(self, exc: Exception | None) -> None:
+        self.lost_to = exc
         failed = self.fail_pending(self.client._lost_reason(exc))
         self.client._link_lost(self, exc, failed)
         if not self.closed.done():
@@ -370,7 +375,7 @@ class _Deadline:
 class RedisClient:
     """One connection to one Redis server, reopened as needed (see the module docstring).
 
-    ``url`` is a ``redis://`` URL (:func:`parse_url`); ``timeout`` bounds every command
+    ``url`` is a ``redis://`` or ``rediss://`` URL (:func:`parse_url`); ``timeout`` bounds every command
     (``execute(..., timeout=)`` overrides it for one call); ``connect_timeout`` bounds each
     connection attempt including AUTH and SELECT; ``limits`` are passed to the
     :class:`~resp.protocol.Connection` core (``max_bulk_bytes``, ``max_depth``...).
@@ -599,7 +604,7 @@ class RedisClient:
                 expired.discard(id(future))
                 if self._connect_error is not None:
                     future.set_exception(RedisConnectionError(
-                        f"cannot connect to {self.address}: {self._connect_error}; "
+                        f"cannot connect to {self.address}: {self._why(self._connect_error)}; "
                         f"the command was not sent", sent=False))
                 else:
                     future.set_exception(RedisTimeout(
@@ -633,8 +638,7 @@ class RedisClient:
                     return
                 except (OSError, asyncio.TimeoutError, ProtocolError, RedisConnectionError) as exc:
                     self._connect_error = exc
-                    self._note_failure(f"cannot connect to {self.address}: "
-                                       f"{exc or type(exc).__name__}; retrying")
+                    self._note_failure(f"cannot connect to {self.address}: {self._why(exc)}; retrying")
                     await asyncio.sleep(next(delays))
                     continue
                 if self._failures:
@@ -650,6 +654,12 @@ class RedisClient:
                 return
         finally:
             self._connector = None
+
+    def _why(self, exc: BaseException) -> str:
+        """Why a connection attempt failed, with what to change when that can be told (a
+        certificate to give, the other scheme: :func:`connection_advice`)."""
+        advice = connection_advice(self.address, exc)
+        return f"{exc or type(exc).__name__}; {advice}" if advice else f"{exc or type(exc).__name__}"
 
     def _still_waiting(self) -> bool:
         """Drop the waiting commands that have failed already; is any left?"""
@@ -694,6 +704,11 @@ class RedisClient:
                 reply = await future
                 if isinstance(reply, RedisError):
                     raise _Refused(f"{address} refused {args[0]}: {reply}")
+        except RedisConnectionError as exc:
+            link.transport.abort()
+            # Lost before it was up: why (a TLS alert, a reset) is the news, not that
+            # AUTH may have run.
+            raise (link.lost_to if isinstance(link.lost_to, OSError) else exc) from None
         except BaseException:
             link.transport.abort()
             raise
@@ -715,6 +730,10 @@ class RedisClient:
         if self._closed:
             return "the Redis client was closed; the command may or may not have run"
         why = exc or "closed by the server"
+        if isinstance(exc, ssl.SSLError) and not isinstance(exc, ssl.SSLEOFError):
+            # A TLS alert, such as TLS 1.3's "certificate required" at the first command.
+            advice = connection_advice(self.address, exc)
+            why = f"{exc}; {advice}" if advice else exc
         return f"lost the connection to {self.address} ({why}); the command may or may not have run"
 
     def _fail_waiting(self, reason: str) -> None:

@@ -8,7 +8,8 @@ nodes, real clients on loopback.
   across the nodes gets both acknowledgements.
 - A Redis whose certificate the node cannot trust, that wants a certificate the URL does
   not give or does not accept the one it gives, or a port of the other kind (TLS or
-  plain), is a one-line refusal at start, saying what to change. A file the URL names that cannot be read is a usage error
+  plain), is a one-line refusal at start, saying what to change; the RESP client says the
+  same within its timeout. A file the URL names that cannot be read is a usage error
   before anything starts.
 
 Every wait has a deadline.
@@ -17,6 +18,7 @@ Every wait has a deadline.
 from __future__ import annotations
 
 import asyncio
+import time
 from pathlib import Path
 
 import pytest
@@ -25,7 +27,7 @@ from test_cluster_redisconf import url_in_settings
 from test_tls import make_certificate
 
 from protocol import Accepted, Delivered, DirectMessage, Ping, Receipt, SendDirect, UserJoined, UserLeft
-from resp import RedisClient
+from resp import RedisClient, RedisConnectionError
 from servers import ServerProcess, assert_one_line_error, run_chatserver
 from wire import WireClient
 
@@ -83,6 +85,35 @@ def test_a_redis_whose_certificate_is_not_trusted_is_a_one_line_refusal(tmp_path
     with tls_redis(tmp_path, certificates, "no") as redis:
         result = run_chatserver("--quiet", "--cluster", redis.tls_url(f"ssl_ca_certs={certificates['stranger'][0]}"))
     assert_one_line_error(result, "is not who it says (TLS)", "certificate", "ssl_ca_certs")
+
+
+def test_the_resp_client_says_which_authority_to_give_within_its_timeout(tmp_path, certificates):
+    with tls_redis(tmp_path, certificates, "no") as redis:
+        url = redis.tls_url(f"ssl_ca_certs={certificates['stranger'][0]}")
+
+        async def run() -> None:
+            async with RedisClient(url, timeout=1) as client:
+                await client.execute("PING")
+        started = time.monotonic()
+        with pytest.raises(RedisConnectionError, match=r"certificate verify failed.*\?ssl_ca_certs=FILE"):
+            asyncio.run(asyncio.wait_for(run(), 10))
+        assert time.monotonic() - started < 5
+
+
+def test_the_resp_client_says_redis_wants_its_certificate(tmp_path, certificates):
+    # At AUTH: the connection is lost before it is up, and why is what is said (TLS 1.3's
+    # alert, or the reset that sometimes comes instead), not that AUTH may have run.
+    with tls_redis(tmp_path, certificates, "yes", password="s3cret") as redis:
+        url = redis.tls_url(f"ssl_ca_certs={certificates['redis'][0]}")
+
+        async def run() -> None:
+            async with RedisClient(url, timeout=1) as client:
+                await client.execute("PING")
+        with pytest.raises(RedisConnectionError) as failure:
+            asyncio.run(asyncio.wait_for(run(), 10))
+    said = str(failure.value)
+    assert "certificate" in said and "?ssl_certfile=FILE&ssl_keyfile=FILE" in said, said
+    assert "may or may not have run" not in said, said
 
 
 # With a password, TLS 1.3's "certificate required" comes at AUTH; without, at ROLE; and a
