@@ -201,11 +201,24 @@ def _context(ca_file: str | None, cert_file: str | None, key_file: str | None) -
                          f"{getattr(exc, 'strerror', None) or exc}") from None
     if cert_file is not None:
         try:
-            context.load_cert_chain(cert_file, key_file)
+            # A key under a passphrase would have OpenSSL ask for it on the terminal, and a
+            # node started by a service manager wait there for ever: refused instead.
+            context.load_cert_chain(cert_file, key_file, password=_no_passphrase)
+        except _Encrypted:
+            raise ValueError(f"ssl_keyfile {key_file!r} is encrypted (it wants a passphrase, which a node cannot "
+                             "type): give it without one (openssl pkey -in KEY -out PLAIN-KEY)") from None
         except (OSError, ssl.SSLError) as exc:
             raise ValueError(f"cannot use ssl_certfile {cert_file!r} with ssl_keyfile {key_file!r} (PEM files: "
                              f"a certificate and its key): {getattr(exc, 'strerror', None) or exc}") from None
     return context
+
+
+class _Encrypted(Exception):
+    """A key file wanted a passphrase (:func:`_no_passphrase`)."""
+
+
+def _no_passphrase() -> bytes:
+    raise _Encrypted
 
 
 def connection_advice(address: RedisAddress, exc: BaseException, *, handshake: bool = False) -> str:

@@ -9,8 +9,8 @@ nodes, real clients on loopback.
 - A Redis whose certificate the node cannot trust, that wants a certificate the URL does
   not give or does not accept the one it gives, or a port of the other kind (TLS or
   plain), is a one-line refusal at start, saying what to change; the RESP client says the
-  same within its timeout. A file the URL names that cannot be read is a usage error
-  before anything starts.
+  same within its timeout. A file the URL names that cannot be read, or a key under a
+  passphrase, is a usage error before anything starts.
 
 Every wait has a deadline.
 """
@@ -18,6 +18,7 @@ Every wait has a deadline.
 from __future__ import annotations
 
 import asyncio
+import subprocess
 import time
 from pathlib import Path
 
@@ -157,3 +158,14 @@ def test_a_tls_file_that_cannot_be_read_is_a_usage_error_before_anything_starts(
     assert result.returncode == 2, result.stderr
     assert "--cluster: cannot use ssl_ca_certs" in result.stderr and "nowhere.pem" in result.stderr, result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_a_key_under_a_passphrase_is_a_usage_error_not_a_prompt(tmp_path, certificates):
+    # OpenSSL would ask for the passphrase on the terminal, and wait there.
+    cert, key = certificates["node"]
+    locked = tmp_path / "locked.key"
+    subprocess.run(["openssl", "pkey", "-in", str(key), "-aes256", "-passout", "pass:secret", "-out", str(locked)],
+                   check=True, capture_output=True, timeout=60, stdin=subprocess.DEVNULL)
+    result = run_chatserver("--cluster", f"rediss://127.0.0.1:6380/0?ssl_certfile={cert}&ssl_keyfile={locked}")
+    assert result.returncode == 2, result.stderr
+    assert "locked.key' is encrypted" in result.stderr and "Traceback" not in result.stderr, result.stderr
