@@ -139,7 +139,9 @@ HISTORY_RETENTION = 90 * 24 * 3600.0
 # A redis:// URL ("redis://[:password@]host:port/db") keeps everything in that Redis
 # instead of --data: the store of every node of a cluster (docs/cluster.md). None: not a
 # cluster node. Run Redis with --appendonly yes --appendfsync always, or what was
-# acknowledged can be lost in a crash (the server warns at start).
+# acknowledged can be lost in a crash (the server warns at start). Over TLS, a rediss://
+# URL: "rediss://...?ssl_ca_certs=FILE", and "&ssl_certfile=FILE&ssl_keyfile=FILE" where
+# Redis wants the node's certificate (docs/cluster.md, "Redis over TLS").
 CLUSTER_URL = None
 # Seconds the other nodes hold back the leave of a user whose node stopped (its users get
 # the bye of SHUTDOWN_REASON and log in on the next node of their list at once): back

@@ -30,7 +30,9 @@ The contract:
   waiting command fails at its deadline with the last connection error, and every command
   waiting behind it with it (none is sent while an earlier one failed unsent: callers that
   send again what failed keep their order). ``AUTH`` or
-  ``SELECT`` refused fails the waiting commands at once (retrying cannot help).
+  ``SELECT`` refused fails the waiting commands at once (retrying cannot help). A
+  connection that fails says what to change when that can be told (a certificate to
+  give for ``rediss://``, the other scheme: :func:`connection_advice`).
 - A command that times out after it was sent closes the connection: replies come in
   order, so a server that does not answer one command will not answer the ones behind it
   either. The other commands in flight fail with :class:`RedisConnectionError`; the next
@@ -199,11 +201,56 @@ def _context(ca_file: str | None, cert_file: str | None, key_file: str | None) -
                          f"{getattr(exc, 'strerror', None) or exc}") from None
     if cert_file is not None:
         try:
-            context.load_cert_chain(cert_file, key_file)
+            # A key under a passphrase would have OpenSSL ask for it on the terminal, and a
+            # node started by a service manager wait there for ever: refused instead.
+            context.load_cert_chain(cert_file, key_file, password=_no_passphrase)
+        except _Encrypted:
+            raise ValueError(f"ssl_keyfile {key_file!r} is encrypted (it wants a passphrase, which a node cannot "
+                             "type): give it without one (openssl pkey -in KEY -out PLAIN-KEY)") from None
         except (OSError, ssl.SSLError) as exc:
             raise ValueError(f"cannot use ssl_certfile {cert_file!r} with ssl_keyfile {key_file!r} (PEM files: "
                              f"a certificate and its key): {getattr(exc, 'strerror', None) or exc}") from None
     return context
+
+
+class _Encrypted(Exception):
+    """A key file wanted a passphrase (:func:`_no_passphrase`)."""
+
+
+def _no_passphrase() -> bytes:
+    raise _Encrypted
+
+
+def connection_advice(address: RedisAddress, exc: BaseException, *, handshake: bool = False) -> str:
+    """What to change when an exchange with ``address`` failed for ``exc`` once its TCP
+    connection was up (the TLS handshake, AUTH, SELECT, a first command), as words to end
+    a one-line error with; "" when there is nothing to say. ``handshake``: ``exc`` came
+    before the TLS handshake ended (a timeout then is a hint of a plain port).
+
+    Redis tells, in a TLS alert, that it wants this client's certificate or does not
+    accept it; a certificate of Redis's that cannot be checked is this side's finding. A
+    TLS port spoken to in plain text, or a plain one in TLS, only closes or stays silent:
+    then the advice is an "if". A missing certificate can also look like that (TLS 1.3
+    sends the alert after the handshake, and the connection may be reset before it is
+    read)."""
+    reason = getattr(exc, "reason", None) or ""
+    if isinstance(exc, ssl.SSLCertVerificationError):
+        return "give the authority that signed Redis's certificate as ?ssl_ca_certs=FILE in the rediss:// URL"
+    if "CERTIFICATE_REQUIRED" in reason:
+        return ("Redis wants this client's certificate (tls-auth-clients): give it in the rediss:// URL, "
+                "?ssl_certfile=FILE&ssl_keyfile=FILE")
+    if "ALERT" in reason and ("UNKNOWN_CA" in reason or "CERTIFICATE" in reason):
+        return ("Redis does not accept this client's certificate (ssl_certfile): it must be signed by an authority "
+                "in Redis's tls-ca-cert-file")
+    cut = isinstance(exc, (ConnectionError, ssl.SSLEOFError)) and not isinstance(exc, ConnectionRefusedError)
+    if not address.tls:
+        return "if that port takes TLS, the URL is rediss://" if cut else ""
+    if (handshake and isinstance(exc, TimeoutError)) or reason in ("WRONG_VERSION_NUMBER", "RECORD_LAYER_FAILURE"):
+        return "if that port takes no TLS, the URL is redis://"
+    if cut and address.cert_file is None:
+        return ("if Redis wants clients' certificates (tls-auth-clients), give this client's in the rediss:// URL, "
+                "?ssl_certfile=FILE&ssl_keyfile=FILE")
+    return ""
 
 
 def backoff(initial: float = 0.05, maximum: float = 2.0, factor: float = 2.0,
@@ -235,6 +282,8 @@ class _Link(asyncio.Protocol):
         self.core = core
         self.transport: asyncio.Transport | None = None
         self.closed = asyncio.get_running_loop().create_future()
+        # Why the connection was lost (connection_lost's exception), once it was.
+        self.lost_to: Exception | None = None
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = transport  # type: ignore[assignment]
@@ -265,6 +314,7 @@ class _Link(asyncio.Protocol):
                        f"command may or may not have run")
 
     def connection_lost(self, exc: Exception | None) -> None:
+        self.lost_to = exc
         failed = self.fail_pending(self.client._lost_reason(exc))
         self.client._link_lost(self, exc, failed)
         if not self.closed.done():
@@ -338,7 +388,7 @@ class _Deadline:
 class RedisClient:
     """One connection to one Redis server, reopened as needed (see the module docstring).
 
-    ``url`` is a ``redis://`` URL (:func:`parse_url`); ``timeout`` bounds every command
+    ``url`` is a ``redis://`` or ``rediss://`` URL (:func:`parse_url`); ``timeout`` bounds every command
     (``execute(..., timeout=)`` overrides it for one call); ``connect_timeout`` bounds each
     connection attempt including AUTH and SELECT; ``limits`` are passed to the
     :class:`~resp.protocol.Connection` core (``max_bulk_bytes``, ``max_depth``...).
@@ -567,7 +617,7 @@ class RedisClient:
                 expired.discard(id(future))
                 if self._connect_error is not None:
                     future.set_exception(RedisConnectionError(
-                        f"cannot connect to {self.address}: {self._connect_error}; "
+                        f"cannot connect to {self.address}: {self._why(self._connect_error)}; "
                         f"the command was not sent", sent=False))
                 else:
                     future.set_exception(RedisTimeout(
@@ -601,8 +651,7 @@ class RedisClient:
                     return
                 except (OSError, asyncio.TimeoutError, ProtocolError, RedisConnectionError) as exc:
                     self._connect_error = exc
-                    self._note_failure(f"cannot connect to {self.address}: "
-                                       f"{exc or type(exc).__name__}; retrying")
+                    self._note_failure(f"cannot connect to {self.address}: {self._why(exc)}; retrying")
                     await asyncio.sleep(next(delays))
                     continue
                 if self._failures:
@@ -618,6 +667,12 @@ class RedisClient:
                 return
         finally:
             self._connector = None
+
+    def _why(self, exc: BaseException) -> str:
+        """Why a connection attempt failed, with what to change when that can be told (a
+        certificate to give, the other scheme: :func:`connection_advice`)."""
+        advice = connection_advice(self.address, exc)
+        return f"{exc or type(exc).__name__}; {advice}" if advice else f"{exc or type(exc).__name__}"
 
     def _still_waiting(self) -> bool:
         """Drop the waiting commands that have failed already; is any left?"""
@@ -665,6 +720,11 @@ class RedisClient:
                 reply = await future
                 if isinstance(reply, RedisError):
                     raise _Refused(f"{address} refused {args[0]}: {reply}")
+        except RedisConnectionError as exc:
+            link.transport.abort()
+            # Lost before it was up: why (a TLS alert, a reset) is the news, not that
+            # AUTH may have run.
+            raise (link.lost_to if isinstance(link.lost_to, OSError) else exc) from None
         except BaseException:
             link.transport.abort()
             raise
@@ -686,6 +746,10 @@ class RedisClient:
         if self._closed:
             return "the Redis client was closed; the command may or may not have run"
         why = exc or "closed by the server"
+        if isinstance(exc, ssl.SSLError) and not isinstance(exc, ssl.SSLEOFError):
+            # A TLS alert, such as TLS 1.3's "certificate required" at the first command.
+            advice = connection_advice(self.address, exc)
+            why = f"{exc}; {advice}" if advice else exc
         return f"lost the connection to {self.address} ({why}); the command may or may not have run"
 
     def _fail_waiting(self, reason: str) -> None:

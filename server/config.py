@@ -61,7 +61,7 @@ class ServerConfig:
     tame_gc: bool = False
     # The database file's folder; None keeps everything in memory (nothing survives).
     data_dir: Path | None = None
-    # A redis:// URL: the store is that Redis (cluster mode, issue 10), not data_dir.
+    # A redis:// (or rediss://, TLS) URL: the store is that Redis (cluster mode, issue 10), not data_dir.
     cluster_url: str | None = None
     queue_ttl: float = const.QUEUE_TTL
     history_retention: float = const.HISTORY_RETENTION

@@ -127,7 +127,7 @@ from typing import Any
 import const
 from protocol import HistoryEntry
 from resp import NEED_DATA, Connection, ProtocolError, RedisClient, RedisError, Script, may_have_run, parse_url
-from resp.aio import RedisAddress, RedisConnectionError, tls_context
+from resp.aio import RedisAddress, RedisConnectionError, connection_advice, tls_context
 
 from ..accounts import Account
 from ..credentials import Credential
@@ -1314,16 +1314,21 @@ def replica_of(role: Any) -> str | None:
     return None
 
 
-def _tls_refusal(address: RedisAddress, exc: OSError) -> str:
-    """The one line for a TLS handshake with Redis that failed for ``exc``, saying what to
-    give in the URL when Redis wants this side's certificate: it says so (TLS 1.3, at the
-    first read), or it may just close during the handshake (seen as an EOF)."""
-    give = "give it in the rediss:// URL, ?ssl_certfile=FILE&ssl_keyfile=FILE"
-    if "CERTIFICATE_REQUIRED" in str(exc).upper():
-        return f"Redis at {address} wants this node's certificate (tls-auth-clients): {give} ({exc})"
-    if address.cert_file is None:
-        return f"cannot speak TLS with Redis at {address}: {exc}; if it wants this node's certificate, {give}"
-    return f"cannot speak TLS with Redis at {address}: {exc}"
+def _unanswered(address: RedisAddress, exc: OSError, *, handshake: bool = False) -> StoreUnavailable:
+    """The refusal for a first exchange with Redis (the TLS handshake, AUTH, SELECT, ROLE)
+    that failed for ``exc``, in one line that says what to change when that can be told
+    (:func:`resp.aio.connection_advice`): nobody fixes a TLS setting from ``EOF occurred
+    in violation of protocol``."""
+    if isinstance(exc, ssl.SSLCertVerificationError):
+        what = f"Redis at {address} is not who it says (TLS): {exc.verify_message}"
+    elif isinstance(exc, ssl.SSLError) and not isinstance(exc, ssl.SSLEOFError):
+        what = f"TLS with Redis at {address} failed: {exc}"
+    else:
+        what = f"Redis at {address} did not answer: {exc or type(exc).__name__}"
+    advice = connection_advice(address, exc, handshake=handshake)
+    # Refusals of TLS (a certificate, an alert) stay until someone changes a setting.
+    storage = not isinstance(exc, ssl.SSLError) or isinstance(exc, ssl.SSLEOFError)
+    return StoreUnavailable(f"{what}; {advice}" if advice else what, storage=storage)
 
 
 class _BlockingConnection:
@@ -1336,45 +1341,41 @@ class _BlockingConnection:
             self.sock = socket.create_connection((address.host, address.port), timeout=timeout)
         except OSError as exc:
             raise StoreUnavailable(f"cannot reach Redis at {address}: {exc}") from exc
-        context = tls_context(address)  # checked readable at start (chatserver.py)
-        if context is not None:
-            try:
-                self.sock = context.wrap_socket(self.sock, server_hostname=address.host)
-            except ssl.SSLCertVerificationError as exc:
-                self.sock.close()
-                raise StoreUnavailable(f"Redis at {address} is not who it says (TLS): {exc.verify_message}; give "
-                                       "the authority that signed its certificate as ?ssl_ca_certs=FILE in the "
-                                       "rediss:// URL", storage=False) from exc
-            except OSError as exc:  # not TLS there, or it wants our certificate (TLS 1.2)
-                self.sock.close()
-                raise StoreUnavailable(_tls_refusal(address, exc), storage=False) from exc
         self.core = Connection()
+        handshake = False
         try:
+            context = tls_context(address)  # checked readable at start (chatserver.py)
+            if context is not None:
+                handshake = True
+                self.sock = context.wrap_socket(self.sock, server_hostname=address.host)
+                handshake = False
             greeting = []
             if address.password is not None:
                 greeting.append(("AUTH", address.username, address.password) if address.username
                                 else ("AUTH", address.password))
             if address.db:
                 greeting.append(("SELECT", address.db))
-            for reply in self.answers(greeting):
+            for reply in self._pipeline(greeting):
                 if isinstance(reply, RedisError):
                     raise _refusal(address, reply, f"Redis at {address} refused the connection: {reply}")
+        except OSError as exc:
+            self.sock.close()
+            raise _unanswered(address, exc, handshake=handshake) from exc
         except BaseException:
             self.sock.close()
             raise
 
     def answers(self, commands: Sequence[Sequence[Any]]) -> list[Any]:
         """The replies, in order, an error reply as a value (:class:`RedisError`); raises
-        :class:`StoreUnavailable` if Redis does not answer in time, saying why in words:
-        TLS 1.3 tells a missing client certificate at the first read, and a TLS port
-        spoken to in plain text closes at the first command."""
+        :class:`StoreUnavailable` if Redis does not answer in time, in the words of
+        :func:`_unanswered` (TLS 1.3 tells a missing client certificate at the first
+        exchange, and a TLS port spoken to in plain text closes at the first command)."""
         try:
             return self._pipeline(commands)
-        except ssl.SSLError as exc:
-            raise StoreUnavailable(_tls_refusal(self.address, exc), storage=False) from exc
-        except (OSError, ProtocolError) as exc:
-            hint = "" if self.address.tls else " (if it takes TLS on that port, the URL is rediss://)"
-            raise StoreUnavailable(f"Redis at {self.address} did not answer: {exc}{hint}") from exc
+        except OSError as exc:
+            raise _unanswered(self.address, exc) from exc
+        except ProtocolError as exc:
+            raise StoreUnavailable(f"Redis at {self.address} did not answer: {exc}") from exc
 
     def pipeline(self, commands: Sequence[Sequence[Any]]) -> list[Any]:
         """The replies, in order; raises :class:`StoreUnavailable` if Redis does not
@@ -1391,7 +1392,14 @@ class _BlockingConnection:
             self.core.send_command(list(command))
         if not commands:
             return []
-        self.sock.sendall(self.core.data_to_send())
+        try:
+            self.sock.sendall(self.core.data_to_send())
+        except ssl.SSLEOFError:
+            # TLS 1.3: Redis's refusal of this side (its certificate missing or not trusted)
+            # comes after the handshake, as an alert and a close; a write that meets the
+            # close first says only EOF. The alert is still there to read, and says why.
+            self.sock.recv(1)
+            raise
         replies = []
         while len(replies) < len(commands):
             item = self.core.next_reply()
@@ -1581,7 +1589,7 @@ class RedisStore:
         LOAD would only get "Protocol error: unauthenticated bulk length". A Redis that
         does not let this user run ROLE (an ACL without @admin) is not refused for it: a
         replica's READONLY at the upgrade says the same."""
-        role = conn.answers([("ROLE",)])[0]
+        role = conn.answers([("ROLE",)])[0]  # without AUTH, the first exchange (TLS 1.3's alerts come then)
         if isinstance(role, RedisError):
             if role.code == "NOAUTH":
                 raise _refusal(self.address, role, "")

@@ -5,13 +5,14 @@ from __future__ import annotations
 
 import enum
 import itertools
+import ssl
 
 import pytest
 
 from resp import (
     NEED_DATA, Connection, ProtocolError, RedisError, Script, backoff, encode_command, parse_url,
 )
-from resp.aio import RedisAddress
+from resp.aio import RedisAddress, connection_advice
 
 TEXT = "olá 🌍 ação"
 UTF8 = TEXT.encode()
@@ -348,6 +349,36 @@ def test_a_tls_file_that_cannot_be_read_is_named_in_the_refusal(tmp_path):
     garbage.write_text("not a certificate\n")
     with pytest.raises(ValueError, match="ssl_certfile .*garbage.pem"):
         tls_context(parse_url(f"rediss://h/0?ssl_certfile={garbage}&ssl_keyfile={garbage}"))
+
+
+def _alert(reason: str) -> ssl.SSLError:
+    exc = ssl.SSLError(1, f"[SSL: {reason}] ...")
+    exc.reason = reason
+    return exc
+
+
+@pytest.mark.parametrize("url, exc, handshake, advice", [
+    ("rediss://h", ssl.SSLCertVerificationError(1, "certificate verify failed"), True, "?ssl_ca_certs=FILE"),
+    ("rediss://h", _alert("TLSV13_ALERT_CERTIFICATE_REQUIRED"), False, "wants this client's certificate"),
+    ("rediss://h?ssl_certfile=c&ssl_keyfile=k", _alert("TLSV1_ALERT_UNKNOWN_CA"), False,
+     "does not accept this client's certificate"),
+    ("rediss://h?ssl_certfile=c&ssl_keyfile=k", _alert("SSLV3_ALERT_BAD_CERTIFICATE"), True,
+     "does not accept this client's certificate"),
+    ("rediss://h", _alert("WRONG_VERSION_NUMBER"), True, "the URL is redis://"),
+    ("rediss://h", TimeoutError("timed out"), True, "the URL is redis://"),
+    ("rediss://h", TimeoutError("timed out"), False, ""),  # TLS is up: Redis is slow, not plain
+    ("rediss://h", ConnectionResetError(104, "reset"), False, "if Redis wants clients' certificates"),
+    ("rediss://h", ssl.SSLEOFError(8, "EOF"), False, "if Redis wants clients' certificates"),
+    ("rediss://h?ssl_certfile=c&ssl_keyfile=k", ConnectionResetError(104, "reset"), False, ""),
+    ("redis://h", ConnectionResetError(104, "reset"), False, "if that port takes TLS, the URL is rediss://"),
+    ("redis://h", ConnectionError("Redis closed the connection"), False, "the URL is rediss://"),
+    ("redis://h", ConnectionRefusedError(111, "refused"), False, ""),  # nobody there: no scheme helps
+    ("redis://h", TimeoutError("timed out"), False, ""),
+    ("rediss://h", ConnectionRefusedError(111, "refused"), False, ""),
+])
+def test_connection_advice_says_what_to_change(url, exc, handshake, advice):
+    said = connection_advice(parse_url(url), exc, handshake=handshake)
+    assert advice in said if advice else said == ""
 
 
 def test_backoff_grows_to_its_maximum_with_jitter_in_the_upper_half():
