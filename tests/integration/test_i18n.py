@@ -1,15 +1,14 @@
-"""Languages: the catalogue compiler, the choice of language, the checks that every text
-is translated with its placeholders, the Portuguese command names, and the terminal
-client, ``--send`` and the server console speaking Brazilian Portuguese for real.
+"""Languages: the choice of language, the checks that every text is translated with its
+placeholders, the Portuguese command names, and the terminal client, ``--send`` and the
+server console speaking Brazilian Portuguese for real.
 
-(The window and the page in pt_BR: tests/integration/test_gui.py and
+(The catalogue compiler and the committed page catalogues: tests/unit/test_i18n_catalogues.py.
+The window and the page in pt_BR: tests/integration/test_gui.py and
 tests/integration/test_web_browser.py.)
 """
 
 from __future__ import annotations
 
-import gettext
-import io
 import json
 import os
 import re
@@ -30,7 +29,7 @@ from client.commands import (COMMAND_WORDS, ClaimName, Mistake, Quit, SetBlocked
                              ShowWho, ShowWhois, help_lines, parse_command)
 from client.display import describe_skipped, explain_error
 from i18n import __main__ as tool
-from i18n.catalog import Entry, PoError, compile_mo, parse_po, plural_expression, to_json
+from i18n.catalog import Entry
 from i18n.extract import Message, placeholders, python_messages, web_messages
 from protocol import Accepted, DirectMessage, Receipt
 from server import ServerThread
@@ -45,88 +44,6 @@ def english_after() -> Iterator[None]:
     """Every test leaves the process speaking English, the default for other tests."""
     yield
     i18n.use("en")
-
-
-# --- The catalogue compiler ---------------------------------------------------------------
-
-PO = r'''
-# a comment
-msgid ""
-msgstr ""
-"Language: pt_BR\n"
-"Plural-Forms: nplurals=2; plural=(n > 1);\n"
-
-#: somewhere.py:1
-msgid "hello {name}"
-msgstr "olá {name}"
-
-msgid "{n} message"
-msgid_plural "{n} messages"
-msgstr[0] "{n} mensagem"
-msgstr[1] "{n} mensagens"
-
-msgid "a \"quoted\"\n"
-"two-line text"
-msgstr "um texto \"entre aspas\"\n"
-"em duas linhas"
-
-#, fuzzy
-msgid "not sure"
-msgstr "incerto"
-
-msgid "not yet"
-msgstr ""
-'''
-
-
-def translations(text: str) -> gettext.GNUTranslations:
-    return gettext.GNUTranslations(io.BytesIO(compile_mo(parse_po(text))))
-
-
-def test_a_po_file_compiles_to_a_mo_that_gettext_reads() -> None:
-    t = translations(PO)
-    assert t.gettext("hello {name}") == "olá {name}"
-    assert t.gettext('a "quoted"\ntwo-line text') == 'um texto "entre aspas"\nem duas linhas'
-    # Brazilian plural: 0 and 1 take the singular.
-    assert [t.ngettext("{n} message", "{n} messages", n) for n in (0, 1, 2, 12)] == \
-        ["{n} mensagem", "{n} mensagem", "{n} mensagens", "{n} mensagens"]
-    # Fuzzy and empty translations are left out, as msgfmt leaves them out: English shows.
-    assert t.gettext("not sure") == "not sure" and t.gettext("not yet") == "not yet"
-    assert t.info()["language"] == "pt_BR"
-
-
-def test_the_mo_layout_is_the_gnu_one() -> None:
-    data = compile_mo([Entry("", ("Language: x\n",)), Entry("b", ("B",)), Entry("a", ("A",))])
-    magic, revision, count, originals, translated, hash_size, _hash_at = \
-        __import__("struct").unpack("<7I", data[:28])
-    assert (magic, revision, count, originals, translated, hash_size) == (0x950412DE, 0, 3, 28, 28 + 24, 0)
-    # Originals sorted by their bytes: "", "a", "b".
-    offsets = [__import__("struct").unpack("<2I", data[originals + 8 * i:originals + 8 * i + 8]) for i in range(3)]
-    assert [data[o:o + n] for n, o in offsets] == [b"", b"a", b"b"]
-
-
-@pytest.mark.parametrize("bad", ['msgid "x"\nmsgstr "y"\nmsgstr "z"\n', 'msgid "x\n', 'msgid "x"\nbogus "y"\n',
-                                 '"orphan"\n'])
-def test_a_malformed_po_file_is_refused_with_its_line(bad: str) -> None:
-    with pytest.raises(PoError, match="line"):
-        parse_po(bad)
-
-
-def test_the_page_catalogue_is_the_po_file_as_json() -> None:
-    entries = parse_po(PO)
-    assert plural_expression(entries) == "n > 1"
-    assert to_json(entries, "pt_BR")["messages"] == {
-        'a "quoted"\ntwo-line text': 'um texto "entre aspas"\nem duas linhas',
-        "hello {name}": "olá {name}",
-        "{n} message\0{n} messages": ["{n} mensagem", "{n} mensagens"],
-    }
-
-
-def test_the_committed_page_catalogues_match_the_po_files() -> None:
-    for language in i18n.available():
-        for path, text in ((tool.web_json_path(language), tool.web_json_text(language)),
-                           (tool.web_script_path(language), tool.web_script_text(language))):
-            assert path.read_text(encoding="utf-8") == text, f"{path} is out of date: run python3 -m i18n web"
 
 
 def test_the_page_explains_errors_with_the_clients_table_translated() -> None:
