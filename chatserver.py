@@ -41,7 +41,7 @@ from resp import parse_url
 from resp.aio import tls_context
 from server import ChatServer, ServerConfig, backup
 from server.addresses import bracketed, endpoint
-from server.app import ListenFailed
+from server.app import KeyUnderPassphrase, ListenFailed
 from server.console import (QUIT_COMMANDS, Confirmation, registry_lines, say_to_operator, unregister_question,
                             watch_console)
 from server.lan import lan_lines, listens_everywhere, local_addresses
@@ -719,6 +719,10 @@ def main(argv: list[str] | None = None) -> int:
     except ssl.SSLError as exc:
         log.error("cannot use the TLS certificate %s or key %s: %s", args.tls_cert, args.tls_key,
                   exc.reason or exc)
+        return 1
+    except KeyUnderPassphrase:
+        log.error("cannot use the TLS key %s: it is under a passphrase, which the server does not ask for: "
+                  "give it without one (openssl pkey -in %s -out PLAIN-KEY)", args.tls_key, args.tls_key)
         return 1
     except DataDirInUse as exc:
         log.error("cannot start: %s", exc)

@@ -177,11 +177,23 @@ def connection_capacity(max_connections: int, file_limit: int | None) -> int:
 
 
 def tls_context(config: ServerConfig) -> ssl.SSLContext:
-    """A server-side TLS context from the configured certificate chain and key (PEM)."""
+    """A server-side TLS context from the configured certificate chain and key (PEM).
+    Raises ``ssl.SSLError`` for files OpenSSL cannot use, :class:`KeyUnderPassphrase` for a
+    key that wants a passphrase."""
     context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
     context.minimum_version = ssl.TLSVersion.TLSv1_2
-    context.load_cert_chain(config.tls_cert, config.tls_key)
+    context.load_cert_chain(config.tls_cert, config.tls_key, password=_refuse_passphrase)
     return context
+
+
+class KeyUnderPassphrase(Exception):
+    """The TLS key file wants a passphrase. Refused rather than asked for: OpenSSL would ask
+    on the terminal, where a server started by a service manager waits for ever (and one
+    without a terminal failed with an unrelated "Invalid argument")."""
+
+
+def _refuse_passphrase() -> bytes:
+    raise KeyUnderPassphrase
 
 
 def _error_frame(refusal: Refusal) -> bytes:

@@ -198,6 +198,19 @@ def test_chatserver_with_a_bad_certificate_or_key_exits_with_one_line(certificat
     assert_one_line_error(run_chatserver("--memory", "--tls-cert", str(cert), "--tls-key", str(other_key)), "TLS")
 
 
+def test_chatserver_with_a_key_under_a_passphrase_exits_with_one_line_and_asks_nothing(tmp_path):
+    """OpenSSL would ask for the passphrase on the terminal: a server started by a service
+    manager would wait there for ever, or (no terminal) fail with an unrelated error."""
+    require_tool("openssl", why="to make a test certificate")
+    cert, key = tmp_path / "c.pem", tmp_path / "k.pem"
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-passout", "pass:segredo",
+                    "-subj", "/CN=localhost", "-days", "2", "-keyout", str(key), "-out", str(cert)],
+                   check=True, capture_output=True, timeout=60, stdin=subprocess.DEVNULL)
+    line = assert_one_line_error(run_chatserver("--memory", "--tls-cert", str(cert), "--tls-key", str(key)),
+                                 str(key), "passphrase", "openssl pkey")
+    assert "Enter PEM pass phrase" not in line
+
+
 def test_chatserver_needs_both_the_certificate_and_the_key(certificate):
     result = run_chatserver("--memory", "--tls-cert", str(certificate[0]))
     assert result.returncode == 2 and "--tls-key" in result.stderr and "Traceback" not in result.stderr
