@@ -151,6 +151,12 @@ def _text(value: Any) -> str:
     return value.decode("utf-8") if isinstance(value, bytes) else str(value)
 
 
+class HeartbeatRefused(RedisConnectionError):
+    """Redis answered the heartbeat with an error: it is there and refuses (``OOM`` at its
+    maxmemory, ``LOADING`` after a restart, ``READONLY`` if made a replica). Said so, not as
+    a link cut: the operator looks at Redis, not at the network."""
+
+
 class ClusterNode:
     """The peers of a relay in a cluster (see the module docstring).
 
@@ -1050,7 +1056,7 @@ class ClusterNode:
     # --- Heartbeat and reaping ---------------------------------------------------------
 
     async def _heartbeat(self) -> None:
-        cut_off = False
+        cut_off: Exception | None = None  # why the node became unavailable, once said
         while True:
             await asyncio.sleep(self.beat)
             self._notify(self.users.overdue(time.time()))  # who did not move within the grace
@@ -1058,8 +1064,8 @@ class ClusterNode:
                 self._routing(sender, "")
             try:
                 alive = await scripts.BEAT(self._redis, args=(self.prefix, self.node_id, *self._liveness_ms))
-                if isinstance(alive, RedisError):  # LOADING after a restart, for instance: not alive yet
-                    raise RedisConnectionError(str(alive))
+                if isinstance(alive, RedisError):  # LOADING after a restart, OOM when full: not alive yet
+                    raise HeartbeatRefused(str(alive))
                 if alive == 0:
                     await self._rejoin()
                 else:
@@ -1070,16 +1076,19 @@ class ClusterNode:
                         await self._release_again()
                 reaped = await self._reap()
                 if isinstance(reaped, RedisError):
-                    raise RedisConnectionError(str(reaped))
+                    raise HeartbeatRefused(str(reaped))
                 if reaped:
                     log.warning("cluster: node(s) %s stopped beating; their users left", ", ".join(map(_text, reaped)))
-                if cut_off:
-                    log.warning("cluster: Redis answers again")
-                    cut_off = False
+                if cut_off is not None:
+                    log.warning("cluster: Redis takes this node's heartbeat again"
+                                if isinstance(cut_off, HeartbeatRefused) else "cluster: Redis answers again")
+                    cut_off = None
             except (RedisConnectionError, TimeoutError) as exc:
-                if not cut_off and not self.available:
-                    log.error("cluster: cut off from Redis (%s): logins are answered unavailable", exc)
-                    cut_off = True
+                if cut_off is None and not self.available:
+                    log.error("cluster: Redis refuses this node's heartbeat (%s): logins are answered unavailable"
+                              if isinstance(exc, HeartbeatRefused) else
+                              "cluster: cut off from Redis (%s): logins are answered unavailable", exc)
+                    cut_off = exc
 
     def _reap(self) -> Any:
         """Run REAP (an awaitable of its reply)."""
@@ -1099,7 +1108,7 @@ class ClusterNode:
         self._reclaimed.clear()
         reaped = await self._reap()  # this node too, if nobody did
         if isinstance(reaped, RedisError):
-            raise RedisConnectionError(str(reaped))
+            raise HeartbeatRefused(str(reaped))
         # Said again in case nobody could say it (a Redis restarted without its data does
         # not know this node): every directory drops this node's earlier sessions.
         await self._redis.execute("XADD", self.prefix + "events", "MAXLEN", "~", scripts.EVENTS_MAXLEN, "*",

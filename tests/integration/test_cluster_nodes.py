@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import http.client
+import logging
 import threading
 import time
 
@@ -364,6 +365,32 @@ def test_a_node_cut_off_alone_is_judged_gone_and_its_users_return_online_since_n
             joined = ana.expect(UserJoined, skip=(Ping,), timeout=15)
             assert joined.name == "Bia" and joined.at >= left.at, (left, joined)
             assert who(ana) == who(bia) == ["Ana", "Bia"]
+    finally:
+        c.close()
+
+
+@pytest.mark.timeout_seconds(60)
+def test_a_full_redis_refusing_the_heartbeat_is_said_as_a_refusal_not_as_a_cut_link(redis_server, caplog):  # noqa: F811
+    """A Redis at its maxmemory (noeviction) refuses the heartbeat's writes (OOM) while it
+    answers everything: the log says Redis refuses the heartbeat and why, once, and that it
+    takes it again once memory is freed, not that the node was cut off from Redis (the
+    operator would look at the network)."""
+    c = Cluster(redis_server.url, 1, beat=0.2, ttl=1.0)
+    node = c.nodes[0]
+    try:
+        with caplog.at_level(logging.INFO, logger="chat.cluster"):
+            c.run(node._redis.execute("CONFIG", "SET", "maxmemory", "1"))  # every write refused: OOM
+            try:
+                wait_for(lambda: not c.call(lambda: node.available), what="the node unavailable")
+                wait_for(lambda: "OOM" in caplog.text, what="the refusal logged")
+            finally:
+                c.run(node._redis.execute("CONFIG", "SET", "maxmemory", "0"))
+            wait_for(lambda: c.call(lambda: node.available), what="the node available again")
+        said = [r.getMessage() for r in caplog.records if r.name == "chat.cluster"]
+        refused = [line for line in said if "OOM" in line]
+        assert len(refused) == 1, said
+        assert "Redis refuses this node's heartbeat" in refused[0] and "cut off" not in refused[0], refused
+        assert any("Redis takes this node's heartbeat again" in line for line in said), said
     finally:
         c.close()
 
