@@ -38,6 +38,8 @@ INBOX_MAXLEN = 100_000
 # entry this old: a node's reader is seconds behind at most, and a node cut off longer
 # than its TTL is reaped and loads the registry again when it rejoins.
 EVENTS_KEPT_MS = 3_600_000
+# At most this many of them deleted by one beat (a beat is a short step for Redis).
+EVENTS_TRIM_BATCH = 1000
 
 # Liveness, shared by JOIN, BEAT and REAP (ARGV[1] the prefix). A node is alive while
 # its deadline in 'beats' is not past; each beat moves it to now + ttl. The deadlines are
@@ -69,6 +71,15 @@ local function heard(p, silence)
 end
 """
 
+# Lua: ``json_string(s)``, ``s`` as a JSON string: quotes, backslashes and control
+# characters escaped, every other byte as it is (the texts are UTF-8). Not cjson.encode:
+# the Lua of some packaged Redis builds has no cjson (Debian 11's redis-server 6.0).
+JSON_STRING_FUNCTION = r"""
+local function json_string(s)
+  return '"' .. (string.gsub(s, '[%c"\\]', function(c) return string.format('\\u%04x', string.byte(c)) end)) .. '"'
+end
+"""
+
 # ARGV: prefix, node, ttl ms, info, silence ms. Heartbeat at start: the node exists from now on.
 JOIN = Script(_LIVENESS + """
 local p, node = ARGV[1], ARGV[2]
@@ -92,10 +103,18 @@ if redis.call('SISMEMBER', p..'nodes', node) == 0 then return 0 end
 local deadline = tonumber(redis.call('HGET', p..'beats', node))
 if not deadline or deadline < now then return 0 end
 redis.call('HSET', p..'beats', node, string.format('%%.0f', now + tonumber(ARGV[3])))
--- Exact, not '~': a macro node of the stream may hold an hour's entries and a new one.
-redis.call('XTRIM', p..'events', 'MINID', string.format('%%.0f', now - %d))
+-- The entries older than EVENTS_KEPT_MS go, exactly (a '~' trim keeps a macro node of the
+-- stream whole, which may hold an hour's entries and a new one). Read and deleted, not
+-- XTRIM MINID, which Redis 6.0 (Ubuntu 22.04's) lacks; at most EVENTS_TRIM_BATCH a beat,
+-- so that a beat stays short (a stream that was let grow is emptied over a few beats).
+local old = redis.call('XRANGE', p..'events', '-', string.format('%%.0f', now - %d - 1), 'COUNT', %d)
+if #old > 0 then
+  local ids = {}
+  for i, entry in ipairs(old) do ids[i] = entry[1] end
+  redis.call('XDEL', p..'events', unpack(ids))
+end
 return 1
-""" % EVENTS_KEPT_MS)
+""" % (EVENTS_KEPT_MS, EVENTS_TRIM_BATCH))
 
 # ARGV: prefix, this node's version (node.py CLUSTER_VERSION), its id. Run before JOIN:
 # {'ok', the version found (0: none), live nodes} when the cluster's version
@@ -183,7 +202,7 @@ return 1
 # ARGV: prefix, silence ms (see _LIVENESS). Every node whose deadline passed (or that
 # left: no deadline): its sessions leave the registry, its inbox goes, and one NodeGone
 # entry tells the others. Returns the ids reaped.
-REAP = Script(_LIVENESS + """
+REAP = Script(_LIVENESS + JSON_STRING_FUNCTION + """
 local p = ARGV[1]
 local now = heard(p, ARGV[2])
 local reaped = {}
@@ -199,7 +218,7 @@ for _, node in ipairs(redis.call('SMEMBERS', p..'nodes')) do
     redis.call('DEL', p..'sessions:'..node, p..'inbox:'..node, p..'node:'..node)
     redis.call('HDEL', p..'beats', node)
     redis.call('SREM', p..'nodes', node)
-    redis.call('XADD', p..'events', 'MAXLEN', '~', %d, '*', 'e', cjson.encode({k = 'gone', node = node}))
+    redis.call('XADD', p..'events', 'MAXLEN', '~', %d, '*', 'e', '{"k":"gone","node":' .. json_string(node) .. '}')
     reaped[#reaped + 1] = node
   end
 end

@@ -137,7 +137,7 @@ from ..mailbox import (DEFAULT_ROOM_SLOT, ID_REUSED, LEFT_AT, NEW, RESEND, ROOM_
                        as_told, same_request)
 from ..cluster import trace
 from ..cluster.checks import durability_warning
-from ..cluster.scripts import HELD_FUNCTIONS, ROUTE_FUNCTION
+from ..cluster.scripts import HELD_FUNCTIONS, JSON_STRING_FUNCTION, ROUTE_FUNCTION
 from ..store import LAZY_SECONDS, FailureLog, StoreUnavailable
 from .base import Callback, ErrorCallback
 
@@ -652,7 +652,7 @@ return out
 # its holding is the one the node saw (no login or leaving since), and no message refers to
 # it; the forgotten ones go on the events stream in the same step. Reply: {1, the keys
 # forgotten, the rows of what ended (hand_over)}.
-_FORGET_GUESTS = _script(_HAND_OVER_FUNCTION + _REFERENCED_FUNCTION + r"""
+_FORGET_GUESTS = _script(_HAND_OVER_FUNCTION + _REFERENCED_FUNCTION + JSON_STRING_FUNCTION + r"""
 local owner = redis.call('GET', P .. 'forgetter')
 if owner and owner ~= ARGV[3] then return {0} end
 redis.call('SET', P .. 'forgetter', ARGV[3], 'PX', ARGV[4])
@@ -667,7 +667,7 @@ for i = 8, #ARGV - 2, 3 do
 end
 if #keys == 0 then return {1, {}, {}} end
 local told = hand_over(tonumber(ARGV[2]), true, keys)
-redis.call('XADD', ARGV[5], 'MAXLEN', '~', ARGV[6], '*', 'e', ARGV[7] .. cjson.encode(table.concat(keys, '\n')) .. '}')
+redis.call('XADD', ARGV[5], 'MAXLEN', '~', ARGV[6], '*', 'e', ARGV[7] .. json_string(table.concat(keys, '\n')) .. '}')
 return {1, keys, told}
 """)
 

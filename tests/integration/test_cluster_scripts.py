@@ -97,6 +97,20 @@ def test_reap_removes_a_dead_nodes_sessions_once_and_says_so_in_one_entry(redis_
     run(redis_server.url, steps)
 
 
+def test_the_gone_entry_names_any_node_id_exactly(redis_server):  # noqa: F811
+    """REAP writes its entry's JSON itself (scripts.JSON_STRING_FUNCTION: some packaged
+    Redis builds have no cjson in their Lua): a node id with quotes, a backslash, control
+    characters and accents reads back as it was."""
+    odd = 'nó "a"\\b\t\x01é'
+
+    async def steps(redis):
+        await join(redis, odd, ttl_ms=50)
+        await asyncio.sleep(0.2)
+        assert await scripts.REAP(redis, args=(P, SILENCE_MS)) == [odd.encode()]
+        assert (await events(redis))[-1] == bus.NodeGone(odd)
+    run(redis_server.url, steps)
+
+
 def test_a_time_no_node_could_beat_counts_against_nobody_but_one_node_silent_alone_is_reaped(redis_server):  # noqa: F811
     # scripts._LIVENESS: 0.6 s without any heartbeat script (Redis down, for the nodes)
     # is longer than the silence (0.2 s): every deadline moves on by it, and neither node
