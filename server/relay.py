@@ -2206,11 +2206,20 @@ class Relay:
         self.room_desk.presence(key, name, "offline")
 
     def resync(self) -> None:
-        """Redis answers again after a break: what was routed meanwhile may not have come,
-        so every session fetches what waits for it from the store."""
+        """Redis answers again after a break, or this node claimed its users' names again
+        after it was judged gone: what was routed meanwhile may not have come (messages to
+        them, and the outcomes of theirs, routed to nobody while they counted as offline),
+        so every session fetches what waits for it from the store, and is told its
+        unacknowledged outcomes again, as at a login (a client takes an outcome it already
+        has as a no-op and acknowledges it)."""
         for session in self.sessions:
             if session.key and not session.closing:
                 session.backlog = True
+                if self._may_have_stored(session.key):
+                    # A fetch under way of the earlier pages is dropped (_page_outcomes
+                    # checks that its pages are still the session's): these start over.
+                    self.outcome_pages[session] = OutcomePages(set(), cursor=session.epoch)
+                    self._page_outcomes(session)
         self._store_recovered()
 
     # --- Leaving and errors -------------------------------------------------------------

@@ -714,3 +714,33 @@ def test_a_new_direct_message_across_nodes_is_stored_and_routed_in_one_script_ca
             assert again.msg_id == accepted[3].msg_id
     finally:
         c.close()
+
+
+@pytest.mark.timeout_seconds(60)
+def test_an_outcome_told_while_the_senders_node_was_judged_gone_reaches_the_sender_after_its_rejoin(
+        redis_server):  # noqa: F811
+    """Ana (node 1) sends Bia (node 0) a message; node 1's heartbeat stops and node 0 reaps
+    it, so Ana is offline for the cluster while her connection to node 1 stays up. Bia
+    confirms the message meanwhile: its ``delivered`` is routed to nobody and waits in the
+    store for Ana. Once node 1 beats again and claims her name anew, Ana is told it without
+    logging in again (before: only at her next login, so a client that stayed connected
+    showed the message queued for ever; seen in a chaos run, seed 44)."""
+    c = Cluster(redis_server.url, 2, beat=0.2, ttl=1.0)
+    try:
+        with c.login(1, "Ana") as ana, c.login(0, "Bia") as bia:
+            wait_for(lambda: who(ana) == ["Ana", "Bia"] == who(bia), what="both online")
+            ana.send(SendDirect("d1", "bia", "olá"))
+            accepted = ana.expect(Accepted, skip=NOTICES)
+            message = bia.expect(DirectMessage, skip=NOTICES)
+            node = c.nodes[1]
+            c.call(lambda: node._tasks[0].cancel())  # its heartbeat: no beat, no reap
+            left = bia.expect(UserLeft, skip=(Ping,), timeout=15)
+            assert left.name == "Ana"
+            bia.send(Receipt(message.msg_id))
+            assert not [e for e in ana.drain(quiet=0.5) if isinstance(e, Delivered)]  # routed to nobody
+            c.call(lambda: node._tasks.__setitem__(0, asyncio.ensure_future(node._heartbeat())))
+            assert bia.expect(UserJoined, skip=(Ping,), timeout=15).name == "Ana"
+            delivered = ana.expect(Delivered, skip=NOTICES, timeout=10)
+            assert (delivered.request_id, delivered.msg_id) == ("d1", accepted.msg_id)
+    finally:
+        c.close()
