@@ -361,6 +361,13 @@ class _Replies:
     def __await__(self) -> Any:
         return self._client._replies(*self._sent).__await__()
 
+    def failed(self) -> bool:
+        """Whether the pipeline failed already (its connection lost, its deadline passed,
+        not sent): known as it happens, a loop turn or two before whoever awaits it wakes
+        (a pipeline's commands fail together, so its last one says it)."""
+        last = self._sent[0][-1]
+        return last.done() and not last.cancelled() and last.exception() is not None
+
 
 class _Deadline:
     """One timer for the commands of one loop turn: fires ``expire(futures, timeout)``
@@ -506,7 +513,7 @@ class RedisClient:
         itself (the Redis store's batch, the node's routes) and would otherwise wait one
         more turn for its task to start and one for the flush. Await what it returns
         (always: it holds the commands' bookkeeping) for the replies, as
-        :meth:`pipeline_encoded`'s. When ``max_in_flight`` leaves no room, or there is
+        :meth:`pipeline_encoded`'s; its ``failed()`` says at once whether they failed. When ``max_in_flight`` leaves no room, or there is
         nothing to send, it is :meth:`pipeline_encoded` itself, sent when awaited."""
         if self._closed:
             raise RedisConnectionError("the Redis client is closed", sent=False)

@@ -1517,6 +1517,17 @@ def _bulk(arg: str | bytes | int) -> bytes:
 _MANY_HEADS = {script: _bulk(_NUMBERS[packed]) + _bulk(1) for script, packed in _PACKED.items()}
 
 
+def _has_failed(replies: Awaitable[list[Any]]) -> bool:
+    """Whether the pipeline whose ``replies`` these are (what RedisClient.pipeline_now
+    returned, or a future the store failed itself) has failed already, before the task
+    awaiting it woke. A pipeline not yet handed to the connection (pipeline_now's
+    coroutine, when too many commands were in flight) has not."""
+    if isinstance(replies, asyncio.Future):
+        return replies.done() and not replies.cancelled() and replies.exception() is not None
+    failed = getattr(replies, "failed", None)
+    return failed is not None and failed()
+
+
 class RedisStore:
     """See the module docstring and base.py for the contract of every method."""
 
@@ -1553,9 +1564,10 @@ class RedisStore:
         # (_scheduled stays False); they ride in the next pipeline that something else
         # starts, or go by themselves after LAZY_SECONDS (this timer).
         self._lazy_timer: asyncio.TimerHandle | None = None
-        # Pipelines in flight, oldest first: (operations as they ran, submissions, task).
-        # Answers run from the front.
-        self._batches: deque[tuple[list, list, asyncio.Task]] = deque()
+        # Pipelines in flight, oldest first: (operations as they ran, submissions, task,
+        # the pipeline's replies); or, refused unsent (_send), (operations, submissions,
+        # None, the StoreUnavailable to answer them with). Answers run from the front.
+        self._batches: deque[tuple[list, list, asyncio.Task | None, Any]] = deque()
         self._heads: dict[tuple[Script, int], bytes] = {}  # see _command
         # _command's form of _STORE_PACKED's two arguments, for store_fields to fill at once.
         self._store_form = (_bulk(_NUMBERS[_STORE_PACKED]) + _bulk(2)) + b"$%d\r\n%b\r\n" * 2
@@ -1658,19 +1670,22 @@ class RedisStore:
     def close(self) -> None:
         """Answer what is still pending ``unavailable`` (nothing can wait for Redis here:
         call :meth:`drain` first), and close the connection."""
-        written: list[_Operation | tuple] = []  # in pipelines written to Redis: may have run
-        for _batch, submitted, task in self._batches:  # the oldest first, as answers go
-            task.cancel()
-            written.extend(submitted)
+        # In submission order, each with whether it may have run (written to Redis).
+        pending: list[tuple[_Operation | tuple, bool]] = []
+        for _batch, submitted, task, _replies in self._batches:  # the oldest first, as answers go
+            if task is not None:  # (None: refused unsent, not answered yet)
+                task.cancel()
+            pending += [(entry, task is not None) for entry in submitted]
         self._batches.clear()
-        unsent, self._submitted = self._submitted, []
+        pending += [(entry, False) for entry in self._submitted]
+        self._submitted = []
         self._queued = []
         self._stop_joining()
         self._cancel_lazy()
-        for entries, maybe_done in ((written, True), (unsent, False)):
-            failure = StoreUnavailable("the store is closing", storage=False, maybe_done=maybe_done)
-            for entry in entries:
-                self._refuse(entry, failure)
+        failures = {maybe_done: StoreUnavailable("the store is closing", storage=False, maybe_done=maybe_done)
+                    for maybe_done in (True, False)}
+        for entry, maybe_done in pending:
+            self._refuse(entry, failures[maybe_done])
         self._wake_drained()
         if self._client is not None:
             client, self._client = self._client, None
@@ -1804,13 +1819,21 @@ class RedisStore:
             elif self._lazy_timer is None:
                 self._lazy_timer = self._loop.call_later(LAZY_SECONDS, self._lazy_due)
 
-    def _send(self) -> None:
+    def _send(self, refusal: StoreUnavailable | None = None) -> None:
+        """Write the queued operations to Redis as one pipeline, or, with ``refusal`` or
+        while an earlier pipeline's failure is not answered yet, refuse them with it
+        (:meth:`_answer_ready` answers them in their place, unsent)."""
         self._scheduled = False
         self._cancel_lazy()
         batch, self._queued = self._queued, []
         submitted, self._submitted = self._submitted, []
         self._stop_joining()
         if not batch:
+            return
+        if refusal is None and any(task is None or _has_failed(replies) for _b, _s, task, replies in self._batches):
+            refusal = self._refusal_behind()
+        if refusal is not None:
+            self._batches.append((batch, submitted, None, refusal))
             return
         # Written here, at the end of the turn that submitted them, not when a task starts
         # (a turn later) and the client flushes (one more): pipelines reach Redis in
@@ -1826,8 +1849,21 @@ class RedisStore:
             replies = self._loop.create_future()
             replies.set_exception(exc)
         task = self._loop.create_task(self._run(batch, chunks, commands, replies, traced))
-        self._batches.append((batch, submitted, task))
+        self._batches.append((batch, submitted, task, replies))
         task.add_done_callback(lambda _: self._answer_ready())
+
+    def _refusal_behind(self) -> StoreUnavailable:
+        """The answer to operations submitted while an earlier pipeline's failure (its
+        connection lost, its deadline passed) was not answered yet: they are not sent.
+
+        Sent, they could run on the next connection before the failed ones, which their
+        callers send again only once told: a sender's later message stored ahead of its
+        earlier one (the cluster's chaos run, seed 58: a node paused while Redis was down;
+        as it resumed, the earlier messages' deadline passed in the loop turn that read a
+        later one, and the relay's hold, server/sendorder.py, came with their answer, a
+        turn or two too late). Refused after them, unsent, they come again behind them."""
+        return StoreUnavailable(f"Redis at {self.address} did not answer: an earlier pipeline failed, and what "
+                                f"was submitted before its answer is not sent, so that it cannot run before it")
 
     async def _run(self, batch: list[_Operation], chunks: list[list[_Operation]], commands: list[bytes],
                    sent: Awaitable[list[Any]], traced: Sequence[tuple] = ()) -> list[Any]:
@@ -1863,8 +1899,25 @@ class RedisStore:
         """Answer the pipelines that are done, oldest first, stopping at one still in flight:
         the replies are taken in the order the operations ran, then each submission is
         answered (its callback or on_error) in the order it was submitted (base.py)."""
-        while self._batches and self._batches[0][2].done():
-            batch, submitted, task = self._batches.popleft()
+        refused = False  # whether this pass answered a failure
+        while True:
+            if not self._batches:
+                if refused and self._queued:
+                    # Submitted before the failures just answered, so before their callers
+                    # could hold back what follows them: refused too, now (see _send).
+                    self._send(self._refusal_behind())
+                    continue
+                break
+            batch, submitted, task, replies = self._batches[0]
+            if task is not None and not task.done():
+                break
+            self._batches.popleft()
+            if task is None:  # refused unsent (_send): ``replies`` is the failure
+                refused = True
+                self.failures.failed(replies.reason, len(batch))
+                for entry in submitted:
+                    self._refuse(entry, replies)
+                continue
             if task.cancelled():  # (its pipeline was written: it may have run)
                 failure = StoreUnavailable("the store was closed", storage=False, maybe_done=True)
                 for entry in submitted:
@@ -1872,6 +1925,7 @@ class RedisStore:
                 continue
             error = task.exception()
             if error is not None:
+                refused = True
                 reason = f"Redis at {self.address} did not answer: {error or type(error).__name__}"
                 self.failures.failed(reason, len(batch))
                 failure = StoreUnavailable(reason, maybe_done=may_have_run(error))

@@ -262,6 +262,28 @@ def test_pipeline_now_is_written_before_it_returns_behind_the_turns_earlier_comm
     run(main())
 
 
+def test_pipeline_now_says_its_pipeline_failed_as_it_happens_before_anyone_awaits_it():
+    """The Redis store holds back what it would write behind a failed pipeline until it has
+    answered that failure (server/stores/redis.py, _refusal_behind); it learns of the
+    failure from ``failed()``, which is true from the moment the connection is lost, before
+    the task awaiting the replies wakes."""
+    async def main():
+        async with FakeRedis(hang_up=True) as fake, RedisClient(fake.url, timeout=5) as redis:
+            replies = redis.pipeline_now([b"*1\r\n$4\r\nPING\r\n"])
+            assert not replies.failed()
+            deadline = time.monotonic() + 5
+            while redis.connected or not fake.received:  # the server hangs up after reading it
+                assert time.monotonic() < deadline, "the connection was not lost"
+                await asyncio.sleep(0)
+            assert replies.failed()
+            with pytest.raises(RedisConnectionError):
+                await replies
+        async with FakeRedis(lambda data: b"+PONG\r\n") as fake, RedisClient(fake.url, timeout=5) as redis:
+            replies = redis.pipeline_now([b"*1\r\n$4\r\nPING\r\n"])
+            assert await replies == ["PONG"] and not replies.failed()
+    run(main())
+
+
 def test_may_have_run_tells_a_command_written_and_unanswered_from_one_never_written():
     """What the Redis store's "nothing was done" rests on (PROTOCOL.md, "When the server
     cannot store"): only a command that never reached the socket is known not to have run."""

@@ -110,7 +110,7 @@ def test_each_receipt_and_ack_of_a_joined_operation_is_answered_in_order_and_a_f
     assert [operation.count for operation in batch if isinstance(operation, module._Many)] == [4, 5, 2]
     replies = [4, RedisError("ERR", "a page's bug"), b"00110", [], RedisError("OOM", "no memory")]
     with caplog.at_level(logging.ERROR, logger="chat.store"):
-        store._batches.append((batch, submitted, _Answered(replies)))
+        store._batches.append((batch, submitted, _Answered(replies), None))
         store._answer_ready()
     refused = "Redis at redis://127.0.0.1:1/0 refused the work: OOM no memory"
     assert answers == [("receipt", 1, None), ("receipt", 4, None), ("ack", 3, True), ("ack", 4, True),
