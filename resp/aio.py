@@ -513,8 +513,9 @@ class RedisClient:
         itself (the Redis store's batch, the node's routes) and would otherwise wait one
         more turn for its task to start and one for the flush. Await what it returns
         (always: it holds the commands' bookkeeping) for the replies, as
-        :meth:`pipeline_encoded`'s; its ``failed()`` says at once whether they failed. When ``max_in_flight`` leaves no room, or there is
-        nothing to send, it is :meth:`pipeline_encoded` itself, sent when awaited."""
+        :meth:`pipeline_encoded`'s; its ``failed()`` says at once whether they failed.
+        When ``max_in_flight`` leaves no room, or there is nothing to send, it is
+        :meth:`pipeline_encoded` itself, sent when awaited."""
         if self._closed:
             raise RedisConnectionError("the Redis client is closed", sent=False)
         count = len(encoded)

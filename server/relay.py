@@ -803,7 +803,7 @@ class Relay:
             self.room_desk.logged_in(session, hello.room_seen)
         elif hello.room_seen is not None:
             self.room_desk.replay(session, hello.room_seen)  # what this client missed, another session online
-        key, epoch = session.key, session.epoch
+        key = session.key
         self.known[key] = result.name
         self.store.remember_user(key, result.name, time.time())
         if not stored:
@@ -811,10 +811,7 @@ class Relay:
         # Submitted now, so these run before any message stored after this login: what
         # waited comes first, in order, then what is new.
         self._refill(session)
-        # Outcomes start after the epoch: what an earlier holder of a guest name sent is not
-        # this holder's to hear of.
-        self.outcome_pages[session] = OutcomePages(set(), cursor=epoch)
-        self._page_outcomes(session)
+        self._restart_outcome_pages(session)
         self.after.tell_changes(session)  # after the waiting messages they change
 
     def _may_have_stored(self, key: str) -> bool:
@@ -1653,6 +1650,15 @@ class Relay:
             for sender in sessions:
                 sender.send(event)
 
+    def _restart_outcome_pages(self, session: ClientSession) -> None:
+        """Tell ``session`` every outcome its user has not acknowledged, from the first page
+        (at login, and again after a Redis break or a rejoin: relay.resync). Outcomes start
+        after the session's epoch: what an earlier holder of a guest name sent is not this
+        holder's to hear of. A fetch of earlier pages still under way is dropped
+        (_page_outcomes checks that its pages are still the session's)."""
+        self.outcome_pages[session] = OutcomePages(set(), cursor=session.epoch)
+        self._page_outcomes(session)
+
     def _page_outcomes(self, session: ClientSession) -> None:
         """Fetch the next page of outcomes that ``session``'s user has not acknowledged
         and tell them to ``session`` (at login; then whenever half a page is acknowledged)."""
@@ -2216,10 +2222,7 @@ class Relay:
             if session.key and not session.closing:
                 session.backlog = True
                 if self._may_have_stored(session.key):
-                    # A fetch under way of the earlier pages is dropped (_page_outcomes
-                    # checks that its pages are still the session's): these start over.
-                    self.outcome_pages[session] = OutcomePages(set(), cursor=session.epoch)
-                    self._page_outcomes(session)
+                    self._restart_outcome_pages(session)
         self._store_recovered()
 
     # --- Leaving and errors -------------------------------------------------------------

@@ -1900,14 +1900,11 @@ class RedisStore:
         the replies are taken in the order the operations ran, then each submission is
         answered (its callback or on_error) in the order it was submitted (base.py)."""
         refused = False  # whether this pass answered a failure
-        while True:
+        while self._batches or (refused and self._queued):
             if not self._batches:
-                if refused and self._queued:
-                    # Submitted before the failures just answered, so before their callers
-                    # could hold back what follows them: refused too, now (see _send).
-                    self._send(self._refusal_behind())
-                    continue
-                break
+                # Submitted before the failures just answered, so before their callers
+                # could hold back what follows them: refused too, now (see _send).
+                self._send(self._refusal_behind())
             batch, submitted, task, replies = self._batches[0]
             if task is not None and not task.done():
                 break
