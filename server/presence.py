@@ -16,7 +16,8 @@ online, the one who joins or leaves included:
 
 Nothing is dropped that is due, and every client sees the notices it gets in the order
 they happened: a notice for watchers first writes out a batch still queued for everyone
-(that happens only around the limit).
+(that happens only around the limit), and so does a frame from a user a queued notice is
+about (:meth:`PresenceNotices.acting`): their message never comes before their ``joined``.
 
 A session that is crowded (its outgoing queue is over the others' mark: ``crowded()``,
 server/session.py) is written none: its notices are coalesced per user to what changed
@@ -127,6 +128,8 @@ class PresenceNotices:
         self.room_limit = room_limit
         # Notices queued for everyone: (the user's key, whether it is a join, the frame).
         self._pending: list[tuple[str, bool, bytes]] = []
+        # The keys of those notices (see :meth:`acting`).
+        self.pending_keys: set[str] = set()
         # Crowded session -> user key -> (was online for it, is online, the latest notice):
         # only keys whose presence differs from what the session last saw are kept.
         self._missed: dict[Any, dict[str, tuple[bool, bool, bytes]]] = {}
@@ -139,7 +142,9 @@ class PresenceNotices:
         if online <= self.room_limit:
             if not self._pending:
                 self._schedule(min(MAX_DELAY, room_size * DELAY_PER_USER), self.flush)
-            self._pending.append((key if key is not None else event.name, joined, encode(event)))
+            key = key if key is not None else event.name
+            self._pending.append((key, joined, encode(event)))
+            self.pending_keys.add(key)
             return
         watchers = self._watchers(key) if key is not None else ()
         if not watchers:
@@ -152,12 +157,20 @@ class PresenceNotices:
             else:
                 session.write_frame(frame)
 
+    def acting(self, key: str) -> None:
+        """User ``key`` is about to act (send a message, type): if a notice about them is
+        still queued, write the queue now, so that nobody sees them act before being told
+        they joined. The relay checks ``pending_keys`` first (every frame passes there)."""
+        if key in self.pending_keys:
+            self.flush()
+
     def flush(self) -> None:
         """Write every queued notice to every open session now (a crowded one: later)."""
         if not self._pending:
             return
         pending = self._pending
         self._pending = []
+        self.pending_keys = set()
         batch = b"".join(frame for _key, _joined, frame in pending)
         for session in self._recipients():
             if session.crowded():

@@ -494,6 +494,8 @@ class Relay:
     def handle(self, session: ClientSession, event: Event) -> None:
         """Act on one event from ``session``."""
         kind = type(event)
+        if self.presence.pending_keys:
+            self.presence.acting(session.key)  # never their message before their "joined"
         if session.holds and kind in _ORDERED and self._held(session, event):
             return
         if kind in _RATED and self._rate_limited(session, event):

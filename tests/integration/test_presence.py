@@ -16,6 +16,7 @@ from protocol import (
     ErrorCode,
     ErrorReply,
     Presence,
+    SendDirect,
     UserJoined,
     UserLeft,
     Unwatch,
@@ -103,6 +104,25 @@ def test_a_watcher_in_a_small_room_hears_each_notice_once(loop):
     leave(bench, bob)
     timers.run()
     assert notices(alice) == [("UserJoined", "Alice"), ("UserJoined", "Bob"), ("UserLeft", "Bob")]
+    bench.store.close()
+
+
+def test_a_message_from_someone_who_just_joined_comes_after_the_notice_of_their_join(loop):
+    """The batch of notices waits its delay (0.1 ms a user online); a message its subject
+    sends meanwhile must not overtake it: CI's page once showed "bom dia" from João before
+    "João is online" (asyncio runs the read before the due timer in the same turn)."""
+    timers = Timers()
+    bench = bench_with(loop, timers)
+    bob = bench.login("Bob")
+    timers.run()
+    notices(bob)
+    joao = bench.login("João")
+    bench.relay.handle(joao, SendDirect("d1", "Bob", "bom dia"))  # before the batch's timer
+    bench.settle()
+    timers.run()
+    order = [("UserJoined", "João") if isinstance(item, bytes) and b"joined" in item else type(item).__name__
+             for item in bob.sent]
+    assert order == [("UserJoined", "João"), "DirectMessage"], bob.sent
     bench.store.close()
 
 

@@ -68,8 +68,10 @@ def test_messages_of_other_days_come_under_their_days_label(page: Page, alice: T
     page.wait_for("document.querySelectorAll('#messages .msg-in').length === 4")
     labels = page.js(LABELS)
     assert len(labels) == 3 and labels[1:] == ["Yesterday", "Today"], labels
-    # (then perhaps the server's answer to the page's read mark for an id it never gave: a notice)
+    # Today: "João is online", then his message, never the other way round (the server writes
+    # its queued join notices before a frame of the one who joined: server/presence.py).
     assert page.js(ROWS)[:8] == ["day-break", "msg", "msg", "day-break", "msg", "day-break", "notice", "msg"]
+    assert page.js("document.querySelector('#messages > li.notice').textContent").startswith("João is online")
     weekday = page.js(f"new Date({(noon - 5 * 86400) * 1000!r}).toLocaleDateString('en', {{weekday: 'long'}})")
     assert labels[0].startswith(weekday + ", "), labels
     stamps = page.js("[...document.querySelectorAll('#messages .msg-time')].map((node) => node.textContent)")
