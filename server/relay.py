@@ -1324,6 +1324,8 @@ class Relay:
         fetch of waiting messages read it: it had it from there)."""
         recipients = self.registry.sessions_by_key(message.recipient_key)
         msg_id = message.msg_id
+        if self.presence.pending_keys:  # their "joined", read from the events stream, first
+            self.presence.acting(message.sender_key)
         if recipients and msg_id not in self.inflight:
             # An inbox entry can come late (its reader reconnects on its own schedule after
             # a break, or finds it only at its next read from "0"), after a fetch sent the
@@ -1859,6 +1861,8 @@ class Relay:
     def deliver_room(self, message: mailbox.StoredMessage) -> None:
         """Write the stored room ``message`` to every session here that takes it."""
         frame = encode(RoomMessage(message.msg_id, message.sender, message.text, message.sent_at))
+        if self.presence.pending_keys:  # a cluster's: their "joined" came just before, in the stream
+            self.presence.acting(message.sender_key)
         for recipient in self.sessions:
             blocked = self.blocked.get(recipient.key) if recipient.key else None
             if not blocked or message.sender_key not in blocked:

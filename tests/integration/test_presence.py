@@ -24,8 +24,9 @@ from protocol import (
     Watching,
     WhoRequest,
 )
-from protocol.codec import TYPES, decode
+from protocol.codec import TYPES, decode, encode
 from server import ServerConfig
+from server.mailbox import StoredMessage
 from server.presence import Watchlists
 from server.relay import Relay
 from waits import wait_until
@@ -123,6 +124,27 @@ def test_a_message_from_someone_who_just_joined_comes_after_the_notice_of_their_
     order = [("UserJoined", "João") if isinstance(item, bytes) and b"joined" in item else type(item).__name__
              for item in bob.sent]
     assert order == [("UserJoined", "João"), "DirectMessage"], bob.sent
+    bench.store.close()
+
+
+def test_on_a_cluster_node_a_message_read_just_after_its_senders_join_comes_after_the_notice(loop):
+    """A node reads João's join from the events stream (batched, as any notice), then his
+    room post (the same stream) or his direct message (its inbox): they are written after
+    "joined", not before it."""
+    timers = Timers()
+    bench = bench_with(loop, timers)
+    bob = bench.login("Bob")
+    timers.run()
+    notices(bob)
+    for deliver, recipient in ((bench.relay.deliver_room, None), (bench.relay.deliver_routed, "bob")):
+        bench.relay.cluster_joined("joão", "João", 1.0)  # from another node
+        deliver(StoredMessage(7, "João", "joão", recipient and "Bob", recipient, "oi", 1.0, "c7", "sent"))
+        timers.run()
+        assert bob.sent[0] == encode(UserJoined("João", 1.0)) and len(bob.sent) == 2, bob.sent
+        assert b'"oi"' in bob.sent[1] if isinstance(bob.sent[1], bytes) else bob.sent[1].text == "oi"
+        bench.relay.cluster_left("joão", "João", "bye", 2.0)
+        timers.run()
+        bob.sent.clear()
     bench.store.close()
 
 
