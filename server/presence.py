@@ -17,7 +17,7 @@ online, the one who joins or leaves included:
 Nothing is dropped that is due, and every client sees the notices it gets in the order
 they happened: a notice for watchers first writes out a batch still queued for everyone
 (that happens only around the limit), and so does a frame from a user a queued notice is
-about (:meth:`PresenceNotices.acting`): their message never comes before their ``joined``.
+about (``PresenceNotices.pending_keys``): their message never comes before their ``joined``.
 
 A session that is crowded (its outgoing queue is over the others' mark: ``crowded()``,
 server/session.py) is written none: its notices are coalesced per user to what changed
@@ -128,7 +128,10 @@ class PresenceNotices:
         self.room_limit = room_limit
         # Notices queued for everyone: (the user's key, whether it is a join, the frame).
         self._pending: list[tuple[str, bool, bytes]] = []
-        # The keys of those notices (see :meth:`acting`).
+        # The keys of those notices. Before anything of user K goes out (a frame of theirs
+        # read, their message delivered), ``if K in pending_keys: flush()``: nobody sees a
+        # user act before being told they joined. (The relay tests it inline: every frame
+        # passes there, and a call would cost every frame of a login storm.)
         self.pending_keys: set[str] = set()
         # Crowded session -> user key -> (was online for it, is online, the latest notice):
         # only keys whose presence differs from what the session last saw are kept.
@@ -156,13 +159,6 @@ class PresenceNotices:
                 self._miss(session, ((key, joined, frame),))
             else:
                 session.write_frame(frame)
-
-    def acting(self, key: str) -> None:
-        """User ``key`` is about to act (send a message, type): if a notice about them is
-        still queued, write the queue now, so that nobody sees them act before being told
-        they joined. The relay checks ``pending_keys`` first (every frame passes there)."""
-        if key in self.pending_keys:
-            self.flush()
 
     def flush(self) -> None:
         """Write every queued notice to every open session now (a crowded one: later)."""

@@ -270,7 +270,8 @@ class Relay:
         self.probes: dict[ClientSession, float] = {}
         # Presence subscriptions (watch/unwatch), and the notices routed by them.
         self.watchlists = Watchlists(self.config.max_watched)
-        self.presence = PresenceNotices(schedule or (lambda delay, callback: callback()), lambda: self.sessions,
+        # Without a schedule (tests), a batch of notices waits for a flush (presence.py).
+        self.presence = PresenceNotices(schedule or (lambda delay, callback: None), lambda: self.sessions,
                                         self.watchlists.watchers, self.config.presence_room_limit)
         # Everyone who logged in, but guests forgotten after their hold (forget_guests).
         self.known: dict[str, str] = store.known_users()
@@ -494,8 +495,8 @@ class Relay:
     def handle(self, session: ClientSession, event: Event) -> None:
         """Act on one event from ``session``."""
         kind = type(event)
-        if self.presence.pending_keys:
-            self.presence.acting(session.key)  # never their message before their "joined"
+        if session.key in self.presence.pending_keys:  # never their message before their "joined"
+            self.presence.flush()
         if session.holds and kind in _ORDERED and self._held(session, event):
             return
         if kind in _RATED and self._rate_limited(session, event):
@@ -1324,8 +1325,8 @@ class Relay:
         fetch of waiting messages read it: it had it from there)."""
         recipients = self.registry.sessions_by_key(message.recipient_key)
         msg_id = message.msg_id
-        if self.presence.pending_keys:  # their "joined", read from the events stream, first
-            self.presence.acting(message.sender_key)
+        if message.sender_key in self.presence.pending_keys:  # their "joined" (a cluster's) first
+            self.presence.flush()
         if recipients and msg_id not in self.inflight:
             # An inbox entry can come late (its reader reconnects on its own schedule after
             # a break, or finds it only at its next read from "0"), after a fetch sent the
@@ -1861,8 +1862,8 @@ class Relay:
     def deliver_room(self, message: mailbox.StoredMessage) -> None:
         """Write the stored room ``message`` to every session here that takes it."""
         frame = encode(RoomMessage(message.msg_id, message.sender, message.text, message.sent_at))
-        if self.presence.pending_keys:  # a cluster's: their "joined" came just before, in the stream
-            self.presence.acting(message.sender_key)
+        if message.sender_key in self.presence.pending_keys:  # their "joined" (a cluster's) first
+            self.presence.flush()
         for recipient in self.sessions:
             blocked = self.blocked.get(recipient.key) if recipient.key else None
             if not blocked or message.sender_key not in blocked:

@@ -260,6 +260,7 @@ def test_the_old_holders_messages_confirmed_later_are_not_reported_to_the_new_ho
     bench.relay.disconnected(bob, None)
     stranger = bench.login("Bob", tokens={})
     carol = bench.login("Carol")
+    bench.announce_logins()
     [dm] = carol.take(DirectMessage)
     bench.relay.handle(carol, Receipt(dm.msg_id))
     bench.settle()

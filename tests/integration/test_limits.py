@@ -392,6 +392,7 @@ def test_a_slow_reader_stays_connected_gets_every_dm_once_and_is_told_what_room_
 def test_while_a_session_lags_room_messages_are_counted_and_dms_wait_until_it_drains(loop, store_kind):
     bench = RelayBench(loop, store_kind)
     alice, bob = bench.login("Alice"), bench.login("Bob")
+    bench.announce_logins()
     bob.lagging = True  # its outgoing queue is over the soft mark
     for i in range(3):
         bench.relay.handle(alice, SendRoom(f"r{i}", f"room {i}"))

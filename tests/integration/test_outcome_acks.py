@@ -69,6 +69,7 @@ def leave(bench: RelayBench, session: FakeSession) -> None:
 def test_another_request_under_a_used_id_is_refused_and_the_same_one_is_a_resend(loop, store_kind):
     bench = RelayBench(loop, store_kind)
     alice, bob, carol = bench.login("Alice"), bench.login("Bob"), bench.login("Carol")
+    bench.announce_logins()
     bench.relay.handle(alice, SendDirect("m1", "Bob", "lunch at noon?"))
     bench.settle()
     [first] = alice.take(Accepted)

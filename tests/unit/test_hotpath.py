@@ -49,8 +49,7 @@ def test_a_name_only_the_cluster_knows_is_asked_once_and_its_answer_decides(loop
     # None refused, each under its own request id.
     bench = RelayBench(loop)
     alice = bench.login("Alice")
-    bench.relay.presence.flush()  # her "joined", before anything this test looks at
-    alice.sent.clear()
+    bench.announce_logins()
     asked: list[tuple[str, object]] = []
     bench.relay.peers.known_name = lambda key, callback: asked.append((key, callback))
     bench.relay.handle(alice, SendDirect("m1", "ZED", "hello"))
