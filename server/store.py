@@ -653,8 +653,13 @@ class Store:
         # runs them and commits, one transaction at a time (see _work). Under _lock: the
         # batches handed over and not taken yet, and whether the thread is at work.
         self._lock = threading.Lock()
-        self._ready: list[list] = []
+        self._ready: list[tuple[int, list]] = []  # (failures answered when handed over, batch)
         self._working = False
+        # Failed transactions: seen by the committer thread (committer only), and the count
+        # the loop had been answered when it handed a batch over (loop only). A batch handed
+        # over before the loop heard of a failure is refused unrun (see _work).
+        self._failures_seen = 0
+        self._failures_answered = 0
         self._unanswered = 0  # batches handed over whose answers have not reached the loop (loop only)
         # Batches handed over, and of them answered, since start (loop only): the next
         # batch handed over is number handovers + 1, and it is answered (committed or
@@ -743,7 +748,7 @@ class Store:
     def queue_depth(self) -> int:
         """Operations submitted and waiting for the next transaction (for /metrics): those
         of this turn, and those handed to the committer while a commit is under way."""
-        return len(self._pending) + sum(len(batch) for batch in list(self._ready))
+        return len(self._pending) + sum(len(batch) for _, batch in list(self._ready))
 
     async def drain(self, timeout: float = 10.0) -> None:
         """Wait until everything submitted so far is committed (at most ``timeout`` s)."""
@@ -838,7 +843,7 @@ class Store:
         self._unanswered += 1
         self.handovers += 1
         with self._lock:
-            self._ready.append(batch)
+            self._ready.append((self._failures_answered, batch))
             if self._working:  # it takes the batch when its commit under way returns
                 return
             self._working = True
@@ -866,9 +871,13 @@ class Store:
                     self._working = False
                     return
                 batches, self._ready = self._ready, []
-            pending = batches[0] if len(batches) == 1 else list(chain.from_iterable(batches))
+            if batches[0][0] < self._failures_seen:
+                batches = self._refuse_behind_failure(batches)
+                if not batches:
+                    continue
+            pending = batches[0][1] if len(batches) == 1 else list(chain.from_iterable(b for _, b in batches))
             failed: list[tuple] = []  # for the failure log, on the loop: its failed()'s arguments
-            committed = False
+            committed = broken = False
             if self._lookups_behind:
                 self._catch_up_lookups()
             try:
@@ -888,8 +897,29 @@ class Store:
                 log.exception("the committer failed")
                 self._abandon()
                 wrote, outcomes = [], [StoreUnavailable("the committer failed", storage=False)] * len(pending)
+                broken = True
+            if failed or broken:  # something in it was refused: what is handed over before the
+                self._failures_seen += 1  # loop hears of it is refused too (_refuse_behind_failure)
             self._hand_back(self._committed, len(batches), pending, outcomes, wrote, committed, failed,
-                            self._commit_seconds)
+                            self._commit_seconds, self._failures_seen)
+
+    def _refuse_behind_failure(self, batches: list[tuple[int, list]]) -> list[tuple[int, list]]:
+        """On the committer thread: refuse, unrun, the ``batches`` handed over before the
+        loop was answered the latest failed transaction; return the others (handed over
+        since: they run). Run, a refused batch's later message could be stored while an
+        earlier one of the same conversation, refused, was not yet: its sender writes it
+        again once told, behind the later one. The relay's hold on the conversation
+        (server/sendorder.py) comes with the failure's answer, and these were handed over
+        before it. (The Redis store's rule: RedisStore._refusal_behind.) A refusal is not a
+        failure of its own: what is handed over once the loop has heard of it runs."""
+        seen = self._failures_seen
+        stale = [batch for answered, batch in batches if answered < seen]
+        pending = stale[0] if len(stale) == 1 else list(chain.from_iterable(stale))
+        refusal = StoreUnavailable("an earlier transaction failed, and what was handed over before its answer "
+                                   "is not run, so that it cannot be stored ahead of it")
+        self._hand_back(self._committed, len(stale), pending, [refusal] * len(pending), [], False,
+                        [(refusal.reason, len(pending), _kinds(pending))], 0.0, seen)
+        return batches[len(stale):]  # in order: those handed over later come after
 
     def _catch_up_lookups(self) -> None:
         """On the committer thread, before a transaction, after a failed COMMIT: derive
@@ -915,9 +945,11 @@ class Store:
             pass
 
     def _committed(self, batches: int, pending: list, outcomes: list, wrote: list[int], committed: bool,
-                   failed: list[tuple], seconds: float) -> None:
-        """On the loop: answer a transaction the committer thread finished."""
+                   failed: list[tuple], seconds: float, failures: int) -> None:
+        """On the loop: answer a transaction the committer thread finished (``failures``:
+        the failed transactions it had seen by then)."""
         self._unanswered -= batches
+        self._failures_answered = failures
         self.answered_handovers += batches
         for refused in failed:
             self.failures.failed(*refused)

@@ -15,6 +15,7 @@ import re
 import shutil
 import sqlite3
 import tempfile
+import threading
 import time
 from dataclasses import FrozenInstanceError, astuple, replace
 from pathlib import Path
@@ -843,6 +844,46 @@ def test_a_failed_commit_fails_everything_in_it_and_the_next_commit_works(loop, 
         settle(loop, store)
         assert answers == ["b"] and rows(store) == {"b": 2}
         assert recovered == [True]
+    finally:
+        store.close()
+
+
+def test_what_was_handed_over_before_a_failure_was_answered_is_refused_unrun(loop, tmp_path, monkeypatch):
+    """A transaction handed to the committer while an earlier one was failing, before the
+    loop answered that failure, is refused without running: had it run (the disk back by
+    then), a sender's later message would be stored while the earlier one, refused, came
+    again behind it (the Redis store's seed-58 race, server/stores/redis.py). What is
+    submitted once the failure is answered runs."""
+    store = open_store(loop, tmp_path / "chat.sqlite3")
+    store.db.execute("CREATE TABLE t (k TEXT PRIMARY KEY, v INTEGER)")
+    real_commit, go = Store._commit, threading.Event()
+    failures = [sqlite3.OperationalError("disk I/O error")]
+
+    def commit(self):
+        if failures:
+            assert go.wait(5)
+            raise failures.pop()
+        real_commit(self)
+
+    monkeypatch.setattr(Store, "_commit", commit)
+    answers, errors = [], []
+
+    async def scenario():
+        store.submit_many(put_all, ("earlier", 1), answers.append, errors.append)
+        await asyncio.sleep(0)  # handed over: its COMMIT waits for ``go``, then fails
+        store.submit_many(put_all, ("later", 2), answers.append, errors.append)
+        await asyncio.sleep(0)  # handed over too, behind it
+        go.set()
+        await store.drain()
+
+    try:
+        loop.run_until_complete(scenario())
+        assert answers == [] and len(errors) == 2, (answers, errors)
+        assert errors[0].reason == "disk I/O error" and "earlier" in errors[1].reason, errors
+        assert rows(store) == {}
+        store.submit_many(put_all, ("again", 3), answers.append, errors.append)
+        settle(loop, store)
+        assert answers == ["again"] and rows(store) == {"again": 3}
     finally:
         store.close()
 
