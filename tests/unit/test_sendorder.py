@@ -54,3 +54,48 @@ def test_holds_are_bounded_per_session():
 
 def test_a_frame_without_id_holds_nothing():
     assert refused(None, "bob", None, ErrorCode.RATE_LIMITED, 1.0, now=0.0) is None
+
+
+def test_one_let_through_and_refused_again_at_once_holds_back_the_noted_ones_behind_it():
+    # Three refused; written again in order, the first passes, the second is over the
+    # budget again (the relay says so at once): the third, noted, must not overtake it.
+    holds = None
+    for request_id in ("e", "f", "g"):
+        holds = refused(holds, "bob", request_id, ErrorCode.RATE_LIMITED, 0.3, now=0.0)
+    assert held(holds, "bob", "e", now=1.0) is None
+    assert held(holds, "bob", "f", now=1.0) is None
+    holds = refused(holds, "bob", "f", ErrorCode.RATE_LIMITED, 0.3, now=1.0)
+    answer = held(holds, "bob", "g", now=1.0)
+    assert answer is not None and "'f'" in answer.message
+    assert held(holds, "bob", "f", now=2.0) is None
+    assert held(holds, "bob", "g", now=2.0) is None and holds == {}
+
+
+def test_those_refused_again_go_first_in_the_order_they_were_let_through():
+    # "f" refused again at once, then the store refuses "e", let through before it.
+    holds = None
+    for request_id in ("e", "f", "g"):
+        holds = refused(holds, "bob", request_id, ErrorCode.RATE_LIMITED, 0.3, now=0.0)
+    assert held(holds, "bob", "e", now=1.0) is None
+    assert held(holds, "bob", "f", now=1.0) is None
+    holds = refused(holds, "bob", "f", ErrorCode.RATE_LIMITED, 0.3, now=1.0)
+    holds = refused(holds, "bob", "e", ErrorCode.UNAVAILABLE, 5.0, now=1.01)
+    assert "'e'" in held(holds, "bob", "f", now=7.0).message  # "e" first
+    assert held(holds, "bob", "e", now=7.0) is None
+    assert held(holds, "bob", "f", now=7.0) is None
+    assert held(holds, "bob", "g", now=7.0) is None and holds == {}
+
+
+def test_what_is_remembered_as_let_through_is_bounded_per_session():
+    holds = None
+    for n in range(MAX_HELD_IDS):
+        holds = refused(holds, sendorder.room(f"#r{n % MAX_HOLDS}"), f"id{n}", ErrorCode.UNAVAILABLE, 5.0, now=0.0)
+    for n in range(MAX_HELD_IDS):
+        assert held(holds, sendorder.room(f"#r{n % MAX_HOLDS}"), f"id{n}", now=6.0) is None
+    assert holds == {}  # every one came again: nothing is kept
+    holds = refused(None, "bob", "first", ErrorCode.UNAVAILABLE, 5.0, now=0.0)
+    holds = refused(holds, "bob", "second", ErrorCode.UNAVAILABLE, 5.0, now=0.0)
+    for n in range(MAX_HELD_IDS * 3):  # a long hold: many come and go through it
+        holds = refused(holds, "bob", f"m{n}", ErrorCode.UNAVAILABLE, 5.0, now=1.0)
+        assert held(holds, "bob", f"m{n}", now=1.0) is None
+    assert sum(len(hold.taken) for hold in holds.values()) <= MAX_HELD_IDS
