@@ -660,6 +660,10 @@ class Store:
         # over before the loop heard of a failure is refused unrun (see _work).
         self._failures_seen = 0
         self._failures_answered = 0
+        # The count when the first of ``_pending`` was submitted: a failure answered after
+        # that (in the same loop turn, before the hand-over) came after some of them, so
+        # the batch is handed over as submitted before it.
+        self._pending_answered = 0
         self._unanswered = 0  # batches handed over whose answers have not reached the loop (loop only)
         # Batches handed over, and of them answered, since start (loop only): the next
         # batch handed over is number handovers + 1, and it is answered (committed or
@@ -720,6 +724,8 @@ class Store:
         come up to :data:`LAZY_SECONDS` later. It does not start a transaction (on disk):
         it goes, in its place in submission order, in the next one that something not
         lazy starts, or at the latest after LAZY_SECONDS."""
+        if not self._pending:  # (see _pending_answered)
+            self._pending_answered = self._failures_answered
         self._pending.append((batch, item, callback, on_error))
         if lazy and self._committer is not None and not self._eager:
             if self._lazy_timer is None:
@@ -843,7 +849,7 @@ class Store:
         self._unanswered += 1
         self.handovers += 1
         with self._lock:
-            self._ready.append((self._failures_answered, batch))
+            self._ready.append((self._pending_answered, batch))
             if self._working:  # it takes the batch when its commit under way returns
                 return
             self._working = True

@@ -888,6 +888,51 @@ def test_what_was_handed_over_before_a_failure_was_answered_is_refused_unrun(loo
         store.close()
 
 
+def test_what_was_submitted_before_a_failure_was_answered_is_refused_even_if_handed_over_after(loop, tmp_path,
+                                                                                                monkeypatch):
+    """The failure's answer can run in the loop turn after a submission and before its hand-over
+    (both callbacks were queued in that order): the hand-over is still of something submitted
+    before the relay heard of the failure (server/sendorder.py's hold comes with it), so it
+    is refused unrun too."""
+    store = open_store(loop, tmp_path / "chat.sqlite3")
+    store.db.execute("CREATE TABLE t (k TEXT PRIMARY KEY, v INTEGER)")
+    real_commit, go, handed_back = Store._commit, threading.Event(), threading.Event()
+    failures = [sqlite3.OperationalError("disk I/O error")]
+    real_hand_back = store._hand_back
+
+    def commit(self):
+        if failures:
+            assert go.wait(5)
+            raise failures.pop()
+        real_commit(self)
+
+    def hand_back(*args):
+        real_hand_back(*args)
+        handed_back.set()
+
+    monkeypatch.setattr(Store, "_commit", commit)
+    monkeypatch.setattr(store, "_hand_back", hand_back)
+    answers, errors = [], []
+
+    async def scenario():
+        store.submit_many(put_all, ("earlier", 1), answers.append, errors.append)
+        await asyncio.sleep(0)  # handed over: its COMMIT waits for ``go``, then fails
+        go.set()
+        assert handed_back.wait(5)  # the failure's answer is queued on the loop (which waits here) ...
+        store.submit_many(put_all, ("later", 2), answers.append, errors.append)  # ... before this hand-over
+        await store.drain()
+
+    try:
+        loop.run_until_complete(scenario())
+        assert answers == [] and len(errors) == 2, (answers, errors)
+        assert rows(store) == {}
+        store.submit_many(put_all, ("again", 3), answers.append, errors.append)
+        settle(loop, store)
+        assert answers == ["again"] and rows(store) == {"again": 3}
+    finally:
+        store.close()
+
+
 def test_a_read_only_database_answers_writes_with_errors_and_reads_still_work(loop, store):
     answers, errors = [], []
     store.db.execute("PRAGMA query_only = 1")  # as a read-only file or mount would
