@@ -848,14 +848,9 @@ def test_a_failed_commit_fails_everything_in_it_and_the_next_commit_works(loop, 
         store.close()
 
 
-def test_what_was_handed_over_before_a_failure_was_answered_is_refused_unrun(loop, tmp_path, monkeypatch):
-    """A transaction handed to the committer while an earlier one was failing, before the
-    loop answered that failure, is refused without running: had it run (the disk back by
-    then), a sender's later message would be stored while the earlier one, refused, came
-    again behind it (the Redis store's seed-58 race, server/stores/redis.py). What is
-    submitted once the failure is answered runs."""
-    store = open_store(loop, tmp_path / "chat.sqlite3")
-    store.db.execute("CREATE TABLE t (k TEXT PRIMARY KEY, v INTEGER)")
+def first_commit_fails_when_let_go(monkeypatch) -> threading.Event:
+    """The next COMMIT waits until the returned event is set, then fails ("disk I/O
+    error"); the ones after it work."""
     real_commit, go = Store._commit, threading.Event()
     failures = [sqlite3.OperationalError("disk I/O error")]
 
@@ -866,6 +861,32 @@ def test_what_was_handed_over_before_a_failure_was_answered_is_refused_unrun(loo
         real_commit(self)
 
     monkeypatch.setattr(Store, "_commit", commit)
+    return go
+
+
+def both_refused_then_it_works_again(loop, store, scenario, answers: list, errors: list) -> None:
+    """Run ``scenario()``: both of its writes are refused and nothing is stored; then one
+    submitted afterwards is stored. Closes ``store``."""
+    try:
+        loop.run_until_complete(scenario())
+        assert answers == [] and len(errors) == 2, (answers, errors)
+        assert rows(store) == {}
+        store.submit_many(put_all, ("again", 3), answers.append, errors.append)
+        settle(loop, store)
+        assert answers == ["again"] and rows(store) == {"again": 3}
+    finally:
+        store.close()
+
+
+def test_what_was_handed_over_before_a_failure_was_answered_is_refused_unrun(loop, tmp_path, monkeypatch):
+    """A transaction handed to the committer while an earlier one was failing, before the
+    loop answered that failure, is refused without running: had it run (the disk back by
+    then), a sender's later message would be stored while the earlier one, refused, came
+    again behind it (the Redis store's seed-58 race, server/stores/redis.py). What is
+    submitted once the failure is answered runs."""
+    store = open_store(loop, tmp_path / "chat.sqlite3")
+    store.db.execute("CREATE TABLE t (k TEXT PRIMARY KEY, v INTEGER)")
+    go = first_commit_fails_when_let_go(monkeypatch)
     answers, errors = [], []
 
     async def scenario():
@@ -876,16 +897,8 @@ def test_what_was_handed_over_before_a_failure_was_answered_is_refused_unrun(loo
         go.set()
         await store.drain()
 
-    try:
-        loop.run_until_complete(scenario())
-        assert answers == [] and len(errors) == 2, (answers, errors)
-        assert errors[0].reason == "disk I/O error" and "earlier" in errors[1].reason, errors
-        assert rows(store) == {}
-        store.submit_many(put_all, ("again", 3), answers.append, errors.append)
-        settle(loop, store)
-        assert answers == ["again"] and rows(store) == {"again": 3}
-    finally:
-        store.close()
+    both_refused_then_it_works_again(loop, store, scenario, answers, errors)
+    assert errors[0].reason == "disk I/O error" and "earlier" in errors[1].reason, errors
 
 
 def test_what_was_submitted_before_a_failure_was_answered_is_refused_even_if_handed_over_after(loop, tmp_path,
@@ -896,21 +909,13 @@ def test_what_was_submitted_before_a_failure_was_answered_is_refused_even_if_han
     is refused unrun too."""
     store = open_store(loop, tmp_path / "chat.sqlite3")
     store.db.execute("CREATE TABLE t (k TEXT PRIMARY KEY, v INTEGER)")
-    real_commit, go, handed_back = Store._commit, threading.Event(), threading.Event()
-    failures = [sqlite3.OperationalError("disk I/O error")]
+    go, handed_back = first_commit_fails_when_let_go(monkeypatch), threading.Event()
     real_hand_back = store._hand_back
-
-    def commit(self):
-        if failures:
-            assert go.wait(5)
-            raise failures.pop()
-        real_commit(self)
 
     def hand_back(*args):
         real_hand_back(*args)
         handed_back.set()
 
-    monkeypatch.setattr(Store, "_commit", commit)
     monkeypatch.setattr(store, "_hand_back", hand_back)
     answers, errors = [], []
 
@@ -922,15 +927,7 @@ def test_what_was_submitted_before_a_failure_was_answered_is_refused_even_if_han
         store.submit_many(put_all, ("later", 2), answers.append, errors.append)  # ... before this hand-over
         await store.drain()
 
-    try:
-        loop.run_until_complete(scenario())
-        assert answers == [] and len(errors) == 2, (answers, errors)
-        assert rows(store) == {}
-        store.submit_many(put_all, ("again", 3), answers.append, errors.append)
-        settle(loop, store)
-        assert answers == ["again"] and rows(store) == {"again": 3}
-    finally:
-        store.close()
+    both_refused_then_it_works_again(loop, store, scenario, answers, errors)
 
 
 def test_a_read_only_database_answers_writes_with_errors_and_reads_still_work(loop, store):

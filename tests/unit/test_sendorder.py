@@ -56,15 +56,21 @@ def test_a_frame_without_id_holds_nothing():
     assert refused(None, "bob", None, ErrorCode.RATE_LIMITED, 1.0, now=0.0) is None
 
 
-def test_one_let_through_and_refused_again_at_once_holds_back_the_noted_ones_behind_it():
-    # Three refused; written again in order, the first passes, the second is over the
-    # budget again (the relay says so at once): the third, noted, must not overtake it.
+def _f_refused_again() -> dict:
+    """"e", "f", "g" refused; written again in order, "e" and "f" let through, and "f"
+    refused again at once (over the budget once more)."""
     holds = None
     for request_id in ("e", "f", "g"):
         holds = refused(holds, "bob", request_id, ErrorCode.RATE_LIMITED, 0.3, now=0.0)
     assert held(holds, "bob", "e", now=1.0) is None
     assert held(holds, "bob", "f", now=1.0) is None
-    holds = refused(holds, "bob", "f", ErrorCode.RATE_LIMITED, 0.3, now=1.0)
+    return refused(holds, "bob", "f", ErrorCode.RATE_LIMITED, 0.3, now=1.0)
+
+
+def test_one_let_through_and_refused_again_at_once_holds_back_the_noted_ones_behind_it():
+    # Three refused; written again in order, the first passes, the second is over the
+    # budget again (the relay says so at once): the third, noted, must not overtake it.
+    holds = _f_refused_again()
     answer = held(holds, "bob", "g", now=1.0)
     assert answer is not None and "'f'" in answer.message
     assert held(holds, "bob", "f", now=2.0) is None
@@ -73,12 +79,7 @@ def test_one_let_through_and_refused_again_at_once_holds_back_the_noted_ones_beh
 
 def test_those_refused_again_go_first_in_the_order_they_were_let_through():
     # "f" refused again at once, then the store refuses "e", let through before it.
-    holds = None
-    for request_id in ("e", "f", "g"):
-        holds = refused(holds, "bob", request_id, ErrorCode.RATE_LIMITED, 0.3, now=0.0)
-    assert held(holds, "bob", "e", now=1.0) is None
-    assert held(holds, "bob", "f", now=1.0) is None
-    holds = refused(holds, "bob", "f", ErrorCode.RATE_LIMITED, 0.3, now=1.0)
+    holds = _f_refused_again()
     holds = refused(holds, "bob", "e", ErrorCode.UNAVAILABLE, 5.0, now=1.01)
     assert "'e'" in held(holds, "bob", "f", now=7.0).message  # "e" first
     assert held(holds, "bob", "e", now=7.0) is None
