@@ -28,11 +28,10 @@ message refused again at once, its third (noted) was taken and stored first (fou
 disk that failed and recovered every few milliseconds: 15 to 24 pairs out of order in 300
 messages before, none after).
 
-Bounded: at most :data:`MAX_HELD_IDS` ids per session, in all its conversations, and as
-many let through (beyond
+Bounded: at most :data:`MAX_HELD_IDS` ids per session, in all its conversations (beyond
 them a refused message is not noted: written again, it waits with the new ones until the
-noted ones came again, and is taken then), at most :data:`MAX_HOLDS` conversations (each
-one more lets the oldest go).
+noted ones came again, and is taken then), as many remembered as let through, and at most
+:data:`MAX_HOLDS` conversations (each one more lets the oldest go).
 
 Sans-I/O: times come in, refusals go out; the relay sends and counts them.
 """

@@ -653,11 +653,11 @@ class Store:
         # runs them and commits, one transaction at a time (see _work). Under _lock: the
         # batches handed over and not taken yet, and whether the thread is at work.
         self._lock = threading.Lock()
-        self._ready: list[tuple[int, list]] = []  # (failures answered when handed over, batch)
+        self._ready: list[tuple[int, list]] = []  # (failures answered at its first submission, batch)
         self._working = False
-        # Failed transactions: seen by the committer thread (committer only), and the count
-        # the loop had been answered when it handed a batch over (loop only). A batch handed
-        # over before the loop heard of a failure is refused unrun (see _work).
+        # Failed transactions: seen by the committer thread (committer only), and those the
+        # loop has been answered (loop only). A batch submitted before the loop heard of a
+        # failure is refused unrun (see _refuse_behind_failure).
         self._failures_seen = 0
         self._failures_answered = 0
         # The count when the first of ``_pending`` was submitted: a failure answered after
