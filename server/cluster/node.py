@@ -107,6 +107,9 @@ ROUTE_BATCH = 256
 ROUTE_PENDING_FORGET = 30.0
 # While operations fail (Redis out of reach), a line with their count this often.
 FAILURE_LOG_INTERVAL = 60.0
+# A read of the inbox holding a direct message from someone this node does not know to be
+# online waits at most this long for the events reader to read their ``on`` (_catch_up).
+CATCH_UP_SECONDS = 0.5
 # Why a session ends whose name could not be claimed again after a rejoin (PROTOCOL.md,
 # the reasons of ``left``): its close and its leave notice here.
 LOST_CLUSTER = "server lost the cluster"
@@ -129,9 +132,18 @@ def _lag(newest: str, read: str) -> float:
     return max(0.0, (int(newest.split("-")[0]) - int(read.split("-")[0])) / 1000)
 
 
-def _entry_kind(fields: list) -> str:
-    """A stream entry's kind (``room``, ``on``...), for the log: never the entry, which
-    holds room texts, login addresses and token hashes (docs/privacy.md)."""
+def _stream_id(value: bytes | str) -> tuple[int, int]:
+    """A stream entry id (``ms-seq``) as numbers, in the stream's order."""
+    ms, _, seq = _text(value).partition("-")
+    return int(ms), int(seq or 0)
+
+
+def _entry_kind(fields: list | bus.BusEvent) -> str:
+    """A stream entry's kind (``room``, ``on``...), or a decoded event's class, for the
+    log: never the entry, which holds room texts, login addresses and token hashes
+    (docs/privacy.md)."""
+    if not isinstance(fields, list):
+        return type(fields).__name__
     try:
         data = fields[fields.index(b"e") + 1]
     except (ValueError, IndexError):
@@ -202,6 +214,8 @@ class ClusterNode:
         # join notice (on one server it hears it). Such a notice waits for the reply.
         self._claiming: dict[str, list] = {}
         self._last_event = "0-0"
+        # Waiting for the events reader to reach an id (_catch_up): (id, future), in order.
+        self._event_waiters: list[tuple[tuple[int, int], asyncio.Future]] = []
         # Inbox entries applied here whose acknowledgement Redis has not confirmed (by id);
         # bounded by the inbox's own pending entries.
         self._inbox_unacked: set = set()
@@ -1216,6 +1230,50 @@ class ClusterNode:
             for entry_id, fields in reply[0][1]:
                 self._last_event = _text(entry_id)
                 self._guarded(self._apply_event, fields)
+            if self._event_waiters:
+                self._wake_event_waiters()
+
+    def _wake_event_waiters(self) -> None:
+        """Resolve the waits of _catch_up that the events reader's position now meets."""
+        reached = _stream_id(self._last_event)
+        waiting = []
+        for target, future in self._event_waiters:
+            if target <= reached:
+                if not future.done():
+                    future.set_result(None)
+            else:
+                waiting.append((target, future))
+        self._event_waiters = waiting
+
+    async def _catch_up(self) -> None:
+        """Return once the events reader has read every entry the events stream held when
+        this was called, or after CATCH_UP_SECONDS (a reader cut off: nothing waits on it
+        for longer). The inbox reader calls it before applying a read that carries a direct
+        message from someone not online in this node's directory: their ``on``, written
+        before the message (the claim comes before the welcome), may be on its way by the
+        other connection, and their ``joined`` must come to the recipient first (PROTOCOL.md,
+        "joined, left"). One round trip, in the rare case only."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + CATCH_UP_SECONDS
+        try:
+            async with asyncio.timeout(CATCH_UP_SECONDS):
+                newest = await self._redis.execute("XREVRANGE", self.prefix + "events", "+", "-", "COUNT", 1)
+        except (RedisConnectionError, TimeoutError):
+            return
+        if isinstance(newest, RedisError) or not newest:
+            return
+        target = _stream_id(newest[0][0])
+        if target <= _stream_id(self._last_event):
+            return
+        future = loop.create_future()
+        self._event_waiters.append((target, future))
+        try:
+            async with asyncio.timeout_at(deadline):
+                await future
+        except TimeoutError:
+            pass
+        finally:  # (a wait that timed out has its future cancelled with it: still listed)
+            self._event_waiters = [(t, f) for t, f in self._event_waiters if f is not future]
 
     async def _check_events_position(self) -> None:
         """After a lost connection: if the stream is behind this node's position (Redis
@@ -1227,14 +1285,14 @@ class ClusterNode:
         if isinstance(info, list):
             fields = dict(zip(map(_text, info[::2]), info[1::2]))
             newest = _text(fields.get("last-generated-id", newest))
-        if tuple(map(int, newest.split("-"))) < tuple(map(int, self._last_event.split("-"))):
+        if _stream_id(newest) < _stream_id(self._last_event):
             log.warning("cluster: the events stream is behind this node; loading the registry again")
             await self._load()
         if self.relay is not None:
             self.relay.resync()
 
-    def _guarded(self, apply: Callable[[list], None], fields: list) -> None:
-        """Apply one entry; a bug in doing so is logged (the first with its traceback,
+    def _guarded(self, apply: Callable[[Any], None], fields: list | bus.BusEvent) -> None:
+        """Apply one entry (or one event of an inbox entry); a bug in doing so is logged (the first with its traceback,
         then a count) and the reader goes on with the next entry, never stops."""
         try:
             apply(fields)
@@ -1384,8 +1442,14 @@ class ClusterNode:
                     position = entries[-1][0]
                 continue
             # New entries: never read before, so none is in _inbox_unacked or acked.
-            for _entry_id, fields in entries:
-                self._guarded(self._apply_inbox, fields)
+            events = [event for _entry_id, fields in entries for event in self._routed_events(fields)]
+            where = self.users.where
+            for event in events:
+                if type(event) is bus.Deliver and event.message.sender_key not in where:
+                    await self._catch_up()
+                    break
+            for event in events:
+                self._guarded(self._apply_routed, event)
             if entries:
                 ids = [entry_id for entry_id, _fields in entries]
                 self._inbox_unacked.update(ids)
@@ -1466,19 +1530,24 @@ class ClusterNode:
         self._inbox_unsure.update(ids)
         self._inbox_recheck = True
 
-    def _apply_inbox(self, fields: list) -> None:
-        """Apply an inbox entry: one event, or the events one script call routed to this
-        node, one a line (scripts.HELD_FUNCTIONS), in their order, each guarded: a bug in
-        applying one is logged and the others after it are still applied."""
+    def _routed_events(self, fields: list) -> list[bus.BusEvent]:
+        """The events of an inbox entry: one, or those one script call routed to this node,
+        one a line (scripts.HELD_FUNCTIONS), in their order; one that cannot be read is
+        logged (_decode) and left out."""
         if len(fields) == 2 and type(data := fields[1]) is bytes and b"\n" in data:
-            for line in data.split(b"\n"):
-                self._guarded(self._apply_routed, [b"e", line])
-            return
-        self._apply_routed(fields)
+            events = [self._decode([b"e", line]) for line in data.split(b"\n")]
+        else:
+            events = [self._decode(fields)]
+        return [event for event in events if event is not None]
 
-    def _apply_routed(self, fields: list) -> None:
-        event = self._decode(fields)
-        if event is None or self.relay is None:
+    def _apply_inbox(self, fields: list) -> None:
+        """Apply an inbox entry's events in their order, each guarded: a bug in applying one
+        is logged and the others after it are still applied."""
+        for event in self._routed_events(fields):
+            self._guarded(self._apply_routed, event)
+
+    def _apply_routed(self, event: bus.BusEvent) -> None:
+        if self.relay is None:
             return
         if type(event) is bus.Deliver:
             if trace.ON:

@@ -297,9 +297,9 @@ def test_the_inbox_reader_asks_again_in_the_turn_it_applied_a_reply(redis_server
             link.transport.write = lambda data: (written.append(bytes(data)), real_write(data))[1]
             applied = loop.create_future()
 
-            def apply(fields):  # then, at the start of the next turn: was the next read written?
+            def apply(event):  # then, at the start of the next turn: was the next read written?
                 loop.call_soon(lambda: (seen.append(len(written)), applied.done() or applied.set_result(None)))
-            node._apply_inbox = apply
+            node._apply_routed = apply
             await redis.execute("XADD", P + "inbox:n1", "*", "e", bus.encode(bus.Settled("bob", 7)))
             await applied
             assert seen == [1], seen

@@ -16,4 +16,4 @@ def test_the_profiled_run_carries_its_messages_across_the_nodes(tmp_path):
     profile = tmp_path / "node-a.prof"
     assert node_instructions.count(200, pairs=5, window=2, profile=str(profile)) is None
     functions = {name for _file, _line, name in pstats.Stats(str(profile)).stats}
-    assert {"_read_inbox", "_apply_inbox", "deliver_routed", "tell_routed"} <= functions
+    assert {"_read_inbox", "_apply_routed", "deliver_routed", "tell_routed"} <= functions

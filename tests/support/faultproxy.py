@@ -24,7 +24,9 @@ proxy accept and reset every new connection at once (a server that is "down"), t
 reconnection attempts back off. Every cut is recorded in ``proxy.cuts`` (for asserts and
 for the message of a failing test). :meth:`FaultProxy.freeze` turns a user's live links
 into black holes: nothing more passes either way and nothing is closed, as when a host
-vanishes from the network, which only heartbeats can detect.
+vanishes from the network, which only heartbeats can detect. In raw mode
+:meth:`FaultProxy.hold_peer` keeps a link's bytes back until :meth:`FaultProxy.release_peer`:
+a connection that lags behind another of the same process.
 
 One thread accepts; two threads serve each link. One lock guards the faults and the
 counters. Loopback only.
@@ -101,6 +103,10 @@ class _Link:
         self.bytes = {UP: 0, DOWN: 0}
         self.dead = False
         self.frozen = False  # a black hole: bytes are read and dropped
+        # Raw links: what hold_peer keeps back, by direction, until release_peer (None:
+        # passing), and the lock that keeps it in order with what passes.
+        self.held: dict[str, bytes] | None = None
+        self.hold_lock = threading.Lock()
         self.ended = 0  # directions that ended cleanly
         self.byte_faults: dict[str, list[Fault]] = {UP: [], DOWN: []}  # armed on this link
 
@@ -181,11 +187,38 @@ class FaultProxy:
     def freeze_peer(self, port: int) -> int:
         """As :meth:`freeze`, for the live link whose client end is on local ``port`` (a
         raw link has no name: one connection of a process the test can look into)."""
+        links = self._peer_links(port)
         with self._lock:
-            links = [link for link in self.links if not link.dead and _peer_port(link.client) == port]
             for link in links:
                 link.frozen = True
             return len(links)
+
+    def hold_peer(self, port: int) -> int:
+        """Raw mode: keep back, from now on, what passes either way on the live link whose
+        client end is on local ``port``, until :meth:`release_peer` (a slow link, not a
+        dead one: nothing is lost)."""
+        assert self.raw, "hold_peer is for raw links"
+        links = self._peer_links(port)
+        for link in links:
+            with link.hold_lock:
+                link.held = {UP: b"", DOWN: b""}
+        return len(links)
+
+    def release_peer(self, port: int) -> int:
+        """Pass on, in order, what :meth:`hold_peer` kept back; then pass as before."""
+        links = self._peer_links(port)
+        for link in links:
+            with link.hold_lock:
+                held, link.held = link.held or {}, None
+                for direction, data in held.items():
+                    if data:
+                        with suppress(OSError):
+                            link.sockets[direction].sendall(data)
+        return len(links)
+
+    def _peer_links(self, port: int) -> list[_Link]:
+        with self._lock:
+            return [link for link in self.links if not link.dead and _peer_port(link.client) == port]
 
     def wait_for(self, predicate: Callable[[], bool], timeout: float) -> bool:
         """Wait until ``predicate()`` (evaluated under the proxy's lock) holds."""
@@ -278,7 +311,11 @@ class FaultProxy:
                 return
             if self.raw:
                 try:
-                    target.sendall(data)
+                    with link.hold_lock:
+                        if link.held is not None:
+                            link.held[direction] += data
+                            continue
+                        target.sendall(data)
                 except OSError:
                     self._reset(link, "write failed", record=False)
                     return
