@@ -222,6 +222,17 @@ def _script(body: str) -> Script:
     return Script(_LIB + body)
 
 
+# A new message stored only behind its sender's message before it in its conversation:
+# refused with BEHIND, nothing written, unless that one's request id (``after``; nil or ''
+# for none) is filed (RedisStore._behind). A resend is not refused (its own id is filed).
+# Reads, no write: a Redis refusing writes (OOM) runs it. In _STORE_BODY, where a message
+# is known to be new: after a named room's version check (a post behind one the room's
+# change refused is refused the same way, {2, ...}, and decided again with it).
+_BEHIND = r"""
+if after and after ~= '' and redis.call('HEXISTS', cidk, after) == 0 and redis.call('HEXISTS', cidk, cid) == 0 then
+  return redis.error_reply('BEHIND the message before it in its conversation was not stored')
+end
+"""
 # ARGV: P, sender key, request id, sender, recipient, recipient key, text, sent at, state,
 # expires at, conversation key ('' for none of the last four that do not apply; for a
 # named room's message, the conversation key is the room's: room_posts_key); then, for a
@@ -238,7 +249,7 @@ def _script(body: str) -> Script:
 _FIELDS = r"""
 local sk, cid, s, r, rk, t, at, state, x, conv = ARGV[2], ARGV[3], ARGV[4], ARGV[5], ARGV[6], ARGV[7], ARGV[8],
   ARGV[9], ARGV[10], ARGV[11]
-local extra1, extra2, extra3, extra4 = ARGV[12], ARGV[13], ARGV[14], ARGV[15]
+local extra1, extra2, extra3, extra4, after = ARGV[12], ARGV[13], ARGV[14], ARGV[15], ARGV[16]
 """
 _STORE_BODY = r"""
 local cidk = P .. 'cid:' .. sk
@@ -253,6 +264,7 @@ if cas then
   if earlier then return {0, row(earlier)} end
   local now = redis.call('HGET', P .. 'roomv', rk) or '0'
   if now ~= extra1 then return {2, redis.call('HGET', P .. 'rooms', rk) or false, now} end
+""" + _BEHIND + r"""
   n = redis.call('INCR', P .. 'next')
   id = string.format('%d', n)
   redis.call('HSET', cidk, cid, id)
@@ -260,6 +272,7 @@ else
   -- The request id is claimed with the new id in one command (HSETNX), not looked up
   -- first and filed after (HGET, HSET): a resend, which is rare, gives the id back (the
   -- script is atomic: no other INCR ran between) and returns the earlier message.
+""" + _BEHIND + r"""
   n = redis.call('INCR', P .. 'next')
   id = string.format('%d', n)
   if redis.call('HSETNX', cidk, cid, id) == 0 then
@@ -326,6 +339,7 @@ _STORE = _script(ROUTE_FUNCTION + "local cas, pub, tabless = false, false, false
 # Stored and put on the events stream in one step, only if the room is still at that
 # version (its id, as _STORE answers); else {2, the room's record or false, its version} (nothing stored:
 # the node decides again on the room as it is). A resend is recognised first ({0, row}).
+# ARGV 16: the request id it is stored behind, or '' (_BEHIND).
 _ROOM_POST = _script("local cas, pub, tabless = true, true, false\n" + _FIELDS + _STORE_BODY)
 # A message of the default room (a ``say``) in a cluster: _STORE's ARGV (no recipient, no
 # conversation: the default room keeps no history), then '' (no version: a say is not
@@ -333,6 +347,7 @@ _ROOM_POST = _script("local cas, pub, tabless = true, true, false\n" + _FIELDS +
 # the id and "}" complete it) and the stream's length. Stored and put on the events stream
 # in one step, as a named room's post: a say Redis stored is on the stream, whatever
 # became of its answer (a resend finds it stored and adds nothing). Replies as _STORE's.
+# ARGV 16 as _ROOM_POST's.
 _ROOM_SAY = _script("local cas, pub, tabless = false, true, false\n" + _FIELDS + _STORE_BODY)
 # _STORE with its arguments packed (RedisStore.store_message sends it when it can): ARGV: P;
 # sender key, sender, recipient, recipient key, sent at, state, expires at, conversation
@@ -343,12 +358,18 @@ _ROOM_SAY = _script("local cas, pub, tabless = false, true, false\n" + _FIELDS +
 # its store path), and Redis parses two bulk strings instead of ten, for one match here.
 # The same body then runs on the same fields as _STORE's: the same commands, keys and
 # reply; a direct message's fixed fields are stored in one (``tabless``: see _LIB's hmget).
-_STORE_PACKED = _script(ROUTE_FUNCTION + r"""
+_PACKED_FIELDS = r"""
 local cas, pub, tabless = false, false, true
 local sk, s, r, rk, at, state, x, conv, cid = string.match(ARGV[2],
   '^([^\t]*)\t([^\t]*)\t([^\t]*)\t([^\t]*)\t([^\t]*)\t([^\t]*)\t([^\t]*)\t([^\t]*)\t(.*)$')
 if not cid then return redis.error_reply('ERR a packed message of the wrong shape') end
-local t, extra1, extra2, extra3, extra4 = ARGV[3], ARGV[4], ARGV[5], ARGV[6], ARGV[7]
+"""
+_STORE_PACKED = _script(ROUTE_FUNCTION + _PACKED_FIELDS + r"""
+local t, extra1, extra2, extra3, extra4, after = ARGV[3], ARGV[4], ARGV[5], ARGV[6], ARGV[7], nil
+""" + _STORE_BODY)
+# _STORE_PACKED behind a message (_BEHIND; its request id ARGV[3]); the rest one further on.
+_STORE_PACKED_AFTER = _script(ROUTE_FUNCTION + _PACKED_FIELDS + r"""
+local after, t, extra1, extra2, extra3, extra4 = ARGV[3], ARGV[4], ARGV[5], ARGV[6], ARGV[7], ARGV[8]
 """ + _STORE_BODY)
 
 # Named rooms shared by a cluster's nodes: ``roomv`` maps a room key to its version (the
@@ -1169,6 +1190,7 @@ SCRIPTS += (_ROOM_SAY,)  # a say stored and put on the events stream in one step
 SCRIPTS += (_REFERENCED,)  # forgetting guest names past their hold (server/guests.py)
 SCRIPTS += (_FORGET_GUESTS,)  # and in a cluster (docs/cluster.md, "Guest names")
 SCRIPTS += (_DELETE_ACCOUNT,)  # an account deleted at its owner's request (PROTOCOL.md, "unregister")
+SCRIPTS += (_STORE_PACKED_AFTER,)  # a message stored only behind its predecessor (RedisStore.store_fields)
 _PACKED = {_RECEIPTS: _RECEIPTS_PACKED, _ACKS: _ACKS_PACKED}
 
 
@@ -1571,6 +1593,14 @@ class RedisStore:
         self._heads: dict[tuple[Script, int], bytes] = {}  # see _command
         # _command's form of _STORE_PACKED's two arguments, for store_fields to fill at once.
         self._store_form = (_bulk(_NUMBERS[_STORE_PACKED]) + _bulk(2)) + b"$%d\r\n%b\r\n" * 2
+        self._store_after_form = (_bulk(_NUMBERS[_STORE_PACKED_AFTER]) + _bulk(3)) + b"$%d\r\n%b\r\n" * 3
+        # Order in a conversation (store_fields): by (sender key, conversation key), the
+        # request id of the sender's latest message submitted and the number of the
+        # pipeline it goes in; pipelines made (_send: sent, or refused unsent) and
+        # answered (_answer_ready) so far. Emptied whenever nothing is in flight.
+        self._latest: dict[tuple[str, str], tuple[str, int]] = {}
+        self._pipelines_made = 0
+        self._pipelines_answered = 0
         self._batch_head = b"".join([_bulk("EVALSHA"), _bulk(BATCH.sha1), _bulk(0), _bulk(prefix)])  # see _call
         self._bugs_logged: set[str] = set()  # script errors already logged
         self._traced: dict[int, tuple] = {}  # bench-only (cluster/trace.py): operation -> its message
@@ -1677,6 +1707,7 @@ class RedisStore:
                 task.cancel()
             pending += [(entry, task is not None) for entry in submitted]
         self._batches.clear()
+        self._latest.clear()
         pending += [(entry, False) for entry in self._submitted]
         self._submitted = []
         self._queued = []
@@ -1830,6 +1861,7 @@ class RedisStore:
         self._stop_joining()
         if not batch:
             return
+        self._pipelines_made += 1
         if refusal is None and any(task is None or _has_failed(replies) for _b, _s, task, replies in self._batches):
             refusal = self._refusal_behind()
         if refusal is not None:
@@ -1909,6 +1941,7 @@ class RedisStore:
             if task is not None and not task.done():
                 break
             self._batches.popleft()
+            self._pipelines_answered += 1
             if task is None:  # refused unsent (_send): ``replies`` is the failure
                 refused = True
                 self.failures.failed(replies.reason, len(batch))
@@ -1980,9 +2013,13 @@ class RedisStore:
                         log.exception("store callback failed")
             if answered and self.failures.recovered() and self.on_recovered is not None:
                 self.on_recovered()
+        if self._latest and not self._batches and not self._queued:
+            self._latest.clear()  # nothing in flight: no message waits behind another
         self._wake_drained()
 
     def _error_reply(self, operation: _Operation, reply: RedisError) -> StoreUnavailable:
+        if reply.code == "BEHIND":  # (the failure that refused the one before was counted)
+            return StoreUnavailable(f"not stored: {reply}")
         if reply.code in _STORAGE_ERRORS or reply.code == "NOSCRIPT":
             reason = f"Redis at {self.address} refused the work: {reply}"
             self.failures.failed(reason, 1)
@@ -2125,17 +2162,23 @@ class RedisStore:
         route = None
         if self.router is not None and recipient_key is not None and (state == "sent" or state == "queued"):
             route = self.router(fields)
+        after = self._behind(sender_key, conv, client_id)
         # The answer's reader: a partial, not a lambda (one Python frame less per message).
         decode = partial(self._stored_fields, fields)
         if route is None and head.count("\t") == 8:
             # The usual message, encoded here at once (what _command makes of these two
             # arguments, without its loop over them and its look-up of the form).
             data, body = (head + client_id).encode(), text.encode()
-            self._enqueue(_Operation(self._store_form % (len(data), data, len(body), body), 4, decode, callback,
-                                     on_error), True)
+            if after is None:
+                command, size = self._store_form % (len(data), data, len(body), body), 4
+            else:
+                before = after.encode()
+                command, size = self._store_after_form % (len(data), data, len(before), before, len(body), body), 5
+            self._enqueue(_Operation(command, size, decode, callback, on_error), True)
             return
         if head.count("\t") == 8:
-            script, args = _STORE_PACKED, (head + client_id, text)
+            script, args = ((_STORE_PACKED, (head + client_id, text)) if after is None
+                            else (_STORE_PACKED_AFTER, (head + client_id, after, text)))
         else:  # a field with a tab (no name or key has one): each field an argument of its own
             script, args = _STORE, (sender_key, client_id, sender, recipient or "", recipient_key or "", text,
                                     repr(sent_at), state, expires, conv)
@@ -2155,6 +2198,25 @@ class RedisStore:
         if trace.ON:
             self._traced[id(self._queued[-1])] = (sender_key, client_id)
             trace.mark("a_submit", (sender_key, client_id))
+
+    def _behind(self, sender_key: str, conversation: str, client_id: str) -> str | None:
+        """The request id of the message the sender sent before this one (``client_id``) in
+        ``conversation`` (a room's or a pair's key; '' for the default room), if its answer
+        is not back yet (None if it is, or if there is none): Redis stores this one only if
+        it stored that one (_BEHIND). A failure Redis answers per operation (OOM: memory
+        full) refuses the earlier one while the later one, in a pipeline already on its way
+        (or later in the same call, once another operation made the call a writing one),
+        may find Redis writing again: stored first, the earlier one written again behind it
+        (tests/integration/test_flapping_store.py, Redis's memory filled and freed every few
+        ms). A failure of the link itself refuses the later ones unsent (_refusal_behind);
+        once the earlier one's refusal is answered, the relay's hold (server/sendorder.py)
+        keeps the order."""
+        line = (sender_key, conversation)
+        latest = self._latest.get(line)
+        self._latest[line] = (client_id, self._pipelines_made + 1)
+        if latest is not None and latest[1] > self._pipelines_answered and latest[0] != client_id:
+            return latest[0]
+        return None
 
     # store_message's way to store_fields' work: a store_message is not a store_fields call
     # (to a caller that watches the two, as tests/integration/test_store.py does).
@@ -2428,9 +2490,11 @@ class RedisStore:
         ``stream`` (entry ``head`` + its id + "}") in the same step, if the room is still
         at ``version``. Result as store_message's, or (None, "changed", the room's record
         or None, its version) when the room changed meanwhile (nothing stored)."""
+        conversation = room_posts_key(self.prefix, message.recipient_key or "")
         args = (message.sender_key, message.client_id, message.sender, message.recipient or "",
                 message.recipient_key or "", message.text, repr(message.sent_at), message.state, "",
-                room_posts_key(self.prefix, message.recipient_key or ""), version, stream, head, stream_length)
+                conversation, version, stream, head, stream_length,
+                self._behind(message.sender_key, conversation, message.client_id) or "")
 
         def answer(reply: list | int) -> tuple:
             if reply.__class__ is not int and reply[0] == 2:
@@ -2445,7 +2509,8 @@ class RedisStore:
         the message (``se``) so that a delete takes it off the stream. Result as
         store_message's; a resend or a reused request id adds nothing to the stream."""
         args = (message.sender_key, message.client_id, message.sender, "", "", message.text, repr(message.sent_at),
-                message.state, "", "", "", stream, head, stream_length)
+                message.state, "", "", "", stream, head, stream_length,
+                self._behind(message.sender_key, "", message.client_id) or "")
         self._submit(_ROOM_SAY, args, partial(self._stored, message), callback, on_error, True)
 
     def room_backlog(self, name_key: str, room_keys: list[str], limit: int, callback: Callback | None = None,

@@ -212,6 +212,33 @@ def test_answers_come_in_submission_order_never_inside_the_call(loop, redis_serv
     store.close()
 
 
+def test_a_message_behind_one_redis_did_not_store_is_refused_unless_it_is_a_resend(loop, redis_server):
+    """RedisStore._behind names the message a new one must come behind; Redis (_BEHIND)
+    stores the new one only if that one's request id is filed: else BEHIND, answered as
+    unavailable for now, nothing written. A resend is recognised all the same, and a new
+    message behind one that was stored is stored."""
+    store = open_redis_store(loop, redis_server.url)
+    stored, refused = [], []
+
+    def send(message: StoredMessage, after: str) -> None:
+        store._behind = lambda sender_key, conversation, client_id: after  # as if m-after were in flight
+        store.store_message(message, lambda result: stored.append((result[0].client_id, result[1])),
+                            lambda failure: refused.append((message.client_id, failure.reason)))
+        loop.run_until_complete(store.drain(timeout=5))
+    send(dm("m1"), None)
+    send(dm("m2"), "never-stored")
+    send(dm("m1"), "never-stored")  # a resend
+    send(dm("m3"), "m1")
+    assert stored == [("m1", "new"), ("m1", "resend"), ("m3", "new")]
+    assert refused == [("m2", "not stored: BEHIND the message before it in its conversation was not stored")]
+    store._behind = RedisStore._behind.__get__(store)
+    pending = []
+    store.pending_for("bob", 0, 10, lambda found: pending.extend(m.client_id for m in found))
+    loop.run_until_complete(store.drain(timeout=5))
+    assert pending == ["m1", "m3"]
+    store.close()
+
+
 def test_redis_killed_every_operation_is_answered_unavailable_in_time_then_it_recovers(loop, redis_server, caplog):
     """The relay answers 'unavailable' from on_error: it must come within the client's
     timeout, not never; once Redis is back, the next operation works, and on_recovered

@@ -128,7 +128,13 @@ class _Redis:
         self.calls: list[list[tuple]] = []
 
     def pipeline_now(self, commands: list[bytes]) -> asyncio.Future:
-        replies = []
+        future = self.loop.create_future()
+        future.set_result(self.answer_all(self.read(commands)))
+        return future
+
+    def read(self, commands: list[bytes]) -> list[list[tuple]]:
+        """The pipeline's calls, each its operations (noted in ``calls``)."""
+        calls = []
         for command in commands:
             reader = Connection()
             reader.send_encoded(b"")  # a pending command, for the call's bytes to answer
@@ -141,10 +147,11 @@ class _Redis:
                 operations.append((module.SCRIPTS[int(args[i]) - 1], args[i + 2:i + 2 + count]))
                 i += 2 + count
             self.calls.append(operations)
-            replies.append([self.answer(script, arguments) for script, arguments in operations])
-        future = self.loop.create_future()
-        future.set_result(replies)
-        return future
+            calls.append(operations)
+        return calls
+
+    def answer_all(self, calls: list[list[tuple]]) -> list[list]:
+        return [[self.answer(script, arguments) for script, arguments in call] for call in calls]
 
 
 def _redis_answers(refuse=()):
@@ -156,7 +163,7 @@ def _redis_answers(refuse=()):
     def answer(script, arguments):
         if script in refuse:
             return RedisError("OOM", "no memory")
-        if script is module._STORE_PACKED:
+        if script is module._STORE_PACKED or script is module._STORE_PACKED_AFTER:
             return next(ids)
         if script is module._RECEIPTS_PACKED:
             return arguments[0].count(b"\t") // 3 + 1
@@ -207,12 +214,12 @@ def test_a_turns_receipts_and_acks_are_one_operation_each_ahead_of_its_stores_an
         store.record_receipt(3, "bob", lambda a: answers.append(("receipt", 3, a)), sender_key="alice")
 
     calls, answers = _turn(_redis_answers(), submit)
-    assert [[(script, arguments if script is not module._STORE_PACKED else arguments[1])
-             for script, arguments in call] for call in calls] == [[
+    # (The second and third each stored only behind the one before it: _STORE_PACKED_AFTER.)
+    assert _scripts(calls) == [[
         (module._RECEIPTS_PACKED, [b"1\tbob\talice\t2\tbob\talice\t3\tbob\talice"]),
         (module._ACKS_PACKED, [b"1\talice"]),
-        (module._STORE_PACKED, b"message 1"), (module._STORE_PACKED, b"message 2"),
-        (module._STORE_PACKED, b"message 3")]]
+        (module._STORE_PACKED, b"message 1"), (module._STORE_PACKED_AFTER, b"message 2"),
+        (module._STORE_PACKED_AFTER, b"message 3")]]
     assert answers == [("store", 11, "new"), ("receipt", 1, None), ("store", 12, "new"), ("receipt", 2, None),
                        ("ack", 1, True), ("store", 13, "new"), ("receipt", 3, None)]
 
@@ -235,7 +242,7 @@ def test_receipts_and_acks_cross_only_stores_and_a_refused_operation_refuses_eac
     calls, answers = _turn(_redis_answers(refuse={module._RECEIPTS_PACKED}), submit)
     assert [[script for script, _ in call] for call in calls] == [[
         module._RECEIPTS_PACKED, module._ACKS_PACKED, module._STORE_PACKED, module._HISTORY,
-        module._RECEIPTS_PACKED, module._ACKS_PACKED, module._STORE_PACKED]]
+        module._RECEIPTS_PACKED, module._ACKS_PACKED, module._STORE_PACKED_AFTER]]
     assert calls[0][4][1] == [b"5\tbob\talice\t6\tbob\talice"]
     refused = "Redis at redis://127.0.0.1:1/0 refused the work: OOM no memory"
     assert answers == [("store", 11), ("ack", 7, True), ("receipt", 4, "no"), ("page", ([], None)),
@@ -264,7 +271,9 @@ async def _turns(count: int = 5) -> None:
 
 
 def _scripts(calls: list[list[tuple]]) -> list[list]:
-    return [[(script, arguments if script is not module._STORE_PACKED else arguments[1])
+    """The calls' operations, a store's as its text (the rest as they went)."""
+    return [[(script, arguments[1] if script is module._STORE_PACKED else arguments[2]
+              if script is module._STORE_PACKED_AFTER else arguments)
              for script, arguments in call] for call in calls]
 
 
@@ -337,3 +346,86 @@ def test_a_batch_call_makes_a_scripts_function_when_one_of_its_operations_runs_n
     assert source.count("then return function(ARGV)") == len(module.SCRIPTS)
     head = source.index("local function make(number)")
     assert source.index("local ops = {}") > head and source.count("op = make(number)") == 1
+
+
+class _RedisThatRuns(_Redis):
+    """A Redis whose pipelines run when the test says (:meth:`run_next`), with its memory
+    full (OOM: every store refused) or not, and which keeps the request ids stored, as
+    the scripts' ``cid:`` hash does: _STORE_PACKED_AFTER's check reads it."""
+
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        super().__init__(loop, self._answer)
+        self.stored: list[bytes] = []  # the texts, in the order stored
+        self._ids: set[bytes] = set()
+        self._next_id = 11
+        self._full = False
+        self._waiting: list[tuple[list[list[tuple]], asyncio.Future]] = []
+
+    def pipeline_now(self, commands: list[bytes]) -> asyncio.Future:
+        future = self.loop.create_future()
+        self._waiting.append((self.read(commands), future))
+        return future
+
+    def run_next(self, full: bool) -> None:
+        calls, future = self._waiting.pop(0)
+        self._full = full
+        future.set_result(self.answer_all(calls))
+
+    def _answer(self, script, arguments):
+        packed = arguments[0]
+        request_id = packed.rsplit(b"\t", 1)[1]
+        if script is module._STORE_PACKED_AFTER and arguments[1] not in self._ids:
+            return RedisError("BEHIND", "the message before it in its conversation was not stored")
+        if self._full:
+            return RedisError("OOM", "command not allowed when used memory > 'maxmemory'")
+        self._ids.add(request_id)
+        self.stored.append(arguments[-1])
+        self._next_id += 1
+        return self._next_id - 1
+
+
+def test_a_message_sent_behind_an_unanswered_one_of_its_conversation_is_stored_only_if_that_one_was():
+    """Redis refuses a message for now (OOM) while a later one of the same conversation is
+    already on its way, in the same call or in the next pipeline; if Redis takes writes
+    again by the time that one runs, it must not be stored ahead of the refused one
+    (tests/integration/test_flapping_store.py): each message sent while its predecessor's
+    answer is not back goes as _STORE_PACKED_AFTER and is refused BEHIND, unavailable for
+    now, unless its predecessor was stored. Another conversation is not held back, and once
+    everything is answered no message waits behind another."""
+    loop = _ManualClockLoop()
+    try:
+        store = RedisStore("redis://127.0.0.1:1/0")
+        store._loop = loop
+        store._client = redis = _RedisThatRuns(loop)
+        answers: list = []
+
+        def send(n: int, to: str = "Bob") -> None:
+            fields = ("Alice", "alice", to, to.lower(), f"message {n}", 1000.0 + n, f"c{n}", "sent")
+            store.store_fields(fields, lambda result: answers.append((n, result[0].msg_id)),
+                               lambda failure: answers.append((n, failure.reason)))
+
+        async def scenario() -> None:
+            send(1), send(2), send(9, to="Carol")
+            await _turns()
+            send(3)  # the first pipeline's answer is not back: behind message 2
+            await _turns()
+            assert [[script for script, _ in call] for call in redis.calls] == [
+                [module._STORE_PACKED, module._STORE_PACKED_AFTER, module._STORE_PACKED],
+                [module._STORE_PACKED_AFTER]]
+            # (each with its predecessor's request id)
+            assert [redis.calls[0][1][1][1], redis.calls[1][0][1][1]] == [b"c1", b"c2"]
+            redis.run_next(full=True)
+            redis.run_next(full=False)  # Redis writes again as message 3 runs
+            await _turns()
+            send(4)  # everything answered: a message of its own
+            await _turns()
+            redis.run_next(full=False)
+            await _turns()
+        loop.run_until_complete(asyncio.wait_for(scenario(), 10))
+        oom = "Redis at redis://127.0.0.1:1/0 refused the work: OOM command not allowed when used memory > 'maxmemory'"
+        behind = "not stored: BEHIND the message before it in its conversation was not stored"
+        assert answers == [(1, oom), (2, behind), (9, oom), (3, behind), (4, 11)]
+        assert redis.calls[-1] == [(module._STORE_PACKED, redis.calls[-1][0][1])]
+        assert redis.stored == [b"message 4"] and not store._latest
+    finally:
+        loop.close()
