@@ -38,6 +38,9 @@ COUNT = 150
 # refusals (rate_limited) mix with the disk's (unavailable), as in session 35's runs.
 TEXT = "x" * 990
 FLAPPING_SECONDS = 8.0  # then the disk stays free, and what is left goes through
+# A room takes a post a second from each poster, by default: lifted, as FAST lifts the
+# request rates (the byte budget stays).
+ROOM_RATE_LIFTED = dict(room_posts_per_second=1e6, room_post_burst=1e6)
 
 
 def flap(fail: Callable[[], None], recover: Callable[[], None], stop: threading.Event) -> None:
@@ -118,14 +121,15 @@ def send_while_flapping(server: ServerThread, fail: Callable[[], None], recover:
         assert shown == list(range(COUNT)), [(a, b) for a, b in zip(shown, shown[1:]) if b <= a][:10]
 
 
-def test_messages_refused_by_a_flapping_disk_and_written_again_are_stored_and_shown_in_order(tmp_path):
-    with ServerThread(config(tmp_path / "data")) as server:
+@pytest.mark.parametrize("kind", ["direct", "room"])
+def test_messages_refused_by_a_flapping_disk_and_written_again_are_stored_and_shown_in_order(tmp_path, kind):
+    with ServerThread(config(tmp_path / "data", **ROOM_RATE_LIFTED)) as server:
         db = server.server.store.db
 
         def fill() -> None:  # no page beyond those in use
             db.execute(f"PRAGMA max_page_count = {db.execute('PRAGMA page_count').fetchone()[0]}")
         send_while_flapping(server, lambda: server.call(fill),
-                            lambda: server.call(lambda: db.execute("PRAGMA max_page_count = 1073741823")))
+                            lambda: server.call(lambda: db.execute("PRAGMA max_page_count = 1073741823")), kind)
 
 
 @pytest.mark.parametrize("kind", ["direct", "room"])
@@ -133,9 +137,8 @@ def test_messages_refused_by_a_flapping_redis_and_written_again_are_stored_and_s
     """The same on a cluster's node, direct messages and the room's: Redis refuses writes
     while its memory is "full" (``maxmemory`` 1 byte under ``noeviction``: OOM), then takes
     them again. (Each found messages stored out of order before RedisStore._behind.)"""
-    # (A room takes a post a second from each poster, by default: lifted, as FAST lifts the request rates.)
     with RedisServer(tmp_path / "redis") as redis, \
-            ServerThread(config(None, cluster_url=redis.url, room_posts_per_second=1e6, room_post_burst=1e6)) as server, \
+            ServerThread(config(None, cluster_url=redis.url, **ROOM_RATE_LIFTED)) as server, \
             socket.create_connection(("127.0.0.1", redis.port), timeout=5) as link:
         def set_maxmemory(value: bytes) -> None:
             link.sendall(b"*4\r\n$6\r\nCONFIG\r\n$3\r\nSET\r\n$9\r\nmaxmemory\r\n$%d\r\n%s\r\n" % (len(value), value))
