@@ -1366,7 +1366,13 @@ class Relay:
     def node_lost(self, node: str) -> None:
         """``node`` died: the messages routed to it alone and not confirmed wait in the
         store for their recipients' next login; their senders hear ``queued``, as when a
-        recipient on this node disconnects before confirming (see _requeue)."""
+        recipient on this node disconnects before confirming (see _requeue).
+
+        And it may have died between recording a receipt (or an expiry) and routing its
+        outcome here (two calls to Redis: _confirm): so every session here is told its
+        outcomes not acknowledged again, as at a login (a client takes one it has as a
+        no-op). Else a sender that stays connected heard it only at its next login
+        (tests/integration/test_cluster_nodes.py; the chaos run's known disorder)."""
         for sender_key, flights in list(self.routed.items()):
             for msg_id, flight in list(flights.items()):
                 flight.nodes.discard(node)
@@ -1378,6 +1384,9 @@ class Relay:
                 self.peers.tell(sender_key, msg_id, encode(Queued(flight.client_id, msg_id)))
             if not flights:
                 del self.routed[sender_key]
+        for session in self.sessions:
+            if session.key and not session.closing and self._may_have_stored(session.key):
+                self._restart_outcome_pages(session)
 
     def _id_reused(self, session: ClientSession, request: mailbox.StoredMessage) -> None:
         """``request`` came under a request id that this sender used for another message:

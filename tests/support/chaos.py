@@ -221,6 +221,37 @@ def violations(records: dict[str, Record], clients: dict[str, ChatClient], detai
     return found
 
 
+def store_view(url: str, problems: list[str]) -> list[str]:
+    """What Redis holds of each unfinished message the problems name (its state, whether it
+    is pending for its recipient, whether its outcome waits untold for its sender): where a
+    promise broke, for the reader of a failed run."""
+    import asyncio
+
+    from resp import RedisClient
+
+    wanted = []
+    for line in problems:
+        match = re.match(r"(\w+): <OutgoingMessage \S+ to='(\w+)' \w+ msg_id=(\d+)> unfinished", line)
+        if match:
+            wanted.append(match.groups())
+
+    async def look() -> list[str]:
+        lines = []
+        async with RedisClient(url) as client:
+            for sender, to, msg_id in wanted[:20]:
+                fields = await client.execute("HGETALL", f"{{chat}}:m:{msg_id}")
+                held = dict(zip(fields[::2], fields[1::2])) if isinstance(fields, list) else fields
+                pending = await client.execute("ZSCORE", f"{{chat}}:pend:{to.lower()}", msg_id)
+                untold = await client.execute("ZSCORE", f"{{chat}}:untold:{sender.lower()}", msg_id)
+                lines.append(f"store: {msg_id} {sender}>{to}: st={held.get(b'st')} pending={pending is not None} "
+                             f"untold={untold is not None}")
+        return lines
+    try:
+        return asyncio.run(asyncio.wait_for(look(), 10))
+    except Exception as exc:  # a diagnosis only: never the run's failure
+        return [f"store: not read ({exc!r})"]
+
+
 def log_in(client: ChatClient, patience: float = 30.0) -> str | None:
     """A first login that tries again (bounded) while the servers are coming back; None
     once logged in, else why not (the last error)."""
@@ -371,6 +402,8 @@ def run_chaos(tmp: Path, seed: int, *, cluster: bool, seconds: float, clients: i
             last = count
             waiter.wait(1.0)
         problems = harness + crashed(servers) + violations(records, chat, detail=True)
+        if cluster and redis is not None and problems:
+            problems += store_view(redis.url, problems)
         total = sum(len(r.sent) for r in records.values())
         acked = sum(acknowledged(r, m) for r in records.values() for m in r.sent)
         logs = "".join(f"--- {s.name}\n{s.log.read_text()[-3000:]}" for s in servers) if problems else ""
