@@ -37,8 +37,7 @@ def test_an_entry_whose_acknowledgement_failed_leaves_the_inbox_at_the_next_read
     with FaultProxy("127.0.0.1", redis_server.port, raw=True) as proxy:
         c = Cluster(redis_server.url, 1)
         try:
-            c.url = f"redis://127.0.0.1:{proxy.port}/0"
-            c.add()
+            c.add_through(proxy.port)
             node = c.nodes[1]
             with c.login(0, "Ana") as ana, c.login(1, "Bia") as bia:
                 wait_for(lambda: who(ana) == who(bia) == ["Ana", "Bia"], what="both online on both nodes")

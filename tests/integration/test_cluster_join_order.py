@@ -9,12 +9,34 @@ a connection that lags behind another of the same node. Every wait has a deadlin
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+
 from faultproxy import FaultProxy
-from redisserver import redis_server  # noqa: F401  (a fixture)
+from redisserver import RedisServer, redis_server  # noqa: F401  (a fixture)
 from test_cluster_nodes import Cluster, wait_for, who
 
 from protocol import Accepted, DirectMessage, Ping, SendDirect, UserJoined
 from server.cluster import node as node_module
+
+
+@contextmanager
+def bia_behind_a_lagging_events_reader(redis: RedisServer) -> Iterator[tuple]:
+    """Bia online on node 1, whose events reader's link to Redis is then held back (its
+    other links are not): (the cluster, node 1, Bia, the proxy, the held link's port)."""
+    with FaultProxy("127.0.0.1", redis.port, raw=True) as proxy:
+        c = Cluster(redis.url, 1)
+        try:
+            c.add_through(proxy.port)
+            node = c.nodes[1]
+            with c.login(1, "Bia") as bia:
+                wait_for(lambda: who(bia) == ["Bia"], what="Bia online")
+                bia.drain(quiet=0.2)
+                port = c.call(lambda: node._events_reader._link.transport.get_extra_info("sockname")[1])
+                assert proxy.hold_peer(port) == 1
+                yield c, node, bia, proxy, port
+        finally:
+            c.close()
 
 
 def test_a_message_read_from_the_inbox_before_its_senders_join_waits_for_the_join(redis_server,  # noqa: F811
@@ -22,31 +44,18 @@ def test_a_message_read_from_the_inbox_before_its_senders_join_waits_for_the_joi
     # The wait's bound (0.5 s) is for a reader cut off; here the test releases the reader
     # itself, and a slow machine must not make it lose that race.
     monkeypatch.setattr(node_module, "CATCH_UP_SECONDS", 10.0)
-    with FaultProxy("127.0.0.1", redis_server.port, raw=True) as proxy:
-        c = Cluster(redis_server.url, 1)
-        try:
-            c.url = f"redis://127.0.0.1:{proxy.port}/0"
-            c.add()
-            node = c.nodes[1]
-            with c.login(1, "Bia") as bia:
-                wait_for(lambda: who(bia) == ["Bia"], what="Bia online")
-                bia.drain(quiet=0.2)
-                port = c.call(lambda: node._events_reader._link.transport.get_extra_info("sockname")[1])
-                assert proxy.hold_peer(port) == 1
-                with c.login(0, "Ana") as ana:
-                    ana.send(SendDirect("d1", "Bia", "oi"))
-                    ana.expect(Accepted, skip=(UserJoined, Ping))
-                    # Node 1 read the message from its inbox; Ana's "on" is held back.
-                    wait_for(lambda: c.call(lambda: bool(node._event_waiters)),
-                             what="node 1 waiting for its events reader")
-                    assert [e for e in bia.drain(quiet=0.3) if not isinstance(e, Ping)] == []
-                    assert proxy.release_peer(port) == 1
-                    got = [bia.expect((UserJoined, DirectMessage), skip=(Ping,)) for _ in range(2)]
-                    assert [type(e).__name__ for e in got] == ["UserJoined", "DirectMessage"], got
-                    assert got[0].name == "Ana" and got[1].text == "oi"
-                    assert c.call(lambda: node._event_waiters) == []
-        finally:
-            c.close()
+    with bia_behind_a_lagging_events_reader(redis_server) as (c, node, bia, proxy, port):
+        with c.login(0, "Ana") as ana:
+            ana.send(SendDirect("d1", "Bia", "oi"))
+            ana.expect(Accepted, skip=(UserJoined, Ping))
+            # Node 1 read the message from its inbox; Ana's "on" is held back.
+            wait_for(lambda: c.call(lambda: bool(node._event_waiters)), what="node 1 waiting for its events reader")
+            assert [e for e in bia.drain(quiet=0.3) if not isinstance(e, Ping)] == []
+            assert proxy.release_peer(port) == 1
+            got = [bia.expect((UserJoined, DirectMessage), skip=(Ping,)) for _ in range(2)]
+            assert [type(e).__name__ for e in got] == ["UserJoined", "DirectMessage"], got
+            assert got[0].name == "Ana" and got[1].text == "oi"
+            assert c.call(lambda: node._event_waiters) == []
 
 
 def test_the_wait_for_a_lagging_events_reader_is_bounded(redis_server, monkeypatch):  # noqa: F811
@@ -54,22 +63,10 @@ def test_the_wait_for_a_lagging_events_reader_is_bounded(redis_server, monkeypat
     for CATCH_UP_SECONDS at most: the message then comes, before the join it could not wait
     for any longer."""
     monkeypatch.setattr(node_module, "CATCH_UP_SECONDS", 0.3)
-    with FaultProxy("127.0.0.1", redis_server.port, raw=True) as proxy:
-        c = Cluster(redis_server.url, 1)
-        try:
-            c.url = f"redis://127.0.0.1:{proxy.port}/0"
-            c.add()
-            node = c.nodes[1]
-            with c.login(1, "Bia") as bia:
-                wait_for(lambda: who(bia) == ["Bia"], what="Bia online")
-                bia.drain(quiet=0.2)
-                port = c.call(lambda: node._events_reader._link.transport.get_extra_info("sockname")[1])
-                assert proxy.hold_peer(port) == 1
-                with c.login(0, "Ana") as ana:
-                    ana.send(SendDirect("d1", "Bia", "oi"))
-                    assert bia.expect(DirectMessage, skip=(Ping,), timeout=5).text == "oi"
-                    assert c.call(lambda: node._event_waiters) == []
-                    proxy.release_peer(port)
-                    assert bia.expect(UserJoined, skip=(Ping,)).name == "Ana"
-        finally:
-            c.close()
+    with bia_behind_a_lagging_events_reader(redis_server) as (c, node, bia, proxy, port):
+        with c.login(0, "Ana") as ana:
+            ana.send(SendDirect("d1", "Bia", "oi"))
+            assert bia.expect(DirectMessage, skip=(Ping,), timeout=5).text == "oi"
+            assert c.call(lambda: node._event_waiters) == []
+            proxy.release_peer(port)
+            assert bia.expect(UserJoined, skip=(Ping,)).name == "Ana"

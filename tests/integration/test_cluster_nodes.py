@@ -66,6 +66,15 @@ class Cluster:
         self.nodes.append(node)
         return server
 
+    def add_through(self, proxy_port: int) -> ChatServer:
+        """One more node, reaching Redis through a proxy on 127.0.0.1 ``proxy_port`` (the
+        others do not): a FaultProxy in raw mode, to cut, freeze or hold its links."""
+        url, self.url = self.url, f"redis://127.0.0.1:{proxy_port}/0"
+        try:
+            return self.add()
+        finally:
+            self.url = url
+
     def address(self, index: int) -> tuple[str, int]:
         return self.servers[index].address
 
@@ -716,6 +725,14 @@ def test_a_new_direct_message_across_nodes_is_stored_and_routed_in_one_script_ca
         c.close()
 
 
+def ana_to_bia(ana: WireClient, bia: WireClient) -> tuple[Accepted, DirectMessage]:
+    """Once both are online: Ana sends Bia "olá" (request d1); her ``accepted`` and what
+    Bia is shown."""
+    wait_for(lambda: who(ana) == ["Ana", "Bia"] == who(bia), what="both online")
+    ana.send(SendDirect("d1", "bia", "olá"))
+    return ana.expect(Accepted, skip=NOTICES), bia.expect(DirectMessage, skip=NOTICES)
+
+
 @pytest.mark.timeout_seconds(60)
 def test_an_outcome_told_while_the_senders_node_was_judged_gone_reaches_the_sender_after_its_rejoin(
         redis_server):  # noqa: F811
@@ -728,10 +745,7 @@ def test_an_outcome_told_while_the_senders_node_was_judged_gone_reaches_the_send
     c = Cluster(redis_server.url, 2, beat=0.2, ttl=1.0)
     try:
         with c.login(1, "Ana") as ana, c.login(0, "Bia") as bia:
-            wait_for(lambda: who(ana) == ["Ana", "Bia"] == who(bia), what="both online")
-            ana.send(SendDirect("d1", "bia", "olá"))
-            accepted = ana.expect(Accepted, skip=NOTICES)
-            message = bia.expect(DirectMessage, skip=NOTICES)
+            accepted, message = ana_to_bia(ana, bia)
             node = c.nodes[1]
             c.call(lambda: node._tasks[0].cancel())  # its heartbeat: no beat, no reap
             left = bia.expect(UserLeft, skip=(Ping,), timeout=15)
@@ -759,10 +773,7 @@ def test_an_outcome_recorded_by_a_node_that_died_before_routing_it_reaches_the_s
     c = Cluster(redis_server.url, 2, beat=0.2, ttl=1.0)
     try:
         with c.login(0, "Ana") as ana, c.login(1, "Bia") as bia:
-            wait_for(lambda: who(ana) == ["Ana", "Bia"] == who(bia), what="both online")
-            ana.send(SendDirect("d1", "bia", "olá"))
-            accepted = ana.expect(Accepted, skip=NOTICES)
-            message = bia.expect(DirectMessage, skip=NOTICES)
+            accepted, message = ana_to_bia(ana, bia)
             node = c.nodes[1]
             dropped = []
             c.call(lambda: setattr(node, "tell", lambda key, msg_id, frame: dropped.append(msg_id)))
