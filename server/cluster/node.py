@@ -1256,8 +1256,8 @@ class ClusterNode:
         loop = asyncio.get_running_loop()
         deadline = loop.time() + CATCH_UP_SECONDS
         try:
-            async with asyncio.timeout(CATCH_UP_SECONDS):
-                newest = await self._redis.execute("XREVRANGE", self.prefix + "events", "+", "-", "COUNT", 1)
+            newest = await self._redis.execute("XREVRANGE", self.prefix + "events", "+", "-", "COUNT", 1,
+                                               timeout=CATCH_UP_SECONDS)
         except (RedisConnectionError, TimeoutError):
             return
         if isinstance(newest, RedisError) or not newest:
@@ -1267,12 +1267,13 @@ class ClusterNode:
             return
         future = loop.create_future()
         self._event_waiters.append((target, future))
+        # The bound: the future resolved by a timer (no asyncio.wait_for: Python 3.10's
+        # raises another TimeoutError, tests/integration/test_pyversion.py).
+        timer = loop.call_at(deadline, lambda: future.done() or future.set_result(None))
         try:
-            async with asyncio.timeout_at(deadline):
-                await future
-        except TimeoutError:
-            pass
-        finally:  # (a wait that timed out has its future cancelled with it: still listed)
+            await future
+        finally:
+            timer.cancel()
             self._event_waiters = [(t, f) for t, f in self._event_waiters if f is not future]
 
     async def _check_events_position(self) -> None:
