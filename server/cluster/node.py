@@ -1293,8 +1293,9 @@ class ClusterNode:
             self.relay.resync()
 
     def _guarded(self, apply: Callable[[Any], None], fields: list | bus.BusEvent) -> None:
-        """Apply one entry (or one event of an inbox entry); a bug in doing so is logged (the first with its traceback,
-        then a count) and the reader goes on with the next entry, never stops."""
+        """Apply one entry (or one event of an inbox entry); a bug in doing so is logged
+        (the first with its traceback, then a count) and the reader goes on with the next
+        entry, never stops."""
         try:
             apply(fields)
         except Exception:

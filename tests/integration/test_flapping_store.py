@@ -87,7 +87,8 @@ def send_while_flapping(server: ServerThread, fail: Callable[[], None], recover:
         started = time.monotonic()
         try:
             while to_send:
-                assert time.monotonic() < started + FLAPPING_SECONDS + 20, f"still refused: {to_send[:10]}: {history[to_send[0]][-3:]}"
+                assert time.monotonic() < started + FLAPPING_SECONDS + 20, \
+                    f"still refused: {to_send[:10]}: {history[to_send[0]][-3:]}"
                 if time.monotonic() > started + FLAPPING_SECONDS:
                     stop.set()
                 for number in to_send:
