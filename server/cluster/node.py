@@ -1444,7 +1444,12 @@ class ClusterNode:
                     position = entries[-1][0]
                 continue
             # New entries: never read before, so none is in _inbox_unacked or acked.
-            events = [event for _entry_id, fields in entries for event in self._routed_events(fields)]
+            # Read each entry guarded, as it was applied before the catch-up: a bug in
+            # decoding one is logged, and the others are still read.
+            events: list = []
+            collect = lambda fields: events.extend(self._routed_events(fields))  # noqa: E731
+            for _entry_id, fields in entries:
+                self._guarded(collect, fields)
             where = self.users.where
             for event in events:
                 if type(event) is bus.Deliver and event.message.sender_key not in where:
