@@ -13,11 +13,11 @@ from __future__ import annotations
 import os
 
 import pytest
-from chaos import Record, run_chaos, violations
+from chaos import ROOM, Record, run_chaos, violations
 from redisserver import require_redis_server
 
-from client.outgoing import DELIVERED, OutgoingMessage, MessageUpdate
-from protocol import DirectMessage
+from client.outgoing import DELIVERED, FAILED, SENT, OutgoingMessage, MessageUpdate
+from protocol import DirectMessage, RoomPost
 
 SECONDS = float(os.environ.get("CHAOS_SECONDS", "8"))
 
@@ -44,10 +44,12 @@ KNOWN_CLUSTER_DISORDER = "cluster: a message shown whose sender was never told d
 
 
 def check(outcome, known_disorder: bool = False) -> None:
-    print(f"seed {outcome.seed}: {outcome.sent} sent, {outcome.acknowledged} acknowledged; faults:")
+    print(f"seed {outcome.seed}: {outcome.sent} sent ({outcome.room_posts} to the room), {outcome.acknowledged} "
+          "acknowledged; faults:")
     print("\n".join(outcome.faults))
     assert outcome.faults, "no fault was injected"
     assert outcome.acknowledged > 0, "no message got through"
+    assert outcome.room_posts > 1, "nothing was posted to the room but the warm-up"
     problems = [p for p in outcome.problems if not (known_disorder and UNFINISHED in p)]
     assert not problems, f"seed {outcome.seed}:\n" + "\n".join(problems[:40]) + "\n" + outcome.logs
     if outcome.problems:
@@ -108,3 +110,78 @@ def test_the_checker_passes_a_clean_run_and_names_each_broken_promise():
     invented = _records()
     _show(invented["Bia"], "t1", "t2", "t3")
     assert violations(invented, clients) == ["Bia was shown 't3' from Ana, never sent so"]
+
+
+def _failed_unstored(request_id: str, text: str, to: str | None = "Bia", room: str | None = None) -> OutgoingMessage:
+    message = OutgoingMessage(request_id, to, text, room=room)
+    message._advance(FAILED, error=("unavailable", "the server cannot save anything right now"))
+    return message
+
+
+def test_the_checker_names_a_message_shown_though_its_sender_was_told_it_failed():
+    clients = {"Ana": _Stub(), "Bia": _Stub()}
+    records = _records()
+    records["Ana"].sent.append(_failed_unstored("r3", "t3"))
+    _show(records["Bia"], "t1", "t2")
+    assert violations(records, clients) == []
+    _show(records["Bia"], "t3")
+    assert violations(records, clients) == ["Bia was shown 't3', which Ana was told had failed (unavailable)"]
+
+
+def _posted(request_id: str, text: str, msg_id: int) -> OutgoingMessage:
+    message = OutgoingMessage(request_id, None, text, room=ROOM)
+    message._advance(SENT, msg_id=msg_id)
+    return message
+
+
+def _room_records() -> dict[str, Record]:
+    """Ana posted p1 (msg_id 21) and p2 (22) to the room; Bia p3 (23) (and p6, where a
+    test adds it); both are members."""
+    ana, bia = Record("Ana"), Record("Bia")
+    for record, n in ((ana, 1), (ana, 2), (bia, 3)):
+        message = _posted(f"p{n}", f"p{n}", 20 + n)
+        record.sent.append(message)
+        record.on_event(MessageUpdate(message, SENT))
+    return {"Ana": ana, "Bia": bia}
+
+
+def _see(record: Record, *texts: str, room: str = ROOM) -> None:
+    for text in texts:
+        n = int(text[1:])
+        record.on_event(RoomPost(20 + n, "Bia" if n in (3, 6) else "Ana", room, text, 0.0))
+
+
+def test_the_checker_names_each_broken_promise_of_the_room():
+    clients = {"Ana": _Stub(), "Bia": _Stub()}
+    clean = _room_records()
+    _see(clean["Ana"], "p1", "p2", "p3")
+    _see(clean["Bia"], "p1", "p2", "p3")
+    _see(clean["Bia"], "p9", room="#outra")  # another room's: not this check's
+    assert violations(clean, clients) == []
+    broken = _room_records()
+    _see(broken["Ana"], "p1", "p3", "p2", "p3")
+    _see(broken["Bia"], "p1", "p4")
+    assert violations(broken, clients) == [
+        "Ana was shown 'p2' (22) after 'p3' (23): not the room's order",
+        "Ana was shown 'p3' 2 times in #caos",
+        "Bia was shown 'p4' from Ana in #caos, never sent so",
+        "Bia was never shown 'p2' from Ana in #caos (<OutgoingMessage p2 room='#caos' sent msg_id=22>)",
+        "Bia was never shown 'p3' from Bia in #caos (<OutgoingMessage p3 room='#caos' sent msg_id=23>)",
+    ]
+    reordered = _room_records()  # Ana's second post stored before her first
+    reordered["Ana"].sent.reverse()
+    _see(reordered["Ana"], "p1", "p2", "p3")
+    _see(reordered["Bia"], "p1", "p2", "p3")
+    assert violations(reordered, clients) == [
+        "Ana's 'p1' was stored as 21, before its earlier 'p2' (22): not the sender's order"]
+    unfinished = _room_records()
+    unfinished["Ana"].sent.append(OutgoingMessage("p5", None, "p5", room=ROOM))
+    _see(unfinished["Ana"], "p1", "p2", "p3")
+    _see(unfinished["Bia"], "p1", "p2", "p3")
+    assert violations(unfinished, clients) == [
+        "Ana: <OutgoingMessage p5 room='#caos' sending msg_id=None> unfinished at the end"]
+    refused = _room_records()
+    refused["Bia"].sent.append(_failed_unstored("p6", "p6", to=None, room=ROOM))
+    _see(refused["Ana"], "p1", "p2", "p3", "p6")
+    _see(refused["Bia"], "p1", "p2", "p3")
+    assert violations(refused, clients) == ["Ana was shown 'p6', which Bia was told had failed (unavailable)"]

@@ -9,14 +9,21 @@ with unique texts, while a scheduler drawn from ``random.Random(seed)`` kills -9
 restarts nodes, Redis or the single server, and pauses them (SIGSTOP for a while, then
 SIGCONT), one target, two or all of them at a time, for ``seconds``; it also drops some
 clients' connections, and a quarter of the names log in, leave and come back only later
-(what is sent to them meanwhile is queued). Then everything runs again, and the run waits
-(bounded) for every message to reach its final state and every client to be connected,
-and checks the invariants from the clients' own records (:func:`violations`):
+(what is sent to them meanwhile is queued). Every client is a member of one named room,
+:data:`ROOM`, to which some of the messages go (at most :data:`ROOM_POSTS`: what a member
+away for the whole run gets back at its return, const.ROOM_BACKLOG_LIMIT, with room to
+spare). Then everything runs again, and the run waits (bounded) for every message to reach
+its final state and every client to be connected, and checks the invariants from the
+clients' own records (:func:`violations`):
 
-- a message acknowledged ``sent``/``queued`` (or ``delivered``) ends ``delivered``;
+- a direct message acknowledged ``sent``/``queued`` (or ``delivered``) ends ``delivered``;
 - it was shown to its recipient exactly once, with its msg_id and text;
 - per conversation, the recipient was shown them in the sender's order;
-- nothing was shown that was not sent (by that sender, to that recipient);
+- a room message acknowledged ``sent`` was shown to every member exactly once, with its
+  msg_id and text; each member was shown the room's messages in one order, the room's
+  (by msg_id), which keeps each sender's;
+- nothing was shown that was not sent (by that sender, to that recipient or room), nor a
+  message its sender was told had failed;
 - no message is left unfinished and no client stuck disconnected.
 
 The scheduler's choices depend on the seed alone; when they land relative to the
@@ -42,7 +49,8 @@ from client.library import ChatClient
 from client.outgoing import DELIVERED, FAILED, QUEUED, SENT, MessageUpdate
 from client.events import Reconnected
 from client.resume import ResumeTokens
-from protocol import DirectMessage
+import const
+from protocol import DirectMessage, RoomPost
 from redisserver import RedisServer, free_port
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -51,6 +59,13 @@ START_TIMEOUT = 20.0
 # seconds (the default is 45 s of silence).
 HEARTBEAT_INTERVAL = 1.0
 HEARTBEAT_TIMEOUT = 4.0
+# The named room every client joins, and the most messages a run posts there (the warm-up
+# included): a member away for the whole run must get them all back at its return, and
+# the server sends at most const.ROOM_BACKLOG_LIMIT a room ("Missed messages").
+ROOM = "#caos"
+ROOM_POSTS = const.ROOM_BACKLOG_LIMIT - 20
+# The share of the messages that go to the room (until ROOM_POSTS).
+ROOM_SHARE = 0.1
 
 
 class Server:
@@ -144,11 +159,12 @@ class RedisTarget:
 
 @dataclass
 class Record:
-    """What one client saw: the direct messages shown to it, its sent trackers and the
-    states each went through (from its MessageUpdates)."""
+    """What one client saw: the direct messages and the posts in :data:`ROOM` shown to it,
+    its sent trackers and the states each went through (from its MessageUpdates)."""
 
     name: str
     shown: list[DirectMessage] = field(default_factory=list)
+    posts: list[RoomPost] = field(default_factory=list)  # shown in ROOM, in order
     sent: list = field(default_factory=list)          # OutgoingMessage, in send order
     states: dict = field(default_factory=dict)         # request_id -> [state, ...]
     session: int = 0                                   # reconnections so far
@@ -160,6 +176,8 @@ class Record:
             if isinstance(event, DirectMessage):
                 self.shown.append(event)
                 self.sessions.append(self.session)
+            elif isinstance(event, RoomPost) and event.room_name == ROOM:
+                self.posts.append(event)
             elif isinstance(event, Reconnected):
                 self.session += 1
             elif isinstance(event, MessageUpdate):
@@ -180,10 +198,24 @@ def violations(records: dict[str, Record], clients: dict[str, ChatClient], detai
             found.append(f"{name} is not connected at the end")
     for sender, record in records.items():
         for message in record.sent:
+            final = SENT if message.to is None else DELIVERED  # a room message gets no receipt
             if not message.done:
                 found.append(f"{sender}: {message!r} unfinished at the end")
-            elif acknowledged(record, message) and message.state != DELIVERED:
+            elif acknowledged(record, message) and message.state != final:
                 found.append(f"{sender}: acknowledged {message!r} ended {message.state} {message.error}")
+    return found + _direct_violations(records, detail) + _room_violations(records)
+
+
+def _told_failed(record: Record, message) -> str | None:
+    """The error code ``message``'s sender was given as its end, if it failed without
+    the server ever saying it had it: then it was stored nowhere and sent to no one."""
+    if message.state == FAILED and not acknowledged(record, message):
+        return message.error[0]
+    return None
+
+
+def _direct_violations(records: dict[str, Record], detail: bool) -> list[str]:
+    found: list[str] = []
     for recipient, record in records.items():
         by_text = {}
         for sender, other in records.items():
@@ -202,6 +234,9 @@ def violations(records: dict[str, Record], clients: dict[str, ChatClient], detai
             if message.msg_id is not None and message.msg_id != shown.msg_id:
                 found.append(f"{recipient} was shown {shown.text!r} as msg_id {shown.msg_id}, sent as "
                              f"{message.msg_id}")
+            failed = _told_failed(records[sender], message)
+            if failed:
+                found.append(f"{recipient} was shown {shown.text!r}, which {sender} was told had failed ({failed})")
             before = last_index.get(sender)
             if before is not None and before[0] > index:
                 found.append(f"{recipient} was shown {shown.text!r} after {before[1]!r}: not the sender's order"
@@ -218,6 +253,47 @@ def violations(records: dict[str, Record], clients: dict[str, ChatClient], detai
         for text, (sender, _index, message) in by_text.items():
             if acknowledged(records[sender], message) and text not in times:
                 found.append(f"{recipient} was never shown {text!r} from {sender} ({message!r})")
+    return found
+
+
+def _room_violations(records: dict[str, Record]) -> list[str]:
+    """The promises of :data:`ROOM`, every client a member: each message acknowledged shown
+    to each member once, in the room's order (by msg_id), which keeps each sender's."""
+    found: list[str] = []
+    posts = {message.text: (sender, message) for sender, record in records.items()
+             for message in record.sent if message.room == ROOM}
+    for member, record in records.items():
+        times: dict[str, int] = {}
+        last: RoomPost | None = None  # the post with the highest msg_id shown so far
+        for shown in record.posts:
+            times[shown.text] = times.get(shown.text, 0) + 1
+            origin = posts.get(shown.text)
+            if origin is None or origin[0] != shown.sender:
+                found.append(f"{member} was shown {shown.text!r} from {shown.sender} in {ROOM}, never sent so")
+                continue
+            sender, message = origin
+            if message.msg_id is not None and message.msg_id != shown.msg_id:
+                found.append(f"{member} was shown {shown.text!r} as msg_id {shown.msg_id}, sent as {message.msg_id}")
+            failed = _told_failed(records[sender], message)
+            if failed:
+                found.append(f"{member} was shown {shown.text!r}, which {sender} was told had failed ({failed})")
+            if last is not None and shown.msg_id < last.msg_id:
+                found.append(f"{member} was shown {shown.text!r} ({shown.msg_id}) after {last.text!r} "
+                             f"({last.msg_id}): not the room's order")
+            if last is None or shown.msg_id > last.msg_id:
+                last = shown
+        for text, count in times.items():
+            if count > 1:
+                found.append(f"{member} was shown {text!r} {count} times in {ROOM}")
+        for text, (sender, message) in posts.items():
+            if acknowledged(records[sender], message) and text not in times:
+                found.append(f"{member} was never shown {text!r} from {sender} in {ROOM} ({message!r})")
+    for sender, record in records.items():  # the room's order keeps each sender's
+        numbered = [m for m in record.sent if m.room == ROOM and m.msg_id is not None]
+        for earlier, later in zip(numbered, numbered[1:]):
+            if later.msg_id < earlier.msg_id:
+                found.append(f"{sender}'s {later.text!r} was stored as {later.msg_id}, before its earlier "
+                             f"{earlier.text!r} ({earlier.msg_id}): not the sender's order")
     return found
 
 
@@ -278,6 +354,7 @@ class Outcome:
     faults: list[str]
     sent: int
     acknowledged: int
+    room_posts: int  # of ``sent``: to ROOM (the warm-up included)
     problems: list[str]
     logs: str
     failures: dict[str, int]  # error code -> messages that failed with it
@@ -319,22 +396,38 @@ def run_chaos(tmp: Path, seed: int, *, cluster: bool, seconds: float, clients: i
         late = set(names[-max(1, clients // 4):])
         for name in names:
             chat[name].connect(timeout=10)
+            chat[name].join(ROOM)  # the first creates it
+        # A warm-up post, shown to everyone before anything else happens: from then on
+        # each client's hello says what it has shown of the room (room_seen), so that a
+        # connection cut while posts were on their way gets them again ("Room messages cut
+        # mid-stream"), as any client that has shown one does.
+        warm_up = chat[names[0]].send_to_room(ROOM, f"{seed}:{names[0]}>{ROOM}:0")
+        records[names[0]].sent.append(warm_up)
+        shown_by = time.monotonic() + START_TIMEOUT
+        while not all(r.posts for r in records.values()):
+            if time.monotonic() > shown_by:
+                raise AssertionError(f"the warm-up post was not shown to everyone: {warm_up!r}")
+            time.sleep(0.02)
         for name in late:
             chat[name].close()
         faults: list[str] = []
         harness: list[str] = []  # what stopped the run early: a crash, a login that never came
         stop = threading.Event()
         sender_rng = random.Random(seed * 7919 + 1)
-        counter = [0]
+        counter, room_posts = [0], [1]  # (the warm-up)
 
         def send_loop() -> None:
             while not stop.wait(sender_rng.expovariate(rate)):
                 sender, to = sender_rng.sample(names, 2)
+                to_room = sender_rng.random() < ROOM_SHARE and room_posts[0] < ROOM_POSTS
                 if sender in late:
                     continue  # away: it would fail at once, not_connected
                 counter[0] += 1
-                text = f"{seed}:{sender}>{to}:{counter[0]}"
-                message = chat[sender].send_direct(to, text)
+                if to_room:
+                    room_posts[0] += 1
+                    message = chat[sender].send_to_room(ROOM, f"{seed}:{sender}>{ROOM}:{counter[0]}")
+                else:
+                    message = chat[sender].send_direct(to, f"{seed}:{sender}>{to}:{counter[0]}")
                 with records[sender].lock:
                     records[sender].sent.append(message)
 
@@ -396,7 +489,7 @@ def run_chaos(tmp: Path, seed: int, *, cluster: bool, seconds: float, clients: i
         # until nothing new is shown for a second, bounded by the same deadline.
         last = -1
         while time.monotonic() < end:
-            count = sum(len(r.shown) for r in records.values())
+            count = sum(len(r.shown) + len(r.posts) for r in records.values())
             if count == last:
                 break
             last = count
@@ -412,7 +505,8 @@ def run_chaos(tmp: Path, seed: int, *, cluster: bool, seconds: float, clients: i
             for message in record.sent:
                 if message.state == FAILED:
                     failures[message.error[0]] = failures.get(message.error[0], 0) + 1
-        return Outcome(seed, faults, total, acked, problems, logs, failures)
+        posted = sum(m.room == ROOM for r in records.values() for m in r.sent)
+        return Outcome(seed, faults, total, acked, posted, problems, logs, failures)
     finally:
         for client in chat.values():
             client.close()
