@@ -9,7 +9,8 @@ with unique texts, while a scheduler drawn from ``random.Random(seed)`` kills -9
 restarts nodes, Redis or the single server, and pauses them (SIGSTOP for a while, then
 SIGCONT), one target, two or all of them at a time, for ``seconds``; it also drops some
 clients' connections, and a quarter of the names log in, leave and come back only later
-(what is sent to them meanwhile is queued). Every client is a member of one named room,
+(what is sent to them meanwhile is queued). A third of the names are accounts (a password,
+then a resume credential), the others guests. Every client is a member of one named room,
 :data:`ROOM`, to which some of the messages go (at most :data:`ROOM_POSTS`: what a member
 away for the whole run gets back at its return, const.ROOM_BACKLOG_LIMIT, with room to
 spare). Then everything runs again, and the run waits (bounded) for every message to reach
@@ -385,11 +386,17 @@ def run_chaos(tmp: Path, seed: int, *, cluster: bool, seconds: float, clients: i
         addresses = [("127.0.0.1", s.port) for s in servers]
         names = [f"U{i:02d}" for i in range(clients)]
         records = {name: Record(name) for name in names}
+        # A third of the names are accounts, registered at their first login: they log in
+        # again by their resume credential (or, after a close, their password), kept in
+        # the store as the guests' names are in the registry.
+        accounts = set(names[1::3])
         for i, name in enumerate(names):
             order = addresses[i % len(addresses):] + addresses[:i % len(addresses)]
             chat[name] = ChatClient(name, servers=order, on_event=records[name].on_event,
                                     resume_tokens=ResumeTokens(None), heartbeat_interval=HEARTBEAT_INTERVAL,
-                                    heartbeat_timeout=HEARTBEAT_TIMEOUT, reconnect_max_delay=2.0)
+                                    heartbeat_timeout=HEARTBEAT_TIMEOUT, reconnect_max_delay=2.0,
+                                    password=f"senha de {name} {seed}" if name in accounts else None,
+                                    register=name in accounts)
         # A quarter of the names log in once, leave (close), and come back only at a moment
         # the scheduler draws (during the run or after it): what is sent to them meanwhile
         # is queued. (They send nothing while away: a message sent then would fail at once.)
@@ -397,6 +404,8 @@ def run_chaos(tmp: Path, seed: int, *, cluster: bool, seconds: float, clients: i
         for name in names:
             chat[name].connect(timeout=10)
             chat[name].join(ROOM)  # the first creates it
+            if (name in accounts) != chat[name].registered:
+                raise AssertionError(f"{name} is {'not ' if name in accounts else ''}an account")
         # A warm-up post, shown to everyone before anything else happens: from then on
         # each client's hello says what it has shown of the room (room_seen), so that a
         # connection cut while posts were on their way gets them again ("Room messages cut
