@@ -1419,6 +1419,14 @@ class ClusterNode:
                 reply = (await self._inbox_reader.pipeline_now([encode_command((
                     "XREADGROUP", "GROUP", group, self.node_id, "COUNT", READ_COUNT, "BLOCK", BLOCK_MS,
                     "STREAMS", stream, position))]))[0]
+                if position != ">" and reply and not isinstance(reply, RedisError):
+                    # A pass applies what it finds not applied as a new read does, after
+                    # the join of a sender it does not know. (Still collecting the ids
+                    # acknowledged meanwhile: one of them must not be applied again.)
+                    unacked = self._inbox_unacked
+                    if self._from_strangers(self._events_of(
+                            [entry for entry in reply[0][1] if entry[0] not in unacked])):
+                        await self._catch_up()
             except (RedisConnectionError, TimeoutError):
                 position = "0"
                 await asyncio.sleep(min(self.beat, 0.5))
@@ -1444,17 +1452,9 @@ class ClusterNode:
                     position = entries[-1][0]
                 continue
             # New entries: never read before, so none is in _inbox_unacked or acked.
-            # Read each entry guarded, as it was applied before the catch-up: a bug in
-            # decoding one is logged, and the others are still read.
-            events: list = []
-            collect = lambda fields: events.extend(self._routed_events(fields))  # noqa: E731
-            for _entry_id, fields in entries:
-                self._guarded(collect, fields)
-            where = self.users.where
-            for event in events:
-                if type(event) is bus.Deliver and event.message.sender_key not in where:
-                    await self._catch_up()
-                    break
+            events = self._events_of(entries)
+            if self._from_strangers(events):
+                await self._catch_up()
             for event in events:
                 self._guarded(self._apply_routed, event)
             if entries:
@@ -1536,6 +1536,23 @@ class ClusterNode:
         pending entries, which asks again for those Redis still holds."""
         self._inbox_unsure.update(ids)
         self._inbox_recheck = True
+
+    def _events_of(self, entries: list) -> list[bus.BusEvent]:
+        """The events of an inbox read's ``entries``, in order. Each entry is read guarded,
+        as it was applied before the catch-up: a bug in decoding one is logged, and the
+        others are still read. (A pending entry trimmed away has no fields: none.)"""
+        events: list = []
+        collect = lambda fields: events.extend(self._routed_events(fields))  # noqa: E731
+        for _entry_id, fields in entries:
+            if fields is not None:
+                self._guarded(collect, fields)
+        return events
+
+    def _from_strangers(self, events: list[bus.BusEvent]) -> bool:
+        """True if ``events`` hold a direct message from someone not online in this node's
+        directory: their join may still be on its way (:meth:`_catch_up`)."""
+        where = self.users.where
+        return any(type(event) is bus.Deliver and event.message.sender_key not in where for event in events)
 
     def _routed_events(self, fields: list) -> list[bus.BusEvent]:
         """The events of an inbox entry: one, or those one script call routed to this node,

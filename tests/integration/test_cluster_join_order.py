@@ -70,3 +70,39 @@ def test_the_wait_for_a_lagging_events_reader_is_bounded(redis_server, monkeypat
             assert c.call(lambda: node._event_waiters) == []
             proxy.release_peer(port)
             assert bia.expect(UserJoined, skip=(Ping,)).name == "Ana"
+
+
+def test_a_message_found_in_a_pass_over_the_pending_entries_waits_for_its_senders_join_too(
+        redis_server, monkeypatch):  # noqa: F811
+    """The inbox read's answer lost with its connection: Redis gave the entry to node 1,
+    which passes over its pending entries once its reader is connected again. That pass
+    applies the message as a new read does, after the sender's join."""
+    monkeypatch.setattr(node_module, "CATCH_UP_SECONDS", 10.0)  # (as in the first test)
+    with bia_behind_a_lagging_events_reader(redis_server) as (c, node, bia, proxy, port):
+        inbox = c.call(lambda: node._inbox_reader._link.transport.get_extra_info("sockname")[1])
+        assert proxy.hold_peer(inbox) == 1
+        stream = f"{node.prefix}inbox:{node.node_id}"
+        with c.login(0, "Ana") as ana:
+            ana.send(SendDirect("d1", "Bia", "oi"))
+            ana.expect(Accepted, skip=(UserJoined, Ping))
+            # Redis answered node 1's blocked read with the message: pending for node 1,
+            # the answer held back on its way. Then that connection breaks.
+            wait_for(lambda: c.run(node._redis.execute("XPENDING", stream, "node"))[0] == 1,
+                     what="the message pending for node 1")
+            assert proxy.cut_peer(inbox) == 1
+            shown: list = []
+
+            def waiting_or_shown() -> bool:
+                if c.call(lambda: bool(node._event_waiters)):
+                    return True
+                shown.extend(e for e in bia.drain(quiet=0.05) if not isinstance(e, Ping))
+                return bool(shown)
+
+            wait_for(waiting_or_shown, what="node 1 waiting for its events reader, or Bia shown something")
+            assert shown == [], "Bia was shown the message before Ana's join"
+            assert [e for e in bia.drain(quiet=0.3) if not isinstance(e, Ping)] == []
+            assert proxy.release_peer(port) == 1
+            got = [bia.expect((UserJoined, DirectMessage), skip=(Ping,)) for _ in range(2)]
+            assert [type(e).__name__ for e in got] == ["UserJoined", "DirectMessage"], got
+            assert got[0].name == "Ana" and got[1].text == "oi"
+            assert [e for e in bia.drain(quiet=0.3) if not isinstance(e, Ping)] == []  # once

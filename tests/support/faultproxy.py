@@ -216,6 +216,14 @@ class FaultProxy:
                             link.sockets[direction].sendall(data)
         return len(links)
 
+    def cut_peer(self, port: int) -> int:
+        """Reset now the live link whose client end is on local ``port`` (what :meth:`hold_peer`
+        kept back on it is lost, as a broken connection loses it)."""
+        links = self._peer_links(port)
+        for link in links:
+            self._reset(link, f"cut by the test (port {port})")
+        return len(links)
+
     def _peer_links(self, port: int) -> list[_Link]:
         with self._lock:
             return [link for link in self.links if not link.dead and _peer_port(link.client) == port]
