@@ -13,11 +13,11 @@ from __future__ import annotations
 import os
 
 import pytest
-from chaos import ROOM, Record, run_chaos, violations
+from chaos import OK, REFUSED, ROOM, UNSURE, Record, run_chaos, violations
 from redisserver import require_redis_server
 
 from client.outgoing import DELIVERED, FAILED, SENT, OutgoingMessage, MessageUpdate
-from protocol import DirectMessage, RoomPost
+from protocol import DirectMessage, Edited, RoomPost
 
 SECONDS = float(os.environ.get("CHAOS_SECONDS", "8"))
 
@@ -45,11 +45,12 @@ KNOWN_CLUSTER_DISORDER = "cluster: a message shown whose sender was never told d
 
 def check(outcome, known_disorder: bool = False) -> None:
     print(f"seed {outcome.seed}: {outcome.sent} sent ({outcome.room_posts} to the room), {outcome.acknowledged} "
-          "acknowledged; faults:")
+          f"acknowledged, edits {outcome.edits}; faults:")
     print("\n".join(outcome.faults))
     assert outcome.faults, "no fault was injected"
     assert outcome.acknowledged > 0, "no message got through"
     assert outcome.room_posts > 1, "nothing was posted to the room but the warm-up"
+    assert outcome.edits.get("ok"), "no edit was stored"
     problems = [p for p in outcome.problems if not (known_disorder and UNFINISHED in p)]
     assert not problems, f"seed {outcome.seed}:\n" + "\n".join(problems[:40]) + "\n" + outcome.logs
     if outcome.problems:
@@ -185,3 +186,32 @@ def test_the_checker_names_each_broken_promise_of_the_room():
     _see(refused["Ana"], "p1", "p2", "p3", "p6")
     _see(refused["Bia"], "p1", "p2", "p3")
     assert violations(refused, clients) == ["Ana was shown 'p6', which Bia was told had failed (unavailable)"]
+
+
+def _edit(record: Record, n: int, number: int) -> None:
+    """Bia is told edit ``number`` of Ana's message t``n``."""
+    record.on_event(Edited(10 + n, "Ana", "Bia", f"t{n} ~{number}", float(number)))
+
+
+def test_the_checker_names_each_broken_promise_of_an_edit():
+    clients = {"Ana": _Stub(), "Bia": _Stub()}
+    clean = _records()
+    clean["Ana"].edits = {11: [(1, OK), (2, REFUSED), (3, UNSURE)], 12: [(1, OK)]}
+    clean["Bia"].on_event(DirectMessage(11, "Ana", "Bia", "t1", 0.0))
+    _edit(clean["Bia"], 1, 1)
+    _edit(clean["Bia"], 1, 3)  # (it may have been stored: it was)
+    clean["Bia"].on_event(DirectMessage(12, "Ana", "Bia", "t2 ~1", 0.0))  # edited before it was delivered
+    assert violations(clean, clients) == []
+    broken = _records()
+    broken["Ana"].edits = {11: [(1, OK), (2, REFUSED)], 12: [(1, OK), (2, OK)]}
+    _show(broken["Bia"], "t1", "t2")
+    _edit(broken["Bia"], 1, 2)
+    _edit(broken["Bia"], 2, 1)
+    assert violations(broken, clients) == [
+        "Bia was shown edit 2 of 't1', which Ana was told was refused",
+        "Bia ended with edit 1 of 't2', not edit 2, which Ana was told was stored",
+    ]
+    invented = _records()
+    _show(invented["Bia"], "t1", "t2")
+    _edit(invented["Bia"], 2, 1)
+    assert violations(invented, clients) == ["Bia was shown edit 1 of 't2', never made so"]

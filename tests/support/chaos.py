@@ -13,9 +13,10 @@ clients' connections, and a quarter of the names log in, leave and come back onl
 then a resume credential), the others guests. Every client is a member of one named room,
 :data:`ROOM`, to which some of the messages go (at most :data:`ROOM_POSTS`: what a member
 away for the whole run gets back at its return, const.ROOM_BACKLOG_LIMIT, with room to
-spare). Then everything runs again, and the run waits (bounded) for every message to reach
-its final state and every client to be connected, and checks the invariants from the
-clients' own records (:func:`violations`):
+spare). Meanwhile the clients edit some of their direct messages (:data:`EDIT_RATE`).
+Then everything runs again, and the run waits (bounded) for every message to reach its
+final state and every client to be connected, and checks the invariants from the clients'
+own records (:func:`violations`):
 
 - a direct message acknowledged ``sent``/``queued`` (or ``delivered``) ends ``delivered``;
 - it was shown to its recipient exactly once, with its msg_id and text;
@@ -23,6 +24,9 @@ clients' own records (:func:`violations`):
 - a room message acknowledged ``sent`` was shown to every member exactly once, with its
   msg_id and text; each member was shown the room's messages in one order, the room's
   (by msg_id), which keeps each sender's;
+- of an edited message, its recipient came to read the last edit its sender was told was
+  stored (or a later one that may have been), and was shown no edit its sender was told
+  was refused (edits of one message are made one after another, numbered in their text);
 - nothing was shown that was not sent (by that sender, to that recipient or room), nor a
   message its sender was told had failed;
 - no message is left unfinished and no client stuck disconnected.
@@ -46,12 +50,13 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from client.errors import NotConnected, RequestFailed, RequestTimeout
 from client.library import ChatClient
 from client.outgoing import DELIVERED, FAILED, QUEUED, SENT, MessageUpdate
 from client.events import Reconnected
 from client.resume import ResumeTokens
 import const
-from protocol import DirectMessage, RoomPost
+from protocol import DirectMessage, Edited, RoomPost
 from redisserver import RedisServer, free_port
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -67,6 +72,23 @@ ROOM = "#caos"
 ROOM_POSTS = const.ROOM_BACKLOG_LIMIT - 20
 # The share of the messages that go to the room (until ROOM_POSTS).
 ROOM_SHARE = 0.1
+# Edits of direct messages a second, all clients together; an edit's text is the message's
+# with EDIT_MARK and the edit's number after it (1, 2... per message).
+EDIT_RATE = 4.0
+EDIT_MARK = " ~"
+# What an edit's sender was told: OK (stored: the recipient must come to read it), REFUSED
+# (nothing changed), UNSURE (no answer, or "it may have been done").
+OK, REFUSED, UNSURE = "ok", "refused", "unsure"
+
+
+def unedited(text: str) -> str:
+    """A message's text as it was sent, without an edit's mark."""
+    return text.split(EDIT_MARK, 1)[0]
+
+
+def edit_number(text: str) -> int:
+    """Which edit of its message ``text`` is (0: the text as sent)."""
+    return int(text.split(EDIT_MARK, 1)[1]) if EDIT_MARK in text else 0
 
 
 class Server:
@@ -166,6 +188,8 @@ class Record:
     name: str
     shown: list[DirectMessage] = field(default_factory=list)
     posts: list[RoomPost] = field(default_factory=list)  # shown in ROOM, in order
+    edited: list[Edited] = field(default_factory=list)   # edits of messages to it, shown
+    edits: dict = field(default_factory=dict)             # msg_id -> [(edit number, OK/REFUSED/UNSURE)]
     sent: list = field(default_factory=list)          # OutgoingMessage, in send order
     states: dict = field(default_factory=dict)         # request_id -> [state, ...]
     session: int = 0                                   # reconnections so far
@@ -179,6 +203,8 @@ class Record:
                 self.sessions.append(self.session)
             elif isinstance(event, RoomPost) and event.room_name == ROOM:
                 self.posts.append(event)
+            elif isinstance(event, Edited) and event.to == self.name:
+                self.edited.append(event)
             elif isinstance(event, Reconnected):
                 self.session += 1
             elif isinstance(event, MessageUpdate):
@@ -204,7 +230,7 @@ def violations(records: dict[str, Record], clients: dict[str, ChatClient], detai
                 found.append(f"{sender}: {message!r} unfinished at the end")
             elif acknowledged(record, message) and message.state != final:
                 found.append(f"{sender}: acknowledged {message!r} ended {message.state} {message.error}")
-    return found + _direct_violations(records, detail) + _room_violations(records)
+    return found + _direct_violations(records, detail) + _room_violations(records) + _edit_violations(records)
 
 
 def _told_failed(record: Record, message) -> str | None:
@@ -226,8 +252,9 @@ def _direct_violations(records: dict[str, Record], detail: bool) -> list[str]:
         times: dict[str, int] = {}
         last_index: dict[str, tuple] = {}
         for position, shown in enumerate(record.shown):
-            times[shown.text] = times.get(shown.text, 0) + 1
-            origin = by_text.get(shown.text)
+            text = unedited(shown.text)  # (edited before it was delivered: the edit's text)
+            times[text] = times.get(text, 0) + 1
+            origin = by_text.get(text)
             if origin is None or origin[0] != shown.sender:
                 found.append(f"{recipient} was shown {shown.text!r} from {shown.sender}, never sent so")
                 continue
@@ -254,6 +281,37 @@ def _direct_violations(records: dict[str, Record], detail: bool) -> list[str]:
         for text, (sender, _index, message) in by_text.items():
             if acknowledged(records[sender], message) and text not in times:
                 found.append(f"{recipient} was never shown {text!r} from {sender} ({message!r})")
+    return found
+
+
+def _edit_violations(records: dict[str, Record]) -> list[str]:
+    """The promises of edits: of each message shown, its recipient comes to read the last
+    edit its sender was told was stored (or one after it that may have been), and never
+    one its sender was told was refused."""
+    found: list[str] = []
+    sent_by_id = {message.msg_id: (sender, message) for sender, record in records.items()
+                  for message in record.sent if message.to is not None and message.msg_id is not None}
+    for recipient, record in records.items():
+        latest: dict[int, int] = {}  # msg_id -> the highest edit number shown of it
+        for text_of in [(m.msg_id, m.text) for m in record.shown] + [(e.msg_id, e.text) for e in record.edited]:
+            msg_id, text = text_of
+            latest[msg_id] = max(latest.get(msg_id, 0), edit_number(text))
+        for msg_id, shown in latest.items():
+            origin = sent_by_id.get(msg_id)
+            if origin is None:
+                continue  # (named by the checks of what was shown)
+            sender, message = origin
+            edits = records[sender].edits.get(msg_id, [])
+            told = {number: outcome for number, outcome in edits}
+            stored = max([number for number, outcome in edits if outcome == OK], default=0)
+            if told.get(shown) == REFUSED:
+                found.append(f"{recipient} was shown edit {shown} of {message.text!r}, which {sender} was told was "
+                             "refused")
+            elif shown < stored:
+                found.append(f"{recipient} ended with edit {shown} of {message.text!r}, not edit {stored}, which "
+                             f"{sender} was told was stored")
+            elif shown > stored and told.get(shown) != UNSURE:
+                found.append(f"{recipient} was shown edit {shown} of {message.text!r}, never made so")
     return found
 
 
@@ -356,6 +414,7 @@ class Outcome:
     sent: int
     acknowledged: int
     room_posts: int  # of ``sent``: to ROOM (the warm-up included)
+    edits: dict[str, int]  # edits of direct messages by what their senders were told (OK...)
     problems: list[str]
     logs: str
     failures: dict[str, int]  # error code -> messages that failed with it
@@ -371,6 +430,9 @@ def run_chaos(tmp: Path, seed: int, *, cluster: bool, seconds: float, clients: i
     servers: list[Server] = []
     redis = None
     chat: dict[str, ChatClient] = {}
+    # The edits go on after the faults, until every message is final: so that a short run
+    # in which the servers were down most of the time stores some too.
+    edits_stop = threading.Event()
     try:
         if cluster:
             redis = RedisServer(tmp / "redis", appendfsync="always")
@@ -440,8 +502,34 @@ def run_chaos(tmp: Path, seed: int, *, cluster: bool, seconds: float, clients: i
                 with records[sender].lock:
                     records[sender].sent.append(message)
 
+        edit_rng = random.Random(seed * 7919 + 2)
+
+        def edit_loop() -> None:
+            """Edit a message a sender has an id for, one at a time (a request waits for its
+            answer), and note what the sender was told."""
+            while not edits_stop.wait(edit_rng.expovariate(EDIT_RATE)):
+                editor = edit_rng.choice(names)
+                record = records[editor]
+                with record.lock:
+                    mine = [m for m in record.sent if m.to is not None and m.msg_id is not None]
+                if editor in late or not mine or not chat[editor].connected:
+                    continue
+                message = edit_rng.choice(mine)
+                number = len(record.edits.get(message.msg_id, ())) + 1
+                try:
+                    chat[editor].edit(message.msg_id, f"{message.text}{EDIT_MARK}{number}", timeout=5)
+                    outcome = OK
+                except RequestFailed as exc:
+                    outcome = UNSURE if exc.uncertain else REFUSED
+                except (NotConnected, RequestTimeout):  # (perhaps written before the connection broke)
+                    outcome = UNSURE
+                with record.lock:
+                    record.edits.setdefault(message.msg_id, []).append((number, outcome))
+
         sender_thread = threading.Thread(target=send_loop, daemon=True)
         sender_thread.start()
+        edit_thread = threading.Thread(target=edit_loop, daemon=True)
+        edit_thread.start()
         deadline = time.monotonic() + seconds
         waiter = threading.Event()  # never set: its timed wait is the scheduler's clock
         while time.monotonic() < deadline:
@@ -494,11 +582,13 @@ def run_chaos(tmp: Path, seed: int, *, cluster: bool, seconds: float, clients: i
 
         while not settled() and time.monotonic() < end:
             time.sleep(0.05)
+        edits_stop.set()
+        edit_thread.join(10)
         # Give the last receipts' duplicates a moment to show up (should any come): wait
         # until nothing new is shown for a second, bounded by the same deadline.
         last = -1
         while time.monotonic() < end:
-            count = sum(len(r.shown) + len(r.posts) for r in records.values())
+            count = sum(len(r.shown) + len(r.posts) + len(r.edited) for r in records.values())
             if count == last:
                 break
             last = count
@@ -515,8 +605,14 @@ def run_chaos(tmp: Path, seed: int, *, cluster: bool, seconds: float, clients: i
                 if message.state == FAILED:
                     failures[message.error[0]] = failures.get(message.error[0], 0) + 1
         posted = sum(m.room == ROOM for r in records.values() for m in r.sent)
-        return Outcome(seed, faults, total, acked, posted, problems, logs, failures)
+        edits: dict[str, int] = {}
+        for record in records.values():
+            for told in record.edits.values():
+                for _number, outcome in told:
+                    edits[outcome] = edits.get(outcome, 0) + 1
+        return Outcome(seed, faults, total, acked, posted, edits, problems, logs, failures)
     finally:
+        edits_stop.set()
         for client in chat.values():
             client.close()
         for target in targets:
