@@ -7,7 +7,8 @@ clients look for it. ``clients`` :class:`~client.library.ChatClient` objects (ea
 every server in its list, in its own order: failover) send each other direct messages
 with unique texts, while a scheduler drawn from ``random.Random(seed)`` kills -9 and
 restarts nodes, Redis or the single server, and pauses them (SIGSTOP for a while, then
-SIGCONT), one target, two or all of them at a time, for ``seconds``; it also drops some
+SIGCONT), or cuts a node off from Redis while the others still reach it (:class:`Partition`),
+one target, two or all of them at a time, for ``seconds``; it also drops some
 clients' connections, and a quarter of the names log in, leave and come back only later
 (what is sent to them meanwhile is queued). A third of the names are accounts (a password,
 then a resume credential), the others guests. Every client is a member of one named room,
@@ -57,6 +58,7 @@ from client.events import Reconnected
 from client.resume import ResumeTokens
 import const
 from protocol import DirectMessage, Edited, RoomPost
+from faultproxy import FaultProxy
 from redisserver import RedisServer, free_port
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -178,6 +180,39 @@ class RedisTarget:
     def stop(self) -> None:
         self.resume()
         self.redis.stop()
+
+
+class Partition:
+    """One node cut off from Redis, the others not: the node reaches Redis through a raw
+    FaultProxy whose links turn into black holes (nothing passes, nothing is closed: only
+    timeouts tell) and which refuses new ones, until it heals (the links are then reset,
+    as a NAT that forgot them would). As a fault target, kill and pause cut it off; start
+    and resume heal it."""
+
+    def __init__(self, node: str, redis: RedisServer) -> None:
+        self.name = f"{node}-x-redis"
+        self.proxy = FaultProxy("127.0.0.1", redis.port, raw=True).start()
+        self.url = f"redis://127.0.0.1:{self.proxy.port}/0"
+        self.cut_off = False
+
+    def kill(self) -> None:
+        self.proxy.refuse_new = True
+        self.proxy.freeze_all()
+        self.cut_off = True
+
+    pause = kill
+
+    def start(self) -> None:
+        if self.cut_off:
+            self.proxy.refuse_new = False
+            self.proxy.cut()
+            self.cut_off = False
+
+    resume = start
+
+    def stop(self) -> None:
+        self.start()
+        self.proxy.stop()
 
 
 @dataclass
@@ -439,7 +474,9 @@ def run_chaos(tmp: Path, seed: int, *, cluster: bool, seconds: float, clients: i
             redis.start()
             targets.append(RedisTarget(redis))
             for i in range(3):
-                servers.append(Server(f"node{i}", tmp / f"node{i}.log", "--cluster", redis.url))
+                partition = Partition(f"node{i}", redis)
+                targets.append(partition)
+                servers.append(Server(f"node{i}", tmp / f"node{i}.log", "--cluster", partition.url))
         else:
             servers.append(Server("single", tmp / "single.log", "--data", str(tmp / "data")))
         for server in servers:
@@ -564,8 +601,9 @@ def run_chaos(tmp: Path, seed: int, *, cluster: bool, seconds: float, clients: i
             for target in hit:
                 target.kill() if fault == "kill" else target.pause()
             waiter.wait(held)
-            # Redis first: a node refuses to start without it ("cannot start"), rightly.
-            for target in sorted(hit, key=lambda t: not isinstance(t, RedisTarget)):
+            # Redis first, then the links to it: a node refuses to start without it
+            # ("cannot start"), rightly.
+            for target in sorted(hit, key=lambda t: (not isinstance(t, RedisTarget), not isinstance(t, Partition))):
                 target.start() if fault == "kill" else target.resume()
         stop.set()
         sender_thread.join(10)

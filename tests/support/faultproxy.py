@@ -184,6 +184,15 @@ class FaultProxy:
                 link.frozen = True
             return len(links)
 
+    def freeze_all(self) -> int:
+        """As :meth:`freeze`, for every live link (raw ones too); with ``refuse_new``, the
+        upstream as seen from a host cut off from the network. Return how many."""
+        with self._lock:
+            links = [link for link in self.links if not link.dead]
+            for link in links:
+                link.frozen = True
+            return len(links)
+
     def freeze_peer(self, port: int) -> int:
         """As :meth:`freeze`, for the live link whose client end is on local ``port`` (a
         raw link has no name: one connection of a process the test can look into)."""
