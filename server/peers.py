@@ -80,9 +80,15 @@ class LocalPeers:
         """Write ``frame`` about message ``msg_id`` to ``key``'s sessions on other nodes."""
 
     def elsewhere(self, key: str) -> bool:
-        """True if ``key`` has sessions on other nodes: else :meth:`tell` and :meth:`carbon`
-        for ``key`` do nothing, and the relay need not build what they would take (the
-        frame, the copy) for every message. Alone: never."""
+        """True if ``key`` has sessions on other nodes: else :meth:`carbon` for ``key`` does
+        nothing, and the relay need not build the copy it would take for every message
+        (:meth:`tell`'s test is :meth:`may_be_elsewhere`). Alone: never."""
+        return False
+
+    def may_be_elsewhere(self, key: str) -> bool:
+        """True unless every session of ``key`` is known to be here: exactly when
+        :meth:`tell` for ``key`` has work to do (which asks where a user the directory
+        does not show is), and the relay builds the frame it takes. Alone: never."""
         return False
 
     def probe_elsewhere(self, key: str) -> None:

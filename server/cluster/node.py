@@ -539,8 +539,13 @@ class ClusterNode:
 
     def elsewhere(self, key: str) -> bool:
         """True if the directory shows ``key`` online with a session on another node:
-        exactly when :meth:`tell` and :meth:`carbon` for ``key`` have work to do."""
+        exactly when :meth:`carbon` for ``key`` has work to do."""
         return self._where.get(key) is False  # _here, without its call (asked twice per message)
+
+    def may_be_elsewhere(self, key: str) -> bool:
+        """True unless the directory shows every session of ``key`` here: exactly when
+        :meth:`tell` for ``key`` has work to do (also when it shows none, see there)."""
+        return self._where.get(key) is not True  # _here, without its call (asked per message)
 
     def probe_elsewhere(self, key: str) -> None:
         """Ask the other nodes holding sessions of ``key`` to probe them (bus.Probe): a

@@ -1,0 +1,38 @@
+"""A node whose directory lags Redis (its events reader behind, as after a pause or a
+restart) still tells a sender online on another node how her message ended.
+
+Two nodes in one process (test_cluster_nodes.Cluster) on a real redis-server; the second
+reaches Redis through a raw FaultProxy that holds back its events reader's connection
+(test_cluster_join_order's setup). Every wait has a deadline.
+"""
+
+from __future__ import annotations
+
+from redisserver import redis_server  # noqa: F401  (a fixture)
+from test_cluster_join_order import bia_behind_a_lagging_events_reader
+
+from protocol import Accepted, Delivered, DirectMessage, Ping, Receipt, SendDirect, UserJoined
+from server.cluster import node as node_module
+
+
+def test_a_delivered_for_a_sender_the_recipients_node_does_not_see_online_reaches_her(redis_server,  # noqa: F811
+                                                                                   monkeypatch):
+    # Ana logs in on node 0; node 1, Bia's, has not read her "on" (its events reader is held
+    # back), so its directory does not show her online anywhere. Bia's receipt must still
+    # reach Ana as "delivered": Redis knows where she is. (Seen in the chaos run with 20
+    # clients, seed 140: twelve messages delivered to users who logged in on a node just
+    # back from a lost heartbeat, their senders never told while they stayed connected.)
+    monkeypatch.setattr(node_module, "CATCH_UP_SECONDS", 0.2)  # the message need not wait long for her join
+    with bia_behind_a_lagging_events_reader(redis_server) as (c, node, bia, proxy, port):
+        with c.login(0, "Ana") as ana:
+            ana.send(SendDirect("d1", "Bia", "oi"))
+            msg_id = ana.expect(Accepted, skip=(UserJoined, Ping)).msg_id
+            assert bia.expect(DirectMessage, skip=(Ping,)).msg_id == msg_id
+            assert c.call(lambda: "ana" not in node.users.where), "node 1 should not know Ana yet"
+            bia.send(Receipt(msg_id))
+            # Within the time the held reader lasts (its reads time out after 3 s, and it
+            # would then catch up on a new connection).
+            delivered = ana.expect(Delivered, skip=(UserJoined, Ping), timeout=2.0)
+            assert (delivered.request_id, delivered.msg_id) == ("d1", msg_id)
+            assert c.call(lambda: "ana" not in node.users.where), "the test must hold node 1's reader throughout"
+            proxy.release_peer(port)
