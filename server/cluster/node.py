@@ -805,13 +805,19 @@ class ClusterNode:
     def conversation(self, key: str, actor: str, feature: str, frame: bytes) -> None:
         """Put ``frame`` in the inbox of every other node holding a session of ``key``
         (each tells its sessions that asked for ``feature``, if its rules let it pass: see
-        bus.Conversation). Skipped when the directory shows ``key`` offline or every one of
-        its sessions here. A ``typing`` is dropped while this node is away from Redis
-        rather than queued until it is back (it would say something no longer true); once
-        routed it is an inbox entry only until that node has handled it (INBOX_TAKEN)."""
-        if self._here(key) is not False:
+        bus.Conversation). Skipped when the directory shows every one of its sessions here.
+        Not when it shows ``key`` offline, but for a ``typing``: a read mark or an edit is
+        told again only at the user's next login, and the directory lags Redis (after a
+        pause, a restart, a lost heartbeat), so a user it does not show may be online on
+        another node all along (ROUTES asks Redis itself, as for :meth:`tell`:
+        tests/integration/test_cluster_lagging_directory.py). A ``typing`` is dropped
+        then, and while this node is away from Redis rather than queued until it is back
+        (it would say something no longer true); once routed it is an inbox entry only
+        until that node has handled it (INBOX_TAKEN)."""
+        here = self._here(key)
+        if here:
             return
-        if feature in (TYPING, ROOM_TYPING) and not self._redis.connected:
+        if feature in (TYPING, ROOM_TYPING) and (here is None or not self._redis.connected):
             return
         # Sent when by Redis's clock: the receiving node's may disagree with this one's.
         at = self.skew.to_redis(self.wall())

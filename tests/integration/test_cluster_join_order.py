@@ -9,7 +9,7 @@ a connection that lags behind another of the same node. Every wait has a deadlin
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
 from faultproxy import FaultProxy
@@ -21,15 +21,16 @@ from server.cluster import node as node_module
 
 
 @contextmanager
-def bia_behind_a_lagging_events_reader(redis: RedisServer) -> Iterator[tuple]:
+def bia_behind_a_lagging_events_reader(redis: RedisServer, log_in: Callable | None = None) -> Iterator[tuple]:
     """Bia online on node 1, whose events reader's link to Redis is then held back (its
-    other links are not): (the cluster, node 1, Bia, the proxy, the held link's port)."""
+    other links are not): (the cluster, node 1, Bia, the proxy, the held link's port).
+    ``log_in(cluster, node index, name)`` logs her in (by default ``Cluster.login``)."""
     with FaultProxy("127.0.0.1", redis.port, raw=True) as proxy:
         c = Cluster(redis.url, 1)
         try:
             c.add_through(proxy.port)
             node = c.nodes[1]
-            with c.login(1, "Bia") as bia:
+            with (log_in or Cluster.login)(c, 1, "Bia") as bia:
                 wait_for(lambda: who(bia) == ["Bia"], what="Bia online")
                 bia.drain(quiet=0.2)
                 port = c.call(lambda: node._events_reader._link.transport.get_extra_info("sockname")[1])

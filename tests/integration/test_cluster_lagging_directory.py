@@ -1,5 +1,6 @@
 """A node whose directory lags Redis (its events reader behind, as after a pause or a
-restart) still tells a sender online on another node how her message ended.
+restart) still tells a sender online on another node how her message ended, and a
+recipient online on another node that a message to her was edited.
 
 Two nodes in one process (test_cluster_nodes.Cluster) on a real redis-server; the second
 reaches Redis through a raw FaultProxy that holds back its events reader's connection
@@ -9,9 +10,10 @@ reaches Redis through a raw FaultProxy that holds back its events reader's conne
 from __future__ import annotations
 
 from redisserver import redis_server  # noqa: F401  (a fixture)
+from test_cluster_conversation import log_in
 from test_cluster_join_order import bia_behind_a_lagging_events_reader
 
-from protocol import Accepted, Delivered, DirectMessage, Ping, Receipt, SendDirect, UserJoined
+from protocol import Accepted, Delivered, DirectMessage, Done, Edit, Edited, Ping, Receipt, SendDirect, UserJoined
 from server.cluster import node as node_module
 
 
@@ -34,5 +36,27 @@ def test_a_delivered_for_a_sender_the_recipients_node_does_not_see_online_reache
             # would then catch up on a new connection).
             delivered = ana.expect(Delivered, skip=(UserJoined, Ping), timeout=2.0)
             assert (delivered.request_id, delivered.msg_id) == ("d1", msg_id)
+            assert c.call(lambda: "ana" not in node.users.where), "the test must hold node 1's reader throughout"
+            proxy.release_peer(port)
+
+
+def test_an_edit_for_a_recipient_the_editors_node_does_not_see_online_reaches_her(redis_server,  # noqa: F811
+                                                                                 monkeypatch):
+    # The same lag the other way: Bia, on the node that does not see Ana, edits a message
+    # she sent Ana. The change is told again only at Ana's next login (PROTOCOL.md,
+    # "edited"): skipped now, Ana would read the old text while her session lasts.
+    monkeypatch.setattr(node_module, "CATCH_UP_SECONDS", 0.2)
+    with bia_behind_a_lagging_events_reader(redis_server, log_in) as (c, node, bia, proxy, port):
+        with log_in(c, 0, "Ana") as ana:
+            bia.send(SendDirect("d1", "Ana", "oi"))
+            msg_id = bia.expect(Accepted, skip=(UserJoined, Ping)).msg_id
+            assert ana.expect(DirectMessage, skip=(UserJoined, Ping)).msg_id == msg_id
+            ana.send(Receipt(msg_id))
+            bia.expect(Delivered, skip=(UserJoined, Ping))
+            assert c.call(lambda: "ana" not in node.users.where), "node 1 should not know Ana yet"
+            bia.send(Edit("e1", msg_id, "oi!"))
+            bia.expect(Done, skip=(UserJoined, Ping))
+            edited = ana.expect(Edited, skip=(UserJoined, Ping), timeout=2.0)
+            assert (edited.msg_id, edited.text) == (msg_id, "oi!")
             assert c.call(lambda: "ana" not in node.users.where), "the test must hold node 1's reader throughout"
             proxy.release_peer(port)
