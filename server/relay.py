@@ -1368,11 +1368,12 @@ class Relay:
         store for their recipients' next login; their senders hear ``queued``, as when a
         recipient on this node disconnects before confirming (see _requeue).
 
-        And it may have died between recording a receipt (or an expiry) and routing its
-        outcome here (two calls to Redis: _confirm): so every session here is told its
-        outcomes not acknowledged again, as at a login (a client takes one it has as a
-        no-op). Else a sender that stays connected heard it only at its next login
-        (tests/integration/test_cluster_nodes.py; the chaos run's known disorder)."""
+        And it may have died between recording a receipt (or an expiry, an edit) and
+        routing it here (two calls to Redis: _confirm): so every session here is told again
+        what a login tells (:meth:`_tell_again`). Else a sender that stays connected heard
+        the outcome only at its next login (tests/integration/test_cluster_nodes.py), a
+        recipient the edit (test_cluster_changes_told_again.py; both found by the chaos
+        run)."""
         for sender_key, flights in list(self.routed.items()):
             for msg_id, flight in list(flights.items()):
                 flight.nodes.discard(node)
@@ -1385,8 +1386,16 @@ class Relay:
             if not flights:
                 del self.routed[sender_key]
         for session in self.sessions:
-            if session.key and not session.closing and self._may_have_stored(session.key):
-                self._restart_outcome_pages(session)
+            if session.key and not session.closing:
+                self._tell_again(session)
+
+    def _tell_again(self, session: ClientSession) -> None:
+        """Tell ``session`` again, as its login did, what another node may have stored for
+        it and routed to nobody: its outcomes not acknowledged, and the edits and deletes of
+        messages to it not confirmed (a client takes what it has as a no-op)."""
+        if self._may_have_stored(session.key):
+            self._restart_outcome_pages(session)
+            self.after.tell_changes(session)
 
     def _id_reused(self, session: ClientSession, request: mailbox.StoredMessage) -> None:
         """``request`` came under a request id that this sender used for another message:
@@ -2232,15 +2241,13 @@ class Relay:
     def resync(self) -> None:
         """Redis answers again after a break, or this node claimed its users' names again
         after it was judged gone: what was routed meanwhile may not have come (messages to
-        them, and the outcomes of theirs, routed to nobody while they counted as offline),
-        so every session fetches what waits for it from the store, and is told its
-        unacknowledged outcomes again, as at a login (a client takes an outcome it already
-        has as a no-op and acknowledges it)."""
+        them, the outcomes of theirs and the edits of messages to them, routed to nobody
+        while they counted as offline, or by a call that failed), so every session fetches
+        what waits for it from the store, and is told the rest again (:meth:`_tell_again`)."""
         for session in self.sessions:
             if session.key and not session.closing:
                 session.backlog = True
-                if self._may_have_stored(session.key):
-                    self._restart_outcome_pages(session)
+                self._tell_again(session)
         self._store_recovered()
 
     # --- Leaving and errors -------------------------------------------------------------
