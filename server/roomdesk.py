@@ -600,7 +600,15 @@ class RoomDesk:
         those rooms is either in an answer (its live fan-out, which comes before the last
         answer, skips this session) or stored after all of them (sent live). ``first``:
         the session is its user's only one (:meth:`logged_in`), whose cursors move as
-        missed messages' do."""
+        missed messages' do.
+
+        If the store cannot read a room's page, all of them are asked again after
+        ``unavailable_retry_after`` seconds, and again, while the session lasts, the live
+        posts held meanwhile: sent the rest, the client would show them and ask, at its
+        next hello, only for what came after them, and the posts it missed would never
+        come (the chaos run, seed 193: two clients logged in while Redis did not answer).
+        Each read forgets the posts held before it: it has them, stored before it was
+        asked."""
         if not session.conn.may_send(RoomPost):
             return  # version 1 has no rooms
         key = session.key
@@ -610,6 +618,7 @@ class RoomDesk:
         self._loading[session] = frozenset(room_keys)
         pages: dict[str, list[HistoryEntry]] = {}
         failed: list[str] = []
+        reads = [0]
 
         def answered(room: str, result: tuple[list[HistoryEntry], int | None] | None) -> None:
             if result is None:
@@ -620,6 +629,13 @@ class RoomDesk:
                 finish()
 
         def finish() -> None:
+            if failed and session in self._loading and not session.closing and self.schedule is not None:
+                wait = self.relay.config.unavailable_retry_after
+                if reads[0] == 1:  # (once a session: the store's own failure is logged, summed up)
+                    log.warning("could not read %d rooms' messages for %s's client (room_seen %d); asking again "
+                                "every %g s", len(failed), session.name, after, wait)
+                self.schedule(wait, read)
+                return
             held = self._held.pop(session, ())
             if self._loading.pop(session, None) is None:
                 return  # gone meanwhile (logged_out)
@@ -658,10 +674,19 @@ class RoomDesk:
                 if due or held:  # so that a crash before the logout repeats no more than this session's
                     self.relay.store.set_room_cursors(key, {**had, mailbox.LEFT_AT: _now_ms()})
 
-        for rkey in room_keys:
-            self.relay.store.room_history(rkey, None, const.ROOM_BACKLOG_LIMIT,
-                                          lambda result, rkey=rkey: answered(rkey, result),
-                                          lambda _failure, rkey=rkey: answered(rkey, None))
+        def read() -> None:
+            if session not in self._loading or session.closing:
+                return  # gone meanwhile
+            self._held.pop(session, None)
+            pages.clear()
+            failed.clear()
+            reads[0] += 1
+            for rkey in room_keys:
+                self.relay.store.room_history(rkey, None, const.ROOM_BACKLOG_LIMIT,
+                                              lambda result, rkey=rkey: answered(rkey, result),
+                                              lambda _failure, rkey=rkey: answered(rkey, None))
+
+        read()
 
     def logged_out(self, session: ClientSession) -> None:
         """``session`` was its user's last: store, for each room they are in, the last id of

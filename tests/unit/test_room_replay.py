@@ -16,14 +16,16 @@ from protocol import Connection, HistoryEntry, Role, Welcome
 from server import mailbox
 from server.metrics import Metrics
 from server.roomdesk import RoomDesk
+from server.store import StoreUnavailable
 from server.rooms import Person, room_key
 
 
 class DeferredStore:
     """Answers in submission order, each when :meth:`run` is called (as the SQLite
-    thread does, only later)."""
+    thread does, only later); the first ``fail_history`` room pages fail."""
 
     def __init__(self) -> None:
+        self.fail_history = 0
         self.pending: list[Callable[[], None]] = []
         self.posts: dict[str, list[mailbox.StoredMessage]] = {}
         self.cursors: dict[str, dict[str, int]] = {}
@@ -39,6 +41,11 @@ class DeferredStore:
 
     def room_history(self, room: str, before: int | None, limit: int, callback: Callable[[Any], None],
                      on_error: Callable[[Any], None]) -> None:
+        if self.fail_history:
+            self.fail_history -= 1
+            self.pending.append(lambda: on_error(StoreUnavailable("the disk failed")))
+            return
+
         def do() -> None:
             posts = [m for m in self.posts.get(room, []) if before is None or m.msg_id < before][-limit:]
             callback(([HistoryEntry(m.msg_id, m.sender, m.recipient, m.text, m.sent_at, "accepted") for m in posts],
@@ -96,15 +103,16 @@ class FakeRelay:
         self.store = DeferredStore()
         self.registry = FakeRegistry()
         self.blocked: dict[str, set[str]] = {}
-        self.config = SimpleNamespace(presence_room_limit=200, log_summary_interval=60.0)
+        self.config = SimpleNamespace(presence_room_limit=200, log_summary_interval=60.0, unavailable_retry_after=5.0)
         self.after = SimpleNamespace(message_sent=lambda sender_key, room_key: None)  # typing is not this test's
         self.peers = SimpleNamespace(shares_rooms=False, tells_presence=False)  # one server
         self.metrics = Metrics()  # a new post counts in it
 
 
-def setting() -> tuple[RoomDesk, FakeRelay, FakeSession]:
+def setting(schedule: Callable[[float, Callable[[], None]], object] | None = None) -> tuple[RoomDesk, FakeRelay,
+                                                                                           FakeSession]:
     relay = FakeRelay()
-    desk = RoomDesk(relay)  # type: ignore[arg-type]
+    desk = RoomDesk(relay, schedule)  # type: ignore[arg-type]
     now = time.time()
     desk.rooms.join(Person("Olga", True), "#redes", now)
     desk.rooms.join(Person("Olga", True), "#lab", now)
@@ -162,3 +170,42 @@ def test_the_first_session_s_replay_moves_the_cursors_and_a_version_1_session_ge
     desk.replay(old, 0)  # type: ignore[arg-type]
     relay.store.run()
     assert old.posts() == []
+
+
+def test_a_replay_the_store_could_not_read_is_asked_again_and_the_live_posts_wait_for_it() -> None:
+    # Sent the live posts after a failed read, the client would show them and ask next
+    # time only for what came after them: the posts it missed would never come (the chaos
+    # run, seed 193). So the desk asks again, later, holding the live posts meanwhile.
+    timers: list[tuple[float, Callable[[], None]]] = []
+    desk, relay, laptop = setting(lambda delay, callback: timers.append((delay, callback)))
+    for msg_id, room in ((1, "#redes"), (2, "#lab"), (3, "#redes")):
+        post(desk, relay, msg_id, room)
+    relay.store.run()
+    phone = FakeSession("Bob")
+    relay.registry.by_key["bob"].append(phone)
+    relay.store.fail_history = 1  # #redes's page fails, #lab's comes
+    desk.replay(phone, 1)
+    relay.store.run()
+    assert phone.posts() == [] and [delay for delay, _callback in timers] == [5.0]
+    post(desk, relay, 4, "#lab")  # live while it waits: held
+    relay.store.run()
+    assert phone.posts() == []
+    timers.pop()[1]()  # asked again: both pages come
+    post(desk, relay, 5, "#redes")  # stored after the question: live, after them
+    relay.store.run()
+    assert phone.posts() == [2, 3, 4, 5] and timers == []
+    assert laptop.posts() == [1, 2, 3, 4, 5]
+
+
+def test_a_replay_asked_again_stops_when_its_session_ends() -> None:
+    timers: list[tuple[float, Callable[[], None]]] = []
+    desk, relay, _laptop = setting(lambda delay, callback: timers.append((delay, callback)))
+    phone = FakeSession("Bob")
+    relay.registry.by_key["bob"].append(phone)
+    relay.store.fail_history = 2
+    desk.replay(phone, 0)
+    relay.store.run()
+    assert len(timers) == 1
+    phone.closing = True  # it ends before the timer
+    timers.pop()[1]()
+    assert relay.store.pending == [] and timers == []
