@@ -551,7 +551,7 @@ class AfterDelivered:
                     self._written(session, message)
 
         self.relay.store.changes_for(session.key, after, self.relay.config.max_pending_receipts, fetched,
-                                     lambda failure: None)  # told again at the next login
+                                     lambda failure: self.relay.tell_when_recovered(session))
 
     def _edit_receipt(self, session: ClientSession, receipt: EditReceipt) -> None:
         if not self._asked(session, EDITS, "edit_receipt"):

@@ -329,6 +329,9 @@ class Relay:
         # Receipts the store failed to record, (msg_id, recipient key): recorded again when
         # it works again. Few: while it fails no new message is stored to confirm.
         self._unrecorded: list[tuple[int, str]] = []
+        # Sessions whose login (or resync) could not fetch their outcomes or the changes of
+        # messages to them: told them again once the store works (_store_recovered).
+        self._untold: set[ClientSession] = set()
         # The bound methods to which the store's callbacks for one request bind its values
         # (_unavailable, _acknowledge, _confirm): made once here, not for every request (see
         # _unavailable; issue 9, round fifteen).
@@ -450,6 +453,7 @@ class Relay:
         self.intake.forget(session)
         self._late_budgets.pop(session, None)
         self._settled_while_fetching.pop(session, None)
+        self._untold.discard(session)
         self._ack_budgets.pop(session, None)
         self._floors.pop(session, None)
         self._hellos_again.pop(session, None)
@@ -1703,7 +1707,8 @@ class Relay:
             self._pages_done(session, pages)
 
         def not_fetched(failure: StoreUnavailable) -> None:
-            pages.loading = False  # told again at the next login, or when more acks come
+            pages.loading = False
+            self.tell_when_recovered(session)
 
         self.store.outcomes_for_sender(key, after, limit, fetched, not_fetched)
 
@@ -2214,9 +2219,17 @@ class Relay:
         msg_id they have already shown, and confirm it again)."""
         self._unrecorded.append((msg_id, recipient_key))
 
+    def tell_when_recovered(self, session: ClientSession) -> None:
+        """The store could not fetch ``session``'s outcomes, or the changes of messages to
+        it, for its login (or a resync, a page after acks): fetched again once the store
+        works (:meth:`_store_recovered`), not only at its next login, so that a client
+        that stays connected hears them."""
+        if session in self.sessions:
+            self._untold.add(session)
+
     def _store_recovered(self) -> None:
-        """The store works again: record the receipts it failed to, and fetch the
-        messages waiting for sessions whose fetch failed."""
+        """The store works again: record the receipts it failed to, fetch the messages
+        waiting for sessions whose fetch failed, and tell again what could not be told."""
         unrecorded, self._unrecorded = self._unrecorded, []
         for msg_id, recipient_key in unrecorded:
             self.store.record_receipt(msg_id, recipient_key, on_error=partial(Relay._keep_unrecorded, self, msg_id,
@@ -2224,6 +2237,10 @@ class Relay:
         for session in list(self.sessions):
             if session.backlog and not session.backlog_loading and session.key and not session.closing:
                 self._refill(session)
+        untold, self._untold = self._untold, set()
+        for session in untold:
+            if session.key and not session.closing:
+                self._tell_again(session)
 
     # --- From the other nodes of a cluster (server/cluster/node.py calls these) ----------
 

@@ -154,3 +154,27 @@ def test_direct_messages_the_store_could_not_take_are_each_answered_on_their_own
     assert [m.text for m in bob.take(DirectMessage)] == ["text of a1", "text of a2", "stored now"]
     assert bench.relay.metrics.direct_unavailable == 5
     bench.store.close()
+
+
+def test_outcomes_a_login_could_not_fetch_are_told_when_the_store_works_again(loop, monkeypatch):
+    # Alice's message was delivered while she was away; the store fails as she logs in
+    # again, so the login's page of outcomes is not fetched. She stays connected: she must
+    # hear "delivered" once the store works, not only at her next login (the chaos run,
+    # seed 193: a sender who logged in while Redis did not answer).
+    bench = RelayBench(loop, "memory")
+    alice, bob = bench.login("Alice", "correct horse", register=True), bench.login("Bob")
+    bench.relay.handle(alice, SendDirect("m1", "Bob", "hello"))
+    bench.settle()
+    [message] = bob.take(DirectMessage)
+    alice.closing = True
+    bench.relay.disconnected(alice, None)
+    bench.relay.handle(bob, Receipt(message.msg_id))
+    bench.settle()
+    with monkeypatch.context() as patched:
+        _failing(patched, bench.store, "_outcomes_for_sender")
+        alice = bench.login("Alice", "correct horse")
+    assert not alice.take(Delivered)
+    bench.relay._store_recovered()
+    bench.settle()
+    assert alice.take(Delivered) == [Delivered("m1", message.msg_id)]
+    bench.store.close()
