@@ -1,9 +1,10 @@
 """Nothing lost when one dies, tried as Jepsen would (tests/support/chaos.py says how).
 
 The suite runs two short seeds: a cluster (three nodes and Redis killed -9 and paused at
-random, a node cut off from Redis) and a durable single server (killed and paused). ``CHAOS_SECONDS`` (e.g. 300) makes each
-run that long instead, and ``CHAOS_SEEDS`` (e.g. ``1-20``) picks the seeds: for a long
-run by hand. Each seed and its faults are printed, so a failure names what to run again.
+random, a node cut off from Redis) and a durable single server (killed and paused).
+``CHAOS_SECONDS`` (e.g. 300) makes each run that long instead, and ``CHAOS_SEEDS`` (e.g.
+``1-20``) picks the seeds: for a long run by hand. Each seed and its faults are printed,
+so a failure names what to run again.
 
 The checker itself is tried on made-up records: a test that cannot fail is a defect.
 """
