@@ -532,9 +532,14 @@ class RoomDesk:
         self._tell_changes(session, key, room_keys)
 
     def _fetch_missed(self, session: ClientSession, key: str, room_keys: list[str]) -> None:
-        """:meth:`logged_in` without ``room_seen``: what ``key`` missed since their cursors."""
+        """:meth:`logged_in` without ``room_seen``: what ``key`` missed since their cursors.
+        If the store cannot read it, it is asked again as :meth:`replay`'s pages are
+        (:meth:`_read_again`), the live posts held meanwhile: sent them, the client would
+        show them and say at its next hello that it has seen the rooms up to them, and what
+        it missed before them would never come."""
         self._had[key] = {}
         self._loading[session] = frozenset(room_keys)
+        reads = [0]
 
         def fetched(result: tuple[list[mailbox.StoredMessage], dict[str, int]]) -> None:
             messages, cursors = result
@@ -565,12 +570,35 @@ class RoomDesk:
                 self.relay.store.set_room_cursors(key, {**had, mailbox.LEFT_AT: _now_ms()})
 
         def not_fetched(_failure: Any) -> None:
-            # Their cursors stay as stored: what they missed comes at their next login.
+            if self._read_again(session, read, reads[0], f"the rooms' messages {session.name} missed"):
+                return
+            # Not asked again (no timer, or the session ended): their cursors stay as
+            # stored, and what they missed comes at their next login.
             self._held.pop(session, None)
             if self._loading.pop(session, None) is not None:
                 self._had.pop(key, None)
 
-        self.relay.store.room_backlog(key, room_keys, const.ROOM_BACKLOG_LIMIT, fetched, not_fetched)
+        def read() -> None:
+            if session not in self._loading or session.closing:
+                return  # gone meanwhile
+            self._held.pop(session, None)  # stored before this question: its answer has them
+            reads[0] += 1
+            self.relay.store.room_backlog(key, room_keys, const.ROOM_BACKLOG_LIMIT, fetched, not_fetched)
+
+        read()
+
+    def _read_again(self, session: ClientSession, read: Callable[[], None], reads: int, what: str) -> bool:
+        """A read of ``what`` ``session``'s user missed failed (the store unavailable):
+        call ``read`` again after ``unavailable_retry_after`` seconds, and so on while the
+        session lasts, its live posts held meanwhile (:attr:`_loading`). False if it will
+        not be (the session ended, or a desk without a timer): the caller gives up."""
+        if session not in self._loading or session.closing or self.schedule is None:
+            return False
+        wait = self.relay.config.unavailable_retry_after
+        if reads == 1:  # (once a session: the store's own failure is logged, summed up)
+            log.warning("could not read %s; asking again every %g s", what, wait)
+        self.schedule(wait, read)
+        return True
 
     def _tell_changes(self, session: ClientSession, key: str, room_keys: list[str]) -> None:
         """The edits and deletes, since ``key`` was last here, of posts they had then: asked
@@ -629,12 +657,8 @@ class RoomDesk:
                 finish()
 
         def finish() -> None:
-            if failed and session in self._loading and not session.closing and self.schedule is not None:
-                wait = self.relay.config.unavailable_retry_after
-                if reads[0] == 1:  # (once a session: the store's own failure is logged, summed up)
-                    log.warning("could not read %d rooms' messages for %s's client (room_seen %d); asking again "
-                                "every %g s", len(failed), session.name, after, wait)
-                self.schedule(wait, read)
+            if failed and self._read_again(session, read, reads[0], f"{len(failed)} rooms' messages for "
+                                                                     f"{session.name}'s client (room_seen {after})"):
                 return
             held = self._held.pop(session, ())
             if self._loading.pop(session, None) is None:

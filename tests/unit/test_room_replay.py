@@ -26,6 +26,7 @@ class DeferredStore:
 
     def __init__(self) -> None:
         self.fail_history = 0
+        self.fail_backlog = 0
         self.pending: list[Callable[[], None]] = []
         self.posts: dict[str, list[mailbox.StoredMessage]] = {}
         self.cursors: dict[str, dict[str, int]] = {}
@@ -52,6 +53,19 @@ class DeferredStore:
                       None))
         self.pending.append(do)
 
+    def room_backlog(self, name_key: str, rooms: list[str], limit: int, callback: Callable[[Any], None],
+                     on_error: Callable[[Any], None]) -> None:
+        if self.fail_backlog:
+            self.fail_backlog -= 1
+            self.pending.append(lambda: on_error(StoreUnavailable("the disk failed")))
+            return
+
+        def do() -> None:
+            cursors = {room: last for room, last in self.cursors.get(name_key, {}).items() if room in rooms}
+            missed = [m for room in rooms for m in self.posts.get(room, []) if m.msg_id > cursors.get(room, 0)]
+            callback((sorted(missed, key=lambda m: m.msg_id), cursors))
+        self.pending.append(do)
+
     def set_room_cursors(self, name_key: str, cursors: dict[str, int], *args: object) -> None:
         self.cursors[name_key] = dict(cursors)
 
@@ -67,7 +81,7 @@ class DeferredStore:
 class FakeSession:
     def __init__(self, name: str) -> None:
         self.name, self.key = name, name.lower()
-        self.closing = self.lagging = False
+        self.closing = self.lagging = self.registered = False
         self.is_open = True
         self.skipped = 0
         self.conn = Connection(Role.SERVER)
@@ -209,3 +223,52 @@ def test_a_replay_asked_again_stops_when_its_session_ends() -> None:
     phone.closing = True  # it ends before the timer
     timers.pop()[1]()
     assert relay.store.pending == [] and timers == []
+
+
+def test_what_a_first_session_missed_by_its_cursors_is_asked_again_while_the_live_posts_wait() -> None:
+    # A client's first hello has no room_seen: the desk reads what its user missed from
+    # the cursors. Had it sent the live posts after a failed read, the client would show
+    # them and say at its next hello that it had seen the rooms up to them (room_seen),
+    # and the posts it missed would never come. So it asks again, holding them, as replay does.
+    timers: list[tuple[float, Callable[[], None]]] = []
+    desk, relay, _laptop = setting(lambda delay, callback: timers.append((delay, callback)))
+    relay.registry.by_key["bob"] = []
+    relay.store.cursors["bob"] = {room_key("#redes"): 0, room_key("#lab"): 0}
+    for msg_id, room in ((1, "#redes"), (2, "#lab")):  # while Bob was away
+        post(desk, relay, msg_id, room)
+    relay.store.run()
+    phone = FakeSession("Bob")
+    relay.registry.by_key["bob"] = [phone]
+    relay.store.fail_backlog = 1
+    desk.logged_in(phone)  # type: ignore[arg-type]
+    relay.store.run()
+    assert phone.posts() == [] and [delay for delay, _callback in timers] == [5.0]
+    post(desk, relay, 3, "#lab")  # live while it waits: held
+    relay.store.run()
+    assert phone.posts() == []
+    timers.pop()[1]()  # asked again: what was missed comes, 3 with it (stored before the question)
+    post(desk, relay, 4, "#redes")  # stored after the question: live, after them
+    relay.store.run()
+    assert phone.posts() == [1, 2, 3, 4] and timers == []
+    written = dict(relay.store.cursors["bob"])
+    assert written.pop(mailbox.LEFT_AT) >= 0 and written == {room_key("#redes"): 1, room_key("#lab"): 3}
+
+
+def test_what_a_first_session_missed_asked_again_stops_when_it_ends_and_its_cursors_stay() -> None:
+    timers: list[tuple[float, Callable[[], None]]] = []
+    desk, relay, _laptop = setting(lambda delay, callback: timers.append((delay, callback)))
+    relay.registry.by_key["bob"] = []
+    relay.store.cursors["bob"] = cursors = {room_key("#redes"): 0, room_key("#lab"): 0}
+    post(desk, relay, 1, "#redes")
+    relay.store.run()
+    phone = FakeSession("Bob")
+    relay.registry.by_key["bob"] = [phone]
+    relay.store.fail_backlog = 2
+    desk.logged_in(phone)  # type: ignore[arg-type]
+    relay.store.run()
+    assert len(timers) == 1
+    phone.closing = True
+    desk.logged_out(phone)  # type: ignore[arg-type]
+    timers.pop()[1]()
+    relay.store.run()
+    assert timers == [] and relay.store.cursors["bob"] == cursors  # what was missed comes next time
