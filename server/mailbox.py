@@ -685,8 +685,12 @@ def room_backlog(db: sqlite3.Connection, name_key: str, room_keys: list[str],
 
 def set_room_cursors(db: sqlite3.Connection, name_key: str, cursors: dict[str, int]) -> None:
     """``name_key``'s cursors become ``cursors`` (room key -> last id): the rooms they are
-    in now; the rows of any other room go."""
-    db.execute("DELETE FROM room_cursors WHERE name_key = ?", (name_key,))
+    in now; the rows of any other room go. Without a LEFT_AT entry the stored mark stays
+    (the changes since it were not told yet: roomdesk.py, ``_changes_untold``)."""
+    if LEFT_AT in cursors:
+        db.execute("DELETE FROM room_cursors WHERE name_key = ?", (name_key,))
+    else:
+        db.execute("DELETE FROM room_cursors WHERE name_key = ? AND room_key != ?", (name_key, LEFT_AT))
     db.executemany("INSERT INTO room_cursors (name_key, room_key, last_id) VALUES (?, ?, ?)",
                    [(name_key, room_key, last_id) for room_key, last_id in cursors.items()])
 

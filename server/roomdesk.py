@@ -149,6 +149,11 @@ class RoomDesk:
         # sent after them, unless the fetch brought them (see logged_in).
         self._held: dict[ClientSession, list[mailbox.StoredMessage]] = {}
         self._last_post_id = 0
+        # Users whose first session asked the edits and deletes since their LEFT_AT mark
+        # and has not had them (asked, or the read failed and is asked again) -> that
+        # session: their cursors are written without a new mark meanwhile, so that the
+        # changes come at their next login if not in this one (see _tell_changes).
+        self._changes_untold: dict[str, ClientSession] = {}
         # In a cluster (shared): each room's version as this desk knows it (what Redis
         # gave it: see the module docstring), and the rooms with a request waiting for
         # Redis here -> the requests that came after it on that room.
@@ -518,6 +523,9 @@ class RoomDesk:
         names = self.rooms.rooms_of(key)
         # Most users are in no room: no list comprehension's call for them (issue 9's logins).
         room_keys = [room_key(name) for name in names] if names else []
+        # The changes first: answered (the store answers in order) before the missed
+        # posts, whose cursors' write then knows whether the LEFT_AT mark may move.
+        self._tell_changes(session, key, room_keys)
         if room_seen is not None:
             self._had[key] = {}
             self.replay(session, room_seen, first=True)
@@ -529,7 +537,6 @@ class RoomDesk:
             return
         else:
             self._fetch_missed(session, key, room_keys)
-        self._tell_changes(session, key, room_keys)
 
     def _fetch_missed(self, session: ClientSession, key: str, room_keys: list[str]) -> None:
         """:meth:`logged_in` without ``room_seen``: what ``key`` missed since their cursors.
@@ -567,10 +574,11 @@ class RoomDesk:
                     had[message.recipient_key] = message.msg_id
                     self._send_post(session, message)
             if messages:  # so that a crash before the logout repeats no more than this session's
-                self.relay.store.set_room_cursors(key, {**had, mailbox.LEFT_AT: _now_ms()})
+                self._write_cursors(key, dict(had), key not in self._changes_untold)
 
         def not_fetched(_failure: Any) -> None:
-            if self._read_again(session, read, reads[0], f"the rooms' messages {session.name} missed"):
+            if session in self._loading and self._read_again(session, read, reads[0],
+                                                             f"the rooms' messages {session.name} missed"):
                 return
             # Not asked again (no timer, or the session ended): their cursors stay as
             # stored, and what they missed comes at their next login.
@@ -589,10 +597,10 @@ class RoomDesk:
 
     def _read_again(self, session: ClientSession, read: Callable[[], None], reads: int, what: str) -> bool:
         """A read of ``what`` ``session``'s user missed failed (the store unavailable):
-        call ``read`` again after ``unavailable_retry_after`` seconds, and so on while the
-        session lasts, its live posts held meanwhile (:attr:`_loading`). False if it will
+        call ``read`` again after ``unavailable_retry_after`` seconds (which asks again if
+        the caller still waits for it, and so on while the session lasts). False if it will
         not be (the session ended, or a desk without a timer): the caller gives up."""
-        if session not in self._loading or session.closing or self.schedule is None:
+        if session.closing or self.schedule is None:
             return False
         wait = self.relay.config.unavailable_retry_after
         if reads == 1:  # (once a session: the store's own failure is logged, summed up)
@@ -600,13 +608,27 @@ class RoomDesk:
         self.schedule(wait, read)
         return True
 
-    def _tell_changes(self, session: ClientSession, key: str, room_keys: list[str]) -> None:
+    def _write_cursors(self, key: str, cursors: dict[str, int], changes_told: bool) -> None:
+        """Store ``cursors`` as ``key``'s, and with them the time (LEFT_AT) from which
+        changes are told at their next login, if those since the stored mark have been
+        told (:meth:`_tell_changes`); else the stored mark stays, and they come then."""
+        if changes_told:
+            cursors[mailbox.LEFT_AT] = _now_ms()
+        self.relay.store.set_room_cursors(key, cursors)
+
+    def _tell_changes(self, session: ClientSession, key: str, room_keys: list[str], reads: int = 1) -> None:
         """The edits and deletes, since ``key`` was last here, of posts they had then: asked
-        after what they missed, before its cursors are written (the store answers in order)."""
+        before what they missed, so answered before its cursors are written (the store
+        answers in order). A read that fails is asked again as the missed posts are
+        (:meth:`_read_again`); until one is answered, no cursor write moves their LEFT_AT
+        mark (:meth:`_write_cursors`), so that they come at the next login if not in this."""
         if not room_keys:
             return
+        self._changes_untold[key] = session
 
         def changed(messages: list[mailbox.StoredMessage]) -> None:
+            if self._changes_untold.get(key) is session:
+                del self._changes_untold[key]
             blocked = self.relay.blocked.get(key, ())
             for message in messages:
                 room = self.rooms.get(message.recipient_key)
@@ -614,7 +636,15 @@ class RoomDesk:
                         and not _skipped(session)):
                     self._tell_change(session, message, room.name)
 
-        self.relay.store.room_changes(key, room_keys, const.ROOM_BACKLOG_LIMIT, changed, lambda _failure: None)
+        def not_read(_failure: Any) -> None:
+            if self._changes_untold.get(key) is session:
+                self._read_again(session, read, reads, f"the edits and deletes of room posts {session.name} had")
+
+        def read() -> None:
+            if self._changes_untold.get(key) is session and not session.closing:
+                self._tell_changes(session, key, room_keys, reads + 1)
+
+        self.relay.store.room_changes(key, room_keys, const.ROOM_BACKLOG_LIMIT, changed, not_read)
 
     def replay(self, session: ClientSession, after: int, first: bool = False) -> None:
         """The client of ``session`` said in its hello (``room_seen``) that it has shown the
@@ -657,8 +687,9 @@ class RoomDesk:
                 finish()
 
         def finish() -> None:
-            if failed and self._read_again(session, read, reads[0], f"{len(failed)} rooms' messages for "
-                                                                     f"{session.name}'s client (room_seen {after})"):
+            if failed and session in self._loading and self._read_again(
+                    session, read, reads[0], f"{len(failed)} rooms' messages for {session.name}'s client "
+                                             f"(room_seen {after})"):
                 return
             held = self._held.pop(session, ())
             if self._loading.pop(session, None) is None:
@@ -696,7 +727,7 @@ class RoomDesk:
                 for rkey in pages:
                     had[rkey] = max(had.get(rkey, 0), newest[rkey])
                 if due or held:  # so that a crash before the logout repeats no more than this session's
-                    self.relay.store.set_room_cursors(key, {**had, mailbox.LEFT_AT: _now_ms()})
+                    self._write_cursors(key, dict(had), key not in self._changes_untold)
 
         def read() -> None:
             if session not in self._loading or session.closing:
@@ -721,14 +752,14 @@ class RoomDesk:
         self._held.pop(session, None)
         had = self._had.pop(key, None)
         loading = self._loading.pop(session, None)
+        changes_told = self._changes_untold.pop(key, None) is None
         if session.registered and key not in self.relay.logins.accounts:
             return  # its account was deleted (Relay.delete_account): nothing of it is kept
         if loading is not None or had is None:
             return  # their missed messages never came (or version 1): the cursors stay
         cursors = {room: max(had.get(room, 0), self._last_post_id)
                    for room in (room_key(name) for name in self.rooms.rooms_of(key))}
-        cursors[mailbox.LEFT_AT] = _now_ms()  # changes from now on are told at their next login
-        self.relay.store.set_room_cursors(key, cursors)
+        self._write_cursors(key, cursors, changes_told)
 
     def presence(self, key: str, name: str, act: str) -> None:
         """In a cluster: user ``key`` came ``online`` (their first session on any node) or

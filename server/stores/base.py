@@ -200,7 +200,8 @@ class MessageStore(Protocol):
 
     def set_room_cursors(self, name_key: str, cursors: dict[str, int], callback: Callback | None = None,
                          on_error: ErrorCallback | None = None) -> None:
-        """Replace ``name_key``'s room cursors (room key -> last id had) with ``cursors``."""
+        """Replace ``name_key``'s room cursors (room key -> last id had) with ``cursors``;
+        without a ``mailbox.LEFT_AT`` entry, the stored LEFT_AT mark stays."""
 
     def room_joined(self, name_key: str, room_key: str, callback: Callback | None = None,
                     on_error: ErrorCallback | None = None) -> None:

@@ -562,6 +562,9 @@ class MemoryStore:
         self._do(self._set_room_cursors, (name_key, dict(cursors)), callback, on_error)
 
     def _set_room_cursors(self, name_key: str, cursors: dict[str, int]) -> None:
+        left = self._room_cursors.get(name_key, {}).get(LEFT_AT)
+        if left is not None and LEFT_AT not in cursors:  # the stored mark stays (base.py)
+            cursors[LEFT_AT] = left
         if cursors:
             self._room_cursors[name_key] = cursors
         else:

@@ -1138,13 +1138,20 @@ end
 return {msgs, curs}
 """)
 
-# ARGV: P, name key, then room key and last id for each room the member is in now.
+# ARGV: P, name key, then room key and last id for each room the member is in now. Without
+# a LEFT_AT field among them, the stored one stays (base.py).
 _SET_ROOM_CURSORS = _script(r"""
 local ck = P .. 'rcur:' .. ARGV[2]
+local left = false
+for i = 3, #ARGV, 2 do
+  if ARGV[i] == '%(left)s' then left = nil break end
+end
+if left == false then left = redis.call('HGET', ck, '%(left)s') end
 redis.call('DEL', ck)
 if #ARGV > 2 then redis.call('HSET', ck, unpack(ARGV, 3)) end
+if left then redis.call('HSET', ck, '%(left)s', left) end
 return 1
-""")
+""" % {"left": LEFT_AT})
 
 # A member joined a room: their cursor of it is the last id given out (mailbox.room_joined).
 # ARGV: P, name key, room key. Reply: that id.

@@ -177,6 +177,32 @@ def test_room_changes_tell_a_member_the_changes_since_they_left_to_posts_they_ha
 
 
 @pytest.mark.parametrize("kind", STORE_KINDS)
+def test_cursors_written_without_a_left_at_mark_keep_the_stored_one(loop, kind):
+    """The room desk writes a member's cursors without LEFT_AT while the changes since
+    the stored mark have not been told (their read failed): the next login tells them."""
+    from server import mailbox
+    store = open_store(loop, kind=kind)
+    posted: list = []
+    for n in range(3):
+        _post(store, posted, "Ana", "#redes", f"post {n}", T0 + n)
+    settle(loop, store)
+    ids = [message.msg_id for message, _status in posted]
+    store.set_room_cursors("mia", {"#redes": ids[1], mailbox.LEFT_AT: int((T0 + 20) * 1000)})
+    store.change_message(ids[0], "ana", "post 0, fixed", T0 + 30, 1e9, frozenset(), lambda _answer: None)
+    store.set_room_cursors("mia", {"#redes": ids[2]})  # she had post 2 too; the mark stays
+    store.set_room_cursors("otto", {"#redes": ids[2]})  # no mark before: none after
+    got: list = []
+    store.room_changes("mia", ["#redes"], 100, got.append, got.append)
+    store.room_changes("otto", ["#redes"], 100, got.append, got.append)
+    store.room_backlog("mia", ["#redes"], 100, got.append, got.append)
+    settle(loop, store)
+    mia, otto, (missed, cursors) = got
+    assert [(m.msg_id, m.text) for m in mia] == [(ids[0], "post 0, fixed")]
+    assert otto == [] and missed == [] and cursors == {"#redes": ids[2]}
+    store.close()
+
+
+@pytest.mark.parametrize("kind", STORE_KINDS)
 def test_another_users_post_is_refused_with_it_and_anyones_delete_ignores_the_window(loop, kind):
     from server import mailbox
     store = open_store(loop, kind=kind)

@@ -27,6 +27,8 @@ class DeferredStore:
     def __init__(self) -> None:
         self.fail_history = 0
         self.fail_backlog = 0
+        self.fail_changes = 0
+        self.changed: list[mailbox.StoredMessage] = []  # what room_changes answers
         self.pending: list[Callable[[], None]] = []
         self.posts: dict[str, list[mailbox.StoredMessage]] = {}
         self.cursors: dict[str, dict[str, int]] = {}
@@ -71,7 +73,11 @@ class DeferredStore:
 
     def room_changes(self, name_key: str, rooms: list[str], limit: int, callback: Callable[[Any], None],
                      on_error: Callable[[Any], None]) -> None:
-        self.pending.append(lambda: callback([]))  # no post was edited or deleted here
+        if self.fail_changes:
+            self.fail_changes -= 1
+            self.pending.append(lambda: on_error(StoreUnavailable("the disk failed")))
+            return
+        self.pending.append(lambda: callback(list(self.changed)))
 
     def run(self) -> None:
         while self.pending:
@@ -118,7 +124,8 @@ class FakeRelay:
         self.registry = FakeRegistry()
         self.blocked: dict[str, set[str]] = {}
         self.config = SimpleNamespace(presence_room_limit=200, log_summary_interval=60.0, unavailable_retry_after=5.0)
-        self.after = SimpleNamespace(message_sent=lambda sender_key, room_key: None)  # typing is not this test's
+        self.after = SimpleNamespace(message_sent=lambda sender_key, room_key: None,  # typing is not this test's
+                                     wants_edits=lambda session: True)
         self.peers = SimpleNamespace(shares_rooms=False, tells_presence=False)  # one server
         self.metrics = Metrics()  # a new post counts in it
 
@@ -272,3 +279,49 @@ def test_what_a_first_session_missed_asked_again_stops_when_it_ends_and_its_curs
     timers.pop()[1]()
     relay.store.run()
     assert timers == [] and relay.store.cursors["bob"] == cursors  # what was missed comes next time
+
+
+def test_the_edits_a_first_session_missed_are_asked_again_and_no_cursor_moves_their_mark_meanwhile() -> None:
+    # The edits and deletes since the user's LEFT_AT mark are read at their first login.
+    # Dropped when that read failed, they were never told: the cursors written later
+    # moved the mark past them. Now they are asked again, and the mark stays until told.
+    timers: list[tuple[float, Callable[[], None]]] = []
+    desk, relay, _laptop = setting(lambda delay, callback: timers.append((delay, callback)))
+    relay.registry.by_key["bob"] = []
+    relay.store.cursors["bob"] = {room_key("#redes"): 1, room_key("#lab"): 0, mailbox.LEFT_AT: 5}
+    post(desk, relay, 1, "#redes")
+    post(desk, relay, 2, "#lab")  # missed
+    relay.store.run()
+    relay.store.changed = [mailbox.StoredMessage(1, "Olga", "olga", "#redes", room_key("#redes"), "#1, fixed",
+                                                 time.time(), "p1", "room", edited_at=time.time())]
+    phone = FakeSession("Bob")
+    relay.registry.by_key["bob"] = [phone]
+    relay.store.fail_changes = 1
+    desk.logged_in(phone)  # type: ignore[arg-type]
+    relay.store.run()
+    assert phone.posts() == [2] and [delay for delay, _callback in timers] == [5.0]
+    # The missed post moved the cursors; the mark stays (written without one: the store keeps it).
+    assert relay.store.cursors["bob"] == {room_key("#redes"): 1, room_key("#lab"): 2}
+    timers.pop()[1]()
+    relay.store.run()
+    assert [(f["type"], f.get("msg_id")) for f in phone.frames] == [("edited", 1)] and timers == []
+    desk.logged_out(phone)  # type: ignore[arg-type]
+    assert mailbox.LEFT_AT in relay.store.cursors["bob"]  # told: the mark moves
+
+
+def test_edits_not_told_when_the_session_ends_leave_the_mark_for_the_next_login() -> None:
+    timers: list[tuple[float, Callable[[], None]]] = []
+    desk, relay, _laptop = setting(lambda delay, callback: timers.append((delay, callback)))
+    relay.registry.by_key["bob"] = []
+    relay.store.cursors["bob"] = {room_key("#redes"): 0, room_key("#lab"): 0, mailbox.LEFT_AT: 5}
+    phone = FakeSession("Bob")
+    relay.registry.by_key["bob"] = [phone]
+    relay.store.fail_changes = 2
+    desk.logged_in(phone)  # type: ignore[arg-type]
+    relay.store.run()
+    assert len(timers) == 1
+    phone.closing = True
+    desk.logged_out(phone)  # type: ignore[arg-type]
+    assert mailbox.LEFT_AT not in relay.store.cursors["bob"]  # the stored mark stays
+    timers.pop()[1]()
+    assert relay.store.pending == [] and timers == []
