@@ -36,6 +36,14 @@ class DeferredStore:
     def rooms(self) -> dict[str, str]:
         return {}
 
+    def _fails(self, counter: str, on_error: Callable[[Any], None]) -> bool:
+        """True if this read is one of the next ``counter`` to fail: its failure is queued."""
+        if not getattr(self, counter):
+            return False
+        setattr(self, counter, getattr(self, counter) - 1)
+        self.pending.append(lambda: on_error(StoreUnavailable("the disk failed")))
+        return True
+
     def store_post(self, message: mailbox.StoredMessage, callback: Callable[[Any], None]) -> None:
         def do() -> None:
             self.posts.setdefault(message.recipient_key, []).append(message)
@@ -44,9 +52,7 @@ class DeferredStore:
 
     def room_history(self, room: str, before: int | None, limit: int, callback: Callable[[Any], None],
                      on_error: Callable[[Any], None]) -> None:
-        if self.fail_history:
-            self.fail_history -= 1
-            self.pending.append(lambda: on_error(StoreUnavailable("the disk failed")))
+        if self._fails("fail_history", on_error):
             return
 
         def do() -> None:
@@ -57,9 +63,7 @@ class DeferredStore:
 
     def room_backlog(self, name_key: str, rooms: list[str], limit: int, callback: Callable[[Any], None],
                      on_error: Callable[[Any], None]) -> None:
-        if self.fail_backlog:
-            self.fail_backlog -= 1
-            self.pending.append(lambda: on_error(StoreUnavailable("the disk failed")))
+        if self._fails("fail_backlog", on_error):
             return
 
         def do() -> None:
@@ -73,9 +77,7 @@ class DeferredStore:
 
     def room_changes(self, name_key: str, rooms: list[str], limit: int, callback: Callable[[Any], None],
                      on_error: Callable[[Any], None]) -> None:
-        if self.fail_changes:
-            self.fail_changes -= 1
-            self.pending.append(lambda: on_error(StoreUnavailable("the disk failed")))
+        if self._fails("fail_changes", on_error):
             return
         self.pending.append(lambda: callback(list(self.changed)))
 
@@ -232,23 +234,37 @@ def test_a_replay_asked_again_stops_when_its_session_ends() -> None:
     assert relay.store.pending == [] and timers == []
 
 
+def back_after_away(cursors: dict[str, int], missed: tuple[tuple[int, str], ...] = (),
+                    changed: tuple[mailbox.StoredMessage, ...] = (), **failing: int) -> tuple[
+                        RoomDesk, FakeRelay, FakeSession, list[tuple[float, Callable[[], None]]]]:
+    """Bob, away with ``cursors`` while Olga posted ``missed`` ((msg_id, room), ...) and
+    edited ``changed``, logs in again on a phone with no room_seen, the store failing its
+    first reads as ``failing`` says (fail_backlog, fail_changes: how many). Returns the
+    desk, the relay, the phone and the desk's timers (delay, callback)."""
+    timers: list[tuple[float, Callable[[], None]]] = []
+    desk, relay, _laptop = setting(lambda delay, callback: timers.append((delay, callback)))
+    relay.registry.by_key["bob"] = []
+    relay.store.cursors["bob"] = cursors
+    for msg_id, room in missed:
+        post(desk, relay, msg_id, room)
+    relay.store.run()
+    relay.store.changed = list(changed)
+    phone = FakeSession("Bob")
+    relay.registry.by_key["bob"] = [phone]
+    for name, count in failing.items():
+        setattr(relay.store, name, count)
+    desk.logged_in(phone)  # type: ignore[arg-type]
+    relay.store.run()
+    return desk, relay, phone, timers
+
+
 def test_what_a_first_session_missed_by_its_cursors_is_asked_again_while_the_live_posts_wait() -> None:
     # A client's first hello has no room_seen: the desk reads what its user missed from
     # the cursors. Had it sent the live posts after a failed read, the client would show
     # them and say at its next hello that it had seen the rooms up to them (room_seen),
     # and the posts it missed would never come. So it asks again, holding them, as replay does.
-    timers: list[tuple[float, Callable[[], None]]] = []
-    desk, relay, _laptop = setting(lambda delay, callback: timers.append((delay, callback)))
-    relay.registry.by_key["bob"] = []
-    relay.store.cursors["bob"] = {room_key("#redes"): 0, room_key("#lab"): 0}
-    for msg_id, room in ((1, "#redes"), (2, "#lab")):  # while Bob was away
-        post(desk, relay, msg_id, room)
-    relay.store.run()
-    phone = FakeSession("Bob")
-    relay.registry.by_key["bob"] = [phone]
-    relay.store.fail_backlog = 1
-    desk.logged_in(phone)  # type: ignore[arg-type]
-    relay.store.run()
+    desk, relay, phone, timers = back_after_away({room_key("#redes"): 0, room_key("#lab"): 0},
+                                                 ((1, "#redes"), (2, "#lab")), fail_backlog=1)
     assert phone.posts() == [] and [delay for delay, _callback in timers] == [5.0]
     post(desk, relay, 3, "#lab")  # live while it waits: held
     relay.store.run()
@@ -262,17 +278,8 @@ def test_what_a_first_session_missed_by_its_cursors_is_asked_again_while_the_liv
 
 
 def test_what_a_first_session_missed_asked_again_stops_when_it_ends_and_its_cursors_stay() -> None:
-    timers: list[tuple[float, Callable[[], None]]] = []
-    desk, relay, _laptop = setting(lambda delay, callback: timers.append((delay, callback)))
-    relay.registry.by_key["bob"] = []
-    relay.store.cursors["bob"] = cursors = {room_key("#redes"): 0, room_key("#lab"): 0}
-    post(desk, relay, 1, "#redes")
-    relay.store.run()
-    phone = FakeSession("Bob")
-    relay.registry.by_key["bob"] = [phone]
-    relay.store.fail_backlog = 2
-    desk.logged_in(phone)  # type: ignore[arg-type]
-    relay.store.run()
+    cursors = {room_key("#redes"): 0, room_key("#lab"): 0}
+    desk, relay, phone, timers = back_after_away(cursors, ((1, "#redes"),), fail_backlog=2)
     assert len(timers) == 1
     phone.closing = True
     desk.logged_out(phone)  # type: ignore[arg-type]
@@ -285,20 +292,10 @@ def test_the_edits_a_first_session_missed_are_asked_again_and_no_cursor_moves_th
     # The edits and deletes since the user's LEFT_AT mark are read at their first login.
     # Dropped when that read failed, they were never told: the cursors written later
     # moved the mark past them. Now they are asked again, and the mark stays until told.
-    timers: list[tuple[float, Callable[[], None]]] = []
-    desk, relay, _laptop = setting(lambda delay, callback: timers.append((delay, callback)))
-    relay.registry.by_key["bob"] = []
-    relay.store.cursors["bob"] = {room_key("#redes"): 1, room_key("#lab"): 0, mailbox.LEFT_AT: 5}
-    post(desk, relay, 1, "#redes")
-    post(desk, relay, 2, "#lab")  # missed
-    relay.store.run()
-    relay.store.changed = [mailbox.StoredMessage(1, "Olga", "olga", "#redes", room_key("#redes"), "#1, fixed",
-                                                 time.time(), "p1", "room", edited_at=time.time())]
-    phone = FakeSession("Bob")
-    relay.registry.by_key["bob"] = [phone]
-    relay.store.fail_changes = 1
-    desk.logged_in(phone)  # type: ignore[arg-type]
-    relay.store.run()
+    edit = mailbox.StoredMessage(1, "Olga", "olga", "#redes", room_key("#redes"), "#1, fixed", time.time(), "p1",
+                                 "room", edited_at=time.time())
+    desk, relay, phone, timers = back_after_away({room_key("#redes"): 1, room_key("#lab"): 0, mailbox.LEFT_AT: 5},
+                                                 ((1, "#redes"), (2, "#lab")), (edit,), fail_changes=1)
     assert phone.posts() == [2] and [delay for delay, _callback in timers] == [5.0]
     # The missed post moved the cursors; the mark stays (written without one: the store keeps it).
     assert relay.store.cursors["bob"] == {room_key("#redes"): 1, room_key("#lab"): 2}
@@ -310,15 +307,8 @@ def test_the_edits_a_first_session_missed_are_asked_again_and_no_cursor_moves_th
 
 
 def test_edits_not_told_when_the_session_ends_leave_the_mark_for_the_next_login() -> None:
-    timers: list[tuple[float, Callable[[], None]]] = []
-    desk, relay, _laptop = setting(lambda delay, callback: timers.append((delay, callback)))
-    relay.registry.by_key["bob"] = []
-    relay.store.cursors["bob"] = {room_key("#redes"): 0, room_key("#lab"): 0, mailbox.LEFT_AT: 5}
-    phone = FakeSession("Bob")
-    relay.registry.by_key["bob"] = [phone]
-    relay.store.fail_changes = 2
-    desk.logged_in(phone)  # type: ignore[arg-type]
-    relay.store.run()
+    desk, relay, phone, timers = back_after_away({room_key("#redes"): 0, room_key("#lab"): 0, mailbox.LEFT_AT: 5},
+                                                 fail_changes=2)
     assert len(timers) == 1
     phone.closing = True
     desk.logged_out(phone)  # type: ignore[arg-type]
