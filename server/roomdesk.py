@@ -524,8 +524,10 @@ class RoomDesk:
         # Most users are in no room: no list comprehension's call for them (issue 9's logins).
         room_keys = [room_key(name) for name in names] if names else []
         # The changes first: answered (the store answers in order) before the missed
-        # posts, whose cursors' write then knows whether the LEFT_AT mark may move.
-        self._tell_changes(session, key, room_keys)
+        # posts, whose cursors' write then knows whether the LEFT_AT mark may move. (Most
+        # users are in no room: not even the call for them, issue 9's logins.)
+        if room_keys:
+            self._tell_changes(session, key, room_keys)
         if room_seen is not None:
             self._had[key] = {}
             self.replay(session, room_seen, first=True)
