@@ -1142,11 +1142,11 @@ return {msgs, curs}
 # a LEFT_AT field among them, the stored one stays (base.py).
 _SET_ROOM_CURSORS = _script(r"""
 local ck = P .. 'rcur:' .. ARGV[2]
-local left = false
+local given = false
 for i = 3, #ARGV, 2 do
-  if ARGV[i] == '%(left)s' then left = nil break end
+  if ARGV[i] == '%(left)s' then given = true break end
 end
-if left == false then left = redis.call('HGET', ck, '%(left)s') end
+local left = not given and redis.call('HGET', ck, '%(left)s')
 redis.call('DEL', ck)
 if #ARGV > 2 then redis.call('HSET', ck, unpack(ARGV, 3)) end
 if left then redis.call('HSET', ck, '%(left)s', left) end
