@@ -623,9 +623,8 @@ class RoomDesk:
         before what they missed, so answered before its cursors are written (the store
         answers in order). A read that fails is asked again as the missed posts are
         (:meth:`_read_again`); until one is answered, no cursor write moves their LEFT_AT
-        mark (:meth:`_write_cursors`), so that they come at the next login if not in this."""
-        if not room_keys:
-            return
+        mark (:meth:`_write_cursors`), so that they come at the next login if not in this.
+        ``room_keys``: not empty (a user in no room has nothing to be told)."""
         self._changes_untold[key] = session
 
         def changed(messages: list[mailbox.StoredMessage]) -> None:
