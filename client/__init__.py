@@ -15,6 +15,7 @@
 - :mod:`client.display`: making text from the network safe to print; time formats.
 - :mod:`client.commands`: what a typed line means (a pure parser).
 - :mod:`client.terminal`: the interactive / scriptable terminal client.
+- :mod:`client.terminal_lines`: the lines it prints for each event (pure functions).
 - :mod:`client.oneshot`: ``chatclient.py NAME --send TO TEXT``.
 - :mod:`client.exitcodes`: the process exit statuses.
 """

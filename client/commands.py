@@ -229,7 +229,7 @@ _WORDS = {name: word for word, names in COMMAND_WORDS.items() for group in names
 _HELP = (
     (None, N_("@NAME TEXT"), N_("send TEXT to NAME only")),
     ("msg", N_("NAME TEXT"), N_("send TEXT to NAME only")),
-    # The marks of describe_mark (client/terminal.py): the delivery confirmation the
+    # The marks of describe_mark (client/terminal_lines.py): the delivery confirmation the
     # original assignments' clients waited for is "✓✓".
     # ✗ and ? as client.display.FAILED_MARKS says them.
     (None, "…  ✓  ✓✓  ✗  ?", N_("your message: on its way; the server has it; delivered (the other's client "

@@ -125,7 +125,7 @@ def test_the_client_library_asks_for_carbons_and_hands_them_on(server, clients):
 
 
 def test_the_terminal_shows_a_copy_with_its_text_and_its_outcome_with_the_recipient():
-    from client.terminal import describe_event
+    from client.terminal_lines import describe_event
     carbon = Carbon(122, "Bob", "from my laptop", 1_700_000_000.0, "sent")
     line = describe_event(carbon, "Alice")
     assert "you" in line and "Bob" in line and "from my laptop" in line and "(sent)" in line
@@ -154,7 +154,7 @@ def test_the_window_adds_a_line_of_ours_and_updates_its_state():
 
 
 def test_the_terminal_screen_shows_a_copy_once_stamped_and_its_outcome_with_the_recipient():
-    from client.terminal import describe_on_screen
+    from client.terminal_lines import describe_on_screen
     from client.screen import Style
     carbon = Carbon(122, "Bob", "from my laptop", 1_700_000_000.0, "sent")
     plain = Style(False)

@@ -21,7 +21,8 @@ from pathlib import Path
 from client import ChatClient, ServerUnreachable
 from client.exitcodes import ExitCode
 from client.oneshot import send_once
-from client.terminal import TerminalUI, format_history
+from client.terminal import TerminalUI
+from client.terminal_lines import format_history
 from faultproxy import DOWN, UP, Fault, FaultProxy
 from protocol import DirectMessage, Event, HistoryEntry, Read
 from clientkit import start

@@ -18,8 +18,9 @@ import pytest
 from client import ChatClient, MessageUpdate, OutgoingMessage
 from client.exitcodes import ExitCode
 from client.screen import Style
-from client.terminal import (TerminalUI, describe_event, describe_follow_up, describe_own, describe_status,
-                             format_lookup, format_users, prompt_for)
+from client.terminal import TerminalUI
+from client.terminal_lines import (describe_event, describe_follow_up, describe_own, describe_status, format_lookup,
+                                   format_users, prompt_for)
 from fakeserver import FakeServer, bob, server  # noqa: F401  (bob, server: fixtures)
 from ptys import Pty, on_a_pty
 from client.events import Reconnected, Reconnecting

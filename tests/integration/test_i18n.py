@@ -89,7 +89,7 @@ def test_every_text_of_the_clients_the_page_and_the_console_has_a_pt_br_translat
     messages = python_messages() + web_messages()
     # The extraction sees every front end (a broken extractor would find nothing to check).
     places = {m.where.split(":")[0] for m in messages}
-    for source in ("client/terminal.py", "client/display.py", "client/commands.py", "client/oneshot.py",
+    for source in ("client/terminal.py", "client/terminal_lines.py", "client/display.py", "client/commands.py", "client/oneshot.py",
                    "client/auth.py", "client/gui/login.py", "client/gui/model.py", "chatserver.py",
                    "server/console.py", "app.js", "index.html"):
         assert source in places, source
@@ -383,7 +383,7 @@ def test_why_a_connection_ended_is_said_in_portuguese() -> None:
     from client.display import login_refused_words
     from client.errors import LoginRefused
     from client.events import Reconnecting
-    from client.terminal import describe_reconnecting
+    from client.terminal_lines import describe_reconnecting
 
     i18n.use("pt_BR")
     assert describe_reconnecting(Reconnecting(1, 0.6, "server shutting down")) == \

@@ -358,7 +358,8 @@ def test_a_message_that_may_have_been_stored_is_never_said_to_be_not_done() -> N
     from client.errors import LocalError
     from client.gui.model import state_label
     from client.outgoing import FAILED, OutgoingMessage
-    from client.terminal import Style, describe_follow_up, describe_mark, describe_status
+    from client.screen import Style
+    from client.terminal_lines import describe_follow_up, describe_mark, describe_status
 
     sure = explain_error("unavailable", "nothing was done", retry_after=5.0)
     assert "nothing was done" in sure and sure.endswith("try again in 5.0 s")
@@ -381,7 +382,8 @@ def test_a_message_held_behind_a_refused_one_is_not_said_to_wait_for_the_connect
     held in the client, connected: the terminal said "waiting for the connection" while
     /who answered at once."""
     from client.outgoing import SENDING, OutgoingMessage
-    from client.terminal import Style, describe_mark
+    from client.screen import Style
+    from client.terminal_lines import describe_mark
     from i18n import use
 
     offline = OutgoingMessage("r1", "Bia", "oi")  # typed while the connection is down
@@ -471,7 +473,7 @@ def test_a_reconnecting_guest_whose_own_earlier_session_holds_its_name_is_not_to
     from client.display import login_refused_words
     from client.errors import LoginRefused
     from client.events import Reconnecting
-    from client.terminal import describe_reconnecting
+    from client.terminal_lines import describe_reconnecting
 
     mine = LoginRefused("name_taken", "your earlier session still holds the name 'Alice'", 0.2)
     line = describe_reconnecting(Reconnecting(3, 0.8, login_refused_words(mine, "Alice")))
@@ -496,7 +498,7 @@ def test_a_move_to_the_next_server_at_once_says_now_not_a_wait() -> None:
     from i18n import use
 
     from client.events import Reconnecting
-    from client.terminal import describe_reconnecting
+    from client.terminal_lines import describe_reconnecting
 
     line = describe_reconnecting(Reconnecting(1, 0.0, "server shutting down"))
     assert line.startswith("! connection lost; reconnecting now (attempt 1): "), line

@@ -1,5 +1,5 @@
 """The terminal's room commands and lines, as pure functions: what a typed line means
-(client/commands.py) and what the screen says about rooms (client/terminal.py)."""
+(client/commands.py) and what the screen says about rooms (client/terminal_lines.py)."""
 
 from __future__ import annotations
 
@@ -10,9 +10,10 @@ from client.commands import (
     Mistake, RoomAct, RoomJoin, RoomLeave, SendText, SetTarget, ShowHistory, ShowMembers, ShowRooms, parse_command,
 )
 from client.outgoing import FAILED, SENT, Failure, OutgoingMessage
-from client.terminal import (
-    describe_event, describe_room_notice, describe_status, format_history, format_members, format_room_info,
-    format_rooms, format_users, format_users_in_columns, prompt_for,
+from client.display import describe_room_notice
+from client.terminal_lines import (
+    describe_event, describe_status, format_history, format_members, format_room_info, format_rooms, format_users,
+    format_users_in_columns, prompt_for,
 )
 from protocol import HistoryEntry, MemberEntry, Presence, RoomEntry, RoomInfo, RoomNotice, RoomPost
 

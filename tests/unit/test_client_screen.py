@@ -1,5 +1,5 @@
 """The interactive terminal's screen, pure parts (client.screen and the line formats of
-client.terminal): widths and rows, colours, continuation lines, Tab's candidates, a sent
+client.terminal_lines): widths and rows, colours, continuation lines, Tab's candidates, a sent
 message's one line. No terminal, no sockets; the same screen in a real pseudo-terminal
 is in test_client_tmux.py."""
 
@@ -27,7 +27,8 @@ from client.screen import (
     screen_rows,
 )
 from registry.collation import name_order
-from client.terminal import TerminalUI, describe_follow_up, describe_on_screen, describe_own
+from client.terminal import TerminalUI
+from client.terminal_lines import describe_follow_up, describe_on_screen, describe_own
 from protocol import Deleted, DirectMessage, Edited, Read, RoomDeleted, RoomEdited, RoomMessage, UserJoined, UserLeft, Welcome
 
 PLAIN = Style(False)
@@ -340,7 +341,7 @@ def test_a_message_deleted_before_it_came_is_one_line_saying_so_not_an_empty_one
     # then "✗ Ana deleted message 7". Now the dm says it was deleted: one line, whichever
     # of the dm and the "deleted" told at login comes first.
     import i18n
-    from client.terminal import describe_event
+    from client.terminal_lines import describe_event
     ui, out = _screen_ui(columns=200)
     ui._on_event(DirectMessage(7, "Ana", "Alice", "", time.time(), True))
     ui._on_event(Deleted(7, "Ana", "Alice", 0.0))
@@ -491,7 +492,7 @@ def test_a_view_of_todays_messages_has_no_day_line_and_a_pipe_gets_them_plain() 
 
 
 def test_history_names_the_days_of_its_messages_and_stamps_them_hh_mm() -> None:
-    from client.terminal import format_history
+    from client.terminal_lines import format_history
     from protocol import HistoryEntry
     entries = [HistoryEntry(1, "Bob", "Alice", "sexta", _local_noon(1) - 3600, "delivered"),
                HistoryEntry(2, "Alice", "Bob", "ok", _local_noon(1), "delivered"),

@@ -396,7 +396,7 @@ def test_while_the_server_answers_unavailable_the_status_bar_and_the_terminal_sa
     "sending" until the client gave up; now it says the server is unavailable and counts
     down to the next try, and is itself again once the server takes a message."""
     from client.events import ServerUnavailable
-    from client.terminal import describe_event as terminal_line
+    from client.terminal_lines import describe_event as terminal_line
 
     model, clock = clocked_model()
     model.apply(ServerUnavailable(5.0))
@@ -441,7 +441,7 @@ def test_a_session_signed_out_for_its_password_is_said_for_the_login_form_in_eng
 def test_why_someone_left_is_said_in_portuguese_in_the_window_and_the_terminal() -> None:
     import i18n
     from client.screen import Style
-    from client.terminal import describe_event, describe_on_screen
+    from client.terminal_lines import describe_event, describe_on_screen
 
     i18n.use("pt_BR")
     try:

@@ -16,7 +16,7 @@ from client.errors import LocalError
 from client.gui.model import state_label
 from client.outgoing import FAILED, Failure, OutgoingMessage
 from client.screen import Style
-from client.terminal import describe_follow_up, describe_mark, describe_status
+from client.terminal_lines import describe_follow_up, describe_mark, describe_status
 from i18n import use
 
 DAY = 24 * 3600.0
@@ -124,7 +124,7 @@ def test_help_explains_every_mark() -> None:
 def test_an_expiry_told_at_a_login_says_it_waited_its_lifetime_and_what_to_do() -> None:
     """The usual way an expiry is heard of, days later: no tracker of this run knows the
     message; the server's words name it and its recipient."""
-    from client.terminal import describe_event
+    from client.terminal_lines import describe_event
     from protocol import ErrorReply
     told = ErrorReply("expired", "your message 17 to Bob expired before it was delivered", "old-8", msg_id=17)
     assert describe_event(told, "Alice") == (
@@ -144,7 +144,7 @@ def test_an_expiry_says_the_wait_the_server_says_not_the_clients_own_lifetime() 
     expired message waited (the error's ``waited``): every client says that number, told
     at a login or to the tracker that followed the message; a server that does not say it
     (older) gets the client's own measure, no more than const.QUEUE_TTL."""
-    from client.terminal import describe_event
+    from client.terminal_lines import describe_event
     from protocol import ErrorReply
     told = ErrorReply("expired", "your message 17 to Bob expired before it was delivered", "old-8", msg_id=17,
                       waited=2 * DAY)
