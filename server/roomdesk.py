@@ -1312,7 +1312,7 @@ def _notice_frame(notice: Notice) -> bytes:
 def _lookalike(record: str | None) -> str:
     """The look-alike key of the name of the room in ``record`` (without its prefix, as the
     rooms core compares names), or "" if there is no record or it cannot be read: Redis
-    keeps one room per key (_SAVE_ROOM_VERSIONED), so that two nodes cannot each make one
+    keeps one room per key (SAVE_ROOM_VERSIONED), so that two nodes cannot each make one
     of two look-alike names at once."""
     if record is None:
         return ""

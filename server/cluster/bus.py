@@ -87,7 +87,7 @@ class NodeGone(BusEvent):
 class RoomPost(BusEvent):
     """A message of the default room (a ``say``), stored: every node writes it to its
     sessions. Written by the Redis store's script in the same step as the message
-    (stores/redis.py ``_ROOM_SAY``), after :func:`room_say_head`, so a stored say is on
+    (stores/redis_scripts.py ``ROOM_SAY``), after :func:`room_say_head`, so a stored say is on
     the stream, in the ids' order."""
 
     KIND: ClassVar[str] = "room"
@@ -208,7 +208,7 @@ class HoldingSaved(BusEvent):
 @dataclass(frozen=True, slots=True)
 class GuestsForgotten(BusEvent):
     """The guest names ``keys`` (one per line) were forgotten past their hold: written by
-    the store's script that forgot them, in that step (stores/redis.py ``_FORGET_GUESTS``,
+    the store's script that forgot them, in that step (stores/redis_scripts.py ``FORGET_GUESTS``,
     after :func:`guests_forgotten_head`); every node's caches drop them."""
 
     KIND: ClassVar[str] = "forgot"
@@ -272,7 +272,7 @@ class RoomChanged(BusEvent):
 class RoomPosted(BusEvent):
     """A named room's message, stored: every node writes it to its sessions in room
     ``room`` (its key). Written by the Redis store's script in the same step as the
-    message (stores/redis.py ``_ROOM_POST``), after :func:`room_post_head`, so the
+    message (stores/redis_scripts.py ``ROOM_POST``), after :func:`room_post_head`, so the
     stream's order is the ids' order."""
 
     KIND: ClassVar[str] = "rpost"
@@ -331,7 +331,7 @@ def room_post_head(sender: str, sender_key: str, room: str, text: str, sent_at: 
 def room_say_head(sender: str, sender_key: str, text: str, sent_at: float) -> str:
     """The ``e`` field of a :class:`RoomPost` entry (a ``say``, the default room's message)
     up to its id, completed as :func:`room_post_head`'s by the store's script that stores
-    the message (stores/redis.py ``_ROOM_SAY``). The fields are the entry :func:`encode`
+    the message (stores/redis_scripts.py ``ROOM_SAY``). The fields are the entry :func:`encode`
     makes of a RoomPost (a node of the version before reads it), ``msg_id`` last."""
     return _head({"k": RoomPost.KIND, "sender": sender, "sender_key": sender_key, "text": text, "sent_at": sent_at})
 

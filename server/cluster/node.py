@@ -267,7 +267,7 @@ class ClusterNode:
     def attach(self, relay: Any) -> None:
         self.relay = relay
         store = getattr(relay, "store", None)
-        # The room scripts live with the messages and rooms they store (stores/redis.py):
+        # The room scripts live with the messages and rooms they store (stores/redis_scripts.py):
         # a node on another store (the in-process tests' shared memory) keeps its named
         # rooms to itself, as before.
         self.shares_rooms = hasattr(store, "store_room_post")
@@ -662,7 +662,7 @@ class ClusterNode:
     def store_say(self, store: Any, message: StoredMessage, callback: Callable[[tuple], None],
                   on_error: Callable[[Any], None]) -> None:
         """Store ``say`` ``message`` and put it on the events stream in one step
-        (stores/redis.py _ROOM_SAY): every node, this one too, writes it to its sessions
+        (stores/redis_scripts.py ROOM_SAY): every node, this one too, writes it to its sessions
         when it reads it, once, in the stream's order. So a say Redis stored is on the
         stream even if its answer was lost (``unavailable``, uncertain): the client's resend
         finds it stored and adds nothing, and nobody misses it. On another store (the
@@ -711,8 +711,8 @@ class ClusterNode:
                   callback: Callable[[tuple | None], None], lookalike: str = "") -> None:
         """Store named room ``key``'s change (``record``; None: it ended) if the room is
         still at ``version`` in Redis, and put it with its ``notices`` ([name key, frame
-        text]) on the events stream in the same step (stores/redis.py
-        _SAVE_ROOM_VERSIONED). ``callback(("ok", new version))``, ``callback(("changed",
+        text]) on the events stream in the same step (stores/redis_scripts.py
+        SAVE_ROOM_VERSIONED). ``callback(("ok", new version))``, ``callback(("changed",
         record, version))`` if another node changed it first, ``callback(("rival", key,
         record, version))`` if it is new and another room's name looks like its own
         (``lookalike``: the look-alike key of its name), or ``callback(None)`` if Redis did
@@ -727,7 +727,7 @@ class ClusterNode:
     def store_room_post(self, message: StoredMessage, version: int, callback: Callable[[tuple], None],
                         on_error: Callable[[Any], None]) -> None:
         """Store named room message ``message`` and put it on the events stream in one
-        step, if its room is still at ``version`` (stores/redis.py _ROOM_POST): every node,
+        step, if its room is still at ``version`` (stores/redis_scripts.py ROOM_POST): every node,
         this one too, writes it to its sessions in the room when it reads it."""
         head = bus.room_post_head(message.sender, message.sender_key, message.recipient_key, message.text,
                                   message.sent_at)
@@ -792,8 +792,8 @@ class ClusterNode:
                       callback: Callable[[tuple[list[str], list[StoredMessage]] | None], None]) -> None:
         """As peers.py says: one node at a time (a lease in Redis, FORGET_LEASE, renewed at
         each pass), in the store's one step that checks each name against the other nodes'
-        logins and tells every node on the events stream (stores/redis.py
-        ``_FORGET_GUESTS``). A node on another store (the in-process tests' shared memory)
+        logins and tells every node on the events stream (stores/redis_scripts.py
+        ``FORGET_GUESTS``). A node on another store (the in-process tests' shared memory)
         forgets nothing: ``callback(None)``."""
         if not hasattr(store, "forget_guests"):
             callback(None)

@@ -1,7 +1,7 @@
 """The order of a ``say``'s answer and its ``room`` frames on the node that stored it.
 
 A say in a cluster is stored and put on the events stream in one script step
-(stores/redis.py ``_ROOM_SAY``), and every node, the sender's too, writes it to its
+(stores/redis_scripts.py ``ROOM_SAY``), and every node, the sender's too, writes it to its
 sessions as its events reader brings the entry. That reader is another connection to
 Redis than the store's, so it may bring the entry before the store's connection brings
 the answer; PROTOCOL.md promises the sender ``accepted``, then the ``room`` frame (as one

@@ -19,8 +19,8 @@ single Redis, not Redis Cluster: see docs/cluster.md). The keys, for prefix ``p`
     p..'admins'             set of accounts made administrators at a node's console
 
 Named rooms' records and versions (``rooms``, ``roomv``) are the store's keys, written by
-its scripts (stores/redis.py _SAVE_ROOM_VERSIONED, _ROOM_POST), which add their entries
-to ``events`` themselves, as _ROOM_SAY adds a say's (the default room's message).
+its scripts (stores/redis_scripts.py SAVE_ROOM_VERSIONED, ROOM_POST), which add their entries
+to ``events`` themselves, as ROOM_SAY adds a say's (the default room's message).
 """
 
 from __future__ import annotations
@@ -160,7 +160,7 @@ return -1
 # 'ok', 'taken' (someone else holds the name), 'gone' (this node was reaped, or never
 # joined: it must not add sessions, or the reaper would never see them), or 'forgotten'
 # (the guest's holding in Redis is not that epoch's: a node forgot the name just before,
-# stores/redis.py _FORGET_GUESTS, which forgets no name ``who`` holds). A node whose
+# stores/redis_scripts.py FORGET_GUESTS, which forgets no name ``who`` holds). A node whose
 # deadline passed but that nobody reaped yet may claim: the reaper takes the session too.
 CLAIM = Script("""
 local p, node, sid, key = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
@@ -382,8 +382,8 @@ return {alive, redis.call('XLEN', inbox), pending[1], last, now}
 
 # ARGV: prefix, events stream, msg id, entry, stream length. An events-stream entry that
 # holds a room post's text (an edit's rchange, bus.RoomPostChanged; a say's room entry on
-# a node whose store has no _ROOM_SAY): added, and noted in the message's hash ('se', as
-# stores/redis.py's store script notes the post's own rpost or room entry) so that a
+# a node whose store has no ROOM_SAY): added, and noted in the message's hash ('se', as
+# stores/redis_scripts.py's store script notes the post's own rpost or room entry) so that a
 # delete of the post removes it from the stream too. Not added if the post
 # was deleted meanwhile (nothing left to tell, and no text to keep). The entry's id, or false.
 ROOM_TEXT_ENTRY = Script("""

@@ -2,7 +2,7 @@
 another device of the account took on the other node, from a person it never talked with.
 
 Two nodes and one real redis-server (the cluster tests' fixture: one shared in-memory store,
-and each node's own Redis store, whose _SINCE script walks the ids). Every wait is bounded.
+and each node's own Redis store, whose SINCE script walks the ids). Every wait is bounded.
 """
 
 from __future__ import annotations

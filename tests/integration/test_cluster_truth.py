@@ -34,7 +34,7 @@ from protocol import (Accepted, ErrorReply, Goodbye, HistoryPage, HistoryRequest
                       UserJoined, UserLeft)
 from server import ServerConfig, ServerThread
 from server.cluster import bus, scripts
-from server.stores.redis import _FORGET_GUESTS
+from server.stores.redis_scripts import FORGET_GUESTS
 from servers import run_chatserver
 
 NOTICES = (UserJoined, UserLeft, Ping)
@@ -124,13 +124,13 @@ def test_a_cluster_forgets_a_guest_name_past_its_hold_as_one_server_does(redis_s
 
 
 def test_a_claimed_guest_name_is_not_forgotten_and_a_forgotten_one_is_not_resumed(redis_server):
-    # The two steps that race, on Redis itself: forgetting (stores/redis.py _FORGET_GUESTS)
+    # The two steps that race, on Redis itself: forgetting (stores/redis_scripts.py FORGET_GUESTS)
     # and a guest's claim (cluster/scripts.py CLAIM), one node's lease at a time.
     p = "{chat}:"
     head = bus.guests_forgotten_head()
 
     async def forget(redis, node):
-        return await _FORGET_GUESTS(redis, args=(p, 10, node, 60000, p + "events", 1000, head, "ana", 7, "100.5"))
+        return await FORGET_GUESTS(redis, args=(p, 10, node, 60000, p + "events", 1000, head, "ana", 7, "100.5"))
 
     async def claim(redis, sid, *epoch):
         entry = bus.encode(bus.SessionOn("ana", "Ana", False, sid, "a", "127.0.0.1", 1, 1.0))

@@ -337,20 +337,21 @@ def test_the_commands_encoded_with_a_head_per_script_are_what_the_generic_encode
     script's number, its number of arguments and its arguments."""
     from resp import encode_command
     from server.stores import redis as module
+    from server.stores import redis_scripts as lua
 
     store = RedisStore("redis://127.0.0.1:1/0")  # nothing is sent
-    cases = [(module._STORE, ("alice", "c1", "Alice", "Bob", "bob", "h\u00e9llo \U0001f600", "1.5", "sent", "2.5", "k")),
-             (module._STORE, ("a", "b", "c", "", "", "t", "1e+20", "room", "", "")),
-             (module._STORE, ("a", "%d", "%b", "", "", "100% %s %%", "2.0", "sent", "", "")),
-             (module._RECEIPT, (12, "bob")), (module._RECEIPT, (1234567, "b\u00f8b")),
-             (module._RECEIPT, (12, "bob", "alice")), (module._ACKS, (0, "a", -5, "b", 10 ** 20, "c", 2.5, "d")),
-             (module._SAVE_HOLDING, ("k", "K", b"\x00\r\n\xff", 7, "")), (module._LAST_ID, ())]
+    cases = [(lua.STORE, ("alice", "c1", "Alice", "Bob", "bob", "h\u00e9llo \U0001f600", "1.5", "sent", "2.5", "k")),
+             (lua.STORE, ("a", "b", "c", "", "", "t", "1e+20", "room", "", "")),
+             (lua.STORE, ("a", "%d", "%b", "", "", "100% %s %%", "2.0", "sent", "", "")),
+             (lua.RECEIPT, (12, "bob")), (lua.RECEIPT, (1234567, "b\u00f8b")),
+             (lua.RECEIPT, (12, "bob", "alice")), (lua.ACKS, (0, "a", -5, "b", 10 ** 20, "c", 2.5, "d")),
+             (lua.SAVE_HOLDING, ("k", "K", b"\x00\r\n\xff", 7, "")), (lua.LAST_ID, ())]
     operations, expected = [], []
     for script, args in cases:
-        number = module.SCRIPTS.index(script) + 1
+        number = lua.SCRIPTS.index(script) + 1
         operations.append(module._Operation(store._command(script, args), 2 + len(args), None, None, None))
         expected += [number, len(args), *args]
-    assert store._call(operations) == encode_command(("EVALSHA", module.BATCH.sha1, 0, store.prefix, *expected))
+    assert store._call(operations) == encode_command(("EVALSHA", lua.BATCH.sha1, 0, store.prefix, *expected))
 
 
 def test_the_durability_check_says_what_a_weaker_redis_can_lose():
@@ -411,7 +412,7 @@ def test_a_loop_turns_operations_are_one_script_call_per_batch_ops_in_one_round_
     """Redis runs one EVALSHA per BATCH_OPS operations of a loop turn, not one per
     operation (each call costs Redis about as much as the commands inside it), and every
     operation is answered in order as before."""
-    from server.stores.redis import BATCH_OPS
+    from server.stores.redis_scripts import BATCH_OPS
 
     store = open_redis_store(loop, redis_server.url)
 
@@ -740,6 +741,7 @@ def test_a_joined_operation_of_receipts_or_acks_is_answered_in_one_reply_item(lo
     the node to parse); the store gives each its own answer, in order, and refuses an
     operation whose reply does not hold one answer for each (a bug: all are refused)."""
     from server.stores import redis as module
+    from server.stores import redis_scripts as lua
 
     store = open_redis_store(loop, redis_server.url)
     first, second = two_stored(loop, store)
@@ -748,20 +750,20 @@ def test_a_joined_operation_of_receipts_or_acks_is_answered_in_one_reply_item(lo
     async def batch(*operations) -> list:
         args = []
         for script, arguments in operations:
-            args += [module.SCRIPTS.index(script) + 1, len(arguments), *arguments]
+            args += [lua.SCRIPTS.index(script) + 1, len(arguments), *arguments]
         async with RedisClient(redis_server.url) as redis:
-            return await redis.execute("EVALSHA", module.BATCH.sha1, 0, store.prefix, *args)
+            return await redis.execute("EVALSHA", lua.BATCH.sha1, 0, store.prefix, *args)
 
-    replies = loop.run_until_complete(batch((module._RECEIPTS, (first, "bob", "alice", second, "bob", "alice")),
-                                            (module._ACKS, (first, "alice", second, "mallory", second, "alice"))))
+    replies = loop.run_until_complete(batch((lua.RECEIPTS, (first, "bob", "alice", second, "bob", "alice")),
+                                            (lua.ACKS, (first, "alice", second, "mallory", second, "alice"))))
     assert replies == [2, b"101"]
-    joined = module._Many(store, module._ACKS, 2, bool)
+    joined = module._Many(store, lua.ACKS, 2, bool)
     joined.count = 2  # two acks joined
     assert list(joined.decode(b"10")) == [True, False]
     for wrong in (b"1", b"102", [1, 0], 2):
         with pytest.raises(ValueError):
             joined.decode(wrong)
-    receipts = module._Many(store, module._RECEIPTS, 3, None)
+    receipts = module._Many(store, lua.RECEIPTS, 3, None)
     receipts.count = 2
     for wrong in (1, b"11", [1, 1], True):
         with pytest.raises(ValueError):
@@ -823,14 +825,15 @@ async def every_key(url: str, prefix: str) -> dict:
 
 def test_a_message_goes_to_redis_as_three_arguments_and_is_stored_as_when_it_went_as_ten(loop, redis_server):
     """store_message packs a message's fields that hold no tab (names, keys, times, state,
-    conversation key) and its request id, last, into one argument (_STORE_PACKED): three
+    conversation key) and its request id, last, into one argument (STORE_PACKED): three
     arguments per message, not ten (bench/PROFILE.md, the cluster path's round eight).
     What Redis stores is the same, key for key and field for field, as the ten arguments
-    stored (_STORE, which a node of the version before sends), once a direct message's
+    stored (STORE, which a node of the version before sends), once a direct message's
     ``f`` (its fixed fields in one, round thirteen) is unfolded; a request id or a text
     holding tabs, newlines or "%" is kept whole; a name holding a tab (none does: names
     hold no control character) goes as ten arguments; a resend is recognised."""
     from server.stores import redis as module
+    from server.stores import redis_scripts as lua
 
     messages = [dm("c1"), dm("c\t2\n%s%%\u00e9", "a\ttext\nwith \U0001f600 %d"), dm("c3", ""),
                 replace(dm("c4"), expires_at=None, state="sent"),
@@ -850,7 +853,7 @@ def test_a_message_goes_to_redis_as_three_arguments_and_is_stored_as_when_it_wen
         args = (message.sender_key, message.client_id, message.sender, message.recipient or "", rk or "",
                 message.text, repr(message.sent_at), message.state,
                 "" if message.expires_at is None else repr(message.expires_at), conv)
-        plain._submit(module._STORE, args, partial(plain._stored, message), reference.append, None)
+        plain._submit(lua.STORE, args, partial(plain._stored, message), reference.append, None)
         loop.run_until_complete(packed.drain(timeout=5))
         loop.run_until_complete(plain.drain(timeout=5))
     assert [(m.msg_id, m.client_id, m.text, status) for m, status in answers] == \
@@ -874,11 +877,11 @@ def test_a_message_goes_to_redis_as_three_arguments_and_is_stored_as_when_it_wen
 
 def test_a_turns_joined_receipts_and_acks_go_as_one_argument_each_and_do_what_they_did(loop, redis_server):
     """A turn's adjacent receipts (or acks), one operation, go to Redis as ONE argument,
-    their fields joined by tabs (_RECEIPTS_PACKED, _ACKS_PACKED; bench/PROFILE.md, the
+    their fields joined by tabs (RECEIPTS_PACKED, ACKS_PACKED; bench/PROFILE.md, the
     cluster path's round eight), not three (two) per receipt (ack); each is answered as
     before, and Redis holds what it held when they went one argument each. A key holding a
     tab (none does) sends the operation's arguments one by one."""
-    from server.stores import redis as module
+    from server.stores import redis_scripts as lua
 
     results = {}
     for name in ("packed", "plain"):
@@ -912,12 +915,12 @@ def test_a_turns_joined_receipts_and_acks_go_as_one_argument_each_and_do_what_th
     assert answers == [None] * 4 + [True, True, True, False, True]
     assert results["packed"] == results["plain"]
     assert stored["untold:alice"] == [b"3", b"3"] and stored["untold:al\tice"] == [b"5", b"5"]
-    assert module._PACKED  # both scripts are in BATCH
+    assert lua.PACKED  # both scripts are in BATCH
 
 
 def test_a_named_rooms_post_is_written_with_its_stream_entry_in_one_hset_and_its_delete_still_removes_it(
         loop, redis_server):
-    """A named room's post in a cluster (_ROOM_POST) goes on the events stream before its
+    """A named room's post in a cluster (ROOM_POST) goes on the events stream before its
     hash is written, so the entry's id (``se``) is one field of the message's one HSET: a
     post runs one HSET for its request id and one for the message, not a third for ``se``
     (bench/PROFILE.md, the cluster path's round nine). What it stores is what it stored:
@@ -964,7 +967,7 @@ def test_a_named_rooms_post_is_written_with_its_stream_entry_in_one_hset_and_its
 
 def test_a_say_in_a_cluster_is_stored_with_its_stream_entry_in_one_step_and_its_delete_removes_it(
         loop, redis_server):
-    """A say (the default room's message) in a cluster (_ROOM_SAY) is stored and put on the
+    """A say (the default room's message) in a cluster (ROOM_SAY) is stored and put on the
     events stream in one step, as a named room's post is: the message as store_message
     stores a say (no recipient, no history index) plus ``se`` naming its entry (its head,
     the id, "}"); a resend is answered the stored say and a reused request id is refused,
@@ -1012,11 +1015,12 @@ def test_a_message_stored_from_its_fields_is_built_once_under_its_id_and_sent_as
     """store_fields (the relay's path for a direct message, base.py) builds the message
     once, under the id Redis gives it, not under 0 first and copied under its id then
     (bench/PROFILE.md, the cluster path's round nine); the operation it queues is what the
-    generic encoder makes of _STORE_PACKED's two arguments; a resend, a reused request id
+    generic encoder makes of STORE_PACKED's two arguments; a resend, a reused request id
     and store_message answer as before."""
     from resp import encode_command
     from server import mailbox
     from server.stores import redis as module
+    from server.stores import redis_scripts as lua
 
     store = open_redis_store(loop, redis_server.url)
     built: list[int] = []
@@ -1032,7 +1036,7 @@ def test_a_message_stored_from_its_fields_is_built_once_under_its_id_and_sent_as
     queued = store._queued[-1]
     head = f"alice\tAlice\tBob\tbob\t1000.5\tqueued\t9000000000.0\t{module.conversation_key(store.prefix, 'alice', 'bob')}\t"
     assert store._call([queued]) == encode_command(
-        ("EVALSHA", module.BATCH.sha1, 0, store.prefix, module.SCRIPTS.index(module._STORE_PACKED) + 1, 2,
+        ("EVALSHA", lua.BATCH.sha1, 0, store.prefix, lua.SCRIPTS.index(lua.STORE_PACKED) + 1, 2,
          head + "c1", fields[4]))
     loop.run_until_complete(store.drain(timeout=5))
     assert answers == [(StoredMessage(1, *fields), "new")]
@@ -1072,11 +1076,12 @@ def test_a_direct_messages_fixed_fields_are_one_hash_field_and_both_layouts_read
     the request id last) in ONE field ``f``, beside ``t`` and ``st``: three fields, not
     ten (the cluster path's round thirteen: fewer fields for Redis to file, fewer
     arguments for its append-only file). A message stored as before (ten fields, as
-    _STORE and the version before wrote it) is read by every operation as it was: the
+    STORE and the version before wrote it) is read by every operation as it was: the
     same answers from both layouts, step by step, for pages, a receipt without the
     sender's key, acks (a second one reads the sender key from the message), history,
     feature since, confirm_late, an edit, a read mark, a hand-over, expiry and a purge."""
     from server.stores import redis as module
+    from server.stores import redis_scripts as lua
 
     new = open_redis_store(loop, redis_server.url, prefix="{new}:")
     old = open_redis_store(loop, redis_server.url, prefix="{old}:")
@@ -1088,7 +1093,7 @@ def test_a_direct_messages_fixed_fields_are_one_hash_field_and_both_layouts_read
         args = (message.sender_key, message.client_id, message.sender, message.recipient, rk, message.text,
                 repr(message.sent_at), message.state, repr(message.expires_at),
                 module.conversation_key(old.prefix, message.sender_key, rk))
-        old._submit(module._STORE, args, None, None, None)
+        old._submit(lua.STORE, args, None, None, None)
     loop.run_until_complete(new.drain(timeout=5))
     loop.run_until_complete(old.drain(timeout=5))
     stored_new = loop.run_until_complete(every_key(redis_server.url, new.prefix))
@@ -1136,17 +1141,17 @@ def test_a_batch_call_runs_each_operation_by_its_scripts_number_and_answers_an_u
     """BATCH makes a script's function at its first operation of a call (round thirteen):
     two operations of one script in a call each run, an operation of another between them
     too, and a number that names no script is answered an error while the others run."""
-    from server.stores import redis as module
+    from server.stores import redis_scripts as lua
 
     store = open_redis_store(loop, redis_server.url)
     store.store_message(dm("c1"))
     loop.run_until_complete(store.drain(timeout=5))
-    receipt, page = module.SCRIPTS.index(module._RECEIPT) + 1, module.SCRIPTS.index(module._PAGE) + 1
+    receipt, page = lua.SCRIPTS.index(lua.RECEIPT) + 1, lua.SCRIPTS.index(lua.PAGE) + 1
 
     async def call(*args):
         async with RedisClient(redis_server.url) as redis:
-            return await redis.execute("EVALSHA", module.BATCH.sha1, 0, store.prefix, *args)
-    reply = loop.run_until_complete(call(page, 3, "pend:bob", 0, 10, len(module.SCRIPTS) + 1, 0,
+            return await redis.execute("EVALSHA", lua.BATCH.sha1, 0, store.prefix, *args)
+    reply = loop.run_until_complete(call(page, 3, "pend:bob", 0, 10, len(lua.SCRIPTS) + 1, 0,
                                          receipt, 3, 1, "bob", "alice", page, 3, "pend:bob", 0, 10,
                                          receipt, 3, 1, "bob", "alice"))
     assert [row[0] for row in reply[0]] == [b"1"] and reply[2] == 1 and reply[3] == [] and reply[4] == 1, reply
@@ -1210,10 +1215,10 @@ def test_exp_is_kept_a_skiplist_by_a_member_no_operation_takes_for_a_message(loo
     one member longer than that, scored +inf, which keeps the set a skiplist: the expiry
     pass never reaches it, a hand-over's walk of ``exp`` passes it by, and the purge leaves
     it, whatever they do to the messages."""
-    from server.stores import redis as module
+    from server.stores import redis_scripts as lua
 
     store = open_redis_store(loop, redis_server.url)
-    holder = module.EXP_HOLDER.encode()
+    holder = lua.EXP_HOLDER.encode()
     assert len(holder) > 64
 
     async def redis(*command):

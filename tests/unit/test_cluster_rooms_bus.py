@@ -27,7 +27,7 @@ def test_every_room_event_survives_encoding(event):
 
 def test_a_room_post_entry_completed_as_the_store_script_does_decodes_to_the_post():
     head = bus.room_post_head("Ana", "ana", "#redes", "olá \"turma\" / 🌍\n", 1700000002.25)
-    entry = (head + "12" + "}").encode("utf-8")  # what _ROOM_POST writes: head .. id .. '}'
+    entry = (head + "12" + "}").encode("utf-8")  # what ROOM_POST writes: head .. id .. '}'
     assert bus.decode(entry) == bus.RoomPosted("Ana", "ana", "#redes", "olá \"turma\" / 🌍\n", 1700000002.25, 12)
     assert bus.encode(bus.decode(entry)) == entry
 
@@ -38,7 +38,7 @@ def test_a_room_change_with_a_record_of_the_wrong_type_is_a_bad_entry():
 
 
 def test_a_say_entry_completed_as_the_store_script_does_decodes_to_the_room_post():
-    """A say in a cluster is put on the stream by the store's script (_ROOM_SAY) that
+    """A say in a cluster is put on the stream by the store's script (ROOM_SAY) that
     stores it: room_say_head, the id and "}" are a RoomPost entry, which any node reads."""
     head = bus.room_say_head("Ana", "ana", "olá \"todos\" / 🌍\n", 1700000002.25)
     entry = (head + "12" + "}").encode("utf-8")

@@ -1,6 +1,6 @@
 """The sender of a say hears ``accepted`` before its ``room`` frame on a cluster node
 (server/cluster/sayorder.py): the events stream may bring the say's entry before the
-store's connection brings its answer (both come from the one script step, _ROOM_SAY)."""
+store's connection brings its answer (both come from the one script step, ROOM_SAY)."""
 
 from __future__ import annotations
 

@@ -9,6 +9,7 @@ import logging
 
 from resp import Connection, RedisError, encode_command
 from server.stores import redis as module
+from server.stores import redis_scripts as lua
 from server.stores.redis import RedisStore
 
 
@@ -24,7 +25,7 @@ def _store() -> tuple[RedisStore, list]:
 
 
 def _number(script) -> int:
-    return module.SCRIPTS.index(script) + 1
+    return lua.SCRIPTS.index(script) + 1
 
 
 def test_a_turns_joined_receipts_and_acks_are_encoded_at_once_not_through_command():
@@ -42,11 +43,11 @@ def test_a_turns_joined_receipts_and_acks_are_encoded_at_once_not_through_comman
     assert (receipts.size, acks.size, receipts.size) == (3, 3, 3)
     call = store._call(store._queued)
     assert asked == []
-    assert call == encode_command(("EVALSHA", module.BATCH.sha1, 0, store.prefix,
-                                   _number(module._RECEIPTS_PACKED), 1, "1\tbob\talice\t22\tbob\talice",
-                                   _number(module._ACKS_PACKED), 1, "1\talice\t333\tcarol"))
+    assert call == encode_command(("EVALSHA", lua.BATCH.sha1, 0, store.prefix,
+                                   _number(lua.RECEIPTS_PACKED), 1, "1\tbob\talice\t22\tbob\talice",
+                                   _number(lua.ACKS_PACKED), 1, "1\talice\t333\tcarol"))
     store.record_ack(4, "alice")  # joined to the acks: encoded again, with it
-    assert acks.size == 3 and acks.command == encode_command(("X", _number(module._ACKS_PACKED), 1,
+    assert acks.size == 3 and acks.command == encode_command(("X", _number(lua.ACKS_PACKED), 1,
                                                               "1\talice\t333\tcarol\t4\talice"))[len(b"*3\r\n$1\r\nX\r\n"):]
 
 
@@ -56,10 +57,10 @@ def test_a_joined_operation_with_a_tab_in_a_key_goes_argument_by_argument_as_bef
     store.record_receipt(2, "bob", sender_key="alice")
     (receipts,) = store._queued
     assert receipts.size == 2 + 6
-    assert store._call(store._queued) == encode_command(("EVALSHA", module.BATCH.sha1, 0, store.prefix,
-                                                         _number(module._RECEIPTS), 6,
+    assert store._call(store._queued) == encode_command(("EVALSHA", lua.BATCH.sha1, 0, store.prefix,
+                                                         _number(lua.RECEIPTS), 6,
                                                          1, "bob", "al\tice", 2, "bob", "alice"))
-    assert asked == [module._RECEIPTS]
+    assert asked == [lua.RECEIPTS]
 
 
 class _Answered:
@@ -140,11 +141,11 @@ class _Redis:
             reader.send_encoded(b"")  # a pending command, for the call's bytes to answer
             reader.receive_data(command)
             _token, args = reader.next_reply()
-            assert args[:4] == [b"EVALSHA", module.BATCH.sha1.encode(), b"0", b"{chat}:"]
+            assert args[:4] == [b"EVALSHA", lua.BATCH.sha1.encode(), b"0", b"{chat}:"]
             operations, i = [], 4
             while i < len(args):
                 count = int(args[i + 1])
-                operations.append((module.SCRIPTS[int(args[i]) - 1], args[i + 2:i + 2 + count]))
+                operations.append((lua.SCRIPTS[int(args[i]) - 1], args[i + 2:i + 2 + count]))
                 i += 2 + count
             self.calls.append(operations)
             calls.append(operations)
@@ -163,11 +164,11 @@ def _redis_answers(refuse=()):
     def answer(script, arguments):
         if script in refuse:
             return RedisError("OOM", "no memory")
-        if script is module._STORE_PACKED or script is module._STORE_PACKED_AFTER:
+        if script is lua.STORE_PACKED or script is lua.STORE_PACKED_AFTER:
             return next(ids)
-        if script is module._RECEIPTS_PACKED:
+        if script is lua.RECEIPTS_PACKED:
             return arguments[0].count(b"\t") // 3 + 1
-        if script is module._ACKS_PACKED:
+        if script is lua.ACKS_PACKED:
             return b"1" * (arguments[0].count(b"\t") // 2 + 1)
         return []
     return answer
@@ -214,12 +215,12 @@ def test_a_turns_receipts_and_acks_are_one_operation_each_ahead_of_its_stores_an
         store.record_receipt(3, "bob", lambda a: answers.append(("receipt", 3, a)), sender_key="alice")
 
     calls, answers = _turn(_redis_answers(), submit)
-    # (The second and third each stored only behind the one before it: _STORE_PACKED_AFTER.)
+    # (The second and third each stored only behind the one before it: STORE_PACKED_AFTER.)
     assert _scripts(calls) == [[
-        (module._RECEIPTS_PACKED, [b"1\tbob\talice\t2\tbob\talice\t3\tbob\talice"]),
-        (module._ACKS_PACKED, [b"1\talice"]),
-        (module._STORE_PACKED, b"message 1"), (module._STORE_PACKED_AFTER, b"message 2"),
-        (module._STORE_PACKED_AFTER, b"message 3")]]
+        (lua.RECEIPTS_PACKED, [b"1\tbob\talice\t2\tbob\talice\t3\tbob\talice"]),
+        (lua.ACKS_PACKED, [b"1\talice"]),
+        (lua.STORE_PACKED, b"message 1"), (lua.STORE_PACKED_AFTER, b"message 2"),
+        (lua.STORE_PACKED_AFTER, b"message 3")]]
     assert answers == [("store", 11, "new"), ("receipt", 1, None), ("store", 12, "new"), ("receipt", 2, None),
                        ("ack", 1, True), ("store", 13, "new"), ("receipt", 3, None)]
 
@@ -239,10 +240,10 @@ def test_receipts_and_acks_cross_only_stores_and_a_refused_operation_refuses_eac
         store.record_ack(4, "alice", lambda a: answers.append(("ack", 4, a)), lambda e: answers.append(("ack", 4, "no")))
         store.record_receipt(6, "bob", None, lambda e: answers.append(("receipt", 6, str(e))), sender_key="alice")
 
-    calls, answers = _turn(_redis_answers(refuse={module._RECEIPTS_PACKED}), submit)
+    calls, answers = _turn(_redis_answers(refuse={lua.RECEIPTS_PACKED}), submit)
     assert [[script for script, _ in call] for call in calls] == [[
-        module._RECEIPTS_PACKED, module._ACKS_PACKED, module._STORE_PACKED, module._HISTORY,
-        module._RECEIPTS_PACKED, module._ACKS_PACKED, module._STORE_PACKED_AFTER]]
+        lua.RECEIPTS_PACKED, lua.ACKS_PACKED, lua.STORE_PACKED, lua.HISTORY,
+        lua.RECEIPTS_PACKED, lua.ACKS_PACKED, lua.STORE_PACKED_AFTER]]
     assert calls[0][4][1] == [b"5\tbob\talice\t6\tbob\talice"]
     refused = "Redis at redis://127.0.0.1:1/0 refused the work: OOM no memory"
     assert answers == [("store", 11), ("ack", 7, True), ("receipt", 4, "no"), ("page", ([], None)),
@@ -272,8 +273,8 @@ async def _turns(count: int = 5) -> None:
 
 def _scripts(calls: list[list[tuple]]) -> list[list]:
     """The calls' operations, a store's as its text (the rest as they went)."""
-    return [[(script, arguments[1] if script is module._STORE_PACKED else arguments[2]
-              if script is module._STORE_PACKED_AFTER else arguments)
+    return [[(script, arguments[1] if script is lua.STORE_PACKED else arguments[2]
+              if script is lua.STORE_PACKED_AFTER else arguments)
              for script, arguments in call] for call in calls]
 
 
@@ -297,9 +298,9 @@ def test_a_turn_of_acks_alone_sends_nothing_they_ride_in_the_next_pipeline_in_th
             await _turns()
         loop.run_until_complete(asyncio.wait_for(scenario(), 10))
         assert _scripts(redis.calls) == [[
-            (module._RECEIPTS_PACKED, [b"2\tbob\talice"]),
-            (module._ACKS_PACKED, [b"1\talice\t3\talice"]),
-            (module._STORE_PACKED, b"message 4")]]
+            (lua.RECEIPTS_PACKED, [b"2\tbob\talice"]),
+            (lua.ACKS_PACKED, [b"1\talice\t3\talice"]),
+            (lua.STORE_PACKED, b"message 4")]]
         assert answers == [("ack", 1, True), ("receipt", 2, None), ("ack", 3, True), ("store", 11)]
     finally:
         loop.close()
@@ -320,7 +321,7 @@ def test_lazy_acks_go_by_themselves_after_lazy_seconds_a_receipt_at_once_and_all
             assert redis.calls == []
             loop.now += LAZY_SECONDS * 0.2
             await _turns()
-            assert _scripts(redis.calls) == [[(module._ACKS_PACKED, [b"1\talice"])]] and answers == [True]
+            assert _scripts(redis.calls) == [[(lua.ACKS_PACKED, [b"1\talice"])]] and answers == [True]
             # A receipt is not held: the sender heard "delivered" already, and a receipt
             # that waited could die with its node (the message would come again).
             store.record_receipt(2, "bob", answers.append, sender_key="alice")
@@ -341,9 +342,9 @@ def test_a_batch_call_makes_a_scripts_function_when_one_of_its_operations_runs_n
     of Redis's instructions a call: bench/PROFILE.md, the cluster path's round thirteen).
     Each is a branch of ``make`` now, made at its first operation in a call and kept for
     the call's next ones."""
-    source = module.BATCH.source.decode()
+    source = lua.BATCH.source.decode()
     assert "ops[1] = function" not in source
-    assert source.count("then return function(ARGV)") == len(module.SCRIPTS)
+    assert source.count("then return function(ARGV)") == len(lua.SCRIPTS)
     head = source.index("local function make(number)")
     assert source.index("local ops = {}") > head and source.count("op = make(number)") == 1
 
@@ -351,7 +352,7 @@ def test_a_batch_call_makes_a_scripts_function_when_one_of_its_operations_runs_n
 class _RedisThatRuns(_Redis):
     """A Redis whose pipelines run when the test says (:meth:`run_next`), with its memory
     full (OOM: every store refused) or not, and which keeps the request ids stored, as
-    the scripts' ``cid:`` hash does: _STORE_PACKED_AFTER's check reads it."""
+    the scripts' ``cid:`` hash does: STORE_PACKED_AFTER's check reads it."""
 
     def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
         super().__init__(loop, self._answer)
@@ -374,7 +375,7 @@ class _RedisThatRuns(_Redis):
     def _answer(self, script, arguments):
         packed = arguments[0]
         request_id = packed.rsplit(b"\t", 1)[1]
-        if script is module._STORE_PACKED_AFTER and arguments[1] not in self._ids:
+        if script is lua.STORE_PACKED_AFTER and arguments[1] not in self._ids:
             return RedisError("BEHIND", "the message before it in its conversation was not stored")
         if self._full:
             return RedisError("OOM", "command not allowed when used memory > 'maxmemory'")
@@ -389,7 +390,7 @@ def test_a_message_sent_behind_an_unanswered_one_of_its_conversation_is_stored_o
     already on its way, in the same call or in the next pipeline; if Redis takes writes
     again by the time that one runs, it must not be stored ahead of the refused one
     (tests/integration/test_flapping_store.py): each message sent while its predecessor's
-    answer is not back goes as _STORE_PACKED_AFTER and is refused BEHIND, unavailable for
+    answer is not back goes as STORE_PACKED_AFTER and is refused BEHIND, unavailable for
     now, unless its predecessor was stored. Another conversation is not held back, and once
     everything is answered no message waits behind another."""
     loop = _ManualClockLoop()
@@ -410,8 +411,8 @@ def test_a_message_sent_behind_an_unanswered_one_of_its_conversation_is_stored_o
             send(3)  # the first pipeline's answer is not back: behind message 2
             await _turns()
             assert [[script for script, _ in call] for call in redis.calls] == [
-                [module._STORE_PACKED, module._STORE_PACKED_AFTER, module._STORE_PACKED],
-                [module._STORE_PACKED_AFTER]]
+                [lua.STORE_PACKED, lua.STORE_PACKED_AFTER, lua.STORE_PACKED],
+                [lua.STORE_PACKED_AFTER]]
             # (each with its predecessor's request id)
             assert [redis.calls[0][1][1][1], redis.calls[1][0][1][1]] == [b"c1", b"c2"]
             redis.run_next(full=True)
@@ -425,7 +426,7 @@ def test_a_message_sent_behind_an_unanswered_one_of_its_conversation_is_stored_o
         oom = "Redis at redis://127.0.0.1:1/0 refused the work: OOM command not allowed when used memory > 'maxmemory'"
         behind = "not stored: BEHIND the message before it in its conversation was not stored"
         assert answers == [(1, oom), (2, behind), (9, oom), (3, behind), (4, 11)]
-        assert redis.calls[-1] == [(module._STORE_PACKED, redis.calls[-1][0][1])]
+        assert redis.calls[-1] == [(lua.STORE_PACKED, redis.calls[-1][0][1])]
         assert redis.stored == [b"message 4"] and not store._latest
     finally:
         loop.close()
