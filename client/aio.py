@@ -64,7 +64,6 @@ from protocol import (
 from protocol.codec import MAX_HISTORY_PAGE
 
 from .core import (
-    FIRST_LOGIN_FAIL,
     FIRST_LOGIN_NEXT,
     LOGIN_PATIENCE,
     MAX_WAITING,

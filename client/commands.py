@@ -51,7 +51,6 @@ import re
 import unicodedata
 from dataclasses import dataclass
 
-import i18n
 from i18n import N_, _
 from registry import InvalidName, validate_name
 from registry.names import explain as explain_refusal

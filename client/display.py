@@ -9,6 +9,7 @@ import datetime
 import math
 import time
 import unicodedata
+from typing import TYPE_CHECKING
 
 import const
 from i18n import N_, _, decimal, ngettext
@@ -17,6 +18,9 @@ from shared.safetext import sanitize
 
 from .serverclock import on_this_clock, server_now
 from .serverwindow import edit_window
+
+if TYPE_CHECKING:
+    from protocol import RoomNotice
 
 # A `left` notice's reason (PROTOCOL.md, "joined, left") in the user's language. The English
 # is the reason as the server words it; one not listed (a newer server's) is shown as it came.
@@ -585,7 +589,7 @@ def describe_role(role: str) -> str:
     return _(_ROLES[role]) if role in _ROLES else sanitize(role)
 
 
-def describe_room_notice(event: "RoomNotice", me: str) -> str:
+def describe_room_notice(event: RoomNotice, me: str) -> str:
     """The line for a room notice; ``me``, when it names us, is "you"."""
     def who(name: str | None) -> str:
         if name is None:

@@ -165,7 +165,6 @@ from .core import (
 )
 from .errors import (
     CalledFromReceiver,
-    CertificateError,
     LoginRefused,
     NotConnected,
     RequestFailed,
@@ -712,7 +711,7 @@ class ChatClient:
         me = canonical(self.name)
         deadline = time.monotonic() + timeout
         found: dict[int, HistoryEntry] = {}
-        for _ in range(max_pages):
+        for _page in range(max_pages):
             remaining = deadline - time.monotonic()
             if remaining <= 0:
                 break

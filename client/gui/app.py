@@ -52,7 +52,6 @@ from .model import (
     CONNECTED,
     broadcast_subtitle,
     DISCONNECTED,
-    RECONNECTING,
     ROOM,
     UNKNOWN,
     CatchUpWanted,
