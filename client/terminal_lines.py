@@ -6,7 +6,8 @@ In a pipe every event is one line (:func:`describe_event`: the list in client/te
 docstring, which scripts may rely on); on the interactive screen a line starts with its
 time, names have their colours and a message's text its indented lines
 (:func:`describe_on_screen`, :func:`describe_own`, with client/screen.py's arithmetic).
-The words themselves that the web page and the window share are client/display.py's.
+The words the clients share (error sentences, times, room notices: the window uses them too,
+and a test holds the web page's copy of the error sentences to them) are client/display.py's.
 """
 
 from __future__ import annotations
