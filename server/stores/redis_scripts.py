@@ -784,16 +784,22 @@ if hmget(mkey(ARGV[2]), 'rk')[1] == ARGV[3] then return 1 end
 return 0
 """)
 
-# ARGV: P, reader key, peer key, msg id. {mark or false, 1 if this moved it}.
-RECORD_READ = _script(r"""
-local r = hmget(mkey(ARGV[4]), 'sk', 'rk', 'st')
-if r[1] ~= ARGV[3] or r[2] ~= ARGV[2] or r[3] == 'blocked' or r[3] == 'blocked_expired' then return {false, 0} end
+# The end of RECORD_READ and RECORD_ROOM_READ, once the message is one the reader may mark:
+# reader ARGV[2]'s mark for ARGV[3] (a peer's key or a room's) moves up to message ARGV[4],
+# never back. {the mark now, 1 if this moved it}.
+_MOVE_READ_MARK = r"""
 local k = P .. 'read:' .. ARGV[2]
 local before = redis.call('HGET', k, ARGV[3])
 if before and tonumber(before) >= tonumber(ARGV[4]) then return {before, 0} end
 redis.call('HSET', k, ARGV[3], ARGV[4])
 return {ARGV[4], 1}
-""")
+""".lstrip("\n")
+
+# ARGV: P, reader key, peer key, msg id. {mark or false, 1 if this moved it}.
+RECORD_READ = _script(r"""
+local r = hmget(mkey(ARGV[4]), 'sk', 'rk', 'st')
+if r[1] ~= ARGV[3] or r[2] ~= ARGV[2] or r[3] == 'blocked' or r[3] == 'blocked_expired' then return {false, 0} end
+""" + _MOVE_READ_MARK)
 
 # ARGV: P, reader key, peer key.
 READ_MARK = _script(r"""
@@ -805,12 +811,7 @@ return redis.call('HGET', P .. 'read:' .. ARGV[2], ARGV[3])
 RECORD_ROOM_READ = _script(r"""
 local r = hmget(mkey(ARGV[4]), 'rk', 'st')
 if r[1] ~= ARGV[3] or r[2] ~= 'room' then return {false, 0} end
-local k = P .. 'read:' .. ARGV[2]
-local before = redis.call('HGET', k, ARGV[3])
-if before and tonumber(before) >= tonumber(ARGV[4]) then return {before, 0} end
-redis.call('HSET', k, ARGV[3], ARGV[4])
-return {ARGV[4], 1}
-""")
+""" + _MOVE_READ_MARK)
 
 # ARGV: P, room key, then reader keys. Their marks in that room, in their order (false: none).
 ROOM_READ_MARKS = _script(r"""
