@@ -635,18 +635,13 @@ def describe_on_screen(event: Event, me: str, style: Style, clock: str,
             return stamp(clock, _("✗ {name} deleted {message}").format(name=name, message=_("a message")), style)
         return stamp(format_clock(event.sent_at), _("{name} → you: {text}").format(
             name=name, text=indent_text(event.text, INDENT)), style)
-    if isinstance(event, RoomMessage):
+    if isinstance(event, (RoomMessage, RoomPost)):  # the default room's, a named room's
         if canonical(event.sender) == canonical(me):
-            return None
-        name = style.name(sanitize(event.sender), event.sender)
-        return stamp(format_clock(event.sent_at), _("(room) {name}: {text}").format(
-            name=name, text=indent_text(event.text, INDENT)), style)
-    if isinstance(event, RoomPost):
-        if canonical(event.sender) == canonical(me):
-            return None
-        name = style.name(sanitize(event.sender), event.sender)
-        return stamp(format_clock(event.sent_at), _("({room}) {name}: {text}").format(
-            room=sanitize(event.room_name), name=name, text=indent_text(event.text, INDENT)), style)
+            return None  # our own: its line is describe_own's
+        words = _("(room) {name}: {text}") if isinstance(event, RoomMessage) else _("({room}) {name}: {text}")
+        return stamp(format_clock(event.sent_at), words.format(
+            room=sanitize(getattr(event, "room_name", "")), name=style.name(sanitize(event.sender), event.sender),
+            text=indent_text(event.text, INDENT)), style)
     if isinstance(event, UserJoined) and canonical(event.name) != canonical(me):
         return stamp(clock, _("* {name} joined").format(name=style.name(sanitize(event.name), event.name)), style)
     if isinstance(event, UserLeft):
