@@ -159,9 +159,9 @@ SHUTDOWN_REASON = "server shutting down"
 # True: every name must be a registered account (guests are refused).
 REQUIRE_ACCOUNTS = False
 MIN_PASSWORD_LENGTH = 8
-# Random bytes of a password the operator's /password NAME sets (server/console.py): 12 are
-# 96 bits, 16 characters of token_urlsafe, short enough to read out to a student.
-RESET_PASSWORD_BYTES = 12
+# Groups of five characters in a password the operator's /password NAME sets (server/
+# accounts.py reset_password_text): four are 100 bits, short enough to read out to a student.
+RESET_PASSWORD_GROUPS = 4
 # The bye reason (and left reason) of the sessions the operator's /password NAME ends; the
 # clients word it in the user's language (client/display.py).
 PASSWORD_RESET_REASON = "password reset by the server operator"

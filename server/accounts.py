@@ -37,6 +37,21 @@ def _scrypt(password: str, salt: bytes, kdf: str) -> bytes:
     return hashlib.scrypt(password.encode("utf-8"), salt=salt, n=n, r=r, p=p, maxmem=64 * 1024 * 1024, dklen=32)
 
 
+# The characters of a password the operator's /password NAME sets: lower-case letters and
+# digits without the look-alikes (l and 1, o and 0), so that it can be read out to a
+# student and typed without asking "upper or lower case?": 32 of them, 5 bits each.
+RESET_ALPHABET = "abcdefghijkmnpqrstuvwxyz23456789"
+
+
+def reset_password_text() -> str:
+    """A new random password for the operator to pass on: ``const.RESET_PASSWORD_GROUPS``
+    groups of five characters of :data:`RESET_ALPHABET` (from ``secrets``) joined by
+    dashes, ``k7m2x-q9cab-…``: 100 bits in four groups. The dashes are part of it, and
+    never its first character (a program would take a leading "-" for an option)."""
+    return "-".join("".join(secrets.choice(RESET_ALPHABET) for _ in range(5))
+                    for _ in range(const.RESET_PASSWORD_GROUPS))
+
+
 def password_problem(password: str) -> str | None:
     """Why ``password`` may not be used, or None if it may."""
     if len(password) < const.MIN_PASSWORD_LENGTH:

@@ -54,7 +54,6 @@ The rules:
 from __future__ import annotations
 
 import logging
-import secrets
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
@@ -64,7 +63,7 @@ from protocol import LATEST_VERSION, RESUME, ErrorCode, ErrorReply, Hello, negot
 from registry import InvalidName, Lookalikes, canonical, display_form, validate_name
 from registry.names import MESSAGES as NAME_MESSAGES
 
-from .accounts import Account, FailureThrottle, hash_password, password_problem, verify_password
+from .accounts import Account, FailureThrottle, hash_password, password_problem, reset_password_text, verify_password
 from .clocksteps import wall_ms
 from .config import ServerConfig
 from .credentials import AccountCredentials, digest
@@ -574,12 +573,12 @@ class LoginDesk:
     def reset_password(self, key: str, done: Callable[[str | None, Account | None, StoreUnavailable | None], None]
                        ) -> None:
         """The operator's reset of the password of the account ``key`` (it must exist): a new
-        random password (``const.RESET_PASSWORD_BYTES`` of ``secrets``), hashed off the loop
+        random password (:func:`~server.accounts.reset_password_text`), hashed off the loop
         as a registration's, stored with every resume credential of the account revoked;
         ``done(password, account, None)`` once stored, else ``done(None, None, failure)``
         and nothing changed (unless ``failure.maybe_done``). Draws on no budget: the
         console is the operator's."""
-        password = secrets.token_urlsafe(const.RESET_PASSWORD_BYTES)
+        password = reset_password_text()
 
         def hashed(account: Account) -> None:
             def stored(found: bool) -> None:

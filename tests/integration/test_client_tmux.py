@@ -46,8 +46,9 @@ class Tmux:
         return done.stdout
 
     def type(self, text: str) -> None:
-        """Type ``text`` as keys (literally)."""
-        self._run("send-keys", "-t", "chat", "-l", text)
+        """Type ``text`` as keys (literally; "--" so that a text beginning with "-" is not
+        taken for one of send-keys's flags)."""
+        self._run("send-keys", "-t", "chat", "-l", "--", text)
 
     def press(self, *keys: str) -> None:
         """Press named keys: Enter, Left, Tab, C-a..."""

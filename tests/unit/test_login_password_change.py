@@ -7,8 +7,10 @@ it; every resume credential of the account but the client's own stops working.
 
 from __future__ import annotations
 
+import math
 import time
 
+from server.accounts import RESET_ALPHABET
 from server.credentials import Credential, digest
 from server.store import StoreUnavailable
 import const
@@ -138,3 +140,21 @@ def test_a_login_whose_check_ran_while_the_password_was_reset_is_refused():
     assert desk.desk.throttle.retry_after(("ana@10.9.0.1",), desk.now) == 0.0  # not counted as a guess
     desk.now += 1.0
     assert desk.code("Ana", passwords[0], "10.9.0.1") is None
+
+
+def test_a_reset_password_can_be_read_out_and_typed_anywhere():
+    # The operator reads it to a student (README, "/password NAME"): no look-alike
+    # characters (l and 1, O and 0), no case to say, no leading "-" that a terminal's
+    # programs take for an option; at least 96 bits, and a new one every time.
+    desk = stored_desk()
+    passwords = []
+    for _ in range(200):
+        desk.desk.reset_password("ana", lambda password, account, failure: passwords.append(password))
+        desk.run()
+    assert len(set(passwords)) == 200
+    groups = [password.split("-") for password in passwords]
+    assert all(len(parts) == 4 and all(len(part) == 5 for part in parts) for parts in groups), passwords[:3]
+    used = set("".join(passwords)) - {"-"}
+    assert used <= set(RESET_ALPHABET) and not used & set("lI1oO0"), sorted(used)
+    assert 20 * math.log2(len(set(RESET_ALPHABET))) >= 96  # 20 characters, none twice in the alphabet
+    assert desk.code("Ana", passwords[-1], "10.9.0.1") is None  # and it is the password
