@@ -47,7 +47,7 @@ from server.console import (QUIT_COMMANDS, Confirmation, registry_lines, say_to_
 from server.lan import lan_lines, listens_everywhere, local_addresses
 from server import logformat
 from server.lockfile import DataDirInUse, DataDirUnusable
-from server.roomdesk import NoAccount
+from server.accountdesk import NoAccount
 from server.store import StoreUnavailable
 from server.metrics import parse_allow_list
 from server.outofmemory import give_up
@@ -407,7 +407,7 @@ async def serve(config: ServerConfig, say_settings: bool = True) -> None:
             say_to_operator(_("type /password NAME: the account NAME gets a new password"))
             return
         try:
-            server.relay.reset_password(name, done)
+            server.relay.account_desk.reset_password(name, done)
         except InvalidName as exc:
             say_to_operator(not_a_name(name[:40], exc, _))
         except NoAccount:
@@ -428,10 +428,10 @@ async def serve(config: ServerConfig, say_settings: bool = True) -> None:
             say_to_operator(_("type /unregister NAME: the account NAME is deleted"))
             return
         try:
-            if not deleting.confirmed(server.relay.account_key(name), time.monotonic()):
+            if not deleting.confirmed(server.relay.account_desk.account_key(name), time.monotonic()):
                 say_to_operator(unregister_question(name))  # asked the first time: no slip deletes anyone
                 return
-            server.relay.unregister(name, done)
+            server.relay.account_desk.unregister(name, done)
         except InvalidName as exc:
             say_to_operator(not_a_name(name[:40], exc, _))
         except NoAccount:

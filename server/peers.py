@@ -136,7 +136,7 @@ class LocalPeers:
 
     def account_deleted(self, key: str) -> None:
         """The account ``key`` was deleted here (after its holding, :meth:`holding_changed`):
-        the other nodes forget it (Relay.forget_account) and end its sessions."""
+        the other nodes forget it (AccountDesk.forget_account) and end its sessions."""
 
     def holding_changed(self, key: str, holding: Any) -> None:
         """Tell the other nodes' guest caches of the holding of ``key``."""

@@ -118,6 +118,7 @@ from protocol.frozen import fast_new
 from registry import OFFLINE, InvalidName, NameTaken, Registry, canonical, validate_name
 
 from . import mailbox, sendorder
+from .accountdesk import AccountDesk
 from .afterdelivered import AfterDelivered
 from .config import ServerConfig
 from .guests import NO_HOLDING, Claim
@@ -130,7 +131,7 @@ from .logsummary import LogBudget, LogSummary
 from .metrics import Metrics
 from .peers import FORGOTTEN, LocalPeers
 from .presence import PresenceNotices, Watchlists
-from .roomdesk import ROOM_REQUESTS, NoAccount, RoomDesk
+from .roomdesk import ROOM_REQUESTS, RoomDesk
 from .rooms import room_key
 from .session import SLOW_CONSUMER, ClientSession, slim_reader
 from .stores.base import ErrorCallback, MessageStore, StoreUnavailable
@@ -213,11 +214,6 @@ def _run_now(func: Callable, args: tuple, callback: Callable, on_error: Callable
         on_error(exc)
         return
     callback(result)
-
-
-def _nothing() -> None:
-    """What a released session does first when nothing waited but its frames (_login_over,
-    _in_order)."""
 
 
 def _outcome(message: mailbox.StoredMessage) -> Event:
@@ -376,10 +372,6 @@ class Relay:
             LookupRequest: self._lookup,
             HistoryRequest: self._history,
             SinceRequest: self._since,
-            Register: self._register,
-            Revoke: self._revoke,
-            ChangePassword: self._change_password,
-            Unregister: self._unregister,
             Block: self._block,
             Unblock: self._block,
             BlockList: self._block_list,
@@ -413,6 +405,10 @@ class Relay:
         # Read, typing, edit and delete of direct messages (issue 13): their own module.
         self.after = AfterDelivered(self)
         self._handlers.update(self.after.handlers())
+        # Accounts: a session's register, revoke, password and unregister, the console's
+        # commands on accounts, and what a deleted or changed account ends.
+        self.account_desk = AccountDesk(self)
+        self._handlers.update(self.account_desk.handlers())
 
     # --- Session lifecycle --------------------------------------------------------------
 
@@ -508,6 +504,11 @@ class Relay:
         self._handlers[kind](session, event)
         if kind is not FrameRejected:
             session.bad_frames = 0
+
+    def address_group(self, session: ClientSession) -> str:
+        """What the per-address limits count ``session``'s address as (its group: a global
+        IPv6 address's /64, else the address; server/addresses.py), worked out at connect."""
+        return self._per_address[session.address][2]
 
     def _rate_limited(self, session: ClientSession, event: Any) -> bool:
         now = time.monotonic()
@@ -692,7 +693,7 @@ class Relay:
     def _login_over(self, session: ClientSession) -> None:
         """The hello's outcome has been sent: the frames that waited behind it while it was
         decided (see _hello) are handled now, in their order, and reading resumes."""
-        session.release_reading(_nothing)
+        session.release_reading()
 
     def _claimed(self, session: ClientSession, hello: Hello, result: LoginResult, error: str | None) -> None:
         """The cluster's answer to the claim of ``result.name`` for ``session``."""
@@ -846,9 +847,9 @@ class Relay:
             self.store.save_holding(key, holding)
             self.peers.holding_changed(key, holding)
             if stored:
-                self.store.hand_over(key, epoch, self._announce_expired)
+                self.store.hand_over(key, epoch, self.announce_expired)
             if earlier_holder or key in self.blocked or key in self.after.receipts_off:  # (a call less a login)
-                self._drop_earlier_holder(key, earlier_holder)
+                self.drop_earlier_holder(key, earlier_holder)
         elif result.claim is Claim.RESUME:
             guests.arrived(key)
             self.store.set_left_at(key, None)
@@ -856,7 +857,7 @@ class Relay:
         session.epoch = session.backlog_cursor = guests.epoch(key)
         return token
 
-    def _drop_earlier_holder(self, key: str, in_rooms: bool = True) -> None:
+    def drop_earlier_holder(self, key: str, in_rooms: bool = True) -> None:
         """Nothing of the earlier holder of guest name ``key`` passes on: whom they blocked,
         their receipts switch and (``in_rooms``: they may be in some) their rooms."""
         earlier = self.blocked.pop(key, None)
@@ -921,12 +922,12 @@ class Relay:
         for key in forgotten:
             guests.forget(key)
             self.known.pop(key, None)
-            self._drop_earlier_holder(key)
+            self.drop_earlier_holder(key)
         for key in asked:
             if key in guests.holdings:  # (alone, the answer about what ended comes second)
                 guests.recheck(key, now + const.GUEST_RECHECK)
         if told:
-            self._announce_expired(told)
+            self.announce_expired(told)
 
     def _refuse(self, session: ClientSession, code: str, message: str, request_id: str | None = None,
                 reason: str | None = None) -> None:
@@ -936,223 +937,6 @@ class Relay:
                            endpoint(session.address, session.port), message)
         session.send(ErrorReply(code, message, request_id))
         session.close(reason or code)
-
-    def _register(self, session: ClientSession, request: Register) -> None:
-        if session.registered:
-            session.send(ErrorReply(ErrorCode.ACCOUNT_EXISTS, f"{session.name!r} is already registered",
-                                    request.request_id))
-            return
-
-        def claimed(error: ErrorReply | None) -> None:
-            if error is not None:
-                session.send(ErrorReply(error.code, error.message, request.request_id, error.retry_after))
-                return
-            session.registered = True
-            record = self.registry.lookup(session.name)
-            # Only while the claimant is still online under the name: if it left during the
-            # hashing and a guest took the name meanwhile, that guest proved no password.
-            if record is not None and any(e.session is session for e in record.endpoints):
-                record.shared = True
-                self.peers.registered(session.key)
-            self.peers.account_saved(session.key, self.logins.accounts[session.key])
-            session.send(Done(request.request_id))
-
-        group = self._per_address[session.address][2]  # (what the login desk counts: see _hello)
-        self._in_order(session, lambda done: self.logins.claim(session.name, request.password, done, by_holder=True,
-                                                               address=group), claimed)
-
-    def _revoke(self, session: ClientSession, request: Revoke) -> None:
-        """Forget an account resume credential of this session's account ("Log out").
-        A guest's token is not revoked: it is what keeps the name the guest's."""
-        if not session.registered:
-            session.send(Done(request.request_id))
-            return
-
-        def revoked(error: ErrorReply | None) -> None:
-            session.send(Done(request.request_id) if error is None
-                         else ErrorReply(error.code, error.message, request.request_id, error.retry_after))
-
-        self.logins.revoke(session.key, request.resume, revoked)
-
-    def _change_password(self, session: ClientSession, request: ChangePassword) -> None:
-        """Set this session's account password (PROTOCOL.md, "``password``"): ``ok`` once
-        the new hash is stored; the other nodes' caches learn it with the credential kept."""
-        if not session.registered:
-            session.send(ErrorReply(ErrorCode.FORBIDDEN, "a guest has no password to change: claim the name with "
-                                    "register first", request.request_id))
-            return
-
-        def changed(error: ErrorReply | None, account: Any, kept: bytes | None) -> None:
-            if error is not None:
-                session.send(ErrorReply(error.code, error.message, request.request_id, error.retry_after,
-                                        uncertain=error.uncertain))
-                return
-            self.peers.account_saved(session.key, account, kept.hex() if kept else "")
-            session.send(Done(request.request_id))
-            # The other devices proved the old password: signed out, told why (this one stays).
-            self.peers.password_reset(session.key, changed=True)
-            self.end_sessions(session.key, changed=True, keep=session)
-
-        group = self._per_address[session.address][2]  # (what the login desk counts: see _hello)
-        self._in_order(session, lambda done: self.logins.change_password(
-            session.key, request.old_password, request.new_password, request.resume, group, done), changed)
-
-    def _unregister(self, session: ClientSession, request: Unregister) -> None:
-        """Delete this session's account at its owner's request (PROTOCOL.md,
-        "``unregister``"), once its password is proved here (a resume credential is not
-        enough: a stolen one must not delete the account): ``ok``, then every session of
-        it ends, this one too (:meth:`delete_account`)."""
-        if not session.registered:
-            session.send(ErrorReply(ErrorCode.FORBIDDEN, "a guest has no account to delete: a guest name is "
-                                    "forgotten on its own after its hold", request.request_id))
-            return
-
-        key = session.key
-
-        def start(done: Callable[..., None]) -> None:
-            def proved(error: ErrorReply | None) -> None:
-                if error is None and key not in self.logins.accounts:  # deleted meanwhile (the console)
-                    error = ErrorReply(ErrorCode.BAD_PASSWORD, "this account no longer exists")
-                if error is not None:
-                    return done(error, None)
-                # Frames sent behind the request wait until it is stored, not only proved.
-                self.delete_account(key, lambda failure: done(None, failure))
-
-            self.logins.prove(key, request.password or "", group, "an account deletion", proved)
-
-        def decided(error: ErrorReply | None, failure: StoreUnavailable | None) -> None:
-            if error is not None:
-                session.send(ErrorReply(error.code, error.message, request.request_id, error.retry_after,
-                                        uncertain=error.uncertain))
-            elif failure is not None:
-                session.send(unavailable_error(self.config, request.request_id, failure))
-            else:
-                session.send(Done(request.request_id))
-                self.end_sessions(key, deleted=True)
-
-        group = self._per_address[session.address][2]  # (what the login desk counts: see _hello)
-        self._in_order(session, start, decided)
-
-    def unregister(self, name: str, done: Callable[[StoreUnavailable | None], None]) -> None:
-        """The console's ``/unregister NAME``: delete the account ``name`` (InvalidName, or
-        roomdesk.NoAccount, raised at once) as its owner's ``unregister`` does, and end its
-        sessions on every node; ``done(None)`` once done, else ``done(failure)``: nothing
-        changed (unless ``failure.maybe_done``)."""
-        key = self.account_key(name)
-
-        def deleted(failure: StoreUnavailable | None) -> None:
-            if failure is None:
-                self.end_sessions(key, deleted=True)
-            done(failure)
-
-        self.delete_account(key, deleted)
-
-    def account_key(self, name: str) -> str:
-        """The key of the account ``name`` (the console's commands name one); InvalidName, or
-        roomdesk.NoAccount if there is no such account."""
-        validate_name(name)
-        key = canonical(name)
-        if key not in self.logins.accounts:
-            raise NoAccount(name)
-        return key
-
-    def delete_account(self, key: str, done: Callable[[StoreUnavailable | None], None]) -> None:
-        """Delete the account ``key`` (it must exist; the password proved, or the console's
-        ``/unregister NAME``): in the store in one step (MessageStore.delete_account: what
-        waits for it expires, its senders told), then here and on every node, what is
-        hers goes (account, credentials, known addresses, throttle rows, blocks both
-        ways, receipts switch, rooms: an owner's room is handed on), and ``done(None)``;
-        the caller ends its sessions (:meth:`end_sessions` ``deleted``). The name is then
-        held as a guest name whose token nobody has (guests.hold_for_nobody): nobody may
-        take it for ``const.GUEST_HOLD``, then a hello takes it afresh, with a new epoch
-        (nothing of hers shows to the newcomer). Else ``done(failure)``: nothing changed
-        (unless ``failure.maybe_done``)."""
-        guests = self.logins.guests
-        epoch = self.store.last_msg_id()
-        holding = guests.hold_for_nobody(key, self.logins.accounts[key].name, epoch, time.time())
-
-        def deleted(told: list[mailbox.StoredMessage]) -> None:
-            log.info("account deleted: %s", holding.name)
-            self.peers.holding_changed(key, holding)
-            self.peers.account_deleted(key)
-            self.forget_account(key)
-            self._drop_earlier_holder(key)
-            self._announce_expired(told)
-            done(None)
-
-        def failed(failure: StoreUnavailable) -> None:
-            guests.forget(key)
-            done(failure)
-
-        self.store.delete_account(key, epoch, holding, deleted, failed)
-
-    def forget_account(self, key: str) -> None:
-        """The account ``key`` was deleted (here, or on another node of a cluster): this
-        server's caches forget it and the blocks of it by others (each owner's open page is
-        told); whom it blocked, its switch and rooms are :meth:`_drop_earlier_holder`'s, on
-        the node that deleted it."""
-        self.logins.forget_account(key)
-        self.known.pop(key, None)
-        for owner, targets in list(self.blocked.items()):
-            if key in targets and self._set_blocked(owner, key, False):
-                self._tell_block(owner, key, False)
-
-    def _in_order(self, session: ClientSession, start: Callable[[Callable[..., None]], None],
-                  decided: Callable[..., None]) -> None:
-        """Start a request decided off the loop (a password's hash): ``start(done)``, where
-        ``done`` answers it with ``decided``. Until then the frames the client sent behind
-        it wait, unread, as behind a hello (_hello), so that its answer comes before
-        theirs: answers in the order of the requests. Nothing is held when ``start``
-        answers at once (a refusal)."""
-        waiting = True
-
-        def done(*outcome: Any) -> None:
-            nonlocal waiting
-            waiting = False
-            decided(*outcome)
-            if session.reading_held_since is not None:
-                session.release_reading(_nothing)
-
-        start(done)
-        if waiting and not session.closing:
-            session.hold_reading()
-
-    def reset_password(self, name: str, done: Callable[[str | None, StoreUnavailable | None], None]) -> None:
-        """The console's ``/password NAME``: a new random password for the account ``name``
-        (InvalidName, or roomdesk.NoAccount, raised at once), ``done(password, None)``
-        once it is stored: every resume credential of the account is revoked and every
-        session of it, on every node, ended (:meth:`end_sessions`).
-        Else ``done(None, failure)``: nothing changed (unless ``failure.maybe_done``)."""
-        key = self.account_key(name)
-
-        def stored(password: str | None, account: Any, failure: StoreUnavailable | None) -> None:
-            if password is not None:
-                self.peers.account_saved(key, account, "")
-                self.peers.password_reset(key)
-                self.end_sessions(key)
-            done(password, failure)
-
-        self.logins.reset_password(key, stored)
-
-    def end_sessions(self, key: str, changed: bool = False, keep: ClientSession | None = None,
-                     deleted: bool = False) -> None:
-        """End every session of ``key`` on this server but ``keep``: its password was reset
-        by the operator (``changed``: changed by a session of it, ``keep`` if it is here);
-        what they proved no longer holds. Each gets ``error`` ``password_reset`` (or
-        ``password_changed``) without id, so that a client does not log in again with the
-        old password, then ``bye`` with the reason (PROTOCOL.md, "password")."""
-        code, words, reason = (ErrorCode.ACCOUNT_DELETED, "this account was deleted", const.ACCOUNT_DELETED_REASON) \
-            if deleted else (ErrorCode.PASSWORD_CHANGED, "this account's password was changed in another "
-                               "session: log in again with the new one", const.PASSWORD_CHANGED_REASON) if changed \
-            else (ErrorCode.PASSWORD_RESET, "the server operator reset this account's password: log in again "
-                  "with the new one", const.PASSWORD_RESET_REASON)
-        for session in list(self.registry.sessions_by_key(key)):
-            if session.closing or session is keep:
-                continue
-            if session.conn.may_send(Goodbye):  # not after the client's own bye
-                session.send(ErrorReply(code, words))
-                session.send(Goodbye(reason))
-            session.close(reason)
 
     # --- Direct messages ----------------------------------------------------------------
 
@@ -1819,7 +1603,7 @@ class Relay:
         """Expire unconfirmed messages past their time, purge old history, forget guest
         names past their hold (periodic)."""
         retention = self.config.history_retention
-        self.store.expire(now, self._announce_expired)
+        self.store.expire(now, self.announce_expired)
         # An outcome nobody acknowledged is kept a second retention period, then let go.
         self.store.purge(now - retention, now - 2 * retention)
         self.room_desk.expire(now)  # mutes that ended
@@ -1838,7 +1622,7 @@ class Relay:
         self._late_per_address = _still_kept(self._late_per_address, groups, clock)
         self._acks_per_address = _still_kept(self._acks_per_address, groups, clock)
 
-    def _announce_expired(self, messages: list[mailbox.StoredMessage]) -> None:
+    def announce_expired(self, messages: list[mailbox.StoredMessage]) -> None:
         """``messages`` were just marked expired: forget them in flight, tell their senders."""
         self.metrics.direct_expired += len(messages)
         by_sender: dict[str, list[mailbox.StoredMessage]] = {}
@@ -2129,6 +1913,13 @@ class Relay:
             return False
         self.blocked[owner].discard(target)
         return True
+
+    def forget_blocks_of(self, key: str) -> None:
+        """Nobody here blocks ``key`` any more (its account was deleted): each owner that
+        did has its open page told (:meth:`_tell_block`)."""
+        for owner, targets in list(self.blocked.items()):
+            if key in targets and self._set_blocked(owner, key, False):
+                self._tell_block(owner, key, False)
 
     def block_changed(self, owner: str, target: str, blocking: bool) -> None:
         """``owner`` blocked (or unblocked) ``target`` on some node of a cluster (this one

@@ -55,6 +55,7 @@ from registry import InvalidName, canonical, lookalike_key, validate_name
 
 from . import mailbox, sendorder
 from .addresses import address_group
+from .accountdesk import NoAccount
 from .afterdelivered import room_change_event
 from .clocksteps import StepWatch
 from .limits import TokenBucket, retry_seconds, wait_words
@@ -71,16 +72,6 @@ if TYPE_CHECKING:
     from .session import ClientSession
 
 log = logging.getLogger("chat.rooms")
-
-
-class NoAccount(LookupError):
-    """:meth:`RoomDesk.add_admin` of a name that is no account: an administrator is a
-    registered account, or whoever registered the name later would become one.
-    ``name``: the name as given."""
-
-    def __init__(self, name: str) -> None:
-        super().__init__(f"{name!r} has no account")
-        self.name = name
 
 
 def _now_ms() -> int:
@@ -755,7 +746,7 @@ class RoomDesk:
         loading = self._loading.pop(session, None)
         changes_told = self._changes_untold.pop(key, None) is None
         if session.registered and key not in self.relay.logins.accounts:
-            return  # its account was deleted (Relay.delete_account): nothing of it is kept
+            return  # its account was deleted (AccountDesk.delete_account): nothing of it is kept
         if loading is not None or had is None:
             return  # their missed messages never came (or version 1): the cursors stay
         cursors = {room: max(had.get(room, 0), self._last_post_id)

@@ -32,7 +32,7 @@ and the transport stops reading, so the client's own burst of requests cannot pu
 queue past the hard mark; the frames already read wait, in order, until
 :meth:`release_reading`. The same holds while a hello is decided off the loop (a
 password's hash, a cluster's claim: Relay._hello), or a ``register`` or ``password``
-(Relay._in_order), so that the frames sent behind it are judged after its outcome; and
+(AccountDesk._in_order, server/accountdesk.py), so that the frames sent behind it are judged after its outcome; and
 after a client's bye, while its last answers are awaited (:meth:`close_when_answered`).
 
 Reading has a budget too, of bytes a second (``read_budget`` of the config,
@@ -568,8 +568,8 @@ class ClientSession(asyncio.BufferedProtocol):
             if self.transport is not None:
                 self.transport.pause_reading()
 
-    def release_reading(self, first: Callable[[], None]) -> None:
-        """At the next loop turn: call ``first`` (the request that waited), then handle the
+    def release_reading(self, first: Callable[[], None] | None = None) -> None:
+        """At the next loop turn: call ``first`` (the request that waited, if any), then handle the
         frames that waited behind it and read again, unless ``first`` held reading anew.
         The time reading was held does not count against the client's heartbeat or
         unfinished frame: we were not listening."""
@@ -580,7 +580,7 @@ class ClientSession(asyncio.BufferedProtocol):
             return
         loop.call_soon(self._release, first)
 
-    def _release(self, first: Callable[[], None]) -> None:
+    def _release(self, first: Callable[[], None] | None) -> None:
         held = self.reading_held_since
         if held is None or self.closing:
             return
@@ -588,7 +588,8 @@ class ClientSession(asyncio.BufferedProtocol):
         self.reading_held_since = None
         self.last_seen = now
         self._unheld(now - held)
-        first()
+        if first is not None:
+            first()
         if self.reading_held_since is None and not self.closing:
             self._handle_waiting()
         self._resume_reading()

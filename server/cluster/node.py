@@ -1373,10 +1373,10 @@ class ClusterNode:
             if event.keep is not None:  # its password changed (Redis already forgot the credentials)
                 logins.credentials.revoke_account(event.key, keep=bytes.fromhex(event.keep) or None)
         elif kind is bus.PasswordReset:
-            relay.end_sessions(event.key, changed=event.code == ErrorCode.PASSWORD_CHANGED)
+            relay.account_desk.end_sessions(event.key, changed=event.code == ErrorCode.PASSWORD_CHANGED)
         elif kind is bus.AccountDeleted:
-            relay.forget_account(event.key)  # (the deleting node's own: done already, again harmless)
-            relay.end_sessions(event.key, deleted=True)
+            relay.account_desk.forget_account(event.key)  # (the deleting node's own: done already, again harmless)
+            relay.account_desk.end_sessions(event.key, deleted=True)
         elif kind is bus.HoldingSaved:
             guests = relay.logins.guests
             if event.key not in guests.holdings:

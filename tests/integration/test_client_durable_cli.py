@@ -736,7 +736,7 @@ def test_a_password_reset_ends_the_terminal_saying_so_without_trying_the_old_pas
     terminal = LiveTerminal(server.port, password="the old password", register=True, **FAST)
     try:
         terminal.out.wait_for(lambda line: line.startswith("* connected"))
-        server.call(lambda: server.server.relay.reset_password("Alice", lambda password, failure: None))
+        server.call(lambda: server.server.relay.account_desk.reset_password("Alice", lambda password, failure: None))
         terminal.out.wait_for(lambda line: line.startswith("! your password was reset by the server operator"))
     finally:
         code = terminal.end()

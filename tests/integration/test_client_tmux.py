@@ -264,7 +264,8 @@ def test_a_password_reset_asks_for_the_new_one_in_place_and_the_chat_goes_on(
     alice.press("Enter")
     alice.wait_text("* connected")
     given: list[str | None] = []
-    server.call(lambda: server.server.relay.reset_password("Alice", lambda password, failure: given.append(password)))
+    server.call(lambda: server.server.relay.account_desk.reset_password(
+        "Alice", lambda password, failure: given.append(password)))
     alice.wait_text("! your password was reset by the server operator")
     alice.wait(lambda rows: input_rows(rows).startswith("password for Alice:"), "the password asked again")
     assert given and given[0], given

@@ -395,7 +395,7 @@ def test_a_password_changed_on_the_terminal_signs_the_page_out_asking_for_the_ne
     page.enter()
     page.wait_for("document.body.dataset.view === 'chat' && "
                   "document.getElementById('connection').dataset.status === 'online'")
-    page.srv.call(lambda: page.srv.server.relay.reset_password("João", lambda password, failure: None))
+    page.srv.call(lambda: page.srv.server.relay.account_desk.reset_password("João", lambda password, failure: None))
     page.wait_for("document.body.dataset.view === 'login'")
     said = page.js("document.getElementById('login-error').textContent")
     assert said.startswith("Your password was reset by the server operator"), said
