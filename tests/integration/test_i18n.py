@@ -33,6 +33,7 @@ from i18n.catalog import Entry
 from i18n.extract import Message, placeholders, python_messages, web_messages
 from protocol import Accepted, DirectMessage, Receipt
 from server import ServerThread
+from tools import require_tool
 from wire import WireClient
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -507,10 +508,7 @@ def test_the_pages_short_waits_are_tenths_rounded_up_too() -> None:
     rounded up, never "0.0 s"."""
     from client.display import format_delay
     import re
-    import shutil
-    node = shutil.which("node")
-    if node is None:
-        pytest.skip("no node to run the page's JavaScript")
+    node = require_tool("node", "nodejs", why="to run the page's JavaScript")
     source = (ROOT / "webclient" / "app.js").read_text(encoding="utf-8")
     function = "".join(re.search(rf"^function {name}\(.*?\) \{{\n.*?^\}}\n", source, re.M | re.S).group(0)
                        for name in ("decimal", "formatDelay"))

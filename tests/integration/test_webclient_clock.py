@@ -7,12 +7,12 @@ from __future__ import annotations
 
 import json
 import re
-import shutil
 import subprocess
 import time
 from pathlib import Path
 
 import pytest
+from tools import require_tool
 
 ROOT = Path(__file__).resolve().parents[2]
 FUNCTIONS = ("fill", "t", "serverWords", "decimal", "formatDelay", "formatClock", "dayNumber", "formatTime", "nowSeconds",
@@ -23,9 +23,7 @@ FUNCTIONS = ("fill", "t", "serverWords", "decimal", "formatDelay", "formatClock"
 def run_page(expression: str, language: str, clock: float, tz: str, extra: tuple[str, ...] = ()) -> object:
     """``expression``'s value (JSON) in node, with the page's FUNCTIONS (and ``extra``) and
     catalogue for ``language``, Date.now() at ``clock`` (a Unix time) and the time zone ``tz``."""
-    node = shutil.which("node")
-    if node is None:
-        pytest.skip("no node to run the page's JavaScript")
+    node = require_tool("node", "nodejs", why="to run the page's JavaScript")
     source = (ROOT / "webclient" / "app.js").read_text(encoding="utf-8")
     head = source[source.index("const PLURAL_RULES"):source.index("/** ``values`` put into")]
     constants = "\n".join(re.findall(r"^const (?:MAX_TEXT_CHARS|MIN_PASSWORD_LENGTH|EDIT_WINDOW|QUEUE_TTL|EN_START|EN_END|CLOCK) = [^;]+;", source,
