@@ -258,7 +258,7 @@ class AccountDesk:
         relay = self.relay
         relay.logins.forget_account(key)
         relay.known.pop(key, None)
-        relay.forget_blocks_of(key)
+        relay.block_desk.forget_blocked(key)
 
     def end_sessions(self, key: str, changed: bool = False, keep: ClientSession | None = None,
                      deleted: bool = False) -> None:

@@ -54,9 +54,7 @@ from protocol import (
     FEATURES,
     Accepted,
     Block,
-    Blocked,
     BLOCKS_FEATURE,
-    Unblocked,
     Carbon,
     ConnectionClosed,
     Delete,
@@ -93,7 +91,6 @@ from protocol import (
     Typing,
     Unblock,
     BlockList,
-    Blocking,
     Unwatch,
     UserJoined,
     UserLeft,
@@ -120,6 +117,7 @@ from registry import OFFLINE, InvalidName, NameTaken, Registry, canonical, valid
 from . import mailbox, sendorder
 from .accountdesk import AccountDesk
 from .afterdelivered import AfterDelivered
+from .blockdesk import BlockDesk
 from .config import ServerConfig
 from .guests import NO_HOLDING, Claim
 from .intake import Intake
@@ -147,10 +145,6 @@ Schedule = Callable[[float, Callable[[], None]], object]
 
 # More users than fit in one frame, even with the shortest names (see _who).
 _MAX_USERS_PER_FRAME = const.MAX_FRAME_BYTES // 20
-# Names in one page of a block list (see _block_list): even at const.MAX_NAME_BYTES (256
-# bytes, more than any name's display or comparison form takes) 200 of them and their
-# quotes fit in a frame, and the codec takes up to MAX_NAMES_PER_REQUEST of them.
-_MAX_BLOCKED_PER_FRAME = 200
 # Direct messages answered "unavailable, uncertain" remembered for their resend
 # (Relay._was_unsure), the oldest forgotten first.
 _UNSURE_KEPT = 10_000
@@ -276,9 +270,10 @@ class Relay:
         # mark (recheck_later), looked at again together every const.OTHERS_RECHECK seconds.
         self._crowded: dict[ClientSession, None] = {}
         self._forgetting = False  # a pass of forget_guests waits for the store
-        self.blocked: dict[str, set[str]] = {}  # owner key -> keys of the names they block
-        for owner, blocked in store.blocks():
-            self.blocked.setdefault(owner, set()).add(blocked)
+        # Who blocks whom (server/blockdesk.py): its table, and the sessions that asked for
+        # the feature blocks, read here on the message path and at login without a call.
+        self.block_desk = BlockDesk(self)
+        self.blocked, self.block_sessions = self.block_desk.blocked, self.block_desk.sessions
         # Log lines a client can cause at will (bad frames, refusals): one in full, then a
         # count per address and interval (see logsummary.py).
         self.log_lines = LogSummary(log, self.config.log_summary_interval)
@@ -313,7 +308,6 @@ class Relay:
         # Sessions whose hello asked for batch_acks (receipts and acks with msg_ids).
         self.batch_acks: set[ClientSession] = set()
         self.since_sessions: set[ClientSession] = set()  # asked for the feature since
-        self.block_sessions: set[ClientSession] = set()  # asked for the feature blocks
         self.metrics = Metrics()  # counters for /metrics: an int add on paths that run anyway
         # History requests the store is answering, per session, and the large request (a
         # history or a list page) waiting to begin: a client's burst of them is read as the
@@ -372,9 +366,6 @@ class Relay:
             LookupRequest: self._lookup,
             HistoryRequest: self._history,
             SinceRequest: self._since,
-            Block: self._block,
-            Unblock: self._block,
-            BlockList: self._block_list,
             Watch: self._watch,
             Unwatch: self._unwatch,
             Goodbye: self._goodbye,
@@ -409,6 +400,7 @@ class Relay:
         # commands on accounts, and what a deleted or changed account ends.
         self.account_desk = AccountDesk(self)
         self._handlers.update(self.account_desk.handlers())
+        self._handlers.update(self.block_desk.handlers())
 
     # --- Session lifecycle --------------------------------------------------------------
 
@@ -860,11 +852,7 @@ class Relay:
     def drop_earlier_holder(self, key: str, in_rooms: bool = True) -> None:
         """Nothing of the earlier holder of guest name ``key`` passes on: whom they blocked,
         their receipts switch and (``in_rooms``: they may be in some) their rooms."""
-        earlier = self.blocked.pop(key, None)
-        if earlier:  # whom the earlier holder blocked is theirs too
-            self.store.clear_blocks(key)
-            for target in earlier:
-                self.peers.block_changed(key, target, False)
+        self.block_desk.name_changed_hands(key)
         self.after.name_changed_hands(key)
         if in_rooms:
             self.room_desk.name_changed_hands(key)
@@ -1817,49 +1805,6 @@ class Relay:
         self.store.since(session.key, max(request.after_id, session.epoch), request.limit,
                          *self.intake.track(session, page, self._unavailable(session, request.request_id)))
 
-    def _block(self, session: ClientSession, request: Block | Unblock) -> None:
-        try:
-            validate_name(request.name)
-        except InvalidName as exc:
-            session.send(ErrorReply(ErrorCode.INVALID_NAME, str(exc), request.request_id))
-            return
-        owner, target, blocking = session.key, canonical(request.name), type(request) is Block
-        if target == owner:
-            session.send(ErrorReply(ErrorCode.BAD_FIELD, "you cannot block yourself", request.request_id))
-            return
-        was_blocked = target in self.blocked.get(owner, ())
-        self._set_blocked(owner, target, blocking)
-
-        def not_stored(failure: StoreUnavailable) -> None:
-            # Not done: as it was. Perhaps done (maybe_done): a block is kept here (the
-            # safer side; the answer says it may have been done, and a repeat settles it).
-            self._set_blocked(owner, target, was_blocked or (blocking and failure.maybe_done))
-            answer(failure)
-
-        def stored(_: None) -> None:
-            self.peers.block_changed(owner, target, blocking)
-            session.send(Done(request.request_id))
-            if was_blocked != blocking:  # told once stored, and only a change (as settings is)
-                self._tell_block(owner, target, blocking, skip=session)
-
-        answer = self._unavailable(session, request.request_id)
-        self.store.set_block(owner, target, blocking, stored, not_stored)
-
-    def _block_list(self, session: ClientSession, request: BlockList) -> None:
-        """One page of whom ``session``'s user blocks: the names after ``request.after``,
-        sorted by their canonical form, and the cursor for the rest. Read from the blocks
-        this node holds (loaded from the store at start, kept by every block, unblock and
-        the cluster's block_changed), so it says what the relay applies."""
-        if not self.intake.admit(session, self._block_list, request):
-            return  # up to a frame: a burst of them waits for the queue (server/intake.py)
-        keys = sorted(self.blocked.get(session.key, ()))
-        start = 0 if request.after is None else bisect.bisect_right(keys, canonical(request.after))
-        page = keys[start:start + _MAX_BLOCKED_PER_FRAME]
-        # A name nobody logged in with has no registered spelling: its canonical form.
-        names = tuple(self.known.get(key, key) for key in page)
-        cursor = names[-1] if page and len(keys) - start > len(page) else None
-        session.send(Blocking(request.request_id, names, cursor))
-
     def _watch_keys(self, session: ClientSession, request: Watch | Unwatch) -> list[str] | None:
         """The canonical names of ``request``, or None after answering ``invalid_name``."""
         keys = []
@@ -1900,46 +1845,6 @@ class Relay:
         if keys is not None:
             self.watchlists.unwatch(session, keys)
             session.send(Done(request.request_id))
-
-    def _set_blocked(self, owner: str, target: str, blocking: bool) -> bool:
-        """``owner`` blocks ``target`` (or not) here; True if that changed it."""
-        if blocking:
-            blocked = self.blocked.setdefault(owner, set())
-            if target in blocked:
-                return False
-            blocked.add(target)
-            return True
-        if target not in self.blocked.get(owner, ()):
-            return False
-        self.blocked[owner].discard(target)
-        return True
-
-    def forget_blocks_of(self, key: str) -> None:
-        """Nobody here blocks ``key`` any more (its account was deleted): each owner that
-        did has its open page told (:meth:`_tell_block`)."""
-        for owner, targets in list(self.blocked.items()):
-            if key in targets and self._set_blocked(owner, key, False):
-                self._tell_block(owner, key, False)
-
-    def block_changed(self, owner: str, target: str, blocking: bool) -> None:
-        """``owner`` blocked (or unblocked) ``target`` on some node of a cluster (this one
-        included), as the cluster's events stream says: every node ends with the stream's
-        last word, and tells the owner's sessions here if that changed it (on the node
-        that stored it, already changed: told there, see :meth:`_block`)."""
-        if self._set_blocked(owner, target, blocking):
-            self._tell_block(owner, target, blocking)
-
-    def _tell_block(self, owner: str, target: str, blocking: bool, skip: ClientSession | None = None) -> None:
-        """Tell the sessions of ``owner`` here that asked for the feature blocks (but
-        ``skip``, which asked for the change and has its ``ok``) that it now blocks
-        ``target`` (or no longer does): an open page or window updates the list it shows
-        (PROTOCOL.md, ``blocked``). The name as ``blocking`` spells it."""
-        if not self.block_sessions:
-            return
-        event = (Blocked if blocking else Unblocked)(self.known.get(target, target))
-        for other in self.registry.sessions_by_key(owner):
-            if other is not skip and other in self.block_sessions:
-                other.send(event)
 
     # --- When the store fails -----------------------------------------------------------
 

@@ -1363,7 +1363,7 @@ class ClusterNode:
         elif kind is bus.AdminAdded:
             relay.room_desk.rooms.add_admin(event.key)
         elif kind is bus.BlockChange:
-            relay.block_changed(event.owner, event.target, event.blocking)
+            relay.block_desk.changed(event.owner, event.target, event.blocking)
         elif kind is bus.AccountSaved:
             logins = relay.logins
             if event.key not in logins.accounts:

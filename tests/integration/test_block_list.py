@@ -70,9 +70,9 @@ def test_a_guest_who_takes_a_name_afresh_blocks_nobody(loop):
 
 def test_a_full_page_of_the_longest_names_fits_in_one_frame():
     from protocol.codec import encode, fits
-    from server import relay
+    from server import blockdesk
     longest = "\U0001d400" * (const.MAX_NAME_BYTES // 4)  # 256 bytes: more than any name takes
-    page = Blocking("x" * 64, (longest,) * relay._MAX_BLOCKED_PER_FRAME, longest)
+    page = Blocking("x" * 64, (longest,) * blockdesk._MAX_BLOCKED_PER_FRAME, longest)
     assert fits(page) and len(encode(page)) < const.MAX_FRAME_BYTES
 
 
