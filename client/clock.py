@@ -12,7 +12,7 @@ sleep, but it also steps when the computer's time is set or corrected.
 So :class:`WaitsClock` moves on as the monotonic clock does, or as the wall clock does
 where that moved on further since the last reading; a step of the wall clock back changes
 nothing, a step forward is taken for a sleep (it costs at most one reconnection). The
-page's ``monotonicSeconds()`` (webclient/app.js) keeps the same rule.
+page's ``monotonicSeconds()`` (webclient/protocol.js) keeps the same rule.
 
 A sleep is seen only when the clock is read: a shell waiting in ``select`` or a timer
 sleeps on the monotonic clock, which did not move. So a shell never waits longer than

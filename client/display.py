@@ -477,7 +477,7 @@ def explain_refusal(refusal, to: str | None = None, waited: float | None = None)
 # the server still delivers it.
 NOT_SENT, NOT_DELIVERED, NOT_CONFIRMED, NOT_YET = "not_sent", "not_delivered", "not_confirmed", "not_yet"
 # Their marks: the window's label and the terminal's lines start with these (the page's
-# capitalised labels in webclient/app.js say the same). Shown through _().
+# capitalised labels in webclient/view.js say the same). Shown through _().
 FAILED_MARKS = {
     NOT_SENT: N_("✗ not sent"),
     NOT_DELIVERED: N_("✗ not delivered"),

@@ -31,7 +31,7 @@ def web_script_path(language: str):
 
 def web_script_text(language: str) -> str:
     """The exact text of ``webclient/i18n/LANG.js``: :func:`web_json_text`'s catalogue,
-    handed to the page's ``chatCatalogueLoaded`` (webclient/app.js) when it runs."""
+    handed to the page's ``chatCatalogueLoaded`` (webclient/lang.js) when it runs."""
     return ("// Written by python3 -m i18n web from the catalogue of " + language + ".json: do not edit.\n"
             "// A page opened as a file (file://) cannot fetch that file; it runs this one.\n"
             f"chatCatalogueLoaded({json.dumps(language)}, {web_json_text(language).rstrip()});\n")

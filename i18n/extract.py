@@ -2,7 +2,7 @@
 
 :func:`python_messages` reads the Python sources with :mod:`ast` and returns every literal
 passed to ``_()``, ``N_()`` or ``ngettext()``; :func:`web_messages` does the same for the
-web page: ``t("...")`` and ``tn("...", "...", n)`` in ``app.js``, and the
+web page: ``t("...")`` and ``tn("...", "...", n)`` in its scripts (:func:`page_scripts`), and the
 ``data-i18n*`` attributes of ``index.html`` (an element's English text, or the English
 value of the attribute named after ``data-i18n-``). :func:`placeholders` is what a
 translation must keep: ``{name}`` fields and ``%s``-style conversions.
@@ -124,14 +124,34 @@ class _I18nAttributes(HTMLParser):
             self.found.append((" ".join(text.split()), line))
 
 
+_SCRIPT_SRC = re.compile(r'<script src="([^"/]+\.js)"')
+
+
+def page_scripts(web_root: Path = WEB_ROOT) -> list[Path]:
+    """The page's scripts, in the order ``index.html`` loads them (its ``<script src>``s;
+    not the catalogues of ``i18n/``, which the page loads itself)."""
+    html = (web_root / "index.html").read_text(encoding="utf-8")
+    return [web_root / name for name in _SCRIPT_SRC.findall(html)]
+
+
 def web_messages(web_root: Path = WEB_ROOT) -> list[Message]:
     """Every text the web page translates (see the module's docstring)."""
     found = []
-    script = (web_root / "app.js").read_text(encoding="utf-8")
+    for path in page_scripts(web_root):
+        found += _script_messages(path.read_text(encoding="utf-8"), path.name)
+    parser = _I18nAttributes()
+    parser.feed((web_root / "index.html").read_text(encoding="utf-8"))
+    found.extend(Message(text, None, f"index.html:{line}") for text, line in parser.found)
+    return found
+
+
+def _script_messages(script: str, name: str) -> list[Message]:
+    """The texts of one of the page's scripts, ``name`` its file's name (for ``where``)."""
+    found = []
     plural_spans = []
     for match in _JS_TN.finditer(script):
         line = script.count("\n", 0, match.start()) + 1
-        found.append(Message(_js_unquote(match.group(1)), _js_unquote(match.group(2)), f"app.js:{line}"))
+        found.append(Message(_js_unquote(match.group(1)), _js_unquote(match.group(2)), f"{name}:{line}"))
         plural_spans.append(match.start())
     singles = {m.start(): m for m in _JS_T.finditer(script)}
     for call in _JS_CALL.finditer(script):
@@ -142,12 +162,9 @@ def web_messages(web_root: Path = WEB_ROOT) -> list[Message]:
         if _JS_DYNAMIC in line_text:
             continue
         if call.start() in singles:
-            found.append(Message(_js_unquote(singles[call.start()].group(1)), None, f"app.js:{line}"))
+            found.append(Message(_js_unquote(singles[call.start()].group(1)), None, f"{name}:{line}"))
         else:
-            found.append(Message("<not a literal>", None, f"app.js:{line}"))
-    parser = _I18nAttributes()
-    parser.feed((web_root / "index.html").read_text(encoding="utf-8"))
-    found.extend(Message(text, None, f"index.html:{line}") for text, line in parser.found)
+            found.append(Message("<not a literal>", None, f"{name}:{line}"))
     return found
 
 

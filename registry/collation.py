@@ -12,7 +12,7 @@ Numbers in names compare by their value ("natural" order): a class of "Aluno1" t
 
 Not ``locale.strxfrm``: it depends on the locales installed and on the process's
 LC_COLLATE (often "C", which puts "Álvaro" after "Zé"), and the window must order alike
-wherever it runs. The page does the same with ``Intl.Collator`` (webclient/app.js,
+wherever it runs. The page does the same with ``Intl.Collator`` (webclient/protocol.js,
 ``compareNames``, with ``numeric``).
 """
 

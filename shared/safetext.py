@@ -17,7 +17,7 @@ Two format characters are harmless and only look as they should: a soft hyphen (
 pasted from Word: where a word may break, which a terminal never does) shows as nothing,
 and a subdivision's flag (U+1F3F4 and tag characters to U+E007F, England's), which a
 terminal cannot draw, as the black flag alone (UTS #51's fallback). The web page keeps
-both, as it keeps all it can lay out safely (webclient/app.js, visibleControls).
+both, as it keeps all it can lay out safely (webclient/lang.js, visibleControls).
 
 Everything else, including all printable non-ASCII text, passes unchanged. Backslashes are
 not doubled: the aim is a harmless display, not a reversible encoding.

@@ -30,7 +30,7 @@ from client.commands import (COMMAND_WORDS, ClaimName, Mistake, Quit, SetBlocked
 from client.display import describe_skipped, explain_error
 from i18n import __main__ as tool
 from i18n.catalog import Entry
-from i18n.extract import Message, placeholders, python_messages, web_messages
+from i18n.extract import Message, page_scripts, placeholders, python_messages, web_messages
 from protocol import Accepted, DirectMessage, Receipt
 from server import ServerThread
 from tools import require_tool
@@ -71,17 +71,17 @@ def test_the_page_takes_the_login_field_of_each_refusal_from_the_clients_one_tab
     from client.core import PASSWORD_CHANGE_FIELDS
     assert english["password_fields"] == dict(PASSWORD_CHANGE_FIELDS) == {"bad_password": "old", "weak_password": "new"}
     # No second copy of the table in the page: it names no password refusal itself.
-    script = (ROOT / "webclient" / "app.js").read_text(encoding="utf-8")
+    script = "\n".join(path.read_text(encoding="utf-8") for path in page_scripts())
     for code in ("bad_password", "weak_password"):
         assert f'"{code}"' not in script
 
 
 def test_the_page_knows_the_plural_rule_of_every_catalogue() -> None:
-    script = (ROOT / "webclient" / "app.js").read_text(encoding="utf-8")
+    script = "\n".join(path.read_text(encoding="utf-8") for path in page_scripts())
     for language in i18n.available():
         rule = json.loads(tool.web_json_path(language).read_text(encoding="utf-8"))["plural"]
-        assert f'"{rule}": (n) =>' in script, f"app.js has no PLURAL_RULES entry for {rule!r} ({language})"
-        assert f'{language}: "' in script, f"app.js does not offer {language} in LANGUAGES"
+        assert f'"{rule}": (n) =>' in script, f"the page has no PLURAL_RULES entry for {rule!r} ({language})"
+        assert f'{language}: "' in script, f"the page does not offer {language} in LANGUAGES"
 
 
 # --- Every text translated, with its placeholders --------------------------------------------
@@ -92,7 +92,7 @@ def test_every_text_of_the_clients_the_page_and_the_console_has_a_pt_br_translat
     places = {m.where.split(":")[0] for m in messages}
     for source in ("client/terminal.py", "client/terminal_lines.py", "client/display.py", "client/commands.py", "client/oneshot.py",
                    "client/auth.py", "client/gui/login.py", "client/gui/model.py", "chatserver.py",
-                   "server/console.py", "app.js", "index.html"):
+                   "server/console.py", "lang.js", "protocol.js", "rooms.js", "view.js", "app.js", "index.html"):
         assert source in places, source
     assert tool.problems("pt_BR") == []
 
@@ -504,12 +504,12 @@ def test_the_servers_help_names_its_placeholders_in_portuguese() -> None:
 
 
 def test_the_pages_short_waits_are_tenths_rounded_up_too() -> None:
-    """The page's formatDelay (webclient/app.js) says waits as format_delay does: tenths,
+    """The page's formatDelay (webclient/lang.js) says waits as format_delay does: tenths,
     rounded up, never "0.0 s"."""
     from client.display import format_delay
     import re
     node = require_tool("node", "nodejs", why="to run the page's JavaScript")
-    source = (ROOT / "webclient" / "app.js").read_text(encoding="utf-8")
+    source = "\n".join(path.read_text(encoding="utf-8") for path in page_scripts())
     function = "".join(re.search(rf"^function {name}\(.*?\) \{{\n.*?^\}}\n", source, re.M | re.S).group(0)
                        for name in ("decimal", "formatDelay"))
     waits = [0.0, 0.04, 0.3, 0.31, 2.5, 9.99]

@@ -1,7 +1,7 @@
 """The page, when the server says "not now" (``rate_limited``, ``unavailable``): it holds
 back every send until the server's wait is over, writes them again under their ids one
 paced step at a time, and backs off while the refusals go on; the client library's rule
-(client/core.py), kept alike in webclient/app.js. A full disk's queued messages written
+(client/core.py), kept alike in the page (webclient/protocol.js). A full disk's queued messages written
 again all at once drew hundreds of refusals a second. Headless Chromium, as
 test_web_browser.py.
 """

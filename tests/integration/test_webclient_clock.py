@@ -1,4 +1,4 @@
-"""The page's words about time (webclient/app.js), run in node with the page's own
+"""The page's words about time (webclient/lang.js and the others of i18n.extract.page_scripts), run in node with the page's own
 functions, the catalogue it loads (webclient/i18n/LANG.json), the time zone set (TZ) and
 the browser's clock (Date.now) faked: a clock hours off from the server's says no wait it
 cannot know; times are the viewer's local time."""
@@ -12,6 +12,7 @@ import time
 from pathlib import Path
 
 import pytest
+from i18n.extract import page_scripts
 from tools import require_tool
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -24,7 +25,7 @@ def run_page(expression: str, language: str, clock: float, tz: str, extra: tuple
     """``expression``'s value (JSON) in node, with the page's FUNCTIONS (and ``extra``) and
     catalogue for ``language``, Date.now() at ``clock`` (a Unix time) and the time zone ``tz``."""
     node = require_tool("node", "nodejs", why="to run the page's JavaScript")
-    source = (ROOT / "webclient" / "app.js").read_text(encoding="utf-8")
+    source = "\n".join(path.read_text(encoding="utf-8") for path in page_scripts())
     head = source[source.index("const PLURAL_RULES"):source.index("/** ``values`` put into")]
     constants = "\n".join(re.findall(r"^const (?:MAX_TEXT_CHARS|MIN_PASSWORD_LENGTH|EDIT_WINDOW|QUEUE_TTL|EN_START|EN_END|CLOCK) = [^;]+;", source,
                                      flags=re.M))

@@ -9,6 +9,7 @@ import re
 from pathlib import Path
 
 import const
+from i18n.extract import page_scripts
 
 ROOT = Path(__file__).resolve().parents[2]
 FILES = ("server/web.py", "server/relay.py", "server/app.py", "server/cluster/node.py", "server/cluster/directory.py",
@@ -25,6 +26,6 @@ def test_no_module_words_the_shutdown_reason_again() -> None:
 
 def test_the_page_s_copy_is_the_servers_wording() -> None:
     # The page cannot import const.py: its one copy must say the same.
-    source = (ROOT / "webclient" / "app.js").read_text(encoding="utf-8")
+    source = "\n".join(path.read_text(encoding="utf-8") for path in page_scripts())
     said = re.search(r'^const SERVER_STOPPING = "([^"]*)";', source, re.M)
     assert said is not None and said.group(1) == const.SHUTDOWN_REASON

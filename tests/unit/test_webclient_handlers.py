@@ -1,4 +1,4 @@
-"""The page's frame handlers (webclient/app.js): one per frame type.
+"""The page's frame handlers (webclient/protocol.js and rooms.js): one per frame type.
 
 The page's handlers live in ``HANDLERS``; later sections add theirs with
 ``Object.assign(HANDLERS, {...})``. A key given twice silently replaces the first handler
@@ -9,9 +9,13 @@ must be given once.
 from __future__ import annotations
 
 import re
-from pathlib import Path
 
-APP = Path(__file__).resolve().parents[2] / "webclient" / "app.js"
+from i18n.extract import WEB_ROOT, page_scripts
+
+
+def page_source() -> str:
+    """The page's scripts, one after the other, as the browser runs them."""
+    return "\n".join(path.read_text(encoding="utf-8") for path in page_scripts())
 
 
 def handler_keys(source: str) -> list[str]:
@@ -25,7 +29,7 @@ def handler_keys(source: str) -> list[str]:
 
 
 def test_every_frame_type_has_one_handler() -> None:
-    keys = handler_keys(APP.read_text(encoding="utf-8"))
+    keys = handler_keys(page_source())
     assert "ok" in keys and "edited" in keys and "room_info" in keys, keys
     assert sorted(k for k in set(keys) if keys.count(k) > 1) == []
 
@@ -40,7 +44,7 @@ def test_the_pages_default_room_name_is_the_servers() -> None:
     """The page maps the default room's ``edited``/``deleted`` to "Everyone" by its name."""
     import const
 
-    found = re.search(r'^const DEFAULT_ROOM = "([^"]*)";', APP.read_text(encoding="utf-8"), flags=re.M)
+    found = re.search(r'^const DEFAULT_ROOM = "([^"]*)";', page_source(), flags=re.M)
     assert found is not None and found.group(1) == const.DEFAULT_ROOM
 
 
@@ -48,7 +52,7 @@ def test_the_pages_limits_are_const_pys() -> None:
     """The page fills the clients' sentences with the protocol's limits, copied from
     const.py (it cannot import it): a change there must reach the page too."""
     import const
-    source = APP.read_text(encoding="utf-8")
+    source = page_source()
     copied = dict(re.findall(r"^const (MAX_TEXT_CHARS|MIN_PASSWORD_LENGTH|EDIT_WINDOW|QUEUE_TTL) = ([^;]+);", source,
                              flags=re.M))
     assert set(copied) == {"MAX_TEXT_CHARS", "MIN_PASSWORD_LENGTH", "EDIT_WINDOW", "QUEUE_TTL"}, copied
@@ -61,7 +65,7 @@ def test_the_pages_heartbeat_is_const_pys() -> None:
     """The page gives up a silent connection by the rule of the server and the other clients
     (client/core.py), with their constants copied from const.py."""
     import const
-    source = APP.read_text(encoding="utf-8")
+    source = page_source()
     copied = dict(re.findall(r"^const (HEARTBEAT_INTERVAL|HEARTBEAT_TIMEOUT) = ([^;]+);", source, flags=re.M))
     assert {name: float(value) for name, value in copied.items()} == \
         {"HEARTBEAT_INTERVAL": const.HEARTBEAT_INTERVAL, "HEARTBEAT_TIMEOUT": const.HEARTBEAT_TIMEOUT}
@@ -70,7 +74,7 @@ def test_the_pages_heartbeat_is_const_pys() -> None:
 def test_the_pages_wake_check_is_the_terminals_and_the_windows() -> None:
     """The page sees a sleep of the computer as soon as the library does (client/clock.py)."""
     from client.clock import WAKE_CHECK
-    found = re.search(r"^const WAKE_CHECK = ([^;]+);", APP.read_text(encoding="utf-8"), flags=re.M)
+    found = re.search(r"^const WAKE_CHECK = ([^;]+);", page_source(), flags=re.M)
     assert found is not None and float(found.group(1)) == WAKE_CHECK
 
 
@@ -79,7 +83,7 @@ def test_the_pages_state_marks_are_the_windows_where_both_have_one() -> None:
     # box on many Linux desktops. The window's marks display there; the page uses them.
     from client.gui.model import STATE_LABELS
 
-    css = (APP.parent / "style.css").read_text(encoding="utf-8")
+    css = (WEB_ROOT / "style.css").read_text(encoding="utf-8")
     page = dict(re.findall(r'\.msg\[data-state="(\w+)"\] \.msg-status::before \{ content: "([^"]+)"; \}', css))
     window = {state: label.split(" ", 1)[0] for state, label in STATE_LABELS.items()}
     assert page["queued"] == window["queued"] == "◷", (page, window)
@@ -90,7 +94,7 @@ def test_the_pages_give_up_and_backoff_are_the_client_librarys() -> None:
     """The page gives a message up, holds and paces its sends by client/core.py's rule,
     with its constants copied (it cannot import them): a change there must reach the page."""
     from client import core
-    source = APP.read_text(encoding="utf-8")
+    source = page_source()
     names = ["UNAVAILABLE_ATTEMPTS", "THROTTLE_WAIT", "THROTTLE_MAX_DELAY", "PACE_WINDOW", "RESEND_WINDOW",
              "THROTTLE_JITTER", "READ_INTERVAL", "READ_RETRY_WINDOW"]
     copied = dict(re.findall(rf"^const ({'|'.join(names)}) = ([^;]+);", source, flags=re.M))
