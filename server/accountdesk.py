@@ -78,7 +78,7 @@ class AccountDesk:
             relay.peers.account_saved(session.key, relay.logins.accounts[session.key])
             session.send(Done(request.request_id))
 
-        group = relay.address_group(session)
+        group = relay.counted_group(session)
         self._in_order(session, lambda done: relay.logins.claim(session.name, request.password, done, by_holder=True,
                                                                 address=group), claimed)
 
@@ -115,7 +115,7 @@ class AccountDesk:
             relay.peers.password_reset(session.key, changed=True)
             self.end_sessions(session.key, changed=True, keep=session)
 
-        group = relay.address_group(session)
+        group = relay.counted_group(session)
         self._in_order(session, lambda done: relay.logins.change_password(
             session.key, request.old_password, request.new_password, request.resume, group, done), changed)
 
@@ -151,7 +151,7 @@ class AccountDesk:
                 session.send(Done(request.request_id))
                 self.end_sessions(key, deleted=True)
 
-        group = relay.address_group(session)
+        group = relay.counted_group(session)
         self._in_order(session, start, decided)
 
     def _in_order(self, session: ClientSession, start: Callable[[Callable[..., None]], None],

@@ -497,7 +497,7 @@ class Relay:
         if kind is not FrameRejected:
             session.bad_frames = 0
 
-    def address_group(self, session: ClientSession) -> str:
+    def counted_group(self, session: ClientSession) -> str:
         """What the per-address limits count ``session``'s address as (its group: a global
         IPv6 address's /64, else the address; server/addresses.py), worked out at connect."""
         return self._per_address[session.address][2]
