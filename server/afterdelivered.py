@@ -581,7 +581,7 @@ class AfterDelivered:
 
         def not_stored(failure: StoreUnavailable) -> None:
             self._set_off(key, was_off)  # "unavailable" means not done
-            self.relay._unavailable(session, request.request_id)(failure)
+            self.relay.unavailable(session, request.request_id)(failure)
 
         def stored(_: Any) -> None:
             session.send(Done(request.request_id))
@@ -621,7 +621,7 @@ class AfterDelivered:
     def store_call(self, session: ClientSession, request_id: str | None, operation: Callable, *args: Any,
                    callback: Callable[[Any], None]) -> None:
         """``operation(*args, callback, on_error)``, answered ``unavailable`` on failure."""
-        operation(*args, callback, self.relay._unavailable(session, request_id))
+        operation(*args, callback, self.relay.unavailable(session, request_id))
 
 
 # The window given the store for a message taken before a step older than a window: one no

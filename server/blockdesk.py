@@ -73,7 +73,7 @@ class BlockDesk:
             if was_blocked != blocking:  # told once stored, and only a change (as settings is)
                 self._tell(owner, target, blocking, skip=session)
 
-        answer = self.relay._unavailable(session, request.request_id)
+        answer = self.relay.unavailable(session, request.request_id)
         self.relay.store.set_block(owner, target, blocking, stored, not_stored)
 
     def _block_list(self, session: ClientSession, request: BlockList) -> None:

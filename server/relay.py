@@ -38,7 +38,6 @@ confirm lives in ``self.inflight`` and ``session.inflight``; everything else in 
 
 from __future__ import annotations
 
-import bisect
 import logging
 import math
 import time
@@ -61,21 +60,17 @@ from protocol import (
     Delivered,
     DirectMessage,
     Edit,
-    Done,
     ErrorCode,
     ErrorReply,
     Event,
     FrameRejected,
     Goodbye,
     Hello,
-    HistoryPage,
     HistoryRequest,
     LookupRequest,
-    LookupResult,
     OutcomeAck,
     Ping,
     Pong,
-    Presence,
     Queued,
     Read,
     Receipt,
@@ -94,9 +89,7 @@ from protocol import (
     Unwatch,
     UserJoined,
     UserLeft,
-    UserList,
     Watch,
-    Watching,
     Welcome,
     WhoRequest,
 )
@@ -109,15 +102,16 @@ from protocol import BATCH_ACKS, OutcomeAcks, Receipts  # feature batch_acks (is
 from protocol import RoomTyping  # typing in rooms (issue 13)
 from protocol import RoomRead  # read marks in rooms (issue 13)
 from protocol import EDITS  # its welcome says the edit window
-from protocol import SINCE_FEATURE, SincePage, SinceRequest  # feature since: catching up after a reconnection
-from protocol.codec import encode, fit_page
+from protocol import SINCE_FEATURE, SinceRequest  # feature since: catching up after a reconnection
+from protocol.codec import encode
 from protocol.frozen import fast_new
-from registry import OFFLINE, InvalidName, NameTaken, Registry, canonical, validate_name
+from registry import OFFLINE, InvalidName, NameTaken, Registry, canonical
 
 from . import mailbox, sendorder
 from .accountdesk import AccountDesk
 from .afterdelivered import AfterDelivered
 from .blockdesk import BlockDesk
+from .historydesk import HistoryDesk
 from .config import ServerConfig
 from .guests import NO_HOLDING, Claim
 from .intake import Intake
@@ -129,6 +123,7 @@ from .logsummary import LogBudget, LogSummary
 from .metrics import Metrics
 from .peers import FORGOTTEN, LocalPeers
 from .presence import PresenceNotices, Watchlists
+from .registrydesk import RegistryDesk
 from .roomdesk import ROOM_REQUESTS, RoomDesk
 from .rooms import room_key
 from .session import SLOW_CONSUMER, ClientSession, slim_reader
@@ -143,8 +138,6 @@ log = logging.getLogger("chat.server")
 
 Schedule = Callable[[float, Callable[[], None]], object]
 
-# More users than fit in one frame, even with the shortest names (see _who).
-_MAX_USERS_PER_FRAME = const.MAX_FRAME_BYTES // 20
 # Direct messages answered "unavailable, uncertain" remembered for their resend
 # (Relay._was_unsure), the oldest forgotten first.
 _UNSURE_KEPT = 10_000
@@ -274,6 +267,10 @@ class Relay:
         # the feature blocks, read here on the message path and at login without a call.
         self.block_desk = BlockDesk(self)
         self.blocked, self.block_sessions = self.block_desk.blocked, self.block_desk.sessions
+        # Past messages (server/historydesk.py), and the sessions that asked for the
+        # feature since, added at login without a call.
+        self.history_desk = HistoryDesk(self)
+        self.since_sessions = self.history_desk.since_sessions
         # Log lines a client can cause at will (bad frames, refusals): one in full, then a
         # count per address and interval (see logsummary.py).
         self.log_lines = LogSummary(log, self.config.log_summary_interval)
@@ -307,7 +304,6 @@ class Relay:
         self.carbons: set[ClientSession] = set()
         # Sessions whose hello asked for batch_acks (receipts and acks with msg_ids).
         self.batch_acks: set[ClientSession] = set()
-        self.since_sessions: set[ClientSession] = set()  # asked for the feature since
         self.metrics = Metrics()  # counters for /metrics: an int add on paths that run anyway
         # History requests the store is answering, per session, and the large request (a
         # history or a list page) waiting to begin: a client's burst of them is read as the
@@ -323,8 +319,8 @@ class Relay:
         # messages to them: told them again once the store works (_store_recovered).
         self._untold: set[ClientSession] = set()
         # The bound methods to which the store's callbacks for one request bind its values
-        # (_unavailable, _acknowledge, _confirm): made once here, not for every request (see
-        # _unavailable; issue 9, round fifteen).
+        # (unavailable, _acknowledge, _confirm): made once here, not for every request (see
+        # unavailable; issue 9, round fifteen).
         self._bound_unavailable = self._unavailable_answered
         self._bound_ack_recorded = self._ack_recorded
         self._bound_receipt_unrecorded = self._receipt_unrecorded
@@ -362,12 +358,6 @@ class Relay:
             OutcomeAck: self._ack,
             Receipts: self._receipts,
             OutcomeAcks: self._acks,
-            WhoRequest: self._who,
-            LookupRequest: self._lookup,
-            HistoryRequest: self._history,
-            SinceRequest: self._since,
-            Watch: self._watch,
-            Unwatch: self._unwatch,
             Goodbye: self._goodbye,
             FrameRejected: self._rejected,
             ConnectionClosed: self._stream_ended,
@@ -401,6 +391,11 @@ class Relay:
         self.account_desk = AccountDesk(self)
         self._handlers.update(self.account_desk.handlers())
         self._handlers.update(self.block_desk.handlers())
+        # The registry's questions (who, lookup, watch, unwatch) and past messages
+        # (history, since): answered from the directory and the store, nothing changed.
+        self.registry_desk = RegistryDesk(self)
+        self._handlers.update(self.registry_desk.handlers())
+        self._handlers.update(self.history_desk.handlers())
 
     # --- Session lifecycle --------------------------------------------------------------
 
@@ -951,7 +946,8 @@ class Relay:
             return
         if recipient is None:
             self.metrics.direct_refused += 1
-            session.send(self._not_a_name(request.to, request.request_id) or self._nobody(session, request))
+            desk = self.registry_desk
+            session.send(desk.not_a_name(request.to, request.request_id) or desk.nobody(session, request))
             return
         state = "blocked" if session.key in self.blocked.get(to_key, ()) else "sent" if record else "queued"
         # In whole microseconds (the nearest double to them): the dm frame then writes its
@@ -964,7 +960,7 @@ class Relay:
         # message, not a closure per message (issue 9, round twelve: 3,085 instructions a
         # message); dropped in disconnected (they refer to the session that holds them).
         # Only the request is the message's own: bound to the session's second callback by
-        # a method object, neither _unavailable's call nor its tuple of values is made per
+        # a method object, neither unavailable's call nor its tuple of values is made per
         # message (round seventeen: about 650 instructions).
         callbacks = session.direct_stored
         if callbacks is None:
@@ -981,7 +977,7 @@ class Relay:
         message, status = result
         if status == mailbox.ID_REUSED:
             self.metrics.direct_refused += 1
-            self._id_reused(session, message)
+            self.id_reused(session, message)
             return
         request_id, msg_id = message.client_id, message.msg_id
         if message.state == "delivered":  # a resend of something already delivered
@@ -1173,7 +1169,7 @@ class Relay:
             self._restart_outcome_pages(session)
             self.after.tell_changes(session)
 
-    def _id_reused(self, session: ClientSession, request: mailbox.StoredMessage) -> None:
+    def id_reused(self, session: ClientSession, request: mailbox.StoredMessage) -> None:
         """``request`` came under a request id that this sender used for another message:
         nothing was stored; say so, or the client would take the old answer for this one."""
         log.info("id_reused from %r: request id %r", session, request.client_id)
@@ -1556,7 +1552,7 @@ class Relay:
     def _acknowledge(self, session: ClientSession, msg_id: int) -> None:
         """The sender's client took in the outcome of its message ``msg_id``: stop telling it."""
         # Submitted before any next page is fetched, so that page does not tell it again.
-        # (A method object binding the pair, not a partial: see _unavailable.)
+        # (A method object binding the pair, not a partial: see unavailable.)
         self.store.record_ack(msg_id, session.key, MethodType(self._bound_ack_recorded, (session, msg_id)))
         pages = self.outcome_pages.get(session)
         if pages is not None and msg_id in pages.unacknowledged:
@@ -1642,12 +1638,12 @@ class Relay:
         stream in the same step: peers.py ``store_say``)."""
         message = mailbox.StoredMessage(0, session.name, session.key, None, None, text, at, request_id, "room")
         self.peers.store_say(self.store, message, lambda result: self._room_stored(session, result),
-                             self._unavailable(session, request_id, "room_unavailable", sendorder.DEFAULT_ROOM))
+                             self.unavailable(session, request_id, "room_unavailable", sendorder.DEFAULT_ROOM))
 
     def _room_stored(self, session: ClientSession, result: tuple[mailbox.StoredMessage, str]) -> None:
         message, status = result
         if status == mailbox.ID_REUSED:
-            self._id_reused(session, message)
+            self.id_reused(session, message)
             return
         session.send(Accepted(message.client_id, message.msg_id))
         if status != mailbox.NEW:
@@ -1674,178 +1670,6 @@ class Relay:
 
     # --- The registry, asked by clients -------------------------------------------------
 
-    def _who(self, session: ClientSession, request: WhoRequest) -> None:
-        """One page of who is online: the users after ``request.after`` that fit in one
-        frame, and the cursor for the rest (a client follows ``next`` to see everyone)."""
-        if not self.intake.admit(session, self._who, request):
-            return  # up to a frame: a burst of them waits for the queue (server/intake.py)
-        online = self.directory.online()
-        start = 0
-        if request.after is not None:
-            start = bisect.bisect_right(online, canonical(request.after), key=lambda r: canonical(r.name))
-        # No page holds more than this many (each user takes more than 20 bytes), so the
-        # rest of a long list costs nothing here.
-        users = [Presence(r.name, r.since) for r in online[start:start + _MAX_USERS_PER_FRAME]]
-        more = len(online) - start > len(users)
-
-        def build(count: int) -> UserList:
-            cut = count < len(users) or more
-            return UserList(request.request_id, tuple(users[:count]), users[count - 1].name if count and cut else None)
-
-        session.send(fit_page(build, users))
-
-    def _lookup(self, session: ClientSession, request: LookupRequest) -> None:
-        if not self.intake.admit(session, self._lookup, request):
-            return  # an answer larger than its request: a burst waits for the queue (server/intake.py)
-        record = self.directory.lookup(request.name)
-        if record is None:
-            known = self.known.get(canonical(request.name))
-            session.send(known is None and self._not_a_name(request.name, request.request_id) or
-                         LookupResult(request.request_id, known or request.name, "offline" if known else "unknown"))
-            return
-        first = min(record.endpoints, key=lambda e: e.since)
-        session.send(LookupResult(request.request_id, record.name, "online", first.address, first.port,
-                                  record.since, self.peers.node_of(first.session)))
-
-    def _nobody(self, session: ClientSession, request: SendDirect) -> ErrorReply:
-        """``unknown_recipient`` for a message to a valid name nobody has; with ``like``, the
-        one user online whose name looks like it (``Joao`` for ``João``, ``alice`` typed with
-        a Cyrillic ``а``: registry/names.py, rule 7), so that the sender's client can ask
-        "did you mean João?". Online names never look alike (a login that would is refused),
-        so there is at most one; the message is not sent to it: the sender decides. Never
-        the sender: Joao writing to "João" is not asked "did you mean Joao?"."""
-        rivals = [name for name in self.directory.lookalikes(request.to) if canonical(name) != session.key]
-        if len(rivals) == 1:
-            return ErrorReply(ErrorCode.UNKNOWN_RECIPIENT, f"nobody called {request.to} has ever logged in here; "
-                              f"did you mean {rivals[0]}?", request.request_id, like=rivals[0])
-        return ErrorReply(ErrorCode.UNKNOWN_RECIPIENT, f"nobody called {request.to} has ever logged in here",
-                          request.request_id)
-
-    def _not_a_name(self, name: str, request_id: str | None) -> ErrorReply | None:
-        """``invalid_name`` for ``name``, which a lookup found to be nobody's, if it breaks
-        the naming rules (PROTOCOL.md "Names", rule 1: in every field that holds a name);
-        None for a valid name nobody has, which each request answers its own way. Asked
-        only once the lookup failed: a message to someone pays nothing for it, and a name
-        someone has (kept from before a rule) is never refused by it."""
-        if name.startswith("#"):
-            return ErrorReply(ErrorCode.INVALID_NAME, f"{name!r} is the name of a room, not of a person (in protocol "
-                              "version 2, a message to a room is a 'send' with 'room' in place of 'to')", request_id)
-        try:
-            validate_name(name)
-        except InvalidName as exc:
-            return ErrorReply(ErrorCode.INVALID_NAME, str(exc), request_id)
-        return None
-
-    def _history(self, session: ClientSession, request: HistoryRequest) -> None:
-        if not self.intake.admit(session, self._history, request):
-            return  # it begins once an earlier one is answered or the queue drains
-        if self.room_desk.history(session, request):
-            return  # a room's (issue 13): server/roomdesk.py
-        me, peer, epoch = session.key, canonical(request.peer), session.epoch
-        name = self.known.get(peer)
-        if name is None:
-            # (A room's name in version 1, which has no rooms, gets its empty page: "history".)
-            refusal = None if request.peer.startswith("#") else self._not_a_name(request.peer, request.request_id)
-            if refusal is not None:
-                session.send(refusal)
-                return
-            name = request.peer
-        read_up_to: int | None = None
-
-        def page(result: tuple[list, int | None]) -> None:
-            entries, before = result
-
-            def build(count: int) -> HistoryPage:
-                # The newest ``count`` entries; older ones left out are the next page's.
-                kept = entries[len(entries) - count:]
-                cursor = kept[0].msg_id if 0 < count < len(entries) else before
-                return HistoryPage(request.request_id, name, tuple(kept), cursor, read_up_to)
-
-            # Cut by bytes as well as by count: 16 messages of 4,000 characters already
-            # exceed one frame. The newest stay; the cursor leads to the rest.
-            session.send(fit_page(build, entries[::-1]))
-            self.after.history_sent(session, peer, read_up_to)
-
-        # Counted from now (the gate's rule), asked once the peer's read mark is known: the
-        # page carries it, so that a client shows its messages read, not delivered.
-        answered, failed = self.intake.track(session, page, self._unavailable(session, request.request_id))
-
-        def ask(mark: int | None) -> None:
-            nonlocal read_up_to
-            read_up_to = mark
-            self.store.history(me, peer, request.before, request.limit, epoch, answered, failed)
-
-        self.after.history_asked(session, peer, ask)
-
-    def _since(self, session: ClientSession, request: SinceRequest) -> None:
-        """Feature since: a page of the user's direct messages in every conversation after
-        ``after_id``, oldest first, as ``history`` shows them (the store applies its rules),
-        with the cursor to go on from (PROTOCOL.md, ``since``)."""
-        if session not in self.since_sessions:
-            session.send(ErrorReply(ErrorCode.UNKNOWN_TYPE, f"'{request.TYPE}' needs the feature '{SINCE_FEATURE}' "
-                                    "in the hello", request.request_id))
-            return
-        if not self.intake.admit(session, self._since, request):
-            return  # it begins once an earlier one is answered or the queue drains
-
-        def page(result: tuple[list, int | None]) -> None:
-            entries, cursor = result
-
-            def build(count: int) -> SincePage:
-                # The oldest ``count`` entries; the page goes on after the last one kept.
-                kept = entries[:count]
-                return SincePage(request.request_id, tuple(kept), kept[-1].msg_id if 0 < count < len(entries) else cursor)
-
-            session.send(fit_page(build, entries))  # cut by bytes as well as by count, as history
-
-        # A guest sees nothing of an earlier holder of its name (its epoch), as in history.
-        # Through the history gate (server/intake.py): a page is up to a frame the store
-        # makes later, so a burst of them must not pass the hard mark, nor one client keep
-        # the store busy with more than MAX_HISTORY_IN_FLIGHT walks at once.
-        self.store.since(session.key, max(request.after_id, session.epoch), request.limit,
-                         *self.intake.track(session, page, self._unavailable(session, request.request_id)))
-
-    def _watch_keys(self, session: ClientSession, request: Watch | Unwatch) -> list[str] | None:
-        """The canonical names of ``request``, or None after answering ``invalid_name``."""
-        keys = []
-        for name in request.names:
-            try:
-                keys.append(canonical(validate_name(name)))
-            except InvalidName as exc:
-                session.send(ErrorReply(ErrorCode.INVALID_NAME, f"{name[:40]!r}: {exc}; nothing was done",
-                                        request.request_id))
-                return None
-        return keys
-
-    def _watch(self, session: ClientSession, request: Watch) -> None:
-        """Subscribe ``session`` to the presence of the names (see presence.py) and tell
-        it which of them are online now: what ``who`` would say of them, no more."""
-        if not self.intake.admit(session, self._watch, request):
-            return  # up to a frame: a burst of them waits for the queue (server/intake.py)
-        keys = self._watch_keys(session, request)
-        if keys is None:
-            return
-        if not self.watchlists.watch(session, keys):
-            session.send(ErrorReply(ErrorCode.TOO_MANY_WATCHED, f"a session may watch at most "
-                                    f"{self.watchlists.max_watched} names; it watches "
-                                    f"{len(self.watchlists.watched_by(session))}: unwatch some first",
-                                    request.request_id))
-            return
-        online, offline = [], []
-        for key, name in dict(zip(keys, request.names)).items():
-            record = self.directory.lookup(key)
-            if record is not None:
-                online.append(Presence(record.name, record.since))
-            else:
-                offline.append(name)
-        session.send(Watching(request.request_id, tuple(online), tuple(offline)))
-
-    def _unwatch(self, session: ClientSession, request: Unwatch) -> None:
-        keys = self._watch_keys(session, request)
-        if keys is not None:
-            self.watchlists.unwatch(session, keys)
-            session.send(Done(request.request_id))
-
     # --- When the store fails -----------------------------------------------------------
 
     # The store's callbacks that carry a request's own values are not closures: per message,
@@ -1855,7 +1679,7 @@ class Relay:
     # about 800 with the tuple, a partial's argument tuple and empty keywords dict not made
     # (round fifteen). A partial stays where the callback is rare (_store_recovered).
 
-    def _unavailable(self, session: ClientSession, request_id: str, counter: str | None = None,
+    def unavailable(self, session: ClientSession, request_id: str, counter: str | None = None,
                      conversation: object = None) -> ErrorCallback:
         """The ``on_error`` of a request the store could not do: :meth:`_answer_unavailable`
         of these values (by :meth:`_unavailable_answered`). A message's ``conversation``
@@ -1864,7 +1688,7 @@ class Relay:
 
     def _direct_unavailable(self, session: ClientSession, request: SendDirect, failure: StoreUnavailable) -> None:
         """The ``on_error`` of a direct message (see _send_direct): what
-        ``_unavailable(session, request_id, "direct_unavailable")`` would answer; its
+        ``unavailable(session, request_id, "direct_unavailable")`` would answer; its
         conversation waits for it (server/sendorder.py). One the store may have stored
         (``maybe_done``) is remembered (:meth:`_was_unsure`)."""
         request_id = request.request_id
@@ -1886,7 +1710,7 @@ class Relay:
 
     def _unavailable_answered(self, request: tuple[ClientSession, str, str | None, object],
                               failure: StoreUnavailable) -> None:
-        """What :meth:`_unavailable` binds: ``request`` is ``(session, request_id, counter,
+        """What :meth:`unavailable` binds: ``request`` is ``(session, request_id, counter,
         conversation)``."""
         session, request_id, counter, conversation = request
         if conversation is not None:

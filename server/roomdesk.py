@@ -350,11 +350,11 @@ class RoomDesk:
         # Counted as the default room's are (chat_messages_total{kind="room"}).
         if not self._shared:
             relay.store.store_message(message, lambda result: self._posted(session, result),
-                                      relay._unavailable(session, request.request_id, "room_unavailable",
+                                      relay.unavailable(session, request.request_id, "room_unavailable",
                                                          sendorder.room(message.recipient_key)))
             return
         key = room_key(room.name)
-        unavailable = relay._unavailable(session, request.request_id, "room_unavailable", sendorder.room(key))
+        unavailable = relay.unavailable(session, request.request_id, "room_unavailable", sendorder.room(key))
 
         # Answered in every case, even when handling the answer raised (the store logs
         # that): else the room's frames would wait in _deferred for ever.
@@ -398,7 +398,7 @@ class RoomDesk:
     def _posted(self, session: ClientSession, result: tuple[mailbox.StoredMessage, str]) -> None:
         message, status = result
         if status == mailbox.ID_REUSED:
-            self.relay._id_reused(session, message)
+            self.relay.id_reused(session, message)
             return
         session.send(Accepted(message.client_id, message.msg_id))
         if status != mailbox.NEW:
@@ -492,7 +492,7 @@ class RoomDesk:
 
         self.relay.store.room_history(room_key(room.name), request.before, request.limit,
                                       *self.relay.intake.track(session, page,
-                                                               self.relay._unavailable(session, request.request_id)))
+                                                               self.relay.unavailable(session, request.request_id)))
         return True
 
     # --- Missed messages -------------------------------------------------------------------
@@ -984,7 +984,7 @@ class RoomDesk:
                 self._refused(session, request_id, refusal)
 
         self.relay.store.sent_under(session.key, request_id, found,
-                                    self.relay._unavailable(session, request_id, "room_unavailable"))
+                                    self.relay.unavailable(session, request_id, "room_unavailable"))
 
     # --- Time ------------------------------------------------------------------------------
 

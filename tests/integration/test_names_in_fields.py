@@ -14,7 +14,7 @@ import pytest
 from protocol import (
     Accepted, DirectMessage, ErrorCode, ErrorReply, HistoryPage, HistoryRequest, LookupRequest, LookupResult, SendDirect,
 )
-from server import relay as relay_module
+from server import registrydesk  # where a name nobody has is checked (not_a_name)
 from test_store import RelayBench, loop  # noqa: F401 (loop: a fixture)
 
 # Each breaks a rule of "Names": a space, empty, reserved, mixed scripts (a Cyrillic А),
@@ -57,7 +57,7 @@ def test_a_valid_name_nobody_has_is_still_unknown_recipient(bench):
 def test_a_message_to_someone_known_never_checks_the_name(bench, monkeypatch):
     alice, _ = bench.login("Alice"), bench.login("Conceição")
     checked = []
-    monkeypatch.setattr(relay_module, "validate_name", lambda name: checked.append(name) or name)
+    monkeypatch.setattr(registrydesk, "validate_name", lambda name: checked.append(name) or name)
     bench.relay.handle(alice, SendDirect("s1", "conceição", "olá"))
     bench.settle()
     assert alice.take(Accepted) and checked == []

@@ -69,7 +69,7 @@ class FakeRelay:
         self.known: dict[str, str] = {}
         self.blocked: dict[str, set[str]] = {}
 
-    def _unavailable(self, session: FakeSession, request_id: str) -> Callable[[StoreUnavailable], None]:
+    def unavailable(self, session: FakeSession, request_id: str) -> Callable[[StoreUnavailable], None]:
         return lambda failure: session.send(ErrorReply(ErrorCode.UNAVAILABLE, "not stored", request_id))
 
 

@@ -20,7 +20,7 @@ def test_a_post_whose_answer_raises_still_lets_the_room_s_frames_go() -> None:
     answers: list = []
     relay.peers.shares_rooms = True
     relay.peers.store_room_post = lambda message, version, stored, not_stored: answers.append(stored)
-    relay._unavailable = lambda *request: None
+    relay.unavailable = lambda *request: None
 
     def a_bug(sender_key: str, key: str) -> None:
         raise ValueError("a bug after the accepted")

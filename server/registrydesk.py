@@ -1,0 +1,150 @@
+"""The relay's desk for the registry's questions: who is online, where someone is, and
+telling a session when the names it watches come and go.
+
+``who`` answers a page of the users online (on every node, in a cluster: the relay's
+``directory``), ``lookup`` one user's address, port and time online, ``watch`` and
+``unwatch`` change a session's presence subscriptions (server/presence.py keeps them and
+routes the notices). The wordings of a name that is nobody's live here too
+(:meth:`RegistryDesk.not_a_name`, :meth:`RegistryDesk.nobody`): a direct message and a
+history request answer them as a lookup does. No sockets here: like the relay, the desk
+answers through ``session.send``; a request that answers up to a frame goes through the
+relay's intake (server/intake.py), so that a burst of them waits for the queue.
+"""
+
+from __future__ import annotations
+
+import bisect
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+import const
+from protocol import (
+    Done, ErrorCode, ErrorReply, LookupRequest, LookupResult, Presence, SendDirect, Unwatch, UserList, Watch,
+    Watching, WhoRequest,
+)
+from protocol.codec import fit_page
+from registry import InvalidName, canonical, validate_name
+
+if TYPE_CHECKING:
+    from .relay import Relay
+    from .session import ClientSession
+
+# More users than fit in one frame, even with the shortest names (see _who).
+_MAX_USERS_PER_FRAME = const.MAX_FRAME_BYTES // 20
+
+
+class RegistryDesk:
+    """who, lookup, watch and unwatch, for one relay."""
+
+    def __init__(self, relay: Relay) -> None:
+        self.relay = relay
+
+    def handlers(self) -> dict[type, Callable[[ClientSession, Any], None]]:
+        return {WhoRequest: self._who, LookupRequest: self._lookup, Watch: self._watch, Unwatch: self._unwatch}
+
+    def _who(self, session: ClientSession, request: WhoRequest) -> None:
+        """One page of who is online: the users after ``request.after`` that fit in one
+        frame, and the cursor for the rest (a client follows ``next`` to see everyone)."""
+        if not self.relay.intake.admit(session, self._who, request):
+            return  # up to a frame: a burst of them waits for the queue (server/intake.py)
+        online = self.relay.directory.online()
+        start = 0
+        if request.after is not None:
+            start = bisect.bisect_right(online, canonical(request.after), key=lambda r: canonical(r.name))
+        # No page holds more than this many (each user takes more than 20 bytes), so the
+        # rest of a long list costs nothing here.
+        users = [Presence(r.name, r.since) for r in online[start:start + _MAX_USERS_PER_FRAME]]
+        more = len(online) - start > len(users)
+
+        def build(count: int) -> UserList:
+            cut = count < len(users) or more
+            return UserList(request.request_id, tuple(users[:count]), users[count - 1].name if count and cut else None)
+
+        session.send(fit_page(build, users))
+
+    def _lookup(self, session: ClientSession, request: LookupRequest) -> None:
+        relay = self.relay
+        if not relay.intake.admit(session, self._lookup, request):
+            return  # an answer larger than its request: a burst waits for the queue (server/intake.py)
+        record = relay.directory.lookup(request.name)
+        if record is None:
+            known = relay.known.get(canonical(request.name))
+            session.send(known is None and self.not_a_name(request.name, request.request_id) or
+                         LookupResult(request.request_id, known or request.name, "offline" if known else "unknown"))
+            return
+        first = min(record.endpoints, key=lambda e: e.since)
+        session.send(LookupResult(request.request_id, record.name, "online", first.address, first.port,
+                                  record.since, relay.peers.node_of(first.session)))
+
+    def nobody(self, session: ClientSession, request: SendDirect) -> ErrorReply:
+        """``unknown_recipient`` for a message to a valid name nobody has; with ``like``, the
+        one user online whose name looks like it (``Joao`` for ``João``, ``alice`` typed with
+        a Cyrillic ``а``: registry/names.py, rule 7), so that the sender's client can ask
+        "did you mean João?". Online names never look alike (a login that would is refused),
+        so there is at most one; the message is not sent to it: the sender decides. Never
+        the sender: Joao writing to "João" is not asked "did you mean Joao?"."""
+        rivals = [name for name in self.relay.directory.lookalikes(request.to) if canonical(name) != session.key]
+        if len(rivals) == 1:
+            return ErrorReply(ErrorCode.UNKNOWN_RECIPIENT, f"nobody called {request.to} has ever logged in here; "
+                              f"did you mean {rivals[0]}?", request.request_id, like=rivals[0])
+        return ErrorReply(ErrorCode.UNKNOWN_RECIPIENT, f"nobody called {request.to} has ever logged in here",
+                          request.request_id)
+
+    @staticmethod
+    def not_a_name(name: str, request_id: str | None) -> ErrorReply | None:
+        """``invalid_name`` for ``name``, which a lookup found to be nobody's, if it breaks
+        the naming rules (PROTOCOL.md "Names", rule 1: in every field that holds a name);
+        None for a valid name nobody has, which each request answers its own way. Asked
+        only once the lookup failed: a message to someone pays nothing for it, and a name
+        someone has (kept from before a rule) is never refused by it."""
+        if name.startswith("#"):
+            return ErrorReply(ErrorCode.INVALID_NAME, f"{name!r} is the name of a room, not of a person (in protocol "
+                              "version 2, a message to a room is a 'send' with 'room' in place of 'to')", request_id)
+        try:
+            validate_name(name)
+        except InvalidName as exc:
+            return ErrorReply(ErrorCode.INVALID_NAME, str(exc), request_id)
+        return None
+
+    def _watch_keys(self, session: ClientSession, request: Watch | Unwatch) -> list[str] | None:
+        """The canonical names of ``request``, or None after answering ``invalid_name``."""
+        keys = []
+        for name in request.names:
+            try:
+                keys.append(canonical(validate_name(name)))
+            except InvalidName as exc:
+                session.send(ErrorReply(ErrorCode.INVALID_NAME, f"{name[:40]!r}: {exc}; nothing was done",
+                                        request.request_id))
+                return None
+        return keys
+
+    def _watch(self, session: ClientSession, request: Watch) -> None:
+        """Subscribe ``session`` to the presence of the names (see presence.py) and tell
+        it which of them are online now: what ``who`` would say of them, no more."""
+        relay = self.relay
+        if not relay.intake.admit(session, self._watch, request):
+            return  # up to a frame: a burst of them waits for the queue (server/intake.py)
+        keys = self._watch_keys(session, request)
+        if keys is None:
+            return
+        watchlists = relay.watchlists
+        if not watchlists.watch(session, keys):
+            session.send(ErrorReply(ErrorCode.TOO_MANY_WATCHED, f"a session may watch at most "
+                                    f"{watchlists.max_watched} names; it watches "
+                                    f"{len(watchlists.watched_by(session))}: unwatch some first",
+                                    request.request_id))
+            return
+        online, offline = [], []
+        for key, name in dict(zip(keys, request.names)).items():
+            record = relay.directory.lookup(key)
+            if record is not None:
+                online.append(Presence(record.name, record.since))
+            else:
+                offline.append(name)
+        session.send(Watching(request.request_id, tuple(online), tuple(offline)))
+
+    def _unwatch(self, session: ClientSession, request: Unwatch) -> None:
+        keys = self._watch_keys(session, request)
+        if keys is not None:
+            self.relay.watchlists.unwatch(session, keys)
+            session.send(Done(request.request_id))
