@@ -28,10 +28,17 @@ message refused again at once, its third (noted) was taken and stored first (fou
 disk that failed and recovered every few milliseconds: 15 to 24 pairs out of order in 300
 messages before, none after).
 
-Bounded: at most :data:`MAX_HELD_IDS` ids per session, in all its conversations (beyond
-them a refused message is not noted: written again, it waits with the new ones until the
-noted ones came again, and is taken then), as many remembered as let through, and at most
-:data:`MAX_HOLDS` conversations (each one more lets the oldest go).
+Bounded: at most :data:`MAX_HELD_IDS` ids noted per session, in all its conversations, as
+many remembered as let through per session, and at most :data:`MAX_HOLDS` conversations
+(each one more lets the oldest go). A hold that cannot note a refusal (no room left, or
+one more let through than it can remember) *overflows*: it forgets its ids and refuses
+every message of its conversation until the wait its last refusal asked for, and at least
+:data:`OVERFLOW_SECONDS`, has passed; then the conversation is free, and the client writes
+its refused messages again in its order. Noting some refusals and not others would not
+do: refusals reach the relay out of order (a rate limit's at once, the store's later), so
+a refusal left out may be of an earlier message than those noted, which would then be let
+through ahead of it (found with Redis's memory filled and freed every few ms and 150
+messages pipelined: one message stored after all the others, once in 7 to 20 runs).
 
 Sans-I/O: times come in, refusals go out; the relay sends and counts them.
 """
@@ -50,6 +57,11 @@ from .limits import retry_seconds, wait_words
 HOLD_SECONDS = 60.0
 MAX_HOLDS = 16
 MAX_HELD_IDS = 128  # ids are at most 64 characters (protocol/codec.py): under 20 KB a session
+# An overflowing hold refuses everything at least this long after its last real refusal:
+# long enough for what its client wrote before the refusals reached it (already on its
+# way, or waiting while the server holds the connection's reading) to arrive and be
+# refused too, so that the messages the client writes again after the wait come first.
+OVERFLOW_SECONDS = 5.0
 
 # The default room is one conversation, whether posted to by ``say`` or by its name.
 DEFAULT_ROOM = ("room", None)
@@ -71,6 +83,10 @@ class Hold:
     refused: dict[str, None] = field(default_factory=dict)  # an ordered set
     taken: dict[str, None] = field(default_factory=dict)  # let through, in that order (the latest: _let_through)
     again: dict[str, None] = field(default_factory=dict)  # of those, refused again: first, in that order
+    # Overflowed (see the module's docstring): everything refused until then (monotonic
+    # seconds), no id noted; 0.0 while not overflowed.
+    overflow_until: float = 0.0
+    forgot: bool = False  # an id let through was forgotten (_let_through)
 
 
 def refused(holds: dict | None, conversation: object, request_id: str | None, code: ErrorCode,
@@ -85,19 +101,28 @@ def refused(holds: dict | None, conversation: object, request_id: str | None, co
     room_for_one = _noted(holds) < MAX_HELD_IDS
     hold = holds.get(conversation)
     if hold is None:
-        if not room_for_one:
-            return holds  # not held: a hold needs an id that ends it
         hold = holds[conversation] = Hold(code, 0.0, 0.0)
         if len(holds) > MAX_HOLDS:
             del holds[next(iter(holds))]
     hold.code, hold.until, hold.retry_at = code, now + HOLD_SECONDS, now + retry_after
-    if request_id in hold.taken:  # let through, refused again: ahead of the others
+    if hold.overflow_until:
+        _overflow(hold, now, retry_after)  # a later refusal: the wait grows, if it asks more
+    elif request_id in hold.taken:  # let through, refused again: ahead of the others
         position = {taken: n for n, taken in enumerate(hold.taken)}
         hold.again[request_id] = None
         hold.again = dict.fromkeys(sorted(hold.again, key=lambda again: position.get(again, -1)))
-    elif room_for_one:
+    elif room_for_one and not hold.forgot:
         hold.refused[request_id] = None
+    else:  # no room to note it, or it may be one let through and forgotten: see the docstring
+        _overflow(hold, now, retry_after)
     return holds
+
+
+def _overflow(hold: Hold, now: float, retry_after: float) -> None:
+    """``hold`` refuses everything until ``retry_after`` and OVERFLOW_SECONDS from
+    ``now`` have both passed (or later, if it already did), and notes nothing."""
+    hold.overflow_until = max(hold.overflow_until, now + max(retry_after, OVERFLOW_SECONDS))
+    hold.refused, hold.taken, hold.again, hold.forgot = {}, {}, {}, False
 
 
 def _noted(holds: dict) -> int:
@@ -107,11 +132,14 @@ def _noted(holds: dict) -> int:
 
 def _let_through(holds: dict, conversation: object, hold: Hold, request_id: str) -> None:
     """``request_id`` is taken: remembered as let through (at most MAX_HELD_IDS in all of
-    the session's holds: the oldest, long answered most likely, are forgotten; one forgotten
-    and refused again is noted as a new refusal); the hold ends once no noted id is left."""
+    the session's holds: the oldest is forgotten, and a refusal of an id not remembered then
+    overflows the hold); the hold ends once no noted id is left."""
     hold.taken[request_id] = None
     if sum(len(each.taken) for each in holds.values()) > MAX_HELD_IDS:
+        # From now on a refusal of an id not remembered may be of one let through here,
+        # which would have to go first (``again``): not known, so refused() overflows.
         del hold.taken[next(iter(hold.taken))]
+        hold.forgot = True
     if not hold.refused and not hold.again:
         del holds[conversation]
 
@@ -123,9 +151,15 @@ def held(holds: dict, conversation: object, request_id: str, now: float) -> Erro
     hold = holds.get(conversation)
     if hold is None:
         return None
-    if now >= hold.until:
+    if now >= hold.until or now >= hold.overflow_until > 0.0:
         del holds[conversation]
         return None
+    if hold.overflow_until:
+        wait = hold.overflow_until - now
+        return ErrorReply(hold.code, f"nothing was done: earlier messages of yours in this conversation were refused "
+                                     f"for now and must come first, so that the conversation keeps your order; send "
+                                     f"them again, in your order, in {wait_words(wait)}", request_id,
+                          retry_seconds(wait))
     first = next(iter(hold.again), None)
     if first is None and request_id in hold.refused:
         del hold.refused[request_id]

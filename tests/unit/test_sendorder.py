@@ -2,7 +2,7 @@
 
 from protocol import ErrorCode
 from server import sendorder
-from server.sendorder import HOLD_SECONDS, MAX_HELD_IDS, MAX_HOLDS, held, refused
+from server.sendorder import DEFAULT_ROOM, HOLD_SECONDS, MAX_HELD_IDS, MAX_HOLDS, OVERFLOW_SECONDS, held, refused
 
 
 def test_later_messages_wait_for_the_refused_one_and_it_ends_the_hold():
@@ -48,8 +48,30 @@ def test_holds_are_bounded_per_session():
     for n in range(MAX_HELD_IDS * 2):
         held(holds, sendorder.room(f"#r{MAX_HOLDS + 4}"), f"more{n}", now=50.0)
     assert sum(len(h.refused) for h in holds.values()) == MAX_HELD_IDS
-    # Full: a new conversation refused is not held (an empty hold would have nothing to end it).
-    assert refused(holds, "zed", "z1", ErrorCode.UNAVAILABLE, 5.0, now=50.0) is holds and "zed" not in holds
+    # Full: a new conversation refused is held without its id, overflowed: every message of
+    # it refused for OVERFLOW_SECONDS, then it is free (taken in the order they come again).
+    holds = refused(holds, "zed", "z1", ErrorCode.UNAVAILABLE, 0.5, now=50.0)
+    assert len(holds) == MAX_HOLDS and sum(len(h.refused) for h in holds.values()) <= MAX_HELD_IDS
+    assert held(holds, "zed", "z2", now=51.0) is not None
+    assert held(holds, "zed", "z1", now=51.0) is not None
+    assert held(holds, "zed", "z1", now=50.0 + OVERFLOW_SECONDS) is None and "zed" not in holds
+
+
+def test_a_refusal_with_no_room_left_holds_back_every_later_message_not_only_the_noted_ones():
+    # Found with Redis's memory filled and freed every few ms (test_flapping_store.py, the
+    # room): a rate limit refuses m12 to m139 at once, noted up to the bound; then the
+    # store's refusal of m11, sent before them, reaches the relay, with no room to note it.
+    holds = None
+    for n in range(12, 12 + MAX_HELD_IDS):
+        holds = refused(holds, DEFAULT_ROOM, f"m{n}", ErrorCode.RATE_LIMITED, 0.3, now=0.0)
+    holds = refused(holds, DEFAULT_ROOM, "m11", ErrorCode.UNAVAILABLE, 0.5, now=0.1)
+    # Written again in her order: none of the later ones may be taken before m11.
+    for n in range(11, 12 + MAX_HELD_IDS + 5):
+        answer = held(holds, DEFAULT_ROOM, f"m{n}", now=1.0)
+        assert answer is not None and answer.code == ErrorCode.UNAVAILABLE, n
+    assert answer.retry_after == OVERFLOW_SECONDS - 0.9 and "in your order" in answer.message
+    # The wait over, the conversation is free: her messages are taken as she writes them again.
+    assert held(holds, DEFAULT_ROOM, "m11", now=0.1 + OVERFLOW_SECONDS) is None and holds == {}
 
 
 def test_a_frame_without_id_holds_nothing():
@@ -96,7 +118,17 @@ def test_what_is_remembered_as_let_through_is_bounded_per_session():
     assert holds == {}  # every one came again: nothing is kept
     holds = refused(None, "bob", "first", ErrorCode.UNAVAILABLE, 5.0, now=0.0)
     holds = refused(holds, "bob", "second", ErrorCode.UNAVAILABLE, 5.0, now=0.0)
-    for n in range(MAX_HELD_IDS * 3):  # a long hold: many come and go through it
+    for n in range(MAX_HELD_IDS):  # a long hold: many come and go through it
         holds = refused(holds, "bob", f"m{n}", ErrorCode.UNAVAILABLE, 5.0, now=1.0)
         assert held(holds, "bob", f"m{n}", now=1.0) is None
-    assert sum(len(hold.taken) for hold in holds.values()) <= MAX_HELD_IDS
+    assert sum(len(hold.taken) for hold in holds.values()) == MAX_HELD_IDS
+    holds = refused(holds, "bob", "last", ErrorCode.UNAVAILABLE, 5.0, now=1.0)
+    assert held(holds, "bob", "last", now=1.0) is None  # one more: the oldest let through is forgotten
+    assert sum(len(hold.taken) for hold in holds.values()) == MAX_HELD_IDS
+    # The store refuses m0 now: perhaps let through and forgotten, so it would have to go
+    # before "second"; not known, so the hold overflows rather than let "second" pass first.
+    holds = refused(holds, "bob", "m0", ErrorCode.UNAVAILABLE, 5.0, now=2.0)
+    assert held(holds, "bob", "second", now=3.0) is not None
+    until = 2.0 + max(5.0, OVERFLOW_SECONDS)  # the refusal's wait, and at least OVERFLOW_SECONDS
+    assert held(holds, "bob", "m0", now=until - 0.1) is not None
+    assert held(holds, "bob", "m0", now=until) is None and holds == {}
