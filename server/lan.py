@@ -42,6 +42,15 @@ def listens_everywhere(host: str) -> bool:
     return host in _EVERYWHERE
 
 
+def here(host: str) -> str:
+    """The address this machine opens a server listening on ``host`` at: the loopback of
+    its family for every address ("0.0.0.0" is where a server listens, not an address a
+    browser opens: the log's "web client on" URL is clicked), else ``host`` itself."""
+    if not listens_everywhere(host):
+        return host
+    return "::1" if host == "::" else "127.0.0.1"
+
+
 def lan_lines(host: str, port: int, web_port: int | None, tls: bool, addresses: Sequence[str]) -> list[str]:
     """The log's lines for a server listening on ``host``:``port`` (its page on
     ``web_port``, None if off) whose machine has the LAN ``addresses`` (the first is named

@@ -70,6 +70,7 @@ from web.websocket import (
 
 from .addresses import endpoint
 from .admission import RETRY_AFTER, Refusal, address_full
+from .lan import here
 from .listener import AcceptFailures, Listener, open_sockets
 from .metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
 from .metrics import Network, metrics_allowed, parse_allow_list
@@ -608,7 +609,7 @@ async def start_web_server(relay: Relay, host: str, port: int, *, batcher: Write
     server.start()
     _sites[server] = site
     where = server.sockets[0].getsockname()
-    log.info("web client on %s://%s/%s", "https" if tls else "http", endpoint(where[0], where[1]),
+    log.info("web client on %s://%s/%s", "https" if tls else "http", endpoint(here(where[0]), where[1]),
              " (WebSocket echo on /echo)" if echo else "")
     return server
 

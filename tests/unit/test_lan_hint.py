@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from server.lan import lan_lines, network_probes
+from server.lan import here, lan_lines, network_probes
 
 
 def test_on_every_address_the_log_names_the_lan_address_to_give_the_students() -> None:
@@ -51,3 +51,12 @@ def test_on_a_lan_without_a_gateway_each_network_is_probed_through_its_own_route
     Each directly connected network is probed too (a UDP connect sends nothing)."""
     assert network_probes(_ISOLATED_ROUTES) == ["10.224.1.1", "192.168.56.1"]
     assert network_probes("") == []
+
+
+def test_the_page_s_address_on_every_address_is_one_a_browser_opens() -> None:
+    """With --host 0.0.0.0 the log said "web client on http://0.0.0.0:8083/" (server/web.py),
+    which the README tells a newcomer to open, and which is no address to open (Windows'
+    browsers fail on it): on this machine the page is at the loopback of that family."""
+    assert here("0.0.0.0") == "127.0.0.1" and here("") == "127.0.0.1"
+    assert here("::") == "::1"
+    assert here("127.0.0.1") == "127.0.0.1" and here("192.168.1.20") == "192.168.1.20" and here("::1") == "::1"
