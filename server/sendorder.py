@@ -30,8 +30,9 @@ messages before, none after).
 
 Bounded: at most :data:`MAX_HELD_IDS` ids noted per session, in all its conversations, as
 many remembered as let through per session, and at most :data:`MAX_HOLDS` conversations
-(each one more lets the oldest go). A hold that cannot note a refusal (no room left, or
-one more let through than it can remember) *overflows*: it forgets its ids and refuses
+(one more, and a single overflowed hold stands for every conversation of the session). A
+hold that cannot note a refusal (no room left, or one more let through than it can
+remember) *overflows*: it forgets its ids and refuses
 every message of its conversation until the wait its last refusal asked for, and at least
 :data:`OVERFLOW_SECONDS`, has passed; then the conversation is free, and the client writes
 its refused messages again in its order. Noting some refusals and not others would not
@@ -62,6 +63,10 @@ MAX_HELD_IDS = 128  # ids are at most 64 characters (protocol/codec.py): under 2
 # way, or waiting while the server holds the connection's reading) to arrive and be
 # refused too, so that the messages the client writes again after the wait come first.
 OVERFLOW_SECONDS = 5.0
+
+# The key of the one hold that stands for every conversation of a session refused in more
+# than MAX_HOLDS at once (see refused): no conversation is keyed so (a name, a room's pair).
+EVERY = ("every conversation",)
 
 # The default room is one conversation, whether posted to by ``say`` or by its name.
 DEFAULT_ROOM = ("room", None)
@@ -99,11 +104,18 @@ def refused(holds: dict | None, conversation: object, request_id: str | None, co
     if holds is None:
         holds = {}
     room_for_one = _noted(holds) < MAX_HELD_IDS
-    hold = holds.get(conversation)
+    hold = holds.get(conversation) or holds.get(EVERY)
     if hold is None:
-        hold = holds[conversation] = Hold(code, 0.0, 0.0)
-        if len(holds) > MAX_HOLDS:
-            del holds[next(iter(holds))]
+        if len(holds) >= MAX_HOLDS:
+            # Letting the oldest hold go would let its conversation's later messages
+            # overtake its refused ones, as a refusal left out would (see the docstring):
+            # every conversation is held instead, overflowed, by one hold.
+            holds.clear()
+            hold = holds[EVERY] = Hold(code, now + HOLD_SECONDS, now + retry_after)
+            _overflow(hold, now, retry_after)
+            return holds
+        else:
+            hold = holds[conversation] = Hold(code, 0.0, 0.0)
     hold.code, hold.until, hold.retry_at = code, now + HOLD_SECONDS, now + retry_after
     if hold.overflow_until:
         _overflow(hold, now, retry_after)  # a later refusal: the wait grows, if it asks more
@@ -150,7 +162,10 @@ def held(holds: dict, conversation: object, request_id: str, now: float) -> Erro
     ends once no refused one is left, or once it lapsed)."""
     hold = holds.get(conversation)
     if hold is None:
-        return None
+        hold = holds.get(EVERY)
+        if hold is None:
+            return None
+        conversation = EVERY
     if now >= hold.until or now >= hold.overflow_until > 0.0:
         del holds[conversation]
         return None

@@ -41,12 +41,10 @@ def test_the_hold_lapses_for_a_message_given_up_and_held_ones_do_not_renew_it():
 
 def test_holds_are_bounded_per_session():
     holds = None
-    for n in range(MAX_HOLDS + 5):
+    for n in range(MAX_HOLDS - 1):
         holds = refused(holds, sendorder.room(f"#r{n}"), f"id{n}", ErrorCode.UNAVAILABLE, 5.0, now=float(n))
-    assert len(holds) == MAX_HOLDS
-    assert held(holds, sendorder.room("#r0"), "x", now=50.0) is None  # the oldest, let go
-    for n in range(MAX_HELD_IDS * 2):
-        held(holds, sendorder.room(f"#r{MAX_HOLDS + 4}"), f"more{n}", now=50.0)
+    for n in range(MAX_HELD_IDS * 2):  # held, so noted, up to the bound
+        held(holds, sendorder.room(f"#r{MAX_HOLDS - 2}"), f"more{n}", now=20.0)
     assert sum(len(h.refused) for h in holds.values()) == MAX_HELD_IDS
     # Full: a new conversation refused is held without its id, overflowed: every message of
     # it refused for OVERFLOW_SECONDS, then it is free (taken in the order they come again).
@@ -55,6 +53,19 @@ def test_holds_are_bounded_per_session():
     assert held(holds, "zed", "z2", now=51.0) is not None
     assert held(holds, "zed", "z1", now=51.0) is not None
     assert held(holds, "zed", "z1", now=50.0 + OVERFLOW_SECONDS) is None and "zed" not in holds
+
+
+def test_one_conversation_more_than_a_session_may_hold_holds_them_all_for_a_wait():
+    # Letting the oldest hold go let "#r0"'s next message be taken ahead of "id0", refused
+    # and not yet written again: a conversation's order broken as a refusal left out does.
+    holds = None
+    for n in range(MAX_HOLDS + 1):
+        holds = refused(holds, sendorder.room(f"#r{n}"), f"id{n}", ErrorCode.UNAVAILABLE, 0.5, now=float(n))
+    assert len(holds) == 1  # one hold stands for them all
+    for n in range(MAX_HOLDS + 1):
+        assert held(holds, sendorder.room(f"#r{n}"), f"later{n}", now=MAX_HOLDS + 1.0) is not None
+    assert held(holds, "carol", "new", now=MAX_HOLDS + 1.0) is not None  # every conversation: it stands for all
+    assert held(holds, sendorder.room("#r0"), "id0", now=MAX_HOLDS + OVERFLOW_SECONDS) is None and holds == {}
 
 
 def test_a_refusal_with_no_room_left_holds_back_every_later_message_not_only_the_noted_ones():
