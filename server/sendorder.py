@@ -31,8 +31,8 @@ messages before, none after).
 Bounded: at most :data:`MAX_HELD_IDS` ids noted per session, in all its conversations, as
 many remembered as let through per session, and at most :data:`MAX_HOLDS` conversations
 (one more, and a single overflowed hold stands for every conversation of the session). A
-hold that cannot note a refusal (no room left, or one more let through than it can
-remember) *overflows*: it forgets its ids and refuses
+hold that cannot note a refusal, its own or the store's or a budget's (no room left, or one
+more let through than it can remember), *overflows*: it forgets its ids and refuses
 every message of its conversation until the wait its last refusal asked for, and at least
 :data:`OVERFLOW_SECONDS`, has passed; then the conversation is free, and the client writes
 its refused messages again in its order. Noting some refusals and not others would not
@@ -170,11 +170,7 @@ def held(holds: dict, conversation: object, request_id: str, now: float) -> Erro
         del holds[conversation]
         return None
     if hold.overflow_until:
-        wait = hold.overflow_until - now
-        return ErrorReply(hold.code, f"nothing was done: earlier messages of yours in this conversation were refused "
-                                     f"for now and must come first, so that the conversation keeps your order; send "
-                                     f"them again, in your order, in {wait_words(wait)}", request_id,
-                          retry_seconds(wait))
+        return _overflowed(hold, request_id, now)
     first = next(iter(hold.again), None)
     if first is None and request_id in hold.refused:
         del hold.refused[request_id]
@@ -186,7 +182,10 @@ def held(holds: dict, conversation: object, request_id: str, now: float) -> Erro
         return None
     if first is None:
         first = next(iter(hold.refused), None)
-    if request_id not in hold.refused and request_id not in hold.again and _noted(holds) < MAX_HELD_IDS:
+    if request_id not in hold.refused and request_id not in hold.again:
+        if _noted(holds) >= MAX_HELD_IDS:  # not noted, it could be let through after later ones
+            _overflow(hold, now, hold.retry_at - now)
+            return _overflowed(hold, request_id, now)
         hold.refused[request_id] = None
     wait = max(hold.retry_at - now, 0.1)
     earlier = f" (id {first!r})" if first is not None else ""
@@ -194,3 +193,11 @@ def held(holds: dict, conversation: object, request_id: str, now: float) -> Erro
                                  f"refused for now and must come first, so that the conversation keeps your order; "
                                  f"send it again, then this one, in {wait_words(wait)}", request_id,
                       retry_seconds(wait))
+
+
+def _overflowed(hold: Hold, request_id: str, now: float) -> ErrorReply:
+    """The refusal of ``request_id`` by overflowed ``hold``: no id named, the wait its end."""
+    wait = hold.overflow_until - now
+    return ErrorReply(hold.code, f"nothing was done: earlier messages of yours in this conversation were refused for "
+                                 f"now and must come first, so that the conversation keeps your order; send them "
+                                 f"again, in your order, in {wait_words(wait)}", request_id, retry_seconds(wait))

@@ -43,16 +43,24 @@ def test_holds_are_bounded_per_session():
     holds = None
     for n in range(MAX_HOLDS - 1):
         holds = refused(holds, sendorder.room(f"#r{n}"), f"id{n}", ErrorCode.UNAVAILABLE, 5.0, now=float(n))
-    for n in range(MAX_HELD_IDS * 2):  # held, so noted, up to the bound
-        held(holds, sendorder.room(f"#r{MAX_HOLDS - 2}"), f"more{n}", now=20.0)
+    last = sendorder.room(f"#r{MAX_HOLDS - 2}")
+    for n in range(MAX_HELD_IDS - (MAX_HOLDS - 1)):  # held, so noted, up to the bound
+        assert held(holds, last, f"more{n}", now=20.0) is not None
     assert sum(len(h.refused) for h in holds.values()) == MAX_HELD_IDS
     # Full: a new conversation refused is held without its id, overflowed: every message of
     # it refused for OVERFLOW_SECONDS, then it is free (taken in the order they come again).
     holds = refused(holds, "zed", "z1", ErrorCode.UNAVAILABLE, 0.5, now=50.0)
-    assert len(holds) == MAX_HOLDS and sum(len(h.refused) for h in holds.values()) <= MAX_HELD_IDS
+    assert len(holds) == MAX_HOLDS and sum(len(h.refused) for h in holds.values()) == MAX_HELD_IDS
     assert held(holds, "zed", "z2", now=51.0) is not None
     assert held(holds, "zed", "z1", now=51.0) is not None
     assert held(holds, "zed", "z1", now=50.0 + OVERFLOW_SECONDS) is None and "zed" not in holds
+    # One more held with no room to note it: left out, it could be let through after later
+    # ones noted before it (written again after a fresh one, say), so its hold overflows.
+    answer = held(holds, last, "one-more", now=60.0)
+    assert "in your order" in answer.message and answer.retry_after == OVERFLOW_SECONDS
+    assert held(holds, last, "more0", now=61.0) is not None  # noted before, refused as any
+    assert sum(len(h.refused) for h in holds.values()) == MAX_HOLDS - 2  # its ids forgotten
+    assert held(holds, last, "one-more", now=60.0 + OVERFLOW_SECONDS) is None and last not in holds
 
 
 def test_one_conversation_more_than_a_session_may_hold_holds_them_all_for_a_wait():
