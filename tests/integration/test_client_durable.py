@@ -22,7 +22,7 @@ from client.core import backoff
 from client.events import Reconnected, Reconnecting
 from faultproxy import DOWN, UP, Fault, FaultProxy
 import recorder
-from protocol import ConnectionClosed, Delivered, DirectMessage, Event, Goodbye
+from protocol import ConnectionClosed, Delivered, DirectMessage, Goodbye
 from server import ServerConfig, ServerThread
 
 WAIT = 20.0        # bound for a whole exchange with several reconnections
@@ -311,6 +311,8 @@ def test_a_message_to_an_offline_user_is_queued_then_delivered_at_their_login(
     at_bob = Recorder()
     start(clients, server.port, "Bob", at_bob)
     assert message.wait("delivered", WAIT)
+    # The tracker changes before its update reaches on_event (from the receiver thread).
+    assert at_alice.holds(lambda: "delivered" in [u.state for u in at_alice.of(MessageUpdate)], WAIT)
     assert [u.state for u in at_alice.of(MessageUpdate)] == ["queued", "delivered"]
     assert [(m.text, m.msg_id) for m in at_bob.of(DirectMessage)] == [("while you were away", message.msg_id)]
 

@@ -42,6 +42,7 @@ from protocol import (
     UserJoined,
     Welcome,
 )
+from waits import wait_until
 
 WAIT = 5.0  # generous bound for anything that should take milliseconds
 
@@ -247,6 +248,8 @@ def test_a_direct_message_goes_sent_then_delivered(server: FakeServer, clients: 
     assert message.submitted and message.kind == "direct"
     assert message.wait({"delivered"}, WAIT)
     assert message.state == "delivered" and message.msg_id is not None and message.error is None
+    # The tracker changes before its update reaches on_event (from the receiver thread).
+    wait_until(lambda: len(updates) >= 2, WAIT, "the second update")
     assert [(u.message, u.state) for u in updates] == [(message, "sent"), (message, "delivered")]
     incoming = next_event(bob, DirectMessage)
     assert (incoming.sender, incoming.to, incoming.text) == ("Alice", "Bob", "hi Bob")

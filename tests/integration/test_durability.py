@@ -21,7 +21,7 @@ from protocol import (
 from protocol.codec import encode
 from server import ServerConfig, ServerThread
 from server.store import SCHEMA_VERSION
-from crashstream import assert_every_acknowledged_once_in_order, keep_late_answers, send_until_queued
+from crashstream import assert_every_acknowledged_once_in_order, keep_late_answers, send_until_queued, what_bob_finds
 from logins import leave, login
 from servers import ServerProcess, assert_one_line_error, run_chatserver, server_config
 from test_store import stored_messages
@@ -348,7 +348,7 @@ def test_a_server_killed_mid_stream_loses_no_acknowledged_message_and_duplicates
     with ServerProcess("--data", data, *fast) as second:
         # What Bob finds: every acknowledged message, each once, in Alice's order.
         with WireClient.login("127.0.0.1", second.port, "Bob") as bob:
-            found = [e for e in bob.drain(quiet=0.5) if isinstance(e, DirectMessage)]
+            found = what_bob_finds(bob, acked.values())
             leave(bob)
         by_number = assert_every_acknowledged_once_in_order(found, acked)
         assert len(found) <= sent
@@ -364,7 +364,7 @@ def test_a_server_killed_mid_stream_loses_no_acknowledged_message_and_duplicates
                 answers[event.request_id] = event.msg_id
             assert {f"n{n}": msg_id for n, msg_id in by_number.items()}.items() <= answers.items()
             with WireClient.login("127.0.0.1", second.port, "Bob") as bob:
-                found = [e for e in bob.drain(quiet=0.5) if isinstance(e, DirectMessage)]
+                found = what_bob_finds(bob, answers.values())
                 assert [int(dm.text.lstrip("#")) for dm in found] == list(range(sent))
                 assert [dm.msg_id for dm in found] == [answers[f"n{i}"] for i in range(sent)]
                 for dm in found:

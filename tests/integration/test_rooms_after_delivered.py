@@ -10,7 +10,6 @@ import logging
 
 import pytest
 
-import const
 from protocol import (
     EDITS, READ, TYPING, Accepted, Delete, Deleted, Delivered, DirectMessage, Done, Edit, ErrorCode, Hello, HistoryPage,
     HistoryRequest, JoinRoom, Appoint, Receipt, RoomDeleted, RoomEdited, RoomInfo, RoomNotice, RoomPost, RoomTyping,
@@ -136,7 +135,11 @@ def test_edit_and_delete_reach_a_member_who_was_offline_once_at_their_next_login
             ana.expect(Done, skip=QUIET)
             untouched = had[2]
         with log_in(server, "Mia", password=PASSWORD) as mia:
-            events = [e for e in mia.drain(quiet=0.8) if isinstance(e, (RoomPost, RoomEdited, RoomDeleted))]
+            told_kinds = (RoomPost, RoomEdited, RoomDeleted)
+
+            def owed(events: list) -> bool:  # the four she is owed, fetched after her login
+                return len([e for e in events if isinstance(e, told_kinds)]) >= 4
+            events = [e for e in mia.drain(quiet=0.8, until=owed) if isinstance(e, told_kinds)]
             told = [(type(e).__name__, e.msg_id, getattr(e, "text", None)) for e in events]
             # The missed post comes with its latest text (and "edited"); the deleted one not at
             # all; the posts she had are told their changes; the untouched one nothing.

@@ -36,6 +36,17 @@ def keep_late_answers(alice, acked: dict[str, int]) -> None:
             acked[event.request_id] = event.msg_id
 
 
+def what_bob_finds(bob, msg_ids, quiet: float = 0.5) -> list:
+    """The direct messages ``bob`` is handed: at least until every one of ``msg_ids`` has
+    come (the store's fetch after his login may take a while on a loaded machine), then
+    until none has come for ``quiet`` seconds (what came that was not asked for, twice
+    included)."""
+    wanted = set(msg_ids)
+    events = bob.drain(quiet=quiet, timeout=20.0,
+                       until=lambda events: wanted <= {e.msg_id for e in events if isinstance(e, DirectMessage)})
+    return [e for e in events if isinstance(e, DirectMessage)]
+
+
 def assert_every_acknowledged_once_in_order(found: list, acked: dict[str, int]) -> dict[int, int]:
     """``found`` (what Bob got) holds every message of ``acked``, with its msg_id, each once,
     in order, and is a prefix of what Alice sent. Returns the number of each message found

@@ -10,15 +10,14 @@ they want (including garbage) and to assert on exactly the frames that come back
 
 from __future__ import annotations
 
-import os
 import socket
 import ssl
 import struct
 import time
 from collections import deque
+from collections.abc import Callable
 
-import const
-from protocol import Connection, ConnectionClosed, ErrorReply, Event, Hello, Role, Welcome
+from protocol import Connection, ConnectionClosed, ErrorReply, Event, Role, Welcome
 
 TIMEOUT = 10.0
 
@@ -126,16 +125,21 @@ class WireClient:
         assert error.code == code, f"expected error {code}, got {error!r}"
         return error
 
-    def drain(self, quiet: float = 0.3, timeout: float = TIMEOUT) -> list[Event]:
-        """Every event that arrives until none has come for ``quiet`` seconds (or until
+    def drain(self, quiet: float = 0.3, timeout: float = TIMEOUT,
+              until: Callable[[list[Event]], bool] | None = None) -> list[Event]:
+        """Every event that arrives until none has come for ``quiet`` seconds, and
+        ``until(events)`` (if given) holds: for what is known to come but late, such as
+        the store's fetch after a login or a notice from another node (or until
         ``timeout`` in all, or the end of the stream)."""
         deadline = time.monotonic() + timeout
-        events = []
+        events: list[Event] = []
         while time.monotonic() < deadline:
             try:
                 event = self.next(min(quiet, max(0.001, deadline - time.monotonic())))
             except AssertionError:
-                break
+                if until is None or until(events):
+                    break
+                continue
             events.append(event)
             if isinstance(event, ConnectionClosed):
                 break
