@@ -16,6 +16,7 @@
 - :mod:`client.commands`: what a typed line means (a pure parser).
 - :mod:`client.terminal`: the interactive / scriptable terminal client.
 - :mod:`client.terminal_lines`: the lines it prints for each event (pure functions).
+- :mod:`client.terminal_input`: the lines it reads: piped bytes not in UTF-8, readline's glue.
 - :mod:`client.oneshot`: ``chatclient.py NAME --send TO TEXT``.
 - :mod:`client.exitcodes`: the process exit statuses.
 """

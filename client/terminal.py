@@ -15,7 +15,7 @@ Two modes, chosen by whether stdin and stdout are terminals:
   Incoming events are printed by the receiver
   thread, under the output lock, without corrupting the line being typed: it erases every
   row the prompt and the typed text take (the cursor's row comes from readline's
-  ``rl_point``, see :class:`_ReadlineHooks`, and the terminal's width), prints, and has
+  ``rl_point``, see :class:`client.terminal_input.ReadlineHooks`, and the terminal's width), prints, and has
   readline redraw the prompt and the text with the cursor where it was. Nothing is printed
   between input() starting and readline drawing its prompt (readline's pre-input hook
   says when), nor while a password is asked (lines wait, then come).
@@ -109,11 +109,9 @@ for the new one: in a terminal it is asked at once, as at the login, and the cha
 from __future__ import annotations
 
 import _thread
-import codecs
 import math
 import os
 import queue
-import re
 import signal
 import sys
 import threading
@@ -147,7 +145,7 @@ from protocol import (
 from protocol import RoomDeleted, RoomEdited, RoomTyping  # in rooms (issue 13)
 from protocol import RoomRead  # read marks in rooms (issue 13)
 import i18n
-from i18n import N_, _, ngettext
+from i18n import _, ngettext
 from registry import InvalidName, canonical, validate_name
 from registry.names import not_a_name
 
@@ -211,6 +209,7 @@ from .screen import (
     indent_text,
     screen_rows,
 )
+from .terminal_input import ReadlineHooks, load_readline, read_as_utf8, redecoded, undecodable_line
 from .terminal_lines import (
     INDENT,
     READ_BY_LINE,
@@ -243,12 +242,6 @@ from .terminal_lines import (
 _WAKE_RETRY = 0.05
 # The longest a line waits for readline to draw its prompt (it takes microseconds).
 _PROMPT_WAIT = 0.5
-# Bytes that are not text in the input's encoding: read with errors="surrogateescape"
-# (chatclient.py sets it), each becomes a lone surrogate, which no real text contains.
-_UNDECODABLE = re.compile("[\ud800-\udfff]")
-# Said instead of sending such a line, rather than sending it garbled.
-NOT_TEXT = N_("line {number} is not valid {encoding}; not sent")
-
 # Copies of messages sent by our other sessions remembered for their outcome's line.
 _CARBONS_KEPT = 1000
 # The room commands that apply to the default room too, so that without a room they act
@@ -275,111 +268,6 @@ _POSTS_KEPT = 1000
 # of it, whose line confirms it (a few ms after the answer; more in a cluster, where it
 # comes through Redis); without one a line says it was done (_room_act).
 _ACT_NOTICE_WAIT = 1.0
-
-# --- Reading input lines (pure functions, tested without I/O) -------------------------
-
-def read_as_utf8(stream: TextIO) -> str | None:
-    """Make piped input ``stream`` read UTF-8 (with surrogateescape), what files and most
-    pipes hold, whatever the system's encoding: Windows reads a pipe in its ANSI code page
-    (cp1252 in Brazil), and the UTF-8 file a student piped in came as "JoÃ£o". Returns the
-    encoding it read before, for the lines that are not UTF-8 (:func:`redecoded`), or None
-    if it read UTF-8 already or cannot be changed (a test's StringIO, input already read)."""
-    before = getattr(stream, "encoding", None)
-    reconfigure = getattr(stream, "reconfigure", None)
-    try:
-        if before is None or reconfigure is None or codecs.lookup(before).name == "utf-8":
-            return None
-        reconfigure(encoding="utf-8", errors="surrogateescape")
-    except (LookupError, ValueError, OSError):
-        return None
-    return before
-
-
-def redecoded(line: str, fallback: str | None) -> str:
-    """Input ``line``, read as UTF-8 with surrogateescape: if some of its bytes were not
-    UTF-8, the line's bytes read as ``fallback`` (the system's encoding, see
-    :func:`read_as_utf8`: what a Python script's text pipe writes on Windows) if they are
-    text in it; else ``line`` as it was (refused by :func:`undecodable_line`)."""
-    if fallback is None or not _UNDECODABLE.search(line):
-        return line
-    try:
-        return line.encode("utf-8", "surrogateescape").decode(fallback)
-    except UnicodeError:
-        return line
-
-
-def undecodable_line(line: str, number: int, encoding: str | None) -> str | None:
-    """What to say instead of sending input ``line`` (the ``number``-th read, decoded
-    from ``encoding`` with surrogateescape) if some of its bytes were not text; else None."""
-    if not _UNDECODABLE.search(line):
-        return None
-    try:
-        name = codecs.lookup(encoding or "utf-8").name
-    except LookupError:
-        name = encoding or "utf-8"
-    return _(NOT_TEXT).format(number=number, encoding="UTF-8" if name == "utf-8" else name)
-
-
-class _ReadlineHooks:
-    """What Python's readline module does not expose, from the C library itself (ctypes):
-    the cursor's place in the line (``rl_point``) and a full redraw of the prompt and line
-    (``rl_forced_update_display``; the module's ``redisplay()`` only redraws what readline
-    believes has changed, which is nothing after we erased it). None of it exists: None."""
-
-    def __init__(self, module: Any, encoding: str) -> None:
-        import ctypes
-
-        library = ctypes.CDLL(module.__file__)
-        self._point = ctypes.c_int.in_dll(library, "rl_point")
-        self._buffer = ctypes.c_char_p.in_dll(library, "rl_line_buffer")
-        self._redisplay = library.rl_forced_update_display
-        self._redisplay.argtypes = []
-        self._redisplay.restype = ctypes.c_int
-        self._encoding = encoding
-
-    @classmethod
-    def load(cls, module: Any, encoding: str | None) -> _ReadlineHooks | None:
-        try:
-            return cls(module, encoding or "utf-8")
-        except (ImportError, OSError, ValueError, AttributeError, TypeError):
-            return None
-
-    def before_point(self) -> str:
-        """The typed text left of the cursor (rl_point counts bytes of the line buffer)."""
-        raw = self._buffer.value or b""
-        return raw[: max(0, self._point.value)].decode(self._encoding, "replace")
-
-    def redisplay(self) -> None:
-        """Draw the prompt and the line anew from the cursor's place (a fresh row), and put
-        the cursor back where it was in the line."""
-        self._redisplay()
-
-
-def _utf8_line_editing() -> None:
-    """Line editing in UTF-8 where the terminal is: Python reads and writes UTF-8 (its UTF-8
-    mode) even where LC_ALL names a locale the machine lacks (pt_BR.UTF-8 on a lab server
-    reached over ssh), but readline follows the C library's locale, "C" then, and took each
-    byte of "नमस्ते" or "ç" for a character: the typed line was garbled at once. Then, and
-    only then, the C library is told C.UTF-8 (its character type alone)."""
-    import locale
-    if not hasattr(locale, "nl_langinfo"):  # Windows: no readline, no C library locale to fix
-        return
-    if locale.nl_langinfo(locale.CODESET) == "UTF-8" or (sys.stdin.encoding or "").lower() not in ("utf-8", "utf8"):
-        return
-    try:
-        locale.setlocale(locale.LC_CTYPE, "C.UTF-8")
-    except locale.Error:  # no C.UTF-8 either (older systems): editing stays as it was
-        pass
-
-
-def _load_readline() -> Any:
-    try:
-        _utf8_line_editing()  # before readline reads the locale, on import
-        import readline  # noqa: F401  (importing it is what makes input() edit lines)
-    except ImportError:  # Windows, or Python built without it: plain input() still works
-        return None
-    return readline
-
 
 # --- The terminal session ---------------------------------------------------------------
 
@@ -413,8 +301,8 @@ class TerminalUI:
             interactive = self._stdin.isatty() and self._stdout.isatty()
         self._interactive = interactive
         self._input_fallback = None if interactive else read_as_utf8(self._stdin)
-        self._readline = _load_readline() if interactive else None
-        self._hooks = _ReadlineHooks.load(self._readline, getattr(self._stdin, "encoding", None)) \
+        self._readline = load_readline() if interactive else None
+        self._hooks = ReadlineHooks.load(self._readline, getattr(self._stdin, "encoding", None)) \
             if self._readline is not None else None
         if colour is None:
             colour = colour_wanted(self._stdout, os.environ)

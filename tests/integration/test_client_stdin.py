@@ -15,7 +15,7 @@ import pytest
 
 from client import ChatClient
 from client.exitcodes import ExitCode
-from client.terminal import undecodable_line
+from client.terminal_input import undecodable_line
 from fakeserver import FakeServer, bob, server  # noqa: F401  (bob, server: fixtures)
 from protocol import SendDirect, SendRoom
 from ptys import Pty

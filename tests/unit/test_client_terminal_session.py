@@ -14,7 +14,8 @@ from client import auth
 from client.errors import LoginRefused
 from client.exitcodes import ExitCode
 from client.outgoing import DELIVERED, OutgoingMessage
-from client.terminal import TerminalUI, read_as_utf8, redecoded, undecodable_line
+from client.terminal import TerminalUI
+from client.terminal_input import read_as_utf8, redecoded, undecodable_line
 from protocol import ConnectionClosed, ErrorCode, ErrorReply, Goodbye, Welcome
 
 NEW_PASSWORD = "the operator's new one"
