@@ -14,7 +14,7 @@ from contextlib import contextmanager
 
 from faultproxy import FaultProxy
 from redisserver import RedisServer, redis_server  # noqa: F401  (a fixture)
-from test_cluster_nodes import Cluster, wait_for, who
+from test_cluster_nodes import Cluster, presence_until, wait_for, who
 
 from protocol import Accepted, DirectMessage, Ping, SendDirect, UserJoined
 from server.cluster import node as node_module
@@ -31,8 +31,8 @@ def bia_behind_a_lagging_events_reader(redis: RedisServer, log_in: Callable | No
             c.add_through(proxy.port)
             node = c.nodes[1]
             with (log_in or Cluster.login)(c, 1, "Bia") as bia:
+                presence_until(bia, "Bia")  # her own join, told before anything the tests wait for
                 wait_for(lambda: who(bia) == ["Bia"], what="Bia online")
-                bia.drain(quiet=0.2)
                 port = c.call(lambda: node._events_reader._link.transport.get_extra_info("sockname")[1])
                 assert proxy.hold_peer(port) == 1
                 yield c, node, bia, proxy, port

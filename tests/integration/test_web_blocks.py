@@ -18,6 +18,7 @@ from client.library import ChatClient
 from clientkit import WAIT
 from protocol import Accepted, Delivered, DirectMessage, Queued
 from tools import require_tool
+from waits import wait_until
 
 pytestmark = pytest.mark.timeout_seconds(120)
 PASSWORD = "correct horse"
@@ -190,6 +191,8 @@ def test_a_message_to_someone_who_blocks_us_is_never_promised_delivery(page: Pag
     alice.send(Block("b", "Bob"))
     alice.expect(Done, TIMEOUT)
     alice.close()
+    srv = page.srv  # offline on the server before Bob writes, not only closed here
+    wait_until(lambda: not srv.call(srv.server.relay.registry.sessions_by_key, "alice"), TIMEOUT, "Alice offline")
     page.log_in("Bob")
     page.js("document.getElementById('new-chat-name').value = 'Alice';"
             "document.getElementById('new-chat').requestSubmit()")

@@ -31,11 +31,14 @@ def test_an_edit_and_a_delete_of_a_default_room_message_show_in_everyone(site, t
     try:
         first = ana.send_room("a prova é na quinta")
         page.wait_for(_text_in("#messages .msg-in .msg-text", "a prova é na quinta"))
+        # The page may show the post before Ana's client has read its msg_id.
+        assert first.wait_done(WAIT) and first.msg_id is not None, first
         ana.edit(first.msg_id, "a prova é na sexta")
         page.wait_for(_text_in("#messages .msg-in .msg-text", "a prova é na sexta"))
         assert page.js("document.querySelector('#messages .msg-in').dataset.edited") == "true"
         oops = ana.send_room("ops, sala errada")
         page.wait_for(_text_in("#messages .msg-in .msg-text", "ops, sala errada"))
+        assert oops.wait_done(WAIT) and oops.msg_id is not None, oops
         ana.delete(oops.msg_id)
         page.wait_for(_text_in("#messages .msg-in .msg-text", "This message was deleted"))
         assert page.js("[...document.querySelectorAll('#messages .msg-in')].at(-1).dataset.deleted") == "true"

@@ -31,6 +31,7 @@ from protocol import (
 from server import ServerConfig, ServerThread
 from server.login import LoginResult, unavailable_error
 from tools import require_tool
+from waits import wait_until
 from wire import WireClient
 
 pytestmark = pytest.mark.timeout_seconds(120)
@@ -373,7 +374,10 @@ def test_a_reload_keeps_an_account_logged_in_with_its_history_until_it_logs_out(
     page.js("document.getElementById('logout').click()")
     page.wait_for("document.body.dataset.view === 'login'")
     assert page.js("sessionStorage.getItem('chat.account.carol')") is None
-    with WireClient(web.srv.host, web.srv.port) as stranger:  # the page sent revoke before its bye
+    # The page sent revoke before its bye: once the session is gone, the revoke was handled.
+    srv = web.srv
+    wait_until(lambda: not srv.call(srv.server.relay.registry.sessions_by_key, "carol"), TIMEOUT, "Carol's bye")
+    with WireClient(web.srv.host, web.srv.port) as stranger:
         stranger.send(Hello("h", "Carol", const.PROTOCOL_VERSION, None, False, secret))
         assert stranger.expect_error(ErrorCode.AUTH_REQUIRED, skip=NOTICES)
     page.cdp.send("Page.reload")
