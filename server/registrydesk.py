@@ -47,6 +47,7 @@ class RegistryDesk:
         frame, and the cursor for the rest (a client follows ``next`` to see everyone)."""
         if not self.relay.intake.admit(session, self._who, request):
             return  # up to a frame: a burst of them waits for the queue (server/intake.py)
+        self.relay.presence.flush()  # see _lookup
         online = self.relay.directory.online()
         start = 0
         if request.after is not None:
@@ -66,6 +67,9 @@ class RegistryDesk:
         relay = self.relay
         if not relay.intake.admit(session, self._lookup, request):
             return  # an answer larger than its request: a burst waits for the queue (server/intake.py)
+        # The notices of the joins and leaves this answer shows go first (their batch may be
+        # waiting its delay): a client is never told a change by the answer, then by its notice.
+        relay.presence.flush()
         record = relay.directory.lookup(request.name)
         if record is None:
             known = relay.known.get(canonical(request.name))

@@ -15,6 +15,7 @@ from protocol import (
     Done,
     ErrorCode,
     ErrorReply,
+    LookupRequest,
     Presence,
     SendDirect,
     UserJoined,
@@ -124,6 +125,38 @@ def test_a_message_from_someone_who_just_joined_comes_after_the_notice_of_their_
     order = [("UserJoined", "João") if isinstance(item, bytes) and b"joined" in item else type(item).__name__
              for item in bob.sent]
     assert order == [("UserJoined", "João"), "DirectMessage"], bob.sent
+    bench.store.close()
+
+
+def test_who_and_lookup_answer_after_the_notices_of_the_changes_they_show(loop):
+    """A list that shows João online comes after the notice that he joined, and one that
+    no longer shows Carol after the notice that she left: a client that asks meanwhile
+    (the batch waits its delay) is never told a change by its answer first and by the
+    notice after it."""
+    timers = Timers()
+    bench = bench_with(loop, timers)
+    bob = bench.login("Bob")
+    carol = bench.login("Carol")
+    timers.run()
+    notices(bob)
+
+    def told(request) -> list:
+        bench.relay.handle(bob, request)
+        bench.settle()
+        timers.run()
+        told: list = []
+        for item in bob.sent:  # in the order written: a notice's name, an answer's type
+            if isinstance(item, bytes):
+                told += [(type(e).__name__, e.name) for e in (decode(line, TYPES, 4000) for line in item.splitlines())]
+            else:
+                told.append(type(item).__name__)
+        bob.sent = []
+        return told
+
+    bench.login("João")
+    assert told(WhoRequest("w")) == [("UserJoined", "João"), "UserList"]
+    leave(bench, carol)
+    assert told(LookupRequest("l", "Carol")) == [("UserLeft", "Carol"), "LookupResult"]
     bench.store.close()
 
 
