@@ -141,16 +141,6 @@ def shorten_timeout(page: Page, ping_after: float | None = None) -> None:
             + " if (typeof watchLiveness === 'function') watchLiveness()")  # rearmed (none: a page without liveness)
 
 
-def wait_with(page: Page, alice: TcpPeer, expression: str, timeout: float = TIMEOUT) -> None:
-    """page.wait_for, while Alice answers the server's pings (with this short heartbeat a
-    peer that reads nothing for a second is dropped)."""
-    deadline = time.monotonic() + timeout
-    while not page.js(expression):
-        assert time.monotonic() < deadline, f"not within {timeout} s: {expression}"
-        with contextlib.suppress(TimeoutError):
-            alice.expect(Event, 0.05, where=lambda event: False)  # reads, answers pings, keeps the rest
-
-
 @contextlib.contextmanager
 def answering(alice: TcpPeer) -> Iterator[None]:
     """Alice reads (answering the server's pings, keeping the rest) on a thread while the
@@ -171,6 +161,13 @@ def answering(alice: TcpPeer) -> Iterator[None]:
         done.set()
         reader.join(TIMEOUT)
         assert not reader.is_alive(), "Alice's reader did not stop"
+
+
+def wait_with(page: Page, alice: TcpPeer, expression: str, timeout: float = TIMEOUT) -> None:
+    """page.wait_for, while Alice answers the server's pings (with this short heartbeat a
+    peer that reads nothing for a second is dropped)."""
+    with answering(alice):
+        page.wait_for(expression, timeout)
 
 
 def test_the_page_gives_up_a_silent_connection_reconnects_and_sends_its_message_once(tmp_path: Path) -> None:
@@ -317,9 +314,10 @@ def test_a_tab_frozen_past_the_servers_timeout_comes_back_by_itself(tmp_path: Pa
         try:
             page.log_in("Bob")
             alice.login("Alice")
-            wait_with(page, alice, "!!document.querySelector('button.contact[data-key=\"@alice\"]')")
-            page.js(WATCH_STATUS)
-            page.cdp.send("Page.setWebLifecycleState", {"state": "frozen"})
+            with answering(alice):
+                page.wait_for("!!document.querySelector('button.contact[data-key=\"@alice\"]')")
+                page.js(WATCH_STATUS)
+                page.cdp.send("Page.setWebLifecycleState", {"state": "frozen"})
             sent = [alice.send_dm("Bob", text) for text in ("primeira", "segunda", "terceira")]
             alice.expect(UserLeft, TIMEOUT, where=lambda event: event.name == "Bob")  # the server gave him up
             page.cdp.send("Page.setWebLifecycleState", {"state": "active"})
