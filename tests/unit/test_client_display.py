@@ -510,28 +510,37 @@ def test_a_move_to_the_next_server_at_once_says_now_not_a_wait() -> None:
         use("en")
 
 
-def test_a_name_kept_for_its_last_guest_is_refused_saying_until_when_and_for_how_long() -> None:
+@pytest.mark.parametrize("now_at", ["12:00", "23:55"])  # the hold ends today; after midnight
+def test_a_name_kept_for_its_last_guest_is_refused_saying_until_when_and_for_how_long(
+        now_at: str, monkeypatch: pytest.MonkeyPatch) -> None:
     """A student who moved from the terminal to another device was refused "in use, or kept
     for a while" without knowing for how long: a name_taken with ``until`` (the end of the
     hold, PROTOCOL.md "error") says the time and the minutes left, in the terminal and the
-    window, in English and Portuguese; still "choose another name", since it is not theirs."""
+    window, in English and Portuguese (a date in each one's order when it is not today:
+    CI once ran this at 23:58); still "choose another name", since it is not theirs."""
     from i18n import use
 
     from client.display import login_refused_words
     from client.errors import LoginRefused
     from client.gui.session import login_error_text
+    from client.serverclock import SERVER_CLOCK
 
-    until = time.time() + 9 * 60 + 30
-    clock = format_when(until)
+    hour, minute = map(int, now_at.split(":"))
+    now = time.mktime(time.localtime()[:3] + (hour, minute, 0, 0, 0, -1))
+    monkeypatch.setattr(time, "time", lambda: now)
+    monkeypatch.setattr(SERVER_CLOCK, "_heard", None)  # the server's clock is this one's
+    until = now + 9 * 60 + 30
     held = LoginRefused("name_taken", "the name 'Otávio' is kept for the guest who used it until 01:40:00 UTC",
                         until=until)
     line = login_refused_words(held, "Otávio")
-    assert f"until {clock}" in line and "9 min" in line and "choose another name" in line, line
-    assert f"until {clock}" in login_error_text(held, "Otávio", "server")[1]
+    clock = time.strftime("%H:%M" if now_at == "12:00" else "%Y-%m-%d %H:%M", time.localtime(until))
+    assert f"until {clock} " in line and "9 min" in line and "choose another name" in line, line
+    assert f"until {clock} " in login_error_text(held, "Otávio", "server")[1]
     try:
         use("pt_BR")
         line = login_refused_words(held, "Otávio")
-        assert f"até {clock}" in line and "9 min" in line and "escolha outro nome" in line, line
+        clock = time.strftime("%H:%M" if now_at == "12:00" else "%d/%m/%Y %H:%M", time.localtime(until))
+        assert f"até {clock} " in line and "9 min" in line and "escolha outro nome" in line, line
     finally:
         use("en")
 
