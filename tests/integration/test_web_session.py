@@ -345,6 +345,7 @@ def test_a_reload_keeps_an_account_logged_in_with_its_history_until_it_logs_out(
         site, alice: TcpPeer, tmp_path: Path) -> None:
     page, web = site
     log_in_with_password(page, "Carol", register=True)
+    alice.expect(UserJoined, TIMEOUT, where=lambda e: e.name == "Carol")  # this one: not the reload's below
     secret = page.js("sessionStorage.getItem('chat.account.carol')")
     assert isinstance(secret, str) and len(secret) >= 43
     # Kept for this tab only; and the page no longer holds the password.
