@@ -263,6 +263,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         args.data = const.DATA_DIR
     if bool(args.tls_cert) != bool(args.tls_key):
         parser.error(_("--tls-cert and --tls-key go together"))
+    if args.port and args.port == args.web_port:  # else the chat port listens, and then the web one fails
+        parser.error(_("--port and --web-port are both {port}: the web client needs a port of its own (or "
+                       "--web-port 0: no web client)").format(port=args.port))
     if args.cluster:
         if args.memory:
             parser.error(_("--memory and --cluster exclude each other: a cluster keeps everything in Redis"))

@@ -24,7 +24,7 @@ from protocol.codec import encode
 from .addresses import endpoint
 from .admission import Refusal
 from .config import ServerConfig
-from .listener import AcceptFailures, Listener, open_sockets  # noqa: F401 (AcceptFailures: re-exported)
+from .listener import AcceptFailures, Listener, bind_sockets, listen_on  # noqa: F401 (AcceptFailures: re-exported)
 from .lockfile import DataDirLock
 from .outbox import WriteBatcher
 from .outofmemory import guard, keep_reserve
@@ -235,7 +235,8 @@ class ChatServer:
         return sockname[0], sockname[1]
 
     async def start(self) -> None:
-        """Lock the data directory, open the store, then listen on config.host:config.port.
+        """Lock the data directory, bind the ports, open the store, then listen on
+        config.host:config.port (bound before the store: a taken port makes no database).
 
         Then, if config.web_port is set, the web client's listener. Raises
         lockfile.DataDirInUse if another server uses the data directory,
@@ -273,7 +274,10 @@ class ChatServer:
         loop.set_exception_handler(guard(failures))  # out of memory: the process ends (server/outofmemory.py)
         if self.config.data_dir is not None:
             self._lock = DataDirLock.acquire(self.config.data_dir)
+        bound: list[socket.socket] = []  # closed if the start fails (closing twice does no harm)
         try:
+            chat_sockets = self._bind("chat", self.config.port, bound)
+            web_sockets = None if self.config.web_port is None else self._bind("web", self.config.web_port, bound)
             self.store.open()
             if self.config.cluster_url:
                 log.info("data in Redis at %s", self.store.address)
@@ -293,10 +297,8 @@ class ChatServer:
                 await self.peers.start()  # joins the cluster: from now on logins are claimed there
             batcher = WriteBatcher(loop)
             batcher.follow(self.store)  # a store's answers (memory and durable): their frames out at once
-            try:  # SO_REUSEADDR on POSIX, so a restart can bind the port at once
-                sockets = open_sockets(self.config.host, self.config.port, backlog=4096,
-                                       reuse_port=self.config.reuse_port,
-                                       unacked_timeout=self.config.heartbeat_timeout)
+            try:
+                sockets = listen_on(chat_sockets, 4096)
             except OSError as exc:
                 raise ListenFailed("chat", self.config.host, self.config.port, exc) from exc
             # Counted from accept() (server/admission.py); a TLS handshake has the login
@@ -314,7 +316,7 @@ class ChatServer:
                         allowed_origins=self.config.web_origins, echo=self.config.web_echo,
                         allowed_hosts=self.config.web_hosts, tls=tls, metrics=self.metrics_text,
                         metrics_allow=self.config.metrics_allow, reuse_port=self.config.reuse_port,
-                        failures=failures)
+                        failures=failures, sockets=web_sockets)
                 except OSError as exc:
                     raise ListenFailed("web", self.config.host, self.config.web_port, exc) from exc
         except BaseException:
@@ -322,6 +324,8 @@ class ChatServer:
                 self._server.close()
                 await self._server.wait_closed()
                 self._server = None
+            for sock in bound:
+                sock.close()
             if self.peers is not None:
                 await self.peers.stop()
             self.store.close()
@@ -344,6 +348,17 @@ class ChatServer:
             log.log(logging.WARNING if shortfall else logging.INFO,
                     "open-file limit %d: accepting at most %d connections, not %d", file_limit,
                     self.config.max_connections, wanted)
+
+    def _bind(self, listener: str, port: int, bound: list[socket.socket]) -> list[socket.socket]:
+        """The sockets of ``listener`` ("chat" or "web") bound to ``port`` on config.host, also
+        added to ``bound``; ListenFailed saying which if the port is taken or not allowed."""
+        try:  # SO_REUSEADDR on POSIX, so a restart can bind the port at once
+            sockets = bind_sockets(self.config.host, port, reuse_port=self.config.reuse_port,
+                                   unacked_timeout=self.config.heartbeat_timeout)
+        except OSError as exc:
+            raise ListenFailed(listener, self.config.host, port, exc) from exc
+        bound.extend(sockets)
+        return sockets
 
     def _chat_session(self, batcher: WriteBatcher):
         """The protocol of one admitted connection to the chat port."""

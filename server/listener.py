@@ -126,8 +126,31 @@ class AcceptFailures:
 
 def open_sockets(host: str | None, port: int, *, backlog: int, reuse_port: bool = False,
                  unacked_timeout: float | None = None) -> list[socket.socket]:
-    """Listening, non-blocking sockets on every address ``host`` resolves to (all of them
-    for None or ""), as ``loop.create_server`` binds them: SO_REUSEADDR on POSIX (a
+    """Listening sockets: :func:`bind_sockets`, then :func:`listen_on` with ``backlog``."""
+    return listen_on(bind_sockets(host, port, reuse_port=reuse_port, unacked_timeout=unacked_timeout), backlog)
+
+
+def listen_on(sockets: list[socket.socket], backlog: int) -> list[socket.socket]:
+    """``sockets`` (of :func:`bind_sockets`) listening, and returned. Raises OSError if one
+    cannot listen (a server that bound the same port meanwhile listened first: Linux lets
+    two sockets with SO_REUSEADDR bind one port, not listen on it); then all are closed."""
+    try:
+        for sock in sockets:
+            sock.listen(backlog)
+    except BaseException:
+        for sock in sockets:
+            sock.close()
+        raise
+    return sockets
+
+
+def bind_sockets(host: str | None, port: int, *, reuse_port: bool = False,
+                 unacked_timeout: float | None = None) -> list[socket.socket]:
+    """Bound, non-blocking sockets, not yet listening (:func:`listen_on`), on every address
+    ``host`` resolves to (all of them for None or ""). Bound first and listening only once
+    the server is ready: a taken port is found before the store is opened (a failed start
+    makes no database), and no connection waits in a backlog nobody reads meanwhile.
+    Made as ``loop.create_server`` makes them: SO_REUSEADDR on POSIX (a
     restart binds at once), SO_REUSEPORT if asked. An IPv6 socket is IPv6 only beside an
     IPv4 socket (which takes the IPv4 clients); alone, it takes IPv4 clients too where the
     system can (as IPv4-mapped addresses, ``::ffff:192.168.1.31``): ``--host ::`` is every
@@ -164,7 +187,6 @@ def open_sockets(host: str | None, port: int, *, backlog: int, reuse_port: bool 
                 milliseconds = min(max(1, round(unacked_timeout * 1000)), 2**31 - 1)
                 sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_USER_TIMEOUT, milliseconds)
             sock.bind(address)
-            sock.listen(backlog)
             sock.setblocking(False)
     except BaseException:
         for sock in sockets:

@@ -71,7 +71,7 @@ from web.websocket import (
 from .addresses import endpoint
 from .admission import RETRY_AFTER, Refusal, address_full
 from .lan import here
-from .listener import AcceptFailures, Listener, open_sockets
+from .listener import AcceptFailures, Listener, bind_sockets, listen_on
 from .metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
 from .metrics import Network, metrics_allowed, parse_allow_list
 from .outbox import WriteBatcher
@@ -563,7 +563,8 @@ async def start_web_server(relay: Relay, host: str, port: int, *, batcher: Write
                            tls: ssl.SSLContext | None = None,
                            metrics: Callable[[], str] | None = None,
                            metrics_allow: Collection[str] = const.METRICS_ALLOW,
-                           reuse_port: bool = False, failures: AcceptFailures | None = None) -> Listener:
+                           reuse_port: bool = False, failures: AcceptFailures | None = None,
+                           sockets: list[socket.socket] | None = None) -> Listener:
     """Listen for browsers on ``host:port`` (0: any free port) and return the server.
 
     ``relay`` and ``batcher`` are the chat server's own, so web users and TCP users share
@@ -579,7 +580,9 @@ async def start_web_server(relay: Relay, host: str, port: int, *, batcher: Write
     whose address is in ``metrics_allow`` (addresses and CIDR blocks), 403 to others.
     Every connection counts against ``relay.admission`` from accept (server/listener.py);
     ``failures`` says when accept() runs out of descriptors (the server's own, shared).
-    Raises OSError if the address is in use, ValueError for a bare string other than
+    ``sockets``: already bound to ``host:port`` (listener.bind_sockets), as the chat server
+    binds its ports before it opens its store; None: bound here. Raises OSError if the
+    address is in use, ValueError for a bare string other than
     ``"*"`` as ``allowed_origins`` or as ``allowed_hosts``, or for an entry of
     ``metrics_allow`` that is not an address or a CIDR block.
     """
@@ -600,8 +603,9 @@ async def start_web_server(relay: Relay, host: str, port: int, *, batcher: Write
         session.address, session.port = address, port  # as admitted (see app.ChatServer._chat_session)
         return session
 
-    sockets = open_sockets(host, port, backlog=1024, reuse_port=reuse_port,
-                           unacked_timeout=relay.config.heartbeat_timeout)
+    if sockets is None:
+        sockets = bind_sockets(host, port, reuse_port=reuse_port, unacked_timeout=relay.config.heartbeat_timeout)
+    listen_on(sockets, 1024)
     # A TLS handshake gets no longer than an HTTP request head (asyncio's default: 60 s).
     server = Listener(sockets, make, relay.admission, relay.log_lines,
                       refusal_bytes=None if tls else _refusal_response, tls=tls, handshake_timeout=HTTP_IDLE_TIMEOUT,

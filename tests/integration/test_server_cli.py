@@ -90,6 +90,30 @@ def test_a_busy_chat_port_names_it_and_the_port_flag(busy_port: int) -> None:
                               "or another address with --host")
 
 
+@pytest.mark.parametrize("which", ["chat", "web"])
+def test_a_busy_port_is_found_before_the_database_is_made(busy_port: int, tmp_path: Path, which: str) -> None:
+    """A second server started by mistake on a taken port: the one line that says so, and
+    no new database in its data directory (nor "new database" in the log) for one that
+    never served: the port is taken before the store is opened."""
+    data = tmp_path / "turma"
+    chat, web = (busy_port, 0) if which == "chat" else (0, busy_port)
+    done = run("--host", "127.0.0.1", "--port", str(chat), "--web-port", str(web), "--data", str(data))
+    assert done.returncode == 1
+    assert [line for line in done.stderr.splitlines() if " ERROR " in line or " INFO " in line] == [
+        line for line in done.stderr.splitlines() if " ERROR " in line], done.stderr
+    assert f"port {busy_port} (Address already in use)" in done.stderr
+    assert sorted(path.name for path in data.glob("chat.sqlite3*")) == []
+
+
+def test_one_port_for_chat_and_web_is_a_usage_error() -> None:
+    """Not "listening on 5050", then the web client's port in use: the server's own."""
+    port = str(free_port())
+    done = run("--host", "127.0.0.1", "--port", port, "--web-port", port, "--memory")
+    assert done.returncode == 2 and " INFO " not in done.stderr, done.stderr
+    assert done.stderr.splitlines()[-1] == (f"chatserver.py: error: --port and --web-port are both {port}: the web "
+                                            "client needs a port of its own (or --web-port 0: no web client)")
+
+
 def test_a_host_name_that_does_not_resolve_is_said_in_words() -> None:
     done = run("--host", "no-such-host.invalid", "--port", "0", "--memory", "--web-port", "0")
     assert done.returncode == 1

@@ -131,6 +131,7 @@ chatCatalogueLoaded("pt_BR", {
   "--max-connections-per-address is a number of connections, at least 1, not {n}": "--max-connections-per-address é um número de conexões, no mínimo 1, não {n}",
   "--memory and --cluster exclude each other: a cluster keeps everything in Redis": "--memory e --cluster se excluem: um cluster guarda tudo no Redis",
   "--metrics-allow: {error}": "--metrics-allow: {error}",
+  "--port and --web-port are both {port}: the web client needs a port of its own (or --web-port 0: no web client)": "--port e --web-port são ambos {port}: o cliente web precisa de uma porta só dele (ou --web-port 0: sem cliente web)",
   "--register needs a password: run it in a terminal, or set {variable} or use --password-file FILE": "--register precisa de uma senha: rode-o num terminal, ou defina {variable} ou use --password-file ARQUIVO",
   "--send: the message is empty": "--send: a mensagem está vazia",
   "--send: {room} is a room; --send sends a direct message to a user": "--send: {room} é uma sala; o --send envia uma mensagem direta a um usuário",
