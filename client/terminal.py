@@ -12,13 +12,8 @@ Two modes, chosen by whether stdin and stdout are terminals:
   place while it is the last line (else :func:`~client.terminal_lines.describe_follow_up` says it); the
   reconnection attempts share one line, as do the read counts of our last post in a room
   and who is typing in a room (rewritten while last), and /who is a block in columns.
-  Incoming events are printed by the receiver
-  thread, under the output lock, without corrupting the line being typed: it erases every
-  row the prompt and the typed text take (the cursor's row comes from readline's
-  ``rl_point``, see :class:`client.terminal_input.ReadlineHooks`, and the terminal's width), prints, and has
-  readline redraw the prompt and the text with the cursor where it was. Nothing is printed
-  between input() starting and readline drawing its prompt (readline's pre-input hook
-  says when), nor while a password is asked (lines wait, then come).
+  Incoming events are printed by the receiver thread without corrupting the line being
+  typed: :class:`client.terminal_screen.Screen` prints every line above readline's prompt.
 - Pipe (stdin or stdout is not a TTY): no prompt, no escape codes, no time stamps on
   status lines; commands are read line by line, and every event is printed as one line
   (the list below: scripts may rely on it). At the end of the input (or at
@@ -182,8 +177,6 @@ from .commands import (
     parse_command,
 )
 from .display import (
-    DayBreaks,
-    day_rule,
     explain_refusal,
     format_clock,
     preview,
@@ -203,13 +196,10 @@ from .screen import (
     Style,
     colour_wanted,
     complete,
-    cursor_row,
-    display_width,
-    erase_input,
     indent_text,
-    screen_rows,
 )
 from .terminal_input import ReadlineHooks, load_readline, read_as_utf8, redecoded, undecodable_line
+from .terminal_screen import TYPED_LINE, Screen
 from .terminal_lines import (
     INDENT,
     READ_BY_LINE,
@@ -240,8 +230,6 @@ from .terminal_lines import (
 
 # How often the receiver repeats its wake-up signal until the main thread has exited.
 _WAKE_RETRY = 0.05
-# The longest a line waits for readline to draw its prompt (it takes microseconds).
-_PROMPT_WAIT = 0.5
 # Copies of messages sent by our other sessions remembered for their outcome's line.
 _CARBONS_KEPT = 1000
 # The room commands that apply to the default room too, so that without a room they act
@@ -270,9 +258,6 @@ _POSTS_KEPT = 1000
 _ACT_NOTICE_WAIT = 1.0
 
 # --- The terminal session ---------------------------------------------------------------
-
-# The ``replace`` of a message's first line: it takes the place of the line typed.
-_TYPED_LINE = object()
 
 
 class TerminalUI:
@@ -306,7 +291,8 @@ class TerminalUI:
             if self._readline is not None else None
         if colour is None:
             colour = colour_wanted(self._stdout, os.environ)
-        self._style = Style(interactive and colour)
+        self._screen = Screen(self._stdout, interactive, Style(interactive and colour), self._readline, self._hooks,
+                              lambda: prompt_for(self._target))
         self._timeout = timeout
         self._script_password = password
         self._register = register
@@ -340,7 +326,7 @@ class TerminalUI:
         # one at a time.
         self._event_lock = threading.RLock()
         self._typing_shown: dict[str, float] = {}  # sender key -> when its last "typing" came
-        self._typing_names: dict[str, str] = {}  # "room sender" key -> the name as shown  # msg_id -> copy of what another session sent
+        self._typing_names: dict[str, str] = {}  # "room sender" key -> the name as shown
         # For /edit and /delete (issue 13): our last message shown here, wherever it went
         # (the line the user sees just above: after "@João text" it is that one, not the
         # last one to where plain lines go), and the last post of each (room key, sender
@@ -359,9 +345,9 @@ class TerminalUI:
         # status they make (UNAVAILABLE if the server's storage was why for one of them).
         self._gone_wrong = 0
         self._failure_status = ExitCode.REFUSED
-        # Guards output (main and receiver threads both print) and the flags below.
-        self._print_lock = threading.Lock()
-        self._reading = False       # the main thread is (about to be) blocked reading input
+        # Guards output (main and receiver threads both print) and the flags below: the
+        # screen's lock, so that a line and the state it shows never disagree.
+        self._print_lock = self._screen.lock
         self._read_under_way: queue.Queue | None = None  # _wakeable's reading thread's answer, if it reads
         self._lost = False          # the connection ended without us leaving
         self._signed_out = False    # the server ended it for the password (core.SIGNED_OUT): said, status 6
@@ -385,17 +371,7 @@ class TerminalUI:
         self._history_of: str | None = None
         self._after_history: list[Read] = []
         self._shown: set[OutgoingMessage] = set()  # own messages whose line is on screen
-        self._last_key: object = None  # what the last line printed shows (rewritable if not None)
-        self._days = DayBreaks()  # where the screen (or the pipe) needs a line naming the day
-        self._last_rows = 0         # screen rows that line takes
-        self._echo_rows = 0         # rows of the line just typed, still on screen below the last
-        self._holding = False       # a password prompt is on screen: lines wait in _held
-        self._prompt_hooked = False  # readline tells us when it has drawn the prompt (below)
-        self._prompt_pending = False  # input() started, readline has not drawn the prompt yet
-        self._prompt_shown = False  # the prompt and typed text are on screen, below the last line
-        self._prompt_drawn_or_gone = threading.Condition(self._print_lock)
         self._candidates: list[str] = []  # Tab's answers for the word being completed
-        self._held: list[str] = []
         # /receipts changed the setting during the session of this Welcome: (welcome, on).
         # A later welcome (a reconnection) carries the server's value, which then wins.
         self._receipts_set: tuple[object, bool] | None = None
@@ -411,7 +387,7 @@ class TerminalUI:
                 return self._run()
             except KeyboardInterrupt as stop:  # Ctrl-C outside of reading a line: leave all the same
                 if self._interactive:
-                    self._write_raw("\n")
+                    self._screen.write_raw("\n")
                 return self._leave(drain=False, stop=stop)
 
     def _run(self) -> int:
@@ -439,8 +415,8 @@ class TerminalUI:
             # the user leaves (math.inf); each retry is said as reconnections are.
             welcome = auth.log_in(self.client, auth.ask_password if self._prompting else None,
                                   lambda line: self._complain(auth.error_line(line)), retry_until=math.inf,
-                                  on_retry=lambda event: self._print_locked(
-                                      self._stamp(describe_reconnecting(event)), redraw=False,
+                                  on_retry=lambda event: self._screen.print_locked(
+                                      self._screen.stamp(describe_reconnecting(event)), redraw=False,
                                       replace=RECONNECT_LINE, key=RECONNECT_LINE))
         except ServerUnreachable as exc:
             self._complain(auth.error_line(sanitize(str(exc))))
@@ -456,7 +432,7 @@ class TerminalUI:
             return ExitCode.AUTH_FAILED
         except KeyboardInterrupt as stop:  # Ctrl-C at a password prompt: the login was given up
             if self._interactive:
-                self._write_raw_locked("\n")
+                self._screen.write_raw_locked("\n")
             self.client.close()
             return ExitCode.TERMINATED if isinstance(stop, Terminated) else ExitCode.INTERRUPTED
         self._me = welcome.name
@@ -465,7 +441,7 @@ class TerminalUI:
         # recipient and then the message.
         hint = _("; type {example} to write to someone, /{help} for the commands").format(
             example=_("@NAME TEXT"), help=command_names("help")[0]) if self._interactive else ""
-        self._print_locked(self._stamp(_("* connected to {address} as {name}").format(
+        self._screen.print_locked(self._screen.stamp(_("* connected to {address} as {name}").format(
             address=sanitize(self.client.address), name=sanitize(welcome.name)) + f"{how}{hint}"), redraw=False)
         return None
 
@@ -490,7 +466,7 @@ class TerminalUI:
             self._lost = self._signed_out = False
             self._goodbye = None
             if self._interactive:
-                self._write_raw_locked("\n")  # the prompt the wake-up left: the password's comes below it
+                self._screen.write_raw_locked("\n")  # the prompt the wake-up left: the password's comes below it
             self.client.password = None  # refused now: the server asks for it (auth_required), the prompt follows
             failed = self._log_in()
             self._lost_heard = False  # a later end wakes the main thread again
@@ -506,12 +482,12 @@ class TerminalUI:
                 line = self._read_line()
             except EOFError:
                 if self._interactive:
-                    self._write_raw("\n")  # after ^D the cursor is still on the prompt line
+                    self._screen.write_raw("\n")  # after ^D the cursor is still on the prompt line
                 return self._leave(drain=not self._interactive)
             except KeyboardInterrupt as stop:
                 if not self._lost or isinstance(stop, Terminated):
                     if self._interactive:
-                        self._write_raw("\n")
+                        self._screen.write_raw("\n")
                     return self._leave(drain=False, stop=stop)
                 line = None  # the receiver woke us: the connection is gone
             if line is None or self._lost:
@@ -528,7 +504,7 @@ class TerminalUI:
                 line = line.removeprefix("\ufeff")
             refusal = undecodable_line(line, self._lines_read, getattr(self._stdin, "encoding", None))
             if refusal is not None:
-                self._emit(f"! {refusal}")
+                self._screen.emit(f"! {refusal}")
                 self._sent_nothing()
                 continue
             if self._hint_bare_command(line):
@@ -550,8 +526,8 @@ class TerminalUI:
             self._bare_hinted = None
             return False
         self._bare_hinted = typed
-        self._emit(_("! did you mean {command}? nothing was sent; type {line} again to send it as a message").format(
-            command=sanitize(meant), line=sanitize(typed)))
+        self._screen.emit(_("! did you mean {command}? nothing was sent; type {line} again to send it as a "
+                            "message").format(command=sanitize(meant), line=sanitize(typed)))
         return True
 
     def _lost_status(self) -> ExitCode:
@@ -561,35 +537,19 @@ class TerminalUI:
 
     def _read_line(self) -> str | None:
         """The next input line; None if the connection is already lost; EOFError at the end."""
-        self._reading = True
+        self._screen.reading = True
         try:
             # Checked after setting _reading: a wake-up from now on raises KeyboardInterrupt.
             if self._lost:
                 return None
             if self._interactive:
-                prompt = prompt_for(self._target)
-                try:
-                    with self._print_lock:
-                        # Lines printed between here and readline drawing the prompt would
-                        # land after it or be drawn over: they wait for _prompt_drawn.
-                        self._prompt_pending = self._prompt_hooked
-                    line = input(prompt)
-                finally:
-                    with self._print_lock:
-                        self._prompt_pending = self._prompt_shown = False
-                        self._prompt_drawn_or_gone.notify_all()
-                with self._print_lock:
-                    # The typed line stays on screen (readline echoed it): below any
-                    # line that could be rewritten, and erased if it becomes a message.
-                    self._last_key = None
-                    self._echo_rows = cursor_row(display_width(prompt + line), self._columns()) + 1
-                return line
+                return self._screen.input_line()
             line = self._wakeable(self._stdin.readline)
             if not line:
                 raise EOFError
             return line
         finally:
-            self._reading = False
+            self._screen.reading = False
 
     def _wakeable(self, read: Callable[[], str]) -> str:
         """``read()`` of piped input, in a way :meth:`_wake_main` interrupts. Where the
@@ -628,7 +588,7 @@ class TerminalUI:
         if isinstance(command, Blank):
             return
         if isinstance(command, Mistake):
-            self._emit(f"! {sanitize(command.message)}")
+            self._screen.emit(f"! {sanitize(command.message)}")
             self._sent_nothing()
         elif isinstance(command, SendText):
             self._send(command)
@@ -636,8 +596,8 @@ class TerminalUI:
             with self._print_lock:
                 sender = self._last_sender
             if sender is None:
-                self._emit(_("! nobody has sent you a direct message yet, so /{reply} has nobody to answer; "
-                             "nothing was sent (use @NAME TEXT)").format(reply=command_names("reply")[0]))
+                self._screen.emit(_("! nobody has sent you a direct message yet, so /{reply} has nobody to answer; "
+                                    "nothing was sent (use @NAME TEXT)").format(reply=command_names("reply")[0]))
                 self._sent_nothing()
             else:
                 self._send(SendText(sender, command.text))
@@ -647,27 +607,28 @@ class TerminalUI:
                 with self._print_lock:
                     self._names.known(command.to)
             self._watch(command.to)
-            self._emit(_("* plain lines now go to {name}").format(name=sanitize(command.to)) if command.to
-                       else _("* plain lines now go to the room"))
+            self._screen.emit(_("* plain lines now go to {name}").format(name=sanitize(command.to)) if command.to
+                              else _("* plain lines now go to the room"))
         elif isinstance(command, ShowWho):
             try:
                 users = self.client.who(self._timeout)
                 with self._print_lock:
                     self._names.everyone_online(p.name for p in users)
                 if self._interactive:
-                    self._emit_block(format_users_in_columns(users, self._columns() - INDENT))
+                    self._screen.emit_block(format_users_in_columns(users, self._screen.columns() - INDENT))
                 else:
-                    self._emit(format_users(users))
+                    self._screen.emit(format_users(users))
             except ClientError as exc:
-                self._emit(_("! /{command} failed: {why}").format(command=command_names("who")[0],
-                                                                  why=sanitize(str(exc))))
+                self._screen.emit(_("! /{command} failed: {why}").format(command=command_names("who")[0],
+                                                                         why=sanitize(str(exc))))
         elif isinstance(command, ShowWhois):
             try:
                 result = self.client.lookup(command.name, self._timeout)
-                self._emit(format_lookup(result, self._like(command.name) if result.status == "unknown" else None))
+                like = self._like(command.name) if result.status == "unknown" else None
+                self._screen.emit(format_lookup(result, like))
             except ClientError as exc:
-                self._emit(_("! /{command} failed: {why}").format(command=command_names("whois")[0],
-                                                                  why=sanitize(str(exc))))
+                self._screen.emit(_("! /{command} failed: {why}").format(command=command_names("whois")[0],
+                                                                         why=sanitize(str(exc))))
         elif isinstance(command, ShowHistory):
             with self._print_lock:
                 self._history_of = canonical(command.peer)
@@ -675,8 +636,8 @@ class TerminalUI:
                 try:
                     entries, read_up_to = self.client.history_read(command.peer, command.count, self._timeout)
                 except ClientError as exc:
-                    self._emit(_("! /{command} failed: {why}").format(command=command_names("history")[0],
-                                                                      why=self._failure(exc, command.peer)))
+                    self._screen.emit(_("! /{command} failed: {why}").format(command=command_names("history")[0],
+                                                                             why=self._failure(exc, command.peer)))
                     return
                 # Before the name is known itself; a room's name is not a person's to mistype.
                 like = None if entries or command.peer.startswith("#") else self._like(command.peer)
@@ -691,7 +652,7 @@ class TerminalUI:
                         # Shown on the page's messages ("(read)", as the page shows it): the
                         # mark the server sends after the page (held above) is no news then.
                         self._read_shown[canonical(command.peer)] = read_up_to
-                self._emit_block(format_history(command.peer, entries, self._me, under, read_up_to, like))
+                self._screen.emit_block(format_history(command.peer, entries, self._me, under, read_up_to, like))
             finally:
                 with self._print_lock:
                     held, self._after_history, self._history_of = self._after_history, [], None
@@ -706,7 +667,7 @@ class TerminalUI:
         elif isinstance(command, DeleteAccount):
             self._unregister()
         elif isinstance(command, ShowHelp):
-            self._emit_block(help_lines())
+            self._screen.emit_block(help_lines())
         elif isinstance(command, SetReceipts):
             self._set_receipts(command)
         elif isinstance(command, (RoomJoin, RoomLeave, ShowRooms, ShowMembers, RoomAct)):
@@ -749,9 +710,9 @@ class TerminalUI:
                 msg_id = own.msg_id if own is not None else None
                 why = _("you have sent no message in this session (or it is not stored yet)")
         if msg_id is None:
-            self._emit("! " + why.format(command=command_names(word)[0], join=command_names("join")[0],
-                                         name=sanitize(getattr(command, "name", "") or ""),
-                                         room=sanitize(target or const.DEFAULT_ROOM)))
+            self._screen.emit("! " + why.format(command=command_names(word)[0], join=command_names("join")[0],
+                                                name=sanitize(getattr(command, "name", "") or ""),
+                                                room=sanitize(target or const.DEFAULT_ROOM)))
             return
         try:
             if isinstance(command, EditLast):
@@ -759,12 +720,14 @@ class TerminalUI:
             else:
                 self.client.delete(msg_id, self._timeout)
         except ClientError as exc:
-            self._emit(_("! /{command} failed: {why}").format(command=command_names(word)[0], why=self._failure(exc)))
+            self._screen.emit(_("! /{command} failed: {why}").format(command=command_names(word)[0],
+                                                                     why=self._failure(exc)))
             return
         with self._print_lock:
             message = describe_message(msg_id, self._shown_text_of(msg_id))
         self._keep_text(msg_id, command.text if isinstance(command, EditLast) else _DELETED)
-        self._emit((_("* {message} edited") if word == "edit" else _("* {message} deleted")).format(message=message))
+        said = _("* {message} edited") if word == "edit" else _("* {message} deleted")
+        self._screen.emit(said.format(message=message))
 
     # --- Rooms ------------------------------------------------------------------------------
 
@@ -779,32 +742,32 @@ class TerminalUI:
             if room is None and word in _DEFAULT_ROOM_ACTS:
                 room = const.DEFAULT_ROOM  # plain lines go to the default room: these work there
             if room is None:
-                self._emit(_("! /{command}: plain lines go to the default room, which has no such thing; name a "
-                             "room (/{command} #ROOM ...) or /{join} #ROOM first").format(command=command_names(word)[0],
-                                                               join=command_names("join")[0]))
+                self._screen.emit(_("! /{command}: plain lines go to the default room, which has no such thing; name a "
+                                    "room (/{command} #ROOM ...) or /{join} #ROOM first").format(
+                    command=command_names(word)[0], join=command_names("join")[0]))
                 return
         try:
             if isinstance(command, RoomJoin):
                 info = self.client.join(command.room, timeout=self._timeout)
                 self._target = None if is_default_room(info.room_name) else info.room_name
-                self._emit(format_room_info(info))
+                self._screen.emit(format_room_info(info))
             elif isinstance(command, RoomLeave):
                 self.client.leave(room, self._timeout)
                 if self._target is not None and canonical(self._target) == canonical(room):
                     self._target = None
-                self._emit(_("* you left {room}; plain lines go to the room").format(room=sanitize(room)))
+                self._screen.emit(_("* you left {room}; plain lines go to the room").format(room=sanitize(room)))
             elif isinstance(command, ShowRooms):
-                self._emit_block(format_rooms(self.client.rooms(self._timeout)))
+                self._screen.emit_block(format_rooms(self.client.rooms(self._timeout)))
             elif isinstance(command, ShowMembers):
-                self._emit(format_members(room, self.client.members(room, self._timeout)))
+                self._screen.emit(format_members(room, self.client.members(room, self._timeout)))
             else:
                 self._room_act(command, room)
         except ClientError as exc:
             # The room names the sentence of a room's refusal (not a moderation act's, whose
             # not_member may be about the person acted on).
             about = None if isinstance(command, RoomAct) else room
-            self._emit(_("! /{command} failed: {why}").format(command=command_names(word)[0],
-                                                              why=self._failure(exc, about)))
+            self._screen.emit(_("! /{command} failed: {why}").format(command=command_names(word)[0],
+                                                                     why=self._failure(exc, about)))
 
     def _room_act(self, command: RoomAct, room: str) -> None:
         """A moderation act. The server announces it in the room, to us too when we are in
@@ -822,8 +785,8 @@ class TerminalUI:
             if self._acts_awaited.get(key) is announced:
                 del self._acts_awaited[key]
         shown = "" if act == "topic" else f" {sanitize(name)}"
-        self._emit(_("* done: /{command}{name} in {room}").format(command=command_names(act)[0], name=shown,
-                                                                  room=sanitize(room)))
+        self._screen.emit(_("* done: /{command}{name} in {room}").format(command=command_names(act)[0], name=shown,
+                                                                         room=sanitize(room)))
 
     def _request_act(self, command: RoomAct, room: str) -> None:
         """Ask the server for a moderation act; returns once it was done."""
@@ -855,11 +818,11 @@ class TerminalUI:
         try:
             (self.client.block if command.blocked else self.client.unblock)(command.name, self._timeout)
         except ClientError as exc:
-            self._emit(_("! /{command} failed: {why}").format(
+            self._screen.emit(_("! /{command} failed: {why}").format(
                 command=command_names("block" if command.blocked else "unblock")[0], why=self._failure(exc)))
             return
-        self._emit((_("* blocked {name}: their messages will not reach you") if command.blocked
-                    else _("* unblocked {name}")).format(name=name))
+        self._screen.emit((_("* blocked {name}: their messages will not reach you") if command.blocked
+                           else _("* unblocked {name}")).format(name=name))
 
     def receipts_on(self) -> bool | None:
         """This user's read receipts setting as the server keeps it (the welcome's, or what
@@ -878,51 +841,52 @@ class TerminalUI:
         word = command_names("receipts")[0]
         current = self.receipts_on()
         if current is None:
-            self._emit(_("! /{command}: this server has no read receipts").format(command=word))
+            self._screen.emit(_("! /{command}: this server has no read receipts").format(command=word))
             return
         if command.on is not None and command.on != current:
             welcome = self.client.welcome
             try:
                 self.client.set_read_receipts(command.on, self._timeout)
             except ClientError as exc:
-                self._emit(_("! /{command} failed: {why}").format(command=word, why=self._failure(exc)))
+                self._screen.emit(_("! /{command} failed: {why}").format(command=word, why=self._failure(exc)))
                 return
             self._receipts_set = (welcome, command.on)
             current = command.on
-        self._emit((_("* read receipts are on: people see when you have read their messages and when you type, "
-                      "and you see theirs (/{command} off turns them off)") if current else
-                    _("* read receipts are off: nobody sees when you have read their messages or type, "
-                      "and you do not see theirs (/{command} on turns them on)")).format(command=word))
+        self._screen.emit((_("* read receipts are on: people see when you have read their messages and when you type, "
+                             "and you see theirs (/{command} off turns them off)") if current else
+                           _("* read receipts are off: nobody sees when you have read their messages or type, "
+                             "and you do not see theirs (/{command} on turns them on)")).format(command=word))
 
     def _claim_name(self) -> None:
         """/register: claim the current name with a new password (never typed on the line)."""
         register = command_names("register")[0]
         if self.client.registered:
-            self._emit(_("! {name} is registered already").format(name=sanitize(self._me)))
+            self._screen.emit(_("! {name} is registered already").format(name=sanitize(self._me)))
             return
         try:
             if self._script_password is not None:
                 password = self._script_password
             elif self._prompting:
-                with self._holding_output():
+                with self._screen.holding_output():
                     # Said at once, between the prompts (the held lines wait for the password).
-                    password = auth.ask_new_password(self._me, lambda line: self._write_raw(f"! /{register}: {line}\n"))
+                    password = auth.ask_new_password(
+                        self._me, lambda line: self._screen.write_raw(f"! /{register}: {line}\n"))
             else:
-                self._emit(_("! /{command} needs a password typed without echo: run the client in a terminal, "
-                             "or set {variable} or use --password-file FILE").format(
+                self._screen.emit(_("! /{command} needs a password typed without echo: run the client in a terminal, "
+                                    "or set {variable} or use --password-file FILE").format(
                     command=register, variable=auth.PASSWORD_ENV))
                 return
             self.client.register(password, self._timeout)
         except auth.PasswordError as exc:
-            self._emit(f"! /{register}: {sanitize(str(exc))}")
+            self._screen.emit(f"! /{register}: {sanitize(str(exc))}")
             return
         except EOFError:
-            self._emit(f"! /{register}: " + _("no password given"))
+            self._screen.emit(f"! /{register}: " + _("no password given"))
             return
         except ClientError as exc:
-            self._emit(_("! /{command} failed: {why}").format(command=register, why=self._failure(exc)))
+            self._screen.emit(_("! /{command} failed: {why}").format(command=register, why=self._failure(exc)))
             return
-        self._emit(_("* {name} is now registered: log in with its password from now on").format(
+        self._screen.emit(_("* {name} is now registered: log in with its password from now on").format(
             name=sanitize(self._me)))
 
     def _change_password(self) -> None:
@@ -930,28 +894,28 @@ class TerminalUI:
         login asks; never typed on the line. Only in a terminal: a script has no one to ask."""
         word = command_names("password")[0]
         if not self.client.registered:
-            self._emit(_("! /{command}: {name} has no password: /{register} claims the name with one").format(
+            self._screen.emit(_("! /{command}: {name} has no password: /{register} claims the name with one").format(
                 command=word, name=sanitize(self._me), register=command_names("register")[0]))
             return
         if not self._prompting:
-            self._emit(_("! /{command} needs the passwords typed without echo: run the client in a terminal").format(
-                command=word))
+            self._screen.emit(_("! /{command} needs the passwords typed without echo: run the client in a "
+                                "terminal").format(command=word))
             return
         try:
-            with self._holding_output():
+            with self._screen.holding_output():
                 old = auth.ask_password(_("current password for {name}: ").format(name=self._me))
-                new = auth.ask_new_password(self._me, lambda line: self._write_raw(f"! /{word}: {line}\n"))
+                new = auth.ask_new_password(self._me, lambda line: self._screen.write_raw(f"! /{word}: {line}\n"))
             self.client.change_password(old, new, self._timeout)
         except auth.PasswordError as exc:
-            self._emit(f"! /{word}: {sanitize(str(exc))}")
+            self._screen.emit(f"! /{word}: {sanitize(str(exc))}")
             return
         except EOFError:
-            self._emit(f"! /{word}: " + _("no password given; nothing was changed"))
+            self._screen.emit(f"! /{word}: " + _("no password given; nothing was changed"))
             return
         except ClientError as exc:
-            self._emit(_("! /{command} failed: {why}").format(command=word, why=self._failure(exc)))
+            self._screen.emit(_("! /{command} failed: {why}").format(command=word, why=self._failure(exc)))
             return
-        self._emit(_("* the password of {name} is changed: log in with the new one from now on").format(
+        self._screen.emit(_("* the password of {name} is changed: log in with the new one from now on").format(
             name=sanitize(self._me)))
 
     def _unregister(self) -> None:
@@ -959,32 +923,32 @@ class TerminalUI:
         the confirmation; Enter alone keeps it. Only in a terminal: a script has no one to ask."""
         word = command_names("unregister")[0]
         if not self.client.registered:
-            self._emit(_("! /{command}: {name} is a guest name, not an account: it is forgotten on its own after you "
-                         "leave").format(command=word, name=sanitize(self._me)))
+            self._screen.emit(_("! /{command}: {name} is a guest name, not an account: it is forgotten on its own "
+                                "after you leave").format(command=word, name=sanitize(self._me)))
             return
         if not self._prompting:
-            self._emit(_("! /{command} needs the password typed without echo: run the client in a terminal").format(
-                command=word))
+            self._screen.emit(_("! /{command} needs the password typed without echo: run the client in a "
+                                "terminal").format(command=word))
             return
         try:
-            with self._holding_output():
-                self._write_raw(_("! /{command} deletes the account {name} for good: its password, settings, blocks, "
-                                  "rooms and the messages waiting for it; what you sent stays with its recipients. "
-                                  "The name is held for a while, then anyone may take it.\n").format(
+            with self._screen.holding_output():
+                self._screen.write_raw(_("! /{command} deletes the account {name} for good: its password, settings, "
+                                         "blocks, rooms and the messages waiting for it; what you sent stays with its "
+                                         "recipients. The name is held for a while, then anyone may take it.\n").format(
                     command=word, name=sanitize(self._me)))
                 password = auth.ask_password(_("password of {name}, to delete it (Enter alone: keep it): ").format(
                     name=self._me))
             if not password:
-                self._emit(f"! /{word}: " + _("no password given; nothing was deleted"))
+                self._screen.emit(f"! /{word}: " + _("no password given; nothing was deleted"))
                 return
             self.client.unregister(password, self._timeout)
         except EOFError:
-            self._emit(f"! /{word}: " + _("no password given; nothing was deleted"))
+            self._screen.emit(f"! /{word}: " + _("no password given; nothing was deleted"))
             return
         except ClientError as exc:
-            self._emit(_("! /{command} failed: {why}").format(command=word, why=self._failure(exc)))
+            self._screen.emit(_("! /{command} failed: {why}").format(command=word, why=self._failure(exc)))
             return
-        self._emit(_("* the account {name} was deleted").format(name=sanitize(self._me)))
+        self._screen.emit(_("* the account {name} was deleted").format(name=sanitize(self._me)))
 
     def _sent_nothing(self) -> None:
         """A line of the input could not be carried out: for the exit status."""
@@ -1018,14 +982,14 @@ class TerminalUI:
             # It failed inside send_*; the library reports that only through the tracker.
             line = describe_status(message, message.state, message.error)
             if line is not None:
-                self._emit(line)
+                self._screen.emit(line)
             self._settle(message)
             return
         if message.waiting:
             where = message.to or message.room
             line = _("… not connected: will be sent to the room once reconnected: {text}") if where is None \
                 else _("… not connected: will be sent to {name} once reconnected: {text}")
-            self._emit(line.format(name=sanitize(where), text=preview(message.text)))
+            self._screen.emit(line.format(name=sanitize(where), text=preview(message.text)))
         self._sent = [m for m in self._sent if not self._settle(m)]
         self._sent.append(message)
 
@@ -1038,8 +1002,8 @@ class TerminalUI:
             # One look at the state (the receiver may change it meanwhile): the line shows
             # it, and unless it is final the line waits for the updates that follow it.
             state, error = message.state, message.error
-            line = describe_own(message, state, error, self._style)
-            self._print_locked(line, redraw=True, replace=_TYPED_LINE, key=message)
+            line = describe_own(message, state, error, self._screen.style)
+            self._screen.print_locked(line, redraw=True, replace=TYPED_LINE, key=message)
             if state not in message.final_states:
                 self._shown.add(message)
 
@@ -1053,21 +1017,13 @@ class TerminalUI:
                 return  # _show_own has not printed it yet: it shows the state it finds then
             if message.done:
                 self._shown.discard(message)
-            if self._last_key is message:
-                line = describe_own(message, update.state, update.error, self._style)
-                self._print_locked(line, redraw=True, replace=message, key=message)
+            if self._screen.last_key is message:
+                line = describe_own(message, update.state, update.error, self._screen.style)
+                self._screen.print_locked(line, redraw=True, replace=message, key=message)
             else:
-                line = describe_follow_up(message, update.state, update.error, self._style, format_clock(time.time()),
-                                          now)
-                self._print_locked(line, redraw=True)
-
-    def _prompt_drawn(self) -> None:
-        """readline's pre-input hook (main thread, inside input()): the prompt is on screen."""
-        with self._print_lock:
-            if self._prompt_pending:
-                self._prompt_pending = False
-                self._prompt_shown = True
-                self._prompt_drawn_or_gone.notify_all()
+                line = describe_follow_up(message, update.state, update.error, self._screen.style,
+                                          format_clock(time.time()), now)
+                self._screen.print_locked(line, redraw=True)
 
     def _set_up_completion(self) -> None:
         """Tab completes command words and names; readline says when its prompt is drawn
@@ -1079,8 +1035,7 @@ class TerminalUI:
             # meanwhile wait for) on the process's own terminal.
             if self._stdin is sys.stdin and self._stdout is sys.stdout and sys.stdin.isatty() \
                     and sys.stdout.isatty():
-                self._readline.set_pre_input_hook(self._prompt_drawn)
-                self._prompt_hooked = True
+                self._screen.follow_prompt()
         except (AttributeError, ValueError):
             pass  # no hook: lines are printed as if the prompt was drawn as soon as input() starts
         try:
@@ -1213,7 +1168,7 @@ class TerminalUI:
             if isinstance(event, ErrorReply) and event.request_id is None and event.code in SIGNED_OUT:
                 self._signed_out = True  # its line says it all: no "Disconnected" line after it
                 if self._prompting:  # the main thread asks for the new password once the end is in
-                    self._emit(describe_signed_out(event, asked_here=True))
+                    self._screen.emit(describe_signed_out(event, asked_here=True))
                     return
             if isinstance(event, Read) and (self._held_for_history(event) or not self._read_is_news(event)):
                 return
@@ -1269,21 +1224,21 @@ class TerminalUI:
                     self._own_last = event
                 if self._interactive:
                     line = stamp(format_clock(event.sent_at), describe_post_from_elsewhere(
-                        event, indent_text(event.text, INDENT)), self._style)
+                        event, indent_text(event.text, INDENT)), self._screen.style)
                     with self._print_lock:
-                        self._print_locked(line, redraw=True, at=event.sent_at)
+                        self._screen.print_locked(line, redraw=True, at=event.sent_at)
                 else:
-                    self._emit(f"[{format_clock(event.sent_at)}] "
-                               + describe_post_from_elsewhere(event, sanitize(event.text)), at=event.sent_at)
+                    self._screen.emit(f"[{format_clock(event.sent_at)}] "
+                                      + describe_post_from_elsewhere(event, sanitize(event.text)), at=event.sent_at)
             elif not self._interactive:
                 line = describe_status(event.message, event.state, event.error, self._text_now(event.message)) \
                     if isinstance(event, MessageUpdate) else describe_event(event, self._me, self._carbons)
                 if line is not None:
-                    self._emit(line, at=stamped_at(event))
+                    self._screen.emit(line, at=stamped_at(event))
             elif isinstance(event, MessageUpdate):
                 self._update_own(event)
             else:
-                line = describe_on_screen(event, self._me, self._style, format_clock(time.time()),
+                line = describe_on_screen(event, self._me, self._screen.style, format_clock(time.time()),
                                           self._carbons, was)
                 if line is None:
                     return
@@ -1294,7 +1249,7 @@ class TerminalUI:
                 else:
                     replace = key = None
                 with self._print_lock:
-                    self._print_locked(line, redraw=True, replace=replace, key=key, at=stamped_at(event))
+                    self._screen.print_locked(line, redraw=True, replace=replace, key=key, at=stamped_at(event))
             if isinstance(event, DirectMessage):  # printed: seen (a no-op with receipts off)
                 if not event.deleted:  # deleted before it came: nothing of it was seen
                     self._mark_read(event)
@@ -1310,8 +1265,8 @@ class TerminalUI:
             self._typing_names[room + " " + canonical(event.sender or "")] = sanitize(event.sender or "")
             typists = [self._typing_names.get(key, key.partition(" ")[2]) for key, when in self._typing_shown.items()
                        if key.partition(" ")[0] == room and now - when < const.TYPING_EXPIRES]
-            line = self._stamp(describe_typists(typists, sanitize(event.room_name)))
-            self._print_locked(line, redraw=True, replace=(TYPING_LINE, room), key=(TYPING_LINE, room))
+            line = self._screen.stamp(describe_typists(typists, sanitize(event.room_name)))
+            self._screen.print_locked(line, redraw=True, replace=(TYPING_LINE, room), key=(TYPING_LINE, room))
 
     def _server_unavailable(self, event: ServerUnavailable) -> None:
         """Say an outage of the server's storage in one line, not one per hold (the core
@@ -1330,11 +1285,11 @@ class TerminalUI:
         if line is None:
             return
         if not self._interactive:
-            self._emit(line)
+            self._screen.emit(line)
             return
         with self._print_lock:
-            self._print_locked(self._stamp(line), redraw=True, replace=UNAVAILABLE_LINE,
-                               key=UNAVAILABLE_LINE if event.retry_in is not None else None)
+            self._screen.print_locked(self._screen.stamp(line), redraw=True, replace=UNAVAILABLE_LINE,
+                                      key=UNAVAILABLE_LINE if event.retry_in is not None else None)
 
     def _talked_with(self, event: DirectMessage | Carbon | MessageUpdate) -> None:
         """Note the person of a direct message shown here (the most recent last), and how
@@ -1542,11 +1497,11 @@ class TerminalUI:
         line = _("✓✓ your last post in {room} ({message}) was read by {n}").format(
             room=sanitize(event.room_name), message=message, n=count)
         if not self._interactive:
-            self._emit(line)
+            self._screen.emit(line)
         else:
             with self._print_lock:  # the next count for the same post rewrites it while it is last
-                self._print_locked(self._stamp(line), redraw=True, replace=(READ_BY_LINE, room, last),
-                                   key=(READ_BY_LINE, room, last))
+                self._screen.print_locked(self._screen.stamp(line), redraw=True, replace=(READ_BY_LINE, room, last),
+                                          key=(READ_BY_LINE, room, last))
 
     def _remember(self, event: Event) -> None:
         """Keep what /reply and Tab need from ``event``."""
@@ -1574,7 +1529,7 @@ class TerminalUI:
             else:
                 line = _("! Connection to the server lost ({why})").format(why=sanitize(self.client.close_reason))
             if not self._signed_out:  # else said already (describe_event): why, and how to log in again
-                self._print_locked(self._stamp(line), redraw=False)
+                self._screen.print_locked(self._screen.stamp(line), redraw=False)
         self._wake_main()
 
     def _wake_main(self) -> None:
@@ -1625,132 +1580,11 @@ class TerminalUI:
             signal.signal(signal.SIGINT, previous if previous is not None else signal.default_int_handler)
 
     def _on_sigint(self, signum: int, frame: FrameType | None) -> None:
-        if self._lost and not self._reading:
+        if self._lost and not self._screen.reading:
             return  # a wake-up while busy: the main loop checks _lost before reading again
         raise KeyboardInterrupt
 
-    # --- Output -------------------------------------------------------------------------
-
-    def _emit(self, line: str, at: float | None = None) -> None:
-        """Print one line (stamped with the time on the interactive screen; ``at``: the
-        time a message's line says already, see :meth:`_print_locked`)."""
-        with self._print_lock:
-            self._print_locked(self._stamp(line), redraw=True, at=at)
-
-    def _emit_block(self, lines: list[str]) -> None:
-        """Print a heading and the lines under it: on the interactive screen, one stamped
-        line with the others indented under it; in a pipe, one line each."""
-        if not lines:
-            return
-        if not self._interactive:
-            for line in lines:
-                self._emit(line)
-            return
-        self._emit(("\n" + " " * INDENT).join(lines))
-
-    def _stamp(self, line: str) -> str:
-        return stamp(format_clock(time.time()), line, self._style) if self._interactive else line
-
-    def _columns(self) -> int:
-        try:
-            return os.get_terminal_size(self._stdout.fileno()).columns or 80
-        except (OSError, ValueError, AttributeError):
-            return 80
-
-    def _print_locked(self, line: str, redraw: bool, replace: object = None, key: object = None,
-                      at: float | None = None) -> None:
-        """Print ``line`` (it may hold ``\n``: continuation lines) on the screen; the lock is held.
-
-        Interactive, while a line is being typed: erase all the rows that the prompt and
-        the typed text take (from the row of the cursor, wherever it is in the line), print,
-        and have readline draw the prompt and the text again with the cursor where it was
-        (if ``redraw``). ``replace``: if the last line printed was given that ``key``, it is
-        rewritten instead of printing a new one (a message's state, the reconnection line);
-        :data:`_TYPED_LINE` rewrites the line just typed, if it is still the last thing on
-        screen. ``key`` is what this line shows, for a later ``replace`` (compared by value:
-        a tuple names one room's line). In a pipe: one
-        line, nothing else. While a password prompt is on screen, lines wait until it is
-        answered.
-
-        ``at``: the time the line is stamped with (a message's ``sent_at``; None: now on the
-        interactive screen, where every line is stamped, and no time in a pipe, where only
-        messages are): a line of another day than the one before it comes under a dim line
-        naming its day (:class:`~client.display.DayBreaks`), unless it rewrites a line in place.
-        """
-        rewrite = replace is not None and replace is not _TYPED_LINE and replace == self._last_key
-        day = None if rewrite or (at is None and not self._interactive) else \
-            self._days.before(time.time() if at is None else at, time.time())
-        # The day's line goes with the line under it, but is not part of what a rewrite erases.
-        head = "" if day is None else self._style.dim(day_rule(day)) + "\n"
-        if self._holding:
-            self._held.append(head + line)
-            return
-        out = self._stdout
-        try:
-            if not self._interactive:
-                out.write(f"{head}{line}\n")
-                out.flush()
-                return
-            if self._prompt_pending:  # (the wait lets go of the lock, which the hook takes)
-                self._prompt_drawn_or_gone.wait_for(lambda: not self._prompt_pending, _PROMPT_WAIT)
-            columns = self._columns()
-            erase = ""
-            prompted = self._prompt_shown if self._prompt_hooked else self._reading
-            if prompted:
-                erase = erase_input(self._input_row(columns))
-            if replace is _TYPED_LINE and self._echo_rows and not prompted:
-                erase += f"\x1b[{self._echo_rows}A\r\x1b[J"
-            elif replace is not None and replace == self._last_key and self._last_rows:
-                erase += f"\x1b[{self._last_rows}A\r\x1b[J"
-            out.write(f"{erase}{head}{line}\n")
-            self._last_key, self._last_rows, self._echo_rows = key, screen_rows(line, columns), 0
-            if prompted and redraw:
-                self._redraw()
-            out.flush()
-        except (OSError, ValueError):
-            pass  # stdout closed (e.g. `| head`): nothing left to show it to
-
-    def _input_row(self, columns: int) -> int:
-        """The row of the cursor in the prompt and typed text (0: the prompt's first)."""
-        if self._hooks is not None:
-            before = self._hooks.before_point()
-        else:  # without the hooks, the cursor is taken to be at the end of the line
-            before = self._readline.get_line_buffer() if self._readline is not None else ""
-        return cursor_row(display_width(prompt_for(self._target) + before), columns)
-
-    def _redraw(self) -> None:
-        """Draw the prompt and the typed text again below what was printed."""
-        if self._hooks is not None:
-            self._stdout.flush()  # readline writes to the same terminal through C's stdio
-            self._hooks.redisplay()
-        else:
-            typed = self._readline.get_line_buffer() if self._readline is not None else ""
-            self._stdout.write(f"{prompt_for(self._target)}{typed}")
-
-    @contextmanager
-    def _holding_output(self) -> Iterator[None]:
-        """While a password is asked: lines wait, then come out once it is answered."""
-        with self._print_lock:
-            self._holding = True
-        try:
-            yield
-        finally:
-            with self._print_lock:
-                self._holding = False
-                held, self._held = self._held, []
-                for line in held:
-                    self._print_locked(line, redraw=False)
-
-    def _write_raw(self, text: str) -> None:
-        with self._print_lock:
-            self._write_raw_locked(text)
-
-    def _write_raw_locked(self, text: str) -> None:
-        try:
-            self._stdout.write(text)
-            self._stdout.flush()
-        except (OSError, ValueError):
-            pass
+    # --- Errors -------------------------------------------------------------------------
 
     def _complain(self, line: str) -> None:
         try:

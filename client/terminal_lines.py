@@ -540,7 +540,7 @@ def format_members(room: str, members: Sequence[MemberEntry]) -> str:
 # Continuation lines (a message's second line, a list under its heading) start this far in:
 # under the text after the time stamp "[12:01] ".
 INDENT = 8
-# Keys of the lines that a later line may rewrite in place (see TerminalUI._print_locked).
+# Keys of the lines that a later line may rewrite in place (see client/terminal_screen.py, Screen.print_locked).
 RECONNECT_LINE = "reconnect"
 UNAVAILABLE_LINE = "unavailable"  # the status of an outage of the server's storage
 READ_BY_LINE = "read by"  # (it, room, msg_id): how many read our last post in a room

@@ -221,7 +221,7 @@ def _screen_ui(columns: int = 40) -> tuple[TerminalUI, _Stream]:
     out = _Stream(True)
     ui = TerminalUI("Alice", "127.0.0.1", 9, stdin=_Stream(True), stdout=out, stderr=out, interactive=True,
                     colour=False)
-    ui._columns = lambda: columns  # type: ignore[method-assign]
+    ui._screen.columns = lambda: columns  # type: ignore[method-assign]
     return ui, out
 
 
@@ -460,7 +460,7 @@ def test_messages_of_another_day_come_under_a_dim_line_naming_their_day() -> Non
     message after older ones is under "Today"; the stamps stay HH:MM."""
     import datetime
     ui, out = _screen_ui(columns=100)
-    ui._style = COLOUR  # the separator is dim
+    ui._screen.style = COLOUR  # the separator is dim
     week = _local_noon(5)
     ui._on_event(DirectMessage(1, "Bob", "Alice", "last week", week))
     ui._on_event(DirectMessage(2, "Bob", "Alice", "later that day", week + 3600))

@@ -162,7 +162,7 @@ def test_history_shows_what_was_read_on_its_messages_without_a_read_line_after_i
     out = io.StringIO()
     ui = TerminalUI("Alice", "127.0.0.1", 9, timeout=1.0, stdin=io.StringIO(), stdout=out, stderr=out,
                     interactive=interactive, colour=False)
-    ui._columns = lambda: 200  # type: ignore[method-assign]
+    ui._screen.columns = lambda: 200  # type: ignore[method-assign]
     entries = [HistoryEntry(2, "Alice", "Bob", "first", 0.0, "delivered"),
                HistoryEntry(3, "Alice", "Bob", "second", 0.0, "delivered")]
 
@@ -219,7 +219,7 @@ def test_a_long_outage_of_the_servers_storage_takes_one_status_line_not_one_per_
     out = io.StringIO()
     ui = TerminalUI("Alice", "127.0.0.1", 9, timeout=1.0, stdin=io.StringIO(), stdout=out, stderr=out,
                     interactive=interactive, colour=False)
-    ui._columns = lambda: 200  # type: ignore[method-assign]
+    ui._screen.columns = lambda: 200  # type: ignore[method-assign]
     for wait in (5.0, 10.0):
         ui._on_event(ServerUnavailable(wait))
     ui._on_event(DirectMessage(7, "Bob", "Alice", "are you there?", time.time()))  # today: no day line

@@ -1,0 +1,225 @@
+"""What the terminal client prints, and where: lines above readline's prompt, or a pipe.
+
+Two threads print (the main one, after a command; the receiver, when an event comes),
+so every line goes through :meth:`Screen.print_locked` under :attr:`Screen.lock`. On the
+interactive screen it erases every row the prompt and the typed text take (the cursor's
+row comes from readline's ``rl_point``, see :class:`client.terminal_input.ReadlineHooks`,
+and the terminal's width), prints, and has readline draw the prompt and the text again
+with the cursor where it was. Nothing is printed between input() starting and readline
+drawing its prompt (readline's pre-input hook says when), nor while a password is asked
+(lines wait, then come). A line may be given a key, and a later line with the same key
+rewrites it in place while it is still the last one (a message's state, the reconnection
+line). In a pipe: one line each, nothing else.
+
+The lock is also the terminal session's (client/terminal.py guards its own state with it):
+one lock, so a line and the state it shows never disagree.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Any, TextIO
+
+from .display import DayBreaks, day_rule, format_clock
+from .screen import Style, cursor_row, display_width, erase_input, screen_rows
+from .terminal_input import ReadlineHooks
+from .terminal_lines import INDENT, stamp
+
+# The longest a line waits for readline to draw its prompt (it takes microseconds).
+PROMPT_WAIT = 0.5
+
+# The ``replace`` of a message's first line: it takes the place of the line typed.
+TYPED_LINE = object()
+
+
+class Screen:
+    """The terminal's output: ``out`` (stdout), interactive or a pipe; ``style`` colours
+    names; ``readline`` and ``hooks`` (None without readline) draw the prompt, which
+    ``prompt()`` says (it changes with /to)."""
+
+    def __init__(self, out: TextIO, interactive: bool, style: Style, readline: Any,
+                 hooks: ReadlineHooks | None, prompt: Callable[[], str]) -> None:
+        self.out = out
+        self.interactive = interactive
+        self.style = style
+        self._readline = readline
+        self._hooks = hooks
+        self._prompt = prompt
+        self.lock = threading.Lock()
+        self.reading = False        # the main thread is (about to be) blocked reading input
+        # All guarded by the lock:
+        self.last_key: object = None  # what the last line printed shows (rewritable if not None)
+        self._days = DayBreaks()  # where the screen (or the pipe) needs a line naming the day
+        self._last_rows = 0         # screen rows that line takes
+        self._echo_rows = 0         # rows of the line just typed, still on screen below the last
+        self._holding = False       # a password prompt is on screen: lines wait in held
+        self.held: list[str] = []
+        self._prompt_hooked = False  # readline tells us when it has drawn the prompt (follow_prompt)
+        self._prompt_pending = False  # input() started, readline has not drawn the prompt yet
+        self._prompt_shown = False  # the prompt and typed text are on screen, below the last line
+        self._prompt_drawn_or_gone = threading.Condition(self.lock)
+
+    def emit(self, line: str, at: float | None = None) -> None:
+        """Print one line (stamped with the time on the interactive screen; ``at``: the
+        time a message's line says already, see :meth:`print_locked`)."""
+        with self.lock:
+            self.print_locked(self.stamp(line), redraw=True, at=at)
+
+    def emit_block(self, lines: list[str]) -> None:
+        """Print a heading and the lines under it: on the interactive screen, one stamped
+        line with the others indented under it; in a pipe, one line each."""
+        if not lines:
+            return
+        if not self.interactive:
+            for line in lines:
+                self.emit(line)
+            return
+        self.emit(("\n" + " " * INDENT).join(lines))
+
+    def stamp(self, line: str) -> str:
+        """``line`` with the time before it on the interactive screen; as it is in a pipe."""
+        return stamp(format_clock(time.time()), line, self.style) if self.interactive else line
+
+    def columns(self) -> int:
+        """The terminal's width (80 if it cannot say)."""
+        try:
+            return os.get_terminal_size(self.out.fileno()).columns or 80
+        except (OSError, ValueError, AttributeError):
+            return 80
+
+    def print_locked(self, line: str, redraw: bool, replace: object = None, key: object = None,
+                     at: float | None = None) -> None:
+        """Print ``line`` (it may hold ``\n``: continuation lines) on the screen; the lock is held.
+
+        Interactive, while a line is being typed: erase all the rows that the prompt and
+        the typed text take (from the row of the cursor, wherever it is in the line), print,
+        and have readline draw the prompt and the text again with the cursor where it was
+        (if ``redraw``). ``replace``: if the last line printed was given that ``key``, it is
+        rewritten instead of printing a new one (a message's state, the reconnection line);
+        :data:`TYPED_LINE` rewrites the line just typed, if it is still the last thing on
+        screen. ``key`` is what this line shows, for a later ``replace`` (compared by value:
+        a tuple names one room's line). In a pipe: one
+        line, nothing else. While a password prompt is on screen, lines wait until it is
+        answered.
+
+        ``at``: the time the line is stamped with (a message's ``sent_at``; None: now on the
+        interactive screen, where every line is stamped, and no time in a pipe, where only
+        messages are): a line of another day than the one before it comes under a dim line
+        naming its day (:class:`~client.display.DayBreaks`), unless it rewrites a line in place.
+        """
+        rewrite = replace is not None and replace is not TYPED_LINE and replace == self.last_key
+        day = None if rewrite or (at is None and not self.interactive) else \
+            self._days.before(time.time() if at is None else at, time.time())
+        # The day's line goes with the line under it, but is not part of what a rewrite erases.
+        head = "" if day is None else self.style.dim(day_rule(day)) + "\n"
+        if self._holding:
+            self.held.append(head + line)
+            return
+        out = self.out
+        try:
+            if not self.interactive:
+                out.write(f"{head}{line}\n")
+                out.flush()
+                return
+            if self._prompt_pending:  # (the wait lets go of the lock, which the hook takes)
+                self._prompt_drawn_or_gone.wait_for(lambda: not self._prompt_pending, PROMPT_WAIT)
+            columns = self.columns()
+            erase = ""
+            prompted = self._prompt_shown if self._prompt_hooked else self.reading
+            if prompted:
+                erase = erase_input(self._input_row(columns))
+            if replace is TYPED_LINE and self._echo_rows and not prompted:
+                erase += f"\x1b[{self._echo_rows}A\r\x1b[J"
+            elif replace is not None and replace == self.last_key and self._last_rows:
+                erase += f"\x1b[{self._last_rows}A\r\x1b[J"
+            out.write(f"{erase}{head}{line}\n")
+            self.last_key, self._last_rows, self._echo_rows = key, screen_rows(line, columns), 0
+            if prompted and redraw:
+                self._redraw()
+            out.flush()
+        except (OSError, ValueError):
+            pass  # stdout closed (e.g. `| head`): nothing left to show it to
+
+    def input_line(self) -> str:
+        """``input()`` at the prompt, which lines printed meanwhile go above: none between
+        input() starting and readline drawing the prompt. The line typed stays on screen
+        (readline echoed it), below any line that could be rewritten, and is erased if it
+        becomes a message (:data:`TYPED_LINE`). EOFError and KeyboardInterrupt as input()."""
+        prompt = self._prompt()
+        try:
+            with self.lock:
+                # Lines printed between here and readline drawing the prompt would land
+                # after it or be drawn over: they wait for prompt_drawn.
+                self._prompt_pending = self._prompt_hooked
+            line = input(prompt)
+        finally:
+            with self.lock:
+                self._prompt_pending = self._prompt_shown = False
+                self._prompt_drawn_or_gone.notify_all()
+        with self.lock:
+            self.last_key = None
+            self._echo_rows = cursor_row(display_width(prompt + line), self.columns()) + 1
+        return line
+
+    def follow_prompt(self) -> None:
+        """Have readline say when its prompt is drawn (its pre-input hook): until then,
+        lines wait. Raises AttributeError or ValueError where readline cannot; then lines
+        are printed as if the prompt was drawn as soon as input() starts."""
+        self._readline.set_pre_input_hook(self._prompt_drawn)
+        self._prompt_hooked = True
+
+    def _prompt_drawn(self) -> None:
+        """readline's pre-input hook (main thread, inside input()): the prompt is on screen."""
+        with self.lock:
+            if self._prompt_pending:
+                self._prompt_pending = False
+                self._prompt_shown = True
+                self._prompt_drawn_or_gone.notify_all()
+
+    def _input_row(self, columns: int) -> int:
+        """The row of the cursor in the prompt and typed text (0: the prompt's first)."""
+        if self._hooks is not None:
+            before = self._hooks.before_point()
+        else:  # without the hooks, the cursor is taken to be at the end of the line
+            before = self._readline.get_line_buffer() if self._readline is not None else ""
+        return cursor_row(display_width(self._prompt() + before), columns)
+
+    def _redraw(self) -> None:
+        """Draw the prompt and the typed text again below what was printed."""
+        if self._hooks is not None:
+            self.out.flush()  # readline writes to the same terminal through C's stdio
+            self._hooks.redisplay()
+        else:
+            typed = self._readline.get_line_buffer() if self._readline is not None else ""
+            self.out.write(f"{self._prompt()}{typed}")
+
+    @contextmanager
+    def holding_output(self) -> Iterator[None]:
+        """While a password is asked: lines wait, then come out once it is answered."""
+        with self.lock:
+            self._holding = True
+        try:
+            yield
+        finally:
+            with self.lock:
+                self._holding = False
+                held, self.held = self.held, []
+                for line in held:
+                    self.print_locked(line, redraw=False)
+
+    def write_raw(self, text: str) -> None:
+        """``text`` as it is (a newline after ^D), under the lock."""
+        with self.lock:
+            self.write_raw_locked(text)
+
+    def write_raw_locked(self, text: str) -> None:
+        """``text`` as it is; the lock is held."""
+        try:
+            self.out.write(text)
+            self.out.flush()
+        except (OSError, ValueError):
+            pass
