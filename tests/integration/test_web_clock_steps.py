@@ -6,6 +6,7 @@ override). Skipped without ``chromium`` (failed under CI)."""
 
 from __future__ import annotations
 
+import calendar
 import time
 
 import pytest
@@ -70,7 +71,13 @@ def test_a_connection_is_still_watched_though_the_browsers_clock_steps_back(page
 
 
 def test_times_are_the_viewers_local_time(page: Page) -> None:  # noqa: F811
-    at = time.time() - 60
+    """A minute ago, in each zone's own time. The page's clock is set to 12:00 UTC, when a
+    minute earlier is the same day in every zone here (Manaus 08:00, Tokyo 21:00, Lisbon
+    12:00): on the real clock, a zone's midnight fell inside that minute three minutes a day,
+    and the page rightly added the date."""
+    noon = calendar.timegm((2026, 12, 5, 12, 0, 0))
+    step_browser_clock(page, noon - time.time())
+    at = noon - 60
     for zone in ("America/Manaus", "Asia/Tokyo", "Europe/Lisbon"):
         page.cdp.send("Emulation.setTimezoneOverride", {"timezoneId": zone})
         shown = page.js(f"formatTime({at!r})")
