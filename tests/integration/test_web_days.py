@@ -56,7 +56,11 @@ def test_the_day_labels_follow_the_viewers_time_zone_and_language(page: Page) ->
 
 def test_messages_of_other_days_come_under_their_days_label(page: Page, alice: TcpPeer,  # noqa: F811
                                                             tmp_path: Path) -> None:
-    page.cdp.send("Emulation.setTimezoneOverride", {"timezoneId": "America/Sao_Paulo"})
+    """Last week's, last night's and João's "bom dia" (sent through the server, so stamped
+    with the real clock) each under their day. The page lives where it is now about noon:
+    in São Paulo, his message sometimes came after the midnight that followed the page's
+    reading of the clock, and was yesterday's at once."""
+    page.live_at_noon()
     page.log_in("Bob")
     noon = page.js("(() => { const d = new Date(); d.setHours(12, 0, 0, 0); return d.getTime() / 1000; })()")
     came(page, 9001, "semana passada", noon - 5 * 86400)
@@ -84,6 +88,9 @@ def test_messages_of_other_days_come_under_their_days_label(page: Page, alice: T
 
 def test_a_conversation_of_today_has_no_label_until_midnight_makes_it_yesterdays(page: Page,  # noqa: F811
                                                                                  alice: TcpPeer) -> None:
+    """The step is a day of 24 hours, where it is now about noon: in the machine's own zone, a
+    day of 23 or 25 hours (or a real midnight during the test) made "Today" or two days."""
+    page.live_at_noon()
     page.log_in("Bob")
     alice.login("João")
     alice.send_dm("Bob", "oi")

@@ -236,11 +236,11 @@ def test_the_clients_sentences_with_the_protocols_limits_are_filled_in(page: Pag
 def test_a_name_kept_for_its_last_guest_is_refused_saying_until_when(page: Page) -> None:
     """A student moving to the page from another device (no token here) is told until when
     and for how long the name stays kept (the error's ``until``), not only "for a while";
-    the guest's own earlier session (``retry_after``) keeps its own sentence."""
+    the guest's own earlier session (``retry_after``) keeps its own sentence. The time is
+    read once: read twice, a minute could turn between the readings."""
     speak_portuguese(page)
-    said = page.js("explainError('name_taken', 'x', 'Otávio', null, null, null, null, false, null, null, "
-                   "nowSeconds() + 570)")
-    clock = page.js("formatTime(nowSeconds() + 570)")
+    said, clock = page.js("(() => { const until = nowSeconds() + 570; return [explainError('name_taken', 'x',"
+                          " 'Otávio', null, null, null, null, false, null, null, until), formatTime(until)]; })()")
     assert said.startswith("o nome Otávio está reservado para o convidado que o usou por último até ") \
         and clock in said and "escolha outro nome" in said and "9 min" in said, said
     mine = page.js("explainError('name_taken', 'x', 'Otávio', 0.2)")
@@ -476,7 +476,10 @@ def test_the_servers_english_words_in_a_portuguese_page_are_marked_english(page:
 
 def test_a_persons_conversation_shows_their_registry_entry(page: Page, alice: TcpPeer) -> None:
     """The class's assignment is the registry (address, port, online since): the terminal's
-    /whois showed it, the page only "Online", so the students on the page could not do it."""
+    /whois showed it, the page only "Online", so the students on the page could not do it.
+    The page lives where it is about noon: a midnight between her login and the drawing
+    rightly added the date to "online desde"."""
+    page.live_at_noon()
     speak_portuguese(page)
     alice.login("Alice")
     page.log_in("Conceição")

@@ -11,6 +11,7 @@ import asyncio
 import base64
 import contextlib
 import json
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -42,6 +43,16 @@ class Page:
 
     def wait_for(self, expression: str, timeout: float = TIMEOUT):
         return self.cdp.wait_for(expression, timeout)
+
+    def live_at_noon(self) -> str:
+        """Puts the page in the whole-hour time zone (no summer time) where it is now between
+        12:00 and 13:00, and returns its name. A test that reads day labels or "online since"
+        then has half a day either side: no local midnight (a date added, "Today" become
+        "Yesterday") and no change of the clocks (a day of 23 or 25 hours) falls inside it."""
+        east = 12 - time.gmtime().tm_hour  # hours ahead of UTC: -11 .. +12, all real zones
+        zone = "Etc/GMT" if east == 0 else f"Etc/GMT{-east:+d}"  # POSIX signs: Etc/GMT-3 is UTC+3
+        self.cdp.send("Emulation.setTimezoneOverride", {"timezoneId": zone})
+        return zone
 
     def focus(self, selector: str) -> None:
         assert self.js(f"(() => {{ const e = document.querySelector({json.dumps(selector)});"
