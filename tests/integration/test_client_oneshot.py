@@ -139,13 +139,17 @@ def test_a_message_given_up_after_unavailable_answers_says_how_often_it_was_trie
 
 def test_messages_that_came_meanwhile_are_under_a_line_naming_their_day() -> None:
     """--send prints the messages waiting for us (offline deliveries at login): yesterday's
-    under "── Yesterday ──", as the interactive terminal shows them; the stamps stay HH:MM."""
+    under "── Yesterday ──", as the interactive terminal shows them; the stamps stay HH:MM.
+    Where it is about noon: a midnight between the test's "yesterday" and the drawing made
+    it the day before."""
     import datetime
     import threading
     import time
-    day = datetime.date.today() - datetime.timedelta(days=1)
-    yesterday = time.mktime((day.year, day.month, day.day, 23, 0, 0, 0, 0, -1))
-    with FakeServer(deliver=False) as server:
+
+    from noonzone import living_at_noon
+    with living_at_noon(), FakeServer(deliver=False) as server:
+        day = datetime.date.today() - datetime.timedelta(days=1)
+        yesterday = time.mktime((day.year, day.month, day.day, 23, 0, 0, 0, 0, -1))
         bob = ChatClient("Bob", server.host, server.port)
         bob.connect(timeout=WAIT)
         try:

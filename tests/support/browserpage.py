@@ -11,7 +11,6 @@ import asyncio
 import base64
 import contextlib
 import json
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -19,6 +18,7 @@ import pytest
 
 from cdp import CDP, Chromium
 from chatpeer import TcpPeer
+from noonzone import iana_zone_at_noon
 from server import ServerConfig, ServerThread
 from server.outbox import WriteBatcher
 from server.web import start_web_server, stop_web_server
@@ -45,12 +45,9 @@ class Page:
         return self.cdp.wait_for(expression, timeout)
 
     def live_at_noon(self) -> str:
-        """Puts the page in the whole-hour time zone (no summer time) where it is now between
-        12:00 and 13:00, and returns its name. A test that reads day labels or "online since"
-        then has half a day either side: no local midnight (a date added, "Today" become
-        "Yesterday") and no change of the clocks (a day of 23 or 25 hours) falls inside it."""
-        east = 12 - time.gmtime().tm_hour  # hours ahead of UTC: -11 .. +12, all real zones
-        zone = "Etc/GMT" if east == 0 else f"Etc/GMT{-east:+d}"  # POSIX signs: Etc/GMT-3 is UTC+3
+        """Puts the page in the zone where it is now about noon (noonzone.py), and returns
+        its name: for a test that reads day labels or "online since"."""
+        zone = iana_zone_at_noon()
         self.cdp.send("Emulation.setTimezoneOverride", {"timezoneId": zone})
         return zone
 
