@@ -159,9 +159,10 @@ def test_a_sent_message_is_one_line_whose_mark_shows_its_state() -> None:
     mistyped = Failure.of(ErrorReply("unknown_recipient", "x", "r1", like="Bób"))
     assert describe_own(message, "failed", mistyped, PLAIN) == \
         f"[{clock}] you → Bob: hello ✗ not sent: nobody called Bob has ever logged in here; did you mean Bób?"
-    waiting = OutgoingMessage("r2", None, "two\nlines")
+    waiting = OutgoingMessage("r2", None, "two\nlines")  # made later: its own minute
     assert describe_own(waiting, "sending", None, PLAIN) == \
-        f"[{clock}] (room) you: two\n        lines … waiting for the connection"
+        f"[{time.strftime('%H:%M', time.localtime(waiting.created))}] (room) you: two\n        lines … " \
+        "waiting for the connection"
     assert describe_follow_up(message, "delivered", None, PLAIN, "12:59") == "[12:59] ✓✓ to Bob: hello"
     old = OutgoingMessage("r4", "Bob", "hello")
     old.created -= 3 * 3600 + 5
@@ -447,14 +448,28 @@ def test_who_for_a_class_is_one_block_in_columns_as_wide_as_the_terminal() -> No
 # --- Days: a separator where the day changes (client.display.DayBreaks) --------------------
 
 
+def _local_time(days_ago: int, hour: int, minute: int = 0) -> float:
+    """``hour``:``minute``, local time, ``days_ago`` calendar days before today (by
+    time.time(), which a test may have stopped)."""
+    today = time.localtime(time.time())
+    return time.mktime((today.tm_year, today.tm_mon, today.tm_mday - days_ago, hour, minute, 0, 0, 0, -1))
+
+
 def _local_noon(days_ago: int) -> float:
     """Noon, local time, ``days_ago`` calendar days before today."""
-    import datetime
-    day = datetime.date.today() - datetime.timedelta(days=days_ago)
-    return time.mktime((day.year, day.month, day.day, 12, 0, 0, 0, 0, -1))
+    return _local_time(days_ago, 12)
 
 
-def test_messages_of_another_day_come_under_a_dim_line_naming_their_day() -> None:
+@pytest.fixture
+def at_noon(monkeypatch: pytest.MonkeyPatch) -> float:
+    """time.time() stopped at today's noon: on the running clock, a midnight between a test's
+    "yesterday" and the drawing made it the day before (once in many days, but real)."""
+    noon = _local_noon(0)
+    monkeypatch.setattr(time, "time", lambda: noon)
+    return noon
+
+
+def test_messages_of_another_day_come_under_a_dim_line_naming_their_day(at_noon: float) -> None:
     """A student reading in the morning what came overnight and last week saw only HH:MM:
     Friday's 23:50 read as today's. A line names the day where it changes; today's first
     message after older ones is under "Today"; the stamps stay HH:MM."""
@@ -478,7 +493,7 @@ def test_messages_of_another_day_come_under_a_dim_line_naming_their_day() -> Non
     assert "\x1b[2m── Yesterday ──" in out.getvalue()  # dim, as the stamps
 
 
-def test_a_view_of_todays_messages_has_no_day_line_and_a_pipe_gets_them_plain() -> None:
+def test_a_view_of_todays_messages_has_no_day_line_and_a_pipe_gets_them_plain(at_noon: float) -> None:
     ui, out = _screen_ui(columns=100)
     ui._on_event(DirectMessage(1, "Bob", "Alice", "now", time.time()))
     assert "──" not in out.getvalue()
@@ -491,7 +506,7 @@ def test_a_view_of_todays_messages_has_no_day_line_and_a_pipe_gets_them_plain() 
     assert re.fullmatch(r"\[\d\d:\d\d\] Bob → you: ontem", lines[1]), lines
 
 
-def test_history_names_the_days_of_its_messages_and_stamps_them_hh_mm() -> None:
+def test_history_names_the_days_of_its_messages_and_stamps_them_hh_mm(at_noon: float) -> None:
     from client.terminal_lines import format_history
     from protocol import HistoryEntry
     entries = [HistoryEntry(1, "Bob", "Alice", "sexta", _local_noon(1) - 3600, "delivered"),
@@ -502,7 +517,7 @@ def test_history_names_the_days_of_its_messages_and_stamps_them_hh_mm() -> None:
     assert all(re.match(r"  \[\d\d:\d\d\] ", line) for line in (lines[2], lines[3], lines[5])), lines
 
 
-def test_a_day_line_stays_when_the_message_under_it_is_rewritten() -> None:
+def test_a_day_line_stays_when_the_message_under_it_is_rewritten(at_noon: float) -> None:
     """Our message's line is rewritten in place as its state moves: the day's line above it
     is not part of what is erased."""
     ui, out = _screen_ui(columns=100)
@@ -521,14 +536,16 @@ def test_the_first_line_after_midnight_comes_under_its_own_day_line(monkeypatch:
     """A terminal left open overnight: what it printed cannot be rewritten (the screen
     scrolled on: the terminal never redraws its lines), so the next day's first line, a
     message or a notice, comes under a "Today" of its own. Fake clock."""
-    evening = _local_noon(1) + 11 * 3600.0  # yesterday 23:00
+    # Today's 00:05 by the calendar, not an hour after 23:00: where the clocks go back at
+    # midnight, that hour ends at 23:00 again.
+    evening, after_midnight = _local_time(1, 23), _local_time(0, 0, 5)
     clock = [evening]
     monkeypatch.setattr(time, "time", lambda: clock[0])
     ui, out = _screen_ui(columns=100)
     ui._on_event(DirectMessage(1, "Bob", "Alice", "boa noite", evening - 7200.0))
     ui._on_event(DirectMessage(2, "Bob", "Alice", "dorme bem", evening))
     assert "──" not in out.getvalue()  # a view of (then) today's lines has none
-    clock[0] = evening + 3600.0 + 300.0  # 00:05
+    clock[0] = after_midnight
     ui._on_event(UserJoined("Carol", clock[0]))
     ui._on_event(DirectMessage(3, "Bob", "Alice", "bom dia", clock[0] + 60.0))
     rows = [SGR.sub("", row) for row in out.getvalue().split("\n")[:-1]]
