@@ -587,18 +587,22 @@ def test_a_protocol_breach_is_said_in_the_users_words() -> None:
         use("en")
 
 
-def test_a_name_kept_for_its_last_guest_says_no_wait_this_clock_cannot_know() -> None:
+def test_a_name_kept_for_its_last_guest_says_no_wait_this_clock_cannot_know(monkeypatch) -> None:
     """``until`` is on the server's clock; the wait is it less this clock's now. A client
     whose clock is 2 h behind said "(2 h 9 min from now)", one 2 h ahead "(a moment from
     now)" (the wait clamped at 0): a wait no hold can be (past, or longer than
-    const.GUEST_HOLD) is not said, only until when, in local time."""
+    const.GUEST_HOLD) is not said, only until when, in local time. The clock is stopped at
+    noon: read as it ran, the words' time and this test's could be a minute (or a day) apart."""
     from i18n import use
 
     from client.display import login_refused_words
     from client.errors import LoginRefused
 
+    today = time.localtime(time.time())
+    noon = time.mktime((today.tm_year, today.tm_mon, today.tm_mday, 12, 0, 0, 0, 0, -1))
+    monkeypatch.setattr(time, "time", lambda: noon)
     for off in (-2 * 3600.0, 2 * 3600.0):
-        until = time.time() + off + 9 * 60  # the server's clock is ``off`` from this one
+        until = noon + off + 9 * 60  # the server's clock is ``off`` from this one
         held = LoginRefused("name_taken", "the name 'Otávio' is kept", until=until)
         line = login_refused_words(held, "Otávio")
         assert f"until {format_when(until)}" in line and "from now" not in line and "choose another name" in line, line

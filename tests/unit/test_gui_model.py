@@ -801,7 +801,7 @@ def test_a_message_deleted_before_it_came_shows_as_deleted_not_as_an_empty_bubbl
         ["(this message was deleted)"]
 
 
-def test_a_persons_header_shows_their_registry_entry_while_online() -> None:
+def test_a_persons_header_shows_their_registry_entry_while_online(monkeypatch: pytest.MonkeyPatch) -> None:
     """The class's assignment is the registry (address, port, online since): the terminal's
     /whois showed it, the window's header only "online". The window asks (a lookup) when a
     person's conversation opens; the entry goes when they leave, and a new one is asked."""
@@ -810,8 +810,11 @@ def test_a_persons_header_shows_their_registry_entry_while_online() -> None:
     model = ChatModel("Professora")
     model.apply(UserJoined("João", 1.0))
     assert model.where_text("joão") == ""
-    today = time.localtime()  # the header says the time alone for today (a date otherwise)
+    # The header says the time alone for today (a date otherwise): the clock stopped at
+    # today's noon, so that no midnight falls between "today" here and the drawing.
+    today = time.localtime(time.time())
     at = time.mktime((today.tm_year, today.tm_mon, today.tm_mday, 9, 2, 0, 0, 0, -1))
+    monkeypatch.setattr(time, "time", lambda: at + 3 * 3600.0)
     model.set_where(LookupResult("1", "João", "online", "192.168.1.31", 50412, at))
     assert model.where_text("joão") == f"192.168.1.31:50412 · online since {time.strftime('%H:%M', time.localtime(at))}"
     model.apply(UserLeft("João", "quit", 2.0))
