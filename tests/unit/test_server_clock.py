@@ -10,6 +10,7 @@ import time
 
 import pytest
 
+from client.clock import WaitsClock
 from client.serverclock import SERVER_CLOCK, ServerClock
 
 T = 1_795_000_000.0
@@ -18,11 +19,15 @@ T = 1_795_000_000.0
 @pytest.fixture
 def clock_off(monkeypatch: pytest.MonkeyPatch):
     """This computer's wall clock ``off`` seconds from the server's, which said its time T
-    (the process's clock heard it: forgotten after, tests/conftest.py server_clock_unheard)."""
+    (the process's clock heard it: forgotten after, tests/conftest.py server_clock_unheard).
+    The clock of waits is a fresh one, started on the faked wall clock: the process's had
+    seen the real one, and took the step to T + off for a sleep when it was forward (a real
+    date before T)."""
     def set_off(off: float) -> None:
-        SERVER_CLOCK.heard(int(T * 1000))
         started = time.monotonic()
         monkeypatch.setattr(time, "time", lambda: T + off + (time.monotonic() - started))
+        monkeypatch.setattr(SERVER_CLOCK, "_clock", WaitsClock())
+        SERVER_CLOCK.heard(int(T * 1000))
     return set_off
 
 
