@@ -54,8 +54,12 @@ from .model import (
     DISCONNECTED,
     ROOM,
     UNKNOWN,
-    CatchUpWanted,
     ChatModel,
+    is_room_key,
+    connection_ended_text,
+)
+from .changes import (
+    CatchUpWanted,
     SinceWanted,
     ContactsChanged,
     HistoryWanted,
@@ -68,10 +72,8 @@ from .model import (
     ReceiptsChanged,
     RoomInfoWanted,
     StateChanged,
-    is_room_key,
     StatusChanged,
     TypingChanged,
-    connection_ended_text,
     WatchWanted,
 )
 from .colors import BACKGROUNDS, COLORS, SIDE, SIDE_TEXT

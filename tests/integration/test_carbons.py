@@ -136,7 +136,8 @@ def test_the_terminal_shows_a_copy_with_its_text_and_its_outcome_with_the_recipi
 
 
 def test_the_window_adds_a_line_of_ours_and_updates_its_state():
-    from client.gui.model import ChatModel, LineAdded, StateChanged
+    from client.gui.model import ChatModel
+    from client.gui.changes import LineAdded, StateChanged
     model = ChatModel("Alice")
     model.take_changes()
     model.apply(Carbon(122, "Bob", "from my laptop", 1_700_000_000.0, "queued"))

@@ -18,7 +18,8 @@ from pathlib import Path
 import pytest
 
 import const
-from client.gui.model import ChatModel, LineChanged, StateChanged
+from client.gui.model import ChatModel
+from client.gui.changes import LineChanged, StateChanged
 from protocol import (
     EDITS, READ, TYPING, Accepted, Delete, Deleted, Delivered, DirectMessage, Done, Edit, Edited, Hello,
     Read, Receipt, SendDirect, Typing, UserJoined, UserLeft, Welcome,

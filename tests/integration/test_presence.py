@@ -525,7 +525,8 @@ def test_the_terminal_watches_who_writes_to_it():
 
 
 def test_the_window_model_asks_to_watch_each_conversation_once_and_takes_the_answer():
-    from client.gui.model import ChatModel, WatchWanted
+    from client.gui.model import ChatModel
+    from client.gui.changes import WatchWanted
     from protocol import DirectMessage
     model = ChatModel("Alice")
     model.apply(DirectMessage(1, "Bob", "Alice", "hi", 1.0))

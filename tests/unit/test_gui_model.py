@@ -23,17 +23,12 @@ from client.gui.model import (
     RECONNECTING,
     ROOM,
     ChatModel,
-    ContactsChanged,
-    HistoryWanted,
-    LineAdded,
-    LinesPrepended,
-    StateChanged,
-    StatusChanged,
     clean_text,
     describe_event,
     key_of,
     state_label,
 )
+from client.gui.changes import ContactsChanged, HistoryWanted, LineAdded, LinesPrepended, StateChanged, StatusChanged
 from client.gui.screenshot import crop, png_bytes, xwd_to_rgb
 from client.outgoing import MessageUpdate, OutgoingMessage
 from protocol import (

@@ -83,7 +83,7 @@ def test_a_block_or_unblock_made_on_another_device_marks_and_lists_at_once():
     """Feature blocks: the server tells the window of a change made elsewhere (Blocked,
     Unblocked); the mark and the contact list follow without asking again."""
     from protocol import Blocked, Unblocked
-    from client.gui.model import ContactsChanged
+    from client.gui.changes import ContactsChanged
 
     model = connected()
     model.apply(Blocked("Mallory"))  # before the list: the list will say

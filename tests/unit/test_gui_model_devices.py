@@ -5,9 +5,15 @@
 from __future__ import annotations
 
 from client.events import Reconnected, Reconnecting
-from client.gui.model import (
-    CATCH_UP_CONVERSATIONS, CONNECTED, ROOM, CatchUpWanted, ChatModel, ContactsChanged, LineAdded, LinesInserted,
-    LinesPrepended, SinceWanted, StateChanged,
+from client.gui.model import CATCH_UP_CONVERSATIONS, CONNECTED, ROOM, ChatModel
+from client.gui.changes import (
+    CatchUpWanted,
+    ContactsChanged,
+    LineAdded,
+    LinesInserted,
+    LinesPrepended,
+    SinceWanted,
+    StateChanged,
 )
 from protocol import Carbon, Delivered, DirectMessage, Edited, ErrorReply, HistoryEntry, Presence, Queued, Read
 from protocol import RoomInfo, RoomMessage, RoomPost, RoomRead, Welcome
@@ -318,7 +324,7 @@ def test_our_message_sent_here_during_the_gap_is_not_shown_twice() -> None:
 def test_receipts_turned_off_on_another_device_turn_off_here_and_no_read_is_due() -> None:
     """The switch follows what the server tells (a Settings the library hands on); a
     line says so in the window's words, and the read of the open conversation is not due."""
-    from client.gui.model import ReceiptsChanged
+    from client.gui.changes import ReceiptsChanged
     from i18n import use
     from protocol import Settings
     model = model_of()
@@ -343,7 +349,7 @@ def test_receipts_turned_off_on_another_device_turn_off_here_and_no_read_is_due(
 
 
 def test_a_switch_changed_while_the_window_was_away_follows_the_new_sessions_welcome() -> None:
-    from client.gui.model import ReceiptsChanged
+    from client.gui.changes import ReceiptsChanged
     model = model_of()
     model.set_state(CONNECTED)
     model.apply(Reconnecting(1, 0.5))

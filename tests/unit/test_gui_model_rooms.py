@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-from client.gui.model import (
-    ROOM, ChatModel, ContactsChanged, HistoryWanted, LinesPrepended, MembersChanged, MembersWanted, room_key,
-)
+from client.gui.model import ROOM, ChatModel, room_key
+from client.gui.changes import ContactsChanged, HistoryWanted, LinesPrepended, MembersChanged, MembersWanted
 import i18n
 from client.outgoing import Failure, MessageUpdate, OutgoingMessage
 from protocol import DirectMessage, HistoryEntry, MemberEntry, RoomInfo, RoomMessage, RoomNotice, RoomPost
@@ -86,7 +85,7 @@ def test_typing_edits_and_deletes_in_a_room() -> None:
     when the change comes before the post; no read is said for a room; a moderator's
     "Delete their last post" finds the member's newest post shown."""
     import const
-    from client.gui.model import LineChanged, TypingChanged
+    from client.gui.changes import LineChanged, TypingChanged
     from protocol import RoomDeleted, RoomEdited, RoomTyping
 
     clock = _Clock()
@@ -187,7 +186,7 @@ def test_no_read_is_due_for_a_room() -> None:
 def test_read_marks_in_a_room_say_read_by_n_under_our_posts_and_the_room_is_marked_read() -> None:
     """Issue 13, read marks in rooms: the open room, focused, is said read up to its newest
     post (ours included) once; the anonymous marks the server sends count under our posts."""
-    from client.gui.model import StateChanged
+    from client.gui.changes import StateChanged
     from protocol import RoomRead
 
     model = ChatModel("Bob")
@@ -220,7 +219,7 @@ def test_edits_and_deletes_of_default_room_messages_change_lines_of_everyone() -
     """``edited``/``deleted`` with the default room's name (any case) change the lines of
     the default room's conversation ("Everyone"), not a named room's."""
     import const
-    from client.gui.model import LineChanged
+    from client.gui.changes import LineChanged
     from protocol import RoomDeleted, RoomEdited, RoomMessage
 
     model = ChatModel("Bob")
@@ -264,7 +263,7 @@ def test_a_room_we_are_in_from_before_is_listed_by_what_the_server_sends_its_mem
     with its unread count, and asks what the room is like; the answer fills it in. Read
     marks and notices about others say the same; an invitation does not (it comes to
     outsiders), and what was on its way from a room we left does not list it again."""
-    from client.gui.model import RoomInfoWanted
+    from client.gui.changes import RoomInfoWanted
     from protocol import RoomRead
 
     model = ChatModel("João")
@@ -406,7 +405,7 @@ def test_the_servers_list_of_our_rooms_lists_quiet_ones_without_a_join() -> None
     listed after Everyone with its topic and count, nothing unread and no info asked (no
     join); a room we left in this window since is not listed again, nor the default
     room; a second list (a reconnection) updates what is listed."""
-    from client.gui.model import RoomInfoWanted
+    from client.gui.changes import RoomInfoWanted
     from protocol import RoomEntry
 
     model = ChatModel("Bob")
