@@ -37,6 +37,31 @@ def bob_notice(alice: WireClient, kind: type, timeout: float) -> None:
         assert event.name != "Bob", f"Bob: {event!r} before {kind.__name__}"
 
 
+def stopped_window(server: ServerThread, pid: int, answer: object) -> str:
+    """Why Alice may have heard ``answer`` (a delivery) while the window was stopped: its
+    process's state (T: stopped) and the sessions of Bob the server holds (another one?)."""
+    try:
+        with open(f"/proc/{pid}/stat", encoding="ascii") as stat:
+            state = stat.read().rsplit(")", 1)[1].split()[0]
+    except OSError as exc:
+        state = f"unknown ({exc})"
+    sessions = server.call(lambda: [repr(each) for each in server.server.relay.registry.sessions_by_key("bob")])
+    return (f"{answer!r} while the window was stopped: its process's state {state}, Bob's sessions {sessions},"
+            f" the window's local ports to the server {local_ports(pid, server.port)}")
+
+
+def local_ports(pid: int, port: int) -> list[int]:
+    """The local ports of process ``pid``'s IPv4 TCP connections to ``port`` (from /proc)."""
+    try:
+        inodes = {os.readlink(f"/proc/{pid}/fd/{fd}") for fd in os.listdir(f"/proc/{pid}/fd")}
+        with open("/proc/net/tcp", encoding="ascii") as table:
+            rows = [line.split() for line in table.readlines()[1:]]
+    except OSError:
+        return []
+    return [int(row[1].split(":")[1], 16) for row in rows
+            if int(row[2].split(":")[1], 16) == port and f"socket:[{row[9]}]" in inodes]
+
+
 @pytest.fixture
 def server() -> Iterator[ServerThread]:
     # A short timeout: the server gives the stopped window up within a few seconds. (1.5 s
@@ -58,7 +83,11 @@ def test_a_window_stopped_past_the_servers_timeout_comes_back_by_itself(server, 
         try:
             for n, text in enumerate(("primeira", "segunda")):
                 alice.send(SendDirect(f"a{n}", "Bob", text))
-                alice.expect((Accepted, Queued), skip=(Ping,))
+                answer = alice.expect((Accepted, Queued, Delivered), skip=(Ping,))
+                # Delivered(a0) here once (an audit's bulk run, its clocks 0.1 s before
+                # midnight), as if the stopped window had confirmed it; not reproduced in 20
+                # runs since. The failure says what would explain it.
+                assert not isinstance(answer, Delivered), stopped_window(server, window.proc.pid, answer)
             bob_notice(alice, UserLeft, 10)
         finally:
             os.kill(window.proc.pid, signal.SIGCONT)
