@@ -102,6 +102,9 @@ BLOCK_MS = 1000
 READ_COUNT = 1000
 # At most this many routed entries per ROUTES script call (Redis runs nothing else meanwhile).
 ROUTE_BATCH = 256
+# At most this many routed outcomes and changes whose ROUTES call failed wait to be routed
+# again (_unrouted); past it the oldest are dropped, told again at their user's next login.
+UNROUTED_MAX = 10_000
 # A message stored without a route is waited for (_to_route) this long at most: its store
 # answered or failed within its timeout (5 s) long before.
 ROUTE_PENDING_FORGET = 30.0
@@ -247,6 +250,9 @@ class ClusterNode:
         self._stopping = False
         # Entries to route, gathered over one loop turn: (key, entry, callback or None, what).
         self._routes: list[tuple[str, bytes | str, Callable[[list[str] | None], None] | None, str]] = []
+        # Outcomes and changes (read marks, edits, deletes) whose ROUTES call failed, in their
+        # order: sent again before anything newer (_send_routes), once Redis answers.
+        self._unrouted: list[tuple[str, bytes | str, Callable[[list[str] | None], None] | None, str]] = []
         # The store, if it can route a direct message in its own script call (RedisStore),
         # and by sender key the direct messages routed here and not answered yet (see
         # _route_with_store).
@@ -535,7 +541,7 @@ class ClusterNode:
             return
         if trace.ON:
             trace.mark("b_tell", msg_id)
-        self._route(key, bus.encode(bus.Tell(key, msg_id, frame.decode("utf-8"))), None, f"outcome for {key!r}")
+        self._route_surely(key, bus.encode(bus.Tell(key, msg_id, frame.decode("utf-8"))), f"outcome for {key!r}")
 
     def elsewhere(self, key: str) -> bool:
         """True if the directory shows ``key`` online with a session on another node:
@@ -586,10 +592,30 @@ class ClusterNode:
             asyncio.get_running_loop().call_soon(self._send_routes)
         self._routes.append((key, entry, callback, what))
 
+    def _route_surely(self, key: str, entry: bytes | str, what: str) -> None:
+        """:meth:`_route`, for an outcome or a change: its user, online on another node, is
+        told it only by this entry until their next login, or until that node's own link to
+        Redis breaks (relay.resync). So when the ROUTES call fails (this node's link broke,
+        or no answer came in time), the entry is routed again once Redis answers, before
+        anything newer, rather than dropped (the chaos run: an edit stored, its sender told
+        "ok", its recipient on another node left reading the old text). It may have been
+        routed after all (no answer is not no effect): told twice, which every client takes
+        as a no-op, as it does what a login tells again."""
+        def routed(nodes: list[str] | None) -> None:
+            if nodes is not None:
+                return
+            self._failed(what, "not routed; routed again once Redis answers")
+            if len(self._unrouted) >= UNROUTED_MAX:
+                dropped = self._unrouted.pop(0)
+                self._failed(dropped[3], "too many routes failed; told again at its user's next login")
+            self._unrouted.append((key, entry, routed, what))
+        self._route(key, entry, routed, what)
+
     def _send_routes(self) -> None:
         """The end of the turn's routes: written now, in their order (a task would write
-        them two loop turns later: one to start, one for the client's flush)."""
-        batch, self._routes = self._routes, []
+        them two loop turns later: one to start, one for the client's flush), after those
+        whose route failed (:meth:`_route_surely`), which are older."""
+        batch, self._routes, self._unrouted = self._unrouted + self._routes, [], []
         for start in range(0, len(batch), ROUTE_BATCH):
             part = batch[start:start + ROUTE_BATCH]
             args: list[Any] = [self.prefix, self.node_id]
@@ -822,7 +848,10 @@ class ClusterNode:
         # Sent when by Redis's clock: the receiving node's may disagree with this one's.
         at = self.skew.to_redis(self.wall())
         entry = bus.encode(bus.Conversation(key, actor, feature, frame.decode("utf-8"), at))
-        self._route(key, entry, None, f"{feature} for {key!r}")
+        if feature in (TYPING, ROOM_TYPING):
+            self._route(key, entry, None, f"{feature} for {key!r}")
+        else:
+            self._route_surely(key, entry, f"{feature} for {key!r}")
 
     def store_receipts_switch(self, store: Any, key: str, on: bool, callback: Any = None,
                               on_error: Any = None) -> None:
@@ -1095,6 +1124,8 @@ class ClusterNode:
                     await self._rejoin()
                 else:
                     self._last_beat = self.clock()
+                    if self._unrouted and not self._routes:  # Redis answers: route them again
+                        asyncio.get_running_loop().call_soon(self._send_routes)
                     if self._unclaimed:  # a rejoin that Redis interrupted
                         await self._claim_again()
                     if self._unreleased:

@@ -24,7 +24,7 @@ from protocol import (
     Hello, OutcomeAck, Read, Receipt, SendDirect, Settings, Typing, Welcome,
 )
 from protocol.codec import encode
-from server.cluster import bus
+from server.cluster import bus, scripts
 from server.cluster.node import _text
 
 ALL = (READ, TYPING, EDITS)
@@ -325,4 +325,46 @@ def test_a_switch_that_was_stored_reaches_every_node_even_if_redis_fails_the_nod
             switch_known(c, "alice", off=True)
     finally:
         redis.execute = real
+        c.close()
+
+
+def test_an_edit_and_an_outcome_whose_route_failed_reach_their_users_on_the_other_node(redis_server):  # noqa: F811
+    """Node 1's ROUTES call fails once (its own link to Redis broke just then, or no answer
+    came in time) right after an edit was stored, and again after a receipt's "delivered"
+    was recorded: Bob, on node 2, still reads the edit, and is told "delivered", while he
+    stays connected. Before, both waited for his next login: the chaos run (seed 1) saw an
+    edit told "ok" to its sender never reach its recipient."""
+    from resp.aio import RedisConnectionError
+
+    c = RedisCluster(redis_server.url, 2)
+    redis = c.nodes[0]._redis
+    real = redis.pipeline_now
+    lost = []
+
+    def losing_one_routes_call(commands):
+        if not lost and any(scripts.ROUTES.sha1.encode() in bytes(command) for command in commands):
+            lost.append(commands)
+            raise RedisConnectionError("Redis went away (the test)")
+        return real(commands)
+
+    try:
+        with log_in(c, 0, "Alice") as alice, log_in(c, 1, "Bob") as bob:
+            online(c, "Alice", "Bob")
+            msg_id = dm(alice, bob, "m1", "bob", "text")
+            redis.pipeline_now = losing_one_routes_call
+            alice.send(Edit("e1", msg_id, "edited"))
+            alice.expect(Done, skip=QUIET)
+            wait_for(lambda: lost, what="node 1's route of the edit lost")
+            change = bob.expect(Edited, skip=QUIET)
+            assert (change.msg_id, change.text) == (msg_id, "edited")
+            lost.clear()
+            bob.send(SendDirect("b1", "Alice", "oi"))
+            reply = bob.expect(Accepted, skip=NOTICES).msg_id
+            assert alice.expect(DirectMessage, skip=NOTICES).msg_id == reply
+            alice.send(Receipt(reply))
+            wait_for(lambda: lost, what="node 1's route of the outcome lost")
+            delivered = bob.expect(Delivered, skip=NOTICES + (Edited,))
+            assert (delivered.request_id, delivered.msg_id) == ("b1", reply)
+    finally:
+        redis.pipeline_now = real
         c.close()
