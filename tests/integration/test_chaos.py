@@ -14,7 +14,7 @@ from __future__ import annotations
 import os
 
 import pytest
-from chaos import OK, REFUSED, ROOM, UNSURE, Record, run_chaos, violations
+from chaos import OK, REFUSED, ROOM, UNSURE, Record, edits_behind, run_chaos, violations
 from redisserver import require_redis_server
 
 from client.outgoing import DELIVERED, FAILED, SENT, OutgoingMessage, MessageUpdate
@@ -197,8 +197,10 @@ def test_the_checker_names_each_broken_promise_of_an_edit():
     _edit(broken["Bia"], 2, 1)
     assert violations(broken, clients) == [
         "Bia was shown edit 2 of 't1', which Ana was told was refused",
-        "Bia ended with edit 1 of 't2', not edit 2, which Ana was told was stored",
+        "Bia ended with edit 1 of 't2' (msg_id 12), not edit 2, which Ana was told was stored",
     ]
+    # The end of a run waits while a stored edit has not reached its recipient, not after.
+    assert edits_behind(broken) and not edits_behind(clean)
     invented = _records()
     _show(invented["Bia"], "t1", "t2")
     _edit(invented["Bia"], 2, 1)
