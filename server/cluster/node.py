@@ -253,6 +253,8 @@ class ClusterNode:
         # Outcomes and changes (read marks, edits, deletes) whose ROUTES call failed, in their
         # order: sent again before anything newer (_send_routes), once Redis answers.
         self._unrouted: list[tuple[str, bytes | str, Callable[[list[str] | None], None] | None, str]] = []
+        # The ROUTES calls under way (their callbacks not all answered): awaited by answered().
+        self._route_batches: set[asyncio.Future] = set()
         # The store, if it can route a direct message in its own script call (RedisStore),
         # and by sender key the direct messages routed here and not answered yet (see
         # _route_with_store).
@@ -629,7 +631,9 @@ class ClusterNode:
                 sent: Any = self._redis.pipeline_now([encode_command(("EVALSHA", scripts.ROUTES.sha1, 0, *args))])
             except RedisConnectionError as exc:  # closed (stopping)
                 sent = exc
-            asyncio.ensure_future(self._send_route_batch(part, args, sent))
+            batch_task = asyncio.ensure_future(self._send_route_batch(part, args, sent))
+            self._route_batches.add(batch_task)
+            batch_task.add_done_callback(self._route_batches.discard)
 
     async def _send_route_batch(self, batch: list, args: list, sent: Any) -> None:
         """Answer every callback of ``batch`` once Redis answered the ROUTES call ``sent``
@@ -804,9 +808,15 @@ class ClusterNode:
         """As peers.py says: a PING behind what this node sent Redis before (its lookups,
         and this turn's routes, written at the turn's end: _send_routes, scheduled before
         this), whose reply comes after theirs on the one connection, and whose task runs
-        after their callbacks; also when Redis does not answer (the caller's wait is bounded)."""
+        after their callbacks; also when Redis does not answer (the caller's wait is bounded).
+        The routes' calls themselves are awaited first: one answered NOSCRIPT (a Redis
+        that restarted, or a fresh one) is sent again after that answer, so after this
+        PING, and the message it routed was answered after its sender's bye had closed the
+        connection (tests/integration/test_cluster_truth.py, one run in ten alone)."""
         async def ping() -> None:
             try:
+                if self._route_batches:
+                    await asyncio.wait(list(self._route_batches))
                 await self._redis.execute("PING")
             except Exception:  # (the answers it waited for failed too: they were sent)
                 pass
