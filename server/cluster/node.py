@@ -172,6 +172,11 @@ class HeartbeatRefused(RedisConnectionError):
     a link cut: the operator looks at Redis, not at the network."""
 
 
+def _route_again(nodes: list[str] | None) -> None:
+    """The mark an entry of ClusterNode._route_surely carries in place of a callback: never
+    called; _send_route_batch keeps such an entry to route again when its call fails."""
+
+
 class ClusterNode:
     """The peers of a relay in a cluster (see the module docstring).
 
@@ -602,16 +607,17 @@ class ClusterNode:
         anything newer, rather than dropped (the chaos run: an edit stored, its sender told
         "ok", its recipient on another node left reading the old text). It may have been
         routed after all (no answer is not no effect): told twice, which every client takes
-        as a no-op, as it does what a login tells again."""
-        def routed(nodes: list[str] | None) -> None:
-            if nodes is not None:
-                return
-            self._failed(what, "not routed; routed again once Redis answers")
-            if len(self._unrouted) >= UNROUTED_MAX:
-                dropped = self._unrouted.pop(0)
-                self._failed(dropped[3], "too many routes failed; told again at its user's next login")
-            self._unrouted.append((key, entry, routed, what))
-        self._route(key, entry, routed, what)
+        as a no-op, as it does what a login tells again. (A mark in place of a callback, not
+        a closure: one per outcome would cost each cross-node message.)"""
+        self._route(key, entry, _route_again, what)
+
+    def _route_later(self, routed: tuple, why: object, level: int) -> None:
+        """Keep ``routed`` (an entry of :meth:`_route_surely` whose call failed) to route
+        again, after those kept before it; past UNROUTED_MAX the oldest is dropped."""
+        self._failed(routed[3], f"{why}; routed again once Redis answers", level)
+        if len(self._unrouted) >= UNROUTED_MAX:
+            self._failed(self._unrouted.pop(0)[3], "too many routes failed: told again at its user's next login")
+        self._unrouted.append(routed)
 
     def _send_routes(self) -> None:
         """The end of the turn's routes: written now, in their order (a task would write
@@ -666,11 +672,14 @@ class ClusterNode:
         while True:
             try:
                 for nodes, (_key, _entry, callback, _what) in zip(answers, entries):
-                    if callback is not None:
+                    if callback is not None and callback is not _route_again:
                         callback([_text(node) for node in nodes])
-                for _key, _entry, callback, what in entries:  # no reply: not routed
+                for routed in entries:  # no reply: not routed
+                    callback = routed[2]
                     if callback is None:
-                        self._failed(what, why, level)
+                        self._failed(routed[3], why, level)
+                    elif callback is _route_again:
+                        self._route_later(routed, why, level)
                     else:
                         callback(None)
                 return
