@@ -7,7 +7,9 @@ time, a day of 23 or 25 hours made "a day later" two days or none. In the zone c
 it is about noon: half a day either side of the test, with no summer time.
 
 ``iana_zone_at_noon`` names it for Chromium (CDP's timezone override), ``living_at_noon``
-sets it as this process's ``TZ`` (inherited by the clients a test starts).
+sets it as this process's ``TZ`` (inherited by the clients a test starts). A unit test
+stops ``time.time`` at today's noon instead (``stop_clock_at_noon``) and places its times
+by the calendar (``local_time``).
 """
 
 from __future__ import annotations
@@ -49,3 +51,18 @@ def living_at_noon() -> Iterator[str]:
         else:
             os.environ["TZ"] = before
         time.tzset()
+
+
+def local_time(hour: int, minute: int = 0, days_ago: int = 0) -> float:
+    """``hour``:``minute``, local time, ``days_ago`` calendar days before today: today by
+    time.time(), which the test may have stopped."""
+    today = time.localtime(time.time())
+    return time.mktime((today.tm_year, today.tm_mon, today.tm_mday - days_ago, hour, minute, 0, 0, 0, -1))
+
+
+def stop_clock_at_noon(monkeypatch) -> float:
+    """time.time() stopped at today's noon, local time, for the rest of the test (a
+    pytest monkeypatch undoes it); returns that noon."""
+    noon = local_time(12)
+    monkeypatch.setattr(time, "time", lambda: noon)
+    return noon

@@ -598,9 +598,8 @@ def test_a_name_kept_for_its_last_guest_says_no_wait_this_clock_cannot_know(monk
     from client.display import login_refused_words
     from client.errors import LoginRefused
 
-    today = time.localtime(time.time())
-    noon = time.mktime((today.tm_year, today.tm_mon, today.tm_mday, 12, 0, 0, 0, 0, -1))
-    monkeypatch.setattr(time, "time", lambda: noon)
+    from noonzone import stop_clock_at_noon
+    noon = stop_clock_at_noon(monkeypatch)
     for off in (-2 * 3600.0, 2 * 3600.0):
         until = noon + off + 9 * 60  # the server's clock is ``off`` from this one
         held = LoginRefused("name_taken", "the name 'Otávio' is kept", until=until)

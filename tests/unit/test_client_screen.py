@@ -27,6 +27,7 @@ from client.screen import (
     screen_rows,
 )
 from registry.collation import name_order
+from noonzone import local_time, stop_clock_at_noon
 from client.terminal import TerminalUI
 from client.terminal_lines import describe_follow_up, describe_on_screen, describe_own
 from protocol import Deleted, DirectMessage, Edited, Read, RoomDeleted, RoomEdited, RoomMessage, UserJoined, UserLeft, Welcome
@@ -448,25 +449,16 @@ def test_who_for_a_class_is_one_block_in_columns_as_wide_as_the_terminal() -> No
 # --- Days: a separator where the day changes (client.display.DayBreaks) --------------------
 
 
-def _local_time(days_ago: int, hour: int, minute: int = 0) -> float:
-    """``hour``:``minute``, local time, ``days_ago`` calendar days before today (by
-    time.time(), which a test may have stopped)."""
-    today = time.localtime(time.time())
-    return time.mktime((today.tm_year, today.tm_mon, today.tm_mday - days_ago, hour, minute, 0, 0, 0, -1))
-
-
 def _local_noon(days_ago: int) -> float:
     """Noon, local time, ``days_ago`` calendar days before today."""
-    return _local_time(days_ago, 12)
+    return local_time(12, days_ago=days_ago)
 
 
 @pytest.fixture
 def at_noon(monkeypatch: pytest.MonkeyPatch) -> float:
     """time.time() stopped at today's noon: on the running clock, a midnight between a test's
     "yesterday" and the drawing made it the day before (once in many days, but real)."""
-    noon = _local_noon(0)
-    monkeypatch.setattr(time, "time", lambda: noon)
-    return noon
+    return stop_clock_at_noon(monkeypatch)
 
 
 def test_messages_of_another_day_come_under_a_dim_line_naming_their_day(at_noon: float) -> None:
@@ -538,7 +530,7 @@ def test_the_first_line_after_midnight_comes_under_its_own_day_line(monkeypatch:
     message or a notice, comes under a "Today" of its own. Fake clock."""
     # Today's 00:05 by the calendar, not an hour after 23:00: where the clocks go back at
     # midnight, that hour ends at 23:00 again.
-    evening, after_midnight = _local_time(1, 23), _local_time(0, 0, 5)
+    evening, after_midnight = local_time(23, days_ago=1), local_time(0, 5)
     clock = [evening]
     monkeypatch.setattr(time, "time", lambda: clock[0])
     ui, out = _screen_ui(columns=100)

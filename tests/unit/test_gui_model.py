@@ -807,9 +807,9 @@ def test_a_persons_header_shows_their_registry_entry_while_online(monkeypatch: p
     assert model.where_text("joão") == ""
     # The header says the time alone for today (a date otherwise): the clock stopped at
     # today's noon, so that no midnight falls between "today" here and the drawing.
-    today = time.localtime(time.time())
-    at = time.mktime((today.tm_year, today.tm_mon, today.tm_mday, 9, 2, 0, 0, 0, -1))
-    monkeypatch.setattr(time, "time", lambda: at + 3 * 3600.0)
+    from noonzone import local_time, stop_clock_at_noon
+    stop_clock_at_noon(monkeypatch)
+    at = local_time(9, 2)
     model.set_where(LookupResult("1", "João", "online", "192.168.1.31", 50412, at))
     assert model.where_text("joão") == f"192.168.1.31:50412 · online since {time.strftime('%H:%M', time.localtime(at))}"
     model.apply(UserLeft("João", "quit", 2.0))
