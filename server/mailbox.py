@@ -797,6 +797,24 @@ def change_refused(message: StoredMessage, sender_key: str | None, text: str | N
     return None
 
 
+# How much later than a message's last change its next one is stamped, when the clock says
+# no later (see change_time).
+CHANGE_STEP = 0.001
+
+
+def change_time(message: StoredMessage, now: float) -> float:
+    """When a change of ``message`` made at ``now`` is stamped (its ``edited_at``, the
+    ``at`` its ``edited``/``deleted`` frames carry): ``now``, or ``CHANGE_STEP`` after the
+    message's last change when ``now`` is not later (a wall clock that stepped back; in a
+    cluster, a node whose clock is behind the one that made the change before). So the
+    times of one message's changes grow in the order they were stored, and a client that
+    gets two late or out of order (a cluster's route tried again) shows the latest by
+    ``at`` (PROTOCOL.md "edited"). The rule every store follows (the Redis store's
+    script states it in Lua)."""
+    last = message.edited_at
+    return now if last is None or now > last else last + CHANGE_STEP
+
+
 def change_message(db: sqlite3.Connection, msg_id: int, sender_key: str | None, text: str | None, now: float,
                    window: float, quiet_for: frozenset[str],
                    may_post_in: frozenset[str] | None = None) -> tuple[str, StoredMessage | None]:
@@ -827,10 +845,11 @@ def change_message(db: sqlite3.Connection, msg_id: int, sender_key: str | None, 
         return refused
     # A room's post is told to its members by the room's change log, not per member.
     notify = message.recipient_key not in quiet_for and message.state not in ("blocked", BLOCKED_EXPIRED, "room")
+    at = change_time(message, now)
     db.execute("UPDATE messages SET text = ?, edited_at = ?, deleted = ?,"
                " change_pending = CASE WHEN ? THEN 1 ELSE change_pending END WHERE msg_id = ?",
-               ("" if text is None else text, now, int(text is None), int(notify), msg_id))
-    return CHANGED, replace(message, text="" if text is None else text, edited_at=now, deleted=text is None)
+               ("" if text is None else text, at, int(text is None), int(notify), msg_id))
+    return CHANGED, replace(message, text="" if text is None else text, edited_at=at, deleted=text is None)
 
 
 def changes_for(db: sqlite3.Connection, recipient_key: str, after: int, limit: int) -> list[StoredMessage]:

@@ -62,7 +62,8 @@ from ..credentials import Credential
 from ..guests import Holding
 from ..mailbox import (
     BLOCKED_EXPIRED, BLOCKED_STATES, CHANGED, ID_REUSED, LEFT_AT, NEW, PENDING, RESEND, ROOM_MESSAGE_STATE, UNKNOWN,
-    StoredMessage, as_told, change_refused, same_request, new_stored_message, superseded_client_id, with_msg_id,
+    StoredMessage, as_told, change_refused, change_time, same_request, new_stored_message, superseded_client_id,
+    with_msg_id,
 )
 from ..mailbox import history_entry, since_page, since_visible  # feature since
 from ..store import StoreUnavailable
@@ -737,7 +738,8 @@ class MemoryStore:
         refused = change_refused(message, sender_key, text, now, window, may_post_in)
         if refused is not None:
             return refused
-        row.message = replace(row.message, text="" if text is None else text, edited_at=now, deleted=text is None)
+        row.message = replace(row.message, text="" if text is None else text, edited_at=change_time(message, now),
+                              deleted=text is None)
         if row.state == "room" and message.recipient_key is None:
             pass  # the default room's: no change log (no history, no missed messages)
         elif row.state == "room":

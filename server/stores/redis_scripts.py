@@ -16,7 +16,7 @@ from collections.abc import Sequence
 import const
 from resp import Script
 
-from ..mailbox import DEFAULT_ROOM_SLOT, LEFT_AT
+from ..mailbox import CHANGE_STEP, DEFAULT_ROOM_SLOT, LEFT_AT
 from ..cluster.scripts import HELD_FUNCTIONS, JSON_STRING_FUNCTION, ROUTE_FUNCTION
 
 # ARGV[1] is always the key prefix. Helpers shared by every script come first (defining
@@ -714,7 +714,7 @@ return #doomed
 CHANGE = _script(r"""
 local id = ARGV[2]
 local k = mkey(id)
-local r = hmget(k, 'sk', 'rk', 'd', 't', 'at', 'st')
+local r = hmget(k, 'sk', 'rk', 'd', 't', 'at', 'st', 'e')
 -- No recipient: the default room's post (a 'room' without one), else no such message.
 if not r[2] and (not r[1] or r[6] ~= 'room') then return {'unknown', false} end
 local anyone = ARGV[3] == '*'
@@ -730,10 +730,14 @@ if edit and ARGV[8] ~= '*' and r[6] == 'room'
   return {'barred', row(id)}
 end
 if not anyone and tonumber(ARGV[6]) - tonumber(r[5]) > tonumber(ARGV[7]) then return {'too_late', false} end
+-- Stamped after the message's last change (mailbox.change_time): another node's clock, or
+-- this one's, may be behind the one that made it; '%%.17g' keeps every bit of the sum.
+local at = ARGV[6]
+if r[7] and tonumber(at) <= tonumber(r[7]) then at = string.format('%%.17g', tonumber(r[7]) + %(step)r) end
 if edit then
-  redis.call('HSET', k, 't', ARGV[5], 'e', ARGV[6])
+  redis.call('HSET', k, 't', ARGV[5], 'e', at)
 else
-  redis.call('HSET', k, 't', '', 'e', ARGV[6], 'd', '1')
+  redis.call('HSET', k, 't', '', 'e', at, 'd', '1')
   -- The stream entries that hold the post's text (its own, an edit's): removed with it.
   local held = redis.call('HGET', k, 'se')
   if held then
@@ -744,7 +748,7 @@ end
 if r[6] == 'room' and not r[2] then return {'changed', row(id)} end  -- the default room: no log
 if r[6] == 'room' then
   local log = P .. 'rchg:' .. r[2]
-  redis.call('ZADD', log, ARGV[6], id)
+  redis.call('ZADD', log, at, id)
   redis.call('ZREMRANGEBYRANK', log, 0, -(%(room_changes)d + 1))
   return {'changed', row(id)}
 end
@@ -754,7 +758,7 @@ for i = 9, #ARGV do
 end
 if not quiet then redis.call('ZADD', P .. 'chg:' .. r[2], id, id) end
 return {'changed', row(id)}
-""" % {"room_changes": const.ROOM_BACKLOG_LIMIT, "default_slot": DEFAULT_ROOM_SLOT})
+""" % {"room_changes": const.ROOM_BACKLOG_LIMIT, "default_slot": DEFAULT_ROOM_SLOT, "step": CHANGE_STEP})
 
 # ARGV: P, name key, limit, room keys. As mailbox.room_changes: the posts of those rooms
 # the member had (id at most their cursor) changed after their LEFT_AT mark (ms), among

@@ -1485,6 +1485,36 @@ def test_batches_of_every_size_leave_the_rows_answers_and_changes_of_one_stateme
             each.close()
 
 
+def test_the_changes_of_one_message_are_stamped_later_each_even_when_the_clock_says_earlier(loop, store_kind):
+    """A change's ``edited_at`` (the ``at`` its frames carry, by which a client orders two
+    that come late or out of order) grows with each change of a message: on a clock that
+    stepped back, or (in a cluster) a node's clock behind the node that made the change
+    before, the change is stamped just after the last one (mailbox.change_time). Before,
+    each store took ``now`` as it came, so an edit made later could carry an earlier time."""
+    store = open_store(loop, kind=store_kind)
+    try:
+        stored: list = []
+        store.store_message(dm(0, "Ana", "Bob", "c1", sent_at=1000.0), stored.append, stored.append)
+        settle(loop, store)
+        msg_id = stored[0][0].msg_id
+        answers: list = []
+        for text, now in (("one", 1100.0), ("two", 1090.0), ("three", 1090.0), ("four", 1200.5), (None, 1150.0)):
+            store.change_message(msg_id, "ana", text, now, 900.0, frozenset(), answers.append, answers.append)
+        settle(loop, store)
+        assert [(status, message.text, message.deleted) for status, message in answers] == [
+            ("changed", "one", False), ("changed", "two", False), ("changed", "three", False),
+            ("changed", "four", False), ("changed", "", True)]
+        assert [message.edited_at for _status, message in answers] == [
+            1100.0, 1100.0 + mailbox.CHANGE_STEP, 1100.0 + 2 * mailbox.CHANGE_STEP, 1200.5,
+            1200.5 + mailbox.CHANGE_STEP]
+        told: list = []
+        store.changes_for("bob", 0, 10, told.append, told.append)
+        settle(loop, store)
+        assert [(m.msg_id, m.edited_at, m.deleted) for m in told[0]] == [(msg_id, 1200.5 + mailbox.CHANGE_STEP, True)]
+    finally:
+        store.close()
+
+
 # --- The relay over the store, with fake sessions ----------------------------------------
 
 
