@@ -85,6 +85,13 @@ Exactly once, receiving side. The msg_ids of the last ``seen_limit`` direct mess
 handed to the application are remembered: a message the server sends again (because our
 receipt was lost with a connection) is confirmed again but not handed on a second time.
 
+Changes (feature ``edits``). An ``edited`` or ``deleted`` older than the change handed on
+last for its message (by ``at``, which grows with each change: PROTOCOL.md, "`edited`,
+`deleted`, `edit_receipt`"), or an edit of a message handed on as deleted, is confirmed
+but not handed on: a cluster may tell a change late, after a newer one (a route tried
+again), and the reader must keep reading the latest. The last ``seen_limit`` messages'
+changes are remembered.
+
 Receipts. A ``DirectMessage`` is acknowledged with a ``Receipt`` only after it was handed
 to the application (the shell calls :meth:`ClientCore.handed_on`): a client that crashes
 before that leaves the message unconfirmed, as it should.
@@ -184,6 +191,7 @@ from protocol import (
 )
 from protocol import BATCH_ACKS, OutcomeAcks, Receipts  # feature batch_acks (issue 9)
 from protocol import Read, RoomRead  # read marks (feature read), coalesced here
+from protocol import RoomDeleted, RoomEdited  # changes of room posts, ordered here as a dm's
 from protocol.codec import MAX_HISTORY_PAGE, MAX_IDS_PER_FRAME, MAX_NAMES_PER_REQUEST, encode
 from i18n import _
 from registry import canonical
@@ -563,6 +571,8 @@ class ClientCore:
         self._finished: dict[str, None] = {}
         # msg_ids of direct messages handed to the application, oldest first.
         self.seen: dict[int, None] = {}
+        # msg_id -> (at, deleted) of the latest change handed on (see _is_latest_change).
+        self._changed: dict[int, tuple[float, bool]] = {}
         # msg_ids of outcomes to acknowledge (see _acknowledge).
         self._acks_due: list[int] = []
         # With the feature batch_acks (the welcome said so): receipts are gathered here as
@@ -1278,6 +1288,10 @@ class ClientCore:
             self.seen[event.msg_id] = None
             if len(self.seen) > self.seen_limit:
                 del self.seen[next(iter(self.seen))]
+            if event.deleted:
+                self._note_change(event.msg_id, 0.0, True)
+        if isinstance(event, (Edited, Deleted, RoomEdited, RoomDeleted)) and not self._is_latest_change(event):
+            return []  # a late one: its receipt is sent all the same, the latest was taken in
         if isinstance(event, ErrorReply) and request_id is None and event.code in SIGNED_OUT:
             # Not a reconnection's case: the old password would be refused (bad_password).
             self.signed_out = event.code
@@ -1305,6 +1319,25 @@ class ClientCore:
                                            and event.code == ErrorCode.FORBIDDEN):
             return self._switch(event)
         return [event]
+
+    def _is_latest_change(self, event: Edited | Deleted | RoomEdited | RoomDeleted) -> bool:
+        """Whether ``event`` is the latest change of its message that this core knows of (a
+        repeat of it too), noting it if so: not when its ``at`` is before the one handed on
+        (the stores stamp a message's changes later each: server/mailbox.change_time), nor
+        an edit of a message handed on as deleted."""
+        deleted = isinstance(event, (Deleted, RoomDeleted))
+        known = self._changed.get(event.msg_id)
+        if known is not None and ((known[1] and not deleted) or event.at < known[0]):
+            return False
+        self._note_change(event.msg_id, event.at, deleted)
+        return True
+
+    def _note_change(self, msg_id: int, at: float, deleted: bool) -> None:
+        """Message ``msg_id`` reads as changed at ``at`` (deleted or not); the oldest noted go."""
+        self._changed.pop(msg_id, None)
+        self._changed[msg_id] = (at, deleted)
+        if len(self._changed) > self.seen_limit:
+            del self._changed[next(iter(self._changed))]
 
     def _switch(self, event: Settings | ErrorReply) -> list[Event]:
         """The server's news of the read receipts switch (PROTOCOL.md "The switch"): a

@@ -809,8 +809,8 @@ def change_time(message: StoredMessage, now: float) -> float:
     cluster, a node whose clock is behind the one that made the change before). So the
     times of one message's changes grow in the order they were stored, and a client that
     gets two late or out of order (a cluster's route tried again) shows the latest by
-    ``at`` (PROTOCOL.md "edited"). The rule every store follows (the Redis store's
-    script states it in Lua)."""
+    ``at`` (PROTOCOL.md, "`edited`, `deleted`, `edit_receipt`"). The rule every store
+    follows (the Redis store's script states it in Lua)."""
     last = message.edited_at
     return now if last is None or now > last else last + CHANGE_STEP
 

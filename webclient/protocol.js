@@ -980,11 +980,7 @@ const HANDLERS = {
     // Deleted by its sender before it came (PROTOCOL.md "dm"): "This message was deleted",
     // not an empty bubble; nothing to read, and said once (the "deleted" after it is not news).
     if (frame.deleted === true) applyChange(item, { type: "deleted" });
-    const early = chat.changes.get(frame.msg_id);  // a change that came before the message
-    if (early) {
-      chat.changes.delete(frame.msg_id);
-      applyChange(item, early);
-    }
+    applyKeptChange(chat, item);  // a change that came before it (in a cluster)
     const convo = addItem(chat, entry.key, entry.name, item);
     if (item.deleted) {
       out.announce.push(t("{name} deleted a message", { name: frame.from }));
@@ -1009,11 +1005,7 @@ const HANDLERS = {
       at: frame.sent_at, state: mine ? "sent" : "received", msgId: frame.msg_id,
     };
     if (mine) Object.assign(item, { to: null, requestId: null, error: "" });
-    const early = chat.changes.get(frame.msg_id);  // a change that came before it (in a cluster)
-    if (early) {
-      chat.changes.delete(frame.msg_id);
-      applyChange(item, early);
-    }
+    applyKeptChange(chat, item);  // a change that came before it (in a cluster)
     const convo = addItem(chat, ROOM, null, item);
     if (mine) {
       chat.sent.set(frame.msg_id, item);
@@ -1356,9 +1348,10 @@ function changed(chat, frame, out) {
   const convo = chat.conversations.get(contactKey(mine ? frame.to : frame.from));
   const item = convo ? convo.items.find((each) => each.kind === "message" && each.msgId === frame.msg_id) : null;
   if (!item) {
-    chat.changes.set(frame.msg_id, frame);
+    keepChange(chat, frame);
     return;
   }
+  if (lateChange(item, frame)) return;
   const news = !(frame.type === "deleted" && item.deleted);  // a dm deleted before it came said it
   applyChange(item, frame);
   if (!mine && news) {
@@ -1367,7 +1360,33 @@ function changed(chat, frame, out) {
   }
 }
 
+/** Whether change ``frame`` (an edited or deleted) comes after a newer one of the message
+ * ``shown`` (an item, or a frame kept for it): an edit of a deleted message, or an ``at``
+ * before the one applied. A message's changes are stamped later each, and a cluster may
+ * tell one late, after a newer one (PROTOCOL.md, "`edited`, `deleted`, `edit_receipt`"):
+ * the latest stays. */
+function lateChange(shown, frame) {
+  if (shown.deleted === true || shown.type === "deleted") return frame.type !== "deleted";
+  const at = shown.type ? shown.at : shown.changedAt;
+  return typeof frame.at === "number" && typeof at === "number" && frame.at < at;
+}
+
+/** Keep change ``frame`` until its message comes, unless a newer one is kept already. */
+function keepChange(chat, frame) {
+  const kept = chat.changes.get(frame.msg_id);
+  if (!kept || !lateChange(kept, frame)) chat.changes.set(frame.msg_id, frame);
+}
+
+/** The change kept for ``item``'s message (keepChange), which came before it: applied now. */
+function applyKeptChange(chat, item) {
+  const early = chat.changes.get(item.msgId);
+  if (!early) return;
+  chat.changes.delete(item.msgId);
+  if (!lateChange(item, early)) applyChange(item, early);
+}
+
 function applyChange(item, change) {
+  if (typeof change.at === "number") item.changedAt = change.at;  // what a later change is held to (lateChange)
   if (change.type === "deleted") {
     item.deleted = true;
     item.text = "";

@@ -226,11 +226,7 @@ function roomPost(chat, frame, out) {
     at: frame.sent_at, state: mine ? "sent" : "received", msgId: frame.msg_id,
   };
   if (mine) Object.assign(item, { to: null, requestId: null, error: "" });
-  const early = chat.changes.get(frame.msg_id);  // a change that came before the post
-  if (early) {
-    chat.changes.delete(frame.msg_id);
-    applyChange(item, early);
-  }
+  applyKeptChange(chat, item);  // a change that came before it (in a cluster)
   const convo = addItem(chat, key, frame.room, item);
   if (mine) {
     chat.sent.set(frame.msg_id, item);  // its edits and deletes find it as ours
@@ -286,9 +282,10 @@ function roomChanged(chat, frame, out) {
   const convo = chat.conversations.get(roomKey(frame.room) === roomKey(DEFAULT_ROOM) ? ROOM : roomKey(frame.room));
   const item = convo ? convo.items.find((each) => each.kind === "message" && each.msgId === frame.msg_id) : null;
   if (!item) {
-    chat.changes.set(frame.msg_id, frame);
+    keepChange(chat, frame);
     return;
   }
+  if (lateChange(item, frame)) return;
   applyChange(item, frame);
   if (isMe(chat, frame.by || frame.from)) return;
   out.announce.push(frame.type === "edited" ? t("{name} edited a message in {room}", { name: frame.from, room: frame.room })

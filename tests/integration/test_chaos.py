@@ -201,6 +201,12 @@ def test_the_checker_names_each_broken_promise_of_an_edit():
     ]
     # The end of a run waits while a stored edit has not reached its recipient, not after.
     assert edits_behind(broken) and not edits_behind(clean)
+    gone_back = _records()
+    gone_back["Ana"].edits = {11: [(1, OK), (2, OK)]}
+    _show(gone_back["Bia"], "t1", "t2")
+    _edit(gone_back["Bia"], 1, 2)
+    _edit(gone_back["Bia"], 1, 1)  # told late, after edit 2: the reader reads edit 1 again
+    assert violations(gone_back, clients) == ["Bia was shown edit 1 of message 11 after edit 2"]
     invented = _records()
     _show(invented["Bia"], "t1", "t2")
     _edit(invented["Bia"], 2, 1)

@@ -368,3 +368,62 @@ def test_an_edit_and_an_outcome_whose_route_failed_reach_their_users_on_the_othe
     finally:
         redis.pipeline_now = real
         c.close()
+
+
+def test_an_edit_told_late_after_a_newer_one_from_another_node_leaves_the_newer_on_the_readers_screen(
+        redis_server):  # noqa: F811
+    """Alice edits on node 1, whose ROUTES call fails (kept to route again), then again on
+    node 3, whose edit reaches Bob on node 2 at once; node 1 then routes its older edit.
+    Bob's client (the library, client/core.py) keeps showing the newer text, and the older
+    frame (which a raw session of his sees come last) carries the earlier ``at``. Before,
+    the client handed the late edit on last: Bob read the older text while Redis held the
+    newer."""
+    from client import ChatClient
+    from resp.aio import RedisConnectionError
+
+    c = RedisCluster(redis_server.url, 3)
+    node = c.nodes[0]
+    redis = node._redis
+    real = redis.pipeline_now
+    lost = []
+    got: list = []
+
+    def losing_one_routes_call(commands):
+        if not lost and any(scripts.ROUTES.sha1.encode() in bytes(command) for command in commands):
+            lost.append(commands)
+            raise RedisConnectionError("Redis went away (the test)")
+        return real(commands)
+
+    bob = ChatClient("Bob", servers=[c.address(1)], password=PASSWORD, register=True, on_event=got.append,
+                     reconnect=False)
+    try:
+        bob.connect(timeout=10)
+        with log_in(c, 0, "Alice", PASSWORD, register=True) as alice, log_in(c, 2, "Alice", PASSWORD) as elsewhere, \
+                log_in(c, 1, "Bob", PASSWORD) as raw_bob:
+            online(c, "Alice", "Bob")
+            alice.send(SendDirect("m1", "Bob", "teh notes"))
+            msg_id = alice.expect(Accepted, skip=NOTICES).msg_id
+            wait_for(lambda: any(isinstance(e, DirectMessage) and e.msg_id == msg_id for e in got), what="Bob's dm")
+            raw_bob.send(Receipt(msg_id))
+            redis.pipeline_now = losing_one_routes_call
+            alice.send(Edit("e1", msg_id, "the notes"))
+            alice.expect(Done, skip=QUIET)
+            wait_for(lambda: lost, what="node 1's route of the edit lost")
+            elsewhere.send(Edit("e2", msg_id, "the notes!"))
+            elsewhere.expect(Done, skip=QUIET + (Edited,))
+            wait_for(lambda: any(isinstance(e, Edited) and e.text == "the notes!" for e in got), what="the newer edit")
+            # Node 1 routes the older one once Redis answers (its next heartbeat): then a
+            # message after it, through the same inbox, comes after it.
+            wait_for(lambda: c.call(lambda: not node._unrouted and not node._route_batches),
+                     what="node 1's edit routed again", timeout=20)
+            alice.send(SendDirect("m2", "Bob", "after the late edit"))
+            after = alice.expect(Accepted, skip=NOTICES + (Delivered, Edited)).msg_id
+            wait_for(lambda: any(isinstance(e, DirectMessage) and e.msg_id == after for e in got), what="the dm after")
+            frames = [e for e in raw_bob.drain(quiet=0.3) if isinstance(e, Edited)]
+            assert [(e.text, e.at < frames[0].at) for e in frames] == [("the notes!", False), ("the notes", True)]
+            shown = [e.text for e in got if isinstance(e, Edited) and e.msg_id == msg_id]
+            assert shown == ["the notes!"]
+    finally:
+        redis.pipeline_now = real
+        bob.close()
+        c.close()

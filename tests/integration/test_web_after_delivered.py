@@ -151,3 +151,47 @@ def test_a_message_deleted_before_it_came_is_deleted_on_the_page_not_an_empty_bu
         assert page.problems() == []
     finally:
         ana.close()
+
+
+def test_a_change_older_than_the_one_shown_leaves_the_newer_on_the_page(page: Page) -> None:  # noqa: F811
+    """The page's rule for changes told late (a cluster's route tried again after a newer
+    one went): the newest by ``at`` stays, an edit never brings back a deleted message, and
+    each is still confirmed. Before, the page showed whichever came last."""
+    result = page.js("""(() => {
+      let n = 0;
+      const chat = createChat(() => `t-${++n}`);
+      receiveFrame(chat, {type: "welcome", id: "t-0", name: "Tiago", version: 2, server: "s", heartbeat: 15,
+                          features: ["edits"]});
+      const text = (id) => [...chat.conversations.values()].flatMap((c) => c.items)
+        .find((item) => item.msgId === id);
+      const r = {receipts: []};
+      const take = (frame) => r.receipts.push(...receiveFrame(chat, frame).receipts.filter((f) => f.type === "edit_receipt"));
+      take({type: "dm", msg_id: 7, from: "Ze", to: "Tiago", text: "teh notes", sent_at: 1});
+      take({type: "edited", msg_id: 7, from: "Ze", to: "Tiago", text: "the notes!", at: 200});
+      take({type: "edited", msg_id: 7, from: "Ze", to: "Tiago", text: "the notes", at: 150});
+      r.afterLate = text(7).text;
+      take({type: "deleted", msg_id: 7, from: "Ze", to: "Tiago", at: 250});
+      take({type: "edited", msg_id: 7, from: "Ze", to: "Tiago", text: "late", at: 260});
+      r.afterDelete = [text(7).text, text(7).deleted];
+      // Two changes before their message (kept for it), the newer first.
+      take({type: "edited", msg_id: 8, from: "Ze", to: "Tiago", text: "second", at: 300});
+      take({type: "edited", msg_id: 8, from: "Ze", to: "Tiago", text: "first", at: 290});
+      take({type: "dm", msg_id: 8, from: "Ze", to: "Tiago", text: "zeroth", sent_at: 2});
+      r.kept = text(8).text;
+      // A message deleted before it came, and an edit of it kept from before.
+      take({type: "edited", msg_id: 9, from: "Ze", to: "Tiago", text: "edited", at: 310});
+      take({type: "dm", msg_id: 9, from: "Ze", to: "Tiago", text: "", sent_at: 3, deleted: true});
+      r.deletedFirst = [text(9).text, text(9).deleted];
+      // A room's post.
+      receiveFrame(chat, {type: "room", msg_id: 10, from: "Ze", text: "oi", sent_at: 4});
+      receiveFrame(chat, {type: "edited", msg_id: 10, from: "Ze", room: "#lobby", text: "oi!", at: 50});
+      receiveFrame(chat, {type: "edited", msg_id: 10, from: "Ze", room: "#lobby", text: "oi?", at: 40});
+      r.post = text(10).text;
+      return r;
+    })()""")
+    assert result["afterLate"] == "the notes!"
+    assert result["afterDelete"] == ["", True]
+    assert result["kept"] == "second"
+    assert result["deletedFirst"] == ["", True]
+    assert result["post"] == "oi!"
+    assert result["receipts"] == [{"type": "edit_receipt", "msg_id": i} for i in (7, 7, 7, 7, 8, 8, 9)]

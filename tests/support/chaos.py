@@ -360,6 +360,22 @@ def _edit_violations(records: dict[str, Record]) -> list[str]:
                          f"edit {stored}, which {sender} was told was stored")
         elif shown > stored and told.get(shown) != UNSURE:
             found.append(f"{recipient} was shown edit {shown} of {message.text!r}, never made so")
+    found += _edits_gone_back(records)
+    return found
+
+
+def _edits_gone_back(records: dict[str, Record]) -> list[str]:
+    """An edit shown after a later edit of the same message (a cluster's route tried again
+    told the older one late): the reader would be left reading the older text."""
+    found: list[str] = []
+    for recipient, record in records.items():
+        latest: dict[int, int] = {}
+        for edited in record.edited:
+            number = edit_number(edited.text)
+            if number < latest.get(edited.msg_id, 0):
+                found.append(f"{recipient} was shown edit {number} of message {edited.msg_id} after edit "
+                             f"{latest[edited.msg_id]}")
+            latest[edited.msg_id] = max(latest.get(edited.msg_id, 0), number)
     return found
 
 

@@ -29,6 +29,7 @@ from client.errors import CertificateError, LoginInterrupted, LoginRefused, Serv
 from client.servers import parse_server, positionals, server_list, spread_start
 from client.outgoing import DELIVERED, FAILED, SENDING, SENT, MessageUpdate, OutgoingMessage
 from protocol import BATCH_ACKS, OutcomeAcks, Receipts
+from protocol import Deleted, EditReceipt, Edited, RoomDeleted, RoomEdited  # feature edits
 from protocol.codec import MAX_IDS_PER_FRAME
 from protocol import (
     Accepted,
@@ -240,6 +241,34 @@ def test_outcomes_are_acknowledged_once_handed_on_and_repeats_are_not_shown_twic
     assert link.to_server() == [OutcomeAck(40)]
     assert link.from_server(Delivered("earlier-1", 40)) == []
     assert link.to_server() == [OutcomeAck(40)]
+
+
+def test_a_change_older_than_the_one_handed_on_is_confirmed_but_not_handed_on() -> None:
+    """A cluster may tell an edit late, after a newer one (a node's route tried again once
+    Redis answers): the reader keeps reading the newer text. Before, the late edit was
+    handed on last and the window showed the older text."""
+    link = Link()
+    link.log_in(version=2)
+    link.from_server(DirectMessage(7, "Bob", "Alice", "teh text", 1.0))
+    link.to_server()
+    newer, older = Edited(7, "Bob", "Alice", "the text!", 200.0), Edited(7, "Bob", "Alice", "the text", 150.0)
+    assert link.from_server(newer) == [newer]
+    assert link.to_server() == [EditReceipt(7)]
+    assert link.from_server(older) == []
+    assert link.to_server() == [EditReceipt(7)]  # the server may stop telling it either way
+    assert link.from_server(newer) == [newer]  # told again (at login): as before, the clients see it is no news
+    link.to_server()
+    # A delete is the last word: a late edit after it is not handed on; a repeat of it is.
+    deleted = Deleted(7, "Bob", "Alice", 250.0)
+    assert link.from_server(deleted, Edited(7, "Bob", "Alice", "late", 260.0), deleted) == [deleted, deleted]
+    # Also of a message deleted before it came, and of a room's post.
+    assert link.from_server(DirectMessage(8, "Bob", "Alice", "", 1.0, deleted=True),
+                            Edited(8, "Bob", "Alice", "late", 300.0))[-1].msg_id == 8
+    assert link.handed[-1] == DirectMessage(8, "Bob", "Alice", "", 1.0, deleted=True)
+    post, late = RoomEdited(9, "Bob", "#redes", "oi!", 50.0), RoomEdited(9, "Bob", "#redes", "oi", 40.0)
+    assert link.from_server(post, late, RoomDeleted(9, "Bob", "#redes", 39.0)) == [post]
+    # The tie: the same time is the same change told again.
+    assert link.from_server(RoomEdited(9, "Bob", "#redes", "oi!", 50.0)) == [post]
 
 
 def test_close_acknowledges_what_is_due_before_its_goodbye() -> None:
