@@ -89,7 +89,8 @@ Changes (feature ``edits``). An ``edited`` or ``deleted`` older than the change 
 last for its message (by ``at``, which grows with each change: PROTOCOL.md, "`edited`,
 `deleted`, `edit_receipt`"), or an edit of a message handed on as deleted, is confirmed
 but not handed on: a cluster may tell a change late, after a newer one (a route tried
-again), and the reader must keep reading the latest. The last ``seen_limit`` messages'
+again), and the reader must keep reading the latest. The ``ok`` of our own edit or delete
+counts as its change (it says when it was stamped). The last ``seen_limit`` messages'
 changes are remembered.
 
 Receipts. A ``DirectMessage`` is acknowledged with a ``Receipt`` only after it was handed
@@ -159,9 +160,12 @@ from protocol import (
     Accepted,
     Connection,
     ConnectionClosed,
+    Delete,
     Deleted,
     Delivered,
     DirectMessage,
+    Done,
+    Edit,
     Edited,
     EditReceipt,
     ErrorCode,
@@ -472,7 +476,7 @@ class Pending:
     events to hand on). ``wake`` (set by the shell) is called once the answer or the error
     is in; it must not block."""
 
-    __slots__ = ("request_id", "expect", "answered", "answer", "error", "callback", "wake")
+    __slots__ = ("request_id", "expect", "answered", "answer", "error", "callback", "wake", "change")
 
     def __init__(self, request_id: str, expect: type[Event],
                  callback: Callable[[Event], list[Event]] | None = None) -> None:
@@ -483,6 +487,9 @@ class Pending:
         self.error: str | None = None  # why no answer will come (the connection ended)
         self.callback = callback
         self.wake: Callable[[], None] | None = None
+        # An edit's or a delete's (msg_id, deleted): its ok says when the change was
+        # stamped, which a change told later is held to (ClientCore._is_latest_change).
+        self.change: tuple[int, bool] | None = None
 
     def _settle(self, answer: Event | None, error: str | None = None) -> None:
         self.answer, self.error, self.answered = answer, error, True
@@ -958,6 +965,8 @@ class ClientCore:
         caller checked :meth:`usable` first."""
         request_id = event.request_id  # type: ignore[attr-defined]
         pending = Pending(request_id, expect, callback)
+        if isinstance(event, (Edit, Delete)):
+            pending.change = (event.msg_id, isinstance(event, Delete))
         assert self.conn is not None
         data = self.conn.send(event)
         self._replies[request_id] = pending
@@ -1264,6 +1273,9 @@ class ClientCore:
         pending = self._replies.get(request_id) if request_id is not None else None
         if pending is not None and isinstance(event, (pending.expect, ErrorReply)):
             del self._replies[request_id]
+            if pending.change is not None and isinstance(event, Done) and event.at is not None:
+                msg_id, deleted = pending.change
+                self._is_latest_change(msg_id, event.at, deleted)  # our own change, unless a later one came
             if pending.callback is not None:
                 return pending.callback(event)
             pending._settle(event)
@@ -1290,7 +1302,8 @@ class ClientCore:
                 del self.seen[next(iter(self.seen))]
             if event.deleted:
                 self._note_change(event.msg_id, 0.0, True)
-        if isinstance(event, (Edited, Deleted, RoomEdited, RoomDeleted)) and not self._is_latest_change(event):
+        if isinstance(event, (Edited, Deleted, RoomEdited, RoomDeleted)) and not self._is_latest_change(
+                event.msg_id, event.at, isinstance(event, (Deleted, RoomDeleted))):
             return []  # a late one: its receipt is sent all the same, the latest was taken in
         if isinstance(event, ErrorReply) and request_id is None and event.code in SIGNED_OUT:
             # Not a reconnection's case: the old password would be refused (bad_password).
@@ -1320,16 +1333,15 @@ class ClientCore:
             return self._switch(event)
         return [event]
 
-    def _is_latest_change(self, event: Edited | Deleted | RoomEdited | RoomDeleted) -> bool:
-        """Whether ``event`` is the latest change of its message that this core knows of (a
-        repeat of it too), noting it if so: not when its ``at`` is before the one handed on
-        (the stores stamp a message's changes later each: server/mailbox.change_time), nor
-        an edit of a message handed on as deleted."""
-        deleted = isinstance(event, (Deleted, RoomDeleted))
-        known = self._changed.get(event.msg_id)
-        if known is not None and ((known[1] and not deleted) or event.at < known[0]):
+    def _is_latest_change(self, msg_id: int, at: float, deleted: bool) -> bool:
+        """Whether a change of message ``msg_id`` stamped ``at`` (a delete or an edit) is
+        the latest this core knows of (a repeat of it too), noting it if so: not when
+        ``at`` is before the one handed on (the stores stamp a message's changes later
+        each: server/mailbox.change_time), nor an edit of a message handed on as deleted."""
+        known = self._changed.get(msg_id)
+        if known is not None and ((known[1] and not deleted) or at < known[0]):
             return False
-        self._note_change(event.msg_id, event.at, deleted)
+        self._note_change(msg_id, at, deleted)
         return True
 
     def _note_change(self, msg_id: int, at: float, deleted: bool) -> None:

@@ -408,11 +408,15 @@ class Queued(Event):
 
 @dataclass(frozen=True, slots=True)
 class Done(Event):
-    """Request ``request_id`` (register, block, unblock) succeeded."""
+    """Request ``request_id`` (register, block, unblock, ...) succeeded. For an
+    :class:`Edit` or a :class:`Delete`, ``at`` is when the message's latest change was
+    stamped (its ``edited`` or ``deleted`` carries the same), by which the client tells a
+    change of it told late from a newer one (PROTOCOL.md)."""
 
     TYPE: ClassVar[str] = "ok"
     SENDER: ClassVar[str] = "server"
     request_id: str
+    at: float | None = None
 
 
 @dataclass(frozen=True, slots=True)

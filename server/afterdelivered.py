@@ -461,7 +461,7 @@ class AfterDelivered:
                 session.send(ErrorReply(code, why.format(msg_id=msg_id, window=self.relay.config.edit_window / 60),
                                         request_id))
                 return
-            session.send(Done(request_id))
+            session.send(Done(request_id, message.edited_at))  # (CHANGED and UNCHANGED come with it)
             if status != mailbox.CHANGED:
                 return  # a resend: everyone was told the first time
             by = session.name if moderation is not None else None

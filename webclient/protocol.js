@@ -1158,7 +1158,11 @@ const HANDLERS = {
     if (request.kind === "password") passwordChanged(chat, out);
     if (request.kind === "unregister") chat.unregistering = { state: "done" };  // the session ends next
     if (request.kind === "edit" || request.kind === "delete") {
-      applyChange(request.item, request.kind === "delete" ? { type: "deleted" } : { type: "edited", text: request.text });
+      // The ok says when our change was stamped: what a change told later is held to, and
+      // one from another device that came before the ok and is newer stays.
+      const change = request.kind === "delete" ? { type: "deleted", at: frame.at }
+        : { type: "edited", text: request.text, at: frame.at };
+      if (!lateChange(request.item, change)) applyChange(request.item, change);
     }
     if (request.kind === "leave" || request.kind === "act") roomOk(chat, request, out);
     if (request.kind === "block") blockDone(chat, request, out);

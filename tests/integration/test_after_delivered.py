@@ -233,20 +233,22 @@ def test_edit_and_delete_reach_the_recipient_and_the_senders_other_sessions_and_
         msg_id = dm(alice, bob, "m1", "bob", "teh typo")
         alice2.drain(quiet=0.3)
         alice.send(Edit("e1", msg_id, "the typo"))
-        assert alice.expect(Done, skip=NOTICES).request_id == "e1"
+        done = alice.expect(Done, skip=NOTICES)
         edited = bob.expect(Edited, skip=NOTICES)
         assert (edited.msg_id, edited.sender, edited.to, edited.text) == (msg_id, "Alice", "Bob", "the typo")
+        assert done == Done("e1", edited.at)  # when it was stamped, as its edited says
         assert alice2.expect(Edited, skip=NOTICES) == edited
         bob.send(EditReceipt(msg_id))
         alice.send(Edit("e1", msg_id, "the typo"))  # a resend: answered, told to nobody again
-        alice.expect(Done, skip=NOTICES)
+        assert alice.expect(Done, skip=NOTICES) == done
         no(bob, Edited)
         bob.send(HistoryRequest("h1", "Alice"))
         [entry] = bob.expect(HistoryPage, skip=NOTICES).messages
         assert (entry.text, entry.edited, entry.deleted) == ("the typo", True, False)
         alice.send(Delete("d1", msg_id))
-        alice.expect(Done, skip=NOTICES)
-        assert bob.expect(Deleted, skip=NOTICES).msg_id == msg_id
+        done = alice.expect(Done, skip=NOTICES)
+        deleted = bob.expect(Deleted, skip=NOTICES)
+        assert deleted.msg_id == msg_id and done == Done("d1", deleted.at) and deleted.at > edited.at
         assert alice2.expect(Deleted, skip=NOTICES).msg_id == msg_id
         bob.send(HistoryRequest("h2", "Alice"))
         [entry] = bob.expect(HistoryPage, skip=NOTICES).messages

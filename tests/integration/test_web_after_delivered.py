@@ -187,6 +187,21 @@ def test_a_change_older_than_the_one_shown_leaves_the_newer_on_the_page(page: Pa
       receiveFrame(chat, {type: "edited", msg_id: 10, from: "Ze", room: "#lobby", text: "oi!", at: 50});
       receiveFrame(chat, {type: "edited", msg_id: 10, from: "Ze", room: "#lobby", text: "oi?", at: 40});
       r.post = text(10).text;
+      // Our own message: the ok of our edit says when it was stamped; our phone's older edit
+      // told after it is late, a newer one is not; one that came before the ok and is newer stays.
+      const key = startConversation(chat, "Ze");
+      const ours = {kind: "message", dir: "out", sender: "Tiago", to: "Ze", text: "mine", at: 5, msgId: 20,
+                    state: "delivered"};
+      chat.conversations.get(key).items.push(ours);
+      receiveFrame(chat, {type: "ok", id: changeFrame(chat, key, ours, "mine, newer").id, at: 300});
+      receiveFrame(chat, {type: "edited", msg_id: 20, from: "Tiago", to: "Ze", text: "from the phone, older", at: 250});
+      r.own = [ours.text];
+      receiveFrame(chat, {type: "edited", msg_id: 20, from: "Tiago", to: "Ze", text: "from the phone, newer", at: 320});
+      r.own.push(ours.text);
+      const edit = changeFrame(chat, key, ours, "mine, slower");
+      receiveFrame(chat, {type: "edited", msg_id: 20, from: "Tiago", to: "Ze", text: "from the phone, newest", at: 340});
+      receiveFrame(chat, {type: "ok", id: edit.id, at: 330});
+      r.own.push(ours.text);
       return r;
     })()""")
     assert result["afterLate"] == "the notes!"
@@ -194,4 +209,5 @@ def test_a_change_older_than_the_one_shown_leaves_the_newer_on_the_page(page: Pa
     assert result["kept"] == "second"
     assert result["deletedFirst"] == ["", True]
     assert result["post"] == "oi!"
+    assert result["own"] == ["mine, newer", "from the phone, newer", "from the phone, newest"]
     assert result["receipts"] == [{"type": "edit_receipt", "msg_id": i} for i in (7, 7, 7, 7, 8, 8, 9)]

@@ -29,7 +29,7 @@ from client.errors import CertificateError, LoginInterrupted, LoginRefused, Serv
 from client.servers import parse_server, positionals, server_list, spread_start
 from client.outgoing import DELIVERED, FAILED, SENDING, SENT, MessageUpdate, OutgoingMessage
 from protocol import BATCH_ACKS, OutcomeAcks, Receipts
-from protocol import Deleted, EditReceipt, Edited, RoomDeleted, RoomEdited  # feature edits
+from protocol import Delete, Deleted, Done, Edit, EditReceipt, Edited, RoomDeleted, RoomEdited  # feature edits
 from protocol.codec import MAX_IDS_PER_FRAME
 from protocol import (
     Accepted,
@@ -269,6 +269,36 @@ def test_a_change_older_than_the_one_handed_on_is_confirmed_but_not_handed_on() 
     assert link.from_server(post, late, RoomDeleted(9, "Bob", "#redes", 39.0)) == [post]
     # The tie: the same time is the same change told again.
     assert link.from_server(RoomEdited(9, "Bob", "#redes", "oi!", 50.0)) == [post]
+
+
+def test_the_ok_of_our_own_edit_or_delete_counts_as_the_change_a_late_one_is_held_to() -> None:
+    """Our other device's older edit, told late (a cluster), after this session's newer edit
+    was answered ok: the ok says when ours was stamped, so the older one is not handed on
+    (the window keeps our text); a newer one from the other device is."""
+    link = Link()
+    link.log_in(version=2)
+    edit = link.core.request(Edit("r1", 7, "mine, newer"), Done)
+    assert link.to_server() == [Edit("r1", 7, "mine, newer")]
+    assert link.from_server(Done("r1", 300.0)) == [] and edit.answer == Done("r1", 300.0)
+    assert link.from_server(Edited(7, "Alice", "Bob", "from the phone, older", 250.0)) == []
+    newer = Edited(7, "Alice", "Bob", "from the phone, newer", 320.0)
+    assert link.from_server(newer) == [newer]
+    # A newer one from the phone that came before our ok: the ok does not take its place.
+    link.core.request(Edit("r4", 7, "mine, slower"), Done)
+    link.to_server()
+    newest = Edited(7, "Alice", "Bob", "from the phone, newest", 340.0)
+    assert link.from_server(newest, Done("r4", 330.0)) == [newest]
+    assert link.from_server(Edited(7, "Alice", "Bob", "late", 335.0)) == []
+    delete = link.core.request(Delete("r2", 8), Done)
+    link.to_server()
+    link.from_server(Done("r2", 400.0))
+    assert link.from_server(Edited(8, "Alice", "Bob", "late", 390.0), Edited(8, "Alice", "Bob", "later", 410.0)) == []
+    assert delete.answered
+    # An ok without a time (an older server's) changes nothing.
+    link.core.request(Edit("r3", 9, "x"), Done)
+    link.to_server()
+    link.from_server(Done("r3"))
+    assert link.from_server(Edited(9, "Alice", "Bob", "y", 1.0)) == [Edited(9, "Alice", "Bob", "y", 1.0)]
 
 
 def test_close_acknowledges_what_is_due_before_its_goodbye() -> None:

@@ -8,7 +8,7 @@ import pytest
 
 import const
 from protocol import RoomRead
-from protocol import Blocking, BlockList
+from protocol import Blocking, BlockList, Done
 from helpers import SAMPLES, TEXT, ConnectionPair, open_pair
 from protocol import (
     Accepted, Delivered, DirectMessage, ErrorReply, Goodbye, Hello, LookupResult, Ping, Pong, Queued, RoomMessage,
@@ -23,6 +23,7 @@ EXTRA = [
     LookupResult("req-5", "nobody-here", "unknown"),
     UserList("req-6", ()),
     BlockList("req-8c"),
+    Done("req-7b", 1700000000.125),  # an edit's or a delete's ok: when the change was stamped
     Blocking("req-8c", ()),  # blocks nobody
     Ping(),
     Pong(),
