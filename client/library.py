@@ -758,15 +758,21 @@ class ChatClient:
         :meth:`typing`."""
         self._tell(RoomTyping(room), receipt=True)
 
-    def edit(self, msg_id: int, text: str, timeout: float = const.SEND_TIMEOUT) -> None:
+    def edit(self, msg_id: int, text: str, timeout: float = const.SEND_TIMEOUT) -> float | None:
         """Replace the text of this user's direct message or room post ``msg_id``; raises RequestFailed
-        (``forbidden``, ``too_late``, ``unknown_message``...) if refused."""
-        self._request(Edit(self.core.new_request_id(), msg_id, text), Done, timeout)
+        (``forbidden``, ``too_late``, ``unknown_message``...) if refused. Returns when the
+        change was stamped (the server's ``ok``; None from an older server)."""
+        return self._change(Edit(self.core.new_request_id(), msg_id, text), timeout)
 
-    def delete(self, msg_id: int, timeout: float = const.SEND_TIMEOUT) -> None:
+    def delete(self, msg_id: int, timeout: float = const.SEND_TIMEOUT) -> float | None:
         """Delete this user's direct message or room post ``msg_id`` (as :meth:`edit`); a
         room's moderator or an administrator may delete others' too."""
-        self._request(Delete(self.core.new_request_id(), msg_id), Done, timeout)
+        return self._change(Delete(self.core.new_request_id(), msg_id), timeout)
+
+    def _change(self, request: Edit | Delete, timeout: float) -> float | None:
+        """Send edit or delete ``request``; when its change was stamped (its ``ok``'s ``at``)."""
+        done = self._request(request, Done, timeout)
+        return done.at if isinstance(done, Done) else None
 
     def set_read_receipts(self, on: bool, timeout: float = const.SEND_TIMEOUT) -> None:
         """Turn this user's read receipts (and typing) on or off, on every device."""

@@ -959,24 +959,22 @@ class ChatApp:
 
         def work() -> None:
             try:
-                if text is None:
-                    client.delete(line.msg_id)
-                else:
-                    client.edit(line.msg_id, text)
+                at = client.delete(line.msg_id) if text is None else client.edit(line.msg_id, text)
             except Exception as exc:
                 self.bridge.call(self._changed, key, line, text, exc)
                 return
-            self.bridge.call(self._changed, key, line, text, None)
+            self.bridge.call(self._changed, key, line, text, None, at)
         threading.Thread(target=work, name="gui-change", daemon=True).start()
 
-    def _changed(self, key: str, line: Any, text: str | None, error: BaseException | None) -> None:
+    def _changed(self, key: str, line: Any, text: str | None, error: BaseException | None,
+                 at: float | None = None) -> None:
         if self.model is None:
             return
         if error is not None:
             why = explain_refusal(error) if isinstance(error, RequestFailed) else sanitize(error)
             self.model.notice(key, _("Not changed: {why}").format(why=why))
         else:
-            self.model.changed_own(key, line, text)
+            self.model.changed_own(key, line, text, at)
         self._render()
 
     # --- Sending ------------------------------------------------------------------------

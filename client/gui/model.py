@@ -288,6 +288,7 @@ class Line:
     edited: bool = False
     deleted: bool = False
     deleted_by: str | None = None  # a room's moderator or an administrator, not its sender
+    changed_at: float | None = None  # the ``at`` of the change shown (changed_own holds ours to it)
     read_by: int = 0  # our post in a small room: how many other members have seen it
     # Ours sent from here: when the server took it (its id came), on the model's clock of
     # waits: where the edit window starts (ChatModel.editable).
@@ -1052,17 +1053,26 @@ class ChatModel:
 
     @staticmethod
     def _change_line(line: Line, event: Edited | Deleted | RoomEdited | RoomDeleted) -> None:
+        """The change ``event`` shown on ``line`` (the client core hands on none older than
+        the one shown: client/core.py)."""
+        line.changed_at = event.at
         if isinstance(event, (Deleted, RoomDeleted)):
             line.deleted, line.text = True, ""
             line.deleted_by = event.by
         else:
             line.edited, line.text = True, clean_text(event.text)
 
-    def changed_own(self, key: str, line: Line, text: str | None) -> None:
-        """The server took our edit (``text``) or delete (None) of ``line``."""
+    def changed_own(self, key: str, line: Line, text: str | None, at: float | None = None) -> None:
+        """The server took our edit (``text``) or delete (None) of ``line``, stamped ``at``
+        (its ok's; None: an older server's). A newer change made on another device that
+        came before the ok stays (PROTOCOL.md, "`edited`, `deleted`, `edit_receipt`")."""
         conversation = self.conversations.get(key)
         if conversation is None:
             return
+        if (line.deleted and text is not None) or (
+                at is not None and line.changed_at is not None and at < line.changed_at):
+            return
+        line.changed_at = at if at is not None else line.changed_at
         if text is None:
             line.deleted, line.text = True, ""
         else:

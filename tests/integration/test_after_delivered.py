@@ -514,13 +514,13 @@ def test_the_client_library_reads_edits_deletes_and_confirms_edits(server, clien
     assert _next(alice, Typing) == Typing("Alice", "Bob")
     bob.mark_read("Alice", got.msg_id)
     assert _next(alice, Read) == Read("Alice", got.msg_id, "Bob")
-    alice.edit(sent.msg_id, "hello")
-    assert _next(bob, Edited).text == "hello"
+    edited_at = alice.edit(sent.msg_id, "hello")  # when the change was stamped, as Bob is told
+    assert _next(bob, Edited) == Edited(sent.msg_id, "Alice", "Bob", "hello", edited_at)
     with pytest.raises(RequestFailed) as refused:
         bob.delete(sent.msg_id)
     assert refused.value.code == "forbidden"
-    alice.delete(sent.msg_id)
-    assert _next(bob, Deleted).msg_id == sent.msg_id
+    deleted_at = alice.delete(sent.msg_id)
+    assert _next(bob, Deleted) == Deleted(sent.msg_id, "Alice", "Bob", deleted_at) and deleted_at > edited_at
     alice.close()
     bob.close()
     # Bob's library confirmed the edit and the delete: his next session is told neither again.

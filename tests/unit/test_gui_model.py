@@ -219,6 +219,27 @@ def test_any_of_our_messages_within_the_edit_window_may_be_edited_not_only_the_l
     assert model.editable("alice", now, msg_id=11) is None  # deleted already
 
 
+def test_our_edit_answered_after_a_newer_one_from_another_device_leaves_the_newer(model: ChatModel) -> None:
+    """Our phone's edit, newer, came before the ok of this window's edit: the ok's time is
+    older, so the line keeps the phone's text. Before, the window's own text took its place."""
+    from protocol import Deleted, Edited
+    model.open("alice")
+    message = tracker("r1", "Alice", "teh text")
+    line = model.sent(message)
+    message._advance("sent", msg_id=11, error=None)
+    model.apply(MessageUpdate(message, "sent"))
+    model.apply(Edited(11, "Bob", "Alice", "from the phone", T + 40))
+    model.changed_own("alice", line, "from the window", T + 30)
+    assert line.text == "from the phone"
+    model.changed_own("alice", line, "from the window, later", T + 50)
+    assert line.text == "from the window, later" and line.changed_at == T + 50
+    model.changed_own("alice", line, "from an older server", None)  # no time: taken as it is
+    assert line.text == "from an older server"
+    model.apply(Deleted(11, "Bob", "Alice", T + 60))
+    model.changed_own("alice", line, "after the delete", T + 70)  # (the server refuses that)
+    assert (line.text, line.deleted) == ("", True)
+
+
 def test_failure_says_why(model: ChatModel) -> None:
     message = tracker("r1", "Zed", "hello")
     line = model.sent(message)
