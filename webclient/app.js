@@ -1,5 +1,5 @@
 /*
- * The chat web page, part five of five (see lang.js): the shell. The WebSocket, logging
+ * The chat web page, part seven of seven (see lang.js): the shell. The WebSocket, logging
  * in, reconnecting with backoff, the page's events, and start(), which runs the page.
  */
 "use strict";

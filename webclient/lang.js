@@ -1,11 +1,11 @@
 /*
- * The chat web page, part one of five: its words. The language (webclient/i18n/LANG.json,
+ * The chat web page, part one of seven: its words. The language (webclient/i18n/LANG.json,
  * made from the same gettext catalogue as the Python clients'), t() and tn(), and the
  * sentences of errors, waits and times. No socket here.
  *
- * The page is plain JavaScript, no dependencies, no build step: five classic scripts that
- * index.html loads in order and that share one global scope (lang.js, protocol.js,
- * rooms.js, view.js, app.js). Not modules: a page opened from the disk (file://) may run
+ * The page is plain JavaScript, no dependencies, no build step: seven classic scripts
+ * that index.html loads in order and that share one global scope (lang.js, protocol.js,
+ * afterdelivered.js, blocks.js, rooms.js, view.js, app.js). Not modules: a page opened from the disk (file://) may run
  * scripts but not import modules. A script's top level may use what an earlier one
  * defines; a function may call any of them, since all are loaded before the page starts.
  */

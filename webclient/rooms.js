@@ -1,5 +1,5 @@
 /*
- * The chat web page, part three of five (see lang.js): the protocol of named rooms
+ * The chat web page, part five of seven (see lang.js): the protocol of named rooms
  * (protocol version 2; PROTOCOL.md "Rooms and moderation"), their typing, edits and
  * deletes. No DOM, no socket, as protocol.js: its handlers join protocol.js's HANDLERS.
  */

@@ -1,5 +1,5 @@
 /*
- * The chat web page, part four of five (see lang.js): the view. Draws the state into the
+ * The chat web page, part six of seven (see lang.js): the view. Draws the state into the
  * page. Every piece of text that came from the network or from a user goes in with
  * textContent / createTextNode, never as HTML.
  */

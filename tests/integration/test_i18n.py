@@ -92,8 +92,8 @@ def test_every_text_of_the_clients_the_page_and_the_console_has_a_pt_br_translat
     places = {m.where.split(":")[0] for m in messages}
     for source in ("client/terminal.py", "client/terminal_input.py", "client/terminal_lines.py", "client/display.py",
                    "client/commands.py", "client/oneshot.py", "client/auth.py", "client/gui/login.py",
-                   "client/gui/model.py", "chatserver.py", "server/console.py", "lang.js", "protocol.js", "rooms.js",
-                   "view.js", "app.js", "index.html"):
+                   "client/gui/model.py", "chatserver.py", "server/console.py", "lang.js", "protocol.js",
+                   "afterdelivered.js", "blocks.js", "rooms.js", "view.js", "app.js", "index.html"):
         assert source in places, source
     assert tool.problems("pt_BR") == []
 

@@ -1,4 +1,4 @@
-"""The page's read marks (webclient/protocol.js ``readFrames``): at most one per conversation per
+"""The page's read marks (webclient/afterdelivered.js ``readFrames``): at most one per conversation per
 second with the newest id, and a ``rate_limited`` without id (a read's or typing's
 refusal) neither shown nor lost: the client library's rule (client/core.py, "Read
 marks"), kept alike. A backlog of messages, each its own WebSocket frame, sent a read per

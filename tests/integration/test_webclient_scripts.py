@@ -1,4 +1,4 @@
-"""The page's five scripts (webclient/lang.js says how they share one scope): index.html
+"""The page's seven scripts (webclient/lang.js says how they share one scope): index.html
 loads every one of them, once, deferred, in the order each depends on; none is left out
 of the page nor of what the tools read (i18n.extract.page_scripts); and run one after the
 other as the browser runs them (tests/support/pageload.js, in node), none needs at load
@@ -21,7 +21,7 @@ def test_index_loads_every_script_of_the_page_once_deferred_in_order() -> None:
     tags = re.findall(r"<script [^>]*>", html)
     assert tags and all(" defer" in tag for tag in tags), tags  # in order, after the page is parsed
     names = [path.name for path in page_scripts()]
-    assert names == ["lang.js", "protocol.js", "rooms.js", "view.js", "app.js"], names
+    assert names == ["lang.js", "protocol.js", "afterdelivered.js", "blocks.js", "rooms.js", "view.js", "app.js"], names
     assert sorted(names) == sorted(path.name for path in WEB_ROOT.glob("*.js")), "a script the page does not load"
 
 

@@ -1,4 +1,5 @@
-"""The page's frame handlers (webclient/protocol.js and rooms.js): one per frame type.
+"""The page's frame handlers (webclient/protocol.js, afterdelivered.js, blocks.js and
+rooms.js): one per frame type.
 
 The page's handlers live in ``HANDLERS``; later sections add theirs with
 ``Object.assign(HANDLERS, {...})``. A key given twice silently replaces the first handler
