@@ -497,6 +497,17 @@ class Pending:
             self.wake()
 
 
+def late_change(shown_at: float | None, shown_deleted: bool, at: float | None, deleted: bool) -> bool:
+    """Whether a change (a delete, or an edit) stamped ``at`` comes after a newer one of a
+    message shown as changed at ``shown_at`` (deleted or not): an edit of a deleted
+    message, or an ``at`` before the shown one (PROTOCOL.md, "`edited`, `deleted`,
+    `edit_receipt`"; None: a time not known, which orders nothing). The page's
+    ``lateChange`` states the same rule."""
+    if shown_deleted:
+        return not deleted
+    return at is not None and shown_at is not None and at < shown_at
+
+
 def outcome_of(event: Event | None) -> int | None:
     """The msg_id whose outcome ``event`` tells (``delivered``, or the ``expired`` error),
     else None."""
@@ -1339,7 +1350,7 @@ class ClientCore:
         ``at`` is before the one handed on (the stores stamp a message's changes later
         each: server/mailbox.change_time), nor an edit of a message handed on as deleted."""
         known = self._changed.get(msg_id)
-        if known is not None and ((known[1] and not deleted) or at < known[0]):
+        if known is not None and late_change(*known, at, deleted):
             return False
         self._note_change(msg_id, at, deleted)
         return True

@@ -104,7 +104,7 @@ function changed(chat, frame, out) {
  * ``shown`` (an item, or a frame kept for it): an edit of a deleted message, or an ``at``
  * before the one applied. A message's changes are stamped later each, and a cluster may
  * tell one late, after a newer one (PROTOCOL.md, "`edited`, `deleted`, `edit_receipt`"):
- * the latest stays. */
+ * the latest stays. The Python clients' rule is the same (client/core.py late_change). */
 function lateChange(shown, frame) {
   if (shown.deleted === true || shown.type === "deleted") return frame.type !== "deleted";
   const at = shown.type ? shown.at : shown.changedAt;

@@ -101,7 +101,7 @@ from registry import canonical
 
 from registry.collation import name_order
 from ..clock import WaitsClock
-from ..core import SIGNED_OUT, is_default_room
+from ..core import SIGNED_OUT, is_default_room, late_change
 from ..display import (
     FAILED_MARKS, NOT_DELIVERED, NOT_SENT, cut_whole, describe_room_notice, describe_skipped,
     explain_refusal, failed_outcome, format_when, left_why, lost_words, sanitize, sanitize_lines, shown_text,
@@ -1069,8 +1069,7 @@ class ChatModel:
         conversation = self.conversations.get(key)
         if conversation is None:
             return
-        if (line.deleted and text is not None) or (
-                at is not None and line.changed_at is not None and at < line.changed_at):
+        if late_change(line.changed_at, line.deleted, at, text is None):
             return
         line.changed_at = at if at is not None else line.changed_at
         if text is None:
