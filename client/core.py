@@ -1268,8 +1268,9 @@ class ClientCore:
             self.room_seen = max(self.room_seen or 0, event.msg_id)
         if isinstance(event, (Edited, Deleted)) and self.name is not None and canonical(event.to) == canonical(self.name) \
                 and conn is self.conn and conn.state is State.OPEN and not self.broken:
-            # An edit or delete of a message to us, handed on: the server may stop telling it.
-            self._outbox.append(conn.send(EditReceipt(event.msg_id)))
+            # An edit or delete of a message to us, taken in: the server may stop telling
+            # that change (by its at: not a newer one stored while this receipt travels).
+            self._outbox.append(conn.send(EditReceipt(event.msg_id, event.at)))
 
     def _absorb(self, event: Event) -> list[Event]:
         """Apply ``event`` to the trackers and requests; return what to hand on."""

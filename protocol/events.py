@@ -327,12 +327,14 @@ class Delete(Event):
 
 @dataclass(frozen=True, slots=True)
 class EditReceipt(Event):
-    """The recipient's client took in the latest :class:`Edited` or :class:`Deleted` of
-    message ``msg_id``; until one says so, the server tells it again at every login."""
+    """The recipient's client took in the :class:`Edited` or :class:`Deleted` of message
+    ``msg_id`` stamped ``at`` (None: a client of before, which confirms the latest); until
+    one says so of its latest change, the server tells it again at every login."""
 
     TYPE: ClassVar[str] = "edit_receipt"
     SENDER: ClassVar[str] = "client"
     msg_id: int
+    at: float | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -561,7 +561,7 @@ class AfterDelivered:
             if not theirs:
                 session.send(ErrorReply(ErrorCode.UNKNOWN_MESSAGE, f"message {receipt.msg_id} was not sent to you"))
 
-        self.store_call(session, None, self.relay.store.confirm_change, receipt.msg_id, session.key,
+        self.store_call(session, None, self.relay.store.confirm_change, receipt.msg_id, session.key, receipt.at,
                         callback=confirmed)
 
     # --- Settings -----------------------------------------------------------------------

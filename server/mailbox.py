@@ -860,11 +860,13 @@ def changes_for(db: sqlite3.Connection, recipient_key: str, after: int, limit: i
     return [_row(r) for r in rows]
 
 
-def confirm_change(db: sqlite3.Connection, msg_id: int, recipient_key: str) -> bool:
-    """The recipient took in the latest change of ``msg_id``: not told again. False if
+def confirm_change(db: sqlite3.Connection, msg_id: int, recipient_key: str, at: float | None) -> bool:
+    """The recipient took in the change of ``msg_id`` stamped ``at`` (None: its latest):
+    not told again, unless a later change was stored meanwhile (its ``edited_at`` is after
+    ``at``), which stays to be told (the receipt was on its way when it was made). False if
     ``msg_id`` is not a message to ``recipient_key`` (or no longer stored)."""
-    db.execute("UPDATE messages SET change_pending = 0 WHERE msg_id = ? AND recipient_key = ? AND change_pending = 1",
-               (msg_id, recipient_key))
+    db.execute("UPDATE messages SET change_pending = 0 WHERE msg_id = ? AND recipient_key = ? AND change_pending = 1"
+               " AND (? IS NULL OR edited_at <= ?)", (msg_id, recipient_key, at, at))
     return db.execute("SELECT 1 FROM messages WHERE msg_id = ? AND recipient_key = ?",
                       (msg_id, recipient_key)).fetchone() is not None
 

@@ -84,7 +84,8 @@ function clearUnreadUpTo(convo, msgId) {
 function changed(chat, frame, out) {
   if (typeof frame.msg_id !== "number" || typeof frame.from !== "string" || typeof frame.to !== "string") return;
   const mine = isMe(chat, frame.from);
-  if (!mine) out.receipts.push({ type: "edit_receipt", msg_id: frame.msg_id });
+  // Names the change by its at: a newer one stored meanwhile stays to be told.
+  if (!mine) out.receipts.push({ type: "edit_receipt", msg_id: frame.msg_id, at: frame.at });
   const convo = chat.conversations.get(contactKey(mine ? frame.to : frame.from));
   const item = convo ? convo.items.find((each) => each.kind === "message" && each.msgId === frame.msg_id) : null;
   if (!item) {

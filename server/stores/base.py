@@ -250,10 +250,11 @@ class MessageStore(Protocol):
         """Up to ``limit`` messages to ``recipient_key`` whose latest change it has not
         confirmed, msg_id > ``after``, oldest first (see mailbox.changes_for)."""
 
-    def confirm_change(self, msg_id: int, recipient_key: str, callback: Callback | None = None,
+    def confirm_change(self, msg_id: int, recipient_key: str, at: float | None, callback: Callback | None = None,
                        on_error: ErrorCallback | None = None) -> None:
-        """The recipient took in the latest change of ``msg_id``; result False if it is not a
-        message to ``recipient_key`` (see mailbox.confirm_change)."""
+        """The recipient took in the change of ``msg_id`` stamped ``at`` (None: the latest),
+        so not a later one; result False if it is not a message to ``recipient_key`` (see
+        mailbox.confirm_change)."""
 
     def record_read(self, reader_key: str, peer_key: str, msg_id: int, callback: Callback | None = None,
                     on_error: ErrorCallback | None = None) -> None:

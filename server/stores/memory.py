@@ -781,14 +781,15 @@ class MemoryStore:
             del changes[msg_id]  # purged since
         return [changes[m].current() for m in sorted(changes) if m > after][:limit]
 
-    def confirm_change(self, msg_id: int, recipient_key: str, callback: Callback | None = None,
+    def confirm_change(self, msg_id: int, recipient_key: str, at: float | None, callback: Callback | None = None,
                        on_error: ErrorCallback | None = None) -> None:
-        self._do(self._confirm_change, (msg_id, recipient_key), callback, on_error)
+        self._do(self._confirm_change, (msg_id, recipient_key, at), callback, on_error)
 
-    def _confirm_change(self, msg_id: int, recipient_key: str) -> bool:
+    def _confirm_change(self, msg_id: int, recipient_key: str, at: float | None) -> bool:
         changes = self._changes.get(recipient_key)
-        if changes is not None:
-            changes.pop(msg_id, None)
+        pending = changes.get(msg_id) if changes is not None else None
+        if pending is not None and (at is None or pending.message.edited_at <= at):
+            del changes[msg_id]
             if not changes:
                 del self._changes[recipient_key]
         row = self._messages.get(msg_id)

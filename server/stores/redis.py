@@ -1261,9 +1261,10 @@ class RedisStore:
                     on_error: ErrorCallback | None = None) -> None:
         self._submit(lua.PAGE, ("chg:" + recipient_key, after, limit), _messages, callback, on_error)
 
-    def confirm_change(self, msg_id: int, recipient_key: str, callback: Callback | None = None,
+    def confirm_change(self, msg_id: int, recipient_key: str, at: float | None, callback: Callback | None = None,
                        on_error: ErrorCallback | None = None) -> None:
-        self._submit(lua.CONFIRM_CHANGE, (msg_id, recipient_key), bool, callback, on_error)
+        self._submit(lua.CONFIRM_CHANGE, (msg_id, recipient_key, "" if at is None else repr(at)), bool, callback,
+                     on_error)
 
     def record_read(self, reader_key: str, peer_key: str, msg_id: int, callback: Callback | None = None,
                     on_error: ErrorCallback | None = None) -> None:

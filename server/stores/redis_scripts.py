@@ -781,10 +781,15 @@ end
 return out
 """ % {"left": LEFT_AT})
 
-# ARGV: P, msg id, recipient key. 1 if it is a message to that recipient, else 0.
+# ARGV: P, msg id, recipient key, the confirmed change's time ('': the latest). As
+# mailbox.confirm_change: a change stamped after that time stays to be told. 1 if it is a
+# message to that recipient, else 0.
 CONFIRM_CHANGE = _script(r"""
-redis.call('ZREM', P .. 'chg:' .. ARGV[3], ARGV[2])
-if hmget(mkey(ARGV[2]), 'rk')[1] == ARGV[3] then return 1 end
+local r = hmget(mkey(ARGV[2]), 'rk', 'e')
+if ARGV[4] == '' or not r[2] or tonumber(r[2]) <= tonumber(ARGV[4]) then
+  redis.call('ZREM', P .. 'chg:' .. ARGV[3], ARGV[2])
+end
+if r[1] == ARGV[3] then return 1 end
 return 0
 """)
 

@@ -332,9 +332,9 @@ class SQLiteStore(Store):
                     on_error: ErrorCallback | None = None) -> None:
         self.submit(lambda db: mailbox.changes_for(db, recipient_key, after, limit), callback, on_error)
 
-    def confirm_change(self, msg_id: int, recipient_key: str, callback: Callback | None = None,
+    def confirm_change(self, msg_id: int, recipient_key: str, at: float | None, callback: Callback | None = None,
                        on_error: ErrorCallback | None = None) -> None:
-        self.submit(lambda db: mailbox.confirm_change(db, msg_id, recipient_key), callback, on_error)
+        self.submit(lambda db: mailbox.confirm_change(db, msg_id, recipient_key, at), callback, on_error)
 
     def record_read(self, reader_key: str, peer_key: str, msg_id: int, callback: Callback | None = None,
                     on_error: ErrorCallback | None = None) -> None:

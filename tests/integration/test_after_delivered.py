@@ -364,6 +364,31 @@ def test_edit_and_delete_reach_a_recipient_that_was_offline_exactly_once(durable
         no(bob, Edited, Deleted)
 
 
+def test_an_edit_made_while_the_receipt_of_the_one_before_was_on_its_way_is_told_at_the_next_login(durable_server):
+    # Bob's client confirms the first edit; the second was stored before that receipt came
+    # and written to Bob, who dropped before reading it. Before, the receipt named only the
+    # message and confirmed its latest change, so the second edit was never told again.
+    server = durable_server
+    with log_in(server, "Bob", password=PASSWORD, register=True) as bob, log_in(server, "Alice") as alice:
+        msg_id = dm(alice, bob, "m1", "bob", "draft")
+        alice.send(Edit("e1", msg_id, "draft two"))
+        alice.expect(Done, skip=NOTICES)
+        first = bob.expect(Edited, skip=NOTICES)
+        alice.send(Edit("e2", msg_id, "final"))
+        alice.expect(Done, skip=NOTICES)
+        bob.send(EditReceipt(msg_id, first.at))  # of "draft two"; "final" is in Bob's socket, unread
+        bob.send(Receipt(987654))  # answered after the receipt before it: the store has taken it
+        bob.expect_error("unknown_message", skip=NOTICES + (Edited,))
+    with log_in(server, "Bob", password=PASSWORD) as bob:
+        told = bob.expect(Edited, skip=NOTICES)
+        assert (told.msg_id, told.text) == (msg_id, "final") and told.at > first.at
+        bob.send(EditReceipt(msg_id, told.at))
+        bob.send(Receipt(987654))
+        bob.expect_error("unknown_message", skip=NOTICES)
+    with log_in(server, "Bob", password=PASSWORD) as bob:
+        no(bob, Edited, Deleted)
+
+
 def test_a_message_deleted_before_it_was_delivered_comes_flagged_and_pages_flag_it_too(durable_server):
     # It came as a dm with an empty text (an empty line on the terminal), then "deleted":
     # now the dm itself says so, and history and since pages flag it as every deleted one.

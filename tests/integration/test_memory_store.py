@@ -84,8 +84,8 @@ class SQLiteOps:
     def changes_for(self, key, after, limit):
         return mailbox.changes_for(self.db, key, after, limit)
 
-    def confirm_change(self, msg_id, key):
-        return mailbox.confirm_change(self.db, msg_id, key)
+    def confirm_change(self, msg_id, key, at):
+        return mailbox.confirm_change(self.db, msg_id, key, at)
 
     def record_read(self, reader, peer, msg_id):
         return mailbox.record_read(self.db, reader, peer, msg_id)
@@ -174,7 +174,10 @@ def random_steps(rng: random.Random, count: int):
             elif kind == "changes_for":
                 steps.append(("changes_for", (rng.choice(USERS), rng.randint(0, msg_id), rng.choice([1, 100]))))
             elif kind == "confirm_change":
-                steps.append(("confirm_change", (some_id, recipient if rng.random() < 0.8 else rng.choice(USERS))))
+                # The receipt of the latest change (now's, the last changes' time), of an
+                # older one, of none named (a client of before).
+                steps.append(("confirm_change", (some_id, recipient if rng.random() < 0.8 else rng.choice(USERS),
+                                                 rng.choice([None, now, now - 1.0, now - 5.0]))))
             elif kind == "record_read":
                 steps.append(("record_read", (recipient, sender if rng.random() < 0.8 else rng.choice(USERS),
                                               some_id)))

@@ -1515,6 +1515,54 @@ def test_the_changes_of_one_message_are_stamped_later_each_even_when_the_clock_s
         store.close()
 
 
+def test_a_receipt_of_an_older_change_leaves_the_newer_one_to_be_told(loop, store_kind):
+    """An ``edit_receipt`` names the change it confirms by its ``at``: the recipient's
+    client confirming an edit after the sender made another (the receipt was on its way)
+    does not confirm the newer one, which is told again at the next login if the
+    connection drops before it arrives. Before, any receipt of the message confirmed its
+    latest change, and the newer edit was lost for a recipient that dropped meanwhile. A
+    receipt without ``at`` (a client of before) still confirms the latest."""
+    store = open_store(loop, kind=store_kind)
+    try:
+        stored: list = []
+        for client_id in ("c1", "c2"):
+            store.store_message(dm(0, "Ana", "Bob", client_id, sent_at=1000.0), stored.append, stored.append)
+        settle(loop, store)
+        first, second = (each[0].msg_id for each in stored)
+        changed: list = []
+        for msg_id, text, now in ((first, "one", 1100.0), (first, "two", 1101.0), (second, "three", 1102.0)):
+            store.change_message(msg_id, "ana", text, now, 900.0, frozenset(), changed.append, changed.append)
+        settle(loop, store)
+        assert [message.edited_at for _status, message in changed] == [1100.0, 1101.0, 1102.0]
+
+        def pending() -> list:
+            told: list = []
+            store.changes_for("bob", 0, 10, told.append, told.append)
+            settle(loop, store)
+            return [(m.msg_id, m.text, m.edited_at) for m in told[0]]
+
+        confirmed: list = []
+        store.confirm_change(first, "bob", 1100.0, confirmed.append, confirmed.append)  # of "one"
+        settle(loop, store)
+        assert confirmed == [True]  # a message to bob: no error, but "two" is still to be told
+        assert pending() == [(first, "two", 1101.0), (second, "three", 1102.0)]
+        store.confirm_change(first, "bob", 1101.0, confirmed.append, confirmed.append)  # of "two"
+        store.confirm_change(second, "bob", None, confirmed.append, confirmed.append)  # a client of before: the latest
+        settle(loop, store)
+        assert confirmed == [True, True, True]
+        assert pending() == []
+        # A change after a confirmed one is told again; a receipt of a time after it (no
+        # such change: a client's own clock, say) confirms it too.
+        store.change_message(first, "ana", "four", 1103.0, 900.0, frozenset(), changed.append, changed.append)
+        settle(loop, store)
+        assert pending() == [(first, "four", 1103.0)]
+        store.confirm_change(first, "bob", 1200.0, confirmed.append, confirmed.append)
+        settle(loop, store)
+        assert pending() == []
+    finally:
+        store.close()
+
+
 # --- The relay over the store, with fake sessions ----------------------------------------
 
 

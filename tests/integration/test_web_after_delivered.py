@@ -210,4 +210,6 @@ def test_a_change_older_than_the_one_shown_leaves_the_newer_on_the_page(page: Pa
     assert result["deletedFirst"] == ["", True]
     assert result["post"] == "oi!"
     assert result["own"] == ["mine, newer", "from the phone, newer", "from the phone, newest"]
-    assert result["receipts"] == [{"type": "edit_receipt", "msg_id": i} for i in (7, 7, 7, 7, 8, 8, 9)]
+    # Each names the change it confirms (a newer one stored meanwhile stays to be told).
+    assert result["receipts"] == [{"type": "edit_receipt", "msg_id": i, "at": at} for i, at in (
+        (7, 200), (7, 150), (7, 250), (7, 260), (8, 300), (8, 290), (9, 310))]

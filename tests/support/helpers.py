@@ -144,7 +144,7 @@ SAMPLES: list[Event] = [
     RoomNotice("#ação", "mute", "mallory", 1700000005.0, "zoë", TEXT, None, 1700000605.0),
     Edit("req-12", 45, TEXT),
     Delete("req-13", 45),
-    EditReceipt(45),
+    EditReceipt(45, 1763712100.25),  # the change it confirms, by its at
     Settings("req-14", False),
     Edited(45, "alice", "bob", TEXT, 1700000005.5),
     Deleted(45, "alice", "bob", 1700000006.5),

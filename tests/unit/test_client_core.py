@@ -253,9 +253,9 @@ def test_a_change_older_than_the_one_handed_on_is_confirmed_but_not_handed_on() 
     link.to_server()
     newer, older = Edited(7, "Bob", "Alice", "the text!", 200.0), Edited(7, "Bob", "Alice", "the text", 150.0)
     assert link.from_server(newer) == [newer]
-    assert link.to_server() == [EditReceipt(7)]
+    assert link.to_server() == [EditReceipt(7, 200.0)]  # the change it names: not one newer
     assert link.from_server(older) == []
-    assert link.to_server() == [EditReceipt(7)]  # the server may stop telling it either way
+    assert link.to_server() == [EditReceipt(7, 150.0)]  # the server may stop telling it either way
     assert link.from_server(newer) == [newer]  # told again (at login): as before, the clients see it is no news
     link.to_server()
     # A delete is the last word: a late edit after it is not handed on; a repeat of it is.

@@ -8,7 +8,7 @@ import pytest
 
 import const
 from protocol import RoomRead
-from protocol import Blocking, BlockList, Done
+from protocol import Blocking, BlockList, Done, EditReceipt
 from helpers import SAMPLES, TEXT, ConnectionPair, open_pair
 from protocol import (
     Accepted, Delivered, DirectMessage, ErrorReply, Goodbye, Hello, LookupResult, Ping, Pong, Queued, RoomMessage,
@@ -24,6 +24,7 @@ EXTRA = [
     UserList("req-6", ()),
     BlockList("req-8c"),
     Done("req-7b", 1700000000.125),  # an edit's or a delete's ok: when the change was stamped
+    EditReceipt(45),  # a client of before: confirms the latest change
     Blocking("req-8c", ()),  # blocks nobody
     Ping(),
     Pong(),
