@@ -78,6 +78,13 @@ def _now_ms() -> int:
     """The time as a room cursor's LEFT_AT mark holds it (mailbox.LEFT_AT)."""
     return int(time.time() * 1000)
 
+
+def _last_heard_ms(session: ClientSession) -> int:
+    """When the server last had bytes from ``session``, as a LEFT_AT mark: a client that
+    stops reading (its connection died unnoticed, until the heartbeat's timeout ends the
+    session) may never read what was written to it after that."""
+    return int((time.time() - (time.monotonic() - session.last_seen)) * 1000)
+
 # Every request of protocol version 2 the desk answers: the relay has one dispatch entry
 # for each (Relay._handlers), and rates them as it rates every request.
 ROOM_REQUESTS = (JoinRoom, LeaveRoom, RoomsRequest, MembersRequest, SendToRoom, Invite, SetTopic, Kick, Ban,
@@ -601,12 +608,14 @@ class RoomDesk:
         self.schedule(wait, read)
         return True
 
-    def _write_cursors(self, key: str, cursors: dict[str, int], changes_told: bool) -> None:
+    def _write_cursors(self, key: str, cursors: dict[str, int], changes_told: bool,
+                       left_ms: int | None = None) -> None:
         """Store ``cursors`` as ``key``'s, and with them the time (LEFT_AT) from which
-        changes are told at their next login, if those since the stored mark have been
-        told (:meth:`_tell_changes`); else the stored mark stays, and they come then."""
+        changes are told at their next login (``left_ms``, else now), if those since the
+        stored mark have been told (:meth:`_tell_changes`); else the stored mark stays,
+        and they come then."""
         if changes_told:
-            cursors[mailbox.LEFT_AT] = _now_ms()
+            cursors[mailbox.LEFT_AT] = _now_ms() if left_ms is None else left_ms
         self.relay.store.set_room_cursors(key, cursors)
 
     def _tell_changes(self, session: ClientSession, key: str, room_keys: list[str], reads: int = 1) -> None:
@@ -751,7 +760,10 @@ class RoomDesk:
             return  # their missed messages never came (or version 1): the cursors stay
         cursors = {room: max(had.get(room, 0), self._last_post_id)
                    for room in (room_key(name) for name in self.rooms.rooms_of(key))}
-        self._write_cursors(key, cursors, changes_told)
+        # Changes from the last bytes heard from them on are told again at the next login
+        # (an edit or a delete is applied idempotently): not the ones the server wrote
+        # into a connection that had died unnoticed. (Posts: the hello's room_seen.)
+        self._write_cursors(key, cursors, changes_told, _last_heard_ms(session))
 
     def presence(self, key: str, name: str, act: str) -> None:
         """In a cluster: user ``key`` came ``online`` (their first session on any node) or

@@ -12,7 +12,7 @@ import pytest
 
 from protocol import (
     EDITS, READ, TYPING, Accepted, Delete, Deleted, Delivered, DirectMessage, Done, Edit, ErrorCode, Hello, HistoryPage,
-    HistoryRequest, JoinRoom, Appoint, Receipt, RoomDeleted, RoomEdited, RoomInfo, RoomNotice, RoomPost, RoomTyping,
+    HistoryRequest, JoinRoom, Appoint, Ping, Pong, Receipt, RoomDeleted, RoomEdited, RoomInfo, RoomNotice, RoomPost, RoomTyping,
     SendDirect, SendToRoom, Settings, UserJoined, UserLeft, Welcome,
 )
 from server import ServerConfig, ServerThread
@@ -149,6 +149,37 @@ def test_edit_and_delete_reach_a_member_who_was_offline_once_at_their_next_login
             assert untouched not in [e.msg_id for e in events]
         with log_in(server, "Mia", password=PASSWORD) as mia:  # once: not again at the login after
             none_of(mia, RoomPost, RoomEdited, RoomDeleted, quiet=0.8)
+
+
+def test_a_change_written_to_a_member_who_never_read_it_is_told_at_their_next_login(single_config):
+    # Mia's client stops reading (its connection died unnoticed, say); Ana edits and
+    # deletes; what the server wrote to Mia's socket meanwhile is lost with it. Before, her
+    # "last online" was when the server ended the session (after a silent drop, up to the
+    # heartbeat's timeout later), so those changes were never told; now it is the last
+    # frame the server had from her.
+    with ServerThread(single_config) as server:
+        with log_in(server, "Ana", password=PASSWORD, register=True) as ana, \
+                log_in(server, "Mia", password=PASSWORD, register=True) as mia:
+            join(ana)
+            join(mia)
+            edited, deleted = (post(ana, f"m{n}", f"had {n}", ana, mia) for n in range(2))
+            ana.send(Edit("e1", edited, "had 0, fixed"))
+            ana.expect(Done, skip=QUIET)
+            ana.send(Delete("d1", deleted))
+            ana.expect(Done, skip=QUIET)
+            mia.close()  # the two changes unread in her socket
+            ana.drain(quiet=0.3)  # (her leaving)
+        with log_in(server, "Mia", password=PASSWORD) as mia:
+            told_kinds = (RoomEdited, RoomDeleted)
+            events = [e for e in mia.drain(quiet=0.8, until=lambda got: len(
+                [e for e in got if isinstance(e, told_kinds)]) >= 2) if isinstance(e, told_kinds)]
+            assert sorted((type(e).__name__, e.msg_id) for e in events) == [
+                ("RoomDeleted", deleted), ("RoomEdited", edited)], events
+            assert [e.text for e in events if isinstance(e, RoomEdited)] == ["had 0, fixed"]
+            mia.send(Ping())  # read all: a frame after them
+            mia.expect(Pong, skip=QUIET)
+        with log_in(server, "Mia", password=PASSWORD) as mia:  # once read, not told again
+            none_of(mia, RoomEdited, RoomDeleted, quiet=0.8)
 
 
 def test_a_deleted_room_posts_text_is_gone_from_the_sqlite_files(tmp_path):

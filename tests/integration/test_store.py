@@ -1588,6 +1588,7 @@ class FakeSession:
         # When it connected (time.monotonic()): the login timeout counts from it, moved on
         # by a refused hello's retry_after (Relay._wait_for_retry).
         self.connected_at: float | None = time.monotonic()
+        self.last_seen = self.connected_at  # the last bytes had from it (ClientSession.last_seen)
         # Held by the relay while a hello is decided off the loop (Relay._hello).
         self.reading_held_since: float | None = None
 

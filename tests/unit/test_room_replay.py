@@ -95,6 +95,7 @@ class FakeSession:
         self.conn = Connection(Role.SERVER)
         self.conn.send(Welcome("h", name, 2, "test", 30.0))  # open, at version 2
         self.frames: list[dict] = []
+        self.last_seen = time.monotonic()  # the last bytes had from it (ClientSession.last_seen)
 
     def write_frame(self, frame: bytes) -> None:
         self.frames += [json.loads(line) for line in frame.splitlines()]
@@ -315,3 +316,18 @@ def test_edits_not_told_when_the_session_ends_leave_the_mark_for_the_next_login(
     assert mailbox.LEFT_AT not in relay.store.cursors["bob"]  # the stored mark stays
     timers.pop()[1]()
     assert relay.store.pending == [] and timers == []
+
+
+def test_the_mark_a_logout_leaves_is_when_the_last_bytes_came_from_the_session_not_when_it_ended() -> None:
+    # A connection that died unnoticed ends at the heartbeat's timeout; what the server
+    # wrote into it after the client's last frame was never read. Before, the mark was the
+    # session's end, so the edits and deletes written meanwhile were never told again.
+    desk, relay, laptop = setting()
+    relay.registry.by_key["bob"] = []
+    desk.logged_in(laptop, room_seen=0)  # type: ignore[arg-type]
+    relay.store.run()
+    laptop.last_seen = time.monotonic() - 40.0  # silent for 40 s: given up now
+    before = time.time()
+    desk.logged_out(laptop)  # type: ignore[arg-type]
+    mark = relay.store.cursors["bob"][mailbox.LEFT_AT] / 1000
+    assert before - 40.0 - 1.0 <= mark <= time.time() - 40.0
