@@ -93,7 +93,8 @@ function changed(chat, frame, out) {
     return;
   }
   if (lateChange(item, frame)) return;
-  const news = !(frame.type === "deleted" && item.deleted);  // a dm deleted before it came said it
+  // A dm deleted before it came said it; a change told again is shown already.
+  const news = !(frame.type === "deleted" && item.deleted) && !repeatedChange(item, frame);
   applyChange(item, frame);
   if (!mine && news) {
     out.announce.push(frame.type === "deleted" ? t("{name} deleted a message", { name: frame.from })
@@ -110,6 +111,13 @@ function lateChange(shown, frame) {
   if (shown.deleted === true || shown.type === "deleted") return frame.type !== "deleted";
   const at = shown.type ? shown.at : shown.changedAt;
   return typeof frame.at === "number" && typeof at === "number" && frame.at < at;
+}
+
+/** Whether ``frame`` is the change ``item`` shows already, told again (at a login, until
+ * confirmed; a room's after a connection that died unnoticed): applied, but no news. */
+function repeatedChange(item, frame) {
+  return typeof frame.at === "number" && item.changedAt === frame.at
+    && (frame.type === "deleted") === (item.deleted === true);
 }
 
 /** Keep change ``frame`` until its message comes, unless a newer one is kept already. */

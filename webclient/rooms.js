@@ -286,8 +286,9 @@ function roomChanged(chat, frame, out) {
     return;
   }
   if (lateChange(item, frame)) return;
+  const news = !repeatedChange(item, frame);
   applyChange(item, frame);
-  if (isMe(chat, frame.by || frame.from)) return;
+  if (!news || isMe(chat, frame.by || frame.from)) return;
   out.announce.push(frame.type === "edited" ? t("{name} edited a message in {room}", { name: frame.from, room: frame.room })
     : typeof frame.by === "string" ? t("{by} deleted a message of {name} in {room}", { by: frame.by, name: frame.from, room: frame.room })
       : t("{name} deleted a message in {room}", { name: frame.from, room: frame.room }));
