@@ -73,11 +73,14 @@ def _tracebacks(caplog: pytest.LogCaptureFixture) -> list[str]:
 
 
 def _served_after(srv: ServerThread) -> None:
-    """A normal conversation still works: Alice's message reaches Bob."""
-    with WireClient.login(srv.host, srv.port, "Alice") as alice, WireClient.login(srv.host, srv.port, "Bob") as bob:
-        alice.send(SendDirect("after-1", "Bob", "olá Bob, ação"))
-        assert alice.expect((Accepted, Queued), skip=(Pong, *NOTICES)).request_id == "after-1"
-        assert bob.expect(DirectMessage, skip=NOTICES).text == "olá Bob, ação"
+    """A normal conversation still works: Zélia's message reaches Ubiratã. (Names no
+    mutation pool has: a fuzzed hello that logged in as a guest keeps its name for
+    const.GUEST_HOLD, and which one does moves with every field added to a frame.)"""
+    with WireClient.login(srv.host, srv.port, "Zélia") as zelia, \
+            WireClient.login(srv.host, srv.port, "Ubiratã") as ubirata:
+        zelia.send(SendDirect("after-1", "Ubiratã", "olá Ubiratã, ação"))
+        assert zelia.expect((Accepted, Queued), skip=(Pong, *NOTICES)).request_id == "after-1"
+        assert ubirata.expect(DirectMessage, skip=NOTICES).text == "olá Ubiratã, ação"
 
 
 def _until_pong(client: WireClient, token: str) -> tuple[list, bool]:
