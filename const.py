@@ -344,6 +344,13 @@ ROOM_BACKLOG_LIMIT = 100
 ROOM_POSTS_PER_SECOND = 1.0
 ROOM_POST_BURST = 10.0
 ROOM_BACKLOG_AGE = 7 * 24 * 3600.0
+# A client that logs in again says until when it heard its last session (the hello's
+# last_heard, on the server's clock as it reckons it); the edits and deletes of room posts
+# from this many seconds before that on are told to it. The margin covers what that
+# reckoning misses: the network's delay, clocks that drift apart over a long session or
+# differ between a cluster's nodes, and a change stamped a moment before it is written.
+# (A change told twice is applied once.)
+LAST_HEARD_MARGIN = 60.0
 # Feature since (catching up after a reconnection): message ids one request looks through
 # at most, in the SQLite and memory stores. They keep no index of a user's messages across
 # conversations (one would cost every direct message a write), so a page walks the ids

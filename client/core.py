@@ -196,7 +196,7 @@ from protocol import (
 from protocol import BATCH_ACKS, OutcomeAcks, Receipts  # feature batch_acks (issue 9)
 from protocol import Read, RoomRead  # read marks (feature read), coalesced here
 from protocol import RoomDeleted, RoomEdited  # changes of room posts, ordered here as a dm's
-from protocol.codec import MAX_HISTORY_PAGE, MAX_IDS_PER_FRAME, MAX_NAMES_PER_REQUEST, encode
+from protocol.codec import MAX_HISTORY_PAGE, MAX_IDS_PER_FRAME, MAX_INTEGER, MAX_NAMES_PER_REQUEST, encode
 from i18n import _
 from registry import canonical
 
@@ -614,6 +614,10 @@ class ClientCore:
         # every later hello (room_seen): the server sends what came after it first, so posts
         # lost with a connection come back (TCP delivers a session's posts in id order).
         self.room_seen: int | None = None
+        # The last session's welcome: the server's clock then (ms) and ours (None: no session
+        # yet, or a server that does not say its time). With _last_received it tells until
+        # when, on the server's clock, that session was heard (the hello's last_heard).
+        self._welcomed_at: tuple[int, float] | None = None
         # This user's read receipts switch as the server keeps it (None: the session has no
         # read receipts): the welcome's, then what this client set (the library's
         # set_read_receipts) or the server told (see _switch). While False no read or typing
@@ -757,15 +761,30 @@ class ClientCore:
         handed on). At version 2 it tells ``room_seen``,
         the highest named room post handed on (none yet: left out), so that the server
         sends first what a broken connection lost (PROTOCOL.md, "Room messages cut
-        mid-stream"). And it asks for an account's resume credential, which it sends in
+        mid-stream"), and with it ``last_heard``, until when the last session was heard
+        on the server's clock, so that it tells the changes of those posts made since
+        (PROTOCOL.md, "Changes a device missed"). And it asks for an account's resume credential, which it sends in
         place of ``password`` once it holds one (client/credential.py has the rule; ``now``,
         default the core's last time, tells whether it is still young enough)."""
         self.name = name
         password, resume = self.credential.for_hello(name, password, register, resume,
                                                      self._now if now is None else now)
+        room_seen = self.room_seen if self.offer >= ROOMS_VERSION else None
         return Hello(self.new_request_id(), name, self.offer, password, bool(register), resume,
                      (CARBONS, READ, TYPING, EDITS, BATCH_ACKS, SINCE_FEATURE, BLOCKS_FEATURE, RESUME),
-                     self.room_seen if self.offer >= ROOMS_VERSION else None)
+                     room_seen, self._heard_until() if room_seen is not None else None)
+
+    def _heard_until(self) -> int | None:
+        """When the server sent the last bytes this client read of its last session, on
+        the server's clock (ms) as its welcome said it, moved on by our clock since (the
+        shell's, which does not step): off by as much as the network's delay varies,
+        which the server allows for (const.LAST_HEARD_MARGIN). None if no welcome said
+        the time. (Within the wire's integers: a server's absurd clock must not make the
+        next hello one that servers refuse.)"""
+        if self._welcomed_at is None:
+            return None
+        server_ms, at = self._welcomed_at
+        return min(MAX_INTEGER, max(0, server_ms + int((self._last_received - at) * 1000)))
 
     def fall_back(self, code: str) -> bool:
         """A login was refused with ``code``. If it is ``unsupported_version`` and an older
@@ -802,6 +821,7 @@ class ClientCore:
         self.conn = conn
         self._now = self._last_received = self._last_ping = now
         SERVER_CLOCK.heard(welcome.now)  # the server's time, for the waits it gives
+        self._welcomed_at = None if welcome.now is None else (welcome.now, now)
         SERVER_WINDOW.heard(welcome.edit_window)  # and how long it lets a message be changed
         self.alive = True
         self.ending = self.broken = False

@@ -285,6 +285,7 @@ FIELDS: Mapping[str, tuple[str, Callable[[str, Any, int], Any]]] = {
     "read_receipts": ("read_receipts", _optional(_boolean)),
     "msg_ids": ("msg_ids", _msg_ids),
     "room_seen": ("room_seen", _optional(_integer)),
+    "last_heard": ("last_heard", _optional(_integer)),  # a hello's: the server's clock, in ms
     "marks": ("marks", _marks),
     "mine": ("mine", _boolean),  # rooms: only one's own (a room_list's: the answer honours it)
     "address_banned": ("address_banned", _optional(_boolean)),  # a guest's ban: its address too

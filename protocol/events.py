@@ -73,7 +73,10 @@ class Hello(Event):
     server turns on those it knows and says which in the :class:`Welcome`.
     ``room_seen`` (version 2, optional) is the highest msg_id of a named room's message
     this client has shown: the server sends its user's rooms' messages above it first
-    (PROTOCOL.md, "Room messages cut mid-stream").
+    (PROTOCOL.md, "Room messages cut mid-stream"). ``last_heard`` (with it, optional) is
+    the server's clock, in ms since the epoch, as this client reckons it, when the last
+    frame it read of its last session was sent: the server tells it the edits and deletes
+    of those posts made since (PROTOCOL.md, "Changes a device missed").
     """
 
     TYPE: ClassVar[str] = "hello"
@@ -86,6 +89,7 @@ class Hello(Event):
     resume: str | None = field(default=None, repr=False)
     features: tuple[str, ...] | None = None
     room_seen: int | None = None
+    last_heard: int | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -944,15 +944,31 @@ def set_read_receipts(db: sqlite3.Connection, name_key: str, on: bool) -> None:
 LEFT_AT = "@left"
 
 
+@dataclass(frozen=True, slots=True)
+class SeenMark:
+    """What one client of a member said, at its login, that it has: the named rooms' posts
+    up to msg_id ``upto`` (its hello's room_seen), and their changes up to ``since_ms``
+    (ms since the epoch: its last_heard, less const.LAST_HEARD_MARGIN). It stands for
+    the member's cursors and LEFT_AT mark when :func:`room_changes` reads for that client:
+    one device's, where those are what the member's last session had."""
+
+    upto: int
+    since_ms: int
+
+
 def room_changes(db: sqlite3.Connection, name_key: str, room_keys: list[str],
-                 limit: int) -> list[StoredMessage]:
+                 limit: int, seen: SeenMark | None = None) -> list[StoredMessage]:
     """The posts of the named rooms ``room_keys`` that ``name_key`` had (msg_id at most
     their cursor there) and that were edited or deleted after their LEFT_AT mark: among
     each room's newest ``limit`` changes (a change log bounded per room, never a record
-    per member), oldest msg_id first. Nothing without a LEFT_AT mark. Uses the partial
-    index messages_room_changes."""
+    per member), oldest msg_id first. Nothing without a LEFT_AT mark. With ``seen``, one
+    client's instead: the posts of every room of ``room_keys`` up to ``seen.upto``
+    changed after ``seen.since_ms``. Uses the partial index messages_room_changes."""
     if not room_keys:
         return []
+    if seen is not None:
+        return sorted((m for room_key in room_keys for m in _room_changes_of(db, room_key, limit)
+                       if m.msg_id <= seen.upto and m.edited_at * 1000 > seen.since_ms), key=lambda m: m.msg_id)
     cursors = dict(db.execute(
         f"SELECT room_key, last_id FROM room_cursors WHERE name_key = ? AND room_key IN"
         f" ({', '.join('?' * (len(room_keys) + 1))})", (name_key, LEFT_AT, *room_keys)).fetchall())
@@ -963,8 +979,13 @@ def room_changes(db: sqlite3.Connection, name_key: str, room_keys: list[str],
     for room_key in room_keys:
         if room_key not in cursors:
             continue
-        rows = db.execute(
-            f"SELECT {_COLUMNS} FROM messages WHERE recipient_key = ? AND state = 'room' AND edited_at IS NOT NULL"
-            " ORDER BY edited_at DESC LIMIT ?", (room_key, limit)).fetchall()
-        changed += [m for m in map(_row, rows) if m.msg_id <= cursors[room_key] and m.edited_at * 1000 > left]
+        changed += [m for m in _room_changes_of(db, room_key, limit)
+                    if m.msg_id <= cursors[room_key] and m.edited_at * 1000 > left]
     return sorted(changed, key=lambda m: m.msg_id)
+
+
+def _room_changes_of(db: sqlite3.Connection, room_key: str, limit: int) -> list[StoredMessage]:
+    """The room's ``limit`` posts changed last, the latest change first."""
+    return list(map(_row, db.execute(
+        f"SELECT {_COLUMNS} FROM messages WHERE recipient_key = ? AND state = 'room' AND edited_at IS NOT NULL"
+        " ORDER BY edited_at DESC LIMIT ?", (room_key, limit)).fetchall()))

@@ -795,9 +795,9 @@ class Relay:
                 self.presence.announce(UserJoined(result.name, time.time()), len(self.sessions), session.key,
                                        len(self.registry))
             # What they missed in their rooms (issue 13), on whichever node they log in.
-            self.room_desk.logged_in(session, hello.room_seen)
-        elif hello.room_seen is not None:
-            self.room_desk.replay(session, hello.room_seen)  # what this client missed, another session online
+            self.room_desk.logged_in(session, hello.room_seen, hello.last_heard)
+        elif hello.room_seen is not None:  # what this client missed, another session online
+            self.room_desk.replay(session, hello.room_seen, last_heard=hello.last_heard)
         key = session.key
         self.known[key] = result.name
         self.store.remember_user(key, result.name, time.time())

@@ -85,6 +85,15 @@ def _last_heard_ms(session: ClientSession) -> int:
     session) may never read what was written to it after that."""
     return int((time.time() - (time.monotonic() - session.last_seen)) * 1000)
 
+
+def seen_mark(room_seen: int | None, last_heard: int | None) -> mailbox.SeenMark | None:
+    """A hello's ``room_seen`` and ``last_heard`` as the mark its client's room changes
+    are told from (None unless it said both): from const.LAST_HEARD_MARGIN before the
+    time it said, and never after now (a clock ahead would hide the changes from it)."""
+    if room_seen is None or last_heard is None:
+        return None
+    return mailbox.SeenMark(room_seen, min(last_heard, _now_ms()) - int(const.LAST_HEARD_MARGIN * 1000))
+
 # Every request of protocol version 2 the desk answers: the relay has one dispatch entry
 # for each (Relay._handlers), and rates them as it rates every request.
 ROOM_REQUESTS = (JoinRoom, LeaveRoom, RoomsRequest, MembersRequest, SendToRoom, Invite, SetTopic, Kick, Ban,
@@ -504,7 +513,8 @@ class RoomDesk:
 
     # --- Missed messages -------------------------------------------------------------------
 
-    def logged_in(self, session: ClientSession, room_seen: int | None = None) -> None:
+    def logged_in(self, session: ClientSession, room_seen: int | None = None,
+                  last_heard: int | None = None) -> None:
         """``session`` is its user's only one: send what they missed in their rooms while
         they were away, oldest first (per room the newest ``const.ROOM_BACKLOG_LIMIT``
         after their cursor, none older than ``const.ROOM_BACKLOG_AGE``), as ``room``
@@ -512,7 +522,10 @@ class RoomDesk:
         in submission order, so every message of those rooms whose fan-out comes before
         the answer was stored before the question: it is left to the answer. A client
         that said in its hello what it has shown (``room_seen``) gets what is above that
-        instead (:meth:`replay`): the cursor may be past messages lost on the way to it."""
+        instead (:meth:`replay`): the cursor may be past messages lost on the way to it.
+        Before them, the edits and deletes of posts they had (:meth:`_tell_changes`):
+        since the user's last session left, or since this client's own last one
+        (``last_heard``, with ``room_seen``), which may have left before it."""
         if not self.relay.peers.tells_presence:  # else every node tells it from the events stream
             self._presence(session.key, session.name, "online")
         if not session.conn.may_send(RoomPost):
@@ -525,7 +538,7 @@ class RoomDesk:
         # posts, whose cursors' write then knows whether the LEFT_AT mark may move. (Most
         # users are in no room: not even the call for them, issue 9's logins.)
         if room_keys:
-            self._tell_changes(session, key, room_keys)
+            self._tell_changes(session, key, room_keys, seen_mark(room_seen, last_heard))
         if room_seen is not None:
             self._had[key] = {}
             self.replay(session, room_seen, first=True)
@@ -618,17 +631,25 @@ class RoomDesk:
             cursors[mailbox.LEFT_AT] = _now_ms() if left_ms is None else left_ms
         self.relay.store.set_room_cursors(key, cursors)
 
-    def _tell_changes(self, session: ClientSession, key: str, room_keys: list[str], reads: int = 1) -> None:
+    def _tell_changes(self, session: ClientSession, key: str, room_keys: list[str],
+                      seen: mailbox.SeenMark | None, first: bool = True, reads: int = 1) -> None:
         """The edits and deletes, since ``key`` was last here, of posts they had then: asked
         before what they missed, so answered before its cursors are written (the store
         answers in order). A read that fails is asked again as the missed posts are
         (:meth:`_read_again`); until one is answered, no cursor write moves their LEFT_AT
         mark (:meth:`_write_cursors`), so that they come at the next login if not in this.
-        ``room_keys``: not empty (a user in no room has nothing to be told)."""
-        self._changes_untold[key] = session
+        ``room_keys``: not empty (a user in no room has nothing to be told). ``seen``: the
+        client's own mark (:func:`seen_mark`), told from instead of the user's. ``first``:
+        the session is its user's only one; another session (with a ``seen``) is told
+        what its client missed and leaves the user's mark alone."""
+        if first:
+            self._changes_untold[key] = session
+
+        def untold() -> bool:
+            return self._changes_untold.get(key) is session if first else not session.closing
 
         def changed(messages: list[mailbox.StoredMessage]) -> None:
-            if self._changes_untold.get(key) is session:
+            if first and self._changes_untold.get(key) is session:
                 del self._changes_untold[key]
             blocked = self.relay.blocked.get(key, ())
             for message in messages:
@@ -638,16 +659,16 @@ class RoomDesk:
                     self._tell_change(session, message, room.name)
 
         def not_read(_failure: Any) -> None:
-            if self._changes_untold.get(key) is session:
+            if untold():
                 self._read_again(session, read, reads, f"the edits and deletes of room posts {session.name} had")
 
         def read() -> None:
-            if self._changes_untold.get(key) is session and not session.closing:
-                self._tell_changes(session, key, room_keys, reads + 1)
+            if untold() and not session.closing:
+                self._tell_changes(session, key, room_keys, seen, first, reads + 1)
 
-        self.relay.store.room_changes(key, room_keys, const.ROOM_BACKLOG_LIMIT, changed, not_read)
+        self.relay.store.room_changes(key, room_keys, const.ROOM_BACKLOG_LIMIT, changed, not_read, seen=seen)
 
-    def replay(self, session: ClientSession, after: int, first: bool = False) -> None:
+    def replay(self, session: ClientSession, after: int, first: bool = False, last_heard: int | None = None) -> None:
         """The client of ``session`` said in its hello (``room_seen``) that it has shown the
         messages of named rooms up to msg_id ``after``: send the messages of its user's
         rooms above that, oldest first by msg_id across the rooms (per room at most the
@@ -659,7 +680,9 @@ class RoomDesk:
         those rooms is either in an answer (its live fan-out, which comes before the last
         answer, skips this session) or stored after all of them (sent live). ``first``:
         the session is its user's only one (:meth:`logged_in`), whose cursors move as
-        missed messages' do.
+        missed messages' do. Another session whose client said until when it heard its
+        last one (``last_heard``, from its hello) is first told the edits and
+        deletes of the posts it had that came since (:meth:`_tell_changes`).
 
         If the store cannot read a room's page, all of them are asked again after
         ``unavailable_retry_after`` seconds, and again, while the session lasts, the live
@@ -674,6 +697,8 @@ class RoomDesk:
         room_keys = [room_key(name) for name in self.rooms.rooms_of(key)]
         if not room_keys:
             return
+        if not first and last_heard is not None and self.relay.after.wants_edits(session):
+            self._tell_changes(session, key, room_keys, seen_mark(after, last_heard), first=False)
         self._loading[session] = frozenset(room_keys)
         pages: dict[str, list[HistoryEntry]] = {}
         failed: list[str] = []

@@ -125,6 +125,7 @@ function createChat(nextId = makeRequestIds()) {
     version: 1,               // the version this session speaks (the welcome's)
     rooms: new Map(),         // roomKey -> {name, topic, count, owner, inviteOnly, members|null}
     roomSeen: 0,              // the highest msg_id of a named room's post shown (the hello's room_seen)
+    lastHeard: null,          // until when the last session was heard, server's clock, ms (the hello's last_heard)
     roomList: [],             // the answer to "rooms": [{room, count, topic}]
     mineSeen: new Set(),      // roomKeys of the answer to "rooms" with "mine" so far (its pages)
     notice: "",               // the last thing the server said about the session
@@ -270,7 +271,12 @@ function helloFrame(chat, name, password, register, resume) {
   if (typeof resume === "string" && resume) frame.resume = resume;
   // The last room post shown: the server sends what came after it first (PROTOCOL.md,
   // "Room messages cut mid-stream"), so posts lost with a dropped connection come back.
-  if (chat.offer >= 2 && chat.roomSeen > 0) frame.room_seen = chat.roomSeen;
+  // And until when that session was heard: the server tells the edits and deletes of
+  // those posts made since (PROTOCOL.md, "Changes a device missed").
+  if (chat.offer >= 2 && chat.roomSeen > 0) {
+    frame.room_seen = chat.roomSeen;
+    if (chat.lastHeard !== null) frame.last_heard = chat.lastHeard;
+  }
   return frame;
 }
 
@@ -612,6 +618,11 @@ function receiveFrame(chat, frame, came = monotonicSeconds()) {
   if (chat.heard !== null) chat.heard = Math.max(chat.heard, came);
   const paced = frame.id != null && chat.throttle.paced.delete(frame.id);  // answered: a place for the next
   if (handler) handler(chat, frame, out);
+  // Heard in a session until this frame, on the server's clock as it said it (client/core.py
+  // _heard_until): a frame of a login that failed is no news of the rooms.
+  if (chat.status === "online" && serverClock) {
+    chat.lastHeard = Math.min(Number.MAX_SAFE_INTEGER, Math.max(0, Math.round((serverClock.said + came - serverClock.at) * 1000)));
+  }
   // A day in a busy room brings thousands: only the latest are kept (insertion order).
   forgetOldest(chat.seen, MAX_SEEN);
   forgetOldest(chat.sent, MAX_SEEN);

@@ -62,7 +62,7 @@ from typing import Any, Protocol
 from ..accounts import Account
 from ..credentials import Credential
 from ..guests import Holding
-from ..mailbox import StoredMessage
+from ..mailbox import SeenMark, StoredMessage
 from ..store import StoreUnavailable
 
 Callback = Callable[[Any], None]
@@ -241,9 +241,10 @@ class MessageStore(Protocol):
         mailbox.change_message; ``may_post_in``: the rooms whose posts an edit may change)."""
 
     def room_changes(self, name_key: str, room_keys: list[str], limit: int, callback: Callback | None = None,
-                     on_error: ErrorCallback | None = None) -> None:
+                     on_error: ErrorCallback | None = None, *, seen: SeenMark | None = None) -> None:
         """The edited or deleted posts of ``room_keys`` that ``name_key`` had before it
-        left, among each room's newest ``limit`` changes (see mailbox.room_changes)."""
+        left, among each room's newest ``limit`` changes; with ``seen``, those one client
+        of theirs had before it left (see mailbox.room_changes)."""
 
     def changes_for(self, recipient_key: str, after: int, limit: int, callback: Callback | None = None,
                     on_error: ErrorCallback | None = None) -> None:

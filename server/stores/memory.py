@@ -62,7 +62,7 @@ from ..credentials import Credential
 from ..guests import Holding
 from ..mailbox import (
     BLOCKED_EXPIRED, BLOCKED_STATES, CHANGED, ID_REUSED, LEFT_AT, NEW, PENDING, RESEND, ROOM_MESSAGE_STATE, UNKNOWN,
-    StoredMessage, as_told, change_refused, change_time, same_request, new_stored_message, superseded_client_id,
+    SeenMark, StoredMessage, as_told, change_refused, change_time, same_request, new_stored_message, superseded_client_id,
     with_msg_id,
 )
 from ..mailbox import history_entry, since_page, since_visible  # feature since
@@ -753,13 +753,17 @@ class MemoryStore:
         return CHANGED, row.current()
 
     def room_changes(self, name_key: str, room_keys: list[str], limit: int, callback: Callback | None = None,
-                     on_error: ErrorCallback | None = None) -> None:
-        self._do(self._room_changes_for, (name_key, list(room_keys), limit), callback, on_error)
+                     on_error: ErrorCallback | None = None, *, seen: SeenMark | None = None) -> None:
+        self._do(self._room_changes_for, (name_key, list(room_keys), limit, seen), callback, on_error)
 
-    def _room_changes_for(self, name_key: str, room_keys: list[str], limit: int) -> list[StoredMessage]:
+    def _room_changes_for(self, name_key: str, room_keys: list[str], limit: int,
+                          seen: SeenMark | None) -> list[StoredMessage]:
         """As mailbox.room_changes."""
         mine = self._room_cursors.get(name_key, {})
-        left = mine.get(LEFT_AT)
+        if seen is not None:  # one client's mark, in every room: {room: upto}, since
+            mine, left = dict.fromkeys(room_keys, seen.upto), seen.since_ms
+        else:
+            left = mine.get(LEFT_AT)
         if left is None:
             return []
         changed = []

@@ -134,7 +134,7 @@ from ..accounts import Account
 from ..credentials import Credential
 from ..guests import Holding
 from ..mailbox import history_entry, since_page  # feature since
-from ..mailbox import ID_REUSED, NEW, RESEND, ROOM_MESSAGE_STATE, StoredMessage, as_told, same_request
+from ..mailbox import ID_REUSED, NEW, RESEND, ROOM_MESSAGE_STATE, SeenMark, StoredMessage, as_told, same_request
 from ..cluster import trace
 from ..cluster.checks import durability_warning
 from ..store import LAZY_SECONDS, FailureLog, StoreUnavailable
@@ -1253,8 +1253,9 @@ class RedisStore:
                      callback, on_error)
 
     def room_changes(self, name_key: str, room_keys: list[str], limit: int, callback: Callback | None = None,
-                     on_error: ErrorCallback | None = None) -> None:
-        self._submit(lua.ROOM_CHANGES, (name_key, limit, *room_keys),
+                     on_error: ErrorCallback | None = None, *, seen: SeenMark | None = None) -> None:
+        mark = ("", "") if seen is None else (seen.upto, seen.since_ms)
+        self._submit(lua.ROOM_CHANGES, (name_key, limit, *mark, *room_keys),
                      lambda rows: sorted(_messages(rows), key=lambda m: m.msg_id), callback, on_error)
 
     def changes_for(self, recipient_key: str, after: int, limit: int, callback: Callback | None = None,

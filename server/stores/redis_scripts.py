@@ -760,17 +760,20 @@ if not quiet then redis.call('ZADD', P .. 'chg:' .. r[2], id, id) end
 return {'changed', row(id)}
 """ % {"room_changes": const.ROOM_BACKLOG_LIMIT, "default_slot": DEFAULT_ROOM_SLOT, "step": CHANGE_STEP})
 
-# ARGV: P, name key, limit, room keys. As mailbox.room_changes: the posts of those rooms
-# the member had (id at most their cursor) changed after their LEFT_AT mark (ms), among
-# each room's newest ``limit`` changes.
+# ARGV: P, name key, limit, upto, since (ms), room keys. As mailbox.room_changes: the posts
+# of those rooms the member had (id at most their cursor) changed after their LEFT_AT mark
+# (ms), among each room's newest ``limit`` changes; with upto and since (not ''), one
+# client's mark (mailbox.SeenMark) instead: posts up to upto in every room, changed after since.
 ROOM_CHANGES = _script(r"""
 local ck, limit = P .. 'rcur:' .. ARGV[2], tonumber(ARGV[3])
-local left = redis.call('HGET', ck, '%(left)s')
+local left = ARGV[5]
+if left == '' then left = redis.call('HGET', ck, '%(left)s') end
 local out = {}
 if not left then return out end
 left = tonumber(left) / 1000
-for i = 4, #ARGV do
-  local c = redis.call('HGET', ck, ARGV[i])
+for i = 6, #ARGV do
+  local c = ARGV[4]
+  if c == '' then c = redis.call('HGET', ck, ARGV[i]) end
   if c then
     for _, id in ipairs(redis.call('ZREVRANGEBYSCORE', P .. 'rchg:' .. ARGV[i], '+inf', '(' .. left,
                                    'LIMIT', 0, limit)) do

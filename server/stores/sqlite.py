@@ -325,8 +325,8 @@ class SQLiteStore(Store):
             log.warning("could not checkpoint after a delete: %s", exc)
 
     def room_changes(self, name_key: str, room_keys: list[str], limit: int, callback: Callback | None = None,
-                     on_error: ErrorCallback | None = None) -> None:
-        self.submit(lambda db: mailbox.room_changes(db, name_key, list(room_keys), limit), callback, on_error)
+                     on_error: ErrorCallback | None = None, *, seen: mailbox.SeenMark | None = None) -> None:
+        self.submit(lambda db: mailbox.room_changes(db, name_key, list(room_keys), limit, seen), callback, on_error)
 
     def changes_for(self, recipient_key: str, after: int, limit: int, callback: Callback | None = None,
                     on_error: ErrorCallback | None = None) -> None:

@@ -182,6 +182,78 @@ def test_a_change_written_to_a_member_who_never_read_it_is_told_at_their_next_lo
             none_of(mia, RoomEdited, RoomDeleted, quiet=0.8)
 
 
+# --- Changes a device missed (the hello's last_heard) ------------------------------------------
+
+
+def back(server, name: str, room_seen: int, last_heard: int | None, *, until: int) -> tuple[WireClient, list]:
+    """``name``'s device logs in again saying what it had (room_seen) and until when it
+    heard (last_heard): the client and what came before the room post ``until`` (live
+    after the welcome), that post included."""
+    client = WireClient(server.host, server.port)
+    client.send(Hello("h", name, 2, PASSWORD, False, None, ALL, room_seen, last_heard))
+    client.expect(Welcome, skip=QUIET)
+    events = [e for e in client.drain(quiet=0.3, until=lambda got: any(
+        isinstance(e, RoomPost) and e.msg_id == until for e in got)) if isinstance(e, (RoomPost, RoomEdited, RoomDeleted))]
+    return client, [(type(e).__name__, e.msg_id) for e in events]
+
+
+def test_a_device_away_while_another_session_stayed_is_told_the_changes_it_missed(config):
+    # Mia's phone was away (a tunnel) while her laptop stayed online; Ana edited and deleted
+    # posts the phone had shown. Before, a session logging in beside another got the posts
+    # above its room_seen and no change: the phone showed the old text and the deleted post
+    # for good (the changes went to the laptop, and Mia's "last online" never moved).
+    with ServerThread(config) as server:
+        with log_in(server, "Ana", password=PASSWORD, register=True) as ana, \
+                log_in(server, "Mia", password=PASSWORD, register=True) as laptop:
+            join(ana)
+            join(laptop)
+            with log_in(server, "Mia", password=PASSWORD) as phone:
+                fixed, gone, kept = (post(ana, f"m{n}", f"had {n}", ana, laptop, phone) for n in range(3))
+                phone.send(Ping("last"))
+                heard = phone.expect(Pong, skip=QUIET).now
+            ana.send(Edit("e1", fixed, "had 0, fixed"))
+            ana.expect(Done, skip=QUIET)
+            ana.send(Delete("d1", gone))
+            ana.expect(Done, skip=QUIET)
+            later = post(ana, "m3", "while away", ana, laptop)
+            phone, told = back(server, "Mia", kept, heard, until=later)
+            with phone:
+                assert told == [("RoomEdited", fixed), ("RoomDeleted", gone), ("RoomPost", later)], told
+                ana.send(Edit("e2", kept, "had 2, fixed"))  # and live from now on, once
+                ana.expect(Done, skip=QUIET)
+                assert phone.expect(RoomEdited, skip=QUIET).msg_id == kept
+                none_of(phone, RoomEdited, RoomDeleted, quiet=0.4)
+            # An older client, which does not say when it heard, gets the posts only (as before).
+            older, told = back(server, "Mia", kept, None, until=later)
+            with older:
+                assert told == [("RoomPost", later)], told
+
+
+def test_a_device_that_left_before_the_users_last_session_is_told_from_its_own_mark(config):
+    # The phone left first; an edit came while the laptop was online; then the laptop left.
+    # Mia's "last online" is the laptop's: told from there, the phone's first login after
+    # would never learn the edit.
+    with ServerThread(config) as server:
+        with log_in(server, "Ana", password=PASSWORD, register=True) as ana:
+            join(ana)
+            with log_in(server, "Mia", password=PASSWORD, register=True) as laptop:
+                join(laptop)
+                with log_in(server, "Mia", password=PASSWORD) as phone:
+                    fixed, kept = (post(ana, f"m{n}", f"had {n}", ana, laptop, phone) for n in range(2))
+                    phone.send(Ping("last"))
+                    heard = phone.expect(Pong, skip=QUIET).now
+                ana.send(Edit("e1", fixed, "had 0, fixed"))
+                ana.expect(Done, skip=QUIET)
+                laptop.expect(RoomEdited, skip=QUIET)
+                laptop.send(Ping("last"))
+                laptop.expect(Pong, skip=QUIET + (RoomEdited,))
+            ana.drain(quiet=0.3)  # (Mia's leaving)
+            later = post(ana, "m2", "after", ana)
+            phone, told = back(server, "Mia", kept, heard, until=later)
+            with phone:
+                assert told == [("RoomEdited", fixed), ("RoomPost", later)], told
+
+
 def test_a_deleted_room_posts_text_is_gone_from_the_sqlite_files(tmp_path):
     """Deleted by its sender, and by the room's owner (a moderation act)."""
     secret, other = "the exam answers are 42", "my password is hunter2"

@@ -142,3 +142,51 @@ def test_the_client_library_tells_room_seen_when_it_reconnects_and_misses_nothin
         assert len(proxy.cuts) == 1 and bob.reconnects >= 1, proxy.cuts
         assert got == every
         olga.close()
+
+
+@pytest.mark.timeout_seconds(60)
+def test_the_client_library_back_beside_another_session_gets_the_edits_it_missed(clients) -> None:
+    """The project's own client again, away while another session of its user stayed
+    online: its reconnection's hello says until when it heard (last_heard), so it gets
+    the edit made meanwhile of a post it had shown (PROTOCOL.md, "Changes a device
+    missed"). Before, only the laptop had it; the library kept the old text."""
+    import queue
+
+    from logins import library_login
+    from protocol import EDITS, Done, Edit, RoomEdited
+    with ServerThread(ServerConfig(host="127.0.0.1", port=0, **FAST)) as server, \
+            FaultProxy(server.host, server.port) as proxy:
+        olga = WireClient(server.host, server.port)
+        olga.send(Hello("hello", "Olga", 2, PASSWORD, True, features=(EDITS,)))
+        olga.expect(Welcome, skip=NOTICES)
+        olga.send(JoinRoom("j", "#redes", create=True))
+        olga.expect(RoomInfo, skip=NOTICES)
+        bob = library_login(clients, proxy.port, "Bob", password=PASSWORD, register=True, reconnect_delay=0.05)
+        bob.join("#redes")
+        laptop = WireClient(server.host, server.port)
+        laptop.send(Hello("hello", "Bob", 2, PASSWORD, features=(EDITS,)))
+        laptop.expect(Welcome, skip=NOTICES)
+        [post] = post_all(olga, 1)
+
+        def next_of(kind: type) -> object:
+            while True:  # each get is bounded: nothing coming fails the test
+                event = bob.events.get(timeout=10)
+                if type(event) is kind:
+                    return event
+        assert next_of(RoomPost).msg_id == post
+        proxy.refuse_new = True  # away: cut, and no way back for now
+        proxy.cut("Bob")
+        assert proxy.wait_for(lambda: proxy.live_links("Bob") == 0, 10)
+        olga.send(Edit("e", post, "#0, fixed"))
+        olga.expect(Done, skip=NOTICES + (RoomPost,))
+        assert laptop.expect(RoomEdited, skip=NOTICES + (RoomPost,)).text == "#0, fixed"
+        reconnects = bob.reconnects
+        proxy.refuse_new = False
+        try:
+            edited = next_of(RoomEdited)
+        except queue.Empty:
+            edited = None
+        assert bob.reconnects > reconnects
+        assert edited is not None and (edited.msg_id, edited.text) == (post, "#0, fixed"), edited
+        laptop.close()
+        olga.close()

@@ -203,6 +203,43 @@ def test_cursors_written_without_a_left_at_mark_keep_the_stored_one(loop, kind):
 
 
 @pytest.mark.parametrize("kind", STORE_KINDS)
+def test_room_changes_for_one_client_follow_its_own_mark_not_the_members(loop, kind):
+    """A client's hello says what it has (room_seen) and until when it heard
+    (last_heard): mailbox.SeenMark. Its changes are those of posts up to that msg_id,
+    in every room asked, made after that time: whatever the member's cursors and LEFT_AT
+    mark say (another of their devices stayed online later, or never left)."""
+    from server import mailbox
+    store = open_store(loop, kind=kind)
+    posted: list = []
+    for n in range(4):
+        _post(store, posted, "Ana", "#redes", f"post {n}", T0 + n)
+    _post(store, posted, "Ana", "#outra", "elsewhere", T0 + 4)
+    settle(loop, store)
+    ids = [message.msg_id for message, _status in posted]
+    # The member's own mark is later than the phone's, and her cursors behind its room_seen.
+    store.set_room_cursors("mia", {"#redes": ids[0], mailbox.LEFT_AT: int((T0 + 40) * 1000)})
+    for n, at in ((0, T0 + 10), (1, T0 + 30), (3, T0 + 31)):  # 0 before the phone left
+        store.change_message(ids[n], "ana", f"post {n}, fixed", at, 1e9, frozenset(), lambda _answer: None)
+    store.change_message(ids[4], None, None, T0 + 32, 1e9, frozenset(), lambda _answer: None)
+    got: list = []
+    phone = mailbox.SeenMark(ids[4], int((T0 + 20) * 1000))
+    store.room_changes("mia", ["#redes", "#outra"], 100, got.append, got.append, seen=phone)
+    store.room_changes("mia", ["#redes"], 100, got.append, got.append, seen=mailbox.SeenMark(ids[2], phone.since_ms))
+    store.room_changes("mia", ["#redes"], 1, got.append, got.append, seen=phone)  # #redes's newest change only
+    store.room_changes("otto", ["#redes"], 100, got.append, got.append, seen=phone)  # no cursors of his: the same
+    store.room_changes("mia", ["#redes", "#outra"], 100, got.append, got.append)  # the member's: since T0 + 40
+    settle(loop, store)
+    everything, below, newest, otto, members = got
+    assert [(m.msg_id, m.text, m.deleted) for m in everything] == [
+        (ids[1], "post 1, fixed", False), (ids[3], "post 3, fixed", False), (ids[4], "", True)]
+    assert [m.msg_id for m in below] == [ids[1]]  # post 3 is above what it had: it comes as a post
+    assert [m.msg_id for m in newest] == [ids[3]]
+    assert [m.msg_id for m in otto] == [m.msg_id for m in everything[:2]]
+    assert members == []
+    store.close()
+
+
+@pytest.mark.parametrize("kind", STORE_KINDS)
 def test_another_users_post_is_refused_with_it_and_anyones_delete_ignores_the_window(loop, kind):
     from server import mailbox
     store = open_store(loop, kind=kind)

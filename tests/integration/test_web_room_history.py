@@ -90,3 +90,29 @@ def test_the_page_tells_the_last_room_post_it_showed_when_it_logs_in_again(site)
       return {first: first.room_seen ?? null, again: again.room_seen, v1: helloFrame(old, "Bob").room_seen ?? null};
     })()""")
     assert result == {"first": None, "again": 9, "v1": None}
+
+
+def test_the_page_tells_until_when_it_heard_its_last_session_on_the_servers_clock(site) -> None:
+    # PROTOCOL.md, "Changes a device missed": the welcome's now, moved on by the page's own
+    # steady clock to the last frame of that session; a frame of a login that failed
+    # afterwards is no news of the rooms, and an older server (no now) leaves it out.
+    page, _web = site
+    result = page.js("""(() => {
+      const chat = createChat();
+      const first = helloFrame(chat, "Bob");
+      receiveFrame(chat, {type: "welcome", id: first.id, name: "Bob", version: 2, now: 1795000000000});
+      const at = serverClock.at;
+      receiveFrame(chat, {type: "room", msg_id: 7, from: "Ana", room: "#redes", text: "oi", sent_at: 1}, at + 42.5);
+      connectionLost(chat);
+      const again = helloFrame(chat, "Bob");
+      receiveFrame(chat, {type: "error", id: again.id, code: "unavailable", message: "busy", retry_after: 5}, at + 600);
+      const third = helloFrame(chat, "Bob");
+      const bare = createChat(), kept = serverClock;
+      bare.roomSeen = 7;
+      serverClock = null;
+      const older = helloFrame(bare, "Bob").last_heard ?? null;
+      serverClock = kept;
+      return {first: first.last_heard ?? null, again: again.last_heard, third: third.last_heard,
+              seen: third.room_seen, older};
+    })()""")
+    assert result == {"first": None, "again": 1795000042500, "third": 1795000042500, "seen": 7, "older": None}

@@ -968,6 +968,40 @@ def test_the_hello_tells_the_highest_named_room_post_handed_on() -> None:
     assert link.core.hello("Alice", None, False, None).room_seen is None
 
 
+def test_the_hello_tells_until_when_the_last_session_was_heard_on_the_servers_clock() -> None:
+    # A device away while another session of its user stayed online missed the edits and
+    # deletes of the posts it had: its next hello says until when it heard its last session
+    # (PROTOCOL.md, "Changes a device missed"), on the server's clock: the welcome's now,
+    # moved on by the shell's clock to the last bytes read. Our wall clock plays no part.
+    link = Link()
+    link.log_in(version=2, server_now=1_795_000_000_000)
+    link.now += 42.5
+    link.from_server(RoomPost(90, "Bob", "#redes", "olá", 1.0))
+    link.now += 600.0  # silent, then the connection breaks: the last bytes came at +42.5 s
+    link.lose()
+    hello = link.core.hello("Alice", None, False, None)
+    assert (hello.room_seen, hello.last_heard) == (90, 1_795_000_042_500)
+    # The next session's welcome sets the clock again; an older server's, which says no
+    # time, leaves nothing to say (the server then tells what it told before).
+    link.log_in(version=2)
+    link.lose()
+    assert link.core.hello("Alice", None, False, None).last_heard is None
+    # Never past the wire's integers, whatever a server said its clock was.
+    link.log_in(version=2, server_now=2 ** 53 - 1)
+    link.now += 10.0
+    link.from_server(RoomPost(91, "Bob", "#redes", "oi", 2.0))
+    link.lose()
+    assert link.core.hello("Alice", None, False, None).last_heard == 2 ** 53 - 1
+
+
+def test_the_hello_says_no_time_heard_without_a_room_post_seen() -> None:
+    link = Link()
+    link.log_in(version=2, server_now=1_795_000_000_000)
+    link.lose()
+    hello = link.core.hello("Alice", None, False, None)
+    assert (hello.room_seen, hello.last_heard) == (None, None)
+
+
 def test_a_room_post_not_handed_on_is_not_counted_as_seen() -> None:
     # The shell hands each read's events on and then calls handed_on(); a connection cut
     # before that leaves the post unseen, so the next hello asks for it again.

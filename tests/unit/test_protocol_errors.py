@@ -231,15 +231,18 @@ def test_a_huge_integer_where_a_number_belongs_is_rejected_not_raised():
     assert codec.decode(raw, codec.TYPES, MAX_TEXT).code == BAD_FIELD
 
 
-@pytest.mark.parametrize("value", [b"-1", b"true", b"1.5", b'"7"'])
-def test_a_hello_room_seen_that_is_no_message_id_is_bad_field(value):
-    # PROTOCOL.md, "Room messages cut mid-stream": an integer from 0, or left out.
+@pytest.mark.parametrize("field", [b"room_seen", b"last_heard"])
+@pytest.mark.parametrize("value", [b"-1", b"true", b"1.5", b'"7"', b"9007199254740992"])
+def test_a_hello_room_seen_that_is_no_message_id_is_bad_field(field, value):
+    # PROTOCOL.md, "Room messages cut mid-stream" and "Changes a device missed": an
+    # integer from 0 (to 2**53 - 1), or left out.
     allowed = {cls.TYPE: cls for cls in codec.TYPES.values() if cls.SENDER in ("both", "client")}
-    raw = b'{"type":"hello","id":"h1","name":"Bob","version":2,"room_seen":' + value + b"}"
+    raw = b'{"type":"hello","id":"h1","name":"Bob","version":2,"room_seen":5,"' + field + b'":' + value + b"}"
     rejected = codec.decode(raw, allowed, MAX_TEXT)
     assert type(rejected) is FrameRejected and (rejected.code, rejected.request_id) == (BAD_FIELD, "h1")
-    ok = codec.decode(b'{"type":"hello","id":"h1","name":"Bob","version":2,"room_seen":0}', allowed, MAX_TEXT)
-    assert ok.room_seen == 0
+    ok = codec.decode(b'{"type":"hello","id":"h1","name":"Bob","version":2,"room_seen":0,"last_heard":0}',
+                      allowed, MAX_TEXT)
+    assert (ok.room_seen, ok.last_heard) == (0, 0)
 
 
 @pytest.mark.parametrize("features", [[1], ["batch_acks", None], [["x"]]])

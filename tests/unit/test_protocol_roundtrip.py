@@ -255,6 +255,7 @@ _QUICK_FRAMES = [
     # Fields a quick decoder does not read: the generic path keeps them (a quick decoder
     # once dropped a hello's room_seen, added to Hello after it was written).
     {"type": "hello", "id": "h", "name": "a", "version": 2, "room_seen": 12},
+    {"type": "hello", "id": "h", "name": "a", "version": 2, "room_seen": 12, "last_heard": 1763712150250},
     {"type": "send", "id": "s", "to": "Bob", "text": "oi", "room": "#redes"},
 ]
 

@@ -12,6 +12,7 @@ from collections.abc import Callable
 from types import SimpleNamespace
 from typing import Any
 
+import const
 from protocol import Connection, HistoryEntry, Role, Welcome
 from server import mailbox
 from server.metrics import Metrics
@@ -32,6 +33,7 @@ class DeferredStore:
         self.pending: list[Callable[[], None]] = []
         self.posts: dict[str, list[mailbox.StoredMessage]] = {}
         self.cursors: dict[str, dict[str, int]] = {}
+        self.changes_asked: list[mailbox.SeenMark | None] = []  # each room_changes' seen
 
     def rooms(self) -> dict[str, str]:
         return {}
@@ -76,7 +78,8 @@ class DeferredStore:
         self.cursors[name_key] = dict(cursors)
 
     def room_changes(self, name_key: str, rooms: list[str], limit: int, callback: Callable[[Any], None],
-                     on_error: Callable[[Any], None]) -> None:
+                     on_error: Callable[[Any], None], *, seen: mailbox.SeenMark | None = None) -> None:
+        self.changes_asked.append(seen)
         if self._fails("fail_changes", on_error):
             return
         self.pending.append(lambda: callback(list(self.changed)))
@@ -331,3 +334,94 @@ def test_the_mark_a_logout_leaves_is_when_the_last_bytes_came_from_the_session_n
     desk.logged_out(laptop)  # type: ignore[arg-type]
     mark = relay.store.cursors["bob"][mailbox.LEFT_AT] / 1000
     assert before - 40.0 - 1.0 <= mark <= time.time() - 40.0
+
+
+# --- Changes a device missed (the hello's last_heard) ----------------------------------------
+
+
+def edited(msg_id: int, room: str) -> mailbox.StoredMessage:
+    return mailbox.StoredMessage(msg_id, "Olga", "olga", room, room_key(room), f"#{msg_id}, fixed", time.time(),
+                                 f"p{msg_id}", "room", edited_at=time.time())
+
+
+def test_a_device_back_while_another_session_stayed_is_told_the_changes_since_it_last_heard() -> None:
+    # Bob's phone was away while his laptop stayed online; Olga edited a post the phone had
+    # meanwhile. Before, another session was sent the posts above room_seen only: the
+    # phone kept the old text for good (the edit went to the laptop; the user's LEFT_AT
+    # mark was never written, the laptop never left).
+    desk, relay, laptop = setting()
+    post(desk, relay, 1, "#redes")
+    relay.store.run()
+    heard = int(time.time() * 1000) - 30_000
+    relay.store.changed = [edited(1, "#redes")]
+    phone = FakeSession("Bob")
+    relay.registry.by_key["bob"].append(phone)
+    desk.replay(phone, 1, last_heard=heard)  # type: ignore[arg-type]
+    post(desk, relay, 2, "#lab")  # live, after what it is told
+    relay.store.run()
+    margin = int(const.LAST_HEARD_MARGIN * 1000)
+    assert relay.store.changes_asked == [mailbox.SeenMark(1, heard - margin)]
+    assert [(f["type"], f["msg_id"], f.get("text")) for f in phone.frames] == [
+        ("edited", 1, "#1, fixed"), ("room", 2, "#2")]
+    assert relay.store.cursors == {} and desk._changes_untold == {}  # the user's mark is the laptop's
+    # A client that does not say when it heard (an older one) is told no change, as before.
+    relay.store.changes_asked.clear()
+    old = FakeSession("Bob")
+    relay.registry.by_key["bob"].append(old)
+    desk.replay(old, 2)  # type: ignore[arg-type]
+    relay.store.run()
+    assert relay.store.changes_asked == [] and old.posts() == []
+    # Nor is the store asked for a session without the edits feature: it is told none.
+    relay.after.wants_edits = lambda session: session is not phone
+    desk.replay(phone, 2, last_heard=heard)  # type: ignore[arg-type]
+    relay.store.run()
+    assert relay.store.changes_asked == []
+
+
+def test_a_first_session_s_own_mark_is_told_from_and_a_clock_ahead_counts_as_now() -> None:
+    # The phone left on Monday, the laptop on Friday (the user's mark); an edit made in
+    # between went to the laptop only. The phone's login comes first: told from its own mark.
+    desk, relay, _laptop = setting()
+    relay.registry.by_key["bob"] = []
+    relay.store.cursors["bob"] = {room_key("#redes"): 1, room_key("#lab"): 0, mailbox.LEFT_AT: int(time.time() * 1000)}
+    phone = FakeSession("Bob")
+    relay.registry.by_key["bob"] = [phone]
+    desk.logged_in(phone, room_seen=1, last_heard=10_000_000)  # type: ignore[arg-type]
+    relay.store.run()
+    margin = int(const.LAST_HEARD_MARGIN * 1000)
+    assert relay.store.changes_asked == [mailbox.SeenMark(1, 10_000_000 - margin)]
+    desk.logged_out(phone)  # type: ignore[arg-type]
+    assert mailbox.LEFT_AT in relay.store.cursors["bob"]  # told: the user's mark moves as before
+    # A clock far ahead (a server's absurd one, or a lie) hides nothing made before now.
+    relay.store.changes_asked.clear()
+    tablet = FakeSession("Bob")
+    relay.registry.by_key["bob"] = [tablet]
+    before = int(time.time() * 1000)
+    desk.logged_in(tablet, room_seen=1, last_heard=2 ** 53 - 1)  # type: ignore[arg-type]
+    [seen] = relay.store.changes_asked
+    assert seen is not None and before - margin <= seen.since_ms <= int(time.time() * 1000) - margin
+
+
+def test_the_changes_another_session_could_not_read_are_asked_again_while_it_lasts() -> None:
+    timers: list[tuple[float, Callable[[], None]]] = []
+    desk, relay, _laptop = setting(lambda delay, callback: timers.append((delay, callback)))
+    relay.store.changed = [edited(1, "#redes")]
+    relay.store.fail_changes = 1
+    phone = FakeSession("Bob")
+    relay.registry.by_key["bob"].append(phone)
+    desk.replay(phone, 1, last_heard=int(time.time() * 1000))  # type: ignore[arg-type]
+    relay.store.run()
+    assert phone.frames == [] and [delay for delay, _callback in timers] == [5.0]
+    timers.pop()[1]()
+    relay.store.run()
+    assert [(f["type"], f["msg_id"]) for f in phone.frames] == [("edited", 1)] and timers == []
+    assert desk._changes_untold == {}
+    # Asked again no more once the session ended.
+    relay.store.fail_changes = 1
+    tablet = FakeSession("Bob")
+    relay.registry.by_key["bob"].append(tablet)
+    desk.replay(tablet, 1, last_heard=int(time.time() * 1000))  # type: ignore[arg-type]
+    relay.store.run()
+    tablet.closing = True
+    timers.pop()[1]()
+    assert relay.store.pending == [] and timers == []
