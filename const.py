@@ -351,6 +351,10 @@ ROOM_BACKLOG_AGE = 7 * 24 * 3600.0
 # differ between a cluster's nodes, and a change stamped a moment before it is written.
 # (A change told twice is applied once.)
 LAST_HEARD_MARGIN = 60.0
+# So too for the edits and deletes of your direct messages (sent or received) that another
+# session of yours took while a device was away: per user, the server keeps the latest this
+# many where a device back can find them (older ones show in the history).
+DM_CHANGES_KEPT = 1000
 # Feature since (catching up after a reconnection): message ids one request looks through
 # at most, in the SQLite and memory stores. They keep no index of a user's messages across
 # conversations (one would cost every direct message a write), so a page walks the ids

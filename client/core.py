@@ -761,9 +761,10 @@ class ClientCore:
         handed on). At version 2 it tells ``room_seen``,
         the highest named room post handed on (none yet: left out), so that the server
         sends first what a broken connection lost (PROTOCOL.md, "Room messages cut
-        mid-stream"), and with it ``last_heard``, until when the last session was heard
-        on the server's clock, so that it tells the changes of those posts made since
-        (PROTOCOL.md, "Changes a device missed"). And it asks for an account's resume credential, which it sends in
+        mid-stream"). After a session it tells ``last_heard``, until when that session was
+        heard on the server's clock, so that the server tells the edits and deletes made
+        since of those posts and of the user's direct messages, which another session of
+        the user may have taken in meanwhile (PROTOCOL.md, "Changes a device missed"). And it asks for an account's resume credential, which it sends in
         place of ``password`` once it holds one (client/credential.py has the rule; ``now``,
         default the core's last time, tells whether it is still young enough)."""
         self.name = name
@@ -772,7 +773,7 @@ class ClientCore:
         room_seen = self.room_seen if self.offer >= ROOMS_VERSION else None
         return Hello(self.new_request_id(), name, self.offer, password, bool(register), resume,
                      (CARBONS, READ, TYPING, EDITS, BATCH_ACKS, SINCE_FEATURE, BLOCKS_FEATURE, RESUME),
-                     room_seen, self._heard_until() if room_seen is not None else None)
+                     room_seen, self._heard_until())
 
     def _heard_until(self) -> int | None:
         """When the server sent the last bytes this client read of its last session, on

@@ -23,7 +23,10 @@ never touches a socket: it answers through ``session.send`` and asks the store.
   (server/typing.py); the receiver expires it.
 - **Edit and delete**: only the sender, within ``config.edit_window``; the change goes to
   the sender's other sessions and to the recipient, whose sessions are told again at
-  every login until one confirms it (``edit_receipt``), as a message is.
+  every login until one confirms it (``edit_receipt``), as a message is. A device back
+  from away, while another session of its user took the change in, is told it at its login
+  from its hello's ``last_heard`` on (:meth:`AfterDelivered.tell_changes`, the store's
+  ``dm_changes``; PROTOCOL.md "Changes a device missed").
 - **Blocking**: between two users one of whom blocks the other, no read, typing, edit
   or delete passes, in either direction.
 - **A slow reader**: to a session that is crowded (its queue over the others' mark,
@@ -68,6 +71,7 @@ from collections.abc import Callable, Iterable
 from functools import partial
 from typing import TYPE_CHECKING, Any
 
+import const
 from protocol import (
     EDITS,
     READ,
@@ -133,6 +137,11 @@ class AfterDelivered:
         # them is under way.
         self._changes_held: dict[ClientSession, set[int]] = {}
         self._changes_fetching: set[ClientSession] = set()
+        # Sessions whose client was away (the hello's last_heard) and is still to be told the
+        # changes of its user's direct messages since then: (since, the msg_id told up to),
+        # until told (_tell_missed); and those whose read of them is under way.
+        self._missed: dict[ClientSession, tuple[float, int]] = {}
+        self._missed_fetching: set[ClientSession] = set()
         # The edit window on a clock that never steps while the server runs (a step of the
         # wall clock neither lets an old message be edited nor refuses a fresh one).
         self.message_ages = MessageAges()
@@ -164,12 +173,16 @@ class AfterDelivered:
         self.features.pop(session, None)
         self._changes_held.pop(session, None)
         self._changes_fetching.discard(session)
+        self._missed.pop(session, None)
+        self._missed_fetching.discard(session)
 
     def drained(self, session: ClientSession) -> None:
         """``session``'s queue drained (relay.drained): the changes held back for it follow."""
         held = self._changes_held.get(session)
         if held and session not in self._changes_fetching:
             self._tell_held(session, held)
+        if session in self._missed and session not in self._missed_fetching:
+            self._tell_missed(session)
 
     def _held_back(self, session: ClientSession, feature: str, actor: str, change: Any = None) -> bool:
         """True if a ``feature`` frame of ``actor``'s act is not to be written to
@@ -528,11 +541,55 @@ class AfterDelivered:
                             f"{message.sender} {where}")]
         return None
 
-    def tell_changes(self, session: ClientSession) -> None:
+    def tell_changes(self, session: ClientSession, last_heard: int | None = None) -> None:
         """At login: the edits and deletes ``session``'s user has not confirmed yet (one
-        page, as the session takes it; the rest at the next login)."""
-        if self._wants(session, EDITS):
-            self._tell_changes_after(session, session.epoch)
+        page, as the session takes it; the rest at the next login). With ``last_heard``
+        (the hello's: its client was away), then the changes of the user's direct messages,
+        sent or received, since then (:func:`changes_since_ms`), which another session may
+        have confirmed or been told: :meth:`_tell_missed`. Called again (the store
+        recovered: relay.tell_when_recovered), it goes on with those not told yet."""
+        if not self._wants(session, EDITS):
+            return
+        self._tell_changes_after(session, session.epoch)
+        if last_heard is not None:
+            self._missed[session] = (changes_since_ms(last_heard) / 1000, session.epoch)
+        if session in self._missed and session not in self._missed_fetching:
+            self._tell_missed(session)
+
+    def _tell_missed(self, session: ClientSession) -> None:
+        """Tell ``session`` the changes of its user's direct messages made while its client
+        was away (:attr:`_missed`), a page at a time, oldest msg_id first; once it is
+        crowded, the rest follow when it drains (:meth:`drained`), so that a thousand edits
+        of 4,000 characters do not pass its hard mark. One the user blocks the sender of is
+        not told (as it was not live). If the store cannot read them, they are asked again
+        once it works (relay.tell_when_recovered)."""
+        since, after = self._missed[session]
+        limit = self.relay.config.max_pending_receipts
+        self._missed_fetching.add(session)
+
+        def fetched(messages: list[mailbox.StoredMessage]) -> None:
+            self._missed_fetching.discard(session)
+            if session.closing or session not in self._missed:
+                return
+            blocked = self.relay.blocked.get(session.key, ())
+            for message in messages:
+                if session.crowded():
+                    self._missed[session] = (since, message.msg_id - 1)
+                    session.held = True  # so the relay calls drained() (server/session.py)
+                    return
+                if message.recipient_key != session.key or message.sender_key not in blocked:
+                    session.send(_change_event(message))
+            if len(messages) < limit:
+                del self._missed[session]
+                return
+            self._missed[session] = (since, messages[-1].msg_id)
+            self._tell_missed(session)
+
+        def failed(_failure: Any) -> None:
+            self._missed_fetching.discard(session)
+            self.relay.tell_when_recovered(session)
+
+        self.relay.store.dm_changes(session.key, after, since, limit, fetched, failed)
 
     def _tell_changes_after(self, session: ClientSession, after: int) -> None:
         """One page of ``session``'s unconfirmed changes after msg_id ``after``; once it
@@ -641,6 +698,13 @@ _CHANGE_ERRORS = {
 def _msg_id(change: Any) -> int:
     """The msg_id of a change: its event or message, or its encoded frame (routed)."""
     return json.loads(change)["msg_id"] if isinstance(change, bytes) else change.msg_id
+
+
+def changes_since_ms(last_heard: int) -> int:
+    """The time (ms since the epoch) from which a client whose hello said ``last_heard`` is
+    told the changes it missed (PROTOCOL.md "Changes a device missed"): that much earlier
+    by const.LAST_HEARD_MARGIN, and never later than now (a clock ahead would hide them)."""
+    return min(last_heard, int(time.time() * 1000)) - int(const.LAST_HEARD_MARGIN * 1000)
 
 
 def _change_event(message: mailbox.StoredMessage, by: str | None = None) -> Edited | Deleted:

@@ -963,7 +963,7 @@ def room_changes(db: sqlite3.Connection, name_key: str, room_keys: list[str],
     each room's newest ``limit`` changes (a change log bounded per room, never a record
     per member), oldest msg_id first. Nothing without a LEFT_AT mark. With ``seen``, one
     client's instead: the posts of every room of ``room_keys`` up to ``seen.upto``
-    changed after ``seen.since_ms``. Uses the partial index messages_room_changes."""
+    changed after ``seen.since_ms``. Uses the partial index messages_changes_to."""
     if not room_keys:
         return []
     if seen is not None:
@@ -982,6 +982,30 @@ def room_changes(db: sqlite3.Connection, name_key: str, room_keys: list[str],
         changed += [m for m in _room_changes_of(db, room_key, limit)
                     if m.msg_id <= cursors[room_key] and m.edited_at * 1000 > left]
     return sorted(changed, key=lambda m: m.msg_id)
+
+
+# One direction of dm_changes: ``column`` (recipient_key or sender_key) is the user, by the
+# partial index messages_changes_to or messages_changes_by, the latest change first.
+_DM_CHANGES_QUERY = {column: f"SELECT {_COLUMNS} FROM messages WHERE {column} = ? AND edited_at > ?"
+                             " AND state <> 'room' ORDER BY edited_at DESC LIMIT ?"
+                     for column in ("recipient_key", "sender_key")}
+
+
+def dm_changes(db: sqlite3.Connection, name_key: str, after_id: int, since: float, limit: int,
+               kept: int) -> list[StoredMessage]:
+    """``name_key``'s direct messages, sent or received, as :func:`since_visible` shows
+    them, edited or deleted after ``since`` (seconds) and with a msg_id above ``after_id``
+    (a guest's epoch, or the last of the page before): among the user's latest ``kept``
+    changes (const.DM_CHANGES_KEPT: as many as the other stores keep), oldest msg_id first,
+    at most ``limit``. What a device back from away missed while another session of the
+    user took them in (PROTOCOL.md "Changes a device missed")."""
+    latest: dict[int, StoredMessage] = {}
+    for query in _DM_CHANGES_QUERY.values():
+        latest.update((m.msg_id, m) for m in map(_row, db.execute(query, (name_key, since, kept))))
+    newest = sorted(latest.values(), key=lambda m: m.edited_at, reverse=True)[:kept]
+    return sorted((m for m in newest if m.msg_id > after_id
+                   and since_visible(m.sender_key, m.recipient_key, m.state, name_key)),
+                  key=lambda m: m.msg_id)[:limit]
 
 
 def _room_changes_of(db: sqlite3.Connection, room_key: str, limit: int) -> list[StoredMessage]:

@@ -807,7 +807,7 @@ class Relay:
         # waited comes first, in order, then what is new.
         self._refill(session)
         self._restart_outcome_pages(session)
-        self.after.tell_changes(session)  # after the waiting messages they change
+        self.after.tell_changes(session, hello.last_heard)  # after the waiting messages they change
 
     def _may_have_stored(self, key: str) -> bool:
         """False only if the store holds nothing for ``key``: a store whose known users are

@@ -56,7 +56,7 @@ from registry import InvalidName, canonical, lookalike_key, validate_name
 from . import mailbox, sendorder
 from .addresses import address_group
 from .accountdesk import NoAccount
-from .afterdelivered import room_change_event
+from .afterdelivered import changes_since_ms, room_change_event
 from .clocksteps import StepWatch
 from .limits import TokenBucket, retry_seconds, wait_words
 from .login import unavailable_error
@@ -88,11 +88,10 @@ def _last_heard_ms(session: ClientSession) -> int:
 
 def seen_mark(room_seen: int | None, last_heard: int | None) -> mailbox.SeenMark | None:
     """A hello's ``room_seen`` and ``last_heard`` as the mark its client's room changes
-    are told from (None unless it said both): from const.LAST_HEARD_MARGIN before the
-    time it said, and never after now (a clock ahead would hide the changes from it)."""
+    are told from (None unless it said both; the time: changes_since_ms)."""
     if room_seen is None or last_heard is None:
         return None
-    return mailbox.SeenMark(room_seen, min(last_heard, _now_ms()) - int(const.LAST_HEARD_MARGIN * 1000))
+    return mailbox.SeenMark(room_seen, changes_since_ms(last_heard))
 
 # Every request of protocol version 2 the desk answers: the relay has one dispatch entry
 # for each (Relay._handlers), and rates them as it rates every request.

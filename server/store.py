@@ -253,6 +253,19 @@ MIGRATIONS: dict[int, str] = {
         CREATE INDEX messages_untold ON messages (sender_key, msg_id)
             WHERE sender_notified = 0 AND (state = 'delivered' OR state = 'expired' OR state = 'blocked_expired');
     """,
+    14: """
+        -- Changes by user (PROTOCOL.md "Changes a device missed"): a device back from away is
+        -- told the edits and deletes of its user's direct messages, sent or received, made
+        -- since it last heard, whichever session confirmed them (mailbox.dm_changes), and a
+        -- room's member those of the room's posts (mailbox.room_changes: a room's key is its
+        -- posts' recipient_key, so the first index replaces messages_room_changes, whose rows
+        -- it holds). Only changed rows are in them, and their condition names no column a
+        -- receipt or an ack writes (state), so a message never changed pays one comparison
+        -- per index at its insert and nothing after.
+        DROP INDEX messages_room_changes;
+        CREATE INDEX messages_changes_to ON messages (recipient_key, edited_at) WHERE edited_at IS NOT NULL;
+        CREATE INDEX messages_changes_by ON messages (sender_key, edited_at) WHERE edited_at IS NOT NULL;
+    """,
 }
 SCHEMA_VERSION = max(MIGRATIONS)
 

@@ -271,12 +271,11 @@ function helloFrame(chat, name, password, register, resume) {
   if (typeof resume === "string" && resume) frame.resume = resume;
   // The last room post shown: the server sends what came after it first (PROTOCOL.md,
   // "Room messages cut mid-stream"), so posts lost with a dropped connection come back.
-  // And until when that session was heard: the server tells the edits and deletes of
-  // those posts made since (PROTOCOL.md, "Changes a device missed").
-  if (chat.offer >= 2 && chat.roomSeen > 0) {
-    frame.room_seen = chat.roomSeen;
-    if (chat.lastHeard !== null) frame.last_heard = chat.lastHeard;
-  }
+  if (chat.offer >= 2 && chat.roomSeen > 0) frame.room_seen = chat.roomSeen;
+  // And until when the last session was heard: the server tells the edits and deletes made
+  // since of those posts and of our direct messages, which another session of ours may have
+  // taken in meanwhile (PROTOCOL.md, "Changes a device missed").
+  if (chat.lastHeard !== null) frame.last_heard = chat.lastHeard;
   return frame;
 }
 
@@ -619,9 +618,11 @@ function receiveFrame(chat, frame, came = monotonicSeconds()) {
   const paced = frame.id != null && chat.throttle.paced.delete(frame.id);  // answered: a place for the next
   if (handler) handler(chat, frame, out);
   // Heard in a session until this frame, on the server's clock as it said it (client/core.py
-  // _heard_until): a frame of a login that failed is no news of the rooms.
+  // _heard_until; a welcome or pong just taken says it exactly): a frame of a login that
+  // failed is no news.
   if (chat.status === "online" && serverClock) {
-    chat.lastHeard = Math.min(Number.MAX_SAFE_INTEGER, Math.max(0, Math.round((serverClock.said + came - serverClock.at) * 1000)));
+    const heard = serverClock.said + Math.max(0, came - serverClock.at);
+    chat.lastHeard = Math.min(Number.MAX_SAFE_INTEGER, Math.max(0, Math.round(heard * 1000)));
   }
   // A day in a busy room brings thousands: only the latest are kept (insertion order).
   forgetOldest(chat.seen, MAX_SEEN);

@@ -240,6 +240,13 @@ class MessageStore(Protocol):
         (None: anyone's, a moderator's delete): ``(status, message or None)`` (see
         mailbox.change_message; ``may_post_in``: the rooms whose posts an edit may change)."""
 
+    def dm_changes(self, name_key: str, after_id: int, since: float, limit: int, callback: Callback | None = None,
+                   on_error: ErrorCallback | None = None) -> None:
+        """``name_key``'s direct messages, sent or received, edited or deleted after
+        ``since`` (seconds), msg_id above ``after_id``, among their latest
+        ``const.DM_CHANGES_KEPT`` changes, oldest msg_id first, at most ``limit`` (see
+        mailbox.dm_changes): what a device back from away missed."""
+
     def room_changes(self, name_key: str, room_keys: list[str], limit: int, callback: Callback | None = None,
                      on_error: ErrorCallback | None = None, *, seen: SeenMark | None = None) -> None:
         """The edited or deleted posts of ``room_keys`` that ``name_key`` had before it

@@ -25,7 +25,10 @@ per message than a few dictionary operations:
   (at the join: the last id stored then);
 - ``_room_changes``: named room key -> msg_id -> row, its posts last edited or deleted,
   in the order of their last change, the newest ``const.ROOM_BACKLOG_LIMIT`` only (what
-  the SQLite store's messages_room_changes index gives, read with that limit);
+  the SQLite store's messages_changes_to index gives, read with that limit);
+- ``_dm_changed``: name key -> msg_id -> row, their direct messages (sent or received)
+  last edited or deleted, in the order of their last change, the newest
+  ``const.DM_CHANGES_KEPT`` only (mailbox.dm_changes, by messages_changes_to and _by);
 - ``_blocked``: msg_id -> row, the blocked messages not expired yet (they are in
   ``_expiring`` too: a blocked message expires as a pending one does, see _expire);
 - ``_expiring``: the pending (and blocked) messages by when they expire, in buckets of
@@ -65,7 +68,7 @@ from ..mailbox import (
     SeenMark, StoredMessage, as_told, change_refused, change_time, same_request, new_stored_message, superseded_client_id,
     with_msg_id,
 )
-from ..mailbox import history_entry, since_page, since_visible  # feature since
+from ..mailbox import history_entry, since_page, since_visible  # feature since (and dm_changes)
 from ..store import StoreUnavailable
 from .base import Callback, ErrorCallback
 
@@ -140,6 +143,7 @@ class MemoryStore:
         self._rooms: dict[str, str] = {}  # room key -> record
         self._changes: dict[str, dict[int, _Row]] = {}
         self._room_changes: dict[str, dict[int, _Row]] = {}
+        self._dm_changed: dict[str, dict[int, _Row]] = {}
         self._reads: dict[tuple[str, str], int] = {}
         self._receipts_off: set[str] = set()
 
@@ -713,6 +717,7 @@ class MemoryStore:
             self._users.pop(key, None)
             self._holdings.pop(key, None)
             self._room_cursors.pop(key, None)
+            self._dm_changed.pop(key, None)
             self._receipts_off.discard(key)
             if self._client_ids.get(key) == {}:
                 del self._client_ids[key]
@@ -748,9 +753,29 @@ class MemoryStore:
             log_[msg_id] = row  # the newest change last
             while len(log_) > const.ROOM_BACKLOG_LIMIT:
                 del log_[next(iter(log_))]
-        elif message.recipient_key not in quiet_for and row.state not in BLOCKED_STATES:
-            self._changes.setdefault(message.recipient_key, {})[msg_id] = row
+        else:
+            for key in {message.sender_key, message.recipient_key}:  # (once for a message to oneself)
+                log_ = self._dm_changed.setdefault(key, {})
+                log_.pop(msg_id, None)
+                log_[msg_id] = row  # the newest change last
+                while len(log_) > const.DM_CHANGES_KEPT:
+                    del log_[next(iter(log_))]
+            if message.recipient_key not in quiet_for and row.state not in BLOCKED_STATES:
+                self._changes.setdefault(message.recipient_key, {})[msg_id] = row
         return CHANGED, row.current()
+
+    def dm_changes(self, name_key: str, after_id: int, since: float, limit: int, callback: Callback | None = None,
+                   on_error: ErrorCallback | None = None) -> None:
+        self._do(self._dm_changes, (name_key, after_id, since, limit), callback, on_error)
+
+    def _dm_changes(self, name_key: str, after_id: int, since: float, limit: int) -> list[StoredMessage]:
+        """As mailbox.dm_changes."""
+        log_ = self._dm_changed.get(name_key, {})
+        return sorted((m for row in log_.values() if self._messages.get(row.message.msg_id) is row
+                       for m in (row.current(),)
+                       if m.edited_at > since and m.msg_id > after_id
+                       and since_visible(m.sender_key, m.recipient_key, row.state, name_key)),
+                      key=lambda m: m.msg_id)[:limit]
 
     def room_changes(self, name_key: str, room_keys: list[str], limit: int, callback: Callback | None = None,
                      on_error: ErrorCallback | None = None, *, seen: SeenMark | None = None) -> None:

@@ -95,6 +95,9 @@ key's value across operations). ``<id>`` is a message id, ``<key>`` a canonical 
                                           expiry; ``{chat}:credk:<key>``: an account's)
 ``{chat}:chg:<key>``              zset    messages to ``<key>`` with an edit or delete it
                                           has not confirmed (purge takes them out too)
+``{chat}:dchg:<key>``             zset    ``<key>``'s direct messages (sent or received)
+                                          last changed, by when: the newest
+                                          ``const.DM_CHANGES_KEPT`` (DM_CHANGES)
 ``{chat}:read:<key>``             hash    peer key -> msg_id ``<key>`` has read up to
 ``{chat}:rcptoff``                set     who turned read receipts (and typing) off
 ================================  ======  ==================================================
@@ -1251,6 +1254,10 @@ class RedisStore:
                 repr(window), "*" if may_post_in is None else "\n".join(sorted(may_post_in)), *sorted(quiet_for))
         self._submit(lua.CHANGE, args, lambda reply: (reply[0].decode(), None if reply[1] is None else _message(reply[1])),
                      callback, on_error)
+
+    def dm_changes(self, name_key: str, after_id: int, since: float, limit: int, callback: Callback | None = None,
+                   on_error: ErrorCallback | None = None) -> None:
+        self._submit(lua.DM_CHANGES, (name_key, after_id, repr(since), limit), _messages, callback, on_error)
 
     def room_changes(self, name_key: str, room_keys: list[str], limit: int, callback: Callback | None = None,
                      on_error: ErrorCallback | None = None, *, seen: SeenMark | None = None) -> None:

@@ -485,7 +485,7 @@ for _, key in ipairs(keys) do
   end
   if forget then  -- as mailbox.forget_users; and whom they talked with (since's index)
     redis.call('DEL', P .. 'guest:' .. key, P .. 'blocks:' .. key, P .. 'rcur:' .. key, P .. 'read:' .. key,
-               P .. 'peers:' .. key)
+               P .. 'peers:' .. key, P .. 'dchg:' .. key)
     redis.call('SREM', P .. 'guests', key)
     redis.call('SREM', P .. 'blockers', key)
     redis.call('SREM', P .. 'rcptoff', key)
@@ -752,13 +752,44 @@ if r[6] == 'room' then
   redis.call('ZREMRANGEBYRANK', log, 0, -(%(room_changes)d + 1))
   return {'changed', row(id)}
 end
+-- Both users' logs of changed direct messages, by when (DM_CHANGES): the newest kept.
+for _, who in ipairs({r[1], r[2]}) do
+  local log = P .. 'dchg:' .. who
+  redis.call('ZADD', log, at, id)
+  redis.call('ZREMRANGEBYRANK', log, 0, -(%(dm_changes)d + 1))
+end
 local quiet = r[6] == 'blocked' or r[6] == 'blocked_expired'
 for i = 9, #ARGV do
   if ARGV[i] == r[2] then quiet = true end
 end
 if not quiet then redis.call('ZADD', P .. 'chg:' .. r[2], id, id) end
 return {'changed', row(id)}
-""" % {"room_changes": const.ROOM_BACKLOG_LIMIT, "default_slot": DEFAULT_ROOM_SLOT, "step": CHANGE_STEP})
+""" % {"room_changes": const.ROOM_BACKLOG_LIMIT, "default_slot": DEFAULT_ROOM_SLOT, "step": CHANGE_STEP,
+       "dm_changes": const.DM_CHANGES_KEPT})
+
+# ARGV: P, name key, after id, since (seconds), limit. As mailbox.dm_changes: the user's
+# direct messages (sent or received, as SINCE shows them) changed after since, with an id
+# above after, among those of their log (``dchg:<key>``: the newest DM_CHANGES_KEPT), oldest
+# id first, at most limit.
+DM_CHANGES = _script(r"""
+local me, after, limit = ARGV[2], tonumber(ARGV[3]), tonumber(ARGV[5])
+local ids = {}
+for _, id in ipairs(redis.call('ZRANGEBYSCORE', P .. 'dchg:' .. me, '(' .. ARGV[4], '+inf')) do
+  if tonumber(id) > after then ids[#ids + 1] = tonumber(id) end
+end
+table.sort(ids)
+local out = {}
+for _, n in ipairs(ids) do
+  local id = string.format('%d', n)
+  local r = hmget(mkey(id), 'sk', 'rk', 'st')
+  if r[3] and r[3] ~= 'room' and (r[1] == me or r[2] == me) and r[2] and string.sub(r[2], 1, 1) ~= '#'
+      and not ((r[3] == 'blocked' or r[3] == 'blocked_expired') and r[2] == me) then
+    out[#out + 1] = row(id)
+    if #out >= limit then break end
+  end
+end
+return out
+""")
 
 # ARGV: P, name key, limit, upto, since (ms), room keys. As mailbox.room_changes: the posts
 # of those rooms the member had (id at most their cursor) changed after their LEFT_AT mark
@@ -1077,6 +1108,7 @@ SCRIPTS += (REFERENCED,)  # forgetting guest names past their hold (server/guest
 SCRIPTS += (FORGET_GUESTS,)  # and in a cluster (docs/cluster.md, "Guest names")
 SCRIPTS += (DELETE_ACCOUNT,)  # an account deleted at its owner's request (PROTOCOL.md, "unregister")
 SCRIPTS += (STORE_PACKED_AFTER,)  # a message stored only behind its predecessor (RedisStore.store_fields)
+SCRIPTS += (DM_CHANGES,)  # a device back from away: its user's changed direct messages (PROTOCOL.md)
 PACKED = {RECEIPTS: RECEIPTS_PACKED, ACKS: ACKS_PACKED}
 
 

@@ -324,6 +324,11 @@ class SQLiteStore(Store):
         except sqlite3.Error as exc:
             log.warning("could not checkpoint after a delete: %s", exc)
 
+    def dm_changes(self, name_key: str, after_id: int, since: float, limit: int, callback: Callback | None = None,
+                   on_error: ErrorCallback | None = None) -> None:
+        self.submit(lambda db: mailbox.dm_changes(db, name_key, after_id, since, limit, const.DM_CHANGES_KEPT),
+                    callback, on_error)
+
     def room_changes(self, name_key: str, room_keys: list[str], limit: int, callback: Callback | None = None,
                      on_error: ErrorCallback | None = None, *, seen: mailbox.SeenMark | None = None) -> None:
         self.submit(lambda db: mailbox.room_changes(db, name_key, list(room_keys), limit, seen), callback, on_error)

@@ -8,6 +8,7 @@ Every wait is bounded.
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import io
 import queue
@@ -19,13 +20,15 @@ import pytest
 import const
 from protocol import (
     EDITS, READ, TYPING, Accepted, Delete, Deleted, Delivered, DirectMessage, Done, Edit, Edited, EditReceipt,
-    ErrorReply, Hello, HistoryPage, OutcomeAck, HistoryRequest, Queued, Read, Receipt, SendDirect, Settings, Typing,
+    ErrorReply, Hello, HistoryPage, OutcomeAck, HistoryRequest, Ping, Pong, Queued, Read, Receipt, SendDirect,
+    Settings, Typing,
     UserJoined, UserLeft, Welcome,
 )
 from client import ChatClient
 from client.errors import RequestFailed
 from client.terminal import TerminalUI
 from server import ServerConfig, ServerThread, afterdelivered
+from server.store import StoreUnavailable
 from test_client_terminal import _InputUntil
 from wire import WireClient
 
@@ -389,6 +392,46 @@ def test_an_edit_made_while_the_receipt_of_the_one_before_was_on_its_way_is_told
         no(bob, Edited, Deleted)
 
 
+def test_a_device_away_while_another_took_the_changes_in_is_told_them_at_its_login(any_store_config):
+    # Bob's phone was away while his laptop stayed online and confirmed Alice's edit and
+    # delete; and on the laptop Bob edited a message he had sent her. Before, the phone was
+    # told none of it: the changes were confirmed (told no more), the since page brings
+    # only messages after the last one it had, and Bob's own edit went to his sessions online.
+    with ServerThread(any_store_config) as server:
+        with log_in(server, "Bob", password=PASSWORD, register=True) as laptop, log_in(server, "Alice") as alice:
+            with log_in(server, "Bob", password=PASSWORD) as phone:
+                kept = dm(alice, laptop, "m1", "bob", "to be edited")
+                gone = dm(alice, laptop, "m2", "bob", "to be deleted")
+                mine = dm(laptop, alice, "m3", "alice", "typo")
+                phone.send(Ping("last"))
+                heard = phone.expect(Pong, skip=NOTICES + (DirectMessage, Accepted, Delivered)).now
+            alice.send(Edit("e1", kept, "edited while the phone was away"))
+            alice.expect(Done, skip=NOTICES)
+            alice.send(Delete("d1", gone))
+            alice.expect(Done, skip=NOTICES)
+            for _ in range(2):
+                change = laptop.expect((Edited, Deleted), skip=NOTICES)
+                laptop.send(EditReceipt(change.msg_id, change.at))  # the laptop took both in
+            laptop.send(Edit("e2", mine, "no typo"))
+            laptop.expect(Done, skip=NOTICES)
+            alice.expect(Edited, skip=NOTICES)
+            laptop.send(Receipt(987654))  # answered after the receipts before it: stored
+            laptop.expect_error("unknown_message", skip=NOTICES)
+            phone = WireClient(server.host, server.port)
+            phone.send(Hello("h", "Bob", const.PROTOCOL_VERSION, PASSWORD, False, None, ALL, None, heard))
+            phone.expect(Welcome, skip=NOTICES)
+            kinds = (Edited, Deleted)
+            with phone:
+                told = [e for e in phone.drain(quiet=0.5, until=lambda got: len(
+                    [e for e in got if isinstance(e, kinds)]) >= 3) if isinstance(e, kinds)]
+                assert sorted((type(e).__name__, e.msg_id, getattr(e, "text", None)) for e in told) == sorted([
+                    ("Edited", kept, "edited while the phone was away"), ("Deleted", gone, None),
+                    ("Edited", mine, "no typo")]), told
+            # A client that does not say when it heard (an older one) is told none: confirmed.
+            with log_in(server, "Bob", password=PASSWORD) as older:
+                no(older, Edited, Deleted)
+
+
 def test_a_message_deleted_before_it_was_delivered_comes_flagged_and_pages_flag_it_too(durable_server):
     # It came as a dm with an empty text (an empty line on the terminal), then "deleted":
     # now the dm itself says so, and history and since pages flag it as every deleted one.
@@ -666,12 +709,69 @@ def test_a_guest_names_new_holder_does_not_inherit_the_switch():
             time.sleep(0.05)
 
 
+def test_the_changes_a_device_missed_that_the_store_could_not_read_come_once_it_works_again(server):
+    # The store failed the read of what the phone missed: it is asked again when the store
+    # recovers (relay.tell_when_recovered), not forgotten until the phone's next login.
+    store = server.server.relay.store
+    real, calls = store.dm_changes, []
+
+    def failing_once(*args):
+        calls.append(args)
+        if len(calls) == 1:
+            on_error = args[-1]
+            asyncio.get_running_loop().call_soon(on_error, StoreUnavailable("the disk failed"))
+            return
+        real(*args)
+
+    with log_in(server, "Bob", password=PASSWORD, register=True) as laptop, log_in(server, "Alice") as alice:
+        msg_id = dm(alice, laptop, "m1", "bob", "draft")
+        laptop.send(Ping("last"))
+        heard = laptop.expect(Pong, skip=NOTICES).now
+        alice.send(Edit("e1", msg_id, "final"))
+        alice.expect(Done, skip=NOTICES)
+        change = laptop.expect(Edited, skip=NOTICES)
+        laptop.send(EditReceipt(msg_id, change.at))
+        laptop.send(Receipt(987654))
+        laptop.expect_error("unknown_message", skip=NOTICES)
+        server.call(setattr, store, "dm_changes", failing_once)
+        phone = WireClient(server.host, server.port)
+        phone.send(Hello("h", "Bob", const.PROTOCOL_VERSION, PASSWORD, False, None, ALL, None, heard))
+        phone.expect(Welcome, skip=NOTICES)
+        with phone:
+            no(phone, Edited, quiet=0.5)
+            assert len(calls) == 1
+            server.call(server.server.relay._store_recovered)
+            told = phone.expect(Edited, skip=NOTICES)
+            assert (told.msg_id, told.text) == (msg_id, "final") and len(calls) == 2
+            no(phone, Edited, quiet=0.3)
+
+
+def test_a_guest_names_new_holder_is_told_no_change_of_the_earlier_holders_messages():
+    # "Changes a device missed" tells a client the changes since the time it says: a new
+    # holder of a guest name that says "since the beginning" must still see nothing of the
+    # earlier holder's messages (its epoch), as history and since do not show them.
+    with ServerThread(ServerConfig(host="127.0.0.1", port=0, guest_hold=0.0)) as server:
+        with log_in(server, "Alice") as alice:
+            with log_in(server, "Zoe") as zoe:
+                msg_id = dm(alice, zoe, "m1", "Zoe", "for the first Zoe")
+            alice.send(Edit("e1", msg_id, "still for the first Zoe"))
+            alice.expect(Done, skip=NOTICES)
+            deadline = time.monotonic() + 10
+            while True:  # the name is free once the server has seen the first Zoe leave
+                with log_in_or_refused(server, "Zoe", last_heard=0) as (other, welcome):
+                    if welcome is not None:
+                        no(other, Edited, Deleted, DirectMessage)
+                        break
+                assert time.monotonic() < deadline, "the name never came free"
+                time.sleep(0.05)
+
+
 class log_in_or_refused:
     """A hello for ``name``: (client, Welcome) or (client, None) if refused."""
 
-    def __init__(self, server, name: str) -> None:
+    def __init__(self, server, name: str, last_heard: int | None = None) -> None:
         self.client = WireClient(server.host, server.port)
-        self.client.send(Hello("h", name, const.PROTOCOL_VERSION, None, False, None, ALL))
+        self.client.send(Hello("h", name, const.PROTOCOL_VERSION, None, False, None, ALL, None, last_heard))
         event = self.client.next()
         while isinstance(event, NOTICES):
             event = self.client.next()

@@ -21,6 +21,7 @@ import random
 
 import pytest
 
+import const
 from server import mailbox
 from server.mailbox import ACK, RECEIPT, StoredMessage
 from server.store import StoreUnavailable, open_database
@@ -86,6 +87,9 @@ class SQLiteOps:
 
     def confirm_change(self, msg_id, key, at):
         return mailbox.confirm_change(self.db, msg_id, key, at)
+
+    def dm_changes(self, key, after, since, limit):
+        return mailbox.dm_changes(self.db, key, after, since, limit, const.DM_CHANGES_KEPT)
 
     def record_read(self, reader, peer, msg_id):
         return mailbox.record_read(self.db, reader, peer, msg_id)
@@ -156,7 +160,7 @@ def random_steps(rng: random.Random, count: int):
         if rng.random() < 0.15:  # after delivered (issue 13): edits, deletes, reads
             some_id, recipient, sender = some_message()
             kind = rng.choice(["change", "change", "changes_for", "confirm_change", "record_read", "read_mark",
-                               "change_post", "record_room_read", "room_read_marks"])
+                               "change_post", "record_room_read", "room_read_marks", "dm_changes"])
             if kind == "change":
                 steps.append(("change", (some_id, sender if rng.random() < 0.8 else rng.choice(USERS),
                                          rng.choice([None, "x", "y", "edited"]), now, rng.choice([2.0, 30.0]),
@@ -171,6 +175,10 @@ def random_steps(rng: random.Random, count: int):
                                                    post_id)))
             elif kind == "room_read_marks":
                 steps.append(("room_read_marks", (rng.choice(ROOMS), rng.sample(USERS, rng.randint(0, len(USERS))))))
+            elif kind == "dm_changes":  # what a device back from away missed (last_heard)
+                steps.append(("dm_changes", (rng.choice([recipient, sender, rng.choice(USERS)]),
+                                             rng.choice([0, 0, rng.randint(0, msg_id)]),
+                                             now - rng.choice([5.0, 30.0, 1e6, 1e6]), rng.choice([1, 100]))))
             elif kind == "changes_for":
                 steps.append(("changes_for", (rng.choice(USERS), rng.randint(0, msg_id), rng.choice([1, 100]))))
             elif kind == "confirm_change":

@@ -229,18 +229,22 @@ def test_the_messages_table_keeps_only_partial_indexes_and_the_two_lookups_are_t
     conversation) were the durable p99's distance from its floor; since migration 11 they
     are tables of the unsynced lookups file (server/lookups.py). What is left on the table:
     the partial inbox, untold outcomes and expiry (only rows that still need something;
-    issue 13: the edits and deletes a recipient has not confirmed, and named rooms' posts)."""
+    issue 13: the edits and deletes a recipient has not confirmed, and named rooms' posts;
+    the changed messages by recipient and by sender, whose condition names no column a
+    receipt or an ack writes)."""
     db = open_database(None)
     try:
         indexes = message_indexes(db)
         tables = dict(db.execute("SELECT name, sql FROM lookups.sqlite_master WHERE type = 'table'"))
     finally:
         db.close()
-    assert sorted(indexes) == ["messages_changes", "messages_expiry", "messages_inbox", "messages_room",
-                               "messages_room_changes", "messages_untold"]
+    assert sorted(indexes) == ["messages_changes", "messages_changes_by", "messages_changes_to", "messages_expiry",
+                               "messages_inbox", "messages_room", "messages_untold"]
     assert all(" WHERE " in sql for sql in indexes.values()), indexes
     assert indexes["messages_changes"].endswith("WHERE change_pending = 1")
     assert indexes["messages_room"].endswith("(recipient_key) WHERE state = 'room' AND recipient_key IS NOT NULL")
+    for name in ("messages_changes_to", "messages_changes_by"):
+        assert indexes[name].endswith("WHERE edited_at IS NOT NULL"), indexes[name]
     assert sorted(tables) == ["by_client_id", "conversation"]
     assert "PRIMARY KEY (sender_key, client_id)" in tables["by_client_id"]
     assert "PRIMARY KEY (sender_key, recipient_key, msg_id)" in tables["conversation"]
@@ -315,7 +319,12 @@ PLANS = {
     "SELECT msg_id, sender, recipient, text, sent_at FROM messages WHERE recipient_key = '#r' AND state = 'room'"
     " AND msg_id < 9 ORDER BY msg_id DESC LIMIT 5": "messages_room",
     "SELECT * FROM messages WHERE recipient_key = '#r' AND state = 'room' AND edited_at IS NOT NULL"
-    " ORDER BY edited_at DESC LIMIT 5": "messages_room_changes",
+    " ORDER BY edited_at DESC LIMIT 5": "messages_changes_to",
+    # A device back from away (mailbox.dm_changes): its user's changed messages, each way.
+    mailbox._DM_CHANGES_QUERY["recipient_key"].replace("= ? AND edited_at > ?", "= 'a' AND edited_at > 5.0")
+    .replace("LIMIT ?", "LIMIT 5"): "SEARCH messages USING INDEX messages_changes_to (recipient_key=? AND edited_at>?)",
+    mailbox._DM_CHANGES_QUERY["sender_key"].replace("= ? AND edited_at > ?", "= 'a' AND edited_at > 5.0")
+    .replace("LIMIT ?", "LIMIT 5"): "SEARCH messages USING INDEX messages_changes_by (sender_key=? AND edited_at>?)",
     "UPDATE messages SET client_id = 'x' WHERE msg_id IN (SELECT msg_id FROM lookups.by_client_id"
     " WHERE sender_key = 'a' AND msg_id <= 5) AND sender_key = 'a'":
         "SEARCH lookups.by_client_id USING PRIMARY KEY (sender_key=?)",
@@ -1559,6 +1568,71 @@ def test_a_receipt_of_an_older_change_leaves_the_newer_one_to_be_told(loop, stor
         store.confirm_change(first, "bob", 1200.0, confirmed.append, confirmed.append)
         settle(loop, store)
         assert pending() == []
+    finally:
+        store.close()
+
+
+def test_dm_changes_are_a_users_changed_messages_both_ways_whoever_confirmed_them(loop, store_kind):
+    """PROTOCOL.md "Changes a device missed": a device back from away asks for the edits
+    and deletes of its user's direct messages, sent or received, made since it last heard:
+    also those another of its sessions confirmed (edit_receipt), which changes_for no longer
+    has. Not another user's, not room posts, not one the user blocked (never theirs to
+    see), nothing at or below ``after_id`` (a guest's epoch; the page before), oldest id
+    first, ``limit`` at most, and only among the user's latest DM_CHANGES_KEPT changes."""
+    store = open_store(loop, kind=store_kind)
+    try:
+        stored: list = []
+        for sender, to, client_id in (("Ana", "Bob", "c1"), ("Bob", "Ana", "c2"), ("Ana", "Bob", "c3"),
+                                      ("Ana", "Cid", "c4"), ("Eve", "Bob", "c5")):
+            store.store_message(dm(0, sender, to, client_id, sent_at=1000.0), stored.append, stored.append)
+        store.store_message(dm(0, "Eve", "Bob", "c6", state="blocked", sent_at=1000.0), stored.append, stored.append)
+        store.store_message(StoredMessage(0, "Bob", "bob", "#redes", "#redes", "a post", 1000.0, "c7", "room"),
+                            stored.append, stored.append)
+        settle(loop, store)
+        ids = [each[0].msg_id for each in stored]
+        changed: list = []
+        for n, sender, text, now in ((0, "ana", "before", 1090.0), (0, "ana", "one", 1100.0), (1, "bob", None, 1101.0),
+                                     (3, "ana", "not bob's", 1102.0), (4, "eve", "eve's", 1103.0),
+                                     (5, "eve", "blocked", 1104.0), (6, "bob", "the post", 1105.0),
+                                     (2, "ana", "early", 1095.0)):
+            store.change_message(ids[n], sender, text, now, 900.0, frozenset(), changed.append, changed.append)
+        store.confirm_change(ids[0], "bob", None, changed.append, changed.append)  # Bob's laptop took it in
+        settle(loop, store)
+        got: list = []
+        store.dm_changes("bob", 0, 1099.0, 10, got.append, got.append)
+        store.dm_changes("bob", ids[0], 1099.0, 10, got.append, got.append)  # after the first (an epoch)
+        store.dm_changes("bob", 0, 1099.0, 2, got.append, got.append)  # two at most
+        store.dm_changes("bob", 0, 1090.0, 10, got.append, got.append)  # from earlier: the early one too
+        store.dm_changes("cid", 0, 0.0, 10, got.append, got.append)
+        store.dm_changes("dan", 0, 0.0, 10, got.append, got.append)
+        settle(loop, store)
+        seen = [[(m.msg_id, m.text, m.deleted) for m in page] for page in got]
+        assert seen[0] == [(ids[0], "one", False), (ids[1], "", True), (ids[4], "eve's", False)]
+        assert seen[1] == seen[0][1:]
+        assert seen[2] == seen[0][:2]
+        assert seen[3] == sorted(seen[0] + [(ids[2], "early", False)])
+        assert seen[4] == [(ids[3], "not bob's", False)] and seen[5] == []
+        assert [m.edited_at for m in got[0]] == [1100.0, 1101.0, 1103.0]
+    finally:
+        store.close()
+
+
+def test_dm_changes_keep_the_users_latest_only(loop, store_kind):
+    kept = const.DM_CHANGES_KEPT
+    store = open_store(loop, kind=store_kind)
+    try:
+        stored: list = []
+        for n in range(kept + 2):
+            store.store_message(dm(0, "Ana", "Bob", f"c{n}", sent_at=1000.0), stored.append, stored.append)
+        settle(loop, store)
+        ids = [each[0].msg_id for each in stored]
+        for n, msg_id in enumerate(reversed(ids)):  # the oldest message changed last
+            store.change_message(msg_id, "ana", f"#{n}", 1100.0 + n, 1e9, frozenset(), lambda _answer: None)
+        got: list = []
+        for who in ("bob", "ana"):
+            store.dm_changes(who, 0, 0.0, kept + 2, got.append, got.append)
+        settle(loop, store)
+        assert [m.msg_id for m in got[0]] == ids[:kept] and [m.msg_id for m in got[1]] == ids[:kept]
     finally:
         store.close()
 

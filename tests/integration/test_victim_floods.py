@@ -29,14 +29,14 @@ class Raw:
     """A client of JSON lines on a real socket: exactly the frames a test wants."""
 
     def __init__(self, port: int, name: str, features: tuple[str, ...] = ("edits", "typing", "read"),
-                 version: int = 1, rcvbuf: int | None = None) -> None:
+                 version: int = 1, rcvbuf: int | None = None, **hello: object) -> None:
         self.sock = socket.socket()
         if rcvbuf:
             self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, rcvbuf)
         self.sock.settimeout(10)
         self.sock.connect(("127.0.0.1", port))
         self.buf = b""
-        self.send({"type": "hello", "id": "h", "name": name, "version": version, "features": list(features)})
+        self.send({"type": "hello", "id": "h", "name": name, "version": version, "features": list(features), **hello})
         self.until(lambda frame: frame["type"] == "welcome")
 
     def send(self, frame: dict) -> None:
@@ -131,6 +131,50 @@ def test_edits_of_many_senders_do_not_drop_a_slow_reader_and_it_gets_the_latest_
         for sender in senders:
             sender.close()
         victim.close()
+
+
+def test_the_changes_a_device_missed_do_not_drop_it_when_they_are_more_than_its_queue_takes():
+    # PROTOCOL.md "Changes a device missed": the laptop took in twenty edits of 4,000
+    # characters while the phone was away; the phone, on a slow link, is told them all at
+    # its login, a part at a time as it reads (80 KB against a hard mark of 64 KB), not dropped.
+    with in_thread(**SLOW_LINK, bytes_burst_per_connection=1e9) as server:
+        laptop = Raw(server.port, "Conceição", password="correct horse", register=True)
+        sender = Raw(server.port, "João")
+        heard = None
+        msg_ids, last_text = [], {}
+        for n in range(20):
+            sender.send({"type": "send", "id": f"m{n}", "to": "Conceição", "text": "olá"})
+            msg_ids.append(sender.until(lambda f: f.get("id") == f"m{n}")["msg_id"])
+            laptop.until(lambda f: f["type"] == "dm")
+            laptop.send({"type": "receipt", "msg_id": msg_ids[-1]})
+        laptop.send({"type": "ping", "token": "heard"})
+        heard = laptop.until(lambda f: f["type"] == "pong")["now"]
+        for n, msg_id in enumerate(msg_ids):
+            last_text[msg_id] = f"{n}" + "a" * 3990
+            sender.send({"type": "edit", "id": f"e{n}", "msg_id": msg_id, "text": last_text[msg_id]})
+            sender.until(lambda f: f.get("id") == f"e{n}" and f["type"] == "ok")
+            edited = laptop.until(lambda f: f["type"] == "edited")
+            laptop.send({"type": "edit_receipt", "msg_id": edited["msg_id"], "at": edited["at"]})
+        laptop.send({"type": "ping", "token": "confirmed"})
+        laptop.until(lambda f: f.get("token") == "confirmed")
+        phone = Raw(server.port, "Conceição", rcvbuf=4096, password="correct horse", last_heard=heard)
+        told: dict[int, str] = {}
+
+        def queued() -> int:  # what the server holds for Conceição's fullest session
+            return max(server.call(lambda: [s.transport.get_write_buffer_size() for s in server.server.relay.sessions
+                                            if s.name == "Conceição"]))
+        wait_until(lambda: queued() > 0, 10, "the phone's queue filling")  # it reads nothing yet
+
+        def seen(frame: dict) -> bool:
+            if frame["type"] == "edited":
+                told[frame["msg_id"]] = frame["text"]
+            return told == last_text
+
+        phone.until(seen, timeout=20)
+        phone.send({"type": "ping", "token": "still"})
+        phone.until(lambda f: f.get("token") == "still")
+        for client in (laptop, sender, phone):
+            client.close()
 
 
 def test_typing_of_many_senders_does_not_drop_a_slow_reader():

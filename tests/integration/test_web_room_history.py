@@ -95,7 +95,8 @@ def test_the_page_tells_the_last_room_post_it_showed_when_it_logs_in_again(site)
 def test_the_page_tells_until_when_it_heard_its_last_session_on_the_servers_clock(site) -> None:
     # PROTOCOL.md, "Changes a device missed": the welcome's now, moved on by the page's own
     # steady clock to the last frame of that session; a frame of a login that failed
-    # afterwards is no news of the rooms, and an older server (no now) leaves it out.
+    # afterwards is no news, and an older server (no now) leaves it out. Said also with no
+    # room post shown (the changes of direct messages count too).
     page, _web = site
     result = page.js("""(() => {
       const chat = createChat();
@@ -107,12 +108,18 @@ def test_the_page_tells_until_when_it_heard_its_last_session_on_the_servers_cloc
       const again = helloFrame(chat, "Bob");
       receiveFrame(chat, {type: "error", id: again.id, code: "unavailable", message: "busy", retry_after: 5}, at + 600);
       const third = helloFrame(chat, "Bob");
+      const noPosts = createChat();
+      const hello = helloFrame(noPosts, "Bob");
+      receiveFrame(noPosts, {type: "welcome", id: hello.id, name: "Bob", version: 2, now: 1795000000000}, at);
+      connectionLost(noPosts);
+      const direct = helloFrame(noPosts, "Bob");
       const bare = createChat(), kept = serverClock;
       bare.roomSeen = 7;
       serverClock = null;
       const older = helloFrame(bare, "Bob").last_heard ?? null;
       serverClock = kept;
       return {first: first.last_heard ?? null, again: again.last_heard, third: third.last_heard,
-              seen: third.room_seen, older};
+              seen: third.room_seen, older, direct: [direct.room_seen ?? null, direct.last_heard]};
     })()""")
-    assert result == {"first": None, "again": 1795000042500, "third": 1795000042500, "seen": 7, "older": None}
+    assert result == {"first": None, "again": 1795000042500, "third": 1795000042500, "seen": 7, "older": None,
+                      "direct": [None, 1795000000000]}

@@ -994,12 +994,17 @@ def test_the_hello_tells_until_when_the_last_session_was_heard_on_the_servers_cl
     assert link.core.hello("Alice", None, False, None).last_heard == 2 ** 53 - 1
 
 
-def test_the_hello_says_no_time_heard_without_a_room_post_seen() -> None:
+def test_the_hello_says_until_when_it_heard_also_without_a_room_post_seen() -> None:
+    # The changes of the user's direct messages count too (PROTOCOL.md, "Changes a device
+    # missed"), at any version; the first hello of a client has nothing to say.
     link = Link()
-    link.log_in(version=2, server_now=1_795_000_000_000)
+    assert link.core.hello("Alice", None, False, None).last_heard is None
+    link.log_in(version=1, server_now=1_795_000_000_000)
+    link.now += 3.0
+    link.from_server(direct(5))
     link.lose()
     hello = link.core.hello("Alice", None, False, None)
-    assert (hello.room_seen, hello.last_heard) == (None, None)
+    assert (hello.room_seen, hello.last_heard) == (None, 1_795_000_003_000)
 
 
 def test_a_room_post_not_handed_on_is_not_counted_as_seen() -> None:
