@@ -172,6 +172,10 @@ _BEFORE_QUEUED = frozenset({"sending", "sent"})
 # After a reconnection (ChatModel.catch_up_wanted): how many conversations, the most recent
 # first, are asked for what our other sessions got or sent meanwhile.
 CATCH_UP_CONVERSATIONS = 20
+# Edits and deletes kept for messages not here yet (ChatModel._keep_early), the newest: a
+# login may tell a thousand (PROTOCOL.md "Changes a device missed") of messages whose
+# conversation is never opened, and what is kept must stay bounded (the page's MAX_ITEMS).
+EARLY_CHANGES_KEPT = 1000
 
 
 def broadcast_subtitle(online: int) -> str:
@@ -979,7 +983,7 @@ class ChatModel:
         if conversation is not None:
             line = next((each for each in conversation.lines if each.msg_id == event.msg_id), None)
         if line is None:
-            self._early_changes[event.msg_id] = event  # before its message: applied then
+            self._keep_early(event)  # before its message: applied then
             return
         self._change_line(line, event)
         self._changes.append(LineChanged(conversation.key, line))
@@ -1025,10 +1029,18 @@ class ChatModel:
         if conversation is not None:
             line = next((each for each in conversation.lines if each.msg_id == event.msg_id), None)
         if line is None:
-            self._early_changes[event.msg_id] = event
+            self._keep_early(event)
             return
         self._change_line(line, event)
         self._changes.append(LineChanged(key, line))
+
+    def _keep_early(self, event: Edited | Deleted | RoomEdited | RoomDeleted) -> None:
+        """Keep a change of a message not here yet, applied when it comes; the oldest kept
+        go past EARLY_CHANGES_KEPT (a history page shows such a message as it is now)."""
+        self._early_changes.pop(event.msg_id, None)
+        self._early_changes[event.msg_id] = event
+        if len(self._early_changes) > EARLY_CHANGES_KEPT:
+            del self._early_changes[next(iter(self._early_changes))]
 
     def deleted_by_us(self, key: str, msg_id: int) -> None:
         """The server took our delete of someone else's post ``msg_id`` in room ``key`` (as

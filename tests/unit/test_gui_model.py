@@ -240,6 +240,21 @@ def test_our_edit_answered_after_a_newer_one_from_another_device_leaves_the_newe
     assert (line.text, line.deleted) == ("", True)
 
 
+def test_changes_of_messages_not_here_yet_are_kept_the_newest_only(model: ChatModel) -> None:
+    """A login may tell a thousand edits of messages whose conversation is never opened
+    (PROTOCOL.md "Changes a device missed"): kept for when the message comes, but bounded.
+    Before, every one was kept for as long as the window ran."""
+    from protocol import Edited
+    from client.gui.model import EARLY_CHANGES_KEPT
+    for msg_id in range(1, EARLY_CHANGES_KEPT + 2):
+        model.apply(Edited(msg_id, "Alice", "Bob", f"#{msg_id}, fixed", T + msg_id))
+    assert len(model._early_changes) == EARLY_CHANGES_KEPT
+    model.apply(dm(1, "Alice", "#1"))  # the oldest kept went: shown as it came
+    model.apply(dm(EARLY_CHANGES_KEPT + 1, "Alice", "last"))
+    texts = {line.msg_id: line.text for line in model.conversations["alice"].lines}
+    assert texts == {1: "#1", EARLY_CHANGES_KEPT + 1: f"#{EARLY_CHANGES_KEPT + 1}, fixed"}
+
+
 def test_failure_says_why(model: ChatModel) -> None:
     message = tracker("r1", "Zed", "hello")
     line = model.sent(message)
