@@ -250,6 +250,14 @@ _CATCH_UP_PAGE = 50
 _CATCH_UP_SINCE_PAGES = 40
 # What _texts holds for a deleted message.
 _DELETED = None
+
+
+def _keep_newest(kept: dict, msg_id: int, value: object) -> None:
+    """``kept[msg_id] = value`` as its newest entry; past _TEXTS_KEPT the oldest goes."""
+    kept.pop(msg_id, None)
+    kept[msg_id] = value
+    if len(kept) > _TEXTS_KEPT:
+        del kept[next(iter(kept))]
 # Rooms' last posts per sender kept for /delete NAME (issue 13); the oldest go first.
 _POSTS_KEPT = 1000
 # Seconds a moderation act waits, once the server said it was done, for the room's notice
@@ -312,6 +320,11 @@ class TerminalUI:
         # messages that carry the new text already), and a later line about one of ours
         # says what it reads now, not what was first sent.
         self._texts: dict[int, str | None] = {}
+        # The msg_ids of the messages this screen showed (oldest first, _TEXTS_KEPT of them):
+        # what the catch-up leaves out. Not _texts: a change may come before its message
+        # (told at a login, PROTOCOL.md "Changes a device missed"), and its text is kept
+        # under the message's id before the message was ever shown.
+        self._shown_ids: dict[int, None] = {}
         # The msg_ids of the messages this session sent (as a set, oldest first): a room
         # post of ours not among them was made on another device, and is shown as such.
         self._sent_here: dict[int, None] = {}
@@ -1334,7 +1347,7 @@ class TerminalUI:
             entry = found[msg_id]
             with self._event_lock:
                 with self._print_lock:
-                    if msg_id in self._texts or msg_id in self._sent_here:
+                    if msg_id in self._shown_ids or msg_id in self._sent_here:
                         continue  # shown (or sent) here already
                 text = shown_text(entry.text, entry.edited, entry.deleted) if entry.edited or entry.deleted \
                     else entry.text
@@ -1356,13 +1369,13 @@ class TerminalUI:
                 found[entry.msg_id] = entry
         return found
 
-    def _keep_text(self, msg_id: int, text: str | None) -> None:
-        """Message ``msg_id`` reads ``text`` now (_DELETED: deleted); the oldest kept go."""
+    def _keep_text(self, msg_id: int, text: str | None, shown: bool = False) -> None:
+        """Message ``msg_id`` reads ``text`` now (_DELETED: deleted), and was ``shown`` on
+        this screen if so (a change may come first); the oldest kept go."""
         with self._print_lock:
-            self._texts.pop(msg_id, None)
-            self._texts[msg_id] = text
-            if len(self._texts) > _TEXTS_KEPT:
-                del self._texts[next(iter(self._texts))]
+            _keep_newest(self._texts, msg_id, text)
+            if shown:
+                _keep_newest(self._shown_ids, msg_id, None)
 
     def _shown_text(self, event: Event) -> str | None:
         """For an edit, a delete or a read mark, the text its message had on this screen
@@ -1391,10 +1404,10 @@ class TerminalUI:
             with self._print_lock:
                 if event.msg_id in self._texts and self._texts[event.msg_id] is _DELETED:
                     return False
-            self._keep_text(event.msg_id, _DELETED)
+            self._keep_text(event.msg_id, _DELETED, shown=True)
             return True
         if isinstance(event, (DirectMessage, Carbon, RoomMessage, RoomPost)):
-            self._keep_text(event.msg_id, event.text)
+            self._keep_text(event.msg_id, event.text, shown=True)
             return True
         if isinstance(event, MessageUpdate):
             if event.message.msg_id is not None:

@@ -685,6 +685,36 @@ def test_after_a_reconnection_the_terminal_shows_a_new_contacts_message_that_ano
             assert terminal.end() == ExitCode.OK
 
 
+def test_a_message_another_device_took_and_whose_edit_came_first_is_still_shown_after_a_reconnection(
+        server: ServerThread, clients: list[ChatClient]) -> None:
+    """Ana wrote and then edited while the terminal was away; device A took both. The
+    terminal's hello says until when it heard (last_heard), so the edit comes at its login,
+    before the catch-up's page lists the message: it printed "✎ Ana edited message N" and
+    then took the message for one it had shown (it kept the edit's text under its id), so
+    the message itself never showed. It shows now, once, with its latest text."""
+    carol = start(clients, server.port, "Carol")
+    device_a = start(clients, server.port, "João", password="correct horse", register=True)
+    ana = start(clients, server.port, "Ana")
+    with FaultProxy(server.host, server.port) as proxy:
+        terminal = LiveTerminal(proxy.port, "João", password="correct horse", **FAST)
+        try:
+            _away_after(terminal, proxy, carol, "João")
+            sent = ana.send_direct("João", "a prova é na sexta")
+            assert sent.wait("delivered", WAIT)  # device A took it
+            ana.edit(sent.msg_id, "a prova é na quinta")
+            assert device_a.send_direct("Ana", "ok").wait("delivered", WAIT)
+            proxy.refuse_new = False
+            terminal.out.wait_for(lambda line: line == "! reconnected")
+            terminal.out.wait_for(lambda line: line.endswith("you (elsewhere) → Ana: ok (delivered)"))
+            terminal.type("/who")
+            terminal.out.wait_for(lambda line: line.startswith("* online"))
+            lines = terminal.out.lines
+            shown = [line for line in lines if "Ana → you: " in line]
+            assert len(shown) == 1 and "a prova é na quinta" in shown[0], lines
+        finally:
+            assert terminal.end() == ExitCode.OK
+
+
 def test_a_message_that_waited_for_the_terminal_is_shown_once_though_the_catch_up_lists_it_too(
         server: ServerThread, clients: list[ChatClient]) -> None:
     """No other device took it: Ana's message waited (queued) and comes at the login as a
