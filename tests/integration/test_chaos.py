@@ -211,3 +211,46 @@ def test_the_checker_names_each_broken_promise_of_an_edit():
     _show(invented["Bia"], "t1", "t2")
     _edit(invented["Bia"], 2, 1)
     assert violations(invented, clients) == ["Bia was shown edit 1 of 't2', never made so"]
+
+
+def test_the_checker_holds_a_second_device_to_what_it_was_shown():
+    """Bia has a second device: each message must reach one of her devices at least, none
+    twice on one device, each device the latest stored edit of what it was shown, and the
+    room's every post."""
+    clients = {"Ana": _Stub(), "Bia": _Stub(), "Bia's second device": _Stub()}
+    split = _records()
+    phone = {"Bia": Record("Bia")}
+    _show(split["Bia"], "t1")
+    _show(phone["Bia"], "t2")  # the laptop confirmed t1 while the phone was away: not the phone's to show
+    assert violations(split, clients, second=phone) == []
+    both = _records()
+    phone = {"Bia": Record("Bia")}
+    _show(both["Bia"], "t1", "t2")
+    _show(phone["Bia"], "t2", "t2")
+    assert violations(both, clients, second=phone) == ["Bia's second device was shown 't2' 2 times"]
+    lost = _records()
+    phone = {"Bia": Record("Bia")}
+    _show(lost["Bia"], "t1")
+    _show(phone["Bia"], "t1")
+    assert [v.split(" (")[0] for v in violations(lost, clients, second=phone)] == [
+        "Bia was never shown 't2' from Ana"]
+    behind = _records()  # Ana edited t1 while the phone was away, and the laptop confirmed it
+    behind["Ana"].edits = {11: [(1, OK)]}
+    phone = {"Bia": Record("Bia")}
+    _show(behind["Bia"], "t1", "t2")
+    _edit(behind["Bia"], 1, 1)
+    _show(phone["Bia"], "t1")
+    assert edits_behind(behind, phone) and not edits_behind(behind)
+    assert violations(behind, clients, second=phone) == [
+        "Bia's second device ended with edit 0 of 't1' (msg_id 11), not edit 1, which Ana was told was stored"]
+    _edit(phone["Bia"], 1, 1)
+    assert violations(behind, clients, second=phone) == [] and not edits_behind(behind, phone)
+    room = _room_records()
+    phone = {"Bia": Record("Bia")}
+    _see(room["Ana"], "p1", "p2", "p3")
+    _see(room["Bia"], "p1", "p2", "p3")
+    _see(phone["Bia"], "p1", "p3")
+    assert violations(room, clients, second=phone) == [
+        "Bia's second device was never shown 'p2' from Ana in #caos (<OutgoingMessage p2 room='#caos' sent msg_id=22>)"]
+    clients["Bia's second device"] = type("Away", (), {"connected": False})()
+    assert violations(split, clients, second={"Bia": Record("Bia")})[0] == "Bia's second device is not connected at the end"

@@ -11,7 +11,8 @@ SIGCONT), or cuts a node off from Redis while the others still reach it (:class:
 one target, two or all of them at a time, for ``seconds``; it also drops some
 clients' connections, and a quarter of the names log in, leave and come back only later
 (what is sent to them meanwhile is queued). A third of the names are accounts (a password,
-then a resume credential), the others guests. Every client is a member of one named room,
+then a resume credential), the others guests; two of the accounts have a second device,
+which sends nothing, loses its connection, goes away and comes back on its own schedule. Every client is a member of one named room,
 :data:`ROOM`, to which some of the messages go (at most :data:`ROOM_POSTS`: what a member
 away for the whole run gets back at its return, const.ROOM_BACKLOG_LIMIT, with room to
 spare). Meanwhile the clients edit some of their direct messages (:data:`EDIT_RATE`).
@@ -20,7 +21,8 @@ final state and every client to be connected, and checks the invariants from the
 own records (:func:`violations`):
 
 - a direct message acknowledged ``sent``/``queued`` (or ``delivered``) ends ``delivered``;
-- it was shown to its recipient exactly once, with its msg_id and text;
+- it was shown to its recipient exactly once (to a device of it at least, to none twice),
+  with its msg_id and text;
 - per conversation, the recipient was shown them in the sender's order;
 - a room message acknowledged ``sent`` was shown to every member exactly once, with its
   msg_id and text; each member was shown the room's messages in one order, the room's
@@ -28,6 +30,11 @@ own records (:func:`violations`):
 - of an edited message, its recipient came to read the last edit its sender was told was
   stored (or a later one that may have been), and was shown no edit its sender was told
   was refused (edits of one message are made one after another, numbered in their text);
+  so did each second device of the recipient that was shown the message, whatever it
+  missed while away ("Changes a device missed");
+- a second device was shown each direct message at most once, in the sender's order, and
+  every room message like any member (it is shown only the direct messages that come while
+  it is online: another device confirmed the rest);
 - nothing was shown that was not sent (by that sender, to that recipient or room), nor a
   message its sender was told had failed;
 - no message is left unfinished and no client stuck disconnected.
@@ -79,6 +86,11 @@ ROOM_SHARE = 0.1
 # with EDIT_MARK and the edit's number after it (1, 2... per message).
 EDIT_RATE = 4.0
 EDIT_MARK = " ~"
+# The accounts (of those not away from the start) that have a second device, a phone
+# beside the laptop: it sends nothing, and goes away and comes back, or loses its
+# connection, about SECOND_RATE times a second, all second devices together.
+SECOND_DEVICES = 2
+SECOND_RATE = 0.5
 # What an edit's sender was told: OK (stored: the recipient must come to read it), REFUSED
 # (nothing changed), UNSURE (no answer, or "it may have been done").
 OK, REFUSED, UNSURE = "ok", "refused", "unsure"
@@ -253,8 +265,15 @@ def acknowledged(record: Record, message) -> bool:
         or message.state in (SENT, QUEUED, DELIVERED)
 
 
-def violations(records: dict[str, Record], clients: dict[str, ChatClient], detail: bool = False) -> list[str]:
-    """Every broken promise, in words (empty: none); ``detail``: with the msg_ids and states."""
+def second_label(name: str) -> str:
+    """How the problems name ``name``'s second device."""
+    return f"{name}'s second device"
+
+
+def violations(records: dict[str, Record], clients: dict[str, ChatClient], detail: bool = False,
+               second: dict[str, Record] | None = None) -> list[str]:
+    """Every broken promise, in words (empty: none); ``detail``: with the msg_ids and states.
+    ``second``: the records of the second devices, by name (see :func:`readers`)."""
     found: list[str] = []
     for name, client in clients.items():
         if not client.connected:
@@ -266,7 +285,18 @@ def violations(records: dict[str, Record], clients: dict[str, ChatClient], detai
                 found.append(f"{sender}: {message!r} unfinished at the end")
             elif acknowledged(record, message) and message.state != final:
                 found.append(f"{sender}: acknowledged {message!r} ended {message.state} {message.error}")
-    return found + _direct_violations(records, detail) + _room_violations(records) + _edit_violations(records)
+    everyone = readers(records, second)
+    return (found + _direct_violations(records, everyone, detail) + _room_violations(records, everyone)
+            + _edit_violations(records, everyone))
+
+
+def readers(records: dict[str, Record], second: dict[str, Record] | None) -> dict[str, Record]:
+    """Every device's record by its label: each name's first device (the name), then the
+    second devices (:func:`second_label`). A second device sends nothing. A device is shown
+    only the direct messages that come while it is online: one another device of its user
+    confirmed meanwhile is not its to be shown (PROTOCOL.md, ``since``), so each message
+    must be shown to one of the user's devices at least."""
+    return {**records, **{second_label(name): record for name, record in (second or {}).items()}}
 
 
 def _told_failed(record: Record, message) -> str | None:
@@ -277,14 +307,17 @@ def _told_failed(record: Record, message) -> str | None:
     return None
 
 
-def _direct_violations(records: dict[str, Record], detail: bool) -> list[str]:
+def _direct_violations(records: dict[str, Record], everyone: dict[str, Record], detail: bool) -> list[str]:
     found: list[str] = []
-    for recipient, record in records.items():
-        by_text = {}
-        for sender, other in records.items():
-            for index, message in enumerate(other.sent):
-                if message.to == recipient:
-                    by_text[message.text] = (sender, index, message)
+    sent_to: dict[str, dict] = {}  # recipient -> text -> (sender, index in its sent, message)
+    for sender, other in records.items():
+        for index, message in enumerate(other.sent):
+            if message.to is not None:
+                sent_to.setdefault(message.to, {})[message.text] = (sender, index, message)
+    shown_to: dict[str, set[str]] = {}  # recipient -> the texts shown to any of its devices
+    for label, record in everyone.items():
+        recipient = record.name
+        by_text = sent_to.get(recipient, {})
         times: dict[str, int] = {}
         last_index: dict[str, tuple] = {}
         for position, shown in enumerate(record.shown):
@@ -292,18 +325,18 @@ def _direct_violations(records: dict[str, Record], detail: bool) -> list[str]:
             times[text] = times.get(text, 0) + 1
             origin = by_text.get(text)
             if origin is None or origin[0] != shown.sender:
-                found.append(f"{recipient} was shown {shown.text!r} from {shown.sender}, never sent so")
+                found.append(f"{label} was shown {shown.text!r} from {shown.sender}, never sent so")
                 continue
             sender, index, message = origin
             if message.msg_id is not None and message.msg_id != shown.msg_id:
-                found.append(f"{recipient} was shown {shown.text!r} as msg_id {shown.msg_id}, sent as "
+                found.append(f"{label} was shown {shown.text!r} as msg_id {shown.msg_id}, sent as "
                              f"{message.msg_id}")
             failed = _told_failed(records[sender], message)
             if failed:
-                found.append(f"{recipient} was shown {shown.text!r}, which {sender} was told had failed ({failed})")
+                found.append(f"{label} was shown {shown.text!r}, which {sender} was told had failed ({failed})")
             before = last_index.get(sender)
             if before is not None and before[0] > index:
-                found.append(f"{recipient} was shown {shown.text!r} after {before[1]!r}: not the sender's order"
+                found.append(f"{label} was shown {shown.text!r} after {before[1]!r}: not the sender's order"
                              + (f" ({shown.msg_id} {records[sender].states.get(message.request_id)}"
                                 f" unavailable x{message._unavailable} after {before[2].msg_id} "
                                 f"{records[sender].states.get(before[2].request_id)} unavailable "
@@ -313,19 +346,23 @@ def _direct_violations(records: dict[str, Record], detail: bool) -> list[str]:
                 last_index[sender] = (index, shown.text, message, record.sessions[position])
         for text, count in times.items():
             if count > 1:
-                found.append(f"{recipient} was shown {text!r} {count} times")
+                found.append(f"{label} was shown {text!r} {count} times")
+        shown_to[recipient] = shown_to.get(recipient, set()) | set(times)
+    for recipient, by_text in sent_to.items():  # to one device of the user at least
         for text, (sender, _index, message) in by_text.items():
-            if acknowledged(records[sender], message) and text not in times:
+            if acknowledged(records[sender], message) and text not in shown_to.get(recipient, ()):
                 found.append(f"{recipient} was never shown {text!r} from {sender} ({message!r})")
     return found
 
 
-def _edit_states(records: dict[str, Record]) -> Iterator[tuple[str, str, OutgoingMessage, int, int, dict]]:
-    """(recipient, sender, message, the highest edit shown, the highest its sender was told
-    was stored, the sender's outcome by edit number) for each direct message shown."""
+def _edit_states(records: dict[str, Record], everyone: dict[str, Record]
+                 ) -> Iterator[tuple[str, str, OutgoingMessage, int, int, dict]]:
+    """(the reader's label, sender, message, the highest edit shown, the highest its
+    sender was told was stored, the sender's outcome by edit number) for each direct
+    message shown to a reader (:func:`readers`)."""
     sent_by_id = {message.msg_id: (sender, message) for sender, record in records.items()
                   for message in record.sent if message.to is not None and message.msg_id is not None}
-    for recipient, record in records.items():
+    for recipient, record in everyone.items():
         latest: dict[int, int] = {}  # msg_id -> the highest edit number shown of it
         for text_of in [(m.msg_id, m.text) for m in record.shown] + [(e.msg_id, e.text) for e in record.edited]:
             msg_id, text = text_of
@@ -340,18 +377,18 @@ def _edit_states(records: dict[str, Record]) -> Iterator[tuple[str, str, Outgoin
             yield recipient, sender, message, shown, stored, {number: outcome for number, outcome in edits}
 
 
-def edits_behind(records: dict[str, Record]) -> bool:
+def edits_behind(records: dict[str, Record], second: dict[str, Record] | None = None) -> bool:
     """Whether some recipient still reads an older edit of a message than its sender was
     told was stored: what the end of a run waits for (bounded) before it checks."""
-    return any(shown < stored for _r, _s, _m, shown, stored, _t in _edit_states(records))
+    return any(shown < stored for _r, _s, _m, shown, stored, _t in _edit_states(records, readers(records, second)))
 
 
-def _edit_violations(records: dict[str, Record]) -> list[str]:
+def _edit_violations(records: dict[str, Record], everyone: dict[str, Record]) -> list[str]:
     """The promises of edits: of each message shown, its recipient comes to read the last
     edit its sender was told was stored (or one after it that may have been), and never
     one its sender was told was refused."""
     found: list[str] = []
-    for recipient, sender, message, shown, stored, told in _edit_states(records):
+    for recipient, sender, message, shown, stored, told in _edit_states(records, everyone):
         if told.get(shown) == REFUSED:
             found.append(f"{recipient} was shown edit {shown} of {message.text!r}, which {sender} was told was "
                          "refused")
@@ -360,15 +397,15 @@ def _edit_violations(records: dict[str, Record]) -> list[str]:
                          f"edit {stored}, which {sender} was told was stored")
         elif shown > stored and told.get(shown) != UNSURE:
             found.append(f"{recipient} was shown edit {shown} of {message.text!r}, never made so")
-    found += _edits_gone_back(records)
+    found += _edits_gone_back(everyone)
     return found
 
 
-def _edits_gone_back(records: dict[str, Record]) -> list[str]:
+def _edits_gone_back(everyone: dict[str, Record]) -> list[str]:
     """An edit shown after a later edit of the same message (a cluster's route tried again
     told the older one late): the reader would be left reading the older text."""
     found: list[str] = []
-    for recipient, record in records.items():
+    for recipient, record in everyone.items():
         latest: dict[int, int] = {}
         for edited in record.edited:
             number = edit_number(edited.text)
@@ -379,13 +416,14 @@ def _edits_gone_back(records: dict[str, Record]) -> list[str]:
     return found
 
 
-def _room_violations(records: dict[str, Record]) -> list[str]:
+def _room_violations(records: dict[str, Record], everyone: dict[str, Record]) -> list[str]:
     """The promises of :data:`ROOM`, every client a member: each message acknowledged shown
-    to each member once, in the room's order (by msg_id), which keeps each sender's."""
+    to each member's every device once (a device away gets what it missed at its return:
+    "Missed messages"), in the room's order (by msg_id), which keeps each sender's."""
     found: list[str] = []
     posts = {message.text: (sender, message) for sender, record in records.items()
              for message in record.sent if message.room == ROOM}
-    for member, record in records.items():
+    for member, record in everyone.items():
         times: dict[str, int] = {}
         last: RoomPost | None = None  # the post with the highest msg_id shown so far
         for shown in record.posts:
@@ -490,6 +528,7 @@ class Outcome:
     problems: list[str]
     logs: str
     failures: dict[str, int]  # error code -> messages that failed with it
+    second: dict[str, str]  # name -> what its second device was shown, and how often it came back
 
 
 def run_chaos(tmp: Path, seed: int, *, cluster: bool, seconds: float, clients: int = 12,
@@ -502,6 +541,9 @@ def run_chaos(tmp: Path, seed: int, *, cluster: bool, seconds: float, clients: i
     servers: list[Server] = []
     redis = None
     chat: dict[str, ChatClient] = {}
+    second: dict[str, ChatClient] = {}  # the second devices, by name
+    second_records: dict[str, Record] = {}
+    returns: dict[str, int] = {}  # name -> how often its second device came back from away
     # The edits go on after the faults, until every message is final: so that a short run
     # in which the servers were down most of the time stores some too.
     edits_stop = threading.Event()
@@ -522,7 +564,7 @@ def run_chaos(tmp: Path, seed: int, *, cluster: bool, seconds: float, clients: i
         addresses = [("127.0.0.1", s.port) for s in servers]
         names = [f"U{i:02d}" for i in range(clients)]
         records = {name: Record(name) for name in names}
-        # A third of the names are accounts, registered at their first login: they log in
+    # A third of the names are accounts, registered at their first login: they log in
         # again by their resume credential (or, after a close, their password), kept in
         # the store as the guests' names are in the registry.
         accounts = set(names[1::3])
@@ -542,6 +584,17 @@ def run_chaos(tmp: Path, seed: int, *, cluster: bool, seconds: float, clients: i
             chat[name].join(ROOM)  # the first creates it
             if (name in accounts) != chat[name].registered:
                 raise AssertionError(f"{name} is {'not ' if name in accounts else ''}an account")
+        # The second devices log in once their accounts exist, before the warm-up post, so
+        # that they too have shown a post of the room: their hellos say so from then on.
+        twins = sorted(accounts - late)[:SECOND_DEVICES]
+        second_records = {name: Record(name) for name in twins}
+        for name in twins:
+            i = names.index(name) + 1  # first to another server than the first device's
+            second[name] = ChatClient(name, servers=addresses[i % len(addresses):] + addresses[:i % len(addresses)],
+                                      on_event=second_records[name].on_event, resume_tokens=ResumeTokens(None),
+                                      heartbeat_interval=HEARTBEAT_INTERVAL, heartbeat_timeout=HEARTBEAT_TIMEOUT,
+                                      reconnect_max_delay=2.0, password=f"senha de {name} {seed}")
+            second[name].connect(timeout=10)
         # A warm-up post, shown to everyone before anything else happens: from then on
         # each client's hello says what it has shown of the room (room_seen), so that a
         # connection cut while posts were on their way gets them again ("Room messages cut
@@ -549,7 +602,7 @@ def run_chaos(tmp: Path, seed: int, *, cluster: bool, seconds: float, clients: i
         warm_up = chat[names[0]].send_to_room(ROOM, f"{seed}:{names[0]}>{ROOM}:0")
         records[names[0]].sent.append(warm_up)
         shown_by = time.monotonic() + START_TIMEOUT
-        while not all(r.posts for r in records.values()):
+        while not all(r.posts for r in readers(records, second_records).values()):
             if time.monotonic() > shown_by:
                 raise AssertionError(f"the warm-up post was not shown to everyone: {warm_up!r}")
             time.sleep(0.02)
@@ -577,6 +630,26 @@ def run_chaos(tmp: Path, seed: int, *, cluster: bool, seconds: float, clients: i
                     records[sender].sent.append(message)
 
         edit_rng = random.Random(seed * 7919 + 2)
+        second_rng = random.Random(seed * 7919 + 3)  # (its own: the scheduler's plan stays the seed's)
+        away: set[str] = set()  # the second devices closed for now
+
+        def second_loop() -> None:
+            """A second device goes away (closes) or comes back (logs in again, its hello
+            saying until when it heard the server), or loses its connection."""
+            while not stop.wait(second_rng.expovariate(SECOND_RATE)):
+                name = second_rng.choice(twins)
+                if name in away:
+                    problem = log_in(second[name])
+                    if problem:
+                        harness.append(problem + " (a second device)")
+                        return
+                    away.discard(name)
+                    returns[name] = returns.get(name, 0) + 1
+                elif second_rng.random() < 0.5:
+                    second[name].close()
+                    away.add(name)
+                else:
+                    second[name]._cut()
 
         def edit_loop() -> None:
             """Edit a message a sender has an id for, one at a time (a request waits for its
@@ -604,6 +677,9 @@ def run_chaos(tmp: Path, seed: int, *, cluster: bool, seconds: float, clients: i
         sender_thread.start()
         edit_thread = threading.Thread(target=edit_loop, daemon=True)
         edit_thread.start()
+        second_thread = threading.Thread(target=second_loop, daemon=True)
+        if twins:
+            second_thread.start()
         deadline = time.monotonic() + seconds
         waiter = threading.Event()  # never set: its timed wait is the scheduler's clock
         while time.monotonic() < deadline:
@@ -644,6 +720,13 @@ def run_chaos(tmp: Path, seed: int, *, cluster: bool, seconds: float, clients: i
                 target.start() if fault == "kill" else target.resume()
         stop.set()
         sender_thread.join(10)
+        if twins:
+            second_thread.join(40)  # (a log_in is bounded by 30 s)
+        for name in sorted(away):
+            faults.append(f"after the run: {name}'s second device logs in")
+            problem = log_in(second[name])
+            if problem:
+                harness.append(problem + " (a second device)")
         for name in sorted(late):
             faults.append(f"after the run: {name} logs in")
             problem = log_in(chat[name])
@@ -652,7 +735,7 @@ def run_chaos(tmp: Path, seed: int, *, cluster: bool, seconds: float, clients: i
         end = time.monotonic() + settle
 
         def settled() -> bool:
-            return all(c.connected for c in chat.values()) and all(
+            return all(c.connected for c in [*chat.values(), *second.values()]) and all(
                 m.done for r in records.values() for m in list(r.sent))
 
         while not settled() and time.monotonic() < end:
@@ -662,18 +745,19 @@ def run_chaos(tmp: Path, seed: int, *, cluster: bool, seconds: float, clients: i
         # Every edit its sender was told was stored reaches its recipient: routed to its
         # node, or told again when that node's link to Redis comes back. Waited for as the
         # messages are (a quiet second alone was no such wait), within the same bound.
-        while edits_behind(records) and time.monotonic() < end:
+        while edits_behind(records, second_records) and time.monotonic() < end:
             time.sleep(0.05)
         # Give the last receipts' duplicates a moment to show up (should any come): wait
         # until nothing new is shown for a second, bounded by the same deadline.
         last = -1
         while time.monotonic() < end:
-            count = sum(len(r.shown) + len(r.posts) + len(r.edited) for r in records.values())
+            count = sum(len(r.shown) + len(r.posts) + len(r.edited) for r in readers(records, second_records).values())
             if count == last:
                 break
             last = count
             waiter.wait(1.0)
-        problems = harness + crashed(servers) + violations(records, chat, detail=True)
+        devices = {**chat, **{second_label(name): client for name, client in second.items()}}
+        problems = harness + crashed(servers) + violations(records, devices, detail=True, second=second_records)
         if cluster and redis is not None and problems:
             problems += store_view(redis.url, problems)
         total = sum(len(r.sent) for r in records.values())
@@ -690,10 +774,13 @@ def run_chaos(tmp: Path, seed: int, *, cluster: bool, seconds: float, clients: i
             for told in record.edits.values():
                 for _number, outcome in told:
                     edits[outcome] = edits.get(outcome, 0) + 1
-        return Outcome(seed, faults, total, acked, posted, edits, problems, logs, failures)
+        second_seen = {name: f"{len(r.shown)} direct messages, {len(r.edited)} edits, {len(r.posts)} room posts, "
+                              f"{r.session} reconnections, {returns.get(name, 0)} returns from away"
+                       for name, r in second_records.items()}
+        return Outcome(seed, faults, total, acked, posted, edits, problems, logs, failures, second_seen)
     finally:
         edits_stop.set()
-        for client in chat.values():
+        for client in [*chat.values(), *second.values()]:
             client.close()
         for target in targets:
             target.stop()
