@@ -335,6 +335,13 @@ class TerminalUI:
         # The highest msg_id of a direct message shown here, ours included (0: none): with
         # the feature since, the catch-up asks for every conversation's messages after it.
         self._dm_seen = 0
+        # Catch-ups under way, and the changes (Edited, Deleted) of direct messages this
+        # screen has not shown that came meanwhile, oldest first: at a login the server
+        # tells what a device missed (PROTOCOL.md, "Changes a device missed") before the
+        # catch-up's page lists the message, which then shows with its latest text. Held,
+        # the change is said only if no catch-up showed its message with it (_catch_up).
+        self._catch_ups = 0
+        self._held_changes: list[Edited | Deleted] = []
         # _on_event runs on the receiver thread, and on the catch-up's for what it found:
         # one at a time.
         self._event_lock = threading.RLock()
@@ -481,12 +488,14 @@ class TerminalUI:
             if self._interactive:
                 self._screen.write_raw_locked("\n")  # the prompt the wake-up left: the password's comes below it
             self.client.password = None  # refused now: the server asks for it (auth_required), the prompt follows
+            self._catch_ups += 1  # (from before the login: the changes it tells wait for the catch-up)
             failed = self._log_in()
             self._lost_heard = False  # a later end wakes the main thread again
         if failed is not None:
+            self._end_catch_up([], set())
             return failed
         # What came meanwhile to the other sessions, as after a reconnection.
-        threading.Thread(target=self._catch_up, args=(self._dm_seen,), name="catch-up", daemon=True).start()
+        self._start_catch_up(counted=True)
         return None
 
     def _loop(self) -> int:
@@ -1189,10 +1198,12 @@ class TerminalUI:
                 self._goodbye = None  # that goodbye was survived: a later end is another story
                 # From the last id shown before this reconnection: what the server sends now
                 # (the messages waiting) may be newer than what another session got meanwhile.
-                threading.Thread(target=self._catch_up, args=(self._dm_seen,), name="catch-up", daemon=True).start()
+                self._start_catch_up()
                 self._outage = 0  # a new session's answers tell afresh (client/core.py)
             if isinstance(event, ServerUnavailable):
                 self._server_unavailable(event)
+                return
+            if isinstance(event, (Edited, Deleted)) and self._held_for_catch_up(event):
                 return
             if isinstance(event, (DirectMessage, Carbon, MessageUpdate)):
                 self._talked_with(event)
@@ -1325,7 +1336,54 @@ class TerminalUI:
             if len(self._peers) > _CATCH_UP_PEERS:
                 del self._peers[next(iter(self._peers))]
 
+    def _start_catch_up(self, counted: bool = False) -> None:
+        """Start a catch-up (:meth:`_catch_up`) from the last id shown; until it ends, the
+        changes of messages not shown here wait for it (:meth:`_held_for_catch_up`).
+        Counted in _catch_ups before the changes a login tells come: here, on the
+        receiver thread (its Reconnected comes before them), or by the caller
+        (``counted``), before it logs in."""
+        if not counted:
+            with self._print_lock:
+                self._catch_ups += 1
+        threading.Thread(target=self._catch_up, args=(self._dm_seen,), name="catch-up", daemon=True).start()
+
+    def _held_for_catch_up(self, event: Edited | Deleted) -> bool:
+        """Whether ``event``, a change of a direct message, waits for the catch-ups under
+        way: one of a message this screen has neither shown nor sent, while one runs (up
+        to _TEXTS_KEPT of them; past that it is said at once, as without a catch-up)."""
+        with self._print_lock:
+            if not self._catch_ups or event.msg_id in self._shown_ids or event.msg_id in self._sent_here \
+                    or len(self._held_changes) >= _TEXTS_KEPT:
+                return False
+            self._held_changes.append(event)
+            return True
+
+    def _end_catch_up(self, known: list, shown: set[int]) -> None:
+        """One catch-up ended. The changes held before its page came (``known``) of the
+        messages it showed (``shown``) are not news: the page had their latest text.
+        Once no catch-up runs, the other held changes are said, in the order they came."""
+        with self._event_lock:
+            with self._print_lock:
+                known_ids = {id(change) for change in known}
+                self._held_changes = [change for change in self._held_changes
+                                      if not (id(change) in known_ids and change.msg_id in shown)]
+                self._catch_ups -= 1
+                if self._catch_ups:
+                    return
+                held, self._held_changes = self._held_changes, []
+            for change in held:
+                self._handle_event(change)
+
     def _catch_up(self, after: int = 0) -> None:
+        """See :meth:`_catch_up_from`; then :meth:`_end_catch_up`, whatever happened."""
+        known: list = []
+        shown: set[int] = set()
+        try:
+            self._catch_up_from(after, known, shown)
+        finally:
+            self._end_catch_up(known, shown)
+
+    def _catch_up_from(self, after: int, known: list, shown: set[int]) -> None:
         """After a reconnection: what another session of ours got or sent while this one
         was away. The server gives a direct message to the sessions online when it comes;
         one that was reconnecting then never gets it, and its copies of what the others
@@ -1333,7 +1391,8 @@ class TerminalUI:
         With the feature since, every conversation's messages after ``after`` (the last
         id shown before the reconnection) are asked for, those of people this screen never
         talked with included; without it, each known conversation's last page. What this
-        screen has not shown is shown, in order, once, as it would have been live."""
+        screen has not shown is shown, in order, once, as it would have been live. Into
+        ``known`` go the changes held when the page came, into ``shown`` the ids shown."""
         try:
             if self.client.since_supported and after:
                 found = {entry.msg_id: entry for entry in self.client.since(after, self._timeout, _CATCH_UP_PAGE,
@@ -1342,6 +1401,8 @@ class TerminalUI:
                 found = self._known_conversations()
         except ClientError:
             return  # gone again, or refused: the next reconnection tries again
+        with self._print_lock:
+            known.extend(self._held_changes)
         mine = canonical(self._me)
         for msg_id in sorted(found):
             entry = found[msg_id]
@@ -1349,6 +1410,7 @@ class TerminalUI:
                 with self._print_lock:
                     if msg_id in self._shown_ids or msg_id in self._sent_here:
                         continue  # shown (or sent) here already
+                shown.add(msg_id)
                 text = shown_text(entry.text, entry.edited, entry.deleted) if entry.edited or entry.deleted \
                     else entry.text
                 if canonical(entry.sender) == mine:

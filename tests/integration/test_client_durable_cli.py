@@ -691,7 +691,9 @@ def test_a_message_another_device_took_and_whose_edit_came_first_is_still_shown_
     terminal's hello says until when it heard (last_heard), so the edit comes at its login,
     before the catch-up's page lists the message: it printed "✎ Ana edited message N" and
     then took the message for one it had shown (it kept the edit's text under its id), so
-    the message itself never showed. It shows now, once, with its latest text."""
+    the message itself never showed. It shows now, once, with its latest text; and the
+    edit, held until the catch-up showed the message, is not said about a message the
+    screen had not shown yet."""
     carol = start(clients, server.port, "Carol")
     device_a = start(clients, server.port, "João", password="correct horse", register=True)
     ana = start(clients, server.port, "Ana")
@@ -711,6 +713,38 @@ def test_a_message_another_device_took_and_whose_edit_came_first_is_still_shown_
             lines = terminal.out.lines
             shown = [line for line in lines if "Ana → you: " in line]
             assert len(shown) == 1 and "a prova é na quinta" in shown[0], lines
+            assert not [line for line in lines if line.startswith("✎ Ana edited")], lines
+        finally:
+            assert terminal.end() == ExitCode.OK
+
+
+def test_an_edit_the_catch_up_does_not_show_the_message_of_is_said_after_it(
+        server: ServerThread, clients: list[ChatClient]) -> None:
+    """Ana's message reached device A before the terminal started, so the terminal never
+    showed it; while the terminal was away she edited it. The edit comes at the login and
+    waits for the catch-up, whose page (after the last id the terminal showed) does not
+    list the message: the edit is said then, once, not swallowed."""
+    carol = start(clients, server.port, "Carol")
+    device_a = start(clients, server.port, "João", password="correct horse", register=True)
+    ana = start(clients, server.port, "Ana")
+    old = ana.send_direct("João", "reunião às 10")
+    assert old.wait("delivered", WAIT)  # device A took it
+    with FaultProxy(server.host, server.port) as proxy:
+        terminal = LiveTerminal(proxy.port, "João", password="correct horse", **FAST)
+        try:
+            _away_after(terminal, proxy, carol, "João")
+            ana.edit(old.msg_id, "reunião às 11")
+            assert device_a.send_direct("Ana", "ok").wait("delivered", WAIT)
+            proxy.refuse_new = False
+            terminal.out.wait_for(lambda line: line == "! reconnected")
+            terminal.out.wait_for(lambda line: line == f"✎ Ana edited message {old.msg_id}: reunião às 11")
+            terminal.out.wait_for(lambda line: line.endswith("you (elsewhere) → Ana: ok (delivered)"))
+            terminal.type("/who")
+            terminal.out.wait_for(lambda line: line.startswith("* online"))
+            lines = terminal.out.lines
+            assert sum(line.startswith("✎ Ana edited") for line in lines) == 1, lines
+            assert lines.index(f"✎ Ana edited message {old.msg_id}: reunião às 11") > \
+                [n for n, line in enumerate(lines) if line.endswith("→ Ana: ok (delivered)")][0], lines
         finally:
             assert terminal.end() == ExitCode.OK
 
