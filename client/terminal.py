@@ -126,7 +126,6 @@ from protocol import (
     ErrorReply,
     Event,
     Goodbye,
-    HistoryEntry,
     LookupResult,
     Read,
     RoomMessage,
@@ -191,6 +190,7 @@ from .exitcodes import ExitCode, Terminated, failure_status, on_sigterm
 from .core import SIGNED_OUT, is_default_room
 from .library import ChatClient
 from .outgoing import DELIVERED, FAILED, QUEUED, MessageUpdate, OutgoingMessage
+from .terminal_catchup import CatchUp
 from .screen import (
     KnownNames,
     Style,
@@ -240,14 +240,6 @@ _DEFAULT_ROOM_ACTS = frozenset({"mute", "unmute"})
 # How many messages' current texts the terminal keeps (TerminalUI._texts), the oldest
 # forgotten first: what an edit or delete told later is compared with.
 _TEXTS_KEPT = 1000
-# After a reconnection (TerminalUI._catch_up): the conversations asked for what another
-# session got or sent meanwhile, the most recent ones, and how many messages of each.
-_CATCH_UP_PEERS = 20
-_CATCH_UP_PAGE = 50
-# With the feature since (one request for every conversation, new ones included): at most
-# this many pages of _CATCH_UP_PAGE, each walking a bounded part of the server's messages
-# (const.SINCE_SCAN ids), all within the request timeout (ChatClient.since).
-_CATCH_UP_SINCE_PAGES = 40
 # What _texts holds for a deleted message.
 _DELETED = None
 
@@ -328,20 +320,6 @@ class TerminalUI:
         # The msg_ids of the messages this session sent (as a set, oldest first): a room
         # post of ours not among them was made on another device, and is shown as such.
         self._sent_here: dict[int, None] = {}
-        # The people we have had direct messages with here, most recent last: key -> name
-        # as shown. After a reconnection their conversations are asked for what another
-        # session of ours got or sent meanwhile (_catch_up).
-        self._peers: dict[str, str] = {}
-        # The highest msg_id of a direct message shown here, ours included (0: none): with
-        # the feature since, the catch-up asks for every conversation's messages after it.
-        self._dm_seen = 0
-        # Catch-ups under way, and the changes (Edited, Deleted) of direct messages this
-        # screen has not shown that came meanwhile, oldest first: at a login the server
-        # tells what a device missed (PROTOCOL.md, "Changes a device missed") before the
-        # catch-up's page lists the message, which then shows with its latest text. Held,
-        # the change is said only if no catch-up showed its message with it (_catch_up).
-        self._catch_ups = 0
-        self._held_changes: list[Edited | Deleted] = []
         # _on_event runs on the receiver thread, and on the catch-up's for what it found:
         # one at a time.
         self._event_lock = threading.RLock()
@@ -368,6 +346,10 @@ class TerminalUI:
         # Guards output (main and receiver threads both print) and the flags below: the
         # screen's lock, so that a line and the state it shows never disagree.
         self._print_lock = self._screen.lock
+        # After each reconnection: what another session of ours got or sent meanwhile.
+        self._catch_up = CatchUp(self.client, lambda: self._me, self._timeout, self._print_lock, self._event_lock,
+                                 lambda msg_id: msg_id in self._shown_ids or msg_id in self._sent_here,
+                                 self._handle_event)
         self._read_under_way: queue.Queue | None = None  # _wakeable's reading thread's answer, if it reads
         self._lost = False          # the connection ended without us leaving
         self._signed_out = False    # the server ended it for the password (core.SIGNED_OUT): said, status 6
@@ -488,14 +470,14 @@ class TerminalUI:
             if self._interactive:
                 self._screen.write_raw_locked("\n")  # the prompt the wake-up left: the password's comes below it
             self.client.password = None  # refused now: the server asks for it (auth_required), the prompt follows
-            self._catch_ups += 1  # (from before the login: the changes it tells wait for the catch-up)
+            self._catch_up.coming_locked()  # (from before the login: the changes it tells wait for it)
             failed = self._log_in()
             self._lost_heard = False  # a later end wakes the main thread again
         if failed is not None:
-            self._end_catch_up([], set())
+            self._catch_up.cancelled()
             return failed
         # What came meanwhile to the other sessions, as after a reconnection.
-        self._start_catch_up(counted=True)
+        self._catch_up.start(counted=True)
         return None
 
     def _loop(self) -> int:
@@ -1198,15 +1180,15 @@ class TerminalUI:
                 self._goodbye = None  # that goodbye was survived: a later end is another story
                 # From the last id shown before this reconnection: what the server sends now
                 # (the messages waiting) may be newer than what another session got meanwhile.
-                self._start_catch_up()
+                self._catch_up.start()
                 self._outage = 0  # a new session's answers tell afresh (client/core.py)
             if isinstance(event, ServerUnavailable):
                 self._server_unavailable(event)
                 return
-            if isinstance(event, (Edited, Deleted)) and self._held_for_catch_up(event):
+            if isinstance(event, (Edited, Deleted)) and self._catch_up.holds(event):
                 return
             if isinstance(event, (DirectMessage, Carbon, MessageUpdate)):
-                self._talked_with(event)
+                self._catch_up.talked_with(event)
             if isinstance(event, DirectMessage):
                 self._watch(event.sender)
                 self._typing_shown.pop(canonical(event.sender), None)
@@ -1314,122 +1296,6 @@ class TerminalUI:
         with self._print_lock:
             self._screen.print_locked(self._screen.stamp(line), redraw=True, replace=UNAVAILABLE_LINE,
                                       key=UNAVAILABLE_LINE if event.retry_in is not None else None)
-
-    def _talked_with(self, event: DirectMessage | Carbon | MessageUpdate) -> None:
-        """Note the person of a direct message shown here (the most recent last), and how
-        far the ids of those shown go (_dm_seen)."""
-        msg_id = event.message.msg_id if isinstance(event, MessageUpdate) else event.msg_id
-        if msg_id is not None and msg_id > self._dm_seen:
-            self._dm_seen = msg_id
-        if isinstance(event, DirectMessage):
-            name = event.sender
-        elif isinstance(event, Carbon):
-            name = event.to
-        elif event.message.to is not None and event.message.msg_id is not None:
-            name = event.message.to
-        else:
-            return
-        key = canonical(name)
-        with self._print_lock:
-            self._peers.pop(key, None)
-            self._peers[key] = name
-            if len(self._peers) > _CATCH_UP_PEERS:
-                del self._peers[next(iter(self._peers))]
-
-    def _start_catch_up(self, counted: bool = False) -> None:
-        """Start a catch-up (:meth:`_catch_up`) from the last id shown; until it ends, the
-        changes of messages not shown here wait for it (:meth:`_held_for_catch_up`).
-        Counted in _catch_ups before the changes a login tells come: here, on the
-        receiver thread (its Reconnected comes before them), or by the caller
-        (``counted``), before it logs in."""
-        if not counted:
-            with self._print_lock:
-                self._catch_ups += 1
-        threading.Thread(target=self._catch_up, args=(self._dm_seen,), name="catch-up", daemon=True).start()
-
-    def _held_for_catch_up(self, event: Edited | Deleted) -> bool:
-        """Whether ``event``, a change of a direct message, waits for the catch-ups under
-        way: one of a message this screen has neither shown nor sent, while one runs (up
-        to _TEXTS_KEPT of them; past that it is said at once, as without a catch-up)."""
-        with self._print_lock:
-            if not self._catch_ups or event.msg_id in self._shown_ids or event.msg_id in self._sent_here \
-                    or len(self._held_changes) >= _TEXTS_KEPT:
-                return False
-            self._held_changes.append(event)
-            return True
-
-    def _end_catch_up(self, known: list, shown: set[int]) -> None:
-        """One catch-up ended. The changes held before its page came (``known``) of the
-        messages it showed (``shown``) are not news: the page had their latest text.
-        Once no catch-up runs, the other held changes are said, in the order they came."""
-        with self._event_lock:
-            with self._print_lock:
-                known_ids = {id(change) for change in known}
-                self._held_changes = [change for change in self._held_changes
-                                      if not (id(change) in known_ids and change.msg_id in shown)]
-                self._catch_ups -= 1
-                if self._catch_ups:
-                    return
-                held, self._held_changes = self._held_changes, []
-            for change in held:
-                self._handle_event(change)
-
-    def _catch_up(self, after: int = 0) -> None:
-        """See :meth:`_catch_up_from`; then :meth:`_end_catch_up`, whatever happened."""
-        known: list = []
-        shown: set[int] = set()
-        try:
-            self._catch_up_from(after, known, shown)
-        finally:
-            self._end_catch_up(known, shown)
-
-    def _catch_up_from(self, after: int, known: list, shown: set[int]) -> None:
-        """After a reconnection: what another session of ours got or sent while this one
-        was away. The server gives a direct message to the sessions online when it comes;
-        one that was reconnecting then never gets it, and its copies of what the others
-        sent neither (PROTOCOL.md, "sent": such a session "finds the message in history").
-        With the feature since, every conversation's messages after ``after`` (the last
-        id shown before the reconnection) are asked for, those of people this screen never
-        talked with included; without it, each known conversation's last page. What this
-        screen has not shown is shown, in order, once, as it would have been live. Into
-        ``known`` go the changes held when the page came, into ``shown`` the ids shown."""
-        try:
-            if self.client.since_supported and after:
-                found = {entry.msg_id: entry for entry in self.client.since(after, self._timeout, _CATCH_UP_PAGE,
-                                                                            _CATCH_UP_SINCE_PAGES)}
-            else:  # an older server; or nothing shown yet to go on from (every message ever is not news)
-                found = self._known_conversations()
-        except ClientError:
-            return  # gone again, or refused: the next reconnection tries again
-        with self._print_lock:
-            known.extend(self._held_changes)
-        mine = canonical(self._me)
-        for msg_id in sorted(found):
-            entry = found[msg_id]
-            with self._event_lock:
-                with self._print_lock:
-                    if msg_id in self._shown_ids or msg_id in self._sent_here:
-                        continue  # shown (or sent) here already
-                shown.add(msg_id)
-                text = shown_text(entry.text, entry.edited, entry.deleted) if entry.edited or entry.deleted \
-                    else entry.text
-                if canonical(entry.sender) == mine:
-                    self._handle_event(Carbon(msg_id, entry.to, text, entry.sent_at, entry.state))
-                elif entry.deleted:  # as it comes live when deleted before it was delivered
-                    self._handle_event(DirectMessage(msg_id, entry.sender, entry.to, "", entry.sent_at, True))
-                else:
-                    self._handle_event(DirectMessage(msg_id, entry.sender, entry.to, text, entry.sent_at))
-
-    def _known_conversations(self) -> dict[int, HistoryEntry]:
-        """Without the feature since: the last page of each conversation had here, the
-        most recent first (if time runs out, those matter most)."""
-        with self._print_lock:
-            peers = list(self._peers.values())
-        found: dict[int, HistoryEntry] = {}
-        for peer in reversed(peers):
-            for entry in self.client.history(peer, _CATCH_UP_PAGE, self._timeout):
-                found[entry.msg_id] = entry
-        return found
 
     def _keep_text(self, msg_id: int, text: str | None, shown: bool = False) -> None:
         """Message ``msg_id`` reads ``text`` now (_DELETED: deleted), and was ``shown`` on
