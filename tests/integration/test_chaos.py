@@ -254,3 +254,39 @@ def test_the_checker_holds_a_second_device_to_what_it_was_shown():
         "Bia's second device was never shown 'p2' from Ana in #caos (<OutgoingMessage p2 room='#caos' sent msg_id=22>)"]
     clients["Bia's second device"] = type("Away", (), {"connected": False})()
     assert violations(split, clients, second={"Bia": Record("Bia")})[0] == "Bia's second device is not connected at the end"
+
+
+def test_the_checker_holds_what_a_second_device_sent_to_its_own_order_and_outcomes():
+    """Ana's second device sent t5 and then t6 to Bia: shown from Ana, they are hers; each
+    device has its own order (t5 may come before Ana's t1), and an unfinished or lost one
+    is named by the device that sent it."""
+    clients = {"Ana": _Stub(), "Bia": _Stub(), "Ana's second device": _Stub()}
+
+    def phone_records() -> tuple[dict[str, Record], dict[str, Record]]:
+        records, phone = _records(), {"Ana": Record("Ana")}
+        for n in (5, 6):
+            message = _delivered(f"r{n}", "Bia", f"t{n}", 10 + n)
+            phone["Ana"].sent.append(message)
+            phone["Ana"].on_event(MessageUpdate(message, DELIVERED))
+        return records, phone
+
+    clean, phone = phone_records()
+    _show(clean["Bia"], "t5", "t1", "t6", "t2")
+    assert violations(clean, clients, second=phone) == []
+    swapped, phone = phone_records()
+    _show(swapped["Bia"], "t1", "t6", "t2", "t5")
+    assert violations(swapped, clients, second=phone) == ["Bia was shown 't5' after 't6': not the sender's order"]
+    lost, phone = phone_records()
+    _show(lost["Bia"], "t1", "t2", "t5")
+    assert [v.split(" (")[0] for v in violations(lost, clients, second=phone)] == [
+        "Bia was never shown 't6' from Ana's second device"]
+    unfinished, phone = phone_records()
+    phone["Ana"].sent.append(OutgoingMessage("r7", "Bia", "t7"))
+    _show(unfinished["Bia"], "t1", "t2", "t5", "t6")
+    assert violations(unfinished, clients, second=phone) == [
+        "Ana's second device: <OutgoingMessage r7 to='Bia' sending msg_id=None> unfinished at the end"]
+    edited, phone = phone_records()
+    phone["Ana"].edits = {15: [(1, OK)]}
+    _show(edited["Bia"], "t1", "t2", "t5", "t6")
+    assert violations(edited, clients, second=phone) == [
+        "Bia ended with edit 0 of 't5' (msg_id 15), not edit 1, which Ana's second device was told was stored"]

@@ -12,7 +12,8 @@ one target, two or all of them at a time, for ``seconds``; it also drops some
 clients' connections, and a quarter of the names log in, leave and come back only later
 (what is sent to them meanwhile is queued). A third of the names are accounts (a password,
 then a resume credential), the others guests; two of the accounts have a second device,
-which sends nothing, loses its connection, goes away and comes back on its own schedule. Every client is a member of one named room,
+which loses its connection on its own schedule: one sends and edits half of its user's
+messages, the other sends nothing, and goes away and comes back. Every client is a member of one named room,
 :data:`ROOM`, to which some of the messages go (at most :data:`ROOM_POSTS`: what a member
 away for the whole run gets back at its return, const.ROOM_BACKLOG_LIMIT, with room to
 spare). Meanwhile the clients edit some of their direct messages (:data:`EDIT_RATE`).
@@ -34,7 +35,8 @@ own records (:func:`violations`):
   missed while away ("Changes a device missed");
 - a second device was shown each direct message at most once, in the sender's order, and
   every room message like any member (it is shown only the direct messages that come while
-  it is online: another device confirmed the rest);
+  it is online: another device confirmed the rest); what it sent is held to the same
+  promises as any device's, in its own order (a user's two devices have no common one);
 - nothing was shown that was not sent (by that sender, to that recipient or room), nor a
   message its sender was told had failed;
 - no message is left unfinished and no client stuck disconnected.
@@ -87,8 +89,9 @@ ROOM_SHARE = 0.1
 EDIT_RATE = 4.0
 EDIT_MARK = " ~"
 # The accounts (of those not away from the start) that have a second device, a phone
-# beside the laptop: it sends nothing, and goes away and comes back, or loses its
-# connection, about SECOND_RATE times a second, all second devices together.
+# beside the laptop. The first one's sends and edits half of its user's messages; the
+# others send nothing, and go away and come back. Each one loses its connection, or goes
+# away or comes back, about SECOND_RATE times a second, all second devices together.
 SECOND_DEVICES = 2
 SECOND_RATE = 0.5
 # What an edit's sender was told: OK (stored: the recipient must come to read it), REFUSED
@@ -278,21 +281,21 @@ def violations(records: dict[str, Record], clients: dict[str, ChatClient], detai
     for name, client in clients.items():
         if not client.connected:
             found.append(f"{name} is not connected at the end")
-    for sender, record in records.items():
+    everyone = readers(records, second)
+    for sender, record in everyone.items():
         for message in record.sent:
             final = SENT if message.to is None else DELIVERED  # a room message gets no receipt
             if not message.done:
                 found.append(f"{sender}: {message!r} unfinished at the end")
             elif acknowledged(record, message) and message.state != final:
                 found.append(f"{sender}: acknowledged {message!r} ended {message.state} {message.error}")
-    everyone = readers(records, second)
-    return (found + _direct_violations(records, everyone, detail) + _room_violations(records, everyone)
-            + _edit_violations(records, everyone))
+    return found + _direct_violations(everyone, detail) + _room_violations(everyone) + _edit_violations(everyone)
 
 
 def readers(records: dict[str, Record], second: dict[str, Record] | None) -> dict[str, Record]:
     """Every device's record by its label: each name's first device (the name), then the
-    second devices (:func:`second_label`). A second device sends nothing. A device is shown
+    second devices (:func:`second_label`). The checks name senders by these labels: each
+    device has its own messages, in its own order. A device is shown
     only the direct messages that come while it is online: one another device of its user
     confirmed meanwhile is not its to be shown (PROTOCOL.md, ``since``), so each message
     must be shown to one of the user's devices at least."""
@@ -307,10 +310,10 @@ def _told_failed(record: Record, message) -> str | None:
     return None
 
 
-def _direct_violations(records: dict[str, Record], everyone: dict[str, Record], detail: bool) -> list[str]:
+def _direct_violations(everyone: dict[str, Record], detail: bool) -> list[str]:
     found: list[str] = []
-    sent_to: dict[str, dict] = {}  # recipient -> text -> (sender, index in its sent, message)
-    for sender, other in records.items():
+    sent_to: dict[str, dict] = {}  # recipient -> text -> (sending device, index in its sent, message)
+    for sender, other in everyone.items():
         for index, message in enumerate(other.sent):
             if message.to is not None:
                 sent_to.setdefault(message.to, {})[message.text] = (sender, index, message)
@@ -324,22 +327,22 @@ def _direct_violations(records: dict[str, Record], everyone: dict[str, Record], 
             text = unedited(shown.text)  # (edited before it was delivered: the edit's text)
             times[text] = times.get(text, 0) + 1
             origin = by_text.get(text)
-            if origin is None or origin[0] != shown.sender:
+            if origin is None or everyone[origin[0]].name != shown.sender:
                 found.append(f"{label} was shown {shown.text!r} from {shown.sender}, never sent so")
                 continue
             sender, index, message = origin
             if message.msg_id is not None and message.msg_id != shown.msg_id:
                 found.append(f"{label} was shown {shown.text!r} as msg_id {shown.msg_id}, sent as "
                              f"{message.msg_id}")
-            failed = _told_failed(records[sender], message)
+            failed = _told_failed(everyone[sender], message)
             if failed:
                 found.append(f"{label} was shown {shown.text!r}, which {sender} was told had failed ({failed})")
             before = last_index.get(sender)
             if before is not None and before[0] > index:
                 found.append(f"{label} was shown {shown.text!r} after {before[1]!r}: not the sender's order"
-                             + (f" ({shown.msg_id} {records[sender].states.get(message.request_id)}"
+                             + (f" ({shown.msg_id} {everyone[sender].states.get(message.request_id)}"
                                 f" unavailable x{message._unavailable} after {before[2].msg_id} "
-                                f"{records[sender].states.get(before[2].request_id)} unavailable "
+                                f"{everyone[sender].states.get(before[2].request_id)} unavailable "
                                 f"x{before[2]._unavailable}; shown in sessions {record.sessions[position]} after "
                                 f"{before[3]})" if detail else ""))
             if before is None or index > before[0]:
@@ -350,17 +353,16 @@ def _direct_violations(records: dict[str, Record], everyone: dict[str, Record], 
         shown_to[recipient] = shown_to.get(recipient, set()) | set(times)
     for recipient, by_text in sent_to.items():  # to one device of the user at least
         for text, (sender, _index, message) in by_text.items():
-            if acknowledged(records[sender], message) and text not in shown_to.get(recipient, ()):
+            if acknowledged(everyone[sender], message) and text not in shown_to.get(recipient, ()):
                 found.append(f"{recipient} was never shown {text!r} from {sender} ({message!r})")
     return found
 
 
-def _edit_states(records: dict[str, Record], everyone: dict[str, Record]
-                 ) -> Iterator[tuple[str, str, OutgoingMessage, int, int, dict]]:
-    """(the reader's label, sender, message, the highest edit shown, the highest its
-    sender was told was stored, the sender's outcome by edit number) for each direct
-    message shown to a reader (:func:`readers`)."""
-    sent_by_id = {message.msg_id: (sender, message) for sender, record in records.items()
+def _edit_states(everyone: dict[str, Record]) -> Iterator[tuple[str, str, OutgoingMessage, int, int, dict]]:
+    """(the reader's label, the sending device's, message, the highest edit shown, the
+    highest its sender was told was stored, the sender's outcome by edit number) for each
+    direct message shown to a device (:func:`readers`)."""
+    sent_by_id = {message.msg_id: (sender, message) for sender, record in everyone.items()
                   for message in record.sent if message.to is not None and message.msg_id is not None}
     for recipient, record in everyone.items():
         latest: dict[int, int] = {}  # msg_id -> the highest edit number shown of it
@@ -372,7 +374,7 @@ def _edit_states(records: dict[str, Record], everyone: dict[str, Record]
             if origin is None:
                 continue  # (named by the checks of what was shown)
             sender, message = origin
-            edits = records[sender].edits.get(msg_id, [])
+            edits = everyone[sender].edits.get(msg_id, [])
             stored = max([number for number, outcome in edits if outcome == OK], default=0)
             yield recipient, sender, message, shown, stored, {number: outcome for number, outcome in edits}
 
@@ -380,15 +382,15 @@ def _edit_states(records: dict[str, Record], everyone: dict[str, Record]
 def edits_behind(records: dict[str, Record], second: dict[str, Record] | None = None) -> bool:
     """Whether some recipient still reads an older edit of a message than its sender was
     told was stored: what the end of a run waits for (bounded) before it checks."""
-    return any(shown < stored for _r, _s, _m, shown, stored, _t in _edit_states(records, readers(records, second)))
+    return any(shown < stored for _r, _s, _m, shown, stored, _t in _edit_states(readers(records, second)))
 
 
-def _edit_violations(records: dict[str, Record], everyone: dict[str, Record]) -> list[str]:
+def _edit_violations(everyone: dict[str, Record]) -> list[str]:
     """The promises of edits: of each message shown, its recipient comes to read the last
     edit its sender was told was stored (or one after it that may have been), and never
     one its sender was told was refused."""
     found: list[str] = []
-    for recipient, sender, message, shown, stored, told in _edit_states(records, everyone):
+    for recipient, sender, message, shown, stored, told in _edit_states(everyone):
         if told.get(shown) == REFUSED:
             found.append(f"{recipient} was shown edit {shown} of {message.text!r}, which {sender} was told was "
                          "refused")
@@ -416,12 +418,12 @@ def _edits_gone_back(everyone: dict[str, Record]) -> list[str]:
     return found
 
 
-def _room_violations(records: dict[str, Record], everyone: dict[str, Record]) -> list[str]:
+def _room_violations(everyone: dict[str, Record]) -> list[str]:
     """The promises of :data:`ROOM`, every client a member: each message acknowledged shown
     to each member's every device once (a device away gets what it missed at its return:
     "Missed messages"), in the room's order (by msg_id), which keeps each sender's."""
     found: list[str] = []
-    posts = {message.text: (sender, message) for sender, record in records.items()
+    posts = {message.text: (sender, message) for sender, record in everyone.items()
              for message in record.sent if message.room == ROOM}
     for member, record in everyone.items():
         times: dict[str, int] = {}
@@ -429,13 +431,13 @@ def _room_violations(records: dict[str, Record], everyone: dict[str, Record]) ->
         for shown in record.posts:
             times[shown.text] = times.get(shown.text, 0) + 1
             origin = posts.get(shown.text)
-            if origin is None or origin[0] != shown.sender:
+            if origin is None or everyone[origin[0]].name != shown.sender:
                 found.append(f"{member} was shown {shown.text!r} from {shown.sender} in {ROOM}, never sent so")
                 continue
             sender, message = origin
             if message.msg_id is not None and message.msg_id != shown.msg_id:
                 found.append(f"{member} was shown {shown.text!r} as msg_id {shown.msg_id}, sent as {message.msg_id}")
-            failed = _told_failed(records[sender], message)
+            failed = _told_failed(everyone[sender], message)
             if failed:
                 found.append(f"{member} was shown {shown.text!r}, which {sender} was told had failed ({failed})")
             if last is not None and shown.msg_id < last.msg_id:
@@ -447,9 +449,9 @@ def _room_violations(records: dict[str, Record], everyone: dict[str, Record]) ->
             if count > 1:
                 found.append(f"{member} was shown {text!r} {count} times in {ROOM}")
         for text, (sender, message) in posts.items():
-            if acknowledged(records[sender], message) and text not in times:
+            if acknowledged(everyone[sender], message) and text not in times:
                 found.append(f"{member} was never shown {text!r} from {sender} in {ROOM} ({message!r})")
-    for sender, record in records.items():  # the room's order keeps each sender's
+    for sender, record in everyone.items():  # the room's order keeps each sender's
         numbered = [m for m in record.sent if m.room == ROOM and m.msg_id is not None]
         for earlier, later in zip(numbered, numbered[1:]):
             if later.msg_id < earlier.msg_id:
@@ -587,6 +589,10 @@ def run_chaos(tmp: Path, seed: int, *, cluster: bool, seconds: float, clients: i
         # The second devices log in once their accounts exist, before the warm-up post, so
         # that they too have shown a post of the room: their hellos say so from then on.
         twins = sorted(accounts - late)[:SECOND_DEVICES]
+        # The first of them sends and edits as its first device does, and only loses its
+        # connection (a close would end the trackers of what it sent: they fail at once);
+        # the others go away and come back, and send nothing.
+        sending = set(twins[:1])
         second_records = {name: Record(name) for name in twins}
         for name in twins:
             i = names.index(name) + 1  # first to another server than the first device's
@@ -602,7 +608,8 @@ def run_chaos(tmp: Path, seed: int, *, cluster: bool, seconds: float, clients: i
         warm_up = chat[names[0]].send_to_room(ROOM, f"{seed}:{names[0]}>{ROOM}:0")
         records[names[0]].sent.append(warm_up)
         shown_by = time.monotonic() + START_TIMEOUT
-        while not all(r.posts for r in readers(records, second_records).values()):
+        everyone = readers(records, second_records)  # every device's record
+        while not all(r.posts for r in everyone.values()):
             if time.monotonic() > shown_by:
                 raise AssertionError(f"the warm-up post was not shown to everyone: {warm_up!r}")
             time.sleep(0.02)
@@ -614,20 +621,31 @@ def run_chaos(tmp: Path, seed: int, *, cluster: bool, seconds: float, clients: i
         sender_rng = random.Random(seed * 7919 + 1)
         counter, room_posts = [0], [1]  # (the warm-up)
 
+        # Which device of a name with a sending second device sends, or edits: drawn apart,
+        # so that the rest of the seed's plan is what it was without them.
+        send_device_rng = random.Random(seed * 7919 + 4)
+        edit_device_rng = random.Random(seed * 7919 + 5)
+
+        def device(name: str, draw: random.Random) -> tuple[ChatClient, Record]:
+            if name in sending and draw.random() < 0.5:
+                return second[name], second_records[name]
+            return chat[name], records[name]
+
         def send_loop() -> None:
             while not stop.wait(sender_rng.expovariate(rate)):
                 sender, to = sender_rng.sample(names, 2)
                 to_room = sender_rng.random() < ROOM_SHARE and room_posts[0] < ROOM_POSTS
                 if sender in late:
                     continue  # away: it would fail at once, not_connected
+                client, record = device(sender, send_device_rng)
                 counter[0] += 1
                 if to_room:
                     room_posts[0] += 1
-                    message = chat[sender].send_to_room(ROOM, f"{seed}:{sender}>{ROOM}:{counter[0]}")
+                    message = client.send_to_room(ROOM, f"{seed}:{sender}>{ROOM}:{counter[0]}")
                 else:
-                    message = chat[sender].send_direct(to, f"{seed}:{sender}>{to}:{counter[0]}")
-                with records[sender].lock:
-                    records[sender].sent.append(message)
+                    message = client.send_direct(to, f"{seed}:{sender}>{to}:{counter[0]}")
+                with record.lock:
+                    record.sent.append(message)
 
         edit_rng = random.Random(seed * 7919 + 2)
         second_rng = random.Random(seed * 7919 + 3)  # (its own: the scheduler's plan stays the seed's)
@@ -638,7 +656,9 @@ def run_chaos(tmp: Path, seed: int, *, cluster: bool, seconds: float, clients: i
             saying until when it heard the server), or loses its connection."""
             while not stop.wait(second_rng.expovariate(SECOND_RATE)):
                 name = second_rng.choice(twins)
-                if name in away:
+                if name in sending:
+                    second[name]._cut()
+                elif name in away:
                     problem = log_in(second[name])
                     if problem:
                         harness.append(problem + " (a second device)")
@@ -656,15 +676,15 @@ def run_chaos(tmp: Path, seed: int, *, cluster: bool, seconds: float, clients: i
             answer), and note what the sender was told."""
             while not edits_stop.wait(edit_rng.expovariate(EDIT_RATE)):
                 editor = edit_rng.choice(names)
-                record = records[editor]
+                client, record = device(editor, edit_device_rng)
                 with record.lock:
                     mine = [m for m in record.sent if m.to is not None and m.msg_id is not None]
-                if editor in late or not mine or not chat[editor].connected:
+                if editor in late or not mine or not client.connected:
                     continue
                 message = edit_rng.choice(mine)
                 number = len(record.edits.get(message.msg_id, ())) + 1
                 try:
-                    chat[editor].edit(message.msg_id, f"{message.text}{EDIT_MARK}{number}", timeout=5)
+                    client.edit(message.msg_id, f"{message.text}{EDIT_MARK}{number}", timeout=5)
                     outcome = OK
                 except RequestFailed as exc:
                     outcome = UNSURE if exc.uncertain else REFUSED
@@ -736,7 +756,7 @@ def run_chaos(tmp: Path, seed: int, *, cluster: bool, seconds: float, clients: i
 
         def settled() -> bool:
             return all(c.connected for c in [*chat.values(), *second.values()]) and all(
-                m.done for r in records.values() for m in list(r.sent))
+                m.done for r in everyone.values() for m in list(r.sent))
 
         while not settled() and time.monotonic() < end:
             time.sleep(0.05)
@@ -751,7 +771,7 @@ def run_chaos(tmp: Path, seed: int, *, cluster: bool, seconds: float, clients: i
         # until nothing new is shown for a second, bounded by the same deadline.
         last = -1
         while time.monotonic() < end:
-            count = sum(len(r.shown) + len(r.posts) + len(r.edited) for r in readers(records, second_records).values())
+            count = sum(len(r.shown) + len(r.posts) + len(r.edited) for r in everyone.values())
             if count == last:
                 break
             last = count
@@ -760,22 +780,22 @@ def run_chaos(tmp: Path, seed: int, *, cluster: bool, seconds: float, clients: i
         problems = harness + crashed(servers) + violations(records, devices, detail=True, second=second_records)
         if cluster and redis is not None and problems:
             problems += store_view(redis.url, problems)
-        total = sum(len(r.sent) for r in records.values())
-        acked = sum(acknowledged(r, m) for r in records.values() for m in r.sent)
+        total = sum(len(r.sent) for r in everyone.values())
+        acked = sum(acknowledged(r, m) for r in everyone.values() for m in r.sent)
         logs = "".join(f"--- {s.name}\n{s.log.read_text()[-3000:]}" for s in servers) if problems else ""
         failures: dict[str, int] = {}
-        for record in records.values():
+        for record in everyone.values():
             for message in record.sent:
                 if message.state == FAILED:
                     failures[message.error[0]] = failures.get(message.error[0], 0) + 1
-        posted = sum(m.room == ROOM for r in records.values() for m in r.sent)
+        posted = sum(m.room == ROOM for r in everyone.values() for m in r.sent)
         edits: dict[str, int] = {}
-        for record in records.values():
+        for record in everyone.values():
             for told in record.edits.values():
                 for _number, outcome in told:
                     edits[outcome] = edits.get(outcome, 0) + 1
-        second_seen = {name: f"{len(r.shown)} direct messages, {len(r.edited)} edits, {len(r.posts)} room posts, "
-                              f"{r.session} reconnections, {returns.get(name, 0)} returns from away"
+        second_seen = {name: f"{len(r.sent)} sent, shown {len(r.shown)} direct messages, {len(r.edited)} edits, "
+                              f"{len(r.posts)} room posts, {r.session} reconnections, {returns.get(name, 0)} returns from away"
                        for name, r in second_records.items()}
         return Outcome(seed, faults, total, acked, posted, edits, problems, logs, failures, second_seen)
     finally:
