@@ -253,7 +253,8 @@ def test_the_checker_holds_a_second_device_to_what_it_was_shown():
     assert violations(room, clients, second=phone) == [
         "Bia's second device was never shown 'p2' from Ana in #caos (<OutgoingMessage p2 room='#caos' sent msg_id=22>)"]
     clients["Bia's second device"] = type("Away", (), {"connected": False})()
-    assert violations(split, clients, second={"Bia": Record("Bia")})[0] == "Bia's second device is not connected at the end"
+    assert violations(split, clients, second={"Bia": Record("Bia")})[0] == \
+        "Bia's second device is not connected at the end"
 
 
 def test_the_checker_holds_what_a_second_device_sent_to_its_own_order_and_outcomes():

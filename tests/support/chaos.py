@@ -795,8 +795,8 @@ def run_chaos(tmp: Path, seed: int, *, cluster: bool, seconds: float, clients: i
                 for _number, outcome in told:
                     edits[outcome] = edits.get(outcome, 0) + 1
         second_seen = {name: f"{len(r.sent)} sent, shown {len(r.shown)} direct messages, {len(r.edited)} edits, "
-                              f"{len(r.posts)} room posts, {r.session} reconnections, {returns.get(name, 0)} returns from away"
-                       for name, r in second_records.items()}
+                              f"{len(r.posts)} room posts, {r.session} reconnections, "
+                              f"{returns.get(name, 0)} returns from away" for name, r in second_records.items()}
         return Outcome(seed, faults, total, acked, posted, edits, problems, logs, failures, second_seen)
     finally:
         edits_stop.set()
