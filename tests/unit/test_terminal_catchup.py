@@ -1,0 +1,152 @@
+"""The terminal's catch-up (client/terminal_catchup.py) with a fake client: which of the
+changes told at a login it holds, which it drops as not news, and which it says after."""
+
+from __future__ import annotations
+
+import threading
+
+from client.errors import RequestTimeout
+from client.terminal_catchup import HELD_CHANGES, CatchUp
+from protocol import Carbon, Deleted, DirectMessage, Edited, HistoryEntry
+
+WAIT = 10.0
+
+
+class FakeClient:
+    """Answers ``since`` with ``page`` once the test lets it (``release``), or raises."""
+
+    since_supported = True
+
+    def __init__(self, page: list[HistoryEntry], error: Exception | None = None) -> None:
+        self.page = page
+        self.error = error
+        self.asked = threading.Event()
+        self.release = threading.Event()
+        self.after: int | None = None
+
+    def since(self, after: int, timeout: float, page_size: int, max_pages: int) -> list[HistoryEntry]:
+        self.after = after
+        self.asked.set()
+        assert self.release.wait(WAIT)
+        if self.error is not None:
+            raise self.error
+        return self.page
+
+
+class Screen:
+    """What the terminal would have shown, and the ids it showed or sent."""
+
+    def __init__(self, known: set[int]) -> None:
+        self.known = known
+        self.handled: list = []
+        self.print_lock = threading.Lock()
+        self.event_lock = threading.RLock()
+
+    def catch_up(self, client: FakeClient) -> CatchUp:
+        return CatchUp(client, lambda: "João", 5.0, self.print_lock, self.event_lock,
+                       lambda msg_id: msg_id in self.known, self.handle)
+
+    def handle(self, event) -> None:
+        self.handled.append(event)
+        if isinstance(event, (DirectMessage, Carbon)):
+            self.known.add(event.msg_id)
+
+
+def entry(msg_id: int, sender: str, to: str, text: str, edited: bool = False) -> HistoryEntry:
+    return HistoryEntry(msg_id, sender, to, text, 100.0 + msg_id, "delivered", edited)
+
+
+def edited(msg_id: int, text: str) -> Edited:
+    return Edited(msg_id, "Ana", "João", text, 200.0 + msg_id)
+
+
+def run(catch: CatchUp, client: FakeClient, before_page: list) -> list[bool]:
+    """Start a catch-up and offer it ``before_page`` while its request is out, as the
+    receiver thread would; then let the page come. Whether each was held."""
+    catch.start()
+    assert client.asked.wait(WAIT)
+    held = [catch.holds(change) for change in before_page]
+    client.release.set()
+    return held
+
+
+def ended(catch: CatchUp) -> bool:
+    """Whether no catch-up runs any more (bounded wait)."""
+    for _ in range(int(WAIT / 0.01)):
+        with catch._print_lock:
+            if not catch._running:
+                return True
+        threading.Event().wait(0.01)
+    return False
+
+
+def test_a_change_of_a_message_the_page_shows_is_not_news_and_one_it_does_not_show_is_said_after() -> None:
+    screen = Screen(known={2})
+    client = FakeClient([entry(5, "Ana", "João", "a prova é na quinta", edited=True),
+                         entry(6, "João", "Ana", "ok")])
+    catch = screen.catch_up(client)
+    catch.talked_with(DirectMessage(2, "Ana", "João", "antes", 1.0))
+    of_shown = edited(2, "antes!")  # shown here already: said at once, as without a catch-up
+    held = run(catch, client, [edited(5, "a prova é na quinta"), edited(3, "reunião às 11"), of_shown])
+    assert held == [True, True, False]
+    assert ended(catch)
+    assert client.after == 2  # from the last id shown
+    assert [type(e).__name__ for e in screen.handled] == ["DirectMessage", "Carbon", "Edited"]
+    assert screen.handled[0].msg_id == 5 and screen.handled[0].text.startswith("a prova é na quinta")
+    assert screen.handled[2] == edited(3, "reunião às 11")  # never shown here: said, after the page's
+
+
+def test_no_change_is_held_without_a_catch_up_and_a_failed_one_says_what_it_held() -> None:
+    screen = Screen(known=set())
+    client = FakeClient([], error=RequestTimeout("no answer"))
+    catch = screen.catch_up(client)
+    catch.talked_with(DirectMessage(1, "Ana", "João", "oi", 1.0))
+    assert not catch.holds(edited(5, "x"))
+    held = run(catch, client, [edited(5, "y"), Deleted(4, "Ana", "João", 1.0)])
+    assert held == [True, True]
+    assert ended(catch)
+    assert screen.handled == [edited(5, "y"), Deleted(4, "Ana", "João", 1.0)]
+
+
+def test_a_change_that_came_after_the_page_is_said_though_the_page_showed_its_message() -> None:
+    screen = Screen(known=set())
+    client = FakeClient([entry(5, "Ana", "João", "primeira"), entry(6, "Ana", "João", "segunda versão 1")])
+    newer = edited(6, "segunda versão 2")
+    offered: list[bool] = []
+
+    def handle(event) -> None:
+        screen.handle(event)
+        if isinstance(event, DirectMessage) and event.msg_id == 5:
+            offered.append(catch.holds(newer))  # told while the page's messages are being shown
+
+    catch = CatchUp(client, lambda: "João", 5.0, screen.print_lock, screen.event_lock,
+                    lambda msg_id: msg_id in screen.known, handle)
+    catch.talked_with(DirectMessage(1, "Ana", "João", "oi", 1.0))
+    run(catch, client, [])
+    assert ended(catch)
+    assert offered == [True]
+    # The page's text of 6 is older than the change: said after it.
+    assert [(type(e).__name__, e.msg_id) for e in screen.handled] == [
+        ("DirectMessage", 5), ("DirectMessage", 6), ("Edited", 6)]
+
+
+def test_a_login_that_fails_before_its_catch_up_holds_nothing_after() -> None:
+    screen = Screen(known=set())
+    catch = screen.catch_up(FakeClient([]))
+    with screen.print_lock:
+        catch.coming_locked()
+    assert catch.holds(edited(5, "x"))
+    catch.cancelled()
+    assert screen.handled == [edited(5, "x")]
+    assert not catch.holds(edited(6, "y"))
+
+
+def test_past_the_bound_a_change_is_said_at_once() -> None:
+    screen = Screen(known=set())
+    catch = screen.catch_up(FakeClient([]))
+    with screen.print_lock:
+        catch.coming_locked()
+    assert all(catch.holds(edited(n, "x")) for n in range(10, 10 + HELD_CHANGES))
+    assert not catch.holds(edited(1, "one too many"))
+    catch.cancelled()
+    assert len(screen.handled) == HELD_CHANGES
