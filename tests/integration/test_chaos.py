@@ -14,11 +14,11 @@ from __future__ import annotations
 import os
 
 import pytest
-from chaos import OK, REFUSED, ROOM, UNSURE, Record, edits_behind, run_chaos, violations
+from chaos import EDIT_MARK, OK, REFUSED, ROOM, UNSURE, Record, edits_behind, run_chaos, violations
 from redisserver import require_redis_server
 
 from client.outgoing import DELIVERED, FAILED, SENT, OutgoingMessage, MessageUpdate
-from protocol import DirectMessage, Edited, RoomPost
+from protocol import DirectMessage, Edited, RoomEdited, RoomPost
 
 SECONDS = float(os.environ.get("CHAOS_SECONDS", "8"))
 
@@ -291,3 +291,29 @@ def test_the_checker_holds_what_a_second_device_sent_to_its_own_order_and_outcom
     _show(edited["Bia"], "t1", "t2", "t5", "t6")
     assert violations(edited, clients, second=phone) == [
         "Bia ended with edit 0 of 't5' (msg_id 15), not edit 1, which Ana's second device was told was stored"]
+
+
+def test_the_checker_holds_every_device_of_every_member_to_a_posts_last_stored_edit():
+    """Ana edited her post p1 (msg_id 21) twice, both stored: Bia and Bia's second device
+    must come to read edit 2 (from a RoomEdited, or the post shown with it); Ana's device,
+    which made the edits, is told nothing of them."""
+    clients = {"Ana": _Stub(), "Bia": _Stub(), "Bia's second device": _Stub()}
+
+    def room_edit(record: Record, number: int) -> None:
+        record.on_event(RoomEdited(21, "Ana", ROOM, f"p1{EDIT_MARK}{number}", float(number)))
+
+    records, phone = _room_records(), {"Bia": Record("Bia")}
+    records["Ana"].edits = {21: [(1, OK), (2, OK)]}
+    _see(records["Ana"], "p1", "p2", "p3")
+    _see(records["Bia"], "p1", "p2", "p3")
+    room_edit(records["Bia"], 1)
+    phone["Bia"].on_event(RoomPost(21, "Ana", ROOM, f"p1{EDIT_MARK}2", 0.0))  # shown once edited
+    _see(phone["Bia"], "p2", "p3")
+    assert edits_behind(records, phone)
+    assert violations(records, clients, second=phone) == [
+        "Bia ended with edit 1 of 'p1' (msg_id 21), not edit 2, which Ana was told was stored"]
+    room_edit(records["Bia"], 2)
+    assert violations(records, clients, second=phone) == [] and not edits_behind(records, phone)
+    room_edit(records["Bia"], 1)  # told late, after edit 2
+    room_edit(records["Bia"], 2)
+    assert violations(records, clients, second=phone) == ["Bia was shown edit 1 of message 21 after edit 2"]

@@ -13,10 +13,11 @@ clients' connections, and a quarter of the names log in, leave and come back onl
 (what is sent to them meanwhile is queued). A third of the names are accounts (a password,
 then a resume credential), the others guests; two of the accounts have a second device,
 which loses its connection on its own schedule: one sends and edits half of its user's
-messages, the other sends nothing, and goes away and comes back. Every client is a member of one named room,
-:data:`ROOM`, to which some of the messages go (at most :data:`ROOM_POSTS`: what a member
-away for the whole run gets back at its return, const.ROOM_BACKLOG_LIMIT, with room to
-spare). Meanwhile the clients edit some of their direct messages (:data:`EDIT_RATE`).
+messages, the other sends nothing, and goes away and comes back. Every client is a
+member of one named room, :data:`ROOM`, to which some of the messages go (at most
+:data:`ROOM_POSTS`: what a member away for the whole run gets back at its return,
+const.ROOM_BACKLOG_LIMIT, with room to spare). Meanwhile the clients edit some of their
+direct messages and posts (:data:`EDIT_RATE`, :data:`ROOM_EDIT_SHARE`).
 Then everything runs again, and the run waits (bounded) for every message to reach its
 final state and every client to be connected, and checks the invariants from the clients'
 own records (:func:`violations`):
@@ -32,7 +33,8 @@ own records (:func:`violations`):
   stored (or a later one that may have been), and was shown no edit its sender was told
   was refused (edits of one message are made one after another, numbered in their text);
   so did each second device of the recipient that was shown the message, whatever it
-  missed while away ("Changes a device missed");
+  missed while away ("Changes a device missed"); and of an edited post, every device of
+  every member (but the one that edited it);
 - a second device was shown each direct message at most once, in the sender's order, and
   every room message like any member (it is shown only the direct messages that come while
   it is online: another device confirmed the rest); what it sent is held to the same
@@ -67,7 +69,7 @@ from client.outgoing import DELIVERED, FAILED, QUEUED, SENT, MessageUpdate, Outg
 from client.events import Reconnected
 from client.resume import ResumeTokens
 import const
-from protocol import DirectMessage, Edited, RoomPost
+from protocol import DirectMessage, Edited, RoomEdited, RoomPost
 from faultproxy import FaultProxy
 from redisserver import RedisServer, free_port
 
@@ -84,10 +86,15 @@ ROOM = "#caos"
 ROOM_POSTS = const.ROOM_BACKLOG_LIMIT - 20
 # The share of the messages that go to the room (until ROOM_POSTS).
 ROOM_SHARE = 0.1
-# Edits of direct messages a second, all clients together; an edit's text is the message's
+# Edits a second, all clients together; an edit's text is the message's
 # with EDIT_MARK and the edit's number after it (1, 2... per message).
 EDIT_RATE = 4.0
 EDIT_MARK = " ~"
+# The share of the edits made to posts in ROOM, and the most of them a run makes: a member
+# away for the whole run is told at its return the room's newest const.ROOM_BACKLOG_LIMIT
+# changes only ("Changes a device missed"), so a run keeps within them.
+ROOM_EDIT_SHARE = 0.25
+ROOM_EDITS = const.ROOM_BACKLOG_LIMIT // 2
 # The accounts (of those not away from the start) that have a second device, a phone
 # beside the laptop. The first one's sends and edits half of its user's messages; the
 # others send nothing, and go away and come back. Each one loses its connection, or goes
@@ -239,7 +246,7 @@ class Record:
     name: str
     shown: list[DirectMessage] = field(default_factory=list)
     posts: list[RoomPost] = field(default_factory=list)  # shown in ROOM, in order
-    edited: list[Edited] = field(default_factory=list)   # edits of messages to it, shown
+    edited: list = field(default_factory=list)  # edits shown: Edited of messages to it, RoomEdited in ROOM
     edits: dict = field(default_factory=dict)             # msg_id -> [(edit number, OK/REFUSED/UNSURE)]
     sent: list = field(default_factory=list)          # OutgoingMessage, in send order
     states: dict = field(default_factory=dict)         # request_id -> [state, ...]
@@ -254,7 +261,8 @@ class Record:
                 self.sessions.append(self.session)
             elif isinstance(event, RoomPost) and event.room_name == ROOM:
                 self.posts.append(event)
-            elif isinstance(event, Edited) and event.to == self.name:
+            elif isinstance(event, Edited) and event.to == self.name \
+                    or isinstance(event, RoomEdited) and event.room_name == ROOM:
                 self.edited.append(event)
             elif isinstance(event, Reconnected):
                 self.session += 1
@@ -361,18 +369,19 @@ def _direct_violations(everyone: dict[str, Record], detail: bool) -> list[str]:
 def _edit_states(everyone: dict[str, Record]) -> Iterator[tuple[str, str, OutgoingMessage, int, int, dict]]:
     """(the reader's label, the sending device's, message, the highest edit shown, the
     highest its sender was told was stored, the sender's outcome by edit number) for each
-    direct message shown to a device (:func:`readers`)."""
+    direct message and each post in :data:`ROOM` shown to a device (:func:`readers`), but
+    the device that made the edits (it is told nothing of its own: its ``ok`` said it)."""
     sent_by_id = {message.msg_id: (sender, message) for sender, record in everyone.items()
-                  for message in record.sent if message.to is not None and message.msg_id is not None}
+                  for message in record.sent
+                  if (message.to is not None or message.room == ROOM) and message.msg_id is not None}
     for recipient, record in everyone.items():
         latest: dict[int, int] = {}  # msg_id -> the highest edit number shown of it
-        for text_of in [(m.msg_id, m.text) for m in record.shown] + [(e.msg_id, e.text) for e in record.edited]:
-            msg_id, text = text_of
+        for msg_id, text in [(m.msg_id, m.text) for m in [*record.shown, *record.posts, *record.edited]]:
             latest[msg_id] = max(latest.get(msg_id, 0), edit_number(text))
         for msg_id, shown in latest.items():
             origin = sent_by_id.get(msg_id)
-            if origin is None:
-                continue  # (named by the checks of what was shown)
+            if origin is None or origin[0] == recipient:
+                continue  # (named by the checks of what was shown; or its own)
             sender, message = origin
             edits = everyone[sender].edits.get(msg_id, [])
             stored = max([number for number, outcome in edits if outcome == OK], default=0)
@@ -429,8 +438,9 @@ def _room_violations(everyone: dict[str, Record]) -> list[str]:
         times: dict[str, int] = {}
         last: RoomPost | None = None  # the post with the highest msg_id shown so far
         for shown in record.posts:
-            times[shown.text] = times.get(shown.text, 0) + 1
-            origin = posts.get(shown.text)
+            text = unedited(shown.text)  # (edited before this device was shown it: the edit's text)
+            times[text] = times.get(text, 0) + 1
+            origin = posts.get(text)
             if origin is None or everyone[origin[0]].name != shown.sender:
                 found.append(f"{member} was shown {shown.text!r} from {shown.sender} in {ROOM}, never sent so")
                 continue
@@ -531,6 +541,7 @@ class Outcome:
     logs: str
     failures: dict[str, int]  # error code -> messages that failed with it
     second: dict[str, str]  # name -> what its second device was shown, and how often it came back
+    room_edits: int = 0  # of the edits: of posts in ROOM
 
 
 def run_chaos(tmp: Path, seed: int, *, cluster: bool, seconds: float, clients: int = 12,
@@ -619,7 +630,7 @@ def run_chaos(tmp: Path, seed: int, *, cluster: bool, seconds: float, clients: i
         harness: list[str] = []  # what stopped the run early: a crash, a login that never came
         stop = threading.Event()
         sender_rng = random.Random(seed * 7919 + 1)
-        counter, room_posts = [0], [1]  # (the warm-up)
+        counter, room_posts, room_edits = [0], [1], [0]  # (the warm-up)
 
         # Which device of a name with a sending second device sends, or edits: drawn apart,
         # so that the rest of the seed's plan is what it was without them.
@@ -677,11 +688,14 @@ def run_chaos(tmp: Path, seed: int, *, cluster: bool, seconds: float, clients: i
             while not edits_stop.wait(edit_rng.expovariate(EDIT_RATE)):
                 editor = edit_rng.choice(names)
                 client, record = device(editor, edit_device_rng)
+                to_room = edit_rng.random() < ROOM_EDIT_SHARE and room_edits[0] < ROOM_EDITS
                 with record.lock:
-                    mine = [m for m in record.sent if m.to is not None and m.msg_id is not None]
+                    mine = [m for m in record.sent if m.msg_id is not None
+                            and (m.room == ROOM if to_room else m.to is not None)]
                 if editor in late or not mine or not client.connected:
                     continue
                 message = edit_rng.choice(mine)
+                room_edits[0] += to_room
                 number = len(record.edits.get(message.msg_id, ())) + 1
                 try:
                     client.edit(message.msg_id, f"{message.text}{EDIT_MARK}{number}", timeout=5)
@@ -797,7 +811,7 @@ def run_chaos(tmp: Path, seed: int, *, cluster: bool, seconds: float, clients: i
         second_seen = {name: f"{len(r.sent)} sent, shown {len(r.shown)} direct messages, {len(r.edited)} edits, "
                               f"{len(r.posts)} room posts, {r.session} reconnections, "
                               f"{returns.get(name, 0)} returns from away" for name, r in second_records.items()}
-        return Outcome(seed, faults, total, acked, posted, edits, problems, logs, failures, second_seen)
+        return Outcome(seed, faults, total, acked, posted, edits, problems, logs, failures, second_seen, room_edits[0])
     finally:
         edits_stop.set()
         for client in [*chat.values(), *second.values()]:

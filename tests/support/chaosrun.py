@@ -14,7 +14,7 @@ for seed in range(first, first + count):
         out = run_chaos(Path(tmp), seed, cluster=kind == "cluster", seconds=seconds,
                         clients=int(sys.argv[5]) if len(sys.argv) > 5 else 12)
         print(f"seed {seed} {kind}: {out.sent} sent ({out.room_posts} to the room), {out.acknowledged} acknowledged, "
-              f"edits {out.edits}, {len(out.faults)} faults, "
+              f"edits {out.edits} ({out.room_edits} of posts), {len(out.faults)} faults, "
               f"failed {out.failures}, {len(out.problems)} problems, {time.monotonic() - began:.0f}s; "
               f"second devices: {out.second}", flush=True)
         if out.problems:
