@@ -45,7 +45,9 @@ same read, or at the latest in :meth:`ClientCore.close` before its Goodbye; a re
 already has is acknowledged again but not handed on twice. After
 a reconnection the client also asks the conversation history of each peer with such
 messages and settles the trackers whose messages it shows ``delivered`` or ``expired``
-(a fallback for servers that tell an outcome only once).
+(a fallback for servers that tell an outcome only once, and what tells this object an
+outcome another session of the user acknowledged while it was away: the server tells no
+one again). A history refused for now is asked again after the wait (RECONCILE_RETRY).
 
 Refused for now. A message answered ``rate_limited`` or ``unavailable`` stays ``sending``
 (no MessageUpdate) and is written again, with the same request id and in order, or right
@@ -225,6 +227,11 @@ FINISHED_LIMIT = 10_000
 # History asked per peer when settling trackers after a reconnection: this many full
 # pages worth of messages (a page of long messages holds fewer).
 RECONCILE_PAGES = 4
+# Such a history refused for now (``unavailable``, ``rate_limited``) is asked again after
+# the server's wait, and at least this many seconds, doubled each time in a row, up to
+# THROTTLE_MAX_DELAY, while the session lasts: another session of ours may have
+# acknowledged the outcome, and then nothing else will ever tell it.
+RECONCILE_RETRY = 1.0
 # ``unavailable`` answers to one message before it fails (the first send and this many
 # minus one resends): with the server's usual retry_after of 5 s, doubled by the backoff
 # while the store keeps failing (5, 10, 20, 30, 30 s), about a minute and a half of trying.
@@ -656,6 +663,11 @@ class ClientCore:
         self._reads_due: dict[tuple[str, str], Read | RoomRead] = {}
         self._reads_sent: dict[tuple[str, str], tuple[float, Read | RoomRead]] = {}
         self._reads_hold: float | None = None
+        # Reconciling refused for now (see RECONCILE_RETRY): the peers to ask again
+        # (canonical -> as given), when, and the refusals in a row.
+        self._reconcile_again: dict[str, str] = {}
+        self._reconcile_at: float | None = None
+        self._reconcile_refusals = 0
 
     # --- Ids, bytes, time -------------------------------------------------------------------
 
@@ -705,6 +717,8 @@ class ClientCore:
             due.append(max(self._last_received, self._last_ping) + self.ping_after)
         if self._retry_at is not None:
             due.append(self._retry_at)
+        if self._reconcile_at is not None:
+            due.append(self._reconcile_at)
         reads = self._reads_deadline()
         if reads is not None:
             due.append(reads)
@@ -721,6 +735,8 @@ class ClientCore:
         if self._retry_at is not None and now >= self._retry_at:
             self._retry_at = None
             self._pace()
+        if self._reconcile_at is not None and now >= self._reconcile_at:
+            self._reconcile(self._reconcile_again)
         self._write_reads()
         # Compared as next_deadline() adds them up: "now - then >= interval" can be false to
         # the last bit at the very deadline it named, and a shell would call again and again.
@@ -878,6 +894,7 @@ class ClientCore:
         self._outbox.clear()
         self._after = None
         self._end_hold()  # a reconnection resends throttled and held messages anyway
+        self._reconcile_again, self._reconcile_at = {}, None  # and reconciles every peer
         for message in self.outgoing.values():
             message._held = False  # waiting for the connection now, like those typed meanwhile
         reason = self.close_reason or _("the connection ended")
@@ -1107,17 +1124,34 @@ class ClientCore:
         self._pacing, self._window = False, 1
         self._paced.clear()
 
-    def _reconcile(self) -> None:
-        """Ask the history of each peer that has acknowledged, unfinished messages from us:
-        a ``delivered`` or ``expired`` frame may have been lost with the old connection."""
+    def _reconcile(self, only: dict[str, str] | None = None) -> None:
+        """Ask the history of each peer that has acknowledged, unfinished messages from us
+        (``only``: of those peers, by canonical name): a ``delivered`` or ``expired`` frame
+        may have been lost with the old connection, or gone to another session of ours."""
+        self._reconcile_again, self._reconcile_at = {}, None
         oldest: dict[str, tuple[str, int]] = {}  # canonical peer -> (peer, oldest open msg_id)
         for message in self.outgoing.values():
             if message.to is not None and message.state in (SENT, QUEUED) and message.msg_id is not None:
                 key = canonical(message.to)
+                if only is not None and key not in only:
+                    continue
                 if key not in oldest or message.msg_id < oldest[key][1]:
                     oldest[key] = (message.to, message.msg_id)
         for peer, first in oldest.values():
             self._ask_history(peer, first, None, RECONCILE_PAGES * MAX_HISTORY_PAGE)
+
+    def _reconcile_refused(self, answer: Event, peer: str) -> None:
+        """A history :meth:`_reconcile` asked was refused: for now (``unavailable``,
+        ``rate_limited``), asked again after the wait (RECONCILE_RETRY); otherwise the
+        live frames will have to do."""
+        if not isinstance(answer, ErrorReply) or answer.code not in (ErrorCode.UNAVAILABLE, ErrorCode.RATE_LIMITED):
+            return
+        asked = min(max(answer.retry_after or 0.0, THROTTLE_WAIT[0]), THROTTLE_WAIT[1])
+        wait = max(asked, min(THROTTLE_MAX_DELAY, RECONCILE_RETRY * 2 ** self._reconcile_refusals))
+        self._reconcile_refusals += 1
+        self._reconcile_again[canonical(peer)] = peer
+        at = self._now + wait
+        self._reconcile_at = at if self._reconcile_at is None else min(self._reconcile_at, at)
 
     def _ask_history(self, peer: str, first: int, before: int | None, budget: int) -> None:
         request = HistoryRequest(self.new_request_id(), peer, MAX_HISTORY_PAGE, before)
@@ -1129,7 +1163,9 @@ class ClientCore:
         at (counted in messages, not pages: the server cuts a page of long messages short
         to keep it within one frame)."""
         if not isinstance(answer, HistoryPage):
-            return []  # an error (rate_limited...): the live frames will have to do
+            self._reconcile_refused(answer, peer)
+            return []
+        self._reconcile_refusals = 0
         by_id = {m.msg_id: m for m in self.outgoing.values() if m.msg_id is not None and m.to is not None}
         updates: list[Event] = []
         for entry in answer.messages:

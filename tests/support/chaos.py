@@ -480,7 +480,8 @@ def store_view(url: str, problems: list[str]) -> list[str]:
 
     wanted, changed = [], []
     for line in problems:
-        match = re.match(r"(\w+): <OutgoingMessage \S+ to='(\w+)' \w+ msg_id=(\d+)> unfinished", line)
+        match = re.match(r"(\w+)(?:'s second device)?: <OutgoingMessage \S+ to='(\w+)' \w+ msg_id=(\d+)> unfinished",
+                         line)
         if match:
             wanted.append(match.groups())
         match = re.match(r"(\w+) ended with edit \d+ of .* \(msg_id (\d+)\), not edit", line)

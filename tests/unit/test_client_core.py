@@ -203,6 +203,58 @@ def test_after_a_reconnect_the_history_settles_messages_whose_outcome_was_lost()
     assert link.core.outgoing == {}
 
 
+def test_a_history_that_settles_lost_outcomes_refused_for_now_is_asked_again_after_the_wait() -> None:
+    """The history that settles a lost outcome was refused (unavailable: a cluster node cut
+    off from Redis, a full disk). Another session of ours had acknowledged the outcome, so
+    no login tells it again, and no live frame will come: the tracker stayed ``sent`` for
+    good (a chaos run's second device, seed 365). The history is asked again once the
+    server's wait is over, as long as the session lasts."""
+    link = Link()
+    link.log_in()
+    message = link.send("Bob", "one")
+    link.to_server()
+    link.from_server(Accepted(message.request_id, 11))
+    link.lose()  # the Delivered went to our other session, which acknowledged it
+    link.log_in(reconnected=True)
+    asked = link.to_server()
+    assert [type(e) for e in asked] == [HistoryRequest]
+    link.from_server(ErrorReply(ErrorCode.UNAVAILABLE, "the server cannot read anything right now",
+                                asked[0].request_id, retry_after=3.0))
+    assert link.to_server() == []  # not at once
+    deadline = link.core.next_deadline()
+    assert deadline is not None and deadline <= link.now + 3.0 + 1e-9
+    link.now += 3.0
+    link.core.handle_timeout(link.now)
+    again = link.to_server()
+    assert [type(e) for e in again] == [HistoryRequest] and again[0].peer == "Bob"
+    # Refused again, with a shorter wait: the refusals in a row double ours (1 s, 2 s...).
+    link.from_server(ErrorReply(ErrorCode.RATE_LIMITED, "slow down", again[0].request_id, retry_after=0.5))
+    assert link.core.next_deadline() == pytest.approx(link.now + 2.0)
+    link.now += 2.0
+    link.core.handle_timeout(link.now)
+    third = link.to_server()
+    assert [type(e) for e in third] == [HistoryRequest]
+    page = HistoryPage(third[0].request_id, "Bob", (HistoryEntry(11, "Alice", "Bob", "one", 1.0, "delivered"),))
+    assert link.from_server(page) == [MessageUpdate(message, DELIVERED, None)]
+    assert link.core.outgoing == {}
+
+
+def test_a_history_refused_for_good_is_not_asked_again() -> None:
+    link = Link()
+    link.log_in(heartbeat=60.0)
+    message = link.send("Bob", "one")
+    link.to_server()
+    link.from_server(Accepted(message.request_id, 11))
+    link.lose()
+    link.log_in(reconnected=True, heartbeat=60.0)
+    asked = link.to_server()
+    link.from_server(ErrorReply(ErrorCode.BAD_FIELD, "no", asked[0].request_id))
+    link.now += 40.0
+    link.core.handle_timeout(link.now)
+    assert not [e for e in link.to_server() if isinstance(e, HistoryRequest)]
+    assert link.core.outgoing  # the live frames will have to do
+
+
 # --- Receiving: duplicates, receipts, outcome acks ------------------------------------
 
 
