@@ -189,6 +189,11 @@ RECV_BYTES = 64 * 1024
 CLOSE_TIMEOUT = 2.0
 # Messages per history request (the protocol allows at most MAX_HISTORY_PAGE).
 HISTORY_PAGE_SIZE = MAX_HISTORY_PAGE
+# A catch-up after a reconnection (since's ``patience``): how long, in all, its pages refused
+# for now (``unavailable``, ``rate_limited``) are asked again after the server's wait. A
+# reconnection comes when the servers have trouble, and a catch-up given up on shows none of
+# what another device of the user took meanwhile until the next one.
+CATCH_UP_PATIENCE = 60.0
 # Signals the receiver thread blocks, so that the kernel delivers them to the main thread.
 _MAIN_THREAD_SIGNALS = {getattr(signal, name) for name in ("SIGINT", "SIGTERM", "SIGHUP") if hasattr(signal, name)}
 # Outcomes of one read by the receiver.
@@ -701,21 +706,36 @@ class ChatClient:
         return answer
 
     def since(self, after: int, timeout: float = const.SEND_TIMEOUT, page_size: int = HISTORY_PAGE_SIZE,
-              max_pages: int = 40) -> list[HistoryEntry]:
+              max_pages: int = 40, patience: float = 0.0) -> list[HistoryEntry]:
         """Feature since, for a catch-up after a reconnection: this user's direct messages
         in every conversation after msg_id ``after``, oldest first, each once, asked page by
         page (at most ``max_pages`` of ``page_size``, all within ``timeout``: whatever came
         by then). Left out: the messages to this user still waiting for its receipt
         (``sent``, ``queued``): the server sends them at the login, as ``dm`` frames.
-        Raises as :meth:`since_page`."""
+        A page refused for now (``unavailable``, ``rate_limited``) is asked again after the
+        server's wait, for up to ``patience`` seconds of such waits in all (which
+        ``timeout`` does not count; CATCH_UP_PATIENCE for a catch-up). Raises as
+        :meth:`since_page`."""
         me = canonical(self.name)
         deadline = time.monotonic() + timeout
+        patient_until = time.monotonic() + patience
         found: dict[int, HistoryEntry] = {}
-        for _page in range(max_pages):
+        pages = 0
+        while pages < max_pages:
             remaining = deadline - time.monotonic()
             if remaining <= 0:
                 break
-            page = self.since_page(after, page_size, remaining)
+            try:
+                page = self.since_page(after, page_size, remaining)
+            except RequestFailed as exc:
+                wait = max(exc.retry_after or 1.0, 0.1)
+                if exc.code not in (ErrorCode.UNAVAILABLE, ErrorCode.RATE_LIMITED) \
+                        or time.monotonic() + wait > patient_until:
+                    raise
+                time.sleep(wait)  # (on the caller's thread: a catch-up's own)
+                deadline += wait
+                continue
+            pages += 1
             for entry in page.messages:
                 if canonical(entry.sender) == me or entry.state not in ("sent", "queued"):
                     found[entry.msg_id] = entry

@@ -33,6 +33,7 @@ from registry import canonical
 
 from .display import shown_text
 from .errors import ClientError
+from .library import CATCH_UP_PATIENCE
 from .outgoing import MessageUpdate
 
 # The conversations asked (without the feature since) are the most recent ones, and how
@@ -151,8 +152,8 @@ class CatchUp:
         when the page came, into ``shown`` the ids shown."""
         try:
             if self._client.since_supported and after:
-                found = {entry.msg_id: entry for entry in self._client.since(after, self._timeout, CATCH_UP_PAGE,
-                                                                             CATCH_UP_SINCE_PAGES)}
+                found = {entry.msg_id: entry for entry in self._client.since(
+                    after, self._timeout, CATCH_UP_PAGE, CATCH_UP_SINCE_PAGES, patience=CATCH_UP_PATIENCE)}
             else:  # an older server; or nothing shown yet to go on from (every message ever is not news)
                 found = self._known_conversations()
         except ClientError:

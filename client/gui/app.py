@@ -42,6 +42,7 @@ from protocol import ConnectionClosed
 from ..core import login_outcome
 from ..display import explain_refusal, sanitize
 from ..errors import RequestFailed, RequestTimeout
+from ..library import CATCH_UP_PATIENCE
 from ..servers import format_address
 from .blocks import BlockControls
 from .bridge import TkBridge, TurnTimer
@@ -701,15 +702,16 @@ class ChatApp:
         """After a reconnection, on one worker thread: with the feature since, every
         conversation's messages after ``since.after`` (ChatClient.since), handed to the
         model to merge; else the newest page of each conversation ``wanted`` names (the
-        most recent first), one after the other, each handed on as it comes. A failure
-        ends it quietly: the connection went again (the next reconnection asks again) or
-        the server refused."""
+        most recent first), one after the other, each handed on as it comes. A since
+        page refused for now is asked again (CATCH_UP_PATIENCE); another failure ends it
+        quietly: the connection went again (the next reconnection asks again) or the
+        server refused."""
         client = self.client
 
         def work() -> None:
             if since is not None and client.since_supported:
                 try:
-                    entries = client.since(since.after)
+                    entries = client.since(since.after, patience=CATCH_UP_PATIENCE)
                 except Exception:
                     return
                 self.bridge.call(self._caught_up_since, entries)

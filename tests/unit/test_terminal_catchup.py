@@ -24,8 +24,9 @@ class FakeClient:
         self.release = threading.Event()
         self.after: int | None = None
 
-    def since(self, after: int, timeout: float, page_size: int, max_pages: int) -> list[HistoryEntry]:
-        self.after = after
+    def since(self, after: int, timeout: float, page_size: int, max_pages: int,
+              patience: float = 0.0) -> list[HistoryEntry]:
+        self.after, self.patience = after, patience
         self.asked.set()
         assert self.release.wait(WAIT)
         if self.error is not None:
@@ -91,6 +92,7 @@ def test_a_change_of_a_message_the_page_shows_is_not_news_and_one_it_does_not_sh
     assert held == [True, True, False]
     assert ended(catch)
     assert client.after == 2  # from the last id shown
+    assert client.patience > 0  # pages refused for now are asked again (ChatClient.since)
     assert [type(e).__name__ for e in screen.handled] == ["DirectMessage", "Carbon", "Edited"]
     assert screen.handled[0].msg_id == 5 and screen.handled[0].text.startswith("a prova é na quinta")
     assert screen.handled[2] == edited(3, "reunião às 11")  # never shown here: said, after the page's
