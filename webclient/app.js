@@ -17,7 +17,7 @@ const shell = {
   attempts: 0,
   retryFloor: 0,              // seconds the next attempt waits at least (a refusal's retry_after)
   timer: null,
-  resendTimer: null,          // the end of the hold on our sends (holdDue)
+  resendTimer: null,          // the end of the hold on our sends (holdDue), and what is asked again (askAgainDue)
   aliveTimer: null,           // the next liveness() (livenessDue)
   readTimer: null,            // a read mark held back for its interval (sendReads)
   savedSession: null,         // what keepSession() last wrote
@@ -29,15 +29,17 @@ const shell = {
   waitTimer: null,            // ... or this timer, should none come
 };
 
-/** (Re)arm the timer that ends the hold on our sends (after "rate_limited"/"unavailable"). */
+/** (Re)arm the timer that ends the hold on our sends, and asks again what was refused for
+ * now of a catch-up or a history (after "rate_limited"/"unavailable"). */
 function scheduleResend() {
   clearTimeout(shell.resendTimer);
-  const due = nextResend(shell.chat);
-  if (due === null) return;
+  const dues = [nextResend(shell.chat), nextAskAgain(shell.chat)].filter((due) => due !== null);
+  if (!dues.length) return;
   shell.resendTimer = setTimeout(() => {
-    holdDue(shell.chat, monotonicSeconds()).forEach(sendFrame);
+    const now = monotonicSeconds();
+    [...holdDue(shell.chat, now), ...askAgainDue(shell.chat, now)].forEach(sendFrame);
     scheduleResend();
-  }, Math.max(0, due - monotonicSeconds()) * 1000);
+  }, Math.max(0, Math.min(...dues) - monotonicSeconds()) * 1000);
 }
 
 /** (Re)arm the timer of liveness(): ping a silent server, give up a dead connection (looked at

@@ -110,6 +110,7 @@ function createChat(nextId = makeRequestIds()) {
     conversations: new Map(), // key -> {key, name, items, unread, historyAsked}
     requests: new Map(),      // request id -> {kind: hello|send|say|who|history|watch, item?, key?}
     throttle: newThrottle(0), // sends held back and paced after "rate_limited"/"unavailable" (throttle())
+    askAgain: [],             // [{at, request}]: a catch-up or history refused for now (askAgainLater)
     watched: new Set(),       // keys this connection watches (the server forgets them with it)
     sent: new Map(),          // msg_id -> item, for our own messages
     seen: new Set(),          // seenKey()s of incoming messages already shown
@@ -524,6 +525,7 @@ function connectionLost(chat) {
   }
   chat.requests = new Map(unsettled);
   chat.watched = new Set();  // a new connection watches again
+  chat.askAgain = [];  // a new connection catches up afresh
   // Presence is kept as it was, but drawn as unknown until the next "who" answers.
   for (const convo of chat.conversations.values()) convo.historyAsked = false;
   chat.status = chat.welcomedOnce ? "reconnecting" : "offline";
@@ -922,6 +924,11 @@ const HANDLERS = {
       }
       return;
     }
+    if (request && (request.kind === "since" || (request.kind === "history" && !request.room))
+        && (frame.code === "unavailable" || frame.code === "rate_limited")) {
+      askAgainLater(chat, request, frame.retry_after);
+      return;
+    }
     if (request && request.kind === "history") {
       if (frame.code === "unknown_type") chat.history = false;  // an older server
       const convo = request.room ? chat.conversations.get(request.key) : null;
@@ -1142,6 +1149,52 @@ const HANDLERS = {
 // the feature since, at most this many pages of every conversation at once.
 const CATCH_UP_PEERS = 20;
 const CATCH_UP_SINCE_PAGES = 40;
+// A catch-up's page or a person's history refused for now ("unavailable", "rate_limited"):
+// asked again after the server's wait, for up to this many seconds of such waits in all
+// (client/library.py's CATCH_UP_PATIENCE). A reconnection comes when the servers have
+// trouble; given up on, what another device took meanwhile would not show until the next one.
+const CATCH_UP_PATIENCE = 60;
+
+/** ``request`` (a "since", or a person's "history") was refused for now, the server asking
+ * to wait ``retryAfter`` seconds: ask it again then (askAgainDue), while patience lasts. A
+ * person's history given up on is asked again when the conversation is next opened. */
+function askAgainLater(chat, request, retryAfter) {
+  const now = monotonicSeconds();
+  const wait = Math.max(typeof retryAfter === "number" ? retryAfter : 1, 0.1);
+  if (request.patientUntil === undefined) request.patientUntil = now + CATCH_UP_PATIENCE;
+  if (now + wait <= request.patientUntil) {
+    chat.askAgain.push({ at: now + wait, request });
+  } else if (request.kind === "history") {
+    const convo = chat.conversations.get(request.key);
+    if (convo) convo.historyAsked = false;
+  }
+}
+
+/** The requests askAgainLater kept whose wait is over at ``now``: their frames, under new ids. */
+function askAgainDue(chat, now) {
+  if (chat.status !== "online") return [];
+  const due = chat.askAgain.filter((each) => each.at <= now);
+  chat.askAgain = chat.askAgain.filter((each) => each.at > now);
+  const frames = [];
+  for (const { request } of due) {
+    const id = chat.nextId();
+    if (request.kind === "since") {
+      chat.requests.set(id, request);
+      frames.push({ type: "since", id, after_id: request.after, limit: HISTORY_PAGE });
+      continue;
+    }
+    const convo = chat.conversations.get(request.key);
+    if (!convo || typeof convo.name !== "string") continue;
+    chat.requests.set(id, request);
+    frames.push({ type: "history", id, with: convo.name, limit: HISTORY_PAGE });
+  }
+  return frames;
+}
+
+/** When askAgainDue has frames next (seconds), or null. */
+function nextAskAgain(chat) {
+  return chat.askAgain.length ? Math.min(...chat.askAgain.map((each) => each.at)) : null;
+}
 
 /** The newest msg_id among ``convo``'s messages (0: none yet). */
 function newestShown(convo) {

@@ -247,3 +247,65 @@ def test_a_message_given_up_after_unavailable_answers_says_how_often_and_how_lon
         "it was stored: it may or may not have been"], result
     assert "tentou-se 6 vezes em 95 s, e ela não foi enviada" in result["pt"][0], result
     assert "tentou-se 6 vezes em 95 s, e o servidor não sabe dizer" in result["pt"][1], result
+
+
+def test_a_catch_up_or_a_history_refused_for_now_is_asked_again_after_the_wait(page: Page) -> None:
+    """A reconnection comes when the servers have trouble: the catch-up's ``since`` and the
+    open conversation's ``history`` may be refused for now. Dropped, what another device
+    took meanwhile stayed unshown, and the conversation's states stale, until the next
+    reconnection. They are asked again after the server's wait, while patience lasts
+    (60 s of waits, as client/library.py's CATCH_UP_PATIENCE); the protocol's functions
+    with a fake clock."""
+    result = page.js("""(() => {
+      let n = 0;
+      const chat = createChat(() => `t-${++n}`);
+      receiveFrame(chat, {type: "welcome", id: "t-0", name: "Bob", version: 1, server: "s", heartbeat: 15,
+                          features: ["since"]});
+      const realNow = monotonicSeconds;
+      let now = 1000;
+      monotonicSeconds = () => now;
+      const r = {};
+      try {
+        const since = sinceFrame(chat, 5, 7, 2);
+        receiveFrame(chat, {type: "error", id: since.id, code: "unavailable", message: "later", retry_after: 2});
+        r.sinceDue = nextAskAgain(chat) - now;
+        r.early = askAgainDue(chat, now + 1.9).length;
+        now += 2;
+        r.since = askAgainDue(chat, now);
+        r.sinceNewId = r.since.length === 1 && r.since[0].id !== since.id;
+        receiveFrame(chat, {type: "since_page", id: r.since[0].id, messages: [
+          {msg_id: 9, from: "Carol", to: "Bob", text: "oi", sent_at: 1, state: "delivered"}]});
+        r.shown = chat.conversations.get("@carol").items.filter((i) => i.kind === "message").map((i) => i.text);
+        const key = startConversation(chat, "Dani");
+        const asked = openConversation(chat, key).filter((f) => f.type === "history");
+        const refuse = (f, wait) => receiveFrame(chat, {type: "error", id: f.id, code: "rate_limited",
+                                                      message: "slow down", retry_after: wait});
+        refuse(asked[0], 1);
+        now += 1;
+        const again = askAgainDue(chat, now);
+        r.history = again.map((f) => [f.type, f.with]);
+        // Refused for longer than patience lasts: given up, and asked when next opened.
+        let last = again[0];
+        for (let i = 0; i < 3 && last; i++) {
+          refuse(last, 25);
+          now = nextAskAgain(chat) === null ? now : nextAskAgain(chat);
+          last = askAgainDue(chat, now)[0];
+        }
+        r.givenUpAfter = nextAskAgain(chat);
+        r.askedOnOpen = openConversation(chat, key).filter((f) => f.type === "history").length;
+        // A connection lost forgets what was to be asked again: the next one catches up afresh.
+        const third = sinceFrame(chat, 5, 7, 1);
+        receiveFrame(chat, {type: "error", id: third.id, code: "unavailable", message: "later", retry_after: 1});
+        connectionLost(chat);
+        r.afterLoss = chat.askAgain.length;
+      } finally {
+        monotonicSeconds = realNow;
+      }
+      return r;
+    })()""")
+    assert result["sinceDue"] == 2 and result["early"] == 0
+    assert result["since"] == [{"type": "since", "id": result["since"][0]["id"], "after_id": 7, "limit": 50}]
+    assert result["sinceNewId"] and result["shown"] == ["oi"]
+    assert result["history"] == [["history", "Dani"]]
+    assert result["givenUpAfter"] is None and result["askedOnOpen"] == 1
+    assert result["afterLoss"] == 0
