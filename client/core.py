@@ -312,8 +312,10 @@ MAX_REASON_CHARS = 256
 # password it logged in with no longer holds, so no reconnection tries it again; the front
 # ends ask for the new one (ClientCore.signed_out).
 SIGNED_OUT = frozenset({ErrorCode.PASSWORD_RESET, ErrorCode.PASSWORD_CHANGED})
-# Refusals of a message after which it is written again (see the module docstring).
-_RETRIED = frozenset({ErrorCode.RATE_LIMITED, ErrorCode.UNAVAILABLE})
+# Refusals that say "not now": a message after one is written again (see the module
+# docstring), and a request nobody waits for (reconciling, a catch-up) is asked again
+# after the wait.
+REFUSED_FOR_NOW = frozenset({ErrorCode.RATE_LIMITED, ErrorCode.UNAVAILABLE})
 
 
 # --- Reconnecting: pure generators and one verdict --------------------------------------
@@ -1144,7 +1146,7 @@ class ClientCore:
         """A history :meth:`_reconcile` asked was refused: for now (``unavailable``,
         ``rate_limited``), asked again after the wait (RECONCILE_RETRY); otherwise the
         live frames will have to do."""
-        if not isinstance(answer, ErrorReply) or answer.code not in (ErrorCode.UNAVAILABLE, ErrorCode.RATE_LIMITED):
+        if not isinstance(answer, ErrorReply) or answer.code not in REFUSED_FOR_NOW:
             return
         asked = min(max(answer.retry_after or 0.0, THROTTLE_WAIT[0]), THROTTLE_WAIT[1])
         wait = max(asked, min(THROTTLE_MAX_DELAY, RECONCILE_RETRY * 2 ** self._reconcile_refusals))
@@ -1472,7 +1474,7 @@ class ClientCore:
             changed = message._advance(QUEUED, msg_id=event.msg_id)
         elif isinstance(event, Delivered):
             changed = message._advance(DELIVERED, msg_id=event.msg_id)
-        elif event.code in _RETRIED and message.state == SENDING and self._retry(message, event):  # type: ignore[attr-defined]
+        elif event.code in REFUSED_FOR_NOW and message.state == SENDING and self._retry(message, event):  # type: ignore[attr-defined]
             # Not stored (or, unavailable with uncertain, perhaps stored): write it again,
             # with the same id, once the server's bucket has refilled or its store may work.
             message._throttled = True

@@ -151,6 +151,7 @@ from .core import (
     MAX_WAITING,
     RECONNECT_DELAY,
     RECONNECT_MAX_DELAY,
+    REFUSED_FOR_NOW,
     SEEN_LIMIT,
     FIRST_LOGIN_FAIL,
     FIRST_LOGIN_NEXT,
@@ -729,8 +730,7 @@ class ChatClient:
                 page = self.since_page(after, page_size, remaining)
             except RequestFailed as exc:
                 wait = max(exc.retry_after or 1.0, 0.1)
-                if exc.code not in (ErrorCode.UNAVAILABLE, ErrorCode.RATE_LIMITED) \
-                        or time.monotonic() + wait > patient_until:
+                if exc.code not in REFUSED_FOR_NOW or time.monotonic() + wait > patient_until:
                     raise
                 time.sleep(wait)  # (on the caller's thread: a catch-up's own)
                 deadline += wait
