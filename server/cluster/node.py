@@ -258,6 +258,9 @@ class ClusterNode:
         # Outcomes and changes (read marks, edits, deletes) whose ROUTES call failed, in their
         # order: sent again before anything newer (_send_routes), once Redis answers.
         self._unrouted: list[tuple[str, bytes | str, Callable[[list[str] | None], None] | None, str]] = []
+        # Changes of room posts whose entry on the events stream failed, to put again, in
+        # order, once Redis answers (_put_change); at most UNROUTED_MAX.
+        self._unput: list[tuple[bus.RoomPostChanged, int, bool]] = []
         # The ROUTES calls under way (their callbacks not all answered): awaited by answered().
         self._route_batches: set[asyncio.Future] = set()
         # The store, if it can route a direct message in its own script call (RedisStore),
@@ -780,13 +783,37 @@ class ClusterNode:
         events stream (bus.RoomPostChanged; this node skips its own entry). An edit's entry
         (``holds_text``) is noted with post ``msg_id``, so that deleting the post takes
         the text out of the stream (scripts.ROOM_TEXT_ENTRY)."""
-        event = bus.RoomPostChanged(self.node_id, room, sender_key, frame.decode("utf-8"), bus._dumps(notices))
-        if not holds_text:
-            self._publish(event)
-            return
-        self._spawn(scripts.ROOM_TEXT_ENTRY(self._redis, args=(self.prefix, self.prefix + "events", msg_id,
-                                                               bus.encode(event), scripts.EVENTS_MAXLEN)),
-                    event.KIND)
+        self._put_change((bus.RoomPostChanged(self.node_id, room, sender_key, frame.decode("utf-8"),
+                                              bus._dumps(notices)), msg_id, holds_text))
+
+    def _put_change(self, change: tuple[bus.RoomPostChanged, int, bool]) -> None:
+        """Put a change of :meth:`room_post_changed` on the events stream. If the call
+        fails (this node's link to Redis broke just then, or no answer came in time), it
+        is kept and put again once Redis answers (the heartbeat), after those kept before
+        it: the members on other nodes would otherwise read the old text until their next
+        login (the chaos run). It may have been put after all: told twice, or after a newer
+        change from another node, which clients take as a no-op (by the change's ``at``)."""
+        event, msg_id, holds_text = change
+        encoded = bus.encode(event)
+        if holds_text:
+            call = scripts.ROOM_TEXT_ENTRY(self._redis, args=(self.prefix, self.prefix + "events", msg_id, encoded,
+                                                             scripts.EVENTS_MAXLEN))
+        else:
+            call = self._redis.execute("XADD", self.prefix + "events", "MAXLEN", "~", scripts.EVENTS_MAXLEN, "*",
+                                       "e", encoded)
+
+        async def run() -> None:
+            try:
+                reply = await call
+            except (RedisConnectionError, TimeoutError) as exc:
+                reply = exc
+            if isinstance(reply, (RedisError, RedisConnectionError, TimeoutError)):
+                self._failed(event.KIND, f"{reply}; put again once Redis answers")
+                if len(self._unput) >= UNROUTED_MAX:
+                    self._failed(event.KIND, "too many changes not put: told at their members' next login")
+                    self._unput.pop(0)
+                self._unput.append(change)
+        asyncio.ensure_future(run())
 
     def admin_added(self, key: str) -> None:
         """A console here made account ``key`` an administrator: so do the other nodes,
@@ -1145,6 +1172,9 @@ class ClusterNode:
                     self._last_beat = self.clock()
                     if self._unrouted and not self._routes:  # Redis answers: route them again
                         asyncio.get_running_loop().call_soon(self._send_routes)
+                    unput, self._unput = self._unput, []
+                    for change in unput:  # and put the room changes again, in order
+                        self._put_change(change)
                     if self._unclaimed:  # a rejoin that Redis interrupted
                         await self._claim_again()
                     if self._unreleased:

@@ -25,7 +25,7 @@ from protocol import (
 )
 from protocol.codec import encode
 from server.afterdelivered import ROOM_TYPING
-from server.cluster import bus
+from server.cluster import bus, scripts
 
 ALL = (READ, TYPING, EDITS)
 PASSWORD = "correct horse"
@@ -213,3 +213,40 @@ def test_a_room_typing_that_reaches_a_node_late_is_dropped(nodes):
         none_of(mia, RoomTyping)
         arrives(time.time())
         assert mia.expect(RoomTyping, skip=QUIET) == RoomTyping("#redes", "Ana")
+
+
+def test_an_edit_whose_stream_entry_failed_reaches_the_members_on_the_other_node(nodes):
+    """Node 1 stored an edit of a post and told Ana "ok", and its call that puts the change
+    on the events stream failed (its link to Redis broke just then, or no answer came in
+    time). Mia, on node 2, still reads the edit while she stays connected: the entry is put
+    again once Redis answers. Before, she learned it only at her next login (a chaos run,
+    cluster seed 404 with 20 clients: three members left reading the old text)."""
+    from resp.aio import RedisConnectionError
+
+    n = nodes
+    node = n.servers[0].peers
+    redis = node._redis
+    real = redis.execute
+    lost = []
+
+    async def losing_one_change_entry(*args, **options):
+        if not lost and args[:1] == ("EVALSHA",) and args[1] == scripts.ROOM_TEXT_ENTRY.sha1:
+            lost.append(args)
+            raise RedisConnectionError("Redis went away (the test)")
+        return await real(*args, **options)
+
+    try:
+        with log_in(n, 0, "Ana") as ana, log_in(n, 1, "Mia") as mia:
+            online_everywhere(n, "Ana", "Mia")
+            join(ana, create=True)
+            join(mia)
+            settled(ana, mia)
+            msg_id = post(ana, "m1", "a prova é na sexta", ana, mia)
+            redis.execute = losing_one_change_entry
+            ana.send(Edit("e1", msg_id, "a prova é na quinta"))
+            ana.expect(Done, skip=QUIET + (RoomPost,))
+            wait_for(lambda: lost, what="node 1's stream entry of the edit lost")
+            change = mia.expect(RoomEdited, 10, skip=QUIET)
+            assert (change.msg_id, change.text) == (msg_id, "a prova é na quinta")
+    finally:
+        redis.execute = real
