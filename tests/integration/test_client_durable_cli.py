@@ -14,7 +14,8 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 
@@ -631,6 +632,40 @@ def _away_after(terminal: LiveTerminal, proxy: FaultProxy, sender: ChatClient, m
                           and "(attempt 2)" in line)
 
 
+@contextmanager
+def _joao_away_on_the_terminal(server: ServerThread, clients: list[ChatClient], *earlier: str
+                               ) -> Iterator[tuple[LiveTerminal, FaultProxy, ChatClient, ChatClient, list]]:
+    """João on two devices: device A (a library client), and the terminal through a proxy,
+    cut off and reconnecting once it showed Carol's "before" (:func:`_away_after`); Ana
+    online. ``earlier``: what Ana wrote João before the terminal started (device A took
+    it). Yields (terminal, proxy, device A, Ana, the trackers of ``earlier``); the terminal
+    must end OK."""
+    carol = start(clients, server.port, "Carol")
+    device_a = start(clients, server.port, "João", password="correct horse", register=True)
+    ana = start(clients, server.port, "Ana")
+    sent = [ana.send_direct("João", text) for text in earlier]
+    assert all(message.wait("delivered", WAIT) for message in sent), sent
+    with FaultProxy(server.host, server.port) as proxy:
+        terminal = LiveTerminal(proxy.port, "João", password="correct horse", **FAST)
+        try:
+            _away_after(terminal, proxy, carol, "João")
+            yield terminal, proxy, device_a, ana, sent
+        finally:
+            assert terminal.end() == ExitCode.OK
+
+
+def _back(terminal: LiveTerminal, proxy: FaultProxy, caught_up: str) -> list[str]:
+    """Let the terminal of :func:`_joao_away_on_the_terminal` reconnect; once it showed a
+    line ending with ``caught_up`` (its catch-up's) and answered a ``/who`` after it, the
+    lines it printed."""
+    proxy.refuse_new = False
+    terminal.out.wait_for(lambda line: line == "! reconnected")
+    terminal.out.wait_for(lambda line: line.endswith(caught_up))
+    terminal.type("/who")
+    terminal.out.wait_for(lambda line: line.startswith("* online"))
+    return terminal.out.lines
+
+
 def test_after_a_reconnection_the_terminal_shows_what_another_session_got_and_sent_meanwhile(
         server: ServerThread, clients: list[ChatClient]) -> None:
     """João on the page and in the terminal; the terminal reconnecting while Ana wrote: the
@@ -661,28 +696,15 @@ def test_after_a_reconnection_the_terminal_shows_a_new_contacts_message_that_ano
     talked with, wrote to him: device A took it (delivered, so no queue keeps it), and B
     had no conversation with her to ask for. With the feature since B asks for every
     conversation after the last message it showed, and shows Ana's once, in order."""
-    carol = start(clients, server.port, "Carol")
-    device_a = start(clients, server.port, "João", password="correct horse", register=True)
-    ana = start(clients, server.port, "Ana")
-    with FaultProxy(server.host, server.port) as proxy:
-        terminal = LiveTerminal(proxy.port, "João", password="correct horse", **FAST)
-        try:
-            _away_after(terminal, proxy, carol, "João")
-            first = ana.send_direct("João", "oi, João, sou a Ana")
-            assert first.wait("delivered", WAIT)  # device A took it
-            assert ana.send_direct("João", "e mais uma").wait("delivered", WAIT)
-            assert device_a.send_direct("Ana", "oi, Ana").wait("delivered", WAIT)
-            proxy.refuse_new = False
-            terminal.out.wait_for(lambda line: line == "! reconnected")
-            terminal.out.wait_for(lambda line: line.endswith("you (elsewhere) → Ana: oi, Ana (delivered)"))
-            terminal.type("/who")
-            terminal.out.wait_for(lambda line: line.startswith("* online"))
-            lines = terminal.out.lines
-            ana_lines = [n for n, line in enumerate(lines) if "Ana → you:" in line]
-            assert [lines[n].split("Ana → you: ")[1] for n in ana_lines] == ["oi, João, sou a Ana", "e mais uma"], lines
-            assert sum(line.endswith("Carol → you: before") for line in lines) == 1, lines
-        finally:
-            assert terminal.end() == ExitCode.OK
+    with _joao_away_on_the_terminal(server, clients) as (terminal, proxy, device_a, ana, _earlier):
+        first = ana.send_direct("João", "oi, João, sou a Ana")
+        assert first.wait("delivered", WAIT)  # device A took it
+        assert ana.send_direct("João", "e mais uma").wait("delivered", WAIT)
+        assert device_a.send_direct("Ana", "oi, Ana").wait("delivered", WAIT)
+        lines = _back(terminal, proxy, "you (elsewhere) → Ana: oi, Ana (delivered)")
+        ana_lines = [n for n, line in enumerate(lines) if "Ana → you:" in line]
+        assert [lines[n].split("Ana → you: ")[1] for n in ana_lines] == ["oi, João, sou a Ana", "e mais uma"], lines
+        assert sum(line.endswith("Carol → you: before") for line in lines) == 1, lines
 
 
 def test_a_message_another_device_took_and_whose_edit_came_first_is_still_shown_after_a_reconnection(
@@ -694,28 +716,15 @@ def test_a_message_another_device_took_and_whose_edit_came_first_is_still_shown_
     the message itself never showed. It shows now, once, with its latest text; and the
     edit, held until the catch-up showed the message, is not said about a message the
     screen had not shown yet."""
-    carol = start(clients, server.port, "Carol")
-    device_a = start(clients, server.port, "João", password="correct horse", register=True)
-    ana = start(clients, server.port, "Ana")
-    with FaultProxy(server.host, server.port) as proxy:
-        terminal = LiveTerminal(proxy.port, "João", password="correct horse", **FAST)
-        try:
-            _away_after(terminal, proxy, carol, "João")
-            sent = ana.send_direct("João", "a prova é na sexta")
-            assert sent.wait("delivered", WAIT)  # device A took it
-            ana.edit(sent.msg_id, "a prova é na quinta")
-            assert device_a.send_direct("Ana", "ok").wait("delivered", WAIT)
-            proxy.refuse_new = False
-            terminal.out.wait_for(lambda line: line == "! reconnected")
-            terminal.out.wait_for(lambda line: line.endswith("you (elsewhere) → Ana: ok (delivered)"))
-            terminal.type("/who")
-            terminal.out.wait_for(lambda line: line.startswith("* online"))
-            lines = terminal.out.lines
-            shown = [line for line in lines if "Ana → you: " in line]
-            assert len(shown) == 1 and "a prova é na quinta" in shown[0], lines
-            assert not [line for line in lines if line.startswith("✎ Ana edited")], lines
-        finally:
-            assert terminal.end() == ExitCode.OK
+    with _joao_away_on_the_terminal(server, clients) as (terminal, proxy, device_a, ana, _earlier):
+        sent = ana.send_direct("João", "a prova é na sexta")
+        assert sent.wait("delivered", WAIT)  # device A took it
+        ana.edit(sent.msg_id, "a prova é na quinta")
+        assert device_a.send_direct("Ana", "ok").wait("delivered", WAIT)
+        lines = _back(terminal, proxy, "you (elsewhere) → Ana: ok (delivered)")
+        shown = [line for line in lines if "Ana → you: " in line]
+        assert len(shown) == 1 and "a prova é na quinta" in shown[0], lines
+        assert not [line for line in lines if line.startswith("✎ Ana edited")], lines
 
 
 def test_an_edit_the_catch_up_does_not_show_the_message_of_is_said_after_it(
@@ -724,29 +733,15 @@ def test_an_edit_the_catch_up_does_not_show_the_message_of_is_said_after_it(
     showed it; while the terminal was away she edited it. The edit comes at the login and
     waits for the catch-up, whose page (after the last id the terminal showed) does not
     list the message: the edit is said then, once, not swallowed."""
-    carol = start(clients, server.port, "Carol")
-    device_a = start(clients, server.port, "João", password="correct horse", register=True)
-    ana = start(clients, server.port, "Ana")
-    old = ana.send_direct("João", "reunião às 10")
-    assert old.wait("delivered", WAIT)  # device A took it
-    with FaultProxy(server.host, server.port) as proxy:
-        terminal = LiveTerminal(proxy.port, "João", password="correct horse", **FAST)
-        try:
-            _away_after(terminal, proxy, carol, "João")
-            ana.edit(old.msg_id, "reunião às 11")
-            assert device_a.send_direct("Ana", "ok").wait("delivered", WAIT)
-            proxy.refuse_new = False
-            terminal.out.wait_for(lambda line: line == "! reconnected")
-            terminal.out.wait_for(lambda line: line == f"✎ Ana edited message {old.msg_id}: reunião às 11")
-            terminal.out.wait_for(lambda line: line.endswith("you (elsewhere) → Ana: ok (delivered)"))
-            terminal.type("/who")
-            terminal.out.wait_for(lambda line: line.startswith("* online"))
-            lines = terminal.out.lines
-            assert sum(line.startswith("✎ Ana edited") for line in lines) == 1, lines
-            assert lines.index(f"✎ Ana edited message {old.msg_id}: reunião às 11") > \
-                [n for n, line in enumerate(lines) if line.endswith("→ Ana: ok (delivered)")][0], lines
-        finally:
-            assert terminal.end() == ExitCode.OK
+    with _joao_away_on_the_terminal(server, clients, "reunião às 10") as (terminal, proxy, device_a, ana, (old,)):
+        ana.edit(old.msg_id, "reunião às 11")
+        assert device_a.send_direct("Ana", "ok").wait("delivered", WAIT)
+        _back(terminal, proxy, "you (elsewhere) → Ana: ok (delivered)")
+        terminal.out.wait_for(lambda line: line == f"✎ Ana edited message {old.msg_id}: reunião às 11")
+        lines = terminal.out.lines
+        assert sum(line.startswith("✎ Ana edited") for line in lines) == 1, lines
+        assert lines.index(f"✎ Ana edited message {old.msg_id}: reunião às 11") > \
+            [n for n, line in enumerate(lines) if line.endswith("→ Ana: ok (delivered)")][0], lines
 
 
 def test_a_message_that_waited_for_the_terminal_is_shown_once_though_the_catch_up_lists_it_too(
