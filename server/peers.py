@@ -82,13 +82,7 @@ class LocalPeers:
     def elsewhere(self, key: str) -> bool:
         """True if ``key`` has sessions on other nodes: else :meth:`carbon` for ``key`` does
         nothing, and the relay need not build the copy it would take for every message
-        (:meth:`tell`'s test is :meth:`may_be_elsewhere`). Alone: never."""
-        return False
-
-    def may_be_elsewhere(self, key: str) -> bool:
-        """True unless every session of ``key`` is known to be here: exactly when
-        :meth:`tell` for ``key`` has work to do (which asks where a user the directory
-        does not show is), and the relay builds the frame it takes. Alone: never."""
+        (:meth:`tell` has no such test: a cluster node asks Redis every time). Alone: never."""
         return False
 
     def probe_elsewhere(self, key: str) -> None:

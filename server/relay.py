@@ -1315,9 +1315,10 @@ class Relay:
         if msg_id > self.logins.guests.holdings.get(sender_key, NO_HOLDING).epoch:
             for sender in online.get(sender_key, OFFLINE).sessions:
                 sender.send(_new_delivered(flight.client_id, msg_id))
-            # Encoded only for other nodes; also when the directory shows the sender nowhere
-            # (it lags Redis after a pause or a restart: she may be online on another node).
-            if routes and self.peers.may_be_elsewhere(sender_key):
+            # Encoded only for other nodes; also when the directory shows the sender nowhere,
+            # or all here (it lags Redis after a pause or a restart: she, or the device that
+            # sent it, may be online on another node: peers.tell).
+            if routes:
                 self.peers.tell(sender_key, msg_id, encode(Delivered(flight.client_id, msg_id)))
         if routes:  # the recipient's sessions on other nodes have it in flight too
             self.peers.settled(key, msg_id)

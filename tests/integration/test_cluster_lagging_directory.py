@@ -1,6 +1,7 @@
 """A node whose directory lags Redis (its events reader behind, as after a pause or a
 restart) still tells a sender online on another node how her message ended, and a
-recipient online on another node that a message to her was edited.
+recipient online on another node that a message to her was edited: also when it shows
+every session of that user on itself, her device on another node unseen.
 
 Two nodes in one process (test_cluster_nodes.Cluster) on a real redis-server; the second
 reaches Redis through a raw FaultProxy that holds back its events reader's connection
@@ -9,11 +10,16 @@ reaches Redis through a raw FaultProxy that holds back its events reader's conne
 
 from __future__ import annotations
 
-from redisserver import redis_server  # noqa: F401  (a fixture)
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+from redisserver import RedisServer, redis_server  # noqa: F401  (a fixture)
 from test_cluster_conversation import log_in
 from test_cluster_join_order import bia_behind_a_lagging_events_reader
+from test_cluster_nodes import wait_for
 
-from protocol import Accepted, Delivered, DirectMessage, Done, Edit, Edited, Ping, Receipt, SendDirect, UserJoined
+from protocol import (Accepted, Carbon, Delivered, DirectMessage, Done, Edit, Edited, Ping, Receipt, SendDirect,
+                      UserJoined)
 from server.cluster import node as node_module
 
 
@@ -60,3 +66,52 @@ def test_an_edit_for_a_recipient_the_editors_node_does_not_see_online_reaches_he
             assert (edited.msg_id, edited.text) == (msg_id, "oi!")
             assert c.call(lambda: "ana" not in node.users.where), "the test must hold node 1's reader throughout"
             proxy.release_peer(port)
+
+
+@contextmanager
+def ana_on_both_nodes(redis: RedisServer) -> Iterator[tuple]:
+    """Ana's phone on node 1, Bia's, whose directory then shows every session of Ana there;
+    her laptop then on node 0, whose "on" node 1 has not read (its events reader held back):
+    (the cluster, node 1, Bia, the proxy, the held link's port, the phone, the laptop)."""
+    with bia_behind_a_lagging_events_reader(redis, log_in) as (c, node, bia, proxy, port):
+        proxy.release_peer(port)  # for node 1 to read its own "on" of Ana's phone
+        with log_in(c, 1, "Ana", "senha secreta 1", register=True) as phone:
+            wait_for(lambda: c.call(lambda: node.users.where.get("ana")) is True, what="node 1 sees Ana's phone")
+            assert proxy.hold_peer(port) == 1
+            with log_in(c, 0, "Ana", "senha secreta 1") as laptop:
+                yield c, node, bia, proxy, port, phone, laptop
+                assert c.call(lambda: node.users.where.get("ana")) is True, "the test must hold node 1's reader"
+                proxy.release_peer(port)
+
+
+def test_a_delivered_reaches_the_senders_device_the_recipients_node_does_not_see(redis_server,  # noqa: F811
+                                                                                 monkeypatch):
+    # Node 1 shows every session of Ana on node 1. The laptop's message to Bia must still
+    # be told "delivered" on the laptop: skipped because node 1 believed Ana was all here,
+    # it stayed "sent" while the laptop stayed connected (the chaos run with 20 clients,
+    # cluster seeds 407 and 408: a first device left with messages sent or queued that the
+    # store held delivered).
+    monkeypatch.setattr(node_module, "CATCH_UP_SECONDS", 0.2)
+    with ana_on_both_nodes(redis_server) as (c, node, bia, proxy, port, phone, laptop):
+        laptop.send(SendDirect("d1", "Bia", "oi"))
+        msg_id = laptop.expect(Accepted, skip=(UserJoined, Ping)).msg_id
+        assert bia.expect(DirectMessage, skip=(UserJoined, Ping)).msg_id == msg_id
+        bia.send(Receipt(msg_id))
+        delivered = laptop.expect(Delivered, skip=(UserJoined, Ping), timeout=2.0)
+        assert (delivered.request_id, delivered.msg_id) == ("d1", msg_id)
+
+
+def test_an_edit_on_one_device_reaches_another_the_editors_node_does_not_see(redis_server,  # noqa: F811
+                                                                             monkeypatch):
+    # The same lag for a change: Ana's phone edits a message her laptop sent Bia. Node 1
+    # shows Ana all on node 1; the laptop, which sent it, must read the new text.
+    monkeypatch.setattr(node_module, "CATCH_UP_SECONDS", 0.2)
+    with ana_on_both_nodes(redis_server) as (c, node, bia, proxy, port, phone, laptop):
+        laptop.send(SendDirect("d1", "Bia", "oi"))
+        msg_id = laptop.expect(Accepted, skip=(UserJoined, Ping)).msg_id
+        assert bia.expect(DirectMessage, skip=(UserJoined, Ping)).msg_id == msg_id
+        phone.send(Edit("e1", msg_id, "oi!"))
+        phone.expect(Done, skip=(UserJoined, Ping, Carbon))
+        assert bia.expect(Edited, skip=(UserJoined, Ping)).text == "oi!"
+        edited = laptop.expect(Edited, skip=(UserJoined, Ping), timeout=2.0)
+        assert (edited.msg_id, edited.text) == (msg_id, "oi!")
