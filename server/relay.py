@@ -1577,12 +1577,31 @@ class Relay:
             if any(other.inflight and msg_id in other.inflight for other in still_online):
                 continue
             flight = self.inflight.pop(msg_id, None)
-            if flight is not None:
-                for sender in self.registry.sessions(flight.sender_key):
-                    sender.send(Queued(flight.client_id, msg_id))
-                if self.peers.routes:
-                    self.peers.tell(flight.sender_key, msg_id, encode(Queued(flight.client_id, msg_id)))
+            if flight is None:
+                continue
+            if self.peers.routes:
+                # A cluster: another device of the recipient, on a node this one's directory
+                # does not show yet, may have confirmed it, its "settled" skipped here (it is
+                # routed only where the directory shows a session: peers.settled). "queued"
+                # only if the store still has it waiting, not after its "delivered".
+                self.store.sent_under(flight.sender_key, flight.client_id, partial(self._requeued, flight),
+                                      on_error=partial(self._requeued, flight, None))
+            else:
+                self._requeued(flight, flight)
         session.inflight = None
+
+    def _requeued(self, flight: mailbox.StoredMessage, stored: mailbox.StoredMessage | None,
+                  _error: object = None) -> None:
+        """Tell ``flight``'s sender it is queued (its recipient left without confirming
+        it), unless ``stored`` (the store's answer, if it could be read) shows it
+        delivered, expired, or replaced under its request id meanwhile."""
+        if stored is not None and (stored.msg_id != flight.msg_id or stored.state not in mailbox.PENDING):
+            return
+        msg_id = flight.msg_id
+        for sender in self.registry.sessions(flight.sender_key):
+            sender.send(Queued(flight.client_id, msg_id))
+        if self.peers.routes:
+            self.peers.tell(flight.sender_key, msg_id, encode(Queued(flight.client_id, msg_id)))
 
     def expire(self, now: float) -> None:
         """Expire unconfirmed messages past their time, purge old history, forget guest

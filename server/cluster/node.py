@@ -582,7 +582,9 @@ class ClusterNode:
     def settled(self, key: str, msg_id: int) -> None:
         """Tell the other nodes holding sessions of ``key`` that ``msg_id`` is settled.
         Skipped when the directory shows every session of ``key`` here (the common case:
-        one script call less per receipt)."""
+        one script call less per receipt). A device of ``key`` on another node it does not
+        show yet may then keep the message in flight until it leaves: its node asks the
+        store before it tells the sender "queued" (relay._requeue)."""
         if self._where.get(key):  # _here, without its call (asked per message)
             return
         self._route(key, bus.encode(bus.Settled(key, msg_id)), None, f"settled for {key!r}")

@@ -19,7 +19,7 @@ from test_cluster_join_order import bia_behind_a_lagging_events_reader
 from test_cluster_nodes import wait_for
 
 from protocol import (Accepted, Carbon, Delivered, DirectMessage, Done, Edit, Edited, Ping, Receipt, SendDirect,
-                      UserJoined)
+                      UserJoined, UserLeft)
 from server.cluster import node as node_module
 
 
@@ -115,3 +115,23 @@ def test_an_edit_on_one_device_reaches_another_the_editors_node_does_not_see(red
         assert bia.expect(Edited, skip=(UserJoined, Ping)).text == "oi!"
         edited = laptop.expect(Edited, skip=(UserJoined, Ping), timeout=2.0)
         assert (edited.msg_id, edited.text) == (msg_id, "oi!")
+
+
+def test_a_message_one_device_confirmed_is_not_requeued_by_another_the_node_does_not_see(redis_server,  # noqa: F811
+                                                                                      monkeypatch):
+    # Carol, on node 0, writes to Ana: both her devices have it in flight. The phone
+    # confirms it on node 1, which shows Ana all on node 1 and so tells node 0 nothing
+    # (peers.settled). The laptop leaving must not "requeue" it: Carol would hear
+    # "queued" for a message she was told was delivered.
+    monkeypatch.setattr(node_module, "CATCH_UP_SECONDS", 0.2)
+    with ana_on_both_nodes(redis_server) as (c, node, bia, proxy, port, phone, laptop):
+        with log_in(c, 0, "Carol") as carol:
+            carol.send(SendDirect("d1", "Ana", "oi"))
+            msg_id = carol.expect(Accepted, skip=(UserJoined, Ping)).msg_id
+            assert laptop.expect(DirectMessage, skip=(UserJoined, Ping)).msg_id == msg_id
+            assert phone.expect(DirectMessage, skip=(UserJoined, Ping, Carbon)).msg_id == msg_id
+            phone.send(Receipt(msg_id))
+            assert carol.expect(Delivered, skip=(UserJoined, Ping)).msg_id == msg_id
+            laptop.close()
+            told = [e for e in carol.drain(quiet=0.5) if not isinstance(e, (Ping, UserJoined, UserLeft))]
+            assert told == [], told
