@@ -119,6 +119,7 @@ from .limits import SharedBudget, TokenBucket, retry_seconds, wait_words
 from .login import LoginDesk, LoginResult, Offload, unavailable_error
 from .addresses import address_group, bracketed, endpoint
 from .admission import Admission
+from .awaiting import Awaiting
 from .logsummary import LogBudget, LogSummary
 from .metrics import Metrics
 from .peers import FORGOTTEN, LocalPeers
@@ -201,6 +202,15 @@ def _run_now(func: Callable, args: tuple, callback: Callable, on_error: Callable
         on_error(exc)
         return
     callback(result)
+
+
+# How an encoded ``queued`` frame begins (the codec writes "type" first): a routed "tell"
+# that is not an outcome yet (relay.tell_routed).
+_QUEUED_HEAD = encode(Queued("", 0))[:len(b'{"type":"queued"')]
+
+
+def _ignore_error(_error: object) -> None:
+    """A store call whose failure needs no answer: the next resync asks again (_awaited)."""
 
 
 def _outcome(message: mailbox.StoredMessage) -> Event:
@@ -311,6 +321,9 @@ class Relay:
         self.intake = Intake(const.MAX_HISTORY_IN_FLIGHT)
         # In a cluster: sender key -> msg_id -> the message routed from here to other nodes.
         self.routed: dict[str, dict[int, RoutedFlight]] = {}
+        # In a cluster: the messages sent from here whose outcome this node has not seen,
+        # asked of the store after a break (server/awaiting.py).
+        self.awaiting = Awaiting()
         self.outcome_pages: dict[ClientSession, OutcomePages] = {}
         # Receipts the store failed to record, (msg_id, recipient key): recorded again when
         # it works again. Few: while it fails no new message is stored to confirm.
@@ -464,8 +477,9 @@ class Relay:
                                   reason)
         gone = self.registry.unregister(session.name, session)
         self.peers.release(session, reason, time.time())
-        if gone and self.routed:
+        if gone and self.peers.routes:
             self.routed.pop(session.key, None)  # nobody here to tell any more
+            self.awaiting.forget(session.key)
         self._requeue(session)
         self.outcome_pages.pop(session, None)
         if gone:
@@ -1072,6 +1086,7 @@ class Relay:
             if status == mailbox.NEW:
                 self._count_direct(reached)
             session.send(Accepted(request_id, msg_id) if reached else Queued(request_id, msg_id))
+            self.awaiting.sent(message.sender_key, msg_id, request_id)
             if reached != (message.state == "sent"):
                 # Stored with the directory's view, answered with Redis's (the routing read
                 # `where`), which the directory follows a stream read behind: a login or
@@ -1110,6 +1125,8 @@ class Relay:
         if msg_id > self.logins.guests.epoch(key):  # see _tell_sender
             for session in self.registry.sessions_by_key(key):
                 session.write_frame(frame)
+        if not frame.startswith(_QUEUED_HEAD):  # an outcome: nothing more to wait for
+            self.awaiting.told(key, msg_id)
         flights = self.routed.get(key)
         if flights:
             flights.pop(msg_id, None)
@@ -1320,6 +1337,7 @@ class Relay:
             # sent it, may be online on another node: peers.tell).
             if routes:
                 self.peers.tell(sender_key, msg_id, encode(Delivered(flight.client_id, msg_id)))
+                self.awaiting.told(sender_key, msg_id)
         if routes:  # the recipient's sessions on other nodes have it in flight too
             self.peers.settled(key, msg_id)
         self.store.record_receipt(msg_id, key, on_error=MethodType(self._bound_receipt_unrecorded, flight),
@@ -1447,6 +1465,8 @@ class Relay:
             event = _outcome(message)
             for sender in sessions:
                 sender.send(event)
+            if self.peers.routes:
+                self.awaiting.told(message.sender_key, message.msg_id)
 
     def _restart_outcome_pages(self, session: ClientSession) -> None:
         """Tell ``session`` every outcome its user has not acknowledged, from the first page
@@ -1805,7 +1825,22 @@ class Relay:
             if session.key and not session.closing:
                 session.backlog = True
                 self._tell_again(session)
+        for sender_key, msg_id, request_id in self.awaiting.all():
+            self.store.sent_under(sender_key, request_id, partial(self._awaited, sender_key, msg_id),
+                                  on_error=_ignore_error)
         self._store_recovered()
+
+    def _awaited(self, sender_key: str, msg_id: int, stored: mailbox.StoredMessage | None) -> None:
+        """The store's answer for message ``msg_id`` of ``sender_key``, whose outcome this
+        node had not seen at a resync (server/awaiting.py): told to the sender's sessions
+        here if it ended, kept if it still waits; forgotten if it is gone or its request id
+        now names another message (a hand-over)."""
+        if stored is None or stored.msg_id != msg_id:
+            self.awaiting.told(sender_key, msg_id)
+        elif stored.state not in mailbox.PENDING and stored.state not in mailbox.BLOCKED_STATES:
+            if msg_id > self.logins.guests.epoch(sender_key):  # see _tell_sender
+                self._tell_outcomes(self.registry.sessions(sender_key), [stored])
+            self.awaiting.told(sender_key, msg_id)
 
     # --- Leaving and errors -------------------------------------------------------------
 

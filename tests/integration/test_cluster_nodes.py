@@ -24,7 +24,8 @@ import const
 from protocol import (
     EDITS, Delete, Deleted,
     Accepted, Block, Delivered, DirectMessage, Done, ErrorCode, ErrorReply, Hello, LookupRequest, LookupResult,
-    Ping, Queued, Receipt, RoomMessage, SendDirect, SendRoom, UserJoined, UserLeft, UserList, Welcome, WhoRequest,
+    Carbon, OutcomeAck, Ping, Queued, Receipt, RoomMessage, SendDirect, SendRoom, UserJoined, UserLeft, UserList,
+    Welcome, WhoRequest,
 )
 from server import ServerConfig
 from server.app import ChatServer
@@ -759,6 +760,36 @@ def test_an_outcome_told_while_the_senders_node_was_judged_gone_reaches_the_send
             c.call(lambda: node._tasks.__setitem__(0, asyncio.ensure_future(node._heartbeat())))
             assert bia.expect(UserJoined, skip=(Ping,), timeout=15).name == "Ana"
             delivered = ana.expect(Delivered, skip=NOTICES, timeout=10)
+            assert (delivered.request_id, delivered.msg_id) == ("d1", accepted.msg_id)
+    finally:
+        c.close()
+
+
+@pytest.mark.timeout_seconds(60)
+def test_an_outcome_another_device_acknowledged_while_the_senders_node_was_judged_gone_reaches_the_sender(
+        redis_server):  # noqa: F811
+    """As above, but Ana has a second device, on node 0, which is told the outcome and
+    acknowledges it while node 1 counts as gone: one ``ack`` ends the telling for all her
+    devices (PROTOCOL.md, "ack"), so the telling again at node 1's rejoin finds nothing.
+    Her laptop, which sent the message and stayed connected to node 1, must still hear
+    "delivered": node 1 remembers what its sessions sent and heard no outcome of, and asks
+    the store after its break (the chaos run with 20 clients, seed 407: a first device left
+    with messages queued that the store held delivered)."""
+    c = Cluster(redis_server.url, 2, beat=0.2, ttl=1.0)
+    try:
+        with c.login(1, "Ana", password="senha secreta 1", register=True) as laptop, c.login(0, "Bia") as bia, \
+                c.login(0, "Ana", password="senha secreta 1") as phone:
+            accepted, message = ana_to_bia(laptop, bia)
+            node = c.nodes[1]
+            c.call(lambda: node._tasks[0].cancel())  # its heartbeat: no beat, no reap
+            wait_for(lambda: c.call(lambda: c.nodes[0].users.where.get("ana")) is True, what="node 1 gone for node 0")
+            bia.send(Receipt(message.msg_id))
+            assert phone.expect(Delivered, skip=NOTICES + (Carbon,), timeout=10).msg_id == accepted.msg_id
+            phone.send(OutcomeAck(accepted.msg_id))
+            c.run(c.servers[0].relay.store.drain(timeout=5))  # the ack recorded
+            assert not [e for e in laptop.drain(quiet=0.5) if isinstance(e, Delivered)]  # routed to nobody
+            c.call(lambda: node._tasks.__setitem__(0, asyncio.ensure_future(node._heartbeat())))
+            delivered = laptop.expect(Delivered, skip=NOTICES + (Carbon,), timeout=10)
             assert (delivered.request_id, delivered.msg_id) == ("d1", accepted.msg_id)
     finally:
         c.close()
