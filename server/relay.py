@@ -1606,8 +1606,8 @@ class Relay:
                 # only if the store still has it waiting, not after its "delivered".
                 self.store.sent_under(flight.sender_key, flight.client_id, partial(self._requeued, flight),
                                       on_error=partial(self._requeued, flight, None))
-            else:
-                self._requeued(flight, flight)
+            else:  # one server: its sessions were all asked above
+                self._requeued(flight, None)
         session.inflight = None
 
     def _requeued(self, flight: mailbox.StoredMessage, stored: mailbox.StoredMessage | None,
