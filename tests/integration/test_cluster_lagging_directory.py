@@ -17,6 +17,7 @@ from redisserver import RedisServer, redis_server  # noqa: F401  (a fixture)
 from test_cluster_conversation import log_in
 from test_cluster_join_order import bia_behind_a_lagging_events_reader
 from test_cluster_nodes import wait_for
+from wire import WireClient
 
 from protocol import (Accepted, Carbon, Delivered, DirectMessage, Done, Edit, Edited, Ping, Receipt, SendDirect,
                       UserJoined, UserLeft)
@@ -84,6 +85,14 @@ def ana_on_both_nodes(redis: RedisServer) -> Iterator[tuple]:
                 proxy.release_peer(port)
 
 
+def laptop_to_bia(laptop: WireClient, bia: WireClient) -> int:
+    """Ana's laptop sends Bia "oi" (request d1), and Bia is shown it: its msg_id."""
+    laptop.send(SendDirect("d1", "Bia", "oi"))
+    msg_id = laptop.expect(Accepted, skip=(UserJoined, Ping)).msg_id
+    assert bia.expect(DirectMessage, skip=(UserJoined, Ping)).msg_id == msg_id
+    return msg_id
+
+
 def test_a_delivered_reaches_the_senders_device_the_recipients_node_does_not_see(redis_server,  # noqa: F811
                                                                                  monkeypatch):
     # Node 1 shows every session of Ana on node 1. The laptop's message to Bia must still
@@ -93,9 +102,7 @@ def test_a_delivered_reaches_the_senders_device_the_recipients_node_does_not_see
     # store held delivered).
     monkeypatch.setattr(node_module, "CATCH_UP_SECONDS", 0.2)
     with ana_on_both_nodes(redis_server) as (c, node, bia, proxy, port, phone, laptop):
-        laptop.send(SendDirect("d1", "Bia", "oi"))
-        msg_id = laptop.expect(Accepted, skip=(UserJoined, Ping)).msg_id
-        assert bia.expect(DirectMessage, skip=(UserJoined, Ping)).msg_id == msg_id
+        msg_id = laptop_to_bia(laptop, bia)
         bia.send(Receipt(msg_id))
         delivered = laptop.expect(Delivered, skip=(UserJoined, Ping), timeout=2.0)
         assert (delivered.request_id, delivered.msg_id) == ("d1", msg_id)
@@ -107,9 +114,7 @@ def test_an_edit_on_one_device_reaches_another_the_editors_node_does_not_see(red
     # shows Ana all on node 1; the laptop, which sent it, must read the new text.
     monkeypatch.setattr(node_module, "CATCH_UP_SECONDS", 0.2)
     with ana_on_both_nodes(redis_server) as (c, node, bia, proxy, port, phone, laptop):
-        laptop.send(SendDirect("d1", "Bia", "oi"))
-        msg_id = laptop.expect(Accepted, skip=(UserJoined, Ping)).msg_id
-        assert bia.expect(DirectMessage, skip=(UserJoined, Ping)).msg_id == msg_id
+        msg_id = laptop_to_bia(laptop, bia)
         phone.send(Edit("e1", msg_id, "oi!"))
         phone.expect(Done, skip=(UserJoined, Ping, Carbon))
         assert bia.expect(Edited, skip=(UserJoined, Ping)).text == "oi!"
