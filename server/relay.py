@@ -1126,10 +1126,19 @@ class Relay:
             for session in self.registry.sessions_by_key(key):
                 session.write_frame(frame)
         if not frame.startswith(_QUEUED_HEAD):  # an outcome: nothing more to wait for
-            self.awaiting.told(key, msg_id)
-        flights = self.routed.get(key)
-        if flights:
+            self._outcome_told(key, msg_id)
+        elif flights := self.routed.get(key):  # still waiting, but no longer on that node
             flights.pop(msg_id, None)
+
+    def _outcome_told(self, sender_key: str, msg_id: int) -> None:
+        """In a cluster: the outcome of ``sender_key``'s message ``msg_id`` went to their
+        sessions here. Nothing more to wait for: it is not asked of the store after a break
+        (:attr:`awaiting`), nor told ``queued`` when a node it was routed to dies (its
+        recipient's other device there had it in flight: :meth:`node_lost`)."""
+        self.awaiting.told(sender_key, msg_id)
+        flights = self.routed.get(sender_key)
+        if flights and flights.pop(msg_id, None) is not None and not flights:
+            del self.routed[sender_key]
 
     def carbon_routed(self, key: str, msg_id: int, frame: bytes) -> None:
         """Another node sends the ``sent`` copy of message ``msg_id``, which ``key`` sent
@@ -1337,7 +1346,7 @@ class Relay:
             # sent it, may be online on another node: peers.tell).
             if routes:
                 self.peers.tell(sender_key, msg_id, encode(Delivered(flight.client_id, msg_id)))
-                self.awaiting.told(sender_key, msg_id)
+                self._outcome_told(sender_key, msg_id)
         if routes:  # the recipient's sessions on other nodes have it in flight too
             self.peers.settled(key, msg_id)
         self.store.record_receipt(msg_id, key, on_error=MethodType(self._bound_receipt_unrecorded, flight),
@@ -1466,7 +1475,7 @@ class Relay:
             for sender in sessions:
                 sender.send(event)
             if self.peers.routes:
-                self.awaiting.told(message.sender_key, message.msg_id)
+                self._outcome_told(message.sender_key, message.msg_id)
 
     def _restart_outcome_pages(self, session: ClientSession) -> None:
         """Tell ``session`` every outcome its user has not acknowledged, from the first page

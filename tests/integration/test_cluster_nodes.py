@@ -796,6 +796,33 @@ def test_an_outcome_another_device_acknowledged_while_the_senders_node_was_judge
 
 
 @pytest.mark.timeout_seconds(60)
+def test_a_message_confirmed_here_is_not_told_queued_when_another_node_it_went_to_dies(redis_server):  # noqa: F811
+    """Bia reads on her phone (node 0) and her laptop (node 1); Ana, on node 0, writes to
+    her, and the phone confirms it. Node 1 then dies with the message still in flight on
+    the laptop: Ana, told "delivered", must not hear "queued" after it (node 0 waited for
+    an outcome from node 1 that it had decided itself)."""
+    c = Cluster(redis_server.url, 2, beat=0.2, ttl=1.0)
+    try:
+        with c.login(1, "Bia", password="senha secreta 2", register=True) as laptop, \
+                c.login(0, "Bia", password="senha secreta 2") as phone, c.login(0, "Ana") as ana:
+            wait_for(lambda: who(ana) == ["Ana", "Bia"] == who(laptop), what="all online")
+            ana.send(SendDirect("d1", "bia", "olá"))
+            msg_id = ana.expect(Accepted, skip=NOTICES).msg_id
+            for device in laptop, phone:
+                assert device.expect(DirectMessage, skip=NOTICES).msg_id == msg_id
+            phone.send(Receipt(msg_id))
+            assert ana.expect(Delivered, skip=NOTICES).msg_id == msg_id
+            ana.send(OutcomeAck(msg_id))  # as her client does: not told again
+            c.run(c.servers[0].relay.store.drain(timeout=5))
+            c.crash(1)
+            wait_for(lambda: c.call(lambda: c.nodes[0].users.where.get("bia")) is True, what="node 1 reaped")
+            ana.send(WhoRequest("w"))
+            assert ana.expect(UserList, skip=NOTICES).request_id == "w"  # and no "queued" before it
+    finally:
+        c.close()
+
+
+@pytest.mark.timeout_seconds(60)
 def test_an_outcome_recorded_by_a_node_that_died_before_routing_it_reaches_the_sender_once_the_node_is_reaped(
         redis_server):  # noqa: F811
     """Ana (node 0) sends Bia (node 1) a message; Bia confirms it through node 1, which
