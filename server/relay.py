@@ -1187,13 +1187,16 @@ class Relay:
             if session.key and not session.closing:
                 self._tell_again(session)
 
-    def _tell_again(self, session: ClientSession) -> None:
+    def _tell_again(self, session: ClientSession, missed_since: float | None = None) -> None:
         """Tell ``session`` again, as its login did, what another node may have stored for
         it and routed to nobody: its outcomes not acknowledged, and the edits and deletes of
-        messages to it not confirmed (a client takes what it has as a no-op)."""
+        messages to it not confirmed (a client takes what it has as a no-op); with
+        ``missed_since`` (wall-clock time), also the changes of its user's direct messages
+        made since, confirmed or not, as to a client back from away (PROTOCOL.md, "Changes
+        a device missed": another device may have confirmed them meanwhile)."""
         if self._may_have_stored(session.key):
             self._restart_outcome_pages(session)
-            self.after.tell_changes(session)
+            self.after.tell_changes(session, None if missed_since is None else int(missed_since * 1000))
 
     def id_reused(self, session: ClientSession, request: mailbox.StoredMessage) -> None:
         """``request`` came under a request id that this sender used for another message:
@@ -1824,16 +1827,17 @@ class Relay:
         self.presence.announce(UserLeft(name, reason, at), len(self.sessions), key, len(self.directory) + 1)
         self.room_desk.presence(key, name, "offline")
 
-    def resync(self) -> None:
+    def resync(self, missed_since: float) -> None:
         """Redis answers again after a break, or this node claimed its users' names again
-        after it was judged gone: what was routed meanwhile may not have come (messages to
-        them, the outcomes of theirs and the edits of messages to them, routed to nobody
-        while they counted as offline, or by a call that failed), so every session fetches
-        what waits for it from the store, and is told the rest again (:meth:`_tell_again`)."""
+        after it was judged gone: what was routed meanwhile (from ``missed_since`` on,
+        wall-clock time) may not have come (messages to them, the outcomes of theirs and
+        the edits of messages to them, routed to nobody while they counted as offline, or
+        by a call that failed), so every session fetches what waits for it from the store,
+        and is told the rest again (:meth:`_tell_again`)."""
         for session in self.sessions:
             if session.key and not session.closing:
                 session.backlog = True
-                self._tell_again(session)
+                self._tell_again(session, missed_since)
         for sender_key, msg_id, request_id in self.awaiting.all():
             self.store.sent_under(sender_key, request_id, partial(self._awaited, sender_key, msg_id),
                                   on_error=_ignore_error)

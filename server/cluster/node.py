@@ -244,6 +244,9 @@ class ClusterNode:
         self.wall = wall  # this node's wall clock, measured against Redis's (clock.py)
         self.skew = ClockSkew()
         self._last_beat = float("-inf")  # clock time of the last renewal Redis confirmed
+        # Wall-clock time of that renewal: what this node may have missed after a break was
+        # decided from then on (relay.resync tells the changes made since).
+        self._last_beat_at = time.time()
         self._tasks: list[asyncio.Task] = []
         # Redis's settings as last read (at start, then every CLUSTER_SETTINGS_RECHECK).
         self._settings = checks.SettingsWatch(str(self._redis.address))
@@ -1057,7 +1060,7 @@ class ClusterNode:
         reply = await scripts.JOIN(self._redis, args=(self.prefix, self.node_id, ttl, info, quiet))
         if isinstance(reply, RedisError):
             raise RedisConnectionError(f"cannot join the cluster: {reply}")
-        self._last_beat = self.clock()
+        self._last_beat, self._last_beat_at = self.clock(), time.time()
 
     async def _load(self) -> None:
         """Fill the directory from the registry in Redis, and read the events after it."""
@@ -1163,7 +1166,7 @@ class ClusterNode:
                 if alive == 0:
                     await self._rejoin()
                 else:
-                    self._last_beat = self.clock()
+                    self._last_beat, self._last_beat_at = self.clock(), time.time()
                     if self._unrouted and not self._routes:  # Redis answers: route them again
                         asyncio.get_running_loop().call_soon(self._send_routes)
                     unput, self._unput = self._unput, []
@@ -1289,22 +1292,22 @@ class ClusterNode:
             # What was sent to these users while nobody held their names was stored queued
             # and routed nowhere, after the fetch of the reconnection (_check_events_position)
             # if it came first: fetch again, or it waits for their next login.
-            self.relay.resync()
+            self.relay.resync(self._last_beat_at)
 
     # --- Readers -------------------------------------------------------------------------
 
     async def _read_events(self) -> None:
         stream = self.prefix + "events"
-        failed = False
+        failed_at: float | None = None  # wall-clock time the reader lost Redis
         while True:
             try:
-                if failed:
-                    await self._check_events_position()
-                    failed = False
+                if failed_at is not None:
+                    await self._check_events_position(failed_at)
+                    failed_at = None
                 reply = await self._events_reader.execute("XREAD", "COUNT", READ_COUNT, "BLOCK", BLOCK_MS,
                                                           "STREAMS", stream, self._last_event)
             except (RedisConnectionError, TimeoutError):
-                failed = True
+                failed_at = time.time() if failed_at is None else failed_at
                 await asyncio.sleep(min(self.beat, 0.5))
                 continue
             if isinstance(reply, RedisError):  # LOADING after a restart, for instance
@@ -1361,11 +1364,12 @@ class ClusterNode:
             timer.cancel()
             self._event_waiters = [(t, f) for t, f in self._event_waiters if f is not future]
 
-    async def _check_events_position(self) -> None:
-        """After a lost connection: if the stream is behind this node's position (Redis
-        restarted without its data), load the registry again. The stream's last id, not its
-        newest entry's: the heartbeat's trim (scripts.EVENTS_KEPT_MS) empties a stream an
-        hour quiet, and a stream that is gone (a Redis without its data) has none."""
+    async def _check_events_position(self, failed_at: float) -> None:
+        """After a lost connection (since ``failed_at``, wall-clock time): if the stream is
+        behind this node's position (Redis restarted without its data), load the registry
+        again; then the relay's resync. The stream's last id, not its newest entry's: the
+        heartbeat's trim (scripts.EVENTS_KEPT_MS) empties a stream an hour quiet, and a
+        stream that is gone (a Redis without its data) has none."""
         info = await self._redis.execute("XINFO", "STREAM", self.prefix + "events")
         newest = "0-0"
         if isinstance(info, list):
@@ -1375,7 +1379,7 @@ class ClusterNode:
             log.warning("cluster: the events stream is behind this node; loading the registry again")
             await self._load()
         if self.relay is not None:
-            self.relay.resync()
+            self.relay.resync(failed_at)
 
     def _guarded(self, apply: Callable[[Any], None], fields: list | bus.BusEvent) -> None:
         """Apply one entry (or one event of an inbox entry); a bug in doing so is logged

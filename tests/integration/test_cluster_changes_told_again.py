@@ -11,6 +11,7 @@ with the feature ``edits``. Every wait has a deadline.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 
@@ -45,7 +46,7 @@ def an_edit_routed_to_nobody(redis: RedisServer) -> Iterator[tuple]:
 def test_an_edit_routed_to_nobody_is_told_when_redis_answers_the_recipients_node_again(
         redis_server):  # noqa: F811
     with an_edit_routed_to_nobody(redis_server) as (c, ana, msg_id):
-        c.call(c.servers[0].relay.resync)  # what node 0 does once Redis answers after a break
+        c.call(c.servers[0].relay.resync, time.time())  # what node 0 does once Redis answers after a break
         edited = ana.expect(Edited, skip=(Ping,), timeout=5)
         assert (edited.msg_id, edited.text) == (msg_id, "oi!")
 

@@ -22,7 +22,7 @@ from wire import WireClient
 
 import const
 from protocol import (
-    EDITS, Delete, Deleted,
+    EDITS, Delete, Deleted, Edit, Edited, EditReceipt,
     Accepted, Block, Delivered, DirectMessage, Done, ErrorCode, ErrorReply, Hello, LookupRequest, LookupResult,
     Carbon, OutcomeAck, Ping, Queued, Receipt, RoomMessage, SendDirect, SendRoom, UserJoined, UserLeft, UserList,
     Welcome, WhoRequest,
@@ -818,6 +818,49 @@ def test_a_message_confirmed_here_is_not_told_queued_when_another_node_it_went_t
             wait_for(lambda: c.call(lambda: c.nodes[0].users.where.get("bia")) is True, what="node 1 reaped")
             ana.send(WhoRequest("w"))
             assert ana.expect(UserList, skip=NOTICES).request_id == "w"  # and no "queued" before it
+    finally:
+        c.close()
+
+
+@pytest.mark.timeout_seconds(60)
+def test_an_edit_another_device_confirmed_while_the_readers_node_was_judged_gone_reaches_the_reader(
+        redis_server):  # noqa: F811
+    """Bia reads on her laptop (node 1) and her phone (node 0). Ana edits her message while
+    node 1 counts as gone: the edit goes to the phone alone, which confirms it, and a change
+    is told again only until one session confirms it. Once node 1 is back, the laptop must
+    read the new text: it is told the changes made since its node's break began, as a
+    device back from away is (the chaos run with 20 clients, seed 418: a reader left one
+    edit behind)."""
+    c = Cluster(redis_server.url, 2, beat=0.2, ttl=1.0)
+
+    def log_in(index: int, name: str, password: str | None = None, register: bool = False) -> WireClient:
+        client = WireClient(*c.address(index))
+        client.send(Hello("h", name, const.PROTOCOL_VERSION, password=password, register=register, features=(EDITS,)))
+        client.expect(Welcome, skip=NOTICES)
+        return client
+
+    try:
+        with log_in(1, "Bia", "senha secreta 2", register=True) as laptop, \
+                log_in(0, "Bia", "senha secreta 2") as phone, log_in(0, "Ana") as ana:
+            wait_for(lambda: who(ana) == ["Ana", "Bia"] == who(laptop), what="all online")
+            ana.send(SendDirect("d1", "bia", "olá"))
+            msg_id = ana.expect(Accepted, skip=NOTICES).msg_id
+            for device in laptop, phone:
+                assert device.expect(DirectMessage, skip=NOTICES).msg_id == msg_id
+            phone.send(Receipt(msg_id))
+            ana.expect(Delivered, skip=NOTICES)
+            ana.send(OutcomeAck(msg_id))
+            node = c.nodes[1]
+            c.call(lambda: node._tasks[0].cancel())  # its heartbeat: no beat, no reap
+            wait_for(lambda: c.call(lambda: c.nodes[0].users.where.get("bia")) is True, what="node 1 gone for node 0")
+            ana.send(Edit("e1", msg_id, "olá!"))
+            ana.expect(Done, skip=NOTICES)
+            assert phone.expect(Edited, skip=NOTICES).text == "olá!"
+            phone.send(EditReceipt(msg_id))
+            c.run(c.servers[0].relay.store.drain(timeout=5))  # the confirmation recorded
+            c.call(lambda: node._tasks.__setitem__(0, asyncio.ensure_future(node._heartbeat())))
+            edited = laptop.expect(Edited, skip=NOTICES + (DirectMessage,), timeout=10)
+            assert (edited.msg_id, edited.text) == (msg_id, "olá!")
     finally:
         c.close()
 

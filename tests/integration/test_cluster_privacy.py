@@ -6,6 +6,7 @@ line, where every user of the machine can read it (ps), is said, never logged.""
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 from redisserver import RedisServer, redis_server  # noqa: F401  (a fixture)
@@ -42,7 +43,7 @@ def test_a_node_back_on_a_stream_emptied_by_the_trim_does_not_reload_the_registr
                 loads.append(node._last_event)
                 await real_load()
             node._load = load
-            await node._check_events_position()  # what the reader does after a lost connection
+            await node._check_events_position(time.time())  # what the reader does after a lost connection
         cluster.run(check_after_a_quiet_hour())
         assert loads == [], "an emptied stream was taken for a Redis that lost its data"
     finally:
@@ -66,7 +67,7 @@ def test_a_node_whose_redis_lost_the_stream_still_reloads_the_registry(redis_ser
                 loads.append(node._last_event)
                 await real_load()
             node._load = load
-            await node._check_events_position()
+            await node._check_events_position(time.time())
         cluster.run(check_after_redis_lost_its_data())
         assert len(loads) == 1
     finally:

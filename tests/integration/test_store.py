@@ -1805,7 +1805,7 @@ def test_a_fetch_under_way_when_the_recipient_confirms_does_not_send_the_message
     bench.relay.handle(alice, SendDirect("m1", "Bob", "once"))
     bench.settle()
     [message] = bob.take(DirectMessage)
-    bench.relay.resync()  # every session fetches what waits for it, as a node does after a break
+    bench.relay.resync(time.time())  # every session fetches what waits for it, as a node does after a break
     bench.relay.handle(bob, Receipt(message.msg_id))  # before the fetch's answer
     bench.settle()
     assert alice.take(Delivered) == [Delivered("m1", message.msg_id)]
@@ -2582,7 +2582,7 @@ def test_a_routed_message_that_a_fetch_sent_and_the_recipient_confirmed_is_not_s
     store.store_message(dm(0, "Alice", "Bob", "r1", state="sent", text="once"),
                         lambda result: stored.append(result[0]))
     bench.settle()
-    relay.resync()  # Redis answers again: every session fetches what waits for it
+    relay.resync(time.time())  # Redis answers again: every session fetches what waits for it
     bench.settle()
     [message] = bob.take(DirectMessage)
     relay.handle(bob, Receipt(message.msg_id))

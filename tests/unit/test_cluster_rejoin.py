@@ -29,7 +29,7 @@ class Relay:
         self.store = SimpleNamespace(last_msg_id=lambda: seen)
         self.calls: list[str] = []
 
-    def resync(self) -> None:
+    def resync(self, missed_since: float) -> None:
         self.calls.append("resync")
 
 
