@@ -158,8 +158,10 @@ from protocol import (
     RESUME,
     SINCE_FEATURE,
     BLOCKS_FEATURE,
+    CATCH_UP,
     TYPING,
     Accepted,
+    CatchUp,
     Connection,
     ConnectionClosed,
     Delete,
@@ -790,7 +792,7 @@ class ClientCore:
                                                      self._now if now is None else now)
         room_seen = self.room_seen if self.offer >= ROOMS_VERSION else None
         return Hello(self.new_request_id(), name, self.offer, password, bool(register), resume,
-                     (CARBONS, READ, TYPING, EDITS, BATCH_ACKS, SINCE_FEATURE, BLOCKS_FEATURE, RESUME),
+                     (CARBONS, READ, TYPING, EDITS, BATCH_ACKS, SINCE_FEATURE, BLOCKS_FEATURE, RESUME, CATCH_UP),
                      room_seen, self._heard_until())
 
     def _heard_until(self) -> int | None:
@@ -1402,6 +1404,11 @@ class ClientCore:
         if isinstance(event, Settings) or (isinstance(event, ErrorReply) and request_id is None
                                            and event.code == ErrorCode.FORBIDDEN):
             return self._switch(event)
+        if isinstance(event, CatchUp):
+            # The server was cut off from its cluster: an outcome may have been told to,
+            # and acknowledged by, another device of ours meanwhile. Not the user's news.
+            self._reconcile()
+            return []
         return [event]
 
     def _is_latest_change(self, msg_id: int, at: float, deleted: bool) -> bool:

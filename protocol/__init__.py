@@ -31,6 +31,8 @@ from .events import (
     Unblocked,
     BlockList,
     Carbon,
+    CATCH_UP,
+    CatchUp,
     ConnectionClosed,
     Delivered,
     DirectMessage,

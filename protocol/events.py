@@ -57,6 +57,11 @@ FEATURES += (SINCE_FEATURE,)
 # or window open meanwhile shows whom its user blocks without asking again.
 BLOCKS_FEATURE = "blocks"
 FEATURES += (BLOCKS_FEATURE,)
+# ``catch_up`` turns on CatchUp: a cluster node back from a break tells its sessions that
+# what was decided meanwhile may not have reached them (a message's outcome that another
+# device of the user acknowledged), and the client asks again as after a reconnection.
+CATCH_UP = "catch_up"
+FEATURES += (CATCH_UP,)
 
 
 # --- Sent by clients --------------------------------------------------------------------
@@ -685,6 +690,19 @@ class Unblocked(Event):
 
 
 @dataclass(frozen=True, slots=True)
+class CatchUp(Event):
+    """Feature ``catch_up``: this server (a cluster node) was cut off from the rest of the
+    cluster for a while, and is back: outcomes of this user's direct messages decided
+    meanwhile may have been told to another device of theirs, acknowledged there, and so
+    never told to this session. Needs no answer; a client asks the ``history`` of each
+    conversation in which it still shows a message ``sent`` or ``queued``, as it does
+    after a reconnection (PROTOCOL.md, "catch_up")."""
+
+    TYPE: ClassVar[str] = "catch_up"
+    SENDER: ClassVar[str] = "server"
+
+
+@dataclass(frozen=True, slots=True)
 class Watching(Event):
     """Answer to :class:`Watch`: the names of that request online now, each with the time
     since when (``users``, as in :class:`UserList`), and those offline (``offline``, as
@@ -1187,7 +1205,7 @@ WIRE_EVENTS: tuple[type[Event], ...] = (
     RoomSkipped,
     Watch, Unwatch, Watching,
     Carbon, Revoke, ChangePassword, Unregister,
-    BlockList, Blocking, Blocked, Unblocked,
+    BlockList, Blocking, Blocked, Unblocked, CatchUp,
     Edit, Delete, EditReceipt, Settings, Edited, Deleted, Read, Typing,
     SinceRequest, SincePage,
 ) + ROOM_EVENTS

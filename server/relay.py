@@ -103,6 +103,7 @@ from protocol import RoomTyping  # typing in rooms (issue 13)
 from protocol import RoomRead  # read marks in rooms (issue 13)
 from protocol import EDITS  # its welcome says the edit window
 from protocol import SINCE_FEATURE, SinceRequest  # feature since: catching up after a reconnection
+from protocol import CATCH_UP, CatchUp  # feature catch_up: a cluster node back from a break
 from protocol.codec import encode
 from protocol.frozen import fast_new
 from registry import OFFLINE, InvalidName, NameTaken, Registry, canonical
@@ -281,6 +282,8 @@ class Relay:
         # feature since, added at login without a call.
         self.history_desk = HistoryDesk(self)
         self.since_sessions = self.history_desk.since_sessions
+        # The sessions that asked for the feature catch_up: told CatchUp at a resync.
+        self.catch_up: set[ClientSession] = set()
         # Log lines a client can cause at will (bad frames, refusals): one in full, then a
         # count per address and interval (see logsummary.py).
         self.log_lines = LogSummary(log, self.config.log_summary_interval)
@@ -443,6 +446,7 @@ class Relay:
         self.batch_acks.discard(session)
         self.since_sessions.discard(session)
         self.block_sessions.discard(session)
+        self.catch_up.discard(session)
         self.after.logged_out(session)
         self.watchlists.forget(session)  # subscriptions are per session
         self.presence.forget(session)  # and the notices it missed while lagging
@@ -789,6 +793,8 @@ class Relay:
             self.since_sessions.add(session)
         if BLOCKS_FEATURE in features:
             self.block_sessions.add(session)
+        if CATCH_UP in features:
+            self.catch_up.add(session)
         read_receipts = self.after.logged_in(session, features) if features else None  # none turned on
         session.send(Welcome(hello.request_id, result.name, hello.version, self.config.server_name,
                              self.config.heartbeat_interval, result.registered, resume, features or None,
@@ -1833,11 +1839,17 @@ class Relay:
         wall-clock time) may not have come (messages to them, the outcomes of theirs and
         the edits of messages to them, routed to nobody while they counted as offline, or
         by a call that failed), so every session fetches what waits for it from the store,
-        and is told the rest again (:meth:`_tell_again`)."""
+        and is told the rest again (:meth:`_tell_again`). An outcome another device of the
+        user acknowledged meanwhile is no longer told at all: a session that asked for the
+        feature catch_up is told :class:`CatchUp`, and its client asks the history of the
+        conversations it waits in (those its messages sent here wait in are asked below)."""
+        catch_up = CatchUp()
         for session in self.sessions:
             if session.key and not session.closing:
                 session.backlog = True
                 self._tell_again(session, missed_since)
+                if session in self.catch_up:
+                    session.send(catch_up)
         for sender_key, msg_id, request_id in self.awaiting.all():
             self.store.sent_under(sender_key, request_id, partial(self._awaited, sender_key, msg_id),
                                   on_error=_ignore_error)

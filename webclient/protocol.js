@@ -18,7 +18,9 @@ const PROTOCOL_VERSION = 2;  // 2: named rooms; a server that refuses it is aske
 // After a reconnection, every conversation's direct messages after the newest shown, those
 // of people this page never talked with included ("since": catchUpFrames).
 // A block or unblock made on another device, told at once ("blocks": blockTold).
-const FEATURES = ["carbons", "resume", "read", "typing", "edits", "since", "blocks"];
+// A cluster node back from a break: the outcomes of our messages decided meanwhile may
+// have gone to another device alone ("catch_up": waitingFrames).
+const FEATURES = ["carbons", "resume", "read", "typing", "edits", "since", "blocks", "catch_up"];
 // const.py: a "typing" is repeated this often while we type, a peer's shown this long,
 // and our messages can be changed this long after sending on a server that does not say
 // its own window (an older one: serverEditWindow; the server is the judge).
@@ -1056,6 +1058,12 @@ const HANDLERS = {
     }
   },
 
+  catch_up(chat, frame, out) {
+    // Feature catch_up (no id): the server, a cluster node, was cut off and is back; the
+    // connection stayed open. Not news for the user: the states are asked again.
+    out.send.push(...waitingFrames(chat));
+  },
+
   history_page(chat, frame, out) {
     // The stored conversation, oldest first: add what is missing, update our messages'
     // delivery states (they may have been delivered while we were away).
@@ -1238,6 +1246,29 @@ function catchUpFrames(chat) {
     .map((convo) => {
       const id = chat.nextId();
       chat.requests.set(id, { kind: "history", key: convo.key, catchUp: true, since: newestShown(convo) || floor });
+      return { type: "history", id, with: convo.name, limit: HISTORY_PAGE };
+    });
+}
+
+/**
+ * After a catch_up frame: a "history" request for the newest page of each conversation
+ * with a person in which a direct message of ours is still "sent" or "queued" (one that
+ * another device of ours was told the outcome of, and acknowledged, while our server was
+ * cut off: nobody tells it here any more, PROTOCOL.md "catch_up"). Each answer goes to
+ * mergeNewer, which moves our messages' states forward and adds what came meanwhile. A
+ * message older than the newest page keeps its state until the conversation is opened
+ * again, or the page reloaded. The conversation on screen too: its history was not asked
+ * since the connection opened.
+ */
+function waitingFrames(chat) {
+  if (!chat.history || chat.status !== "online") return [];
+  const waiting = (item) => item.kind === "message" && item.dir === "out" && item.msgId != null
+    && (item.state === "sent" || item.state === "queued");
+  return [...chat.conversations.values()]
+    .filter((convo) => convo.key.startsWith("@") && typeof convo.name === "string" && convo.items.some(waiting))
+    .map((convo) => {
+      const id = chat.nextId();
+      chat.requests.set(id, { kind: "history", key: convo.key, catchUp: true, since: newestShown(convo) });
       return { type: "history", id, with: convo.name, limit: HISTORY_PAGE };
     });
 }

@@ -21,6 +21,8 @@ from redisserver import RedisServer, redis_server  # noqa: F401  (a fixture)
 from wire import WireClient
 
 import const
+from client.library import ChatClient
+from client.outgoing import DELIVERED, SENT
 from protocol import (
     EDITS, Delete, Deleted, Edit, Edited, EditReceipt,
     Accepted, Block, Delivered, DirectMessage, Done, ErrorCode, ErrorReply, Hello, LookupRequest, LookupResult,
@@ -792,6 +794,42 @@ def test_an_outcome_another_device_acknowledged_while_the_senders_node_was_judge
             delivered = laptop.expect(Delivered, skip=NOTICES + (Carbon,), timeout=10)
             assert (delivered.request_id, delivered.msg_id) == ("d1", accepted.msg_id)
     finally:
+        c.close()
+
+
+@pytest.mark.timeout_seconds(90)
+def test_an_outcome_another_device_acknowledged_reaches_the_sender_whose_message_went_through_another_node(
+        redis_server):  # noqa: F811
+    """As above, but Ana's laptop sent the message through node 0, which then died: the
+    laptop went on through node 1, which never saw the message, so it has nothing of it to
+    ask the store after its break. It tells the laptop ``catch_up``, and the laptop asks
+    the history of the conversations its messages wait in (the chaos run with 20 clients,
+    seed 418: a device's messages ``queued`` that the store held delivered)."""
+    c = Cluster(redis_server.url, 3, beat=0.2, ttl=1.0)
+    laptop = ChatClient("Ana", servers=[c.address(0), c.address(1)], password="senha secreta 1", register=True,
+                        reconnect_delay=0.1, reconnect_max_delay=0.5)
+    try:
+        laptop.connect()
+        with c.login(2, "Bia") as bia, c.login(2, "Ana", password="senha secreta 1") as phone:
+            wait_for(lambda: sorted(p.name for p in laptop.who(timeout=5)) == ["Ana", "Bia"], what="all online")
+            message = laptop.send_direct("Bia", "olá")
+            shown = bia.expect(DirectMessage, skip=NOTICES)
+            wait_for(lambda: message.state == SENT, what="accepted")
+            c.crash(0)
+            wait_for(lambda: laptop.reconnects >= 1 and laptop.connected, what="the laptop on node 1")
+            assert (laptop.host, laptop.port) == c.address(1)
+            node = c.nodes[1]
+            c.call(lambda: node._tasks[0].cancel())  # its heartbeat: no beat, no reap
+            wait_for(lambda: c.call(lambda: c.nodes[2].users.where.get("ana")) is True, what="node 1 gone for node 2")
+            bia.send(Receipt(shown.msg_id))
+            assert phone.expect(Delivered, skip=NOTICES + (Carbon,), timeout=10).msg_id == shown.msg_id
+            phone.send(OutcomeAck(shown.msg_id))
+            c.run(c.servers[2].relay.store.drain(timeout=5))  # the ack recorded
+            assert message.state == SENT  # routed with the phone's: to nobody on node 1
+            c.call(lambda: node._tasks.__setitem__(0, asyncio.ensure_future(node._heartbeat())))
+            wait_for(lambda: message.state == DELIVERED, what="the laptop told the outcome")
+    finally:
+        laptop.close()
         c.close()
 
 

@@ -136,8 +136,9 @@ def test_protocol_section_tracks_every_delivery_state(page: Page) -> None:
     })()""")
     # Copies of what our other sessions send; a credential for reloads; read receipts,
     # typing, edit and delete (issue 13); since, to catch up after a reconnection; blocks,
-    # a block or unblock made on another device told at once.
-    features = ["carbons", "resume", "read", "typing", "edits", "since", "blocks"]
+    # a block or unblock made on another device told at once; catch_up, a cluster node back
+    # from a break.
+    features = ["carbons", "resume", "read", "typing", "edits", "since", "blocks", "catch_up"]
     assert result["hello"] == [
         {"type": "hello", "id": "t-1", "name": "Bob", "version": 2, "features": features},  # 2: rooms
         {"type": "hello", "id": "t-2", "name": "Bob", "version": 2, "features": features, "password": "pw",

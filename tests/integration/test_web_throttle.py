@@ -309,3 +309,36 @@ def test_a_catch_up_or_a_history_refused_for_now_is_asked_again_after_the_wait(p
     assert result["history"] == [["history", "Dani"]]
     assert result["givenUpAfter"] is None and result["askedOnOpen"] == 1
     assert result["afterLoss"] == 0
+
+
+def test_a_catch_up_asks_the_history_of_each_conversation_a_message_of_ours_waits_in(page: Page) -> None:
+    """A cluster node back from a break says ``catch_up``: the outcome of a message of
+    ours may have gone to another device of ours alone, acknowledged there, and nobody
+    tells it here any more (PROTOCOL.md, "catch_up"). The page asks the newest page of
+    each conversation in which one of ours is still sent or queued, and takes the states
+    from it; the protocol's functions, called directly."""
+    result = page.js("""(() => {
+      let n = 0;
+      const chat = createChat(() => `t-${++n}`);
+      chat.history = true;
+      const r = {};
+      r.hello = helloFrame(chat, "Ana", "", false).features;
+      receiveFrame(chat, {type: "welcome", id: "t-1", name: "Ana", version: 1, server: "s", heartbeat: 15,
+                          features: ["catch_up"]});
+      const bia = startConversation(chat, "Bia"), carol = startConversation(chat, "Carol");
+      const waiting = composeMessage(chat, bia, "olá Bia");
+      receiveFrame(chat, {type: "queued", id: waiting.id, msg_id: 7});
+      const done = composeMessage(chat, carol, "olá Carol");
+      receiveFrame(chat, {type: "delivered", id: done.id, msg_id: 8});
+      const out = receiveFrame(chat, {type: "catch_up"});
+      r.asked = out.send.map((f) => [f.type, f.with]);
+      r.announced = out.announce.length;
+      receiveFrame(chat, {type: "history_page", id: out.send[0].id, with: "Bia", before: null,
+        messages: [{msg_id: 7, from: "Ana", to: "Bia", text: "olá Bia", sent_at: 50, state: "delivered"}]});
+      r.state = chat.conversations.get(bia).items.filter((i) => i.kind === "message").map((i) => i.state);
+      return r;
+    })()""")
+    assert "catch_up" in result["hello"]
+    assert result["asked"] == [["history", "Bia"]] and result["announced"] == 0  # not Carol: nothing waits there
+    assert result["state"] == ["delivered"]
+    assert page.problems() == []

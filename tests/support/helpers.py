@@ -13,6 +13,7 @@ from protocol import RoomDeleted, RoomEdited, RoomTyping  # issue 13, in rooms
 from protocol import RoomRead  # issue 13, read marks in rooms
 from protocol import SincePage, SinceRequest  # feature since
 from protocol import Blocked, Blocking, BlockList, Unblocked  # whom one blocks, for the UIs
+from protocol import CatchUp  # feature catch_up
 from protocol import (
     Accepted, Connection, Delivered, DirectMessage, ErrorReply, Event, Goodbye, Hello,
     LookupRequest, LookupResult, Ping, Pong, Receipt, Role, RoomMessage, RoomSkipped, SendDirect,
@@ -118,6 +119,7 @@ SAMPLES: list[Event] = [
     Blocking("req-8b", ("Mallory", "jürgen"), "jürgen"),
     Blocked("jürgen"),  # feature blocks: told of another session's block
     Unblocked("Mallory"),
+    CatchUp(),  # feature catch_up: a cluster node back from a break
     Carbon(45, "bob", TEXT, 1700000004.5, "queued"),
     Revoke("req-11", "q0Jc4yqD6tQy1Vg2rHk1S1a0bq3VbM8kTz3s1dY9e8U"),
     ChangePassword("req-12", "old 🔑 senha", "new \"ação\" pass", "q0Jc4yqD6tQy1Vg2rHk1S1a0bq3VbM8kTz3s1dY9e8U"),

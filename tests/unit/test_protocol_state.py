@@ -20,7 +20,8 @@ SENDABLE = {
     ("server", "HANDSHAKE"): {"welcome", "error", "ping", "pong", "bye"},
     ("server", "OPEN"): {"accepted", "queued", "delivered", "ok", "history_page", "error", "dm", "room", "joined", "left", "users",
                          "user", "ping", "pong", "bye", "skipped", "watching", "blocking", "sent",
-                         "edited", "deleted", "read", "typing", "settings", "since_page", "blocked", "unblocked"},
+                         "edited", "deleted", "read", "typing", "settings", "since_page", "blocked", "unblocked",
+                         "catch_up"},
     # After the client's bye (or the end of its stream): the server's answers to what it
     # read before, nothing else.
     ("client", "CLOSING"): set(),
