@@ -213,6 +213,9 @@ class ClusterNode:
         self._unclaimed: set = set()  # sessions whose names must be claimed again (after a rejoin)
         # Releases Redis did not run, by session id: run again at each beat (_release_again).
         self._unreleased: dict[str, tuple[str, tuple]] = {}
+        # Sessions whose claim again after a rejoin got no answer: (sid, since, key), the
+        # claim tried again under that sid (_claim_again).
+        self._unsure_claims: dict[Any, tuple[str, float, str]] = {}
         # The sids the last rejoin claimed again: their SessionOn ends a held leave, so the
         # end of such a session is told by its SessionOff, not by Directory.let_go.
         self._reclaimed: set[str] = set()
@@ -361,6 +364,7 @@ class ClusterNode:
             except Exception as exc:  # answered, and the entry released, whatever it was
                 self._not_done(f"claim of {name!r}", exc)
                 self._claiming.pop(sid, None)
+                self._release_unsure(sid, key)
                 callback("unavailable")
                 return
             held = self._claiming.pop(sid, [])
@@ -381,10 +385,13 @@ class ClusterNode:
 
         asyncio.ensure_future(run())
 
-    def _claim_args(self, session: Any, key: str, name: str, shared: bool, since: float) -> tuple[str, tuple]:
-        """A new session id for ``session`` and the CLAIM script's arguments."""
-        self._sid_count += 1
-        sid = f"{self.node_id}/{self._sid_count}"
+    def _claim_args(self, session: Any, key: str, name: str, shared: bool, since: float,
+                    sid: str | None = None) -> tuple[str, tuple]:
+        """A new session id for ``session`` (or ``sid``: a claim tried again) and the CLAIM
+        script's arguments."""
+        if sid is None:
+            self._sid_count += 1
+            sid = f"{self.node_id}/{self._sid_count}"
         where = f"{self.node_id}\t{session.address}\t{session.port}\t{since!r}"
         entry = bus.encode(bus.SessionOn(key, name, shared, sid, self.node_id, session.address, session.port, since))
         return sid, (self.prefix, self.node_id, sid, key, name, "1" if shared else "0", where, entry)
@@ -410,6 +417,17 @@ class ClusterNode:
             return False
         self._unreleased.pop(args[2], None)
         return True
+
+    def _release_unsure(self, sid: str, key: str) -> None:
+        """A CLAIM of ``sid`` for ``key`` got no answer (Redis out of reach or too slow),
+        and the session will not hold the name: it may have run all the same, so release
+        it, now and at the next beats until Redis answers (a RELEASE of an entry that is
+        not there does nothing). Else a guest's name stayed taken by a session that never
+        was, ``name_taken`` to its own user until this node died (the chaos run with 20
+        clients, seed 419)."""
+        entry = bus.encode(bus.SessionOff(key, sid, "disconnected", time.time()))
+        self._spawn(self._release_or_keep(key, (self.prefix, self.node_id, sid, key, entry)),
+                    f"release of an unanswered claim of {key!r}")
 
     async def _release_again(self) -> None:
         """The releases Redis did not run (:meth:`_release_or_keep`), run again."""
@@ -1263,16 +1281,29 @@ class ClusterNode:
         while self._unclaimed:
             session = next(iter(self._unclaimed))
             held = self._sids.get(session)
+            unsure = self._unsure_claims.pop(session, None)
             if held is None or session.closing:  # it logged out meanwhile
                 self._unclaimed.discard(session)
+                if unsure is not None:
+                    self._release_unsure(unsure[0], unsure[2])
                 continue
             _old_sid, key, _since = held
-            # Online since now, for everyone: the other nodes told the leave (at the time
-            # they read it) and tell this as a join; with the session's first time, a
-            # client sorting by time would list the join before the leave.
-            since = time.time()
-            sid, args = self._claim_args(session, key, session.name, session.registered, since)
-            reply = await scripts.CLAIM(self._redis, args=args)
+            if unsure is not None:  # the same id again: CLAIM says 'ok' if the first one ran
+                sid, since, _key = unsure
+                sid, args = self._claim_args(session, key, session.name, session.registered, since, sid)
+            else:
+                # Online since now, for everyone: the other nodes told the leave (at the time
+                # they read it) and tell this as a join; with the session's first time, a
+                # client sorting by time would list the join before the leave.
+                since = time.time()
+                sid, args = self._claim_args(session, key, session.name, session.registered, since)
+            try:
+                reply = await scripts.CLAIM(self._redis, args=args)
+            except (RedisConnectionError, TimeoutError):
+                # It may have run, its reply lost: under a new id it would find the name
+                # taken by this very session, a ghost that keeps a guest out for good.
+                self._unsure_claims[session] = (sid, since, key)
+                raise
             if isinstance(reply, RedisError):
                 raise RedisConnectionError(str(reply))
             self._unclaimed.discard(session)

@@ -162,9 +162,12 @@ return -1
 # (the guest's holding in Redis is not that epoch's: a node forgot the name just before,
 # stores/redis_scripts.py FORGET_GUESTS, which forgets no name ``who`` holds). A node whose
 # deadline passed but that nobody reaped yet may claim: the reaper takes the session too.
+# 'ok' also when ``sid`` holds the name already: a node claiming again under the same id
+# after a claim whose reply never came (ClusterNode._claim_again).
 CLAIM = Script("""
 local p, node, sid, key = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
 if redis.call('HEXISTS', p..'beats', node) == 0 then return 'gone' end
+if redis.call('HEXISTS', p..'where:'..key, sid) == 1 then return 'ok' end
 if ARGV[9] and tonumber(redis.call('HGET', p..'guest:'..key, 'epoch')) ~= tonumber(ARGV[9]) then
   return 'forgotten'
 end
