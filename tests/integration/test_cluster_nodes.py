@@ -99,6 +99,17 @@ class Cluster:
         self.run(crash())
         self.servers[index] = self.nodes[index] = None
 
+    def stop_beating(self, index: int) -> None:
+        """Node ``index``'s heartbeat stops (its connections stay up): the others reap it
+        once its time to live has passed, and it stays cut off until :meth:`beat_again`."""
+        node = self.nodes[index]
+        self.call(lambda: node._tasks[0].cancel())
+
+    def beat_again(self, index: int) -> None:
+        """Node ``index``'s heartbeat starts again: it finds itself reaped and rejoins."""
+        node = self.nodes[index]
+        self.call(lambda: node._tasks.__setitem__(0, asyncio.ensure_future(node._heartbeat())))
+
     def close(self) -> None:
         for server in self.servers:
             if server is not None:
@@ -370,14 +381,14 @@ def test_a_node_cut_off_alone_is_judged_gone_and_its_users_return_online_since_n
             presence_until(ana, "Bia")  # her first join told before the leave and rejoin below
             wait_for(lambda: who(ana) == ["Ana", "Bia"], what="both online")
             node = c.nodes[1]
-            c.call(lambda: node._tasks[0].cancel())  # its heartbeat: no beat, no reap
+            c.stop_beating(1)
             left = ana.expect(UserLeft, skip=(Ping,), timeout=15)
             assert left.name == "Bia"
             wait_for(lambda: not c.call(lambda: node.available), what="node 1 cut off")
             with WireClient(*c.address(1)) as refused:
                 refused.send(Hello("h", "Cut", const.PROTOCOL_VERSION))
                 assert refused.expect_error(ErrorCode.UNAVAILABLE, skip=NOTICES).retry_after
-            c.call(lambda: node._tasks.__setitem__(0, asyncio.ensure_future(node._heartbeat())))
+            c.beat_again(1)
             joined = ana.expect(UserJoined, skip=(Ping,), timeout=15)
             assert joined.name == "Bia" and joined.at >= left.at, (left, joined)
             assert who(ana) == who(bia) == ["Ana", "Bia"]
@@ -740,6 +751,16 @@ def ana_to_bia(ana: WireClient, bia: WireClient) -> tuple[Accepted, DirectMessag
     return ana.expect(Accepted, skip=NOTICES), bia.expect(DirectMessage, skip=NOTICES)
 
 
+def acknowledged_on_the_phone(c: Cluster, index: int, bia: WireClient, phone: WireClient, msg_id: int) -> None:
+    """Bia confirms message ``msg_id``; Ana's phone, on node ``index``, is told it was
+    delivered and acknowledges it, which ends the telling for every device of hers
+    (PROTOCOL.md, "ack"). Returns once node ``index`` has recorded the ack."""
+    bia.send(Receipt(msg_id))
+    assert phone.expect(Delivered, skip=NOTICES + (Carbon,), timeout=10).msg_id == msg_id
+    phone.send(OutcomeAck(msg_id))
+    c.run(c.servers[index].relay.store.drain(timeout=5))
+
+
 @pytest.mark.timeout_seconds(60)
 def test_an_outcome_told_while_the_senders_node_was_judged_gone_reaches_the_sender_after_its_rejoin(
         redis_server):  # noqa: F811
@@ -753,13 +774,12 @@ def test_an_outcome_told_while_the_senders_node_was_judged_gone_reaches_the_send
     try:
         with c.login(1, "Ana") as ana, c.login(0, "Bia") as bia:
             accepted, message = ana_to_bia(ana, bia)
-            node = c.nodes[1]
-            c.call(lambda: node._tasks[0].cancel())  # its heartbeat: no beat, no reap
+            c.stop_beating(1)
             left = bia.expect(UserLeft, skip=(Ping,), timeout=15)
             assert left.name == "Ana"
             bia.send(Receipt(message.msg_id))
             assert not [e for e in ana.drain(quiet=0.5) if isinstance(e, Delivered)]  # routed to nobody
-            c.call(lambda: node._tasks.__setitem__(0, asyncio.ensure_future(node._heartbeat())))
+            c.beat_again(1)
             assert bia.expect(UserJoined, skip=(Ping,), timeout=15).name == "Ana"
             delivered = ana.expect(Delivered, skip=NOTICES, timeout=10)
             assert (delivered.request_id, delivered.msg_id) == ("d1", accepted.msg_id)
@@ -782,15 +802,11 @@ def test_an_outcome_another_device_acknowledged_while_the_senders_node_was_judge
         with c.login(1, "Ana", password="senha secreta 1", register=True) as laptop, c.login(0, "Bia") as bia, \
                 c.login(0, "Ana", password="senha secreta 1") as phone:
             accepted, message = ana_to_bia(laptop, bia)
-            node = c.nodes[1]
-            c.call(lambda: node._tasks[0].cancel())  # its heartbeat: no beat, no reap
+            c.stop_beating(1)
             wait_for(lambda: c.call(lambda: c.nodes[0].users.where.get("ana")) is True, what="node 1 gone for node 0")
-            bia.send(Receipt(message.msg_id))
-            assert phone.expect(Delivered, skip=NOTICES + (Carbon,), timeout=10).msg_id == accepted.msg_id
-            phone.send(OutcomeAck(accepted.msg_id))
-            c.run(c.servers[0].relay.store.drain(timeout=5))  # the ack recorded
+            acknowledged_on_the_phone(c, 0, bia, phone, accepted.msg_id)
             assert not [e for e in laptop.drain(quiet=0.5) if isinstance(e, Delivered)]  # routed to nobody
-            c.call(lambda: node._tasks.__setitem__(0, asyncio.ensure_future(node._heartbeat())))
+            c.beat_again(1)
             delivered = laptop.expect(Delivered, skip=NOTICES + (Carbon,), timeout=10)
             assert (delivered.request_id, delivered.msg_id) == ("d1", accepted.msg_id)
     finally:
@@ -818,19 +834,31 @@ def test_an_outcome_another_device_acknowledged_reaches_the_sender_whose_message
             c.crash(0)
             wait_for(lambda: laptop.reconnects >= 1 and laptop.connected, what="the laptop on node 1")
             assert (laptop.host, laptop.port) == c.address(1)
-            node = c.nodes[1]
-            c.call(lambda: node._tasks[0].cancel())  # its heartbeat: no beat, no reap
+            c.stop_beating(1)
             wait_for(lambda: c.call(lambda: c.nodes[2].users.where.get("ana")) is True, what="node 1 gone for node 2")
-            bia.send(Receipt(shown.msg_id))
-            assert phone.expect(Delivered, skip=NOTICES + (Carbon,), timeout=10).msg_id == shown.msg_id
-            phone.send(OutcomeAck(shown.msg_id))
-            c.run(c.servers[2].relay.store.drain(timeout=5))  # the ack recorded
+            acknowledged_on_the_phone(c, 2, bia, phone, shown.msg_id)
             assert message.state == SENT  # routed with the phone's: to nobody on node 1
-            c.call(lambda: node._tasks.__setitem__(0, asyncio.ensure_future(node._heartbeat())))
+            c.beat_again(1)
             wait_for(lambda: message.state == DELIVERED, what="the laptop told the outcome")
     finally:
         laptop.close()
         c.close()
+
+
+def confirmed_on_the_phone(c: Cluster, ana: WireClient, laptop: WireClient, phone: WireClient) -> int:
+    """Ana (node 0) writes to Bia, whose laptop (node 1) and phone (node 0) are both shown
+    it; the phone confirms it, and Ana acknowledges her "delivered", as her client does (so
+    it is not told again). Returns the message's id once node 0 has recorded it all."""
+    wait_for(lambda: who(ana) == ["Ana", "Bia"] == who(laptop), what="all online")
+    ana.send(SendDirect("d1", "bia", "olá"))
+    msg_id = ana.expect(Accepted, skip=NOTICES).msg_id
+    for device in laptop, phone:
+        assert device.expect(DirectMessage, skip=NOTICES).msg_id == msg_id
+    phone.send(Receipt(msg_id))
+    assert ana.expect(Delivered, skip=NOTICES).msg_id == msg_id
+    ana.send(OutcomeAck(msg_id))
+    c.run(c.servers[0].relay.store.drain(timeout=5))
+    return msg_id
 
 
 @pytest.mark.timeout_seconds(60)
@@ -843,15 +871,7 @@ def test_a_message_confirmed_here_is_not_told_queued_when_another_node_it_went_t
     try:
         with c.login(1, "Bia", password="senha secreta 2", register=True) as laptop, \
                 c.login(0, "Bia", password="senha secreta 2") as phone, c.login(0, "Ana") as ana:
-            wait_for(lambda: who(ana) == ["Ana", "Bia"] == who(laptop), what="all online")
-            ana.send(SendDirect("d1", "bia", "olá"))
-            msg_id = ana.expect(Accepted, skip=NOTICES).msg_id
-            for device in laptop, phone:
-                assert device.expect(DirectMessage, skip=NOTICES).msg_id == msg_id
-            phone.send(Receipt(msg_id))
-            assert ana.expect(Delivered, skip=NOTICES).msg_id == msg_id
-            ana.send(OutcomeAck(msg_id))  # as her client does: not told again
-            c.run(c.servers[0].relay.store.drain(timeout=5))
+            confirmed_on_the_phone(c, ana, laptop, phone)
             c.crash(1)
             wait_for(lambda: c.call(lambda: c.nodes[0].users.where.get("bia")) is True, what="node 1 reaped")
             ana.send(WhoRequest("w"))
@@ -880,23 +900,15 @@ def test_an_edit_another_device_confirmed_while_the_readers_node_was_judged_gone
     try:
         with log_in(1, "Bia", "senha secreta 2", register=True) as laptop, \
                 log_in(0, "Bia", "senha secreta 2") as phone, log_in(0, "Ana") as ana:
-            wait_for(lambda: who(ana) == ["Ana", "Bia"] == who(laptop), what="all online")
-            ana.send(SendDirect("d1", "bia", "olá"))
-            msg_id = ana.expect(Accepted, skip=NOTICES).msg_id
-            for device in laptop, phone:
-                assert device.expect(DirectMessage, skip=NOTICES).msg_id == msg_id
-            phone.send(Receipt(msg_id))
-            ana.expect(Delivered, skip=NOTICES)
-            ana.send(OutcomeAck(msg_id))
-            node = c.nodes[1]
-            c.call(lambda: node._tasks[0].cancel())  # its heartbeat: no beat, no reap
+            msg_id = confirmed_on_the_phone(c, ana, laptop, phone)
+            c.stop_beating(1)
             wait_for(lambda: c.call(lambda: c.nodes[0].users.where.get("bia")) is True, what="node 1 gone for node 0")
             ana.send(Edit("e1", msg_id, "olá!"))
             ana.expect(Done, skip=NOTICES)
             assert phone.expect(Edited, skip=NOTICES).text == "olá!"
             phone.send(EditReceipt(msg_id))
             c.run(c.servers[0].relay.store.drain(timeout=5))  # the confirmation recorded
-            c.call(lambda: node._tasks.__setitem__(0, asyncio.ensure_future(node._heartbeat())))
+            c.beat_again(1)
             edited = laptop.expect(Edited, skip=NOTICES + (DirectMessage,), timeout=10)
             assert (edited.msg_id, edited.text) == (msg_id, "olá!")
     finally:

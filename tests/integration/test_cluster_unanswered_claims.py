@@ -11,7 +11,6 @@ Every wait has a deadline.
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Iterator
 from contextlib import contextmanager
 
@@ -71,10 +70,10 @@ def test_a_claim_again_after_a_rejoin_whose_reply_was_lost_keeps_the_guests_sess
         with c.login(1, "Ana") as ana, c.login(0, "Bia") as bia:
             wait_for(lambda: who(bia) == ["Ana", "Bia"], what="both online")
             node = c.nodes[1]
-            c.call(lambda: node._tasks[0].cancel())  # its heartbeat: no beat, and node 0 reaps it
+            c.stop_beating(1)  # and node 0 reaps it
             wait_for(lambda: who(bia) == ["Bia"], what="node 1 reaped")
             with one_claim_reply_lost(monkeypatch) as lost:
-                c.call(lambda: node._tasks.__setitem__(0, asyncio.ensure_future(node._heartbeat())))
+                c.beat_again(1)
                 wait_for(lambda: lost, what="Ana's name claimed again, the reply lost")
                 wait_for(lambda: c.call(lambda: not node._unclaimed), what="claimed again at a later beat")
             wait_for(lambda: who(bia) == ["Ana", "Bia"], what="Ana online again for Bia")
