@@ -1060,8 +1060,11 @@ const HANDLERS = {
 
   catch_up(chat, frame, out) {
     // Feature catch_up (no id): the server, a cluster node, was cut off and is back; the
-    // connection stayed open. Not news for the user: the states are asked again.
-    out.send.push(...waitingFrames(chat));
+    // connection stayed open. Not news for the user: what another device of ours got or
+    // sent meanwhile is asked as after a reconnection, and the states of ours still open.
+    const frames = catchUpFrames(chat);
+    const asked = new Set(frames.filter((f) => f.type === "history").map((f) => contactKey(f.with)));
+    out.send.push(...frames, ...waitingFrames(chat, asked));
   },
 
   history_page(chat, frame, out) {
@@ -1252,7 +1255,8 @@ function catchUpFrames(chat) {
 
 /**
  * After a catch_up frame: a "history" request for the newest page of each conversation
- * with a person in which a direct message of ours is still "sent" or "queued" (one that
+ * with a person (but those in ``asked``, by key) in which a direct message of ours is still
+ * "sent" or "queued" (one that
  * another device of ours was told the outcome of, and acknowledged, while our server was
  * cut off: nobody tells it here any more, PROTOCOL.md "catch_up"). Each answer goes to
  * mergeNewer, which moves our messages' states forward and adds what came meanwhile. A
@@ -1260,12 +1264,13 @@ function catchUpFrames(chat) {
  * again, or the page reloaded. The conversation on screen too: its history was not asked
  * since the connection opened.
  */
-function waitingFrames(chat) {
+function waitingFrames(chat, asked = new Set()) {
   if (!chat.history || chat.status !== "online") return [];
   const waiting = (item) => item.kind === "message" && item.dir === "out" && item.msgId != null
     && (item.state === "sent" || item.state === "queued");
   return [...chat.conversations.values()]
-    .filter((convo) => convo.key.startsWith("@") && typeof convo.name === "string" && convo.items.some(waiting))
+    .filter((convo) => convo.key.startsWith("@") && typeof convo.name === "string" && !asked.has(convo.key)
+      && convo.items.some(waiting))
     .map((convo) => {
       const id = chat.nextId();
       chat.requests.set(id, { kind: "history", key: convo.key, catchUp: true, since: newestShown(convo) });

@@ -314,9 +314,10 @@ def test_a_catch_up_or_a_history_refused_for_now_is_asked_again_after_the_wait(p
 def test_a_catch_up_asks_the_history_of_each_conversation_a_message_of_ours_waits_in(page: Page) -> None:
     """A cluster node back from a break says ``catch_up``: the outcome of a message of
     ours may have gone to another device of ours alone, acknowledged there, and nobody
-    tells it here any more (PROTOCOL.md, "catch_up"). The page asks the newest page of
-    each conversation in which one of ours is still sent or queued, and takes the states
-    from it; the protocol's functions, called directly."""
+    tells it here any more (PROTOCOL.md, "catch_up"). The page catches up as after a
+    reconnection (with the feature since, one "since" from the newest message shown), and
+    asks the newest page of each conversation in which one of ours is still sent or
+    queued, and takes the states from it; the protocol's functions, called directly."""
     result = page.js("""(() => {
       let n = 0;
       const chat = createChat(() => `t-${++n}`);
@@ -324,21 +325,22 @@ def test_a_catch_up_asks_the_history_of_each_conversation_a_message_of_ours_wait
       const r = {};
       r.hello = helloFrame(chat, "Ana", "", false).features;
       receiveFrame(chat, {type: "welcome", id: "t-1", name: "Ana", version: 1, server: "s", heartbeat: 15,
-                          features: ["catch_up"]});
+                          features: ["since", "catch_up"]});
       const bia = startConversation(chat, "Bia"), carol = startConversation(chat, "Carol");
       const waiting = composeMessage(chat, bia, "olá Bia");
       receiveFrame(chat, {type: "queued", id: waiting.id, msg_id: 7});
       const done = composeMessage(chat, carol, "olá Carol");
       receiveFrame(chat, {type: "delivered", id: done.id, msg_id: 8});
       const out = receiveFrame(chat, {type: "catch_up"});
-      r.asked = out.send.map((f) => [f.type, f.with]);
+      r.asked = out.send.map((f) => [f.type, f.with || f.after_id]);
       r.announced = out.announce.length;
-      receiveFrame(chat, {type: "history_page", id: out.send[0].id, with: "Bia", before: null,
+      receiveFrame(chat, {type: "history_page", id: out.send[1].id, with: "Bia", before: null,
         messages: [{msg_id: 7, from: "Ana", to: "Bia", text: "olá Bia", sent_at: 50, state: "delivered"}]});
       r.state = chat.conversations.get(bia).items.filter((i) => i.kind === "message").map((i) => i.state);
       return r;
     })()""")
     assert "catch_up" in result["hello"]
-    assert result["asked"] == [["history", "Bia"]] and result["announced"] == 0  # not Carol: nothing waits there
+    # Since message 8, the newest shown; Bia's page for message 7 (nothing of ours waits with Carol).
+    assert result["asked"] == [["since", 8], ["history", "Bia"]] and result["announced"] == 0
     assert result["state"] == ["delivered"]
     assert page.problems() == []
