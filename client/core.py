@@ -1406,9 +1406,9 @@ class ClientCore:
             return self._switch(event)
         if isinstance(event, CatchUp):
             # The server was cut off from its cluster: an outcome may have been told to,
-            # and acknowledged by, another device of ours meanwhile. Not the user's news.
+            # and acknowledged by, another device of ours meanwhile. Handed on: a shell
+            # catches up as after a reconnection (the terminal: terminal_catchup.py).
             self._reconcile()
-            return []
         return [event]
 
     def _is_latest_change(self, msg_id: int, at: float, deleted: bool) -> bool:

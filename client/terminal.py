@@ -138,6 +138,7 @@ from protocol import (
 )
 from protocol import RoomDeleted, RoomEdited, RoomTyping  # in rooms (issue 13)
 from protocol import RoomRead  # read marks in rooms (issue 13)
+from protocol import CatchUp as NodeBack  # feature catch_up (the name CatchUp is terminal_catchup's)
 import i18n
 from i18n import _, ngettext
 from registry import InvalidName, canonical, validate_name
@@ -1182,6 +1183,11 @@ class TerminalUI:
                 # (the messages waiting) may be newer than what another session got meanwhile.
                 self._catch_up.start()
                 self._outage = 0  # a new session's answers tell afresh (client/core.py)
+            if isinstance(event, NodeBack):
+                # The connection stayed open, but what another session of ours got or sent
+                # while the node was cut off never came here: as after a reconnection.
+                self._catch_up.start()
+                return
             if isinstance(event, ServerUnavailable):
                 self._server_unavailable(event)
                 return

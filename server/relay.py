@@ -1847,9 +1847,9 @@ class Relay:
         for session in self.sessions:
             if session.key and not session.closing:
                 session.backlog = True
-                self._tell_again(session, missed_since)
-                if session in self.catch_up:
+                if session in self.catch_up:  # first: a client's catch-up then holds the changes told below
                     session.send(catch_up)
+                self._tell_again(session, missed_since)
         for sender_key, msg_id, request_id in self.awaiting.all():
             self.store.sent_under(sender_key, request_id, partial(self._awaited, sender_key, msg_id),
                                   on_error=_ignore_error)

@@ -16,7 +16,7 @@ from client.exitcodes import ExitCode
 from client.outgoing import DELIVERED, OutgoingMessage
 from client.terminal import TerminalUI
 from client.terminal_input import read_as_utf8, redecoded, undecodable_line
-from protocol import ConnectionClosed, ErrorCode, ErrorReply, Goodbye, Welcome
+from protocol import CatchUp, ConnectionClosed, ErrorCode, ErrorReply, Goodbye, Welcome
 
 NEW_PASSWORD = "the operator's new one"
 
@@ -148,6 +148,18 @@ def test_an_error_without_id_is_said_in_the_sentence_for_its_code_not_as_a_serve
         i18n.use("en")
     assert out.getvalue().splitlines()[-1] == \
         "! o servidor não tem essa mensagem para você (ela foi apagada, ou não foi enviada para você nem por você)"
+
+
+def test_a_cluster_node_back_from_a_break_makes_the_terminal_catch_up_quietly(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """The node was cut off, the connection stayed open: what another session of ours got
+    or sent meanwhile never came here. The catch_up frame starts the catch-up a
+    reconnection starts (client/terminal_catchup.py), and prints nothing itself."""
+    ui, out = _ui("", prompting=False)
+    started: list[bool] = []
+    monkeypatch.setattr(ui._catch_up, "start", lambda counted=False: started.append(counted))
+    ui._on_event(CatchUp())
+    assert started == [False] and out.getvalue() == ""
 
 
 @pytest.mark.parametrize("interactive", [False, True], ids=["pipe", "screen"])
