@@ -110,7 +110,7 @@ def test_the_client_library_asks_for_carbons_and_hands_them_on(server, clients):
     clients.append(second)
     # "resume": an account's password login asks for its resume credential (client/credential.py).
     assert second.connect(timeout=WAIT).features == (CARBONS, "resume", "read", "typing", "edits", "batch_acks",
-                                                     "since", "blocks")
+                                                     "since", "blocks", "catch_up")
     bob = ChatClient("Bob", "127.0.0.1", server.port)
     clients.append(bob)
     bob.connect(timeout=WAIT)

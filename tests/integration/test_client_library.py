@@ -162,7 +162,8 @@ def test_connect_returns_the_welcome(server: FakeServer, clients: list[ChatClien
     # and for resume: an account's credential, sent in place of its password at a reconnection
     # (client/credential.py; a guest's welcome carries its name token either way).
     assert hello == Hello(hello.request_id, "Alice", const.PROTOCOL_VERSION, resume=token,
-                          features=("carbons", "read", "typing", "edits", "batch_acks", "since", "blocks", "resume"))
+                          features=("carbons", "read", "typing", "edits", "batch_acks", "since", "blocks", "resume",
+                                    "catch_up"))
 
 
 def test_refused_login_raises_with_the_code() -> None:

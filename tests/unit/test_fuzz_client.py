@@ -29,7 +29,7 @@ from protocol import (
 SEEDS = range(4)
 SERVER_SAMPLES = [e for e in SAMPLES if e.SENDER in ("server", "both")]
 SERVER_CLASSES = [type(e) for e in SERVER_SAMPLES]
-FEATURES = ("batch_acks", "rooms", "since", "edits", "read", "typing", "blocks", "resume")
+FEATURES = ("batch_acks", "rooms", "since", "edits", "read", "typing", "blocks", "resume", "catch_up")
 
 class _Session:
     """A ClientCore logged in as Alice, with sends and requests waiting for answers."""
