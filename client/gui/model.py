@@ -45,6 +45,8 @@ our other sessions got or sent while this one was reconnecting never comes to it
 reconnection every conversation's messages after the newest one shown are asked for
 (:class:`SinceWanted`, feature since; from a server without it the newest page of each of
 its people's conversations, :class:`CatchUpWanted`) and merged (:meth:`ChatModel.catch_up`).
+So they are when a cluster node tells a ``catch_up`` (it was cut off from the others for a
+while, and our other devices may have been told what this session was not).
 
 Delivery states are the library's (``sending``, ``sent``, ``queued``, ``delivered``,
 ``failed``, and whatever it adds later): a :class:`~client.outgoing.MessageUpdate` is the
@@ -95,6 +97,7 @@ from protocol import (
 from protocol import RoomDeleted, RoomEdited, RoomTyping  # in rooms (issue 13)
 from protocol import RoomRead  # read marks in rooms (issue 13)
 from protocol import Blocked, Unblocked  # feature blocks: made on another device
+from protocol import CatchUp  # feature catch_up: a cluster node back from a break
 
 from i18n import N_, _, ngettext
 from registry import canonical
@@ -728,6 +731,10 @@ class ChatModel:
                 self.set_state(DISCONNECTED, connection_ended_text())
         elif type(event).__name__.startswith("Reconnect"):
             self._reconnect_event(event)
+        elif isinstance(event, CatchUp):
+            # What another device of ours got or sent meanwhile, as after a reconnection;
+            # the states of our own messages the library moves (its history per peer).
+            self.catch_up_wanted()
         elif isinstance(event, ServerUnavailable):
             self.unavailable_until = None if event.retry_in is None else self._clock() + event.retry_in
             self._changes.append(StatusChanged())

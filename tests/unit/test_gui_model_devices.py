@@ -15,7 +15,7 @@ from client.gui.changes import (
     SinceWanted,
     StateChanged,
 )
-from protocol import Carbon, Delivered, DirectMessage, Edited, ErrorReply, HistoryEntry, Presence, Queued, Read
+from protocol import CatchUp, Carbon, Delivered, DirectMessage, Edited, ErrorReply, HistoryEntry, Presence, Queued, Read
 from protocol import RoomInfo, RoomMessage, RoomPost, RoomRead, Welcome
 
 T = 1_700_000_000.0
@@ -213,6 +213,24 @@ def test_with_since_a_reconnection_finds_a_person_never_talked_with_and_shows_ea
     assert model.unread("caio") == 2
     # Nothing shown yet: nothing to go on from, no SinceWanted (every message ever is not news).
     assert not [c for c in reconnect(model_of()) if isinstance(c, SinceWanted)]
+
+
+def test_a_cluster_node_back_from_a_break_makes_the_window_catch_up_as_after_a_reconnection() -> None:
+    """Feature catch_up: the node this window is on was cut off from the cluster, and
+    Ana's message 12 went to the page meanwhile. The catch_up asks what a reconnection
+    asks (every conversation after the newest message shown; without since, Ana's and Bia's
+    newest pages), says nothing, and what comes back shows once."""
+    model = model_of()
+    model.apply(DirectMessage(5, "Bia", "João", "oi", T))
+    model.apply(DirectMessage(9, "Ana", "João", "olá", T))
+    model.take_changes()
+    model.apply(CatchUp())
+    changes = model.take_changes()
+    assert [c for c in changes if isinstance(c, (SinceWanted, CatchUpWanted))] == [
+        SinceWanted(9), CatchUpWanted("ana", "Ana"), CatchUpWanted("bia", "Bia")]
+    assert not [line for line in model.conversations["ana"].lines if line.kind == "notice"]
+    model.catch_up_since([HistoryEntry(12, "Ana", "João", "a prova mudou", T + 12, "delivered")])
+    assert [msg_id for msg_id, *_ in shown(model, "ana")] == [9, 12]
 
 
 def test_the_page_merges_in_order_once_counting_unread_and_ours_with_their_state() -> None:
