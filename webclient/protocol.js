@@ -1063,7 +1063,7 @@ const HANDLERS = {
     // connection stayed open. Not news for the user: what another device of ours got or
     // sent meanwhile is asked as after a reconnection, and the states of ours still open.
     const frames = catchUpFrames(chat);
-    const asked = new Set(frames.filter((f) => f.type === "history").map((f) => contactKey(f.with)));
+    const asked = new Map(frames.filter((f) => f.type === "history").map((f) => [contactKey(f.with), f]));
     out.send.push(...frames, ...waitingFrames(chat, asked));
   },
 
@@ -1074,7 +1074,19 @@ const HANDLERS = {
     chat.requests.delete(frame.id);
     if (!request || !Array.isArray(frame.messages)) return;
     const convo = conversation(chat, request.key);
-    if (request.catchUp) return mergeNewer(chat, convo, frame.messages, request.since, out);  // after a reconnection
+    if (request.catchUp) {  // after a reconnection, or a catch_up
+      mergeNewer(chat, convo, frame.messages, request.since, out);
+      // Ours still waiting older than this page (waitingFrames): the next older page, while
+      // the budget lasts (counted in messages: a page of long ones holds fewer).
+      const first = frame.messages.length ? frame.messages[0] : null;
+      const budget = (request.budget || 0) - frame.messages.length;
+      if (request.waiting != null && Number.isInteger(frame.before) && budget > 0 && first
+          && typeof first.msg_id === "number" && first.msg_id > request.waiting) {
+        out.send.push(waitingFrame(chat, convo, { since: request.since, waiting: request.waiting, budget,
+          before: frame.before }));
+      }
+      return;
+    }
     if (request.room) {  // a named room's page: its cursor leads to the older ones
       const before = Number.isInteger(frame.before) ? frame.before : null;
       if (request.older || convo.older === undefined) convo.older = before;
@@ -1160,6 +1172,11 @@ const HANDLERS = {
 // the feature since, at most this many pages of every conversation at once.
 const CATCH_UP_PEERS = 20;
 const CATCH_UP_SINCE_PAGES = 40;
+// After a catch_up, the history of a conversation in which a message of ours waits is asked
+// page by page, back to that message: at most this many pages of this many messages (the
+// server's most a page), as client/core.py's RECONCILE_PAGES of MAX_HISTORY_PAGE.
+const WAITING_PAGES = 4;
+const WAITING_PAGE = 500;
 // A catch-up's page or a person's history refused for now ("unavailable", "rate_limited"):
 // asked again after the server's wait, for up to this many seconds of such waits in all
 // (client/library.py's CATCH_UP_PATIENCE). A reconnection comes when the servers have
@@ -1197,7 +1214,9 @@ function askAgainDue(chat, now) {
     const convo = chat.conversations.get(request.key);
     if (!convo || typeof convo.name !== "string") continue;
     chat.requests.set(id, request);
-    frames.push({ type: "history", id, with: convo.name, limit: HISTORY_PAGE });
+    const frame = { type: "history", id, with: convo.name, limit: request.waiting != null ? WAITING_PAGE : HISTORY_PAGE };
+    if (Number.isInteger(request.before)) frame.before = request.before;  // an older page of waitingFrames
+    frames.push(frame);
   }
   return frames;
 }
@@ -1255,27 +1274,47 @@ function catchUpFrames(chat) {
 
 /**
  * After a catch_up frame: a "history" request for the newest page of each conversation
- * with a person (but those in ``asked``, by key) in which a direct message of ours is still
- * "sent" or "queued" (one that
+ * with a person in which a direct message of ours is still "sent" or "queued" (one that
  * another device of ours was told the outcome of, and acknowledged, while our server was
- * cut off: nobody tells it here any more, PROTOCOL.md "catch_up"). Each answer goes to
- * mergeNewer, which moves our messages' states forward and adds what came meanwhile. A
- * message older than the newest page keeps its state until the conversation is opened
- * again, or the page reloaded. The conversation on screen too: its history was not asked
- * since the connection opened.
+ * cut off: nobody tells it here any more, PROTOCOL.md "catch_up"). A conversation whose
+ * newest page the catch-up asks already (``asked``: key -> its history frame) is not asked
+ * twice: that request becomes this one. Each answer goes to mergeNewer, which moves our
+ * messages' states forward and adds what came meanwhile; while the oldest message of ours
+ * still waiting is older than the page, the next older page is asked (history_page), up to
+ * WAITING_PAGES pages of WAITING_PAGE messages, as client/core.py's reconciling does. The
+ * conversation on screen too: its history was not asked since the connection opened.
  */
-function waitingFrames(chat, asked = new Set()) {
+function waitingFrames(chat, asked = new Map()) {
   if (!chat.history || chat.status !== "online") return [];
   const waiting = (item) => item.kind === "message" && item.dir === "out" && item.msgId != null
     && (item.state === "sent" || item.state === "queued");
-  return [...chat.conversations.values()]
-    .filter((convo) => convo.key.startsWith("@") && typeof convo.name === "string" && !asked.has(convo.key)
-      && convo.items.some(waiting))
-    .map((convo) => {
-      const id = chat.nextId();
-      chat.requests.set(id, { kind: "history", key: convo.key, catchUp: true, since: newestShown(convo) });
-      return { type: "history", id, with: convo.name, limit: HISTORY_PAGE };
-    });
+  const frames = [];
+  for (const convo of chat.conversations.values()) {
+    if (!convo.key.startsWith("@") || typeof convo.name !== "string" || !convo.items.some(waiting)) continue;
+    const oldest = Math.min(...convo.items.filter(waiting).map((item) => item.msgId));
+    const budget = WAITING_PAGES * WAITING_PAGE;
+    const already = asked.get(convo.key);
+    const request = already && chat.requests.get(already.id);
+    if (request) {
+      Object.assign(request, { waiting: oldest, budget });
+      already.limit = WAITING_PAGE;
+    } else {
+      frames.push(waitingFrame(chat, convo, { since: newestShown(convo), waiting: oldest, budget }));
+    }
+  }
+  return frames;
+}
+
+/** A "history" request of waitingFrames for ``convo``: ``asked`` holds ``since`` (as
+ * mergeNewer takes it), ``waiting`` (the msg_id of the oldest message of ours still waiting),
+ * ``budget`` (how many more messages may be looked at) and ``before`` (the cursor of an older
+ * page; none: the newest). */
+function waitingFrame(chat, convo, asked) {
+  const id = chat.nextId();
+  chat.requests.set(id, { kind: "history", key: convo.key, catchUp: true, ...asked });
+  const frame = { type: "history", id, with: convo.name, limit: WAITING_PAGE };
+  if (Number.isInteger(asked.before)) frame.before = asked.before;
+  return frame;
 }
 
 /** A "since" request for page ``page`` of a catch-up from ``floor`` (the newest message

@@ -344,3 +344,53 @@ def test_a_catch_up_asks_the_history_of_each_conversation_a_message_of_ours_wait
     assert result["asked"] == [["since", 8], ["history", "Bia"]] and result["announced"] == 0
     assert result["state"] == ["delivered"]
     assert page.problems() == []
+
+
+def test_a_catch_up_pages_back_to_the_oldest_message_of_ours_still_waiting(page: Page) -> None:
+    """Ana's message 7 to Bia waits (queued) under 140 newer ones of Bia's: the newest page,
+    cut short by the server at 40 long ones, does not reach it, so the page asks the next
+    older one from its cursor, and takes 7's state from there; then asks no more. Bounded: with the message older than four pages,
+    it stops after the fourth. A page refused for now is asked again with its cursor."""
+    result = page.js("""(() => {
+      let n = 0;
+      const chat = createChat(() => `t-${++n}`);
+      chat.history = true;
+      const r = {};
+      receiveFrame(chat, {type: "welcome", id: "t-1", name: "Ana", version: 1, server: "s", heartbeat: 15,
+                          features: ["catch_up"]});
+      const bia = startConversation(chat, "Bia");
+      const waiting = composeMessage(chat, bia, "olá Bia");
+      receiveFrame(chat, {type: "queued", id: waiting.id, msg_id: 7});
+      const fromBia = (first, count) => Array.from({length: count}, (_, i) =>
+        ({msg_id: first + i, from: "Bia", to: "Ana", text: "oi", sent_at: 60 + i, state: "delivered"}));
+      const asked = receiveFrame(chat, {type: "catch_up"}).send;
+      r.first = asked.map((f) => [f.type, f.with, f.limit, f.before]);
+      let out = receiveFrame(chat, {type: "history_page", id: asked[0].id, with: "Bia", before: 108,
+                                    messages: fromBia(108, 40)});
+      r.second = out.send.map((f) => [f.type, f.with, f.limit, f.before]);
+      const refused = receiveFrame(chat, {type: "error", id: out.send[0].id, code: "unavailable", retry_after: 1});
+      const again = askAgainDue(chat, monotonicSeconds() + 2);
+      r.again = again.map((f) => [f.type, f.with, f.limit, f.before]);
+      out = receiveFrame(chat, {type: "history_page", id: again[0].id, with: "Bia",
+        messages: [{msg_id: 7, from: "Ana", to: "Bia", text: "olá Bia", sent_at: 50, state: "delivered"},
+                   ...fromBia(8, 100)]});
+      r.third = out.send.length;
+      r.state = chat.conversations.get(bia).items.filter((i) => i.dir === "out").map((i) => i.state);
+      // Older than four pages: four asked, then no more.
+      const far = composeMessage(chat, bia, "e agora?");
+      receiveFrame(chat, {type: "queued", id: far.id, msg_id: 9000});
+      let next = receiveFrame(chat, {type: "catch_up"}).send;
+      r.pages = 0;
+      for (let cursor = 20000; next.length && r.pages < 10; cursor -= 500) {
+        r.pages += 1;
+        next = receiveFrame(chat, {type: "history_page", id: next[0].id, with: "Bia", before: cursor,
+                                   messages: fromBia(cursor, 500)}).send;
+      }
+      return r;
+    })()""")
+    assert result["first"] == [["history", "Bia", 500, None]]
+    assert result["second"] == [["history", "Bia", 500, 108]]
+    assert result["again"] == [["history", "Bia", 500, 108]]
+    assert result["third"] == 0 and result["state"] == ["delivered"]
+    assert result["pages"] == 4
+    assert page.problems() == []
