@@ -1214,9 +1214,7 @@ function askAgainDue(chat, now) {
     const convo = chat.conversations.get(request.key);
     if (!convo || typeof convo.name !== "string") continue;
     chat.requests.set(id, request);
-    const frame = { type: "history", id, with: convo.name, limit: request.waiting != null ? WAITING_PAGE : HISTORY_PAGE };
-    if (Number.isInteger(request.before)) frame.before = request.before;  // an older page of waitingFrames
-    frames.push(frame);
+    frames.push(personHistoryFrame(request, id, convo.name));
   }
   return frames;
 }
@@ -1311,9 +1309,16 @@ function waitingFrames(chat, asked = new Map()) {
  * page; none: the newest). */
 function waitingFrame(chat, convo, asked) {
   const id = chat.nextId();
-  chat.requests.set(id, { kind: "history", key: convo.key, catchUp: true, ...asked });
-  const frame = { type: "history", id, with: convo.name, limit: WAITING_PAGE };
-  if (Number.isInteger(asked.before)) frame.before = asked.before;
+  const request = { kind: "history", key: convo.key, catchUp: true, ...asked };
+  chat.requests.set(id, request);
+  return personHistoryFrame(request, id, convo.name);
+}
+
+/** The "history" frame of ``request``, a catch-up's request of a person's conversation,
+ * under ``id``: one of waitingFrames asks WAITING_PAGE messages, from its cursor if it has one. */
+function personHistoryFrame(request, id, name) {
+  const frame = { type: "history", id, with: name, limit: request.waiting != null ? WAITING_PAGE : HISTORY_PAGE };
+  if (Number.isInteger(request.before)) frame.before = request.before;
   return frame;
 }
 
