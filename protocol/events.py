@@ -694,9 +694,10 @@ class CatchUp(Event):
     """Feature ``catch_up``: this server (a cluster node) was cut off from the rest of the
     cluster for a while, and is back: outcomes of this user's direct messages decided
     meanwhile may have been told to another device of theirs, acknowledged there, and so
-    never told to this session. Needs no answer; a client asks the ``history`` of each
-    conversation in which it still shows a message ``sent`` or ``queued``, as it does
-    after a reconnection (PROTOCOL.md, "catch_up")."""
+    never told to this session. Also to one session that another node saw late (what
+    another device sent there was not copied to it). Needs no answer; a client asks the
+    ``history`` of each conversation in which it still shows a message ``sent`` or
+    ``queued``, as it does after a reconnection (PROTOCOL.md, "catch_up")."""
 
     TYPE: ClassVar[str] = "catch_up"
     SENDER: ClassVar[str] = "server"

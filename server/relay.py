@@ -1154,6 +1154,14 @@ class Relay:
                 if session in self.carbons:
                     session.write_frame(frame)
 
+    def seen_elsewhere(self, session: ClientSession) -> None:
+        """In a cluster: another node just learnt that ``session`` logged in, and until then
+        copied what its user sent there to nobody here (ClusterNode._seen). A session that
+        asked for the feature catch_up is told :class:`CatchUp`: its client asks for what
+        another device sent meanwhile, as after a reconnection."""
+        if session in self.catch_up and session.is_open:
+            session.send(CatchUp())
+
     def settled_elsewhere(self, key: str, msg_id: int) -> None:
         """Message ``msg_id`` to ``key`` was confirmed or expired on another node: it is
         no longer in flight here (its sessions here leaving must not requeue it)."""

@@ -18,7 +18,9 @@ entries go through two kinds of stream (see docs/cluster.md, "Nodes"):
   the sessions of one user there (:class:`Tell`: outcomes, ``queued``), copies of what a
   user sent from another node for its sessions there that asked for carbons
   (:class:`CarbonCopy`), messages confirmed or expired elsewhere (:class:`Settled`), asks
-  to ping the sessions of a guest whose token logged in elsewhere (:class:`Probe`);
+  to ping the sessions of a guest whose token logged in elsewhere (:class:`Probe`), a
+  session's ``on`` read by a node that showed its user all on itself until then
+  (:class:`SessionSeen`);
   and what happens to a direct message after "delivered" (:class:`Conversation`: read
   marks, typing, edits and deletes), with the receipts switch on the events stream
   (:class:`ReceiptsSwitch`).
@@ -143,6 +145,18 @@ class Probe(BusEvent):
 
     KIND: ClassVar[str] = "probe"
     key: str
+
+
+@dataclass(frozen=True, slots=True)
+class SessionSeen(BusEvent):
+    """The routing node read the ``on`` of session ``sid`` of user ``key`` (on the inbox's
+    node) while its directory showed every session of ``key`` on itself: until then it
+    copied what ``key`` sent there to nobody else (:class:`CarbonCopy`), so the inbox's node
+    tells session ``sid`` to catch up (Relay.seen_elsewhere)."""
+
+    KIND: ClassVar[str] = "seen"
+    key: str
+    sid: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -352,7 +366,8 @@ _KINDS: dict[str, type[BusEvent]] = {cls.KIND: cls for cls in
                                      (SessionOn, SessionOff, NodeGone, RoomPost, BlockChange, Registered, Deliver,
                                       Tell, AccountSaved, PasswordReset, HoldingSaved, Settled, CarbonCopy,
                                       Conversation, ReceiptsSwitch, RoomChanged, RoomPosted, AdminAdded,
-                                      RoomReadMoved, RoomPostChanged, GuestsForgotten, Probe, AccountDeleted)}
+                                      RoomReadMoved, RoomPostChanged, GuestsForgotten, Probe, AccountDeleted,
+                                      SessionSeen)}
 # Built per cross-node message (Deliver, Tell, Settled, CarbonCopy: decoded by the node
 # that reads its inbox): each gets protocol/frozen.py's cheaper __init__, as the events do.
 _FAST_INIT = tuple(cls for cls in _KINDS.values() if fast_init(cls))

@@ -1441,8 +1441,10 @@ class ClusterNode:
         kind = type(event)
         relay = self.relay
         if kind in _SESSION_ENTRIES:
+            unseen = False
             if kind is bus.SessionOn:
                 relay.known[event.key] = event.name
+                unseen = event.node != self.node_id and self._where.get(event.key) is True
             if kind is bus.NodeGone and event.node == self.node_id:
                 # This node rejoins (_rejoin): the users whose sessions it claims again
                 # are not told here that they left (Directory's module docstring).
@@ -1455,6 +1457,8 @@ class ClusterNode:
                 self._notify(notices)
             if kind is bus.NodeGone:
                 relay.node_lost(event.node)
+            if unseen:
+                self._seen(event.key, event.sid)
         elif kind is bus.RoomPost:
             message = StoredMessage(event.msg_id, event.sender, event.sender_key, None, None, event.text,
                                     event.sent_at, "", "room")
@@ -1503,6 +1507,15 @@ class ClusterNode:
             relay.after.switched(event.key, event.on)
         elif kind is bus.RoomReadMoved:
             relay.after.room_reads.moved(event.room, event.member, event.mark)
+
+    def _seen(self, key: str, sid: str) -> None:
+        """The directory showed every session of ``key`` here until it read session
+        ``sid``'s ``on`` just now: so what ``key`` sent from here meanwhile was copied to
+        nobody on ``sid``'s node (:meth:`carbon` asks the directory, which follows the
+        events stream, behind Redis by a read or, after a pause, by more). That node tells
+        ``sid`` to catch up (bus.SessionSeen). A message stored after this went out is
+        copied to it; one stored before is in the store when its client asks."""
+        self._route_surely(key, bus.encode(bus.SessionSeen(key, sid)), f"sighting of {key!r}")
 
     def _notify(self, notices: list) -> None:
         for notice in notices:
@@ -1707,6 +1720,10 @@ class ClusterNode:
             self.relay.probe_holders(event.key)
         elif type(event) is bus.CarbonCopy:
             self.relay.carbon_routed(event.key, event.msg_id, event.frame.encode("utf-8"))
+        elif type(event) is bus.SessionSeen:
+            for session in self.relay.registry.sessions_by_key(event.key):
+                if self._sids.get(session, ("",))[0] == event.sid:
+                    self.relay.seen_elsewhere(session)
         elif type(event) is bus.Conversation:
             self.relay.after.routed(event.key, event.actor, event.feature, event.frame.encode("utf-8"),
                                     self.skew.from_redis(event.at))

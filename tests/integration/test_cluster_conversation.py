@@ -46,10 +46,11 @@ def cluster(request, redis_server):  # noqa: F811
         c.close()
 
 
-def log_in(c, index: int, name: str, password: str | None = None, register: bool = False) -> WireClient:
-    """``name`` logged in on node ``index`` with every feature of this kind."""
+def log_in(c, index: int, name: str, password: str | None = None, register: bool = False,
+           features: tuple[str, ...] = ALL) -> WireClient:
+    """``name`` logged in on node ``index`` with every feature of this kind (or ``features``)."""
     client = WireClient(*c.address(index))
-    client.send(Hello("h", name, const.PROTOCOL_VERSION, password, register, None, ALL))
+    client.send(Hello("h", name, const.PROTOCOL_VERSION, password, register, None, features))
     client.welcome = client.expect(Welcome, skip=NOTICES)
     return client
 

@@ -14,13 +14,13 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 from redisserver import RedisServer, redis_server  # noqa: F401  (a fixture)
-from test_cluster_conversation import log_in
+from test_cluster_conversation import ALL, log_in
 from test_cluster_join_order import bia_behind_a_lagging_events_reader
 from test_cluster_nodes import wait_for
 from wire import WireClient
 
-from protocol import (Accepted, Carbon, Delivered, DirectMessage, Done, Edit, Edited, Ping, Receipt, SendDirect,
-                      UserJoined, UserLeft)
+from protocol import (CARBONS, CATCH_UP, SINCE_FEATURE, Accepted, Carbon, CatchUp, Delivered, DirectMessage, Done, Edit, Edited, Ping, Receipt,
+                      SendDirect, SincePage, SinceRequest, UserJoined, UserLeft)
 from server.cluster import node as node_module
 
 
@@ -70,19 +70,23 @@ def test_an_edit_for_a_recipient_the_editors_node_does_not_see_online_reaches_he
 
 
 @contextmanager
-def ana_on_both_nodes(redis: RedisServer) -> Iterator[tuple]:
+def ana_on_both_nodes(redis: RedisServer, held_throughout: bool = True,
+                     laptop_features: tuple[str, ...] = ALL) -> Iterator[tuple]:
     """Ana's phone on node 1, Bia's, whose directory then shows every session of Ana there;
     her laptop then on node 0, whose "on" node 1 has not read (its events reader held back):
-    (the cluster, node 1, Bia, the proxy, the held link's port, the phone, the laptop)."""
+    (the cluster, node 1, Bia, the proxy, the held link's port, the phone, the laptop).
+    Checked at the end, if ``held_throughout``: node 1 still had not read it. The laptop
+    asks for ``laptop_features``."""
     with bia_behind_a_lagging_events_reader(redis, log_in) as (c, node, bia, proxy, port):
         proxy.release_peer(port)  # for node 1 to read its own "on" of Ana's phone
         with log_in(c, 1, "Ana", "senha secreta 1", register=True) as phone:
             wait_for(lambda: c.call(lambda: node.users.where.get("ana")) is True, what="node 1 sees Ana's phone")
             assert proxy.hold_peer(port) == 1
-            with log_in(c, 0, "Ana", "senha secreta 1") as laptop:
+            with log_in(c, 0, "Ana", "senha secreta 1", features=laptop_features) as laptop:
                 yield c, node, bia, proxy, port, phone, laptop
-                assert c.call(lambda: node.users.where.get("ana")) is True, "the test must hold node 1's reader"
-                proxy.release_peer(port)
+                if held_throughout:
+                    assert c.call(lambda: node.users.where.get("ana")) is True, "the test must hold node 1's reader"
+                    proxy.release_peer(port)
 
 
 def laptop_to_bia(laptop: WireClient, bia: WireClient) -> int:
@@ -140,3 +144,28 @@ def test_a_message_one_device_confirmed_is_not_requeued_by_another_the_node_does
             laptop.close()
             told = [e for e in carol.drain(quiet=0.5) if not isinstance(e, (Ping, UserJoined, UserLeft))]
             assert told == [], told
+
+
+def test_a_device_the_senders_node_did_not_see_is_told_to_catch_up_once_it_is_seen(redis_server,  # noqa: F811
+                                                                                   monkeypatch):
+    # Node 1 shows every session of Ana on node 1, so what her phone sends there is copied
+    # (``sent``) to nobody: her laptop on node 0, logged in already, would not show it
+    # while it stays connected. Once node 1 reads the laptop's "on", node 0 tells the
+    # laptop ``catch_up``, and what the laptop then asks (``since``) holds the message.
+    monkeypatch.setattr(node_module, "CATCH_UP_SECONDS", 0.2)
+    features = (*ALL, CARBONS, CATCH_UP, SINCE_FEATURE)
+    with ana_on_both_nodes(redis_server, False, features) as (c, node, bia, proxy, port, phone, laptop):
+        phone.send(SendDirect("d1", "Bia", "oi do telefone"))
+        msg_id = phone.expect(Accepted, skip=(UserJoined, Ping)).msg_id
+        assert bia.expect(DirectMessage, skip=(UserJoined, Ping)).msg_id == msg_id
+        assert [e for e in laptop.drain(quiet=0.3) if isinstance(e, (Carbon, CatchUp))] == [], "no copy yet"
+        assert c.call(lambda: node.users.where.get("ana")) is True, "the test must hold node 1's reader"
+        assert proxy.release_peer(port) == 1
+        laptop.expect(CatchUp, skip=(UserJoined, Ping), timeout=5.0)
+        laptop.send(SinceRequest("s1", 0, 50))
+        page = laptop.expect(SincePage, skip=(UserJoined, Ping))
+        assert [(m.msg_id, m.text) for m in page.messages] == [(msg_id, "oi do telefone")]
+        # Seen now: the next message is copied as it is sent.
+        phone.send(SendDirect("d2", "Bia", "e agora?"))
+        msg_id = phone.expect(Accepted, skip=(UserJoined, Ping)).msg_id
+        assert laptop.expect(Carbon, skip=(UserJoined, Ping)).msg_id == msg_id

@@ -35,6 +35,7 @@ EVENTS = [
     bus.ReceiptsSwitch("ana", False),
     bus.RoomReadMoved("#redes", "ana", 90),
     bus.Probe("ana"),
+    bus.SessionSeen("ana", "node-b/7"),
 ]
 
 
