@@ -1515,7 +1515,7 @@ class ClusterNode:
         events stream, behind Redis by a read or, after a pause, by more). That node tells
         ``sid`` to catch up (bus.SessionSeen). A message stored after this went out is
         copied to it; one stored before is in the store when its client asks."""
-        self._route_surely(key, bus.encode(bus.SessionSeen(key, sid)), f"sighting of {key!r}")
+        self._route_surely(key, bus.encode(bus.SessionSeen(key, sid)), f"seen for {key!r}")
 
     def _notify(self, notices: list) -> None:
         for notice in notices:
