@@ -216,12 +216,16 @@ class RoomReads:
     def _tell_own(self, session: ClientSession, name: str, mark: int) -> None:
         """The reader's other sessions that are told (:meth:`_told`) learn that they read
         room ``name`` up to ``mark`` (rule 7); those on other nodes through a ``conv`` entry,
-        when the rooms are one across the nodes (else each node's rooms are its own). The
-        frame is built only if some session is to get it."""
+        when the rooms are one across the nodes (else each node's rooms are its own),
+        whatever this node's directory shows, as for a direct read: it lags Redis, and a
+        device of the reader that logged in on another node an instant ago would otherwise
+        show the room unread while it stays connected (Redis knows where the reader is:
+        tests/integration/test_cluster_lagging_directory.py). The frame is built only if
+        some session is to get it."""
         me, peers = session.key, self.relay.peers
         here = [other for other in self.relay.registry.sessions_by_key(me)
                 if other is not session and not other.closing and self._told(other)]
-        elsewhere = peers.shares_rooms and peers.elsewhere(me)
+        elsewhere = peers.shares_rooms
         if session.name is None or not (here or elsewhere):
             return
         frame = encode(RoomRead(name, mark, sender=session.name))

@@ -21,12 +21,14 @@ from server.cluster import node as node_module
 
 
 @contextmanager
-def bia_behind_a_lagging_events_reader(redis: RedisServer, log_in: Callable | None = None) -> Iterator[tuple]:
+def bia_behind_a_lagging_events_reader(redis: RedisServer, log_in: Callable | None = None,
+                                       redis_stores: bool = False) -> Iterator[tuple]:
     """Bia online on node 1, whose events reader's link to Redis is then held back (its
     other links are not): (the cluster, node 1, Bia, the proxy, the held link's port).
-    ``log_in(cluster, node index, name)`` logs her in (by default ``Cluster.login``)."""
+    ``log_in(cluster, node index, name)`` logs her in (by default ``Cluster.login``);
+    ``redis_stores``: see Cluster."""
     with FaultProxy("127.0.0.1", redis.port, raw=True) as proxy:
-        c = Cluster(redis.url, 1)
+        c = Cluster(redis.url, 1, redis_stores)
         try:
             c.add_through(proxy.port)
             node = c.nodes[1]

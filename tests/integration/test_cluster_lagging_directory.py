@@ -10,17 +10,19 @@ reaches Redis through a raw FaultProxy that holds back its events reader's conne
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
 from redisserver import RedisServer, redis_server  # noqa: F401  (a fixture)
 from test_cluster_conversation import ALL, log_in
 from test_cluster_join_order import bia_behind_a_lagging_events_reader
 from test_cluster_nodes import wait_for
+from test_room_reads import SKIP
+from test_rooms_after_delivered import join, post
 from wire import WireClient
 
-from protocol import (CARBONS, CATCH_UP, SINCE_FEATURE, Accepted, Carbon, CatchUp, Delivered, DirectMessage, Done, Edit, Edited, Ping, Receipt,
-                      SendDirect, SincePage, SinceRequest, UserJoined, UserLeft)
+from protocol import (CARBONS, CATCH_UP, SINCE_FEATURE, Accepted, Carbon, CatchUp, Delivered, DirectMessage, Done, Edit,
+                      Edited, Ping, Receipt, RoomRead, SendDirect, SincePage, SinceRequest, UserJoined, UserLeft)
 from server.cluster import node as node_module
 
 
@@ -70,17 +72,21 @@ def test_an_edit_for_a_recipient_the_editors_node_does_not_see_online_reaches_he
 
 
 @contextmanager
-def ana_on_both_nodes(redis: RedisServer, held_throughout: bool = True,
-                     laptop_features: tuple[str, ...] = ALL) -> Iterator[tuple]:
+def ana_on_both_nodes(redis: RedisServer, held_throughout: bool = True, laptop_features: tuple[str, ...] = ALL,
+                     before_laptop: Callable[[WireClient, WireClient], None] | None = None,
+                     redis_stores: bool = False) -> Iterator[tuple]:
     """Ana's phone on node 1, Bia's, whose directory then shows every session of Ana there;
     her laptop then on node 0, whose "on" node 1 has not read (its events reader held back):
     (the cluster, node 1, Bia, the proxy, the held link's port, the phone, the laptop).
     Checked at the end, if ``held_throughout``: node 1 still had not read it. The laptop
-    asks for ``laptop_features``."""
-    with bia_behind_a_lagging_events_reader(redis, log_in) as (c, node, bia, proxy, port):
+    asks for ``laptop_features``; ``before_laptop(phone, Bia)`` runs before node 1's reader
+    is held back again; ``redis_stores``: see Cluster."""
+    with bia_behind_a_lagging_events_reader(redis, log_in, redis_stores) as (c, node, bia, proxy, port):
         proxy.release_peer(port)  # for node 1 to read its own "on" of Ana's phone
         with log_in(c, 1, "Ana", "senha secreta 1", register=True) as phone:
             wait_for(lambda: c.call(lambda: node.users.where.get("ana")) is True, what="node 1 sees Ana's phone")
+            if before_laptop is not None:
+                before_laptop(phone, bia)
             assert proxy.hold_peer(port) == 1
             with log_in(c, 0, "Ana", "senha secreta 1", features=laptop_features) as laptop:
                 yield c, node, bia, proxy, port, phone, laptop
@@ -169,3 +175,25 @@ def test_a_device_the_senders_node_did_not_see_is_told_to_catch_up_once_it_is_se
         phone.send(SendDirect("d2", "Bia", "e agora?"))
         msg_id = phone.expect(Accepted, skip=(UserJoined, Ping)).msg_id
         assert laptop.expect(Carbon, skip=(UserJoined, Ping)).msg_id == msg_id
+
+
+def test_a_room_read_on_one_device_reaches_another_the_readers_node_does_not_see(redis_server,  # noqa: F811
+                                                                                monkeypatch):
+    # Ana's phone reads #redes on node 1, which shows every session of Ana on itself: her
+    # laptop on node 0 must be told her own mark (rule 7 of server/roomreads.py), or it
+    # shows the room unread while it stays connected, as a direct read's would.
+    monkeypatch.setattr(node_module, "CATCH_UP_SECONDS", 0.2)
+    posted = []
+
+    def in_the_room(phone: WireClient, bia: WireClient) -> None:
+        join(phone)
+        join(bia)
+        posted.append(post(bia, "p1", "quem vem?", phone))
+
+    with ana_on_both_nodes(redis_server, before_laptop=in_the_room, redis_stores=True) as (c, node, bia, proxy, port,
+                                                                                          phone, laptop):
+        phone.send(RoomRead("#redes", posted[0]))
+        got = laptop.expect(RoomRead, skip=SKIP + (Ping,), timeout=2.0)
+        while got.marks is not None:  # the others' list may come first
+            got = laptop.expect(RoomRead, skip=SKIP + (Ping,), timeout=2.0)
+        assert got == RoomRead("#redes", posted[0], sender="Ana")

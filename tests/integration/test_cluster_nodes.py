@@ -39,10 +39,13 @@ NOTICES = (UserJoined, UserLeft, Ping)
 
 class Cluster:
     """``count`` nodes on one loop in a thread, one store, one Redis (``url``);
-    ``node_options`` for each ClusterNode (a short ``beat`` and ``ttl``, say)."""
+    ``node_options`` for each ClusterNode (a short ``beat`` and ``ttl``, say). With
+    ``redis_stores``, each node has its Redis store, as ``--cluster`` makes it (named rooms
+    shared through Redis), in place of the one store in memory."""
 
-    def __init__(self, url: str, count: int, **node_options) -> None:
+    def __init__(self, url: str, count: int, redis_stores: bool = False, **node_options) -> None:
         self.url = url
+        self.redis_stores = redis_stores
         self.node_options = node_options
         self.store = MemoryStore()
         self.loop = asyncio.new_event_loop()
@@ -63,7 +66,10 @@ class Cluster:
 
     def add(self) -> ChatServer:
         node = ClusterNode(self.url, **self.node_options)
-        server = ChatServer(ServerConfig(host="127.0.0.1", port=0), store=self.store, peers=node)
+        if self.redis_stores:
+            server = ChatServer(ServerConfig(host="127.0.0.1", port=0, cluster_url=self.url), peers=node)
+        else:
+            server = ChatServer(ServerConfig(host="127.0.0.1", port=0), store=self.store, peers=node)
         self.run(server.start())
         self.servers.append(server)
         self.nodes.append(node)
