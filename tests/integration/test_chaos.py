@@ -14,7 +14,7 @@ from __future__ import annotations
 import os
 
 import pytest
-from chaos import EDIT_MARK, OK, REFUSED, ROOM, UNSURE, Record, edits_behind, run_chaos, violations
+from chaos import EDIT_MARK, OK, REFUSED, ROOM, UNSURE, Record, edits_behind, posts_behind, run_chaos, violations
 from redisserver import require_redis_server
 
 from client.outgoing import DELIVERED, FAILED, SENT, OutgoingMessage, MessageUpdate
@@ -146,10 +146,11 @@ def test_the_checker_names_each_broken_promise_of_the_room():
     _see(clean["Ana"], "p1", "p2", "p3")
     _see(clean["Bia"], "p1", "p2", "p3")
     _see(clean["Bia"], "p9", room="#outra")  # another room's: not this check's
-    assert violations(clean, clients) == []
+    assert violations(clean, clients) == [] and not posts_behind(clean)
     broken = _room_records()
     _see(broken["Ana"], "p1", "p3", "p2", "p3")
     _see(broken["Bia"], "p1", "p4")
+    assert posts_behind(broken)  # what the end of a run waits for: Bia has yet to see p2 and p3
     assert violations(broken, clients) == [
         "Ana was shown 'p2' (22) after 'p3' (23): not the room's order",
         "Ana was shown 'p3' 2 times in #caos",
@@ -174,6 +175,7 @@ def test_the_checker_names_each_broken_promise_of_the_room():
     _see(refused["Ana"], "p1", "p2", "p3", "p6")
     _see(refused["Bia"], "p1", "p2", "p3")
     assert violations(refused, clients) == ["Ana was shown 'p6', which Bia was told had failed (unavailable)"]
+    assert not posts_behind(refused)  # nobody waits for a post that was never stored
 
 
 def _edit(record: Record, n: int, number: int) -> None:

@@ -394,6 +394,18 @@ def edits_behind(records: dict[str, Record], second: dict[str, Record] | None = 
     return any(shown < stored for _r, _s, _m, shown, stored, _t in _edit_states(readers(records, second)))
 
 
+def posts_behind(records: dict[str, Record], second: dict[str, Record] | None = None) -> bool:
+    """Whether some device has yet to be shown a post of :data:`ROOM` that its sender was
+    told was stored (a device that logged in as the run ended gets what it missed from the
+    store, asked again every 5 s while a node's link to Redis recovers): what the end of a
+    run waits for (bounded) before it checks, as :func:`edits_behind` does."""
+    everyone = readers(records, second)
+    stored = [message.text for record in everyone.values() for message in list(record.sent)
+              if message.room == ROOM and acknowledged(record, message)]
+    return any(not {unedited(post.text) for post in list(record.posts)}.issuperset(stored)
+               for record in everyone.values())
+
+
 def _edit_violations(everyone: dict[str, Record]) -> list[str]:
     """The promises of edits: of each message shown, its recipient comes to read the last
     edit its sender was told was stored (or one after it that may have been), and never
@@ -781,6 +793,10 @@ def run_chaos(tmp: Path, seed: int, *, cluster: bool, seconds: float, clients: i
         # node, or told again when that node's link to Redis comes back. Waited for as the
         # messages are (a quiet second alone was no such wait), within the same bound.
         while edits_behind(records, second_records) and time.monotonic() < end:
+            time.sleep(0.05)
+        # And every post stored reaches every member: a device that logged in after the run
+        # on a node just back to Redis is sent the posts it missed once the store answers.
+        while posts_behind(records, second_records) and time.monotonic() < end:
             time.sleep(0.05)
         # Give the last receipts' duplicates a moment to show up (should any come): wait
         # until nothing new is shown for a second, bounded by the same deadline.
