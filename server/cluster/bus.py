@@ -150,9 +150,10 @@ class Probe(BusEvent):
 @dataclass(frozen=True, slots=True)
 class SessionSeen(BusEvent):
     """The routing node read the ``on`` of session ``sid`` of user ``key`` (on the inbox's
-    node) while its directory showed every session of ``key`` on itself: until then it
-    copied what ``key`` sent there to nobody else (:class:`CarbonCopy`), so the inbox's node
-    tells session ``sid`` to catch up (Relay.seen_elsewhere)."""
+    node) while its directory showed every session of ``key`` on itself: until then it gave
+    the messages for ``key`` to its own sessions alone and copied what ``key`` sent there
+    to nobody else (:class:`CarbonCopy`), so the inbox's node fetches what waits for session
+    ``sid`` and tells it to catch up (Relay.seen_elsewhere)."""
 
     KIND: ClassVar[str] = "seen"
     key: str

@@ -274,6 +274,10 @@ class ClusterNode:
         # _route_with_store).
         self._store: Any = None
         self._deliveries: dict[str, int] = {}
+        # By recipient key, the ``seen`` entries routed and not answered yet (_seen): until
+        # then a message to that user is not routed by the store either (its inbox entry,
+        # written on the store's connection, could come before the ``seen``).
+        self._seeing: dict[str, int] = {}
         # Direct messages the store was told to store without a route (_route_with_store
         # answered None, and their recipient is not all here): route() comes for each once
         # the store answers. Per sender, the request ids and when: until then the sender's
@@ -310,12 +314,15 @@ class ClusterNode:
         conversation). Nor while one of its earlier messages waits for the store's answer to
         be routed by :meth:`route` (``_to_route``): the directory may have changed between
         the two (a ghost session of the sender reaped), and this one's inbox entry, written
-        with it, would come before the earlier one's (the chaos run's seed 3)."""
+        with it, would come before the earlier one's (the chaos run's seed 3). Nor while a
+        ``seen`` for its recipient is unanswered (:meth:`_seen`): the recipient's node must
+        read it first, and fetch the older messages before this one comes."""
         where = self._where.get  # _here's answers, without its call (asked per message)
         if where(fields[3]):
             return None  # all here: route() answers at once, and the relay forwarded it
         sender_key = fields[1]
-        if not where(sender_key) or self._deliveries.get(sender_key) or self._to_route.get(sender_key):
+        if not where(sender_key) or self._deliveries.get(sender_key) or self._to_route.get(sender_key) \
+                or (self._seeing and self._seeing.get(fields[3])):
             self._to_route.setdefault(sender_key, {})[fields[6]] = time.monotonic()
             return None
         before, after = bus.deliver_parts(new_stored_message(0, *fields))
@@ -531,8 +538,9 @@ class ClusterNode:
             if self._to_route:
                 self._routing(message.sender_key, message.client_id)
             # Its sessions are all here (the relay forwarded it): no other node to ask. One
-            # that logged in elsewhere an instant ago, before this node heard of it, finds
-            # the message in the store at its next fetch, and the user has it here already.
+            # that logged in elsewhere an instant ago, before this node heard of it, is
+            # given it from the store once this node reads its "on" (_seen), before
+            # anything routed to it after that.
             callback([])
             return
         sender = message.sender_key
@@ -1510,12 +1518,24 @@ class ClusterNode:
 
     def _seen(self, key: str, sid: str) -> None:
         """The directory showed every session of ``key`` here until it read session
-        ``sid``'s ``on`` just now: so what ``key`` sent from here meanwhile was copied to
-        nobody on ``sid``'s node (:meth:`carbon` asks the directory, which follows the
-        events stream, behind Redis by a read or, after a pause, by more). That node tells
-        ``sid`` to catch up (bus.SessionSeen). A message stored after this went out is
-        copied to it; one stored before is in the store when its client asks."""
-        self._route_surely(key, bus.encode(bus.SessionSeen(key, sid)), f"seen for {key!r}")
+        ``sid``'s ``on`` just now (it follows the events stream, behind Redis by a read or,
+        after a pause, by more): so the messages stored here for ``key`` meanwhile went to
+        its sessions here alone (:meth:`route`), and what ``key`` sent from here was copied
+        to nobody on ``sid``'s node (:meth:`carbon`). That node fetches for ``sid`` what
+        waits for it, and tells it to catch up (bus.SessionSeen, Relay.seen_elsewhere),
+        before anything this node routes to it after this entry. A message stored before
+        is in the store when they ask; one stored after is routed or copied to it."""
+        entry, what = bus.encode(bus.SessionSeen(key, sid)), f"seen for {key!r}"
+        self._seeing[key] = self._seeing.get(key, 0) + 1
+
+        def answered(nodes: list[str] | None) -> None:
+            left = self._seeing.pop(key) - 1
+            if left:
+                self._seeing[key] = left
+            if nodes is None:  # routed again once Redis answers, before anything newer (_route_surely)
+                self._route_later((key, entry, _route_again, what), "no answer from Redis", logging.WARNING)
+
+        self._route(key, entry, answered, what)
 
     def _notify(self, notices: list) -> None:
         for notice in notices:

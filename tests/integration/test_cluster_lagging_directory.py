@@ -197,3 +197,25 @@ def test_a_room_read_on_one_device_reaches_another_the_readers_node_does_not_see
         while got.marks is not None:  # the others' list may come first
             got = laptop.expect(RoomRead, skip=SKIP + (Ping,), timeout=2.0)
         assert got == RoomRead("#redes", posted[0], sender="Ana")
+
+
+def test_a_message_the_senders_node_gave_only_to_a_device_of_its_own_reaches_the_other_first(
+        redis_server, monkeypatch):  # noqa: F811
+    # Node 1 shows every session of Ana on itself: Bia's first message goes to the phone
+    # alone (which does not confirm it: a session that lingers, its connection dead). Once
+    # node 1 reads the laptop's "on", the laptop must be given the message waiting for it
+    # before Bia's next one, which node 1 then routes to it (before, the next one came
+    # first, the first only at a later fetch: the chaos run, cluster seed 474).
+    monkeypatch.setattr(node_module, "CATCH_UP_SECONDS", 0.2)
+    with ana_on_both_nodes(redis_server, False) as (c, node, bia, proxy, port, phone, laptop):
+        bia.send(SendDirect("d1", "Ana", "primeira"))
+        first = bia.expect(Accepted, skip=(UserJoined, Ping)).msg_id
+        assert phone.expect(DirectMessage, skip=(UserJoined, Ping)).msg_id == first
+        assert [e for e in laptop.drain(quiet=0.3) if isinstance(e, DirectMessage)] == [], "node 1 gave it the phone"
+        assert c.call(lambda: node.users.where.get("ana")) is True, "the test must hold node 1's reader"
+        assert proxy.release_peer(port) == 1
+        wait_for(lambda: c.call(lambda: node.users.where.get("ana")) is False, what="node 1 sees the laptop")
+        bia.send(SendDirect("d2", "Ana", "segunda"))
+        second = bia.expect(Accepted, skip=(UserJoined, Ping)).msg_id
+        got = [laptop.expect(DirectMessage, skip=(UserJoined, Ping)) for _ in range(2)]
+        assert [(m.msg_id, m.text) for m in got] == [(first, "primeira"), (second, "segunda")]

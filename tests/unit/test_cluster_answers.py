@@ -207,3 +207,36 @@ def test_a_release_redis_did_not_run_is_run_again_at_the_next_beat(monkeypatch) 
 
     asyncio.run(run())
     assert ran == ["sid1", "sid1"] and node._unreleased == {}
+
+
+def test_a_message_to_a_user_whose_seen_is_unanswered_is_not_routed_by_the_store() -> None:
+    # Bia's laptop logged in on another node, which this one learns only now (the directory
+    # showed Bia all here): its "seen" (ClusterNode._seen) must reach that node before
+    # Ana's next message to Bia, so that the laptop is given the older one waiting for it
+    # first. The store's script writes on another connection: not while the seen waits.
+    node = ClusterNode("redis://127.0.0.1:1/0", node_id="n1")
+    node._where.update({"bia": False, "ana": True})
+    answers: list[asyncio.Future] = []
+
+    def fields(client_id: str) -> tuple:  # what the store gives its router: the fields after the id
+        return ("Ana", "ana", "Bia", "bia", "text", 1700000000.0, client_id, "sent", 1700000600.0)
+
+    async def seen_then_answered() -> tuple:
+        def pipeline_now(_encoded: list) -> asyncio.Future:
+            answers.append(asyncio.get_running_loop().create_future())
+            return answers[-1]
+
+        node._redis.pipeline_now = pipeline_now  # type: ignore[method-assign]
+        node._seen("bia", "n2/1")
+        await asyncio.sleep(0)  # the turn's routes are written
+        waiting = node._route_with_store(fields("c1"))
+        answers[0].set_result([[[b"n2"]]])
+        for _ in range(20):
+            await asyncio.sleep(0)
+        return waiting, node._seeing
+
+    waiting, seeing = asyncio.run(seen_then_answered())
+    assert waiting is None, "routed by the store before the seen was answered"
+    assert seeing == {}
+    node._to_route.clear()  # (c1 routed by route() once its store answered)
+    assert node._route_with_store(fields("c2")) is not None  # nothing waits: one step again
