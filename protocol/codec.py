@@ -276,6 +276,7 @@ FIELDS: Mapping[str, tuple[str, Callable[[str, Any, int], Any]]] = {
     "waited": ("waited", _number),  # an expired error's: how long the message waited
     "now": ("now", _optional(_integer)),  # a welcome's and a server's pong: its clock, in ms
     "edit_window": ("edit_window", _optional(_number)),  # a welcome's, with edits: seconds
+    "last_id": ("last_id", _optional(_integer)),  # a welcome's, with since: the highest msg_id then
     "count": ("count", _integer),
     "owner": ("owner", _name),
     "created": ("created", _boolean),
@@ -515,12 +516,13 @@ def _fast_welcome(event: Any) -> bytes:
     # One per login (issue 9's login storm). Values of any other type than these take the
     # generic way, which decides how they look on the wire.
     heartbeat, features, read, now = event.heartbeat, event.features, event.read_receipts, event.now
-    window = event.edit_window
+    window, last_id = event.edit_window, event.last_id
     if (type(event.request_id) is not str or type(event.name) is not str or type(event.server) is not str
             or not (event.resume is None or type(event.resume) is str)
             or type(event.version) is not int or type(heartbeat) not in (int, float) or type(event.registered) is not bool
             or not (read is None or type(read) is bool) or not (now is None or type(now) is int)
             or not (window is None or type(window) in (int, float))
+            or not (last_id is None or type(last_id) is int)
             or not (features is None or type(features) is tuple and all(type(f) is str for f in features))):
         return _dumps(to_dict(event)).encode("utf-8") + b"\n"
     resume = "" if event.resume is None else f',"resume":{_string_literal(event.resume)}'
@@ -528,10 +530,11 @@ def _fast_welcome(event: Any) -> bytes:
     said = "" if read is None else (',"read_receipts":true' if read else ',"read_receipts":false')
     clock = "" if now is None else f',"now":{now}'
     edits = "" if window is None else f',"edit_window":{_number_literal(window)}'
+    since = "" if last_id is None else f',"last_id":{last_id}'
     return (f'{{"type":"welcome","id":{_string_literal(event.request_id)},"name":{_string_literal(event.name)},'
             f'"version":{event.version!r},"server":{_string_literal(event.server)},'
             f'"heartbeat":{_number_literal(heartbeat)},"registered":{"true" if event.registered else "false"}'
-            f'{resume}{listed}{said}{clock}{edits}}}\n').encode()
+            f'{resume}{listed}{said}{clock}{edits}{since}}}\n').encode()
 
 
 _FAST: dict[type[Event], Callable[[Any], bytes]] = {

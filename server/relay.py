@@ -799,7 +799,8 @@ class Relay:
         session.send(Welcome(hello.request_id, result.name, hello.version, self.config.server_name,
                              self.config.heartbeat_interval, result.registered, resume, features or None,
                              read_receipts, int(time.time() * 1000),  # now: as wall_ms says it (a call fewer)
-                             self.config.edit_window if EDITS in features else None))
+                             self.config.edit_window if EDITS in features else None,
+                             self.store.last_msg_id() if SINCE_FEATURE in features else None))
         if session.is_open:
             # Only the login timeout reads it, and only before the welcome: let its float go
             # (24 bytes of every idle connection; issue 9). Its reader's spare objects too.

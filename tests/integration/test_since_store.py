@@ -257,3 +257,38 @@ def test_a_page_of_long_messages_is_cut_to_one_frame_and_goes_on_after_its_last(
         after = page.next_id
     assert got == [str(n) for n in range(40)] and pages > 1
     bench.store.close()
+
+
+@pytest.mark.parametrize("kind", STORE_KINDS)
+def test_the_welcome_says_the_last_id_from_which_a_since_finds_only_what_came_after(loop, kind):
+    """With the feature since, the welcome's ``last_id`` is the last message id given out
+    then: a client that has shown nothing yet catches up from it after a reconnection
+    (PROTOCOL.md, ``welcome``). Without the feature, the welcome leaves it out."""
+    from protocol import Accepted, Hello, SendDirect, Welcome
+    from test_store import FakeSession, RelayBench
+    bench = RelayBench(loop, kind)
+
+    def welcome_of(name: str, features) -> tuple:
+        bench.ports += 1
+        session = FakeSession(bench.ports)
+        bench.relay.connected(session)
+        bench.relay.handle(session, Hello("h", name, const.PROTOCOL_VERSION, None, False, None, features))
+        bench.settle()
+        [welcome] = session.take(Welcome)
+        return session, welcome
+
+    ana, welcome = welcome_of("Ana", ("since",))
+    assert welcome.last_id == 0  # nothing given out yet: every message is after this login
+    bia, _ = welcome_of("Bia", None)
+    bench.relay.handle(ana, SendDirect("a1", "Bia", "antes"))
+    bench.relay.handle(ana, SendDirect("a2", "Bia", "antes também"))
+    bench.settle()
+    assert [e.msg_id for e in ana.take(Accepted)] == [1, 2]
+    joao, welcome = welcome_of("Joao", ("since",))
+    assert welcome.last_id == 2
+    bench.relay.handle(ana, SendDirect("a3", "Joao", "depois"))
+    bench.settle()
+    assert [m.text for m in since(bench, joao, welcome.last_id).messages] == ["depois"]
+    _, older = welcome_of("Carol", None)
+    assert older.last_id is None
+    bench.store.close()
