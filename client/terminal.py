@@ -439,6 +439,7 @@ class TerminalUI:
             self.client.close()
             return ExitCode.TERMINATED if isinstance(stop, Terminated) else ExitCode.INTERRUPTED
         self._me = welcome.name
+        self._catch_up.welcomed(welcome.last_id)  # (the first login's: where this screen began)
         how = (_(" over TLS") if self.client.tls else "") + (_(" (registered)") if welcome.registered else "")
         # How to write to someone, first: the original assignments' clients asked for the
         # recipient and then the message.

@@ -5,8 +5,9 @@ The server gives a direct message to the sessions online when it comes; one that
 reconnecting then never gets it, nor its copies of what the others sent (PROTOCOL.md,
 "sent": such a session "finds the message in history"). So after each reconnection a
 thread asks for them: with the feature since, every conversation's messages after the last
-id this screen showed, those of people it never talked with included; without it, each
-known conversation's last page. What the screen has not shown it shows, in order, once, as
+id this screen showed (before it showed any, after the last id the server had given out as
+it first welcomed this screen), those of people it never talked with included; without it,
+each known conversation's last page. What the screen has not shown it shows, in order, once, as
 it would have been live.
 
 At the same login the server tells the edits and deletes this device missed (PROTOCOL.md,
@@ -65,10 +66,12 @@ class CatchUp:
         self._known_here = known_here
         self._handle = handle
         # The people we have had direct messages with here, most recent last: key -> name
-        # as shown; and the highest msg_id of a direct message shown here, ours included
-        # (0: none), from which the feature since asks.
+        # as shown; and the msg_id from which the feature since asks: the highest of a
+        # direct message shown here, ours included, or before any, the server's last id as
+        # it first welcomed this screen (:meth:`welcomed`; None: nothing to go on from).
         self._peers: dict[str, str] = {}
-        self._seen = 0
+        self._seen: int | None = None
+        self._welcomed = False
         self._running = 0
         self._held: list[Edited | Deleted] = []
 
@@ -76,7 +79,7 @@ class CatchUp:
         """A direct message is shown here (or ours got an outcome): the ids shown go that
         far at least, and its person is the one talked with most recently."""
         msg_id = event.message.msg_id if isinstance(event, MessageUpdate) else event.msg_id
-        if msg_id is not None and msg_id > self._seen:
+        if msg_id is not None and (self._seen is None or msg_id > self._seen):
             self._seen = msg_id
         if isinstance(event, DirectMessage):
             name = event.sender
@@ -92,6 +95,19 @@ class CatchUp:
             self._peers[key] = name
             if len(self._peers) > CATCH_UP_PEERS:
                 del self._peers[next(iter(self._peers))]
+
+    def welcomed(self, last_id: int | None) -> None:
+        """A login's welcome said the server's last message id then (``last_id``, with the
+        feature since; None: an older server). The first one marks where this screen
+        began: every direct message of ours above it came after, so a catch-up before any
+        is shown asks from there (a screen that shows nothing yet still gets what another
+        device of ours got while it was away). Later ones change nothing: what came
+        between is what a catch-up is for."""
+        if self._welcomed:
+            return
+        self._welcomed = True
+        if last_id is not None:
+            self._seen = last_id if self._seen is None else max(self._seen, last_id)
 
     def coming_locked(self) -> None:
         """A login is about to begin whose catch-up :meth:`start` will run (``counted``):
@@ -122,7 +138,7 @@ class CatchUp:
             self._held.append(event)
             return True
 
-    def _run(self, after: int) -> None:
+    def _run(self, after: int | None) -> None:
         known: list = []
         shown: set[int] = set()
         try:
@@ -146,15 +162,15 @@ class CatchUp:
             for change in held:
                 self._handle(change)
 
-    def _show_missed(self, after: int, known: list, shown: set[int]) -> None:
-        """Show what the screen has not shown of the messages after ``after`` (the
-        module's docstring says which are asked for). Into ``known`` go the changes held
-        when the page came, into ``shown`` the ids shown."""
+    def _show_missed(self, after: int | None, known: list, shown: set[int]) -> None:
+        """Show what the screen has not shown of the messages after ``after`` (None:
+        nothing to go on from; the module's docstring says which are asked for). Into
+        ``known`` go the changes held when the page came, into ``shown`` the ids shown."""
         try:
-            if self._client.since_supported and after:
+            if self._client.since_supported and after is not None:
                 found = {entry.msg_id: entry for entry in self._client.since(
                     after, self._timeout, CATCH_UP_PAGE, CATCH_UP_SINCE_PAGES, patience=CATCH_UP_PATIENCE)}
-            else:  # an older server; or nothing shown yet to go on from (every message ever is not news)
+            else:  # an older server; or nothing to go on from (every message ever is not news)
                 found = self._known_conversations()
         except ClientError:
             return  # gone again, or refused: the next reconnection tries again

@@ -107,6 +107,7 @@ function createChat(nextId = makeRequestIds()) {
     me: null,                 // our name, once the server welcomed us
     status: "offline",        // offline | connecting | online | reconnecting
     welcomedOnce: false,      // logged in at least once: a drop means reconnect
+    beganAfter: null,         // the server's last msg_id as it first welcomed us (feature since; null: unknown)
     history: ASK_FOR_HISTORY,
     users: new Map(),         // key -> {name, online, since, known}
     conversations: new Map(), // key -> {key, name, items, unread, historyAsked}
@@ -653,6 +654,9 @@ const HANDLERS = {
     chat.version = Number.isInteger(frame.version) ? frame.version : 1;
     chat.status = "online";
     chat.welcomedOnce = true;
+    // Where this page began: a catch-up before it shows any direct message asks from there
+    // (catchUpFrames). Only the first welcome's: what came between two is what one is for.
+    if (!again) chat.beganAfter = Number.isInteger(frame.last_id) && frame.last_id >= 0 ? frame.last_id : null;
     chat.notice = "";
     // The server's ping interval is ours too; never an absurd value from the wire (client/core.py).
     chat.pingAfter = typeof frame.heartbeat === "number" && frame.heartbeat > 0 && frame.heartbeat < 86400
@@ -1243,8 +1247,9 @@ function newestShown(convo) {
  * What is new: above the newest message a conversation shows. One that shows none yet (kept
  * over a reload, never opened) takes the newest direct message the page shows at all: the
  * server numbers messages as they come, so above it is what came after. A page that shows
- * no direct message anywhere cannot tell new from old and asks nothing: a conversation's
- * history comes when it opens.
+ * no direct message anywhere takes the server's last id as it first welcomed this page
+ * (its welcome's last_id, with the feature since); without one it cannot tell new from
+ * old and asks nothing: a conversation's history comes when it opens.
  *
  * With the feature since (the welcome said so), one "since" request in place of those
  * pages: every conversation's messages above that newest one, people this page never
@@ -1257,9 +1262,9 @@ function catchUpFrames(chat) {
   const people = [...chat.conversations.values()]
     .filter((convo) => convo.key.startsWith("@") && typeof convo.name === "string" && validName(convo.name)
       && !isMe(chat, convo.name) && !(chat.users.get(convo.key) || {}).mistyped);
-  const floor = Math.max(0, ...people.map(newestShown));
+  const floor = Math.max(chat.beganAfter || 0, ...people.map(newestShown));
+  if (chat.since && (floor || chat.beganAfter !== null)) return [sinceFrame(chat, floor, floor, 1)];
   if (!floor) return [];
-  if (chat.since) return [sinceFrame(chat, floor, floor, 1)];
   return people.filter((convo) => !convo.historyAsked)
     .sort((a, b) => last(b) - last(a))
     .slice(0, CATCH_UP_PEERS)

@@ -244,6 +244,8 @@ class ChatApp:
         me = getattr(welcome, "name", request.name) or request.name
         self.model = ChatModel(me, client.address)
         self.model.read_receipts = getattr(welcome, "read_receipts", None) is not False
+        began = getattr(welcome, "last_id", None)  # (feature since: where this window began)
+        self.model.began_after = began if type(began) is int else None
         self.model.set_state(CONNECTED)
         if isinstance(users, BaseException):
             self.model.notice(ROOM, _("Could not get the list of users online: {why}").format(why=sanitize(users)))

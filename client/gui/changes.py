@@ -99,7 +99,8 @@ class CatchUpWanted(Change):
 class SinceWanted(Change):
     """After a reconnection, when the server has the feature since: the window should
     fetch every conversation's direct messages after msg_id ``after`` (the newest this
-    window showed before it went away; off the Tk thread) and hand them to
+    window showed before it went away, or before it showed any, the server's last id as it
+    first welcomed the window; off the Tk thread) and hand them to
     :meth:`ChatModel.catch_up_since`, in place of the :class:`CatchUpWanted` pages, which
     are for a server without it: so a person this window never talked with, who wrote
     meanwhile (to another device of ours), is found too."""

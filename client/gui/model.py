@@ -386,6 +386,10 @@ class ChatModel:
         self.state = CONNECTING
         self.status_detail = ""
         self.reconnects = 0
+        # The server's last message id as it first welcomed this window (its welcome's
+        # last_id, feature since; None: unknown): a catch-up before any direct message is
+        # shown asks from there (:meth:`catch_up_wanted`). The window sets it once.
+        self.began_after: int | None = None
         # When the next reconnection attempt starts (clock time), while one is awaited.
         self.retry_at: float | None = None
         # While the server answers our messages unavailable (client.events.ServerUnavailable):
@@ -1344,8 +1348,9 @@ class ChatModel:
 
     def catch_up_wanted(self) -> None:
         """After a reconnection: ask for every conversation's messages after the newest one
-        shown (a :class:`SinceWanted`, if one was shown: the window uses it when the
-        server has the feature since), and (for a server without it; a
+        shown, or before any, after :attr:`began_after` (a :class:`SinceWanted`, if there
+        is either: the window uses it when the server has the feature since), and (for a
+        server without it; a
         :class:`CatchUpWanted` change each) for the newest
         page of the people's conversations this window has, the most recent first (by the
         newest message shown), at most :data:`CATCH_UP_CONVERSATIONS`; those whose history
@@ -1362,8 +1367,10 @@ class ChatModel:
             wanted.append((newest, max((line.at for line in messages), default=0.0), key))
         wanted.sort(reverse=True)
         newest_shown = max((newest for newest, _at, _key in wanted), default=0)
-        if newest_shown:  # nothing shown yet: nothing to go on from (every message ever is not news)
-            self._changes.append(SinceWanted(newest_shown))
+        # Nothing shown, and no first welcome's id: nothing to go on from (every message
+        # ever is not news).
+        if newest_shown or self.began_after is not None:
+            self._changes.append(SinceWanted(max(newest_shown, self.began_after or 0)))
         for _newest, _at, key in wanted[:CATCH_UP_CONVERSATIONS]:
             contact = self.contacts.get(key)
             self._changes.append(CatchUpWanted(key, contact.name if contact else self.conversations[key].title))

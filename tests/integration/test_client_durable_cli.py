@@ -707,6 +707,33 @@ def test_after_a_reconnection_the_terminal_shows_a_new_contacts_message_that_ano
         assert sum(line.endswith("Carol → you: before") for line in lines) == 1, lines
 
 
+def test_a_terminal_that_showed_nothing_yet_shows_what_another_device_got_while_it_was_away(
+        server: ServerThread, clients: list[ChatClient]) -> None:
+    """The terminal started and showed no direct message; then its connection dropped, and
+    meanwhile Ana wrote to João, whose device A took it (delivered: no queue keeps it), and
+    device A answered. Before, a screen that had shown nothing had nothing to ask from and
+    never showed either. It now asks from its first welcome's last_id (PROTOCOL.md)."""
+    ana = start(clients, server.port, "Ana")
+    device_a = start(clients, server.port, "João", password="correct horse", register=True)
+    # Before the terminal began (device A took it): not news there.
+    assert ana.send_direct("João", "antes do terminal").wait("delivered", WAIT)
+    with FaultProxy(server.host, server.port) as proxy:
+        terminal = LiveTerminal(proxy.port, "João", password="correct horse", **FAST)
+        try:
+            terminal.out.wait_for(lambda line: line.startswith("* connected"))
+            proxy.refuse_new = True
+            proxy.cut("João")
+            terminal.out.wait_for(lambda line: line.startswith("! connection lost; reconnecting in ")
+                                  and "(attempt 2)" in line)
+            assert ana.send_direct("João", "o livro chegou").wait("delivered", WAIT)  # device A took it
+            assert device_a.send_direct("Ana", "obrigado!").wait("delivered", WAIT)
+            lines = _back(terminal, proxy, "you (elsewhere) → Ana: obrigado! (delivered)")
+            assert sum(line.endswith("Ana → you: o livro chegou") for line in lines) == 1, lines
+            assert not [line for line in lines if "antes do terminal" in line], lines
+        finally:
+            assert terminal.end() == ExitCode.OK
+
+
 def test_a_message_another_device_took_and_whose_edit_came_first_is_still_shown_after_a_reconnection(
         server: ServerThread, clients: list[ChatClient]) -> None:
     """Ana wrote and then edited while the terminal was away; device A took both. The

@@ -253,6 +253,43 @@ def test_after_a_reconnection_the_window_shows_a_new_contacts_message_another_de
         assert pane(state, "duda").count("Duda: oi, sou a Duda") == 1, pane(state, "duda")
 
 
+def test_a_window_that_showed_nothing_yet_shows_what_another_device_took_while_it_was_away(  # noqa: F811
+        server, open_gui, monkeypatch) -> None:
+    """The window opened and showed no direct message; its connection was cut, and Duda
+    wrote to João meanwhile: the page took it. Before, a window that had shown nothing had
+    nothing to ask from and never showed it; it now asks from its first welcome's last_id.
+    Ana's message from before the window opened (the page took it) is not news there."""
+    with WireClient(server.host, server.port) as ana, WireClient(server.host, server.port) as duda, \
+            WireClient(server.host, server.port) as page, FaultProxy(server.host, server.port) as proxy:
+        for wire, name in ((ana, "Ana"), (duda, "Duda")):
+            wire.send(Hello("h", name, const.PROTOCOL_VERSION, None, False, None, ()))
+            wire.expect(Welcome, skip=NOTICES)
+        page.send(Hello("h", "João", const.PROTOCOL_VERSION, PASSWORD, True, None, (CARBONS, READ, EDITS)))
+        page.expect(Welcome, skip=NOTICES)
+        ana.send(SendDirect("a0", "João", "antes da janela"))
+        take_direct(page, ["antes da janela"])
+        ana.expect(Delivered, skip=NOTICES + (Accepted,))
+        monkeypatch.setenv("CHAT_PASSWORD", PASSWORD)
+        window = open_gui("João", port=proxy.port)
+        window.wait(lambda s: s["view"] == "chat" and s["state"] == "connected", "the chat view")
+        proxy.refuse_new = True
+        assert proxy.cut("João") == 1
+        window.wait(lambda s: s["state"] == "reconnecting", "the window reconnecting", panes=False)
+        duda.send(SendDirect("d1", "João", "oi, sou a Duda"))
+        take_direct(page, ["oi, sou a Duda"])  # the page took it
+        duda.expect(Delivered, skip=NOTICES + (Accepted,))
+        proxy.refuse_new = False
+        state = window.wait(lambda s: s["state"] == "connected" and contact(s, "duda")
+                            and contact(s, "duda")["unread"] == "1", "Duda's message in the window", timeout=45)
+        window.cmd("key", sequence="<Control-Key-2>")  # Ana's (her history): her message once
+        state = window.wait(lambda s: s["active"] == "ana" and "Ana: antes da janela" in pane(s, "ana"),
+                            "Ana's conversation")
+        assert pane(state, "ana").count("Ana: antes da janela") == 1, pane(state, "ana")
+        window.cmd("key", sequence="<Control-Key-3>")
+        state = window.wait(lambda s: s["active"] == "duda", "Duda's conversation")
+        assert pane(state, "duda").count("Duda: oi, sou a Duda") == 1, pane(state, "duda")
+
+
 def test_a_password_changed_on_another_device_signs_the_window_out_asking_for_the_new_one(  # noqa: F811
         server, open_gui, monkeypatch) -> None:
     """Bob changes his password on his other device: the window showed the server's bye

@@ -394,3 +394,39 @@ def test_a_catch_up_pages_back_to_the_oldest_message_of_ours_still_waiting(page:
     assert result["third"] == 0 and result["state"] == ["delivered"]
     assert result["pages"] == 4
     assert page.problems() == []
+
+
+def test_a_page_that_shows_nothing_yet_catches_up_from_where_the_server_first_welcomed_it(page: Page) -> None:
+    """The page showed no direct message and lost its connection; meanwhile Carol wrote to
+    another device of Bob's. The first welcome's ``last_id`` (feature since) is where this
+    page began: the reconnection asks every conversation after it (not after a later
+    welcome's), and Carol's message shows. Before, a page that showed nothing asked
+    nothing. A welcome without ``last_id`` (an older server) still asks nothing."""
+    result = page.js("""(() => {
+      let n = 0;
+      const welcome = (id, extra) => Object.assign({type: "welcome", id, name: "Bob", version: 1, server: "s",
+                                                    heartbeat: 15, features: ["since"]}, extra);
+      const asked = (out) => out.send.filter((f) => f.type === "since" || (f.type === "history" && f.with))
+        .map((f) => [f.type, f.after_id === undefined ? f.with : f.after_id]);
+      const r = {};
+      let chat = createChat(() => `t-${++n}`);
+      chat.history = true;
+      receiveFrame(chat, welcome("t-0", {last_id: 40}));
+      connectionLost(chat);
+      const out = receiveFrame(chat, welcome("t-1", {last_id: 45}));
+      r.asked = asked(out);
+      const since = out.send.find((f) => f.type === "since");
+      receiveFrame(chat, {type: "since_page", id: since.id, messages: [
+        {msg_id: 41, from: "Carol", to: "Bob", text: "chegou o livro", sent_at: 1, state: "delivered"}]});
+      r.shown = (chat.conversations.get("@carol") || {items: []}).items
+        .filter((i) => i.kind === "message").map((i) => i.text);
+      chat = createChat(() => `u-${++n}`);
+      chat.history = true;
+      receiveFrame(chat, welcome("u-0", {}));
+      connectionLost(chat);
+      r.older = asked(receiveFrame(chat, welcome("u-1", {})));
+      return r;
+    })()""")
+    assert result["asked"] == [["since", 40]]
+    assert result["shown"] == ["chegou o livro"]
+    assert result["older"] == []

@@ -388,3 +388,21 @@ def test_a_carbon_that_expired_says_the_wait_the_server_says() -> None:
                            waited=86400.0))
     label = model.conversations["ana"].lines[0].label
     assert label.startswith("✗ not delivered: it waited 1 day for Ana and expired: "), label
+
+
+def test_a_window_that_shows_nothing_yet_catches_up_from_where_the_server_first_welcomed_it() -> None:
+    """The window opened, showed no direct message, and lost its connection; meanwhile Ana
+    wrote to João's phone (message 41). The first welcome said the server's last id was 40:
+    the reconnection asks every conversation after it, and Ana's message shows. Before, a
+    window that showed nothing asked nothing and never showed it."""
+    model = model_of()
+    model.began_after = 40
+    assert [c for c in reconnect(model) if isinstance(c, SinceWanted)] == [SinceWanted(40)]
+    model.catch_up_since([HistoryEntry(41, "Ana", "João", "chegou o livro", T + 41, "delivered")])
+    assert [(msg_id, kind) for msg_id, kind, *_ in shown(model, "ana")] == [(41, "in")]
+    # An empty server is a place to begin too; what the window shows moves it on.
+    empty = model_of()
+    empty.began_after = 0
+    assert [c for c in reconnect(empty) if isinstance(c, SinceWanted)] == [SinceWanted(0)]
+    empty.apply(DirectMessage(7, "Bia", "João", "oi", T))
+    assert [c for c in reconnect(empty) if isinstance(c, SinceWanted)] == [SinceWanted(7)]

@@ -152,3 +152,50 @@ def test_past_the_bound_a_change_is_said_at_once() -> None:
     assert not catch.holds(edited(1, "one too many"))
     catch.cancelled()
     assert len(screen.handled) == HELD_CHANGES
+
+
+def test_a_screen_that_shows_nothing_yet_catches_up_from_where_the_server_first_welcomed_it() -> None:
+    # The terminal started, showed nothing, and lost its connection; meanwhile Ana wrote to
+    # João's phone. Before, nothing was asked (nothing shown to go on from) and the screen
+    # never showed it.
+    screen = Screen(known=set())
+    client = FakeClient([entry(41, "Ana", "João", "chegou o livro")])
+    catch = screen.catch_up(client)
+    catch.welcomed(40)
+    catch.welcomed(45)  # a later login's welcome: what came between is the catch-up's to find
+    client.release.set()
+    catch.start()
+    assert ended(catch)
+    assert client.after == 40
+    assert [(type(e).__name__, e.msg_id) for e in screen.handled] == [("DirectMessage", 41)]
+
+
+def test_an_empty_server_is_a_place_to_begin_and_an_older_servers_welcome_is_not() -> None:
+    screen = Screen(known=set())
+    client = FakeClient([entry(1, "Ana", "João", "oi")])
+    catch = screen.catch_up(client)
+    catch.welcomed(0)  # no message yet: every one is after this login
+    client.release.set()
+    catch.start()
+    assert ended(catch) and client.after == 0
+    assert [e.msg_id for e in screen.handled] == [1]
+
+    older = Screen(known=set())
+    client = FakeClient([entry(1, "Ana", "João", "oi")])
+    catch = older.catch_up(client)
+    catch.welcomed(None)  # no last_id: nothing to go on from, so nothing is asked
+    client.release.set()
+    catch.start()
+    assert ended(catch)
+    assert not client.asked.is_set() and older.handled == []
+
+
+def test_what_the_screen_shows_moves_the_start_past_the_welcome() -> None:
+    screen = Screen(known=set())
+    client = FakeClient([])
+    catch = screen.catch_up(client)
+    catch.talked_with(DirectMessage(52, "Ana", "João", "já aqui", 1.0))  # (the receiver ran first)
+    catch.welcomed(50)
+    client.release.set()
+    catch.start()
+    assert ended(catch) and client.after == 52
