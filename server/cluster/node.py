@@ -366,8 +366,7 @@ class ClusterNode:
         async def run() -> None:
             self._claiming[sid] = []
             try:
-                reply = await scripts.CLAIM(self._redis, args=args)
-                reply = _text(reply) if not isinstance(reply, RedisError) else reply
+                reply = self._claimed(await scripts.CLAIM(self._redis, args=args))
             except Exception as exc:  # answered, and the entry released, whatever it was
                 self._not_done(f"claim of {name!r}", exc)
                 self._claiming.pop(sid, None)
@@ -391,6 +390,20 @@ class ClusterNode:
                 callback("unavailable")
 
         asyncio.ensure_future(run())
+
+    def _claimed(self, reply: Any) -> Any:
+        """CLAIM's ``reply`` as its status (text; a RedisError as it is). On 'ok' the store
+        that numbers messages under this node's prefix learns the last id given out then:
+        the epoch of a guest name this login takes (everything up to it was an earlier
+        holder's, also what other nodes stored a moment ago) and the welcome's last_id."""
+        if isinstance(reply, RedisError):
+            return reply
+        if isinstance(reply, list):
+            store = self._store
+            if store is not None and store.prefix == self.prefix:
+                store.note_last_id(int(reply[1]))
+            reply = reply[0]
+        return _text(reply)
 
     def _claim_args(self, session: Any, key: str, name: str, shared: bool, since: float,
                     sid: str | None = None) -> tuple[str, tuple]:
@@ -1306,7 +1319,7 @@ class ClusterNode:
                 since = time.time()
                 sid, args = self._claim_args(session, key, session.name, session.registered, since)
             try:
-                reply = await scripts.CLAIM(self._redis, args=args)
+                reply = self._claimed(await scripts.CLAIM(self._redis, args=args))
             except (RedisConnectionError, TimeoutError):
                 # It may have run, its reply lost: under a new id it would find the name
                 # taken by this very session, a ghost that keeps a guest out for good.
@@ -1315,7 +1328,7 @@ class ClusterNode:
             if isinstance(reply, RedisError):
                 raise RedisConnectionError(str(reply))
             self._unclaimed.discard(session)
-            if reply == b"ok":
+            if reply == "ok":
                 self._sids[session] = (sid, key, since)
                 self._reclaimed.add(sid)
                 if session.closing:

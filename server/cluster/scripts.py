@@ -157,7 +157,9 @@ return -1
 
 # ARGV: prefix, node, sid, key, name, shared ('1'/'0'), where value, the 'on' entry, and
 # for a guest whose token proved its holding, that holding's epoch.
-# 'ok', 'taken' (someone else holds the name), 'gone' (this node was reaped, or never
+# {'ok', the last message id given out} (the store's counter under the same prefix: ids up
+# to it are some earlier holder's if the claim takes a guest name, and a welcome says it),
+# 'taken' (someone else holds the name), 'gone' (this node was reaped, or never
 # joined: it must not add sessions, or the reaper would never see them), or 'forgotten'
 # (the guest's holding in Redis is not that epoch's: a node forgot the name just before,
 # stores/redis_scripts.py FORGET_GUESTS, which forgets no name ``who`` holds). A node whose
@@ -166,8 +168,9 @@ return -1
 # after a claim whose reply never came (ClusterNode._claim_again).
 CLAIM = Script("""
 local p, node, sid, key = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
+local function ok() return {'ok', tonumber(redis.call('GET', p..'next') or '0')} end
 if redis.call('HEXISTS', p..'beats', node) == 0 then return 'gone' end
-if redis.call('HEXISTS', p..'where:'..key, sid) == 1 then return 'ok' end
+if redis.call('HEXISTS', p..'where:'..key, sid) == 1 then return ok() end
 if ARGV[9] and tonumber(redis.call('HGET', p..'guest:'..key, 'epoch')) ~= tonumber(ARGV[9]) then
   return 'forgotten'
 end
@@ -180,7 +183,7 @@ end
 redis.call('HSET', p..'where:'..key, sid, ARGV[7])
 redis.call('HSET', p..'sessions:'..node, sid, key)
 redis.call('XADD', p..'events', 'MAXLEN', '~', %d, '*', 'e', ARGV[8])
-return 'ok'
+return ok()
 """ % EVENTS_MAXLEN)
 
 # ARGV: prefix, node, sid, key, the 'off' entry. 1 if the session was registered (and

@@ -1027,13 +1027,19 @@ class RedisStore:
         self._submit(lua.BLOCKED_BY, (owner_key,), lambda members: {m.decode() for m in members}, callback, on_error)
 
     def highest_msg_id(self, callback: Callback | None = None, on_error: ErrorCallback | None = None) -> None:
-        """The highest message id given out by any node, as Redis has it now (0: none):
-        what a guest name's epoch must cover in a cluster, where :meth:`last_msg_id` only
-        knows the ids this node has seen."""
+        """The highest message id given out by any node, as Redis has it now (0: none),
+        which :meth:`last_msg_id` counts from then on: it only knows the ids this node has
+        seen (and the counter each CLAIM of a login reads: :meth:`note_last_id`)."""
         def seen(value: int) -> int:
-            self._last_msg_id = max(self._last_msg_id, value)
+            self.note_last_id(value)
             return value
         self._submit(lua.LAST_ID, (), lambda reply: seen(int(reply)), callback, on_error)
+
+    def note_last_id(self, value: int) -> None:
+        """Redis said its message id counter stood at ``value`` (a cluster node's CLAIM
+        reads it as a login claims its name): :meth:`last_msg_id` is at least that."""
+        if value > self._last_msg_id:
+            self._last_msg_id = value
 
     # --- Messages ---------------------------------------------------------------------------
 

@@ -953,3 +953,55 @@ def test_an_outcome_recorded_by_a_node_that_died_before_routing_it_reaches_the_s
             assert (delivered.request_id, delivered.msg_id) == ("d1", accepted.msg_id)
     finally:
         c.close()
+
+
+@pytest.mark.timeout_seconds(60)
+def test_a_welcome_on_a_node_that_stored_nothing_says_the_last_id_the_other_node_gave_out(
+        redis_server):  # noqa: F811
+    """The welcome's ``last_id`` (feature since) is where a client that shows nothing yet
+    catches up from. Ana writes to João on node 0; someone logs in on node 1, which stored
+    none of it: its welcome says node 0's last id (CLAIM reads Redis's counter). Before,
+    node 1 said the highest id it had seen itself, so a client of João's logging in there
+    would have taken Ana's earlier messages for news at its first catch-up."""
+    c = Cluster(redis_server.url, 2, redis_stores=True, beat=5.0, ttl=15.0)  # no beat within the test
+    try:
+        with c.login(0, "Ana") as ana, c.login(0, "Joao"):
+            ids = []
+            for n in range(3):
+                ana.send(SendDirect(f"d{n}", "Joao", f"mensagem {n}"))
+                ids.append(ana.expect(Accepted, skip=NOTICES + (Delivered, Queued)).msg_id)
+            with WireClient(*c.address(1)) as zeca:
+                zeca.send(Hello("h", "Zeca", const.PROTOCOL_VERSION, features=("since",)))
+                assert zeca.expect(Welcome, skip=NOTICES).last_id == ids[-1]
+    finally:
+        c.close()
+
+
+@pytest.mark.timeout_seconds(60)
+def test_a_guest_name_taken_on_another_node_gets_nothing_its_earlier_holder_was_sent(redis_server):  # noqa: F811
+    """Zeca (a guest) left node 0, and his name's hold is over; Ana wrote to him there
+    (queued). Someone else takes the name on node 1, which stored none of it: what waited
+    for the earlier Zeca must end (Ana told it expired), never reach the newcomer, nor show
+    in his history. The new holding's epoch is the last id given out as the name changed
+    hands (CLAIM reads it). Before, node 1 took the highest id it had seen itself, below
+    Ana's message, and gave the newcomer the message meant for the earlier Zeca."""
+    from protocol import HistoryPage, HistoryRequest
+    c = Cluster(redis_server.url, 2, redis_stores=True, beat=5.0, ttl=15.0)  # no beat within the test
+    try:
+        for server in c.servers:
+            server.relay.logins.guests.hold = 0.0  # a guest's hold ends as soon as they leave
+        with c.login(0, "Ana") as ana:
+            with c.login(0, "Zeca"):
+                wait_for(lambda: who(ana) == ["Ana", "Zeca"], what="Zeca online")
+            wait_for(lambda: who(ana) == ["Ana"], what="Zeca gone")
+            ana.send(SendDirect("d1", "Zeca", "para o Zeca de antes"))
+            msg_id = ana.expect(Queued, skip=NOTICES).msg_id
+            with c.login(1, "Zeca", tokens={}) as newcomer:  # someone else: no token
+                expired = ana.expect(ErrorReply, skip=NOTICES, timeout=5)
+                assert (expired.code, expired.request_id) == ("expired", "d1"), expired
+                newcomer.send(HistoryRequest("h1", "Ana", 50))
+                page = newcomer.expect(HistoryPage, skip=NOTICES)
+                assert page.messages == ()
+                assert not [e for e in newcomer.drain(quiet=0.3) if isinstance(e, DirectMessage)]
+    finally:
+        c.close()
