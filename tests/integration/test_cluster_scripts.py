@@ -29,6 +29,9 @@ async def claim(redis, node, sid, key, shared=False):
     entry = bus.encode(bus.SessionOn(key, key.title(), shared, sid, node, "127.0.0.1", 1, 1.0))
     reply = await scripts.CLAIM(redis, args=(P, node, sid, key, key.title(), "1" if shared else "0",
                                              f"{node}\t127.0.0.1\t1\t1.0", entry))
+    if isinstance(reply, list):  # 'ok', with the message id counter as it stood
+        assert reply[1] == int(await redis.execute("GET", P + "next") or 0), reply
+        reply = reply[0]
     return reply.decode()
 
 
@@ -48,6 +51,20 @@ def test_a_guest_name_is_claimed_once_and_an_account_may_be_shared(redis_server)
         assert await claim(redis, "b", "b/4", "caio", shared=False) == "taken"  # a guest may not join it
         assert [type(e).__name__ for e in await events(redis)] == ["SessionOn"] * 3
         assert await redis.execute("HGET", P + "who", "caio") == b"1|Caio"
+    run(redis_server.url, steps)
+
+
+def test_a_claim_says_the_last_message_id_given_out_with_its_ok(redis_server):  # noqa: F811
+    # A guest name's new epoch, and the welcome's last_id: every node's ids, not only
+    # those the claiming node has seen (ClusterNode._claimed).
+    async def steps(redis):
+        await join(redis, "a")
+        entry = bus.encode(bus.SessionOn("ana", "Ana", False, "a/1", "a", "127.0.0.1", 1, 1.0))
+        args = (P, "a", "a/1", "ana", "Ana", "0", "a\t127.0.0.1\t1\t1.0", entry)
+        await redis.execute("SET", P + "next", 41)
+        assert await scripts.CLAIM(redis, args=args) == [b"ok", 41]
+        await redis.execute("SET", P + "next", 43)
+        assert await scripts.CLAIM(redis, args=args) == [b"ok", 43]  # the same id again: ok, as it stands now
     run(redis_server.url, steps)
 
 
