@@ -395,9 +395,9 @@ class Welcome(Event):
     # window is ``const.EDIT_WINDOW``).
     edit_window: float | None = None
     # With the ``since`` feature: the highest message id the server had given out as it
-    # welcomed (a lower bound in a cluster; None: an older server). Every direct message
-    # of this user above it came after this login: a client that has shown none yet
-    # catches up from here after a reconnection (PROTOCOL.md, ``since``).
+    # welcomed (a cluster node's: as the login claimed its name; None: an older server).
+    # Every direct message of this user above it came after this login: a client that has
+    # shown none yet catches up from here after a reconnection (PROTOCOL.md, ``since``).
     last_id: int | None = None
 
 
