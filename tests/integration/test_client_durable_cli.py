@@ -298,10 +298,7 @@ def test_the_terminal_reconnects_and_sends_what_was_typed_meanwhile(server: Serv
         terminal = LiveTerminal(proxy.port, **FAST)
         try:
             terminal.out.wait_for(lambda line: line.startswith("* connected"))
-            proxy.refuse_new = True
-            proxy.cut("Alice")
-            terminal.out.wait_for(lambda line: line.startswith("! connection lost; reconnecting in ")
-                                  and "(attempt 2)" in line)
+            _cut_off(terminal, proxy, "Alice")
             terminal.type("@Bob typed while away")
             terminal.out.wait_for(lambda line: line == "… not connected: will be sent to Bob once reconnected: "
                                                        "typed while away")
@@ -621,11 +618,17 @@ def test_a_room_post_of_ours_from_another_device_is_shown_as_ours(server: Server
 
 
 def _away_after(terminal: LiveTerminal, proxy: FaultProxy, sender: ChatClient, me: str) -> None:
-    """The terminal of ``me`` shows ``sender``'s "before" (delivered); then its connection is
-    cut and new ones refused until ``proxy.refuse_new`` is turned off: it is reconnecting."""
+    """The terminal of ``me`` shows ``sender``'s "before" (delivered); then it is cut off
+    (:func:`_cut_off`)."""
     terminal.out.wait_for(lambda line: line.startswith("* connected"))
     assert sender.send_direct(me, "before").wait("delivered", WAIT)
     terminal.out.wait_for(lambda line: line.endswith(f"{sender.name} → you: before"))
+    _cut_off(terminal, proxy, me)
+
+
+def _cut_off(terminal: LiveTerminal, proxy: FaultProxy, me: str) -> None:
+    """The terminal of ``me`` has its connection cut and new ones refused until
+    ``proxy.refuse_new`` is turned off: returns once it says it is reconnecting again."""
     proxy.refuse_new = True
     proxy.cut(me)
     terminal.out.wait_for(lambda line: line.startswith("! connection lost; reconnecting in ")
@@ -721,10 +724,7 @@ def test_a_terminal_that_showed_nothing_yet_shows_what_another_device_got_while_
         terminal = LiveTerminal(proxy.port, "João", password="correct horse", **FAST)
         try:
             terminal.out.wait_for(lambda line: line.startswith("* connected"))
-            proxy.refuse_new = True
-            proxy.cut("João")
-            terminal.out.wait_for(lambda line: line.startswith("! connection lost; reconnecting in ")
-                                  and "(attempt 2)" in line)
+            _cut_off(terminal, proxy, "João")
             assert ana.send_direct("João", "o livro chegou").wait("delivered", WAIT)  # device A took it
             assert device_a.send_direct("Ana", "obrigado!").wait("delivered", WAIT)
             lines = _back(terminal, proxy, "you (elsewhere) → Ana: obrigado! (delivered)")

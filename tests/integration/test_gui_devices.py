@@ -157,15 +157,17 @@ def take_direct(device: WireClient, texts: list[str]) -> None:
 
 
 def _joao_on_the_page_and_the_window(open_gui, monkeypatch, proxy: FaultProxy, page: WireClient,
-                                     others: tuple) -> object:
+                                     others: tuple, before_the_window=None) -> object:
     """``others`` ((wire, name) pairs) log in as guests, ``page`` as João registering his
-    account (carbons, read, edits), and João's window opens through ``proxy``: returned
-    once it shows the chat, connected."""
+    account (carbons, read, edits), ``before_the_window()`` if given, and João's window
+    opens through ``proxy``: returned once it shows the chat, connected."""
     for wire, name in others:
         wire.send(Hello("h", name, const.PROTOCOL_VERSION, None, False, None, ()))
         wire.expect(Welcome, skip=NOTICES)
     page.send(Hello("h", "João", const.PROTOCOL_VERSION, PASSWORD, True, None, (CARBONS, READ, EDITS)))
     page.expect(Welcome, skip=NOTICES)
+    if before_the_window is not None:
+        before_the_window()
     monkeypatch.setenv("CHAT_PASSWORD", PASSWORD)
     window = open_gui("João", port=proxy.port)
     window.wait(lambda s: s["view"] == "chat" and s["state"] == "connected", "the chat view")
@@ -226,6 +228,21 @@ def test_after_a_reconnection_the_window_shows_what_another_device_got_and_sent_
         print(f"\nscreenshot: {shot}")
 
 
+def _duda_writes_while_the_window_is_away(window, proxy: FaultProxy, page: WireClient, duda: WireClient) -> dict:
+    """The window's connection cut and its reconnection refused while Duda writes to João
+    and the page takes it (delivered: no queue keeps it for the window); then let back.
+    The window's state once it shows Duda's message, counted unread."""
+    proxy.refuse_new = True
+    assert proxy.cut("João") == 1
+    window.wait(lambda s: s["state"] == "reconnecting", "the window reconnecting", panes=False)
+    duda.send(SendDirect("d1", "João", "oi, sou a Duda"))
+    take_direct(page, ["oi, sou a Duda"])  # the page took it
+    duda.expect(Delivered, skip=NOTICES + (Accepted,))
+    proxy.refuse_new = False
+    return window.wait(lambda s: s["state"] == "connected" and contact(s, "duda")
+                       and contact(s, "duda")["unread"] == "1", "Duda's message in the window", timeout=45)
+
+
 def test_after_a_reconnection_the_window_shows_a_new_contacts_message_another_device_took(  # noqa: F811
         server, open_gui, monkeypatch) -> None:
     """Feature since: Duda, whom the window never talked with, writes to João while the
@@ -239,15 +256,7 @@ def test_after_a_reconnection_the_window_shows_a_new_contacts_message_another_de
         window.wait(lambda s: "Ana: antes da queda" in pane(s, "ana") or (contact(s, "ana") or {}).get("unread") == "1",
                     "Ana's message before the cut")
         take_direct(page, ["antes da queda"])
-        proxy.refuse_new = True
-        assert proxy.cut("João") == 1
-        window.wait(lambda s: s["state"] == "reconnecting", "the window reconnecting", panes=False)
-        duda.send(SendDirect("d1", "João", "oi, sou a Duda"))
-        take_direct(page, ["oi, sou a Duda"])  # the page took it
-        duda.expect(Delivered, skip=NOTICES + (Accepted,))
-        proxy.refuse_new = False
-        state = window.wait(lambda s: s["state"] == "connected" and contact(s, "duda")
-                            and contact(s, "duda")["unread"] == "1", "Duda's message in the window", timeout=45)
+        _duda_writes_while_the_window_is_away(window, proxy, page, duda)
         window.cmd("key", sequence="<Control-Key-3>")
         state = window.wait(lambda s: s["active"] == "duda", "Duda's conversation")
         assert pane(state, "duda").count("Duda: oi, sou a Duda") == 1, pane(state, "duda")
@@ -261,26 +270,14 @@ def test_a_window_that_showed_nothing_yet_shows_what_another_device_took_while_i
     Ana's message from before the window opened (the page took it) is not news there."""
     with WireClient(server.host, server.port) as ana, WireClient(server.host, server.port) as duda, \
             WireClient(server.host, server.port) as page, FaultProxy(server.host, server.port) as proxy:
-        for wire, name in ((ana, "Ana"), (duda, "Duda")):
-            wire.send(Hello("h", name, const.PROTOCOL_VERSION, None, False, None, ()))
-            wire.expect(Welcome, skip=NOTICES)
-        page.send(Hello("h", "João", const.PROTOCOL_VERSION, PASSWORD, True, None, (CARBONS, READ, EDITS)))
-        page.expect(Welcome, skip=NOTICES)
-        ana.send(SendDirect("a0", "João", "antes da janela"))
-        take_direct(page, ["antes da janela"])
-        ana.expect(Delivered, skip=NOTICES + (Accepted,))
-        monkeypatch.setenv("CHAT_PASSWORD", PASSWORD)
-        window = open_gui("João", port=proxy.port)
-        window.wait(lambda s: s["view"] == "chat" and s["state"] == "connected", "the chat view")
-        proxy.refuse_new = True
-        assert proxy.cut("João") == 1
-        window.wait(lambda s: s["state"] == "reconnecting", "the window reconnecting", panes=False)
-        duda.send(SendDirect("d1", "João", "oi, sou a Duda"))
-        take_direct(page, ["oi, sou a Duda"])  # the page took it
-        duda.expect(Delivered, skip=NOTICES + (Accepted,))
-        proxy.refuse_new = False
-        state = window.wait(lambda s: s["state"] == "connected" and contact(s, "duda")
-                            and contact(s, "duda")["unread"] == "1", "Duda's message in the window", timeout=45)
+        def ana_writes_first() -> None:
+            ana.send(SendDirect("a0", "João", "antes da janela"))
+            take_direct(page, ["antes da janela"])
+            ana.expect(Delivered, skip=NOTICES + (Accepted,))
+
+        window = _joao_on_the_page_and_the_window(open_gui, monkeypatch, proxy, page, ((ana, "Ana"), (duda, "Duda")),
+                                                  ana_writes_first)
+        _duda_writes_while_the_window_is_away(window, proxy, page, duda)
         window.cmd("key", sequence="<Control-Key-2>")  # Ana's (her history): her message once
         state = window.wait(lambda s: s["active"] == "ana" and "Ana: antes da janela" in pane(s, "ana"),
                             "Ana's conversation")
