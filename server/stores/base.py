@@ -340,7 +340,9 @@ class MessageStore(Protocol):
         cursors, and what waits for it (handed over to nobody up to ``epoch``, as
         :meth:`forget_users`: its senders are told ``expired``); the name is then held by
         ``holding`` (a guest holding whose token nobody has). What it sent stays: each
-        copy is its recipient's. Result: what expired, as :meth:`forget_users`'s."""
+        copy is its recipient's. Result: what expired, as :meth:`forget_users`'s. A store
+        several nodes share raises ``epoch`` to the last id any of them gave out (another
+        node's message for her ends too) and ``holding.epoch`` with it, before the result."""
 
     # --- Rooms (server/rooms.py) ------------------------------------------------------------
 

@@ -1365,8 +1365,15 @@ class RedisStore:
 
     def delete_account(self, name_key: str, epoch: int, holding: Holding, callback: Callback | None = None,
                        on_error: ErrorCallback | None = None) -> None:
+        """As base.py says, a store several nodes share (DELETE_ACCOUNT reads the id counter)."""
+        def deleted(reply: list) -> list[StoredMessage]:
+            epoch, rows = int(reply[0]), reply[1]
+            holding.epoch = epoch
+            self.note_last_id(epoch)
+            return _told(rows)
+
         args = (epoch, name_key, holding.name, holding.token_hash, repr(holding.left_at))
-        self._submit(lua.DELETE_ACCOUNT, args, _told, callback, on_error)
+        self._submit(lua.DELETE_ACCOUNT, args, deleted, callback, on_error)
 
     def save_room(self, room_key: str, record: str | None, callback: Callback | None = None,
                   on_error: ErrorCallback | None = None) -> None:

@@ -1002,10 +1002,14 @@ return 1
 # owner's request (RedisStore.delete_account, base.MessageStore.delete_account): as
 # forget_users, then the account, its credentials, the blocks of it by others (found
 # through ``blockers``: one set read per deletion), and the name held by a guest holding
-# whose token nobody has; returns what ended, for its senders.
+# whose token nobody has. The epoch is the higher of ARGV's and the id counter: the node
+# knows only the ids it has seen, and another node may have given a later one to a message
+# for her, which ends with the rest (the script is atomic: every id up to the counter is
+# stored). Returns {the epoch, what ended, for its senders}.
 DELETE_ACCOUNT = _script(_HAND_OVER_FUNCTION + r"""
 local key = ARGV[3]
-local out = hand_over(tonumber(ARGV[2]), true, {key})
+local epoch = math.max(tonumber(ARGV[2]), tonumber(redis.call('GET', P .. 'next') or '0'))
+local out = hand_over(epoch, true, {key})
 redis.call('DEL', P .. 'acct:' .. key)
 redis.call('SREM', P .. 'accts', key)
 for _, h in ipairs(redis.call('SMEMBERS', P .. 'credk:' .. key)) do
@@ -1018,9 +1022,9 @@ for _, owner in ipairs(redis.call('SMEMBERS', P .. 'blockers')) do
   if redis.call('SREM', k, key) == 1 and redis.call('SCARD', k) == 0 then redis.call('SREM', P .. 'blockers', owner) end
 end
 local g = P .. 'guest:' .. key
-redis.call('HSET', g, 'name', ARGV[4], 'token', ARGV[5], 'epoch', ARGV[2], 'left', ARGV[6])
+redis.call('HSET', g, 'name', ARGV[4], 'token', ARGV[5], 'epoch', string.format('%d', epoch), 'left', ARGV[6])
 redis.call('SADD', P .. 'guests', key)
-return out
+return {epoch, out}
 """)
 
 # Named rooms (server/rooms.py): ``rooms`` maps a room key to its record (opaque text).

@@ -91,3 +91,32 @@ def test_a_deleted_account_leaves_nothing_of_hers_and_her_name_held(loop, stores
     assert again.known_users() == {"bob": "Bob", "ann": "Ann"}
     assert "conc" not in again.receipts_off()
     assert again.guest_holdings(60.0)["conc"] == holding
+
+
+def test_in_redis_a_deletion_ends_what_another_node_gave_a_later_id_and_holds_the_name_from_there(loop, redis_server):  # noqa: F811
+    """Two stores on one Redis, as two cluster nodes: the second gives a message for her an
+    id the first has not seen. The first's deletion, with its own last id as the epoch,
+    still ends that message (its sender told ``expired``) and holds the name from the
+    counter's id, which it says in ``holding.epoch``."""
+    here, there = RedisStore(redis_server.url), RedisStore(redis_server.url)
+    for store in (here, there):
+        store.open()
+        store.start(loop)
+    try:
+        here.remember_user("conc", "Conc", 1.0)
+        here.save_account("conc", Account("Conc", b"h", b"s"))
+        stored = []
+        there.store_message(dm(0, "Bob", "Conc"), stored.append)
+        loop.run_until_complete(there.drain(timeout=10))
+        (message, _), = stored
+        assert here.last_msg_id() < message.msg_id
+        holding = Holding("Conc", b"x" * 32, here.last_msg_id(), 50.0)
+        told = []
+        here.delete_account("conc", here.last_msg_id(), holding, told.append)
+        loop.run_until_complete(here.drain(timeout=10))
+        assert [(m.msg_id, m.state) for m in told[0]] == [(message.msg_id, "expired")]
+        assert holding.epoch == message.msg_id and here.last_msg_id() == message.msg_id
+        assert there.guest_holdings(60.0)["conc"].epoch == message.msg_id  # as another node reads it
+    finally:
+        here.close()
+        there.close()

@@ -125,6 +125,23 @@ def test_in_a_cluster_her_session_on_another_node_ends_and_her_redis_keys_go(red
         assert b"conc" not in members
 
 
+@pytest.mark.timeout_seconds(90)
+def test_in_a_cluster_what_another_node_sent_her_ends_with_her_account_and_its_sender_is_told(redis):  # noqa: F811
+    """Bob, on node two, writes to Conc, online on node one, which shows it to her; she
+    deletes her account on node one before her receipt. The message's id was given out by
+    node two: node one's deletion still ends it, and Bob is told ``expired`` at once, not
+    when the message's time to live runs out."""
+    with ServerProcess("--cluster", redis.url) as one, ServerProcess("--cluster", redis.url) as two:
+        with WireClient.login("127.0.0.1", one.port, "Conc", PASSWORD, register=True, tokens={}):
+            pass
+        with WireClient.login("127.0.0.1", two.port, "Bob", PASSWORD, register=True, tokens={}) as bob, \
+                WireClient.login("127.0.0.1", one.port, "Conc", PASSWORD, tokens={}) as conc:
+            bob.send(SendDirect("s1", "Conc", "for Conc, from node two"))
+            assert conc.expect(DirectMessage, skip=NOTICES, timeout=15).text == "for Conc, from node two"
+            assert unregister(conc, PASSWORD) == Done("u1")
+            assert bob.expect_error(ErrorCode.EXPIRED, skip=NOTICES + (Accepted, Queued), timeout=15).request_id == "s1"
+
+
 def test_the_client_library_deletes_its_account_then_ends_without_reconnecting():
     """ChatClient.unregister (the terminal's /unregister): ``ok``, then the session ends with
     the reason in words, the client does not try to log in again, and keeps no credential."""
