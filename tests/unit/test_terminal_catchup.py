@@ -6,7 +6,7 @@ from __future__ import annotations
 import threading
 
 from client.errors import RequestTimeout
-from client.terminal_catchup import HELD_CHANGES, CatchUp
+from client.terminal_catchup import CATCH_UP_PEERS, HELD_CHANGES, CatchUp
 from protocol import Carbon, Deleted, DirectMessage, Edited, HistoryEntry
 
 WAIT = 10.0
@@ -199,3 +199,31 @@ def test_what_the_screen_shows_moves_the_start_past_the_welcome() -> None:
     client.release.set()
     catch.start()
     assert ended(catch) and client.after == 52
+
+
+class OlderServer:
+    """A server without the feature since: answers each ``history`` with nothing, and
+    notes whom it was asked about, in order."""
+
+    since_supported = False
+
+    def __init__(self) -> None:
+        self.asked: list[str] = []
+
+    def history(self, peer: str, limit: int, timeout: float) -> list[HistoryEntry]:
+        self.asked.append(peer)
+        return []
+
+
+def test_without_since_it_asks_the_most_recent_conversations_up_to_the_bound_the_latest_first() -> None:
+    screen = Screen(known=set())
+    server = OlderServer()
+    catch = screen.catch_up(server)
+    names = [f"Pessoa{n}" for n in range(CATCH_UP_PEERS + 1)]
+    for n, name in enumerate(names):
+        catch.talked_with(DirectMessage(n + 1, name, "João", "oi", 1.0))
+    catch.talked_with(DirectMessage(99, names[1], "João", "de novo", 1.0))  # talked with again: most recent
+    catch.start()
+    assert ended(catch)
+    assert server.asked == [names[1]] + names[:1:-1]  # the first is the one left out
+    assert len(server.asked) == CATCH_UP_PEERS
