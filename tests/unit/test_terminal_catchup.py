@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import threading
 
+from client.display import shown_text
 from client.errors import RequestTimeout
+from client.outgoing import MessageUpdate, OutgoingMessage
 from client.terminal_catchup import CATCH_UP_PEERS, HELD_CHANGES, CatchUp
 from protocol import Carbon, Deleted, DirectMessage, Edited, HistoryEntry
 
@@ -227,3 +229,34 @@ def test_without_since_it_asks_the_most_recent_conversations_up_to_the_bound_the
     assert ended(catch)
     assert server.asked == [names[1]] + names[:1:-1]  # the first is the one left out
     assert len(server.asked) == CATCH_UP_PEERS
+
+
+def test_our_message_with_an_id_makes_its_person_recent_a_room_message_or_one_without_an_id_does_not() -> None:
+    screen = Screen(known=set())
+    server = OlderServer()
+    catch = screen.catch_up(server)
+    catch.talked_with(DirectMessage(1, "Ana", "João", "oi", 1.0))
+    ours = OutgoingMessage("r1", "Bia", "olá, Bia")
+    ours.msg_id = 2
+    catch.talked_with(MessageUpdate(ours, "delivered"))
+    catch.talked_with(MessageUpdate(OutgoingMessage("r2", "Caio", "nunca aceita"), "failed"))  # no id: not a talk
+    to_room = OutgoingMessage("r3", None, "olá, turma")
+    to_room.msg_id = 3
+    catch.talked_with(MessageUpdate(to_room, "sent"))  # the room: nobody's conversation
+    catch.start()
+    assert ended(catch)
+    assert server.asked == ["Bia", "Ana"]
+
+
+def test_a_catch_up_shows_an_edited_message_with_its_mark_and_a_deleted_one_as_deleted() -> None:
+    screen = Screen(known=set())
+    client = FakeClient([entry(11, "Ana", "João", "versão nova", edited=True),
+                         HistoryEntry(12, "Ana", "João", "", 112.0, "delivered", False, True)])
+    catch = screen.catch_up(client)
+    catch.welcomed(10)
+    client.release.set()
+    catch.start()
+    assert ended(catch)
+    first, second = screen.handled
+    assert first.text == shown_text("versão nova", edited=True) != "versão nova"
+    assert (second.msg_id, second.text, second.deleted) == (12, "", True)
