@@ -79,6 +79,19 @@ def test_a_full_address_makes_its_oldest_connection_not_logged_in_give_way_to_a_
     assert admission.admit("10.0.0.2") is None  # another address is another count
 
 
+def test_a_connection_closing_or_logged_in_when_said_waiting_is_never_asked_to_give_way():
+    admission = Admission(capacity=10, per_address=2)
+    closing, logged_in = Waiter(), Waiter()
+    closing.closing = True  # (closed between its accept and its WebSocket upgrade)
+    logged_in.name = logged_in.key = "bia"
+    for waiter in (closing, logged_in):
+        assert admission.admit("10.0.0.1") is None
+        admission.waiting("10.0.0.1", waiter)
+    refusal = admission.admit("10.0.0.1")
+    assert refusal is not None and refusal.code == ErrorCode.TOO_MANY_CONNECTIONS
+    assert closing.told == [] and logged_in.told == []
+
+
 def test_a_full_address_of_sessions_makes_the_user_holding_the_most_give_up_its_oldest():
     admission = Admission(capacity=10, per_address=7)
     sessions = []
