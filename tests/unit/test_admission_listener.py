@@ -92,6 +92,17 @@ def test_a_connection_closing_or_logged_in_when_said_waiting_is_never_asked_to_g
     assert closing.told == [] and logged_in.told == []
 
 
+def test_after_one_logs_in_the_others_of_its_address_still_wait_and_may_give_way():
+    admission = Admission(capacity=10, per_address=2)
+    idle, bia = Waiter(), Waiter()
+    for waiter in (idle, bia):
+        assert admission.admit("10.0.0.1") is None
+        admission.waiting("10.0.0.1", waiter)
+    bia.logs_in(admission, "bia")
+    assert admission.admit("10.0.0.1") is None  # the one still waiting gives way
+    assert len(idle.told) == 1 and bia.told == []
+
+
 def test_a_full_address_of_sessions_makes_the_user_holding_the_most_give_up_its_oldest():
     admission = Admission(capacity=10, per_address=7)
     sessions = []
