@@ -103,6 +103,36 @@ def test_after_one_logs_in_the_others_of_its_address_still_wait_and_may_give_way
     assert len(idle.told) == 1 and bia.told == []
 
 
+def test_a_closed_connection_is_neither_asked_to_give_way_nor_counted_as_a_users_session():
+    admission = Admission(capacity=10, per_address=4)
+    gone = Waiter()
+    assert admission.admit("10.0.0.1") is None
+    admission.waiting("10.0.0.1", gone)
+    admission.release("10.0.0.1", gone)  # closed before its login
+    bia = [Waiter() for _ in range(SESSIONS_KEPT + 1)]
+    for session in bia:
+        assert admission.admit("10.0.0.1") is None
+        admission.waiting("10.0.0.1", session)
+        session.logs_in(admission, "bia")
+    admission.release("10.0.0.1", bia[0])  # she closes one: she holds SESSIONS_KEPT
+    assert admission.admit("10.0.0.1") is None  # the address is full again
+    refusal = admission.admit("10.0.0.1")
+    assert refusal is not None and refusal.code == ErrorCode.TOO_MANY_CONNECTIONS  # she keeps her three
+    assert gone.told == [] and all(session.told == [] for session in bia)
+
+
+def test_an_address_whose_connections_all_closed_leaves_nothing_in_the_books():
+    admission = Admission(capacity=10, per_address=4)
+    waiter, session = Waiter(), Waiter()
+    for connection in (waiter, session):
+        admission.admit("10.0.0.1")
+        admission.waiting("10.0.0.1", connection)
+    session.logs_in(admission, "bia")
+    for connection in (waiter, session):
+        admission.release("10.0.0.1", connection)
+    assert (admission.total, admission._counts, admission._waiting, admission._users) == (0, {}, {}, {})
+
+
 def test_a_full_address_of_sessions_makes_the_user_holding_the_most_give_up_its_oldest():
     admission = Admission(capacity=10, per_address=7)
     sessions = []
