@@ -509,3 +509,11 @@ def test_unfinished_is_true_from_the_first_byte_of_a_message_to_its_last():
     conn.receive_data(client(Opcode.CONTINUATION, b"ment"))
     assert [e for e in conn.events() if type(e) is TextMessage] == [TextMessage("fragment")]
     assert not conn.unfinished
+
+
+@pytest.mark.parametrize("limits", [{"max_message_bytes": -1}, {"max_frame_bytes": -1},
+                                    {"max_message_bytes": -1, "max_frame_bytes": -1}])
+def test_a_negative_size_limit_is_refused_when_the_connection_is_made(limits):
+    with pytest.raises(ValueError):
+        WebSocketConnection(**limits)
+    WebSocketConnection(max_message_bytes=0, max_frame_bytes=0)  # zero: only empty messages, a real limit
