@@ -40,3 +40,10 @@ def test_a_take_given_back_is_as_if_never_taken_and_never_past_the_burst():
     bucket.give_back()
     bucket.give_back(5.0)
     assert bucket.tokens == 2.0
+
+
+def test_a_first_try_without_the_clock_may_spend_every_token_held_and_no_more():
+    bucket = TokenBucket(rate=1.0, burst=3.0)
+    assert bucket.take_one(0.0) == 0.0  # two left
+    assert bucket.take_held(2.0) and bucket.tokens == 0.0
+    assert not bucket.take_held(0.5) and bucket.tokens == 0.0

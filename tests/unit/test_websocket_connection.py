@@ -54,7 +54,7 @@ def assert_failed(conn: WebSocketConnection, events: list, code: int) -> None:
     frames = server_frames(conn.data_to_send())
     assert len(frames) == 1 and frames[0].opcode is Opcode.CLOSE
     assert frames[0].payload[:2] == code.to_bytes(2, "big")
-    assert conn.state is CLOSED
+    assert conn.state is CLOSED and conn.failed  # we closed it: the peer broke the protocol
 
 
 # -- messages ------------------------------------------------------------------
@@ -280,7 +280,7 @@ def test_peer_close_is_echoed(code):
     events = feed(conn, client(Opcode.CLOSE, close_payload(code, b"bye")))
     assert events == [CloseConnection(code, "bye")]
     assert server_frames(conn.data_to_send()) == [close_frame(code)]
-    assert conn.state is CLOSED
+    assert conn.state is CLOSED and not conn.failed  # the peer closed it, by the rules
 
 
 @pytest.mark.parametrize("code", INVALID_RECEIVED_CODES)
