@@ -195,6 +195,19 @@ def test_the_index_finds_look_alikes_of_other_users_only():
     assert index.rivals("ALlCE") == [] and len(index) == 1
 
 
+def test_a_group_of_look_alikes_keeps_the_others_when_one_goes_and_a_name_added_twice_counts_once():
+    index = Lookalikes(["Alice", "AIice", "A1ice"])  # three users whose names look alike
+    index.discard("AIice")
+    assert index.rivals("alice") == ["A1ice"] and index.rivals("a1ice") == ["Alice"] and len(index) == 2
+    index.discard("A1ice")
+    assert index.rivals("AIice") == ["Alice"] and len(index) == 1  # one left: alone in its group
+    again = Lookalikes(["Bob"])
+    again.add("Bob")
+    assert len(again) == 1 and again.rivals("B0b") == ["Bob"] and again.rivals("bob") == []
+    again.discard("Bob")
+    assert len(again) == 0 and again.rivals("B0b") == []
+
+
 def test_the_registry_indexes_who_is_online_by_look_alike_key():
     reg = Registry()
     session = object()
