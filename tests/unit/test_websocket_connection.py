@@ -517,3 +517,9 @@ def test_a_negative_size_limit_is_refused_when_the_connection_is_made(limits):
     with pytest.raises(ValueError):
         WebSocketConnection(**limits)
     WebSocketConnection(max_message_bytes=0, max_frame_bytes=0)  # zero: only empty messages, a real limit
+
+
+@pytest.mark.parametrize("kind, opcode", [(Ping, Opcode.PING), (Pong, Opcode.PONG)])
+def test_a_ping_or_pong_of_exactly_125_bytes_may_be_sent(kind, opcode):
+    (frame,) = server_frames(WebSocketConnection().send(kind(b"x" * 125)))
+    assert (frame.opcode, frame.payload) == (opcode, b"x" * 125)
