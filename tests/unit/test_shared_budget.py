@@ -1,6 +1,7 @@
 """A connection's budget and its address's, spent together (server/limits.py SharedBudget):
 the acks' budgets (PROTOCOL.md "Limits"). A cost passes when both let it, and is then spent
-from both; refused by either, it is spent from neither."""
+from both; refused by either, it is spent from neither. And the bucket's own wait and first
+try without the clock, which the budgets build on."""
 
 from __future__ import annotations
 
@@ -47,3 +48,19 @@ def test_a_first_try_without_the_clock_may_spend_every_token_held_and_no_more():
     assert bucket.take_one(0.0) == 0.0  # two left
     assert bucket.take_held(2.0) and bucket.tokens == 0.0
     assert not bucket.take_held(0.5) and bucket.tokens == 0.0
+
+
+def test_the_wait_counts_the_refill_since_the_last_take_and_takes_nothing():
+    bucket = TokenBucket(rate=2.0, burst=2.0)
+    assert bucket.take_one(10.0) == 0.0 and bucket.take_one(10.0) == 0.0  # empty at 10 s
+    assert bucket.wait(10.25) == 0.25  # half a token there: a quarter of a second to go
+    assert bucket.wait(10.5) == 0.0  # exactly one
+    assert bucket.wait(10.5, 2.0) == 0.5 and bucket.wait(100.0, 5.0) == 0.0  # a cost above the burst: the burst
+    assert bucket.tokens == 0.0 and bucket.take_one(10.5) == 0.0  # nothing was spent by waiting
+
+
+def test_the_wait_forgives_a_rounding_error_as_the_take_does():
+    bucket = TokenBucket(rate=5.0, burst=1.0)
+    assert bucket.take_one(0.1) == 0.0
+    assert bucket.wait(0.3) == 0.0  # (0.3 - 0.1) x 5 is 0.9999999999999999 in floats: a whole token
+    assert bucket.take_one(0.3) == 0.0

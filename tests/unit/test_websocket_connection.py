@@ -523,3 +523,11 @@ def test_a_negative_size_limit_is_refused_when_the_connection_is_made(limits):
 def test_a_ping_or_pong_of_exactly_125_bytes_may_be_sent(kind, opcode):
     (frame,) = server_frames(WebSocketConnection().send(kind(b"x" * 125)))
     assert (frame.opcode, frame.payload) == (opcode, b"x" * 125)
+
+
+def test_a_fragment_size_of_one_byte_is_allowed_and_of_none_refused():
+    frames = server_frames(WebSocketConnection().send(BinaryMessage(b"abc"), fragment_size=1))
+    assert [(f.opcode, f.payload, f.fin) for f in frames] == [
+        (Opcode.BINARY, b"a", False), (Opcode.CONTINUATION, b"b", False), (Opcode.CONTINUATION, b"c", True)]
+    with pytest.raises(ValueError):
+        WebSocketConnection().send(BinaryMessage(b"abc"), fragment_size=0)
