@@ -28,7 +28,7 @@ from client.events import ServerUnavailable
 from client.errors import CertificateError, LoginInterrupted, LoginRefused, ServerUnreachable
 from client.servers import parse_server, positionals, server_list, spread_start
 from client.outgoing import DELIVERED, FAILED, QUEUED, SENDING, SENT, MessageUpdate, OutgoingMessage
-from protocol import BATCH_ACKS, OutcomeAcks, Receipts
+from protocol import BATCH_ACKS, SINCE_FEATURE, OutcomeAcks, Receipts
 from protocol import CATCH_UP, CatchUp  # a cluster node back from a break
 from protocol import Delete, Deleted, Done, Edit, EditReceipt, Edited, RoomDeleted, RoomEdited  # feature edits
 from protocol.codec import MAX_IDS_PER_FRAME
@@ -1248,3 +1248,22 @@ def test_the_core_takes_the_servers_time_from_the_welcome_and_every_pong() -> No
     assert abs(SERVER_CLOCK.now() - 1_795_000_000.0) < 1.0
     assert link.from_server(Pong("c1", now=1_795_000_120_000)) in ([], [Pong("c1", now=1_795_000_120_000)])
     assert abs(SERVER_CLOCK.now() - 1_795_000_120.0) < 1.0
+
+
+def test_a_text_of_the_limit_goes_and_one_character_more_fails_here_saying_why() -> None:
+    link = Link()
+    link.log_in()
+    longest = link.send("Bob", "a" * const.MAX_TEXT_CHARS)
+    assert longest.submitted and [type(e) for e in link.to_server()] == [SendDirect]
+    over = link.send("Bob", "a" * (const.MAX_TEXT_CHARS + 1))
+    assert over.state == FAILED and not over.submitted and over.error[0] == ErrorCode.MESSAGE_TOO_LARGE
+    assert link.to_server() == []  # refused here: no round trip
+
+
+def test_the_feature_since_is_used_only_with_a_server_that_offers_it() -> None:
+    link = Link()
+    link.log_in(features=(SINCE_FEATURE,))
+    assert link.core.since
+    link.lose()
+    link.log_in(reconnected=True)  # a server of the version before (or another node) offers none
+    assert not link.core.since
