@@ -193,3 +193,18 @@ def test_no_mark_is_written_while_read_receipts_are_off() -> None:
     link.from_server(dm(10, "Ze"))
     link.tick(link.now + 5)
     assert link.reads() == []
+
+
+def test_an_older_mark_or_one_without_an_id_is_never_written_not_even_later() -> None:
+    link = logged_in()
+    link.core.mark_read(Read("Ze", 50), link.now)
+    assert link.reads() == [Read("Ze", 50)]
+    link.core.mark_read(Read("Ze", 40), link.now)
+    link.core.mark_read(Read("Lu", None), link.now)
+    assert link.core.data_to_send() == b""  # (a read without msg_id would be the server's bad_field)
+    link.tick(link.now + READ_INTERVAL + 1)
+    assert link.reads() == []
+    link.core.mark_read(Read("Ze", 70), link.now)
+    link.core.mark_read(Read("Ze", 60), link.now + 0.1)  # within the interval: 70 waits; 60 is older
+    link.tick(link.now + READ_INTERVAL + 1)
+    assert link.reads() == [Read("Ze", 70)]
