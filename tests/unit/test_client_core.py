@@ -39,6 +39,7 @@ from protocol import (
     DirectMessage,
     ErrorCode,
     ErrorReply,
+    FrameRejected,
     Event,
     Goodbye,
     Hello,
@@ -1267,3 +1268,14 @@ def test_the_feature_since_is_used_only_with_a_server_that_offers_it() -> None:
     link.lose()
     link.log_in(reconnected=True)  # a server of the version before (or another node) offers none
     assert not link.core.since
+
+
+def test_a_malformed_frame_from_the_server_is_handed_on_but_not_after_our_goodbye() -> None:
+    link = Link()
+    link.log_in()
+    link.core.receive_data(b'{"type":"dm","msg_id":"one"}\n', link.now)
+    assert [type(e) for e in link.core.next_events() or ()] == [FrameRejected]
+    link.core.handed_on()
+    link.core.close("até logo")
+    link.core.receive_data(b'{"type":"dm","msg_id":"two"}\n', link.now)
+    assert link.core.next_events() == []  # a frame in flight when we said goodbye: not news
