@@ -205,6 +205,27 @@ def test_after_a_reconnect_the_history_settles_messages_whose_outcome_was_lost()
     assert link.core.outgoing == {}
 
 
+def test_the_history_that_settles_lost_outcomes_pages_back_to_the_oldest_open_message_and_stops() -> None:
+    link = Link()
+    link.log_in()
+    old, new = link.send("Bob", "old"), link.send("Bob", "new")
+    link.to_server()
+    link.from_server(Queued(old.request_id, 11), Queued(new.request_id, 90))
+    link.lose()
+    link.log_in(reconnected=True)
+    (asked,) = link.to_server()
+    newest = HistoryPage(asked.request_id, "Bob", (HistoryEntry(90, "Alice", "Bob", "new", 1.0, "delivered"),),
+                         before=90)
+    assert link.from_server(newest) == [MessageUpdate(new, DELIVERED, None)]
+    (again,) = link.to_server()  # message 11 is older than this page: the page before it
+    assert (type(again), again.peer, again.before) == (HistoryRequest, "Bob", 90)
+    older = HistoryPage(again.request_id, "Bob", (HistoryEntry(11, "Alice", "Bob", "old", 1.0, "delivered"),),
+                        before=11)
+    assert link.from_server(older) == [MessageUpdate(old, DELIVERED, None)]
+    assert link.to_server() == []  # the oldest open message is in it: nothing more to ask
+    assert link.core.outgoing == {}
+
+
 def test_a_catch_up_asks_the_history_of_each_conversation_a_message_still_waits_in() -> None:
     """The server, a cluster node, was cut off and is back: the outcome of a message we
     sent may have been told to our other device, which acknowledged it, so nothing tells it
