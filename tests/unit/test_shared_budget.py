@@ -64,3 +64,9 @@ def test_the_wait_forgives_a_rounding_error_as_the_take_does():
     assert bucket.take_one(0.1) == 0.0
     assert bucket.wait(0.3) == 0.0  # (0.3 - 0.1) x 5 is 0.9999999999999999 in floats: a whole token
     assert bucket.take_one(0.3) == 0.0
+
+
+def test_a_refused_take_says_how_long_until_the_token_is_there_as_take_does():
+    bucket, same = TokenBucket(rate=4.0, burst=1.0), TokenBucket(rate=4.0, burst=1.0)
+    assert bucket.take_one(0.0) == same.take(0.0) == 0.0
+    assert bucket.take_one(0.1) == same.take(0.1) == 0.15  # 0.4 of a token there: 0.6 more at 4 a second
