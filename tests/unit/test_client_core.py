@@ -723,6 +723,21 @@ def test_a_silent_server_is_pinged_then_declared_lost() -> None:
     link.core.handle_timeout(start + 37)
     assert link.core.broken and link.core.close_reason == "no data from the server for 25 s"
     assert link.core.next_events() is None and link.core.may_reconnect()
+    # Nothing more is written to the dead connection nor timed on it: what is typed now
+    # waits for the next one.
+    link.core.data_to_send()  # (the pings written before it)
+    later = link.send("Bob", "are you there?")
+    assert link.core.data_to_send() == b"" and not later.submitted and later.state == SENDING
+    assert link.core.next_deadline() is None
+    link.core.handle_timeout(start + 100)  # a shell's late timer: no ping, no second verdict
+    assert link.core.data_to_send() == b"" and link.core.close_reason == "no data from the server for 25 s"
+
+
+def test_after_our_goodbye_no_ping_is_due_only_the_wait_for_the_servers_close() -> None:
+    link = Link(heartbeat_timeout=25.0)
+    link.log_in(heartbeat=10)
+    link.core.close("até logo")
+    assert link.core.next_deadline() == pytest.approx(link.now + 25)
 
 
 # --- Goodbye, and when to reconnect ------------------------------------------------------
