@@ -183,6 +183,19 @@ def test_without_reconnection_a_send_fails_at_once_and_the_end_fails_what_is_ope
     assert open_one.error[0] == "connection_lost"
 
 
+def test_the_end_says_truly_of_each_open_message_whether_the_server_has_it() -> None:
+    link = Link(reconnect=False)
+    link.log_in()
+    stored, unanswered = link.send("Bob", "guardada"), link.send("Bob", "sem resposta")
+    link.to_server()
+    link.from_server(Accepted(stored.request_id, 7))
+    link.lose()
+    updates, _ = link.core.end()
+    assert updates == [MessageUpdate(stored, FAILED, stored.error), MessageUpdate(unanswered, FAILED, unanswered.error)]
+    assert "the server has it as message 7 and will still deliver it" in stored.error[1]
+    assert "before the server acknowledged the message" in unanswered.error[1]
+
+
 # --- Reconciling after a reconnection -------------------------------------------------
 
 
@@ -693,6 +706,19 @@ def test_held_messages_wait_for_the_connection_once_it_is_lost_and_go_at_once_af
     assert typed.waiting and link.core.next_deadline() is None
     assert link.log_in(reconnected=True) == 2
     assert [e.request_id for e in link.to_server()] == [message.request_id, typed.request_id]
+    after = link.send("Bob", "typed on the new connection")  # the old hold is not this one's
+    assert after.submitted and [e.request_id for e in link.to_server()] == [after.request_id]
+
+
+def test_a_message_whose_write_failed_is_withdrawn_as_never_sent() -> None:
+    link = Link(reconnect=False)
+    link.log_in()
+    message = link.send("Bob", "x")
+    assert message.submitted
+    link.core.set_reason("broken pipe")
+    link.core.withdraw(message)
+    assert message.state == FAILED and not message.submitted and message.error[0] == "connection_lost"
+    assert message.request_id not in link.core.outgoing
 
 
 def test_at_each_deadline_it_names_the_core_does_what_was_due() -> None:
