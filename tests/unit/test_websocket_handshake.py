@@ -171,6 +171,8 @@ def test_duplicate_key_headers_are_refused():
         ("http://chat.example/path", "chat.example", False),
         ("http://chat.example:notaport", "chat.example", False),
         ("", "chat.example", False),
+        ("http://chat.example:8080", "chat.example:notaport", False),  # a Host that names no port
+        ("http://chat.example:8080", "chat.example:99999", False),
     ],
 )
 def test_same_origin_policy_by_default(origin, host, allowed):
