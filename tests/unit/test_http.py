@@ -287,3 +287,14 @@ def test_date_is_imf_fixdate_whatever_the_time():
 def test_error_responses_are_dated_too():
     response = HttpError(400, "Bad Request").to_response(now=RFC_EXAMPLE_TIME)
     assert response.startswith(b"HTTP/1.1 400 Bad Request\r\nDate: Sun, 06 Nov 1994 08:49:37 GMT\r\n")
+
+
+@pytest.mark.parametrize("status", [100, 599])
+def test_render_response_takes_every_status_from_100_to_599(status):
+    assert render_response(status, "X", []).startswith(f"HTTP/1.1 {status} X\r\n".encode())
+
+
+@pytest.mark.parametrize("status", [99, 600])
+def test_render_response_refuses_a_status_outside_100_to_599(status):
+    with pytest.raises(ValueError):
+        render_response(status, "X", [])
