@@ -252,6 +252,24 @@ def test_a_line_without_its_end_is_refused_once_over_the_limit():
         conn.next_reply()
 
 
+def test_an_array_and_a_line_at_their_limits_pass():
+    conn = Connection(max_array_length=4, max_line_bytes=16)
+    conn.send_command(("X",), "t")
+    conn.receive_data(b"*4\r\n:1\r\n:2\r\n:3\r\n:4\r\n")
+    assert _receive_all(conn) == [("t", [1, 2, 3, 4])]
+    conn.send_command(("X",), "u")
+    conn.receive_data(b"+" + b"a" * 15 + b"\r\n")  # a line of 16 bytes before its end
+    assert _receive_all(conn) == [("u", "a" * 15)]
+
+
+def test_a_complete_line_over_the_limit_is_refused():
+    conn = Connection(max_line_bytes=16)
+    conn.send_command(("X",), "t")
+    conn.receive_data(b"+" + b"a" * 16 + b"\r\n")
+    with pytest.raises(ProtocolError, match="longer than 16 bytes"):
+        conn.next_reply()
+
+
 def test_invalid_utf8_in_an_error_message_is_replaced_not_fatal():
     conn = Connection()
     conn.send_command(("X",), "t")
