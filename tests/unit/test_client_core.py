@@ -1287,6 +1287,25 @@ def test_a_session_signed_out_for_its_password_is_not_restored_with_the_old_one(
     assert link.core.signed_out is None and link.core.may_reconnect()
 
 
+def test_a_session_whose_account_was_deleted_ends_without_logging_in_again_and_keeps_no_credential() -> None:
+    link = Link(reconnect_on_goodbye=True)
+    link.log_in()
+    link.core.credential._secret = "a resume credential"  # (as an account's welcome leaves it)
+    handed = link.from_server(ErrorReply(ErrorCode.ACCOUNT_DELETED, "this account was deleted"),
+                              Goodbye(const.ACCOUNT_DELETED_REASON))
+    assert [type(e) for e in handed] == [ErrorReply, Goodbye]
+    assert not link.core.may_reconnect() and link.core.credential.secret is None
+    assert link.core.signed_out is None  # deleted, not signed out for a password
+
+
+def test_only_a_delivered_or_an_expired_tells_an_outcome_to_acknowledge() -> None:
+    from client.core import outcome_of
+    assert outcome_of(Delivered("r1", 7)) == 7
+    assert outcome_of(ErrorReply(ErrorCode.EXPIRED, "expired", "r2", msg_id=8)) == 8
+    assert outcome_of(ErrorReply(ErrorCode.UNKNOWN_MESSAGE, "no such message", "r3", msg_id=9)) is None
+    assert outcome_of(None) is None
+
+
 # --- Feature blocks: a block or unblock made on another device --------------------------
 
 
