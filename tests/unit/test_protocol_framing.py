@@ -352,3 +352,11 @@ def test_a_frame_ending_in_crlf_is_read_as_the_same_frame_without_the_cr() -> No
             conn.receive_data(frame + ending)
             answers.append(conn.next_event())
         assert answers[0] == answers[1], frame
+
+
+@pytest.mark.parametrize("blank", [b"\n", b"\r\n", b"\n\n"])
+def test_a_long_read_that_starts_with_a_blank_line_yields_every_frame_in_it(blank):
+    server = _limited_server()
+    frames = codec.encode(VALID) * (LIMIT // len(codec.encode(VALID)) + 2)  # over the limit in all
+    server.receive_data(blank + frames)
+    assert _codes(list(server.events())) == [VALID] * frames.count(b"\n")
