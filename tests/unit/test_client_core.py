@@ -733,6 +733,14 @@ def test_at_each_deadline_it_names_the_core_does_what_was_due() -> None:
         assert [type(e) for e in link.to_server()] == [Ping] and link.core.next_deadline() > due
 
 
+@pytest.mark.parametrize("heartbeat, pings_after", [(1, 1), (86399, 86399), (0, const.HEARTBEAT_INTERVAL),
+                                                    (86400, const.HEARTBEAT_INTERVAL)])
+def test_the_servers_heartbeat_is_taken_from_a_second_to_a_day_else_our_own(heartbeat: int, pings_after: float) -> None:
+    link = Link()
+    link.log_in(heartbeat=heartbeat)
+    assert link.core.ping_after == pings_after
+
+
 def test_a_silent_server_is_pinged_then_declared_lost() -> None:
     link = Link(heartbeat_timeout=25.0)
     link.log_in(heartbeat=10)
