@@ -208,3 +208,20 @@ def test_an_older_mark_or_one_without_an_id_is_never_written_not_even_later() ->
     link.core.mark_read(Read("Ze", 60), link.now + 0.1)  # within the interval: 70 waits; 60 is older
     link.tick(link.now + READ_INTERVAL + 1)
     assert link.reads() == [Read("Ze", 70)]
+
+
+def test_a_refusal_writes_again_only_the_marks_of_the_last_seconds_after_exactly_its_wait() -> None:
+    from client.core import READ_RETRY_WINDOW
+    link = logged_in()
+    link.from_server(dm(10, "Ze"))  # long ago: the server took it (it would have refused it then)
+    link.now += READ_RETRY_WINDOW + 5
+    link.from_server(dm(11, "Lu"))
+    assert link.reads() == [Read("Ze", 10), Read("Lu", 11)]
+    assert link.from_server(ErrorReply(ErrorCode.RATE_LIMITED, "too many requests", None, 3.0)) == []
+    assert link.core.reads_deadline() == link.now + 3.0
+    link.core.write_reads(link.now + 2.9)
+    assert link.reads() == []
+    link.core.write_reads(link.now + 3.0)
+    assert link.reads() == [Read("Lu", 11)]
+    link.tick(link.now + 5 * READ_RETRY_WINDOW)
+    assert link.reads() == []
