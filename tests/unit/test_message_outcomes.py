@@ -155,3 +155,18 @@ def test_an_expiry_says_the_wait_the_server_says_not_the_clients_own_lifetime() 
     assert describe_mark(expired, FAILED, expired.error, PLAIN).startswith("✗ not delivered: it waited 2 days for Bob")
     assert state_label(FAILED, Failure.of(told), "Zed", msg_id=17, waited=40 * DAY).startswith(
         "✗ not delivered: it waited 2 days for Zed and expired")
+
+
+def test_a_trackers_kind_and_whether_it_is_settled_as_the_library_documents_them() -> None:
+    from client.outgoing import DELIVERED, QUEUED, SENT
+    direct, to_room = OutgoingMessage("r1", "Bob", "oi"), OutgoingMessage("r2", None, "olá, turma")
+    assert (direct.kind, to_room.kind) == ("direct", "room")
+    assert not direct.settled and not to_room.settled  # sending
+    direct._advance(SENT)
+    assert not direct.settled  # the server has it, the recipient does not yet
+    direct._advance(QUEUED)
+    assert direct.settled and not direct.done  # on disk: delivered when Bob logs in, or expired
+    direct._advance(DELIVERED)
+    assert direct.settled and direct.done
+    to_room._advance(SENT)
+    assert to_room.settled and to_room.done  # a room message is final once the server has it
