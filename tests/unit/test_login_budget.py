@@ -311,3 +311,30 @@ def test_registering_a_registered_name_with_another_password_says_the_name_is_ta
     desk.now += 60
     # Its own password still logs in (a register retried after its welcome was lost).
     assert desk.code("Ana", PASSWORD, "10.0.0.9", register=True) is None
+
+
+# --- Who may log in to an account ---------------------------------------------------------
+
+
+def test_an_account_needs_its_password_or_a_credential_it_was_given_and_nothing_else():
+    from protocol import RESUME
+    desk = Desk()
+    assert desk.code("Ana", None, "10.0.0.1") == ErrorCode.AUTH_REQUIRED
+    assert desk.code("Ana", "not hers", "10.0.0.2") == ErrorCode.BAD_PASSWORD
+    results = []
+    desk.desk.login(Hello("h", "Ana", const.PROTOCOL_VERSION, PASSWORD, features=(RESUME,)), "10.0.0.3",
+                    results.append)
+    desk.run()
+    [welcomed] = results
+    assert welcomed.error is None and welcomed.registered and welcomed.issued
+    for resume, address, code in ((welcomed.issued, "10.0.0.4", None), ("x" * 43, "10.0.0.5", ErrorCode.AUTH_REQUIRED),
+                                  (welcomed.issued + "x", "10.0.0.6", ErrorCode.AUTH_REQUIRED)):
+        results = []
+        desk.desk.login(Hello("h", "Ana", const.PROTOCOL_VERSION, resume=resume), address, results.append)
+        desk.run()
+        [result] = results
+        assert (result.error.code if result.error else None) == code, resume
+    mal = []
+    desk.desk.login(Hello("h", "Mal", const.PROTOCOL_VERSION, resume=welcomed.issued), "10.0.0.7", mal.append)
+    desk.run()
+    assert mal[0].error.code == ErrorCode.AUTH_REQUIRED  # Ana's credential is not Mal's
