@@ -6,6 +6,7 @@ from __future__ import annotations
 import bisect
 import sqlite3
 import unicodedata
+from types import SimpleNamespace
 
 import pytest
 
@@ -245,6 +246,18 @@ class Desk:
         self.desk.login(Hello("h", name, const.PROTOCOL_VERSION, **fields), "192.0.2.9", results.append)
         [result] = results
         return result
+
+
+def test_a_name_in_use_or_like_one_online_may_be_registered_only_by_its_holder():
+    desk = Desk(online=["Zé", "Alice"])
+    answers = []
+    desk.desk.claim("Zé", PASSWORD, answers.append, address="192.0.2.9")
+    desk.desk.claim("AIice", PASSWORD, answers.append, address="192.0.2.9")
+    assert [a.code for a in answers] == [ErrorCode.NAME_TAKEN, ErrorCode.CONFUSABLE_NAME]
+    assert "zé" not in desk.desk.accounts and "aiice" not in desk.desk.accounts
+    desk.desk.store.start(SimpleNamespace(call_soon=lambda func, *args: func(*args)))  # the store answers at once
+    desk.desk.claim("Zé", PASSWORD, answers.append, by_holder=True, address="192.0.2.9")  # Zé, online, claims it
+    assert answers[2:] == [None] and desk.desk.accounts["zé"].name == "Zé"
 
 
 @pytest.mark.parametrize("name", ["AIice", "A1ice", "aIice"])
