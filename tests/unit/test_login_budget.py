@@ -338,3 +338,14 @@ def test_an_account_needs_its_password_or_a_credential_it_was_given_and_nothing_
     desk.desk.login(Hello("h", "Mal", const.PROTOCOL_VERSION, resume=welcomed.issued), "10.0.0.7", mal.append)
     desk.run()
     assert mal[0].error.code == ErrorCode.AUTH_REQUIRED  # Ana's credential is not Mal's
+
+
+def test_a_credential_is_issued_only_to_a_login_that_proved_an_accounts_password():
+    from protocol import RESUME
+    desk = Desk()
+    for name, password in (("Zé", PASSWORD), ("Ana", "not hers")):  # a guest's name; a wrong password
+        results = []
+        desk.desk.login(Hello("h", name, const.PROTOCOL_VERSION, password, features=(RESUME,)), "10.0.0.8",
+                        results.append)
+        desk.run()
+        assert results[0].issued is None, name
