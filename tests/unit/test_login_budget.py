@@ -349,3 +349,19 @@ def test_a_credential_is_issued_only_to_a_login_that_proved_an_accounts_password
                         results.append)
         desk.run()
         assert results[0].issued is None, name
+
+
+def test_a_password_changes_only_for_whoever_proves_the_old_one():
+    desk = Desk()
+    before = desk.desk.accounts["ana"]
+    desk.desk.store.save_account("ana", before)  # (the desk was given it; the store has it too)
+    answers = []
+    desk.desk.change_password("ana", "not hers", "a new long password", None, "10.0.0.9",
+                              lambda error, account, kept: answers.append((error and error.code, account)))
+    desk.run()
+    assert answers == [(ErrorCode.BAD_PASSWORD, None)] and desk.desk.accounts["ana"] is before
+    desk.now += 60  # past the wrong password's wait
+    desk.desk.change_password("ana", PASSWORD, "a new long password", None, "10.0.0.9",
+                              lambda error, account, kept: answers.append((error and error.code, account)))
+    desk.run()
+    assert answers[1][0] is None and desk.desk.accounts["ana"] is answers[1][1] is not before
