@@ -20,7 +20,7 @@ from test_cluster_processes import redis  # noqa: F401  (a fixture: one Redis, a
 from wire import WireClient
 
 import const
-from protocol import (Delivered, DirectMessage, Done, ErrorCode, ErrorReply, Goodbye, Hello, Ping, Queued,
+from protocol import (DirectMessage, Done, ErrorCode, ErrorReply, Goodbye, Hello, Ping, Queued,
                       Accepted, SendDirect, Unregister, UserJoined, UserLeft, Welcome)
 from resp import RedisClient
 from server import ServerConfig, ServerThread

@@ -6,8 +6,6 @@ tests/integration/test_web_browser.py."""
 
 from __future__ import annotations
 
-import time
-
 import pytest
 
 from client.display import (NOT_CONFIRMED, NOT_DELIVERED, NOT_SENT, NOT_YET, explain_error, failed_outcome,
