@@ -267,3 +267,27 @@ def test_an_unknown_type_says_whether_the_type_is_missing_not_a_string_or_unknow
     # A missing type read "unknown message type 'None'": as if the client had sent "None".
     allowed = {cls.TYPE: cls for cls in codec.TYPES.values() if cls.SENDER in ("both", "client")}
     assert codec.decode(raw, allowed, MAX_TEXT).message == words
+
+
+@pytest.mark.parametrize("port, fits", [(0, True), (65535, True), (65536, False)])
+def test_a_port_is_taken_from_0_to_65535(port, fits):
+    raw = b'{"type":"user","id":"r1","name":"Ana","status":"online","address":"10.0.0.1","port":%d}' % port
+    event = codec.decode(raw, codec.TYPES, 100)
+    if fits:
+        assert event.port == port
+    else:
+        assert (type(event), event.code) == (FrameRejected, BAD_FIELD)
+
+
+@pytest.mark.parametrize("frame", [
+    b'{"type":"hello","id":"h","name":"Ana","version":2,"features":[%s]}',  # (its quick decoder)
+    b'{"type":"welcome","id":"h","name":"Ana","version":2,"server":"s","heartbeat":10,"features":[%s]}',
+])
+@pytest.mark.parametrize("count, fits", [(codec.MAX_FEATURES, True), (codec.MAX_FEATURES + 1, False)])
+def test_a_hello_or_a_welcome_may_name_up_to_max_features_features(frame, count, fits):
+    names = ",".join(f'"f{i}"' for i in range(count)).encode()
+    event = codec.decode(frame % names, codec.TYPES, 100)
+    if fits:
+        assert len(event.features) == count
+    else:
+        assert (type(event), event.code) == (FrameRejected, BAD_FIELD)
