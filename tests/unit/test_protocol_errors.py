@@ -291,3 +291,8 @@ def test_a_hello_or_a_welcome_may_name_up_to_max_features_features(frame, count,
         assert len(event.features) == count
     else:
         assert (type(event), event.code) == (FrameRejected, BAD_FIELD)
+
+
+def test_a_string_is_no_list_of_features():
+    frame = b'{"type":"welcome","id":"h","name":"Ana","version":2,"server":"s","heartbeat":10,"features":"since"}'
+    assert codec.decode(frame, codec.TYPES, 100).code == BAD_FIELD  # not the names "s", "i", "n"...

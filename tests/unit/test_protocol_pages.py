@@ -149,3 +149,9 @@ def test_a_page_that_looks_small_but_escapes_large_is_still_cut():
 
     page = codec.fit_page(build, entries[::-1])
     assert codec.fits(page) and len(page.messages) == 2 and page.before == 14
+
+
+def test_a_frame_of_exactly_the_limit_less_the_margin_fits_and_one_byte_more_does_not():
+    page = HistoryPage("h", "Ana", (HistoryEntry(1, "Ana", "Bia", "oi", 1.0, "delivered"),))
+    limit = len(codec.encode(page)) + codec.PAGE_MARGIN
+    assert codec.fits(page, limit) and not codec.fits(page, limit - 1)
