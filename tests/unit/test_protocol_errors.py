@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import pytest
 
+import const
 from helpers import TEXT, open_pair
 from protocol import (
     Connection, ErrorCode, FrameRejected, Ping, Role, SendDirect, SendRoom, State,
@@ -296,3 +297,17 @@ def test_a_hello_or_a_welcome_may_name_up_to_max_features_features(frame, count,
 def test_a_string_is_no_list_of_features():
     frame = b'{"type":"welcome","id":"h","name":"Ana","version":2,"server":"s","heartbeat":10,"features":"since"}'
     assert codec.decode(frame, codec.TYPES, 100).code == BAD_FIELD  # not the names "s", "i", "n"...
+
+
+@pytest.mark.parametrize("limit, fits", [(1, True), (codec.MAX_HISTORY_PAGE, True), (0, False),
+                                         (codec.MAX_HISTORY_PAGE + 1, False)])
+def test_a_history_asks_from_one_to_max_history_page_messages(limit, fits):
+    event = codec.decode(b'{"type":"history","id":"h","with":"Ana","limit":%d}' % limit, codec.TYPES, 100)
+    assert (event.limit == limit) if fits else (event.code == BAD_FIELD)
+
+
+@pytest.mark.parametrize("count, fits", [(const.ROOM_READS_LIMIT, True), (const.ROOM_READS_LIMIT + 1, False)])
+def test_a_rooms_read_marks_are_at_most_room_reads_limit(count, fits):
+    marks = ",".join(str(n) for n in range(count)).encode()
+    event = codec.decode(b'{"type":"read","room":"#redes","msg_id":5,"marks":[%s]}' % marks, codec.TYPES, 100)
+    assert (len(event.marks) == count) if fits else (event.code == BAD_FIELD)

@@ -11,8 +11,8 @@ from protocol import RoomRead
 from protocol import Blocking, BlockList, Done, EditReceipt
 from helpers import SAMPLES, TEXT, ConnectionPair, open_pair
 from protocol import (
-    Accepted, Delivered, DirectMessage, ErrorReply, Goodbye, Hello, LookupResult, Ping, Pong, Queued, RoomMessage,
-    SendRoom, State, UserList, Welcome,
+    Accepted, Delivered, DirectMessage, ErrorReply, Goodbye, Hello, HistoryEntry, HistoryPage, LookupResult, Ping, Pong,
+    Queued, RoomMessage, SendRoom, State, UserList, Welcome,
 )
 from protocol import codec
 from protocol.events import WIRE_EVENTS
@@ -161,6 +161,15 @@ def test_a_dm_deleted_before_delivery_says_so_and_every_other_dm_is_as_it_was():
     bad = codec.decode(b'{"type":"dm","msg_id":7,"from":"Ana","to":"Bob","text":"","sent_at":1.5,"deleted":1}',
                        codec.TYPES, 100)
     assert bad.code == "bad_field" and "'deleted' must be true or false" in bad.message
+
+def test_a_history_entry_says_edited_or_deleted_only_when_it_is_and_keeps_it_both_ways():
+    for edited, deleted in ((False, False), (True, False), (False, True)):
+        page = HistoryPage("h", "Bob", (HistoryEntry(7, "Ana", "Bob", "" if deleted else "oi", 1.5, "delivered",
+                                                     edited, deleted),))
+        frame = codec.encode(page)
+        assert (b'"edited":true' in frame, b'"deleted":true' in frame) == (edited, deleted)
+        assert codec.decode(frame[:-1], codec.TYPES, 100) == page
+
 
 @pytest.mark.parametrize("event", [e for e in SAMPLES + EXTRA if type(e) in codec._FAST], ids=_id)
 def test_fast_encoders_write_exactly_what_the_generic_encoder_writes(event):
