@@ -199,17 +199,25 @@ def test_the_end_says_truly_of_each_open_message_whether_the_server_has_it() -> 
 # --- Reconciling after a reconnection -------------------------------------------------
 
 
-def test_after_a_reconnect_the_history_settles_messages_whose_outcome_was_lost() -> None:
+def _reconnected_with_two_queued(first_id: int, second_id: int) -> tuple[Link, OutgoingMessage, OutgoingMessage,
+                                                                         HistoryRequest]:
+    """Two messages to Bob, queued as ``first_id`` and ``second_id``; the connection is
+    lost with their outcomes, and a new one logs in: the history it asks to settle them."""
     link = Link()
     link.log_in()
-    delivered, expired = link.send("Bob", "one"), link.send("Bob", "two")
+    first, second = link.send("Bob", "one"), link.send("Bob", "two")
     link.to_server()
-    link.from_server(Queued(delivered.request_id, 11), Queued(expired.request_id, 12))
-    link.lose()  # the Delivered and the expiry were lost with it
+    link.from_server(Queued(first.request_id, first_id), Queued(second.request_id, second_id))
+    link.lose()
     link.log_in(reconnected=True)
-    asked = link.to_server()
-    assert [type(e) for e in asked] == [HistoryRequest] and asked[0].peer == "Bob"
-    page = HistoryPage(asked[0].request_id, "Bob", (
+    (asked,) = link.to_server()
+    assert type(asked) is HistoryRequest and asked.peer == "Bob"
+    return link, first, second, asked
+
+
+def test_after_a_reconnect_the_history_settles_messages_whose_outcome_was_lost() -> None:
+    link, delivered, expired, asked = _reconnected_with_two_queued(11, 12)  # the Delivered and the expiry lost
+    page = HistoryPage(asked.request_id, "Bob", (
         HistoryEntry(11, "Alice", "Bob", "one", 1.0, "delivered"),
         HistoryEntry(12, "Alice", "Bob", "two", 1.0, "expired")))
     assert link.from_server(page) == [MessageUpdate(delivered, DELIVERED, None),
@@ -219,20 +227,13 @@ def test_after_a_reconnect_the_history_settles_messages_whose_outcome_was_lost()
 
 
 def test_the_history_that_settles_lost_outcomes_pages_back_to_the_oldest_open_message_and_stops() -> None:
-    link = Link()
-    link.log_in()
-    old, new = link.send("Bob", "old"), link.send("Bob", "new")
-    link.to_server()
-    link.from_server(Queued(old.request_id, 11), Queued(new.request_id, 90))
-    link.lose()
-    link.log_in(reconnected=True)
-    (asked,) = link.to_server()
-    newest = HistoryPage(asked.request_id, "Bob", (HistoryEntry(90, "Alice", "Bob", "new", 1.0, "delivered"),),
+    link, old, new, asked = _reconnected_with_two_queued(11, 90)
+    newest = HistoryPage(asked.request_id, "Bob", (HistoryEntry(90, "Alice", "Bob", "two", 1.0, "delivered"),),
                          before=90)
     assert link.from_server(newest) == [MessageUpdate(new, DELIVERED, None)]
     (again,) = link.to_server()  # message 11 is older than this page: the page before it
     assert (type(again), again.peer, again.before) == (HistoryRequest, "Bob", 90)
-    older = HistoryPage(again.request_id, "Bob", (HistoryEntry(11, "Alice", "Bob", "old", 1.0, "delivered"),),
+    older = HistoryPage(again.request_id, "Bob", (HistoryEntry(11, "Alice", "Bob", "one", 1.0, "delivered"),),
                         before=11)
     assert link.from_server(older) == [MessageUpdate(old, DELIVERED, None)]
     assert link.to_server() == []  # the oldest open message is in it: nothing more to ask
