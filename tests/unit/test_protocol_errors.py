@@ -311,3 +311,11 @@ def test_a_rooms_read_marks_are_at_most_room_reads_limit(count, fits):
     marks = ",".join(str(n) for n in range(count)).encode()
     event = codec.decode(b'{"type":"read","room":"#redes","msg_id":5,"marks":[%s]}' % marks, codec.TYPES, 100)
     assert (len(event.marks) == count) if fits else (event.code == BAD_FIELD)
+
+
+@pytest.mark.parametrize("count, fits", [(1, True), (codec.MAX_NAMES_PER_REQUEST, True), (0, False),
+                                         (codec.MAX_NAMES_PER_REQUEST + 1, False)])
+def test_a_watch_names_one_to_max_names_per_request(count, fits):
+    names = ",".join(f'"n{i}"' for i in range(count)).encode()
+    event = codec.decode(b'{"type":"watch","id":"w","names":[%s]}' % names, codec.TYPES, 100)
+    assert (len(event.names) == count) if fits else (event.code == BAD_FIELD)
