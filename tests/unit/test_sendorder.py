@@ -151,3 +151,15 @@ def test_what_is_remembered_as_let_through_is_bounded_per_session():
     until = 2.0 + max(5.0, OVERFLOW_SECONDS)  # the refusal's wait, and at least OVERFLOW_SECONDS
     assert held(holds, "bob", "m0", now=until - 0.1) is not None
     assert held(holds, "bob", "m0", now=until) is None and holds == {}
+
+
+def test_the_bound_counts_the_ids_let_through_and_refused_again_with_the_refused_ones():
+    holds = refused(None, "bob", "a", ErrorCode.UNAVAILABLE, 5.0, now=0.0)
+    holds = refused(holds, "bob", "b", ErrorCode.UNAVAILABLE, 5.0, now=0.0)
+    assert held(holds, "bob", "a", now=6.0) is None  # written again: let through
+    holds = refused(holds, "bob", "a", ErrorCode.RATE_LIMITED, 0.3, now=6.1)  # and refused again: it goes first
+    assert list(holds["bob"].again) == ["a"] and list(holds["bob"].refused) == ["b"]
+    for n in range(MAX_HELD_IDS - 2):  # held, so noted: "a" and "b" count, one each
+        assert held(holds, "bob", f"more{n}", now=6.2) is not None
+    assert not holds["bob"].overflow_until
+    assert held(holds, "bob", "one too many", now=6.2) is not None and holds["bob"].overflow_until > 0
