@@ -679,3 +679,32 @@ def test_a_room_named_without_its_hash_is_not_found_but_named_back(rooms):
         assert refusal.reply("r1").like == "#redes"
     [refusal] = [event for event in rooms.members(MEMBER, "nowhere") if type(event) is Refused]
     assert (refusal.code, refusal.like) == (ErrorCode.NO_SUCH_ROOM, None)
+
+
+def test_a_mute_lets_its_member_post_from_the_very_second_it_ends_even_before_the_expiry_runs(rooms):
+    rooms.mute(MOD, "#redes", VICTIM, T0, seconds=60)
+    assert rooms.may_post(VICTIM, "#redes", T0 + 59.9) is not None
+    assert rooms.may_post(VICTIM, "#redes", T0 + 60) is None
+
+
+def test_a_members_posts_are_paced_and_the_rooms_staff_post_freely(rooms):
+    assert rooms.paced(MEMBER, "#redes") and rooms.paced(VICTIM, "#redes")
+    assert not rooms.paced(OWNER, "#redes") and not rooms.paced(MOD, "#redes")
+    assert rooms.paced(MEMBER, "#gone")  # a room that ended meanwhile: paced as any
+
+
+def test_one_may_be_in_max_rooms_per_user_rooms_and_no_more():
+    rooms = Rooms(admins=[], online_count=lambda: 1)
+    for n in range(const.MAX_ROOMS_PER_USER + 1):  # each made by its own owner (the creation limit is per address)
+        owner = Person(f"Dono{n}", account=True, address=f"10.2.{n // 200}.{n % 200}")
+        assert codes(rooms.join(owner, f"#r{n}", T0, create=True)) == [], n
+    for n in range(const.MAX_ROOMS_PER_USER):
+        assert codes(rooms.join(MEMBER, f"#r{n}", T0)) == [], n
+    assert codes(rooms.join(MEMBER, f"#r{const.MAX_ROOMS_PER_USER}", T0)) == [ErrorCode.TOO_MANY_ROOMS]
+
+
+def test_a_rooms_invitations_are_bounded_the_oldest_forgotten(rooms, monkeypatch):
+    monkeypatch.setattr(const, "MAX_ROOM_INVITES", 2)
+    for n in range(3):
+        assert codes(rooms.invite(OWNER, "#redes", Person(f"Convidado{n}", account=True, address="10.0.1.1"), T0)) == []
+    assert list(rooms._rooms["#redes"].invited) == ["convidado1", "convidado2"]  # two at most: the first went
