@@ -93,7 +93,8 @@ def test_a_deleted_account_leaves_nothing_of_hers_and_her_name_held(loop, stores
     assert again.guest_holdings(60.0)["conc"] == holding
 
 
-def test_in_redis_a_deletion_ends_what_another_node_gave_a_later_id_and_holds_the_name_from_there(loop, redis_server):  # noqa: F811
+def test_in_redis_a_deletion_ends_what_another_node_gave_a_later_id_and_holds_the_name_from_there(
+        loop, redis_server):  # noqa: F811
     """Two stores on one Redis, as two cluster nodes: the second gives a message for her an
     id the first has not seen. The first's deletion, with its own last id as the epoch,
     still ends that message (its sender told ``expired``) and holds the name from the

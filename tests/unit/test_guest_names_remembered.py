@@ -102,7 +102,8 @@ def test_a_forgotten_name_no_longer_looks_like_anyone() -> None:
 
 def test_holdings_read_from_the_file_count_one_thought_online_as_gone_at_the_start() -> None:
     db = sqlite3.connect(":memory:")
-    db.execute("CREATE TABLE guests (name_key TEXT PRIMARY KEY, name TEXT, token_hash BLOB, epoch INTEGER, left_at REAL)")
+    db.execute("CREATE TABLE guests (name_key TEXT PRIMARY KEY, name TEXT, token_hash BLOB, epoch INTEGER,"
+               " left_at REAL)")
     save_holding(db, "ana", Holding("Ana", b"t" * 32, 7, 5.0))
     save_holding(db, "bia", Holding("Bia", b"u" * 32, 9, None))  # the server stopped without noting her leaving
     assert load_holdings(db, 50.0) == {"ana": Holding("Ana", b"t" * 32, 7, 5.0),
