@@ -10,7 +10,7 @@ before ``x = max(x, y)``, ``slots=True`` to ``False``): read each one, and write
 the others call for.
 
 Usage, from the repository's root (the module is rewritten in place while it runs and
-put back at the end, also after Ctrl-C: run it in a clone of your own, not in the tree
+put back at the end, also after Ctrl-C or a ``kill`` (SIGTERM): run it in a clone of your own, not in the tree
 you are editing)::
 
     python3 tools/mutants.py server/guests.py tests/unit
@@ -24,7 +24,9 @@ set is slow.
 from __future__ import annotations
 
 import ast
+import contextlib
 import copy
+import signal
 import subprocess
 import sys
 from collections.abc import Callable, Iterator
@@ -116,6 +118,21 @@ def survivors(path: Path, passes: Callable[[], bool], say: Callable[[str], None]
     return alive
 
 
+@contextlib.contextmanager
+def terminate_interrupts() -> Iterator[None]:
+    """While inside, SIGTERM interrupts like Ctrl-C, so that ``survivors`` puts the module
+    back when the run is stopped with ``kill`` too (Python's default for SIGTERM is to die
+    on the spot, running no ``finally``). The earlier handler is back on leaving."""
+    def interrupt(signum: int, frame: object) -> None:
+        raise KeyboardInterrupt(f"signal {signum}")
+
+    earlier = signal.signal(signal.SIGTERM, interrupt)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, earlier)
+
+
 def main(argv: list[str]) -> int:
     if not argv or argv[0] in ("-h", "--help"):
         print(__doc__)
@@ -130,7 +147,12 @@ def main(argv: list[str]) -> int:
     if not passes():
         print("the tests fail without any change: fix them first")
         return 1
-    return 1 if survivors(module, passes) else 0
+    try:
+        with terminate_interrupts():
+            return 1 if survivors(module, passes) else 0
+    except KeyboardInterrupt:
+        print(f"stopped; {module} is as it was")
+        return 130
 
 
 if __name__ == "__main__":

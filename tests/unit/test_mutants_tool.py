@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import ast
 import importlib.util
+import os
+import signal
 import sys
 from pathlib import Path
 
@@ -60,3 +62,18 @@ def test_an_interrupted_run_still_puts_the_module_back(tmp_path: Path) -> None:
     with pytest.raises(KeyboardInterrupt):
         mutants.survivors(module, interrupted, lambda _: None)
     assert module.read_text(encoding="utf-8") == SOURCE
+
+
+def test_a_run_stopped_with_kill_puts_the_module_back_too(tmp_path: Path) -> None:
+    module = tmp_path / "due.py"
+    module.write_text(SOURCE, encoding="utf-8")
+    before = signal.getsignal(signal.SIGTERM)
+
+    def killed() -> bool:
+        os.kill(os.getpid(), signal.SIGTERM)
+        return True
+
+    with pytest.raises(KeyboardInterrupt), mutants.terminate_interrupts():
+        mutants.survivors(module, killed, lambda _: None)
+    assert module.read_text(encoding="utf-8") == SOURCE
+    assert signal.getsignal(signal.SIGTERM) is before
