@@ -352,6 +352,15 @@ def test_watchlists_cost_nothing_for_sessions_that_do_not_watch():
     assert lists._watching == {} and lists._watchers == {}
 
 
+def test_watching_again_names_already_watched_is_accepted_even_at_the_bound():
+    lists = Watchlists(max_watched=2)
+    session = object()
+    assert lists.watch(session, ["x", "y"])
+    assert lists.watch(session, ["y", "x"]) and lists.watch(session, [])  # nothing new: still fine
+    assert not lists.watch(session, ["x", "z"])  # one new name past the bound: all refused
+    assert lists.watchers("x") == {session} and lists.watchers("z") == frozenset()
+
+
 # --- A login storm: the cost follows relationships ---------------------------------------------
 
 
