@@ -122,3 +122,73 @@ def test_a_block_or_unblock_is_told_at_once_to_the_users_other_sessions_that_ask
     assert told(phone) == [Unblocked("Mallory"), Blocked("zed")]
     assert told(laptop) == [Blocked("Mallory")] and told(old) == told(carol) == []
     bench.store.close()
+
+
+def test_changes_from_other_nodes_and_deleted_accounts_are_applied_and_told_only_when_they_change_something(loop):
+    """BlockDesk.changed (the cluster's events stream, this node's own entries included)
+    and forget_blocked (an account deleted): applied to what the relay holds, and told to
+    the owner's sessions with the feature only when they changed it."""
+    from protocol import Blocked, Unblocked
+
+    bench = RelayBench(loop)
+    bench.login("Mallory")
+    bob = bench.login("Bob", "correct horse", register=True)
+    desk = bench.relay.block_desk
+    desk.sessions.add(bob)
+    carol = bench.login("Carol", "correct horse", register=True)
+    desk.sessions.add(carol)
+
+    def told(session) -> list:
+        return [e for e in session.sent if isinstance(e, (Blocked, Unblocked))]
+
+    bob.sent.clear()
+    carol.sent.clear()
+    desk.changed("bob", "mallory", False)  # not blocked: nothing changes
+    desk.changed("bob", "mallory", True)
+    desk.changed("bob", "mallory", True)  # the stream says it again (this node's own entry)
+    assert told(bob) == [Blocked("Mallory")] and desk.blocked["bob"] == {"mallory"}
+    desk.changed("bob", "mallory", False)
+    desk.changed("bob", "mallory", False)
+    assert told(bob) == [Blocked("Mallory"), Unblocked("Mallory")] and desk.blocked["bob"] == set()
+    desk.changed("bob", "mallory", True)
+    desk.changed("carol", "eve", True)
+    bob.sent.clear()
+    carol.sent.clear()
+    desk.forget_blocked("mallory")  # Mallory's account is gone: Bob blocks nobody of that name now
+    assert told(bob) == [Unblocked("Mallory")] and told(carol) == []
+    assert desk.blocked["bob"] == set() and desk.blocked["carol"] == {"eve"}
+    bench.store.close()
+
+
+def test_a_block_or_unblock_the_store_did_not_take_leaves_things_as_they_were(loop):
+    """A store error (not done) puts the block back as it was; one that may have been
+    done (no answer in time) keeps a block, the safer side (BlockDesk._block)."""
+    from server.store import StoreUnavailable
+
+    bench = RelayBench(loop)
+    bob = bench.login("Bob", "correct horse", register=True)
+    bench.relay.handle(bob, Block("b1", "Mallory"))
+    bench.settle()
+    assert bob.take(Done) == [Done("b1")]
+    real = bench.store.set_block
+    maybe_done = False
+
+    def failing(owner, target, blocking, on_done, on_error):
+        loop.call_soon(on_error, StoreUnavailable("disk full", maybe_done=maybe_done))
+
+    bench.store.set_block = failing
+    desk = bench.relay.block_desk
+    bench.relay.handle(bob, Unblock("u1", "Mallory"))
+    bench.settle()
+    assert [e.request_id for e in bob.take(ErrorReply)] == ["u1"] and desk.blocked["bob"] == {"mallory"}
+    bench.relay.handle(bob, Block("b2", "Eve"))
+    bench.settle()
+    assert [e.request_id for e in bob.take(ErrorReply)] == ["b2"] and desk.blocked["bob"] == {"mallory"}
+    maybe_done = True
+    bench.relay.handle(bob, Unblock("u2", "Mallory"))
+    bench.relay.handle(bob, Block("b3", "Eve"))
+    bench.settle()
+    assert [e.request_id for e in bob.take(ErrorReply)] == ["u2", "b3"]
+    assert desk.blocked["bob"] == {"mallory", "eve"}  # what may be blocked is applied
+    bench.store.set_block = real
+    bench.store.close()
