@@ -43,15 +43,16 @@ def test_a_long_block_list_comes_in_pages_that_follow_the_cursor(loop):
         bench.relay.handle(bob, Block(name, name))
     bench.settle()
     assert not bob.take(ErrorReply)
-    names, after = [], None
+    names, after, pages = [], None, 0
     for _ in range(10):
         page = blocked_names(bench, bob, after)
         assert len(page.blocked) <= 500  # what the codec reads back
         names += page.blocked
+        pages += 1
         after = page.next
         if after is None:
             break
-    assert names == wanted
+    assert names == wanted and pages == 3  # the last page says it is the last
     bench.store.close()
 
 
@@ -63,8 +64,11 @@ def test_a_guest_who_takes_a_name_afresh_blocks_nobody(loop):
     bench.settle()
     assert blocked_names(bench, bob).blocked == ("mallory",)
     bench.relay.disconnected(bob, None)
+    told = []
+    bench.relay.peers.block_changed = lambda *change: told.append(change)
     stranger = bench.login("Bob", tokens={})
     assert blocked_names(bench, stranger).blocked == ()
+    assert told == [("bob", "mallory", False)]  # and so do the other nodes of a cluster
     bench.store.close()
 
 
@@ -187,8 +191,9 @@ def test_a_block_or_unblock_the_store_did_not_take_leaves_things_as_they_were(lo
     maybe_done = True
     bench.relay.handle(bob, Unblock("u2", "Mallory"))
     bench.relay.handle(bob, Block("b3", "Eve"))
+    bench.relay.handle(bob, Unblock("u3", "Zed"))  # may have unblocked whom it did not block: nothing
     bench.settle()
-    assert [e.request_id for e in bob.take(ErrorReply)] == ["u2", "b3"]
+    assert [e.request_id for e in bob.take(ErrorReply)] == ["u2", "b3", "u3"]
     assert desk.blocked["bob"] == {"mallory", "eve"}  # what may be blocked is applied
     bench.store.set_block = real
     bench.store.close()
