@@ -612,7 +612,7 @@ class LoginDesk:
             return done(ErrorReply(ErrorCode.WEAK_PASSWORD, problem))
         key = canonical(name)
         if key in self.accounts:
-            return done(ErrorReply(ErrorCode.ACCOUNT_EXISTS, f"the name {name!r} is already registered"))
+            return done(_registered_error(name))
         if not by_holder and self.name_in_use(name):
             return done(ErrorReply(ErrorCode.NAME_TAKEN, f"the name {name!r} is in use by a guest"))
         if not by_holder and self._lookalike_error(name):
@@ -623,7 +623,7 @@ class LoginDesk:
 
         def hashed(account: Account) -> None:
             if key in self.accounts:  # claimed by someone else while we were hashing
-                return done(ErrorReply(ErrorCode.ACCOUNT_EXISTS, f"the name {name!r} is already registered"))
+                return done(_registered_error(name))
             if not by_holder and self.name_in_use(name):  # a guest logged in with it meanwhile
                 return done(ErrorReply(ErrorCode.NAME_TAKEN, f"the name {name!r} is in use by a guest"))
             lookalike = None if by_holder else self._lookalike_error(name)  # ... or a look-alike
@@ -632,7 +632,19 @@ class LoginDesk:
             self.accounts[key] = account
             self.account_lookalikes.add(account.name)
 
-            def stored(_: bool) -> None:
+            def unclaim() -> None:
+                if self.accounts.get(key) is account:  # claimed in memory only: undo it
+                    del self.accounts[key]
+                    self.account_lookalikes.discard(account.name)
+
+            def stored(created: bool) -> None:
+                if not created:
+                    # Another node of the cluster stored an account of that name first (both
+                    # hashed at once; the store keeps the first): it is theirs. Its own
+                    # AccountSaved brings it here; this client is told, not welcomed as its
+                    # owner (nor its hash told to the other nodes).
+                    unclaim()
+                    return done(_registered_error(name))
                 self.log_lines.log("accounts created", address, logging.INFO, "account created: %s", name,
                                    burst=const.CREATED_LOG_LINES)
                 # Its password was set from there, as good as proved: a known address, so
@@ -642,14 +654,17 @@ class LoginDesk:
                 done(None)
 
             def not_stored(failure: StoreUnavailable) -> None:
-                if self.accounts.get(key) is account:  # claimed in memory only: undo it
-                    del self.accounts[key]
-                    self.account_lookalikes.discard(account.name)
+                unclaim()
                 done(unavailable_error(self.config, failure=failure))
 
             self.store.save_account(key, account, stored, not_stored)
 
         self.offload(hash_password, (name, password), hashed, lambda _exc: done(unavailable_error(self.config)))
+
+
+def _registered_error(name: str) -> ErrorReply:
+    """The answer to a claim of a name that has an account."""
+    return ErrorReply(ErrorCode.ACCOUNT_EXISTS, f"the name {name!r} is already registered")
 
 
 def held_message(name: str, until: float) -> str:

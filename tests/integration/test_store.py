@@ -2644,3 +2644,21 @@ def test_a_holding_is_saved_as_it_was_when_submitted_not_as_the_loop_changed_it_
         assert load_holdings(store.db, 999.0)["ana"].epoch == 7
     finally:
         store.close()
+
+
+def test_saving_an_account_whose_name_has_one_keeps_the_first_and_says_so(loop, store_kind):
+    """base.MessageStore.save_account: result False, and the stored account unchanged,
+    when the name has an account already (two cluster nodes registering it at once: the
+    login desk then refuses the second, server/login.py ``claim``)."""
+    from server.accounts import Account
+
+    store = open_store(loop, kind=store_kind)
+    try:
+        results = []
+        store.save_account("joão", Account("João", b"first", b"s1"), results.append)
+        store.save_account("joão", Account("Joao", b"second", b"s2"), results.append)
+        settle(loop, store)
+        assert results == [True, False]
+        assert store.accounts()["joão"] == Account("João", b"first", b"s1")
+    finally:
+        store.close()
