@@ -15,7 +15,7 @@ import time
 
 import const
 from protocol import ErrorCode, Hello
-from server.accounts import Account, FailureThrottle, _scrypt, hash_password
+from server.accounts import Account, FailureThrottle, _scrypt, hash_password, password_problem
 from server.config import ServerConfig
 from server.limits import CLEAN, FAILING, KNOWN, CheckBudget, retry_seconds, wait_words
 from server.login import LoginDesk
@@ -251,6 +251,30 @@ def test_the_address_counts_names_not_failures():
     assert throttle.retry_after(("mal@a",), 104.0) == 16.0
     throttle.failed(("bob@a", "@a"), 200.0)
     assert throttle.retry_after(("@a",), 200.0) == 2.0  # a second name
+
+
+def test_a_deleted_accounts_failures_go_from_every_address_and_the_guessers_stay():
+    throttle = FailureThrottle(base=1.0, cap=60.0)
+    for keys in (("ann@a", "@a"), ("ann@b", "@b"), ("anna@a", "@a")):
+        throttle.failed(keys, 100.0)
+    throttle.forget_name("ann")
+    assert [throttle.has_failed(key) for key in ("ann@a", "ann@b", "anna@a", "@a", "@b")] == [
+        False, False, True, True, True]
+
+
+def test_a_failure_is_forgotten_an_hour_after_its_wait_ran_out():
+    throttle = FailureThrottle(base=1.0, cap=60.0)
+    throttle.failed(("ann@a", "@a"), 100.0)  # blocked until 101
+    throttle.prune(3700.5)
+    assert throttle.has_failed("ann@a")
+    throttle.prune(3701.0)
+    assert not throttle.has_failed("ann@a") and not throttle.has_failed("@a")
+
+
+def test_a_password_of_the_least_length_is_enough_and_one_character_less_is_not():
+    assert password_problem("x" * const.MIN_PASSWORD_LENGTH) is None
+    problem = password_problem("x" * (const.MIN_PASSWORD_LENGTH - 1))
+    assert problem == f"a password needs at least {const.MIN_PASSWORD_LENGTH} characters"
 
 
 # --- Registrations ----------------------------------------------------------------------
