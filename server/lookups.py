@@ -130,11 +130,13 @@ def sync_directory(directory: Path) -> None:
         os.close(fd)
 
 
-def remove_files(database: Path) -> None:
-    """Remove the lookups' file and its journal (the marker is rewritten next)."""
+def remove_files(database: Path, marker: bool = False) -> None:
+    """Remove the lookups' file and its journal (and the marker)."""
     path = lookups_path(database)
     for suffix in ("", "-journal"):
         path.with_name(path.name + suffix).unlink(missing_ok=True)
+    if marker:
+        _marker_path(database).unlink(missing_ok=True)
 
 
 def left_open(database: Path) -> bool:
