@@ -10,15 +10,17 @@ before ``x = max(x, y)``, ``slots=True`` to ``False``): read each one, and write
 the others call for.
 
 Usage, from the repository's root (the module is rewritten in place while it runs and
-put back at the end, also after Ctrl-C or a ``kill`` (SIGTERM): run it in a clone of your own, not in the tree
-you are editing)::
+put back at the end, also after Ctrl-C or a ``kill`` (SIGTERM): run it in a clone of
+your own, not in the tree you are editing)::
 
     python3 tools/mutants.py server/guests.py tests/unit
     python3 tools/mutants.py client/terminal_catchup.py tests/unit/test_terminal_catchup.py
+    python3 tools/mutants.py server/blockdesk.py --lines=67,119 tests/integration
 
-Every argument after the module goes to pytest. Each mutant is one pytest run (stopping
-at the first failure), so give it the tests that matter for the module when the whole
-set is slow.
+Every argument after the module goes to pytest, but ``--lines=`` right after it: only
+the changes on those lines are tried (a run's survivors, against more tests). Each
+mutant is one pytest run (stopping at the first failure), so give it the tests that
+matter for the module when the whole set is slow.
 """
 
 from __future__ import annotations
@@ -29,7 +31,7 @@ import copy
 import signal
 import subprocess
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Collection, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -97,13 +99,15 @@ def mutant(tree: ast.AST, site: Site) -> str:
     return ast.unparse(ast.fix_missing_locations(changed))
 
 
-def survivors(path: Path, passes: Callable[[], bool], say: Callable[[str], None] = print) -> list[Site]:
-    """The changes to the module at ``path`` with which ``passes()`` (the tests) still
-    holds, each said as it is found. The file is put back as it was, whatever happens."""
+def survivors(path: Path, passes: Callable[[], bool], say: Callable[[str], None] = print,
+              only: Collection[int] = ()) -> list[Site]:
+    """The changes to the module at ``path`` (on the lines ``only``, if given) with which
+    ``passes()`` (the tests) still holds, each said as it is found. The file is put back
+    as it was, whatever happens."""
     source = path.read_text(encoding="utf-8")
     tree = ast.parse(source)
     lines = source.splitlines()
-    found = list(sites(tree))
+    found = [site for site in sites(tree) if not only or site.line in only]
     say(f"{len(found)} mutants of {path}")
     alive = []
     try:
@@ -138,6 +142,9 @@ def main(argv: list[str]) -> int:
         print(__doc__)
         return 0 if argv else 2
     module, pytest_args = Path(argv[0]), argv[1:]
+    only: set[int] = set()
+    if pytest_args and pytest_args[0].startswith("--lines="):
+        only = {int(line) for line in pytest_args.pop(0).removeprefix("--lines=").split(",")}
 
     def passes() -> bool:
         run = subprocess.run([sys.executable, "-m", "pytest", "-x", "-q", "-p", "no:cacheprovider", *pytest_args],
@@ -149,7 +156,7 @@ def main(argv: list[str]) -> int:
         return 1
     try:
         with terminate_interrupts():
-            return 1 if survivors(module, passes) else 0
+            return 1 if survivors(module, passes, only=only) else 0
     except KeyboardInterrupt:
         print(f"stopped; {module} is as it was")
         return 130

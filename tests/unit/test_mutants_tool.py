@@ -77,3 +77,12 @@ def test_a_run_stopped_with_kill_puts_the_module_back_too(tmp_path: Path) -> Non
         mutants.survivors(module, killed, lambda _: None)
     assert module.read_text(encoding="utf-8") == SOURCE
     assert signal.getsignal(signal.SIGTERM) is before
+
+
+def test_it_tries_only_the_lines_it_is_given(tmp_path: Path) -> None:
+    module = tmp_path / "due.py"
+    module.write_text(SOURCE, encoding="utf-8")
+    said: list[str] = []
+    alive = mutants.survivors(module, lambda: True, said.append, only={4})
+    assert [(site.kind, site.line) for site in alive] == [("arithmetic", 4)]
+    assert said[0].startswith("1 mutants") and module.read_text(encoding="utf-8") == SOURCE
