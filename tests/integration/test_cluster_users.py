@@ -416,3 +416,32 @@ def test_a_block_on_one_node_is_told_at_once_to_the_users_sessions_on_the_other(
     finally:
         first.close()
         second.close()
+
+
+def test_of_two_registrations_of_one_name_at_once_on_two_nodes_exactly_one_is_welcomed(two_nodes):
+    """Two people register one new name at the same moment, one on each node: both nodes
+    find it free and hash the password; Redis keeps the first account. The other is told
+    ``account_exists``, never welcomed (with a resume credential) into an account whose
+    password is not theirs; the winner's password logs in on both nodes, the loser's on
+    neither. Each person from an address of their own (one's refusal throttles nobody else)."""
+    from protocol import ErrorReply
+    one, two = two_nodes
+    for round_ in range(6):
+        name = f"Joao{round_}"
+        here = WireClient("127.0.0.1", one.port, source=f"127.0.0.{10 + 2 * round_}")
+        there = WireClient("127.0.0.1", two.port, source=f"127.0.0.{11 + 2 * round_}")
+        try:
+            here.send(Hello("h", name, const.PROTOCOL_VERSION, "the first one's secret", True))
+            there.send(Hello("h", name, const.PROTOCOL_VERSION, "the other one's secret", True))
+            answers = [client.expect((Welcome, ErrorReply), skip=NOTICES) for client in (here, there)]
+        finally:
+            here.close()
+            there.close()
+        assert sorted(type(answer).__name__ for answer in answers) == ["ErrorReply", "Welcome"], (name, answers)
+        [refusal] = [answer for answer in answers if isinstance(answer, ErrorReply)]
+        assert refusal.code == ErrorCode.ACCOUNT_EXISTS, refusal
+        winner = ("the first one's secret", "the other one's secret")[isinstance(answers[0], ErrorReply)]
+        for node in (one, two):
+            with WireClient("127.0.0.1", node.port, source=f"127.0.0.{40 + round_}") as check:
+                check.send(Hello("h", name, const.PROTOCOL_VERSION, winner, False))
+                assert isinstance(check.expect((Welcome, ErrorReply), skip=NOTICES), Welcome), (name, node.port)
