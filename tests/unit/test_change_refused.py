@@ -1,12 +1,12 @@
 """``mailbox.change_refused``: the rule every store applies to an edit or delete before it
 changes anything (the Redis store's script states it in Lua). Pure function, each branch
 and each boundary: another's message, a deleted one, the same text, a room the sender
-may not post to now, the edit window."""
+may not post to now, the edit window; and ``change_time``, when a change is stamped."""
 
 from __future__ import annotations
 
-from server.mailbox import (BARRED, DEFAULT_ROOM_SLOT, FORBIDDEN, GONE, TOO_LATE, UNCHANGED, StoredMessage,
-                            change_refused)
+from server.mailbox import (BARRED, CHANGE_STEP, DEFAULT_ROOM_SLOT, FORBIDDEN, GONE, TOO_LATE, UNCHANGED, StoredMessage,
+                            change_refused, change_time)
 
 WINDOW = 900.0
 SENT = 1000.0
@@ -58,3 +58,10 @@ def test_an_edit_of_a_post_in_a_room_its_sender_may_not_post_to_now_is_barred():
     assert change_refused(muted, "joão", None, SENT + 1, WINDOW, allowed) is None  # a delete stays allowed
     assert change_refused(dm(), "joão", "edited", SENT + 1, WINDOW, frozenset()) is None  # not a room's
     assert change_refused(muted, "joão", "edited", SENT + 1, WINDOW, None) is None  # no check asked
+
+
+def test_a_change_is_stamped_now_or_just_after_the_last_when_the_clock_says_no_later():
+    assert change_time(dm(), SENT + 5) == SENT + 5  # never changed
+    assert change_time(dm(edited_at=SENT + 5), SENT + 6) == SENT + 6
+    assert change_time(dm(edited_at=SENT + 5), SENT + 5) == SENT + 5 + CHANGE_STEP  # the same second
+    assert change_time(dm(edited_at=SENT + 5), SENT + 2) == SENT + 5 + CHANGE_STEP  # stepped back
