@@ -1626,6 +1626,12 @@ def test_dm_changes_keep_the_users_latest_only(loop, store_kind):
             store.store_message(dm(0, "Ana", "Bob", f"c{n}", sent_at=1000.0), stored.append, stored.append)
         settle(loop, store)
         ids = [each[0].msg_id for each in stored]
+        # One the other way, changed before all of those: the latest are counted over both
+        # directions, so it is one too many for each of them.
+        back: list = []
+        store.store_message(dm(0, "Bob", "Ana", "back", sent_at=1000.0), back.append, back.append)
+        settle(loop, store)
+        store.change_message(back[0][0].msg_id, "bob", "back!", 1099.0, 1e9, frozenset(), lambda _answer: None)
         for n, msg_id in enumerate(reversed(ids)):  # the oldest message changed last
             store.change_message(msg_id, "ana", f"#{n}", 1100.0 + n, 1e9, frozenset(), lambda _answer: None)
         got: list = []
