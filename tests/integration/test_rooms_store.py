@@ -152,6 +152,7 @@ def test_room_changes_tell_a_member_the_changes_since_they_left_to_posts_they_ha
     store.set_room_cursors("mia", {"#redes": ids[4], "#outra": ids[6], mailbox.LEFT_AT: int((T0 + 20) * 1000)})
     store.change_message(ids[1], "ana", "post 1, fixed", T0 + 30, 1e9, frozenset(), answers.append)
     store.change_message(ids[2], "ana", None, T0 + 31, 1e9, frozenset(), answers.append)
+    store.change_message(ids[4], "ana", "post 4, fixed", T0 + 31.5, 1e9, frozenset(), answers.append)  # her last
     store.change_message(ids[5], "ana", None, T0 + 32, 1e9, frozenset(), answers.append)  # after her cursor
     store.change_message(ids[6], None, None, T0 + 33, 1e9, frozenset(), answers.append)  # a moderator's delete
     got: list = []
@@ -159,10 +160,10 @@ def test_room_changes_tell_a_member_the_changes_since_they_left_to_posts_they_ha
     store.room_changes("mia", ["#redes"], 1, got.append, got.append)  # the newest change of #redes only
     store.room_changes("otto", ["#redes"], 100, got.append, got.append)  # no mark: nothing
     settle(loop, store)
-    assert [status for status, _m in answers] == [mailbox.CHANGED] * 5
+    assert [status for status, _m in answers] == [mailbox.CHANGED] * 6
     everything, newest, none = got
     assert [(m.msg_id, m.text, m.deleted) for m in everything] == [
-        (ids[1], "post 1, fixed", False), (ids[2], "", True), (ids[6], "", True)]
+        (ids[1], "post 1, fixed", False), (ids[2], "", True), (ids[4], "post 4, fixed", False), (ids[6], "", True)]
     assert newest == []  # #redes's newest change is to a post after her cursor: that comes with the posts
     assert none == []
     # A deleted post's text is gone, and history marks each.
