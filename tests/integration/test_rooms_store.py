@@ -225,7 +225,7 @@ def test_room_changes_for_one_client_follow_its_own_mark_not_the_members(loop, k
     got: list = []
     phone = mailbox.SeenMark(ids[4], int((T0 + 20) * 1000))
     store.room_changes("mia", ["#redes", "#outra"], 100, got.append, got.append, seen=phone)
-    store.room_changes("mia", ["#redes"], 100, got.append, got.append, seen=mailbox.SeenMark(ids[2], phone.since_ms))
+    store.room_changes("mia", ["#redes"], 100, got.append, got.append, seen=mailbox.SeenMark(ids[1], phone.since_ms))
     store.room_changes("mia", ["#redes"], 1, got.append, got.append, seen=phone)  # #redes's newest change only
     store.room_changes("otto", ["#redes"], 100, got.append, got.append, seen=phone)  # no cursors of his: the same
     store.room_changes("mia", ["#redes", "#outra"], 100, got.append, got.append)  # the member's: since T0 + 40
@@ -233,7 +233,7 @@ def test_room_changes_for_one_client_follow_its_own_mark_not_the_members(loop, k
     everything, below, newest, otto, members = got
     assert [(m.msg_id, m.text, m.deleted) for m in everything] == [
         (ids[1], "post 1, fixed", False), (ids[3], "post 3, fixed", False), (ids[4], "", True)]
-    assert [m.msg_id for m in below] == [ids[1]]  # post 3 is above what it had: it comes as a post
+    assert [m.msg_id for m in below] == [ids[1]]  # the last it had; post 3 is above: it comes as a post
     assert [m.msg_id for m in newest] == [ids[3]]
     assert [m.msg_id for m in otto] == [m.msg_id for m in everything[:2]]
     assert members == []
