@@ -782,3 +782,43 @@ class log_in_or_refused:
 
     def __exit__(self, *exc):
         self.client.close()
+
+
+def test_a_recipient_who_blocked_the_sender_since_hears_nothing_of_an_edit_or_delete(server):
+    """Those who block the sender hear nothing of the change, as nothing of the message
+    (afterdelivered._change, quiet_for); the sender's answer is as for anyone."""
+    from protocol import Block
+    with log_in(server, "Alice") as alice, log_in(server, "Bob") as bob, log_in(server, "Carol") as carol:
+        to_bob = dm(alice, bob, "m1", "bob", "teh typo")
+        to_carol = dm(alice, carol, "m2", "carol", "teh typo")
+        bob.send(Block("b1", "Alice"))
+        bob.expect(Done, skip=NOTICES)
+        alice.send(Edit("e1", to_bob, "the typo"))
+        alice.expect(Done, skip=NOTICES)
+        alice.send(Edit("e2", to_carol, "the typo"))
+        alice.expect(Done, skip=NOTICES)
+        assert carol.expect(Edited, skip=NOTICES).msg_id == to_carol  # (so the edits were handled)
+        alice.send(Delete("d1", to_bob))
+        alice.expect(Done, skip=NOTICES)
+        no(bob, Edited, Deleted)
+
+
+def test_a_guest_names_new_holder_may_not_change_the_earlier_holders_last_message():
+    # The new holder's epoch is the last id given out when it took the name: that id, the
+    # earlier holder's last message, is not theirs either (afterdelivered._change).
+    with ServerThread(ServerConfig(host="127.0.0.1", port=0, guest_hold=0.0)) as server:
+        with log_in(server, "Alice") as alice:
+            with log_in(server, "Zoe") as zoe:
+                msg_id = dm(zoe, alice, "m1", "Alice", "from the first Zoe")  # nothing after it: the epoch
+            deadline = time.monotonic() + 10
+            while True:  # the name is free once the server has seen the first Zoe leave
+                with log_in_or_refused(server, "Zoe") as (other, welcome):
+                    if welcome is not None:
+                        other.send(Edit("e1", msg_id, "from the second Zoe"))
+                        assert other.expect_error("forbidden", skip=NOTICES).request_id == "e1"
+                        other.send(Delete("d1", msg_id))
+                        assert other.expect_error("forbidden", skip=NOTICES).request_id == "d1"
+                        no(alice, Edited, Deleted)
+                        break
+                assert time.monotonic() < deadline, "the name never came free"
+                time.sleep(0.05)
