@@ -1689,10 +1689,12 @@ class FakeSession:
     def hold_reading(self) -> None:
         self.reading_held_since = time.monotonic()
 
-    def release_reading(self, first) -> None:
-        # A test hands the relay its events itself: none waited here, only ``first``.
+    def release_reading(self, first=None) -> None:
+        # A test hands the relay its events itself: none waited here, only ``first`` (as
+        # ClientSession.release_reading: the end of a login passes none).
         self.reading_held_since = None
-        first()
+        if first is not None:
+            first()
 
     def close(self, reason: str | None = None) -> None:
         self.closing = True
