@@ -397,7 +397,17 @@ def test_a_device_away_while_another_took_the_changes_in_is_told_them_at_its_log
     # delete; and on the laptop Bob edited a message he had sent her. Before, the phone was
     # told none of it: the changes were confirmed (told no more), the since page brings
     # only messages after the last one it had, and Bob's own edit went to his sessions online.
-    with ServerThread(any_store_config) as server:
+    _changes_while_the_phone_was_away(any_store_config)
+
+
+def test_the_changes_a_device_missed_come_page_after_page_past_an_exactly_full_one():
+    # Pages of two (max_pending_receipts) for its three changes: the first page is full,
+    # so another is asked for (afterdelivered._tell_missed), which brings the third.
+    _changes_while_the_phone_was_away(ServerConfig(host="127.0.0.1", port=0, max_pending_receipts=2))
+
+
+def _changes_while_the_phone_was_away(config: ServerConfig) -> None:
+    with ServerThread(config) as server:
         with log_in(server, "Bob", password=PASSWORD, register=True) as laptop, log_in(server, "Alice") as alice:
             with log_in(server, "Bob", password=PASSWORD) as phone:
                 kept = dm(alice, laptop, "m1", "bob", "to be edited")
