@@ -6,6 +6,9 @@ module may define its own ``server``, a fake one for instance, which then takes 
 Every test gets its own client state directory (``CHAT_STATE_DIR``: the guests' resume
 tokens), so that no test writes to the real home directory, and each test is one machine.
 
+Tracebacks: one the code under test logs (a bug its safety net caught) fails the test,
+unless it is marked ``@pytest.mark.logs_tracebacks(reason)``: see tests/support/tracebacks.py.
+
 Time limit: every test has one (60 s per phase unless ``@pytest.mark.timeout_seconds(N)``
 says otherwise), so that a hang fails instead of stalling the run: see
 tests/support/timelimit.py, whose hooks are installed here.
@@ -46,8 +49,17 @@ from server import ServerThread
 from servers import in_thread  # noqa: E402
 # The time limit's hooks: importing them here is what installs them.
 from timelimit import (  # noqa: F401
-    pytest_configure, pytest_runtest_call, pytest_runtest_setup, pytest_runtest_teardown,
+    pytest_runtest_call, pytest_runtest_setup, pytest_runtest_teardown,
 )
+import timelimit
+# A traceback the code under test logs fails the test (tests/support/tracebacks.py).
+import tracebacks
+from tracebacks import no_unexpected_tracebacks  # noqa: F401  (an autouse fixture)
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    timelimit.pytest_configure(config)
+    tracebacks.configure(config)
 
 
 # Also for anything that runs before the per-test fixture below (and its subprocesses).

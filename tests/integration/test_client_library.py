@@ -506,6 +506,7 @@ def test_a_silent_server_is_pinged_then_declared_lost(silent: SilentServer) -> N
         client.close()
 
 
+@pytest.mark.logs_tracebacks("an on_event made to raise")
 def test_an_exception_in_on_event_does_not_stop_the_client(server: FakeServer, clients: list[ChatClient]) -> None:
     seen: list[Event] = []
 

@@ -320,6 +320,7 @@ def test_what_a_callback_submits_is_answered_after_everything_before_it(loop):
     assert answers == ["first", "second", "from the callback"]
 
 
+@pytest.mark.logs_tracebacks("an operation made to raise")
 def test_an_operation_that_raises_is_answered_on_error_and_changes_nothing(loop, caplog):
     store = MemoryStore()
     store.start(loop)
@@ -336,6 +337,7 @@ def test_an_operation_that_raises_is_answered_on_error_and_changes_nothing(loop,
     assert list(store._messages) == [1, 2] and store.last_msg_id() == 2
 
 
+@pytest.mark.logs_tracebacks("operations made to raise")
 def test_the_message_paths_operations_that_raise_are_answered_on_error_in_their_place(loop, caplog, monkeypatch):
     """store_fields, record_receipt and record_ack run their operation themselves (not by
     _do): one that raises is answered on_error, in submission order among the others'

@@ -7,6 +7,8 @@ from __future__ import annotations
 import gc
 import weakref
 
+import pytest
+
 from protocol import Accepted, Delivered, DirectMessage, ErrorCode, ErrorReply, Receipt, SendDirect
 from test_store import RelayBench, loop, store_kind  # noqa: F401  (fixtures)
 
@@ -53,6 +55,7 @@ def _failing(monkeypatch, store, operation: str) -> None:
     monkeypatch.setattr(store, operation, broken)
 
 
+@pytest.mark.logs_tracebacks("a store operation made to raise")
 def test_a_direct_message_the_store_could_not_take_is_answered_unavailable_and_counted(loop, monkeypatch):
     bench = RelayBench(loop, "memory")
     alice, bob = bench.login("Alice"), bench.login("Bob")
@@ -66,6 +69,7 @@ def test_a_direct_message_the_store_could_not_take_is_answered_unavailable_and_c
     bench.store.close()
 
 
+@pytest.mark.logs_tracebacks("a store operation made to raise")
 def test_a_receipt_the_store_could_not_record_is_recorded_when_it_works_again(loop, monkeypatch):
     bench = RelayBench(loop, "memory")
     alice, bob = bench.login("Alice"), bench.login("Bob")
@@ -90,6 +94,7 @@ def test_a_receipt_the_store_could_not_record_is_recorded_when_it_works_again(lo
     bench.store.close()
 
 
+@pytest.mark.logs_tracebacks("a store operation made to raise")
 def test_receipts_the_store_could_not_record_are_kept_each_under_its_own_message_and_recipient(loop, monkeypatch):
     """The receipt's ``on_error`` binds the message in flight (the stored message itself,
     issue 9, round eighteen; a record of it with a bound method in round fifteen) to the
@@ -124,6 +129,7 @@ def test_receipts_the_store_could_not_record_are_kept_each_under_its_own_message
     bench.store.close()
 
 
+@pytest.mark.logs_tracebacks("a store operation made to raise")
 def test_direct_messages_the_store_could_not_take_are_each_answered_on_their_own_session_and_id(loop, monkeypatch):
     """The on_error of a direct message is its session's callback bound to the message's
     request id (issue 9, round seventeen): each failure answered to the session that sent
@@ -156,6 +162,7 @@ def test_direct_messages_the_store_could_not_take_are_each_answered_on_their_own
     bench.store.close()
 
 
+@pytest.mark.logs_tracebacks("a store operation made to raise")
 def test_outcomes_a_login_could_not_fetch_are_told_when_the_store_works_again(loop, monkeypatch):
     # Alice's message was delivered while she was away; the store fails as she logs in
     # again, so the login's page of outcomes is not fetched. She stays connected: she must

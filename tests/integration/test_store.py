@@ -610,6 +610,7 @@ def test_a_callback_runs_only_once_its_write_is_committed(loop, tmp_path):
     assert seen_by_another_connection == [(42,)]
 
 
+@pytest.mark.logs_tracebacks("an operation made to raise")
 def test_an_operation_that_raises_loses_nothing_else_of_its_transaction(loop, store, caplog):
     put_all.calls = []
     answers = []
@@ -635,6 +636,7 @@ def test_an_operation_that_raises_loses_nothing_else_of_its_transaction(loop, st
     assert "boom" in caplog.text
 
 
+@pytest.mark.logs_tracebacks("a batch made to raise")
 def test_a_batch_that_raises_loses_nothing_of_the_other_batches(loop, store):
     answers = []
 
@@ -650,6 +652,7 @@ def test_a_batch_that_raises_loses_nothing_of_the_other_batches(loop, store):
     assert rows(store) == {"a": 1, "b": 2}
 
 
+@pytest.mark.logs_tracebacks("a batch made to raise")
 def test_a_first_batch_that_raises_is_undone_and_the_rest_of_its_transaction_kept(loop, store, caplog):
     """The transaction's first group runs without a SAVEPOINT (issue 9): its failure is
     undone by ROLLBACK and a new BEGIN, and what comes after it is kept as before."""
@@ -675,6 +678,7 @@ def test_a_first_batch_that_raises_is_undone_and_the_rest_of_its_transaction_kep
     assert "no" in caplog.text
 
 
+@pytest.mark.logs_tracebacks("a statement made to fail")
 def test_a_first_batch_whose_statement_fails_is_undone_and_the_rest_of_its_transaction_kept(loop, tmp_path):
     """A statement that fails inside the first group, leaving the transaction open (SQLite
     undoes the statement only), is undone with the group's earlier writes by ROLLBACK and
@@ -950,6 +954,7 @@ def test_a_read_only_database_answers_writes_with_errors_and_reads_still_work(lo
     store.db.execute("PRAGMA query_only = 0")
 
 
+@pytest.mark.logs_tracebacks("an operation made to raise")
 def test_an_operation_that_raises_is_answered_with_an_error_that_is_not_a_storage_failure(loop, store):
     errors = []
 
@@ -1298,6 +1303,7 @@ def test_many_receipts_that_meet_their_acks_are_recorded_by_a_few_multi_row_upda
         db.close()
 
 
+@pytest.mark.logs_tracebacks("a statement made to fail")
 def test_a_paired_update_that_fails_after_its_first_64_rows_leaves_no_row_changed(loop, tmp_path):
     """On disk, through the committer: 72 receipts and their acks, lazy, with a message's
     store after them; the second execution of the paired UPDATE (its last 8 rows) fails

@@ -66,6 +66,7 @@ def test_a_short_reply_answers_the_routes_without_a_reply_as_not_routed() -> Non
     assert node._deliveries == {}
 
 
+@pytest.mark.logs_tracebacks("a callback made to raise")
 def test_a_callback_that_raises_leaves_the_others_answered(caplog: pytest.LogCaptureFixture) -> None:
     caplog.set_level(logging.ERROR, logger="chat.cluster")
     node, heard = _routes_answered([[b"n2"], [b"n3"], [b"n2"]], [_raises, _raises, _quiet])
@@ -98,6 +99,7 @@ def _asked(ask) -> list:
     return heard
 
 
+@pytest.mark.logs_tracebacks("a script made to raise; its release then tries Redis, which a unit test refuses")
 def test_a_claim_that_fails_otherwise_than_by_redis_is_answered_unavailable(monkeypatch, caplog) -> None:
     caplog.set_level(logging.ERROR, logger="chat.cluster")
     monkeypatch.setattr(node_module.scripts, "CLAIM", _a_bug)
@@ -109,6 +111,7 @@ def test_a_claim_that_fails_otherwise_than_by_redis_is_answered_unavailable(monk
     assert "a bug, not Redis" in caplog.text
 
 
+@pytest.mark.logs_tracebacks("a script made to raise")
 def test_a_login_throttle_that_fails_otherwise_than_by_redis_is_answered(monkeypatch, caplog) -> None:
     caplog.set_level(logging.ERROR, logger="chat.cluster")
     monkeypatch.setattr(node_module.scripts, "LOGIN_FAILURES", _a_bug)
@@ -118,6 +121,7 @@ def test_a_login_throttle_that_fails_otherwise_than_by_redis_is_answered(monkeyp
     assert "a bug, not Redis" in caplog.text
 
 
+@pytest.mark.logs_tracebacks("a command made to raise")
 def test_a_recipient_s_lookup_that_fails_otherwise_than_by_redis_is_answered(caplog) -> None:
     caplog.set_level(logging.ERROR, logger="chat.cluster")
     node = ClusterNode("redis://127.0.0.1:1/0", node_id="n1")

@@ -132,6 +132,7 @@ def test_a_node_skips_bad_dm_entries_counting_them_and_logs_them_once(caplog):
     assert len(said) == 1 and "1 unreadable" in said[0], said
 
 
+@pytest.mark.logs_tracebacks("an event made to fail")
 def test_a_node_applies_every_event_of_an_inbox_entry_in_order_even_after_one_that_fails(caplog):
     """An inbox entry holds the events one script call routed to the node, one a line
     (scripts.HELD_FUNCTIONS): each is applied, in order; an unreadable one is counted and

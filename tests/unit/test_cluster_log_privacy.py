@@ -6,10 +6,13 @@ from __future__ import annotations
 
 import logging
 
+import pytest
+
 from server.cluster import bus
 from server.cluster.node import ClusterNode
 
 
+@pytest.mark.logs_tracebacks("an entry made to fail")
 def test_an_entry_that_could_not_be_applied_is_logged_by_its_kind_not_its_contents(caplog) -> None:
     caplog.set_level(logging.ERROR, logger="chat.cluster")
     node = ClusterNode("redis://127.0.0.1:1/0", node_id="n1")

@@ -13,10 +13,13 @@ from __future__ import annotations
 import asyncio
 import logging
 
+import pytest
+
 from server.cluster import node as node_module
 from server.cluster.node import ClusterNode
 
 
+@pytest.mark.logs_tracebacks("a heartbeat step made to raise")
 def test_the_heartbeat_goes_on_after_an_unexpected_exception(monkeypatch, caplog) -> None:
     caplog.set_level(logging.ERROR, logger="chat.cluster")
     beats: list[float] = []

@@ -7,6 +7,8 @@ from __future__ import annotations
 import asyncio
 import logging
 
+import pytest
+
 from resp import Connection, RedisError, encode_command
 from server.stores import redis as module
 from server.stores import redis_scripts as lua
@@ -82,6 +84,7 @@ class _Answered:
         return self.replies
 
 
+@pytest.mark.logs_tracebacks("a callback made to raise")
 def test_each_receipt_and_ack_of_a_joined_operation_is_answered_in_order_and_a_failing_callback_stops_none(
         caplog):
     """A joined operation's answers (bench/PROFILE.md, the cluster path's round eleven,

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import asyncio
 
+import pytest
+
 from protocol import ErrorCode
 from resp import RedisConnectionError, RedisTimeout
 from server.config import ServerConfig
@@ -162,6 +164,7 @@ def test_a_message_queued_when_an_earlier_failure_is_answered_is_refused_with_it
     _run(scenario)
 
 
+@pytest.mark.logs_tracebacks("answers Redis never gives, each logged as unreadable")
 def test_refusals_behind_a_failure_end_while_messages_keep_coming_every_turn() -> None:
     """One message a loop turn from the failure on: those submitted before the failure was
     answered are refused, and the refusals do not feed each other for ever: within a few

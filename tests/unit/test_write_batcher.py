@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import logging
 
+import pytest
+
 from server.outbox import WriteBatcher
 
 
@@ -58,6 +60,7 @@ class _Session:
             raise RuntimeError("a bug after the write")
 
 
+@pytest.mark.logs_tracebacks("a flush made to raise")
 def test_a_flush_that_raises_leaves_the_others_flushed_and_is_logged(caplog) -> None:
     caplog.set_level(logging.ERROR, logger="chat.server")
     loop = _Loop()
