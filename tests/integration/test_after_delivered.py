@@ -832,3 +832,29 @@ def test_a_guest_names_new_holder_may_not_change_the_earlier_holders_last_messag
                         break
                 assert time.monotonic() < deadline, "the name never came free"
                 time.sleep(0.05)
+
+
+def test_a_device_back_from_away_is_not_told_the_changes_of_a_sender_its_user_blocks(server):
+    # As a change made while it was online is not told (the block), nor is one made while
+    # it was away (afterdelivered._tell_missed); the user's own changes still are.
+    from protocol import Block
+    with log_in(server, "Bob", password=PASSWORD, register=True) as laptop, log_in(server, "Alice") as alice:
+        with log_in(server, "Bob", password=PASSWORD) as phone:
+            theirs = dm(alice, laptop, "m1", "bob", "teh typo")
+            mine = dm(laptop, alice, "m2", "alice", "my typo")
+            phone.send(Ping("last"))
+            heard = phone.expect(Pong, skip=NOTICES + (DirectMessage, Accepted, Delivered)).now
+        laptop.send(Block("b1", "Alice"))
+        laptop.expect(Done, skip=NOTICES)
+        alice.send(Edit("e1", theirs, "the typo"))
+        alice.expect(Done, skip=NOTICES)
+        laptop.send(Edit("e2", mine, "no typo"))
+        laptop.expect(Done, skip=NOTICES)
+        phone = WireClient(server.host, server.port)
+        phone.send(Hello("h", "Bob", const.PROTOCOL_VERSION, PASSWORD, False, None, ALL, None, heard))
+        phone.expect(Welcome, skip=NOTICES)
+        with phone:
+            told = [e for e in phone.drain(quiet=0.5, until=lambda got: any(isinstance(e, Edited) for e in got))
+                    if isinstance(e, (Edited, Deleted))]
+            told += [e for e in phone.drain(quiet=0.5) if isinstance(e, (Edited, Deleted))]
+            assert [(e.msg_id, e.text) for e in told] == [(mine, "no typo")], told
