@@ -56,6 +56,12 @@ def dm(sender: WireClient, recipient: WireClient, request_id: str, to: str, text
     return msg_id
 
 
+def ok(client: WireClient, request) -> Done:
+    """``client`` sends ``request`` and gets its ``ok``."""
+    client.send(request)
+    return client.expect(Done, skip=NOTICES)
+
+
 def no(client: WireClient, *kinds: type, quiet: float = 0.5) -> list:
     events = client.drain(quiet=quiet)
     assert not [e for e in events if isinstance(e, kinds)], events
@@ -801,15 +807,11 @@ def test_a_recipient_who_blocked_the_sender_since_hears_nothing_of_an_edit_or_de
     with log_in(server, "Alice") as alice, log_in(server, "Bob") as bob, log_in(server, "Carol") as carol:
         to_bob = dm(alice, bob, "m1", "bob", "teh typo")
         to_carol = dm(alice, carol, "m2", "carol", "teh typo")
-        bob.send(Block("b1", "Alice"))
-        bob.expect(Done, skip=NOTICES)
-        alice.send(Edit("e1", to_bob, "the typo"))
-        alice.expect(Done, skip=NOTICES)
-        alice.send(Edit("e2", to_carol, "the typo"))
-        alice.expect(Done, skip=NOTICES)
+        ok(bob, Block("b1", "Alice"))
+        ok(alice, Edit("e1", to_bob, "the typo"))
+        ok(alice, Edit("e2", to_carol, "the typo"))
         assert carol.expect(Edited, skip=NOTICES).msg_id == to_carol  # (so the edits were handled)
-        alice.send(Delete("d1", to_bob))
-        alice.expect(Done, skip=NOTICES)
+        ok(alice, Delete("d1", to_bob))
         no(bob, Edited, Deleted)
 
 
@@ -844,12 +846,9 @@ def test_a_device_back_from_away_is_not_told_the_changes_of_a_sender_its_user_bl
             mine = dm(laptop, alice, "m2", "alice", "my typo")
             phone.send(Ping("last"))
             heard = phone.expect(Pong, skip=NOTICES + (DirectMessage, Accepted, Delivered)).now
-        laptop.send(Block("b1", "Alice"))
-        laptop.expect(Done, skip=NOTICES)
-        alice.send(Edit("e1", theirs, "the typo"))
-        alice.expect(Done, skip=NOTICES)
-        laptop.send(Edit("e2", mine, "no typo"))
-        laptop.expect(Done, skip=NOTICES)
+        ok(laptop, Block("b1", "Alice"))
+        ok(alice, Edit("e1", theirs, "the typo"))
+        ok(laptop, Edit("e2", mine, "no typo"))
         phone = WireClient(server.host, server.port)
         phone.send(Hello("h", "Bob", const.PROTOCOL_VERSION, PASSWORD, False, None, ALL, None, heard))
         phone.expect(Welcome, skip=NOTICES)
