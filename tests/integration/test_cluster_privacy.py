@@ -15,8 +15,12 @@ from test_cluster_nodes import Cluster, wait_for
 
 
 def read_up(cluster: Cluster) -> None:
-    """Until the node has read the stream's last entry (its position is past Ana's)."""
+    """Until Ana's logout is on the stream (RELEASE takes her out of ``who`` and adds its
+    entry in one step; an entry added after the test's change would undo it) and the node
+    has read the stream's last entry (its position is past Ana's)."""
     node = cluster.nodes[0]
+    wait_for(lambda: cluster.run(node._redis.execute("HEXISTS", node.prefix + "who", "ana")) == 0,
+             what="Ana's logout in Redis")
 
     async def newest():
         return (await node._redis.execute("XREVRANGE", node.prefix + "events", "+", "-", "COUNT", 1))[0][0].decode()

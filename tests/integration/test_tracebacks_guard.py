@@ -80,6 +80,7 @@ def test_a_logged_traceback_fails_its_test_unless_it_says_it_provokes_one(tmp_pa
     assert "4 passed, 2 errors" in output, output
     for name in ("test_a_caught_bug_in_the_tests_thread", "test_a_caught_bug_in_a_servers_thread"):
         assert f"ERROR test_logging.py::{name}" in output, output
-    assert output.count("logged 1 traceback(s)") == 2, output
+        assert f"ERROR at teardown of {name}" in output, output  # (the summary's wording varies by version)
+    assert "of test_one_provoked_on_purpose" not in output and "of test_an_error_without" not in output, output
     assert "chat.server: store callback failed (RuntimeError: a bug in a callback)" in output, output
     assert "@pytest.mark.logs_tracebacks(reason)" in output, output
