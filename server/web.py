@@ -191,19 +191,17 @@ class WebSession(ClientSession):
             self.relay.admission.release(self.address, self)  # admitted at accept (server/listener.py)
 
     def pause_writing(self) -> None:
-        if self.mode is _CHAT:
-            super().pause_writing()  # a slow chat client gets only what cannot be skipped
-        else:
+        super().pause_writing()  # a slow chat client gets only what cannot be skipped
+        if self.mode is not _CHAT:
             # A file or an echo is written once: stop reading requests (and so making
             # more responses) until the peer has read what waits; those read already wait
             # in the reader (see _receive_http), or one write of pipelined requests would
             # queue a file per request (100 of the app: 16 MB for 4 KB sent).
-            self.write_paused = True
             self.transport.pause_reading()
 
-    def resume_writing(self) -> None:
+    def _writing_resumed(self) -> None:
         if self.mode is _CHAT:
-            super().resume_writing()  # what was held back for a slow reader may follow
+            super()._writing_resumed()  # what was held back for a slow reader may follow
             return
         self.write_paused = False
         if self.mode is _HTTP and self.http is not None and not self.closing:

@@ -244,6 +244,9 @@ def test_a_slow_consumer_gets_its_reason_after_the_queue_and_the_connection_is_c
         def abort(self) -> None:
             self.aborted_at = time.monotonic()
 
+        def get_protocol(self):
+            return self.protocol  # as asyncio's: None once the connection is lost
+
     class Relay:
         config = ServerConfig(max_outgoing_bytes=limit)
         log_lines = LogSummary(logging.getLogger("chat.server"))  # the slow consumer's line
@@ -255,6 +258,7 @@ def test_a_slow_consumer_gets_its_reason_after_the_queue_and_the_connection_is_c
     async def run() -> tuple[Transport, float]:
         session = ClientSession(Relay(), Batcher())  # type: ignore[arg-type]
         session.transport = transport = Transport()  # type: ignore[assignment]
+        transport.protocol = session
         frame = b'{"type":"users","id":"w","users":[]}\n' * 10
         while not session.closing:  # a client that reads nothing
             session._write(frame)

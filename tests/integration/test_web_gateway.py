@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import email.utils
 import json
+import logging
 import socket
 import threading
 import time
@@ -29,6 +30,7 @@ from protocol import Ping as ChatPing
 from server import ServerConfig, ServerThread
 from server.outbox import WriteBatcher
 from server.web import WEBCLIENT_ROOT, start_web_server, stop_web_server
+from waits import wait_until
 from web.static import CONTENT_SECURITY_POLICY
 from web.websocket.frames import Opcode, serialize_frame
 
@@ -695,6 +697,32 @@ def test_pipelined_requests_from_a_reader_that_does_not_read_wait_behind_the_ful
                 received += data
             assert received.count(b"HTTP/1.1 200 OK\r\n") == HTTP_MAX_REQUESTS
             assert len(received) > HTTP_MAX_REQUESTS * size
+
+
+def test_pipelined_requests_whose_last_closes_as_the_peer_catches_up_end_the_connection_once(caplog) -> None:
+    # The last of 100 pipelined requests asks to close. It is answered as the peer, having
+    # read nothing, reads it all at once: from asyncio's write handler (resume_writing),
+    # with the buffer just emptied, so the small answer goes out whole and the close found
+    # nothing queued. asyncio then lost the connection twice and logged an AttributeError,
+    # every time (tests/integration/test_transport_endings.py says why).
+    from server.web import HTTP_MAX_REQUESTS, _sites
+    config = ServerConfig(host="127.0.0.1", port=0, web_port=0, max_outgoing_bytes=64 * 1024)
+    with ServerThread(config) as srv:
+        port = srv.server.web_address[1]
+        site = srv.call(lambda: _sites[srv.server._web])
+        for _ in range(3):
+            with socket.create_connection(("127.0.0.1", port), timeout=TIMEOUT) as peer:
+                large = f"GET /protocol.js HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n\r\n".encode()
+                last = f"GET /favicon.svg HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nConnection: close\r\n\r\n".encode()
+                peer.sendall(large * (HTTP_MAX_REQUESTS - 1) + last)
+                wait_until(lambda: srv.call(lambda: any(s.write_paused for s in site.sessions)),
+                           what="the server waiting for the peer to read")
+                received = bytearray()
+                while data := peer.recv(1 << 20):
+                    received += data
+                assert received.count(b"HTTP/1.1 200 OK\r\n") == HTTP_MAX_REQUESTS
+            wait_until(lambda: srv.call(lambda: not site.sessions), what="the connection gone")
+    assert [r.getMessage() for r in caplog.records if r.name == "asyncio" and r.levelno >= logging.ERROR] == []
 
 
 def test_a_browser_that_pings_and_never_reads_is_dropped_at_the_outgoing_limit() -> None:

@@ -31,27 +31,15 @@ def configure(config: pytest.Config) -> None:
                                        "traceback on purpose (else one fails it)")
 
 
-def known_interpreter_race(record: logging.LogRecord) -> bool:
-    """asyncio's own report of a second ``connection_lost`` of a socket transport: close()
-    with data still queued waits for it to drain, and asyncio then ends the connection
-    without counting it lost, so an abort() after that runs ``_call_connection_lost`` again
-    (the race anyio's issue 1250 describes in CPython's selector_events). Seen once in CI,
-    on the web gateway; which of the server's late aborts meets it is not found yet (the
-    closing note of session 55). Left out here, by its exact shape only."""
-    return (record.name == "asyncio" and record.exc_info[0] is AttributeError
-            and record.getMessage().startswith("Exception in callback _SelectorSocketTransport._call_connection_lost"))
-
-
 class _Collected(logging.Handler):
-    """The records logged with an exception at ERROR or above while it is installed
-    (but :func:`known_interpreter_race`)."""
+    """The records logged with an exception at ERROR or above while it is installed."""
 
     def __init__(self) -> None:
         super().__init__(logging.ERROR)
         self.records: list[logging.LogRecord] = []
 
     def emit(self, record: logging.LogRecord) -> None:
-        if record.exc_info and record.exc_info[0] is not None and not known_interpreter_race(record):
+        if record.exc_info and record.exc_info[0] is not None:
             self.records.append(record)
 
 
