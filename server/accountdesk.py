@@ -24,7 +24,7 @@ from protocol import ChangePassword, Done, ErrorCode, ErrorReply, Goodbye, Regis
 from registry import canonical, validate_name
 
 from . import mailbox
-from .login import unavailable_error
+from .login import account_gone_error, unavailable_error
 from .store import StoreUnavailable
 
 if TYPE_CHECKING:
@@ -133,7 +133,7 @@ class AccountDesk:
         def start(done: Callable[..., None]) -> None:
             def proved(error: ErrorReply | None) -> None:
                 if error is None and key not in relay.logins.accounts:  # deleted meanwhile (the console)
-                    error = ErrorReply(ErrorCode.BAD_PASSWORD, "this account no longer exists")
+                    error = account_gone_error()
                 if error is not None:
                     return done(error, None)
                 # Frames sent behind the request wait until it is stored, not only proved.

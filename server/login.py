@@ -103,6 +103,15 @@ def unavailable_error(config: ServerConfig, request_id: str | None = None,
                       f"try again in {retry:g} s", request_id, retry)
 
 
+def account_gone_error() -> ErrorReply:
+    """The answer to a request about one's own account (a password change, a deletion) once
+    the account was deleted meanwhile (its owner's other session, the console, another
+    node): nothing was done, and nothing is to be tried again. ``bad_password``, the
+    code of a password the server cannot accept; the session itself ends with
+    ``account_deleted`` (accountdesk.end_sessions)."""
+    return ErrorReply(ErrorCode.BAD_PASSWORD, "this account no longer exists; nothing was done")
+
+
 @dataclass(frozen=True, slots=True)
 class LoginResult:
     """Either ``error`` is set, or the session may register as ``name``.
@@ -493,7 +502,8 @@ class LoginDesk:
         ``done(error, None, None)`` and nothing changed: ``weak_password`` (the rule of
         registration), ``bad_password`` (a failure like a login's: the same throttle and
         password-check budget, so this cannot guess faster than logins can),
-        ``rate_limited`` or ``unavailable``.
+        ``rate_limited``, ``unavailable``, or (the account deleted meanwhile)
+        :func:`account_gone_error`.
         """
         def fail(error: ErrorReply) -> None:
             done(error, None, None)
@@ -517,14 +527,17 @@ class LoginDesk:
                          lambda _exc: fail(unavailable_error(self.config)))
 
         def hashed(proved: Account, account: Account) -> None:
-            if self.accounts.get(key) != proved:  # another session set it meanwhile (a reread is a copy)
+            now = self.accounts.get(key)
+            if now is None:
+                return fail(account_gone_error())
+            if now != proved:  # another session set it meanwhile (a reread is a copy)
                 return fail(ErrorReply(ErrorCode.BAD_PASSWORD, "the password was changed meanwhile; nothing was "
                                        "changed: log in again with the new one"))
             kept = digest(resume) if self.credentials.check(key, resume, time.time()) else None
 
             def stored(found: bool) -> None:
-                if not found:
-                    return fail(unavailable_error(self.config))
+                if not found:  # deleted in the store meanwhile (another node)
+                    return fail(account_gone_error())
                 if key in self.accounts:
                     self.accounts[key] = account
                 self.credentials.revoke_account(key, keep=kept)

@@ -10,7 +10,7 @@ from __future__ import annotations
 import math
 import time
 
-from server.accounts import RESET_ALPHABET
+from server.accounts import RESET_ALPHABET, hash_password
 from server.credentials import Credential, digest
 from server.store import StoreUnavailable
 import const
@@ -158,3 +158,31 @@ def test_a_reset_password_can_be_read_out_and_typed_anywhere():
     assert used <= set(RESET_ALPHABET) and not used & set("lI1oO0"), sorted(used)
     assert 20 * math.log2(len(set(RESET_ALPHABET))) >= 96  # 20 characters, none twice in the alphabet
     assert desk.code("Ana", passwords[-1], "10.9.0.1") is None  # and it is the password
+
+
+def test_an_account_deleted_here_while_the_new_hash_was_made_is_said_to_be_gone():
+    # Its owner's other session (or the console) deleted it while the new password hashed:
+    # the change is refused as about an account that no longer exists, not as one whose
+    # password was changed meanwhile, and nothing is stored.
+    desk = stored_desk()
+    answers = []
+    desk.desk.change_password("ana", PASSWORD, NEW, None, "10.9.0.1", lambda *answer: answers.append(answer))
+    while desk.pending and desk.pending[0][0] is not hash_password:
+        func, args, callback = desk.pending.pop(0)
+        callback(func(*args))  # the current password's check
+    assert desk.pending and not answers  # the new hash is under way
+    before = desk.desk.store.accounts()["ana"]
+    desk.desk.forget_account("ana")  # (the store's rows are the account desk's: not here)
+    desk.run()
+    [(error, account, kept)] = answers
+    assert error.code == ErrorCode.BAD_PASSWORD and "no longer exists" in error.message, error
+    assert account is None and desk.desk.store.accounts()["ana"] == before
+
+
+def test_an_account_deleted_in_the_store_meanwhile_is_said_to_be_gone_not_unavailable():
+    # Another node of a cluster deleted it while this one hashed: the store finds no account
+    # to set the password of. Nothing failed, so nothing is to be tried again.
+    desk = stored_desk()
+    desk.desk.store.set_password = lambda key, account, keep, callback, on_error: callback(False)
+    error, _ = change(desk, PASSWORD)
+    assert error.code == ErrorCode.BAD_PASSWORD and "no longer exists" in error.message, error
