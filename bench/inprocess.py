@@ -121,8 +121,9 @@ def in_process_relay(loop: asyncio.AbstractEventLoop, store: Any = None) -> tupl
 
 async def logged_in_clients(relay: Relay, batcher: WriteBatcher, clients: int,
                             batch_acks: bool) -> list[tuple[ClientSession, FakeTransport]]:
-    """``clients`` sessions user0, user1... logged in (their welcomes written), with the
-    feature batch_acks if asked."""
+    """``clients`` sessions user0, user1... logged in, with the feature batch_acks if
+    asked: their welcomes and the "joined" notices of them all written (those go out in a
+    batch, a timer's delay on: server/presence.py), so that what follows starts clean."""
     sessions = []
     for i in range(clients):
         session, transport = ClientSession(relay, batcher), FakeTransport()
@@ -130,8 +131,13 @@ async def logged_in_clients(relay: Relay, batcher: WriteBatcher, clients: int,
         session.data_received(b'{"type":"hello","id":"h","name":"user%d","version":%d%b}\n'
                               % (i, const.PROTOCOL_VERSION, b',"features":["batch_acks"]' if batch_acks else b""))
         sessions.append((session, transport))
-    for _ in range(5):
-        await asyncio.sleep(0)
+    deadline = time.monotonic() + 10.0 + clients / 1000
+    while any(session.name is None for session, _ in sessions) or relay.presence.pending_keys:
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"{clients} in-process logins not done in time")
+        await asyncio.sleep(0.0005)
+    for _ in range(2):
+        await asyncio.sleep(0)  # the batcher's writes of the last of them
     return sessions
 
 
