@@ -23,7 +23,7 @@ import pytest
 from cdp import BINARY, PING, PONG, TEXT, HandshakeRefused, WebSocketClient, WebSocketClosed
 from chatpeer import TcpPeer, WebPeer
 from protocol import (
-    Accepted, Delivered, DirectMessage, ErrorReply, Goodbye, Pong, SendRoom, UserJoined, UserLeft,
+    Accepted, Delivered, DirectMessage, ErrorReply, Goodbye, Pong, UserJoined, UserLeft,
     UserList, WhoRequest,
 )
 from protocol import Ping as ChatPing
