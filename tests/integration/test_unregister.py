@@ -52,6 +52,18 @@ def test_a_wrong_password_and_a_guest_are_refused_and_nothing_changes():
         assert isinstance(hello_answer(server.port, "Conc", PASSWORD, source="127.0.0.2"), Welcome)
 
 
+def test_the_others_see_her_leave_with_the_reason_her_sessions_were_ended():
+    # Her sessions end with the deletion's reason (session.close(reason)): the "left" the
+    # others get says it too, not a bare "disconnected".
+    with ServerThread(ServerConfig(host="127.0.0.1", port=0)) as server:
+        with WireClient.login(server.host, server.port, "Bob") as bob, \
+                WireClient.login(server.host, server.port, "Conc", PASSWORD, register=True) as conc:
+            bob.expect(UserJoined, skip=(Ping,))
+            assert unregister(conc, PASSWORD) == Done("u1")
+            left = bob.expect(UserLeft, skip=(Ping, UserJoined))
+            assert (left.name, left.reason) == ("Conc", const.ACCOUNT_DELETED_REASON)
+
+
 def test_her_account_and_rows_go_her_sent_copies_stay_and_the_name_is_held(tmp_path):
     config = ServerConfig(host="127.0.0.1", port=0, data_dir=tmp_path)
     with ServerThread(config) as server:
