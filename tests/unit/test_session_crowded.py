@@ -52,3 +52,13 @@ def test_a_lagging_session_is_crowded_and_resume_writing_will_tell():
     session, rechecks = _session(HARD // 2 + 1)
     session.write_paused = True
     assert session.lagging and session.crowded() and rechecks == []
+
+
+def test_a_transport_holding_exactly_the_mark_is_not_crowded():
+    # "More than the others' mark": the bound is over it, the transport's figure is the mark.
+    session, rechecks = _session(MARK * 4)
+    session.transport.buffered = MARK
+    assert not session.crowded() and rechecks == []
+    session, rechecks = _session(MARK * 4)
+    session.transport.buffered = MARK + 1
+    assert session.crowded() and rechecks == [session]
