@@ -527,10 +527,10 @@ class LoginDesk:
                          lambda _exc: fail(unavailable_error(self.config)))
 
         def hashed(proved: Account, account: Account) -> None:
-            now = self.accounts.get(key)
-            if now is None:
+            current = self.accounts.get(key)
+            if current is None:
                 return fail(account_gone_error())
-            if now != proved:  # another session set it meanwhile (a reread is a copy)
+            if current != proved:  # another session set it meanwhile (a reread is a copy)
                 return fail(ErrorReply(ErrorCode.BAD_PASSWORD, "the password was changed meanwhile; nothing was "
                                        "changed: log in again with the new one"))
             kept = digest(resume) if self.credentials.check(key, resume, time.time()) else None

@@ -191,7 +191,7 @@ class WebSession(ClientSession):
             self.relay.admission.release(self.address, self)  # admitted at accept (server/listener.py)
 
     def pause_writing(self) -> None:
-        super().pause_writing()  # a slow chat client gets only what cannot be skipped
+        super().pause_writing()  # (write_paused: a slow chat client gets only what cannot be skipped)
         if self.mode is not _CHAT:
             # A file or an echo is written once: stop reading requests (and so making
             # more responses) until the peer has read what waits; those read already wait
