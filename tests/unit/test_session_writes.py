@@ -5,8 +5,10 @@ still flushing our last frames is not dropped as a slow consumer."""
 
 from __future__ import annotations
 
+import json
 from types import SimpleNamespace
 
+import const
 from const import PROTOCOL_VERSION
 from protocol import Delivered, Welcome
 from server.config import ServerConfig
@@ -107,3 +109,34 @@ def test_the_frames_of_one_turn_are_counted_in_order_and_the_one_past_the_hard_m
     assert len(transport.written) == 1 and b'"slow_consumer"' in transport.written[0] and len(logged) == 1
     session.send(Delivered("late", 1000))
     assert session._unsent is None and len(transport.written) == 1
+
+
+def test_an_end_sends_what_this_turn_queued_before_its_reason():
+    # A session ended for anything but a slow consumer (a newcomer it makes way for, an
+    # account deleted): the answers queued this turn go out first, then the error frame.
+    session, _, batcher = _session(buffered=0)
+    transport = session.transport = OpenTransport()  # type: ignore[assignment]
+    session.send(Delivered("r1", 1))
+    queued = session._unsent
+    session.give_way("the address is full")
+    assert session.closing and transport.closed and batcher.sessions == [session]
+    assert len(transport.written) == 1
+    *answers, reason = transport.written[0].splitlines(keepends=True)
+    assert answers == queued and json.loads(reason)["code"] == "too_many_connections", transport.written
+
+
+def test_an_abort_drops_the_connection_at_once_with_nothing_queued_written():
+    session, _, batcher = _session(buffered=0)
+    transport = session.transport = OpenTransport()  # type: ignore[assignment]
+    session.send(Delivered("r1", 1))
+    session.abort(const.SHUTDOWN_REASON)
+    assert transport.aborted and session.closing and session.leave_reason == const.SHUTDOWN_REASON
+    for queued in batcher.sessions:
+        queued.flush()
+    assert transport.written == []
+
+
+def test_an_abort_before_the_connection_was_made_only_marks_the_session_closing():
+    session = ClientSession(SimpleNamespace(config=ServerConfig()), Batcher())  # type: ignore[arg-type]
+    session.abort(const.SHUTDOWN_REASON)
+    assert session.closing and session.leave_reason == const.SHUTDOWN_REASON
