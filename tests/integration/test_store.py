@@ -1722,12 +1722,13 @@ def _presence_only(item) -> bool:
 
 
 class RelayBench:
-    def __init__(self, loop: asyncio.AbstractEventLoop, kind: str = "sqlite") -> None:
-        """A relay over a ``kind`` store (see STORE_KINDS), with fake sessions."""
+    def __init__(self, loop: asyncio.AbstractEventLoop, kind: str = "sqlite", **config: object) -> None:
+        """A relay over a ``kind`` store (see STORE_KINDS), with fake sessions; ``config``:
+        ServerConfig's fields other than the defaults (the rates are past any test's)."""
         self.loop = loop
         self.store = open_store(loop, kind=kind)
-        self.relay = Relay(ServerConfig(rate_per_connection=1e6, burst_per_connection=1e6,
-                                        rate_per_address=1e6, burst_per_address=1e6), self.store)
+        self.relay = Relay(ServerConfig(**{"rate_per_connection": 1e6, "burst_per_connection": 1e6,
+                                           "rate_per_address": 1e6, "burst_per_address": 1e6, **config}), self.store)
         self.ports = 0
         # The resume token of each guest name, as a client keeps it (see server/guests.py).
         self.tokens: dict[str, str] = {}
