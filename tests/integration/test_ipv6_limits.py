@@ -5,6 +5,7 @@ address's budget, as a house behind one IPv4 address does; another /64 has its o
 from __future__ import annotations
 
 import json
+import time
 from types import SimpleNamespace
 
 import const
@@ -39,6 +40,23 @@ def test_hellos_from_one_64_share_the_addresss_request_rate(loop):
     assert _refusals(rotated) == [ErrorCode.RATE_LIMITED] and not rotated.take(Welcome)
     assert _hello(bench, "Vizinha", "2001:db8:1:3::1").take(Welcome)  # another network: its own budget
     bench.store.close()
+
+
+def test_a_64_keeps_one_budget_across_the_periodic_expire_while_one_of_its_addresses_is_connected(loop):
+    # The expire forgets the buckets of groups gone that refilled; one still connected is
+    # kept even when full (an untaken bucket counts as refilled), or the next address of
+    # the /64 would get a budget of its own beside the first one's.
+    bench = RelayBench(loop, "memory")
+    bench.relay = Relay(ServerConfig(rate_per_connection=1e6, burst_per_connection=1e6, rate_per_address=0.001,
+                                     burst_per_address=3.0), bench.store)
+    first = FakeSession(1, "2001:db8:1:2::1")
+    bench.relay.connected(first)  # connected, nothing taken yet
+    bench.relay.expire(time.time())
+    for number in range(2, 5):
+        assert _hello(bench, f"Aluno{number}", f"2001:db8:1:2::{number:x}").take(Welcome)
+    bench.relay.handle(first, Hello("h", "Aluno1", const.PROTOCOL_VERSION))
+    bench.settle()
+    assert _refusals(first) == [ErrorCode.RATE_LIMITED] and not first.take(Welcome)
 
 
 def test_accounts_created_from_one_64_count_together(loop):
