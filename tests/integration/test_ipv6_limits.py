@@ -59,6 +59,20 @@ def test_a_64_keeps_one_budget_across_the_periodic_expire_while_one_of_its_addre
     assert _refusals(first) == [ErrorCode.RATE_LIMITED] and not first.take(Welcome)
 
 
+def test_the_periodic_expire_forgets_an_address_whose_connections_all_went_and_whose_budget_refilled(loop):
+    # Else the server would keep an entry per address it ever saw (a scan from a /48 is 2^16 of them).
+    bench = RelayBench(loop, "memory")
+    sessions = [FakeSession(port, "2001:db8:1:2::1") for port in (1, 2)]
+    for session in sessions:
+        bench.relay.connected(session)  # nothing taken: the budgets are as refilled
+    bench.relay.disconnected(sessions[0], None)
+    bench.relay.expire(time.time())
+    assert bench.relay.counted_group(sessions[1]) == "2001:db8:1:2::/64"  # one connection left
+    bench.relay.disconnected(sessions[1], None)
+    bench.relay.expire(time.time())
+    assert bench.relay._per_address == {} and bench.relay._per_group == {}
+
+
 def test_accounts_created_from_one_64_count_together(loop):
     bench = RelayBench(loop, "memory")
     bench.relay = Relay(ServerConfig(rate_per_connection=1e6, burst_per_connection=1e6, rate_per_address=1e6,
