@@ -10,6 +10,7 @@ import time
 import const
 from protocol import TYPING, Accepted, DirectMessage, Done, Edit, Edited, Hello, Queued, Read, Receipt, SendDirect, Typing, Welcome
 from protocol.codec import encode
+from server.relay import Relay
 from test_store import FakeSession, RelayBench, loop, store_kind  # noqa: F401  (fixtures)
 
 
@@ -150,4 +151,48 @@ def test_a_typing_routed_from_another_node_is_dropped_once_older_than_the_typing
     old_read = encode(Read("Bob", 7, "Alice"))
     bench.relay.after.routed("bob", "alice", "read", old_read, now - interval - 60.0)
     assert bob.sent == [old_read]
+    bench.store.close()
+
+
+def _asks_again_while_crowded(bench: RelayBench, session: FakeSession) -> None:
+    """``session`` asks the relay to look again while it is crowded, as a ClientSession does."""
+    def crowded() -> bool:
+        if session.lagging:
+            bench.relay.recheck_later(session)
+        return session.lagging
+    session.crowded = crowded  # type: ignore[method-assign]
+
+
+def test_crowded_sessions_are_looked_at_again_together_on_one_timer_until_they_are_not(loop):
+    # ClientSession.crowded asks the relay to look again (recheck_later) when its queue is
+    # over the others' mark without asyncio's pause, which would call drained itself.
+    bench = RelayBench(loop)
+    timers: list = []
+    bench.relay = Relay(bench.relay.config, bench.store, schedule=lambda delay, callback: timers.append((delay, callback)))
+    alice, bob = _log_in_with_edits(bench, "Alice"), _log_in_with_edits(bench, "Bob")
+    carol = _log_in_with_edits(bench, "Carol")
+    first, _ = _sent_two(bench, alice, bob)
+    for session in (bob, carol):
+        _asks_again_while_crowded(bench, session)
+    del timers[:]  # (the presence notices' batches)
+    bob.lagging = carol.lagging = True
+    _edit(bench, alice, "e1", first, "olá, turma")  # held back from Bob: he is crowded
+    assert bob.take(Edited) == []
+    bench.relay.recheck_later(bob)
+    bench.relay.recheck_later(carol)
+    rechecks = [(delay, callback) for delay, callback in timers if delay == const.OTHERS_RECHECK]
+    assert len(rechecks) == 1  # one timer for all, set once
+    del timers[:]
+    carol.lagging = False
+    rechecks[0][1]()
+    bench.settle()
+    assert bob.take(Edited) == []  # still crowded: looked at again on a new timer
+    rechecks = [(delay, callback) for delay, callback in timers if delay == const.OTHERS_RECHECK]
+    assert len(rechecks) == 1
+    bob.lagging = False
+    del timers[:]
+    rechecks[0][1]()
+    bench.settle()
+    assert [(e.msg_id, e.text) for e in bob.take(Edited)] == [(first, "olá, turma")]
+    assert [delay for delay, _ in timers if delay == const.OTHERS_RECHECK] == []  # nobody is crowded now
     bench.store.close()
