@@ -93,6 +93,50 @@ def test_another_request_under_a_used_id_is_refused_and_the_same_one_is_a_resend
     bench.store.close()
 
 
+def test_a_new_message_is_counted_once_as_it_is_answered_and_a_resend_not_again(loop, store_kind):
+    bench = RelayBench(loop, store_kind)
+    alice, bob, carol = bench.login("Alice"), bench.login("Bob"), bench.login("Carol")
+    bench.relay.disconnected(carol, None)  # known, and offline
+    metrics = bench.relay.metrics
+    restated = _restates(bench)
+    for _ in range(2):  # the second time: resends
+        bench.relay.handle(alice, SendDirect("m1", "Bob", "olá"))
+        bench.relay.handle(alice, SendDirect("m2", "Carol", "olá"))
+        bench.settle()
+        assert [type(answer) for answer in alice.take(Accepted) + alice.take(Queued)] == [Accepted, Queued]
+        assert (metrics.direct_accepted, metrics.direct_queued) == (1, 1)
+    assert restated == []  # each was answered as it was stored: no write more
+    bench.store.close()
+
+
+def _restates(bench: RelayBench) -> list[tuple]:
+    """The store's restate calls from now on (each still made)."""
+    calls: list[tuple] = []
+    real = bench.store.restate
+
+    def restate(*args, **options):
+        calls.append(args)
+        real(*args, **options)
+    bench.store.restate = restate
+    return calls
+
+
+def test_a_message_whose_recipient_left_before_it_was_stored_is_answered_and_kept_queued(loop, store_kind):
+    # Stored as "sent" (the registry's view as the request came), answered with the view
+    # when the store answers: what the sender is told is what history says.
+    bench = RelayBench(loop, store_kind)
+    alice, bob = bench.login("Alice"), bench.login("Bob")
+    restated = _restates(bench)
+    bench.relay.handle(alice, SendDirect("m1", "Bob", "olá"))
+    bench.relay.disconnected(bob, None)  # before the store's answer
+    bench.settle()
+    [queued] = alice.take(Queued)
+    assert restated == [(queued.msg_id, "queued")]
+    assert not alice.take(Accepted) and bench.relay.metrics.direct_queued == 1
+    assert [(m[0], m[2]) for m in stored_messages(bench.store)] == [(queued.msg_id, "queued")]
+    bench.store.close()
+
+
 def test_a_send_under_the_id_of_a_say_is_answered_and_logs_no_traceback(loop, caplog, store_kind):
     bench = RelayBench(loop, store_kind)
     alice, bob = bench.login("Alice"), bench.login("Bob")
