@@ -8,7 +8,9 @@ from __future__ import annotations
 import time
 
 import const
-from protocol import TYPING, Accepted, DirectMessage, Done, Edit, Edited, Hello, Queued, Read, Receipt, SendDirect, Typing, Welcome
+from protocol import (
+    TYPING, Accepted, DirectMessage, Done, Edit, Edited, Hello, Queued, Read, Receipt, SendDirect, Typing, Welcome,
+)
 from protocol.codec import encode
 from server.relay import Relay
 from test_store import FakeSession, RelayBench, loop, store_kind  # noqa: F401  (fixtures)
@@ -168,7 +170,8 @@ def test_crowded_sessions_are_looked_at_again_together_on_one_timer_until_they_a
     # over the others' mark without asyncio's pause, which would call drained itself.
     bench = RelayBench(loop)
     timers: list = []
-    bench.relay = Relay(bench.relay.config, bench.store, schedule=lambda delay, callback: timers.append((delay, callback)))
+    bench.relay = Relay(bench.relay.config, bench.store,
+                        schedule=lambda delay, callback: timers.append((delay, callback)))
     alice, bob = _log_in_with_edits(bench, "Alice"), _log_in_with_edits(bench, "Bob")
     carol = _log_in_with_edits(bench, "Carol")
     first, _ = _sent_two(bench, alice, bob)

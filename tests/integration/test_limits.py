@@ -17,8 +17,8 @@ import pytest
 
 import const
 from protocol import (
-    Accepted, DirectMessage, ErrorCode, ErrorReply, Hello, RoomSkipped, SendDirect, SendRoom, UserJoined, UserLeft, UserList,
-    Read, Typing, Welcome, WhoRequest,
+    Accepted, DirectMessage, ErrorCode, ErrorReply, Hello, Queued, Read, RoomSkipped, SendDirect, SendRoom, Typing,
+    UserJoined, UserLeft, UserList, Welcome, WhoRequest,
 )
 from server import ServerConfig, ServerThread
 from server.app import AcceptFailures, connection_capacity
@@ -411,6 +411,31 @@ def test_while_a_session_lags_room_messages_are_counted_and_dms_wait_until_it_dr
     bench.relay.drained(bob)  # draining again with nothing held says nothing
     bench.settle()
     assert not bob.sent
+    bench.store.close()
+
+
+def test_the_messages_waiting_at_login_wait_for_a_lagging_session_to_drain(loop, store_kind):
+    # The fetch of what waited while Bob was away finds him over the soft mark (his
+    # welcome and notices, on a slow link): it waits for his drain, then sends it all.
+    bench = RelayBench(loop, store_kind)
+    alice, bob = bench.login("Alice"), bench.login("Bob")
+    bench.relay.disconnected(bob, None)
+    for i in range(3):
+        bench.relay.handle(alice, SendDirect(f"d{i}", "Bob", f"direct {i}"))
+    bench.settle()
+    waiting = [q.msg_id for q in alice.take(Queued)]
+    assert len(waiting) == 3
+    bench.ports += 1
+    bob = FakeSession(bench.ports)
+    bob.lagging = True
+    bench.relay.connected(bob)
+    bench.relay.handle(bob, Hello("h", "Bob", const.PROTOCOL_VERSION, resume=bench.tokens.get("bob")))
+    bench.settle()
+    assert bob.take(Welcome) and not bob.take(DirectMessage) and bob.held
+    bob.lagging = False
+    bench.relay.drained(bob)
+    bench.settle()
+    assert [dm.msg_id for dm in bob.take(DirectMessage)] == waiting
     bench.store.close()
 
 
