@@ -641,6 +641,30 @@ def test_a_guest_who_left_is_forgotten_after_the_hold_and_a_new_holder_inherits_
     bench.store.close()
 
 
+def test_one_forgetting_pass_at_a_time_asks_the_store(loop, store_kind, monkeypatch):
+    # The sweep's expire may come again before the store answered which names are
+    # referenced: Carol's name, beyond the pass's batch (one name here), waits for the
+    # next pass, not a second question beside the first.
+    monkeypatch.setattr(const, "GUEST_FORGET_BATCH", 1)
+    bench = RelayBench(loop, store_kind)
+    relay, asked = bench.relay, []
+    for name in ("Bob", "Carol"):
+        bench.relay.disconnected(bench.login(name), None)
+    left, steady = time.time(), time.monotonic()
+    later = left + relay.config.guest_remembered + 5
+    relay.logins.guests.clock = lambda: steady + (later - left)
+    real = bench.store.referenced
+    bench.store.referenced = lambda keys, *callbacks: (asked.append(list(keys)), real(keys, *callbacks))
+    relay.expire(later)
+    relay.expire(later)  # before the store's answer
+    bench.settle()
+    assert asked == [["bob"]] and "bob" not in relay.logins.guests.holdings
+    relay.expire(later)
+    bench.settle()
+    assert asked == [["bob"], ["carol"]] and "carol" not in relay.logins.guests.holdings
+    bench.store.close()
+
+
 def test_a_guest_with_a_message_waiting_or_an_outcome_untold_is_not_forgotten(loop, store_kind):
     bench = RelayBench(loop, store_kind)
     alice = bob_leaves_with_mail(bench)  # two messages wait for Bob
