@@ -1,7 +1,8 @@
 """Edits and deletes held back from a crowded reader (server/afterdelivered.py): each
 message's latest change reaches it once it drains, also when a later change of another
 message was written to it in between (the relay drives fake sessions over each store:
-``RelayBench``). And what another node routes here: a typing notice too old is dropped."""
+``RelayBench``). And what another node routes here: a typing notice too old is dropped;
+after a break, a session that asked for catch_up is told to catch up."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ import time
 
 import const
 from protocol import (
-    TYPING, Accepted, DirectMessage, Done, Edit, Edited, Hello, Queued, Read, Receipt, SendDirect, Typing, Welcome,
+    TYPING, Accepted, CatchUp, DirectMessage, Done, Edit, Edited, Hello, Queued, Read, Receipt, SendDirect, Typing, Welcome,
 )
 from protocol.codec import encode
 from server.relay import Relay
@@ -198,4 +199,20 @@ def test_crowded_sessions_are_looked_at_again_together_on_one_timer_until_they_a
     bench.settle()
     assert [(e.msg_id, e.text) for e in bob.take(Edited)] == [(first, "olá, turma")]
     assert [delay for delay, _ in timers if delay == const.OTHERS_RECHECK] == []  # nobody is crowded now
+    bench.store.close()
+
+
+def test_after_a_break_the_sessions_that_asked_for_catch_up_are_told_it_before_what_is_told_again(loop):
+    bench = RelayBench(loop)
+    alice = _log_in_with_edits(bench, "Alice", features=("catch_up", "edits"))
+    bob = _log_in_with_edits(bench, "Bob", features=("edits",))
+    first, _ = _sent_two(bench, alice, bob)
+    _edit(bench, alice, "e1", first, "olá, turma")
+    bob.sent.clear()
+    bench.relay.resync(time.time() - 60)
+    bench.settle()
+    # The author's client holds what it is told again until it has caught up: CatchUp first.
+    assert [type(e) for e in alice.sent if isinstance(e, (CatchUp, Edited))] == [CatchUp, Edited]
+    # Told again (as unconfirmed, and as made since the break: a no-op to a client that has it).
+    assert bob.take(CatchUp) == [] and {e.msg_id for e in bob.take(Edited)} == {first}
     bench.store.close()
