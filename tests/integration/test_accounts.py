@@ -12,6 +12,7 @@ from protocol import (
     Accepted, Block, Delivered, DirectMessage, Done, ErrorCode, ErrorReply, Hello, Queued, Receipt, Register,
     RoomMessage, SendDirect, SendRoom, Unblock, UserJoined, UserLeft, Welcome,
 )
+from protocol.codec import encode
 from server import ServerThread
 from logins import leave, login
 from servers import ServerProcess
@@ -97,6 +98,23 @@ def test_registering_at_login_protects_the_name_from_then_on(server):
     assert refused(server, "Alice", "not the password").code == ErrorCode.BAD_PASSWORD
     with login_when_allowed(server, "alice", PASSWORD) as again:
         assert (again.welcome.name, again.welcome.registered) == ("Alice", True)
+
+
+def test_frames_right_behind_a_password_hello_are_handled_after_its_welcome(server):
+    # The password is checked off the loop (scrypt takes a while): what the client wrote
+    # behind its hello, in the same write, waits unread until the welcome went out, and is
+    # then handled as a logged-in user's, in its order.
+    register(server, "Alice")
+    with login(server, "Bob") as bob:
+        client = WireClient(server.host, server.port)
+        try:
+            client.send_raw(encode(Hello("h", "Alice", const.PROTOCOL_VERSION, PASSWORD))
+                            + encode(SendDirect("m1", "Bob", "olá, cheguei")))
+            assert isinstance(answer(client), Welcome)
+            assert client.expect((Accepted, ErrorReply), skip=NOTICES) == Accepted("m1", bob.expect(
+                DirectMessage, skip=NOTICES).msg_id)
+        finally:
+            client.close()
 
 
 def test_a_claimed_name_cannot_be_claimed_again(server):
