@@ -1,15 +1,16 @@
 """The chat session's write path when asyncio closed the transport under it (issue 9,
 round eleven): ``send`` no longer asks the transport for every event, so what it promised
 must hold where the frames go out: nothing is written to a closing transport, and one
-still flushing our last frames is not dropped as a slow consumer."""
+still flushing our last frames is not dropped as a slow consumer. And the two ways a
+session ends: ``end`` writes what this turn queued, then its reason; ``abort`` writes
+nothing more."""
 
 from __future__ import annotations
 
 import json
 from types import SimpleNamespace
 
-import const
-from const import PROTOCOL_VERSION
+from const import PROTOCOL_VERSION, SHUTDOWN_REASON
 from protocol import Delivered, Welcome
 from server.config import ServerConfig
 from server.session import ClientSession
@@ -129,8 +130,8 @@ def test_an_abort_drops_the_connection_at_once_with_nothing_queued_written():
     session, _, batcher = _session(buffered=0)
     transport = session.transport = OpenTransport()  # type: ignore[assignment]
     session.send(Delivered("r1", 1))
-    session.abort(const.SHUTDOWN_REASON)
-    assert transport.aborted and session.closing and session.leave_reason == const.SHUTDOWN_REASON
+    session.abort(SHUTDOWN_REASON)
+    assert transport.aborted and session.closing and session.leave_reason == SHUTDOWN_REASON
     for queued in batcher.sessions:
         queued.flush()
     assert transport.written == []
@@ -138,5 +139,5 @@ def test_an_abort_drops_the_connection_at_once_with_nothing_queued_written():
 
 def test_an_abort_before_the_connection_was_made_only_marks_the_session_closing():
     session = ClientSession(SimpleNamespace(config=ServerConfig()), Batcher())  # type: ignore[arg-type]
-    session.abort(const.SHUTDOWN_REASON)
-    assert session.closing and session.leave_reason == const.SHUTDOWN_REASON
+    session.abort(SHUTDOWN_REASON)
+    assert session.closing and session.leave_reason == SHUTDOWN_REASON
