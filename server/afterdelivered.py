@@ -142,6 +142,10 @@ class AfterDelivered:
         # until told (_tell_missed); and those whose read of them is under way.
         self._missed: dict[ClientSession, tuple[float, int]] = {}
         self._missed_fetching: set[ClientSession] = set()
+        # Of those, the changes already written to them as unconfirmed at this login
+        # (msg_id -> the change's stamp): the same change is not told again as missed. At
+        # most a page each, kept until the missed ones are told.
+        self._told_unconfirmed: dict[ClientSession, dict[int, float]] = {}
         # The edit window on a clock that never steps while the server runs (a step of the
         # wall clock neither lets an old message be edited nor refuses a fresh one).
         self.message_ages = MessageAges()
@@ -175,6 +179,7 @@ class AfterDelivered:
         self._changes_fetching.discard(session)
         self._missed.pop(session, None)
         self._missed_fetching.discard(session)
+        self._told_unconfirmed.pop(session, None)
 
     def drained(self, session: ClientSession) -> None:
         """``session``'s queue drained (relay.drained): the changes held back for it follow."""
@@ -550,9 +555,9 @@ class AfterDelivered:
         recovered: relay.tell_when_recovered), it goes on with those not told yet."""
         if not self._wants(session, EDITS):
             return
-        self._tell_changes_after(session, session.epoch)
-        if last_heard is not None:
+        if last_heard is not None:  # (first: the unconfirmed page then notes what it tells)
             self._missed[session] = (changes_since_ms(last_heard) / 1000, session.epoch)
+        self._tell_changes_after(session, session.epoch)
         if session in self._missed and session not in self._missed_fetching:
             self._tell_missed(session)
 
@@ -561,8 +566,10 @@ class AfterDelivered:
         was away (:attr:`_missed`), a page at a time, oldest msg_id first; once it is
         crowded, the rest follow when it drains (:meth:`drained`), so that a thousand edits
         of 4,000 characters do not pass its hard mark. One the user blocks the sender of is
-        not told (as it was not live). If the store cannot read them, they are asked again
-        once it works (relay.tell_when_recovered)."""
+        not told (as it was not live), nor one told as unconfirmed at this login with the
+        same stamp (:attr:`_told_unconfirmed`: the store answers in the order it is asked,
+        and the unconfirmed page is asked first). If the store cannot read them, they are
+        asked again once it works (relay.tell_when_recovered)."""
         since, after = self._missed[session]
         limit = self.relay.config.max_pending_receipts
         self._missed_fetching.add(session)
@@ -572,15 +579,19 @@ class AfterDelivered:
             if session.closing or session not in self._missed:
                 return
             blocked = self.relay.blocked.get(session.key, ())
+            told = self._told_unconfirmed.get(session, {})
             for message in messages:
                 if session.crowded():
                     self._missed[session] = (since, message.msg_id - 1)
                     session.held = True  # so the relay calls drained() (server/session.py)
                     return
+                if told.get(message.msg_id) == message.edited_at:
+                    continue
                 if message.recipient_key != session.key or message.sender_key not in blocked:
                     session.send(_change_event(message))
             if len(messages) < limit:
                 del self._missed[session]
+                self._told_unconfirmed.pop(session, None)
                 return
             self._missed[session] = (since, messages[-1].msg_id)
             self._tell_missed(session)
@@ -606,6 +617,8 @@ class AfterDelivered:
                 if not self._blocked(session.key, message.sender_key):
                     session.send(_change_event(message))
                     self._written(session, message)
+                    if session in self._missed:
+                        self._told_unconfirmed.setdefault(session, {})[message.msg_id] = message.edited_at
 
         self.relay.store.changes_for(session.key, after, self.relay.config.max_pending_receipts, fetched,
                                      lambda failure: self.relay.tell_when_recovered(session))

@@ -10,7 +10,8 @@ import time
 
 import const
 from protocol import (
-    TYPING, Accepted, CatchUp, DirectMessage, Done, Edit, Edited, Hello, Queued, Read, Receipt, SendDirect, Typing, Welcome,
+    TYPING, Accepted, CatchUp, DirectMessage, Done, Edit, Edited, EditReceipt, Hello, Queued, Read, Receipt, SendDirect,
+    Typing, Welcome,
 )
 from protocol.codec import encode
 from server.relay import Relay
@@ -213,6 +214,32 @@ def test_after_a_break_the_sessions_that_asked_for_catch_up_are_told_it_before_w
     bench.settle()
     # The author's client holds what it is told again until it has caught up: CatchUp first.
     assert [type(e) for e in alice.sent if isinstance(e, (CatchUp, Edited))] == [CatchUp, Edited]
-    # Told again (as unconfirmed, and as made since the break: a no-op to a client that has it).
-    assert bob.take(CatchUp) == [] and {e.msg_id for e in bob.take(Edited)} == {first}
+    # Unconfirmed and made since the break: told once, not once as each.
+    assert bob.take(CatchUp) == [] and [e.msg_id for e in bob.take(Edited)] == [first]
+    bench.store.close()
+
+
+def test_a_device_back_from_a_break_is_told_each_change_once_be_it_unconfirmed_or_missed(loop, store_kind):
+    # Bob's phone saw both of Alice's edits and confirmed the second only. His laptop,
+    # back from a break that began before both, is told the first as unconfirmed and the
+    # second as missed: each once (the first is both, and was told twice).
+    bench = RelayBench(loop, store_kind)
+    alice = _log_in_with_edits(bench, "Alice")
+    phone = _log_in_with_edits(bench, "Bob", "correct horse", register=True)
+    first, second = _sent_two(bench, alice, phone)
+    left = int(time.time() * 1000)
+    _edit(bench, alice, "e1", first, "olá, turma")
+    _edit(bench, alice, "e2", second, "até amanhã")
+    [seen] = [e for e in phone.take(Edited) if e.msg_id == second]
+    bench.relay.handle(phone, EditReceipt(second, seen.at))
+    bench.settle()
+    bench.ports += 1
+    laptop = FakeSession(bench.ports)
+    bench.relay.connected(laptop)
+    bench.relay.handle(laptop, Hello("h", "Bob", const.PROTOCOL_VERSION, "correct horse", features=("edits",),
+                                     last_heard=left))
+    bench.settle()
+    assert [w.name for w in laptop.take(Welcome)] == ["Bob"]
+    assert [(e.msg_id, e.text) for e in laptop.take(Edited)] == [(first, "olá, turma"), (second, "até amanhã")]
+    assert laptop not in bench.relay.after._told_unconfirmed  # (kept only until the missed ones are told)
     bench.store.close()
