@@ -20,6 +20,7 @@ import asyncio
 import errno
 import logging
 import os
+import select
 import shutil
 import signal
 import socket
@@ -523,6 +524,41 @@ def _exit_words(code: int) -> str:
     return f"exited with status {code}"
 
 
+class Waker:
+    """What wakes the workers' supervisor when a child ends (SIGCHLD) or a stop is asked:
+    a byte down a pipe. Not a ``threading.Event``: a signal handler runs in the main thread
+    between any two of its bytecodes, also while that thread holds the Event's lock inside
+    ``wait()`` or ``clear()``, and the handler's ``set()`` then waited for that lock for
+    ever (``/quit`` left the command hanging over its ended workers, once in 5 to 20 tries)."""
+
+    def __init__(self) -> None:
+        self._read, self._write = os.pipe()
+        os.set_blocking(self._read, False)
+        os.set_blocking(self._write, False)
+
+    def wake(self) -> None:
+        """Safe in a signal handler: it takes no lock (a full pipe has a wake-up waiting)."""
+        if self._write >= 0:  # (-1: closed; the handlers outlive the supervisor)
+            try:
+                os.write(self._write, b"\0")
+            except BlockingIOError:
+                pass
+
+    def wait(self, timeout: float) -> None:
+        """Until woken since the last wait, or ``timeout`` seconds."""
+        select.select([self._read], [], [], timeout)
+        try:
+            while os.read(self._read, 4096):
+                pass
+        except BlockingIOError:  # drained
+            pass
+
+    def close(self) -> None:
+        write, self._write = self._write, -1  # first: a handler running now writes nothing
+        os.close(write)
+        os.close(self._read)
+
+
 def run_workers(argv: list[str], args: argparse.Namespace) -> int:
     """``--workers N``: start N node processes sharing the chat and web ports, pass SIGINT
     and SIGTERM on (by PID), and supervise them until all have ended. Port 0 is chosen
@@ -544,8 +580,8 @@ def run_workers(argv: list[str], args: argparse.Namespace) -> int:
                "--port", str(port), *web]
     children: list[subprocess.Popen] = []  # one slot per worker, its current process
     pipes: list[int] = []  # per slot: the read end of its current process's LISTENING_FD
-    stopping = threading.Event()  # SIGINT, SIGTERM or /quit: no restarts from then on
-    woken = threading.Event()  # a child ended (SIGCHLD), or a stop was asked
+    stopping = threading.Event()  # SIGINT, SIGTERM or /quit: no restarts from then on (only is_set() here)
+    woken = Waker()  # a child ended (SIGCHLD), or a stop was asked
 
     def start() -> tuple[subprocess.Popen, int]:
         listening, told = os.pipe()
@@ -569,14 +605,14 @@ def run_workers(argv: list[str], args: argparse.Namespace) -> int:
 
     def forward(signum: int, frame: object) -> None:
         stopping.set()
-        woken.set()
+        woken.wake()
         for child in list(children):
             if child.returncode is None:
                 child.send_signal(signum)
 
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, forward)
-    signal.signal(signal.SIGCHLD, lambda signum, frame: woken.set())
+    signal.signal(signal.SIGCHLD, lambda signum, frame: woken.wake())
 
     def status(code: int) -> int:
         return code if code > 0 else 128 - code
@@ -592,6 +628,7 @@ def run_workers(argv: list[str], args: argparse.Namespace) -> int:
                 child.terminate()
         codes = [child.wait() for child in children]
         worst = max(status(code) if code else 0 for code in codes)
+        woken.close()
         return worst or (1 if failed is not None else 0)
 
     for count in (1, args.workers - 1):  # the first alone, then the others together
@@ -626,7 +663,6 @@ def run_workers(argv: list[str], args: argparse.Namespace) -> int:
     ended: set[int] = set()  # slots given up on (or stopped)
     while len(ended) < len(children):
         woken.wait(1.0)  # the timeout: a poll() that found another thread reaping the child
-        woken.clear()
         for slot, child in enumerate(children):
             if slot in ended or child.poll() is None:
                 continue
@@ -664,6 +700,7 @@ def run_workers(argv: list[str], args: argparse.Namespace) -> int:
     for listening in pipes:
         if listening >= 0:
             os.close(listening)
+    woken.close()
     return worst
 
 

@@ -191,6 +191,30 @@ def test_workers_2_serve_one_port_from_two_processes(redis, tmp_path):
 
 
 @pytest.mark.timeout_seconds(60)
+def test_workers_stop_on_quit_however_the_signals_of_their_supervisor_fall(redis, tmp_path):
+    """The supervisor's SIGCHLD handler set a threading.Event. Handlers run in the main
+    thread between any two bytecodes, so a second SIGCHLD (the two workers end together)
+    could run one inside the other's set(), which held the Event's lock: it waited for it
+    for ever, and /quit left the command hanging over its ended workers (once in 5 to 100
+    tries). Under a burst of SIGCHLD those handlers nested until a RecursionError ended the
+    supervisor. A handler that only writes a byte down a pipe takes neither."""
+    log = tmp_path / "workers.log"
+    parent, _ = start_workers(redis, log)
+    try:
+        deadline = time.monotonic() + 1.0
+        while time.monotonic() < deadline:  # (bounded: stops by itself)
+            os.kill(parent.pid, signal.SIGCHLD)
+        assert parent.poll() is None, log.read_text()[-2000:]  # the supervisor took the burst
+        parent.stdin.write(b"/quit\n")
+        parent.stdin.flush()
+        assert parent.wait(20) == 0
+        assert log.read_text().count("stopped") == 2
+    finally:
+        stop_process(parent)
+        parent.stdin.close()
+
+
+@pytest.mark.timeout_seconds(60)
 def test_workers_on_an_ipv6_address_say_it_in_brackets(redis, tmp_path):
     """The parent's line said "2 workers on ::1 port 5000", where every other line of the
     log (and a client's command line) writes [::1]:5000."""
