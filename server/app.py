@@ -329,6 +329,7 @@ class ChatServer:
             if self.peers is not None:
                 await self.peers.stop()
             self.store.close()
+            await self.store.wait_closed()
             self._release()
             raise
         self._sweeper = asyncio.create_task(self._sweep_forever())
@@ -427,6 +428,7 @@ class ChatServer:
             await self.peers.stop()
         await self.store.drain()
         self.store.close()
+        await self.store.wait_closed()
         self._release()
         log.info("stopped")
 

@@ -775,6 +775,9 @@ class Store:
         while (self._pending or self._committing) and self._loop.time() < deadline:
             await asyncio.sleep(0.005)
 
+    async def wait_closed(self) -> None:
+        """Nothing to wait for: :meth:`close` closes the database before it returns."""
+
     def close(self) -> None:
         """Commit what is pending (synchronously) and close the database. While a commit
         is under way (a drain that gave up on a slow disk), what waits for the next one

@@ -93,6 +93,11 @@ class MessageStore(Protocol):
     def close(self) -> None:
         """Finish what is pending (its callbacks run), then release the storage."""
 
+    async def wait_closed(self) -> None:
+        """Return once :meth:`close` has finished releasing the storage: a connection it
+        closes from inside the running loop is closed a loop turn or more later (at most
+        the store's connect timeout). So a server that stopped leaves nothing running."""
+
     # --- Loading, at start (synchronous) ----------------------------------------------
 
     def last_msg_id(self) -> int:

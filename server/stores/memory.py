@@ -170,6 +170,9 @@ class MemoryStore:
         while self._answers:
             self._flush()
 
+    async def wait_closed(self) -> None:
+        """Nothing to wait for: :meth:`close` ends everything it started."""
+
     def _answer(self, callback: Callable[[Any], None] | None, result: Any) -> None:
         if callback is None:
             return  # nothing to call: skipping it keeps the others in order

@@ -468,6 +468,7 @@ class RedisStore:
         self.routed: tuple[int, list[str]] | None = None
         self.failures = FailureLog()
         self._client: RedisClient | None = None
+        self._closing: asyncio.Task | None = None  # the client's close, begun by close() in the loop
         self._loop: asyncio.AbstractEventLoop | None = None
         self._last_msg_id = 0
         # Operations submitted this loop turn, in the order they run (sent together at its
@@ -621,9 +622,16 @@ class RedisStore:
             client, self._client = self._client, None
             if self._loop is not None and not self._loop.is_closed():
                 if self._loop.is_running():
-                    self._loop.create_task(client.close())
+                    self._closing = self._loop.create_task(client.close())
                 else:
                     self._loop.run_until_complete(client.close())
+
+    async def wait_closed(self) -> None:
+        """As base.py says: the connection :meth:`close` began to close from inside the
+        loop is closed (RedisClient.close, bounded by its connect timeout)."""
+        closing, self._closing = self._closing, None
+        if closing is not None:
+            await closing
 
     # --- The engine: one script call per operation, one pipeline per loop turn -------------
 
