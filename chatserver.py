@@ -527,9 +527,10 @@ def _exit_words(code: int) -> str:
 class Waker:
     """What wakes the workers' supervisor when a child ends (SIGCHLD) or a stop is asked:
     a byte down a pipe. Not a ``threading.Event``: a signal handler runs in the main thread
-    between any two of its bytecodes, also while that thread holds the Event's lock inside
-    ``wait()`` or ``clear()``, and the handler's ``set()`` then waited for that lock for
-    ever (``/quit`` left the command hanging over its ended workers, once in 5 to 20 tries)."""
+    between any two bytecodes, also inside another handler, and a SIGCHLD handler that ran
+    inside another's ``Event.set()`` waited for the lock that ``set()`` held, for ever (the
+    two workers ending together after ``/quit``: the command hung over them three times in
+    149 tries; under a burst of SIGCHLD the handlers nested until a RecursionError)."""
 
     def __init__(self) -> None:
         self._read, self._write = os.pipe()
