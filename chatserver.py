@@ -29,6 +29,7 @@ import ssl
 import subprocess
 import threading
 import time
+from itertools import count
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -359,14 +360,15 @@ async def serve(config: ServerConfig, say_settings: bool = True) -> None:
         for line in lan_lines(host, port, web_port, config.tls_cert is not None,
                               local_addresses(host) if listens_everywhere(host) else []):
             log.info("%s", line)
-    _tell_parent_listening()
     def on_signal(signum: int, frame: object) -> None:
         if not loop.is_closed():  # (a second Ctrl-C once the server has stopped: nothing to do)
             loop.call_soon_threadsafe(stop.set)
 
+    handled: list[signal.Signals] = []  # the stop signals this server took
     for sig in (signal.SIGINT, signal.SIGTERM):
         try:
             loop.add_signal_handler(sig, stop.set)
+            handled.append(sig)
         except NotImplementedError:
             # Windows' loop takes no handler: Ctrl-C would reach asyncio.run's, which
             # cancels this task (the clients would lose their connection, not be told).
@@ -374,8 +376,10 @@ async def serve(config: ServerConfig, say_settings: bool = True) -> None:
             # loop's wakeup descriptor makes it look. (Windows' SIGTERM ends the process
             # without running any handler.)
             signal.signal(sig, on_signal)
+            handled.append(sig)
         except RuntimeError:  # not the main thread: the signals are someone else's
             pass
+    _tell_parent_listening()  # (once a stop signal stops it gracefully: --workers passes them on)
 
     def who() -> None:
         print("\n".join(registry_lines(server.relay.registry.online())), file=sys.stderr, flush=True)
@@ -481,6 +485,27 @@ async def serve(config: ServerConfig, say_settings: bool = True) -> None:
     await stop.wait()
     log.info("shutting down")
     await server.stop()
+    _ignore_stop_signals(loop, handled)
+
+
+def _ignore_stop_signals(loop: asyncio.AbstractEventLoop, handled: list[signal.Signals]) -> None:
+    """The server stopped: a stop signal has nothing left to do, and ``handled`` are
+    ignored from now on rather than left to the loop's handlers. asyncio.run closes the
+    loop's wake-up pipe before it puts the default actions back: a SIGTERM in between was
+    "Exception ignored when trying to write to the signal wakeup fd", then killed the
+    process. More than one comes: a terminal's Ctrl-C reaches --workers N's supervisor and
+    its workers, and the supervisor passes it on."""
+    block = getattr(signal, "pthread_sigmask", None)  # (not on Windows)
+    if block is not None and handled:  # held while the handlers are swapped: none meets a default action
+        block(signal.SIG_BLOCK, handled)
+    for sig in handled:
+        try:
+            loop.remove_signal_handler(sig)
+        except NotImplementedError:  # (Windows' loop: it was Python's own handler, replaced here)
+            pass
+        signal.signal(sig, signal.SIG_IGN)
+    if block is not None and handled:
+        block(signal.SIG_UNBLOCK, handled)  # one held meanwhile is dropped: it is ignored
 
 
 # A worker of ``--workers N`` gets the write end of a pipe in this variable, and writes a
@@ -525,17 +550,28 @@ def _exit_words(code: int) -> str:
 
 
 class Waker:
-    """What wakes the workers' supervisor when a child ends (SIGCHLD) or a stop is asked:
-    a byte down a pipe. Not a ``threading.Event``: a signal handler runs in the main thread
-    between any two bytecodes, also inside another handler, and a SIGCHLD handler that ran
-    inside another's ``Event.set()`` waited for the lock that ``set()`` held, for ever (the
-    two workers ending together after ``/quit``: the command hung over them three times in
-    149 tries; under a burst of SIGCHLD the handlers nested until a RecursionError)."""
+    """What wakes the workers' supervisor when a child ends (SIGCHLD) or a stop is asked
+    (SIGINT, SIGTERM, /quit): a byte down a pipe; and whether a stop was asked. Not a
+    ``threading.Event``: a signal handler runs in the main thread between any two bytecodes,
+    also inside another handler, and a SIGCHLD handler that ran inside another's
+    ``Event.set()`` waited for the lock that ``set()`` held, for ever (the two workers ending
+    together after ``/quit``: the command hung over them three times in 149 tries; under a
+    burst of SIGCHLD, or of SIGTERM, the handlers nested until a RecursionError)."""
 
     def __init__(self) -> None:
         self._read, self._write = os.pipe()
         os.set_blocking(self._read, False)
         os.set_blocking(self._write, False)
+        self.stopping = False  # a stop was asked: no restarts from then on
+        self._stops = count()  # (next() is one step no handler runs inside: the first is told once)
+
+    def stop(self) -> bool:
+        """A stop is asked: wakes the supervisor; True for the first ask only, from
+        whichever thread or handler, so that it is passed on to the workers once."""
+        first = next(self._stops) == 0
+        self.stopping = True
+        self.wake()
+        return first
 
     def wake(self) -> None:
         """Safe in a signal handler: it takes no lock (a full pipe has a wake-up waiting)."""
@@ -581,8 +617,7 @@ def run_workers(argv: list[str], args: argparse.Namespace) -> int:
                "--port", str(port), *web]
     children: list[subprocess.Popen] = []  # one slot per worker, its current process
     pipes: list[int] = []  # per slot: the read end of its current process's LISTENING_FD
-    stopping = threading.Event()  # SIGINT, SIGTERM or /quit: no restarts from then on (only is_set() here)
-    woken = Waker()  # a child ended (SIGCHLD), or a stop was asked
+    woken = Waker()  # a child ended (SIGCHLD), or a stop was asked (SIGINT, SIGTERM, /quit)
 
     def start() -> tuple[subprocess.Popen, int]:
         listening, told = os.pipe()
@@ -605,8 +640,8 @@ def run_workers(argv: list[str], args: argparse.Namespace) -> int:
             os.close(listening)
 
     def forward(signum: int, frame: object) -> None:
-        stopping.set()
-        woken.wake()
+        if not woken.stop():  # (passed on already: a worker takes one, and ignores any once it stopped)
+            return
         for child in list(children):
             if child.returncode is None:
                 child.send_signal(signum)
@@ -615,13 +650,21 @@ def run_workers(argv: list[str], args: argparse.Namespace) -> int:
         signal.signal(sig, forward)
     signal.signal(signal.SIGCHLD, lambda signum, frame: woken.wake())
 
+    def over() -> None:
+        """Every worker ended: a stop signal has nothing left to do, and is ignored rather
+        than met by Python's finalization, which puts the default action back (a SIGTERM
+        then killed the command that had just ended cleanly)."""
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(sig, signal.SIG_IGN)
+        woken.close()
+
     def status(code: int) -> int:
         return code if code > 0 else 128 - code
 
     def not_started(failed: "subprocess.Popen | None") -> int:
         """A worker ended before it listened (``failed``), or a stop was asked meanwhile:
         stop the others, and return the status to exit with."""
-        if failed is not None and not stopping.is_set():
+        if failed is not None and not woken.stopping:
             log.error("worker pid %d %s before it listened: the %d workers are not started (each would fail "
                       "the same way)", failed.pid, _exit_words(failed.wait()), args.workers)
         for child in children:
@@ -629,7 +672,7 @@ def run_workers(argv: list[str], args: argparse.Namespace) -> int:
                 child.terminate()
         codes = [child.wait() for child in children]
         worst = max(status(code) if code else 0 for code in codes)
-        woken.close()
+        over()
         return worst or (1 if failed is not None else 0)
 
     for count in (1, args.workers - 1):  # the first alone, then the others together
@@ -638,12 +681,12 @@ def run_workers(argv: list[str], args: argparse.Namespace) -> int:
         pipes.extend(-1 for _ in started)  # each is read here: it listens, or it is over
         failed = None
         for child, listening in started:
-            if failed is None and not stopping.is_set():
+            if failed is None and not woken.stopping:
                 if not listened(listening):
                     failed = child
             else:
                 os.close(listening)
-        if failed is not None or stopping.is_set():
+        if failed is not None or woken.stopping:
             return not_started(failed)
     restarts: list[list[float]] = [[] for _ in children]  # per slot: when it was started again
     log.info("%d workers on %s%s: %s", args.workers, endpoint(args.host, port),
@@ -672,10 +715,10 @@ def run_workers(argv: list[str], args: argparse.Namespace) -> int:
                 worst = max(worst, status(code))
             started_up = pipes[slot] < 0 or listened(pipes[slot])  # it ended: this does not wait
             pipes[slot] = -1
-            if stopping.is_set() or not code:
+            if woken.stopping or not code:
                 if code:
                     log.warning("worker pid %d %s while stopping", child.pid, _exit_words(code))
-                elif not stopping.is_set():
+                elif not woken.stopping:
                     log.warning("worker pid %d %s; not restarted (it stopped by itself)", child.pid,
                                 _exit_words(code))
                 ended.add(slot)
@@ -696,12 +739,12 @@ def run_workers(argv: list[str], args: argparse.Namespace) -> int:
             children[slot], pipes[slot] = start()
             log.warning("worker pid %d %s; started again as pid %d", child.pid, _exit_words(code),
                         children[slot].pid)
-            if stopping.is_set():  # asked to stop while it was being started
+            if woken.stopping:  # asked to stop while it was being started
                 children[slot].send_signal(signal.SIGTERM)
     for listening in pipes:
         if listening >= 0:
             os.close(listening)
-    woken.close()
+    over()
     return worst
 
 

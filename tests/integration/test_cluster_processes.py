@@ -12,6 +12,7 @@ killed and restarted; a browser on one node and a terminal on another; ``--worke
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import signal
@@ -138,14 +139,16 @@ def test_kill_9_of_the_recipients_node_mid_delivery_the_message_arrives_once_els
             assert not [e for e in again.drain(0.5) if isinstance(e, DirectMessage)]
 
 
-def start_workers(redis, log: Path, host: str = "127.0.0.1") -> tuple[subprocess.Popen, int]:
+def start_workers(redis, log: Path, host: str = "127.0.0.1", own_group: bool = False) -> tuple[subprocess.Popen, int]:
     """``chatserver.py --workers 2`` on ``host`` and a free port, its log in ``log``, once
-    both listen and the parent said so: (the parent process, the port)."""
+    both listen and the parent said so: (the parent process, the port). ``own_group``: in a
+    process group of its own, the parent's PID (as a terminal's job is, for its Ctrl-C)."""
     port = free_port()
     with open(log, "w") as err:
         parent = subprocess.Popen([sys.executable, "chatserver.py", "--host", host, "--port", str(port),
                                    "--web-port", "0", "--cluster", redis.url, "--workers", "2"],
-                                  cwd=ROOT, stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=err)
+                                  cwd=ROOT, stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=err,
+                                  start_new_session=own_group)
     try:
         wait_until(lambda: log.read_text().count("listening on ") == 2
                    and "2 workers on" in log.read_text(), 20, "two workers listening")
@@ -210,6 +213,41 @@ def test_workers_stop_on_quit_however_the_signals_of_their_supervisor_fall(redis
             os.kill(parent.pid, signal.SIGCHLD)
         assert parent.poll() is None, log.read_text()[-2000:]  # the supervisor took the burst
         quit_workers(parent, log)
+    finally:
+        stop_process(parent)
+        parent.stdin.close()
+        stop_orphaned_workers(log)
+
+
+@pytest.mark.timeout_seconds(60)
+@pytest.mark.parametrize("to_group", [False, True], ids=["a burst at the supervisor", "Ctrl-C after Ctrl-C"])
+def test_workers_stop_once_however_many_stop_signals_come(redis, tmp_path, to_group):
+    """A stop signal's handler set a threading.Event too, and a second stop signal could
+    run its handler inside the first's set(), for ever (under a burst: a RecursionError);
+    each handler passed its signal on; and a worker or the supervisor that got one once its
+    loop had ended met the default action (killed by SIGTERM; "Exception ignored when
+    trying to write to the signal wakeup fd"). The supervisor passes the stop on once, and a
+    process that stopped ignores any more. Either a tight burst at the supervisor alone, or
+    the whole process group told to stop every 2 ms, as a terminal's Ctrl-C tells it, and
+    SIGTERM between, until the command has ended."""
+    log = tmp_path / "workers.log"
+    parent, _ = start_workers(redis, log, own_group=to_group)
+    try:
+        deadline = time.monotonic() + 1.0
+        signals = [signal.SIGTERM, signal.SIGINT]
+        while time.monotonic() < deadline and parent.poll() is None:  # (bounded: stops by itself)
+            if to_group:  # (the group lives while its leader, ours, is not reaped)
+                os.killpg(parent.pid, signals[0])
+                signals.reverse()
+                with contextlib.suppress(subprocess.TimeoutExpired):
+                    parent.wait(0.002)
+            else:
+                os.kill(parent.pid, signal.SIGTERM)
+        assert parent.wait(20) == 0, log.read_text()[-2000:]
+        text = log.read_text()
+        assert text.count("stopped") == 2, text[-2000:]
+        assert "Exception ignored" not in text and "killed by signal" not in text, text[-2000:]
+        assert "Traceback" not in text, text[-2000:]
     finally:
         stop_process(parent)
         parent.stdin.close()
