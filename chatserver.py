@@ -18,6 +18,7 @@ pythoncheck.require("chatserver.py")
 import argparse  # noqa: E402
 import asyncio
 import errno
+import itertools
 import logging
 import os
 import select
@@ -29,7 +30,6 @@ import ssl
 import subprocess
 import threading
 import time
-from itertools import count
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -563,7 +563,7 @@ class Waker:
         os.set_blocking(self._read, False)
         os.set_blocking(self._write, False)
         self.stopping = False  # a stop was asked: no restarts from then on
-        self._stops = count()  # (next() is one step no handler runs inside: the first is told once)
+        self._stops = itertools.count()  # (next() is one step no handler runs inside: the first is told once)
 
     def stop(self) -> bool:
         """A stop is asked: wakes the supervisor; True for the first ask only, from
