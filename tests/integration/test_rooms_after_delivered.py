@@ -16,6 +16,7 @@ from protocol import (
     SendDirect, SendToRoom, Settings, UserJoined, UserLeft, Welcome,
 )
 from server import ServerConfig, ServerThread
+from server.store import StoreUnavailable
 from logins import make_admin
 from wire import WireClient
 
@@ -90,9 +91,12 @@ def test_edit_and_delete_of_a_room_post_reach_the_members_online_and_history_sho
         for member in (mia, ana2):
             deleted = member.expect(RoomDeleted, skip=QUIET)
             assert (deleted.msg_id, deleted.sender, deleted.room_name, deleted.by) == (second, "Ana", "#redes", None)
-        # A resend is answered again and told to nobody again.
+        # A resend is answered again and told again, as the change was (its first answer
+        # may have been lost with the change made: see the test below); applied once.
         ana.send(Delete("d1", second))
         assert ana.expect(Done, skip=QUIET).request_id == "d1"
+        for member in (mia, ana2):
+            assert member.expect(RoomDeleted, skip=QUIET) == deleted
         none_of(mia, RoomEdited, RoomDeleted)
         # A session without the feature, and someone outside the room, see nothing of it.
         none_of(old, RoomEdited, RoomDeleted)
@@ -180,6 +184,41 @@ def test_a_change_written_to_a_member_who_never_read_it_is_told_at_their_next_lo
             mia.expect(Pong, skip=QUIET)
         with log_in(server, "Mia", password=PASSWORD) as mia:  # once read, not told again
             none_of(mia, RoomEdited, RoomDeleted, quiet=0.8)
+
+
+def test_an_edit_whose_answer_was_lost_reaches_the_members_when_its_client_sends_it_again(config):
+    """The store made Ana's edit but its answer was lost (``maybe_done``: in a cluster, her
+    node cut off from Redis, or killed, right after sending it): she heard ``unavailable``
+    and nobody was told. Her client sends the edit again; the store answers that the post
+    already says so. Before, a resend was told to nobody, and the members kept the old text
+    for good (the chaos run, cluster seed 943 with 20 clients: no member on any node had
+    the edit, 80 s on). Now it is told as the change was."""
+    with ServerThread(config) as server, \
+            log_in(server, "Ana", password=PASSWORD, register=True) as ana, \
+            log_in(server, "Ana", password=PASSWORD) as ana2, log_in(server, "Mia") as mia:
+        for client in (ana, mia):
+            join(client)
+        first = post(ana, "m1", "the tset is on friday", ana, ana2, mia)
+        store = server.server.relay.store
+        real, lost = store.change_message, []
+
+        def answer_lost(*args, **kwargs):
+            *asked, _callback, on_error = args
+            lost.append(asked[0])
+            real(*asked, lambda _result: on_error(StoreUnavailable("no answer in time", maybe_done=True)), on_error,
+                 **kwargs)
+
+        server.call(setattr, store, "change_message", answer_lost)
+        ana.send(Edit("e1", first, "the test is on friday"))
+        assert ana.expect_error(ErrorCode.UNAVAILABLE, skip=QUIET).request_id == "e1"
+        none_of(mia, RoomEdited)
+        server.call(delattr, store, "change_message")  # (the store's own again)
+        ana.send(Edit("e1", first, "the test is on friday"))  # what her client does
+        done = ana.expect(Done, skip=QUIET)
+        for member in (mia, ana2):
+            edited = member.expect(RoomEdited, skip=QUIET)
+            assert (edited.msg_id, edited.text, edited.at) == (first, "the test is on friday", done.at)
+        assert lost == [first]
 
 
 # --- Changes a device missed (the hello's last_heard) ------------------------------------------
