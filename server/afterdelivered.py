@@ -456,6 +456,7 @@ class AfterDelivered:
         # An edit changes a room post only where its sender may post now (the rooms core's
         # rule, may_post): a mute, a kick or a ban is not got round by editing.
         may_post_in = None if text is None else self._may_post_in(session)
+        by = session.name if moderation is not None else None
 
         def changed(result: tuple[str, mailbox.StoredMessage | None]) -> None:
             status, message = result
@@ -483,16 +484,15 @@ class AfterDelivered:
             # A resend (UNCHANGED) is told again, as the change was. A client resends only
             # what it heard no ``ok`` for, and that answer may have been lost with the change
             # stored (a store's maybe_done: a cluster node cut off from Redis, or killed,
-            # before it told anyone), and then nobody was told: the members of a room never
-            # (the chaos run, cluster seed 943 with 20 clients), a recipient who stays
-            # connected not until their next login. Told twice, a change is applied once (by
-            # its ``at``). A moderator's notice is the act's announcement: published once.
-            by = session.name if moderation is not None else None
-            announced = moderation if status == mailbox.CHANGED else None
-            if announced is not None:
-                self.relay.room_desk.publish(announced)
+            # before it told anyone), and then a recipient who stays connected was not told
+            # until their next login (a room's members on other nodes were: the store put
+            # the change on the events stream as it stored it). Told twice, a change is
+            # applied once (by its ``at``). A moderator's notice is the act's announcement:
+            # published once.
+            if moderation is not None and status == mailbox.CHANGED:
+                self.relay.room_desk.publish(moderation)
             if message.state == "room":
-                self.relay.room_desk.post_changed(message, by, skip=session, decision=announced)
+                self.relay.room_desk.post_changed(message, by, skip=session)
                 return
             event = _change_event(message, by)
             # The author's blocks decide, also for a moderator's delete (as quiet_for does).
@@ -507,8 +507,10 @@ class AfterDelivered:
         # moved by the wall clock's steps since the message was taken (server/clocksteps.py).
         # None: taken before a step older than a window, so older than one (_NEVER).
         window = self._edit_window(msg_id)
-        self.store_call(session, request_id, partial(self.relay.store.change_message, may_post_in=may_post_in), msg_id,
-                        None if moderation is not None else own_key, text, time.time(),
+        peers = self.relay.peers
+        self.store_call(session, request_id, partial(peers.change_message, self.relay.store, may_post_in=may_post_in,
+                                                     by=by, notices=self.relay.room_desk.change_notices(moderation)),
+                        msg_id, None if moderation is not None else own_key, text, time.time(),
                         _NEVER if window is None else window, quiet_for, callback=changed)
 
     def look_at_clock(self) -> None:

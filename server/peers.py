@@ -107,11 +107,20 @@ class LocalPeers:
         writes it itself only here."""
         store.store_message(message, callback, on_error)
 
-    def room_post_changed(self, room: str, sender_key: str, frame: bytes, notices: list[tuple[str, str]],
-                          msg_id: int = 0, holds_text: bool = False) -> None:
-        """A post in named room ``room`` (its key) was edited or deleted here (``frame``:
-        what members are told; ``notices``: [name key, frame text]): the other nodes tell
-        their members (only with ``shares_rooms``)."""
+    def change_message(self, store: Any, msg_id: int, sender_key: str | None, text: str | None, now: float,
+                       window: float, quiet_for: frozenset[str], callback: Callable[[Any], None],
+                       on_error: Callable[[Any], None], *, may_post_in: frozenset[str] | None, by: str | None,
+                       notices: list[tuple[str, str]]) -> None:
+        """Edit or delete message ``msg_id`` in ``store``, as its ``change_message`` does.
+        A cluster node tells a room post's change (``by``: the moderator or administrator
+        who deletes it, None: its sender; ``notices``: [name key, frame text] told before
+        it) to the other nodes in the same step (bus.RoomPostChangeStored)."""
+        store.change_message(msg_id, sender_key, text, now, window, quiet_for, callback, on_error,
+                             may_post_in=may_post_in)
+
+    def post_change_told(self, msg_id: int, at: float) -> None:
+        """The sessions here were told of the change of room post ``msg_id`` stamped ``at``
+        (a cluster node does not tell them again from the events stream)."""
 
     def admin_added(self, key: str) -> None:
         """A console made account ``key`` an administrator: tell the other nodes' rooms."""

@@ -32,7 +32,8 @@ this one too, applies the changes (:meth:`RoomDesk.changed`) and writes the noti
 posts (:meth:`RoomDesk.fan_out`) to its own sessions in the stream's one order. While a
 change of a room waits for Redis, the next requests on that room wait for it here.
 Edits and deletes of posts are told by the node that stored them to its sessions, and
-by the others as the events stream brings them (:meth:`RoomDesk.post_changed_elsewhere`).
+by the others as the events stream brings them (:meth:`RoomDesk.post_change_stored`): the
+store put them there in the step that stored them.
 """
 
 from __future__ import annotations
@@ -819,52 +820,56 @@ class RoomDesk:
 
     # --- Edits and deletes of posts (issue 13) ----------------------------------------------
 
-    def post_changed(self, message: mailbox.StoredMessage, by: str | None, skip: ClientSession | None,
-                     decision: list | None = None) -> None:
+    def post_changed(self, message: mailbox.StoredMessage, by: str | None, skip: ClientSession | None) -> None:
         """Room post ``message`` was just edited or deleted (``by`` a moderator or an
-        administrator, or None: by its sender; ``decision``: what the rules decided of a
-        moderator's delete, already published here): tell the members' sessions with the
+        administrator, or None: by its sender): tell the members' sessions with the
         ``edits`` feature (the sender's too, but ``skip``, which asked), except those who
         block the sender (they never had the post). Members offline learn it at their next
-        login (:meth:`logged_in`, from the room's change log). In a cluster the other
-        nodes tell theirs, with the decision's notices (:meth:`post_changed_elsewhere`).
+        login (:meth:`logged_in`, from the room's change log). In a cluster the store put
+        the change on the events stream as it stored it (peers.change_message), and the
+        other nodes tell theirs from there (:meth:`post_change_stored`); this one does not
+        again (peers.post_change_told).
 
         A post of the default room (no recipient) goes to everyone online here in it (every
         logged-in session, as its posts do: Relay.deliver_room), and to nobody later: it
         keeps no history, no missed messages and so no change log. In a cluster whose nodes
         share the default room's messages (``peers.shares_room``) the other nodes tell theirs
-        as for a named room's, under the default room's key."""
+        as for a named room's."""
         if message.recipient_key is None:
             room = self.rooms.default
-            frame = encode(room_change_event(message, room.name, by))
-            self._write_change(frame, message.sender_key, self._everyone_here(), skip)
+            self._write_change(encode(room_change_event(message, room.name, by)), message.sender_key,
+                               self._everyone_here(), skip)
             if self.relay.peers.shares_room:
-                notices = [(canonical(e.name), _notice_frame(e).decode("utf-8")) for e in decision or ()
-                           if type(e) is Notice]
-                self.relay.peers.room_post_changed(room_key(room.name), message.sender_key, frame, notices,
-                                                   message.msg_id, holds_text=not message.deleted)
+                self.relay.peers.post_change_told(message.msg_id, message.edited_at)
             return
         room = self.rooms.get(message.recipient_key)
         if room is None:
             return  # the room ended: nobody is left to tell
-        frame = encode(room_change_event(message, room.name, by))
-        self._write_change(frame, message.sender_key, room.members, skip)
+        self._write_change(encode(room_change_event(message, room.name, by)), message.sender_key, room.members, skip)
         if self._shared:
-            notices = [(canonical(e.name), _notice_frame(e).decode("utf-8")) for e in decision or ()
-                       if type(e) is Notice]
-            self.relay.peers.room_post_changed(message.recipient_key, message.sender_key, frame, notices,
-                                               message.msg_id, holds_text=not message.deleted)
+            self.relay.peers.post_change_told(message.msg_id, message.edited_at)
 
-    def post_changed_elsewhere(self, key: str, sender_key: str, frame: bytes, notices: str) -> None:
-        """Another node edited or deleted a post of room ``key`` (the events stream says):
-        its ``notices`` (JSON: [name key, frame text] pairs) and the change ``frame`` go
-        to the sessions here as :meth:`post_changed` sends them, to the members as of the
-        stream's position, after any answer this node owes on the room (as posts do)."""
+    @staticmethod
+    def change_notices(decision: list | None) -> list[tuple[str, str]]:
+        """What a moderator's delete tells the members before it, as the events stream
+        carries it to the other nodes: [name key, ``room_notice`` frame text] of each Notice
+        the rules decided (``decision``; None: a change by its sender)."""
+        return [(canonical(e.name), _notice_frame(e).decode("utf-8")) for e in decision or () if type(e) is Notice]
+
+    def post_change_stored(self, message: mailbox.StoredMessage, by: str | None, notices: str) -> None:
+        """The events stream brings the change of room post ``message`` (another node's, or
+        this one's whose store answer never came): its ``notices`` (JSON: [name key, frame
+        text] pairs) and the change go to the sessions here as :meth:`post_changed` sends
+        them, to the members as of the stream's position, after any answer this node owes
+        on the room (as posts do)."""
         told = [(name_key, text.encode("utf-8")) for name_key, text in json.loads(notices)]
-        if key == room_key(self.rooms.default.name):  # everyone here is in it; it has no turns
+        key = message.recipient_key
+        if key is None:  # the default room: everyone here is in it; it has no turns
+            room = self.rooms.default
             for name_key, notice in told:
-                self._tell(self.rooms.default, name_key, notice)
-            self._write_change(frame, sender_key, self._everyone_here(), None)
+                self._tell(room, name_key, notice)
+            self._write_change(encode(room_change_event(message, room.name, by)), message.sender_key,
+                               self._everyone_here(), None)
             return
         streamed = self._streamed.get(key)  # as of the entry's place in the stream
 
@@ -874,7 +879,8 @@ class RoomDesk:
                 return  # it ended: nobody is left to tell
             for name_key, notice in told:
                 self._tell(room, name_key, notice)
-            self._write_change(frame, sender_key, streamed[1] if streamed is not None else room.members, None)
+            name, members = streamed if streamed is not None else (room.name, room.members)
+            self._write_change(encode(room_change_event(message, name, by)), message.sender_key, members, None)
 
         if self._holding(key):
             self._deferred.setdefault(key, []).append(tell)

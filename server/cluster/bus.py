@@ -11,8 +11,8 @@ entries go through two kinds of stream (see docs/cluster.md, "Nodes"):
   that stores them) and cache changes (:class:`BlockChange`); named
   rooms' changes (:class:`RoomChanged`, with their notices), their messages
   (:class:`RoomPosted`, written by the Redis store's script that stores them), their
-  posts' edits and deletes (:class:`RoomPostChanged`) and administrators made at a
-  console (:class:`AdminAdded`);
+  posts' edits and deletes (:class:`RoomPostChangeStored`, written by the Redis store's
+  script that stores them) and administrators made at a console (:class:`AdminAdded`);
 - a node's **inbox** (a consumer group, so nothing is lost while the node is briefly
   away from Redis): direct messages for its sessions (:class:`Deliver`) and frames for
   the sessions of one user there (:class:`Tell`: outcomes, ``queued``), copies of what a
@@ -300,20 +300,31 @@ class RoomPosted(BusEvent):
 
 
 @dataclass(frozen=True, slots=True)
-class RoomPostChanged(BusEvent):
-    """A named room's post was edited or deleted (issue 13), decided and stored on
-    ``node``, which told its own sessions at once: every other node writes ``frame`` (the
-    ``edited`` or ``deleted`` with ``room``; a deleted post's text is not in it) to its
-    sessions in room ``room`` (its key) that asked for ``edits``, except those of members
-    who block ``sender_key``, after ``notices`` (as :class:`RoomChanged`'s: a moderator's
-    ``delete`` notice). On the events stream, so it follows the post in every node's order."""
+class RoomPostChangeStored(BusEvent):
+    """A room's post was edited or deleted (issue 13): put on the events stream by the
+    store's script that stored the change, in the same step (stores/redis_scripts.py
+    CHANGE), so that no change is stored and told to nobody. Decided on ``node``, which
+    told its own sessions when the store answered and skips the entry if it did (a node
+    that never had the answer tells them from it); ``by``: the moderator or administrator
+    who deleted it (None: its sender); ``notices`` (JSON, as :class:`RoomChanged`'s: a
+    moderator's ``delete`` notice). Then the post as the change left it: ``msg_id`` in
+    ``room`` (its key; "" for the default room), of ``sender`` (``sender_key``), now
+    reading ``text`` ("" once ``deleted``), changed at ``at``. Every node writes the
+    ``edited`` or ``deleted`` to its sessions in the room that asked for ``edits``,
+    except those of members who block the sender, after the notices; on the events
+    stream, it follows the post in every node's order."""
 
-    KIND: ClassVar[str] = "rchange"
+    KIND: ClassVar[str] = "rchanged"
     node: str
-    room: str
-    sender_key: str
-    frame: str
+    by: str | None
     notices: str
+    room: str
+    msg_id: int
+    sender: str
+    sender_key: str
+    text: str
+    at: float
+    deleted: bool
 
 
 @dataclass(frozen=True, slots=True)
@@ -351,6 +362,13 @@ def room_say_head(sender: str, sender_key: str, text: str, sent_at: float) -> st
     return _head({"k": RoomPost.KIND, "sender": sender, "sender_key": sender_key, "text": text, "sent_at": sent_at})
 
 
+def room_post_change_head(node: str, by: str | None, notices: str) -> str:
+    """The ``e`` field of a :class:`RoomPostChangeStored` entry up to its ``room``: the
+    store's script that stores the change appends the post's fields as it left them,
+    ``room`` to ``deleted`` in that order, and the closing brace."""
+    return _dumps({"k": RoomPostChangeStored.KIND, "node": node, "by": by, "notices": notices})[:-1] + ","
+
+
 def guests_forgotten_head() -> str:
     """The ``e`` field of a :class:`GuestsForgotten` entry up to its ``keys``: the script
     appends them as a JSON string and the closing brace."""
@@ -367,7 +385,7 @@ _KINDS: dict[str, type[BusEvent]] = {cls.KIND: cls for cls in
                                      (SessionOn, SessionOff, NodeGone, RoomPost, BlockChange, Registered, Deliver,
                                       Tell, AccountSaved, PasswordReset, HoldingSaved, Settled, CarbonCopy,
                                       Conversation, ReceiptsSwitch, RoomChanged, RoomPosted, AdminAdded,
-                                      RoomReadMoved, RoomPostChanged, GuestsForgotten, Probe, AccountDeleted,
+                                      RoomReadMoved, RoomPostChangeStored, GuestsForgotten, Probe, AccountDeleted,
                                       SessionSeen)}
 # Built per cross-node message (Deliver, Tell, Settled, CarbonCopy: decoded by the node
 # that reads its inbox): each gets protocol/frozen.py's cheaper __init__, as the events do.

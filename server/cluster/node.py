@@ -50,7 +50,7 @@ from resp.protocol import encode_command
 from ..accounts import Account
 from ..afterdelivered import ROOM_TYPING
 from ..guests import Holding
-from ..mailbox import NEW, StoredMessage, new_stored_message
+from ..mailbox import CHANGED, NEW, StoredMessage, new_stored_message
 from ..peers import FORGOTTEN
 from ..store import LAZY_SECONDS, StoreUnavailable
 from . import bus, checks, scripts, trace
@@ -264,9 +264,15 @@ class ClusterNode:
         # Outcomes and changes (read marks, edits, deletes) whose ROUTES call failed, in their
         # order: sent again before anything newer (_send_routes), once Redis answers.
         self._unrouted: list[tuple[str, bytes | str, Callable[[list[str] | None], None] | None, str]] = []
-        # Changes of room posts whose entry on the events stream failed, to put again, in
-        # order, once Redis answers (_put_change); at most UNROUTED_MAX.
-        self._unput: list[tuple[bus.RoomPostChanged, int, bool]] = []
+        # The changes of room posts this node told its sessions of, (msg_id, the change's
+        # stamp), oldest first: each one's entry on the events stream, which the store's
+        # script put there, is not told here again (post_change_told); at most UNROUTED_MAX.
+        self._told_changes: dict[tuple[int, float], None] = {}
+        # Room posts whose change this node asked the store for, not answered yet (msg_id ->
+        # how many asks), and their entries the events stream brought meanwhile, held until
+        # the answer (change_message).
+        self._changing: dict[int, int] = {}
+        self._held_changes: dict[int, list[bus.RoomPostChangeStored]] = {}
         # The ROUTES calls under way (their callbacks not all answered): awaited by answered().
         self._route_batches: set[asyncio.Future] = set()
         # The store, if it can route a direct message in its own script call (RedisStore),
@@ -815,44 +821,63 @@ class ClusterNode:
         self.relay.store.store_room_post(message, version, self.prefix + "events", head, scripts.EVENTS_MAXLEN,
                                          callback, on_error)
 
-    def room_post_changed(self, room: str, sender_key: str, frame: bytes, notices: list[tuple[str, str]],
-                          msg_id: int = 0, holds_text: bool = False) -> None:
-        """A post in named room ``room`` (its key) was edited or deleted here, and this
-        node's sessions were told: the other nodes tell theirs as they read it from the
-        events stream (bus.RoomPostChanged; this node skips its own entry). An edit's entry
-        (``holds_text``) is noted with post ``msg_id``, so that deleting the post takes
-        the text out of the stream (scripts.ROOM_TEXT_ENTRY)."""
-        self._put_change((bus.RoomPostChanged(self.node_id, room, sender_key, frame.decode("utf-8"),
-                                              bus._dumps(notices)), msg_id, holds_text))
+    def change_message(self, store: Any, msg_id: int, sender_key: str | None, text: str | None, now: float,
+                       window: float, quiet_for: frozenset[str], callback: Callable[[Any], None],
+                       on_error: Callable[[Any], None], *, may_post_in: frozenset[str] | None, by: str | None,
+                       notices: list[tuple[str, str]]) -> None:
+        """On Redis, a room post's change and its entry on the events stream are one step
+        (the store's CHANGE script; bus.RoomPostChangeStored): stored is told, whatever
+        becomes of this node then. On another store (the in-process tests' shared memory,
+        whose named rooms are each node's own), the default room's changes are published
+        once stored."""
+        head = bus.room_post_change_head(self.node_id, by, bus._dumps(notices))
+        if store is self._store:
+            # The entry may come on the events stream before the script's answer does: it
+            # waits for it (_changing), so that the one who asked hears ``ok`` first and its
+            # session is not told its own change (the answer's callback tells the others).
+            self._changing[msg_id] = self._changing.get(msg_id, 0) + 1
 
-    def _put_change(self, change: tuple[bus.RoomPostChanged, int, bool]) -> None:
-        """Put a change of :meth:`room_post_changed` on the events stream. If the call
-        fails (this node's link to Redis broke just then, or no answer came in time), it
-        is kept and put again once Redis answers (the heartbeat), after those kept before
-        it: the members on other nodes would otherwise read the old text until their next
-        login (the chaos run). It may have been put after all: told twice, or after a newer
-        change from another node, which clients take as a no-op (by the change's ``at``)."""
-        event, msg_id, holds_text = change
-        encoded = bus.encode(event)
-        if holds_text:
-            call = scripts.ROOM_TEXT_ENTRY(self._redis, args=(self.prefix, self.prefix + "events", msg_id, encoded,
-                                                             scripts.EVENTS_MAXLEN))
-        else:
-            call = self._redis.execute("XADD", self.prefix + "events", "MAXLEN", "~", scripts.EVENTS_MAXLEN, "*",
-                                       "e", encoded)
+            def then(answer: Callable[[Any], None]) -> Callable[[Any], None]:
+                def answered(result: Any) -> None:
+                    try:
+                        answer(result)
+                    finally:
+                        left = self._changing.pop(msg_id) - 1
+                        if left:
+                            self._changing[msg_id] = left
+                        else:
+                            for event in self._held_changes.pop(msg_id, ()):
+                                self._post_change_stored(event)
+                return answered
+            store.change_message(msg_id, sender_key, text, now, window, quiet_for, then(callback), then(on_error),
+                                 may_post_in=may_post_in,
+                                 announce=(self.prefix + "events", scripts.EVENTS_MAXLEN, head))
+            return
 
-        async def run() -> None:
-            try:
-                reply = await call
-            except (RedisConnectionError, TimeoutError) as exc:
-                reply = exc
-            if isinstance(reply, (RedisError, RedisConnectionError, TimeoutError)):
-                self._failed(event.KIND, f"{reply}; put again once Redis answers")
-                if len(self._unput) >= UNROUTED_MAX:
-                    self._failed(event.KIND, "too many changes not put: told at their members' next login")
-                    self._unput.pop(0)
-                self._unput.append(change)
-        asyncio.ensure_future(run())
+        def stored(result: tuple[str, StoredMessage | None]) -> None:
+            callback(result)
+            status, message = result
+            if status == CHANGED and message.state == "room" and message.recipient_key is None:
+                self._publish(bus.RoomPostChangeStored(self.node_id, by, bus._dumps(notices), "", message.msg_id,
+                                                       message.sender, message.sender_key, message.text,
+                                                       message.edited_at, message.deleted))
+        store.change_message(msg_id, sender_key, text, now, window, quiet_for, stored, on_error,
+                             may_post_in=may_post_in)
+
+    def _post_change_stored(self, event: bus.RoomPostChangeStored) -> None:
+        """Tell the sessions here of a room post's change from the events stream: all but
+        this node's own changes that it told when the store answered (not if the answer
+        never came: its link broke just then)."""
+        if event.node == self.node_id and self._told_changes.pop((event.msg_id, event.at), False) is None:
+            return
+        message = new_stored_message(event.msg_id, event.sender, event.sender_key, None, event.room or None,
+                                     event.text, 0.0, "", "room", None, event.at, event.deleted)
+        self.relay.room_desk.post_change_stored(message, event.by, event.notices)
+
+    def post_change_told(self, msg_id: int, at: float) -> None:
+        if len(self._told_changes) >= UNROUTED_MAX:  # entries never read (Redis lost them): told twice at worst
+            del self._told_changes[next(iter(self._told_changes))]
+        self._told_changes[msg_id, at] = None
 
     def admin_added(self, key: str) -> None:
         """A console here made account ``key`` an administrator: so do the other nodes,
@@ -1208,9 +1233,6 @@ class ClusterNode:
                     self._last_beat, self._last_beat_at = self.clock(), time.time()
                     if self._unrouted and not self._routes:  # Redis answers: route them again
                         asyncio.get_running_loop().call_soon(self._send_routes)
-                    unput, self._unput = self._unput, []
-                    for change in unput:  # and put the room changes again, in order
-                        self._put_change(change)
                     if self._unclaimed:  # a rejoin that Redis interrupted
                         await self._claim_again()
                     if self._unreleased:
@@ -1490,10 +1512,11 @@ class ClusterNode:
         elif kind is bus.RoomPosted:
             relay.room_desk.fan_out(StoredMessage(event.msg_id, event.sender, event.sender_key, None, event.room,
                                                   event.text, event.sent_at, "", "room"))
-        elif kind is bus.RoomPostChanged:
-            if event.node != self.node_id:  # the deciding node told its sessions at once
-                relay.room_desk.post_changed_elsewhere(event.room, event.sender_key, event.frame.encode("utf-8"),
-                                                       event.notices)
+        elif kind is bus.RoomPostChangeStored:
+            if event.node == self.node_id and event.msg_id in self._changing:
+                self._held_changes.setdefault(event.msg_id, []).append(event)  # until its answer
+            else:
+                self._post_change_stored(event)
         elif kind is bus.AdminAdded:
             relay.room_desk.rooms.add_admin(event.key)
         elif kind is bus.BlockChange:

@@ -387,11 +387,11 @@ return {alive, redis.call('XLEN', inbox), pending[1], last, now}
 
 
 # ARGV: prefix, events stream, msg id, entry, stream length. An events-stream entry that
-# holds a room post's text (an edit's rchange, bus.RoomPostChanged; a say's room entry on
-# a node whose store has no ROOM_SAY): added, and noted in the message's hash ('se', as
-# stores/redis_scripts.py's store script notes the post's own rpost or room entry) so that a
-# delete of the post removes it from the stream too. Not added if the post
-# was deleted meanwhile (nothing left to tell, and no text to keep). The entry's id, or false.
+# holds a room post's text (a say's room entry on a node whose store has no ROOM_SAY):
+# added, and noted in the message's hash ('se', as stores/redis_scripts.py's store script
+# notes the post's own rpost or room entry, and its CHANGE script an edit's rchanged) so
+# that a delete of the post removes it from the stream too. Not added if the post was
+# deleted meanwhile (nothing left to tell, and no text to keep). The entry's id, or false.
 ROOM_TEXT_ENTRY = Script("""
 local k = ARGV[1] .. 'm:' .. ARGV[3]
 if redis.call('HGET', k, 'd') == '1' then return false end

@@ -707,11 +707,18 @@ return #doomed
 
 # ARGV: P, msg id, sender key ('*', no user's key, for anyone's: a moderator's delete), '1' and the new text
 # (an edit) or '0' and '' (a delete), now, window, the keys of the rooms whose posts an edit may
-# change, one a line ('*': any; may_post_in), then the keys of those who are not told
-# (quiet_for). As mailbox.change_message. A named room's post goes to the room's change log
-# ``rchg:<room key>`` (ids scored by the time of their last change, the newest
-# const.ROOM_BACKLOG_LIMIT kept) instead of a recipient's ``chg:``.
-CHANGE = _script(r"""
+# change, one a line ('*': any; may_post_in), the events stream ('' but in a cluster), its
+# length and an entry's head (cluster/bus.py room_post_change_head), then the keys of those
+# who are not told (quiet_for). As mailbox.change_message. A named room's post goes to the
+# room's change log ``rchg:<room key>`` (ids scored by the time of their last change, the
+# newest const.ROOM_BACKLOG_LIMIT kept) instead of a recipient's ``chg:``. In a cluster a
+# room's post changed (the default room's too) is put on the events stream in the same step
+# (bus.RoomPostChangeStored: the head, then the post's fields as the change left them): a
+# change stored is told to every node's members whatever becomes of the node that made it
+# (the chaos run, cluster seed 943: a node cut off from Redis and killed once the store
+# answered lost the entry it was to put afterwards). An edit's entry holds the text, so it
+# is noted in ``se`` as the post's own entry is.
+CHANGE = _script(JSON_STRING_FUNCTION + r"""
 local id = ARGV[2]
 local k = mkey(id)
 local r = hmget(k, 'sk', 'rk', 'd', 't', 'at', 'st', 'e')
@@ -745,6 +752,17 @@ else
     redis.call('HDEL', k, 'se')
   end
 end
+if r[6] == 'room' and ARGV[9] ~= '' then
+  local t = edit and ARGV[5] or ''
+  local eid = redis.call('XADD', ARGV[9], 'MAXLEN', '~', ARGV[10], '*', 'e', ARGV[11]
+    .. '"room":' .. json_string(r[2] or '') .. ',"msg_id":' .. id .. ',"sender":' .. json_string(hmget(k, 's')[1])
+    .. ',"sender_key":' .. json_string(r[1]) .. ',"text":' .. json_string(t) .. ',"at":' .. at
+    .. ',"deleted":' .. (edit and 'false' or 'true') .. '}')
+  if edit then
+    local held = redis.call('HGET', k, 'se')
+    redis.call('HSET', k, 'se', (held and (held .. '\n') or '') .. ARGV[9] .. ' ' .. eid)
+  end
+end
 if r[6] == 'room' and not r[2] then return {'changed', row(id)} end  -- the default room: no log
 if r[6] == 'room' then
   local log = P .. 'rchg:' .. r[2]
@@ -759,7 +777,7 @@ for _, who in ipairs({r[1], r[2]}) do
   redis.call('ZREMRANGEBYRANK', log, 0, -(%(dm_changes)d + 1))
 end
 local quiet = r[6] == 'blocked' or r[6] == 'blocked_expired'
-for i = 9, #ARGV do
+for i = 12, #ARGV do
   if ARGV[i] == r[2] then quiet = true end
 end
 if not quiet then redis.call('ZADD', P .. 'chg:' .. r[2], id, id) end

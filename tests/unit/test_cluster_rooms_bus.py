@@ -15,8 +15,9 @@ EVENTS = [
     bus.RoomChanged("#redes", 4, None, "[]"),
     bus.RoomPosted("Ana", "ana", "#redes", "olá \"turma\" / 🌍\n", 1700000002.25, 12),
     bus.AdminAdded("teacher"),
-    bus.RoomPostChanged("n1", "#redes", "ana", '{"type":"deleted","room":"#redes"}\n',
-                        json.dumps([["ana", '{"type":"room_notice"}\n']])),
+    bus.RoomPostChangeStored("n1", "Moe", json.dumps([["ana", '{"type":"room_notice"}\n']]), "#redes", 7, "Ana",
+                             "ana", "", 1700000003.5, True),
+    bus.RoomPostChangeStored("n1", None, "[]", "", 8, "João", "joão", "olá \"turma\"\n", 1700000004.25, False),
 ]
 
 
@@ -30,6 +31,17 @@ def test_a_room_post_entry_completed_as_the_store_script_does_decodes_to_the_pos
     entry = (head + "12" + "}").encode("utf-8")  # what ROOM_POST writes: head .. id .. '}'
     assert bus.decode(entry) == bus.RoomPosted("Ana", "ana", "#redes", "olá \"turma\" / 🌍\n", 1700000002.25, 12)
     assert bus.encode(bus.decode(entry)) == entry
+
+
+def test_a_post_change_entry_completed_as_the_store_script_does_decodes_to_the_change():
+    head = bus.room_post_change_head("n1", None, "[]")
+    # What CHANGE appends (stores/redis_scripts.py): the post's fields, each text through
+    # json_string (quotes, backslashes and control characters as \\u escapes, the rest as it
+    # is), and the brace.
+    tail = ('"room":"#redes","msg_id":12,"sender":"Conceição","sender_key":"conceição",'
+            '"text":"a prova \\u000a\\u0022é\\u0022 na sexta","at":1700000002.25,"deleted":false}')
+    assert bus.decode((head + tail).encode("utf-8")) == bus.RoomPostChangeStored(
+        "n1", None, "[]", "#redes", 12, "Conceição", "conceição", 'a prova \n"é" na sexta', 1700000002.25, False)
 
 
 def test_a_room_change_with_a_record_of_the_wrong_type_is_a_bad_entry():
