@@ -86,3 +86,33 @@ def test_default_room_edits_and_an_administrators_delete_reach_everyone_on_both_
             assert client.expect(RoomDeleted, 20, skip=QUIET).msg_id == first
         left = [e for e in stream_events(n) if "the tset" in repr(e) or "the test" in repr(e)]
         assert not left, left
+
+
+def test_on_a_shared_memory_store_default_room_changes_reach_the_other_node_once(redis_server):  # noqa: F811
+    """Nodes on one store in memory (the in-process tests' cluster: no store script puts
+    the change on the events stream) publish the default room's changes once stored:
+    the other node's sessions hear each once, the one who asked none."""
+    from test_cluster_nodes import Cluster
+    c = Cluster(redis_server.url, 2)
+    try:
+        with WireClient(*c.address(0)) as ana, WireClient(*c.address(1)) as mia, WireClient(*c.address(0)) as eve:
+            for client, name in ((ana, "Ana"), (mia, "Mia"), (eve, "Eve")):
+                client.send(Hello("h", name, const.PROTOCOL_VERSION, None, False, None, (EDITS,)))
+                client.expect(Welcome, skip=QUIET)
+            online_everywhere(c, "Ana", "Mia", "Eve")
+            first = say(ana, "m1", "the tset", ana, mia, eve)
+            ana.send(Edit("e1", first, "the test"))
+            ana.expect(Done, skip=QUIET + (RoomMessage,))
+            for client in (mia, eve):
+                change = client.expect(RoomEdited, 20, skip=QUIET)
+                assert (change.msg_id, change.room_name, change.text) == (first, const.DEFAULT_ROOM, "the test")
+            ana.send(Delete("d1", first))
+            ana.expect(Done, skip=QUIET)
+            for client in (mia, eve):
+                change = client.expect(RoomDeleted, 20, skip=QUIET)
+                assert (change.msg_id, change.by) == (first, None)
+            for client in (ana, mia, eve):  # once each, and nothing to the one who asked
+                events = client.drain(quiet=0.6)
+                assert not [e for e in events if isinstance(e, CHANGES)], events
+    finally:
+        c.close()
