@@ -849,9 +849,9 @@ class ClusterNode:
                             for event in self._held_changes.pop(msg_id, ()):
                                 self._post_change_stored(event)
                 return answered
-            store.change_message(msg_id, sender_key, text, now, window, quiet_for, then(callback), then(on_error),
-                                 may_post_in=may_post_in,
-                                 announce=(self.prefix + "events", scripts.EVENTS_MAXLEN, head))
+            store.change_message_announced(msg_id, sender_key, text, now, window, quiet_for, self.prefix + "events",
+                                           scripts.EVENTS_MAXLEN, head, then(callback), then(on_error),
+                                           may_post_in=may_post_in)
             return
 
         def stored(result: tuple[str, StoredMessage | None]) -> None:

@@ -1263,15 +1263,21 @@ class RedisStore:
 
     def change_message(self, msg_id: int, sender_key: str, text: str | None, now: float, window: float,
                        quiet_for: frozenset[str], callback: Callback | None = None, on_error: ErrorCallback | None = None,
-                       *, may_post_in: frozenset[str] | None = None,
-                       announce: tuple[str, int, str] | None = None) -> None:
-        """As the base's; ``announce`` (a cluster node's): the events stream, its length and
-        the head of the entry that tells a room post's change to every node, put there in
-        the same step (lua.CHANGE, bus.RoomPostChangeStored)."""
-        stream, length, head = ("", 0, "") if announce is None else announce
+                       *, may_post_in: frozenset[str] | None = None) -> None:
+        self.change_message_announced(msg_id, sender_key, text, now, window, quiet_for, "", 0, "", callback, on_error,
+                                      may_post_in=may_post_in)
+
+    def change_message_announced(self, msg_id: int, sender_key: str, text: str | None, now: float, window: float,
+                                 quiet_for: frozenset[str], stream: str, stream_length: int, head: str,
+                                 callback: Callback | None = None, on_error: ErrorCallback | None = None,
+                                 *, may_post_in: frozenset[str] | None = None) -> None:
+        """:meth:`change_message`, and a room post's change put on a cluster node's events
+        ``stream`` (of about ``stream_length`` entries; "": none) in the same step, as an
+        entry that starts with ``head`` (lua.CHANGE, bus.RoomPostChangeStored), so that no
+        node misses a change that was stored."""
         args = (msg_id, "*" if sender_key is None else sender_key, "0" if text is None else "1", "" if text is None else text, repr(now),
-                repr(window), "*" if may_post_in is None else "\n".join(sorted(may_post_in)), stream, length, head,
-                *sorted(quiet_for))
+                repr(window), "*" if may_post_in is None else "\n".join(sorted(may_post_in)), stream, stream_length,
+                head, *sorted(quiet_for))
         self._submit(lua.CHANGE, args, lambda reply: (reply[0].decode(), None if reply[1] is None else _message(reply[1])),
                      callback, on_error)
 
