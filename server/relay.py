@@ -1171,6 +1171,14 @@ class Relay:
             session.send(CatchUp())
         self._refill(session)
 
+    def fetch_waiting(self, key: str) -> None:
+        """In a cluster: another node stored messages for ``key`` and could route them to
+        nobody (ClusterNode.route): its sessions here fetch what waits for them, in order
+        (a fetch sends only what still waits and is not in flight here)."""
+        for session in self.registry.sessions_by_key(key):
+            if session.is_open:
+                self._refill(session)
+
     def settled_elsewhere(self, key: str, msg_id: int) -> None:
         """Message ``msg_id`` to ``key`` was confirmed or expired on another node: it is
         no longer in flight here (its sessions here leaving must not requeue it)."""
@@ -1190,11 +1198,13 @@ class Relay:
         recipient on this node disconnects before confirming (see _requeue).
 
         And it may have died between recording a receipt (or an expiry, an edit) and
-        routing it here (two calls to Redis: _confirm): so every session here is told again
-        what a login tells (:meth:`_tell_again`). Else a sender that stays connected heard
-        the outcome only at its next login (tests/integration/test_cluster_nodes.py), a
-        recipient the edit (test_cluster_changes_told_again.py; both found by the chaos
-        run)."""
+        routing it here (two calls to Redis: _confirm), or between storing a message and
+        routing it: so every session here is told again what a login tells
+        (:meth:`_tell_again`) and fetches what waits for it. Else a sender that stays
+        connected heard the outcome only at its next login
+        (tests/integration/test_cluster_nodes.py), a recipient the edit
+        (test_cluster_changes_told_again.py) or the message
+        (test_cluster_unrouted_messages.py; each found by the chaos run)."""
         for sender_key, flights in list(self.routed.items()):
             for msg_id, flight in list(flights.items()):
                 flight.nodes.discard(node)
@@ -1209,6 +1219,8 @@ class Relay:
         for session in self.sessions:
             if session.key and not session.closing:
                 self._tell_again(session)
+                if self._may_have_stored(session.key):
+                    self._refill(session)
 
     def _tell_again(self, session: ClientSession, missed_since: float | None = None) -> None:
         """Tell ``session`` again, as its login did, what another node may have stored for

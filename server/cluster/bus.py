@@ -20,7 +20,7 @@ entries go through two kinds of stream (see docs/cluster.md, "Nodes"):
   (:class:`CarbonCopy`), messages confirmed or expired elsewhere (:class:`Settled`), asks
   to ping the sessions of a guest whose token logged in elsewhere (:class:`Probe`), a
   session's ``on`` read by a node that showed its user all on itself until then
-  (:class:`SessionSeen`);
+  (:class:`SessionSeen`), messages stored and routed to nobody (:class:`MessagesWaiting`);
   and what happens to a direct message after "delivered" (:class:`Conversation`: read
   marks, typing, edits and deletes), with the receipts switch on the events stream
   (:class:`ReceiptsSwitch`).
@@ -144,6 +144,18 @@ class Probe(BusEvent):
     ends those that stay silent (Relay.probe_holders), as one server does for its own."""
 
     KIND: ClassVar[str] = "probe"
+    key: str
+
+
+@dataclass(frozen=True, slots=True)
+class MessagesWaiting(BusEvent):
+    """Messages for user ``key`` were stored and routed to nobody (the ROUTES call that
+    carried them failed): the inbox's node fetches what waits in the store for its
+    sessions of ``key`` (Relay.fetch_waiting). Routed once Redis answers the storing node
+    again; a fetch sends only what still waits and is not in flight, so a message the
+    failed call did route after all is not sent twice."""
+
+    KIND: ClassVar[str] = "waiting"
     key: str
 
 
@@ -386,7 +398,7 @@ _KINDS: dict[str, type[BusEvent]] = {cls.KIND: cls for cls in
                                       Tell, AccountSaved, PasswordReset, HoldingSaved, Settled, CarbonCopy,
                                       Conversation, ReceiptsSwitch, RoomChanged, RoomPosted, AdminAdded,
                                       RoomReadMoved, RoomPostChangeStored, GuestsForgotten, Probe, AccountDeleted,
-                                      SessionSeen)}
+                                      SessionSeen, MessagesWaiting)}
 # Built per cross-node message (Deliver, Tell, Settled, CarbonCopy: decoded by the node
 # that reads its inbox): each gets protocol/frozen.py's cheaper __init__, as the events do.
 _FAST_INIT = tuple(cls for cls in _KINDS.values() if fast_init(cls))

@@ -36,6 +36,7 @@ EVENTS = [
     bus.RoomReadMoved("#redes", "ana", 90),
     bus.Probe("ana"),
     bus.SessionSeen("ana", "node-b/7"),
+    bus.MessagesWaiting("conceição"),
 ]
 
 
