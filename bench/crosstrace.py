@@ -32,6 +32,8 @@ SEGMENTS = [
     ("b_rwrite", "b_rback", "B: ROUTES written -> reply resumed the task"),
     ("b_rwrite", "a_tell", "B's ROUTES -> A's XREADGROUP reply applied (Redis, fsync, A's wake)"),
     ("a_submit", "a_tell", "A: read -> delivered written to the sender (whole, less the generator)"),
+    ("b_tell", "a_fast", "B: receipt read -> A told it from B's datagram (fast path, fastpath.py)"),
+    ("a_submit", "a_fast", "A: read -> delivered written, by the fast path (whole, less the generator)"),
 ]
 
 

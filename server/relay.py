@@ -1137,6 +1137,17 @@ class Relay:
         elif flights := self.routed.get(key):  # still waiting, but no longer on that node
             flights.pop(msg_id, None)
 
+    def tell_fast(self, key: str, msg_id: int, frame: bytes) -> bool:
+        """Another node tells ``key``'s sessions here the outcome ``frame`` of message
+        ``msg_id`` ahead of its inbox entry (server/cluster/fastpath.py): told, and True, if
+        this node routed that message and still waits on its outcome (so after its
+        ``accepted``, and not a replay); else False, and the entry tells it."""
+        flights = self.routed.get(key)
+        if not flights or msg_id not in flights:
+            return False
+        self.tell_routed(key, msg_id, frame)
+        return True
+
     def _outcome_told(self, sender_key: str, msg_id: int) -> None:
         """In a cluster: the outcome of ``sender_key``'s message ``msg_id`` went to their
         sessions here. Nothing more to wait for: it is not asked of the store after a break

@@ -150,6 +150,10 @@ class Directory:
                 record.shared = True
         return []
 
+    def nodes_of(self, key: str) -> set[str]:
+        """The nodes holding a session of ``key`` (none if offline)."""
+        return {node_of(sid) for sid in self.registry.sessions_by_key(key)}
+
     def overdue(self, now: float) -> list[Left]:
         """The held leaves of users whose node stopped and who are not back within the
         grace (``now``: ``time.time()``), in the order they were held."""

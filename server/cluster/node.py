@@ -34,6 +34,7 @@ import asyncio
 import logging
 import os
 import re
+import secrets
 import socket
 import sys
 import time
@@ -41,7 +42,7 @@ from collections.abc import Callable
 from typing import Any
 
 import const
-from protocol import TYPING, Carbon, ErrorCode
+from protocol import TYPING, Carbon, Delivered, ErrorCode
 from protocol.codec import encode
 from resp import RedisClient, RedisError
 from resp.aio import RedisConnectionError
@@ -56,6 +57,7 @@ from ..store import LAZY_SECONDS, StoreUnavailable
 from . import bus, checks, scripts, trace
 from .clock import ClockSkew
 from .directory import Directory, Joined, node_of
+from .fastpath import FastLink, FastTell
 from .sayorder import SayOrder
 
 log = logging.getLogger("chat.cluster")
@@ -116,6 +118,9 @@ CATCH_UP_SECONDS = 0.5
 # Why a session ends whose name could not be claimed again after a rejoin (PROTOCOL.md,
 # the reasons of ``left``): its close and its leave notice here.
 LOST_CLUSTER = "server lost the cluster"
+# How a "delivered" frame begins: the one outcome the fast path carries (fastpath.py).
+_DELIVERED_HEAD = encode(Delivered("", 0))[:len(b'{"type":"delivered"')]
+_DELIVERED_TEXT_HEAD = _DELIVERED_HEAD.decode("ascii")
 
 
 # The entries the directory follows.
@@ -293,6 +298,11 @@ class ClusterNode:
         # The cluster's figures for /metrics (server/metrics.py GAUGES), read once per beat.
         self.gauges: dict[str, float] = {}
         self._says = SayOrder()  # the default room's messages wait for this node's says' answers
+        # The fast path of "delivered" (fastpath.py): None over rediss://, or when no endpoint
+        # could be opened. And the (sender key, msg_id) whose "delivered" it told here, oldest
+        # first, at most UNROUTED_MAX: their inbox entries tell nothing more (fast_delivered).
+        self._fast: FastLink | None = None
+        self._fast_told: dict[tuple[str, int], None] = {}
 
     # --- The peers interface (server/peers.py) -----------------------------------------
 
@@ -606,6 +616,11 @@ class ClusterNode:
         device here)."""
         if trace.ON:
             trace.mark("b_tell", msg_id)
+        fast = self._fast
+        if fast is not None and fast.peers and self._where.get(key) is False and frame.startswith(_DELIVERED_HEAD):
+            for node in self.users.nodes_of(key):
+                if node != self.node_id:
+                    fast.send(FastTell(node, key, msg_id, frame))
         self._route_surely(key, bus.encode(bus.Tell(key, msg_id, frame.decode("utf-8"))), f"outcome for {key!r}")
 
     def elsewhere(self, key: str) -> bool:
@@ -1040,6 +1055,7 @@ class ClusterNode:
         try:
             await self._check_memory()
             await self._check_version()
+            await self._open_fast()
             await self._join()
             await self._load()
         except (RedisConnectionError, TimeoutError) as exc:
@@ -1051,6 +1067,41 @@ class ClusterNode:
         if trace.ON:
             trace.probe_turns(asyncio.get_running_loop())
         log.info("cluster node %s on %s", self.node_id, self._redis.address)
+
+    async def _open_fast(self) -> None:
+        """Open the fast path's endpoint (fastpath.py) on the address this machine reaches
+        Redis from, where the other nodes, which reach Redis too, can reach it. None over
+        ``rediss://`` (its datagrams are in the clear), nor if that fails (a warning: every
+        "delivered" then comes through Redis, as it does anyway)."""
+        address = self._redis.address
+        if address.tls:
+            return
+        try:
+            infos = await asyncio.get_running_loop().getaddrinfo(address.host, address.port, type=socket.SOCK_DGRAM)
+            family, _type, _proto, _name, where = infos[0]
+            with socket.socket(family, socket.SOCK_DGRAM) as probe:
+                probe.connect(where)  # sends nothing: picks the route's source address
+                host = probe.getsockname()[0]
+            self._fast = await FastLink.open(host, self.node_id, self.fast_delivered, self.clock)
+        except OSError as exc:
+            log.warning("cluster: no fast path for \"delivered\" (%s); it comes through Redis", exc)
+
+    def fast_delivered(self, tell: FastTell) -> None:
+        """A node sent the "delivered" of a message a session here sent (fastpath.py):
+        told now, once, if this node routed that message and still waits on its outcome
+        (relay.tell_fast); its inbox entry, a moment later, then tells nothing more."""
+        try:
+            told = self._fast_told
+            if self.relay is None or (tell.key, tell.msg_id) in told or not tell.frame.startswith(_DELIVERED_HEAD):
+                return
+            if self.relay.tell_fast(tell.key, tell.msg_id, tell.frame):
+                if trace.ON:
+                    trace.mark("a_fast", tell.msg_id)
+                if len(told) >= UNROUTED_MAX:  # entries never read (Redis lost them): nothing more to skip
+                    del told[next(iter(told))]
+                told[tell.key, tell.msg_id] = None
+        except Exception:
+            self._bug("telling a fast \"delivered\"")
 
     async def _keep_running(self, what: str, run: Callable[[], Any]) -> None:
         """``await run()`` for as long as the node runs. Each task catches what Redis can do
@@ -1090,6 +1141,8 @@ class ClusterNode:
                 pass  # the others reap this node when its heartbeat expires
         for client in (self._redis, self._events_reader, self._inbox_reader):
             await client.close()
+        if self._fast is not None:
+            self._fast.close()
 
     async def _check_memory(self) -> None:
         """Refuse (ConfigRefused, in one sentence chatserver.py prints) a Redis that evicts
@@ -1128,9 +1181,14 @@ class ClusterNode:
     async def _join(self) -> None:
         info = f"{socket.gethostname()} pid {os.getpid()}"
         ttl, quiet = self._liveness_ms
-        reply = await scripts.JOIN(self._redis, args=(self.prefix, self.node_id, ttl, info, quiet))
+        fast = self._fast
+        endpoint = "" if fast is None or fast.address is None else f"{fast.address[0]} {fast.address[1]}"
+        reply = await scripts.JOIN(self._redis, args=(self.prefix, self.node_id, ttl, info, quiet, endpoint,
+                                                      secrets.token_hex(32)))
         if isinstance(reply, RedisError):
             raise RedisConnectionError(f"cannot join the cluster: {reply}")
+        if fast is not None and isinstance(reply, bytes):
+            fast.secret = reply
         self._last_beat, self._last_beat_at = self.clock(), time.time()
 
     async def _load(self) -> None:
@@ -1238,6 +1296,8 @@ class ClusterNode:
                     await self._rejoin()
                 else:
                     self._last_beat, self._last_beat_at = self.clock(), time.time()
+                    if self._fast is not None:
+                        await self._read_fast_peers()
                     if self._unrouted and not self._routes:  # Redis answers: route them again
                         asyncio.get_running_loop().call_soon(self._send_routes)
                     if self._unclaimed:  # a rejoin that Redis interrupted
@@ -1259,6 +1319,13 @@ class ClusterNode:
                               if isinstance(exc, HeartbeatRefused) else
                               "cluster: cut off from Redis (%s): logins are answered unavailable", exc)
                     cut_off = exc
+
+    async def _read_fast_peers(self) -> None:
+        """Read the other nodes' fast path endpoints (at every beat: a node that joined
+        since is reached from then on; until then its "delivered" comes through Redis)."""
+        reply = await self._redis.execute("HGETALL", self.prefix + "fast")
+        if isinstance(reply, list) and self._fast is not None:
+            self._fast.set_peers({_text(reply[i]): _text(reply[i + 1]) for i in range(0, len(reply) - 1, 2)})
 
     def _reap(self) -> Any:
         """Run REAP (an awaitable of its reply)."""
@@ -1776,6 +1843,12 @@ class ClusterNode:
         elif type(event) is bus.Tell:
             if trace.ON:
                 trace.mark("a_tell", event.msg_id)
+            if self._fast_told and (event.key, event.msg_id) in self._fast_told:
+                # Its "delivered" came first on the fast path, and is final: an entry before
+                # it (a "queued" of a recipient's node that lost her) would now be untrue.
+                if event.frame.startswith(_DELIVERED_TEXT_HEAD):
+                    del self._fast_told[event.key, event.msg_id]
+                return
             self.relay.tell_routed(event.key, event.msg_id, event.frame.encode("utf-8"))
         elif type(event) is bus.Settled:
             self.relay.settled_elsewhere(event.key, event.msg_id)

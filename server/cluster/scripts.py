@@ -6,6 +6,8 @@ single Redis, not Redis Cluster: see docs/cluster.md). The keys, for prefix ``p`
 
     p..'nodes'              set of node ids that joined and were not reaped
     p..'node:'..id          the node's host and pid, for people (until it is reaped)
+    p..'fast'               hash: node id -> "host port", its fast path endpoint (fastpath.py)
+    p..'fastkey'            the key that seals the fast path's datagrams, set by the first join
     p..'beats'              hash: node id -> its heartbeat's deadline (Redis time, ms)
     p..'clock'              Redis time (ms) of the last heartbeat script any node ran
     p..'who'                hash: user key -> '1|Name' (account) or '0|Name' (guest)
@@ -80,7 +82,9 @@ local function json_string(s)
 end
 """
 
-# ARGV: prefix, node, ttl ms, info, silence ms. Heartbeat at start: the node exists from now on.
+# ARGV: prefix, node, ttl ms, info, silence ms[, fast path endpoint or '', a new fast path key].
+# Heartbeat at start: the node exists from now on. Returns the cluster's fast path key
+# (the one given, if none was set), or 1 without one.
 JOIN = Script(_LIVENESS + """
 local p, node = ARGV[1], ARGV[2]
 local now = heard(p, ARGV[5])
@@ -90,6 +94,11 @@ redis.call('SADD', p..'nodes', node)
 local inbox = p..'inbox:'..node
 if redis.call('EXISTS', inbox) == 0 then
   redis.call('XGROUP', 'CREATE', inbox, 'node', '$', 'MKSTREAM')
+end
+if ARGV[6] and ARGV[6] ~= '' then redis.call('HSET', p..'fast', node, ARGV[6]) end
+if ARGV[7] then
+  redis.call('SET', p..'fastkey', ARGV[7], 'NX')
+  return redis.call('GET', p..'fastkey')
 end
 return 1
 """)
@@ -223,6 +232,7 @@ for _, node in ipairs(redis.call('SMEMBERS', p..'nodes')) do
     end
     redis.call('DEL', p..'sessions:'..node, p..'inbox:'..node, p..'node:'..node)
     redis.call('HDEL', p..'beats', node)
+    redis.call('HDEL', p..'fast', node)
     redis.call('SREM', p..'nodes', node)
     redis.call('XADD', p..'events', 'MAXLEN', '~', %d, '*', 'e', '{"k":"gone","node":' .. json_string(node) .. '}')
     reaped[#reaped + 1] = node

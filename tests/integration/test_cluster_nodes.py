@@ -99,6 +99,8 @@ class Cluster:
                 task.cancel()
             for client in (node._redis, node._events_reader, node._inbox_reader):
                 await client.close()
+            if node._fast is not None:
+                node._fast.close()
             server._server.close()
             for session in list(server.relay.sessions):
                 session.abort("crash")

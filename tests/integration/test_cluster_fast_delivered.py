@@ -1,0 +1,122 @@
+"""The fast path of ``delivered`` (server/cluster/fastpath.py): the recipient's node sends
+the sender's node one datagram beside the inbox entry it routes through Redis, and the
+sender hears ``delivered`` once, from whichever comes first.
+
+Two nodes on one loop (test_cluster_nodes.Cluster: one store in memory, or each node its
+Redis store) and a real redis-server; wire clients. To show that the datagram alone
+tells the sender, node 0 (Ana's, the recipient's) holds the inbox entries of the
+outcomes it routes until the test lets them go. Every wait has a deadline.
+"""
+
+from __future__ import annotations
+
+import logging
+import socket
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import pytest
+from redisserver import redis_server  # noqa: F401  (a fixture)
+from test_cluster_conversation import log_in, no, online
+from test_cluster_nodes import NOTICES, Cluster, wait_for
+
+from protocol import Accepted, Delivered, DirectMessage, Queued, Receipt, SendDirect
+from protocol.codec import encode
+from server.cluster import bus
+from server.cluster.fastpath import FastTell, seal
+
+
+@contextmanager
+def ana_and_bia(redis, redis_stores: bool) -> Iterator[tuple]:
+    """Ana on node 0 and Bia on node 1, each seen online by both, node 0's outcome entries
+    held: (the cluster, Ana, Bia, the held entries, a function that routes them)."""
+    c = Cluster(redis.url, 2, redis_stores=redis_stores, beat=0.2, ttl=1.0)
+    try:
+        with log_in(c, 0, "Ana") as ana, log_in(c, 1, "Bia") as bia:
+            online(c, "Ana", "Bia")
+            node = c.nodes[0]
+            wait_for(lambda: c.call(lambda: bool(node._fast.peers) and bool(c.nodes[1]._fast.peers)),
+                     what="each node knows the other's fast path endpoint")
+            held, real = [], node._route_surely
+
+            def holding(key, entry, what):
+                held.append((key, entry, what))
+
+            def let_go():
+                c.call(delattr, node, "_route_surely")
+                for routed in held:
+                    c.call(real, *routed)
+
+            c.call(setattr, node, "_route_surely", holding)
+            yield c, ana, bia, held, let_go
+    finally:
+        c.close()
+
+
+def bia_sends(ana, bia, text: str = "oi") -> int:
+    """Bia sends Ana a message that Ana is shown and confirms; its msg_id."""
+    bia.send(SendDirect("d1", "ana", text))
+    msg_id = bia.expect(Accepted, skip=NOTICES).msg_id
+    got = ana.expect(DirectMessage, skip=NOTICES)
+    assert (got.msg_id, got.text) == (msg_id, text)
+    ana.send(Receipt(msg_id))
+    return msg_id
+
+
+@pytest.mark.parametrize("redis_stores", [False, True], ids=["memory", "redis"])
+def test_the_sender_on_another_node_hears_delivered_from_the_datagram_and_once_when_the_entry_comes(
+        redis_server, redis_stores):  # noqa: F811
+    with ana_and_bia(redis_server, redis_stores) as (c, ana, bia, held, let_go):
+        msg_id = bia_sends(ana, bia)
+        assert bia.expect(Delivered, skip=NOTICES, timeout=5).msg_id == msg_id
+        wait_for(lambda: held, what="node 0's outcome entry, held")
+        assert [bus.decode(entry).msg_id for _key, entry, _what in held] == [msg_id]
+        let_go()
+        # The entry reaches node 1 (its reader applies it) and tells Bia nothing more.
+        wait_for(lambda: c.call(lambda: (("bia", msg_id) not in c.nodes[1]._fast_told)),
+                 what="node 1 reads the entry of the outcome it told")
+        no(bia, Delivered, Queued)
+
+
+def test_a_queued_entry_after_the_datagrams_delivered_is_not_told(redis_server):  # noqa: F811
+    # "delivered" is final: a "queued" routed before it (a node of the recipient that lost
+    # her before she confirmed on another) and read after the datagram would be untrue.
+    with ana_and_bia(redis_server, False) as (c, ana, bia, held, let_go):
+        msg_id = bia_sends(ana, bia)
+        assert bia.expect(Delivered, skip=NOTICES, timeout=5).msg_id == msg_id
+        queued = encode(Queued("d1", msg_id)).decode("utf-8")
+        c.call(c.nodes[1]._apply_routed, bus.Tell("bia", msg_id, queued))
+        no(bia, Queued, Delivered)
+        let_go()
+        no(bia, Queued, Delivered)
+
+
+def test_datagrams_not_sealed_for_this_node_or_about_nothing_it_waits_on_tell_nothing(
+        redis_server, caplog):  # noqa: F811
+    with ana_and_bia(redis_server, False) as (c, ana, bia, held, let_go):
+        node = c.nodes[1]
+        where = node._fast.address
+        secret = node._fast.secret
+        let_go()  # the entries route as before the fast path
+        msg_id = bia_sends(ana, bia)
+        assert bia.expect(Delivered, skip=NOTICES, timeout=5).msg_id == msg_id
+        wait_for(lambda: c.call(lambda: (("bia", msg_id) not in node._fast_told)),
+                 what="node 1 reads the entry of the outcome it told")
+        frame = encode(Delivered("d1", msg_id))
+        caplog.set_level(logging.INFO, logger="chat.cluster")
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sender:
+            # A replay of the message's delivered (its outcome told: not waited on any more),
+            # one of a message node 1 never routed, one for another node, one under another
+            # key, garbage: nothing is told, and the log says it once.
+            sender.sendto(seal(secret, FastTell(node.node_id, "bia", msg_id, frame)), where)
+            sender.sendto(seal(secret, FastTell(node.node_id, "bia", msg_id + 1, encode(Delivered("d2", msg_id + 1)))),
+                          where)
+            sender.sendto(seal(secret, FastTell("another", "bia", msg_id + 1, frame)), where)
+            sender.sendto(seal(b"not the key", FastTell(node.node_id, "bia", msg_id + 1, frame)), where)
+            for _ in range(50):
+                sender.sendto(b"\x00" * 40, where)
+        wait_for(lambda: [r for r in caplog.records if "fast path datagrams dropped" in r.getMessage()],
+                 what="the drops logged")
+        no(bia, Delivered)
+        lines = [r.getMessage() for r in caplog.records if "fast path datagrams dropped" in r.getMessage()]
+        assert len(lines) == 1, lines
