@@ -1296,14 +1296,14 @@ class ClusterNode:
                     await self._rejoin()
                 else:
                     self._last_beat, self._last_beat_at = self.clock(), time.time()
-                    if self._fast is not None:
-                        await self._read_fast_peers()
                     if self._unrouted and not self._routes:  # Redis answers: route them again
                         asyncio.get_running_loop().call_soon(self._send_routes)
                     if self._unclaimed:  # a rejoin that Redis interrupted
                         await self._claim_again()
                     if self._unreleased:
                         await self._release_again()
+                    if self._fast is not None:
+                        await self._read_fast_peers()
                 reaped = await self._reap()
                 if isinstance(reaped, RedisError):
                     raise HeartbeatRefused(str(reaped))
