@@ -393,7 +393,7 @@ class ChatServer:
         failures = getattr(self.store, "failures", None)
         if failures is not None:  # counted by the store as it logs them: read, not counted twice
             relay.metrics.store_errors = failures.operations_failed
-        return relay.metrics.render(gauges)
+        return relay.metrics.render(gauges, getattr(self.peers, "counters", None))
 
     @property
     def web_address(self) -> tuple[str, int]:

@@ -84,6 +84,14 @@ GAUGES = (
     ("chat_cluster_clock_offset_seconds", "Redis's clock minus this node's, in seconds (read once a second; over 1 s, the node logs that its clock is off)."),
 )
 
+# The counters a cluster node keeps beside the relay's (ClusterNode.counters), with their
+# help text: name -> help; each is given as its samples, (labels, value).
+PEER_COUNTERS = {
+    "chat_cluster_fast_path_total": "Datagrams of the fast path of delivered (cluster mode), by outcome: sent; "
+                                    "told (the sender's node told delivered from one, ahead of its inbox entry); "
+                                    "dropped (not sent, or not taken: the inbox entry tells the same).",
+}
+
 
 class Metrics:
     """The counters of one server; the relay and the store bump them, ``render`` shows them."""
@@ -114,9 +122,10 @@ class Metrics:
             self.redis_round_trip = Histogram()
         return self.redis_round_trip
 
-    def render(self, gauges: dict[str, float]) -> str:
-        """The text exposition (format 0.0.4) of every counter and histogram, and of
-        ``gauges`` (name -> value, the names of ``GAUGES``; missing ones are left out)."""
+    def render(self, gauges: dict[str, float], peer_counters: dict[str, list[tuple[str, float]]] | None = None) -> str:
+        """The text exposition (format 0.0.4) of every counter and histogram, of
+        ``gauges`` (name -> value, the names of ``GAUGES``; missing ones are left out) and
+        of ``peer_counters`` (name -> samples, the names of ``PEER_COUNTERS``)."""
         out: list[str] = []
 
         def metric(name: str, kind: str, help_text: str, samples: list[tuple[str, float]]) -> None:
@@ -137,6 +146,8 @@ class Metrics:
         for name, help_text in GAUGES:
             if name in gauges:
                 metric(name, "gauge", help_text, [("", gauges[name])])
+        for name, samples in (peer_counters or {}).items():
+            metric(name, "counter", PEER_COUNTERS[name], samples)
         _histogram(out, "chat_store_commit_seconds", "Time to commit a transaction to disk (durable store).",
                    self.store_commit)
         if self.redis_round_trip is not None:

@@ -103,6 +103,7 @@ class FastLink(asyncio.DatagramProtocol):
         self._clock = clock
         self._transport: Any = None
         self._dropped: dict[str, int] = {}  # why -> how many since the last log line
+        self.sent = self.dropped = 0  # since start (/metrics)
         self._dropped_logged = float("-inf")
 
     @classmethod
@@ -146,6 +147,7 @@ class FastLink(asyncio.DatagramProtocol):
             self._drop("size")
             return
         transport.sendto(datagram, where)
+        self.sent += 1
 
     def datagram_received(self, data: bytes, addr: tuple) -> None:
         if self.secret is None:
@@ -164,6 +166,7 @@ class FastLink(asyncio.DatagramProtocol):
     def _drop(self, why: str) -> None:
         """Count a datagram not sent or not taken; the log says so at most once per
         DROP_LOG_INTERVAL, with the counts (anyone can send datagrams to the port)."""
+        self.dropped += 1
         self._dropped[why] = self._dropped.get(why, 0) + 1
         now = self._clock()
         if now - self._dropped_logged >= DROP_LOG_INTERVAL:

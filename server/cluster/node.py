@@ -303,6 +303,7 @@ class ClusterNode:
         # first, at most UNROUTED_MAX: their inbox entries tell nothing more (fast_delivered).
         self._fast: FastLink | None = None
         self._fast_told: dict[tuple[str, int], None] = {}
+        self._fast_told_count = 0  # since start (/metrics)
 
     # --- The peers interface (server/peers.py) -----------------------------------------
 
@@ -1059,6 +1060,8 @@ class ClusterNode:
             await self._join()
             await self._load()
         except (RedisConnectionError, TimeoutError) as exc:
+            if self._fast is not None:
+                self._fast.close()
             raise StoreUnavailable(f"cannot join the cluster at {self._redis.address}: {exc or 'timed out'}") from exc
         self._tasks = [asyncio.ensure_future(self._keep_running(what, run)) for what, run in (
             ("heartbeat", self._heartbeat), ("events reader", self._read_events),
@@ -1086,6 +1089,16 @@ class ClusterNode:
         except OSError as exc:
             log.warning("cluster: no fast path for \"delivered\" (%s); it comes through Redis", exc)
 
+    @property
+    def counters(self) -> dict[str, list[tuple[str, float]]]:
+        """The fast path's counters for /metrics (server/metrics.py PEER_COUNTERS), if it is on."""
+        fast = self._fast
+        if fast is None:
+            return {}
+        return {"chat_cluster_fast_path_total": [('{outcome="sent"}', fast.sent),
+                                                 ('{outcome="told"}', self._fast_told_count),
+                                                 ('{outcome="dropped"}', fast.dropped)]}
+
     def fast_delivered(self, tell: FastTell) -> None:
         """A node sent the "delivered" of a message a session here sent (fastpath.py):
         told now, once, if this node routed that message and still waits on its outcome
@@ -1095,6 +1108,7 @@ class ClusterNode:
             if self.relay is None or (tell.key, tell.msg_id) in told or not tell.frame.startswith(_DELIVERED_HEAD):
                 return
             if self.relay.tell_fast(tell.key, tell.msg_id, tell.frame):
+                self._fast_told_count += 1
                 if trace.ON:
                     trace.mark("a_fast", tell.msg_id)
                 if len(told) >= UNROUTED_MAX:  # entries never read (Redis lost them): nothing more to skip

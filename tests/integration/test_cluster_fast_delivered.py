@@ -69,6 +69,8 @@ def test_the_sender_on_another_node_hears_delivered_from_the_datagram_and_once_w
     with ana_and_bia(redis_server, redis_stores) as (c, ana, bia, held, let_go):
         msg_id = bia_sends(ana, bia)
         assert bia.expect(Delivered, skip=NOTICES, timeout=5).msg_id == msg_id
+        assert 'chat_cluster_fast_path_total{outcome="sent"} 1' in c.call(c.servers[0].metrics_text)
+        assert 'chat_cluster_fast_path_total{outcome="told"} 1' in c.call(c.servers[1].metrics_text)
         wait_for(lambda: held, what="node 0's outcome entry, held")
         assert [bus.decode(entry).msg_id for _key, entry, _what in held] == [msg_id]
         let_go()

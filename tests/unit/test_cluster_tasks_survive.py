@@ -43,7 +43,7 @@ def test_the_heartbeat_goes_on_after_an_unexpected_exception(monkeypatch, caplog
     monkeypatch.setattr(node_module.scripts, "BEAT", beat)
     node = ClusterNode("redis://127.0.0.1:1/0", node_id="n1", beat=0.01)
     monkeypatch.setattr(node, "_reap", reap)
-    for name in ("_check_memory", "_check_version", "_join", "_load"):
+    for name in ("_check_memory", "_check_version", "_open_fast", "_join", "_load"):
         monkeypatch.setattr(node, name, nothing)
     for name in ("_read_events", "_read_inbox", "_watch_gauges"):
         monkeypatch.setattr(node, name, idle)
