@@ -81,6 +81,13 @@ def test_two_nodes_over_tls_relay_a_direct_message_with_both_acks(tmp_path, cert
                 bia.send(Receipt(message.msg_id))
                 assert ana.expect(Delivered, skip=NOTICES).msg_id == accepted.msg_id
 
+            async def fast_path_endpoints() -> object:
+                async with RedisClient(url, timeout=5) as client:
+                    return await client.execute("HGETALL", "{chat}:fast")
+            # The fast path of "delivered" is in the clear: over TLS no node opens one
+            # (docs/cluster.md), and the delivered above came through Redis.
+            assert asyncio.run(fast_path_endpoints()) == []
+
 
 def test_a_redis_whose_certificate_is_not_trusted_is_a_one_line_refusal(tmp_path, certificates):
     with tls_redis(tmp_path, certificates, "no") as redis:
