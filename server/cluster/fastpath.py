@@ -22,7 +22,8 @@ over ``rediss://``: its users chose to keep the cluster's traffic private, and t
 datagram is in the clear.
 
 Sans-I/O: :func:`seal` and :func:`unseal` turn a :class:`FastTell` into bytes and back;
-:class:`FastLink` is the asyncio shell (a datagram endpoint).
+:class:`EarlyTells` keeps the ones that came before their message's ``accepted`` was
+written; :class:`FastLink` is the asyncio shell (a datagram endpoint).
 """
 
 from __future__ import annotations
@@ -47,6 +48,11 @@ MAC_BYTES = 16  # HMAC-SHA256 truncated to 128 bits (RFC 2104 section 5)
 MAX_BUFFERED = 256 * 1024
 # How often the log says that datagrams were dropped (with their count), at most.
 DROP_LOG_INTERVAL = 60.0
+# A datagram that comes before its message's flight (EarlyTells) is kept at most this long
+# (its store's answer has come or failed by then: the store's timeout is 5 s), and at most
+# this many of them.
+EARLY_SECONDS = 5.0
+EARLY_MAX = 1_000
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,6 +92,46 @@ def unseal(secret: bytes, node: str, data: bytes) -> FastTell | str:
     if to != node:
         return "node"
     return tell
+
+
+class EarlyTells:
+    """The datagrams that came before the sender's node wrote their message's ``accepted``,
+    until it has (ClusterNode.route). The recipient's node reads the message from Redis in
+    the very iteration that answers the sender's node's store, so her client may confirm it
+    before the sender's node has read that answer: 6% of the cross-node messages of
+    bench.cluster at 2,000/s, each told by its inbox entry 1–5 ms later when the datagram
+    was dropped. Held at most :data:`EARLY_SECONDS` and :data:`EARLY_MAX` of them, oldest
+    dropped first: a replay, or one whose inbox entry came first, is never asked for.
+    Sans-I/O: the caller gives the time."""
+
+    def __init__(self) -> None:
+        self._held: dict[tuple[str, int], tuple[FastTell, float]] = {}  # oldest first, with its expiry
+
+    def __bool__(self) -> bool:
+        return bool(self._held)
+
+    def __len__(self) -> int:
+        return len(self._held)
+
+    def hold(self, tell: FastTell, now: float) -> None:
+        held = self._held
+        while held:
+            oldest = next(iter(held))
+            if held[oldest][1] > now and len(held) < EARLY_MAX:
+                break
+            del held[oldest]
+        held.pop((tell.key, tell.msg_id), None)  # to the end: the newest
+        held[tell.key, tell.msg_id] = (tell, now + EARLY_SECONDS)
+
+    def take(self, key: str, msg_id: int, now: float) -> FastTell | None:
+        """The datagram held for ``key``'s message ``msg_id``, if one came and has not
+        expired; it is held no more either way."""
+        entry = self._held.pop((key, msg_id), None)
+        return entry[0] if entry is not None and entry[1] > now else None
+
+    def discard(self, key: str, msg_id: int) -> None:
+        """Hold nothing more for ``key``'s message ``msg_id`` (told otherwise, or no flight)."""
+        self._held.pop((key, msg_id), None)
 
 
 class FastLink(asyncio.DatagramProtocol):

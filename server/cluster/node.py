@@ -57,7 +57,7 @@ from ..store import LAZY_SECONDS, StoreUnavailable
 from . import bus, checks, scripts, trace
 from .clock import ClockSkew
 from .directory import Directory, Joined, node_of
-from .fastpath import FastLink, FastTell
+from .fastpath import EarlyTells, FastLink, FastTell
 from .sayorder import SayOrder
 
 log = logging.getLogger("chat.cluster")
@@ -304,6 +304,9 @@ class ClusterNode:
         self._fast: FastLink | None = None
         self._fast_told: dict[tuple[str, int], None] = {}
         self._fast_told_count = 0  # since start (/metrics)
+        # Fast "delivered"s that came before their message's "accepted" was written here:
+        # route() tells each once its flight exists (_tell_early).
+        self._fast_early = EarlyTells()
 
     # --- The peers interface (server/peers.py) -----------------------------------------
 
@@ -563,6 +566,8 @@ class ClusterNode:
             if trace.ON:
                 trace.mark("a_accept", message.msg_id)
             callback(store.routed[1])  # the store's script routed it (_route_with_store)
+            if self._fast_early:
+                self._tell_early(message.sender_key, message.msg_id)
             return
         if self._where.get(message.recipient_key):  # _here, without its call (per message)
             if self._to_route:
@@ -572,6 +577,8 @@ class ClusterNode:
             # given it from the store once this node reads its "on" (_seen), before
             # anything routed to it after that.
             callback([])
+            if self._fast_early:
+                self._fast_early.discard(message.sender_key, message.msg_id)  # no flight: its entry tells
             return
         sender = message.sender_key
         self._routing(sender, message.client_id)
@@ -589,6 +596,8 @@ class ClusterNode:
                 self._route_later((key, bus.encode(bus.MessagesWaiting(key)), _route_again,
                                    f"messages waiting for {key!r}"), "no answer from Redis", logging.WARNING)
             callback(nodes)
+            if self._fast_early:
+                self._tell_early(sender, message.msg_id)
 
         self._route(message.recipient_key, bus.encode(bus.Deliver(message)), routed, "routing")
 
@@ -1102,20 +1111,37 @@ class ClusterNode:
     def fast_delivered(self, tell: FastTell) -> None:
         """A node sent the "delivered" of a message a session here sent (fastpath.py):
         told now, once, if this node routed that message and still waits on its outcome
-        (relay.tell_fast); its inbox entry, a moment later, then tells nothing more."""
+        (relay.tell_fast); its inbox entry, a moment later, then tells nothing more. One
+        that comes before this node wrote the message's ``accepted`` is held until then
+        (fastpath.EarlyTells, :meth:`_tell_early`)."""
         try:
-            told = self._fast_told
-            if self.relay is None or (tell.key, tell.msg_id) in told or not tell.frame.startswith(_DELIVERED_HEAD):
+            if self.relay is None or (tell.key, tell.msg_id) in self._fast_told \
+                    or not tell.frame.startswith(_DELIVERED_HEAD):
                 return
-            if self.relay.tell_fast(tell.key, tell.msg_id, tell.frame):
-                self._fast_told_count += 1
-                if trace.ON:
-                    trace.mark("a_fast", tell.msg_id)
-                if len(told) >= UNROUTED_MAX:  # entries never read (Redis lost them): nothing more to skip
-                    del told[next(iter(told))]
-                told[tell.key, tell.msg_id] = None
+            if not self._told_fast(tell):
+                self._fast_early.hold(tell, time.monotonic())
         except Exception:
             self._bug("telling a fast \"delivered\"")
+
+    def _told_fast(self, tell: FastTell) -> bool:
+        """Tell ``tell`` if its message's flight is here (relay.tell_fast); True if told."""
+        if not self.relay.tell_fast(tell.key, tell.msg_id, tell.frame):
+            return False
+        self._fast_told_count += 1
+        if trace.ON:
+            trace.mark("a_fast", tell.msg_id)
+        told = self._fast_told
+        if len(told) >= UNROUTED_MAX:  # entries never read (Redis lost them): nothing more to skip
+            del told[next(iter(told))]
+        told[tell.key, tell.msg_id] = None
+        return True
+
+    def _tell_early(self, key: str, msg_id: int) -> None:
+        """route() made the flight of ``key``'s message ``msg_id`` (after its ``accepted``):
+        tell the fast "delivered" that came before, if one did."""
+        tell = self._fast_early.take(key, msg_id, time.monotonic())
+        if tell is not None:
+            self._told_fast(tell)
 
     async def _keep_running(self, what: str, run: Callable[[], Any]) -> None:
         """``await run()`` for as long as the node runs. Each task catches what Redis can do
@@ -1863,6 +1889,8 @@ class ClusterNode:
                 if event.frame.startswith(_DELIVERED_TEXT_HEAD):
                     del self._fast_told[event.key, event.msg_id]
                 return
+            if self._fast_early:  # told by its entry: a datagram held for it tells nothing more
+                self._fast_early.discard(event.key, event.msg_id)
             self.relay.tell_routed(event.key, event.msg_id, event.frame.encode("utf-8"))
         elif type(event) is bus.Settled:
             self.relay.settled_elsewhere(event.key, event.msg_id)

@@ -122,3 +122,61 @@ def test_datagrams_not_sealed_for_this_node_or_about_nothing_it_waits_on_tell_no
         no(bia, Delivered)
         lines = [r.getMessage() for r in caplog.records if "fast path datagrams dropped" in r.getMessage()]
         assert len(lines) == 1, lines
+
+
+@contextmanager
+def routes_held(c, node):
+    """Hold ``node``'s route() calls (the relay's, once the store answered: they write the
+    sender's ``accepted``) and note the datagrams it takes: (the held calls, the datagrams,
+    a function that makes the held calls)."""
+    calls, datagrams = [], []
+    taken = node._fast._received
+
+    def taking(tell):
+        datagrams.append(tell)
+        taken(tell)
+
+    def release():
+        c.call(delattr, node, "route")
+        for call in calls:
+            c.call(node.route, *call)
+
+    c.call(setattr, node, "route", lambda message, callback: calls.append((message, callback)))
+    c.call(setattr, node._fast, "_received", taking)
+    yield calls, datagrams, release
+
+
+def test_a_delivered_that_comes_before_the_senders_accepted_is_told_right_after_it(redis_server):  # noqa: F811
+    # Ana's node reads the message from Redis in the iteration that answers the store of
+    # Bia's node, and Ana may confirm it before Bia's node has read that answer.
+    with ana_and_bia(redis_server, True) as (c, ana, bia, held, let_go):
+        with routes_held(c, c.nodes[1]) as (calls, datagrams, release):
+            bia.send(SendDirect("d1", "ana", "olá"))
+            got = ana.expect(DirectMessage, skip=NOTICES)
+            ana.send(Receipt(got.msg_id))
+            wait_for(lambda: datagrams and calls, what="node 1 has the datagram, and its store's answer")
+            no(bia, Accepted, Delivered)
+            release()
+        assert bia.expect(Accepted, skip=NOTICES).msg_id == got.msg_id
+        # Node 0's entry is still held: the datagram alone tells it, after the accepted.
+        assert bia.expect(Delivered, skip=NOTICES, timeout=5).msg_id == got.msg_id
+        assert 'chat_cluster_fast_path_total{outcome="told"} 1' in c.call(c.servers[1].metrics_text)
+        assert c.call(lambda: len(c.nodes[1]._fast_early)) == 0
+        let_go()
+        wait_for(lambda: c.call(lambda: (("bia", got.msg_id) not in c.nodes[1]._fast_told)),
+                 what="node 1 reads the entry of the outcome it told")
+        no(bia, Delivered, Queued)
+
+
+def test_a_datagram_held_for_a_message_whose_entry_told_it_first_tells_nothing_more(redis_server):  # noqa: F811
+    with ana_and_bia(redis_server, True) as (c, ana, bia, held, let_go):
+        with routes_held(c, c.nodes[1]) as (calls, datagrams, release):
+            bia.send(SendDirect("d1", "ana", "olá"))
+            got = ana.expect(DirectMessage, skip=NOTICES)
+            ana.send(Receipt(got.msg_id))
+            wait_for(lambda: datagrams and calls and held, what="the datagram, the store's answer and the entry")
+            let_go()  # the entry is read before the store's answer is: it tells "delivered"
+            assert bia.expect(Delivered, skip=NOTICES, timeout=5).msg_id == got.msg_id
+            release()
+        assert bia.expect(Accepted, skip=NOTICES).msg_id == got.msg_id
+        no(bia, Delivered, Queued)

@@ -1,6 +1,7 @@
 """The fast path's datagrams (server/cluster/fastpath.py): sealed and opened as bytes, and
 its endpoint driven with a fake transport and a fake clock; which nodes a user's
-"delivered" goes to (Directory.nodes_of)."""
+"delivered" goes to (Directory.nodes_of); the ones held until their message's flight
+(EarlyTells), with the time given."""
 
 from __future__ import annotations
 
@@ -15,7 +16,8 @@ from protocol import Delivered
 from protocol.codec import encode
 from server.cluster import bus
 from server.cluster.directory import Directory
-from server.cluster.fastpath import MAC_BYTES, MAX_BUFFERED, MAX_DATAGRAM, FastLink, FastTell, seal, unseal
+from server.cluster.fastpath import (
+    EARLY_MAX, EARLY_SECONDS, MAC_BYTES, MAX_BUFFERED, MAX_DATAGRAM, EarlyTells, FastLink, FastTell, seal, unseal)
 
 KEY = b"0123456789abcdef" * 4
 FRAME = encode(Delivered("d1", 42))
@@ -179,3 +181,50 @@ def test_the_nodes_of_a_user_are_those_of_its_sessions():
     assert directory.nodes_of("caio") == {"n1", "n2"}
     assert directory.nodes_of("ana") == {"vm-3-x"}
     assert directory.nodes_of("bia") == set()
+
+
+def test_an_early_tell_is_taken_once_for_its_message_and_not_for_another():
+    early = EarlyTells()
+    assert not early
+    early.hold(TELL, now=100.0)
+    assert early and len(early) == 1
+    assert early.take("conceição", 43, now=100.1) is None
+    assert early.take("joão", 42, now=100.1) is None
+    assert early.take("conceição", 42, now=100.1) == TELL
+    assert early.take("conceição", 42, now=100.2) is None
+    assert not early
+
+
+def test_an_early_tell_expires_after_early_seconds_and_expired_ones_go_as_others_come():
+    early = EarlyTells()
+    early.hold(TELL, now=100.0)
+    assert early.take("conceição", 42, now=100.0 + EARLY_SECONDS) is None
+    assert not early  # taken or not, it is held no more
+    early.hold(TELL, now=100.0)
+    early.hold(FastTell("vm-1-ab12", "joão", 7, FRAME), now=100.0 + EARLY_SECONDS / 2)
+    early.hold(FastTell("vm-1-ab12", "ana", 8, FRAME), now=100.0 + EARLY_SECONDS + 0.1)
+    assert len(early) == 2  # conceição's expired
+    assert early.take("joão", 7, now=100.0 + EARLY_SECONDS + 0.2) is not None
+
+
+def test_at_most_early_max_are_held_the_oldest_dropped_first():
+    early = EarlyTells()
+    for msg_id in range(EARLY_MAX + 10):
+        early.hold(FastTell("vm-1-ab12", "ana", msg_id, FRAME), now=100.0)
+    assert len(early) == EARLY_MAX
+    assert early.take("ana", 9, now=100.0) is None
+    assert early.take("ana", 10, now=100.0) is not None
+    assert early.take("ana", EARLY_MAX + 9, now=100.0) is not None
+
+
+def test_the_same_message_held_again_is_the_newest_and_a_discarded_one_is_gone():
+    early = EarlyTells()
+    early.hold(TELL, now=100.0)
+    early.hold(FastTell("vm-1-ab12", "joão", 7, FRAME), now=101.0)
+    early.hold(TELL, now=102.0)  # its expiry from now, and the last to be dropped
+    assert early.take("conceição", 42, now=100.0 + EARLY_SECONDS + 1) == TELL
+    early.hold(TELL, now=103.0)
+    early.discard("conceição", 42)
+    early.discard("nobody", 1)
+    assert early.take("conceição", 42, now=103.0) is None
+    assert len(early) == 1
