@@ -63,6 +63,15 @@ def bia_sends(ana, bia, text: str = "oi") -> int:
     return msg_id
 
 
+def the_entry_tells_nothing_more(c, bia, msg_id: int, let_go) -> None:
+    """Node 0's held entries let go: node 1's reader applies the outcome's, and Bia, told
+    by the datagram, hears nothing more."""
+    let_go()
+    wait_for(lambda: c.call(lambda: (("bia", msg_id) not in c.nodes[1]._fast_told)),
+             what="node 1 reads the entry of the outcome it told")
+    no(bia, Delivered, Queued)
+
+
 @pytest.mark.parametrize("redis_stores", [False, True], ids=["memory", "redis"])
 def test_the_sender_on_another_node_hears_delivered_from_the_datagram_and_once_when_the_entry_comes(
         redis_server, redis_stores):  # noqa: F811
@@ -73,11 +82,7 @@ def test_the_sender_on_another_node_hears_delivered_from_the_datagram_and_once_w
         assert 'chat_cluster_fast_path_total{outcome="told"} 1' in c.call(c.servers[1].metrics_text)
         wait_for(lambda: held, what="node 0's outcome entry, held")
         assert [bus.decode(entry).msg_id for _key, entry, _what in held] == [msg_id]
-        let_go()
-        # The entry reaches node 1 (its reader applies it) and tells Bia nothing more.
-        wait_for(lambda: c.call(lambda: (("bia", msg_id) not in c.nodes[1]._fast_told)),
-                 what="node 1 reads the entry of the outcome it told")
-        no(bia, Delivered, Queued)
+        the_entry_tells_nothing_more(c, bia, msg_id, let_go)
 
 
 def test_a_queued_entry_after_the_datagrams_delivered_is_not_told(redis_server):  # noqa: F811
@@ -125,10 +130,12 @@ def test_datagrams_not_sealed_for_this_node_or_about_nothing_it_waits_on_tell_no
 
 
 @contextmanager
-def routes_held(c, node):
-    """Hold ``node``'s route() calls (the relay's, once the store answered: they write the
-    sender's ``accepted``) and note the datagrams it takes: (the held calls, the datagrams,
-    a function that makes the held calls)."""
+def confirmed_before_accepted(c, ana, bia) -> Iterator[tuple]:
+    """Bia (node 1) sends Ana (node 0) a message, and Ana is shown it and confirms it while
+    node 1 holds its route() call (the relay's, once the store answered: it writes Bia's
+    ``accepted``), until node 1 has the datagram of its ``delivered``: (its msg_id, a
+    function that makes the held call)."""
+    node = c.nodes[1]
     calls, datagrams = [], []
     taken = node._fast._received
 
@@ -143,40 +150,34 @@ def routes_held(c, node):
 
     c.call(setattr, node, "route", lambda message, callback: calls.append((message, callback)))
     c.call(setattr, node._fast, "_received", taking)
-    yield calls, datagrams, release
+    bia.send(SendDirect("d1", "ana", "olá"))
+    got = ana.expect(DirectMessage, skip=NOTICES)
+    ana.send(Receipt(got.msg_id))
+    wait_for(lambda: datagrams and calls, what="node 1 has the datagram, and its store's answer")
+    yield got.msg_id, release
 
 
 def test_a_delivered_that_comes_before_the_senders_accepted_is_told_right_after_it(redis_server):  # noqa: F811
     # Ana's node reads the message from Redis in the iteration that answers the store of
     # Bia's node, and Ana may confirm it before Bia's node has read that answer.
     with ana_and_bia(redis_server, True) as (c, ana, bia, held, let_go):
-        with routes_held(c, c.nodes[1]) as (calls, datagrams, release):
-            bia.send(SendDirect("d1", "ana", "olá"))
-            got = ana.expect(DirectMessage, skip=NOTICES)
-            ana.send(Receipt(got.msg_id))
-            wait_for(lambda: datagrams and calls, what="node 1 has the datagram, and its store's answer")
+        with confirmed_before_accepted(c, ana, bia) as (msg_id, release):
             no(bia, Accepted, Delivered)
             release()
-        assert bia.expect(Accepted, skip=NOTICES).msg_id == got.msg_id
+        assert bia.expect(Accepted, skip=NOTICES).msg_id == msg_id
         # Node 0's entry is still held: the datagram alone tells it, after the accepted.
-        assert bia.expect(Delivered, skip=NOTICES, timeout=5).msg_id == got.msg_id
+        assert bia.expect(Delivered, skip=NOTICES, timeout=5).msg_id == msg_id
         assert 'chat_cluster_fast_path_total{outcome="told"} 1' in c.call(c.servers[1].metrics_text)
         assert c.call(lambda: len(c.nodes[1]._fast_early)) == 0
-        let_go()
-        wait_for(lambda: c.call(lambda: (("bia", got.msg_id) not in c.nodes[1]._fast_told)),
-                 what="node 1 reads the entry of the outcome it told")
-        no(bia, Delivered, Queued)
+        the_entry_tells_nothing_more(c, bia, msg_id, let_go)
 
 
 def test_a_datagram_held_for_a_message_whose_entry_told_it_first_tells_nothing_more(redis_server):  # noqa: F811
     with ana_and_bia(redis_server, True) as (c, ana, bia, held, let_go):
-        with routes_held(c, c.nodes[1]) as (calls, datagrams, release):
-            bia.send(SendDirect("d1", "ana", "olá"))
-            got = ana.expect(DirectMessage, skip=NOTICES)
-            ana.send(Receipt(got.msg_id))
-            wait_for(lambda: datagrams and calls and held, what="the datagram, the store's answer and the entry")
+        with confirmed_before_accepted(c, ana, bia) as (msg_id, release):
+            wait_for(lambda: held, what="node 0's outcome entry, held")
             let_go()  # the entry is read before the store's answer is: it tells "delivered"
-            assert bia.expect(Delivered, skip=NOTICES, timeout=5).msg_id == got.msg_id
+            assert bia.expect(Delivered, skip=NOTICES, timeout=5).msg_id == msg_id
             release()
-        assert bia.expect(Accepted, skip=NOTICES).msg_id == got.msg_id
+        assert bia.expect(Accepted, skip=NOTICES).msg_id == msg_id
         no(bia, Delivered, Queued)
