@@ -130,38 +130,59 @@ def test_datagrams_not_sealed_for_this_node_or_about_nothing_it_waits_on_tell_no
 
 
 @contextmanager
-def confirmed_before_accepted(c, ana, bia) -> Iterator[tuple]:
+def confirmed_before_accepted(c, ana, bia, redis_stores: bool) -> Iterator[tuple]:
     """Bia (node 1) sends Ana (node 0) a message, and Ana is shown it and confirms it while
-    node 1 holds its route() call (the relay's, once the store answered: it writes Bia's
-    ``accepted``), until node 1 has the datagram of its ``delivered``: (its msg_id, a
-    function that makes the held call)."""
+    node 1 holds the answer that writes Bia's ``accepted`` until it has the datagram of the
+    ``delivered``: (its msg_id, a function that lets the answer go). With Redis stores the
+    store's script routes the message, and the relay's route() call after its answer is
+    held; with the memory store, ROUTES routes it, and its answer is held."""
     node = c.nodes[1]
-    calls, datagrams = [], []
-    taken = node._fast._received
+    answers, datagrams = [], []
+    taken, routing, route = node._fast._received, node._route, node.route
 
     def taking(tell):
         datagrams.append(tell)
         taken(tell)
 
-    def release():
-        c.call(delattr, node, "route")
-        for call in calls:
-            c.call(node.route, *call)
+    def holding_route(key, entry, callback, what):
+        if what != "routing":
+            return routing(key, entry, callback, what)
+        routing(key, entry, lambda nodes: answers.append((callback, nodes)), what)
 
-    c.call(setattr, node, "route", lambda message, callback: calls.append((message, callback)))
+    def holding_answer(message, callback):
+        answers.append((routed_as, node._store.routed, message, callback))
+
+    def routed_as(routed, message, callback):
+        node._store.routed = routed  # as while the store's callback runs (RedisStore.routed)
+        try:
+            route(message, callback)
+        finally:
+            node._store.routed = None
+
+    def release():
+        c.call(delattr, node, "route" if redis_stores else "_route")
+        for call, *arguments in answers:
+            c.call(call, *arguments)
+
+    if redis_stores:
+        c.call(setattr, node, "route", holding_answer)
+    else:
+        c.call(setattr, node, "_route", holding_route)
     c.call(setattr, node._fast, "_received", taking)
     bia.send(SendDirect("d1", "ana", "olá"))
     got = ana.expect(DirectMessage, skip=NOTICES)
     ana.send(Receipt(got.msg_id))
-    wait_for(lambda: datagrams and calls, what="node 1 has the datagram, and its store's answer")
+    wait_for(lambda: datagrams and answers, what="node 1 has the datagram, and the answer held")
     yield got.msg_id, release
 
 
-def test_a_delivered_that_comes_before_the_senders_accepted_is_told_right_after_it(redis_server):  # noqa: F811
+@pytest.mark.parametrize("redis_stores", [False, True], ids=["memory", "redis"])
+def test_a_delivered_that_comes_before_the_senders_accepted_is_told_right_after_it(
+        redis_server, redis_stores):  # noqa: F811
     # Ana's node reads the message from Redis in the iteration that answers the store of
     # Bia's node, and Ana may confirm it before Bia's node has read that answer.
-    with ana_and_bia(redis_server, True) as (c, ana, bia, held, let_go):
-        with confirmed_before_accepted(c, ana, bia) as (msg_id, release):
+    with ana_and_bia(redis_server, redis_stores) as (c, ana, bia, held, let_go):
+        with confirmed_before_accepted(c, ana, bia, redis_stores) as (msg_id, release):
             no(bia, Accepted, Delivered)
             release()
         assert bia.expect(Accepted, skip=NOTICES).msg_id == msg_id
@@ -174,7 +195,7 @@ def test_a_delivered_that_comes_before_the_senders_accepted_is_told_right_after_
 
 def test_a_datagram_held_for_a_message_whose_entry_told_it_first_tells_nothing_more(redis_server):  # noqa: F811
     with ana_and_bia(redis_server, True) as (c, ana, bia, held, let_go):
-        with confirmed_before_accepted(c, ana, bia) as (msg_id, release):
+        with confirmed_before_accepted(c, ana, bia, True) as (msg_id, release):
             wait_for(lambda: held, what="node 0's outcome entry, held")
             let_go()  # the entry is read before the store's answer is: it tells "delivered"
             assert bia.expect(Delivered, skip=NOTICES, timeout=5).msg_id == msg_id
