@@ -336,13 +336,16 @@ class ClusterNode:
         the two (a ghost session of the sender reaped), and this one's inbox entry, written
         with it, would come before the earlier one's (the chaos run's seed 3). Nor while a
         ``seen`` for its recipient is unanswered (:meth:`_seen`): the recipient's node must
-        read it first, and fetch the older messages before this one comes."""
+        read it first, and fetch the older messages before this one comes. Nor while entries
+        whose ROUTES call failed wait to be routed again (``_unrouted``): among them may be
+        the ``MessagesWaiting`` of an earlier message of this conversation, which must reach
+        the recipient's node first (route() sends them ahead of this one's entry)."""
         where = self._where.get  # _here's answers, without its call (asked per message)
         if where(fields[3]):
             return None  # all here: route() answers at once, and the relay forwarded it
         sender_key = fields[1]
         if not where(sender_key) or self._deliveries.get(sender_key) or self._to_route.get(sender_key) \
-                or (self._seeing and self._seeing.get(fields[3])):
+                or self._unrouted or (self._seeing and self._seeing.get(fields[3])):
             self._to_route.setdefault(sender_key, {})[fields[6]] = time.monotonic()
             return None
         before, after = bus.deliver_parts(new_stored_message(0, *fields))

@@ -1,13 +1,14 @@
 """A direct message one node stored and routed to nobody (its ROUTES call failed, or the
 node died between the two calls) reaches its recipient, who stayed connected to another
-node: once Redis answers the sender's node again, and once that node, dead, is reaped.
+node: once Redis answers the sender's node again, and once that node, dead, is reaped;
+and a message stored after it does not reach her before it.
 Before, it came only at her next login: the chaos run with 20 clients, cluster seed 943,
 ended with five messages stored, their senders told ``queued``, and their recipients
 online on another node, never shown them (the senders' node lost its link to Redis for
 a second just after storing them).
 
-Two nodes on one loop (test_cluster_nodes.Cluster: one store in memory) and a real
-redis-server; wire clients. Every wait has a deadline.
+Two nodes on one loop (test_cluster_nodes.Cluster: one store in memory, or each node its
+Redis store) and a real redis-server; wire clients. Every wait has a deadline.
 """
 
 from __future__ import annotations
@@ -20,14 +21,15 @@ from redisserver import redis_server  # noqa: F401  (a fixture)
 from test_cluster_conversation import log_in, no, online
 from test_cluster_nodes import NOTICES, Cluster, wait_for
 
-from protocol import Delivered, DirectMessage, Queued, Receipt, SendDirect
+from protocol import Accepted, Delivered, DirectMessage, Queued, Receipt, SendDirect
 from resp.aio import RedisConnectionError
+from server.cluster import scripts
 
 
 @contextmanager
-def ana_and_bia(redis) -> Iterator[tuple]:
+def ana_and_bia(redis, redis_stores: bool = False) -> Iterator[tuple]:
     """Ana on node 0 and Bia on node 1, each seen online by both: (the cluster, Ana, Bia)."""
-    c = Cluster(redis.url, 2, beat=0.2, ttl=1.0)
+    c = Cluster(redis.url, 2, redis_stores=redis_stores, beat=0.2, ttl=1.0)
     try:
         with log_in(c, 0, "Ana") as ana, log_in(c, 1, "Bia") as bia:
             online(c, "Ana", "Bia")
@@ -57,6 +59,43 @@ def test_a_message_whose_route_failed_reaches_its_recipient_once_redis_answers_t
         ana.send(Receipt(got.msg_id))
         assert bia.expect(Delivered, skip=NOTICES).msg_id == queued.msg_id
         no(ana, DirectMessage)  # once
+
+
+def test_a_message_stored_after_one_whose_route_failed_does_not_reach_the_recipient_before_it(
+        redis_server):  # noqa: F811
+    """Bia's first message goes by a ROUTES call (as when her node waits on an earlier
+    route), which fails; her second, stored while the first waits to be routed again, would
+    go in the entry its store script writes, ahead of the first: Ana was shown "dois" before
+    "um". It waits behind the first's route instead."""
+    with ana_and_bia(redis_server, redis_stores=True) as (c, ana, bia):
+        node = c.nodes[1]
+        store, redis, failed = node._store, node._redis, []
+        real_router, real_pipeline = store.router, redis.pipeline_now
+        routes_sha = scripts.ROUTES.sha1.encode()
+
+        def routing_the_first_by_routes(fields):
+            return None if fields[6] == "d1" else real_router(fields)
+
+        def losing_its_route(commands):
+            if not failed and routes_sha in commands[0] and b'"k":"dm"' in commands[0]:
+                failed.append(commands)
+                raise RedisConnectionError("Redis went away (the test)")
+            return real_pipeline(commands)
+
+        c.call(setattr, store, "router", routing_the_first_by_routes)
+        c.call(setattr, redis, "pipeline_now", losing_its_route)
+        bia.send(SendDirect("d1", "ana", "um"))
+        first = bia.expect(Queued, skip=NOTICES).msg_id
+        assert failed, "node 1's route of the first message did not fail"
+        bia.send(SendDirect("d2", "ana", "dois"))
+        second = bia.expect(Accepted, skip=NOTICES).msg_id
+        shown = [ana.expect(DirectMessage, skip=NOTICES, timeout=10) for _ in range(2)]
+        assert [(m.msg_id, m.text) for m in shown] == [(first, "um"), (second, "dois")]
+        for message in shown:
+            ana.send(Receipt(message.msg_id))
+        told = {bia.expect(Delivered, skip=NOTICES).msg_id for _ in range(2)}
+        assert told == {first, second}
+        no(ana, DirectMessage)  # each once
 
 
 @pytest.mark.timeout_seconds(60)
