@@ -114,6 +114,8 @@ class EarlyTells:
         return len(self._held)
 
     def hold(self, tell: FastTell, now: float) -> None:
+        """Keep ``tell`` until :meth:`take` asks for it, at most EARLY_SECONDS from ``now``;
+        the expired, and the oldest past EARLY_MAX, go first. Held again, it counts from now."""
         held = self._held
         while held:
             oldest = next(iter(held))
