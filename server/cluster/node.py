@@ -280,6 +280,9 @@ class ClusterNode:
         self._held_changes: dict[int, list[bus.RoomPostChangeStored]] = {}
         # The ROUTES calls under way (their callbacks not all answered): awaited by answered().
         self._route_batches: set[asyncio.Future] = set()
+        # Those of them that carry entries of _unrouted, sent again: until Redis has them,
+        # nothing is routed by the store's script either (_route_with_store).
+        self._rerouting: set[asyncio.Future] = set()
         # The store, if it can route a direct message in its own script call (RedisStore),
         # and by sender key the direct messages routed here and not answered yet (see
         # _route_with_store).
@@ -339,13 +342,15 @@ class ClusterNode:
         read it first, and fetch the older messages before this one comes. Nor while entries
         whose ROUTES call failed wait to be routed again (``_unrouted``): among them may be
         the ``MessagesWaiting`` of an earlier message of this conversation, which must reach
-        the recipient's node first (route() sends them ahead of this one's entry)."""
+        the recipient's node first (route() sends them ahead of this one's entry); nor until
+        Redis answered their call, sent again (``_rerouting``): this one's store script goes
+        on the store's own link to Redis, and could be run first."""
         where = self._where.get  # _here's answers, without its call (asked per message)
         if where(fields[3]):
             return None  # all here: route() answers at once, and the relay forwarded it
         sender_key = fields[1]
         if not where(sender_key) or self._deliveries.get(sender_key) or self._to_route.get(sender_key) \
-                or self._unrouted or (self._seeing and self._seeing.get(fields[3])):
+                or self._unrouted or self._rerouting or (self._seeing and self._seeing.get(fields[3])):
             self._to_route.setdefault(sender_key, {})[fields[6]] = time.monotonic()
             return None
         before, after = bus.deliver_parts(new_stored_message(0, *fields))
@@ -706,6 +711,7 @@ class ClusterNode:
         """The end of the turn's routes: written now, in their order (a task would write
         them two loop turns later: one to start, one for the client's flush), after those
         whose route failed (:meth:`_route_surely`), which are older."""
+        again = len(self._unrouted)
         batch, self._routes, self._unrouted = self._unrouted + self._routes, [], []
         for start in range(0, len(batch), ROUTE_BATCH):
             part = batch[start:start + ROUTE_BATCH]
@@ -723,6 +729,9 @@ class ClusterNode:
             batch_task = asyncio.ensure_future(self._send_route_batch(part, args, sent))
             self._route_batches.add(batch_task)
             batch_task.add_done_callback(self._route_batches.discard)
+            if start < again:
+                self._rerouting.add(batch_task)
+                batch_task.add_done_callback(self._rerouting.discard)
 
     async def _send_route_batch(self, batch: list, args: list, sent: Any) -> None:
         """Answer every callback of ``batch`` once Redis answered the ROUTES call ``sent``
