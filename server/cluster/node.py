@@ -1535,34 +1535,43 @@ class ClusterNode:
 
     async def _catch_up(self) -> None:
         """Return once the events reader has read every entry the events stream held when
-        this was called, or after CATCH_UP_SECONDS (a reader cut off: nothing waits on it
-        for longer). The inbox reader calls it before applying a read that carries a direct
-        message from someone not online in this node's directory: their ``on``, written
-        before the message (the claim comes before the welcome), may be on its way by the
-        other connection, and their ``joined`` must come to the recipient first (PROTOCOL.md,
-        "joined, left"). One round trip, in the rare case only."""
+        this was called, or after CATCH_UP_SECONDS (a reader cut off, or Redis slow: nothing
+        waits on it for longer). The inbox reader calls it before applying a read that
+        carries a direct message from someone not online in this node's directory: their
+        ``on``, written before the message (the claim comes before the welcome), may be on
+        its way by the other connection, and their ``joined`` must come to the recipient
+        first (PROTOCOL.md, "joined, left"). One round trip, in the rare case only."""
         loop = asyncio.get_running_loop()
-        deadline = loop.time() + CATCH_UP_SECONDS
+        # The bound: one future, resolved by a timer or by the events reader reaching the
+        # target (no asyncio.wait_for: Python 3.10's raises another TimeoutError,
+        # tests/integration/test_pyversion.py).
+        bound = loop.create_future()
+        timer = loop.call_later(CATCH_UP_SECONDS, lambda: bound.done() or bound.set_result(None))
         try:
-            newest = await self._redis.execute("XREVRANGE", self.prefix + "events", "+", "-", "COUNT", 1,
-                                               timeout=CATCH_UP_SECONDS)
-        except (RedisConnectionError, TimeoutError):
-            return
-        if isinstance(newest, RedisError) or not newest:
-            return
-        target = _stream_id(newest[0][0])
-        if target <= _stream_id(self._last_event):
-            return
-        future = loop.create_future()
-        self._event_waiters.append((target, future))
-        # The bound: the future resolved by a timer (no asyncio.wait_for: Python 3.10's
-        # raises another TimeoutError, tests/integration/test_pyversion.py).
-        timer = loop.call_at(deadline, lambda: future.done() or future.set_result(None))
-        try:
-            await future
+            # With the client's own timeout, not the bound: a command that times out closes
+            # the connection it was sent on (resp/aio.py, _expire), and this one is shared
+            # with every claim, route and beat of the node, which a stall shorter than their
+            # timeout must not fail. Past the bound the reply is left to come (or fail) alone.
+            query = asyncio.ensure_future(self._redis.execute("XREVRANGE", self.prefix + "events", "+", "-",
+                                                              "COUNT", 1))
+            query.add_done_callback(lambda done: done.cancelled() or done.exception())  # retrieved
+            await asyncio.wait((query, bound), return_when=asyncio.FIRST_COMPLETED)
+            if bound.done():
+                return
+            try:
+                newest = query.result()
+            except (RedisConnectionError, TimeoutError):
+                return
+            if isinstance(newest, RedisError) or not newest:
+                return
+            target = _stream_id(newest[0][0])
+            if target <= _stream_id(self._last_event):
+                return
+            self._event_waiters.append((target, bound))
+            await bound
         finally:
             timer.cancel()
-            self._event_waiters = [(t, f) for t, f in self._event_waiters if f is not future]
+            self._event_waiters = [(t, f) for t, f in self._event_waiters if f is not bound]
 
     async def _check_events_position(self, failed_at: float) -> None:
         """After a lost connection (since ``failed_at``, wall-clock time): if the stream is
