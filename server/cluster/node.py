@@ -146,6 +146,28 @@ def _stream_id(value: bytes | str) -> tuple[int, int]:
     return int(ms), int(seq or 0)
 
 
+def _missed_events(info: Any, position: str) -> str:
+    """Why the events stream that XINFO STREAM described (``info``; an error if there is no
+    stream) no longer holds the entries after ``position``, or "" if it does. Behind it:
+    Redis restarted without its data. Trimmed past it: by the heartbeat's trim
+    (scripts.EVENTS_KEPT_MS) or the stream's length (EVENTS_MAXLEN) while this node was
+    away; a trim takes the oldest entries, so the stream's first entry after ``position``
+    says so (a reload when none came between is only a reload). The stream's last id, not
+    its newest entry's: the trim empties a stream an hour quiet."""
+    newest, first = "0-0", None
+    if isinstance(info, list):
+        fields = dict(zip(map(_text, info[::2]), info[1::2]))
+        newest = _text(fields.get("last-generated-id", newest))
+        entry = fields.get("first-entry")
+        first = _text(entry[0]) if entry else None
+    at, last = _stream_id(position), _stream_id(newest)
+    if last < at:
+        return "the events stream is behind this node"
+    if last > at and (first is None or _stream_id(first) > at):
+        return "the events stream was trimmed past what this node had read"
+    return ""
+
+
 def _entry_kind(fields: list | bus.BusEvent) -> str:
     """A stream entry's kind (``room``, ``on``...), or a decoded event's class, for the
     log: never the entry, which holds room texts, login addresses and token hashes
@@ -244,6 +266,9 @@ class ClusterNode:
         # asks again for those it finds (see _read_inbox).
         self._inbox_unsure: set = set()
         self._inbox_recheck = False
+        # Set by a rejoin: the events reader checks that the stream still holds what it
+        # has not read (_check_events_position) before it reads on.
+        self._events_recheck = False
         # Of those, the ones whose acknowledgement waits to go with the next reads' (see
         # _take_inbox_later), and the timer that sends them.
         self._inbox_taken: list = []
@@ -1403,6 +1428,7 @@ class ClusterNode:
         await self._redis.execute("XADD", self.prefix + "events", "MAXLEN", "~", scripts.EVENTS_MAXLEN, "*",
                                   "e", bus.encode(bus.NodeGone(self.node_id)))
         await self._join()
+        self._events_recheck = True
         await self._keep_ids_growing()
         await self._write_version_again()
         await self._claim_again()
@@ -1501,7 +1527,8 @@ class ClusterNode:
         failed_at: float | None = None  # wall-clock time the reader lost Redis
         while True:
             try:
-                if failed_at is not None:
+                if failed_at is not None or self._events_recheck:
+                    self._events_recheck = False
                     await self._check_events_position(failed_at)
                     failed_at = None
                 reply = await self._events_reader.execute("XREAD", "COUNT", READ_COUNT, "BLOCK", BLOCK_MS,
@@ -1573,21 +1600,17 @@ class ClusterNode:
             timer.cancel()
             self._event_waiters = [(t, f) for t, f in self._event_waiters if f is not bound]
 
-    async def _check_events_position(self, failed_at: float) -> None:
-        """After a lost connection (since ``failed_at``, wall-clock time): if the stream is
-        behind this node's position (Redis restarted without its data), load the registry
-        again; then the relay's resync. The stream's last id, not its newest entry's: the
-        heartbeat's trim (scripts.EVENTS_KEPT_MS) empties a stream an hour quiet, and a
-        stream that is gone (a Redis without its data) has none."""
+    async def _check_events_position(self, failed_at: float | None) -> None:
+        """After a lost connection (since ``failed_at``, wall-clock time), or a rejoin (None:
+        the node may have been away an hour with its connections up, a laptop asleep): load
+        the registry again if the events stream no longer holds what this node has not read,
+        :func:`_missed_events`; then, after a lost connection, the relay's resync."""
         info = await self._redis.execute("XINFO", "STREAM", self.prefix + "events")
-        newest = "0-0"
-        if isinstance(info, list):
-            fields = dict(zip(map(_text, info[::2]), info[1::2]))
-            newest = _text(fields.get("last-generated-id", newest))
-        if _stream_id(newest) < _stream_id(self._last_event):
-            log.warning("cluster: the events stream is behind this node; loading the registry again")
+        why = _missed_events(info, self._last_event)
+        if why:
+            log.warning("cluster: %s; loading the registry again", why)
             await self._load()
-        if self.relay is not None:
+        if failed_at is not None and self.relay is not None:
             self.relay.resync(failed_at)
 
     def _guarded(self, apply: Callable[[Any], None], fields: list | bus.BusEvent) -> None:

@@ -37,8 +37,9 @@ INBOX_MAXLEN = 100_000
 # entries hold every login's address and port, guests' token hashes and the default
 # room's texts, and 100,000 entries are months on a class's server, long past the
 # sessions and past the history's retention (docs/privacy.md). No live node needs an
-# entry this old: a node's reader is seconds behind at most, and a node cut off longer
-# than its TTL is reaped and loads the registry again when it rejoins.
+# entry this old: a node's reader is seconds behind at most, and a node that comes back
+# to a stream trimmed past what it had read (away an hour) loads the registry again
+# (node._missed_events).
 EVENTS_KEPT_MS = 3_600_000
 # At most this many of them deleted by one beat (a beat is a short step for Redis).
 EVENTS_TRIM_BATCH = 1000

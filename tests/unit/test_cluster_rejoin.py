@@ -72,3 +72,33 @@ def test_a_rejoin_raises_the_id_counter_before_claiming_and_says_when_redis_had_
     asyncio.run(node._rejoin())
     assert calls.index("ids from 4") < calls.index("claim Bob"), calls
     assert "lost its data" in caplog.text and "ids go on from 4" in caplog.text
+
+
+def test_a_rejoin_has_the_events_reader_check_the_stream_still_holds_what_it_has_not_read(monkeypatch) -> None:
+    node, _calls = rejoining_node(monkeypatch, Relay(seen=3), counter_was=-1)
+    assert not node._events_recheck
+    asyncio.run(node._rejoin())
+    assert node._events_recheck  # a node away an hour with its links up (asleep) missed trimmed entries
+
+
+def xinfo(last: str, first: str | None) -> list:
+    """XINFO STREAM's reply, the fields _missed_events reads (and one it does not)."""
+    return [b"length", 2, b"last-generated-id", last.encode(),
+            b"first-entry", None if first is None else [first.encode(), [b"e", b"{}"]]]
+
+
+def test_the_stream_misses_nothing_while_its_first_entry_is_at_or_before_the_position() -> None:
+    missed = node_module._missed_events
+    assert missed(xinfo("9-0", "3-0"), "5-0") == ""
+    assert missed(xinfo("9-0", "5-0"), "5-0") == ""
+    assert missed(xinfo("5-0", None), "5-0") == ""  # trimmed empty, nothing written since
+    assert missed(xinfo("5-0", "5-0"), "5-0") == ""
+
+
+def test_trimmed_past_the_position_or_behind_it_the_registry_is_loaded_again() -> None:
+    missed = node_module._missed_events
+    assert "trimmed" in missed(xinfo("9-0", "7-0"), "5-0")
+    assert "trimmed" in missed(xinfo("9-0", "5-1"), "5-0")
+    assert "trimmed" in missed(xinfo("9-0", None), "5-0")  # trimmed empty after entries this node never read
+    assert "behind" in missed(xinfo("4-0", "1-0"), "5-0")  # Redis restarted without its data
+    assert "behind" in missed(node_module.RedisError("ERR", "no such key"), "5-0")  # no stream at all
