@@ -208,6 +208,24 @@ def test_tab_completes_commands_and_names_and_reply_answers_the_last_sender(
 
 
 @pytest.mark.timeout_seconds(90)
+def test_tab_completes_the_name_of_someone_online_before_the_terminal_started(
+        server: ServerThread, terminal: Callable[..., Tmux], clients: list[ChatClient]) -> None:
+    """A tester started the client with Beatriz already online: "@Beat" Tab did nothing
+    until /who had been typed. The terminal asks who is online as it logs in; Tab is
+    pressed until the answer is in (a person's first Tab may come before it), within WAIT."""
+    start(clients, server.port, "Beatriz")
+    tiago = terminal("Tiago", columns=60)
+    tiago.type("@Beat")
+    deadline = time.monotonic() + WAIT
+    while input_rows(tiago.screen()).rstrip() != "[room]> @Beatriz":
+        if time.monotonic() > deadline:
+            pytest.fail("@Beat Tab never completed to @Beatriz:\n" + "\n".join(tiago.screen()))
+        tiago.press("Tab")
+        time.sleep(0.1)  # (between presses: the screen is polled, the answer is not waited for)
+    assert "Beatriz joined" not in "\n".join(tiago.screen())  # (learnt from the login's question)
+
+
+@pytest.mark.timeout_seconds(90)
 @pytest.mark.parametrize("no_color", ["", "1"], ids=["colour", "NO_COLOR"])
 def test_names_are_coloured_on_a_terminal_unless_no_color(
         server: ServerThread, terminal: Callable[..., Tmux], clients: list[ChatClient], no_color: str) -> None:
