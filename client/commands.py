@@ -55,6 +55,7 @@ from i18n import N_, _
 from registry import InvalidName, validate_name
 from registry.names import explain as explain_refusal
 from registry.names import not_a_name
+from shared.columns import hanging_lines
 from shared.commandwords import COMMAND_WORDS, command_names
 
 
@@ -267,9 +268,11 @@ _HELP = (
 )
 
 
-def help_lines() -> list[str]:
+def help_lines(width: int | None = None) -> list[str]:
     """The answer to /help in the language in use: one line per command, its name in
-    that language first, the other names in brackets."""
+    that language first, the other names in brackets, then what it does. With ``width``
+    (the terminal's columns left for it) each description is wrapped at spaces to fit, its
+    further lines under its first (shared/columns.py); without, one line each."""
     rows = []
     for word, arguments, what in _HELP:
         if word is None:
@@ -279,8 +282,7 @@ def help_lines() -> list[str]:
             head = f"/{names[0]} {_(arguments) if arguments else ''}".rstrip()
             others = " (" + ", ".join(f"/{name}" for name in names[1:]) + ")" if names[1:] else ""
         rows.append((head, f"{_(what)}{others}"))
-    width = max(len(head) for head, _what in rows)
-    return [f"{head:<{width}}  {what}" for head, what in rows]
+    return hanging_lines(rows, width)
 
 
 # Commands the original assignments' clients took without a "/" (``sair``, ``lista``,

@@ -2,10 +2,10 @@
 
 The terminal client (:mod:`client.terminal`) prints incoming lines above the line being
 typed. To do that without corrupting it, it must know how many screen rows the prompt and
-the typed text take and on which of them the cursor is: :func:`display_width` (East Asian
-wide characters take two columns, combining marks none, colour sequences none),
-:func:`cursor_row` and :func:`screen_rows` do that arithmetic, and :func:`erase_input`
-gives the escape sequence that clears it all. The rest: stable colours for names
+the typed text take and on which of them the cursor is: :func:`display_width` (of
+shared/columns.py: East Asian wide characters take two columns, combining marks none,
+colour sequences none), :func:`cursor_row` and :func:`screen_rows` do that arithmetic,
+and :func:`erase_input` gives the escape sequence that clears it all. The rest: stable colours for names
 (:func:`name_colour`, :class:`Style`, off without a terminal or with ``NO_COLOR``), message
 texts shown on indented continuation lines (:func:`indent_text`), and what Tab offers
 (:func:`complete`, :class:`KnownNames`).
@@ -14,39 +14,22 @@ texts shown on indented continuation lines (:func:`indent_text`), and what Tab o
 from __future__ import annotations
 
 import re
-import unicodedata
 import zlib
 from collections.abc import Iterable, Mapping
 from typing import TextIO
 
 from registry import canonical
 from registry.names import lookalike_key
+from shared.columns import display_width  # (the server's console lays its /help out by it too)
 
 from .display import sanitize
 
-# An SGR sequence (colours, bold): takes no column on screen.
-_SGR = re.compile(r"\x1b\[[0-9;]*m")
 # The lines of a message typed with Shift+Enter or sent by a script: any line ending.
 _LINE_BREAK = re.compile(r"\r\n|\r|\n|\u2028|\u2029")
-# A Korean syllable's medial vowel and final consonant jamo: drawn in the first one's cell.
-_JAMO_TAIL = re.compile("[\u1160-\u11ff\ud7b0-\ud7ff]")
 # Names get one of these colours (SGR foreground codes): six hues, normal and bright, all
 # readable on dark and light backgrounds alike (no black, white or grey).
 PALETTE = (31, 32, 33, 34, 35, 36, 91, 92, 93, 94, 95, 96)
 RESET = "\x1b[0m"
-
-
-def display_width(text: str) -> int:
-    """Columns ``text`` takes on a terminal (one line, already sanitised; SGR ignored), as
-    the C library's wcwidth() counts them, which terminals and tmux follow: a nonspacing or
-    enclosing mark (Mn, Me: accents, Indic vowel signs, variation selectors), ZWNJ, ZWJ and a
-    Korean syllable's medial and final jamo (_JAMO_TAIL) take none; East Asian wide characters two."""
-    width = 0
-    for char in _SGR.sub("", text):
-        if unicodedata.category(char) in ("Mn", "Me") or char in "\u200c\u200d" or _JAMO_TAIL.match(char):
-            continue
-        width += 2 if unicodedata.east_asian_width(char) in ("W", "F") else 1
-    return width
 
 
 def cursor_row(columns_before: int, columns: int) -> int:

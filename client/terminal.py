@@ -447,7 +447,29 @@ class TerminalUI:
             example=_("@NAME TEXT"), help=command_names("help")[0]) if self._interactive else ""
         self._screen.print_locked(self._screen.stamp(_("* connected to {address} as {name}").format(
             address=sanitize(self.client.address), name=sanitize(welcome.name)) + f"{how}{hint}"), redraw=False)
+        self._ask_who_is_online()
         return None
+
+    def _ask_who_is_online(self) -> None:
+        """Tab's names of who is online (README: "from who is online"), asked as /who asks,
+        after each login and reconnection: a terminal started after the others came had
+        seen nobody join, a reconnected one missed who came and went meanwhile, and in a
+        large room no join is told at all (PROTOCOL.md, "Presence"). On a thread of its own
+        (never waits: the prompt comes at once, and the receiver thread may not ask); a
+        failure leaves the names as they were (notices and /who go on telling). On the
+        screen only: a script's lines need no Tab."""
+        if not self._interactive:
+            return
+
+        def ask() -> None:
+            try:
+                users = self.client.who(self._timeout)
+            except ClientError:
+                return
+            with self._print_lock:
+                self._names.everyone_online(p.name for p in users)
+
+        threading.Thread(target=ask, name="chat-who", daemon=True).start()
 
     def _log_in_again(self) -> ExitCode | None:
         """The session is over (``_lost``). If the server signed it out for its password
@@ -673,7 +695,9 @@ class TerminalUI:
         elif isinstance(command, DeleteAccount):
             self._unregister()
         elif isinstance(command, ShowHelp):
-            self._screen.emit_block(help_lines())
+            # On the screen, under the time stamp (INDENT columns) and wrapped to fit: a
+            # terminal breaks a long line mid-word back to column 0.
+            self._screen.emit_block(help_lines(self._screen.columns() - INDENT if self._interactive else None))
         elif isinstance(command, SetReceipts):
             self._set_receipts(command)
         elif isinstance(command, (RoomJoin, RoomLeave, ShowRooms, ShowMembers, RoomAct)):
@@ -1184,6 +1208,7 @@ class TerminalUI:
                 # (the messages waiting) may be newer than what another session got meanwhile.
                 self._catch_up.start()
                 self._outage = 0  # a new session's answers tell afresh (client/core.py)
+                self._ask_who_is_online()
             if isinstance(event, NodeBack):
                 # The connection stayed open, but what another session of ours got or sent
                 # while the node was cut off never came here: as after a reconnection.

@@ -17,6 +17,7 @@ with no input keeps running.
 from __future__ import annotations
 
 import asyncio
+import os
 import sys
 import threading
 import time
@@ -26,6 +27,7 @@ from typing import TextIO
 from registry.collation import name_order
 from i18n import N_, _
 from registry.registry import UserRecord
+from shared.columns import hanging_lines
 from shared.commandwords import COMMAND_WORDS, command_names
 
 from .addresses import endpoint
@@ -120,17 +122,35 @@ def registry_lines(online: Sequence[UserRecord]) -> list[str]:
                                                        when=when) for name, where, when in rows]
 
 
-def help_lines() -> tuple[str, ...]:
+# Before each command of /help's list, under its heading.
+_LEAD = "  "
+
+
+def help_lines(width: int | None = None) -> tuple[str, ...]:
     """What /help prints, one command a line, in the console's language, its name in that
-    language first and the others in brackets (README.md lists them too)."""
+    language first and the others in brackets (README.md lists them too). With ``width``
+    (the terminal's columns) each description is wrapped at spaces to fit, its further
+    lines under its first (shared/columns.py); without, one line each."""
     rows = []
     for word, arguments, what in _HELP:
         first, *others = command_names(word, table=_table(word))
         head = f"/{first} {_(arguments) if arguments else ''}".rstrip()
         also = " (" + _("or {names}").format(names=", ".join(f"/{name}" for name in others)) + ")" if others else ""
         rows.append((head + also, _(what)))
-    width = max(len(head) for head, _what in rows)
-    return (_("commands at the server's terminal:"), *(f"  {head:<{width}}  {what}" for head, what in rows))
+    lines = hanging_lines(rows, None if width is None else width - len(_LEAD))
+    return (_("commands at the server's terminal:"), *(_LEAD + line for line in lines))
+
+
+def console_width(stream: TextIO) -> int | None:
+    """The columns of the terminal ``stream`` is on, as the client's screen asks
+    (client/terminal_screen.py); None when it is no terminal (a log file or a pipe: nothing
+    to fit, its lines stay whole) or cannot say."""
+    if not _is_terminal(stream):
+        return None
+    try:
+        return os.get_terminal_size(stream.fileno()).columns or None
+    except (OSError, ValueError, AttributeError):
+        return None
 
 
 def _is_terminal(stream: TextIO | None) -> bool:
@@ -202,7 +222,7 @@ def watch_console(loop: asyncio.AbstractEventLoop, on_quit: Callable[[], None],
                 elif command:  # /help, or anything else: what can be typed here
                     unknown = () if command in HELP_COMMANDS else (
                         _("unknown command {command!r}").format(command=line.strip()),)
-                    print("\n".join((*unknown, *help_lines())), file=sys.stderr, flush=True)
+                    print("\n".join((*unknown, *help_lines(console_width(sys.stderr)))), file=sys.stderr, flush=True)
         except (OSError, ValueError, RuntimeError):
             return  # no console, or the loop is already closed
 

@@ -21,6 +21,7 @@ import pytest
 from clientkit import start
 from faultproxy import FaultProxy
 from client.library import ChatClient
+from client.screen import display_width
 from protocol import DirectMessage, RoomMessage
 from server import ServerThread
 from tools import require_tool
@@ -54,11 +55,12 @@ class Tmux:
         """Press named keys: Enter, Left, Tab, C-a..."""
         self._run("send-keys", "-t", "chat", *keys)
 
-    def screen(self, escapes: bool = False) -> list[str]:
+    def screen(self, escapes: bool = False, history: bool = False) -> list[str]:
         """The window's lines as shown, the rows that a line wrapped onto joined to it (as
         tmux knows them: rows the terminal itself wrapped), with the colour sequences if
-        ``escapes``."""
-        return self._run("capture-pane", "-p", "-J", "-t", "chat", *(["-e"] if escapes else [])).split("\n")
+        ``escapes``; the lines scrolled off the top before them if ``history``."""
+        return self._run("capture-pane", "-p", "-J", "-t", "chat", *(["-e"] if escapes else []),
+                         *(["-S", "-"] if history else [])).split("\n")
 
     def wait(self, ready: Callable[[list[str]], bool], what: str, escapes: bool = False) -> list[str]:
         """Poll the screen until ``ready(rows)``; fail after WAIT seconds, showing it."""
@@ -205,6 +207,46 @@ def test_tab_completes_commands_and_names_and_reply_answers_the_last_sender(
     assert (answer.sender, answer.text) == ("Alice", "here I am")
     alice.wait(lambda rows: any(re.search(r"you → Bobby: here I am ✓✓$", row) for row in rows),
                "the reply delivered, on one line")
+
+
+@pytest.mark.timeout_seconds(90)
+def test_tab_completes_the_name_of_someone_online_before_the_terminal_started(
+        server: ServerThread, terminal: Callable[..., Tmux], clients: list[ChatClient]) -> None:
+    """A tester started the client with Beatriz already online: "@Beat" Tab did nothing
+    until /who had been typed. The terminal asks who is online as it logs in; Tab is
+    pressed until the answer is in (a person's first Tab may come before it), within WAIT."""
+    start(clients, server.port, "Beatriz")
+    tiago = terminal("Tiago", columns=60)
+    tiago.type("@Beat")
+    deadline = time.monotonic() + WAIT
+    while input_rows(tiago.screen()).rstrip() != "[room]> @Beatriz":
+        if time.monotonic() > deadline:
+            pytest.fail("@Beat Tab never completed to @Beatriz:\n" + "\n".join(tiago.screen()))
+        tiago.press("Tab")
+        time.sleep(0.1)  # (between presses: the screen is polled, the answer is not waited for)
+    assert "Beatriz joined" not in "\n".join(tiago.screen())  # (learnt from the login's question)
+
+
+@pytest.mark.timeout_seconds(90)
+def test_help_fits_an_80_column_terminal_broken_at_words_under_its_descriptions(
+        server: ServerThread, terminal: Callable[..., Tmux]) -> None:
+    """A tester's /ajuda in an 80-column terminal, most students' default: the terminal
+    broke its long lines mid-word back to column 0 ("…(/roo" / "ms)"). Each line now
+    fits (tmux joins the rows a terminal wrapped: none here is wider than the window) and
+    goes on under its description."""
+    tiago = terminal("Tiago", columns=80, ready="[sala]> ", LANGUAGE="pt_BR")
+    tiago.type("/ajuda")
+    tiago.press("Enter")
+    tiago.wait_text("//TEXTO  @@TEXTO")  # its last line: the list is printed at once
+    rows = [row.rstrip() for row in tiago.screen(history=True)]
+    first = next(at for at, row in enumerate(rows) if re.match(r"\[\d\d:\d\d\] @NOME TEXTO ", row))
+    last = next(at for at, row in enumerate(rows) if "//TEXTO  @@TEXTO" in row)
+    rows = rows[first:last + 2]  # the list, its last description's rows included
+    assert all(display_width(row) <= 80 for row in rows), "\n".join(row for row in rows if display_width(row) > 80)
+    shown = "\n".join(rows)
+    # "[HH:MM] " and the heads' column: 8 + 37.
+    assert re.search(r"\n {8}/convidar NOME {23}deixa NOME entrar numa sala só para\n {45}convidados \(/invite\)\n",
+                     shown), shown
 
 
 @pytest.mark.timeout_seconds(90)

@@ -369,3 +369,38 @@ def test_unregister_asks_the_password_as_its_confirmation_and_enter_alone_keeps_
     script.client.registered = True
     script._unregister()
     assert "needs the password typed without echo" in said.getvalue()
+
+
+def _names_soon(ui: TerminalUI, wanted: str, timeout: float = 5.0) -> list[str]:
+    """What Tab offers after ``@`` once ``wanted`` is among it, or at the deadline."""
+    from client.screen import complete
+    deadline = time.monotonic() + timeout
+    while True:
+        with ui._print_lock:
+            offered = complete("@", 0, "@", [], ui._names.names())
+        if f"@{wanted}" in offered or time.monotonic() > deadline:
+            return offered
+        time.sleep(0.01)
+
+
+def test_a_fresh_terminal_learns_who_is_online_for_tab_and_again_after_a_reconnection(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """A terminal started with Beatriz already online completed "@Beat" to nothing until
+    /who was typed: Tab's names came from joins seen and /who only (README promises
+    completion "from who is online"). Each login asks who is online, as /who does; so
+    does each reconnection (who came meanwhile was told to nobody here)."""
+    from client.events import Reconnected
+    from protocol import Presence
+    out = io.StringIO()
+    ui = TerminalUI("Tiago", "127.0.0.1", 9, timeout=1.0, stdin=io.StringIO(), stdout=out, stderr=out,
+                    interactive=True, prompt_passwords=False, colour=False)
+    online = [Presence("Beatriz", 0.0), Presence("Tiago", 0.0)]
+    monkeypatch.setattr(ui.client, "connect", lambda timeout, **_: Welcome("h", "Tiago", 2, "server", 15.0))
+    monkeypatch.setattr(ui.client, "who", lambda timeout: list(online))
+    with ui._print_lock:
+        assert ui._log_in() is None
+    assert "@Beatriz" in _names_soon(ui, "Beatriz")
+    online[:] = [Presence("Carla", 0.0), Presence("Tiago", 0.0)]  # came while the connection was down
+    ui._on_event(Reconnected(Welcome("h", "Tiago", 2, "server", 15.0)))
+    # Online first: Carla and Tiago now; Beatriz (gone meanwhile) only as someone known.
+    assert _names_soon(ui, "Carla") == ["@Tiago", "@Carla", "@Beatriz"]
