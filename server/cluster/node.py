@@ -115,6 +115,9 @@ FAILURE_LOG_INTERVAL = 60.0
 # A read of the inbox holding a direct message from someone this node does not know to be
 # online waits at most this long for the events reader to read their ``on`` (_catch_up).
 CATCH_UP_SECONDS = 0.5
+# A rejoining node claims its sessions' names this many in one round trip (_claim_again,
+# and _release_again the releases left to run): well within the client's max_in_flight.
+CLAIM_CHUNK = 256
 # Why a session ends whose name could not be claimed again after a rejoin (PROTOCOL.md,
 # the reasons of ``left``): its close and its leave notice here.
 LOST_CLUSTER = "server lost the cluster"
@@ -503,9 +506,14 @@ class ClusterNode:
                     f"release of an unanswered claim of {key!r}")
 
     async def _release_again(self) -> None:
-        """The releases Redis did not run (:meth:`_release_or_keep`), run again."""
-        for key, args in list(self._unreleased.values()):
-            if not await self._release_or_keep(key, args):
+        """The releases Redis did not run (:meth:`_release_or_keep`), run again, CLAIM_CHUNK
+        in one round trip (one after another, thousands of them outlasted the node's
+        deadline); those Redis does not run again wait for the next beat."""
+        waiting = list(self._unreleased.values())
+        for first in range(0, len(waiting), CLAIM_CHUNK):
+            done = await asyncio.gather(*(self._release_or_keep(key, args)
+                                          for key, args in waiting[first:first + CLAIM_CHUNK]))
+            if not all(done):
                 return  # Redis failing again: the rest waits for the next beat
 
     def _release(self, session: Any, reason: str, at: float) -> tuple[str, tuple] | None:
@@ -1470,48 +1478,62 @@ class ClusterNode:
 
     async def _claim_again(self) -> None:
         """Claim anew the names of the sessions in ``_unclaimed`` (after a rejoin), then
-        have the sessions fetch what waits for them. Raises if Redis fails meanwhile: the
-        next heartbeat goes on where this stopped."""
+        have the sessions fetch what waits for them. The claims go CLAIM_CHUNK at a time in
+        one round trip (one after another, a node of thousands of sessions one Redis hop
+        away outlasted its own deadline while it claimed: reaped again, it rejoined without
+        end). Raises if Redis fails meanwhile: the next heartbeat goes on where this stopped."""
         lost = 0
         while self._unclaimed:
-            session = next(iter(self._unclaimed))
-            held = self._sids.get(session)
-            unsure = self._unsure_claims.pop(session, None)
-            if held is None or session.closing:  # it logged out meanwhile
+            chunk = []  # (session, sid, key, since, the claim under way)
+            for session in list(self._unclaimed)[:CLAIM_CHUNK]:
+                held = self._sids.get(session)
+                unsure = self._unsure_claims.pop(session, None)
+                if held is None or session.closing:  # it logged out meanwhile
+                    self._unclaimed.discard(session)
+                    if unsure is not None:
+                        self._release_unsure(unsure[0], unsure[2])
+                    continue
+                _old_sid, key, _since = held
+                if unsure is not None:  # the same id again: CLAIM says 'ok' if the first one ran
+                    sid, since, _key = unsure
+                    sid, args = self._claim_args(session, key, session.name, session.registered, since, sid)
+                else:
+                    # Online since now, for everyone: the other nodes told the leave (at the time
+                    # they read it) and tell this as a join; with the session's first time, a
+                    # client sorting by time would list the join before the leave.
+                    since = time.time()
+                    sid, args = self._claim_args(session, key, session.name, session.registered, since)
+                chunk.append((session, sid, key, since, scripts.CLAIM(self._redis, args=args)))
+            replies = await asyncio.gather(*(claim for *_, claim in chunk), return_exceptions=True)
+            failure: BaseException | None = None
+            for (session, sid, key, since, _claim), reply in zip(chunk, replies):
+                if isinstance(reply, (RedisConnectionError, TimeoutError)):
+                    # It may have run, its reply lost: under a new id it would find the name
+                    # taken by this very session, a ghost that keeps a guest out for good.
+                    self._unsure_claims[session] = (sid, since, key)
+                    failure = failure or reply
+                    continue
+                if isinstance(reply, BaseException):
+                    raise reply
+                reply = self._claimed(reply)
+                if isinstance(reply, RedisError):
+                    failure = failure or RedisConnectionError(str(reply))
+                    continue
                 self._unclaimed.discard(session)
-                if unsure is not None:
-                    self._release_unsure(unsure[0], unsure[2])
-                continue
-            _old_sid, key, _since = held
-            if unsure is not None:  # the same id again: CLAIM says 'ok' if the first one ran
-                sid, since, _key = unsure
-                sid, args = self._claim_args(session, key, session.name, session.registered, since, sid)
-            else:
-                # Online since now, for everyone: the other nodes told the leave (at the time
-                # they read it) and tell this as a join; with the session's first time, a
-                # client sorting by time would list the join before the leave.
-                since = time.time()
-                sid, args = self._claim_args(session, key, session.name, session.registered, since)
-            try:
-                reply = self._claimed(await scripts.CLAIM(self._redis, args=args))
-            except (RedisConnectionError, TimeoutError):
-                # It may have run, its reply lost: under a new id it would find the name
-                # taken by this very session, a ghost that keeps a guest out for good.
-                self._unsure_claims[session] = (sid, since, key)
-                raise
-            if isinstance(reply, RedisError):
-                raise RedisConnectionError(str(reply))
-            self._unclaimed.discard(session)
-            if reply == "ok":
-                self._sids[session] = (sid, key, since)
-                self._reclaimed.add(sid)
-                if session.closing:
-                    self.release(session, "disconnected", time.time())
-            else:  # taken meanwhile (or this node is gone again: then the next beat rejoins)
-                lost += 1
-                self._sids.pop(session, None)
-                session.close(LOST_CLUSTER)
-                self._let_go(key, LOST_CLUSTER, time.time())
+                if reply == "ok":
+                    self._sids[session] = (sid, key, since)
+                    self._reclaimed.add(sid)
+                    if session.closing:
+                        self.release(session, "disconnected", time.time())
+                else:  # taken meanwhile (or this node is gone again: then the next beat rejoins)
+                    lost += 1
+                    self._sids.pop(session, None)
+                    session.close(LOST_CLUSTER)
+                    self._let_go(key, LOST_CLUSTER, time.time())
+            if failure is not None:
+                if lost:
+                    log.error("cluster: %d sessions could not claim their names again and were closed", lost)
+                raise failure
         if lost:
             log.error("cluster: %d sessions could not claim their names again and were closed", lost)
         if self.relay is not None:

@@ -102,3 +102,42 @@ def test_trimmed_past_the_position_or_behind_it_the_registry_is_loaded_again() -
     assert "trimmed" in missed(xinfo("9-0", None), "5-0")  # trimmed empty after entries this node never read
     assert "behind" in missed(xinfo("4-0", "1-0"), "5-0")  # Redis restarted without its data
     assert "behind" in missed(node_module.RedisError("ERR", "no such key"), "5-0")  # no stream at all
+
+
+def test_a_rejoin_claims_its_sessions_names_many_to_a_round_trip_not_one(monkeypatch) -> None:
+    """600 sessions, each CLAIM answered only when the fake Redis's next round trip ends:
+    one after another they took 600 round trips (a node one hop of 10 ms from Redis with
+    700 sessions outlasted its deadline while claiming, was reaped again, and rejoined
+    without end); now ceil(600 / CLAIM_CHUNK)."""
+    relay = Relay(seen=3)
+    node, _calls = rejoining_node(monkeypatch, relay, counter_was=-1)
+    for n in range(2, 601):
+        node._sids[Session(f"U{n}")] = (f"n1/{n}", f"u{n}", 1.0)
+    waiting: list[asyncio.Future] = []
+    rounds = 0
+
+    async def claim(_client: object, args: tuple) -> bytes:
+        answer = asyncio.get_running_loop().create_future()
+        waiting.append(answer)
+        return await answer
+
+    async def redis_answers_what_came_in_each_round_trip(rejoin: asyncio.Task) -> None:
+        nonlocal rounds
+        while not rejoin.done():
+            for _ in range(5):  # the turns in which the claims of one round trip are written
+                await asyncio.sleep(0)
+            if waiting:
+                rounds += 1
+                for answer in waiting:
+                    answer.set_result(b"ok")
+                waiting.clear()
+
+    async def main() -> None:
+        rejoin = asyncio.ensure_future(node._rejoin())
+        await redis_answers_what_came_in_each_round_trip(rejoin)
+        await rejoin
+
+    monkeypatch.setattr(node_module.scripts, "CLAIM", claim)
+    asyncio.run(main())
+    assert not node._unclaimed and len(node._reclaimed) == 600
+    assert rounds == -(-600 // node_module.CLAIM_CHUNK), rounds
