@@ -373,7 +373,7 @@ function renderConversation(chat) {
 }
 
 /** The line under a person's name in the header: their registry entry (the answer to the
- * whois openConversation sent), while they are online. Everyone and a room have none: drawn
+ * whois whoisFrames sent), while they are online. Everyone and a room have none: drawn
  * for every conversation, so that a room opened after a person keeps none of theirs. */
 function renderWhere(chat, key, peer) {
   const where = key !== ROOM && !isRoomKey(key) && isOnline(chat, peer) && peer.where ? peer.where : null;
