@@ -475,20 +475,37 @@ function startConversation(chat, name) {
   return entry.key;
 }
 
+/** The "whois" for person ``key``'s registry entry (the header's address and "online
+ * since", HANDLERS.user), while they and we are online: none otherwise. Sent when their
+ * conversation opens, and when they come online while it is open (cameOnline). */
+function whoisFrames(chat, key) {
+  const entry = key === ROOM || isRoomKey(key) ? null : chat.users.get(key);
+  if (!entry || !entry.online || chat.status !== "online") return [];
+  const id = chat.nextId();
+  chat.requests.set(id, { kind: "whois", key });
+  return [{ type: "whois", id, name: conversation(chat, key, entry.name).name }];
+}
+
+/** Person ``entry`` is online now (a "joined", or a "who" or "watching" answer that lists
+ * them); ``again``: on a new connection of theirs (a "joined"), whose entry changed even
+ * if they were online. In the open conversation the header's entry is asked for again, as
+ * opening it does: without it the header said "Online" and nothing more until the
+ * conversation was opened again. */
+function cameOnline(chat, entry, again, out) {
+  const was = entry.online;
+  entry.online = true;
+  if (again) entry.where = null;  // of their old connection
+  if (entry.key === chat.active && (again || !was)) out.send.push(...whoisFrames(chat, entry.key));
+}
+
 /** Show conversation ``key``: clears its unread count; returns frames to send (history). */
 function openConversation(chat, key) {
   chat.active = key;
   forgetMistyped(chat);
   const convo = conversation(chat, key, key === ROOM ? null : (chat.users.get(key) || {}).name);
   convo.unread = 0;
-  const frames = [];
   if (isRoomKey(key)) return roomOpened(chat, key);
-  const entry = key === ROOM ? null : chat.users.get(key);
-  if (entry && entry.online && chat.status === "online") {  // the registry's entry, for the header
-    const id = chat.nextId();
-    chat.requests.set(id, { kind: "whois", key });
-    frames.push({ type: "whois", id, name: convo.name });
-  }
+  const frames = whoisFrames(chat, key);
   if (chat.history && key !== ROOM && !convo.historyAsked && chat.status === "online") {
     convo.historyAsked = true;
     const id = chat.nextId();
@@ -703,7 +720,7 @@ const HANDLERS = {
     for (const presence of frame.users) {
       if (!presence || typeof presence.name !== "string" || isMe(chat, presence.name)) continue;
       const entry = user(chat, presence.name);
-      entry.online = true;
+      cameOnline(chat, entry, false, out);
       entry.since = presence.since;
       listed.add(entry.key);
     }
@@ -716,14 +733,14 @@ const HANDLERS = {
     for (const entry of chat.users.values()) if (!listed.has(entry.key)) entry.online = false;
   },
 
-  watching(chat, frame) {
+  watching(chat, frame, out) {
     // The answer to "watch": who of those names is online now, and who is not.
     chat.requests.delete(frame.id);
     for (const presence of Array.isArray(frame.users) ? frame.users : []) {
       if (!presence || typeof presence.name !== "string" || isMe(chat, presence.name)) continue;
       const entry = user(chat, presence.name);
       whoInProgress(chat, (listed) => listed.add(entry.key));
-      entry.online = true;
+      cameOnline(chat, entry, false, out);
       entry.since = presence.since;
     }
     for (const name of Array.isArray(frame.offline) ? frame.offline : []) {
@@ -736,8 +753,7 @@ const HANDLERS = {
     if (typeof frame.name !== "string" || isMe(chat, frame.name)) return;
     const entry = user(chat, frame.name);
     whoInProgress(chat, (listed) => listed.add(entry.key));
-    entry.online = true;
-    entry.where = null;  // another connection now: asked again when the conversation opens
+    cameOnline(chat, entry, true, out);
     entry.since = frame.at;
     notice(chat, ROOM, () => t("{name} joined", { name: frame.name }), frame.at);
     if (chat.conversations.has(entry.key)) notice(chat, entry.key, () => t("{name} is online", { name: frame.name }), frame.at);
@@ -745,7 +761,7 @@ const HANDLERS = {
   },
 
   user(chat, frame) {
-    // The answer to "whois" (openConversation): where the person's connection comes from
+    // The answer to "whois" (whoisFrames): where the person's connection comes from
     // and since when, as the registry has it (PROTOCOL.md, "whois"), shown in the header.
     const request = chat.requests.get(frame.id);
     chat.requests.delete(frame.id);

@@ -338,15 +338,10 @@ function renderConversation(chat) {
   const convo = conversation(chat, key, key === ROOM ? null : (chat.users.get(key) || {}).name);
   const found = key === ROOM ? null : chat.users.get(key);
   const peer = found && chat.status === "online" ? found : null;
+  renderWhere(chat, key, peer);
   if (!isRoomKey(key)) {
   $("conversation-title").textContent = key === ROOM ? t("Everyone") : convo.name;
   const presence = isOnline(chat, peer) ? sentence(t("online")) : sentence(t("offline"));
-  // The registry's entry (the answer to the whois openConversation sent), while online.
-  const where = key !== ROOM && isOnline(chat, peer) && peer.where ? peer.where : null;
-  const host = where && where.address.includes(":") ? `[${where.address}]` : where && where.address;  // IPv6
-  $("conversation-where").textContent = where
-    ? t("{address} · online since {when}", { address: `${host}:${where.port}`, when: formatTime(where.since) }) : "";
-  $("conversation-where").hidden = !where;
   $("conversation-presence").textContent = key === ROOM ? t("Messages here go to everyone online")
     : isBlocked(chat, key) ? t("{presence} · blocked: their messages do not reach you", { presence }) : presence;
   $("conversation-presence").dataset.online = String(isOnline(chat, peer));
@@ -375,6 +370,17 @@ function renderConversation(chat) {
     list.scrollTop += anchor.node.getBoundingClientRect().top - anchor.top;
   } else list.scrollTop = oldTop + (list.scrollHeight - oldHeight);
   renderNewBelow();
+}
+
+/** The line under a person's name in the header: their registry entry (the answer to the
+ * whois whoisFrames sent), while they are online. Everyone and a room have none: drawn
+ * for every conversation, so that a room opened after a person keeps none of theirs. */
+function renderWhere(chat, key, peer) {
+  const where = key !== ROOM && !isRoomKey(key) && isOnline(chat, peer) && peer.where ? peer.where : null;
+  const host = where && where.address.includes(":") ? `[${where.address}]` : where && where.address;  // IPv6
+  $("conversation-where").textContent = where
+    ? t("{address} · online since {when}", { address: `${host}:${where.port}`, when: formatTime(where.since) }) : "";
+  $("conversation-where").hidden = !where;
 }
 
 /** The first of ``list``'s rows on screen, and where its top is. */

@@ -76,6 +76,7 @@ from .changes import (
     StatusChanged,
     TypingChanged,
     WatchWanted,
+    WhereWanted,
 )
 from .colors import BACKGROUNDS, COLORS, SIDE, SIDE_TEXT
 from .panes import ContactList, ConversationPane
@@ -470,7 +471,8 @@ class ChatApp:
 
     def _ask_where(self, key: str) -> None:
         """Ask the registry where person ``key``'s connection comes from (a lookup, off the
-        Tk thread), for the header: the class's /whois, in the window."""
+        Tk thread), for the header: the class's /whois, in the window. When their
+        conversation opens, and again when the model says (:class:`WhereWanted`)."""
         contact = self.model.contacts.get(key) if self.model is not None else None
         client = self.client
         if contact is None or not contact.online or client is None:
@@ -613,6 +615,8 @@ class ChatApp:
             elif isinstance(change, WatchWanted):
                 if self.client is not None:
                     self.client.watch_soon([change.peer])  # never blocks
+            elif isinstance(change, WhereWanted):
+                self._ask_where(change.key)  # as when the conversation opened
         if catch_up or since is not None:
             self._catch_up(catch_up, since)
         for pane in touched.values():

@@ -147,3 +147,13 @@ class WatchWanted(Change):
     them): in a large room only watched users' joins and leaves are told."""
 
     peer: str
+
+
+@dataclass(frozen=True, slots=True)
+class WhereWanted(Change):
+    """The window should look person ``key`` up again (off the Tk thread), for the header's
+    registry entry (:meth:`ChatModel.set_where`), as it does when their conversation opens:
+    it is the one on screen and they came online, on a new connection maybe, or this window
+    came back from a reconnection (see :meth:`ChatModel._came_online`)."""
+
+    key: str

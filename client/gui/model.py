@@ -133,6 +133,7 @@ from .changes import (
     MembersWanted,
     RoomInfoWanted,
     WatchWanted,
+    WhereWanted,
 )
 
 ROOM = "#room"
@@ -263,7 +264,8 @@ class Contact:
     # Kept in the list (as offline) after leaving: we exchanged messages with them.
     talked: bool = False
     # The registry's entry while online, (address, port, since), from a lookup (set_where);
-    # None until asked, and again when they come or go (another connection then).
+    # None until asked, and again when they come or go (another connection then) or we
+    # reconnect; asked again while their conversation is on screen (WhereWanted).
     where: tuple[str, int, float | None] | None = None
 
     @property
@@ -569,8 +571,29 @@ class ChatModel:
                     del self.contacts[key]
         for key, name in online.items():
             contact = self.contacts.setdefault(key, Contact(name))
-            contact.name, contact.online = name, True
+            contact.name = name
+            self._came_online(contact)
         self._changes.append(ContactsChanged())
+
+    def _came_online(self, contact: Contact, again: bool = False) -> None:
+        """``contact`` is online now (a "joined", or an answer of "who" or "watch" that lists
+        them); ``again``: on a new connection of theirs (a "joined"), so that what we knew
+        of their old one goes, even if we took them for online. When their conversation is
+        on screen and this is news, a :class:`WhereWanted` asks their entry again, as
+        opening it does: else the header said "online" and nothing more until it was
+        opened again."""
+        was = contact.online
+        contact.online = True
+        if again:
+            contact.where = None
+        if again or not was:
+            self._where_wanted(contact.key)
+
+    def _where_wanted(self, key: str) -> None:
+        """Ask (:class:`WhereWanted`) the registry entry of person ``key`` if theirs is the
+        conversation on screen: the header shows it."""
+        if key == self.active and key != ROOM and not is_room_key(key):
+            self._changes.append(WhereWanted(key))
 
     def _droppable(self, key: str, contact: Contact) -> bool:
         """An offline contact leaves the list unless we talked, it has unread messages, its
@@ -851,7 +874,8 @@ class ChatModel:
         if key_of(name) == key_of(self.me):
             return  # another session of our own account
         contact = self._contact(name)
-        contact.name, contact.online, contact.where = name, True, None
+        contact.name = name
+        self._came_online(contact, again=True)
         self._changes.append(ContactsChanged())
         if contact.key in self._returning:
             self._returning.discard(contact.key)
@@ -887,7 +911,8 @@ class ChatModel:
         for user in event.users:
             if key_of(user.name) != key_of(self.me):
                 contact = self._contact(user.name)
-                contact.name, contact.online = user.name, True
+                contact.name = user.name
+                self._came_online(contact)
         for name in event.offline:
             contact = self.contacts.get(key_of(name))
             if contact is not None:
@@ -910,6 +935,7 @@ class ChatModel:
                 self.server = server
             self.set_state(CONNECTED)
             self.catch_up_wanted()
+            self._where_wanted(self.active)  # the entry _went_away forgot, if they are still online
             # The new session's switch (another device may have changed it meanwhile).
             on = getattr(getattr(event, "welcome", None), "read_receipts", None)
             if isinstance(on, bool):
@@ -932,6 +958,8 @@ class ChatModel:
 
     def _went_away(self) -> None:
         """The connection is going or gone: whoever was online is expected back."""
+        for contact in self.contacts.values():
+            contact.where = None  # of a connection that may not outlive our absence (a restart)
         if self.state == CONNECTED:
             online = {key for key, contact in self.contacts.items() if contact.online}
             self._returning.update(online)

@@ -635,6 +635,43 @@ def test_a_planned_restart_costs_the_window_one_reconnected_line(display, tmp_pa
         first.stop()
 
 
+def test_the_header_shows_where_the_person_is_again_when_they_come_back(display, tmp_path) -> None:
+    """A tester had Conceição's conversation open, her address and "online since" in the
+    header; after a server restart it read just "Conceição  online", and the address came
+    back only when another conversation was opened and hers again. The window looks the
+    person of the open conversation up again when they come back (a "joined") and when it
+    comes back itself: their new connection's address shows."""
+    data = tmp_path / "data"
+    config = ServerConfig(host="127.0.0.1", port=0, login_failure_delay=0.05, data_dir=data, guest_hold=0.0)
+    first = ServerThread(config).__enter__()
+    port = first.port
+    bob = None
+
+    def shows_where(alice: WireClient) -> Callable[[dict[str, Any]], bool]:
+        where = f"127.0.0.1:{alice.sock.getsockname()[1]} · online since "
+        return lambda s: s["active"] == "alice" and s["header"][1].startswith(where)
+    try:
+        with WireClient.login("127.0.0.1", port, "Alice") as alice:
+            bob = Gui(display, port, "Bob", tmp_path)
+            bob.wait(lambda s: s.get("state") == "connected" and contact(s, "alice")
+                     and "online" in contact(s, "alice")["tags"], "Alice online")
+            bob.cmd("key", sequence="<Control-Key-2>")
+            bob.wait(shows_where(alice), "Alice's address in the header")
+        bob.wait(lambda s: s["header"] == ["Alice", "offline"], "Alice offline")
+        with WireClient.login("127.0.0.1", port, "Alice") as alice:  # her client started again
+            bob.wait(shows_where(alice), "Alice's new address in the header")
+            first.stop()  # the server restarts; she comes back before or after the window
+        config = ServerConfig(host="127.0.0.1", port=port, login_failure_delay=0.05, data_dir=data, guest_hold=0.0)
+        with ServerThread(config):
+            with WireClient.login("127.0.0.1", port, "Alice") as alice:
+                bob.wait(lambda s: s["state"] == "connected" and shows_where(alice)(s),
+                         "Alice's address after the restart", timeout=40)
+    finally:
+        if bob is not None:
+            bob.close()
+        first.stop()
+
+
 def test_a_reply_goes_where_the_window_says(open_gui, server, tmp_path) -> None:
     """A direct message arriving moves nothing: a line typed in the room still goes to the
     room, as the input box says; Ctrl+R (a real key event) opens the sender's conversation,

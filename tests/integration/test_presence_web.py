@@ -30,8 +30,35 @@ def quiet_page(tmp_path: Path) -> Iterator[Page]:
         yield page
 
 
+@pytest.fixture(params=["small room", "quiet room"])
+def either_page(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Page]:
+    """The page, from a server whose room is small (everyone is told of everyone's
+    comings and goings) or quiet (only watchers are)."""
+    require_tool("chromium", why="to run the web client in a browser")
+    config = ServerConfig(host="127.0.0.1", port=0, guest_hold=0.0,
+                          **({"presence_room_limit": 0} if request.param == "quiet room" else {}))
+    with open_page(tmp_path, config) as page:
+        yield page
+
+
 def _notices(page: Page) -> list[str]:
     return page.js("[...document.querySelectorAll('#messages .notice')].map(n => n.textContent)")
+
+
+def _drop(page: Page, name: str) -> None:
+    """End ``name``'s sessions from the server's side, as a network gone would."""
+    def drop() -> None:
+        for session in list(page.srv.server.relay.sessions):
+            if session.name == name:
+                session.abort("dropped by the test")
+    page.srv.call(drop)
+
+
+def _where_is(page: Page, peer: TcpPeer) -> str:
+    """A condition: the header's registry line shows ``peer``'s connection now."""
+    where = "document.getElementById('conversation-where')"
+    return (f"!{where}.hidden && {where}.textContent.startsWith("
+            f"'127.0.0.1:{peer.sock.getsockname()[1]} · online since ')")
 
 
 def test_the_page_watches_its_conversations_in_a_quiet_room(quiet_page: Page) -> None:
@@ -83,18 +110,51 @@ def test_the_page_watches_again_after_a_reconnection(quiet_page: Page) -> None:
     page.wait_for("document.getElementById('conversation-presence').textContent === 'Offline'")
     assert page.srv.call(lambda: sorted(relay.watchlists._watchers)) == ["alice"]
 
-    def drop_bob() -> None:
-        for session in list(relay.sessions):
-            if session.name == "Bob":
-                session.abort("dropped by the test")
-
     alice = TcpPeer("127.0.0.1", page.srv.port)
     try:
-        page.srv.call(drop_bob)
+        _drop(page, "Bob")
         alice.login("Alice")  # while the page is away, or just back: either way it learns
         page.wait_for("document.getElementById('connection').dataset.status === 'online'"
                       " && document.getElementById('conversation-presence').textContent === 'Online'")
         assert page.srv.call(lambda: sorted(relay.watchlists._watchers)) == ["alice"]
+        assert page.problems() == []
+    finally:
+        alice.close()
+
+
+def test_the_header_shows_where_the_person_is_again_when_they_come_back(either_page: Page) -> None:
+    """A tester had Conceição's conversation open, with her address and "online since"
+    under her name; she quit and started her client again: the header went "Offline", then
+    "Online" with nothing after it, until another conversation was opened and hers again.
+    When the person of the open conversation comes back (their "joined"; or the answers
+    of a new connection of the page's own, after the server restarted), the page looks
+    them up again, as opening the conversation does: their new address shows. In a quiet
+    room the page learns she is online from the answer to its "watch" (she logged in after
+    the page), and asks then too."""
+    page = either_page
+    page.log_in("Bob")
+    alice = TcpPeer("127.0.0.1", page.srv.port)
+    try:
+        alice.login("Alice")
+        page.focus("#new-chat-name")
+        page.type("Alice")
+        page.enter()
+        page.wait_for("document.getElementById('conversation-title').textContent === 'Alice'")
+        page.wait_for(_where_is(page, alice))
+        alice.close()
+        page.wait_for("document.getElementById('conversation-presence').textContent === 'Offline'"
+                      " && document.getElementById('conversation-where').hidden")
+        alice = TcpPeer("127.0.0.1", page.srv.port)
+        alice.login("Alice")  # her "joined": the conversation is still the one on screen
+        page.wait_for(_where_is(page, alice))
+
+        # The page's own connection goes, and she comes back meanwhile or just after.
+        alice.close()
+        _drop(page, "Bob")
+        alice = TcpPeer("127.0.0.1", page.srv.port)
+        alice.login("Alice")
+        page.wait_for("document.getElementById('connection').dataset.status === 'online'"
+                      f" && {_where_is(page, alice)}")
         assert page.problems() == []
     finally:
         alice.close()

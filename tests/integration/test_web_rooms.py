@@ -84,6 +84,29 @@ def test_a_room_in_the_page(site, tmp_path: Path) -> None:
         assert page.problems() == []
 
 
+def test_a_rooms_header_keeps_no_line_of_the_person_opened_before(site) -> None:
+    """A tester opened João's conversation, then clicked #redes in the sidebar: the room's
+    header read "#redes  2 members   127.0.0.1:35902 · online since 09:19 AM": João's
+    registry entry (the line under a person's name) stayed, though a room has none. Going
+    through Everyone first cleared it. A room's header is the room's alone, whether it is
+    joined from the public rooms or opened from the contact list."""
+    page, web = site
+    where = "document.getElementById('conversation-where')"
+    with olga_in_redes(web):
+        page.log_in("Bob")
+        for room_button in ("#room-list button[data-room=\"#redes\"]", "button.contact[data-key=\"##redes\"]"):
+            page.open_conversation("Olga")
+            page.wait_for(f"{where}.textContent.startsWith('127.0.0.1:') && !{where}.hidden")
+            page.wait_for(f"!!document.querySelector({json.dumps(room_button)})")
+            page.js(f"document.querySelector({json.dumps(room_button)}).click()")
+            page.wait_for("document.getElementById('conversation-title').textContent === '#redes'"
+                          " && document.querySelectorAll('#member-list li').length === 2")
+            assert page.js("document.getElementById('conversation-presence').textContent") == \
+                "prova na sexta · 2 members"
+            assert page.js(f"[{where}.hidden, {where}.textContent]") == [True, ""], room_button
+        assert page.problems() == []
+
+
 def test_the_page_falls_back_to_version_1_and_resends_room_messages_with_their_ids(site) -> None:
     """The page's sans-I/O part (receiveFrame and friends), driven with frames in the page."""
     page, _web = site

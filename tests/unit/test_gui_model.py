@@ -854,6 +854,63 @@ def test_a_persons_header_shows_their_registry_entry_while_online(monkeypatch: p
     assert model.where_text("ninguém") == ""
 
 
+def test_the_open_conversations_person_is_looked_up_again_when_they_come_back() -> None:
+    """A tester had Conceição's conversation open in the window, her address under her
+    name; after a server restart the header read just "Conceição  online", until another
+    conversation was opened and hers again. The window looks a person up when their
+    conversation opens; the model now asks it again (:class:`WhereWanted`) when that
+    person comes online while it is open: a "joined" (a new connection, maybe on another
+    node), or an answer of "who" or "watch" that lists them. After a reconnection of our
+    own, what we knew of anyone's connection is gone and the open one is asked again."""
+    from client.events import Reconnected, Reconnecting
+    from client.gui.changes import WhereWanted
+    from protocol import LookupResult, UserJoined, UserLeft, Watching, Welcome
+    model, _clock = clocked_model()
+
+    def wanted() -> list:
+        return [change for change in model.take_changes() if isinstance(change, WhereWanted)]
+
+    model.open("alice")
+    model.set_where(LookupResult("1", "Alice", "online", "127.0.0.1", 50908, T))
+    model.take_changes()
+    assert model.where_text("alice").startswith("127.0.0.1:50908 · online since ")
+    model.apply(UserLeft("Alice", "quit", T))
+    model.apply(UserJoined("Alice", T))
+    assert wanted() == [WhereWanted("alice")]
+    assert model.where_text("alice") == ""  # the old connection's, until the answer
+    model.set_where(LookupResult("2", "Alice", "online", "127.0.0.1", 50999, T))
+    assert model.where_text("alice").startswith("127.0.0.1:50999 · online since ")
+    model.apply(UserJoined("Carol", T))  # not the conversation on screen
+    assert wanted() == []
+
+    # Told by the answers to "watch" and "who" (a quiet room, a reconnection).
+    model.apply(UserLeft("Alice", "quit", T))
+    model.apply(Watching("w", (Presence("Alice", T),), ()))
+    assert wanted() == [WhereWanted("alice")]
+    model.apply(Watching("w", (Presence("Alice", T),), ()))  # online already: nothing new
+    assert wanted() == []
+    model.apply(UserLeft("Alice", "quit", T))
+    model.set_online([Presence("Alice", T)])
+    assert wanted() == [WhereWanted("alice")]
+
+    model.set_where(LookupResult("3", "Alice", "online", "127.0.0.1", 51000, T))
+    model.apply(Reconnecting(1, 1.0))
+    model.apply(Reconnected(Welcome("h", "Bob", 1, "chat", 15.0), 0))
+    assert wanted() == [WhereWanted("alice")]
+    model.set_state(CONNECTED)
+    assert model.where_text("alice") == ""  # the server restarted meanwhile, maybe
+    model.open("carol")  # the window looks up whom it opens itself
+    model.apply(Reconnecting(1, 1.0))
+    model.apply(Reconnected(Welcome("h", "Bob", 1, "chat", 15.0), 0))
+    assert wanted() == [WhereWanted("carol")]
+    model.open(ROOM)
+    model.apply(UserLeft("Alice", "quit", T))
+    model.apply(UserJoined("Alice", T))
+    model.apply(Reconnecting(1, 1.0))
+    model.apply(Reconnected(Welcome("h", "Bob", 1, "chat", 15.0), 0))
+    assert wanted() == []  # nobody's conversation is open
+
+
 def test_our_message_stays_editable_for_its_window_though_the_wall_clock_stepped_back() -> None:
     """The window counts from when the server took our message on the model's monotonic
     clock too: the wall clock stepped an hour back (NTP, a laptop's clock set) since it was
