@@ -107,6 +107,11 @@ ROUTE_BATCH = 256
 # At most this many routed outcomes and changes whose ROUTES call failed wait to be routed
 # again (_unrouted); past it the oldest are dropped, told again at their user's next login.
 UNROUTED_MAX = 10_000
+# At most this many events wait to be put on the events stream (_publish: Redis failing
+# after the change they tell was stored); past it the oldest are dropped (logged); and
+# this many go in one round trip.
+PUBLISH_MAX = 10_000
+PUBLISH_BATCH = 256
 # A message stored without a route is waited for (_to_route) this long at most: its store
 # answered or failed within its timeout (5 s) long before.
 ROUTE_PENDING_FORGET = 30.0
@@ -296,6 +301,9 @@ class ClusterNode:
         self._routes: list[tuple[str, bytes | str, Callable[[list[str] | None], None] | None, str]] = []
         # Outcomes and changes (read marks, edits, deletes) whose ROUTES call failed, in their
         # order: sent again before anything newer (_send_routes), once Redis answers.
+        # Events that wait for Redis to take them, in order: (entry, kind), see _publish.
+        self._to_publish: list[tuple[bytes, str]] = []
+        self._publisher: asyncio.Future | None = None  # the task that sends them, while some wait
         self._unrouted: list[tuple[str, bytes | str, Callable[[list[str] | None], None] | None, str]] = []
         # The changes of room posts this node told its sessions of, (msg_id, the change's
         # stamp), oldest first: each one's entry on the events stream, which the store's
@@ -557,10 +565,11 @@ class ClusterNode:
     def registered(self, key: str) -> None:
         self._spawn(self._registered(key), f"registration of {key!r}")
 
-    async def _registered(self, key: str) -> None:
-        await scripts.REGISTERED(self._redis, args=(self.prefix, key))
-        await self._redis.execute("XADD", self.prefix + "events", "MAXLEN", "~", scripts.EVENTS_MAXLEN, "*",
-                                  "e", bus.encode(bus.Registered(key)))
+    async def _registered(self, key: str) -> Any:
+        reply = await scripts.REGISTERED(self._redis, args=(self.prefix, key))
+        if not isinstance(reply, RedisError):
+            self._publish(bus.Registered(key))
+        return reply
 
     def login_failures(self, op: str, keys: tuple[str, ...], base: float, cap: float,
                        callback: Callable[[float | None], None]) -> None:
@@ -959,10 +968,11 @@ class ClusterNode:
     def admin_added(self, key: str) -> None:
         """A console here made account ``key`` an administrator: so do the other nodes,
         and the nodes that join later (the set ``admins``)."""
-        async def run() -> None:
-            await self._redis.execute("SADD", self.prefix + "admins", key)
-            return await self._redis.execute("XADD", self.prefix + "events", "MAXLEN", "~", scripts.EVENTS_MAXLEN,
-                                             "*", "e", bus.encode(bus.AdminAdded(key)))
+        async def run() -> Any:
+            reply = await self._redis.execute("SADD", self.prefix + "admins", key)
+            if not isinstance(reply, RedisError):
+                self._publish(bus.AdminAdded(key))
+            return reply
         self._spawn(run(), f"administrator {key!r}")
 
     def block_changed(self, owner: str, target: str, blocking: bool) -> None:
@@ -1059,8 +1069,52 @@ class ClusterNode:
             self._publish(bus.RoomReadMoved(room, member, mark))
 
     def _publish(self, event: bus.BusEvent) -> None:
-        self._spawn(self._redis.execute("XADD", self.prefix + "events", "MAXLEN", "~", scripts.EVENTS_MAXLEN,
-                                        "*", "e", bus.encode(event)), event.KIND)
+        """Put ``event`` on the events stream, after what this node published before: a
+        change stored a moment ago (a password, an account's end, a block) that the other
+        nodes' caches must learn. Kept in order until Redis takes it (:meth:`_publish_waiting`,
+        tried again at each beat while Redis fails): one XADD lost with a connection left
+        every other node accepting a revoked resume credential, the old password, or a
+        blocked sender's messages, until it restarted. At least once: one whose reply was
+        lost is sent again (each is a state to set, harmless twice, or ends the sessions of
+        a user, who logs in again)."""
+        if len(self._to_publish) >= PUBLISH_MAX:
+            self._failed(self._to_publish.pop(0)[1], "too many events waiting for Redis: the oldest dropped",
+                         logging.ERROR)
+        self._to_publish.append((bus.encode(event), event.KIND))
+        if self._publisher is None:
+            self._publisher = asyncio.ensure_future(self._publish_waiting())
+
+    async def _publish_waiting(self) -> None:
+        """Send the events waiting in ``_to_publish``, in order; while Redis fails, wait a
+        beat and try again (the heartbeat's own tries say when Redis is back), unless the
+        node is stopping (:meth:`stop` tries once more)."""
+        try:
+            while self._to_publish:
+                if not await self._publish_batch():
+                    if self._stopping:
+                        return
+                    await asyncio.sleep(self.beat)
+        finally:
+            self._publisher = None
+
+    async def _publish_batch(self) -> bool:
+        """Put up to PUBLISH_BATCH of the waiting events on the stream in one round trip;
+        whether Redis took them all (those it took leave ``_to_publish``)."""
+        batch = self._to_publish[:PUBLISH_BATCH]
+        stream = self.prefix + "events"
+        try:
+            replies = await self._redis.pipeline(
+                [("XADD", stream, "MAXLEN", "~", scripts.EVENTS_MAXLEN, "*", "e", entry) for entry, _ in batch])
+        except (RedisConnectionError, TimeoutError) as exc:
+            self._failed(f"{batch[0][1]} (put on the events stream again when Redis answers)", exc)
+            return False
+        taken = next((n for n, reply in enumerate(replies) if isinstance(reply, RedisError)), len(replies))
+        del self._to_publish[:taken]
+        if taken < len(replies):  # refused (OOM: Redis full): the rest waits, in order
+            self._failed(f"{batch[taken][1]} (put on the events stream again when Redis takes it)", replies[taken],
+                         logging.ERROR)
+            return False
+        return True
 
     def _spawn(self, coroutine: Any, what: str) -> None:
         async def run() -> None:
@@ -1218,6 +1272,8 @@ class ClusterNode:
         taken = self._held_acknowledgements()
         if taken:  # what was applied is acknowledged before leaving
             await self._take_inbox(taken)
+        if self._publisher is not None:  # the changes they tell were stored: the other nodes must learn them
+            await self._publisher  # (one more try, now that the node stops: _publish_waiting)
         if self._last_beat > float("-inf"):  # it joined (a failed start did not: nothing to undo)
             try:
                 await self._redis.execute("HDEL", f"{self.prefix}beats", self.node_id)  # no deadline: reaped now
