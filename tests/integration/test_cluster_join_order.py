@@ -28,7 +28,9 @@ def bia_behind_a_lagging_events_reader(redis: RedisServer, log_in: Callable | No
     ``log_in(cluster, node index, name)`` logs her in (by default ``Cluster.login``);
     ``redis_stores``: see Cluster."""
     with FaultProxy("127.0.0.1", redis.port, raw=True) as proxy:
-        c = Cluster(redis.url, 1, redis_stores)
+        # The held links must not time out before the tests cut or release them (a node's
+        # Redis timeout is 2 s, and its readers' 3 s: a loaded machine took longer).
+        c = Cluster(redis.url, 1, redis_stores, timeout=10.0)
         try:
             c.add_through(proxy.port)
             node = c.nodes[1]
