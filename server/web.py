@@ -325,7 +325,11 @@ class WebSession(ClientSession):
             # (it is off unless the operator turns it on, --web-echo).
             self.read_budget = _UNBUDGETED
             return
-        self.ws = WebSocketConnection(max_message_bytes=CHAT_MAX_MESSAGE_BYTES)
+        # One pong for the pings of one read, and each frame charged at least
+        # READ_BYTES_MIN_PER_WEBSOCKET_FRAME (see _receive_websocket): pings cost no less
+        # to parse than chat frames, and no rate counts them.
+        self.ws = WebSocketConnection(max_message_bytes=CHAT_MAX_MESSAGE_BYTES, latest_ping_only=True,
+                                      min_frame_bytes=const.READ_BYTES_MIN_PER_WEBSOCKET_FRAME)
         self.site.sessions.discard(self)  # the relay owns it from now on
         self.set_chat_write_limits()
         # The login timeout counts from the upgrade, not from the first page fetch.
@@ -377,6 +381,9 @@ class WebSession(ClientSession):
                     # left as a binary message is, not as a plain disconnection.
                     self.leave_reason = const.PROTOCOL_ERROR_REASON
             # Ping: the core has queued the pong, written above. Pong: nothing to do.
+        # On top of the bytes buffer_updated counts (a frame of fewer bytes than the least a
+        # frame costs owes the difference); none on the echo path, which has no budget.
+        self.read_budget -= ws.take_frame_surcharge()
         if not ws.unfinished:
             self._ws_unfinished_since = None
         elif completed or self._ws_unfinished_since is None:

@@ -726,9 +726,11 @@ def test_pipelined_requests_whose_last_closes_as_the_peer_catches_up_end_the_con
 
 
 def test_a_browser_that_pings_and_never_reads_is_dropped_at_the_outgoing_limit() -> None:
-    # The WebSocket core answers every ping with a pong of the same payload, written as it
+    # The WebSocket core answers pings with pongs of the same payload, written as they
     # came: past the chat frames' count (server/session.py's hard mark), so a peer that
-    # sent pings and read nothing had the server keep every pong, without bound.
+    # sent pings and read nothing had the server keep every pong, without bound. (The
+    # server answers the pings of one read with one pong, the latest's: RFC 6455 5.5.3.
+    # So each ping here waits for the server to have read the one before.)
     limit = 32 * 1024
     config = ServerConfig(host="127.0.0.1", port=0, web_port=0, max_outgoing_bytes=limit)
     with sleepy_browser(config) as (srv, alice, sleepy):
@@ -736,14 +738,21 @@ def test_a_browser_that_pings_and_never_reads_is_dropped_at_the_outgoing_limit()
         def dropped() -> bool:  # (it then waits CLOSE_TIMEOUT for the peer's close frame)
             return srv.call(lambda: all(s.closing for s in srv.server.relay.sessions if s.name == "Sleepy"))
 
-        pings = masked(Opcode.PING, b"p" * 125) * 100  # 13 KB: 12.5 KB of pongs
+        [session] = srv.call(lambda: [s for s in srv.server.relay.sessions if s.name == "Sleepy"])
+
+        def read_budget() -> int:  # (changes at every read of the connection: session.py)
+            return srv.call(lambda: session.read_budget)
+
+        ping = masked(Opcode.PING, b"p" * 125)  # 131 bytes: 127 bytes of pong
         sent, deadline = 0, time.monotonic() + 20
         while not dropped() and time.monotonic() < deadline and sent < 4 * 1024 * 1024:
+            before = read_budget()
             try:
-                sleepy.sendall(pings)
+                sleepy.sendall(ping)
             except OSError:
                 break  # the server has closed it
-            sent += len(pings)
+            sent += len(ping)
+            wait_until(lambda: dropped() or read_budget() != before, what="the ping read")
         assert dropped() and sent < 1024 * 1024, f"not dropped after {sent} bytes of pings"
         left = alice.expect(UserLeft, timeout=5.0, where=lambda e: e.name == "Sleepy")
         assert left.reason == "slow consumer", left

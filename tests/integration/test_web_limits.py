@@ -1,0 +1,81 @@
+"""The web port's WebSocket under its limits: tiny frames, binary messages, the echo path.
+
+The real server runs in a thread (ServerThread) with its web port on 127.0.0.1, port 0; the
+tests talk to it with raw frames (several in one write: one read on the server) and look at
+the session's state through the server's loop. Every wait has a deadline.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import const
+from chatpeer import WebPeer
+from server import ServerConfig, ServerThread
+from waits import wait_until
+from web.websocket.frames import Opcode, serialize_frame
+
+TIMEOUT = 5.0
+
+
+def masked(opcode: Opcode, payload: bytes = b"", fin: bool = True) -> bytes:
+    """One client frame, to send several in a single write (one read on the server)."""
+    return serialize_frame(opcode, payload, fin=fin, mask=b"\x12\x34\x56\x78")
+
+
+@contextmanager
+def browser(config: ServerConfig, name: str) -> Iterator[tuple[ServerThread, WebPeer]]:
+    """A server on ``config`` with ``name`` logged in over its WebSocket."""
+    with ServerThread(config) as srv:
+        port = srv.server.web_address[1]
+        peer = WebPeer(f"ws://127.0.0.1:{port}/ws", timeout=TIMEOUT)
+        try:
+            peer.login(name)
+            yield srv, peer
+        finally:
+            peer.close()
+
+
+def chat_ping(token: str) -> bytes:
+    return masked(Opcode.TEXT, json.dumps({"type": "ping", "token": token}).encode())
+
+
+def frames_until_chat_pong(peer: WebPeer, token: str) -> list[tuple[int, bytes]]:
+    """The frames the server sends up to the chat pong with ``token``, as (opcode, payload)."""
+    frames = []
+    while True:
+        _fin, opcode, payload = peer.ws.recv_frame(TIMEOUT)
+        frames.append((opcode, payload))
+        if opcode == Opcode.TEXT and json.loads(payload).get("token") == token:
+            return frames
+
+
+# --- Tiny frames ----------------------------------------------------------------------------
+
+
+def test_a_read_of_a_thousand_pings_gets_one_pong_for_the_latest() -> None:
+    # Each of 44,000 empty pings a second had its own pong written (RFC 6455 5.5.3 lets
+    # the server answer the most recent only).
+    with browser(ServerConfig(host="127.0.0.1", port=0, web_port=0), "Pinger") as (_srv, peer):
+        peer.ws.sock.sendall(masked(Opcode.PING) * 999 + masked(Opcode.PING, b"last") + chat_ping("after"))
+        pongs = [payload for opcode, payload in frames_until_chat_pong(peer, "after") if opcode == Opcode.PONG]
+        # (Two if TCP split the 6 KB write in two reads.)
+        assert pongs[-1] == b"last" and len(pongs) <= 2, pongs
+
+
+def test_every_websocket_frame_costs_the_read_budget_its_minimum() -> None:
+    # 2,000 empty pings are 12,000 bytes, under what is read before the budget is looked at
+    # (read_check_bytes, 64 KiB); at READ_BYTES_MIN_PER_WEBSOCKET_FRAME each they are
+    # 128,000: more than the burst, so the server stops reading this connection.
+    assert const.READ_BYTES_MIN_PER_WEBSOCKET_FRAME == 64
+    config = ServerConfig(host="127.0.0.1", port=0, web_port=0, rate_per_connection=1.0,
+                          read_bytes_per_connection=1024, read_bytes_burst_per_connection=16 * 1024)
+    with browser(config, "Pinger") as (srv, peer):
+        [session] = [s for s in srv.server.relay.sessions if s.name == "Pinger"]
+        assert srv.call(lambda: session.transport.is_reading())
+        peer.ws.sock.sendall(masked(Opcode.PING) * 2000 + chat_ping("after"))
+        frames_until_chat_pong(peer, "after")  # read and handled
+        assert not srv.call(lambda: session.transport.is_reading())
