@@ -371,7 +371,8 @@ class WebSession(ClientSession):
                 if self.mode is _ECHO:
                     self._echo(event)
                 elif not self.closing:
-                    log.info("web %r: binary message; closing", self)
+                    self.relay.log_lines.log("binary messages", self.address, logging.INFO,
+                                             "web %r: binary message; closing", self)
                     self._close_websocket(_CLOSE_UNSUPPORTED_DATA, "chat frames are text messages",
                                           const.PROTOCOL_ERROR_REASON)
             elif kind is CloseConnection:

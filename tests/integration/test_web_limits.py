@@ -12,7 +12,10 @@ import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
 
+import pytest
+
 import const
+from cdp import BINARY, WebSocketClient, WebSocketClosed
 from chatpeer import WebPeer
 from server import ServerConfig, ServerThread
 from waits import wait_until
@@ -79,3 +82,34 @@ def test_every_websocket_frame_costs_the_read_budget_its_minimum() -> None:
         peer.ws.sock.sendall(masked(Opcode.PING) * 2000 + chat_ping("after"))
         frames_until_chat_pong(peer, "after")  # read and handled
         assert not srv.call(lambda: session.transport.is_reading())
+
+
+# --- The log stays small ----------------------------------------------------------------
+
+
+def close_code(ws: WebSocketClient) -> int | None:
+    """Read (and drop) messages until the server's close frame; return its code."""
+    with pytest.raises(WebSocketClosed) as closed:
+        while True:
+            ws.recv(TIMEOUT)
+    return closed.value.code
+
+
+def test_binary_messages_from_one_address_make_one_log_line_then_a_summary(caplog) -> None:
+    # Each connection that sent a binary message wrote its own line, never summarised.
+    count = 30
+    caplog.set_level(logging.INFO, logger="chat.server")
+    with ServerThread(ServerConfig(host="127.0.0.1", port=0, web_port=0)) as srv:
+        port = srv.server.web_address[1]
+        for _ in range(count):
+            ws = WebSocketClient(f"ws://127.0.0.1:{port}/ws", timeout=TIMEOUT)
+            try:
+                ws.send_frame(BINARY, b'{"type":"who","id":"1"}')
+                assert close_code(ws) == 1003
+            finally:
+                ws.close()
+        wait_until(lambda: not srv.call(lambda: srv.server.relay.sessions), what="the connections gone")
+        during = [r.getMessage() for r in caplog.records]
+    after = [r.getMessage() for r in caplog.records]
+    assert sum("binary message" in line for line in during) == 1, during
+    assert f"{count - 1} more binary messages from 127.0.0.1" in "\n".join(after), after
