@@ -324,6 +324,8 @@ class WebSession(ClientSession):
             # messages of up to 16 MiB would take a minute each, and the echo parses no chat
             # (it is off unless the operator turns it on, --web-echo).
             self.read_budget = _UNBUDGETED
+            self.last_seen = time.monotonic()
+            self._echo_timed_out()  # sets the timer that keeps its time limits
             return
         # One pong for the pings of one read, and each frame charged at least
         # READ_BYTES_MIN_PER_WEBSOCKET_FRAME (see _receive_websocket): pings cost no less
@@ -342,9 +344,7 @@ class WebSession(ClientSession):
         """Feed bytes from the peer (none: handle the messages that waited while reading
         was held, see release_reading) and act on the messages they complete."""
         ws = self.ws
-        now = time.monotonic()
-        if self.mode is _CHAT:
-            self.last_seen = now  # WebSocket pings count as signs of life
+        now = self.last_seen = time.monotonic()  # WebSocket pings count as signs of life
         if data:
             ws.receive_data(data)
             if self.reading_held_since is not None:
@@ -535,10 +535,36 @@ class WebSession(ClientSession):
             # peer that stopped reading would otherwise keep for ever.
             self.transport.abort()
             return
+        if self.mode is _ECHO:
+            self._echo_timed_out()
+            return
         self.relay.log_lines.log("HTTP idle timeouts", self.address, logging.INFO,
                                  "web %s: no complete request within %.0f s", endpoint(self.address, self.port),
                                  HTTP_IDLE_TIMEOUT)
         self.close()
+
+
+    def _echo_timed_out(self) -> None:
+        """An echo connection's timer: the relay's sweeper never sees one (it is no chat
+        session), so it keeps the chat WebSocket's time limits itself. Closed (1008) when
+        nothing came for ``heartbeat_timeout`` seconds or a message stays unfinished for
+        ``frame_timeout``; else the timer is set for the nearer of the two, and no later
+        than a quarter of ``frame_timeout`` while no message is open (as the sweeper's
+        period: one begun meanwhile goes at most that much past its limit)."""
+        config, now = self.relay.config, time.monotonic()
+        silent, unfinished = now - self.last_seen, self._ws_unfinished_since
+        if unfinished is not None and now - unfinished > config.frame_timeout:
+            reason = f"a frame was not finished within {config.frame_timeout:g} s"
+        elif silent > config.heartbeat_timeout:
+            reason = f"nothing received for {silent:.0f} s"
+        else:
+            frame_due = config.frame_timeout / 4 if unfinished is None else config.frame_timeout - (now - unfinished)
+            due = min(config.heartbeat_timeout - silent, frame_due)
+            self._set_timer(max(due, 0.0) + 0.01)  # (just past it: the checks above are strict)
+            return
+        self.relay.log_lines.log("echo timeouts", self.address, logging.INFO, "web %s: echo: %s; closing",
+                                 endpoint(self.address, self.port), reason)
+        self._close_websocket(_CLOSE_POLICY_VIOLATION, reason)
 
 
 def _error_response(error: HttpError) -> bytes:

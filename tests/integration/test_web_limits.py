@@ -113,3 +113,28 @@ def test_binary_messages_from_one_address_make_one_log_line_then_a_summary(caplo
     after = [r.getMessage() for r in caplog.records]
     assert sum("binary message" in line for line in during) == 1, during
     assert f"{count - 1} more binary messages from 127.0.0.1" in "\n".join(after), after
+
+
+# --- The echo path ------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("timeouts, partial", [
+    pytest.param({"heartbeat_timeout": 1.0}, False, id="idle"),
+    pytest.param({"frame_timeout": 1.0}, True, id="a message left unfinished"),
+])
+def test_an_echo_connection_has_the_chat_websockets_time_limits(timeouts: dict, partial: bool) -> None:
+    # The echo path's idle timer was cancelled at the upgrade and the relay's sweeper never
+    # sees an echo connection: one that sent nothing, or half a message, stayed for ever.
+    config = ServerConfig(host="127.0.0.1", port=0, web_port=0, web_echo=True,
+                          **{"heartbeat_interval": 10.0, "heartbeat_timeout": 30.0, "frame_timeout": 30.0, **timeouts})
+    with ServerThread(config) as srv:
+        ws = WebSocketClient(f"ws://127.0.0.1:{srv.server.web_address[1]}/echo", timeout=TIMEOUT)
+        try:
+            ws.send_text("echo")
+            assert ws.recv(TIMEOUT) == (1, b"echo")
+            if partial:
+                ws.send_frame(1, b'{"type":', fin=False)
+            assert close_code(ws) == 1008
+            ws.wait_closed()
+        finally:
+            ws.close()
