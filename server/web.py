@@ -123,6 +123,7 @@ class WebSite:
 
     static_root: Path
     allowed_origins: str | frozenset[str] | None
+    same_origin_too: bool  # (see start_web_server)
     echo: bool
     # The Host names served (web.hosts): anything else is refused, page and WebSocket alike.
     hosts: HostPolicy
@@ -307,7 +308,8 @@ class WebSession(ClientSession):
 
     def _upgrade(self, request: Request, mode: str) -> None:
         try:
-            response = accept_handshake(request, allowed_origins=self.site.allowed_origins, now=time.time())
+            response = accept_handshake(request, allowed_origins=self.site.allowed_origins,
+                                        same_origin_too=self.site.same_origin_too, now=time.time())
         except HandshakeError as error:
             self.relay.log_lines.log("refused upgrades", self.address, logging.INFO,
                                      "web %s: upgrade refused: %d %s", endpoint(self.address, self.port), error.status,
@@ -589,7 +591,8 @@ def _refusal_response(refusal: Refusal) -> bytes:
 
 
 async def start_web_server(relay: Relay, host: str, port: int, *, batcher: WriteBatcher,
-                           allowed_origins: str | Collection[str] | None = None, echo: bool = False,
+                           allowed_origins: str | Collection[str] | None = None, same_origin_too: bool = False,
+                           echo: bool = False,
                            static_root: str | Path = WEBCLIENT_ROOT,
                            allowed_hosts: Collection[str] = (),
                            tls: ssl.SSLContext | None = None,
@@ -602,7 +605,9 @@ async def start_web_server(relay: Relay, host: str, port: int, *, batcher: Write
     ``relay`` and ``batcher`` are the chat server's own, so web users and TCP users share
     one registry. ``allowed_origins``: None lets only pages served by this listener open
     the chat WebSocket (same origin); a collection of origins such as
-    ``{"https://chat.example"}`` allows those; ``"*"`` allows any. ``echo`` turns on the
+    ``{"https://chat.example"}`` allows those, and the same origin as well with
+    ``same_origin_too`` (the chat server's settings add origins: server/app.py); ``"*"``
+    allows any. ``echo`` turns on the
     WebSocket echo path ``/echo`` (for conformance tests). ``static_root`` is the folder
     served at ``/``. ``allowed_hosts``: names besides the server's own (localhost, the
     machine's host name, ``host`` if it is a name) that the Host header may carry
@@ -628,7 +633,7 @@ async def start_web_server(relay: Relay, host: str, port: int, *, batcher: Write
         origins = None if allowed_origins is None else frozenset(allowed_origins)
     hosts = HostPolicy.for_server((allowed_hosts,) if isinstance(allowed_hosts, str) else allowed_hosts,
                                   host, socket.gethostname())
-    site = WebSite(Path(static_root), origins, echo, hosts, metrics=metrics,
+    site = WebSite(Path(static_root), origins, same_origin_too, echo, hosts, metrics=metrics,
                    metrics_allow=parse_allow_list(metrics_allow))
     def make(address: str, port: int) -> WebSession:
         session = WebSession(relay, batcher, site)

@@ -358,6 +358,19 @@ def test_configured_origins_replace_same_origin(make_gateway) -> None:
     assert refused.value.status == 403
 
 
+def test_the_chat_servers_configured_origins_are_allowed_besides_its_own_page() -> None:
+    # chatserver.py --web-origin (ServerConfig.web_origins, const.WEB_ALLOWED_ORIGINS) adds
+    # an origin, as its help and PROTOCOL.md say; the server's own page was refused 403.
+    config = ServerConfig(host="127.0.0.1", port=0, web_port=0, web_origins=("https://chat.example",))
+    with ServerThread(config) as srv:
+        port = srv.server.web_address[1]
+        for origin, status in ((f"http://127.0.0.1:{port}", 101), ("https://chat.example", 101),
+                               ("http://evil.example", 403), (f"http://127.0.0.1:{port + 1}", 403)):
+            with socket.create_connection(("127.0.0.1", port), timeout=TIMEOUT) as sock:
+                sock.sendall(upgrade_request(port, f"127.0.0.1:{port}", origin))
+                assert read_response(sock, head_only=True).status == status, origin
+
+
 def test_binary_message_closes_with_1003(gateway: Gateway) -> None:
     ws = WebSocketClient(gateway.ws_url, timeout=TIMEOUT)
     try:

@@ -208,6 +208,22 @@ def test_explicit_origin_set(origin, allowed):
         assert refusal(request, allowed_origins=origins).status == 403
 
 
+@pytest.mark.parametrize("origin,allowed", [
+    ("http://chat.example:8080", True),  # the page's own
+    ("https://app.example", True),
+    ("http://chat.example:8081", False),
+    ("http://evil.example:8080", False),
+])
+def test_an_origin_set_with_same_origin_too_allows_the_pages_own_as_well(origin, allowed):
+    request = make_request(origin=origin, host="chat.example:8080")
+    if allowed:
+        assert accept_handshake(request, allowed_origins={"https://app.example"}, same_origin_too=True)
+    else:
+        assert refusal(request, allowed_origins={"https://app.example"}, same_origin_too=True).status == 403
+    if origin == "http://chat.example:8080":  # without it, the set alone (see test_explicit_origin_set)
+        assert refusal(request, allowed_origins={"https://app.example"}).status == 403
+
+
 @pytest.mark.parametrize("origin", ["https://anything.example", "null", "http://evil.example:1"])
 def test_wildcard_allows_any_origin(origin):
     assert accept_handshake(make_request(origin=origin), allowed_origins="*").startswith(b"HTTP/1.1 101")
