@@ -244,7 +244,7 @@ class WebSession(ClientSession):
                                      "web %s: %d for Host %r: not one of this server's names "
                                      "(chatserver.py --web-host-name NAME adds one)", endpoint(self.address, self.port),
                                      error.status, request.header("host"))
-            self._write_http(_error_response(error), keep_alive=False)
+            self._write_http(_error_response(error, request.method), keep_alive=False)
             return
         path = request.target
         if path.partition("?")[0] == METRICS_PATH and self.site.metrics is not None:
@@ -294,10 +294,7 @@ class WebSession(ClientSession):
         keep_alive = (request.keep_alive and self._served < HTTP_MAX_REQUESTS
                       and time.monotonic() - self.connected_at < HTTP_MAX_LIFETIME)
         headers = [*headers, ("Connection", "keep-alive" if keep_alive else "close")]
-        if request.method == "HEAD" and status != 304:
-            headers.append(("Content-Length", str(len(body))))
-            body = b""
-        self._write_http(render_response(status, reason, headers, body, now=time.time()), keep_alive)
+        self._write_http(_render(request.method, status, reason, headers, body), keep_alive)
 
     def _write_http(self, response: bytes, keep_alive: bool) -> None:
         self.transport.write(response)
@@ -314,7 +311,7 @@ class WebSession(ClientSession):
             self.relay.log_lines.log("refused upgrades", self.address, logging.INFO,
                                      "web %s: upgrade refused: %d %s", endpoint(self.address, self.port), error.status,
                                      error.reason)
-            self._write_http(_error_response(error), keep_alive=False)
+            self._write_http(_error_response(error, request.method), keep_alive=False)
             return
         self._cancel_timer()
         self.transport.write(response)
@@ -569,12 +566,21 @@ class WebSession(ClientSession):
         self._close_websocket(_CLOSE_POLICY_VIOLATION, reason)
 
 
-def _error_response(error: HttpError) -> bytes:
-    """The refusal for ``error``, with the security headers every response carries."""
+def _render(method: str | None, status: int, reason: str, headers: list[tuple[str, str]], body: bytes) -> bytes:
+    """The answer to a ``method`` request (None: a request that could not be read), dated
+    now. To HEAD without its body, whose size Content-Length still says (RFC 9110 9.3.2)."""
+    if method == "HEAD" and status != 304:
+        headers = [*headers, ("Content-Length", str(len(body)))]
+        body = b""
+    return render_response(status, reason, headers, body, now=time.time())
+
+
+def _error_response(error: HttpError, method: str | None = None) -> bytes:
+    """The refusal for ``error`` of a ``method`` request (see _render), with the security
+    headers every response carries."""
     headers = [*error.headers, ("Content-Type", "text/plain; charset=utf-8"), *SECURITY_HEADERS,
                ("Connection", "close")]
-    return render_response(error.status, error.reason, headers, f"{error.status} {error.reason}\n".encode(),
-                           now=time.time())
+    return _render(method, error.status, error.reason, headers, f"{error.status} {error.reason}\n".encode())
 
 
 # Each listener's WebSite, for stop_web_server.

@@ -202,6 +202,30 @@ def test_etag_revalidation_and_head(gateway: Gateway) -> None:
     assert int(head.headers["content-length"]) == len(first.body)
 
 
+def everything_sent(port: int, raw: bytes) -> bytes:
+    """What the server sends for ``raw`` until it closes the connection."""
+    received = b""
+    with socket.create_connection(("127.0.0.1", port), timeout=TIMEOUT) as sock:
+        sock.sendall(raw)
+        while data := sock.recv(65536):
+            received += data
+    return received
+
+
+@pytest.mark.parametrize("raw, status", [
+    pytest.param(b"HEAD / HTTP/1.1\r\nHost: evil.example\r\n\r\n", 421, id="a name not ours"),
+    pytest.param(b"HEAD /ws HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+                 b"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n", 405,
+                 id="a refused upgrade"),
+])
+def test_a_refusal_of_a_head_request_has_no_body(gateway: Gateway, raw: bytes, status: int) -> None:
+    # RFC 9110 9.3.2: no content in an answer to HEAD (Content-Length may say the GET's).
+    response = everything_sent(gateway.port, raw)
+    head, _, body = response.partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 %d " % status) and body == b"", response
+    assert b"\r\nContent-Length: " in head
+
+
 def test_keep_alive_serves_several_requests_and_is_no_chat_session(gateway: Gateway) -> None:
     with socket.create_connection(("127.0.0.1", gateway.port), timeout=TIMEOUT) as sock:
         for path in ("/", "/style.css", "/nope"):
