@@ -139,6 +139,14 @@ def test_unsupported_version_response_advertises_13():
     assert b"\r\nConnection: close\r\n" in response
 
 
+def test_unsupported_version_response_names_the_upgrade_it_requires():
+    # RFC 9110 15.5.22: a 426 MUST send Upgrade; 7.8: with it, Connection: upgrade.
+    error = refusal(make_request(sec_websocket_version="8"))
+    assert ("Upgrade", "websocket") in error.headers and ("Connection", "Upgrade") in error.headers
+    response = error.to_response()
+    assert b"\r\nUpgrade: websocket\r\n" in response and b"\r\nConnection: Upgrade\r\n" in response
+
+
 def test_duplicate_key_headers_are_refused():
     headers = tuple(BASE_HEADERS.items()) + (("sec-websocket-key", RFC_KEY),)
     assert refusal(Request("GET", "/ws", "", "HTTP/1.1", headers)).status == 400

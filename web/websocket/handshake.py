@@ -24,7 +24,8 @@ class HandshakeError(HttpError):
     """The upgrade must be refused with ``status``/``reason`` and ``headers``.
 
     400 malformed upgrade request, 403 Origin not allowed, 405 not GET,
-    426 unsupported Sec-WebSocket-Version (with ``Sec-WebSocket-Version: 13``).
+    426 unsupported Sec-WebSocket-Version (with ``Sec-WebSocket-Version: 13``,
+    ``Upgrade: websocket`` and ``Connection: Upgrade``).
     ``to_response()`` (from ``HttpError``) renders a plain-text refusal that
     closes the connection.
     """
@@ -135,7 +136,9 @@ def accept_handshake(
     if version is None:
         raise HandshakeError(400, "Bad Request: missing Sec-WebSocket-Version")
     if version.strip() != "13":
-        raise HandshakeError(426, "Upgrade Required", (("Sec-WebSocket-Version", "13"),))
+        # RFC 9110 15.5.22: a 426 names the protocol to upgrade to, with Connection: Upgrade (7.8).
+        raise HandshakeError(426, "Upgrade Required",
+                             (("Sec-WebSocket-Version", "13"), ("Upgrade", "websocket"), ("Connection", "Upgrade")))
     key = request.header("sec-websocket-key")
     if key is None or not _valid_key(key):
         raise HandshakeError(400, "Bad Request: invalid Sec-WebSocket-Key")
