@@ -21,6 +21,7 @@ Status codes chosen for refusals:
        chunked body and TE+CL is the classic smuggling vector), truncated head
   405  a method we know but do not serve (POST, PUT, ...)
   413  Content-Length > 0: bodies are not supported
+  414  a request line longer than ``max_header_bytes`` (its target, surely)
   431  request head larger than ``max_header_bytes`` or too many headers
   501  a method token we do not know
   505  an HTTP version other than 1.0/1.1
@@ -152,6 +153,9 @@ class HttpRequestReader:
         if _BARE_LF.search(buf, min(self._scanned, head_end), head_end):
             raise HttpError(400, "Bad Request: bare LF")
         if head_end > self.max_header_bytes:
+            if buf.find(b"\r\n", 0, self.max_header_bytes) < 0:
+                # The limit passed within the request line: its target is what is too long.
+                raise HttpError(414, "URI Too Long")
             raise HttpError(431, "Request Header Fields Too Large")
         if end < 0:
             self._scanned = len(buf)

@@ -183,6 +183,17 @@ def test_oversized_head_is_431_before_it_completes():
     assert info.value.status == 431
 
 
+@pytest.mark.parametrize("complete", [False, True])
+def test_a_request_line_past_the_limit_is_414_uri_too_long(complete):
+    # RFC 9110 15.5.15: a target longer than the server will read is 414, not 431.
+    line = b"GET /" + b"a" * 64 + b" HTTP/1.1\r\n"
+    reader = HttpRequestReader(max_header_bytes=64)
+    reader.receive_data(line + b"Host: h\r\n\r\n" if complete else line[:-2])
+    with pytest.raises(HttpError) as info:
+        reader.next_request()
+    assert (info.value.status, info.value.reason) == (414, "URI Too Long")
+
+
 def test_head_exactly_at_the_limit_is_accepted():
     head = b"GET / HTTP/1.1\r\nHost: h\r\n\r\n"
     assert read_one(head, max_header_bytes=len(head)) is not None
