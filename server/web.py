@@ -105,11 +105,14 @@ _CLOSE_NORMAL = 1000
 _CLOSE_GOING_AWAY = 1001
 _CLOSE_UNSUPPORTED_DATA = 1003
 _CLOSE_POLICY_VIOLATION = 1008
-# The close code after the chat error the server disconnects with (ClientSession.end):
-# each of these is a rule of the server's the client did not keep (log in in time, show a
-# sign of life in time, finish a frame in time, read what it is sent). Any other: 1000.
-_CLOSE_CODES = {ErrorCode.LOGIN_TIMEOUT: _CLOSE_POLICY_VIOLATION, ErrorCode.HEARTBEAT_TIMEOUT: _CLOSE_POLICY_VIOLATION,
-                ErrorCode.FRAME_TIMEOUT: _CLOSE_POLICY_VIOLATION, ErrorCode.SLOW_CONSUMER: _CLOSE_POLICY_VIOLATION}
+# The close code after the chat error the server disconnects with (ClientSession.end, or
+# close with the code: the relay's refusals): each of these is a rule of the server's the
+# client did not keep (log in in time, show a sign of life in time, finish a frame in time,
+# read what it is sent, send well-formed frames, speak a version the server speaks, leave
+# its address's last place to a newcomer unless logged in). Any other: 1000. (_close_code)
+_CLOSE_CODES = {code: _CLOSE_POLICY_VIOLATION for code in (
+    ErrorCode.LOGIN_TIMEOUT, ErrorCode.HEARTBEAT_TIMEOUT, ErrorCode.FRAME_TIMEOUT, ErrorCode.SLOW_CONSUMER,
+    ErrorCode.TOO_MANY_ERRORS, ErrorCode.UNSUPPORTED_VERSION, ErrorCode.TOO_MANY_CONNECTIONS)}
 _MAX_CLOSE_REASON_BYTES = 123
 
 _HTTP, _CHAT, _ECHO = "http", "chat", "echo"
@@ -438,12 +441,19 @@ class WebSession(ClientSession):
         self.transport.write(b"".join(out))
 
     def _close_transport(self, code: str) -> None:
-        """After ClientSession.end's error frame: the close frame (1008 for the rules in
-        _CLOSE_CODES), then TCP as _close_websocket says."""
+        """After ClientSession.end's error frame: the close frame (see _close_code), then
+        TCP as _close_websocket says."""
         if self.ws is None:
             super()._close_transport(code)
         else:
-            self._close_websocket(_CLOSE_CODES.get(code, _CLOSE_NORMAL), self.leave_reason)
+            self._close_websocket(self._close_code(code), self.leave_reason)
+
+    def _close_code(self, error: str | None) -> int:
+        """The close code after the chat ``error`` (None: none): 1001 when the server shuts
+        down, 1008 for the rules in _CLOSE_CODES, else 1000."""
+        if self.leave_reason == const.SHUTDOWN_REASON:
+            return _CLOSE_GOING_AWAY
+        return _CLOSE_CODES.get(error, _CLOSE_NORMAL)
 
     def _close_websocket(self, code: int, reason: str, leave_reason: str | None = None) -> None:
         """Start the closing handshake: our close frame now, TCP once the peer answers
@@ -492,11 +502,11 @@ class WebSession(ClientSession):
         self.transport.write(_refusal_response(address_full(message)))
         self.close()
 
-    def close(self, reason: str | None = None) -> None:
+    def close(self, reason: str | None = None, error: str | None = None) -> None:
         """Close after what is queued has been written: for a WebSocket, the queued chat
-        frames, then a close frame (1001 when the server shuts down, else 1000)."""
+        frames, then a close frame (its code: _close_code, after ``error``)."""
         if self.mode is _HTTP or self.ws is None:
-            super().close(reason)  # and cut if the last answer is not taken (CLOSE_GRACE)
+            super().close(reason, error)  # and cut if the last answer is not taken (CLOSE_GRACE)
             self._cancel_timer()
             return
         if reason is not None:
@@ -510,8 +520,7 @@ class WebSession(ClientSession):
             self.reading_held_since = None
             self.transport.resume_reading()
         self.flush()  # goodbyes and final errors go out before the close frame
-        code = _CLOSE_GOING_AWAY if self.leave_reason == const.SHUTDOWN_REASON else _CLOSE_NORMAL
-        self._close_websocket(code, self.leave_reason)
+        self._close_websocket(self._close_code(error), self.leave_reason)
         if held:
             self._receive_websocket(b"")  # what waited in the core: the peer's close frame, if sent
 

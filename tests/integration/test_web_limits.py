@@ -138,3 +138,56 @@ def test_an_echo_connection_has_the_chat_websockets_time_limits(timeouts: dict, 
             ws.wait_closed()
         finally:
             ws.close()
+
+
+# --- Close codes ------------------------------------------------------------------------------
+
+
+def errors_then_close_code(ws: WebSocketClient) -> tuple[list[str], int | None]:
+    """The codes of the chat errors the server sends until its close frame, and its code."""
+    codes = []
+    try:
+        while True:
+            frame = json.loads(ws.recv_text(TIMEOUT))
+            if frame.get("type") == "error":
+                codes.append(frame["code"])
+    except WebSocketClosed as closed:
+        return codes, closed.code
+
+
+def hello(version: int = const.PROTOCOL_VERSION) -> str:
+    return json.dumps({"type": "hello", "id": "h", "name": "Bob", "version": version})
+
+
+@pytest.mark.parametrize("send, error", [
+    pytest.param(["not json"] * 3, "too_many_errors", id="too many malformed frames"),
+    pytest.param([hello(version=99)], "unsupported_version", id="an unsupported version"),
+])
+def test_a_client_dropped_for_breaking_a_rule_gets_close_code_1008(send: list[str], error: str) -> None:
+    # RFC 6455 7.4.1: 1008, policy violation (these were closed with 1000, normal closure).
+    with ServerThread(ServerConfig(host="127.0.0.1", port=0, web_port=0, max_bad_frames=3)) as srv:
+        ws = WebSocketClient(f"ws://127.0.0.1:{srv.server.web_address[1]}/ws", timeout=TIMEOUT)
+        try:
+            for text in send:
+                ws.send_text(text)
+            codes, code = errors_then_close_code(ws)
+            assert (codes[-1], code) == (error, 1008), codes
+        finally:
+            ws.close()
+
+
+def test_a_browser_that_gives_way_to_a_newcomer_gets_close_code_1008() -> None:
+    config = ServerConfig(host="127.0.0.1", port=0, web_port=0, max_connections_per_address=1)
+    with ServerThread(config) as srv:
+        url = f"ws://127.0.0.1:{srv.server.web_address[1]}/ws"
+        ws = WebSocketClient(url, timeout=TIMEOUT)  # upgraded, not logged in: it gives way
+        try:
+            newcomer = WebPeer(url, timeout=TIMEOUT)
+            try:
+                codes, code = errors_then_close_code(ws)
+                assert (codes[-1], code) == ("too_many_connections", 1008), codes
+                assert newcomer.login("Ana").name == "Ana"
+            finally:
+                newcomer.close()
+        finally:
+            ws.close()
