@@ -95,9 +95,11 @@ HTTP_MAX_REQUESTS = 100
 HTTP_MAX_LIFETIME = 300.0
 # Seconds we wait for the peer's close frame after sending ours, then close TCP anyway.
 CLOSE_TIMEOUT = 2.0
-# A chat message is one chat frame: the frame limit is the message limit, so a message
-# the chat core would refuse as too large is refused by the WebSocket layer first (1009).
-CHAT_MAX_MESSAGE_BYTES = const.MAX_FRAME_BYTES
+# A chat message is one chat frame without the newline that ends a frame on TCP, which
+# the frame limit counts (PROTOCOL.md: "including its newline") and _receive_chat_message
+# adds back: so the message limit is the frame limit less that newline, and a message the
+# chat core would refuse as too large is refused by the WebSocket layer first (1009).
+CHAT_MAX_MESSAGE_BYTES = const.MAX_FRAME_BYTES - len(b"\n")
 # Conformance suites (Autobahn) send messages of up to 16 MiB; echo is off by default.
 ECHO_MAX_MESSAGE_BYTES = 16 * 1024 * 1024
 

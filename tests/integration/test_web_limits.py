@@ -17,6 +17,7 @@ import pytest
 import const
 from cdp import BINARY, WebSocketClient, WebSocketClosed
 from chatpeer import WebPeer
+from protocol import ErrorReply
 from server import ServerConfig, ServerThread
 from waits import wait_until
 from web.websocket.frames import Opcode, serialize_frame
@@ -191,3 +192,21 @@ def test_a_browser_that_gives_way_to_a_newcomer_gets_close_code_1008() -> None:
                 newcomer.close()
         finally:
             ws.close()
+
+
+# --- The message limit --------------------------------------------------------------------------
+
+
+def test_a_message_the_chat_frame_limit_would_refuse_is_closed_with_1009_and_one_byte_less_is_read() -> None:
+    # A chat frame is at most MAX_FRAME_BYTES with its newline, which a WebSocket message
+    # goes without: a message of exactly MAX_FRAME_BYTES got the chat error frame_too_large,
+    # not the close 1009 PROTOCOL.md promises for a message over the limit.
+    with browser(ServerConfig(host="127.0.0.1", port=0, web_port=0), "Bob") as (_srv, peer):
+        peer.ws.send_text("x" * (const.MAX_FRAME_BYTES - 1))  # the largest: read, and not JSON
+        assert peer.expect(ErrorReply).code == "bad_json"
+        peer.ws.send_text("x" * const.MAX_FRAME_BYTES)
+        try:
+            said: str | int | None = peer.expect(ErrorReply).code
+        except WebSocketClosed as closed:
+            said = closed.code
+        assert said == 1009
