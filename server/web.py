@@ -248,7 +248,7 @@ class WebSession(ClientSession):
             self.relay.log_lines.log("refused host names", self.address, logging.INFO,
                                      "web %s: %d for Host %r: not one of this server's names "
                                      "(chatserver.py --web-host-name NAME adds one)", endpoint(self.address, self.port),
-                                     error.status, request.header("host"))
+                                     error.status, request.host)
             self._write_http(_error_response(error, request.method), keep_alive=False)
             return
         path = request.target

@@ -71,7 +71,9 @@ class Request:
     ``target`` is the path exactly as received (still percent-encoded, never
     empty, always starting with "/"); ``query`` is the part after "?" without
     it ("" if absent); ``version`` is "HTTP/1.1" or "HTTP/1.0"; ``headers``
-    keeps order and repeats, names lowercased, values stripped of OWS.
+    keeps order and repeats, names lowercased, values stripped of OWS;
+    ``authority`` is the host[:port] of an absolute-form target, else None
+    (see ``host``).
     """
 
     method: str
@@ -79,6 +81,13 @@ class Request:
     query: str
     version: str
     headers: tuple[tuple[str, str], ...]
+    authority: str | None = None
+
+    @property
+    def host(self) -> str | None:
+        """The host[:port] the request is for: an absolute-form target's, which overrides
+        the Host header (RFC 9112 3.2.2), else the Host header's (None: neither)."""
+        return self.authority if self.authority is not None else self.header("host")
 
     def header(self, name: str) -> str | None:
         """Value of header ``name`` (case-insensitive); repeats joined by ", "; None if absent."""
@@ -174,14 +183,14 @@ def _parse_head(head: bytes, max_headers: int) -> Request:
         raise HttpError(431, "Request Header Fields Too Large")
     if any(b"\r" in line for line in lines):
         raise HttpError(400, "Bad Request: stray CR")
-    method, target, query, version = _parse_request_line(lines[0])
+    method, target, query, version, authority = _parse_request_line(lines[0])
     headers = tuple(_parse_header_line(line) for line in lines[1:])
-    request = Request(method, target, query, version, headers)
+    request = Request(method, target, query, version, headers, authority)
     _check_framing(request)
     return request
 
 
-def _parse_request_line(line: bytes) -> tuple[str, str, str, str]:
+def _parse_request_line(line: bytes) -> tuple[str, str, str, str, str | None]:
     match = _REQUEST_LINE.fullmatch(line)
     if match is None:
         raise HttpError(400, "Bad Request: malformed request line")
@@ -196,18 +205,23 @@ def _parse_request_line(line: bytes) -> tuple[str, str, str, str]:
     raw_target = match.group(2).decode("latin-1")
     if not _TARGET.fullmatch(raw_target) or "#" in raw_target:
         raise HttpError(400, "Bad Request: invalid request target")
+    authority = None
     if raw_target.startswith("/"):
         path, _, query = raw_target.partition("?")
     elif raw_target[:7].lower() == "http://" or raw_target[:8].lower() == "https://":
-        # absolute-form (RFC 9112 3.2.2) must be accepted by servers.
+        # absolute-form (RFC 9112 3.2.2) must be accepted by servers; its host is the one
+        # the request is for. No userinfo: RFC 9110 4.2.4 deprecates it, a disguise.
         try:
             parts = urlsplit(raw_target)
         except ValueError:  # a broken host, "http://[::1/": urllib refuses it so
             raise HttpError(400, "Bad Request: invalid request target") from None
+        authority = parts.netloc
+        if not authority or "@" in authority or not _HOST.fullmatch(authority):
+            raise HttpError(400, "Bad Request: invalid request target")
         path, query = parts.path or "/", parts.query
     else:
         raise HttpError(400, "Bad Request: invalid request target")
-    return method, path, query, version
+    return method, path, query, version, authority
 
 
 def _parse_header_line(line: bytes) -> tuple[str, str]:

@@ -598,6 +598,15 @@ def test_a_rebound_name_gets_neither_the_page_nor_the_websocket(gateway: Gateway
     assert gateway.sessions() == 0
 
 
+def test_an_absolute_form_request_is_judged_by_its_targets_host_not_by_host(gateway: Gateway) -> None:
+    # RFC 9112 3.2.2: the target's host overrides Host; a rebinding page's name in the URL
+    # was let through by an address in Host.
+    raw = f"GET http://evil.example:{gateway.port}/ HTTP/1.1\r\nHost: 127.0.0.1:{gateway.port}\r\n\r\n".encode()
+    assert request(gateway.port, "", raw=raw).status == 421
+    raw = f"GET http://127.0.0.1:{gateway.port}/ HTTP/1.1\r\nHost: evil.example\r\nConnection: close\r\n\r\n"
+    assert request(gateway.port, "", raw=raw.encode()).status == 200
+
+
 @pytest.mark.parametrize("host", ["localhost", "127.0.0.1", "[::1]", "LocalHost."])
 def test_local_names_and_addresses_are_served(gateway: Gateway, host: str) -> None:
     response = request(gateway.port, "", raw=f"GET / HTTP/1.1\r\nHost: {host}:{gateway.port}\r\n"

@@ -95,7 +95,7 @@ def _origin_allowed(request: Request, allowed_origins: str | Collection[str] | N
         return True
     if allowed_origins == "*":
         return True
-    if (allowed_origins is None or same_origin_too) and _same_origin(origin, request.header("host")):
+    if (allowed_origins is None or same_origin_too) and _same_origin(origin, request.host):
         return True
     if allowed_origins is None:
         return False
