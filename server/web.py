@@ -24,7 +24,8 @@ with Retry-After, and is closed. A connection that completes no request within
 ``HTTP_IDLE_TIMEOUT`` seconds is closed, and keep-alive has bounds too: at most
 ``HTTP_MAX_REQUESTS`` requests, and none begun after ``HTTP_MAX_LIFETIME`` seconds, get a
 keep-alive answer. After the upgrade the relay's sweeper applies the login timeout and
-heartbeats as for TCP users. With a TLS context the listener serves HTTPS and WSS; a TLS
+heartbeats as for TCP users; an echo connection, which the relay never sees, keeps the same
+idle and frame timeouts with a timer of its own. With a TLS context the listener serves HTTPS and WSS; a TLS
 handshake has ``HTTP_IDLE_TIMEOUT`` seconds; nothing else changes.
 
 Wire it next to the TCP listener::
@@ -385,7 +386,9 @@ class WebSession(ClientSession):
                     # Any other breach of RFC 6455 (unmasked, too large, invalid UTF-8...):
                     # left as a binary message is, not as a plain disconnection.
                     self.leave_reason = const.PROTOCOL_ERROR_REASON
-            # Ping: the core has queued the pong, written above. Pong: nothing to do.
+            # Ping: the core queues the pong, written above; on the chat path one for the
+            # pings of this read, the latest's, before the next message or after the loop
+            # (latest_ping_only). Pong: nothing to do.
         # On top of the bytes buffer_updated counts (a frame of fewer bytes than the least a
         # frame costs owes the difference); none on the echo path, which has no budget.
         self.read_budget -= ws.take_frame_surcharge()
@@ -552,7 +555,6 @@ class WebSession(ClientSession):
                                  "web %s: no complete request within %.0f s", endpoint(self.address, self.port),
                                  HTTP_IDLE_TIMEOUT)
         self.close()
-
 
     def _echo_timed_out(self) -> None:
         """An echo connection's timer: the relay's sweeper never sees one (it is no chat
