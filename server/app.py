@@ -313,7 +313,9 @@ class ChatServer:
                 try:
                     self._web = await start_web_server(
                         self.relay, self.config.host, self.config.web_port, batcher=batcher,
-                        allowed_origins=self.config.web_origins, echo=self.config.web_echo,
+                        # The configured origins are allowed besides the page's own
+                        # (ServerConfig.web_origins, chatserver.py --web-origin).
+                        allowed_origins=self.config.web_origins, same_origin_too=True, echo=self.config.web_echo,
                         allowed_hosts=self.config.web_hosts, tls=tls, metrics=self.metrics_text,
                         metrics_allow=self.config.metrics_allow, reuse_port=self.config.reuse_port,
                         failures=failures, sockets=web_sockets)

@@ -940,7 +940,7 @@ class Relay:
         self.log_lines.log("refused connections", session.address, logging.INFO, "refused %s: %s",
                            endpoint(session.address, session.port), message)
         session.send(ErrorReply(code, message, request_id))
-        session.close(reason or code)
+        session.close(reason or code, code)
 
     # --- Direct messages ----------------------------------------------------------------
 

@@ -806,9 +806,11 @@ class ClientSession(asyncio.BufferedProtocol):
             return  # a session driven by hand, outside a loop (tests)
         loop.call_later(ANSWERS_WAIT, done)
 
-    def close(self, reason: str | None = None) -> None:
+    def close(self, reason: str | None = None, error: str | None = None) -> None:
         """Close after what is queued has been written (goodbyes, final errors), or cut
-        the connection if the peer has not taken it all within CLOSE_GRACE seconds."""
+        the connection if the peer has not taken it all within CLOSE_GRACE seconds.
+        ``error``: the code of the chat error just sent, that the client is closed for
+        (a WebSocket's close code says it: server/web.py); nothing to TCP."""
         if reason is not None:
             self.leave_reason = reason
         if not self.closing:

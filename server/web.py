@@ -24,7 +24,8 @@ with Retry-After, and is closed. A connection that completes no request within
 ``HTTP_IDLE_TIMEOUT`` seconds is closed, and keep-alive has bounds too: at most
 ``HTTP_MAX_REQUESTS`` requests, and none begun after ``HTTP_MAX_LIFETIME`` seconds, get a
 keep-alive answer. After the upgrade the relay's sweeper applies the login timeout and
-heartbeats as for TCP users. With a TLS context the listener serves HTTPS and WSS; a TLS
+heartbeats as for TCP users; an echo connection, which the relay never sees, keeps the same
+idle and frame timeouts with a timer of its own. With a TLS context the listener serves HTTPS and WSS; a TLS
 handshake has ``HTTP_IDLE_TIMEOUT`` seconds; nothing else changes.
 
 Wire it next to the TCP listener::
@@ -95,9 +96,11 @@ HTTP_MAX_REQUESTS = 100
 HTTP_MAX_LIFETIME = 300.0
 # Seconds we wait for the peer's close frame after sending ours, then close TCP anyway.
 CLOSE_TIMEOUT = 2.0
-# A chat message is one chat frame: the frame limit is the message limit, so a message
-# the chat core would refuse as too large is refused by the WebSocket layer first (1009).
-CHAT_MAX_MESSAGE_BYTES = const.MAX_FRAME_BYTES
+# A chat message is one chat frame without the newline that ends a frame on TCP, which
+# the frame limit counts (PROTOCOL.md: "including its newline") and _receive_chat_message
+# adds back: so the message limit is the frame limit less that newline, and a message the
+# chat core would refuse as too large is refused by the WebSocket layer first (1009).
+CHAT_MAX_MESSAGE_BYTES = const.MAX_FRAME_BYTES - len(b"\n")
 # Conformance suites (Autobahn) send messages of up to 16 MiB; echo is off by default.
 ECHO_MAX_MESSAGE_BYTES = 16 * 1024 * 1024
 
@@ -105,11 +108,14 @@ _CLOSE_NORMAL = 1000
 _CLOSE_GOING_AWAY = 1001
 _CLOSE_UNSUPPORTED_DATA = 1003
 _CLOSE_POLICY_VIOLATION = 1008
-# The close code after the chat error the server disconnects with (ClientSession.end):
-# each of these is a rule of the server's the client did not keep (log in in time, show a
-# sign of life in time, finish a frame in time, read what it is sent). Any other: 1000.
-_CLOSE_CODES = {ErrorCode.LOGIN_TIMEOUT: _CLOSE_POLICY_VIOLATION, ErrorCode.HEARTBEAT_TIMEOUT: _CLOSE_POLICY_VIOLATION,
-                ErrorCode.FRAME_TIMEOUT: _CLOSE_POLICY_VIOLATION, ErrorCode.SLOW_CONSUMER: _CLOSE_POLICY_VIOLATION}
+# The close code after the chat error the server disconnects with (ClientSession.end, or
+# close with the code: the relay's refusals): each of these is a rule of the server's the
+# client did not keep (log in in time, show a sign of life in time, finish a frame in time,
+# read what it is sent, send well-formed frames, speak a version the server speaks, leave
+# its address's last place to a newcomer unless logged in). Any other: 1000. (_close_code)
+_CLOSE_CODES = {code: _CLOSE_POLICY_VIOLATION for code in (
+    ErrorCode.LOGIN_TIMEOUT, ErrorCode.HEARTBEAT_TIMEOUT, ErrorCode.FRAME_TIMEOUT, ErrorCode.SLOW_CONSUMER,
+    ErrorCode.TOO_MANY_ERRORS, ErrorCode.UNSUPPORTED_VERSION, ErrorCode.TOO_MANY_CONNECTIONS)}
 _MAX_CLOSE_REASON_BYTES = 123
 
 _HTTP, _CHAT, _ECHO = "http", "chat", "echo"
@@ -123,6 +129,7 @@ class WebSite:
 
     static_root: Path
     allowed_origins: str | frozenset[str] | None
+    same_origin_too: bool  # (see start_web_server)
     echo: bool
     # The Host names served (web.hosts): anything else is refused, page and WebSocket alike.
     hosts: HostPolicy
@@ -242,8 +249,8 @@ class WebSession(ClientSession):
             self.relay.log_lines.log("refused host names", self.address, logging.INFO,
                                      "web %s: %d for Host %r: not one of this server's names "
                                      "(chatserver.py --web-host-name NAME adds one)", endpoint(self.address, self.port),
-                                     error.status, request.header("host"))
-            self._write_http(_error_response(error), keep_alive=False)
+                                     error.status, request.host)
+            self._write_http(_error_response(error, request.method), keep_alive=False)
             return
         path = request.target
         if path.partition("?")[0] == METRICS_PATH and self.site.metrics is not None:
@@ -293,10 +300,7 @@ class WebSession(ClientSession):
         keep_alive = (request.keep_alive and self._served < HTTP_MAX_REQUESTS
                       and time.monotonic() - self.connected_at < HTTP_MAX_LIFETIME)
         headers = [*headers, ("Connection", "keep-alive" if keep_alive else "close")]
-        if request.method == "HEAD" and status != 304:
-            headers.append(("Content-Length", str(len(body))))
-            body = b""
-        self._write_http(render_response(status, reason, headers, body, now=time.time()), keep_alive)
+        self._write_http(_render(request.method, status, reason, headers, body), keep_alive)
 
     def _write_http(self, response: bytes, keep_alive: bool) -> None:
         self.transport.write(response)
@@ -307,12 +311,13 @@ class WebSession(ClientSession):
 
     def _upgrade(self, request: Request, mode: str) -> None:
         try:
-            response = accept_handshake(request, allowed_origins=self.site.allowed_origins, now=time.time())
+            response = accept_handshake(request, allowed_origins=self.site.allowed_origins,
+                                        same_origin_too=self.site.same_origin_too, now=time.time())
         except HandshakeError as error:
             self.relay.log_lines.log("refused upgrades", self.address, logging.INFO,
                                      "web %s: upgrade refused: %d %s", endpoint(self.address, self.port), error.status,
                                      error.reason)
-            self._write_http(_error_response(error), keep_alive=False)
+            self._write_http(_error_response(error, request.method), keep_alive=False)
             return
         self._cancel_timer()
         self.transport.write(response)
@@ -324,8 +329,14 @@ class WebSession(ClientSession):
             # messages of up to 16 MiB would take a minute each, and the echo parses no chat
             # (it is off unless the operator turns it on, --web-echo).
             self.read_budget = _UNBUDGETED
+            self.last_seen = time.monotonic()
+            self._echo_timed_out()  # sets the timer that keeps its time limits
             return
-        self.ws = WebSocketConnection(max_message_bytes=CHAT_MAX_MESSAGE_BYTES)
+        # One pong for the pings of one read, and each frame charged at least
+        # READ_BYTES_MIN_PER_WEBSOCKET_FRAME (see _receive_websocket): pings cost no less
+        # to parse than chat frames, and no rate counts them.
+        self.ws = WebSocketConnection(max_message_bytes=CHAT_MAX_MESSAGE_BYTES, latest_ping_only=True,
+                                      min_frame_bytes=const.READ_BYTES_MIN_PER_WEBSOCKET_FRAME)
         self.site.sessions.discard(self)  # the relay owns it from now on
         self.set_chat_write_limits()
         # The login timeout counts from the upgrade, not from the first page fetch.
@@ -338,9 +349,7 @@ class WebSession(ClientSession):
         """Feed bytes from the peer (none: handle the messages that waited while reading
         was held, see release_reading) and act on the messages they complete."""
         ws = self.ws
-        now = time.monotonic()
-        if self.mode is _CHAT:
-            self.last_seen = now  # WebSocket pings count as signs of life
+        now = self.last_seen = time.monotonic()  # WebSocket pings count as signs of life
         if data:
             ws.receive_data(data)
             if self.reading_held_since is not None:
@@ -367,7 +376,8 @@ class WebSession(ClientSession):
                 if self.mode is _ECHO:
                     self._echo(event)
                 elif not self.closing:
-                    log.info("web %r: binary message; closing", self)
+                    self.relay.log_lines.log("binary messages", self.address, logging.INFO,
+                                             "web %r: binary message; closing", self)
                     self._close_websocket(_CLOSE_UNSUPPORTED_DATA, "chat frames are text messages",
                                           const.PROTOCOL_ERROR_REASON)
             elif kind is CloseConnection:
@@ -376,7 +386,12 @@ class WebSession(ClientSession):
                     # Any other breach of RFC 6455 (unmasked, too large, invalid UTF-8...):
                     # left as a binary message is, not as a plain disconnection.
                     self.leave_reason = const.PROTOCOL_ERROR_REASON
-            # Ping: the core has queued the pong, written above. Pong: nothing to do.
+            # Ping: the core queues the pong, written above; on the chat path one for the
+            # pings of this read, the latest's, before the next message or after the loop
+            # (latest_ping_only). Pong: nothing to do.
+        # On top of the bytes buffer_updated counts (a frame of fewer bytes than the least a
+        # frame costs owes the difference); none on the echo path, which has no budget.
+        self.read_budget -= ws.take_frame_surcharge()
         if not ws.unfinished:
             self._ws_unfinished_since = None
         elif completed or self._ws_unfinished_since is None:
@@ -431,12 +446,19 @@ class WebSession(ClientSession):
         self.transport.write(b"".join(out))
 
     def _close_transport(self, code: str) -> None:
-        """After ClientSession.end's error frame: the close frame (1008 for the rules in
-        _CLOSE_CODES), then TCP as _close_websocket says."""
+        """After ClientSession.end's error frame: the close frame (see _close_code), then
+        TCP as _close_websocket says."""
         if self.ws is None:
             super()._close_transport(code)
         else:
-            self._close_websocket(_CLOSE_CODES.get(code, _CLOSE_NORMAL), self.leave_reason)
+            self._close_websocket(self._close_code(code), self.leave_reason)
+
+    def _close_code(self, error: str | None) -> int:
+        """The close code after the chat ``error`` (None: none): 1001 when the server shuts
+        down, 1008 for the rules in _CLOSE_CODES, else 1000."""
+        if self.leave_reason == const.SHUTDOWN_REASON:
+            return _CLOSE_GOING_AWAY
+        return _CLOSE_CODES.get(error, _CLOSE_NORMAL)
 
     def _close_websocket(self, code: int, reason: str, leave_reason: str | None = None) -> None:
         """Start the closing handshake: our close frame now, TCP once the peer answers
@@ -485,11 +507,11 @@ class WebSession(ClientSession):
         self.transport.write(_refusal_response(address_full(message)))
         self.close()
 
-    def close(self, reason: str | None = None) -> None:
+    def close(self, reason: str | None = None, error: str | None = None) -> None:
         """Close after what is queued has been written: for a WebSocket, the queued chat
-        frames, then a close frame (1001 when the server shuts down, else 1000)."""
+        frames, then a close frame (its code: _close_code, after ``error``)."""
         if self.mode is _HTTP or self.ws is None:
-            super().close(reason)  # and cut if the last answer is not taken (CLOSE_GRACE)
+            super().close(reason, error)  # and cut if the last answer is not taken (CLOSE_GRACE)
             self._cancel_timer()
             return
         if reason is not None:
@@ -503,8 +525,7 @@ class WebSession(ClientSession):
             self.reading_held_since = None
             self.transport.resume_reading()
         self.flush()  # goodbyes and final errors go out before the close frame
-        code = _CLOSE_GOING_AWAY if self.leave_reason == const.SHUTDOWN_REASON else _CLOSE_NORMAL
-        self._close_websocket(code, self.leave_reason)
+        self._close_websocket(self._close_code(error), self.leave_reason)
         if held:
             self._receive_websocket(b"")  # what waited in the core: the peer's close frame, if sent
 
@@ -527,18 +548,52 @@ class WebSession(ClientSession):
             # peer that stopped reading would otherwise keep for ever.
             self.transport.abort()
             return
+        if self.mode is _ECHO:
+            self._echo_timed_out()
+            return
         self.relay.log_lines.log("HTTP idle timeouts", self.address, logging.INFO,
                                  "web %s: no complete request within %.0f s", endpoint(self.address, self.port),
                                  HTTP_IDLE_TIMEOUT)
         self.close()
 
+    def _echo_timed_out(self) -> None:
+        """An echo connection's timer: the relay's sweeper never sees one (it is no chat
+        session), so it keeps the chat WebSocket's time limits itself. Closed (1008) when
+        nothing came for ``heartbeat_timeout`` seconds or a message stays unfinished for
+        ``frame_timeout``; else the timer is set for the nearer of the two, and no later
+        than a quarter of ``frame_timeout`` while no message is open (as the sweeper's
+        period: one begun meanwhile goes at most that much past its limit)."""
+        config, now = self.relay.config, time.monotonic()
+        silent, unfinished = now - self.last_seen, self._ws_unfinished_since
+        if unfinished is not None and now - unfinished > config.frame_timeout:
+            reason = f"a frame was not finished within {config.frame_timeout:g} s"
+        elif silent > config.heartbeat_timeout:
+            reason = f"nothing received for {silent:.0f} s"
+        else:
+            frame_due = config.frame_timeout / 4 if unfinished is None else config.frame_timeout - (now - unfinished)
+            due = min(config.heartbeat_timeout - silent, frame_due)
+            self._set_timer(max(due, 0.0) + 0.01)  # (just past it: the checks above are strict)
+            return
+        self.relay.log_lines.log("echo timeouts", self.address, logging.INFO, "web %s: echo: %s; closing",
+                                 endpoint(self.address, self.port), reason)
+        self._close_websocket(_CLOSE_POLICY_VIOLATION, reason)
 
-def _error_response(error: HttpError) -> bytes:
-    """The refusal for ``error``, with the security headers every response carries."""
+
+def _render(method: str | None, status: int, reason: str, headers: list[tuple[str, str]], body: bytes) -> bytes:
+    """The answer to a ``method`` request (None: a request that could not be read), dated
+    now. To HEAD without its body, whose size Content-Length still says (RFC 9110 9.3.2)."""
+    if method == "HEAD" and status != 304:
+        headers = [*headers, ("Content-Length", str(len(body)))]
+        body = b""
+    return render_response(status, reason, headers, body, now=time.time())
+
+
+def _error_response(error: HttpError, method: str | None = None) -> bytes:
+    """The refusal for ``error`` of a ``method`` request (see _render), with the security
+    headers every response carries."""
     headers = [*error.headers, ("Content-Type", "text/plain; charset=utf-8"), *SECURITY_HEADERS,
                ("Connection", "close")]
-    return render_response(error.status, error.reason, headers, f"{error.status} {error.reason}\n".encode(),
-                           now=time.time())
+    return _render(method, error.status, error.reason, headers, f"{error.status} {error.reason}\n".encode())
 
 
 # Each listener's WebSite, for stop_web_server.
@@ -555,7 +610,8 @@ def _refusal_response(refusal: Refusal) -> bytes:
 
 
 async def start_web_server(relay: Relay, host: str, port: int, *, batcher: WriteBatcher,
-                           allowed_origins: str | Collection[str] | None = None, echo: bool = False,
+                           allowed_origins: str | Collection[str] | None = None, same_origin_too: bool = False,
+                           echo: bool = False,
                            static_root: str | Path = WEBCLIENT_ROOT,
                            allowed_hosts: Collection[str] = (),
                            tls: ssl.SSLContext | None = None,
@@ -568,7 +624,9 @@ async def start_web_server(relay: Relay, host: str, port: int, *, batcher: Write
     ``relay`` and ``batcher`` are the chat server's own, so web users and TCP users share
     one registry. ``allowed_origins``: None lets only pages served by this listener open
     the chat WebSocket (same origin); a collection of origins such as
-    ``{"https://chat.example"}`` allows those; ``"*"`` allows any. ``echo`` turns on the
+    ``{"https://chat.example"}`` allows those, and the same origin as well with
+    ``same_origin_too`` (the chat server's settings add origins: server/app.py); ``"*"``
+    allows any. ``echo`` turns on the
     WebSocket echo path ``/echo`` (for conformance tests). ``static_root`` is the folder
     served at ``/``. ``allowed_hosts``: names besides the server's own (localhost, the
     machine's host name, ``host`` if it is a name) that the Host header may carry
@@ -594,7 +652,7 @@ async def start_web_server(relay: Relay, host: str, port: int, *, batcher: Write
         origins = None if allowed_origins is None else frozenset(allowed_origins)
     hosts = HostPolicy.for_server((allowed_hosts,) if isinstance(allowed_hosts, str) else allowed_hosts,
                                   host, socket.gethostname())
-    site = WebSite(Path(static_root), origins, echo, hosts, metrics=metrics,
+    site = WebSite(Path(static_root), origins, same_origin_too, echo, hosts, metrics=metrics,
                    metrics_allow=parse_allow_list(metrics_allow))
     def make(address: str, port: int) -> WebSession:
         session = WebSession(relay, batcher, site)

@@ -20,7 +20,9 @@ so the server answers only requests whose Host is one of its own names.
 - No Host header at all (HTTP/1.0) is allowed: browsers always send one.
 
 The port in the Host is not looked at here (the Origin check compares it).
-``check_host(request, policy)`` raises ``HttpError(421)`` for a refused Host.
+``check_host(request, policy)`` raises ``HttpError(421)`` for a refused Host; for
+a request whose target is in absolute form (``GET http://name/``) the target's host
+is the one judged, not the Host header (RFC 9112 3.2.2: it overrides Host).
 """
 
 from __future__ import annotations
@@ -103,6 +105,7 @@ class HostPolicy:
 
 
 def check_host(request: Request, policy: HostPolicy) -> None:
-    """Raise ``HttpError(421)`` unless ``policy`` allows the request's Host."""
-    if not policy.allows(request.header("host")):
+    """Raise ``HttpError(421)`` unless ``policy`` allows the request's host (``Request.host``:
+    an absolute-form target's, else the Host header's)."""
+    if not policy.allows(request.host):
         raise HttpError(421, "Misdirected Request: this server does not answer to that host name")

@@ -21,6 +21,7 @@ Status codes chosen for refusals:
        chunked body and TE+CL is the classic smuggling vector), truncated head
   405  a method we know but do not serve (POST, PUT, ...)
   413  Content-Length > 0: bodies are not supported
+  414  a request line longer than ``max_header_bytes`` (its target, surely)
   431  request head larger than ``max_header_bytes`` or too many headers
   501  a method token we do not know
   505  an HTTP version other than 1.0/1.1
@@ -70,7 +71,9 @@ class Request:
     ``target`` is the path exactly as received (still percent-encoded, never
     empty, always starting with "/"); ``query`` is the part after "?" without
     it ("" if absent); ``version`` is "HTTP/1.1" or "HTTP/1.0"; ``headers``
-    keeps order and repeats, names lowercased, values stripped of OWS.
+    keeps order and repeats, names lowercased, values stripped of OWS;
+    ``authority`` is the host[:port] of an absolute-form target, else None
+    (see ``host``).
     """
 
     method: str
@@ -78,6 +81,13 @@ class Request:
     query: str
     version: str
     headers: tuple[tuple[str, str], ...]
+    authority: str | None = None
+
+    @property
+    def host(self) -> str | None:
+        """The host[:port] the request is for: an absolute-form target's, which overrides
+        the Host header (RFC 9112 3.2.2), else the Host header's (None: neither)."""
+        return self.authority if self.authority is not None else self.header("host")
 
     def header(self, name: str) -> str | None:
         """Value of header ``name`` (case-insensitive); repeats joined by ", "; None if absent."""
@@ -152,6 +162,9 @@ class HttpRequestReader:
         if _BARE_LF.search(buf, min(self._scanned, head_end), head_end):
             raise HttpError(400, "Bad Request: bare LF")
         if head_end > self.max_header_bytes:
+            if buf.find(b"\r\n", 0, self.max_header_bytes) < 0:
+                # The limit passed within the request line: its target is what is too long.
+                raise HttpError(414, "URI Too Long")
             raise HttpError(431, "Request Header Fields Too Large")
         if end < 0:
             self._scanned = len(buf)
@@ -170,14 +183,14 @@ def _parse_head(head: bytes, max_headers: int) -> Request:
         raise HttpError(431, "Request Header Fields Too Large")
     if any(b"\r" in line for line in lines):
         raise HttpError(400, "Bad Request: stray CR")
-    method, target, query, version = _parse_request_line(lines[0])
+    method, target, query, version, authority = _parse_request_line(lines[0])
     headers = tuple(_parse_header_line(line) for line in lines[1:])
-    request = Request(method, target, query, version, headers)
+    request = Request(method, target, query, version, headers, authority)
     _check_framing(request)
     return request
 
 
-def _parse_request_line(line: bytes) -> tuple[str, str, str, str]:
+def _parse_request_line(line: bytes) -> tuple[str, str, str, str, str | None]:
     match = _REQUEST_LINE.fullmatch(line)
     if match is None:
         raise HttpError(400, "Bad Request: malformed request line")
@@ -192,18 +205,23 @@ def _parse_request_line(line: bytes) -> tuple[str, str, str, str]:
     raw_target = match.group(2).decode("latin-1")
     if not _TARGET.fullmatch(raw_target) or "#" in raw_target:
         raise HttpError(400, "Bad Request: invalid request target")
+    authority = None
     if raw_target.startswith("/"):
         path, _, query = raw_target.partition("?")
     elif raw_target[:7].lower() == "http://" or raw_target[:8].lower() == "https://":
-        # absolute-form (RFC 9112 3.2.2) must be accepted by servers.
+        # absolute-form (RFC 9112 3.2.2) must be accepted by servers; its host is the one
+        # the request is for. No userinfo: RFC 9110 4.2.4 deprecates it, a disguise.
         try:
             parts = urlsplit(raw_target)
         except ValueError:  # a broken host, "http://[::1/": urllib refuses it so
             raise HttpError(400, "Bad Request: invalid request target") from None
+        authority = parts.netloc
+        if not authority or "@" in authority or not _HOST.fullmatch(authority):
+            raise HttpError(400, "Bad Request: invalid request target")
         path, query = parts.path or "/", parts.query
     else:
         raise HttpError(400, "Bad Request: invalid request target")
-    return method, path, query, version
+    return method, path, query, version, authority
 
 
 def _parse_header_line(line: bytes) -> tuple[str, str]:

@@ -19,8 +19,6 @@ import time
 
 import pytest
 
-import const
-
 from cdp import CLOSE, WebSocketClient, WebSocketClosed
 from helpers import SAMPLES
 from mutations import built_frame, chunks, field_pools, mutate_bytes, mutate_json
@@ -33,6 +31,7 @@ from protocol.events import FEATURES
 
 from protocol.connection import _PEER_TYPES
 from server import ServerConfig, ServerThread
+from server.web import CHAT_MAX_MESSAGE_BYTES
 from web.websocket.frames import Opcode, serialize_frame
 from wire import WireClient
 
@@ -229,9 +228,10 @@ def test_a_few_hundred_mutated_chat_frames_over_websocket_get_errors_or_a_close_
             answers, code = _web_until_pong(ws, token)
             if code is not None:
                 # Invalid UTF-8 in a text message is 1007 (RFC 6455), a message over the
-                # frame limit 1009 (PROTOCOL.md, the WebSocket's limits: the "x" * 70000
-                # value); a chat-level end says why in an error or a bye before the close.
-                valid_text, too_big = _utf8(frame), len(frame) > const.MAX_FRAME_BYTES
+                # message limit (the frame limit less its newline) 1009 (PROTOCOL.md, the
+                # WebSocket's limits: the "x" * 70000 value); a chat-level end says why in
+                # an error or a bye before the close.
+                valid_text, too_big = _utf8(frame), len(frame) > CHAT_MAX_MESSAGE_BYTES
                 assert (code == 1007 and not valid_text) or (code == 1009 and too_big) \
                     or any(a.get("type") in ("error", "bye") for a in answers), \
                     (f"seed {SEED + 1}", frame[:200], len(frame), answers, code)

@@ -202,6 +202,30 @@ def test_etag_revalidation_and_head(gateway: Gateway) -> None:
     assert int(head.headers["content-length"]) == len(first.body)
 
 
+def everything_sent(port: int, raw: bytes) -> bytes:
+    """What the server sends for ``raw`` until it closes the connection."""
+    received = b""
+    with socket.create_connection(("127.0.0.1", port), timeout=TIMEOUT) as sock:
+        sock.sendall(raw)
+        while data := sock.recv(65536):
+            received += data
+    return received
+
+
+@pytest.mark.parametrize("raw, status", [
+    pytest.param(b"HEAD / HTTP/1.1\r\nHost: evil.example\r\n\r\n", 421, id="a name not ours"),
+    pytest.param(b"HEAD /ws HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+                 b"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n", 405,
+                 id="a refused upgrade"),
+])
+def test_a_refusal_of_a_head_request_has_no_body(gateway: Gateway, raw: bytes, status: int) -> None:
+    # RFC 9110 9.3.2: no content in an answer to HEAD (Content-Length may say the GET's).
+    response = everything_sent(gateway.port, raw)
+    head, _, body = response.partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 %d " % status) and body == b"", response
+    assert b"\r\nContent-Length: " in head
+
+
 def test_keep_alive_serves_several_requests_and_is_no_chat_session(gateway: Gateway) -> None:
     with socket.create_connection(("127.0.0.1", gateway.port), timeout=TIMEOUT) as sock:
         for path in ("/", "/style.css", "/nope"):
@@ -356,6 +380,19 @@ def test_configured_origins_replace_same_origin(make_gateway) -> None:
     with pytest.raises(HandshakeRefused) as refused:
         WebSocketClient(gateway.ws_url, origin=gateway.url, timeout=TIMEOUT)
     assert refused.value.status == 403
+
+
+def test_the_chat_servers_configured_origins_are_allowed_besides_its_own_page() -> None:
+    # chatserver.py --web-origin (ServerConfig.web_origins, const.WEB_ALLOWED_ORIGINS) adds
+    # an origin, as its help and PROTOCOL.md say; the server's own page was refused 403.
+    config = ServerConfig(host="127.0.0.1", port=0, web_port=0, web_origins=("https://chat.example",))
+    with ServerThread(config) as srv:
+        port = srv.server.web_address[1]
+        for origin, status in ((f"http://127.0.0.1:{port}", 101), ("https://chat.example", 101),
+                               ("http://evil.example", 403), (f"http://127.0.0.1:{port + 1}", 403)):
+            with socket.create_connection(("127.0.0.1", port), timeout=TIMEOUT) as sock:
+                sock.sendall(upgrade_request(port, f"127.0.0.1:{port}", origin))
+                assert read_response(sock, head_only=True).status == status, origin
 
 
 def test_binary_message_closes_with_1003(gateway: Gateway) -> None:
@@ -561,6 +598,15 @@ def test_a_rebound_name_gets_neither_the_page_nor_the_websocket(gateway: Gateway
     assert gateway.sessions() == 0
 
 
+def test_an_absolute_form_request_is_judged_by_its_targets_host_not_by_host(gateway: Gateway) -> None:
+    # RFC 9112 3.2.2: the target's host overrides Host; a rebinding page's name in the URL
+    # was let through by an address in Host.
+    raw = f"GET http://evil.example:{gateway.port}/ HTTP/1.1\r\nHost: 127.0.0.1:{gateway.port}\r\n\r\n".encode()
+    assert request(gateway.port, "", raw=raw).status == 421
+    raw = f"GET http://127.0.0.1:{gateway.port}/ HTTP/1.1\r\nHost: evil.example\r\nConnection: close\r\n\r\n"
+    assert request(gateway.port, "", raw=raw.encode()).status == 200
+
+
 @pytest.mark.parametrize("host", ["localhost", "127.0.0.1", "[::1]", "LocalHost."])
 def test_local_names_and_addresses_are_served(gateway: Gateway, host: str) -> None:
     response = request(gateway.port, "", raw=f"GET / HTTP/1.1\r\nHost: {host}:{gateway.port}\r\n"
@@ -726,9 +772,11 @@ def test_pipelined_requests_whose_last_closes_as_the_peer_catches_up_end_the_con
 
 
 def test_a_browser_that_pings_and_never_reads_is_dropped_at_the_outgoing_limit() -> None:
-    # The WebSocket core answers every ping with a pong of the same payload, written as it
+    # The WebSocket core answers pings with pongs of the same payload, written as they
     # came: past the chat frames' count (server/session.py's hard mark), so a peer that
-    # sent pings and read nothing had the server keep every pong, without bound.
+    # sent pings and read nothing had the server keep every pong, without bound. (The
+    # server answers the pings of one read with one pong, the latest's: RFC 6455 5.5.3.
+    # So each ping here waits for the server to have read the one before.)
     limit = 32 * 1024
     config = ServerConfig(host="127.0.0.1", port=0, web_port=0, max_outgoing_bytes=limit)
     with sleepy_browser(config) as (srv, alice, sleepy):
@@ -736,14 +784,21 @@ def test_a_browser_that_pings_and_never_reads_is_dropped_at_the_outgoing_limit()
         def dropped() -> bool:  # (it then waits CLOSE_TIMEOUT for the peer's close frame)
             return srv.call(lambda: all(s.closing for s in srv.server.relay.sessions if s.name == "Sleepy"))
 
-        pings = masked(Opcode.PING, b"p" * 125) * 100  # 13 KB: 12.5 KB of pongs
+        [session] = srv.call(lambda: [s for s in srv.server.relay.sessions if s.name == "Sleepy"])
+
+        def read_budget() -> int:  # (changes at every read of the connection: session.py)
+            return srv.call(lambda: session.read_budget)
+
+        ping = masked(Opcode.PING, b"p" * 125)  # 131 bytes: 127 bytes of pong
         sent, deadline = 0, time.monotonic() + 20
         while not dropped() and time.monotonic() < deadline and sent < 4 * 1024 * 1024:
+            before = read_budget()
             try:
-                sleepy.sendall(pings)
+                sleepy.sendall(ping)
             except OSError:
                 break  # the server has closed it
-            sent += len(pings)
+            sent += len(ping)
+            wait_until(lambda: dropped() or read_budget() != before, what="the ping read")
         assert dropped() and sent < 1024 * 1024, f"not dropped after {sent} bytes of pings"
         left = alice.expect(UserLeft, timeout=5.0, where=lambda e: e.name == "Sleepy")
         assert left.reason == "slow consumer", left

@@ -29,7 +29,7 @@ from web.websocket.frames import Opcode, serialize_frame
 
 SEEDS = range(4)
 # The statuses web/http.py's docstring lists for its refusals.
-HTTP_STATUSES = frozenset({400, 405, 413, 431, 501, 505})
+HTTP_STATUSES = frozenset({400, 405, 413, 414, 431, 501, 505})
 MAX_HEAD = 2048
 
 REQUESTS = (

@@ -104,6 +104,16 @@ def test_absolute_form_target():
     assert (request.target, request.query) == ("/a/b", "x=y")
 
 
+def test_the_host_of_an_absolute_form_target_overrides_the_host_header():
+    # RFC 9112 3.2.2: the server MUST ignore Host and use the target's host information.
+    request = read_one(b"GET http://evil.example:81/a HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
+    assert (request.host, request.target) == ("evil.example:81", "/a")
+    assert read_one(b"GET /a HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n").host == "127.0.0.1"
+    assert read_one(b"GET / HTTP/1.0\r\n\r\n").host is None
+    for target in (b"http://user@127.0.0.1/", b"http:///a", b"http://a b/"):
+        assert error_for(b"GET " + target + b" HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n").status == 400, target
+
+
 def test_target_stays_percent_encoded():
     assert read_one(b"GET /a%20b/%2e%2e HTTP/1.1\r\nHost: h\r\n\r\n").target == "/a%20b/%2e%2e"
 
@@ -181,6 +191,17 @@ def test_oversized_head_is_431_before_it_completes():
     with pytest.raises(HttpError) as info:
         reader.next_request()
     assert info.value.status == 431
+
+
+@pytest.mark.parametrize("complete", [False, True])
+def test_a_request_line_past_the_limit_is_414_uri_too_long(complete):
+    # RFC 9110 15.5.15: a target longer than the server will read is 414, not 431.
+    line = b"GET /" + b"a" * 64 + b" HTTP/1.1\r\n"
+    reader = HttpRequestReader(max_header_bytes=64)
+    reader.receive_data(line + b"Host: h\r\n\r\n" if complete else line[:-2])
+    with pytest.raises(HttpError) as info:
+        reader.next_request()
+    assert (info.value.status, info.value.reason) == (414, "URI Too Long")
 
 
 def test_head_exactly_at_the_limit_is_accepted():

@@ -6,7 +6,7 @@ import pytest
 
 import chatserver
 from web.hosts import HostPolicy, check_host, host_name, is_host_name, is_ip_literal
-from web.http import HttpError, Request
+from web.http import HttpError, HttpRequestReader, Request
 
 SERVER = HostPolicy.for_server(["chat.example.org"], "127.0.0.1", "box")
 
@@ -83,6 +83,14 @@ def test_check_host_refuses_with_421():
         check_host(request_with_host("evil.example:8080"), SERVER)
     assert refused.value.status == 421
     assert refused.value.to_response().startswith(b"HTTP/1.1 421 Misdirected Request")
+
+
+def test_check_host_judges_an_absolute_form_request_by_its_targets_host():
+    reader = HttpRequestReader()
+    reader.receive_data(b"GET http://evil.example/ HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
+    with pytest.raises(HttpError) as refused:
+        check_host(reader.next_request(), SERVER)
+    assert refused.value.status == 421
 
 
 def test_chatserver_flag_feeds_the_config():

@@ -267,6 +267,56 @@ def test_each_ping_gets_its_own_pong():
     assert server_frames(conn.data_to_send()) == [Frame(Opcode.PONG, b"1"), Frame(Opcode.PONG, b"2")]
 
 
+def test_with_latest_ping_only_a_burst_of_pings_in_one_read_gets_one_pong_the_latest():
+    # RFC 6455 5.5.3: a pong for the most recent ping only. A peer that sent 10,000 empty
+    # pings in one read had as many pongs made and written, one by one.
+    conn = WebSocketConnection(latest_ping_only=True)
+    events = feed(conn, b"".join(client(Opcode.PING, b"%d" % i) for i in range(1000)))
+    assert events == [Ping(b"%d" % i) for i in range(1000)]
+    assert server_frames(conn.data_to_send()) == [Frame(Opcode.PONG, b"999")]
+    feed(conn, client(Opcode.PING, b"next read"))
+    assert server_frames(conn.data_to_send()) == [Frame(Opcode.PONG, b"next read")]
+
+
+def test_with_latest_ping_only_the_answers_keep_the_order_of_the_frames():
+    conn = WebSocketConnection(latest_ping_only=True)
+    data = (client(Opcode.PING, b"a") + client(Opcode.PING, b"b") + client(Opcode.TEXT, b"one")
+            + client(Opcode.TEXT, b"t", fin=False) + client(Opcode.PING, b"c") + client(Opcode.PONG, b"u")
+            + client(Opcode.PING, b"d") + client(Opcode.CONTINUATION, b"wo")
+            + client(Opcode.PING, b"e") + client(Opcode.CLOSE, close_payload(1000)) + client(Opcode.PING, b"late"))
+    assert echo_transcript(conn, data) == [
+        Frame(Opcode.PONG, b"b"), Frame(Opcode.TEXT, b"one"), Frame(Opcode.PONG, b"d"), Frame(Opcode.TEXT, b"two"),
+        Frame(Opcode.PONG, b"e"), close_frame(1000)]
+
+
+def test_with_latest_ping_only_no_pong_follows_our_close_or_a_violation():
+    conn = WebSocketConnection(latest_ping_only=True)
+    conn.receive_data(client(Opcode.PING, b"p"))
+    events = conn.events()
+    assert next(events) == Ping(b"p")
+    conn.send(CloseConnection(1000))  # the application closes while the pong is held back
+    assert list(events) == [] and conn.data_to_send() == b""
+    conn = WebSocketConnection(latest_ping_only=True)
+    assert echo_transcript(conn, client(Opcode.PING, b"p") + raw_client(0xA1, b"rsv")) == [
+        Frame(Opcode.PONG, b"p"), Frame(Opcode.CLOSE, close_payload(1002, b"reserved bits set without an extension"))]
+
+
+def test_min_frame_bytes_charges_each_smaller_frame_what_it_falls_short():
+    conn = WebSocketConnection(min_frame_bytes=64)
+    feed(conn, client(Opcode.PING) * 10)  # 6 bytes each: header 2, mask 4
+    assert conn.take_frame_surcharge() == 10 * (64 - 6)
+    assert conn.take_frame_surcharge() == 0  # taken once
+    feed(conn, client(Opcode.TEXT, b"x" * 58), client(Opcode.TEXT, b"x" * 200))  # 64 and 206 bytes: nothing owed
+    assert conn.take_frame_surcharge() == 0
+    empty_text = client(Opcode.TEXT, b"", fin=False)
+    feed(conn, empty_text[:3], empty_text[3:], client(Opcode.CONTINUATION, b"ab"))  # one frame split: counted once
+    assert conn.take_frame_surcharge() == (64 - 6) + (64 - 8)
+    assert WebSocketConnection().take_frame_surcharge() == 0  # by default a frame costs its bytes only
+    default = WebSocketConnection()
+    feed(default, client(Opcode.PING) * 10)
+    assert default.take_frame_surcharge() == 0
+
+
 # -- closing handshake ---------------------------------------------------------------
 
 

@@ -139,6 +139,14 @@ def test_unsupported_version_response_advertises_13():
     assert b"\r\nConnection: close\r\n" in response
 
 
+def test_unsupported_version_response_names_the_upgrade_it_requires():
+    # RFC 9110 15.5.22: a 426 MUST send Upgrade; 7.8: with it, Connection: upgrade.
+    error = refusal(make_request(sec_websocket_version="8"))
+    assert ("Upgrade", "websocket") in error.headers and ("Connection", "Upgrade") in error.headers
+    response = error.to_response()
+    assert b"\r\nUpgrade: websocket\r\n" in response and b"\r\nConnection: Upgrade\r\n" in response
+
+
 def test_duplicate_key_headers_are_refused():
     headers = tuple(BASE_HEADERS.items()) + (("sec-websocket-key", RFC_KEY),)
     assert refusal(Request("GET", "/ws", "", "HTTP/1.1", headers)).status == 400
@@ -206,6 +214,22 @@ def test_explicit_origin_set(origin, allowed):
         accept_handshake(request, allowed_origins=origins)
     else:
         assert refusal(request, allowed_origins=origins).status == 403
+
+
+@pytest.mark.parametrize("origin,allowed", [
+    ("http://chat.example:8080", True),  # the page's own
+    ("https://app.example", True),
+    ("http://chat.example:8081", False),
+    ("http://evil.example:8080", False),
+])
+def test_an_origin_set_with_same_origin_too_allows_the_pages_own_as_well(origin, allowed):
+    request = make_request(origin=origin, host="chat.example:8080")
+    if allowed:
+        assert accept_handshake(request, allowed_origins={"https://app.example"}, same_origin_too=True)
+    else:
+        assert refusal(request, allowed_origins={"https://app.example"}, same_origin_too=True).status == 403
+    if origin == "http://chat.example:8080":  # without it, the set alone (see test_explicit_origin_set)
+        assert refusal(request, allowed_origins={"https://app.example"}).status == 403
 
 
 @pytest.mark.parametrize("origin", ["https://anything.example", "null", "http://evil.example:1"])

@@ -32,6 +32,13 @@ State transitions (``outbox`` = what ``data_to_send()`` will return):
     CLOSING  | the frames that came before it |                      |                       |
     CLOSED   | any bytes received             | ignored              | -                     | CLOSED
 
+With ``latest_ping_only`` a ping's pong is held back while more frames can be
+processed, and replaced by the next ping's: it goes into the outbox before the
+next message, close or violation is reported, or when ``events()`` runs out of
+frames. So a burst of pings processed together (those in one read) gets one
+pong, for the latest of them, which RFC 6455 5.5.3 allows; the order of the
+answers is kept.
+
 Messages received while CLOSING are still delivered: the peer may have sent
 them before it saw our close frame. ``send`` raises ``LocalProtocolError``
 in any state but OPEN.
@@ -94,14 +101,23 @@ class WebSocketConnection:
     ``max_message_bytes`` bounds a reassembled message and ``max_frame_bytes``
     (default: same value) a single data frame; exceeding either fails the
     connection with 1009 as soon as the offending frame header arrives.
+
+    ``latest_ping_only``: one pong for the pings processed together, the
+    latest's (see the module docstring); else (the default) a pong for each.
+    ``min_frame_bytes``: what each frame received counts as at least, header
+    included, for a shell that meters its reads in bytes (see
+    ``take_frame_surcharge``); 0, the default: its bytes only.
     """
 
-    def __init__(self, *, max_message_bytes: int = 1 << 20, max_frame_bytes: int | None = None) -> None:
+    def __init__(self, *, max_message_bytes: int = 1 << 20, max_frame_bytes: int | None = None,
+                 latest_ping_only: bool = False, min_frame_bytes: int = 0) -> None:
         if max_message_bytes < 0 or (max_frame_bytes is not None and max_frame_bytes < 0):
             raise ValueError("size limits must be non-negative")
         self._max_message = max_message_bytes
         self._max_frame = max_message_bytes if max_frame_bytes is None else max_frame_bytes
-        self._parser = FrameParser(mask_expected=True)
+        self._parser = FrameParser(mask_expected=True, min_frame_bytes=min_frame_bytes)
+        self._latest_ping_only = latest_ping_only
+        self._pong_due: bytes | None = None  # the payload of the pong held back (latest_ping_only)
         self._state = ConnectionState.OPEN
         self._events: deque[Event] = deque()
         self._outbox = bytearray()
@@ -125,6 +141,16 @@ class WebSocketConnection:
         """True once the connection was failed because the peer broke RFC 6455 (the
         ``CloseConnection`` event's code is then the one we sent), not closed by it."""
         return self._failed
+
+    def take_frame_surcharge(self) -> int:
+        """Return (and reset) the bytes owed beyond those received for the frames begun
+        since the last call: ``min_frame_bytes`` less the size of each smaller frame.
+
+        Parsing a frame costs about the same whatever its size, so a shell that charges
+        what it reads against a budget of bytes charges this too, and a peer pays at
+        least ``min_frame_bytes`` for every frame, an empty ping included."""
+        owed, self._parser.shortfall = self._parser.shortfall, 0
+        return owed
 
     @property
     def unfinished(self) -> bool:
@@ -157,8 +183,13 @@ class WebSocketConnection:
         """
         while True:
             if self._events:
-                yield self._events.popleft()
+                event = self._events.popleft()
+                if self._pong_due is not None and isinstance(event, (TextMessage, BinaryMessage)):
+                    self._answer_ping()  # the pong goes before the answer to the message after it
+                yield event
             elif not self._process_next_frame():
+                if self._pong_due is not None:
+                    self._answer_ping()
                 return
 
     def _process_next_frame(self) -> bool:
@@ -226,12 +257,17 @@ class WebSocketConnection:
     def _handle_control(self, frame: Frame) -> None:
         if frame.opcode is Opcode.PING:
             if self._state is ConnectionState.OPEN:
-                self._outbox += serialize_frame(Opcode.PONG, frame.payload)
+                if self._latest_ping_only:
+                    self._pong_due = frame.payload  # (an earlier ping's, unanswered, is dropped)
+                else:
+                    self._outbox += serialize_frame(Opcode.PONG, frame.payload)
             self._events.append(Ping(frame.payload))
         elif frame.opcode is Opcode.PONG:
             self._events.append(Pong(frame.payload))
         else:
             code, reason = parse_close_payload(frame.payload)
+            if self._pong_due is not None:
+                self._answer_ping()  # before the close frame: nothing may follow that
             if self._state is ConnectionState.OPEN:
                 # Echo the status code (RFC 6455 5.5.1); an empty close is
                 # answered with an empty close.
@@ -243,11 +279,19 @@ class WebSocketConnection:
     def _fail(self, code: int, reason: str) -> None:
         """Fail the connection (RFC 6455 7.1.7): send close once, go CLOSED."""
         self._failed = True
+        if self._pong_due is not None:
+            self._answer_ping()
         if self._state is ConnectionState.OPEN:
             self._outbox += serialize_frame(Opcode.CLOSE, build_close_payload(code, reason))
         self._state = ConnectionState.CLOSED
         self._reset_message()
         self._events.append(CloseConnection(int(code), reason))
+
+    def _answer_ping(self) -> None:
+        """Queue the pong held back (latest_ping_only), unless our close frame went out."""
+        if self._state is ConnectionState.OPEN:
+            self._outbox += serialize_frame(Opcode.PONG, self._pong_due)
+        self._pong_due = None
 
     def _reset_message(self) -> None:
         self._message_opcode = None

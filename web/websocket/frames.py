@@ -138,12 +138,16 @@ class FrameParser:
     for a client (server frames MUST NOT be). ``max_payload`` caps the length
     of a data frame (checked on the header, code 1009); it is a public
     attribute so the connection can lower it to what is left of the message
-    budget before each call.
+    budget before each call. ``shortfall`` sums, over the frames whose header
+    has been parsed, how many bytes each (header and payload) falls short of
+    ``min_frame_bytes`` (0: nothing is counted); its reader resets it.
     """
 
-    def __init__(self, *, mask_expected: bool = True, max_payload: int = 1 << 20) -> None:
+    def __init__(self, *, mask_expected: bool = True, max_payload: int = 1 << 20, min_frame_bytes: int = 0) -> None:
         self.mask_expected = mask_expected
         self.max_payload = max_payload
+        self.min_frame_bytes = min_frame_bytes
+        self.shortfall = 0
         self._buffer = bytearray()
         self._header: _Header | None = None
 
@@ -235,6 +239,9 @@ class FrameParser:
             mask = bytes(buf[pos : pos + 4])
             pos += 4
         del buf[:pos]
+        short = self.min_frame_bytes - pos - length
+        if short > 0:
+            self.shortfall += short
         return _Header(opcode, fin, mask, length)
 
 

@@ -24,7 +24,8 @@ class HandshakeError(HttpError):
     """The upgrade must be refused with ``status``/``reason`` and ``headers``.
 
     400 malformed upgrade request, 403 Origin not allowed, 405 not GET,
-    426 unsupported Sec-WebSocket-Version (with ``Sec-WebSocket-Version: 13``).
+    426 unsupported Sec-WebSocket-Version (with ``Sec-WebSocket-Version: 13``,
+    ``Upgrade: websocket`` and ``Connection: Upgrade``).
     ``to_response()`` (from ``HttpError``) renders a plain-text refusal that
     closes the connection.
     """
@@ -86,7 +87,7 @@ def _same_origin(origin: str, host: str | None) -> bool:
     return port == (host_port if host_port is not None else _DEFAULT_PORTS[scheme])
 
 
-def _origin_allowed(request: Request, allowed_origins: str | Collection[str] | None) -> bool:
+def _origin_allowed(request: Request, allowed_origins: str | Collection[str] | None, same_origin_too: bool) -> bool:
     origin = request.header("origin")
     if origin is None:
         # Browsers always send Origin on WebSocket requests; its absence means
@@ -94,8 +95,10 @@ def _origin_allowed(request: Request, allowed_origins: str | Collection[str] | N
         return True
     if allowed_origins == "*":
         return True
+    if (allowed_origins is None or same_origin_too) and _same_origin(origin, request.host):
+        return True
     if allowed_origins is None:
-        return _same_origin(origin, request.header("host"))
+        return False
     parsed = normalise_origin(origin)
     return parsed is not None and parsed in {normalise_origin(o) for o in allowed_origins}
 
@@ -104,6 +107,7 @@ def accept_handshake(
     request: Request,
     *,
     allowed_origins: str | Collection[str] | None = None,
+    same_origin_too: bool = False,
     subprotocols: Sequence[str] = (),
     now: float | None = None,
 ) -> bytes:
@@ -111,8 +115,9 @@ def accept_handshake(
 
     ``allowed_origins``: None = same origin only (Origin host:port equals the
     Host header), a collection of origins such as {"https://chat.example"},
-    or "*" for any. A request without Origin is always allowed (see
-    ``_origin_allowed``). ``subprotocols``: the server's supported list; the
+    or "*" for any. ``same_origin_too``: a collection allows the same origin
+    as well (else only those it holds). A request without Origin is always
+    allowed (see ``_origin_allowed``). ``subprotocols``: the server's supported list; the
     chosen one (``select_subprotocol``) is echoed. ``now`` (seconds since the
     epoch) dates the response (``render_response``). Raises ``HandshakeError``.
     """
@@ -131,11 +136,13 @@ def accept_handshake(
     if version is None:
         raise HandshakeError(400, "Bad Request: missing Sec-WebSocket-Version")
     if version.strip() != "13":
-        raise HandshakeError(426, "Upgrade Required", (("Sec-WebSocket-Version", "13"),))
+        # RFC 9110 15.5.22: a 426 names the protocol to upgrade to, with Connection: Upgrade (7.8).
+        raise HandshakeError(426, "Upgrade Required",
+                             (("Sec-WebSocket-Version", "13"), ("Upgrade", "websocket"), ("Connection", "Upgrade")))
     key = request.header("sec-websocket-key")
     if key is None or not _valid_key(key):
         raise HandshakeError(400, "Bad Request: invalid Sec-WebSocket-Key")
-    if not _origin_allowed(request, allowed_origins):
+    if not _origin_allowed(request, allowed_origins, same_origin_too):
         raise HandshakeError(403, "Forbidden: Origin not allowed")
     headers = [
         ("Upgrade", "websocket"),
