@@ -16,6 +16,7 @@ from i18n import N_, _, decimal, ngettext
 from registry import canonical
 from shared.safetext import sanitize
 
+from .errors import LocalError
 from .serverclock import on_this_clock, server_now
 from .serverwindow import edit_window
 
@@ -234,6 +235,10 @@ class DayBreaks:
         return day_label(timestamp, now)
 
 
+# The codes the client gives by itself (client/errors.py): their messages are its own
+# words, in the language in use, so no code follows them.
+_LOCAL_CODES = frozenset(code.value for code in LocalError)
+
 # What each well-known error code means, for people: the one table every client uses (the
 # web page gets it, translated, in webclient/i18n/LANG.json). {name} is the recipient (for
 # a refused login: the name tried; the window's dialogs say these sentences too),
@@ -423,7 +428,7 @@ def explain_error(code: str, message: str, to: str | None = None, retry_after: f
     if template is None or (code in NEEDS_NAME and not to) or (code in NEEDS_LIKE and not like) \
             or (code in NEEDS_ROOM and not room):
         text = sanitize(message) or _("no explanation given")
-        if code not in ERROR_TEXTS:  # unknown: the code is the only clue
+        if code not in ERROR_TEXTS and code not in _LOCAL_CODES:  # unknown: the code is the only clue
             return f"{text} ({sanitize(code)})"
     else:
         untimed = WHEN_UNTIMED.get(code)

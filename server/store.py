@@ -353,6 +353,14 @@ def is_storage_failure(exc: BaseException) -> bool:
         or isinstance(exc, OSError)
 
 
+def _operations(count: int, one: str = "", more: str = "") -> str:
+    """``count`` operations in words, then ``one`` or ``more`` after it as ``count`` is 1 or
+    not: "1 operation was", "4 operations were"."""
+    words = f"{count} operation" if count == 1 else f"{count} operations"
+    verb = one if count == 1 else more
+    return f"{words} {verb}" if verb else words
+
+
 class FailureLog:
     """Logs a failing store once, not once per operation: a warning when it starts
     failing (with the reason), a summary count every ``period`` seconds while it keeps
@@ -404,8 +412,8 @@ class FailureLog:
                 return
         self._unreported += operations
         if now - self._reported_at >= self.period:
-            log.warning("storage still failing (%s): %d operations refused in the last %.0f s",
-                        reason, self._unreported, now - self._reported_at)
+            log.warning("storage still failing (%s): %s refused in the last %.0f s",
+                        reason, _operations(self._unreported), now - self._reported_at)
             self._unreported, self._reported_at = 0, now
             self._announced = True  # the log now says it fails: it must say when that ends
 
@@ -427,8 +435,8 @@ class FailureLog:
             return retry  # other writes get through; what it refused may not
         if self._announced:
             self._reported_at = self.clock()
-            log.info("storage works again after %.1f s; %d operations were refused meanwhile",
-                     self._reported_at - self.failing_since, self._total)
+            log.info("storage works again after %.1f s; %s refused meanwhile", self._reported_at - self.failing_since,
+                     _operations(self._total, "was", "were"))
             self._unreported = 0  # all in that line
         self.failing_since, self._total = None, 0
         self._refused.clear()

@@ -107,8 +107,10 @@ def test_a_message_the_server_has_is_on_its_way_not_failed_when_the_session_ends
                               "and will still deliver it) (closed by this client)")
     kept = OutgoingMessage("r1", "Bob", "hello")
     assert kept._advance("queued", msg_id=7) and kept._fail(*why)
+    # The client's own words, without its code after them (README: only a code the clients
+    # do not know is shown).
     said = "the connection ended before delivery was confirmed (the server has it as message 7 and will still " \
-           "deliver it) (closed by this client) (connection_lost)"
+           "deliver it) (closed by this client)"
     assert describe_status(kept, "failed", why) == f"… not yet delivered to Bob: hello — {said}"
     assert describe_own(kept, "failed", why, plain).endswith(f"you → Bob: hello … {said}")
     assert describe_follow_up(kept, "failed", why, plain, "12:00") == f"[12:00] … to Bob: hello — {said}"

@@ -149,6 +149,10 @@ def test_errors_are_sentences_and_only_an_unknown_code_is_shown() -> None:
         "it waited for Bob until it expired: their client never took it; tell them some other way, or send it " \
         "again when they are online"
     assert explain_error("bad_password", "wrong password for 'Al'") == "wrong password"
+    # A code the client gives by itself comes with its own words: no code after them.
+    assert explain_error("connection_lost", "the connection ended before the answer came (closed by this client)") \
+        == "the connection ended before the answer came (closed by this client)"
+    assert explain_error("not_connected", "not connected") == "not connected"
     assert explain_error("rate_limited", "slow down", retry_after=2.5) == \
         "too many attempts; try again in 2.5 s"
     assert explain_error("rate_limited", "slow down") == "too many attempts; try again later"
