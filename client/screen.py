@@ -139,6 +139,12 @@ class KnownNames:
         while len(self._known) > self._limit:
             self._known.pop(next(iter(self._known)))
 
+    def spelt(self, name: str) -> str:
+        """``name`` as the server spells it, if it is known here (``João`` for ``joão``:
+        the same name, registry.canonical); else as given."""
+        key = canonical(name)
+        return self._online.get(key) or self._known.get(key) or name
+
     def names(self) -> list[str]:
         """Online names first (most recently seen first), then the others we know."""
         online = list(reversed(self._online.values()))

@@ -630,12 +630,14 @@ class TerminalUI:
             else:
                 self._send(SendText(sender, command.text))
         elif isinstance(command, SetTarget):
-            self._target = command.to
-            if command.to is not None:
-                with self._print_lock:
-                    self._names.known(command.to)
-            self._watch(command.to)
-            self._screen.emit(_("* plain lines now go to {name}").format(name=sanitize(command.to)) if command.to
+            to = command.to
+            if to is not None:
+                with self._print_lock:  # the prompt and the lines say "João" for /to joão
+                    to = to if is_room(to) else self._names.spelt(to)
+                    self._names.known(to)
+            self._target = to
+            self._watch(to)
+            self._screen.emit(_("* plain lines now go to {name}").format(name=sanitize(to)) if to
                               else _("* plain lines now go to the room"))
         elif isinstance(command, ShowWho):
             try:
@@ -1001,8 +1003,10 @@ class TerminalUI:
         elif command.to is None:
             message = self.client.send_room(command.text)
         else:
-            message = self.client.send_direct(command.to, command.text)
-            self._watch(command.to)
+            with self._print_lock:  # "you → João" for @joão, as the server spells the name
+                to = self._names.spelt(command.to)
+            message = self.client.send_direct(to, command.text)
+            self._watch(to)
         with self._print_lock:  # for /edit and /delete
             self._own_last = message
         if self._interactive:

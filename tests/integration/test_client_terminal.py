@@ -242,6 +242,15 @@ class _InputUntil:
         return False
 
 
+
+def test_a_name_typed_in_another_case_is_shown_as_the_server_spells_it(server: FakeServer, bob: ChatClient) -> None:
+    """/to bob and @BOB say "Bob", as the server and the receipts do (a student typing
+    joão for João saw "you → joão" and then "read by João")."""
+    _code, lines = run_pipe(server, "/who\n/to bob\nsecond\n@BOB third\n")
+    for expected in ["* plain lines now go to Bob", "✓ delivered to Bob: second", "✓ delivered to Bob: third"]:
+        assert expected in lines, lines
+    assert not any("bob:" in line or "BOB:" in line for line in lines), lines
+
 def test_incoming_events_are_printed(server: FakeServer, bob: ChatClient) -> None:
     # Alice asks Bob to speak by sending him a DM; Bob's test code answers when it arrives,
     # and Alice's input ends only once Bob's answer was delivered to her (else, on a busy

@@ -543,3 +543,13 @@ def test_the_first_line_after_midnight_comes_under_its_own_day_line(monkeypatch:
     rows = [SGR.sub("", row) for row in out.getvalue().split("\n")[:-1]]
     assert rows[2] == "── Today ──" and rows[3].endswith("* Carol joined"), rows
     assert rows[4].endswith("Bob → you: bom dia") and len(rows) == 5, rows
+
+
+def test_a_name_typed_in_another_case_is_spelt_as_the_server_spells_it() -> None:
+    names = KnownNames()
+    names.online("João")
+    names.known("Conceição")
+    assert names.spelt("joão") == "João" and names.spelt("JOÃO") == "João"
+    assert names.spelt("conceição") == "Conceição"
+    assert names.spelt("joao") == "joao"  # another name (a look-alike): not ours to change
+    assert names.spelt("Zé") == "Zé"      # unknown: as typed
