@@ -132,6 +132,10 @@ class KnownNames:
         for name in names:
             self.online(name)
 
+    def online_keys(self) -> set[str]:
+        """The comparison forms (``registry.canonical``) of the names known online."""
+        return set(self._online)
+
     def known(self, name: str) -> None:
         key = canonical(name)
         self._known.pop(key, None)

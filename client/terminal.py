@@ -44,8 +44,8 @@ did not go through, go to stderr, as ``error: ...``)::
 
     [12:01] Alice → you: hello                   a direct message to you
     [12:01] (room) Alice: hi                     a room message (your own are not echoed)
-    * Bob joined                                 presence notices
-    * Bob left (quit)
+    * Bob joined                                 presence notices (none for those who come
+    * Bob left (quit)                            back after a restart: client/returns.py)
     * online (2): Alice (since 12:00), Bob (since 12:01)          /who
     * Bob is online from 127.0.0.1:54321 since 12:01              /whois Bob
     * Bob is online from 127.0.0.1:54321 on server vm-4242-a1b2c3 since 12:01   (in a cluster)
@@ -185,12 +185,14 @@ from .display import (
     shown_text,
     unavailable_words,
 )
+from .clock import WaitsClock
 from .errors import ClientError, LoginRefused, RequestFailed, ServerUnreachable
 from .events import Reconnected, Reconnecting, ServerUnavailable
 from .exitcodes import ExitCode, Terminated, failure_status, on_sigterm
 from .core import SIGNED_OUT, is_default_room
 from .library import ChatClient
 from .outgoing import DELIVERED, FAILED, QUEUED, MessageUpdate, OutgoingMessage
+from .returns import Returns
 from .terminal_catchup import CatchUp
 from .screen import (
     KnownNames,
@@ -368,6 +370,10 @@ class TerminalUI:
         self._bare_hinted: str | None = None
         # The interactive screen (all guarded by _print_lock):
         self._names = KnownNames()  # what Tab offers
+        # Whose join (or "online" in a room) after a restart is a return, not news: the
+        # window's rule (client/returns.py), with who was online as Tab knows it. Guarded
+        # by _event_lock (the receiver's and the catch-up's events).
+        self._returns = Returns(WaitsClock())
         self._last_sender: str | None = None  # whom /reply answers
         # /history NAME under way: the read mark the server sends after the page waits in
         # _after_history until the page is printed (_held_for_history).
@@ -500,6 +506,8 @@ class TerminalUI:
         if failed is not None:
             self._catch_up.cancelled()
             return failed
+        with self._event_lock:
+            self._returns.connected()  # a login, not a reconnection: joins are news at once
         # What came meanwhile to the other sessions, as after a reconnection.
         self._catch_up.start(counted=True)
         return None
@@ -1194,6 +1202,8 @@ class TerminalUI:
                 announced.set()  # the act _room_act waits for: this notice's line confirmed it
 
     def _handle_event(self, event: Event) -> None:
+        if isinstance(event, (ConnectionClosed, Goodbye, Reconnecting)):
+            self._went_away()
         if isinstance(event, ConnectionClosed):
             self._connection_closed()
         elif isinstance(event, Goodbye):
@@ -1207,6 +1217,7 @@ class TerminalUI:
             if isinstance(event, Read) and (self._held_for_history(event) or not self._read_is_news(event)):
                 return
             if isinstance(event, Reconnected):
+                self._returns.reconnected()  # (its grace begins: who comes back now is no news)
                 self._goodbye = None  # that goodbye was survived: a later end is another story
                 # From the last id shown before this reconnection: what the server sends now
                 # (the messages waiting) may be newer than what another session got meanwhile.
@@ -1260,7 +1271,10 @@ class TerminalUI:
             was = self._shown_text(event)
             if not self._text_is_news(event):
                 return
-            self._remember(event)
+            news = self._presence_is_news(event)
+            self._remember(event)  # (Tab's names follow presence, news or not)
+            if not news:
+                return
             if isinstance(event, (RoomMessage, RoomPost)) and self._posted_elsewhere(event):
                 with self._print_lock:  # /edit and /delete take the last of ours, wherever it was sent
                     self._own_last = event
@@ -1479,6 +1493,23 @@ class TerminalUI:
             with self._print_lock:  # the next count for the same post rewrites it while it is last
                 self._screen.print_locked(self._screen.stamp(line), redraw=True, replace=(READ_BY_LINE, room, last),
                                           key=(READ_BY_LINE, room, last))
+
+    def _went_away(self) -> None:
+        """The connection is going or gone: whoever Tab knew online is expected back."""
+        with self._print_lock:
+            online = self._names.online_keys()
+        self._returns.went_away(online - {canonical(self._me)})  # (our rooms are not listed here)
+
+    def _presence_is_news(self, event: Event) -> bool:
+        """False for a presence notice that only says someone comes back after a restart,
+        or went with the server (client/returns.py): it gets no line."""
+        if isinstance(event, UserJoined):
+            return not self._returns.joined(canonical(event.name))
+        if isinstance(event, UserLeft):
+            return self._returns.left(canonical(event.name), event.reason)
+        if isinstance(event, RoomNotice) and event.act == "online":
+            return not self._returns.room_online(canonical(event.room_name), canonical(event.name))
+        return True
 
     def _remember(self, event: Event) -> None:
         """Keep what /reply and Tab need from ``event``."""

@@ -17,7 +17,7 @@ dot is grey (:meth:`ChatModel.presence`). Coming back costs the open conversatio
 "reconnected" line and nothing else: users who were online when the connection went away,
 or who left only because the server stopped, come back quietly (no "joined" line) when
 they rejoin within :data:`REJOIN_GRACE` seconds of our reconnection; in named rooms, their
-"is online in #room" likewise.
+"is online in #room" likewise. The rule is client/returns.py's, which the terminal follows too.
 
 Rooms (protocol version 2). A named room the user joined is a conversation like a user's,
 keyed :func:`room_key` (``##`` and the room's comparison form, which neither a user name
@@ -113,6 +113,7 @@ from ..display import (
 from ..errors import RequestFailed
 from ..events import ServerUnavailable
 from ..outgoing import Failure, MessageUpdate
+from ..returns import REJOIN_GRACE, SERVER_STOPPING, Returns  # noqa: F401 (REJOIN_GRACE: the docstring names it)
 from ..serverclock import server_now
 from ..serverwindow import edit_window
 from .changes import (
@@ -148,14 +149,6 @@ def connection_ended_text() -> str:
 CONNECTING, CONNECTED, RECONNECTING, DISCONNECTED = "connecting", "connected", "reconnecting", "disconnected"
 # Presence as the contact list shows it; UNKNOWN (a grey dot) while we are not connected.
 ONLINE, OFFLINE, UNKNOWN = "online", "offline", "unknown"
-# The `left` reason of users whose session ended because the server stopped (PROTOCOL.md,
-# "joined, left"): they went away with the server, which is not news about them. The
-# server's `bye` says the same when it stops.
-SERVER_STOPPING = const.SHUTDOWN_REASON
-# After our reconnection, users who were online before it may take this long to come back
-# themselves (the library's backoff waits up to 30 s, +20 %): until then their "joined" is
-# a return, told by the dot alone. Past it, a join is news again.
-REJOIN_GRACE = 60.0
 
 # How a delivery state is written after an outgoing message. Unknown states (a future
 # library's) are shown by name. Shown through _().
@@ -403,13 +396,9 @@ class ChatModel:
         # so that the form does not ask for the password of an account there is no more.
         self.signed_out: str | None = None
         self.account_gone = False
-        # Keys of users whose next join is a return, not news (see the module docstring),
-        # and the clock time until which such a join is taken as a return.
-        self._returning: set[str] = set()
-        self._quiet_until = 0.0
-        # The same for named rooms, whose "online" notice comes once per room shared:
-        # (room key, user key) pairs, each taken as a return once.
-        self._room_returning: set[tuple[str, str]] = set()
+        # Whose next join (or "online" in a room) is a return, not news: see the module
+        # docstring and client/returns.py.
+        self._returns = Returns(self._clock)
         self._room_unread = 0
         # The conversation of the latest direct message from someone else: where Ctrl+R goes.
         self.reply_to: str | None = None
@@ -877,10 +866,8 @@ class ChatModel:
         contact.name = name
         self._came_online(contact, again=True)
         self._changes.append(ContactsChanged())
-        if contact.key in self._returning:
-            self._returning.discard(contact.key)
-            if self.state != CONNECTED or self._clock() <= self._quiet_until:
-                return  # back after the outage, as we are: the dot says it
+        if self._returns.joined(contact.key):
+            return  # back after the outage, as we are: the dot says it
         self.notice(ROOM, _("{name} joined").format(name=sanitize(name)), at)
         if contact.key in self.conversations:
             self.notice(contact.key, _("{name} is online").format(name=sanitize(name)), at)
@@ -895,10 +882,8 @@ class ChatModel:
             if self._droppable(key, contact):
                 del self.contacts[key]
             self._changes.append(ContactsChanged())
-        if reason == SERVER_STOPPING:
-            self._returning.add(key)  # gone with the server, as we are about to be
-            self._room_returning.update((room, key) for room in self.rooms)
-            return
+        if not self._returns.left(key, reason, self.rooms):
+            return  # gone with the server, as we are about to be
         why = left_why(reason)
         self.notice(ROOM, _("{name} left{why}").format(name=sanitize(name), why=why), at)
         if key in self.conversations:
@@ -923,7 +908,7 @@ class ChatModel:
         name = type(event).__name__
         if name == "Reconnected" or name.endswith("Succeeded"):
             self.reconnects += 1
-            self._quiet_until = self._clock() + REJOIN_GRACE
+            self._returns.reconnected()
             resent = getattr(event, "resent", None)
             # The one line a reconnection costs, where the user is looking.
             self.notice(self.active, ngettext("reconnected; {n} message sent again",
@@ -961,17 +946,18 @@ class ChatModel:
         for contact in self.contacts.values():
             contact.where = None  # of a connection that may not outlive our absence (a restart)
         if self.state == CONNECTED:
-            online = {key for key, contact in self.contacts.items() if contact.online}
-            self._returning.update(online)
-            for room, state in self.rooms.items():
-                # Whoever we knew online, and the room's members online as last told.
-                members = online | {key_of(m.name) for m in state.members or () if m.online}
-                self._room_returning.update((room, key) for key in members if key != key_of(self.me))
+            # Whoever we knew online, and in each room its members online as last told.
+            self._returns.went_away(
+                {key for key, contact in self.contacts.items() if contact.online}, self.rooms,
+                {(room, key_of(m.name)) for room, state in self.rooms.items() for m in state.members or ()
+                 if m.online and key_of(m.name) != key_of(self.me)})
 
     def set_state(self, state: str, detail: str = "") -> None:
         """Set the connection state shown in the status bar (and, since presence is only
         known while connected, redraw the contact list's dots)."""
         self.state, self.status_detail = state, detail
+        if state == CONNECTED:
+            self._returns.connected()  # the outage is over (a reconnection started its grace first)
         self.retry_at = self.unavailable_until = None  # a new connection's answers will tell
         self._changes.append(StatusChanged())
         self._changes.append(ContactsChanged())
@@ -1614,16 +1600,6 @@ class ChatModel:
             state.unread += 1
             self._changes.append(ContactsChanged())
 
-    def _room_return(self, key: str, name: str) -> bool:
-        """True if ``name`` coming online in room ``key`` is a return after our
-        reconnection (they were online when the connection went, or went with the server),
-        told by the member list alone, as in the default room (see the module docstring)."""
-        pair = (key, key_of(name))
-        if pair not in self._room_returning:
-            return False
-        self._room_returning.discard(pair)
-        return self.state != CONNECTED or self._clock() <= self._quiet_until
-
     def _room_notice(self, event: RoomNotice) -> None:
         """A notice of a room: a line in its conversation, and what it changes."""
         key = room_key(event.room_name)
@@ -1638,7 +1614,7 @@ class ChatModel:
             self._member_of(event.room_name)
         state = self.rooms.get(key)
         self._room_conversation(event.room_name)
-        if not (event.act == "online" and self._room_return(key, event.name)):
+        if not (event.act == "online" and self._returns.room_online(key, key_of(event.name))):
             self.notice(key, describe_room_notice(event, self.me).removeprefix("* "), event.at)
         if state is None:
             return
