@@ -134,6 +134,8 @@ def _style(root: tk.Tk, fonts: dict[str, Any]) -> None:
     style.map("Contacts.Treeview", background=[("selected", "#2563eb")], foreground=[("selected", "#ffffff")])
     style.configure("Accent.TButton", font=fonts["bold"])
     style.configure("Card.TCheckbutton", background=card)
+    # A room's member column over the messages (a narrow window): set apart by a border.
+    style.configure("Drawer.TFrame", background=page, relief="solid", borderwidth=1)
 
 
 class ChatApp:
@@ -277,7 +279,8 @@ class ChatApp:
         panes.grid(row=0, column=0, sticky="nsew")
         # Created in tab order: the list, then the input box, then the Send button.
         self.contacts = ContactList(panes, self.fonts, self.open_conversation)
-        right = ttk.Frame(panes, padding=(10, 8, 10, 8))
+        side = 10  # the conversation area's margin left and right
+        right = ttk.Frame(panes, padding=(side, 8, side, 8))
         panes.add(self.contacts, weight=0)
         panes.add(right, weight=1)
         right.columnconfigure(0, weight=1)
@@ -363,6 +366,9 @@ class ChatApp:
         status.bind("<Configure>", lambda e: self._wrap_status(e.width), add="+")
 
         self.rooms = RoomPanel(self, self.contacts, right)
+        # The member column yields to the messages in a narrow window (client/gui/layout.py):
+        # told the width the messages and the column share, inside the frame's padding.
+        right.bind("<Configure>", lambda e: self.rooms.fit(e.width - 2 * side), add="+")
         self.blocks = BlockControls(self, header)  # its button right of the typing line
         self.message_menu = tk.Menu(self.root, tearoff=False)  # Edit, Delete: _message_menu
         self._bind_keys()
@@ -521,6 +527,7 @@ class ChatApp:
             return None, None
         font = tkfont.nametofont(str(self.subtitle_label.cget("font") or "TkDefaultFont"))
         used = self.title_label.winfo_reqwidth() + self.typing_label.winfo_reqwidth() + 10 + 4  # padx, a margin
+        used += self.rooms.header_width()
         return max(0, width - used), font.measure
 
     # --- Events -------------------------------------------------------------------------

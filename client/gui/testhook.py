@@ -31,6 +31,7 @@ exactly as the user does, and typing goes through the real bindings:
 - ``{"cmd": "screenshot", "path": P}``: save the window as a PNG (needs ``xwd``);
 - ``{"cmd": "window"}``: the toplevel's X window id and geometry (for xdotool);
 - ``{"cmd": "join", "room": R}``: type R into the join box and press Enter there;
+- ``{"cmd": "members"}``: click the header's Members button (a room's column shown or hidden);
 - ``{"cmd": "room_act", "act": A, "name": N}``: what the member menu's entry A does for N;
 - ``{"cmd": "message_act", "act": "edit"|"delete", "text": T}``: a right click on the first
   place the open conversation shows T, then the message menu's entry (``"ok": false`` when
@@ -169,9 +170,11 @@ def _visible(widget: tk.Misc) -> list[int]:
 def layout(app: ChatApp) -> dict[str, Any]:
     """The chat view as drawn, in pixels of what is on screen (:func:`_visible`): the
     window, the open conversation's messages, the input box, the Send button, the room's
-    member column (``"members"``: its geometry manager, "" when hidden; ``"member_list"``:
-    the list's visible size) and whether the hint below the input box is shown whole
-    (``"hint_fits"``: as wide and as tall as its wrapped text asks)."""
+    member column (``"members"``: its geometry manager, "" when hidden, "place" over the
+    messages; ``"member_list"``: the list's visible size; ``"members_button"``: the header's
+    Members button, null when hidden, else whether it is pressed; ``"room_buttons_fit"``:
+    its buttons shown whole) and whether the hint below
+    the input box is shown whole (``"hint_fits"``: as wide and as tall as its wrapped text asks)."""
     app.root.update_idletasks()
     hint = _visible(app.hint)
     return {
@@ -181,6 +184,10 @@ def layout(app: ChatApp) -> dict[str, Any]:
         "send": _visible(app.send_button),
         "members": app.rooms.members_frame.winfo_manager(),
         "member_list": _visible(app.rooms.members),
+        "members_button": bool(app.rooms.toggle_var.get()) if app.rooms.toggle.winfo_manager() else None,
+        # The column's buttons shown whole (Topic…, Invite…, Leave, the switch, Older messages).
+        "room_buttons_fit": all(_visible(button)[0] >= button.winfo_reqwidth()
+                                for button in app.rooms.leave_button.master.winfo_children() if button.winfo_manager()),
         "hint_fits": hint[0] >= app.hint.winfo_reqwidth() and hint[1] >= app.hint.winfo_reqheight(),
     }
 
@@ -215,7 +222,7 @@ def dump(app: ChatApp, panes: Any = True, sizes: bool = False) -> dict[str, Any]
             "header": [app.title_var.get(), app.subtitle_var.get()],
             # Whether the header's texts fit its width (nothing cut off at the right).
             "header_fits": app.title_label.winfo_reqwidth() + app.subtitle_label.winfo_reqwidth() + 10
-            + app.typing_label.winfo_reqwidth() <= app.header.winfo_width(),
+            + app.typing_label.winfo_reqwidth() + app.rooms.header_width() <= app.header.winfo_width(),
             "recipient": app.recipient_var.get(),
             "status": app.status_var.get(),
             # Whether the status bar's text is shown whole: as wide as it asks, and left of
@@ -371,6 +378,9 @@ def handle(app: ChatApp, command: dict[str, Any]) -> dict[str, Any]:
             return {"ok": True}
         _focus(root, app.rooms.join_entry)
         app.rooms.join_entry.event_generate("<Return>", when="now")
+        return {"ok": True}
+    if cmd == "members":  # a click on the header's Members button
+        app.rooms.toggle.invoke()
         return {"ok": True}
     if cmd == "room_act":
         app.rooms.act(command["act"], command["name"])
