@@ -46,6 +46,7 @@ from ..library import CATCH_UP_PATIENCE
 from ..servers import format_address
 from .blocks import BlockControls
 from .bridge import TkBridge, TurnTimer
+from .layout import hint_form
 from .login import LoginForm, LoginRequest
 from .password import PasswordDialog
 from .unregister import UnregisterDialog
@@ -133,6 +134,8 @@ def _style(root: tk.Tk, fonts: dict[str, Any]) -> None:
     style.map("Contacts.Treeview", background=[("selected", "#2563eb")], foreground=[("selected", "#ffffff")])
     style.configure("Accent.TButton", font=fonts["bold"])
     style.configure("Card.TCheckbutton", background=card)
+    # A room's member column over the messages (a narrow window): set apart by a border.
+    style.configure("Drawer.TFrame", background=page, relief="solid", borderwidth=1)
 
 
 class ChatApp:
@@ -276,7 +279,8 @@ class ChatApp:
         panes.grid(row=0, column=0, sticky="nsew")
         # Created in tab order: the list, then the input box, then the Send button.
         self.contacts = ContactList(panes, self.fonts, self.open_conversation)
-        right = ttk.Frame(panes, padding=(10, 8, 10, 8))
+        side = 10  # the conversation area's margin left and right
+        right = ttk.Frame(panes, padding=(side, 8, side, 8))
         panes.add(self.contacts, weight=0)
         panes.add(right, weight=1)
         right.columnconfigure(0, weight=1)
@@ -316,19 +320,22 @@ class ChatApp:
                              highlightcolor="#2563eb", highlightbackground="#d1d5db", background="#ffffff",
                              foreground="#111827", insertbackground="#111827")
         self.input.grid(row=1, column=0, sticky="ew")
-        self.send_button = ttk.Button(compose, text=_("Send"), command=self.send_input, style="Accent.TButton")
+        # Its text's width (not the theme's eleven characters): the input box keeps the rest.
+        self.send_button = ttk.Button(compose, text=_("Send"), command=self.send_input, style="Accent.TButton",
+                                      width=-6)
         self.send_button.grid(row=1, column=1, padx=(8, 0))
-        hint = self.hint = ttk.Label(compose, text=_("Enter sends · Shift+Enter new line · Ctrl+1…9 or Alt+↑/↓ switch "
-                                         "conversation · Ctrl+R reply · Esc: list") + "\n"
-                         + _("Ctrl+E edit your last message · Ctrl+Delete delete it · "
-                             "right click: edit or delete any of yours") + "\n"
-                         + _("Ctrl+J join a room · right click or Shift+F10 on a person in the list: "
-                             "block or unblock"),
-                         style="Sub.TLabel", font=self.fonts["small"])
-        hint.grid(row=2, column=0, columnspan=2, sticky="w", pady=(4, 0))
-        # Wrapped at the column's width: a narrow window (a room's member column beside it)
-        # would otherwise cut the line.
-        compose.bind("<Configure>", lambda e: hint.configure(wraplength=max(200, e.width)), add="+")
+        # The keys, said under the input box: all of it, its first line, or nothing, as the
+        # window's height leaves the messages room (client/gui/layout.py, hint_form).
+        first = _("Enter sends · Shift+Enter new line · Ctrl+1…9 or Alt+↑/↓ switch conversation · Ctrl+R reply · "
+                  "Esc: list")
+        self._hints = (first + "\n" + _("Ctrl+E edit your last message · Ctrl+Delete delete it · "
+                                        "right click: edit or delete any of yours") + "\n"
+                       + _("Ctrl+J join a room · right click or Shift+F10 on a person in the list: block or unblock"),
+                       first, "")
+        self.hint = ttk.Label(compose, text=self._hints[0], style="Sub.TLabel", font=self.fonts["small"])
+        self.hint.grid(row=2, column=0, columnspan=2, sticky="w", pady=(4, 0))
+        compose.bind("<Configure>", lambda e: self._fit_hint(), add="+")
+        self.stack.bind("<Configure>", lambda e: self._fit_hint(), add="+")
 
         status = ttk.Frame(chat, style="Status.TFrame", padding=(10, 3))
         status.grid(row=1, column=0, sticky="ew")
@@ -359,6 +366,9 @@ class ChatApp:
         status.bind("<Configure>", lambda e: self._wrap_status(e.width), add="+")
 
         self.rooms = RoomPanel(self, self.contacts, right)
+        # The member column yields to the messages in a narrow window (client/gui/layout.py):
+        # told the width the messages and the column share, inside the frame's padding.
+        right.bind("<Configure>", lambda e: self.rooms.fit(e.width - 2 * side), add="+")
         self.blocks = BlockControls(self, header)  # its button right of the typing line
         self.message_menu = tk.Menu(self.root, tearoff=False)  # Edit, Delete: _message_menu
         self._bind_keys()
@@ -517,6 +527,7 @@ class ChatApp:
             return None, None
         font = tkfont.nametofont(str(self.subtitle_label.cget("font") or "TkDefaultFont"))
         used = self.title_label.winfo_reqwidth() + self.typing_label.winfo_reqwidth() + 10 + 4  # padx, a margin
+        used += self.rooms.header_width()
         return max(0, width - used), font.measure
 
     # --- Events -------------------------------------------------------------------------
@@ -632,6 +643,26 @@ class ChatApp:
         self._send_read()
         self.rooms.show()
         self.blocks.show()
+
+    def _fit_hint(self) -> None:
+        """Wrap the hint at the input column's width (less the label's own padding, or a
+        line's last word is cut off), in the longest of its forms that leaves the messages
+        room (layout.hint_form) of the height they and the hint share."""
+        hint, stack = self.hint, self.stack
+        width, pady = hint.master.winfo_width(), 4
+        if width <= 1 or stack.winfo_height() <= 1:
+            return  # not laid out yet
+        room = stack.winfo_height() + (hint.winfo_height() + pady if hint.winfo_manager() else 0)
+        heights = []
+        for text in self._hints[:-1]:
+            hint.configure(text=text, wraplength=max(1, width - 4))
+            heights.append(hint.winfo_reqheight() + pady)
+        form = hint_form([*heights, 0], room)
+        if self._hints[form]:
+            hint.configure(text=self._hints[form])
+            hint.grid()
+        else:
+            hint.grid_remove()
 
     def _wrap_status(self, width: int) -> None:
         """Wrap the status bar's text at the width the bar (``width`` wide) leaves it."""

@@ -7,7 +7,9 @@ server (join, leave, members, the acts) runs on a short-lived worker thread and 
 result back through the bridge, so the window never waits for the network. The model
 (:mod:`client.gui.model`) decides what is shown; this module only draws it and asks.
 Keyboard: Ctrl+J goes to the join box (Enter joins, Escape goes back to typing); in the
-member list, Shift+F10 opens the menu as a right click does.
+member list, Shift+F10 opens the menu as a right click does. Where the room's column goes
+(beside the messages, over them, hidden) is :mod:`client.gui.layout`'s rule; the header's
+Members button switches it.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from i18n import N_, _, ngettext
 from ..commands import check_room
 from ..display import describe_role, explain_refusal, sanitize
 from ..errors import RequestFailed
+from .layout import BESIDE, HIDDEN, MEMBERS_WIDTH, MESSAGES_MIN, OVER, MemberColumn
 from .model import fit_topic, is_room_key
 
 if TYPE_CHECKING:
@@ -60,15 +63,19 @@ class RoomPanel:
         app.root.bind_all("<Control-j>", lambda e: self.join_entry.focus_set())
         ttk.Button(join, text=_("Join room"), command=self.join, takefocus=False).grid(row=0, column=1, padx=(4, 0))
 
-        # The room's column, beside the conversation: its acts, then its members.
-        members = self.members_frame = ttk.Frame(right, padding=(8, 0, 0, 0))
+        # The room's column, beside the conversation or over it: its acts, then its members.
+        # Of a fixed width (not its buttons' and names'), so that the rule can count on it.
+        members = self.members_frame = ttk.Frame(right, width=MEMBERS_WIDTH)
+        members.grid_propagate(False)
         members.rowconfigure(2, weight=1)
         members.columnconfigure(0, weight=1)
         acts = ttk.Frame(members)
         acts.grid(row=0, column=0, sticky="ew", pady=(0, 6))
         self.leave_button = ttk.Button(acts, text=_("Leave"), command=self.leave)
-        self.topic_button = ttk.Button(acts, text=_("Topic…"), command=self.ask_topic)
-        self.invite_button = ttk.Button(acts, text=_("Invite…"), command=self.ask_invite)
+        # Their texts' widths (not the theme's eleven characters each), sharing the column's.
+        self.topic_button = ttk.Button(acts, text=_("Topic…"), command=self.ask_topic, width=-1)
+        self.invite_button = ttk.Button(acts, text=_("Invite…"), command=self.ask_invite, width=-1)
+        acts.columnconfigure((0, 1), weight=1)
         # The room's mode: the owner's switch (PROTOCOL.md, "Roles"); everyone sees the
         # mode in the header ("invite only").
         self.invite_only_var = tk.BooleanVar(app.root, False)
@@ -78,7 +85,7 @@ class RoomPanel:
         self.older_button = ttk.Button(acts, text=_("Older messages"), command=self.load_older)
         ttk.Label(members, text=_("Members"), style="SideHeading.TLabel").grid(row=1, column=0, sticky="w")
         self.members = ttk.Treeview(members, show="tree", selectmode="browse", height=8)
-        self.members.column("#0", width=170)
+        self.members.column("#0", width=MEMBERS_WIDTH - 30)
         self.members.tag_configure("offline", foreground="#9ca3af")
         self.members.grid(row=2, column=0, sticky="nsew")
         self.members.bind("<Button-3>", self._menu_at)
@@ -87,6 +94,15 @@ class RoomPanel:
         self._menu_for: str | None = None
         self.shown: list[str] = []  # what the member list shows, for the test hook
         self._rows: list[tuple[str, str, bool]] | None = None
+        # Where the column goes, and the header's button that shows or hides it (rooms only;
+        # rightmost, where it stays put whatever the typing line says).
+        self.column = MemberColumn()
+        self.where = HIDDEN
+        self._area: int | None = None  # the conversation area's width, once laid out
+        self.toggle_var = tk.BooleanVar(app.root, False)
+        self.toggle = ttk.Checkbutton(app.header, text=_("Members"), style="Toolbutton", variable=self.toggle_var,
+                                      command=self.toggle_members)
+        self.members.bind("<Escape>", self._escape)
 
     # --- Drawing ---------------------------------------------------------------------------
 
@@ -97,9 +113,13 @@ class RoomPanel:
         key = model.active
         if not is_room_key(key) or key not in model.rooms:
             self._rows = None
-            self.members_frame.grid_remove()
+            self._put(HIDDEN)
+            if self.toggle.winfo_manager():
+                self.toggle.pack_forget()
             return
-        self.members_frame.grid(row=0, column=1, rowspan=2, sticky="ns")
+        if not self.toggle.winfo_manager():
+            self.toggle.pack(side="right", padx=(10, 0), before=self.app.typing_label)
+        self._put(self.column.place(self._width()))
         moderator = model.may_moderate(key)
         self.topic_button.grid(row=0, column=0, sticky="ew") if moderator else self.topic_button.grid_remove()
         self.invite_button.grid(row=0, column=1, sticky="ew", padx=(4, 0)) if moderator \
@@ -120,6 +140,50 @@ class RoomPanel:
         for name, text, online in rows:
             self.members.insert("", "end", iid=name, text=text, tags=() if online else ("offline",))
         self.shown = [text for _name, text, _online in rows]
+
+    def fit(self, area: int) -> None:
+        """The conversation area (the messages and this column) is ``area`` pixels wide
+        now: put the open room's column where the rule says."""
+        self._area = area
+        if self.toggle.winfo_manager():  # a room is open
+            self._put(self.column.place(area))
+
+    def toggle_members(self) -> None:
+        """The Members button: show the column if it is hidden, else hide it."""
+        self._put(self.column.toggle(self._width()))
+
+    def _escape(self, _event: object) -> str | None:
+        """Escape in the member list over the messages: close it, back to typing."""
+        if self.where != OVER:
+            return None
+        self.toggle_members()
+        self.app._focus_input()
+        return "break"
+
+    def header_width(self) -> int:
+        """The pixels the Members button takes of the header (0: no room open)."""
+        return self.toggle.winfo_reqwidth() + 10 if self.toggle.winfo_manager() else 0
+
+    def _width(self) -> int:
+        # Before the first layout: wide enough, as the window opens (980 px).
+        return self._area if self._area is not None else MEMBERS_WIDTH + MESSAGES_MIN
+
+    def _put(self, where: str) -> None:
+        """Show the column ``where`` says (BESIDE, OVER or HIDDEN), and the button as pressed if shown."""
+        self.toggle_var.set(where != HIDDEN)
+        if where == self.where:
+            return
+        self.where = where
+        frame = self.members_frame
+        frame.grid_remove()
+        frame.place_forget()
+        if where == BESIDE:
+            frame.configure(style="TFrame", padding=(8, 0, 0, 0))
+            frame.grid(row=0, column=1, rowspan=2, sticky="ns")
+        elif where == OVER:
+            # A drawer at the messages' right edge, above them; the input box stays below.
+            frame.configure(style="Drawer.TFrame", padding=(8, 6, 6, 6))
+            frame.place(in_=self.app.stack, relx=1.0, x=0, y=0, anchor="ne", relheight=1.0, width=MEMBERS_WIDTH)
 
     def subtitle(self, key: str, width: int | None = None, measure: Callable[[str], int] | None = None) -> str:
         """The header's second part for room ``key``: its topic and member count, the

@@ -7,7 +7,8 @@ exactly as the user does, and typing goes through the real bindings:
 
 - ``{"cmd": "dump"}``: view, title, alerts, contact rows, status bar, focus, input box
   and its button's text, pane texts (``"panes": false`` leaves them out; ``"panes":
-  [keys]`` only those), states;
+  [keys]`` only those), states; ``"layout": true`` adds the chat view's sizes in pixels
+  (:func:`layout`: it lays the window out first, which the other dumps leave to Tk);
 - ``{"cmd": "type", "text": T}``: focus the input box, insert T, then generate a real
   ``<Return>`` key event on it (``"enter": false`` leaves it unsent; ``"clear": true``
   empties the box first);
@@ -30,6 +31,7 @@ exactly as the user does, and typing goes through the real bindings:
 - ``{"cmd": "screenshot", "path": P}``: save the window as a PNG (needs ``xwd``);
 - ``{"cmd": "window"}``: the toplevel's X window id and geometry (for xdotool);
 - ``{"cmd": "join", "room": R}``: type R into the join box and press Enter there;
+- ``{"cmd": "members"}``: click the header's Members button (a room's column shown or hidden);
 - ``{"cmd": "room_act", "act": A, "name": N}``: what the member menu's entry A does for N;
 - ``{"cmd": "message_act", "act": "edit"|"delete", "text": T}``: a right click on the first
   place the open conversation shows T, then the message menu's entry (``"ok": false`` when
@@ -148,7 +150,49 @@ def _texts(widget: Any) -> list[str]:
     return found
 
 
-def dump(app: ChatApp, panes: Any = True) -> dict[str, Any]:
+def _visible(widget: tk.Misc) -> list[int]:
+    """``[width, height]`` of what is on screen of ``widget``: its rectangle cut by the
+    rectangle of every window it is inside (a grid column narrower than its widget, or a
+    frame shorter than its rows, cuts it without any widget saying so); ``[0, 0]`` unmapped."""
+    if not widget.winfo_ismapped():
+        return [0, 0]
+    left, top = widget.winfo_rootx(), widget.winfo_rooty()
+    right, bottom = left + widget.winfo_width(), top + widget.winfo_height()
+    outer = widget.master
+    while outer is not None:
+        x, y = outer.winfo_rootx(), outer.winfo_rooty()
+        left, top = max(left, x), max(top, y)
+        right, bottom = min(right, x + outer.winfo_width()), min(bottom, y + outer.winfo_height())
+        outer = outer.master
+    return [max(0, right - left), max(0, bottom - top)]
+
+
+def layout(app: ChatApp) -> dict[str, Any]:
+    """The chat view as drawn, in pixels of what is on screen (:func:`_visible`): the
+    window, the open conversation's messages, the input box, the Send button, the room's
+    member column (``"members"``: its geometry manager, "" when hidden, "place" over the
+    messages; ``"member_list"``: the list's visible size; ``"members_button"``: the header's
+    Members button, null when hidden, else whether it is pressed; ``"room_buttons_fit"``:
+    its buttons shown whole) and whether the hint below
+    the input box is shown whole (``"hint_fits"``: as wide and as tall as its wrapped text asks)."""
+    app.root.update_idletasks()
+    hint = _visible(app.hint)
+    return {
+        "window": [app.root.winfo_width(), app.root.winfo_height()],
+        "messages": _visible(app.stack),
+        "input": _visible(app.input),
+        "send": _visible(app.send_button),
+        "members": app.rooms.members_frame.winfo_manager(),
+        "member_list": _visible(app.rooms.members),
+        "members_button": bool(app.rooms.toggle_var.get()) if app.rooms.toggle.winfo_manager() else None,
+        # The column's buttons shown whole (Topic…, Invite…, Leave, the switch, Older messages).
+        "room_buttons_fit": all(_visible(button)[0] >= button.winfo_reqwidth()
+                                for button in app.rooms.leave_button.master.winfo_children() if button.winfo_manager()),
+        "hint_fits": hint[0] >= app.hint.winfo_reqwidth() and hint[1] >= app.hint.winfo_reqheight(),
+    }
+
+
+def dump(app: ChatApp, panes: Any = True, sizes: bool = False) -> dict[str, Any]:
     root = app.root
     try:
         focus = root.focus_get()
@@ -178,7 +222,7 @@ def dump(app: ChatApp, panes: Any = True) -> dict[str, Any]:
             "header": [app.title_var.get(), app.subtitle_var.get()],
             # Whether the header's texts fit its width (nothing cut off at the right).
             "header_fits": app.title_label.winfo_reqwidth() + app.subtitle_label.winfo_reqwidth() + 10
-            + app.typing_label.winfo_reqwidth() <= app.header.winfo_width(),
+            + app.typing_label.winfo_reqwidth() + app.rooms.header_width() <= app.header.winfo_width(),
             "recipient": app.recipient_var.get(),
             "status": app.status_var.get(),
             # Whether the status bar's text is shown whole: as wide as it asks, and left of
@@ -216,6 +260,8 @@ def dump(app: ChatApp, panes: Any = True) -> dict[str, Any]:
                          for key, c in model.conversations.items() for line in c.lines
                          if line.kind == "out" and line.request_id is not None],
         })
+        if sizes:
+            result["layout"] = layout(app)
         if panes:
             keys = panes if isinstance(panes, list) else list(app._panes)
             result["panes"] = {key: app._panes[key].content() for key in keys if key in app._panes}
@@ -247,7 +293,7 @@ def handle(app: ChatApp, command: dict[str, Any]) -> dict[str, Any]:
     cmd = command.get("cmd")
     root = app.root
     if cmd == "dump":
-        return dump(app, command.get("panes", True))
+        return dump(app, command.get("panes", True), bool(command.get("layout", False)))
     if cmd == "type":
         if app.chat is None:
             return {"error": "not logged in"}
@@ -332,6 +378,9 @@ def handle(app: ChatApp, command: dict[str, Any]) -> dict[str, Any]:
             return {"ok": True}
         _focus(root, app.rooms.join_entry)
         app.rooms.join_entry.event_generate("<Return>", when="now")
+        return {"ok": True}
+    if cmd == "members":  # a click on the header's Members button
+        app.rooms.toggle.invoke()
         return {"ok": True}
     if cmd == "room_act":
         app.rooms.act(command["act"], command["name"])

@@ -1,0 +1,109 @@
+"""The chat view at the sizes the window allows, under Xvfb (see test_gui.py for the
+harness): the window resized through X (xdotool, as a window manager or a user does), its
+parts measured as drawn (the test hook's ``layout``, client/gui/testhook.py).
+
+A room beside its member column was cut to pieces at half a laptop screen (683 px: an input
+box narrower than its Send button, the hint cut mid-word) and unusable at the minimum
+size (560x380: a message column of 70 px, no input box at all)."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from clientkit import start
+from test_gui import TIMEOUT, Gui, display, open_gui, server  # noqa: F401  (fixtures)
+from tools import require_tool
+
+# What a conversation needs to stay usable at any size the window allows: lines of a few
+# words in the message column, and an input box wider than its Send button.
+MESSAGES_MIN = 250
+INPUT_MIN = 150
+# Half a 1366-pixel laptop screen; the minimum size (client/gui/app.py, root.minsize); the
+# test X server's whole screen.
+SIZES = [(683, 700), (560, 380), (1280, 800)]
+
+
+def _resize(gui: Gui, width: int, height: int, name: str = "Bob") -> dict[str, Any]:
+    """Set the window of ``name`` to ``width`` x ``height`` through X and wait until it is
+    laid out so. The window is found by the end of its title ("Chat — Bob"): with no window
+    manager (Xvfb), the one ``wm frame`` names is not the one whose size Tk follows, and
+    xdotool matches the title's ASCII part only."""
+    require_tool("xdotool", why="to resize the window through X")
+    env = dict(os.environ, DISPLAY=gui.display)
+    found = subprocess.run(["xdotool", "search", "--name", f" {name}$"], env=env, check=True, timeout=TIMEOUT,
+                           capture_output=True, text=True).stdout.split()
+    assert len(found) == 1, f"windows whose title ends in {name!r}: {found}"
+    subprocess.run(["xdotool", "windowsize", found[0], str(width), str(height)], env=env, check=True, timeout=TIMEOUT)
+    return gui.wait(lambda s: s["layout"]["window"] == [width, height], f"the window at {width}x{height}",
+                    panes=False, layout=True)["layout"]
+
+
+def _usable(layout: dict[str, Any]) -> None:
+    """The messages and the input box keep a usable width, the input box and the hint are
+    on screen whole."""
+    width, height = layout["window"]
+    where = f"at {width}x{height}: {layout}"
+    assert layout["messages"][0] >= MESSAGES_MIN, where
+    assert layout["input"][0] >= INPUT_MIN and layout["input"][0] > layout["send"][0], where
+    assert layout["input"][1] > 40 and layout["send"][1] > 20, where  # its three lines, the button whole
+    assert layout["hint_fits"], where
+
+
+@pytest.mark.timeout_seconds(180)
+@pytest.mark.parametrize("language", ["en", "pt_BR"])
+def test_a_room_stays_usable_at_every_size_the_window_allows(open_gui, server, clients, monkeypatch,
+                                                             tmp_path: Path, language: str) -> None:
+    monkeypatch.setenv("LANGUAGE", language)
+    olga = start(clients, server.port, "Olga")
+    olga.join("#redes")
+    bob = open_gui("Bob")
+    bob.logged_in()
+    bob.cmd("join", room="#redes")
+    bob.wait(lambda s: s["active"] == "##redes" and len(s["members"]) == 2, "the room open with its members")
+    for width, height in SIZES:
+        layout = _resize(bob, width, height)
+        shot = bob.cmd("screenshot", path=str(tmp_path / f"room-{language}-{width}x{height}.png"))
+        print(f"\nscreenshot: {shot['path']}")
+        _usable(layout)
+    # Wide enough: the member column beside the messages, its list shown.
+    assert layout["members"] == "grid" and layout["member_list"][0] >= 120, layout
+    assert layout["members_button"] is True, layout
+    # Its owner's buttons too (Topic…, Invite…, the switch), in its fixed width.
+    bob.cmd("join", room="#bob")
+    bob.wait(lambda s: s["active"] == "##bob" and s["room_controls"]["mode"], "Bob's own room open")
+    layout = bob.wait(lambda s: s["layout"]["members"] == "grid", "its member column", panes=False, layout=True)["layout"]
+    bob.cmd("screenshot", path=str(tmp_path / f"owner-{language}-1280x800.png"))
+    assert layout["room_buttons_fit"] and layout["member_list"][0] >= 120, layout
+    bob.cmd("join", room="#redes")  # opens it again (Bob is in it)
+    bob.wait(lambda s: s["active"] == "##redes", "#redes again", panes=False)
+
+    # Narrow: hidden, and the Members button shows it over the messages, the input box untouched.
+    narrow = _resize(bob, 560, 380)
+    assert narrow["members"] == "" and narrow["members_button"] is False, narrow
+    bob.cmd("members")
+    shown = bob.wait(lambda s: s["layout"]["members"] == "place", "the members over the messages",
+                     panes=False, layout=True)["layout"]
+    bob.cmd("screenshot", path=str(tmp_path / f"room-{language}-560x380-members.png"))
+    assert shown["member_list"][0] >= 120 and shown["member_list"][1] >= 40, shown
+    assert shown["members_button"] is True and shown["input"] == narrow["input"], shown
+    bob.cmd("members")
+    bob.wait(lambda s: s["layout"]["members"] == "" and s["layout"]["members_button"] is False,
+             "the members hidden again", panes=False, layout=True)
+
+    # A person's conversation: no member column, no button, as usable.
+    # The keys to the window again: with no window manager they follow the X pointer, which
+    # the window shrunk away from.
+    bob.cmd("type", text="", enter=False)
+    rows = [row["key"] for row in bob.cmd("dump", panes=False)["contacts"]]
+    bob.cmd("key", sequence=f"<Control-Key-{rows.index('olga') + 1}>")
+    bob.wait(lambda s: s["active"] == "olga", "Olga's conversation", panes=False)
+    for width, height in SIZES[:2]:
+        layout = _resize(bob, width, height)
+        bob.cmd("screenshot", path=str(tmp_path / f"person-{language}-{width}x{height}.png"))
+        _usable(layout)
+        assert layout["members"] == "" and layout["members_button"] is None, layout
