@@ -1539,59 +1539,59 @@ class ClusterNode:
         away outlasted its own deadline while it claimed: reaped again, it rejoined without
         end). Raises if Redis fails meanwhile: the next heartbeat goes on where this stopped."""
         lost = 0
-        while self._unclaimed:
-            chunk = []  # (session, sid, key, since, the claim under way)
-            for session in list(self._unclaimed)[:CLAIM_CHUNK]:
-                held = self._sids.get(session)
-                unsure = self._unsure_claims.pop(session, None)
-                if held is None or session.closing:  # it logged out meanwhile
+        try:
+            while self._unclaimed:
+                chunk = []  # (session, sid, key, since, the claim under way)
+                for session in list(self._unclaimed)[:CLAIM_CHUNK]:
+                    held = self._sids.get(session)
+                    unsure = self._unsure_claims.pop(session, None)
+                    if held is None or session.closing:  # it logged out meanwhile
+                        self._unclaimed.discard(session)
+                        if unsure is not None:
+                            self._release_unsure(unsure[0], unsure[2])
+                        continue
+                    _old_sid, key, _since = held
+                    if unsure is not None:  # the same id again: CLAIM says 'ok' if the first one ran
+                        sid, since, _key = unsure
+                        sid, args = self._claim_args(session, key, session.name, session.registered, since, sid)
+                    else:
+                        # Online since now, for everyone: the other nodes told the leave (at the time
+                        # they read it) and tell this as a join; with the session's first time, a
+                        # client sorting by time would list the join before the leave.
+                        since = time.time()
+                        sid, args = self._claim_args(session, key, session.name, session.registered, since)
+                    chunk.append((session, sid, key, since, scripts.CLAIM(self._redis, args=args)))
+                replies = await asyncio.gather(*(claim for *_, claim in chunk), return_exceptions=True)
+                failure: BaseException | None = None
+                for (session, sid, key, since, _claim), reply in zip(chunk, replies):
+                    if isinstance(reply, (RedisConnectionError, TimeoutError)):
+                        # It may have run, its reply lost: under a new id it would find the name
+                        # taken by this very session, a ghost that keeps a guest out for good.
+                        self._unsure_claims[session] = (sid, since, key)
+                        failure = failure or reply
+                        continue
+                    if isinstance(reply, BaseException):
+                        raise reply
+                    reply = self._claimed(reply)
+                    if isinstance(reply, RedisError):
+                        failure = failure or RedisConnectionError(str(reply))
+                        continue
                     self._unclaimed.discard(session)
-                    if unsure is not None:
-                        self._release_unsure(unsure[0], unsure[2])
-                    continue
-                _old_sid, key, _since = held
-                if unsure is not None:  # the same id again: CLAIM says 'ok' if the first one ran
-                    sid, since, _key = unsure
-                    sid, args = self._claim_args(session, key, session.name, session.registered, since, sid)
-                else:
-                    # Online since now, for everyone: the other nodes told the leave (at the time
-                    # they read it) and tell this as a join; with the session's first time, a
-                    # client sorting by time would list the join before the leave.
-                    since = time.time()
-                    sid, args = self._claim_args(session, key, session.name, session.registered, since)
-                chunk.append((session, sid, key, since, scripts.CLAIM(self._redis, args=args)))
-            replies = await asyncio.gather(*(claim for *_, claim in chunk), return_exceptions=True)
-            failure: BaseException | None = None
-            for (session, sid, key, since, _claim), reply in zip(chunk, replies):
-                if isinstance(reply, (RedisConnectionError, TimeoutError)):
-                    # It may have run, its reply lost: under a new id it would find the name
-                    # taken by this very session, a ghost that keeps a guest out for good.
-                    self._unsure_claims[session] = (sid, since, key)
-                    failure = failure or reply
-                    continue
-                if isinstance(reply, BaseException):
-                    raise reply
-                reply = self._claimed(reply)
-                if isinstance(reply, RedisError):
-                    failure = failure or RedisConnectionError(str(reply))
-                    continue
-                self._unclaimed.discard(session)
-                if reply == "ok":
-                    self._sids[session] = (sid, key, since)
-                    self._reclaimed.add(sid)
-                    if session.closing:
-                        self.release(session, "disconnected", time.time())
-                else:  # taken meanwhile (or this node is gone again: then the next beat rejoins)
-                    lost += 1
-                    self._sids.pop(session, None)
-                    session.close(LOST_CLUSTER)
-                    self._let_go(key, LOST_CLUSTER, time.time())
-            if failure is not None:
-                if lost:
-                    log.error("cluster: %d sessions could not claim their names again and were closed", lost)
-                raise failure
-        if lost:
-            log.error("cluster: %d sessions could not claim their names again and were closed", lost)
+                    if reply == "ok":
+                        self._sids[session] = (sid, key, since)
+                        self._reclaimed.add(sid)
+                        if session.closing:
+                            self.release(session, "disconnected", time.time())
+                    else:  # taken meanwhile (or this node is gone again: then the next beat rejoins)
+                        lost += 1
+                        self._sids.pop(session, None)
+                        session.close(LOST_CLUSTER)
+                        self._let_go(key, LOST_CLUSTER, time.time())
+                if failure is not None:
+                    raise failure
+        finally:  # (also when Redis failed meanwhile: the next beat goes on with the rest)
+            if lost:
+                log.error("cluster: %d sessions could not claim their names again and were closed", lost)
         if self.relay is not None:
             # What was sent to these users while nobody held their names was stored queued
             # and routed nowhere, after the fetch of the reconnection (_check_events_position)
