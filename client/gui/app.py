@@ -638,10 +638,12 @@ class ChatApp:
             self.contacts.show_active(model)  # another conversation opened, nothing else changed
         if status or not self.status_var.get():
             self._show_status()
+        # The room's parts first: the header leaves its topic the width the Members button,
+        # which rooms.show() puts in it, does not take.
+        self.rooms.show()
         self._update_header()
         self._show_typing()
         self._send_read()
-        self.rooms.show()
         self.blocks.show()
 
     def _fit_hint(self) -> None:

@@ -13,6 +13,7 @@ exactly as the user does, and typing goes through the real bindings:
   ``<Return>`` key event on it (``"enter": false`` leaves it unsent; ``"clear": true``
   empties the box first);
 - ``{"cmd": "key", "sequence": "<Control-Key-2>"}``: generate a key event on the focused widget;
+  ``"dump": true`` adds the dump (no panes) taken right after its handlers, before any idle task;
 - ``{"cmd": "receipts"}``: click the read receipts switch;
 - ``{"cmd": "password", "old": O, "new": N, "again": A}``: click "Change password…", fill
   the dialog and press its button (the dump's ``password`` says what came of it);
@@ -339,7 +340,10 @@ def handle(app: ChatApp, command: dict[str, Any]) -> dict[str, Any]:
     if cmd == "key":
         target = root.focus_get() or root
         target.event_generate(command["sequence"], when="now")
-        return {"ok": True, "focus": _role(app, root.focus_get())}
+        result = {"ok": True, "focus": _role(app, root.focus_get())}
+        if command.get("dump"):  # the window as the key's handlers left it, before any idle task
+            result["state"] = dump(app, panes=False)
+        return result
     if cmd == "login":
         fields = {k: command[k] for k in ("name", "host", "port", "password", "register") if k in command}
         app.login.fill(**fields)
