@@ -252,13 +252,15 @@ class AccountDesk:
 
     def forget_account(self, key: str) -> None:
         """The account ``key`` was deleted (here, or on another node of a cluster): this
-        server's caches forget it and the blocks of it by others (each owner's open page is
-        told); whom it blocked, its switch and rooms are Relay.drop_earlier_holder's, on
-        the node that deleted it."""
+        server's caches forget it, the blocks of it by others (each owner's open page is
+        told) and its administrator's role (the next holder of the name is someone else);
+        whom it blocked, its switch and rooms are Relay.drop_earlier_holder's, on the node
+        that deleted it."""
         relay = self.relay
         relay.logins.forget_account(key)
         relay.known.pop(key, None)
         relay.block_desk.forget_blocked(key)
+        relay.room_desk.rooms.remove_admin(key)
 
     def end_sessions(self, key: str, changed: bool = False, keep: ClientSession | None = None,
                      deleted: bool = False) -> None:

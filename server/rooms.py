@@ -323,6 +323,13 @@ class Rooms:
         """Make the account ``name`` an administrator (the server console's ``/admin``)."""
         self._admins = self._admins | {canonical(name)}
 
+    def remove_admin(self, name: str) -> None:
+        """``name`` is no administrator any more: its account was deleted. An administrator
+        is an account, never a name: whoever registered the name after its hold would
+        otherwise administer every room (``const.ADMINS`` names too, until a restart
+        finds the account again)."""
+        self._admins = self._admins - {canonical(name)}
+
     def is_admin(self, person: Person) -> bool:
         """Whether ``person`` is a server administrator (an account named in ``admins`` or
         made one at the console): the one test of it. The seam for an administrator's

@@ -1018,12 +1018,13 @@ return 1
 
 # ARGV: P, epoch, name key, guest name, token hash, left at. An account deleted at its
 # owner's request (RedisStore.delete_account, base.MessageStore.delete_account): as
-# forget_users, then the account, its credentials, the blocks of it by others (found
-# through ``blockers``: one set read per deletion), and the name held by a guest holding
-# whose token nobody has. The epoch is the higher of ARGV's and the id counter: the node
-# knows only the ids it has seen, and another node may have given a later one to a message
-# for her, which ends with the rest (the script is atomic: every id up to the counter is
-# stored). Returns {the epoch, what ended, for its senders}.
+# forget_users, then the account, its credentials, its place among the administrators
+# made at a console (``admins``: the name's next holder is someone else), the blocks of it
+# by others (found through ``blockers``: one set read per deletion), and the name held by
+# a guest holding whose token nobody has. The epoch is the higher of ARGV's and the id
+# counter: the node knows only the ids it has seen, and another node may have given a later
+# one to a message for her, which ends with the rest (the script is atomic: every id up to
+# the counter is stored). Returns {the epoch, what ended, for its senders}.
 DELETE_ACCOUNT = _script(_HAND_OVER_FUNCTION + r"""
 local key = ARGV[3]
 local epoch = math.max(tonumber(ARGV[2]), tonumber(redis.call('GET', P .. 'next') or '0'))
@@ -1035,6 +1036,7 @@ for _, h in ipairs(redis.call('SMEMBERS', P .. 'credk:' .. key)) do
   redis.call('ZREM', P .. 'credx', h)
 end
 redis.call('DEL', P .. 'credk:' .. key)
+redis.call('SREM', P .. 'admins', key)
 for _, owner in ipairs(redis.call('SMEMBERS', P .. 'blockers')) do
   local k = P .. 'blocks:' .. owner
   if redis.call('SREM', k, key) == 1 and redis.call('SCARD', k) == 0 then redis.call('SREM', P .. 'blockers', owner) end

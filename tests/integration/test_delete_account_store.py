@@ -10,6 +10,7 @@ import asyncio
 import pytest
 from redisserver import redis_server  # noqa: F401  (a fixture)
 
+from resp import RedisClient
 from server.accounts import Account
 from server.credentials import Credential
 from server.guests import Holding
@@ -121,3 +122,24 @@ def test_in_redis_a_deletion_ends_what_another_node_gave_a_later_id_and_holds_th
     finally:
         here.close()
         there.close()
+
+
+def test_in_redis_a_deletion_takes_her_out_of_the_administrators_a_console_made(loop, redis_server):  # noqa: F811
+    """The cluster keeps the administrators made at a node's console in Redis (``admins``),
+    read by every node that joins later: her deletion takes her out of it in its one step,
+    or a node started after it would make the name's next holder an administrator."""
+    store = RedisStore(redis_server.url)
+    store.open()
+    store.start(loop)
+
+    async def redis(*command: object) -> object:
+        async with RedisClient(redis_server.url) as client:
+            return await client.execute(*command)
+    try:
+        store.save_account("conc", Account("Conc", b"h", b"s"))
+        loop.run_until_complete(redis("SADD", store.prefix + "admins", "conc", "bob"))
+        store.delete_account("conc", store.last_msg_id(), Holding("Conc", b"x" * 32, 0, 50.0))
+        loop.run_until_complete(store.drain(timeout=10))
+        assert set(loop.run_until_complete(redis("SMEMBERS", store.prefix + "admins"))) == {b"bob"}
+    finally:
+        store.close()

@@ -120,6 +120,41 @@ async def _members(url: str, key: str) -> list[bytes]:
         return await client.execute("SMEMBERS", key)
 
 
+def test_a_deleted_administrators_name_administers_nothing_in_its_next_holders_hands():
+    """An administrator is an account, not a name (README.md, ``/admin``): once the account
+    is deleted, whoever registers its name after the hold is no administrator. Before, the
+    newcomer deleted Ana's direct message as one (the s65 audit)."""
+    from logins import make_admin
+    from waits import wait_until
+
+    from protocol import EDITS, Delete
+    with ServerThread(ServerConfig(host="127.0.0.1", port=0, guest_hold=0.2)) as server:
+        with WireClient.login(server.host, server.port, "Prof", PASSWORD, register=True) as prof:
+            make_admin(server, "Prof")
+            assert unregister(prof, PASSWORD) == Done("u1")
+        newcomer: list[WireClient] = []
+
+        def registered() -> bool:
+            client = WireClient(server.host, server.port)
+            client.send(Hello("h", "prof", const.PROTOCOL_VERSION, "not the teacher's", True, None, (EDITS,)))
+            answer = client.expect((Welcome, ErrorReply), skip=NOTICES)
+            if isinstance(answer, Welcome):
+                newcomer.append(client)
+                return True
+            client.close()
+            assert answer.code == ErrorCode.NAME_TAKEN, answer
+            return False
+
+        wait_until(registered, what="the end of the name's hold")
+        with newcomer[0] as mallory, WireClient.login(server.host, server.port, "Ana") as ana:
+            ana.send(SendDirect("s1", "Ana", "a note to herself"))
+            note = ana.expect(Accepted, skip=NOTICES)
+            mallory.send(Delete("d1", note.msg_id))
+            answer = mallory.expect((Done, ErrorReply), skip=NOTICES)
+            assert isinstance(answer, ErrorReply) and answer.code == ErrorCode.FORBIDDEN, answer
+        assert server.call(server.server.relay.room_desk.admin_names) == []
+
+
 @pytest.mark.timeout_seconds(90)
 def test_in_a_cluster_her_session_on_another_node_ends_and_her_redis_keys_go(redis):  # noqa: F811
     with ServerProcess("--cluster", redis.url) as one, ServerProcess("--cluster", redis.url) as two:
