@@ -43,7 +43,8 @@ The rules:
   the same throttle, budget and log), the new one follows the registration rule, and
   every resume credential of the account but the client's own stops working; the
   operator may set a random one (:meth:`LoginDesk.reset_password`), which stops them all.
-  A login whose check was under way while the password was set anew is refused;
+  A login whose check was under way while the password was set anew is refused (so is
+  one whose new resume credential was being stored then);
 - a name taken anew (a guest taking a free name, or claiming one) may not look like
   another user's (``confusable_name``; see :mod:`registry.names`, rule 7): the name of
   someone online, of an account, of a guest name still held, or a reserved name. Logging
@@ -203,7 +204,7 @@ class LoginDesk:
     def login(self, hello: Hello, address: str, done: Callable[[LoginResult], None]) -> None:
         """Decide on ``hello`` from ``address``; calls ``done`` exactly once."""
         if RESUME in (hello.features or ()) and hello.password is not None:
-            done = self._issuing(done)
+            done = self._issuing(done, hello, address)
 
         def refuse(code: str, message: str, retry_after: float | None = None) -> None:
             done(LoginResult(error=ErrorReply(code, message, hello.request_id, retry_after)))
@@ -272,7 +273,14 @@ class LoginDesk:
                     return done(LoginResult(error=ErrorReply(code, message, hello.request_id, error.retry_after)))
                 done(LoginResult(self.accounts[key].name, registered=True))
 
-            return self._verify(key, hello.password, address, keys, checked, "a login", verified)
+            def answered(error: ErrorReply | None) -> None:
+                if key not in self.accounts:
+                    # Deleted while its password was checked: this hello is decided again, as
+                    # one sent now would be (the name held for nobody, or free after the hold).
+                    return self._decide(hello, address, key, keys, checked, done, 0.0)
+                verified(error)
+
+            return self._verify(key, hello.password, address, keys, checked, "a login", answered)
         claim, until = self.guests.decide(key, hello.resume, time.time())
         if claim is Claim.HELD:
             # With the hold's end (none while its guest is online): someone moving to
@@ -337,7 +345,9 @@ class LoginDesk:
         def verified(account: Account, ok: bool) -> None:
             finished()
             current = self.accounts.get(key)
-            if ok and current is not None and current.pw_hash != account.pw_hash:
+            if current is None:  # deleted while this check ran: nothing proved, nothing guessed
+                return done(account_gone_error())
+            if ok and current.pw_hash != account.pw_hash:
                 # Set anew while this check ran (a change, the operator's reset): what was
                 # proved is no longer the password. Not a guess: no failure is counted.
                 return done(ErrorReply(ErrorCode.BAD_PASSWORD, f"the password of {account.name!r} was changed "
@@ -452,23 +462,44 @@ class LoginDesk:
         self._registrations = {address: bucket for address, bucket in self._registrations.items()
                                if bucket.updated + (bucket.burst - bucket.tokens) / bucket.rate > now}
 
-    def _issuing(self, done: Callable[[LoginResult], None]) -> Callable[[LoginResult], None]:
+    def _issuing(self, done: Callable[[LoginResult], None], hello: Hello, address: str
+                 ) -> Callable[[LoginResult], None]:
         """``done``, after issuing an account resume credential to a login that proved its
         password (or claimed the account): the result carries it once it is stored. If
         the store fails, the login goes on without one (the client asks the password
-        next time)."""
+        next time).
+
+        The login waits for that store, and the password may be set anew (another session's
+        ``password``, the operator's reset) or the account deleted meanwhile: both revoke
+        every credential of the account as they are stored, before this one was. Then the
+        credential is revoked too and the login refused, as one whose check was under way
+        would be (:meth:`_verify`); after a deletion ``hello`` (from ``address``) is decided
+        again, as if sent now. Welcomed, it would outlive the password it proved, and its
+        session the signing out of the account's others."""
         def issue(result: LoginResult) -> None:
             if result.error is not None or not result.registered:
                 return done(result)
-            now = time.time()
-            secret, token_hash, credential = self.credentials.issue(canonical(result.name), now,
-                                                                    self.config.account_resume_ttl)
+            now, key = time.time(), canonical(result.name)
+            proved = self.accounts.get(key)
+            secret, token_hash, credential = self.credentials.issue(key, now, self.config.account_resume_ttl)
 
-            def stored(_: object) -> None:
+            def answer(issued: bool) -> None:
+                current = self.accounts.get(key)
+                if proved is None or current is None or current.pw_hash != proved.pw_hash:
+                    if issued:
+                        self.store.revoke_account_credential(token_hash)
+                    if current is None:
+                        return self.login(hello, address, done)
+                    return done(LoginResult(error=ErrorReply(
+                        ErrorCode.BAD_PASSWORD, f"the password of {current.name!r} was changed meanwhile: log in "
+                        "with the new one", hello.request_id)))
+                if not issued:
+                    return done(result)
                 self.credentials.add(token_hash, credential)
                 done(replace(result, issued=secret))
 
-            self.store.save_account_credential(token_hash, credential, now, stored, lambda failure: done(result))
+            self.store.save_account_credential(token_hash, credential, now, lambda _: answer(True),
+                                               lambda _failure: answer(False))
 
         return issue
 

@@ -160,6 +160,75 @@ def test_a_reset_at_one_nodes_console_ends_the_sessions_and_credentials_on_the_o
         assert new not in "".join(two.lines)  # never logged, on any node
 
 
+class HeldHashes:
+    """The login desk's off-loop work (password checks and hashes) held back, in order, to
+    be run one at a time where a test opens a race: ``run(i)`` runs the i-th held one and
+    calls its callback on the bench's loop thread, as the thread pool would."""
+
+    def __init__(self, bench) -> None:
+        self.held: list = []
+        self.real = bench.relay.logins.offload
+        bench.relay.logins.offload = lambda func, args, callback, on_error: self.held.append((func, args, callback))
+
+    def run(self, index: int) -> None:
+        func, args, callback = self.held[index]
+        callback(func(*args))
+
+
+def test_a_login_with_the_old_password_whose_credential_is_stored_as_it_changes_is_refused(loop):  # noqa: F811
+    """Mallory, who knows Prof's old password, logs in with it and asks for a resume
+    credential; her check ends, and her credential's store is submitted, after Prof's new
+    hash is submitted and before it is stored. Before, she was welcomed after the change
+    (her session not among those signed out, as it waited for its credential) with a
+    credential that outlived the password for 30 days (the s65 audit). Now refused as a
+    login whose check ran during the change, and the credential revoked."""
+    from protocol import RESUME
+    from test_store import FakeSession, RelayBench
+    bench = RelayBench(loop)
+    prof = bench.login("Prof", PASSWORD, register=True)
+    hashes = HeldHashes(bench)
+    bench.ports += 1
+    mallory = FakeSession(bench.ports, address="10.0.0.9")
+    bench.relay.connected(mallory)
+    bench.relay.handle(mallory, Hello("h", "Prof", const.PROTOCOL_VERSION, PASSWORD, features=(RESUME,)))
+    bench.relay.handle(prof, ChangePassword("p", PASSWORD, NEW))
+    hashes.run(1)  # Prof's old password proved: the new one is hashed ...
+    hashes.run(2)  # ... and its store submitted
+    hashes.run(0)  # Mallory's check ends now: the old password, still the stored one
+    bench.settle()
+    assert prof.take(Done) == [Done("p")]
+    assert mallory.take(Welcome) == []
+    [refused] = mallory.take(ErrorReply)
+    assert (refused.code, refused.request_id) == (ErrorCode.BAD_PASSWORD, "h")
+    assert not bench.relay.logins.credentials.by_hash
+    assert not bench.store.account_credentials(0.0)
+    bench.store.close()
+
+
+def test_a_password_change_whose_check_ends_after_the_account_was_deleted_says_it_is_gone(loop):  # noqa: F811
+    """Prof's other device deletes the account while this one's change checks the current
+    password: the change is answered that the account no longer exists (PROTOCOL.md,
+    ``password``), and the session ends as every session of it does. Before, the check's
+    answer raised KeyError on the loop and the request was never answered (the s65 audit)."""
+    from protocol import Unregister
+    from test_store import RelayBench
+    bench = RelayBench(loop)
+    prof = bench.login("Prof", PASSWORD, register=True)
+    other = bench.login("Prof", PASSWORD)
+    hashes = HeldHashes(bench)
+    bench.relay.handle(other, ChangePassword("p", PASSWORD, NEW))
+    bench.relay.logins.offload = hashes.real
+    bench.relay.handle(prof, Unregister("u", PASSWORD))
+    bench.settle()
+    assert prof.take(Done) == [Done("u")]
+    hashes.run(0)
+    bench.settle()
+    [gone] = [e for e in other.take(ErrorReply) if e.request_id == "p"]
+    assert (gone.code, gone.message) == (ErrorCode.BAD_PASSWORD, "this account no longer exists; nothing was done")
+    assert other.closing
+    bench.store.close()
+
+
 @pytest.fixture
 def server():
     with ServerThread(ServerConfig(host="127.0.0.1", port=0)) as srv:

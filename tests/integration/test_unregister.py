@@ -155,6 +155,39 @@ def test_a_deleted_administrators_name_administers_nothing_in_its_next_holders_h
         assert server.call(server.server.relay.room_desk.admin_names) == []
 
 
+def test_a_login_whose_password_check_ends_after_the_deletion_is_answered_as_a_hello_sent_now():
+    """A second device of Conc logs in with her password while she deletes the account,
+    its check ending after the deletion: it is answered as a hello sent now is, the name
+    held (``name_taken``). Before, the check's answer raised KeyError on the loop, and the
+    hello was answered nothing until the login timeout (the s65 audit)."""
+    import asyncio
+
+    from test_password_change import HeldHashes
+    from test_store import FakeSession, RelayBench
+    loop = asyncio.new_event_loop()
+    try:
+        bench = RelayBench(loop)
+        conc = bench.login("Conc", PASSWORD, register=True)
+        hashes = HeldHashes(bench)
+        bench.ports += 1
+        device = FakeSession(bench.ports)
+        bench.relay.connected(device)
+        bench.relay.handle(device, Hello("h", "Conc", const.PROTOCOL_VERSION, PASSWORD))
+        bench.relay.logins.offload = hashes.real
+        bench.relay.handle(conc, Unregister("u1", PASSWORD))
+        bench.settle()
+        assert conc.take(Done) == [Done("u1")]
+        hashes.run(0)  # her device's check ends now: the password was right
+        bench.settle()
+        assert device.take(Welcome) == []
+        [refused] = device.take(ErrorReply)
+        assert (refused.code, refused.request_id) == (ErrorCode.NAME_TAKEN, "h")
+        assert not device.logging_in and device.reading_held_since is None  # its next frames are read
+        bench.store.close()
+    finally:
+        loop.close()
+
+
 @pytest.mark.timeout_seconds(90)
 def test_in_a_cluster_her_session_on_another_node_ends_and_her_redis_keys_go(redis):  # noqa: F811
     with ServerProcess("--cluster", redis.url) as one, ServerProcess("--cluster", redis.url) as two:
