@@ -237,6 +237,7 @@ class AccountDesk:
 
         def deleted(told: list[mailbox.StoredMessage]) -> None:
             log.info("account deleted: %s", holding.name)
+            guests.install(key, holding)
             relay.peers.holding_changed(key, holding)
             relay.peers.account_deleted(key)
             self.forget_account(key)
@@ -245,8 +246,7 @@ class AccountDesk:
             done(None)
 
         def failed(failure: StoreUnavailable) -> None:
-            guests.forget(key)
-            done(failure)
+            done(failure)  # the name's holding as it was: its epoch still the account's
 
         relay.store.delete_account(key, epoch, holding, deleted, failed)
 

@@ -105,6 +105,12 @@ def _digest(token: str) -> bytes:
     return hashlib.sha256(token.encode("utf-8")).digest()
 
 
+def _new_token() -> str:
+    """A new resume token: secrets.token_urlsafe(32), byte for byte, without its five Python
+    calls (issue 9)."""
+    return binascii.b2a_base64(os.urandom(32), newline=False).translate(_URL_SAFE).rstrip(b"=").decode()
+
+
 class GuestNames:
     """The holdings of all guest names, keyed by canonical name; ``hold`` in seconds."""
 
@@ -161,10 +167,7 @@ class GuestNames:
     def take(self, key: str, name: str, epoch: int, proposed: str | None = None) -> tuple[str, Holding]:
         """Make a new holder of ``key`` (online now); returns the token to give them: the
         one the client ``proposed``, if it is a good secret, else a new one."""
-        if proposed is not None and acceptable_token(proposed):
-            token = proposed
-        else:  # secrets.token_urlsafe(32), byte for byte, without its five Python calls (issue 9)
-            token = binascii.b2a_base64(os.urandom(32), newline=False).translate(_URL_SAFE).rstrip(b"=").decode()
+        token = proposed if proposed is not None and acceptable_token(proposed) else _new_token()
         holding = self.holdings[key] = Holding(name, _digest(token), epoch, None)
         self.lookalikes.add(name)
         return token, holding
@@ -251,12 +254,19 @@ class GuestNames:
         self._rechecks[key] = when
 
     def hold_for_nobody(self, key: str, name: str, epoch: int, now: float) -> Holding:
-        """Hold ``key`` as if its guest had just left at ``now``, under a token nobody is
-        given (a deleted account's name: nobody may take it for the hold, then a hello takes
-        it afresh with a new epoch). Returns the holding, for the store."""
-        _, holding = self.take(key, name, epoch)
-        self.left(key, now)
-        return holding
+        """A holding of ``key`` as if its guest had just left at ``now``, under a token nobody
+        is given (a deleted account's name: nobody may take it for the hold, then a hello
+        takes it afresh with a new epoch): for the store, and the name's once stored
+        (:meth:`install`). Until then the name keeps the holding it has: a deletion the store
+        refuses leaves the account its epoch, from which its history and outcomes count."""
+        return Holding(name, _digest(_new_token()), epoch, now)
+
+    def install(self, key: str, holding: Holding) -> None:
+        """``holding`` (:meth:`hold_for_nobody`'s, now stored) is the holding of ``key``; its
+        hold runs from its ``left_at``."""
+        self.holdings[key] = holding
+        self.lookalikes.add(holding.name)
+        self.left(key, holding.left_at)
 
     def forget(self, key: str) -> None:
         """Drop the holding of ``key``: the name is anyone's, as if it had never been held."""

@@ -188,6 +188,39 @@ def test_a_login_whose_password_check_ends_after_the_deletion_is_answered_as_a_h
         loop.close()
 
 
+def test_a_deletion_the_store_refused_leaves_her_history_as_it_was():
+    """Ana took the guest name "ana" from Bia (the hold over), registered it, and asked to
+    delete the account while the disk refused writes: ``unavailable``, nothing changed.
+    Before, the server dropped the name's holding all the same, and with it Ana's epoch: her
+    history showed her what Carol had sent Bia (the s65 audit)."""
+    import asyncio
+
+    from protocol import HistoryPage, HistoryRequest
+    from test_store import RelayBench, read_only
+    loop = asyncio.new_event_loop()
+    try:
+        bench = RelayBench(loop, guest_hold=0.0)
+        bia, carol = bench.login("ana"), bench.login("Carol")
+        bench.relay.handle(carol, SendDirect("c1", "ana", "for Bia only"))
+        bench.settle()
+        bench.relay.disconnected(bia, None)
+        ana = bench.login("ana", PASSWORD, register=True, tokens={})  # someone else
+        read_only(bench)
+        bench.relay.handle(ana, Unregister("u1", PASSWORD))
+        bench.settle()
+        assert [e.code for e in ana.take(ErrorReply)] == [ErrorCode.UNAVAILABLE]
+        read_only(bench, False)
+        again = bench.login("ana", PASSWORD)
+        bench.relay.handle(again, HistoryRequest("h", "Carol"))
+        bench.settle()
+        [page] = again.take(HistoryPage)
+        assert [m.text for m in page.messages] == []
+        assert again.epoch == ana.epoch > 0
+        bench.store.close()
+    finally:
+        loop.close()
+
+
 @pytest.mark.timeout_seconds(90)
 def test_in_a_cluster_her_session_on_another_node_ends_and_her_redis_keys_go(redis):  # noqa: F811
     with ServerProcess("--cluster", redis.url) as one, ServerProcess("--cluster", redis.url) as two:
