@@ -213,7 +213,7 @@ class RoomDesk:
         if self._waits(request.room_name, attempt, lambda: self.join(session, request)):
             return
         decision = self.rooms.join(self.person(session), request.room_name, time.time(), request.create,
-                                   request.invite_only)
+                                   request.invite_only, self.relay.store.last_msg_id())
         entered = next((e for e in decision if type(e) is Entered), None)
         answer = None if entered is None else RoomInfo(
             request.request_id, entered.room, entered.count, entered.invite_only, entered.topic, entered.owner,
@@ -496,6 +496,9 @@ class RoomDesk:
 
         def page(result: tuple[list[HistoryEntry], int | None]) -> None:
             entries, before = result
+            if entries and not self.rooms.holds(room, entries[0].msg_id):
+                # An earlier room's of the name (it ended): neither shown nor led to.
+                entries, before = [e for e in entries if self.rooms.holds(room, e.msg_id)], None
             if blocked:  # as when they were posted: not shown to who blocks their sender
                 entries = [e for e in entries if canonical(e.sender) not in blocked]
 
@@ -572,7 +575,8 @@ class RoomDesk:
             for message in messages:
                 had[message.recipient_key] = max(had[message.recipient_key], message.msg_id)
                 room = self.rooms.get(message.recipient_key)
-                if room is None or message.sent_at < oldest or message.sender_key in blocked or session.closing:
+                if (room is None or message.sent_at < oldest or message.sender_key in blocked or session.closing
+                        or not self.rooms.holds(room, message.msg_id)):
                     continue
                 if message.deleted:
                     continue  # deleted before they saw it: nothing to show (history says "deleted")
@@ -655,7 +659,7 @@ class RoomDesk:
             for message in messages:
                 room = self.rooms.get(message.recipient_key)
                 if (room is not None and message.sender_key not in blocked and not session.closing
-                        and not _skipped(session)):
+                        and self.rooms.holds(room, message.msg_id) and not _skipped(session)):
                     self._tell_change(session, message, room.name)
 
         def not_read(_failure: Any) -> None:
@@ -731,7 +735,7 @@ class RoomDesk:
                     continue  # it ended meanwhile
                 due += [(e.msg_id, room.name, e) for e in entries
                         if e.msg_id > after and e.sent_at >= oldest and not e.deleted
-                        and canonical(e.sender) not in blocked]
+                        and canonical(e.sender) not in blocked and self.rooms.holds(room, e.msg_id)]
             due.sort(key=lambda item: item[0])
             for _msg_id, name, entry in due:
                 if session.closing:
@@ -843,8 +847,8 @@ class RoomDesk:
                 self.relay.peers.post_change_told(message.msg_id, message.edited_at)
             return
         room = self.rooms.get(message.recipient_key)
-        if room is None:
-            return  # the room ended: nobody is left to tell
+        if room is None or not self.rooms.holds(room, message.msg_id):
+            return  # the room ended (perhaps made again since): nobody is left to tell
         self._write_change(encode(room_change_event(message, room.name, by)), message.sender_key, room.members, skip)
         if self._shared:
             self.relay.peers.post_change_told(message.msg_id, message.edited_at)
@@ -875,6 +879,8 @@ class RoomDesk:
 
         def tell() -> None:
             room = self.rooms.get(key)
+            if room is not None and not self.rooms.holds(room, message.msg_id):
+                return  # a post of an earlier room of the name, which ended: not this one's
             if streamed is None and room is None:
                 return  # it ended: nobody is left to tell
             for name_key, notice in told:

@@ -169,6 +169,9 @@ class RoomReads:
             session.send(ErrorReply(ErrorCode.NOT_MEMBER, f"you are not in {room.name}: join it first"))
             return
         key, msg_id = room_key(room.name), request.msg_id
+        if not rooms.holds(room, msg_id):  # an earlier room's of the name: not this room's post
+            session.send(ErrorReply(ErrorCode.UNKNOWN_MESSAGE, f"message {msg_id} is not a post of {room.name}"))
+            return
 
         def recorded(result: tuple[int | None, bool]) -> None:
             mark, moved = result

@@ -38,9 +38,11 @@ copy of who may do what):
    why). Every moderation act also yields a :class:`LogLine`.
 7. **Leaving.** When the owner leaves, the first moderator to have joined (else the first
    member) becomes owner (a Notice says so). A room ends when its last member leaves, and
-   its bans and invitations with it. Members stay members while offline; a guest leaves
-   every room when their name changes hands (:meth:`Rooms.forget`): a room of guests who
-   are gone ends once their names are taken by others, and no newcomer inherits it.
+   its bans and invitations with it; a room made again under its name is a new room, which
+   shows nobody the posts of the one before (:meth:`Rooms.holds`). Members stay members
+   while offline; a guest leaves every room when their name changes hands
+   (:meth:`Rooms.forget`): a room of guests who are gone ends once their names are taken by
+   others, and no newcomer inherits it.
 8. **Persistence.** Every room that changed is listed by :meth:`Rooms.changes` with its
    record (JSON text, or None when it ended) for the shell to store; :meth:`Rooms.restore`
    builds the rooms again from the records at start.
@@ -259,6 +261,9 @@ class Room:
     # key -> a timed mute's length (seconds): what its end may be from now at most, at a
     # start (Rooms.clamp_mutes). None in records written before it was kept.
     mute_lengths: dict[str, float] = field(default_factory=dict)
+    # The highest message id given out when the room was made: posts up to it are an
+    # earlier room's of the same name, which ended (rule 7), not this one's (Rooms.holds).
+    first_id: int = 0
 
 
 def room_key(name: str) -> str:
@@ -429,20 +434,29 @@ class Rooms:
             return Refused(ErrorCode.FORBIDDEN, f"{room.name} keeps no history: ask for a room or a person's")
         return self._find(person, name, "history")[1]
 
+    @staticmethod
+    def holds(room: Room, msg_id: int) -> bool:
+        """Whether post ``msg_id`` of ``room``'s name is ``room``'s own, not one of an earlier
+        room of that name that ended (its last member left: rule 7). Posts are stored under
+        the room's name, so a room made again under it must not show, tell or let anyone
+        moderate the posts of the one before: an invite-only room's history would go to
+        whoever made a room of its name once it ended."""
+        return msg_id > room.first_id
+
     # --- Joining and leaving ------------------------------------------------------------
 
     def join(self, person: Person, name: str, now: float, create: bool = False,
-             invite_only: bool = False) -> Decision:
+             invite_only: bool = False, last_id: int = 0) -> Decision:
         """``person`` joins room ``name``, creating it if it does not exist (then they own
-        it, and ``invite_only`` applies). With ``create``, only creates: ``room_exists``
-        if it exists."""
+        it, and ``invite_only`` applies; ``last_id``: the highest message id given out,
+        see :meth:`holds`). With ``create``, only creates: ``room_exists`` if it exists."""
         shown = check_room_name(name)
         if isinstance(shown, Refused):
             return [shown]
         key, me = room_key(shown), canonical(person.name)
         room = self._rooms.get(key)
         if room is None:
-            return self._create(person, shown, now, invite_only)
+            return self._create(person, shown, now, invite_only, last_id)
         if create:
             return [Refused(ErrorCode.ROOM_EXISTS, f"{room.name} exists already: join it")]
         if room is self.default:
@@ -462,7 +476,7 @@ class Rooms:
         self._enrol(room, me, display_form(person.name))
         return [self._entered(room), Notice(room.name, "joined", display_form(person.name), now)]
 
-    def _create(self, person: Person, shown: str, now: float, invite_only: bool) -> Decision:
+    def _create(self, person: Person, shown: str, now: float, invite_only: bool, last_id: int) -> Decision:
         me = canonical(person.name)
         rivals = self._lookalikes.rivals(shown[len(PREFIX):])
         if rivals:
@@ -477,7 +491,7 @@ class Rooms:
             return [Refused(ErrorCode.TOO_MANY_ROOMS, f"you are in {const.MAX_ROOMS_PER_USER} rooms: leave one first")]
         if source is not None:
             self._created.setdefault(source, {})[room_key(shown)] = now
-        room = self._add(Room(shown, owner=me, invite_only=invite_only, created_at=now))
+        room = self._add(Room(shown, owner=me, invite_only=invite_only, created_at=now, first_id=last_id))
         self._enrol(room, me, display_form(person.name))
         kind = "invite-only " if invite_only else ""
         return [Entered(room.name, display_form(person.name), "", invite_only, 1, created=True),
@@ -702,6 +716,9 @@ class Rooms:
         room, refusal = self._find(person, name, "delete")
         if refusal is not None:
             return [refusal]
+        if not self.holds(room, msg_id):
+            return [Refused(ErrorCode.FORBIDDEN, f"message {msg_id} is not a post of this {room.name}: "
+                            "of an earlier room of its name")]
         by = display_form(person.name)
         return [Notice(room.name, "delete", sender, now, by=by),
                 LogLine(f"{by} deleted message {msg_id} of {sender} in {room.name}")]
@@ -940,6 +957,9 @@ def _record(room: Room) -> str:
         # reads the first three).
         "muted": [[key, until, room.muted_names.get(key, key), *([room.mute_lengths[key]] if key in room.mute_lengths
                                                                 else [])] for key, until in room.muted.items()],
+        # Read as 0 from a record written before it was kept (a node of the version before
+        # ignores it).
+        "first_id": room.first_id,
     }, ensure_ascii=False, separators=(",", ":"))
 
 
@@ -956,7 +976,8 @@ def _from_record(text: str) -> Room:
                 # [key, until, name, length]; a record written before the names were kept:
                 # [key, until]; before the lengths were, [key, until, name]
                 {str(entry[0]): str(entry[2]) for entry in data["muted"] if len(entry) > 2},
-                {str(entry[0]): float(entry[3]) for entry in data["muted"] if len(entry) > 3})
+                {str(entry[0]): float(entry[3]) for entry in data["muted"] if len(entry) > 3},
+                int(data.get("first_id", 0)))
 
 
 def record_members(text: str) -> tuple[str, list[str]]:

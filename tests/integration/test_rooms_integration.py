@@ -8,9 +8,10 @@ from pathlib import Path
 
 import const
 from protocol import (
-    Accepted, Appoint, Ban, DirectMessage, Done, ErrorCode, Goodbye, Hello, HistoryPage, HistoryRequest, JoinRoom,
-    Kick, MemberEntry, MemberList, MembersRequest, Mute, RoomInfo, RoomList, RoomMessage, RoomNotice, RoomPost,
-    RoomsRequest, SendDirect, SendRoom, SendToRoom, SetRoomMode, UserJoined, UserLeft, Welcome,
+    EDITS, Accepted, Appoint, Ban, Delete, DirectMessage, Done, ErrorCode, Goodbye, Hello, HistoryPage,
+    HistoryRequest, Invite, JoinRoom, Kick, LeaveRoom, MemberEntry, MemberList, MembersRequest, Mute, RoomInfo,
+    RoomList, RoomMessage, RoomNotice, RoomPost, RoomsRequest, SendDirect, SendRoom, SendToRoom, SetRoomMode,
+    UserJoined, UserLeft, Welcome,
 )
 from wire import WireClient
 
@@ -415,3 +416,39 @@ def test_a_step_of_the_servers_wall_clock_moves_a_timed_mutes_end(server):
         vic.send(SendToRoom("m1", "#redes", "back"))
         refusal = vic.expect_error(ErrorCode.MUTED, skip=PRESENCE + (RoomNotice,))
         assert 3500 < refusal.retry_after <= 3600, refusal
+
+
+def test_a_room_made_again_under_an_ended_rooms_name_shows_none_of_its_posts(server):
+    """Ana's invite-only #segredo ended when its last member left; Mallory made a room of
+    that name. Its posts are stored under the name, but they are the ended room's: Mallory
+    gets none of them, in its history nor as what a hello's room_seen asks again, and may
+    not delete them as the new room's owner. Before, each of the three gave her Ana's post
+    or deleted it (the s65 audit)."""
+    skip = PRESENCE + (RoomNotice,)
+    ana, bia = login(server, "Ana"), login(server, "Bia")
+    ana.send(JoinRoom("j", "#segredo", create=True, invite_only=True))
+    assert ana.expect(RoomInfo, skip=skip).created
+    ana.send(Invite("i", "#segredo", "Bia"))
+    ana.expect(Done, skip=skip)
+    bia.send(JoinRoom("j", "#segredo"))
+    bia.expect(RoomInfo, skip=skip)
+    ana.send(SendToRoom("s", "#segredo", "a nota da prova é 3"))
+    post = ana.expect(Accepted, skip=skip)
+    for member in (ana, bia):
+        member.send(LeaveRoom("l", "#segredo"))
+        member.expect(Done, skip=skip + (RoomPost,))
+    mallory = login(server, "Mallory", password="mallory's")
+    mallory.send(JoinRoom("j", "#segredo", create=True))
+    assert mallory.expect(RoomInfo, skip=skip).created
+    mallory.send(HistoryRequest("h", "#segredo"))
+    page = mallory.expect(HistoryPage, skip=skip)
+    assert (page.messages, page.before) == ((), None)
+    mallory.close()
+    again = WireClient(server.host, server.port)
+    again.send(Hello("hello", "Mallory", 2, "mallory's", features=(EDITS,), room_seen=0))  # "I have shown none"
+    again.expect(Welcome)
+    again.send(SendToRoom("s2", "#segredo", "minha sala"))
+    answer = again.expect((Accepted, RoomPost), skip=skip)  # nothing of the ended room's before it
+    assert isinstance(answer, Accepted) and answer.request_id == "s2", answer
+    again.send(Delete("d", post.msg_id))
+    assert again.expect_error(ErrorCode.FORBIDDEN, skip=skip + (RoomPost,)).request_id == "d"

@@ -586,6 +586,30 @@ def test_changes_list_each_changed_room_once_and_an_ended_room_as_none(rooms):
     assert rooms.unban(OWNER, "#redes", VICTIM, T0) == [] and rooms.changes() == []  # nothing changed
 
 
+def test_a_room_made_again_under_an_ended_rooms_name_holds_none_of_its_posts():
+    """A room ends when its last member leaves (rule 7); its posts stay stored under its
+    name. One made again under that name is a new room: it holds only the posts after the
+    last id given out when it was made, also after a restart, and its staff cannot delete
+    the posts of the one before (the s65 audit: its creator read an invite-only room's
+    history). A record from before the rule holds every post."""
+    rooms = Rooms(admins=["teacher"])
+    rooms.join(OWNER, "#segredo", T0, invite_only=True, last_id=10)
+    first = rooms.get("#segredo")
+    assert rooms.holds(first, 11) and not rooms.holds(first, 10)
+    rooms.leave(OWNER, "#segredo", T0)
+    rooms.join(OUTSIDER, "#segredo", T0, create=True, last_id=57)
+    again, _ = _reload(rooms)
+    for each in (rooms, again):
+        room = each.get("#segredo")
+        assert [each.holds(room, msg_id) for msg_id in (11, 57, 58)] == [False, False, True]
+        assert codes(each.delete_post(OUTSIDER, "#segredo", "Olga", 12, T0)) == [ErrorCode.FORBIDDEN]
+        assert codes(each.delete_post(OUTSIDER, "#segredo", "Olga", 58, T0)) == []
+    record = '{"v":1,"name":"#velha","owner":"olga","invite_only":false,"topic":"","created_at":0.0,' \
+             '"members":[["olga","Olga"]],"moderators":[],"invited":[],"banned":[],"muted":[]}'
+    older = Rooms(admins=[])
+    assert older.restore([record]) == [] and older.holds(older.get("#velha"), 1)
+
+
 def test_an_unreadable_record_is_left_out_and_said():
     rooms = Rooms(admins=[])
     out = rooms.restore(['{"v": 99}', "not json"])
