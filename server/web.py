@@ -333,10 +333,10 @@ class WebSession(ClientSession):
             self._echo_timed_out()  # sets the timer that keeps its time limits
             return
         # One pong for the pings of one read, and each frame charged at least
-        # READ_BYTES_MIN_PER_WEBSOCKET_FRAME (see _receive_websocket): pings cost no less
+        # const.READ_BYTES_MIN_PER_FRAME (see _receive_websocket): pings cost no less
         # to parse than chat frames, and no rate counts them.
         self.ws = WebSocketConnection(max_message_bytes=CHAT_MAX_MESSAGE_BYTES, latest_ping_only=True,
-                                      min_frame_bytes=const.READ_BYTES_MIN_PER_WEBSOCKET_FRAME)
+                                      min_frame_bytes=self.relay.config.read_bytes_min_per_frame)
         self.site.sessions.discard(self)  # the relay owns it from now on
         self.set_chat_write_limits()
         # The login timeout counts from the upgrade, not from the first page fetch.
