@@ -244,8 +244,11 @@ class ChatApp:
             threading.Thread(target=client.close, daemon=True).start()
             return
         self.client = client
-        self.login.fill(password="")  # the library keeps it (for reconnecting); the form need not
         me = getattr(welcome, "name", request.name) or request.name
+        # The password: the library keeps it (for reconnecting), the form need not. The name
+        # as the server spells it ("João" for "joão" typed): the form says it if it comes
+        # back (a password reset, a deleted account).
+        self.login.fill(password="", name=me)
         self.model = ChatModel(me, client.address)
         self.model.read_receipts = getattr(welcome, "read_receipts", None) is not False
         began = getattr(welcome, "last_id", None)  # (feature since: where this window began)
