@@ -415,6 +415,7 @@ async def serve(config: ServerConfig, say_settings: bool = True) -> None:
             say_to_operator(_("type /password NAME: the account NAME gets a new password"))
             return
         try:
+            name = server.relay.account_desk.account_name(name)  # as registered, not as typed: done says it
             server.relay.account_desk.reset_password(name, done)
         except InvalidName as exc:
             say_to_operator(not_a_name(name[:40], exc, _))
@@ -436,6 +437,7 @@ async def serve(config: ServerConfig, say_settings: bool = True) -> None:
             say_to_operator(_("type /unregister NAME: the account NAME is deleted"))
             return
         try:
+            name = server.relay.account_desk.account_name(name)  # as registered, not as typed: the answers say it
             if not deleting.confirmed(server.relay.account_desk.account_key(name), time.monotonic()):
                 say_to_operator(unregister_question(name))  # asked the first time: no slip deletes anyone
                 return

@@ -295,13 +295,17 @@ ACKS_BURST_PER_ADDRESS = 10.0 * MAX_PENDING_RECEIPTS
 # for a client (MAX_OUTGOING_BYTES).
 READ_BYTES_PER_SECOND_PER_CONNECTION = 256 * 1024
 READ_BYTES_BURST_PER_CONNECTION = MAX_OUTGOING_BYTES
-# What a WebSocket frame read counts as against that budget at least, header included:
-# parsing a frame costs about the same whatever its size, and by bytes alone empty pings (6
-# bytes) came at 44,000 a second per connection, whose parsing and pongs took the server's
-# core from everyone (six of them: 450 ms for a round trip). At 64 bytes a frame, 4,096 a
-# second. A browser's frames are chat frames: a receipt or an ack, the shortest, is some 50
-# bytes of JSON and a 6-byte header, so an honest connection pays a few bytes more at most.
-READ_BYTES_MIN_PER_WEBSOCKET_FRAME = 64
+# What a frame read counts as against that budget at least, a chat frame on the chat port
+# (its newline included) and a WebSocket frame on the web port (its header included):
+# parsing a frame costs about the same whatever its size, and by bytes alone tiny frames
+# got through by the ten thousand a second per connection and took the server's core from
+# everyone. On the web port, empty pings (6 bytes) came at 44,000 a second per connection,
+# each parsed and answered (six of them: 450 ms for a round trip); on the chat port six
+# connections of empty lines or minimal pings (16 bytes, 16,000 a second each) took half
+# the core. At 64 bytes a frame, 4,096 a second. The shortest frames an honest client sends
+# are receipts and acks of some 50 bytes, so it pays a few bytes more at most (the burst's
+# receipts and acks above: 192 KB rather than 150).
+READ_BYTES_MIN_PER_FRAME = 64
 
 # --- Transport security (optional) ------------------------------------------------------
 # Server: certificate chain and private key files (PEM) turn TLS on; None leaves it off.

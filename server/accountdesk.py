@@ -185,6 +185,12 @@ class AccountDesk:
             raise NoAccount(name)
         return key
 
+    def account_name(self, name: str) -> str:
+        """The account ``name`` as the registry spells it (a console's command may name it in
+        any case: "joão" for "João"), for the console's answers to say; InvalidName, or
+        NoAccount if there is no such account."""
+        return self.relay.logins.accounts[self.account_key(name)].name
+
     def unregister(self, name: str, done: Callable[[StoreUnavailable | None], None]) -> None:
         """The console's ``/unregister NAME``: delete the account ``name`` (InvalidName, or
         NoAccount, raised at once) as its owner's ``unregister`` does, and end its

@@ -103,6 +103,8 @@ class ServerConfig:
     # ... counted against it once per this many bytes read (or a read more): the read path
     # does a subtraction and a comparison, and looks at the clock once per 64 KiB.
     read_check_bytes: int = 64 * 1024
+    # ... and what each frame read counts as at least (a blank line, a WebSocket ping).
+    read_bytes_min_per_frame: int = const.READ_BYTES_MIN_PER_FRAME
     # The kernel's send buffer of each client socket (SO_SNDBUF); None leaves the system's
     # own, which grows by itself (up to megabytes on loopback) and hides a slow reader's
     # lag from the outgoing queue. Tests set it small to stand for a slow link.

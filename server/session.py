@@ -38,8 +38,10 @@ after a client's bye, while its last answers are awaited (:meth:`close_when_answ
 Reading has a budget too, of bytes a second (``read_budget`` of the config,
 const.READ_BYTES_*): frames that no rate counts (ping, pong, receipt, ack) still cost their
 parsing, and one client writing them as fast as the server read held everyone's messages
-back by 100 ms. Each read spends its bytes (one subtraction and one comparison: the clock is
-looked at only once it is spent); over it, the transport stops reading until the budget
+back by 100 ms. Each read spends its bytes, or ``read_bytes_min_per_frame`` of the config for
+each frame it ends if that is more (const.READ_BYTES_MIN_PER_FRAME: a tiny frame costs its
+parsing too; :meth:`ClientSession.data_received`): one subtraction and one comparison, the clock
+is looked at only once it is spent. Over it, the transport stops reading until the budget
 refills, and TCP holds that client alone back (:meth:`ClientSession._read_budget_spent`).
 
 Reads go into one buffer per thread (so per event loop), not a fresh one per read: see
@@ -498,6 +500,14 @@ class ClientSession(asyncio.BufferedProtocol):
 
     def data_received(self, data: bytes) -> None:
         """What arrived from the client (subclasses for other transports override this)."""
+        # Each frame costs the read budget the least a frame costs (const.READ_BYTES_MIN_PER_FRAME):
+        # a read counts as its bytes, or that much for each newline it holds if more. Per
+        # read, as the bytes are (one count in C, not a step per frame): a big frame's bytes
+        # may pay for the small ones of its read, but a read of n frames costs n times the
+        # least at least, so no more frames than that pass the budget.
+        owed = data.count(b"\n") * self.relay.config.read_bytes_min_per_frame - len(data)
+        if owed > 0:
+            self.read_budget -= owed  # (buffer_updated takes the bytes and looks at the budget)
         self.receive_chat(data)
 
     def receive_chat(self, data: bytes) -> None:

@@ -51,7 +51,7 @@ from pathlib import Path
 import const
 from protocol import ErrorCode, FrameRejected
 from web.hosts import HostPolicy, check_host
-from web.http import HttpError, HttpRequestReader, Request, render_response
+from web.http import HttpError, HttpRequestReader, Request, render_answer, render_response
 from web.static import (
     SECURITY_HEADERS,
     content_type,
@@ -231,7 +231,7 @@ class WebSession(ClientSession):
             except HttpError as error:
                 self.relay.log_lines.log("refused HTTP requests", self.address, logging.INFO, "web %s: %d %s",
                                          endpoint(self.address, self.port), error.status, error.reason)
-                self._write_http(_error_response(error), keep_alive=False)
+                self._write_http(_error_response(error, error.method), keep_alive=False)
                 return
             if request is None:
                 return
@@ -333,10 +333,10 @@ class WebSession(ClientSession):
             self._echo_timed_out()  # sets the timer that keeps its time limits
             return
         # One pong for the pings of one read, and each frame charged at least
-        # READ_BYTES_MIN_PER_WEBSOCKET_FRAME (see _receive_websocket): pings cost no less
+        # const.READ_BYTES_MIN_PER_FRAME (see _receive_websocket): pings cost no less
         # to parse than chat frames, and no rate counts them.
         self.ws = WebSocketConnection(max_message_bytes=CHAT_MAX_MESSAGE_BYTES, latest_ping_only=True,
-                                      min_frame_bytes=const.READ_BYTES_MIN_PER_WEBSOCKET_FRAME)
+                                      min_frame_bytes=self.relay.config.read_bytes_min_per_frame)
         self.site.sessions.discard(self)  # the relay owns it from now on
         self.set_chat_write_limits()
         # The login timeout counts from the upgrade, not from the first page fetch.
@@ -580,12 +580,9 @@ class WebSession(ClientSession):
 
 
 def _render(method: str | None, status: int, reason: str, headers: list[tuple[str, str]], body: bytes) -> bytes:
-    """The answer to a ``method`` request (None: a request that could not be read), dated
-    now. To HEAD without its body, whose size Content-Length still says (RFC 9110 9.3.2)."""
-    if method == "HEAD" and status != 304:
-        headers = [*headers, ("Content-Length", str(len(body)))]
-        body = b""
-    return render_response(status, reason, headers, body, now=time.time())
+    """The answer to a ``method`` request (None: its method could not be read), dated now;
+    to HEAD without its body (render_answer)."""
+    return render_answer(method, status, reason, headers, body, now=time.time())
 
 
 def _error_response(error: HttpError, method: str | None = None) -> bytes:

@@ -14,6 +14,9 @@ Usage::
 Errors raise ``HttpError(status, reason)``; the caller should send
 ``error.to_response()`` and close the connection, because the stream position
 is unknown after a bad request (the reader re-raises the same error forever).
+Its ``method`` is the request's method token where the request line began with
+one (a token and a space), even if nothing else of it could be read: a refusal
+of a HEAD request has no body (RFC 9110 9.3.2).
 
 Status codes chosen for refusals:
   400  malformed request line/headers, bare LF, missing/duplicate Host,
@@ -43,6 +46,7 @@ _HEADER_LINE = re.compile(rb"(" + _TOKEN + rb"):[ \t]*(.*?)[ \t]*")
 _FIELD_VALUE = re.compile(rb"[\t\x20-\x7e\x80-\xff]*")
 _TARGET = re.compile(r"[\x21-\x7e]+")  # visible ASCII; '#' is rejected separately
 _HOST = re.compile(r"[A-Za-z0-9.\-_~!$&'()*+,;=%:\[\]]*")
+_METHOD = re.compile(rb"(" + _TOKEN + rb") ")  # what a request line begins with (RFC 9112 3)
 _BARE_LF = re.compile(rb"(?<!\r)\n")
 _STR_TOKEN = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
 _FIELD_TEXT = re.compile(r"[\t\x20-\x7e\x80-\xff]*")  # no CR/LF/NUL: no response splitting
@@ -56,12 +60,16 @@ class HttpError(Exception):
         self.status = status
         self.reason = reason
         self.headers = tuple(headers)
+        # The refused request's method token, where it was read (set by HttpRequestReader).
+        self.method: str | None = None
 
     def to_response(self, *, now: float | None = None) -> bytes:
-        """Render a small plain-text error response that closes the connection;
-        ``now`` (seconds since the epoch) dates it, as in ``render_response``."""
+        """Render a small plain-text error response that closes the connection (to
+        HEAD without its body, see ``render_answer``); ``now`` (seconds since the
+        epoch) dates it, as in ``render_response``."""
         headers = [*self.headers, ("Content-Type", "text/plain; charset=utf-8"), ("Connection", "close")]
-        return render_response(self.status, self.reason, headers, f"{self.status} {self.reason}\n".encode(), now=now)
+        return render_answer(self.method, self.status, self.reason, headers,
+                             f"{self.status} {self.reason}\n".encode(), now=now)
 
 
 @dataclass(frozen=True, slots=True)
@@ -146,6 +154,9 @@ class HttpRequestReader:
         try:
             return self._next_request()
         except HttpError as error:
+            # The buffer begins where the refused request does (see _next_request).
+            method = _METHOD.match(self._buffer)
+            error.method = None if method is None else method.group(1).decode("ascii")
             self._error = error
             raise
 
@@ -171,10 +182,10 @@ class HttpRequestReader:
             if self._eof and buf:
                 raise HttpError(400, "Bad Request: incomplete request head")
             return None
-        head = bytes(buf[:end])
+        request = _parse_head(bytes(buf[:end]), self.max_headers)  # (a refused head stays: next_request)
         del buf[:head_end]
         self._scanned = 0
-        return _parse_head(head, self.max_headers)
+        return request
 
 
 def _parse_head(head: bytes, max_headers: int) -> Request:
@@ -257,6 +268,17 @@ def _check_framing(request: Request) -> None:
 def http_date(now: float) -> str:
     """``now`` (seconds since the epoch) in IMF-fixdate, e.g. "Sun, 06 Nov 1994 08:49:37 GMT"."""
     return formatdate(now, usegmt=True)
+
+
+def render_answer(method: str | None, status: int, reason: str, headers: list[tuple[str, str]], body: bytes, *,
+                  now: float | None = None) -> bytes:
+    """The response to a ``method`` request (None: one whose method was not read), as
+    ``render_response`` renders it; to HEAD without its body, whose size Content-Length
+    still says (RFC 9110 9.3.2; a 304's headers say the GET's already)."""
+    if method == "HEAD" and status != 304:
+        headers = [*headers, ("Content-Length", str(len(body)))]
+        body = b""
+    return render_response(status, reason, headers, body, now=now)
 
 
 def render_response(status: int, reason: str, headers: list[tuple[str, str]], body: bytes = b"", *,

@@ -59,6 +59,7 @@ from .model import (
     ChatModel,
     is_room_key,
     connection_ended_text,
+    fit_first,
 )
 from .changes import (
     CatchUpWanted,
@@ -244,8 +245,11 @@ class ChatApp:
             threading.Thread(target=client.close, daemon=True).start()
             return
         self.client = client
-        self.login.fill(password="")  # the library keeps it (for reconnecting); the form need not
         me = getattr(welcome, "name", request.name) or request.name
+        # The password: the library keeps it (for reconnecting), the form need not. The name
+        # as the server spells it ("João" for "joão" typed): the form says it if it comes
+        # back (a password reset, a deleted account).
+        self.login.fill(password="", name=me)
         self.model = ChatModel(me, client.address)
         self.model.read_receipts = getattr(welcome, "read_receipts", None) is not False
         began = getattr(welcome, "last_id", None)  # (feature since: where this window began)
@@ -507,14 +511,8 @@ class ChatApp:
         elif key == ROOM:
             online = sum(1 for c in model.contacts.values() if c.online) + 1
             self.subtitle_var.set(broadcast_subtitle(online))
-        else:
-            contact = model.contacts.get(key)
-            presence = _("online") if contact is not None and contact.online else _("offline")
-            if model.is_blocked(key):  # what blocking does, where one sees whom it concerns
-                presence = _("{presence} · blocked: their messages do not reach you").format(presence=presence)
-            elif model.where_text(key):  # the registry's entry, as /whois says it ("online since" in it)
-                presence = model.where_text(key)
-            self.subtitle_var.set(presence)
+        else:  # blocked, or where they are (the registry's entry, as /whois says it): the most that fits
+            self.subtitle_var.set(fit_first(model.person_subtitle(key), *self._subtitle_room()))
         unread = model.total_unread
         self.root.title(_("Chat — {name}").format(name=model.me) + (
             ngettext(" ({n} unread)", " ({n} unread)", unread).format(n=unread) if unread else ""))
@@ -527,7 +525,7 @@ class ChatApp:
             return None, None
         font = tkfont.nametofont(str(self.subtitle_label.cget("font") or "TkDefaultFont"))
         used = self.title_label.winfo_reqwidth() + self.typing_label.winfo_reqwidth() + 10 + 4  # padx, a margin
-        used += self.rooms.header_width()
+        used += self.rooms.header_width() + self.blocks.header_width()  # a room's button, or a person's
         return max(0, width - used), font.measure
 
     # --- Events -------------------------------------------------------------------------
@@ -638,13 +636,13 @@ class ChatApp:
             self.contacts.show_active(model)  # another conversation opened, nothing else changed
         if status or not self.status_var.get():
             self._show_status()
-        # The room's parts first: the header leaves its topic the width the Members button,
-        # which rooms.show() puts in it, does not take.
+        # The header's buttons first: it leaves the subtitle the width that the Members
+        # button (a room's, rooms.show()) or the Block button (a person's) does not take.
         self.rooms.show()
+        self.blocks.show()
         self._update_header()
         self._show_typing()
         self._send_read()
-        self.blocks.show()
 
     def _fit_hint(self) -> None:
         """Wrap the hint at the input column's width (less the label's own padding, or a

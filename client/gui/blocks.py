@@ -35,7 +35,9 @@ class BlockControls:
     def __init__(self, app: ChatApp, header: ttk.Frame) -> None:
         self.app = app
         # In the Tab order (before the input box: it sits above it); Shift+F10 on the list too.
-        self.button = ttk.Button(header, text=_("Block"), command=self.toggle_active)
+        # Its text's width, as the Send button's (not the theme's eleven characters): the
+        # header's subtitle has the rest (where the person is, ChatModel.person_subtitle).
+        self.button = ttk.Button(header, text=_("Block"), command=self.toggle_active, width=-6)
         self.menu = tk.Menu(app.root, tearoff=False)
         tree = app.contacts.tree
         tree.bind("<Button-3>", self._menu_at_pointer, add="+")
@@ -63,6 +65,10 @@ class BlockControls:
         self.button.configure(text=self.label(key), state="normal" if model.may_block(key) else "disabled")
         if not self.button.winfo_manager():
             self.button.pack(side="right", padx=(10, 0))
+
+    def header_width(self) -> int:
+        """The pixels the button takes of the header (0: hidden)."""
+        return self.button.winfo_reqwidth() + 10 if self.button.winfo_manager() else 0
 
     def menu_items(self) -> list[str]:
         """The entries of the contact menu as last built (for the test hook)."""

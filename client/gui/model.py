@@ -209,22 +209,42 @@ def state_label(state: str | None, error: tuple[str, str] | None = None, to: str
     return label
 
 
-def fit_topic(topic: str, count: str, width: int, measure: Callable[[str], int]) -> str:
-    """``topic · count`` in at most ``width`` (as ``measure`` counts text): the topic cut
-    at the end with "…" as far as needed (between characters as a reader sees them:
-    cut_whole), the count whole (alone if nothing else fits)."""
-    whole = f"{topic} · {count}"
-    if measure(whole) <= width:
-        return whole
-    low, high = 0, len(topic) - 1  # the longest cut that fits: binary search on its length
+def cut_to_fit(text: str, width: int, measure: Callable[[str], int], rest: str = "") -> str:
+    """``text`` and ``rest`` after it in at most ``width`` (as ``measure`` counts text): the
+    text cut at the end with "…" as far as needed (between characters as a reader sees
+    them: cut_whole), ``rest`` whole; "" when not even a character of the text fits. The
+    one rule by which a header's subtitle is cut (fit_topic, fit_first)."""
+    if measure(text + rest) <= width:
+        return text + rest
+    low, high = 0, len(text) - 1  # the longest cut that fits: binary search on its length
     while low < high:
         middle = (low + high + 1) // 2
-        if measure(f"{cut_whole(topic, middle).rstrip()}… · {count}") <= width:
+        if measure(f"{cut_whole(text, middle).rstrip()}…{rest}") <= width:
             low = middle
         else:
             high = middle - 1
-    shown = cut_whole(topic, low).rstrip()
-    return f"{shown}… · {count}" if shown else count
+    shown = cut_whole(text, low).rstrip()
+    return f"{shown}…{rest}" if shown else ""
+
+
+def fit_topic(topic: str, count: str, width: int, measure: Callable[[str], int]) -> str:
+    """``topic · count`` in at most ``width`` (as ``measure`` counts text): the topic cut
+    at the end with "…" as far as needed (cut_to_fit), the count whole (alone if nothing
+    else fits)."""
+    return cut_to_fit(topic, width, measure, f" · {count}") or count
+
+
+def fit_first(forms: Sequence[str], width: int | None = None, measure: Callable[[str], int] | None = None) -> str:
+    """The first of ``forms`` (a subtitle whole, then shorter ones that leave out what
+    matters least: ChatModel.person_subtitle) that fits in ``width`` as ``measure`` counts
+    text; else the last, cut at the end with "…" to fit (cut_to_fit). Without a width (the
+    header not laid out yet), the first."""
+    if width is None or measure is None:
+        return forms[0]
+    for form in forms:
+        if measure(form) <= width:
+            return form
+    return cut_to_fit(forms[-1], width, measure)
 
 
 def describe_event(event: Event) -> str:
@@ -476,13 +496,34 @@ class ChatModel:
     def where_text(self, key: str) -> str:
         """A person's registry entry in words while they are online ("192.168.1.31:50412 ·
         online since 09:02"), as the terminal's /whois says it; "" if not known."""
+        forms = self._where_forms(key)
+        return forms[0] if forms else ""
+
+    def _where_forms(self, key: str) -> tuple[str, ...]:
+        """where_text, then shorter: the port left out (it tells a reader least), then when
+        they came, then the address alone; () if not known."""
         contact = self.contacts.get(key)
         if contact is None or not contact.online or contact.where is None:
-            return ""
+            return ()
         address, port, since = contact.where
-        host = f"[{address}]" if ":" in address else address
-        return _("{address} · online since {when}").format(address=f"{sanitize(host)}:{port}",
-                                                          when=format_when(since))
+        host = sanitize(f"[{address}]" if ":" in address else address)
+        where, when = _("{address} · online since {when}"), format_when(since)
+        return (where.format(address=f"{host}:{port}", when=when),
+                where.format(address=sanitize(address), when=when), sanitize(address))
+
+    def person_subtitle(self, key: str) -> tuple[str, ...]:
+        """What the header says under person ``key``'s name, in the forms it may take, the
+        first whole, each next leaving out what matters least (the app shows the first
+        that fits: fit_first). Blocked: that and what it does, then that alone ("offline ·
+        blocked: their messages do not reach you", "offline · blocked"); else while online,
+        where their connection comes from (_where_forms) once a lookup said it; else
+        "online" or "offline"."""
+        contact = self.contacts.get(key)
+        presence = _("online") if contact is not None and contact.online else _("offline")
+        if self.is_blocked(key):  # what blocking does, where one sees whom it concerns
+            return (_("{presence} · blocked: their messages do not reach you").format(presence=presence),
+                    _("{presence} · blocked").format(presence=presence))
+        return self._where_forms(key) or (presence,)
 
     def recipient(self, key: str) -> str:
         """Who a line typed in conversation ``key`` goes to, in words (shown by the input

@@ -223,7 +223,8 @@ def dump(app: ChatApp, panes: Any = True, sizes: bool = False) -> dict[str, Any]
             "header": [app.title_var.get(), app.subtitle_var.get()],
             # Whether the header's texts fit its width (nothing cut off at the right).
             "header_fits": app.title_label.winfo_reqwidth() + app.subtitle_label.winfo_reqwidth() + 10
-            + app.typing_label.winfo_reqwidth() + app.rooms.header_width() <= app.header.winfo_width(),
+            + app.typing_label.winfo_reqwidth() + app.rooms.header_width() + app.blocks.header_width()
+            <= app.header.winfo_width(),
             "recipient": app.recipient_var.get(),
             "status": app.status_var.get(),
             # Whether the status bar's text is shown whole: as wide as it asks, and left of

@@ -523,6 +523,28 @@ def test_a_password_typed_into_the_window_logs_in(open_gui, server, tmp_path) ->
         state = gui.wait(lambda s: contact(s, "alice") and contact(s, "alice")["unread"] == "1", "Alice's message")
 
 
+def test_the_login_form_spells_the_name_as_the_server_does_once_it_said_it(open_gui, server) -> None:
+    """The account "João", typed "joão": the welcome says the account's spelling, and the
+    window goes by it. When the server then signs the session out (here the operator's
+    /password), the form back on screen had the name as typed, not as the account is."""
+    with WireClient(server.host, server.port) as joao:
+        joao.send(Hello("h", "João", 1, password="correct horse", register=True))
+        assert joao.expect(Welcome).registered
+    gui = open_gui("joão")
+    gui.wait(lambda s: s["login_prompt"] and not s["login_busy"], "the password asked in the form")
+    gui.cmd("login", password="correct horse")
+    state = gui.logged_in()
+    assert (state["me"], state["title"]) == ("João", "Chat — João")
+    reset: list[str | None] = []
+    server.call(lambda: server.server.relay.account_desk.reset_password(
+        "joão", lambda new, failure: reset.append(new)))
+    state = gui.wait(lambda s: s["view"] == "login" and s["login_prompt"] and not s["login_busy"],
+                     "the login form, asking for the new password")
+    assert reset and reset[0] is not None
+    assert state["login_fields"]["name"] == "João", state["login_fields"]
+    assert state["login_prompt"].startswith("Your password was reset"), state["login_prompt"]
+
+
 def test_the_window_speaks_portuguese_when_the_environment_asks(open_gui, server, monkeypatch) -> None:
     # LANGUAGE is the first place gettext looks: the window inherits it from the test's environment.
     monkeypatch.setenv("LANGUAGE", "pt_BR")

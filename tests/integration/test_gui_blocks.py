@@ -16,6 +16,7 @@ import const
 from protocol import (Accepted, Block, Delivered, DirectMessage, Done, Hello, Queued, Receipt, RoomMessage, SendDirect,
                       UserJoined, UserLeft, Welcome)
 from test_gui import contact, display, open_gui, server  # noqa: F401  (fixtures)
+from test_gui_layout import _resize
 from tools import require_tool
 from wire import WireClient
 
@@ -107,7 +108,12 @@ def test_the_window_says_blocking_in_portuguese(server, open_gui, monkeypatch) -
         bob.cmd("key", sequence="<Control-Key-2>")
         state = bob.wait(lambda s: s["active"] == "mallory" and s["block_button"], "Mallory's conversation")
         assert state["block_button"] == {"text": "Desbloquear", "state": "normal"}
-        assert state["header"][1] == "offline · bloqueado: as mensagens dessa pessoa não chegam até você"
+        # At the window's first size (980 px) the Portuguese explanation ran past its right
+        # edge: the header says as much as fits (ChatModel.person_subtitle), all of it when wider.
+        assert (state["header"][1], state["header_fits"]) == ("offline · bloqueado", True), state["header"]
+        _resize(bob, 1280, 800)
+        bob.wait(lambda s: s["header"][1] == "offline · bloqueado: as mensagens dessa pessoa não chegam até você"
+                 and s["header_fits"], "the whole explanation in a wider window", panes=False)
         bob.cmd("block")
         state = bob.wait(lambda s: s["blocked"] == [], "Mallory unblocked", panes=["mallory"])
         assert "Você desbloqueou mallory: as novas mensagens dessa pessoa voltam a chegar até você" \

@@ -107,3 +107,48 @@ def test_a_room_stays_usable_at_every_size_the_window_allows(open_gui, server, c
         bob.cmd("screenshot", path=str(tmp_path / f"person-{language}-{width}x{height}.png"))
         _usable(layout)
         assert layout["members"] == "" and layout["members_button"] is None, layout
+
+
+
+def _shown_as(subtitle: str, forms: list[str]) -> bool:
+    """Whether ``subtitle`` is one of ``forms`` (whole first, then shorter), or the last cut
+    short with "…"."""
+    return subtitle in forms or (subtitle.endswith("…") and forms[-1].startswith(subtitle[:-1]))
+
+
+@pytest.mark.timeout_seconds(120)
+@pytest.mark.parametrize("language", ["en", "pt_BR"])
+def test_a_persons_header_says_what_fits_at_every_size_the_window_allows(open_gui, server, clients, monkeypatch,
+                                                                        language: str) -> None:
+    """A person's header says where their connection comes from ("127.0.0.1:50412 · online
+    since 09:02"), or that they are blocked and what that does: at the minimum size it ran
+    past the window's right edge. It says as much as fits: the port left out first, then
+    when they came; blocked, its explanation. Nothing is cut mid-word but the last form."""
+    monkeypatch.setenv("LANGUAGE", language)
+    start(clients, server.port, "Olga")
+    bob = open_gui("Bob")
+    bob.logged_in()
+    rows = [row["key"] for row in bob.cmd("dump", panes=False)["contacts"]]
+    bob.cmd("key", sequence=f"<Control-Key-{rows.index('olga') + 1}>")
+    bob.wait(lambda s: s["active"] == "olga" and s["header"][1].startswith("127.0.0.1:"), "where Olga is",
+             panes=False)
+    _resize(bob, 1280, 800)
+    whole = bob.wait(lambda s: s["header_fits"], "the header whole", panes=False)["header"][1]
+    address, _, since = whole.partition(" · ")
+    assert address.startswith("127.0.0.1:") and since.startswith("online "), whole
+    forms = [whole, f"127.0.0.1 · {since}", "127.0.0.1"]
+    for width, height in SIZES:
+        _resize(bob, width, height)
+        state = bob.wait(lambda s: s["header_fits"] and _shown_as(s["header"][1], forms),
+                         f"the header at {width}x{height}: what fits of {forms}", panes=False)
+        assert state["header"][1] == whole or width < 1280, state["header"]
+    # Blocked: that it is, and what it does while there is room.
+    blocked = {"en": ["online · blocked: their messages do not reach you", "online · blocked"],
+               "pt_BR": ["online · bloqueado: as mensagens dessa pessoa não chegam até você", "online · bloqueado"]}
+    assert bob.cmd("block")["ok"]
+    bob.wait(lambda s: s["blocked"] == ["olga"], "Olga blocked", panes=False)
+    for width, height in reversed(SIZES):
+        _resize(bob, width, height)
+        state = bob.wait(lambda s: s["header_fits"] and _shown_as(s["header"][1], blocked[language]),
+                         f"the header at {width}x{height}: what fits of {blocked[language]}", panes=False)
+        assert state["header"][1] == blocked[language][0] or width < 1280, state["header"]

@@ -19,7 +19,9 @@ import time
 import pytest
 
 import const
-from protocol import Accepted, Delivered, DirectMessage, OutcomeAck, Receipt, SendDirect, UserJoined, Watch
+from protocol import (
+    Accepted, Delivered, DirectMessage, OutcomeAck, Pong, Receipt, SendDirect, UserJoined, Watch,
+)
 from server import ServerThread
 from server.session import READ_BUFFER_BYTES, ClientSession
 from servers import in_thread, server_config
@@ -179,11 +181,8 @@ def test_a_flooding_tls_connection_is_read_at_the_budget_while_the_others_messag
                 flood.stop()
 
 
-def test_an_honest_burst_after_a_login_never_stops_reading(monkeypatch: pytest.MonkeyPatch) -> None:
-    # The shipped budget; a burst as large as an honest client makes, written at once: a
-    # reconnection's receipts and acks one frame each (for ids it was not sent: the store
-    # answers each), a contact list of MAX_WATCHED names, and pastes in Portuguese as
-    # large as the message text's burst: 200 KB at once.
+def budget_stops(monkeypatch: pytest.MonkeyPatch) -> list[ClientSession]:
+    """The sessions the read budget stops reading from now on, one entry a stop."""
     stops: list[ClientSession] = []
     spent = ClientSession._read_budget_spent
 
@@ -194,6 +193,36 @@ def test_an_honest_burst_after_a_login_never_stops_reading(monkeypatch: pytest.M
             stops.append(session)
 
     monkeypatch.setattr(ClientSession, "_read_budget_spent", counted)
+    return stops
+
+
+def test_tiny_frames_each_cost_the_least_a_frame_costs_while_the_others_messages_flow(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    # Six connections writing empty lines or minimal pings (16 bytes) as fast as the server
+    # read them got 16,000 frames a second each through a budget of bytes alone, and took
+    # half the server's core. Each frame read now counts as READ_BYTES_MIN_PER_FRAME at
+    # least: 500 empty lines and 500 pings, 8,500 bytes, count as 64,000, past the burst and
+    # the bytes read before they are counted (54,096), so reading stops; every frame read is
+    # still handled, in order, and Alice's messages flow.
+    assert const.READ_BYTES_MIN_PER_FRAME == 64
+    stops = budget_stops(monkeypatch)
+    with in_thread(**BUDGET) as srv:
+        with WireClient.login(srv.host, srv.port, "Mallory") as mallory:
+            mallory.send_raw(b"\n" * 500 + b'{"type":"ping"}\n' * 500 + b'{"type":"ping","token":"after"}\n')
+            tokens = []
+            while not tokens or tokens[-1] != "after":
+                tokens.append(mallory.expect(Pong, skip=(UserJoined,)).token)
+            assert tokens == [""] * 500 + ["after"]
+            assert stops == [session_of(srv, "Mallory")]
+            messages_flow(srv)
+
+
+def test_an_honest_burst_after_a_login_never_stops_reading(monkeypatch: pytest.MonkeyPatch) -> None:
+    # The shipped budget; a burst as large as an honest client makes, written at once: a
+    # reconnection's receipts and acks one frame each (for ids it was not sent: the store
+    # answers each), a contact list of MAX_WATCHED names, and pastes in Portuguese as
+    # large as the message text's burst: 200 KB at once.
+    stops = budget_stops(monkeypatch)
     with in_thread() as srv:
         assert srv.server.config.read_budget == (const.READ_BYTES_PER_SECOND_PER_CONNECTION,
                                                  const.READ_BYTES_BURST_PER_CONNECTION)

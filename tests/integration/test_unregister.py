@@ -311,7 +311,9 @@ def test_the_operators_unregister_ends_her_sessions_and_her_room_passes_on():
             assert bob.expect(RoomInfo, skip=NOTICES).owner == "Conc"
             proc.proc.stdin.write("/descadastrar conc\n")  # asked first: a slip of the keys deletes nobody
             proc.proc.stdin.flush()
-            wait_until(lambda: "type /unregister conc again within a minute" in "".join(proc.console),
+            # Any spelling of the name is taken; the console says the account's.
+            wait_until(lambda: "this deletes the account Conc and" in "".join(proc.console)
+                       and "type /unregister Conc again within a minute" in "".join(proc.console),
                        what="the console's question")
             conc.send(MembersRequest("m0", "#aula"))  # her session goes on meanwhile
             assert [m.name for m in conc.expect(MemberList, skip=NOTICES + (RoomNotice,)).members] == ["Bob", "Conc"]
@@ -319,7 +321,7 @@ def test_the_operators_unregister_ends_her_sessions_and_her_room_passes_on():
             proc.proc.stdin.flush()
             assert conc.expect_error(ErrorCode.ACCOUNT_DELETED, skip=NOTICES + (RoomNotice,)).request_id is None
             assert conc.expect(Goodbye, skip=NOTICES + (RoomNotice,)).reason == const.ACCOUNT_DELETED_REASON
-            wait_until(lambda: "the account conc was deleted" in "".join(proc.console), what="the console's line")
+            wait_until(lambda: "the account Conc was deleted" in "".join(proc.console), what="the console's line")
 
             def bobs_role() -> str:
                 bob.send(MembersRequest("m", "#aula"))

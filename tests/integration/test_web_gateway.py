@@ -217,6 +217,13 @@ def everything_sent(port: int, raw: bytes) -> bytes:
     pytest.param(b"HEAD /ws HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
                  b"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n", 405,
                  id="a refused upgrade"),
+    # Requests that cannot be parsed, whose method token was read all the same.
+    pytest.param(b"HEAD /\x01 HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n", 400, id="a bad target"),
+    pytest.param(b"HEAD / HTTP/1.1\r\nHost: 127.0.0.1\r\nno colon\r\n\r\n", 400, id="a bad header line"),
+    pytest.param(b"HEAD  /  HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n", 400, id="a malformed request line"),
+    pytest.param(b"HEAD / HTTP/3.0\r\nHost: 127.0.0.1\r\n\r\n", 505, id="a version not served"),
+    pytest.param(b"HEAD / HTTP/1.1\nHost: 127.0.0.1\n\n", 400, id="bare LF"),
+    pytest.param(b"HEAD /" + b"a" * 20_000 + b" HTTP/1.1\r\n\r\n", 414, id="a target too long"),
 ])
 def test_a_refusal_of_a_head_request_has_no_body(gateway: Gateway, raw: bytes, status: int) -> None:
     # RFC 9110 9.3.2: no content in an answer to HEAD (Content-Length may say the GET's).

@@ -72,9 +72,9 @@ def test_a_read_of_a_thousand_pings_gets_one_pong_for_the_latest() -> None:
 
 def test_every_websocket_frame_costs_the_read_budget_its_minimum() -> None:
     # 2,000 empty pings are 12,000 bytes, under what is read before the budget is looked at
-    # (read_check_bytes, 64 KiB); at READ_BYTES_MIN_PER_WEBSOCKET_FRAME each they are
+    # (read_check_bytes, 64 KiB); at READ_BYTES_MIN_PER_FRAME each they are
     # 128,000: more than the burst, so the server stops reading this connection.
-    assert const.READ_BYTES_MIN_PER_WEBSOCKET_FRAME == 64
+    assert const.READ_BYTES_MIN_PER_FRAME == 64
     config = ServerConfig(host="127.0.0.1", port=0, web_port=0, rate_per_connection=1.0,
                           read_bytes_per_connection=1024, read_bytes_burst_per_connection=16 * 1024)
     with browser(config, "Pinger") as (srv, peer):

@@ -854,6 +854,36 @@ def test_a_persons_header_shows_their_registry_entry_while_online(monkeypatch: p
     assert model.where_text("ninguém") == ""
 
 
+def test_a_persons_header_leaves_out_what_matters_least_to_fit(monkeypatch: pytest.MonkeyPatch) -> None:
+    """At the window's minimum width "192.168.1.31:50412 · online since 09:02" ran past its
+    right edge. The header shows the first of the person's subtitles that fits (fit_first):
+    the port left out first, then when they came, the address alone; blocked: that it is,
+    then what it does; what does not fit at all is cut with "…" (a room's topic's rule)."""
+    from client.gui.model import ChatModel, fit_first
+    from protocol import LookupResult, UserJoined
+    from noonzone import local_time, stop_clock_at_noon
+    stop_clock_at_noon(monkeypatch)
+    at = local_time(9, 2)
+    when = time.strftime("%H:%M", time.localtime(at))
+    model = ChatModel("Professora")
+    model.apply(UserJoined("João", 1.0))
+    model.apply(UserJoined("Ana", 1.0))
+    assert model.person_subtitle("ana") == ("online",)  # nothing looked up yet
+    assert model.person_subtitle("ninguém") == ("offline",)
+    model.set_where(LookupResult("1", "João", "online", "192.168.1.31", 50412, at))
+    forms = model.person_subtitle("joão")
+    assert forms == (f"192.168.1.31:50412 · online since {when}", f"192.168.1.31 · online since {when}",
+                     "192.168.1.31")
+    assert forms[0] == model.where_text("joão")  # the whole, as /whois says it
+    assert [fit_first(forms, width, len) for width in (100, len(forms[0]), len(forms[1]), 30, 12, 10, 1)] == [
+        forms[0], forms[0], forms[1], "192.168.1.31", "192.168.1.31", "192.168.1…", ""]
+    assert fit_first(forms) == forms[0]  # not laid out yet: all of it
+    model.set_where(LookupResult("2", "Ana", "online", "2001:db8::1", 50413, at))
+    assert model.person_subtitle("ana")[:3:2] == (f"[2001:db8::1]:50413 · online since {when}", "2001:db8::1")
+    model.blocks_listed(["João"])
+    assert model.person_subtitle("joão") == ("online · blocked: their messages do not reach you", "online · blocked")
+
+
 def test_the_open_conversations_person_is_looked_up_again_when_they_come_back() -> None:
     """A tester had Conceição's conversation open in the window, her address under her
     name; after a server restart the header read just "Conceição  online", until another

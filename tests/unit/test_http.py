@@ -240,6 +240,58 @@ def test_eof_mid_head_is_400_and_clean_eof_is_none():
     assert clean.next_request() is None
 
 
+@pytest.mark.parametrize(
+    "data, status, kwargs",
+    [
+        pytest.param(b"HEAD /\x01 HTTP/1.1\r\nHost: h\r\n\r\n", 400, {}, id="bad target"),
+        pytest.param(b"HEAD / HTTP/1.1\r\nHost: h\r\nbad header\r\n\r\n", 400, {}, id="bad header line"),
+        pytest.param(b"HEAD  / HTTP/1.1\r\nHost: h\r\n\r\n", 400, {}, id="malformed request line"),
+        pytest.param(b"HEAD /\r\nHost: h\r\n\r\n", 400, {}, id="no version"),
+        pytest.param(b"HEAD / HTTP/2.0\r\nHost: h\r\n\r\n", 505, {}, id="version"),
+        pytest.param(b"HEAD / HTTP/1.1\nHost: h\n\n", 400, {}, id="bare LF"),
+        pytest.param(b"\r\nHEAD / HTTP/1.1\r\n\r\n", 400, {}, id="after an empty line, no Host"),
+        pytest.param(b"HEAD / HTTP/1.1\r\nHost: h\r\nContent-Length: 5\r\n\r\n", 413, {}, id="body"),
+        pytest.param(b"HEAD /" + b"a" * 64 + b" HTTP/1.1\r\n", 414, {"max_header_bytes": 64}, id="long target"),
+        pytest.param(b"HEAD / HTTP/1.1\r\nHost: h\r\nX: " + b"a" * 64, 431, {"max_header_bytes": 64}, id="long head"),
+        pytest.param(SIMPLE + b"HEAD /\x7f HTTP/1.1\r\nHost: h\r\n\r\n", 400, {}, id="pipelined"),
+    ],
+)
+def test_a_refused_head_request_is_known_by_its_method_token_and_answered_without_a_body(data, status, kwargs):
+    # RFC 9110 9.3.2: no content in a response to HEAD. A HEAD request that could not be
+    # parsed was answered with a body: its method was not known.
+    reader = HttpRequestReader(**kwargs)
+    reader.receive_data(data)
+    with pytest.raises(HttpError) as info:
+        while reader.next_request() is not None:
+            pass
+    error = info.value
+    assert (error.status, error.method) == (status, "HEAD")
+    head, _, body = error.to_response().partition(b"\r\n\r\n")
+    assert body == b"" and b"\r\nContent-Length: %d\r\n" % len(f"{status} {error.reason}\n") in head + b"\r\n"
+
+
+def test_a_refused_head_request_cut_short_by_the_end_of_the_stream_is_known_too():
+    reader = HttpRequestReader()
+    reader.receive_data(b"HEAD / HTTP/1.1\r\nHo")
+    reader.receive_data(b"")
+    with pytest.raises(HttpError) as info:
+        reader.next_request()
+    assert (info.value.status, info.value.method) == (400, "HEAD")
+
+
+@pytest.mark.parametrize("data, method", [
+    pytest.param(b"\x01\x02 / HTTP/1.1\r\n\r\n", None, id="no token"),
+    pytest.param(b"HEAD\r\nHost: h\r\n\r\n", None, id="no space after it"),
+    pytest.param(b" HEAD / HTTP/1.1\r\nHost: h\r\n\r\n", None, id="a space before it"),
+    pytest.param(b"GET /\x01 HTTP/1.1\r\nHost: h\r\n\r\n", "GET", id="GET"),
+    pytest.param(b"BREW / HTTP/1.1\r\nHost: h\r\n\r\n", "BREW", id="unknown method"),
+])
+def test_a_refusal_has_its_body_unless_the_method_read_is_head(data, method):
+    error = error_for(data)
+    assert error.method == method
+    assert error.to_response().endswith(b"\r\n\r\n%d %s\n" % (error.status, error.reason.encode()))
+
+
 def test_error_response_rendering():
     response = HttpError(400, "Bad Request").to_response()
     assert response == (

@@ -13,6 +13,7 @@ import types
 
 import pytest
 
+import const
 from const import PROTOCOL_VERSION
 from protocol import Pong, Welcome
 from server import session as session_module
@@ -36,7 +37,9 @@ class StubRelay:
     """What the session calls on the relay while reading: handle(), and its config."""
 
     def __init__(self, **config: object) -> None:
-        # (A request rate of one a second: one that raised the read budget would be 1 KiB a second.)
+        # (A request rate of one a second: one that raised the read budget would be 1 KiB a second.
+        # The bytes alone unless a test says otherwise: PONG is shorter than the least a frame costs.)
+        config.setdefault("read_bytes_min_per_frame", 0)
         self.config = ServerConfig(read_bytes_per_connection=RATE, read_bytes_burst_per_connection=BURST,
                                    read_check_bytes=CHECK, rate_per_connection=1.0, **config)  # type: ignore[arg-type]
         self.events: list = []
@@ -93,11 +96,11 @@ def session_of(relay: StubRelay) -> tuple[ClientSession, Transport]:
     return session, transport
 
 
-def read(session: ClientSession, nbytes: int) -> list[int]:
-    """``nbytes`` of whole pongs read as asyncio's transports read them: as much as the
+def read(session: ClientSession, nbytes: int, frame: bytes = PONG) -> list[int]:
+    """``nbytes`` of whole ``frame`` read as asyncio's transports read them: as much as the
     buffer the session lends takes, then again while the transport reads (the first read
     in any case: one under way when reading stopped). Returns the size of each read."""
-    data = PONG * (nbytes // len(PONG))
+    data = frame * (nbytes // len(frame))
     reads: list[int] = []
     while data and (not reads or session.transport.reading):  # type: ignore[union-attr]
         buffer = session.get_buffer(-1)
@@ -258,3 +261,45 @@ def test_pongs_are_handled_as_events(clock: Clock) -> None:
     session, _ = session_of(relay)
     read(session, len(PONG))
     assert relay.events == [Pong("x")]
+
+
+def test_each_frame_read_costs_the_budget_the_least_a_frame_costs(clock: Clock) -> None:
+    # Six connections writing empty lines or minimal pings (16 bytes) as fast as the server
+    # read them got 16,000 frames a second each through a budget of bytes alone (100,000 a
+    # second in all), and the server's core spent half its time on them.
+    relay = StubRelay(read_bytes_min_per_frame=64)
+    session, transport = session_of(relay)
+
+    async def scenario(loop: asyncio.AbstractEventLoop) -> None:
+        read(session, 600, b"\n")  # 600 empty lines, 600 bytes: counted as 38,400
+        assert transport.reading
+        read(session, 480, b'{"type":"pong"}\n')  # 30 pongs, 480 bytes: 1,920, past the 40,000
+        assert not transport.reading and transport.pauses == 1
+        assert relay.events == [Pong("")] * 30  # every frame read is handled (the blank lines are nothing)
+        clock.now += 0.031  # 320 bytes over: 0.032 s
+        await turns()
+        assert not transport.reading
+        clock.now += 0.001
+        await turns()
+        assert transport.reading
+
+    run(clock, scenario)
+
+
+def test_frames_of_the_least_a_frame_costs_or_more_cost_their_bytes(clock: Clock) -> None:
+    relay = StubRelay(read_bytes_min_per_frame=64)
+    session, transport = session_of(relay)
+    big = b'{"type":"pong","token":"%s"}\n' % (b"x" * 101)
+    assert len(big) == 128
+
+    async def scenario(loop: asyncio.AbstractEventLoop) -> None:
+        read(session, 39_936, big)  # 312 frames: 39,936 bytes of the 40,000
+        assert transport.reading
+        read(session, 1_024, big)  # (counted once CHECK bytes are read)
+        assert not transport.reading and len(relay.events) == 320
+
+    run(clock, scenario)
+
+
+def test_the_least_a_frame_costs_is_the_shipped_one_by_default() -> None:
+    assert ServerConfig().read_bytes_min_per_frame == const.READ_BYTES_MIN_PER_FRAME == 64
