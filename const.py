@@ -120,6 +120,10 @@ MAX_CONNECTIONS = 20000
 PRESENCE_ROOM_LIMIT = 200
 # Names one session may watch at once (its contacts and conversations).
 MAX_WATCHED = 1000
+# Names one account (or guest) may block. Each is kept for good, in memory on every node and
+# on disk, so without a bound one user could grow the server's state at the request rate
+# (about 17 million names a day); no one needs to block more people than a large school has.
+MAX_BLOCKED = 1000
 
 # --- Client -----------------------------------------------------------------------------
 # How long `chatclient.py NAME --send TO TEXT` waits for the delivery acknowledgement.

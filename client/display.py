@@ -317,6 +317,8 @@ ERROR_TEXTS = {
     "too_late": N_("a message can be edited or deleted only within {span} of sending it"),
     # {n}: the shortest password the server takes (const.MIN_PASSWORD_LENGTH).
     "weak_password": N_("a password needs at least {n} characters"),
+    "too_many_blocked": N_("you block as many names as one may already: unblock someone you no longer need to "
+                           "block first"),
     # Refusals whose server words differ by case (PROTOCOL.md "Errors"): one sentence each
     # that covers the cases and says what the user can do.
     "forbidden": N_("you may not do that: only a message's sender may change it, and only a room's owner, its "

@@ -74,6 +74,8 @@ class ErrorCode(StrEnum):
     TOO_LATE = "too_late"
     # Presence subscriptions.
     TOO_MANY_WATCHED = "too_many_watched"
+    # A block past const.MAX_BLOCKED names.
+    TOO_MANY_BLOCKED = "too_many_blocked"
     # Rooms and moderation (server/rooms.py; PROTOCOL.md "Rooms").
     NO_SUCH_ROOM = "no_such_room"
     ROOM_EXISTS = "room_exists"

@@ -338,12 +338,18 @@ class AfterDelivered:
         reader, peer_key = session.key, canonical(read.peer)
         peer = self.relay.known.get(peer_key, read.peer)
 
+        def unknown() -> None:
+            session.send(ErrorReply(ErrorCode.UNKNOWN_MESSAGE, f"message {read.msg_id} is not one {read.peer} sent you"))
+
+        if read.msg_id <= session.epoch:
+            # Sent to an earlier holder of this guest name (_change's rule): never this one's
+            # to read, and its sender would be told a false "read".
+            return unknown()
+
         def recorded(result: tuple[int | None, bool]) -> None:
             mark, moved = result
             if mark is None:
-                session.send(ErrorReply(ErrorCode.UNKNOWN_MESSAGE, f"message {read.msg_id} is not one "
-                                        f"{read.peer} sent you"))
-                return
+                return unknown()
             if not moved or session.name is None:
                 return
             event = Read(peer, mark, session.name)

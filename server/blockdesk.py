@@ -59,6 +59,12 @@ class BlockDesk:
             session.send(ErrorReply(ErrorCode.BAD_FIELD, "you cannot block yourself", request.request_id))
             return
         was_blocked = target in self.blocked.get(owner, ())
+        limit = self.relay.config.max_blocked
+        if blocking and not was_blocked and len(self.blocked.get(owner, ())) >= limit:
+            # Counted with the blocks still being stored (set before the store answers).
+            session.send(ErrorReply(ErrorCode.TOO_MANY_BLOCKED, f"you block {limit} names already, as many as one "
+                                    "may: unblock one first", request.request_id))
+            return
         self._set_blocked(owner, target, blocking)
 
         def not_stored(failure: StoreUnavailable) -> None:

@@ -53,6 +53,7 @@ class ServerConfig:
     max_bad_frames: int = const.MAX_BAD_FRAMES
     presence_room_limit: int = const.PRESENCE_ROOM_LIMIT
     max_watched: int = const.MAX_WATCHED
+    max_blocked: int = const.MAX_BLOCKED
     # Log lines a client can cause at will (bad frames, refused logins, rate limits) are
     # logged once, then counted per address and summed up in one line per this many seconds.
     log_summary_interval: float = 60.0

@@ -841,6 +841,26 @@ def test_a_guest_names_new_holder_may_not_change_the_earlier_holders_last_messag
                 time.sleep(0.05)
 
 
+def test_a_guest_names_new_holder_may_not_mark_the_earlier_holders_messages_read():
+    # A message to the earlier holder ended with them (expired, or delivered to them): a
+    # "read" of it from the name's new holder, who never got it, would tell its sender a
+    # false "read" (afterdelivered._read).
+    with ServerThread(ServerConfig(host="127.0.0.1", port=0, guest_hold=0.0)) as server:
+        with log_in(server, "Alice") as alice:
+            with log_in(server, "Zoe") as zoe:
+                msg_id = dm(alice, zoe, "m1", "Zoe", "for the first Zoe")
+            deadline = time.monotonic() + 10
+            while True:  # the name is free once the server has seen the first Zoe leave
+                with log_in_or_refused(server, "Zoe") as (other, welcome):
+                    if welcome is not None:
+                        other.send(Read("Alice", msg_id))
+                        assert other.expect_error("unknown_message", skip=NOTICES).request_id is None
+                        no(alice, Read)
+                        break
+                assert time.monotonic() < deadline, "the name never came free"
+                time.sleep(0.05)
+
+
 def test_a_device_back_from_away_is_not_told_the_changes_of_a_sender_its_user_blocks(server):
     # As a change made while it was online is not told (the block), nor is one made while
     # it was away (afterdelivered._tell_missed); the user's own changes still are.

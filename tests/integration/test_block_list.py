@@ -197,3 +197,31 @@ def test_a_block_or_unblock_the_store_did_not_take_leaves_things_as_they_were(lo
     assert desk.blocked["bob"] == {"mallory", "eve"}  # what may be blocked is applied
     bench.store.set_block = real
     bench.store.close()
+
+
+def test_an_account_blocks_at_most_max_blocked_names_and_a_refused_block_changes_nothing(loop, store_kind):
+    """Each block is kept for good: past ``max_blocked`` names a new one is refused with
+    ``too_many_blocked`` (stored nowhere); blocking a name again, and unblocking, still
+    work, and an unblock makes room."""
+    from protocol import ErrorCode
+    bench = RelayBench(loop, store_kind)
+    bench.relay = Relay(ServerConfig(max_blocked=3), bench.store)
+    bob = bench.login("Bob", "correct horse", register=True)
+    for request in (Block("b1", "Ana"), Block("b2", "Bia"), Block("b3", "Carl"), Block("b4", "Dora"),
+                    Block("b5", "ana")):
+        bench.relay.handle(bob, request)
+    bench.settle()
+    assert [done.request_id for done in bob.take(Done)] == ["b1", "b2", "b3", "b5"]
+    [refused] = bob.take(ErrorReply)
+    assert (refused.request_id, refused.code) == ("b4", ErrorCode.TOO_MANY_BLOCKED)
+    assert blocked_names(bench, bob).blocked == ("ana", "bia", "carl")
+    bench.relay = Relay(ServerConfig(max_blocked=3), bench.store)  # a restart: nothing of Dora was stored
+    bob = bench.login("Bob", "correct horse")
+    assert blocked_names(bench, bob).blocked == ("ana", "bia", "carl")
+    for request in (Unblock("u1", "Bia"), Block("b6", "Dora"), Block("b7", "Eva")):
+        bench.relay.handle(bob, request)
+    bench.settle()
+    assert [done.request_id for done in bob.take(Done)] == ["u1", "b6"]
+    assert [(e.request_id, e.code) for e in bob.take(ErrorReply)] == [("b7", ErrorCode.TOO_MANY_BLOCKED)]
+    assert blocked_names(bench, bob).blocked == ("ana", "carl", "dora")
+    bench.store.close()

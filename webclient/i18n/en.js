@@ -39,6 +39,7 @@ chatCatalogueLoaded("en", {
   "server_full": "the server has no room for another user now; {when}",
   "slow_consumer": "the server closed the connection: this client did not read what it was sent fast enough",
   "too_late": "a message can be edited or deleted only within {span} of sending it",
+  "too_many_blocked": "you block as many names as one may already: unblock someone you no longer need to block first",
   "too_many_connections": "too many connections come from your address (this computer, or your network's); close some, or {when}",
   "too_many_rooms": "no more rooms now: you are in as many rooms as one may be, or too many rooms were made (on this server, or lately from your address); leave a room you no longer need, or join one that exists",
   "unavailable": "the server cannot store anything right now (its disk is full or failing, or it cannot reach its Redis), so nothing was done; {when}",
