@@ -54,8 +54,9 @@ did not go through, go to stderr, as ``error: ...``)::
                                                  " over TLS", " (registered)" if so)
     ✓ sent to Bob: hello                         your direct message was accepted
     ✓ queued for Bob: hello (Bob is offline; the server keeps it for their next login)
-    ✓ delivered to Bob: hello                    ... and Bob's client confirmed it
-    ✓ delivered: message 17                      a message sent by an earlier session
+    ✓✓ delivered to Bob: hello                   ... and Bob's client confirmed it (the
+                                                 screen's marks: ✓ the server has it, ✓✓ delivered)
+    ✓✓ delivered: message 17                     a message sent by an earlier session
     ✗ not delivered: your message 17 to Bob expired before it was delivered; it waited 7 days ...
                                                  the same, expired (told at a login)
     ✗ not sent to Bob: hello — nobody called Bob has ever logged in here: check the name

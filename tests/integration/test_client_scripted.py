@@ -45,7 +45,7 @@ def test_a_script_whose_messages_all_got_through_exits_0(server, clients: list[C
     library_login(clients, server.port, "Bob")
     done = chatclient(server.port, "Alice", script="@Bob olá\nhello room\n")
     assert done.returncode == ExitCode.OK, done
-    assert "✓ delivered to Bob: olá" in done.stdout.splitlines()
+    assert "✓✓ delivered to Bob: olá" in done.stdout.splitlines()
     assert done.stderr == ""
 
 
@@ -75,7 +75,7 @@ def test_a_file_saved_by_windows_notepad_is_read_as_typed(server, clients: list[
     done = chatclient(server.port, "Alice", script="\ufeff@Bob só para você\r\n@Bob olá\r\n")
     assert done.returncode == ExitCode.OK, done
     lines = done.stdout.splitlines()
-    assert "✓ delivered to Bob: só para você" in lines and "✓ delivered to Bob: olá" in lines, lines
+    assert "✓✓ delivered to Bob: só para você" in lines and "✓✓ delivered to Bob: olá" in lines, lines
     assert not any("room" in line for line in lines), lines
 
 
@@ -108,8 +108,8 @@ def test_names_and_text_in_utf8_without_any_locale(server, clients: list[ChatCli
     for locale in ({}, {"LANG": "C"}, {"LANG": "pt_BR.UTF-8"}):
         done = chatclient(server.port, "Conceição", script="@João olá, tudo bem?\n", env={**env, **locale})
         assert done.returncode == ExitCode.OK, (locale, done)
-        assert done.stdout.splitlines()[-1] in ("✓ delivered to João: olá, tudo bem?",
-                                                "✓ entregue a João: olá, tudo bem?"), (locale, done.stdout)
+        assert done.stdout.splitlines()[-1] in ("✓✓ delivered to João: olá, tudo bem?",
+                                                "✓✓ entregue a João: olá, tudo bem?"), (locale, done.stdout)
 
 
 def stopped_by(server, clients: list[ChatClient], signum: int) -> tuple[int, str, UserLeft]:
@@ -124,7 +124,7 @@ def stopped_by(server, clients: list[ChatClient], signum: int) -> tuple[int, str
         proc.stdin.flush()
         lines: queue.Queue[str] = queue.Queue()
         threading.Thread(target=lambda: [lines.put(line) for line in proc.stdout], daemon=True).start()
-        while lines.get(timeout=RUN) != "✓ delivered to Bob: still typing\n":
+        while lines.get(timeout=RUN) != "✓✓ delivered to Bob: still typing\n":
             pass
         proc.send_signal(signum)
         status = proc.wait(RUN)

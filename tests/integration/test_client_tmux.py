@@ -272,7 +272,7 @@ def test_a_pipe_gets_no_colour(server: ServerThread, clients: list[ChatClient]) 
                           input="@Bob hi\n/who\n", capture_output=True, text=True, encoding="utf-8",
                           timeout=WAIT, env=env)
     assert done.returncode == 0, done.stderr
-    assert "✓ delivered to Bob: hi" in done.stdout.splitlines()
+    assert "✓✓ delivered to Bob: hi" in done.stdout.splitlines()
     assert "\x1b" not in done.stdout
 
 
