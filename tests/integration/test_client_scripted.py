@@ -68,6 +68,18 @@ def test_a_line_that_sends_nothing_makes_the_script_fail(server, clients: list[C
         done.stderr
 
 
+def test_the_answers_come_in_the_order_of_the_lines_they_answer(server, clients: list[ChatClient]) -> None:
+    """'@Bob one', '/nonsense', '@Bob two', '@Bob': the two mistakes were said first, then
+    the messages' answers, as they came from the server."""
+    library_login(clients, server.port, "Bob")
+    done = chatclient(server.port, "Alice", script="@Bob one\n/nonsense\n@Bob two\n@Bob\n")
+    assert done.returncode == ExitCode.REFUSED, done
+    answers = [line.split(":")[0] for line in done.stdout.splitlines()[1:] if not line.startswith("✓✓")]
+    assert answers == ["✓ sent to Bob", "! unknown command '/nonsense'", "✓ sent to Bob", "! nothing to send to Bob"], \
+        done.stdout
+    assert "✓✓ delivered to Bob: one" in done.stdout and "✓✓ delivered to Bob: two" in done.stdout, done.stdout
+
+
 def test_a_file_saved_by_windows_notepad_is_read_as_typed(server, clients: list[ChatClient]) -> None:
     """A file saved as "UTF-8 with BOM", with CRLF line ends: its first line, a direct
     message, went to the whole room as '\\ufeff@Bob ...'."""
