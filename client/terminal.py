@@ -80,7 +80,9 @@ did not go through, go to stderr, as ``error: ...``)::
     * Alice is now registered: log in with its password from now on    /register
     ✓ sent to the room: hi                       your room message was accepted
     ✗ not sent to the room: hi — <reason> (<code>)
-    * plain lines now go to Bob                  after /to Bob (/all: "... to the room")
+    * plain lines now go to Bob                  after /to Bob (/all: "... to the room"); the server is
+                                                 asked about Bob: ", who is offline: ..." when so,
+    ! plain lines now go to Zed, but nobody called Zed has ever logged in here, so they are not sent: ...
     ! <problem>                                  a local error (unknown command, bad name,
                                                  no answer to /who...) or a server error
     ! line 3 is not valid UTF-8; not sent        an input line with bytes that are not text
@@ -654,15 +656,7 @@ class TerminalUI:
             else:
                 self._send(SendText(sender, command.text))
         elif isinstance(command, SetTarget):
-            to = command.to
-            if to is not None:
-                with self._print_lock:  # the prompt and the lines say "João" for /to joão
-                    to = to if is_room(to) else self._names.spelt(to)
-                    self._names.known(to)
-            self._target = to
-            self._watch(to)
-            self._screen.emit(_("* plain lines now go to {name}").format(name=sanitize(to)) if to
-                              else _("* plain lines now go to the room"))
+            self._set_target(command.to)
         elif isinstance(command, ShowWho):
             try:
                 users = self.client.who(self._timeout)
@@ -730,6 +724,52 @@ class TerminalUI:
             self._room_command(command)
         elif isinstance(command, (EditLast, DeleteLast)):
             self._change_last(command)
+
+    def _set_target(self, to: str | None) -> None:
+        """/to NAME, /to #ROOM, /all: plain lines go there from now on, said in one line. A
+        person's name is asked about first (whois, within ``timeout``), so that the line
+        says now what the first message would have: online; offline (messages wait for
+        their next login); or nobody by that name has logged in, so they are refused (and
+        whom the name looks like). Plain lines go to the name in every case: a line meant
+        for it never goes to the room, or to whom they went before, instead. When the
+        server cannot answer (reconnecting, no answer in time), the line says the name
+        was not checked."""
+        if to is None or is_room(to):
+            self._target = to
+            self._screen.emit(_("* plain lines now go to {name}").format(name=sanitize(to)) if to
+                              else _("* plain lines now go to the room"))
+            return
+        with self._print_lock:  # the prompt and the lines say "João" for /to joão
+            to = self._names.spelt(to)
+        why = ""
+        try:
+            result = self.client.lookup(to, self._timeout)
+        except ClientError as exc:  # reconnecting, no answer within the timeout, refused
+            result, why = None, self._failure(exc)
+        if result is not None and result.status != "unknown":
+            to = result.name  # as the server spells it
+        if result is None or result.status != "unknown":
+            with self._print_lock:
+                self._names.known(to)
+        self._target = to
+        self._watch(to)
+        name = sanitize(to)
+        if result is None:
+            # (after a semicolon: ``why`` may have brackets of its own, "not connected (reconnecting: ...)")
+            line = _("* plain lines now go to {name}; the name could not be checked: {why}").format(name=name, why=why)
+        elif result.status == "offline":
+            line = _("* plain lines now go to {name}, who is offline: they wait for their next login").format(
+                name=name)
+        elif result.status == "unknown":
+            like = self._like(to)
+            line = (_("! plain lines now go to {name}, but nobody called {name} has ever logged in here, so they "
+                      "are not sent: did you mean {like}?") if like else
+                    _("! plain lines now go to {name}, but nobody called {name} has ever logged in here, so they "
+                      "are not sent: check the name")).format(name=name, like=sanitize(like or ""))
+            self._sent_nothing()  # (a script's line that did not do what it was for)
+        else:
+            line = _("* plain lines now go to {name}").format(name=name)
+        self._screen.emit(line)
 
     # --- Edit and delete (issue 13) ---------------------------------------------------------
 

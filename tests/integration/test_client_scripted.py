@@ -80,6 +80,29 @@ def test_the_answers_come_in_the_order_of_the_lines_they_answer(server, clients:
     assert "✓✓ delivered to Bob: one" in done.stdout and "✓✓ delivered to Bob: two" in done.stdout, done.stdout
 
 
+def test_to_says_at_once_who_the_name_is_and_never_sends_to_the_room_instead(
+        server, clients: list[ChatClient]) -> None:
+    """/to asked nobody: a name nobody has went unsaid until the first line to it was refused.
+    Now the server's whois answers it: online, offline (an account: its messages wait), or
+    nobody by that name (its lines are refused, never sent to the room instead)."""
+    library_login(clients, server.port, "Conceição", password="senha secreta 1", register=True).close()
+    bob = library_login(clients, server.port, "Bob")
+    done = chatclient(server.port, "Alice", script="/to bob\nhi\n/to conceição\noi\n/to Ninguem\nsecret\n")
+    assert done.returncode == ExitCode.REFUSED, done
+    lines = done.stdout.splitlines()
+    assert "* plain lines now go to Bob" in lines and "✓✓ delivered to Bob: hi" in lines, lines
+    assert "* plain lines now go to Conceição, who is offline: they wait for their next login" in lines, lines
+    assert any(line.startswith("✓ queued for Conceição: oi") for line in lines), lines
+    assert "! plain lines now go to Ninguem, but nobody called Ninguem has ever logged in here, so they are not " \
+           "sent: check the name" in lines, lines
+    assert any(line.startswith("✗ not sent to Ninguem: secret") for line in lines), lines
+    assert done.stderr.startswith("error: 2 lines of the input did not go through"), done.stderr
+    heard = []
+    while not bob.events.empty():
+        heard.append(bob.events.get_nowait())
+    assert not any(getattr(event, "text", None) == "secret" for event in heard), heard
+
+
 def test_a_file_saved_by_windows_notepad_is_read_as_typed(server, clients: list[ChatClient]) -> None:
     """A file saved as "UTF-8 with BOM", with CRLF line ends: its first line, a direct
     message, went to the whole room as '\\ufeff@Bob ...'."""
