@@ -80,9 +80,10 @@ did not go through, go to stderr, as ``error: ...``)::
     * Alice is now registered: log in with its password from now on    /register
     ✓ sent to the room: hi                       your room message was accepted
     ✗ not sent to the room: hi — <reason> (<code>)
-    * plain lines now go to Bob                  after /to Bob (/all: "... to the room"); the server is
-                                                 asked about Bob: ", who is offline: ..." when so,
+    * plain lines now go to Bob                  after /to Bob, Bob online (/all: "... to the room")
+    * plain lines now go to Bob, who is offline: they wait for their next login
     ! plain lines now go to Zed, but nobody called Zed has ever logged in here, so they are not sent: ...
+                                                 (/to asks the server who the name is)
     ! <problem>                                  a local error (unknown command, bad name,
                                                  no answer to /who...) or a server error
     ! line 3 is not valid UTF-8; not sent        an input line with bytes that are not text
