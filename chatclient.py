@@ -127,7 +127,8 @@ def build_parser() -> argparse.ArgumentParser:
                             **shown))
     parser.add_argument("--timeout", metavar=shown["seconds"], type=_seconds, default=const.SEND_TIMEOUT,
                         help=_("seconds to wait for the acknowledgement with --send, for answers to "
-                               "/who and /whois, and for pending messages when a piped input ends "
+                               "/who, /whois and /to, and, with a piped input, for the first answers to the "
+                               "messages before a line and for pending messages when it ends "
                                "(default {seconds})").format(seconds=f"{const.SEND_TIMEOUT:g}"))
     parser.add_argument("--lang", metavar=shown["lang"],
                         help=_("language of the interface: {languages} (default: from LANGUAGE, "

@@ -24,7 +24,8 @@ if TYPE_CHECKING:
     from protocol import RoomNotice
 
 # A `left` notice's reason (PROTOCOL.md, "joined, left") in the user's language. The English
-# is the reason as the server words it; one not listed (a newer server's) is shown as it came.
+# is the reason as the server words it (but a lost connection's: _LOST); one not listed (a
+# newer server's) is shown as it came.
 _LEFT_REASONS = {
     "quit": N_("quit"),
     "disconnected": N_("disconnected"),
@@ -33,14 +34,17 @@ _LEFT_REASONS = {
     "frame timeout": N_("frame timeout"),
     const.SHUTDOWN_REASON: N_("server shutting down"),  # a stopping server's bye
     "server lost the cluster": N_("server lost the cluster"),
-    "connection lost (server stopped)": N_("connection lost (server stopped)"),
+    "connection lost (server stopped)": N_("connection lost: server stopped"),  # (_LOST)
     const.TOO_MANY_ERRORS_REASON: N_("too many errors"),  # malformed frames in a row
     const.PROTOCOL_ERROR_REASON: N_("protocol error"),  # a breach of the WebSocket's rules
     const.PASSWORD_RESET_REASON: N_("password reset by the server operator"),  # the console's /password
     const.PASSWORD_CHANGED_REASON: N_("password changed in another session"),  # a password frame
     const.ACCOUNT_DELETED_REASON: N_("account deleted"),  # an unregister frame, or the console's /unregister
 }
-_LOST = "connection lost ("  # the server's "connection lost (CAUSE)", CAUSE an exception's name
+# The server's "connection lost (CAUSE)", CAUSE an exception's name. Said with the cause after
+# a colon: the reason goes into brackets of its own ("left (WHY)"), and "left (connection lost
+# (server stopped))" was two pairs deep.
+_LOST = "connection lost ("
 
 
 def reason_words(reason: str) -> str:
@@ -50,7 +54,7 @@ def reason_words(reason: str) -> str:
     if words is not None:
         return _(words)
     if reason.startswith(_LOST) and reason.endswith(")"):
-        return _("connection lost ({cause})").format(cause=sanitize(reason[len(_LOST):-1]))
+        return _("connection lost: {cause}").format(cause=sanitize(reason[len(_LOST):-1]))
     return sanitize(reason)
 
 

@@ -82,7 +82,7 @@ def send_once(name: str, to: str, text: str, *, host: str = const.SERVER_HOST, p
             say(out, _("[{clock}] {name} → you: {text}").format(clock=format_clock(event.sent_at),
                                                                  name=sanitize(event.sender), text=sanitize(event.text)))
         elif isinstance(event, Delivered):  # a message an earlier run sent
-            say(out, _("✓ delivered: message {id}").format(id=event.msg_id))
+            say(out, _("✓✓ delivered: message {id}").format(id=event.msg_id))
 
     client = ChatClient(name, host, port, on_event=on_event, password=password, register=register,
                         **client_options)

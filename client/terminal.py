@@ -16,7 +16,11 @@ Two modes, chosen by whether stdin and stdout are terminals:
   typed: :class:`client.terminal_screen.Screen` prints every line above readline's prompt.
 - Pipe (stdin or stdout is not a TTY): no prompt, no escape codes, no time stamps on
   status lines; commands are read line by line, and every event is printed as one line
-  (the list below: scripts may rely on it). At the end of the input (or at
+  (the list below: scripts may rely on it). The answers come in the order of the lines
+  they answer: a line the client answers itself (a mistake, a message it refuses, a
+  command's answer) waits, up to ``--timeout``, for the first answer to each message of
+  the lines before it (``✓ sent``, ``✓ queued``, ``✗ not sent``); a delivery (``✓✓``)
+  comes when the recipient's client confirms it, and names the message. At the end of the input (or at
   ``/quit``) the client waits up to ``--timeout`` seconds for the messages it sent to
   reach a final state (delivered or failed; queued counts as delivered), then leaves:
   with status 0 if every line went through, else with one ``error: ...`` line on stderr
@@ -37,7 +41,7 @@ connection or login ends the client at once. Passwords: see :mod:`client.auth` (
 interactive; ``CHAT_PASSWORD`` or ``--password-file`` for scripts).
 
 Output lines in a pipe (client/terminal_lines.py words them; printed to stdout, one event per line,
-in the order it happened; text from
+in the order it happened, the answers to the input in its order (above); text from
 the network is sanitised by :func:`client.display.sanitize`, so it never contains a control
 character or a newline; only a failure to connect or log in, and the summary of lines that
 did not go through, go to stderr, as ``error: ...``)::
@@ -54,8 +58,9 @@ did not go through, go to stderr, as ``error: ...``)::
                                                  " over TLS", " (registered)" if so)
     ✓ sent to Bob: hello                         your direct message was accepted
     ✓ queued for Bob: hello (Bob is offline; the server keeps it for their next login)
-    ✓ delivered to Bob: hello                    ... and Bob's client confirmed it
-    ✓ delivered: message 17                      a message sent by an earlier session
+    ✓✓ delivered to Bob: hello                   ... and Bob's client confirmed it (the
+                                                 screen's marks: ✓ the server has it, ✓✓ delivered)
+    ✓✓ delivered: message 17                     a message sent by an earlier session
     ✗ not delivered: your message 17 to Bob expired before it was delivered; it waited 7 days ...
                                                  the same, expired (told at a login)
     ✗ not sent to Bob: hello — nobody called Bob has ever logged in here: check the name
@@ -75,7 +80,10 @@ did not go through, go to stderr, as ``error: ...``)::
     * Alice is now registered: log in with its password from now on    /register
     ✓ sent to the room: hi                       your room message was accepted
     ✗ not sent to the room: hi — <reason> (<code>)
-    * plain lines now go to Bob                  after /to Bob (/all: "... to the room")
+    * plain lines now go to Bob                  after /to Bob, Bob online (/all: "... to the room")
+    * plain lines now go to Bob, who is offline: they wait for their next login
+    ! plain lines now go to Zed, but nobody called Zed has ever logged in here, so they are not sent: ...
+                                                 (/to asks the server who the name is)
     ! <problem>                                  a local error (unknown command, bad name,
                                                  no answer to /who...) or a server error
     ! line 3 is not valid UTF-8; not sent        an input line with bytes that are not text
@@ -341,6 +349,12 @@ class TerminalUI:
         self._target: str | None = None
         # Messages sent and maybe not final yet (pipe mode waits for them when leaving).
         self._sent: list[OutgoingMessage] = []
+        # Pipe mode: the messages sent whose first line (✓ sent, ✓ queued, ✗ not sent...) is
+        # not printed yet, and whether the connection is down (then the reconnection's lines
+        # say why none comes). A line the main thread answers waits for them first
+        # (_after_earlier_answers). Guarded by the print lock; _answered wakes that wait.
+        self._unanswered: dict[OutgoingMessage, None] = {}
+        self._connection_down = False
         # Pipe mode's exit status (_script_status): the input lines that did not go
         # through (not understood, or a message that failed and left _sent), and the
         # status they make (UNAVAILABLE if the server's storage was why for one of them).
@@ -349,6 +363,7 @@ class TerminalUI:
         # Guards output (main and receiver threads both print) and the flags below: the
         # screen's lock, so that a line and the state it shows never disagree.
         self._print_lock = self._screen.lock
+        self._answered = threading.Condition(self._print_lock)
         # After each reconnection: what another session of ours got or sent meanwhile.
         self._catch_up = CatchUp(self.client, lambda: self._me, self._timeout, self._print_lock, self._event_lock,
                                  lambda msg_id: msg_id in self._shown_ids or msg_id in self._sent_here,
@@ -445,6 +460,7 @@ class TerminalUI:
             self.client.close()
             return ExitCode.TERMINATED if isinstance(stop, Terminated) else ExitCode.INTERRUPTED
         self._me = welcome.name
+        self._connection_down = False  # (a login after the session was signed out: answers come again)
         self._catch_up.welcomed(welcome.last_id)  # (the first login's: where this screen began)
         how = (_(" over TLS") if self.client.tls else "") + (_(" (registered)") if welcome.registered else "")
         # How to write to someone, first: the original assignments' clients asked for the
@@ -540,6 +556,7 @@ class TerminalUI:
                 line = line.removeprefix("\ufeff")
             refusal = undecodable_line(line, self._lines_read, getattr(self._stdin, "encoding", None))
             if refusal is not None:
+                self._after_earlier_answers()
                 self._screen.emit(f"! {refusal}")
                 self._sent_nothing()
                 continue
@@ -548,6 +565,8 @@ class TerminalUI:
             command = parse_command(line, self._target)
             if isinstance(command, Quit):
                 return self._leave(drain=not self._interactive)
+            if not isinstance(command, (SendText, Blank)):
+                self._after_earlier_answers()
             self._execute(command)
 
     def _hint_bare_command(self, line: str) -> bool:
@@ -638,15 +657,7 @@ class TerminalUI:
             else:
                 self._send(SendText(sender, command.text))
         elif isinstance(command, SetTarget):
-            to = command.to
-            if to is not None:
-                with self._print_lock:  # the prompt and the lines say "João" for /to joão
-                    to = to if is_room(to) else self._names.spelt(to)
-                    self._names.known(to)
-            self._target = to
-            self._watch(to)
-            self._screen.emit(_("* plain lines now go to {name}").format(name=sanitize(to)) if to
-                              else _("* plain lines now go to the room"))
+            self._set_target(command.to)
         elif isinstance(command, ShowWho):
             try:
                 users = self.client.who(self._timeout)
@@ -714,6 +725,52 @@ class TerminalUI:
             self._room_command(command)
         elif isinstance(command, (EditLast, DeleteLast)):
             self._change_last(command)
+
+    def _set_target(self, to: str | None) -> None:
+        """/to NAME, /to #ROOM, /all: plain lines go there from now on, said in one line. A
+        person's name is asked about first (whois, within ``timeout``), so that the line
+        says now what the first message would have: online; offline (messages wait for
+        their next login); or nobody by that name has logged in, so they are refused (and
+        whom the name looks like). Plain lines go to the name in every case: a line meant
+        for it never goes to the room, or to whom they went before, instead. When the
+        server cannot answer (reconnecting, no answer in time), the line says the name
+        was not checked."""
+        if to is None or is_room(to):
+            self._target = to
+            self._screen.emit(_("* plain lines now go to {name}").format(name=sanitize(to)) if to
+                              else _("* plain lines now go to the room"))
+            return
+        with self._print_lock:  # the prompt and the lines say "João" for /to joão
+            to = self._names.spelt(to)
+        why = ""
+        try:
+            result = self.client.lookup(to, self._timeout)
+        except ClientError as exc:  # reconnecting, no answer within the timeout, refused
+            result, why = None, self._failure(exc)
+        if result is not None and result.status != "unknown":
+            to = result.name  # as the server spells it
+        if result is None or result.status != "unknown":
+            with self._print_lock:
+                self._names.known(to)
+        self._target = to
+        self._watch(to)
+        name = sanitize(to)
+        if result is None:
+            # (after a semicolon: ``why`` may have brackets of its own, "not connected (reconnecting: ...)")
+            line = _("* plain lines now go to {name}; the name could not be checked: {why}").format(name=name, why=why)
+        elif result.status == "offline":
+            line = _("* plain lines now go to {name}, who is offline: they wait for their next login").format(
+                name=name)
+        elif result.status == "unknown":
+            like = self._like(to)
+            line = (_("! plain lines now go to {name}, but nobody called {name} has ever logged in here, so they "
+                      "are not sent: did you mean {like}?") if like else
+                    _("! plain lines now go to {name}, but nobody called {name} has ever logged in here, so they "
+                      "are not sent: check the name")).format(name=name, like=sanitize(like or ""))
+            self._sent_nothing()  # (a script's line that did not do what it was for)
+        else:
+            line = _("* plain lines now go to {name}").format(name=name)
+        self._screen.emit(line)
 
     # --- Edit and delete (issue 13) ---------------------------------------------------------
 
@@ -1006,6 +1063,35 @@ class TerminalUI:
         return True
 
     def _send(self, command: SendText) -> None:
+        if self._interactive:
+            self._show_own(self._submit(command))
+            return
+        # Held while the message is sent and put among those awaited: the receiver prints
+        # its answers under this lock, so the first of them cannot come before that.
+        with self._event_lock:
+            message = self._submit(command)
+            if not (message.state == FAILED and not message.submitted or message.waiting):
+                with self._print_lock:
+                    self._unanswered[message] = None
+        if message.state == FAILED and not message.submitted:
+            # It failed inside send_*; the library reports that only through the tracker.
+            line = describe_status(message, message.state, message.error)
+            if line is not None:
+                self._after_earlier_answers()
+                self._screen.emit(line)
+            self._settle(message)
+            return
+        if message.waiting:
+            where = message.to or message.room
+            line = _("… not connected: will be sent to the room once reconnected: {text}") if where is None \
+                else _("… not connected: will be sent to {name} once reconnected: {text}")
+            self._after_earlier_answers()
+            self._screen.emit(line.format(name=sanitize(where), text=preview(message.text)))
+        self._sent = [m for m in self._sent if not self._settle(m)]
+        self._sent.append(message)
+
+    def _submit(self, command: SendText) -> OutgoingMessage:
+        """Send ``command``'s text where it goes; its tracker."""
         if is_room(command.to):
             message = self.client.send_to_room(command.to, command.text)  # type: ignore[arg-type]
         elif command.to is None:
@@ -1017,23 +1103,30 @@ class TerminalUI:
             self._watch(to)
         with self._print_lock:  # for /edit and /delete
             self._own_last = message
+        return message
+
+    def _after_earlier_answers(self) -> None:
+        """Pipe mode, before the main thread answers a line (a mistake, a message refused
+        before it was sent, a command's answer): wait until each message of the lines
+        before it had its first line from the server (✓ sent, ✓ queued, ✗ not sent...), so
+        that the answers come in the order of the input, as the lines they answer. Not
+        past ``timeout``, nor while the connection is down (the reconnection's lines say
+        why): the messages still unanswered then are not waited for again, and their
+        lines come when their answers do. The delivery of a sent message (✓✓) is not
+        waited for: it waits on the recipient's client, and says whose message it is."""
         if self._interactive:
-            self._show_own(message)
             return
-        if message.state == FAILED and not message.submitted:
-            # It failed inside send_*; the library reports that only through the tracker.
-            line = describe_status(message, message.state, message.error)
-            if line is not None:
-                self._screen.emit(line)
-            self._settle(message)
-            return
-        if message.waiting:
-            where = message.to or message.room
-            line = _("… not connected: will be sent to the room once reconnected: {text}") if where is None \
-                else _("… not connected: will be sent to {name} once reconnected: {text}")
-            self._screen.emit(line.format(name=sanitize(where), text=preview(message.text)))
-        self._sent = [m for m in self._sent if not self._settle(m)]
-        self._sent.append(message)
+        with self._answered:
+            self._answered.wait_for(lambda: not self._unanswered or self._connection_down, self._timeout)
+            self._unanswered.clear()
+
+    def _heard(self, line: str, event: Event) -> None:
+        """Pipe mode: print the receiver's ``line`` for ``event``; a message's first line
+        is what :meth:`_after_earlier_answers` waits for."""
+        with self._answered:
+            self._screen.print_locked(self._screen.stamp(line), redraw=True, at=stamped_at(event))
+            if isinstance(event, MessageUpdate) and self._unanswered.pop(event.message, False) is None:
+                self._answered.notify_all()
 
     def _show_own(self, message: OutgoingMessage) -> None:
         """Interactive: the message's one line, in place of the line typed, with its state
@@ -1218,6 +1311,8 @@ class TerminalUI:
                 return
             if isinstance(event, Reconnected):
                 self._returns.reconnected()  # (its grace begins: who comes back now is no news)
+                with self._print_lock:
+                    self._connection_down = False  # (what is sent from now on is answered again)
                 self._goodbye = None  # that goodbye was survived: a later end is another story
                 # From the last id shown before this reconnection: what the server sends now
                 # (the messages waiting) may be newer than what another session got meanwhile.
@@ -1290,7 +1385,7 @@ class TerminalUI:
                 line = describe_status(event.message, event.state, event.error, self._text_now(event.message)) \
                     if isinstance(event, MessageUpdate) else describe_event(event, self._me, self._carbons)
                 if line is not None:
-                    self._screen.emit(line, at=stamped_at(event))
+                    self._heard(line, event)
             elif isinstance(event, MessageUpdate):
                 self._update_own(event)
             else:
@@ -1495,9 +1590,12 @@ class TerminalUI:
                                           key=(READ_BY_LINE, room, last))
 
     def _went_away(self) -> None:
-        """The connection is going or gone: whoever Tab knew online is expected back."""
-        with self._print_lock:
+        """The connection is going or gone: whoever Tab knew online is expected back, and
+        no answer to a message is waited for until it is back."""
+        with self._answered:
             online = self._names.online_keys()
+            self._connection_down = True
+            self._answered.notify_all()
         self._returns.went_away(online - {canonical(self._me)})  # (our rooms are not listed here)
 
     def _presence_is_news(self, event: Event) -> bool:

@@ -139,7 +139,7 @@ def describe_status(message: OutgoingMessage, state: str, error: tuple[str, str]
     elif state == QUEUED:
         line = _("✓ queued for {name}: {text} ({name} is offline; the server keeps it for their next login)")
     elif state == DELIVERED:
-        line = _("✓ delivered to the room: {text}") if room else _("✓ delivered to {name}: {text}")
+        line = _("✓✓ delivered to the room: {text}") if room else _("✓✓ delivered to {name}: {text}")
     elif state == FAILED:
         line = _("✗ not sent to the room: {text} — {why}") if room \
             else _("✗ not delivered to {name}: {text} — {why}") if outcome(message, error) == NOT_DELIVERED \
@@ -362,7 +362,7 @@ def describe_event(event: Event, me: str, carbons: dict[int, Carbon] | None = No
         return describe_carbon(event, sanitize(event.text))
     if isinstance(event, Delivered) and carbons and event.msg_id in carbons:
         copy = carbons[event.msg_id]
-        return _("✓ delivered to {name}: {text}").format(name=sanitize(copy.to), text=preview(copy.text))
+        return _("✓✓ delivered to {name}: {text}").format(name=sanitize(copy.to), text=preview(copy.text))
     if isinstance(event, DirectMessage):
         if event.deleted:  # deleted before it reached us: its text is gone, its sender did it
             return _("✗ {name} deleted {message}").format(name=sanitize(event.sender),
@@ -459,7 +459,7 @@ def describe_event(event: Event, me: str, carbons: dict[int, Carbon] | None = No
         return ngettext("! reconnected; {n} message sent again", "! reconnected; {n} messages sent again",
                         event.resent).format(n=event.resent)
     if isinstance(event, Delivered):  # the outcome of a message sent by an earlier session
-        return _("✓ delivered: message {id}").format(id=event.msg_id)
+        return _("✓✓ delivered: message {id}").format(id=event.msg_id)
     if isinstance(event, ErrorReply) and event.code == ErrorCode.EXPIRED:
         # Told at a login, days later, of a message no tracker of this run knows: the
         # server's words name it and its recipient ("your message 17 to Bob expired"; no

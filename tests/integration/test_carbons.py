@@ -131,8 +131,8 @@ def test_the_terminal_shows_a_copy_with_its_text_and_its_outcome_with_the_recipi
     assert "you" in line and "Bob" in line and "from my laptop" in line and "(sent)" in line
     # Its outcome names the recipient and the text, not "message 122".
     assert describe_event(Delivered("other-session-id", 122), "Alice", {122: carbon}) == \
-        "✓ delivered to Bob: from my laptop"
-    assert describe_event(Delivered("x", 7), "Alice", {122: carbon}) == "✓ delivered: message 7"
+        "✓✓ delivered to Bob: from my laptop"
+    assert describe_event(Delivered("x", 7), "Alice", {122: carbon}) == "✓✓ delivered: message 7"
 
 
 def test_the_window_adds_a_line_of_ours_and_updates_its_state():
@@ -165,4 +165,4 @@ def test_the_terminal_screen_shows_a_copy_once_stamped_and_its_outcome_with_the_
                              "12:00")
     assert two.endswith("→ Bob: linha um\n        linha dois (sent)")  # never a literal "\\n"
     assert describe_on_screen(Delivered("x", 122), "Alice", plain, "12:01", {122: carbon}) == \
-        "[12:01] ✓ delivered to Bob: from my laptop"
+        "[12:01] ✓✓ delivered to Bob: from my laptop"

@@ -141,7 +141,7 @@ def test_the_terminal_shows_queued_then_delivered_at_the_next_login(server: Serv
     bob.who(WAIT)  # the message has come and Bob's receipt has reached the server
     code, lines = run_pipe(server.port, "/who\n")
     assert code == ExitCode.OK
-    assert any(re.fullmatch(r"✓ delivered: message \d+", line) for line in lines), lines
+    assert any(re.fullmatch(r"✓✓ delivered: message \d+", line) for line in lines), lines
 
 
 # --- /history, /block -------------------------------------------------------------------------
@@ -304,7 +304,7 @@ def test_the_terminal_reconnects_and_sends_what_was_typed_meanwhile(server: Serv
                                                        "typed while away")
             proxy.refuse_new = False
             terminal.out.wait_for(lambda line: line == "! reconnected; 1 message sent again")
-            terminal.out.wait_for(lambda line: line == "✓ delivered to Bob: typed while away")
+            terminal.out.wait_for(lambda line: line == "✓✓ delivered to Bob: typed while away")
         finally:
             assert terminal.end() == ExitCode.OK
     lost = [line for line in terminal.out.lines if line.startswith("! connection lost")]
@@ -347,7 +347,7 @@ def test_the_process_survives_a_planned_restart_and_sends_what_was_typed_meanwhi
         with ServerThread(ServerConfig(host="127.0.0.1", port=port)):  # started again on the same port
             start(clients, port, "Bob", on_event=got.append)
             out.wait_for(lambda line: line.startswith("! reconnected"), WAIT * 2)
-            out.wait_for(lambda line: line == "✓ delivered to Bob: typed while the server was down", WAIT * 2)
+            out.wait_for(lambda line: line == "✓✓ delivered to Bob: typed while the server was down", WAIT * 2)
             proc.stdin.close()
             assert proc.wait(WAIT) == ExitCode.OK
     finally:
@@ -381,7 +381,7 @@ def test_the_process_fails_over_to_the_next_server_on_its_command_line(server: S
         finally:
             proc.kill()
             proc.wait(WAIT)
-    assert "✓ delivered to Bob: hello from the other server" in out.lines
+    assert "✓✓ delivered to Bob: hello from the other server" in out.lines
     assert [e.text for e in got if isinstance(e, DirectMessage)] == ["hello from the other server"]
 
 
@@ -431,7 +431,7 @@ def test_the_terminal_retries_a_first_login_cut_on_the_way_then_delivers(server:
     assert code == ExitCode.OK, lines
     assert re.fullmatch(RETRY_LINE, lines[0]), lines
     assert lines[1].startswith("* connected to 127.0.0.1:"), lines
-    assert "✓ delivered to Bob: made it" in lines
+    assert "✓✓ delivered to Bob: made it" in lines
     assert [e.text for e in got if isinstance(e, DirectMessage)] == ["made it"]
 
 
@@ -442,7 +442,7 @@ def test_the_terminal_retries_when_the_welcome_is_lost_too(server: ServerThread,
         code, lines = run_pipe(proxy.port, "@Bob hi\n", **FAST)
     assert code == ExitCode.OK, lines
     assert re.fullmatch(RETRY_LINE, lines[0]) and lines[1].startswith("* connected"), lines
-    assert "✓ delivered to Bob: hi" in lines
+    assert "✓✓ delivered to Bob: hi" in lines
 
 
 def test_the_terminal_without_reconnect_does_not_retry_its_first_login(server: ServerThread) -> None:
@@ -579,8 +579,8 @@ def test_a_change_the_screen_shows_already_is_not_said_again_and_outcomes_name_t
             assert not [line for line in bob.out.lines if line.startswith("✎")], bob.out.lines
         finally:
             assert bob.end() == ExitCode.OK
-        alice.out.wait_for(lambda line: line == "✓ delivered to Bob: fixed")
-        alice.out.wait_for(lambda line: line == "✓ delivered to Bob: (this message was deleted)")
+        alice.out.wait_for(lambda line: line == "✓✓ delivered to Bob: fixed")
+        alice.out.wait_for(lambda line: line == "✓✓ delivered to Bob: (this message was deleted)")
         assert not [line for line in alice.out.lines if "delivered to Bob: first try" in line
                     or "delivered to Bob: oops" in line], alice.out.lines
     finally:

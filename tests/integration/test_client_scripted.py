@@ -45,7 +45,7 @@ def test_a_script_whose_messages_all_got_through_exits_0(server, clients: list[C
     library_login(clients, server.port, "Bob")
     done = chatclient(server.port, "Alice", script="@Bob olá\nhello room\n")
     assert done.returncode == ExitCode.OK, done
-    assert "✓ delivered to Bob: olá" in done.stdout.splitlines()
+    assert "✓✓ delivered to Bob: olá" in done.stdout.splitlines()
     assert done.stderr == ""
 
 
@@ -68,6 +68,41 @@ def test_a_line_that_sends_nothing_makes_the_script_fail(server, clients: list[C
         done.stderr
 
 
+def test_the_answers_come_in_the_order_of_the_lines_they_answer(server, clients: list[ChatClient]) -> None:
+    """'@Bob one', '/nonsense', '@Bob two', '@Bob': the two mistakes were said first, then
+    the messages' answers, as they came from the server."""
+    library_login(clients, server.port, "Bob")
+    done = chatclient(server.port, "Alice", script="@Bob one\n/nonsense\n@Bob two\n@Bob\n")
+    assert done.returncode == ExitCode.REFUSED, done
+    answers = [line.split(":")[0] for line in done.stdout.splitlines()[1:] if not line.startswith("✓✓")]
+    assert answers == ["✓ sent to Bob", "! unknown command '/nonsense'", "✓ sent to Bob", "! nothing to send to Bob"], \
+        done.stdout
+    assert "✓✓ delivered to Bob: one" in done.stdout and "✓✓ delivered to Bob: two" in done.stdout, done.stdout
+
+
+def test_to_says_at_once_who_the_name_is_and_never_sends_to_the_room_instead(
+        server, clients: list[ChatClient]) -> None:
+    """/to asked nobody: a name nobody has went unsaid until the first line to it was refused.
+    Now the server's whois answers it: online, offline (an account: its messages wait), or
+    nobody by that name (its lines are refused, never sent to the room instead)."""
+    library_login(clients, server.port, "Conceição", password="senha secreta 1", register=True).close()
+    bob = library_login(clients, server.port, "Bob")
+    done = chatclient(server.port, "Alice", script="/to bob\nhi\n/to conceição\noi\n/to Ninguem\nsecret\n")
+    assert done.returncode == ExitCode.REFUSED, done
+    lines = done.stdout.splitlines()
+    assert "* plain lines now go to Bob" in lines and "✓✓ delivered to Bob: hi" in lines, lines
+    assert "* plain lines now go to Conceição, who is offline: they wait for their next login" in lines, lines
+    assert any(line.startswith("✓ queued for Conceição: oi") for line in lines), lines
+    assert "! plain lines now go to Ninguem, but nobody called Ninguem has ever logged in here, so they are not " \
+           "sent: check the name" in lines, lines
+    assert any(line.startswith("✗ not sent to Ninguem: secret") for line in lines), lines
+    assert done.stderr.startswith("error: 2 lines of the input did not go through"), done.stderr
+    heard = []
+    while not bob.events.empty():
+        heard.append(bob.events.get_nowait())
+    assert not any(getattr(event, "text", None) == "secret" for event in heard), heard
+
+
 def test_a_file_saved_by_windows_notepad_is_read_as_typed(server, clients: list[ChatClient]) -> None:
     """A file saved as "UTF-8 with BOM", with CRLF line ends: its first line, a direct
     message, went to the whole room as '\\ufeff@Bob ...'."""
@@ -75,7 +110,7 @@ def test_a_file_saved_by_windows_notepad_is_read_as_typed(server, clients: list[
     done = chatclient(server.port, "Alice", script="\ufeff@Bob só para você\r\n@Bob olá\r\n")
     assert done.returncode == ExitCode.OK, done
     lines = done.stdout.splitlines()
-    assert "✓ delivered to Bob: só para você" in lines and "✓ delivered to Bob: olá" in lines, lines
+    assert "✓✓ delivered to Bob: só para você" in lines and "✓✓ delivered to Bob: olá" in lines, lines
     assert not any("room" in line for line in lines), lines
 
 
@@ -108,8 +143,8 @@ def test_names_and_text_in_utf8_without_any_locale(server, clients: list[ChatCli
     for locale in ({}, {"LANG": "C"}, {"LANG": "pt_BR.UTF-8"}):
         done = chatclient(server.port, "Conceição", script="@João olá, tudo bem?\n", env={**env, **locale})
         assert done.returncode == ExitCode.OK, (locale, done)
-        assert done.stdout.splitlines()[-1] in ("✓ delivered to João: olá, tudo bem?",
-                                                "✓ entregue a João: olá, tudo bem?"), (locale, done.stdout)
+        assert done.stdout.splitlines()[-1] in ("✓✓ delivered to João: olá, tudo bem?",
+                                                "✓✓ entregue a João: olá, tudo bem?"), (locale, done.stdout)
 
 
 def stopped_by(server, clients: list[ChatClient], signum: int) -> tuple[int, str, UserLeft]:
@@ -124,7 +159,7 @@ def stopped_by(server, clients: list[ChatClient], signum: int) -> tuple[int, str
         proc.stdin.flush()
         lines: queue.Queue[str] = queue.Queue()
         threading.Thread(target=lambda: [lines.put(line) for line in proc.stdout], daemon=True).start()
-        while lines.get(timeout=RUN) != "✓ delivered to Bob: still typing\n":
+        while lines.get(timeout=RUN) != "✓✓ delivered to Bob: still typing\n":
             pass
         proc.send_signal(signum)
         status = proc.wait(RUN)

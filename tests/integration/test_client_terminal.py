@@ -82,7 +82,7 @@ def test_status_lines() -> None:
     dm = OutgoingMessage("r1", "Bob", "hello")
     room = OutgoingMessage("r2", None, "hi all")
     assert describe_status(dm, "sent", None) == "✓ sent to Bob: hello"
-    assert describe_status(dm, "delivered", None) == "✓ delivered to Bob: hello"
+    assert describe_status(dm, "delivered", None) == "✓✓ delivered to Bob: hello"
     assert describe_status(dm, "failed", ("unknown_recipient", "x")) == \
         "✗ not sent to Bob: hello — nobody called Bob has ever logged in here: check the name"
     assert describe_status(room, "sent", None) == "✓ sent to the room: hi all"
@@ -187,7 +187,7 @@ def test_connection_and_outcome_lines() -> None:
     assert describe_event(Reconnected(welcome, 0, "127.0.0.1:5001"), "Alice") == "! reconnected to 127.0.0.1:5001"
     assert describe_event(Reconnected(welcome, 2, "127.0.0.1:5001"), "Alice") == \
         "! reconnected to 127.0.0.1:5001; 2 messages sent again"
-    assert describe_event(Delivered("old-7", 17), "Alice") == "✓ delivered: message 17"
+    assert describe_event(Delivered("old-7", 17), "Alice") == "✓✓ delivered: message 17"
     assert describe_event(ErrorReply("expired", "your message 17 to Bob expired", "old-8"), "Alice") == \
         "✗ not delivered: your message 17 to Bob expired; it waited 7 days and its recipient's client never took " \
         "it: tell them some other way"
@@ -215,8 +215,8 @@ def test_a_script_runs_and_waits_for_its_messages_at_eof(server: FakeServer, bob
     code, lines = run_pipe(server, "@Bob hi Bob\n/who\n/whois bob\nhello room\n/to Bob\nsecond\n/bogus\n")
     assert code == ExitCode.REFUSED  # /bogus: a line of the script not carried out
     assert lines[0] == f"* connected to 127.0.0.1:{server.port} as Alice"
-    for expected in ["✓ sent to Bob: hi Bob", "✓ delivered to Bob: hi Bob", "✓ sent to the room: hello room",
-                     "* plain lines now go to Bob", "✓ delivered to Bob: second"]:
+    for expected in ["✓ sent to Bob: hi Bob", "✓✓ delivered to Bob: hi Bob", "✓ sent to the room: hello room",
+                     "* plain lines now go to Bob", "✓✓ delivered to Bob: second"]:
         assert expected in lines
     assert any(re.fullmatch(r"\* online \(2\): Alice \(since .*\), Bob \(since .*\)", line) for line in lines)
     assert any(line.startswith("* Bob is online from 127.0.0.1:") for line in lines)
@@ -247,7 +247,7 @@ def test_a_name_typed_in_another_case_is_shown_as_the_server_spells_it(server: F
     """/to bob and @BOB say "Bob", as the server and the receipts do (a student typing
     joão for João saw "you → joão" and then "read by João")."""
     _code, lines = run_pipe(server, "/who\n/to bob\nsecond\n@BOB third\n")
-    for expected in ["* plain lines now go to Bob", "✓ delivered to Bob: second", "✓ delivered to Bob: third"]:
+    for expected in ["* plain lines now go to Bob", "✓✓ delivered to Bob: second", "✓✓ delivered to Bob: third"]:
         assert expected in lines, lines
     assert not any("bob:" in line or "BOB:" in line for line in lines), lines
 
@@ -342,7 +342,7 @@ def test_the_process_delivers_and_exits_0_at_eof(server: FakeServer, bob: ChatCl
     proc = start_client(server.port)
     out, err = proc.communicate("@Bob hi from a pipe\n", timeout=WAIT)
     assert proc.returncode == 0, err
-    assert "✓ delivered to Bob: hi from a pipe" in out.splitlines()
+    assert "✓✓ delivered to Bob: hi from a pipe" in out.splitlines()
     assert err == ""
 
 

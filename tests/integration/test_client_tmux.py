@@ -210,6 +210,25 @@ def test_tab_completes_commands_and_names_and_reply_answers_the_last_sender(
 
 
 @pytest.mark.timeout_seconds(90)
+def test_to_says_at_once_whether_the_name_is_online_offline_or_nobodys(
+        server: ServerThread, terminal: Callable[..., Tmux], clients: list[ChatClient]) -> None:
+    """/to Ninguem said "plain lines now go to Ninguem", and only the first line typed
+    there was refused: the server's whois is asked (the line comes within the timeout), and
+    the prompt goes there all the same, never to the room."""
+    start(clients, server.port, "Conceição", password="senha secreta 1", register=True).close()
+    alice = terminal("Alice", columns=120)
+    alice.type("/to Ninguem")
+    alice.press("Enter")
+    alice.wait_text("! plain lines now go to Ninguem, but nobody called Ninguem has ever logged in here, so they are "
+                    "not sent: check the name")
+    alice.wait(lambda rows: input_rows(rows).startswith("[@Ninguem]> "), "the prompt naming Ninguem")
+    alice.type("/to conceição")
+    alice.press("Enter")
+    alice.wait_text("* plain lines now go to Conceição, who is offline: they wait for their next login")
+    alice.wait(lambda rows: input_rows(rows).startswith("[@Conceição]> "), "the prompt, as the server spells it")
+
+
+@pytest.mark.timeout_seconds(90)
 def test_tab_completes_the_name_of_someone_online_before_the_terminal_started(
         server: ServerThread, terminal: Callable[..., Tmux], clients: list[ChatClient]) -> None:
     """A tester started the client with Beatriz already online: "@Beat" Tab did nothing
@@ -272,7 +291,7 @@ def test_a_pipe_gets_no_colour(server: ServerThread, clients: list[ChatClient]) 
                           input="@Bob hi\n/who\n", capture_output=True, text=True, encoding="utf-8",
                           timeout=WAIT, env=env)
     assert done.returncode == 0, done.stderr
-    assert "✓ delivered to Bob: hi" in done.stdout.splitlines()
+    assert "✓✓ delivered to Bob: hi" in done.stdout.splitlines()
     assert "\x1b" not in done.stdout
 
 

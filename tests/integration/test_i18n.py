@@ -248,7 +248,7 @@ def test_the_terminal_client_speaks_portuguese(server: ServerThread, how: str) -
     for head in ("/ajuda ", "/quem ", "/para NOME ", "/todos ", "/historico NOME", "/bloquear NOME ",
                  "/desbloquear NOME ", "/registrar ", "/sair "):
         assert any(line.startswith(head) for line in lines), (head, lines)
-    assert "✓ entregue a Maria: oi, tudo bem?" in lines
+    assert "✓✓ entregue a Maria: oi, tudo bem?" in lines
     assert "✓ enviada para Maria: oi, tudo bem?" in lines
 
 

@@ -466,6 +466,29 @@ def test_a_password_reset_by_the_operator_is_said_in_the_users_words() -> None:
         use("en")
 
 
+@pytest.mark.parametrize("reason, english, portuguese", [
+    ("connection lost (server stopped)", " (connection lost: server stopped)", " (conexão perdida: o servidor parou)"),
+    ("connection lost (ConnectionResetError)", " (connection lost: ConnectionResetError)",
+     " (conexão perdida: ConnectionResetError)"),
+])
+def test_a_lost_connection_is_said_with_one_pair_of_brackets_in_either_language(
+        reason: str, english: str, portuguese: str) -> None:
+    """The others read "* João left (connection lost (server stopped))": the server's
+    reason, which has its cause in brackets, went into the brackets of "left (WHY)" as it
+    came. It reads as the Portuguese did already: the cause after a colon."""
+    from client.display import left_why
+    from client.terminal_lines import describe_event
+    from i18n import use
+    from protocol import UserLeft
+    assert left_why(reason) == english
+    assert describe_event(UserLeft("João", reason, 0.0), "Ana") == "* João left" + english
+    try:
+        use("pt_BR")
+        assert left_why(reason) == portuguese
+    finally:
+        use("en")
+
+
 def test_a_reconnecting_guest_whose_own_earlier_session_holds_its_name_is_not_told_to_choose_another() -> None:
     """name_taken with retry_after: the hello proved the guest's token, and its own earlier
     session (a dead cluster node's, say) still holds the name (PROTOCOL.md "Guest names:
