@@ -57,6 +57,7 @@ from ..store import LAZY_SECONDS, StoreUnavailable
 from . import bus, checks, scripts, trace
 from .clock import ClockSkew
 from .directory import Directory, Joined, node_of
+from .failures import FailureLog
 from .fastpath import EarlyTells, FastLink, FastTell
 from .sayorder import SayOrder
 
@@ -115,7 +116,7 @@ PUBLISH_BATCH = 256
 # A message stored without a route is waited for (_to_route) this long at most: its store
 # answered or failed within its timeout (5 s) long before.
 ROUTE_PENDING_FORGET = 30.0
-# While operations fail (Redis out of reach), a line with their count this often.
+# While operations fail (Redis out of reach), a line with their count this often (failures.py).
 FAILURE_LOG_INTERVAL = 60.0
 # A read of the inbox holding a direct message from someone this node does not know to be
 # online waits at most this long for the events reader to read their ``on`` (_catch_up).
@@ -294,8 +295,7 @@ class ClusterNode:
         self._bad_entries = 0
         self._apply_errors = 0
         self._bug_logged = False  # see _bug
-        self._failures = 0  # Redis operations failed since the last report
-        self._failure_logged_at = float("-inf")
+        self._failure_log = FailureLog(log, FAILURE_LOG_INTERVAL, clock)  # see _failed
         self._stopping = False
         # Entries to route, gathered over one loop turn: (key, entry, callback or None, what).
         self._routes: list[tuple[str, bytes | str, Callable[[list[str] | None], None] | None, str]] = []
@@ -744,7 +744,7 @@ class ClusterNode:
     def _route_later(self, routed: tuple, why: object, level: int) -> None:
         """Keep ``routed`` (an entry of :meth:`_route_surely` whose call failed) to route
         again, after those kept before it; past UNROUTED_MAX the oldest is dropped."""
-        self._failed(routed[3], f"{why}; routed again once Redis answers", level)
+        self._failed(f"{routed[3]} (routed again once Redis answers)", why, level)
         if len(self._unrouted) >= UNROUTED_MAX:
             self._failed(self._unrouted.pop(0)[3], "too many routes failed: told again at its user's next login")
         self._unrouted.append(routed)
@@ -1129,14 +1129,11 @@ class ClusterNode:
         asyncio.ensure_future(run())
 
     def _failed(self, what: str, why: object, level: int = logging.WARNING) -> None:
-        """Log a Redis operation that failed: the first in full, then at most one line
-        per FAILURE_LOG_INTERVAL with the count (an outage fails every request)."""
-        self._failures += 1
-        now = time.monotonic()
-        if now - self._failure_logged_at >= FAILURE_LOG_INTERVAL:
-            more = f" ({self._failures - 1} more failures since the last report)" if self._failures > 1 else ""
-            log.log(level, "cluster: %s not done: %s%s", what, why, more)
-            self._failures, self._failure_logged_at = 0, now
+        """Log a Redis operation that failed: the first of its kind in a window of
+        FAILURE_LOG_INTERVAL in full, the others counted in one line at the window's end
+        (failures.py: an outage fails every request, and a second problem meanwhile, Redis
+        full say, must still be named)."""
+        self._failure_log.failed(what, why, level)
 
     def _not_done(self, what: str, exc: Exception) -> None:
         """Log ``exc``, which kept ``what`` from being done: Redis out of reach or too slow
@@ -1153,8 +1150,7 @@ class ClusterNode:
             self._bug_logged = True
             log.exception("cluster: %s failed", what)
         else:
-            exc = sys.exc_info()[1]
-            self._failed(what, f"{type(exc).__name__}: {exc}", logging.ERROR)
+            self._failed(what, sys.exc_info()[1], logging.ERROR)
 
     # --- Lifecycle ---------------------------------------------------------------------
 
@@ -1259,7 +1255,7 @@ class ClusterNode:
                     log.exception("cluster: the %s failed; starting it again", what)
                     failed = True
                 else:
-                    self._failed(f"the {what}", f"{type(exc).__name__}: {exc}", logging.ERROR)
+                    self._failed(f"the {what}", exc, logging.ERROR)
             await asyncio.sleep(self.beat)
 
     async def stop(self) -> None:
@@ -1284,6 +1280,7 @@ class ClusterNode:
             await client.close()
         if self._fast is not None:
             self._fast.close()
+        self._failure_log.flush()
 
     async def _check_memory(self) -> None:
         """Refuse (ConfigRefused, in one sentence chatserver.py prints) a Redis that evicts
@@ -1426,6 +1423,7 @@ class ClusterNode:
         cut_off: Exception | None = None  # why the node became unavailable, once said
         while True:
             await asyncio.sleep(self.beat)
+            self._failure_log.sweep()  # the count of a window of failures that has ended
             self._notify(self.users.overdue(time.time()))  # who did not move within the grace
             for sender in list(self._to_route):  # a store that failed never routes: forget it
                 self._routing(sender, "")
