@@ -765,7 +765,12 @@ class ClusterNode:
                     if what.startswith("outcome"):
                         trace.mark("b_rwrite", bus.decode(entry).msg_id)
             try:
-                sent: Any = self._redis.pipeline_now([encode_command(("EVALSHA", scripts.ROUTES.sha1, 0, *args))])
+                # EVAL, not EVALSHA: a call answered NOSCRIPT (Redis forgot its scripts) did not run,
+                # and sent again after that answer it came after the calls sent meanwhile, which
+                # ran if another node had loaded the script just then: a conversation's messages
+                # reached an inbox out of order (tests/integration/test_cluster_routes_order.py).
+                # Redis hashes the 1.4 KB source each call: under a microsecond.
+                sent: Any = self._redis.pipeline_now([encode_command(("EVAL", scripts.ROUTES.source, 0, *args))])
             except RedisConnectionError as exc:  # closed (stopping)
                 sent = exc
             batch_task = asyncio.ensure_future(self._send_route_batch(part, args, sent))
@@ -786,8 +791,6 @@ class ClusterNode:
             if isinstance(sent, Exception):
                 raise sent
             replies: Any = (await sent)[0]
-            if isinstance(replies, RedisError) and replies.code == "NOSCRIPT":  # Redis restarted: nothing ran
-                replies = await scripts.ROUTES(self._redis, args=args)
             for msg_id in traced:
                 trace.mark("b_rback", msg_id)
         except (RedisConnectionError, TimeoutError) as exc:
@@ -996,10 +999,11 @@ class ClusterNode:
         and this turn's routes, written at the turn's end: _send_routes, scheduled before
         this), whose reply comes after theirs on the one connection, and whose task runs
         after their callbacks; also when Redis does not answer (the caller's wait is bounded).
-        The routes' calls themselves are awaited first: one answered NOSCRIPT (a Redis
-        that restarted, or a fresh one) is sent again after that answer, so after this
-        PING, and the message it routed was answered after its sender's bye had closed the
-        connection (tests/integration/test_cluster_truth.py, one run in ten alone)."""
+        The routes' calls themselves are awaited first, callbacks and all: the answers the
+        caller waits for are theirs, whatever comes on the connection meanwhile (when a call
+        answered NOSCRIPT was sent again, after this PING, the message it routed was answered
+        after its sender's bye had closed the connection: tests/integration/test_cluster_truth.py,
+        one run in ten alone; routes go as EVAL since, never answered NOSCRIPT)."""
         async def ping() -> None:
             try:
                 if self._route_batches:
