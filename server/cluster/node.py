@@ -275,6 +275,9 @@ class ClusterNode:
         # asks again for those it finds (see _read_inbox).
         self._inbox_unsure: set = set()
         self._inbox_recheck = False
+        # Set when the inbox was found trimmed, full (_inbox_trimmed): since when its node's
+        # sessions may have missed what was routed to them, till the reader catches up.
+        self._inbox_missed: float | None = None
         # Set by a rejoin: the events reader checks that the stream still holds what it
         # has not read (_check_events_position) before it reads on.
         self._events_recheck = False
@@ -1408,8 +1411,10 @@ class ClusterNode:
                 reply = await scripts.GAUGES(self._redis, args=(self.prefix, self.node_id))
             except (RedisConnectionError, TimeoutError):
                 reply = None
-            if isinstance(reply, list) and len(reply) == 5:
-                alive, backlog, pending, last, now = reply
+            if isinstance(reply, list) and len(reply) == 6:
+                alive, backlog, pending, last, now, trimmed = reply
+                if trimmed is not None:
+                    self._inbox_trimmed(int(trimmed) / 1000)
                 told = self.skew.measured(before, now / 1000, self.wall())
                 if told is not None:
                     log.warning("cluster: %s", told)
@@ -1420,6 +1425,22 @@ class ClusterNode:
             else:  # not answered, or refused (LOADING after a restart): nothing known fresh
                 self.gauges = {"chat_cluster_redis_up": 0}
             await asyncio.sleep(self.beat)
+
+    def _inbox_trimmed(self, oldest: float) -> None:
+        """This node's inbox was full (GAUGES found the routing scripts' mark, scripts.py
+        inbox_add): its reader is far behind, and the trim of each new entry took the
+        oldest, perhaps before they were read; the oldest then was routed at ``oldest``
+        (Redis's time). What they carried is in the store (a message told ``accepted``,
+        waiting for its receipt; an outcome not acknowledged, an edit not confirmed): once
+        the reader has caught up (_read_inbox; not at every beat the inbox stays full, on a
+        node already overloaded), every session here fetches what waits for it and is told
+        the rest again, from then on (relay.resync). Before, it waited for their next login
+        (tests/integration/test_cluster_inbox_full.py)."""
+        self._failed("delivery of what other nodes routed here",
+                     "this node's inbox was full (its reader far behind) and its oldest entries were trimmed, "
+                     "perhaps unread: its sessions fetch what waits for them from the store", logging.ERROR)
+        since = self.skew.from_redis(oldest)
+        self._inbox_missed = since if self._inbox_missed is None else min(since, self._inbox_missed)
 
     # --- Heartbeat and reaping ---------------------------------------------------------
 
@@ -1888,6 +1909,9 @@ class ClusterNode:
                 ids = [entry_id for entry_id, _fields in entries]
                 self._inbox_unacked.update(ids)
                 self._take_inbox_later(ids)
+            if self._inbox_missed is not None and len(entries) < READ_COUNT and self.relay is not None:
+                since, self._inbox_missed = self._inbox_missed, None  # caught up after a trim
+                self.relay.resync(since)
 
     def _pending_page(self, entries: list, acked: set, seen: set) -> None:
         """A page of a pass over the pending entries: apply those this node has not
