@@ -39,6 +39,10 @@ The contract:
   command reconnects.
 - At most ``max_in_flight`` commands wait for a reply at once; more wait their turn
   (within their timeout), so memory stays bounded however fast callers issue commands.
+  They are sent in the order they were issued: nothing issued after them overtakes them
+  (one that fits, a :meth:`~RedisClient.pipeline_now`), since callers rely on that order
+  (the Redis store's pipelines, a node's routes). One that waits in vain fails unsent,
+  and so does what waits behind it.
 - A blocking read (``XREADGROUP ... BLOCK``) holds up every command behind it on its
   connection: give blocking reads a client of their own.
 - A client belongs to the event loop it is first used in, and is not thread-safe.
@@ -349,24 +353,48 @@ def _retrieve(future: asyncio.Future[Any]) -> None:
 
 
 class _Replies:
-    """The replies of a pipeline :meth:`RedisClient.pipeline_now` sent: await it once.
-    Its coroutine is made only when awaited, so one never awaited (its caller was
-    cancelled first: the client is closing) leaves no warning behind."""
+    """The replies of a pipeline :meth:`RedisClient.pipeline_now` sent, or queued for room
+    under ``max_in_flight`` (``waiting``, sent when its turn comes): await it once. Its
+    coroutine is made only when awaited, so one never awaited (its caller was cancelled
+    first: the client is closing) leaves no warning behind."""
 
-    __slots__ = ("_client", "_sent")
+    __slots__ = ("_client", "_sent", "_waiting")
 
-    def __init__(self, client: RedisClient, sent: tuple) -> None:
-        self._client, self._sent = client, sent
+    def __init__(self, client: RedisClient, sent: tuple | None, waiting: _Waiting | None = None) -> None:
+        self._client, self._sent, self._waiting = client, sent, waiting
 
     def __await__(self) -> Any:
+        if self._waiting is not None:
+            return self._client._replies_when_sent(self._waiting).__await__()
         return self._client._replies(*self._sent).__await__()
 
     def failed(self) -> bool:
         """Whether the pipeline failed already (its connection lost, its deadline passed,
         not sent): known as it happens, a loop turn or two before whoever awaits it wakes
-        (a pipeline's commands fail together, so its last one says it)."""
-        last = self._sent[0][-1]
+        (a pipeline's commands fail together, so its last one says it). One still waiting
+        for room has not, unless its wait ended in vain."""
+        sent = self._sent
+        if self._waiting is not None:
+            place = self._waiting.place
+            if not place.done() or place.cancelled():
+                return False
+            if place.exception() is not None:
+                return True
+            sent = place.result()
+        last = sent[0][-1]
         return last.done() and not last.cancelled() and last.exception() is not None
+
+
+class _Waiting:
+    """Commands waiting for room under ``max_in_flight``, in the client's queue: sent,
+    in the queue's order, as soon as they fit (``place`` then holds what
+    :meth:`RedisClient._replies` needs), or failed unsent at ``deadline``."""
+
+    __slots__ = ("encoded", "deadline", "timeout", "place", "timer")
+
+    def __init__(self, encoded: list[bytes], deadline: float, timeout: float, place: asyncio.Future[tuple]) -> None:
+        self.encoded, self.deadline, self.timeout, self.place = encoded, deadline, timeout, place
+        self.timer: asyncio.TimerHandle | None = None
 
 
 class _Deadline:
@@ -426,7 +454,8 @@ class RedisClient:
         # The timer shared by the execute() calls of the current loop turn, if any.
         self._deadline: _Deadline | None = None
         self._in_flight = 0
-        self._room_waiters: deque[asyncio.Future[None]] = deque()
+        # Commands waiting for room under max_in_flight, in the order they were issued.
+        self._room_waiters: deque[_Waiting] = deque()
         self._closed = False
         # Anything with observe(seconds) (server/metrics.py's Histogram), fed the time from
         # sending each command or pipeline to its reply; None: nothing is measured.
@@ -457,8 +486,8 @@ class RedisClient:
         command = encode_command(args)
         loop = asyncio.get_running_loop()
         timeout = self.timeout if timeout is None else timeout
-        if self._in_flight >= self.max_in_flight:
-            timeout = await self._wait_for_room(timeout, 1)
+        if not self._room_for(1):
+            return (await self._replies_when_sent(self._wait_for_room([command], timeout)))[0]
         future = loop.create_future()
         # One timer for all the commands issued in this loop turn with this timeout: a
         # timer per command would cost a fifth of the command (the heap, the cancels).
@@ -500,10 +529,9 @@ class RedisClient:
             raise RedisConnectionError("the Redis client is closed", sent=False)
         if not encoded:
             return []
-        count = len(encoded)
         timeout = self.timeout if timeout is None else timeout
-        if self._in_flight and self._in_flight + count > self.max_in_flight:
-            timeout = await self._wait_for_room(timeout, count)
+        if not self._room_for(len(encoded)):
+            return await self._replies_when_sent(self._wait_for_room(encoded, timeout))
         return await self._replies(*self._send_pipeline(encoded, timeout))
 
     def pipeline_now(self, encoded: list[bytes], timeout: float | None = None) -> Awaitable[list[Any]]:
@@ -514,14 +542,19 @@ class RedisClient:
         more turn for its task to start and one for the flush. Await what it returns
         (always: it holds the commands' bookkeeping) for the replies, as
         :meth:`pipeline_encoded`'s; its ``failed()`` says at once whether they failed.
-        When ``max_in_flight`` leaves no room, or there is nothing to send, it is
-        :meth:`pipeline_encoded` itself, sent when awaited."""
+        When ``max_in_flight`` leaves no room (or commands wait for it already), its
+        place in the queue for room is taken now: it is sent in its turn, before whatever
+        is issued after this call. With nothing to send it is :meth:`pipeline_encoded`'s."""
         if self._closed:
             raise RedisConnectionError("the Redis client is closed", sent=False)
-        count = len(encoded)
-        if not count or (self._in_flight and self._in_flight + count > self.max_in_flight):
+        if not encoded:
             return self.pipeline_encoded(encoded, timeout)
-        sent = self._send_pipeline(encoded, self.timeout if timeout is None else timeout)
+        timeout = self.timeout if timeout is None else timeout
+        if not self._room_for(len(encoded)):
+            waiting = self._wait_for_room(encoded, timeout)
+            waiting.place.add_done_callback(_retrieve)  # (as its replies' below)
+            return _Replies(self, None, waiting)
+        sent = self._send_pipeline(encoded, timeout)
         for future in sent[0]:  # a caller cancelled before it awaits leaves no error unread
             future.add_done_callback(_retrieve)
         if self._link is not None:
@@ -576,27 +609,82 @@ class RedisClient:
             if self._connector is None:
                 self._connector = loop.create_task(self._connect())
 
-    async def _wait_for_room(self, timeout: float, count: int) -> float:
-        """Wait until ``count`` more commands fit under ``max_in_flight`` (or none is in
-        flight: a pipeline larger than the bound goes alone); return the time left."""
+    def _room_for(self, count: int) -> bool:
+        """Whether ``count`` more commands may be sent now: nothing waits for room before
+        them (they would overtake it: callers rely on the order they issue commands in),
+        and they fit under ``max_in_flight`` (or none is in flight: a pipeline larger than
+        the bound goes alone)."""
+        return not self._room_waiters and (not self._in_flight or self._in_flight + count <= self.max_in_flight)
+
+    def _wait_for_room(self, encoded: list[bytes], timeout: float) -> _Waiting:
+        """Queue ``encoded`` for room, behind what waits already (its place is taken now,
+        whenever it is awaited); :meth:`_wake_room` sends it in its turn, within ``timeout``."""
         loop = asyncio.get_running_loop()
-        deadline = loop.time() + timeout
-        while self._in_flight and self._in_flight + count > self.max_in_flight:
-            waiter = loop.create_future()
-            self._room_waiters.append(waiter)
-            try:
-                await asyncio.wait_for(waiter, deadline - loop.time())
-            except asyncio.TimeoutError:  # not TimeoutError itself before Python 3.11
-                raise RedisTimeout(f"{self.max_in_flight} Redis commands were in flight for "
-                                   f"{timeout} s: this one was not sent", sent=False) from None
-        return max(deadline - loop.time(), 0.0)
+        waiting = _Waiting(encoded, loop.time() + timeout, timeout, loop.create_future())
+        waiting.timer = loop.call_later(timeout, self._room_expired, waiting)
+        # A caller cancelled while it waits leaves the queue (which may let others go).
+        waiting.place.add_done_callback(lambda place: place.cancelled() and self._wake_room())
+        self._room_waiters.append(waiting)
+        return waiting
+
+    async def _replies_when_sent(self, waiting: _Waiting) -> list[Any]:
+        """The replies of ``waiting``'s commands, once they were sent in their turn."""
+        try:
+            sent = await asyncio.shield(waiting.place)
+        except asyncio.CancelledError:
+            place = waiting.place
+            if place.done() and not place.cancelled() and place.exception() is None:
+                self._abandon(place.result())  # sent as the caller was cancelled: not awaited
+            else:
+                place.cancel()
+            raise
+        return await self._replies(*sent)
+
+    def _abandon(self, sent: tuple) -> None:
+        """A pipeline sent whose replies nobody will await: its bookkeeping, as _replies's."""
+        futures, timer, _started = sent
+        for future in futures:  # (their replies are still taken off in order: _Link)
+            future.cancel()
+        timer.cancel()
+        self._in_flight -= len(futures)
+        self._wake_room()
 
     def _wake_room(self) -> None:
-        while self._room_waiters:
-            waiter = self._room_waiters.popleft()
-            if not waiter.done():
-                waiter.set_result(None)
-                break
+        """Send what waits for room, in its order, while it fits."""
+        waiters = self._room_waiters
+        while waiters:
+            waiting = waiters[0]
+            if waiting.place.done():  # its caller was cancelled, or its wait expired
+                waiters.popleft()
+                continue
+            if self._in_flight and self._in_flight + len(waiting.encoded) > self.max_in_flight:
+                return
+            waiters.popleft()
+            waiting.timer.cancel()
+            left = max(waiting.deadline - asyncio.get_running_loop().time(), 0.0)
+            waiting.place.set_result(self._send_pipeline(waiting.encoded, left))
+
+    def _room_expired(self, waiting: _Waiting) -> None:
+        """``waiting`` got no room within its timeout: it fails unsent, and so does what
+        waits behind it (issued after it: sent, it would run before this one, which its
+        caller sends again later; as _expire does for commands waiting for a connection)."""
+        if waiting.place.done():
+            return
+        waiters = self._room_waiters
+        behind = False
+        for other in list(waiters):
+            if other is waiting:
+                behind = True
+                other.place.set_exception(RedisTimeout(
+                    f"{self.max_in_flight} Redis commands were in flight for {waiting.timeout} s: this one was "
+                    f"not sent", sent=False))
+            elif behind and not other.place.done():
+                other.timer.cancel()
+                other.place.set_exception(RedisTimeout(
+                    f"{self.max_in_flight} Redis commands were in flight and one issued before this one waited "
+                    f"{waiting.timeout} s for room in vain: this one was not sent, so as not to run before it",
+                    sent=False))
+        self._wake_room()  # (drops them from the queue)
 
     def _schedule_flush(self, loop: asyncio.AbstractEventLoop) -> None:
         if not self._flush_scheduled:
@@ -773,6 +861,12 @@ class RedisClient:
         """
         self._closed = True
         self._fail_waiting("the Redis client was closed")
+        while self._room_waiters:
+            waiting = self._room_waiters.popleft()
+            if not waiting.place.done():
+                waiting.timer.cancel()
+                waiting.place.set_exception(RedisConnectionError(
+                    "the Redis client was closed; the command was not sent", sent=False))
         if self._connector is not None:
             self._connector.cancel()
         link = self._link

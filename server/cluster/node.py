@@ -57,6 +57,7 @@ from ..store import LAZY_SECONDS, StoreUnavailable
 from . import bus, checks, scripts, trace
 from .clock import ClockSkew
 from .directory import Directory, Joined, node_of
+from .failures import FailureLog
 from .fastpath import EarlyTells, FastLink, FastTell
 from .sayorder import SayOrder
 
@@ -115,7 +116,7 @@ PUBLISH_BATCH = 256
 # A message stored without a route is waited for (_to_route) this long at most: its store
 # answered or failed within its timeout (5 s) long before.
 ROUTE_PENDING_FORGET = 30.0
-# While operations fail (Redis out of reach), a line with their count this often.
+# While operations fail (Redis out of reach), a line with their count this often (failures.py).
 FAILURE_LOG_INTERVAL = 60.0
 # A read of the inbox holding a direct message from someone this node does not know to be
 # online waits at most this long for the events reader to read their ``on`` (_catch_up).
@@ -274,6 +275,9 @@ class ClusterNode:
         # asks again for those it finds (see _read_inbox).
         self._inbox_unsure: set = set()
         self._inbox_recheck = False
+        # Set when the inbox was found trimmed, full (_inbox_trimmed): since when its node's
+        # sessions may have missed what was routed to them, till the reader catches up.
+        self._inbox_missed: float | None = None
         # Set by a rejoin: the events reader checks that the stream still holds what it
         # has not read (_check_events_position) before it reads on.
         self._events_recheck = False
@@ -294,8 +298,7 @@ class ClusterNode:
         self._bad_entries = 0
         self._apply_errors = 0
         self._bug_logged = False  # see _bug
-        self._failures = 0  # Redis operations failed since the last report
-        self._failure_logged_at = float("-inf")
+        self._failure_log = FailureLog(log, FAILURE_LOG_INTERVAL, clock)  # see _failed
         self._stopping = False
         # Entries to route, gathered over one loop turn: (key, entry, callback or None, what).
         self._routes: list[tuple[str, bytes | str, Callable[[list[str] | None], None] | None, str]] = []
@@ -744,7 +747,7 @@ class ClusterNode:
     def _route_later(self, routed: tuple, why: object, level: int) -> None:
         """Keep ``routed`` (an entry of :meth:`_route_surely` whose call failed) to route
         again, after those kept before it; past UNROUTED_MAX the oldest is dropped."""
-        self._failed(routed[3], f"{why}; routed again once Redis answers", level)
+        self._failed(f"{routed[3]} (routed again once Redis answers)", why, level)
         if len(self._unrouted) >= UNROUTED_MAX:
             self._failed(self._unrouted.pop(0)[3], "too many routes failed: told again at its user's next login")
         self._unrouted.append(routed)
@@ -765,7 +768,12 @@ class ClusterNode:
                     if what.startswith("outcome"):
                         trace.mark("b_rwrite", bus.decode(entry).msg_id)
             try:
-                sent: Any = self._redis.pipeline_now([encode_command(("EVALSHA", scripts.ROUTES.sha1, 0, *args))])
+                # EVAL, not EVALSHA: a call answered NOSCRIPT (Redis forgot its scripts) did not run,
+                # and sent again after that answer it came after the calls sent meanwhile, which
+                # ran if another node had loaded the script just then: a conversation's messages
+                # reached an inbox out of order (tests/integration/test_cluster_routes_order.py).
+                # Redis hashes the 1.4 KB source each call: under a microsecond.
+                sent: Any = self._redis.pipeline_now([encode_command(("EVAL", scripts.ROUTES.source, 0, *args))])
             except RedisConnectionError as exc:  # closed (stopping)
                 sent = exc
             batch_task = asyncio.ensure_future(self._send_route_batch(part, args, sent))
@@ -786,8 +794,6 @@ class ClusterNode:
             if isinstance(sent, Exception):
                 raise sent
             replies: Any = (await sent)[0]
-            if isinstance(replies, RedisError) and replies.code == "NOSCRIPT":  # Redis restarted: nothing ran
-                replies = await scripts.ROUTES(self._redis, args=args)
             for msg_id in traced:
                 trace.mark("b_rback", msg_id)
         except (RedisConnectionError, TimeoutError) as exc:
@@ -996,10 +1002,11 @@ class ClusterNode:
         and this turn's routes, written at the turn's end: _send_routes, scheduled before
         this), whose reply comes after theirs on the one connection, and whose task runs
         after their callbacks; also when Redis does not answer (the caller's wait is bounded).
-        The routes' calls themselves are awaited first: one answered NOSCRIPT (a Redis
-        that restarted, or a fresh one) is sent again after that answer, so after this
-        PING, and the message it routed was answered after its sender's bye had closed the
-        connection (tests/integration/test_cluster_truth.py, one run in ten alone)."""
+        The routes' calls themselves are awaited first, callbacks and all: the answers the
+        caller waits for are theirs, whatever comes on the connection meanwhile (when a call
+        answered NOSCRIPT was sent again, after this PING, the message it routed was answered
+        after its sender's bye had closed the connection: tests/integration/test_cluster_truth.py,
+        one run in ten alone; routes go as EVAL since, never answered NOSCRIPT)."""
         async def ping() -> None:
             try:
                 if self._route_batches:
@@ -1129,14 +1136,11 @@ class ClusterNode:
         asyncio.ensure_future(run())
 
     def _failed(self, what: str, why: object, level: int = logging.WARNING) -> None:
-        """Log a Redis operation that failed: the first in full, then at most one line
-        per FAILURE_LOG_INTERVAL with the count (an outage fails every request)."""
-        self._failures += 1
-        now = time.monotonic()
-        if now - self._failure_logged_at >= FAILURE_LOG_INTERVAL:
-            more = f" ({self._failures - 1} more failures since the last report)" if self._failures > 1 else ""
-            log.log(level, "cluster: %s not done: %s%s", what, why, more)
-            self._failures, self._failure_logged_at = 0, now
+        """Log a Redis operation that failed: the first of its kind in a window of
+        FAILURE_LOG_INTERVAL in full, the others counted in one line at the window's end
+        (failures.py: an outage fails every request, and a second problem meanwhile, Redis
+        full say, must still be named)."""
+        self._failure_log.failed(what, why, level)
 
     def _not_done(self, what: str, exc: Exception) -> None:
         """Log ``exc``, which kept ``what`` from being done: Redis out of reach or too slow
@@ -1153,8 +1157,7 @@ class ClusterNode:
             self._bug_logged = True
             log.exception("cluster: %s failed", what)
         else:
-            exc = sys.exc_info()[1]
-            self._failed(what, f"{type(exc).__name__}: {exc}", logging.ERROR)
+            self._failed(what, sys.exc_info()[1], logging.ERROR)
 
     # --- Lifecycle ---------------------------------------------------------------------
 
@@ -1259,7 +1262,7 @@ class ClusterNode:
                     log.exception("cluster: the %s failed; starting it again", what)
                     failed = True
                 else:
-                    self._failed(f"the {what}", f"{type(exc).__name__}: {exc}", logging.ERROR)
+                    self._failed(f"the {what}", exc, logging.ERROR)
             await asyncio.sleep(self.beat)
 
     async def stop(self) -> None:
@@ -1284,6 +1287,7 @@ class ClusterNode:
             await client.close()
         if self._fast is not None:
             self._fast.close()
+        self._failure_log.flush()
 
     async def _check_memory(self) -> None:
         """Refuse (ConfigRefused, in one sentence chatserver.py prints) a Redis that evicts
@@ -1407,8 +1411,10 @@ class ClusterNode:
                 reply = await scripts.GAUGES(self._redis, args=(self.prefix, self.node_id))
             except (RedisConnectionError, TimeoutError):
                 reply = None
-            if isinstance(reply, list) and len(reply) == 5:
-                alive, backlog, pending, last, now = reply
+            if isinstance(reply, list) and len(reply) == 6:
+                alive, backlog, pending, last, now, trimmed = reply
+                if trimmed is not None:
+                    self._inbox_trimmed(int(trimmed) / 1000)
                 told = self.skew.measured(before, now / 1000, self.wall())
                 if told is not None:
                     log.warning("cluster: %s", told)
@@ -1420,12 +1426,29 @@ class ClusterNode:
                 self.gauges = {"chat_cluster_redis_up": 0}
             await asyncio.sleep(self.beat)
 
+    def _inbox_trimmed(self, oldest: float) -> None:
+        """This node's inbox was full (GAUGES found the routing scripts' mark, scripts.py
+        inbox_add): its reader is far behind, and the trim of each new entry took the
+        oldest, perhaps before they were read; the oldest then was routed at ``oldest``
+        (Redis's time). What they carried is in the store (a message told ``accepted``,
+        waiting for its receipt; an outcome not acknowledged, an edit not confirmed): once
+        the reader has caught up (_read_inbox; not at every beat the inbox stays full, on a
+        node already overloaded), every session here fetches what waits for it and is told
+        the rest again, from then on (relay.resync). Before, it waited for their next login
+        (tests/integration/test_cluster_inbox_full.py)."""
+        self._failed("delivery of what other nodes routed here",
+                     "this node's inbox was full (its reader far behind) and its oldest entries were trimmed, "
+                     "perhaps unread: its sessions fetch what waits for them from the store", logging.ERROR)
+        since = self.skew.from_redis(oldest)
+        self._inbox_missed = since if self._inbox_missed is None else min(since, self._inbox_missed)
+
     # --- Heartbeat and reaping ---------------------------------------------------------
 
     async def _heartbeat(self) -> None:
         cut_off: Exception | None = None  # why the node became unavailable, once said
         while True:
             await asyncio.sleep(self.beat)
+            self._failure_log.sweep()  # the count of a window of failures that has ended
             self._notify(self.users.overdue(time.time()))  # who did not move within the grace
             for sender in list(self._to_route):  # a store that failed never routes: forget it
                 self._routing(sender, "")
@@ -1886,6 +1909,9 @@ class ClusterNode:
                 ids = [entry_id for entry_id, _fields in entries]
                 self._inbox_unacked.update(ids)
                 self._take_inbox_later(ids)
+            if self._inbox_missed is not None and len(entries) < READ_COUNT and self.relay is not None:
+                since, self._inbox_missed = self._inbox_missed, None  # caught up after a trim
+                self.relay.resync(since)
 
     def _pending_page(self, entries: list, acked: set, seen: set) -> None:
         """A page of a pass over the pending entries: apply those this node has not

@@ -15,6 +15,7 @@ single Redis, not Redis Cluster: see docs/cluster.md). The keys, for prefix ``p`
     p..'sessions:'..id      hash: session id -> user key, the node's sessions (to reap)
     p..'events'             stream every node reads (bus.py)
     p..'inbox:'..id         the node's inbox stream, consumer group 'node'
+    p..'inbox:'..id..':trimmed'  set when an entry was added to that inbox full (inbox_add)
     p..'fails:'..k          login throttle: consecutive wrong passwords of throttle key k
                             ("name@address" or "@address"); expires an hour after the last
     p..'lockout:'..k        login throttle: exists (PX the delay) while k must wait
@@ -30,7 +31,8 @@ from __future__ import annotations
 from resp import Script
 
 # How many entries the streams keep (approximately): a node further behind than this
-# reloads the registry (events) or finds the messages in the store (inbox).
+# reloads the registry (events) or finds the messages in the store (inbox: the trim marks
+# it, inbox_add, and the node's sessions fetch what waits for them).
 EVENTS_MAXLEN = 100_000
 INBOX_MAXLEN = 100_000
 # How long the events stream keeps an entry (ms), trimmed by every heartbeat (BEAT): its
@@ -231,7 +233,7 @@ for _, node in ipairs(redis.call('SMEMBERS', p..'nodes')) do
       redis.call('HDEL', p..'where:'..key, sessions[i])
       if redis.call('EXISTS', p..'where:'..key) == 0 then redis.call('HDEL', p..'who', key) end
     end
-    redis.call('DEL', p..'sessions:'..node, p..'inbox:'..node, p..'node:'..node)
+    redis.call('DEL', p..'sessions:'..node, p..'inbox:'..node, p..'inbox:'..node..':trimmed', p..'node:'..node)
     redis.call('HDEL', p..'beats', node)
     redis.call('HDEL', p..'fast', node)
     redis.call('SREM', p..'nodes', node)
@@ -253,13 +255,25 @@ INBOX_ENTRY_BYTES = 8192
 
 # Lua: the events held for each inbox during one call (``held``: {order = inboxes in the
 # order first routed to, events = inbox -> list, size = inbox -> bytes}), and their
-# writing, one entry per inbox (``write_all_held``, before the call returns).
+# writing, one entry per inbox (``write_all_held``, before the call returns), by
+# ``inbox_add``: an inbox holds only what its node has not acknowledged (INBOX_TAKEN
+# deletes the rest), so one at INBOX_MAXLEN is a node far behind, whose oldest entries
+# the XADD's trim takes unread. Marked (``inbox..':trimmed'``: the time in ms of the
+# oldest entry then, the first mark's until taken): GAUGES hands the mark to the node, whose
+# sessions fetch from the store what they may have missed since.
 HELD_FUNCTIONS = """
+local function inbox_add(inbox, entry)
+  if redis.call('XLEN', inbox) >= %d then
+    local oldest = redis.call('XRANGE', inbox, '-', '+', 'COUNT', 1)[1][1]
+    redis.call('SET', inbox .. ':trimmed', string.match(oldest, '^%%d+'), 'NX')
+  end
+  redis.call('XADD', inbox, 'MAXLEN', '~', %d, '*', 'e', entry)
+end
 local function new_held() return {order = {}, events = {}, size = {}} end
 local function write_held(held, inbox)
   local events = held.events[inbox]
   if #events > 0 then
-    redis.call('XADD', inbox, 'MAXLEN', '~', %d, '*', 'e', table.concat(events, '\\n'))
+    inbox_add(inbox, table.concat(events, '\\n'))
     held.events[inbox], held.size[inbox] = {}, 0
   end
 end
@@ -277,13 +291,13 @@ end
 local function write_all_held(held)
   for _, inbox in ipairs(held.order) do write_held(held, inbox) end
 end
-""" % (INBOX_MAXLEN, INBOX_ENTRY_BYTES)
+""" % (INBOX_MAXLEN, INBOX_MAXLEN, INBOX_ENTRY_BYTES)
 
 # The routing rule, of ROUTES and of the store's script (ROUTE_FUNCTION): put ``entry`` in the inbox of every other
 # node holding a session of ``key``; return those nodes' ids. Read where the claim writes,
 # in one step: a session that logs in after this finds the message in the store. With
 # ``held`` (HELD_FUNCTIONS), the entry waits there for the call's end (write_all_held);
-# without, it is an entry of its own at once.
+# without, it is an entry of its own at once (HELD_FUNCTIONS's inbox_add all the same).
 _ROUTE_FUNCTION = """
 local function route(p, key, me, entry, held)
   local seen, nodes = {}, {}
@@ -295,13 +309,13 @@ local function route(p, key, me, entry, held)
       if held then
         hold(held, p..'inbox:'..node, entry)
       else
-        redis.call('XADD', p..'inbox:'..node, 'MAXLEN', '~', %d, '*', 'e', entry)
+        inbox_add(p..'inbox:'..node, entry)
       end
     end
   end
   return nodes
 end
-""" % INBOX_MAXLEN
+"""
 
 # The same rule for the store's script that stores a direct message and routes it in one
 # step (server/stores/redis.py, RedisStore.router): the Lua source of ``route``, which
@@ -373,7 +387,9 @@ return redis.call('XDEL', inbox, unpack(ids))
 # ARGV: prefix, node. The figures /metrics shows of a node (read once per heartbeat period,
 # not per scrape): {nodes whose deadline has not passed, entries in this node's inbox (only
 # unacknowledged ones are kept), of them read and not acknowledged, the events stream's
-# last id, Redis's time in ms (the node's clock is measured against it: clock.py)}.
+# last id, Redis's time in ms (the node's clock is measured against it: clock.py), and if
+# the inbox was full since the last call (the trim may have taken entries the node never
+# read) inbox_add's mark, taken (Redis's time in ms of the oldest entry then), else nil}.
 GAUGES = Script(_LIVENESS + """
 local p, node = ARGV[1], ARGV[2]
 local now = now_ms()
@@ -393,7 +409,9 @@ if type(info) == 'table' then
     if info[i] == 'last-generated-id' then last = info[i + 1] end
   end
 end
-return {alive, redis.call('XLEN', inbox), pending[1], last, now}
+local trimmed = redis.call('GET', inbox .. ':trimmed')
+if trimmed then redis.call('DEL', inbox .. ':trimmed') end
+return {alive, redis.call('XLEN', inbox), pending[1], last, now, trimmed}
 """)
 
 

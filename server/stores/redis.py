@@ -441,8 +441,8 @@ _MANY_HEADS = {script: _bulk(lua.NUMBERS[packed]) + _bulk(1) for script, packed 
 def _has_failed(replies: Awaitable[list[Any]]) -> bool:
     """Whether the pipeline whose ``replies`` these are (what RedisClient.pipeline_now
     returned, or a future the store failed itself) has failed already, before the task
-    awaiting it woke. A pipeline not yet handed to the connection (pipeline_now's
-    coroutine, when too many commands were in flight) has not."""
+    awaiting it woke. A pipeline still waiting for room (too many commands in flight)
+    has not, unless that wait ended in vain."""
     if isinstance(replies, asyncio.Future):
         return replies.done() and not replies.cancelled() and replies.exception() is not None
     failed = getattr(replies, "failed", None)

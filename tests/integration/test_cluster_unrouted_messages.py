@@ -70,7 +70,7 @@ def bias_first_route_fails(c, hold_after: bool = False) -> tuple[list, list, asy
     node = c.nodes[1]
     store, redis = node._store, node._redis
     real_router, real_pipeline = store.router, redis.pipeline_now
-    routes_sha = scripts.ROUTES.sha1.encode()
+    routes_call = scripts.ROUTES.source  # (sent as EVAL: node._send_routes)
     failed: list = []
     held: list = []
     go = asyncio.Event()
@@ -79,7 +79,7 @@ def bias_first_route_fails(c, hold_after: bool = False) -> tuple[list, list, asy
         return None if fields[6] == "d1" else real_router(fields)
 
     def slow_routes(commands):
-        if routes_sha not in commands[0] or (not failed and b'"k":"dm"' not in commands[0]):
+        if routes_call not in commands[0] or (not failed and b'"k":"dm"' not in commands[0]):
             return real_pipeline(commands)
         if not failed:
             failed.append(commands)

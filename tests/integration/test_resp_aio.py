@@ -123,6 +123,37 @@ def test_more_commands_than_max_in_flight_wait_and_fail_unsent_at_their_deadline
     run(main())
 
 
+def test_a_command_that_waits_for_room_in_vain_takes_those_behind_it_along():
+    # Sent once room comes, the third would run before the second, which its caller
+    # sends again later (as with commands waiting for a connection, below). And the client
+    # closing fails at once what still waits for room, unsent.
+    async def main():
+        async with FakeRedis() as fake, RedisClient(fake.url, timeout=10, max_in_flight=1) as redis:
+            first = asyncio.ensure_future(redis.execute("GET", "a"))
+            await asyncio.sleep(0)
+            second = asyncio.ensure_future(redis.execute("GET", "b", timeout=0.3))
+            third = asyncio.ensure_future(redis.pipeline([("GET", "c")]))
+            with pytest.raises(TimeoutError, match="1 Redis commands were in flight .* not sent") as failed:
+                await second
+            assert not may_have_run(failed.value)
+            await asyncio.sleep(0)
+            assert third.done(), "the later command still waits for room: it could run before the second's resend"
+            with pytest.raises(TimeoutError, match="issued before this one .* not sent") as failed:
+                await third
+            assert not may_have_run(failed.value)
+            fourth = asyncio.ensure_future(redis.execute("GET", "d"))  # waits behind the first
+            await asyncio.sleep(0.05)
+            started = time.monotonic()
+            await redis.close()
+            with pytest.raises(RedisConnectionError, match="not sent") as failed:
+                await fourth
+            assert not may_have_run(failed.value) and time.monotonic() - started < 2
+            assert b"$1\r\nc" not in fake.received and b"$1\r\nd" not in fake.received
+            with pytest.raises(RedisConnectionError):
+                await first
+    run(main())
+
+
 def test_close_fails_what_is_in_flight_and_refuses_what_comes_after():
     async def main():
         async with FakeRedis() as fake:

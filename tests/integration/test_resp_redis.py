@@ -238,6 +238,37 @@ def test_more_commands_than_max_in_flight_wait_their_turn(redis_server):
     run(main())
 
 
+def test_what_waits_for_room_under_max_in_flight_is_not_overtaken_by_what_comes_after(redis_server):
+    # Callers rely on the order they issue commands in (the store's pipelines, the node's
+    # routes: a message's entry before a later one's). A pipeline that waits for room must
+    # not be overtaken by a smaller command that fits, nor by a pipeline_now issued after
+    # it, whose place is taken when it is called, not when it is awaited.
+    from resp import encode_command
+
+    async def main():
+        async with RedisClient(redis_server.url, max_in_flight=2) as redis:
+            assert await redis.execute("PING") == "PONG"
+            held = asyncio.ensure_future(redis.execute("BLPOP", "nothing", 0.3))  # 1 of 2 in flight for 0.3 s
+            await asyncio.sleep(0)
+            first = asyncio.ensure_future(redis.pipeline([("RPUSH", "order", "first"), ("RPUSH", "order", "first+")]))
+            await asyncio.sleep(0)  # 2 more: it waits for room
+            then = redis.pipeline_now([encode_command(("RPUSH", "order", "then"))])  # 1 more would fit
+            last = asyncio.ensure_future(redis.execute("RPUSH", "order", "last"))
+            assert await held is None
+            await asyncio.gather(first, then, last)
+            assert await redis.execute("LRANGE", "order", 0, -1) == [b"first", b"first+", b"then", b"last"]
+            # Issued in one turn while a pipeline waits: pipeline_now's place is its call's.
+            held = asyncio.ensure_future(redis.execute("BLPOP", "nothing", 0.3))
+            await asyncio.sleep(0)
+            now = redis.pipeline_now([encode_command(("RPUSH", "again", "a")), encode_command(("RPUSH", "again", "b"))])
+            after = asyncio.ensure_future(redis.execute("RPUSH", "again", "c"))
+            await asyncio.sleep(0)  # the execute's task runs before pipeline_now's replies are awaited
+            await asyncio.gather(held, after, now)
+            assert await redis.execute("LRANGE", "again", 0, -1) == [b"a", b"b", b"c"]
+            assert redis._in_flight == 0
+    run(main())
+
+
 def test_pipeline_sends_a_batch_in_one_write_and_returns_replies_in_order(redis_server):
     async def main():
         async with RedisClient(redis_server.url, max_in_flight=100) as redis:

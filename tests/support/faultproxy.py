@@ -202,16 +202,25 @@ class FaultProxy:
                 link.frozen = True
             return len(links)
 
-    def hold_peer(self, port: int) -> int:
-        """Raw mode: keep back, from now on, what passes either way on the live link whose
-        client end is on local ``port``, until :meth:`release_peer` (a slow link, not a
-        dead one: nothing is lost)."""
+    def hold_peer(self, port: int, directions: tuple[str, ...] = (UP, DOWN)) -> int:
+        """Raw mode: keep back, from now on, what passes ``directions`` (either way by
+        default) on the live link whose client end is on local ``port``, until
+        :meth:`release_peer` (a slow link, not a dead one: nothing is lost). Held ``DOWN``
+        only, Redis runs a client's commands and its replies wait on their way."""
         assert self.raw, "hold_peer is for raw links"
         links = self._peer_links(port)
         for link in links:
             with link.hold_lock:
-                link.held = {UP: b"", DOWN: b""}
+                link.held = {direction: b"" for direction in directions}
         return len(links)
+
+    def held(self, port: int, direction: str) -> bytes:
+        """What :meth:`hold_peer` keeps back now on ``port``'s link going ``direction``."""
+        held = b""
+        for link in self._peer_links(port):
+            with link.hold_lock:
+                held += (link.held or {}).get(direction, b"")
+        return held
 
     def release_peer(self, port: int) -> int:
         """Pass on, in order, what :meth:`hold_peer` kept back; then pass as before."""
@@ -329,7 +338,7 @@ class FaultProxy:
             if self.raw:
                 try:
                     with link.hold_lock:
-                        if link.held is not None:
+                        if link.held is not None and direction in link.held:
                             link.held[direction] += data
                             continue
                         target.sendall(data)

@@ -187,3 +187,63 @@ def test_refusals_behind_a_failure_end_while_messages_keep_coming_every_turn() -
         await _turns(10)
         assert [a[0] for a in answers][:len(refused)] == [f"d{n}" for n in range(len(refused))]
     _run(scenario)
+
+
+def _blocks(store: RedisStore, count: int, answers: list) -> None:
+    """Submit ``count`` writes (blocks) in one turn; their answers land in ``answers``."""
+    for n in range(count):
+        store.set_block("alice", f"user{n}", True, lambda _: answers.append("done"), answers.append)
+
+
+def test_a_pipeline_answered_noscript_in_part_is_not_sent_again() -> None:
+    """A pipeline is not a transaction: of its BATCH calls, one answered NOSCRIPT did not
+    run, and one after it may have run (another node loaded the script in between). So
+    the store sends a pipeline again (after SCRIPT LOAD) only when every call of it was
+    answered NOSCRIPT: sent again, a call that ran would run twice. Else the calls that
+    ran are answered, and those answered NOSCRIPT refused as not done."""
+    from resp import RedisError
+    from server.stores import redis_scripts as lua
+    answers: list = []
+
+    async def scenario(loop: asyncio.AbstractEventLoop) -> None:
+        store, client = _store(loop)
+
+        async def refused(*args, timeout=None):
+            raise AssertionError(f"sent again: {args[:2]}")
+        client.execute = client.pipeline_encoded = refused
+        _blocks(store, lua.BATCH_OPS + 1, answers)  # two BATCH calls in one pipeline
+        await _turns(3)
+        assert len(client.sent) == 1 and len(client.sent[0][0]) == 2
+        client.sent[0][1].set_result([RedisError("NOSCRIPT", "No matching script"), [None]])
+        await _turns(10)
+    _run(scenario)
+    assert len(answers) == 257
+    refused = answers[:lua.BATCH_OPS]
+    assert all(isinstance(a, StoreUnavailable) and not a.maybe_done for a in refused), refused[:2]
+    assert answers[lua.BATCH_OPS] == "done"
+
+
+def test_a_pipeline_answered_noscript_throughout_is_sent_again_once_after_the_scripts_are_loaded() -> None:
+    from resp import RedisError
+    from server.stores import redis_scripts as lua
+    answers: list = []
+    sent_again: list = []
+
+    async def scenario(loop: asyncio.AbstractEventLoop) -> None:
+        store, client = _store(loop)
+
+        async def execute(*args, timeout=None):
+            assert args[:2] == ("SCRIPT", "LOAD")
+            return lua.BATCH.sha1
+
+        async def pipeline_encoded(commands, timeout=None):
+            sent_again.append(commands)
+            return [[None] * lua.BATCH_OPS, [None]]
+        client.execute, client.pipeline_encoded = execute, pipeline_encoded
+        _blocks(store, lua.BATCH_OPS + 1, answers)
+        await _turns(3)
+        client.sent[0][1].set_result([RedisError("NOSCRIPT", "No matching script")] * 2)
+        await _turns(10)
+        assert sent_again == [client.sent[0][0]]
+    _run(scenario)
+    assert answers == ["done"] * (lua.BATCH_OPS + 1)
