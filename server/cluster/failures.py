@@ -29,8 +29,6 @@ import logging
 import time
 from collections.abc import Callable
 
-from resp import RedisError
-
 # Kinds named in full in one window, at most.
 MOST_KINDS = 10
 
