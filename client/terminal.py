@@ -463,12 +463,15 @@ class TerminalUI:
         self._connection_down = False  # (a login after the session was signed out: answers come again)
         self._catch_up.welcomed(welcome.last_id)  # (the first login's: where this screen began)
         how = (_(" over TLS") if self.client.tls else "") + (_(" (registered)") if welcome.registered else "")
-        # How to write to someone, first: the original assignments' clients asked for the
-        # recipient and then the message.
-        hint = _("; type {example} to write to someone, /{help} for the commands").format(
-            example=_("@NAME TEXT"), help=command_names("help")[0]) if self._interactive else ""
         self._screen.print_locked(self._screen.stamp(_("* connected to {address} as {name}").format(
-            address=sanitize(self.client.address), name=sanitize(welcome.name)) + f"{how}{hint}"), redraw=False)
+            address=sanitize(self.client.address), name=sanitize(welcome.name)) + how), redraw=False)
+        if self._interactive:
+            # How to write to someone, first: the original assignments' clients asked for the
+            # recipient and then the message. A line of its own: after the address and name it
+            # ran past 80 columns, and the terminal broke it mid-word.
+            self._screen.print_locked(self._screen.stamp(_("* type {example} to write to someone, /{help} for the "
+                                                           "commands").format(
+                example=_("@NAME TEXT"), help=command_names("help")[0])), redraw=False)
         self._ask_who_is_online()
         return None
 

@@ -499,14 +499,17 @@ def test_without_a_terminal_a_missing_name_is_still_an_error() -> None:
 
 
 @pytest.mark.skipif(not hasattr(os, "openpty"), reason="needs a pseudo-terminal")
-@pytest.mark.parametrize(("lang", "said"), [
-    ("C.UTF-8", "as Alice; type @NAME TEXT to write to someone, /help for the commands"),
-    ("pt_BR.UTF-8", "como Alice; digite @NOME TEXTO para escrever a alguém, /ajuda para ver os comandos"),
+@pytest.mark.parametrize(("lang", "said", "hint"), [
+    ("C.UTF-8", "as Alice\r\n[", "] * type @NAME TEXT to write to someone, /help for the commands\r\n"),
+    ("pt_BR.UTF-8", "como Alice\r\n[", "] * digite @NOME TEXTO para escrever a alguém, /ajuda para ver os comandos\r\n"),
 ])
-def test_the_first_line_says_how_to_write_to_someone(server: FakeServer, lang: str, said: str) -> None:
+def test_the_first_lines_say_how_to_write_to_someone(server: FakeServer, lang: str, said: str, hint: str) -> None:
     """One original assignment's client asked for the recipient, then the message; here
-    the one line that does it was only in /help."""
+    the one line that does it was only in /help. A line of its own, under the one that
+    says where and as whom, within 80 columns (after them it ran past, broken mid-word)."""
     with on_a_pty("Alice", "--port", str(server.port), lang=lang) as (proc, screen):
         screen.expect(said.encode())
+        screen.expect(hint.encode())
+        assert len("[00:00] " + hint[2:-2]) <= 80
         screen.type(b"/sair\r")
         assert proc.wait(WAIT) == ExitCode.OK

@@ -309,7 +309,7 @@ def test_reconnect_attempts_update_one_line(server: ServerThread, terminal: Call
     assert not any("reconnecting in" in row for row in shown), "\n".join(shown)
     assert re.fullmatch(r"\[\d\d:\d\d\] ! reconnected", shown[-2]), "\n".join(shown)
     assert shown[-1].rstrip() == "[room]>"
-    assert len(shown) == 3, "\n".join(shown)  # connected, reconnected, the prompt
+    assert len(shown) == 4, "\n".join(shown)  # connected, how to write, reconnected, the prompt
 
 
 @pytest.mark.timeout_seconds(90)
