@@ -90,7 +90,7 @@ from .display import CONNECTION_ERROR, login_refused_words
 from .events import Reconnected, Reconnecting
 from .outgoing import MessageUpdate, OutgoingMessage
 from .resume import ResumeTokens
-from .servers import format_address, spread_start
+from .servers import addresses_from, format_address, spread_start
 from .transport import login_failure, open_socket, tls_context, tls_failure
 
 _log = logging.getLogger(__name__)
@@ -286,8 +286,11 @@ class AioChatClient:
                 attempt.receive_data(await reader.read(RECV_BYTES))
             return welcome
 
+        # A guest's token: looked for and kept under every server of the list, the one in use
+        # first (client.servers.addresses_from): they serve one chat.
+        servers = addresses_from((self.host, self.port), self.servers)
         try:
-            token = self.resume_tokens.for_hello(where, self.name, self.password)
+            token = self.resume_tokens.for_hello(servers, self.name, self.password)
             attempt = LoginAttempt(self.core.hello(self.name, self.password, self.register_on_login, token,
                                                    self._now()),
                                    context is not None)
@@ -305,8 +308,8 @@ class AioChatClient:
                 raise login_failure(exc, where, timeout) from exc
             raise
         self.registered = welcome.registered
-        if welcome.resume and not welcome.registered:  # a guest's: it proves the name is ours next time
-            self.resume_tokens.put(where, welcome.name, welcome.resume)
+        if not welcome.registered:  # a guest's, the one that took the name or proved it: ours next time
+            self.resume_tokens.proven(servers, welcome.name, welcome.resume or token)
         if welcome.registered:
             self.register_on_login = False
         return reader, writer, attempt.conn, welcome

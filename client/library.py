@@ -177,7 +177,7 @@ from .events import Reconnected, Reconnecting
 from .transport import login_failure, open_socket, tls_context
 from .outgoing import OutgoingMessage
 from .resume import ResumeTokens
-from .servers import format_address, spread_start
+from .servers import addresses_from, format_address, spread_start
 
 _log = logging.getLogger(__name__)
 
@@ -533,16 +533,8 @@ class ChatClient:
 
     def _token_servers(self) -> list[str]:
         """Where a guest's token is kept and looked for: the server in use, then the rest of
-        the list. The servers of one list serve one chat (a cluster's nodes share guest
-        names through Redis), so the token one of them gave proves the guest to all: a
-        client that fails over to another node gets its name and waiting messages back
-        there, instead of ``name_taken`` for ``GUEST_HOLD``."""
-        servers = [self.address]
-        for host, port in self.servers:
-            address = format_address(host, port)
-            if address not in servers:
-                servers.append(address)
-        return servers
+        the list (:func:`client.servers.addresses_from` says why)."""
+        return addresses_from((self.host, self.port), self.servers)
 
     def _log_in(self, sock: socket.socket, deadline: float, timeout: float) -> tuple[Connection, Welcome]:
         """Send the hello and read until the Welcome (returned with the protocol state) or

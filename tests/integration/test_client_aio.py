@@ -10,6 +10,7 @@ Each test runs in one event loop, bounded by ``run``'s deadline.
 from __future__ import annotations
 
 import asyncio
+from contextlib import suppress
 from collections.abc import Awaitable, Callable, Iterator
 
 import pytest
@@ -285,4 +286,39 @@ def test_a_servers_goodbye_sends_the_session_to_the_next_server_at_once() -> Non
             await aio.close()
 
     with in_thread() as first, in_thread() as second:
+        run(lambda: test(first, second))
+
+
+def test_a_guest_that_fails_over_to_another_server_of_the_chat_keeps_its_name_and_waiting_messages(
+        server: ServerThread) -> None:
+    """Two addresses of one chat (a cluster's nodes; here two proxies of one server): a
+    guest whose server is lost logs in on the other with the token the first one gave it
+    (client/resume.py), as the threaded library does, so it gets its name back at once
+    with the messages that waited for it, not ``name_taken`` for GUEST_HOLD (600 s) and
+    then a newcomer's empty mailbox."""
+    async def test(first: FaultProxy, second: FaultProxy) -> None:
+        events: list[object] = []
+        alice = AioChatClient("Alice", servers=[("127.0.0.1", first.port), ("127.0.0.1", second.port)],
+                              resume_tokens=ResumeTokens(None), reconnect_delay=0.05, reconnect_max_delay=0.2,
+                              on_event=events.append)
+        bob = client(server.port, "Bob")
+        await alice.connect(WAIT)
+        await bob.connect(WAIT)
+        try:
+            first.refuse_new = True  # the first address is gone for good
+            first.cut("Alice")
+            await until(lambda: any(isinstance(e, Reconnecting) for e in events))
+            _, done = bob.send_direct("Alice", "while you were away")
+            with suppress(asyncio.TimeoutError):  # said below, with the reconnections' reasons
+                await until(lambda: any(isinstance(e, Reconnected) for e in events))
+            assert [e.server for e in events if isinstance(e, Reconnected)] == [f"127.0.0.1:{second.port}"], \
+                [e.reason for e in events if isinstance(e, Reconnecting)][-2:]
+            await until(lambda: any(isinstance(e, DirectMessage) and e.text == "while you were away"
+                                    for e in events))
+            assert await asyncio.wait_for(done, WAIT) == DELIVERED
+        finally:
+            await alice.close()
+            await bob.close()
+
+    with FaultProxy(server.host, server.port) as first, FaultProxy(server.host, server.port) as second:
         run(lambda: test(first, second))
