@@ -77,7 +77,7 @@ from __future__ import annotations
 
 import logging
 import queue
-import select
+import selectors
 import signal
 import socket
 import ssl
@@ -1194,6 +1194,14 @@ class ChatClient:
         still in the core are handed on and the loop stops, whether or not the protocol
         yields ConnectionClosed (it does not after a Goodbye has passed).
         """
+        # A selector, not select.select(): that one refuses a descriptor of 1024 or more
+        # (FD_SETSIZE), which a process with many connections or files open gets, and the
+        # client then reconnected for ever, each new socket refused the same way.
+        with selectors.DefaultSelector() as readable:
+            readable.register(sock, selectors.EVENT_READ)
+            self._pump_with(sock, readable)
+
+    def _pump_with(self, sock: socket.socket, readable: selectors.BaseSelector) -> None:
         at_eof = False
         while True:
             with self._lock:
@@ -1203,7 +1211,7 @@ class ChatClient:
             if items is None:
                 if broken or at_eof:
                     return
-                outcome = self._read(sock)
+                outcome = self._read(sock, readable)
                 if outcome is _STOP:
                     return
                 at_eof = outcome is _EOF
@@ -1214,10 +1222,10 @@ class ChatClient:
                 self.core.handed_on()  # the receipt of a direct message, owed acks
                 self._flush()
 
-    def _read(self, sock: socket.socket) -> str:
-        """Wait for bytes until the core's next deadline, and feed them (or the timeout)
-        to it: _MORE (go on), _EOF (the stream ended; events may remain in the core) or
-        _STOP (give up at once)."""
+    def _read(self, sock: socket.socket, readable: selectors.BaseSelector) -> str:
+        """Wait for bytes (``readable`` has ``sock`` registered) until the core's next
+        deadline, and feed them (or the timeout) to it: _MORE (go on), _EOF (the stream
+        ended; events may remain in the core) or _STOP (give up at once)."""
         with self._lock:
             deadline = self.core.next_deadline()
         # Never longer than WAKE_CHECK: select() sleeps on the monotonic clock, which
@@ -1226,7 +1234,7 @@ class ChatClient:
         try:
             # TLS may hold decrypted bytes that select() cannot see.
             buffered = isinstance(sock, ssl.SSLSocket) and sock.pending() > 0
-            if not buffered and not select.select([sock], [], [], wait)[0]:
+            if not buffered and not readable.select(wait):
                 return self._timed_out()
             data = sock.recv(RECV_BYTES)
         except TimeoutError:
