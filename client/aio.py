@@ -107,6 +107,12 @@ RECV_BYTES = 64 * 1024
 CLOSE_TIMEOUT = 2.0
 
 
+def _close_result(future: asyncio.Future) -> None:
+    """Close the socket an abandoned connect opened after all (see ``_unless_closed``)."""
+    if not future.cancelled() and future.exception() is None:
+        future.result().close()
+
+
 class Sending(NamedTuple):
     """What ``send_direct``/``send_room`` return: the core's tracker, and a future that
     resolves to its final state (``delivered``/``failed`` for a direct message,
@@ -258,7 +264,8 @@ class AioChatClient:
         if self._tls and self._ssl_context is None:
             self._ssl_context = tls_context(self._cafile)  # once: CertificateError if the file is bad
         context = self._ssl_context if self._tls else None
-        sock = await asyncio.to_thread(open_socket, self.host, self.port, timeout, None)
+        opening = loop.run_in_executor(None, open_socket, self.host, self.port, timeout, None)
+        sock = await self._unless_closed(opening)
         try:
             sock.setblocking(False)
             if context is None:
@@ -294,7 +301,7 @@ class AioChatClient:
             attempt = LoginAttempt(self.core.hello(self.name, self.password, self.register_on_login, token,
                                                    self._now()),
                                    context is not None)
-            welcome = await asyncio.wait_for(log_in(attempt), max(0.0, deadline - loop.time()))
+            welcome = await self._unless_closed(asyncio.wait_for(log_in(attempt), max(0.0, deadline - loop.time())))
         except BaseException as exc:
             writer.transport.abort()
             if isinstance(exc, (LoginRefused, ServerUnreachable)):  # the core's verdict, in words already
@@ -313,6 +320,25 @@ class AioChatClient:
         if welcome.registered:
             self.register_on_login = False
         return reader, writer, attempt.conn, welcome
+
+    async def _unless_closed(self, step: Awaitable[T]) -> T:
+        """``await step`` (a connect or a login), unless close() comes first: then
+        ServerUnreachable at once, as the threaded client's close() cuts a login under way
+        (a silent server would hold close() for the whole connect_timeout, and the session
+        would end after it returned). A socket the abandoned connect still opens is closed."""
+        work = asyncio.ensure_future(step)
+        closing = asyncio.ensure_future(self._wake.wait())
+        try:
+            await asyncio.wait({work, closing}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            closing.cancel()
+            if isinstance(work, asyncio.Task):
+                work.cancel()  # the login: its clean-up aborts the connection
+            elif not work.done():
+                work.add_done_callback(_close_result)  # a connect goes on in its worker thread
+        if not work.done():
+            raise ServerUnreachable("the client was closed while connecting")
+        return work.result()
 
     def _use(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, index: int) -> None:
         self._reader, self._writer, self._server_index = reader, writer, index

@@ -322,3 +322,31 @@ def test_a_guest_that_fails_over_to_another_server_of_the_chat_keeps_its_name_an
 
     with FaultProxy(server.host, server.port) as first, FaultProxy(server.host, server.port) as second:
         run(lambda: test(first, second))
+
+
+def test_close_during_a_reconnections_login_ends_the_session_at_once(server: ServerThread) -> None:
+    """close() while a reconnection waits for a silent server's answer to the hello (one of
+    the list that accepts and never answers) ends that login at once, as the threaded
+    library's does (it shuts the attempt's socket): the session is over, ConnectionClosed
+    handed on and ``closed`` set when close() returns, not a connect_timeout later."""
+    import socket
+
+    async def test(proxy: FaultProxy, mute: int) -> None:
+        events: list[object] = []
+        alice = AioChatClient("Alice", servers=[("127.0.0.1", proxy.port), ("127.0.0.1", mute)],
+                              resume_tokens=ResumeTokens(None), reconnect_delay=0.05, reconnect_max_delay=0.1,
+                              connect_timeout=3 * WAIT, on_event=events.append)
+        await alice.connect(WAIT)
+        proxy.refuse_new = True
+        proxy.cut("Alice")
+        await until(lambda: alice.port == mute)  # logging in there now, or about to
+        loop = asyncio.get_running_loop()
+        began = loop.time()
+        await alice.close()
+        assert alice.closed.is_set(), f"close() returned after {loop.time() - began:.1f} s with the session open"
+        assert sum(isinstance(e, ConnectionClosed) for e in events) == 1
+
+    with socket.socket() as listener, FaultProxy(server.host, server.port) as proxy:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen(8)  # accepts (the kernel's backlog), never reads or writes
+        run(lambda: test(proxy, listener.getsockname()[1]), 60.0)
