@@ -253,7 +253,23 @@ class AioChatClient:
     async def _open_session(self, timeout: float, index: int) -> tuple[asyncio.StreamReader, asyncio.StreamWriter,
                                                                         object, Welcome]:
         """Connect to server ``index`` and log in; return the streams, the protocol state and
-        the Welcome. Raises like :meth:`connect`."""
+        the Welcome. A server that refuses the version offered is asked again, on a new
+        connection, with the next older one, and a refused resume credential is followed by
+        the password at once (:meth:`ClientCore.fall_back`), as the threaded client does.
+        Raises like :meth:`connect`."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        left = timeout  # the first attempt's, as its words say it; a second one has what is left
+        while True:
+            try:
+                return await self._open_session_once(left, index)
+            except LoginRefused as exc:
+                if not self.core.fall_back(exc.code):
+                    raise
+            left = max(0.05, deadline - loop.time())
+
+    async def _open_session_once(self, timeout: float, index: int) -> tuple[
+            asyncio.StreamReader, asyncio.StreamWriter, object, Welcome]:
         self.host, self.port = self.servers[index]
         where = self.address
         loop = asyncio.get_running_loop()
@@ -620,8 +636,6 @@ class AioChatClient:
             except (LoginRefused, ServerUnreachable) as exc:
                 again, floor = retry_verdict(exc)
                 refused = isinstance(exc, LoginRefused)
-                if refused and self.core.credential.refused(exc.code):
-                    again, floor = True, 0.0  # the account's credential was refused: the password next
                 if again:
                     reason = login_refused_words(exc, self.name) if refused else str(exc)
                     continue

@@ -350,3 +350,59 @@ def test_close_during_a_reconnections_login_ends_the_session_at_once(server: Ser
         listener.bind(("127.0.0.1", 0))
         listener.listen(8)  # accepts (the kernel's backlog), never reads or writes
         run(lambda: test(proxy, listener.getsockname()[1]), 60.0)
+
+
+def test_against_a_version_1_server_the_aio_client_falls_back_and_keeps_that_offer() -> None:
+    """A server that does not speak the newest version answers ``unsupported_version``: the
+    client logs in again offering the next older one, as the threaded client does, and its
+    reconnections offer the version that worked."""
+    from fakeserver import FakeServer
+
+    async def test(old: FakeServer) -> None:
+        events: list[object] = []
+        alice = client(old.port, "Alice", on_event=events.append, reconnect_delay=0.05)
+        welcome = await alice.connect(WAIT)
+        try:
+            assert (welcome.version, old.hellos) == (1, [2, 1])
+            await asyncio.get_running_loop().run_in_executor(None, old.drop, "Alice")
+            await until(lambda: any(isinstance(e, Reconnected) for e in events))
+            assert old.hellos == [2, 1, 1]
+        finally:
+            await alice.close()
+
+    with FakeServer(max_version=1) as old:
+        run(lambda: test(old))
+
+
+def test_a_refused_resume_credential_is_followed_by_the_password_at_once(tmp_path) -> None:
+    """The account's credential no longer holds after a restart (as if expired): the
+    reconnection logs in with the password at once (client/credential.py)."""
+    import sqlite3
+
+    config = ServerConfig(host="127.0.0.1", port=0, data_dir=tmp_path)
+
+    async def test() -> None:
+        srv = ServerThread(config).__enter__()
+        port = srv.port
+        events: list[object] = []
+        alice = client(port, "Alice", password="correct horse 1", register=True, on_event=events.append,
+                       reconnect_delay=0.05, reconnect_max_delay=0.2, reconnect_on_goodbye=True)
+        try:
+            await alice.connect(WAIT)
+            assert alice.core.credential.secret is not None
+            loop = asyncio.get_running_loop()
+            await loop.run_in_executor(None, srv.stop)
+            with sqlite3.connect(tmp_path / "chat.sqlite3") as db:
+                db.execute("DELETE FROM account_credentials")
+            srv = await loop.run_in_executor(None, lambda: ServerThread(ServerConfig(
+                host="127.0.0.1", port=port, data_dir=tmp_path)).__enter__())
+            with suppress(asyncio.TimeoutError):  # said below, with the reconnections' reasons
+                await until(lambda: any(isinstance(e, Reconnected) for e in events))
+            back = next((e for e in events if isinstance(e, Reconnected)), None)
+            assert back is not None, [e.reason for e in events if isinstance(e, Reconnecting)][-2:]
+            assert back.welcome.registered and alice.login_error is None
+        finally:
+            await alice.close()
+            srv.stop()
+
+    run(test, 60.0)
