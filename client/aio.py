@@ -270,6 +270,7 @@ class AioChatClient:
 
     async def _open_session_once(self, timeout: float, index: int) -> tuple[
             asyncio.StreamReader, asyncio.StreamWriter, object, Welcome]:
+        """One connection and one hello for :meth:`_open_session` (its refusal raised)."""
         self.host, self.port = self.servers[index]
         where = self.address
         loop = asyncio.get_running_loop()
