@@ -199,6 +199,8 @@ CATCH_UP_PATIENCE = 60.0
 _MAIN_THREAD_SIGNALS = {getattr(signal, name) for name in ("SIGINT", "SIGTERM", "SIGHUP") if hasattr(signal, name)}
 # Outcomes of one read by the receiver.
 _MORE, _EOF, _STOP = "more", "eof", "stop"
+# How the receiver waits for bytes (see _pump).
+_Selector = getattr(selectors, "PollSelector", selectors.SelectSelector)
 # How often a receiver blocked on a full queue looks whether the client is closing.
 _QUEUE_POLL = 0.1
 
@@ -1194,10 +1196,12 @@ class ChatClient:
         still in the core are handed on and the loop stops, whether or not the protocol
         yields ConnectionClosed (it does not after a Goodbye has passed).
         """
-        # A selector, not select.select(): that one refuses a descriptor of 1024 or more
+        # poll(), not select.select(): that one refuses a descriptor of 1024 or more
         # (FD_SETSIZE), which a process with many connections or files open gets, and the
-        # client then reconnected for ever, each new socket refused the same way.
-        with selectors.DefaultSelector() as readable:
+        # client then reconnected for ever, each new socket refused the same way. (poll
+        # needs no descriptor of its own, as epoll would; Windows has none, and its select
+        # has no such limit.)
+        with _Selector() as readable:
             readable.register(sock, selectors.EVENT_READ)
             self._pump_with(sock, readable)
 
