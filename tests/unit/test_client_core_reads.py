@@ -9,7 +9,8 @@ does when it prints one (client/terminal.py _mark_read).
 from __future__ import annotations
 
 from client.core import READ_INTERVAL
-from protocol import READ, TYPING, DirectMessage, ErrorCode, ErrorReply, Event, Read, RoomPost, RoomRead, RoomTyping, Typing
+from protocol import (READ, TYPING, DirectMessage, ErrorCode, ErrorReply, Event, Read, RoomPost, RoomRead, RoomTyping,
+                      Typing)
 
 from test_client_core import Link
 
