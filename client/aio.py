@@ -90,7 +90,7 @@ from .display import CONNECTION_ERROR, login_refused_words
 from .events import Reconnected, Reconnecting
 from .outgoing import MessageUpdate, OutgoingMessage
 from .resume import ResumeTokens
-from .servers import format_address, spread_start
+from .servers import addresses_from, format_address, spread_start
 from .transport import login_failure, open_socket, tls_context, tls_failure
 
 _log = logging.getLogger(__name__)
@@ -105,6 +105,12 @@ _QUEUE_POLL = 0.1
 RECV_BYTES = 64 * 1024
 # After its Goodbye, close() waits this long for the server to end the stream, then cuts it.
 CLOSE_TIMEOUT = 2.0
+
+
+def _close_result(future: asyncio.Future) -> None:
+    """Close the socket an abandoned connect opened after all (see ``_unless_closed``)."""
+    if not future.cancelled() and future.exception() is None:
+        future.result().close()
 
 
 class Sending(NamedTuple):
@@ -247,7 +253,24 @@ class AioChatClient:
     async def _open_session(self, timeout: float, index: int) -> tuple[asyncio.StreamReader, asyncio.StreamWriter,
                                                                         object, Welcome]:
         """Connect to server ``index`` and log in; return the streams, the protocol state and
-        the Welcome. Raises like :meth:`connect`."""
+        the Welcome. A server that refuses the version offered is asked again, on a new
+        connection, with the next older one, and a refused resume credential is followed by
+        the password at once (:meth:`ClientCore.fall_back`), as the threaded client does.
+        Raises like :meth:`connect`."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        left = timeout  # the first attempt's, as its words say it; a second one has what is left
+        while True:
+            try:
+                return await self._open_session_once(left, index)
+            except LoginRefused as exc:
+                if not self.core.fall_back(exc.code):
+                    raise
+            left = max(0.05, deadline - loop.time())
+
+    async def _open_session_once(self, timeout: float, index: int) -> tuple[
+            asyncio.StreamReader, asyncio.StreamWriter, object, Welcome]:
+        """One connection and one hello for :meth:`_open_session` (its refusal raised)."""
         self.host, self.port = self.servers[index]
         where = self.address
         loop = asyncio.get_running_loop()
@@ -258,7 +281,8 @@ class AioChatClient:
         if self._tls and self._ssl_context is None:
             self._ssl_context = tls_context(self._cafile)  # once: CertificateError if the file is bad
         context = self._ssl_context if self._tls else None
-        sock = await asyncio.to_thread(open_socket, self.host, self.port, timeout, None)
+        opening = loop.run_in_executor(None, open_socket, self.host, self.port, timeout, None)
+        sock = await self._unless_closed(opening)
         try:
             sock.setblocking(False)
             if context is None:
@@ -286,12 +310,15 @@ class AioChatClient:
                 attempt.receive_data(await reader.read(RECV_BYTES))
             return welcome
 
+        # A guest's token: looked for and kept under every server of the list, the one in use
+        # first (client.servers.addresses_from): they serve one chat.
+        servers = addresses_from((self.host, self.port), self.servers)
         try:
-            token = self.resume_tokens.for_hello(where, self.name, self.password)
+            token = self.resume_tokens.for_hello(servers, self.name, self.password)
             attempt = LoginAttempt(self.core.hello(self.name, self.password, self.register_on_login, token,
                                                    self._now()),
                                    context is not None)
-            welcome = await asyncio.wait_for(log_in(attempt), max(0.0, deadline - loop.time()))
+            welcome = await self._unless_closed(asyncio.wait_for(log_in(attempt), max(0.0, deadline - loop.time())))
         except BaseException as exc:
             writer.transport.abort()
             if isinstance(exc, (LoginRefused, ServerUnreachable)):  # the core's verdict, in words already
@@ -305,11 +332,30 @@ class AioChatClient:
                 raise login_failure(exc, where, timeout) from exc
             raise
         self.registered = welcome.registered
-        if welcome.resume and not welcome.registered:  # a guest's: it proves the name is ours next time
-            self.resume_tokens.put(where, welcome.name, welcome.resume)
+        if not welcome.registered:  # a guest's, the one that took the name or proved it: ours next time
+            self.resume_tokens.proven(servers, welcome.name, welcome.resume or token)
         if welcome.registered:
             self.register_on_login = False
         return reader, writer, attempt.conn, welcome
+
+    async def _unless_closed(self, step: Awaitable[T]) -> T:
+        """``await step`` (a connect or a login), unless close() comes first: then
+        ServerUnreachable at once, as the threaded client's close() cuts a login under way
+        (a silent server would hold close() for the whole connect_timeout, and the session
+        would end after it returned). A socket the abandoned connect still opens is closed."""
+        work = asyncio.ensure_future(step)
+        closing = asyncio.ensure_future(self._wake.wait())
+        try:
+            await asyncio.wait({work, closing}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            closing.cancel()
+            if isinstance(work, asyncio.Task):
+                work.cancel()  # the login: its clean-up aborts the connection
+            elif not work.done():
+                work.add_done_callback(_close_result)  # a connect goes on in its worker thread
+        if not work.done():
+            raise ServerUnreachable("the client was closed while connecting")
+        return work.result()
 
     def _use(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, index: int) -> None:
         self._reader, self._writer, self._server_index = reader, writer, index
@@ -591,8 +637,6 @@ class AioChatClient:
             except (LoginRefused, ServerUnreachable) as exc:
                 again, floor = retry_verdict(exc)
                 refused = isinstance(exc, LoginRefused)
-                if refused and self.core.credential.refused(exc.code):
-                    again, floor = True, 0.0  # the account's credential was refused: the password next
                 if again:
                     reason = login_refused_words(exc, self.name) if refused else str(exc)
                     continue

@@ -691,7 +691,10 @@ class ClientCore:
 
     def tell(self, event: Event) -> bool:
         """Queue ``event``, a frame without an answer (read, typing), for the current
-        connection; False if there is none open (it is not kept for later)."""
+        connection; False if there is none open, or its session's version has no such
+        frame (a room's, at version 1): it is not kept for later."""
+        if self.conn is not None and not self.conn.may_send(type(event)):
+            return False
         return self._send(event)
 
     def _send(self, event: Event) -> bool:
@@ -1258,6 +1261,8 @@ class ClientCore:
             if sent is not None and now < sent[0] + READ_INTERVAL:
                 continue
             del self._reads_due[key]
+            if not self.conn.may_send(type(event)):  # type: ignore[union-attr]
+                continue  # a room's, left for a session of version 1 (an older server): it has no rooms
             self._send(event)
             self._reads_sent[key] = (now, event)
 

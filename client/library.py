@@ -77,7 +77,7 @@ from __future__ import annotations
 
 import logging
 import queue
-import select
+import selectors
 import signal
 import socket
 import ssl
@@ -177,7 +177,7 @@ from .events import Reconnected, Reconnecting
 from .transport import login_failure, open_socket, tls_context
 from .outgoing import OutgoingMessage
 from .resume import ResumeTokens
-from .servers import format_address, spread_start
+from .servers import addresses_from, format_address, spread_start
 
 _log = logging.getLogger(__name__)
 
@@ -199,6 +199,8 @@ CATCH_UP_PATIENCE = 60.0
 _MAIN_THREAD_SIGNALS = {getattr(signal, name) for name in ("SIGINT", "SIGTERM", "SIGHUP") if hasattr(signal, name)}
 # Outcomes of one read by the receiver.
 _MORE, _EOF, _STOP = "more", "eof", "stop"
+# How the receiver waits for bytes (see _pump).
+_Selector = getattr(selectors, "PollSelector", selectors.SelectSelector)
 # How often a receiver blocked on a full queue looks whether the client is closing.
 _QUEUE_POLL = 0.1
 
@@ -533,16 +535,8 @@ class ChatClient:
 
     def _token_servers(self) -> list[str]:
         """Where a guest's token is kept and looked for: the server in use, then the rest of
-        the list. The servers of one list serve one chat (a cluster's nodes share guest
-        names through Redis), so the token one of them gave proves the guest to all: a
-        client that fails over to another node gets its name and waiting messages back
-        there, instead of ``name_taken`` for ``GUEST_HOLD``."""
-        servers = [self.address]
-        for host, port in self.servers:
-            address = format_address(host, port)
-            if address not in servers:
-                servers.append(address)
-        return servers
+        the list (:func:`client.servers.addresses_from` says why)."""
+        return addresses_from((self.host, self.port), self.servers)
 
     def _log_in(self, sock: socket.socket, deadline: float, timeout: float) -> tuple[Connection, Welcome]:
         """Send the hello and read until the Welcome (returned with the protocol state) or
@@ -1202,6 +1196,16 @@ class ChatClient:
         still in the core are handed on and the loop stops, whether or not the protocol
         yields ConnectionClosed (it does not after a Goodbye has passed).
         """
+        # poll(), not select.select(): that one refuses a descriptor of 1024 or more
+        # (FD_SETSIZE), which a process with many connections or files open gets, and the
+        # client then reconnected for ever, each new socket refused the same way. (poll
+        # needs no descriptor of its own, as epoll would; Windows has none, and its select
+        # has no such limit.)
+        with _Selector() as readable:
+            readable.register(sock, selectors.EVENT_READ)
+            self._pump_with(sock, readable)
+
+    def _pump_with(self, sock: socket.socket, readable: selectors.BaseSelector) -> None:
         at_eof = False
         while True:
             with self._lock:
@@ -1211,7 +1215,7 @@ class ChatClient:
             if items is None:
                 if broken or at_eof:
                     return
-                outcome = self._read(sock)
+                outcome = self._read(sock, readable)
                 if outcome is _STOP:
                     return
                 at_eof = outcome is _EOF
@@ -1222,10 +1226,10 @@ class ChatClient:
                 self.core.handed_on()  # the receipt of a direct message, owed acks
                 self._flush()
 
-    def _read(self, sock: socket.socket) -> str:
-        """Wait for bytes until the core's next deadline, and feed them (or the timeout)
-        to it: _MORE (go on), _EOF (the stream ended; events may remain in the core) or
-        _STOP (give up at once)."""
+    def _read(self, sock: socket.socket, readable: selectors.BaseSelector) -> str:
+        """Wait for bytes (``readable`` has ``sock`` registered) until the core's next
+        deadline, and feed them (or the timeout) to it: _MORE (go on), _EOF (the stream
+        ended; events may remain in the core) or _STOP (give up at once)."""
         with self._lock:
             deadline = self.core.next_deadline()
         # Never longer than WAKE_CHECK: select() sleeps on the monotonic clock, which
@@ -1234,7 +1238,7 @@ class ChatClient:
         try:
             # TLS may hold decrypted bytes that select() cannot see.
             buffered = isinstance(sock, ssl.SSLSocket) and sock.pending() > 0
-            if not buffered and not select.select([sock], [], [], wait)[0]:
+            if not buffered and not readable.select(wait):
                 return self._timed_out()
             data = sock.recv(RECV_BYTES)
         except TimeoutError:

@@ -78,6 +78,21 @@ def _joined(words: Sequence[str]) -> list[tuple[str, int]]:
     return servers
 
 
+def addresses_from(current: tuple[str, int], servers: Sequence[tuple[str, int]]) -> list[str]:
+    """The ``host:port`` of ``current``, then of the rest of ``servers`` (each once): where a
+    guest's resume token is looked for and kept (client/resume.py, ``for_hello`` and
+    ``proven``). The servers of one list serve one chat (a cluster's nodes share guest
+    names through Redis), so the token one of them gave proves the guest to all: a client
+    that fails over to another node gets its name and waiting messages back there, instead
+    of ``name_taken`` for ``GUEST_HOLD``. Every client shell keeps its tokens by this rule."""
+    found = [format_address(*current)]
+    for host, port in servers:
+        address = format_address(host, port)
+        if address not in found:
+            found.append(address)
+    return found
+
+
 def spread_start(name: str) -> int:
     """Where user ``name``'s client starts its turn of the other servers of its list once
     it lost one (:func:`client.core.failover`'s ``spread``): a stable hash of the name

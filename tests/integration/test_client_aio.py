@@ -10,6 +10,7 @@ Each test runs in one event loop, bounded by ``run``'s deadline.
 from __future__ import annotations
 
 import asyncio
+from contextlib import suppress
 from collections.abc import Awaitable, Callable, Iterator
 
 import pytest
@@ -286,3 +287,122 @@ def test_a_servers_goodbye_sends_the_session_to_the_next_server_at_once() -> Non
 
     with in_thread() as first, in_thread() as second:
         run(lambda: test(first, second))
+
+
+def test_a_guest_that_fails_over_to_another_server_of_the_chat_keeps_its_name_and_waiting_messages(
+        server: ServerThread) -> None:
+    """Two addresses of one chat (a cluster's nodes; here two proxies of one server): a
+    guest whose server is lost logs in on the other with the token the first one gave it
+    (client/resume.py), as the threaded library does, so it gets its name back at once
+    with the messages that waited for it, not ``name_taken`` for GUEST_HOLD (600 s) and
+    then a newcomer's empty mailbox."""
+    async def test(first: FaultProxy, second: FaultProxy) -> None:
+        events: list[object] = []
+        alice = AioChatClient("Alice", servers=[("127.0.0.1", first.port), ("127.0.0.1", second.port)],
+                              resume_tokens=ResumeTokens(None), reconnect_delay=0.05, reconnect_max_delay=0.2,
+                              on_event=events.append)
+        bob = client(server.port, "Bob")
+        await alice.connect(WAIT)
+        await bob.connect(WAIT)
+        try:
+            first.refuse_new = True  # the first address is gone for good
+            first.cut("Alice")
+            await until(lambda: any(isinstance(e, Reconnecting) for e in events))
+            _, done = bob.send_direct("Alice", "while you were away")
+            with suppress(asyncio.TimeoutError):  # said below, with the reconnections' reasons
+                await until(lambda: any(isinstance(e, Reconnected) for e in events))
+            assert [e.server for e in events if isinstance(e, Reconnected)] == [f"127.0.0.1:{second.port}"], \
+                [e.reason for e in events if isinstance(e, Reconnecting)][-2:]
+            await until(lambda: any(isinstance(e, DirectMessage) and e.text == "while you were away"
+                                    for e in events))
+            assert await asyncio.wait_for(done, WAIT) == DELIVERED
+        finally:
+            await alice.close()
+            await bob.close()
+
+    with FaultProxy(server.host, server.port) as first, FaultProxy(server.host, server.port) as second:
+        run(lambda: test(first, second))
+
+
+def test_close_during_a_reconnections_login_ends_the_session_at_once(server: ServerThread) -> None:
+    """close() while a reconnection waits for a silent server's answer to the hello (one of
+    the list that accepts and never answers) ends that login at once, as the threaded
+    library's does (it shuts the attempt's socket): the session is over, ConnectionClosed
+    handed on and ``closed`` set when close() returns, not a connect_timeout later."""
+    import socket
+
+    async def test(proxy: FaultProxy, mute: int) -> None:
+        events: list[object] = []
+        alice = AioChatClient("Alice", servers=[("127.0.0.1", proxy.port), ("127.0.0.1", mute)],
+                              resume_tokens=ResumeTokens(None), reconnect_delay=0.05, reconnect_max_delay=0.1,
+                              connect_timeout=3 * WAIT, on_event=events.append)
+        await alice.connect(WAIT)
+        proxy.refuse_new = True
+        proxy.cut("Alice")
+        await until(lambda: alice.port == mute)  # logging in there now, or about to
+        loop = asyncio.get_running_loop()
+        began = loop.time()
+        await alice.close()
+        assert alice.closed.is_set(), f"close() returned after {loop.time() - began:.1f} s with the session open"
+        assert sum(isinstance(e, ConnectionClosed) for e in events) == 1
+
+    with socket.socket() as listener, FaultProxy(server.host, server.port) as proxy:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen(8)  # accepts (the kernel's backlog), never reads or writes
+        run(lambda: test(proxy, listener.getsockname()[1]), 60.0)
+
+
+def test_against_a_version_1_server_the_aio_client_falls_back_and_keeps_that_offer() -> None:
+    """A server that does not speak the newest version answers ``unsupported_version``: the
+    client logs in again offering the next older one, as the threaded client does, and its
+    reconnections offer the version that worked."""
+    from fakeserver import FakeServer
+
+    async def test(old: FakeServer) -> None:
+        events: list[object] = []
+        alice = client(old.port, "Alice", on_event=events.append, reconnect_delay=0.05)
+        welcome = await alice.connect(WAIT)
+        try:
+            assert (welcome.version, old.hellos) == (1, [2, 1])
+            await asyncio.get_running_loop().run_in_executor(None, old.drop, "Alice")
+            await until(lambda: any(isinstance(e, Reconnected) for e in events))
+            assert old.hellos == [2, 1, 1]
+        finally:
+            await alice.close()
+
+    with FakeServer(max_version=1) as old:
+        run(lambda: test(old))
+
+
+def test_a_refused_resume_credential_is_followed_by_the_password_at_once(tmp_path) -> None:
+    """The account's credential no longer holds after a restart (as if expired): the
+    reconnection logs in with the password at once (client/credential.py)."""
+    import sqlite3
+
+    config = ServerConfig(host="127.0.0.1", port=0, data_dir=tmp_path)
+
+    async def test() -> None:
+        srv = ServerThread(config).__enter__()
+        port = srv.port
+        events: list[object] = []
+        alice = client(port, "Alice", password="correct horse 1", register=True, on_event=events.append,
+                       reconnect_delay=0.05, reconnect_max_delay=0.2, reconnect_on_goodbye=True)
+        try:
+            await alice.connect(WAIT)
+            assert alice.core.credential.secret is not None
+            loop = asyncio.get_running_loop()
+            await loop.run_in_executor(None, srv.stop)
+            with sqlite3.connect(tmp_path / "chat.sqlite3") as db:
+                db.execute("DELETE FROM account_credentials")
+            srv = await loop.run_in_executor(None, lambda: ServerThread(ServerConfig(
+                host="127.0.0.1", port=port, data_dir=tmp_path)).__enter__())
+            with suppress(asyncio.TimeoutError):  # said below, with the reconnections' reasons
+                await until(lambda: any(isinstance(e, Reconnected) for e in events))
+            back = next((e for e in events if isinstance(e, Reconnected)), None)
+            assert back is not None, [e.reason for e in events if isinstance(e, Reconnecting)][-2:]
+            assert back.welcome.registered and alice.login_error is None
+        finally:
+            await alice.close()
+            srv.stop()
+
+    run(test, 60.0)

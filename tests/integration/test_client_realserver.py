@@ -6,12 +6,16 @@ checks make sure it has not drifted from the real thing.
 
 from __future__ import annotations
 
+import os
 import queue
+import sys
 import time
+from collections.abc import Iterator
 
 import pytest
 
 from client import ChatClient, LoginRefused, MessageUpdate
+from client.events import Reconnecting
 from logins import library_login
 from protocol import ConnectionClosed, DirectMessage, Event, Goodbye
 
@@ -69,3 +73,52 @@ def test_server_shutdown_says_goodbye_then_closes(server: object, clients: list[
     assert next_event(alice, Goodbye).reason
     assert next_event(alice, ConnectionClosed) == ConnectionClosed()
     assert alice.send_direct("Bob", "late").state == "failed"
+
+
+# Past select()'s FD_SETSIZE (1024): the descriptors a process with many connections or
+# files open (a bot, a test run, a server with its client in one process) hands a new socket.
+HIGH_FD = 1100
+
+
+def _file_limit() -> int:
+    if sys.platform == "win32":
+        return 0
+    import resource
+    return resource.getrlimit(resource.RLIMIT_NOFILE)[1]
+
+
+@pytest.fixture
+def descriptors_taken() -> Iterator[None]:
+    """Descriptors 0 to HIGH_FD in use, the soft limit raised for them (and put back)."""
+    import resource
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    wanted = HIGH_FD + 200
+    if soft != resource.RLIM_INFINITY and soft < wanted:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (wanted, hard))
+    taken: list[int] = []
+    try:
+        while not taken or taken[-1] < HIGH_FD:
+            taken.append(os.open(os.devnull, os.O_RDONLY))
+        yield
+    finally:
+        for fd in taken:
+            os.close(fd)
+        resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
+
+
+@pytest.mark.skipif(_file_limit() != -1 and _file_limit() < HIGH_FD + 200,
+                    reason="the hard limit of open files is below the descriptors this test needs")
+def test_a_socket_on_a_descriptor_past_1024_is_read(server: object, clients: list[ChatClient],
+                                                    descriptors_taken: None) -> None:
+    """The receiver waits for bytes on a selector: select.select() refused a descriptor of
+    1024 or more ("filedescriptor out of range"), and the client reconnected for ever,
+    every new socket refused the same way, answering nothing."""
+    alice = connect(clients, server, "Alice")
+    assert alice._sock is not None and alice._sock.fileno() >= 1024  # the case under test
+    bob = connect(clients, server, "Bob")
+    message = alice.send_direct("Bob", "past the descriptor limit")
+    assert message.wait({"delivered"}, WAIT), message
+    assert next_event(bob, DirectMessage).text == "past the descriptor limit"
+    assert {"Alice", "Bob"} <= {p.name for p in alice.who(WAIT)}
+    assert (alice.reconnects, bob.reconnects) == (0, 0)
+    assert not [e for e in list(alice.events.queue) if isinstance(e, Reconnecting)]

@@ -9,7 +9,8 @@ does when it prints one (client/terminal.py _mark_read).
 from __future__ import annotations
 
 from client.core import READ_INTERVAL
-from protocol import READ, DirectMessage, ErrorCode, ErrorReply, Event, Read, RoomPost, RoomRead, Typing
+from protocol import (READ, TYPING, DirectMessage, ErrorCode, ErrorReply, Event, Read, RoomPost, RoomRead, RoomTyping,
+                      Typing)
 
 from test_client_core import Link
 
@@ -225,3 +226,35 @@ def test_a_refusal_writes_again_only_the_marks_of_the_last_seconds_after_exactly
     assert link.reads() == [Read("Lu", 11)]
     link.tick(link.now + 5 * READ_RETRY_WINDOW)
     assert link.reads() == []
+
+
+def test_a_rooms_mark_left_for_a_session_of_version_1_is_dropped_and_the_peers_goes() -> None:
+    """Failed over to a server of version 1 (an older node, mid-upgrade) while a room's
+    mark waited for its interval: that session has no rooms, so the mark is dropped, not
+    written (the protocol core raised, out of open(), and the threaded client's receiver
+    ended the session as an internal error); a direct conversation's mark still goes."""
+    link = Reader()
+    link.log_in(version=2, features=(READ,), read_receipts=True)
+    link.to_server()
+    link.from_server(RoomPost(300, "Ana", "#redes", "p0", 1.0), dm(10, "Ze"))
+    assert link.reads() == [RoomRead("#redes", 300), Read("Ze", 10)]
+    link.now += 0.2
+    link.from_server(RoomPost(301, "Ana", "#redes", "p1", 1.0), dm(11, "Ze"))
+    assert link.reads() == []  # both wait for the interval
+    link.lose()
+    link.log_in(reconnected=True, version=1, features=(READ,), read_receipts=True)
+    assert link.reads() == [Read("Ze", 11)]
+    link.tick(link.now + 2 * READ_INTERVAL)
+    assert link.reads() == [] and link.core.next_deadline() is not None
+
+
+def test_a_frame_the_sessions_version_lacks_is_not_told() -> None:
+    """Typing in a room, in a session of version 1 (the window still shows the room after a
+    failover to an older server): nothing is written, and the caller is told so by False,
+    as for no connection, instead of an exception from the protocol core."""
+    link = Reader()
+    link.log_in(version=1, features=(READ, TYPING), read_receipts=True)
+    link.to_server()
+    assert link.core.tell(RoomTyping("#redes")) is False
+    assert link.core.tell(Typing("Ze")) is True
+    assert link.to_server() == [Typing("Ze")]
