@@ -333,3 +333,21 @@ def test_a_wrong_current_password_puts_the_focus_back_on_it(page: Page) -> None:
     assert page.js("document.activeElement.id") == "password-old"
     assert page.js("document.getElementById('password-dialog').open") is True
     assert page.problems() == []
+
+
+def test_block_and_unblock_by_keyboard_keep_the_focus_on_the_button(page: Page, alice: TcpPeer) -> None:
+    # Found walking through the page with the keyboard only: Enter on "Block" disabled the
+    # button while the server's answer was on its way, and a disabled button loses the
+    # focus, to the document's body: a second Enter did nothing and a screen reader heard
+    # nothing of where it was.
+    page.log_in("Bob")
+    alice.login("Alice")
+    page.open_conversation("Alice")
+    page.focus("#block-toggle")
+    page.enter()
+    page.wait_for("document.getElementById('block-toggle').textContent === 'Unblock'")
+    assert page.js("document.activeElement.id") == "block-toggle"
+    page.enter()
+    page.wait_for("document.getElementById('block-toggle').textContent === 'Block'")
+    assert page.js("document.activeElement.id") == "block-toggle"
+    assert page.problems() == []
