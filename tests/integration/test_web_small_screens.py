@@ -351,3 +351,21 @@ def test_block_and_unblock_by_keyboard_keep_the_focus_on_the_button(page: Page, 
     page.wait_for("document.getElementById('block-toggle').textContent === 'Block'")
     assert page.js("document.activeElement.id") == "block-toggle"
     assert page.problems() == []
+
+
+def test_the_message_box_shows_its_hint_on_one_line_on_a_phone(page: Page, alice: TcpPeer) -> None:
+    # Found on a 360-px phone in Portuguese: "Mensagem para Conceição…" wrapped in the
+    # one-line box, its second line cut in half behind a scroll bar.
+    phone(page)
+    page.js("(() => { const s = document.getElementById('lang-switch'); s.value = 'pt_BR';"
+            " s.dispatchEvent(new Event('change')); })()")
+    page.log_in("João")
+    alice.login("Conceição")
+    page.focus("#contacts-toggle")
+    page.enter()
+    page.wait_for("getComputedStyle(document.getElementById('sidebar')).visibility === 'visible'")
+    page.open_conversation("Conceição")
+    assert page.js("document.getElementById('composer-input').placeholder") == "Mensagem para Conceição…"
+    assert page.js("(() => { const e = document.getElementById('composer-input');"
+                   " return e.scrollHeight <= e.clientHeight; })()")
+    assert page.problems() == []
