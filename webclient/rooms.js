@@ -403,7 +403,9 @@ Object.assign(HANDLERS, {
     const aboutMe = isMe(chat, frame.name);
     const room = chat.rooms.get(key);
     // Our own join is said by the list; our leave too, but one from another device is told here.
-    if (!(aboutMe && (frame.act === "joined" || (frame.act === "left" && !room)))) {
+    // Someone back with the server is no news (the returns, protocol.js).
+    const returned = frame.act === "online" && !aboutMe && returnsRoomOnline(chat, key, contactKey(frame.name));
+    if (!returned && !(aboutMe && (frame.act === "joined" || (frame.act === "left" && !room)))) {
       notice(chat, key, () => describeRoomNotice(chat, frame), frame.at);
       if (aboutMe) out.announce.push(describeRoomNotice(chat, frame));
     }
