@@ -548,8 +548,14 @@ function onRoomToolClick(event) {
     if (topic !== null) frame = topicFrame(chat, key, topic);
   }
   if (button.id === "room-invite") {
-    const name = window.prompt(t("Who may join {room}?", { room: roomName(chat, key) }), "");
-    if (name && validName(name.trim())) frame = roomActFrame(chat, key, "invite", name.trim());
+    const name = (window.prompt(t("Who may join {room}?", { room: roomName(chat, key) }), "") || "").trim();
+    if (validName(name)) frame = roomActFrame(chat, key, "invite", name);
+    else if (name) {  // never sent: said, rather than a button that seems to do nothing
+      const words = () => t("\"{name}\" is not a valid name.", { name });
+      notice(chat, key, words, nowSeconds(), true);
+      render(chat);
+      announce([words()]);
+    }
   }
   if (button.dataset.act) {
     const name = button.closest("li").dataset.name;
