@@ -5,7 +5,9 @@ once; each user's client then logs in again, and the server tells everyone a ``j
 for each of them, and an ``online`` in every named room they share (PROTOCOL.md,
 "Presence in rooms"). None of that is news: those people were online before and are
 online again. So both clients (the window, client/gui/model.py, and the terminal,
-client/terminal.py) ask this module, and only this one, whether to show such a line.
+client/terminal.py) ask this module, and only this one, whether to show such a line; the
+web page, which cannot import it, follows a copy of the rule (webclient/protocol.js, "the
+returns"; its constants are checked against these by tests/unit/test_webclient_handlers.py).
 
 The rule. A user is *returning* when they were online as our connection went away
 (:meth:`Returns.went_away`), or left with the server (a ``left`` whose reason is

@@ -39,6 +39,12 @@ const HEARTBEAT_TIMEOUT = 45;
 // monotonicSeconds() sees the sleep only when read: a laptop that wakes on another Wi-Fi,
 // its connection dead without a close, reconnects within this, not at the next ping.
 const WAKE_CHECK = 5;
+// client/returns.py's, with const.py's SHUTDOWN_REASON: after our reconnection, people who
+// were online before it, or left with the server, may take this long to come back
+// themselves; until then their "joined" (and their first "online" in each room) is no news
+// (the returns, returnsQuiet()).
+const REJOIN_GRACE = 60;
+const SHUTDOWN_REASON = "server shutting down";
 const MIN_PASSWORD_LENGTH = 8;        // a password, at least (const.MIN_PASSWORD_LENGTH): weak_password's {n}
 const SERVER_STOPPING = "server shutting down";  // a bye's reason when the server stops (const.SHUTDOWN_REASON)
 const ROOM = "#room";                 // the key of the broadcast room's conversation
@@ -135,6 +141,7 @@ function createChat(nextId = makeRequestIds()) {
     notice: "",               // the last thing the server said about the session
     blocked: null,            // key -> name of whom the user blocks, as the server said (null: not said)
     blocking: new Set(),      // keys with a block or unblock on its way (their button waits)
+    returns: newReturns(),    // who comes back after an outage, as no news (returnsQuiet())
     heard: null,              // when the connection last brought anything (null: none open; liveness())
     pinged: 0,                // when we last pinged the server
     pingAfter: HEARTBEAT_INTERVAL,        // the silence after which we ping (the welcome's heartbeat)
@@ -498,6 +505,59 @@ function cameOnline(chat, entry, again, out) {
   if (entry.key === chat.active && (again || !was)) out.send.push(...whoisFrames(chat, entry.key));
 }
 
+/**
+ * Who comes back after an outage: the rule of client/returns.py, which the terminal and the
+ * window follow, so that a restart does not announce everyone again. A person is returning
+ * when they were online as our connection went (returnsWentAway) or left with the server
+ * (a "left" whose reason is SHUTDOWN_REASON). Their next "joined", and their next "online"
+ * in each room, is a return, shown by the presence alone, if it comes while we are away or
+ * within REJOIN_GRACE seconds of our reconnection; each is taken once. Anything else is
+ * news. The page, like the terminal, does not know who in a room was online: a returning
+ * person's "online" is a return once in whichever room it comes from.
+ */
+function newReturns() {
+  return { away: false, quietUntil: 0, users: new Set(), rooms: new Map() };  // rooms: key -> roomKeys taken
+}
+
+function returnsExpect(returns, key) {
+  returns.users.add(key);
+  returns.rooms.set(key, new Set());  // a new outage: every room again
+}
+
+/** Our connection is gone (told again while away, it changes nothing). */
+function returnsWentAway(chat) {
+  const returns = chat.returns;
+  if (returns.away || !chat.welcomedOnce) return;
+  returns.away = true;
+  for (const entry of chat.users.values()) {
+    if (entry.online && !isMe(chat, entry.name)) returnsExpect(returns, entry.key);
+  }
+}
+
+/** A welcome: after an outage the grace begins; a first login has none. */
+function returnsWelcomed(chat, again) {
+  chat.returns.away = false;
+  if (again) chat.returns.quietUntil = monotonicSeconds() + REJOIN_GRACE;
+}
+
+function returnsQuiet(returns) {
+  return returns.away || monotonicSeconds() <= returns.quietUntil;
+}
+
+/** True if this "joined" of person ``key`` is a return, to show no line for. */
+function returnsJoined(chat, key) {
+  if (!chat.returns.users.delete(key)) return false;
+  return returnsQuiet(chat.returns);
+}
+
+/** True if person ``key`` coming online in room ``room`` (a roomKey) is a return. */
+function returnsRoomOnline(chat, room, key) {
+  const taken = chat.returns.rooms.get(key);
+  if (!taken || taken.has(room)) return false;
+  taken.add(room);
+  return returnsQuiet(chat.returns);
+}
+
 /** Show conversation ``key``: clears its unread count; returns frames to send (history). */
 function openConversation(chat, key) {
   chat.active = key;
@@ -534,6 +594,7 @@ function connectionLost(chat) {
     chat.unregistering = { state: "failed", words: () => t(
       "The connection was lost before the server answered: the account may or may not have been deleted. Log in again to find out.") };
   }
+  returnsWentAway(chat);  // who was online: coming back with the server is no news
   const unsettled = [];
   for (const request of chat.requests.values()) {
     if (request.kind === "block") blockUnsettled(chat, request, t("the connection ended"));
@@ -671,6 +732,7 @@ const HANDLERS = {
     chat.version = Number.isInteger(frame.version) ? frame.version : 1;
     chat.status = "online";
     chat.welcomedOnce = true;
+    returnsWelcomed(chat, again);
     // Where this page began: a catch-up before it shows any direct message asks from there
     // (catchUpFrames). Only the first welcome's: what came between two is what one is for.
     if (!again) chat.beganAfter = Number.isInteger(frame.last_id) && frame.last_id >= 0 ? frame.last_id : null;
@@ -755,6 +817,7 @@ const HANDLERS = {
     whoInProgress(chat, (listed) => listed.add(entry.key));
     cameOnline(chat, entry, true, out);
     entry.since = frame.at;
+    if (returnsJoined(chat, entry.key)) return;  // back with the server: no news
     notice(chat, ROOM, () => t("{name} joined", { name: frame.name }), frame.at);
     if (chat.conversations.has(entry.key)) notice(chat, entry.key, () => t("{name} is online", { name: frame.name }), frame.at);
     if (entry.key === chat.active) out.announce.push(t("{name} is online", { name: frame.name }));  // the header changed
@@ -779,6 +842,10 @@ const HANDLERS = {
     entry.online = false;
     entry.where = null;
     const reason = typeof frame.reason === "string" ? frame.reason : "";
+    if (reason === SHUTDOWN_REASON) {  // gone with the server, as we are about to: no news
+      returnsExpect(chat.returns, entry.key);
+      return;
+    }
     const plain = !reason || ["quit", "disconnected"].includes(reason) || reason.startsWith("connection lost");
     const why = () => (plain ? "" : ` (${reasonWords(reason)})`);
     notice(chat, ROOM, () => t("{name} left{why}", { name: frame.name, why: why() }), frame.at);

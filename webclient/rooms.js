@@ -120,7 +120,7 @@ function roomGone(chat, key) {
 function joinRoomFrame(chat, typed) {
   const name = checkRoomName(typed);
   if (!name || chat.version < 2) return null;
-  return roomRequest(chat, { type: "join", room: name }, "join");
+  return roomRequest(chat, { type: "join", room: name }, "join", { room: name });  // named in a refusal
 }
 
 function leaveRoomFrame(chat, key) {
@@ -325,7 +325,8 @@ function describeRoomNotice(chat, frame) {
 function roomRequestFailed(chat, request, frame, message) {
   const key = request.key && chat.conversations.has(request.key) ? request.key : chat.active;
   if (frame.code === "not_member" && isRoomKey(request.key)) roomGone(chat, request.key);  // not ours any more
-  const room = isRoomKey(request.key) ? roomName(chat, request.key) : null;  // the sentence names it
+  // The sentence names it: the request's room, or the room a join was for (invite_only).
+  const room = isRoomKey(request.key) ? roomName(chat, request.key) : request.room || null;
   // banned, of our own join: the error names the room and the ban's reason (an invite's
   // refusal names no room, and is said in the server's words).
   notice(chat, key, t("Server: {message}", { message: explainFrame(frame, message, room) }), nowSeconds(), true);
@@ -403,7 +404,9 @@ Object.assign(HANDLERS, {
     const aboutMe = isMe(chat, frame.name);
     const room = chat.rooms.get(key);
     // Our own join is said by the list; our leave too, but one from another device is told here.
-    if (!(aboutMe && (frame.act === "joined" || (frame.act === "left" && !room)))) {
+    // Someone back with the server is no news (the returns, protocol.js).
+    const returned = frame.act === "online" && !aboutMe && returnsRoomOnline(chat, key, contactKey(frame.name));
+    if (!returned && !(aboutMe && (frame.act === "joined" || (frame.act === "left" && !room)))) {
       notice(chat, key, () => describeRoomNotice(chat, frame), frame.at);
       if (aboutMe) out.announce.push(describeRoomNotice(chat, frame));
     }

@@ -426,12 +426,14 @@ function readToBottom(list) {
 }
 
 /** The header's Block / Unblock button: a person's conversation, once the server said whom
- * the user blocks; it waits (disabled) while a request of theirs is on its way. */
+ * the user blocks; it waits (aria-disabled: a click sends nothing, blockFrame) while a
+ * request of theirs is on its way or the page is offline. Not `disabled`, which would take
+ * the focus away from a keyboard user who just pressed it, to the document's body. */
 function renderBlockButton(chat, key) {
   const button = $("block-toggle");
   button.hidden = key === ROOM || isRoomKey(key) || chat.blocked === null || isMe(chat, (chat.users.get(key) || {}).name);
   button.textContent = isBlocked(chat, key) ? t("Unblock") : t("Block");
-  button.disabled = !mayBlock(chat, key);
+  button.setAttribute("aria-disabled", String(!mayBlock(chat, key)));
   button.classList.toggle("unblock", isBlocked(chat, key));
 }
 
@@ -546,8 +548,14 @@ function onRoomToolClick(event) {
     if (topic !== null) frame = topicFrame(chat, key, topic);
   }
   if (button.id === "room-invite") {
-    const name = window.prompt(t("Who may join {room}?", { room: roomName(chat, key) }), "");
-    if (name && validName(name.trim())) frame = roomActFrame(chat, key, "invite", name.trim());
+    const name = (window.prompt(t("Who may join {room}?", { room: roomName(chat, key) }), "") || "").trim();
+    if (validName(name)) frame = roomActFrame(chat, key, "invite", name);
+    else if (name) {  // never sent: said, rather than a button that seems to do nothing
+      const words = () => t("\"{name}\" is not a valid name.", { name });
+      notice(chat, key, words, nowSeconds(), true);
+      render(chat);
+      announce([words()]);
+    }
   }
   if (button.dataset.act) {
     const name = button.closest("li").dataset.name;

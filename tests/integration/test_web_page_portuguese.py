@@ -16,7 +16,7 @@ from browserpage import TIMEOUT, Page, alice, page  # noqa: F401 (fixtures)
 from chatpeer import TcpPeer
 from client.library import ChatClient
 from clientkit import WAIT
-from protocol import Hello, Welcome
+from protocol import Hello, JoinRoom, RoomInfo, Welcome
 from tools import require_tool
 
 pytestmark = pytest.mark.timeout_seconds(120)
@@ -532,4 +532,23 @@ def test_messages_on_screen_follow_a_language_switch(page: Page, alice: TcpPeer)
     page.js("(() => { const s = document.getElementById('lang-switch'); s.value = 'en';"
             " s.dispatchEvent(new Event('change')); })()")
     page.wait_for(f"JSON.stringify({words}) === JSON.stringify(['You', 'Edit', 'Delete', 'edited'])")
+    assert page.problems() == []
+
+
+def test_a_join_refused_for_an_invite_only_room_is_said_in_portuguese(page: Page, alice: TcpPeer) -> None:
+    # Found walking through the page in Portuguese: "Servidor: #redes is invite-only: ask its
+    # moderators to invite you", the server's English, since the join's refusal did not name
+    # the room that the sentence of the catalogue needs.
+    alice.login("Olga")
+    alice.send(JoinRoom("j", "#redes", False, True))  # created invite-only
+    alice.expect(RoomInfo, TIMEOUT)
+    speak_portuguese(page)
+    page.log_in("João")
+    page.focus("#join-room-name")
+    page.type("#redes")
+    page.enter()
+    page.wait_for("[...document.querySelectorAll('#messages .notice-text')]"
+                  ".some(n => n.textContent.startsWith('Servidor:'))")
+    said = page.js("[...document.querySelectorAll('#messages .notice-text')].at(-1).textContent")
+    assert said == "Servidor: #redes é só para convidados: peça um convite a quem modera a sala", said
     assert page.problems() == []

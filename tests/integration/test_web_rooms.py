@@ -356,3 +356,19 @@ def test_the_member_list_is_in_class_list_order(site) -> None:
         finally:
             for student in students:
                 student.close()
+
+
+def test_inviting_a_name_that_cannot_be_one_says_so(site) -> None:
+    # Found walking through the page: "Invite…" with a full name ("João Silva") did nothing
+    # at all, no frame and no word, as if the button were dead.
+    page, _web = site
+    page.log_in("Bob")
+    page.focus("#join-room-name")
+    page.type("#redes")
+    page.enter()
+    page.wait_for("document.getElementById('conversation-title').textContent === '#redes'"
+                  " && document.getElementById('room-invite').hidden === false")
+    page.js("window.prompt = () => 'João Silva'; document.getElementById('room-invite').click()")
+    page.wait_for("[...document.querySelectorAll('#messages .notice-text')]"
+                  ".some(n => n.textContent === '\"João Silva\" is not a valid name.')")
+    assert page.problems() == []

@@ -333,3 +333,39 @@ def test_a_wrong_current_password_puts_the_focus_back_on_it(page: Page) -> None:
     assert page.js("document.activeElement.id") == "password-old"
     assert page.js("document.getElementById('password-dialog').open") is True
     assert page.problems() == []
+
+
+def test_block_and_unblock_by_keyboard_keep_the_focus_on_the_button(page: Page, alice: TcpPeer) -> None:
+    # Found walking through the page with the keyboard only: Enter on "Block" disabled the
+    # button while the server's answer was on its way, and a disabled button loses the
+    # focus, to the document's body: a second Enter did nothing and a screen reader heard
+    # nothing of where it was.
+    page.log_in("Bob")
+    alice.login("Alice")
+    page.open_conversation("Alice")
+    page.focus("#block-toggle")
+    page.enter()
+    page.wait_for("document.getElementById('block-toggle').textContent === 'Unblock'")
+    assert page.js("document.activeElement.id") == "block-toggle"
+    page.enter()
+    page.wait_for("document.getElementById('block-toggle').textContent === 'Block'")
+    assert page.js("document.activeElement.id") == "block-toggle"
+    assert page.problems() == []
+
+
+def test_the_message_box_shows_its_hint_on_one_line_on_a_phone(page: Page, alice: TcpPeer) -> None:
+    # Found on a 360-px phone in Portuguese: "Mensagem para Conceição…" wrapped in the
+    # one-line box, its second line cut in half behind a scroll bar.
+    phone(page)
+    page.js("(() => { const s = document.getElementById('lang-switch'); s.value = 'pt_BR';"
+            " s.dispatchEvent(new Event('change')); })()")
+    page.log_in("João")
+    alice.login("Conceição")
+    page.focus("#contacts-toggle")
+    page.enter()
+    page.wait_for("getComputedStyle(document.getElementById('sidebar')).visibility === 'visible'")
+    page.open_conversation("Conceição")
+    assert page.js("document.getElementById('composer-input').placeholder") == "Mensagem para Conceição…"
+    assert page.js("(() => { const e = document.getElementById('composer-input');"
+                   " return e.scrollHeight <= e.clientHeight; })()")
+    assert page.problems() == []

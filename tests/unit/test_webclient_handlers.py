@@ -105,3 +105,15 @@ def test_the_pages_give_up_and_backoff_are_the_client_librarys() -> None:
                     "THROTTLE_MAX_DELAY": core.THROTTLE_MAX_DELAY, "PACE_WINDOW": core.PACE_WINDOW,
                     "RESEND_WINDOW": core.RESEND_WINDOW, "THROTTLE_JITTER": list(core.JITTER),
                     "READ_INTERVAL": core.READ_INTERVAL, "READ_RETRY_WINDOW": core.READ_RETRY_WINDOW}
+
+
+def test_the_pages_rule_of_returns_is_the_terminals_and_the_windows() -> None:
+    """After a restart the page keeps quiet about the same people, for as long, as the
+    terminal and the window do (client/returns.py), with the constants copied here."""
+    import const
+    from client.returns import REJOIN_GRACE, SERVER_STOPPING
+    source = page_source()
+    grace = re.search(r"^const REJOIN_GRACE = ([^;]+);", source, flags=re.M)
+    stopping = re.search(r'^const SHUTDOWN_REASON = "([^"]*)";', source, flags=re.M)
+    assert grace is not None and float(grace.group(1)) == REJOIN_GRACE
+    assert stopping is not None and stopping.group(1) == SERVER_STOPPING == const.SHUTDOWN_REASON
