@@ -39,12 +39,10 @@ const HEARTBEAT_TIMEOUT = 45;
 // monotonicSeconds() sees the sleep only when read: a laptop that wakes on another Wi-Fi,
 // its connection dead without a close, reconnects within this, not at the next ping.
 const WAKE_CHECK = 5;
-// client/returns.py's, with const.py's SHUTDOWN_REASON: after our reconnection, people who
-// were online before it, or left with the server, may take this long to come back
-// themselves; until then their "joined" (and their first "online" in each room) is no news
-// (the returns, returnsQuiet()).
+// client/returns.py's: after our reconnection, people who were online before it, or left
+// with the server (SERVER_STOPPING), may take this long to come back themselves; until then
+// their "joined" (and their first "online" in each room) is no news (the returns, returnsQuiet()).
 const REJOIN_GRACE = 60;
-const SHUTDOWN_REASON = "server shutting down";
 const MIN_PASSWORD_LENGTH = 8;        // a password, at least (const.MIN_PASSWORD_LENGTH): weak_password's {n}
 const SERVER_STOPPING = "server shutting down";  // a bye's reason when the server stops (const.SHUTDOWN_REASON)
 const ROOM = "#room";                 // the key of the broadcast room's conversation
@@ -509,7 +507,7 @@ function cameOnline(chat, entry, again, out) {
  * Who comes back after an outage: the rule of client/returns.py, which the terminal and the
  * window follow, so that a restart does not announce everyone again. A person is returning
  * when they were online as our connection went (returnsWentAway) or left with the server
- * (a "left" whose reason is SHUTDOWN_REASON). Their next "joined", and their next "online"
+ * (a "left" whose reason is SERVER_STOPPING). Their next "joined", and their next "online"
  * in each room, is a return, shown by the presence alone, if it comes while we are away or
  * within REJOIN_GRACE seconds of our reconnection; each is taken once. Anything else is
  * news. The page, like the terminal, does not know who in a room was online: a returning
@@ -842,7 +840,7 @@ const HANDLERS = {
     entry.online = false;
     entry.where = null;
     const reason = typeof frame.reason === "string" ? frame.reason : "";
-    if (reason === SHUTDOWN_REASON) {  // gone with the server, as we are about to: no news
+    if (reason === SERVER_STOPPING) {  // gone with the server, as we are about to: no news
       returnsExpect(chat.returns, entry.key);
       return;
     }

@@ -114,6 +114,6 @@ def test_the_pages_rule_of_returns_is_the_terminals_and_the_windows() -> None:
     from client.returns import REJOIN_GRACE, SERVER_STOPPING
     source = page_source()
     grace = re.search(r"^const REJOIN_GRACE = ([^;]+);", source, flags=re.M)
-    stopping = re.search(r'^const SHUTDOWN_REASON = "([^"]*)";', source, flags=re.M)
+    stopping = re.search(r'^const SERVER_STOPPING = "([^"]*)";', source, flags=re.M)
     assert grace is not None and float(grace.group(1)) == REJOIN_GRACE
     assert stopping is not None and stopping.group(1) == SERVER_STOPPING == const.SHUTDOWN_REASON
