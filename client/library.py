@@ -875,7 +875,8 @@ class ChatClient:
         self._room_request(LeaveRoom(self.core.new_request_id(), room), Done, timeout)
 
     def rooms(self, timeout: float = const.SEND_TIMEOUT, *, mine: bool = False) -> list[RoomEntry]:
-        """The rooms this user may see, with member counts and topics, sorted by name;
+        """The rooms this user may see, with member counts, topics and whether invite-only
+        (``invite_only``: False from a server older than the key), sorted by name;
         follows the pages within ``timeout`` in all. With ``mine``, only the named rooms
         this user is a member of (invite-only ones too, never the default room): what the
         server kept since an earlier login. A server older than that (its answer does

@@ -511,12 +511,15 @@ def format_room_info(info: RoomInfo) -> str:
 
 
 def format_rooms(rooms: Sequence[RoomEntry]) -> list[str]:
-    """The answer to /rooms: a heading, then one line per room."""
+    """The answer to /rooms: a heading, then one line per room (its count, whether
+    invite-only as a join says it, its topic)."""
     if not rooms:
         return [_("* no rooms")]
     lines = [ngettext("* {n} room:", "* {n} rooms:", len(rooms)).format(n=len(rooms))]
     for room in rooms:
         count = ngettext("{n} member", "{n} members", room.count).format(n=room.count)
+        if room.invite_only:
+            count = f"{count}; {_('invite only')}"
         topic = f" — {sanitize(room.topic)}" if room.topic else ""
         lines.append(f"  {sanitize(room.room_name)} ({count}){topic}")
     return lines

@@ -143,7 +143,8 @@ def _history(key: str, value: Any, max_text: int) -> tuple[HistoryEntry, ...]:
 
 def _room_entries(key: str, value: Any, max_text: int) -> tuple[RoomEntry, ...]:
     return tuple(RoomEntry(_name("room", item.get("room"), max_text), _integer("count", item.get("count"), max_text),
-                           _topic("topic", item.get("topic"), max_text))
+                           _topic("topic", item.get("topic"), max_text),
+                           _boolean("invite_only", item.get("invite_only", False), max_text))
                  for item in _objects(key, value))
 
 
@@ -354,7 +355,11 @@ def _item_dict(item: Presence | HistoryEntry | RoomEntry | MemberEntry) -> dict[
     if type(item) is Presence:
         return {"name": item.name, "since": item.since}
     if type(item) is RoomEntry:
-        return {"room": item.room_name, "count": item.count, "topic": item.topic}
+        room = {"room": item.room_name, "count": item.count, "topic": item.topic}
+        # Only when true: a public room's entry is the bytes it was before the key.
+        if item.invite_only:
+            room["invite_only"] = True
+        return room
     if type(item) is MemberEntry:
         return {"name": item.name, "role": item.role, "online": item.online}
     entry = {"msg_id": item.msg_id, "from": item.sender, "to": item.to, "text": item.text,
@@ -379,6 +384,8 @@ _EMPTY_ITEM_BYTES = {Presence: len(_dumps(_item_dict(Presence("", 0)))),
                      HistoryEntry: len(_dumps(_item_dict(HistoryEntry(0, "", "", "", 0, "")))),
                      RoomEntry: len(_dumps(_item_dict(RoomEntry("", 0, "")))),
                      MemberEntry: len(_dumps(_item_dict(MemberEntry("", "", False))))}
+# What ``"invite_only":true`` adds to a room's entry.
+_INVITE_ONLY_BYTES = len(_dumps(_item_dict(RoomEntry("", 0, "", True)))) - _EMPTY_ITEM_BYTES[RoomEntry]
 
 
 def _least_bytes(item: Presence | HistoryEntry) -> int:
@@ -386,7 +393,8 @@ def _least_bytes(item: Presence | HistoryEntry) -> int:
     if type(item) is Presence:
         return _EMPTY_ITEM_BYTES[Presence] + len(item.name)
     if type(item) is RoomEntry:
-        return _EMPTY_ITEM_BYTES[RoomEntry] + len(item.room_name) + len(item.topic)
+        return (_EMPTY_ITEM_BYTES[RoomEntry] + len(item.room_name) + len(item.topic)
+                + (_INVITE_ONLY_BYTES if item.invite_only else 0))
     if type(item) is MemberEntry:
         return _EMPTY_ITEM_BYTES[MemberEntry] + len(item.name) + len(item.role)
     return _EMPTY_ITEM_BYTES[HistoryEntry] + len(item.sender) + len(item.to) + len(item.text) + len(item.state)

@@ -1008,11 +1008,14 @@ class RoomInfo(Event):
 
 @dataclass(frozen=True, slots=True)
 class RoomEntry:
-    """One room in a :class:`RoomList` (a value inside an event)."""
+    """One room in a :class:`RoomList` (a value inside an event). ``invite_only`` is on
+    the wire only when True: an entry without it (a public room, or an older server's
+    list) decodes as False."""
 
     room_name: str
     count: int
     topic: str
+    invite_only: bool = False
 
 
 @dataclass(frozen=True, slots=True)

@@ -301,7 +301,8 @@ class RoomDesk:
         if not self.relay.intake.admit(session, self.list_rooms, request):
             return  # up to a frame: a burst of them waits for the queue (server/intake.py)
         summaries = [s for s in self.rooms.list_rooms(self.person(session), request.after, request.mine)]
-        items = [RoomEntry(s.room, s.count, s.topic) for s in summaries[:_MAX_ITEMS_PER_PAGE] if type(s) is RoomSummary]
+        items = [RoomEntry(s.room, s.count, s.topic, s.invite_only)
+                 for s in summaries[:_MAX_ITEMS_PER_PAGE] if type(s) is RoomSummary]
         more = len(summaries) > len(items)
         mine = True if request.mine else None
 

@@ -180,11 +180,13 @@ class Entered:
 
 @dataclass(frozen=True, slots=True)
 class RoomSummary:
-    """One room in a list: its name, how many members, its topic."""
+    """One room in a list: its name, how many members, its topic, whether invite-only
+    (told only to those the list shows such a room to: its members and administrators)."""
 
     room: str
     count: int
     topic: str
+    invite_only: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -380,7 +382,7 @@ class Rooms:
         default room, which holds everyone), from the per-person index, in the same order."""
         start = room_key(after) if after is not None else ""
         if mine:
-            return [RoomSummary(room.name, self.count(room), room.topic)
+            return [RoomSummary(room.name, self.count(room), room.topic, room.invite_only)
                     for room in (self._rooms[key] for key in sorted(self._joined.get(canonical(person.name), ()))
                                  if key > start)]
         out = []
@@ -388,7 +390,7 @@ class Rooms:
             room = self._rooms[key]
             if key <= start or room.invite_only and self.role(room, person) not in (Role.ADMIN, *_MEMBERS):
                 continue
-            out.append(RoomSummary(room.name, self.count(room), room.topic))
+            out.append(RoomSummary(room.name, self.count(room), room.topic, room.invite_only))
         return out
 
     def members(self, person: Person, name: str, after: str | None = None) -> Decision:

@@ -134,7 +134,7 @@ function createChat(nextId = makeRequestIds()) {
     rooms: new Map(),         // roomKey -> {name, topic, count, owner, inviteOnly, members|null}
     roomSeen: 0,              // the highest msg_id of a named room's post shown (the hello's room_seen)
     lastHeard: null,          // until when the last session was heard, server's clock, ms (the hello's last_heard)
-    roomList: [],             // the answer to "rooms": [{room, count, topic}]
+    roomList: [],             // the answer to "rooms": [{room, count, topic, invite_only?}]
     mineSeen: new Set(),      // roomKeys of the answer to "rooms" with "mine" so far (its pages)
     notice: "",               // the last thing the server said about the session
     blocked: null,            // key -> name of whom the user blocks, as the server said (null: not said)

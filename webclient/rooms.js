@@ -435,13 +435,16 @@ Object.assign(HANDLERS, {
 });
 
 /** A room the server says we are in (the answer to "rooms" with "mine"): listed as a join
- * lists it, with its topic and count, without joining (its owner and mode come with its
- * members, its notices, or the join of a reconnection). Not the default room: "Everyone". */
+ * lists it, with its topic, count and mode as they are now (changed while the page was
+ * away, say), without joining (its owner comes with its members, its notices, or the join
+ * of a reconnection). An entry without "invite_only" is a public room (PROTOCOL.md,
+ * room_list). Not the default room: "Everyone". */
 function listedRoom(chat, entry) {
   if (roomKey(entry.room) === roomKey(DEFAULT_ROOM)) return;
   const key = roomKey(entry.room);
-  const room = chat.rooms.get(key) || { members: null, owner: null, inviteOnly: false };
-  Object.assign(room, { name: entry.room, topic: String(entry.topic || ""), count: entry.count | 0 });
+  const room = chat.rooms.get(key) || { members: null, owner: null };
+  Object.assign(room, { name: entry.room, topic: String(entry.topic || ""), count: entry.count | 0,
+    inviteOnly: entry.invite_only === true });
   chat.rooms.set(key, room);
   conversation(chat, key, entry.room).name = entry.room;
 }

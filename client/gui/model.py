@@ -1546,8 +1546,9 @@ class ChatModel:
     def rooms_listed(self, entries: Iterable[RoomEntry]) -> None:
         """The server's whole list of the named rooms we are in (the answer to ``rooms``
         with ``mine``, asked after each welcome): each is listed as a join would list it,
-        with its topic and member count, but nothing is joined (its owner and our role come
-        with its members, once it is opened). A room we left in this window since is not
+        with its topic, member count and mode as they are now (changed while we were away,
+        say), but nothing is joined (its owner and our role come with its members, once it
+        is opened). A room we left in this window since is not
         listed again (the list may have been made before the leave). A room listed here
         and not in it goes (we were put out of it while away, or left it from another
         device), unless it was joined or learned of since the list was asked for."""
@@ -1562,6 +1563,7 @@ class ChatModel:
                 state = self.rooms[key] = RoomState(entry.room_name)
                 self._room_conversation(entry.room_name)
             state.name, state.topic, state.count = entry.room_name, entry.topic, entry.count
+            state.invite_only = entry.invite_only
             self._changes += [ContactsChanged(), MembersChanged(key)]
         for key, state in list(self.rooms.items()):
             if key not in listed and key not in self._rooms_since_asked:

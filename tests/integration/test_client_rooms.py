@@ -131,8 +131,33 @@ def test_after_a_new_login_rooms_mine_lists_exactly_the_rooms_one_is_in(server, 
     assert [entry.room_name for entry in mia.rooms()] == ["#algebra", "#lobby", "#redes"]
     olga.invite("#lab3", "Mia")
     mia.join("#lab3")
-    assert mia.rooms(mine=True) == [RoomEntry("#lab3", 2, ""), RoomEntry("#redes", 1, "")]
-    assert olga.rooms(mine=True) == [RoomEntry("#algebra", 1, ""), RoomEntry("#lab3", 2, "")]
+    assert mia.rooms(mine=True) == [RoomEntry("#lab3", 2, "", True), RoomEntry("#redes", 1, "")]
+    assert olga.rooms(mine=True) == [RoomEntry("#algebra", 1, ""), RoomEntry("#lab3", 2, "", True)]
+
+
+def test_a_room_list_says_which_rooms_are_invite_only_as_they_are_now(server, clients) -> None:
+    """A client that learns its rooms from ``rooms`` with ``mine`` (after a login or a
+    reconnection) learns their mode too, as it is now: Olga's #lab3 is invite-only, and
+    made public while Mia is away, then invite-only again. The plain list says it to those
+    who see the room (its members), and still hides the room from an outsider."""
+    olga = start(clients, server.port, "Olga")
+    olga.join("#lab3", invite_only=True)
+    olga.join("#redes")
+    assert olga.rooms(mine=True) == [RoomEntry("#lab3", 1, "", True), RoomEntry("#redes", 1, "")]
+    assert [(e.room_name, e.invite_only) for e in olga.rooms()] == [("#lab3", True), ("#lobby", False),
+                                                                      ("#redes", False)]
+    olga.invite("#lab3", "Mia")
+    mia = start(clients, server.port, "Mia")
+    mia.join("#lab3")
+    mia.close()
+    olga.set_mode("#lab3", False)
+    mia = start(clients, server.port, "Mia")
+    assert mia.rooms(mine=True) == [RoomEntry("#lab3", 2, "")]
+    olga.set_mode("#lab3", True)
+    assert mia.rooms(mine=True) == [RoomEntry("#lab3", 2, "", True)]
+    assert RoomEntry("#lab3", 2, "", True) in mia.rooms()
+    bia = start(clients, server.port, "Bia")
+    assert [e.room_name for e in bia.rooms()] == ["#lobby", "#redes"]
 
 
 def test_a_server_that_ignores_mine_is_told_apart_by_its_answer(server, clients, monkeypatch) -> None:

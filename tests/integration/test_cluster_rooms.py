@@ -509,7 +509,8 @@ def test_ones_own_rooms_are_listed_by_any_node(nodes):
         with n.login(2, "Bia") as bia:
             bia.send(RoomsRequest("r", mine=True))
             mine = bia.expect(RoomList, skip=QUIET)
-            assert (mine.mine, [(r.room_name, r.count) for r in mine.rooms], mine.next) == (True, [("#lab3", 2)], None)
+            assert (mine.mine, [(r.room_name, r.count, r.invite_only) for r in mine.rooms], mine.next) == \
+                (True, [("#lab3", 2, True)], None)
             done(ana, Kick("k", "#lab3", "Bia"))
             kicked = bia.expect(RoomNotice, skip=PRESENCE)  # the one notice of #lab3 she may get
             assert (kicked.room_name, kicked.act, kicked.name) == ("#lab3", "kick", "Bia")

@@ -220,6 +220,39 @@ def test_a_quiet_room_joined_before_the_window_started_is_listed(open_gui, serve
         assert not (isinstance(event, RoomNotice) and event.act == "joined"), event
 
 
+def test_an_invite_only_room_listed_when_the_window_starts_says_so(open_gui, server, clients) -> None:
+    """João makes his room #lab3 invite-only with its switch, lets Conceição in, and closes
+    the window. Started again, the window lists its rooms from ``rooms`` with ``mine``,
+    whose entries carried no mode: the header said "2 members" and the switch was off,
+    though the room still kept outsiders out. Now the header says "invite only" and the
+    switch is on."""
+    from protocol import RoomNotice
+
+    joao = open_gui("João")
+    joao.logged_in()
+    joao.cmd("join", room="#lab3")
+    joao.wait(lambda s: s["active"] == "##lab3" and s["room_controls"]["mode"], "#lab3 open, its switch shown")
+    assert joao.cmd("room_mode")["on"] is True
+    joao.wait(lambda s: s["header"] == ["#lab3", "invite only · 1 member"], "the header saying invite only")
+    joao.cmd("room_act", act="invite", name="Conceição")
+    joao.wait(lambda s: "you invited Conceição to #lab3" in s["panes"]["##lab3"], "the invitation notice")
+    conceicao = start(clients, server.port, "Conceição")
+    conceicao.join("#lab3")
+    joao.wait(lambda s: s["header"] == ["#lab3", "invite only · 2 members"], "Conceição in")
+    joao.close()
+    while not (isinstance(event := conceicao.events.get(timeout=WAIT), RoomNotice)
+               and (event.act, event.name) == ("offline", "João")):
+        pass  # the server has seen him go
+
+    joao = open_gui("João")
+    joao.wait(lambda s: s["view"] == "chat" and [row["key"] for row in s["contacts"]][:2] == ["#room", "##lab3"],
+              "#lab3 listed after Everyone")
+    joao.cmd("key", sequence="<Control-Key-2>")
+    state = joao.wait(lambda s: s["active"] == "##lab3" and s["room_controls"]["mode"], "#lab3 open, its switch shown")
+    assert state["header"] == ["#lab3", "invite only · 2 members"]
+    assert state["room_controls"]["invite_only"] is True
+
+
 @pytest.mark.timeout_seconds(180)
 def test_members_back_with_the_server_are_not_announced_in_the_room(display, clients, tmp_path: Path) -> None:  # noqa: F811
     """The server stops (bye) and starts again: Conceição, in #redes-ção with João, comes

@@ -12,7 +12,9 @@ from client.library import ChatClient
 from clientkit import WAIT, posted
 from protocol import RoomPost
 from test_web_browser import TIMEOUT
-from test_web_session import chromium_installed, olga_in_redes, shoot, site  # noqa: F401  (fixtures)
+from test_web_session import (  # noqa: F401  (fixtures)
+    chromium_installed, log_in_with_password, olga_in_redes, online, shoot, site,
+)
 
 
 def test_a_room_in_the_page(site, tmp_path: Path) -> None:
@@ -295,6 +297,61 @@ def test_a_page_opened_again_lists_the_rooms_joined_before(site) -> None:
         page.wait_for("document.getElementById('conversation-title').textContent === '#redes'")
         page.wait_for("document.getElementById('conversation-presence').textContent === 'prova na sexta · 2 members'")
         assert page.problems() == []
+
+
+def test_an_invite_only_room_still_says_so_after_a_reload(site, tmp_path: Path) -> None:
+    """Carol makes her room #lab3 invite-only with its switch, and reloads the page: the
+    page learns its rooms again from ``rooms`` with ``mine``, whose entries carried no
+    mode, and the header dropped "invite only" and the switch was off, though the server
+    still kept outsiders out. After the reload the header says it and the switch is on."""
+    page, web = site
+    header = "document.getElementById('conversation-presence').textContent"
+    log_in_with_password(page, "Carol", register=True)
+    page.focus("#join-room-name")
+    page.type("lab3")
+    page.enter()
+    page.wait_for("document.getElementById('conversation-title').textContent === '#lab3'"
+                  " && document.getElementById('room-mode-label').hidden === false")
+    page.js("document.getElementById('room-mode').click()")
+    page.wait_for(f"{header} === 'invite only · 1 member'")
+    page.cdp.send("Page.reload")
+    page.cdp.wait_event("Page.loadEventFired", timeout=TIMEOUT)
+    online(page, "Carol")  # no form: the account's credential logged in
+    page.wait_for("!!document.querySelector('button.contact[data-key=\"##lab3\"]')")
+    page.js("document.querySelector('button.contact[data-key=\"##lab3\"]').click()")
+    page.wait_for("document.getElementById('conversation-title').textContent === '#lab3'"
+                  " && document.getElementById('room-mode-label').hidden === false")
+    assert page.js(header) == "invite only · 1 member"
+    assert page.js("document.getElementById('room-mode').checked") is True
+    shoot(page, tmp_path, "web-client-invite-only-reloaded.png")
+    # The server agrees: an outsider is kept out.
+    outsider = ChatClient("Vic", "127.0.0.1", web.srv.port)
+    try:
+        outsider.connect(timeout=WAIT)
+        assert "#lab3" not in [entry.room_name for entry in outsider.rooms()]
+    finally:
+        outsider.close()
+    assert page.problems() == []
+
+
+def test_a_list_of_my_rooms_brings_each_rooms_mode_as_it_is_now(site) -> None:
+    """The page's sans-I/O part: a ``mine`` answer after a reconnection sets each listed
+    room's mode, made public or invite-only while the page was away (an entry without
+    ``invite_only`` is a public room)."""
+    page, _web = site
+    result = page.js("""(() => {
+      const chat = createChat();
+      const modes = () => ["##lab3", "##redes"].map((key) => chat.rooms.get(key).inviteOnly);
+      const mine = (rooms) => {
+        const welcome = receiveFrame(chat, {type: "welcome", id: helloFrame(chat, "Bob").id, name: "Bob", version: 2});
+        const ask = welcome.send.find((f) => f.type === "rooms" && f.mine === true);
+        receiveFrame(chat, {type: "room_list", id: ask.id, mine: true, rooms});
+        return modes();
+      };
+      return [mine([{room: "#lab3", count: 2, topic: "", invite_only: true}, {room: "#redes", count: 2, topic: ""}]),
+              mine([{room: "#lab3", count: 2, topic: ""}, {room: "#redes", count: 2, topic: "", invite_only: true}])];
+    })()""")
+    assert result == [[True, False], [False, True]]
 
 
 def test_the_page_takes_its_rooms_only_from_an_answer_that_says_mine(site) -> None:

@@ -430,6 +430,20 @@ def test_the_servers_list_of_our_rooms_lists_quiet_ones_without_a_join() -> None
     assert room_key("#lab3") not in model.rooms and room_key("#nova") in model.rooms
 
 
+def test_the_servers_list_of_our_rooms_brings_their_mode_as_it_is_now() -> None:
+    """A room listed from ``rooms`` with ``mine`` (the window started again, or back after
+    a reconnection) is invite-only if the list says so, and public again if it no longer
+    does: the header and the owner's switch read the mode from the model."""
+    from protocol import RoomEntry
+
+    model = ChatModel("Bob")
+    model.rooms_listed([RoomEntry("#lab3", 3, "", True), RoomEntry("#redes", 2, "")])
+    assert (model.rooms[room_key("#lab3")].invite_only, model.rooms[room_key("#redes")].invite_only) == (True, False)
+    model.rooms_asked()
+    model.rooms_listed([RoomEntry("#lab3", 3, ""), RoomEntry("#redes", 2, "", True)])
+    assert (model.rooms[room_key("#lab3")].invite_only, model.rooms[room_key("#redes")].invite_only) == (False, True)
+
+
 def test_our_post_refused_while_muted_says_the_room_and_the_time_left_in_portuguese() -> None:
     """The window's label after a refused post was the server's English."""
     model = ChatModel("Bob")

@@ -123,7 +123,8 @@ def test_the_answer_to_the_largest_watch_fits_in_one_frame():
 def test_room_and_member_lists_are_cut_to_fit_with_a_cursor(kind):
     longest = "\x01" * const.MAX_NAME_LENGTH
     if kind == "rooms":
-        items = [RoomEntry(f"#{n:04}{longest}", codec.MAX_INTEGER, "\x01" * const.MAX_TOPIC_CHARS) for n in range(200)]
+        items = [RoomEntry(f"#{n:04}{longest}", codec.MAX_INTEGER, "\x01" * const.MAX_TOPIC_CHARS, n % 2 == 0)
+                 for n in range(200)]
 
         def build(count: int) -> RoomList:
             return RoomList("i" * 64, tuple(items[:count]), items[count - 1].room_name if 0 < count < len(items) else None)

@@ -48,6 +48,10 @@ WIRE = [
     ({"type": "rooms", "id": "r3", "after": "#lab3", "mine": True}, RoomsRequest("r3", "#lab3", True)),
     ({"type": "room_list", "id": "r2", "rooms": [{"room": "#lab3", "count": 2, "topic": ""}], "mine": True},
      RoomList("r2", (RoomEntry("#lab3", 2, ""),), mine=True)),
+    ({"type": "room_list", "id": "r4", "mine": True,
+      "rooms": [{"room": "#lab3", "count": 2, "topic": "", "invite_only": True},
+                {"room": "#redes", "count": 1, "topic": ""}]},
+     RoomList("r4", (RoomEntry("#lab3", 2, "", True), RoomEntry("#redes", 1, "")), mine=True)),
     ({"type": "member_list", "id": "s1", "room": "#redes",
       "members": [{"name": "Olga", "role": "owner", "online": True}]},
      MemberList("s1", "#redes", (MemberEntry("Olga", "owner", True),))),
@@ -105,6 +109,24 @@ def test_mine_is_optional_and_a_plain_room_list_says_nothing_of_it():
     assert plain == RoomList("r", ()) and plain.mine is None
     assert "mine" not in codec.to_dict(RoomList("r", ()))
     refused = _decode({"type": "room_list", "id": "r", "rooms": [], "mine": "yes"}, SERVER_TYPES)
+    assert type(refused) is FrameRejected and refused.code == ErrorCode.BAD_FIELD
+
+
+def test_a_room_entry_says_invite_only_only_when_it_is():
+    """``invite_only`` in a ``room_list`` entry is sent only when true, so a public room's
+    entry is the bytes it always was; an entry without it (a public room, or an older
+    server's) decodes as not invite-only, and a value that is not a boolean is refused."""
+    assert codec.to_dict(RoomList("r", (RoomEntry("#redes", 1, ""),)))["rooms"] == [
+        {"room": "#redes", "count": 1, "topic": ""}]
+    assert codec.to_dict(RoomList("r", (RoomEntry("#lab3", 2, "", True),)))["rooms"] == [
+        {"room": "#lab3", "count": 2, "topic": "", "invite_only": True}]
+    old = _decode({"type": "room_list", "id": "r", "rooms": [{"room": "#lab3", "count": 2, "topic": ""}]}, SERVER_TYPES)
+    assert old == RoomList("r", (RoomEntry("#lab3", 2, ""),)) and old.rooms[0].invite_only is False
+    for event in (RoomList("r", (RoomEntry("#lab3", 2, "t", True), RoomEntry("#redes", 0, "")), "#redes", True),
+                  RoomList("r", (RoomEntry("#lab3", 2, "t", False),))):
+        assert codec.decode(codec.encode(event)[:-1], SERVER_TYPES, const.MAX_TEXT_CHARS) == event
+    refused = _decode({"type": "room_list", "id": "r", "rooms": [{"room": "#a", "count": 1, "topic": "",
+                                                                  "invite_only": "yes"}]}, SERVER_TYPES)
     assert type(refused) is FrameRejected and refused.code == ErrorCode.BAD_FIELD
 
 

@@ -105,8 +105,8 @@ def test_list_public_rooms_with_counts_and_topics(rooms):
     rooms.join(OUTSIDER, "#algebra", T0)
     assert rooms.list_rooms(MEMBER) == [RoomSummary("#algebra", 1, ""), RoomSummary("#lobby", 42, ""),
                                         RoomSummary("#redes", 4, "Redes de computadores")]
-    assert RoomSummary("#secret", 1, "") in rooms.list_rooms(OUTSIDER)  # a member sees it
-    assert RoomSummary("#secret", 1, "") in rooms.list_rooms(ADMIN)
+    assert RoomSummary("#secret", 1, "", True) in rooms.list_rooms(OUTSIDER)  # a member sees it, and its mode
+    assert RoomSummary("#secret", 1, "", True) in rooms.list_rooms(ADMIN)
     assert rooms.list_rooms(MEMBER, after="#lobby") == [RoomSummary("#redes", 4, "Redes de computadores")]
 
 
@@ -121,10 +121,12 @@ def test_list_only_ones_own_rooms_invite_only_ones_too_but_not_the_default_room(
     rooms.join(OUTSIDER, "#algebra", T0)
     rooms.join(MEMBER, "#Zeta", T0)
     assert rooms.list_rooms(MEMBER, mine=True) == [
-        RoomSummary("#redes", 4, "Redes de computadores"), RoomSummary("#secret", 2, ""), RoomSummary("#Zeta", 1, "")]
-    assert rooms.list_rooms(MEMBER, after="#REDES", mine=True) == [RoomSummary("#secret", 2, ""),
+        RoomSummary("#redes", 4, "Redes de computadores"), RoomSummary("#secret", 2, "", True),
+        RoomSummary("#Zeta", 1, "")]
+    assert rooms.list_rooms(MEMBER, after="#REDES", mine=True) == [RoomSummary("#secret", 2, "", True),
                                                                    RoomSummary("#Zeta", 1, "")]
-    assert rooms.list_rooms(OUTSIDER, mine=True) == [RoomSummary("#algebra", 1, ""), RoomSummary("#secret", 2, "")]
+    assert rooms.list_rooms(OUTSIDER, mine=True) == [RoomSummary("#algebra", 1, ""),
+                                                     RoomSummary("#secret", 2, "", True)]
     assert rooms.list_rooms(ADMIN, mine=True) == []
     assert rooms.list_rooms(Person("nobody"), mine=True) == []
     # Leaving, being put out, and the room ending take it off the list.
