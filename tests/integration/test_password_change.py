@@ -149,8 +149,8 @@ def test_a_reset_at_one_nodes_console_ends_the_sessions_and_credentials_on_the_o
             one.proc.stdin.flush()
             assert ana.expect_error(ErrorCode.PASSWORD_RESET, skip=NOTICES, timeout=15).request_id is None
             assert ana.expect(Goodbye, skip=NOTICES).reason == const.PASSWORD_RESET_REASON
-        wait_until(lambda: "new password of ana: " in "".join(one.console), what="the new password at the console")
-        new = "".join(one.console).split("new password of ana: ")[1].split()[0]
+        wait_until(lambda: "new password of Ana: " in "".join(one.console), what="the new password at the console")
+        new = "".join(one.console).split("new password of Ana: ")[1].split()[0]
         assert new not in "".join(one.lines)  # the console's output, not the log
         with WireClient("127.0.0.1", two.port) as again:
             again.send(Hello("h", "Ana", const.PROTOCOL_VERSION, None, resume=resume))
