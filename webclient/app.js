@@ -382,6 +382,8 @@ function logOut() {
   showView("login");
   $("login-submit").disabled = false;
   $("login-password").value = "";
+  // "Claim this name" is one login's: the next person at a shared computer starts unticked.
+  $("login-register").checked = false;
   render(shell.chat);
   $("login-name").focus();
 }

@@ -607,3 +607,13 @@ def test_an_account_is_deleted_from_its_dialog_with_its_password_then_the_login_
         client.send(Hello("h", "Dora", const.PROTOCOL_VERSION, PASSWORD))
         assert client.expect_error(ErrorCode.NAME_TAKEN, skip=NOTICES)
     assert page.problems() == []
+
+
+def test_claim_this_name_is_unticked_once_its_user_logs_out(site) -> None:
+    """"Claim this name with the password" is for one login: left ticked after "Log out",
+    the next person at a shared computer would register their name without meaning to."""
+    page, _web = site
+    log_in_with_password(page, "Dora", register=True)
+    page.js("document.getElementById('logout').click()")
+    page.wait_for("document.body.dataset.view === 'login'")
+    assert page.js("document.getElementById('login-register').checked") is False
