@@ -715,12 +715,11 @@ function onNewConversation(event) {
   const name = input.value.trim();
   const key = startConversation(shell.chat, name);
   if (!key) {
-    input.setAttribute("aria-invalid", "true");
-    announce([t("\"{name}\" is not a valid name.", { name })]);
+    refuseInput(input, t("\"{name}\" is not a valid name.", { name }));
     input.focus();
     return;
   }
-  input.removeAttribute("aria-invalid");
+  acceptInput(input);
   input.value = "";
   selectConversation(key);
 }

@@ -526,11 +526,10 @@ function onJoinRoom(event) {
   const input = $("join-room-name");
   const frame = joinRoomFrame(shell.chat, input.value);
   if (!frame) {
-    input.setAttribute("aria-invalid", "true");
-    announce([t("\"{name}\" is not a valid room name.", { name: input.value })]);
+    refuseInput(input, t("\"{name}\" is not a valid room name.", { name: input.value }));
     return;
   }
-  input.removeAttribute("aria-invalid");
+  acceptInput(input);
   input.value = "";
   sendFrame(frame);
 }
@@ -752,6 +751,21 @@ function announce(texts) {
   if (!texts.length) return;
   const text = texts.map((t) => shortened(t, 160, 157)).join(". ");
   showText($("announcer"), text);
+}
+
+/** A sidebar form's ``input`` refused before anything was sent: marked, and ``text`` said on
+ * screen under it (its aria-describedby) and to screen readers; a red border alone told a
+ * sighted user nothing of why. */
+function refuseInput(input, text) {
+  input.setAttribute("aria-invalid", "true");
+  showText($(input.getAttribute("aria-describedby")), text);
+  announce([text]);
+}
+
+/** The input was taken: its mark and words go. */
+function acceptInput(input) {
+  input.removeAttribute("aria-invalid");
+  showText($(input.getAttribute("aria-describedby")), "");
 }
 
 function showView(name) {

@@ -83,6 +83,20 @@ def test_a_room_in_the_page(site, tmp_path: Path) -> None:
         page.type("a b")
         page.enter()
         page.wait_for("document.getElementById('join-room-name').getAttribute('aria-invalid') === 'true'")
+        # Said on screen under the box, not by its red border alone (and gone once a name is taken).
+        error = "document.getElementById('join-room-error')"
+        page.wait_for(f"{error}.textContent === '\"a b\" is not a valid room name.' && {error}.offsetHeight > 0")
+        page.js("document.getElementById('join-room-name').value = ''")
+        page.type("lab4")
+        page.enter()
+        page.wait_for(f"document.getElementById('conversation-title').textContent === '#lab4' && {error}.textContent === ''"
+                      f" && {error}.offsetHeight === 0")
+        # So is a person's name that cannot be one, in the box that opens a conversation.
+        page.focus("#new-chat-name")
+        page.type("João Silva")
+        page.enter()
+        page.wait_for("document.getElementById('new-chat-error').textContent === '\"João Silva\" is not a valid name.'"
+                      " && document.getElementById('new-chat-error').offsetHeight > 0")
         assert page.problems() == []
 
 
