@@ -618,7 +618,9 @@ class AioChatClient:
             return False
         reason = self.core.close_reason or _("the connection ended")
         floor = 0.0
-        attempts = failover(self.servers, self._server_index, backoff(self._reconnect_delay, self._reconnect_max_delay),
+        start = self.core.backoff_start(self._now())  # after a short session, from further on
+        attempts = failover(self.servers, self._server_index,
+                            backoff(self._reconnect_delay, self._reconnect_max_delay, start=start),
                             self.core.goodbye is not None, spread_start(self.name))
         for attempt, (index, nominal) in enumerate(attempts, 1):
             if self.core.closing:

@@ -217,6 +217,12 @@ _log = logging.getLogger(__name__)
 # Reconnection backoff: the first wait, and the longest (seconds).
 RECONNECT_DELAY = 0.5
 RECONNECT_MAX_DELAY = 30.0
+# A session that ended sooner than this after its login is a short one: after two or more in
+# a row, each reconnection's backoff begins one wait longer than the last one began with
+# (ClientCore.backoff_start), rather than at the first. Otherwise a server (or a network
+# path) that accepts a login and then fails had every client log in again twice a second,
+# for as long as it kept failing. (One short session alone changes nothing: a blip.)
+STABLE_SESSION = 10.0
 # Each wait is the nominal one times a random factor in this range, so that many clients
 # cut off together do not come back in lockstep.
 JITTER = (0.8, 1.2)
@@ -325,12 +331,13 @@ REFUSED_FOR_NOW = frozenset({ErrorCode.RATE_LIMITED, ErrorCode.UNAVAILABLE})
 
 def backoff(initial: float = RECONNECT_DELAY, maximum: float = RECONNECT_MAX_DELAY, factor: float = 2.0,
             jitter: tuple[float, float] = JITTER,
-            uniform: Callable[[float, float], float] = random.uniform) -> Iterator[float]:
+            uniform: Callable[[float, float], float] = random.uniform, start: int = 0) -> Iterator[float]:
     """The waits before reconnection attempts 1, 2, 3...: ``initial`` times ``factor`` per
     attempt, capped at ``maximum``, each times a random factor in ``jitter`` (and capped
-    again). Endless; pass ``uniform`` to make it deterministic."""
+    again); ``start``: as if that many attempts had been made already
+    (:meth:`ClientCore.backoff_start`). Endless; pass ``uniform`` to make it deterministic."""
     maximum = max(initial, maximum)
-    for attempt in itertools.count():
+    for attempt in itertools.count(start):
         nominal = min(maximum, initial * factor ** min(attempt, 32))
         yield min(maximum, nominal * uniform(*jitter))
 
@@ -653,6 +660,10 @@ class ClientCore:
         # unanswered; the request ids of those written so and not answered yet.
         self._retry_at: float | None = None
         self._holds = 0
+        # When the current session's login succeeded (None: none yet), and how many sessions
+        # in a row ended sooner than STABLE_SESSION after theirs, the last included (backoff_start).
+        self._opened_at: float | None = None
+        self._flaps = 0
         self._pacing = False
         self._window = 1
         self._paced: set[str] = set()
@@ -843,7 +854,7 @@ class ClientCore:
         lost, and watch again what was watched. Returns how many messages were written
         again."""
         self.conn = conn
-        self._now = self._last_received = self._last_ping = now
+        self._now = self._last_received = self._last_ping = self._opened_at = now
         SERVER_CLOCK.heard(welcome.now)  # the server's time, for the waits it gives
         self._welcomed_at = None if welcome.now is None else (welcome.now, now)
         SERVER_WINDOW.heard(welcome.edit_window)  # and how long it lets a message be changed
@@ -887,6 +898,15 @@ class ClientCore:
         if self.conn.state is not State.OPEN:
             return f"the session has ended ({self.close_reason or 'the server said goodbye'})"
         return None
+
+    def backoff_start(self, now: float) -> int:
+        """Where the backoff of the reconnection starting ``now`` begins (:func:`backoff`'s
+        ``start``): the sessions shorter than STABLE_SESSION in a row before the one that
+        just ended, if it was short too, else 0; so logins to a server that fails soon after
+        each are spaced as its failed attempts are. Call once per reconnection."""
+        lasted = None if self._opened_at is None else now - self._opened_at
+        self._flaps = self._flaps + 1 if lasted is not None and lasted < STABLE_SESSION else 0
+        return min(max(self._flaps - 1, 0), 32)
 
     def may_reconnect(self) -> bool:
         """True if a lost connection is (or would be) restored."""

@@ -1274,9 +1274,11 @@ class ChatClient:
                 return False
             reason = self.core.close_reason or _("the connection ended")
             leaving = self.core.goodbye is not None
+            start = self.core.backoff_start(self._clock())  # after a short session, from further on
         floor = 0.0
         attempts = failover(self.servers, self._server_index,
-                            backoff(self._reconnect_delay, self._reconnect_max_delay), leaving, spread_start(self.name))
+                            backoff(self._reconnect_delay, self._reconnect_max_delay, start=start), leaving,
+                            spread_start(self.name))
         for attempt, (index, nominal) in enumerate(attempts, 1):
             with self._lock:
                 if self.core.closing:

@@ -7,6 +7,10 @@
 
 const RECONNECT_FIRST = 0.5;   // seconds before the first reconnection attempt
 const RECONNECT_MAX = 20;      // the longest wait between attempts
+// client/core.py's: a session that ended sooner than this after its login was a short one;
+// after two or more in a row, each reconnection waits from one step further on than the last
+// (scheduleReconnect), not from the first.
+const STABLE_SESSION = 10.0;
 const SHOW_AT_LATEST = 0.1;    // seconds from a frame to its taking when no animation frame comes
 
 const shell = {
@@ -15,6 +19,8 @@ const shell = {
   credentials: null,          // {name, password, register} of the current login
   wantOnline: false,          // false after logging out or a refused login
   attempts: 0,
+  openedAt: null,             // when the session now open logged in (monotonicSeconds()), null: none
+  flaps: 0,                   // sessions in a row that ended within STABLE_SESSION of their login, the last included
   retryFloor: 0,              // seconds the next attempt waits at least (a refusal's retry_after)
   timer: null,
   resendTimer: null,          // the end of the hold on our sends (holdDue), and what is asked again (askAgainDue)
@@ -203,6 +209,7 @@ function takeFrame(frame, came) {
   watchFrames(chat).forEach(sendFrame);  // new conversations (a dm), or all after a welcome
   if (out.login === "ok") {
     shell.attempts = 0;
+    shell.openedAt = monotonicSeconds();
     const firstTime = document.body.dataset.view !== "chat";
     showView("chat");
     remember(chat.me);
@@ -298,6 +305,11 @@ function onMessageAction(event) {
 }
 
 function scheduleReconnect() {
+  if (shell.openedAt !== null) {  // the first attempt since a session ended: was it a flap?
+    shell.flaps = monotonicSeconds() - shell.openedAt < STABLE_SESSION ? shell.flaps + 1 : 0;
+    shell.attempts = Math.max(shell.flaps - 1, 0);  // a server failing soon after each login is not asked twice a second
+    shell.openedAt = null;
+  }
   shell.attempts += 1;
   const base = Math.min(RECONNECT_MAX, RECONNECT_FIRST * 2 ** (shell.attempts - 1));
   // jitter: not everyone at once; and no sooner than a refused reconnection's retry_after
@@ -353,6 +365,8 @@ function logIn(name, password, register) {
   shell.credentials = { name, password, register };
   shell.wantOnline = true;
   shell.attempts = 0;
+  shell.openedAt = null;
+  shell.flaps = 0;
   showLoginError(null);
   $("login-submit").disabled = true;
   connect();

@@ -122,3 +122,21 @@ def test_a_socket_on_a_descriptor_past_1024_is_read(server: object, clients: lis
     assert {"Alice", "Bob"} <= {p.name for p in alice.who(WAIT)}
     assert (alice.reconnects, bob.reconnects) == (0, 0)
     assert not [e for e in list(alice.events.queue) if isinstance(e, Reconnecting)]
+
+
+@pytest.mark.timeout_seconds(60)
+def test_a_server_that_fails_after_each_login_is_logged_in_to_ever_more_slowly(
+        server: object, clients: list[ChatClient]) -> None:
+    """A server (or a path to it) that cuts each session right after its welcome: every
+    reconnection began its backoff again at the first wait, and the client logged in again
+    five times a second (twice at the default wait), for as long as it failed. After short
+    sessions in a row (under STABLE_SESSION) each wait starts one doubling further on."""
+    from faultproxy import DOWN, Fault, FaultProxy
+    with FaultProxy(server.host, server.port) as proxy:  # type: ignore[attr-defined]
+        alice = library_login(clients, proxy.port, "Alice", reconnect_delay=0.1)
+        proxy.add(Fault(DOWN, "welcome", when="after", every=1, times=1000, name="Alice"))
+        proxy.cut("Alice")
+        delays = [next_event(alice, Reconnecting).delay for _ in range(4)]
+        alice.close()
+    # Doubled each time, whatever the jitter (0.8 to 1.2): each at least 2 x 0.8 / 1.2 the last.
+    assert all(later >= 1.3 * earlier for earlier, later in zip(delays, delays[1:])), delays

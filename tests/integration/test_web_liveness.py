@@ -350,3 +350,20 @@ def test_a_reconnection_waiting_out_its_backoff_when_the_lid_closed_tries_again_
     page.wait_for("document.getElementById('connection').dataset.status === 'online'", WAKE_CHECK + 3.0)
     assert time.monotonic() - woke < WAKE_CHECK + 2.0
     assert page.problems() == []
+
+
+def test_sessions_that_end_soon_after_their_login_space_the_pages_next_logins(page: Page) -> None:
+    """A server that fails soon after each login: every reconnection began at the first
+    wait (0.5 s), and the page logged in twice a second for as long as it failed. After
+    short sessions in a row (under STABLE_SESSION, client/core.py's rule), each
+    reconnection begins one doubling further on; a session that lasted starts afresh."""
+    page.log_in("Bob")
+    page.js("shell.flaps = 2; giveUp(); true")  # the third short session in a row ends
+    page.wait_for("document.getElementById('connection').dataset.status === 'reconnecting'")
+    assert page.js("[shell.flaps, shell.attempts]") == [3, 3]  # waits from 2 s (0.5 x 2 x 2), not 0.5
+    page.wait_for("document.getElementById('connection').dataset.status === 'online'", 10.0)
+    page.js("shell.openedAt -= 60; giveUp(); true")  # this one lasted a minute
+    page.wait_for("document.getElementById('connection').dataset.status === 'reconnecting'")
+    assert page.js("[shell.flaps, shell.attempts]") == [0, 1]
+    page.wait_for("document.getElementById('connection').dataset.status === 'online'", 10.0)
+    assert page.problems() == []

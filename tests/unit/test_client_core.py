@@ -800,6 +800,31 @@ def test_the_backoff_doubles_up_to_its_cap_and_goes_over_the_servers_in_rounds()
         assert 0.4 <= low <= 30.0
 
 
+def test_after_sessions_that_end_soon_after_their_login_the_backoff_goes_on_from_further() -> None:
+    """A server (or a path to it) that accepts a login and fails soon after: each
+    reconnection began its backoff again at the first wait, and every client logged in
+    twice a second for as long as it failed. After two or more sessions in a row shorter
+    than STABLE_SESSION, each backoff starts one step further on than the last; a session
+    that lasted resets it."""
+    from client.core import STABLE_SESSION
+    link = Link()
+    assert link.core.backoff_start(100.0) == 0  # no session yet: a first login's failures
+    starts = []
+    for _ in range(4):  # each session ends 1 s after its login
+        link.log_in(reconnected=True)
+        link.now += 1.0
+        link.lose()
+        starts.append(link.core.backoff_start(link.now))
+        link.now += 2.0
+    assert starts == [0, 1, 2, 3]  # one short session alone (a blip) changes nothing
+    link.log_in(reconnected=True)
+    link.now += STABLE_SESSION
+    link.lose()
+    assert link.core.backoff_start(link.now) == 0  # it lasted: from the first wait again
+    exact = backoff(0.5, 30.0, uniform=lambda low, high: 1.0, start=3)
+    assert list(itertools.islice(exact, 4)) == [4.0, 8.0, 16.0, 30.0]
+
+
 def test_a_server_that_said_goodbye_is_tried_after_the_others_which_come_at_once() -> None:
     delays = backoff(1.0, 8.0, uniform=lambda low, high: 1.0)
     plans = failover([("a", 1), ("b", 2), ("c", 3)], 1, delays, leaving=True)

@@ -92,19 +92,20 @@ def test_the_pages_state_marks_are_the_windows_where_both_have_one() -> None:
 
 
 def test_the_pages_give_up_and_backoff_are_the_client_librarys() -> None:
-    """The page gives a message up, holds and paces its sends by client/core.py's rule,
-    with its constants copied (it cannot import them): a change there must reach the page."""
+    """The page gives a message up, holds and paces its sends, and spaces the logins to a
+    server that fails after each (STABLE_SESSION), by client/core.py's rule, with its constants copied (it cannot import them): a change there must reach the page."""
     from client import core
     source = page_source()
     names = ["UNAVAILABLE_ATTEMPTS", "THROTTLE_WAIT", "THROTTLE_MAX_DELAY", "PACE_WINDOW", "RESEND_WINDOW",
-             "THROTTLE_JITTER", "READ_INTERVAL", "READ_RETRY_WINDOW"]
+             "THROTTLE_JITTER", "READ_INTERVAL", "READ_RETRY_WINDOW", "STABLE_SESSION"]
     copied = dict(re.findall(rf"^const ({'|'.join(names)}) = ([^;]+);", source, flags=re.M))
     assert set(copied) == set(names), copied
     page = {name: eval(value, {}) for name, value in copied.items()}
     assert page == {"UNAVAILABLE_ATTEMPTS": core.UNAVAILABLE_ATTEMPTS, "THROTTLE_WAIT": list(core.THROTTLE_WAIT),
                     "THROTTLE_MAX_DELAY": core.THROTTLE_MAX_DELAY, "PACE_WINDOW": core.PACE_WINDOW,
                     "RESEND_WINDOW": core.RESEND_WINDOW, "THROTTLE_JITTER": list(core.JITTER),
-                    "READ_INTERVAL": core.READ_INTERVAL, "READ_RETRY_WINDOW": core.READ_RETRY_WINDOW}
+                    "READ_INTERVAL": core.READ_INTERVAL, "READ_RETRY_WINDOW": core.READ_RETRY_WINDOW,
+                    "STABLE_SESSION": core.STABLE_SESSION}
 
 
 def test_the_pages_rule_of_returns_is_the_terminals_and_the_windows() -> None:
