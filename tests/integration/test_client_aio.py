@@ -406,3 +406,23 @@ def test_a_refused_resume_credential_is_followed_by_the_password_at_once(tmp_pat
             srv.stop()
 
     run(test, 60.0)
+
+
+def test_a_server_that_fails_after_each_login_is_logged_in_to_ever_more_slowly(server: ServerThread,
+                                                                               proxy: FaultProxy) -> None:
+    """As the threaded client (test_client_realserver.py): after short sessions in a row
+    (under STABLE_SESSION) each reconnection's backoff starts one doubling further on, not
+    afresh at the first wait (ClientCore.backoff_start)."""
+    async def test() -> None:
+        alice = client(proxy.port, "Alice", reconnect_delay=0.1)
+        await alice.connect(WAIT)
+        try:
+            proxy.add(Fault(DOWN, "welcome", when="after", every=1, times=1000, name="Alice"))
+            proxy.cut("Alice")
+            delays = [(await next_of(alice, Reconnecting)).delay for _ in range(4)]
+        finally:
+            await alice.close()
+        # Doubled each time, whatever the jitter (0.8 to 1.2): each at least 2 x 0.8 / 1.2 the last.
+        assert all(later >= 1.3 * earlier for earlier, later in zip(delays, delays[1:])), delays
+
+    run(test)
