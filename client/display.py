@@ -118,6 +118,20 @@ def _regional_indicator(char: str) -> bool:
     return "\U0001f1e6" <= char <= "\U0001f1ff"
 
 
+def characters(text: str) -> list[str]:
+    """``text`` cut into characters as a reader sees them (:func:`_joined`; a flag is a pair
+    of regional indicators): the places where a line may be broken without parting a letter
+    from its accent (João typed with a combining tilde) or an emoji from its modifiers."""
+    found: list[str] = []
+    for char in text:
+        if found and (_joined(found[-1][-1], char)
+                      or (_regional_indicator(char) and len(found[-1]) == 1 and _regional_indicator(found[-1]))):
+            found[-1] += char
+        else:
+            found.append(char)
+    return found
+
+
 def cut_whole(text: str, size: int) -> str:
     """At most the first ``size`` code points of ``text``, never ending inside a character as
     a reader sees it (:func:`_joined`; a flag is a pair of regional indicators)."""

@@ -5,7 +5,8 @@ typed. To do that without corrupting it, it must know how many screen rows the p
 the typed text take and on which of them the cursor is: :func:`display_width` (of
 shared/columns.py: East Asian wide characters take two columns, combining marks none,
 colour sequences none), :func:`cursor_row` and :func:`screen_rows` do that arithmetic,
-and :func:`erase_input` gives the escape sequence that clears it all. The rest: stable colours for names
+and :func:`erase_input` gives the escape sequence that clears it all; :func:`fit_rows` wraps a
+line wider than the terminal at its words, as the terminal itself would not. The rest: stable colours for names
 (:func:`name_colour`, :class:`Style`, off without a terminal or with ``NO_COLOR``), message
 texts shown on indented continuation lines (:func:`indent_text`), and what Tab offers
 (:func:`complete`, :class:`KnownNames`).
@@ -22,7 +23,7 @@ from registry import canonical
 from registry.names import lookalike_key
 from shared.columns import display_width  # (the server's console lays its /help out by it too)
 
-from .display import sanitize
+from .display import characters, sanitize
 
 # The lines of a message typed with Shift+Enter or sent by a script: any line ending.
 _LINE_BREAK = re.compile(r"\r\n|\r|\n|\u2028|\u2029")
@@ -30,6 +31,13 @@ _LINE_BREAK = re.compile(r"\r\n|\r|\n|\u2028|\u2029")
 # readable on dark and light backgrounds alike (no black, white or grey).
 PALETTE = (31, 32, 33, 34, 35, 36, 91, 92, 93, 94, 95, 96)
 RESET = "\x1b[0m"
+# A colour sequence (SGR) in a line: no column on screen, never a place to break it.
+_SGR = re.compile(r"(\x1b\[[0-9;]*m)")
+# The spaces a line may be broken at (only these: a no-break space holds its words together).
+_SPACES = re.compile(r"( +)")
+# Fewer columns than this beside the indent of the rows a line is wrapped onto (a very
+# narrow terminal): they start at column 0 instead.
+MIN_WRAPPED = 16
 
 
 def cursor_row(columns_before: int, columns: int) -> int:
@@ -43,6 +51,79 @@ def screen_rows(text: str, columns: int) -> int:
     """Rows the printed ``text`` (lines joined by ``\\n``) takes on a terminal ``columns`` wide."""
     columns = max(1, columns)
     return sum(max(1, -(-display_width(line) // columns)) for line in text.split("\n"))
+
+
+def fit_rows(line: str, columns: int, indent: int) -> str:
+    """``line`` as the interactive screen prints it (continuation lines after ``\\n``, colour
+    sequences in it), wrapped for a terminal ``columns`` wide so that the terminal never
+    breaks it itself (mid-word, back to column 0): each of its lines wider than that is
+    broken at the last space that fits, the spaces at the break dropped, and goes on on
+    rows indented ``indent`` spaces (under the text after the time stamp, as a message's
+    own continuation lines; column 0 where that would leave fewer than MIN_WRAPPED). A
+    word wider than a row is cut where the row ends, never inside a character as a reader
+    sees it (client.display.characters: a letter and its combining accent stay together);
+    widths are columns (display_width: a CJK character or an emoji takes two, an accent
+    none). A line that fits is left exactly as it is; the result takes
+    ``screen_rows(result, columns)`` rows. The colour of a span cut by a break goes on
+    over the indent (spaces: nothing to see) into the next row, as the terminal draws it.
+    The screen's own: a pipe has no width, and gets every line whole."""
+    columns = max(1, columns)
+    if columns - indent < MIN_WRAPPED:
+        indent = 0
+    return "\n".join(row for text in line.split("\n") for row in _fit_row(text, columns, indent))
+
+
+def _fit_row(text: str, columns: int, indent: int) -> list[str]:
+    """One line of :func:`fit_rows` (no ``\\n`` in it): the rows it takes."""
+    if display_width(text) <= columns:
+        return [text]
+    rows: list[str] = []
+    row, used, bare, spaces = "", 0, True, ""  # bare: nothing on the row yet but spaces
+    for word in _words(text):
+        if word.startswith(" "):
+            if bare and not rows:  # the line's own indent (a continuation line's): kept
+                row, used = row + word, used + len(word)
+            elif not bare:  # between words: written only if a word follows on this row
+                spaces = word
+            continue
+        width = display_width(word)
+        if used + len(spaces) + width <= columns:
+            row, used, bare = row + spaces + word, used + len(spaces) + width, bare and width == 0
+        elif not bare and width <= columns - indent:  # the word goes on to the next row
+            rows.append(row)
+            row, used, bare = " " * indent + word, indent + width, width == 0
+        else:  # a word wider than a whole row: it fills this one and goes on, cut where each ends
+            if not bare and used + len(spaces) < columns:
+                row, used = row + spaces, used + len(spaces)
+            for piece in _pieces(word):
+                taken = display_width(piece)
+                if used + taken > columns and not bare:
+                    rows.append(row)
+                    row, used, bare = " " * indent, indent, True
+                row, used, bare = row + piece, used + taken, bare and taken == 0
+        spaces = ""
+    rows.append(row)
+    return rows
+
+
+def _words(text: str) -> list[str]:
+    """``text`` in runs of spaces and words (what lies between them, colour sequences
+    included), in order."""
+    found: list[str] = []
+    for part in _SPACES.split(text):
+        if not part:
+            continue
+        if part.startswith(" ") or not found or found[-1].startswith(" "):
+            found.append(part)
+        else:
+            found[-1] += part
+    return found
+
+
+def _pieces(word: str) -> list[str]:
+    """``word`` in colour sequences and characters as a reader sees them: where it may be cut."""
+    return [piece for part in _SGR.split(word) if part
+            for piece in ([part] if _SGR.fullmatch(part) else characters(part))]
 
 
 def erase_input(row: int) -> str:

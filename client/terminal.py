@@ -7,7 +7,8 @@ Two modes, chosen by whether stdin and stdout are terminals:
   after a command: :func:`client.screen.complete`) with ``readline`` when it can be
   imported. The screen is irssi's: every line starts with its time (``[12:01] ``), names
   have their colours (:class:`client.screen.Style`: off with ``NO_COLOR`` or when stdout
-  is no terminal), a message's extra lines are indented, a message we send is one line
+  is no terminal), a message's extra lines are indented, a line wider than the terminal is
+  broken at its words onto indented rows (:func:`client.screen.fit_rows`), a message we send is one line
   (:func:`client.terminal_lines.describe_own`) that replaces the line typed and whose state mark is rewritten in
   place while it is the last line (else :func:`~client.terminal_lines.describe_follow_up` says it); the
   reconnection attempts share one line, as do the read counts of our last post in a room

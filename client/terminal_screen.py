@@ -25,7 +25,7 @@ from contextlib import contextmanager
 from typing import Any, TextIO
 
 from .display import DayBreaks, day_rule, format_clock
-from .screen import Style, cursor_row, display_width, erase_input, screen_rows
+from .screen import Style, cursor_row, display_width, erase_input, fit_rows, screen_rows
 from .terminal_input import ReadlineHooks
 from .terminal_lines import INDENT, stamp
 
@@ -106,6 +106,10 @@ class Screen:
         line, nothing else. While a password prompt is on screen, lines wait until it is
         answered.
 
+        On the interactive screen a line wider than the terminal is wrapped at its words
+        (client.screen.fit_rows), its further rows under the text after the time stamp; in
+        a pipe it stays whole.
+
         ``at``: the time the line is stamped with (a message's ``sent_at``; None: now on the
         interactive screen, where every line is stamped, and no time in a pipe, where only
         messages are): a line of another day than the one before it comes under a dim line
@@ -127,7 +131,8 @@ class Screen:
                 return
             if self._prompt_pending:  # (the wait lets go of the lock, which the hook takes)
                 self._prompt_drawn_or_gone.wait_for(lambda: not self._prompt_pending, PROMPT_WAIT)
-            columns = self.columns()
+            columns = self.columns()  # (asked at each line: the window may have been resized since)
+            line = fit_rows(line, columns, INDENT)  # broken at words, not by the terminal mid-word
             erase = ""
             prompted = self._prompt_shown if self._prompt_hooked else self.reading
             if prompted:

@@ -32,7 +32,7 @@ def test_a_command_typed_without_its_slash_is_hinted_then_sent_if_typed_again(la
         olga = TcpPeer("127.0.0.1", server.port)
         try:
             olga.login("Olga")
-            with on_a_pty("Conceição", "--port", str(server.port), lang=lang) as (proc, screen):
+            with on_a_pty("Conceição", "--port", str(server.port), lang=lang, columns=200) as (proc, screen):
                 screen.expect(b"]> ")
                 screen.type(b"sair\r")
                 screen.expect(hint.format(command="/sair", line="sair").encode())

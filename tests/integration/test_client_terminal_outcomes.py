@@ -38,7 +38,7 @@ def test_the_terminal_tells_a_refused_message_from_an_expired_one(short_lived: S
     olga = TcpPeer("127.0.0.1", short_lived.port)
     try:
         olga.login("Olga")
-        with on_a_pty("Conceição", "--port", str(short_lived.port), lang=lang) as (proc, screen):
+        with on_a_pty("Conceição", "--port", str(short_lived.port), lang=lang, columns=200) as (proc, screen):
             screen.expect(b"]> ")
             screen.type(b"@Ninguem oi?\r")
             screen.expect(refused.encode())

@@ -55,6 +55,11 @@ class Tmux:
         """Press named keys: Enter, Left, Tab, C-a..."""
         self._run("send-keys", "-t", "chat", *keys)
 
+    def resize(self, columns: int) -> None:
+        """Make the window ``columns`` wide (the client gets SIGWINCH, as when a person
+        resizes theirs)."""
+        self._run("resize-window", "-t", "chat", "-x", str(columns))
+
     def screen(self, escapes: bool = False, history: bool = False) -> list[str]:
         """The window's lines as shown, the rows that a line wrapped onto joined to it (as
         tmux knows them: rows the terminal itself wrapped), with the colour sequences if
@@ -129,13 +134,13 @@ def test_a_long_line_with_the_cursor_in_its_middle_survives_incoming_messages(
     alice.type(typed)
     alice.press(*["Left"] * 20)  # the cursor into the middle of the second row
     alice.wait(lambda rows: input_rows(rows) == "[room]> " + typed, "the typed line")
-    bob.send_room("a room message from Bob")
+    bob.send_room("hi from Bob")  # (one row at 40)
     bob.send_direct("Alice", "two lines\nfrom Bob").wait_done(WAIT)
     bob.send_room("x" * 70)  # a message that itself wraps
     rows = alice.wait_text("x" * 10)
     rows = alice.wait(lambda rows: input_rows(rows) == "[room]> " + typed, "the typed line, intact, last")
     shown = "\n".join(rows)
-    assert re.search(r"\[\d\d:\d\d\] \(room\) Bob: a room message from Bob\n", shown), shown
+    assert re.search(r"\[\d\d:\d\d\] \(room\) Bob: hi from Bob\n", shown), shown
     # A multi-line message: indented continuation lines, no literal \n.
     assert re.search(r"\[\d\d:\d\d\] Bob → you: two lines\n {8}from Bob\n", shown), shown
     assert "\\n" not in shown
@@ -216,7 +221,7 @@ def test_to_says_at_once_whether_the_name_is_online_offline_or_nobodys(
     there was refused: the server's whois is asked (the line comes within the timeout), and
     the prompt goes there all the same, never to the room."""
     start(clients, server.port, "Conceição", password="senha secreta 1", register=True).close()
-    alice = terminal("Alice", columns=120)
+    alice = terminal("Alice", columns=160)  # (its longest line whole)
     alice.type("/to Ninguem")
     alice.press("Enter")
     alice.wait_text("! plain lines now go to Ninguem, but nobody called Ninguem has ever logged in here, so they are "
@@ -266,6 +271,29 @@ def test_help_fits_an_80_column_terminal_broken_at_words_under_its_descriptions(
     # "[HH:MM] " and the heads' column: 8 + 37.
     assert re.search(r"\n {8}/convidar NOME {23}deixa NOME entrar numa sala só para\n {45}convidados \(/invite\)\n",
                      shown), shown
+
+
+@pytest.mark.timeout_seconds(90)
+def test_a_long_message_is_wrapped_at_words_under_its_text_at_the_terminals_width(
+        server: ServerThread, terminal: Callable[..., Tmux], clients: list[ChatClient]) -> None:
+    """In a 40-column terminal a long message was broken by the terminal at its last
+    column, mid-word ("Concei" / "ção"), and went on at column 0 under the time stamp.
+    The client breaks it at spaces, its further rows under the text (8 columns in), at the
+    width the window has when the message comes: also after the window was resized."""
+    bob = start(clients, server.port, "Bob")
+    joao = terminal("João", columns=40, ready="[sala]> ", LANGUAGE="pt_BR")
+    bob.send_direct("João", "a mensagem de Conceição sobre a prova de redes de amanhã cedo").wait_done(WAIT)
+    rows = [row.rstrip() for row in joao.wait_text("amanhã cedo")]
+    shown = "\n".join(rows)
+    # (capture-pane -J joins the rows the terminal itself wrapped: these are the client's breaks)
+    assert re.search(r"\n\[\d\d:\d\d\] Bob → você: a mensagem de\n {8}Conceição sobre a prova de redes\n"
+                     r" {8}de amanhã cedo\n", shown), shown
+    assert all(display_width(row) <= 40 for row in rows), shown
+    joao.resize(60)
+    bob.send_direct("João", "e a do João, que chega depois, numa janela mais larga agora").wait_done(WAIT)
+    shown = "\n".join(row.rstrip() for row in joao.wait_text("mais larga agora"))
+    assert re.search(r"\n\[\d\d:\d\d\] Bob → você: e a do João, que chega depois, numa\n"
+                     r" {8}janela mais larga agora\n", shown), shown
 
 
 @pytest.mark.timeout_seconds(90)

@@ -29,7 +29,7 @@ def first_read(client: ChatClient) -> Read:
 @pytest.mark.timeout_seconds(90)
 def test_the_receipts_switch_in_the_terminal(server: ServerThread, terminal: Callable[..., Tmux],
                                              clients: list[ChatClient]) -> None:
-    screen = terminal("Alice", columns=140)
+    screen = terminal("Alice", columns=160)  # (its longest line whole)
     screen.type("/help")
     screen.press("Enter")
     screen.wait_text("/receipts [on|off]")

@@ -4,10 +4,13 @@ with deadlines, typed into."""
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import os
 import select
+import struct
 import subprocess
 import sys
+import termios
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -62,10 +65,15 @@ class Pty:
 
 
 @contextlib.contextmanager
-def on_a_pty(*args: str, lang: str = "C.UTF-8") -> Iterator[tuple[subprocess.Popen[bytes], Pty]]:
+def on_a_pty(*args: str, lang: str = "C.UTF-8",
+             columns: int | None = None) -> Iterator[tuple[subprocess.Popen[bytes], Pty]]:
     """``chatclient.py ARGS`` on a pseudo-terminal of its own, its screen to read; killed
-    at the end if it is still running."""
+    at the end if it is still running. ``columns``: its width (None: none said, which the
+    client takes for 80), for a test that reads long lines whole (the client wraps a line
+    wider than its terminal at its words)."""
     master, slave = os.openpty()
+    if columns is not None:
+        fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 24, columns, 0, 0))
     env = dict(os.environ, TERM="xterm", PYTHONIOENCODING="utf-8", NO_COLOR="1", LANG=lang, LANGUAGE="",
                LC_ALL="", LC_MESSAGES="")
     proc = subprocess.Popen([sys.executable, "chatclient.py", *args], cwd=ROOT, stdin=slave, stdout=slave,

@@ -11,6 +11,7 @@ import time
 
 import pytest
 
+from client.display import characters
 from client.events import Reconnected, Reconnecting
 from client.outgoing import MessageUpdate, OutgoingMessage
 from client.screen import (
@@ -22,6 +23,7 @@ from client.screen import (
     cursor_row,
     display_width,
     erase_input,
+    fit_rows,
     indent_text,
     name_colour,
     screen_rows,
@@ -96,6 +98,86 @@ class _Stream(io.StringIO):
 
     def isatty(self) -> bool:
         return self.tty
+
+
+# --- Long lines wrapped at words (the terminal broke them mid-word, back to column 0) -----
+
+STAMPED = "[12:01] Bob → you: "  # 19 columns: the text starts there; wrapped rows start at 8
+
+
+@pytest.mark.parametrize(("line", "columns", "rows"), [
+    # Broken at the last space that fits, the rest under the text after the time stamp.
+    (STAMPED + "the quick brown fox jumps over the lazy dog", 40,
+     [STAMPED + "the quick brown fox", " " * 8 + "jumps over the lazy dog"]),
+    # A line that fits is left exactly as it is (its runs of spaces too).
+    (STAMPED + "a  b   c", 40, [STAMPED + "a  b   c"]),
+    (STAMPED + "x" * 21, 40, [STAMPED + "x" * 21]),  # exactly 40: the terminal does not break it
+    # Runs of spaces inside a row are kept; those at a break are dropped, not carried over.
+    (STAMPED + "aa  bb" + " " * 30 + "cc", 40, [STAMPED + "aa  bb", " " * 8 + "cc"]),
+    # A word wider than a row fills the row it starts on, and is cut where each row ends.
+    (STAMPED + "see " + "x" * 60, 40, [STAMPED + "see " + "x" * 17, " " * 8 + "x" * 32, " " * 8 + "x" * 11]),
+    # A word that fits a row goes to the next one whole.
+    (STAMPED + "see https://example.org/a/long/path", 40,
+     [STAMPED + "see", " " * 8 + "https://example.org/a/long/path"]),
+    # Wide characters take two columns; one that would straddle the edge starts the next row.
+    (STAMPED + "x" + "漢字" * 10, 40, [STAMPED + "x" + "漢字" * 5, " " * 8 + "漢字" * 5]),
+    (STAMPED + "olá " + "🙂" * 20, 40, [STAMPED + "olá " + "🙂" * 8, " " * 8 + "🙂" * 12]),
+    (STAMPED + "olá " + "🙂" * 11, 40, [STAMPED + "olá", " " * 8 + "🙂" * 11]),  # (22 columns: fits a row)
+    # A combining tilde takes no column and stays with its letter, even where a word is cut.
+    (STAMPED + "Joa\u0303o e Conceic\u0327a\u0303o foram", 40,
+     [STAMPED + "Joa\u0303o e Conceic\u0327a\u0303o", " " * 8 + "foram"]),
+    (STAMPED + "x" * 20 + "a\u0303" + "b" * 20, 40, [STAMPED + "x" * 20 + "a\u0303", " " * 8 + "b" * 20]),
+    (STAMPED + "x" * 21 + "a\u0303" + "b" * 20, 40, [STAMPED + "x" * 21, " " * 8 + "a\u0303" + "b" * 20]),
+    # A message's own continuation line, too wide itself: wrapped under the same indent.
+    (STAMPED + "one\n" + " " * 8 + "two three four five six seven eight", 30,
+     [STAMPED + "one", " " * 8 + "two three four five", " " * 8 + "six seven eight"]),
+    # Too narrow for the indent to leave room: the wrapped rows start at column 0.
+    ("[12:01] aaa bbb ccc ddd", 20, ["[12:01] aaa bbb ccc", "ddd"]),
+])
+def test_a_long_line_is_wrapped_at_words_under_its_text(line: str, columns: int, rows: list[str]) -> None:
+    assert fit_rows(line, columns, 8).split("\n") == rows
+
+
+def test_colours_take_no_column_and_are_never_cut() -> None:
+    line = COLOUR.dim("[12:01]") + " " + COLOUR.name("Bob") + " → you: " + "word " * 8
+    rows = fit_rows(line, 40, 8).split("\n")
+    assert [SGR.sub("", row) for row in rows] == [STAMPED + "word word word word", " " * 8 + "word word word word"]
+    assert rows[0].startswith(COLOUR.dim("[12:01]") + " " + COLOUR.name("Bob"))
+    long_name = COLOUR.name("x" * 50)  # a colour span cut by the hard break: its sequences whole
+    assert [SGR.sub("", row) for row in fit_rows(long_name, 40, 8).split("\n")] == ["x" * 40, " " * 8 + "x" * 10]
+    assert all(SGR.sub("", row).count("\x1b") == 0 for row in fit_rows(long_name, 40, 8).split("\n"))
+
+
+@pytest.mark.parametrize("text", [
+    "the quick brown fox jumps over the lazy dog " * 4,
+    "Joa\u0303o disse: a reunia\u0303o de amanha\u0303 e\u0301 na sala 205, na\u0303o esquec\u0327am " * 3,
+    "中文的句子没有空格所以要在字之间断开" * 3 + " 🙂👍🏽🇧🇷 " * 5,
+    "x" * 200,
+])
+@pytest.mark.parametrize("columns", [1, 2, 3, 9, 17, 24, 25, 40, 41, 80])
+def test_wrapped_rows_fit_and_lose_no_character(text: str, columns: int) -> None:
+    line = STAMPED + text
+    wrapped = fit_rows(line, columns, 8)
+    rows = wrapped.split("\n")
+    # (but one character wider than the terminal: 👍🏽 takes 4 columns, on a row of its own)
+    assert all(display_width(row) <= columns or len(characters(row.strip())) == 1 for row in rows), rows
+    assert "".join(wrapped.split()) == "".join(line.split())  # only spaces at the breaks go
+    if all(display_width(row) <= columns for row in rows):
+        assert screen_rows(wrapped, columns) == len(rows)  # what a rewrite erases
+
+
+def test_a_long_message_is_wrapped_on_the_screen_and_whole_in_a_pipe() -> None:
+    text = "a mensagem de Conceição sobre a prova de redes de amanhã cedo"
+    ui, out = _screen_ui(columns=40)
+    ui._on_event(DirectMessage(7, "Bob", "Alice", text, time.time()))
+    rows = out.getvalue().split("\n")[:-1]
+    assert [row[8:] for row in rows] == ["Bob → you: a mensagem de", "Conceição sobre a prova de redes",
+                                         "de amanhã cedo"], rows
+    assert all(display_width(row) <= 40 for row in rows) and rows[1].startswith(" " * 8 + "C"), rows
+    piped = io.StringIO()
+    ui = TerminalUI("Alice", "127.0.0.1", 9, stdin=io.StringIO(), stdout=piped, stderr=piped, interactive=False)
+    ui._on_event(DirectMessage(7, "Bob", "Alice", text, time.time()))
+    assert piped.getvalue().splitlines() == [f"[{piped.getvalue()[1:6]}] Bob → you: {text}"]
 
 
 def test_colour_only_on_a_terminal_and_never_with_no_color() -> None:
@@ -243,18 +325,18 @@ def test_reconnect_attempts_update_one_line() -> None:
 
 def test_a_message_state_rewrites_its_line_or_follows_it_briefly() -> None:
     ui, out = _screen_ui()
-    first = OutgoingMessage("r1", "Bob", "x" * 50)   # two rows at 40 columns
+    first = OutgoingMessage("r1", "Bob", "x" * 50)   # two rows at 40 columns (wrapped: two lines)
     first.submitted = True
     ui._show_own(first)
     first._advance("sent")
     ui._on_event(MessageUpdate(first, "sent"))
     rows = out.getvalue().split("\n")
-    assert rows[1].startswith("\x1b[2A\r\x1b[J") and rows[1].endswith(" ✓"), rows
+    assert rows[2].startswith("\x1b[2A\r\x1b[J") and rows[3].endswith(" ✓"), rows
     ui._on_event(UserJoined("Carol", 0.0))           # now the message's line is not the last
     first._advance("delivered")
     ui._on_event(MessageUpdate(first, "delivered"))
-    last = out.getvalue().split("\n")[-2]
-    assert re.fullmatch(r"\[\d\d:\d\d\] ✓✓ to Bob: x{29}…", last), last
+    last = "\n".join(out.getvalue().split("\n")[-3:-1])  # (49 columns: wrapped at its last space)
+    assert re.fullmatch(r"\[\d\d:\d\d\] ✓✓ to Bob:\n {8}x{29}…", last), last
 
 
 def test_a_state_reached_while_the_line_is_printed_still_shows(monkeypatch: pytest.MonkeyPatch) -> None:
