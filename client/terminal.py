@@ -214,6 +214,7 @@ from .terminal_input import ReadlineHooks, load_readline, read_as_utf8, redecode
 from .terminal_screen import TYPED_LINE, Screen
 from .terminal_lines import (
     INDENT,
+    LOOKUP_LINE,
     READ_BY_LINE,
     RECONNECT_LINE,
     TYPING_LINE,
@@ -268,6 +269,13 @@ _POSTS_KEPT = 1000
 # of it, whose line confirms it (a few ms after the answer; more in a cluster, where it
 # comes through Redis); without one a line says it was done (_room_act).
 _ACT_NOTICE_WAIT = 1.0
+# /to NAME on the interactive screen: after this many seconds without the server's answer
+# about NAME a line says it is being looked up (a fast answer comes first, and no line is
+# added); after _LOOKUP_WAIT (or --timeout, if shorter) the prompt is given back, plain lines
+# going to NAME unchecked, as the line says. The prompt was held for the whole --timeout
+# (10 s) with nothing on screen while a slow server did not answer.
+_LOOKUP_NOTICE_AFTER = 0.25
+_LOOKUP_WAIT = 3.0
 
 # --- The terminal session ---------------------------------------------------------------
 
@@ -738,7 +746,9 @@ class TerminalUI:
         whom the name looks like). Plain lines go to the name in every case: a line meant
         for it never goes to the room, or to whom they went before, instead. When the
         server cannot answer (reconnecting, no answer in time), the line says the name
-        was not checked."""
+        was not checked. On the interactive screen the answer is awaited for _LOOKUP_WAIT
+        at most, a line saying the name is being looked up meanwhile (:meth:`_looking_up`);
+        a script's line waits for it up to ``timeout``."""
         if to is None or is_room(to):
             self._target = to
             self._screen.emit(_("* plain lines now go to {name}").format(name=sanitize(to)) if to
@@ -748,7 +758,9 @@ class TerminalUI:
             to = self._names.spelt(to)
         why = ""
         try:
-            result = self.client.lookup(to, self._timeout)
+            with self._looking_up(to):
+                result = self.client.lookup(to, min(self._timeout, _LOOKUP_WAIT) if self._interactive
+                                            else self._timeout)
         except ClientError as exc:  # reconnecting, no answer within the timeout, refused
             result, why = None, self._failure(exc)
         if result is not None and result.status != "unknown":
@@ -774,7 +786,34 @@ class TerminalUI:
             self._sent_nothing()  # (a script's line that did not do what it was for)
         else:
             line = _("* plain lines now go to {name}").format(name=name)
-        self._screen.emit(line)
+        with self._print_lock:  # (in place of "looking up", if it was said and is still the last line)
+            self._screen.print_locked(self._screen.stamp(line), redraw=True, replace=LOOKUP_LINE)
+
+    @contextmanager
+    def _looking_up(self, name: str) -> Iterator[None]:
+        """While /to waits for the server's answer about ``name``: on the interactive
+        screen, a line saying so once _LOOKUP_NOTICE_AFTER has passed without it (printed
+        by a timer thread, as the main thread waits), never after the wait has ended."""
+        if not self._interactive:
+            yield
+            return
+        waiting = True
+
+        def notice() -> None:
+            with self._print_lock:
+                if waiting:
+                    self._screen.print_locked(self._screen.stamp(_("* looking up {name} on the server…").format(
+                        name=sanitize(name))), redraw=True, key=LOOKUP_LINE)
+
+        timer = threading.Timer(_LOOKUP_NOTICE_AFTER, notice)
+        timer.daemon = True
+        timer.start()
+        try:
+            yield
+        finally:
+            timer.cancel()
+            with self._print_lock:
+                waiting = False
 
     # --- Edit and delete (issue 13) ---------------------------------------------------------
 

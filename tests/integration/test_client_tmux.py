@@ -234,6 +234,29 @@ def test_to_says_at_once_whether_the_name_is_online_offline_or_nobodys(
 
 
 @pytest.mark.timeout_seconds(90)
+def test_to_a_name_the_server_does_not_answer_for_says_so_and_gives_the_prompt_back_soon(
+        server: ServerThread, terminal: Callable[..., Tmux], clients: list[ChatClient]) -> None:
+    """With the server slow to answer, /to Conceição showed nothing and held the prompt for
+    the whole --timeout (10 s): the user could not tell whether it had been taken. A line
+    says at once that the name is being looked up, and within a few seconds the prompt is
+    back, going to the name, with a line that says truly that it could not be checked
+    (in place of the "looking up" one)."""
+    start(clients, server.port, "Conceição", password="senha secreta 1", register=True).close()
+    with FaultProxy(server.host, server.port) as proxy:
+        alice = terminal("Alice", columns=120, port=proxy.port)
+        assert proxy.freeze("Alice") == 1  # (nothing passes either way: the lookup is never answered)
+        alice.type("/to Conceição")
+        alice.press("Enter")
+        alice.wait_text("* looking up Conceição on the server…")
+        assert not input_rows(alice.screen()).startswith("[@Conceição]> ")  # (nothing said before the answer)
+        rows = alice.wait(lambda rows: input_rows(rows).startswith("[@Conceição]> "), "the prompt, back")
+        shown = "\n".join(rows)
+        assert re.search(r"\* plain lines now go to Conceição; the name could not be checked: no answer from the "
+                         r"server within 3 s\n\[@Conceição\]> ", shown), shown
+        assert "looking up" not in shown, shown
+
+
+@pytest.mark.timeout_seconds(90)
 def test_tab_completes_the_name_of_someone_online_before_the_terminal_started(
         server: ServerThread, terminal: Callable[..., Tmux], clients: list[ChatClient]) -> None:
     """A tester started the client with Beatriz already online: "@Beat" Tab did nothing

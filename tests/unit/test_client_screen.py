@@ -309,6 +309,34 @@ def _screen_ui(columns: int = 40) -> tuple[TerminalUI, _Stream]:
     return ui, out
 
 
+def test_to_a_name_the_server_is_slow_about_says_it_is_looked_up_then_what_came_of_it(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """/to held the prompt for the whole --timeout with nothing on screen while the server
+    did not answer. A line says the name is being looked up; the wait is short; the line
+    that says where plain lines go (unchecked, here) takes its place."""
+    from client.errors import RequestTimeout
+    ui, out = _screen_ui(columns=200)
+    asked: list[float] = []
+
+    def lookup(name: str, timeout: float) -> None:
+        asked.append(timeout)
+        deadline = time.monotonic() + 5
+        while "looking up" not in out.getvalue():  # the notice comes while the answer is awaited
+            assert time.monotonic() < deadline, out.getvalue()
+            time.sleep(0.01)
+        raise RequestTimeout(f"no answer from the server within {timeout:g} s")
+
+    monkeypatch.setattr(ui.client, "lookup", lookup)
+    ui._set_target("Conceição")
+    assert asked == [3.0]  # (not --timeout, 10 s)
+    rows = out.getvalue().split("\n")
+    assert rows[0].endswith("* looking up Conceição on the server…"), rows
+    assert rows[1].startswith("\x1b[1A\r\x1b[J") and rows[1].endswith(  # (in place of the notice)
+        "* plain lines now go to Conceição; the name could not be checked: no answer from the server "
+        "within 3 s"), rows
+    assert ui._target == "Conceição"
+
+
 def test_reconnect_attempts_update_one_line() -> None:
     ui, out = _screen_ui(columns=100)
     for attempt in (1, 2, 3):

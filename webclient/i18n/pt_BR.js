@@ -74,6 +74,7 @@ chatCatalogueLoaded("pt_BR", {
    "* histórico com {name} ({n} mensagens):"
   ],
   "* in {room} ({count}): {members}": "* em {room} ({count}): {members}",
+  "* looking up {name} on the server…": "* consultando {name} no servidor…",
   "* no messages in {room}": "* nenhuma mensagem em {room}",
   "* no messages with {name}": "* nenhuma mensagem com {name}",
   "* no messages with {name}: did you mean {like}?": "* nenhuma mensagem com {name}: você quis dizer {like}?",
