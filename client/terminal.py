@@ -1223,6 +1223,10 @@ class TerminalUI:
                 self._readline.parse_and_bind("bind ^I rl_complete")
             else:
                 self._readline.parse_and_bind("tab: complete")
+                # Candidates match ignoring case (client.screen.complete); readline must too,
+                # or with João and joana both offered for "@Jo" it cut the typed word down
+                # to what they have in common letter for letter, "@": what was typed, erased.
+                self._readline.parse_and_bind("set completion-ignore-case on")
         except (AttributeError, ValueError, OSError):
             pass  # an unusual readline: no completion, typing still works
 

@@ -275,6 +275,26 @@ def test_tab_completes_the_name_of_someone_online_before_the_terminal_started(
 
 
 @pytest.mark.timeout_seconds(90)
+def test_tab_never_erases_what_was_typed_when_names_differ_in_case_or_accents(
+        server: ServerThread, terminal: Callable[..., Tmux], clients: list[ChatClient]) -> None:
+    """Tiago typed "@Jo" and Tab with João and joana online: the line became "@", his "Jo"
+    erased (names match ignoring case, but readline cut the typed word down to what the
+    two have in common letter for letter). What is typed stays; a second Tab lists both."""
+    start(clients, server.port, "João")
+    start(clients, server.port, "joana")
+    tiago = terminal("Tiago", columns=60)
+    tiago.type("@Jo")
+    deadline = time.monotonic() + WAIT
+    while "@joana" not in "\n".join(tiago.screen()[:-1]):  # the list, once the names are known
+        if time.monotonic() > deadline:
+            pytest.fail("Tab never listed the two names:\n" + "\n".join(tiago.screen()))
+        tiago.press("Tab")
+        time.sleep(0.1)  # (between presses: the screen is polled, the answer is not waited for)
+    rows = tiago.wait(lambda rows: "@João" in "\n".join(rows), "the two names listed")
+    assert input_rows(rows).rstrip() == "[room]> @Jo", "\n".join(rows)
+
+
+@pytest.mark.timeout_seconds(90)
 def test_help_fits_an_80_column_terminal_broken_at_words_under_its_descriptions(
         server: ServerThread, terminal: Callable[..., Tmux]) -> None:
     """A tester's /ajuda in an 80-column terminal, most students' default: the terminal
