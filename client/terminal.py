@@ -200,7 +200,7 @@ from .events import Reconnected, Reconnecting, ServerUnavailable
 from .exitcodes import ExitCode, Terminated, failure_status, on_sigterm
 from .core import SIGNED_OUT, is_default_room
 from .library import ChatClient
-from .outgoing import DELIVERED, FAILED, QUEUED, MessageUpdate, OutgoingMessage
+from .outgoing import DELIVERED, FAILED, QUEUED, SENT, MessageUpdate, OutgoingMessage
 from .returns import Returns
 from .terminal_catchup import CatchUp
 from .screen import (
@@ -700,10 +700,11 @@ class TerminalUI:
                     self._screen.emit(_("! /{command} failed: {why}").format(command=command_names("history")[0],
                                                                              why=self._failure(exc, command.peer)))
                     return
-                # Before the name is known itself; a room's name is not a person's to mistype.
+                # A room's name is not a person's to mistype.
                 like = None if entries or command.peer.startswith("#") else self._like(command.peer)
-                with self._print_lock:
-                    self._names.known(command.peer)
+                if entries:  # (a conversation: the name is someone's; "joao", nobody's, is no name for Tab)
+                    with self._print_lock:
+                        self._names.known(command.peer)
                 under = " " * (INDENT + 4) if self._interactive else None  # below the entry's "  ["
                 with self._print_lock:  # a read told live, if the page did not say (an older server)
                     known = self._read_shown.get(canonical(command.peer))
@@ -1175,15 +1176,20 @@ class TerminalUI:
         """Interactive: the message's one line, in place of the line typed, with its state
         as it is now; later states rewrite it (see :meth:`_update_own`)."""
         with self._print_lock:
-            if message.to is not None:
-                self._names.known(message.to)
             # One look at the state (the receiver may change it meanwhile): the line shows
             # it, and unless it is final the line waits for the updates that follow it.
             state, error = message.state, message.error
+            self._known_if_taken(message, state)
             line = describe_own(message, state, error, self._screen.style)
             self._screen.print_locked(line, redraw=True, replace=TYPED_LINE, key=message)
             if state not in message.final_states:
                 self._shown.add(message)
+
+    def _known_if_taken(self, message: OutgoingMessage, state: str) -> None:
+        """Tab offers the name a direct message went to once the server took it for them
+        (a name nobody has, "@conceicao oi" refused, is no name to offer); the lock is held."""
+        if message.to is not None and state in (SENT, QUEUED, DELIVERED):
+            self._names.known(message.to)
 
     def _update_own(self, update: MessageUpdate) -> None:
         """Interactive: a message we sent changed state. Its line is rewritten if it is
@@ -1193,6 +1199,7 @@ class TerminalUI:
             message = update.message
             if message not in self._shown:
                 return  # _show_own has not printed it yet: it shows the state it finds then
+            self._known_if_taken(message, update.state)
             if message.done:
                 self._shown.discard(message)
             if self._screen.last_key is message:

@@ -337,6 +337,30 @@ def test_to_a_name_the_server_is_slow_about_says_it_is_looked_up_then_what_came_
     assert ui._target == "Conceição"
 
 
+def test_a_name_the_server_says_nobody_has_is_not_offered_by_tab(monkeypatch: pytest.MonkeyPatch) -> None:
+    """After "/historico joao" (nobody's: did you mean João?) or "@conceicao oi" (refused:
+    nobody called conceicao), Tab offered joao and conceicao beside João and Conceição, so
+    "@Jo" Tab completed nothing at once. Only names the server knows are offered."""
+    ui, out = _screen_ui(columns=200)
+    ui._on_event(UserJoined("João", 0.0))
+    ui._on_event(UserJoined("Conceição", 0.0))
+    monkeypatch.setattr(ui.client, "history_read", lambda peer, count, timeout: ([], None))
+    from client.commands import ShowHistory
+    ui._execute(ShowHistory("joao", 3))
+    assert "did you mean João?" in out.getvalue(), out.getvalue()
+    refused = OutgoingMessage("r1", "conceicao", "oi")
+    refused.submitted = True
+    ui._show_own(refused)
+    refused._advance("failed", error=("unknown_recipient", "nobody called conceicao"))
+    ui._on_event(MessageUpdate(refused, "failed"))
+    taken = OutgoingMessage("r2", "Bruna", "oi")  # (offline, known: the server took it)
+    taken.submitted = True
+    ui._show_own(taken)
+    taken._advance("queued", msg_id=4)
+    ui._on_event(MessageUpdate(taken, "queued"))
+    assert ui._names.names() == ["Conceição", "João", "Bruna"]
+
+
 def test_reconnect_attempts_update_one_line() -> None:
     ui, out = _screen_ui(columns=100)
     for attempt in (1, 2, 3):
