@@ -684,12 +684,15 @@ class TerminalUI:
                                                                          why=sanitize(str(exc))))
         elif isinstance(command, ShowWhois):
             try:
-                result = self.client.lookup(command.name, self._timeout)
+                with self._looking_up(command.name):  # (up to --timeout: the answer is what was asked for)
+                    result = self.client.lookup(command.name, self._timeout)
                 like = self._like(command.name) if result.status == "unknown" else None
-                self._screen.emit(format_lookup(result, like))
+                line = format_lookup(result, like)
             except ClientError as exc:
-                self._screen.emit(_("! /{command} failed: {why}").format(command=command_names("whois")[0],
-                                                                         why=sanitize(str(exc))))
+                line = _("! /{command} failed: {why}").format(command=command_names("whois")[0],
+                                                              why=sanitize(str(exc)))
+            with self._print_lock:  # (in place of "looking up", if it was said and is still the last line)
+                self._screen.print_locked(self._screen.stamp(line), redraw=True, replace=LOOKUP_LINE)
         elif isinstance(command, ShowHistory):
             with self._print_lock:
                 self._history_of = canonical(command.peer)
@@ -792,7 +795,7 @@ class TerminalUI:
 
     @contextmanager
     def _looking_up(self, name: str) -> Iterator[None]:
-        """While /to waits for the server's answer about ``name``: on the interactive
+        """While /to or /whois waits for the server's answer about ``name``: on the interactive
         screen, a line saying so once _LOOKUP_NOTICE_AFTER has passed without it (printed
         by a timer thread, as the main thread waits), never after the wait has ended."""
         if not self._interactive:

@@ -337,6 +337,31 @@ def test_to_a_name_the_server_is_slow_about_says_it_is_looked_up_then_what_came_
     assert ui._target == "Conceição"
 
 
+def test_whois_of_a_name_the_server_is_slow_about_says_it_is_looked_up_then_the_answer_in_its_place(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """/whois held the prompt too, with nothing on screen, until the answer or --timeout."""
+    from client.commands import ShowWhois
+    from protocol import LookupResult
+    ui, out = _screen_ui(columns=200)
+    asked: list[float] = []
+
+    def lookup(name: str, timeout: float) -> LookupResult:
+        asked.append(timeout)
+        deadline = time.monotonic() + 5
+        while "looking up" not in out.getvalue():
+            assert time.monotonic() < deadline, out.getvalue()
+            time.sleep(0.01)
+        return LookupResult("1", "Conceição", "offline")
+
+    monkeypatch.setattr(ui.client, "lookup", lookup)
+    ui._execute(ShowWhois("conceição"))
+    assert asked == [10.0]  # (--timeout: the answer is what was asked for)
+    rows = out.getvalue().split("\n")
+    assert rows[0].endswith("* looking up conceição on the server…"), rows
+    assert rows[1].startswith("\x1b[1A\r\x1b[J") and rows[1].endswith(
+        "* Conceição is offline (messages to them wait for their next login)"), rows
+
+
 def test_a_name_the_server_says_nobody_has_is_not_offered_by_tab(monkeypatch: pytest.MonkeyPatch) -> None:
     """After "/historico joao" (nobody's: did you mean João?) or "@conceicao oi" (refused:
     nobody called conceicao), Tab offered joao and conceicao beside João and Conceição, so
