@@ -768,12 +768,9 @@ class ClusterNode:
                     if what.startswith("outcome"):
                         trace.mark("b_rwrite", bus.decode(entry).msg_id)
             try:
-                # EVAL, not EVALSHA: a call answered NOSCRIPT (Redis forgot its scripts) did not run,
-                # and sent again after that answer it came after the calls sent meanwhile, which
-                # ran if another node had loaded the script just then: a conversation's messages
-                # reached an inbox out of order (tests/integration/test_cluster_routes_order.py).
-                # Redis hashes the 1.4 KB source each call: under a microsecond.
-                sent: Any = self._redis.pipeline_now([encode_command(("EVAL", scripts.ROUTES.source, 0, *args))])
+                # In order (resp.Script.in_order: EVAL, never answered NOSCRIPT): else a conversation's
+                # messages reached an inbox out of order (tests/integration/test_cluster_routes_order.py).
+                sent: Any = self._redis.pipeline_now([encode_command(scripts.ROUTES.eval_command(args=args))])
             except RedisConnectionError as exc:  # closed (stopping)
                 sent = exc
             batch_task = asyncio.ensure_future(self._send_route_batch(part, args, sent))
@@ -880,11 +877,13 @@ class ClusterNode:
     def _post_room(self, message: StoredMessage) -> None:
         """Send a stored room message to every node (this one included) in the stream's order.
         The entry holds its text, so it is noted with the message (scripts.ROOM_TEXT_ENTRY):
-        a delete of the message takes the text out of the stream too."""
+        a delete of the message takes the text out of the stream too. In order, as the
+        routes (resp.Script.in_order): else a say Redis answered NOSCRIPT came after the next
+        (tests/integration/test_cluster_says_order.py)."""
         entry = bus.RoomPost(message.msg_id, message.sender, message.sender_key, message.text, message.sent_at)
-        self._spawn(scripts.ROOM_TEXT_ENTRY(self._redis, args=(self.prefix, self.prefix + "events", message.msg_id,
-                                                               bus.encode(entry), scripts.EVENTS_MAXLEN)),
-                    entry.KIND)
+        self._spawn(scripts.ROOM_TEXT_ENTRY.in_order(self._redis, args=(
+            self.prefix, self.prefix + "events", message.msg_id, bus.encode(entry), scripts.EVENTS_MAXLEN)),
+            entry.KIND)
 
     def save_room(self, key: str, version: int, record: str | None, notices: list[tuple[str, str]],
                   callback: Callable[[tuple | None], None], lookalike: str = "") -> None:
