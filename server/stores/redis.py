@@ -974,6 +974,8 @@ class RedisStore:
             else:
                 held.replies = self._write(held.commands)
                 held.written.set_result(None)
+        if self._reload is reload:  # what is made from now on is written at once, behind these
+            self._reload = None
         if failure is not None:  # not run: a pipeline none of whose calls ran fails as not sent
             for n, m in again:
                 if all(_noscript(r) for r in reported[n][1]):

@@ -280,11 +280,15 @@ def test_what_is_submitted_while_the_scripts_are_loaded_again_runs_after_what_is
         loaded.set_result("sha")
         await _turns(3)
         assert [commands for commands, _ in client.sent] == [e1, e1, e2]
-        client.sent[1][1].set_result([[None]])
-        client.sent[2][1].set_result([[None]])
+        # Once they are written, the next is written at once, before their answers.
+        store.set_block("ana", "e3", True, lambda _: answers.append("e3"), answers.append)
+        await _turns(3)
+        assert len(client.sent) == 4
+        for _commands, replies in client.sent[1:]:
+            replies.set_result([[None]])
         await _turns(10)
     _run(scenario)
-    assert answers == ["e1", "e2"]
+    assert answers == ["e1", "e2", "e3"]
 
 
 def test_a_call_answered_noscript_before_one_that_ran_is_refused_not_run_after_it() -> None:
