@@ -894,8 +894,9 @@ class RedisStore:
                 # This pipeline and those written after it, oldest first (none is held:
                 # nothing is written while a reload is on).
                 after = itertools.dropwhile(lambda entry: entry[3] is not sent, self._batches)
-                reload = self._reload = _Reload(self._loop, [r for _b, _s, task, r in after
-                                                             if task is not None and not task.done()])
+                pipelines = [r for _b, _s, task, r in after if task is not None and not task.done()]
+                if pipelines:  # (none: the store was closed meanwhile)
+                    reload = self._reload = _Reload(self._loop, pipelines)
         if reload is not None and reload.holds(sent):
             replies = await self._settle(reload, sent, commands, replies)
         answers: list[Any] = []
@@ -939,7 +940,7 @@ class RedisStore:
         """Decide ``reload`` (every pipeline answered): load the scripts, send the calls
         after the last one that ran again, write the held pipelines behind them. Each
         pipeline's replies or exception, in order."""
-        reported = [entry for entry in reload.reported if entry is not None]
+        reported: list = reload.reported  # (every pipeline of it has reported by now)
         outcomes: list[Any] = [list(replies) if isinstance(replies, list) else replies for _c, replies in reported]
         # The calls answered NOSCRIPT after the last one that ran, or may have (a pipeline
         # that failed: its connection lost): (pipeline, call).
