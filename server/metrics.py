@@ -87,6 +87,9 @@ GAUGES = (
 # The counters a cluster node keeps beside the relay's (ClusterNode.counters), with their
 # help text: name -> help; each is given as its samples, (labels, value).
 PEER_COUNTERS = {
+    "chat_cluster_inbox_resyncs_total": "Times this node's sessions fetched from the store what the trim of its full "
+                                        "inbox may have taken unread (cluster mode), by reader: caught_up (once it "
+                                        "had); behind (it had not, INBOX_CATCH_UP_SECONDS after the trim was found).",
     "chat_cluster_fast_path_total": "Datagrams of the fast path of delivered (cluster mode), by outcome: sent; "
                                     "told (the sender's node told delivered from one, ahead of its inbox entry); "
                                     "dropped (not sent, or not taken: the inbox entry tells the same).",

@@ -121,6 +121,11 @@ FAILURE_LOG_INTERVAL = 60.0
 # A read of the inbox holding a direct message from someone this node does not know to be
 # online waits at most this long for the events reader to read their ``on`` (_catch_up).
 CATCH_UP_SECONDS = 0.5
+# A node whose inbox was trimmed (_inbox_trimmed) has its sessions fetch what they may have
+# missed once its reader has caught up; if it has not within this long, they fetch it all
+# the same (and again each time this long passes while the inbox is still trimmed): a
+# reader that never catches up left them without those messages till their next login.
+INBOX_CATCH_UP_SECONDS = 30.0
 # A rejoining node claims its sessions' names this many in one round trip (_claim_again,
 # and _release_again the releases left to run): well within the client's max_in_flight.
 CLAIM_CHUNK = 256
@@ -278,6 +283,10 @@ class ClusterNode:
         # Set when the inbox was found trimmed, full (_inbox_trimmed): since when its node's
         # sessions may have missed what was routed to them, till the reader catches up.
         self._inbox_missed: float | None = None
+        # And when (self.clock) the first trim since the last resync was found, and the
+        # resyncs so far by whether the reader had caught up (/metrics: counters).
+        self._inbox_missed_found: float | None = None
+        self._inbox_resyncs = {"caught_up": 0, "behind": 0}
         # Set by a rejoin: the events reader checks that the stream still holds what it
         # has not read (_check_events_position) before it reads on.
         self._events_recheck = False
@@ -768,12 +777,9 @@ class ClusterNode:
                     if what.startswith("outcome"):
                         trace.mark("b_rwrite", bus.decode(entry).msg_id)
             try:
-                # EVAL, not EVALSHA: a call answered NOSCRIPT (Redis forgot its scripts) did not run,
-                # and sent again after that answer it came after the calls sent meanwhile, which
-                # ran if another node had loaded the script just then: a conversation's messages
-                # reached an inbox out of order (tests/integration/test_cluster_routes_order.py).
-                # Redis hashes the 1.4 KB source each call: under a microsecond.
-                sent: Any = self._redis.pipeline_now([encode_command(("EVAL", scripts.ROUTES.source, 0, *args))])
+                # In order (resp.Script.in_order: EVAL, never answered NOSCRIPT): else a conversation's
+                # messages reached an inbox out of order (tests/integration/test_cluster_routes_order.py).
+                sent: Any = self._redis.pipeline_now([encode_command(scripts.ROUTES.eval_command(args=args))])
             except RedisConnectionError as exc:  # closed (stopping)
                 sent = exc
             batch_task = asyncio.ensure_future(self._send_route_batch(part, args, sent))
@@ -880,11 +886,13 @@ class ClusterNode:
     def _post_room(self, message: StoredMessage) -> None:
         """Send a stored room message to every node (this one included) in the stream's order.
         The entry holds its text, so it is noted with the message (scripts.ROOM_TEXT_ENTRY):
-        a delete of the message takes the text out of the stream too."""
+        a delete of the message takes the text out of the stream too. In order, as the
+        routes (resp.Script.in_order): else a say Redis answered NOSCRIPT came after the next
+        (tests/integration/test_cluster_says_order.py)."""
         entry = bus.RoomPost(message.msg_id, message.sender, message.sender_key, message.text, message.sent_at)
-        self._spawn(scripts.ROOM_TEXT_ENTRY(self._redis, args=(self.prefix, self.prefix + "events", message.msg_id,
-                                                               bus.encode(entry), scripts.EVENTS_MAXLEN)),
-                    entry.KIND)
+        self._spawn(scripts.ROOM_TEXT_ENTRY.in_order(self._redis, args=(
+            self.prefix, self.prefix + "events", message.msg_id, bus.encode(entry), scripts.EVENTS_MAXLEN)),
+            entry.KIND)
 
     def save_room(self, key: str, version: int, record: str | None, notices: list[tuple[str, str]],
                   callback: Callable[[tuple | None], None], lookalike: str = "") -> None:
@@ -1202,13 +1210,16 @@ class ClusterNode:
 
     @property
     def counters(self) -> dict[str, list[tuple[str, float]]]:
-        """The fast path's counters for /metrics (server/metrics.py PEER_COUNTERS), if it is on."""
+        """The node's counters for /metrics (server/metrics.py PEER_COUNTERS): the resyncs
+        after an inbox trim; the fast path's, if it is on."""
+        counters = {"chat_cluster_inbox_resyncs_total": [(f'{{reader="{reader}"}}', count)
+                                                         for reader, count in self._inbox_resyncs.items()]}
         fast = self._fast
-        if fast is None:
-            return {}
-        return {"chat_cluster_fast_path_total": [('{outcome="sent"}', fast.sent),
-                                                 ('{outcome="told"}', self._fast_told_count),
-                                                 ('{outcome="dropped"}', fast.dropped)]}
+        if fast is not None:
+            counters["chat_cluster_fast_path_total"] = [('{outcome="sent"}', fast.sent),
+                                                        ('{outcome="told"}', self._fast_told_count),
+                                                        ('{outcome="dropped"}', fast.dropped)]
+        return counters
 
     def fast_delivered(self, tell: FastTell) -> None:
         """A node sent the "delivered" of a message a session here sent (fastpath.py):
@@ -1415,6 +1426,7 @@ class ClusterNode:
                 alive, backlog, pending, last, now, trimmed = reply
                 if trimmed is not None:
                     self._inbox_trimmed(int(trimmed) / 1000)
+                self._resync_if_behind()
                 told = self.skew.measured(before, now / 1000, self.wall())
                 if told is not None:
                     log.warning("cluster: %s", told)
@@ -1433,14 +1445,37 @@ class ClusterNode:
         (Redis's time). What they carried is in the store (a message told ``accepted``,
         waiting for its receipt; an outcome not acknowledged, an edit not confirmed): once
         the reader has caught up (_read_inbox; not at every beat the inbox stays full, on a
-        node already overloaded), every session here fetches what waits for it and is told
-        the rest again, from then on (relay.resync). Before, it waited for their next login
-        (tests/integration/test_cluster_inbox_full.py)."""
+        node already overloaded), or INBOX_CATCH_UP_SECONDS later if it has not
+        (:meth:`_resync_if_behind`), every session here fetches what waits for it and is
+        told the rest again, from then on (relay.resync). Before, it waited for their next
+        login (tests/integration/test_cluster_inbox_full.py)."""
         self._failed("delivery of what other nodes routed here",
                      "this node's inbox was full (its reader far behind) and its oldest entries were trimmed, "
                      "perhaps unread: its sessions fetch what waits for them from the store", logging.ERROR)
         since = self.skew.from_redis(oldest)
         self._inbox_missed = since if self._inbox_missed is None else min(since, self._inbox_missed)
+        if self._inbox_missed_found is None:
+            self._inbox_missed_found = self.clock()
+
+    def _resync_if_behind(self) -> None:
+        """The reader has not caught up INBOX_CATCH_UP_SECONDS after a trim was found: this
+        node's sessions fetch what they may have missed all the same (relay.resync), rather
+        than wait for a catch-up that may never come (a node overloaded for good). What the
+        reader reads later of it is told twice at worst, which the relay and the clients
+        take as they take a resync's after an outage."""
+        found = self._inbox_missed_found
+        if found is None or self.clock() - found < INBOX_CATCH_UP_SECONDS or self.relay is None:
+            return
+        self._resync_after_trim("behind")
+
+    def _resync_after_trim(self, reader: str) -> None:
+        since, self._inbox_missed, self._inbox_missed_found = self._inbox_missed, None, None
+        self._inbox_resyncs[reader] += 1
+        if reader == "behind":
+            self._failed("delivery of what other nodes routed here",
+                         f"this node's inbox reader has not caught up {INBOX_CATCH_UP_SECONDS:g} s after a trim: "
+                         "its sessions fetch what waits for them from the store now", logging.ERROR)
+        self.relay.resync(since)
 
     # --- Heartbeat and reaping ---------------------------------------------------------
 
@@ -1910,8 +1945,7 @@ class ClusterNode:
                 self._inbox_unacked.update(ids)
                 self._take_inbox_later(ids)
             if self._inbox_missed is not None and len(entries) < READ_COUNT and self.relay is not None:
-                since, self._inbox_missed = self._inbox_missed, None  # caught up after a trim
-                self.relay.resync(since)
+                self._resync_after_trim("caught_up")
 
     def _pending_page(self, entries: list, acked: set, seen: set) -> None:
         """A page of a pass over the pending entries: apply those this node has not

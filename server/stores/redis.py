@@ -34,10 +34,12 @@ The contract of base.py, as this store keeps it:
   recognised as a resend, so nothing is stored twice. Its ``StoreUnavailable`` then has
   ``maybe_done`` (from :func:`resp.may_have_run`): only an operation never written to
   Redis is refused as certainly not done.
-  After a Redis restart its script cache is empty: a pipeline answered only ``NOSCRIPT``
-  (nothing of it ran) is sent again after ``SCRIPT LOAD``; operations answered
-  ``NOSCRIPT`` next to ones that ran are refused (``StoreUnavailable``), never run out of
-  order.
+  After a Redis restart its script cache is empty: calls answered ``NOSCRIPT`` did not run.
+  Those after the last call that ran (of the pipelines in flight then) are sent again
+  after ``SCRIPT LOAD``, and what is submitted meanwhile is written behind them; those
+  before one that ran (another node loaded the scripts in between) are refused
+  (``StoreUnavailable``): no operation runs after one submitted later (:class:`_Reload`),
+  whichever conversation or user either is of.
 
 The loading operations (``last_msg_id``, ``known_users``, ``blocks``, ``accounts``,
 ``guest_holdings``, ``receipts_off``) are blocking round trips on a short-lived socket of their own, for
@@ -449,6 +451,62 @@ def _has_failed(replies: Awaitable[list[Any]]) -> bool:
     return failed is not None and failed()
 
 
+def _noscript(reply: Any) -> bool:
+    return reply.__class__ is RedisError and reply.code == "NOSCRIPT"
+
+
+class _Held:
+    """The replies of a pipeline made while the scripts are loaded again (:class:`_Reload`):
+    written only once that is over, behind what is sent again; await it once."""
+
+    __slots__ = ("commands", "written", "replies")
+
+    def __init__(self, loop: asyncio.AbstractEventLoop, commands: list[bytes]) -> None:
+        self.commands = commands
+        self.written: asyncio.Future[None] = loop.create_future()  # its exception: refused unsent
+        self.replies: Awaitable[list[Any]] | None = None
+
+    def failed(self) -> bool:  # as _has_failed asks
+        if self.written.done() and self.written.exception() is not None:
+            return True
+        return self.replies is not None and _has_failed(self.replies)
+
+    def __await__(self) -> Any:
+        return self._replies().__await__()
+
+    async def _replies(self) -> list[Any]:
+        await self.written
+        return await self.replies
+
+
+class _Reload:
+    """Redis answered ``NOSCRIPT``: it forgot the scripts (a restart, ``SCRIPT FLUSH``, a
+    fail-over), and what was answered so did not run. Order is kept across every
+    operation, not one conversation's (edits of one message, a change then a login...):
+
+    - the pipelines in flight then (``pipelines``: the one answered so and those written
+      after it) are settled together, once all of them are answered: a call answered
+      ``NOSCRIPT`` before one that ran (another node loaded the scripts in between) is
+      refused, never run after it; the calls after the last one that ran are sent again,
+      in order, after ``SCRIPT LOAD``;
+    - pipelines made meanwhile are held (:class:`_Held`), and written right behind what
+      is sent again (or refused unsent if the scripts could not be loaded), so that none
+      runs ahead of it (written at once, one made while the ``SCRIPT LOAD`` was on its
+      way ran before the calls answered ``NOSCRIPT``, sent again only after its answer:
+      tests/unit/test_redis_store_unsure.py)."""
+
+    def __init__(self, loop: asyncio.AbstractEventLoop, pipelines: list[Any]) -> None:
+        self.place = {id(pipeline): n for n, pipeline in enumerate(pipelines)}
+        # Per pipeline: (its commands, its replies or the exception it failed with).
+        self.reported: list[tuple[list[bytes], Any] | None] = [None] * len(pipelines)
+        self.left = len(pipelines)
+        self.held: list[_Held] = []
+        self.done: asyncio.Future[list[Any]] = loop.create_future()
+
+    def holds(self, pipeline: Any) -> bool:
+        return id(pipeline) in self.place
+
+
 class RedisStore:
     """See the module docstring and base.py for the contract of every method."""
 
@@ -490,6 +548,7 @@ class RedisStore:
         # the pipeline's replies); or, refused unsent (_send), (operations, submissions,
         # None, the StoreUnavailable to answer them with). Answers run from the front.
         self._batches: deque[tuple[list, list, asyncio.Task | None, Any]] = deque()
+        self._reload: _Reload | None = None  # while Redis's forgotten scripts are loaded again
         self._heads: dict[tuple[Script, int], bytes] = {}  # see _command
         # _command's form of lua.STORE_PACKED's two arguments, for store_fields to fill at once.
         self._store_form = (_bulk(lua.NUMBERS[lua.STORE_PACKED]) + _bulk(2)) + b"$%d\r\n%b\r\n" * 2
@@ -605,7 +664,8 @@ class RedisStore:
         for _batch, submitted, task, _replies in self._batches:  # the oldest first, as answers go
             if task is not None:  # (None: refused unsent, not answered yet)
                 task.cancel()
-            pending += [(entry, task is not None) for entry in submitted]
+            written = task is not None and not (isinstance(_replies, _Held) and not _replies.written.done())
+            pending += [(entry, written) for entry in submitted]
         self._batches.clear()
         self._latest.clear()
         pending += [(entry, False) for entry in self._submitted]
@@ -782,11 +842,12 @@ class RedisStore:
         traced = [self._traced.pop(id(op)) for op in batch if id(op) in self._traced] if trace.ON else ()
         for key in traced:
             trace.mark("a_write", key)
-        try:
-            replies = self._client.pipeline_now(commands)
-        except RedisConnectionError as exc:  # closed: answered unavailable, as any failure
-            replies = self._loop.create_future()
-            replies.set_exception(exc)
+        replies: Any
+        if self._reload is not None:  # written once the scripts are loaded again (_Reload)
+            replies = _Held(self._loop, commands)
+            self._reload.held.append(replies)
+        else:
+            replies = self._write(commands)
         task = self._loop.create_task(self._run(batch, chunks, commands, replies, traced))
         self._batches.append((batch, submitted, task, replies))
         task.add_done_callback(lambda _: self._answer_ready())
@@ -804,25 +865,40 @@ class RedisStore:
         return StoreUnavailable(f"Redis at {self.address} did not answer: an earlier pipeline failed, and what "
                                 f"was submitted before its answer is not sent, so that it cannot run before it")
 
+    def _write(self, commands: list[bytes]) -> Awaitable[list[Any]]:
+        """Write ``commands`` to Redis now (RedisClient.pipeline_now): their replies."""
+        try:
+            return self._client.pipeline_now(commands)
+        except RedisConnectionError as exc:  # closed: answered unavailable, as any failure
+            replies = self._loop.create_future()
+            replies.set_exception(exc)
+            return replies
+
     async def _run(self, batch: list[_Operation], chunks: list[list[_Operation]], commands: list[bytes],
                    sent: Awaitable[list[Any]], traced: Sequence[tuple] = ()) -> list[Any]:
         """One reply per operation of ``batch``: a turn's operations as lua.BATCH calls of up to
         lua.BATCH_OPS operations each (``chunks``, encoded as ``commands``), all in one pipeline
-        (one write, one round trip), ``sent`` already (its replies)."""
-        replies = await sent
+        (one write, one round trip), ``sent`` already (its replies). Calls answered NOSCRIPT
+        are settled with the pipelines in flight then (_Reload)."""
+        try:
+            replies = await sent
+        except Exception as exc:
+            if self._reload is not None and self._reload.holds(sent):
+                await self._settle(self._reload, sent, commands, exc)  # (raises exc)
+            raise
         for key in traced:
             trace.mark("a_back", key)
-        if all(isinstance(r, RedisError) and r.code == "NOSCRIPT" for r in replies):
-            # Redis restarted and forgot the scripts: nothing of this pipeline ran, and
-            # nothing of it runs if the reload fails, whatever the reload's own fate.
-            try:
-                loaded = await self._client.execute("SCRIPT", "LOAD", lua.BATCH.source)
-            except OSError as exc:  # the RESP client's failures (RedisConnectionError, RedisTimeout)
-                raise RedisConnectionError(f"{exc} (reloading the scripts; the operations did not run)",
-                                           sent=False) from exc
-            if isinstance(loaded, RedisError):
-                return [loaded] * len(batch)
-            replies = await self._client.pipeline_encoded(commands)
+        reload = self._reload
+        if reload is None or not reload.holds(sent):
+            if reload is None and any(_noscript(r) for r in replies):
+                # This pipeline and those written after it, oldest first (none is held:
+                # nothing is written while a reload is on).
+                after = itertools.dropwhile(lambda entry: entry[3] is not sent, self._batches)
+                pipelines = [r for _b, _s, task, r in after if task is not None and not task.done()]
+                if pipelines:  # (none: the store was closed meanwhile)
+                    reload = self._reload = _Reload(self._loop, pipelines)
+        if reload is not None and reload.holds(sent):
+            replies = await self._settle(reload, sent, commands, replies)
         answers: list[Any] = []
         for chunk, reply in zip(chunks, replies):
             if isinstance(reply, list) and len(reply) == len(chunk):
@@ -833,6 +909,92 @@ class RedisStore:
                 answers += [RedisError("ERR", f"the store's batch answered {reply!r:.80} for {len(chunk)} "
                                               f"operations")] * len(chunk)
         return answers
+
+    async def _settle(self, reload: _Reload, sent: Any, commands: list[bytes], replies: Any) -> list[Any]:
+        """The replies of pipeline ``sent`` (of ``reload``) once every pipeline of it is
+        answered and what did not run is sent again: see _Reload. ``replies``: as Redis
+        answered them, or the exception the pipeline failed with (raised again)."""
+        reload.reported[reload.place[id(sent)]] = (commands, replies)
+        reload.left -= 1
+        if reload.left:
+            outcomes = await asyncio.shield(reload.done)
+        else:
+            try:
+                outcomes = await self._reload_scripts(reload)
+            except BaseException:  # (closed meanwhile, or a bug): nobody waits for ever
+                reload.done.cancel()
+                for held in reload.held:
+                    if not held.written.done():
+                        held.written.set_exception(RedisConnectionError("the store's reload failed", sent=False))
+                raise
+            finally:
+                if self._reload is reload:
+                    self._reload = None
+            reload.done.set_result(outcomes)
+        outcome = outcomes[reload.place[id(sent)]]
+        if isinstance(outcome, BaseException):
+            raise outcome
+        return outcome
+
+    async def _reload_scripts(self, reload: _Reload) -> list[Any]:
+        """Decide ``reload`` (every pipeline answered): load the scripts, send the calls
+        after the last one that ran again, write the held pipelines behind them. Each
+        pipeline's replies or exception, in order."""
+        reported: list = reload.reported  # (every pipeline of it has reported by now)
+        outcomes: list[Any] = [list(replies) if isinstance(replies, list) else replies for _c, replies in reported]
+        # The calls answered NOSCRIPT after the last one that ran, or may have (a pipeline
+        # that failed: its connection lost): (pipeline, call).
+        again: list[tuple[int, int]] = []
+        for n, (_commands, replies) in enumerate(reported):
+            if not isinstance(replies, list):
+                again = []
+                continue
+            for m, reply in enumerate(replies):
+                if _noscript(reply):
+                    again.append((n, m))
+                else:
+                    again = []
+        failure: BaseException | None = None
+        if not (again or reload.held):  # nothing to run now: the next pipeline answered NOSCRIPT loads them
+            return outcomes
+        try:
+            loaded = await self._client.execute("SCRIPT", "LOAD", lua.BATCH.source)
+        except OSError as exc:  # the RESP client's failures (RedisConnectionError, RedisTimeout)
+            loaded = failure = RedisConnectionError(f"{exc} (reloading the scripts; the operations did not run)",
+                                                    sent=False)
+        if isinstance(loaded, RedisError):
+            for n, m in again:
+                outcomes[n][m] = loaded
+            again = []
+        sent_again = self._write([reported[n][0][m] for n, m in again]) if again and failure is None else None
+        for held in reload.held:  # behind what is sent again, in the order they were made
+            if failure is not None:
+                held.written.set_exception(RedisConnectionError(
+                    f"the operations before these were not run ({failure}): these are not sent, so that they "
+                    f"cannot run before them", sent=False))
+            else:
+                held.replies = self._write(held.commands)
+                held.written.set_result(None)
+        if self._reload is reload:  # what is made from now on is written at once, behind these
+            self._reload = None
+        if failure is not None:  # not run: a pipeline none of whose calls ran fails as not sent
+            for n, m in again:
+                if all(_noscript(r) for r in reported[n][1]):
+                    outcomes[n] = failure
+                else:
+                    outcomes[n][m] = RedisError("NOSCRIPT", f"not run: {failure}")
+            return outcomes
+        if sent_again is not None:
+            try:
+                replies = await sent_again
+            except Exception as exc:  # perhaps run: the pipelines sent again fail so
+                for n, _m in again:
+                    outcomes[n] = exc
+            else:
+                for (n, m), reply in zip(again, replies):
+                    if isinstance(outcomes[n], list):
+                        outcomes[n][m] = reply
+        return outcomes
 
     def _answer_ready(self) -> None:
         """Answer the pipelines that are done, oldest first, stopping at one still in flight:

@@ -72,5 +72,37 @@ def test_a_message_the_trim_took_from_a_lagging_inbox_still_reaches_its_recipien
             assert not [e for e in bia.drain(quiet=1.0) if isinstance(e, DirectMessage)]  # once
             said = [r.getMessage() for r in caplog.records if "inbox was full" in r.getMessage()]
             assert len(said) == 1 and said[0].startswith("cluster: delivery of what other nodes routed here"), said
+            resyncs = dict(c.call(lambda: node.counters)["chat_cluster_inbox_resyncs_total"])
+            assert resyncs == {'{reader="caught_up"}': 1, '{reader="behind"}': 0}, resyncs
+    finally:
+        c.close()
+
+
+@pytest.mark.timeout_seconds(180)
+def test_a_message_the_trim_took_reaches_its_recipient_also_while_the_reader_stays_behind(
+        redis_server, monkeypatch):  # noqa: F811
+    # The reader never catches up (stopped for good here: a node overloaded for good).
+    # The sessions fetch what waits for them once INBOX_CATCH_UP_SECONDS have passed
+    # since the trim was found, rather than wait for a catch-up that never comes; the
+    # node counts it (/metrics).
+    from server.cluster import node as node_module
+    monkeypatch.setattr(node_module, "INBOX_CATCH_UP_SECONDS", 2.0)
+    c = Cluster(redis_server.url, 2)
+    try:
+        node = c.nodes[1]
+        with c.login(0, "Ana") as ana, c.login(1, "Bia") as bia:
+            wait_for(lambda: c.call(lambda: c.nodes[0]._where.get("bia")) is False, what="node 0 knows Bia")
+            reader = node._tasks[2]
+            c.call(reader.cancel)
+            wait_for(reader.done, what="node 1's inbox reader stopped")
+            ana.send(SendDirect("d1", "Bia", "before the flood"))
+            ana.expect(Accepted, skip=NOTICES)  # routed to node 1: in its inbox
+            route_to(redis_server.url, "bia", scripts.INBOX_MAXLEN + 1000)
+            assert b"before the flood" not in first_entry(redis_server.url, node.node_id)  # trimmed unread
+            got = bia.expect(DirectMessage, skip=NOTICES, timeout=30)
+            assert got.text == "before the flood"
+            resyncs = dict(c.call(lambda: node.counters)["chat_cluster_inbox_resyncs_total"])
+            assert resyncs == {'{reader="caught_up"}': 0, '{reader="behind"}': 1}, resyncs
+            assert 'chat_cluster_inbox_resyncs_total{reader="behind"} 1' in c.call(c.servers[1].metrics_text)
     finally:
         c.close()

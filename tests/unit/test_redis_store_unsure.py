@@ -227,23 +227,117 @@ def test_a_pipeline_answered_noscript_throughout_is_sent_again_once_after_the_sc
     from resp import RedisError
     from server.stores import redis_scripts as lua
     answers: list = []
-    sent_again: list = []
 
     async def scenario(loop: asyncio.AbstractEventLoop) -> None:
         store, client = _store(loop)
+        loads: list = []
 
         async def execute(*args, timeout=None):
             assert args[:2] == ("SCRIPT", "LOAD")
+            loads.append(len(client.sent))  # the pipelines written before it
             return lua.BATCH.sha1
-
-        async def pipeline_encoded(commands, timeout=None):
-            sent_again.append(commands)
-            return [[None] * lua.BATCH_OPS, [None]]
-        client.execute, client.pipeline_encoded = execute, pipeline_encoded
+        client.execute = execute
         _blocks(store, lua.BATCH_OPS + 1, answers)
         await _turns(3)
         client.sent[0][1].set_result([RedisError("NOSCRIPT", "No matching script")] * 2)
         await _turns(10)
-        assert sent_again == [client.sent[0][0]]
+        assert loads == [1] and [commands for commands, _ in client.sent] == [client.sent[0][0]] * 2
+        client.sent[1][1].set_result([[None] * lua.BATCH_OPS, [None]])
+        await _turns(10)
     _run(scenario)
     assert answers == ["done"] * (lua.BATCH_OPS + 1)
+
+
+def _noscript() -> list:
+    from resp import RedisError
+    return [RedisError("NOSCRIPT", "No matching script")]
+
+
+def test_what_is_submitted_while_the_scripts_are_loaded_again_runs_after_what_is_sent_again() -> None:
+    """Ana's edit e1 is answered NOSCRIPT (Redis forgot its scripts); while the SCRIPT LOAD
+    is on its way, her edit e2 of the same message is submitted. Written at once, e2 would
+    run as soon as the scripts are loaded, before e1 is sent again: e1's older text would
+    end as the message's. e2 waits, and is written right behind e1."""
+    answers: list = []
+
+    async def scenario(loop: asyncio.AbstractEventLoop) -> None:
+        store, client = _store(loop)
+        loaded = loop.create_future()
+
+        async def execute(*args, timeout=None):
+            assert args[:2] == ("SCRIPT", "LOAD")
+            return await loaded
+        client.execute = execute
+        store.set_block("ana", "e1", True, lambda _: answers.append("e1"), answers.append)
+        await _turns(3)
+        e1 = client.sent[0][0]
+        client.sent[0][1].set_result(_noscript())
+        await _turns(3)
+        store.set_block("ana", "e2", True, lambda _: answers.append("e2"), answers.append)
+        await _turns(3)
+        assert len(client.sent) == 1, "written while the scripts were being loaded again"
+        e2 = store._batches[-1][3].commands
+        loaded.set_result("sha")
+        await _turns(3)
+        assert [commands for commands, _ in client.sent] == [e1, e1, e2]
+        # Once they are written, the next is written at once, before their answers.
+        store.set_block("ana", "e3", True, lambda _: answers.append("e3"), answers.append)
+        await _turns(3)
+        assert len(client.sent) == 4
+        for _commands, replies in client.sent[1:]:
+            replies.set_result([[None]])
+        await _turns(10)
+    _run(scenario)
+    assert answers == ["e1", "e2", "e3"]
+
+
+def test_a_call_answered_noscript_before_one_that_ran_is_refused_not_run_after_it() -> None:
+    """Two pipelines in flight: the first answered NOSCRIPT, the second ran (another node
+    loaded the scripts in between). Sent again, the first would run after the second:
+    it is refused as not done, and nothing is sent again."""
+    answers: list = []
+
+    async def scenario(loop: asyncio.AbstractEventLoop) -> None:
+        store, client = _store(loop)
+
+        async def refused(*args, timeout=None):
+            raise AssertionError(f"sent: {args[:2]}")
+        client.execute = refused
+        store.set_block("ana", "first", True, lambda _: answers.append("first"), answers.append)
+        await _turns(3)
+        store.set_block("ana", "second", True, lambda _: answers.append("second"), answers.append)
+        await _turns(3)
+        assert len(client.sent) == 2
+        client.sent[0][1].set_result(_noscript())
+        client.sent[1][1].set_result([[None]])
+        await _turns(10)
+        assert len(client.sent) == 2
+    _run(scenario)
+    assert len(answers) == 2 and isinstance(answers[0], StoreUnavailable) and not answers[0].maybe_done, answers
+    assert answers[1] == "second"
+
+
+def test_pipelines_in_flight_all_answered_noscript_are_sent_again_together_in_their_order() -> None:
+    answers: list = []
+
+    async def scenario(loop: asyncio.AbstractEventLoop) -> None:
+        store, client = _store(loop)
+        loads: list = []
+
+        async def execute(*args, timeout=None):
+            loads.append(args[:2])
+            return "sha"
+        client.execute = execute
+        for name in ("first", "second"):
+            store.set_block("ana", name, True, lambda _, name=name: answers.append(name), answers.append)
+            await _turns(3)
+        first, second = (commands for commands, _ in client.sent)
+        client.sent[0][1].set_result(_noscript())
+        await _turns(3)
+        client.sent[1][1].set_result(_noscript())
+        await _turns(3)
+        assert loads == [("SCRIPT", "LOAD")] and client.sent[2][0] == first + second
+        client.sent[2][1].set_result([[None], [None]])
+        await _turns(10)
+    _run(scenario)
+    assert answers == ["first", "second"]
