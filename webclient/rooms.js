@@ -95,7 +95,7 @@ function askMyRooms(chat) {
  * (a join of a room one is in changes nothing; it brings back its topic and count). */
 function rejoinListed(chat) {
   return [...chat.rooms.values()].map((room) => roomRequest(chat, { type: "join", room: room.name }, "join",
-    { quiet: true }));
+    { quiet: true, room: room.name }));
 }
 
 /** The last page of "mine" came: rooms listed here that the server no longer has us in
@@ -322,8 +322,17 @@ function describeRoomNotice(chat, frame) {
   return text.replace(/^\* /, "");
 }
 
-function roomRequestFailed(chat, request, frame, message) {
-  const key = request.key && chat.conversations.has(request.key) ? request.key : chat.active;
+/** A room request refused: said in the room's conversation, or (a join the user asked for
+ * from the sidebar, its room not the one open) under the join box, as ``out.joinRefused``
+ * (a function: the sentence in the page's language): where the user acted, not in
+ * whichever conversation happens to be open. */
+function roomRequestFailed(chat, request, frame, message, out) {
+  const joined = request.kind === "join" && request.room ? roomKey(request.room) : null;
+  if (joined && !(chat.active === joined || (request.quiet && chat.conversations.has(joined)))) {
+    out.joinRefused = () => sentence(explainFrame(frame, message, request.room));
+    return;
+  }
+  const key = joined || (request.key && chat.conversations.has(request.key) ? request.key : chat.active);
   if (frame.code === "not_member" && isRoomKey(request.key)) roomGone(chat, request.key);  // not ours any more
   // The sentence names it: the request's room, or the room a join was for (invite_only).
   const room = isRoomKey(request.key) ? roomName(chat, request.key) : request.room || null;

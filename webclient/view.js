@@ -753,9 +753,9 @@ function announce(texts) {
   showText($("announcer"), text);
 }
 
-/** A sidebar form's ``input`` refused before anything was sent: marked, and ``text`` said on
- * screen under it (its aria-describedby) and to screen readers; a red border alone told a
- * sighted user nothing of why. */
+/** A sidebar form's ``input`` refused (before anything was sent, or by the server: a join):
+ * marked, and ``text`` said on screen under it (its aria-describedby) and to screen readers;
+ * a red border alone told a sighted user nothing of why. */
 function refuseInput(input, text) {
   input.setAttribute("aria-invalid", "true");
   showText($(input.getAttribute("aria-describedby")), text);

@@ -538,7 +538,8 @@ def test_messages_on_screen_follow_a_language_switch(page: Page, alice: TcpPeer)
 def test_a_join_refused_for_an_invite_only_room_is_said_in_portuguese(page: Page, alice: TcpPeer) -> None:
     # Found walking through the page in Portuguese: "Servidor: #redes is invite-only: ask its
     # moderators to invite you", the server's English, since the join's refusal did not name
-    # the room that the sentence of the catalogue needs.
+    # the room that the sentence of the catalogue needs. (Said under the join box, where the
+    # join was asked: test_web_rooms.py, test_a_refused_join_is_said_where_the_join_was_asked.)
     alice.login("Olga")
     alice.send(JoinRoom("j", "#redes", False, True))  # created invite-only
     alice.expect(RoomInfo, TIMEOUT)
@@ -547,8 +548,7 @@ def test_a_join_refused_for_an_invite_only_room_is_said_in_portuguese(page: Page
     page.focus("#join-room-name")
     page.type("#redes")
     page.enter()
-    page.wait_for("[...document.querySelectorAll('#messages .notice-text')]"
-                  ".some(n => n.textContent.startsWith('Servidor:'))")
-    said = page.js("[...document.querySelectorAll('#messages .notice-text')].at(-1).textContent")
-    assert said == "Servidor: #redes é só para convidados: peça um convite a quem modera a sala", said
+    page.wait_for("document.getElementById('join-room-error').textContent !== ''")
+    said = page.js("document.getElementById('join-room-error').textContent")
+    assert said == "#redes é só para convidados: peça um convite a quem modera a sala", said
     assert page.problems() == []

@@ -443,3 +443,42 @@ def test_inviting_a_name_that_cannot_be_one_says_so(site) -> None:
     page.wait_for("[...document.querySelectorAll('#messages .notice-text')]"
                   ".some(n => n.textContent === '\"João Silva\" is not a valid name.')")
     assert page.problems() == []
+
+
+def test_a_refused_join_is_said_where_the_join_was_asked(site, tmp_path: Path) -> None:
+    """Found walking through the page: Bob, reading Olga's conversation, typed "#clube" (an
+    invite-only room) in the join box; the refusal came as a line in Olga's conversation,
+    which the join had nothing to do with, and nothing under the box. It is said under the
+    join box (the public rooms' list is under it too), and in no conversation; a join asked
+    with the room's own conversation open (banned from it, say) is said there."""
+    page, web = site
+    error = "document.getElementById('join-room-error')"
+    notices = "[...document.querySelectorAll('#messages .notice-text')].map(n => n.textContent)"
+    with olga_in_redes(web) as olga:
+        olga.join("#clube", invite_only=True)
+        page.log_in("Bob")
+        page.open_conversation("Olga")
+        page.focus("#join-room-name")
+        page.type("#clube")
+        page.enter()
+        page.wait_for(f"{error}.textContent === '#clube is invite-only: ask its moderators to invite you'"
+                      f" && {error}.offsetHeight > 0")
+        assert page.js("document.getElementById('join-room-name').getAttribute('aria-invalid')") == "true"
+        assert page.js("document.getElementById('conversation-title').textContent") == "Olga"
+        assert page.js(notices) == []
+        shoot(page, tmp_path, "web-client-join-refused.png")
+        # Another join from the list takes the words away; the room opens.
+        page.wait_for("!!document.querySelector('#room-list button[data-room=\"#redes\"]')")
+        page.js("document.querySelector('#room-list button[data-room=\"#redes\"]').click()")
+        page.wait_for(f"document.getElementById('conversation-title').textContent === '#redes'"
+                      f" && {error}.textContent === ''")
+        # Banned while reading the room: a join asked from there is refused there.
+        olga.ban("#redes", "Bob", reason="spam")
+        page.wait_for(f"{notices}.some(t => t.startsWith('Olga banned you from #redes'))")
+        page.focus("#join-room-name")
+        page.type("#redes")
+        page.enter()
+        page.wait_for(f"{notices}.some(t => t.startsWith('Server: you are banned from #redes'))")
+        assert page.js(f"{error}.textContent") == ""
+        assert page.js("document.getElementById('conversation-title').textContent") == "#redes"
+    assert page.problems() == []
