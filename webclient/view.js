@@ -466,6 +466,24 @@ function renderRoomHeader(chat, key) {
   $("composer-input").placeholder = t("Message {room}…", { room: name });
 }
 
+const SVG = "http://www.w3.org/2000/svg";
+
+/** A padlock, drawn (an emoji needs a font many computers lack: a box then); hidden from
+ * screen readers, which are told in words beside it. */
+function lockMark() {
+  const svg = document.createElementNS(SVG, "svg");
+  svg.setAttribute("class", "room-lock");
+  svg.setAttribute("viewBox", "0 0 16 16");
+  svg.setAttribute("aria-hidden", "true");
+  const shackle = document.createElementNS(SVG, "path");
+  shackle.setAttribute("d", "M5 7V5a3 3 0 0 1 6 0v2");
+  const body = document.createElementNS(SVG, "rect");
+  const box = { x: 3, y: 7, width: 10, height: 8, rx: 1.5 };
+  for (const [name, value] of Object.entries(box)) body.setAttribute(name, value);
+  svg.append(shackle, body);
+  return svg;
+}
+
 /** The public rooms (join by a click), the join box, and for an open room its tools: the
  * member list, with the moderation acts for those who may, the topic and Leave. */
 function renderRoomTools(chat) {
@@ -476,7 +494,10 @@ function renderRoomTools(chat) {
     const button = el("button", "room-entry");
     button.type = "button";
     button.dataset.room = entry.room;
-    button.append(bdi(entry.room), ` (${entry.count | 0})`);
+    button.append(bdi(entry.room));
+    // Invite-only (listed to administrators only, PROTOCOL.md room_list): a lock to see, words to hear.
+    if (entry.invite_only === true) button.append(" ", lockMark(), el("span", "visually-hidden", t("invite only")));
+    button.append(` (${entry.count | 0})`);
     if (entry.topic) button.append(" — ", bdi(entry.topic));
     const item = el("li");
     item.append(button);

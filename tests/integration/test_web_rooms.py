@@ -13,7 +13,7 @@ from clientkit import WAIT, posted
 from protocol import RoomPost
 from test_web_browser import TIMEOUT
 from test_web_session import (  # noqa: F401  (fixtures)
-    chromium_installed, log_in_with_password, olga_in_redes, online, shoot, site,
+    PASSWORD, chromium_installed, log_in_with_password, olga_in_redes, online, shoot, site,
 )
 
 
@@ -481,4 +481,33 @@ def test_a_refused_join_is_said_where_the_join_was_asked(site, tmp_path: Path) -
         page.wait_for(f"{notices}.some(t => t.startsWith('Server: you are banned from #redes'))")
         assert page.js(f"{error}.textContent") == ""
         assert page.js("document.getElementById('conversation-title').textContent") == "#redes"
+    assert page.problems() == []
+
+
+def test_the_public_rooms_mark_an_invite_only_one(site, tmp_path: Path) -> None:
+    """An administrator's list of rooms has the invite-only ones too (PROTOCOL.md room_list:
+    ``invite_only``), but the page listed #clube like any other: a click seemed to promise a
+    room anyone may join. It has a lock, and its words for screen readers, in the page's
+    language; a public room has neither."""
+    page, web = site
+    ada = ChatClient("Ada", "127.0.0.1", web.srv.port, password=PASSWORD, register=True)
+    ada.connect(timeout=WAIT)
+    ada.close()
+    web.srv.call(web.srv.server.relay.room_desk.add_admin, "Ada")
+    clube = "document.querySelector('#room-list button[data-room=\"#clube\"]')"
+    redes = "document.querySelector('#room-list button[data-room=\"#redes\"]')"
+    with olga_in_redes(web) as olga:
+        olga.join("#clube", invite_only=True)
+        log_in_with_password(page, "Ada", register=False)
+        page.wait_for(f"!!{clube} && !!{redes}")
+        assert page.js(f"{clube}.textContent") == "#clube invite only (1)"
+        assert page.js(f"{clube}.querySelector('svg.room-lock').getAttribute('aria-hidden')") == "true"
+        assert page.js(f"{clube}.querySelector('svg.room-lock').getBoundingClientRect().width") > 5
+        assert page.js(f"{clube}.querySelector('.visually-hidden').offsetWidth <= 1")
+        assert page.js(f"{redes}.textContent") == "#redes (1) — prova na sexta"
+        assert page.js(f"!{redes}.querySelector('.room-lock')")
+        shoot(page, tmp_path, "web-client-invite-only-listed.png")
+        page.js("(() => { const s = document.getElementById('lang-switch'); s.value = 'pt_BR';"
+                " s.dispatchEvent(new Event('change')); })()")
+        page.wait_for(f"{clube}.textContent === '#clube só para convidados (1)'")
     assert page.problems() == []
