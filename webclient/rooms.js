@@ -300,12 +300,17 @@ function moderatorMayDelete(chat, item) {
     && chat.status === "online" && mayModerate(chat, roomKey(item.room));
 }
 
+/** A room notice as the page shows it: a sentence of its own (the terminal's "* " mark off),
+ * so "you" at its start, in the language's order, is "You" ("Você entrou em #redes"). */
 function describeRoomNotice(chat, frame) {
-  const who = (name) => (typeof name !== "string" ? t("the server") : isMe(chat, name) ? t("you") : name);
   const mine = (frame.act === "owner" || frame.act === "delete") && isMe(chat, frame.name);
   const template = ROOM_NOTICES[mine ? `${frame.act}-you` : frame.act];
-  let text = template
-    ? t(template, { name: who(frame.name), by: who(frame.by), room: frame.room, topic: frame.topic || "", // i18n: listed in ROOM_NOTICES
+  const words = template ? t(template) : null;  // i18n: listed in ROOM_NOTICES
+  const first = words ? (/^\* \{(\w+)\}/.exec(words) || [])[1] : null;  // the field the line begins with
+  const who = (name, field) => (typeof name !== "string" ? t("the server") : !isMe(chat, name) ? name
+    : field === first ? t("You") : t("you"));
+  let text = words
+    ? fill(words, { name: who(frame.name, "name"), by: who(frame.by, "by"), room: frame.room, topic: frame.topic || "",
       role: ROLES[frame.role] ? t(ROLES[frame.role]) : String(frame.role || "") })  // i18n: listed in ROLES
     : `* ${frame.room}: ${frame.act} ${frame.name}`;
   const extras = [];
@@ -319,7 +324,10 @@ function describeRoomNotice(chat, frame) {
     text += t("; as {name} is a guest, other guests from the same address are kept out too until the ban is lifted",
       { name: frame.name });
   }
-  return text.replace(/^\* /, "");
+  text = text.replace(/^\* /, "");
+  // A line that begins with the catalogue's own words ("a sala #redes agora é de Olga"): their
+  // first letter a capital. Never a name's: "ana" is spelled as she spells it.
+  return words && !first ? sentence(text) : text;
 }
 
 /** A room request refused: said in the room's conversation, or (a join the user asked for

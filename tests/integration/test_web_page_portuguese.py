@@ -261,9 +261,36 @@ def test_the_moderator_who_bans_a_guest_is_told_that_its_address_is_banned_too(p
     frame = "{act: 'ban', name: 'Troll', by: 'Conceição', room: '#redes', reason: 'spam', address_banned: true}"
     speak_portuguese(page)
     assert page.js(f"describeRoomNotice({{me: 'Conceição'}}, {frame})") == (
-        "você baniu Troll de #redes (spam); como Troll entrou sem conta, quem entrar sem conta pelo mesmo endereço "
+        "Você baniu Troll de #redes (spam); como Troll entrou sem conta, quem entrar sem conta pelo mesmo endereço "
         "também fica de fora até o banimento ser retirado")
     assert page.js(f"describeRoomNotice({{me: 'Pedro'}}, {frame})") == "Conceição baniu Troll de #redes (spam)"
+
+
+def test_a_room_notice_about_oneself_begins_with_a_capital(page: Page) -> None:
+    """Walking through the page in Portuguese, lines read "você entrou em #redes", "você
+    silenciou Vic em #redes": a sentence that began in lower case (the terminal's "* " mark,
+    which the page leaves off, was all that came before it). "Você" begins them, wherever the
+    language puts it first; "você" inside a sentence stays; so does a name as its owner
+    spells it ("ana"), which is no sentence's first word to change."""
+    speak_portuguese(page)
+
+    def said(frame: str, me: str = "João") -> str:
+        return page.js(f"describeRoomNotice({{me: {json.dumps(me)}}}, {frame})")
+
+    assert said("{act: 'joined', name: 'João', room: '#redes'}") == "Você entrou em #redes"
+    assert said("{act: 'kick', name: 'Vic', by: 'joão', room: '#redes'}") == "Você pôs Vic para fora de #redes"
+    assert said("{act: 'appoint', name: 'João', by: 'Olga', role: 'moderator', room: '#redes'}") == \
+        "Olga deu a você o papel de moderação em #redes"
+    assert said("{act: 'owner', name: 'João', room: '#redes'}") == "A sala #redes agora é sua"
+    assert said("{act: 'owner', name: 'ana', room: '#redes'}") == "A sala #redes agora é de ana"
+    assert said("{act: 'joined', name: 'ana', room: '#redes'}") == "ana entrou em #redes"
+    page.js("(() => { const s = document.getElementById('lang-switch'); s.value = 'en';"
+            " s.dispatchEvent(new Event('change')); })()")
+    page.wait_for("i18n.language === 'en'")
+    assert said("{act: 'owner', name: 'João', room: '#redes'}") == "You own #redes now"
+    assert said("{act: 'left', name: 'João', room: '#redes'}") == "You left #redes"
+    assert said("{act: 'delete', name: 'João', by: 'Olga', room: '#redes'}") == \
+        "Olga deleted a message of yours in #redes"
 
 
 def test_a_mute_that_ran_out_is_said_in_portuguese_and_a_moderators_reason_as_typed(page: Page) -> None:

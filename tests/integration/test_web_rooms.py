@@ -56,14 +56,14 @@ def test_a_room_in_the_page(site, tmp_path: Path) -> None:
             assert page.js("document.querySelectorAll('#member-list li[data-name=\"Olga\"] button').length") == 0
             page.js("document.querySelector('#member-list li[data-name=\"Vic\"] button[data-act=\"mute\"]').click()")
             page.wait_for("[...document.querySelectorAll('#messages .notice-text')].some(e => "
-                          "e.textContent.startsWith('you muted Vic in #redes'))")
+                          "e.textContent.startsWith('You muted Vic in #redes'))")
             muted = vic.send_to_room("#redes", "hello?")
             assert muted.wait_done(WAIT) and muted.error[0] == "muted"
             page.js("document.querySelector('details.members').open = true")
             shoot(page, tmp_path, "web-client-rooms.png")
             page.js("document.querySelector('#member-list li[data-name=\"Vic\"] button[data-act=\"kick\"]').click()")
             page.wait_for("[...document.querySelectorAll('#messages .notice-text')].some(e => "
-                          "e.textContent === 'you put Vic out of #redes')")
+                          "e.textContent === 'You put Vic out of #redes')")
             page.wait_for("!document.querySelector('#member-list li[data-name=\"Vic\"]')")
         finally:
             vic.close()
