@@ -788,6 +788,9 @@ function start() {
     sendFrame(frame);
   });
   $("room-tools").addEventListener("click", onRoomToolClick);
+  document.querySelector("details.members").addEventListener("toggle", fitMemberList);
+  window.addEventListener("resize", fitMemberList);
+  keepAtBottom();
   $("room-mode").addEventListener("change", (event) => {
     const key = shell.chat.active;
     if (isRoomKey(key)) sendFrame(roomModeFrame(shell.chat, key, event.target.checked));

@@ -125,6 +125,7 @@ const view = {
   shownKey: null,            // conversation currently in the list
   shownItems: [],            // items currently in the list, in order
   newBelow: 0,               // messages added below while the reader was scrolled up
+  atBottom: true,            // the list was last scrolled to its newest (keepAtBottom)
   contactsShown: null,       // what the contact list shows (renderContacts), to build it only when it changes
   membersShown: null,        // the same for the open room's member list (renderRoomTools)
 };
@@ -136,6 +137,7 @@ function render(chat) {
   renderContacts(chat);
   renderConversation(chat);
   renderTyping(chat);
+  fitMemberList();  // the header above the list may have changed
 }
 
 function renderTyping(chat) {
@@ -540,6 +542,35 @@ function renderRoomTools(chat) {
     }
     return item;
   }));
+}
+
+/** The message list, read at its newest, stays there when it gets shorter (a member list
+ * opened above it, the message box grown): the newest message was left below its fold. */
+function keepAtBottom() {
+  const list = $("messages");
+  list.addEventListener("scroll", () => {
+    view.atBottom = list.scrollHeight - list.scrollTop - list.clientHeight < 60;
+  });
+  new ResizeObserver(() => {
+    if (view.atBottom) list.scrollTop = list.scrollHeight;
+  }).observe(list);
+}
+
+const MEMBERS_LEAST = 80;  // px: an open member list shows at least one member and its acts
+
+/** An open member list, in the header's flow, takes at most half of what is left of the
+ * conversation below its top (and 14rem, style.css): the messages keep the rest. On a
+ * 360x640 phone its 14rem had left them a strip of 24 px, not one message readable; it
+ * scrolls instead. */
+function fitMemberList() {
+  const list = $("member-list");
+  if (!list.closest("details").open || $("room-tools").hidden) {
+    list.style.maxHeight = "";
+    return;
+  }
+  const bottom = document.querySelector(".conversation").getBoundingClientRect().bottom - $("composer").offsetHeight;
+  const half = Math.floor((bottom - list.getBoundingClientRect().top) / 2);
+  list.style.maxHeight = `min(14rem, ${Math.max(MEMBERS_LEAST, half)}px)`;
 }
 
 function onJoinRoom(event) {
