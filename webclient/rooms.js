@@ -128,7 +128,8 @@ function leaveRoomFrame(chat, key) {
 }
 
 function roomActFrame(chat, key, act, name, fields = {}) {
-  return roomRequest(chat, { type: act, room: roomName(chat, key), name, ...fields }, "act", { key, act });
+  const frame = { type: act, room: roomName(chat, key), name, ...fields };
+  return roomRequest(chat, frame, "act", { key, act, target: name });
 }
 
 function topicFrame(chat, key, topic) {
@@ -341,12 +342,24 @@ function roomRequestFailed(chat, request, frame, message, out) {
     return;
   }
   const key = joined || (request.key && chat.conversations.has(request.key) ? request.key : chat.active);
-  if (frame.code === "not_member" && isRoomKey(request.key)) roomGone(chat, request.key);  // not ours any more
-  // The sentence names it: the request's room, or the room a join was for (invite_only).
   const room = isRoomKey(request.key) ? roomName(chat, request.key) : request.room || null;
+  // An act on someone (kick, invite...): its not_member may be about them ("Vic is not in
+  // #redes": they left meanwhile), and no sentence of the page's names the right one: the
+  // server's words say it (as the terminal's), and the members are asked again (a members
+  // request answers not_member if it is ours after all).
+  const aboutThem = request.kind === "act" && typeof request.target === "string";
+  if (aboutThem && frame.code === "not_member") {
+    const listed = chat.rooms.get(request.key);
+    if (listed) Object.assign(listed, { members: null, asked: false });
+    if (listed && chat.active === request.key) out.send.push(...roomOpened(chat, request.key));
+  } else if (frame.code === "not_member" && isRoomKey(request.key)) {
+    roomGone(chat, request.key);  // not ours any more
+  }
+  // The sentence names it: the request's room, or the room a join was for (invite_only).
   // banned, of our own join: the error names the room and the ban's reason (an invite's
   // refusal names no room, and is said in the server's words).
-  notice(chat, key, t("Server: {message}", { message: explainFrame(frame, message, room) }), nowSeconds(), true);
+  notice(chat, key, t("Server: {message}", { message: explainFrame(frame, message, aboutThem ? null : room) }),
+    nowSeconds(), true);
 }
 
 Object.assign(HANDLERS, {

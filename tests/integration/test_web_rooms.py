@@ -511,3 +511,35 @@ def test_the_public_rooms_mark_an_invite_only_one(site, tmp_path: Path) -> None:
                 " s.dispatchEvent(new Event('change')); })()")
         page.wait_for(f"{clube}.textContent === '#clube só para convidados (1)'")
     assert page.problems() == []
+
+
+def test_an_act_on_someone_who_left_keeps_the_room_and_says_whom_it_is_about(site) -> None:
+    """Bob, a moderator, clicked "Put out" beside Vic just after Vic left #redes: the server
+    answered ``not_member`` ("Vic is not in #redes"), which the page took for its own: it
+    said "you are not in #redes: join it first" and took the room off its list, though Bob
+    was still in it. A moderation act's ``not_member`` may be about the person acted on
+    (as the terminal knows): the page says the server's words, keeps the room and asks its
+    members again (a members request answers ``not_member`` if it is ours after all)."""
+    page, _web = site
+    result = page.js("""(async () => {
+      await useLanguage("en");  // its catalogue's sentences, as a logged-in page has them
+      const chat = createChat();
+      receiveFrame(chat, {type: "welcome", id: helloFrame(chat, "Bob").id, name: "Bob", version: 2});
+      const opened = receiveFrame(chat, {type: "room_info", id: joinRoomFrame(chat, "redes").id, room: "#redes",
+                                         count: 3, owner: "Olga"});
+      receiveFrame(chat, {type: "member_list", id: opened.send.find((f) => f.type === "members").id, room: "#redes",
+                          members: [{name: "Olga", role: "owner"}, {name: "Bob", role: "moderator"},
+                                    {name: "Vic", role: "member"}]});
+      const kick = roomActFrame(chat, "##redes", "kick", "Vic");
+      const out = receiveFrame(chat, {type: "error", id: kick.id, code: "not_member", message: "Vic is not in #redes"});
+      const said = chat.conversations.get("##redes").items.filter((i) => i.kind === "notice").map((i) => i.text);
+      const kept = chat.rooms.has("##redes");
+      const members = out.send.filter((f) => f.type === "members");
+      // Our own not_member (put out meanwhile), to the members request, takes the room off the list.
+      if (members.length) receiveFrame(chat, {type: "error", id: members[0].id, code: "not_member",
+                                              message: "you are not in #redes: join it first"});
+      return {said, kept, asked: members.map((f) => f.room), gone: !chat.rooms.has("##redes")};
+    })()""")
+    assert result["said"] == ["Server: Vic is not in #redes"], result
+    assert result["kept"] is True and result["asked"] == ["#redes"] and result["gone"] is True, result
+    assert page.problems() == []
