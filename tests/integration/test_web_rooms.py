@@ -543,3 +543,24 @@ def test_an_act_on_someone_who_left_keeps_the_room_and_says_whom_it_is_about(sit
     assert result["said"] == ["Server: Vic is not in #redes"], result
     assert result["kept"] is True and result["asked"] == ["#redes"] and result["gone"] is True, result
     assert page.problems() == []
+
+
+def test_an_invitation_refused_for_a_name_with_no_account_says_the_servers_words(site) -> None:
+    """A server that admits only accounts refuses to invite a name with no account
+    (``unknown_recipient``, PROTOCOL.md "invite"): the page named the room in the
+    catalogue's sentence for it, "nobody called #secret has ever logged in here". It says
+    the server's words, which name the person."""
+    page, _web = site
+    said = page.js("""(async () => {
+      await useLanguage("en");
+      const chat = createChat();
+      receiveFrame(chat, {type: "welcome", id: helloFrame(chat, "Olga").id, name: "Olga", version: 2});
+      receiveFrame(chat, {type: "room_info", id: joinRoomFrame(chat, "secret").id, room: "#secret", count: 1,
+                          owner: "Olga", invite_only: true});
+      const invite = roomActFrame(chat, "##secret", "invite", "Mla");
+      receiveFrame(chat, {type: "error", id: invite.id, code: "unknown_recipient", message: "Mla has no account "
+        + "here, and only accounts log in on this server: check the name, or invite them once they have registered"});
+      return chat.conversations.get("##secret").items.filter((i) => i.kind === "notice").map((i) => i.text);
+    })()""")
+    assert said == ["Server: Mla has no account here, and only accounts log in on this server: check the name, "
+                    "or invite them once they have registered"], said
