@@ -331,14 +331,17 @@ function describeRoomNotice(chat, frame) {
   return words && !first ? sentence(text) : text;
 }
 
-/** A room request refused: said in the room's conversation, or (a join the user asked for
- * from the sidebar, its room not the one open) under the join box, as ``out.joinRefused``
- * (a function: the sentence in the page's language): where the user acted, not in
- * whichever conversation happens to be open. */
+/** A room request refused: said in the room's conversation, and a join the user asked for
+ * (from the sidebar) under the join box, as ``out.joinRefused`` (a function: the sentence in
+ * the page's language): where the user acted, not in whichever conversation happens to be
+ * open; in the room's own conversation too when it is the open one (on a phone the sidebar
+ * is a drawer over it, where the join was typed). */
 function roomRequestFailed(chat, request, frame, message, out) {
   const joined = request.kind === "join" && request.room ? roomKey(request.room) : null;
+  const refused = () => sentence(explainFrame(frame, message, request.room));
+  if (joined && !request.quiet) out.joinRefused = refused;
   if (joined && !(chat.active === joined || (request.quiet && chat.conversations.has(joined)))) {
-    out.joinRefused = () => sentence(explainFrame(frame, message, request.room));
+    out.joinRefused = refused;  // (a reconnection's rejoin of a room it has no conversation of too)
     return;
   }
   const key = joined || (request.key && chat.conversations.has(request.key) ? request.key : chat.active);

@@ -450,7 +450,8 @@ def test_a_refused_join_is_said_where_the_join_was_asked(site, tmp_path: Path) -
     invite-only room) in the join box; the refusal came as a line in Olga's conversation,
     which the join had nothing to do with, and nothing under the box. It is said under the
     join box (the public rooms' list is under it too), and in no conversation; a join asked
-    with the room's own conversation open (banned from it, say) is said there."""
+    with the room's own conversation open (banned from it, say) is said there too (on a
+    phone the sidebar is a drawer over it)."""
     page, web = site
     error = "document.getElementById('join-room-error')"
     notices = "[...document.querySelectorAll('#messages .notice-text')].map(n => n.textContent)"
@@ -479,7 +480,7 @@ def test_a_refused_join_is_said_where_the_join_was_asked(site, tmp_path: Path) -
         page.type("#redes")
         page.enter()
         page.wait_for(f"{notices}.some(t => t.startsWith('Server: you are banned from #redes'))")
-        assert page.js(f"{error}.textContent") == ""
+        assert page.js(f"{error}.textContent").startswith("You are banned from #redes")
         assert page.js("document.getElementById('conversation-title').textContent") == "#redes"
     assert page.problems() == []
 
