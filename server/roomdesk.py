@@ -132,7 +132,8 @@ class RoomDesk:
         # Everyone online in the cluster is in the default room (relay.directory: this
         # server's registry when alone).
         admins = self.accounts_only(const.ADMINS, const.LOCAL_SETTINGS.where("ADMINS"))
-        self.rooms = Rooms(admins, const.DEFAULT_ROOM, online_count=lambda: len(relay.directory))
+        self.rooms = Rooms(admins, const.DEFAULT_ROOM, online_count=lambda: len(relay.directory),
+                           accounts_only=relay.config.require_accounts)
         stored = relay.store.rooms()
         for line in self.rooms.restore(stored.values()):
             log.warning("%s", line.text)

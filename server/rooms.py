@@ -28,8 +28,12 @@ copy of who may do what):
    name and by address, so another guest name from the same address is kept out too (but
    never the one who made the ban: one address may be the moderator's too). An
    invite-only room admits those invited (joining uses the invitation up) and
-   administrators. A join of a room that does not exist creates it (IRC's way), unless the
-   request asked only to create (``room_exists`` then).
+   administrators. On a server that admits only accounts, an invitation is for an
+   account: one of a name with no account is ``unknown_recipient`` (it would be kept for
+   whoever registered the name first: a mistyped name, a stranger). Where guests log
+   in, any valid name may be invited: the guest may come later. A join of a room that
+   does not exist creates it (IRC's way), unless the request asked only to create
+   (``room_exists`` then).
 5. **Moderation.** Kick removes a member; ban removes and keeps out until unban; mute keeps
    a person from posting until unmute, or until its end (``seconds``). Unban, unmute and
    appoint of what already is so change nothing and announce nothing.
@@ -289,11 +293,14 @@ class Rooms:
 
     ``admins`` are the administrators' names (default ``const.ADMINS``). ``online_count``
     says how many are logged in: the size of the default room, which presence owns.
+    ``accounts_only``: the server admits only accounts (``require_accounts``), so an
+    invitation of a name with no account is refused (rule 4).
     """
 
     def __init__(self, admins: Iterable[str] = const.ADMINS, default_room: str = const.DEFAULT_ROOM,
-                 online_count: Callable[[], int] = lambda: 0) -> None:
+                 online_count: Callable[[], int] = lambda: 0, accounts_only: bool = False) -> None:
         self._admins = frozenset(canonical(name) for name in admins)
+        self._accounts_only = accounts_only
         self._online_count = online_count
         self._rooms: dict[str, Room] = {}
         self._lookalikes = Lookalikes()  # names of the rooms, without the prefix
@@ -570,6 +577,9 @@ class Rooms:
         room, refusal = self._find(person, name, "invite", target)
         if refusal is not None:
             return [refusal]
+        if self._accounts_only and not target.account:
+            return [Refused(ErrorCode.UNKNOWN_RECIPIENT, f"{display_form(target.name)} has no account here, and only "
+                            "accounts log in on this server: check the name, or invite them once they have registered")]
         them = canonical(target.name)
         if them in room.members:
             return []

@@ -29,7 +29,8 @@ const shell = {
   savedSession: null,         // what keepSession() last wrote
   savedPending: null,         // what keepPending() last wrote
   loginError: null,           // () => the login form's refusal, in the page's language (showLoginError)
-  taken: { socket: null, receipts: [], announce: [], focus: null },  // to do once shown (takeFrame)
+  // To do once shown (takeFrame).
+  taken: { socket: null, receipts: [], announce: [], focus: null, joinRefused: null },
   waiting: [],                // [socket, frame, came] of frames to take at the next animation frame (frameCame)
   waitFrame: null,            // that animation frame
   waitTimer: null,            // ... or this timer, should none come
@@ -240,6 +241,7 @@ function takeFrame(frame, came) {
   taken.receipts.push(...out.receipts);
   if (out.announce.length) taken.announce = out.announce;  // as when each was said: the last
   if (out.focus) taken.focus = out.focus;
+  if (out.joinRefused) taken.joinRefused = out.joinRefused;
   return true;
 }
 
@@ -247,7 +249,7 @@ function takeFrame(frame, came) {
 function showTaken() {
   const chat = shell.chat;
   const taken = shell.taken;
-  shell.taken = { socket: shell.socket, receipts: [], announce: [], focus: null };
+  shell.taken = { socket: shell.socket, receipts: [], announce: [], focus: null, joinRefused: null };
   if (chat.status === "online") keepSession(chat);  // new conversations outlive a reload
   keepPending(chat);  // and messages not taken yet
   render(chat);
@@ -259,6 +261,8 @@ function showTaken() {
   if (taken.socket === shell.socket) taken.receipts.forEach(sendFrame);
   sendReads(chat);
   announce(taken.announce);
+  // A join refused where it was asked: under the join box (the room list is under it too).
+  if (taken.joinRefused) refuseInput($("join-room-name"), taken.joinRefused());
 }
 
 /** Send the read marks due (readFrames), and ask again when one is held back for later. */
@@ -779,9 +783,14 @@ function start() {
   $("room-list").addEventListener("click", (event) => {
     const button = event.target.closest("button.room-entry");
     const frame = button && joinRoomFrame(shell.chat, button.dataset.room);
-    if (frame) sendFrame(frame);
+    if (!frame) return;
+    acceptInput($("join-room-name"));  // an earlier refusal under the join box is not this join's
+    sendFrame(frame);
   });
   $("room-tools").addEventListener("click", onRoomToolClick);
+  document.querySelector("details.members").addEventListener("toggle", fitMemberList);
+  window.addEventListener("resize", fitMemberList);
+  keepAtBottom();
   $("room-mode").addEventListener("change", (event) => {
     const key = shell.chat.active;
     if (isRoomKey(key)) sendFrame(roomModeFrame(shell.chat, key, event.target.checked));

@@ -691,7 +691,8 @@ function watchFrames(chat) {
  * ``came`` is when the frame came (monotonicSeconds()), which may be before it is taken.
  */
 function receiveFrame(chat, frame, came = monotonicSeconds()) {
-  const out = { send: [], receipts: [], announce: [], login: null };  // and focus: "composer" when a room opens
+  // and focus: "composer" when a room opens; joinRefused: a join's refusal, said under the join box
+  const out = { send: [], receipts: [], announce: [], login: null };
   const handler = typeof frame.type === "string" && Object.hasOwn(HANDLERS, frame.type) ? HANDLERS[frame.type] : null;
   // Anything at all says the connection lived when it came (liveness): when it came, not
   // when it is taken, or a page that slept between the two would take the sleep for news.
@@ -962,7 +963,7 @@ const HANDLERS = {
       return;
     }
     if (request && ROOM_REQUESTS.includes(request.kind)) {
-      roomRequestFailed(chat, request, frame, message);
+      roomRequestFailed(chat, request, frame, message, out);
       return;
     }
     if (request && request.kind === "hello") {

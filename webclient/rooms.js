@@ -95,7 +95,7 @@ function askMyRooms(chat) {
  * (a join of a room one is in changes nothing; it brings back its topic and count). */
 function rejoinListed(chat) {
   return [...chat.rooms.values()].map((room) => roomRequest(chat, { type: "join", room: room.name }, "join",
-    { quiet: true }));
+    { quiet: true, room: room.name }));
 }
 
 /** The last page of "mine" came: rooms listed here that the server no longer has us in
@@ -128,7 +128,8 @@ function leaveRoomFrame(chat, key) {
 }
 
 function roomActFrame(chat, key, act, name, fields = {}) {
-  return roomRequest(chat, { type: act, room: roomName(chat, key), name, ...fields }, "act", { key, act });
+  const frame = { type: act, room: roomName(chat, key), name, ...fields };
+  return roomRequest(chat, frame, "act", { key, act, target: name });
 }
 
 function topicFrame(chat, key, topic) {
@@ -300,12 +301,17 @@ function moderatorMayDelete(chat, item) {
     && chat.status === "online" && mayModerate(chat, roomKey(item.room));
 }
 
+/** A room notice as the page shows it: a sentence of its own (the terminal's "* " mark off),
+ * so "you" at its start, in the language's order, is "You" ("Você entrou em #redes"). */
 function describeRoomNotice(chat, frame) {
-  const who = (name) => (typeof name !== "string" ? t("the server") : isMe(chat, name) ? t("you") : name);
   const mine = (frame.act === "owner" || frame.act === "delete") && isMe(chat, frame.name);
   const template = ROOM_NOTICES[mine ? `${frame.act}-you` : frame.act];
-  let text = template
-    ? t(template, { name: who(frame.name), by: who(frame.by), room: frame.room, topic: frame.topic || "", // i18n: listed in ROOM_NOTICES
+  const words = template ? t(template) : null;  // i18n: listed in ROOM_NOTICES
+  const first = words ? (/^\* \{(\w+)\}/.exec(words) || [])[1] : null;  // the field the line begins with
+  const who = (name, field) => (typeof name !== "string" ? t("the server") : !isMe(chat, name) ? name
+    : field === first ? t("You") : t("you"));
+  let text = words
+    ? fill(words, { name: who(frame.name, "name"), by: who(frame.by, "by"), room: frame.room, topic: frame.topic || "",
       role: ROLES[frame.role] ? t(ROLES[frame.role]) : String(frame.role || "") })  // i18n: listed in ROLES
     : `* ${frame.room}: ${frame.act} ${frame.name}`;
   const extras = [];
@@ -319,17 +325,44 @@ function describeRoomNotice(chat, frame) {
     text += t("; as {name} is a guest, other guests from the same address are kept out too until the ban is lifted",
       { name: frame.name });
   }
-  return text.replace(/^\* /, "");
+  text = text.replace(/^\* /, "");
+  // A line that begins with the catalogue's own words ("a sala #redes agora é de Olga"): their
+  // first letter a capital. Never a name's: "ana" is spelled as she spells it.
+  return words && !first ? sentence(text) : text;
 }
 
-function roomRequestFailed(chat, request, frame, message) {
-  const key = request.key && chat.conversations.has(request.key) ? request.key : chat.active;
-  if (frame.code === "not_member" && isRoomKey(request.key)) roomGone(chat, request.key);  // not ours any more
-  // The sentence names it: the request's room, or the room a join was for (invite_only).
+/** A room request refused: said in the room's conversation, and a join the user asked for
+ * (from the sidebar) under the join box, as ``out.joinRefused`` (a function: the sentence in
+ * the page's language): where the user acted, not in whichever conversation happens to be
+ * open; in the room's own conversation too when it is the open one (on a phone the sidebar
+ * is a drawer over it, where the join was typed). */
+function roomRequestFailed(chat, request, frame, message, out) {
+  const joined = request.kind === "join" && request.room ? roomKey(request.room) : null;
+  const refused = () => sentence(explainFrame(frame, message, request.room));
+  if (joined && !request.quiet) out.joinRefused = refused;
+  if (joined && !(chat.active === joined || (request.quiet && chat.conversations.has(joined)))) {
+    out.joinRefused = refused;  // (a reconnection's rejoin of a room it has no conversation of too)
+    return;
+  }
+  const key = joined || (request.key && chat.conversations.has(request.key) ? request.key : chat.active);
   const room = isRoomKey(request.key) ? roomName(chat, request.key) : request.room || null;
+  // An act on someone (kick, invite...): its not_member may be about them ("Vic is not in
+  // #redes": they left meanwhile), and no sentence of the page's names the right one: the
+  // server's words say it (as the terminal's), and the members are asked again (a members
+  // request answers not_member if it is ours after all).
+  const aboutThem = request.kind === "act" && typeof request.target === "string";
+  if (aboutThem && frame.code === "not_member") {
+    const listed = chat.rooms.get(request.key);
+    if (listed) Object.assign(listed, { members: null, asked: false });
+    if (listed && chat.active === request.key) out.send.push(...roomOpened(chat, request.key));
+  } else if (frame.code === "not_member" && isRoomKey(request.key)) {
+    roomGone(chat, request.key);  // not ours any more
+  }
+  // The sentence names it: the request's room, or the room a join was for (invite_only).
   // banned, of our own join: the error names the room and the ban's reason (an invite's
   // refusal names no room, and is said in the server's words).
-  notice(chat, key, t("Server: {message}", { message: explainFrame(frame, message, room) }), nowSeconds(), true);
+  notice(chat, key, t("Server: {message}", { message: explainFrame(frame, message, aboutThem ? null : room) }),
+    nowSeconds(), true);
 }
 
 Object.assign(HANDLERS, {

@@ -125,6 +125,7 @@ const view = {
   shownKey: null,            // conversation currently in the list
   shownItems: [],            // items currently in the list, in order
   newBelow: 0,               // messages added below while the reader was scrolled up
+  atBottom: true,            // the list was last scrolled to its newest (keepAtBottom)
   contactsShown: null,       // what the contact list shows (renderContacts), to build it only when it changes
   membersShown: null,        // the same for the open room's member list (renderRoomTools)
 };
@@ -136,6 +137,7 @@ function render(chat) {
   renderContacts(chat);
   renderConversation(chat);
   renderTyping(chat);
+  fitMemberList();  // the header above the list may have changed
 }
 
 function renderTyping(chat) {
@@ -466,6 +468,24 @@ function renderRoomHeader(chat, key) {
   $("composer-input").placeholder = t("Message {room}…", { room: name });
 }
 
+const SVG = "http://www.w3.org/2000/svg";
+
+/** A padlock, drawn (an emoji needs a font many computers lack: a box then); hidden from
+ * screen readers, which are told in words beside it. */
+function lockMark() {
+  const svg = document.createElementNS(SVG, "svg");
+  svg.setAttribute("class", "room-lock");
+  svg.setAttribute("viewBox", "0 0 16 16");
+  svg.setAttribute("aria-hidden", "true");
+  const shackle = document.createElementNS(SVG, "path");
+  shackle.setAttribute("d", "M5 7V5a3 3 0 0 1 6 0v2");
+  const body = document.createElementNS(SVG, "rect");
+  const box = { x: 3, y: 7, width: 10, height: 8, rx: 1.5 };
+  for (const [name, value] of Object.entries(box)) body.setAttribute(name, value);
+  svg.append(shackle, body);
+  return svg;
+}
+
 /** The public rooms (join by a click), the join box, and for an open room its tools: the
  * member list, with the moderation acts for those who may, the topic and Leave. */
 function renderRoomTools(chat) {
@@ -476,7 +496,10 @@ function renderRoomTools(chat) {
     const button = el("button", "room-entry");
     button.type = "button";
     button.dataset.room = entry.room;
-    button.append(bdi(entry.room), ` (${entry.count | 0})`);
+    button.append(bdi(entry.room));
+    // Invite-only (listed to administrators only, PROTOCOL.md room_list): a lock to see, words to hear.
+    if (entry.invite_only === true) button.append(" ", lockMark(), el("span", "visually-hidden", t("invite only")));
+    button.append(` (${entry.count | 0})`);
     if (entry.topic) button.append(" — ", bdi(entry.topic));
     const item = el("li");
     item.append(button);
@@ -519,6 +542,35 @@ function renderRoomTools(chat) {
     }
     return item;
   }));
+}
+
+/** The message list, read at its newest, stays there when it gets shorter (a member list
+ * opened above it, the message box grown): the newest message was left below its fold. */
+function keepAtBottom() {
+  const list = $("messages");
+  list.addEventListener("scroll", () => {
+    view.atBottom = list.scrollHeight - list.scrollTop - list.clientHeight < 60;
+  });
+  new ResizeObserver(() => {
+    if (view.atBottom) list.scrollTop = list.scrollHeight;
+  }).observe(list);
+}
+
+const MEMBERS_LEAST = 80;  // px: an open member list shows at least one member and its acts
+
+/** An open member list, in the header's flow, takes at most half of what is left of the
+ * conversation below its top (and 14rem, style.css): the messages keep the rest. On a
+ * 360x640 phone its 14rem had left them a strip of 24 px, not one message readable; it
+ * scrolls instead. */
+function fitMemberList() {
+  const list = $("member-list");
+  if (!list.closest("details").open || $("room-tools").hidden) {
+    list.style.maxHeight = "";
+    return;
+  }
+  const bottom = document.querySelector(".conversation").getBoundingClientRect().bottom - $("composer").offsetHeight;
+  const half = Math.floor((bottom - list.getBoundingClientRect().top) / 2);
+  list.style.maxHeight = `min(14rem, ${Math.max(MEMBERS_LEAST, half)}px)`;
 }
 
 function onJoinRoom(event) {
@@ -753,9 +805,9 @@ function announce(texts) {
   showText($("announcer"), text);
 }
 
-/** A sidebar form's ``input`` refused before anything was sent: marked, and ``text`` said on
- * screen under it (its aria-describedby) and to screen readers; a red border alone told a
- * sighted user nothing of why. */
+/** A sidebar form's ``input`` refused (before anything was sent, or by the server: a join):
+ * marked, and ``text`` said on screen under it (its aria-describedby) and to screen readers;
+ * a red border alone told a sighted user nothing of why. */
 function refuseInput(input, text) {
   input.setAttribute("aria-invalid", "true");
   showText($(input.getAttribute("aria-describedby")), text);

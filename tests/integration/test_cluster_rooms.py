@@ -35,13 +35,13 @@ PASSWORD = "correct horse"
 class Nodes:
     """``count`` cluster nodes (``--cluster``: a Redis store each) on one loop in a thread."""
 
-    def __init__(self, url: str, count: int) -> None:
+    def __init__(self, url: str, count: int, **config) -> None:
         self.loop = asyncio.new_event_loop()
         self._thread = threading.Thread(target=self.loop.run_forever, daemon=True)
         self._thread.start()
         self.servers: list[ChatServer] = []
         for _ in range(count):
-            server = ChatServer(ServerConfig(host="127.0.0.1", port=0, cluster_url=url))
+            server = ChatServer(ServerConfig(host="127.0.0.1", port=0, cluster_url=url, **config))
             self.run(server.start())
             self.servers.append(server)
 
@@ -69,8 +69,8 @@ class Nodes:
 def nodes(redis_server):  # noqa: F811
     made = []
 
-    def make(count: int = 3) -> Nodes:
-        made.append(Nodes(redis_server.url, count))
+    def make(count: int = 3, **config) -> Nodes:
+        made.append(Nodes(redis_server.url, count, **config))
         return made[-1]
 
     yield make
@@ -516,3 +516,20 @@ def test_ones_own_rooms_are_listed_by_any_node(nodes):
             assert (kicked.room_name, kicked.act, kicked.name) == ("#lab3", "kick", "Bia")
             bia.send(RoomsRequest("r2", mine=True))
             assert bia.expect(RoomList, skip=QUIET) == RoomList("r2", (), None, True)
+
+
+def test_a_cluster_of_accounts_only_invites_an_account_of_another_node_and_no_name_without_one(nodes):
+    """The rule of server/rooms.py (an invitation is for an account where only accounts log
+    in) on every node alike: an account registered on another node, offline, is invited;
+    a name with no account is unknown_recipient."""
+    cluster = nodes(2, require_accounts=True)
+    cluster.login(1, "Mia", account=True).close()
+    wait_for(lambda: cluster.call(lambda: "mia" in cluster.servers[0].relay.logins.accounts), what="Mia's account")
+    with cluster.login(0, "Olga", account=True) as olga:
+        olga.send(JoinRoom("j1", "#secret", invite_only=True))
+        olga.expect(RoomInfo, skip=QUIET)
+        olga.send(Invite("i1", "#secret", "Mla"))
+        refused = olga.expect_error(ErrorCode.UNKNOWN_RECIPIENT, skip=QUIET)
+        assert refused.request_id == "i1" and refused.message.startswith("Mla has no account here")
+        olga.send(Invite("i2", "#secret", "Mia"))
+        assert olga.expect(Done, skip=QUIET).request_id == "i2"

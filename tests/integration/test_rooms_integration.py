@@ -452,3 +452,25 @@ def test_a_room_made_again_under_an_ended_rooms_name_shows_none_of_its_posts(ser
     assert isinstance(answer, Accepted) and answer.request_id == "s2", answer
     again.send(Delete("d", post.msg_id))
     assert again.expect_error(ErrorCode.FORBIDDEN, skip=skip + (RoomPost,)).request_id == "d"
+
+
+def test_a_server_of_accounts_only_refuses_to_invite_a_name_with_no_account():
+    """Inviting a name nobody has was accepted, and the invitation kept for whoever
+    registered the name first (a mistyped name, a stranger). On a server that admits only
+    accounts it is unknown_recipient, saying why; an account, offline, is invited."""
+    from server import ServerConfig, ServerThread
+    with ServerThread(ServerConfig(host="127.0.0.1", port=0, require_accounts=True)) as server:
+        login(server, "Mia", password="correct horse").close()
+        with login(server, "Olga", password="correct horse") as olga:
+            olga.send(JoinRoom("j1", "#secret", invite_only=True))
+            olga.expect(RoomInfo, skip=PRESENCE)
+            olga.send(Invite("i1", "#secret", "Mla"))
+            refused = olga.expect_error(ErrorCode.UNKNOWN_RECIPIENT, skip=PRESENCE)
+            assert refused.request_id == "i1"
+            assert refused.message == ("Mla has no account here, and only accounts log in on this server: "
+                                       "check the name, or invite them once they have registered")
+            olga.send(Invite("i2", "#secret", "Mia"))
+            assert olga.expect(Done, skip=PRESENCE + (RoomNotice,)).request_id == "i2"
+        with login(server, "Mla", password="correct horse") as mla:  # registered now: nothing was kept for it
+            mla.send(JoinRoom("j2", "#secret"))
+            mla.expect_error(ErrorCode.INVITE_ONLY, skip=PRESENCE)

@@ -136,7 +136,7 @@ def test_a_room_left_on_the_terminal_leaves_the_page_and_writing_there_is_refuse
     # The room still on screen says so, and that João left it.
     page.wait_for("document.getElementById('conversation-presence').textContent === 'Você não está nesta sala'")
     notices = "[...document.querySelectorAll('#messages .notice .notice-text')].map(n => n.textContent)"
-    assert "você saiu de #calculo" in page.js(notices)
+    assert "Você saiu de #calculo" in page.js(notices)
 
     page.focus("#composer-input")
     page.type("ainda estou aqui?")

@@ -261,9 +261,36 @@ def test_the_moderator_who_bans_a_guest_is_told_that_its_address_is_banned_too(p
     frame = "{act: 'ban', name: 'Troll', by: 'Conceição', room: '#redes', reason: 'spam', address_banned: true}"
     speak_portuguese(page)
     assert page.js(f"describeRoomNotice({{me: 'Conceição'}}, {frame})") == (
-        "você baniu Troll de #redes (spam); como Troll entrou sem conta, quem entrar sem conta pelo mesmo endereço "
+        "Você baniu Troll de #redes (spam); como Troll entrou sem conta, quem entrar sem conta pelo mesmo endereço "
         "também fica de fora até o banimento ser retirado")
     assert page.js(f"describeRoomNotice({{me: 'Pedro'}}, {frame})") == "Conceição baniu Troll de #redes (spam)"
+
+
+def test_a_room_notice_about_oneself_begins_with_a_capital(page: Page) -> None:
+    """Walking through the page in Portuguese, lines read "você entrou em #redes", "você
+    silenciou Vic em #redes": a sentence that began in lower case (the terminal's "* " mark,
+    which the page leaves off, was all that came before it). "Você" begins them, wherever the
+    language puts it first; "você" inside a sentence stays; so does a name as its owner
+    spells it ("ana"), which is no sentence's first word to change."""
+    speak_portuguese(page)
+
+    def said(frame: str, me: str = "João") -> str:
+        return page.js(f"describeRoomNotice({{me: {json.dumps(me)}}}, {frame})")
+
+    assert said("{act: 'joined', name: 'João', room: '#redes'}") == "Você entrou em #redes"
+    assert said("{act: 'kick', name: 'Vic', by: 'joão', room: '#redes'}") == "Você pôs Vic para fora de #redes"
+    assert said("{act: 'appoint', name: 'João', by: 'Olga', role: 'moderator', room: '#redes'}") == \
+        "Olga deu a você o papel de moderação em #redes"
+    assert said("{act: 'owner', name: 'João', room: '#redes'}") == "A sala #redes agora é sua"
+    assert said("{act: 'owner', name: 'ana', room: '#redes'}") == "A sala #redes agora é de ana"
+    assert said("{act: 'joined', name: 'ana', room: '#redes'}") == "ana entrou em #redes"
+    page.js("(() => { const s = document.getElementById('lang-switch'); s.value = 'en';"
+            " s.dispatchEvent(new Event('change')); })()")
+    page.wait_for("i18n.language === 'en'")
+    assert said("{act: 'owner', name: 'João', room: '#redes'}") == "You own #redes now"
+    assert said("{act: 'left', name: 'João', room: '#redes'}") == "You left #redes"
+    assert said("{act: 'delete', name: 'João', by: 'Olga', room: '#redes'}") == \
+        "Olga deleted a message of yours in #redes"
 
 
 def test_a_mute_that_ran_out_is_said_in_portuguese_and_a_moderators_reason_as_typed(page: Page) -> None:
@@ -538,7 +565,8 @@ def test_messages_on_screen_follow_a_language_switch(page: Page, alice: TcpPeer)
 def test_a_join_refused_for_an_invite_only_room_is_said_in_portuguese(page: Page, alice: TcpPeer) -> None:
     # Found walking through the page in Portuguese: "Servidor: #redes is invite-only: ask its
     # moderators to invite you", the server's English, since the join's refusal did not name
-    # the room that the sentence of the catalogue needs.
+    # the room that the sentence of the catalogue needs. (Said under the join box, where the
+    # join was asked: test_web_rooms.py, test_a_refused_join_is_said_where_the_join_was_asked.)
     alice.login("Olga")
     alice.send(JoinRoom("j", "#redes", False, True))  # created invite-only
     alice.expect(RoomInfo, TIMEOUT)
@@ -547,8 +575,7 @@ def test_a_join_refused_for_an_invite_only_room_is_said_in_portuguese(page: Page
     page.focus("#join-room-name")
     page.type("#redes")
     page.enter()
-    page.wait_for("[...document.querySelectorAll('#messages .notice-text')]"
-                  ".some(n => n.textContent.startsWith('Servidor:'))")
-    said = page.js("[...document.querySelectorAll('#messages .notice-text')].at(-1).textContent")
-    assert said == "Servidor: #redes é só para convidados: peça um convite a quem modera a sala", said
+    page.wait_for("document.getElementById('join-room-error').textContent !== ''")
+    said = page.js("document.getElementById('join-room-error').textContent")
+    assert said == "#redes é só para convidados: peça um convite a quem modera a sala", said
     assert page.problems() == []

@@ -13,7 +13,7 @@ from clientkit import WAIT, posted
 from protocol import RoomPost
 from test_web_browser import TIMEOUT
 from test_web_session import (  # noqa: F401  (fixtures)
-    chromium_installed, log_in_with_password, olga_in_redes, online, shoot, site,
+    PASSWORD, chromium_installed, log_in_with_password, olga_in_redes, online, shoot, site,
 )
 
 
@@ -56,14 +56,14 @@ def test_a_room_in_the_page(site, tmp_path: Path) -> None:
             assert page.js("document.querySelectorAll('#member-list li[data-name=\"Olga\"] button').length") == 0
             page.js("document.querySelector('#member-list li[data-name=\"Vic\"] button[data-act=\"mute\"]').click()")
             page.wait_for("[...document.querySelectorAll('#messages .notice-text')].some(e => "
-                          "e.textContent.startsWith('you muted Vic in #redes'))")
+                          "e.textContent.startsWith('You muted Vic in #redes'))")
             muted = vic.send_to_room("#redes", "hello?")
             assert muted.wait_done(WAIT) and muted.error[0] == "muted"
             page.js("document.querySelector('details.members').open = true")
             shoot(page, tmp_path, "web-client-rooms.png")
             page.js("document.querySelector('#member-list li[data-name=\"Vic\"] button[data-act=\"kick\"]').click()")
             page.wait_for("[...document.querySelectorAll('#messages .notice-text')].some(e => "
-                          "e.textContent === 'you put Vic out of #redes')")
+                          "e.textContent === 'You put Vic out of #redes')")
             page.wait_for("!document.querySelector('#member-list li[data-name=\"Vic\"]')")
         finally:
             vic.close()
@@ -443,3 +443,125 @@ def test_inviting_a_name_that_cannot_be_one_says_so(site) -> None:
     page.wait_for("[...document.querySelectorAll('#messages .notice-text')]"
                   ".some(n => n.textContent === '\"João Silva\" is not a valid name.')")
     assert page.problems() == []
+
+
+def test_a_refused_join_is_said_where_the_join_was_asked(site, tmp_path: Path) -> None:
+    """Found walking through the page: Bob, reading Olga's conversation, typed "#clube" (an
+    invite-only room) in the join box; the refusal came as a line in Olga's conversation,
+    which the join had nothing to do with, and nothing under the box. It is said under the
+    join box (the public rooms' list is under it too), and in no conversation; a join asked
+    with the room's own conversation open (banned from it, say) is said there too (on a
+    phone the sidebar is a drawer over it)."""
+    page, web = site
+    error = "document.getElementById('join-room-error')"
+    notices = "[...document.querySelectorAll('#messages .notice-text')].map(n => n.textContent)"
+    with olga_in_redes(web) as olga:
+        olga.join("#clube", invite_only=True)
+        page.log_in("Bob")
+        page.open_conversation("Olga")
+        page.focus("#join-room-name")
+        page.type("#clube")
+        page.enter()
+        page.wait_for(f"{error}.textContent === '#clube is invite-only: ask its moderators to invite you'"
+                      f" && {error}.offsetHeight > 0")
+        assert page.js("document.getElementById('join-room-name').getAttribute('aria-invalid')") == "true"
+        assert page.js("document.getElementById('conversation-title').textContent") == "Olga"
+        assert page.js(notices) == []
+        shoot(page, tmp_path, "web-client-join-refused.png")
+        # Another join from the list takes the words away; the room opens.
+        page.wait_for("!!document.querySelector('#room-list button[data-room=\"#redes\"]')")
+        page.js("document.querySelector('#room-list button[data-room=\"#redes\"]').click()")
+        page.wait_for(f"document.getElementById('conversation-title').textContent === '#redes'"
+                      f" && {error}.textContent === ''")
+        # Banned while reading the room: a join asked from there is refused there.
+        olga.ban("#redes", "Bob", reason="spam")
+        page.wait_for(f"{notices}.some(t => t.startsWith('Olga banned you from #redes'))")
+        page.focus("#join-room-name")
+        page.type("#redes")
+        page.enter()
+        page.wait_for(f"{notices}.some(t => t.startsWith('Server: you are banned from #redes'))")
+        assert page.js(f"{error}.textContent").startswith("You are banned from #redes")
+        assert page.js("document.getElementById('conversation-title').textContent") == "#redes"
+    assert page.problems() == []
+
+
+def test_the_public_rooms_mark_an_invite_only_one(site, tmp_path: Path) -> None:
+    """An administrator's list of rooms has the invite-only ones too (PROTOCOL.md room_list:
+    ``invite_only``), but the page listed #clube like any other: a click seemed to promise a
+    room anyone may join. It has a lock, and its words for screen readers, in the page's
+    language; a public room has neither."""
+    page, web = site
+    ada = ChatClient("Ada", "127.0.0.1", web.srv.port, password=PASSWORD, register=True)
+    ada.connect(timeout=WAIT)
+    ada.close()
+    web.srv.call(web.srv.server.relay.room_desk.add_admin, "Ada")
+    clube = "document.querySelector('#room-list button[data-room=\"#clube\"]')"
+    redes = "document.querySelector('#room-list button[data-room=\"#redes\"]')"
+    with olga_in_redes(web) as olga:
+        olga.join("#clube", invite_only=True)
+        log_in_with_password(page, "Ada", register=False)
+        page.wait_for(f"!!{clube} && !!{redes}")
+        assert page.js(f"{clube}.textContent") == "#clube invite only (1)"
+        assert page.js(f"{clube}.querySelector('svg.room-lock').getAttribute('aria-hidden')") == "true"
+        assert page.js(f"{clube}.querySelector('svg.room-lock').getBoundingClientRect().width") > 5
+        assert page.js(f"{clube}.querySelector('.visually-hidden').offsetWidth <= 1")
+        assert page.js(f"{redes}.textContent") == "#redes (1) — prova na sexta"
+        assert page.js(f"!{redes}.querySelector('.room-lock')")
+        shoot(page, tmp_path, "web-client-invite-only-listed.png")
+        page.js("(() => { const s = document.getElementById('lang-switch'); s.value = 'pt_BR';"
+                " s.dispatchEvent(new Event('change')); })()")
+        page.wait_for(f"{clube}.textContent === '#clube só para convidados (1)'")
+    assert page.problems() == []
+
+
+def test_an_act_on_someone_who_left_keeps_the_room_and_says_whom_it_is_about(site) -> None:
+    """Bob, a moderator, clicked "Put out" beside Vic just after Vic left #redes: the server
+    answered ``not_member`` ("Vic is not in #redes"), which the page took for its own: it
+    said "you are not in #redes: join it first" and took the room off its list, though Bob
+    was still in it. A moderation act's ``not_member`` may be about the person acted on
+    (as the terminal knows): the page says the server's words, keeps the room and asks its
+    members again (a members request answers ``not_member`` if it is ours after all)."""
+    page, _web = site
+    result = page.js("""(async () => {
+      await useLanguage("en");  // its catalogue's sentences, as a logged-in page has them
+      const chat = createChat();
+      receiveFrame(chat, {type: "welcome", id: helloFrame(chat, "Bob").id, name: "Bob", version: 2});
+      const opened = receiveFrame(chat, {type: "room_info", id: joinRoomFrame(chat, "redes").id, room: "#redes",
+                                         count: 3, owner: "Olga"});
+      receiveFrame(chat, {type: "member_list", id: opened.send.find((f) => f.type === "members").id, room: "#redes",
+                          members: [{name: "Olga", role: "owner"}, {name: "Bob", role: "moderator"},
+                                    {name: "Vic", role: "member"}]});
+      const kick = roomActFrame(chat, "##redes", "kick", "Vic");
+      const out = receiveFrame(chat, {type: "error", id: kick.id, code: "not_member", message: "Vic is not in #redes"});
+      const said = chat.conversations.get("##redes").items.filter((i) => i.kind === "notice").map((i) => i.text);
+      const kept = chat.rooms.has("##redes");
+      const members = out.send.filter((f) => f.type === "members");
+      // Our own not_member (put out meanwhile), to the members request, takes the room off the list.
+      if (members.length) receiveFrame(chat, {type: "error", id: members[0].id, code: "not_member",
+                                              message: "you are not in #redes: join it first"});
+      return {said, kept, asked: members.map((f) => f.room), gone: !chat.rooms.has("##redes")};
+    })()""")
+    assert result["said"] == ["Server: Vic is not in #redes"], result
+    assert result["kept"] is True and result["asked"] == ["#redes"] and result["gone"] is True, result
+    assert page.problems() == []
+
+
+def test_an_invitation_refused_for_a_name_with_no_account_says_the_servers_words(site) -> None:
+    """A server that admits only accounts refuses to invite a name with no account
+    (``unknown_recipient``, PROTOCOL.md "invite"): the page named the room in the
+    catalogue's sentence for it, "nobody called #secret has ever logged in here". It says
+    the server's words, which name the person."""
+    page, _web = site
+    said = page.js("""(async () => {
+      await useLanguage("en");
+      const chat = createChat();
+      receiveFrame(chat, {type: "welcome", id: helloFrame(chat, "Olga").id, name: "Olga", version: 2});
+      receiveFrame(chat, {type: "room_info", id: joinRoomFrame(chat, "secret").id, room: "#secret", count: 1,
+                          owner: "Olga", invite_only: true});
+      const invite = roomActFrame(chat, "##secret", "invite", "Mla");
+      receiveFrame(chat, {type: "error", id: invite.id, code: "unknown_recipient", message: "Mla has no account "
+        + "here, and only accounts log in on this server: check the name, or invite them once they have registered"});
+      return chat.conversations.get("##secret").items.filter((i) => i.kind === "notice").map((i) => i.text);
+    })()""")
+    assert said == ["Server: Mla has no account here, and only accounts log in on this server: check the name, "
+                    "or invite them once they have registered"], said

@@ -369,3 +369,55 @@ def test_the_message_box_shows_its_hint_on_one_line_on_a_phone(page: Page, alice
     assert page.js("(() => { const e = document.getElementById('composer-input');"
                    " return e.scrollHeight <= e.clientHeight; })()")
     assert page.problems() == []
+
+
+def test_an_open_member_list_leaves_the_messages_readable_on_a_phone(page: Page, tmp_path: Path) -> None:
+    """On a 360x640 phone the owner of #redes opened its member list: in the header's flow,
+    it pushed the messages down to a strip of about 30 px, in which not one message could be
+    read. Open, the list is over the top of the conversation, in a scrolling box of its own,
+    and the newest messages stay in view below it (about a third of the screen: four
+    lines at least), as does the message box."""
+    from client.library import ChatClient
+    from clientkit import WAIT
+
+    page.cdp.send("Emulation.setDeviceMetricsOverride", {**PHONE_360, "height": 640})
+    page.wait_for("innerWidth === 360 && innerHeight === 640")
+    claim_and_log_in(page, "Bob")
+    page.focus("#contacts-toggle")
+    page.enter()
+    page.wait_for("getComputedStyle(document.getElementById('sidebar')).visibility === 'visible'")
+    page.focus("#join-room-name")
+    page.type("#redes")
+    page.enter()
+    page.wait_for("document.getElementById('conversation-title').textContent === '#redes'")
+    members = [ChatClient(name, "127.0.0.1", page.srv.port) for name in ("Ana", "Caio", "Duda", "Érica", "Vic")]
+    try:
+        for member in members:
+            member.connect(timeout=WAIT)
+            member.join("#redes")
+        for n in range(8):
+            members[n % len(members)].send_to_room("#redes", f"mensagem {n}").wait_done(WAIT)
+        page.wait_for("document.querySelectorAll('#member-list li').length === 6 && [...document.querySelectorAll("
+                      "'#messages .msg-text')].some(e => e.textContent === 'mensagem 7')")
+        messages = "document.getElementById('messages').getBoundingClientRect()"
+        closed = page.js(f"{messages}.height")
+        page.js("document.querySelector('details.members').open = true")
+        page.wait_for("document.getElementById('member-list').getBoundingClientRect().height > 0")
+        # What of the messages no member list covers, down to the message box.
+        seen = page.js(f"{messages}.bottom - Math.max({messages}.top,"
+                       " document.getElementById('member-list').getBoundingClientRect().bottom)")
+        page.screenshot(tmp_path / "web-client-phone-members-open.png")
+        assert seen >= 0.4 * closed and seen >= 4 * 24, (seen, closed)
+        # The newest message is in that part; the list scrolls (all six are in it) and
+        # stays within the screen; the message box is where it was.
+        newest = "[...document.querySelectorAll('#messages .msg')].at(-1).getBoundingClientRect()"
+        page.wait_for(f"{newest}.bottom <= {messages}.bottom + 1")
+        list_bottom = page.js("document.getElementById('member-list').getBoundingClientRect().bottom")
+        assert list_bottom < page.js(f"{newest}.top")
+        assert page.js("(() => { const l = document.getElementById('member-list');"
+                       " return l.scrollHeight > l.clientHeight && l.getBoundingClientRect().right <= innerWidth; })()")
+        assert hit_at_centre(page, "composer-input") == "composer-input"
+    finally:
+        for member in members:
+            member.close()
+    assert page.problems() == []

@@ -129,7 +129,8 @@ class FakeRelay:
         self.store = DeferredStore()
         self.registry = FakeRegistry()
         self.blocked: dict[str, set[str]] = {}
-        self.config = SimpleNamespace(presence_room_limit=200, log_summary_interval=60.0, unavailable_retry_after=5.0)
+        self.config = SimpleNamespace(presence_room_limit=200, log_summary_interval=60.0, unavailable_retry_after=5.0,
+                                      require_accounts=False)
         self.after = SimpleNamespace(message_sent=lambda sender_key, room_key: None,  # typing is not this test's
                                      wants_edits=lambda session: True)
         self.peers = SimpleNamespace(shares_rooms=False, tells_presence=False)  # one server

@@ -161,6 +161,27 @@ def test_invite_only_admits_the_invited_once(rooms):
     assert codes(rooms.join(ADMIN, "#secret", T0 + 4)) == []  # administrators need none
 
 
+def test_on_a_server_of_accounts_only_an_invitation_is_for_an_account():
+    """Inviting a name that has never logged in was accepted everywhere: on a server that
+    admits only accounts, a mistyped name's invitation waited for whoever registered it
+    first. There it is refused, saying why; where guests log in, a guest may come later."""
+    stranger = Person("Mla", account=False, address=None)  # never logged in: no account, no address
+    accounts = Rooms(admins=(), accounts_only=True)
+    accounts.join(OWNER, "#secret", T0, invite_only=True)
+    out = accounts.invite(OWNER, "#secret", stranger, T0)
+    assert codes(out) == [ErrorCode.UNKNOWN_RECIPIENT]
+    assert out[0].message == ("Mla has no account here, and only accounts log in on this server: check the name, "
+                              "or invite them once they have registered")
+    assert codes(accounts.join(Person("Mla", account=True, address="10.0.0.9"), "#secret", T0)) == \
+        [ErrorCode.INVITE_ONLY]  # nothing was kept for the name
+    assert notices(accounts.invite(OWNER, "#secret", MEMBER, T0)) == [Notice("#secret", "invite", "Mia", T0, by="Olga")]
+    # An outsider is told what it may not do first, not whether the name has an account.
+    assert codes(accounts.invite(OUTSIDER, "#secret", stranger, T0)) == [ErrorCode.NOT_MEMBER]
+    guests = Rooms(admins=())
+    guests.join(OWNER, "#secret", T0, invite_only=True)
+    assert notices(guests.invite(OWNER, "#secret", stranger, T0)) == [Notice("#secret", "invite", "Mla", T0, by="Olga")]
+
+
 def test_invitations_per_room_are_bounded(monkeypatch, rooms):
     monkeypatch.setattr(const, "MAX_ROOM_INVITES", 2)
     rooms.join(OWNER, "#secret", T0, invite_only=True)
