@@ -11,13 +11,15 @@ and for the console's own commands, CONSOLE_WORDS's.
 Standard input is read in a daemon thread because asyncio cannot watch a console portably;
 each command is handed to the event loop with ``call_soon_threadsafe``. When standard input
 is closed or not a terminal with nothing to read, the thread just ends: a server started
-with no input keeps running.
+with no input keeps running. A server sent to the background (``&``, or Ctrl-Z and ``bg``)
+goes on serving, and its console reads again once it is back in the foreground (``fg``).
 """
 
 from __future__ import annotations
 
 import asyncio
 import os
+import signal
 import sys
 import threading
 import time
@@ -185,6 +187,61 @@ def say_to_operator(line: str, *, stdin: TextIO | None = None, stdout: TextIO | 
     print(line, file=stdout, flush=True)
 
 
+# Seconds between two looks at whether a server in the background has been brought back.
+FOREGROUND_POLL = 0.25
+
+
+def _background_reads_not_stopping() -> None:
+    """A console read from the background (``python3 chatserver.py &``, or Ctrl-Z then
+    ``bg``) would get SIGTTIN, which stops the whole process: the server would stop
+    answering anyone, its clients hanging. Ignored, such a read fails (EIO) instead, and
+    :func:`_next_line` waits for ``fg``. Only from the main thread (where signals are set),
+    only on a terminal, only where there is job control (not Windows)."""
+    ttin = getattr(signal, "SIGTTIN", None)
+    if ttin is None or not _is_terminal(sys.stdin):
+        return
+    try:
+        signal.signal(ttin, signal.SIG_IGN)
+    except ValueError:  # not the main thread: the signals are someone else's
+        pass
+
+
+def _in_the_background(stream: TextIO) -> bool:
+    """True while ``stream`` is a terminal whose foreground is another job than ours."""
+    try:
+        return os.tcgetpgrp(stream.fileno()) != os.getpgrp()
+    except (OSError, ValueError, AttributeError):  # no terminal (any more), or no job control
+        return False
+
+
+def _next_line(stdin: TextIO) -> str:
+    """The next line typed, "" at the end of input. A read refused because the server runs
+    in the background waits until it is brought to the foreground (``fg``), then reads;
+    any other failure is the end of the console (OSError, ValueError)."""
+    while True:
+        try:
+            return stdin.readline()
+        except OSError:
+            if not _in_the_background(stdin):
+                raise
+        while _in_the_background(stdin):
+            time.sleep(FOREGROUND_POLL)
+
+
+def _undecodable_bytes_replaced(stdin: TextIO) -> None:
+    """A line that is not in the terminal's encoding (a Latin-1 terminal typing "João" to a
+    UTF-8 locale) raised UnicodeDecodeError, which ended the console without a word: from
+    then on /quit, /who and every other command went unread. Such bytes become U+FFFD,
+    which the command then refuses in words ("a name cannot contain U+FFFD")."""
+    reconfigure = getattr(stdin, "reconfigure", None)
+    if reconfigure is None:
+        return
+    try:
+        reconfigure(errors="replace")
+    except (OSError, ValueError, AttributeError):  # closed, or already read from: as it is
+        pass
+
+
 def watch_console(loop: asyncio.AbstractEventLoop, on_quit: Callable[[], None],
                   on_who: Callable[[], None], on_admin: Callable[[str], None] | None = None,
                   on_password: Callable[[str], None] | None = None,
@@ -203,8 +260,10 @@ def watch_console(loop: asyncio.AbstractEventLoop, on_quit: Callable[[], None],
         return word[0] if word and (word[0] == names or word[0] in names) else None
 
     def read() -> None:
+        stdin = sys.stdin
+        _undecodable_bytes_replaced(stdin)
         try:
-            for line in sys.stdin:
+            while line := _next_line(stdin):
                 command = line.strip().lower()
                 if command in QUIT_COMMANDS:
                     loop.call_soon_threadsafe(on_quit)
@@ -226,6 +285,7 @@ def watch_console(loop: asyncio.AbstractEventLoop, on_quit: Callable[[], None],
         except (OSError, ValueError, RuntimeError):
             return  # no console, or the loop is already closed
 
+    _background_reads_not_stopping()
     thread = threading.Thread(target=read, name="server-console", daemon=True)
     thread.start()
     return thread

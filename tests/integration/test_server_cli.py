@@ -288,10 +288,10 @@ class Console:
     its standard output read with deadlines: ``said`` has both as they came, ``log`` and
     ``out`` each."""
 
-    def __init__(self, *args: str) -> None:
+    def __init__(self, *args: str, env: dict[str, str] | None = None) -> None:
         self.proc = subprocess.Popen([sys.executable, "chatserver.py", "--host", "127.0.0.1", "--memory", *args],
                                      cwd=ROOT, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                                     stderr=subprocess.PIPE)
+                                     stderr=subprocess.PIPE, env=env)
         self.said = self.log = self.out = b""
 
     def _take(self, stream, chunk: bytes) -> None:
@@ -357,6 +357,25 @@ def test_the_log_says_each_address_once_and_the_console_lists_its_commands() -> 
     assert said.count("\n".join(help_lines())) == 2, said  # after /help and after /nonsense
     for command in ("/who", "/quit", "/sair", "/help"):
         assert command in "\n".join(help_lines())
+    assert "Traceback" not in said
+
+
+def test_a_line_the_console_cannot_decode_is_refused_in_words_and_the_console_goes_on() -> None:
+    """A Latin-1 terminal's "João" (the byte E3) in a UTF-8 locale, whose standard input is
+    strict (PYTHONIOENCODING says so here, as a pt_BR.UTF-8 locale does): the console
+    thread ended on the UnicodeDecodeError without a word, and /who and /quit after it went
+    unread, the server running on. The line is now read with U+FFFD for the byte."""
+    console = Console("--port", "0", "--web-port", "0", env=dict(os.environ, PYTHONIOENCODING="utf-8:strict"))
+    try:
+        console.expect(r"listening on 127\.0\.0\.1:\d+\n")
+        console.proc.stdin.write(b"/admin Jo\xe3o\n")
+        console.type("/who")
+        console.expect(r"online: ")
+        console.type("/quit")
+        said = console.finish()
+    finally:
+        console.close()
+    assert "U+FFFD" in said, said
     assert "Traceback" not in said
 
 
