@@ -345,6 +345,17 @@ def raise_file_limit() -> None:
             pass
 
 
+def _stop_signals() -> tuple[signal.Signals, ...]:
+    """The signals that stop the server as /quit does: Ctrl-C, SIGTERM, and SIGHUP, which
+    the terminal sends when its window is closed (else the server died at once: its clients
+    not told, and its next start checking the database as after a crash), unless it is
+    ignored (``nohup``: the server is meant to outlive its terminal). Windows has no SIGHUP."""
+    hangup = getattr(signal, "SIGHUP", None)
+    if hangup is None or signal.getsignal(hangup) is signal.SIG_IGN:
+        return (signal.SIGINT, signal.SIGTERM)
+    return (signal.SIGINT, signal.SIGTERM, hangup)
+
+
 async def serve(config: ServerConfig, say_settings: bool = True) -> None:
     """Run the server until a signal or the console stops it; ``say_settings``: log which
     settings file applied once it listens (not before: a server that cannot start says
@@ -365,7 +376,7 @@ async def serve(config: ServerConfig, say_settings: bool = True) -> None:
             loop.call_soon_threadsafe(stop.set)
 
     handled: list[signal.Signals] = []  # the stop signals this server took
-    for sig in (signal.SIGINT, signal.SIGTERM):
+    for sig in _stop_signals():
         try:
             loop.add_signal_handler(sig, stop.set)
             handled.append(sig)
