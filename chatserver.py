@@ -79,6 +79,21 @@ LISTEN_FAILED = {
 }
 
 
+def listen_failed(exc: ListenFailed) -> str:
+    """LISTEN_FAILED's line for ``exc``, naming the settings file when the address or the
+    port it could not listen on is one it sets: the server stops before its log says which
+    file applied, and an address left there from another network (a lab's old IP address)
+    was otherwise looked for on the command line, where it is not."""
+    line = LISTEN_FAILED[exc.listener].format(port=exc.port, host=exc.host, reason=exc.reason)
+    if exc.errno in (errno.EADDRINUSE, errno.EACCES):  # the port's fault (taken, or below 1024)
+        name, value = ("SERVER_PORT" if exc.listener == "chat" else "WEB_PORT"), exc.port
+    else:  # the address's: not this machine's, or no such name
+        name, value = "SERVER_HOST", exc.host
+    if name in const.LOCAL_SETTINGS.names and getattr(const, name) == value:
+        line += f"; {value} is {const.LOCAL_SETTINGS.where(name)}"
+    return line
+
+
 # What to say when the data directory (--data DIR, absolute) cannot be used, by the
 # cause's errno; {dir}, {file} (the file in the way), {reason} (the system's words), {free}
 # (what the disk has left).
@@ -834,7 +849,7 @@ def main(argv: list[str] | None = None) -> int:
         log.error("cannot start: %s", exc)
         return 1
     except ListenFailed as exc:
-        log.error(LISTEN_FAILED[exc.listener].format(port=exc.port, host=exc.host, reason=exc.reason))
+        log.error("%s", listen_failed(exc))
         return 1
     except MemoryError:  # in the loop itself (its select); a callback's is the loop's exception handler's
         give_up("in the event loop")

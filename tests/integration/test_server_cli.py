@@ -191,6 +191,28 @@ def test_a_web_name_from_the_settings_file_is_said_to_come_from_it(tmp_path: Pat
            "'http://sala.escola.br/' is not a host name" in done.stderr, done.stderr
 
 
+def test_an_address_or_port_from_the_settings_file_that_cannot_be_listened_on_names_the_file(
+        tmp_path: Path, monkeypatch, busy_port: int) -> None:
+    """A const_local.py left with another network's address (192.0.2.20: none of this
+    machine's) or a port something else holds: the error pointed at --host and --port
+    only, and the server stopped before its log said which settings file applied, so the
+    operator looked for the value on a command line that did not have it."""
+    settings = tmp_path / "const_local.py"
+    monkeypatch.setenv("CHAT_CONST_LOCAL", str(settings))
+    settings.write_text('SERVER_HOST = "192.0.2.20"\n', encoding="utf-8")
+    done = run("--port", "0", "--web-port", "0", "--memory")
+    assert done.returncode == 1 and "cannot listen on 192.0.2.20 port 0 (" in done.stderr, done.stderr
+    assert done.stderr.rstrip().endswith(f"; 192.0.2.20 is SERVER_HOST in {settings}"), done.stderr
+    settings.write_text(f'SERVER_HOST = "127.0.0.1"\nWEB_PORT = {busy_port}\n', encoding="utf-8")
+    done = run("--port", "0", "--memory")
+    assert done.returncode == 1 and done.stderr.rstrip().endswith(
+        f"cannot start: the web client cannot listen on 127.0.0.1 port {busy_port} (Address already in use); "
+        f"choose another port with --web-port PORT, or turn the web client off with --web-port 0; "
+        f"{busy_port} is WEB_PORT in {settings}"), done.stderr
+    done = run("--port", "0", "--memory", "--host", "192.0.2.21")  # the command line's: nothing to add
+    assert done.stderr.rstrip().endswith("another address with --host"), done.stderr
+
+
 # --- A data directory that cannot be used names it, and what to do -------------------------
 
 
