@@ -788,6 +788,36 @@ def log_settings() -> None:
         log.info("settings of %s applied: %s", applied.path, ", ".join(applied.names) or "none set")
 
 
+# What each TLS file must hold, as PEM: the line it has (a key's is "-----BEGIN PRIVATE KEY-----",
+# "-----BEGIN RSA PRIVATE KEY-----", "-----BEGIN ENCRYPTED PRIVATE KEY-----"...).
+_PEM_MARKS = {"--tls-cert": ("-----BEGIN CERTIFICATE-----", "certificate"),
+              "--tls-key": ("PRIVATE KEY-----", "private key")}
+# Bytes of a TLS file looked at: a certificate chain is a few KB.
+_PEM_READ = 1 << 20
+
+
+def tls_files_problem(cert: str, key: str) -> str | None:
+    """What is wrong with the TLS files, in words, or None. OpenSSL says "[SSL] PEM lib
+    (_ssl.c:3905)" for the README's likeliest slip, the two files given the other way round
+    (or one of them twice), and a folder was "not found"."""
+    for flag, path in (("--tls-cert", cert), ("--tls-key", key)):
+        place = Path(path)
+        if not place.exists():
+            return f"TLS file not found: {path}"
+        if not place.is_file():
+            return f"{flag} {path} is not a file"
+        try:
+            with place.open("rb") as file:
+                text = file.read(_PEM_READ).decode("ascii", errors="replace")
+        except OSError as exc:
+            return f"cannot read the TLS file {path} ({exc.strerror or exc})"
+        mark, what = _PEM_MARKS[flag]
+        if mark not in text:
+            return (f"{flag} {path} holds no {what} (no {mark.strip('-')} in it): --tls-cert takes the "
+                    f"certificate (openssl's -out, cert.pem), --tls-key its private key (-keyout, key.pem)")
+    return None
+
+
 def warn_of_a_password_in_argv(argv: list[str], cluster_url: str | None) -> None:
     """A Redis password typed in ``--cluster``: every user of the machine reads a process's
     command line (``ps``), so say where it belongs instead (docs/privacy.md). Never the
@@ -812,10 +842,9 @@ def main(argv: list[str] | None = None) -> int:
     # line per login.
     logging._srcfile = None
     logging.logThreads = logging.logProcesses = logging.logMultiprocessing = False
-    for path in (args.tls_cert, args.tls_key):
-        if path and not Path(path).is_file():
-            log.error("cannot start: TLS file not found: %s", path)
-            return 1
+    if args.tls_cert and args.tls_key and (problem := tls_files_problem(args.tls_cert, args.tls_key)):
+        log.error("cannot start: %s", problem)
+        return 1
     raise_file_limit()
     try:
         config = config_from(args)
@@ -829,8 +858,12 @@ def main(argv: list[str] | None = None) -> int:
     try:
         asyncio.run(serve(config, say_settings=not args.reuse_port))
     except ssl.SSLError as exc:
-        log.error("cannot use the TLS certificate %s or key %s: %s", args.tls_cert, args.tls_key,
-                  exc.reason or exc)
+        if exc.reason == "KEY_VALUES_MISMATCH":
+            log.error("cannot start: the TLS key %s is not the key of the certificate %s: give the key made with "
+                      "it (the -keyout of the same openssl command)", args.tls_key, args.tls_cert)
+        else:
+            log.error("cannot use the TLS certificate %s or key %s: %s", args.tls_cert, args.tls_key,
+                      exc.reason or exc)
         return 1
     except KeyUnderPassphrase:
         log.error("cannot use the TLS key %s: it is under a passphrase, which the server does not ask for: "
