@@ -44,8 +44,8 @@ from resp.aio import tls_context
 from server import ChatServer, ServerConfig, backup
 from server.addresses import bracketed, endpoint
 from server.app import KeyUnderPassphrase, ListenFailed
-from server.console import (QUIT_COMMANDS, Confirmation, registry_lines, say_to_operator, unregister_question,
-                            watch_console)
+from server.console import (QUIT_COMMANDS, Confirmation, background_reads_not_stopping, console_lines,
+                            registry_lines, say_to_operator, unregister_question, watch_console)
 from server.lan import lan_lines, listens_everywhere, local_addresses
 from server import logformat
 from server.lockfile import DataDirInUse, DataDirUnusable
@@ -722,14 +722,22 @@ def run_workers(argv: list[str], args: argparse.Namespace) -> int:
     log_settings()  # once, for all the workers (each is started with --reuse-port: they do not)
 
     def console() -> None:
+        """/quit; any other command went unanswered (/who, /password typed in vain): each
+        worker is a process of its own, with no console, so say where they can be typed."""
         try:
-            for line in sys.stdin:
-                if line.strip().lower() in QUIT_COMMANDS:
+            for line in console_lines(sys.stdin):
+                command = line.strip().lower()
+                if command in QUIT_COMMANDS:
                     forward(signal.SIGTERM, None)
                     return
+                if command:
+                    print(_("with --workers only /quit is read here, not {command!r}: type the other commands at "
+                            "the terminal of one more node of the cluster, started without --workers (--cluster "
+                            "URL --port OTHER)").format(command=line.strip()), file=sys.stderr, flush=True)
         except (OSError, ValueError):
             return  # no console
 
+    background_reads_not_stopping()  # (the main thread's to set)
     threading.Thread(target=console, name="workers-console", daemon=True).start()
     worst = 0
     ended: set[int] = set()  # slots given up on (or stopped)

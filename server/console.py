@@ -23,7 +23,7 @@ import signal
 import sys
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import TextIO
 
 from registry.collation import name_order
@@ -191,11 +191,11 @@ def say_to_operator(line: str, *, stdin: TextIO | None = None, stdout: TextIO | 
 FOREGROUND_POLL = 0.25
 
 
-def _background_reads_not_stopping() -> None:
+def background_reads_not_stopping() -> None:
     """A console read from the background (``python3 chatserver.py &``, or Ctrl-Z then
     ``bg``) would get SIGTTIN, which stops the whole process: the server would stop
     answering anyone, its clients hanging. Ignored, such a read fails (EIO) instead, and
-    :func:`_next_line` waits for ``fg``. Only from the main thread (where signals are set),
+    :func:`console_lines` waits for ``fg``. Only from the main thread (where signals are set),
     only on a terminal, only where there is job control (not Windows)."""
     ttin = getattr(signal, "SIGTTIN", None)
     if ttin is None or not _is_terminal(sys.stdin):
@@ -226,6 +226,15 @@ def _next_line(stdin: TextIO) -> str:
                 raise
         while _in_the_background(stdin):
             time.sleep(FOREGROUND_POLL)
+
+
+def console_lines(stdin: TextIO) -> Iterator[str]:
+    """The lines typed at ``stdin``, until its end: in the background, each read waits for
+    ``fg`` (call :func:`background_reads_not_stopping` first, from the main thread); bytes
+    not in its encoding read as U+FFFD. OSError or ValueError: no console (any more)."""
+    _undecodable_bytes_replaced(stdin)
+    while line := _next_line(stdin):
+        yield line
 
 
 def _undecodable_bytes_replaced(stdin: TextIO) -> None:
@@ -260,10 +269,8 @@ def watch_console(loop: asyncio.AbstractEventLoop, on_quit: Callable[[], None],
         return word[0] if word and (word[0] == names or word[0] in names) else None
 
     def read() -> None:
-        stdin = sys.stdin
-        _undecodable_bytes_replaced(stdin)
         try:
-            while line := _next_line(stdin):
+            for line in console_lines(sys.stdin):
                 command = line.strip().lower()
                 if command in QUIT_COMMANDS:
                     loop.call_soon_threadsafe(on_quit)
@@ -285,7 +292,7 @@ def watch_console(loop: asyncio.AbstractEventLoop, on_quit: Callable[[], None],
         except (OSError, ValueError, RuntimeError):
             return  # no console, or the loop is already closed
 
-    _background_reads_not_stopping()
+    background_reads_not_stopping()
     thread = threading.Thread(target=read, name="server-console", daemon=True)
     thread.start()
     return thread

@@ -198,6 +198,25 @@ def quit_workers(parent: subprocess.Popen, log: Path) -> None:
 
 
 @pytest.mark.timeout_seconds(60)
+def test_workers_say_that_only_quit_is_read_at_their_terminal(redis, tmp_path):
+    """/who typed at ``--workers N``'s terminal went unanswered: its console reads /quit
+    alone (each worker is a process of its own). It says so, and where the others go."""
+    log = tmp_path / "workers.log"
+    parent, _ = start_workers(redis, log)
+    try:
+        parent.stdin.write(b"/who\n")
+        parent.stdin.flush()
+        wait_until(lambda: "with --workers only /quit is read here, not '/who': type the other commands at the "
+                           "terminal of one more node of the cluster, started without --workers (--cluster URL "
+                           "--port OTHER)" in log.read_text(), 10, "the console's answer to /who")
+        quit_workers(parent, log)
+    finally:
+        stop_process(parent)
+        parent.stdin.close()
+        stop_orphaned_workers(log)
+
+
+@pytest.mark.timeout_seconds(60)
 def test_workers_stop_on_quit_however_the_signals_of_their_supervisor_fall(redis, tmp_path):
     """The supervisor's SIGCHLD handler set a threading.Event. Handlers run in the main
     thread between any two bytecodes, so a second SIGCHLD (the two workers end together)

@@ -741,6 +741,7 @@ chatCatalogueLoaded("pt_BR", {
   "where NAME is connected from, and since when": "de onde NOME se conectou, e desde quando",
   "who is in the room": "quem está na sala",
   "who is online": "quem está online",
+  "with --workers only /quit is read here, not {command!r}: type the other commands at the terminal of one more node of the cluster, started without --workers (--cluster URL --port OTHER)": "com --workers só /sair é lido aqui, não {command!r}: digite os outros comandos no terminal de mais um nó do cluster, iniciado sem --workers (--cluster URL --port OUTRA)",
   "writing to the server failed: {why}": "a escrita para o servidor falhou: {why}",
   "wrong password": "senha errada",
   "wrong password; try again": "senha errada; tente de novo",
