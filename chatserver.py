@@ -408,20 +408,20 @@ async def serve(config: ServerConfig, say_settings: bool = True) -> None:
     _tell_parent_listening()  # (once a stop signal stops it gracefully: --workers passes them on)
 
     def who() -> None:
-        print("\n".join(registry_lines(server.relay.registry.online())), file=sys.stderr, flush=True)
+        say_to_operator("\n".join(registry_lines(server.relay.registry.online())))
 
     def admin(name: str) -> None:
         try:
             admins = ", ".join(server.relay.room_desk.add_admin(name)) or _("none")
         except InvalidName as exc:
-            print(not_a_name(name[:40], exc, _), file=sys.stderr, flush=True)
+            say_to_operator(not_a_name(name[:40], exc, _))
             return
         except NoAccount:
-            print(_("{name} has no account: a server administrator must be a registered account. Let them "
-                    "register the name first (/register in the client), then type /admin {name} again").format(
-                name=name), file=sys.stderr, flush=True)
+            say_to_operator(_("{name} has no account: a server administrator must be a registered account. Let "
+                              "them register the name first (/register in the client), then type /admin {name} "
+                              "again").format(name=name))
             return
-        print(_("server administrators: {names}").format(names=admins), file=sys.stderr, flush=True)
+        say_to_operator(_("server administrators: {names}").format(names=admins))
 
     def password(name: str) -> None:
         # Every answer of /password where its new password goes (say_to_operator): on the
@@ -479,21 +479,21 @@ async def serve(config: ServerConfig, say_settings: bool = True) -> None:
 
     def back_up(folder_given: str) -> None:
         if config.database is None:
-            print(_("nothing to back up: this server keeps nothing on disk (--memory, or --cluster: back Redis "
-                    "up instead)"), file=sys.stderr, flush=True)
+            say_to_operator(_("nothing to back up: this server keeps nothing on disk (--memory, or --cluster: back "
+                              "Redis up instead)"))
             return
         if backing_up:
-            print(_("a backup into {folder} is being made: wait for its line").format(folder=backing_up[0]),
-                  file=sys.stderr, flush=True)
+            say_to_operator(_("a backup into {folder} is being made: wait for its line").format(
+                folder=backing_up[0]))
             return
         folder = (Path(folder_given).expanduser().absolute() if folder_given
                   else backup.default_folder(config.data_dir))
         backing_up.append(folder)
-        print(_("backing up the database into {folder}…").format(folder=folder), file=sys.stderr, flush=True)
+        say_to_operator(_("backing up the database into {folder}…").format(folder=folder))
 
         def made(line: str) -> None:
             backing_up.clear()
-            print(line, file=sys.stderr, flush=True)
+            say_to_operator(line)
 
         def work() -> None:
             line = ""
@@ -503,7 +503,7 @@ async def serve(config: ServerConfig, say_settings: bool = True) -> None:
                 try:
                     loop.call_soon_threadsafe(made, line)
                 except RuntimeError:  # the server stopped meanwhile: say it here
-                    print(line, file=sys.stderr, flush=True)
+                    say_to_operator(line)
 
         # A thread of its own: the copy takes seconds for a large database, and SQLite
         # copies it without the GIL (server/backup.py); the loop only prints the result.
@@ -731,9 +731,9 @@ def run_workers(argv: list[str], args: argparse.Namespace) -> int:
                     forward(signal.SIGTERM, None)
                     return
                 if command:
-                    print(_("with --workers only /quit is read here, not {command!r}: type the other commands at "
-                            "the terminal of one more node of the cluster, started without --workers (--cluster "
-                            "URL --port OTHER)").format(command=line.strip()), file=sys.stderr, flush=True)
+                    say_to_operator(_("with --workers only /quit is read here, not {command!r}: type the other "
+                                      "commands at the terminal of one more node of the cluster, started without "
+                                      "--workers (--cluster URL --port OTHER)").format(command=line.strip()))
         except (OSError, ValueError):
             return  # no console
 

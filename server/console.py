@@ -1,12 +1,12 @@
 """The server's own terminal: ``/quit`` stops it, ``/who`` lists users, ``/admin NAME``
 makes an account a server administrator (rooms, issue 13) until the server stops,
 ``/password NAME`` sets a new random password for an account (shown once) and ends its
-sessions (its answers on the console's own output, never on the log's stream:
-:func:`say_to_operator`), ``/backup [FOLDER]`` copies the database into a new folder while
+sessions, ``/backup [FOLDER]`` copies the database into a new folder while
 the server runs (server/backup.py), ``/help`` lists the commands (:func:`help_lines`, also
 shown for anything else typed there). Each takes its other names too: those the client
 gives it (shared/commandwords.py COMMAND_WORDS, the one table: ``/sair``, ``/quem``, ``/lista``...),
-and for the console's own commands, CONSOLE_WORDS's.
+and for the console's own commands, CONSOLE_WORDS's. Every answer goes to the console's own
+output, never to the log's stream (:func:`say_to_operator`).
 
 Standard input is read in a daemon thread because asyncio cannot watch a console portably;
 each command is handed to the event loop with ``call_soon_threadsafe``. When standard input
@@ -169,8 +169,10 @@ def _open_terminal() -> TextIO:
 
 def say_to_operator(line: str, *, stdin: TextIO | None = None, stdout: TextIO | None = None,
                     open_tty: Callable[[], TextIO] = _open_terminal) -> None:
-    """Print a console answer that must not land in the log (a new password): never on
-    standard error, the log's stream, which an operator may send to a file. On standard
+    """Print a console answer where the operator reads it, and not in the log: never on
+    standard error, the log's stream, which an operator may send to a file (``2>server.log``:
+    /who, /help and /backup answered there went unseen, and a new password must never be
+    logged), and where lines without a time would break its one line an event. On standard
     output, the console's own; when that is not a terminal but standard input is (a
     person typing, the output sent to a file), on that terminal (``/dev/tty``; Windows:
     ``CONOUT$``), so that it is seen and lands in no file; else on standard output all the
@@ -288,7 +290,7 @@ def watch_console(loop: asyncio.AbstractEventLoop, on_quit: Callable[[], None],
                 elif command:  # /help, or anything else: what can be typed here
                     unknown = () if command in HELP_COMMANDS else (
                         _("unknown command {command!r}").format(command=line.strip()),)
-                    print("\n".join((*unknown, *help_lines(console_width(sys.stderr)))), file=sys.stderr, flush=True)
+                    say_to_operator("\n".join((*unknown, *help_lines(console_width(sys.stdout)))))
         except (OSError, ValueError, RuntimeError):
             return  # no console, or the loop is already closed
 

@@ -140,14 +140,15 @@ def test_kill_9_of_the_recipients_node_mid_delivery_the_message_arrives_once_els
 
 
 def start_workers(redis, log: Path, host: str = "127.0.0.1", own_group: bool = False) -> tuple[subprocess.Popen, int]:
-    """``chatserver.py --workers 2`` on ``host`` and a free port, its log in ``log``, once
-    both listen and the parent said so: (the parent process, the port). ``own_group``: in a
-    process group of its own, the parent's PID (as a terminal's job is, for its Ctrl-C)."""
+    """``chatserver.py --workers 2`` on ``host`` and a free port, its log (and its console's
+    answers) in ``log``, once both listen and the parent said so: (the parent process, the
+    port). ``own_group``: in a process group of its own, the parent's PID (as a terminal's
+    job is, for its Ctrl-C)."""
     port = free_port()
     with open(log, "w") as err:
         parent = subprocess.Popen([sys.executable, "chatserver.py", "--host", host, "--port", str(port),
                                    "--web-port", "0", "--cluster", redis.url, "--workers", "2"],
-                                  cwd=ROOT, stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=err,
+                                  cwd=ROOT, stdin=subprocess.PIPE, stdout=err, stderr=err,
                                   start_new_session=own_group)
     try:
         wait_until(lambda: log.read_text().count("listening on ") == 2

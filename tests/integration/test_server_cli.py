@@ -382,6 +382,28 @@ def test_the_log_says_each_address_once_and_the_console_lists_its_commands() -> 
     assert "Traceback" not in said
 
 
+def test_the_consoles_answers_go_to_its_output_not_to_the_log() -> None:
+    """README has the operator send the log to a file (``2>server.log``): /who, /help, /admin
+    and /backup were answered on standard error, into that file, and the operator at the
+    terminal saw nothing (only /password's answers came to the screen), while the log got
+    lines without a time."""
+    console = Console("--port", "0", "--web-port", "0")
+    try:
+        console.expect(r"listening on 127\.0\.0\.1:\d+\n")
+        for command in ("/who", "/help", "/admin Ninguém", "/backup", "/nonsense"):
+            console.type(command)
+        console.expect(r"unknown command '/nonsense'")
+        console.type("/quit")
+        console.finish()
+    finally:
+        console.close()
+    out, log = console.out.decode(), console.log.decode()
+    for answer in ("online: nobody", help_lines()[0], "Ninguém has no account", "nothing to back up",
+                   "unknown command '/nonsense'"):
+        assert answer in out and answer not in log, (answer, out, log)
+    assert all(re.match(r"\d{4}-\d\d-\d\d ", line) for line in log.splitlines()), log  # each a time first
+
+
 def test_a_line_the_console_cannot_decode_is_refused_in_words_and_the_console_goes_on() -> None:
     """A Latin-1 terminal's "João" (the byte E3) in a UTF-8 locale, whose standard input is
     strict (PYTHONIOENCODING says so here, as a pt_BR.UTF-8 locale does): the console
