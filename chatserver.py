@@ -383,7 +383,7 @@ async def serve(config: ServerConfig, say_settings: bool = True) -> None:
         log_settings()
         host, port = server.address
         web_port = server.web_address[1] if config.web_port is not None else None
-        for line in lan_lines(host, port, web_port, config.tls_cert is not None,
+        for line in lan_lines(host, port, web_port, None if config.tls_cert is None else str(config.tls_cert),
                               local_addresses(host) if listens_everywhere(host) else []):
             log.info("%s", line)
     def on_signal(signum: int, frame: object) -> None:
