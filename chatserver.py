@@ -674,7 +674,7 @@ def run_workers(argv: list[str], args: argparse.Namespace) -> int:
             if child.returncode is None:
                 child.send_signal(signum)
 
-    for sig in (signal.SIGINT, signal.SIGTERM):
+    for sig in _stop_signals():
         signal.signal(sig, forward)
     signal.signal(signal.SIGCHLD, lambda signum, frame: woken.wake())
 
@@ -682,7 +682,7 @@ def run_workers(argv: list[str], args: argparse.Namespace) -> int:
         """Every worker ended: a stop signal has nothing left to do, and is ignored rather
         than met by Python's finalization, which puts the default action back (a SIGTERM
         then killed the command that had just ended cleanly)."""
-        for sig in (signal.SIGINT, signal.SIGTERM):
+        for sig in _stop_signals():
             signal.signal(sig, signal.SIG_IGN)
         woken.close()
 

@@ -218,6 +218,23 @@ def test_workers_say_that_only_quit_is_read_at_their_terminal(redis, tmp_path):
 
 
 @pytest.mark.timeout_seconds(60)
+def test_a_sighup_to_the_supervisor_stops_every_worker_cleanly(redis, tmp_path):
+    """A closed terminal, or 'kill -HUP' of the command: the supervisor died of it at once,
+    its workers orphaned and still serving, nobody left to stop or supervise them. It
+    passes SIGHUP on as it does SIGTERM, and each worker stops as for Ctrl-C."""
+    log = tmp_path / "workers.log"
+    parent, _ = start_workers(redis, log)
+    try:
+        os.kill(parent.pid, signal.SIGHUP)
+        assert parent.wait(20) == 0, log.read_text()[-2000:]
+        assert log.read_text().count("stopped") == 2, log.read_text()[-2000:]
+    finally:
+        stop_process(parent)
+        parent.stdin.close()
+        stop_orphaned_workers(log)
+
+
+@pytest.mark.timeout_seconds(60)
 def test_workers_stop_on_quit_however_the_signals_of_their_supervisor_fall(redis, tmp_path):
     """The supervisor's SIGCHLD handler set a threading.Event. Handlers run in the main
     thread between any two bytecodes, so a second SIGCHLD (the two workers end together)
