@@ -44,8 +44,8 @@ from resp.aio import tls_context
 from server import ChatServer, ServerConfig, backup
 from server.addresses import bracketed, endpoint
 from server.app import KeyUnderPassphrase, ListenFailed
-from server.console import (QUIT_COMMANDS, Confirmation, registry_lines, say_to_operator, unregister_question,
-                            watch_console)
+from server.console import (QUIT_COMMANDS, Confirmation, background_reads_not_stopping, console_lines,
+                            registry_lines, say_to_operator, unregister_question, watch_console)
 from server.lan import lan_lines, listens_everywhere, local_addresses
 from server import logformat
 from server.lockfile import DataDirInUse, DataDirUnusable
@@ -77,6 +77,21 @@ LISTEN_FAILED = {
     "web": "cannot start: the web client cannot listen on {host} port {port} ({reason}); "
            "choose another port with --web-port PORT, or turn the web client off with --web-port 0",
 }
+
+
+def listen_failed(exc: ListenFailed) -> str:
+    """LISTEN_FAILED's line for ``exc``, naming the settings file when the address or the
+    port it could not listen on is one it sets: the server stops before its log says which
+    file applied, and an address left there from another network (a lab's old IP address)
+    was otherwise looked for on the command line, where it is not."""
+    line = LISTEN_FAILED[exc.listener].format(port=exc.port, host=exc.host, reason=exc.reason)
+    if exc.errno in (errno.EADDRINUSE, errno.EACCES):  # the port's fault (taken, or below 1024)
+        name, value = ("SERVER_PORT" if exc.listener == "chat" else "WEB_PORT"), exc.port
+    else:  # the address's: not this machine's, or no such name
+        name, value = "SERVER_HOST", exc.host
+    if name in const.LOCAL_SETTINGS.names and getattr(const, name) == value:
+        line += f"; {value} is {const.LOCAL_SETTINGS.where(name)}"
+    return line
 
 
 # What to say when the data directory (--data DIR, absolute) cannot be used, by the
@@ -345,6 +360,17 @@ def raise_file_limit() -> None:
             pass
 
 
+def _stop_signals() -> tuple[signal.Signals, ...]:
+    """The signals that stop the server as /quit does: Ctrl-C, SIGTERM, and SIGHUP, which
+    the terminal sends when its window is closed (else the server died at once: its clients
+    not told, and its next start checking the database as after a crash), unless it is
+    ignored (``nohup``: the server is meant to outlive its terminal). Windows has no SIGHUP."""
+    hangup = getattr(signal, "SIGHUP", None)
+    if hangup is None or signal.getsignal(hangup) is signal.SIG_IGN:
+        return (signal.SIGINT, signal.SIGTERM)
+    return (signal.SIGINT, signal.SIGTERM, hangup)
+
+
 async def serve(config: ServerConfig, say_settings: bool = True) -> None:
     """Run the server until a signal or the console stops it; ``say_settings``: log which
     settings file applied once it listens (not before: a server that cannot start says
@@ -357,7 +383,7 @@ async def serve(config: ServerConfig, say_settings: bool = True) -> None:
         log_settings()
         host, port = server.address
         web_port = server.web_address[1] if config.web_port is not None else None
-        for line in lan_lines(host, port, web_port, config.tls_cert is not None,
+        for line in lan_lines(host, port, web_port, None if config.tls_cert is None else str(config.tls_cert),
                               local_addresses(host) if listens_everywhere(host) else []):
             log.info("%s", line)
     def on_signal(signum: int, frame: object) -> None:
@@ -365,7 +391,7 @@ async def serve(config: ServerConfig, say_settings: bool = True) -> None:
             loop.call_soon_threadsafe(stop.set)
 
     handled: list[signal.Signals] = []  # the stop signals this server took
-    for sig in (signal.SIGINT, signal.SIGTERM):
+    for sig in _stop_signals():
         try:
             loop.add_signal_handler(sig, stop.set)
             handled.append(sig)
@@ -382,20 +408,20 @@ async def serve(config: ServerConfig, say_settings: bool = True) -> None:
     _tell_parent_listening()  # (once a stop signal stops it gracefully: --workers passes them on)
 
     def who() -> None:
-        print("\n".join(registry_lines(server.relay.registry.online())), file=sys.stderr, flush=True)
+        say_to_operator("\n".join(registry_lines(server.relay.registry.online())))
 
     def admin(name: str) -> None:
         try:
             admins = ", ".join(server.relay.room_desk.add_admin(name)) or _("none")
         except InvalidName as exc:
-            print(not_a_name(name[:40], exc, _), file=sys.stderr, flush=True)
+            say_to_operator(not_a_name(name[:40], exc, _))
             return
         except NoAccount:
-            print(_("{name} has no account: a server administrator must be a registered account. Let them "
-                    "register the name first (/register in the client), then type /admin {name} again").format(
-                name=name), file=sys.stderr, flush=True)
+            say_to_operator(_("{name} has no account: a server administrator must be a registered account. Let "
+                              "them register the name first (/register in the client), then type /admin {name} "
+                              "again").format(name=name))
             return
-        print(_("server administrators: {names}").format(names=admins), file=sys.stderr, flush=True)
+        say_to_operator(_("server administrators: {names}").format(names=admins))
 
     def password(name: str) -> None:
         # Every answer of /password where its new password goes (say_to_operator): on the
@@ -453,21 +479,21 @@ async def serve(config: ServerConfig, say_settings: bool = True) -> None:
 
     def back_up(folder_given: str) -> None:
         if config.database is None:
-            print(_("nothing to back up: this server keeps nothing on disk (--memory, or --cluster: back Redis "
-                    "up instead)"), file=sys.stderr, flush=True)
+            say_to_operator(_("nothing to back up: this server keeps nothing on disk (--memory, or --cluster: back "
+                              "Redis up instead)"))
             return
         if backing_up:
-            print(_("a backup into {folder} is being made: wait for its line").format(folder=backing_up[0]),
-                  file=sys.stderr, flush=True)
+            say_to_operator(_("a backup into {folder} is being made: wait for its line").format(
+                folder=backing_up[0]))
             return
         folder = (Path(folder_given).expanduser().absolute() if folder_given
                   else backup.default_folder(config.data_dir))
         backing_up.append(folder)
-        print(_("backing up the database into {folder}…").format(folder=folder), file=sys.stderr, flush=True)
+        say_to_operator(_("backing up the database into {folder}…").format(folder=folder))
 
         def made(line: str) -> None:
             backing_up.clear()
-            print(line, file=sys.stderr, flush=True)
+            say_to_operator(line)
 
         def work() -> None:
             line = ""
@@ -477,7 +503,7 @@ async def serve(config: ServerConfig, say_settings: bool = True) -> None:
                 try:
                     loop.call_soon_threadsafe(made, line)
                 except RuntimeError:  # the server stopped meanwhile: say it here
-                    print(line, file=sys.stderr, flush=True)
+                    say_to_operator(line)
 
         # A thread of its own: the copy takes seconds for a large database, and SQLite
         # copies it without the GIL (server/backup.py); the loop only prints the result.
@@ -648,7 +674,7 @@ def run_workers(argv: list[str], args: argparse.Namespace) -> int:
             if child.returncode is None:
                 child.send_signal(signum)
 
-    for sig in (signal.SIGINT, signal.SIGTERM):
+    for sig in _stop_signals():
         signal.signal(sig, forward)
     signal.signal(signal.SIGCHLD, lambda signum, frame: woken.wake())
 
@@ -656,7 +682,7 @@ def run_workers(argv: list[str], args: argparse.Namespace) -> int:
         """Every worker ended: a stop signal has nothing left to do, and is ignored rather
         than met by Python's finalization, which puts the default action back (a SIGTERM
         then killed the command that had just ended cleanly)."""
-        for sig in (signal.SIGINT, signal.SIGTERM):
+        for sig in _stop_signals():
             signal.signal(sig, signal.SIG_IGN)
         woken.close()
 
@@ -696,14 +722,22 @@ def run_workers(argv: list[str], args: argparse.Namespace) -> int:
     log_settings()  # once, for all the workers (each is started with --reuse-port: they do not)
 
     def console() -> None:
+        """/quit; any other command went unanswered (/who, /password typed in vain): each
+        worker is a process of its own, with no console, so say where they can be typed."""
         try:
-            for line in sys.stdin:
-                if line.strip().lower() in QUIT_COMMANDS:
+            for line in console_lines(sys.stdin):
+                command = line.strip().lower()
+                if command in QUIT_COMMANDS:
                     forward(signal.SIGTERM, None)
                     return
+                if command:
+                    say_to_operator(_("with --workers only /quit is read here, not {command!r}: type the other "
+                                      "commands at the terminal of one more node of the cluster, started without "
+                                      "--workers (--cluster URL --port OTHER)").format(command=line.strip()))
         except (OSError, ValueError):
             return  # no console
 
+    background_reads_not_stopping()  # (the main thread's to set)
     threading.Thread(target=console, name="workers-console", daemon=True).start()
     worst = 0
     ended: set[int] = set()  # slots given up on (or stopped)
@@ -762,6 +796,36 @@ def log_settings() -> None:
         log.info("settings of %s applied: %s", applied.path, ", ".join(applied.names) or "none set")
 
 
+# What each TLS file must hold, as PEM: the line it has (a key's is "-----BEGIN PRIVATE KEY-----",
+# "-----BEGIN RSA PRIVATE KEY-----", "-----BEGIN ENCRYPTED PRIVATE KEY-----"...).
+_PEM_MARKS = {"--tls-cert": ("-----BEGIN CERTIFICATE-----", "certificate"),
+              "--tls-key": ("PRIVATE KEY-----", "private key")}
+# Bytes of a TLS file looked at: a certificate chain is a few KB.
+_PEM_READ = 1 << 20
+
+
+def tls_files_problem(cert: str, key: str) -> str | None:
+    """What is wrong with the TLS files, in words, or None. OpenSSL says "[SSL] PEM lib
+    (_ssl.c:3905)" for the README's likeliest slip, the two files given the other way round
+    (or one of them twice), and a folder was "not found"."""
+    for flag, path in (("--tls-cert", cert), ("--tls-key", key)):
+        place = Path(path)
+        if not place.exists():
+            return f"TLS file not found: {path}"
+        if not place.is_file():
+            return f"{flag} {path} is not a file"
+        try:
+            with place.open("rb") as file:
+                text = file.read(_PEM_READ).decode("ascii", errors="replace")
+        except OSError as exc:
+            return f"cannot read the TLS file {path} ({exc.strerror or exc})"
+        mark, what = _PEM_MARKS[flag]
+        if mark not in text:
+            return (f"{flag} {path} holds no {what} (no {mark.strip('-')} in it): --tls-cert takes the "
+                    f"certificate (openssl's -out, cert.pem), --tls-key its private key (-keyout, key.pem)")
+    return None
+
+
 def warn_of_a_password_in_argv(argv: list[str], cluster_url: str | None) -> None:
     """A Redis password typed in ``--cluster``: every user of the machine reads a process's
     command line (``ps``), so say where it belongs instead (docs/privacy.md). Never the
@@ -786,10 +850,9 @@ def main(argv: list[str] | None = None) -> int:
     # line per login.
     logging._srcfile = None
     logging.logThreads = logging.logProcesses = logging.logMultiprocessing = False
-    for path in (args.tls_cert, args.tls_key):
-        if path and not Path(path).is_file():
-            log.error("cannot start: TLS file not found: %s", path)
-            return 1
+    if args.tls_cert and args.tls_key and (problem := tls_files_problem(args.tls_cert, args.tls_key)):
+        log.error("cannot start: %s", problem)
+        return 1
     raise_file_limit()
     try:
         config = config_from(args)
@@ -803,8 +866,12 @@ def main(argv: list[str] | None = None) -> int:
     try:
         asyncio.run(serve(config, say_settings=not args.reuse_port))
     except ssl.SSLError as exc:
-        log.error("cannot use the TLS certificate %s or key %s: %s", args.tls_cert, args.tls_key,
-                  exc.reason or exc)
+        if exc.reason == "KEY_VALUES_MISMATCH":
+            log.error("cannot start: the TLS key %s is not the key of the certificate %s: give the key made with "
+                      "it (the -keyout of the same openssl command)", args.tls_key, args.tls_cert)
+        else:
+            log.error("cannot use the TLS certificate %s or key %s: %s", args.tls_cert, args.tls_key,
+                      exc.reason or exc)
         return 1
     except KeyUnderPassphrase:
         log.error("cannot use the TLS key %s: it is under a passphrase, which the server does not ask for: "
@@ -823,7 +890,7 @@ def main(argv: list[str] | None = None) -> int:
         log.error("cannot start: %s", exc)
         return 1
     except ListenFailed as exc:
-        log.error(LISTEN_FAILED[exc.listener].format(port=exc.port, host=exc.host, reason=exc.reason))
+        log.error("%s", listen_failed(exc))
         return 1
     except MemoryError:  # in the loop itself (its select); a callback's is the loop's exception handler's
         give_up("in the event loop")

@@ -71,7 +71,10 @@ def back_up(database: Path, folder: Path, step_pages: int = STEP_PAGES) -> Backu
         # Looking can fail too (a name too long, a folder we may not read): said as any failure.
         if not database.is_file():
             raise BackupRefused(_("there is no database to back up at {database}").format(database=database))
-        if folder.exists() and (not folder.is_dir() or any(folder.iterdir())):
+        if folder.exists() and not folder.is_dir():  # (a slip: the database's file named, not a folder)
+            raise BackupRefused(_("{folder} is a file, not a folder: a backup goes into a new (or empty) folder, "
+                                  "so that it is a data folder of its own").format(folder=folder))
+        if folder.exists() and any(folder.iterdir()):
             raise BackupRefused(_("{folder} is not an empty folder: a backup goes into a new (or empty) folder, "
                                   "so that it is a data folder of its own").format(folder=folder))
         made_folder = not folder.exists()

@@ -1,27 +1,29 @@
 """The server's own terminal: ``/quit`` stops it, ``/who`` lists users, ``/admin NAME``
 makes an account a server administrator (rooms, issue 13) until the server stops,
 ``/password NAME`` sets a new random password for an account (shown once) and ends its
-sessions (its answers on the console's own output, never on the log's stream:
-:func:`say_to_operator`), ``/backup [FOLDER]`` copies the database into a new folder while
+sessions, ``/backup [FOLDER]`` copies the database into a new folder while
 the server runs (server/backup.py), ``/help`` lists the commands (:func:`help_lines`, also
 shown for anything else typed there). Each takes its other names too: those the client
 gives it (shared/commandwords.py COMMAND_WORDS, the one table: ``/sair``, ``/quem``, ``/lista``...),
-and for the console's own commands, CONSOLE_WORDS's.
+and for the console's own commands, CONSOLE_WORDS's. Every answer goes to the console's own
+output, never to the log's stream (:func:`say_to_operator`).
 
 Standard input is read in a daemon thread because asyncio cannot watch a console portably;
 each command is handed to the event loop with ``call_soon_threadsafe``. When standard input
 is closed or not a terminal with nothing to read, the thread just ends: a server started
-with no input keeps running.
+with no input keeps running. A server sent to the background (``&``, or Ctrl-Z and ``bg``)
+goes on serving, and its console reads again once it is back in the foreground (``fg``).
 """
 
 from __future__ import annotations
 
 import asyncio
 import os
+import signal
 import sys
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import TextIO
 
 from registry.collation import name_order
@@ -167,8 +169,10 @@ def _open_terminal() -> TextIO:
 
 def say_to_operator(line: str, *, stdin: TextIO | None = None, stdout: TextIO | None = None,
                     open_tty: Callable[[], TextIO] = _open_terminal) -> None:
-    """Print a console answer that must not land in the log (a new password): never on
-    standard error, the log's stream, which an operator may send to a file. On standard
+    """Print a console answer where the operator reads it, and not in the log: never on
+    standard error, the log's stream, which an operator may send to a file (``2>server.log``:
+    /who, /help and /backup answered there went unseen, and a new password must never be
+    logged), and where lines without a time would break its one line an event. On standard
     output, the console's own; when that is not a terminal but standard input is (a
     person typing, the output sent to a file), on that terminal (``/dev/tty``; Windows:
     ``CONOUT$``), so that it is seen and lands in no file; else on standard output all the
@@ -183,6 +187,70 @@ def say_to_operator(line: str, *, stdin: TextIO | None = None, stdout: TextIO | 
         except OSError:  # no controlling terminal after all
             pass
     print(line, file=stdout, flush=True)
+
+
+# Seconds between two looks at whether a server in the background has been brought back.
+FOREGROUND_POLL = 0.25
+
+
+def background_reads_not_stopping() -> None:
+    """A console read from the background (``python3 chatserver.py &``, or Ctrl-Z then
+    ``bg``) would get SIGTTIN, which stops the whole process: the server would stop
+    answering anyone, its clients hanging. Ignored, such a read fails (EIO) instead, and
+    :func:`console_lines` waits for ``fg``. Only from the main thread (where signals are set),
+    only on a terminal, only where there is job control (not Windows)."""
+    ttin = getattr(signal, "SIGTTIN", None)
+    if ttin is None or not _is_terminal(sys.stdin):
+        return
+    try:
+        signal.signal(ttin, signal.SIG_IGN)
+    except ValueError:  # not the main thread: the signals are someone else's
+        pass
+
+
+def _in_the_background(stream: TextIO) -> bool:
+    """True while ``stream`` is a terminal whose foreground is another job than ours."""
+    try:
+        return os.tcgetpgrp(stream.fileno()) != os.getpgrp()
+    except (OSError, ValueError, AttributeError):  # no terminal (any more), or no job control
+        return False
+
+
+def _next_line(stdin: TextIO) -> str:
+    """The next line typed, "" at the end of input. A read refused because the server runs
+    in the background waits until it is brought to the foreground (``fg``), then reads;
+    any other failure is the end of the console (OSError, ValueError)."""
+    while True:
+        try:
+            return stdin.readline()
+        except OSError:
+            if not _in_the_background(stdin):
+                raise
+        while _in_the_background(stdin):
+            time.sleep(FOREGROUND_POLL)
+
+
+def console_lines(stdin: TextIO) -> Iterator[str]:
+    """The lines typed at ``stdin``, until its end: in the background, each read waits for
+    ``fg`` (call :func:`background_reads_not_stopping` first, from the main thread); bytes
+    not in its encoding read as U+FFFD. OSError or ValueError: no console (any more)."""
+    _undecodable_bytes_replaced(stdin)
+    while line := _next_line(stdin):
+        yield line
+
+
+def _undecodable_bytes_replaced(stdin: TextIO) -> None:
+    """A line that is not in the terminal's encoding (a Latin-1 terminal typing "João" to a
+    UTF-8 locale) raised UnicodeDecodeError, which ended the console without a word: from
+    then on /quit, /who and every other command went unread. Such bytes become U+FFFD,
+    which the command then refuses in words ("a name cannot contain U+FFFD")."""
+    reconfigure = getattr(stdin, "reconfigure", None)
+    if reconfigure is None:
+        return
+    try:
+        reconfigure(errors="replace")
+    except (OSError, ValueError, AttributeError):  # closed, or already read from: as it is
+        pass
 
 
 def watch_console(loop: asyncio.AbstractEventLoop, on_quit: Callable[[], None],
@@ -204,7 +272,7 @@ def watch_console(loop: asyncio.AbstractEventLoop, on_quit: Callable[[], None],
 
     def read() -> None:
         try:
-            for line in sys.stdin:
+            for line in console_lines(sys.stdin):
                 command = line.strip().lower()
                 if command in QUIT_COMMANDS:
                     loop.call_soon_threadsafe(on_quit)
@@ -222,10 +290,11 @@ def watch_console(loop: asyncio.AbstractEventLoop, on_quit: Callable[[], None],
                 elif command:  # /help, or anything else: what can be typed here
                     unknown = () if command in HELP_COMMANDS else (
                         _("unknown command {command!r}").format(command=line.strip()),)
-                    print("\n".join((*unknown, *help_lines(console_width(sys.stderr)))), file=sys.stderr, flush=True)
+                    say_to_operator("\n".join((*unknown, *help_lines(console_width(sys.stdout)))))
         except (OSError, ValueError, RuntimeError):
             return  # no console, or the loop is already closed
 
+    background_reads_not_stopping()
     thread = threading.Thread(target=read, name="server-console", daemon=True)
     thread.start()
     return thread

@@ -14,6 +14,7 @@ from __future__ import annotations
 import ipaddress
 import socket
 from collections.abc import Sequence
+from pathlib import PurePath
 
 from .addresses import endpoint
 
@@ -51,11 +52,17 @@ def here(host: str) -> str:
     return "::1" if host == "::" else "127.0.0.1"
 
 
-def lan_lines(host: str, port: int, web_port: int | None, tls: bool, addresses: Sequence[str]) -> list[str]:
+def lan_lines(host: str, port: int, web_port: int | None, tls_cert: str | None,
+              addresses: Sequence[str]) -> list[str]:
     """The log's lines for a server listening on ``host``:``port`` (its page on
     ``web_port``, None if off) whose machine has the LAN ``addresses`` (the first is named
     in full, the others after it): how the clients reach it, or that only this machine
-    can (a loopback ``host``); none for a particular address, which says it itself."""
+    can (a loopback ``host``); none for a particular address, which says it itself.
+    ``tls_cert``: the certificate file of a TLS server, None without TLS. The client's
+    command then names it for ``--cafile``: README's certificate is self-signed, and
+    ``--tls`` alone (what the line said) is refused by every client ("cannot verify the
+    server's certificate")."""
+    tls = tls_cert is not None
     if not listens_everywhere(host):
         try:
             loopback = host == "localhost" or ipaddress.ip_address(host).is_loopback
@@ -75,11 +82,15 @@ def lan_lines(host: str, port: int, web_port: int | None, tls: bool, addresses: 
                 f"ifconfig en0 on macOS) and port {port} (an IPv6 address in brackets: "
                 f"{endpoint('2001:db8::5', port)}){page}"]
     first, *others = addresses
-    line = f"from the LAN: python3 chatclient.py NAME {endpoint(first, port)}" + (" --tls" if tls else "")
+    cafile = PurePath(tls_cert).name if tls_cert is not None else ""
+    line = f"from the LAN: python3 chatclient.py NAME {endpoint(first, port)}" + (
+        f" --tls --cafile {cafile}" if tls else "")
     if web_port is not None:
         line += f", or the page at {'https' if tls else 'http'}://{endpoint(first, web_port)}/"
     if others:
         line += " (or " + ", ".join(endpoint(other, port) for other in others) + ")"
+    if tls:
+        line += f"; copy {cafile} (not the key) to the clients' machines, unless they trust its issuer already"
     return [line]
 
 

@@ -13,8 +13,8 @@ so the server answers only requests whose Host is one of its own names.
   allowed: rebinding needs a name, and a page loaded by address is ours.
 - A name is allowed if it is one of the policy's names, compared without case
   and without a trailing dot. ``for_server`` gives the server's own names:
-  ``localhost``, the machine's host name, the listening host when it is a
-  name, and the names configured (``const.WEB_ALLOWED_HOSTS``,
+  ``localhost``, the machine's host name and its mDNS name (``box.local``),
+  the listening host when it is a name, and the names configured (``const.WEB_ALLOWED_HOSTS``,
   ``chatserver.py --web-host-name``).
 - ``"*"`` among the names allows any Host (for a reverse proxy that checks it).
 - No Host header at all (HTTP/1.0) is allowed: browsers always send one.
@@ -92,6 +92,10 @@ class HostPolicy:
         names = {_normalise(name) for name in (*_LOCAL_NAMES, *configured) if name.strip()}
         if hostname and _normalise(hostname):
             names.add(_normalise(hostname))
+            # Its mDNS name (Avahi, Bonjour): a classroom without a DNS server reaches the
+            # teacher's machine as ``NAME.local``. Safe from rebinding: .local is resolved
+            # on the link alone, where no remote page can put a name of its own.
+            names.add(f"{_normalise(hostname).split('.')[0]}.local")
         if bound_host and bound_host not in _WILDCARD_ADDRESSES and not is_ip_literal(host_name(bound_host)):
             names.add(_normalise(bound_host))
         return cls(frozenset(names))

@@ -109,6 +109,17 @@ def test_a_backup_into_a_folder_that_is_not_empty_or_of_no_database_is_refused(t
     assert [p.name for p in (tmp_path / "full").iterdir()] == ["notes.txt"]
 
 
+def test_a_backup_into_a_file_says_it_is_a_file(tmp_path: Path) -> None:
+    """'--backup ../copia-1/chat.sqlite3' (the database's file named, not its folder) was
+    refused as 'not an empty folder', untrue of a file."""
+    open_database(tmp_path / "data" / "chat.sqlite3").close()
+    (tmp_path / "copia-1").mkdir()
+    (tmp_path / "copia-1" / "chat.sqlite3").write_text("x")
+    done = run("--data", str(tmp_path / "data"), "--backup", str(tmp_path / "copia-1" / "chat.sqlite3"))
+    assert done.returncode == 1 and f"no backup made: {tmp_path / 'copia-1' / 'chat.sqlite3'} is a file, not a " \
+        "folder: a backup goes into a new (or empty) folder" in done.stderr, done.stderr
+
+
 def test_a_backup_of_a_stopped_server_leaves_only_the_copy_and_nothing_beside_the_database(tmp_path: Path) -> None:
     data, copy = tmp_path / "data", tmp_path / "cópia"
     db = open_database(data / "chat.sqlite3")

@@ -140,14 +140,15 @@ def test_kill_9_of_the_recipients_node_mid_delivery_the_message_arrives_once_els
 
 
 def start_workers(redis, log: Path, host: str = "127.0.0.1", own_group: bool = False) -> tuple[subprocess.Popen, int]:
-    """``chatserver.py --workers 2`` on ``host`` and a free port, its log in ``log``, once
-    both listen and the parent said so: (the parent process, the port). ``own_group``: in a
-    process group of its own, the parent's PID (as a terminal's job is, for its Ctrl-C)."""
+    """``chatserver.py --workers 2`` on ``host`` and a free port, its log (and its console's
+    answers) in ``log``, once both listen and the parent said so: (the parent process, the
+    port). ``own_group``: in a process group of its own, the parent's PID (as a terminal's
+    job is, for its Ctrl-C)."""
     port = free_port()
     with open(log, "w") as err:
         parent = subprocess.Popen([sys.executable, "chatserver.py", "--host", host, "--port", str(port),
                                    "--web-port", "0", "--cluster", redis.url, "--workers", "2"],
-                                  cwd=ROOT, stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=err,
+                                  cwd=ROOT, stdin=subprocess.PIPE, stdout=err, stderr=err,
                                   start_new_session=own_group)
     try:
         wait_until(lambda: log.read_text().count("listening on ") == 2
@@ -195,6 +196,42 @@ def quit_workers(parent: subprocess.Popen, log: Path) -> None:
     parent.stdin.flush()
     assert parent.wait(20) == 0
     assert log.read_text().count("stopped") == 2
+
+
+@pytest.mark.timeout_seconds(60)
+def test_workers_say_that_only_quit_is_read_at_their_terminal(redis, tmp_path):
+    """/who typed at ``--workers N``'s terminal went unanswered: its console reads /quit
+    alone (each worker is a process of its own). It says so, and where the others go."""
+    log = tmp_path / "workers.log"
+    parent, _ = start_workers(redis, log)
+    try:
+        parent.stdin.write(b"/who\n")
+        parent.stdin.flush()
+        wait_until(lambda: "with --workers only /quit is read here, not '/who': type the other commands at the "
+                           "terminal of one more node of the cluster, started without --workers (--cluster URL "
+                           "--port OTHER)" in log.read_text(), 10, "the console's answer to /who")
+        quit_workers(parent, log)
+    finally:
+        stop_process(parent)
+        parent.stdin.close()
+        stop_orphaned_workers(log)
+
+
+@pytest.mark.timeout_seconds(60)
+def test_a_sighup_to_the_supervisor_stops_every_worker_cleanly(redis, tmp_path):
+    """A closed terminal, or 'kill -HUP' of the command: the supervisor died of it at once,
+    its workers orphaned and still serving, nobody left to stop or supervise them. It
+    passes SIGHUP on as it does SIGTERM, and each worker stops as for Ctrl-C."""
+    log = tmp_path / "workers.log"
+    parent, _ = start_workers(redis, log)
+    try:
+        os.kill(parent.pid, signal.SIGHUP)
+        assert parent.wait(20) == 0, log.read_text()[-2000:]
+        assert log.read_text().count("stopped") == 2, log.read_text()[-2000:]
+    finally:
+        stop_process(parent)
+        parent.stdin.close()
+        stop_orphaned_workers(log)
 
 
 @pytest.mark.timeout_seconds(60)

@@ -316,17 +316,17 @@ def test_an_unknown_language_is_a_usage_error() -> None:
 def test_the_server_console_speaks_portuguese() -> None:
     proc = subprocess.Popen([sys.executable, "chatserver.py", "--host", "127.0.0.1", "--port", "0", "--memory",
                              "--web-port", "0", "--lang", "pt_BR"], cwd=ROOT, env=client_env(),
-                            stdin=subprocess.PIPE, stderr=subprocess.PIPE)
+                            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     try:
-        said = b""
+        said = b""  # the log and the console's answers (on standard output)
 
         def wait_for(text: bytes) -> None:
             nonlocal said
             deadline = time.monotonic() + TIMEOUT
             while text not in said:
                 left = deadline - time.monotonic()
-                assert left > 0 and select.select([proc.stderr], [], [], left)[0], f"no {text!r} in {said!r}"
-                chunk = os.read(proc.stderr.fileno(), 4096)
+                assert left > 0 and select.select([proc.stdout], [], [], left)[0], f"no {text!r} in {said!r}"
+                chunk = os.read(proc.stdout.fileno(), 4096)
                 assert chunk, f"the server ended; it said {said!r}"
                 said += chunk
 

@@ -191,6 +191,28 @@ def test_a_web_name_from_the_settings_file_is_said_to_come_from_it(tmp_path: Pat
            "'http://sala.escola.br/' is not a host name" in done.stderr, done.stderr
 
 
+def test_an_address_or_port_from_the_settings_file_that_cannot_be_listened_on_names_the_file(
+        tmp_path: Path, monkeypatch, busy_port: int) -> None:
+    """A const_local.py left with another network's address (192.0.2.20: none of this
+    machine's) or a port something else holds: the error pointed at --host and --port
+    only, and the server stopped before its log said which settings file applied, so the
+    operator looked for the value on a command line that did not have it."""
+    settings = tmp_path / "const_local.py"
+    monkeypatch.setenv("CHAT_CONST_LOCAL", str(settings))
+    settings.write_text('SERVER_HOST = "192.0.2.20"\n', encoding="utf-8")
+    done = run("--port", "0", "--web-port", "0", "--memory")
+    assert done.returncode == 1 and "cannot listen on 192.0.2.20 port 0 (" in done.stderr, done.stderr
+    assert done.stderr.rstrip().endswith(f"; 192.0.2.20 is SERVER_HOST in {settings}"), done.stderr
+    settings.write_text(f'SERVER_HOST = "127.0.0.1"\nWEB_PORT = {busy_port}\n', encoding="utf-8")
+    done = run("--port", "0", "--memory")
+    assert done.returncode == 1 and done.stderr.rstrip().endswith(
+        f"cannot start: the web client cannot listen on 127.0.0.1 port {busy_port} (Address already in use); "
+        f"choose another port with --web-port PORT, or turn the web client off with --web-port 0; "
+        f"{busy_port} is WEB_PORT in {settings}"), done.stderr
+    done = run("--port", "0", "--memory", "--host", "192.0.2.21")  # the command line's: nothing to add
+    assert done.stderr.rstrip().endswith("another address with --host"), done.stderr
+
+
 # --- A data directory that cannot be used names it, and what to do -------------------------
 
 
@@ -288,10 +310,10 @@ class Console:
     its standard output read with deadlines: ``said`` has both as they came, ``log`` and
     ``out`` each."""
 
-    def __init__(self, *args: str) -> None:
+    def __init__(self, *args: str, env: dict[str, str] | None = None) -> None:
         self.proc = subprocess.Popen([sys.executable, "chatserver.py", "--host", "127.0.0.1", "--memory", *args],
                                      cwd=ROOT, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                                     stderr=subprocess.PIPE)
+                                     stderr=subprocess.PIPE, env=env)
         self.said = self.log = self.out = b""
 
     def _take(self, stream, chunk: bytes) -> None:
@@ -357,6 +379,47 @@ def test_the_log_says_each_address_once_and_the_console_lists_its_commands() -> 
     assert said.count("\n".join(help_lines())) == 2, said  # after /help and after /nonsense
     for command in ("/who", "/quit", "/sair", "/help"):
         assert command in "\n".join(help_lines())
+    assert "Traceback" not in said
+
+
+def test_the_consoles_answers_go_to_its_output_not_to_the_log() -> None:
+    """README has the operator send the log to a file (``2>server.log``): /who, /help, /admin
+    and /backup were answered on standard error, into that file, and the operator at the
+    terminal saw nothing (only /password's answers came to the screen), while the log got
+    lines without a time."""
+    console = Console("--port", "0", "--web-port", "0")
+    try:
+        console.expect(r"listening on 127\.0\.0\.1:\d+\n")
+        for command in ("/who", "/help", "/admin Ninguém", "/backup", "/nonsense"):
+            console.type(command)
+        console.expect(r"unknown command '/nonsense'")
+        console.type("/quit")
+        console.finish()
+    finally:
+        console.close()
+    out, log = console.out.decode(), console.log.decode()
+    for answer in ("online: nobody", help_lines()[0], "Ninguém has no account", "nothing to back up",
+                   "unknown command '/nonsense'"):
+        assert answer in out and answer not in log, (answer, out, log)
+    assert all(re.match(r"\d{4}-\d\d-\d\d ", line) for line in log.splitlines()), log  # each a time first
+
+
+def test_a_line_the_console_cannot_decode_is_refused_in_words_and_the_console_goes_on() -> None:
+    """A Latin-1 terminal's "João" (the byte E3) in a UTF-8 locale, whose standard input is
+    strict (PYTHONIOENCODING says so here, as a pt_BR.UTF-8 locale does): the console
+    thread ended on the UnicodeDecodeError without a word, and /who and /quit after it went
+    unread, the server running on. The line is now read with U+FFFD for the byte."""
+    console = Console("--port", "0", "--web-port", "0", env=dict(os.environ, PYTHONIOENCODING="utf-8:strict"))
+    try:
+        console.expect(r"listening on 127\.0\.0\.1:\d+\n")
+        console.proc.stdin.write(b"/admin Jo\xe3o\n")
+        console.type("/who")
+        console.expect(r"online: ")
+        console.type("/quit")
+        said = console.finish()
+    finally:
+        console.close()
+    assert "U+FFFD" in said, said
     assert "Traceback" not in said
 
 

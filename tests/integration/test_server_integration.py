@@ -40,7 +40,8 @@ from protocol import (
 )
 from logins import login
 from server import ServerConfig, ServerThread
-from servers import start_server_process
+from processes import stop_process
+from servers import start_server_process, wait_for_listening
 from wire import WireClient
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -397,8 +398,10 @@ def test_shutdown_tells_clients_and_the_port_is_free_again_at_once():
             pass
 
 
-@pytest.mark.parametrize("how", ["SIGTERM", "SIGINT", "/quit", "/sair"])
+@pytest.mark.parametrize("how", ["SIGTERM", "SIGINT", "SIGHUP", "/quit", "/sair"])
 def test_chatserver_stops_cleanly_and_tells_clients(how):
+    """SIGHUP is what a terminal sends when its window is closed: it killed the server at
+    once (clients not told, the next start checking the database as after a crash)."""
     proc, port = start_server_process()
     try:
         with WireClient.login("127.0.0.1", port, "Alice") as alice:
@@ -415,6 +418,23 @@ def test_chatserver_stops_cleanly_and_tells_clients(how):
         if proc.poll() is None:
             proc.kill()
             proc.wait(10)
+
+
+def test_a_chatserver_started_with_nohup_outlives_its_terminal():
+    """A SIGHUP ignored when the server starts (``nohup``) stays ignored: the server is
+    meant to outlive its terminal."""
+    proc = subprocess.Popen([sys.executable, "chatserver.py", "--host", "127.0.0.1", "--port", "0", "--memory",
+                             "--web-port", "0"], cwd=ROOT, stdin=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            preexec_fn=lambda: signal.signal(signal.SIGHUP, signal.SIG_IGN))
+    try:
+        port = wait_for_listening(proc)
+        with WireClient.login("127.0.0.1", port, "Alice") as alice:
+            proc.send_signal(signal.SIGHUP)
+            alice.send(WhoRequest("who-1"))
+            assert "Alice" in [user.name for user in alice.expect(UserList, skip=NOTICES).users]
+        assert proc.poll() is None
+    finally:
+        stop_process(proc)
 
 
 def test_chatserver_reports_a_port_in_use_in_one_line():

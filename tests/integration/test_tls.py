@@ -198,6 +198,27 @@ def test_chatserver_with_a_bad_certificate_or_key_exits_with_one_line(certificat
     assert_one_line_error(run_chatserver("--memory", "--tls-cert", str(cert), "--tls-key", str(other_key)), "TLS")
 
 
+def test_tls_files_given_the_other_way_round_or_not_matching_are_said_in_words(certificate, tmp_path):
+    """The README's openssl command makes cert.pem and key.pem; given the other way round,
+    or the certificate twice, OpenSSL said "[SSL] PEM lib (_ssl.c:3905)", a key of another
+    certificate "KEY_VALUES_MISMATCH", a folder "TLS file not found"."""
+    cert, key = certificate
+    line = assert_one_line_error(run_chatserver("--memory", "--tls-cert", str(key), "--tls-key", str(cert)))
+    assert line.endswith(f"cannot start: --tls-cert {key} holds no certificate (no BEGIN CERTIFICATE in it): "
+                         "--tls-cert takes the certificate (openssl's -out, cert.pem), --tls-key its private key "
+                         "(-keyout, key.pem)"), line
+    line = assert_one_line_error(run_chatserver("--memory", "--tls-cert", str(cert), "--tls-key", str(cert)))
+    assert f"cannot start: --tls-key {cert} holds no private key (no PRIVATE KEY in it): " in line, line
+    line = assert_one_line_error(run_chatserver("--memory", "--tls-cert", str(tmp_path), "--tls-key", str(key)))
+    assert line.endswith(f"cannot start: --tls-cert {tmp_path} is not a file"), line
+    other_key = tmp_path / "other.pem"
+    subprocess.run(["openssl", "genrsa", "-out", str(other_key), "2048"], check=True, capture_output=True,
+                   timeout=60, stdin=subprocess.DEVNULL)
+    line = assert_one_line_error(run_chatserver("--memory", "--tls-cert", str(cert), "--tls-key", str(other_key)))
+    assert line.endswith(f"cannot start: the TLS key {other_key} is not the key of the certificate {cert}: give "
+                         "the key made with it (the -keyout of the same openssl command)"), line
+
+
 def test_chatserver_with_a_key_under_a_passphrase_exits_with_one_line_and_asks_nothing(tmp_path):
     """OpenSSL would ask for the passphrase on the terminal: a server started by a service
     manager would wait there for ever, or (no terminal) fail with an unrelated error."""

@@ -73,17 +73,18 @@ def test_a_redis_url_on_ipv6_is_logged_as_a_url() -> None:
 
 
 def test_the_lan_hint_writes_ipv6_addresses_in_brackets() -> None:
-    assert lan_lines("::", 5000, 8080, False, ["192.168.1.20", "2001:db8:1:2::20"]) == [
+    assert lan_lines("::", 5000, 8080, None, ["192.168.1.20", "2001:db8:1:2::20"]) == [
         "from the LAN: python3 chatclient.py NAME 192.168.1.20:5000, or the page at http://192.168.1.20:8080/ "
         "(or [2001:db8:1:2::20]:5000)"]
     # An IPv6-only campus: the machine has no IPv4 address on the LAN.
-    assert lan_lines("::", 5000, 8080, True, ["2001:db8:1:2::20"]) == [
-        "from the LAN: python3 chatclient.py NAME [2001:db8:1:2::20]:5000 --tls, "
-        "or the page at https://[2001:db8:1:2::20]:8080/"]
+    assert lan_lines("::", 5000, 8080, "cert.pem", ["2001:db8:1:2::20"]) == [
+        "from the LAN: python3 chatclient.py NAME [2001:db8:1:2::20]:5000 --tls --cafile cert.pem, "
+        "or the page at https://[2001:db8:1:2::20]:8080/; copy cert.pem (not the key) to the clients' machines, "
+        "unless they trust its issuer already"]
 
 
 def test_on_the_ipv6_loopback_it_suggests_listening_on_every_address_of_both_kinds() -> None:
-    assert lan_lines("::1", 5000, 8080, False, []) == [
+    assert lan_lines("::1", 5000, 8080, None, []) == [
         "only this machine can connect (::1): for the LAN, start the server with --host ::"]
 
 

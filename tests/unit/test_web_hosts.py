@@ -67,6 +67,16 @@ def test_the_machines_host_name_counts():
     assert not HostPolicy.for_server((), "0.0.0.0", None).allows("box.lan")
 
 
+def test_the_machines_mdns_name_counts():
+    """A classroom without a DNS server reaches the teacher's machine 'sala-prof' as
+    sala-prof.local (Avahi, Bonjour): the page got '421 Misdirected Request'."""
+    assert HostPolicy.for_server((), "0.0.0.0", "sala-prof").allows("sala-prof.local:8080")
+    assert HostPolicy.for_server((), "0.0.0.0", "Sala-Prof.local").allows("sala-prof.local")
+    assert HostPolicy.for_server((), "0.0.0.0", "sala-prof.escola.br").allows("sala-prof.local")
+    assert not HostPolicy.for_server((), "0.0.0.0", "sala-prof").allows("outra.local")
+    assert not HostPolicy.for_server((), "0.0.0.0", None).allows("sala-prof.local")
+
+
 def test_is_ip_literal():
     assert is_ip_literal("127.0.0.1") and is_ip_literal("::1")
     assert not is_ip_literal("localhost") and not is_ip_literal("1.2.3")
