@@ -14,11 +14,14 @@ runs the reconnect loop over the core's pure ``failover``/``backoff`` generators
     client.history("Bob", 20)                         # -> [HistoryEntry, ...] oldest first
     client.close()
 
-Threads. After :meth:`ChatClient.connect` a receiver thread owns ``recv()``. Every use of
-the core and every write to the socket happens under one lock (``_lock``), so ``send_*``,
-``who``, ``lookup`` and ``close`` may be called from any thread while the receiver runs;
-the bytes of one frame are never interleaved with another's. The lock is never held while
-calling the application or while waiting for an answer. A blocking request (``who``,
+Threads. After :meth:`ChatClient.connect` a receiver thread owns ``recv()`` and a writer
+thread owns ``send()`` (client/writer.py). Every use of the core, and every hand-over of its
+bytes to the writer, happens under one lock (``_lock``), so ``send_*``, ``who``, ``lookup``
+and ``close`` may be called from any thread while the receiver runs; the bytes of one frame
+are never interleaved with another's. The lock is never held while calling the
+application, while waiting for an answer, or while writing to the socket: a server that
+stops reading does not freeze a ``send_*`` call (the writer's bounds say when such a
+connection is given up). A blocking request (``who``,
 ``lookup``, ``history``...) made on the receiver thread (from ``on_event``) would stall every
 event for its whole timeout, since its answer can only be read by that same thread: it
 raises :class:`~client.errors.CalledFromReceiver` at once instead (use ``watch_soon``, or
@@ -177,6 +180,7 @@ from .events import Reconnected, Reconnecting
 from .transport import login_failure, open_socket, tls_context
 from .outgoing import OutgoingMessage
 from .resume import ResumeTokens
+from .writer import SocketWriter
 from .servers import addresses_from, format_address, spread_start
 
 _log = logging.getLogger(__name__)
@@ -303,6 +307,7 @@ class ChatClient:
         # Guards the core, the socket's write side and the attributes below.
         self._lock = threading.Lock()
         self._sock: socket.socket | None = None
+        self._writer: SocketWriter | None = None  # writes to _sock (client/writer.py)
         self._server_index = 0       # which of self.servers the session is (or was) on
         self._offered_token: str | None = None  # the guest token sent in the last hello
         self._receiver: threading.Thread | None = None
@@ -410,7 +415,7 @@ class ChatClient:
             if self.core.closing:  # close() was called while we were logging in
                 sock.close()
                 raise ServerUnreachable("the client was closed while connecting")
-            self._sock = sock
+            self._attach(sock)
             self._server_index = index
             self.core.open(conn, welcome, self._clock(), reconnected=False)
             self._set_timeout(sock)
@@ -513,8 +518,9 @@ class ChatClient:
         return sock, conn, welcome
 
     def _set_timeout(self, sock: socket.socket) -> None:
-        # sendall() gives up after this long (a server that stops reading for that long is
-        # treated as gone); the receiver waits for its deadlines with select() instead.
+        # The writer gives up a write without progress after this long (a server that stops
+        # reading for that long is treated as gone); the receiver waits for its deadlines
+        # with select() instead.
         sock.settimeout(max(0.05, min(self.core.ping_after, self.core.heartbeat_timeout)))
 
     def _open_socket(self, timeout: float) -> socket.socket:
@@ -1075,15 +1081,16 @@ class ChatClient:
                 self._wake.set()
                 if self._attempt_sock is not None:
                     _shutdown(self._attempt_sock, socket.SHUT_RDWR)
-                if sock is not None:
+                if sock is not None and self._writer is not None:
                     self._flush()  # the acks due and the Goodbye
-                    # Half-close: the server sees the end of our stream after the Goodbye and
-                    # closes its side, which ends the receiver's reads cleanly. (Over TLS a
-                    # half-close is not possible: the server closes after the Goodbye.)
+                    # Half-close, once the writer wrote them: the server sees the end of our
+                    # stream after the Goodbye and closes its side, which ends the receiver's
+                    # reads cleanly. (Over TLS a half-close is not possible: the server closes
+                    # after the Goodbye.)
                     if in_receiver:
-                        _shutdown(sock, socket.SHUT_RDWR)
+                        self._writer.shut_after(socket.SHUT_RDWR)
                     elif not self._tls:
-                        _shutdown(sock, socket.SHUT_WR)
+                        self._writer.shut_after(socket.SHUT_WR)
         if receiver is None or in_receiver:
             return
         receiver.join(CLOSE_TIMEOUT)
@@ -1143,24 +1150,42 @@ class ChatClient:
     # --- Internals: the socket ----------------------------------------------------------
 
     def _flush(self) -> bool:
-        """Write what the core has to send (lock held); on failure mark the connection
-        broken and return False.
+        """Hand what the core has to send to the writer (lock held; never waits for the
+        socket: client/writer.py); False if the connection is broken (then or already).
 
-        A broken connection is shut down so the receiver's wait returns and it ends the
-        connection (and reconnects, or runs the one end-of-session path).
+        A broken connection is shut down (by the writer) so the receiver's wait returns and
+        it ends the connection (and reconnects, or runs the one end-of-session path).
         """
         data = self.core.data_to_send()
         if not data:
             return not self.core.broken
-        if self._sock is None:
+        if self._writer is None:
             return False
-        try:
-            self._sock.sendall(data)
-            return True
-        except OSError as exc:
-            self.core.write_failed(exc.strerror or str(exc) or type(exc).__name__)
-            _shutdown(self._sock, socket.SHUT_RDWR)
+        why = self._writer.put(data)
+        if why is not None:
+            self.core.write_failed(why)
             return False
+        return not self.core.broken
+
+    def _attach(self, sock: socket.socket) -> None:
+        """(Lock held.) Make ``sock`` the session's socket, written by a writer of its own."""
+        def failed(why: str) -> None:  # on the writer's thread, lock held
+            if self._writer is writer:
+                self.core.write_failed(why)
+        self._sock = sock
+        writer = self._writer = SocketWriter(sock, self._lock, failed, name=f"chat-writer-{self.name}")
+
+    def _detach(self) -> socket.socket | None:
+        """(Lock NOT held; the receiver thread.) Stop the session's writer, then take its
+        socket away (returned, to be closed under the lock): the writer has left any write
+        by then, so none can land on a socket that reuses the descriptor."""
+        with self._lock:
+            writer = self._writer
+        if writer is not None:
+            writer.stop()
+        with self._lock:
+            sock, self._sock, self._writer = self._sock, None, None
+            return sock
 
     def _cut(self) -> None:
         with self._lock:
@@ -1265,8 +1290,8 @@ class ChatClient:
         """The connection ended: reconnect if allowed, over the core's failover and
         backoff generators. Returns True once a session is open again, False when the
         session ends for good."""
+        sock = self._detach()
         with self._lock:
-            sock, self._sock = self._sock, None
             if sock is not None:
                 sock.close()
             self.core.connection_lost()  # wakes the callers waiting for an answer
@@ -1308,7 +1333,7 @@ class ChatClient:
                 if self.core.closing:
                     sock.close()
                     return False
-                self._sock = sock
+                self._attach(sock)
                 moved = index != self._server_index
                 self._server_index = index
                 resent = self.core.open(conn, welcome, self._clock(), reconnected=True)
@@ -1353,8 +1378,8 @@ class ChatClient:
     def _finish(self) -> None:
         """The one end-of-session path: release the socket, fail what is unfinished,
         deliver ConnectionClosed once, set ``closed``."""
+        sock = self._detach()
         with self._lock:
-            sock, self._sock = self._sock, None
             if sock is not None:
                 sock.close()
             updates, _waiting = self.core.end()  # wakes the callers waiting for an answer

@@ -26,7 +26,9 @@ for the message of a failing test). :meth:`FaultProxy.freeze` turns a user's liv
 into black holes: nothing more passes either way and nothing is closed, as when a host
 vanishes from the network, which only heartbeats can detect. In raw mode
 :meth:`FaultProxy.hold_peer` keeps a link's bytes back until :meth:`FaultProxy.release_peer`:
-a connection that lags behind another of the same process.
+a connection that lags behind another of the same process. :meth:`FaultProxy.stall` stops
+reading what a user's client sends (until :meth:`FaultProxy.unstall`), with a small receive
+buffer: a server that stops reading, so that the client's writes find the TCP window full.
 
 One thread accepts; two threads serve each link. One lock guards the faults and the
 counters. Loopback only.
@@ -36,6 +38,7 @@ from __future__ import annotations
 
 import fcntl
 import json
+import select
 import socket
 import struct
 import termios
@@ -103,6 +106,7 @@ class _Link:
         self.bytes = {UP: 0, DOWN: 0}
         self.dead = False
         self.frozen = False  # a black hole: bytes are read and dropped
+        self.stalled = False  # what the client sends is not read (stall)
         # Raw links: what hold_peer keeps back, by direction, until release_peer (None:
         # passing), and the lock that keeps it in order with what passes.
         self.held: dict[str, bytes] | None = None
@@ -182,6 +186,28 @@ class FaultProxy:
             links = [link for link in self.links if not link.dead and (link.name or "").lower() == name.lower()]
             for link in links:
                 link.frozen = True
+            return len(links)
+
+    def stall(self, name: str, rcvbuf: int = 4096) -> int:
+        """Stop reading, from now on (after at most the read under way), what user
+        ``name``'s live links' clients send, and shrink the proxy's receive buffer for it to
+        ``rcvbuf`` bytes: the client's writes soon find the window full, as with a server
+        that stopped reading. Nothing is lost: :meth:`unstall` reads on. Return how many."""
+        with self._lock:
+            links = [link for link in self.links if not link.dead and (link.name or "").lower() == name.lower()]
+            for link in links:
+                link.stalled = True
+                with suppress(OSError):
+                    link.client.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, rcvbuf)
+            return len(links)
+
+    def unstall(self, name: str) -> int:
+        """Read on what :meth:`stall` stopped reading. Return how many links."""
+        with self._lock:
+            links = [link for link in self.links if link.stalled and (link.name or "").lower() == name.lower()]
+            for link in links:
+                link.stalled = False
+            self._lock.notify_all()
             return len(links)
 
     def freeze_all(self) -> int:
@@ -309,7 +335,14 @@ class FaultProxy:
         source = link.client if direction == UP else link.server
         target = link.sockets[direction]
         pending = b""
+        # The up pump waits for bytes before it reads them, and looks at ``stalled`` after they
+        # came: a recv() blocked when stall() was called would read the next 64 KiB still.
+        bytes_come = select.poll() if direction == UP else None
+        if bytes_come is not None:
+            bytes_come.register(source, select.POLLIN)
         while True:
+            if bytes_come is not None:
+                self._unless_stalled(link, bytes_come)
             try:
                 data = source.recv(65536)
             except OSError:
@@ -354,6 +387,17 @@ class FaultProxy:
                 frame, pending = pending[:end + 1], pending[end + 1:]
                 if not self._pass(link, direction, frame, target):
                     return
+
+    def _unless_stalled(self, link: _Link, bytes_come: select.poll) -> None:
+        """Return once the link's client has sent something (or ended) and the link is not
+        stalled (or is dead, or the proxy stopped)."""
+        while True:
+            with suppress(OSError):
+                bytes_come.poll()
+            with self._lock:
+                if not link.stalled or link.dead or self._stopped:
+                    return
+                self._lock.wait_for(lambda: not link.stalled or link.dead or self._stopped)
 
     def _pass(self, link: _Link, direction: str, frame: bytes, target: socket.socket) -> bool:
         """Forward one frame, cutting where a fault says; False once the link is dead."""
