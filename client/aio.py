@@ -26,7 +26,9 @@ it is full the reader waits for room, which stops it reading the socket (back-pr
 
 The coroutines that wait for an answer (``who``, ``lookup``, ``history``) may be awaited
 from any task except the reader's own (an ``on_event`` cannot await anyway): the answer is
-read by the reader task, which never waits for the application.
+read by the reader task, which never waits for the application. A tracker's blocking
+``OutgoingMessage.wait()`` on the loop raises ``CalledFromReceiver`` at once (it would
+block the reader too): await the future ``send_direct`` returns.
 
 TLS as :class:`~client.library.ChatClient`'s: ``tls=True`` (the system's trusted CAs),
 ``cafile=PATH`` or ``ssl_context=CONTEXT``; the handshake is asyncio's, its failures said in
@@ -378,7 +380,9 @@ class AioChatClient:
         return self._submit(OutgoingMessage(self.core.new_request_id(), None, text))
 
     def _submit(self, message: OutgoingMessage) -> Sending:
-        done: asyncio.Future[str] = asyncio.get_running_loop().create_future()
+        loop = asyncio.get_running_loop()
+        message._guard = lambda what: self._refuse_on_loop(loop, what)
+        done: asyncio.Future[str] = loop.create_future()
         self._finals[message.request_id] = (message, done)
         self.core.submit(message)
         if message.submitted and not self._flush() and not self.core.may_reconnect():
@@ -433,6 +437,19 @@ class AioChatClient:
                 before = page.before
             return entries[-limit:] if limit > 0 else []
         return await self._within(pages(), timeout, "the history")
+
+    @staticmethod
+    def _refuse_on_loop(loop: asyncio.AbstractEventLoop, what: str) -> None:
+        """Raise CalledFromReceiver if called on ``loop``'s thread: ``what`` blocks waiting
+        for an answer that only the reader task, on that very loop, can read (a tracker's
+        wait(); await the future send_direct returned instead)."""
+        try:
+            running = asyncio.get_running_loop()
+        except RuntimeError:  # another thread, without a loop: waiting there is fine
+            return
+        if running is loop:
+            raise CalledFromReceiver(f"{what} would block the event loop, whose reader task alone can read the "
+                                     "answer: await the future send_direct() returned instead")
 
     async def _within(self, request: Awaitable[T], timeout: float, what: str) -> T:
         """``await request`` within ``timeout`` seconds, else RequestTimeout saying what

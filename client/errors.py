@@ -114,7 +114,9 @@ class RequestTimeout(ClientError, TimeoutError):
 
 
 class CalledFromReceiver(ClientError, RuntimeError):
-    """A blocking request (``who``, ``lookup``, ``history``...) was made on the client's
-    receiver thread, i.e. from ``on_event``: its answer can only be read by that thread,
-    so waiting would stall every event for the whole timeout. Call it from another
-    thread (the window does, from Tk's), or use a call that does not wait."""
+    """A blocking request (``who``, ``lookup``, ``history``...) or a tracker's
+    ``OutgoingMessage.wait()`` was made on the thread that reads the server's answers (the
+    threaded client's receiver, i.e. from ``on_event``; for a tracker of the asyncio
+    client, its event loop): its answer can only be read by that thread, so waiting would
+    stall every event for the whole timeout. Call it from another thread (the window
+    does, from Tk's), or use a call that does not wait."""

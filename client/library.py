@@ -25,7 +25,8 @@ connection is given up). A blocking request (``who``,
 ``lookup``, ``history``...) made on the receiver thread (from ``on_event``) would stall every
 event for its whole timeout, since its answer can only be read by that same thread: it
 raises :class:`~client.errors.CalledFromReceiver` at once instead (use ``watch_soon``, or
-call it from another thread).
+call it from another thread); so does a tracker's ``OutgoingMessage.wait()`` there (its
+progress comes as ``MessageUpdate`` events).
 
 What the application receives, in order, on the receiver thread (``on_event``) or through
 ``client.events``: every event the core yields (``DirectMessage``, ``RoomMessage``,
@@ -1108,18 +1109,14 @@ class ChatClient:
     # --- Internals: requests ------------------------------------------------------------
 
     def _submit(self, message: OutgoingMessage) -> None:
+        message._guard = self._refuse_on_receiver
         with self._lock:
             self.core.submit(message)
             if message.submitted and not self._flush() and not self.core.may_reconnect():
                 self.core.withdraw(message)
 
     def _request(self, event: Event, expect: type[Event], timeout: float) -> Event:
-        if threading.current_thread() is self._receiver:
-            # Its answer could only be read by this very thread: waiting would stall every
-            # event (and the answer itself) for the whole timeout.
-            raise CalledFromReceiver(f"{type(event).__name__} waits for the server's answer, which only the "
-                                     "receiver thread can read: do not call it from on_event (use another "
-                                     "thread, or watch_soon() for watching)")
+        self._refuse_on_receiver(type(event).__name__)
         answered = threading.Event()
         with self._lock:
             problem = self.core.usable()
@@ -1146,6 +1143,16 @@ class ChatClient:
             raise RequestFailed.of(answer)
         assert answer is not None
         return answer
+
+    def _refuse_on_receiver(self, what: str) -> None:
+        """Raise CalledFromReceiver if called on the receiver thread: ``what`` waits for an
+        answer of the server, which only this very thread can read, so waiting would stall
+        every event (and the answer itself) for the whole timeout. The one check of every
+        call that waits for an answer: the requests, and a tracker's wait()."""
+        if threading.current_thread() is self._receiver:
+            raise CalledFromReceiver(f"{what} waits for the server's answer, which only the receiver thread can "
+                                     "read: do not call it from on_event (use another thread; watch_soon() for "
+                                     "watching; the MessageUpdate events for a message's progress)")
 
     # --- Internals: the socket ----------------------------------------------------------
 
