@@ -80,7 +80,18 @@ class LoginRefused(ClientError):
 
 
 class NotConnected(ClientError, ConnectionError):
-    """A request could not be made, or the connection ended before its answer came."""
+    """A request could not be made, or the connection ended before its answer came
+    (then it is an :class:`AnswerLost`)."""
+
+    uncertain = False
+
+
+class AnswerLost(NotConnected):
+    """The request was written, and the connection ended before its answer came: the
+    server may or may not have done it (``uncertain`` is True). A request that changes
+    something says what the client does to find out (``register``: the next login tells)."""
+
+    uncertain = True
 
 
 class RequestFailed(ClientError):

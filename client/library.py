@@ -169,7 +169,9 @@ from .core import (
     retry_verdict,
 )
 from .errors import (
+    AnswerLost,
     CalledFromReceiver,
+    ClientError,
     LoginRefused,
     NotConnected,
     RequestFailed,
@@ -315,6 +317,11 @@ class ChatClient:
         self._connecting = False     # connect() is under way
         self._attempt_sock: socket.socket | None = None  # a login under way, for close() to cut
         self._wake = threading.Event()  # set by close() to end a backoff wait at once
+        # The password of a register() whose answer was lost with its connection: the next
+        # hello carries it, and its welcome tells whether the account was made (register()).
+        # None: no such claim open. Notified (with the lock) when one is settled.
+        self._claiming: str | None = None
+        self._claim_settled = threading.Condition(self._lock)
         # The timer that writes read marks due while the receiver sleeps (see _mark), and when.
         self._reads_timer: threading.Timer | None = None
         self._reads_timer_at = 0.0
@@ -516,6 +523,14 @@ class ChatClient:
         self.resume_tokens.proven(self._token_servers(), welcome.name, token)
         if welcome.registered:
             self.register_on_login = False  # claimed: from now on it is a plain login
+        with self._lock:
+            if self._claiming is not None:
+                # The hello carried the password of a register() cut before its answer: for
+                # a name with no account the server ignores it and logs in the guest.
+                if welcome.registered:
+                    self.password = self._claiming
+                self._claiming = None
+                self._claim_settled.notify_all()
         return sock, conn, welcome
 
     def _set_timeout(self, sock: socket.socket) -> None:
@@ -554,7 +569,8 @@ class ChatClient:
         """
         where = self.address
         try:
-            attempt = LoginAttempt(self.core.hello(self.name, self.password, self.register_on_login,
+            password = self.password if self.password is not None else self._claiming
+            attempt = LoginAttempt(self.core.hello(self.name, password, self.register_on_login,
                                                    self._resume_token(), self._clock()), self._tls)
             sock.sendall(attempt.data_to_send())
             while True:
@@ -1032,12 +1048,46 @@ class ChatClient:
     def register(self, password: str, timeout: float = const.SEND_TIMEOUT) -> None:
         """Claim the name this guest session uses, protected by ``password`` (at least
         ``const.MIN_PASSWORD_LENGTH`` characters). From then on the name needs the
-        password; this client keeps it (in memory) for its reconnections."""
+        password; this client keeps it (in memory) for its reconnections.
+
+        A connection lost after the request went out and before the server's answer leaves
+        the outcome open: the account may have been made. The reconnection's hello then
+        carries ``password``, which logs in to the account if it was made and is ignored
+        for a guest name if not (PROTOCOL.md, ``hello``), and its welcome settles it:
+        within ``timeout`` (in all) this returns as after the server's ``ok``, or raises
+        :class:`NotConnected` saying the name was not registered. Without a login by then it
+        raises :class:`AnswerLost` (``uncertain``), and the next login settles it all the
+        same (``registered``, ``password``)."""
         if len(password) < const.MIN_PASSWORD_LENGTH:
             raise RequestFailed(ErrorCode.WEAK_PASSWORD,
                                 f"a password needs at least {const.MIN_PASSWORD_LENGTH} characters")
-        self._request(Register(self.core.new_request_id(), password), Done, timeout)
+        deadline = time.monotonic() + timeout
         with self._lock:
+            # Set before the request goes out: a reconnection may log in before this thread
+            # sees the loss. (An account's session has nothing to claim: the server refuses.)
+            claim = self._claiming = password if self.password is None else None
+        try:
+            self._request(Register(self.core.new_request_id(), password), Done, timeout)
+        except AnswerLost:
+            if claim is None:
+                raise
+            with self._lock:
+                settled = self._claim_settled.wait_for(lambda: self._claiming is None or not self.core.alive,
+                                                       max(0.0, deadline - time.monotonic()))
+                if not settled or self._claiming is not None:
+                    raise AnswerLost(_("the connection was lost before the server answered: whether the name was "
+                                       "registered is not known yet (the next login finds out)")) from None
+                if not (self.registered and self.password == password):
+                    raise NotConnected(_("the name was not registered: the connection was lost before the server "
+                                         "got the request; register again")) from None
+        except RequestTimeout:
+            raise  # the answer may still come, or not: the next login settles the claim
+        except ClientError:  # an answer (an error), or never sent: nothing was made
+            with self._lock:
+                self._claiming = None
+            raise
+        with self._lock:
+            self._claiming = None
             self.password = password
             self.registered = True
             self.register_on_login = False
@@ -1136,8 +1186,8 @@ class ChatClient:
                 self.core.forget(pending)
             if not pending.answered:
                 raise RequestTimeout(_("no answer from the server within {seconds} s").format(seconds=f"{timeout:g}"))
-        if pending.error is not None:
-            raise NotConnected(pending.error)
+        if pending.error is not None:  # written, and the connection ended before the answer
+            raise AnswerLost(pending.error)
         answer = pending.answer
         if isinstance(answer, ErrorReply):
             raise RequestFailed.of(answer)
@@ -1390,6 +1440,7 @@ class ChatClient:
             if sock is not None:
                 sock.close()
             updates, _waiting = self.core.end()  # wakes the callers waiting for an answer
+            self._claim_settled.notify_all()  # a register() waiting for the next login: none comes
         for update in updates:
             self._deliver(update)
         self._deliver(ConnectionClosed())
