@@ -30,6 +30,11 @@ read by the reader task, which never waits for the application. A tracker's bloc
 ``OutgoingMessage.wait()`` on the loop raises ``CalledFromReceiver`` at once (it would
 block the reader too): await the future ``send_direct`` returns.
 
+Time as :class:`~client.library.ChatClient`'s: the core's deadlines are on the clock of
+waits (client/clock.py), which counts a sleep of the computer, and no wait (the reader's,
+a backoff's) lasts longer than ``WAKE_CHECK`` without reading it, so a connection that died
+while the lid was closed is given up within that of waking.
+
 TLS as :class:`~client.library.ChatClient`'s: ``tls=True`` (the system's trusted CAs),
 ``cafile=PATH`` or ``ssl_context=CONTEXT``; the handshake is asyncio's, its failures said in
 the same words (client/transport.py, ``tls_failure``).
@@ -88,6 +93,7 @@ from .errors import (
     RequestTimeout,
     ServerUnreachable,
 )
+from .clock import WaitsClock, next_wait
 from .display import CONNECTION_ERROR, login_refused_words
 from .events import Reconnected, Reconnecting
 from .outgoing import MessageUpdate, OutgoingMessage
@@ -162,6 +168,9 @@ class AioChatClient:
         self.core = ClientCore(reconnect=reconnect, reconnect_on_goodbye=reconnect_on_goodbye,
                                heartbeat_interval=heartbeat_interval, heartbeat_timeout=heartbeat_timeout,
                                max_waiting=max_waiting, seen_limit=seen_limit)
+        # The core's times, on the clock of waits (client/clock.py): a sleep of the computer
+        # counts, which the loop's monotonic clock does not see.
+        self._clock = WaitsClock()
         self.welcome: Welcome | None = None
         self.reconnects = 0
         self.login_error: LoginRefused | None = None
@@ -362,10 +371,17 @@ class AioChatClient:
     def _use(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, index: int) -> None:
         self._reader, self._writer, self._server_index = reader, writer, index
 
-    @staticmethod
-    def _now() -> float:
-        # The core's clock is the loop's (monotonic), the one asyncio's own waits use.
-        return asyncio.get_running_loop().time()
+    def _now(self) -> float:
+        return self._clock()
+
+    async def _pause(self, delay: float) -> None:
+        """Wait ``delay`` seconds on the clock of waits (a sleep of the computer counts:
+        a backoff wait begun before the lid closed ends within WAKE_CHECK of waking), or
+        until close() sets ``_wake``."""
+        until = self._now() + delay
+        while (wait := next_wait(until, self._now())) and not self._wake.is_set():
+            with suppress(asyncio.TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), wait)
 
     # --- Sending ------------------------------------------------------------------------
 
@@ -607,10 +623,11 @@ class AioChatClient:
             if items is None:
                 if self.core.broken or at_eof:
                     return
-                deadline = self.core.next_deadline()
+                # Never longer than WAKE_CHECK: the loop sleeps on the monotonic clock, which
+                # stood still if the computer slept; reading the clock again sees the sleep.
+                wait = next_wait(self.core.next_deadline(), self._now())
                 try:
-                    data = await asyncio.wait_for(reader.read(RECV_BYTES),
-                                                  None if deadline is None else max(0.0, deadline - self._now()))
+                    data = await asyncio.wait_for(reader.read(RECV_BYTES), wait)
                 except asyncio.TimeoutError:  # the core's deadline (not TimeoutError before 3.11)
                     self.core.handle_timeout(self._now())
                     self._flush()
@@ -647,8 +664,7 @@ class AioChatClient:
                 return False
             delay = max(floor, nominal)
             await self._deliver(Reconnecting(attempt, round(delay, 2), reason))
-            with suppress(asyncio.TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), delay)
+            await self._pause(delay)
             if self._wake.is_set():
                 return False  # close()
             try:

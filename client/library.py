@@ -149,7 +149,7 @@ from i18n import _
 from registry import InvalidName, canonical, validate_name
 from registry.names import explain as explain_refusal
 
-from .clock import WAKE_CHECK, WaitsClock
+from .clock import WaitsClock, next_wait
 from .core import (
     LOGIN_PATIENCE,
     MAX_WAITING,
@@ -1317,7 +1317,7 @@ class ChatClient:
             deadline = self.core.next_deadline()
         # Never longer than WAKE_CHECK: select() sleeps on the monotonic clock, which
         # stood still if the computer slept; reading the clock again sees the sleep.
-        wait = None if deadline is None else min(WAKE_CHECK, max(0.0, deadline - self._clock()))
+        wait = next_wait(deadline, self._clock())
         try:
             # TLS may hold decrypted bytes that select() cannot see.
             buffered = isinstance(sock, ssl.SSLSocket) and sock.pending() > 0
@@ -1408,8 +1408,8 @@ class ChatClient:
         counts: a wait of the backoff (up to half a minute) begun before the lid closed
         ends within WAKE_CHECK of waking, not after its rest. True if close() ended it."""
         until = self._clock() + delay
-        while (left := until - self._clock()) > 0:
-            if self._wake.wait(min(left, WAKE_CHECK)):
+        while (wait := next_wait(until, self._clock())):
+            if self._wake.wait(wait):
                 return True
         return self._wake.is_set()
 
