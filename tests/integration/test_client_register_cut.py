@@ -40,8 +40,9 @@ def test_a_register_cut_after_the_server_got_it_ends_registered_on_the_reconnect
             proxy.add(Fault(UP, frame_type="register", when="after", name="Ana"))
             ana.register(PASSWORD, timeout=WAIT)  # the outcome, learnt by the reconnection: made
             assert proxy.cuts, "the test did not cut the register"
-            assert ana.registered and ana.password == PASSWORD and ana.reconnects == 1
-            assert ana.connected and ana.login_error is None
+            assert ana.registered and ana.password == PASSWORD
+            wait_until(lambda: ana.connected, WAIT, "Ana's reconnection")  # settled by its login, just before
+            assert ana.reconnects == 1 and ana.login_error is None
             # True on the server too: the password logs in to the account.
             other = start(clients, server.port, "Ana", password=PASSWORD, resume_tokens=ResumeTokens(None))
             assert other.registered
@@ -62,7 +63,8 @@ def test_a_register_cut_before_the_server_got_it_says_the_name_was_not_registere
                 ana.register(PASSWORD, timeout=WAIT)
             assert not isinstance(raised.value, AnswerLost), raised.value  # the outcome is known
             assert "not registered" in str(raised.value), raised.value
-            assert not ana.registered and ana.password is None and ana.connected
+            assert not ana.registered and ana.password is None
+            wait_until(lambda: ana.connected, WAIT, "Ana's reconnection")
             # Nothing was made on the server: asked again, it is.
             ana.register(PASSWORD, timeout=WAIT)
             assert ana.registered
