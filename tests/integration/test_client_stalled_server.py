@@ -14,8 +14,9 @@ import time
 
 import pytest
 
-from client import ChatClient
+from client import ChatClient, MessageUpdate
 from client.events import Reconnecting
+from client.library import CLOSE_TIMEOUT
 from faultproxy import FaultProxy
 from protocol import DirectMessage
 from recorder import Recorder
@@ -112,3 +113,30 @@ def test_a_server_that_stays_stalled_is_given_up_and_the_messages_go_again_once_
         finally:
             alice.close()
             bob.close()
+
+
+@pytest.mark.timeout_seconds(60)
+def test_close_while_the_server_reads_nothing_ends_the_session_within_its_bound() -> None:
+    # The writer is stuck in a write the server will not take: close() cuts it (after its
+    # CLOSE_TIMEOUT for the server's end), and the unfinished messages fail, said once each.
+    config = ServerConfig(host="127.0.0.1", port=0)
+    with ServerThread(config) as srv, FaultProxy(srv.host, srv.port) as proxy:
+        at_alice = Recorder()
+        alice = ChatClient("Alice", "127.0.0.1", proxy.port, on_event=at_alice)
+        try:
+            alice.connect(timeout=WAIT)
+            assert proxy.stall("Alice") == 1
+            assert alice._sock is not None
+            alice._sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 4096)
+            slowest, sent = slowest_send(alice, "Bob", texts())
+            assert slowest < PROMPT, f"a send call took {slowest:.1f} s while the server read nothing"
+            started = time.monotonic()
+            alice.close()
+            spent = time.monotonic() - started
+            assert spent < 2 * CLOSE_TIMEOUT + 1.0, f"close() took {spent:.1f} s"
+            assert alice.closed.is_set()
+            assert all(m.state == "failed" and m.error[0] == "connection_lost" for m in sent), sent
+            failed = [u.message for u in at_alice.of(MessageUpdate) if u.state == "failed"]
+            assert sorted(m.request_id for m in failed) == sorted(m.request_id for m in sent)
+        finally:
+            alice.close()
