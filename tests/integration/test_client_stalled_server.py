@@ -23,10 +23,12 @@ from recorder import Recorder
 from server import ServerConfig, ServerThread
 
 WAIT = 20.0
-# Messages Alice sends while the server reads nothing: more bytes than the proxy's small
-# buffer and her own hold (the window is full after one or two), and within the server's
-# burst of message text (const.BYTES_BURST_PER_CONNECTION), so that none waits to be retried.
-MESSAGES = 7
+# Messages Alice sends while the server reads nothing: more bytes than her kernel's small
+# buffer, the proxy's and its one read under way (64 KiB) hold.
+MESSAGES = 20
+# The server takes them all at once when it reads again: its budget of message text is not
+# what these tests are about (const.BYTES_BURST_PER_CONNECTION is 64 KiB).
+BUDGET = {"bytes_burst_per_connection": 1024 * 1024}
 # What a send call may take; it only hands frames to the writer.
 PROMPT = 0.5
 
@@ -47,7 +49,7 @@ def slowest_send(alice: ChatClient, to: str, lines: list[str]) -> tuple[float, l
 
 @pytest.mark.timeout_seconds(90)
 def test_send_returns_at_once_while_the_server_reads_nothing_and_all_arrives_once_in_order() -> None:
-    config = ServerConfig(host="127.0.0.1", port=0)
+    config = ServerConfig(host="127.0.0.1", port=0, **BUDGET)
     with ServerThread(config) as srv, FaultProxy(srv.host, srv.port) as proxy:
         at_alice, at_bob = Recorder(), Recorder()
         alice = ChatClient("Alice", "127.0.0.1", proxy.port, on_event=at_alice)
@@ -87,7 +89,7 @@ def test_a_server_that_stays_stalled_is_given_up_and_the_messages_go_again_once_
     # default): her connection is dropped, never written to again, and a new one carries them.
     # The server gives her old session up a little later (its own heartbeat), and only then
     # lets her name log in again.
-    config = ServerConfig(host="127.0.0.1", port=0, heartbeat_interval=1.0, heartbeat_timeout=3.0)
+    config = ServerConfig(host="127.0.0.1", port=0, heartbeat_interval=1.0, heartbeat_timeout=3.0, **BUDGET)
     with ServerThread(config) as srv, FaultProxy(srv.host, srv.port) as proxy:
         at_alice, at_bob = Recorder(), Recorder()
         alice = ChatClient("Alice", "127.0.0.1", proxy.port, on_event=at_alice, heartbeat_interval=1.0,
@@ -119,7 +121,7 @@ def test_a_server_that_stays_stalled_is_given_up_and_the_messages_go_again_once_
 def test_close_while_the_server_reads_nothing_ends_the_session_within_its_bound() -> None:
     # The writer is stuck in a write the server will not take: close() cuts it (after its
     # CLOSE_TIMEOUT for the server's end), and the unfinished messages fail, said once each.
-    config = ServerConfig(host="127.0.0.1", port=0)
+    config = ServerConfig(host="127.0.0.1", port=0, **BUDGET)
     with ServerThread(config) as srv, FaultProxy(srv.host, srv.port) as proxy:
         at_alice = Recorder()
         alice = ChatClient("Alice", "127.0.0.1", proxy.port, on_event=at_alice)

@@ -38,7 +38,6 @@ from __future__ import annotations
 
 import fcntl
 import json
-import select
 import socket
 import struct
 import termios
@@ -189,10 +188,11 @@ class FaultProxy:
             return len(links)
 
     def stall(self, name: str, rcvbuf: int = 4096) -> int:
-        """Stop reading, from now on (after at most the read under way), what user
-        ``name``'s live links' clients send, and shrink the proxy's receive buffer for it to
-        ``rcvbuf`` bytes: the client's writes soon find the window full, as with a server
-        that stopped reading. Nothing is lost: :meth:`unstall` reads on. Return how many."""
+        """Stop reading, from now on, what user ``name``'s live links' clients send (what a
+        read under way gets, up to 64 KiB, is held back too), and shrink the proxy's receive
+        buffer for it to ``rcvbuf`` bytes: the client's writes soon find the window full, as
+        with a server that stopped reading. Nothing is lost: :meth:`unstall` passes it on
+        and reads on. Return how many."""
         with self._lock:
             links = [link for link in self.links if not link.dead and (link.name or "").lower() == name.lower()]
             for link in links:
@@ -335,18 +335,15 @@ class FaultProxy:
         source = link.client if direction == UP else link.server
         target = link.sockets[direction]
         pending = b""
-        # The up pump waits for bytes before it reads them, and looks at ``stalled`` after they
-        # came: a recv() blocked when stall() was called would read the next 64 KiB still.
-        bytes_come = select.poll() if direction == UP else None
-        if bytes_come is not None:
-            bytes_come.register(source, select.POLLIN)
         while True:
-            if bytes_come is not None:
-                self._unless_stalled(link, bytes_come)
             try:
                 data = source.recv(65536)
             except OSError:
                 data = b""
+            if direction == UP and link.stalled and data:
+                # stall(): what this read got (it was under way) waits with the rest.
+                with self._lock:
+                    self._lock.wait_for(lambda: not link.stalled or link.dead or self._stopped)
             if link.frozen:
                 if not data:
                     return  # a black hole passes no end either; stop() releases the sockets
@@ -387,17 +384,6 @@ class FaultProxy:
                 frame, pending = pending[:end + 1], pending[end + 1:]
                 if not self._pass(link, direction, frame, target):
                     return
-
-    def _unless_stalled(self, link: _Link, bytes_come: select.poll) -> None:
-        """Return once the link's client has sent something (or ended) and the link is not
-        stalled (or is dead, or the proxy stopped)."""
-        while True:
-            with suppress(OSError):
-                bytes_come.poll()
-            with self._lock:
-                if not link.stalled or link.dead or self._stopped:
-                    return
-                self._lock.wait_for(lambda: not link.stalled or link.dead or self._stopped)
 
     def _pass(self, link: _Link, direction: str, frame: bytes, target: socket.socket) -> bool:
         """Forward one frame, cutting where a fault says; False once the link is dead."""
