@@ -22,6 +22,7 @@
 """
 
 from .errors import (
+    AnswerLost,
     CalledFromReceiver,
     CertificateError,
     ClientError,
@@ -39,7 +40,7 @@ from .outgoing import DELIVERED, FAILED, QUEUED, SENDING, SENT, MessageUpdate, O
 
 __all__ = [
     "DELIVERED", "FAILED", "QUEUED", "SENDING", "SENT",
-    "CalledFromReceiver", "CertificateError", "ChatClient", "ClientError", "LocalError", "LoginInterrupted", "LoginRefused",
+    "AnswerLost", "CalledFromReceiver", "CertificateError", "ChatClient", "ClientError", "LocalError", "LoginInterrupted", "LoginRefused",
     "MessageUpdate",
     "NotConnected", "OutgoingMessage", "Reconnected", "Reconnecting", "RequestFailed", "RequestTimeout",
     "ServerUnreachable",

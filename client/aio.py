@@ -26,7 +26,14 @@ it is full the reader waits for room, which stops it reading the socket (back-pr
 
 The coroutines that wait for an answer (``who``, ``lookup``, ``history``) may be awaited
 from any task except the reader's own (an ``on_event`` cannot await anyway): the answer is
-read by the reader task, which never waits for the application.
+read by the reader task, which never waits for the application. A tracker's blocking
+``OutgoingMessage.wait()`` on the loop raises ``CalledFromReceiver`` at once (it would
+block the reader too): await the future ``send_direct`` returns.
+
+Time as :class:`~client.library.ChatClient`'s: the core's deadlines are on the clock of
+waits (client/clock.py), which counts a sleep of the computer, and no wait (the reader's,
+a backoff's) lasts longer than ``WAKE_CHECK`` without reading it, so a connection that died
+while the lid was closed is given up within that of waking.
 
 TLS as :class:`~client.library.ChatClient`'s: ``tls=True`` (the system's trusted CAs),
 ``cafile=PATH`` or ``ssl_context=CONTEXT``; the handshake is asyncio's, its failures said in
@@ -86,6 +93,7 @@ from .errors import (
     RequestTimeout,
     ServerUnreachable,
 )
+from .clock import WaitsClock, next_wait
 from .display import CONNECTION_ERROR, login_refused_words
 from .events import Reconnected, Reconnecting
 from .outgoing import MessageUpdate, OutgoingMessage
@@ -160,6 +168,9 @@ class AioChatClient:
         self.core = ClientCore(reconnect=reconnect, reconnect_on_goodbye=reconnect_on_goodbye,
                                heartbeat_interval=heartbeat_interval, heartbeat_timeout=heartbeat_timeout,
                                max_waiting=max_waiting, seen_limit=seen_limit)
+        # The core's times, on the clock of waits (client/clock.py): a sleep of the computer
+        # counts, which the loop's monotonic clock does not see.
+        self._clock = WaitsClock()
         self.welcome: Welcome | None = None
         self.reconnects = 0
         self.login_error: LoginRefused | None = None
@@ -360,10 +371,17 @@ class AioChatClient:
     def _use(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, index: int) -> None:
         self._reader, self._writer, self._server_index = reader, writer, index
 
-    @staticmethod
-    def _now() -> float:
-        # The core's clock is the loop's (monotonic), the one asyncio's own waits use.
-        return asyncio.get_running_loop().time()
+    def _now(self) -> float:
+        return self._clock()
+
+    async def _pause(self, delay: float) -> None:
+        """Wait ``delay`` seconds on the clock of waits (a sleep of the computer counts:
+        a backoff wait begun before the lid closed ends within WAKE_CHECK of waking), or
+        until close() sets ``_wake``."""
+        until = self._now() + delay
+        while (wait := next_wait(until, self._now())) and not self._wake.is_set():
+            with suppress(asyncio.TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), wait)
 
     # --- Sending ------------------------------------------------------------------------
 
@@ -378,7 +396,9 @@ class AioChatClient:
         return self._submit(OutgoingMessage(self.core.new_request_id(), None, text))
 
     def _submit(self, message: OutgoingMessage) -> Sending:
-        done: asyncio.Future[str] = asyncio.get_running_loop().create_future()
+        loop = asyncio.get_running_loop()
+        message._guard = lambda what: self._refuse_on_loop(loop, what)
+        done: asyncio.Future[str] = loop.create_future()
         self._finals[message.request_id] = (message, done)
         self.core.submit(message)
         if message.submitted and not self._flush() and not self.core.may_reconnect():
@@ -433,6 +453,19 @@ class AioChatClient:
                 before = page.before
             return entries[-limit:] if limit > 0 else []
         return await self._within(pages(), timeout, "the history")
+
+    @staticmethod
+    def _refuse_on_loop(loop: asyncio.AbstractEventLoop, what: str) -> None:
+        """Raise CalledFromReceiver if called on ``loop``'s thread: ``what`` blocks waiting
+        for an answer that only the reader task, on that very loop, can read (a tracker's
+        wait(); await the future send_direct returned instead)."""
+        try:
+            running = asyncio.get_running_loop()
+        except RuntimeError:  # another thread, without a loop: waiting there is fine
+            return
+        if running is loop:
+            raise CalledFromReceiver(f"{what} would block the event loop, whose reader task alone can read the "
+                                     "answer: await the future send_direct() returned instead")
 
     async def _within(self, request: Awaitable[T], timeout: float, what: str) -> T:
         """``await request`` within ``timeout`` seconds, else RequestTimeout saying what
@@ -590,10 +623,11 @@ class AioChatClient:
             if items is None:
                 if self.core.broken or at_eof:
                     return
-                deadline = self.core.next_deadline()
+                # Never longer than WAKE_CHECK: the loop sleeps on the monotonic clock, which
+                # stood still if the computer slept; reading the clock again sees the sleep.
+                wait = next_wait(self.core.next_deadline(), self._now())
                 try:
-                    data = await asyncio.wait_for(reader.read(RECV_BYTES),
-                                                  None if deadline is None else max(0.0, deadline - self._now()))
+                    data = await asyncio.wait_for(reader.read(RECV_BYTES), wait)
                 except asyncio.TimeoutError:  # the core's deadline (not TimeoutError before 3.11)
                     self.core.handle_timeout(self._now())
                     self._flush()
@@ -630,8 +664,7 @@ class AioChatClient:
                 return False
             delay = max(floor, nominal)
             await self._deliver(Reconnecting(attempt, round(delay, 2), reason))
-            with suppress(asyncio.TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), delay)
+            await self._pause(delay)
             if self._wake.is_set():
                 return False  # close()
             try:

@@ -14,10 +14,11 @@ where that moved on further since the last reading; a step of the wall clock bac
 nothing, a step forward is taken for a sleep (it costs at most one reconnection). The
 page's ``monotonicSeconds()`` (webclient/protocol.js) keeps the same rule.
 
-A sleep is seen only when the clock is read: a shell waiting in ``select`` or a timer
-sleeps on the monotonic clock, which did not move. So a shell never waits longer than
-:data:`WAKE_CHECK` seconds without reading it: a computer that wakes is noticed within
-that, not at the next heartbeat.
+A sleep is seen only when the clock is read: a shell waiting in ``select``, a timer or an
+asyncio loop sleeps on the monotonic clock, which did not move. So a shell never waits
+longer than :data:`WAKE_CHECK` seconds without reading it (:func:`next_wait`): a computer
+that wakes is noticed within that, not at the next heartbeat. The threaded shell
+(client/library.py) and the asyncio one (client/aio.py) both keep that rule.
 """
 
 from __future__ import annotations
@@ -28,6 +29,14 @@ from collections.abc import Callable
 
 # The longest a shell waits without reading the clock of waits (see the module docstring).
 WAKE_CHECK = 5.0
+
+
+def next_wait(deadline: float | None, now: float) -> float | None:
+    """How long a shell may wait now for ``deadline`` (a time of the clock of waits, read
+    ``now``): until it, but never longer than :data:`WAKE_CHECK`, after which the shell
+    reads the clock again and asks anew. None: no deadline (wait for input alone). The
+    one rule of both shells' waits: the threaded one's reads and backoff, the asyncio one's."""
+    return None if deadline is None else min(WAKE_CHECK, max(0.0, deadline - now))
 
 
 class WaitsClock:

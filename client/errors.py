@@ -80,7 +80,18 @@ class LoginRefused(ClientError):
 
 
 class NotConnected(ClientError, ConnectionError):
-    """A request could not be made, or the connection ended before its answer came."""
+    """A request could not be made, or the connection ended before its answer came
+    (then it is an :class:`AnswerLost`)."""
+
+    uncertain = False
+
+
+class AnswerLost(NotConnected):
+    """The request was written, and the connection ended before its answer came: the
+    server may or may not have done it (``uncertain`` is True). A request that changes
+    something says what the client does to find out (``register``: the next login tells)."""
+
+    uncertain = True
 
 
 class RequestFailed(ClientError):
@@ -114,7 +125,9 @@ class RequestTimeout(ClientError, TimeoutError):
 
 
 class CalledFromReceiver(ClientError, RuntimeError):
-    """A blocking request (``who``, ``lookup``, ``history``...) was made on the client's
-    receiver thread, i.e. from ``on_event``: its answer can only be read by that thread,
-    so waiting would stall every event for the whole timeout. Call it from another
-    thread (the window does, from Tk's), or use a call that does not wait."""
+    """A blocking request (``who``, ``lookup``, ``history``...) or a tracker's
+    ``OutgoingMessage.wait()`` was made on the thread that reads the server's answers (the
+    threaded client's receiver, i.e. from ``on_event``; for a tracker of the asyncio
+    client, its event loop): its answer can only be read by that thread, so waiting would
+    stall every event for the whole timeout. Call it from another thread (the window
+    does, from Tk's), or use a call that does not wait."""

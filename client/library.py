@@ -14,15 +14,19 @@ runs the reconnect loop over the core's pure ``failover``/``backoff`` generators
     client.history("Bob", 20)                         # -> [HistoryEntry, ...] oldest first
     client.close()
 
-Threads. After :meth:`ChatClient.connect` a receiver thread owns ``recv()``. Every use of
-the core and every write to the socket happens under one lock (``_lock``), so ``send_*``,
-``who``, ``lookup`` and ``close`` may be called from any thread while the receiver runs;
-the bytes of one frame are never interleaved with another's. The lock is never held while
-calling the application or while waiting for an answer. A blocking request (``who``,
+Threads. After :meth:`ChatClient.connect` a receiver thread owns ``recv()`` and a writer
+thread owns ``send()`` (client/writer.py). Every use of the core, and every hand-over of its
+bytes to the writer, happens under one lock (``_lock``), so ``send_*``, ``who``, ``lookup``
+and ``close`` may be called from any thread while the receiver runs; the bytes of one frame
+are never interleaved with another's. The lock is never held while calling the
+application, while waiting for an answer, or while writing to the socket: a server that
+stops reading does not freeze a ``send_*`` call (the writer's bounds say when such a
+connection is given up). A blocking request (``who``,
 ``lookup``, ``history``...) made on the receiver thread (from ``on_event``) would stall every
 event for its whole timeout, since its answer can only be read by that same thread: it
 raises :class:`~client.errors.CalledFromReceiver` at once instead (use ``watch_soon``, or
-call it from another thread).
+call it from another thread); so does a tracker's ``OutgoingMessage.wait()`` there (its
+progress comes as ``MessageUpdate`` events).
 
 What the application receives, in order, on the receiver thread (``on_event``) or through
 ``client.events``: every event the core yields (``DirectMessage``, ``RoomMessage``,
@@ -145,7 +149,7 @@ from i18n import _
 from registry import InvalidName, canonical, validate_name
 from registry.names import explain as explain_refusal
 
-from .clock import WAKE_CHECK, WaitsClock
+from .clock import WaitsClock, next_wait
 from .core import (
     LOGIN_PATIENCE,
     MAX_WAITING,
@@ -165,7 +169,9 @@ from .core import (
     retry_verdict,
 )
 from .errors import (
+    AnswerLost,
     CalledFromReceiver,
+    ClientError,
     LoginRefused,
     NotConnected,
     RequestFailed,
@@ -177,6 +183,7 @@ from .events import Reconnected, Reconnecting
 from .transport import login_failure, open_socket, tls_context
 from .outgoing import OutgoingMessage
 from .resume import ResumeTokens
+from .writer import SocketWriter
 from .servers import addresses_from, format_address, spread_start
 
 _log = logging.getLogger(__name__)
@@ -303,12 +310,18 @@ class ChatClient:
         # Guards the core, the socket's write side and the attributes below.
         self._lock = threading.Lock()
         self._sock: socket.socket | None = None
+        self._writer: SocketWriter | None = None  # writes to _sock (client/writer.py)
         self._server_index = 0       # which of self.servers the session is (or was) on
         self._offered_token: str | None = None  # the guest token sent in the last hello
         self._receiver: threading.Thread | None = None
         self._connecting = False     # connect() is under way
         self._attempt_sock: socket.socket | None = None  # a login under way, for close() to cut
         self._wake = threading.Event()  # set by close() to end a backoff wait at once
+        # The password of a register() whose answer was lost with its connection: the next
+        # hello carries it, and its welcome tells whether the account was made (register()).
+        # None: no such claim open. Notified (with the lock) when one is settled.
+        self._claiming: str | None = None
+        self._claim_settled = threading.Condition(self._lock)
         # The timer that writes read marks due while the receiver sleeps (see _mark), and when.
         self._reads_timer: threading.Timer | None = None
         self._reads_timer_at = 0.0
@@ -410,7 +423,7 @@ class ChatClient:
             if self.core.closing:  # close() was called while we were logging in
                 sock.close()
                 raise ServerUnreachable("the client was closed while connecting")
-            self._sock = sock
+            self._attach(sock)
             self._server_index = index
             self.core.open(conn, welcome, self._clock(), reconnected=False)
             self._set_timeout(sock)
@@ -510,11 +523,20 @@ class ChatClient:
         self.resume_tokens.proven(self._token_servers(), welcome.name, token)
         if welcome.registered:
             self.register_on_login = False  # claimed: from now on it is a plain login
+        with self._lock:
+            if self._claiming is not None:
+                # The hello carried the password of a register() cut before its answer: for
+                # a name with no account the server ignores it and logs in the guest.
+                if welcome.registered:
+                    self.password = self._claiming
+                self._claiming = None
+                self._claim_settled.notify_all()
         return sock, conn, welcome
 
     def _set_timeout(self, sock: socket.socket) -> None:
-        # sendall() gives up after this long (a server that stops reading for that long is
-        # treated as gone); the receiver waits for its deadlines with select() instead.
+        # The writer gives up a write without progress after this long (a server that stops
+        # reading for that long is treated as gone); the receiver waits for its deadlines
+        # with select() instead.
         sock.settimeout(max(0.05, min(self.core.ping_after, self.core.heartbeat_timeout)))
 
     def _open_socket(self, timeout: float) -> socket.socket:
@@ -547,7 +569,8 @@ class ChatClient:
         """
         where = self.address
         try:
-            attempt = LoginAttempt(self.core.hello(self.name, self.password, self.register_on_login,
+            password = self.password if self.password is not None else self._claiming
+            attempt = LoginAttempt(self.core.hello(self.name, password, self.register_on_login,
                                                    self._resume_token(), self._clock()), self._tls)
             sock.sendall(attempt.data_to_send())
             while True:
@@ -1025,12 +1048,46 @@ class ChatClient:
     def register(self, password: str, timeout: float = const.SEND_TIMEOUT) -> None:
         """Claim the name this guest session uses, protected by ``password`` (at least
         ``const.MIN_PASSWORD_LENGTH`` characters). From then on the name needs the
-        password; this client keeps it (in memory) for its reconnections."""
+        password; this client keeps it (in memory) for its reconnections.
+
+        A connection lost after the request went out and before the server's answer leaves
+        the outcome open: the account may have been made. The reconnection's hello then
+        carries ``password``, which logs in to the account if it was made and is ignored
+        for a guest name if not (PROTOCOL.md, ``hello``), and its welcome settles it:
+        within ``timeout`` (in all) this returns as after the server's ``ok``, or raises
+        :class:`NotConnected` saying the name was not registered. Without a login by then it
+        raises :class:`AnswerLost` (``uncertain``), and the next login settles it all the
+        same (``registered``, ``password``)."""
         if len(password) < const.MIN_PASSWORD_LENGTH:
             raise RequestFailed(ErrorCode.WEAK_PASSWORD,
                                 f"a password needs at least {const.MIN_PASSWORD_LENGTH} characters")
-        self._request(Register(self.core.new_request_id(), password), Done, timeout)
+        deadline = time.monotonic() + timeout
         with self._lock:
+            # Set before the request goes out: a reconnection may log in before this thread
+            # sees the loss. (An account's session has nothing to claim: the server refuses.)
+            claim = self._claiming = password if self.password is None else None
+        try:
+            self._request(Register(self.core.new_request_id(), password), Done, timeout)
+        except AnswerLost:
+            if claim is None:
+                raise
+            with self._lock:
+                settled = self._claim_settled.wait_for(lambda: self._claiming is None or not self.core.alive,
+                                                       max(0.0, deadline - time.monotonic()))
+                if not settled or self._claiming is not None:
+                    raise AnswerLost(_("the connection was lost before the server answered: whether the name was "
+                                       "registered is not known yet (the next login finds out)")) from None
+                if not (self.registered and self.password == password):
+                    raise NotConnected(_("the name was not registered: the connection was lost before the server "
+                                         "got the request; register again")) from None
+        except RequestTimeout:
+            raise  # the answer may still come, or not: the next login settles the claim
+        except ClientError:  # an answer (an error), or never sent: nothing was made
+            with self._lock:
+                self._claiming = None
+            raise
+        with self._lock:
+            self._claiming = None
             self.password = password
             self.registered = True
             self.register_on_login = False
@@ -1075,15 +1132,16 @@ class ChatClient:
                 self._wake.set()
                 if self._attempt_sock is not None:
                     _shutdown(self._attempt_sock, socket.SHUT_RDWR)
-                if sock is not None:
+                if sock is not None and self._writer is not None:
                     self._flush()  # the acks due and the Goodbye
-                    # Half-close: the server sees the end of our stream after the Goodbye and
-                    # closes its side, which ends the receiver's reads cleanly. (Over TLS a
-                    # half-close is not possible: the server closes after the Goodbye.)
+                    # Half-close, once the writer wrote them: the server sees the end of our
+                    # stream after the Goodbye and closes its side, which ends the receiver's
+                    # reads cleanly. (Over TLS a half-close is not possible: the server closes
+                    # after the Goodbye.)
                     if in_receiver:
-                        _shutdown(sock, socket.SHUT_RDWR)
+                        self._writer.shut_after(socket.SHUT_RDWR)
                     elif not self._tls:
-                        _shutdown(sock, socket.SHUT_WR)
+                        self._writer.shut_after(socket.SHUT_WR)
         if receiver is None or in_receiver:
             return
         receiver.join(CLOSE_TIMEOUT)
@@ -1101,18 +1159,14 @@ class ChatClient:
     # --- Internals: requests ------------------------------------------------------------
 
     def _submit(self, message: OutgoingMessage) -> None:
+        message._guard = self._refuse_on_receiver
         with self._lock:
             self.core.submit(message)
             if message.submitted and not self._flush() and not self.core.may_reconnect():
                 self.core.withdraw(message)
 
     def _request(self, event: Event, expect: type[Event], timeout: float) -> Event:
-        if threading.current_thread() is self._receiver:
-            # Its answer could only be read by this very thread: waiting would stall every
-            # event (and the answer itself) for the whole timeout.
-            raise CalledFromReceiver(f"{type(event).__name__} waits for the server's answer, which only the "
-                                     "receiver thread can read: do not call it from on_event (use another "
-                                     "thread, or watch_soon() for watching)")
+        self._refuse_on_receiver(type(event).__name__)
         answered = threading.Event()
         with self._lock:
             problem = self.core.usable()
@@ -1132,35 +1186,63 @@ class ChatClient:
                 self.core.forget(pending)
             if not pending.answered:
                 raise RequestTimeout(_("no answer from the server within {seconds} s").format(seconds=f"{timeout:g}"))
-        if pending.error is not None:
-            raise NotConnected(pending.error)
+        if pending.error is not None:  # written, and the connection ended before the answer
+            raise AnswerLost(pending.error)
         answer = pending.answer
         if isinstance(answer, ErrorReply):
             raise RequestFailed.of(answer)
         assert answer is not None
         return answer
 
+    def _refuse_on_receiver(self, what: str) -> None:
+        """Raise CalledFromReceiver if called on the receiver thread: ``what`` waits for an
+        answer of the server, which only this very thread can read, so waiting would stall
+        every event (and the answer itself) for the whole timeout. The one check of every
+        call that waits for an answer: the requests, and a tracker's wait()."""
+        if threading.current_thread() is self._receiver:
+            raise CalledFromReceiver(f"{what} waits for the server's answer, which only the receiver thread can "
+                                     "read: do not call it from on_event (use another thread; watch_soon() for "
+                                     "watching; the MessageUpdate events for a message's progress)")
+
     # --- Internals: the socket ----------------------------------------------------------
 
     def _flush(self) -> bool:
-        """Write what the core has to send (lock held); on failure mark the connection
-        broken and return False.
+        """Hand what the core has to send to the writer (lock held; never waits for the
+        socket: client/writer.py); False if the connection is broken (then or already).
 
-        A broken connection is shut down so the receiver's wait returns and it ends the
-        connection (and reconnects, or runs the one end-of-session path).
+        A broken connection is shut down (by the writer) so the receiver's wait returns and
+        it ends the connection (and reconnects, or runs the one end-of-session path).
         """
         data = self.core.data_to_send()
         if not data:
             return not self.core.broken
-        if self._sock is None:
+        if self._writer is None:
             return False
-        try:
-            self._sock.sendall(data)
-            return True
-        except OSError as exc:
-            self.core.write_failed(exc.strerror or str(exc) or type(exc).__name__)
-            _shutdown(self._sock, socket.SHUT_RDWR)
+        why = self._writer.put(data)
+        if why is not None:
+            self.core.write_failed(why)
             return False
+        return not self.core.broken
+
+    def _attach(self, sock: socket.socket) -> None:
+        """(Lock held.) Make ``sock`` the session's socket, written by a writer of its own."""
+        def failed(why: str) -> None:  # on the writer's thread, lock held
+            if self._writer is writer:
+                self.core.write_failed(why)
+        self._sock = sock
+        writer = self._writer = SocketWriter(sock, self._lock, failed, name=f"chat-writer-{self.name}")
+
+    def _detach(self) -> socket.socket | None:
+        """(Lock NOT held; the receiver thread.) Stop the session's writer, then take its
+        socket away (returned, to be closed under the lock): the writer has left any write
+        by then, so none can land on a socket that reuses the descriptor."""
+        with self._lock:
+            writer = self._writer
+        if writer is not None:
+            writer.stop()
+        with self._lock:
+            sock, self._sock, self._writer = self._sock, None, None
+            return sock
 
     def _cut(self) -> None:
         with self._lock:
@@ -1235,7 +1317,7 @@ class ChatClient:
             deadline = self.core.next_deadline()
         # Never longer than WAKE_CHECK: select() sleeps on the monotonic clock, which
         # stood still if the computer slept; reading the clock again sees the sleep.
-        wait = None if deadline is None else min(WAKE_CHECK, max(0.0, deadline - self._clock()))
+        wait = next_wait(deadline, self._clock())
         try:
             # TLS may hold decrypted bytes that select() cannot see.
             buffered = isinstance(sock, ssl.SSLSocket) and sock.pending() > 0
@@ -1265,8 +1347,8 @@ class ChatClient:
         """The connection ended: reconnect if allowed, over the core's failover and
         backoff generators. Returns True once a session is open again, False when the
         session ends for good."""
+        sock = self._detach()
         with self._lock:
-            sock, self._sock = self._sock, None
             if sock is not None:
                 sock.close()
             self.core.connection_lost()  # wakes the callers waiting for an answer
@@ -1308,7 +1390,7 @@ class ChatClient:
                 if self.core.closing:
                     sock.close()
                     return False
-                self._sock = sock
+                self._attach(sock)
                 moved = index != self._server_index
                 self._server_index = index
                 resent = self.core.open(conn, welcome, self._clock(), reconnected=True)
@@ -1326,8 +1408,8 @@ class ChatClient:
         counts: a wait of the backoff (up to half a minute) begun before the lid closed
         ends within WAKE_CHECK of waking, not after its rest. True if close() ended it."""
         until = self._clock() + delay
-        while (left := until - self._clock()) > 0:
-            if self._wake.wait(min(left, WAKE_CHECK)):
+        while (wait := next_wait(until, self._clock())):
+            if self._wake.wait(wait):
                 return True
         return self._wake.is_set()
 
@@ -1353,11 +1435,12 @@ class ChatClient:
     def _finish(self) -> None:
         """The one end-of-session path: release the socket, fail what is unfinished,
         deliver ConnectionClosed once, set ``closed``."""
+        sock = self._detach()
         with self._lock:
-            sock, self._sock = self._sock, None
             if sock is not None:
                 sock.close()
             updates, _waiting = self.core.end()  # wakes the callers waiting for an answer
+            self._claim_settled.notify_all()  # a register() waiting for the next login: none comes
         for update in updates:
             self._deliver(update)
         self._deliver(ConnectionClosed())

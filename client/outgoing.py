@@ -28,7 +28,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
@@ -117,7 +117,7 @@ class OutgoingMessage:
     """
 
     __slots__ = ("request_id", "to", "room", "text", "state", "msg_id", "error", "submitted", "created",
-                 "_changed", "_throttled", "_held", "_unavailable", "_uncertain", "_unavailable_since")
+                 "_changed", "_throttled", "_held", "_unavailable", "_uncertain", "_unavailable_since", "_guard")
 
     def __init__(self, request_id: str, to: str | None, text: str, room: str | None = None) -> None:
         self.request_id = request_id
@@ -143,6 +143,9 @@ class OutgoingMessage:
         self._uncertain = False
         # When the first unavailable answer came (the library's clock), for how long it was tried.
         self._unavailable_since = 0.0
+        # Set by the client that sends it: called with what is about to wait, it raises
+        # CalledFromReceiver on the thread that reads the answers (which a wait would stall).
+        self._guard: Callable[[str], None] | None = None
 
     @property
     def kind(self) -> str:
@@ -193,7 +196,14 @@ class OutgoingMessage:
 
         Returns False at once if the message reached a different final state (it can
         never get there), or after ``timeout`` seconds (None: no limit).
+
+        Raises :class:`~client.errors.CalledFromReceiver` at once when called, with a
+        ``timeout`` other than 0, on the thread that reads the server's answers (the
+        threaded client's ``on_event``; the asyncio client's event loop): the answer it
+        waits for could only be read by that very thread. ``timeout=0`` only looks.
         """
+        if timeout != 0 and self._guard is not None:
+            self._guard("OutgoingMessage.wait()")
         wanted = {states} if isinstance(states, str) else set(states)
         with self._changed:
             self._changed.wait_for(lambda: self.state in wanted or self.done, timeout)

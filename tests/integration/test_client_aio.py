@@ -17,7 +17,7 @@ import pytest
 
 import client.aio as aio_module
 from client.aio import AioChatClient
-from client.errors import NotConnected, RequestFailed
+from client.errors import CalledFromReceiver, NotConnected, RequestFailed
 from client.events import Reconnected, Reconnecting
 from client.outgoing import DELIVERED, FAILED, SENT, MessageUpdate
 from client.resume import ResumeTokens
@@ -82,6 +82,33 @@ def test_a_direct_message_between_two_aio_clients_gets_both_acks(server: ServerT
             # A room message is final at sent.
             _room, room_done = bob.send_room("to everyone")
             assert await asyncio.wait_for(room_done, WAIT) == SENT
+        finally:
+            await alice.close()
+            await bob.close()
+    run(test)
+
+
+def test_a_trackers_blocking_wait_on_the_event_loop_is_refused_at_once(server: ServerThread) -> None:
+    # The answers are read by the reader task, on this loop: a wait() here blocked the loop,
+    # so nothing was read, for the wait's whole timeout. The future is what to await.
+    async def test() -> None:
+        alice = client(server.port, "Alice")
+        bob = client(server.port, "Bob")
+        await alice.connect(WAIT)
+        await bob.connect(WAIT)
+        try:
+            message, done = alice.send_direct("Bob", "olá")
+            started = asyncio.get_running_loop().time()
+            try:
+                outcome: object = message.wait(DELIVERED, 3)
+            except CalledFromReceiver as exc:
+                outcome = exc
+            spent = asyncio.get_running_loop().time() - started
+            assert isinstance(outcome, CalledFromReceiver), \
+                f"wait() on the loop returned {outcome!r} after {spent:.1f} s"
+            assert spent < 1.0
+            message.wait(DELIVERED, 0)  # a look without waiting is not refused (it would raise)
+            assert await asyncio.wait_for(done, WAIT) == DELIVERED
         finally:
             await alice.close()
             await bob.close()

@@ -124,3 +124,40 @@ def test_a_blocking_request_from_on_event_is_refused_at_once_and_the_receiver_go
     assert isinstance(error, CalledFromReceiver) and "on_event" in str(error)
     assert spent < 1.0 and time.monotonic() - started < 5  # not stalled for who()'s timeout
     assert [user.name for user in bob.who(WAIT)] == ["Alice", "Bob"]  # from another thread it works
+
+
+def test_waiting_on_a_tracker_from_on_event_is_refused_at_once_and_the_receiver_goes_on(
+        server: ServerThread, clients: list[ChatClient]) -> None:
+    # The tracker's answer (accepted, delivered) is read by the receiver thread itself: a
+    # wait() on it there stalled every event, and the answer, for the wait's whole timeout.
+    outcomes: list[object] = []
+    done = threading.Event()
+    holder: list[ChatClient] = []
+
+    def on_event(event: Event) -> None:
+        if isinstance(event, DirectMessage):
+            reply = holder[0].send_direct("Alice", "oi, recebi")
+            holder.append(reply)  # type: ignore[arg-type]
+            started = time.monotonic()
+            try:
+                outcome: object = reply.wait(DELIVERED, 5)
+            except CalledFromReceiver as exc:
+                outcome = exc
+            outcomes.append((outcome, time.monotonic() - started))
+            outcomes.append(reply.wait(DELIVERED, 0))  # a look without waiting is fine
+            done.set()
+
+    bob = ChatClient("Bob", port=server.port, on_event=on_event)
+    holder.append(bob)
+    clients.append(bob)
+    bob.connect(timeout=WAIT)
+    alice = make(clients, "Alice", None, port=server.port)
+    started = time.monotonic()
+    assert alice.send_direct("Bob", "hello").wait(DELIVERED, WAIT)
+    assert done.wait(WAIT)
+    (error, spent), looked = outcomes
+    assert isinstance(error, CalledFromReceiver) and "on_event" in str(error), \
+        f"wait() on the receiver thread returned {error!r} after {spent:.1f} s"
+    assert spent < 1.0 and time.monotonic() - started < 5  # not stalled for wait()'s timeout
+    assert looked is False
+    assert holder[1].wait(DELIVERED, WAIT)  # from another thread it works  # type: ignore[union-attr]

@@ -171,3 +171,60 @@ def test_a_reconnection_waiting_out_its_backoff_when_the_lid_closed_tries_again_
             assert alice.connected
         finally:
             alice.close()
+
+
+def test_the_asyncio_client_notices_a_sleep_too(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The same laptop with the asyncio shell (client/aio.py): its reader waits on the
+    loop's monotonic clock, which stood still; it must read the clock of waits within
+    WAKE_CHECK, see the hour, and reconnect, with what she sent before the lid closed
+    delivered once."""
+    import asyncio
+
+    from client.aio import AioChatClient
+    from client.resume import ResumeTokens
+
+    config = ServerConfig(host="127.0.0.1", port=0, heartbeat_interval=0.3, heartbeat_timeout=1.0)
+
+    async def test(proxy: FaultProxy, at_bob: Recorder, bob: ChatClient) -> None:
+        at_alice = Recorder()
+        alice = AioChatClient("Alice", "127.0.0.1", proxy.port, on_event=at_alice,
+                              resume_tokens=ResumeTokens(None), **ALICE_LIVENESS, **FAST)
+        await alice.connect(WAIT)
+        try:
+            loop = asyncio.get_running_loop()
+
+            async def until(condition, timeout: float) -> bool:
+                deadline = loop.time() + timeout
+                while not condition():
+                    if loop.time() >= deadline:
+                        return False
+                    await asyncio.sleep(0.02)
+                return True
+
+            assert proxy.freeze("Alice") == 1
+            before, _done = alice.send_direct("Bob", "escrito antes de fechar a tampa")
+            # The server gives her up (Bob sees her leave), then she wakes an hour later.
+            assert await until(lambda: any(isinstance(e, UserLeft) and e.name == "Alice" for e in at_bob.events),
+                               WAIT)
+            real = time.time
+            monkeypatch.setattr(time, "time", lambda: real() + SLEPT)
+            woke = loop.time()
+            assert await until(lambda: bool(at_alice.of(Reconnecting)), WAKE_CHECK + 3.0), "the sleep was not noticed"
+            assert loop.time() - woke < WAKE_CHECK + 2.0
+            reason = at_alice.of(Reconnecting)[0].reason
+            assert reason.startswith("no data from the server for"), reason
+            assert await until(lambda: bool(at_alice.of(Reconnected)), WAIT)
+            assert await until(lambda: before.state == DELIVERED, WAIT), before.state
+        finally:
+            await alice.close()
+
+    with ServerThread(config) as srv, FaultProxy(srv.host, srv.port) as proxy:
+        at_bob = Recorder()
+        bob = ChatClient("Bob", srv.host, srv.port, on_event=at_bob)
+        try:
+            bob.connect(timeout=WAIT)
+            asyncio.run(asyncio.wait_for(test(proxy, at_bob, bob), 60))
+            assert [e.text for e in at_bob.events if isinstance(e, DirectMessage)] == \
+                ["escrito antes de fechar a tampa"]
+        finally:
+            bob.close()

@@ -26,7 +26,9 @@ for the message of a failing test). :meth:`FaultProxy.freeze` turns a user's liv
 into black holes: nothing more passes either way and nothing is closed, as when a host
 vanishes from the network, which only heartbeats can detect. In raw mode
 :meth:`FaultProxy.hold_peer` keeps a link's bytes back until :meth:`FaultProxy.release_peer`:
-a connection that lags behind another of the same process.
+a connection that lags behind another of the same process. :meth:`FaultProxy.stall` stops
+reading what a user's client sends (until :meth:`FaultProxy.unstall`), with a small receive
+buffer: a server that stops reading, so that the client's writes find the TCP window full.
 
 One thread accepts; two threads serve each link. One lock guards the faults and the
 counters. Loopback only.
@@ -103,6 +105,7 @@ class _Link:
         self.bytes = {UP: 0, DOWN: 0}
         self.dead = False
         self.frozen = False  # a black hole: bytes are read and dropped
+        self.stalled = False  # what the client sends is not read (stall)
         # Raw links: what hold_peer keeps back, by direction, until release_peer (None:
         # passing), and the lock that keeps it in order with what passes.
         self.held: dict[str, bytes] | None = None
@@ -182,6 +185,29 @@ class FaultProxy:
             links = [link for link in self.links if not link.dead and (link.name or "").lower() == name.lower()]
             for link in links:
                 link.frozen = True
+            return len(links)
+
+    def stall(self, name: str, rcvbuf: int = 4096) -> int:
+        """Stop reading, from now on, what user ``name``'s live links' clients send (what a
+        read under way gets, up to 64 KiB, is held back too), and shrink the proxy's receive
+        buffer for it to ``rcvbuf`` bytes: the client's writes soon find the window full, as
+        with a server that stopped reading. Nothing is lost: :meth:`unstall` passes it on
+        and reads on. Return how many."""
+        with self._lock:
+            links = [link for link in self.links if not link.dead and (link.name or "").lower() == name.lower()]
+            for link in links:
+                link.stalled = True
+                with suppress(OSError):
+                    link.client.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, rcvbuf)
+            return len(links)
+
+    def unstall(self, name: str) -> int:
+        """Read on what :meth:`stall` stopped reading. Return how many links."""
+        with self._lock:
+            links = [link for link in self.links if link.stalled and (link.name or "").lower() == name.lower()]
+            for link in links:
+                link.stalled = False
+            self._lock.notify_all()
             return len(links)
 
     def freeze_all(self) -> int:
@@ -314,6 +340,10 @@ class FaultProxy:
                 data = source.recv(65536)
             except OSError:
                 data = b""
+            if direction == UP and link.stalled and data:
+                # stall(): what this read got (it was under way) waits with the rest.
+                with self._lock:
+                    self._lock.wait_for(lambda: not link.stalled or link.dead or self._stopped)
             if link.frozen:
                 if not data:
                     return  # a black hole passes no end either; stop() releases the sockets

@@ -3,7 +3,7 @@ on, the monotonic clock did not) and never goes back when the wall clock is set 
 
 from __future__ import annotations
 
-from client.clock import WaitsClock
+from client.clock import WAKE_CHECK, WaitsClock, next_wait
 
 
 class Clocks:
@@ -44,3 +44,10 @@ def test_a_step_of_the_wall_clock_back_changes_nothing():
     clocks.wall += 1.0  # counting on from the new wall time: not an hour forward
     clocks.steady += 1.0
     assert clock() == start + 2.0
+
+
+def test_a_shell_waits_until_the_deadline_but_never_longer_than_wake_check():
+    assert next_wait(None, 100.0) is None  # nothing timed: input alone ends the wait
+    assert next_wait(101.5, 100.0) == 1.5
+    assert next_wait(100.0 + 10 * WAKE_CHECK, 100.0) == WAKE_CHECK  # then the clock is read again
+    assert next_wait(99.0, 100.0) == 0.0  # overdue: at once
