@@ -59,6 +59,7 @@ from .model import (
     ChatModel,
     is_room_key,
     connection_ended_text,
+    cut_to_fit,
     fit_first,
 )
 from .changes import (
@@ -502,7 +503,7 @@ class ChatApp:
         model = self.model
         assert model is not None
         key = model.active
-        self.title_var.set(model.title(key))
+        self.title_var.set(self._fit_title(model.title(key)))
         self._show_compose()
         if model.presence(key) == UNKNOWN:
             self.subtitle_var.set("")  # while disconnected, what we knew of presence may be stale
@@ -516,6 +517,22 @@ class ChatApp:
         unread = model.total_unread
         self.root.title(_("Chat — {name}").format(name=model.me) + (
             ngettext(" ({n} unread)", " ({n} unread)", unread).format(n=unread) if unread else ""))
+
+    def _fit_title(self, title: str) -> str:
+        """``title`` (a name: up to 32 characters in the large font), cut at the end with "…"
+        to what the header leaves beside its typing line and its Members or Block button, so
+        that the button stays on screen; whole before the header is laid out. The name goes
+        before the subtitle, which has what is left (_subtitle_room)."""
+        width = self.header.winfo_width()
+        if width <= 1:
+            return title
+        font = self.fonts["heading"]  # the Title.TLabel style's
+        # The label's own padding: what it asks beyond its text's width.
+        padding = max(0, self.title_label.winfo_reqwidth() - font.measure(self.title_var.get()))
+        # The subtitle's label stays packed, if empty: its padx and its own padding.
+        room = width - self.typing_label.winfo_reqwidth() - 10 - padding - 4  # a margin, as the subtitle's
+        room -= self.rooms.header_width() + self.blocks.header_width()  # a room's button, or a person's
+        return cut_to_fit(title, room, lambda text: font.measure(text) + padding) or title[:1] + "…"
 
     def _subtitle_room(self) -> tuple[int | None, Any]:
         """``(width, measure)``: the pixels the header leaves the subtitle, and how its

@@ -174,7 +174,8 @@ def layout(app: ChatApp) -> dict[str, Any]:
     member column (``"members"``: its geometry manager, "" when hidden, "place" over the
     messages; ``"member_list"``: the list's visible size; ``"members_button"``: the header's
     Members button, null when hidden, else whether it is pressed; ``"room_buttons_fit"``:
-    its buttons shown whole) and whether the hint below
+    its buttons shown whole), whether the header's parts (name, subtitle, typing line, Members
+    or Block button) are each shown as wide as they ask (``"header_whole"``) and whether the hint below
     the input box is shown whole (``"hint_fits"``: as wide and as tall as its wrapped text asks)."""
     app.root.update_idletasks()
     hint = _visible(app.hint)
@@ -189,6 +190,8 @@ def layout(app: ChatApp) -> dict[str, Any]:
         # The column's buttons shown whole (Topic…, Invite…, Leave, the switch, Older messages).
         "room_buttons_fit": all(_visible(button)[0] >= button.winfo_reqwidth()
                                 for button in app.rooms.leave_button.master.winfo_children() if button.winfo_manager()),
+        "header_whole": all(_visible(part)[0] >= part.winfo_reqwidth()
+                            for part in app.header.winfo_children() if part.winfo_manager()),
         "hint_fits": hint[0] >= app.hint.winfo_reqwidth() and hint[1] >= app.hint.winfo_reqheight(),
     }
 

@@ -152,3 +152,32 @@ def test_a_persons_header_says_what_fits_at_every_size_the_window_allows(open_gu
         state = bob.wait(lambda s: s["header_fits"] and _shown_as(s["header"][1], blocked[language]),
                          f"the header at {width}x{height}: what fits of {blocked[language]}", panes=False)
         assert state["header"][1] == blocked[language][0] or width < 1280, state["header"]
+
+
+@pytest.mark.timeout_seconds(120)
+@pytest.mark.parametrize("language", ["en", "pt_BR"])
+def test_a_long_name_and_the_block_button_fit_the_header_at_the_minimum_size(open_gui, server, clients, monkeypatch,
+                                                                             tmp_path: Path, language: str) -> None:
+    """A name of the longest a name may be (32 characters) in the header's large font, and
+    the Block button, were wider than the window at its minimum width (560 px): the button
+    was pushed past the right edge, out of sight. The name is cut short with "…" (its
+    beginning whole, the Block button on screen), and shown whole when there is room."""
+    monkeypatch.setenv("LANGUAGE", language)
+    name = "MariaDaConceiçãoAlbuquerqueSouza"
+    assert len(name) == 32  # const.MAX_NAME_LENGTH
+    start(clients, server.port, name)
+    bob = open_gui("Bob")
+    bob.logged_in()
+    rows = [row["key"] for row in bob.cmd("dump", panes=False)["contacts"]]
+    bob.cmd("key", sequence=f"<Control-Key-{rows.index(name.lower()) + 1}>")
+    bob.wait(lambda s: s["active"] == name.lower() and s["header"][1].startswith("127.0.0.1"), "her conversation",
+             panes=False)
+    for width, height in [(560, 380), (683, 700), (1280, 800)]:
+        _resize(bob, width, height)
+        state = bob.wait(lambda s: s["header_fits"], f"the header within {width} px", panes=False, timeout=5)
+        bob.cmd("screenshot", path=str(tmp_path / f"long-name-{language}-{width}x{height}.png"))
+        title = state["header"][0]
+        assert title == name or (width < 1280 and title.endswith("…") and name.startswith(title[:-1])
+                                 and len(title) > 8), state["header"]
+        layout = bob.cmd("dump", panes=False, layout=True)["layout"]
+        assert layout["header_whole"], layout  # the Block button on screen, none of it past the edge
