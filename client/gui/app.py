@@ -41,7 +41,7 @@ from protocol import ConnectionClosed
 
 from ..core import login_outcome
 from ..display import explain_refusal, sanitize
-from ..errors import RequestFailed, RequestTimeout
+from ..errors import NotConnected, RequestFailed, RequestTimeout
 from ..library import CATCH_UP_PATIENCE
 from ..servers import format_address
 from .blocks import BlockControls
@@ -796,7 +796,9 @@ class ChatApp:
     def _history(self, key: str, peer: str, entries: Any, error: BaseException | None) -> None:
         if self.model is None:
             return
-        if entries is None:
+        if isinstance(error, NotConnected):  # asked again once the connection is back
+            self.model.history_not_loaded(key)
+        elif entries is None:
             # The history could not be fetched: the conversation simply starts empty,
             # and says why.
             self.model.history_unavailable(key)

@@ -961,6 +961,7 @@ class ChatModel:
                 self.server = server
             self.set_state(CONNECTED)
             self.catch_up_wanted()
+            self._history_wanted(self.active)  # if the outage kept it away (history_not_loaded)
             self._where_wanted(self.active)  # the entry _went_away forgot, if they are still online
             # The new session's switch (another device may have changed it meanwhile).
             on = getattr(getattr(event, "welcome", None), "read_receipts", None)
@@ -1285,10 +1286,7 @@ class ChatModel:
                     self._changes.append(ContactsChanged())
                 if state.members is None:
                     self._changes.append(MembersWanted(key, state.name))
-                conversation = self._room_conversation(state.name)
-                if conversation.history is None:  # its newest page, above what came live
-                    conversation.history = "loading"
-                    self._changes.append(HistoryWanted(key, state.name))
+                self._history_wanted(key)  # its newest page, above what came live
             return
         if key == ROOM:
             if self._room_unread:
@@ -1299,10 +1297,24 @@ class ChatModel:
             if contact is not None and contact.unread:
                 contact.unread = 0
                 self._changes.append(ContactsChanged())
-            conversation = self.conversations[key]
-            if conversation.history is None:
-                conversation.history = "loading"
-                self._changes.append(HistoryWanted(key, contact.name if contact else conversation.title))
+            self._history_wanted(key)
+
+    def _history_wanted(self, key: str) -> None:
+        """Ask for the history of conversation ``key`` (a person's, or a room we are in) with
+        a :class:`HistoryWanted` change, unless it was asked for already."""
+        if is_room_key(key):
+            state = self.rooms.get(key)
+            if state is not None:
+                conversation = self._room_conversation(state.name)
+                if conversation.history is None:
+                    conversation.history = "loading"
+                    self._changes.append(HistoryWanted(key, state.name))
+            return
+        conversation = self.conversations.get(key)
+        if key != ROOM and conversation is not None and conversation.history is None:
+            contact = self.contacts.get(key)
+            conversation.history = "loading"
+            self._changes.append(HistoryWanted(key, contact.name if contact else conversation.title))
 
     def has_older(self, key: str) -> bool:
         """True if room ``key`` has older messages than those shown (a page to load)."""
@@ -1319,6 +1331,15 @@ class ChatModel:
         conversation.history = "loading"
         self._changes.append(HistoryWanted(key, state.name, conversation.older))
         return True
+
+    def history_not_loaded(self, key: str) -> None:
+        """The history of ``key`` could not be fetched for want of a connection (the
+        client's NotConnected): not asked yet, then. It is asked for again when the
+        conversation is open as the connection comes back (_reconnect_event), else when it
+        is opened; nothing is said meanwhile (the status bar says the connection is away)."""
+        conversation = self.conversations.get(key)
+        if conversation is not None and conversation.history == "loading":
+            conversation.history = None
 
     def history_unavailable(self, key: str, why: str = "") -> None:
         conversation = self.conversations.get(key)

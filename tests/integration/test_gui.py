@@ -32,6 +32,7 @@ from protocol import (Accepted, Delivered, DirectMessage, Hello, Receipt, RoomMe
                       UserLeft, Welcome)
 from faultproxy import FaultProxy
 from server import ServerConfig, ServerThread
+from clientkit import start
 from tools import require_module, require_tool
 from wire import WireClient
 from processes import stop_process
@@ -688,6 +689,42 @@ def test_the_header_shows_where_the_person_is_again_when_they_come_back(display,
             with WireClient.login("127.0.0.1", port, "Alice") as alice:
                 bob.wait(lambda s: s["state"] == "connected" and shows_where(alice)(s),
                          "Alice's address after the restart", timeout=40)
+    finally:
+        if bob is not None:
+            bob.close()
+        first.stop()
+
+
+def test_a_conversation_opened_while_the_server_is_away_shows_its_history_once_back(display, tmp_path, clients,
+                                                                                   monkeypatch) -> None:
+    """A student opened Conceição's conversation while the server was restarting: it said
+    "Could not load earlier messages: not connected to the server (reconnecting: server
+    shutting down)", in English in the Portuguese window, and once the window was back
+    their earlier messages never came. The history is asked for again once connected."""
+    data = tmp_path / "data"
+    config = ServerConfig(host="127.0.0.1", port=0, login_failure_delay=0.05, data_dir=data, guest_hold=0.0)
+    first = ServerThread(config).__enter__()
+    port = first.port
+    bob = None
+    try:
+        start(clients, port, "Bob", password="bobs secret 1", register=True)  # Bob's other device
+        alice = start(clients, port, "Alice")
+        assert alice.send_direct("Bob", "an earlier question").wait_done(TIMEOUT)
+        clients.pop(0).close()
+        monkeypatch.setenv("CHAT_PASSWORD", "bobs secret 1")
+        bob = Gui(display, port, "Bob", tmp_path)
+        bob.wait(lambda s: s.get("state") == "connected" and contact(s, "alice")
+                 and "online" in contact(s, "alice")["tags"], "Alice online")
+        first.stop()
+        bob.wait(lambda s: s["state"] == "reconnecting", "the window reconnecting")
+        bob.cmd("key", sequence="<Control-Key-2>")
+        state = bob.wait(lambda s: s["active"] == "alice", "Alice's conversation, opened while away")
+        config = ServerConfig(host="127.0.0.1", port=port, login_failure_delay=0.05, data_dir=data, guest_hold=0.0)
+        with ServerThread(config):
+            state = bob.wait(lambda s: s["state"] == "connected" and "an earlier question" in s["panes"]["alice"],
+                             "the history after the reconnection", timeout=40)
+            assert "not connected" not in state["panes"]["alice"], state["panes"]["alice"]
+            assert state["panes"]["alice"].count("Alice: an earlier question") == 1, state["panes"]["alice"]
     finally:
         if bob is not None:
             bob.close()

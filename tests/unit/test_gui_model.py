@@ -605,6 +605,32 @@ def test_a_planned_restart_costs_one_reconnected_line_and_grey_dots_meanwhile() 
     assert room_text(model)[-2:] == ["Carol left (quit)", "Carol joined"]
 
 
+def test_a_history_the_outage_kept_away_is_asked_for_again_once_back() -> None:
+    """A conversation opened while the connection was away: its history could not be
+    fetched (the client was not connected). The window said so in the library's English
+    ("not connected to the server (reconnecting: ...)") and never asked again: the
+    earlier messages stayed missing after the reconnection. Now the history counts as not
+    asked yet: the open conversation asks once the connection is back, another when opened."""
+    from client.events import Reconnected, Reconnecting
+    from protocol import Welcome
+
+    model, clock = clocked_model()
+    model.apply(ConnectionClosed())
+    model.apply(Reconnecting(1, 0.5, "reset"))
+    for key, name in (("carol", "Carol"), ("alice", "Alice")):
+        model.open(key)
+        assert HistoryWanted(key, name) in model.take_changes()
+        model.history_not_loaded(key)  # what the fetch met: NotConnected
+    assert [line.text for line in model.conversations["alice"].lines] == []  # nothing said
+    model.apply(Reconnected(Welcome("h", "Bob", 1, "chat", 15.0), 0))
+    wanted = [c for c in model.take_changes() if isinstance(c, HistoryWanted)]
+    assert wanted == [HistoryWanted("alice", "Alice")]  # the open one, once
+    model.apply(Reconnected(Welcome("h", "Bob", 1, "chat", 15.0), 0))  # it is on its way: not twice
+    assert not any(isinstance(c, HistoryWanted) for c in model.take_changes())
+    model.open("carol")
+    assert HistoryWanted("carol", "Carol") in model.take_changes()
+
+
 def test_a_join_long_after_our_reconnection_is_news_again() -> None:
     from client.events import Reconnected, Reconnecting
     from protocol import Welcome
