@@ -1056,8 +1056,11 @@ class ChatApp:
             message = self.client.send_room(text)
         else:
             message = self.client.send_direct(to, text)
-        self.input.delete("1.0", "end")
-        self.input.edit_reset()
+        # Refused inside send_* (longer than a message may be, too many waiting): the text
+        # stays in the box to be shortened or sent again; its line in the conversation says why.
+        if message.state != "failed":
+            self.input.delete("1.0", "end")
+            self.input.edit_reset()
         self.model.sent(message)
         self._render()
         return "break"

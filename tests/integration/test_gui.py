@@ -731,6 +731,28 @@ def test_a_conversation_opened_while_the_server_is_away_shows_its_history_once_b
         first.stop()
 
 
+def test_a_message_too_long_to_send_stays_in_the_input_box(open_gui, server, monkeypatch) -> None:
+    """A student pasted a long text (over the 4000 characters a message may have): the window
+    said "not sent: the text is longer than 4000 characters: shorten it, or send it in parts",
+    and had emptied the input box, so that there was nothing left to shorten. What the
+    client refuses before sending stays in the box; the line says why."""
+    monkeypatch.setenv("LANGUAGE", "pt_BR")
+    with alice_login(server):
+        bob = open_gui("Bob")
+        bob.logged_in()
+        bob.cmd("key", sequence="<Control-Key-2>")
+        bob.wait(lambda s: s["active"] == "alice", "Alice's conversation")
+        text = "Resumo do capítulo 3. " * 200  # 4400 characters
+        bob.cmd("type", text=text)
+        state = bob.wait(lambda s: "não enviada" in s["panes"]["alice"], "the refusal said")
+        assert "4000" in state["panes"]["alice"], state["panes"]["alice"][-300:]
+        assert state["input"] == text, len(state["input"])
+        # Shortened, it goes.
+        bob.cmd("type", text=text[:3000], clear=True)
+        state = bob.wait(lambda s: [m["state"] for m in s["outgoing"]][-1:] == ["sent"], "the shorter one sent")
+        assert state["input"] == "", len(state["input"])
+
+
 def test_a_reply_goes_where_the_window_says(open_gui, server, tmp_path) -> None:
     """A direct message arriving moves nothing: a line typed in the room still goes to the
     room, as the input box says; Ctrl+R (a real key event) opens the sender's conversation,
