@@ -230,7 +230,7 @@ class RoomPanel:
     def join(self, room: str | None = None) -> None:
         """Join (or create) the room typed in the join box, then open it."""
         typed = (room if room is not None else self.join_var.get()).strip()
-        checked = check_room(typed, "#ROOM")
+        checked = check_room(typed, _("#ROOM"))  # the usage's placeholder, as the terminal says it
         if not isinstance(checked, str):
             self.app.alert(_("Join room"), checked.message)
             return
