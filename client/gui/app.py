@@ -299,13 +299,14 @@ class ChatApp:
         self.title_label.pack(side="left")
         self.subtitle_label = ttk.Label(header, textvariable=self.subtitle_var, style="Sub.TLabel")
         self.subtitle_label.pack(side="left", padx=(10, 0))
-        # "Alice is typing…" (issue 13): expires by itself (see _show_typing).
+        # "Alice is typing…" (issue 13): expires by itself (see _show_typing); it has what the
+        # header's other parts leave (_fit_typing).
         self.typing_var = tk.StringVar(root, "")
         self.typing_label = ttk.Label(header, textvariable=self.typing_var, style="Sub.TLabel",
                                       font=self.fonts["italic"])
         self.typing_label.pack(side="right")
         # A room's topic is cut to the header's width (its member count stays whole).
-        header.bind("<Configure>", lambda e: self._update_header() if self.model is not None else None)
+        header.bind("<Configure>", lambda e: self._update_header(typing=True) if self.model is not None else None)
 
         # The conversation panes are stacked in one cell; the open one is raised.
         self.stack = ttk.Frame(right, style="Pane.TFrame", relief="solid", borderwidth=1)
@@ -499,7 +500,9 @@ class ChatApp:
             self.model.set_where(result)
             self._render()
 
-    def _update_header(self) -> None:
+    def _update_header(self, typing: bool = False) -> None:
+        """The header's name, subtitle and window title for the open conversation (and, with
+        ``typing``, its typing line cut to what they leave: _fit_typing)."""
         model = self.model
         assert model is not None
         key = model.active
@@ -517,12 +520,15 @@ class ChatApp:
         unread = model.total_unread
         self.root.title(_("Chat — {name}").format(name=model.me) + (
             ngettext(" ({n} unread)", " ({n} unread)", unread).format(n=unread) if unread else ""))
+        if typing:
+            self._fit_typing()
 
     def _fit_title(self, title: str) -> str:
         """``title`` (a name: up to 32 characters in the large font), cut at the end with "…"
-        to what the header leaves beside its typing line and its Members or Block button, so
-        that the button stays on screen; whole before the header is laid out. The name goes
-        before the subtitle, which has what is left (_subtitle_room)."""
+        to what the header leaves beside its Members or Block button, so that the button
+        stays on screen; whole before the header is laid out. The name goes before the
+        subtitle, which has what is left (_subtitle_room), and the typing line after both
+        (_fit_typing)."""
         width = self.header.winfo_width()
         if width <= 1:
             return title
@@ -530,7 +536,7 @@ class ChatApp:
         # The label's own padding: what it asks beyond its text's width.
         padding = max(0, self.title_label.winfo_reqwidth() - font.measure(self.title_var.get()))
         # The subtitle's label stays packed, if empty: its padx and its own padding.
-        room = width - self.typing_label.winfo_reqwidth() - 10 - padding - 4  # a margin, as the subtitle's
+        room = width - 10 - padding - self._typing_padding() - 4  # a margin, as the subtitle's
         room -= self.rooms.header_width() + self.blocks.header_width()  # a room's button, or a person's
         return cut_to_fit(title, room, lambda text: font.measure(text) + padding) or title[:1] + "…"
 
@@ -541,9 +547,27 @@ class ChatApp:
         if width <= 1:
             return None, None
         font = tkfont.nametofont(str(self.subtitle_label.cget("font") or "TkDefaultFont"))
-        used = self.title_label.winfo_reqwidth() + self.typing_label.winfo_reqwidth() + 10 + 4  # padx, a margin
+        used = self.title_label.winfo_reqwidth() + 10 + self._typing_padding() + 4  # padx, a margin
         used += self.rooms.header_width() + self.blocks.header_width()  # a room's button, or a person's
         return max(0, width - used), font.measure
+
+    def _fit_typing(self) -> None:
+        """The open conversation's typing line ("Olga is typing…") in what the header's name,
+        subtitle and button leave it, cut short with "…" or left out: it says for a few
+        seconds what the rest says for good. Whole before the header is laid out."""
+        model = self.model
+        text = model.typing_text(model.active) if model is not None else ""
+        width = self.header.winfo_width()
+        if text and width > 1:
+            font, padding = self.fonts["italic"], self._typing_padding()
+            used = self.title_label.winfo_reqwidth() + self.subtitle_label.winfo_reqwidth() + 10 + 4
+            used += self.rooms.header_width() + self.blocks.header_width() + 10  # and a gap before it
+            text = cut_to_fit(text, width - used, lambda shown: font.measure(shown) + padding)
+        self.typing_var.set(text)
+
+    def _typing_padding(self) -> int:
+        """The pixels the typing label asks beyond its text's (it stays packed, if empty)."""
+        return max(0, self.typing_label.winfo_reqwidth() - self.fonts["italic"].measure(self.typing_var.get()))
 
     # --- Events -------------------------------------------------------------------------
 
@@ -816,7 +840,7 @@ class ChatApp:
         model = self.model
         if model is None or self.chat is None or self._closing:
             return
-        self.typing_var.set(model.typing_text(model.active))
+        self._fit_typing()
         if model.typing and not self._typing_tick:
             self._typing_tick = True
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import subprocess
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -181,3 +182,38 @@ def test_a_long_name_and_the_block_button_fit_the_header_at_the_minimum_size(ope
                                  and len(title) > 8), state["header"]
         layout = bob.cmd("dump", panes=False, layout=True)["layout"]
         assert layout["header_whole"], layout  # the Block button on screen, none of it past the edge
+
+
+@pytest.mark.timeout_seconds(120)
+def test_someone_typing_in_a_room_leaves_its_header_whole_at_every_size(open_gui, server, clients,
+                                                                        tmp_path: Path) -> None:
+    """While Olga typed in #redes, at the minimum width the header's "Olga is typing…" ran
+    past the window's edge, and the room's name was cut to "#…" to make room for it. The
+    typing line has what the name, the member count and the Members button leave (cut
+    short, or not shown at all); the room's name is cut only if it alone does not fit."""
+    olga = start(clients, server.port, "Olga")
+    olga.join("#redes")
+    bob = open_gui("Bob")
+    bob.logged_in()
+    bob.cmd("join", room="#redes")
+    bob.wait(lambda s: s["active"] == "##redes" and len(s["members"]) == 2, "the room open with its members",
+             panes=False)
+    typing = threading.Event()
+
+    def type_on() -> None:  # as her client does while she types (the server passes one per 3 s)
+        while not typing.wait(1.0):
+            olga.typing_in_room("#redes")
+    threading.Thread(target=type_on, daemon=True).start()
+    try:
+        for width, height in [(1280, 800), (683, 700), (560, 380)]:
+            _resize(bob, width, height)
+            state = bob.wait(lambda s: s["header_fits"] and s["header"] == ["#redes", "2 members"]
+                             and (s["typing"] == "Olga is typing…" or width < 1280), f"the header at {width}x{height}",
+                             panes=False)
+            bob.cmd("screenshot", path=str(tmp_path / f"typing-{width}x{height}.png"))
+            assert state["typing"] in ("", "Olga is typing…") or (
+                state["typing"].endswith("…") and "Olga is typing".startswith(state["typing"][:-1])), state["typing"]
+            layout = bob.cmd("dump", panes=False, layout=True)["layout"]
+            assert layout["header_whole"], layout
+    finally:
+        typing.set()
