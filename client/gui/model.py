@@ -1190,7 +1190,9 @@ class ChatModel:
             for each in [k for k, (_name, until) in typing.items() if until <= now]:
                 del typing[each]
             names = [name for name, _until in typing.values()]
-            return _("{name} is typing…").format(name=", ".join(names)) if names else ""
+            if len(names) > 1:  # the verb in the plural ("estão digitando")
+                return _("{names} are typing…").format(names=", ".join(names))
+            return _("{name} is typing…").format(name=names[0]) if names else ""
         if key == ROOM or key not in self.typing:
             return ""
         return _("{name} is typing…").format(name=self.title(key))

@@ -772,6 +772,7 @@ chatCatalogueLoaded("pt_BR", {
   "{message}": "{message}",
   "{minutes} min": "{minutes} min",
   "{minutes} min {seconds} s": "{minutes} min {seconds} s",
+  "{names} are typing…": "{names} estão digitando…",
   "{name}  (blocked)": "{name}  (bloqueado)",
   "{name}  (offline)": "{name}  (offline)",
   "{name}  {where}  since {when}": "{name}  {where}  desde {when}",
