@@ -88,6 +88,9 @@ from .session import as_sentence, fetch_history, fetch_room_page, log_in, login_
 
 _log = logging.getLogger(__name__)
 
+# The least width (pixels) the status bar's text keeps beside the switch and the account's
+# buttons; with less, they go below it (ChatApp._wrap_status).
+STATUS_MIN = 120
 STATUS_COLORS = {"connected": COLORS["online"], "connecting": COLORS["queued"],
                  "reconnecting": COLORS["queued"], "disconnected": COLORS["failed"]}
 
@@ -350,19 +353,24 @@ class ChatApp:
         self.status_var = tk.StringVar(root, "")
         self.status_label = ttk.Label(status, textvariable=self.status_var, style="Status.TLabel")
         self.status_label.pack(side="left", padx=(6, 0))
+        # The switch and the account's buttons: right of the status, or below it where they
+        # do not fit beside it (_wrap_status).
+        controls = self.status_controls = ttk.Frame(status, style="Status.TFrame")
+        controls.pack(side="right")
+        self._status_below = False
         # Read receipts and typing on or off (issue 13): a setting the server keeps for the user.
         self.receipts_var = tk.BooleanVar(root, self.model.read_receipts if self.model is not None else True)
-        self.receipts_button = ttk.Checkbutton(status, text=_("Read receipts"), variable=self.receipts_var,
+        self.receipts_button = ttk.Checkbutton(controls, text=_("Read receipts"), variable=self.receipts_var,
                                                command=self._toggle_receipts)
         self.receipts_button.pack(side="right")
         # An account's password can be changed here (a guest has none: no button).
         self.password_dialog: PasswordDialog | None = None
-        self.password_button = ttk.Button(status, text=_("Change password…"), command=self.open_password_dialog)
+        self.password_button = ttk.Button(controls, text=_("Change password…"), command=self.open_password_dialog)
         # Tab visits siblings in stacking order: this one (left of the switch) first.
         self.password_button.lower(self.receipts_button)
         # And deleted (PROTOCOL.md, "unregister"): left of "Change password…", Tab reaching it next.
         self.unregister_dialog: UnregisterDialog | None = None
-        self.unregister_button = ttk.Button(status, text=_("Delete account…"), command=self.open_unregister_dialog)
+        self.unregister_button = ttk.Button(controls, text=_("Delete account…"), command=self.open_unregister_dialog)
         self.unregister_button.lower(self.password_button)
         if getattr(self.client, "registered", False):
             self.password_button.pack(side="right", padx=(0, 8))
@@ -706,12 +714,22 @@ class ChatApp:
             hint.grid_remove()
 
     def _wrap_status(self, width: int) -> None:
-        """Wrap the status bar's text at the width the bar (``width`` wide) leaves it."""
-        used = 20 + self.status_dot.winfo_reqwidth() + 6 + self.receipts_button.winfo_reqwidth() + 4
-        for button in (self.password_button, self.unregister_button):
-            if button.winfo_manager():
-                used += button.winfo_reqwidth() + 8
-        self.status_label.configure(wraplength=max(120, width - used))
+        """Wrap the status bar's text at the width the bar (``width`` wide) leaves it: beside
+        the switch and the account's buttons while the status keeps STATUS_MIN pixels there,
+        else the whole bar's, with them on a row of their own below it (an account's three
+        did not fit beside it at the window's minimum width: "Delete account…" was cut)."""
+        used = 20 + self.status_dot.winfo_reqwidth() + 6 + 4
+        controls = self.status_controls
+        below = width < used + controls.winfo_reqwidth() + STATUS_MIN
+        if below != self._status_below:
+            self._status_below = below
+            if below:  # packed first, it has the bar's whole width at the bottom
+                controls.pack_configure(side="bottom", anchor="e", before=self.status_dot)
+            else:
+                controls.pack_configure(side="right", anchor="center", after=self.status_label)
+        if not below:
+            used += controls.winfo_reqwidth()
+        self.status_label.configure(wraplength=max(STATUS_MIN, width - used))
 
     def _show_status(self) -> None:
         """The status bar from the model; while a reconnection is awaited, again every

@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 
 from clientkit import start
-from test_gui import TIMEOUT, Gui, display, open_gui, server  # noqa: F401  (fixtures)
+from test_gui import TIMEOUT, Gui, _dora_logged_in, display, open_gui, server  # noqa: F401  (fixtures)
 from tools import require_tool
 
 # What a conversation needs to stay usable at any size the window allows: lines of a few
@@ -217,3 +217,21 @@ def test_someone_typing_in_a_room_leaves_its_header_whole_at_every_size(open_gui
             assert layout["header_whole"], layout
     finally:
         typing.set()
+
+
+@pytest.mark.timeout_seconds(120)
+@pytest.mark.parametrize("language", ["en", "pt_BR"])
+def test_an_accounts_status_bar_shows_its_buttons_whole_at_every_size(open_gui, server, monkeypatch,
+                                                                      tmp_path: Path, language: str) -> None:
+    """An account's status bar holds "Delete account…", "Change password…" and the read
+    receipts switch beside the status. In Portuguese at the minimum width (560 px) they
+    did not fit beside it: "Excluir conta…" was squeezed to "Excluir" (delete what?). Where
+    they do not fit beside the status, they go below it, each whole."""
+    monkeypatch.setenv("LANGUAGE", language)
+    dora, _state = _dora_logged_in(open_gui, server, "correct horse")
+    for width, height in SIZES:
+        layout = _resize(dora, width, height, name="Dora")
+        dora.cmd("screenshot", path=str(tmp_path / f"status-{language}-{width}x{height}.png"))
+        assert layout["status_whole"], layout
+        state = dora.wait(lambda s: s["status_fits"], f"the status whole at {width}x{height}", panes=False)
+        assert state["status"].startswith(("Connected", "Conectado")), state["status"]
