@@ -522,7 +522,8 @@ class ChatApp:
             self.subtitle_var.set(self.rooms.subtitle(key, *self._subtitle_room()))
         elif key == ROOM:
             online = sum(1 for c in model.contacts.values() if c.online) + 1
-            self.subtitle_var.set(broadcast_subtitle(online))
+            self.subtitle_var.set(fit_first([broadcast_subtitle(online), broadcast_subtitle(online, short=True)],
+                                            *self._subtitle_room()))
         else:  # blocked, or where they are (the registry's entry, as /whois says it): the most that fits
             self.subtitle_var.set(fit_first(model.person_subtitle(key), *self._subtitle_room()))
         unread = model.total_unread

@@ -175,8 +175,11 @@ CATCH_UP_CONVERSATIONS = 20
 EARLY_CHANGES_KEPT = 1000
 
 
-def broadcast_subtitle(online: int) -> str:
-    """The broadcast room's subtitle: how many are online in it (this user included)."""
+def broadcast_subtitle(online: int, short: bool = False) -> str:
+    """The broadcast room's subtitle: how many are online in it (this user included); with
+    ``short``, the count alone (for a narrow header: ChatApp._update_header)."""
+    if short:
+        return ngettext("{n} online", "{n} online", online).format(n=online)
     return ngettext("broadcast room · {n} online", "broadcast room · {n} online", online).format(n=online)
 
 

@@ -235,3 +235,22 @@ def test_an_accounts_status_bar_shows_its_buttons_whole_at_every_size(open_gui, 
         assert layout["status_whole"], layout
         state = dora.wait(lambda s: s["status_fits"], f"the status whole at {width}x{height}", panes=False)
         assert state["status"].startswith(("Connected", "Conectado")), state["status"]
+
+
+@pytest.mark.timeout_seconds(120)
+@pytest.mark.parametrize("language", ["en", "pt_BR"])
+def test_the_broadcast_rooms_header_fits_at_the_minimum_size(open_gui, server, monkeypatch, tmp_path: Path,
+                                                             language: str) -> None:
+    """At the minimum width the broadcast room's header read "Everyone  broadcast room · 1 or":
+    its subtitle, unlike a person's and a named room's, was never cut to the header's width.
+    Where it does not fit whole, the count alone is said ("1 online")."""
+    monkeypatch.setenv("LANGUAGE", language)
+    bob = open_gui("Bob")
+    bob.logged_in()
+    whole = bob.wait(lambda s: s["active"] == "#room" and s["header"][1], "Everyone open", panes=False)["header"][1]
+    for width, height in [(560, 380), (1280, 800)]:
+        _resize(bob, width, height)
+        state = bob.wait(lambda s: s["header_fits"], f"the header at {width}x{height}", panes=False)
+        bob.cmd("screenshot", path=str(tmp_path / f"everyone-{language}-{width}x{height}.png"))
+        shown = state["header"][1]
+        assert shown == whole or (width < 1280 and shown == {"en": "1 online", "pt_BR": "1 pessoa online"}[language]), shown

@@ -840,9 +840,11 @@ def test_the_broadcast_rooms_subtitle_agrees_with_its_count_in_portuguese() -> N
         i18n.use("pt_BR")
         assert broadcast_subtitle(1) == "sala geral · 1 pessoa online"
         assert broadcast_subtitle(3) == "sala geral · 3 pessoas online"
+        assert broadcast_subtitle(1, short=True) == "1 pessoa online"  # for a narrow header
     finally:
         i18n.use("en")
     assert broadcast_subtitle(1) == "broadcast room · 1 online"
+    assert broadcast_subtitle(2, short=True) == "2 online"
 
 
 def test_a_message_deleted_before_it_came_shows_as_deleted_not_as_an_empty_bubble(model: ChatModel) -> None:

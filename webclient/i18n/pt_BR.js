@@ -818,6 +818,10 @@ chatCatalogueLoaded("pt_BR", {
    "{n} nova mensagem",
    "{n} novas mensagens"
   ],
+  "{n} online\u0000{n} online": [
+   "{n} pessoa online",
+   "{n} pessoas online"
+  ],
   "{n} room message or update was skipped because your connection is slow\u0000{n} room messages or updates were skipped because your connection is slow": [
    "{n} mensagem ou aviso da sala foi pulado porque a sua conexão está lenta",
    "{n} mensagens ou avisos da sala foram pulados porque a sua conexão está lenta"
