@@ -90,13 +90,15 @@ def login_error_text(error: BaseException, name: str, address: str) -> tuple[str
     headline, then (for a code no sentence explains) a blank line and the code."""
     if isinstance(error, LoginRefused):
         code = str(error.code)
+        title = _TITLES.get(code, N_("Login refused"))
+        if error.local:  # refused by the client itself: the exact reason, in the user's language
+            return _(title), as_sentence(sanitize(error.message))
         sentence = explain_error(code, error.message, to=name, retry_after=error.retry_after, like=error.like,
                                  uncertain=error.uncertain, until=error.until)
         shown_code = f" ({sanitize(code)})"  # explain_error adds it to an unknown code's words only
         detail = f"\n\n{shown_code.strip()}" if sentence.endswith(shown_code) else ""
         sentence = sentence.removesuffix(shown_code)  # the code, if any, goes under it
         headline = as_sentence(sentence)
-        title = _TITLES.get(code, N_("Login refused"))
         return _(title), headline + detail
     if isinstance(error, ServerUnreachable):
         why = sanitize(error)

@@ -677,6 +677,22 @@ def test_login_errors_are_worded_for_people() -> None:
     assert text.endswith("\n\n(weird_code)")  # a code no sentence explains: shown, the one clue
 
 
+def test_a_name_the_client_refused_itself_is_said_with_its_exact_reason() -> None:
+    """The login form with "Todos" (reserved: the Portuguese name of the broadcast room) or
+    "Maria Souza" said "that name cannot be used: a name has letters and digits of one
+    script, ... but no spaces or symbols": untrue of "Todos", and no hint for the other. The
+    library refuses such a name itself with the exact reason in the user's language
+    (LoginRefused local=True), which the dialog now says."""
+    from client.library import ChatClient
+
+    for name, reason in (("Todos", "the name 'Todos' is reserved"),
+                         ("Maria Souza", "a name cannot contain spaces: try 'Maria_Souza'")):
+        with pytest.raises(LoginRefused) as refused:
+            ChatClient(name, "127.0.0.1", 9).connect(timeout=1)  # refused before any socket
+        title, text = session.login_error_text(refused.value, name, "127.0.0.1:9")
+        assert title == "Invalid name" and reason in text, text
+
+
 def test_log_in_gives_the_library_the_password_and_survives_planned_restarts(monkeypatch) -> None:
     made: list[dict[str, object]] = []
 
