@@ -322,8 +322,8 @@ class ChatApp:
         compose.columnconfigure(0, weight=1)
         # Where Enter sends, said next to where one types: the open conversation, always.
         self.recipient_var = tk.StringVar(root, "")
-        ttk.Label(compose, textvariable=self.recipient_var, style="Sub.TLabel").grid(
-            row=0, column=0, columnspan=2, sticky="w", pady=(0, 3))
+        self.recipient_label = ttk.Label(compose, textvariable=self.recipient_var, style="Sub.TLabel")
+        self.recipient_label.grid(row=0, column=0, columnspan=2, sticky="w", pady=(0, 3))
         self.input = tk.Text(compose, height=3, wrap="word", undo=True, font=self.fonts["text"],
                              padx=8, pady=6, relief="flat", borderwidth=0, highlightthickness=2,
                              highlightcolor="#2563eb", highlightbackground="#d1d5db", background="#ffffff",
@@ -695,13 +695,17 @@ class ChatApp:
         self._send_read()
 
     def _fit_hint(self) -> None:
-        """Wrap the hint at the input column's width (less the label's own padding, or a
-        line's last word is cut off), in the longest of its forms that leaves the messages
-        room (layout.hint_form) of the height they and the hint share."""
+        """Wrap the hint and the line above the input box at the input column's width (less
+        the label's own padding, or a line's last word is cut off), the hint in the longest
+        of its forms that leaves the messages room (layout.hint_form) of the height they and
+        the hint share."""
         hint, stack = self.hint, self.stack
         width, pady = hint.master.winfo_width(), 4
         if width <= 1 or stack.winfo_height() <= 1:
             return  # not laid out yet
+        # The line above the input box too: a long name, or how to end an edit ("Esc
+        # cancels"), was cut off at the minimum width.
+        self.recipient_label.configure(wraplength=max(1, width - 4))
         room = stack.winfo_height() + (hint.winfo_height() + pady if hint.winfo_manager() else 0)
         heights = []
         for text in self._hints[:-1]:

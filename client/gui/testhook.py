@@ -193,6 +193,10 @@ def layout(app: ChatApp) -> dict[str, Any]:
                                 for button in app.rooms.leave_button.master.winfo_children() if button.winfo_manager()),
         "header_whole": all(_visible(part)[0] >= part.winfo_reqwidth()
                             for part in app.header.winfo_children() if part.winfo_manager()),
+        # The line above the input box ("To Olga", "Editing your message: Enter saves, Esc
+        # cancels") shown as wide and as tall as it asks.
+        "recipient_fits": _visible(app.recipient_label)[0] >= app.recipient_label.winfo_reqwidth()
+        and _visible(app.recipient_label)[1] >= app.recipient_label.winfo_reqheight(),
         # The status bar's buttons and switch each shown as wide as they ask.
         "status_whole": all(_visible(part)[0] >= part.winfo_reqwidth()
                             for part in (app.receipts_button, app.password_button, app.unregister_button)

@@ -254,3 +254,30 @@ def test_the_broadcast_rooms_header_fits_at_the_minimum_size(open_gui, server, m
         bob.cmd("screenshot", path=str(tmp_path / f"everyone-{language}-{width}x{height}.png"))
         shown = state["header"][1]
         assert shown == whole or (width < 1280 and shown == {"en": "1 online", "pt_BR": "1 pessoa online"}[language]), shown
+
+
+@pytest.mark.timeout_seconds(120)
+def test_the_line_above_the_input_box_is_shown_whole_at_the_minimum_size(open_gui, server, clients, monkeypatch,
+                                                                         tmp_path: Path) -> None:
+    """At the minimum width, editing a message (Ctrl+E) in the Portuguese window, the line
+    above the input box read "Editando sua mensagem: Enter salva, Esc ca": how to cancel was
+    cut off (and "Para MariaDaConceiçãoAlbuquerqueS" lost the end of a long name). It wraps."""
+    monkeypatch.setenv("LANGUAGE", "pt_BR")
+    name = "MariaDaConceiçãoAlbuquerqueSouza"
+    start(clients, server.port, name)
+    bob = open_gui("Bob")
+    bob.logged_in()
+    rows = [row["key"] for row in bob.cmd("dump", panes=False)["contacts"]]
+    bob.cmd("key", sequence=f"<Control-Key-{rows.index(name.lower()) + 1}>")
+    bob.wait(lambda s: s["active"] == name.lower(), "her conversation", panes=False)
+    bob.cmd("type", text="oi, Maria")
+    bob.wait(lambda s: [m["state"] for m in s["outgoing"]] == ["delivered"], "the message delivered", panes=False)
+    layout = _resize(bob, 560, 380)
+    bob.cmd("screenshot", path=str(tmp_path / "recipient-560x380.png"))
+    assert layout["recipient_fits"], layout
+    bob.cmd("type", text="", enter=False)
+    state = bob.cmd("key", sequence="<Control-e>", dump=True)["state"]
+    assert state["recipient"] == "Editando sua mensagem: Enter salva, Esc cancela", state["recipient"]
+    layout = bob.wait(lambda s: s["layout"]["window"] == [560, 380], "laid out", panes=False, layout=True)["layout"]
+    bob.cmd("screenshot", path=str(tmp_path / "editing-560x380.png"))
+    assert layout["recipient_fits"], layout
