@@ -197,6 +197,13 @@ def layout(app: ChatApp) -> dict[str, Any]:
         # cancels") shown as wide and as tall as it asks.
         "recipient_fits": _visible(app.recipient_label)[0] >= app.recipient_label.winfo_reqwidth()
         and _visible(app.recipient_label)[1] >= app.recipient_label.winfo_reqheight(),
+        # Each row of the list of conversations shown whole: its text (in the row's font) within
+        # what the tree leaves it beside the unread column, its indent and its dot.
+        "contacts_fit": all(
+            app.fonts["bold" if "unread" in app.contacts.tree.item(key, "tags") else "default"].measure(
+                app.contacts.tree.item(key, "text"))
+            <= app.contacts.tree.winfo_width() - int(app.contacts.tree.column("unread", "width")) - 20 - 9
+            for key in app.contacts.tree.get_children()),
         # The status bar's buttons and switch each shown as wide as they ask.
         "status_whole": all(_visible(part)[0] >= part.winfo_reqwidth()
                             for part in (app.receipts_button, app.password_button, app.unregister_button)

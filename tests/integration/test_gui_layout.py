@@ -281,3 +281,27 @@ def test_the_line_above_the_input_box_is_shown_whole_at_the_minimum_size(open_gu
     layout = bob.wait(lambda s: s["layout"]["window"] == [560, 380], "laid out", panes=False, layout=True)["layout"]
     bob.cmd("screenshot", path=str(tmp_path / "editing-560x380.png"))
     assert layout["recipient_fits"], layout
+
+
+@pytest.mark.timeout_seconds(120)
+@pytest.mark.parametrize("language", ["en", "pt_BR"])
+def test_a_long_name_in_the_list_leaves_its_blocked_mark_on_screen(open_gui, server, clients, monkeypatch,
+                                                                   tmp_path: Path, language: str) -> None:
+    """In the list of conversations "MariaDaConceiçãoAlbuquerqueSouza  (blocked)" ran past
+    the column's edge: the name was cut off by the list, and with it "(blocked)", the one
+    word that says so. The name is cut short with "…", what follows it stays whole."""
+    monkeypatch.setenv("LANGUAGE", language)
+    name = "MariaDaConceiçãoAlbuquerqueSouza"
+    start(clients, server.port, name)
+    bob = open_gui("Bob")
+    bob.logged_in()
+    rows = [row["key"] for row in bob.cmd("dump", panes=False)["contacts"]]
+    bob.cmd("key", sequence=f"<Control-Key-{rows.index(name.lower()) + 1}>")
+    bob.wait(lambda s: s["active"] == name.lower(), "her conversation", panes=False)
+    assert bob.cmd("block")["ok"]
+    mark = {"en": "  (blocked)", "pt_BR": "  (bloqueado)"}[language]
+    state = bob.wait(lambda s: s["blocked"] == [name.lower()], "her blocked", panes=False, layout=True)
+    bob.cmd("screenshot", path=str(tmp_path / f"list-blocked-{language}.png"))
+    [row] = [row for row in state["contacts"] if row["key"] == name.lower()]
+    assert row["text"].endswith(mark) and row["text"].startswith(" Maria"), row
+    assert state["layout"]["contacts_fit"], state["contacts"]
