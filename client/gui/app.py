@@ -84,7 +84,7 @@ from .changes import (
 from .colors import BACKGROUNDS, COLORS, SIDE, SIDE_TEXT
 from .panes import ContactList, ConversationPane
 from .rooms import RoomPanel
-from .session import as_sentence, fetch_history, fetch_room_page, log_in, login_error_text
+from .session import as_sentence, failure_words, fetch_history, fetch_room_page, log_in, login_error_text
 
 _log = logging.getLogger(__name__)
 
@@ -1076,8 +1076,7 @@ class ChatApp:
         if self.model is None:
             return
         if error is not None:
-            why = explain_refusal(error) if isinstance(error, RequestFailed) else sanitize(error)
-            self.model.notice(key, _("Not changed: {why}").format(why=why))
+            self.model.notice(key, _("Not changed: {why}").format(why=failure_words(error)))
         else:
             self.model.changed_own(key, line, text, at)
         self._render()

@@ -13,8 +13,8 @@ import const
 from i18n import N_, _
 
 from .. import auth
-from ..display import explain_error, sanitize
-from ..errors import LoginRefused, ServerUnreachable
+from ..display import explain_error, explain_refusal, sanitize
+from ..errors import LoginRefused, NotConnected, RequestFailed, ServerUnreachable
 from ..library import ChatClient
 
 HISTORY_LIMIT = 50
@@ -83,6 +83,18 @@ def as_sentence(text: str) -> str:
     if not text:
         return text
     return text[:1].upper() + text[1:] + ("" if text.endswith((".", "?", "!", "…")) else ".")
+
+
+def failure_words(error: BaseException) -> str:
+    """Why a request failed, in the user's language where the window knows it: the
+    server's refusal (explain_refusal), no connection ("not connected": the library's own
+    sentence, "not connected to the server (reconnecting: ...)", is English), else the
+    error as it says itself."""
+    if isinstance(error, RequestFailed):
+        return explain_refusal(error)
+    if isinstance(error, NotConnected):
+        return _("not connected")
+    return sanitize(error)
 
 
 def login_error_text(error: BaseException, name: str, address: str) -> tuple[str, str]:

@@ -753,6 +753,36 @@ def test_a_message_too_long_to_send_stays_in_the_input_box(open_gui, server, mon
         assert state["input"] == "", len(state["input"])
 
 
+def test_what_fails_for_want_of_a_connection_is_said_in_the_windows_language(display, tmp_path,
+                                                                             monkeypatch) -> None:
+    """With the server stopped, joining a room and editing a message in the Portuguese
+    window said "Entrar em #turma falhou: not connected to the server (reconnecting: server
+    shutting down)" and "Não alterada: not connected to the server (...)": the library's
+    English. They say "sem conexão"."""
+    monkeypatch.setenv("LANGUAGE", "pt_BR")
+    first = ServerThread(ServerConfig(host="127.0.0.1", port=0, login_failure_delay=0.05)).__enter__()
+    bob = None
+    try:
+        bob = Gui(display, first.port, "Bob", tmp_path)
+        bob.logged_in()
+        bob.cmd("type", text="oi")
+        bob.wait(lambda s: [m["state"] for m in s["outgoing"]] == ["sent"], "the message sent")
+        first.stop()
+        bob.wait(lambda s: s["state"] == "reconnecting", "the window reconnecting")
+        bob.cmd("join", room="#turma")
+        bob.cmd("key", sequence="<Control-e>")
+        bob.cmd("type", text="oi editado", clear=True)
+        state = bob.wait(lambda s: "Não alterada" in s["panes"]["#room"] and "#turma falhou" in s["panes"]["#room"],
+                         "both failures said")
+        pane = state["panes"]["#room"]
+        assert "Entrar em #turma falhou: sem conexão" in pane and "Não alterada: sem conexão" in pane, pane
+        assert "not connected" not in pane, pane
+    finally:
+        if bob is not None:
+            bob.close()
+        first.stop()
+
+
 def test_a_reply_goes_where_the_window_says(open_gui, server, tmp_path) -> None:
     """A direct message arriving moves nothing: a line typed in the room still goes to the
     room, as the input box says; Ctrl+R (a real key event) opens the sender's conversation,
