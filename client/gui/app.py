@@ -850,7 +850,7 @@ class ChatApp:
             # and says why.
             self.model.history_unavailable(key)
             if error is not None:
-                self.model.notice(key, _("Could not load earlier messages: {why}").format(why=sanitize(error)))
+                self.model.notice(key, _("Could not load earlier messages: {why}").format(why=failure_words(error)))
         else:
             self.model.add_history(peer, entries)
         self._render()
@@ -954,7 +954,7 @@ class ChatApp:
             self.model.read_receipts = on
         else:
             self.receipts_var.set(self.model.read_receipts)
-            self.model.notice(self.model.active, _("Not changed: {why}").format(why=sanitize(error)))
+            self.model.notice(self.model.active, _("Not changed: {why}").format(why=failure_words(error)))
         self._render()
 
     def _send_read(self) -> None:

@@ -777,6 +777,10 @@ def test_what_fails_for_want_of_a_connection_is_said_in_the_windows_language(dis
         pane = state["panes"]["#room"]
         assert "Entrar em #turma falhou: sem conexão" in pane and "Não alterada: sem conexão" in pane, pane
         assert "not connected" not in pane, pane
+        # The read receipts switch too: it goes back, and says why in the same words.
+        bob.cmd("receipts")
+        state = bob.wait(lambda s: s["panes"]["#room"].count("Não alterada") == 2, "the switch's failure said")
+        assert state["panes"]["#room"].count("Não alterada: sem conexão") == 2, state["panes"]["#room"]
     finally:
         if bob is not None:
             bob.close()
