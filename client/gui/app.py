@@ -41,7 +41,7 @@ from protocol import ConnectionClosed
 
 from ..core import login_outcome
 from ..display import explain_refusal, sanitize
-from ..errors import RequestFailed, RequestTimeout
+from ..errors import NotConnected, RequestFailed, RequestTimeout
 from ..library import CATCH_UP_PATIENCE
 from ..servers import format_address
 from .blocks import BlockControls
@@ -59,6 +59,7 @@ from .model import (
     ChatModel,
     is_room_key,
     connection_ended_text,
+    cut_to_fit,
     fit_first,
 )
 from .changes import (
@@ -83,10 +84,13 @@ from .changes import (
 from .colors import BACKGROUNDS, COLORS, SIDE, SIDE_TEXT
 from .panes import ContactList, ConversationPane
 from .rooms import RoomPanel
-from .session import as_sentence, fetch_history, fetch_room_page, log_in, login_error_text
+from .session import as_sentence, failure_words, fetch_history, fetch_room_page, log_in, login_error_text
 
 _log = logging.getLogger(__name__)
 
+# The least width (pixels) the status bar's text keeps beside the switch and the account's
+# buttons; with less, they go below it (ChatApp._wrap_status).
+STATUS_MIN = 120
 STATUS_COLORS = {"connected": COLORS["online"], "connecting": COLORS["queued"],
                  "reconnecting": COLORS["queued"], "disconnected": COLORS["failed"]}
 
@@ -298,13 +302,14 @@ class ChatApp:
         self.title_label.pack(side="left")
         self.subtitle_label = ttk.Label(header, textvariable=self.subtitle_var, style="Sub.TLabel")
         self.subtitle_label.pack(side="left", padx=(10, 0))
-        # "Alice is typing…" (issue 13): expires by itself (see _show_typing).
+        # "Alice is typing…" (issue 13): expires by itself (see _show_typing); it has what the
+        # header's other parts leave (_fit_typing).
         self.typing_var = tk.StringVar(root, "")
         self.typing_label = ttk.Label(header, textvariable=self.typing_var, style="Sub.TLabel",
                                       font=self.fonts["italic"])
         self.typing_label.pack(side="right")
         # A room's topic is cut to the header's width (its member count stays whole).
-        header.bind("<Configure>", lambda e: self._update_header() if self.model is not None else None)
+        header.bind("<Configure>", lambda e: self._update_header(typing=True) if self.model is not None else None)
 
         # The conversation panes are stacked in one cell; the open one is raised.
         self.stack = ttk.Frame(right, style="Pane.TFrame", relief="solid", borderwidth=1)
@@ -317,8 +322,8 @@ class ChatApp:
         compose.columnconfigure(0, weight=1)
         # Where Enter sends, said next to where one types: the open conversation, always.
         self.recipient_var = tk.StringVar(root, "")
-        ttk.Label(compose, textvariable=self.recipient_var, style="Sub.TLabel").grid(
-            row=0, column=0, columnspan=2, sticky="w", pady=(0, 3))
+        self.recipient_label = ttk.Label(compose, textvariable=self.recipient_var, style="Sub.TLabel")
+        self.recipient_label.grid(row=0, column=0, columnspan=2, sticky="w", pady=(0, 3))
         self.input = tk.Text(compose, height=3, wrap="word", undo=True, font=self.fonts["text"],
                              padx=8, pady=6, relief="flat", borderwidth=0, highlightthickness=2,
                              highlightcolor="#2563eb", highlightbackground="#d1d5db", background="#ffffff",
@@ -348,19 +353,24 @@ class ChatApp:
         self.status_var = tk.StringVar(root, "")
         self.status_label = ttk.Label(status, textvariable=self.status_var, style="Status.TLabel")
         self.status_label.pack(side="left", padx=(6, 0))
+        # The switch and the account's buttons: right of the status, or below it where they
+        # do not fit beside it (_wrap_status).
+        controls = self.status_controls = ttk.Frame(status, style="Status.TFrame")
+        controls.pack(side="right")
+        self._status_below = False
         # Read receipts and typing on or off (issue 13): a setting the server keeps for the user.
         self.receipts_var = tk.BooleanVar(root, self.model.read_receipts if self.model is not None else True)
-        self.receipts_button = ttk.Checkbutton(status, text=_("Read receipts"), variable=self.receipts_var,
+        self.receipts_button = ttk.Checkbutton(controls, text=_("Read receipts"), variable=self.receipts_var,
                                                command=self._toggle_receipts)
         self.receipts_button.pack(side="right")
         # An account's password can be changed here (a guest has none: no button).
         self.password_dialog: PasswordDialog | None = None
-        self.password_button = ttk.Button(status, text=_("Change password…"), command=self.open_password_dialog)
+        self.password_button = ttk.Button(controls, text=_("Change password…"), command=self.open_password_dialog)
         # Tab visits siblings in stacking order: this one (left of the switch) first.
         self.password_button.lower(self.receipts_button)
         # And deleted (PROTOCOL.md, "unregister"): left of "Change password…", Tab reaching it next.
         self.unregister_dialog: UnregisterDialog | None = None
-        self.unregister_button = ttk.Button(status, text=_("Delete account…"), command=self.open_unregister_dialog)
+        self.unregister_button = ttk.Button(controls, text=_("Delete account…"), command=self.open_unregister_dialog)
         self.unregister_button.lower(self.password_button)
         if getattr(self.client, "registered", False):
             self.password_button.pack(side="right", padx=(0, 8))
@@ -498,11 +508,13 @@ class ChatApp:
             self.model.set_where(result)
             self._render()
 
-    def _update_header(self) -> None:
+    def _update_header(self, typing: bool = False) -> None:
+        """The header's name, subtitle and window title for the open conversation (and, with
+        ``typing``, its typing line cut to what they leave: _fit_typing)."""
         model = self.model
         assert model is not None
         key = model.active
-        self.title_var.set(model.title(key))
+        self.title_var.set(self._fit_title(model.title(key)))
         self._show_compose()
         if model.presence(key) == UNKNOWN:
             self.subtitle_var.set("")  # while disconnected, what we knew of presence may be stale
@@ -510,12 +522,32 @@ class ChatApp:
             self.subtitle_var.set(self.rooms.subtitle(key, *self._subtitle_room()))
         elif key == ROOM:
             online = sum(1 for c in model.contacts.values() if c.online) + 1
-            self.subtitle_var.set(broadcast_subtitle(online))
+            self.subtitle_var.set(fit_first([broadcast_subtitle(online), broadcast_subtitle(online, short=True)],
+                                            *self._subtitle_room()))
         else:  # blocked, or where they are (the registry's entry, as /whois says it): the most that fits
             self.subtitle_var.set(fit_first(model.person_subtitle(key), *self._subtitle_room()))
         unread = model.total_unread
         self.root.title(_("Chat — {name}").format(name=model.me) + (
             ngettext(" ({n} unread)", " ({n} unread)", unread).format(n=unread) if unread else ""))
+        if typing:
+            self._fit_typing()
+
+    def _fit_title(self, title: str) -> str:
+        """``title`` (a name: up to 32 characters in the large font), cut at the end with "…"
+        to what the header leaves beside its Members or Block button, so that the button
+        stays on screen; whole before the header is laid out. The name goes before the
+        subtitle, which has what is left (_subtitle_room), and the typing line after both
+        (_fit_typing)."""
+        width = self.header.winfo_width()
+        if width <= 1:
+            return title
+        font = self.fonts["heading"]  # the Title.TLabel style's
+        # The label's own padding: what it asks beyond its text's width.
+        padding = max(0, self.title_label.winfo_reqwidth() - font.measure(self.title_var.get()))
+        # The subtitle's label stays packed, if empty: its padx and its own padding.
+        room = width - 10 - padding - self._typing_padding() - 4  # a margin, as the subtitle's
+        room -= self.rooms.header_width() + self.blocks.header_width()  # a room's button, or a person's
+        return cut_to_fit(title, room, lambda text: font.measure(text) + padding) or title[:1] + "…"
 
     def _subtitle_room(self) -> tuple[int | None, Any]:
         """``(width, measure)``: the pixels the header leaves the subtitle, and how its
@@ -524,9 +556,27 @@ class ChatApp:
         if width <= 1:
             return None, None
         font = tkfont.nametofont(str(self.subtitle_label.cget("font") or "TkDefaultFont"))
-        used = self.title_label.winfo_reqwidth() + self.typing_label.winfo_reqwidth() + 10 + 4  # padx, a margin
+        used = self.title_label.winfo_reqwidth() + 10 + self._typing_padding() + 4  # padx, a margin
         used += self.rooms.header_width() + self.blocks.header_width()  # a room's button, or a person's
         return max(0, width - used), font.measure
+
+    def _fit_typing(self) -> None:
+        """The open conversation's typing line ("Olga is typing…") in what the header's name,
+        subtitle and button leave it, cut short with "…" or left out: it says for a few
+        seconds what the rest says for good. Whole before the header is laid out."""
+        model = self.model
+        text = model.typing_text(model.active) if model is not None else ""
+        width = self.header.winfo_width()
+        if text and width > 1:
+            font, padding = self.fonts["italic"], self._typing_padding()
+            used = self.title_label.winfo_reqwidth() + self.subtitle_label.winfo_reqwidth() + 10 + 4
+            used += self.rooms.header_width() + self.blocks.header_width() + 10  # and a gap before it
+            text = cut_to_fit(text, width - used, lambda shown: font.measure(shown) + padding)
+        self.typing_var.set(text)
+
+    def _typing_padding(self) -> int:
+        """The pixels the typing label asks beyond its text's (it stays packed, if empty)."""
+        return max(0, self.typing_label.winfo_reqwidth() - self.fonts["italic"].measure(self.typing_var.get()))
 
     # --- Events -------------------------------------------------------------------------
 
@@ -645,13 +695,17 @@ class ChatApp:
         self._send_read()
 
     def _fit_hint(self) -> None:
-        """Wrap the hint at the input column's width (less the label's own padding, or a
-        line's last word is cut off), in the longest of its forms that leaves the messages
-        room (layout.hint_form) of the height they and the hint share."""
+        """Wrap the hint and the line above the input box at the input column's width (less
+        the label's own padding, or a line's last word is cut off), the hint in the longest
+        of its forms that leaves the messages room (layout.hint_form) of the height they and
+        the hint share."""
         hint, stack = self.hint, self.stack
         width, pady = hint.master.winfo_width(), 4
         if width <= 1 or stack.winfo_height() <= 1:
             return  # not laid out yet
+        # The line above the input box too: a long name, or how to end an edit ("Esc
+        # cancels"), was cut off at the minimum width.
+        self.recipient_label.configure(wraplength=max(1, width - 4))
         room = stack.winfo_height() + (hint.winfo_height() + pady if hint.winfo_manager() else 0)
         heights = []
         for text in self._hints[:-1]:
@@ -665,12 +719,22 @@ class ChatApp:
             hint.grid_remove()
 
     def _wrap_status(self, width: int) -> None:
-        """Wrap the status bar's text at the width the bar (``width`` wide) leaves it."""
-        used = 20 + self.status_dot.winfo_reqwidth() + 6 + self.receipts_button.winfo_reqwidth() + 4
-        for button in (self.password_button, self.unregister_button):
-            if button.winfo_manager():
-                used += button.winfo_reqwidth() + 8
-        self.status_label.configure(wraplength=max(120, width - used))
+        """Wrap the status bar's text at the width the bar (``width`` wide) leaves it: beside
+        the switch and the account's buttons while the status keeps STATUS_MIN pixels there,
+        else the whole bar's, with them on a row of their own below it (an account's three
+        did not fit beside it at the window's minimum width: "Delete account…" was cut)."""
+        used = 20 + self.status_dot.winfo_reqwidth() + 6 + 4
+        controls = self.status_controls
+        below = width < used + controls.winfo_reqwidth() + STATUS_MIN
+        if below != self._status_below:
+            self._status_below = below
+            if below:  # packed first, it has the bar's whole width at the bottom
+                controls.pack_configure(side="bottom", anchor="e", before=self.status_dot)
+            else:
+                controls.pack_configure(side="right", anchor="center", after=self.status_label)
+        if not below:
+            used += controls.winfo_reqwidth()
+        self.status_label.configure(wraplength=max(STATUS_MIN, width - used))
 
     def _show_status(self) -> None:
         """The status bar from the model; while a reconnection is awaited, again every
@@ -779,12 +843,14 @@ class ChatApp:
     def _history(self, key: str, peer: str, entries: Any, error: BaseException | None) -> None:
         if self.model is None:
             return
-        if entries is None:
+        if isinstance(error, NotConnected):  # asked again once the connection is back
+            self.model.history_not_loaded(key)
+        elif entries is None:
             # The history could not be fetched: the conversation simply starts empty,
             # and says why.
             self.model.history_unavailable(key)
             if error is not None:
-                self.model.notice(key, _("Could not load earlier messages: {why}").format(why=sanitize(error)))
+                self.model.notice(key, _("Could not load earlier messages: {why}").format(why=failure_words(error)))
         else:
             self.model.add_history(peer, entries)
         self._render()
@@ -797,7 +863,7 @@ class ChatApp:
         model = self.model
         if model is None or self.chat is None or self._closing:
             return
-        self.typing_var.set(model.typing_text(model.active))
+        self._fit_typing()
         if model.typing and not self._typing_tick:
             self._typing_tick = True
 
@@ -888,7 +954,7 @@ class ChatApp:
             self.model.read_receipts = on
         else:
             self.receipts_var.set(self.model.read_receipts)
-            self.model.notice(self.model.active, _("Not changed: {why}").format(why=sanitize(error)))
+            self.model.notice(self.model.active, _("Not changed: {why}").format(why=failure_words(error)))
         self._render()
 
     def _send_read(self) -> None:
@@ -1010,8 +1076,7 @@ class ChatApp:
         if self.model is None:
             return
         if error is not None:
-            why = explain_refusal(error) if isinstance(error, RequestFailed) else sanitize(error)
-            self.model.notice(key, _("Not changed: {why}").format(why=why))
+            self.model.notice(key, _("Not changed: {why}").format(why=failure_words(error)))
         else:
             self.model.changed_own(key, line, text, at)
         self._render()
@@ -1037,8 +1102,11 @@ class ChatApp:
             message = self.client.send_room(text)
         else:
             message = self.client.send_direct(to, text)
-        self.input.delete("1.0", "end")
-        self.input.edit_reset()
+        # Refused inside send_* (longer than a message may be, too many waiting): the text
+        # stays in the box to be shortened or sent again; its line in the conversation says why.
+        if message.state != "failed":
+            self.input.delete("1.0", "end")
+            self.input.edit_reset()
         self.model.sent(message)
         self._render()
         return "break"

@@ -175,8 +175,11 @@ CATCH_UP_CONVERSATIONS = 20
 EARLY_CHANGES_KEPT = 1000
 
 
-def broadcast_subtitle(online: int) -> str:
-    """The broadcast room's subtitle: how many are online in it (this user included)."""
+def broadcast_subtitle(online: int, short: bool = False) -> str:
+    """The broadcast room's subtitle: how many are online in it (this user included); with
+    ``short``, the count alone (for a narrow header: ChatApp._update_header)."""
+    if short:
+        return ngettext("{n} online", "{n} online", online).format(n=online)
     return ngettext("broadcast room · {n} online", "broadcast room · {n} online", online).format(n=online)
 
 
@@ -961,6 +964,7 @@ class ChatModel:
                 self.server = server
             self.set_state(CONNECTED)
             self.catch_up_wanted()
+            self._history_wanted(self.active)  # if the outage kept it away (history_not_loaded)
             self._where_wanted(self.active)  # the entry _went_away forgot, if they are still online
             # The new session's switch (another device may have changed it meanwhile).
             on = getattr(getattr(event, "welcome", None), "read_receipts", None)
@@ -1189,7 +1193,9 @@ class ChatModel:
             for each in [k for k, (_name, until) in typing.items() if until <= now]:
                 del typing[each]
             names = [name for name, _until in typing.values()]
-            return _("{name} is typing…").format(name=", ".join(names)) if names else ""
+            if len(names) > 1:  # the verb in the plural ("estão digitando")
+                return _("{names} are typing…").format(names=", ".join(names))
+            return _("{name} is typing…").format(name=names[0]) if names else ""
         if key == ROOM or key not in self.typing:
             return ""
         return _("{name} is typing…").format(name=self.title(key))
@@ -1285,10 +1291,7 @@ class ChatModel:
                     self._changes.append(ContactsChanged())
                 if state.members is None:
                     self._changes.append(MembersWanted(key, state.name))
-                conversation = self._room_conversation(state.name)
-                if conversation.history is None:  # its newest page, above what came live
-                    conversation.history = "loading"
-                    self._changes.append(HistoryWanted(key, state.name))
+                self._history_wanted(key)  # its newest page, above what came live
             return
         if key == ROOM:
             if self._room_unread:
@@ -1299,10 +1302,24 @@ class ChatModel:
             if contact is not None and contact.unread:
                 contact.unread = 0
                 self._changes.append(ContactsChanged())
-            conversation = self.conversations[key]
-            if conversation.history is None:
-                conversation.history = "loading"
-                self._changes.append(HistoryWanted(key, contact.name if contact else conversation.title))
+            self._history_wanted(key)
+
+    def _history_wanted(self, key: str) -> None:
+        """Ask for the history of conversation ``key`` (a person's, or a room we are in) with
+        a :class:`HistoryWanted` change, unless it was asked for already."""
+        if is_room_key(key):
+            state = self.rooms.get(key)
+            if state is not None:
+                conversation = self._room_conversation(state.name)
+                if conversation.history is None:
+                    conversation.history = "loading"
+                    self._changes.append(HistoryWanted(key, state.name))
+            return
+        conversation = self.conversations.get(key)
+        if key != ROOM and conversation is not None and conversation.history is None:
+            contact = self.contacts.get(key)
+            conversation.history = "loading"
+            self._changes.append(HistoryWanted(key, contact.name if contact else conversation.title))
 
     def has_older(self, key: str) -> bool:
         """True if room ``key`` has older messages than those shown (a page to load)."""
@@ -1319,6 +1336,15 @@ class ChatModel:
         conversation.history = "loading"
         self._changes.append(HistoryWanted(key, state.name, conversation.older))
         return True
+
+    def history_not_loaded(self, key: str) -> None:
+        """The history of ``key`` could not be fetched for want of a connection (the
+        client's NotConnected): not asked yet, then. It is asked for again when the
+        conversation is open as the connection comes back (_reconnect_event), else when it
+        is opened; nothing is said meanwhile (the status bar says the connection is away)."""
+        conversation = self.conversations.get(key)
+        if conversation is not None and conversation.history == "loading":
+            conversation.history = None
 
     def history_unavailable(self, key: str, why: str = "") -> None:
         conversation = self.conversations.get(key)

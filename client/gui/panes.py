@@ -21,7 +21,7 @@ from i18n import _
 
 from ..display import DayBreaks, day_label, format_clock
 from .colors import BACKGROUNDS, COLORS
-from .model import OFFLINE, ROOM, ROOM_TITLE, UNKNOWN, ChatModel, Line, is_room_key
+from .model import OFFLINE, ROOM, ROOM_TITLE, UNKNOWN, ChatModel, Line, cut_to_fit, is_room_key
 
 _marks = itertools.count(1)
 
@@ -260,6 +260,10 @@ class ContactList(ttk.Frame):
         self.tree.tag_configure("unread", font=fonts["bold"])
         self.tree.grid(row=1, column=0, sticky="nsew")
         self.tree.bind("<<TreeviewSelect>>", self._selected)
+        self._fonts = fonts
+        self._model: ChatModel | None = None
+        self._width = 0  # the tree's width the rows were cut for (_fit)
+        self.tree.bind("<Configure>", self._resized, add="+")
         self._shown: dict[str, tuple] = {}
         size = max(9, round(fonts["default"].metrics("linespace") * 0.6))
         self._dots = {"room": _dot(self, "#2563eb", size), "online": _dot(self, COLORS["online"], size),
@@ -267,6 +271,8 @@ class ContactList(ttk.Frame):
 
     def refresh(self, model: ChatModel) -> None:
         """Make the rows match the model: order, presence, unread counts."""
+        self._model = model
+        self._width = self.tree.winfo_width()
         order = model.contact_order()
         wanted = set(order)
         for key in list(self._shown):
@@ -284,11 +290,11 @@ class ContactList(ttk.Frame):
                 contact = model.contacts[key]
                 if model.is_blocked(key):
                     # The ring says offline: "(offline, blocked)" would not fit the column.
-                    text = " " + _("{name}  (blocked)").format(name=contact.name)
+                    text = self._fit(_("{name}  (blocked)"), contact.name, bool(unread))
                     tags = ["blocked", presence]
                 else:
-                    text = " " + _("{name}  (offline)").format(name=contact.name) if presence == OFFLINE \
-                        else f" {contact.name}"
+                    text = self._fit(_("{name}  (offline)") if presence == OFFLINE else "{name}", contact.name,
+                                     bool(unread))
                     tags = [presence]
             # Grey dots while disconnected: what we knew of presence may no longer be true.
             dot = UNKNOWN if presence == UNKNOWN else tags[-1]
@@ -305,6 +311,23 @@ class ContactList(ttk.Frame):
                     self.tree.move(key, "", index)
             self._shown[key] = row
         self.show_active(model)
+
+    def _fit(self, form: str, name: str, bold: bool) -> str:
+        """A person's row: ``form`` ("{name}  (blocked)") with ``name``, the name cut short
+        with "…" (cut_to_fit) so that what the form says of them stays on screen: a long
+        name hid "(blocked)" past the column's edge. Whole before the list is laid out."""
+        before, _name, after = form.partition("{name}")
+        width = self._width
+        if width <= 1:
+            return f" {before}{name}{after}"
+        font = self._fonts["bold" if bold else "default"]
+        # What the row leaves its text: less the unread column, the indent, the dot, padding.
+        room = width - int(self.tree.column("unread", "width")) - 20 - self._dots["room"].width() - 6
+        return cut_to_fit(f" {before}{name}", room, font.measure, after) or f" {before}{name[:1]}…{after}"
+
+    def _resized(self, event: tk.Event) -> None:
+        if self._model is not None and event.width != self._width:
+            self.refresh(self._model)
 
     def show_active(self, model: ChatModel) -> None:
         """Select the row of the conversation on screen (opened by a key, Ctrl+1…9 or

@@ -23,10 +23,10 @@ from typing import TYPE_CHECKING, Any
 from i18n import N_, _, ngettext
 
 from ..commands import check_room
-from ..display import describe_role, explain_refusal, sanitize
-from ..errors import RequestFailed
+from ..display import describe_role, sanitize
 from .layout import BESIDE, HIDDEN, MEMBERS_WIDTH, MESSAGES_MIN, OVER, MemberColumn
 from .model import fit_topic, is_room_key
+from .session import failure_words
 
 if TYPE_CHECKING:
     from .app import ChatApp
@@ -223,14 +223,13 @@ class RoomPanel:
         model = self.app.model
         if model is None:
             return
-        why = explain_refusal(error) if isinstance(error, RequestFailed) else sanitize(error)
-        model.notice(model.active, _("{what} failed: {why}").format(what=what, why=why))
+        model.notice(model.active, _("{what} failed: {why}").format(what=what, why=failure_words(error)))
         self.app._render()
 
     def join(self, room: str | None = None) -> None:
         """Join (or create) the room typed in the join box, then open it."""
         typed = (room if room is not None else self.join_var.get()).strip()
-        checked = check_room(typed, "#ROOM")
+        checked = check_room(typed, _("#ROOM"))  # the usage's placeholder, as the terminal says it
         if not isinstance(checked, str):
             self.app.alert(_("Join room"), checked.message)
             return

@@ -13,8 +13,8 @@ import const
 from i18n import N_, _
 
 from .. import auth
-from ..display import explain_error, sanitize
-from ..errors import LoginRefused, ServerUnreachable
+from ..display import explain_error, explain_refusal, sanitize
+from ..errors import LoginRefused, NotConnected, RequestFailed, ServerUnreachable
 from ..library import ChatClient
 
 HISTORY_LIMIT = 50
@@ -85,18 +85,32 @@ def as_sentence(text: str) -> str:
     return text[:1].upper() + text[1:] + ("" if text.endswith((".", "?", "!", "…")) else ".")
 
 
+def failure_words(error: BaseException) -> str:
+    """Why a request failed, in the user's language where the window knows it: the
+    server's refusal (explain_refusal), no connection ("not connected": the library's own
+    sentence, "not connected to the server (reconnecting: ...)", is English), else the
+    error as it says itself."""
+    if isinstance(error, RequestFailed):
+        return explain_refusal(error)
+    if isinstance(error, NotConnected):
+        return _("not connected")
+    return sanitize(error)
+
+
 def login_error_text(error: BaseException, name: str, address: str) -> tuple[str, str]:
     """``(title, message)`` for an error dialog about a failed login. The message is a
     headline, then (for a code no sentence explains) a blank line and the code."""
     if isinstance(error, LoginRefused):
         code = str(error.code)
+        title = _TITLES.get(code, N_("Login refused"))
+        if error.local:  # refused by the client itself: the exact reason, in the user's language
+            return _(title), as_sentence(sanitize(error.message))
         sentence = explain_error(code, error.message, to=name, retry_after=error.retry_after, like=error.like,
                                  uncertain=error.uncertain, until=error.until)
         shown_code = f" ({sanitize(code)})"  # explain_error adds it to an unknown code's words only
         detail = f"\n\n{shown_code.strip()}" if sentence.endswith(shown_code) else ""
         sentence = sentence.removesuffix(shown_code)  # the code, if any, goes under it
         headline = as_sentence(sentence)
-        title = _TITLES.get(code, N_("Login refused"))
         return _(title), headline + detail
     if isinstance(error, ServerUnreachable):
         why = sanitize(error)

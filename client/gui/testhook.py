@@ -174,7 +174,9 @@ def layout(app: ChatApp) -> dict[str, Any]:
     member column (``"members"``: its geometry manager, "" when hidden, "place" over the
     messages; ``"member_list"``: the list's visible size; ``"members_button"``: the header's
     Members button, null when hidden, else whether it is pressed; ``"room_buttons_fit"``:
-    its buttons shown whole) and whether the hint below
+    its buttons shown whole), whether the header's parts (name, subtitle, typing line, Members
+    or Block button) are each shown as wide as they ask (``"header_whole"``), the status bar's
+    buttons too (``"status_whole"``) and whether the hint below
     the input box is shown whole (``"hint_fits"``: as wide and as tall as its wrapped text asks)."""
     app.root.update_idletasks()
     hint = _visible(app.hint)
@@ -189,6 +191,23 @@ def layout(app: ChatApp) -> dict[str, Any]:
         # The column's buttons shown whole (Topic…, Invite…, Leave, the switch, Older messages).
         "room_buttons_fit": all(_visible(button)[0] >= button.winfo_reqwidth()
                                 for button in app.rooms.leave_button.master.winfo_children() if button.winfo_manager()),
+        "header_whole": all(_visible(part)[0] >= part.winfo_reqwidth()
+                            for part in app.header.winfo_children() if part.winfo_manager()),
+        # The line above the input box ("To Olga", "Editing your message: Enter saves, Esc
+        # cancels") shown as wide and as tall as it asks.
+        "recipient_fits": _visible(app.recipient_label)[0] >= app.recipient_label.winfo_reqwidth()
+        and _visible(app.recipient_label)[1] >= app.recipient_label.winfo_reqheight(),
+        # Each row of the list of conversations shown whole: its text (in the row's font) within
+        # what the tree leaves it beside the unread column, its indent and its dot.
+        "contacts_fit": all(
+            app.fonts["bold" if "unread" in app.contacts.tree.item(key, "tags") else "default"].measure(
+                app.contacts.tree.item(key, "text"))
+            <= app.contacts.tree.winfo_width() - int(app.contacts.tree.column("unread", "width")) - 20 - 9
+            for key in app.contacts.tree.get_children()),
+        # The status bar's buttons and switch each shown as wide as they ask.
+        "status_whole": all(_visible(part)[0] >= part.winfo_reqwidth()
+                            for part in (app.receipts_button, app.password_button, app.unregister_button)
+                            if part.winfo_manager()),
         "hint_fits": hint[0] >= app.hint.winfo_reqwidth() and hint[1] >= app.hint.winfo_reqheight(),
     }
 
@@ -229,8 +248,11 @@ def dump(app: ChatApp, panes: Any = True, sizes: bool = False) -> dict[str, Any]
             "status": app.status_var.get(),
             # Whether the status bar's text is shown whole: as wide as it asks, and left of
             # the switch, which keeps its own width (nothing cut off at the window's edge).
+            # (the switch and the account's buttons right of it, or below it)
             "status_fits": app.status_label.winfo_width() >= app.status_label.winfo_reqwidth()
-            and app.status_label.winfo_x() + app.status_label.winfo_width() <= app.receipts_button.winfo_x()
+            and (app.status_label.winfo_rootx() + app.status_label.winfo_width() <= app.status_controls.winfo_rootx()
+                 or app.status_label.winfo_rooty() + app.status_label.winfo_height()
+                 <= app.status_controls.winfo_rooty())
             and app.receipts_button.winfo_width() >= app.receipts_button.winfo_reqwidth(),
             "state": model.state,
             "contacts": app.contacts.rows(),

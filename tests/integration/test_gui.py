@@ -32,6 +32,7 @@ from protocol import (Accepted, Delivered, DirectMessage, Hello, Receipt, RoomMe
                       UserLeft, Welcome)
 from faultproxy import FaultProxy
 from server import ServerConfig, ServerThread
+from clientkit import start
 from tools import require_module, require_tool
 from wire import WireClient
 from processes import stop_process
@@ -688,6 +689,98 @@ def test_the_header_shows_where_the_person_is_again_when_they_come_back(display,
             with WireClient.login("127.0.0.1", port, "Alice") as alice:
                 bob.wait(lambda s: s["state"] == "connected" and shows_where(alice)(s),
                          "Alice's address after the restart", timeout=40)
+    finally:
+        if bob is not None:
+            bob.close()
+        first.stop()
+
+
+def test_a_conversation_opened_while_the_server_is_away_shows_its_history_once_back(display, tmp_path, clients,
+                                                                                   monkeypatch) -> None:
+    """A student opened Conceição's conversation while the server was restarting: it said
+    "Could not load earlier messages: not connected to the server (reconnecting: server
+    shutting down)", in English in the Portuguese window, and once the window was back
+    their earlier messages never came. The history is asked for again once connected."""
+    data = tmp_path / "data"
+    config = ServerConfig(host="127.0.0.1", port=0, login_failure_delay=0.05, data_dir=data, guest_hold=0.0)
+    first = ServerThread(config).__enter__()
+    port = first.port
+    bob = None
+    try:
+        start(clients, port, "Bob", password="bobs secret 1", register=True)  # Bob's other device
+        alice = start(clients, port, "Alice")
+        assert alice.send_direct("Bob", "an earlier question").wait_done(TIMEOUT)
+        clients.pop(0).close()
+        monkeypatch.setenv("CHAT_PASSWORD", "bobs secret 1")
+        bob = Gui(display, port, "Bob", tmp_path)
+        bob.wait(lambda s: s.get("state") == "connected" and contact(s, "alice")
+                 and "online" in contact(s, "alice")["tags"], "Alice online")
+        first.stop()
+        bob.wait(lambda s: s["state"] == "reconnecting", "the window reconnecting")
+        bob.cmd("key", sequence="<Control-Key-2>")
+        state = bob.wait(lambda s: s["active"] == "alice", "Alice's conversation, opened while away")
+        config = ServerConfig(host="127.0.0.1", port=port, login_failure_delay=0.05, data_dir=data, guest_hold=0.0)
+        with ServerThread(config):
+            state = bob.wait(lambda s: s["state"] == "connected" and "an earlier question" in s["panes"]["alice"],
+                             "the history after the reconnection", timeout=40)
+            assert "not connected" not in state["panes"]["alice"], state["panes"]["alice"]
+            assert state["panes"]["alice"].count("Alice: an earlier question") == 1, state["panes"]["alice"]
+    finally:
+        if bob is not None:
+            bob.close()
+        first.stop()
+
+
+def test_a_message_too_long_to_send_stays_in_the_input_box(open_gui, server, monkeypatch) -> None:
+    """A student pasted a long text (over the 4000 characters a message may have): the window
+    said "not sent: the text is longer than 4000 characters: shorten it, or send it in parts",
+    and had emptied the input box, so that there was nothing left to shorten. What the
+    client refuses before sending stays in the box; the line says why."""
+    monkeypatch.setenv("LANGUAGE", "pt_BR")
+    with alice_login(server):
+        bob = open_gui("Bob")
+        bob.logged_in()
+        bob.cmd("key", sequence="<Control-Key-2>")
+        bob.wait(lambda s: s["active"] == "alice", "Alice's conversation")
+        text = "Resumo do capítulo 3. " * 200  # 4400 characters
+        bob.cmd("type", text=text)
+        state = bob.wait(lambda s: "não enviada" in s["panes"]["alice"], "the refusal said")
+        assert "4000" in state["panes"]["alice"], state["panes"]["alice"][-300:]
+        assert state["input"] == text, len(state["input"])
+        # Shortened, it goes.
+        bob.cmd("type", text=text[:3000], clear=True)
+        state = bob.wait(lambda s: [m["state"] for m in s["outgoing"]][-1:] == ["sent"], "the shorter one sent")
+        assert state["input"] == "", len(state["input"])
+
+
+def test_what_fails_for_want_of_a_connection_is_said_in_the_windows_language(display, tmp_path,
+                                                                             monkeypatch) -> None:
+    """With the server stopped, joining a room and editing a message in the Portuguese
+    window said "Entrar em #turma falhou: not connected to the server (reconnecting: server
+    shutting down)" and "Não alterada: not connected to the server (...)": the library's
+    English. They say "sem conexão"."""
+    monkeypatch.setenv("LANGUAGE", "pt_BR")
+    first = ServerThread(ServerConfig(host="127.0.0.1", port=0, login_failure_delay=0.05)).__enter__()
+    bob = None
+    try:
+        bob = Gui(display, first.port, "Bob", tmp_path)
+        bob.logged_in()
+        bob.cmd("type", text="oi")
+        bob.wait(lambda s: [m["state"] for m in s["outgoing"]] == ["sent"], "the message sent")
+        first.stop()
+        bob.wait(lambda s: s["state"] == "reconnecting", "the window reconnecting")
+        bob.cmd("join", room="#turma")
+        bob.cmd("key", sequence="<Control-e>")
+        bob.cmd("type", text="oi editado", clear=True)
+        state = bob.wait(lambda s: "Não alterada" in s["panes"]["#room"] and "#turma falhou" in s["panes"]["#room"],
+                         "both failures said")
+        pane = state["panes"]["#room"]
+        assert "Entrar em #turma falhou: sem conexão" in pane and "Não alterada: sem conexão" in pane, pane
+        assert "not connected" not in pane, pane
+        # The read receipts switch too: it goes back, and says why in the same words.
+        bob.cmd("receipts")
+        state = bob.wait(lambda s: s["panes"]["#room"].count("Não alterada") == 2, "the switch's failure said")
+        assert state["panes"]["#room"].count("Não alterada: sem conexão") == 2, state["panes"]["#room"]
     finally:
         if bob is not None:
             bob.close()

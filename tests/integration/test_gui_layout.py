@@ -10,13 +10,14 @@ from __future__ import annotations
 
 import os
 import subprocess
+import threading
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from clientkit import start
-from test_gui import TIMEOUT, Gui, display, open_gui, server  # noqa: F401  (fixtures)
+from test_gui import TIMEOUT, Gui, _dora_logged_in, display, open_gui, server  # noqa: F401  (fixtures)
 from tools import require_tool
 
 # What a conversation needs to stay usable at any size the window allows: lines of a few
@@ -152,3 +153,155 @@ def test_a_persons_header_says_what_fits_at_every_size_the_window_allows(open_gu
         state = bob.wait(lambda s: s["header_fits"] and _shown_as(s["header"][1], blocked[language]),
                          f"the header at {width}x{height}: what fits of {blocked[language]}", panes=False)
         assert state["header"][1] == blocked[language][0] or width < 1280, state["header"]
+
+
+@pytest.mark.timeout_seconds(120)
+@pytest.mark.parametrize("language", ["en", "pt_BR"])
+def test_a_long_name_and_the_block_button_fit_the_header_at_the_minimum_size(open_gui, server, clients, monkeypatch,
+                                                                             tmp_path: Path, language: str) -> None:
+    """A name of the longest a name may be (32 characters) in the header's large font, and
+    the Block button, were wider than the window at its minimum width (560 px): the button
+    was pushed past the right edge, out of sight. The name is cut short with "…" (its
+    beginning whole, the Block button on screen), and shown whole when there is room."""
+    monkeypatch.setenv("LANGUAGE", language)
+    name = "MariaDaConceiçãoAlbuquerqueSouza"
+    assert len(name) == 32  # const.MAX_NAME_LENGTH
+    start(clients, server.port, name)
+    bob = open_gui("Bob")
+    bob.logged_in()
+    rows = [row["key"] for row in bob.cmd("dump", panes=False)["contacts"]]
+    bob.cmd("key", sequence=f"<Control-Key-{rows.index(name.lower()) + 1}>")
+    bob.wait(lambda s: s["active"] == name.lower() and s["header"][1].startswith("127.0.0.1"), "her conversation",
+             panes=False)
+    for width, height in [(560, 380), (683, 700), (1280, 800)]:
+        _resize(bob, width, height)
+        state = bob.wait(lambda s: s["header_fits"], f"the header within {width} px", panes=False, timeout=5)
+        bob.cmd("screenshot", path=str(tmp_path / f"long-name-{language}-{width}x{height}.png"))
+        title = state["header"][0]
+        assert title == name or (width < 1280 and title.endswith("…") and name.startswith(title[:-1])
+                                 and len(title) > 8), state["header"]
+        layout = bob.cmd("dump", panes=False, layout=True)["layout"]
+        assert layout["header_whole"], layout  # the Block button on screen, none of it past the edge
+
+
+@pytest.mark.timeout_seconds(120)
+def test_someone_typing_in_a_room_leaves_its_header_whole_at_every_size(open_gui, server, clients,
+                                                                        tmp_path: Path) -> None:
+    """While Olga typed in #redes, at the minimum width the header's "Olga is typing…" ran
+    past the window's edge, and the room's name was cut to "#…" to make room for it. The
+    typing line has what the name, the member count and the Members button leave (cut
+    short, or not shown at all); the room's name is cut only if it alone does not fit."""
+    olga = start(clients, server.port, "Olga")
+    olga.join("#redes")
+    bob = open_gui("Bob")
+    bob.logged_in()
+    bob.cmd("join", room="#redes")
+    bob.wait(lambda s: s["active"] == "##redes" and len(s["members"]) == 2, "the room open with its members",
+             panes=False)
+    typing = threading.Event()
+
+    def type_on() -> None:  # as her client does while she types (the server passes one per 3 s)
+        while not typing.wait(1.0):
+            olga.typing_in_room("#redes")
+    threading.Thread(target=type_on, daemon=True).start()
+    try:
+        for width, height in [(1280, 800), (683, 700), (560, 380)]:
+            _resize(bob, width, height)
+            state = bob.wait(lambda s: s["header_fits"] and s["header"] == ["#redes", "2 members"]
+                             and (s["typing"] == "Olga is typing…" or width < 1280), f"the header at {width}x{height}",
+                             panes=False)
+            bob.cmd("screenshot", path=str(tmp_path / f"typing-{width}x{height}.png"))
+            assert state["typing"] in ("", "Olga is typing…") or (
+                state["typing"].endswith("…") and "Olga is typing".startswith(state["typing"][:-1])), state["typing"]
+            layout = bob.cmd("dump", panes=False, layout=True)["layout"]
+            assert layout["header_whole"], layout
+    finally:
+        typing.set()
+
+
+@pytest.mark.timeout_seconds(120)
+@pytest.mark.parametrize("language", ["en", "pt_BR"])
+def test_an_accounts_status_bar_shows_its_buttons_whole_at_every_size(open_gui, server, monkeypatch,
+                                                                      tmp_path: Path, language: str) -> None:
+    """An account's status bar holds "Delete account…", "Change password…" and the read
+    receipts switch beside the status. In Portuguese at the minimum width (560 px) they
+    did not fit beside it: "Excluir conta…" was squeezed to "Excluir" (delete what?). Where
+    they do not fit beside the status, they go below it, each whole."""
+    monkeypatch.setenv("LANGUAGE", language)
+    dora, _state = _dora_logged_in(open_gui, server, "correct horse")
+    for width, height in SIZES:
+        layout = _resize(dora, width, height, name="Dora")
+        dora.cmd("screenshot", path=str(tmp_path / f"status-{language}-{width}x{height}.png"))
+        assert layout["status_whole"], layout
+        state = dora.wait(lambda s: s["status_fits"], f"the status whole at {width}x{height}", panes=False)
+        assert state["status"].startswith(("Connected", "Conectado")), state["status"]
+
+
+@pytest.mark.timeout_seconds(120)
+@pytest.mark.parametrize("language", ["en", "pt_BR"])
+def test_the_broadcast_rooms_header_fits_at_the_minimum_size(open_gui, server, monkeypatch, tmp_path: Path,
+                                                             language: str) -> None:
+    """At the minimum width the broadcast room's header read "Everyone  broadcast room · 1 or":
+    its subtitle, unlike a person's and a named room's, was never cut to the header's width.
+    Where it does not fit whole, the count alone is said ("1 online")."""
+    monkeypatch.setenv("LANGUAGE", language)
+    bob = open_gui("Bob")
+    bob.logged_in()
+    whole = bob.wait(lambda s: s["active"] == "#room" and s["header"][1], "Everyone open", panes=False)["header"][1]
+    for width, height in [(560, 380), (1280, 800)]:
+        _resize(bob, width, height)
+        state = bob.wait(lambda s: s["header_fits"], f"the header at {width}x{height}", panes=False)
+        bob.cmd("screenshot", path=str(tmp_path / f"everyone-{language}-{width}x{height}.png"))
+        shown = state["header"][1]
+        assert shown == whole or (width < 1280 and shown == {"en": "1 online", "pt_BR": "1 pessoa online"}[language]), shown
+
+
+@pytest.mark.timeout_seconds(120)
+def test_the_line_above_the_input_box_is_shown_whole_at_the_minimum_size(open_gui, server, clients, monkeypatch,
+                                                                         tmp_path: Path) -> None:
+    """At the minimum width, editing a message (Ctrl+E) in the Portuguese window, the line
+    above the input box read "Editando sua mensagem: Enter salva, Esc ca": how to cancel was
+    cut off (and "Para MariaDaConceiçãoAlbuquerqueS" lost the end of a long name). It wraps."""
+    monkeypatch.setenv("LANGUAGE", "pt_BR")
+    name = "MariaDaConceiçãoAlbuquerqueSouza"
+    start(clients, server.port, name)
+    bob = open_gui("Bob")
+    bob.logged_in()
+    rows = [row["key"] for row in bob.cmd("dump", panes=False)["contacts"]]
+    bob.cmd("key", sequence=f"<Control-Key-{rows.index(name.lower()) + 1}>")
+    bob.wait(lambda s: s["active"] == name.lower(), "her conversation", panes=False)
+    bob.cmd("type", text="oi, Maria")
+    bob.wait(lambda s: [m["state"] for m in s["outgoing"]] == ["delivered"], "the message delivered", panes=False)
+    layout = _resize(bob, 560, 380)
+    bob.cmd("screenshot", path=str(tmp_path / "recipient-560x380.png"))
+    assert layout["recipient_fits"], layout
+    bob.cmd("type", text="", enter=False)
+    state = bob.cmd("key", sequence="<Control-e>", dump=True)["state"]
+    assert state["recipient"] == "Editando sua mensagem: Enter salva, Esc cancela", state["recipient"]
+    layout = bob.wait(lambda s: s["layout"]["window"] == [560, 380], "laid out", panes=False, layout=True)["layout"]
+    bob.cmd("screenshot", path=str(tmp_path / "editing-560x380.png"))
+    assert layout["recipient_fits"], layout
+
+
+@pytest.mark.timeout_seconds(120)
+@pytest.mark.parametrize("language", ["en", "pt_BR"])
+def test_a_long_name_in_the_list_leaves_its_blocked_mark_on_screen(open_gui, server, clients, monkeypatch,
+                                                                   tmp_path: Path, language: str) -> None:
+    """In the list of conversations "MariaDaConceiçãoAlbuquerqueSouza  (blocked)" ran past
+    the column's edge: the name was cut off by the list, and with it "(blocked)", the one
+    word that says so. The name is cut short with "…", what follows it stays whole."""
+    monkeypatch.setenv("LANGUAGE", language)
+    name = "MariaDaConceiçãoAlbuquerqueSouza"
+    start(clients, server.port, name)
+    bob = open_gui("Bob")
+    bob.logged_in()
+    rows = [row["key"] for row in bob.cmd("dump", panes=False)["contacts"]]
+    bob.cmd("key", sequence=f"<Control-Key-{rows.index(name.lower()) + 1}>")
+    bob.wait(lambda s: s["active"] == name.lower(), "her conversation", panes=False)
+    assert bob.cmd("block")["ok"]
+    mark = {"en": "  (blocked)", "pt_BR": "  (bloqueado)"}[language]
+    state = bob.wait(lambda s: s["blocked"] == [name.lower()], "her blocked", panes=False, layout=True)
+    bob.cmd("screenshot", path=str(tmp_path / f"list-blocked-{language}.png"))
+    [row] = [row for row in state["contacts"] if row["key"] == name.lower()]
+    assert row["text"].endswith(mark) and row["text"].startswith(" Maria"), row
+    assert state["layout"]["contacts_fit"], state["contacts"]

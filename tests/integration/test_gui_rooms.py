@@ -76,6 +76,17 @@ def test_a_room_name_that_cannot_be_joined_is_said_in_a_sentence(open_gui, serve
     assert state["alerts"] == [["Join room", "Usage: #ROOM."]], state["alerts"]
 
 
+def test_the_join_dialogs_usage_names_a_room_in_portuguese(open_gui, server, monkeypatch) -> None:
+    """In the Portuguese window a "#" alone in the join box said "Uso: #ROOM.": the
+    placeholder stayed English (the terminal's usage lines say "#SALA")."""
+    monkeypatch.setenv("LANGUAGE", "pt_BR")
+    bob = open_gui("Bob")
+    bob.logged_in()
+    bob.cmd("join", room="#", click=True)
+    state = bob.wait(lambda s: s["alerts"], "the dialog")
+    assert state["alerts"] == [["Entrar na sala", "Uso: #SALA."]], state["alerts"]
+
+
 @pytest.mark.timeout_seconds(120)
 def test_typing_edits_and_deletes_in_a_room_in_the_window(open_gui, server, clients, tmp_path: Path) -> None:
     """Issue 13 in rooms: "Olga is typing…" under the room, an edited post and deleted ones

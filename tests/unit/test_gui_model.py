@@ -605,6 +605,32 @@ def test_a_planned_restart_costs_one_reconnected_line_and_grey_dots_meanwhile() 
     assert room_text(model)[-2:] == ["Carol left (quit)", "Carol joined"]
 
 
+def test_a_history_the_outage_kept_away_is_asked_for_again_once_back() -> None:
+    """A conversation opened while the connection was away: its history could not be
+    fetched (the client was not connected). The window said so in the library's English
+    ("not connected to the server (reconnecting: ...)") and never asked again: the
+    earlier messages stayed missing after the reconnection. Now the history counts as not
+    asked yet: the open conversation asks once the connection is back, another when opened."""
+    from client.events import Reconnected, Reconnecting
+    from protocol import Welcome
+
+    model, clock = clocked_model()
+    model.apply(ConnectionClosed())
+    model.apply(Reconnecting(1, 0.5, "reset"))
+    for key, name in (("carol", "Carol"), ("alice", "Alice")):
+        model.open(key)
+        assert HistoryWanted(key, name) in model.take_changes()
+        model.history_not_loaded(key)  # what the fetch met: NotConnected
+    assert [line.text for line in model.conversations["alice"].lines] == []  # nothing said
+    model.apply(Reconnected(Welcome("h", "Bob", 1, "chat", 15.0), 0))
+    wanted = [c for c in model.take_changes() if isinstance(c, HistoryWanted)]
+    assert wanted == [HistoryWanted("alice", "Alice")]  # the open one, once
+    model.apply(Reconnected(Welcome("h", "Bob", 1, "chat", 15.0), 0))  # it is on its way: not twice
+    assert not any(isinstance(c, HistoryWanted) for c in model.take_changes())
+    model.open("carol")
+    assert HistoryWanted("carol", "Carol") in model.take_changes()
+
+
 def test_a_join_long_after_our_reconnection_is_news_again() -> None:
     from client.events import Reconnected, Reconnecting
     from protocol import Welcome
@@ -649,6 +675,22 @@ def test_login_errors_are_worded_for_people() -> None:
     title, text = session.login_error_text(LoginRefused("weird_code", "\x1b[2Jboom"), "A", "h:1")
     assert title == "Login refused" and "\\x1b[2Jboom" in text
     assert text.endswith("\n\n(weird_code)")  # a code no sentence explains: shown, the one clue
+
+
+def test_a_name_the_client_refused_itself_is_said_with_its_exact_reason() -> None:
+    """The login form with "Todos" (reserved: the Portuguese name of the broadcast room) or
+    "Maria Souza" said "that name cannot be used: a name has letters and digits of one
+    script, ... but no spaces or symbols": untrue of "Todos", and no hint for the other. The
+    library refuses such a name itself with the exact reason in the user's language
+    (LoginRefused local=True), which the dialog now says."""
+    from client.library import ChatClient
+
+    for name, reason in (("Todos", "the name 'Todos' is reserved"),
+                         ("Maria Souza", "a name cannot contain spaces: try 'Maria_Souza'")):
+        with pytest.raises(LoginRefused) as refused:
+            ChatClient(name, "127.0.0.1", 9).connect(timeout=1)  # refused before any socket
+        title, text = session.login_error_text(refused.value, name, "127.0.0.1:9")
+        assert title == "Invalid name" and reason in text, text
 
 
 def test_log_in_gives_the_library_the_password_and_survives_planned_restarts(monkeypatch) -> None:
@@ -814,9 +856,11 @@ def test_the_broadcast_rooms_subtitle_agrees_with_its_count_in_portuguese() -> N
         i18n.use("pt_BR")
         assert broadcast_subtitle(1) == "sala geral · 1 pessoa online"
         assert broadcast_subtitle(3) == "sala geral · 3 pessoas online"
+        assert broadcast_subtitle(1, short=True) == "1 pessoa online"  # for a narrow header
     finally:
         i18n.use("en")
     assert broadcast_subtitle(1) == "broadcast room · 1 online"
+    assert broadcast_subtitle(2, short=True) == "2 online"
 
 
 def test_a_message_deleted_before_it_came_shows_as_deleted_not_as_an_empty_bubble(model: ChatModel) -> None:

@@ -71,6 +71,24 @@ def test_members_follow_the_notices_and_a_ban_of_ourselves_takes_the_room_off_th
     assert ContactsChanged() in model.take_changes()
 
 
+def test_two_members_typing_are_said_in_the_plural_in_portuguese() -> None:
+    """Two members typing in a room read "Olga, Vic está digitando…" in the Portuguese
+    window (and "Olga, Vic is typing…" in English): one verb for one person."""
+    from protocol import RoomTyping
+
+    i18n.use("pt_BR")
+    try:
+        model = ChatModel("Bob", clock=_Clock())
+        model.set_state("connected")
+        key = joined(model)
+        model.apply(RoomTyping("#redes", "Olga"))
+        assert model.typing_text(key) == "Olga está digitando…"
+        model.apply(RoomTyping("#redes", "Vic"))
+        assert model.typing_text(key) == "Olga, Vic estão digitando…"
+    finally:
+        i18n.use("en")
+
+
 class _Clock:
     def __init__(self) -> None:
         self.now = 1000.0
@@ -97,7 +115,7 @@ def test_typing_edits_and_deletes_in_a_room() -> None:
     model.apply(RoomTyping("#redes", "Vic"))
     model.apply(RoomTyping("#redes", "Bob"))  # ours, from another session: not shown
     assert TypingChanged() in model.take_changes()
-    assert model.typing_text(key) == "Olga, Vic is typing…"
+    assert model.typing_text(key) == "Olga, Vic are typing…"
     assert model.typing_text(ROOM) == ""
     model.apply(RoomPost(7, "Olga", "#redes", "a prova é na quinta", 1.0))
     assert model.typing_text(key) == "Vic is typing…"  # her post ended hers

@@ -777,6 +777,7 @@ chatCatalogueLoaded("pt_BR", {
   "{message}": "{message}",
   "{minutes} min": "{minutes} min",
   "{minutes} min {seconds} s": "{minutes} min {seconds} s",
+  "{names} are typing…": "{names} estão digitando…",
   "{name}  (blocked)": "{name}  (bloqueado)",
   "{name}  (offline)": "{name}  (offline)",
   "{name}  {where}  since {when}": "{name}  {where}  desde {when}",
@@ -821,6 +822,10 @@ chatCatalogueLoaded("pt_BR", {
   "{n} new message\u0000{n} new messages": [
    "{n} nova mensagem",
    "{n} novas mensagens"
+  ],
+  "{n} online\u0000{n} online": [
+   "{n} pessoa online",
+   "{n} pessoas online"
   ],
   "{n} room message or update was skipped because your connection is slow\u0000{n} room messages or updates were skipped because your connection is slow": [
    "{n} mensagem ou aviso da sala foi pulado porque a sua conexão está lenta",
