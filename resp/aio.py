@@ -554,22 +554,29 @@ class RedisClient:
             waiting = self._wait_for_room(encoded, timeout)
             waiting.place.add_done_callback(_retrieve)  # (as its replies' below)
             return _Replies(self, None, waiting)
-        sent = self._send_pipeline(encoded, timeout)
+        sent = self._send_pipeline(encoded, timeout, now=True)
         for future in sent[0]:  # a caller cancelled before it awaits leaves no error unread
             future.add_done_callback(_retrieve)
-        if self._link is not None:
-            self._link.flush()
         return _Replies(self, sent)
 
-    def _send_pipeline(self, encoded: list[bytes], timeout: float) -> tuple:
-        """Queue ``encoded`` on the connection (written at the turn's flush, or by the
-        caller); what :meth:`_replies` needs to collect the answers."""
+    def _send_pipeline(self, encoded: list[bytes], timeout: float, now: bool = False) -> tuple:
+        """Queue ``encoded`` on the connection, written at the turn's flush, or at once
+        with ``now`` (behind whatever the turn queued before it); what :meth:`_replies`
+        needs to collect the answers."""
         loop = asyncio.get_running_loop()
         futures = [loop.create_future() for _ in encoded]
         timer = loop.call_later(timeout, self._expire, futures, timeout)
         self._in_flight += len(encoded)
         started = time.perf_counter() if self.round_trips is not None else 0.0
-        self._submit(loop, zip(encoded, futures))
+        link = self._link
+        if now and link is not None:
+            # Written here: no flush at the end of the turn for them (it found nothing to
+            # write, and cost a callback per pipeline: tests/integration/test_resp_aio.py).
+            for command, future in zip(encoded, futures):
+                link.send(command, future)
+            link.flush()
+        else:
+            self._submit(loop, zip(encoded, futures))
         return futures, timer, started
 
     async def _replies(self, futures: list[asyncio.Future[Any]], timer: asyncio.TimerHandle,
