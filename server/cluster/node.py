@@ -1847,6 +1847,14 @@ class ClusterNode:
         pending, a message's text with them, until the next lost connection, an unrelated
         event: tests/integration/test_cluster_inbox_acks.py)."""
         stream, group = f"{self.prefix}inbox:{self.node_id}", "node"
+
+        def read_from(position: str | bytes) -> bytes:
+            return encode_command(("XREADGROUP", "GROUP", group, self.node_id, "COUNT", READ_COUNT, "BLOCK", BLOCK_MS,
+                                   "STREAMS", stream, position))
+
+        # The read of new entries, nearly every read, encoded once: its eleven arguments through
+        # the encoder were about fifty Python calls a read (bench/PROFILE.md, round twenty-three).
+        read_new = read_from(">")
         position: str | bytes = "0"
         seen: set = set()  # the pending ids the pass under way found
         while True:
@@ -1864,9 +1872,8 @@ class ClusterNode:
             try:
                 # Written now, not at the end of the turn: entries that come while no read
                 # waits in Redis wait for this one.
-                reply = (await self._inbox_reader.pipeline_now([encode_command((
-                    "XREADGROUP", "GROUP", group, self.node_id, "COUNT", READ_COUNT, "BLOCK", BLOCK_MS,
-                    "STREAMS", stream, position))]))[0]
+                read = read_new if position == ">" else read_from(position)
+                reply = (await self._inbox_reader.pipeline_now([read]))[0]
                 if position != ">" and reply and not isinstance(reply, RedisError):
                     # A pass applies what it finds not applied as a new read does, after
                     # the join of a sender it does not know. (Still collecting the ids
