@@ -420,6 +420,21 @@ class _Deadline:
             self.timeout = None  # spent: a later command of the same turn takes a new one
 
 
+class _Expiry:
+    """The deadline of one pipeline: :meth:`RedisClient._expire` its futures at ``when``
+    (the loop's time) unless cancelled first, as a timer would, but watched by the
+    client's one timer for all of them (:meth:`RedisClient._watch`)."""
+
+    __slots__ = ("when", "futures", "timeout", "cancelled")
+
+    def __init__(self, when: float, futures: list[asyncio.Future[Any]], timeout: float) -> None:
+        self.when, self.futures, self.timeout = when, futures, timeout
+        self.cancelled = False
+
+    def cancel(self) -> None:
+        self.cancelled = True
+
+
 class RedisClient:
     """One connection to one Redis server, reopened as needed (see the module docstring).
 
@@ -456,6 +471,11 @@ class RedisClient:
         self._in_flight = 0
         # Commands waiting for room under max_in_flight, in the order they were issued.
         self._room_waiters: deque[_Waiting] = deque()
+        # The pipelines' deadlines, in the order they were sent, and the one timer that
+        # watches them, set for the earliest (see _watch).
+        self._expiries: deque[_Expiry] = deque()
+        self._watchdog: asyncio.TimerHandle | None = None
+        self._watchdog_at = 0.0
         self._closed = False
         # Anything with observe(seconds) (server/metrics.py's Histogram), fed the time from
         # sending each command or pipeline to its reply; None: nothing is measured.
@@ -565,7 +585,7 @@ class RedisClient:
         needs to collect the answers."""
         loop = asyncio.get_running_loop()
         futures = [loop.create_future() for _ in encoded]
-        timer = loop.call_later(timeout, self._expire, futures, timeout)
+        timer = self._watch(loop, _Expiry(loop.time() + timeout, futures, timeout))
         self._in_flight += len(encoded)
         started = time.perf_counter() if self.round_trips is not None else 0.0
         link = self._link
@@ -579,7 +599,7 @@ class RedisClient:
             self._submit(loop, zip(encoded, futures))
         return futures, timer, started
 
-    async def _replies(self, futures: list[asyncio.Future[Any]], timer: asyncio.TimerHandle,
+    async def _replies(self, futures: list[asyncio.Future[Any]], timer: _Expiry,
                        started: float) -> list[Any]:
         count = len(futures)
         try:
@@ -705,6 +725,44 @@ class RedisClient:
         self._deadline = None
         if self._link is not None:
             self._link.flush()
+
+    def _watch(self, loop: asyncio.AbstractEventLoop, expiry: _Expiry) -> _Expiry:
+        """Watch ``expiry`` until it is cancelled (its replies came, or nobody awaits them).
+
+        One timer for every pipeline's deadline, set for the earliest: a timer each (the
+        loop's heap, its comparisons, the cancels) cost about fifteen Python calls per
+        pipeline, which the store's batches, the node's routes and its inbox reads each
+        paid (bench/PROFILE.md, round twenty-three). Deadlines passed are expired in the
+        order of their pipelines, when the timer fires; those cancelled before are dropped
+        from the front as new ones come, so the queue holds what was sent since the oldest
+        pipeline still unanswered (bounded as the commands in flight are)."""
+        expiries = self._expiries
+        while expiries and expiries[0].cancelled:
+            expiries.popleft()
+        expiries.append(expiry)
+        watchdog = self._watchdog
+        if watchdog is None or expiry.when < self._watchdog_at:
+            if watchdog is not None:  # (a shorter timeout than those before it)
+                watchdog.cancel()
+            self._watchdog_at = expiry.when
+            self._watchdog = loop.call_at(expiry.when, self._expiries_due)
+        return expiry
+
+    def _expiries_due(self) -> None:
+        """The watchdog's time came: expire every pipeline whose deadline it was set for
+        or before, and set it again for the earliest of the rest."""
+        due_at, self._watchdog = self._watchdog_at, None
+        due, kept = [], deque()
+        for expiry in self._expiries:
+            if not expiry.cancelled:
+                (due if expiry.when <= due_at else kept).append(expiry)
+        self._expiries = kept
+        if kept:
+            self._watchdog_at = min(expiry.when for expiry in kept)
+            self._watchdog = asyncio.get_running_loop().call_at(self._watchdog_at, self._expiries_due)
+        for expiry in due:
+            expiry.cancelled = True
+            self._expire(expiry.futures, expiry.timeout)
 
     def _expire(self, futures: Sequence[asyncio.Future[Any]], timeout: float) -> None:
         """The deadline of one command (or pipeline) passed without a reply. One that was

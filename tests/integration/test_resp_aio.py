@@ -224,6 +224,41 @@ def test_a_pipeline_to_a_silent_server_times_out_once_for_the_lot():
     run(main())
 
 
+def test_pipelines_share_one_timer_for_their_deadlines_and_each_still_expires_on_time():
+    """A timer per pipeline (the loop's heap, its comparisons, the cancel) was about fifteen
+    Python calls of each of the store's batches and the node's routes and inbox reads
+    (bench/PROFILE.md, round twenty-three): one timer watches them all now. Each pipeline
+    still fails at its own deadline, a shorter one sent after a longer one too."""
+    def pong(data: bytes) -> bytes:
+        return b"+PONG\r\n" * data.count(b"PING")
+
+    async def main():
+        async with FakeRedis(pong) as fake, RedisClient(fake.url, timeout=5) as redis:
+            await redis.execute("PING")  # connected
+            loop = asyncio.get_running_loop()
+            timers = []
+            real_call_at = loop.call_at
+            loop.call_at = lambda *args, **kwargs: (timers.append(args[1]), real_call_at(*args, **kwargs))[1]
+            try:
+                for _ in range(50):
+                    assert await redis.pipeline_now([b"*1\r\n$4\r\nPING\r\n"]) == ["PONG"]
+                assert await redis.pipeline([("PING",)] * 3) == ["PONG"] * 3
+            finally:
+                del loop.call_at
+            assert len(timers) <= 1, timers
+        async with FakeRedis() as fake, RedisClient(fake.url, timeout=10) as redis:
+            slow = redis.pipeline_now([b"*1\r\n$4\r\nPING\r\n"])
+            started = time.monotonic()
+            quick = redis.pipeline_now([b"*1\r\n$4\r\nPING\r\n"], timeout=0.3)
+            with pytest.raises(TimeoutError, match="no reply .* within 0.3 s"):
+                await quick
+            assert time.monotonic() - started < 2
+            # Its deadline closed the connection: the one before it cannot be answered either.
+            with pytest.raises(RedisConnectionError, match="after a command timed out"):
+                await slow
+    run(main())
+
+
 def test_an_outage_is_logged_once_however_many_commands_fail_in_it(caplog):
     async def main():
         port = free_port()
