@@ -328,7 +328,7 @@ class _Link(asyncio.Protocol):
         failed = 0
         for future in self.core.fail_pending():
             if not future.done():
-                future.set_exception(RedisConnectionError(reason))
+                _fail(future, RedisConnectionError(reason))
                 failed += 1
         return failed
 
@@ -350,6 +350,15 @@ class _Link(asyncio.Protocol):
 def _retrieve(future: asyncio.Future[Any]) -> None:
     if not future.cancelled():
         future.exception()
+
+
+def _fail(future: asyncio.Future[Any], exc: BaseException) -> None:
+    """Fail a command's ``future`` with ``exc``, read at once: a pipeline_now whose caller
+    was cancelled before it awaited leaves it unread, which asyncio logs when the future is
+    collected. Whoever awaits it still gets it. (A done callback per future that read it
+    cost every reply a callback: tests/integration/test_resp_aio.py.)"""
+    future.set_exception(exc)
+    future.exception()
 
 
 class _Replies:
@@ -574,10 +583,9 @@ class RedisClient:
             waiting = self._wait_for_room(encoded, timeout)
             waiting.place.add_done_callback(_retrieve)  # (as its replies' below)
             return _Replies(self, None, waiting)
-        sent = self._send_pipeline(encoded, timeout, now=True)
-        for future in sent[0]:  # a caller cancelled before it awaits leaves no error unread
-            future.add_done_callback(_retrieve)
-        return _Replies(self, sent)
+        # (A caller cancelled before it awaits leaves no error unread: the client reads
+        # each failure as it sets it, _fail.)
+        return _Replies(self, self._send_pipeline(encoded, timeout, now=True))
 
     def _send_pipeline(self, encoded: list[bytes], timeout: float, now: bool = False) -> tuple:
         """Queue ``encoded`` on the connection, written at the turn's flush, or at once
@@ -777,18 +785,18 @@ class RedisClient:
             if behind and not future.done():
                 expired.discard(id(future))
                 if self._connect_error is not None:
-                    future.set_exception(RedisConnectionError(
+                    _fail(future, RedisConnectionError(
                         f"cannot connect to {self.address}: {self._why(self._connect_error)}; "
                         f"the command was not sent", sent=False))
                 else:
-                    future.set_exception(RedisTimeout(
+                    _fail(future, RedisTimeout(
                         f"no connection to {self.address} within {timeout} s; the command was not sent",
                         sent=False))
         sent = False
         for future in futures:  # the rest were sent: no reply in time
             if not future.done() and id(future) in expired:
                 sent = True
-                future.set_exception(RedisTimeout(
+                _fail(future, RedisTimeout(
                     f"no reply from {self.address} within {timeout} s; the command may or may "
                     f"not have run"))
         link = self._link
@@ -917,7 +925,7 @@ class RedisClient:
         while self._waiting:
             _, future = self._waiting.popleft()
             if not future.done():
-                future.set_exception(RedisConnectionError(f"{reason}; the command was not sent", sent=False))
+                _fail(future, RedisConnectionError(f"{reason}; the command was not sent", sent=False))
 
     async def close(self) -> None:
         """Close the connection; commands still waiting fail with RedisConnectionError.

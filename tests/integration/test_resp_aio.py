@@ -355,6 +355,58 @@ def test_pipeline_now_leaves_nothing_to_flush_at_the_end_of_the_turn():
     run(main())
 
 
+def test_a_pipeline_now_schedules_no_callback_of_the_client_s_own():
+    """Each pipeline_now scheduled two callbacks of its own beyond the wake-up of whoever
+    awaits it: a flush at the end of the turn that found nothing to write, and per reply
+    a done callback that only read the future's exception (so that one never awaited
+    would not be logged as unread). About a dozen Python calls each; the store's batches,
+    the node's routes and its inbox reads each paid them, 2.3 pipelines a cross-node
+    message per node (bench/PROFILE.md, round twenty-three). Now none."""
+    def pong(data: bytes) -> bytes:
+        return b"+PONG\r\n" * data.count(b"PING")
+
+    async def main():
+        async with FakeRedis(pong) as fake, RedisClient(fake.url, timeout=5) as redis:
+            await redis.execute("PING")  # connected
+            await asyncio.sleep(0)
+            loop = asyncio.get_running_loop()
+            scheduled = []
+            real_call_soon = loop.call_soon
+            loop.call_soon = lambda callback, *args, **kwargs: (scheduled.append(callback),
+                                                                real_call_soon(callback, *args, **kwargs))[1]
+            try:
+                for _ in range(20):
+                    assert await redis.pipeline_now([b"*1\r\n$4\r\nPING\r\n"] * 2) == ["PONG", "PONG"]
+            finally:
+                del loop.call_soon
+            ours = [callback for callback in scheduled
+                    if getattr(getattr(callback, "__func__", callback), "__module__", None) == "resp.aio"]
+            assert ours == [], ours[:4]
+    run(main())
+
+
+def test_a_failed_pipeline_now_that_nobody_awaits_is_not_logged_as_unread(caplog):
+    """Its caller cancelled before it awaited (a client closing): the failure is still
+    read, so asyncio does not log "exception was never retrieved" when it is collected."""
+    import gc
+
+    async def main():
+        async with FakeRedis(hang_up=True) as fake, RedisClient(fake.url, timeout=5) as redis:
+            replies = redis.pipeline_now([b"*1\r\n$4\r\nPING\r\n"] * 3)
+            deadline = time.monotonic() + 5
+            while not replies.failed():  # the server hangs up after reading it
+                assert time.monotonic() < deadline, "the connection was not lost"
+                await asyncio.sleep(0.01)
+            del replies
+            gc.collect()
+            await asyncio.sleep(0)
+
+    caplog.set_level(logging.ERROR, logger="asyncio")
+    run(main())
+    gc.collect()
+    assert not [r for r in caplog.records if "never retrieved" in r.getMessage()], caplog.text
+
+
 def test_pipeline_now_says_its_pipeline_failed_as_it_happens_before_anyone_awaits_it():
     """The Redis store holds back what it would write behind a failed pipeline until it has
     answered that failure (server/stores/redis.py, _refusal_behind); it learns of the
