@@ -46,7 +46,7 @@ from protocol import TYPING, Carbon, Delivered, ErrorCode
 from protocol.codec import encode
 from resp import RedisClient, RedisError
 from resp.aio import RedisConnectionError
-from resp.protocol import encode_command
+from resp.protocol import CommandHead, encode_command
 
 from ..accounts import Account
 from ..afterdelivered import ROOM_TYPING
@@ -242,6 +242,8 @@ class ClusterNode:
         self.directory = self.users.registry  # the same, as the relay asks it
         self.relay: Any = None
         self._redis = RedisClient(url, timeout=timeout)
+        # The ROUTES call's head, its 1.7 KB source included, encoded once (_send_routes).
+        self._routes_head = CommandHead(("EVAL", scripts.ROUTES.source, 0, self.prefix, self.node_id))
         self._events_reader = RedisClient(url, timeout=timeout + BLOCK_MS / 1000)
         self._inbox_reader = RedisClient(url, timeout=timeout + BLOCK_MS / 1000)
         # Local session -> (sid, user key, since): what its claim said, to claim it again.
@@ -760,7 +762,7 @@ class ClusterNode:
         batch, self._routes, self._unrouted = self._unrouted + self._routes, [], []
         for start in range(0, len(batch), ROUTE_BATCH):
             part = batch[start:start + ROUTE_BATCH]
-            args: list[Any] = [self.prefix, self.node_id]
+            args: list[Any] = []
             for key, entry, _callback, _what in part:
                 args += (key, entry)
             if trace.ON:
@@ -772,8 +774,9 @@ class ClusterNode:
                 # and sent again after that answer it came after the calls sent meanwhile, which
                 # ran if another node had loaded the script just then: a conversation's messages
                 # reached an inbox out of order (tests/integration/test_cluster_routes_order.py).
-                # Redis hashes the 1.4 KB source each call: under a microsecond.
-                sent: Any = self._redis.pipeline_now([encode_command(("EVAL", scripts.ROUTES.source, 0, *args))])
+                # Redis hashes the 1.7 KB source each call: about a microsecond (bench/PROFILE.md,
+                # round twenty-three). The call's head, source and all, is encoded once (_routes_head).
+                sent: Any = self._redis.pipeline_now([self._routes_head.encode(args)])
             except RedisConnectionError as exc:  # closed (stopping)
                 sent = exc
             batch_task = asyncio.ensure_future(self._send_route_batch(part, args, sent))
