@@ -55,6 +55,7 @@ import functools
 import logging
 import random
 import ssl
+import threading
 import time
 from collections import deque
 from collections.abc import Awaitable, Callable, Iterable, Iterator, Sequence
@@ -274,7 +275,27 @@ class _Refused(Exception):
     """AUTH or SELECT was answered with an error: retrying will not help."""
 
 
-class _Link(asyncio.Protocol):
+# Bytes of the buffer a thread's connections read into (_ReadBuffer).
+READ_BUFFER_BYTES = 256 * 1024
+
+
+class _ReadBuffer(threading.local):
+    """The buffer every connection of this thread's event loop reads into.
+
+    asyncio's plain ``Protocol`` path allocates 256 KiB for each ``recv``, which the kernel
+    maps and unmaps for every small read (bench/PROFILE.md, round twenty-three; the chat
+    sessions stopped it the same way: server/session.py). asyncio calls ``get_buffer``,
+    reads and calls ``buffer_updated`` in one go in the loop's thread, and the link copies
+    the bytes out first, so one buffer serves every connection of the thread."""
+
+    def __init__(self) -> None:
+        self.view = memoryview(bytearray(READ_BUFFER_BYTES))
+
+
+_reads = _ReadBuffer()
+
+
+class _Link(asyncio.BufferedProtocol):
     """One TCP connection: feeds the core and settles each reply's future.
 
     The futures are the core's tokens. A future already done (its caller timed out or was
@@ -291,6 +312,13 @@ class _Link(asyncio.Protocol):
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = transport  # type: ignore[assignment]
+
+    def get_buffer(self, sizehint: int) -> memoryview:
+        return _reads.view
+
+    def buffer_updated(self, nbytes: int) -> None:
+        # Copied before anything else runs (the buffer is the thread's, not this link's).
+        self.data_received(_reads.view[:nbytes].tobytes())
 
     def data_received(self, data: bytes) -> None:
         self.core.receive_data(data)

@@ -407,6 +407,30 @@ def test_a_failed_pipeline_now_that_nobody_awaits_is_not_logged_as_unread(caplog
     assert not [r for r in caplog.records if "never retrieved" in r.getMessage()], caplog.text
 
 
+def test_the_client_reads_into_one_buffer_of_its_thread_not_a_fresh_one_per_read():
+    """asyncio's plain Protocol path allocates 256 KiB for each recv, mapped and unmapped
+    by the kernel for every small read (mmap, mremap, munmap: about six system calls a
+    cross-node message per node; bench/PROFILE.md, round twenty-three), as the chat
+    sessions' reads did before they read into one buffer per thread (server/session.py).
+    The client's connections read into one buffer of their thread too, and a reply longer
+    than it still arrives whole."""
+    big = b"x" * (600 * 1024)
+
+    def reply(data: bytes) -> bytes:
+        return b"+PONG\r\n" * data.count(b"PING") + (b"$%d\r\n%b\r\n" % (len(big), big)) * data.count(b"GET")
+
+    async def main():
+        async with FakeRedis(reply) as fake, RedisClient(fake.url, timeout=5) as one, \
+                RedisClient(fake.url, timeout=5) as two:
+            assert await one.execute("PING") == "PONG" and await two.execute("PING") == "PONG"
+            links = (one._link, two._link)
+            assert all(isinstance(link, asyncio.BufferedProtocol) for link in links)
+            buffers = [link.get_buffer(-1) for link in links] + [one._link.get_buffer(1 << 20)]
+            assert all(buffer.obj is buffers[0].obj for buffer in buffers)
+            assert await one.execute("GET", "k") == big
+    run(main())
+
+
 def test_pipeline_now_says_its_pipeline_failed_as_it_happens_before_anyone_awaits_it():
     """The Redis store holds back what it would write behind a failed pipeline until it has
     answered that failure (server/stores/redis.py, _refusal_behind); it learns of the
