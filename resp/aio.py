@@ -609,7 +609,7 @@ class RedisClient:
         timeout = self.timeout if timeout is None else timeout
         if not self._room_for(len(encoded)):
             waiting = self._wait_for_room(encoded, timeout)
-            waiting.place.add_done_callback(_retrieve)  # (as its replies' below)
+            waiting.place.add_done_callback(_retrieve)  # (a caller cancelled before it awaits: not logged unread)
             return _Replies(self, None, waiting)
         # (A caller cancelled before it awaits leaves no error unread: the client reads
         # each failure as it sets it, _fail.)
