@@ -55,6 +55,7 @@ import functools
 import logging
 import random
 import ssl
+import threading
 import time
 from collections import deque
 from collections.abc import Awaitable, Callable, Iterable, Iterator, Sequence
@@ -274,7 +275,27 @@ class _Refused(Exception):
     """AUTH or SELECT was answered with an error: retrying will not help."""
 
 
-class _Link(asyncio.Protocol):
+# Bytes of the buffer a thread's connections read into (_ReadBuffer).
+READ_BUFFER_BYTES = 256 * 1024
+
+
+class _ReadBuffer(threading.local):
+    """The buffer every connection of this thread's event loop reads into.
+
+    asyncio's plain ``Protocol`` path allocates 256 KiB for each ``recv``, which the kernel
+    maps and unmaps for every small read (bench/PROFILE.md, round twenty-three; the chat
+    sessions stopped it the same way: server/session.py). asyncio calls ``get_buffer``,
+    reads and calls ``buffer_updated`` in one go in the loop's thread, and the link copies
+    the bytes out first, so one buffer serves every connection of the thread."""
+
+    def __init__(self) -> None:
+        self.view = memoryview(bytearray(READ_BUFFER_BYTES))
+
+
+_reads = _ReadBuffer()
+
+
+class _Link(asyncio.BufferedProtocol):
     """One TCP connection: feeds the core and settles each reply's future.
 
     The futures are the core's tokens. A future already done (its caller timed out or was
@@ -291,6 +312,13 @@ class _Link(asyncio.Protocol):
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = transport  # type: ignore[assignment]
+
+    def get_buffer(self, sizehint: int) -> memoryview:
+        return _reads.view
+
+    def buffer_updated(self, nbytes: int) -> None:
+        # Copied before anything else runs (the buffer is the thread's, not this link's).
+        self.data_received(_reads.view[:nbytes].tobytes())
 
     def data_received(self, data: bytes) -> None:
         self.core.receive_data(data)
@@ -328,7 +356,7 @@ class _Link(asyncio.Protocol):
         failed = 0
         for future in self.core.fail_pending():
             if not future.done():
-                future.set_exception(RedisConnectionError(reason))
+                _fail(future, RedisConnectionError(reason))
                 failed += 1
         return failed
 
@@ -350,6 +378,15 @@ class _Link(asyncio.Protocol):
 def _retrieve(future: asyncio.Future[Any]) -> None:
     if not future.cancelled():
         future.exception()
+
+
+def _fail(future: asyncio.Future[Any], exc: BaseException) -> None:
+    """Fail a command's ``future`` with ``exc``, read at once: a pipeline_now whose caller
+    was cancelled before it awaited leaves it unread, which asyncio logs when the future is
+    collected. Whoever awaits it still gets it. (A done callback per future that read it
+    cost every reply a callback: tests/integration/test_resp_aio.py.)"""
+    future.set_exception(exc)
+    future.exception()
 
 
 class _Replies:
@@ -420,6 +457,21 @@ class _Deadline:
             self.timeout = None  # spent: a later command of the same turn takes a new one
 
 
+class _Expiry:
+    """The deadline of one pipeline: :meth:`RedisClient._expire` its futures at ``when``
+    (the loop's time) unless cancelled first, as a timer would, but watched by the
+    client's one timer for all of them (:meth:`RedisClient._watch`)."""
+
+    __slots__ = ("when", "futures", "timeout", "cancelled")
+
+    def __init__(self, when: float, futures: list[asyncio.Future[Any]], timeout: float) -> None:
+        self.when, self.futures, self.timeout = when, futures, timeout
+        self.cancelled = False
+
+    def cancel(self) -> None:
+        self.cancelled = True
+
+
 class RedisClient:
     """One connection to one Redis server, reopened as needed (see the module docstring).
 
@@ -456,6 +508,11 @@ class RedisClient:
         self._in_flight = 0
         # Commands waiting for room under max_in_flight, in the order they were issued.
         self._room_waiters: deque[_Waiting] = deque()
+        # The pipelines' deadlines, in the order they were sent, and the one timer that
+        # watches them, set for the earliest (see _watch).
+        self._expiries: deque[_Expiry] = deque()
+        self._watchdog: asyncio.TimerHandle | None = None
+        self._watchdog_at = 0.0
         self._closed = False
         # Anything with observe(seconds) (server/metrics.py's Histogram), fed the time from
         # sending each command or pipeline to its reply; None: nothing is measured.
@@ -552,27 +609,33 @@ class RedisClient:
         timeout = self.timeout if timeout is None else timeout
         if not self._room_for(len(encoded)):
             waiting = self._wait_for_room(encoded, timeout)
-            waiting.place.add_done_callback(_retrieve)  # (as its replies' below)
+            waiting.place.add_done_callback(_retrieve)  # (a caller cancelled before it awaits: not logged unread)
             return _Replies(self, None, waiting)
-        sent = self._send_pipeline(encoded, timeout)
-        for future in sent[0]:  # a caller cancelled before it awaits leaves no error unread
-            future.add_done_callback(_retrieve)
-        if self._link is not None:
-            self._link.flush()
-        return _Replies(self, sent)
+        # (A caller cancelled before it awaits leaves no error unread: the client reads
+        # each failure as it sets it, _fail.)
+        return _Replies(self, self._send_pipeline(encoded, timeout, now=True))
 
-    def _send_pipeline(self, encoded: list[bytes], timeout: float) -> tuple:
-        """Queue ``encoded`` on the connection (written at the turn's flush, or by the
-        caller); what :meth:`_replies` needs to collect the answers."""
+    def _send_pipeline(self, encoded: list[bytes], timeout: float, now: bool = False) -> tuple:
+        """Queue ``encoded`` on the connection, written at the turn's flush, or at once
+        with ``now`` (behind whatever the turn queued before it); what :meth:`_replies`
+        needs to collect the answers."""
         loop = asyncio.get_running_loop()
         futures = [loop.create_future() for _ in encoded]
-        timer = loop.call_later(timeout, self._expire, futures, timeout)
+        timer = self._watch(loop, _Expiry(loop.time() + timeout, futures, timeout))
         self._in_flight += len(encoded)
         started = time.perf_counter() if self.round_trips is not None else 0.0
-        self._submit(loop, zip(encoded, futures))
+        link = self._link
+        if now and link is not None:
+            # Written here: no flush at the end of the turn for them (it found nothing to
+            # write, and cost a callback per pipeline: tests/integration/test_resp_aio.py).
+            for command, future in zip(encoded, futures):
+                link.send(command, future)
+            link.flush()
+        else:
+            self._submit(loop, zip(encoded, futures))
         return futures, timer, started
 
-    async def _replies(self, futures: list[asyncio.Future[Any]], timer: asyncio.TimerHandle,
+    async def _replies(self, futures: list[asyncio.Future[Any]], timer: _Expiry,
                        started: float) -> list[Any]:
         count = len(futures)
         try:
@@ -699,6 +762,44 @@ class RedisClient:
         if self._link is not None:
             self._link.flush()
 
+    def _watch(self, loop: asyncio.AbstractEventLoop, expiry: _Expiry) -> _Expiry:
+        """Watch ``expiry`` until it is cancelled (its replies came, or nobody awaits them).
+
+        One timer for every pipeline's deadline, set for the earliest: a timer each (the
+        loop's heap, its comparisons, the cancels) cost about fifteen Python calls per
+        pipeline, which the store's batches, the node's routes and its inbox reads each
+        paid (bench/PROFILE.md, round twenty-three). Deadlines passed are expired in the
+        order of their pipelines, when the timer fires; those cancelled before are dropped
+        from the front as new ones come, so the queue holds what was sent since the oldest
+        pipeline still unanswered (bounded as the commands in flight are)."""
+        expiries = self._expiries
+        while expiries and expiries[0].cancelled:
+            expiries.popleft()
+        expiries.append(expiry)
+        watchdog = self._watchdog
+        if watchdog is None or expiry.when < self._watchdog_at:
+            if watchdog is not None:  # (a shorter timeout than those before it)
+                watchdog.cancel()
+            self._watchdog_at = expiry.when
+            self._watchdog = loop.call_at(expiry.when, self._expiries_due)
+        return expiry
+
+    def _expiries_due(self) -> None:
+        """The watchdog's time came: expire every pipeline whose deadline it was set for
+        or before, and set it again for the earliest of the rest."""
+        due_at, self._watchdog = self._watchdog_at, None
+        due, kept = [], deque()
+        for expiry in self._expiries:
+            if not expiry.cancelled:
+                (due if expiry.when <= due_at else kept).append(expiry)
+        self._expiries = kept
+        if kept:
+            self._watchdog_at = min(expiry.when for expiry in kept)
+            self._watchdog = asyncio.get_running_loop().call_at(self._watchdog_at, self._expiries_due)
+        for expiry in due:
+            expiry.cancelled = True
+            self._expire(expiry.futures, expiry.timeout)
+
     def _expire(self, futures: Sequence[asyncio.Future[Any]], timeout: float) -> None:
         """The deadline of one command (or pipeline) passed without a reply. One that was
         waiting for a connection fails unsent, and so does every command waiting behind
@@ -712,18 +813,18 @@ class RedisClient:
             if behind and not future.done():
                 expired.discard(id(future))
                 if self._connect_error is not None:
-                    future.set_exception(RedisConnectionError(
+                    _fail(future, RedisConnectionError(
                         f"cannot connect to {self.address}: {self._why(self._connect_error)}; "
                         f"the command was not sent", sent=False))
                 else:
-                    future.set_exception(RedisTimeout(
+                    _fail(future, RedisTimeout(
                         f"no connection to {self.address} within {timeout} s; the command was not sent",
                         sent=False))
         sent = False
         for future in futures:  # the rest were sent: no reply in time
             if not future.done() and id(future) in expired:
                 sent = True
-                future.set_exception(RedisTimeout(
+                _fail(future, RedisTimeout(
                     f"no reply from {self.address} within {timeout} s; the command may or may "
                     f"not have run"))
         link = self._link
@@ -852,7 +953,7 @@ class RedisClient:
         while self._waiting:
             _, future = self._waiting.popleft()
             if not future.done():
-                future.set_exception(RedisConnectionError(f"{reason}; the command was not sent", sent=False))
+                _fail(future, RedisConnectionError(f"{reason}; the command was not sent", sent=False))
 
     async def close(self) -> None:
         """Close the connection; commands still waiting fail with RedisConnectionError.

@@ -129,6 +129,26 @@ def encode_command(args: tuple[Any, ...] | list[Any]) -> bytes:
     return b"".join(parts)
 
 
+class CommandHead:
+    """The first arguments of a command, the same at every call, encoded once:
+    ``CommandHead(first).encode(rest)`` is ``encode_command((*first, *rest))``, byte for
+    byte, encoding only ``rest`` (for a call sent again and again with a long constant
+    head, such as a script's source; raises as :func:`encode_command` does)."""
+
+    __slots__ = ("_count", "_bulks")
+
+    def __init__(self, first: tuple[Any, ...] | list[Any]) -> None:
+        self._count = len(first)
+        self._bulks = encode_command(first).partition(_CRLF)[2]  # its bulks, without the array's length
+
+    def encode(self, rest: tuple[Any, ...] | list[Any]) -> bytes:
+        parts = [b"*%d\r\n" % (self._count + len(rest)), self._bulks]
+        for arg in rest:
+            data = _arg_bytes(arg)
+            parts.append(b"$%d\r\n%b\r\n" % (len(data), data))
+        return b"".join(parts)
+
+
 def _parse_int(line: bytes | bytearray, what: str) -> int:
     # int() alone would also take " 5", "+5" and "1_000": the wire format is stricter.
     digits = line[1:] if line[:1] == b"-" else line

@@ -22,7 +22,7 @@ import hashlib
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
-from .protocol import RedisError
+from .protocol import CommandHead, RedisError
 
 if TYPE_CHECKING:
     from .aio import RedisClient
@@ -51,6 +51,12 @@ class Script:
     def eval_command(self, keys: Sequence[Any] = (), args: Sequence[Any] = ()) -> tuple:
         """The ``EVAL`` command of a call (for a pipeline of calls in order: :meth:`in_order`)."""
         return ("EVAL", self.source, len(keys), *keys, *args)
+
+    def eval_head(self, keys: Sequence[Any] = (), args: Sequence[Any] = ()) -> CommandHead:
+        """:meth:`eval_command`'s ``keys`` and first ``args``, encoded once, for a call made
+        again and again in order with the same ones: ``head.encode(rest)`` is the
+        ``eval_command`` of ``args`` followed by ``rest``."""
+        return CommandHead(self.eval_command(keys, args))
 
     async def in_order(self, client: RedisClient, keys: Sequence[Any] = (),
                        args: Sequence[Any] = (), timeout: float | None = None) -> Any:

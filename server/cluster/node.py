@@ -247,6 +247,8 @@ class ClusterNode:
         self.directory = self.users.registry  # the same, as the relay asks it
         self.relay: Any = None
         self._redis = RedisClient(url, timeout=timeout)
+        # The ROUTES call's head, its 1.7 KB source included, encoded once (_send_routes).
+        self._routes_head = scripts.ROUTES.eval_head(args=(self.prefix, self.node_id))
         self._events_reader = RedisClient(url, timeout=timeout + BLOCK_MS / 1000)
         self._inbox_reader = RedisClient(url, timeout=timeout + BLOCK_MS / 1000)
         # Local session -> (sid, user key, since): what its claim said, to claim it again.
@@ -769,7 +771,7 @@ class ClusterNode:
         batch, self._routes, self._unrouted = self._unrouted + self._routes, [], []
         for start in range(0, len(batch), ROUTE_BATCH):
             part = batch[start:start + ROUTE_BATCH]
-            args: list[Any] = [self.prefix, self.node_id]
+            args: list[Any] = []
             for key, entry, _callback, _what in part:
                 args += (key, entry)
             if trace.ON:
@@ -779,7 +781,9 @@ class ClusterNode:
             try:
                 # In order (resp.Script.in_order: EVAL, never answered NOSCRIPT): else a conversation's
                 # messages reached an inbox out of order (tests/integration/test_cluster_routes_order.py).
-                sent: Any = self._redis.pipeline_now([encode_command(scripts.ROUTES.eval_command(args=args))])
+                # Its head, the 1.7 KB source included, is encoded once (_routes_head; bench/PROFILE.md,
+                # round twenty-three).
+                sent: Any = self._redis.pipeline_now([self._routes_head.encode(args)])
             except RedisConnectionError as exc:  # closed (stopping)
                 sent = exc
             batch_task = asyncio.ensure_future(self._send_route_batch(part, args, sent))
@@ -1882,6 +1886,14 @@ class ClusterNode:
         pending, a message's text with them, until the next lost connection, an unrelated
         event: tests/integration/test_cluster_inbox_acks.py)."""
         stream, group = f"{self.prefix}inbox:{self.node_id}", "node"
+
+        def read_from(position: str | bytes) -> bytes:
+            return encode_command(("XREADGROUP", "GROUP", group, self.node_id, "COUNT", READ_COUNT, "BLOCK", BLOCK_MS,
+                                   "STREAMS", stream, position))
+
+        # The read of new entries, nearly every read, encoded once: its eleven arguments through
+        # the encoder were about fifty Python calls a read (bench/PROFILE.md, round twenty-three).
+        read_new = read_from(">")
         position: str | bytes = "0"
         seen: set = set()  # the pending ids the pass under way found
         while True:
@@ -1899,9 +1911,8 @@ class ClusterNode:
             try:
                 # Written now, not at the end of the turn: entries that come while no read
                 # waits in Redis wait for this one.
-                reply = (await self._inbox_reader.pipeline_now([encode_command((
-                    "XREADGROUP", "GROUP", group, self.node_id, "COUNT", READ_COUNT, "BLOCK", BLOCK_MS,
-                    "STREAMS", stream, position))]))[0]
+                read = read_new if position == ">" else read_from(position)
+                reply = (await self._inbox_reader.pipeline_now([read]))[0]
                 if position != ">" and reply and not isinstance(reply, RedisError):
                     # A pass applies what it finds not applied as a new read does, after
                     # the join of a sender it does not know. (Still collecting the ids

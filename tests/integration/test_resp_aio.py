@@ -224,6 +224,41 @@ def test_a_pipeline_to_a_silent_server_times_out_once_for_the_lot():
     run(main())
 
 
+def test_pipelines_share_one_timer_for_their_deadlines_and_each_still_expires_on_time():
+    """A timer per pipeline (the loop's heap, its comparisons, the cancel) was about fifteen
+    Python calls of each of the store's batches and the node's routes and inbox reads
+    (bench/PROFILE.md, round twenty-three): one timer watches them all now. Each pipeline
+    still fails at its own deadline, a shorter one sent after a longer one too."""
+    def pong(data: bytes) -> bytes:
+        return b"+PONG\r\n" * data.count(b"PING")
+
+    async def main():
+        async with FakeRedis(pong) as fake, RedisClient(fake.url, timeout=5) as redis:
+            await redis.execute("PING")  # connected
+            loop = asyncio.get_running_loop()
+            timers = []
+            real_call_at = loop.call_at
+            loop.call_at = lambda *args, **kwargs: (timers.append(args[1]), real_call_at(*args, **kwargs))[1]
+            try:
+                for _ in range(50):
+                    assert await redis.pipeline_now([b"*1\r\n$4\r\nPING\r\n"]) == ["PONG"]
+                assert await redis.pipeline([("PING",)] * 3) == ["PONG"] * 3
+            finally:
+                del loop.call_at
+            assert len(timers) <= 1, timers
+        async with FakeRedis() as fake, RedisClient(fake.url, timeout=10) as redis:
+            slow = redis.pipeline_now([b"*1\r\n$4\r\nPING\r\n"])
+            started = time.monotonic()
+            quick = redis.pipeline_now([b"*1\r\n$4\r\nPING\r\n"], timeout=0.3)
+            with pytest.raises(TimeoutError, match="no reply .* within 0.3 s"):
+                await quick
+            assert time.monotonic() - started < 2
+            # Its deadline closed the connection: the one before it cannot be answered either.
+            with pytest.raises(RedisConnectionError, match="after a command timed out"):
+                await slow
+    run(main())
+
+
 def test_an_outage_is_logged_once_however_many_commands_fail_in_it(caplog):
     async def main():
         port = free_port()
@@ -290,6 +325,109 @@ def test_pipeline_now_is_written_before_it_returns_behind_the_turns_earlier_comm
             assert await replies == [b"x"]
             assert await earlier == "PONG"
             assert redis._in_flight == 0
+    run(main())
+
+
+def test_pipeline_now_leaves_nothing_to_flush_at_the_end_of_the_turn():
+    """pipeline_now writes its commands itself: a flush scheduled for the end of the turn
+    as well found nothing to write, and cost each pipeline of the store and of the node's
+    routes and inbox reads a callback (about a dozen Python calls, and a loop turn more
+    when it was the turn's last: 2.3 of them a cross-node message per node; bench/PROFILE.md,
+    round twenty-three). A command issued after it in the same turn is still flushed."""
+    def pong(data: bytes) -> bytes:
+        return b"+PONG\r\n" * data.count(b"PING") + b"$1\r\nx\r\n" * data.count(b"ECHO")
+
+    async def main():
+        async with FakeRedis(pong) as fake, RedisClient(fake.url, timeout=5) as redis:
+            await redis.execute("PING")  # connected
+            await asyncio.sleep(0)  # (the connection's own turn ends)
+            flushes = []
+            real_flush = redis._flush
+            redis._flush = lambda: (flushes.append(1), real_flush())
+            replies = redis.pipeline_now([b"*2\r\n$4\r\nECHO\r\n$1\r\nx\r\n"])
+            assert await replies == [b"x"]
+            assert flushes == [] and not redis._flush_scheduled
+            both = redis.pipeline_now([b"*2\r\n$4\r\nECHO\r\n$1\r\nx\r\n"])
+            later = asyncio.ensure_future(redis.execute("PING"))  # issued after it, in the same turn
+            assert await both == [b"x"] and await later == "PONG"
+            assert flushes == [1]
+            assert redis._in_flight == 0
+    run(main())
+
+
+def test_a_pipeline_now_schedules_no_callback_of_the_client_s_own():
+    """Each pipeline_now scheduled two callbacks of its own beyond the wake-up of whoever
+    awaits it: a flush at the end of the turn that found nothing to write, and per reply
+    a done callback that only read the future's exception (so that one never awaited
+    would not be logged as unread). About a dozen Python calls each; the store's batches,
+    the node's routes and its inbox reads each paid them, 2.3 pipelines a cross-node
+    message per node (bench/PROFILE.md, round twenty-three). Now none."""
+    def pong(data: bytes) -> bytes:
+        return b"+PONG\r\n" * data.count(b"PING")
+
+    async def main():
+        async with FakeRedis(pong) as fake, RedisClient(fake.url, timeout=5) as redis:
+            await redis.execute("PING")  # connected
+            await asyncio.sleep(0)
+            loop = asyncio.get_running_loop()
+            scheduled = []
+            real_call_soon = loop.call_soon
+            loop.call_soon = lambda callback, *args, **kwargs: (scheduled.append(callback),
+                                                                real_call_soon(callback, *args, **kwargs))[1]
+            try:
+                for _ in range(20):
+                    assert await redis.pipeline_now([b"*1\r\n$4\r\nPING\r\n"] * 2) == ["PONG", "PONG"]
+            finally:
+                del loop.call_soon
+            ours = [callback for callback in scheduled
+                    if getattr(getattr(callback, "__func__", callback), "__module__", None) == "resp.aio"]
+            assert ours == [], ours[:4]
+    run(main())
+
+
+def test_a_failed_pipeline_now_that_nobody_awaits_is_not_logged_as_unread(caplog):
+    """Its caller cancelled before it awaited (a client closing): the failure is still
+    read, so asyncio does not log "exception was never retrieved" when it is collected."""
+    import gc
+
+    async def main():
+        async with FakeRedis(hang_up=True) as fake, RedisClient(fake.url, timeout=5) as redis:
+            replies = redis.pipeline_now([b"*1\r\n$4\r\nPING\r\n"] * 3)
+            deadline = time.monotonic() + 5
+            while not replies.failed():  # the server hangs up after reading it
+                assert time.monotonic() < deadline, "the connection was not lost"
+                await asyncio.sleep(0.01)
+            del replies
+            gc.collect()
+            await asyncio.sleep(0)
+
+    caplog.set_level(logging.ERROR, logger="asyncio")
+    run(main())
+    gc.collect()
+    assert not [r for r in caplog.records if "never retrieved" in r.getMessage()], caplog.text
+
+
+def test_the_client_reads_into_one_buffer_of_its_thread_not_a_fresh_one_per_read():
+    """asyncio's plain Protocol path allocates 256 KiB for each recv, mapped and unmapped
+    by the kernel for every small read (mmap, mremap, munmap: about six system calls a
+    cross-node message per node; bench/PROFILE.md, round twenty-three), as the chat
+    sessions' reads did before they read into one buffer per thread (server/session.py).
+    The client's connections read into one buffer of their thread too, and a reply longer
+    than it still arrives whole."""
+    big = b"x" * (600 * 1024)
+
+    def reply(data: bytes) -> bytes:
+        return b"+PONG\r\n" * data.count(b"PING") + (b"$%d\r\n%b\r\n" % (len(big), big)) * data.count(b"GET")
+
+    async def main():
+        async with FakeRedis(reply) as fake, RedisClient(fake.url, timeout=5) as one, \
+                RedisClient(fake.url, timeout=5) as two:
+            assert await one.execute("PING") == "PONG" and await two.execute("PING") == "PONG"
+            links = (one._link, two._link)
+            assert all(isinstance(link, asyncio.BufferedProtocol) for link in links)
+            buffers = [link.get_buffer(-1) for link in links] + [one._link.get_buffer(1 << 20)]
+            assert all(buffer.obj is buffers[0].obj for buffer in buffers)
+            assert await one.execute("GET", "k") == big
     run(main())
 
 

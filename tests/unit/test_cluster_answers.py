@@ -183,6 +183,35 @@ def test_an_outcome_is_routed_by_redis_whatever_the_directory_shows() -> None:
     assert call.index(b'"msg_id":7') < call.index(b'"msg_id":8')
 
 
+def test_a_routes_call_encodes_only_its_entries_the_script_and_the_node_once(monkeypatch) -> None:
+    # Issue 10 (bench/PROFILE.md, round twenty-three): each ROUTES call went through the
+    # generic encoder whole, its 1.7 KB script source, "0", the prefix and the node's id
+    # included, which never change: five arguments' encoding (about twenty Python calls)
+    # and two copies of the source a call, a call about every other cross-node message.
+    # The call's bytes are the same.
+    from resp import encode_command
+    from resp import protocol
+    from server.cluster import scripts
+
+    node = ClusterNode("redis://127.0.0.1:1/0", node_id="n1")
+    sent: list = []
+    node._redis.pipeline_now = lambda encoded: sent.append(encoded) or asyncio.get_running_loop().create_future()
+    encoded: list = []
+    real = protocol._arg_bytes
+    monkeypatch.setattr(protocol, "_arg_bytes", lambda arg: encoded.append(arg) or real(arg))
+
+    async def tell() -> None:
+        node.tell("ana", 7, b'{"type":"delivered","id":"c7","msg_id":7}')
+        await asyncio.sleep(0.01)
+
+    asyncio.run(tell())
+    [[call]] = sent
+    assert len(encoded) == 2, [repr(arg)[:30] for arg in encoded]  # the key and the entry
+    key, entry = encoded
+    assert key == "ana" and b'"msg_id":7' in (entry if isinstance(entry, bytes) else entry.encode())
+    assert call == encode_command(("EVAL", scripts.ROUTES.source, 0, node.prefix, "n1", key, entry))
+
+
 def test_a_release_redis_did_not_run_is_run_again_at_the_next_beat(monkeypatch) -> None:
     # Ana logged out while Redis was away: her name stayed claimed by a session gone, and
     # every login of hers was answered name_taken for as long as this node lived.

@@ -218,3 +218,36 @@ def test_an_entry_acknowledged_while_a_read_from_0_that_holds_it_is_under_way_is
     assert [msg_id for _key, msg_id, _frame in relay.told] == [7]  # once, not twice
     assert acked == [(entry[0],)]
     assert not node._inbox_unacked  # forgotten once no read that could hold it is under way
+
+
+def test_the_read_of_new_entries_is_encoded_once_for_all_of_them(monkeypatch) -> None:
+    # Issue 10 (bench/PROFILE.md, round twenty-three): the read of new entries (">") was
+    # encoded again for every read, its eleven arguments through the generic encoder, about
+    # fifty Python calls each time: a read or so a cross-node message at a few thousand a
+    # second. Its bytes never change; a pass from "0" still says its own position.
+    stream = b"{chat}:inbox:n1"
+    sent: list[bytes] = []
+
+    class Recording(ScriptedReader):
+        async def pipeline_now(self, encoded: list[bytes]) -> list:
+            sent.append(encoded[0])
+            return await super().pipeline_now(encoded)
+
+    monkeypatch.setattr(node_module.scripts, "INBOX_TAKEN", lambda _client, args: asyncio.sleep(0, 1))
+    monkeypatch.setattr(node_module, "LAZY_SECONDS", 3600.0)  # no acknowledgement during the test
+    node = ClusterNode("redis://127.0.0.1:1/0", node_id="n1", beat=0.001)
+    node.attach(Relay())
+    node._inbox_reader = Recording([[[stream, []]], [[stream, [_tell(1)]]], [[stream, [_tell(2)]]], None])
+
+    async def run() -> None:
+        with pytest.raises(_End):
+            await asyncio.wait_for(node._read_inbox(), 5)
+
+    asyncio.run(run())
+    assert node._inbox_reader.positions == ["0", ">", ">", ">", ">"]
+    first, *new = sent
+    assert first.endswith(b"$1\r\n0\r\n") and first.split(b"\r\n")[:-3] == new[0].split(b"\r\n")[:-3]
+    assert new[0] == b"*11\r\n" + b"".join(b"$%d\r\n%s\r\n" % (len(part), part) for part in (
+        b"XREADGROUP", b"GROUP", b"node", b"n1", b"COUNT", b"%d" % node_module.READ_COUNT, b"BLOCK",
+        b"%d" % node_module.BLOCK_MS, b"STREAMS", stream, b">"))
+    assert all(again is new[0] for again in new)  # the same bytes, not made again

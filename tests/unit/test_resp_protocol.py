@@ -468,3 +468,13 @@ def test_a_client_whose_tls_file_cannot_be_read_fails_its_commands_at_once_sayin
                 return str(exc)
         return "answered"
     assert "ssl_ca_certs" in asyncio.run(run())
+
+
+def test_a_command_s_constant_head_encoded_once_makes_the_same_bytes():
+    from resp.protocol import CommandHead
+
+    head = CommandHead(("EVAL", b"return ARGV[1]", 0, "{chat}:"))
+    for rest in ((), ("ana",), ("joão", b"\x00\r\n", 7, 2.5)):
+        assert head.encode(rest) == encode_command(("EVAL", b"return ARGV[1]", 0, "{chat}:", *rest))
+    with pytest.raises(TypeError):
+        head.encode((True,))
