@@ -348,6 +348,7 @@ chatCatalogueLoaded("pt_BR", {
   "The server ended the session": "O servidor encerrou a sessão",
   "The server ended the session: {why}": "O servidor encerrou a sessão: {why}",
   "The server reported an error: {why}": "O servidor informou um erro: {why}",
+  "The server's answer did not come: it may or may not have been changed": "A resposta do servidor não chegou: talvez tenha sido alterada, talvez não",
   "The topic of {room}:": "O tema de {room}:",
   "The two new passwords differ.": "As duas senhas novas são diferentes.",
   "This client cannot send passwords yet: leave it empty.": "Este cliente ainda não envia senhas: deixe em branco.",
