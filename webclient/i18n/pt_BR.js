@@ -17,6 +17,7 @@ chatCatalogueLoaded("pt_BR", {
   "! /{command} needs the password typed without echo: run the client in a terminal": "! /{command} precisa da senha digitada sem eco: rode o cliente num terminal",
   "! /{command} needs the passwords typed without echo: run the client in a terminal": "! /{command} precisa das senhas digitadas sem eco: rode o cliente num terminal",
   "! /{command}: plain lines go to the default room, which has no such thing; name a room (/{command} #ROOM ...) or /{join} #ROOM first": "! /{command}: as linhas simples vão para a sala geral, que não tem isso; indique uma sala (/{command} #SALA ...) ou use /{join} #SALA antes",
+  "! /{command}: the server's answer did not come, so it may or may not have been done: {why}": "! /{command}: a resposta do servidor não chegou, então talvez tenha sido feito, talvez não: {why}",
   "! /{command}: this server has no read receipts": "! /{command}: este servidor não tem confirmações de leitura",
   "! /{command}: {name} has no password: /{register} claims the name with one": "! /{command}: {name} não tem senha: /{register} registra o nome com uma",
   "! /{command}: {name} is a guest name, not an account: it is forgotten on its own after you leave": "! /{command}: {name} é um nome de convidado, não uma conta: ele é esquecido sozinho depois que você sai",
