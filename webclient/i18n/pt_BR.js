@@ -770,6 +770,7 @@ chatCatalogueLoaded("pt_BR", {
   "your user name (letters, digits, _ - .); left out, the terminal asks for it (and the --gui window's form)": "seu nome de usuário (letras, dígitos, _ - .); se ficar de fora, o terminal pergunta (e o formulário da janela do --gui)",
   "{address} · online since {when}": "{address} · online desde {when}",
   "{by} deleted a message of {name} in {room}": "{by} apagou uma mensagem de {name} em {room}",
+  "{folder} holds an unfinished backup ({partial}) and no database: it is not a data folder to start on. Start on the data folder it was made from, and make the backup again": "{folder} tem uma cópia inacabada ({partial}) e nenhum banco de dados: não é uma pasta de dados onde iniciar. Inicie na pasta de dados de onde ela foi feita, e faça a cópia de novo",
   "{folder} is a file, not a folder: a backup goes into a new (or empty) folder, so that it is a data folder of its own": "{folder} é um arquivo, não uma pasta: uma cópia vai para uma pasta nova (ou vazia), para ser uma pasta de dados completa",
   "{folder} is not an empty folder: a backup goes into a new (or empty) folder, so that it is a data folder of its own": "{folder} não é uma pasta vazia: uma cópia vai para uma pasta nova (ou vazia), para ser uma pasta de dados completa",
   "{hosts} --host and {ports} --port do not pair up: give one of them once, or as many of each": "{hosts} --host e {ports} --port não formam pares: dê um deles uma vez só, ou a mesma quantidade de cada",
