@@ -880,6 +880,9 @@ def main(argv: list[str] | None = None) -> int:
     except DataDirInUse as exc:
         log.error("cannot start: %s", exc)
         return 1
+    except backup.UnfinishedBackup as exc:
+        log.error("cannot start: %s", exc)
+        return 1
     except DataDirUnusable as exc:
         log.error("%s", data_dir_failed(config.data_dir, exc))
         return 1

@@ -100,6 +100,7 @@ from .outgoing import MessageUpdate, OutgoingMessage
 from .resume import ResumeTokens
 from .servers import addresses_from, format_address, spread_start
 from .transport import login_failure, open_socket, tls_context, tls_failure
+from .writer import not_read
 
 _log = logging.getLogger(__name__)
 
@@ -588,6 +589,13 @@ class AioChatClient:
             return False
         if writer.transport.is_closing():
             self.core.write_failed(_("the connection is closed"))
+            writer.transport.abort()
+            return False
+        # Bounded as the threaded client's writer (client/writer.py): the transport keeps
+        # what the server does not read, without a limit of its own.
+        why = not_read(writer.transport.get_write_buffer_size(), len(data))
+        if why is not None:
+            self.core.write_failed(why)
             writer.transport.abort()
             return False
         try:

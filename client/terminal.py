@@ -195,7 +195,7 @@ from .display import (
     unavailable_words,
 )
 from .clock import WaitsClock
-from .errors import ClientError, LoginRefused, RequestFailed, ServerUnreachable
+from .errors import ClientError, LoginRefused, RequestFailed, RequestTimeout, ServerUnreachable
 from .events import Reconnected, Reconnecting, ServerUnavailable
 from .exitcodes import ExitCode, Terminated, failure_status, on_sigterm
 from .core import SIGNED_OUT, is_default_room
@@ -864,8 +864,7 @@ class TerminalUI:
             else:
                 self.client.delete(msg_id, self._timeout)
         except ClientError as exc:
-            self._screen.emit(_("! /{command} failed: {why}").format(command=command_names(word)[0],
-                                                                     why=self._failure(exc)))
+            self._change_failed(command_names(word)[0], exc)
             return
         with self._print_lock:
             message = describe_message(msg_id, self._shown_text_of(msg_id))
@@ -957,13 +956,24 @@ class TerminalUI:
             return explain_refusal(exc, about)
         return sanitize(str(exc))
 
+    def _change_failed(self, command: str, exc: ClientError) -> None:
+        """Say that /``command``, which changes something (a block, a password, an edit...),
+        failed, and why; unless its request was written and its answer never came (the
+        connection lost first: ``uncertain``; or none within the timeout): then the server
+        may have made the change, and the line says so rather than "failed"."""
+        why = self._failure(exc)
+        if getattr(exc, "uncertain", False) or isinstance(exc, RequestTimeout):
+            self._screen.emit(_("! /{command}: the server's answer did not come, so it may or may not have been "
+                                "done: {why}").format(command=command, why=why))
+        else:
+            self._screen.emit(_("! /{command} failed: {why}").format(command=command, why=why))
+
     def _set_blocked(self, command: SetBlocked) -> None:
         name = sanitize(command.name)
         try:
             (self.client.block if command.blocked else self.client.unblock)(command.name, self._timeout)
         except ClientError as exc:
-            self._screen.emit(_("! /{command} failed: {why}").format(
-                command=command_names("block" if command.blocked else "unblock")[0], why=self._failure(exc)))
+            self._change_failed(command_names("block" if command.blocked else "unblock")[0], exc)
             return
         self._screen.emit((_("* blocked {name}: their messages will not reach you") if command.blocked
                            else _("* unblocked {name}")).format(name=name))
@@ -992,7 +1002,7 @@ class TerminalUI:
             try:
                 self.client.set_read_receipts(command.on, self._timeout)
             except ClientError as exc:
-                self._screen.emit(_("! /{command} failed: {why}").format(command=word, why=self._failure(exc)))
+                self._change_failed(word, exc)
                 return
             self._receipts_set = (welcome, command.on)
             current = command.on
@@ -1028,7 +1038,7 @@ class TerminalUI:
             self._screen.emit(f"! /{register}: " + _("no password given"))
             return
         except ClientError as exc:
-            self._screen.emit(_("! /{command} failed: {why}").format(command=register, why=self._failure(exc)))
+            self._change_failed(register, exc)
             return
         self._screen.emit(_("* {name} is now registered: log in with its password from now on").format(
             name=sanitize(self._me)))
@@ -1057,7 +1067,7 @@ class TerminalUI:
             self._screen.emit(f"! /{word}: " + _("no password given; nothing was changed"))
             return
         except ClientError as exc:
-            self._screen.emit(_("! /{command} failed: {why}").format(command=word, why=self._failure(exc)))
+            self._change_failed(word, exc)
             return
         self._screen.emit(_("* the password of {name} is changed: log in with the new one from now on").format(
             name=sanitize(self._me)))
@@ -1090,7 +1100,7 @@ class TerminalUI:
             self._screen.emit(f"! /{word}: " + _("no password given; nothing was deleted"))
             return
         except ClientError as exc:
-            self._screen.emit(_("! /{command} failed: {why}").format(command=word, why=self._failure(exc)))
+            self._change_failed(word, exc)
             return
         self._screen.emit(_("* the account {name} was deleted").format(name=sanitize(self._me)))
 

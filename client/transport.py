@@ -28,6 +28,19 @@ def tls_context(cafile: str | None) -> ssl.SSLContext:
             file=repr(cafile), why=getattr(exc, "strerror", None) or exc)) from None
 
 
+# A server's "listen on every address" names no machine to connect to: "" (the
+# coursework's const.py idiom, which getaddrinfo cannot resolve), "0.0.0.0" (which Windows
+# refuses to connect to) or "::". A client given one (SERVER_HOST in const_local.py, shared
+# by the server and the clients) connects to this machine, where that server is.
+_EVERY_ADDRESS = {"": "127.0.0.1", "0.0.0.0": "127.0.0.1", "::": "::1"}
+
+
+def connect_host(host: str) -> str:
+    """The host a client connects to for ``host``: this machine's loopback address for a
+    listen-on-every-address one (:data:`_EVERY_ADDRESS`), else ``host`` itself."""
+    return _EVERY_ADDRESS.get(host.strip(), host)
+
+
 def open_socket(host: str, port: int, timeout: float, context: ssl.SSLContext | None) -> socket.socket:
     """Connect to ``host:port`` (with TLS when ``context`` is given), within ``timeout``.
 
@@ -36,6 +49,7 @@ def open_socket(host: str, port: int, timeout: float, context: ssl.SSLContext | 
     cannot be verified, or :class:`LoginInterrupted` (another kind) when the connection
     was reset on the way, which a new attempt may not meet.
     """
+    host = connect_host(host)
     where = format_address(host, port)
     try:
         sock = socket.create_connection((host, port), timeout=timeout)

@@ -37,6 +37,17 @@ MAX_UNSENT = 4 * 1024 * 1024
 STOP_TIMEOUT = 2.0
 
 
+def not_read(owed: int, adding: int, limit: int | None = None) -> str | None:
+    """Why a connection that owes the server ``owed`` bytes not yet written must be given
+    up rather than take ``adding`` more: past ``limit`` (default :data:`MAX_UNSENT`) the
+    server is not reading. None if it may take them (always when it owes nothing: see
+    MAX_UNSENT). The one rule of both clients: this writer's and the asyncio client's
+    transport buffer."""
+    if owed and owed + adding > (MAX_UNSENT if limit is None else limit):
+        return f"the server has not read the last {owed // 1024} KiB sent"
+    return None
+
+
 def _shutdown(sock: socket.socket, how: int) -> None:
     # socket.socket's own shutdown: SSLSocket.shutdown() also drops the TLS layer.
     with suppress(OSError):
@@ -79,8 +90,8 @@ class SocketWriter:
         why not in words (the connection is then unusable: :meth:`put` failed for good)."""
         if self.failed or self._stopped:
             return "the connection is closing"
-        if self.owed and self.owed + len(data) > self._limit:
-            why = f"the server has not read the last {self.owed // 1024} KiB sent"
+        why = not_read(self.owed, len(data), self._limit)
+        if why is not None:
             self._fail()
             return why
         self._unsent += data

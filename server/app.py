@@ -25,6 +25,7 @@ from .addresses import endpoint
 from .admission import Refusal
 from .config import ServerConfig
 from .listener import AcceptFailures, Listener, bind_sockets, listen_on  # noqa: F401 (AcceptFailures: re-exported)
+from .backup import UnfinishedBackup, refuse_unfinished
 from .lockfile import DataDirLock
 from .outbox import WriteBatcher
 from .outofmemory import guard, keep_reserve
@@ -274,6 +275,12 @@ class ChatServer:
         loop.set_exception_handler(guard(failures))  # out of memory: the process ends (server/outofmemory.py)
         if self.config.data_dir is not None:
             self._lock = DataDirLock.acquire(self.config.data_dir)
+            try:
+                refuse_unfinished(self.config.database)
+            except UnfinishedBackup:
+                self._lock.release()
+                self._lock = None
+                raise
         bound: list[socket.socket] = []  # closed if the start fails (closing twice does no harm)
         try:
             chat_sockets = self._bind("chat", self.config.port, bound)

@@ -44,6 +44,24 @@ class BackupRefused(Exception):
     to show the operator."""
 
 
+class UnfinishedBackup(Exception):
+    """A data folder holds a backup's unfinished copy and no database (:func:`refuse_unfinished`);
+    ``str(exc)`` is the one line to show the operator."""
+
+
+def refuse_unfinished(database: Path) -> None:
+    """Raise :class:`UnfinishedBackup` if ``database``'s folder holds only a backup's
+    unfinished copy (``chat.sqlite3.partial``: a backup cut off, the server stopped while
+    it copied or the disk full): started on it, a server would make a new, empty database
+    beside it without a word, its users' messages nowhere. A data folder in use never
+    holds one: a backup goes into a folder of its own."""
+    partial = database.with_name(database.name + ".partial")
+    if partial.exists() and not database.exists():
+        raise UnfinishedBackup(_("{folder} holds an unfinished backup ({partial}) and no database: it is not a data "
+                                 "folder to start on. Start on the data folder it was made from, and make the backup "
+                                 "again").format(folder=database.parent, partial=partial.name))
+
+
 @dataclass(frozen=True, slots=True)
 class BackupMade:
     """A backup made: the database file written, its size in bytes, the messages it holds

@@ -84,7 +84,7 @@ from .changes import (
 from .colors import BACKGROUNDS, COLORS, SIDE, SIDE_TEXT
 from .panes import ContactList, ConversationPane
 from .rooms import RoomPanel
-from .session import as_sentence, failure_words, fetch_history, fetch_room_page, log_in, login_error_text
+from .session import as_sentence, change_failed, failure_words, fetch_history, fetch_room_page, log_in, login_error_text
 
 _log = logging.getLogger(__name__)
 
@@ -954,7 +954,7 @@ class ChatApp:
             self.model.read_receipts = on
         else:
             self.receipts_var.set(self.model.read_receipts)
-            self.model.notice(self.model.active, _("Not changed: {why}").format(why=failure_words(error)))
+            self.model.notice(self.model.active, change_failed(error))
         self._render()
 
     def _send_read(self) -> None:
@@ -1076,7 +1076,7 @@ class ChatApp:
         if self.model is None:
             return
         if error is not None:
-            self.model.notice(key, _("Not changed: {why}").format(why=failure_words(error)))
+            self.model.notice(key, change_failed(error))
         else:
             self.model.changed_own(key, line, text, at)
         self._render()

@@ -14,7 +14,7 @@ from i18n import N_, _
 
 from .. import auth
 from ..display import explain_error, explain_refusal, sanitize
-from ..errors import LoginRefused, NotConnected, RequestFailed, ServerUnreachable
+from ..errors import LoginRefused, NotConnected, RequestFailed, RequestTimeout, ServerUnreachable
 from ..library import ChatClient
 
 HISTORY_LIMIT = 50
@@ -95,6 +95,16 @@ def failure_words(error: BaseException) -> str:
     if isinstance(error, NotConnected):
         return _("not connected")
     return sanitize(error)
+
+
+def change_failed(error: BaseException) -> str:
+    """The notice of a change that failed (an edit, a delete, a setting): "Not changed"
+    and why (:func:`failure_words`), unless the request was written and its answer never
+    came (the connection ended first: ``uncertain``; or no answer in time): the server may
+    have made the change, and the notice says so rather than "Not changed"."""
+    if getattr(error, "uncertain", False) or isinstance(error, RequestTimeout):
+        return _("The server's answer did not come: it may or may not have been changed")
+    return _("Not changed: {why}").format(why=failure_words(error))
 
 
 def login_error_text(error: BaseException, name: str, address: str) -> tuple[str, str]:

@@ -302,3 +302,23 @@ def test_without_room_for_the_copy_the_upgrade_is_refused_and_nothing_changed(tm
 def test_a_new_database_keeps_no_copy(tmp_path: Path) -> None:
     open_database(tmp_path / "chat.sqlite3").close()
     assert not [p for p in tmp_path.iterdir() if ".schema-" in p.name]
+
+
+def test_a_folder_holding_only_an_unfinished_backup_is_not_started_on(tmp_path: Path) -> None:
+    """A backup cut off (the server stopped with /quit while it copied, the disk filled)
+    leaves FOLDER/chat.sqlite3.partial. Started with --data FOLDER, the server made a new,
+    empty database beside it without a word: the class's messages were nowhere. It refuses,
+    in one line that says what the folder holds."""
+    folder = tmp_path / "backup"
+    folder.mkdir()
+    (folder / "chat.sqlite3.partial").write_bytes(b"SQLite format 3\x00" + bytes(100))
+    console = DataConsole(folder)
+    try:
+        assert console.proc.wait(WAIT) == 1, "it started on an unfinished backup"
+        said = console.finish_failed()
+    finally:
+        console.close()
+    errors = [line for line in said.splitlines() if " ERROR " in line]
+    assert len(errors) == 1 and "unfinished backup" in errors[0] and str(folder) in errors[0], said
+    assert not (folder / "chat.sqlite3").exists(), "a new database was made"
+    assert "Traceback" not in said

@@ -142,3 +142,51 @@ def test_close_while_the_server_reads_nothing_ends_the_session_within_its_bound(
             assert sorted(m.request_id for m in failed) == sorted(m.request_id for m in sent)
         finally:
             alice.close()
+
+
+@pytest.mark.timeout_seconds(90)
+def test_the_asyncio_clients_unsent_bytes_are_bounded_too(monkeypatch: pytest.MonkeyPatch) -> None:
+    # The asyncio client's writes never block: the transport keeps what the server does not
+    # read, and kept it without a bound (an application sending in a loop grew this process
+    # till the heartbeat gave up). Past MAX_UNSENT (32 KiB here) the connection is given up,
+    # as the threaded writer's is, and a new one carries every message, once, in order.
+    import asyncio
+
+    import client.writer as writer_module
+    from client.aio import AioChatClient
+    from client.events import Reconnected
+    from client.resume import ResumeTokens
+    monkeypatch.setattr(writer_module, "MAX_UNSENT", 32 * 1024)
+    config = ServerConfig(host="127.0.0.1", port=0, **BUDGET)
+
+    async def test(port: int, proxy: FaultProxy) -> None:
+        events: list[object] = []
+        alice = AioChatClient("Alice", "127.0.0.1", proxy.port, resume_tokens=ResumeTokens(None),
+                              reconnect_delay=0.05, reconnect_max_delay=0.2, on_event=events.append)
+        bob = ChatClient("Bob", "127.0.0.1", port, on_event=at_bob)
+        try:
+            await alice.connect(WAIT)
+            bob.connect(timeout=WAIT)
+            assert proxy.stall("Alice") == 1
+            sock = alice._writer.get_extra_info("socket")  # white box: the session's, its buffer small
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 4096)
+            lines = texts()
+            sent = [alice.send_direct("Bob", text) for text in lines]
+            for _ in range(200):  # the loop runs the writes (bounded: 10 s)
+                if alice.reconnects:
+                    break
+                await asyncio.sleep(0.05)
+            reasons = [e.reason for e in events if isinstance(e, Reconnecting)]
+            assert alice.reconnects == 1 and "has not read" in reasons[0], reasons
+            assert any(isinstance(e, Reconnected) for e in events), events
+            states = await asyncio.wait_for(asyncio.gather(*(done for _m, done in sent)), WAIT)
+            assert states == ["delivered"] * MESSAGES, states
+            assert at_bob.holds(lambda: len(at_bob.of(DirectMessage)) >= MESSAGES, WAIT)
+            assert [m.text for m in at_bob.of(DirectMessage)] == lines
+        finally:
+            await alice.close()
+            bob.close()
+
+    at_bob = Recorder()
+    with ServerThread(config) as srv, FaultProxy(srv.host, srv.port) as proxy:
+        asyncio.run(asyncio.wait_for(test(srv.port, proxy), 60))

@@ -30,7 +30,7 @@ import pytest
 from client.resume import ResumeTokens
 from protocol import (Accepted, Delivered, DirectMessage, Hello, Receipt, RoomMessage, SendDirect, SendRoom, UserJoined,
                       UserLeft, Welcome)
-from faultproxy import FaultProxy
+from faultproxy import UP, Fault, FaultProxy
 from server import ServerConfig, ServerThread
 from clientkit import start
 from tools import require_module, require_tool
@@ -785,6 +785,32 @@ def test_what_fails_for_want_of_a_connection_is_said_in_the_windows_language(dis
         if bob is not None:
             bob.close()
         first.stop()
+
+
+def test_an_edit_whose_answer_was_lost_is_not_said_unchanged(display, tmp_path, monkeypatch) -> None:
+    """The connection ended after the window's edit reached the server and before its
+    answer came: the window said "Não alterada: sem conexão", though the server may have
+    changed the message (the frame reached it: whether it read it before the cut, only
+    the server knows). So says the window."""
+    monkeypatch.setenv("LANGUAGE", "pt_BR")
+    bob = None
+    with ServerThread(ServerConfig(host="127.0.0.1", port=0, login_failure_delay=0.05)) as server, \
+            FaultProxy(server.host, server.port) as proxy:
+        try:
+            bob = Gui(display, proxy.port, "Bob", tmp_path)
+            bob.logged_in()
+            bob.cmd("type", text="oi")
+            bob.wait(lambda s: [m["state"] for m in s["outgoing"]] == ["sent"], "the message sent")
+            proxy.add(Fault(UP, frame_type="edit", when="after", name="Bob"))
+            bob.cmd("key", sequence="<Control-e>")
+            bob.cmd("type", text="oi editado", clear=True)
+            state = bob.wait(lambda s: "alterada" in s["panes"]["#room"], "the edit's outcome said")
+            assert proxy.cuts, "the test did not cut the edit's answer"
+            pane = state["panes"]["#room"]
+            assert "Não alterada" not in pane and "talvez" in pane, pane
+        finally:
+            if bob is not None:
+                bob.close()
 
 
 def test_a_reply_goes_where_the_window_says(open_gui, server, tmp_path) -> None:

@@ -404,3 +404,26 @@ def test_a_fresh_terminal_learns_who_is_online_for_tab_and_again_after_a_reconne
     ui._on_event(Reconnected(Welcome("h", "Tiago", 2, "server", 15.0)))
     # Online first: Carla and Tiago now; Beatriz (gone meanwhile) only as someone known.
     assert _names_soon(ui, "Carla") == ["@Tiago", "@Carla", "@Beatriz"]
+
+
+@pytest.mark.parametrize("lost", ["connection", "timeout"])
+def test_a_change_whose_answer_never_came_is_not_said_failed(lost: str) -> None:
+    """/block Bob written, then the connection lost before the answer (AnswerLost), or no
+    answer within the timeout: the terminal said "! /block failed: ...", though the server
+    may have blocked Bob. It says the change may or may not have been made."""
+    from client.commands import SetBlocked
+    from client.errors import AnswerLost, RequestFailed, RequestTimeout
+    ui, out = _ui("", prompting=False)
+    errors = iter([AnswerLost("the connection was lost before the answer came") if lost == "connection"
+                   else RequestTimeout("no answer from the server within 1 s"),
+                   RequestFailed(ErrorCode.UNAVAILABLE, "the server's storage is failing")])
+
+    def block(name: str, timeout: float) -> None:
+        raise next(errors)
+
+    ui.client.block = block  # type: ignore[method-assign]
+    ui._execute(SetBlocked("Bob", True))
+    ui._execute(SetBlocked("Bob", True))  # refused by the server: that one did fail
+    said = out.getvalue().splitlines()[-2:]
+    assert "failed" not in said[0] and "may or may not" in said[0], said
+    assert "/block failed" in said[1], said
