@@ -40,7 +40,8 @@ from .outgoing import DELIVERED, FAILED, QUEUED, SENDING, SENT, MessageUpdate, O
 
 __all__ = [
     "DELIVERED", "FAILED", "QUEUED", "SENDING", "SENT",
-    "AnswerLost", "CalledFromReceiver", "CertificateError", "ChatClient", "ClientError", "LocalError", "LoginInterrupted", "LoginRefused",
+    "AnswerLost", "CalledFromReceiver", "CertificateError", "ChatClient", "ClientError", "LocalError",
+    "LoginInterrupted", "LoginRefused",
     "MessageUpdate",
     "NotConnected", "OutgoingMessage", "Reconnected", "Reconnecting", "RequestFailed", "RequestTimeout",
     "ServerUnreachable",

@@ -41,7 +41,7 @@ from protocol import ConnectionClosed
 
 from ..core import login_outcome
 from ..display import explain_refusal, sanitize
-from ..errors import NotConnected, RequestFailed, RequestTimeout
+from ..errors import NotConnected, RequestFailed
 from ..library import CATCH_UP_PATIENCE
 from ..servers import format_address
 from .blocks import BlockControls
@@ -84,7 +84,8 @@ from .changes import (
 from .colors import BACKGROUNDS, COLORS, SIDE, SIDE_TEXT
 from .panes import ContactList, ConversationPane
 from .rooms import RoomPanel
-from .session import as_sentence, change_failed, failure_words, fetch_history, fetch_room_page, log_in, login_error_text
+from .session import (as_sentence, change_failed, failure_words, fetch_history, fetch_room_page, log_in,
+                      login_error_text, maybe_done)
 
 _log = logging.getLogger(__name__)
 
@@ -906,8 +907,15 @@ class ChatApp:
 
     def _password_changed(self, dialog: PasswordDialog, error: BaseException | None) -> None:
         if error is not None:
-            if dialog.winfo_exists():
-                dialog.failed(explain_refusal(error) if isinstance(error, RequestFailed) else sanitize(str(error)))
+            if not dialog.winfo_exists():
+                return
+            if isinstance(error, RequestFailed):
+                dialog.failed(explain_refusal(error))
+            elif maybe_done(error):
+                dialog.failed(_("The server's answer did not come: the password may or may not have been changed. "
+                                "Log in again to find out which one works."))
+            else:  # not sent: the library's words say why
+                dialog.failed(sanitize(str(error)))
             return
         if dialog.winfo_exists():
             dialog.close()
@@ -941,7 +949,7 @@ class ChatApp:
             dialog.close()
         elif isinstance(error, RequestFailed):
             dialog.failed(explain_refusal(error))  # bad_password, unavailable...: nothing deleted
-        elif isinstance(error, RequestTimeout):  # sent, no answer: it may have been done (the page's words)
+        elif maybe_done(error):  # sent, no answer: it may have been done (the page's words)
             dialog.failed(_("The connection was lost before the server answered: the account may or may not "
                             "have been deleted. Log in again to find out."))
         else:  # not sent, or the connection ended first: the library's words say which

@@ -97,12 +97,19 @@ def failure_words(error: BaseException) -> str:
     return sanitize(error)
 
 
+def maybe_done(error: BaseException) -> bool:
+    """True if ``error`` says a request was written and its answer never came (the
+    connection ended first: the library's ``uncertain``; or none came in time): the
+    server may have done it."""
+    return getattr(error, "uncertain", False) or isinstance(error, RequestTimeout)
+
+
 def change_failed(error: BaseException) -> str:
     """The notice of a change that failed (an edit, a delete, a setting): "Not changed"
     and why (:func:`failure_words`), unless the request was written and its answer never
     came (the connection ended first: ``uncertain``; or no answer in time): the server may
     have made the change, and the notice says so rather than "Not changed"."""
-    if getattr(error, "uncertain", False) or isinstance(error, RequestTimeout):
+    if maybe_done(error):
         return _("The server's answer did not come: it may or may not have been changed")
     return _("Not changed: {why}").format(why=failure_words(error))
 

@@ -882,6 +882,41 @@ def test_an_account_changes_its_password_in_the_windows_dialog(open_gui, server)
         assert dora.expect(Welcome, skip=NOTICES).registered
 
 
+@pytest.mark.parametrize("request_type", ["password", "unregister"])
+def test_an_account_change_whose_answer_was_lost_says_it_may_have_been_done(display, tmp_path, monkeypatch,
+                                                                             request_type) -> None:
+    """The connection ended after "Change password…" or "Delete account…" reached the
+    server and before its answer: the dialog said the library's English ("the connection
+    was lost before the answer came (...)"), in the Portuguese window too, which did not
+    say whether the change was made. It says that it may or may not have been, in the
+    window's language."""
+    monkeypatch.setenv("LANGUAGE", "pt_BR")
+    monkeypatch.setenv("CHAT_PASSWORD", "correct horse")
+    bob = None
+    with ServerThread(ServerConfig(host="127.0.0.1", port=0, login_failure_delay=0.05)) as server, \
+            FaultProxy(server.host, server.port) as proxy:
+        try:
+            with WireClient(server.host, server.port) as dora:
+                dora.send(Hello("h", "Dora", 1, password="correct horse", register=True))
+                dora.expect(Welcome)
+            bob = Gui(display, proxy.port, "Dora", tmp_path)
+            bob.logged_in()
+            proxy.add(Fault(UP, frame_type=request_type, when="after", name="Dora"))
+            if request_type == "password":
+                bob.cmd("password", old="correct horse", new="a brand new secret", again="a brand new secret")
+                state = bob.wait(lambda s: s["password"]["error"], "the dialog's answer")
+                error = state["password"]["error"]
+            else:
+                bob.cmd("unregister", password="correct horse")
+                state = bob.wait(lambda s: s["unregister"]["error"], "the dialog's answer")
+                error = state["unregister"]["error"]
+            assert proxy.cuts, "the test did not cut the request's answer"
+            assert ("talvez" in error or "pode ou não" in error) and "connection" not in error, error
+        finally:
+            if bob is not None:
+                bob.close()
+
+
 def _xdotool(gui: Gui) -> Callable[..., None]:
     """xdotool on ``gui``'s display, the window given the X focus first (no window manager
     does it under Xvfb)."""
