@@ -506,7 +506,7 @@ def check_room(raw: str, usage: str) -> str | Mistake:
     if not name:
         return Mistake(_("usage: {usage}").format(usage=usage))
     try:
-        return "#" + validate_name(name)
+        return "#" + validate_name(name, prefix="#")
     except InvalidName as exc:
         return Mistake(_("{room} is not a valid room name: {why}").format(room=repr("#" + name),
                                                                          why=explain_refusal(exc, _)))

@@ -292,9 +292,11 @@ def script_problem(name: str) -> str | None:
     return _reason("scripts", scripts=tuple(seen))
 
 
-def validate_name(name: str) -> str:
+def validate_name(name: str, *, prefix: str = "") -> str:
     """Return ``name`` if it may be used as a username, else raise :class:`InvalidName`
-    saying why. The name is returned as given; :func:`display_form` is what to show."""
+    saying why. The name is returned as given; :func:`display_form` is what to show.
+    A name with spaces is told what to type instead (``prefix`` before it: a room's
+    ``#``), only if that is a valid name; else what else is wrong with it is said."""
     if not name:
         raise InvalidName(_reason("empty"))
     if len(name) <= const.MAX_NAME_LENGTH and _PLAIN_ASCII.fullmatch(name):
@@ -310,7 +312,8 @@ def validate_name(name: str) -> str:
         problem = _char_problem(char)
         if problem == "space":
             suggestion = "_".join(shown.split()) or "Ana_Maria"
-            raise InvalidName(_reason("space", suggestion=suggestion))
+            validate_name(suggestion)  # ("sala inválida!": its "!" is what to say, not a name refused too)
+            raise InvalidName(_reason("space", suggestion=prefix + suggestion))
         if problem:
             raise InvalidName(problem)
     if unicodedata.category(shown[0]) not in _WORD:

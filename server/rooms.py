@@ -282,7 +282,7 @@ def check_room_name(name: str) -> str | Refused:
     if not name.startswith(PREFIX):
         return Refused(ErrorCode.INVALID_NAME, f"a room's name starts with {PREFIX}: {PREFIX}{name}")
     try:
-        validate_name(name[len(PREFIX):])
+        validate_name(name[len(PREFIX):], prefix=PREFIX)
     except InvalidName as exc:
         return Refused(ErrorCode.INVALID_NAME, f"{name}: {exc}")
     return PREFIX + display_form(name[len(PREFIX):])

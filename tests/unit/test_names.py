@@ -414,3 +414,25 @@ def test_names_with_combining_marks_display_in_the_terminal():
 
     for name in ("Joa\u0303o", "नमस्ते", "ประเสริฐ"):
         assert sanitize(name) == name
+
+
+def test_a_name_with_spaces_is_suggested_only_a_valid_name() -> None:
+    """"sala inválida!" was told "try 'sala_inválida!'", itself refused for its "!": the
+    suggestion is made only when it is a valid name; else the other problem is said."""
+    with pytest.raises(InvalidName) as raised:
+        validate_name("sala inválida!")
+    assert "try" not in str(raised.value) and "'!'" in str(raised.value), raised.value
+    with pytest.raises(InvalidName) as raised:
+        validate_name("Todos ")  # (trailing space): the suggestion would be a reserved name
+    assert "reserved" in str(raised.value), raised.value
+
+
+def test_a_room_name_with_spaces_is_suggested_with_its_hash() -> None:
+    """A room's name is checked as a user name after its "#": the suggestion dropped the
+    "#" ("#sala inválida: ... try 'sala_inválida'"), which named no room."""
+    from server.rooms import check_room_name
+    refused = check_room_name("#sala inválida")
+    assert "try '#sala_inválida'" in refused.message, refused
+    from client.commands import Mistake, check_room
+    mistake = check_room("#sala inválida", "/join #ROOM")
+    assert isinstance(mistake, Mistake) and "'#sala_inválida'" in mistake.message, mistake
