@@ -850,7 +850,9 @@ def main(argv: list[str] | None = None) -> int:
     # line per login.
     logging._srcfile = None
     logging.logThreads = logging.logProcesses = logging.logMultiprocessing = False
-    if args.tls_cert and args.tls_key and (problem := tls_files_problem(args.tls_cert, args.tls_key)):
+    # (No ":=" in this file: an old Python must parse it to say which version it needs.)
+    problem = tls_files_problem(args.tls_cert, args.tls_key) if args.tls_cert and args.tls_key else None
+    if problem:
         log.error("cannot start: %s", problem)
         return 1
     raise_file_limit()
