@@ -86,6 +86,7 @@ from .core import (
     retry_verdict,
 )
 from .errors import (
+    AnswerLost,
     CalledFromReceiver,
     LoginRefused,
     NotConnected,
@@ -499,10 +500,10 @@ class AioChatClient:
         try:
             await answered
         finally:
-            if not pending.answered:  # cancelled or timed out: a late answer is handed on
-                self.core.forget(pending)
-        if pending.error is not None:
-            raise NotConnected(pending.error)
+            if not pending.answered:  # cancelled or timed out: a late answer is recognised, not handed on
+                self.core.stop_waiting(pending)
+        if pending.error is not None:  # written, and the connection ended before the answer
+            raise AnswerLost(pending.error)
         if isinstance(pending.answer, ErrorReply):
             raise RequestFailed.of(pending.answer)
         assert pending.answer is not None
