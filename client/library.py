@@ -328,6 +328,8 @@ class ChatClient:
         # The timer that writes read marks due while the receiver sleeps (see _mark), and when.
         self._reads_timer: threading.Timer | None = None
         self._reads_timer_at = 0.0
+        # Events dropped because client.events was full while closing (_deliver), said once.
+        self._dropped = 0
 
     # --- Connecting ---------------------------------------------------------------------
 
@@ -1469,11 +1471,14 @@ class ChatClient:
             return
         while True:
             try:
-                self.events.put(event, timeout=_QUEUE_POLL)
+                if self._dropped:  # closing, and nobody takes events: no wait for each of the rest
+                    self.events.put_nowait(event)
+                else:
+                    self.events.put(event, timeout=_QUEUE_POLL)
                 return
             except queue.Full:
                 if self.core.closing:
-                    _log.warning("event queue full while closing; dropped %r", event)
+                    self._dropped += 1  # said once, at the end (_finish)
                     return
 
     def _finish(self) -> None:
@@ -1487,5 +1492,10 @@ class ChatClient:
             self._claim_settled.notify_all()  # a register() waiting for the next login: none comes
         for update in updates:
             self._deliver(update)
+        before = self._dropped
         self._deliver(ConnectionClosed())
+        if self._dropped:
+            _log.warning("%d events dropped while closing%s: client.events was full, nobody took them",
+                         self._dropped, ", ConnectionClosed too" if self._dropped > before else "")
+            self._dropped = 0
         self.closed.set()
