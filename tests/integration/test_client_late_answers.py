@@ -77,7 +77,7 @@ def test_a_register_answered_after_its_timeout_makes_the_client_registered_and_i
 
 
 @pytest.mark.timeout_seconds(60)
-def test_a_password_change_answered_after_its_timeout_keeps_the_new_password_and_is_not_handed_on() -> None:
+def test_a_password_or_setting_changed_after_its_timeout_is_kept_and_not_handed_on() -> None:
     clients: list[ChatClient] = []
     with ServerThread(ServerConfig(host="127.0.0.1", port=0)) as server, \
             FaultProxy(server.host, server.port) as proxy:
@@ -89,6 +89,9 @@ def test_a_password_change_answered_after_its_timeout_keeps_the_new_password_and
             timeout = answered_late(proxy, ana, lambda: ana.change_password(PASSWORD, NEW_PASSWORD, timeout=SHORT))
             assert timeout.uncertain
             assert ana.password == NEW_PASSWORD  # what the reconnections log in with
+            assert ana.read_receipts is True
+            timeout = answered_late(proxy, ana, lambda: ana.set_read_receipts(False, timeout=SHORT))
+            assert ana.read_receipts is False  # no read mark goes while off: the server would refuse it
             assert unmatched_answers(drained(ana)) == []
         finally:
             for client in clients:
