@@ -22,7 +22,6 @@ from clientkit import start
 from faultproxy import FaultProxy
 from protocol import Done, ErrorReply, Event
 from server import ServerConfig, ServerThread
-from waits import wait_until
 
 WAIT = 10.0
 SHORT = 0.5  # the caller's patience, while the proxy holds the request back
