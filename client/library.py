@@ -1039,6 +1039,7 @@ class ChatClient:
 
     def unwatch(self, names: Iterable[str], timeout: float = const.SEND_TIMEOUT) -> None:
         """Stop watching ``names`` (names not watched are ignored)."""
+        self._refuse_on_receiver("unwatch()")  # before the names are forgotten here
         gone = list({canonical(name): name for name in names}.values())
         with self._lock:
             for name in gone:
