@@ -86,6 +86,7 @@ from .core import (
     retry_verdict,
 )
 from .errors import (
+    AnswerLost,
     CalledFromReceiver,
     LoginRefused,
     NotConnected,
@@ -191,6 +192,8 @@ class AioChatClient:
         self._wake = asyncio.Event()  # set by close(): ends a backoff wait at once
         # request_id -> (tracker, the future of its final state): see Sending.
         self._finals: dict[str, tuple[OutgoingMessage, asyncio.Future[str]]] = {}
+        # Events dropped because the queue was full while closing (_deliver), said once.
+        self._dropped = 0
         self._tls = tls or cafile is not None or ssl_context is not None
         self._cafile = cafile
         self._ssl_context = ssl_context
@@ -499,10 +502,10 @@ class AioChatClient:
         try:
             await answered
         finally:
-            if not pending.answered:  # cancelled or timed out: a late answer is handed on
-                self.core.forget(pending)
-        if pending.error is not None:
-            raise NotConnected(pending.error)
+            if not pending.answered:  # cancelled or timed out: a late answer is recognised, not handed on
+                self.core.stop_waiting(pending)
+        if pending.error is not None:  # written, and the connection ended before the answer
+            raise AnswerLost(pending.error)
         if isinstance(pending.answer, ErrorReply):
             raise RequestFailed.of(pending.answer)
         assert pending.answer is not None
@@ -537,13 +540,16 @@ class AioChatClient:
             return
         except asyncio.QueueFull:
             pass
+        if self._dropped:  # closing, and nobody takes events: no wait for each of the rest
+            self._dropped += 1
+            return
         while True:
             try:
                 await asyncio.wait_for(self._events.put(event), _QUEUE_POLL)
                 return
             except asyncio.TimeoutError:  # the application is not draining the iterator
                 if self.core.closing:
-                    _log.warning("event queue full while closing; dropped %r", event)
+                    self._dropped += 1  # said once, at the end (_finish)
                     return
 
     # --- Closing ------------------------------------------------------------------------
@@ -718,5 +724,10 @@ class AioChatClient:
                 _log.error("tracker %r not final at the end of the session", message)
                 done.set_result(message.state)
         self._finals.clear()
+        before = self._dropped
         await self._deliver(ConnectionClosed())
+        if self._dropped:
+            _log.warning("%d events dropped while closing%s: the event queue was full, nobody took them",
+                         self._dropped, ", ConnectionClosed too" if self._dropped > before else "")
+            self._dropped = 0
         self.closed.set()

@@ -138,7 +138,11 @@ default room's; a ``RoomPost`` seen before (same ``msg_id``) is not handed on tw
 Events (what ``next_events`` returns for the application) are those of the protocol, minus
 the answers matched to a request of this client: answers about a tracked message become one
 :class:`~client.outgoing.MessageUpdate`; answers to requests go to their :class:`Pending`.
-Any event type this module does not know is handed on as it is.
+An answer that comes after its caller stopped waiting (:meth:`ClientCore.stop_waiting`) is
+late, not unmatched: it is never handed on as the server's word (a late ``ok`` or error
+is no news to an application that was told the request timed out), and what it says of
+the client's own state is applied (the shell's ``late``: a ``register`` made, a password
+changed). Any event type this module does not know is handed on as it is.
 """
 
 from __future__ import annotations
@@ -494,7 +498,7 @@ class Pending:
     events to hand on). ``wake`` (set by the shell) is called once the answer or the error
     is in; it must not block."""
 
-    __slots__ = ("request_id", "expect", "answered", "answer", "error", "callback", "wake", "change")
+    __slots__ = ("request_id", "expect", "answered", "answer", "error", "callback", "wake", "change", "late")
 
     def __init__(self, request_id: str, expect: type[Event],
                  callback: Callable[[Event], list[Event]] | None = None) -> None:
@@ -508,6 +512,8 @@ class Pending:
         # An edit's or a delete's (msg_id, deleted): its ok says when the change was
         # stamped, which a change told later is held to (ClientCore._is_latest_change).
         self.change: tuple[int, bool] | None = None
+        # What an answer that comes after the caller stopped waiting does (ClientCore.stop_waiting).
+        self.late: Callable[[Event], list[Event]] | None = None
 
     def _settle(self, answer: Event | None, error: str | None = None) -> None:
         self.answer, self.error, self.answered = answer, error, True
@@ -603,6 +609,10 @@ class ClientCore:
         self.outgoing: dict[str, OutgoingMessage] = {}
         # request_id -> pending request (a waiting caller, or the core's own).
         self._replies: dict[str, Pending] = {}
+        # request_id -> request whose caller stopped waiting, on the current connection (the
+        # server answers on the connection a request came on), oldest first: its answer,
+        # if it comes, is late (stop_waiting), not unmatched.
+        self._given_up: dict[str, Pending] = {}
         # Request ids of recently finished messages (a dict used as an ordered set).
         self._finished: dict[str, None] = {}
         # msg_ids of direct messages handed to the application, oldest first.
@@ -927,6 +937,7 @@ class ClientCore:
         reason = self.close_reason or _("the connection ended")
         waiting = [p for p in self._replies.values() if p.callback is None]
         self._replies.clear()
+        self._given_up.clear()  # no answer comes on another connection
         for pending in waiting:
             pending._settle(None, _("the connection was lost before the answer came ({why})").format(why=reason))
         return waiting
@@ -967,6 +978,7 @@ class ClientCore:
             self._retire(message)
         waiting = [p for p in self._replies.values() if p.callback is None]
         self._replies.clear()
+        self._given_up.clear()
         for pending in waiting:
             pending._settle(None, _("the connection ended before the answer came ({why})").format(why=reason))
         updates, self._early = self._early, []
@@ -1050,8 +1062,24 @@ class ClientCore:
         return pending
 
     def forget(self, pending: Pending) -> None:
-        """The caller stopped waiting for ``pending``: a late answer is handed on as it is."""
+        """``pending``'s request could not be written (the connection broke): no answer comes."""
         self._replies.pop(pending.request_id, None)
+
+    def stop_waiting(self, pending: Pending, late: Callable[[Event], list[Event]] | None = None) -> None:
+        """The caller of ``pending``'s request, written, stopped waiting (its time was up):
+        the server may still answer, late. Such an answer is recognised, and never handed
+        on as an unmatched one: ``late(answer)`` (called under the shell's lock, on the
+        thread that reads, like every core call) applies what it says to the shell's own
+        state (a name registered after all) and returns the events to hand on; without
+        ``late`` it is dropped (logged). Remembered while the connection lasts (the answer
+        cannot come on another), the last :data:`FINISHED_LIMIT`. Nothing if it was
+        answered meanwhile, or the connection ended."""
+        if self._replies.pop(pending.request_id, None) is None:
+            return
+        pending.late = late
+        self._given_up[pending.request_id] = pending
+        if len(self._given_up) > FINISHED_LIMIT:
+            del self._given_up[next(iter(self._given_up))]
 
     # --- Watching ---------------------------------------------------------------------------
 
@@ -1371,12 +1399,19 @@ class ClientCore:
         pending = self._replies.get(request_id) if request_id is not None else None
         if pending is not None and isinstance(event, (pending.expect, ErrorReply)):
             del self._replies[request_id]
-            if pending.change is not None and isinstance(event, Done) and event.at is not None:
-                msg_id, deleted = pending.change
-                self._is_latest_change(msg_id, event.at, deleted)  # our own change, unless a later one came
+            self._own_change(pending, event)
             if pending.callback is not None:
                 return pending.callback(event)
             pending._settle(event)
+            return []
+        given_up = self._given_up.get(request_id) if request_id is not None else None
+        if given_up is not None and isinstance(event, (given_up.expect, ErrorReply)):
+            del self._given_up[request_id]
+            self._own_change(given_up, event)
+            if given_up.late is not None:
+                return given_up.late(event)
+            _log.info("the answer to request %s came after its caller stopped waiting: %s", request_id,
+                      getattr(event, "code", None) or event.TYPE)
             return []
         outcome = outcome_of(event)
         if outcome is not None:  # of a message sent by an earlier run, or another client
@@ -1435,6 +1470,12 @@ class ClientCore:
             # catches up as after a reconnection (the terminal: terminal_catchup.py).
             self._reconcile()
         return [event]
+
+    def _own_change(self, pending: Pending, answer: Event) -> None:
+        """An edit's or a delete's ``ok``: our own change, stamped then, unless a later one came."""
+        if pending.change is not None and isinstance(answer, Done) and answer.at is not None:
+            msg_id, deleted = pending.change
+            self._is_latest_change(msg_id, answer.at, deleted)
 
     def _is_latest_change(self, msg_id: int, at: float, deleted: bool) -> bool:
         """Whether a change of message ``msg_id`` stamped ``at`` (a delete or an edit) is

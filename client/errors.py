@@ -121,7 +121,13 @@ class RequestFailed(ClientError):
 
 
 class RequestTimeout(ClientError, TimeoutError):
-    """The server did not answer a request within the time the caller allowed."""
+    """The server did not answer a request within the time the caller allowed. The request
+    was written, so the server may or may not have done it (``uncertain`` is True, as for
+    :class:`AnswerLost`); its answer may still come, and is then not handed on as an
+    unmatched one: the client applies what it says of its own state (a ``register`` made
+    after all: ``registered``; a password changed: the one kept for reconnections)."""
+
+    uncertain = True
 
 
 class CalledFromReceiver(ClientError, RuntimeError):

@@ -42,7 +42,10 @@ returned (or raised) by that call; the ``Watching`` answers of the watches a rec
 renews (see :meth:`ChatClient.watch`) are handed on. ``Delivered`` (or an ``expired``
 ErrorReply) for a request id this object never sent is passed on as it is: the server
 tells the outcome of messages sent by an earlier run right after the welcome. An answer
-that comes after its caller gave up waiting is passed on as it is. When the session ends for good, unfinished messages fail
+that comes after its caller gave up waiting (RequestTimeout) is not handed on: what it says
+of this client's state is applied (:meth:`ChatClient.register`,
+:meth:`ChatClient.change_password`) and the rest is dropped (client/core.py,
+``stop_waiting``). When the session ends for good, unfinished messages fail
 (``connection_lost``, one MessageUpdate each), then exactly one ``ConnectionClosed`` is
 delivered, then ``closed`` is set.
 
@@ -325,6 +328,8 @@ class ChatClient:
         # The timer that writes read marks due while the receiver sleeps (see _mark), and when.
         self._reads_timer: threading.Timer | None = None
         self._reads_timer_at = 0.0
+        # Events dropped because client.events was full while closing (_deliver), said once.
+        self._dropped = 0
 
     # --- Connecting ---------------------------------------------------------------------
 
@@ -813,7 +818,11 @@ class ChatClient:
 
     def set_read_receipts(self, on: bool, timeout: float = const.SEND_TIMEOUT) -> None:
         """Turn this user's read receipts (and typing) on or off, on every device."""
-        self._request(Settings(self.core.new_request_id(), on), Done, timeout)
+        def set_late(answer: Event) -> list[Event]:  # lock held: the receiver
+            if isinstance(answer, Done) and self.core.read_receipts is not None:
+                self.core.read_receipts = on
+            return []
+        self._request(Settings(self.core.new_request_id(), on), Done, timeout, late=set_late)
         with self._lock:
             if self.core.read_receipts is not None:
                 self.core.read_receipts = on
@@ -1030,6 +1039,7 @@ class ChatClient:
 
     def unwatch(self, names: Iterable[str], timeout: float = const.SEND_TIMEOUT) -> None:
         """Stop watching ``names`` (names not watched are ignored)."""
+        self._refuse_on_receiver("unwatch()")  # before the names are forgotten here
         gone = list({canonical(name): name for name in names}.values())
         with self._lock:
             for name in gone:
@@ -1057,7 +1067,13 @@ class ChatClient:
         within ``timeout`` (in all) this returns as after the server's ``ok``, or raises
         :class:`NotConnected` saying the name was not registered. Without a login by then it
         raises :class:`AnswerLost` (``uncertain``), and the next login settles it all the
-        same (``registered``, ``password``)."""
+        same (``registered``, ``password``).
+
+        No answer within ``timeout`` on a connection that stays open: :class:`RequestTimeout`
+        (``uncertain``), saying the account may have been made. The server's answer, if it
+        comes later, settles the claim (an ``ok``: ``registered`` and ``password`` as after
+        one in time; a refusal: nothing was made), and is not handed on; else the next
+        login does, as above."""
         if len(password) < const.MIN_PASSWORD_LENGTH:
             raise RequestFailed(ErrorCode.WEAK_PASSWORD,
                                 f"a password needs at least {const.MIN_PASSWORD_LENGTH} characters")
@@ -1067,7 +1083,8 @@ class ChatClient:
             # sees the loss. (An account's session has nothing to claim: the server refuses.)
             claim = self._claiming = password if self.password is None else None
         try:
-            self._request(Register(self.core.new_request_id(), password), Done, timeout)
+            self._request(Register(self.core.new_request_id(), password), Done, timeout,
+                          late=lambda answer: self._claim_answered(password, answer))
         except AnswerLost:
             if claim is None:
                 raise
@@ -1081,7 +1098,12 @@ class ChatClient:
                     raise NotConnected(_("the name was not registered: the connection was lost before the server "
                                          "got the request; register again")) from None
         except RequestTimeout:
-            raise  # the answer may still come, or not: the next login settles the claim
+            if claim is None:
+                raise
+            # The answer may still come (_claim_answered), or not: the next login settles the claim.
+            raise RequestTimeout(_("no answer from the server within {seconds} s: whether the name was registered "
+                                   "is not known yet (its answer, if it still comes, or the next login finds "
+                                   "out)").format(seconds=f"{timeout:g}")) from None
         except ClientError:  # an answer (an error), or never sent: nothing was made
             with self._lock:
                 self._claiming = None
@@ -1091,6 +1113,21 @@ class ChatClient:
             self.password = password
             self.registered = True
             self.register_on_login = False
+
+    def _claim_answered(self, password: str, answer: Event) -> list[Event]:
+        """(Lock held; the receiver.) The answer to a register() that timed out came after
+        all: an ``ok`` made the account (kept as after one in time), a refusal made nothing
+        (unless ``uncertain``: then the next login settles the claim). Handed on: nothing."""
+        if isinstance(answer, Done):
+            self.password = password
+            self.registered = True
+            self.register_on_login = False
+            if self._claiming == password:
+                self._claiming = None
+        elif not getattr(answer, "uncertain", False) and self._claiming == password:
+            self._claiming = None
+        self._claim_settled.notify_all()
+        return []
 
     def unregister(self, password: str, timeout: float = const.SEND_TIMEOUT) -> None:
         """Delete this account, proving its ``password`` (PROTOCOL.md, "unregister"); returns
@@ -1103,13 +1140,18 @@ class ChatClient:
         """Change this account's password from ``old`` to ``new`` (PROTOCOL.md, "password");
         returns once the server stored it, else RequestFailed (``bad_password``,
         ``weak_password``, ``rate_limited``, ``unavailable``, ``forbidden`` for a guest) and
-        nothing changed. This client keeps the new one (in memory) for its reconnections."""
+        nothing changed. This client keeps the new one (in memory) for its reconnections,
+        also when the server's ``ok`` comes after ``timeout`` (RequestTimeout was raised)."""
         if len(new) < const.MIN_PASSWORD_LENGTH:
             raise RequestFailed(ErrorCode.WEAK_PASSWORD,
                                 f"a password needs at least {const.MIN_PASSWORD_LENGTH} characters")
         with self._lock:
             kept = self.core.credential.secret  # keeps working; the account's others stop
-        self._request(ChangePassword(self.core.new_request_id(), old, new, kept), Done, timeout)
+        def changed_late(answer: Event) -> list[Event]:  # lock held: the receiver
+            if isinstance(answer, Done):
+                self.password = new
+            return []
+        self._request(ChangePassword(self.core.new_request_id(), old, new, kept), Done, timeout, late=changed_late)
         with self._lock:
             self.password = new
 
@@ -1165,7 +1207,12 @@ class ChatClient:
             if message.submitted and not self._flush() and not self.core.may_reconnect():
                 self.core.withdraw(message)
 
-    def _request(self, event: Event, expect: type[Event], timeout: float) -> Event:
+    def _request(self, event: Event, expect: type[Event], timeout: float,
+                 late: Callable[[Event], list[Event]] | None = None) -> Event:
+        """Send request ``event`` and return its answer (``expect``) within ``timeout``;
+        raises NotConnected (AnswerLost once written), RequestTimeout or RequestFailed.
+        ``late(answer)``: what an answer that comes after the timeout does (under the lock,
+        on the receiver thread: ClientCore.stop_waiting); without it, it is dropped."""
         self._refuse_on_receiver(type(event).__name__)
         answered = threading.Event()
         with self._lock:
@@ -1183,7 +1230,7 @@ class ChatClient:
         if not answered.wait(timeout):
             with self._lock:
                 # The answer may have been matched between the wait and this lock.
-                self.core.forget(pending)
+                self.core.stop_waiting(pending, late)
             if not pending.answered:
                 raise RequestTimeout(_("no answer from the server within {seconds} s").format(seconds=f"{timeout:g}"))
         if pending.error is not None:  # written, and the connection ended before the answer
@@ -1425,11 +1472,14 @@ class ChatClient:
             return
         while True:
             try:
-                self.events.put(event, timeout=_QUEUE_POLL)
+                if self._dropped:  # closing, and nobody takes events: no wait for each of the rest
+                    self.events.put_nowait(event)
+                else:
+                    self.events.put(event, timeout=_QUEUE_POLL)
                 return
             except queue.Full:
                 if self.core.closing:
-                    _log.warning("event queue full while closing; dropped %r", event)
+                    self._dropped += 1  # said once, at the end (_finish)
                     return
 
     def _finish(self) -> None:
@@ -1443,5 +1493,10 @@ class ChatClient:
             self._claim_settled.notify_all()  # a register() waiting for the next login: none comes
         for update in updates:
             self._deliver(update)
+        before = self._dropped
         self._deliver(ConnectionClosed())
+        if self._dropped:
+            _log.warning("%d events dropped while closing%s: client.events was full, nobody took them",
+                         self._dropped, ", ConnectionClosed too" if self._dropped > before else "")
+            self._dropped = 0
         self.closed.set()

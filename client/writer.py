@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import logging
 import socket
+import ssl
 import threading
 from collections.abc import Callable
 from contextlib import suppress
@@ -35,6 +36,13 @@ _log = logging.getLogger(__name__)
 MAX_UNSENT = 4 * 1024 * 1024
 # How long stop() waits for the thread to leave a write it cut short.
 STOP_TIMEOUT = 2.0
+# Bytes given to one send() of a TLS socket (one TLS record's worth). An SSLSocket's send()
+# writes all it is given before it returns, within ONE socket timeout in all, not per
+# progress as a plain socket's: a burst of 240 KB owed to a server reading at 64 KiB/s
+# timed out after 1 s while it was being read, and the connection was given up as "the
+# server read nothing for 1 s" (untrue; plain TCP went on). In pieces of this size the
+# timeout bounds a write without progress over TLS too.
+TLS_WRITE_BYTES = 16 * 1024
 
 
 def not_read(owed: int, adding: int, limit: int | None = None) -> str | None:
@@ -151,11 +159,13 @@ class SocketWriter:
     def _write(self, data: bytes) -> str | None:
         """Write ``data`` (lock not held); None, or why it failed. Each send() waits for
         room at most the socket's timeout: a server that reads slowly is waited for, one
-        that stopped reading is given up after that long without progress."""
+        that stopped reading is given up after that long without progress (over TLS, in
+        pieces of TLS_WRITE_BYTES: see there)."""
         view = memoryview(data)
+        piece = TLS_WRITE_BYTES if isinstance(self._sock, ssl.SSLSocket) else len(view)
         try:
             while view:
-                view = view[self._sock.send(view):]
+                view = view[self._sock.send(view[:piece]):]
             return None
         except TimeoutError:
             return f"the server read nothing for {self._sock.gettimeout():g} s"

@@ -453,3 +453,36 @@ def test_a_server_that_fails_after_each_login_is_logged_in_to_ever_more_slowly(s
         assert all(later >= 1.3 * earlier for earlier, later in zip(delays, delays[1:])), delays
 
     run(test)
+
+
+def test_a_late_answer_is_not_handed_on_and_a_lost_one_is_said_uncertain(server: ServerThread,
+                                                                          proxy: FaultProxy) -> None:
+    # A request whose caller timed out (the proxy holds it back) is answered later on the same
+    # connection: the answer is late, not unmatched, and is not handed on (it used to be, as a
+    # bare UserList). One written and cut before its answer raises AnswerLost (uncertain),
+    # as the threaded client's does (it raised a plain NotConnected).
+    from client.errors import AnswerLost, RequestTimeout
+    from protocol import UserList
+
+    async def test() -> None:
+        events: list[object] = []
+        alice = client(proxy.port, "Alice", on_event=events.append, reconnect_delay=0.05)
+        await alice.connect(WAIT)
+        try:
+            assert proxy.stall("Alice") == 1
+            with pytest.raises(RequestTimeout) as timed_out:
+                await alice.who(0.3)
+            assert timed_out.value.uncertain
+            assert proxy.unstall("Alice") == 1
+            await alice.who(WAIT)  # answered after the late one: that one was read by now
+            assert [e for e in events if isinstance(e, UserList)] == []
+            assert proxy.stall("Alice") == 1
+            lookup = asyncio.ensure_future(alice.lookup("Bob", WAIT))
+            await until(lambda: bool(alice.core._replies))  # white box: written, waiting for its answer
+            assert proxy.cut("Alice") == 1
+            with pytest.raises(AnswerLost) as lost:
+                await lookup
+            assert lost.value.uncertain
+        finally:
+            await alice.close()
+    run(test)

@@ -161,3 +161,36 @@ def test_waiting_on_a_tracker_from_on_event_is_refused_at_once_and_the_receiver_
     assert spent < 1.0 and time.monotonic() - started < 5  # not stalled for wait()'s timeout
     assert looked is False
     assert holder[1].wait(DELIVERED, WAIT)  # from another thread it works  # type: ignore[union-attr]
+
+
+def test_unwatch_from_on_event_is_refused_before_it_forgets_the_names(
+        server: ServerThread, clients: list[ChatClient]) -> None:
+    # unwatch() forgot the names locally, then its request was refused on the receiver
+    # thread: the server kept watching them for this session while the client's list
+    # (``watched``, what a reconnection watches again) said they were not.
+    outcomes: list[object] = []
+    done = threading.Event()
+    holder: list[ChatClient] = []
+
+    def on_event(event: Event) -> None:
+        if isinstance(event, DirectMessage):
+            try:
+                holder[0].unwatch(["Carla"], timeout=5)
+                outcomes.append("returned")
+            except CalledFromReceiver as exc:
+                outcomes.append(exc)
+            done.set()
+
+    bob = ChatClient("Bob", port=server.port, on_event=on_event)
+    holder.append(bob)
+    clients.append(bob)
+    bob.connect(timeout=WAIT)
+    bob.watch(["Carla"], timeout=WAIT)
+    alice = make(clients, "Alice", None, port=server.port)
+    assert alice.send_direct("Bob", "hello").wait(DELIVERED, WAIT)
+    assert done.wait(WAIT)
+    (outcome,) = outcomes
+    assert isinstance(outcome, CalledFromReceiver), outcome
+    assert bob.watched == ["Carla"]  # nothing done: still watched, here as on the server
+    bob.unwatch(["Carla"], timeout=WAIT)  # from another thread it works
+    assert bob.watched == []

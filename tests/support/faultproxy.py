@@ -28,7 +28,8 @@ vanishes from the network, which only heartbeats can detect. In raw mode
 :meth:`FaultProxy.hold_peer` keeps a link's bytes back until :meth:`FaultProxy.release_peer`:
 a connection that lags behind another of the same process. :meth:`FaultProxy.stall` stops
 reading what a user's client sends (until :meth:`FaultProxy.unstall`), with a small receive
-buffer: a server that stops reading, so that the client's writes find the TCP window full.
+buffer: a server that stops reading, so that the client's writes find the TCP window full
+(:meth:`FaultProxy.stall_peer` for a raw link, by its client's port).
 
 One thread accepts; two threads serve each link. One lock guards the faults and the
 counters. Loopback only.
@@ -119,7 +120,8 @@ class FaultProxy:
 
     def __init__(self, upstream_host: str, upstream_port: int, *, raw: bool = False) -> None:
         """``raw``: relay bytes without looking for frames (for TLS, whose bytes are
-        opaque); then only :meth:`cut`, :meth:`freeze` and ``refuse_new`` apply."""
+        opaque); then only the ``*_peer`` methods, :meth:`cut`, :meth:`freeze_all` and
+        ``refuse_new`` apply."""
         self.upstream = (upstream_host, upstream_port)
         self.raw = raw
         self.host = "127.0.0.1"
@@ -200,6 +202,26 @@ class FaultProxy:
                 with suppress(OSError):
                     link.client.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, rcvbuf)
             return len(links)
+
+    def stall_peer(self, port: int, rcvbuf: int = 4096) -> int:
+        """As :meth:`stall`, for the live link whose client end is on local ``port`` (a raw
+        link, TLS for instance, has no name). Return how many."""
+        links = self._peer_links(port)
+        with self._lock:
+            for link in links:
+                link.stalled = True
+                with suppress(OSError):
+                    link.client.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, rcvbuf)
+        return len(links)
+
+    def unstall_peer(self, port: int) -> int:
+        """As :meth:`unstall`, for what :meth:`stall_peer` stopped reading."""
+        links = self._peer_links(port)
+        with self._lock:
+            for link in links:
+                link.stalled = False
+            self._lock.notify_all()
+        return len(links)
 
     def unstall(self, name: str) -> int:
         """Read on what :meth:`stall` stopped reading. Return how many links."""

@@ -52,6 +52,7 @@ from protocol import (
     Presence,
     Queued,
     Receipt,
+    Register,
     JoinRoom,
     Role,
     RoomInfo,
@@ -426,7 +427,7 @@ def test_close_acknowledges_what_is_due_before_its_goodbye() -> None:
 # --- Requests ---------------------------------------------------------------------------
 
 
-def test_an_answer_goes_to_its_request_and_a_late_one_to_the_application() -> None:
+def test_an_answer_goes_to_its_request_and_a_late_one_is_recognised_not_handed_on() -> None:
     link = Link()
     link.log_in()
     woken: list[str] = []
@@ -436,9 +437,37 @@ def test_an_answer_goes_to_its_request_and_a_late_one_to_the_application() -> No
     assert link.from_server(answer) == []
     assert pending.answered and pending.answer == answer and woken == ["woken"]
     gave_up = link.core.request(WhoRequest(link.core.new_request_id()), UserList)
-    link.core.forget(gave_up)
-    late = UserList(gave_up.request_id, ())
-    assert link.from_server(late) == [late]
+    link.core.stop_waiting(gave_up)
+    # The caller was told it timed out: the answer that comes after is no news to hand on.
+    assert link.from_server(UserList(gave_up.request_id, ())) == []
+    assert not gave_up.answered
+
+
+@pytest.mark.parametrize("answer", ["ok", "error"])
+def test_a_late_answer_to_a_change_goes_to_what_the_shell_said_to_do_with_it(answer: str) -> None:
+    # A register (or password change) whose caller timed out: its late ok says it was
+    # done after all, and the shell notes it (the name is registered); a late error, not.
+    link = Link()
+    link.log_in()
+    request = Register(link.core.new_request_id(), "correct horse battery")
+    told: list[Event] = []
+    gave_up = link.core.request(request, Done)
+    link.core.stop_waiting(gave_up, late=lambda event: told.append(event) or [])
+    late = Done(request.request_id) if answer == "ok" else ErrorReply(ErrorCode.UNAVAILABLE, "disk", request.request_id)
+    assert link.from_server(late) == []
+    assert told == [late]
+    assert link.from_server(late) == [late]  # a second one is no answer to it: unmatched
+
+
+def test_a_request_given_up_on_a_lost_connection_is_forgotten_with_it() -> None:
+    link = Link()
+    link.log_in()
+    gave_up = link.core.request(WhoRequest(link.core.new_request_id()), UserList)
+    link.core.stop_waiting(gave_up)
+    link.lose()
+    link.log_in(reconnected=True)
+    stray = UserList(gave_up.request_id, ())  # not an answer on this connection: unmatched
+    assert link.from_server(stray) == [stray]
 
 
 def test_a_lost_connection_ends_the_waiting_requests_with_a_reason() -> None:

@@ -529,6 +529,7 @@ chatCatalogueLoaded("pt_BR", {
   "new password of {name}: {password}  (shown only now; their sessions were ended)": "nova senha de {name}: {password}  (mostrada só agora; as sessões da conta foram encerradas)",
   "no TLS handshake from {where} within {seconds} s (is it a TLS server?)": "nenhum handshake TLS de {where} em {seconds} s (é um servidor TLS?)",
   "no answer from the server within {seconds} s": "nenhuma resposta do servidor em {seconds} s",
+  "no answer from the server within {seconds} s: whether the name was registered is not known yet (its answer, if it still comes, or the next login finds out)": "nenhuma resposta do servidor em {seconds} s: ainda não se sabe se o nome foi registrado (a resposta, se ainda vier, ou o próximo login vai dizer)",
   "no answer from {where} within {seconds} s (wrong address, or a firewall?)": "nenhuma resposta de {where} em {seconds} s (endereço errado, ou um firewall?)",
   "no backup made: {reason}": "nenhuma cópia feita: {reason}",
   "no data from the server for {seconds} s": "nenhum dado do servidor por {seconds} s",
