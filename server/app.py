@@ -21,7 +21,7 @@ import const
 from protocol import ErrorCode, ErrorReply, Ping, State
 from protocol.codec import encode
 
-from .addresses import endpoint
+from .addresses import endpoint, endpoints
 from .admission import Refusal
 from .config import ServerConfig
 from .listener import AcceptFailures, Listener, bind_sockets, listen_on  # noqa: F401 (AcceptFailures: re-exported)
@@ -314,8 +314,8 @@ class ChatServer:
                                     refusal_bytes=None if tls else _error_frame, tls=tls,
                                     handshake_timeout=self.config.login_timeout, failures=failures, backlog=4096)
             self._server.start()
-            host, port = self.address
-            log.info("listening on %s%s", endpoint(host, port), " (TLS)" if tls else "")
+            log.info("listening on %s%s", endpoints(sock.getsockname() for sock in self._server.sockets),
+                     " (TLS)" if tls else "")
             if self.config.web_port is not None:  # before anything runs: a failed start leaves nothing behind
                 try:
                     self._web = await start_web_server(
