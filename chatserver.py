@@ -200,6 +200,15 @@ def _web_names_problem(args: argparse.Namespace) -> str | None:
     return None
 
 
+def setting_data_dir() -> Path:
+    """The folder DATA_DIR names (const.py, or the operator's settings file): a relative one
+    is in the program's folder, where const.py is, wherever the server is started from
+    (``data`` was the folder the command was typed in: started from another, the server made
+    a new, empty database there, and the class's accounts and history seemed gone). A
+    relative ``--data DIR`` is from the current folder, as the shell means it."""
+    return Path(const.__file__).resolve().parent / Path(const.DATA_DIR).expanduser()
+
+
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     """The command line; its help and usage errors in the language of ``--lang`` (else the
     environment's), which is in use when it returns (``args.lang``). The log stays English."""
@@ -226,7 +235,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                         help=_("serve a WebSocket echo at /echo, for conformance test suites"))
     parser.add_argument("--data", metavar=_("DIR"),  # None: not given (DATA_DIR below)
                         help=_("folder of the database: accounts, queued messages, history (default {folder})").format(
-                            folder=const.DATA_DIR))
+                            folder=setting_data_dir()))
     parser.add_argument("--backup", metavar=_("FOLDER"),
                         help=_("copy the database of --data (its server may be running) into FOLDER, new or empty, "
                                "and exit: FOLDER is then a data folder of its own"))
@@ -277,7 +286,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         parser.error(_("--backup copies the database of --data: --memory keeps nothing on disk, and a cluster "
                        "keeps everything in Redis (back Redis up instead)"))
     if args.data is None:
-        args.data = const.DATA_DIR
+        args.data = str(setting_data_dir())
     if bool(args.tls_cert) != bool(args.tls_key):
         parser.error(_("--tls-cert and --tls-key go together"))
     if args.port and args.port == args.web_port:  # else the chat port listens, and then the web one fails
