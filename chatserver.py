@@ -53,6 +53,7 @@ from server.accountdesk import NoAccount
 from server.store import StoreUnavailable
 from server.metrics import parse_allow_list
 from server.outofmemory import give_up
+from shared.plural import counted
 from web.hosts import ANY_HOST, is_host_name
 from web.websocket.handshake import normalise_origin
 
@@ -158,8 +159,8 @@ def backup_line(database: Path, folder: Path) -> "tuple[bool, str]":
     except Exception as exc:
         reason = exc if isinstance(exc, backup.BackupRefused) else f"{type(exc).__name__}: {exc}"
         return False, _("no backup made: {reason}").format(reason=reason)
-    log.info("backup of the database made: %s (%d bytes, %d messages, %.1f s)", made.database, made.size,
-             made.messages, made.seconds)
+    log.info("backup of the database made: %s (%s, %s, %.1f s)", made.database, counted(made.size, "byte{s}"),
+             counted(made.messages, "message{s}"), made.seconds)
     return True, ngettext("backup made: {file} ({size}, {messages} message, in {seconds} s); to use it, start "
                           "a server with --data {folder}",
                           "backup made: {file} ({size}, {messages} messages, in {seconds} s); to use it, start "
@@ -702,8 +703,8 @@ def run_workers(argv: list[str], args: argparse.Namespace) -> int:
         """A worker ended before it listened (``failed``), or a stop was asked meanwhile:
         stop the others, and return the status to exit with."""
         if failed is not None and not woken.stopping:
-            log.error("worker pid %d %s before it listened: the %d workers are not started (each would fail "
-                      "the same way)", failed.pid, _exit_words(failed.wait()), args.workers)
+            log.error("worker pid %d %s before it listened: the %s not started (each would fail the same way)",
+                      failed.pid, _exit_words(failed.wait()), counted(args.workers, "worker{s} {is|are}"))
         for child in children:
             if child.poll() is None:
                 child.terminate()
@@ -726,7 +727,7 @@ def run_workers(argv: list[str], args: argparse.Namespace) -> int:
         if failed is not None or woken.stopping:
             return not_started(failed)
     restarts: list[list[float]] = [[] for _ in children]  # per slot: when it was started again
-    log.info("%d workers on %s%s: %s", args.workers, endpoint(args.host, port),
+    log.info("%s on %s%s: %s", counted(args.workers, "worker{s}"), endpoint(args.host, port),
              f" (web {web[1]})" if web else "", ", ".join(f"pid {child.pid}" for child in children))
     log_settings()  # once, for all the workers (each is started with --reuse-port: they do not)
 
@@ -776,8 +777,8 @@ def run_workers(argv: list[str], args: argparse.Namespace) -> int:
             now = time.monotonic()
             recent = restarts[slot] = [t for t in restarts[slot] if now - t < RESTART_WINDOW]
             if len(recent) >= RESTARTS_PER_WINDOW:
-                log.error("worker pid %d %s; not restarted: started again %d times in the last %.0f s",
-                          child.pid, _exit_words(code), len(recent), RESTART_WINDOW)
+                log.error("worker pid %d %s; not restarted: started again %s in the last %.0f s",
+                          child.pid, _exit_words(code), counted(len(recent), "time{s}"), RESTART_WINDOW)
                 ended.add(slot)
                 continue
             recent.append(now)

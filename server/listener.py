@@ -38,6 +38,8 @@ import time
 import traceback
 from collections.abc import Callable
 
+from shared.plural import counted
+
 from .addresses import endpoint, peer_address
 from .admission import Admission, Refusal
 from .logsummary import LogSummary
@@ -119,7 +121,7 @@ class AcceptFailures:
             return
         self.count += 1
         if now - self.logged_at >= self.SUMMARY_PERIOD:
-            log.error("accept failed %d more times in %.0f s: out of file descriptors", self.count,
+            log.error("accept failed %s in %.0f s: out of file descriptors", counted(self.count, "more time{s}"),
                       now - self.logged_at)
             self.count, self.logged_at = 0, now
 
@@ -228,7 +230,7 @@ class _Handshake:
         self.task = asyncio.current_task()
 
     def give_way(self, message: str) -> None:
-        self.listener.log_lines.log("disconnects before logging in", self.address, logging.INFO,
+        self.listener.log_lines.log("disconnect{s} before logging in", self.address, logging.INFO,
                                     "TLS handshake with %s: %s", endpoint(self.address, self.port), GAVE_WAY)
         self.task.cancel()
 
@@ -348,7 +350,7 @@ class Listener:
         if exc.errno in _EXHAUSTED and self.failures is not None:
             self.failures.failed(exc)
         else:
-            self.log_lines.log("accept failures", "accept", logging.ERROR,
+            self.log_lines.log("accept failure{s}", "accept", logging.ERROR,
                                "accept failed: %s; retrying in %g s", exc, self.retry_delay)
 
     def _pause(self, exc: OSError) -> None:
@@ -368,7 +370,7 @@ class Listener:
             self.start()
 
     def _refuse(self, conn: socket.socket, address: str, port: int, refusal: Refusal) -> None:
-        self.log_lines.log("refused connections", address, logging.INFO, "refused %s: %s",
+        self.log_lines.log("refused connection{s}", address, logging.INFO, "refused %s: %s",
                            endpoint(address, port), refusal.message)
         answer = self.refusal_bytes(refusal) if self.refusal_bytes is not None else b""
         try:
@@ -408,7 +410,7 @@ class Listener:
             give_up("opening a connection")
         except (OSError, ssl.SSLError, EOFError) as exc:  # TimeoutError is an OSError
             hint = " (a client without TLS?)" if getattr(exc, "reason", None) in _NOT_TLS else ""
-            self.log_lines.log("failed TLS handshakes" if self.tls else "failed connections", address, logging.INFO,
+            self.log_lines.log("failed TLS handshake{s}" if self.tls else "failed connections", address, logging.INFO,
                                "%s %s failed: %s%s", "TLS handshake with" if self.tls else "connection from",
                                endpoint(address, port), exc or type(exc).__name__, hint)
             _let_go(exc, self.loop, descriptor)
