@@ -13,6 +13,7 @@ import sys
 
 import pythoncheck
 
+pythoncheck.interrupt_quietly()  # before anything slow: a Ctrl-C now shows no traceback
 pythoncheck.require("chatserver.py")
 
 import argparse  # noqa: E402
