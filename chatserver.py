@@ -393,6 +393,8 @@ async def serve(config: ServerConfig, say_settings: bool = True) -> None:
     if say_settings:
         log_settings()
         host, port = server.address
+        if listens_everywhere(config.host):  # ("": 0.0.0.0 and ::, a socket each; the first is but one)
+            host = config.host
         web_port = server.web_address[1] if config.web_port is not None else None
         for line in lan_lines(host, port, web_port, None if config.tls_cert is None else str(config.tls_cert),
                               local_addresses(host) if listens_everywhere(host) else []):
