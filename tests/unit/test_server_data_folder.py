@@ -1,6 +1,6 @@
 """Where the server keeps its database when nobody says: the program's own folder, not
 the folder it happened to be started from (README.md, "Offline messages, history and the
-data folder")."""
+data directory")."""
 
 from pathlib import Path
 
