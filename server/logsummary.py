@@ -86,7 +86,8 @@ class LogSummary:
     def _summarise(self, kind: str, key: str, entry: list, now: float) -> None:
         start, count, level, _logged = entry
         if count:
-            self.logger.log(level, "%d more %s from %s in the last %.0f s", count, plural(count, kind), key, now - start)
+            self.logger.log(level, "%d more %s from %s in the last %.0f s", count, plural(count, kind), key,
+                            now - start)
 
 
 class LogBudget:
@@ -130,8 +131,8 @@ class LogBudget:
         """Log how many lines were held back, if any, and start counting again."""
         if self.held:
             now = self.clock() if now is None else now
-            self.logger.info("%d more %s not logged one by one in the last %.0f s", self.held, plural(self.held, self.kind),
-                             now - self.since)
+            self.logger.info("%d more %s not logged one by one in the last %.0f s", self.held,
+                             plural(self.held, self.kind), now - self.since)
             self.held = 0
 
     flush = sweep

@@ -1774,8 +1774,8 @@ class ClusterNode:
         except (bus.BadEntry, ValueError, IndexError) as exc:
             self._bad_entries += 1
             if self._bad_entries == 1 or self._bad_entries % 1000 == 0:
-                log.error("cluster: %s so far (latest: %s)", counted(self._bad_entries, "unreadable stream entr{y|ies}"),
-                          exc)
+                log.error("cluster: %s so far (latest: %s)",
+                          counted(self._bad_entries, "unreadable stream entr{y|ies}"), exc)
             return None
 
     def _apply_event(self, fields: list) -> None:
