@@ -20,6 +20,7 @@ import sys
 
 import pythoncheck
 
+pythoncheck.interrupt_quietly()  # before anything slow: a Ctrl-C now shows no traceback
 pythoncheck.require("chatclient.py")
 
 import argparse  # noqa: E402

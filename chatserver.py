@@ -13,6 +13,7 @@ import sys
 
 import pythoncheck
 
+pythoncheck.interrupt_quietly()  # before anything slow: a Ctrl-C now shows no traceback
 pythoncheck.require("chatserver.py")
 
 import argparse  # noqa: E402
@@ -53,6 +54,7 @@ from server.accountdesk import NoAccount
 from server.store import StoreUnavailable
 from server.metrics import parse_allow_list
 from server.outofmemory import give_up
+from shared.plural import counted
 from web.hosts import ANY_HOST, is_host_name
 from web.websocket.handshake import normalise_origin
 
@@ -158,8 +160,8 @@ def backup_line(database: Path, folder: Path) -> "tuple[bool, str]":
     except Exception as exc:
         reason = exc if isinstance(exc, backup.BackupRefused) else f"{type(exc).__name__}: {exc}"
         return False, _("no backup made: {reason}").format(reason=reason)
-    log.info("backup of the database made: %s (%d bytes, %d messages, %.1f s)", made.database, made.size,
-             made.messages, made.seconds)
+    log.info("backup of the database made: %s (%s, %s, %.1f s)", made.database, counted(made.size, "byte{s}"),
+             counted(made.messages, "message{s}"), made.seconds)
     return True, ngettext("backup made: {file} ({size}, {messages} message, in {seconds} s); to use it, start "
                           "a server with --data {folder}",
                           "backup made: {file} ({size}, {messages} messages, in {seconds} s); to use it, start "
@@ -200,6 +202,15 @@ def _web_names_problem(args: argparse.Namespace) -> str | None:
     return None
 
 
+def setting_data_dir() -> Path:
+    """The folder DATA_DIR names (const.py, or the operator's settings file): a relative one
+    is in the program's folder, where const.py is, wherever the server is started from
+    (``data`` was the folder the command was typed in: started from another, the server made
+    a new, empty database there, and the class's accounts and history seemed gone). A
+    relative ``--data DIR`` is from the current folder, as the shell means it."""
+    return Path(const.__file__).resolve().parent / Path(const.DATA_DIR).expanduser()
+
+
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     """The command line; its help and usage errors in the language of ``--lang`` (else the
     environment's), which is in use when it returns (``args.lang``). The log stays English."""
@@ -226,7 +237,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                         help=_("serve a WebSocket echo at /echo, for conformance test suites"))
     parser.add_argument("--data", metavar=_("DIR"),  # None: not given (DATA_DIR below)
                         help=_("folder of the database: accounts, queued messages, history (default {folder})").format(
-                            folder=const.DATA_DIR))
+                            folder=setting_data_dir()))
     parser.add_argument("--backup", metavar=_("FOLDER"),
                         help=_("copy the database of --data (its server may be running) into FOLDER, new or empty, "
                                "and exit: FOLDER is then a data folder of its own"))
@@ -277,7 +288,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         parser.error(_("--backup copies the database of --data: --memory keeps nothing on disk, and a cluster "
                        "keeps everything in Redis (back Redis up instead)"))
     if args.data is None:
-        args.data = const.DATA_DIR
+        args.data = str(setting_data_dir())
     if bool(args.tls_cert) != bool(args.tls_key):
         parser.error(_("--tls-cert and --tls-key go together"))
     if args.port and args.port == args.web_port:  # else the chat port listens, and then the web one fails
@@ -382,6 +393,8 @@ async def serve(config: ServerConfig, say_settings: bool = True) -> None:
     if say_settings:
         log_settings()
         host, port = server.address
+        if listens_everywhere(config.host):  # ("": 0.0.0.0 and ::, a socket each; the first is but one)
+            host = config.host
         web_port = server.web_address[1] if config.web_port is not None else None
         for line in lan_lines(host, port, web_port, None if config.tls_cert is None else str(config.tls_cert),
                               local_addresses(host) if listens_everywhere(host) else []):
@@ -693,8 +706,8 @@ def run_workers(argv: list[str], args: argparse.Namespace) -> int:
         """A worker ended before it listened (``failed``), or a stop was asked meanwhile:
         stop the others, and return the status to exit with."""
         if failed is not None and not woken.stopping:
-            log.error("worker pid %d %s before it listened: the %d workers are not started (each would fail "
-                      "the same way)", failed.pid, _exit_words(failed.wait()), args.workers)
+            log.error("worker pid %d %s before it listened: the %s not started (each would fail the same way)",
+                      failed.pid, _exit_words(failed.wait()), counted(args.workers, "worker{s} {is|are}"))
         for child in children:
             if child.poll() is None:
                 child.terminate()
@@ -717,7 +730,7 @@ def run_workers(argv: list[str], args: argparse.Namespace) -> int:
         if failed is not None or woken.stopping:
             return not_started(failed)
     restarts: list[list[float]] = [[] for _ in children]  # per slot: when it was started again
-    log.info("%d workers on %s%s: %s", args.workers, endpoint(args.host, port),
+    log.info("%s on %s%s: %s", counted(args.workers, "worker{s}"), endpoint(args.host, port),
              f" (web {web[1]})" if web else "", ", ".join(f"pid {child.pid}" for child in children))
     log_settings()  # once, for all the workers (each is started with --reuse-port: they do not)
 
@@ -767,8 +780,8 @@ def run_workers(argv: list[str], args: argparse.Namespace) -> int:
             now = time.monotonic()
             recent = restarts[slot] = [t for t in restarts[slot] if now - t < RESTART_WINDOW]
             if len(recent) >= RESTARTS_PER_WINDOW:
-                log.error("worker pid %d %s; not restarted: started again %d times in the last %.0f s",
-                          child.pid, _exit_words(code), len(recent), RESTART_WINDOW)
+                log.error("worker pid %d %s; not restarted: started again %s in the last %.0f s",
+                          child.pid, _exit_words(code), counted(len(recent), "time{s}"), RESTART_WINDOW)
                 ended.add(slot)
                 continue
             recent.append(now)

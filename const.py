@@ -132,7 +132,9 @@ SEND_TIMEOUT = 10.0
 CONNECT_TIMEOUT = 10.0
 
 # --- Storage (python3 chatserver.py --data DIR) --------------------------------------------
-# Where the server keeps its database (accounts, queued messages, history, blocks).
+# Where the server keeps its database (accounts, queued messages, history, blocks). A
+# relative folder is in the program's folder (beside this file), wherever the server is
+# started from; a relative --data DIR is from the current folder (chatserver.setting_data_dir).
 DATA_DIR = "data"
 # Unconfirmed direct messages expire after this many seconds (the sender is told).
 QUEUE_TTL = 7 * 24 * 3600.0

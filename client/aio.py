@@ -69,6 +69,7 @@ from protocol import (
     WhoRequest,
 )
 from protocol.codec import MAX_HISTORY_PAGE
+from shared.plural import counted
 
 from .core import (
     FIRST_LOGIN_NEXT,
@@ -607,7 +608,7 @@ class AioChatClient:
         try:
             writer.write(data)
         except RuntimeError:  # after our own end of stream (close()): nothing more can go out
-            _log.debug("%d bytes not written after the end of our stream", len(data))
+            _log.debug("%s not written after the end of our stream", counted(len(data), "byte{s}"))
             return False
         return True
 

@@ -207,6 +207,7 @@ from protocol import RoomDeleted, RoomEdited  # changes of room posts, ordered h
 from protocol.codec import MAX_HISTORY_PAGE, MAX_IDS_PER_FRAME, MAX_INTEGER, MAX_NAMES_PER_REQUEST, encode
 from i18n import _
 from registry import canonical
+from shared.plural import counted
 
 from .credential import AccountCredential
 from .display import WRITE_FAILED, explain_refusal
@@ -1104,7 +1105,7 @@ class ClientCore:
         many watched, rate limited) log it and forget those names."""
         if isinstance(answer, Watching):
             return [answer]
-        _log.warning("could not watch %d names: %s", len(names), getattr(answer, "message", answer))
+        _log.warning("could not watch %s: %s", counted(len(names), "name{s}"), getattr(answer, "message", answer))
         for name in names:
             self.watched.pop(canonical(name), None)
         return []
@@ -1323,8 +1324,8 @@ class ClientCore:
         for key, (at, event) in self._reads_sent.items():
             if at >= self._now - READ_RETRY_WINDOW and key not in self._reads_due:
                 self._reads_due[key] = event
-        _log.debug("a read or typing was rate limited; %d read marks to write again in %.2f s",
-                   len(self._reads_due), wait)
+        _log.debug("a read or typing was rate limited; %s to write again in %.2f s",
+                   counted(len(self._reads_due), "read mark{s}"), wait)
 
     # --- Receiving --------------------------------------------------------------------------
 

@@ -852,7 +852,7 @@ class RedisClient:
                     await asyncio.sleep(next(delays))
                     continue
                 if self._failures:
-                    log.warning("connected to %s after %d failed attempts", self.address, self._failures)
+                    log.warning("connected to %s (failed attempts before: %d)", self.address, self._failures)
                 self._failures = 0
                 self._connect_error = None
                 self._link = link

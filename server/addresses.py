@@ -19,12 +19,13 @@ Pure, no I/O. Three rules, for an IPv6 campus and dual-stack LANs (README.md, "I
   shares fe80::/64, and counting them as one would make the LAN one client.
 - :func:`endpoint` (and :func:`bracketed`): ``host:port`` in words, an IPv6 host in
   brackets (``[::1]:5000``), as a URL writes it, so that the port is not read as the
-  address's last group.
+  address's last group; :func:`endpoints`, several of them in one line.
 """
 
 from __future__ import annotations
 
 import ipaddress
+from collections.abc import Iterable
 
 # The text an IPv4-mapped address starts with as the system writes it (inet_ntop).
 _MAPPED = "::ffff:"
@@ -65,3 +66,11 @@ def bracketed(host: str) -> str:
 def endpoint(host: str, port: int) -> str:
     """``host:port``, an IPv6 ``host`` in brackets (``[::1]:5000``)."""
     return f"{bracketed(host)}:{port}"
+
+
+def endpoints(places: Iterable[tuple]) -> str:
+    """The socket addresses ``places`` (``getsockname()``'s, IPv4 or IPv6; one at least) in
+    one line, each once, in order: ``"0.0.0.0:5000 and [::]:5000"`` (a server listening on
+    every address listens on both)."""
+    said = list(dict.fromkeys(endpoint(place[0], place[1]) for place in places))
+    return said[0] if len(said) == 1 else ", ".join(said[:-1]) + " and " + said[-1]

@@ -20,8 +20,9 @@ from typing import Any
 import const
 from protocol import ErrorCode, ErrorReply, Ping, State
 from protocol.codec import encode
+from shared.plural import counted
 
-from .addresses import endpoint
+from .addresses import endpoint, endpoints
 from .admission import Refusal
 from .config import ServerConfig
 from .listener import AcceptFailures, Listener, bind_sockets, listen_on  # noqa: F401 (AcceptFailures: re-exported)
@@ -122,8 +123,8 @@ def _tame_gc(now: float, last_full: float, quiet: bool = True) -> float:
         gc.unfreeze()
         started = time.perf_counter()
         found = gc.collect()
-        log.debug("full garbage collection: %.0f ms, %d unreachable objects", 1000 * (time.perf_counter() - started),
-                  found)
+        log.debug("full garbage collection: %.0f ms, %s", 1000 * (time.perf_counter() - started),
+                  counted(found, "unreachable object{s}"))
         last_full = now
     gc.freeze()
     gc.set_threshold(*_GC_THRESHOLDS)
@@ -260,7 +261,7 @@ class ChatServer:
                     return
                 # Summarised (one line, then a count): under memory pressure every login fails so.
                 name = getattr(func, "__name__", repr(func))
-                self.relay.log_lines.log("failures on a worker thread", name, logging.ERROR,
+                self.relay.log_lines.log("failure{s} on a worker thread", name, logging.ERROR,
                                          "%s failed on a worker thread: %s: %s", name, type(exc).__name__, exc)
                 on_error(exc)
 
@@ -314,8 +315,8 @@ class ChatServer:
                                     refusal_bytes=None if tls else _error_frame, tls=tls,
                                     handshake_timeout=self.config.login_timeout, failures=failures, backlog=4096)
             self._server.start()
-            host, port = self.address
-            log.info("listening on %s%s", endpoint(host, port), " (TLS)" if tls else "")
+            log.info("listening on %s%s", endpoints(sock.getsockname() for sock in self._server.sockets),
+                     " (TLS)" if tls else "")
             if self.config.web_port is not None:  # before anything runs: a failed start leaves nothing behind
                 try:
                     self._web = await start_web_server(
@@ -356,8 +357,8 @@ class ChatServer:
             # for: one at every start for 19,936 of 20,000 teaches operators to skip warnings.
             shortfall = self.config.max_connections < wanted * CAPACITY_WARNING_SHARE
             log.log(logging.WARNING if shortfall else logging.INFO,
-                    "open-file limit %d: accepting at most %d connections, not %d", file_limit,
-                    self.config.max_connections, wanted)
+                    "open-file limit %d: accepting at most %s, not %d", file_limit,
+                    counted(self.config.max_connections, "connection{s}"), wanted)
 
     def _bind(self, listener: str, port: int, bound: list[socket.socket]) -> list[socket.socket]:
         """The sockets of ``listener`` ("chat" or "web") bound to ``port`` on config.host, also

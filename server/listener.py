@@ -38,6 +38,8 @@ import time
 import traceback
 from collections.abc import Callable
 
+from shared.plural import counted
+
 from .addresses import endpoint, peer_address
 from .admission import Admission, Refusal
 from .logsummary import LogSummary
@@ -119,7 +121,7 @@ class AcceptFailures:
             return
         self.count += 1
         if now - self.logged_at >= self.SUMMARY_PERIOD:
-            log.error("accept failed %d more times in %.0f s: out of file descriptors", self.count,
+            log.error("accept failed %s in %.0f s: out of file descriptors", counted(self.count, "more time{s}"),
                       now - self.logged_at)
             self.count, self.logged_at = 0, now
 
@@ -144,10 +146,17 @@ def listen_on(sockets: list[socket.socket], backlog: int) -> list[socket.socket]
     return sockets
 
 
+# Tries at one port for every address when any free port is asked (port 0): another
+# program may hold, in the other family, the port the first socket was given.
+SAME_PORT_TRIES = 10
+
+
 def bind_sockets(host: str | None, port: int, *, reuse_port: bool = False,
                  unacked_timeout: float | None = None) -> list[socket.socket]:
     """Bound, non-blocking sockets, not yet listening (:func:`listen_on`), on every address
-    ``host`` resolves to (all of them for None or ""). Bound first and listening only once
+    ``host`` resolves to (all of them for None or ""), all on one port: port 0 is a free
+    port, the one the first socket gets (each taking its own, an IPv6 client of ``--host ""
+    --port 0`` was refused at the port the log gave). Bound first and listening only once
     the server is ready: a taken port is found before the store is opened (a failed start
     makes no database), and no connection waits in a backlog nobody reads meanwhile.
     Made as ``loop.create_server`` makes them: SO_REUSEADDR on POSIX (a
@@ -164,6 +173,17 @@ def bind_sockets(host: str | None, port: int, *, reuse_port: bool = False,
     infos = socket.getaddrinfo(host or None, port, family=socket.AF_UNSPEC, type=socket.SOCK_STREAM,
                                flags=socket.AI_PASSIVE)
     infos = list(dict.fromkeys(infos))
+    for attempt in range(1, SAME_PORT_TRIES + 1):
+        try:
+            return _bind_all(infos, port, reuse_port, unacked_timeout)
+        except OSError as exc:
+            if port or len(infos) == 1 or exc.errno != errno.EADDRINUSE or attempt == SAME_PORT_TRIES:
+                raise
+
+
+def _bind_all(infos: list[tuple], port: int, reuse_port: bool, unacked_timeout: float | None) -> list[socket.socket]:
+    """A socket bound to each of ``infos``' addresses, at ``port``, or, for 0, at the port the
+    first one gets (see :func:`bind_sockets`); nothing stays open if one fails."""
     beside_ipv4 = any(info[0] == socket.AF_INET for info in infos)
     sockets: list[socket.socket] = []
     try:
@@ -186,8 +206,9 @@ def bind_sockets(host: str | None, port: int, *, reuse_port: bool = False,
                 # (In milliseconds, a C int: a heartbeat of weeks is held to 24 days.)
                 milliseconds = min(max(1, round(unacked_timeout * 1000)), 2**31 - 1)
                 sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_USER_TIMEOUT, milliseconds)
-            sock.bind(address)
+            sock.bind((address[0], port, *address[2:]))
             sock.setblocking(False)
+            port = port or sock.getsockname()[1]
     except BaseException:
         for sock in sockets:
             sock.close()
@@ -209,7 +230,7 @@ class _Handshake:
         self.task = asyncio.current_task()
 
     def give_way(self, message: str) -> None:
-        self.listener.log_lines.log("disconnects before logging in", self.address, logging.INFO,
+        self.listener.log_lines.log("disconnect{s} before logging in", self.address, logging.INFO,
                                     "TLS handshake with %s: %s", endpoint(self.address, self.port), GAVE_WAY)
         self.task.cancel()
 
@@ -329,7 +350,7 @@ class Listener:
         if exc.errno in _EXHAUSTED and self.failures is not None:
             self.failures.failed(exc)
         else:
-            self.log_lines.log("accept failures", "accept", logging.ERROR,
+            self.log_lines.log("accept failure{s}", "accept", logging.ERROR,
                                "accept failed: %s; retrying in %g s", exc, self.retry_delay)
 
     def _pause(self, exc: OSError) -> None:
@@ -349,7 +370,7 @@ class Listener:
             self.start()
 
     def _refuse(self, conn: socket.socket, address: str, port: int, refusal: Refusal) -> None:
-        self.log_lines.log("refused connections", address, logging.INFO, "refused %s: %s",
+        self.log_lines.log("refused connection{s}", address, logging.INFO, "refused %s: %s",
                            endpoint(address, port), refusal.message)
         answer = self.refusal_bytes(refusal) if self.refusal_bytes is not None else b""
         try:
@@ -389,7 +410,7 @@ class Listener:
             give_up("opening a connection")
         except (OSError, ssl.SSLError, EOFError) as exc:  # TimeoutError is an OSError
             hint = " (a client without TLS?)" if getattr(exc, "reason", None) in _NOT_TLS else ""
-            self.log_lines.log("failed TLS handshakes" if self.tls else "failed connections", address, logging.INFO,
+            self.log_lines.log("failed TLS handshake{s}" if self.tls else "failed connections", address, logging.INFO,
                                "%s %s failed: %s%s", "TLS handshake with" if self.tls else "connection from",
                                endpoint(address, port), exc or type(exc).__name__, hint)
             _let_go(exc, self.loop, descriptor)

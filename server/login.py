@@ -361,7 +361,7 @@ class LoginDesk:
                     self.shared_failures("ok", keys[:1], self.throttle.base, self.throttle.cap, lambda _: None)
                 return done(None)
             self.throttle.failed(keys, self.clock())
-            self.log_lines.log("wrong passwords", address, logging.WARNING, "wrong password for %s from %s",
+            self.log_lines.log("wrong password{s}", address, logging.WARNING, "wrong password for %s from %s",
                                account.name, address)
             wrong = ErrorReply(ErrorCode.BAD_PASSWORD, f"wrong password for {account.name!r}")
             if self.shared_failures is None:
@@ -428,7 +428,7 @@ class LoginDesk:
     def _over_budget(self, what: str, name: str, address: str) -> None:
         """Log a refusal over the password-check budget: summarised, as guessers from many
         addresses cause thousands a minute (one line in full, then a count a minute)."""
-        self.log_lines.log("refusals over the password-check budget", "all addresses", logging.WARNING,
+        self.log_lines.log("refusal{s} over the password-check budget", "all addresses", logging.WARNING,
                            "password checks over %g per second: refused " + what + " from %s", self.checks.rate,
                            name, address)
 
@@ -448,7 +448,7 @@ class LoginDesk:
         wait = bucket.take(now)
         if wait > 0:
             self.checks.give_back(now)  # no hash after all
-            self.log_lines.log("refused registrations", address, logging.WARNING,
+            self.log_lines.log("refused registration{s}", address, logging.WARNING,
                                "registrations over %g per hour from %s: refused %s",
                                self.config.registrations_per_address, address, name)
             return (f"too many new accounts from this address (at most {self.config.registrations_per_address:g}"
@@ -572,7 +572,7 @@ class LoginDesk:
                 if key in self.accounts:
                     self.accounts[key] = account
                 self.credentials.revoke_account(key, keep=kept)
-                self.log_lines.log("passwords changed", address, logging.INFO, "password changed: %s", account.name,
+                self.log_lines.log("password{s} changed", address, logging.INFO, "password changed: %s", account.name,
                                    burst=const.CREATED_LOG_LINES)
                 done(None, account, kept)
 
@@ -689,7 +689,7 @@ class LoginDesk:
                     # owner (nor its hash told to the other nodes).
                     unclaim()
                     return done(_registered_error(name))
-                self.log_lines.log("accounts created", address, logging.INFO, "account created: %s", name,
+                self.log_lines.log("account{s} created", address, logging.INFO, "account created: %s", name,
                                    burst=const.CREATED_LOG_LINES)
                 # Its password was set from there, as good as proved: a known address, so
                 # that another's guessing there does not hold up its next logins.

@@ -21,6 +21,9 @@ import logging
 import time
 from collections.abc import Callable
 
+from shared.plural import plural
+
+
 from .limits import TokenBucket
 
 
@@ -45,7 +48,8 @@ class LogSummary:
     def log(self, kind: str, key: str, level: int, msg: str, *args: object, burst: int = 1) -> bool:
         """Log ``msg % args`` at ``level``, unless ``burst`` lines of ``kind`` from ``key``
         were logged within the last ``interval`` seconds (since the first of them): then
-        only count it. ``kind`` names the lines in the summary ("malformed frames");
+        only count it. ``kind`` names the lines in the summary, its plural marked
+        ("malformed frame{s}": "1 more malformed frame", shared/plural.py);
         ``burst`` > 1 is for lines that normal use writes a few of (rooms created, accounts
         created): each is logged until a flood. Returns True if the line was logged."""
         now = self.clock()
@@ -82,7 +86,8 @@ class LogSummary:
     def _summarise(self, kind: str, key: str, entry: list, now: float) -> None:
         start, count, level, _logged = entry
         if count:
-            self.logger.log(level, "%d more %s from %s in the last %.0f s", count, kind, key, now - start)
+            self.logger.log(level, "%d more %s from %s in the last %.0f s", count, plural(count, kind), key,
+                            now - start)
 
 
 class LogBudget:
@@ -126,8 +131,8 @@ class LogBudget:
         """Log how many lines were held back, if any, and start counting again."""
         if self.held:
             now = self.clock() if now is None else now
-            self.logger.info("%d more %s not logged one by one in the last %.0f s", self.held, self.kind,
-                             now - self.since)
+            self.logger.info("%d more %s not logged one by one in the last %.0f s", self.held,
+                             plural(self.held, self.kind), now - self.since)
             self.held = 0
 
     flush = sweep

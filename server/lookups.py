@@ -64,6 +64,9 @@ import sqlite3
 import time
 from pathlib import Path
 
+from shared.plural import counted
+
+
 log = logging.getLogger("chat.store")
 
 # The layout of the lookups file: a file of another layout is derived again whole.
@@ -270,11 +273,12 @@ def _open(db: sqlite3.Connection, database: Path, whole: bool, cache_kib: int) -
         started = time.monotonic()
         count = rebuild(db)
         if count:  # about 7 s a million messages (bench/PROFILE.md "The lookups built")
-            log.info("derived the message lookups of %d messages in %.1f s", count, time.monotonic() - started)
+            log.info("derived the message lookups of %s in %.1f s", counted(count, "message{s}"),
+                     time.monotonic() - started)
     else:
         caught = catch_up(db)
         if caught:
-            log.info("the message lookups caught up with the %d newest messages", caught)
+            log.info("the message lookups caught up with the %s", counted(caught, "newest message{s}"))
 
 
 def roll_back_if_open(db: sqlite3.Connection) -> None:

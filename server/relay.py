@@ -107,6 +107,7 @@ from protocol import CATCH_UP, CatchUp  # feature catch_up: a cluster node back 
 from protocol.codec import encode
 from protocol.frozen import fast_new
 from registry import OFFLINE, InvalidName, NameTaken, Registry, canonical
+from shared.plural import counted
 
 from . import mailbox, sendorder
 from .accountdesk import AccountDesk
@@ -288,8 +289,8 @@ class Relay:
         # count per address and interval (see logsummary.py).
         self.log_lines = LogSummary(log, self.config.log_summary_interval)
         # One line per login and per logout, each in full up to a budget; a storm is counted.
-        self.login_lines = LogBudget(log, "logins", const.LOGIN_LOG_LINES_PER_SECOND, const.LOGIN_LOG_BURST)
-        self.logout_lines = LogBudget(log, "logouts", const.LOGIN_LOG_LINES_PER_SECOND, const.LOGIN_LOG_BURST)
+        self.login_lines = LogBudget(log, "login{s}", const.LOGIN_LOG_LINES_PER_SECOND, const.LOGIN_LOG_BURST)
+        self.logout_lines = LogBudget(log, "logout{s}", const.LOGIN_LOG_LINES_PER_SECOND, const.LOGIN_LOG_BURST)
         self.logins = LoginDesk(self.config, store, store.accounts(), offload or _run_now,
                                 lambda name: name in self.directory, self.log_lines,
                                 online_lookalikes=lambda name: self.directory.lookalikes(name))
@@ -473,7 +474,7 @@ class Relay:
         if session.name is None:  # any client can cause these at will: summarised per address
             if logged:
                 return
-            self.log_lines.log("disconnects before logging in", session.address, logging.INFO,
+            self.log_lines.log("disconnect{s} before logging in", session.address, logging.INFO,
                                "disconnect %s:%d before logging in (%s)", shown, session.port, reason)
             return
         if not logged:
@@ -539,7 +540,7 @@ class Relay:
             self.metrics.direct_rate_limited += 1
         elif type(event) is SendRoom or type(event) is SendToRoom:  # the default room's or a named one's
             self.metrics.room_rate_limited += 1
-        self.log_lines.log("rate-limited requests", session.address, logging.INFO,
+        self.log_lines.log("rate-limited request{s}", session.address, logging.INFO,
                            "rate limited %r: retry after %.2f s", session, wait)
         request_id = getattr(event, "request_id", None)
         if type(event) in _ORDERED:  # its conversation waits for it (server/sendorder.py)
@@ -629,7 +630,7 @@ class Relay:
         if not wait:
             wait = self._per_address[session.address][1].take_one(now)
         if wait:
-            self.log_lines.log("rate-limited requests", session.address, logging.INFO,
+            self.log_lines.log("rate-limited request{s}", session.address, logging.INFO,
                                "rate limited %r: retry after %.2f s", session, wait)
             refusal = _too_many(hello.request_id, wait)
             self._wait_for_retry(session, refusal.retry_after)
@@ -664,7 +665,7 @@ class Relay:
         if result.error is not None:
             self.metrics.logins_refused += 1
             self._hello_refused(session)
-            self.log_lines.log("refused logins", session.address, logging.INFO, "login refused for %r from %s: %s",
+            self.log_lines.log("refused login{s}", session.address, logging.INFO, "login refused for %r from %s: %s",
                                hello.name, endpoint(session.address, session.port), result.error.message)
             if result.error.code == ErrorCode.UNSUPPORTED_VERSION:
                 self._refuse(session, result.error.code, result.error.message, hello.request_id)
@@ -715,7 +716,7 @@ class Relay:
             self._login_decided(session, hello, replace(result, claim=Claim.TAKE))
             return
         else:
-            self.log_lines.log("refused logins", session.address, logging.INFO,
+            self.log_lines.log("refused login{s}", session.address, logging.INFO,
                                "login refused for %r from %s: %s", hello.name, endpoint(session.address, session.port),
                                error)
             if error == ErrorCode.NAME_TAKEN:
@@ -768,7 +769,7 @@ class Relay:
         except (InvalidName, NameTaken) as exc:
             code = ErrorCode.NAME_TAKEN if isinstance(exc, NameTaken) else ErrorCode.INVALID_NAME
             self.metrics.logins_refused += 1
-            self.log_lines.log("refused logins", session.address, logging.INFO, "login refused for %r from %s: %s",
+            self.log_lines.log("refused login{s}", session.address, logging.INFO, "login refused for %r from %s: %s",
                                hello.name, endpoint(session.address, session.port), exc)
             session.send(code == ErrorCode.NAME_TAKEN and self._holder_refused(hello, result) or
                          ErrorReply(code, str(exc), hello.request_id))
@@ -937,7 +938,7 @@ class Relay:
                 reason: str | None = None) -> None:
         """Send ``error`` ``code`` and close: ``reason`` is the leave reason (else the code:
         before logging in, where only the log says it)."""
-        self.log_lines.log("refused connections", session.address, logging.INFO, "refused %s: %s",
+        self.log_lines.log("refused connection{s}", session.address, logging.INFO, "refused %s: %s",
                            endpoint(session.address, session.port), message)
         session.send(ErrorReply(code, message, request_id))
         session.close(reason or code, code)
@@ -1421,7 +1422,7 @@ class Relay:
         if session.crowded():
             return  # drained() is called again once it is not
         if session.skipped:
-            log.info("%r skipped %d room messages (slow connection)", session, session.skipped)
+            log.info("%r skipped %s (slow connection)", session, counted(session.skipped, "room message{s}"))
             session.send(RoomSkipped(session.skipped))
             session.skipped = 0
         self.after.drained(session)  # edits and deletes held back for it
@@ -1496,7 +1497,7 @@ class Relay:
         shared = self._late_per_address.get(self._per_address[session.address][2])
         if shared is not None:
             wait = max(wait, shared.wait(now))
-        self.log_lines.log("late receipts over the budget", session.address, logging.INFO,
+        self.log_lines.log("late receipt{s} over the budget", session.address, logging.INFO,
                            "late receipts of %r over the budget: %d not done", session, refused)
         session.send(ErrorReply(ErrorCode.RATE_LIMITED, f"too many receipts for messages not in flight ({refused} "
                                 f"not done); try again in {wait_words(wait)}", None, retry_seconds(wait)))
@@ -1622,7 +1623,7 @@ class Relay:
         wait = budget.take(time.monotonic(), float(cost))
         if not wait:
             return False
-        self.log_lines.log("acks over the budget", session.address, logging.INFO,
+        self.log_lines.log("ack{s} over the budget", session.address, logging.INFO,
                            "acks of %r over the budget: %d not done", session, len(msg_ids))
         session.send(ErrorReply(ErrorCode.RATE_LIMITED, f"too many acks ({len(msg_ids)} not done); "
                                 f"try again in {wait_words(wait)}", None, retry_seconds(wait)))
@@ -1953,7 +1954,7 @@ class Relay:
         self.store.sent_under(key, "", after_store, after_store)
 
     def _rejected(self, session: ClientSession, rejected: FrameRejected) -> None:
-        self.log_lines.log("malformed frames", session.address, logging.WARNING, "bad frame from %r: %s: %s",
+        self.log_lines.log("malformed frame{s}", session.address, logging.WARNING, "bad frame from %r: %s: %s",
                            session, rejected.code, rejected.message)
         if rejected.code == ErrorCode.TRUNCATED_FRAME:
             return  # the stream has ended: there is nobody left to tell

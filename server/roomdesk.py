@@ -53,6 +53,7 @@ from protocol import (
 )
 from protocol.codec import encode, fit_page
 from registry import InvalidName, canonical, lookalike_key, validate_name
+from shared.plural import counted
 
 from . import mailbox, sendorder
 from .addresses import address_group
@@ -727,8 +728,8 @@ class RoomDesk:
             if self._loading.pop(session, None) is None:
                 return  # gone meanwhile (logged_out)
             if failed:  # they stay in the rooms' history; the client may ask it
-                log.warning("could not read %d rooms' messages for %s's client (room_seen %d)",
-                            len(failed), session.name, after)
+                log.warning("could not read %s messages for %s's client (room_seen %d)",
+                            counted(len(failed), "{room's|rooms'}"), session.name, after)
             oldest, blocked = time.time() - const.ROOM_BACKLOG_AGE, self.relay.blocked.get(key, ())
             due: list[tuple[int, str, HistoryEntry]] = []
             for rkey, entries in pages.items():
@@ -1011,7 +1012,7 @@ class RoomDesk:
         if not wait:
             return False
         self.relay.metrics.room_rate_limited += 1
-        self.log_lines.log("room posts over the budget", session.address, logging.INFO,
+        self.log_lines.log("room post{s} over the budget", session.address, logging.INFO,
                            "posts of %r to %s over the budget: retry after %.2f s", session, room_name, wait)
         session.send(ErrorReply(ErrorCode.RATE_LIMITED, f"too many posts to {room_name}; try again in "
                                 f"{wait_words(wait)}", request_id, retry_seconds(wait)))
@@ -1081,7 +1082,7 @@ class RoomDesk:
     # --- Inside ----------------------------------------------------------------------------
 
     def _refused(self, session: ClientSession, request_id: str, refusal: Refused) -> None:
-        self.relay.log_lines.log("refused room requests", session.address, logging.INFO, "room request %s of %r: %s",
+        self.relay.log_lines.log("refused room request{s}", session.address, logging.INFO, "room request %s of %r: %s",
                                  refusal.code, session, refusal.message)
         session.send(refusal.reply(request_id))
 

@@ -224,7 +224,7 @@ class Notice:
 @dataclass(frozen=True, slots=True)
 class LogLine:
     """One line for the server's log (a moderation act, a room created or ended). ``kind``
-    names lines that one user can cause in numbers ("rooms created"): the shell logs a few
+    names lines that one user can cause in numbers ("room{s} created", shared/plural.py): the shell logs a few
     from one address in full and summarises a flood of them; None: each line is logged."""
 
     text: str
@@ -504,7 +504,7 @@ class Rooms:
         self._enrol(room, me, display_form(person.name))
         kind = "invite-only " if invite_only else ""
         return [Entered(room.name, display_form(person.name), "", invite_only, 1, created=True),
-                LogLine(f"{display_form(person.name)} created the {kind}room {room.name}", "rooms created")]
+                LogLine(f"{display_form(person.name)} created the {kind}room {room.name}", "room{s} created")]
 
     def _creation_refused(self, source: str, key: str, now: float) -> Refused | None:
         """Why ``source`` (an address) may not create room ``key`` now (rule 9), or None.

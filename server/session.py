@@ -655,7 +655,7 @@ class ClientSession(asyncio.BufferedProtocol):
         address like the other lines a client can cause at will (server/logsummary.py):
         a client can make itself one as often as it can connect, and a class behind one
         address can stall at once on a bad link."""
-        self.relay.log_lines.log("slow consumers", self.address, logging.WARNING, msg, *args)
+        self.relay.log_lines.log("slow consumer{s}", self.address, logging.WARNING, msg, *args)
 
     # --- Used by the relay --------------------------------------------------------------
 

@@ -54,6 +54,7 @@ from pathlib import Path
 from typing import Any
 
 from registry import canonical
+from shared.plural import counted
 
 from . import lookups
 from .backup import human_size
@@ -353,13 +354,6 @@ def is_storage_failure(exc: BaseException) -> bool:
         or isinstance(exc, OSError)
 
 
-def _operations(count: int, one: str = "", more: str = "") -> str:
-    """``count`` operations in words, then ``one`` or ``more`` after it as ``count`` is 1 or
-    not: "1 operation was", "4 operations were"."""
-    words = f"{count} operation" if count == 1 else f"{count} operations"
-    verb = one if count == 1 else more
-    return f"{words} {verb}" if verb else words
-
 
 class FailureLog:
     """Logs a failing store once, not once per operation: a warning when it starts
@@ -413,7 +407,7 @@ class FailureLog:
         self._unreported += operations
         if now - self._reported_at >= self.period:
             log.warning("storage still failing (%s): %s refused in the last %.0f s",
-                        reason, _operations(self._unreported), now - self._reported_at)
+                        reason, counted(self._unreported, "operation{s}"), now - self._reported_at)
             self._unreported, self._reported_at = 0, now
             self._announced = True  # the log now says it fails: it must say when that ends
 
@@ -436,7 +430,7 @@ class FailureLog:
         if self._announced:
             self._reported_at = self.clock()
             log.info("storage works again after %.1f s; %s refused meanwhile", self._reported_at - self.failing_since,
-                     _operations(self._total, "was", "were"))
+                     counted(self._total, "operation{s} {was|were}"))
             self._unreported = 0  # all in that line
         self.failing_since, self._total = None, 0
         self._refused.clear()
@@ -834,8 +828,8 @@ class Store:
             result = self.checkpoint_now()
         except Exception as error:
             if not self._checkpoint_failed:
-                log.warning("could not checkpoint the write-ahead log: %s (retried every %d commits)",
-                            error, CHECKPOINT_EVERY_COMMITS)
+                log.warning("could not checkpoint the write-ahead log: %s (retried every %s)",
+                            error, counted(CHECKPOINT_EVERY_COMMITS, "commit{s}"))
             self._checkpoint_failed = True
             return None
         if self._checkpoint_failed:
@@ -963,7 +957,8 @@ class Store:
             return
         self._lookups_behind = False
         if caught:
-            log.info("the message lookups caught up with the %d newest messages after a failed commit", caught)
+            log.info("the message lookups caught up with the %s after a failed commit",
+                     counted(caught, "newest message{s}"))
 
     def _hand_back(self, callback: Callable, *args: Any) -> None:
         """From the committer thread: run ``callback(*args)`` on the loop, in its next turn

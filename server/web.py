@@ -229,7 +229,7 @@ class WebSession(ClientSession):
             try:
                 request = reader.next_request()
             except HttpError as error:
-                self.relay.log_lines.log("refused HTTP requests", self.address, logging.INFO, "web %s: %d %s",
+                self.relay.log_lines.log("refused HTTP request{s}", self.address, logging.INFO, "web %s: %d %s",
                                          endpoint(self.address, self.port), error.status, error.reason)
                 self._write_http(_error_response(error, error.method), keep_alive=False)
                 return
@@ -246,7 +246,7 @@ class WebSession(ClientSession):
             check_host(request, self.site.hosts)
         except HttpError as error:
             # DNS rebinding, or a name the operator has not added (--web-host-name).
-            self.relay.log_lines.log("refused host names", self.address, logging.INFO,
+            self.relay.log_lines.log("refused host name{s}", self.address, logging.INFO,
                                      "web %s: %d for Host %r: not one of this server's names "
                                      "(chatserver.py --web-host-name NAME adds one)", endpoint(self.address, self.port),
                                      error.status, request.host)
@@ -284,7 +284,7 @@ class WebSession(ClientSession):
         """The server's figures for Prometheus, to the configured addresses only: they tell
         how busy the server is and how its store fares, which is nobody else's business."""
         if not metrics_allowed(self.address, self.site.metrics_allow):
-            self.relay.log_lines.log("refused metrics requests", self.address, logging.INFO,
+            self.relay.log_lines.log("refused metrics request{s}", self.address, logging.INFO,
                                      "web %s: 403 for /metrics (not in the metrics allow list)",
                                      endpoint(self.address, self.port))
             self._respond(request, 403, "Forbidden", [("Content-Type", "text/plain; charset=utf-8"),
@@ -314,7 +314,7 @@ class WebSession(ClientSession):
             response = accept_handshake(request, allowed_origins=self.site.allowed_origins,
                                         same_origin_too=self.site.same_origin_too, now=time.time())
         except HandshakeError as error:
-            self.relay.log_lines.log("refused upgrades", self.address, logging.INFO,
+            self.relay.log_lines.log("refused upgrade{s}", self.address, logging.INFO,
                                      "web %s: upgrade refused: %d %s", endpoint(self.address, self.port), error.status,
                                      error.reason)
             self._write_http(_error_response(error, request.method), keep_alive=False)
@@ -376,7 +376,7 @@ class WebSession(ClientSession):
                 if self.mode is _ECHO:
                     self._echo(event)
                 elif not self.closing:
-                    self.relay.log_lines.log("binary messages", self.address, logging.INFO,
+                    self.relay.log_lines.log("binary message{s}", self.address, logging.INFO,
                                              "web %r: binary message; closing", self)
                     self._close_websocket(_CLOSE_UNSUPPORTED_DATA, "chat frames are text messages",
                                           const.PROTOCOL_ERROR_REASON)
@@ -502,7 +502,7 @@ class WebSession(ClientSession):
         none: a browser's idle keep-alive connection, which it then gives up), and closed."""
         if self.mode is not _HTTP:
             return super().give_way(message)
-        self.relay.log_lines.log("disconnects before logging in", self.address, logging.INFO,
+        self.relay.log_lines.log("disconnect{s} before logging in", self.address, logging.INFO,
                                  "web %s %s", endpoint(self.address, self.port), GAVE_WAY)
         self.transport.write(_refusal_response(address_full(message)))
         self.close()
@@ -551,7 +551,7 @@ class WebSession(ClientSession):
         if self.mode is _ECHO:
             self._echo_timed_out()
             return
-        self.relay.log_lines.log("HTTP idle timeouts", self.address, logging.INFO,
+        self.relay.log_lines.log("HTTP idle timeout{s}", self.address, logging.INFO,
                                  "web %s: no complete request within %.0f s", endpoint(self.address, self.port),
                                  HTTP_IDLE_TIMEOUT)
         self.close()
@@ -574,7 +574,7 @@ class WebSession(ClientSession):
             due = min(config.heartbeat_timeout - silent, frame_due)
             self._set_timer(max(due, 0.0) + 0.01)  # (just past it: the checks above are strict)
             return
-        self.relay.log_lines.log("echo timeouts", self.address, logging.INFO, "web %s: echo: %s; closing",
+        self.relay.log_lines.log("echo timeout{s}", self.address, logging.INFO, "web %s: echo: %s; closing",
                                  endpoint(self.address, self.port), reason)
         self._close_websocket(_CLOSE_POLICY_VIOLATION, reason)
 

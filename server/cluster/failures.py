@@ -29,6 +29,8 @@ import logging
 import time
 from collections.abc import Callable
 
+from shared.plural import counted
+
 # Kinds named in full in one window, at most.
 MOST_KINDS = 10
 
@@ -96,15 +98,15 @@ class FailureLog:
             self._end(self.clock(), carry=False)
 
     def _end(self, now: float, carry: bool) -> None:
-        again = {kind: counted for kind, counted in self._named.items() if counted[0]}
+        again = {kind: seen for kind, seen in self._named.items() if seen[0]}
         total = sum(count for count, _level in again.values()) + self._others
         if total:
             level = max([level for _count, level in again.values()] + [self._others_level])
             parts = [f"{count} {kind}" for kind, (count, _level) in again.items()]
             if self._others:
                 parts.append(f"{self._others} of other kinds")
-            self.logger.log(level, "cluster: %d more Redis operations not done in the last %.0f s: %s", total,
-                            now - self._opened, ", ".join(parts))
+            self.logger.log(level, "cluster: %s not done in the last %.0f s: %s",
+                            counted(total, "more Redis operation{s}"), now - self._opened, ", ".join(parts))
         # The kinds just named stay named in the next window (a steady outage: one line a
         # window); none failed again: no window until the next failure, which is news.
         self._named = {kind: [0, logging.NOTSET] for kind in again} if carry else {}

@@ -47,6 +47,7 @@ from protocol.codec import encode
 from resp import RedisClient, RedisError
 from resp.aio import RedisConnectionError
 from resp.protocol import encode_command
+from shared.plural import counted
 
 from ..accounts import Account
 from ..afterdelivered import ROOM_TYPING
@@ -1542,8 +1543,8 @@ class ClusterNode:
         users are not told, see _apply_event), join anew, and claim each session's name
         again: a session whose name someone else took meanwhile, or that cannot be claimed
         now, ends (its client logs in again, and its leave is told here: _let_go)."""
-        log.error("cluster: this node's heartbeat expired; joining again and claiming its %d sessions' names anew",
-                  len(self._sids))
+        log.error("cluster: this node's heartbeat expired; joining again and claiming its %s anew",
+                  counted(len(self._sids), "{session's name|sessions' names}"))
         self._unclaimed.update(self._sids)
         self._reclaimed.clear()
         reaped = await self._reap()  # this node too, if nobody did
@@ -1653,7 +1654,8 @@ class ClusterNode:
                     raise failure
         finally:  # (also when Redis failed meanwhile: the next beat goes on with the rest)
             if lost:
-                log.error("cluster: %d sessions could not claim their names again and were closed", lost)
+                log.error("cluster: %s", counted(lost, "session{s} could not claim {its name|their names} again and "
+                                                       "{was|were} closed"))
         if self.relay is not None:
             # What was sent to these users while nobody held their names was stored queued
             # and routed nowhere, after the fetch of the reconnection (_check_events_position)
@@ -1764,7 +1766,7 @@ class ClusterNode:
             if self._apply_errors == 1:
                 log.exception("cluster: an entry could not be applied (kind %s)", _entry_kind(fields))
             elif self._apply_errors % 1000 == 0:
-                log.error("cluster: %d entries could not be applied so far", self._apply_errors)
+                log.error("cluster: %s could not be applied so far", counted(self._apply_errors, "entr{y|ies}"))
 
     def _decode(self, fields: list) -> bus.BusEvent | None:
         try:
@@ -1772,7 +1774,8 @@ class ClusterNode:
         except (bus.BadEntry, ValueError, IndexError) as exc:
             self._bad_entries += 1
             if self._bad_entries == 1 or self._bad_entries % 1000 == 0:
-                log.error("cluster: %d unreadable stream entries so far (latest: %s)", self._bad_entries, exc)
+                log.error("cluster: %s so far (latest: %s)",
+                          counted(self._bad_entries, "unreadable stream entr{y|ies}"), exc)
             return None
 
     def _apply_event(self, fields: list) -> None:

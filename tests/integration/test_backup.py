@@ -133,6 +133,7 @@ def test_a_backup_of_a_stopped_server_leaves_only_the_copy_and_nothing_beside_th
     assert sorted(p.name for p in data.iterdir()) == before
     assert sorted(p.name for p in copy.iterdir()) == ["chat.sqlite3"]
     assert len(history_of(copy)) == 1
+    assert re.search(r" INFO backup of the database made: .+ \(\d+ bytes, 1 message, ", done.stderr), done.stderr
 
 
 def test_the_backup_line_writes_its_numbers_as_the_language_does(tmp_path: Path) -> None:

@@ -93,6 +93,31 @@ def test_a_server_on_the_ipv6_loopback_says_where_it_listens_as_urls_write_it(ca
     assert f"web client on http://[::1]:{web_port}/" in said
 
 
+def test_a_server_on_every_address_says_every_address_it_listens_on(caplog, monkeypatch) -> None:
+    """SERVER_HOST = "" listens on 0.0.0.0 and :: both; the log said "listening on
+    0.0.0.0:5000" alone. Here "every address" is the two loopbacks (the tests listen on no
+    network), as the system would give 0.0.0.0 and ::. With port 0, both on one port: the
+    IPv6 socket had another one, which no client was told."""
+    system_getaddrinfo = socket.getaddrinfo
+
+    def two_loopbacks(host, port, *args, **kwargs):
+        if host is not None:
+            return system_getaddrinfo(host, port, *args, **kwargs)
+        return [(socket.AF_INET, socket.SOCK_STREAM, 6, "", ("127.0.0.1", port)),
+                (socket.AF_INET6, socket.SOCK_STREAM, 6, "", ("::1", port, 0, 0))]
+
+    monkeypatch.setattr(socket, "getaddrinfo", two_loopbacks)
+    caplog.set_level(logging.INFO)
+    with ServerThread(ServerConfig(host="", port=0)) as srv:
+        port = srv.port
+        for name, host in (("João", "127.0.0.1"), ("Conceição", "::1")):
+            client = ChatClient(name, host, port)
+            client.connect(timeout=TIMEOUT)
+            client.close()
+    assert f"listening on 127.0.0.1:{port} and [::1]:{port}\n" in caplog.text
+    assert caplog.text.count("listening on") == 1
+
+
 def test_clients_reach_a_server_on_the_ipv6_loopback_and_see_ipv6_addresses(caplog) -> None:
     """And the log writes where they came from as [::1]:PORT: "login João from ::1:41234"
     read as the address ::1:41234 with no port."""

@@ -66,7 +66,7 @@ def test_a_login_storm_is_logged_up_to_a_budget_then_counted(caplog):
 
     caplog.set_level(logging.INFO, logger="test.budget")
     now = [100.0]
-    budget = LogBudget(logging.getLogger("test.budget"), "logins", rate=10.0, burst=3.0, clock=lambda: now[0])
+    budget = LogBudget(logging.getLogger("test.budget"), "login{s}", rate=10.0, burst=3.0, clock=lambda: now[0])
 
     def lines() -> list[str]:
         return [r.getMessage() for r in caplog.records if r.name == "test.budget"]
@@ -81,7 +81,7 @@ def test_a_login_storm_is_logged_up_to_a_budget_then_counted(caplog):
     now[0] += 30
     budget.sweep()  # the periodic pass tells what waited, once
     budget.sweep()
-    assert lines()[5:] == ["1 more logins not logged one by one in the last 30 s"]
+    assert lines()[5:] == ["1 more login not logged one by one in the last 30 s"]
     caplog.clear()
     budget.flush()
     assert lines() == []

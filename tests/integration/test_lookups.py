@@ -96,6 +96,23 @@ def test_messages_stored_past_the_lookups_are_found_after_a_restart(tmp_path, ca
         db.close()
 
 
+def test_the_log_counts_one_message_in_the_singular(tmp_path, caplog):
+    """"derived the message lookups of 1 messages": every count in the log agrees with its
+    noun (shared/plural.py)."""
+    path = tmp_path / "chat.sqlite3"
+    a_database(path, count=1)
+    for lookups_file in files(path).values():
+        lookups_file.unlink(missing_ok=True)
+    caplog.set_level(logging.INFO, logger="chat.store")
+    open_database(path).close()
+    assert "derived the message lookups of 1 message in " in caplog.text
+    db = open_database(path)
+    insert_rows_only(db, [dm(2, "Alice", "Bob", "c2")])
+    db.close()
+    open_database(path).close()
+    assert "caught up with the 1 newest message\n" in caplog.text
+
+
 def test_a_server_killed_while_writing_the_lookups_leaves_them_whole(tmp_path, caplog):
     """A transaction that has written part of its pages into the unsynced file when the
     process dies: its journal (kept in a file, not in memory) puts them back at the next

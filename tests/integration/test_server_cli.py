@@ -225,6 +225,39 @@ def run_patched(prelude: str, *args: str, cwd: Path = ROOT) -> subprocess.Comple
                           stdin=subprocess.DEVNULL)
 
 
+# Every address as two loopbacks (the tests listen on no network), a machine whose one
+# stable IPv6 address is 2001:db8:1:2::20 (server/lan.py reads it from Linux's table), and
+# a SIGTERM once the server has said its lines and takes the signal.
+EVERY_ADDRESS_ON_THE_LOOPBACK = """
+import os, signal, socket
+import server.lan
+system_getaddrinfo = socket.getaddrinfo
+def two_loopbacks(host, port, *args, **kwargs):
+    if host is not None:
+        return system_getaddrinfo(host, port, *args, **kwargs)
+    return [(socket.AF_INET, socket.SOCK_STREAM, 6, "", ("127.0.0.1", port)),
+            (socket.AF_INET6, socket.SOCK_STREAM, 6, "", ("::1", port, 0, 0))]
+socket.getaddrinfo = two_loopbacks
+server.lan._IF_INET6 = {table!r}
+server.lan._ROUTES = "/nonexistent"
+import chatserver
+chatserver._tell_parent_listening = lambda: os.kill(os.getpid(), signal.SIGTERM)  # (once its handlers are in place)
+"""
+
+
+def test_a_server_on_every_address_gives_the_class_its_ipv6_addresses_too(tmp_path: Path) -> None:
+    """SERVER_HOST = "" listens on 0.0.0.0 and :: both; the LAN line was worked out from
+    the first socket's 0.0.0.0, which takes IPv4 only, and left the IPv6 addresses out."""
+    table = tmp_path / "if_inet6"
+    table.write_text("20010db8000100020000000000000020 02 40 00 80     eth0\n")
+    done = run_patched(EVERY_ADDRESS_ON_THE_LOOPBACK.format(table=str(table)), "--host", "", "--port", "0",
+                       "--web-port", "0", "--memory")
+    assert done.returncode == 0, done.stderr
+    port = re.search(r"listening on 127\.0\.0\.1:(\d+) and \[::1\]:(\d+)\n", done.stderr).group(1)
+    lan = [line for line in done.stderr.splitlines() if " INFO from the LAN: python3 chatclient.py NAME " in line]
+    assert len(lan) == 1 and f"[2001:db8:1:2::20]:{port}" in lan[0], done.stderr
+
+
 def test_a_data_folder_that_is_a_file_names_the_folder_and_what_to_do(tmp_path: Path) -> None:
     (tmp_path / "afile").write_text("")
     done = run("--port", "0", "--web-port", "0", "--data", str(tmp_path / "afile"))

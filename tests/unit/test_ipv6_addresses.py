@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from registry.registry import Endpoint, UserRecord
 from resp.aio import parse_url
-from server.addresses import address_group, endpoint, peer_address
+from server.addresses import address_group, endpoint, endpoints, peer_address
 from server.admission import Admission
 from server.console import registry_lines
 from server.lan import ipv6_addresses, lan_lines
@@ -112,3 +112,13 @@ def test_the_servers_who_writes_an_ipv6_client_in_brackets() -> None:
               UserRecord("Ana", (Endpoint("192.168.1.31", 50413, 0.0, None),))]
     lines = registry_lines(online)
     assert "[2001:db8:1:2::31]:50412" in lines[2] and "192.168.1.31:50413" in lines[1]
+
+
+def test_where_a_server_listens_is_every_socket_s_address_in_one_line() -> None:
+    """With SERVER_HOST = "" the server listens on 0.0.0.0 and :: both; the log said only
+    "listening on 0.0.0.0:5000", and a teacher thought IPv6 clients could not connect."""
+    assert endpoints([("127.0.0.1", 5000)]) == "127.0.0.1:5000"
+    assert endpoints([("0.0.0.0", 5000), ("::", 5000, 0, 0)]) == "0.0.0.0:5000 and [::]:5000"
+    assert endpoints([("10.0.0.5", 5000), ("::1", 5000, 0, 0), ("fe80::1%eth0", 5000, 0, 2)]) == \
+        "10.0.0.5:5000, [::1]:5000 and [fe80::1%eth0]:5000"
+    assert endpoints([("0.0.0.0", 5000), ("0.0.0.0", 5000)]) == "0.0.0.0:5000"  # said once
