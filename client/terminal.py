@@ -186,6 +186,7 @@ from .commands import (
     parse_command,
 )
 from .display import (
+    awaiting_words,
     explain_refusal,
     format_clock,
     preview,
@@ -214,7 +215,6 @@ from .terminal_input import ReadlineHooks, load_readline, read_as_utf8, redecode
 from .terminal_screen import TYPED_LINE, Screen
 from .terminal_lines import (
     INDENT,
-    LOOKUP_LINE,
     READ_BY_LINE,
     RECONNECT_LINE,
     TYPING_LINE,
@@ -269,12 +269,14 @@ _POSTS_KEPT = 1000
 # of it, whose line confirms it (a few ms after the answer; more in a cluster, where it
 # comes through Redis); without one a line says it was done (_room_act).
 _ACT_NOTICE_WAIT = 1.0
-# /to NAME on the interactive screen: after this many seconds without the server's answer
-# about NAME a line says it is being looked up (a fast answer comes first, and no line is
-# added); after _LOOKUP_WAIT (or --timeout, if shorter) the prompt is given back, plain lines
-# going to NAME unchecked, as the line says. The prompt was held for the whole --timeout
-# (10 s) with nothing on screen while a slow server did not answer.
-_LOOKUP_NOTICE_AFTER = 0.25
+# A command that asks the server (/to NAME, /whois, /who, /history, /rooms, /members), on
+# the interactive screen: after this many seconds without the answer a line says what is
+# awaited, and the answer takes its place (a fast answer comes first, and no line is added:
+# TerminalUI._awaited). The prompt was held up to --timeout (10 s) with nothing on screen
+# while a slow server did not answer.
+_NOTICE_AFTER = 0.25
+# /to NAME on the interactive screen: after this long (or --timeout, if shorter) without the
+# answer the prompt is given back, plain lines going to NAME unchecked, as the line says.
 _LOOKUP_WAIT = 3.0
 
 # --- The terminal session ---------------------------------------------------------------
@@ -652,8 +654,36 @@ class TerminalUI:
             return line
 
     def _execute(self, command: Command) -> None:
+        """Carry ``command`` out; if it asks the server, with the screen's notice while its
+        answer is awaited (:meth:`_awaited`)."""
         if isinstance(command, Blank):
             return
+        with self._screen.awaiting(self._awaited(command), _NOTICE_AFTER):
+            self._carry_out(command)
+
+    def _awaited(self, command: Command) -> str | None:
+        """What the screen says while ``command`` waits for the server's answer
+        (:meth:`Screen.awaiting`); None for a command that asks nothing, or whose answer
+        is what it changes (a /join, a /block: said once done)."""
+        if isinstance(command, SetTarget):
+            if command.to is None or is_room(command.to):
+                return None
+            with self._print_lock:  # "João" for /to joão, as the line after it says
+                return awaiting_words("whois", self._names.spelt(command.to))
+        if isinstance(command, ShowWhois):
+            return awaiting_words("whois", command.name)
+        if isinstance(command, ShowWho):
+            return awaiting_words("who")
+        if isinstance(command, ShowHistory):
+            return awaiting_words("history", command.peer)
+        if isinstance(command, ShowRooms):
+            return awaiting_words("rooms")
+        if isinstance(command, ShowMembers):
+            room = command.room if command.room is not None else self._target if is_room(self._target) else None
+            return None if room is None else awaiting_words("members", room)
+        return None
+
+    def _carry_out(self, command: Command) -> None:
         if isinstance(command, Mistake):
             self._screen.emit(f"! {sanitize(command.message)}")
             self._sent_nothing()
@@ -684,15 +714,13 @@ class TerminalUI:
                                                                          why=sanitize(str(exc))))
         elif isinstance(command, ShowWhois):
             try:
-                with self._looking_up(command.name):  # (up to --timeout: the answer is what was asked for)
-                    result = self.client.lookup(command.name, self._timeout)
+                result = self.client.lookup(command.name, self._timeout)  # (up to --timeout: it is what was asked)
                 like = self._like(command.name) if result.status == "unknown" else None
                 line = format_lookup(result, like)
             except ClientError as exc:
                 line = _("! /{command} failed: {why}").format(command=command_names("whois")[0],
                                                               why=sanitize(str(exc)))
-            with self._print_lock:  # (in place of "looking up", if it was said and is still the last line)
-                self._screen.print_locked(self._screen.stamp(line), redraw=True, replace=LOOKUP_LINE)
+            self._screen.emit(line)
         elif isinstance(command, ShowHistory):
             with self._print_lock:
                 self._history_of = canonical(command.peer)
@@ -751,8 +779,8 @@ class TerminalUI:
         for it never goes to the room, or to whom they went before, instead. When the
         server cannot answer (reconnecting, no answer in time), the line says the name
         was not checked. On the interactive screen the answer is awaited for _LOOKUP_WAIT
-        at most, a line saying the name is being looked up meanwhile (:meth:`_looking_up`);
-        a script's line waits for it up to ``timeout``."""
+        at most (a line saying the name is being looked up meanwhile: :meth:`_awaited`); a
+        script's line waits for it up to ``timeout``."""
         if to is None or is_room(to):
             self._target = to
             self._screen.emit(_("* plain lines now go to {name}").format(name=sanitize(to)) if to
@@ -762,9 +790,7 @@ class TerminalUI:
             to = self._names.spelt(to)
         why = ""
         try:
-            with self._looking_up(to):
-                result = self.client.lookup(to, min(self._timeout, _LOOKUP_WAIT) if self._interactive
-                                            else self._timeout)
+            result = self.client.lookup(to, min(self._timeout, _LOOKUP_WAIT) if self._interactive else self._timeout)
         except ClientError as exc:  # reconnecting, no answer within the timeout, refused
             result, why = None, self._failure(exc)
         if result is not None and result.status != "unknown":
@@ -790,34 +816,7 @@ class TerminalUI:
             self._sent_nothing()  # (a script's line that did not do what it was for)
         else:
             line = _("* plain lines now go to {name}").format(name=name)
-        with self._print_lock:  # (in place of "looking up", if it was said and is still the last line)
-            self._screen.print_locked(self._screen.stamp(line), redraw=True, replace=LOOKUP_LINE)
-
-    @contextmanager
-    def _looking_up(self, name: str) -> Iterator[None]:
-        """While /to or /whois waits for the server's answer about ``name``: on the interactive
-        screen, a line saying so once _LOOKUP_NOTICE_AFTER has passed without it (printed
-        by a timer thread, as the main thread waits), never after the wait has ended."""
-        if not self._interactive:
-            yield
-            return
-        waiting = True
-
-        def notice() -> None:
-            with self._print_lock:
-                if waiting:
-                    self._screen.print_locked(self._screen.stamp(_("* looking up {name} on the server…").format(
-                        name=sanitize(name))), redraw=True, key=LOOKUP_LINE)
-
-        timer = threading.Timer(_LOOKUP_NOTICE_AFTER, notice)
-        timer.daemon = True
-        timer.start()
-        try:
-            yield
-        finally:
-            timer.cancel()
-            with self._print_lock:
-                waiting = False
+        self._screen.emit(line)
 
     # --- Edit and delete (issue 13) ---------------------------------------------------------
 

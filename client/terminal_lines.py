@@ -548,7 +548,6 @@ RECONNECT_LINE = "reconnect"
 UNAVAILABLE_LINE = "unavailable"  # the status of an outage of the server's storage
 READ_BY_LINE = "read by"  # (it, room, msg_id): how many read our last post in a room
 TYPING_LINE = "typing"  # (it, room): who is typing in a room
-LOOKUP_LINE = "lookup"  # /to NAME waiting for the server's answer about NAME
 
 
 def stamped_at(event: Event) -> float | None:

@@ -9,7 +9,8 @@ with the cursor where it was. Nothing is printed between input() starting and re
 drawing its prompt (readline's pre-input hook says when), nor while a password is asked
 (lines wait, then come). A line may be given a key, and a later line with the same key
 rewrites it in place while it is still the last one (a message's state, the reconnection
-line). In a pipe: one line each, nothing else.
+line). While a command waits for the server's answer, a notice says so after a moment, and
+the answer takes its place (:meth:`Screen.awaiting`). In a pipe: one line each, nothing else.
 
 The lock is also the terminal session's (client/terminal.py guards its own state with it):
 one lock, so a line and the state it shows never disagree.
@@ -34,6 +35,8 @@ PROMPT_WAIT = 0.5
 
 # The ``replace`` of a message's first line: it takes the place of the line typed.
 TYPED_LINE = object()
+# The key of the notice that a command waits for the server's answer (Screen.awaiting).
+_AWAITED_LINE = object()
 
 
 class Screen:
@@ -62,6 +65,7 @@ class Screen:
         self._prompt_pending = False  # input() started, readline has not drawn the prompt yet
         self._prompt_shown = False  # the prompt and typed text are on screen, below the last line
         self._prompt_drawn_or_gone = threading.Condition(self.lock)
+        self._awaiting: int | None = None  # the thread waiting for an answer (awaiting), until it prints
 
     def emit(self, line: str, at: float | None = None) -> None:
         """Print one line (stamped with the time on the interactive screen; ``at``: the
@@ -114,7 +118,15 @@ class Screen:
         interactive screen, where every line is stamped, and no time in a pipe, where only
         messages are): a line of another day than the one before it comes under a dim line
         naming its day (:class:`~client.display.DayBreaks`), unless it rewrites a line in place.
+
+        The first line printed by a thread inside :meth:`awaiting` is its answer: it ends the
+        wait, and takes the place of the notice (if that is still the last line) unless it
+        ``replace``\ s another.
         """
+        if self._awaiting is not None and self._awaiting == threading.get_ident():
+            self._awaiting = None
+            if replace is None:
+                replace = _AWAITED_LINE
         rewrite = replace is not None and replace is not TYPED_LINE and replace == self.last_key
         day = None if rewrite or (at is None and not self.interactive) else \
             self._days.before(time.time() if at is None else at, time.time())
@@ -148,6 +160,38 @@ class Screen:
             out.flush()
         except (OSError, ValueError):
             pass  # stdout closed (e.g. `| head`): nothing left to show it to
+
+    @contextmanager
+    def awaiting(self, notice: str | None, after: float) -> Iterator[None]:
+        """While the calling thread waits for the server's answer to a command (the prompt is
+        not given back meanwhile): on the interactive screen, ``notice`` once ``after``
+        seconds have passed with nothing printed by that thread (printed by a timer thread),
+        and the first line that thread prints, the answer or why none came, rewrites the
+        notice in place while it is still the last line. Never a notice after that line, nor
+        after the block. With ``notice`` None, or in a pipe (where the answers are a script's
+        lines, one per command), nothing is added."""
+        if notice is None or not self.interactive:
+            yield
+            return
+        waiting = threading.get_ident()
+
+        def show() -> None:
+            with self.lock:
+                if self._awaiting == waiting:
+                    self.print_locked(self.stamp(notice), redraw=True, key=_AWAITED_LINE)
+
+        with self.lock:
+            self._awaiting = waiting
+        timer = threading.Timer(after, show)
+        timer.daemon = True
+        timer.start()
+        try:
+            yield
+        finally:
+            timer.cancel()
+            with self.lock:
+                if self._awaiting == waiting:
+                    self._awaiting = None
 
     def input_line(self) -> str:
         """``input()`` at the prompt, which lines printed meanwhile go above: none between

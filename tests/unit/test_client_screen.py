@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import io
 import re
+import threading
 import time
 
 import pytest
@@ -33,6 +34,8 @@ from noonzone import local_time, stop_clock_at_noon
 from client.terminal import TerminalUI
 from client.terminal_lines import describe_follow_up, describe_on_screen, describe_own
 from protocol import Deleted, DirectMessage, Edited, Read, RoomDeleted, RoomEdited, RoomMessage, UserJoined, UserLeft, Welcome
+from protocol.events import MemberEntry, Presence, RoomEntry
+from client.commands import Command, SetTarget, ShowHistory, ShowMembers, ShowRooms, ShowWho
 
 PLAIN = Style(False)
 COLOUR = Style(True)
@@ -327,7 +330,7 @@ def test_to_a_name_the_server_is_slow_about_says_it_is_looked_up_then_what_came_
         raise RequestTimeout(f"no answer from the server within {timeout:g} s")
 
     monkeypatch.setattr(ui.client, "lookup", lookup)
-    ui._set_target("Conceição")
+    ui._execute(SetTarget("Conceição"))  # (the command as typed: its notice is the screen's, for every command)
     assert asked == [3.0]  # (not --timeout, 10 s)
     rows = out.getvalue().split("\n")
     assert rows[0].endswith("* looking up Conceição on the server…"), rows
@@ -360,6 +363,58 @@ def test_whois_of_a_name_the_server_is_slow_about_says_it_is_looked_up_then_the_
     assert rows[0].endswith("* looking up conceição on the server…"), rows
     assert rows[1].startswith("\x1b[1A\r\x1b[J") and rows[1].endswith(
         "* Conceição is offline (messages to them wait for their next login)"), rows
+
+
+def _slow(out: _Stream, notice: str, answer: object):
+    """A request of the client's that answers ``answer`` once ``notice`` is on the screen
+    (or after 2 s without it: a screen that says nothing while it waits)."""
+    def request(*args: object, **kwargs: object) -> object:
+        deadline = time.monotonic() + 2
+        while notice not in out.getvalue() and time.monotonic() < deadline:
+            time.sleep(0.01)
+        return answer
+    return request
+
+
+@pytest.mark.parametrize(("command", "method", "answer", "notice", "shown"), [
+    (ShowWho(), "who", [Presence("Conceição", 0.0)], "* asking the server who is online…", "* online (1):"),
+    (ShowHistory("Conceição", 3), "history_read", ([], None), "* asking the server for the history with Conceição…",
+     "* no messages with Conceição"),
+    (ShowHistory("#redes", 3), "history_read", ([], None), "* asking the server for the history of #redes…",
+     "* no messages in #redes"),
+    (ShowRooms(), "rooms", [RoomEntry("#redes", 3, "")], "* asking the server for the list of rooms…",
+     "* 1 room:"),
+    (ShowMembers("#redes"), "members", [MemberEntry("Olga", "owner", True)],
+     "* asking the server who is in #redes…", "* in #redes (1): Olga (owner)"),
+])
+def test_a_request_the_server_is_slow_to_answer_says_it_is_waiting_then_the_answer_in_its_place(
+        monkeypatch: pytest.MonkeyPatch, command: Command, method: str, answer: object, notice: str,
+        shown: str) -> None:
+    """/who, /history, /rooms and /members held the prompt up to --timeout (10 s) with
+    nothing on screen while the server was slow: the user could not tell whether the command
+    had been taken. After a moment a line says what is awaited; the answer takes its place."""
+    ui, out = _screen_ui(columns=200)
+    monkeypatch.setattr(ui.client, method, _slow(out, notice, answer))
+    monkeypatch.setattr(ui, "_like", lambda name: None)  # (no second question: nobody online to look like)
+    ui._execute(command)
+    rows = out.getvalue().split("\n")
+    assert rows[0].endswith(notice), rows
+    assert rows[1].startswith("\x1b[1A\r\x1b[J") and rows[1].endswith(shown), rows  # (in place of the notice)
+
+
+def test_a_script_s_slow_answer_comes_alone_with_no_notice_before_it(monkeypatch: pytest.MonkeyPatch) -> None:
+    """In a pipe the answers are the script's lines, one per command: no notice among them."""
+    out = _Stream(False)
+    ui = TerminalUI("Alice", "127.0.0.1", 9, stdin=_Stream(False), stdout=out, stderr=out, interactive=False)
+
+    def who(timeout: float) -> list[Presence]:
+        threading.Event().wait(0.5)  # (past the screen's moment before its notice)
+        return [Presence("Conceição", 0.0)]
+
+    monkeypatch.setattr(ui.client, "who", who)
+    ui._execute(ShowWho())
+    assert out.getvalue().startswith("* online (1): Conceição (since "), out.getvalue()
+    assert out.getvalue().count("\n") == 1, out.getvalue()
 
 
 def test_a_name_the_server_says_nobody_has_is_not_offered_by_tab(monkeypatch: pytest.MonkeyPatch) -> None:
