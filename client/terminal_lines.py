@@ -590,9 +590,8 @@ def describe_mark(message: OutgoingMessage, state: str, error: tuple[str, str] |
                          else _("… held back: the server asked to wait"))
     if state == SENT:
         return style.dim("✓")
-    if state == QUEUED:
-        return style.dim(_("✓ queued ({name} is offline; kept for their next login)").format(
-            name=sanitize(message.to)))
+    if state == QUEUED:  # (the line names whom it waits for: not again here)
+        return style.dim(_("✓ queued (offline: kept for their next login)"))
     if state == DELIVERED:
         return style.dim("✓✓")
     if still_on_its_way(message, state, error):
@@ -608,6 +607,9 @@ def describe_follow_up(message: OutgoingMessage, state: str, error: tuple[str, s
     last one (so it cannot be rewritten): the mark, then who and the start of the text
     (``now``: as it reads now, when edited or deleted since it was sent)."""
     text = preview(" ".join((message.text if now is None else now).split()), 30)
+    if state == QUEUED:  # whom it is for after the mark, as in the others; why it waits after the text
+        return stamp(clock, _("✓ queued for {name}: {text} (offline: kept for their next login)").format(
+            name=style.name(sanitize(message.to), message.to), text=text), style)
     failed = state == FAILED
     mark = (style.dim("…") if still_on_its_way(message, state, error)
             else style.alert("?") if unconfirmed(state, error)

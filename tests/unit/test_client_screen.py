@@ -236,7 +236,7 @@ def test_a_sent_message_is_one_line_whose_mark_shows_its_state() -> None:
     assert describe_own(message, "sent", None, PLAIN) == f"[{clock}] you → Bob: hello ✓"
     assert describe_own(message, "delivered", None, PLAIN) == f"[{clock}] you → Bob: hello ✓✓"
     assert describe_own(message, "queued", None, PLAIN) == \
-        f"[{clock}] you → Bob: hello ✓ queued (Bob is offline; kept for their next login)"
+        f"[{clock}] you → Bob: hello ✓ queued (offline: kept for their next login)"
     assert describe_own(message, "failed", ("unknown_recipient", "x"), PLAIN) == \
         f"[{clock}] you → Bob: hello ✗ not sent: nobody called Bob has ever logged in here: check the name"
     # Bob typed for Bób, who is online: the failure names him (the error's "like").
@@ -258,6 +258,29 @@ def test_a_sent_message_is_one_line_whose_mark_shows_its_state() -> None:
     long = OutgoingMessage("r3", "Bob", "a rather long message\nthat goes on and on and on")
     assert describe_follow_up(long, "sent", None, PLAIN, "12:59") == \
         "[12:59] ✓ to Bob: a rather long message that go…"
+
+
+@pytest.mark.parametrize(("language", "own", "follow_up"), [
+    ("en", "you → João: oi ✓ queued (offline: kept for their next login)",
+     "✓ queued for João: oi (offline: kept for their next login)"),
+    ("pt_BR", "você → João: oi ✓ na fila (offline: guardada até o próximo login)",
+     "✓ na fila para João: oi (offline: guardada até o próximo login)"),
+])
+def test_a_queued_message_s_lines_name_the_recipient_once(language: str, own: str, follow_up: str) -> None:
+    """A tester read "✓ na fila (João está offline; …) para João: oi": João twice, the
+    state's words between the mark and whom it is about. Each line names João once: the
+    message's own line after the arrow, the short follow-up line as the others do, with
+    why it waits after the text."""
+    import i18n
+    message = OutgoingMessage("r1", "João", "oi")
+    message.submitted = True
+    clock = time.strftime("%H:%M", time.localtime(message.created))
+    i18n.use(language)
+    try:
+        assert describe_own(message, "queued", None, PLAIN) == f"[{clock}] {own}"
+        assert describe_follow_up(message, "queued", None, PLAIN, "12:59") == f"[12:59] {follow_up}"
+    finally:
+        i18n.use("en")
 
 
 # --- Completion -------------------------------------------------------------------------
