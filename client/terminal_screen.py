@@ -55,10 +55,13 @@ class Screen:
         self.lock = threading.Lock()
         self.reading = False        # the main thread is (about to be) blocked reading input
         # All guarded by the lock:
-        self.last_key: object = None  # what the last line printed shows (rewritable if not None)
+        self._last_key: object = None  # what the last line printed shows (rewritable if not None: last_key)
         self._days = DayBreaks()  # where the screen (or the pipe) needs a line naming the day
         self._last_rows = 0         # screen rows that line takes
         self._echo_rows = 0         # rows of the line just typed, still on screen below the last
+        # The window's width when the last line, and the line just typed, were printed: a
+        # window narrowed since may have wrapped their rows onto more than a rewrite erases.
+        self._last_columns = self._echo_columns = 0
         self._holding = False       # a password prompt is on screen: lines wait in held
         self.held: list[str] = []
         self._prompt_hooked = False  # readline tells us when it has drawn the prompt (follow_prompt)
@@ -66,6 +69,16 @@ class Screen:
         self._prompt_shown = False  # the prompt and typed text are on screen, below the last line
         self._prompt_drawn_or_gone = threading.Condition(self.lock)
         self._awaiting: int | None = None  # the thread waiting for an answer (awaiting), until it prints
+
+    @property
+    def last_key(self) -> object:
+        """The ``key`` of the last line printed while it can be rewritten in place (None
+        otherwise): not once the window is narrower than when it was printed. A terminal
+        that rewraps its lines (tmux, VTE, kitty, iTerm2...) then shows its rows on more
+        rows than it had, and a rewrite went up over only some of them, leaving the first
+        ones cut mid-word above the new line; one that does not rewrap (xterm) cuts them.
+        A wider window is no matter: the client's rows are broken by newlines, never joined."""
+        return self._last_key if self.columns() >= self._last_columns else None
 
     def emit(self, line: str, at: float | None = None) -> None:
         """Print one line (stamped with the time on the interactive screen; ``at``: the
@@ -121,7 +134,7 @@ class Screen:
 
         The first line printed by a thread inside :meth:`awaiting` is its answer: it ends the
         wait, and takes the place of the notice (if that is still the last line) unless it
-        ``replace``\ s another.
+        is to replace another.
         """
         if self._awaiting is not None and self._awaiting == threading.get_ident():
             self._awaiting = None
@@ -149,12 +162,13 @@ class Screen:
             prompted = self._prompt_shown if self._prompt_hooked else self.reading
             if prompted:
                 erase = erase_input(self._input_row(columns))
-            if replace is TYPED_LINE and self._echo_rows and not prompted:
+            if replace is TYPED_LINE and self._echo_rows and not prompted and columns >= self._echo_columns:
                 erase += f"\x1b[{self._echo_rows}A\r\x1b[J"
-            elif replace is not None and replace == self.last_key and self._last_rows:
+            elif rewrite and self._last_rows:
                 erase += f"\x1b[{self._last_rows}A\r\x1b[J"
             out.write(f"{erase}{head}{line}\n")
-            self.last_key, self._last_rows, self._echo_rows = key, screen_rows(line, columns), 0
+            self._last_key, self._last_rows, self._last_columns = key, screen_rows(line, columns), columns
+            self._echo_rows = 0
             if prompted and redraw:
                 self._redraw()
             out.flush()
@@ -210,8 +224,9 @@ class Screen:
                 self._prompt_pending = self._prompt_shown = False
                 self._prompt_drawn_or_gone.notify_all()
         with self.lock:
-            self.last_key = None
-            self._echo_rows = cursor_row(display_width(prompt + line), self.columns()) + 1
+            self._last_key = None
+            self._echo_columns = self.columns()
+            self._echo_rows = cursor_row(display_width(prompt + line), self._echo_columns) + 1
         return line
 
     def follow_prompt(self) -> None:

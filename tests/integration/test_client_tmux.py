@@ -278,6 +278,28 @@ def test_who_with_the_server_slow_to_answer_says_it_is_asking_then_why_no_answer
 
 
 @pytest.mark.timeout_seconds(90)
+def test_a_line_rewritten_in_place_after_the_window_narrowed_leaves_nothing_of_the_old_one(
+        server: ServerThread, terminal: Callable[..., Tmux]) -> None:
+    """A line that is rewritten in place (here the notice of a /who the server does not
+    answer) was printed on one row of a 60-column window; narrowed to 30 columns, the
+    terminal wrapped it onto two, and its rewrite went up one row only: the notice's first
+    row stayed on screen above the answer. The answer comes below it instead."""
+    with FaultProxy(server.host, server.port) as proxy:
+        alice = terminal("Alice", columns=60, port=proxy.port, args=("--timeout", "3"))
+        assert proxy.freeze("Alice") == 1
+        alice.type("/who")
+        alice.press("Enter")
+        alice.wait_text("* asking the server who is online…")
+        alice.resize(30)
+        rows = alice.wait(lambda rows: input_rows(rows).startswith("[room]> "), "the prompt, back")
+        shown = "\n".join(row.rstrip() for row in rows).rstrip()
+        assert re.search(r"\n\[\d\d:\d\d\] ! /who failed: no\n {8}answer from the server\n {8}within 3 s\n\[room\]>$",
+                         shown), shown
+        # Whatever is left of the notice is whole (the terminal's own wrapping of it, joined).
+        assert all("asking the server who is online…" in row for row in alice.screen() if "asking" in row), shown
+
+
+@pytest.mark.timeout_seconds(90)
 def test_tab_completes_the_name_of_someone_online_before_the_terminal_started(
         server: ServerThread, terminal: Callable[..., Tmux], clients: list[ChatClient]) -> None:
     """A tester started the client with Beatriz already online: "@Beat" Tab did nothing

@@ -494,6 +494,27 @@ def test_a_message_state_rewrites_its_line_or_follows_it_briefly() -> None:
     assert re.fullmatch(r"\[\d\d:\d\d\] ✓✓ to Bob:\n {8}x{29}…", last), last
 
 
+def test_a_message_state_after_the_window_narrowed_follows_its_line_rather_than_rewriting_it() -> None:
+    """Narrowed after a message's line was printed, a terminal that rewraps (tmux, VTE)
+    shows it on more rows than it took, and the rewrite of its mark went up over only some
+    of them. The new state comes on a short line below; a wider window still rewrites."""
+    ui, out = _screen_ui(columns=60)
+    widths = iter([60] * 50)
+    ui._screen.columns = lambda: next(widths)  # type: ignore[method-assign]
+    message = OutgoingMessage("r1", "Bob", "x" * 30)   # one row at 60 columns, two at 30
+    message.submitted = True
+    ui._show_own(message)
+    widths = iter([80] * 50)                           # wider: the rows stay as they were
+    message._advance("sent")
+    ui._on_event(MessageUpdate(message, "sent"))
+    assert out.getvalue().split("\n")[1].startswith("\x1b[1A\r\x1b[J"), out.getvalue()
+    widths = iter([30] * 50)                           # narrower than when that line was printed
+    message._advance("delivered")
+    ui._on_event(MessageUpdate(message, "delivered"))
+    last = out.getvalue().split("\n")[2]
+    assert not last.startswith("\x1b[") and re.fullmatch(r"\[\d\d:\d\d\] ✓✓ to Bob: x+…?", last), out.getvalue()
+
+
 def test_a_state_reached_while_the_line_is_printed_still_shows(monkeypatch: pytest.MonkeyPatch) -> None:
     # The receiver moves the message on (sending -> sent, final for the room) while the
     # main thread prints its first line: the update that follows must rewrite that line,
