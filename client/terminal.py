@@ -147,6 +147,7 @@ from protocol import (
 )
 from protocol import RoomDeleted, RoomEdited, RoomTyping  # in rooms (issue 13)
 from protocol import RoomRead  # read marks in rooms (issue 13)
+from protocol import MemberEntry
 from protocol import CatchUp as NodeBack  # feature catch_up (the name CatchUp is terminal_catchup's)
 import i18n
 from i18n import _, ngettext
@@ -246,10 +247,11 @@ _WAKE_RETRY = 0.05
 # Copies of messages sent by our other sessions remembered for their outcome's line.
 _CARBONS_KEPT = 1000
 # The room commands that apply to the default room too, so that without a room they act
-# on it when plain lines go there: a mute (everyone is in it, so nobody is kicked, banned or
-# invited there, nor leaves it, and its members are who is online: PROTOCOL.md, "The
-# default room").
-_DEFAULT_ROOM_ACTS = frozenset({"mute", "unmute"})
+# on it when plain lines go there: a mute; /members, whose answer there is who is online
+# (everyone is in it: the server answers it forbidden, to be asked with who); and /leave,
+# to say that it is not left (PROTOCOL.md, "The default room"). Nobody is kicked, banned or
+# invited there.
+_DEFAULT_ROOM_ACTS = frozenset({"mute", "unmute", "members", "leave"})
 # How many messages' current texts the terminal keeps (TerminalUI._texts), the oldest
 # forgotten first: what an edit or delete told later is compared with.
 _TEXTS_KEPT = 1000
@@ -679,8 +681,9 @@ class TerminalUI:
         if isinstance(command, ShowRooms):
             return awaiting_words("rooms")
         if isinstance(command, ShowMembers):
-            room = command.room if command.room is not None else self._target if is_room(self._target) else None
-            return None if room is None else awaiting_words("members", room)
+            room = command.room if command.room is not None else self._target if is_room(self._target) \
+                else const.DEFAULT_ROOM
+            return awaiting_words("members", const.DEFAULT_ROOM if is_default_room(room) else room)
         return None
 
     def _carry_out(self, command: Command) -> None:
@@ -888,6 +891,13 @@ class TerminalUI:
                                     "room (/{command} #ROOM ...) or /{join} #ROOM first").format(
                     command=command_names(word)[0], join=command_names("join")[0]))
                 return
+        if room is not None and is_default_room(room):
+            room = const.DEFAULT_ROOM  # (as the server spells it, whatever case was typed)
+            if isinstance(command, RoomLeave):
+                self._screen.emit(_("! /{command}: {room} is the default room, which everyone logged in is in; it "
+                                    "cannot be left (/{quit} leaves the chat)").format(
+                    command=command_names(word)[0], room=room, quit=command_names("quit")[0]))
+                return
         try:
             if isinstance(command, RoomJoin):
                 info = self.client.join(command.room, timeout=self._timeout)
@@ -901,7 +911,9 @@ class TerminalUI:
             elif isinstance(command, ShowRooms):
                 self._screen.emit_block(format_rooms(self.client.rooms(self._timeout)))
             elif isinstance(command, ShowMembers):
-                self._screen.emit(format_members(room, self.client.members(room, self._timeout)))
+                members = [MemberEntry(p.name, "member", True) for p in self.client.who(self._timeout)] \
+                    if room == const.DEFAULT_ROOM else self.client.members(room, self._timeout)
+                self._screen.emit(format_members(room, members))
             else:
                 self._room_act(command, room)
         except ClientError as exc:

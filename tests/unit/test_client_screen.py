@@ -440,6 +440,47 @@ def test_a_script_s_slow_answer_comes_alone_with_no_notice_before_it(monkeypatch
     assert out.getvalue().count("\n") == 1, out.getvalue()
 
 
+def _script_ui() -> tuple[TerminalUI, _Stream]:
+    out = _Stream(False)
+    return TerminalUI("Alice", "127.0.0.1", 9, stdin=_Stream(False), stdout=out, stderr=out, interactive=False), out
+
+
+@pytest.mark.parametrize("room", [None, "#lobby", "#Lobby"])
+def test_members_of_the_default_room_are_who_is_online(monkeypatch: pytest.MonkeyPatch, room: str | None) -> None:
+    """A new user saw "#lobby (3 members)" in /rooms; /members said the default room "has no
+    such thing", and /members #lobby that "only a message's sender may change it, and only a
+    room's owner..." (the server's forbidden: PROTOCOL.md says to ask who for it). Its
+    members are who is online: the answer is /who's, as /members says a room's."""
+    from client.errors import RequestFailed
+    ui, out = _script_ui()
+
+    def members(room: str, timeout: float) -> list[MemberEntry]:
+        raise RequestFailed("forbidden", "not for the default room")
+
+    monkeypatch.setattr(ui.client, "members", members)
+    monkeypatch.setattr(ui.client, "who", lambda timeout: [Presence("João", 0.0), Presence("Alice", 0.0)])
+    ui._execute(ShowMembers(room))
+    assert out.getvalue() == "* in #lobby (2): Alice, João\n"
+
+
+@pytest.mark.parametrize("room", [None, "#lobby"])
+def test_leaving_the_default_room_says_it_cannot_be_left_and_how_to_leave_the_chat(
+        monkeypatch: pytest.MonkeyPatch, room: str | None) -> None:
+    """/deixar said the default room "has no such thing"; /deixar #lobby, that "only a
+    message's sender may change it...". Everyone logged in is in it: /quit leaves."""
+    from client.commands import RoomLeave
+    from client.errors import RequestFailed
+    ui, out = _script_ui()
+
+    def leave(room: str, timeout: float) -> None:
+        raise RequestFailed("forbidden", "not the default room")
+
+    monkeypatch.setattr(ui.client, "leave", leave)
+    ui._execute(RoomLeave(room))
+    assert out.getvalue() == "! /leave: #lobby is the default room, which everyone logged in is in; it cannot be " \
+                             "left (/quit leaves the chat)\n"
+
+
 def test_a_name_the_server_says_nobody_has_is_not_offered_by_tab(monkeypatch: pytest.MonkeyPatch) -> None:
     """After "/historico joao" (nobody's: did you mean João?) or "@conceicao oi" (refused:
     nobody called conceicao), Tab offered joao and conceicao beside João and Conceição, so

@@ -21,6 +21,7 @@ chatCatalogueLoaded("pt_BR", {
   "! /{command}: this server has no read receipts": "! /{command}: este servidor não tem confirmações de leitura",
   "! /{command}: {name} has no password: /{register} claims the name with one": "! /{command}: {name} não tem senha: /{register} registra o nome com uma",
   "! /{command}: {name} is a guest name, not an account: it is forgotten on its own after you leave": "! /{command}: {name} é um nome de convidado, não uma conta: ele é esquecido sozinho depois que você sai",
+  "! /{command}: {room} is the default room, which everyone logged in is in; it cannot be left (/{quit} leaves the chat)": "! /{command}: {room} é a sala geral, onde está todo mundo que está conectado; não dá para sair dela (/{quit} sai do chat)",
   "! Connection to the server lost ({why})": "! Conexão com o servidor perdida ({why})",
   "! Disconnected by the server: {why}": "! Desconectado pelo servidor: {why}",
   "! connection lost; reconnecting in {delay} (attempt {attempt}){why}": "! conexão perdida; reconectando em {delay} (tentativa {attempt}){why}",
