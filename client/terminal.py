@@ -132,6 +132,7 @@ from protocol import (
     Deleted,
     DirectMessage,
     Edited,
+    ErrorCode,
     ErrorReply,
     Event,
     Goodbye,
@@ -265,6 +266,8 @@ def _keep_newest(kept: dict, msg_id: int, value: object) -> None:
     kept[msg_id] = value
     if len(kept) > _TEXTS_KEPT:
         del kept[next(iter(kept))]
+# The refusals of a login that are about the name itself: another name may log in (run).
+_NAME_REFUSALS = frozenset({ErrorCode.NAME_TAKEN, ErrorCode.INVALID_NAME, ErrorCode.CONFUSABLE_NAME})
 # Rooms' last posts per sender kept for /delete NAME (issue 13); the oldest go first.
 _POSTS_KEPT = 1000
 # Seconds a moderation act waits, once the server said it was done, for the room's notice
@@ -382,6 +385,7 @@ class TerminalUI:
                                  lambda msg_id: msg_id in self._shown_ids or msg_id in self._sent_here,
                                  self._handle_event)
         self._read_under_way: queue.Queue | None = None  # _wakeable's reading thread's answer, if it reads
+        self.name_refused = False   # the login was refused for the name itself (run asks for another)
         self._lost = False          # the connection ended without us leaving
         self._signed_out = False    # the server ended it for the password (core.SIGNED_OUT): said, status 6
         self._leaving = False       # we are closing the connection ourselves
@@ -460,6 +464,7 @@ class TerminalUI:
             return ExitCode.NO_SERVER
         except LoginRefused as exc:
             self._complain(auth.refusal_line(exc, scripted=not self._prompting, name=self._me))
+            self.name_refused = exc.code in _NAME_REFUSALS
             return auth.refusal_exit_code(exc)
         except auth.PasswordError as exc:
             self._complain(auth.error_line(str(exc)))
@@ -1797,7 +1802,19 @@ def ask_name(ask: Callable[[str], str] = input) -> str:
 
 
 def run(name: str, host: str = const.SERVER_HOST, port: int = const.SERVER_PORT,
-        timeout: float = const.SEND_TIMEOUT, **options: Any) -> int:
+        timeout: float = const.SEND_TIMEOUT, asked: bool = False, **options: Any) -> int:
     """Run the terminal client on the process's stdin/stdout; return the exit status.
-    ``options`` are those of :class:`TerminalUI` (password, register, tls, reconnect...)."""
-    return TerminalUI(name, host, port, timeout=timeout, **options).run()
+    ``options`` are those of :class:`TerminalUI` (password, register, tls, reconnect...).
+    ``asked``: ``name`` was asked at the terminal (:func:`ask_name`); a login refused for
+    the name (taken, not valid, too like another's) then asks for another under the line
+    that says why, as the first was asked, until one logs in or none is given (the
+    refusal's status then). A student asked "Your name:" whose name was taken was told to
+    choose another, and the client ended."""
+    while True:
+        ui = TerminalUI(name, host, port, timeout=timeout, **options)
+        status = ui.run()
+        if not (asked and ui.name_refused):
+            return status
+        name = ask_name()
+        if not name:
+            return status
