@@ -512,7 +512,8 @@ def format_room_info(info: RoomInfo) -> str:
 
 def format_rooms(rooms: Sequence[RoomEntry]) -> list[str]:
     """The answer to /rooms: a heading, then one line per room (its count, whether
-    invite-only as a join says it, its topic)."""
+    invite-only as a join says it, its topic); the default room says it is (a new user
+    saw "#lobby", a name nobody had told them, for the room they were in already)."""
     if not rooms:
         return [_("* no rooms")]
     lines = [ngettext("* {n} room:", "* {n} rooms:", len(rooms)).format(n=len(rooms))]
@@ -520,6 +521,8 @@ def format_rooms(rooms: Sequence[RoomEntry]) -> list[str]:
         count = ngettext("{n} member", "{n} members", room.count).format(n=room.count)
         if room.invite_only:
             count = f"{count}; {_('invite only')}"
+        if is_default_room(room.room_name):
+            count = f"{count}; {_('the default room')}"
         topic = f" — {sanitize(room.topic)}" if room.topic else ""
         lines.append(f"  {sanitize(room.room_name)} ({count}){topic}")
     return lines
