@@ -240,7 +240,7 @@ def main(argv: list[str] | None = None) -> int:
                              prompt_passwords=sys.stdin.isatty(), **options)
         from client.terminal import run
 
-        return run(args.name, host, port, timeout=args.timeout, **options)
+        return run(args.name, host, port, timeout=args.timeout, asked=ask_name, **options)
     except Terminated:
         return ExitCode.TERMINATED
     except KeyboardInterrupt:

@@ -581,6 +581,26 @@ def unavailable_words(retry_in: float | None, attempt: int | None = None) -> str
         delay=format_delay(retry_in))
 
 
+# What the terminal says while a command waits for the server's answer (client/terminal_screen.py,
+# Screen.awaiting), by the command's English word; {name}: the person or room it is about.
+_AWAITING = {
+    "whois": N_("* looking up {name} on the server…"),
+    "who": N_("* asking the server who is online…"),
+    "history": N_("* asking the server for the history with {name}…"),
+    "room history": N_("* asking the server for the history of {name}…"),
+    "rooms": N_("* asking the server for the list of rooms…"),
+    "members": N_("* asking the server who is in {name}…"),
+}
+
+
+def awaiting_words(command: str, name: str = "") -> str:
+    """The notice that /``command`` (its English word: whois, who, history...) about
+    ``name`` waits for the server's answer; the history of a room is "of" it, not "with"."""
+    if command == "history" and name.startswith("#"):
+        command = "room history"
+    return _(_AWAITING[command]).format(name=sanitize(name))
+
+
 # What a room notice says, by its act: {name} (whom it is about), {by}, {room}, {topic},
 # {role}; the reason and the end of a mute follow in brackets.
 _NOTICES = {

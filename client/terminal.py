@@ -132,6 +132,7 @@ from protocol import (
     Deleted,
     DirectMessage,
     Edited,
+    ErrorCode,
     ErrorReply,
     Event,
     Goodbye,
@@ -147,6 +148,7 @@ from protocol import (
 )
 from protocol import RoomDeleted, RoomEdited, RoomTyping  # in rooms (issue 13)
 from protocol import RoomRead  # read marks in rooms (issue 13)
+from protocol import MemberEntry
 from protocol import CatchUp as NodeBack  # feature catch_up (the name CatchUp is terminal_catchup's)
 import i18n
 from i18n import _, ngettext
@@ -186,6 +188,7 @@ from .commands import (
     parse_command,
 )
 from .display import (
+    awaiting_words,
     explain_refusal,
     format_clock,
     preview,
@@ -214,7 +217,6 @@ from .terminal_input import ReadlineHooks, load_readline, read_as_utf8, redecode
 from .terminal_screen import TYPED_LINE, Screen
 from .terminal_lines import (
     INDENT,
-    LOOKUP_LINE,
     READ_BY_LINE,
     RECONNECT_LINE,
     TYPING_LINE,
@@ -246,10 +248,11 @@ _WAKE_RETRY = 0.05
 # Copies of messages sent by our other sessions remembered for their outcome's line.
 _CARBONS_KEPT = 1000
 # The room commands that apply to the default room too, so that without a room they act
-# on it when plain lines go there: a mute (everyone is in it, so nobody is kicked, banned or
-# invited there, nor leaves it, and its members are who is online: PROTOCOL.md, "The
-# default room").
-_DEFAULT_ROOM_ACTS = frozenset({"mute", "unmute"})
+# on it when plain lines go there: a mute; /members, whose answer there is who is online
+# (everyone is in it: the server answers it forbidden, to be asked with who); and /leave,
+# to say that it is not left (PROTOCOL.md, "The default room"). Nobody is kicked, banned or
+# invited there.
+_DEFAULT_ROOM_ACTS = frozenset({"mute", "unmute", "members", "leave"})
 # How many messages' current texts the terminal keeps (TerminalUI._texts), the oldest
 # forgotten first: what an edit or delete told later is compared with.
 _TEXTS_KEPT = 1000
@@ -263,18 +266,22 @@ def _keep_newest(kept: dict, msg_id: int, value: object) -> None:
     kept[msg_id] = value
     if len(kept) > _TEXTS_KEPT:
         del kept[next(iter(kept))]
+# The refusals of a login that are about the name itself: another name may log in (run).
+_NAME_REFUSALS = frozenset({ErrorCode.NAME_TAKEN, ErrorCode.INVALID_NAME, ErrorCode.CONFUSABLE_NAME})
 # Rooms' last posts per sender kept for /delete NAME (issue 13); the oldest go first.
 _POSTS_KEPT = 1000
 # Seconds a moderation act waits, once the server said it was done, for the room's notice
 # of it, whose line confirms it (a few ms after the answer; more in a cluster, where it
 # comes through Redis); without one a line says it was done (_room_act).
 _ACT_NOTICE_WAIT = 1.0
-# /to NAME on the interactive screen: after this many seconds without the server's answer
-# about NAME a line says it is being looked up (a fast answer comes first, and no line is
-# added); after _LOOKUP_WAIT (or --timeout, if shorter) the prompt is given back, plain lines
-# going to NAME unchecked, as the line says. The prompt was held for the whole --timeout
-# (10 s) with nothing on screen while a slow server did not answer.
-_LOOKUP_NOTICE_AFTER = 0.25
+# A command that asks the server (/to NAME, /whois, /who, /history, /rooms, /members), on
+# the interactive screen: after this many seconds without the answer a line says what is
+# awaited, and the answer takes its place (a fast answer comes first, and no line is added:
+# TerminalUI._awaited). The prompt was held up to --timeout (10 s) with nothing on screen
+# while a slow server did not answer.
+_NOTICE_AFTER = 0.25
+# /to NAME on the interactive screen: after this long (or --timeout, if shorter) without the
+# answer the prompt is given back, plain lines going to NAME unchecked, as the line says.
 _LOOKUP_WAIT = 3.0
 
 # --- The terminal session ---------------------------------------------------------------
@@ -378,6 +385,7 @@ class TerminalUI:
                                  lambda msg_id: msg_id in self._shown_ids or msg_id in self._sent_here,
                                  self._handle_event)
         self._read_under_way: queue.Queue | None = None  # _wakeable's reading thread's answer, if it reads
+        self.name_refused = False   # the login was refused for the name itself (run asks for another)
         self._lost = False          # the connection ended without us leaving
         self._signed_out = False    # the server ended it for the password (core.SIGNED_OUT): said, status 6
         self._leaving = False       # we are closing the connection ourselves
@@ -456,6 +464,7 @@ class TerminalUI:
             return ExitCode.NO_SERVER
         except LoginRefused as exc:
             self._complain(auth.refusal_line(exc, scripted=not self._prompting, name=self._me))
+            self.name_refused = exc.code in _NAME_REFUSALS
             return auth.refusal_exit_code(exc)
         except auth.PasswordError as exc:
             self._complain(auth.error_line(str(exc)))
@@ -652,8 +661,37 @@ class TerminalUI:
             return line
 
     def _execute(self, command: Command) -> None:
+        """Carry ``command`` out; if it asks the server, with the screen's notice while its
+        answer is awaited (:meth:`_awaited`)."""
         if isinstance(command, Blank):
             return
+        with self._screen.awaiting(self._awaited(command), _NOTICE_AFTER):
+            self._carry_out(command)
+
+    def _awaited(self, command: Command) -> str | None:
+        """What the screen says while ``command`` waits for the server's answer
+        (:meth:`Screen.awaiting`); None for a command that asks nothing, or whose answer
+        is what it changes (a /join, a /block: said once done)."""
+        if isinstance(command, SetTarget):
+            if command.to is None or is_room(command.to):
+                return None
+            with self._print_lock:  # "João" for /to joão, as the line after it says
+                return awaiting_words("whois", self._names.spelt(command.to))
+        if isinstance(command, ShowWhois):
+            return awaiting_words("whois", command.name)
+        if isinstance(command, ShowWho):
+            return awaiting_words("who")
+        if isinstance(command, ShowHistory):
+            return awaiting_words("history", command.peer)
+        if isinstance(command, ShowRooms):
+            return awaiting_words("rooms")
+        if isinstance(command, ShowMembers):
+            room = command.room if command.room is not None else self._target if is_room(self._target) \
+                else const.DEFAULT_ROOM
+            return awaiting_words("members", const.DEFAULT_ROOM if is_default_room(room) else room)
+        return None
+
+    def _carry_out(self, command: Command) -> None:
         if isinstance(command, Mistake):
             self._screen.emit(f"! {sanitize(command.message)}")
             self._sent_nothing()
@@ -684,15 +722,13 @@ class TerminalUI:
                                                                          why=sanitize(str(exc))))
         elif isinstance(command, ShowWhois):
             try:
-                with self._looking_up(command.name):  # (up to --timeout: the answer is what was asked for)
-                    result = self.client.lookup(command.name, self._timeout)
+                result = self.client.lookup(command.name, self._timeout)  # (up to --timeout: it is what was asked)
                 like = self._like(command.name) if result.status == "unknown" else None
                 line = format_lookup(result, like)
             except ClientError as exc:
                 line = _("! /{command} failed: {why}").format(command=command_names("whois")[0],
                                                               why=sanitize(str(exc)))
-            with self._print_lock:  # (in place of "looking up", if it was said and is still the last line)
-                self._screen.print_locked(self._screen.stamp(line), redraw=True, replace=LOOKUP_LINE)
+            self._screen.emit(line)
         elif isinstance(command, ShowHistory):
             with self._print_lock:
                 self._history_of = canonical(command.peer)
@@ -751,8 +787,8 @@ class TerminalUI:
         for it never goes to the room, or to whom they went before, instead. When the
         server cannot answer (reconnecting, no answer in time), the line says the name
         was not checked. On the interactive screen the answer is awaited for _LOOKUP_WAIT
-        at most, a line saying the name is being looked up meanwhile (:meth:`_looking_up`);
-        a script's line waits for it up to ``timeout``."""
+        at most (a line saying the name is being looked up meanwhile: :meth:`_awaited`); a
+        script's line waits for it up to ``timeout``."""
         if to is None or is_room(to):
             self._target = to
             self._screen.emit(_("* plain lines now go to {name}").format(name=sanitize(to)) if to
@@ -762,9 +798,7 @@ class TerminalUI:
             to = self._names.spelt(to)
         why = ""
         try:
-            with self._looking_up(to):
-                result = self.client.lookup(to, min(self._timeout, _LOOKUP_WAIT) if self._interactive
-                                            else self._timeout)
+            result = self.client.lookup(to, min(self._timeout, _LOOKUP_WAIT) if self._interactive else self._timeout)
         except ClientError as exc:  # reconnecting, no answer within the timeout, refused
             result, why = None, self._failure(exc)
         if result is not None and result.status != "unknown":
@@ -790,34 +824,7 @@ class TerminalUI:
             self._sent_nothing()  # (a script's line that did not do what it was for)
         else:
             line = _("* plain lines now go to {name}").format(name=name)
-        with self._print_lock:  # (in place of "looking up", if it was said and is still the last line)
-            self._screen.print_locked(self._screen.stamp(line), redraw=True, replace=LOOKUP_LINE)
-
-    @contextmanager
-    def _looking_up(self, name: str) -> Iterator[None]:
-        """While /to or /whois waits for the server's answer about ``name``: on the interactive
-        screen, a line saying so once _LOOKUP_NOTICE_AFTER has passed without it (printed
-        by a timer thread, as the main thread waits), never after the wait has ended."""
-        if not self._interactive:
-            yield
-            return
-        waiting = True
-
-        def notice() -> None:
-            with self._print_lock:
-                if waiting:
-                    self._screen.print_locked(self._screen.stamp(_("* looking up {name} on the server…").format(
-                        name=sanitize(name))), redraw=True, key=LOOKUP_LINE)
-
-        timer = threading.Timer(_LOOKUP_NOTICE_AFTER, notice)
-        timer.daemon = True
-        timer.start()
-        try:
-            yield
-        finally:
-            timer.cancel()
-            with self._print_lock:
-                waiting = False
+        self._screen.emit(line)
 
     # --- Edit and delete (issue 13) ---------------------------------------------------------
 
@@ -889,6 +896,13 @@ class TerminalUI:
                                     "room (/{command} #ROOM ...) or /{join} #ROOM first").format(
                     command=command_names(word)[0], join=command_names("join")[0]))
                 return
+        if room is not None and is_default_room(room):
+            room = const.DEFAULT_ROOM  # (as the server spells it, whatever case was typed)
+            if isinstance(command, RoomLeave):
+                self._screen.emit(_("! /{command}: {room} is the default room, which everyone logged in is in; it "
+                                    "cannot be left (/{quit} leaves the chat)").format(
+                    command=command_names(word)[0], room=room, quit=command_names("quit")[0]))
+                return
         try:
             if isinstance(command, RoomJoin):
                 info = self.client.join(command.room, timeout=self._timeout)
@@ -902,7 +916,9 @@ class TerminalUI:
             elif isinstance(command, ShowRooms):
                 self._screen.emit_block(format_rooms(self.client.rooms(self._timeout)))
             elif isinstance(command, ShowMembers):
-                self._screen.emit(format_members(room, self.client.members(room, self._timeout)))
+                members = [MemberEntry(p.name, "member", True) for p in self.client.who(self._timeout)] \
+                    if room == const.DEFAULT_ROOM else self.client.members(room, self._timeout)
+                self._screen.emit(format_members(room, members))
             else:
                 self._room_act(command, room)
         except ClientError as exc:
@@ -1786,7 +1802,19 @@ def ask_name(ask: Callable[[str], str] = input) -> str:
 
 
 def run(name: str, host: str = const.SERVER_HOST, port: int = const.SERVER_PORT,
-        timeout: float = const.SEND_TIMEOUT, **options: Any) -> int:
+        timeout: float = const.SEND_TIMEOUT, asked: bool = False, **options: Any) -> int:
     """Run the terminal client on the process's stdin/stdout; return the exit status.
-    ``options`` are those of :class:`TerminalUI` (password, register, tls, reconnect...)."""
-    return TerminalUI(name, host, port, timeout=timeout, **options).run()
+    ``options`` are those of :class:`TerminalUI` (password, register, tls, reconnect...).
+    ``asked``: ``name`` was asked at the terminal (:func:`ask_name`); a login refused for
+    the name (taken, not valid, too like another's) then asks for another under the line
+    that says why, as the first was asked, until one logs in or none is given (the
+    refusal's status then). A student asked "Your name:" whose name was taken was told to
+    choose another, and the client ended."""
+    while True:
+        ui = TerminalUI(name, host, port, timeout=timeout, **options)
+        status = ui.run()
+        if not (asked and ui.name_refused):
+            return status
+        name = ask_name()
+        if not name:
+            return status

@@ -512,7 +512,8 @@ def format_room_info(info: RoomInfo) -> str:
 
 def format_rooms(rooms: Sequence[RoomEntry]) -> list[str]:
     """The answer to /rooms: a heading, then one line per room (its count, whether
-    invite-only as a join says it, its topic)."""
+    invite-only as a join says it, its topic); the default room says it is (a new user
+    saw "#lobby", a name nobody had told them, for the room they were in already)."""
     if not rooms:
         return [_("* no rooms")]
     lines = [ngettext("* {n} room:", "* {n} rooms:", len(rooms)).format(n=len(rooms))]
@@ -520,6 +521,8 @@ def format_rooms(rooms: Sequence[RoomEntry]) -> list[str]:
         count = ngettext("{n} member", "{n} members", room.count).format(n=room.count)
         if room.invite_only:
             count = f"{count}; {_('invite only')}"
+        if is_default_room(room.room_name):
+            count = f"{count}; {_('the default room')}"
         topic = f" — {sanitize(room.topic)}" if room.topic else ""
         lines.append(f"  {sanitize(room.room_name)} ({count}){topic}")
     return lines
@@ -548,7 +551,6 @@ RECONNECT_LINE = "reconnect"
 UNAVAILABLE_LINE = "unavailable"  # the status of an outage of the server's storage
 READ_BY_LINE = "read by"  # (it, room, msg_id): how many read our last post in a room
 TYPING_LINE = "typing"  # (it, room): who is typing in a room
-LOOKUP_LINE = "lookup"  # /to NAME waiting for the server's answer about NAME
 
 
 def stamped_at(event: Event) -> float | None:
@@ -591,9 +593,8 @@ def describe_mark(message: OutgoingMessage, state: str, error: tuple[str, str] |
                          else _("… held back: the server asked to wait"))
     if state == SENT:
         return style.dim("✓")
-    if state == QUEUED:
-        return style.dim(_("✓ queued ({name} is offline; kept for their next login)").format(
-            name=sanitize(message.to)))
+    if state == QUEUED:  # (the line names whom it waits for: not again here)
+        return style.dim(_("✓ queued (offline: kept for their next login)"))
     if state == DELIVERED:
         return style.dim("✓✓")
     if still_on_its_way(message, state, error):
@@ -609,6 +610,9 @@ def describe_follow_up(message: OutgoingMessage, state: str, error: tuple[str, s
     last one (so it cannot be rewritten): the mark, then who and the start of the text
     (``now``: as it reads now, when edited or deleted since it was sent)."""
     text = preview(" ".join((message.text if now is None else now).split()), 30)
+    if state == QUEUED:  # whom it is for after the mark, as in the others; why it waits after the text
+        return stamp(clock, _("✓ queued for {name}: {text} (offline: kept for their next login)").format(
+            name=style.name(sanitize(message.to), message.to), text=text), style)
     failed = state == FAILED
     mark = (style.dim("…") if still_on_its_way(message, state, error)
             else style.alert("?") if unconfirmed(state, error)

@@ -9,7 +9,8 @@ with the cursor where it was. Nothing is printed between input() starting and re
 drawing its prompt (readline's pre-input hook says when), nor while a password is asked
 (lines wait, then come). A line may be given a key, and a later line with the same key
 rewrites it in place while it is still the last one (a message's state, the reconnection
-line). In a pipe: one line each, nothing else.
+line). While a command waits for the server's answer, a notice says so after a moment, and
+the answer takes its place (:meth:`Screen.awaiting`). In a pipe: one line each, nothing else.
 
 The lock is also the terminal session's (client/terminal.py guards its own state with it):
 one lock, so a line and the state it shows never disagree.
@@ -34,6 +35,8 @@ PROMPT_WAIT = 0.5
 
 # The ``replace`` of a message's first line: it takes the place of the line typed.
 TYPED_LINE = object()
+# The key of the notice that a command waits for the server's answer (Screen.awaiting).
+_AWAITED_LINE = object()
 
 
 class Screen:
@@ -52,16 +55,30 @@ class Screen:
         self.lock = threading.Lock()
         self.reading = False        # the main thread is (about to be) blocked reading input
         # All guarded by the lock:
-        self.last_key: object = None  # what the last line printed shows (rewritable if not None)
+        self._last_key: object = None  # what the last line printed shows (rewritable if not None: last_key)
         self._days = DayBreaks()  # where the screen (or the pipe) needs a line naming the day
         self._last_rows = 0         # screen rows that line takes
         self._echo_rows = 0         # rows of the line just typed, still on screen below the last
+        # The window's width when the last line, and the line just typed, were printed: a
+        # window narrowed since may have wrapped their rows onto more than a rewrite erases.
+        self._last_columns = self._echo_columns = 0
         self._holding = False       # a password prompt is on screen: lines wait in held
         self.held: list[str] = []
         self._prompt_hooked = False  # readline tells us when it has drawn the prompt (follow_prompt)
         self._prompt_pending = False  # input() started, readline has not drawn the prompt yet
         self._prompt_shown = False  # the prompt and typed text are on screen, below the last line
         self._prompt_drawn_or_gone = threading.Condition(self.lock)
+        self._awaiting: int | None = None  # the thread waiting for an answer (awaiting), until it prints
+
+    @property
+    def last_key(self) -> object:
+        """The ``key`` of the last line printed while it can be rewritten in place (None
+        otherwise): not once the window is narrower than when it was printed. A terminal
+        that rewraps its lines (tmux, VTE, kitty, iTerm2...) then shows its rows on more
+        rows than it had, and a rewrite went up over only some of them, leaving the first
+        ones cut mid-word above the new line; one that does not rewrap (xterm) cuts them.
+        A wider window is no matter: the client's rows are broken by newlines, never joined."""
+        return self._last_key if self.columns() >= self._last_columns else None
 
     def emit(self, line: str, at: float | None = None) -> None:
         """Print one line (stamped with the time on the interactive screen; ``at``: the
@@ -114,7 +131,15 @@ class Screen:
         interactive screen, where every line is stamped, and no time in a pipe, where only
         messages are): a line of another day than the one before it comes under a dim line
         naming its day (:class:`~client.display.DayBreaks`), unless it rewrites a line in place.
+
+        The first line printed by a thread inside :meth:`awaiting` is its answer: it ends the
+        wait, and takes the place of the notice (if that is still the last line) unless it
+        is to replace another.
         """
+        if self._awaiting is not None and self._awaiting == threading.get_ident():
+            self._awaiting = None
+            if replace is None:
+                replace = _AWAITED_LINE
         rewrite = replace is not None and replace is not TYPED_LINE and replace == self.last_key
         day = None if rewrite or (at is None and not self.interactive) else \
             self._days.before(time.time() if at is None else at, time.time())
@@ -137,17 +162,50 @@ class Screen:
             prompted = self._prompt_shown if self._prompt_hooked else self.reading
             if prompted:
                 erase = erase_input(self._input_row(columns))
-            if replace is TYPED_LINE and self._echo_rows and not prompted:
+            if replace is TYPED_LINE and self._echo_rows and not prompted and columns >= self._echo_columns:
                 erase += f"\x1b[{self._echo_rows}A\r\x1b[J"
-            elif replace is not None and replace == self.last_key and self._last_rows:
+            elif rewrite and self._last_rows:
                 erase += f"\x1b[{self._last_rows}A\r\x1b[J"
             out.write(f"{erase}{head}{line}\n")
-            self.last_key, self._last_rows, self._echo_rows = key, screen_rows(line, columns), 0
+            self._last_key, self._last_rows, self._last_columns = key, screen_rows(line, columns), columns
+            self._echo_rows = 0
             if prompted and redraw:
                 self._redraw()
             out.flush()
         except (OSError, ValueError):
             pass  # stdout closed (e.g. `| head`): nothing left to show it to
+
+    @contextmanager
+    def awaiting(self, notice: str | None, after: float) -> Iterator[None]:
+        """While the calling thread waits for the server's answer to a command (the prompt is
+        not given back meanwhile): on the interactive screen, ``notice`` once ``after``
+        seconds have passed with nothing printed by that thread (printed by a timer thread),
+        and the first line that thread prints, the answer or why none came, rewrites the
+        notice in place while it is still the last line. Never a notice after that line, nor
+        after the block. With ``notice`` None, or in a pipe (where the answers are a script's
+        lines, one per command), nothing is added."""
+        if notice is None or not self.interactive:
+            yield
+            return
+        waiting = threading.get_ident()
+
+        def show() -> None:
+            with self.lock:
+                if self._awaiting == waiting:
+                    self.print_locked(self.stamp(notice), redraw=True, key=_AWAITED_LINE)
+
+        with self.lock:
+            self._awaiting = waiting
+        timer = threading.Timer(after, show)
+        timer.daemon = True
+        timer.start()
+        try:
+            yield
+        finally:
+            timer.cancel()
+            with self.lock:
+                if self._awaiting == waiting:
+                    self._awaiting = None
 
     def input_line(self) -> str:
         """``input()`` at the prompt, which lines printed meanwhile go above: none between
@@ -166,8 +224,9 @@ class Screen:
                 self._prompt_pending = self._prompt_shown = False
                 self._prompt_drawn_or_gone.notify_all()
         with self.lock:
-            self.last_key = None
-            self._echo_rows = cursor_row(display_width(prompt + line), self.columns()) + 1
+            self._last_key = None
+            self._echo_columns = self.columns()
+            self._echo_rows = cursor_row(display_width(prompt + line), self._echo_columns) + 1
         return line
 
     def follow_prompt(self) -> None:

@@ -103,6 +103,18 @@ def test_to_says_at_once_who_the_name_is_and_never_sends_to_the_room_instead(
     assert not any(getattr(event, "text", None) == "secret" for event in heard), heard
 
 
+def test_the_default_room_s_members_are_who_is_online_and_it_is_not_left(server, clients: list[ChatClient]) -> None:
+    """/rooms lists "#lobby (2 members)"; /members #lobby and /leave #lobby got the server's
+    forbidden, said as "only a message's sender may change it...", and /members alone said
+    the default room "has no such thing"."""
+    library_login(clients, server.port, "Bob")
+    done = chatclient(server.port, "Alice", script="/members\n/members #Lobby\n/leave #lobby\n")
+    lines = done.stdout.splitlines()
+    assert lines[1:] == ["* in #lobby (2): Alice, Bob"] * 2 + [
+        "! /leave: #lobby is the default room, which everyone logged in is in; it cannot be left (/quit leaves the "
+        "chat)"], done.stdout
+
+
 def test_a_file_saved_by_windows_notepad_is_read_as_typed(server, clients: list[ChatClient]) -> None:
     """A file saved as "UTF-8 with BOM", with CRLF line ends: its first line, a direct
     message, went to the whole room as '\\ufeff@Bob ...'."""

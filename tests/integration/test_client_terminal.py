@@ -479,6 +479,23 @@ def test_without_a_name_the_terminal_asks_for_it(server: FakeServer, order: str,
 
 
 @pytest.mark.skipif(not hasattr(os, "openpty"), reason="needs a pseudo-terminal")
+def test_a_name_asked_for_and_taken_is_asked_for_again(server: FakeServer, bob: ChatClient) -> None:
+    """A student asked "Seu nome:" typed Bob, online already: "login refused: the name Bob
+    is taken...: choose another name", and the client ended, as if there were no other to
+    choose. The name is asked for again; the next one logs in."""
+    with on_a_pty("--port", str(server.port), lang="pt_BR.UTF-8") as (proc, screen):
+        screen.expect(b"Seu nome: ")
+        screen.type(b"Bob\r")
+        screen.expect("escolha outro nome\r\nSeu nome: ".encode())  # (asked again, under why)
+        screen.type(b"Bia\r")
+        screen.expect("conectado a 127.0.0.1:{port} como Bia".format(port=server.port).encode())
+        server.wait_online("Bia", WAIT)
+        screen.type(b"/sair\r")
+        assert proc.wait(WAIT) == ExitCode.OK
+        assert b"Traceback" not in screen.seen
+
+
+@pytest.mark.skipif(not hasattr(os, "openpty"), reason="needs a pseudo-terminal")
 @pytest.mark.parametrize("order", ["NAME HOST PORT", "HOST PORT NAME"])
 def test_the_host_and_port_may_come_as_two_words(server: FakeServer, order: str) -> None:
     """``chatclient.py Alice 127.0.0.1 PORT`` took PORT for a second server's host name and

@@ -88,18 +88,19 @@ class Tmux:
 @pytest.fixture
 def terminal(server: ServerThread) -> Iterator[Callable[..., Tmux]]:
     """``terminal(name, columns=40, **env)``: the chat client for ``name`` in a tmux window
-    (``ready``: its first prompt, which is in the language ``env`` may choose)."""
+    (``ready``: its first prompt, which is in the language ``env`` may choose; ``args``: more
+    of the client's options)."""
     opened: list[Tmux] = []
 
     def open_terminal(name: str = "Alice", columns: int = 40, port: int | None = None, ready: str = "[room]> ",
-                      **env: str) -> Tmux:
+                      args: tuple[str, ...] = (), **env: str) -> Tmux:
         variables = {"TERM": "xterm-256color", "LANGUAGE": "en", "PYTHONIOENCODING": "utf-8",
                      "LC_ALL": "C.UTF-8", "CHAT_STATE_DIR": os.environ["CHAT_STATE_DIR"], **env}
         if "NO_COLOR" not in env:
             variables["NO_COLOR"] = ""
         command = " ".join(["env", *(shlex.quote(f"{k}={v}") for k, v in variables.items()),
                             shlex.quote(sys.executable), "chatclient.py", shlex.quote(name),
-                            "--port", str(port or server.port)])
+                            "--port", str(port or server.port), *map(shlex.quote, args)])
         # The window stays after the client ends, so that its last words can be read.
         tmux = Tmux(f"cd {shlex.quote(str(ROOT))} && {command}; sleep {WAIT}", columns=columns)
         opened.append(tmux)
@@ -254,6 +255,48 @@ def test_to_a_name_the_server_does_not_answer_for_says_so_and_gives_the_prompt_b
         assert re.search(r"\* plain lines now go to Conceição; the name could not be checked: no answer from the "
                          r"server within 3 s\n\[@Conceição\]> ", shown), shown
         assert "looking up" not in shown, shown
+
+
+@pytest.mark.timeout_seconds(90)
+def test_who_with_the_server_slow_to_answer_says_it_is_asking_then_why_no_answer_came_in_its_place(
+        server: ServerThread, terminal: Callable[..., Tmux]) -> None:
+    """/quem (/who) with the server slow to answer held the prompt up to --timeout with
+    nothing on screen. A line says at once what is asked; the line saying that no answer came
+    takes its place, and the prompt is back."""
+    with FaultProxy(server.host, server.port) as proxy:
+        tiago = terminal("Tiago", columns=120, port=proxy.port, ready="[sala]> ", args=("--timeout", "3"),
+                         LANGUAGE="pt_BR")
+        assert proxy.freeze("Tiago") == 1  # (nothing passes either way: /quem is never answered)
+        tiago.type("/quem")
+        tiago.press("Enter")
+        tiago.wait_text("* perguntando ao servidor quem está online…")
+        assert not input_rows(tiago.screen()).startswith("[sala]> ")  # (not back before the answer)
+        rows = tiago.wait(lambda rows: input_rows(rows).startswith("[sala]> "), "the prompt, back")
+        shown = "\n".join(rows)
+        assert re.search(r"\] ! /quem falhou: .*3 s\n\[sala\]> ", shown), shown
+        assert "perguntando" not in shown, shown  # (in its place)
+
+
+@pytest.mark.timeout_seconds(90)
+def test_a_line_rewritten_in_place_after_the_window_narrowed_leaves_nothing_of_the_old_one(
+        server: ServerThread, terminal: Callable[..., Tmux]) -> None:
+    """A line that is rewritten in place (here the notice of a /who the server does not
+    answer) was printed on one row of a 60-column window; narrowed to 30 columns, the
+    terminal wrapped it onto two, and its rewrite went up one row only: the notice's first
+    row stayed on screen above the answer. The answer comes below it instead."""
+    with FaultProxy(server.host, server.port) as proxy:
+        alice = terminal("Alice", columns=60, port=proxy.port, args=("--timeout", "3"))
+        assert proxy.freeze("Alice") == 1
+        alice.type("/who")
+        alice.press("Enter")
+        alice.wait_text("* asking the server who is online…")
+        alice.resize(30)
+        rows = alice.wait(lambda rows: input_rows(rows).startswith("[room]> "), "the prompt, back")
+        shown = "\n".join(row.rstrip() for row in rows).rstrip()
+        assert re.search(r"\n\[\d\d:\d\d\] ! /who failed: no\n {8}answer from the server\n {8}within 3 s\n\[room\]>$",
+                         shown), shown
+        # Whatever is left of the notice is whole (the terminal's own wrapping of it, joined).
+        assert all("asking the server who is online…" in row for row in alice.screen() if "asking" in row), shown
 
 
 @pytest.mark.timeout_seconds(90)

@@ -99,7 +99,8 @@ def test_room_posts_notices_and_answers_in_words() -> None:
         "* you created #lab (1 member; owner Alice; invite only)"
     rooms = [RoomEntry("#lab3", 1, "", True), RoomEntry("#lobby", 4, ""), RoomEntry("#redes", 2, "prova")]
     assert format_rooms(rooms) == \
-        ["* 3 rooms:", "  #lab3 (1 member; invite only)", "  #lobby (4 members)", "  #redes (2 members) — prova"]
+        ["* 3 rooms:", "  #lab3 (1 member; invite only)", "  #lobby (4 members; the default room)",
+         "  #redes (2 members) — prova"]
     assert format_members("#redes", [MemberEntry("Mia", "member", False), MemberEntry("Olga", "owner", True)]) == \
         "* in #redes (2): Mia (offline), Olga (owner)"
     message = OutgoingMessage("r1", None, "olá", room="#redes")
@@ -186,6 +187,8 @@ def test_room_lines_in_portuguese() -> None:
         notice = RoomNotice("#redes", "kick", "Vic", 0.0, by="Olga", reason="fora do tema")
         assert describe_room_notice(notice, "Alice") == "* Olga pôs Vic para fora de #redes (fora do tema)"
         assert format_rooms([RoomEntry("#redes", 1, "")]) == ["* 1 sala:", "  #redes (1 membro)"]
+        # A new user's /salas listed "#lobby (3 membros)": a room nobody had named, in which they were already.
+        assert format_rooms([RoomEntry("#lobby", 3, "")]) == ["* 1 sala:", "  #lobby (3 membros; a sala geral)"]
         assert format_rooms([RoomEntry("#lab3", 2, "prova", True)]) == \
             ["* 1 sala:", "  #lab3 (2 membros; só para convidados) — prova"]
         assert describe_room_notice(RoomNotice("#redes", "offline", "Conceição", 0.0), "João") == \

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import io
 import re
+import threading
 import time
 
 import pytest
@@ -33,6 +34,8 @@ from noonzone import local_time, stop_clock_at_noon
 from client.terminal import TerminalUI
 from client.terminal_lines import describe_follow_up, describe_on_screen, describe_own
 from protocol import Deleted, DirectMessage, Edited, Read, RoomDeleted, RoomEdited, RoomMessage, UserJoined, UserLeft, Welcome
+from protocol.events import MemberEntry, Presence, RoomEntry
+from client.commands import Command, SetTarget, ShowHistory, ShowMembers, ShowRooms, ShowWho
 
 PLAIN = Style(False)
 COLOUR = Style(True)
@@ -233,7 +236,7 @@ def test_a_sent_message_is_one_line_whose_mark_shows_its_state() -> None:
     assert describe_own(message, "sent", None, PLAIN) == f"[{clock}] you → Bob: hello ✓"
     assert describe_own(message, "delivered", None, PLAIN) == f"[{clock}] you → Bob: hello ✓✓"
     assert describe_own(message, "queued", None, PLAIN) == \
-        f"[{clock}] you → Bob: hello ✓ queued (Bob is offline; kept for their next login)"
+        f"[{clock}] you → Bob: hello ✓ queued (offline: kept for their next login)"
     assert describe_own(message, "failed", ("unknown_recipient", "x"), PLAIN) == \
         f"[{clock}] you → Bob: hello ✗ not sent: nobody called Bob has ever logged in here: check the name"
     # Bob typed for Bób, who is online: the failure names him (the error's "like").
@@ -255,6 +258,29 @@ def test_a_sent_message_is_one_line_whose_mark_shows_its_state() -> None:
     long = OutgoingMessage("r3", "Bob", "a rather long message\nthat goes on and on and on")
     assert describe_follow_up(long, "sent", None, PLAIN, "12:59") == \
         "[12:59] ✓ to Bob: a rather long message that go…"
+
+
+@pytest.mark.parametrize(("language", "own", "follow_up"), [
+    ("en", "you → João: oi ✓ queued (offline: kept for their next login)",
+     "✓ queued for João: oi (offline: kept for their next login)"),
+    ("pt_BR", "você → João: oi ✓ na fila (offline: guardada até o próximo login)",
+     "✓ na fila para João: oi (offline: guardada até o próximo login)"),
+])
+def test_a_queued_message_s_lines_name_the_recipient_once(language: str, own: str, follow_up: str) -> None:
+    """A tester read "✓ na fila (João está offline; …) para João: oi": João twice, the
+    state's words between the mark and whom it is about. Each line names João once: the
+    message's own line after the arrow, the short follow-up line as the others do, with
+    why it waits after the text."""
+    import i18n
+    message = OutgoingMessage("r1", "João", "oi")
+    message.submitted = True
+    clock = time.strftime("%H:%M", time.localtime(message.created))
+    i18n.use(language)
+    try:
+        assert describe_own(message, "queued", None, PLAIN) == f"[{clock}] {own}"
+        assert describe_follow_up(message, "queued", None, PLAIN, "12:59") == f"[12:59] {follow_up}"
+    finally:
+        i18n.use("en")
 
 
 # --- Completion -------------------------------------------------------------------------
@@ -327,7 +353,7 @@ def test_to_a_name_the_server_is_slow_about_says_it_is_looked_up_then_what_came_
         raise RequestTimeout(f"no answer from the server within {timeout:g} s")
 
     monkeypatch.setattr(ui.client, "lookup", lookup)
-    ui._set_target("Conceição")
+    ui._execute(SetTarget("Conceição"))  # (the command as typed: its notice is the screen's, for every command)
     assert asked == [3.0]  # (not --timeout, 10 s)
     rows = out.getvalue().split("\n")
     assert rows[0].endswith("* looking up Conceição on the server…"), rows
@@ -360,6 +386,99 @@ def test_whois_of_a_name_the_server_is_slow_about_says_it_is_looked_up_then_the_
     assert rows[0].endswith("* looking up conceição on the server…"), rows
     assert rows[1].startswith("\x1b[1A\r\x1b[J") and rows[1].endswith(
         "* Conceição is offline (messages to them wait for their next login)"), rows
+
+
+def _slow(out: _Stream, notice: str, answer: object):
+    """A request of the client's that answers ``answer`` once ``notice`` is on the screen
+    (or after 2 s without it: a screen that says nothing while it waits)."""
+    def request(*args: object, **kwargs: object) -> object:
+        deadline = time.monotonic() + 2
+        while notice not in out.getvalue() and time.monotonic() < deadline:
+            time.sleep(0.01)
+        return answer
+    return request
+
+
+@pytest.mark.parametrize(("command", "method", "answer", "notice", "shown"), [
+    (ShowWho(), "who", [Presence("Conceição", 0.0)], "* asking the server who is online…", "* online (1):"),
+    (ShowHistory("Conceição", 3), "history_read", ([], None), "* asking the server for the history with Conceição…",
+     "* no messages with Conceição"),
+    (ShowHistory("#redes", 3), "history_read", ([], None), "* asking the server for the history of #redes…",
+     "* no messages in #redes"),
+    (ShowRooms(), "rooms", [RoomEntry("#redes", 3, "")], "* asking the server for the list of rooms…",
+     "* 1 room:"),
+    (ShowMembers("#redes"), "members", [MemberEntry("Olga", "owner", True)],
+     "* asking the server who is in #redes…", "* in #redes (1): Olga (owner)"),
+])
+def test_a_request_the_server_is_slow_to_answer_says_it_is_waiting_then_the_answer_in_its_place(
+        monkeypatch: pytest.MonkeyPatch, command: Command, method: str, answer: object, notice: str,
+        shown: str) -> None:
+    """/who, /history, /rooms and /members held the prompt up to --timeout (10 s) with
+    nothing on screen while the server was slow: the user could not tell whether the command
+    had been taken. After a moment a line says what is awaited; the answer takes its place."""
+    ui, out = _screen_ui(columns=200)
+    monkeypatch.setattr(ui.client, method, _slow(out, notice, answer))
+    monkeypatch.setattr(ui, "_like", lambda name: None)  # (no second question: nobody online to look like)
+    ui._execute(command)
+    rows = out.getvalue().split("\n")
+    assert rows[0].endswith(notice), rows
+    assert rows[1].startswith("\x1b[1A\r\x1b[J") and rows[1].endswith(shown), rows  # (in place of the notice)
+
+
+def test_a_script_s_slow_answer_comes_alone_with_no_notice_before_it(monkeypatch: pytest.MonkeyPatch) -> None:
+    """In a pipe the answers are the script's lines, one per command: no notice among them."""
+    out = _Stream(False)
+    ui = TerminalUI("Alice", "127.0.0.1", 9, stdin=_Stream(False), stdout=out, stderr=out, interactive=False)
+
+    def who(timeout: float) -> list[Presence]:
+        threading.Event().wait(0.5)  # (past the screen's moment before its notice)
+        return [Presence("Conceição", 0.0)]
+
+    monkeypatch.setattr(ui.client, "who", who)
+    ui._execute(ShowWho())
+    assert out.getvalue().startswith("* online (1): Conceição (since "), out.getvalue()
+    assert out.getvalue().count("\n") == 1, out.getvalue()
+
+
+def _script_ui() -> tuple[TerminalUI, _Stream]:
+    out = _Stream(False)
+    return TerminalUI("Alice", "127.0.0.1", 9, stdin=_Stream(False), stdout=out, stderr=out, interactive=False), out
+
+
+@pytest.mark.parametrize("room", [None, "#lobby", "#Lobby"])
+def test_members_of_the_default_room_are_who_is_online(monkeypatch: pytest.MonkeyPatch, room: str | None) -> None:
+    """A new user saw "#lobby (3 members)" in /rooms; /members said the default room "has no
+    such thing", and /members #lobby that "only a message's sender may change it, and only a
+    room's owner..." (the server's forbidden: PROTOCOL.md says to ask who for it). Its
+    members are who is online: the answer is /who's, as /members says a room's."""
+    from client.errors import RequestFailed
+    ui, out = _script_ui()
+
+    def members(room: str, timeout: float) -> list[MemberEntry]:
+        raise RequestFailed("forbidden", "not for the default room")
+
+    monkeypatch.setattr(ui.client, "members", members)
+    monkeypatch.setattr(ui.client, "who", lambda timeout: [Presence("João", 0.0), Presence("Alice", 0.0)])
+    ui._execute(ShowMembers(room))
+    assert out.getvalue() == "* in #lobby (2): Alice, João\n"
+
+
+@pytest.mark.parametrize("room", [None, "#lobby"])
+def test_leaving_the_default_room_says_it_cannot_be_left_and_how_to_leave_the_chat(
+        monkeypatch: pytest.MonkeyPatch, room: str | None) -> None:
+    """/deixar said the default room "has no such thing"; /deixar #lobby, that "only a
+    message's sender may change it...". Everyone logged in is in it: /quit leaves."""
+    from client.commands import RoomLeave
+    from client.errors import RequestFailed
+    ui, out = _script_ui()
+
+    def leave(room: str, timeout: float) -> None:
+        raise RequestFailed("forbidden", "not the default room")
+
+    monkeypatch.setattr(ui.client, "leave", leave)
+    ui._execute(RoomLeave(room))
+    assert out.getvalue() == "! /leave: #lobby is the default room, which everyone logged in is in; it cannot be " \
+                             "left (/quit leaves the chat)\n"
 
 
 def test_a_name_the_server_says_nobody_has_is_not_offered_by_tab(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -414,6 +533,27 @@ def test_a_message_state_rewrites_its_line_or_follows_it_briefly() -> None:
     ui._on_event(MessageUpdate(first, "delivered"))
     last = "\n".join(out.getvalue().split("\n")[-3:-1])  # (49 columns: wrapped at its last space)
     assert re.fullmatch(r"\[\d\d:\d\d\] ✓✓ to Bob:\n {8}x{29}…", last), last
+
+
+def test_a_message_state_after_the_window_narrowed_follows_its_line_rather_than_rewriting_it() -> None:
+    """Narrowed after a message's line was printed, a terminal that rewraps (tmux, VTE)
+    shows it on more rows than it took, and the rewrite of its mark went up over only some
+    of them. The new state comes on a short line below; a wider window still rewrites."""
+    ui, out = _screen_ui(columns=60)
+    widths = iter([60] * 50)
+    ui._screen.columns = lambda: next(widths)  # type: ignore[method-assign]
+    message = OutgoingMessage("r1", "Bob", "x" * 30)   # one row at 60 columns, two at 30
+    message.submitted = True
+    ui._show_own(message)
+    widths = iter([80] * 50)                           # wider: the rows stay as they were
+    message._advance("sent")
+    ui._on_event(MessageUpdate(message, "sent"))
+    assert out.getvalue().split("\n")[1].startswith("\x1b[1A\r\x1b[J"), out.getvalue()
+    widths = iter([30] * 50)                           # narrower than when that line was printed
+    message._advance("delivered")
+    ui._on_event(MessageUpdate(message, "delivered"))
+    last = out.getvalue().split("\n")[2]
+    assert not last.startswith("\x1b[") and re.fullmatch(r"\[\d\d:\d\d\] ✓✓ to Bob: x+…?", last), out.getvalue()
 
 
 def test_a_state_reached_while_the_line_is_printed_still_shows(monkeypatch: pytest.MonkeyPatch) -> None:
