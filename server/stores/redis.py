@@ -997,12 +997,15 @@ class RedisStore:
                                            f"loaded again; the operations did not run", sent=False)
         sent_again = self._write([reported[n][0][m] for n, m in again], reload.deadline - now) \
             if again and failure is None else None
+        # (Made in order, so the late ones are the first: those behind them are refused
+        # too, or they would run ahead of them, which their callers send again later.)
+        late = any(held.made + self.timeout <= now for held in reload.held)
         for held in reload.held:  # behind what is sent again, in the order they were made
             if failure is not None:
                 held.written.set_exception(RedisConnectionError(
                     f"the operations before these were not run ({failure}): these are not sent, so that they "
                     f"cannot run before them", sent=False))
-            elif held.made + self.timeout <= now:
+            elif late:
                 held.written.set_exception(RedisTimeout(
                     f"the store's timeout ({self.timeout:g} s) passed while the scripts were loaded again: these "
                     f"operations were not sent", sent=False))
