@@ -1012,7 +1012,22 @@ class RedisStore:
             else:
                 held.replies = self._write(held.commands, held.made + self.timeout - now)
                 held.written.set_result(None)
-        if self._reload is reload:  # what is made from now on is written at once, behind these
+        # What is made from now on is written at once, behind these: also while calls of
+        # this reload are refused (the load failed or came too late, a call answered
+        # NOSCRIPT before one that ran) and their refusals not answered yet, a turn or two
+        # (_answer_ready), unlike behind a pipeline that failed (_refusal_behind). Redis may
+        # run such work (another node loaded the scripts), ahead of a refused call that its
+        # caller sends again only once told. That breaks no promise: a message goes behind
+        # its sender's message before it in its conversation while that one's answer is not
+        # back (_behind), so Redis stores it only if that one was stored: it is refused
+        # BEHIND (and told so) as the refused one did not run, and the relay's hold
+        # (server/sendorder.py) takes them again in their order; a resend is recognised by
+        # its request id (nothing stored twice). No operation ran after one submitted later:
+        # the refused one never ran. Operations without such an order (an edit, a room's
+        # change) may then run before the refused one's retry, as they may behind any
+        # refusal Redis answers per call (OOM), whatever the scripts.
+        # (tests/unit/test_redis_store_unsure.py, ..._go_behind_the_one_answered_noscript.)
+        if self._reload is reload:
             self._reload = None
         if failure is not None:  # not run: a pipeline none of whose calls ran fails as not sent
             for n, m in again:
