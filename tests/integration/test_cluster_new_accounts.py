@@ -20,8 +20,8 @@ from redisserver import RedisServer, redis_server  # noqa: F401  (a fixture)
 from test_cluster_nodes import Cluster, wait_for
 from wire import WireClient
 
-from protocol import (Done, ErrorCode, ErrorReply, Hello, Invite, JoinRoom, Ping, RoomInfo, RoomNotice, UserJoined,
-                      UserLeft, Welcome)
+from protocol import (TYPING, Done, ErrorCode, ErrorReply, Hello, Invite, JoinRoom, LookupRequest, LookupResult, Ping,
+                      RoomInfo, RoomNotice, Typing, UserJoined, UserLeft, Welcome)
 import const
 
 PASSWORD = "correct horse"
@@ -100,4 +100,29 @@ def test_a_guest_is_not_welcomed_under_a_name_registered_on_another_node_a_momen
         welcome = hello(c, 1, "Mia", PASSWORD)
         assert isinstance(welcome, Welcome) and welcome.registered, welcome
         wait_for(lambda: c.call(lambda: "mia" in server.relay.logins.accounts), what="Mia's account on node 1")
+        proxy.release_peer(port)
+
+
+def test_a_user_registered_on_another_node_a_moment_ago_is_looked_up_and_typed_to_as_someone(
+        redis_server):  # noqa: F811
+    # The users' names (relay.known) follow the events stream too. Before, node 1 answered
+    # a lookup of Mia "unknown" and a typing to her unknown_recipient ("nobody called Mia
+    # has ever logged in here"), as direct messages were not (they ask Redis first).
+    with olga_behind_a_lagging_events_reader(redis_server) as (c, server, olga, proxy, port):
+        register_on_node_0(c, server, "Mia")
+        olga.send(LookupRequest("l1", "mia"))
+        assert olga.expect(LookupResult, skip=QUIET) == LookupResult("l1", "Mia", "offline")
+        olga.send(LookupRequest("l2", "Nobodyhere"))
+        assert olga.expect(LookupResult, skip=QUIET) == LookupResult("l2", "Nobodyhere", "unknown")
+        rui = WireClient(*c.address(1))
+        try:
+            rui.send(Hello("h", "Rui", const.PROTOCOL_VERSION, features=(TYPING,)))
+            rui.expect(Welcome, skip=QUIET)
+            rui.send(Typing("Mia"))  # offline: nothing, not unknown_recipient
+            rui.send(Typing("Nobodyhere"))
+            refused = rui.expect_error(ErrorCode.UNKNOWN_RECIPIENT, skip=QUIET)
+            assert "Nobodyhere" in refused.message, refused
+        finally:
+            rui.close()
+        assert c.call(lambda: "mia" not in server.relay.known), "the test must hold node 1's reader"
         proxy.release_peer(port)
