@@ -279,7 +279,9 @@ class RoomDesk:
         # have an account registered on another node a moment ago (LoginDesk.account_now).
         # The room stays this request's meanwhile (_waits).
         def found(account: Any) -> None:
-            self._moderate(session, request, target if account is None else replace(target, account=True), again)
+            # (Named as registered: the name typed, when no node told this one of the user.)
+            self._moderate(session, request,
+                           target if account is None else replace(target, name=account.name, account=True), again)
 
         def failed(failure: StoreUnavailable) -> None:
             session.send(unavailable_error(self.relay.config, request.request_id, failure))
