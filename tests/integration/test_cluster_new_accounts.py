@@ -15,14 +15,18 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 
+import pytest
 from faultproxy import FaultProxy
 from redisserver import RedisServer, redis_server  # noqa: F401  (a fixture)
+from servers import ServerProcess
 from test_cluster_nodes import Cluster, wait_for
+from test_redis_store import loop, open_redis_store  # noqa: F401  (loop: a fixture)
 from wire import WireClient
 
 from protocol import (TYPING, Done, ErrorCode, ErrorReply, Hello, Invite, JoinRoom, LookupRequest, LookupResult, Ping,
                       RoomInfo, RoomNotice, Typing, UserJoined, UserLeft, Welcome)
 import const
+from server.accounts import hash_password
 
 PASSWORD = "correct horse"
 QUIET = (UserJoined, UserLeft, Ping, RoomNotice)
@@ -128,3 +132,25 @@ def test_a_user_registered_on_another_node_a_moment_ago_is_looked_up_and_typed_t
             rui.close()
         assert c.call(lambda: "mia" not in server.relay.known), "the test must hold node 1's reader"
         proxy.release_peer(port)
+
+
+@pytest.mark.timeout_seconds(60)
+def test_a_nodes_console_finds_an_account_its_cache_has_not_heard_of(redis_server, loop):  # noqa: F811
+    # Mia's account is stored in Redis after the node started, and no event tells the node
+    # (as when the registering node died between the two, or its entry is still on its
+    # way). Before, /admin Mia answered "Mia has no account" and /password Mia "has no
+    # account: there is no password to reset": the console read the node's cache alone.
+    with ServerProcess("--cluster", redis_server.url) as node:
+        store = open_redis_store(loop, redis_server.url)
+        try:
+            saved: list = []
+            store.save_account("mia", hash_password("Mia", PASSWORD), saved.append, saved.append)
+            loop.run_until_complete(store.drain(timeout=10))
+            assert saved == [True], saved
+        finally:
+            store.close()
+        node.proc.stdin.write("/admin mia\n/password mia\n")
+        node.proc.stdin.flush()
+        wait_for(lambda: len(node.console) >= 2, what="the console's two answers")
+        assert node.console[0] == "server administrators: Mia\n", node.console
+        assert node.console[1].startswith("new password of Mia: "), node.console
