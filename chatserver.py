@@ -38,7 +38,7 @@ import const
 import i18n
 import overrides
 from i18n import _, decimal, ngettext
-from registry import InvalidName
+from registry import InvalidName, canonical, validate_name
 from registry.names import not_a_name
 from resp import parse_url
 from resp.aio import tls_context
@@ -423,7 +423,24 @@ async def serve(config: ServerConfig, say_settings: bool = True) -> None:
     def who() -> None:
         say_to_operator("\n".join(registry_lines(server.relay.registry.online())))
 
+    def knowing(name: str, then) -> None:
+        """``then()`` once this node knows whether ``name`` has an account: in a cluster its
+        cache of accounts follows the events stream, so one registered on another node a
+        moment ago is read from Redis first (LoginDesk.account_now). At once for a name no
+        account can have (``then`` says why); if Redis does not answer, the cache says."""
+        try:
+            validate_name(name)
+        except InvalidName:
+            return then()
+        server.relay.logins.account_now(canonical(name), lambda _account: then(), lambda _failure: then())
+
     def admin(name: str) -> None:
+        if name:
+            knowing(name, lambda: admin_now(name))
+        else:
+            admin_now(name)
+
+    def admin_now(name: str) -> None:
         try:
             admins = ", ".join(server.relay.room_desk.add_admin(name)) or _("none")
         except InvalidName as exc:
@@ -437,6 +454,12 @@ async def serve(config: ServerConfig, say_settings: bool = True) -> None:
         say_to_operator(_("server administrators: {names}").format(names=admins))
 
     def password(name: str) -> None:
+        if not name:
+            say_to_operator(_("type /password NAME: the account NAME gets a new password"))
+            return
+        knowing(name, lambda: password_now(name))
+
+    def password_now(name: str) -> None:
         # Every answer of /password where its new password goes (say_to_operator): on the
         # console, not in the log, so that the operator sees the command's outcome there.
         def done(new: str | None, failure: StoreUnavailable | None) -> None:
@@ -450,9 +473,6 @@ async def serve(config: ServerConfig, say_settings: bool = True) -> None:
                 say_to_operator(_("the password of {name} was not changed: the server cannot save anything right "
                                   "now; try again shortly").format(name=name))
 
-        if not name:
-            say_to_operator(_("type /password NAME: the account NAME gets a new password"))
-            return
         try:
             name = server.relay.account_desk.account_name(name)  # as registered, not as typed: done says it
             server.relay.account_desk.reset_password(name, done)
@@ -462,6 +482,12 @@ async def serve(config: ServerConfig, say_settings: bool = True) -> None:
             say_to_operator(_("{name} has no account: there is no password to reset").format(name=name))
 
     def unregister(name: str) -> None:
+        if not name:
+            say_to_operator(_("type /unregister NAME: the account NAME is deleted"))
+            return
+        knowing(name, lambda: unregister_now(name))
+
+    def unregister_now(name: str) -> None:
         def done(failure: StoreUnavailable | None) -> None:
             if failure is None:
                 say_to_operator(_("the account {name} was deleted; its sessions were ended").format(name=name))
@@ -472,9 +498,6 @@ async def serve(config: ServerConfig, say_settings: bool = True) -> None:
                 say_to_operator(_("the account {name} was not deleted: the server cannot save anything right "
                                   "now; try again shortly").format(name=name))
 
-        if not name:
-            say_to_operator(_("type /unregister NAME: the account NAME is deleted"))
-            return
         try:
             name = server.relay.account_desk.account_name(name)  # as registered, not as typed: the answers say it
             if not deleting.confirmed(server.relay.account_desk.account_key(name), time.monotonic()):

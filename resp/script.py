@@ -9,6 +9,8 @@ Redis caches scripts by their SHA-1, but forgets them on restart, on ``SCRIPT FL
 on a fail-over to a replica that never saw them. So a call sends only the hash; when the
 server answers ``NOSCRIPT`` the same call is sent again with the source (``EVAL``, which
 also caches it for the next time). Every other reply, errors included, is returned as is.
+The two are answered within the call's one timeout: the ``EVAL`` gets what the ``EVALSHA``
+left of it (a Redis slow to say ``NOSCRIPT`` does not give a call twice its timeout).
 
 Sent again, such a call comes after the calls issued meanwhile, which ran if another client
 loaded the script just then: calls whose order matters go by :meth:`Script.in_order`
@@ -18,10 +20,12 @@ source each call, under a microsecond for a few KB).
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
+from .aio import RedisTimeout
 from .protocol import CommandHead, RedisError
 
 if TYPE_CHECKING:
@@ -39,13 +43,22 @@ class Script:
 
     async def __call__(self, client: RedisClient, keys: Sequence[Any] = (),
                        args: Sequence[Any] = (), timeout: float | None = None) -> Any:
-        """Run the script on ``client``; its reply, or the :class:`RedisError` it caused.
+        """Run the script on ``client``; its reply, or the :class:`RedisError` it caused,
+        within ``timeout`` seconds (by default the client's) in all.
 
-        Raises what :meth:`RedisClient.execute` raises (connection lost, timeout).
+        Raises what :meth:`RedisClient.execute` raises (connection lost, timeout), and
+        :class:`RedisTimeout` (not sent) if nothing of the timeout is left for the ``EVAL``.
         """
+        timeout = client.timeout if timeout is None else timeout
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
         reply = await client.execute("EVALSHA", self.sha1, len(keys), *keys, *args, timeout=timeout)
         if isinstance(reply, RedisError) and reply.code == "NOSCRIPT":
-            reply = await client.execute("EVAL", self.source, len(keys), *keys, *args, timeout=timeout)
+            left = deadline - loop.time()
+            if left <= 0:
+                raise RedisTimeout(f"the script's timeout ({timeout:g} s) passed before Redis said it had forgotten "
+                                   "the script; it was not sent again", sent=False)
+            reply = await client.execute("EVAL", self.source, len(keys), *keys, *args, timeout=left)
         return reply
 
     def eval_command(self, keys: Sequence[Any] = (), args: Sequence[Any] = ()) -> tuple:

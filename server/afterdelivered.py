@@ -261,6 +261,11 @@ class AfterDelivered:
     def _wants(self, session: ClientSession, feature: str) -> bool:
         return feature in self.features.get(session, ())
 
+    @staticmethod
+    def _nobody(session: ClientSession, name: str) -> None:
+        """``unknown_recipient`` for a ``typing`` to ``name``, whom nobody has ever logged in as."""
+        session.send(ErrorReply(ErrorCode.UNKNOWN_RECIPIENT, f"nobody called {name} has ever logged in here"))
+
     def _asked(self, session: ClientSession, feature: str, kind: str, request_id: str | None = None) -> bool:
         """True if ``session`` asked for ``feature``; else answers ``unknown_type``."""
         if self._wants(session, feature):
@@ -391,7 +396,11 @@ class AfterDelivered:
         record = self.relay.directory.lookup_key(to_key)  # online on any node
         if record is None:
             if to_key not in self.relay.known:
-                session.send(ErrorReply(ErrorCode.UNKNOWN_RECIPIENT, f"nobody called {typing.to} has ever logged in here"))
+                known_name = getattr(self.relay.peers, "known_name", None)
+                if known_name is None:
+                    self._nobody(session, typing.to)
+                else:  # a first login on another node may not have reached us yet: Redis knows
+                    known_name(to_key, lambda name: None if name else self._nobody(session, typing.to))
             return  # offline: "typing" is never stored
         if not self._passes(TYPING, to_key, session.key):
             return  # told nothing, as a blocked sender is told nothing

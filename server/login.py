@@ -185,6 +185,34 @@ class LoginDesk:
     def is_claimed(self, name: str) -> bool:
         return canonical(name) in self.accounts
 
+    def account_now(self, key: str, found: Callable[[Account | None], None],
+                    failed: Callable[[StoreUnavailable], None]) -> None:
+        """The account ``key`` as it is now: ``found(account)``, or ``found(None)`` if there
+        is none, or ``failed(failure)`` if the store could not be asked. Alone, the cache
+        (:attr:`accounts`) holds every account: answered from it at once. In a cluster it
+        follows the events stream, a moment behind Redis (longer behind a lagging reader):
+        a name it does not have may have been registered on another node just now, so
+        Redis is asked (:attr:`reread`), and an account found is kept (:meth:`learn`).
+        Every check that a "no account" decides (a login as a guest, an invitation where
+        only accounts log in, the console's) asks here, not the cache."""
+        account = self.accounts.get(key)
+        if account is not None or self.reread is None:
+            return found(account)
+
+        def read(account: Account | None) -> None:
+            if account is not None:
+                self.learn(key, account)
+            found(account)
+
+        self.reread(key, read, failed)
+
+    def learn(self, key: str, account: Account) -> None:
+        """Keep ``account`` as the account ``key``: read from Redis, or told by another node
+        of the cluster (its AccountSaved)."""
+        if key not in self.accounts:
+            self.account_lookalikes.add(account.name)
+        self.accounts[key] = account
+
     def lookalike_of(self, name: str) -> str | None:
         """A name that ``name`` may not be taken beside (it looks like it, and is another
         user's or reserved), or None. O(1): every source is indexed by look-alike key."""
@@ -228,11 +256,12 @@ class LoginDesk:
         self.shared_failures("check", checked, self.throttle.base, self.throttle.cap, shared)
 
     def _decide(self, hello: Hello, address: str, key: str, keys: tuple[str, str], checked: tuple[str, ...],
-                done: Callable[[LoginResult], None], shared_wait: float) -> None:
+                done: Callable[[LoginResult], None], shared_wait: float, asked: bool = False) -> None:
         """:meth:`login` once the name is valid and the shared throttle (if any) said
         ``shared_wait``; ``keys`` are the throttle keys a failure counts against,
         ``checked`` those that make this login wait (``keys`` but from a known address);
-        calls ``done`` exactly once."""
+        ``asked``: a name the cache has no account of was asked of the store
+        (:meth:`account_now`); calls ``done`` exactly once."""
         def refuse(code: str, message: str, retry_after: float | None = None) -> None:
             done(LoginResult(error=ErrorReply(code, message, hello.request_id, retry_after)))
 
@@ -281,6 +310,14 @@ class LoginDesk:
                 verified(error)
 
             return self._verify(key, hello.password, address, keys, checked, "a login", answered)
+        if self.reread is not None and not asked:
+            # In a cluster, a name registered on another node a moment ago may not be in the
+            # cache yet: taken as a guest's, it would be welcomed without its password (the
+            # claim in Redis checks only who is online), or refused accounts_required.
+            return self.account_now(key, lambda _account: self._decide(hello, address, key, keys, checked, done,
+                                                                       shared_wait, True),
+                                    lambda _failure: done(LoginResult(error=unavailable_error(self.config,
+                                                                                              hello.request_id))))
         claim, until = self.guests.decide(key, hello.resume, time.time())
         if claim is Claim.HELD:
             # With the hold's end (none while its guest is online): someone moving to
@@ -384,9 +421,7 @@ class LoginDesk:
 
         def reread(account: Account | None) -> None:
             if account is not None:
-                if key not in self.accounts:
-                    self.account_lookalikes.add(account.name)
-                self.accounts[key] = account
+                self.learn(key, account)
             check(account)
 
         def not_read(failure: StoreUnavailable) -> None:

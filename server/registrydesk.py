@@ -63,18 +63,25 @@ class RegistryDesk:
 
         session.send(fit_page(build, users))
 
-    def _lookup(self, session: ClientSession, request: LookupRequest) -> None:
+    def _lookup(self, session: ClientSession, request: LookupRequest, named: Any = None) -> None:
+        """``named``: the user's name as Redis's store knows it (a cluster's read, below:
+        "" when nobody), asked when this node knows nobody of that name."""
         relay = self.relay
-        if not relay.intake.admit(session, self._lookup, request):
+        if named is None and not relay.intake.admit(session, self._lookup, request):
             return  # an answer larger than its request: a burst waits for the queue (server/intake.py)
         # The notices of the joins and leaves this answer shows go first (their batch may be
         # waiting its delay): a client is never told a change by the answer, then by its notice.
         relay.presence.flush()
         record = relay.directory.lookup(request.name)
         if record is None:
-            known = relay.known.get(canonical(request.name))
-            session.send(known is None and self.not_a_name(request.name, request.request_id) or
-                         LookupResult(request.request_id, known or request.name, "offline" if known else "unknown"))
+            known = relay.known.get(canonical(request.name)) or named or None
+            refusal = known is None and self.not_a_name(request.name, request.request_id)
+            if known is None and not refusal and named is None:
+                known_name = getattr(relay.peers, "known_name", None)
+                if known_name is not None:  # a first login on another node may not have reached us yet
+                    return known_name(canonical(request.name), lambda name: self._lookup(session, request, name or ""))
+            session.send(refusal or LookupResult(request.request_id, known or request.name,
+                                                 "offline" if known else "unknown"))
             return
         first = min(record.endpoints, key=lambda e: e.since)
         session.send(LookupResult(request.request_id, record.name, "online", first.address, first.port,

@@ -42,6 +42,7 @@ import json
 import logging
 import time
 from collections.abc import Callable, Iterable
+from dataclasses import replace
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
 
@@ -271,6 +272,27 @@ class RoomDesk:
         if type(target) is Refused:
             self._conclude(session, request.request_id, [target], None, again)
             return
+        if target.account:
+            return self._moderate(session, request, target, again)
+
+        # "No account" decides an invitation where only accounts log in, and whether a ban
+        # keeps a guest's address out: asked of the store in a cluster, whose cache may not
+        # have an account registered on another node a moment ago (LoginDesk.account_now).
+        # The room stays this request's meanwhile (_waits).
+        def found(account: Any) -> None:
+            # (Named as registered: the name typed, when no node told this one of the user.)
+            self._moderate(session, request,
+                           target if account is None else replace(target, name=account.name, account=True), again)
+
+        def failed(failure: StoreUnavailable) -> None:
+            session.send(unavailable_error(self.relay.config, request.request_id, failure))
+            self._done_with(request.room_name)
+
+        self.relay.logins.account_now(canonical(target.name), found, failed)
+
+    def _moderate(self, session: ClientSession, request: Any, target: Person,
+                  again: tuple[str, int, Callable[[], None]]) -> None:
+        """:meth:`moderate` once ``target`` is known as it is now."""
         me, room, now = self.person(session), request.room_name, time.time()
         kind = type(request)
         if kind is Invite:

@@ -1824,10 +1824,8 @@ class ClusterNode:
             relay.block_desk.changed(event.owner, event.target, event.blocking)
         elif kind is bus.AccountSaved:
             logins = relay.logins
-            if event.key not in logins.accounts:
-                logins.account_lookalikes.add(event.name)
-            logins.accounts[event.key] = Account(event.name, bytes.fromhex(event.pw_hash), bytes.fromhex(event.salt),
-                                                 event.kdf)
+            logins.learn(event.key, Account(event.name, bytes.fromhex(event.pw_hash), bytes.fromhex(event.salt),
+                                            event.kdf))
             if event.keep is not None:  # its password changed (Redis already forgot the credentials)
                 logins.credentials.revoke_account(event.key, keep=bytes.fromhex(event.keep) or None)
         elif kind is bus.PasswordReset:

@@ -41,11 +41,14 @@ class Cluster:
     """``count`` nodes on one loop in a thread, one store, one Redis (``url``);
     ``node_options`` for each ClusterNode (a short ``beat`` and ``ttl``, say). With
     ``redis_stores``, each node has its Redis store, as ``--cluster`` makes it (named rooms
-    shared through Redis), in place of the one store in memory."""
+    shared through Redis), in place of the one store in memory. ``config``: more of each
+    node's ServerConfig (``require_accounts``, say)."""
 
-    def __init__(self, url: str, count: int, redis_stores: bool = False, **node_options) -> None:
+    def __init__(self, url: str, count: int, redis_stores: bool = False, config: dict | None = None,
+                 **node_options) -> None:
         self.url = url
         self.redis_stores = redis_stores
+        self.config = config or {}
         self.node_options = node_options
         self.store = MemoryStore()
         self.loop = asyncio.new_event_loop()
@@ -67,9 +70,9 @@ class Cluster:
     def add(self) -> ChatServer:
         node = ClusterNode(self.url, **self.node_options)
         if self.redis_stores:
-            server = ChatServer(ServerConfig(host="127.0.0.1", port=0, cluster_url=self.url), peers=node)
+            server = ChatServer(ServerConfig(host="127.0.0.1", port=0, cluster_url=self.url, **self.config), peers=node)
         else:
-            server = ChatServer(ServerConfig(host="127.0.0.1", port=0), store=self.store, peers=node)
+            server = ChatServer(ServerConfig(host="127.0.0.1", port=0, **self.config), store=self.store, peers=node)
         self.run(server.start())
         self.servers.append(server)
         self.nodes.append(node)

@@ -256,3 +256,21 @@ def test_the_command_tables_are_the_clients_commands(document: Path, terminal: s
     assert not missing, f"not in {terminal!r}: {sorted(missing)}"
     named = set(COMMAND_WORDS) | {names["pt_BR"][0] for names in COMMAND_WORDS.values()}
     assert not named - translated, f"not in {languages!r}: {sorted(named - translated)}"
+
+
+def test_the_cluster_guides_metrics_are_the_nodes_metrics_counted_right() -> None:
+    """docs/cluster.md, "Metrics": every metric a cluster node adds (server/metrics.py's
+    cluster gauges and PEER_COUNTERS, and the Redis round trips) named, and the gauges
+    and counters counted as many as there are (it said "four gauges" of six, and named
+    none of them but in words)."""
+    import server.metrics as metrics
+
+    text = (ROOT / "docs" / "cluster.md").read_text(encoding="utf-8")
+    section = text.split("### Metrics\n", 1)[1].split("\n### ", 1)[0]
+    gauges = [name for name, _help in metrics.GAUGES if name.startswith("chat_cluster_")]
+    counters = list(metrics.PEER_COUNTERS)
+    for name in gauges + counters + ["chat_redis_round_trip_seconds"]:
+        assert f"`{name}" in section, f"{name} is not in docs/cluster.md's Metrics section"
+    words = {2: "two", 3: "three", 4: "four", 5: "five", 6: "six", 7: "seven", 8: "eight"}
+    said = dict((kind, count) for count, kind in re.findall(r"\b(\w+) (gauges|counters)\b", section))
+    assert said == {"gauges": words[len(gauges)], "counters": words[len(counters)]}, said

@@ -26,7 +26,7 @@ class FakeClient:
         self.loop = loop
         self.sent: list[tuple[list[bytes], asyncio.Future]] = []
 
-    def pipeline_now(self, commands: list[bytes]) -> asyncio.Future:
+    def pipeline_now(self, commands: list[bytes], timeout: float | None = None) -> asyncio.Future:
         future = self.loop.create_future()
         self.sent.append((commands, future))
         return future

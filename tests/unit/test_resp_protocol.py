@@ -478,3 +478,48 @@ def test_a_command_s_constant_head_encoded_once_makes_the_same_bytes():
         assert head.encode(rest) == encode_command(("EVAL", b"return ARGV[1]", 0, "{chat}:", *rest))
     with pytest.raises(TypeError):
         head.encode((True,))
+
+
+@pytest.mark.parametrize("noscript_after", [0.6, 1.0])
+def test_a_script_sent_again_after_noscript_is_answered_within_the_calls_one_timeout(noscript_after):
+    """Redis says NOSCRIPT ``noscript_after`` of the timeout after the EVALSHA (slow, on a
+    fake clock): the EVAL that follows gets what is left, or is not sent when nothing is.
+    Before, it had a whole timeout of its own: a call could take two."""
+    import asyncio
+
+    from resp import RedisTimeout
+
+    class ClockLoop(asyncio.SelectorEventLoop):
+        now = 1000.0
+
+        def time(self) -> float:
+            return self.now
+
+    class SlowRedis:
+        """A client whose EVALSHA is answered NOSCRIPT late; notes each command's timeout."""
+        timeout = 5.0
+
+        def __init__(self) -> None:
+            self.calls: list[tuple[str, float]] = []
+
+        async def execute(self, *args, timeout=None):
+            self.calls.append((args[0], timeout))
+            if args[0] == "EVALSHA":
+                loop.now += noscript_after * self.timeout
+                return RedisError("NOSCRIPT", "No matching script. Please use EVAL.")
+            return 1
+
+    loop = ClockLoop()
+    redis = SlowRedis()
+    try:
+        if noscript_after < 1:
+            assert loop.run_until_complete(Script("return 1")(redis)) == 1
+            # (None: the client's whole timeout, again.)
+            (_, _first), (command, left) = redis.calls
+            assert command == "EVAL" and left == pytest.approx((1 - noscript_after) * redis.timeout), redis.calls
+        else:
+            with pytest.raises(RedisTimeout) as raised:
+                loop.run_until_complete(Script("return 1")(redis))
+            assert not raised.value.sent and [c for c, _ in redis.calls] == ["EVALSHA"]
+    finally:
+        loop.close()
