@@ -841,9 +841,41 @@ function start() {
       if (current) current.focus();
     }
   });
-  DRAWER.addEventListener("change", () => setContactsOpen(false));  // widened: no drawer to be open
+  $("account-toggle").addEventListener("click", () => {
+    const open = !accountMenuOpen();
+    if (open) setContactsOpen(false);  // one of the two over the conversation at a time
+    setAccountMenuOpen(open);
+  });
+  // An action chosen in it closes it (a setting changed keeps it open, for the next one).
+  for (const id of ["change-password", "delete-account", "logout"]) {
+    $(id).addEventListener("click", () => setAccountMenuOpen(false));
+  }
+  // A tap or the focus elsewhere closes it, as it does any menu.
+  const outsideAccountMenu = (event) => {
+    if (accountMenuOpen() && !$("account-toggle").contains(event.target) && !$("account-menu").contains(event.target)) {
+      setAccountMenuOpen(false);
+    }
+  };
+  document.addEventListener("click", outsideAccountMenu);
+  document.addEventListener("focusin", outsideAccountMenu);
+  // A dialog opened from the menu gives the focus back to the menu's button where there is
+  // one (the browser gives it to the button that opened the dialog: in the closed menu, not
+  // drawn, so the focus would be lost to the page's body).
+  for (const id of ["password-dialog", "unregister-dialog"]) {
+    $(id).addEventListener("close", () => {
+      if ($("account-toggle").getClientRects().length) $("account-toggle").focus();
+    });
+  }
+  DRAWER.addEventListener("change", () => {  // widened: no drawer or menu to be open
+    setContactsOpen(false);
+    setAccountMenuOpen(false);
+  });
   document.addEventListener("keydown", (event) => {
-    if (event.key === "Escape" && document.body.classList.contains("contacts-open")) {
+    if (event.key !== "Escape") return;
+    if (accountMenuOpen()) {
+      setAccountMenuOpen(false);
+      $("account-toggle").focus();
+    } else if (document.body.classList.contains("contacts-open")) {
       setContactsOpen(false);
       $("contacts-toggle").focus();
     }

@@ -167,6 +167,7 @@ chatCatalogueLoaded("pt_BR", {
   "A bot that answers !hora with the time in São Paulo.": "Um bot que responde !hora com a hora em São Paulo.",
   "A name cannot contain spaces: try \"{name}\".": "Um nome não pode ter espaços: tente \"{name}\".",
   "A name has letters and digits of one script, \"_\", \"-\" or \".\", and starts with a letter or a digit (at most 32).": "Um nome tem letras e dígitos de um só alfabeto, \"_\", \"-\" ou \".\", e começa com uma letra ou um dígito (no máximo 32).",
+  "Account and settings": "Conta e configurações",
   "Account needed": "Falta uma conta",
   "April": "abril",
   "August": "agosto",
