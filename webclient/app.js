@@ -262,7 +262,17 @@ function showTaken() {
   sendReads(chat);
   announce(taken.announce);
   // A join refused where it was asked: under the join box (the room list is under it too).
-  if (taken.joinRefused) refuseInput($("join-room-name"), taken.joinRefused());
+  if (taken.joinRefused) refuseInput($("join-room-name"), taken.joinRefused.words());
+  // And the name typed there back in it (emptied when the join was sent), selected: to ask
+  // again or fix it without typing it all again. Not over a name typed since.
+  const box = $("join-room-name");
+  if (taken.joinRefused && taken.joinRefused.typed && !box.value) {
+    box.value = taken.joinRefused.typed;
+    // Selected where the user still is (the box, its button), not taking the focus from
+    // elsewhere: select() moves the focus to the box too.
+    const here = document.activeElement;
+    if (here === box || here === document.body || $("join-room").contains(here)) box.select();
+  }
 }
 
 /** Send the read marks due (readFrames), and ask again when one is held back for later. */

@@ -116,11 +116,13 @@ function roomGone(chat, key) {
   chat.roomMarks.delete(key);
 }
 
-/** The frame that joins (or creates) ``typed``; null if the name is not valid. */
-function joinRoomFrame(chat, typed) {
+/** The frame that joins (or creates) ``typed``; null if the name is not valid. ``fromBox``:
+ * typed in the join box, which a refusal gives back (roomRequestFailed). */
+function joinRoomFrame(chat, typed, fromBox = false) {
   const name = checkRoomName(typed);
   if (!name || chat.version < 2) return null;
-  return roomRequest(chat, { type: "join", room: name }, "join", { room: name });  // named in a refusal
+  const extra = fromBox ? { room: name, typed } : { room: name };  // named in a refusal
+  return roomRequest(chat, { type: "join", room: name }, "join", extra);
 }
 
 function leaveRoomFrame(chat, key) {
@@ -332,13 +334,14 @@ function describeRoomNotice(chat, frame) {
 }
 
 /** A room request refused: said in the room's conversation, and a join the user asked for
- * (from the sidebar) under the join box, as ``out.joinRefused`` (a function: the sentence in
- * the page's language): where the user acted, not in whichever conversation happens to be
- * open; in the room's own conversation too when it is the open one (on a phone the sidebar
- * is a drawer over it, where the join was typed). */
+ * (from the sidebar) under the join box, as ``out.joinRefused`` ({words, typed}: a function
+ * giving the sentence in the page's language, and the name as typed in the box, to be put
+ * back there, or undefined): where the user acted, not in whichever conversation happens to
+ * be open; in the room's own conversation too when it is the open one (on a phone the
+ * sidebar is a drawer over it, where the join was typed). */
 function roomRequestFailed(chat, request, frame, message, out) {
   const joined = request.kind === "join" && request.room ? roomKey(request.room) : null;
-  const refused = () => sentence(explainFrame(frame, message, request.room));
+  const refused = { words: () => sentence(explainFrame(frame, message, request.room)), typed: request.typed };
   if (joined && !request.quiet) out.joinRefused = refused;
   if (joined && !(chat.active === joined || (request.quiet && chat.conversations.has(joined)))) {
     out.joinRefused = refused;  // (a reconnection's rejoin of a room it has no conversation of too)

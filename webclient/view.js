@@ -576,7 +576,7 @@ function fitMemberList() {
 function onJoinRoom(event) {
   event.preventDefault();
   const input = $("join-room-name");
-  const frame = joinRoomFrame(shell.chat, input.value);
+  const frame = joinRoomFrame(shell.chat, input.value, true);
   if (!frame) {
     refuseInput(input, t("\"{name}\" is not a valid room name.", { name: input.value }));
     return;

@@ -485,6 +485,41 @@ def test_a_refused_join_is_said_where_the_join_was_asked(site, tmp_path: Path) -
     assert page.problems() == []
 
 
+def test_a_refused_join_puts_the_typed_name_back_in_the_box(site) -> None:
+    """Found walking through the page: the join box is emptied when the join is sent, and a
+    refusal (here an invite-only room) left it empty, the words under it: to ask again
+    once invited, or to fix a typo, the user had to type the name again. The name comes
+    back as it was typed, selected (what is typed next replaces it), the refusal under it;
+    the next name typed is joined as usual."""
+    page, web = site
+    box = "document.getElementById('join-room-name')"
+    error = "document.getElementById('join-room-error')"
+    with olga_in_redes(web) as olga:
+        olga.join("#clube", invite_only=True)
+        page.log_in("Bob")
+        page.focus("#join-room-name")
+        page.type("clube")
+        page.enter()
+        page.wait_for(f"{error}.textContent === '#clube is invite-only: ask its moderators to invite you'")
+        page.wait_for(f"{box}.value === 'clube'")
+        assert page.js(f"[document.activeElement.id, {box}.selectionStart, {box}.selectionEnd]") == \
+            ["join-room-name", 0, 5]
+        assert page.js(f"{box}.getAttribute('aria-invalid')") == "true"
+        page.type("#redes")
+        assert page.js(f"{box}.value") == "#redes"
+        page.enter()
+        page.wait_for(f"document.getElementById('conversation-title').textContent === '#redes'"
+                      f" && {error}.textContent === '' && {box}.value === ''")
+        # Gone to write elsewhere before the refusal came: the name is put back, and the
+        # focus stays where the user is typing (sent and moved in one go: the answer comes after).
+        page.js(f"{box}.value = 'clube'; document.getElementById('join-room').requestSubmit();"
+                " document.getElementById('composer-input').focus()")
+        page.wait_for(f"{error}.textContent === '#clube is invite-only: ask its moderators to invite you'"
+                      f" && {box}.value === 'clube'")
+        assert page.js("document.activeElement.id") == "composer-input"
+    assert page.problems() == []
+
+
 def test_the_public_rooms_mark_an_invite_only_one(site, tmp_path: Path) -> None:
     """An administrator's list of rooms has the invite-only ones too (PROTOCOL.md room_list:
     ``invite_only``), but the page listed #clube like any other: a click seemed to promise a
