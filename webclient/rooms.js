@@ -363,9 +363,17 @@ function roomRequestFailed(chat, request, frame, message, out) {
   }
   // The sentence names it: the request's room, or the room a join was for (invite_only).
   // banned, of our own join: the error names the room and the ban's reason (an invite's
-  // refusal names no room, and is said in the server's words).
-  notice(chat, key, t("Server: {message}", { message: explainFrame(frame, message, aboutThem ? null : room) }),
-    nowSeconds(), true);
+  // refusal names no room, and is said in the server's words). An invite's unknown_recipient
+  // is the one refusal of an invitation that the catalogue's sentence for the code does not
+  // fit ("nobody called ... has ever logged in"): a name with no account, on a server that
+  // admits only accounts (PROTOCOL.md, "invite"); said in the page's words, which name the
+  // person, in its language (again after a switch).
+  const noAccount = aboutThem && request.act === "invite" && frame.code === "unknown_recipient";
+  const words = noAccount
+    ? () => t("{name} has no account here, and only accounts log in on this server: check the name, or invite them once they have registered",
+      { name: request.target })
+    : () => explainFrame(frame, message, aboutThem ? null : room);
+  notice(chat, key, () => t("Server: {message}", { message: words() }), nowSeconds(), true);
 }
 
 Object.assign(HANDLERS, {

@@ -793,6 +793,7 @@ chatCatalogueLoaded("pt_BR", {
   "{name} edited a message": "{name} editou uma mensagem",
   "{name} edited a message in {room}": "{name} editou uma mensagem em {room}",
   "{name} exists already: join it": "{name} já existe: entre nela",
+  "{name} has no account here, and only accounts log in on this server: check the name, or invite them once they have registered": "{name} não tem conta aqui, e só contas entram neste servidor: confira o nome, ou convide a pessoa depois que ela se registrar",
   "{name} has no account: a server administrator must be a registered account. Let them register the name first (/register in the client), then type /admin {name} again": "{name} não tem conta: só uma conta registrada pode ter a administração do servidor. Peça que registre o nome antes (/registrar no cliente) e digite /admin {name} de novo",
   "{name} has no account: there is no password to reset": "{name} não tem conta: não há senha para redefinir",
   "{name} has no account: there is nothing to delete": "{name} não tem conta: não há nada a excluir",
