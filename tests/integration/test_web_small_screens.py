@@ -404,6 +404,45 @@ def test_phone_buttons_are_big_enough_to_tap_and_edit_and_delete_say_which_messa
     assert page.problems() == []
 
 
+def test_a_rooms_tools_and_member_acts_are_big_enough_to_tap_on_a_phone(page: Page) -> None:
+    """Found walking through the page as the owner of #turma on a 360x640 phone: the rule
+    that every button there is at least 44 px (the test above) left out the room's tools
+    ("Tema…", "Convidar…", "Sair da sala": 31 px high, "Só convidados" 29, "Membros" 30)
+    and the acts beside each member, 24 px high, "Banir" a finger's width from "Pôr para
+    fora". They are all big enough to tap."""
+    from client.library import ChatClient
+    from clientkit import WAIT
+
+    page.cdp.send("Emulation.setDeviceMetricsOverride", {**PHONE_360, "height": 640})
+    page.wait_for("innerWidth === 360 && innerHeight === 640")
+    speak_portuguese(page)
+    claim_and_log_in(page, "Conceição")
+    page.focus("#contacts-toggle")
+    page.enter()
+    page.wait_for("getComputedStyle(document.getElementById('sidebar')).visibility === 'visible'")
+    page.focus("#join-room-name")
+    page.type("#turma")
+    page.enter()
+    page.wait_for("document.getElementById('conversation-title').textContent === '#turma'")
+    joao = ChatClient("João", "127.0.0.1", page.srv.port)
+    try:
+        joao.connect(timeout=WAIT)
+        joao.join("#turma")
+        page.wait_for("document.querySelectorAll('#member-list .member-act').length >= 5")
+        page.js("document.querySelector('details.members').open = true")
+        page.wait_for("document.getElementById('member-list').getBoundingClientRect().height > 0")
+        sizes = page.js("[...document.querySelectorAll('#room-tools button, #room-tools summary, #room-mode-label')]"
+                        ".filter((e) => e.getClientRects().length).map((e) => { const r = e.getBoundingClientRect();"
+                        " return [e.id || e.className || e.tagName, e.textContent.trim(), r.width, r.height]; })")
+        assert len(sizes) >= 10, sizes  # three tools, the mode, the summary and João's five acts
+        small = [size for size in sizes if size[2] < 44 or size[3] < 44]
+        assert small == [], small
+        assert page.js("document.documentElement.scrollWidth") <= 360
+    finally:
+        joao.close()
+    assert page.problems() == []
+
+
 def test_a_long_notice_keeps_its_time_on_one_line_on_a_phone(page: Page, alice: TcpPeer) -> None:
     phone(page)
     page.log_in("Bob")
