@@ -391,7 +391,8 @@ def test_phone_buttons_are_big_enough_to_tap_and_edit_and_delete_say_which_messa
 
     open_account_menu(page)
     for selector in ("#contacts-toggle", "#messages .msg-out .msg-edit", "#messages .msg-out .msg-delete",
-                     "#block-toggle", "#account-toggle", "#logout", "#lang-switch"):
+                     "#block-toggle", "#account-toggle", "#logout", "#lang-switch", "#composer-send",
+                     "#new-chat button", "#join-room button"):
         width, height = size(selector)
         assert width >= 44 and height >= 44, (selector, width, height)
     assert page.js("document.querySelector('#messages .msg-out .msg-edit').getAttribute('aria-label')") == \
