@@ -242,6 +242,30 @@ def test_a_registered_users_top_bar_is_one_row_on_a_phone_and_the_account_menu_w
     assert page.problems() == []
 
 
+def test_on_a_320_px_phone_a_long_name_is_not_drawn_over_the_status(page: Page) -> None:
+    """With the account menu's button in the first row, a 320-px phone (the narrowest WCAG
+    reflows to) and a 32-character name: the name, kept whole up to 40% of the bar, was
+    drawn over "Conectado" (the pill, allowed to shrink below its words, overflowed under
+    it). The bar stays one row, the status is all readable, the name gives way (cut with
+    "…"), and nothing overlaps."""
+    page.cdp.send("Emulation.setDeviceMetricsOverride", {**PHONE_360, "width": 320, "height": 640})
+    page.wait_for("innerWidth === 320")
+    speak_portuguese(page)
+    claim_and_log_in(page, "Maria_da_Conceicao_Albuquerque_X")
+    page.cdp.pump(0.3)  # a layout pass after the view changed
+    boxes = page.js("['contacts-toggle', 'connection', 'me', 'account-toggle'].map((id) => {"
+                    " const r = document.getElementById(id).closest('.me-box, #connection, button')"
+                    ".getBoundingClientRect(); return [id, r.left, r.right, r.top, r.bottom]; })")
+    for (_, _, right, _, _), (name, left, _, _, _) in zip(boxes, boxes[1:]):
+        assert right <= left, (boxes, name)
+    assert boxes[-1][2] <= 320, boxes
+    assert page.js("(() => { const c = document.getElementById('connection');"
+                   " return c.scrollWidth <= c.clientWidth && c.scrollHeight <= c.clientHeight; })()") is True
+    assert page.js("document.querySelector('.topbar').getBoundingClientRect().height") <= 64
+    assert page.js("document.documentElement.scrollWidth") <= 320
+    assert page.problems() == []
+
+
 def test_the_connection_status_is_written_only_when_it_changes(page: Page, alice: TcpPeer) -> None:
     page.log_in("Bob")
     alice.login("Alice")
