@@ -262,7 +262,17 @@ function showTaken() {
   sendReads(chat);
   announce(taken.announce);
   // A join refused where it was asked: under the join box (the room list is under it too).
-  if (taken.joinRefused) refuseInput($("join-room-name"), taken.joinRefused());
+  if (taken.joinRefused) refuseInput($("join-room-name"), taken.joinRefused.words());
+  // And the name typed there back in it (emptied when the join was sent), selected: to ask
+  // again or fix it without typing it all again. Not over a name typed since.
+  const box = $("join-room-name");
+  if (taken.joinRefused && taken.joinRefused.typed && !box.value) {
+    box.value = taken.joinRefused.typed;
+    // Selected where the user still is (the box, its button), not taking the focus from
+    // elsewhere: select() moves the focus to the box too.
+    const here = document.activeElement;
+    if (here === box || here === document.body || $("join-room").contains(here)) box.select();
+  }
 }
 
 /** Send the read marks due (readFrames), and ask again when one is held back for later. */
@@ -841,9 +851,41 @@ function start() {
       if (current) current.focus();
     }
   });
-  DRAWER.addEventListener("change", () => setContactsOpen(false));  // widened: no drawer to be open
+  $("account-toggle").addEventListener("click", () => {
+    const open = !accountMenuOpen();
+    if (open) setContactsOpen(false);  // one of the two over the conversation at a time
+    setAccountMenuOpen(open);
+  });
+  // An action chosen in it closes it (a setting changed keeps it open, for the next one).
+  for (const id of ["change-password", "delete-account", "logout"]) {
+    $(id).addEventListener("click", () => setAccountMenuOpen(false));
+  }
+  // A tap or the focus elsewhere closes it, as it does any menu.
+  const outsideAccountMenu = (event) => {
+    if (accountMenuOpen() && !$("account-toggle").contains(event.target) && !$("account-menu").contains(event.target)) {
+      setAccountMenuOpen(false);
+    }
+  };
+  document.addEventListener("click", outsideAccountMenu);
+  document.addEventListener("focusin", outsideAccountMenu);
+  // A dialog opened from the menu gives the focus back to the menu's button where there is
+  // one (the browser gives it to the button that opened the dialog: in the closed menu, not
+  // drawn, so the focus would be lost to the page's body).
+  for (const id of ["password-dialog", "unregister-dialog"]) {
+    $(id).addEventListener("close", () => {
+      if ($("account-toggle").getClientRects().length) $("account-toggle").focus();
+    });
+  }
+  DRAWER.addEventListener("change", () => {  // widened: no drawer or menu to be open
+    setContactsOpen(false);
+    setAccountMenuOpen(false);
+  });
   document.addEventListener("keydown", (event) => {
-    if (event.key === "Escape" && document.body.classList.contains("contacts-open")) {
+    if (event.key !== "Escape") return;
+    if (accountMenuOpen()) {
+      setAccountMenuOpen(false);
+      $("account-toggle").focus();
+    } else if (document.body.classList.contains("contacts-open")) {
       setContactsOpen(false);
       $("contacts-toggle").focus();
     }

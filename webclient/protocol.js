@@ -692,6 +692,7 @@ function watchFrames(chat) {
  */
 function receiveFrame(chat, frame, came = monotonicSeconds()) {
   // and focus: "composer" when a room opens; joinRefused: a join's refusal, said under the join box
+  // (rooms.js, roomRequestFailed)
   const out = { send: [], receipts: [], announce: [], login: null };
   const handler = typeof frame.type === "string" && Object.hasOwn(HANDLERS, frame.type) ? HANDLERS[frame.type] : null;
   // Anything at all says the connection lived when it came (liveness): when it came, not

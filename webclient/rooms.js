@@ -116,11 +116,13 @@ function roomGone(chat, key) {
   chat.roomMarks.delete(key);
 }
 
-/** The frame that joins (or creates) ``typed``; null if the name is not valid. */
-function joinRoomFrame(chat, typed) {
+/** The frame that joins (or creates) ``typed``; null if the name is not valid. ``fromBox``:
+ * typed in the join box, which a refusal gives back (roomRequestFailed). */
+function joinRoomFrame(chat, typed, fromBox = false) {
   const name = checkRoomName(typed);
   if (!name || chat.version < 2) return null;
-  return roomRequest(chat, { type: "join", room: name }, "join", { room: name });  // named in a refusal
+  const extra = fromBox ? { room: name, typed } : { room: name };  // named in a refusal
+  return roomRequest(chat, { type: "join", room: name }, "join", extra);
 }
 
 function leaveRoomFrame(chat, key) {
@@ -332,13 +334,14 @@ function describeRoomNotice(chat, frame) {
 }
 
 /** A room request refused: said in the room's conversation, and a join the user asked for
- * (from the sidebar) under the join box, as ``out.joinRefused`` (a function: the sentence in
- * the page's language): where the user acted, not in whichever conversation happens to be
- * open; in the room's own conversation too when it is the open one (on a phone the sidebar
- * is a drawer over it, where the join was typed). */
+ * (from the sidebar) under the join box, as ``out.joinRefused`` ({words, typed}: a function
+ * giving the sentence in the page's language, and the name as typed in the box, to be put
+ * back there, or undefined): where the user acted, not in whichever conversation happens to
+ * be open; in the room's own conversation too when it is the open one (on a phone the
+ * sidebar is a drawer over it, where the join was typed). */
 function roomRequestFailed(chat, request, frame, message, out) {
   const joined = request.kind === "join" && request.room ? roomKey(request.room) : null;
-  const refused = () => sentence(explainFrame(frame, message, request.room));
+  const refused = { words: () => sentence(explainFrame(frame, message, request.room)), typed: request.typed };
   if (joined && !request.quiet) out.joinRefused = refused;
   if (joined && !(chat.active === joined || (request.quiet && chat.conversations.has(joined)))) {
     out.joinRefused = refused;  // (a reconnection's rejoin of a room it has no conversation of too)
@@ -360,9 +363,17 @@ function roomRequestFailed(chat, request, frame, message, out) {
   }
   // The sentence names it: the request's room, or the room a join was for (invite_only).
   // banned, of our own join: the error names the room and the ban's reason (an invite's
-  // refusal names no room, and is said in the server's words).
-  notice(chat, key, t("Server: {message}", { message: explainFrame(frame, message, aboutThem ? null : room) }),
-    nowSeconds(), true);
+  // refusal names no room, and is said in the server's words). An invite's unknown_recipient
+  // is the one refusal of an invitation that the catalogue's sentence for the code does not
+  // fit ("nobody called ... has ever logged in"): a name with no account, on a server that
+  // admits only accounts (PROTOCOL.md, "invite"); said in the page's words, which name the
+  // person, in its language (again after a switch).
+  const noAccount = aboutThem && request.act === "invite" && frame.code === "unknown_recipient";
+  const words = noAccount
+    ? () => t("{name} has no account here, and only accounts log in on this server: check the name, or invite them once they have registered",
+      { name: request.target })
+    : () => explainFrame(frame, message, aboutThem ? null : room);
+  notice(chat, key, () => t("Server: {message}", { message: words() }), nowSeconds(), true);
 }
 
 Object.assign(HANDLERS, {

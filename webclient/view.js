@@ -576,7 +576,7 @@ function fitMemberList() {
 function onJoinRoom(event) {
   event.preventDefault();
   const input = $("join-room-name");
-  const frame = joinRoomFrame(shell.chat, input.value);
+  const frame = joinRoomFrame(shell.chat, input.value, true);
   if (!frame) {
     refuseInput(input, t("\"{name}\" is not a valid room name.", { name: input.value }));
     return;
@@ -824,10 +824,22 @@ function showView(name) {
   document.body.dataset.view = name;
   $("login-view").hidden = name !== "login";
   $("chat-view").hidden = name !== "chat";
+  setAccountMenuOpen(false);  // the next login starts with it closed
 }
 
 /** When the contact list is a drawer over the conversation: style.css's phone layout. */
 const DRAWER = window.matchMedia("(max-width: 720px)");
+
+/** The phone's account menu (the settings and account actions behind one button: style.css,
+ * "account menu") open or closed. Its state is the button's aria-expanded, which is also
+ * what the style sheet draws the menu from: one place, so the two cannot disagree. */
+function setAccountMenuOpen(open) {
+  $("account-toggle").setAttribute("aria-expanded", String(open));
+}
+
+function accountMenuOpen() {
+  return $("account-toggle").getAttribute("aria-expanded") === "true";
+}
 
 function setContactsOpen(open) {
   document.body.classList.toggle("contacts-open", open);

@@ -485,6 +485,41 @@ def test_a_refused_join_is_said_where_the_join_was_asked(site, tmp_path: Path) -
     assert page.problems() == []
 
 
+def test_a_refused_join_puts_the_typed_name_back_in_the_box(site) -> None:
+    """Found walking through the page: the join box is emptied when the join is sent, and a
+    refusal (here an invite-only room) left it empty, the words under it: to ask again
+    once invited, or to fix a typo, the user had to type the name again. The name comes
+    back as it was typed, selected (what is typed next replaces it), the refusal under it;
+    the next name typed is joined as usual."""
+    page, web = site
+    box = "document.getElementById('join-room-name')"
+    error = "document.getElementById('join-room-error')"
+    with olga_in_redes(web) as olga:
+        olga.join("#clube", invite_only=True)
+        page.log_in("Bob")
+        page.focus("#join-room-name")
+        page.type("clube")
+        page.enter()
+        page.wait_for(f"{error}.textContent === '#clube is invite-only: ask its moderators to invite you'")
+        page.wait_for(f"{box}.value === 'clube'")
+        assert page.js(f"[document.activeElement.id, {box}.selectionStart, {box}.selectionEnd]") == \
+            ["join-room-name", 0, 5]
+        assert page.js(f"{box}.getAttribute('aria-invalid')") == "true"
+        page.type("#redes")
+        assert page.js(f"{box}.value") == "#redes"
+        page.enter()
+        page.wait_for(f"document.getElementById('conversation-title').textContent === '#redes'"
+                      f" && {error}.textContent === '' && {box}.value === ''")
+        # Gone to write elsewhere before the refusal came: the name is put back, and the
+        # focus stays where the user is typing (sent and moved in one go: the answer comes after).
+        page.js(f"{box}.value = 'clube'; document.getElementById('join-room').requestSubmit();"
+                " document.getElementById('composer-input').focus()")
+        page.wait_for(f"{error}.textContent === '#clube is invite-only: ask its moderators to invite you'"
+                      f" && {box}.value === 'clube'")
+        assert page.js("document.activeElement.id") == "composer-input"
+    assert page.problems() == []
+
+
 def test_the_public_rooms_mark_an_invite_only_one(site, tmp_path: Path) -> None:
     """An administrator's list of rooms has the invite-only ones too (PROTOCOL.md room_list:
     ``invite_only``), but the page listed #clube like any other: a click seemed to promise a
@@ -546,11 +581,13 @@ def test_an_act_on_someone_who_left_keeps_the_room_and_says_whom_it_is_about(sit
     assert page.problems() == []
 
 
-def test_an_invitation_refused_for_a_name_with_no_account_says_the_servers_words(site) -> None:
+def test_an_invitation_refused_for_a_name_with_no_account_is_said_in_the_pages_words(site) -> None:
     """A server that admits only accounts refuses to invite a name with no account
     (``unknown_recipient``, PROTOCOL.md "invite"): the page named the room in the
-    catalogue's sentence for it, "nobody called #secret has ever logged in here". It says
-    the server's words, which name the person."""
+    catalogue's sentence for it, "nobody called #secret has ever logged in here"; then it
+    said the server's words, which name the person, but in English on a Portuguese page.
+    It says its own words, which name the person, in the page's language (again after a
+    switch)."""
     page, _web = site
     said = page.js("""(async () => {
       await useLanguage("en");
@@ -559,9 +596,42 @@ def test_an_invitation_refused_for_a_name_with_no_account_says_the_servers_words
       receiveFrame(chat, {type: "room_info", id: joinRoomFrame(chat, "secret").id, room: "#secret", count: 1,
                           owner: "Olga", invite_only: true});
       const invite = roomActFrame(chat, "##secret", "invite", "Mla");
-      receiveFrame(chat, {type: "error", id: invite.id, code: "unknown_recipient", message: "Mla has no account "
-        + "here, and only accounts log in on this server: check the name, or invite them once they have registered"});
-      return chat.conversations.get("##secret").items.filter((i) => i.kind === "notice").map((i) => i.text);
+      // (Whatever the server's words: they are not what is said.)
+      receiveFrame(chat, {type: "error", id: invite.id, code: "unknown_recipient", message: "no account: Mla"});
+      const notices = () => chat.conversations.get("##secret").items.filter((i) => i.kind === "notice");
+      const english = notices().map((i) => i.text);
+      await useLanguage("pt_BR");
+      const portuguese = notices().map((i) => i.words ? i.words() : i.text);
+      await useLanguage("en");
+      return [english, portuguese];
     })()""")
-    assert said == ["Server: Mla has no account here, and only accounts log in on this server: check the name, "
-                    "or invite them once they have registered"], said
+    assert said == [["Server: Mla has no account here, and only accounts log in on this server: check the name, "
+                     "or invite them once they have registered"],
+                    ["Servidor: Mla não tem conta aqui, e só contas entram neste servidor: confira o nome, ou "
+                     "convide a pessoa depois que ela se registrar"]], said
+
+
+def test_an_invitation_refused_on_an_accounts_only_server_is_said_in_portuguese(tmp_path: Path) -> None:
+    """Conceição, on a server started with --require-accounts, invited "Joao" (no account)
+    to her invite-only room from a Portuguese page: the refusal came in the server's
+    English. It is said in Portuguese, naming the name she typed, in the room's
+    conversation."""
+    from browserpage import open_page
+    from server import ServerConfig
+    from test_web_small_screens import claim_and_log_in, speak_portuguese
+
+    with open_page(tmp_path, ServerConfig(host="127.0.0.1", port=0, require_accounts=True)) as page:
+        speak_portuguese(page)
+        claim_and_log_in(page, "Conceição")
+        page.focus("#join-room-name")
+        page.type("#secreta")
+        page.enter()
+        page.wait_for("document.getElementById('conversation-title').textContent === '#secreta'"
+                      " && document.getElementById('room-invite').hidden === false")
+        page.js("window.prompt = () => 'Joao'; document.getElementById('room-invite').click()")
+        words = ("Servidor: Joao não tem conta aqui, e só contas entram neste servidor: confira o nome, ou convide a "
+                 "pessoa depois que ela se registrar")
+        page.wait_for("[...document.querySelectorAll('#messages .notice-text')].some(n => n.textContent.includes('Joao'))")
+        assert page.js("[...document.querySelectorAll('#messages .notice-text')].map(n => n.textContent)"
+                       ".filter(t => t.includes('Joao'))") == [words]
+        assert page.problems() == []

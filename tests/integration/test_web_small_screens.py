@@ -67,8 +67,17 @@ def speak_portuguese(page: Page) -> None:
     page.wait_for("document.documentElement.lang === 'pt-BR'")
 
 
-TOPBAR_CONTROLS = ("contacts-toggle", "connection", "me", "lang-switch", "read-receipts", "change-password",
-                   "delete-account", "logout")
+# On a narrow screen the bar has these; the settings and account actions are in its menu.
+TOPBAR_CONTROLS = ("contacts-toggle", "connection", "me", "account-toggle")
+ACCOUNT_MENU = ("lang-switch", "read-receipts", "change-password", "delete-account", "logout")
+
+
+def open_account_menu(page: Page) -> None:
+    """Open the phone's account menu with the keyboard, as a screen-reader user would."""
+    page.focus("#account-toggle")
+    page.enter()
+    page.wait_for("document.getElementById('account-toggle').getAttribute('aria-expanded') === 'true'"
+                  " && document.getElementById('logout').getClientRects().length > 0")
 
 
 def claim_and_log_in(page: Page, name: str, password: str = "correct horse") -> None:
@@ -96,10 +105,12 @@ def test_the_top_bar_fits_the_screen_and_the_page_never_scrolls_sideways(page: P
     width = metrics["width"]
     assert page.js("document.documentElement.scrollWidth") <= width
     assert page.js("innerWidth") == width  # a phone did not zoom out to fit something wider
-    for control in TOPBAR_CONTROLS:
+    open_account_menu(page)
+    for control in (*TOPBAR_CONTROLS, *ACCOUNT_MENU):
         box = page.js(f"(() => {{ const r = document.getElementById({json.dumps(control)}).getBoundingClientRect();"
                       " return [r.left, r.right, r.width]; })()")
         assert 0 <= box[0] and box[1] <= width and box[2] > 0, (control, box)
+    assert page.js("document.documentElement.scrollWidth") <= width
     # "Sair" is drawn where it is: nothing covers it.
     assert page.js("(() => { const r = document.getElementById('logout').getBoundingClientRect();"
                    " return document.elementFromPoint(r.left + r.width / 2, r.top + r.height / 2)?.id; })()") == "logout"
@@ -130,6 +141,128 @@ def test_a_changed_password_is_confirmed_in_the_conversation_and_the_top_bar_kee
     # The top bar did not grow to hold it.
     assert page.js("document.querySelector('.topbar').getBoundingClientRect().height") == bar
     assert words not in page.js("document.querySelector('.topbar').textContent")
+    assert page.problems() == []
+
+
+def test_a_registered_users_top_bar_is_one_row_on_a_phone_and_the_account_menu_works(page: Page) -> None:
+    """Seen on a 360x640 phone, in Portuguese, with an account: the top bar took 205 of the
+    640 px (four rows: status and name; the language; read receipts and "Trocar senha…";
+    "Excluir conta…" and "Sair"), a third of the screen for controls used once a day. There
+    the settings and account actions are behind one button (a disclosure: a real button
+    with aria-expanded), and the bar is one row; at 1280x800 the bar is as it was."""
+    page.cdp.send("Emulation.setDeviceMetricsOverride", {**PHONE_360, "height": 640})
+    page.wait_for("innerWidth === 360 && innerHeight === 640")
+    speak_portuguese(page)
+    claim_and_log_in(page, "Conceição")
+    page.cdp.pump(0.3)  # a layout pass after the view changed
+    bar = "document.querySelector('.topbar').getBoundingClientRect()"
+    assert page.js(f"{bar}.height") <= 64
+    # One row: the contacts toggle, the status, the name and the menu button, side by side.
+    for control in ("contacts-toggle", "connection", "me", "account-toggle"):
+        top, bottom, left, right = page.js(f"(() => {{ const r = document.getElementById({json.dumps(control)})"
+                                           ".getBoundingClientRect(); return [r.top, r.bottom, r.left, r.right]; })()")
+        assert 0 <= top and bottom <= page.js(f"{bar}.bottom") and 0 <= left and right <= 360, control
+    assert page.js("document.getElementById('me').textContent") == "Conceição"
+    assert page.js("(() => { const me = document.querySelector('.me-box');"
+                   " return me.scrollWidth <= me.clientWidth; })()")
+    assert page.js("document.documentElement.scrollWidth") <= 360
+    # The menu button: a real button, named, closed, with nothing of the menu drawn.
+    toggle = "document.getElementById('account-toggle')"
+    assert page.js(f"{toggle}.tagName") == "BUTTON"
+    assert page.js(f"{toggle}.getAttribute('aria-controls')") == "account-menu"
+    assert page.js(f"{toggle}.getAttribute('aria-expanded')") == "false"
+    assert page.js(f"{toggle}.getAttribute('aria-label')") == "Conta e configurações"
+    assert page.js(f"(() => {{ const r = {toggle}.getBoundingClientRect();"
+                   " return r.width >= 44 && r.height >= 44; })()")
+    for control in ACCOUNT_MENU:
+        assert not rendered(page, control), control
+    # Opened by the keyboard: every action drawn within the screen, reachable by a tap.
+    open_account_menu(page)
+    for control in ACCOUNT_MENU:
+        box = page.js(f"(() => {{ const r = document.getElementById({json.dumps(control)}).getBoundingClientRect();"
+                      " return [r.left, r.right, r.top, r.bottom]; })()")
+        assert 0 <= box[0] and box[1] <= 360 and 0 <= box[2] and box[3] <= 640, (control, box)
+        assert hit_at_centre(page, control) == control, control
+    assert page.js("document.documentElement.scrollWidth") <= 360
+    # Tab goes from the button into the menu.
+    page.press("Tab", 9)
+    assert page.js("document.activeElement.id") == "lang-switch"
+    # Escape closes it, from inside too, and the focus is back on the button.
+    page.focus("#logout")
+    page.press("Escape", 27)
+    page.wait_for(f"{toggle}.getAttribute('aria-expanded') === 'false'"
+                  " && document.activeElement.id === 'account-toggle'")
+    assert not rendered(page, "logout")
+    # Each action works from the menu: read receipts (the menu stays open for the next).
+    open_account_menu(page)
+    assert page.tap("#read-receipts") == "read-receipts"
+    page.wait_for("shell.chat.readReceipts === false && !document.getElementById('read-receipts').checked")
+    assert page.js(f"{toggle}.getAttribute('aria-expanded')") == "true"
+    # The language.
+    page.focus("#lang-switch")
+    page.js("(() => { const s = document.getElementById('lang-switch'); s.value = 'en';"
+            " s.dispatchEvent(new Event('change')); })()")
+    page.wait_for(f"document.documentElement.lang === 'en'"
+                  f" && {toggle}.getAttribute('aria-label') === 'Account and settings'")
+    speak_portuguese(page)
+    # Change password: the menu closes, the dialog opens; cancelled, the focus is on the button.
+    assert page.tap("#change-password") == "change-password"
+    page.wait_for("document.getElementById('password-dialog').open && document.activeElement.id === 'password-old'")
+    assert page.js(f"{toggle}.getAttribute('aria-expanded')") == "false"
+    page.tap("#password-cancel")
+    page.wait_for("!document.getElementById('password-dialog').open && document.activeElement.id === 'account-toggle'")
+    # Delete account, the same.
+    open_account_menu(page)
+    assert page.tap("#delete-account") == "delete-account"
+    page.wait_for("document.getElementById('unregister-dialog').open"
+                  " && document.activeElement.id === 'unregister-password'")
+    page.press("Escape", 27)
+    page.wait_for("!document.getElementById('unregister-dialog').open"
+                  " && document.activeElement.id === 'account-toggle'")
+    # A tap elsewhere closes it without doing anything.
+    open_account_menu(page)
+    page.tap("#messages")
+    page.wait_for(f"{toggle}.getAttribute('aria-expanded') === 'false'")
+    assert page.js("document.body.dataset.view") == "chat"
+    # Log out.
+    open_account_menu(page)
+    assert page.tap("#logout") == "logout"
+    page.wait_for("document.body.dataset.view === 'login'")
+    # Wide, the bar is as before: every action in it, no menu button.
+    page.cdp.send("Emulation.setDeviceMetricsOverride", {"width": 1280, "height": 800, "deviceScaleFactor": 1,
+                                                         "mobile": False})
+    page.wait_for("innerWidth === 1280")
+    page.js("document.getElementById('login-name').value = ''")
+    claim_and_log_in(page, "Dora")
+    page.cdp.pump(0.3)
+    assert not rendered(page, "account-toggle")
+    assert page.js(f"{bar}.height") <= 64
+    for control in ("connection", "me", *ACCOUNT_MENU):
+        assert hit_at_centre(page, control) == control, control
+    assert page.problems() == []
+
+
+def test_on_a_320_px_phone_a_long_name_is_not_drawn_over_the_status(page: Page) -> None:
+    """With the account menu's button in the first row, a 320-px phone (the narrowest WCAG
+    reflows to) and a 32-character name: the name, kept whole up to 40% of the bar, was
+    drawn over "Conectado" (the pill, allowed to shrink below its words, overflowed under
+    it). The bar stays one row, the status is all readable, the name gives way (cut with
+    "…"), and nothing overlaps."""
+    page.cdp.send("Emulation.setDeviceMetricsOverride", {**PHONE_360, "width": 320, "height": 640})
+    page.wait_for("innerWidth === 320")
+    speak_portuguese(page)
+    claim_and_log_in(page, "Maria_da_Conceicao_Albuquerque_X")
+    page.cdp.pump(0.3)  # a layout pass after the view changed
+    boxes = page.js("['contacts-toggle', 'connection', 'me', 'account-toggle'].map((id) => {"
+                    " const r = document.getElementById(id).closest('.me-box, #connection, button')"
+                    ".getBoundingClientRect(); return [id, r.left, r.right, r.top, r.bottom]; })")
+    for (_, _, right, _, _), (name, left, _, _, _) in zip(boxes, boxes[1:]):
+        assert right <= left, (boxes, name)
+    assert boxes[-1][2] <= 320, boxes
+    assert page.js("(() => { const c = document.getElementById('connection');"
+                   " return c.scrollWidth <= c.clientWidth && c.scrollHeight <= c.clientHeight; })()") is True
+    assert page.js("document.querySelector('.topbar').getBoundingClientRect().height") <= 64
+    assert page.js("document.documentElement.scrollWidth") <= 320
     assert page.problems() == []
 
 
@@ -175,13 +308,14 @@ def test_a_phone_shows_the_connection_status_in_words_when_the_server_stops(page
     assert 0 <= box[0] and box[1] <= 360 and box[2] > 100, box
     assert page.js("document.documentElement.scrollWidth") <= 360
     # A few tries later the attempt number shows beside the pill (outside its live region):
-    # under it, in the first row, which keeps the name.
+    # under it, in the bar, whose first row keeps the name.
     page.wait_for("shell.attempts >= 3 && !document.getElementById('connection-detail').hidden", TIMEOUT + 10)
-    attempt, me, toggle, language = page.js(
-        "['connection-detail', 'me', 'contacts-toggle', 'lang-switch'].map((id) => {"
-        " const r = document.getElementById(id).getBoundingClientRect(); return [r.top, r.bottom, r.right]; })")
-    assert attempt[2] <= 360 and attempt[1] <= language[0], (attempt, language)
-    assert me[0] < toggle[1] and me[1] <= language[0], (me, toggle, language)  # the name: still the first row
+    attempt, me, toggle, status, bar = page.js(
+        "['connection-detail', 'me', 'contacts-toggle', 'connection'].map((id) => document.getElementById(id))"
+        ".concat([document.querySelector('.topbar')]).map((e) => {"
+        " const r = e.getBoundingClientRect(); return [r.top, r.bottom, r.right]; })")
+    assert attempt[2] <= 360 and status[1] <= attempt[0] and attempt[1] <= bar[1], (attempt, status, bar)
+    assert me[0] < toggle[1] and me[1] <= attempt[0], (me, toggle, attempt)  # the name: still the first row
     assert page.js("document.documentElement.scrollWidth") <= 360
     # (No page.problems() here: Chromium logs each refused reconnection as a console error.)
 
@@ -279,8 +413,10 @@ def test_phone_buttons_are_big_enough_to_tap_and_edit_and_delete_say_which_messa
         return page.js(f"(() => {{ const r = document.querySelector({json.dumps(selector)}).getBoundingClientRect();"
                        " return [r.width, r.height]; })()")
 
+    open_account_menu(page)
     for selector in ("#contacts-toggle", "#messages .msg-out .msg-edit", "#messages .msg-out .msg-delete",
-                     "#block-toggle", "#logout"):
+                     "#block-toggle", "#account-toggle", "#logout", "#lang-switch", "#composer-send",
+                     "#new-chat button", "#join-room button"):
         width, height = size(selector)
         assert width >= 44 and height >= 44, (selector, width, height)
     assert page.js("document.querySelector('#messages .msg-out .msg-edit').getAttribute('aria-label')") == \
@@ -290,6 +426,45 @@ def test_phone_buttons_are_big_enough_to_tap_and_edit_and_delete_say_which_messa
     speak_portuguese(page)
     page.wait_for("document.querySelector('#messages .msg-out .msg-edit').getAttribute('aria-label')"
                   " === 'Editar a mensagem “See you at the library at noon, near th…”'")
+    assert page.problems() == []
+
+
+def test_a_rooms_tools_and_member_acts_are_big_enough_to_tap_on_a_phone(page: Page) -> None:
+    """Found walking through the page as the owner of #turma on a 360x640 phone: the rule
+    that every button there is at least 44 px (the test above) left out the room's tools
+    ("Tema…", "Convidar…", "Sair da sala": 31 px high, "Só convidados" 29, "Membros" 30)
+    and the acts beside each member, 24 px high, "Banir" a finger's width from "Pôr para
+    fora". They are all big enough to tap."""
+    from client.library import ChatClient
+    from clientkit import WAIT
+
+    page.cdp.send("Emulation.setDeviceMetricsOverride", {**PHONE_360, "height": 640})
+    page.wait_for("innerWidth === 360 && innerHeight === 640")
+    speak_portuguese(page)
+    claim_and_log_in(page, "Conceição")
+    page.focus("#contacts-toggle")
+    page.enter()
+    page.wait_for("getComputedStyle(document.getElementById('sidebar')).visibility === 'visible'")
+    page.focus("#join-room-name")
+    page.type("#turma")
+    page.enter()
+    page.wait_for("document.getElementById('conversation-title').textContent === '#turma'")
+    joao = ChatClient("João", "127.0.0.1", page.srv.port)
+    try:
+        joao.connect(timeout=WAIT)
+        joao.join("#turma")
+        page.wait_for("document.querySelectorAll('#member-list .member-act').length >= 5")
+        page.js("document.querySelector('details.members').open = true")
+        page.wait_for("document.getElementById('member-list').getBoundingClientRect().height > 0")
+        sizes = page.js("[...document.querySelectorAll('#room-tools button, #room-tools summary, #room-mode-label')]"
+                        ".filter((e) => e.getClientRects().length).map((e) => { const r = e.getBoundingClientRect();"
+                        " return [e.id || e.className || e.tagName, e.textContent.trim(), r.width, r.height]; })")
+        assert len(sizes) >= 10, sizes  # three tools, the mode, the summary and João's five acts
+        small = [size for size in sizes if size[2] < 44 or size[3] < 44]
+        assert small == [], small
+        assert page.js("document.documentElement.scrollWidth") <= 360
+    finally:
+        joao.close()
     assert page.problems() == []
 
 

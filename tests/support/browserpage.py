@@ -68,6 +68,17 @@ class Page:
     def enter(self) -> None:
         self.press("Enter", 13)
 
+    def tap(self, selector: str) -> str | None:
+        """Press and release the mouse at the centre of what ``selector`` is drawn as, as a
+        finger or a click would (not ``element.click()``, which reaches a control that is not
+        drawn or is covered); returns the id of what was under that point."""
+        x, y, hit = self.js(f"(() => {{ const r = document.querySelector({json.dumps(selector)})"
+                            ".getBoundingClientRect(); const x = r.left + r.width / 2, y = r.top + r.height / 2;"
+                            " const e = document.elementFromPoint(x, y); return [x, y, e ? e.id : null]; })()")
+        for kind in ("mousePressed", "mouseReleased"):
+            self.cdp.send("Input.dispatchMouseEvent", {"type": kind, "x": x, "y": y, "button": "left", "clickCount": 1})
+        return hit
+
     def log_in(self, name: str) -> None:
         self.focus("#login-name")
         self.js("document.getElementById('login-name').value = ''")
