@@ -266,6 +266,10 @@ ERROR_TEXTS = {
     # unknown_recipient with "like": someone online has a name that looks like it ({like}:
     # João for a typed Joao); the message was not sent to them.
     "unknown_recipient_like": N_("nobody called {name} has ever logged in here; did you mean {like}?"),
+    # unknown_recipient of an invitation (ACT_TEXTS): a name with no account, on a server
+    # that admits only accounts (PROTOCOL.md, "invite"): nobody could log in with it.
+    "invite_no_account": N_("{name} has no account here, and only accounts log in on this server: check the name, "
+                            "or invite them once they have registered"),
     "recipient_disconnected": N_("{name} disconnected before receiving it"),
     "recipient_busy": N_("{name} has too many messages waiting; try again later"),
     # A message the server took and its recipient's client never confirmed within its
@@ -392,6 +396,10 @@ LIKE_TEXTS = {"unknown_recipient": "unknown_recipient_like", "no_such_room": "no
 # Codes that take another sentence when the error has "until" and no retry_after (its key
 # in ERROR_TEXTS): name_taken of a guest name kept for its last guest, until that time.
 UNTIL_TEXTS = {"name_taken": "name_held"}
+# Codes that take another sentence when a room's moderation act was refused, by act (its
+# key in ERROR_TEXTS): an invitation's unknown_recipient is a name with no account, not
+# one "nobody ... has ever logged in" with (explain_act_refusal).
+ACT_TEXTS = {("invite", "unknown_recipient"): "invite_no_account"}
 # "until" is on the server's clock, and the wait ({delay}) is it less the server's now as
 # this client reckons it (client/serverclock.py: from the welcome's and pongs' ``now``). Before
 # the server said its time (a first login's refusal, an older server) that is this clock's,
@@ -491,6 +499,17 @@ def explain_refusal(refusal, to: str | None = None, waited: float | None = None)
                          attempts=getattr(refusal, "attempts", None), tried_for=getattr(refusal, "tried_for", None),
                          until=getattr(refusal, "until", None), waited=waited,
                          waited_said=getattr(refusal, "waited", None))
+
+
+def explain_act_refusal(refusal, act: str, name: str) -> str:
+    """:func:`explain_refusal` for a room's moderation act ``act`` ("invite", "kick"...)
+    on ``name``, refused: the act's own sentence for the code where ACT_TEXTS has one
+    (naming ``name``), else the code's, which for a code about a named person may be
+    about the asker or the one acted on (not_member), so names nobody."""
+    key = ACT_TEXTS.get((act, getattr(refusal, "code", None)))
+    if key is not None:
+        return _(ERROR_TEXTS[key]).format(name=sanitize(name))
+    return explain_refusal(refusal)
 
 
 # What became of a message that failed (failed_outcome), which every client says apart, as

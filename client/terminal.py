@@ -189,6 +189,7 @@ from .commands import (
 )
 from .display import (
     awaiting_words,
+    explain_act_refusal,
     explain_refusal,
     format_clock,
     preview,
@@ -924,9 +925,9 @@ class TerminalUI:
         except ClientError as exc:
             # The room names the sentence of a room's refusal (not a moderation act's, whose
             # not_member may be about the person acted on).
-            about = None if isinstance(command, RoomAct) else room
-            self._screen.emit(_("! /{command} failed: {why}").format(command=command_names(word)[0],
-                                                                     why=self._failure(exc, about)))
+            act = command if isinstance(command, RoomAct) else None
+            self._screen.emit(_("! /{command} failed: {why}").format(
+                command=command_names(word)[0], why=self._failure(exc, None if act else room, act)))
 
     def _room_act(self, command: RoomAct, room: str) -> None:
         """A moderation act. The server announces it in the room, to us too when we are in
@@ -966,10 +967,11 @@ class TerminalUI:
             self.client.unmute(room, name, self._timeout)
 
     @staticmethod
-    def _failure(exc: ClientError, about: str | None = None) -> str:
-        """Why a request failed; ``about``: the recipient or room the request named."""
+    def _failure(exc: ClientError, about: str | None = None, act: RoomAct | None = None) -> str:
+        """Why a request failed; ``about``: the recipient or room the request named; ``act``:
+        the room's moderation act it was, said in its own words where it has them."""
         if isinstance(exc, RequestFailed):
-            return explain_refusal(exc, about)
+            return explain_act_refusal(exc, act.act, act.name) if act is not None else explain_refusal(exc, about)
         return sanitize(str(exc))
 
     def _change_failed(self, command: str, exc: ClientError) -> None:

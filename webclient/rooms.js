@@ -370,8 +370,7 @@ function roomRequestFailed(chat, request, frame, message, out) {
   // person, in its language (again after a switch).
   const noAccount = aboutThem && request.act === "invite" && frame.code === "unknown_recipient";
   const words = noAccount
-    ? () => t("{name} has no account here, and only accounts log in on this server: check the name, or invite them once they have registered",
-      { name: request.target })
+    ? () => explainError("invite_no_account", message, request.target)  // (client/display.py's ACT_TEXTS)
     : () => explainFrame(frame, message, aboutThem ? null : room);
   notice(chat, key, () => t("Server: {message}", { message: words() }), nowSeconds(), true);
 }

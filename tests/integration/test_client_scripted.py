@@ -216,3 +216,17 @@ def test_sigterm_during_send_says_goodbye_and_exits_143(server) -> None:
     finally:
         bob.close()
     assert (status, left.name, left.reason) == (ExitCode.TERMINATED, "Alice", "quit"), proc.stderr.read()
+
+
+def test_an_invitation_of_a_name_with_no_account_is_said_in_portuguese() -> None:
+    """A pt_BR teacher, on a server that admits only accounts, invited a mistyped name and read
+    the server's English ("Mla has no account here, ..."): the page said it in Portuguese."""
+    from server import ServerConfig, ServerThread
+    with ServerThread(ServerConfig(host="127.0.0.1", port=0, require_accounts=True)) as server:
+        login(server, "Olga", password="correct horse", register=True).close()
+        done = chatclient(server.port, "Olga", script="/join #turma\n/invite Mla\n",
+                          env=dict(os.environ, LANG="pt_BR.UTF-8", LC_ALL="C.UTF-8", LANGUAGE="pt_BR",
+                                   CHAT_PASSWORD="correct horse"))
+    refusals = [line for line in done.stdout.splitlines() if line.startswith("! ")]
+    assert refusals == ["! /convidar falhou: Mla não tem conta aqui, e só contas entram neste servidor: confira o "
+                        "nome, ou convide a pessoa depois que ela se registrar"], done.stdout + done.stderr

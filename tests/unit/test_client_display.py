@@ -719,3 +719,26 @@ def test_a_day_break_comes_when_the_day_changes_and_before_a_first_line_not_of_t
     finally:
         monkeypatch.undo()
         time.tzset()
+
+
+def test_an_invitation_refused_for_a_name_with_no_account_is_said_in_the_clients_words() -> None:
+    """A pt_BR teacher on a server that admits only accounts invited Mia, who had none, and
+    the terminal and the window said the server's English ("Mia has no account here...")."""
+    from client.display import explain_act_refusal
+    from client.errors import RequestFailed
+    from protocol import ErrorReply
+    from i18n import use
+    refused = RequestFailed.of(ErrorReply("unknown_recipient", "Mia has no account here, and only accounts log "
+                                                               "in here: invite them once they have registered", "i"))
+    other = RequestFailed.of(ErrorReply("not_member", "Mia is not a member of #redes", "k"))
+    try:
+        use("pt_BR")
+        assert explain_act_refusal(refused, "invite", "Mia") == (
+            "Mia não tem conta aqui, e só contas entram neste servidor: confira o nome, ou convide a pessoa depois "
+            "que ela se registrar")
+        # Another act's refusal, of a code whose sentence may be about either person: as before.
+        assert explain_act_refusal(other, "kick", "Mia") == explain_refusal(other)
+        assert explain_act_refusal(refused, "kick", "Mia") == explain_refusal(refused)
+    finally:
+        use("en")
+    assert explain_act_refusal(refused, "invite", "\x1b[2JMia").startswith("\\x1b[2JMia has no account here, ")

@@ -17,6 +17,7 @@ chatCatalogueLoaded("en", {
   "forbidden": "you may not do that: only a message's sender may change it, and only a room's owner, its moderators or an administrator may manage the room; ask them",
   "heartbeat_timeout": "the server closed the connection: it heard nothing from this client for too long",
   "invalid_name": "that name cannot be used: a name has letters and digits of one script, with '_', '-' or '.' but no spaces or symbols (a room's name starts with #); choose another",
+  "invite_no_account": "{name} has no account here, and only accounts log in on this server: check the name, or invite them once they have registered",
   "invite_only": "{name} is invite-only: ask its moderators to invite you",
   "login_timeout": "the server closed the connection: the login did not finish in time",
   "message_too_large": "the text is longer than {limit} characters: shorten it, or send it in parts",

@@ -930,6 +930,7 @@ chatCatalogueLoaded("pt_BR", {
   "forbidden": "você não pode fazer isso: só quem enviou uma mensagem pode mudá-la, e só quem é responsável por uma sala, quem faz a moderação dela ou quem administra o servidor podem cuidar dela; peça a essas pessoas",
   "heartbeat_timeout": "o servidor fechou a conexão: não recebeu nada deste cliente por tempo demais",
   "invalid_name": "esse nome não pode ser usado: um nome tem letras e dígitos de um só alfabeto, com '_', '-' ou '.', mas sem espaços nem símbolos (o nome de uma sala começa com #); escolha outro",
+  "invite_no_account": "{name} não tem conta aqui, e só contas entram neste servidor: confira o nome, ou convide a pessoa depois que ela se registrar",
   "invite_only": "{name} é só para convidados: peça um convite a quem modera a sala",
   "login_timeout": "o servidor fechou a conexão: o login não terminou a tempo",
   "message_too_large": "o texto tem mais de {limit} caracteres: encurte-o, ou envie-o em partes",
