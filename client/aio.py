@@ -297,7 +297,7 @@ class AioChatClient:
         if self._tls and self._ssl_context is None:
             self._ssl_context = tls_context(self._cafile)  # once: CertificateError if the file is bad
         context = self._ssl_context if self._tls else None
-        opening = loop.run_in_executor(None, open_socket, self.host, self.port, timeout, None)
+        opening = loop.run_in_executor(None, open_socket, self.host, self.port, timeout)
         sock = await self._unless_closed(opening)
         try:
             sock.setblocking(False)

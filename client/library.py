@@ -74,10 +74,11 @@ Back-pressure. ``client.events`` holds up to ``EVENT_QUEUE_SIZE`` events; when i
 the receiver waits for room, which stops it reading the socket, so an application that
 stops draining the queue slows the server's sends to it instead of growing memory here.
 
-TLS (``tls=True``). The socket is wrapped with ``ssl.create_default_context(cafile=...)``:
-the server's certificate must chain to the system's trusted CAs (or to ``cafile``) and
-match ``host``; otherwise :class:`~client.errors.CertificateError` ("cannot verify the
-server's certificate: ...").
+TLS (``tls=True``), with ``ssl.create_default_context(cafile=...)``: the server's certificate
+must chain to the system's trusted CAs (or to ``cafile``) and match ``host``; otherwise
+:class:`~client.errors.CertificateError` ("cannot verify the server's certificate: ...").
+The socket stays a plain one and TLS runs in memory (client/tlsbio.py), so that the receiver
+and the writer never use OpenSSL's connection object at the same time.
 """
 
 from __future__ import annotations
@@ -183,7 +184,8 @@ from .errors import (
 )
 from .display import CONNECTION_ERROR, login_refused_words
 from .events import Reconnected, Reconnecting
-from .transport import login_failure, open_socket, tls_context
+from .tlsbio import MemoryTLS
+from .transport import Link, login_failure, open_socket, start_tls, tls_context
 from .outgoing import OutgoingMessage
 from .resume import ResumeTokens
 from .writer import SocketWriter
@@ -216,10 +218,8 @@ _QUEUE_POLL = 0.1
 
 
 def _shutdown(sock: socket.socket, how: int) -> None:
-    # socket.socket's own shutdown: SSLSocket.shutdown() also drops the TLS layer, after
-    # which a recv() in the receiver thread would return raw TLS records.
     with suppress(OSError):
-        socket.socket.shutdown(sock, how)
+        sock.shutdown(how)
 
 
 class ChatClient:
@@ -314,6 +314,7 @@ class ChatClient:
         self._lock = threading.Lock()
         self._sock: socket.socket | None = None
         self._writer: SocketWriter | None = None  # writes to _sock (client/writer.py)
+        self._sock_tls: MemoryTLS | None = None  # _sock's TLS, in memory (client/tlsbio.py)
         self._server_index = 0       # which of self.servers the session is (or was) on
         self._offered_token: str | None = None  # the guest token sent in the last hello
         self._receiver: threading.Thread | None = None
@@ -423,15 +424,15 @@ class ChatClient:
         with self._lock:
             self.core.closing = False
             self._wake.clear()  # close() sets it to end a retry wait at once
-        sock, conn, welcome, index = self._open_first_session(timeout, retry_until, on_retry)
+        link, conn, welcome, index = self._open_first_session(timeout, retry_until, on_retry)
         with self._lock:
             if self.core.closing:  # close() was called while we were logging in
-                sock.close()
+                link.close()
                 raise ServerUnreachable("the client was closed while connecting")
-            self._attach(sock)
+            self._attach(link)
             self._server_index = index
             self.core.open(conn, welcome, self._clock(), reconnected=False)
-            self._set_timeout(sock)
+            self._set_timeout(link.sock)
             self._wake.clear()
             self.login_error = None
             self.welcome = welcome
@@ -444,7 +445,7 @@ class ChatClient:
 
     def _open_first_session(self, timeout: float, retry_until: float | None,
                             on_retry: Callable[[Reconnecting], object] | None
-                            ) -> tuple[socket.socket, Connection, Welcome, int]:
+                            ) -> tuple[Link, Connection, Welcome, int]:
         """:meth:`_open_session` on each server in turn until one answers, and tried again
         after a :class:`LoginInterrupted` as :meth:`connect` describes; returns what it
         returns and the index of the server."""
@@ -488,8 +489,8 @@ class ChatClient:
                 if self._wake.wait(delay):
                     raise ServerUnreachable("the client was closed while connecting") from exc
 
-    def _open_session(self, timeout: float, index: int) -> tuple[socket.socket, Connection, Welcome]:
-        """Connect to server ``index`` and log in; return the socket, the protocol state
+    def _open_session(self, timeout: float, index: int) -> tuple[Link, Connection, Welcome]:
+        """Connect to server ``index`` and log in; return the connection, the protocol state
         and the Welcome. A server that refuses the version offered is asked again, on a
         new connection, with the next older one (:meth:`ClientCore.fall_back`). Raises
         like :meth:`connect`."""
@@ -502,19 +503,19 @@ class ChatClient:
                     if not self.core.fall_back(exc.code):
                         raise
 
-    def _open_session_once(self, timeout: float, index: int) -> tuple[socket.socket, Connection, Welcome]:
+    def _open_session_once(self, timeout: float, index: int) -> tuple[Link, Connection, Welcome]:
         self.host, self.port = self.servers[index]
         deadline = time.monotonic() + timeout
-        sock = self._open_socket(timeout)
+        link = self._open_link(timeout)
         with self._lock:
             if self.core.closing:  # close() came while we were connecting
-                sock.close()
+                link.close()
                 raise ServerUnreachable("the client is closing")
-            self._attempt_sock = sock
+            self._attempt_sock = link.sock
         try:
-            conn, welcome = self._log_in(sock, deadline, timeout)
+            conn, welcome = self._log_in(link, deadline, timeout)
         except BaseException:
-            sock.close()
+            link.close()
             raise
         finally:
             with self._lock:
@@ -536,7 +537,7 @@ class ChatClient:
                     self.password = self._claiming
                 self._claiming = None
                 self._claim_settled.notify_all()
-        return sock, conn, welcome
+        return link, conn, welcome
 
     def _set_timeout(self, sock: socket.socket) -> None:
         # The writer gives up a write without progress after this long (a server that stops
@@ -544,9 +545,12 @@ class ChatClient:
         # with select() instead.
         sock.settimeout(max(0.05, min(self.core.ping_after, self.core.heartbeat_timeout)))
 
-    def _open_socket(self, timeout: float) -> socket.socket:
-        context = self._tls_context() if self._tls else None
-        return open_socket(self.host, self.port, timeout, context)
+    def _open_link(self, timeout: float) -> Link:
+        context = self._tls_context() if self._tls else None  # first: CertificateError for a bad CA file
+        sock = open_socket(self.host, self.port, timeout)
+        if context is None:
+            return Link(sock)
+        return Link(sock, start_tls(sock, context, self.host, self.port, timeout))
 
     def _tls_context(self) -> ssl.SSLContext:
         if self._ssl_context is None:
@@ -565,7 +569,7 @@ class ChatClient:
         the list (:func:`client.servers.addresses_from` says why)."""
         return addresses_from((self.host, self.port), self.servers)
 
-    def _log_in(self, sock: socket.socket, deadline: float, timeout: float) -> tuple[Connection, Welcome]:
+    def _log_in(self, link: Link, deadline: float, timeout: float) -> tuple[Connection, Welcome]:
         """Send the hello and read until the Welcome (returned with the protocol state) or
         a refusal (raised).
 
@@ -577,19 +581,19 @@ class ChatClient:
             password = self.password if self.password is not None else self._claiming
             attempt = LoginAttempt(self.core.hello(self.name, password, self.register_on_login,
                                                    self._resume_token(), self._clock()), self._tls)
-            sock.sendall(attempt.data_to_send())
+            link.sendall(attempt.data_to_send())
             while True:
                 welcome = attempt.step(where)
                 if welcome is not None:
                     return attempt.conn, welcome
                 pongs = attempt.data_to_send()
                 if pongs:
-                    sock.sendall(pongs)
+                    link.sendall(pongs)
                 remaining = deadline - time.monotonic()
                 if remaining <= 0:
                     raise TimeoutError
-                sock.settimeout(remaining)
-                attempt.receive_data(sock.recv(RECV_BYTES))
+                link.sock.settimeout(remaining)
+                attempt.receive_data(link.recv(RECV_BYTES))
         except (ServerUnreachable, LoginRefused):
             raise
         except ValueError:  # a password with lone surrogates cannot be encoded
@@ -1271,25 +1275,33 @@ class ChatClient:
             return False
         return not self.core.broken
 
-    def _attach(self, sock: socket.socket) -> None:
-        """(Lock held.) Make ``sock`` the session's socket, written by a writer of its own."""
+    def _attach(self, link: Link) -> None:
+        """(Lock held.) Make ``link`` the session's connection, written by a writer of its own."""
         def failed(why: str) -> None:  # on the writer's thread, lock held
             if self._writer is writer:
                 self.core.write_failed(why)
-        self._sock = sock
-        writer = self._writer = SocketWriter(sock, self._lock, failed, name=f"chat-writer-{self.name}")
+        self._sock, self._sock_tls = link
+        writer = self._writer = SocketWriter(link.sock, self._lock, failed, name=f"chat-writer-{self.name}",
+                                             tls=link.tls)
 
     def _detach(self) -> socket.socket | None:
         """(Lock NOT held; the receiver thread.) Stop the session's writer, then take its
         socket away (returned, to be closed under the lock): the writer has left any write
-        by then, so none can land on a socket that reuses the descriptor."""
+        by then, so none can land on a socket that reuses the descriptor. Over TLS the
+        server is then told close_notify, if the writer left the stream whole (a try that
+        does not wait: the connection is ending anyway)."""
         with self._lock:
             writer = self._writer
         if writer is not None:
             writer.stop()
         with self._lock:
-            sock, self._sock, self._writer = self._sock, None, None
-            return sock
+            sock, tls = self._sock, self._sock_tls
+            self._sock, self._sock_tls, self._writer = None, None, None
+        if sock is not None and tls is not None and writer is not None and not writer.failed:
+            with suppress(OSError):
+                sock.settimeout(0)
+                sock.send(tls.close_notify())
+        return sock
 
     def _cut(self) -> None:
         with self._lock:
@@ -1307,9 +1319,9 @@ class ChatClient:
         try:
             while True:
                 with self._lock:
-                    sock = self._sock
+                    sock, tls = self._sock, self._sock_tls
                 assert sock is not None
-                self._pump(sock)
+                self._pump(sock, tls)
                 if not self._recover():
                     break
         except Exception:  # a bug here must still end the session properly
@@ -1319,7 +1331,7 @@ class ChatClient:
         finally:
             self._finish()
 
-    def _pump(self, sock: socket.socket) -> None:
+    def _pump(self, sock: socket.socket, tls: MemoryTLS | None) -> None:
         """Turn bytes into events and hand them on until the connection ends.
 
         The end is decided here, from the socket: after recv() returned b"" the events
@@ -1333,9 +1345,9 @@ class ChatClient:
         # has no such limit.)
         with _Selector() as readable:
             readable.register(sock, selectors.EVENT_READ)
-            self._pump_with(sock, readable)
+            self._pump_with(sock, tls, readable)
 
-    def _pump_with(self, sock: socket.socket, readable: selectors.BaseSelector) -> None:
+    def _pump_with(self, sock: socket.socket, tls: MemoryTLS | None, readable: selectors.BaseSelector) -> None:
         at_eof = False
         while True:
             with self._lock:
@@ -1345,7 +1357,7 @@ class ChatClient:
             if items is None:
                 if broken or at_eof:
                     return
-                outcome = self._read(sock, readable)
+                outcome = self._read(sock, tls, readable)
                 if outcome is _STOP:
                     return
                 at_eof = outcome is _EOF
@@ -1356,21 +1368,25 @@ class ChatClient:
                 self.core.handed_on()  # the receipt of a direct message, owed acks
                 self._flush()
 
-    def _read(self, sock: socket.socket, readable: selectors.BaseSelector) -> str:
+    def _read(self, sock: socket.socket, tls: MemoryTLS | None, readable: selectors.BaseSelector) -> str:
         """Wait for bytes (``readable`` has ``sock`` registered) until the core's next
         deadline, and feed them (or the timeout) to it: _MORE (go on), _EOF (the stream
-        ended; events may remain in the core) or _STOP (give up at once)."""
+        ended; events may remain in the core) or _STOP (give up at once). Over TLS, the
+        plaintext (:meth:`_unseal`)."""
         with self._lock:
             deadline = self.core.next_deadline()
         # Never longer than WAKE_CHECK: select() sleeps on the monotonic clock, which
         # stood still if the computer slept; reading the clock again sees the sleep.
         wait = next_wait(deadline, self._clock())
         try:
-            # TLS may hold decrypted bytes that select() cannot see.
-            buffered = isinstance(sock, ssl.SSLSocket) and sock.pending() > 0
-            if not buffered and not readable.select(wait):
+            if not readable.select(wait):
                 return self._timed_out()
             data = sock.recv(RECV_BYTES)
+            if tls is not None:
+                unsealed = self._unseal(tls, data)
+                if unsealed is None:
+                    return _MORE  # a record's first piece, or one with no chat bytes
+                data = unsealed
         except TimeoutError:
             return self._timed_out()
         except (OSError, ValueError) as exc:  # ValueError: select() on a closed socket
@@ -1381,6 +1397,24 @@ class ChatClient:
         with self._lock:
             self.core.receive_data(data, self._clock())  # b"" lets the core report a cut frame
         return _MORE if data else _EOF
+
+    def _unseal(self, tls: MemoryTLS, data: bytes) -> bytes | None:
+        """(Receiver.) ``data`` read over TLS -> its plaintext; ``b""`` at the end of the stream
+        (close_notify, or the socket's end), once the plaintext before it is fed to the core;
+        None if no plaintext came yet. Decrypted all at once, nothing stays where select()
+        cannot see it; records the read made go to the writer, which alone writes, so that
+        they leave in order (client/tlsbio.py). Raises ssl.SSLError for a bad record."""
+        plain = tls.receive(data)
+        if tls.owed():
+            with self._lock:
+                if self._writer is not None:
+                    self._writer.nudge()
+        if not tls.ended:
+            return plain or None
+        if plain:
+            with self._lock:
+                self.core.receive_data(plain, self._clock())
+        return b""
 
     def _timed_out(self) -> str:
         with self._lock:
@@ -1421,7 +1455,7 @@ class ChatClient:
             if self._pause(delay):
                 return False  # close()
             try:
-                sock, conn, welcome = self._open_session(self._connect_timeout, index)
+                link, conn, welcome = self._open_session(self._connect_timeout, index)
             except (LoginRefused, ServerUnreachable) as exc:
                 again, floor = retry_verdict(exc)
                 refused = isinstance(exc, LoginRefused)
@@ -1435,13 +1469,13 @@ class ChatClient:
                 return False
             with self._lock:
                 if self.core.closing:
-                    sock.close()
+                    link.close()
                     return False
-                self._attach(sock)
+                self._attach(link)
                 moved = index != self._server_index
                 self._server_index = index
                 resent = self.core.open(conn, welcome, self._clock(), reconnected=True)
-                self._set_timeout(sock)
+                self._set_timeout(link.sock)
                 self.welcome = welcome
                 self._flush()
             self.reconnects += 1

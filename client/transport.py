@@ -10,11 +10,13 @@ from __future__ import annotations
 import socket
 import ssl
 from contextlib import suppress
+from typing import NamedTuple
 
 from i18n import _
 
 from .errors import CertificateError, LoginInterrupted, ServerUnreachable
 from .servers import format_address
+from .tlsbio import MemoryTLS
 
 
 def tls_context(cafile: str | None) -> ssl.SSLContext:
@@ -41,13 +43,34 @@ def connect_host(host: str) -> str:
     return _EVERY_ADDRESS.get(host.strip(), host)
 
 
-def open_socket(host: str, port: int, timeout: float, context: ssl.SSLContext | None) -> socket.socket:
-    """Connect to ``host:port`` (with TLS when ``context`` is given), within ``timeout``.
+class Link(NamedTuple):
+    """An open connection: its plain socket, and its TLS in memory (client/tlsbio.py), or
+    None over plain TCP. :meth:`sendall` and :meth:`recv` are for one thread (the login);
+    after it the client's writer and receiver use ``sock`` and ``tls`` as MemoryTLS says."""
 
-    Raises :class:`ServerUnreachable` saying what went wrong in words,
-    :class:`CertificateError` (a kind of ServerUnreachable) for a certificate that
-    cannot be verified, or :class:`LoginInterrupted` (another kind) when the connection
-    was reset on the way, which a new attempt may not meet.
+    sock: socket.socket
+    tls: MemoryTLS | None = None
+
+    def sendall(self, data: bytes) -> None:
+        if self.tls is None:
+            self.sock.sendall(data)
+        else:
+            self.tls.sendall(self.sock, data)
+
+    def recv(self, size: int) -> bytes:
+        """Bytes read (plaintext over TLS), ``b""`` at the end of the stream."""
+        return self.sock.recv(size) if self.tls is None else self.tls.recv(self.sock, size)
+
+    def close(self) -> None:
+        self.sock.close()
+
+
+def open_socket(host: str, port: int, timeout: float) -> socket.socket:
+    """Connect to ``host:port`` over TCP within ``timeout``; the socket has that timeout.
+
+    Raises :class:`ServerUnreachable` saying what went wrong in words, or
+    :class:`LoginInterrupted` (a kind of ServerUnreachable) when the connection was reset
+    on the way, which a new attempt may not meet.
     """
     host = connect_host(host)
     where = format_address(host, port)
@@ -71,14 +94,22 @@ def open_socket(host: str, port: int, timeout: float, context: ssl.SSLContext | 
     # Chat frames are small and latency matters more than packet count.
     with suppress(OSError):
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-    if context is None:
-        return sock
+    return sock
+
+
+def start_tls(sock: socket.socket, context: ssl.SSLContext, host: str, port: int, timeout: float) -> MemoryTLS:
+    """The TLS handshake with ``host:port`` over ``sock`` (from :func:`open_socket`), within
+    ``timeout`` s, the certificate and host name checked by ``context``: the connection's TLS,
+    in memory (client/tlsbio.py says why not an SSLSocket). Raises :func:`tls_failure`'s
+    error, having closed ``sock``."""
+    host = connect_host(host)
+    tls = MemoryTLS(context, host)
     try:
-        # The handshake runs here, bounded by the socket's timeout.
-        return context.wrap_socket(sock, server_hostname=host)
+        tls.handshake(sock, timeout)
     except OSError as exc:  # ssl.SSLError and TimeoutError are OSErrors
         sock.close()
-        raise tls_failure(exc, where, timeout) from None
+        raise tls_failure(exc, format_address(host, port), timeout) from None
+    return tls
 
 
 def tls_failure(exc: OSError, where: str, timeout: float) -> ServerUnreachable:
@@ -86,7 +117,7 @@ def tls_failure(exc: OSError, where: str, timeout: float) -> ServerUnreachable:
     (within ``timeout`` s): :class:`CertificateError` for a certificate that cannot be
     verified, :class:`LoginInterrupted` for a connection reset on the way (a new attempt
     may not meet it), else :class:`ServerUnreachable`. The threaded client's handshake
-    (:func:`open_socket`) and the asyncio client's (client/aio.py) both say it so."""
+    (:func:`start_tls`) and the asyncio client's (client/aio.py) both say it so."""
     if isinstance(exc, ssl.SSLCertVerificationError):
         detail = exc.verify_message or exc.reason or str(exc)
         return CertificateError(_("cannot verify the server's certificate: {why}").format(why=detail))

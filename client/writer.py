@@ -14,16 +14,20 @@ bounded: past :data:`MAX_UNSENT` bytes not yet written the connection is reporte
 timeout. A failure is final for that connection: a write cut off may have left part of a
 frame on the wire, so nothing more is ever written to it (another frame after it would be
 read as garbage); the client drops the connection and its core resends on the next one.
+
+Over TLS the writer seals each piece (client/tlsbio.py), under the TLS state's own lock, and
+writes the records without it; it alone writes records, also those a read made (:meth:`SocketWriter.nudge`).
 """
 
 from __future__ import annotations
 
 import logging
 import socket
-import ssl
 import threading
 from collections.abc import Callable
 from contextlib import suppress
+
+from .tlsbio import MemoryTLS
 
 _log = logging.getLogger(__name__)
 
@@ -36,12 +40,9 @@ _log = logging.getLogger(__name__)
 MAX_UNSENT = 4 * 1024 * 1024
 # How long stop() waits for the thread to leave a write it cut short.
 STOP_TIMEOUT = 2.0
-# Bytes given to one send() of a TLS socket (one TLS record's worth). An SSLSocket's send()
-# writes all it is given before it returns, within ONE socket timeout in all, not per
-# progress as a plain socket's: a burst of 240 KB owed to a server reading at 64 KiB/s
-# timed out after 1 s while it was being read, and the connection was given up as "the
-# server read nothing for 1 s" (untrue; plain TCP went on). In pieces of this size the
-# timeout bounds a write without progress over TLS too.
+# Plaintext bytes sealed at once over TLS (one TLS record's worth), then written before the
+# next piece is sealed: what is sealed and not written stays this small, and a write that is
+# cut off or stopped leaves at most one piece's records behind.
 TLS_WRITE_BYTES = 16 * 1024
 
 
@@ -57,9 +58,8 @@ def not_read(owed: int, adding: int, limit: int | None = None) -> str | None:
 
 
 def _shutdown(sock: socket.socket, how: int) -> None:
-    # socket.socket's own shutdown: SSLSocket.shutdown() also drops the TLS layer.
     with suppress(OSError):
-        socket.socket.shutdown(sock, how)
+        sock.shutdown(how)
 
 
 class SocketWriter:
@@ -71,17 +71,23 @@ class SocketWriter:
     socket's timeout, per write without progress; a refused :meth:`put` says why itself).
     After either the writer writes nothing more, and it has shut the socket down both
     ways, so that the receiver's read ends too.
+
+    ``tls`` (over TLS): the connection's TLS state; what is put is plaintext, sealed by the
+    writer, and what is owed counts plaintext bytes. ``sock`` is the plain socket.
     """
 
     def __init__(self, sock: socket.socket, lock: threading.Lock, on_failure: Callable[[str], None], *,
-                 limit: int = MAX_UNSENT, name: str = "chat-writer") -> None:
+                 limit: int = MAX_UNSENT, name: str = "chat-writer", tls: MemoryTLS | None = None) -> None:
         self._sock = sock
+        self._tls = tls
+        self._nudged = False  # records a TLS read made wait to be written
         self._lock = lock
         self._ready = threading.Condition(lock)
         self._on_failure = on_failure
         self._limit = limit
         self._unsent = bytearray()
         self._writing = 0           # bytes taken by the thread and not written yet
+        self._in_write = False      # the thread is in a write (also of owed TLS records only)
         self._then: int | None = None  # shut the socket down so once all is written
         self._stopped = False
         self.failed = False
@@ -106,6 +112,12 @@ class SocketWriter:
         self._ready.notify()
         return None
 
+    def nudge(self) -> None:
+        """(Lock held.) Write the records a TLS read made (MemoryTLS.owed), in order with
+        the rest; the receiver calls it, never writing itself."""
+        self._nudged = True
+        self._ready.notify()
+
     def shut_after(self, how: int) -> None:
         """(Lock held.) Shut the socket down ``how`` once everything queued is written
         (a Goodbye, then the end of our stream)."""
@@ -119,7 +131,7 @@ class SocketWriter:
         with self._lock:
             self._stopped = True
             self._ready.notify()
-            if self._writing:
+            if self._in_write:
                 _shutdown(self._sock, socket.SHUT_RDWR)
         if self._thread is not threading.current_thread():
             self._thread.join(STOP_TIMEOUT)
@@ -135,41 +147,55 @@ class SocketWriter:
     def _run(self) -> None:
         with self._ready:
             while True:
-                self._ready.wait_for(lambda: self._unsent or self._then is not None or self._stopped)
+                self._ready.wait_for(lambda: self._unsent or self._nudged or self._then is not None
+                                     or self._stopped)
                 if self._stopped or self.failed:
                     return
-                if not self._unsent:
-                    _shutdown(self._sock, self._then)  # type: ignore[arg-type]
-                    self._then = None
+                self._nudged = False
+                if not self._unsent and (self._tls is None or not self._tls.owed()):
+                    if self._then is not None:  # all written: now the end of our stream
+                        _shutdown(self._sock, self._then)
+                        self._then = None
                     continue
                 data = bytes(self._unsent)
                 self._unsent.clear()
                 self._writing = len(data)
+                self._in_write = True
                 self._lock.release()
                 try:
                     why = self._write(data)
                 finally:
                     self._lock.acquire()
                     self._writing = 0
+                    self._in_write = False
                 if why is not None and not self._stopped and not self.failed:
                     self._fail()
                     self._on_failure(why)
                     return
 
     def _write(self, data: bytes) -> str | None:
-        """Write ``data`` (lock not held); None, or why it failed. Each send() waits for
-        room at most the socket's timeout: a server that reads slowly is waited for, one
-        that stopped reading is given up after that long without progress (over TLS, in
-        pieces of TLS_WRITE_BYTES: see there)."""
-        view = memoryview(data)
-        piece = TLS_WRITE_BYTES if isinstance(self._sock, ssl.SSLSocket) else len(view)
+        """Write ``data`` (lock not held; over TLS sealed piece by piece, and ``b""`` writes
+        just the records owed); None, or why it failed. Each send() waits for room at most
+        the socket's timeout: a server that reads slowly is waited for, one that stopped
+        reading is given up after that long without progress."""
         try:
-            while view:
-                view = view[self._sock.send(view[:piece]):]
-            return None
+            if self._tls is None:
+                self._send(data)
+                return None
+            plain = memoryview(data)
+            while True:
+                self._send(self._tls.seal(plain[:TLS_WRITE_BYTES]))
+                plain = plain[TLS_WRITE_BYTES:]
+                if not plain:
+                    return None
         except TimeoutError:
             return f"the server read nothing for {self._sock.gettimeout():g} s"
         except OSError as exc:
             return exc.strerror or str(exc) or type(exc).__name__
         except ValueError:  # the socket was closed under us (stop() came late)
             return "the connection is closed"
+
+    def _send(self, data: bytes) -> None:
+        view = memoryview(data)
+        while view:
+            view = view[self._sock.send(view):]

@@ -177,7 +177,7 @@ def test_the_client_writes_an_ipv6_server_in_brackets_when_it_cannot_reach_it() 
         probe.bind(("::1", 0))
         port = probe.getsockname()[1]
     with pytest.raises(ServerUnreachable) as refused:
-        open_socket("::1", port, TIMEOUT, None)
+        open_socket("::1", port, TIMEOUT)
     assert f"[::1]:{port}" in str(refused.value)
 
 
