@@ -77,3 +77,31 @@ def test_a_watch_of_short_names_is_answered_as_before() -> None:
     desk._watch(session, Watch("w1", ("ana", "Bob", "JOÃO")))
     assert session.sent == [Watching("w1", (Presence("Ana", SINCE), Presence("João", SINCE)), ("Bob",))]
     assert watchlists.watched_by(session) == {canonical("Ana"), canonical("Bob"), canonical("João")}
+
+
+def test_a_watch_part_of_the_longest_names_always_fits() -> None:
+    """What the project's clients send in one watch (codec.WATCH_PART) is answered whatever
+    the names: all online with the longest display forms, or all offline as sent in the
+    most bytes a name may take (const.MAX_NAME_BYTES), or half of each."""
+    online = tuple(Presence(_long_name(n), float(codec.MAX_INTEGER) + 0.123) for n in range(codec.WATCH_PART))
+    # A valid name of the most bytes as sent: Hangul syllables decomposed (three jamo each).
+    as_sent = "\u1100\u1161\u11a8" * (const.MAX_NAME_BYTES // 9)
+    assert len(as_sent.encode()) > const.MAX_NAME_BYTES - 9 and validate_name(as_sent)
+    offline = (as_sent,) * codec.WATCH_PART
+    half = codec.WATCH_PART // 2
+    for users, names in ((online, ()), ((), offline), (online[:half], offline[half:])):
+        assert codec.fits(Watching("i" * 64, users, names))
+
+
+def test_the_clients_watch_in_parts_that_always_fit() -> None:
+    from test_client_core import Link
+    from test_webclient_handlers import page_source
+    import re
+    link = Link()
+    link.log_in()
+    names = [f"user{n}" for n in range(2 * codec.WATCH_PART + 7)]
+    link.core.watch_soon(names)
+    asked = link.to_server()
+    assert [len(event.names) for event in asked] == [codec.WATCH_PART, codec.WATCH_PART, 7]
+    page = re.search(r"^const WATCH_PER_REQUEST = (\d+);", page_source(), flags=re.M)
+    assert page is not None and int(page.group(1)) == codec.WATCH_PART
