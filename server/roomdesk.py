@@ -1184,7 +1184,7 @@ class RoomDesk:
             recipients = list(self.relay.sessions)
         else:
             keys = set(room.members) if room is not None else set()
-            if name_key:
+            if name_key and name_key not in keys and not self._blocks_author(name_key, frame):
                 keys.add(name_key)
             recipients = [s for key in keys for s in self.relay.registry.sessions_by_key(key)]
         for recipient in recipients:
@@ -1192,6 +1192,18 @@ class RoomDesk:
             if (recipient.is_open and recipient.conn.may_send(RoomNotice)
                     and (recipient.key == name_key or not _crowded_out(recipient))):
                 recipient.write_frame(frame)
+
+    def _blocks_author(self, name_key: str, frame: bytes) -> bool:
+        """True if ``name_key``, named by the room notice ``frame`` of a room they are not
+        in, blocks whoever did it (its ``by``): as with messages, what someone blocked does
+        does not reach them, so that a moderator cannot send them a notice per request
+        (banning and unbanning them in turn). Read from the frame, as the other nodes of a
+        cluster pass it; only for someone who blocks anybody."""
+        blocked = self.relay.blocked.get(name_key)
+        if not blocked:
+            return False
+        by = json.loads(frame).get("by")
+        return isinstance(by, str) and canonical(by) in blocked
 
     # --- In a cluster (shared rooms: see the module docstring) ------------------------------
 
