@@ -204,7 +204,7 @@ from protocol import (
 from protocol import BATCH_ACKS, OutcomeAcks, Receipts  # feature batch_acks (issue 9)
 from protocol import Read, RoomRead  # read marks (feature read), coalesced here
 from protocol import RoomDeleted, RoomEdited  # changes of room posts, ordered here as a dm's
-from protocol.codec import MAX_HISTORY_PAGE, MAX_IDS_PER_FRAME, MAX_INTEGER, MAX_NAMES_PER_REQUEST, encode
+from protocol.codec import MAX_HISTORY_PAGE, MAX_IDS_PER_FRAME, MAX_INTEGER, WATCH_PART, encode
 from i18n import _
 from registry import canonical
 from shared.plural import counted
@@ -1095,8 +1095,8 @@ class ClientCore:
             self._ask_watch(tuple(new.values()))
 
     def _ask_watch(self, names: tuple[str, ...]) -> None:
-        for start in range(0, len(names), MAX_NAMES_PER_REQUEST):
-            part = names[start:start + MAX_NAMES_PER_REQUEST]
+        for start in range(0, len(names), WATCH_PART):  # (parts whose answer always fits)
+            part = names[start:start + WATCH_PART]
             self._ask(Watch(self.new_request_id(), part), Watching,
                       lambda answer, part=part: self._watch_answered(answer, part))
 

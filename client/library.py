@@ -148,7 +148,7 @@ from protocol import (
     Welcome,
     WhoRequest,
 )
-from protocol.codec import MAX_HISTORY_PAGE, MAX_NAMES_PER_REQUEST
+from protocol.codec import MAX_HISTORY_PAGE, MAX_NAMES_PER_REQUEST, WATCH_PART
 from i18n import _
 from registry import InvalidName, canonical, validate_name
 from registry.names import explain as explain_refusal
@@ -1017,13 +1017,14 @@ class ChatClient:
         since when; the others are offline. The names stay watched across reconnections:
         each new session watches them again and hands the application its
         :class:`~protocol.Watching` answer (the state may have changed meanwhile).
-        Sent in requests of at most ``MAX_NAMES_PER_REQUEST`` names, within ``timeout``
-        in all; raises like :meth:`who` (``too_many_watched`` past ``const.MAX_WATCHED``)."""
+        Sent in requests of at most ``WATCH_PART`` names (whose answer always fits in a
+        frame, whatever the names), within ``timeout`` in all; raises like :meth:`who`
+        (``too_many_watched`` past ``const.MAX_WATCHED``)."""
         wanted = list({canonical(name): name for name in names}.values())
         deadline = time.monotonic() + timeout
         online: list[Presence] = []
-        for start in range(0, len(wanted), MAX_NAMES_PER_REQUEST):
-            part = wanted[start:start + MAX_NAMES_PER_REQUEST]
+        for start in range(0, len(wanted), WATCH_PART):
+            part = wanted[start:start + WATCH_PART]
             answer = self._request(Watch(self.core.new_request_id(), tuple(part)), Watching,
                                    max(0.0, deadline - time.monotonic()))
             assert isinstance(answer, Watching)

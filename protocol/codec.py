@@ -32,8 +32,13 @@ _MAX_SHORT_TEXT = 256
 _MAX_PASSWORD_CHARS = 1024
 MAX_HISTORY_PAGE = 500
 # Names in one watch or unwatch request. The answer to a watch lists those online, each
-# with its time: 500 of the longest names (about 75 bytes each) fit in one frame.
+# with its time: 500 names of Latin letters fit in one frame, but not 500 of the longest
+# (128 bytes of UTF-8 each): the server refuses a watch whose answer would not fit
+# (server/registrydesk.py, _watch).
 MAX_NAMES_PER_REQUEST = 500
+# Names in one watch whose answer always fits, whatever they are (the longest online, or
+# offline as sent in MAX_NAME_BYTES): what the project's clients send in one request.
+WATCH_PART = 250
 # Message ids in one batched receipt or ack (feature batch_acks): the most a server has in
 # flight to one client at a time (const.MAX_PENDING_RECEIPTS); 1,000 ids of 16 digits take
 # about 17 KB, well within a frame.

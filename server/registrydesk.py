@@ -22,7 +22,7 @@ from protocol import (
     Done, ErrorCode, ErrorReply, LookupRequest, LookupResult, Presence, SendDirect, Unwatch, UserList, Watch,
     Watching, WhoRequest,
 )
-from protocol.codec import fit_page
+from protocol.codec import fit_page, fits
 from registry import InvalidName, canonical, validate_name
 
 if TYPE_CHECKING:
@@ -138,13 +138,6 @@ class RegistryDesk:
         keys = self._watch_keys(session, request)
         if keys is None:
             return
-        watchlists = relay.watchlists
-        if not watchlists.watch(session, keys):
-            session.send(ErrorReply(ErrorCode.TOO_MANY_WATCHED, f"a session may watch at most "
-                                    f"{watchlists.max_watched} names; it watches "
-                                    f"{len(watchlists.watched_by(session))}: unwatch some first",
-                                    request.request_id))
-            return
         online, offline = [], []
         for key, name in dict(zip(keys, request.names)).items():
             record = relay.directory.lookup(key)
@@ -152,7 +145,23 @@ class RegistryDesk:
                 online.append(Presence(record.name, record.since))
             else:
                 offline.append(name)
-        session.send(Watching(request.request_id, tuple(online), tuple(offline)))
+        answer = Watching(request.request_id, tuple(online), tuple(offline))
+        if not fits(answer):
+            # The answer is one frame, and the longest names online, each with its time,
+            # take up to about 170 bytes: 500 of them would be a frame no client reads
+            # (tests/unit/test_watch_answer_fits.py). Refused before anything is watched.
+            session.send(ErrorReply(ErrorCode.BAD_FIELD, f"the answer for these {len(request.names)} names would "
+                                    f"not fit in one frame: watch them in smaller parts; nothing was done",
+                                    request.request_id))
+            return
+        watchlists = relay.watchlists
+        if not watchlists.watch(session, keys):
+            session.send(ErrorReply(ErrorCode.TOO_MANY_WATCHED, f"a session may watch at most "
+                                    f"{watchlists.max_watched} names; it watches "
+                                    f"{len(watchlists.watched_by(session))}: unwatch some first",
+                                    request.request_id))
+            return
+        session.send(answer)
 
     def _unwatch(self, session: ClientSession, request: Unwatch) -> None:
         keys = self._watch_keys(session, request)

@@ -883,7 +883,7 @@ class RoomDesk:
         """What a moderator's delete tells the members before it, as the events stream
         carries it to the other nodes: [name key, ``room_notice`` frame text] of each Notice
         the rules decided (``decision``; None: a change by its sender)."""
-        return [(canonical(e.name), _notice_frame(e).decode("utf-8")) for e in decision or () if type(e) is Notice]
+        return [(_named_key(e), _notice_frame(e).decode("utf-8")) for e in decision or () if type(e) is Notice]
 
     def post_change_stored(self, message: mailbox.StoredMessage, by: str | None, notices: str) -> None:
         """The events stream brings the change of room post ``message`` (another node's, or
@@ -1197,22 +1197,36 @@ class RoomDesk:
                 self._announce(event)
 
     def _announce(self, notice: Notice) -> None:
-        self._tell(self.rooms.get(notice.room), canonical(notice.name), _notice_frame(notice))
+        self._tell(self.rooms.get(notice.room), _named_key(notice), _notice_frame(notice))
 
     def _tell(self, room: Any, name_key: str, frame: bytes) -> None:
         """Write a room notice ``frame`` to ``room``'s members here (everyone, for the
-        default room; None: a room that ended) and to the sessions of ``name_key``."""
+        default room; None: a room that ended) and to the sessions of ``name_key`` ("":
+        nobody else, see _named_key)."""
         if room is self.rooms.default:
             recipients = list(self.relay.sessions)
         else:
             keys = set(room.members) if room is not None else set()
-            keys.add(name_key)
+            if name_key and name_key not in keys and not self._blocks_author(name_key, frame):
+                keys.add(name_key)
             recipients = [s for key in keys for s in self.relay.registry.sessions_by_key(key)]
         for recipient in recipients:
             # Another's notice is room traffic (_skipped); one about oneself always goes.
             if (recipient.is_open and recipient.conn.may_send(RoomNotice)
                     and (recipient.key == name_key or not _crowded_out(recipient))):
                 recipient.write_frame(frame)
+
+    def _blocks_author(self, name_key: str, frame: bytes) -> bool:
+        """True if ``name_key``, named by the room notice ``frame`` of a room they are not
+        in, blocks whoever did it (its ``by``): as with messages, what someone blocked does
+        does not reach them, so that a moderator cannot send them a notice per request
+        (banning and unbanning them in turn). Read from the frame, as the other nodes of a
+        cluster pass it; only for someone who blocks anybody."""
+        blocked = self.relay.blocked.get(name_key)
+        if not blocked:
+            return False
+        by = json.loads(frame).get("by")
+        return isinstance(by, str) and canonical(by) in blocked
 
     # --- In a cluster (shared rooms: see the module docstring) ------------------------------
 
@@ -1277,7 +1291,7 @@ class RoomDesk:
                 (done if waiting[1] is None else changed)()
 
         for key, record in changes:
-            notices = [(canonical(e.name), _notice_frame(e).decode("utf-8")) for e in decision
+            notices = [(_named_key(e), _notice_frame(e).decode("utf-8")) for e in decision
                        if type(e) is Notice and room_key(e.room) == key]
             self.relay.peers.save_room(key, self._versions.get(key, 0), record, notices,
                                        lambda reply, key=key, record=record: answered(key, record, reply),
@@ -1365,6 +1379,12 @@ def _crowded_out(session: ClientSession) -> bool:
     if session.is_open:
         session.skipped += 1
     return True
+
+
+def _named_key(notice: Notice) -> str:
+    """Whom ``notice`` is told to besides the room's members: the person it names (their
+    canonical name), or "" when it does not change where they stand (Notice.tell_named)."""
+    return canonical(notice.name) if notice.tell_named else ""
 
 
 def _notice_frame(notice: Notice) -> bytes:

@@ -207,7 +207,10 @@ class Notice:
     invite, kick, ban, unban, mute, unmute, appoint, owner), done ``by`` someone (None: by
     the rules themselves, as when a mute ends). ``until``: end of a mute; ``role``: the
     new role of an appoint; ``topic``: the new topic; ``address_banned``: a ban of a
-    guest, which keeps the other guests of its address out too."""
+    guest, which keeps the other guests of its address out too. ``tell_named`` (not on
+    the wire): the person it names hears it too, though not a member; False when it does
+    not change where they stand (banned or muted again), so that a moderator cannot send
+    someone outside the room a notice per request."""
 
     room: str
     act: str
@@ -219,6 +222,7 @@ class Notice:
     until: float | None = None
     role: str | None = None
     address_banned: bool | None = None
+    tell_named: bool = True
 
 
 @dataclass(frozen=True, slots=True)
@@ -581,8 +585,8 @@ class Rooms:
             return [Refused(ErrorCode.UNKNOWN_RECIPIENT, f"{display_form(target.name)} has no account here, and only "
                             "accounts log in on this server: check the name, or invite them once they have registered")]
         them = canonical(target.name)
-        if them in room.members:
-            return []
+        if them in room.members or them in room.invited:
+            return []  # nothing changes: nobody is told again (see Notice.tell_named)
         refusal = self._banned(room, target)
         if refusal is not None:
             # About someone else: no ``room``, so no client words it as "you are banned".
@@ -620,6 +624,8 @@ class Rooms:
             room.banned_addresses[address] = them
         room.invited.pop(them, None)
         out = self._moderated(room, "ban", person, target, now, reason)
+        if old is not None:  # banned already: told then, they do not hear it again (tell_named)
+            out[0] = replace(out[0], tell_named=False)
         if address:  # the moderator is told (their client words it), and the log says which
             out[0] = replace(out[0], address_banned=True)
             out.append(LogLine(f"{display_form(target.name)} is a guest: {room.name} bans the address {address} too"))
@@ -646,6 +652,7 @@ class Rooms:
         if refusal is not None:
             return [refusal]
         them = canonical(target.name)
+        muted_before = them in room.muted
         until = None if seconds is None else now + seconds
         room.muted[them] = until
         room.muted_names[them] = display_form(target.name)
@@ -656,7 +663,10 @@ class Rooms:
         self._dirty.add(room_key(room.name))
         if until is not None:
             heapq.heappush(self._mute_ends, (until, room_key(room.name), them))
-        return self._moderated(room, "mute", person, target, now, reason, until=until)
+        out = self._moderated(room, "mute", person, target, now, reason, until=until)
+        if muted_before:  # (a member hears it as every member does; one outside, once)
+            out[0] = replace(out[0], tell_named=False)
+        return out
 
     def unmute(self, person: Person, name: str, target: Person, now: float) -> Decision:
         room, refusal = self._find(person, name, "unmute", target)

@@ -181,6 +181,11 @@ class WebSession(ClientSession):
             self._receive_websocket(data)
 
     def eof_received(self) -> bool:
+        if self.mode is _HTTP and self.http is not None and not self.closing:
+            # The end of the stream inside a request head is a malformed request: the
+            # reader says so (400, logged once per address) rather than a silent close.
+            self.http.receive_data(b"")
+            self._receive_http(b"")
         if self.ws is not None:
             self.ws.receive_data(b"")  # yields CloseConnection(1006); nothing to answer
             for _ in self.ws.events():

@@ -81,8 +81,9 @@ function nameKey(name) {
 // How far each state of our own direct message has got; a state never moves back.
 // "waiting": typed while disconnected, sent after the reconnection.
 const PROGRESS = { waiting: 0, sending: 0, failed: 1, sent: 1, queued: 2, delivered: 3 };
-// Names in one "watch" request (the protocol's limit).
-const WATCH_PER_REQUEST = 500;
+// Names in one "watch" request: fewer than the protocol's 500, so that the answer always
+// fits in a frame whatever the names (protocol/codec.py, WATCH_PART).
+const WATCH_PER_REQUEST = 250;
 
 /** Names are unique in their comparison form, so contacts are keyed by it. */
 function contactKey(name) {

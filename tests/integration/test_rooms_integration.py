@@ -8,9 +8,9 @@ from pathlib import Path
 
 import const
 from protocol import (
-    EDITS, Accepted, Appoint, Ban, Delete, DirectMessage, Done, ErrorCode, Goodbye, Hello, HistoryPage,
+    EDITS, Accepted, Appoint, Ban, Block, Delete, DirectMessage, Done, ErrorCode, Goodbye, Hello, HistoryPage,
     HistoryRequest, Invite, JoinRoom, Kick, LeaveRoom, MemberEntry, MemberList, MembersRequest, Mute, RoomInfo,
-    RoomList, RoomMessage, RoomNotice, RoomPost, RoomsRequest, SendDirect, SendRoom, SendToRoom, SetRoomMode,
+    RoomList, RoomMessage, RoomNotice, RoomPost, RoomsRequest, SendDirect, SendRoom, SendToRoom, SetRoomMode, Unban,
     UserJoined, UserLeft, Welcome,
 )
 from wire import WireClient
@@ -474,3 +474,64 @@ def test_a_server_of_accounts_only_refuses_to_invite_a_name_with_no_account():
         with login(server, "Mla", password="correct horse") as mla:  # registered now: nothing was kept for it
             mla.send(JoinRoom("j2", "#secret"))
             mla.expect_error(ErrorCode.INVITE_ONLY, skip=PRESENCE)
+
+
+def test_someone_outside_a_room_is_not_sent_its_notices_at_a_moderators_request_rate(server):
+    # Seen fuzzing: every invite (of someone invited already), every ban again (with a new
+    # reason) and every mute again of someone outside the room reached them, one notice per
+    # request: 30 a second from one moderator, and their block did not stop it.
+    with login(server, "Olga") as olga, login(server, "Otto") as otto, login(server, "Mia") as mia:
+        olga.send(JoinRoom("j1", "#lab", create=True, invite_only=True))
+        olga.expect(RoomInfo, skip=PRESENCE)
+        mia.send(Invite("i0", "#lab", "Mia"))  # (Mia is outside too: she joins once invited)
+        mia.expect_error(ErrorCode.NOT_MEMBER, skip=PRESENCE)
+        olga.send(Invite("i1", "#lab", "Mia"))
+        olga.expect(Done, skip=PRESENCE + (RoomNotice,))
+        mia.send(JoinRoom("j2", "#lab"))
+        mia.expect(RoomInfo, skip=PRESENCE + (RoomNotice,))
+        for n in range(5):
+            olga.send(Invite(f"inv{n}", "#lab", "Otto"))
+            olga.expect(Done, skip=PRESENCE + (RoomNotice,))
+        for n in range(5):
+            olga.send(Ban(f"ban{n}", "#lab", "Otto", reason=f"spam {n}"))
+            olga.expect(Done, skip=PRESENCE + (RoomNotice,))
+        olga.send(Mute("m1", "#lab", "Otto", seconds=60))
+        olga.send(Mute("m2", "#lab", "Otto", seconds=60))
+        olga.expect(Done, skip=PRESENCE + (RoomNotice,))
+        olga.expect(Done, skip=PRESENCE + (RoomNotice,))
+        told = [(e.act, e.reason) for e in otto.drain(quiet=0.5) if type(e) is RoomNotice]
+        assert told == [("invite", None), ("ban", "spam 0"), ("mute", None)]
+        # The members are told each change of the room's record, the new reasons too.
+        heard = [(e.act, e.reason) for e in mia.drain(quiet=0.3) if type(e) is RoomNotice and e.name == "Otto"]
+        assert heard == [("invite", None)] + [("ban", f"spam {n}") for n in range(5)] + [("mute", None)] * 2
+
+
+def test_a_room_notice_about_you_from_someone_you_block_does_not_reach_you_outside_the_room(server):
+    # What stays of the flood above: a moderator banning and unbanning (or muting and
+    # unmuting) someone outside the room changes their standing each time, so each is
+    # told. As with messages, blocking the moderator stops it: notices by them about you,
+    # from a room you are not in, are not delivered to you (the members still get them).
+    with login(server, "Olga") as olga, login(server, "Otto") as otto, login(server, "Mia") as mia:
+        olga.send(JoinRoom("j1", "#lab", create=True))
+        olga.expect(RoomInfo, skip=PRESENCE)
+        mia.send(JoinRoom("j2", "#lab"))
+        mia.expect(RoomInfo, skip=PRESENCE)
+        otto.send(Block("b1", "Olga"))
+        otto.expect(Done, skip=PRESENCE)
+        for n in range(3):
+            olga.send(Ban(f"ban{n}", "#lab", "Otto"))
+            olga.send(Unban(f"unban{n}", "#lab", "Otto"))
+        olga.send(Invite("i1", "#lab", "Otto"))
+        for _ in range(7):
+            olga.expect(Done, skip=PRESENCE + (RoomNotice,))
+        assert [e for e in otto.drain(quiet=0.5) if type(e) is RoomNotice] == []
+        heard = [e.act for e in mia.drain(quiet=0.3) if type(e) is RoomNotice and e.name == "Otto"]
+        assert heard == ["ban", "unban"] * 3 + ["invite"]
+        # Someone Otto does not block is heard as before.
+        mia.send(Ban("ban9", "#lab", "Otto"))
+        mia.expect_error(ErrorCode.FORBIDDEN, skip=PRESENCE + (RoomNotice,))  # (a member may not)
+        olga.send(Appoint("a1", "#lab", "Mia", "moderator"))
+        olga.expect(Done, skip=PRESENCE + (RoomNotice,))
+        mia.send(Ban("ban10", "#lab", "Otto"))
+        mia.expect(Done, skip=PRESENCE + (RoomNotice,))
+        assert [(e.act, e.by) for e in otto.drain(quiet=0.5) if type(e) is RoomNotice] == [("ban", "Mia")]

@@ -285,6 +285,20 @@ def test_a_malformed_request_is_400_and_closed(gateway: Gateway) -> None:
     assert response.status == 400
 
 
+@pytest.mark.parametrize("raw", [b"GET / HT", b"GET / HTTP/1.1\r\nHost: 127.0.0.1\r\n"], ids=["line", "headers"])
+def test_a_request_head_cut_by_the_end_of_the_stream_is_answered_400(gateway: Gateway, raw: bytes) -> None:
+    # A client that ends its stream (half-close) inside a request head gets a clear
+    # refusal, as for any other malformed head, not a silent close.
+    with socket.create_connection(("127.0.0.1", gateway.port), timeout=TIMEOUT) as sock:
+        sock.sendall(raw)
+        sock.shutdown(socket.SHUT_WR)
+        received = b""
+        while data := sock.recv(65536):
+            received += data
+    assert received.startswith(b"HTTP/1.1 400 Bad Request: incomplete request head\r\n"), received
+    assert b"\r\nConnection: close\r\n" in received
+
+
 def test_a_connection_that_sends_nothing_is_not_a_session(gateway: Gateway) -> None:
     with socket.create_connection(("127.0.0.1", gateway.port), timeout=TIMEOUT) as sock:
         sock.sendall(b"GET / HT")  # an incomplete request head

@@ -109,8 +109,10 @@ def test_every_server_frame_without_a_list_fits_whatever_its_fields_hold():
 
 
 def test_the_answer_to_the_largest_watch_fits_in_one_frame():
-    """A watch names at most MAX_NAMES_PER_REQUEST valid names; whether online (each with
-    the longest time) or offline, the answer still fits."""
+    """A watch names at most MAX_NAMES_PER_REQUEST valid names; of the longest in Latin
+    letters, whether online (each with the longest time) or offline, the answer still
+    fits. (Not of the longest in bytes: the server refuses that watch, see
+    test_watch_answer_fits.py.)"""
     longest = "w" * const.MAX_NAME_LENGTH
     count = codec.MAX_NAMES_PER_REQUEST
     users = tuple(Presence(longest, float(codec.MAX_INTEGER) + 0.123) for _ in range(count))

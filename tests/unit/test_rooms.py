@@ -755,3 +755,32 @@ def test_a_rooms_invitations_are_bounded_the_oldest_forgotten(rooms, monkeypatch
     for n in range(3):
         assert codes(rooms.invite(OWNER, "#redes", Person(f"Convidado{n}", account=True, address="10.0.1.1"), T0)) == []
     assert list(rooms._rooms["#redes"].invited) == ["convidado1", "convidado2"]  # two at most: the first went
+
+
+# --- Acts on someone outside the room: told once, not at a moderator's request rate ----------
+
+
+def test_inviting_someone_invited_already_changes_and_announces_nothing(rooms):
+    # Each invite told Otto again (and wrote a log line and the room): a moderator could
+    # send him a notice per request, 30 a second, however he blocked them or left.
+    first = rooms.invite(OWNER, "#redes", OUTSIDER, T0)
+    assert [n.act for n in notices(first)] == ["invite"] and notices(first)[0].tell_named
+    for _ in range(3):
+        assert rooms.invite(MOD, "#redes", OUTSIDER, T0 + 1) == []
+    assert codes(rooms.join(OUTSIDER, "#redes", T0 + 2)) == []  # the one invitation still holds
+
+
+def test_a_ban_or_mute_again_of_someone_outside_tells_the_members_not_them(rooms):
+    first = rooms.ban(OWNER, "#redes", OUTSIDER, T0, reason="spam")
+    assert [(n.act, n.tell_named) for n in notices(first)] == [("ban", True)]
+    again = rooms.ban(MOD, "#redes", OUTSIDER, T0 + 1, reason="spam, again")
+    # The ban's new reason is the room's record (members, log); Otto heard of his ban.
+    assert [(n.act, n.reason, n.tell_named) for n in notices(again)] == [("ban", "spam, again", False)]
+    assert logs(again)
+    muted = rooms.mute(OWNER, "#redes", OUTSIDER, T0, seconds=60)
+    assert [(n.act, n.tell_named) for n in notices(muted)] == [("mute", True)]
+    assert [(n.act, n.tell_named) for n in notices(rooms.mute(MOD, "#redes", OUTSIDER, T0 + 1, seconds=60))] == \
+        [("mute", False)]
+    # A member muted again is in the room, so told as every member is.
+    rooms.mute(OWNER, "#redes", MEMBER, T0, seconds=60)
+    assert [n.act for n in notices(rooms.mute(OWNER, "#redes", MEMBER, T0 + 1, seconds=120))] == ["mute"]
