@@ -13,10 +13,10 @@ Keyboard:
     Alt+Up/Down, Ctrl+PgUp/PgDn   previous / next conversation
     Up/Down          move through the list when it has the focus; Enter: back to typing
     Ctrl+R           reply: open the conversation of the latest direct message
-    Escape           from the input box to the list, and back
-    PgUp/PgDn        scroll the conversation (in the input box)
-    Tab / Shift+Tab  list → Block (a person's conversation) → input box → Send → a room's
-                     tools → Change password… → Read receipts → list
+    Escape           from the input box to the list, and back; from the messages to the input box
+    PgUp/PgDn        scroll the conversation (in the input box; in the messages, the arrows too)
+    Tab / Shift+Tab  the order of ChatApp.tab_order: list → the conversation's header and a
+                     room's column → its messages → input box → Send → the status bar → list
     Shift+F10        on a person in the list: the Block / Unblock menu (client/gui/blocks.py)
     Ctrl+J           the join box of rooms (client/gui/rooms.py)
     Ctrl+Q           quit
@@ -286,7 +286,7 @@ class ChatApp:
 
         panes = ttk.Panedwindow(chat, orient="horizontal")
         panes.grid(row=0, column=0, sticky="nsew")
-        # Created in tab order: the list, then the input box, then the Send button.
+        # The list left of the conversation; Tab visits them as tab_order says.
         self.contacts = ContactList(panes, self.fonts, self.open_conversation)
         side = 10  # the conversation area's margin left and right
         right = ttk.Frame(panes, padding=(side, 8, side, 8))
@@ -367,12 +367,9 @@ class ChatApp:
         # An account's password can be changed here (a guest has none: no button).
         self.password_dialog: PasswordDialog | None = None
         self.password_button = ttk.Button(controls, text=_("Change password…"), command=self.open_password_dialog)
-        # Tab visits siblings in stacking order: this one (left of the switch) first.
-        self.password_button.lower(self.receipts_button)
-        # And deleted (PROTOCOL.md, "unregister"): left of "Change password…", Tab reaching it next.
+        # And deleted (PROTOCOL.md, "unregister"): left of "Change password…".
         self.unregister_dialog: UnregisterDialog | None = None
         self.unregister_button = ttk.Button(controls, text=_("Delete account…"), command=self.open_unregister_dialog)
-        self.unregister_button.lower(self.password_button)
         if getattr(self.client, "registered", False):
             self.password_button.pack(side="right", padx=(0, 8))
             self.unregister_button.pack(side="right", padx=(0, 8))
@@ -395,9 +392,9 @@ class ChatApp:
         text.bind("<KP_Enter>", self.send_input)
         text.bind("<Shift-Return>", self._newline)
         text.bind("<Shift-KP_Enter>", self._newline)
-        text.bind("<Tab>", lambda e: self._focus_next(text, +1))
-        for sequence in ("<Shift-Tab>", "<ISO_Left_Tab>"):
-            text.bind(sequence, lambda e: self._focus_next(text, -1))
+        for widget in (self.contacts.tree, self.blocks.button, self.rooms.toggle, *self.rooms.tab_stops(), text,
+                       self.send_button, self.unregister_button, self.password_button, self.receipts_button):
+            self._bind_tab(widget)
         text.bind("<Escape>", lambda e: self._stop_editing() if self._editing else self._focus_list())
         text.bind("<KeyPress>", self._typed)
         text.bind("<Prior>", lambda e: self._scroll(-1))
@@ -407,24 +404,74 @@ class ChatApp:
         tree.bind("<KP_Enter>", lambda e: self._focus_input())
         tree.bind("<Escape>", lambda e: self._focus_input())
         for widget in (self.root, text):
-            for n in range(1, 10):
-                widget.bind(f"<Control-Key-{n}>", lambda e, n=n: self._open_nth(n))
-            widget.bind("<Control-r>", self._reply)
-            widget.bind("<Control-e>", self._edit_last)
-            widget.bind("<Control-Delete>", self._delete_last)
-            for sequence, step in (("<Alt-Up>", -1), ("<Alt-Down>", +1),
-                                   ("<Control-Prior>", -1), ("<Control-Next>", +1)):
-                widget.bind(sequence, lambda e, step=step: self._open_step(step))
+            self._bind_window_keys(widget)
+
+    def _bind_window_keys(self, widget: tk.Misc) -> None:
+        """The window's keys (Ctrl+1…9, Ctrl+R, Ctrl+E...) in ``widget``: bound on the
+        widget itself too where its own bindings (a Text's) would take them first."""
+        for n in range(1, 10):
+            widget.bind(f"<Control-Key-{n}>", lambda e, n=n: self._open_nth(n))
+        widget.bind("<Control-r>", self._reply)
+        widget.bind("<Control-e>", self._edit_last)
+        widget.bind("<Control-Delete>", self._delete_last)
+        for sequence, step in (("<Alt-Up>", -1), ("<Alt-Down>", +1),
+                               ("<Control-Prior>", -1), ("<Control-Next>", +1)):
+            widget.bind(sequence, lambda e, step=step: self._open_step(step))
 
     def _newline(self, _event: object) -> str:
         self.input.insert("insert", "\n")
         self.input.see("insert")
         return "break"
 
-    def _focus_next(self, widget: tk.Misc, step: int) -> str:
-        target = widget.tk_focusNext() if step > 0 else widget.tk_focusPrev()
-        if target is not None:
-            target.focus_set()
+    def tab_order(self) -> list[tk.Misc]:
+        """The widgets Tab visits in the chat view, in order (Shift+Tab: backwards), of
+        those shown and enabled now. It is the web page's (webclient/index.html), the order
+        one reads the window in: the list of conversations; the open one's header button
+        (Block, or a room's Members); a room's column when shown (its buttons, its switch,
+        Older messages, its members); its messages; the input box; Send; then the account's
+        controls (the page has them at its top, the window in its status bar, left to
+        right), and the list again. Not Tk's own order, which follows how the widgets are
+        nested and would visit the hidden panes of other conversations too."""
+        model = self.model
+        ring: list[tk.Misc] = [self.contacts.tree, self.blocks.button, self.rooms.toggle, *self.rooms.tab_stops()]
+        if model is not None and model.active in self._panes:
+            ring.append(self._panes[model.active].text)
+        ring += [self.input, self.send_button, self.unregister_button, self.password_button, self.receipts_button]
+        # (The messages' Text is "disabled": read-only, yet one reads and selects in it.)
+        return [widget for widget in ring
+                if widget.winfo_viewable() and not (isinstance(widget, ttk.Widget) and widget.instate(["disabled"]))]
+
+    def _bind_tab(self, widget: tk.Misc) -> None:
+        """Tab and Shift+Tab in ``widget`` go along :meth:`tab_order`."""
+        widget.bind("<Tab>", lambda e: self._tab(widget, +1))
+        for sequence in ("<Shift-Tab>", "<ISO_Left_Tab>"):
+            widget.bind(sequence, lambda e: self._tab(widget, -1))
+
+    def _tab(self, widget: tk.Misc, step: int) -> str:
+        ring = self.tab_order()
+        if ring:
+            names = [str(w) for w in ring]
+            at = names.index(str(widget)) if str(widget) in names else (-1 if step > 0 else 0)
+            ring[(at + step) % len(ring)].focus_set()
+        return "break"
+
+    def _focused(self) -> str:
+        """The path of the widget with the keyboard focus ("" if none, or one Python did
+        not make: a message box)."""
+        try:
+            return str(self.root.focus_get() or "")
+        except (KeyError, tk.TclError):
+            return ""
+
+    def _typed_in_messages(self, event: Any) -> str | None:
+        """A key in the messages: a character goes to the input box, and the focus with it
+        (as desktop chat windows do: one starts typing where one reads); the other keys
+        scroll, select or copy there (ConversationPane), or are the window's."""
+        if not event.char or not event.char.isprintable() or event.state & 0x4 or event.state & 0x8:
+            return None  # not a character, or with Ctrl or Alt: the messages' and the window's keys
+        self.input.focus_set()
+        self.input.insert("insert", event.char)
+        self.input.see("insert")
         return "break"
 
     def _focus_list(self) -> str:
@@ -478,6 +525,12 @@ class ChatApp:
         if pane is None:
             pane = self._panes[key] = ConversationPane(self.stack, key, self.fonts)
             pane.text.bind("<Button-3>", lambda e, pane=pane: self._message_menu(pane, e))
+            # In the Tab order while open (tab_order); what one types there goes to the input box.
+            self._bind_tab(pane.text)
+            self._bind_window_keys(pane.text)  # before its arrows and PgUp/PgDn, which scroll
+            for sequence in ("<Escape>", "<Return>", "<KP_Enter>"):
+                pane.text.bind(sequence, lambda e: self._focus_input())
+            pane.text.bind("<KeyPress>", self._typed_in_messages)
             pane.grid(row=0, column=0, sticky="nsew")
             pane.lower()
         return pane
@@ -489,8 +542,11 @@ class ChatApp:
         if key != self.model.active or key not in self._panes:
             if self._editing is not None and self._editing[0] != key:
                 self._stop_editing()  # Enter there would save this edit of a message here
+            reading = self._focused() in [str(pane.text) for pane in self._panes.values()]
             self.model.open(key)
             self._pane(key).tkraise()
+            if reading:  # the keys were in the messages of the one left: now in these
+                self._pane(key).text.focus_set()
             self._ask_where(key)
         self._render()
 

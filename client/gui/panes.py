@@ -36,10 +36,20 @@ class ConversationPane(ttk.Frame):
         self.key = key
         self.rowconfigure(0, weight=1)
         self.columnconfigure(0, weight=1)
+        # Out of Tk's own Tab order (the hidden panes would be in it): the window's has the
+        # open one (ChatApp.tab_order), and its ring shows where the keys are.
         self.text = tk.Text(self, wrap="word", state="disabled", takefocus=0, font=fonts["text"],
-                            padx=10, pady=8, spacing1=2, spacing3=2, borderwidth=0, highlightthickness=0,
+                            padx=10, pady=8, spacing1=2, spacing3=2, borderwidth=0, highlightthickness=2,
+                            highlightcolor="#2563eb", highlightbackground=BACKGROUNDS["pane"],
                             background=BACKGROUNDS["pane"], foreground="#111827", cursor="arrow",
                             selectbackground="#bfdbfe", inactiveselectbackground="#dbeafe")
+        # Read-only, it shows no cursor, so the keys that would move one scroll it (Ctrl+C
+        # still copies what the mouse selected, as Tk's Text does).
+        for sequence, amount, what in (("<Up>", -1, "units"), ("<Down>", 1, "units"),
+                                       ("<Prior>", -1, "pages"), ("<Next>", 1, "pages")):
+            self.text.bind(sequence, lambda e, amount=amount, what=what: self._scroll(amount, what))
+        for sequence, where in (("<Home>", 0.0), ("<Control-Home>", 0.0), ("<End>", 1.0), ("<Control-End>", 1.0)):
+            self.text.bind(sequence, lambda e, where=where: self._scroll_to(where))
         scroll = ttk.Scrollbar(self, orient="vertical", command=self.text.yview)
         self.text.configure(yscrollcommand=scroll.set)
         self.text.grid(row=0, column=0, sticky="nsew")
@@ -234,6 +244,14 @@ class ConversationPane(ttk.Frame):
 
     def scroll_pages(self, pages: int) -> None:
         self.text.yview_scroll(pages, "pages")
+
+    def _scroll(self, amount: int, what: str) -> str:
+        self.text.yview_scroll(amount, what)
+        return "break"
+
+    def _scroll_to(self, fraction: float) -> str:
+        self.text.yview_moveto(fraction)
+        return "break"
 
 
 class ContactList(ttk.Frame):

@@ -160,6 +160,12 @@ class RoomPanel:
         self.app._focus_input()
         return "break"
 
+    def tab_stops(self) -> list[tk.Misc]:
+        """The column's widgets in the order Tab visits them (ChatApp.tab_order), as they
+        are laid out: its buttons, its switch, Older messages, then its members."""
+        return [self.topic_button, self.invite_button, self.leave_button, self.mode_check, self.older_button,
+                self.members]
+
     def header_width(self) -> int:
         """The pixels the Members button takes of the header (0: no room open)."""
         return self.toggle.winfo_reqwidth() + 10 if self.toggle.winfo_manager() else 0

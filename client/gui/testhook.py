@@ -123,9 +123,16 @@ def _role(app: ChatApp, widget: Any) -> str:
         return ""
     roles = {}
     if app.chat is not None:
+        rooms = app.rooms
         roles = {str(app.input): "input", str(app.contacts.tree): "contacts", str(app.send_button): "send",
                  str(app.receipts_button): "receipts", str(app.password_button): "password-button",
-                 str(app.blocks.button): "block", str(app.rooms.join_entry): "join"}
+                 str(app.blocks.button): "block", str(rooms.join_entry): "join", str(rooms.toggle): "members-button",
+                 str(rooms.topic_button): "room-topic", str(rooms.invite_button): "room-invite",
+                 str(rooms.leave_button): "room-leave", str(rooms.mode_check): "room-mode",
+                 str(rooms.older_button): "room-older", str(rooms.members): "member-list"}
+        # The open conversation's messages; another's (hidden under it) by its key.
+        roles.update({str(pane.text): "messages" if app.model is not None and key == app.model.active
+                      else f"messages of {key}" for key, pane in app._panes.items()})
         if app.unregister_dialog is not None and app.unregister_dialog.winfo_exists():
             roles[str(app.unregister_dialog.entry)] = "unregister-password"
         roles[str(app.unregister_button)] = "unregister-button"
