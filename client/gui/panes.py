@@ -300,10 +300,9 @@ class ContactList(ttk.Frame):
         for index, key in enumerate(order):
             unread = model.unread(key)
             presence = model.presence(key)
-            if key == ROOM:
-                text, tags = f" {_(ROOM_TITLE)}", ["room"]
-            elif is_room_key(key):
-                text, tags = f" {model.title(key)}", ["room"]
+            if key == ROOM or is_room_key(key):  # cut as a person's name is: "#TurmaDeRedesDeComp…"
+                text, tags = self._fit("{name}", _(ROOM_TITLE) if key == ROOM else model.title(key), bool(unread)), \
+                    ["room"]
             else:
                 contact = model.contacts[key]
                 if model.is_blocked(key):
@@ -331,9 +330,11 @@ class ContactList(ttk.Frame):
         self.show_active(model)
 
     def _fit(self, form: str, name: str, bold: bool) -> str:
-        """A person's row: ``form`` ("{name}  (blocked)") with ``name``, the name cut short
-        with "…" (cut_to_fit) so that what the form says of them stays on screen: a long
-        name hid "(blocked)" past the column's edge. Whole before the list is laid out."""
+        """A row: ``form`` ("{name}  (blocked)") with ``name`` (a person's or a room's), the
+        name cut short with "…" (cut_to_fit: between whole characters) so that the row
+        stays within the column, and what the form says of them on screen: a long name hid
+        "(blocked)" past the column's edge, and a long room's name was clipped there, in
+        the middle of a letter. Whole before the list is laid out."""
         before, _name, after = form.partition("{name}")
         width = self._width
         if width <= 1:

@@ -306,3 +306,25 @@ def test_a_long_name_in_the_list_leaves_its_blocked_mark_on_screen(open_gui, ser
     [row] = [row for row in state["contacts"] if row["key"] == name.lower()]
     assert row["text"].endswith(mark) and row["text"].startswith(" Maria"), row
     assert state["layout"]["contacts_fit"], state["contacts"]
+
+
+@pytest.mark.timeout_seconds(120)
+def test_a_long_room_name_in_the_list_is_cut_with_an_ellipsis(open_gui, server, tmp_path: Path) -> None:
+    """"#TurmaDeRedesDeComputadores2026" (a room's name may be as long as a person's) ran
+    past the list's edge, clipped in the middle of a letter, where a person's long name is
+    cut short with "…" (by the same rule as the header's: whole characters, cut_to_fit).
+    So is a room's, also at the window's minimum size."""
+    room = "#TurmaDeRedesDeComputadores2026"
+    bob = open_gui("Bob")
+    bob.logged_in()
+    bob.cmd("join", room=room)
+    state = bob.wait(lambda s: s["active"] == "##turmaderedesdecomputadores2026", "the room joined", panes=False,
+                     layout=True)
+    bob.cmd("screenshot", path=str(tmp_path / "list-long-room.png"))
+    [row] = [row for row in state["contacts"] if row["key"] == "##turmaderedesdecomputadores2026"]
+    shown = row["text"].strip()
+    assert shown.endswith("…") and room.startswith(shown[:-1]) and len(shown) > 6, row
+    assert state["layout"]["contacts_fit"], state["contacts"]
+    _resize(bob, 560, 380)
+    state = bob.wait(lambda s: s["layout"]["window"] == [560, 380], "the minimum size", panes=False, layout=True)
+    assert state["layout"]["contacts_fit"], state["contacts"]
