@@ -591,10 +591,10 @@ class ChatApp:
 
     def _fit_title(self, title: str) -> str:
         """``title`` (a name: up to 32 characters in the large font), cut at the end with "…"
-        to what the header leaves beside its Members or Block button, so that the button
-        stays on screen; whole before the header is laid out. The name goes before the
-        subtitle, which has what is left (_subtitle_room), and the typing line after both
-        (_fit_typing)."""
+        to what the header leaves beside its Members or Block button and a room's member
+        count (_subtitle_least), so that the button stays on screen; whole before the
+        header is laid out. The name goes before the rest of the subtitle, which has what
+        is left (_subtitle_room), and the typing line after both (_fit_typing)."""
         width = self.header.winfo_width()
         if width <= 1:
             return title
@@ -604,7 +604,19 @@ class ChatApp:
         # The subtitle's label stays packed, if empty: its padx and its own padding.
         room = width - 10 - padding - self._typing_padding() - 4  # a margin, as the subtitle's
         room -= self.rooms.header_width() + self.blocks.header_width()  # a room's button, or a person's
+        room -= self._subtitle_least()  # the subtitle's text, beyond that padding
         return cut_to_fit(title, room, lambda text: font.measure(text) + padding) or title[:1] + "…"
+
+    def _subtitle_least(self) -> int:
+        """The pixels the subtitle's text takes however narrow the header: a room's member count,
+        which is never cut (RoomPanel.subtitle); nothing for the others, whose subtitle
+        goes before the name does (fit_first). The name leaves it that: else the count
+        went past the header's edge, and the Members button was squeezed to a sliver."""
+        model = self.model
+        if model is None or not is_room_key(model.active) or model.presence(model.active) == UNKNOWN:
+            return 0
+        font = tkfont.nametofont(str(self.subtitle_label.cget("font") or "TkDefaultFont"))
+        return font.measure(self.rooms.subtitle(model.active, 0, font.measure))
 
     def _subtitle_room(self) -> tuple[int | None, Any]:
         """``(width, measure)``: the pixels the header leaves the subtitle, and how its

@@ -328,3 +328,24 @@ def test_a_long_room_name_in_the_list_is_cut_with_an_ellipsis(open_gui, server, 
     _resize(bob, 560, 380)
     state = bob.wait(lambda s: s["layout"]["window"] == [560, 380], "the minimum size", panes=False, layout=True)
     assert state["layout"]["contacts_fit"], state["contacts"]
+
+
+@pytest.mark.timeout_seconds(120)
+def test_a_long_room_name_in_the_header_leaves_its_members_button_whole(open_gui, server, tmp_path: Path) -> None:
+    """The header cut "#TurmaDeRedesDeComputadores2026" to what its Members button left,
+    and then drew the member count ("1 member", which is never cut) after it: the button
+    was squeezed to a sliver at the right edge (a screenshot under Xvfb). The name leaves
+    the count its place."""
+    room = "#TurmaDeRedesDeComputadores2026"
+    bob = open_gui("Bob")
+    bob.logged_in()
+    bob.cmd("join", room=room)
+    for width, height in ((980, 640), (560, 380)):
+        if width != 980:
+            _resize(bob, width, height)
+        state = bob.wait(lambda s: s["active"] == "##turmaderedesdecomputadores2026" and s["members"]
+                         and s["layout"]["window"] == [width, height], "the room open", panes=False, layout=True)
+        bob.cmd("screenshot", path=str(tmp_path / f"header-long-room-{width}x{height}.png"))
+        title, subtitle = state["header"]
+        assert title.endswith("…") and room.startswith(title[:-1]) and subtitle == "1 member", state["header"]
+        assert state["layout"]["header_whole"] and state["header_fits"], (width, state["header"])
