@@ -173,6 +173,7 @@ class ChatApp:
         self._closing = False
         self._closer: threading.Thread | None = None
         self._panes: dict[str, ConversationPane] = {}
+        self._shown: str | None = None  # the conversation whose pane is on top (_show_active)
         self._ticking = False
         # After delivered (issue 13): our message being edited in the input box, as
         # (conversation key, line); when we last said we type, per conversation; whether
@@ -539,16 +540,27 @@ class ChatApp:
         """Show conversation ``key`` (the room or a user's)."""
         if self.model is None:
             return
-        if key != self.model.active or key not in self._panes:
-            if self._editing is not None and self._editing[0] != key:
-                self._stop_editing()  # Enter there would save this edit of a message here
-            reading = self._focused() in [str(pane.text) for pane in self._panes.values()]
+        if key != self.model.active or self._shown is None:  # (None: the first, as the window opens)
             self.model.open(key)
-            self._pane(key).tkraise()
-            if reading:  # the keys were in the messages of the one left: now in these
-                self._pane(key).text.focus_set()
             self._ask_where(key)
+        self._show_active()
         self._render()
+
+    def _show_active(self) -> None:
+        """Put the open conversation's pane on top, whoever opened it: the user (a click,
+        a key: open_conversation), or the model itself (a room we left or were put out of
+        gives way to the room for everyone: ChatModel.room_left). Only the first did: then
+        the header said "Everyone" over the messages of the room left."""
+        key = self.model.active if self.model is not None else None
+        if key is None or (key == self._shown and key in self._panes):
+            return
+        if self._editing is not None and self._editing[0] != key:
+            self._stop_editing()  # Enter there would save this edit of a message here
+        reading = self._focused() in [str(pane.text) for pane in self._panes.values()]
+        self._pane(key).tkraise()
+        self._shown = key
+        if reading:  # the keys were in the messages of the one left: now in these
+            self._pane(key).text.focus_set()
 
     def _ask_where(self, key: str) -> None:
         """Ask the registry where person ``key``'s connection comes from (a lookup, off the
@@ -680,6 +692,7 @@ class ChatApp:
         self.model = None
         self.client = None  # its session is over (ConnectionClosed came)
         self._panes.clear()
+        self._shown = None
         self._editing = None
         if self.chat is not None:
             self.chat.destroy()
@@ -699,6 +712,8 @@ class ChatApp:
         model = self.model
         if model is None or self.chat is None:
             return
+        if self._shown is not None:  # (before the first open_conversation, nothing to show)
+            self._show_active()  # the model may have opened another (a room left)
         touched: dict[str, ConversationPane] = {}
         # Panes drawn again whole in this batch: from the model's lines as they are now, so
         # lines added or put on top after that change are drawn already.

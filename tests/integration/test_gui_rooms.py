@@ -350,3 +350,25 @@ def test_ctrl_e_and_ctrl_delete_on_our_message_to_everyone(open_gui, server, cli
     assert next_of(ana, RoomDeleted).msg_id == edited.msg_id
     bob.wait(lambda s: "a aula é às 11h" not in s["panes"]["#room"]
              and "(this message was deleted)" in s["panes"]["#room"], "our message deleted")
+
+
+@pytest.mark.parametrize("how", ["leave", "kick"])
+def test_a_room_left_shows_the_room_for_everyone_it_names(open_gui, server, clients, how: str) -> None:
+    """Bob left #turma with its Leave button (or its owner put him out): the header and
+    the line above the input box said "Everyone", but the messages shown were still
+    #turma's (its pane stayed on top), under them. The room for everyone's are shown."""
+    olga = start(clients, server.port, "Olga")
+    olga.join("#turma")
+    bob = open_gui("Bob")
+    bob.logged_in()
+    bob.cmd("join", room="#turma")
+    bob.wait(lambda s: s["active"] == "##turma" and len(s["members"]) == 2, "the room open")
+    posted(olga, "#turma", "cheguei")
+    bob.wait(lambda s: "cheguei" in s["panes"].get("##turma", "") and s["pane_shown"] == "##turma", "Olga's post")
+    if how == "leave":
+        bob.cmd("room_leave")
+    else:
+        olga.kick("#turma", "Bob")
+    state = bob.wait(lambda s: s["active"] == "#room" and not contact(s, "##turma"), "the room left", panes=False)
+    assert state["header"][0] == "Everyone" and state["recipient"] == "To everyone in the room", state["header"]
+    assert state["pane_shown"] == "#room", state["pane_shown"]
