@@ -1700,6 +1700,9 @@ class ChatModel:
         elif event.act in ("invite_only", "public"):  # the room's mode changed
             state.invite_only = event.act == "invite_only"
         if event.act in ("kick", "ban") and me:
+            # The room leaves the list, and its conversation can no longer be opened: said
+            # in the room for everyone too, where the window goes if it was on screen.
+            self.notice(ROOM, describe_room_notice(event, self.me).removeprefix("* "), event.at)
             self.room_left(event.room_name)
             return
         if event.act == "joined":

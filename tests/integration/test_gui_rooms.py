@@ -356,7 +356,8 @@ def test_ctrl_e_and_ctrl_delete_on_our_message_to_everyone(open_gui, server, cli
 def test_a_room_left_shows_the_room_for_everyone_it_names(open_gui, server, clients, how: str) -> None:
     """Bob left #turma with its Leave button (or its owner put him out): the header and
     the line above the input box said "Everyone", but the messages shown were still
-    #turma's (its pane stayed on top), under them. The room for everyone's are shown."""
+    #turma's (its pane stayed on top), under them. The room for everyone's are shown;
+    put out, it says why there (the room's own conversation can no longer be opened)."""
     olga = start(clients, server.port, "Olga")
     olga.join("#turma")
     bob = open_gui("Bob")
@@ -372,3 +373,5 @@ def test_a_room_left_shows_the_room_for_everyone_it_names(open_gui, server, clie
     state = bob.wait(lambda s: s["active"] == "#room" and not contact(s, "##turma"), "the room left", panes=False)
     assert state["header"][0] == "Everyone" and state["recipient"] == "To everyone in the room", state["header"]
     assert state["pane_shown"] == "#room", state["pane_shown"]
+    if how == "kick":  # and why, there
+        bob.wait(lambda s: "Olga put you out of #turma" in s["panes"]["#room"], "the kick said where Bob is")
