@@ -705,7 +705,7 @@ class ChatModel:
         # Not sent (no connection), or refused: nothing changed. Sent and unanswered (the
         # connection ended first, no answer in time, the server could not tell): nobody knows.
         definite = isinstance(error, (RequestFailed, NotConnected)) and not maybe_done(error)
-        why = explain_refusal(error, name) if isinstance(error, RequestFailed) else failure_words(error)
+        why = failure_words(error, name)
         if definite:
             text = _("{name} was not blocked: {why}") if block else _("{name} was not unblocked: {why}")
         else:

@@ -42,6 +42,8 @@ ACTS = (
     ("dismiss", N_("Make plain member")),
     ("delete_post", N_("Delete their last post")),  # issue 13
 )
+# What a failed act is called in its notice: the menu's entry, or the button's.
+ACT_NAMES = {**dict(ACTS), "topic": N_("Topic"), "invite": N_("Invite")}
 # How long "Mute for 10 minutes" mutes (seconds).
 MUTE_SECONDS = 600
 
@@ -212,24 +214,31 @@ class RoomPanel:
     # --- Asking the server (worker threads; results back on the Tk thread) ----------------
 
     def _ask(self, work: Callable[[], Any], done: Callable[[Any], None], what: str,
-             on_error: Callable[[str, BaseException], None] | None = None) -> None:
+             on_error: Callable[[str, BaseException], None] | None = None, about: str | None = None) -> None:
+        """Run request ``work`` on a worker thread, then ``done`` with its answer on the
+        Tk thread; if it fails, ``on_error`` (else a notice, :meth:`_failed`: ``what``
+        failed, and why; ``about``, the room the request is about, named by the refusal's
+        sentence where it names one)."""
         client = self.app.client
 
         def run() -> None:
             try:
                 result = work()
             except Exception as exc:
-                self.app.bridge.call(on_error or self._failed, what, exc)
+                if on_error is not None:
+                    self.app.bridge.call(on_error, what, exc)
+                else:
+                    self.app.bridge.call(self._failed, what, exc, about)
                 return
             self.app.bridge.call(done, result)
         if client is not None:
             threading.Thread(target=run, name=f"gui-{what}", daemon=True).start()
 
-    def _failed(self, what: str, error: BaseException) -> None:
+    def _failed(self, what: str, error: BaseException, about: str | None = None) -> None:
         model = self.app.model
         if model is None:
             return
-        model.notice(model.active, _("{what} failed: {why}").format(what=what, why=failure_words(error)))
+        model.notice(model.active, _("{what} failed: {why}").format(what=what, why=failure_words(error, about)))
         self.app._render()
 
     def join(self, room: str | None = None) -> None:
@@ -241,7 +250,7 @@ class RoomPanel:
             return
         self.join_var.set("")
         client = self.app.client
-        self._ask(lambda: client.join(checked), self._joined, _("Joining {room}").format(room=checked))
+        self._ask(lambda: client.join(checked), self._joined, _("Joining {room}").format(room=checked), about=checked)
 
     def _joined(self, info: Any) -> None:
         model = self.app.model
@@ -287,7 +296,8 @@ class RoomPanel:
         if model is None or not is_room_key(model.active) or model.active not in model.rooms:
             return
         room = model.rooms[model.active].name
-        self._ask(lambda: client.leave(room), lambda _result: self._left(room), _("Leaving {room}").format(room=room))
+        self._ask(lambda: client.leave(room), lambda _result: self._left(room), _("Leaving {room}").format(room=room),
+                  about=room)
 
     def _left(self, room: str) -> None:
         if self.app.model is not None:
@@ -297,7 +307,7 @@ class RoomPanel:
     def fetch_members(self, room: str) -> None:
         client = self.app.client
         self._ask(lambda: client.members(room), lambda members: self._members(room, members),
-                  _("The member list"))
+                  _("The member list"), about=room)
 
     def _members(self, room: str, members: Any) -> None:
         if self.app.model is not None:
@@ -325,7 +335,7 @@ class RoomPanel:
 
         def failed(what: str, error: BaseException) -> None:
             self.invite_only_var.set(state.invite_only)
-            self._failed(what, error)
+            self._failed(what, error, room)
         self._ask(lambda: client.set_mode(room, wanted), lambda _result: self.app._render(),
                   _("Invite only") if wanted else _("Public"), on_error=failed)
 
@@ -365,7 +375,7 @@ class RoomPanel:
                     self.app.model.deleted_by_us(key, msg_id)
                     self.app._render()
 
-            self._ask(lambda: client.delete(msg_id), done, "/delete")
+            self._ask(lambda: client.delete(msg_id), done, _(ACT_NAMES[act]))
             return
         calls = {
             "kick": lambda: client.kick(room, name),
@@ -378,7 +388,11 @@ class RoomPanel:
             "topic": lambda: client.set_topic(room, name),
             "invite": lambda: client.invite(room, name),
         }
-        self._ask(calls[act], lambda _result: self.fetch_members(room), f"/{act}")
+        # Said by its entry's name ("Put out of the room failed: ..."), not the terminal's
+        # command. A refusal of an act on someone (not_member: they left meanwhile) is about
+        # them, not the room: in the server's words, as the terminal and the page say it.
+        self._ask(calls[act], lambda _result: self.fetch_members(room), _(ACT_NAMES[act]),
+                  about=room if act == "topic" else None)
 
     # --- The member menu -------------------------------------------------------------------
 
