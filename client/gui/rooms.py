@@ -25,7 +25,7 @@ from i18n import N_, _, ngettext
 from ..commands import check_room
 from ..display import describe_role, sanitize
 from .layout import BESIDE, HIDDEN, MEMBERS_WIDTH, MESSAGES_MIN, OVER, MemberColumn
-from .model import fit_topic, is_room_key
+from .model import cut_to_fit, fit_topic, is_room_key
 from .session import failure_words
 
 if TYPE_CHECKING:
@@ -132,8 +132,8 @@ class RoomPanel:
             else self.mode_check.grid_remove()
         self.older_button.grid(row=3, column=0, columnspan=2, sticky="ew", pady=(4, 0)) if model.has_older(key) \
             else self.older_button.grid_remove()
-        rows = [(member.name, sanitize(member.name) + ("" if member.role == "member"
-                                                       else f" ({describe_role(member.role)})"), member.online)
+        rows = [(member.name, self._fit(member.name, "" if member.role == "member"
+                                        else f" ({describe_role(member.role)})"), member.online)
                 for member in model.rooms[key].members or ()]
         if rows == self._rows:
             return  # redrawn only when it changed (a render comes with every batch of events)
@@ -142,6 +142,16 @@ class RoomPanel:
         for name, text, online in rows:
             self.members.insert("", "end", iid=name, text=text, tags=() if online else ("offline",))
         self.shown = [text for _name, text, _online in rows]
+
+    def _fit(self, name: str, role: str) -> str:
+        """A member's row: ``name`` cut short with "…" (cut_to_fit: between whole
+        characters, as the list of conversations' rows) so that ``role`` after it stays
+        whole within the column: a long name was clipped at its edge mid-letter, and the
+        role with it. The column's own width (MEMBERS_WIDTH), not the list's as laid out,
+        which is a few pixels wider or narrower beside the messages or over them."""
+        room = int(self.members.column("#0", "width")) - 20 - 4  # less the row's indent and padding
+        shown = sanitize(name)
+        return cut_to_fit(shown, room, self.app.fonts["default"].measure, role) or f"{shown[:1]}…{role}"
 
     def fit(self, area: int) -> None:
         """The conversation area (the messages and this column) is ``area`` pixels wide

@@ -212,6 +212,10 @@ def layout(app: ChatApp) -> dict[str, Any]:
                 app.contacts.tree.item(key, "text"))
             <= app.contacts.tree.winfo_width() - int(app.contacts.tree.column("unread", "width")) - 20 - 9
             for key in app.contacts.tree.get_children()),
+        # Each row of a room's member list shown whole, as the list of conversations' above.
+        "members_fit": all(
+            app.fonts["default"].measure(app.rooms.members.item(key, "text"))
+            <= app.rooms.members.winfo_width() - 20 - 4 for key in app.rooms.members.get_children()),
         # The status bar's buttons and switch each shown as wide as they ask.
         "status_whole": all(_visible(part)[0] >= part.winfo_reqwidth()
                             for part in (app.receipts_button, app.password_button, app.unregister_button)

@@ -349,3 +349,25 @@ def test_a_long_room_name_in_the_header_leaves_its_members_button_whole(open_gui
         title, subtitle = state["header"]
         assert title.endswith("…") and room.startswith(title[:-1]) and subtitle == "1 member", state["header"]
         assert state["layout"]["header_whole"] and state["header_fits"], (width, state["header"])
+
+
+@pytest.mark.timeout_seconds(120)
+def test_a_long_name_in_a_rooms_member_list_is_cut_with_an_ellipsis(open_gui, server, clients,
+                                                                   tmp_path: Path) -> None:
+    """In a room's member column "MariaDaConceiçãoAlbuquerqueSouza (moderator)" ran past
+    its edge, clipped in the middle of a letter and with her role out of sight. The name
+    is cut short with "…" (cut_to_fit, as in the list of conversations), the role whole."""
+    name = "MariaDaConceiçãoAlbuquerqueSouza"
+    maria = start(clients, server.port, name)
+    bob = open_gui("Bob")
+    bob.logged_in()
+    bob.cmd("join", room="#turma")
+    bob.wait(lambda s: s["active"] == "##turma" and s["members"], "#turma open, Bob its owner", panes=False)
+    maria.join("#turma")
+    bob.cmd("room_act", act="appoint", name=name)
+    state = bob.wait(lambda s: len(s["members"]) == 2 and "moderator" in s["members"][-1], "Maria a moderator",
+                     panes=False, layout=True)
+    bob.cmd("screenshot", path=str(tmp_path / "members-long-name.png"))
+    shown = state["members"][-1]
+    assert shown.endswith("… (moderator)") and name.startswith(shown.removesuffix("… (moderator)")), shown
+    assert state["layout"]["members_fit"], state["members"]
