@@ -13,10 +13,10 @@ Keyboard:
     Alt+Up/Down, Ctrl+PgUp/PgDn   previous / next conversation
     Up/Down          move through the list when it has the focus; Enter: back to typing
     Ctrl+R           reply: open the conversation of the latest direct message
-    Escape           from the input box to the list, and back
-    PgUp/PgDn        scroll the conversation (in the input box)
-    Tab / Shift+Tab  list → Block (a person's conversation) → input box → Send → a room's
-                     tools → Change password… → Read receipts → list
+    Escape           from the input box to the list, and back; from the messages to the input box
+    PgUp/PgDn        scroll the conversation (in the input box; in the messages, the arrows too)
+    Tab / Shift+Tab  the order of ChatApp.tab_order: list → the conversation's header and a
+                     room's column → its messages → input box → Send → the status bar → list
     Shift+F10        on a person in the list: the Block / Unblock menu (client/gui/blocks.py)
     Ctrl+J           the join box of rooms (client/gui/rooms.py)
     Ctrl+Q           quit
@@ -173,6 +173,7 @@ class ChatApp:
         self._closing = False
         self._closer: threading.Thread | None = None
         self._panes: dict[str, ConversationPane] = {}
+        self._shown: str | None = None  # the conversation whose pane is on top (_show_active)
         self._ticking = False
         # After delivered (issue 13): our message being edited in the input box, as
         # (conversation key, line); when we last said we type, per conversation; whether
@@ -286,7 +287,7 @@ class ChatApp:
 
         panes = ttk.Panedwindow(chat, orient="horizontal")
         panes.grid(row=0, column=0, sticky="nsew")
-        # Created in tab order: the list, then the input box, then the Send button.
+        # The list left of the conversation; Tab visits them as tab_order says.
         self.contacts = ContactList(panes, self.fonts, self.open_conversation)
         side = 10  # the conversation area's margin left and right
         right = ttk.Frame(panes, padding=(side, 8, side, 8))
@@ -367,12 +368,9 @@ class ChatApp:
         # An account's password can be changed here (a guest has none: no button).
         self.password_dialog: PasswordDialog | None = None
         self.password_button = ttk.Button(controls, text=_("Change password…"), command=self.open_password_dialog)
-        # Tab visits siblings in stacking order: this one (left of the switch) first.
-        self.password_button.lower(self.receipts_button)
-        # And deleted (PROTOCOL.md, "unregister"): left of "Change password…", Tab reaching it next.
+        # And deleted (PROTOCOL.md, "unregister"): left of "Change password…".
         self.unregister_dialog: UnregisterDialog | None = None
         self.unregister_button = ttk.Button(controls, text=_("Delete account…"), command=self.open_unregister_dialog)
-        self.unregister_button.lower(self.password_button)
         if getattr(self.client, "registered", False):
             self.password_button.pack(side="right", padx=(0, 8))
             self.unregister_button.pack(side="right", padx=(0, 8))
@@ -395,9 +393,9 @@ class ChatApp:
         text.bind("<KP_Enter>", self.send_input)
         text.bind("<Shift-Return>", self._newline)
         text.bind("<Shift-KP_Enter>", self._newline)
-        text.bind("<Tab>", lambda e: self._focus_next(text, +1))
-        for sequence in ("<Shift-Tab>", "<ISO_Left_Tab>"):
-            text.bind(sequence, lambda e: self._focus_next(text, -1))
+        for widget in (self.contacts.tree, self.blocks.button, self.rooms.toggle, *self.rooms.tab_stops(), text,
+                       self.send_button, self.unregister_button, self.password_button, self.receipts_button):
+            self._bind_tab(widget)
         text.bind("<Escape>", lambda e: self._stop_editing() if self._editing else self._focus_list())
         text.bind("<KeyPress>", self._typed)
         text.bind("<Prior>", lambda e: self._scroll(-1))
@@ -407,24 +405,74 @@ class ChatApp:
         tree.bind("<KP_Enter>", lambda e: self._focus_input())
         tree.bind("<Escape>", lambda e: self._focus_input())
         for widget in (self.root, text):
-            for n in range(1, 10):
-                widget.bind(f"<Control-Key-{n}>", lambda e, n=n: self._open_nth(n))
-            widget.bind("<Control-r>", self._reply)
-            widget.bind("<Control-e>", self._edit_last)
-            widget.bind("<Control-Delete>", self._delete_last)
-            for sequence, step in (("<Alt-Up>", -1), ("<Alt-Down>", +1),
-                                   ("<Control-Prior>", -1), ("<Control-Next>", +1)):
-                widget.bind(sequence, lambda e, step=step: self._open_step(step))
+            self._bind_window_keys(widget)
+
+    def _bind_window_keys(self, widget: tk.Misc) -> None:
+        """The window's keys (Ctrl+1…9, Ctrl+R, Ctrl+E...) in ``widget``: bound on the
+        widget itself too where its own bindings (a Text's) would take them first."""
+        for n in range(1, 10):
+            widget.bind(f"<Control-Key-{n}>", lambda e, n=n: self._open_nth(n))
+        widget.bind("<Control-r>", self._reply)
+        widget.bind("<Control-e>", self._edit_last)
+        widget.bind("<Control-Delete>", self._delete_last)
+        for sequence, step in (("<Alt-Up>", -1), ("<Alt-Down>", +1),
+                               ("<Control-Prior>", -1), ("<Control-Next>", +1)):
+            widget.bind(sequence, lambda e, step=step: self._open_step(step))
 
     def _newline(self, _event: object) -> str:
         self.input.insert("insert", "\n")
         self.input.see("insert")
         return "break"
 
-    def _focus_next(self, widget: tk.Misc, step: int) -> str:
-        target = widget.tk_focusNext() if step > 0 else widget.tk_focusPrev()
-        if target is not None:
-            target.focus_set()
+    def tab_order(self) -> list[tk.Misc]:
+        """The widgets Tab visits in the chat view, in order (Shift+Tab: backwards), of
+        those shown and enabled now. It is the web page's (webclient/index.html), the order
+        one reads the window in: the list of conversations; the open one's header button
+        (Block, or a room's Members); a room's column when shown (its buttons, its switch,
+        Older messages, its members); its messages; the input box; Send; then the account's
+        controls (the page has them at its top, the window in its status bar, left to
+        right), and the list again. Not Tk's own order, which follows how the widgets are
+        nested and would visit the hidden panes of other conversations too."""
+        model = self.model
+        ring: list[tk.Misc] = [self.contacts.tree, self.blocks.button, self.rooms.toggle, *self.rooms.tab_stops()]
+        if model is not None and model.active in self._panes:
+            ring.append(self._panes[model.active].text)
+        ring += [self.input, self.send_button, self.unregister_button, self.password_button, self.receipts_button]
+        # (The messages' Text is "disabled": read-only, yet one reads and selects in it.)
+        return [widget for widget in ring
+                if widget.winfo_viewable() and not (isinstance(widget, ttk.Widget) and widget.instate(["disabled"]))]
+
+    def _bind_tab(self, widget: tk.Misc) -> None:
+        """Tab and Shift+Tab in ``widget`` go along :meth:`tab_order`."""
+        widget.bind("<Tab>", lambda e: self._tab(widget, +1))
+        for sequence in ("<Shift-Tab>", "<ISO_Left_Tab>"):
+            widget.bind(sequence, lambda e: self._tab(widget, -1))
+
+    def _tab(self, widget: tk.Misc, step: int) -> str:
+        ring = self.tab_order()
+        if ring:
+            names = [str(w) for w in ring]
+            at = names.index(str(widget)) if str(widget) in names else (-1 if step > 0 else 0)
+            ring[(at + step) % len(ring)].focus_set()
+        return "break"
+
+    def _focused(self) -> str:
+        """The path of the widget with the keyboard focus ("" if none, or one Python did
+        not make: a message box)."""
+        try:
+            return str(self.root.focus_get() or "")
+        except (KeyError, tk.TclError):
+            return ""
+
+    def _typed_in_messages(self, event: Any) -> str | None:
+        """A key in the messages: a character goes to the input box, and the focus with it
+        (as desktop chat windows do: one starts typing where one reads); the other keys
+        scroll, select or copy there (ConversationPane), or are the window's."""
+        if not event.char or not event.char.isprintable() or event.state & 0x4 or event.state & 0x8:
+            return None  # not a character, or with Ctrl or Alt: the messages' and the window's keys
+        self.input.focus_set()
+        self.input.insert("insert", event.char)
+        self.input.see("insert")
         return "break"
 
     def _focus_list(self) -> str:
@@ -478,6 +526,12 @@ class ChatApp:
         if pane is None:
             pane = self._panes[key] = ConversationPane(self.stack, key, self.fonts)
             pane.text.bind("<Button-3>", lambda e, pane=pane: self._message_menu(pane, e))
+            # In the Tab order while open (tab_order); what one types there goes to the input box.
+            self._bind_tab(pane.text)
+            self._bind_window_keys(pane.text)  # before its arrows and PgUp/PgDn, which scroll
+            for sequence in ("<Escape>", "<Return>", "<KP_Enter>"):
+                pane.text.bind(sequence, lambda e: self._focus_input())
+            pane.text.bind("<KeyPress>", self._typed_in_messages)
             pane.grid(row=0, column=0, sticky="nsew")
             pane.lower()
         return pane
@@ -486,13 +540,27 @@ class ChatApp:
         """Show conversation ``key`` (the room or a user's)."""
         if self.model is None:
             return
-        if key != self.model.active or key not in self._panes:
-            if self._editing is not None and self._editing[0] != key:
-                self._stop_editing()  # Enter there would save this edit of a message here
+        if key != self.model.active or self._shown is None:  # (None: the first, as the window opens)
             self.model.open(key)
-            self._pane(key).tkraise()
             self._ask_where(key)
+        self._show_active()
         self._render()
+
+    def _show_active(self) -> None:
+        """Put the open conversation's pane on top, whoever opened it: the user (a click,
+        a key: open_conversation), or the model itself (a room we left or were put out of
+        gives way to the room for everyone: ChatModel.room_left). Only the first did: then
+        the header said "Everyone" over the messages of the room left."""
+        key = self.model.active if self.model is not None else None
+        if key is None or (key == self._shown and key in self._panes):
+            return
+        if self._editing is not None and self._editing[0] != key:
+            self._stop_editing()  # Enter there would save this edit of a message here
+        reading = self._focused() in [str(pane.text) for pane in self._panes.values()]
+        self._pane(key).tkraise()
+        self._shown = key
+        if reading:  # the keys were in the messages of the one left: now in these
+            self._pane(key).text.focus_set()
 
     def _ask_where(self, key: str) -> None:
         """Ask the registry where person ``key``'s connection comes from (a lookup, off the
@@ -535,10 +603,10 @@ class ChatApp:
 
     def _fit_title(self, title: str) -> str:
         """``title`` (a name: up to 32 characters in the large font), cut at the end with "…"
-        to what the header leaves beside its Members or Block button, so that the button
-        stays on screen; whole before the header is laid out. The name goes before the
-        subtitle, which has what is left (_subtitle_room), and the typing line after both
-        (_fit_typing)."""
+        to what the header leaves beside its Members or Block button and a room's member
+        count (_subtitle_least), so that the button stays on screen; whole before the
+        header is laid out. The name goes before the rest of the subtitle, which has what
+        is left (_subtitle_room), and the typing line after both (_fit_typing)."""
         width = self.header.winfo_width()
         if width <= 1:
             return title
@@ -548,7 +616,19 @@ class ChatApp:
         # The subtitle's label stays packed, if empty: its padx and its own padding.
         room = width - 10 - padding - self._typing_padding() - 4  # a margin, as the subtitle's
         room -= self.rooms.header_width() + self.blocks.header_width()  # a room's button, or a person's
+        room -= self._subtitle_least()  # the subtitle's text, beyond that padding
         return cut_to_fit(title, room, lambda text: font.measure(text) + padding) or title[:1] + "…"
+
+    def _subtitle_least(self) -> int:
+        """The pixels the subtitle's text takes however narrow the header: a room's member count,
+        which is never cut (RoomPanel.subtitle); nothing for the others, whose subtitle
+        goes before the name does (fit_first). The name leaves it that: else the count
+        went past the header's edge, and the Members button was squeezed to a sliver."""
+        model = self.model
+        if model is None or not is_room_key(model.active) or model.presence(model.active) == UNKNOWN:
+            return 0
+        font = tkfont.nametofont(str(self.subtitle_label.cget("font") or "TkDefaultFont"))
+        return font.measure(self.rooms.subtitle(model.active, 0, font.measure))
 
     def _subtitle_room(self) -> tuple[int | None, Any]:
         """``(width, measure)``: the pixels the header leaves the subtitle, and how its
@@ -612,6 +692,7 @@ class ChatApp:
         self.model = None
         self.client = None  # its session is over (ConnectionClosed came)
         self._panes.clear()
+        self._shown = None
         self._editing = None
         if self.chat is not None:
             self.chat.destroy()
@@ -631,6 +712,8 @@ class ChatApp:
         model = self.model
         if model is None or self.chat is None:
             return
+        if self._shown is not None:  # (before the first open_conversation, nothing to show)
+            self._show_active()  # the model may have opened another (a room left)
         touched: dict[str, ConversationPane] = {}
         # Panes drawn again whole in this batch: from the model's lines as they are now, so
         # lines added or put on top after that change are drawn already.

@@ -34,7 +34,7 @@ class BlockControls:
 
     def __init__(self, app: ChatApp, header: ttk.Frame) -> None:
         self.app = app
-        # In the Tab order (before the input box: it sits above it); Shift+F10 on the list too.
+        # In the Tab order (ChatApp.tab_order: the header, before the messages); Shift+F10 on the list too.
         # Its text's width, as the Send button's (not the theme's eleven characters): the
         # header's subtitle has the rest (where the person is, ChatModel.person_subtitle).
         self.button = ttk.Button(header, text=_("Block"), command=self.toggle_active, width=-6)

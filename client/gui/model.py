@@ -110,7 +110,7 @@ from ..display import (
     explain_refusal, failed_outcome, format_when, left_why, lost_words, sanitize, sanitize_lines, shown_text,
     unavailable_words,
 )
-from ..errors import RequestFailed
+from ..errors import NotConnected, RequestFailed
 from ..events import ServerUnavailable
 from ..outgoing import Failure, MessageUpdate
 from ..returns import REJOIN_GRACE, SERVER_STOPPING, Returns  # noqa: F401 (REJOIN_GRACE: the docstring names it)
@@ -136,6 +136,7 @@ from .changes import (
     WatchWanted,
     WhereWanted,
 )
+from .session import failure_words, maybe_done
 
 ROOM = "#room"
 ROOM_TITLE = N_("Everyone")  # shown through _()
@@ -680,9 +681,11 @@ class ChatModel:
     def block_answered(self, name: str, block: bool, error: BaseException | None) -> bool:
         """The answer to a block (``block``) or unblock of ``name``. ``error``: None for
         ``ok``; else the exception of the request. The mark follows only an ``ok``; the
-        conversation says the outcome in one line. Returns True when the outcome is not
-        certain (no answer in time, or the server could not tell): then the window asks
-        for the list again, which says what the server holds."""
+        conversation says the outcome in one line, in the window's words
+        (:func:`~client.gui.session.failure_words`). Returns True when the outcome is not
+        certain (sent, and no answer in time, the connection ended before it, or the server
+        could not tell): then the window asks for the list again, which says what the
+        server holds."""
         key = key_of(name)
         self.blocking.discard(key)
         shown = sanitize(self.contacts[key].name if key in self.contacts else name)
@@ -699,8 +702,10 @@ class ChatModel:
                 text = _("You unblocked {name}: their new messages reach you again")
             self.notice(key, text.format(name=shown))
             return False
-        definite = isinstance(error, RequestFailed) and not error.uncertain
-        why = explain_refusal(error, name) if isinstance(error, RequestFailed) else sanitize(str(error))
+        # Not sent (no connection), or refused: nothing changed. Sent and unanswered (the
+        # connection ended first, no answer in time, the server could not tell): nobody knows.
+        definite = isinstance(error, (RequestFailed, NotConnected)) and not maybe_done(error)
+        why = failure_words(error, name)
         if definite:
             text = _("{name} was not blocked: {why}") if block else _("{name} was not unblocked: {why}")
         else:
@@ -1695,6 +1700,9 @@ class ChatModel:
         elif event.act in ("invite_only", "public"):  # the room's mode changed
             state.invite_only = event.act == "invite_only"
         if event.act in ("kick", "ban") and me:
+            # The room leaves the list, and its conversation can no longer be opened: said
+            # in the room for everyone too, where the window goes if it was on screen.
+            self.notice(ROOM, describe_room_notice(event, self.me).removeprefix("* "), event.at)
             self.room_left(event.room_name)
             return
         if event.act == "joined":

@@ -36,10 +36,20 @@ class ConversationPane(ttk.Frame):
         self.key = key
         self.rowconfigure(0, weight=1)
         self.columnconfigure(0, weight=1)
+        # Out of Tk's own Tab order (the hidden panes would be in it): the window's has the
+        # open one (ChatApp.tab_order), and its ring shows where the keys are.
         self.text = tk.Text(self, wrap="word", state="disabled", takefocus=0, font=fonts["text"],
-                            padx=10, pady=8, spacing1=2, spacing3=2, borderwidth=0, highlightthickness=0,
+                            padx=10, pady=8, spacing1=2, spacing3=2, borderwidth=0, highlightthickness=2,
+                            highlightcolor="#2563eb", highlightbackground=BACKGROUNDS["pane"],
                             background=BACKGROUNDS["pane"], foreground="#111827", cursor="arrow",
                             selectbackground="#bfdbfe", inactiveselectbackground="#dbeafe")
+        # Read-only, it shows no cursor, so the keys that would move one scroll it (Ctrl+C
+        # still copies what the mouse selected, as Tk's Text does).
+        for sequence, amount, what in (("<Up>", -1, "units"), ("<Down>", 1, "units"),
+                                       ("<Prior>", -1, "pages"), ("<Next>", 1, "pages")):
+            self.text.bind(sequence, lambda e, amount=amount, what=what: self._scroll(amount, what))
+        for sequence, where in (("<Home>", 0.0), ("<Control-Home>", 0.0), ("<End>", 1.0), ("<Control-End>", 1.0)):
+            self.text.bind(sequence, lambda e, where=where: self._scroll_to(where))
         scroll = ttk.Scrollbar(self, orient="vertical", command=self.text.yview)
         self.text.configure(yscrollcommand=scroll.set)
         self.text.grid(row=0, column=0, sticky="nsew")
@@ -235,6 +245,14 @@ class ConversationPane(ttk.Frame):
     def scroll_pages(self, pages: int) -> None:
         self.text.yview_scroll(pages, "pages")
 
+    def _scroll(self, amount: int, what: str) -> str:
+        self.text.yview_scroll(amount, what)
+        return "break"
+
+    def _scroll_to(self, fraction: float) -> str:
+        self.text.yview_moveto(fraction)
+        return "break"
+
 
 class ContactList(ttk.Frame):
     """The room and the users, with presence and unread counts (a ttk.Treeview: arrow
@@ -282,10 +300,9 @@ class ContactList(ttk.Frame):
         for index, key in enumerate(order):
             unread = model.unread(key)
             presence = model.presence(key)
-            if key == ROOM:
-                text, tags = f" {_(ROOM_TITLE)}", ["room"]
-            elif is_room_key(key):
-                text, tags = f" {model.title(key)}", ["room"]
+            if key == ROOM or is_room_key(key):  # cut as a person's name is: "#TurmaDeRedesDeComp…"
+                text, tags = self._fit("{name}", _(ROOM_TITLE) if key == ROOM else model.title(key), bool(unread)), \
+                    ["room"]
             else:
                 contact = model.contacts[key]
                 if model.is_blocked(key):
@@ -313,9 +330,11 @@ class ContactList(ttk.Frame):
         self.show_active(model)
 
     def _fit(self, form: str, name: str, bold: bool) -> str:
-        """A person's row: ``form`` ("{name}  (blocked)") with ``name``, the name cut short
-        with "…" (cut_to_fit) so that what the form says of them stays on screen: a long
-        name hid "(blocked)" past the column's edge. Whole before the list is laid out."""
+        """A row: ``form`` ("{name}  (blocked)") with ``name`` (a person's or a room's), the
+        name cut short with "…" (cut_to_fit: between whole characters) so that the row
+        stays within the column, and what the form says of them on screen: a long name hid
+        "(blocked)" past the column's edge, and a long room's name was clipped there, in
+        the middle of a letter. Whole before the list is laid out."""
         before, _name, after = form.partition("{name}")
         width = self._width
         if width <= 1:

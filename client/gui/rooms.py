@@ -25,7 +25,7 @@ from i18n import N_, _, ngettext
 from ..commands import check_room
 from ..display import describe_role, sanitize
 from .layout import BESIDE, HIDDEN, MEMBERS_WIDTH, MESSAGES_MIN, OVER, MemberColumn
-from .model import fit_topic, is_room_key
+from .model import cut_to_fit, fit_topic, is_room_key
 from .session import failure_words
 
 if TYPE_CHECKING:
@@ -42,6 +42,8 @@ ACTS = (
     ("dismiss", N_("Make plain member")),
     ("delete_post", N_("Delete their last post")),  # issue 13
 )
+# What a failed act is called in its notice: the menu's entry, or the button's.
+ACT_NAMES = {**dict(ACTS), "topic": N_("Topic"), "invite": N_("Invite")}
 # How long "Mute for 10 minutes" mutes (seconds).
 MUTE_SECONDS = 600
 
@@ -130,8 +132,8 @@ class RoomPanel:
             else self.mode_check.grid_remove()
         self.older_button.grid(row=3, column=0, columnspan=2, sticky="ew", pady=(4, 0)) if model.has_older(key) \
             else self.older_button.grid_remove()
-        rows = [(member.name, sanitize(member.name) + ("" if member.role == "member"
-                                                       else f" ({describe_role(member.role)})"), member.online)
+        rows = [(member.name, self._fit(member.name, "" if member.role == "member"
+                                        else f" ({describe_role(member.role)})"), member.online)
                 for member in model.rooms[key].members or ()]
         if rows == self._rows:
             return  # redrawn only when it changed (a render comes with every batch of events)
@@ -140,6 +142,16 @@ class RoomPanel:
         for name, text, online in rows:
             self.members.insert("", "end", iid=name, text=text, tags=() if online else ("offline",))
         self.shown = [text for _name, text, _online in rows]
+
+    def _fit(self, name: str, role: str) -> str:
+        """A member's row: ``name`` cut short with "…" (cut_to_fit: between whole
+        characters, as the list of conversations' rows) so that ``role`` after it stays
+        whole within the column: a long name was clipped at its edge mid-letter, and the
+        role with it. The column's own width (MEMBERS_WIDTH), not the list's as laid out,
+        which is a few pixels wider or narrower beside the messages or over them."""
+        room = int(self.members.column("#0", "width")) - 20 - 4  # less the row's indent and padding
+        shown = sanitize(name)
+        return cut_to_fit(shown, room, self.app.fonts["default"].measure, role) or f"{shown[:1]}…{role}"
 
     def fit(self, area: int) -> None:
         """The conversation area (the messages and this column) is ``area`` pixels wide
@@ -159,6 +171,12 @@ class RoomPanel:
         self.toggle_members()
         self.app._focus_input()
         return "break"
+
+    def tab_stops(self) -> list[tk.Misc]:
+        """The column's widgets in the order Tab visits them (ChatApp.tab_order), as they
+        are laid out: its buttons, its switch, Older messages, then its members."""
+        return [self.topic_button, self.invite_button, self.leave_button, self.mode_check, self.older_button,
+                self.members]
 
     def header_width(self) -> int:
         """The pixels the Members button takes of the header (0: no room open)."""
@@ -206,24 +224,31 @@ class RoomPanel:
     # --- Asking the server (worker threads; results back on the Tk thread) ----------------
 
     def _ask(self, work: Callable[[], Any], done: Callable[[Any], None], what: str,
-             on_error: Callable[[str, BaseException], None] | None = None) -> None:
+             on_error: Callable[[str, BaseException], None] | None = None, about: str | None = None) -> None:
+        """Run request ``work`` on a worker thread, then ``done`` with its answer on the
+        Tk thread; if it fails, ``on_error`` (else a notice, :meth:`_failed`: ``what``
+        failed, and why; ``about``, the room the request is about, named by the refusal's
+        sentence where it names one)."""
         client = self.app.client
 
         def run() -> None:
             try:
                 result = work()
             except Exception as exc:
-                self.app.bridge.call(on_error or self._failed, what, exc)
+                if on_error is not None:
+                    self.app.bridge.call(on_error, what, exc)
+                else:
+                    self.app.bridge.call(self._failed, what, exc, about)
                 return
             self.app.bridge.call(done, result)
         if client is not None:
             threading.Thread(target=run, name=f"gui-{what}", daemon=True).start()
 
-    def _failed(self, what: str, error: BaseException) -> None:
+    def _failed(self, what: str, error: BaseException, about: str | None = None) -> None:
         model = self.app.model
         if model is None:
             return
-        model.notice(model.active, _("{what} failed: {why}").format(what=what, why=failure_words(error)))
+        model.notice(model.active, _("{what} failed: {why}").format(what=what, why=failure_words(error, about)))
         self.app._render()
 
     def join(self, room: str | None = None) -> None:
@@ -235,7 +260,7 @@ class RoomPanel:
             return
         self.join_var.set("")
         client = self.app.client
-        self._ask(lambda: client.join(checked), self._joined, _("Joining {room}").format(room=checked))
+        self._ask(lambda: client.join(checked), self._joined, _("Joining {room}").format(room=checked), about=checked)
 
     def _joined(self, info: Any) -> None:
         model = self.app.model
@@ -281,7 +306,8 @@ class RoomPanel:
         if model is None or not is_room_key(model.active) or model.active not in model.rooms:
             return
         room = model.rooms[model.active].name
-        self._ask(lambda: client.leave(room), lambda _result: self._left(room), _("Leaving {room}").format(room=room))
+        self._ask(lambda: client.leave(room), lambda _result: self._left(room), _("Leaving {room}").format(room=room),
+                  about=room)
 
     def _left(self, room: str) -> None:
         if self.app.model is not None:
@@ -291,7 +317,7 @@ class RoomPanel:
     def fetch_members(self, room: str) -> None:
         client = self.app.client
         self._ask(lambda: client.members(room), lambda members: self._members(room, members),
-                  _("The member list"))
+                  _("The member list"), about=room)
 
     def _members(self, room: str, members: Any) -> None:
         if self.app.model is not None:
@@ -319,7 +345,7 @@ class RoomPanel:
 
         def failed(what: str, error: BaseException) -> None:
             self.invite_only_var.set(state.invite_only)
-            self._failed(what, error)
+            self._failed(what, error, room)
         self._ask(lambda: client.set_mode(room, wanted), lambda _result: self.app._render(),
                   _("Invite only") if wanted else _("Public"), on_error=failed)
 
@@ -359,7 +385,7 @@ class RoomPanel:
                     self.app.model.deleted_by_us(key, msg_id)
                     self.app._render()
 
-            self._ask(lambda: client.delete(msg_id), done, "/delete")
+            self._ask(lambda: client.delete(msg_id), done, _(ACT_NAMES[act]))
             return
         calls = {
             "kick": lambda: client.kick(room, name),
@@ -372,7 +398,11 @@ class RoomPanel:
             "topic": lambda: client.set_topic(room, name),
             "invite": lambda: client.invite(room, name),
         }
-        self._ask(calls[act], lambda _result: self.fetch_members(room), f"/{act}")
+        # Said by its entry's name ("Put out of the room failed: ..."), not the terminal's
+        # command. A refusal of an act on someone (not_member: they left meanwhile) is about
+        # them, not the room: in the server's words, as the terminal and the page say it.
+        self._ask(calls[act], lambda _result: self.fetch_members(room), _(ACT_NAMES[act]),
+                  about=room if act == "topic" else None)
 
     # --- The member menu -------------------------------------------------------------------
 

@@ -85,15 +85,18 @@ def as_sentence(text: str) -> str:
     return text[:1].upper() + text[1:] + ("" if text.endswith((".", "?", "!", "…")) else ".")
 
 
-def failure_words(error: BaseException) -> str:
+def failure_words(error: BaseException, to: str | None = None) -> str:
     """Why a request failed, in the user's language where the window knows it: the
-    server's refusal (explain_refusal), no connection ("not connected": the library's own
-    sentence, "not connected to the server (reconnecting: ...)", is English), else the
-    error as it says itself."""
+    server's refusal (explain_refusal; ``to``: the person or room the request named,
+    which its sentence may name: "#fechada is invite-only"); no connection, so it was not sent ("not
+    connected"), or the connection lost after it was sent (the library's own sentences,
+    "not connected to the server (reconnecting: ...)" and "the connection was lost before
+    the answer came (connection error: Connection reset by peer)", are English or end in
+    its technical reason); else the error as it says itself."""
     if isinstance(error, RequestFailed):
-        return explain_refusal(error)
+        return explain_refusal(error, to)
     if isinstance(error, NotConnected):
-        return _("not connected")
+        return _("the connection was lost before the server answered") if error.uncertain else _("not connected")
     return sanitize(error)
 
 

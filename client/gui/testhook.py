@@ -6,8 +6,8 @@ the same :class:`~client.gui.bridge.TkBridge` as the chat events, so it sees the
 exactly as the user does, and typing goes through the real bindings:
 
 - ``{"cmd": "dump"}``: view, title, alerts, contact rows, status bar, focus, input box
-  and its button's text, pane texts (``"panes": false`` leaves them out; ``"panes":
-  [keys]`` only those), states; ``"layout": true`` adds the chat view's sizes in pixels
+  and its button's text, the pane on top (``pane_shown``), pane texts (``"panes":
+  false`` leaves them out; ``"panes": [keys]`` only those), states; ``"layout": true`` adds the chat view's sizes in pixels
   (:func:`layout`: it lays the window out first, which the other dumps leave to Tk);
 - ``{"cmd": "type", "text": T}``: focus the input box, insert T, then generate a real
   ``<Return>`` key event on it (``"enter": false`` leaves it unsent; ``"clear": true``
@@ -34,6 +34,7 @@ exactly as the user does, and typing goes through the real bindings:
 - ``{"cmd": "join", "room": R}``: type R into the join box and press Enter there;
 - ``{"cmd": "members"}``: click the header's Members button (a room's column shown or hidden);
 - ``{"cmd": "room_act", "act": A, "name": N}``: what the member menu's entry A does for N;
+- ``{"cmd": "room_leave"}``: click the room column's Leave button;
 - ``{"cmd": "message_act", "act": "edit"|"delete", "text": T}``: a right click on the first
   place the open conversation shows T, then the message menu's entry (``"ok": false`` when
   the click finds none of our messages that may still change);
@@ -123,9 +124,16 @@ def _role(app: ChatApp, widget: Any) -> str:
         return ""
     roles = {}
     if app.chat is not None:
+        rooms = app.rooms
         roles = {str(app.input): "input", str(app.contacts.tree): "contacts", str(app.send_button): "send",
                  str(app.receipts_button): "receipts", str(app.password_button): "password-button",
-                 str(app.blocks.button): "block", str(app.rooms.join_entry): "join"}
+                 str(app.blocks.button): "block", str(rooms.join_entry): "join", str(rooms.toggle): "members-button",
+                 str(rooms.topic_button): "room-topic", str(rooms.invite_button): "room-invite",
+                 str(rooms.leave_button): "room-leave", str(rooms.mode_check): "room-mode",
+                 str(rooms.older_button): "room-older", str(rooms.members): "member-list"}
+        # The open conversation's messages; another's (hidden under it) by its key.
+        roles.update({str(pane.text): "messages" if app.model is not None and key == app.model.active
+                      else f"messages of {key}" for key, pane in app._panes.items()})
         if app.unregister_dialog is not None and app.unregister_dialog.winfo_exists():
             roles[str(app.unregister_dialog.entry)] = "unregister-password"
         roles[str(app.unregister_button)] = "unregister-button"
@@ -204,6 +212,10 @@ def layout(app: ChatApp) -> dict[str, Any]:
                 app.contacts.tree.item(key, "text"))
             <= app.contacts.tree.winfo_width() - int(app.contacts.tree.column("unread", "width")) - 20 - 9
             for key in app.contacts.tree.get_children()),
+        # Each row of a room's member list shown whole, as the list of conversations' above.
+        "members_fit": all(
+            app.fonts["default"].measure(app.rooms.members.item(key, "text"))
+            <= app.rooms.members.winfo_width() - 20 - 4 for key in app.rooms.members.get_children()),
         # The status bar's buttons and switch each shown as wide as they ask.
         "status_whole": all(_visible(part)[0] >= part.winfo_reqwidth()
                             for part in (app.receipts_button, app.password_button, app.unregister_button)
@@ -271,6 +283,10 @@ def dump(app: ChatApp, panes: Any = True, sizes: bool = False) -> dict[str, Any]
                             "may_moderate": model.may_moderate(key)} for key, state in model.rooms.items()},
             "members": list(app.rooms.shown),
             "room_menu": app.rooms.menu_items(),
+            # The conversation whose pane is on top of the stack (what the user sees), by
+            # Tk's stacking order of the panes (winfo children: the lowest first).
+            "pane_shown": next((key for child in reversed(app.stack.winfo_children())
+                                for key, pane in app._panes.items() if pane is child), None),
             "block_button": ({"text": str(app.blocks.button.cget("text")),
                               "state": str(app.blocks.button.cget("state"))}
                              if app.blocks.button.winfo_manager() else None),
@@ -424,6 +440,9 @@ def handle(app: ChatApp, command: dict[str, Any]) -> dict[str, Any]:
         if line is None:
             return {"ok": False}
         app.message_act(command["act"], pane.key, line)
+        return {"ok": True}
+    if cmd == "room_leave":  # a click on the room column's Leave button
+        app.rooms.leave_button.invoke()
         return {"ok": True}
     if cmd == "room_mode":  # a click on the invite-only switch
         app.rooms.mode_check.invoke()

@@ -464,11 +464,13 @@ def test_typing_with_the_real_keyboard(open_gui, server) -> None:
         bob.wait(lambda s: s["active"] == "#room", "the room selected with the arrow key")
         xdotool("key", "Return")
         bob.wait(lambda s: s["focus"] == "input", "focus back in the input box")
-        # Tab goes round: input box -> Send button -> Read receipts -> list -> input box
-        # (never into a pane).
-        for expected in ("send", "receipts", "contacts", "input"):
+        # Tab goes round: input box -> Send button -> Read receipts -> list -> the open
+        # conversation's messages (never a hidden one's) -> input box.
+        for expected in ("send", "receipts", "contacts", "messages", "input"):
             xdotool("key", "Tab")
             bob.wait(lambda s: s["focus"] == expected, f"Tab to {expected}")
+        xdotool("key", "shift+Tab")
+        bob.wait(lambda s: s["focus"] == "messages", "Shift+Tab back to the messages")
         xdotool("key", "shift+Tab")
         bob.wait(lambda s: s["focus"] == "contacts", "Shift+Tab back to the list")
 
@@ -968,12 +970,66 @@ def test_tab_reaches_every_control_of_the_window(open_gui, server) -> None:
             walk.append(state["focus"])
             if state["focus"] == "input":
                 break
-        assert walk == ["send", "unregister-button", "password-button", "receipts", "contacts", "block", "input"], walk
-        # And back: Shift+Tab from the input box to Block, whose Space blocks Alice.
+        assert walk == ["send", "unregister-button", "password-button", "receipts", "contacts", "block", "messages",
+                        "input"], walk
+        # And back: Shift+Tab from the input box to the messages, then to Block, whose Space blocks Alice.
+        xdotool("key", "shift+Tab")
+        gui.wait(lambda s: s["focus"] == "messages", "Shift+Tab back to the messages")
         xdotool("key", "shift+Tab")
         gui.wait(lambda s: s["focus"] == "block", "Shift+Tab back to Block")
         xdotool("key", "space")
         gui.wait(lambda s: s["blocked"] == ["alice"], "Alice blocked from the keyboard")
+
+
+def _tab_walk(gui: Gui, sequence: str, start: str = "input") -> list[str]:
+    """Press ``sequence`` (Tab or Shift+Tab, through the test hook: a key event on the
+    focused widget) until the focus is back at ``start``; where it went, in order."""
+    walk: list[str] = []
+    for _step in range(20):
+        walk.append(gui.cmd("key", sequence=sequence)["focus"])
+        if walk[-1] == start:
+            break
+    return walk
+
+
+def test_tab_goes_from_the_list_through_the_conversation_to_the_input_box(open_gui, server, clients) -> None:
+    """Tab went input box → Send → the status bar → the list → Block → input box: the
+    messages were never reached (no scrolling, selecting or copying them by keyboard), and
+    with several conversations open Tk's own order would have visited each hidden one. The
+    order is the web page's (webclient/index.html): the list, the open conversation's
+    header and a room's own buttons and members, its messages, the input box, Send; then
+    the account's controls, which the page has at its top and the window in its bar at
+    the bottom; Shift+Tab the same backwards. In the messages the arrows and PgUp/PgDn
+    scroll, and Escape goes back to typing."""
+    olga = start(clients, server.port, "Olga")
+    gui, _state = _dora_logged_in(open_gui, server, "correct horse")
+    olga.send_direct("Dora", "oi, Dora").wait_done(TIMEOUT)
+    gui.wait(lambda s: contact(s, "olga") and s["focus"] == "input", "Olga in the list")
+    gui.cmd("key", sequence="<Control-Key-2>")
+    gui.wait(lambda s: s["active"] == "olga" and s["block_button"] and s["block_button"]["state"] == "normal"
+             and "oi, Dora" in s["panes"]["olga"], "Olga's conversation, its Block button")
+    status = ["unregister-button", "password-button", "receipts"]
+    person = ["contacts", "block", "messages", "input", "send", *status]
+    assert _tab_walk(gui, "<Tab>") == [*person[4:], *person[:4]]
+    assert _tab_walk(gui, "<Shift-Tab>") == [*reversed(person[:3]), *reversed(person[4:]), "input"]
+    # In the messages: the keys of a page one reads, and Escape back to typing.
+    _tab_walk(gui, "<Shift-Tab>", "messages")
+    assert gui.cmd("key", sequence="<Escape>")["focus"] == "input"
+
+    # A room (Dora its owner): its header's Members button, then its column, before the messages.
+    gui.cmd("join", room="#turma")
+    gui.wait(lambda s: s["active"] == "##turma" and s["members"] and s["focus"] == "input", "the room open")
+    room = ["contacts", "members-button", "room-topic", "room-invite", "room-leave", "room-mode", "member-list",
+            "messages", "input", "send", *status]
+    assert _tab_walk(gui, "<Tab>") == [*room[9:], *room[:9]]
+    # Another conversation opened while the messages have the focus: theirs have it then
+    # (not the hidden pane of the one left).
+    _tab_walk(gui, "<Shift-Tab>", "messages")
+    assert gui.cmd("key", sequence="<Alt-Down>")["focus"] == "messages"  # the list: everyone, #turma, Olga
+    gui.wait(lambda s: s["active"] == "olga", "Olga's conversation again")
+    # What one types there goes to the input box, and the keys with it.
+    assert gui.cmd("key", sequence="<KeyPress-k>")["focus"] == "input"
+    assert gui.wait(lambda s: s["input"] == "k", "the letter in the input box")
 
 
 @pytest.mark.parametrize("how", ["escape", "cancel"])

@@ -15,7 +15,9 @@ import pytest
 import const
 from protocol import (Accepted, Block, Delivered, DirectMessage, Done, Hello, Queued, Receipt, RoomMessage, SendDirect,
                       UserJoined, UserLeft, Welcome)
-from test_gui import contact, display, open_gui, server  # noqa: F401  (fixtures)
+from faultproxy import UP, Fault, FaultProxy
+from server import ServerConfig, ServerThread
+from test_gui import Gui, contact, display, open_gui, server  # noqa: F401  (fixtures)
 from test_gui_layout import _resize
 from tools import require_tool
 from wire import WireClient
@@ -120,3 +122,49 @@ def test_the_window_says_blocking_in_portuguese(server, open_gui, monkeypatch) -
             in state["panes"]["mallory"]
         assert state["block_button"]["text"] == "Bloquear"
         print(f"\nscreenshot: {bob.cmd('screenshot', path=str(SHOTS / 'gui-blocks-pt.png'))['path']}")
+
+
+@pytest.mark.parametrize("block", [True, False])
+def test_a_block_whose_answer_was_lost_is_said_in_the_windows_words(display, tmp_path, monkeypatch,  # noqa: F811
+                                                                    block) -> None:
+    """The connection ended after Block (or Unblock) went and before the server answered:
+    the Portuguese window said "O bloqueio de Mallory não foi confirmado: a conexão caiu
+    antes de a resposta chegar (...)" with the library's technical reason for the cut,
+    in English, in the parentheses. It says it in its own words, and that it may or may
+    not have been done; once back, the server's list says which, and the mark follows it."""
+    monkeypatch.setenv("LANGUAGE", "pt_BR")
+    monkeypatch.setenv("CHAT_PASSWORD", PASSWORD)
+    bob = None
+    with ServerThread(ServerConfig(host="127.0.0.1", port=0, login_failure_delay=0.05)) as server, \
+            FaultProxy(server.host, server.port) as proxy:
+        try:
+            with WireClient(server.host, server.port) as other:
+                other.send(Hello("h", "Bob", const.PROTOCOL_VERSION, PASSWORD, True))
+                other.expect(Welcome, skip=NOTICES)
+                if not block:
+                    other.send(Block("b1", "Mallory"))
+                    assert other.expect(Done, skip=NOTICES).request_id == "b1"
+            with WireClient.login(server.host, server.port, "Mallory"):
+                bob = Gui(display, proxy.port, "Bob", tmp_path)
+                bob.wait(lambda s: s["view"] == "chat" and s["state"] == "connected" and s["blocked"] is not None
+                         and contact(s, "mallory"), "Mallory listed")
+                bob.cmd("key", sequence="<Control-Key-2>")
+                bob.wait(lambda s: s["active"] == "mallory" and s["block_button"]
+                         and s["block_button"]["state"] == "normal", "Mallory's conversation")
+                # Cut as the request goes up, before the server has it: the window wrote it,
+                # and cannot know (cut after it, the answer sometimes came down first).
+                proxy.add(Fault(UP, frame_type="block" if block else "unblock", when="before", name="Bob"))
+                assert bob.cmd("block")["ok"]
+                word = "bloqueio" if block else "desbloqueio"
+                state = bob.wait(lambda s: f"O {word} de Mallory" in s["panes"]["mallory"], "the outcome said",
+                                 panes=["mallory"])
+                assert proxy.cuts, "the test did not cut the answer"
+                said = state["panes"]["mallory"].splitlines()[-1].partition(" · ")[2]
+                assert said == f"O {word} de Mallory não foi confirmado: " \
+                               "a conexão caiu antes de o servidor responder", said
+                # Back, the server's list settles it (the request never reached it).
+                bob.wait(lambda s: s["state"] == "connected" and s["blocked"] == ([] if block else ["mallory"]),
+                         "the mark as the server holds it", timeout=30)
+        finally:
+            if bob is not None:
+                bob.close()

@@ -306,3 +306,68 @@ def test_a_long_name_in_the_list_leaves_its_blocked_mark_on_screen(open_gui, ser
     [row] = [row for row in state["contacts"] if row["key"] == name.lower()]
     assert row["text"].endswith(mark) and row["text"].startswith(" Maria"), row
     assert state["layout"]["contacts_fit"], state["contacts"]
+
+
+@pytest.mark.timeout_seconds(120)
+def test_a_long_room_name_in_the_list_is_cut_with_an_ellipsis(open_gui, server, tmp_path: Path) -> None:
+    """"#TurmaDeRedesDeComputadores2026" (a room's name may be as long as a person's) ran
+    past the list's edge, clipped in the middle of a letter, where a person's long name is
+    cut short with "…" (by the same rule as the header's: whole characters, cut_to_fit).
+    So is a room's, also at the window's minimum size."""
+    room = "#TurmaDeRedesDeComputadores2026"
+    bob = open_gui("Bob")
+    bob.logged_in()
+    bob.cmd("join", room=room)
+    state = bob.wait(lambda s: s["active"] == "##turmaderedesdecomputadores2026", "the room joined", panes=False,
+                     layout=True)
+    bob.cmd("screenshot", path=str(tmp_path / "list-long-room.png"))
+    [row] = [row for row in state["contacts"] if row["key"] == "##turmaderedesdecomputadores2026"]
+    shown = row["text"].strip()
+    assert shown.endswith("…") and room.startswith(shown[:-1]) and len(shown) > 6, row
+    assert state["layout"]["contacts_fit"], state["contacts"]
+    _resize(bob, 560, 380)
+    state = bob.wait(lambda s: s["layout"]["window"] == [560, 380], "the minimum size", panes=False, layout=True)
+    assert state["layout"]["contacts_fit"], state["contacts"]
+
+
+@pytest.mark.timeout_seconds(120)
+def test_a_long_room_name_in_the_header_leaves_its_members_button_whole(open_gui, server, tmp_path: Path) -> None:
+    """The header cut "#TurmaDeRedesDeComputadores2026" to what its Members button left,
+    and then drew the member count ("1 member", which is never cut) after it: the button
+    was squeezed to a sliver at the right edge (a screenshot under Xvfb). The name leaves
+    the count its place."""
+    room = "#TurmaDeRedesDeComputadores2026"
+    bob = open_gui("Bob")
+    bob.logged_in()
+    bob.cmd("join", room=room)
+    for width, height in ((980, 640), (560, 380)):
+        if width != 980:
+            _resize(bob, width, height)
+        state = bob.wait(lambda s: s["active"] == "##turmaderedesdecomputadores2026" and s["members"]
+                         and s["layout"]["window"] == [width, height], "the room open", panes=False, layout=True)
+        bob.cmd("screenshot", path=str(tmp_path / f"header-long-room-{width}x{height}.png"))
+        title, subtitle = state["header"]
+        assert title.endswith("…") and room.startswith(title[:-1]) and subtitle == "1 member", state["header"]
+        assert state["layout"]["header_whole"] and state["header_fits"], (width, state["header"])
+
+
+@pytest.mark.timeout_seconds(120)
+def test_a_long_name_in_a_rooms_member_list_is_cut_with_an_ellipsis(open_gui, server, clients,
+                                                                   tmp_path: Path) -> None:
+    """In a room's member column "MariaDaConceiçãoAlbuquerqueSouza (moderator)" ran past
+    its edge, clipped in the middle of a letter and with her role out of sight. The name
+    is cut short with "…" (cut_to_fit, as in the list of conversations), the role whole."""
+    name = "MariaDaConceiçãoAlbuquerqueSouza"
+    maria = start(clients, server.port, name)
+    bob = open_gui("Bob")
+    bob.logged_in()
+    bob.cmd("join", room="#turma")
+    bob.wait(lambda s: s["active"] == "##turma" and s["members"], "#turma open, Bob its owner", panes=False)
+    maria.join("#turma")
+    bob.cmd("room_act", act="appoint", name=name)
+    state = bob.wait(lambda s: len(s["members"]) == 2 and "moderator" in s["members"][-1], "Maria a moderator",
+                     panes=False, layout=True)
+    bob.cmd("screenshot", path=str(tmp_path / "members-long-name.png"))
+    shown = state["members"][-1]
+    assert shown.endswith("… (moderator)") and name.startswith(shown.removesuffix("… (moderator)")), shown
+    assert state["layout"]["members_fit"], state["members"]

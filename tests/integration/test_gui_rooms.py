@@ -350,3 +350,51 @@ def test_ctrl_e_and_ctrl_delete_on_our_message_to_everyone(open_gui, server, cli
     assert next_of(ana, RoomDeleted).msg_id == edited.msg_id
     bob.wait(lambda s: "a aula é às 11h" not in s["panes"]["#room"]
              and "(this message was deleted)" in s["panes"]["#room"], "our message deleted")
+
+
+@pytest.mark.parametrize("how", ["leave", "kick"])
+def test_a_room_left_shows_the_room_for_everyone_it_names(open_gui, server, clients, how: str) -> None:
+    """Bob left #turma with its Leave button (or its owner put him out): the header and
+    the line above the input box said "Everyone", but the messages shown were still
+    #turma's (its pane stayed on top), under them. The room for everyone's are shown;
+    put out, it says why there (the room's own conversation can no longer be opened)."""
+    olga = start(clients, server.port, "Olga")
+    olga.join("#turma")
+    bob = open_gui("Bob")
+    bob.logged_in()
+    bob.cmd("join", room="#turma")
+    bob.wait(lambda s: s["active"] == "##turma" and len(s["members"]) == 2, "the room open")
+    posted(olga, "#turma", "cheguei")
+    bob.wait(lambda s: "cheguei" in s["panes"].get("##turma", "") and s["pane_shown"] == "##turma", "Olga's post")
+    if how == "leave":
+        bob.cmd("room_leave")
+    else:
+        olga.kick("#turma", "Bob")
+    state = bob.wait(lambda s: s["active"] == "#room" and not contact(s, "##turma"), "the room left", panes=False)
+    assert state["header"][0] == "Everyone" and state["recipient"] == "To everyone in the room", state["header"]
+    assert state["pane_shown"] == "#room", state["pane_shown"]
+    if how == "kick":  # and why, there
+        bob.wait(lambda s: "Olga put you out of #turma" in s["panes"]["#room"], "the kick said where Bob is")
+
+
+def test_a_room_request_refused_is_said_in_the_windows_words(open_gui, server, clients, monkeypatch) -> None:
+    """In the Portuguese window, joining an invite-only room said "Entrar em #fechada
+    falhou: #fechada is invite-only: ask its moderators to invite you" (the server's
+    English: the sentence that names the room was not given the room), and a moderation
+    act that failed said "/kick falhou: ...", a terminal command the window's user never
+    typed. The room's refusal is said in Portuguese, an act by its menu entry's name."""
+    monkeypatch.setenv("LANGUAGE", "pt_BR")
+    olga = start(clients, server.port, "Olga")
+    olga.join("#fechada", create=True, invite_only=True)
+    bob = open_gui("Bob")
+    bob.logged_in()
+    bob.cmd("join", room="#turma")
+    bob.wait(lambda s: s["active"] == "##turma" and s["members"], "#turma open, Bob its owner")
+    bob.cmd("room_act", act="kick", name="Olga")  # she is not in it
+    state = bob.wait(lambda s: "falhou" in s["panes"]["##turma"], "the act's refusal said")
+    assert "Pôr para fora da sala falhou: " in state["panes"]["##turma"], state["panes"]["##turma"]
+    assert "/kick" not in state["panes"]["##turma"], state["panes"]["##turma"]
+    bob.cmd("join", room="#fechada")
+    state = bob.wait(lambda s: "#fechada falhou" in s["panes"]["##turma"], "the join's refusal said")
+    assert "Entrar em #fechada falhou: #fechada é só para convidados: peça um convite a quem modera a sala" \
+        in state["panes"]["##turma"], state["panes"]["##turma"]

@@ -3,8 +3,9 @@ an ``ok``, and every outcome is said in the conversation, truthfully."""
 
 from __future__ import annotations
 
-from client.errors import NotConnected, RequestFailed, RequestTimeout
+from client.errors import AnswerLost, NotConnected, RequestFailed, RequestTimeout
 from client.gui.model import CONNECTED, ROOM, ChatModel, room_key
+from i18n import use
 from protocol import Presence, UserLeft
 
 T = 1_700_000_000.0
@@ -72,11 +73,35 @@ def test_a_refusal_changes_nothing_and_says_why():
 def test_an_outcome_nobody_knows_is_never_said_as_done_or_not_done_and_asks_for_the_list_again():
     model = connected()
     model.blocks_listed(["Mallory"])
-    for error in (RequestTimeout("no answer within 10 s"), NotConnected("the connection ended"),
+    for error in (RequestTimeout("no answer within 10 s"), AnswerLost("the connection was lost before the answer came"),
                   RequestFailed("unavailable", "it may have been done", 2.0, uncertain=True)):
         assert model.block_answered("Mallory", False, error) is True  # the window asks for the list
         assert model.is_blocked("mallory")  # as the server last said, until its list says otherwise
         assert notices(model, "mallory")[-1].startswith("Unblocking Mallory is not confirmed: ")
+
+
+def test_a_block_for_want_of_a_connection_is_said_in_the_windows_words():
+    """The library says why in its own terms: "not connected to the server (reconnecting:
+    ...)" in English, "the connection was lost before the answer came (connection error:
+    ...)" with its technical reason. The Portuguese window said them so. A request not
+    sent (NotConnected) changed nothing, for sure; one sent whose answer was lost
+    (AnswerLost) may have."""
+    use("pt_BR")
+    try:
+        model = connected()
+        model.blocks_listed([])
+        model.block_asked("mallory")
+        not_sent = NotConnected("not connected to the server (reconnecting: connection error: Connection reset)")
+        assert model.block_answered("Mallory", True, not_sent) is False
+        assert not model.is_blocked("mallory")
+        assert notices(model, "mallory")[-1] == "Mallory não foi bloqueado: sem conexão"
+        model.block_asked("mallory")
+        lost = AnswerLost("a conexão caiu antes de a resposta chegar (erro de conexão: Connection reset by peer)")
+        assert model.block_answered("Mallory", True, lost) is True  # the list, once back, says which
+        assert notices(model, "mallory")[-1] == \
+            "O bloqueio de Mallory não foi confirmado: a conexão caiu antes de o servidor responder"
+    finally:
+        use("en")
 
 
 def test_a_block_or_unblock_made_on_another_device_marks_and_lists_at_once():

@@ -476,3 +476,17 @@ def test_our_post_refused_while_muted_says_the_room_and_the_time_left_in_portugu
         assert label.endswith(": você está sem voz em #redes: tente de novo em 90 s"), label
     finally:
         i18n.use("en")
+
+
+def test_put_out_of_the_open_room_the_room_for_everyone_says_why() -> None:
+    """Put out of (or banned from) the room on screen, the window goes to the room for
+    everyone, and the room leaves the list: "Olga put you out of #redes" was said only in
+    the room's own conversation, which could no longer be opened; the user was moved
+    without a word. It is said where they are moved to."""
+    for act, said in (("kick", "Olga put you out of #redes"), ("ban", "Olga banned you from #redes")):
+        model = ChatModel("Bob")
+        key = joined(model)
+        model.apply(RoomNotice("#redes", act, "Bob", 2.0, by="Olga"))
+        assert model.active == ROOM and key not in model.contact_order()
+        [line] = [line for line in model.conversations[ROOM].lines if line.kind == "notice"]
+        assert line.text.startswith(said), line.text

@@ -653,6 +653,7 @@ chatCatalogueLoaded("pt_BR", {
   "the connection to {where} was cut during the login: {why}": "a conexão com {where} caiu durante o login: {why}",
   "the connection was lost": "a conexão caiu",
   "the connection was lost before the answer came ({why})": "a conexão caiu antes de a resposta chegar ({why})",
+  "the connection was lost before the server answered": "a conexão caiu antes de o servidor responder",
   "the connection was lost before the server answered: whether the name was registered is not known yet (the next login finds out)": "a conexão caiu antes da resposta do servidor: ainda não se sabe se o nome foi registrado (o próximo login vai dizer)",
   "the default room": "a sala geral",
   "the following arguments are required: %s": "estes argumentos são obrigatórios: %s",
