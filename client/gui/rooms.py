@@ -26,7 +26,7 @@ from ..commands import check_room
 from ..display import describe_role, sanitize
 from .layout import BESIDE, HIDDEN, MEMBERS_WIDTH, MESSAGES_MIN, OVER, MemberColumn
 from .model import cut_to_fit, fit_topic, is_room_key
-from .session import failure_words
+from .session import act_failure_words, failure_words
 
 if TYPE_CHECKING:
     from .app import ChatApp
@@ -224,11 +224,12 @@ class RoomPanel:
     # --- Asking the server (worker threads; results back on the Tk thread) ----------------
 
     def _ask(self, work: Callable[[], Any], done: Callable[[Any], None], what: str,
-             on_error: Callable[[str, BaseException], None] | None = None, about: str | None = None) -> None:
+             on_error: Callable[[str, BaseException], None] | None = None, about: str | None = None,
+             act: tuple[str, str] | None = None) -> None:
         """Run request ``work`` on a worker thread, then ``done`` with its answer on the
         Tk thread; if it fails, ``on_error`` (else a notice, :meth:`_failed`: ``what``
         failed, and why; ``about``, the room the request is about, named by the refusal's
-        sentence where it names one)."""
+        sentence where it names one; ``act``, the moderation act and the name it was on)."""
         client = self.app.client
 
         def run() -> None:
@@ -238,17 +239,19 @@ class RoomPanel:
                 if on_error is not None:
                     self.app.bridge.call(on_error, what, exc)
                 else:
-                    self.app.bridge.call(self._failed, what, exc, about)
+                    self.app.bridge.call(self._failed, what, exc, about, act)
                 return
             self.app.bridge.call(done, result)
         if client is not None:
             threading.Thread(target=run, name=f"gui-{what}", daemon=True).start()
 
-    def _failed(self, what: str, error: BaseException, about: str | None = None) -> None:
+    def _failed(self, what: str, error: BaseException, about: str | None = None,
+                act: tuple[str, str] | None = None) -> None:
         model = self.app.model
         if model is None:
             return
-        model.notice(model.active, _("{what} failed: {why}").format(what=what, why=failure_words(error, about)))
+        why = act_failure_words(error, *act) if act is not None else failure_words(error, about)
+        model.notice(model.active, _("{what} failed: {why}").format(what=what, why=why))
         self.app._render()
 
     def join(self, room: str | None = None) -> None:
@@ -402,7 +405,7 @@ class RoomPanel:
         # command. A refusal of an act on someone (not_member: they left meanwhile) is about
         # them, not the room: in the server's words, as the terminal and the page say it.
         self._ask(calls[act], lambda _result: self.fetch_members(room), _(ACT_NAMES[act]),
-                  about=room if act == "topic" else None)
+                  about=room if act == "topic" else None, act=None if act == "topic" else (act, name))
 
     # --- The member menu -------------------------------------------------------------------
 

@@ -13,7 +13,7 @@ import const
 from i18n import N_, _
 
 from .. import auth
-from ..display import explain_error, explain_refusal, sanitize
+from ..display import explain_act_refusal, explain_error, explain_refusal, sanitize
 from ..errors import LoginRefused, NotConnected, RequestFailed, RequestTimeout, ServerUnreachable
 from ..library import ChatClient
 
@@ -98,6 +98,16 @@ def failure_words(error: BaseException, to: str | None = None) -> str:
     if isinstance(error, NotConnected):
         return _("the connection was lost before the server answered") if error.uncertain else _("not connected")
     return sanitize(error)
+
+
+def act_failure_words(error: BaseException, act: str, name: str) -> str:
+    """Why a room's moderation act ``act`` on ``name`` failed: the act's own sentence for a
+    refusal that has one (display.ACT_TEXTS: an invitation of a name with no account),
+    else :func:`failure_words` (naming nobody: a refusal of an act on someone, not_member,
+    is about them or the asker)."""
+    if isinstance(error, RequestFailed):
+        return explain_act_refusal(error, act, name)
+    return failure_words(error)
 
 
 def maybe_done(error: BaseException) -> bool:

@@ -742,3 +742,20 @@ def test_an_invitation_refused_for_a_name_with_no_account_is_said_in_the_clients
     finally:
         use("en")
     assert explain_act_refusal(refused, "invite", "\x1b[2JMia").startswith("\\x1b[2JMia has no account here, ")
+
+
+def test_the_windows_refused_invitation_of_a_name_with_no_account_is_in_its_words() -> None:
+    """The window said the server's English for it too ("Convidar falhou: Mla has no account
+    here, ..."); a failure that is not a refusal keeps the window's words for it."""
+    from client.errors import NotConnected, RequestFailed
+    from client.gui.session import act_failure_words, failure_words
+    from i18n import use
+    from protocol import ErrorReply
+    refused = RequestFailed.of(ErrorReply("unknown_recipient", "Mla has no account here", "i"))
+    try:
+        use("pt_BR")
+        assert act_failure_words(refused, "invite", "Mla").startswith("Mla não tem conta aqui, e só contas entram")
+        down = NotConnected("not connected to the server")
+        assert act_failure_words(down, "invite", "Mla") == failure_words(down) == "sem conexão"
+    finally:
+        use("en")
