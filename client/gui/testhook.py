@@ -7,8 +7,9 @@ exactly as the user does, and typing goes through the real bindings:
 
 - ``{"cmd": "dump"}``: view, title, alerts, contact rows, status bar, focus, input box
   and its button's text, the pane on top (``pane_shown``), pane texts (``"panes":
-  false`` leaves them out; ``"panes": [keys]`` only those), states; ``"layout": true`` adds the chat view's sizes in pixels
-  (:func:`layout`: it lays the window out first, which the other dumps leave to Tk);
+  false`` leaves them out; ``"panes": [keys]`` only those), states; ``"layout": true``
+  adds the chat view's sizes in pixels (:func:`layout`: it lays the window out first,
+  which the other dumps leave to Tk);
 - ``{"cmd": "type", "text": T}``: focus the input box, insert T, then generate a real
   ``<Return>`` key event on it (``"enter": false`` leaves it unsent; ``"clear": true``
   empties the box first);
