@@ -155,7 +155,8 @@ def _room_entries(key: str, value: Any, max_text: int) -> tuple[RoomEntry, ...]:
 
 def _member_entries(key: str, value: Any, max_text: int) -> tuple[MemberEntry, ...]:
     return tuple(MemberEntry(_name("name", item.get("name"), max_text), _short("role", item.get("role"), max_text),
-                             _boolean("online", item.get("online"), max_text))
+                             _boolean("online", item.get("online"), max_text),
+                             _boolean("muted", item.get("muted", False), max_text))
                  for item in _objects(key, value))
 
 
@@ -366,7 +367,11 @@ def _item_dict(item: Presence | HistoryEntry | RoomEntry | MemberEntry) -> dict[
             room["invite_only"] = True
         return room
     if type(item) is MemberEntry:
-        return {"name": item.name, "role": item.role, "online": item.online}
+        member = {"name": item.name, "role": item.role, "online": item.online}
+        # Only when true: an entry of someone not muted is the bytes it was before the key.
+        if item.muted:
+            member["muted"] = True
+        return member
     entry = {"msg_id": item.msg_id, "from": item.sender, "to": item.to, "text": item.text,
              "sent_at": item.sent_at, "state": item.state}
     # Marks of the ``edits`` feature, only when true: an entry without them is as before.

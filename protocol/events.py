@@ -1020,11 +1020,13 @@ class RoomEntry:
 
 @dataclass(frozen=True, slots=True)
 class MemberEntry:
-    """One member in a :class:`MemberList`: ``role`` is owner, moderator or member."""
+    """One member in a :class:`MemberList`: ``role`` is owner, moderator or member;
+    ``muted``: a mute keeps them from posting in the room now (on the wire only when true)."""
 
     name: str
     role: str
     online: bool
+    muted: bool = False
 
 
 @dataclass(frozen=True, slots=True)

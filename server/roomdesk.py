@@ -340,14 +340,14 @@ class RoomDesk:
     def members(self, session: ClientSession, request: MembersRequest) -> None:
         if not self.relay.intake.admit(session, self.members, request):
             return  # up to a frame: a burst of them waits for the queue (server/intake.py)
-        decision = self.rooms.members(self.person(session), request.room_name, request.after)
+        decision = self.rooms.members(self.person(session), request.room_name, request.after, time.time())
         refusal = next((e for e in decision if type(e) is Refused), None)
         if refusal is not None:
             self._refused(session, request.request_id, refusal)
             return
         room = self.rooms.get(request.room_name)
         registry = self.relay.directory  # online on any node
-        items = [MemberEntry(m.name, m.role, registry.lookup_key(canonical(m.name)) is not None)
+        items = [MemberEntry(m.name, m.role, registry.lookup_key(canonical(m.name)) is not None, m.muted)
                  for m in decision[:_MAX_ITEMS_PER_PAGE] if type(m) is Member]
         more = len(decision) > len(items)
 

@@ -195,10 +195,12 @@ class RoomSummary:
 
 @dataclass(frozen=True, slots=True)
 class Member:
-    """One member of a room and their role there."""
+    """One member of a room, their role there, and whether they are ``muted`` there now
+    (so that a moderator's client offers Unmute, not Mute, for them)."""
 
     name: str
     role: str
+    muted: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -404,10 +406,11 @@ class Rooms:
             out.append(RoomSummary(room.name, self.count(room), room.topic, room.invite_only))
         return out
 
-    def members(self, person: Person, name: str, after: str | None = None) -> Decision:
+    def members(self, person: Person, name: str, after: str | None = None, now: float | None = None) -> Decision:
         """The members of room ``name`` sorted by comparison form, after ``after`` if given
-        (a page's cursor). Anyone may list a public room's; an invite-only room's only its
-        members and administrators."""
+        (a page's cursor), each said ``muted`` while a mute keeps them from posting at
+        ``now`` (as :meth:`may_post` decides; None: until :meth:`expire` ends it). Anyone
+        may list a public room's; an invite-only room's only its members and administrators."""
         room = self._rooms.get(room_key(name))
         if room is None:
             return [self.missing(name)]
@@ -416,16 +419,25 @@ class Rooms:
         if room.invite_only and self.role(room, person) not in (Role.ADMIN, *_MEMBERS):
             return [Refused(ErrorCode.NOT_MEMBER, f"{room.name} is invite-only and you are not in it")]
         start = canonical(after) if after is not None else ""
-        return [Member(room.members[key], self._role_of_key(room, key)) for key in sorted(room.members)
-                if key > start]
+        return [Member(room.members[key], self._role_of_key(room, key), self._muted(room, key, now))
+                for key in sorted(room.members) if key > start]
+
+    @staticmethod
+    def _muted(room: Room, key: str, now: float | None) -> bool:
+        """Whether the person ``key`` is muted in ``room`` at ``now`` (see :meth:`members`)."""
+        if key not in room.muted:
+            return False
+        until = room.muted[key]
+        return until is None or now is None or until > now
 
     def may_post(self, person: Person, name: str, now: float) -> Refused | None:
         """None if ``person`` may post to room ``name`` now, else why not."""
         room, refusal = self._find(person, name, "post")
         if refusal is not None:
             return refusal
-        until = room.muted.get(canonical(person.name), 0.0)
-        if until is None or until > now:
+        me = canonical(person.name)
+        if self._muted(room, me, now):
+            until = room.muted[me]
             left = None if until is None else until - now
             when = "until a moderator unmutes you" if left is None else f"for {left:.0f} s more"
             return Refused(ErrorCode.MUTED, f"you are muted in {room.name} {when}", room=room.name, retry_after=left)

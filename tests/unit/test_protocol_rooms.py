@@ -130,6 +130,24 @@ def test_a_room_entry_says_invite_only_only_when_it_is():
     assert type(refused) is FrameRejected and refused.code == ErrorCode.BAD_FIELD
 
 
+def test_a_member_entry_says_muted_only_when_they_are():
+    """``muted`` in a ``member_list`` entry is sent only when true, so the entry of someone
+    not muted is the bytes it always was; an entry without it (an older server's) decodes
+    as not muted, and a value that is not a boolean is refused."""
+    assert codec.to_dict(MemberList("s", "#redes", (MemberEntry("Mia", "member", True),)))["members"] == [
+        {"name": "Mia", "role": "member", "online": True}]
+    assert codec.to_dict(MemberList("s", "#redes", (MemberEntry("Vic", "member", False, True),)))["members"] == [
+        {"name": "Vic", "role": "member", "online": False, "muted": True}]
+    old = _decode({"type": "member_list", "id": "s", "room": "#redes",
+                   "members": [{"name": "Vic", "role": "member", "online": True}]}, SERVER_TYPES)
+    assert old == MemberList("s", "#redes", (MemberEntry("Vic", "member", True),)) and not old.members[0].muted
+    event = MemberList("s", "#redes", (MemberEntry("Mia", "member", True), MemberEntry("Vic", "member", True, True)))
+    assert codec.decode(codec.encode(event)[:-1], SERVER_TYPES, const.MAX_TEXT_CHARS) == event
+    refused = _decode({"type": "member_list", "id": "s", "room": "#redes",
+                       "members": [{"name": "Vic", "role": "member", "online": True, "muted": 1}]}, SERVER_TYPES)
+    assert type(refused) is FrameRejected and refused.code == ErrorCode.BAD_FIELD
+
+
 def test_a_long_room_text_is_message_too_large_as_in_a_send():
     got = _decode({"type": "send", "id": "m", "room": "#a", "text": "x" * (const.MAX_TEXT_CHARS + 1)}, CLIENT_TYPES)
     assert got.code == ErrorCode.MESSAGE_TOO_LARGE

@@ -493,6 +493,22 @@ def test_an_unmute_before_the_end_leaves_no_stale_deadline_behind(rooms):
     assert rooms.may_post(VICTIM, "#redes", T0 + 61).code == ErrorCode.MUTED
 
 
+def test_the_member_list_says_who_is_muted_until_the_mute_ends(rooms):
+    """A moderator's client offers Unmute for a muted member and Mute for the others: the
+    list says which (a member muted until unmuted, or until a timed mute's end, even before
+    expire() has run), and nothing of an outsider's mute or of one that was lifted."""
+    rooms.mute(MOD, "#redes", VICTIM, T0, seconds=60)
+    rooms.mute(OWNER, "#redes", MEMBER, T0)
+    rooms.mute(OWNER, "#redes", OUTSIDER, T0)  # not a member: not listed
+    assert rooms.members(OUTSIDER, "#redes", now=T0 + 59) == [
+        Member("Mia", "member", muted=True), Member("Moe", "moderator"), Member("Olga", "owner"),
+        Member("Vic", "member", muted=True)]
+    assert rooms.members(OUTSIDER, "#redes", after="Olga", now=T0 + 60) == [Member("Vic", "member")]
+    rooms.unmute(OWNER, "#redes", MEMBER, T0 + 1)
+    assert rooms.members(OUTSIDER, "#redes", now=T0 + 1)[0] == Member("Mia", "member")
+    assert [m.muted for m in _reload(rooms)[0].members(OUTSIDER, "#redes", now=T0 + 2)] == [False, False, False, True]
+
+
 def test_appoint_and_dismiss_a_moderator(rooms):
     out = rooms.appoint(OWNER, "#redes", MEMBER, Role.MODERATOR, T0)
     assert notices(out) == [Notice("#redes", "appoint", "Mia", T0, by="Olga", role="moderator")]
