@@ -519,7 +519,7 @@ function renderRoomTools(chat) {
   $("member-count").textContent = String(room.members ? room.members.length : room.count);
   // Built again only when it changed: every frame of a busy room would, for nothing.
   const shown = JSON.stringify([i18n.language, key, moderator, chat.me,
-    (room.members || []).map((member) => [member.name, member.role, member.online])]);
+    (room.members || []).map((member) => [member.name, member.role, member.online, member.muted === true])]);
   if (shown === view.membersShown) return;
   view.membersShown = shown;
   // In the contact list's order: the server pages them by code point (Érica after Vitória).
@@ -533,6 +533,8 @@ function renderRoomTools(chat) {
     item.append(nameNode);
     if (moderator && !isMe(chat, member.name) && member.role !== "owner") {
       for (const [act, fields, label] of ROOM_ACTS) {
+        // Mute for someone not muted, Unmute for someone muted: the list says which (PROTOCOL.md member_list).
+        if (act === (member.muted === true ? "mute" : "unmute")) continue;
         const button = el("button", "member-act", t(label));  // i18n: listed in ROOM_ACTS
         button.type = "button";
         button.dataset.act = act;

@@ -429,6 +429,49 @@ def test_the_member_list_is_in_class_list_order(site) -> None:
                 student.close()
 
 
+def test_a_moderator_is_offered_mute_or_unmute_as_fits_the_member(site, tmp_path: Path) -> None:
+    """Beside every member the page offered both "Mute 10 min" and "Unmute" ("Deixar de
+    silenciar"), for someone not muted too: the member list did not say who is muted. It
+    does now (``muted``, PROTOCOL.md member_list), and the page offers one of the two as
+    fits, following the mutes as they come and go (by another moderator too)."""
+    page, web = site
+
+    def offered(name: str) -> list[str]:
+        return page.js(f"[...document.querySelectorAll('#member-list li[data-name=\"{name}\"] button')]"
+                       ".map(b => b.dataset.act).filter(a => a === 'mute' || a === 'unmute')")
+
+    def offers(name: str, act: str) -> str:
+        return (f"(() => {{ const acts = [...document.querySelectorAll('#member-list li[data-name=\"{name}\"] button')]"
+                f".map(b => b.dataset.act).filter(a => a === 'mute' || a === 'unmute');"
+                f" return acts.length === 1 && acts[0] === '{act}'; }})()")
+
+    with olga_in_redes(web) as olga:
+        vic = ChatClient("Vic", "127.0.0.1", web.srv.port)
+        try:
+            vic.connect(timeout=WAIT)
+            vic.join("#redes")
+            page.log_in("Bob")
+            page.wait_for("!!document.querySelector('#room-list button[data-room=\"#redes\"]')")
+            page.js("document.querySelector('#room-list button[data-room=\"#redes\"]').click()")
+            page.wait_for("document.querySelectorAll('#member-list li').length === 3")
+            olga.appoint("#redes", "Bob")
+            page.wait_for("!!document.querySelector('#member-list li[data-name=\"Vic\"] button')")
+            assert offered("Vic") == ["mute"]
+            page.js("document.querySelector('#member-list li[data-name=\"Vic\"] button[data-act=\"mute\"]').click()")
+            page.wait_for(offers("Vic", "unmute"))
+            page.js("document.querySelector('details.members').open = true")
+            shoot(page, tmp_path, "web-client-muted-member.png")
+            page.js("document.querySelector('#member-list li[data-name=\"Vic\"] button[data-act=\"unmute\"]').click()")
+            page.wait_for(offers("Vic", "mute"))
+            back = vic.send_to_room("#redes", "voltei")  # unmuted indeed
+            assert back.wait_done(WAIT) and back.error is None, back.error
+            olga.mute("#redes", "Vic")  # another moderator's mute, until unmuted
+            page.wait_for(offers("Vic", "unmute"))
+        finally:
+            vic.close()
+        assert page.problems() == []
+
+
 def test_inviting_a_name_that_cannot_be_one_says_so(site) -> None:
     # Found walking through the page: "Invite…" with a full name ("João Silva") did nothing
     # at all, no frame and no word, as if the button were dead.
