@@ -460,10 +460,12 @@ function renderRoomHeader(chat, key) {
   $("conversation-title").textContent = name;
   let count = room ? tn("{n} member", "{n} members", room.count, { n: room.count }) : t("You are not in this room");
   if (room && room.inviteOnly) count = `${t("invite only")} · ${count}`;
-  if (room && room.topic) $("conversation-presence").replaceChildren(bdi(room.topic), ` · ${count}`);
-  else $("conversation-presence").textContent = count;
-  $("conversation-presence").dataset.online = "true";
-  $("conversation-presence").dataset.blocked = "false";
+  // The topic in the text's colour, the count muted: not green, which is a person's "Online" on this line.
+  const presence = $("conversation-presence");
+  if (room && room.topic) presence.replaceChildren(el("bdi", "topic-text", room.topic), ` · ${count}`);
+  else presence.textContent = count;
+  delete presence.dataset.online;
+  presence.dataset.blocked = "false";
   $("composer-label").textContent = t("Message to everyone in {room}", { room: name });
   $("composer-input").placeholder = t("Message {room}…", { room: name });
 }

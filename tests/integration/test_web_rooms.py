@@ -123,6 +123,30 @@ def test_a_rooms_header_keeps_no_line_of_the_person_opened_before(site) -> None:
         assert page.problems() == []
 
 
+def test_a_rooms_topic_is_not_in_the_colour_of_online(site) -> None:
+    """A room's header drew its topic ("prova na sexta · 2 members") in green, the colour
+    the same line has for "Online" in a conversation with someone online: it read as a
+    status. The topic is in the text's colour, the count in the muted one, neither green;
+    the person's "Online" stays green."""
+    page, web = site
+    colour = "getComputedStyle(document.querySelector('#conversation-presence{}')).color"
+    with olga_in_redes(web):
+        page.log_in("Bob")
+        page.open_conversation("Olga")
+        page.wait_for("document.getElementById('conversation-presence').textContent === 'Online'")
+        online = page.js(colour.format(""))
+        page.wait_for("!!document.querySelector('#room-list button[data-room=\"#redes\"]')")
+        page.js("document.querySelector('#room-list button[data-room=\"#redes\"]').click()")
+        page.wait_for("document.getElementById('conversation-presence').textContent === 'prova na sexta · 2 members'")
+        topic, count = page.js(colour.format(" bdi")), page.js(colour.format(""))
+        assert online not in (topic, count), (online, topic, count)
+        assert topic == page.js("getComputedStyle(document.getElementById('conversation-title')).color")
+        page.open_conversation("Olga")
+        page.wait_for("document.getElementById('conversation-presence').textContent === 'Online'")
+        assert page.js(colour.format("")) == online
+        assert page.problems() == []
+
+
 def test_the_page_falls_back_to_version_1_and_resends_room_messages_with_their_ids(site) -> None:
     """The page's sans-I/O part (receiveFrame and friends), driven with frames in the page."""
     page, _web = site
