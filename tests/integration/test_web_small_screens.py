@@ -546,9 +546,21 @@ def test_block_and_unblock_by_keyboard_keep_the_focus_on_the_button(page: Page, 
     assert page.problems() == []
 
 
-def test_the_message_box_shows_its_hint_on_one_line_on_a_phone(page: Page, alice: TcpPeer) -> None:
+def hint_fits(page: Page) -> list:
+    """The message box's hint, its width as drawn and the width its box has for it."""
+    return page.js("(() => { const e = document.getElementById('composer-input');"
+                   " const style = getComputedStyle(e, '::placeholder');"
+                   " const pen = document.createElement('canvas').getContext('2d'); pen.font = style.font;"
+                   " const inside = e.clientWidth - parseFloat(getComputedStyle(e).paddingLeft)"
+                   " - parseFloat(getComputedStyle(e).paddingRight);"
+                   " return [e.placeholder, pen.measureText(e.placeholder).width, inside]; })()")
+
+
+def test_the_message_box_shows_its_whole_hint_on_one_line_on_a_phone(page: Page, alice: TcpPeer) -> None:
     # Found on a 360-px phone in Portuguese: "Mensagem para Conceição…" wrapped in the
-    # one-line box, its second line cut in half behind a scroll bar.
+    # one-line box, its second line cut in half behind a scroll bar. Then, on one line, it
+    # was cut at its end: "Mensagem para #turma.." (211 px of words in a box of 204), and
+    # "Mensagem para Conceição…" lost "ão…". A name of a usual length fits whole.
     phone(page)
     page.js("(() => { const s = document.getElementById('lang-switch'); s.value = 'pt_BR';"
             " s.dispatchEvent(new Event('change')); })()")
@@ -561,6 +573,18 @@ def test_the_message_box_shows_its_hint_on_one_line_on_a_phone(page: Page, alice
     assert page.js("document.getElementById('composer-input').placeholder") == "Mensagem para Conceição…"
     assert page.js("(() => { const e = document.getElementById('composer-input');"
                    " return e.scrollHeight <= e.clientHeight; })()")
+    hint, drawn, room = hint_fits(page)
+    assert drawn <= room, (hint, drawn, room)
+    page.focus("#contacts-toggle")
+    page.enter()
+    page.wait_for("getComputedStyle(document.getElementById('sidebar')).visibility === 'visible'")
+    page.focus("#join-room-name")
+    page.type("#turma")
+    page.enter()
+    page.wait_for("document.getElementById('conversation-title').textContent === '#turma'")
+    hint, drawn, room = hint_fits(page)
+    assert hint == "Mensagem para #turma…" and drawn <= room, (hint, drawn, room)
+    assert page.js("document.documentElement.scrollWidth") <= 360
     assert page.problems() == []
 
 
