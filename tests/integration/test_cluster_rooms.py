@@ -21,7 +21,7 @@ from wire import WireClient
 import const
 from protocol import (
     Accepted, Ban, Block, Done, ErrorCode, ErrorReply, Invite, JoinRoom, Kick, LeaveRoom, MemberList, MembersRequest, Mute,
-    Ping, RoomInfo, RoomList, RoomNotice, RoomPost, RoomsRequest, SendToRoom, UserJoined, UserLeft,
+    Ping, RoomInfo, RoomList, RoomNotice, RoomPost, RoomsRequest, SendToRoom, Unmute, UserJoined, UserLeft,
 )
 from server import ServerConfig
 from server.app import ChatServer
@@ -351,6 +351,28 @@ def test_a_mute_ends_once_for_the_cluster_not_once_per_node(nodes):
         assert heard[bia] == [("unmute", "Bia")], heard
         bia.send(SendToRoom("s2", "#redes", "back"))
         bia.expect(Accepted, skip=QUIET + (RoomPost,))
+
+
+def test_every_node_lists_a_member_muted_through_another_as_muted(nodes):
+    """A moderator's client offers Unmute for a muted member (``muted`` in member_list):
+    a mute made through one node is in the list another node answers, and its unmute too."""
+    n = nodes(2)
+    with n.login(0, "Ana") as ana, n.login(1, "Bia") as bia:
+        online_everywhere(n, "Ana", "Bia")
+        join(ana, "#redes", create=True)
+        join(bia, "#redes")
+        for client in (ana, bia):
+            notices(client, until=("joined", "Bia"))
+        done(ana, Mute("m", "#redes", "Bia"))
+        notices(bia, until=("mute", "Bia"))  # node 1 has the mute: it tells it once it has it
+
+        def muted() -> list[tuple[str, bool]]:
+            bia.send(MembersRequest("m", "#redes"))
+            return [(m.name, m.muted) for m in bia.expect(MemberList, skip=QUIET).members]
+        assert muted() == [("Ana", False), ("Bia", True)]
+        done(ana, Unmute("u", "#redes", "Bia"))
+        notices(bia, until=("unmute", "Bia"))
+        assert muted() == [("Ana", False), ("Bia", False)]
 
 
 def test_a_console_administrator_moderates_through_every_node(nodes):
