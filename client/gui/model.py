@@ -60,7 +60,7 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, field, fields, is_dataclass
+from dataclasses import dataclass, field, fields, is_dataclass, replace
 
 import const
 from protocol import (
@@ -1639,6 +1639,12 @@ class ChatModel:
         """True if the moderation menu is offered in room ``key`` (owner or moderator)."""
         return self.my_role(key) in MODERATING
 
+    def is_muted(self, key: str, name: str) -> bool:
+        """True if member ``name`` of room ``key`` is muted there, as the member list said
+        (``muted``) and the mute and unmute notices since: the menu offers Unmute, not Mute."""
+        state = self.rooms.get(key)
+        return any(key_of(m.name) == key_of(name) and m.muted for m in (state.members if state else None) or ())
+
     def _member_of(self, room: str) -> None:
         """The server sent us what it sends only to the members of ``room``: if it is not
         listed (joined before this window started, or from another device), list it now
@@ -1715,13 +1721,16 @@ class ChatModel:
             if members is not None:
                 state.members = [m for m in members if key_of(m.name) != key_of(event.name)]
         elif event.act in ("online", "offline") and members is not None:  # presence in the room
-            state.members = [MemberEntry(m.name, m.role, event.act == "online")
+            state.members = [replace(m, online=event.act == "online")
+                             if key_of(m.name) == key_of(event.name) else m for m in members]
+        elif event.act in ("mute", "unmute") and members is not None:  # (a timed mute's end is an unmute)
+            state.members = [replace(m, muted=event.act == "mute")
                              if key_of(m.name) == key_of(event.name) else m for m in members]
         elif event.act in ("appoint", "owner") and members is not None:
             role = "owner" if event.act == "owner" else event.role or "member"
             # A new owner: the owner before is a moderator now (PROTOCOL.md, "appoint").
-            state.members = [MemberEntry(m.name, role, m.online) if key_of(m.name) == key_of(event.name)
-                             else MemberEntry(m.name, "moderator", m.online) if event.act == "owner"
+            state.members = [replace(m, role=role) if key_of(m.name) == key_of(event.name)
+                             else replace(m, role="moderator") if event.act == "owner"
                              and m.role == "owner" else m
                              for m in members]
         self._changes.append(MembersChanged(key))

@@ -409,12 +409,16 @@ class RoomPanel:
 
     # --- The member menu -------------------------------------------------------------------
 
-    def menu_items(self) -> list[str]:
-        """The menu's entries for the open room: the acts, if we may moderate; else none."""
+    def menu_items(self, name: str | None = None) -> list[str]:
+        """The menu's entries for the open room: the acts, if we may moderate; else none.
+        For member ``name``, Mute or Unmute as fits them (the model knows who is muted)."""
         model = self.app.model
         if model is None or not model.may_moderate(model.active):
             return []
-        return [act for act, _label in ACTS]
+        if name is None:
+            return [act for act, _label in ACTS]
+        skipped = "mute" if model.is_muted(model.active, name) else "unmute"
+        return [act for act, _label in ACTS if act != skipped]
 
     def _menu_at(self, event: Any) -> str:
         if event is not None:
@@ -422,13 +426,14 @@ class RoomPanel:
             if row:
                 self.members.selection_set(row)
         selection = self.members.selection()
-        items = self.menu_items()
-        if not selection or not items:
+        items = self.menu_items(selection[0]) if selection else []
+        if not items:
             return "break"
         name = selection[0]
         self.menu.delete(0, "end")
         for act, label in ACTS:
-            self.menu.add_command(label=_(label), command=lambda act=act: self.act(act, name))
+            if act in items:
+                self.menu.add_command(label=_(label), command=lambda act=act: self.act(act, name))
         x = event.x_root if event is not None else self.members.winfo_rootx()
         y = event.y_root if event is not None else self.members.winfo_rooty()
         self.menu.tk_popup(x, y)

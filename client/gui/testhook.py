@@ -284,6 +284,9 @@ def dump(app: ChatApp, panes: Any = True, sizes: bool = False) -> dict[str, Any]
                             "may_moderate": model.may_moderate(key)} for key, state in model.rooms.items()},
             "members": list(app.rooms.shown),
             "room_menu": app.rooms.menu_items(),
+            # The menu each member of the open room gets (a right click on them): {name: acts}.
+            "member_menus": {m.name: app.rooms.menu_items(m.name)
+                             for m in getattr(model.rooms.get(model.active), "members", None) or ()},
             # The conversation whose pane is on top of the stack (what the user sees), by
             # Tk's stacking order of the panes (winfo children: the lowest first).
             "pane_shown": next((key for child in reversed(app.stack.winfo_children())

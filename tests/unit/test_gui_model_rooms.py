@@ -490,3 +490,21 @@ def test_put_out_of_the_open_room_the_room_for_everyone_says_why() -> None:
         assert model.active == ROOM and key not in model.contact_order()
         [line] = [line for line in model.conversations[ROOM].lines if line.kind == "notice"]
         assert line.text.startswith(said), line.text
+
+
+def test_the_model_knows_who_is_muted_from_the_list_and_the_notices() -> None:
+    """The member menu offers Unmute for a muted member and Mute for the others: the model
+    takes who is muted from the member list (``muted``) and follows the mute and unmute
+    notices (a timed mute's end is an unmute), keeping it through presence and roles."""
+    model = ChatModel("Olga")
+    key = joined(model)
+    model.set_members("#redes", [MemberEntry("Olga", "owner", True), MemberEntry("Vic", "member", True, True),
+                                 MemberEntry("Zoe", "member", True)])
+    assert [model.is_muted(key, name) for name in ("Olga", "VIC", "Zoe", "nobody")] == [False, True, False, False]
+    model.apply(RoomNotice("#redes", "mute", "Zoe", 1.0, by="Olga", until=61.0))
+    model.apply(RoomNotice("#redes", "offline", "Zoe", 2.0))
+    model.apply(RoomNotice("#redes", "appoint", "Zoe", 3.0, by="Olga", role="moderator"))
+    assert model.is_muted(key, "Zoe") and model.rooms[key].members[2] == MemberEntry("Zoe", "moderator", False, True)
+    model.apply(RoomNotice("#redes", "unmute", "Vic", 4.0, by="Olga"))
+    model.apply(RoomNotice("#redes", "unmute", "Zoe", 61.0, reason="the mute ended"))
+    assert not model.is_muted(key, "Vic") and not model.is_muted(key, "Zoe")
