@@ -923,11 +923,11 @@ class TerminalUI:
             else:
                 self._room_act(command, room)
         except ClientError as exc:
-            # The room names the sentence of a room's refusal (not a moderation act's, whose
-            # not_member may be about the person acted on).
+            # The room names the sentence of a room's refusal (a moderation act's only where
+            # the error says whom it is about: its not_member may be about the person acted on).
             act = command if isinstance(command, RoomAct) else None
             self._screen.emit(_("! /{command} failed: {why}").format(
-                command=command_names(word)[0], why=self._failure(exc, None if act else room, act)))
+                command=command_names(word)[0], why=self._failure(exc, room, act)))
 
     def _room_act(self, command: RoomAct, room: str) -> None:
         """A moderation act. The server announces it in the room, to us too when we are in
@@ -969,9 +969,11 @@ class TerminalUI:
     @staticmethod
     def _failure(exc: ClientError, about: str | None = None, act: RoomAct | None = None) -> str:
         """Why a request failed; ``about``: the recipient or room the request named; ``act``:
-        the room's moderation act it was, said in its own words where it has them."""
+        the room's moderation act it was (in room ``about``), said in its own words where it
+        has them (display.explain_act_refusal)."""
         if isinstance(exc, RequestFailed):
-            return explain_act_refusal(exc, act.act, act.name) if act is not None else explain_refusal(exc, about)
+            return explain_act_refusal(exc, act.act, act.name, about) if act is not None \
+                else explain_refusal(exc, about)
         return sanitize(str(exc))
 
     def _change_failed(self, command: str, exc: ClientError) -> None:

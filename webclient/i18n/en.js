@@ -29,6 +29,7 @@ chatCatalogueLoaded("en", {
   "no_such_room": "there is no room {name}",
   "no_such_room_like": "there is no room {name}; did you mean {like}?",
   "not_member": "you are not in {name}: join it first",
+  "not_member_named": "{name} is not in {room}",
   "password_changed": "your password was changed on another device: log in again with the new password",
   "password_reset": "your password was reset by the server operator: log in again with the new password the operator gives you",
   "queue_full": "too many messages are waiting for the connection to come back",
@@ -80,6 +81,9 @@ chatCatalogueLoaded("en", {
  "liked": {
   "no_such_room": "no_such_room_like",
   "unknown_recipient": "unknown_recipient_like"
+ },
+ "named": {
+  "not_member": "not_member_named"
  },
  "until_texts": {
   "name_taken": "name_held"

@@ -811,6 +811,7 @@ chatCatalogueLoaded("pt_BR", {
   "{name} is in {room}; Ctrl-C stops it": "{name} está em {room}; Ctrl-C o encerra",
   "{name} is invite-only: ask its moderators to invite you": "{name} é só para convidados: peça um convite a quem modera a sala",
   "{name} is not a valid name: {why}": "{name} não é um nome válido: {why}",
+  "{name} is not in {room}": "{name} não está em {room}",
   "{name} is online": "{name} está online",
   "{name} is typing…": "{name} está digitando…",
   "{name} joined": "{name} entrou",
@@ -943,6 +944,7 @@ chatCatalogueLoaded("pt_BR", {
   "no_such_room": "não existe a sala {name}",
   "no_such_room_like": "não existe a sala {name}; você quis dizer {like}?",
   "not_member": "você não está em {name}: entre nela primeiro",
+  "not_member_named": "{name} não está em {room}",
   "password_changed": "a sua senha foi trocada em outro aparelho: entre de novo com a nova senha",
   "password_reset": "a sua senha foi redefinida pelo operador do servidor: entre de novo com a nova senha que o operador lhe der",
   "queue_full": "há mensagens demais esperando a conexão voltar",
@@ -994,6 +996,9 @@ chatCatalogueLoaded("pt_BR", {
  "liked": {
   "no_such_room": "no_such_room_like",
   "unknown_recipient": "unknown_recipient_like"
+ },
+ "named": {
+  "not_member": "not_member_named"
  },
  "until_texts": {
   "name_taken": "name_held"
