@@ -339,6 +339,9 @@ ERROR_TEXTS = {
     "too_late": N_("a message can be edited or deleted only within {span} of sending it"),
     # {n}: the shortest password the server takes (const.MIN_PASSWORD_LENGTH).
     "weak_password": N_("a password needs at least {n} characters"),
+    # A block's or unblock's bad_field: of one's own name (PROTOCOL.md, "block"; ACT_TEXTS).
+    "block_self": N_("you cannot block yourself"),
+    "unblock_self": N_("you cannot unblock yourself: nobody can block themselves"),
     "too_many_blocked": N_("you block as many names as one may already: unblock someone you no longer need to "
                            "block first"),
     # Refusals whose server words differ by case (PROTOCOL.md "Errors"): one sentence each
@@ -398,10 +401,12 @@ LIKE_TEXTS = {"unknown_recipient": "unknown_recipient_like", "no_such_room": "no
 # Codes that take another sentence when the error has "until" and no retry_after (its key
 # in ERROR_TEXTS): name_taken of a guest name kept for its last guest, until that time.
 UNTIL_TEXTS = {"name_taken": "name_held"}
-# Codes that take another sentence when a room's moderation act was refused, by act (its
-# key in ERROR_TEXTS): an invitation's unknown_recipient is a name with no account, not
-# one "nobody ... has ever logged in" with (explain_act_refusal).
-ACT_TEXTS = {("invite", "unknown_recipient"): "invite_no_account"}
+# Codes that take another sentence when a request about a named person was refused, by
+# request (its key in ERROR_TEXTS): an invitation's unknown_recipient is a name with no
+# account, not one "nobody ... has ever logged in" with; a block's or unblock's bad_field
+# is of one's own name, said as what was asked (explain_act_refusal).
+ACT_TEXTS = {("invite", "unknown_recipient"): "invite_no_account", ("block", "bad_field"): "block_self",
+             ("unblock", "bad_field"): "unblock_self"}
 # Codes that take another sentence when the error names the person it is about, not the
 # asker (its "name", PROTOCOL.md "error"; its key in ERROR_TEXTS): a kick's or appoint's
 # not_member of someone not in the room. {name} is that person, {room} the room the
@@ -523,7 +528,7 @@ def _named(refusal) -> str | None:
 
 def explain_act_refusal(refusal, act: str, name: str, room: str | None = None) -> str:
     """:func:`explain_refusal` for a room's moderation act ``act`` ("invite", "kick"...)
-    on ``name`` in ``room``, refused: the act's own sentence for the code where ACT_TEXTS
+    on ``name`` in ``room`` (or a "block" or "unblock" of ``name``), refused: the act's own sentence for the code where ACT_TEXTS
     has one (naming ``name``); for a code of NAMED_TEXTS whose error names the person it
     is about (its ``name``: "Olga is not in #turma"), that sentence, with ``room``; else
     the code's, which for a code about a named person may be about the asker or the one

@@ -976,12 +976,13 @@ class TerminalUI:
                 else explain_refusal(exc, about)
         return sanitize(str(exc))
 
-    def _change_failed(self, command: str, exc: ClientError) -> None:
+    def _change_failed(self, command: str, exc: ClientError, why: str | None = None) -> None:
         """Say that /``command``, which changes something (a block, a password, an edit...),
-        failed, and why; unless its request was written and its answer never came (the
-        connection lost first: ``uncertain``; or none within the timeout): then the server
-        may have made the change, and the line says so rather than "failed"."""
-        why = self._failure(exc)
+        failed, and why (``why``, else :meth:`_failure`'s words); unless its request was
+        written and its answer never came (the connection lost first: ``uncertain``; or none
+        within the timeout): then the server may have made the change, and the line says so
+        rather than "failed"."""
+        why = self._failure(exc) if why is None else why
         if getattr(exc, "uncertain", False) or isinstance(exc, RequestTimeout):
             self._screen.emit(_("! /{command}: the server's answer did not come, so it may or may not have been "
                                 "done: {why}").format(command=command, why=why))
@@ -993,7 +994,10 @@ class TerminalUI:
         try:
             (self.client.block if command.blocked else self.client.unblock)(command.name, self._timeout)
         except ClientError as exc:
-            self._change_failed(command_names("block" if command.blocked else "unblock")[0], exc)
+            act = "block" if command.blocked else "unblock"
+            # In the request's own words where it has them (one's own name: display.ACT_TEXTS).
+            why = explain_act_refusal(exc, act, command.name) if isinstance(exc, RequestFailed) else None
+            self._change_failed(command_names(act)[0], exc, why)
             return
         self._screen.emit((_("* blocked {name}: their messages will not reach you") if command.blocked
                            else _("* unblocked {name}")).format(name=name))

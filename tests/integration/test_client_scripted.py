@@ -244,3 +244,14 @@ def test_a_kick_of_someone_not_in_the_room_is_said_in_portuguese(server) -> None
         vic.close()
     refusals = [line for line in done.stdout.splitlines() if line.startswith("! ")]
     assert refusals == ["! /expulsar falhou: Vic não está em #turma"], done.stdout + done.stderr
+
+
+def test_blocking_or_unblocking_ones_own_name_is_said_as_what_was_asked_in_portuguese(server) -> None:
+    """/unblock of one's own name said "you cannot block yourself (bad_field)", the server's
+    English for the other request, with the code after it. Each is said as what was asked,
+    in the terminal's language."""
+    done = chatclient(server.port, "Olga", script="/unblock olga\n/block Olga\n",
+                      env=dict(os.environ, LANG="pt_BR.UTF-8", LC_ALL="C.UTF-8", LANGUAGE="pt_BR"))
+    refusals = [line for line in done.stdout.splitlines() if line.startswith("! ")]
+    assert refusals == ["! /desbloquear falhou: você não pode desbloquear a si mesmo: ninguém pode bloquear a si mesmo",
+                        "! /bloquear falhou: você não pode bloquear a si mesmo"], done.stdout + done.stderr

@@ -770,6 +770,17 @@ def test_an_acts_not_member_that_names_the_person_is_said_in_the_clients_words()
     assert explain_act_refusal(shady, "kick", "Olga", "#turma") == "\\x1b[2JOlga is not in #turma"
 
 
+def test_a_block_or_unblock_of_ones_own_name_is_said_as_what_was_asked() -> None:
+    """Their bad_field is of one's own name (PROTOCOL.md, "block"): an unblock said "you
+    cannot block yourself (bad_field)", the server's words for the other request."""
+    from client.display import explain_act_refusal
+    from client.errors import RequestFailed
+    from protocol import ErrorReply
+    refused = RequestFailed.of(ErrorReply("bad_field", "you cannot block yourself", "u"))
+    assert explain_act_refusal(refused, "unblock", "Olga") == "you cannot unblock yourself: nobody can block themselves"
+    assert explain_act_refusal(refused, "block", "Olga") == "you cannot block yourself"
+
+
 def test_the_windows_refused_invitation_of_a_name_with_no_account_is_in_its_words() -> None:
     """The window said the server's English for it too ("Convidar falhou: Mla has no account
     here, ..."); a failure that is not a refusal keeps the window's words for it."""
