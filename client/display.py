@@ -528,11 +528,12 @@ def _named(refusal) -> str | None:
 
 def explain_act_refusal(refusal, act: str, name: str, room: str | None = None) -> str:
     """:func:`explain_refusal` for a room's moderation act ``act`` ("invite", "kick"...)
-    on ``name`` in ``room`` (or a "block" or "unblock" of ``name``), refused: the act's own sentence for the code where ACT_TEXTS
-    has one (naming ``name``); for a code of NAMED_TEXTS whose error names the person it
-    is about (its ``name``: "Olga is not in #turma"), that sentence, with ``room``; else
-    the code's, which for a code about a named person may be about the asker or the one
-    acted on (an older server's not_member, without ``name``), so names nobody."""
+    on ``name`` in ``room`` (or a "block" or "unblock" of ``name``), refused: the act's own
+    sentence for the code where ACT_TEXTS has one (naming ``name``); for a code of
+    NAMED_TEXTS whose error names the person it is about (its ``name``: "Olga is not in
+    #turma"), that sentence, with ``room``; else the code's, which for a code about a
+    named person may be about the asker or the one acted on (an older server's
+    not_member, without ``name``), so names nobody."""
     key = ACT_TEXTS.get((act, getattr(refusal, "code", None)))
     if key is not None:
         return _(ERROR_TEXTS[key]).format(name=sanitize(name))

@@ -41,7 +41,8 @@ def web_json_text(language: str) -> str:
     """The exact text of ``webclient/i18n/LANG.json``: the catalogue (none for English),
     the sentences for error codes, translated, from :mod:`client.display` (with the codes
     that need the error's name, ``like`` or ``room``, the words of a wait with no end, and
-    the sentence a code takes with ``retry_after``, with ``like``, with ``name`` or with ``until``), and the login field each refusal is about, from
+    the sentence a code takes with ``retry_after``, with ``like``, with ``name`` or with
+    ``until``), and the login field each refusal is about, from
     :data:`client.core.LOGIN_OUTCOMES`."""
     from client.display import (
         ERROR_TEXTS, LIKE_TEXTS, NAMED_TEXTS, NEEDS_LIKE, NEEDS_NAME, NEEDS_ROOM, TIMED_TEXTS, UNTIL_CLOCKLESS,

@@ -56,7 +56,8 @@ class BlockDesk:
             return
         owner, target, blocking = session.key, canonical(request.name), type(request) is Block
         if target == owner:  # (in the words of what was asked: an unblock is not a block)
-            words = "you cannot block yourself" if blocking else "you cannot unblock yourself: nobody can block themselves"
+            words = "you cannot block yourself" if blocking \
+                else "you cannot unblock yourself: nobody can block themselves"
             session.send(ErrorReply(ErrorCode.BAD_FIELD, words, request.request_id))
             return
         was_blocked = target in self.blocked.get(owner, ())

@@ -10,8 +10,8 @@ import const
 from helpers import open_pair
 from protocol import (
     LATEST_VERSION, Appoint, Ban, ErrorCode, ErrorReply, SetRoomMode, FrameRejected, JoinRoom, MemberEntry, MemberList,
-    Mute, RoomEntry, RoomInfo, RoomList, RoomMessage, RoomNotice, RoomPost, RoomsRequest, SendDirect, SendToRoom, SetTopic,
-    negotiate,
+    Mute, RoomEntry, RoomInfo, RoomList, RoomMessage, RoomNotice, RoomPost, RoomsRequest, SendDirect, SendToRoom,
+    SetTopic, negotiate,
 )
 from protocol import codec
 
