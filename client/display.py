@@ -339,6 +339,9 @@ ERROR_TEXTS = {
     "too_late": N_("a message can be edited or deleted only within {span} of sending it"),
     # {n}: the shortest password the server takes (const.MIN_PASSWORD_LENGTH).
     "weak_password": N_("a password needs at least {n} characters"),
+    # A block's or unblock's bad_field: of one's own name (PROTOCOL.md, "block"; ACT_TEXTS).
+    "block_self": N_("you cannot block yourself"),
+    "unblock_self": N_("you cannot unblock yourself: nobody can block themselves"),
     "too_many_blocked": N_("you block as many names as one may already: unblock someone you no longer need to "
                            "block first"),
     # Refusals whose server words differ by case (PROTOCOL.md "Errors"): one sentence each
@@ -356,6 +359,8 @@ ERROR_TEXTS = {
                        "'.' but no spaces or symbols (a room's name starts with #); choose another"),
     # Rooms: {name} is the room the request named.
     "not_member": N_("you are not in {name}: join it first"),
+    # not_member with "name" (NAMED_TEXTS): a moderation act's, about the person it named.
+    "not_member_named": N_("{name} is not in {room}"),
     "no_such_room": N_("there is no room {name}"),
     "no_such_room_like": N_("there is no room {name}; did you mean {like}?"),
     "room_exists": N_("{name} exists already: join it"),
@@ -396,10 +401,18 @@ LIKE_TEXTS = {"unknown_recipient": "unknown_recipient_like", "no_such_room": "no
 # Codes that take another sentence when the error has "until" and no retry_after (its key
 # in ERROR_TEXTS): name_taken of a guest name kept for its last guest, until that time.
 UNTIL_TEXTS = {"name_taken": "name_held"}
-# Codes that take another sentence when a room's moderation act was refused, by act (its
-# key in ERROR_TEXTS): an invitation's unknown_recipient is a name with no account, not
-# one "nobody ... has ever logged in" with (explain_act_refusal).
-ACT_TEXTS = {("invite", "unknown_recipient"): "invite_no_account"}
+# Codes that take another sentence when a request about a named person was refused, by
+# request (its key in ERROR_TEXTS): an invitation's unknown_recipient is a name with no
+# account, not one "nobody ... has ever logged in" with; a block's or unblock's bad_field
+# is of one's own name, said as what was asked (explain_act_refusal).
+ACT_TEXTS = {("invite", "unknown_recipient"): "invite_no_account", ("block", "bad_field"): "block_self",
+             ("unblock", "bad_field"): "unblock_self"}
+# Codes that take another sentence when the error names the person it is about, not the
+# asker (its "name", PROTOCOL.md "error"; its key in ERROR_TEXTS): a kick's or appoint's
+# not_member of someone not in the room. {name} is that person, {room} the room the
+# request named; without both, the code's own sentence (about the asker) or the server's
+# words (explain_act_refusal).
+NAMED_TEXTS = {"not_member": "not_member_named"}
 # "until" is on the server's clock, and the wait ({delay}) is it less the server's now as
 # this client reckons it (client/serverclock.py: from the welcome's and pongs' ``now``). Before
 # the server said its time (a first login's refusal, an older server) that is this clock's,
@@ -419,7 +432,8 @@ def _until_text(code: str, until: float) -> str:
 def explain_error(code: str, message: str, to: str | None = None, retry_after: float | None = None,
                   like: str | None = None, room: str | None = None, reason: str | None = None,
                   uncertain: bool | None = False, attempts: int | None = None, tried_for: float | None = None,
-                  until: float | None = None, waited: float | None = None, waited_said: float | None = None) -> str:
+                  until: float | None = None, waited: float | None = None, waited_said: float | None = None,
+                  named: str | None = None) -> str:
     """One line for the user saying why a request failed: a sentence, not a code.
 
     Well-known codes get a sentence, in the language in use, that names the recipient
@@ -442,12 +456,16 @@ def explain_error(code: str, message: str, to: str | None = None, retry_after: f
     last wait. ``waited`` (an ``expired`` message's, when the client knows when it was sent):
     the seconds since then; ``waited_said``: the error's ``waited``, what the server says it
     waited; one of them said (:func:`expired_wait` chooses, :func:`format_span` words it).
+    ``named``: the error's ``name``, the person a code of NAMED_TEXTS is about (``to`` the
+    room the request named).
     """
+    about_them = bool(named) and bool(to) and code in NAMED_TEXTS
     spent = expired_wait(waited_said, waited) if code == "expired" else None
     unsure = code == "unconfirmed" or (uncertain and code == "unavailable")
     template = ERROR_TEXTS["unconfirmed_given_up"] if attempts and unsure \
         else ERROR_TEXTS["unconfirmed"] if unsure \
         else ERROR_TEXTS["unavailable_given_up"] if attempts and code == "unavailable" \
+        else ERROR_TEXTS[NAMED_TEXTS[code]] if about_them \
         else ERROR_TEXTS[TIMED_TEXTS[code]] if code in TIMED_TEXTS and retry_after is not None \
         else ERROR_TEXTS[LIKE_TEXTS[code]] if code in LIKE_TEXTS and like \
         else ERROR_TEXTS[_until_text(code, until)] if code in UNTIL_TEXTS and until is not None \
@@ -462,8 +480,9 @@ def explain_error(code: str, message: str, to: str | None = None, retry_after: f
         untimed = WHEN_UNTIMED.get(code)
         when = _("try again in {delay}").format(delay=format_delay(retry_after)) if retry_after is not None \
             else _(untimed) if untimed else _("try again later")
-        name = room if code in NEEDS_ROOM else to
+        name = named if about_them else room if code in NEEDS_ROOM else to
         text = _(template).format(name=sanitize(name) if name else _("the recipient"), when=when,
+                                  room=sanitize(to) if to else "",
                                   limit=const.MAX_TEXT_CHARS, span=format_span(edit_window()),
                                   n=const.MIN_PASSWORD_LENGTH,
                                   like=sanitize(like) if like else "", why=f": {sanitize(reason)}" if reason else "",
@@ -488,8 +507,8 @@ def explain_refusal(refusal, to: str | None = None, waited: float | None = None)
     """:func:`explain_error` for ``refusal``: an error from the server (an ErrorReply, a
     RequestFailed) or a failed message's ``error`` (the pair ``(code, message)``, or a
     Failure), with its other fields (``retry_after``, ``like``, ``room``, ``reason``,
-    ``uncertain``, an expiry's ``waited``) when it has them. ``to``: the recipient or room
-    the request named; ``waited``: as :func:`explain_error`'s."""
+    ``uncertain``, an expiry's ``waited``, ``name``) when it has them. ``to``: the
+    recipient or room the request named; ``waited``: as :func:`explain_error`'s."""
     code, message = refusal[:2] if isinstance(refusal, tuple) else (refusal.code, refusal.message)
     if getattr(refusal, "local", False):  # the client's own words, the exact reason (LoginRefused)
         return sanitize(message)
@@ -498,17 +517,28 @@ def explain_refusal(refusal, to: str | None = None, waited: float | None = None)
                          room, getattr(refusal, "reason", None), uncertain=getattr(refusal, "uncertain", False),
                          attempts=getattr(refusal, "attempts", None), tried_for=getattr(refusal, "tried_for", None),
                          until=getattr(refusal, "until", None), waited=waited,
-                         waited_said=getattr(refusal, "waited", None))
+                         waited_said=getattr(refusal, "waited", None), named=_named(refusal))
 
 
-def explain_act_refusal(refusal, act: str, name: str) -> str:
+def _named(refusal) -> str | None:
+    """The person ``refusal`` says it is about (the error's ``name``), if it says one."""
+    named = getattr(refusal, "name", None)
+    return named if isinstance(named, str) and named else None
+
+
+def explain_act_refusal(refusal, act: str, name: str, room: str | None = None) -> str:
     """:func:`explain_refusal` for a room's moderation act ``act`` ("invite", "kick"...)
-    on ``name``, refused: the act's own sentence for the code where ACT_TEXTS has one
-    (naming ``name``), else the code's, which for a code about a named person may be
-    about the asker or the one acted on (not_member), so names nobody."""
+    on ``name`` in ``room`` (or a "block" or "unblock" of ``name``), refused: the act's own
+    sentence for the code where ACT_TEXTS has one (naming ``name``); for a code of
+    NAMED_TEXTS whose error names the person it is about (its ``name``: "Olga is not in
+    #turma"), that sentence, with ``room``; else the code's, which for a code about a
+    named person may be about the asker or the one acted on (an older server's
+    not_member, without ``name``), so names nobody."""
     key = ACT_TEXTS.get((act, getattr(refusal, "code", None)))
     if key is not None:
         return _(ERROR_TEXTS[key]).format(name=sanitize(name))
+    if room and _named(refusal) and getattr(refusal, "code", None) in NAMED_TEXTS:
+        return explain_refusal(refusal, room)
     return explain_refusal(refusal)
 
 

@@ -99,11 +99,14 @@ class RequestFailed(ClientError):
     and ``retry_after`` (seconds, for ``rate_limited`` and ``unavailable``; the time left
     of a mute; else None), ``room`` and ``reason`` (a refusal of one's own join while
     banned: the room and the ban's reason; PROTOCOL.md, "error"), else None,
-    ``uncertain`` (``unavailable`` only: the server cannot tell whether it was done), and
-    ``like`` (the room a ``no_such_room`` name without its ``#`` meant), else None."""
+    ``uncertain`` (``unavailable`` only: the server cannot tell whether it was done),
+    ``like`` (the room a ``no_such_room`` name without its ``#`` meant), else None, and
+    ``name`` (a moderation act's ``not_member``: the person acted on, who is not in the
+    room; None when it is about the asker, or from an older server)."""
 
     def __init__(self, code: str, message: str, retry_after: float | None = None, room: str | None = None,
-                 reason: str | None = None, uncertain: bool = False, like: str | None = None) -> None:
+                 reason: str | None = None, uncertain: bool = False, like: str | None = None,
+                 name: str | None = None) -> None:
         super().__init__(f"{message} ({code})")
         self.code = code
         self.message = message
@@ -112,12 +115,13 @@ class RequestFailed(ClientError):
         self.reason = reason
         self.uncertain = uncertain
         self.like = like
+        self.name = name
 
     @classmethod
     def of(cls, reply) -> RequestFailed:
         """The exception for ``reply``, an ErrorReply answering a request."""
         return cls(reply.code, reply.message, reply.retry_after, reply.room_name, reply.reason,
-                   bool(reply.uncertain), reply.like)
+                   bool(reply.uncertain), reply.like, reply.name)
 
 
 class RequestTimeout(ClientError, TimeoutError):

@@ -923,11 +923,11 @@ class TerminalUI:
             else:
                 self._room_act(command, room)
         except ClientError as exc:
-            # The room names the sentence of a room's refusal (not a moderation act's, whose
-            # not_member may be about the person acted on).
+            # The room names the sentence of a room's refusal (a moderation act's only where
+            # the error says whom it is about: its not_member may be about the person acted on).
             act = command if isinstance(command, RoomAct) else None
             self._screen.emit(_("! /{command} failed: {why}").format(
-                command=command_names(word)[0], why=self._failure(exc, None if act else room, act)))
+                command=command_names(word)[0], why=self._failure(exc, room, act)))
 
     def _room_act(self, command: RoomAct, room: str) -> None:
         """A moderation act. The server announces it in the room, to us too when we are in
@@ -969,17 +969,20 @@ class TerminalUI:
     @staticmethod
     def _failure(exc: ClientError, about: str | None = None, act: RoomAct | None = None) -> str:
         """Why a request failed; ``about``: the recipient or room the request named; ``act``:
-        the room's moderation act it was, said in its own words where it has them."""
+        the room's moderation act it was (in room ``about``), said in its own words where it
+        has them (display.explain_act_refusal)."""
         if isinstance(exc, RequestFailed):
-            return explain_act_refusal(exc, act.act, act.name) if act is not None else explain_refusal(exc, about)
+            return explain_act_refusal(exc, act.act, act.name, about) if act is not None \
+                else explain_refusal(exc, about)
         return sanitize(str(exc))
 
-    def _change_failed(self, command: str, exc: ClientError) -> None:
+    def _change_failed(self, command: str, exc: ClientError, why: str | None = None) -> None:
         """Say that /``command``, which changes something (a block, a password, an edit...),
-        failed, and why; unless its request was written and its answer never came (the
-        connection lost first: ``uncertain``; or none within the timeout): then the server
-        may have made the change, and the line says so rather than "failed"."""
-        why = self._failure(exc)
+        failed, and why (``why``, else :meth:`_failure`'s words); unless its request was
+        written and its answer never came (the connection lost first: ``uncertain``; or none
+        within the timeout): then the server may have made the change, and the line says so
+        rather than "failed"."""
+        why = self._failure(exc) if why is None else why
         if getattr(exc, "uncertain", False) or isinstance(exc, RequestTimeout):
             self._screen.emit(_("! /{command}: the server's answer did not come, so it may or may not have been "
                                 "done: {why}").format(command=command, why=why))
@@ -991,7 +994,10 @@ class TerminalUI:
         try:
             (self.client.block if command.blocked else self.client.unblock)(command.name, self._timeout)
         except ClientError as exc:
-            self._change_failed(command_names("block" if command.blocked else "unblock")[0], exc)
+            act = "block" if command.blocked else "unblock"
+            # In the request's own words where it has them (one's own name: display.ACT_TEXTS).
+            why = explain_act_refusal(exc, act, command.name) if isinstance(exc, RequestFailed) else None
+            self._change_failed(command_names(act)[0], exc, why)
             return
         self._screen.emit((_("* blocked {name}: their messages will not reach you") if command.blocked
                            else _("* unblocked {name}")).format(name=name))

@@ -41,11 +41,12 @@ def web_json_text(language: str) -> str:
     """The exact text of ``webclient/i18n/LANG.json``: the catalogue (none for English),
     the sentences for error codes, translated, from :mod:`client.display` (with the codes
     that need the error's name, ``like`` or ``room``, the words of a wait with no end, and
-    the sentence a code takes with ``retry_after``, with ``like`` or with ``until``), and the login field each refusal is about, from
+    the sentence a code takes with ``retry_after``, with ``like``, with ``name`` or with
+    ``until``), and the login field each refusal is about, from
     :data:`client.core.LOGIN_OUTCOMES`."""
     from client.display import (
-        ERROR_TEXTS, LIKE_TEXTS, NEEDS_LIKE, NEEDS_NAME, NEEDS_ROOM, TIMED_TEXTS, UNTIL_CLOCKLESS, UNTIL_TEXTS,
-        WHEN_UNTIMED,
+        ERROR_TEXTS, LIKE_TEXTS, NAMED_TEXTS, NEEDS_LIKE, NEEDS_NAME, NEEDS_ROOM, TIMED_TEXTS, UNTIL_CLOCKLESS,
+        UNTIL_TEXTS, WHEN_UNTIMED,
     )
 
     entries = [] if language == SOURCE_LANGUAGE else parse_po(po_path(language).read_text(encoding="utf-8"))
@@ -58,6 +59,7 @@ def web_json_text(language: str) -> str:
     catalogue["when_untimed"] = {code: translations.gettext(text) for code, text in sorted(WHEN_UNTIMED.items())}
     catalogue["timed"] = dict(sorted(TIMED_TEXTS.items()))
     catalogue["liked"] = dict(sorted(LIKE_TEXTS.items()))
+    catalogue["named"] = dict(sorted(NAMED_TEXTS.items()))
     catalogue["until_texts"] = dict(sorted(UNTIL_TEXTS.items()))
     catalogue["until_clockless"] = {code: list(entry) for code, entry in sorted(UNTIL_CLOCKLESS.items())}
     # Which login field a refusal is about (client.core.LOGIN_OUTCOMES, the one table):

@@ -479,6 +479,10 @@ class ErrorReply(Event):
     # With until: the server's wall clock as it refused, in ms since the epoch (as a
     # welcome's now: a refused login has no welcome), for a client to say the wait from.
     now: int | None = None
+    # For not_member of a moderation act (kick, appoint) on someone not in the room: that
+    # person (display form), so that a client can say whom it is about in its words; absent
+    # when the error is about the asker (PROTOCOL.md, "error").
+    name: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

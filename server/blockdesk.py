@@ -55,8 +55,10 @@ class BlockDesk:
             session.send(ErrorReply(ErrorCode.INVALID_NAME, str(exc), request.request_id))
             return
         owner, target, blocking = session.key, canonical(request.name), type(request) is Block
-        if target == owner:
-            session.send(ErrorReply(ErrorCode.BAD_FIELD, "you cannot block yourself", request.request_id))
+        if target == owner:  # (in the words of what was asked: an unblock is not a block)
+            words = "you cannot block yourself" if blocking \
+                else "you cannot unblock yourself: nobody can block themselves"
+            session.send(ErrorReply(ErrorCode.BAD_FIELD, words, request.request_id))
             return
         was_blocked = target in self.blocked.get(owner, ())
         limit = self.relay.config.max_blocked

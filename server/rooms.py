@@ -153,7 +153,9 @@ class Refused:
     seconds left of a timed mute (None: until unmuted), or until the asker's address may
     create a room again (``too_many_rooms``); ``reason``, the ban's. A refusal
     about someone else (the invite of a banned person) has no ``room``. ``like``: the room
-    a ``no_such_room`` name meant, written without its ``#`` (see :meth:`Rooms.missing`)."""
+    a ``no_such_room`` name meant, written without its ``#`` (see :meth:`Rooms.missing`).
+    ``name``: the person a refusal of an act on someone is about, when it is not the asker
+    (``not_member``: they are not in the room; :meth:`Rooms.not_in`)."""
 
     code: str
     message: str
@@ -161,13 +163,14 @@ class Refused:
     retry_after: float | None = None
     reason: str | None = None
     like: str | None = None
+    name: str | None = None
 
     def reply(self, request_id: str | None) -> ErrorReply:
         """The ``error`` answering request ``request_id`` with this refusal, its facts
         included: the one place where a refusal becomes a frame (the room desk's answers,
         an edit refused as a post would be)."""
         return ErrorReply(self.code, self.message, request_id, self.retry_after, like=self.like,
-                          room_name=self.room, reason=self.reason)
+                          room_name=self.room, reason=self.reason, name=self.name)
 
 
 @dataclass(frozen=True, slots=True)
@@ -338,6 +341,14 @@ class Rooms:
             return Refused(ErrorCode.NO_SUCH_ROOM, f"there is no room {name[:40]}")
         return Refused(ErrorCode.NO_SUCH_ROOM, f"there is no room {name[:40]}; did you mean {meant.name}?",
                        like=meant.name)
+
+    @staticmethod
+    def not_in(room: Room, target: Person) -> Refused:
+        """``not_member`` for an act on ``target``, who is not in ``room``: about them, not
+        the asker (whose own is :meth:`_find`'s), so it names them in ``name``, and a client
+        can say "Olga is not in #turma" in its words (PROTOCOL.md, "error")."""
+        shown = display_form(target.name)
+        return Refused(ErrorCode.NOT_MEMBER, f"{shown} is not in {room.name}", name=shown)
 
     def add_admin(self, name: str) -> None:
         """Make the account ``name`` an administrator (the server console's ``/admin``)."""
@@ -618,7 +629,7 @@ class Rooms:
             return [refusal]
         them = canonical(target.name)
         if them not in room.members:
-            return [Refused(ErrorCode.NOT_MEMBER, f"{display_form(target.name)} is not in {room.name}")]
+            return [self.not_in(room, target)]
         return self._moderated(room, "kick", person, target, now, reason) + self._remove(room, them, now)
 
     def ban(self, person: Person, name: str, target: Person, now: float, reason: str | None = None) -> Decision:
@@ -702,7 +713,7 @@ class Rooms:
             return [refusal]
         them = canonical(target.name)
         if them not in room.members and room is not self.default:
-            return [Refused(ErrorCode.NOT_MEMBER, f"{display_form(target.name)} is not in {room.name}")]
+            return [self.not_in(room, target)]
         if them == room.owner:
             return [Refused(ErrorCode.FORBIDDEN, f"{display_form(target.name)} owns {room.name}")]
         if role is Role.OWNER:

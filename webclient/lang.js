@@ -28,7 +28,8 @@ const PLURAL_RULES = {
 // needsLike, needsRoom: only with the error's "like", "room" (NEEDS_LIKE, NEEDS_ROOM);
 // whenUntimed: {when} without retry_after, for a wait with no end (WHEN_UNTIMED);
 // timed: the sentence (its key in errors) a code takes with retry_after (TIMED_TEXTS);
-// liked: the sentence a code takes with the error's "like" (LIKE_TEXTS); untilTexts: with
+// liked: the sentence a code takes with the error's "like" (LIKE_TEXTS); named: with its
+// "name", the person it is about when not the asker (NAMED_TEXTS); untilTexts: with
 // the error's "until" and no retry_after (UNTIL_TEXTS); untilClockless: the sentence without
 // the wait, and the longest wait, for a browser clock that makes it one it cannot be
 // (UNTIL_CLOCKLESS).
@@ -38,8 +39,8 @@ const PLURAL_RULES = {
 // passwordFields: the password dialog's field ("old", "new") each refused change is about
 // (client.core.PASSWORD_CHANGE_FIELDS).
 const i18n = { language: "en", messages: {}, plural: PLURAL_RULES["n != 1"], errors: {}, needsName: [], needsLike: [],
-  needsRoom: [], whenUntimed: {}, timed: {}, liked: {}, untilTexts: {}, untilClockless: {}, loginFields: {}, loginRetry: [],
-  loginWait: 0, passwordFields: {} };
+  needsRoom: [], whenUntimed: {}, timed: {}, liked: {}, named: {}, untilTexts: {}, untilClockless: {}, loginFields: {},
+  loginRetry: [], loginWait: 0, passwordFields: {} };
 
 /** ``values`` put into ``{name}`` fields of ``text`` (a field with no value stays). */
 function fill(text, values) {
@@ -75,9 +76,13 @@ function tn(singular, plural, n, values) {
  * i18n.untilTexts says until when and for how long (a guest name kept for its last guest).
  * ``waited`` (seconds; an "expired" message's, when the page knows when it was sent) and
  * ``waitedSaid`` (the error's ``waited``, what the server says it waited): one of them said
- * (expiredWait chooses). client/display.py's explain_error, the one table. */
+ * (expiredWait chooses). ``named`` (the error's "name": the person a code of i18n.named is
+ * about, not the asker; ``name`` then the room the request named): that code's sentence
+ * about them ("Olga is not in #turma"). client/display.py's explain_error, the one table. */
 function explainError(code, message, name, retryAfter, like, room, reason, uncertain, attempts, triedFor, until,
-  waited, waitedSaid) {
+  waited, waitedSaid, named) {
+  const aboutThem = typeof named === "string" && named && name && Object.hasOwn(i18n.named, code) ? i18n.named[code]
+    : null;
   const timed = typeof retryAfter === "number" && Object.hasOwn(i18n.timed, code) ? i18n.timed[code] : null;
   const liked = like && Object.hasOwn(i18n.liked, code) ? i18n.liked[code] : null;
   const held = typeof until === "number" && Object.hasOwn(i18n.untilTexts, code) ? untilText(code, until) : null;
@@ -85,7 +90,7 @@ function explainError(code, message, name, retryAfter, like, room, reason, uncer
   const spentFor = code === "expired" ? expiredWait(waitedSaid, waited) : null;
   const spent = spentFor !== null;
   const template = i18n.errors[attempts && unsure ? "unconfirmed_given_up" : unsure ? "unconfirmed"
-    : attempts && code === "unavailable" ? "unavailable_given_up" : timed || liked || held
+    : attempts && code === "unavailable" ? "unavailable_given_up" : aboutThem || timed || liked || held
       || (spent ? "expired_waited" : code)];
   let text = message ? serverWords(message) : t("no explanation given");
   if (!template) return `${text} (${code})`;
@@ -93,10 +98,11 @@ function explainError(code, message, name, retryAfter, like, room, reason, uncer
       && (room || !i18n.needsRoom.includes(code))) {
     const when = typeof retryAfter === "number" ? t("try again in {delay}", { delay: formatDelay(retryAfter) })
       : i18n.whenUntimed[code] || t("try again later");
-    const about = i18n.needsRoom.includes(code) ? room : name;
+    const about = aboutThem ? named : i18n.needsRoom.includes(code) ? room : name;
     // limit, span, n: the protocol's (PROTOCOL.md, "Limits"; const.MAX_TEXT_CHARS, the
     // server's edit window, MIN_PASSWORD_LENGTH).
-    text = fill(template, { name: about || t("the recipient"), when, limit: MAX_TEXT_CHARS, span: formatSpan(serverEditWindow),
+    text = fill(template, { name: about || t("the recipient"), room: name || "", when, limit: MAX_TEXT_CHARS,
+      span: formatSpan(serverEditWindow),
       like: like || "", why: reason ? `: ${reason}` : "", n: MIN_PASSWORD_LENGTH, attempts,
       duration: formatDelay(triedFor), until: held ? formatTime(onThisClock(until)) : "",
       delay: held ? formatDelay(Math.max(0, until - serverNowSeconds())) : "",
@@ -125,12 +131,13 @@ function untilText(code, until) {
   return wait > 0 && wait <= longest ? i18n.untilTexts[code] : clockless;
 }
 
-/** explainError for an error frame, with its own fields (retry_after, like, room, reason, uncertain)
- * when they are there; ``name``: the recipient the request named. */
+/** explainError for an error frame, with its own fields (retry_after, like, room, reason, uncertain,
+ * name) when they are there; ``name``: the recipient (or room) the request named. */
 function explainFrame(frame, message, name) {
   const text = (key) => (typeof frame[key] === "string" ? frame[key] : null);
   return explainError(frame.code, message, name, typeof frame.retry_after === "number" ? frame.retry_after : null,
-    text("like"), text("room"), text("reason"), frame.uncertain === true);
+    text("like"), text("room"), text("reason"), frame.uncertain === true, undefined, undefined, undefined, undefined,
+    undefined, text("name"));
 }
 
 /** ``value`` with ``places`` decimals and the language's decimal mark ("2,5" in Portuguese): i18n.decimal. */
@@ -325,6 +332,7 @@ async function useLanguage(language) {
   i18n.whenUntimed = catalogue.when_untimed || {};
   i18n.timed = catalogue.timed || {};
   i18n.liked = catalogue.liked || {};
+  i18n.named = catalogue.named || {};
   i18n.untilTexts = catalogue.until_texts || {};
   i18n.untilClockless = catalogue.until_clockless || {};
   i18n.loginFields = catalogue.login_fields || {};

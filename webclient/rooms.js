@@ -350,10 +350,12 @@ function roomRequestFailed(chat, request, frame, message, out) {
   const key = joined || (request.key && chat.conversations.has(request.key) ? request.key : chat.active);
   const room = isRoomKey(request.key) ? roomName(chat, request.key) : request.room || null;
   // An act on someone (kick, invite...): its not_member may be about them ("Vic is not in
-  // #redes": they left meanwhile), and no sentence of the page's names the right one: the
-  // server's words say it (as the terminal's), and the members are asked again (a members
-  // request answers not_member if it is ours after all).
+  // #redes": they left meanwhile). The error names them then (its "name"), and the page's
+  // sentence says it; without it (an older server) no sentence of the page's names the right
+  // one: the server's words say it (as the terminal's). The members are asked again (a
+  // members request answers not_member if it is ours after all).
   const aboutThem = request.kind === "act" && typeof request.target === "string";
+  const named = aboutThem && typeof frame.name === "string";
   if (aboutThem && frame.code === "not_member") {
     const listed = chat.rooms.get(request.key);
     if (listed) Object.assign(listed, { members: null, asked: false });
@@ -371,7 +373,7 @@ function roomRequestFailed(chat, request, frame, message, out) {
   const noAccount = aboutThem && request.act === "invite" && frame.code === "unknown_recipient";
   const words = noAccount
     ? () => explainError("invite_no_account", message, request.target)  // (client/display.py's ACT_TEXTS)
-    : () => explainFrame(frame, message, aboutThem ? null : room);
+    : () => explainFrame(frame, message, aboutThem && !named ? null : room);
   notice(chat, key, () => t("Server: {message}", { message: words() }), nowSeconds(), true);
 }
 

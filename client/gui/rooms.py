@@ -225,11 +225,12 @@ class RoomPanel:
 
     def _ask(self, work: Callable[[], Any], done: Callable[[Any], None], what: str,
              on_error: Callable[[str, BaseException], None] | None = None, about: str | None = None,
-             act: tuple[str, str] | None = None) -> None:
+             act: tuple[str, str, str] | None = None) -> None:
         """Run request ``work`` on a worker thread, then ``done`` with its answer on the
         Tk thread; if it fails, ``on_error`` (else a notice, :meth:`_failed`: ``what``
         failed, and why; ``about``, the room the request is about, named by the refusal's
-        sentence where it names one; ``act``, the moderation act and the name it was on)."""
+        sentence where it names one; ``act``, the moderation act, the name it was on and
+        its room)."""
         client = self.app.client
 
         def run() -> None:
@@ -246,7 +247,7 @@ class RoomPanel:
             threading.Thread(target=run, name=f"gui-{what}", daemon=True).start()
 
     def _failed(self, what: str, error: BaseException, about: str | None = None,
-                act: tuple[str, str] | None = None) -> None:
+                act: tuple[str, str, str] | None = None) -> None:
         model = self.app.model
         if model is None:
             return
@@ -403,9 +404,10 @@ class RoomPanel:
         }
         # Said by its entry's name ("Put out of the room failed: ..."), not the terminal's
         # command. A refusal of an act on someone (not_member: they left meanwhile) is about
-        # them, not the room: in the server's words, as the terminal and the page say it.
+        # them, not the room: named by the error ("Vic is not in #redes"), or, from an older
+        # server, in its words, as the terminal and the page say it.
         self._ask(calls[act], lambda _result: self.fetch_members(room), _(ACT_NAMES[act]),
-                  about=room if act == "topic" else None, act=None if act == "topic" else (act, name))
+                  about=room if act == "topic" else None, act=None if act == "topic" else (act, name, room))
 
     # --- The member menu -------------------------------------------------------------------
 

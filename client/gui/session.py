@@ -100,13 +100,14 @@ def failure_words(error: BaseException, to: str | None = None) -> str:
     return sanitize(error)
 
 
-def act_failure_words(error: BaseException, act: str, name: str) -> str:
-    """Why a room's moderation act ``act`` on ``name`` failed: the act's own sentence for a
-    refusal that has one (display.ACT_TEXTS: an invitation of a name with no account),
-    else :func:`failure_words` (naming nobody: a refusal of an act on someone, not_member,
-    is about them or the asker)."""
+def act_failure_words(error: BaseException, act: str, name: str, room: str | None = None) -> str:
+    """Why a room's moderation act ``act`` on ``name`` in ``room`` failed: the act's own
+    sentence for a refusal that has one (display.ACT_TEXTS: an invitation of a name with no
+    account), or one that names whom it is about (NAMED_TEXTS: "Olga is not in #turma"),
+    else :func:`failure_words` (naming nobody: an older server's refusal of an act on
+    someone, not_member, is about them or the asker)."""
     if isinstance(error, RequestFailed):
-        return explain_act_refusal(error, act, name)
+        return explain_act_refusal(error, act, name, room)
     return failure_words(error)
 
 

@@ -35,6 +35,21 @@ def test_the_block_list_names_whom_the_user_blocks_on_every_store_and_after_a_re
     bench.store.close()
 
 
+def test_blocking_or_unblocking_ones_own_name_is_refused_in_words_of_its_own(loop):
+    """An unblock of one's own name was refused "you cannot block yourself", the words of the
+    other request: the user had asked to unblock. Each says what was asked; nothing changes."""
+    bench = RelayBench(loop)
+    bob = bench.login("Bob", "correct horse", register=True)
+    bench.relay.handle(bob, Block("b1", "bob"))
+    bench.relay.handle(bob, Unblock("u1", "BOB"))
+    bench.settle()
+    assert [(e.request_id, e.code, e.message) for e in bob.take(ErrorReply)] == [
+        ("b1", "bad_field", "you cannot block yourself"),
+        ("u1", "bad_field", "you cannot unblock yourself: nobody can block themselves")]
+    assert blocked_names(bench, bob) == Blocking("l", ())
+    bench.store.close()
+
+
 def test_a_long_block_list_comes_in_pages_that_follow_the_cursor(loop):
     bench = RelayBench(loop)
     bob = bench.login("Bob", "correct horse", register=True)

@@ -230,3 +230,28 @@ def test_an_invitation_of_a_name_with_no_account_is_said_in_portuguese() -> None
     refusals = [line for line in done.stdout.splitlines() if line.startswith("! ")]
     assert refusals == ["! /convidar falhou: Mla não tem conta aqui, e só contas entram neste servidor: confira o "
                         "nome, ou convide a pessoa depois que ela se registrar"], done.stdout + done.stderr
+
+
+def test_a_kick_of_someone_not_in_the_room_is_said_in_portuguese(server) -> None:
+    """A pt_BR teacher kicked Vic, who was not in #turma: the terminal said the server's
+    English ("Vic is not in #turma"), as a not_member could be about her or about Vic. The
+    error names Vic now, and the line says it in Portuguese, as the server spells the name."""
+    vic = login(server, "Vic")
+    try:
+        done = chatclient(server.port, "Olga", script="/join #turma\n/kick vic\n",
+                          env=dict(os.environ, LANG="pt_BR.UTF-8", LC_ALL="C.UTF-8", LANGUAGE="pt_BR"))
+    finally:
+        vic.close()
+    refusals = [line for line in done.stdout.splitlines() if line.startswith("! ")]
+    assert refusals == ["! /expulsar falhou: Vic não está em #turma"], done.stdout + done.stderr
+
+
+def test_blocking_or_unblocking_ones_own_name_is_said_as_what_was_asked_in_portuguese(server) -> None:
+    """/unblock of one's own name said "you cannot block yourself (bad_field)", the server's
+    English for the other request, with the code after it. Each is said as what was asked,
+    in the terminal's language."""
+    done = chatclient(server.port, "Olga", script="/unblock olga\n/block Olga\n",
+                      env=dict(os.environ, LANG="pt_BR.UTF-8", LC_ALL="C.UTF-8", LANGUAGE="pt_BR"))
+    refusals = [line for line in done.stdout.splitlines() if line.startswith("! ")]
+    assert refusals == ["! /desbloquear falhou: você não pode desbloquear a si mesmo: ninguém pode bloquear a si mesmo",
+                        "! /bloquear falhou: você não pode bloquear a si mesmo"], done.stdout + done.stderr

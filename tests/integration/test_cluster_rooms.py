@@ -201,6 +201,24 @@ def test_a_ban_through_one_node_keeps_the_user_out_when_they_try_through_another
             again.expect_error(ErrorCode.BANNED, skip=QUIET)
 
 
+def test_a_kick_of_someone_who_left_through_another_node_names_them_and_ones_own_does_not(nodes):
+    """not_member of a kick is about the person kicked when they left (through another
+    node), and about the asker when it is the asker who is out: the first names the person
+    (the error's name, as their node spells it), the second nobody (PROTOCOL.md, "error")."""
+    n = nodes(2)
+    with n.login(0, "Olga") as olga, n.login(1, "Vic") as vic:
+        online_everywhere(n, "Olga", "Vic")
+        join(olga, "#turma", create=True)
+        join(vic, "#turma")
+        done(vic, LeaveRoom("l", "#turma"))  # through node 1
+        olga.send(Kick("k1", "#turma", "vic"))  # through node 0
+        refused = olga.expect_error(ErrorCode.NOT_MEMBER, skip=QUIET)
+        assert (refused.request_id, refused.message, refused.name) == ("k1", "Vic is not in #turma", "Vic")
+        vic.send(Kick("k2", "#turma", "Olga"))
+        own = vic.expect_error(ErrorCode.NOT_MEMBER, skip=QUIET)
+        assert (own.request_id, own.message, own.name) == ("k2", "you are not in #turma: join it first", None)
+
+
 def test_two_invitees_joining_an_invite_only_room_at_once_through_two_nodes_are_both_in_it(nodes):
     n = nodes(3)
     with n.login(0, "Ana") as ana, n.login(1, "Bia") as bia, n.login(2, "Caio") as caio:

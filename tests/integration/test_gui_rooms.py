@@ -398,6 +398,9 @@ def test_a_room_request_refused_is_said_in_the_windows_words(open_gui, server, c
     bob.cmd("room_act", act="kick", name="Olga")  # she is not in it
     state = bob.wait(lambda s: "falhou" in s["panes"]["##turma"], "the act's refusal said")
     assert "Pôr para fora da sala falhou: " in state["panes"]["##turma"], state["panes"]["##turma"]
+    # Whom it is about, as the error names her, in Portuguese ("Olga is not in #turma" before).
+    assert "Pôr para fora da sala falhou: Olga não está em #turma" in state["panes"]["##turma"], \
+        state["panes"]["##turma"]
     assert "/kick" not in state["panes"]["##turma"], state["panes"]["##turma"]
     bob.cmd("join", room="#fechada")
     state = bob.wait(lambda s: "#fechada falhou" in s["panes"]["##turma"], "the join's refusal said")

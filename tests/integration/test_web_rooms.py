@@ -648,6 +648,38 @@ def test_an_act_on_someone_who_left_keeps_the_room_and_says_whom_it_is_about(sit
     assert page.problems() == []
 
 
+def test_an_act_on_someone_who_left_is_said_in_the_pages_words_when_the_error_names_them(site) -> None:
+    """The same kick, answered by a server whose not_member says whom it is about (its
+    "name", PROTOCOL.md "error"): the page said the server's English on a Portuguese page
+    too. It says its own sentence, naming Vic and the room, in the page's language (again
+    after a switch); it still keeps the room and asks its members again."""
+    page, _web = site
+    result = page.js("""(async () => {
+      await useLanguage("en");
+      const chat = createChat();
+      receiveFrame(chat, {type: "welcome", id: helloFrame(chat, "Bob").id, name: "Bob", version: 2});
+      const opened = receiveFrame(chat, {type: "room_info", id: joinRoomFrame(chat, "redes").id, room: "#redes",
+                                         count: 3, owner: "Olga"});
+      receiveFrame(chat, {type: "member_list", id: opened.send.find((f) => f.type === "members").id, room: "#redes",
+                          members: [{name: "Olga", role: "owner"}, {name: "Bob", role: "moderator"},
+                                    {name: "Vic", role: "member"}]});
+      const kick = roomActFrame(chat, "##redes", "kick", "vic");
+      // (Whatever the server's words: they are not what is said.)
+      const out = receiveFrame(chat, {type: "error", id: kick.id, code: "not_member", message: "gone: Vic",
+                                      name: "Vic"});
+      const notices = () => chat.conversations.get("##redes").items.filter((i) => i.kind === "notice");
+      const english = notices().map((i) => i.text);
+      await useLanguage("pt_BR");
+      const portuguese = notices().map((i) => i.words ? i.words() : i.text);
+      await useLanguage("en");
+      return {english, portuguese, kept: chat.rooms.has("##redes"),
+              asked: out.send.filter((f) => f.type === "members").map((f) => f.room)};
+    })()""")
+    assert result == {"english": ["Server: Vic is not in #redes"], "portuguese": ["Servidor: Vic não está em #redes"],
+                      "kept": True, "asked": ["#redes"]}, result
+    assert page.problems() == []
+
+
 def test_an_invitation_refused_for_a_name_with_no_account_is_said_in_the_pages_words(site) -> None:
     """A server that admits only accounts refuses to invite a name with no account
     (``unknown_recipient``, PROTOCOL.md "invite"): the page named the room in the

@@ -744,6 +744,43 @@ def test_an_invitation_refused_for_a_name_with_no_account_is_said_in_the_clients
     assert explain_act_refusal(refused, "invite", "\x1b[2JMia").startswith("\\x1b[2JMia has no account here, ")
 
 
+def test_an_acts_not_member_that_names_the_person_is_said_in_the_clients_words() -> None:
+    """A kick of Olga, who had left #turma, was said in the server's English in every client
+    ("Olga is not in #turma"): its not_member could be about the asker or about Olga. The
+    error says whom now (its "name"); without it (an older server) the server's words."""
+    from client.display import explain_act_refusal
+    from client.errors import RequestFailed
+    from client.gui.session import act_failure_words
+    from i18n import use
+    from protocol import ErrorReply
+    theirs = RequestFailed.of(ErrorReply("not_member", "Olga is not in #turma", "k", name="Olga"))
+    older = RequestFailed.of(ErrorReply("not_member", "Olga is not in #turma", "k"))
+    mine = RequestFailed.of(ErrorReply("not_member", "you are not in #turma: join it first", "k"))
+    try:
+        use("pt_BR")
+        assert explain_act_refusal(theirs, "kick", "olga", "#turma") == "Olga não está em #turma"
+        assert act_failure_words(theirs, "appoint", "olga", "#turma") == "Olga não está em #turma"
+        assert explain_act_refusal(older, "kick", "olga", "#turma") == "Olga is not in #turma"
+        assert explain_act_refusal(mine, "kick", "olga", "#turma") == "you are not in #turma: join it first"
+        assert explain_act_refusal(theirs, "kick", "olga") == "Olga is not in #turma"  # no room to say
+    finally:
+        use("en")
+    assert explain_act_refusal(theirs, "kick", "olga", "#turma") == "Olga is not in #turma"
+    shady = RequestFailed.of(ErrorReply("not_member", "x", "k", name="\x1b[2JOlga"))
+    assert explain_act_refusal(shady, "kick", "Olga", "#turma") == "\\x1b[2JOlga is not in #turma"
+
+
+def test_a_block_or_unblock_of_ones_own_name_is_said_as_what_was_asked() -> None:
+    """Their bad_field is of one's own name (PROTOCOL.md, "block"): an unblock said "you
+    cannot block yourself (bad_field)", the server's words for the other request."""
+    from client.display import explain_act_refusal
+    from client.errors import RequestFailed
+    from protocol import ErrorReply
+    refused = RequestFailed.of(ErrorReply("bad_field", "you cannot block yourself", "u"))
+    assert explain_act_refusal(refused, "unblock", "Olga") == "you cannot unblock yourself: nobody can block themselves"
+    assert explain_act_refusal(refused, "block", "Olga") == "you cannot block yourself"
+
+
 def test_the_windows_refused_invitation_of_a_name_with_no_account_is_in_its_words() -> None:
     """The window said the server's English for it too ("Convidar falhou: Mla has no account
     here, ..."); a failure that is not a refusal keeps the window's words for it."""

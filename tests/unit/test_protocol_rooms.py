@@ -9,8 +9,9 @@ import pytest
 import const
 from helpers import open_pair
 from protocol import (
-    LATEST_VERSION, Appoint, Ban, ErrorCode, SetRoomMode, FrameRejected, JoinRoom, MemberEntry, MemberList, Mute, RoomEntry,
-    RoomInfo, RoomList, RoomMessage, RoomNotice, RoomPost, RoomsRequest, SendDirect, SendToRoom, SetTopic, negotiate,
+    LATEST_VERSION, Appoint, Ban, ErrorCode, ErrorReply, SetRoomMode, FrameRejected, JoinRoom, MemberEntry, MemberList,
+    Mute, RoomEntry, RoomInfo, RoomList, RoomMessage, RoomNotice, RoomPost, RoomsRequest, SendDirect, SendToRoom,
+    SetTopic, negotiate,
 )
 from protocol import codec
 
@@ -60,6 +61,9 @@ WIRE = [
     ({"type": "room", "msg_id": 91, "from": "Ana", "text": "oi", "sent_at": 1.5}, RoomMessage(91, "Ana", "oi", 1.5)),
     ({"type": "room_notice", "room": "#redes", "act": "ban", "name": "troll", "at": 2.0, "by": "Olga",
       "reason": "spam"}, RoomNotice("#redes", "ban", "troll", 2.0, "Olga", "spam")),
+    # A kick's not_member about the person kicked, not the asker: it names them.
+    ({"type": "error", "code": "not_member", "message": "Vic is not in #redes", "id": "k1", "name": "Vic"},
+     ErrorReply("not_member", "Vic is not in #redes", "k1", name="Vic")),
 ]
 
 

@@ -405,6 +405,17 @@ def test_kick_removes_and_is_announced_and_logged(rooms):
     assert codes(rooms.kick(MOD, "#redes", OUTSIDER, T0)) == [ErrorCode.NOT_MEMBER]
 
 
+def test_a_not_member_about_the_person_acted_on_names_them_and_ones_own_names_nobody(rooms):
+    """``not_member`` is said of the asker ("you are not in #redes") and of the person a kick
+    or appoint named ("Otto is not in #redes"): the error did not say which, so no client
+    could word it. The one about someone else names them in ``name`` (on the wire too)."""
+    for out in (rooms.kick(MOD, "#redes", OUTSIDER, T0), rooms.appoint(OWNER, "#redes", OUTSIDER, Role.MODERATOR, T0)):
+        assert out == [Refused(ErrorCode.NOT_MEMBER, "Otto is not in #redes", name="Otto")]
+        assert out[0].reply("r1") == ErrorReply(ErrorCode.NOT_MEMBER, "Otto is not in #redes", "r1", name="Otto")
+    own = rooms.kick(OUTSIDER, "#redes", VICTIM, T0)
+    assert own == [Refused(ErrorCode.NOT_MEMBER, "you are not in #redes: join it first")] and own[0].name is None
+
+
 def test_a_banned_account_cannot_rejoin_until_unbanned(rooms):
     out = rooms.ban(OWNER, "#redes", VICTIM, T0, reason="insults")
     assert notices(out) == [Notice("#redes", "ban", "Vic", T0, by="Olga", reason="insults")]

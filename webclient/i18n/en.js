@@ -11,6 +11,7 @@ chatCatalogueLoaded("en", {
   "auth_required": "the name {name} is registered: it needs its password",
   "bad_password": "wrong password",
   "banned": "you are banned from {name}{why}",
+  "block_self": "you cannot block yourself",
   "confusable_name": "the name {name} looks too much like {like}, the name of someone else here: choose another name",
   "expired": "it waited for {name} until it expired: their client never took it; tell them some other way, or send it again when they are online",
   "expired_waited": "it waited {waited} for {name} and expired: their client never took it; tell them some other way, or send it again when they are online",
@@ -29,6 +30,7 @@ chatCatalogueLoaded("en", {
   "no_such_room": "there is no room {name}",
   "no_such_room_like": "there is no room {name}; did you mean {like}?",
   "not_member": "you are not in {name}: join it first",
+  "not_member_named": "{name} is not in {room}",
   "password_changed": "your password was changed on another device: log in again with the new password",
   "password_reset": "your password was reset by the server operator: log in again with the new password the operator gives you",
   "queue_full": "too many messages are waiting for the connection to come back",
@@ -45,6 +47,7 @@ chatCatalogueLoaded("en", {
   "too_many_rooms": "no more rooms now: you are in as many rooms as one may be, or too many rooms were made (on this server, or lately from your address); leave a room you no longer need, or join one that exists",
   "unavailable": "the server cannot store anything right now (its disk is full or failing, or it cannot reach its Redis), so nothing was done; {when}",
   "unavailable_given_up": "the server could not store it (its disk is full or failing, or it cannot reach its Redis): tried {attempts} times in {duration}, and it was not sent; send it again later",
+  "unblock_self": "you cannot unblock yourself: nobody can block themselves",
   "unconfirmed": "the server's storage did not answer in time, so the server cannot tell whether it was done: it may or may not have been",
   "unconfirmed_given_up": "the server's storage did not answer in time: tried {attempts} times in {duration}, and the server cannot tell whether it was stored: it may or may not have been",
   "unknown_message": "there is no such message for you on the server (it was deleted, or it was not sent to or by you)",
@@ -80,6 +83,9 @@ chatCatalogueLoaded("en", {
  "liked": {
   "no_such_room": "no_such_room_like",
   "unknown_recipient": "unknown_recipient_like"
+ },
+ "named": {
+  "not_member": "not_member_named"
  },
  "until_texts": {
   "name_taken": "name_held"

@@ -767,6 +767,8 @@ chatCatalogueLoaded("pt_BR", {
   "you are not in this room": "você não está nesta sala",
   "you are not in {name}: join it first": "você não está em {name}: entre nela primeiro",
   "you block as many names as one may already: unblock someone you no longer need to block first": "você já bloqueia o máximo de nomes permitido: desbloqueie antes alguém que não precisa mais bloquear",
+  "you cannot block yourself": "você não pode bloquear a si mesmo",
+  "you cannot unblock yourself: nobody can block themselves": "você não pode desbloquear a si mesmo: ninguém pode bloquear a si mesmo",
   "you have sent no message in this session (or it is not stored yet)": "você não enviou mensagem nesta sessão (ou ela ainda não foi guardada)",
   "you may not do that: only a message's sender may change it, and only a room's owner, its moderators or an administrator may manage the room; ask them": "você não pode fazer isso: só quem enviou uma mensagem pode mudá-la, e só quem é responsável por uma sala, quem faz a moderação dela ou quem administra o servidor podem cuidar dela; peça a essas pessoas",
   "your message: on its way; the server has it; delivered (the other's client confirmed it); not sent (refused: fix it, or send it again) or not delivered (it waited and expired), and why; not confirmed (the server cannot tell)": "sua mensagem: a caminho; o servidor já tem; entregue (o cliente da outra pessoa confirmou); não enviada (recusada: corrija, ou envie de novo) ou não entregue (esperou e expirou), e por quê; não confirmada (o servidor não sabe dizer)",
@@ -811,6 +813,7 @@ chatCatalogueLoaded("pt_BR", {
   "{name} is in {room}; Ctrl-C stops it": "{name} está em {room}; Ctrl-C o encerra",
   "{name} is invite-only: ask its moderators to invite you": "{name} é só para convidados: peça um convite a quem modera a sala",
   "{name} is not a valid name: {why}": "{name} não é um nome válido: {why}",
+  "{name} is not in {room}": "{name} não está em {room}",
   "{name} is online": "{name} está online",
   "{name} is typing…": "{name} está digitando…",
   "{name} joined": "{name} entrou",
@@ -925,6 +928,7 @@ chatCatalogueLoaded("pt_BR", {
   "auth_required": "o nome {name} está registrado: ele precisa da senha",
   "bad_password": "senha errada",
   "banned": "há um banimento contra você em {name}{why}",
+  "block_self": "você não pode bloquear a si mesmo",
   "confusable_name": "o nome {name} se parece demais com {like}, o nome de outra pessoa aqui: escolha outro nome",
   "expired": "ela esperou por {name} até expirar: o cliente dessa pessoa nunca a recebeu; avise de outro jeito, ou envie de novo quando a pessoa estiver online",
   "expired_waited": "ela esperou {waited} por {name} e expirou: o cliente dessa pessoa nunca a recebeu; avise de outro jeito, ou envie de novo quando a pessoa estiver online",
@@ -943,6 +947,7 @@ chatCatalogueLoaded("pt_BR", {
   "no_such_room": "não existe a sala {name}",
   "no_such_room_like": "não existe a sala {name}; você quis dizer {like}?",
   "not_member": "você não está em {name}: entre nela primeiro",
+  "not_member_named": "{name} não está em {room}",
   "password_changed": "a sua senha foi trocada em outro aparelho: entre de novo com a nova senha",
   "password_reset": "a sua senha foi redefinida pelo operador do servidor: entre de novo com a nova senha que o operador lhe der",
   "queue_full": "há mensagens demais esperando a conexão voltar",
@@ -959,6 +964,7 @@ chatCatalogueLoaded("pt_BR", {
   "too_many_rooms": "não dá para ter mais salas agora: você já está no máximo de salas permitido, ou foram criadas salas demais (neste servidor, ou há pouco a partir do seu endereço); saia de uma sala de que não precisa mais, ou entre em uma que já existe",
   "unavailable": "o servidor não consegue guardar nada agora (o disco está cheio ou com defeito, ou ele não consegue falar com o Redis), então nada foi feito; {when}",
   "unavailable_given_up": "o servidor não conseguiu guardá-la (o disco está cheio ou com defeito, ou ele não consegue falar com o Redis): tentou-se {attempts} vezes em {duration}, e ela não foi enviada; envie de novo mais tarde",
+  "unblock_self": "você não pode desbloquear a si mesmo: ninguém pode bloquear a si mesmo",
   "unconfirmed": "o armazenamento do servidor não respondeu a tempo, então o servidor não sabe dizer se foi feito: pode ou não ter sido",
   "unconfirmed_given_up": "o armazenamento do servidor não respondeu a tempo: tentou-se {attempts} vezes em {duration}, e o servidor não sabe dizer se ela foi guardada: pode ou não ter sido",
   "unknown_message": "o servidor não tem essa mensagem para você (ela foi apagada, ou não foi enviada para você nem por você)",
@@ -994,6 +1000,9 @@ chatCatalogueLoaded("pt_BR", {
  "liked": {
   "no_such_room": "no_such_room_like",
   "unknown_recipient": "unknown_recipient_like"
+ },
+ "named": {
+  "not_member": "not_member_named"
  },
  "until_texts": {
   "name_taken": "name_held"
