@@ -54,7 +54,7 @@ class RoomPanel:
     def __init__(self, app: ChatApp, contacts: ttk.Frame, right: ttk.Frame) -> None:
         self.app = app
         join = ttk.Frame(contacts, style="Side.TFrame")
-        join.grid(row=2, column=0, sticky="ew", pady=(6, 0))
+        join.grid(row=3, column=0, sticky="ew", pady=(6, 0))  # under the new-chat box (app.py)
         join.columnconfigure(0, weight=1)
         self.join_var = tk.StringVar(app.root, "")
         # Out of the Tab order: Ctrl+J reaches it (the input box's hint says so), Enter joins.

@@ -33,6 +33,8 @@ exactly as the user does, and typing goes through the real bindings:
 - ``{"cmd": "screenshot", "path": P}``: save the window as a PNG (needs ``xwd``);
 - ``{"cmd": "window"}``: the toplevel's X window id and geometry (for xdotool);
 - ``{"cmd": "join", "room": R}``: type R into the join box and press Enter there;
+- ``{"cmd": "new_chat", "name": N}``: type N into the box to write to someone by name and
+  press Enter there (the dump's ``new_chat`` is what the box holds);
 - ``{"cmd": "members"}``: click the header's Members button (a room's column shown or hidden);
 - ``{"cmd": "room_act", "act": A, "name": N}``: what the member menu's entry A does for N;
 - ``{"cmd": "room_leave"}``: click the room column's Leave button;
@@ -128,7 +130,8 @@ def _role(app: ChatApp, widget: Any) -> str:
         rooms = app.rooms
         roles = {str(app.input): "input", str(app.contacts.tree): "contacts", str(app.send_button): "send",
                  str(app.receipts_button): "receipts", str(app.password_button): "password-button",
-                 str(app.blocks.button): "block", str(rooms.join_entry): "join", str(rooms.toggle): "members-button",
+                 str(app.blocks.button): "block", str(rooms.join_entry): "join",
+                 str(app.new_chat.entry): "new-chat", str(rooms.toggle): "members-button",
                  str(rooms.topic_button): "room-topic", str(rooms.invite_button): "room-invite",
                  str(rooms.leave_button): "room-leave", str(rooms.mode_check): "room-mode",
                  str(rooms.older_button): "room-older", str(rooms.members): "member-list"}
@@ -273,6 +276,9 @@ def dump(app: ChatApp, panes: Any = True, sizes: bool = False) -> dict[str, Any]
             "send_button": str(app.send_button.cget("text")),
             "typing": app.typing_var.get(),
             "hint": str(app.hint.cget("text")),
+            "new_chat": app.new_chat.name_var.get(),
+            # The texts under the list of conversations (its heading, the boxes' buttons).
+            "sidebar_texts": _texts(app.contacts),
             "read_receipts": [app.receipts_var.get(), model.read_receipts],
             "password": {"button": bool(app.password_button.winfo_manager()),
                          "dialog": app.password_dialog is not None and bool(app.password_dialog.winfo_exists()),
@@ -422,6 +428,11 @@ def handle(app: ChatApp, command: dict[str, Any]) -> dict[str, Any]:
             return {"ok": True}
         _focus(root, app.rooms.join_entry)
         app.rooms.join_entry.event_generate("<Return>", when="now")
+        return {"ok": True}
+    if cmd == "new_chat":
+        app.new_chat.name_var.set(command["name"])
+        _focus(root, app.new_chat.entry)
+        app.new_chat.entry.event_generate("<Return>", when="now")
         return {"ok": True}
     if cmd == "members":  # a click on the header's Members button
         app.rooms.toggle.invoke()
