@@ -20,6 +20,7 @@ from collections.abc import Callable
 from tkinter import simpledialog, ttk
 from typing import TYPE_CHECKING, Any
 
+import const
 from i18n import N_, _, ngettext
 
 from ..commands import check_room
@@ -332,10 +333,19 @@ class RoomPanel:
         if model is None or model.active not in model.rooms:
             return
         state = model.rooms[model.active]
-        topic = simpledialog.askstring(_("Topic"), _("The topic of {room}:").format(room=state.name),
-                                       initialvalue=state.topic, parent=self.app.root)
-        if topic is not None:
-            self.act("topic", topic)
+        topic, prompt = state.topic, _("The topic of {room}:")
+        while True:
+            topic = simpledialog.askstring(_("Topic"), prompt.format(room=state.name, n=len(topic or ""),
+                                                                     limit=const.MAX_TOPIC_CHARS),
+                                           initialvalue=topic, parent=self.app.root)
+            if topic is None:
+                return
+            if len(topic) <= const.MAX_TOPIC_CHARS:
+                break
+            # Longer than the server takes (it would refuse it, bad_field, in English): asked
+            # again, the text kept to be shortened, as a message too long stays in the input box.
+            prompt = _("The topic of {room} (at most {limit} characters; this one has {n}: shorten it):")
+        self.act("topic", topic)
 
     def switch_mode(self) -> None:
         """The owner turned the invite-only switch: ask the server; the room's notice

@@ -38,6 +38,10 @@ exactly as the user does, and typing goes through the real bindings:
 - ``{"cmd": "members"}``: click the header's Members button (a room's column shown or hidden);
 - ``{"cmd": "room_act", "act": A, "name": N}``: what the member menu's entry A does for N;
 - ``{"cmd": "room_leave"}``: click the room column's Leave button;
+- ``{"cmd": "topic"}``: click the room column's Topic… button (its dialog opens on a later turn);
+- ``{"cmd": "topic_dialog", "text": T}``: the open topic dialog's prompt and text (``"open":
+  false`` when none is open yet), then, given T, T typed in it in place of its text and
+  Enter pressed there;
 - ``{"cmd": "message_act", "act": "edit"|"delete", "text": T}``: a right click on the first
   place the open conversation shows T, then the message menu's entry (``"ok": false`` when
   the click finds none of our messages that may still change);
@@ -453,6 +457,21 @@ def handle(app: ChatApp, command: dict[str, Any]) -> dict[str, Any]:
             return {"ok": False}
         app.message_act(command["act"], pane.key, line)
         return {"ok": True}
+    if cmd == "topic":  # a click on Topic…: its dialog waits for an answer, so it opens on a turn of its own
+        root.after(0, app.rooms.topic_button.invoke)
+        return {"ok": True}
+    if cmd == "topic_dialog":
+        dialog = next((child for child in root.winfo_children()
+                       if isinstance(child, tk.Toplevel) and hasattr(child, "entry") and child.winfo_exists()), None)
+        if dialog is None or not dialog.winfo_viewable():
+            return {"open": False}
+        found = {"open": True, "prompt": dialog.prompt, "text": dialog.entry.get()}
+        if "text" in command:
+            dialog.entry.delete(0, "end")
+            dialog.entry.insert(0, command["text"])
+            _focus(dialog, dialog.entry)
+            dialog.entry.event_generate("<Return>", when="now")
+        return found
     if cmd == "room_leave":  # a click on the room column's Leave button
         app.rooms.leave_button.invoke()
         return {"ok": True}

@@ -360,6 +360,7 @@ chatCatalogueLoaded("pt_BR", {
   "The server reported an error: {why}": "O servidor informou um erro: {why}",
   "The server's answer did not come: it may or may not have been changed": "A resposta do servidor não chegou: talvez tenha sido alterada, talvez não",
   "The server's answer did not come: the password may or may not have been changed. Log in again to find out which one works.": "A resposta do servidor não chegou: talvez a senha tenha sido alterada, talvez não. Entre de novo para saber qual delas vale.",
+  "The topic of {room} (at most {limit} characters; this one has {n}: shorten it):": "O tema de {room} (no máximo {limit} caracteres; este tem {n}: encurte-o):",
   "The topic of {room}:": "O tema de {room}:",
   "The two new passwords differ.": "As duas senhas novas são diferentes.",
   "This client cannot send passwords yet: leave it empty.": "Este cliente ainda não envia senhas: deixe em branco.",
