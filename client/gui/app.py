@@ -1002,8 +1002,8 @@ class ChatApp:
             elif maybe_done(error):
                 dialog.failed(_("The server's answer did not come: the password may or may not have been changed. "
                                 "Log in again to find out which one works."))
-            else:  # not sent: the library's words say why
-                dialog.failed(sanitize(str(error)))
+            else:  # not sent (no connection): in the window's words, as its other requests say it
+                dialog.failed(failure_words(error))
             return
         if dialog.winfo_exists():
             dialog.close()
@@ -1040,8 +1040,8 @@ class ChatApp:
         elif maybe_done(error):  # sent, no answer: it may have been done (the page's words)
             dialog.failed(_("The connection was lost before the server answered: the account may or may not "
                             "have been deleted. Log in again to find out."))
-        else:  # not sent, or the connection ended first: the library's words say which
-            dialog.failed(sanitize(str(error)))
+        else:  # not sent (no connection): in the window's words, as its other requests say it
+            dialog.failed(failure_words(error))
 
     def _receipts_set(self, on: bool, error: BaseException | None) -> None:
         if self.model is None:
