@@ -44,7 +44,8 @@ class NewChatBox:
         for sequence in ("<Return>", "<KP_Enter>"):
             self.entry.bind(sequence, lambda e: self.open())
         self.entry.bind("<Escape>", lambda e: app._focus_input())
-        app.root.bind_all("<Control-n>", lambda e: self.entry.focus_set())
+        # (bound for the whole window: after a sign-out, until the next chat view, there is no box)
+        app.root.bind_all("<Control-n>", lambda e: self.entry.focus_set() if self.entry.winfo_exists() else None)
         self.button = ttk.Button(box, text=_("New chat"), command=self.open, takefocus=False)
         self.button.grid(row=0, column=1, padx=(4, 0))
         self._asking = False  # a lookup on its way: one at a time

@@ -63,7 +63,9 @@ class RoomPanel:
         self.join_entry.grid(row=0, column=0, sticky="ew")
         self.join_entry.bind("<Return>", lambda e: self.join())
         self.join_entry.bind("<Escape>", lambda e: app._focus_input())
-        app.root.bind_all("<Control-j>", lambda e: self.join_entry.focus_set())
+        # (bound for the whole window: after a sign-out, until the next chat view, there is no box)
+        app.root.bind_all("<Control-j>", lambda e: self.join_entry.focus_set() if self.join_entry.winfo_exists()
+                          else None)
         ttk.Button(join, text=_("Join room"), command=self.join, takefocus=False).grid(row=0, column=1, padx=(4, 0))
 
         # The room's column, beside the conversation or over it: its acts, then its members.

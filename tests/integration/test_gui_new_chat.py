@@ -114,3 +114,20 @@ def test_with_the_server_away_the_conversation_opens_and_says_the_name_was_not_c
         if bob is not None:
             bob.close()
         first.stop()
+
+
+def test_the_boxes_keys_at_the_login_form_after_a_sign_out_do_nothing(
+        open_gui, server, monkeypatch) -> None:  # noqa: F811
+    """Ctrl+N and Ctrl+J are the whole window's keys, bound with its chat view: back at the
+    login form (the account deleted here), the boxes they go to are gone with the view, and
+    each press printed a traceback (TclError: bad window path name). They do nothing there."""
+    _register(server, "Dora")
+    monkeypatch.setenv("CHAT_PASSWORD", PASSWORD)
+    gui = open_gui("Dora")
+    gui.logged_in()
+    gui.cmd("unregister", password=PASSWORD)
+    gui.wait(lambda s: s["view"] == "login" and not s["login_busy"], "the login form again")
+    for sequence in ("<Control-n>", "<Control-j>"):
+        assert gui.cmd("key", sequence=sequence)["ok"]
+    state = gui.cmd("dump")
+    assert state["view"] == "login" and "Traceback" not in gui.output(), gui.output()
