@@ -18,6 +18,7 @@ Keyboard:
     Tab / Shift+Tab  the order of ChatApp.tab_order: list → the conversation's header and a
                      room's column → its messages → input box → Send → the status bar → list
     Shift+F10        on a person in the list: the Block / Unblock menu (client/gui/blocks.py)
+    Ctrl+N           the box to write to someone by name (client/gui/newchat.py)
     Ctrl+J           the join box of rooms (client/gui/rooms.py)
     Ctrl+Q           quit
 """
@@ -48,6 +49,7 @@ from .blocks import BlockControls
 from .bridge import TkBridge, TurnTimer
 from .layout import hint_form
 from .login import LoginForm, LoginRequest
+from .newchat import NewChatBox
 from .password import PasswordDialog
 from .unregister import UnregisterDialog
 from .model import (
@@ -341,7 +343,8 @@ class ChatApp:
                   "Esc: list")
         self._hints = (first + "\n" + _("Ctrl+E edit your last message · Ctrl+Delete delete it · "
                                         "right click: edit or delete any of yours") + "\n"
-                       + _("Ctrl+J join a room · right click or Shift+F10 on a person in the list: block or unblock"),
+                       + _("Ctrl+N write to someone by name · Ctrl+J join a room · right click or Shift+F10 on a "
+                           "person in the list: block or unblock"),
                        first, "")
         self.hint = ttk.Label(compose, text=self._hints[0], style="Sub.TLabel", font=self.fonts["small"])
         self.hint.grid(row=2, column=0, columnspan=2, sticky="w", pady=(4, 0))
@@ -378,6 +381,8 @@ class ChatApp:
         # server unavailable, in Portuguese) was cut off at the window's edge.
         status.bind("<Configure>", lambda e: self._wrap_status(e.width), add="+")
 
+        # Under the list: writing to someone by name, then joining a room (the page's order).
+        self.new_chat = NewChatBox(self, self.contacts, row=2)
         self.rooms = RoomPanel(self, self.contacts, right)
         # The member column yields to the messages in a narrow window (client/gui/layout.py):
         # told the width the messages and the column share, inside the frame's padding.
@@ -997,8 +1002,8 @@ class ChatApp:
             elif maybe_done(error):
                 dialog.failed(_("The server's answer did not come: the password may or may not have been changed. "
                                 "Log in again to find out which one works."))
-            else:  # not sent: the library's words say why
-                dialog.failed(sanitize(str(error)))
+            else:  # not sent (no connection): in the window's words, as its other requests say it
+                dialog.failed(failure_words(error))
             return
         if dialog.winfo_exists():
             dialog.close()
@@ -1035,8 +1040,8 @@ class ChatApp:
         elif maybe_done(error):  # sent, no answer: it may have been done (the page's words)
             dialog.failed(_("The connection was lost before the server answered: the account may or may not "
                             "have been deleted. Log in again to find out."))
-        else:  # not sent, or the connection ended first: the library's words say which
-            dialog.failed(sanitize(str(error)))
+        else:  # not sent (no connection): in the window's words, as its other requests say it
+            dialog.failed(failure_words(error))
 
     def _receipts_set(self, on: bool, error: BaseException | None) -> None:
         if self.model is None:

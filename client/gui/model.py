@@ -714,6 +714,18 @@ class ChatModel:
         self.notice(key, text.format(name=shown, why=why))
         return not definite
 
+    def start_conversation(self, name: str) -> str:
+        """A conversation with person ``name`` (as the server spells it), who need not be
+        online: asked for by name (client/gui/newchat.py). They are listed, offline too (a
+        contact with a conversation stays: _droppable), under that spelling; their presence
+        comes with the answer to the watch the new conversation asks (WatchWanted), not
+        from the lookup, which an event may have overtaken. Returns its key, to
+        :meth:`open`."""
+        self._contact(name).name = name
+        self._changes.append(ContactsChanged())
+        self._conversation(name)
+        return key_of(name)
+
     def _contact(self, name: str) -> Contact:
         key = key_of(name)
         contact = self.contacts.get(key)

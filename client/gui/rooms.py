@@ -20,6 +20,7 @@ from collections.abc import Callable
 from tkinter import simpledialog, ttk
 from typing import TYPE_CHECKING, Any
 
+import const
 from i18n import N_, _, ngettext
 
 from ..commands import check_room
@@ -54,7 +55,7 @@ class RoomPanel:
     def __init__(self, app: ChatApp, contacts: ttk.Frame, right: ttk.Frame) -> None:
         self.app = app
         join = ttk.Frame(contacts, style="Side.TFrame")
-        join.grid(row=2, column=0, sticky="ew", pady=(6, 0))
+        join.grid(row=3, column=0, sticky="ew", pady=(6, 0))  # under the new-chat box (app.py)
         join.columnconfigure(0, weight=1)
         self.join_var = tk.StringVar(app.root, "")
         # Out of the Tab order: Ctrl+J reaches it (the input box's hint says so), Enter joins.
@@ -62,7 +63,9 @@ class RoomPanel:
         self.join_entry.grid(row=0, column=0, sticky="ew")
         self.join_entry.bind("<Return>", lambda e: self.join())
         self.join_entry.bind("<Escape>", lambda e: app._focus_input())
-        app.root.bind_all("<Control-j>", lambda e: self.join_entry.focus_set())
+        # (bound for the whole window: after a sign-out, until the next chat view, there is no box)
+        app.root.bind_all("<Control-j>", lambda e: self.join_entry.focus_set() if self.join_entry.winfo_exists()
+                          else None)
         ttk.Button(join, text=_("Join room"), command=self.join, takefocus=False).grid(row=0, column=1, padx=(4, 0))
 
         # The room's column, beside the conversation or over it: its acts, then its members.
@@ -333,10 +336,19 @@ class RoomPanel:
         if model is None or model.active not in model.rooms:
             return
         state = model.rooms[model.active]
-        topic = simpledialog.askstring(_("Topic"), _("The topic of {room}:").format(room=state.name),
-                                       initialvalue=state.topic, parent=self.app.root)
-        if topic is not None:
-            self.act("topic", topic)
+        topic, prompt = state.topic, _("The topic of {room}:")
+        while True:
+            topic = simpledialog.askstring(_("Topic"), prompt.format(room=state.name, n=len(topic or ""),
+                                                                     limit=const.MAX_TOPIC_CHARS),
+                                           initialvalue=topic, parent=self.app.root)
+            if topic is None:
+                return
+            if len(topic) <= const.MAX_TOPIC_CHARS:
+                break
+            # Longer than the server takes (it would refuse it, bad_field, in English): asked
+            # again, the text kept to be shortened, as a message too long stays in the input box.
+            prompt = _("The topic of {room} (at most {limit} characters; this one has {n}: shorten it):")
+        self.act("topic", topic)
 
     def switch_mode(self) -> None:
         """The owner turned the invite-only switch: ask the server; the room's notice

@@ -33,9 +33,15 @@ exactly as the user does, and typing goes through the real bindings:
 - ``{"cmd": "screenshot", "path": P}``: save the window as a PNG (needs ``xwd``);
 - ``{"cmd": "window"}``: the toplevel's X window id and geometry (for xdotool);
 - ``{"cmd": "join", "room": R}``: type R into the join box and press Enter there;
+- ``{"cmd": "new_chat", "name": N}``: type N into the box to write to someone by name and
+  press Enter there (the dump's ``new_chat`` is what the box holds);
 - ``{"cmd": "members"}``: click the header's Members button (a room's column shown or hidden);
 - ``{"cmd": "room_act", "act": A, "name": N}``: what the member menu's entry A does for N;
 - ``{"cmd": "room_leave"}``: click the room column's Leave button;
+- ``{"cmd": "topic"}``: click the room column's Topic… button (its dialog opens on a later turn);
+- ``{"cmd": "topic_dialog", "text": T}``: the open topic dialog's prompt and text (``"open":
+  false`` when none is open yet), then, given T, T typed in it in place of its text and
+  Enter pressed there;
 - ``{"cmd": "message_act", "act": "edit"|"delete", "text": T}``: a right click on the first
   place the open conversation shows T, then the message menu's entry (``"ok": false`` when
   the click finds none of our messages that may still change);
@@ -128,7 +134,8 @@ def _role(app: ChatApp, widget: Any) -> str:
         rooms = app.rooms
         roles = {str(app.input): "input", str(app.contacts.tree): "contacts", str(app.send_button): "send",
                  str(app.receipts_button): "receipts", str(app.password_button): "password-button",
-                 str(app.blocks.button): "block", str(rooms.join_entry): "join", str(rooms.toggle): "members-button",
+                 str(app.blocks.button): "block", str(rooms.join_entry): "join",
+                 str(app.new_chat.entry): "new-chat", str(rooms.toggle): "members-button",
                  str(rooms.topic_button): "room-topic", str(rooms.invite_button): "room-invite",
                  str(rooms.leave_button): "room-leave", str(rooms.mode_check): "room-mode",
                  str(rooms.older_button): "room-older", str(rooms.members): "member-list"}
@@ -273,6 +280,9 @@ def dump(app: ChatApp, panes: Any = True, sizes: bool = False) -> dict[str, Any]
             "send_button": str(app.send_button.cget("text")),
             "typing": app.typing_var.get(),
             "hint": str(app.hint.cget("text")),
+            "new_chat": app.new_chat.name_var.get(),
+            # The texts under the list of conversations (its heading, the boxes' buttons).
+            "sidebar_texts": _texts(app.contacts),
             "read_receipts": [app.receipts_var.get(), model.read_receipts],
             "password": {"button": bool(app.password_button.winfo_manager()),
                          "dialog": app.password_dialog is not None and bool(app.password_dialog.winfo_exists()),
@@ -426,6 +436,11 @@ def handle(app: ChatApp, command: dict[str, Any]) -> dict[str, Any]:
         _focus(root, app.rooms.join_entry)
         app.rooms.join_entry.event_generate("<Return>", when="now")
         return {"ok": True}
+    if cmd == "new_chat":
+        app.new_chat.name_var.set(command["name"])
+        _focus(root, app.new_chat.entry)
+        app.new_chat.entry.event_generate("<Return>", when="now")
+        return {"ok": True}
     if cmd == "members":  # a click on the header's Members button
         app.rooms.toggle.invoke()
         return {"ok": True}
@@ -445,6 +460,21 @@ def handle(app: ChatApp, command: dict[str, Any]) -> dict[str, Any]:
             return {"ok": False}
         app.message_act(command["act"], pane.key, line)
         return {"ok": True}
+    if cmd == "topic":  # a click on Topic…: its dialog waits for an answer, so it opens on a turn of its own
+        root.after(0, app.rooms.topic_button.invoke)
+        return {"ok": True}
+    if cmd == "topic_dialog":
+        dialog = next((child for child in root.winfo_children()
+                       if isinstance(child, tk.Toplevel) and hasattr(child, "entry") and child.winfo_exists()), None)
+        if dialog is None or not dialog.winfo_viewable():
+            return {"open": False}
+        found = {"open": True, "prompt": dialog.prompt, "text": dialog.entry.get()}
+        if "text" in command:
+            dialog.entry.delete(0, "end")
+            dialog.entry.insert(0, command["text"])
+            _focus(dialog, dialog.entry)
+            dialog.entry.event_generate("<Return>", when="now")
+        return found
     if cmd == "room_leave":  # a click on the room column's Leave button
         app.rooms.leave_button.invoke()
         return {"ok": True}

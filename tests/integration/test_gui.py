@@ -919,6 +919,38 @@ def test_an_account_change_whose_answer_was_lost_says_it_may_have_been_done(disp
                 bob.close()
 
 
+@pytest.mark.parametrize("request_type", ["password", "unregister"])
+def test_an_account_change_without_a_connection_says_so_in_the_windows_language(display, tmp_path, monkeypatch,
+                                                                                request_type) -> None:
+    """With the server away (the window reconnecting), "Change password…" and "Delete
+    account…" sent nothing, and their dialogs said the library's English, "Not connected to
+    the server (reconnecting: ...)", in the Portuguese window too. They say "Sem conexão."
+    (session.failure_words, as every other request of the window), and the form stays."""
+    monkeypatch.setenv("LANGUAGE", "pt_BR")
+    monkeypatch.setenv("CHAT_PASSWORD", "correct horse")
+    first = ServerThread(ServerConfig(host="127.0.0.1", port=0, login_failure_delay=0.05)).__enter__()
+    dora = None
+    try:
+        with WireClient(first.host, first.port) as other:
+            other.send(Hello("h", "Dora", 1, password="correct horse", register=True))
+            other.expect(Welcome)
+        dora = Gui(display, first.port, "Dora", tmp_path)
+        dora.logged_in()
+        first.stop()
+        dora.wait(lambda s: s["state"] == "reconnecting", "the window reconnecting")
+        if request_type == "password":
+            dora.cmd("password", old="correct horse", new="a brand new secret", again="a brand new secret")
+        else:
+            dora.cmd("unregister", password="correct horse")
+        state = dora.wait(lambda s: s[request_type]["error"], "the dialog's answer")
+        assert state[request_type]["error"] == "Sem conexão.", state[request_type]
+        assert state[request_type]["dialog"]
+    finally:
+        if dora is not None:
+            dora.close()
+        first.stop()
+
+
 def _xdotool(gui: Gui) -> Callable[..., None]:
     """xdotool on ``gui``'s display, the window given the X focus first (no window manager
     does it under Xvfb)."""

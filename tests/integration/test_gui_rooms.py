@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import time
 from pathlib import Path
 
 import pytest
@@ -406,3 +407,39 @@ def test_a_room_request_refused_is_said_in_the_windows_words(open_gui, server, c
     state = bob.wait(lambda s: "#fechada falhou" in s["panes"]["##turma"], "the join's refusal said")
     assert "Entrar em #fechada falhou: #fechada é só para convidados: peça um convite a quem modera a sala" \
         in state["panes"]["##turma"], state["panes"]["##turma"]
+
+
+def _topic_dialog(gui, **args) -> dict:
+    """The topic dialog once it is open (``text``: typed in it, then Enter): its prompt and text."""
+    deadline = time.monotonic() + WAIT
+    while True:
+        found = gui.cmd("topic_dialog", **args)
+        if found["open"]:
+            return found
+        assert time.monotonic() < deadline, "the topic dialog did not open"
+        time.sleep(0.05)
+
+
+def test_a_topic_too_long_is_said_in_the_dialog_and_kept_there_to_shorten(open_gui, server, monkeypatch) -> None:
+    """A topic over the limit (const.MAX_TOPIC_CHARS) went to the server, and the Portuguese
+    window said its English: "Tema falhou: 'topic' is 300 characters long; the limit is 256
+    (bad_field)", the text typed gone with the dialog. It is checked before sending: the
+    dialog asks again, the text in it, saying the limit and the length in the window's words;
+    shortened, it is set."""
+    monkeypatch.setenv("LANGUAGE", "pt_BR")
+    bob = open_gui("Bob")
+    bob.logged_in()
+    bob.cmd("join", room="#turma")
+    bob.wait(lambda s: s["active"] == "##turma" and s["members"], "#turma open, Bob its owner")
+    topic = ("prova na sexta: capítulos 3 a 7 do Kurose; " * 8)[:300]
+    bob.cmd("topic")
+    first = _topic_dialog(bob, text=topic)
+    assert first["prompt"] == "O tema de #turma:", first
+    again = _topic_dialog(bob)
+    assert again["text"] == topic, again
+    assert "256" in again["prompt"] and "300" in again["prompt"] and "characters" not in again["prompt"], again
+    state = bob.cmd("dump", panes=["##turma"])
+    assert "falhou" not in state["panes"]["##turma"] and state["rooms"]["##turma"]["topic"] == "", state
+    _topic_dialog(bob, text=topic[:256])
+    state = bob.wait(lambda s: s["rooms"]["##turma"]["topic"] == topic[:256], "the shortened topic set")
+    assert "falhou" not in state["panes"]["##turma"], state["panes"]["##turma"]

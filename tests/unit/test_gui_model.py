@@ -106,6 +106,28 @@ def test_a_contact_we_talked_with_stays_as_offline(model: ChatModel) -> None:
     assert "alice" in model.contacts
 
 
+def test_a_conversation_started_by_name_lists_someone_offline_until_they_are_heard_of(model: ChatModel) -> None:
+    """The new-chat box (client/gui/newchat.py) found Dora, offline and never talked with:
+    she is listed under the server's spelling, her presence asked (a watch), her history
+    asked as her conversation opens, and she stays listed when another who() leaves her out."""
+    from client.gui.changes import WatchWanted
+    from protocol import Watching
+    key = model.start_conversation("Dora")
+    assert key == "dora" and model.contact_order() == [ROOM, "alice", "carol", "dora"]
+    assert not model.contacts["dora"].online and model.title("dora") == "Dora"
+    changes = model.take_changes()
+    assert WatchWanted("Dora") in changes and any(isinstance(c, ContactsChanged) for c in changes)
+    model.open(key)
+    assert [c.peer for c in model.take_changes() if isinstance(c, HistoryWanted)] == ["Dora"]
+    model.set_online([Presence("Alice", T)])
+    model.open(ROOM)
+    assert "dora" in model.contacts and not model.contacts["dora"].online
+    model.apply(Watching("w", (Presence("Dora", T),), ()))  # the watch's answer: she is online now
+    assert model.contacts["dora"].online
+    # A name listed already, typed in another case: one row, the server's spelling.
+    assert model.start_conversation("ALICE".title()) == "alice" and model.contact_order().count("alice") == 1
+
+
 def test_presence_never_moves_a_row_and_names_sort_as_a_portuguese_reader_expects() -> None:
     """The list put people online first, so a row jumped when its person (or another) came
     or went, and a click landed on the wrong conversation. By name only, accents collated
