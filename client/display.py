@@ -601,7 +601,8 @@ def unavailable_words(retry_in: float | None, attempt: int | None = None) -> str
 
 
 # What the terminal says while a command waits for the server's answer (client/terminal_screen.py,
-# Screen.awaiting), by the command's English word; {name}: the person or room it is about.
+# Screen.awaiting), by the command's English word; {name}: the person or room it is about,
+# {room}: the room a person is acted on in (a moderation act) or that is joined or left.
 _AWAITING = {
     "whois": N_("* looking up {name} on the server…"),
     "who": N_("* asking the server who is online…"),
@@ -609,15 +610,25 @@ _AWAITING = {
     "room history": N_("* asking the server for the history of {name}…"),
     "rooms": N_("* asking the server for the list of rooms…"),
     "members": N_("* asking the server who is in {name}…"),
+    "join": N_("* asking the server to let you into {room}…"),
+    "leave": N_("* asking the server to take you out of {room}…"),
+    "invite": N_("* asking the server to invite {name} to {room}…"),
+    "topic": N_("* asking the server to set the topic of {room}…"),
+    "kick": N_("* asking the server to put {name} out of {room}…"),
+    "ban": N_("* asking the server to ban {name} from {room}…"),
+    "unban": N_("* asking the server to lift the ban on {name} in {room}…"),
+    "mute": N_("* asking the server to mute {name} in {room}…"),
+    "unmute": N_("* asking the server to let {name} write in {room} again…"),
 }
 
 
-def awaiting_words(command: str, name: str = "") -> str:
-    """The notice that /``command`` (its English word: whois, who, history...) about
-    ``name`` waits for the server's answer; the history of a room is "of" it, not "with"."""
+def awaiting_words(command: str, name: str = "", room: str = "") -> str:
+    """The notice that /``command`` (its English word: whois, who, history, join, kick...)
+    about ``name`` (in ``room``) waits for the server's answer; the history of a room is "of"
+    it, not "with"."""
     if command == "history" and name.startswith("#"):
         command = "room history"
-    return _(_AWAITING[command]).format(name=sanitize(name))
+    return _(_AWAITING[command]).format(name=sanitize(name), room=sanitize(room))
 
 
 # What a room notice says, by its act: {name} (whom it is about), {by}, {room}, {topic},

@@ -671,8 +671,7 @@ class TerminalUI:
 
     def _awaited(self, command: Command) -> str | None:
         """What the screen says while ``command`` waits for the server's answer
-        (:meth:`Screen.awaiting`); None for a command that asks nothing, or whose answer
-        is what it changes (a /join, a /block: said once done)."""
+        (:meth:`Screen.awaiting`); None for a command that asks nothing."""
         if isinstance(command, SetTarget):
             if command.to is None or is_room(command.to):
                 return None
@@ -690,6 +689,16 @@ class TerminalUI:
             room = command.room if command.room is not None else self._target if is_room(self._target) \
                 else const.DEFAULT_ROOM
             return awaiting_words("members", const.DEFAULT_ROOM if is_default_room(room) else room)
+        if isinstance(command, RoomJoin):
+            return awaiting_words("join", room=command.room)
+        if isinstance(command, (RoomLeave, RoomAct)):
+            word = "leave" if isinstance(command, RoomLeave) else command.act
+            room = command.room if command.room is not None else self._target if is_room(self._target) \
+                else const.DEFAULT_ROOM if word in _DEFAULT_ROOM_ACTS else None
+            if room is None or (word == "leave" and is_default_room(room)):
+                return None  # (said at once: there is nothing to ask)
+            name = "" if word in ("leave", "topic") else command.name  # type: ignore[union-attr]
+            return awaiting_words(word, name, const.DEFAULT_ROOM if is_default_room(room) else room)
         return None
 
     def _carry_out(self, command: Command) -> None:
@@ -939,6 +948,7 @@ class TerminalUI:
         announced = self._acts_awaited[key] = threading.Event()
         try:
             self._request_act(command, room)
+            self._screen.answered()  # (its line comes from the receiver, or after the wait: no notice meanwhile)
             if announced.wait(_ACT_NOTICE_WAIT):
                 return
         finally:
@@ -1374,10 +1384,16 @@ class TerminalUI:
     def _on_event(self, event: Event) -> None:
         with self._event_lock:
             self._handle_event(event)
+        announced = self._act_announced(event)
+        if announced is not None:
+            announced.set()  # the act _room_act waits for: this notice's line confirmed it
+
+    def _act_announced(self, event: Event) -> threading.Event | None:
+        """For the room's notice of a moderation act of ours that _room_act waits for, what
+        it waits on; None for any other event."""
         if isinstance(event, RoomNotice) and event.by is not None and canonical(event.by) == canonical(self._me):
-            announced = self._acts_awaited.get((canonical(event.room_name), event.act, canonical(event.name)))
-            if announced is not None:
-                announced.set()  # the act _room_act waits for: this notice's line confirmed it
+            return self._acts_awaited.get((canonical(event.room_name), event.act, canonical(event.name)))
+        return None
 
     def _handle_event(self, event: Event) -> None:
         if isinstance(event, (ConnectionClosed, Goodbye, Reconnecting)):
@@ -1485,6 +1501,8 @@ class TerminalUI:
                 else:
                     replace = key = None
                 with self._print_lock:
+                    if self._act_announced(event) is not None:  # the answer to the act: in place of its notice
+                        replace = self._screen.answer_locked()
                     self._screen.print_locked(line, redraw=True, replace=replace, key=key, at=stamped_at(event))
             if isinstance(event, DirectMessage):  # printed: seen (a no-op with receipts off)
                 if not event.deleted:  # deleted before it came: nothing of it was seen

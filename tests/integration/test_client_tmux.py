@@ -278,6 +278,26 @@ def test_who_with_the_server_slow_to_answer_says_it_is_asking_then_why_no_answer
 
 
 @pytest.mark.timeout_seconds(90)
+def test_join_with_the_server_slow_to_answer_says_it_is_asking_then_why_no_answer_came_in_its_place(
+        server: ServerThread, terminal: Callable[..., Tmux]) -> None:
+    """/entrar (/join) with the server slow to answer held the prompt up to --timeout with
+    nothing on screen, as /quem did. A line says at once what is asked; the line saying that
+    no answer came takes its place, and the prompt is back."""
+    with FaultProxy(server.host, server.port) as proxy:
+        tiago = terminal("Tiago", columns=120, port=proxy.port, ready="[sala]> ", args=("--timeout", "3"),
+                         LANGUAGE="pt_BR")
+        assert proxy.freeze("Tiago") == 1  # (nothing passes either way: /entrar is never answered)
+        tiago.type("/entrar #redes")
+        tiago.press("Enter")
+        tiago.wait_text("* pedindo ao servidor para entrar em #redes…")
+        assert not input_rows(tiago.screen()).startswith("[sala]> ")  # (not back before the answer)
+        rows = tiago.wait(lambda rows: input_rows(rows).startswith("[sala]> "), "the prompt, back")
+        shown = "\n".join(rows)
+        assert re.search(r"\] ! /entrar falhou: .*3 s\n\[sala\]> ", shown), shown
+        assert "pedindo" not in shown, shown  # (in its place)
+
+
+@pytest.mark.timeout_seconds(90)
 def test_a_line_rewritten_in_place_after_the_window_narrowed_leaves_nothing_of_the_old_one(
         server: ServerThread, terminal: Callable[..., Tmux]) -> None:
     """A line that is rewritten in place (here the notice of a /who the server does not
