@@ -780,7 +780,8 @@ class TerminalUI:
         elif isinstance(command, ShowHelp):
             # On the screen, under the time stamp (INDENT columns) and wrapped to fit: a
             # terminal breaks a long line mid-word back to column 0.
-            self._screen.emit_block(help_lines(self._screen.columns() - INDENT if self._interactive else None))
+            self._screen.emit_block(help_lines(self._screen.columns() - INDENT if self._interactive else None,
+                                               command.about))
         elif isinstance(command, SetReceipts):
             self._set_receipts(command)
         elif isinstance(command, (RoomJoin, RoomLeave, ShowRooms, ShowMembers, RoomAct)):
