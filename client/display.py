@@ -21,6 +21,8 @@ from .serverclock import on_this_clock, server_now
 from .serverwindow import edit_window
 
 if TYPE_CHECKING:
+    from collections.abc import Sequence
+
     from protocol import RoomNotice
 
 # A `left` notice's reason (PROTOCOL.md, "joined, left") in the user's language. The English
@@ -80,6 +82,21 @@ def left_why(reason: str) -> str:
     """What follows "NAME left" for a `left` notice's ``reason``: " (the reason)" in the
     user's language, sanitised; "" for none."""
     return f" ({reason_words(reason)})" if reason else ""
+
+
+def gone_words(name: str, rooms: Sequence[str], reason: str | None) -> str:
+    """One line for someone gone offline, ``name`` as it is to be shown (sanitised, maybe
+    coloured): ``reason`` None, only the notices of ``rooms`` (one per room shared) came:
+    "* Ana went offline in #redes, #bd"; else their `left` came too, with its reason ("": none):
+    "* Ana left (quit; was in #redes)", as "* Ana left (quit)" with no rooms."""
+    shared = ", ".join(sanitize(room) for room in rooms)
+    if reason is None:
+        return _("* {name} went offline in {room}").format(name=name, room=shared)
+    if not rooms:
+        return _("* {name} left{why}").format(name=name, why=left_why(reason))
+    if not reason:
+        return _("* {name} left (was in {rooms})").format(name=name, rooms=shared)
+    return _("* {name} left ({why}; was in {rooms})").format(name=name, why=reason_words(reason), rooms=shared)
 
 
 def sanitize_lines(text: object) -> str:

@@ -492,6 +492,43 @@ def test_what_each_command_says_while_it_waits_for_the_server(
     assert ui._awaited(command) == notice
 
 
+@pytest.mark.parametrize(("events", "rows"), [
+    # The server's order: an `offline` in each room shared, then the `left`.
+    ([RoomNotice("#redes", "offline", "Ana", 0.0), RoomNotice("#bd", "offline", "Ana", 0.0),
+      UserLeft("Ana", "quit", 0.0)],
+     ["* Ana went offline in #redes", "* Ana went offline in #redes, #bd",
+      "* Ana left (quit; was in #redes, #bd)"]),
+    # Another order (a cluster's notices come through Redis), and a `left` with no reason.
+    ([UserLeft("Ana", "", 0.0), RoomNotice("#redes", "offline", "Ana", 0.0)],
+     ["* Ana left", "* Ana left (was in #redes)"]),
+    # Another person: a line of their own.
+    ([RoomNotice("#redes", "offline", "Ana", 0.0), UserLeft("Bob", "timeout", 0.0)],
+     ["* Ana went offline in #redes", "* Bob left (timeout)"]),
+])
+def test_someone_gone_offline_is_one_line_with_the_rooms_they_were_in(events: list[object], rows: list[str]) -> None:
+    """When Ana quit, a member of #redes read "* Ana went offline in #redes" and then "* Ana
+    left (quit)" ("se despediu"), a line per room shared and one more. While it is the last line,
+    each of those rewrites the one before: one line says it all. Nothing is held back."""
+    ui, out = _screen_ui(columns=200)
+    for event in events:
+        ui._on_event(event)
+    shown = out.getvalue().split("\n")[:-1]
+    assert [re.sub(r"^(\x1b\[1A\r\x1b\[J)?\[\d\d:\d\d\] ", "", row) for row in shown] == rows, shown
+    rewritten = [row.startswith("\x1b[1A\r\x1b[J") for row in shown]
+    assert rewritten == [False] + [row.startswith("* Ana") for row in rows[1:]], shown
+
+
+def test_a_line_between_ends_the_line_of_someone_gone_offline() -> None:
+    """Only the last line is rewritten: after a message, the `left` is a line of its own."""
+    ui, out = _screen_ui(columns=200)
+    ui._on_event(RoomNotice("#redes", "offline", "Ana", 0.0))
+    ui._on_event(RoomNotice("#redes", "online", "Bob", 0.0))
+    ui._on_event(UserLeft("Ana", "quit", 0.0))
+    shown = out.getvalue().split("\n")[:-1]
+    assert len(shown) == 3 and not any(row.startswith("\x1b[1A") for row in shown), shown
+    assert shown[2].endswith("* Ana left (quit)"), shown
+
+
 def test_a_script_s_slow_answer_comes_alone_with_no_notice_before_it(monkeypatch: pytest.MonkeyPatch) -> None:
     """In a pipe the answers are the script's lines, one per command: no notice among them."""
     out = _Stream(False)

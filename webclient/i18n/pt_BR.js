@@ -136,6 +136,8 @@ chatCatalogueLoaded("pt_BR", {
   "* {name} is online in {room}": "* {name} está online em {room}",
   "* {name} joined": "* {name} entrou",
   "* {name} joined {room}": "* {name} entrou em {room}",
+  "* {name} left (was in {rooms})": "* {name} saiu (estava em {rooms})",
+  "* {name} left ({why}; was in {rooms})": "* {name} saiu ({why}; estava em {rooms})",
   "* {name} left {room}": "* {name} saiu de {room}",
   "* {name} left{why}": "* {name} saiu{why}",
   "* {name} may write in {room} again": "* {name} pode escrever em {room} de novo",
