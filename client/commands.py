@@ -19,7 +19,9 @@ it. The grammar::
     /register        claim the current name with a password (asked twice, not echoed)
     /password        change this account's password (current and new asked, not echoed)
     /unregister      delete this account and what the server keeps of it (the password asked, not echoed)
-    /help  (/?)      the list of commands
+    /help  (/?)      the most used commands, and the topics of the others
+    /help TOPIC      a topic's commands (messages, people, rooms, moderation, account)
+    /help COMMAND    one command, with its other names
     /quit  (/exit)   leave
     @#ROOM TEXT      send TEXT to the members of room #ROOM
     /join #ROOM      join (or create) #ROOM; plain lines now go there
@@ -136,7 +138,10 @@ class DeleteAccount:
 
 @dataclass(frozen=True, slots=True)
 class ShowHelp:
-    """Print the command list."""
+    """Print the most used commands and the topics (``about`` ""), a topic's commands (its
+    English name), or one command (its English word): :func:`help_lines`."""
+
+    about: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -225,56 +230,93 @@ HISTORY_MAX = 10_000
 _WORDS = {name: word for word, names in COMMAND_WORDS.items() for group in names.values() for name in group}
 
 
-# The /help list: command word (None: not a command), its arguments, what it does.
-_HELP = (
-    (None, N_("@NAME TEXT"), N_("send TEXT to NAME only")),
-    ("msg", N_("NAME TEXT"), N_("send TEXT to NAME only")),
-    # The marks of describe_mark (client/terminal_lines.py): the delivery confirmation the
-    # original assignments' clients waited for is "✓✓".
-    # ✗ and ? as client.display.FAILED_MARKS says them.
-    (None, "…  ✓  ✓✓  ✗  ?", N_("your message: on its way; the server has it; delivered (the other's client "
-                              "confirmed it); not sent (refused: fix it, or send it again) or not delivered "
-                              "(it waited and expired), and why; not confirmed (the server cannot tell)")),
-    ("reply", N_("TEXT"), N_("send TEXT to whoever sent you the last direct message")),
-    ("to", N_("NAME"), N_("send plain lines to NAME from now on")),
-    ("query", N_("NAME"), N_("the same (as in IRC clients)")),
-    ("all", "", N_("send plain lines to the room again")),
-    ("who", "", N_("who is online")),
-    ("whois", N_("NAME"), N_("where NAME is connected from, and since when")),
-    ("history", N_("NAME [N]"), N_("the last N (default 20) messages with NAME")),
-    ("block", N_("NAME"), N_("stop receiving messages from NAME")),
-    ("unblock", N_("NAME"), N_("receive messages from NAME again")),
-    ("register", "", N_("claim your name with a password")),
-    ("password", "", N_("change your account's password")),
-    ("unregister", "", N_("delete your account and what the server keeps of it (asks the password)")),
-    ("receipts", N_("[on|off]"), N_("read receipts and typing, both ways; alone: which it is now")),
-    (None, N_("@#ROOM TEXT"), N_("send TEXT to the members of #ROOM")),
-    ("join", N_("#ROOM"), N_("join (or create) #ROOM; plain lines go there")),
-    ("leave", N_("[#ROOM]"), N_("leave the room")),
-    ("rooms", "", N_("the rooms, with members and topics")),
-    ("members", N_("[#ROOM]"), N_("who is in the room")),
-    ("invite", N_("NAME"), N_("let NAME join an invite-only room")),
-    ("topic", N_("TEXT"), N_("set the room's topic")),
-    ("kick", N_("NAME [REASON]"), N_("put NAME out of the room")),
-    ("ban", N_("NAME [REASON]"), N_("put NAME out and keep them out")),
-    ("unban", N_("NAME"), N_("let NAME in again")),
-    ("mute", N_("NAME [SECONDS] [REASON]"), N_("keep NAME from writing in the room")),
-    ("unmute", N_("NAME"), N_("let NAME write again")),
-    ("edit", N_("TEXT"), N_("correct your last message (the one just above, wherever it went)")),
-    ("delete", N_("[NAME]"), N_("delete your last message (or, moderating, NAME's last post)")),
-    ("help", "", N_("this list")),
-    ("quit", "", N_("leave (Ctrl-D and Ctrl-C too)")),
-    (None, N_("//TEXT  @@TEXT"), N_("send a line that starts with / or @")),
-)
+# The /help list, by topic (named in _TOPICS): command word (None: not a command), its
+# arguments, what it does. /help alone shows the rows _MOST_USED names (by command word, or
+# arguments for a row that is no command) and the topics; /help TOPIC a topic's rows; /help
+# COMMAND that command's row. Each of them fits a 24-row terminal (the whole list took 55 rows).
+_HELP = {
+    "messages": (
+        (None, N_("@NAME TEXT"), N_("send TEXT to NAME only")),
+        ("msg", N_("NAME TEXT"), N_("send TEXT to NAME only")),
+        # The marks of describe_mark (client/terminal_lines.py): the delivery confirmation the
+        # original assignments' clients waited for is "✓✓".
+        # ✗ and ? as client.display.FAILED_MARKS says them.
+        (None, "…  ✓  ✓✓  ✗  ?", N_("your message: on its way; the server has it; delivered (the other's "
+                                  "client confirmed it); not sent (refused: fix it, or send it again) or not "
+                                  "delivered (it waited and expired), and why; not confirmed (the server cannot "
+                                  "tell)")),
+        ("reply", N_("TEXT"), N_("send TEXT to whoever sent you the last direct message")),
+        ("to", N_("NAME"), N_("send plain lines to NAME from now on")),
+        ("query", N_("NAME"), N_("the same (as in IRC clients)")),
+        ("all", "", N_("send plain lines to the room again")),
+        ("history", N_("NAME [N]"), N_("the last N (default 20) messages with NAME")),
+        ("edit", N_("TEXT"), N_("correct your last message (the one just above, wherever it went)")),
+        ("delete", N_("[NAME]"), N_("delete your last message (or, moderating, NAME's last post)")),
+        (None, N_("//TEXT  @@TEXT"), N_("send a line that starts with / or @")),
+    ),
+    "people": (
+        ("who", "", N_("who is online")),
+        ("whois", N_("NAME"), N_("where NAME is connected from, and since when")),
+        ("block", N_("NAME"), N_("stop receiving messages from NAME")),
+        ("unblock", N_("NAME"), N_("receive messages from NAME again")),
+        ("receipts", N_("[on|off]"), N_("read receipts and typing, both ways; alone: which it is now")),
+    ),
+    "rooms": (
+        (None, N_("@#ROOM TEXT"), N_("send TEXT to the members of #ROOM")),
+        ("join", N_("#ROOM"), N_("join (or create) #ROOM; plain lines go there")),
+        ("leave", N_("[#ROOM]"), N_("leave the room")),
+        ("rooms", "", N_("the rooms, with members and topics")),
+        ("members", N_("[#ROOM]"), N_("who is in the room")),
+    ),
+    "moderation": (
+        ("invite", N_("NAME"), N_("let NAME join an invite-only room")),
+        ("topic", N_("TEXT"), N_("set the room's topic")),
+        ("kick", N_("NAME [REASON]"), N_("put NAME out of the room")),
+        ("ban", N_("NAME [REASON]"), N_("put NAME out and keep them out")),
+        ("unban", N_("NAME"), N_("let NAME in again")),
+        ("mute", N_("NAME [SECONDS] [REASON]"), N_("keep NAME from writing in the room")),
+        ("unmute", N_("NAME"), N_("let NAME write again")),
+    ),
+    "account": (
+        ("register", "", N_("claim your name with a password")),
+        ("password", "", N_("change your account's password")),
+        ("unregister", "", N_("delete your account and what the server keeps of it (asks the password)")),
+        ("help", N_("[TOPIC|COMMAND]"), N_("the most used commands; a topic's; one command")),
+        ("quit", "", N_("leave (Ctrl-D and Ctrl-C too)")),
+    ),
+}
+_MOST_USED = ("@NAME TEXT", "…  ✓  ✓✓  ✗  ?", "reply", "to", "all", "who", "history", "join", "quit")
+# The topics' names in each language, as COMMAND_WORDS has the commands' (shared/commandwords.py).
+_TOPICS: dict[str, dict[str, tuple[str, ...]]] = {
+    "messages": {"en": ("messages",), "pt_BR": ("mensagens",)},
+    "people": {"en": ("people",), "pt_BR": ("pessoas",)},
+    "rooms": {"en": ("rooms",), "pt_BR": ("salas",)},
+    "moderation": {"en": ("moderation",), "pt_BR": ("moderação", "moderacao")},
+    "account": {"en": ("account",), "pt_BR": ("conta",)},
+}
+# Typed topic (lower case, NFC) -> its English name.
+_TOPIC_WORDS = {name: topic for topic, names in _TOPICS.items() for group in names.values() for name in group}
 
 
-def help_lines(width: int | None = None) -> list[str]:
+def help_lines(width: int | None = None, about: str | None = None) -> list[str]:
     """The answer to /help in the language in use: one line per command, its name in
-    that language first, the other names in brackets, then what it does. With ``width``
-    (the terminal's columns left for it) each description is wrapped at spaces to fit, its
-    further lines under its first (shared/columns.py); without, one line each."""
+    that language first, the other names in brackets, then what it does. ``about``: None,
+    every command (the whole list); "": the most used, then how to ask for the others
+    (/help alone); a topic (an English key of _TOPICS): its commands; a command's English
+    word: that command. With ``width`` (the terminal's columns left for it) each description
+    is wrapped at spaces to fit, its further lines under its first (shared/columns.py);
+    without, one line each."""
+    every = [row for rows in _HELP.values() for row in rows]
+    if about is None:
+        chosen = every
+    elif about == "":
+        chosen = [row for key in _MOST_USED for row in every if (row[0] or row[1]) == key]
+    elif about in _HELP:
+        chosen = list(_HELP[about])
+    else:
+        chosen = [row for row in every if row[0] == about]
     rows = []
-    for word, arguments, what in _HELP:
+    for word, arguments, what in chosen:
         if word is None:
             head, others = _(arguments), ""
         else:
@@ -282,7 +324,22 @@ def help_lines(width: int | None = None) -> list[str]:
             head = f"/{names[0]} {_(arguments) if arguments else ''}".rstrip()
             others = " (" + ", ".join(f"/{name}" for name in names[1:]) + ")" if names[1:] else ""
         rows.append((head, f"{_(what)}{others}"))
+    if about == "":
+        topics = ", ".join(command_names(topic, table=_TOPICS)[0] for topic in _TOPICS)
+        rows.append((_("/{help} TOPIC").format(help=command_names("help")[0]),
+                     _("the other commands, by topic: {topics}").format(topics=topics)))
+        rows.append((_("/{help} COMMAND").format(help=command_names("help")[0]),
+                     _("one command, with its other names (/{help} {kick})").format(
+                         help=command_names("help")[0], kick=command_names("kick")[0])))
     return hanging_lines(rows, width)
+
+
+def help_topic(typed: str) -> str | None:
+    """What ``typed`` (after /help) asks about: a topic's English name (a topic before the
+    command of the same name: "rooms" lists /rooms too), a command's English word, or None
+    for neither. Any language's names, any case, with or without the command's "/"."""
+    word = unicodedata.normalize("NFC", typed.lower())
+    return _TOPIC_WORDS.get(word) or _WORDS.get(word[1:] if word.startswith("/") else word)
 
 
 # Commands the original assignments' clients took without a "/" (``sair``, ``lista``,
@@ -418,7 +475,15 @@ def parse_command(line: str, target: str | None = None) -> Command:
             checked = _check_name(args[0], _("/{command} [NAME]").format(command=typed))
             return checked if isinstance(checked, Mistake) else DeleteLast(checked)
         if word == "help":
-            return ShowHelp()
+            if not args:
+                return ShowHelp()
+            about = help_topic(args[0]) if len(args) == 1 else None
+            if about is None:
+                topics = ", ".join(command_names(topic, table=_TOPICS)[0] for topic in _TOPICS)
+                return Mistake(_("usage: /{command} [TOPIC|COMMAND]: the topics are {topics}; a command is named "
+                                 "as typed, /{kick} or {kick}").format(command=typed, topics=topics,
+                                                                        kick=command_names("kick")[0]))
+            return ShowHelp(about)
         if word == "quit":
             return Quit()
         shown = line.split()[0] if not line[1:2].isspace() else "/"

@@ -21,6 +21,8 @@ from .serverclock import on_this_clock, server_now
 from .serverwindow import edit_window
 
 if TYPE_CHECKING:
+    from collections.abc import Sequence
+
     from protocol import RoomNotice
 
 # A `left` notice's reason (PROTOCOL.md, "joined, left") in the user's language. The English
@@ -80,6 +82,21 @@ def left_why(reason: str) -> str:
     """What follows "NAME left" for a `left` notice's ``reason``: " (the reason)" in the
     user's language, sanitised; "" for none."""
     return f" ({reason_words(reason)})" if reason else ""
+
+
+def gone_words(name: str, rooms: Sequence[str], reason: str | None) -> str:
+    """One line for someone gone offline, ``name`` as it is to be shown (sanitised, maybe
+    coloured): ``reason`` None, only the notices of ``rooms`` (one per room shared) came:
+    "* Ana went offline in #redes, #bd"; else their `left` came too, with its reason ("": none):
+    "* Ana left (quit; was in #redes)", as "* Ana left (quit)" with no rooms."""
+    shared = ", ".join(sanitize(room) for room in rooms)
+    if reason is None:
+        return _("* {name} went offline in {room}").format(name=name, room=shared)
+    if not rooms:
+        return _("* {name} left{why}").format(name=name, why=left_why(reason))
+    if not reason:
+        return _("* {name} left (was in {rooms})").format(name=name, rooms=shared)
+    return _("* {name} left ({why}; was in {rooms})").format(name=name, why=reason_words(reason), rooms=shared)
 
 
 def sanitize_lines(text: object) -> str:
@@ -631,7 +648,8 @@ def unavailable_words(retry_in: float | None, attempt: int | None = None) -> str
 
 
 # What the terminal says while a command waits for the server's answer (client/terminal_screen.py,
-# Screen.awaiting), by the command's English word; {name}: the person or room it is about.
+# Screen.awaiting), by the command's English word; {name}: the person or room it is about,
+# {room}: the room a person is acted on in (a moderation act) or that is joined or left.
 _AWAITING = {
     "whois": N_("* looking up {name} on the server…"),
     "who": N_("* asking the server who is online…"),
@@ -639,15 +657,25 @@ _AWAITING = {
     "room history": N_("* asking the server for the history of {name}…"),
     "rooms": N_("* asking the server for the list of rooms…"),
     "members": N_("* asking the server who is in {name}…"),
+    "join": N_("* asking the server to let you into {room}…"),
+    "leave": N_("* asking the server to take you out of {room}…"),
+    "invite": N_("* asking the server to invite {name} to {room}…"),
+    "topic": N_("* asking the server to set the topic of {room}…"),
+    "kick": N_("* asking the server to put {name} out of {room}…"),
+    "ban": N_("* asking the server to ban {name} from {room}…"),
+    "unban": N_("* asking the server to lift the ban on {name} in {room}…"),
+    "mute": N_("* asking the server to mute {name} in {room}…"),
+    "unmute": N_("* asking the server to let {name} write in {room} again…"),
 }
 
 
-def awaiting_words(command: str, name: str = "") -> str:
-    """The notice that /``command`` (its English word: whois, who, history...) about
-    ``name`` waits for the server's answer; the history of a room is "of" it, not "with"."""
+def awaiting_words(command: str, name: str = "", room: str = "") -> str:
+    """The notice that /``command`` (its English word: whois, who, history, join, kick...)
+    about ``name`` (in ``room``) waits for the server's answer; the history of a room is "of"
+    it, not "with"."""
     if command == "history" and name.startswith("#"):
         command = "room history"
-    return _(_AWAITING[command]).format(name=sanitize(name))
+    return _(_AWAITING[command]).format(name=sanitize(name), room=sanitize(room))
 
 
 # What a room notice says, by its act: {name} (whom it is about), {by}, {room}, {topic},

@@ -192,6 +192,7 @@ from .display import (
     explain_act_refusal,
     explain_refusal,
     format_clock,
+    gone_words,
     preview,
     reason_words,
     sanitize,
@@ -217,6 +218,7 @@ from .screen import (
 from .terminal_input import ReadlineHooks, load_readline, read_as_utf8, redecoded, undecodable_line
 from .terminal_screen import TYPED_LINE, Screen
 from .terminal_lines import (
+    GONE_LINE,
     INDENT,
     READ_BY_LINE,
     RECONNECT_LINE,
@@ -353,6 +355,10 @@ class TerminalUI:
         self._event_lock = threading.RLock()
         self._typing_shown: dict[str, float] = {}  # sender key -> when its last "typing" came
         self._typing_names: dict[str, str] = {}  # "room sender" key -> the name as shown
+        # The last line on screen while it tells someone gone offline (_say_gone): their
+        # name's key, the rooms whose notices it names, and their `left`'s reason (None:
+        # not come yet). Rewritten in place while it is the last line (GONE_LINE).
+        self._gone: tuple[str, list[str], str | None] | None = None
         # For /edit and /delete (issue 13): our last message shown here, wherever it went
         # (the line the user sees just above: after "@João text" it is that one, not the
         # last one to where plain lines go), and the last post of each (room key, sender
@@ -671,8 +677,7 @@ class TerminalUI:
 
     def _awaited(self, command: Command) -> str | None:
         """What the screen says while ``command`` waits for the server's answer
-        (:meth:`Screen.awaiting`); None for a command that asks nothing, or whose answer
-        is what it changes (a /join, a /block: said once done)."""
+        (:meth:`Screen.awaiting`); None for a command that asks nothing."""
         if isinstance(command, SetTarget):
             if command.to is None or is_room(command.to):
                 return None
@@ -690,6 +695,16 @@ class TerminalUI:
             room = command.room if command.room is not None else self._target if is_room(self._target) \
                 else const.DEFAULT_ROOM
             return awaiting_words("members", const.DEFAULT_ROOM if is_default_room(room) else room)
+        if isinstance(command, RoomJoin):
+            return awaiting_words("join", room=command.room)
+        if isinstance(command, (RoomLeave, RoomAct)):
+            word = "leave" if isinstance(command, RoomLeave) else command.act
+            room = command.room if command.room is not None else self._target if is_room(self._target) \
+                else const.DEFAULT_ROOM if word in _DEFAULT_ROOM_ACTS else None
+            if room is None or (word == "leave" and is_default_room(room)):
+                return None  # (said at once: there is nothing to ask)
+            name = "" if word in ("leave", "topic") else command.name  # type: ignore[union-attr]
+            return awaiting_words(word, name, const.DEFAULT_ROOM if is_default_room(room) else room)
         return None
 
     def _carry_out(self, command: Command) -> None:
@@ -771,7 +786,8 @@ class TerminalUI:
         elif isinstance(command, ShowHelp):
             # On the screen, under the time stamp (INDENT columns) and wrapped to fit: a
             # terminal breaks a long line mid-word back to column 0.
-            self._screen.emit_block(help_lines(self._screen.columns() - INDENT if self._interactive else None))
+            self._screen.emit_block(help_lines(self._screen.columns() - INDENT if self._interactive else None,
+                                               command.about))
         elif isinstance(command, SetReceipts):
             self._set_receipts(command)
         elif isinstance(command, (RoomJoin, RoomLeave, ShowRooms, ShowMembers, RoomAct)):
@@ -939,6 +955,7 @@ class TerminalUI:
         announced = self._acts_awaited[key] = threading.Event()
         try:
             self._request_act(command, room)
+            self._screen.answered()  # (its line comes from the receiver, or after the wait: no notice meanwhile)
             if announced.wait(_ACT_NOTICE_WAIT):
                 return
         finally:
@@ -1380,10 +1397,16 @@ class TerminalUI:
     def _on_event(self, event: Event) -> None:
         with self._event_lock:
             self._handle_event(event)
+        announced = self._act_announced(event)
+        if announced is not None:
+            announced.set()  # the act _room_act waits for: this notice's line confirmed it
+
+    def _act_announced(self, event: Event) -> threading.Event | None:
+        """For the room's notice of a moderation act of ours that _room_act waits for, what
+        it waits on; None for any other event."""
         if isinstance(event, RoomNotice) and event.by is not None and canonical(event.by) == canonical(self._me):
-            announced = self._acts_awaited.get((canonical(event.room_name), event.act, canonical(event.name)))
-            if announced is not None:
-                announced.set()  # the act _room_act waits for: this notice's line confirmed it
+            return self._acts_awaited.get((canonical(event.room_name), event.act, canonical(event.name)))
+        return None
 
     def _handle_event(self, event: Event) -> None:
         if isinstance(event, (ConnectionClosed, Goodbye, Reconnecting)):
@@ -1479,6 +1502,8 @@ class TerminalUI:
                     self._heard(line, event)
             elif isinstance(event, MessageUpdate):
                 self._update_own(event)
+            elif isinstance(event, UserLeft) or (isinstance(event, RoomNotice) and event.act == "offline"):
+                self._say_gone(event)
             else:
                 line = describe_on_screen(event, self._me, self._screen.style, format_clock(time.time()),
                                           self._carbons, was)
@@ -1491,6 +1516,8 @@ class TerminalUI:
                 else:
                     replace = key = None
                 with self._print_lock:
+                    if self._act_announced(event) is not None:  # the answer to the act: in place of its notice
+                        replace = self._screen.answer_locked()
                     self._screen.print_locked(line, redraw=True, replace=replace, key=key, at=stamped_at(event))
             if isinstance(event, DirectMessage):  # printed: seen (a no-op with receipts off)
                 if not event.deleted:  # deleted before it came: nothing of it was seen
@@ -1509,6 +1536,27 @@ class TerminalUI:
                        if key.partition(" ")[0] == room and now - when < const.TYPING_EXPIRES]
             line = self._screen.stamp(describe_typists(typists, sanitize(event.room_name)))
             self._screen.print_locked(line, redraw=True, replace=(TYPING_LINE, room), key=(TYPING_LINE, room))
+
+    def _say_gone(self, event: UserLeft | RoomNotice) -> None:
+        """On the screen, someone gone offline is one line: the server tells their `left` and
+        an `offline` in each room we share ("* Ana went offline in #redes", then "* Ana left
+        (quit)": a line each), in either order. While that line is the last one, the next of
+        these about the same person rewrites it with what it adds: "* Ana left (quit; was in
+        #redes, #bd)". Nothing is held back: a line that comes between ends it, and what
+        follows gets a line of its own. (A pipe keeps a line per event: scripts read them.)"""
+        who = canonical(event.name)
+        key = (GONE_LINE, who)
+        with self._print_lock:
+            gone = self._gone if self._gone is not None and self._screen.last_key == key else None
+            rooms, reason = (gone[1], gone[2]) if gone is not None and gone[0] == who else ([], None)
+            if isinstance(event, UserLeft):
+                reason = event.reason or ""
+            elif canonical(event.room_name) not in map(canonical, rooms):
+                rooms = [*rooms, event.room_name]
+            self._gone = (who, rooms, reason)
+            name = self._screen.style.name(sanitize(event.name), event.name)
+            line = self._screen.stamp(gone_words(name, rooms, reason))
+            self._screen.print_locked(line, redraw=True, replace=key, key=key)
 
     def _server_unavailable(self, event: ServerUnavailable) -> None:
         """Say an outage of the server's storage in one line, not one per hold (the core

@@ -69,6 +69,7 @@ class Screen:
         self._prompt_shown = False  # the prompt and typed text are on screen, below the last line
         self._prompt_drawn_or_gone = threading.Condition(self.lock)
         self._awaiting: int | None = None  # the thread waiting for an answer (awaiting), until it prints
+        self._notice_due: int | None = None  # that thread, while its notice may still come (not answered)
 
     @property
     def last_key(self) -> object:
@@ -137,7 +138,7 @@ class Screen:
         is to replace another.
         """
         if self._awaiting is not None and self._awaiting == threading.get_ident():
-            self._awaiting = None
+            self._awaiting = self._notice_due = None
             if replace is None:
                 replace = _AWAITED_LINE
         rewrite = replace is not None and replace is not TYPED_LINE and replace == self.last_key
@@ -182,8 +183,8 @@ class Screen:
         seconds have passed with nothing printed by that thread (printed by a timer thread),
         and the first line that thread prints, the answer or why none came, rewrites the
         notice in place while it is still the last line. Never a notice after that line, nor
-        after the block. With ``notice`` None, or in a pipe (where the answers are a script's
-        lines, one per command), nothing is added."""
+        after :meth:`answered`, nor after the block. With ``notice`` None, or in a pipe (where
+        the answers are a script's lines, one per command), nothing is added."""
         if notice is None or not self.interactive:
             yield
             return
@@ -191,11 +192,11 @@ class Screen:
 
         def show() -> None:
             with self.lock:
-                if self._awaiting == waiting:
+                if self._notice_due == waiting:
                     self.print_locked(self.stamp(notice), redraw=True, key=_AWAITED_LINE)
 
         with self.lock:
-            self._awaiting = waiting
+            self._awaiting = self._notice_due = waiting
         timer = threading.Timer(after, show)
         timer.daemon = True
         timer.start()
@@ -206,6 +207,25 @@ class Screen:
             with self.lock:
                 if self._awaiting == waiting:
                     self._awaiting = None
+                if self._notice_due == waiting:
+                    self._notice_due = None
+
+    def answered(self) -> None:
+        """Inside :meth:`awaiting`: the server has answered, but the line that says so may
+        come later, or from another thread (a moderation act is confirmed by the room's notice
+        of it, which the receiver prints: :meth:`answer_locked`). No notice from now on; the
+        calling thread's next line still takes its place."""
+        with self.lock:
+            if self._notice_due == threading.get_ident():
+                self._notice_due = None
+
+    def answer_locked(self) -> object:
+        """For a line another thread prints now (the lock is held) as the answer the
+        command awaited had (:meth:`answered`): no notice after it. Returns the ``replace``
+        for :meth:`print_locked` that puts that line in the notice's place, if the notice is
+        still the last line."""
+        self._notice_due = None
+        return _AWAITED_LINE
 
     def input_line(self) -> str:
         """``input()`` at the prompt, which lines printed meanwhile go above: none between

@@ -89,11 +89,11 @@ class Tmux:
 def terminal(server: ServerThread) -> Iterator[Callable[..., Tmux]]:
     """``terminal(name, columns=40, **env)``: the chat client for ``name`` in a tmux window
     (``ready``: its first prompt, which is in the language ``env`` may choose; ``args``: more
-    of the client's options)."""
+    of the client's options; ``rows``: the window's height)."""
     opened: list[Tmux] = []
 
     def open_terminal(name: str = "Alice", columns: int = 40, port: int | None = None, ready: str = "[room]> ",
-                      args: tuple[str, ...] = (), **env: str) -> Tmux:
+                      args: tuple[str, ...] = (), rows: int = 20, **env: str) -> Tmux:
         variables = {"TERM": "xterm-256color", "LANGUAGE": "en", "PYTHONIOENCODING": "utf-8",
                      "LC_ALL": "C.UTF-8", "CHAT_STATE_DIR": os.environ["CHAT_STATE_DIR"], **env}
         if "NO_COLOR" not in env:
@@ -102,7 +102,7 @@ def terminal(server: ServerThread) -> Iterator[Callable[..., Tmux]]:
                             shlex.quote(sys.executable), "chatclient.py", shlex.quote(name),
                             "--port", str(port or server.port), *map(shlex.quote, args)])
         # The window stays after the client ends, so that its last words can be read.
-        tmux = Tmux(f"cd {shlex.quote(str(ROOT))} && {command}; sleep {WAIT}", columns=columns)
+        tmux = Tmux(f"cd {shlex.quote(str(ROOT))} && {command}; sleep {WAIT}", columns=columns, rows=rows)
         opened.append(tmux)
         tmux.wait_text(ready)
         return tmux
@@ -278,6 +278,43 @@ def test_who_with_the_server_slow_to_answer_says_it_is_asking_then_why_no_answer
 
 
 @pytest.mark.timeout_seconds(90)
+def test_help_fits_an_80_by_24_terminal(terminal: Callable[..., Tmux]) -> None:
+    """/help was about 55 rows: on an 80x24 terminal its top (the most used commands) scrolled
+    out of sight. It shows those and the topics whole, and /ajuda moderação a topic's."""
+    alice = terminal("Alice", columns=80, rows=24)
+    alice.type("/help")
+    alice.press("Enter")
+    rows = alice.wait_text("/help COMMAND")
+    assert any(row.startswith("[room]> /help") for row in rows), rows  # (the line typed, still in sight)
+    assert any(re.match(r"\[\d\d:\d\d\] @NAME TEXT +send TEXT to NAME only", row) for row in rows), rows
+    assert input_rows(rows).startswith("[room]> "), rows
+    alice.type("/ajuda moderação")
+    alice.press("Enter")
+    rows = alice.wait_text("(/dessilenciar)")
+    assert any(re.match(r"\[\d\d:\d\d\] /invite NAME +let NAME join an invite-only room", row) for row in rows), rows
+
+
+@pytest.mark.timeout_seconds(90)
+def test_join_with_the_server_slow_to_answer_says_it_is_asking_then_why_no_answer_came_in_its_place(
+        server: ServerThread, terminal: Callable[..., Tmux]) -> None:
+    """/entrar (/join) with the server slow to answer held the prompt up to --timeout with
+    nothing on screen, as /quem did. A line says at once what is asked; the line saying that
+    no answer came takes its place, and the prompt is back."""
+    with FaultProxy(server.host, server.port) as proxy:
+        tiago = terminal("Tiago", columns=120, port=proxy.port, ready="[sala]> ", args=("--timeout", "3"),
+                         LANGUAGE="pt_BR")
+        assert proxy.freeze("Tiago") == 1  # (nothing passes either way: /entrar is never answered)
+        tiago.type("/entrar #redes")
+        tiago.press("Enter")
+        tiago.wait_text("* pedindo ao servidor para entrar em #redes…")
+        assert not input_rows(tiago.screen()).startswith("[sala]> ")  # (not back before the answer)
+        rows = tiago.wait(lambda rows: input_rows(rows).startswith("[sala]> "), "the prompt, back")
+        shown = "\n".join(rows)
+        assert re.search(r"\] ! /entrar falhou: .*3 s\n\[sala\]> ", shown), shown
+        assert "pedindo" not in shown, shown  # (in its place)
+
+
+@pytest.mark.timeout_seconds(90)
 def test_a_line_rewritten_in_place_after_the_window_narrowed_leaves_nothing_of_the_old_one(
         server: ServerThread, terminal: Callable[..., Tmux]) -> None:
     """A line that is rewritten in place (here the notice of a /who the server does not
@@ -343,19 +380,20 @@ def test_help_fits_an_80_column_terminal_broken_at_words_under_its_descriptions(
     """A tester's /ajuda in an 80-column terminal, most students' default: the terminal
     broke its long lines mid-word back to column 0 ("…(/roo" / "ms)"). Each line now
     fits (tmux joins the rows a terminal wrapped: none here is wider than the window) and
-    goes on under its description."""
+    goes on under its description. (The topic of moderation: /ajuda alone is the most used
+    commands, test_help_fits_an_80_by_24_terminal.)"""
     tiago = terminal("Tiago", columns=80, ready="[sala]> ", LANGUAGE="pt_BR")
-    tiago.type("/ajuda")
+    tiago.type("/ajuda moderação")
     tiago.press("Enter")
-    tiago.wait_text("//TEXTO  @@TEXTO")  # its last line: the list is printed at once
+    tiago.wait_text("(/unmute)")  # its last line: the list is printed at once
     rows = [row.rstrip() for row in tiago.screen(history=True)]
-    first = next(at for at, row in enumerate(rows) if re.match(r"\[\d\d:\d\d\] @NOME TEXTO ", row))
-    last = next(at for at, row in enumerate(rows) if "//TEXTO  @@TEXTO" in row)
-    rows = rows[first:last + 2]  # the list, its last description's rows included
+    first = next(at for at, row in enumerate(rows) if re.match(r"\[\d\d:\d\d\] /convidar NOME ", row))
+    last = next(at for at, row in enumerate(rows) if "(/unmute)" in row)
+    rows = rows[first:last + 1]  # the list, its last description's rows included
     assert all(display_width(row) <= 80 for row in rows), "\n".join(row for row in rows if display_width(row) > 80)
     shown = "\n".join(rows)
     # "[HH:MM] " and the heads' column: 8 + 37.
-    assert re.search(r"\n {8}/convidar NOME {23}deixa NOME entrar numa sala só para\n {45}convidados \(/invite\)\n",
+    assert re.search(r"\] /convidar NOME {23}deixa NOME entrar numa sala só para\n {45}convidados \(/invite\)\n",
                      shown), shown
 
 

@@ -30,7 +30,7 @@ def first_read(client: ChatClient) -> Read:
 def test_the_receipts_switch_in_the_terminal(server: ServerThread, terminal: Callable[..., Tmux],
                                              clients: list[ChatClient]) -> None:
     screen = terminal("Alice", columns=160)  # (its longest line whole)
-    screen.type("/help")
+    screen.type("/help people")  # (the topic that has it: /help alone is the most used commands)
     screen.press("Enter")
     screen.wait_text("/receipts [on|off]")
     screen.type("/receipts")

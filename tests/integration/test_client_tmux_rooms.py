@@ -226,3 +226,23 @@ def test_edit_delete_and_typing_in_a_room_in_the_terminal(server: ServerThread, 
     screen.wait_text("(#redes) Otto: spam again")
     olga.delete(spam2.msg_id)
     screen.wait_text("✗ Olga deleted “spam again” of Otto in #redes")
+
+
+@pytest.mark.timeout_seconds(90)
+def test_someone_who_quits_is_one_line_naming_the_rooms_shared(
+        server: ServerThread, terminal: Callable[..., Tmux], clients: list[ChatClient]) -> None:
+    """When Olga quit, Tiago read "* Olga ficou offline em #redes" (one per room they share),
+    then "* Olga saiu (se despediu)". One line says it now, in the order the server tells it."""
+    olga = start(clients, server.port, "Olga")
+    olga.join("#redes")
+    olga.join("#bd")
+    tiago = terminal("Tiago", columns=100, ready="[sala]> ", LANGUAGE="pt_BR")
+    for room in ("#redes", "#bd"):
+        tiago.type(f"/entrar {room}")
+        tiago.press("Enter")
+        tiago.wait_text(f"* você está em {room}")
+    olga.close("quit")
+    rows = tiago.wait_text("* Olga saiu (se despediu; estava em ")
+    shown = "\n".join(rows)
+    assert re.search(r"\] \* Olga saiu \(se despediu; estava em (#redes, #bd|#bd, #redes)\)\n", shown), shown
+    assert "ficou offline" not in shown, shown

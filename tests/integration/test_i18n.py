@@ -241,7 +241,8 @@ def test_the_terminal_client_speaks_portuguese(server: ServerThread, how: str) -
         args = ["--lang", "pt_BR"] if how == "--lang" else []
         env = client_env(LANG="pt_BR.UTF-8") if how == "LANG" else client_env(LANG="C.UTF-8")
         code, out, err, _ = run_joao_to_maria(maria, server, ["--timeout", "10", *args], env,
-                                              "/ajuda\n@Maria oi, tudo bem?\n/historico Maria\n")
+                                              "/ajuda\n/ajuda pessoas\n/ajuda conta\n@Maria oi, tudo bem?\n"
+                                              "/historico Maria\n")  # (/ajuda: the most used; the others by topic)
     assert code == 0, err
     lines = out.splitlines()
     assert lines[0].startswith("* conectado a 127.0.0.1:") and lines[0].endswith(" como Joao")

@@ -202,3 +202,64 @@ def test_a_commands_word_typed_without_its_slash_is_recognised(line: str, meant:
     were: typed here, they would go to the room as messages."""
     from client.commands import bare_command
     assert bare_command(line) == meant
+
+
+# --- /help on a 24-row terminal -------------------------------------------------------------
+
+# An 80-column terminal's columns beside the time stamp (client.terminal_lines.INDENT); the
+# rows of a 24-row one left under the line typed, above the prompt, with a day's line.
+HELP_COLUMNS = 80 - 8
+HELP_ROWS = 24 - 3
+
+
+@pytest.mark.parametrize("language", ["en", "pt_BR"])
+def test_help_fits_a_24_row_terminal_and_leads_to_every_command(language: str) -> None:
+    """/help was the whole list, about 55 rows at 80 columns: on a 24-row terminal its top,
+    the most used commands, scrolled away. /help shows those and the topics, /help TOPIC a
+    topic's commands, /help COMMAND one command: each fits, and every command is in a topic
+    that /help names."""
+    import i18n
+    from client.commands import _TOPICS, help_topic
+    from shared.commandwords import COMMAND_WORDS, command_names
+    i18n.use(language)
+    try:
+        overview = help_lines(HELP_COLUMNS, "")
+        assert len(overview) <= HELP_ROWS, "\n".join(overview)
+        assert overview[0].startswith(i18n._("@NAME TEXT")) and any("✓✓" in row for row in overview)
+        listed: list[str] = []
+        for topic in _TOPICS:
+            name = command_names(topic, table=_TOPICS)[0]
+            assert name in "\n".join(overview), (name, overview)  # (the overview names every topic)
+            assert parse_command(f"/{command_names('help')[0]} {name}") == ShowHelp(topic)
+            rows = help_lines(HELP_COLUMNS, topic)
+            assert len(rows) <= HELP_ROWS, "\n".join(rows)
+            listed += [row.split()[0] for row in rows if row.startswith("/") and not row.startswith("//")]
+        assert sorted(f"/{command_names(word)[0]}" for word in COMMAND_WORDS) == sorted(listed)
+        for word in COMMAND_WORDS:  # each one alone, under any of its names
+            for name in command_names(word):
+                assert help_topic(name) in (word, *_TOPICS), name  # ("rooms" is a topic that has /rooms)
+            rows = help_lines(None, word)  # (for "rooms", its topic)
+            assert any(row.startswith(f"/{command_names(word)[0]} ") for row in rows), rows
+            assert word in _TOPICS or len(rows) == 1, rows
+    finally:
+        i18n.use("en")
+
+
+@pytest.mark.parametrize(("line", "command"), [
+    ("/help", ShowHelp()),
+    ("/help rooms", ShowHelp("rooms")),  # (the topic, which lists /rooms)
+    ("/ajuda Moderação", ShowHelp("moderation")),
+    ("/ajuda moderacao", ShowHelp("moderation")),
+    ("/? kick", ShowHelp("kick")),
+    ("/help /Expulsar", ShowHelp("kick")),
+    ("/help sair", ShowHelp("quit")),
+])
+def test_help_takes_a_topic_or_a_command_in_either_language(line: str, command: ShowHelp) -> None:
+    assert parse_command(line) == command
+
+
+@pytest.mark.parametrize("line", ["/help nonsense", "/help kick ban", "/ajuda @Bob"])
+def test_help_of_something_it_has_no_topic_for_says_what_it_takes(line: str) -> None:
+    command = parse_command(line)
+    assert isinstance(command, Mistake)
+    assert "messages, people, rooms, moderation, account" in command.message, command.message

@@ -34,8 +34,9 @@ from noonzone import local_time, stop_clock_at_noon
 from client.terminal import TerminalUI
 from client.terminal_lines import describe_follow_up, describe_on_screen, describe_own
 from protocol import Deleted, DirectMessage, Edited, Read, RoomDeleted, RoomEdited, RoomMessage, UserJoined, UserLeft, Welcome
-from protocol.events import MemberEntry, Presence, RoomEntry
-from client.commands import Command, SetTarget, ShowHistory, ShowMembers, ShowRooms, ShowWho
+from protocol.events import MemberEntry, Presence, RoomEntry, RoomInfo, RoomNotice
+from client.commands import (Command, RoomAct, RoomJoin, RoomLeave, SetTarget, ShowHelp, ShowHistory, ShowMembers,
+                             ShowRooms, ShowWho)
 
 PLAIN = Style(False)
 COLOUR = Style(True)
@@ -409,6 +410,10 @@ def _slow(out: _Stream, notice: str, answer: object):
      "* 1 room:"),
     (ShowMembers("#redes"), "members", [MemberEntry("Olga", "owner", True)],
      "* asking the server who is in #redes…", "* in #redes (1): Olga (owner)"),
+    (RoomJoin("#redes"), "join", RoomInfo("r1", "#redes", 3), "* asking the server to let you into #redes…",
+     "* you are in #redes (3 members)"),
+    (RoomLeave("#redes"), "leave", None, "* asking the server to take you out of #redes…",
+     "* you left #redes; plain lines go to the room"),
 ])
 def test_a_request_the_server_is_slow_to_answer_says_it_is_waiting_then_the_answer_in_its_place(
         monkeypatch: pytest.MonkeyPatch, command: Command, method: str, answer: object, notice: str,
@@ -423,6 +428,105 @@ def test_a_request_the_server_is_slow_to_answer_says_it_is_waiting_then_the_answ
     rows = out.getvalue().split("\n")
     assert rows[0].endswith(notice), rows
     assert rows[1].startswith("\x1b[1A\r\x1b[J") and rows[1].endswith(shown), rows  # (in place of the notice)
+
+
+def test_a_moderation_act_the_server_is_slow_to_answer_says_it_is_waiting_then_its_notice_in_its_place(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """/kick held the prompt with nothing on screen while the server was slow. After a moment
+    a line says what is asked; the room's notice of the act, which the receiver prints once
+    the server has done it, takes its place (no "done" line: it is confirmed)."""
+    ui, out = _screen_ui(columns=200)
+    notice = "* asking the server to put Bob out of #redes…"
+    slow = _slow(out, notice, None)
+
+    def kick(room: str, name: str, reason: str | None, timeout: float) -> None:
+        slow()
+        # The server's answer, then its notice to the room, which the receiver thread prints.
+        threading.Thread(target=ui._on_event, args=(RoomNotice("#redes", "kick", "Bob", time.time(), by="Alice"),),
+                         daemon=True).start()
+
+    monkeypatch.setattr(ui.client, "kick", kick)
+    ui._execute(RoomAct("kick", "#redes", "Bob"))
+    rows = out.getvalue().split("\n")
+    assert rows[0].endswith(notice), rows
+    assert rows[1].startswith("\x1b[1A\r\x1b[J") and rows[1].endswith("* you put Bob out of #redes"), rows
+    assert rows[2:] == [""], rows  # (nothing else: no "done" line, no notice after the answer)
+
+
+def test_a_moderation_act_answered_at_once_gets_no_notice_while_its_room_notice_is_awaited(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """The server has answered: no line says it is being asked, though the room's notice of
+    the act has not come yet (here it never does, and the line saying it was done comes
+    after a second)."""
+    ui, out = _screen_ui(columns=200)
+    monkeypatch.setattr(ui.client, "unban", lambda room, name, timeout: None)
+    ui._execute(RoomAct("unban", "#redes", "Bob"))
+    assert out.getvalue().count("\n") == 1 and out.getvalue().endswith("* done: /unban Bob in #redes\n"), \
+        out.getvalue()
+
+
+@pytest.mark.parametrize(("target", "command", "notice"), [
+    (None, ShowWho(), "* asking the server who is online…"),
+    (None, SetTarget("#redes"), None),  # (asks nothing)
+    (None, ShowHelp(), None),
+    (None, RoomJoin("#redes"), "* asking the server to let you into #redes…"),
+    (None, RoomLeave("#redes"), "* asking the server to take you out of #redes…"),
+    ("#redes", RoomLeave(None), "* asking the server to take you out of #redes…"),
+    (None, RoomLeave(None), None),  # (the default room is not left: said at once)
+    (None, RoomLeave("#LOBBY"), None),
+    ("#redes", RoomAct("invite", None, "Bob"), "* asking the server to invite Bob to #redes…"),
+    ("#redes", RoomAct("topic", None, "provas na sexta"), "* asking the server to set the topic of #redes…"),
+    (None, RoomAct("kick", "#redes", "Bob", reason="spam"), "* asking the server to put Bob out of #redes…"),
+    (None, RoomAct("kick", None, "Bob"), None),  # (nobody is put out of the default room: said at once)
+    ("#redes", RoomAct("ban", None, "Bob"), "* asking the server to ban Bob from #redes…"),
+    ("#redes", RoomAct("unban", None, "Bob"), "* asking the server to lift the ban on Bob in #redes…"),
+    (None, RoomAct("mute", None, "Bob", 60.0), "* asking the server to mute Bob in #lobby…"),
+    ("#redes", RoomAct("unmute", None, "Bob"), "* asking the server to let Bob write in #redes again…"),
+])
+def test_what_each_command_says_while_it_waits_for_the_server(
+        target: str | None, command: Command, notice: str | None) -> None:
+    """/join, /leave and the moderation acts said nothing while the server was slow to
+    answer them; each names what it asks for, in the room it will be asked in."""
+    ui, _ = _screen_ui()
+    ui._target = target
+    assert ui._awaited(command) == notice
+
+
+@pytest.mark.parametrize(("events", "rows"), [
+    # The server's order: an `offline` in each room shared, then the `left`.
+    ([RoomNotice("#redes", "offline", "Ana", 0.0), RoomNotice("#bd", "offline", "Ana", 0.0),
+      UserLeft("Ana", "quit", 0.0)],
+     ["* Ana went offline in #redes", "* Ana went offline in #redes, #bd",
+      "* Ana left (quit; was in #redes, #bd)"]),
+    # Another order (a cluster's notices come through Redis), and a `left` with no reason.
+    ([UserLeft("Ana", "", 0.0), RoomNotice("#redes", "offline", "Ana", 0.0)],
+     ["* Ana left", "* Ana left (was in #redes)"]),
+    # Another person: a line of their own.
+    ([RoomNotice("#redes", "offline", "Ana", 0.0), UserLeft("Bob", "timeout", 0.0)],
+     ["* Ana went offline in #redes", "* Bob left (timeout)"]),
+])
+def test_someone_gone_offline_is_one_line_with_the_rooms_they_were_in(events: list[object], rows: list[str]) -> None:
+    """When Ana quit, a member of #redes read "* Ana went offline in #redes" and then "* Ana
+    left (quit)" ("se despediu"), a line per room shared and one more. While it is the last line,
+    each of those rewrites the one before: one line says it all. Nothing is held back."""
+    ui, out = _screen_ui(columns=200)
+    for event in events:
+        ui._on_event(event)
+    shown = out.getvalue().split("\n")[:-1]
+    assert [re.sub(r"^(\x1b\[1A\r\x1b\[J)?\[\d\d:\d\d\] ", "", row) for row in shown] == rows, shown
+    rewritten = [row.startswith("\x1b[1A\r\x1b[J") for row in shown]
+    assert rewritten == [False] + [row.startswith("* Ana") for row in rows[1:]], shown
+
+
+def test_a_line_between_ends_the_line_of_someone_gone_offline() -> None:
+    """Only the last line is rewritten: after a message, the `left` is a line of its own."""
+    ui, out = _screen_ui(columns=200)
+    ui._on_event(RoomNotice("#redes", "offline", "Ana", 0.0))
+    ui._on_event(RoomNotice("#redes", "online", "Bob", 0.0))
+    ui._on_event(UserLeft("Ana", "quit", 0.0))
+    shown = out.getvalue().split("\n")[:-1]
+    assert len(shown) == 3 and not any(row.startswith("\x1b[1A") for row in shown), shown
+    assert shown[2].endswith("* Ana left (quit)"), shown
 
 
 def test_a_script_s_slow_answer_comes_alone_with_no_notice_before_it(monkeypatch: pytest.MonkeyPatch) -> None:
