@@ -71,7 +71,7 @@ from .credentials import AccountCredentials, digest
 from .guests import Claim, GuestNames
 from .limits import CLEAN, FAILING, KNOWN, CheckBudget, TokenBucket, retry_seconds, wait_words
 from .logsummary import LogSummary
-from .stores.base import MessageStore, StoreUnavailable
+from .stores.base import GUEST_ONLINE, MessageStore, StoreUnavailable
 
 log = logging.getLogger("chat.server")
 
@@ -693,7 +693,7 @@ class LoginDesk:
         if key in self.accounts:
             return done(_registered_error(name))
         if not by_holder and self.name_in_use(name):
-            return done(ErrorReply(ErrorCode.NAME_TAKEN, f"the name {name!r} is in use by a guest"))
+            return done(_in_use_error(name))
         if not by_holder and self._lookalike_error(name):
             return done(self._lookalike_error(name))
         wait = self._registration_wait(name, address)
@@ -704,7 +704,7 @@ class LoginDesk:
             if key in self.accounts:  # claimed by someone else while we were hashing
                 return done(_registered_error(name))
             if not by_holder and self.name_in_use(name):  # a guest logged in with it meanwhile
-                return done(ErrorReply(ErrorCode.NAME_TAKEN, f"the name {name!r} is in use by a guest"))
+                return done(_in_use_error(name))
             lookalike = None if by_holder else self._lookalike_error(name)  # ... or a look-alike
             if lookalike is not None:
                 return done(lookalike)
@@ -716,7 +716,13 @@ class LoginDesk:
                     del self.accounts[key]
                     self.account_lookalikes.discard(account.name)
 
-            def stored(created: bool) -> None:
+            def stored(created: bool | str) -> None:
+                if created == GUEST_ONLINE:
+                    # A guest was welcomed under the name on another node of the cluster after
+                    # this node looked (its directory follows the events stream a moment
+                    # behind); Redis checked who is online in the step that would have saved it.
+                    unclaim()
+                    return done(_in_use_error(name))
                 if not created:
                     # Another node of the cluster stored an account of that name first (both
                     # hashed at once; the store keeps the first): it is theirs. Its own
@@ -736,9 +742,14 @@ class LoginDesk:
                 unclaim()
                 done(unavailable_error(self.config, failure=failure))
 
-            self.store.save_account(key, account, stored, not_stored)
+            self.store.save_account(key, account, stored, not_stored, by_holder=by_holder)
 
         self.offload(hash_password, (name, password), hashed, lambda _exc: done(unavailable_error(self.config)))
+
+
+def _in_use_error(name: str) -> ErrorReply:
+    """The answer to a claim of a name a guest is online under."""
+    return ErrorReply(ErrorCode.NAME_TAKEN, held_message(name, float("inf")))
 
 
 def _registered_error(name: str) -> ErrorReply:

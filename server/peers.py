@@ -25,6 +25,9 @@ from .mailbox import StoredMessage
 # A claim's answer (ClusterNode.claim): the guest holding the hello's token proved was
 # forgotten just before (docs/cluster.md, "Guest names").
 FORGOTTEN = "forgotten"
+# A claim's answer (ClusterNode.claim): a guest's claim of a name another node registered as
+# an account after this node looked (docs/cluster.md, CLAIM).
+REGISTERED = "registered"
 
 
 class LocalPeers:
@@ -63,7 +66,8 @@ class LocalPeers:
               callback: Callable[[str | None], None], epoch: int | None = None) -> None:
         """Make ``name`` the session's across the peers; ``callback(None)``, or an error code
         (``FORGOTTEN``: ``epoch``, the holding a guest's token proved, was forgotten by
-        another node just before: the name is free)."""
+        another node just before: the name is free; ``REGISTERED``: a guest's claim of a
+        name that became an account just before)."""
         callback(None)
 
     def release(self, session: Any, reason: str, at: float) -> None:

@@ -124,7 +124,7 @@ from .admission import Admission
 from .awaiting import Awaiting
 from .logsummary import LogBudget, LogSummary
 from .metrics import Metrics
-from .peers import FORGOTTEN, LocalPeers
+from .peers import FORGOTTEN, REGISTERED, LocalPeers
 from .presence import PresenceNotices, Watchlists
 from .registrydesk import RegistryDesk
 from .roomdesk import ROOM_REQUESTS, RoomDesk
@@ -714,6 +714,14 @@ class Relay:
             # afresh, as a hello without the token would (the stream tells this node too).
             self.logins.guests.forget(canonical(result.name))
             self._login_decided(session, hello, replace(result, claim=Claim.TAKE))
+            return
+        elif error == REGISTERED:
+            # Another node registered the name after the login desk read Redis, before this
+            # guest's claim: decided again, as a hello sent now would be (the desk reads the
+            # account: a password is needed, or the one given logs in to it).
+            session.logging_in = True
+            group = self._per_address[session.address][2]
+            self.logins.login(hello, group, lambda again: self._login_decided(session, hello, again))
             return
         else:
             self.log_lines.log("refused login{s}", session.address, logging.INFO,

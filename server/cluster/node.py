@@ -53,7 +53,7 @@ from ..accounts import Account
 from ..afterdelivered import ROOM_TYPING
 from ..guests import Holding
 from ..mailbox import CHANGED, NEW, StoredMessage, new_stored_message
-from ..peers import FORGOTTEN
+from ..peers import FORGOTTEN, REGISTERED
 from ..store import LAZY_SECONDS, StoreUnavailable
 from . import bus, checks, scripts, trace
 from .clock import ClockSkew
@@ -432,7 +432,9 @@ class ClusterNode:
         """Claim ``name`` for ``session`` across the cluster; ``callback(None)`` once it is
         the session's, else ``callback("name_taken")``, ``callback("unavailable")`` or, if
         ``epoch`` (a guest's resumed holding) is no longer the holding in Redis (forgotten
-        meanwhile: scripts.CLAIM), ``callback(peers.FORGOTTEN)``.
+        meanwhile: scripts.CLAIM), ``callback(peers.FORGOTTEN)``, or if a guest's name is an
+        account in Redis (registered on another node after the login looked),
+        ``callback(peers.REGISTERED)``.
         A session closed meanwhile is released again; its callback is still called."""
         if self._stopping or not self.available:
             asyncio.get_running_loop().call_soon(callback, "unavailable")
@@ -461,8 +463,8 @@ class ClusterNode:
                 self._notify(held)
             elif reply == "taken":
                 callback("name_taken")
-            elif reply == FORGOTTEN:
-                callback(FORGOTTEN)
+            elif reply in (FORGOTTEN, REGISTERED):
+                callback(reply)
             else:
                 if isinstance(reply, RedisError):
                     self._failed("claim", reply, logging.ERROR)

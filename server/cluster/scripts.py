@@ -171,8 +171,11 @@ return -1
 # for a guest whose token proved its holding, that holding's epoch.
 # {'ok', the last message id given out} (the store's counter under the same prefix: ids up
 # to it are some earlier holder's if the claim takes a guest name, and a welcome says it),
-# 'taken' (someone else holds the name), 'gone' (this node was reaped, or never
-# joined: it must not add sessions, or the reaper would never see them), or 'forgotten'
+# 'taken' (someone else holds the name), 'registered' (a guest's claim of a name that is an
+# account's: the store's ``acct:`` key under the same prefix, written by another node's
+# registration after this node looked; its SAVE_ACCOUNT checks ``who`` in turn, so of a
+# guest and a registration racing for one name exactly one wins), 'gone' (this node was
+# reaped, or never joined: it must not add sessions, or the reaper would never see them), or 'forgotten'
 # (the guest's holding in Redis is not that epoch's: a node forgot the name just before,
 # stores/redis_scripts.py FORGET_GUESTS, which forgets no name ``who`` holds). A node whose
 # deadline passed but that nobody reaped yet may claim: the reaper takes the session too.
@@ -183,6 +186,7 @@ local p, node, sid, key = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
 local function ok() return {'ok', tonumber(redis.call('GET', p..'next') or '0')} end
 if redis.call('HEXISTS', p..'beats', node) == 0 then return 'gone' end
 if redis.call('HEXISTS', p..'where:'..key, sid) == 1 then return ok() end
+if ARGV[6] ~= '1' and redis.call('EXISTS', p..'acct:'..key) == 1 then return 'registered' end
 if ARGV[9] and tonumber(redis.call('HGET', p..'guest:'..key, 'epoch')) ~= tonumber(ARGV[9]) then
   return 'forgotten'
 end

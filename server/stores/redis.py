@@ -144,7 +144,7 @@ from ..cluster import trace
 from ..cluster.checks import durability_warning
 from ..store import LAZY_SECONDS, FailureLog, StoreUnavailable
 from . import redis_scripts as lua
-from .base import Callback, ErrorCallback
+from .base import GUEST_ONLINE, Callback, ErrorCallback
 
 log = logging.getLogger("chat.store")
 
@@ -1573,9 +1573,12 @@ class RedisStore:
         self._submit(lua.SET_LEFT_AT, (name_key, "" if left_at is None else repr(left_at)), None, callback, on_error)
 
     def save_account(self, name_key: str, account: Account, callback: Callback | None = None,
-                     on_error: ErrorCallback | None = None) -> None:
-        args = (name_key, account.name, account.pw_hash, account.salt, account.kdf, repr(time.time()))
-        self._submit(lua.SAVE_ACCOUNT, args, bool, callback, on_error)
+                     on_error: ErrorCallback | None = None, by_holder: bool = False) -> None:
+        """As base.py says: GUEST_ONLINE when the cluster's registry (``who``, under this
+        store's prefix) has a guest online under the name (lua.SAVE_ACCOUNT)."""
+        args = (name_key, account.name, account.pw_hash, account.salt, account.kdf, repr(time.time()),
+                "1" if by_holder else "0")
+        self._submit(lua.SAVE_ACCOUNT, args, _saved, callback, on_error)
 
 
     def set_password(self, name_key: str, account: Account, keep: bytes | None, callback: Callback | None = None,
@@ -1684,6 +1687,11 @@ class RedisStore:
     def room_joined(self, name_key: str, room_key: str, callback: Callback | None = None,
                     on_error: ErrorCallback | None = None) -> None:
         self._submit(lua.ROOM_JOINED, (name_key, room_key), int, callback, on_error)
+
+
+def _saved(reply: int) -> bool | str:
+    """lua.SAVE_ACCOUNT's reply, read (RedisStore.save_account)."""
+    return GUEST_ONLINE if reply == 2 else bool(reply)
 
 
 def _account(row: list) -> Account | None:

@@ -947,11 +947,15 @@ HOLDING = _script(r"""
 return redis.call('HMGET', P .. 'guest:' .. ARGV[2], 'name', 'token', 'epoch', 'left')
 """)
 
-# ARGV: P, name key, name, password hash, salt, kdf, created at. The claim of a name:
-# 1 if this created the account, 0 if it existed.
+# ARGV: P, name key, name, password hash, salt, kdf, created at, and '1' when the guest
+# online under the name claims it. The claim of a name: 1 if this created the account, 0 if
+# it existed, 2 if a guest is online under it in the cluster (``who``, cluster/scripts.py,
+# under the same prefix: a guest another node welcomed after this node looked; its CLAIM
+# checks ``acct:`` in turn, so of the two exactly one wins). Alone, there is no ``who``.
 SAVE_ACCOUNT = _script(r"""
 local k = P .. 'acct:' .. ARGV[2]
 if redis.call('EXISTS', k) == 1 then return 0 end
+if ARGV[8] ~= '1' and string.sub(redis.call('HGET', P .. 'who', ARGV[2]) or '', 1, 2) == '0|' then return 2 end
 redis.call('HSET', k, 'name', ARGV[3], 'pw', ARGV[4], 'salt', ARGV[5], 'kdf', ARGV[6], 'at', ARGV[7])
 redis.call('SADD', P .. 'accts', ARGV[2])
 return 1

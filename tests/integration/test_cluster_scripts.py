@@ -9,6 +9,7 @@ from redisserver import redis_server  # noqa: F401  (a fixture)
 
 from resp import RedisClient
 from server.cluster import bus, scripts
+from server.stores import redis_scripts as lua
 
 P = "{t}:"
 SILENCE_MS = 1000  # scripts._LIVENESS: longer than any pause of these tests' steps
@@ -342,4 +343,27 @@ def test_a_heartbeat_trims_the_events_stream_of_entries_older_than_it_keeps(redi
         assert await scripts.BEAT(redis, args=(P, "a", 5000, SILENCE_MS)) == 1
         kept = await events(redis)
         assert kept == [bus.SessionOn("caio", "Caio", False, "a/1", "a", "127.0.0.1", 1, 1.0)], kept
+    run(redis_server.url, steps)
+
+
+def test_a_guest_may_not_claim_an_accounts_name_nor_an_account_be_saved_under_a_guest_online(
+        redis_server):  # noqa: F811
+    # A guest's login and a registration of one name on two nodes: each node looked (no
+    # account, nobody online), then both steps reach Redis. Whichever runs first wins, and
+    # the other refuses (CLAIM 'registered'; SAVE_ACCOUNT 2, nothing saved).
+    def save(redis, key, by_holder="0"):
+        return lua.SAVE_ACCOUNT(redis, args=(P, key, key.title(), "h", "s", "scrypt", "1.0", by_holder))
+
+    async def steps(redis):
+        await join(redis, "a")
+        await join(redis, "b")
+        assert await save(redis, "mia") == 1
+        assert await claim(redis, "b", "b/1", "mia") == "registered"  # a guest under her name
+        assert await redis.execute("HEXISTS", P + "who", "mia") == 0
+        assert await claim(redis, "a", "a/1", "mia", shared=True) == "ok"  # her own login
+        assert await claim(redis, "b", "b/2", "caio") == "ok"  # a guest online
+        assert await save(redis, "caio") == 2
+        assert await redis.execute("EXISTS", P + "acct:caio") == 0
+        assert await save(redis, "caio", by_holder="1") == 1  # the guest online under it claims it
+        assert [type(e).__name__ for e in await events(redis)] == ["SessionOn"] * 2
     run(redis_server.url, steps)
