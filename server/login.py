@@ -224,10 +224,7 @@ class LoginDesk:
 
     def _lookalike_error(self, name: str, request_id: str | None = None) -> ErrorReply | None:
         rival = self.lookalike_of(name)
-        if rival is None:
-            return None
-        return ErrorReply(ErrorCode.CONFUSABLE_NAME, NAME_MESSAGES["lookalike"].format(name=name, rival=rival),
-                          request_id, like=rival)
+        return None if rival is None else lookalike_error(name, rival, request_id)
 
     def login(self, hello: Hello, address: str, done: Callable[[LoginResult], None]) -> None:
         """Decide on ``hello`` from ``address``; calls ``done`` exactly once."""
@@ -745,6 +742,12 @@ class LoginDesk:
             self.store.save_account(key, account, stored, not_stored, by_holder=by_holder)
 
         self.offload(hash_password, (name, password), hashed, lambda _exc: done(unavailable_error(self.config)))
+
+
+def lookalike_error(name: str, rival: str, request_id: str | None = None) -> ErrorReply:
+    """The answer to taking ``name`` anew beside ``rival``, a name it looks like."""
+    return ErrorReply(ErrorCode.CONFUSABLE_NAME, NAME_MESSAGES["lookalike"].format(name=name, rival=rival),
+                      request_id, like=rival)
 
 
 def _in_use_error(name: str) -> ErrorReply:

@@ -132,6 +132,7 @@ from typing import Any
 
 import const
 from protocol import HistoryEntry
+from registry import lookalike_key
 from resp import NEED_DATA, Connection, ProtocolError, RedisClient, RedisError, Script, may_have_run, parse_url
 from resp.aio import RedisAddress, RedisConnectionError, RedisTimeout, connection_advice, tls_context
 
@@ -151,6 +152,8 @@ log = logging.getLogger("chat.store")
 DEFAULT_PREFIX = "{chat}:"
 # Seconds within which Redis must answer an operation, else it is answered unavailable.
 DEFAULT_TIMEOUT = 5.0
+# Accounts filed by look-alike key per script call at start (accounts): a short step for Redis.
+FILE_LOOKALIKES_CHUNK = 1000
 
 # Error replies that say Redis could not do the work now (memory, replica, disk, loading),
 # which may go away by themselves; any other error reply from a script is a bug.
@@ -1183,13 +1186,24 @@ class RedisStore:
         return sorted((owner, blocked.decode()) for owner, members in zip(owners, sets) for blocked in members)
 
     def accounts(self) -> dict[str, Account]:
+        """Every account; each is also filed by its look-alike key (``alook``, lua.FILE_LOOKALIKES),
+        which only the registrations of this version write: a cluster's CLAIM reads it."""
         conn = self._blocking()
         try:
             keys = [key.decode() for key in conn.call("SMEMBERS", self.prefix + "accts")]
             rows = conn.pipeline([("HMGET", self.prefix + "acct:" + key, "name", "pw", "salt", "kdf") for key in keys])
+            accounts = {key: account for key, row in zip(keys, rows) if (account := _account(row)) is not None}
+            pairs = [part for key, account in accounts.items() for part in (key, lookalike_key(account.name))]
+            for first in range(0, len(pairs), 2 * FILE_LOOKALIKES_CHUNK):
+                chunk = pairs[first:first + 2 * FILE_LOOKALIKES_CHUNK]
+                reply = conn.call("EVALSHA", lua.BATCH.sha1, 0, self.prefix, lua.NUMBERS[lua.FILE_LOOKALIKES],
+                                  len(chunk), *chunk)
+                if isinstance(reply[0], RedisError):  # (the check is then only as good as the nodes' caches)
+                    log.warning("Redis did not file the accounts by look-alike key: %s", reply[0])
+                    break
         finally:
             conn.close()
-        return {key: account for key, row in zip(keys, rows) if (account := _account(row)) is not None}
+        return accounts
 
     def guest_holdings(self, now: float) -> dict[str, Holding]:
         conn = self._blocking()
@@ -1577,7 +1591,7 @@ class RedisStore:
         """As base.py says: GUEST_ONLINE when the cluster's registry (``who``, under this
         store's prefix) has a guest online under the name (lua.SAVE_ACCOUNT)."""
         args = (name_key, account.name, account.pw_hash, account.salt, account.kdf, repr(time.time()),
-                "1" if by_holder else "0")
+                "1" if by_holder else "0", lookalike_key(account.name))
         self._submit(lua.SAVE_ACCOUNT, args, _saved, callback, on_error)
 
 

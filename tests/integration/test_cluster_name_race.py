@@ -12,24 +12,32 @@ Every wait has a deadline.
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
 from faultproxy import UP, FaultProxy
 from redisserver import redis_server  # noqa: F401  (a fixture)
 from test_cluster_nodes import Cluster, wait_for
-from test_cluster_new_accounts import PASSWORD, QUIET, hello, olga_behind_a_lagging_events_reader
+from test_redis_store import loop, open_redis_store  # noqa: F401  (loop: a fixture)
+from test_cluster_new_accounts import PASSWORD, QUIET, hello, olga_behind_a_lagging_events_reader, register_on_node_0
 from wire import WireClient
 
 from protocol import Done, ErrorCode, ErrorReply, Hello, Register, Welcome
 import const
 from resp import RedisClient
+from server.accounts import hash_password
 
 
-def redis_has(c: Cluster, url: str, key: str) -> bool:
-    """Whether Redis (at ``url``) has ``key`` now."""
-    async def exists() -> bool:
+def redis_call(url: str, *command):
+    """Redis's answer (at ``url``) to ``command``, now."""
+    async def call():
         async with RedisClient(url) as redis:
-            return await redis.execute("EXISTS", key) == 1
-    return c.run(exists())
+            return await redis.execute(*command)
+    return asyncio.run(call())
+
+
+def redis_has(url: str, key: str) -> bool:
+    return redis_call(url, "EXISTS", key) == 1
 
 
 def test_an_account_is_not_registered_on_one_node_while_a_guest_is_online_under_it_on_another(
@@ -46,7 +54,7 @@ def test_an_account_is_not_registered_on_one_node_while_a_guest_is_online_under_
                 refused = client.expect((Welcome, ErrorReply), skip=QUIET)
             finally:
                 client.close()
-            assert not redis_has(c, redis_server.url, "{chat}:acct:mia"), "no account of a name a guest is online under"
+            assert not redis_has(redis_server.url, "{chat}:acct:mia"), "no account of a name a guest is online under"
             assert isinstance(refused, ErrorReply) and refused.code == ErrorCode.NAME_TAKEN, refused
             assert refused.message == "the name 'Mia' is in use by a guest", refused
             assert c.call(lambda: "mia" not in server.relay.logins.accounts)
@@ -62,7 +70,7 @@ def test_the_guest_online_under_a_name_registers_it_in_a_cluster(redis_server): 
         with c.login(0, "Caio") as caio:
             caio.send(Register("r1", PASSWORD))
             assert caio.expect((Done, ErrorReply), skip=QUIET) == Done("r1")
-            assert redis_has(c, redis_server.url, "{chat}:acct:caio")
+            assert redis_has(redis_server.url, "{chat}:acct:caio")
             refused = hello(c, 1, "Caio", None)
             assert isinstance(refused, ErrorReply) and refused.code == ErrorCode.AUTH_REQUIRED, refused
             welcome = hello(c, 1, "Caio", PASSWORD)  # the account, shared by its sessions
@@ -97,8 +105,8 @@ def test_a_guest_claim_held_while_another_node_registers_the_name_is_not_welcome
                 wait_for(lambda: b"mia" in proxy.held(port, UP), what="node 1's CLAIM held")
                 assert held == [1], held
                 c.login(0, "Mia", password=PASSWORD, register=True).close()  # registered, and gone again
-                assert redis_has(c, redis_server.url, "{chat}:acct:mia")
-                wait_for(lambda: not redis_has(c, redis_server.url, "{chat}:where:mia"), what="Mia's logout")
+                assert redis_has(redis_server.url, "{chat}:acct:mia")
+                wait_for(lambda: not redis_has(redis_server.url, "{chat}:where:mia"), what="Mia's logout")
                 proxy.release_peer(port)
                 answer = guest.expect((Welcome, ErrorReply), skip=QUIET)
                 assert isinstance(answer, ErrorReply) and answer.code == ErrorCode.AUTH_REQUIRED, answer
@@ -111,3 +119,34 @@ def test_a_guest_claim_held_while_another_node_registers_the_name_is_not_welcome
             assert c.call(lambda: server.relay.logins.accounts["mia"].name) == "Mia"
         finally:
             c.close()
+
+
+def test_a_guest_may_not_take_a_look_alike_of_an_account_registered_on_another_node_a_moment_ago(
+        redis_server):  # noqa: F811
+    # Node 1's events reader held: its cache has no account Mia, so its desk finds no name
+    # that "Rnia" looks like. Before, the guest was welcomed as Rnia beside Mia's account
+    # (a single server answers confusable_name); now the CLAIM reads the accounts'
+    # look-alike keys in Redis.
+    with olga_behind_a_lagging_events_reader(redis_server) as (c, server, olga, proxy, port):
+        register_on_node_0(c, server, "Mia")
+        refused = hello(c, 1, "Rnia", None)
+        assert isinstance(refused, ErrorReply) and refused.code == ErrorCode.CONFUSABLE_NAME, refused
+        assert refused.like == "Mia" and refused.request_id == "h", refused
+        assert c.call(lambda: server.relay.logins.lookalike_of("Rnia") is None), "the test must hold node 1's reader"
+        welcome = hello(c, 1, "Rnib", None)  # a name like nobody's still is
+        assert isinstance(welcome, Welcome) and not welcome.registered, welcome
+        proxy.release_peer(port)
+
+
+def test_the_accounts_stored_before_the_look_alike_index_are_filed_when_a_node_loads_them(
+        redis_server, loop):  # noqa: F811
+    store = open_redis_store(loop, redis_server.url)
+    try:
+        store.save_account("mia", hash_password("Mia", PASSWORD))
+        loop.run_until_complete(store.drain(timeout=10))
+        assert redis_call(redis_server.url, "HGET", "{chat}:alook", "rnia") == b"mia"
+        redis_call(redis_server.url, "DEL", "{chat}:alook")  # as a Redis written by the version before
+        assert "mia" in store.accounts()  # what a node does at its start
+        assert redis_call(redis_server.url, "HGET", "{chat}:alook", "rnia") == b"mia"
+    finally:
+        store.close()

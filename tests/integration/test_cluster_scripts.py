@@ -367,3 +367,35 @@ def test_a_guest_may_not_claim_an_accounts_name_nor_an_account_be_saved_under_a_
         assert await save(redis, "caio", by_holder="1") == 1  # the guest online under it claims it
         assert [type(e).__name__ for e in await events(redis)] == ["SessionOn"] * 2
     run(redis_server.url, steps)
+
+
+def test_a_new_guest_name_that_looks_like_an_accounts_is_refused_by_the_claim(redis_server):  # noqa: F811
+    # The accounts by look-alike key (alook), filed by SAVE_ACCOUNT and FILE_LOOKALIKES, read
+    # by the CLAIM of a guest taking a name anew (its look-alike key the tenth argument).
+    def save(redis, key, name, lookalike):
+        return lua.SAVE_ACCOUNT(redis, args=(P, key, name, "h", "s", "scrypt", "1.0", "0", lookalike))
+
+    async def take(redis, sid, key, name, lookalike):
+        entry = bus.encode(bus.SessionOn(key, name, False, sid, "a", "127.0.0.1", 1, 1.0))
+        reply = await scripts.CLAIM(redis, args=(P, "a", sid, key, name, "0", "a\t127.0.0.1\t1\t1.0", entry, "",
+                                                 lookalike))
+        return [reply[0].decode(), reply[1].decode() if reply[0] == b"confusable" else None]
+
+    async def steps(redis):
+        await join(redis, "a")
+        assert await save(redis, "mia", "Mia", "rnia") == 1
+        assert await redis.execute("HGET", P + "alook", "rnia") == b"mia"
+        assert await take(redis, "a/1", "rnia", "Rnia", "rnia") == ["confusable", "Mia"]
+        assert await redis.execute("HEXISTS", P + "who", "rnia") == 0
+        assert await take(redis, "a/2", "rnib", "Rnib", "rnib") == ["ok", None]
+        # An entry of an account deleted since (no acct: hash) refuses nothing and is taken over.
+        await redis.execute("DEL", P + "acct:mia")
+        assert await take(redis, "a/3", "rnia", "Rnia", "rnia") == ["ok", None]
+        assert await save(redis, "mía", "Mía", "rnia") == 1
+        assert await redis.execute("HGET", P + "alook", "rnia") == "mía".encode()
+        # Filed at a node's start (accounts stored before alook): only those that still exist.
+        await redis.execute("DEL", P + "alook")
+        await redis.execute("HSET", P + "acct:olga", "name", "Olga")
+        assert await lua.FILE_LOOKALIKES(redis, args=(P, "gone", "olga", "olga", "olga", "0lga", "olga")) == 1
+        assert await redis.execute("HGETALL", P + "alook") == [b"olga", b"olga"]
+    run(redis_server.url, steps)
