@@ -71,7 +71,7 @@ from .credentials import AccountCredentials, digest
 from .guests import Claim, GuestNames
 from .limits import CLEAN, FAILING, KNOWN, CheckBudget, TokenBucket, retry_seconds, wait_words
 from .logsummary import LogSummary
-from .stores.base import GUEST_ONLINE, MessageStore, StoreUnavailable
+from .stores.base import GUEST_ONLINE, LooksLike, MessageStore, StoreUnavailable
 
 log = logging.getLogger("chat.server")
 
@@ -335,8 +335,7 @@ class LoginDesk:
             # not wait with them.
             def registered(error: ErrorReply | None) -> None:
                 done(LoginResult(name, registered=True, claim=claim, token=hello.resume) if error is None
-                     else LoginResult(error=ErrorReply(error.code, error.message, hello.request_id,
-                                                       error.retry_after)))
+                     else LoginResult(error=replace(error, request_id=hello.request_id)))
             return self.claim(name, hello.password or "", registered, address=address)
         if self.config.require_accounts:
             return refuse(ErrorCode.ACCOUNTS_REQUIRED,
@@ -713,13 +712,15 @@ class LoginDesk:
                     del self.accounts[key]
                     self.account_lookalikes.discard(account.name)
 
-            def stored(created: bool | str) -> None:
-                if created == GUEST_ONLINE:
-                    # A guest was welcomed under the name on another node of the cluster after
-                    # this node looked (its directory follows the events stream a moment
-                    # behind); Redis checked who is online in the step that would have saved it.
+            def stored(created: bool | str | LooksLike) -> None:
+                if created == GUEST_ONLINE or isinstance(created, LooksLike):
+                    # A guest was welcomed under the name, or an account that looks like it
+                    # registered, on another node of the cluster after this node looked (its
+                    # caches follow the events stream a moment behind); Redis checked both
+                    # in the step that would have saved it.
                     unclaim()
-                    return done(_in_use_error(name))
+                    return done(_in_use_error(name) if created == GUEST_ONLINE
+                                else lookalike_error(name, created.name))
                 if not created:
                     # Another node of the cluster stored an account of that name first (both
                     # hashed at once; the store keeps the first): it is theirs. Its own

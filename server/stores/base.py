@@ -57,6 +57,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any, Protocol
 
 from ..accounts import Account
@@ -72,7 +73,17 @@ ErrorCallback = Callable[[StoreUnavailable], None]
 # the name on some node of the cluster, welcomed there after this node looked: nothing saved.
 GUEST_ONLINE = "guest_online"
 
-__all__ = ["GUEST_ONLINE", "Callback", "ErrorCallback", "MessageStore", "StoreUnavailable"]
+
+@dataclass(frozen=True, slots=True)
+class LooksLike:
+    """save_account's result when a store several nodes share finds that the name looks
+    like ``name``, another account's, registered on another node after this node looked:
+    nothing saved."""
+
+    name: str
+
+
+__all__ = ["GUEST_ONLINE", "Callback", "ErrorCallback", "LooksLike", "MessageStore", "StoreUnavailable"]
 
 
 class MessageStore(Protocol):
@@ -320,9 +331,9 @@ class MessageStore(Protocol):
     def save_account(self, name_key: str, account: Account, callback: Callback | None = None,
                      on_error: ErrorCallback | None = None, by_holder: bool = False) -> None:
         """Create the account; result True, False if the name was claimed meanwhile, or
-        :data:`GUEST_ONLINE` (a store the nodes of a cluster share, unless ``by_holder``:
-        the guest online under the name claims it). A store of one server answers no
-        GUEST_ONLINE: its login desk knows who is online."""
+        :data:`GUEST_ONLINE` or :class:`LooksLike` (a store the nodes of a cluster share,
+        unless ``by_holder``: the guest online under the name claims it). A store of one
+        server answers neither: its login desk knows who is online and every account."""
 
     def set_password(self, name_key: str, account: Account, keep: bytes | None, callback: Callback | None = None,
                      on_error: ErrorCallback | None = None) -> None:

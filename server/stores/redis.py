@@ -145,7 +145,7 @@ from ..cluster import trace
 from ..cluster.checks import durability_warning
 from ..store import LAZY_SECONDS, FailureLog, StoreUnavailable
 from . import redis_scripts as lua
-from .base import GUEST_ONLINE, Callback, ErrorCallback
+from .base import GUEST_ONLINE, Callback, ErrorCallback, LooksLike
 
 log = logging.getLogger("chat.store")
 
@@ -1589,7 +1589,8 @@ class RedisStore:
     def save_account(self, name_key: str, account: Account, callback: Callback | None = None,
                      on_error: ErrorCallback | None = None, by_holder: bool = False) -> None:
         """As base.py says: GUEST_ONLINE when the cluster's registry (``who``, under this
-        store's prefix) has a guest online under the name (lua.SAVE_ACCOUNT)."""
+        store's prefix) has a guest online under the name, LooksLike when ``alook`` files its
+        look-alike key under another account (lua.SAVE_ACCOUNT)."""
         args = (name_key, account.name, account.pw_hash, account.salt, account.kdf, repr(time.time()),
                 "1" if by_holder else "0", lookalike_key(account.name))
         self._submit(lua.SAVE_ACCOUNT, args, _saved, callback, on_error)
@@ -1703,8 +1704,10 @@ class RedisStore:
         self._submit(lua.ROOM_JOINED, (name_key, room_key), int, callback, on_error)
 
 
-def _saved(reply: int) -> bool | str:
+def _saved(reply: int | list) -> bool | str | LooksLike:
     """lua.SAVE_ACCOUNT's reply, read (RedisStore.save_account)."""
+    if isinstance(reply, list):
+        return LooksLike(reply[1].decode())
     return GUEST_ONLINE if reply == 2 else bool(reply)
 
 

@@ -966,11 +966,19 @@ end
 # claim of a name: 1 if this created the account, 0 if it existed, 2 if a guest is online
 # under it in the cluster (``who``, cluster/scripts.py, under the same prefix: a guest
 # another node welcomed after this node looked; its CLAIM checks ``acct:`` in turn, so of
-# the two exactly one wins). Alone, there is no ``who``.
+# the two exactly one wins), {3, the account's name} if it looks like another account's
+# (registered on another node a moment ago). Alone, there is no ``who``, and the login
+# desk saw every account. Neither check for the guest online under the name: it took the
+# name already.
 SAVE_ACCOUNT = _script(_FILE_LOOKALIKE + r"""
 local k = P .. 'acct:' .. ARGV[2]
 if redis.call('EXISTS', k) == 1 then return 0 end
 if ARGV[8] ~= '1' and string.sub(redis.call('HGET', P .. 'who', ARGV[2]) or '', 1, 2) == '0|' then return 2 end
+if ARGV[8] ~= '1' and ARGV[9] then
+  local rival = redis.call('HGET', P .. 'alook', ARGV[9])
+  local name = rival and rival ~= ARGV[2] and redis.call('HGET', P .. 'acct:' .. rival, 'name')
+  if name then return {3, name} end
+end
 redis.call('HSET', k, 'name', ARGV[3], 'pw', ARGV[4], 'salt', ARGV[5], 'kdf', ARGV[6], 'at', ARGV[7])
 redis.call('SADD', P .. 'accts', ARGV[2])
 if ARGV[9] then file_lookalike(ARGV[9], ARGV[2]) end

@@ -150,3 +150,22 @@ def test_the_accounts_stored_before_the_look_alike_index_are_filed_when_a_node_l
         assert redis_call(redis_server.url, "HGET", "{chat}:alook", "rnia") == b"mia"
     finally:
         store.close()
+
+
+def test_an_account_is_not_registered_under_a_look_alike_of_one_registered_on_another_node_a_moment_ago(
+        redis_server):  # noqa: F811
+    # Node 1's cache has no account Mia (its reader held). Before, it registered "Rnia" too:
+    # two accounts that look alike, which a single server refuses (confusable_name).
+    with olga_behind_a_lagging_events_reader(redis_server) as (c, server, olga, proxy, port):
+        register_on_node_0(c, server, "Mia")
+        client = WireClient(*c.address(1))
+        try:
+            client.send(Hello("r", "Rnia", const.PROTOCOL_VERSION, PASSWORD, True, None))
+            refused = client.expect((Welcome, ErrorReply), skip=QUIET)
+        finally:
+            client.close()
+        assert not redis_has(redis_server.url, "{chat}:acct:rnia"), "no second account that looks like Mia's"
+        assert isinstance(refused, ErrorReply) and refused.code == ErrorCode.CONFUSABLE_NAME, refused
+        assert (refused.like, refused.request_id) == ("Mia", "r"), refused
+        assert c.call(lambda: "rnia" not in server.relay.logins.accounts)
+        proxy.release_peer(port)

@@ -385,6 +385,8 @@ def test_a_new_guest_name_that_looks_like_an_accounts_is_refused_by_the_claim(re
         await join(redis, "a")
         assert await save(redis, "mia", "Mia", "rnia") == 1
         assert await redis.execute("HGET", P + "alook", "rnia") == b"mia"
+        assert await save(redis, "rnia", "Rnia", "rnia") == [3, b"Mia"]  # nor an account that looks like it
+        assert await redis.execute("EXISTS", P + "acct:rnia") == 0
         assert await take(redis, "a/1", "rnia", "Rnia", "rnia") == ["confusable", "Mia"]
         assert await redis.execute("HEXISTS", P + "who", "rnia") == 0
         assert await take(redis, "a/2", "rnib", "Rnib", "rnib") == ["ok", None]

@@ -6,7 +6,7 @@ password is not its own; the desk forgets the claim it made in memory."""
 from __future__ import annotations
 
 from protocol import ErrorCode
-from server.stores.base import GUEST_ONLINE
+from server.stores.base import GUEST_ONLINE, LooksLike
 
 from test_login_budget import Desk, _cheap_hash
 
@@ -69,3 +69,14 @@ def test_the_guest_online_under_a_name_claims_it_past_the_shared_stores_check():
     desk.run()
     assert told == [True] and saved == [None]
     assert desk.desk.store.accounts()["joão"] == desk.desk.accounts["joão"]
+
+
+def test_a_registration_the_shared_store_finds_looks_like_another_account_is_refused_and_forgotten():
+    # Another node registered "Mia" after this one looked: Redis's SAVE_ACCOUNT saves nothing.
+    desk = Desk()
+    desk.desk.store.save_account = lambda key, account, callback=None, on_error=None, by_holder=False: \
+        callback(LooksLike("Mia"))
+    result = desk.login("Rnia", "my own password", "10.9.0.7", register=True)
+    assert result.error is not None and result.error.code == ErrorCode.CONFUSABLE_NAME, result
+    assert (result.error.like, result.error.request_id) == ("Mia", "h"), result
+    assert "rnia" not in desk.desk.accounts and desk.desk.account_lookalikes.rivals("Rnia") == []
