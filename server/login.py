@@ -71,7 +71,7 @@ from .credentials import AccountCredentials, digest
 from .guests import Claim, GuestNames
 from .limits import CLEAN, FAILING, KNOWN, CheckBudget, TokenBucket, retry_seconds, wait_words
 from .logsummary import LogSummary
-from .stores.base import MessageStore, StoreUnavailable
+from .stores.base import GUEST_ONLINE, LooksLike, MessageStore, StoreUnavailable
 
 log = logging.getLogger("chat.server")
 
@@ -224,10 +224,7 @@ class LoginDesk:
 
     def _lookalike_error(self, name: str, request_id: str | None = None) -> ErrorReply | None:
         rival = self.lookalike_of(name)
-        if rival is None:
-            return None
-        return ErrorReply(ErrorCode.CONFUSABLE_NAME, NAME_MESSAGES["lookalike"].format(name=name, rival=rival),
-                          request_id, like=rival)
+        return None if rival is None else lookalike_error(name, rival, request_id)
 
     def login(self, hello: Hello, address: str, done: Callable[[LoginResult], None]) -> None:
         """Decide on ``hello`` from ``address``; calls ``done`` exactly once."""
@@ -338,8 +335,7 @@ class LoginDesk:
             # not wait with them.
             def registered(error: ErrorReply | None) -> None:
                 done(LoginResult(name, registered=True, claim=claim, token=hello.resume) if error is None
-                     else LoginResult(error=ErrorReply(error.code, error.message, hello.request_id,
-                                                       error.retry_after)))
+                     else LoginResult(error=replace(error, request_id=hello.request_id)))
             return self.claim(name, hello.password or "", registered, address=address)
         if self.config.require_accounts:
             return refuse(ErrorCode.ACCOUNTS_REQUIRED,
@@ -693,7 +689,7 @@ class LoginDesk:
         if key in self.accounts:
             return done(_registered_error(name))
         if not by_holder and self.name_in_use(name):
-            return done(ErrorReply(ErrorCode.NAME_TAKEN, f"the name {name!r} is in use by a guest"))
+            return done(_in_use_error(name))
         if not by_holder and self._lookalike_error(name):
             return done(self._lookalike_error(name))
         wait = self._registration_wait(name, address)
@@ -704,7 +700,7 @@ class LoginDesk:
             if key in self.accounts:  # claimed by someone else while we were hashing
                 return done(_registered_error(name))
             if not by_holder and self.name_in_use(name):  # a guest logged in with it meanwhile
-                return done(ErrorReply(ErrorCode.NAME_TAKEN, f"the name {name!r} is in use by a guest"))
+                return done(_in_use_error(name))
             lookalike = None if by_holder else self._lookalike_error(name)  # ... or a look-alike
             if lookalike is not None:
                 return done(lookalike)
@@ -716,7 +712,15 @@ class LoginDesk:
                     del self.accounts[key]
                     self.account_lookalikes.discard(account.name)
 
-            def stored(created: bool) -> None:
+            def stored(created: bool | str | LooksLike) -> None:
+                if created == GUEST_ONLINE or isinstance(created, LooksLike):
+                    # A guest was welcomed under the name, or an account that looks like it
+                    # registered, on another node of the cluster after this node looked (its
+                    # caches follow the events stream a moment behind); Redis checked both
+                    # in the step that would have saved it.
+                    unclaim()
+                    return done(_in_use_error(name) if created == GUEST_ONLINE
+                                else lookalike_error(name, created.name))
                 if not created:
                     # Another node of the cluster stored an account of that name first (both
                     # hashed at once; the store keeps the first): it is theirs. Its own
@@ -736,9 +740,20 @@ class LoginDesk:
                 unclaim()
                 done(unavailable_error(self.config, failure=failure))
 
-            self.store.save_account(key, account, stored, not_stored)
+            self.store.save_account(key, account, stored, not_stored, by_holder=by_holder)
 
         self.offload(hash_password, (name, password), hashed, lambda _exc: done(unavailable_error(self.config)))
+
+
+def lookalike_error(name: str, rival: str, request_id: str | None = None) -> ErrorReply:
+    """The answer to taking ``name`` anew beside ``rival``, a name it looks like."""
+    return ErrorReply(ErrorCode.CONFUSABLE_NAME, NAME_MESSAGES["lookalike"].format(name=name, rival=rival),
+                      request_id, like=rival)
+
+
+def _in_use_error(name: str) -> ErrorReply:
+    """The answer to a claim of a name a guest is online under."""
+    return ErrorReply(ErrorCode.NAME_TAKEN, held_message(name, float("inf")))
 
 
 def _registered_error(name: str) -> ErrorReply:

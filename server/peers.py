@@ -15,6 +15,7 @@ through one of two implementations of the same methods:
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 from registry import Registry
@@ -25,6 +26,17 @@ from .mailbox import StoredMessage
 # A claim's answer (ClusterNode.claim): the guest holding the hello's token proved was
 # forgotten just before (docs/cluster.md, "Guest names").
 FORGOTTEN = "forgotten"
+# A claim's answer (ClusterNode.claim): a guest's claim of a name another node registered as
+# an account after this node looked (docs/cluster.md, CLAIM).
+REGISTERED = "registered"
+
+
+@dataclass(frozen=True, slots=True)
+class Confusable:
+    """A claim's answer (ClusterNode.claim): the name a guest takes anew looks like ``like``,
+    an account's, which another node registered after this node looked (docs/cluster.md, CLAIM)."""
+
+    like: str
 
 
 class LocalPeers:
@@ -60,10 +72,13 @@ class LocalPeers:
         return None
 
     def claim(self, session: Any, key: str, name: str, shared: bool, since: float,
-              callback: Callable[[str | None], None], epoch: int | None = None) -> None:
+              callback: Callable[[str | Confusable | None], None], epoch: int | None = None,
+              lookalike: str | None = None) -> None:
         """Make ``name`` the session's across the peers; ``callback(None)``, or an error code
         (``FORGOTTEN``: ``epoch``, the holding a guest's token proved, was forgotten by
-        another node just before: the name is free)."""
+        another node just before: the name is free; ``REGISTERED``: a guest's claim of a
+        name that became an account just before), or :class:`Confusable`: ``lookalike``, the
+        look-alike key of a name a guest takes anew, is an account's just registered."""
         callback(None)
 
     def release(self, session: Any, reason: str, at: float) -> None:

@@ -106,7 +106,7 @@ from protocol import SINCE_FEATURE, SinceRequest  # feature since: catching up a
 from protocol import CATCH_UP, CatchUp  # feature catch_up: a cluster node back from a break
 from protocol.codec import encode
 from protocol.frozen import fast_new
-from registry import OFFLINE, InvalidName, NameTaken, Registry, canonical
+from registry import OFFLINE, InvalidName, NameTaken, Registry, canonical, lookalike_key
 from shared.plural import counted
 
 from . import mailbox, sendorder
@@ -118,13 +118,13 @@ from .config import ServerConfig
 from .guests import NO_HOLDING, Claim
 from .intake import Intake
 from .limits import SharedBudget, TokenBucket, retry_seconds, wait_words
-from .login import LoginDesk, LoginResult, Offload, unavailable_error
+from .login import LoginDesk, LoginResult, Offload, lookalike_error, unavailable_error
 from .addresses import address_group, bracketed, endpoint
 from .admission import Admission
 from .awaiting import Awaiting
 from .logsummary import LogBudget, LogSummary
 from .metrics import Metrics
-from .peers import FORGOTTEN, LocalPeers
+from .peers import FORGOTTEN, REGISTERED, Confusable, LocalPeers
 from .presence import PresenceNotices, Watchlists
 from .registrydesk import RegistryDesk
 from .roomdesk import ROOM_REQUESTS, RoomDesk
@@ -681,8 +681,11 @@ class Relay:
             # A guest's token proved its holding as this node knows it: claimed only if the
             # cluster has not forgotten that holding meanwhile (peers.FORGOTTEN).
             epoch = self.logins.guests.epoch(key) if result.claim is Claim.RESUME else None
+            # A guest taking the name anew: Redis checks it against every account's look-alike
+            # key too (the desk checked this node's cache, a moment behind the others).
+            lookalike = lookalike_key(result.name) if result.claim is Claim.TAKE and not result.registered else None
             self.peers.claim(session, key, result.name, result.registered, time.time(),
-                             lambda error: self._claimed(session, hello, result, error), epoch)
+                             lambda error: self._claimed(session, hello, result, error), epoch, lookalike)
             return
         else:
             self._admit(session, hello, result)
@@ -701,7 +704,8 @@ class Relay:
         decided (see _hello) are handled now, in their order, and reading resumes."""
         session.release_reading()
 
-    def _claimed(self, session: ClientSession, hello: Hello, result: LoginResult, error: str | None) -> None:
+    def _claimed(self, session: ClientSession, hello: Hello, result: LoginResult,
+                 error: str | Confusable | None) -> None:
         """The cluster's answer to the claim of ``result.name`` for ``session``."""
         session.logging_in = False
         if session.closing:
@@ -715,6 +719,18 @@ class Relay:
             self.logins.guests.forget(canonical(result.name))
             self._login_decided(session, hello, replace(result, claim=Claim.TAKE))
             return
+        elif error == REGISTERED:
+            # Another node registered the name after the login desk read Redis, before this
+            # guest's claim: decided again, as a hello sent now would be (the desk reads the
+            # account: a password is needed, or the one given logs in to it).
+            session.logging_in = True
+            group = self._per_address[session.address][2]
+            self.logins.login(hello, group, lambda again: self._login_decided(session, hello, again))
+            return
+        elif isinstance(error, Confusable):
+            self.log_lines.log("refused login{s}", session.address, logging.INFO, "login refused for %r from %s: "
+                               "it looks like %r", hello.name, endpoint(session.address, session.port), error.like)
+            session.send(lookalike_error(result.name, error.like, hello.request_id))
         else:
             self.log_lines.log("refused login{s}", session.address, logging.INFO,
                                "login refused for %r from %s: %s", hello.name, endpoint(session.address, session.port),

@@ -53,7 +53,7 @@ from ..accounts import Account
 from ..afterdelivered import ROOM_TYPING
 from ..guests import Holding
 from ..mailbox import CHANGED, NEW, StoredMessage, new_stored_message
-from ..peers import FORGOTTEN
+from ..peers import FORGOTTEN, REGISTERED, Confusable
 from ..store import LAZY_SECONDS, StoreUnavailable
 from . import bus, checks, scripts, trace
 from .clock import ClockSkew
@@ -428,19 +428,26 @@ class ClusterNode:
         return self.clock() - self._last_beat < self.ttl
 
     def claim(self, session: Any, key: str, name: str, shared: bool, since: float,
-              callback: Callable[[str | None], None], epoch: int | None = None) -> None:
+              callback: Callable[[str | Confusable | None], None], epoch: int | None = None,
+              lookalike: str | None = None) -> None:
         """Claim ``name`` for ``session`` across the cluster; ``callback(None)`` once it is
         the session's, else ``callback("name_taken")``, ``callback("unavailable")`` or, if
         ``epoch`` (a guest's resumed holding) is no longer the holding in Redis (forgotten
-        meanwhile: scripts.CLAIM), ``callback(peers.FORGOTTEN)``.
+        meanwhile: scripts.CLAIM), ``callback(peers.FORGOTTEN)``, or if a guest's name is an
+        account in Redis (registered on another node after the login looked),
+        ``callback(peers.REGISTERED)``, or if ``lookalike`` (a guest taking the name anew: its
+        look-alike key) is an account's there, ``callback(peers.Confusable(its name))``.
         A session closed meanwhile is released again; its callback is still called."""
         if self._stopping or not self.available:
             asyncio.get_running_loop().call_soon(callback, "unavailable")
             return
         sid, args = self._claim_args(session, key, name, shared, since)
         store = self._store
-        if epoch is not None and store is not None and store.prefix == self.prefix:  # its holdings are CLAIM's to read
-            args += (epoch,)
+        if store is not None and store.prefix == self.prefix:  # its holdings and accounts are CLAIM's to read
+            if lookalike is not None:
+                args += ("" if epoch is None else epoch, lookalike)
+            elif epoch is not None:
+                args += (epoch,)
 
         async def run() -> None:
             self._claiming[sid] = []
@@ -461,8 +468,8 @@ class ClusterNode:
                 self._notify(held)
             elif reply == "taken":
                 callback("name_taken")
-            elif reply == FORGOTTEN:
-                callback(FORGOTTEN)
+            elif reply in (FORGOTTEN, REGISTERED) or isinstance(reply, Confusable):
+                callback(reply)
             else:
                 if isinstance(reply, RedisError):
                     self._failed("claim", reply, logging.ERROR)
@@ -471,12 +478,15 @@ class ClusterNode:
         asyncio.ensure_future(run())
 
     def _claimed(self, reply: Any) -> Any:
-        """CLAIM's ``reply`` as its status (text; a RedisError as it is). On 'ok' the store
+        """CLAIM's ``reply`` as its status (text; a RedisError as it is; 'confusable' as a
+        peers.Confusable). On 'ok' the store
         that numbers messages under this node's prefix learns the last id given out then:
         the epoch of a guest name this login takes (everything up to it was an earlier
         holder's, also what other nodes stored a moment ago) and the welcome's last_id."""
         if isinstance(reply, RedisError):
             return reply
+        if isinstance(reply, list) and reply[0] == b"confusable":
+            return Confusable(_text(reply[1]))
         if isinstance(reply, list):
             store = self._store
             if store is not None and store.prefix == self.prefix:

@@ -57,6 +57,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any, Protocol
 
 from ..accounts import Account
@@ -68,7 +69,21 @@ from ..store import StoreUnavailable
 Callback = Callable[[Any], None]
 ErrorCallback = Callable[[StoreUnavailable], None]
 
-__all__ = ["Callback", "ErrorCallback", "MessageStore", "StoreUnavailable"]
+# save_account's result when a store several nodes share (Redis) finds a guest online under
+# the name on some node of the cluster, welcomed there after this node looked: nothing saved.
+GUEST_ONLINE = "guest_online"
+
+
+@dataclass(frozen=True, slots=True)
+class LooksLike:
+    """save_account's result when a store several nodes share finds that the name looks
+    like ``name``, another account's, registered on another node after this node looked:
+    nothing saved."""
+
+    name: str
+
+
+__all__ = ["GUEST_ONLINE", "Callback", "ErrorCallback", "LooksLike", "MessageStore", "StoreUnavailable"]
 
 
 class MessageStore(Protocol):
@@ -314,8 +329,11 @@ class MessageStore(Protocol):
         """The holder of guest name ``name_key`` left at ``left_at`` (None: is online)."""
 
     def save_account(self, name_key: str, account: Account, callback: Callback | None = None,
-                     on_error: ErrorCallback | None = None) -> None:
-        """Create the account; result False if the name was claimed meanwhile."""
+                     on_error: ErrorCallback | None = None, by_holder: bool = False) -> None:
+        """Create the account; result True, False if the name was claimed meanwhile, or
+        :data:`GUEST_ONLINE` or :class:`LooksLike` (a store the nodes of a cluster share,
+        unless ``by_holder``: the guest online under the name claims it). A store of one
+        server answers neither: its login desk knows who is online and every account."""
 
     def set_password(self, name_key: str, account: Account, keep: bytes | None, callback: Callback | None = None,
                      on_error: ErrorCallback | None = None) -> None:

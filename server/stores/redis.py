@@ -132,6 +132,7 @@ from typing import Any
 
 import const
 from protocol import HistoryEntry
+from registry import lookalike_key
 from resp import NEED_DATA, Connection, ProtocolError, RedisClient, RedisError, Script, may_have_run, parse_url
 from resp.aio import RedisAddress, RedisConnectionError, RedisTimeout, connection_advice, tls_context
 
@@ -144,13 +145,15 @@ from ..cluster import trace
 from ..cluster.checks import durability_warning
 from ..store import LAZY_SECONDS, FailureLog, StoreUnavailable
 from . import redis_scripts as lua
-from .base import Callback, ErrorCallback
+from .base import GUEST_ONLINE, Callback, ErrorCallback, LooksLike
 
 log = logging.getLogger("chat.store")
 
 DEFAULT_PREFIX = "{chat}:"
 # Seconds within which Redis must answer an operation, else it is answered unavailable.
 DEFAULT_TIMEOUT = 5.0
+# Accounts filed by look-alike key per script call at start (accounts): a short step for Redis.
+FILE_LOOKALIKES_CHUNK = 1000
 
 # Error replies that say Redis could not do the work now (memory, replica, disk, loading),
 # which may go away by themselves; any other error reply from a script is a bug.
@@ -1183,13 +1186,24 @@ class RedisStore:
         return sorted((owner, blocked.decode()) for owner, members in zip(owners, sets) for blocked in members)
 
     def accounts(self) -> dict[str, Account]:
+        """Every account; each is also filed by its look-alike key (``alook``, lua.FILE_LOOKALIKES),
+        which only the registrations of this version write: a cluster's CLAIM reads it."""
         conn = self._blocking()
         try:
             keys = [key.decode() for key in conn.call("SMEMBERS", self.prefix + "accts")]
             rows = conn.pipeline([("HMGET", self.prefix + "acct:" + key, "name", "pw", "salt", "kdf") for key in keys])
+            accounts = {key: account for key, row in zip(keys, rows) if (account := _account(row)) is not None}
+            pairs = [part for key, account in accounts.items() for part in (key, lookalike_key(account.name))]
+            for first in range(0, len(pairs), 2 * FILE_LOOKALIKES_CHUNK):
+                chunk = pairs[first:first + 2 * FILE_LOOKALIKES_CHUNK]
+                reply = conn.call("EVALSHA", lua.BATCH.sha1, 0, self.prefix, lua.NUMBERS[lua.FILE_LOOKALIKES],
+                                  len(chunk), *chunk)
+                if isinstance(reply[0], RedisError):  # (the check is then only as good as the nodes' caches)
+                    log.warning("Redis did not file the accounts by look-alike key: %s", reply[0])
+                    break
         finally:
             conn.close()
-        return {key: account for key, row in zip(keys, rows) if (account := _account(row)) is not None}
+        return accounts
 
     def guest_holdings(self, now: float) -> dict[str, Holding]:
         conn = self._blocking()
@@ -1573,9 +1587,13 @@ class RedisStore:
         self._submit(lua.SET_LEFT_AT, (name_key, "" if left_at is None else repr(left_at)), None, callback, on_error)
 
     def save_account(self, name_key: str, account: Account, callback: Callback | None = None,
-                     on_error: ErrorCallback | None = None) -> None:
-        args = (name_key, account.name, account.pw_hash, account.salt, account.kdf, repr(time.time()))
-        self._submit(lua.SAVE_ACCOUNT, args, bool, callback, on_error)
+                     on_error: ErrorCallback | None = None, by_holder: bool = False) -> None:
+        """As base.py says: GUEST_ONLINE when the cluster's registry (``who``, under this
+        store's prefix) has a guest online under the name, LooksLike when ``alook`` files its
+        look-alike key under another account (lua.SAVE_ACCOUNT)."""
+        args = (name_key, account.name, account.pw_hash, account.salt, account.kdf, repr(time.time()),
+                "1" if by_holder else "0", lookalike_key(account.name))
+        self._submit(lua.SAVE_ACCOUNT, args, _saved, callback, on_error)
 
 
     def set_password(self, name_key: str, account: Account, keep: bytes | None, callback: Callback | None = None,
@@ -1684,6 +1702,13 @@ class RedisStore:
     def room_joined(self, name_key: str, room_key: str, callback: Callback | None = None,
                     on_error: ErrorCallback | None = None) -> None:
         self._submit(lua.ROOM_JOINED, (name_key, room_key), int, callback, on_error)
+
+
+def _saved(reply: int | list) -> bool | str | LooksLike:
+    """lua.SAVE_ACCOUNT's reply, read (RedisStore.save_account)."""
+    if isinstance(reply, list):
+        return LooksLike(reply[1].decode())
+    return GUEST_ONLINE if reply == 2 else bool(reply)
 
 
 def _account(row: list) -> Account | None:

@@ -947,13 +947,50 @@ HOLDING = _script(r"""
 return redis.call('HMGET', P .. 'guest:' .. ARGV[2], 'name', 'token', 'epoch', 'left')
 """)
 
-# ARGV: P, name key, name, password hash, salt, kdf, created at. The claim of a name:
-# 1 if this created the account, 0 if it existed.
-SAVE_ACCOUNT = _script(r"""
+# Lua: ``file_lookalike(lk, key)``: the account ``key`` holds look-alike key ``lk``
+# (registry.names.lookalike_key of its name) in ``alook``, unless another account that still
+# exists holds it (two accounts that look alike, stored before that rule: the first keeps it).
+# A cluster node's CLAIM of a guest name reads it (cluster/scripts.py): a guest may not take,
+# on one node, a name that looks like an account's registered on another a moment ago.
+_FILE_LOOKALIKE = r"""
+local function file_lookalike(lk, key)
+  local held = redis.call('HGET', P .. 'alook', lk)
+  if not held or (held ~= key and redis.call('EXISTS', P .. 'acct:' .. held) == 0) then
+    redis.call('HSET', P .. 'alook', lk, key)
+  end
+end
+"""
+
+# ARGV: P, name key, name, password hash, salt, kdf, created at, '1' when the guest online
+# under the name claims it, and the name's look-alike key (filed: _FILE_LOOKALIKE). The
+# claim of a name: 1 if this created the account, 0 if it existed, 2 if a guest is online
+# under it in the cluster (``who``, cluster/scripts.py, under the same prefix: a guest
+# another node welcomed after this node looked; its CLAIM checks ``acct:`` in turn, so of
+# the two exactly one wins), {3, the account's name} if it looks like another account's
+# (registered on another node a moment ago). Alone, there is no ``who``, and the login
+# desk saw every account. Neither check for the guest online under the name: it took the
+# name already.
+SAVE_ACCOUNT = _script(_FILE_LOOKALIKE + r"""
 local k = P .. 'acct:' .. ARGV[2]
 if redis.call('EXISTS', k) == 1 then return 0 end
+if ARGV[8] ~= '1' and string.sub(redis.call('HGET', P .. 'who', ARGV[2]) or '', 1, 2) == '0|' then return 2 end
+if ARGV[8] ~= '1' and ARGV[9] then
+  local rival = redis.call('HGET', P .. 'alook', ARGV[9])
+  local name = rival and rival ~= ARGV[2] and redis.call('HGET', P .. 'acct:' .. rival, 'name')
+  if name then return {3, name} end
+end
 redis.call('HSET', k, 'name', ARGV[3], 'pw', ARGV[4], 'salt', ARGV[5], 'kdf', ARGV[6], 'at', ARGV[7])
 redis.call('SADD', P .. 'accts', ARGV[2])
+if ARGV[9] then file_lookalike(ARGV[9], ARGV[2]) end
+return 1
+""")
+
+# ARGV: P, then name key, look-alike key pairs: the accounts a node loaded at its start, filed
+# in ``alook`` (_FILE_LOOKALIKE) if they still exist: those stored before ``alook`` was kept.
+FILE_LOOKALIKES = _script(_FILE_LOOKALIKE + r"""
+for i = 2, #ARGV - 1, 2 do
+  if redis.call('EXISTS', P .. 'acct:' .. ARGV[i]) == 1 then file_lookalike(ARGV[i + 1], ARGV[i]) end
+end
 return 1
 """)
 
@@ -1133,6 +1170,7 @@ SCRIPTS += (FORGET_GUESTS,)  # and in a cluster (docs/cluster.md, "Guest names")
 SCRIPTS += (DELETE_ACCOUNT,)  # an account deleted at its owner's request (PROTOCOL.md, "unregister")
 SCRIPTS += (STORE_PACKED_AFTER,)  # a message stored only behind its predecessor (RedisStore.store_fields)
 SCRIPTS += (DM_CHANGES,)  # a device back from away: its user's changed direct messages (PROTOCOL.md)
+SCRIPTS += (FILE_LOOKALIKES,)  # accounts by look-alike key, for a cluster's CLAIM (docs/cluster.md)
 PACKED = {RECEIPTS: RECEIPTS_PACKED, ACKS: ACKS_PACKED}
 
 

@@ -9,6 +9,7 @@ from redisserver import redis_server  # noqa: F401  (a fixture)
 
 from resp import RedisClient
 from server.cluster import bus, scripts
+from server.stores import redis_scripts as lua
 
 P = "{t}:"
 SILENCE_MS = 1000  # scripts._LIVENESS: longer than any pause of these tests' steps
@@ -342,4 +343,61 @@ def test_a_heartbeat_trims_the_events_stream_of_entries_older_than_it_keeps(redi
         assert await scripts.BEAT(redis, args=(P, "a", 5000, SILENCE_MS)) == 1
         kept = await events(redis)
         assert kept == [bus.SessionOn("caio", "Caio", False, "a/1", "a", "127.0.0.1", 1, 1.0)], kept
+    run(redis_server.url, steps)
+
+
+def test_a_guest_may_not_claim_an_accounts_name_nor_an_account_be_saved_under_a_guest_online(
+        redis_server):  # noqa: F811
+    # A guest's login and a registration of one name on two nodes: each node looked (no
+    # account, nobody online), then both steps reach Redis. Whichever runs first wins, and
+    # the other refuses (CLAIM 'registered'; SAVE_ACCOUNT 2, nothing saved).
+    def save(redis, key, by_holder="0"):
+        return lua.SAVE_ACCOUNT(redis, args=(P, key, key.title(), "h", "s", "scrypt", "1.0", by_holder))
+
+    async def steps(redis):
+        await join(redis, "a")
+        await join(redis, "b")
+        assert await save(redis, "mia") == 1
+        assert await claim(redis, "b", "b/1", "mia") == "registered"  # a guest under her name
+        assert await redis.execute("HEXISTS", P + "who", "mia") == 0
+        assert await claim(redis, "a", "a/1", "mia", shared=True) == "ok"  # her own login
+        assert await claim(redis, "b", "b/2", "caio") == "ok"  # a guest online
+        assert await save(redis, "caio") == 2
+        assert await redis.execute("EXISTS", P + "acct:caio") == 0
+        assert await save(redis, "caio", by_holder="1") == 1  # the guest online under it claims it
+        assert [type(e).__name__ for e in await events(redis)] == ["SessionOn"] * 2
+    run(redis_server.url, steps)
+
+
+def test_a_new_guest_name_that_looks_like_an_accounts_is_refused_by_the_claim(redis_server):  # noqa: F811
+    # The accounts by look-alike key (alook), filed by SAVE_ACCOUNT and FILE_LOOKALIKES, read
+    # by the CLAIM of a guest taking a name anew (its look-alike key the tenth argument).
+    def save(redis, key, name, lookalike):
+        return lua.SAVE_ACCOUNT(redis, args=(P, key, name, "h", "s", "scrypt", "1.0", "0", lookalike))
+
+    async def take(redis, sid, key, name, lookalike):
+        entry = bus.encode(bus.SessionOn(key, name, False, sid, "a", "127.0.0.1", 1, 1.0))
+        reply = await scripts.CLAIM(redis, args=(P, "a", sid, key, name, "0", "a\t127.0.0.1\t1\t1.0", entry, "",
+                                                 lookalike))
+        return [reply[0].decode(), reply[1].decode() if reply[0] == b"confusable" else None]
+
+    async def steps(redis):
+        await join(redis, "a")
+        assert await save(redis, "mia", "Mia", "rnia") == 1
+        assert await redis.execute("HGET", P + "alook", "rnia") == b"mia"
+        assert await save(redis, "rnia", "Rnia", "rnia") == [3, b"Mia"]  # nor an account that looks like it
+        assert await redis.execute("EXISTS", P + "acct:rnia") == 0
+        assert await take(redis, "a/1", "rnia", "Rnia", "rnia") == ["confusable", "Mia"]
+        assert await redis.execute("HEXISTS", P + "who", "rnia") == 0
+        assert await take(redis, "a/2", "rnib", "Rnib", "rnib") == ["ok", None]
+        # An entry of an account deleted since (no acct: hash) refuses nothing and is taken over.
+        await redis.execute("DEL", P + "acct:mia")
+        assert await take(redis, "a/3", "rnia", "Rnia", "rnia") == ["ok", None]
+        assert await save(redis, "mía", "Mía", "rnia") == 1
+        assert await redis.execute("HGET", P + "alook", "rnia") == "mía".encode()
+        # Filed at a node's start (accounts stored before alook): only those that still exist.
+        await redis.execute("DEL", P + "alook")
+        await redis.execute("HSET", P + "acct:olga", "name", "Olga")
+        assert await lua.FILE_LOOKALIKES(redis, args=(P, "gone", "olga", "olga", "olga", "0lga", "olga")) == 1
+        assert await redis.execute("HGETALL", P + "alook") == [b"olga", b"olga"]
     run(redis_server.url, steps)

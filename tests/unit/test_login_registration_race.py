@@ -6,6 +6,7 @@ password is not its own; the desk forgets the claim it made in memory."""
 from __future__ import annotations
 
 from protocol import ErrorCode
+from server.stores.base import GUEST_ONLINE, LooksLike
 
 from test_login_budget import Desk, _cheap_hash
 
@@ -33,3 +34,49 @@ def test_a_registration_the_store_took_is_welcomed_as_before():
     result = desk.login("João", "my own password", "10.9.0.7", register=True)
     assert result.error is None and result.registered
     assert desk.desk.store.accounts()["joão"] == desk.desk.accounts["joão"]
+
+
+def test_a_registration_the_shared_store_finds_a_guest_online_under_is_refused_and_forgotten():
+    # A guest was welcomed under the name on another node after this one looked (its
+    # directory a moment behind): Redis's SAVE_ACCOUNT saves nothing and says so.
+    desk = Desk()
+    asked: list = []
+
+    def guest_online(key, account, callback=None, on_error=None, by_holder=False):
+        asked.append((key, by_holder))
+        callback(GUEST_ONLINE)
+
+    desk.desk.store.save_account = guest_online
+    result = desk.login("João", "my own password", "10.9.0.7", register=True)
+    assert result.error is not None and result.error.code == ErrorCode.NAME_TAKEN, result
+    assert result.error.message == "the name 'João' is in use by a guest" and result.error.request_id == "h"
+    assert asked == [("joão", False)]
+    assert "joão" not in desk.desk.accounts
+    assert desk.desk.account_lookalikes.rivals("Joao") == []
+
+
+def test_the_guest_online_under_a_name_claims_it_past_the_shared_stores_check():
+    # The guest's own register (by_holder): the store is told, and lets it through.
+    desk = Desk()
+    store_save, told, saved = desk.desk.store.save_account, [], []
+
+    def save(key, account, callback=None, on_error=None, by_holder=False):
+        told.append(by_holder)
+        store_save(key, account, callback, on_error, by_holder)
+
+    desk.desk.store.save_account = save
+    desk.desk.claim("João", "my own password", saved.append, by_holder=True, address="10.9.0.7")
+    desk.run()
+    assert told == [True] and saved == [None]
+    assert desk.desk.store.accounts()["joão"] == desk.desk.accounts["joão"]
+
+
+def test_a_registration_the_shared_store_finds_looks_like_another_account_is_refused_and_forgotten():
+    # Another node registered "Mia" after this one looked: Redis's SAVE_ACCOUNT saves nothing.
+    desk = Desk()
+    desk.desk.store.save_account = lambda key, account, callback=None, on_error=None, by_holder=False: \
+        callback(LooksLike("Mia"))
+    result = desk.login("Rnia", "my own password", "10.9.0.7", register=True)
+    assert result.error is not None and result.error.code == ErrorCode.CONFUSABLE_NAME, result
+    assert (result.error.like, result.error.request_id) == ("Mia", "h"), result
+    assert "rnia" not in desk.desk.accounts and desk.desk.account_lookalikes.rivals("Rnia") == []

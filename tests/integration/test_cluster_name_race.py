@@ -1,0 +1,171 @@
+"""A name is one user's across the cluster also when a guest's login on one node and the
+registration of an account of that name on another run at the same moment: Redis decides,
+in one step each (the guest's CLAIM checks the accounts, the registration's SAVE_ACCOUNT
+checks who is online), so exactly one of them wins, as on a single server.
+
+Two nodes in one process (test_cluster_nodes.Cluster), each with its Redis store as
+``--cluster`` makes it, on a real redis-server; node 1 reaches Redis through a raw
+FaultProxy, which holds back either its events reader (node 1 has not heard that a guest
+is online) or its claim (the guest's CLAIM waits on its way while node 0 registers).
+Every wait has a deadline.
+"""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+from faultproxy import UP, FaultProxy
+from redisserver import redis_server  # noqa: F401  (a fixture)
+from test_cluster_nodes import Cluster, wait_for
+from test_redis_store import loop, open_redis_store  # noqa: F401  (loop: a fixture)
+from test_cluster_new_accounts import PASSWORD, QUIET, hello, olga_behind_a_lagging_events_reader, register_on_node_0
+from wire import WireClient
+
+from protocol import Done, ErrorCode, ErrorReply, Hello, Register, Welcome
+import const
+from resp import RedisClient
+from server.accounts import hash_password
+
+
+def redis_call(url: str, *command):
+    """Redis's answer (at ``url``) to ``command``, now."""
+    async def call():
+        async with RedisClient(url) as redis:
+            return await redis.execute(*command)
+    return asyncio.run(call())
+
+
+def redis_has(url: str, key: str) -> bool:
+    return redis_call(url, "EXISTS", key) == 1
+
+
+def test_an_account_is_not_registered_on_one_node_while_a_guest_is_online_under_it_on_another(
+        redis_server):  # noqa: F811
+    # Before, node 1 (whose events reader had not read the guest's 'on') stored Mia's account
+    # and only then failed to claim the name for its session ("already in use"): an account
+    # stood whose name a guest held online, and its registrant was told nothing of it.
+    with olga_behind_a_lagging_events_reader(redis_server) as (c, server, olga, proxy, port):
+        with c.login(0, "Mia"):  # a guest online on node 0
+            assert c.call(lambda: server.relay.directory.lookup("Mia") is None), "the test must hold node 1's reader"
+            client = WireClient(*c.address(1))
+            try:
+                client.send(Hello("r", "Mia", const.PROTOCOL_VERSION, PASSWORD, True, None))
+                refused = client.expect((Welcome, ErrorReply), skip=QUIET)
+            finally:
+                client.close()
+            assert not redis_has(redis_server.url, "{chat}:acct:mia"), "no account of a name a guest is online under"
+            assert isinstance(refused, ErrorReply) and refused.code == ErrorCode.NAME_TAKEN, refused
+            assert refused.message == "the name 'Mia' is in use by a guest", refused
+            assert c.call(lambda: "mia" not in server.relay.logins.accounts)
+            assert c.call(lambda: c.servers[0].relay.directory.lookup("Mia") is not None), "the guest stays online"
+        proxy.release_peer(port)
+
+
+def test_the_guest_online_under_a_name_registers_it_in_a_cluster(redis_server):  # noqa: F811
+    # Redis's check of who is online lets the guest who holds the name claim it (by_holder),
+    # and another node's guest of that name is refused as before.
+    c = Cluster(redis_server.url, 2, redis_stores=True, timeout=10.0)
+    try:
+        with c.login(0, "Caio") as caio:
+            caio.send(Register("r1", PASSWORD))
+            assert caio.expect((Done, ErrorReply), skip=QUIET) == Done("r1")
+            assert redis_has(redis_server.url, "{chat}:acct:caio")
+            refused = hello(c, 1, "Caio", None)
+            assert isinstance(refused, ErrorReply) and refused.code == ErrorCode.AUTH_REQUIRED, refused
+            welcome = hello(c, 1, "Caio", PASSWORD)  # the account, shared by its sessions
+            assert isinstance(welcome, Welcome) and welcome.registered, welcome
+    finally:
+        c.close()
+
+
+@pytest.mark.timeout_seconds(60)
+def test_a_guest_claim_held_while_another_node_registers_the_name_is_not_welcomed(redis_server):  # noqa: F811
+    # Node 1 looked the name up in Redis (no account), then its CLAIM waited in the proxy
+    # while node 0 registered Mia (who then left). Before, the CLAIM (which checked only who
+    # is online) welcomed a guest called Mia beside her account; now it is decided again as
+    # a hello sent now: a password is needed.
+    with FaultProxy("127.0.0.1", redis_server.port, raw=True) as proxy:
+        c = Cluster(redis_server.url, 1, redis_stores=True, timeout=10.0, ttl=20.0)
+        try:
+            server = c.add_through(proxy.port)
+            node = c.nodes[1]
+            port = c.call(lambda: node._redis._link.transport.get_extra_info("sockname")[1])
+            real_claim, held = node.claim, []
+
+            def held_claim(session, key, *args, **kwargs):
+                if key == "mia" and not held:  # from now on what node 1 sends Redis waits (the CLAIM first)
+                    held.append(proxy.hold_peer(port, (UP,)))
+                return real_claim(session, key, *args, **kwargs)
+
+            c.call(lambda: setattr(node, "claim", held_claim))
+            guest = WireClient(*c.address(1))
+            try:
+                guest.send(Hello("g", "Mia", const.PROTOCOL_VERSION))
+                wait_for(lambda: b"mia" in proxy.held(port, UP), what="node 1's CLAIM held")
+                assert held == [1], held
+                c.login(0, "Mia", password=PASSWORD, register=True).close()  # registered, and gone again
+                assert redis_has(redis_server.url, "{chat}:acct:mia")
+                wait_for(lambda: not redis_has(redis_server.url, "{chat}:where:mia"), what="Mia's logout")
+                proxy.release_peer(port)
+                answer = guest.expect((Welcome, ErrorReply), skip=QUIET)
+                assert isinstance(answer, ErrorReply) and answer.code == ErrorCode.AUTH_REQUIRED, answer
+                assert answer.request_id == "g", answer
+                guest.send(Hello("p", "Mia", const.PROTOCOL_VERSION, PASSWORD))  # her own password logs in
+                welcome = guest.expect((Welcome, ErrorReply), skip=QUIET)
+                assert isinstance(welcome, Welcome) and welcome.registered, welcome
+            finally:
+                guest.close()
+            assert c.call(lambda: server.relay.logins.accounts["mia"].name) == "Mia"
+        finally:
+            c.close()
+
+
+def test_a_guest_may_not_take_a_look_alike_of_an_account_registered_on_another_node_a_moment_ago(
+        redis_server):  # noqa: F811
+    # Node 1's events reader held: its cache has no account Mia, so its desk finds no name
+    # that "Rnia" looks like. Before, the guest was welcomed as Rnia beside Mia's account
+    # (a single server answers confusable_name); now the CLAIM reads the accounts'
+    # look-alike keys in Redis.
+    with olga_behind_a_lagging_events_reader(redis_server) as (c, server, olga, proxy, port):
+        register_on_node_0(c, server, "Mia")
+        refused = hello(c, 1, "Rnia", None)
+        assert isinstance(refused, ErrorReply) and refused.code == ErrorCode.CONFUSABLE_NAME, refused
+        assert refused.like == "Mia" and refused.request_id == "h", refused
+        assert c.call(lambda: server.relay.logins.lookalike_of("Rnia") is None), "the test must hold node 1's reader"
+        welcome = hello(c, 1, "Rnib", None)  # a name like nobody's still is
+        assert isinstance(welcome, Welcome) and not welcome.registered, welcome
+        proxy.release_peer(port)
+
+
+def test_the_accounts_stored_before_the_look_alike_index_are_filed_when_a_node_loads_them(
+        redis_server, loop):  # noqa: F811
+    store = open_redis_store(loop, redis_server.url)
+    try:
+        store.save_account("mia", hash_password("Mia", PASSWORD))
+        loop.run_until_complete(store.drain(timeout=10))
+        assert redis_call(redis_server.url, "HGET", "{chat}:alook", "rnia") == b"mia"
+        redis_call(redis_server.url, "DEL", "{chat}:alook")  # as a Redis written by the version before
+        assert "mia" in store.accounts()  # what a node does at its start
+        assert redis_call(redis_server.url, "HGET", "{chat}:alook", "rnia") == b"mia"
+    finally:
+        store.close()
+
+
+def test_an_account_is_not_registered_under_a_look_alike_of_one_registered_on_another_node_a_moment_ago(
+        redis_server):  # noqa: F811
+    # Node 1's cache has no account Mia (its reader held). Before, it registered "Rnia" too:
+    # two accounts that look alike, which a single server refuses (confusable_name).
+    with olga_behind_a_lagging_events_reader(redis_server) as (c, server, olga, proxy, port):
+        register_on_node_0(c, server, "Mia")
+        client = WireClient(*c.address(1))
+        try:
+            client.send(Hello("r", "Rnia", const.PROTOCOL_VERSION, PASSWORD, True, None))
+            refused = client.expect((Welcome, ErrorReply), skip=QUIET)
+        finally:
+            client.close()
+        assert not redis_has(redis_server.url, "{chat}:acct:rnia"), "no second account that looks like Mia's"
+        assert isinstance(refused, ErrorReply) and refused.code == ErrorCode.CONFUSABLE_NAME, refused
+        assert (refused.like, refused.request_id) == ("Mia", "r"), refused
+        assert c.call(lambda: "rnia" not in server.relay.logins.accounts)
+        proxy.release_peer(port)
