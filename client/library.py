@@ -326,6 +326,13 @@ class ChatClient:
         # None: no such claim open. Notified (with the lock) when one is settled.
         self._claiming: str | None = None
         self._claim_settled = threading.Condition(self._lock)
+        # (the password kept then, the new one) of a change_password() whose outcome is not
+        # known (no answer in time, its answer lost with the connection, or "unavailable"
+        # uncertain): while ``password`` is still the one kept then, a hello with a password
+        # carries the new one, and its answer settles it (_password_refused, _open_session_once).
+        # None: no such change open.
+        self._password_change: tuple[str | None, str] | None = None
+        self._hello_new_password = False  # the last hello carried that new password
         # The timer that writes read marks due while the receiver sleeps (see _mark), and when.
         self._reads_timer: threading.Timer | None = None
         self._reads_timer_at = 0.0
@@ -500,7 +507,7 @@ class ChatClient:
                 return self._open_session_once(max(0.05, deadline - time.monotonic()), index)
             except LoginRefused as exc:
                 with self._lock:
-                    if not self.core.fall_back(exc.code):
+                    if not (self.core.fall_back(exc.code) or self._password_refused(exc.code)):
                         raise
 
     def _open_session_once(self, timeout: float, index: int) -> tuple[Link, Connection, Welcome]:
@@ -530,6 +537,14 @@ class ChatClient:
         if welcome.registered:
             self.register_on_login = False  # claimed: from now on it is a plain login
         with self._lock:
+            change = self._password_change
+            if self._hello_new_password and change is not None:
+                # The new password of a change in doubt logged in: it was made (or, for a
+                # guest's welcome, the account is gone: nothing to settle either way).
+                if welcome.registered:
+                    self.password = change[1]
+                self._password_change = None
+            self._hello_new_password = False
             if self._claiming is not None:
                 # The hello carried the password of a register() cut before its answer: for
                 # a name with no account the server ignores it and logs in the guest.
@@ -538,6 +553,18 @@ class ChatClient:
                 self._claiming = None
                 self._claim_settled.notify_all()
         return link, conn, welcome
+
+    def _password_refused(self, code: str) -> bool:
+        """(Lock held.) A hello was refused with ``code``. True if it carried the new password
+        of a change in doubt and was told ``bad_password``: the change was not made, and the
+        next hello, at once, carries ``password`` (the old one; the server may first ask for
+        its short wait after a wrong password, rate_limited, which the login loops wait)."""
+        tried, self._hello_new_password = self._hello_new_password, False
+        if not (tried and code == ErrorCode.BAD_PASSWORD):
+            return False
+        _log.info("the new password of a change whose answer never came was refused: it was not made")
+        self._password_change = None
+        return True
 
     def _set_timeout(self, sock: socket.socket) -> None:
         # The writer gives up a write without progress after this long (a server that stops
@@ -579,8 +606,13 @@ class ChatClient:
         where = self.address
         try:
             password = self.password if self.password is not None else self._claiming
+            change = self._password_change
+            if change is not None and change[0] == self.password:  # tried first: it was likely made
+                password = change[1]
             attempt = LoginAttempt(self.core.hello(self.name, password, self.register_on_login,
                                                    self._resume_token(), self._clock()), self._tls)
+            self._hello_new_password = change is not None and password == change[1] \
+                and not self.core.credential.in_use
             link.sendall(attempt.data_to_send())
             while True:
                 welcome = attempt.step(where)
@@ -1146,19 +1178,51 @@ class ChatClient:
         returns once the server stored it, else RequestFailed (``bad_password``,
         ``weak_password``, ``rate_limited``, ``unavailable``, ``forbidden`` for a guest) and
         nothing changed. This client keeps the new one (in memory) for its reconnections,
-        also when the server's ``ok`` comes after ``timeout`` (RequestTimeout was raised)."""
+        also when the server's ``ok`` comes after ``timeout`` (RequestTimeout was raised).
+
+        When the outcome is not known (RequestTimeout, AnswerLost, or RequestFailed
+        ``unavailable`` with ``uncertain``), the change may have been made: a late answer
+        settles it, and else the next login with a password does, as for :meth:`register`:
+        its hello carries ``new`` (a welcome: it was made, and is kept), and after
+        ``bad_password`` the old one (it was not). A login with the resume credential, which
+        the change keeps working, settles nothing."""
         if len(new) < const.MIN_PASSWORD_LENGTH:
             raise RequestFailed(ErrorCode.WEAK_PASSWORD,
                                 f"a password needs at least {const.MIN_PASSWORD_LENGTH} characters")
         with self._lock:
             kept = self.core.credential.secret  # keeps working; the account's others stop
-        def changed_late(answer: Event) -> list[Event]:  # lock held: the receiver
-            if isinstance(answer, Done):
+            # In doubt from before the request goes out: a reconnection may log in before
+            # this thread sees the loss. (Not connected: nothing goes out, nothing in doubt.)
+            change = (self.password, new)
+            if self.core.usable() is None:
+                self._password_change = change
+
+        def settled(made: bool) -> None:  # lock held
+            if made:
                 self.password = new
+            if self._password_change is change:
+                self._password_change = None
+
+        def changed_late(answer: Event) -> list[Event]:  # lock held: the receiver
+            if isinstance(answer, Done) or not getattr(answer, "uncertain", False):
+                settled(isinstance(answer, Done))
             return []
-        self._request(ChangePassword(self.core.new_request_id(), old, new, kept), Done, timeout, late=changed_late)
+        try:
+            self._request(ChangePassword(self.core.new_request_id(), old, new, kept), Done, timeout,
+                          late=changed_late)
+        except (RequestTimeout, AnswerLost):
+            raise  # in doubt: a late answer, or the next login with a password, settles it
+        except RequestFailed as exc:
+            if not exc.uncertain:
+                with self._lock:
+                    settled(False)
+            raise
+        except ClientError:  # never written: nothing was changed
+            with self._lock:
+                settled(False)
+            raise
         with self._lock:
-            self.password = new
+            settled(True)
 
     def close(self, reason: str = "") -> None:
         """End the session: send Goodbye(reason) if it is open, close the socket (or stop
