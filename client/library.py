@@ -44,10 +44,11 @@ ErrorReply) for a request id this object never sent is passed on as it is: the s
 tells the outcome of messages sent by an earlier run right after the welcome. An answer
 that comes after its caller gave up waiting (RequestTimeout) is not handed on: what it says
 of this client's state is applied (:meth:`ChatClient.register`,
-:meth:`ChatClient.change_password`) and the rest is dropped (client/core.py,
-``stop_waiting``). When the session ends for good, unfinished messages fail
-(``connection_lost``, one MessageUpdate each), then exactly one ``ConnectionClosed`` is
-delivered, then ``closed`` is set.
+:meth:`ChatClient.change_password`, :meth:`ChatClient.set_read_receipts`), and said by an
+:class:`~client.events.AnsweredLate`; the rest is dropped (client/core.py, ``stop_waiting``).
+When the session ends for good, unfinished messages fail (``connection_lost``, one
+MessageUpdate each), then exactly one ``ConnectionClosed`` is delivered, then ``closed`` is
+set.
 
 Reconnecting (``reconnect=True``, the default). When the connection drops without the
 server's ``bye`` (reset, end of stream, heartbeat silence), or with it when
@@ -183,7 +184,7 @@ from .errors import (
     ServerUnreachable,
 )
 from .display import CONNECTION_ERROR, login_refused_words
-from .events import Reconnected, Reconnecting
+from .events import AnsweredLate, Reconnected, Reconnecting
 from .tlsbio import MemoryTLS
 from .transport import Link, login_failure, open_socket, start_tls, tls_context
 from .outgoing import OutgoingMessage
@@ -215,6 +216,16 @@ _MORE, _EOF, _STOP = "more", "eof", "stop"
 _Selector = getattr(selectors, "PollSelector", selectors.SelectSelector)
 # How often a receiver blocked on a full queue looks whether the client is closing.
 _QUEUE_POLL = 0.1
+
+
+def _answered_late(request: str, answer: Event) -> list[Event]:
+    """What a late answer to a change of this client's own state hands on: an AnsweredLate,
+    unless the answer is uncertain too (nothing more is known than the caller was told)."""
+    if isinstance(answer, Done):
+        return [AnsweredLate(request, True)]
+    if isinstance(answer, ErrorReply) and not answer.uncertain:
+        return [AnsweredLate(request, False, answer.code, answer.message)]
+    return []
 
 
 def _shutdown(sock: socket.socket, how: int) -> None:
@@ -857,7 +868,7 @@ class ChatClient:
         def set_late(answer: Event) -> list[Event]:  # lock held: the receiver
             if isinstance(answer, Done) and self.core.read_receipts is not None:
                 self.core.read_receipts = on
-            return []
+            return _answered_late(Settings.TYPE, answer)
         self._request(Settings(self.core.new_request_id(), on), Done, timeout, late=set_late)
         with self._lock:
             if self.core.read_receipts is not None:
@@ -1164,7 +1175,7 @@ class ChatClient:
         elif not getattr(answer, "uncertain", False) and self._claiming == password:
             self._claiming = None
         self._claim_settled.notify_all()
-        return []
+        return _answered_late(Register.TYPE, answer)
 
     def unregister(self, password: str, timeout: float = const.SEND_TIMEOUT) -> None:
         """Delete this account, proving its ``password`` (PROTOCOL.md, "unregister"); returns
@@ -1206,7 +1217,7 @@ class ChatClient:
         def changed_late(answer: Event) -> list[Event]:  # lock held: the receiver
             if isinstance(answer, Done) or not getattr(answer, "uncertain", False):
                 settled(isinstance(answer, Done))
-            return []
+            return _answered_late(ChangePassword.TYPE, answer)
         try:
             self._request(ChangePassword(self.core.new_request_id(), old, new, kept), Done, timeout,
                           late=changed_late)
