@@ -187,6 +187,7 @@ from .display import CONNECTION_ERROR, login_refused_words
 from .events import AnsweredLate, Reconnected, Reconnecting
 from .tlsbio import MemoryTLS
 from .transport import Link, login_failure, open_socket, start_tls, tls_context
+from .onevent import on_event_errors, on_event_raised
 from .outgoing import OutgoingMessage
 from .resume import ResumeTokens
 from .writer import SocketWriter
@@ -238,7 +239,8 @@ class ChatClient:
 
     ``on_event(event)``, if given, is called on the receiver thread for every event (see
     the module docstring for which); it must not block for long, and exceptions it raises
-    are logged and otherwise ignored. Without it, events go to ``self.events``, a
+    are logged (each kind's first with its traceback, then a count: client/onevent.py) and
+    otherwise ignored. Without it, events go to ``self.events``, a
     ``queue.Queue``. ``heartbeat_interval`` (default: the server's, from the Welcome) and
     ``heartbeat_timeout`` set the client-side liveness check.
 
@@ -349,6 +351,8 @@ class ChatClient:
         self._reads_timer_at = 0.0
         # Events dropped because client.events was full while closing (_deliver), said once.
         self._dropped = 0
+        # What on_event raised: each kind's first traceback, then a count (_deliver, _finish).
+        self._event_errors = on_event_errors(_log)
 
     # --- Connecting ---------------------------------------------------------------------
 
@@ -1578,7 +1582,7 @@ class ChatClient:
             try:
                 self._on_event(event)
             except Exception:
-                _log.exception("on_event raised for %r; the client goes on", event)
+                on_event_raised(self._event_errors, self.name, event)
             return
         while True:
             try:
@@ -1609,4 +1613,5 @@ class ChatClient:
             _log.warning("%d events dropped while closing%s: client.events was full, nobody took them",
                          self._dropped, ", ConnectionClosed too" if self._dropped > before else "")
             self._dropped = 0
+        self._event_errors.flush()  # how many more on_event raised, if it did
         self.closed.set()
