@@ -34,13 +34,13 @@ from .errors import (
     RequestTimeout,
     ServerUnreachable,
 )
-from .events import Reconnected, Reconnecting
+from .events import AnsweredLate, Reconnected, Reconnecting
 from .library import ChatClient
 from .outgoing import DELIVERED, FAILED, QUEUED, SENDING, SENT, MessageUpdate, OutgoingMessage
 
 __all__ = [
     "DELIVERED", "FAILED", "QUEUED", "SENDING", "SENT",
-    "AnswerLost", "CalledFromReceiver", "CertificateError", "ChatClient", "ClientError", "LocalError",
+    "AnsweredLate", "AnswerLost", "CalledFromReceiver", "CertificateError", "ChatClient", "ClientError", "LocalError",
     "LoginInterrupted", "LoginRefused",
     "MessageUpdate",
     "NotConnected", "OutgoingMessage", "Reconnected", "Reconnecting", "RequestFailed", "RequestTimeout",

@@ -98,6 +98,7 @@ from .errors import (
 from .clock import WaitsClock, next_wait
 from .display import CONNECTION_ERROR, login_refused_words
 from .events import Reconnected, Reconnecting
+from .onevent import on_event_errors, on_event_raised
 from .outgoing import MessageUpdate, OutgoingMessage
 from .resume import ResumeTokens
 from .servers import addresses_from, format_address, spread_start
@@ -195,6 +196,8 @@ class AioChatClient:
         self._finals: dict[str, tuple[OutgoingMessage, asyncio.Future[str]]] = {}
         # Events dropped because the queue was full while closing (_deliver), said once.
         self._dropped = 0
+        # What on_event raised: each kind's first traceback, then a count (client/onevent.py).
+        self._event_errors = on_event_errors(_log)
         self._tls = tls or cafile is not None or ssl_context is not None
         self._cafile = cafile
         self._ssl_context = ssl_context
@@ -534,7 +537,7 @@ class AioChatClient:
             try:
                 self._on_event(event)
             except Exception:
-                _log.exception("on_event raised for %r; the client goes on", event)
+                on_event_raised(self._event_errors, self.name, event)
             return
         try:
             self._events.put_nowait(event)
@@ -731,4 +734,5 @@ class AioChatClient:
             _log.warning("%d events dropped while closing%s: the event queue was full, nobody took them",
                          self._dropped, ", ConnectionClosed too" if self._dropped > before else "")
             self._dropped = 0
+        self._event_errors.flush()  # how many more on_event raised, if it did
         self.closed.set()

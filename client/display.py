@@ -647,6 +647,33 @@ def unavailable_words(retry_in: float | None, attempt: int | None = None) -> str
         delay=format_delay(retry_in))
 
 
+# What a change of the user's own state answered after its caller was told that no answer came
+# (the library's AnsweredLate) did, by its frame type and whether the server made it: {name},
+# this user; {why}, the refusal. The terminal and the window say these alike.
+_LATE = {
+    ("register", True): N_("the server's answer came late: {name} is registered after all: log in with its "
+                           "password from now on"),
+    ("register", False): N_("the server's answer came late: {name} was not registered: {why}"),
+    ("password", True): N_("the server's answer came late: your password was changed: log in with the new one "
+                           "from now on"),
+    ("password", False): N_("the server's answer came late: your password was not changed: {why}"),
+    ("settings", True): N_("the server's answer came late: your read receipts setting was changed"),
+    ("settings", False): N_("the server's answer came late: your read receipts setting was not changed: {why}"),
+}
+
+
+def late_answer_words(event, name: str) -> str:
+    """What an :class:`~client.events.AnsweredLate` did, in words (no "* " nor capital: the
+    terminal and the window each mark it their way); ``name``: this user's. A request this
+    table does not know is said in general terms."""
+    why = explain_error(event.code, event.message, name) if not event.done else ""
+    template = _LATE.get((event.request, event.done))
+    if template is None:
+        return (_("the server's answer came late: it was done") if event.done
+                else _("the server's answer came late: it was not done: {why}").format(why=why))
+    return _(template).format(name=sanitize(name), why=why)
+
+
 # What the terminal says while a command waits for the server's answer (client/terminal_screen.py,
 # Screen.awaiting), by the command's English word; {name}: the person or room it is about,
 # {room}: the room a person is acted on in (a moderation act) or that is joined or left.

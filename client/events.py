@@ -13,6 +13,9 @@ not been acknowledged, and those typed meanwhile, are then being written again, 
 If the client gives up (``close()``, a fatal login error such as ``bad_password``, or
 ``max_reconnect_attempts``), ``ConnectionClosed`` follows instead, as for any final end.
 
+``AnsweredLate`` says that a change whose caller was told no answer came in time (and so
+that it may or may not have been made) was answered after all, and what the answer did.
+
 ``ServerUnavailable(retry_in)`` says that the server answered a message ``unavailable``
 (its storage failed: its disk, a cluster's Redis) and when the client writes it again;
 ``ServerUnavailable(None)`` that this is over (the client/core.py docstring says when).
@@ -64,3 +67,19 @@ class ServerUnavailable(Event):
     TYPE: ClassVar[str] = ""
     retry_in: float | None
     back: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class AnsweredLate(Event):
+    """The server answered, after all, a change of this client's own state whose caller
+    was told that no answer came in time (RequestTimeout: it may or may not have been
+    made), and the client applied it (``registered``, the password it keeps, the read
+    receipts switch). ``request`` is the change's frame type (``register``, ``password``,
+    ``settings``: client/display.py words each, :func:`~client.display.late_answer_words`);
+    ``done`` whether the server made it; if not, ``code`` and ``message`` are its refusal's."""
+
+    TYPE: ClassVar[str] = ""
+    request: str
+    done: bool
+    code: str = ""
+    message: str = ""

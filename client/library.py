@@ -44,10 +44,11 @@ ErrorReply) for a request id this object never sent is passed on as it is: the s
 tells the outcome of messages sent by an earlier run right after the welcome. An answer
 that comes after its caller gave up waiting (RequestTimeout) is not handed on: what it says
 of this client's state is applied (:meth:`ChatClient.register`,
-:meth:`ChatClient.change_password`) and the rest is dropped (client/core.py,
-``stop_waiting``). When the session ends for good, unfinished messages fail
-(``connection_lost``, one MessageUpdate each), then exactly one ``ConnectionClosed`` is
-delivered, then ``closed`` is set.
+:meth:`ChatClient.change_password`, :meth:`ChatClient.set_read_receipts`), and said by an
+:class:`~client.events.AnsweredLate`; the rest is dropped (client/core.py, ``stop_waiting``).
+When the session ends for good, unfinished messages fail (``connection_lost``, one
+MessageUpdate each), then exactly one ``ConnectionClosed`` is delivered, then ``closed`` is
+set.
 
 Reconnecting (``reconnect=True``, the default). When the connection drops without the
 server's ``bye`` (reset, end of stream, heartbeat silence), or with it when
@@ -183,9 +184,10 @@ from .errors import (
     ServerUnreachable,
 )
 from .display import CONNECTION_ERROR, login_refused_words
-from .events import Reconnected, Reconnecting
+from .events import AnsweredLate, Reconnected, Reconnecting
 from .tlsbio import MemoryTLS
 from .transport import Link, login_failure, open_socket, start_tls, tls_context
+from .onevent import on_event_errors, on_event_raised
 from .outgoing import OutgoingMessage
 from .resume import ResumeTokens
 from .writer import SocketWriter
@@ -217,6 +219,16 @@ _Selector = getattr(selectors, "PollSelector", selectors.SelectSelector)
 _QUEUE_POLL = 0.1
 
 
+def _answered_late(request: str, answer: Event) -> list[Event]:
+    """What a late answer to a change of this client's own state hands on: an AnsweredLate,
+    unless the answer is uncertain too (nothing more is known than the caller was told)."""
+    if isinstance(answer, Done):
+        return [AnsweredLate(request, True)]
+    if isinstance(answer, ErrorReply) and not answer.uncertain:
+        return [AnsweredLate(request, False, answer.code, answer.message)]
+    return []
+
+
 def _shutdown(sock: socket.socket, how: int) -> None:
     with suppress(OSError):
         sock.shutdown(how)
@@ -227,7 +239,8 @@ class ChatClient:
 
     ``on_event(event)``, if given, is called on the receiver thread for every event (see
     the module docstring for which); it must not block for long, and exceptions it raises
-    are logged and otherwise ignored. Without it, events go to ``self.events``, a
+    are logged (each kind's first with its traceback, then a count: client/onevent.py) and
+    otherwise ignored. Without it, events go to ``self.events``, a
     ``queue.Queue``. ``heartbeat_interval`` (default: the server's, from the Welcome) and
     ``heartbeat_timeout`` set the client-side liveness check.
 
@@ -326,11 +339,20 @@ class ChatClient:
         # None: no such claim open. Notified (with the lock) when one is settled.
         self._claiming: str | None = None
         self._claim_settled = threading.Condition(self._lock)
+        # (the password kept then, the new one) of a change_password() whose outcome is not
+        # known (no answer in time, its answer lost with the connection, or "unavailable"
+        # uncertain): while ``password`` is still the one kept then, a hello with a password
+        # carries the new one, and its answer settles it (_password_refused, _open_session_once).
+        # None: no such change open.
+        self._password_change: tuple[str | None, str] | None = None
+        self._hello_new_password = False  # the last hello carried that new password
         # The timer that writes read marks due while the receiver sleeps (see _mark), and when.
         self._reads_timer: threading.Timer | None = None
         self._reads_timer_at = 0.0
         # Events dropped because client.events was full while closing (_deliver), said once.
         self._dropped = 0
+        # What on_event raised: each kind's first traceback, then a count (_deliver, _finish).
+        self._event_errors = on_event_errors(_log)
 
     # --- Connecting ---------------------------------------------------------------------
 
@@ -500,7 +522,7 @@ class ChatClient:
                 return self._open_session_once(max(0.05, deadline - time.monotonic()), index)
             except LoginRefused as exc:
                 with self._lock:
-                    if not self.core.fall_back(exc.code):
+                    if not (self.core.fall_back(exc.code) or self._password_refused(exc.code)):
                         raise
 
     def _open_session_once(self, timeout: float, index: int) -> tuple[Link, Connection, Welcome]:
@@ -530,6 +552,14 @@ class ChatClient:
         if welcome.registered:
             self.register_on_login = False  # claimed: from now on it is a plain login
         with self._lock:
+            change = self._password_change
+            if self._hello_new_password and change is not None:
+                # The new password of a change in doubt logged in: it was made (or, for a
+                # guest's welcome, the account is gone: nothing to settle either way).
+                if welcome.registered:
+                    self.password = change[1]
+                self._password_change = None
+            self._hello_new_password = False
             if self._claiming is not None:
                 # The hello carried the password of a register() cut before its answer: for
                 # a name with no account the server ignores it and logs in the guest.
@@ -538,6 +568,18 @@ class ChatClient:
                 self._claiming = None
                 self._claim_settled.notify_all()
         return link, conn, welcome
+
+    def _password_refused(self, code: str) -> bool:
+        """(Lock held.) A hello was refused with ``code``. True if it carried the new password
+        of a change in doubt and was told ``bad_password``: the change was not made, and the
+        next hello, at once, carries ``password`` (the old one; the server may first ask for
+        its short wait after a wrong password, rate_limited, which the login loops wait)."""
+        tried, self._hello_new_password = self._hello_new_password, False
+        if not (tried and code == ErrorCode.BAD_PASSWORD):
+            return False
+        _log.info("the new password of a change whose answer never came was refused: it was not made")
+        self._password_change = None
+        return True
 
     def _set_timeout(self, sock: socket.socket) -> None:
         # The writer gives up a write without progress after this long (a server that stops
@@ -579,8 +621,13 @@ class ChatClient:
         where = self.address
         try:
             password = self.password if self.password is not None else self._claiming
+            change = self._password_change
+            if change is not None and change[0] == self.password:  # tried first: it was likely made
+                password = change[1]
             attempt = LoginAttempt(self.core.hello(self.name, password, self.register_on_login,
                                                    self._resume_token(), self._clock()), self._tls)
+            self._hello_new_password = change is not None and password == change[1] \
+                and not self.core.credential.in_use
             link.sendall(attempt.data_to_send())
             while True:
                 welcome = attempt.step(where)
@@ -825,7 +872,7 @@ class ChatClient:
         def set_late(answer: Event) -> list[Event]:  # lock held: the receiver
             if isinstance(answer, Done) and self.core.read_receipts is not None:
                 self.core.read_receipts = on
-            return []
+            return _answered_late(Settings.TYPE, answer)
         self._request(Settings(self.core.new_request_id(), on), Done, timeout, late=set_late)
         with self._lock:
             if self.core.read_receipts is not None:
@@ -1132,7 +1179,7 @@ class ChatClient:
         elif not getattr(answer, "uncertain", False) and self._claiming == password:
             self._claiming = None
         self._claim_settled.notify_all()
-        return []
+        return _answered_late(Register.TYPE, answer)
 
     def unregister(self, password: str, timeout: float = const.SEND_TIMEOUT) -> None:
         """Delete this account, proving its ``password`` (PROTOCOL.md, "unregister"); returns
@@ -1146,19 +1193,51 @@ class ChatClient:
         returns once the server stored it, else RequestFailed (``bad_password``,
         ``weak_password``, ``rate_limited``, ``unavailable``, ``forbidden`` for a guest) and
         nothing changed. This client keeps the new one (in memory) for its reconnections,
-        also when the server's ``ok`` comes after ``timeout`` (RequestTimeout was raised)."""
+        also when the server's ``ok`` comes after ``timeout`` (RequestTimeout was raised).
+
+        When the outcome is not known (RequestTimeout, AnswerLost, or RequestFailed
+        ``unavailable`` with ``uncertain``), the change may have been made: a late answer
+        settles it, and else the next login with a password does, as for :meth:`register`:
+        its hello carries ``new`` (a welcome: it was made, and is kept), and after
+        ``bad_password`` the old one (it was not). A login with the resume credential, which
+        the change keeps working, settles nothing."""
         if len(new) < const.MIN_PASSWORD_LENGTH:
             raise RequestFailed(ErrorCode.WEAK_PASSWORD,
                                 f"a password needs at least {const.MIN_PASSWORD_LENGTH} characters")
         with self._lock:
             kept = self.core.credential.secret  # keeps working; the account's others stop
-        def changed_late(answer: Event) -> list[Event]:  # lock held: the receiver
-            if isinstance(answer, Done):
+            # In doubt from before the request goes out: a reconnection may log in before
+            # this thread sees the loss. (Not connected: nothing goes out, nothing in doubt.)
+            change = (self.password, new)
+            if self.core.usable() is None:
+                self._password_change = change
+
+        def settled(made: bool) -> None:  # lock held
+            if made:
                 self.password = new
-            return []
-        self._request(ChangePassword(self.core.new_request_id(), old, new, kept), Done, timeout, late=changed_late)
+            if self._password_change is change:
+                self._password_change = None
+
+        def changed_late(answer: Event) -> list[Event]:  # lock held: the receiver
+            if isinstance(answer, Done) or not getattr(answer, "uncertain", False):
+                settled(isinstance(answer, Done))
+            return _answered_late(ChangePassword.TYPE, answer)
+        try:
+            self._request(ChangePassword(self.core.new_request_id(), old, new, kept), Done, timeout,
+                          late=changed_late)
+        except (RequestTimeout, AnswerLost):
+            raise  # in doubt: a late answer, or the next login with a password, settles it
+        except RequestFailed as exc:
+            if not exc.uncertain:
+                with self._lock:
+                    settled(False)
+            raise
+        except ClientError:  # never written: nothing was changed
+            with self._lock:
+                settled(False)
+            raise
         with self._lock:
-            self.password = new
+            settled(True)
 
     def close(self, reason: str = "") -> None:
         """End the session: send Goodbye(reason) if it is open, close the socket (or stop
@@ -1503,7 +1582,7 @@ class ChatClient:
             try:
                 self._on_event(event)
             except Exception:
-                _log.exception("on_event raised for %r; the client goes on", event)
+                on_event_raised(self._event_errors, self.name, event)
             return
         while True:
             try:
@@ -1534,4 +1613,5 @@ class ChatClient:
             _log.warning("%d events dropped while closing%s: client.events was full, nobody took them",
                          self._dropped, ", ConnectionClosed too" if self._dropped > before else "")
             self._dropped = 0
+        self._event_errors.flush()  # how many more on_event raised, if it did
         self.closed.set()

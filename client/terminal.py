@@ -193,6 +193,7 @@ from .display import (
     explain_refusal,
     format_clock,
     gone_words,
+    late_answer_words,
     preview,
     reason_words,
     sanitize,
@@ -201,7 +202,7 @@ from .display import (
 )
 from .clock import WaitsClock
 from .errors import ClientError, LoginRefused, RequestFailed, RequestTimeout, ServerUnreachable
-from .events import Reconnected, Reconnecting, ServerUnavailable
+from .events import AnsweredLate, Reconnected, Reconnecting, ServerUnavailable
 from .exitcodes import ExitCode, Terminated, failure_status, on_sigterm
 from .core import SIGNED_OUT, is_default_room
 from .library import ChatClient
@@ -1440,6 +1441,9 @@ class TerminalUI:
                 return
             if isinstance(event, ServerUnavailable):
                 self._server_unavailable(event)
+                return
+            if isinstance(event, AnsweredLate):  # the command's line said it may or may not have been done
+                self._screen.emit(("* " if event.done else "! ") + late_answer_words(event, self._me))
                 return
             if isinstance(event, (Edited, Deleted)) and self._catch_up.holds(event):
                 return

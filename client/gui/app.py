@@ -38,11 +38,12 @@ from typing import Any
 
 import const
 from i18n import _, ngettext
-from protocol import ConnectionClosed
+from protocol import ConnectionClosed, Settings
 
 from ..core import login_outcome
 from ..display import explain_refusal, sanitize
 from ..errors import NotConnected, RequestFailed
+from ..events import AnsweredLate
 from ..library import CATCH_UP_PATIENCE
 from ..servers import format_address
 from .blocks import BlockControls
@@ -678,6 +679,8 @@ class ChatApp:
                 self._refresh_users()  # who came and went while we were away
                 self.rooms.fetch_mine()  # joined from another device meanwhile, say
                 self.blocks.fetch()  # and blocked or unblocked there
+            elif isinstance(event, AnsweredLate) and event.request == Settings.TYPE and self.client is not None:
+                self.model.receipts_settled(getattr(self.client, "read_receipts", None))  # the switch follows
             elif isinstance(event, ConnectionClosed) and self.model.signed_out is not None:
                 self._back_to_login(self.model.signed_out, account_gone=self.model.account_gone)
                 return

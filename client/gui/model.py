@@ -107,11 +107,11 @@ from ..clock import WaitsClock
 from ..core import SIGNED_OUT, is_default_room, late_change
 from ..display import (
     FAILED_MARKS, NOT_DELIVERED, NOT_SENT, cut_whole, describe_room_notice, describe_skipped,
-    explain_refusal, failed_outcome, format_when, left_why, lost_words, sanitize, sanitize_lines, shown_text,
-    unavailable_words,
+    explain_refusal, failed_outcome, format_when, late_answer_words, left_why, lost_words, sanitize, sanitize_lines,
+    shown_text, unavailable_words,
 )
 from ..errors import NotConnected, RequestFailed
-from ..events import ServerUnavailable
+from ..events import AnsweredLate, ServerUnavailable
 from ..outgoing import Failure, MessageUpdate
 from ..returns import REJOIN_GRACE, SERVER_STOPPING, Returns  # noqa: F401 (REJOIN_GRACE: the docstring names it)
 from ..serverclock import server_now
@@ -815,6 +815,11 @@ class ChatModel:
         elif isinstance(event, ServerUnavailable):
             self.unavailable_until = None if event.retry_in is None else self._clock() + event.retry_in
             self._changes.append(StatusChanged())
+        elif isinstance(event, AnsweredLate):
+            # The window said this change may or may not have been made (its answer did not
+            # come in time): the answer came after all, and the library applied it.
+            text = late_answer_words(event, self.me)
+            self.notice(self.active, text[:1].upper() + text[1:])
         elif isinstance(event, ErrorReply) and event.request_id is None and (
                 event.code in SIGNED_OUT or event.code == ErrorCode.ACCOUNT_DELETED):
             # The session ends for its password, or with its account: the window shows the
@@ -832,6 +837,14 @@ class ChatModel:
             text = explain_refusal(event)
             self.notice(self.active, _("The server reported an error: {why}").format(why=text))
         # Anything else (late answers to who/whois, pongs...) needs nothing on screen.
+
+    def receipts_settled(self, on: bool | None) -> None:
+        """Read receipts are ``on`` (or off) as the library holds them now: our own switch,
+        answered after the window gave up waiting (AnsweredLate; said by :meth:`apply`)."""
+        if on is None or on == self.read_receipts:
+            return
+        self.read_receipts = on
+        self._changes.append(ReceiptsChanged())
 
     def _receipts_switched(self, on: bool | None) -> None:
         """Another session of this user turned read receipts ``on`` (or off): the switch

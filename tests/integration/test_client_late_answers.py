@@ -12,16 +12,21 @@ it says of its own state (``registered``, the password it keeps) and hands on no
 
 from __future__ import annotations
 
+import io
+import os
 import queue
+import threading
 
 import pytest
 
-from client import ChatClient, RequestTimeout
+from client import AnsweredLate, ChatClient, RequestTimeout
 from client.resume import ResumeTokens
+from client.terminal import TerminalUI
 from clientkit import start
 from faultproxy import FaultProxy
 from protocol import Done, ErrorReply, Event
 from server import ServerConfig, ServerThread
+from waits import wait_until
 
 WAIT = 10.0
 SHORT = 0.5  # the caller's patience, while the proxy holds the request back
@@ -54,6 +59,10 @@ def unmatched_answers(events: list[Event]) -> list[Event]:
     return [event for event in events if isinstance(event, (Done, ErrorReply))]
 
 
+def said_late(events: list[Event]) -> list[AnsweredLate]:
+    return [event for event in events if isinstance(event, AnsweredLate)]
+
+
 @pytest.mark.timeout_seconds(60)
 def test_a_register_answered_after_its_timeout_makes_the_client_registered_and_is_not_handed_on() -> None:
     clients: list[ChatClient] = []
@@ -66,7 +75,9 @@ def test_a_register_answered_after_its_timeout_makes_the_client_registered_and_i
             assert timeout.uncertain and "not known" in str(timeout), timeout  # it may have been made
             assert ana.registered and ana.password == PASSWORD, (ana.registered, ana.password)
             assert ana.connected and ana.reconnects == 0  # learnt from the answer, not from a new login
-            assert unmatched_answers(drained(ana)) == []
+            events = drained(ana)
+            assert unmatched_answers(events) == []
+            assert said_late(events) == [AnsweredLate("register", True)]  # for the front ends to say it
             # True on the server too.
             other = start(clients, server.port, "Ana", password=PASSWORD, resume_tokens=ResumeTokens(None))
             assert other.registered
@@ -91,7 +102,15 @@ def test_a_password_or_setting_changed_after_its_timeout_is_kept_and_not_handed_
             assert ana.read_receipts is True
             timeout = answered_late(proxy, ana, lambda: ana.set_read_receipts(False, timeout=SHORT))
             assert ana.read_receipts is False  # no read mark goes while off: the server would refuse it
-            assert unmatched_answers(drained(ana)) == []
+            events = drained(ana)
+            assert unmatched_answers(events) == []
+            assert said_late(events) == [AnsweredLate("password", True), AnsweredLate("settings", True)]
+            # A refusal that comes late says that nothing was changed.
+            answered_late(proxy, ana, lambda: ana.change_password("not the password", "another new one",
+                                                                   timeout=SHORT))
+            assert ana.password == NEW_PASSWORD
+            [refused] = said_late(drained(ana))
+            assert (refused.request, refused.done, refused.code) == ("password", False, "bad_password")
         finally:
             for client in clients:
                 client.close()
@@ -116,3 +135,42 @@ def test_a_block_answered_after_its_timeout_is_not_handed_on() -> None:
         finally:
             for client in clients:
                 client.close()
+
+
+class FakePrompt:
+    """Stands in for getpass.getpass: the answers given, in order."""
+
+    def __init__(self, *answers: str) -> None:
+        self.answers = list(answers)
+
+    def __call__(self, prompt: str = "Password: ", stream: object = None) -> str:
+        return self.answers.pop(0)
+
+
+@pytest.mark.timeout_seconds(60)
+def test_the_terminal_says_a_register_answered_after_it_said_it_may_or_may_not_have_been_done(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("getpass.getpass", FakePrompt(PASSWORD, PASSWORD))
+    read_end, write_end = os.pipe()
+    out, err = io.StringIO(), io.StringIO()
+    with ServerThread(ServerConfig(host="127.0.0.1", port=0)) as server, \
+            FaultProxy(server.host, server.port) as proxy, os.fdopen(read_end) as stdin:
+        ui = TerminalUI("Ana", "127.0.0.1", proxy.port, timeout=2.0, stdin=stdin, stdout=out, stderr=err,
+                        interactive=False, prompt_passwords=True)
+        runner = threading.Thread(target=ui.run, name="terminal", daemon=True)
+        runner.start()
+        try:
+            wait_until(lambda: proxy.live_links("Ana") == 1 and ui.client.connected, WAIT, "Ana's login")
+            assert proxy.stall("Ana") == 1
+            os.write(write_end, b"/register\n")
+            wait_until(lambda: "may or may not have been done" in out.getvalue(), WAIT, "/register's timeout")
+            assert not ui.client.registered
+            assert proxy.unstall("Ana") == 1
+            wait_until(lambda: "registered after all" in out.getvalue(), WAIT, out.getvalue())
+            assert ui.client.registered
+            assert out.getvalue().splitlines()[-1] == ("* the server's answer came late: Ana is registered after "
+                                                       "all: log in with its password from now on")
+        finally:
+            os.close(write_end)  # the end of the script: the client leaves
+            runner.join(WAIT)
+        assert not runner.is_alive()

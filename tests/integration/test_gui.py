@@ -789,6 +789,35 @@ def test_what_fails_for_want_of_a_connection_is_said_in_the_windows_language(dis
         first.stop()
 
 
+@pytest.mark.timeout_seconds(90)
+def test_a_switch_answered_after_the_window_gave_up_waiting_is_said_and_followed(display, tmp_path,
+                                                                                 monkeypatch) -> None:
+    """The read receipts switch whose answer did not come in time (the server stopped
+    reading: FaultProxy.stall) goes back, and the window says it may or may not have been
+    changed; the server's answer, once it comes, was applied by the library without a word
+    while the switch still showed the old state. Now the window says it (AnsweredLate) in
+    its words, and the switch follows."""
+    monkeypatch.setenv("LANGUAGE", "pt_BR")
+    bob = None
+    with ServerThread(ServerConfig(host="127.0.0.1", port=0)) as server, \
+            FaultProxy(server.host, server.port) as proxy:
+        try:
+            bob = Gui(display, proxy.port, "Bob", tmp_path)
+            assert bob.logged_in()["read_receipts"] == [True, True]
+            assert proxy.stall("Bob") == 1
+            bob.cmd("receipts")  # off: its answer does not come within the library's SEND_TIMEOUT
+            bob.wait(lambda s: s["read_receipts"] == [True, True] and "talvez tenha sido alterada"
+                     in "".join(s["panes"].values()), "the switch back, said maybe changed", timeout=30, panes=True)
+            assert proxy.unstall("Bob") == 1
+            state = bob.wait(lambda s: "chegou atrasada" in "".join(s["panes"].values()), "the late answer said",
+                             panes=True)
+            assert "sua escolha de confirmações de leitura foi aplicada" in "".join(state["panes"].values())
+            bob.wait(lambda s: s["read_receipts"] == [False, False], "the switch off, as the server has it")
+        finally:
+            if bob is not None:
+                bob.close()
+
+
 def test_an_edit_whose_answer_was_lost_is_not_said_unchanged(display, tmp_path, monkeypatch) -> None:
     """The connection ended after the window's edit reached the server and before its
     answer came: the window said "Não alterada: sem conexão", though the server may have

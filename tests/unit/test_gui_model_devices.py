@@ -366,6 +366,33 @@ def test_receipts_turned_off_on_another_device_turn_off_here_and_no_read_is_due(
     assert model.read_receipts is True and model.read_due(True) is not None
 
 
+def test_a_change_answered_after_the_window_said_it_may_or_may_not_have_been_made_is_said() -> None:
+    """A password change (or read receipts switch) whose answer came after the window said
+    it may or may not have been made (AnsweredLate): a line says what it did, in the
+    window's words; the switch follows what the library holds (receipts_settled)."""
+    from client.events import AnsweredLate
+    from client.gui.changes import ReceiptsChanged
+    from i18n import use
+    model = model_of()
+    model.set_state(CONNECTED)
+    model.open("ana")
+    model.take_changes()
+    try:
+        use("pt_BR")
+        model.apply(AnsweredLate("password", True))
+        model.apply(AnsweredLate("password", False, "bad_password", "wrong password"))
+    finally:
+        use("en")
+    assert [line.text for line in model.conversations["ana"].lines[-2:]] == [
+        "A resposta do servidor chegou atrasada: sua senha foi trocada: de agora em diante entre com a nova",
+        "A resposta do servidor chegou atrasada: sua senha não foi trocada: senha errada"]
+    model.take_changes()
+    model.receipts_settled(False)
+    assert model.read_receipts is False and ReceiptsChanged() in model.take_changes()
+    model.receipts_settled(False)  # nothing new
+    assert model.take_changes() == []
+
+
 def test_a_switch_changed_while_the_window_was_away_follows_the_new_sessions_welcome() -> None:
     from client.gui.changes import ReceiptsChanged
     model = model_of()

@@ -6,7 +6,7 @@ import logging
 
 import pytest
 
-from server.logsummary import LogSummary
+from shared.logsummary import LogSummary
 
 
 class Clock:
@@ -87,3 +87,19 @@ def test_a_burst_logs_that_many_lines_in_full_per_interval_then_counts(setup):
     assert summary.log("rooms created", "10.0.0.7", logging.INFO, "room %d", 10, burst=3) is True
     assert _lines(caplog) == ["room 0", "room 1", "room 2", "room b",
                               "7 more rooms created from 10.0.0.7 in the last 60 s", "room 10"]
+
+
+@pytest.mark.logs_tracebacks("the traceback logged is the test's own")
+def test_a_traceback_goes_with_the_lines_logged_in_full_only(setup):
+    summary, clock, caplog = setup
+    for n in range(3):
+        try:
+            raise ValueError(f"bug {n}")
+        except ValueError:
+            summary.log("ValueError{s} raised by on_event", "the client of 'Ana'", logging.ERROR, "raised %d", n,
+                        exc_info=True)
+    summary.flush()
+    records = [r for r in caplog.records if r.name == "test.summary"]
+    assert [(r.getMessage(), bool(r.exc_info)) for r in records] == [
+        ("raised 0", True), ("2 more ValueErrors raised by on_event from the client of 'Ana' in the last 0 s", False)]
+    assert "bug 0" in caplog.text and "bug 1" not in caplog.text
