@@ -18,6 +18,7 @@ goes on serving, and its console reads again once it is back in the foreground (
 from __future__ import annotations
 
 import asyncio
+import errno
 import os
 import signal
 import sys
@@ -220,12 +221,21 @@ def _next_line(stdin: TextIO) -> str:
     """The next line typed, "" at the end of input. A read refused because the server runs
     in the background waits until it is brought to the foreground (``fg``), then reads;
     any other failure is the end of the console (OSError, ValueError)."""
+    refused_in_foreground = False
     while True:
         try:
             return stdin.readline()
-        except OSError:
+        except OSError as exc:
             if not _in_the_background(stdin):
-                raise
+                # A read refused (EIO) in the background whose ``fg`` came before this look
+                # (Ctrl-Z, bg, then fg at once: the console ended, and the /quit typed next
+                # went unread): read again, once. A terminal hung up refuses every read:
+                # twice in a row in the foreground is the end.
+                if exc.errno != errno.EIO or refused_in_foreground:
+                    raise
+                refused_in_foreground = True
+                continue
+        refused_in_foreground = False
         while _in_the_background(stdin):
             time.sleep(FOREGROUND_POLL)
 
