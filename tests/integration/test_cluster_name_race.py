@@ -169,3 +169,22 @@ def test_an_account_is_not_registered_under_a_look_alike_of_one_registered_on_an
         assert (refused.like, refused.request_id) == ("Mia", "r"), refused
         assert c.call(lambda: "rnia" not in server.relay.logins.accounts)
         proxy.release_peer(port)
+
+
+def test_two_guests_taking_look_alike_names_on_two_nodes_at_once_get_one_welcome(redis_server):  # noqa: F811
+    # Node 1's events reader held: it has not heard that João is online on node 0, so its
+    # desk finds nobody "Joao" looks like (registry/names.py rule 7: accents dropped). Before,
+    # both guests were welcomed (one node refuses the second); now CLAIM reads the look-alike
+    # keys of the guest names held in Redis (glook), and the name's release frees its key.
+    with olga_behind_a_lagging_events_reader(redis_server) as (c, server, olga, proxy, port):
+        with c.login(0, "João"):  # welcomed (login asserts it)
+            assert c.call(lambda: server.relay.directory.lookup("João") is None), "the test must hold node 1's reader"
+            assert c.call(lambda: server.relay.logins.lookalike_of("Joao") is None)
+            refused = hello(c, 1, "Joao", None)
+            assert isinstance(refused, ErrorReply) and refused.code == ErrorCode.CONFUSABLE_NAME, refused
+            assert refused.like == "João" and refused.request_id == "h", refused
+            assert not redis_has(redis_server.url, "{chat}:where:joao"), "one welcome of the two"
+        wait_for(lambda: not redis_has(redis_server.url, "{chat}:where:jo\u00e3o"), what="João's logout")
+        welcome = hello(c, 1, "Joao", None)  # João left: the name is free again
+        assert isinstance(welcome, Welcome) and not welcome.registered, welcome
+        proxy.release_peer(port)
