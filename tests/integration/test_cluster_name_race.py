@@ -188,3 +188,24 @@ def test_two_guests_taking_look_alike_names_on_two_nodes_at_once_get_one_welcome
         welcome = hello(c, 1, "Joao", None)  # João left: the name is free again
         assert isinstance(welcome, Welcome) and not welcome.registered, welcome
         proxy.release_peer(port)
+
+
+def test_an_account_is_not_registered_under_a_look_alike_of_a_guest_online_on_another_node(
+        redis_server):  # noqa: F811
+    # Node 1 has not heard that João is online on node 0 (its reader held). Before, it
+    # registered "Joao" beside him, which a single server refuses (confusable_name); now the
+    # save of the account reads the guest names' look-alike keys (glook) too.
+    with olga_behind_a_lagging_events_reader(redis_server) as (c, server, olga, proxy, port):
+        with c.login(0, "João"):
+            assert c.call(lambda: server.relay.logins.lookalike_of("Joao") is None), "the test must hold node 1's reader"
+            client = WireClient(*c.address(1))
+            try:
+                client.send(Hello("r", "Joao", const.PROTOCOL_VERSION, PASSWORD, True, None))
+                refused = client.expect((Welcome, ErrorReply), skip=QUIET)
+            finally:
+                client.close()
+            assert not redis_has(redis_server.url, "{chat}:acct:joao"), "no account that looks like a guest online"
+            assert isinstance(refused, ErrorReply) and refused.code == ErrorCode.CONFUSABLE_NAME, refused
+            assert (refused.like, refused.request_id) == ("João", "r"), refused
+            assert c.call(lambda: "joao" not in server.relay.logins.accounts)
+        proxy.release_peer(port)

@@ -393,6 +393,10 @@ def test_a_new_guest_name_that_looks_like_an_accounts_is_refused_by_the_claim(re
         # An entry of an account deleted since (no acct: hash) refuses nothing and is taken over.
         await redis.execute("DEL", P + "acct:mia")
         assert await take(redis, "a/3", "rnia", "Rnia", "rnia") == ["ok", None]
+        # Nor an account that looks like a guest name online (glook), until it is released.
+        assert await save(redis, "mía", "Mía", "rnia") == [3, b"Rnia"]
+        off = bus.encode(bus.SessionOff("rnia", "a/3", "quit", 2.0))
+        assert await scripts.RELEASE(redis, args=(P, "a", "a/3", "rnia", off)) == 1
         assert await save(redis, "mía", "Mía", "rnia") == 1
         assert await redis.execute("HGET", P + "alook", "rnia") == "mía".encode()
         # Filed at a node's start (accounts stored before alook): only those that still exist.
