@@ -183,24 +183,25 @@ end
 """
 
 # ARGV: prefix, node, sid, key, name, shared ('1'/'0'), where value, the 'on' entry, for a
-# guest whose token proved its holding, that holding's epoch (else ''), and for a guest taking
-# the name anew, its look-alike key (registry.names.lookalike_key).
-# {'ok', the last message id given out} (the store's counter under the same prefix: ids up
-# to it are some earlier holder's if the claim takes a guest name, and a welcome says it),
-# 'taken' (someone else holds the name), 'registered' (a guest's claim of a name that is an
-# account's: the store's ``acct:`` key under the same prefix, written by another node's
-# registration after this node looked; its SAVE_ACCOUNT checks ``who`` in turn, so of a
-# guest and a registration racing for one name exactly one wins), {'confusable', the
-# account's name} (a new guest name that looks like an account's: the store's ``alook``
-# index, stores/redis_scripts.py _FILE_LOOKALIKE), {'confusable', the name} (a new guest name
-# that looks like a guest name online on any node: ``glook``, written here and dropped with
-# the name, _DROP_WHO: of two guests taking look-alike names at once exactly one is welcomed), 'gone' (this node was
-# reaped, or never joined: it must not add sessions, or the reaper would never see them), or 'forgotten'
-# (the guest's holding in Redis is not that epoch's: a node forgot the name just before,
-# stores/redis_scripts.py FORGET_GUESTS, which forgets no name ``who`` holds). A node whose
-# deadline passed but that nobody reaped yet may claim: the reaper takes the session too.
-# 'ok' also when ``sid`` holds the name already: a node claiming again under the same id
-# after a claim whose reply never came (ClusterNode._claim_again).
+# guest whose token proved its holding, that holding's epoch (else ''), and for a guest
+# taking the name anew, its look-alike key (registry.names.lookalike_key). {'ok', the last
+# message id given out} (the store's counter under the same prefix: ids up to it are some
+# earlier holder's if the claim takes a guest name, and a welcome says it), 'taken' (someone
+# else holds the name), 'registered' (a guest's claim of a name that is an account's: the
+# store's ``acct:`` key under the same prefix, written by another node's registration after
+# this node looked; its SAVE_ACCOUNT checks ``who`` in turn, so of a guest and a
+# registration racing for one name exactly one wins), {'confusable', the account's name} (a
+# new guest name that looks like an account's: the store's ``alook`` index,
+# stores/redis_scripts.py _FILE_LOOKALIKE), {'confusable', the name} (a new guest name that
+# looks like a guest name online on any node: ``glook``, written here and dropped with the
+# name, _DROP_WHO: of two guests taking look-alike names at once exactly one is welcomed),
+# 'gone' (this node was reaped, or never joined: it must not add sessions, or the reaper
+# would never see them), or 'forgotten' (the guest's holding in Redis is not that epoch's: a
+# node forgot the name just before, stores/redis_scripts.py FORGET_GUESTS, which forgets no
+# name ``who`` holds). A node whose deadline passed but that nobody reaped yet may claim:
+# the reaper takes the session too. 'ok' also when ``sid`` holds the name already: a node
+# claiming again under the same id after a claim whose reply never came
+# (ClusterNode._claim_again).
 CLAIM = Script("""
 local p, node, sid, key = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
 local function ok() return {'ok', tonumber(redis.call('GET', p..'next') or '0')} end
