@@ -427,12 +427,19 @@ async def serve(config: ServerConfig, say_settings: bool = True) -> None:
         """``then()`` once this node knows whether ``name`` has an account: in a cluster its
         cache of accounts follows the events stream, so one registered on another node a
         moment ago is read from Redis first (LoginDesk.account_now). At once for a name no
-        account can have (``then`` says why); if Redis does not answer, the cache says."""
+        account can have (``then`` says why). If Redis does not answer, the cache has no
+        account of that name, and saying so would be taking it for the truth: the operator
+        is told it is not known, and ``then`` is not called."""
         try:
             validate_name(name)
         except InvalidName:
             return then()
-        server.relay.logins.account_now(canonical(name), lambda _account: then(), lambda _failure: then())
+
+        def unknown(_failure: StoreUnavailable) -> None:
+            say_to_operator(_("whether {name} has an account is not known: Redis did not answer; try again "
+                              "shortly").format(name=name))
+
+        server.relay.logins.account_now(canonical(name), lambda _account: then(), unknown)
 
     def admin(name: str) -> None:
         if name:

@@ -34,7 +34,8 @@ REGISTERED = "registered"
 @dataclass(frozen=True, slots=True)
 class Confusable:
     """A claim's answer (ClusterNode.claim): the name a guest takes anew looks like ``like``,
-    an account's, which another node registered after this node looked (docs/cluster.md, CLAIM)."""
+    an account's, which another node registered after this node looked, or a guest name
+    online on another node, taken after this node looked (docs/cluster.md, CLAIM)."""
 
     like: str
 
@@ -78,7 +79,8 @@ class LocalPeers:
         (``FORGOTTEN``: ``epoch``, the holding a guest's token proved, was forgotten by
         another node just before: the name is free; ``REGISTERED``: a guest's claim of a
         name that became an account just before), or :class:`Confusable`: ``lookalike``, the
-        look-alike key of a name a guest takes anew, is an account's just registered."""
+        look-alike key of a name a guest takes anew, is an account's just registered or a
+        guest name's just taken on another node."""
         callback(None)
 
     def release(self, session: Any, reason: str, at: float) -> None:

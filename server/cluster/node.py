@@ -436,7 +436,8 @@ class ClusterNode:
         meanwhile: scripts.CLAIM), ``callback(peers.FORGOTTEN)``, or if a guest's name is an
         account in Redis (registered on another node after the login looked),
         ``callback(peers.REGISTERED)``, or if ``lookalike`` (a guest taking the name anew: its
-        look-alike key) is an account's there, ``callback(peers.Confusable(its name))``.
+        look-alike key) is an account's there or a guest name's online on any node,
+        ``callback(peers.Confusable(its name))``.
         A session closed meanwhile is released again; its callback is still called."""
         if self._stopping or not self.available:
             asyncio.get_running_loop().call_soon(callback, "unavailable")

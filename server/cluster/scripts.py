@@ -11,6 +11,8 @@ single Redis, not Redis Cluster: see docs/cluster.md). The keys, for prefix ``p`
     p..'beats'              hash: node id -> its heartbeat's deadline (Redis time, ms)
     p..'clock'              Redis time (ms) of the last heartbeat script any node ran
     p..'who'                hash: user key -> '1|Name' (account) or '0|Name' (guest)
+    p..'glook'              hash: look-alike key -> the key of the guest name in ``who`` holding it
+    p..'glookof'            hash: that user key -> its look-alike key (to drop the entry with the name)
     p..'where:'..key        hash: session id -> 'node<TAB>address<TAB>port<TAB>since'
     p..'sessions:'..id      hash: session id -> user key, the node's sessions (to reap)
     p..'events'             stream every node reads (bus.py)
@@ -167,23 +169,39 @@ end
 return -1
 """)
 
+# Lua: ``drop_who(p, key)``: the name ``key`` is held by no session any more: it leaves
+# ``who``, and its look-alike key leaves ``glook`` (unless another name took the entry over).
+_DROP_WHO = """
+local function drop_who(p, key)
+  redis.call('HDEL', p..'who', key)
+  local lk = redis.call('HGET', p..'glookof', key)
+  if lk then
+    redis.call('HDEL', p..'glookof', key)
+    if redis.call('HGET', p..'glook', lk) == key then redis.call('HDEL', p..'glook', lk) end
+  end
+end
+"""
+
 # ARGV: prefix, node, sid, key, name, shared ('1'/'0'), where value, the 'on' entry, for a
-# guest whose token proved its holding, that holding's epoch (else ''), and for a guest taking
-# the name anew, its look-alike key (registry.names.lookalike_key).
-# {'ok', the last message id given out} (the store's counter under the same prefix: ids up
-# to it are some earlier holder's if the claim takes a guest name, and a welcome says it),
-# 'taken' (someone else holds the name), 'registered' (a guest's claim of a name that is an
-# account's: the store's ``acct:`` key under the same prefix, written by another node's
-# registration after this node looked; its SAVE_ACCOUNT checks ``who`` in turn, so of a
-# guest and a registration racing for one name exactly one wins), {'confusable', the
-# account's name} (a new guest name that looks like an account's: the store's ``alook``
-# index, stores/redis_scripts.py _FILE_LOOKALIKE), 'gone' (this node was
-# reaped, or never joined: it must not add sessions, or the reaper would never see them), or 'forgotten'
-# (the guest's holding in Redis is not that epoch's: a node forgot the name just before,
-# stores/redis_scripts.py FORGET_GUESTS, which forgets no name ``who`` holds). A node whose
-# deadline passed but that nobody reaped yet may claim: the reaper takes the session too.
-# 'ok' also when ``sid`` holds the name already: a node claiming again under the same id
-# after a claim whose reply never came (ClusterNode._claim_again).
+# guest whose token proved its holding, that holding's epoch (else ''), and for a guest
+# taking the name anew, its look-alike key (registry.names.lookalike_key). {'ok', the last
+# message id given out} (the store's counter under the same prefix: ids up to it are some
+# earlier holder's if the claim takes a guest name, and a welcome says it), 'taken' (someone
+# else holds the name), 'registered' (a guest's claim of a name that is an account's: the
+# store's ``acct:`` key under the same prefix, written by another node's registration after
+# this node looked; its SAVE_ACCOUNT checks ``who`` in turn, so of a guest and a
+# registration racing for one name exactly one wins), {'confusable', the account's name} (a
+# new guest name that looks like an account's: the store's ``alook`` index,
+# stores/redis_scripts.py _FILE_LOOKALIKE), {'confusable', the name} (a new guest name that
+# looks like a guest name online on any node: ``glook``, written here and dropped with the
+# name, _DROP_WHO: of two guests taking look-alike names at once exactly one is welcomed),
+# 'gone' (this node was reaped, or never joined: it must not add sessions, or the reaper
+# would never see them), or 'forgotten' (the guest's holding in Redis is not that epoch's: a
+# node forgot the name just before, stores/redis_scripts.py FORGET_GUESTS, which forgets no
+# name ``who`` holds). A node whose deadline passed but that nobody reaped yet may claim:
+# the reaper takes the session too. 'ok' also when ``sid`` holds the name already: a node
+# claiming again under the same id after a claim whose reply never came
+# (ClusterNode._claim_again).
 CLAIM = Script("""
 local p, node, sid, key = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
 local function ok() return {'ok', tonumber(redis.call('GET', p..'next') or '0')} end
@@ -194,6 +212,9 @@ if ARGV[10] then
   local rival = redis.call('HGET', p..'alook', ARGV[10])
   local name = rival and rival ~= key and redis.call('HGET', p..'acct:'..rival, 'name')
   if name then return {'confusable', name} end
+  local guest = redis.call('HGET', p..'glook', ARGV[10])
+  local held = guest and guest ~= key and redis.call('HGET', p..'who', guest)
+  if held then return {'confusable', string.sub(held, 3)} end
 end
 if ARGV[9] and ARGV[9] ~= '' and tonumber(redis.call('HGET', p..'guest:'..key, 'epoch')) ~= tonumber(ARGV[9]) then
   return 'forgotten'
@@ -203,6 +224,10 @@ if who then
   if ARGV[6] ~= '1' or string.sub(who, 1, 1) ~= '1' then return 'taken' end
 else
   redis.call('HSET', p..'who', key, ARGV[6]..'|'..ARGV[5])
+  if ARGV[10] then  -- an entry left by a name no longer held is taken over
+    redis.call('HSET', p..'glook', ARGV[10], key)
+    redis.call('HSET', p..'glookof', key, ARGV[10])
+  end
 end
 redis.call('HSET', p..'where:'..key, sid, ARGV[7])
 redis.call('HSET', p..'sessions:'..node, sid, key)
@@ -212,11 +237,11 @@ return ok()
 
 # ARGV: prefix, node, sid, key, the 'off' entry. 1 if the session was registered (and
 # the entry written), 0 if it was not (already reaped: its NodeGone said it).
-RELEASE = Script("""
+RELEASE = Script(_DROP_WHO + """
 local p, node, sid, key = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
 if redis.call('HDEL', p..'where:'..key, sid) == 0 then return 0 end
 redis.call('HDEL', p..'sessions:'..node, sid)
-if redis.call('EXISTS', p..'where:'..key) == 0 then redis.call('HDEL', p..'who', key) end
+if redis.call('EXISTS', p..'where:'..key) == 0 then drop_who(p, key) end
 redis.call('XADD', p..'events', 'MAXLEN', '~', %d, '*', 'e', ARGV[5])
 return 1
 """ % EVENTS_MAXLEN)
@@ -232,7 +257,7 @@ return 1
 # ARGV: prefix, silence ms (see _LIVENESS). Every node whose deadline passed (or that
 # left: no deadline): its sessions leave the registry, its inbox goes, and one NodeGone
 # entry tells the others. Returns the ids reaped.
-REAP = Script(_LIVENESS + JSON_STRING_FUNCTION + """
+REAP = Script(_LIVENESS + JSON_STRING_FUNCTION + _DROP_WHO + """
 local p = ARGV[1]
 local now = heard(p, ARGV[2])
 local reaped = {}
@@ -243,7 +268,7 @@ for _, node in ipairs(redis.call('SMEMBERS', p..'nodes')) do
     for i = 1, #sessions, 2 do
       local key = sessions[i + 1]
       redis.call('HDEL', p..'where:'..key, sessions[i])
-      if redis.call('EXISTS', p..'where:'..key) == 0 then redis.call('HDEL', p..'who', key) end
+      if redis.call('EXISTS', p..'where:'..key) == 0 then drop_who(p, key) end
     end
     redis.call('DEL', p..'sessions:'..node, p..'inbox:'..node, p..'inbox:'..node..':trimmed', p..'node:'..node)
     redis.call('HDEL', p..'beats', node)

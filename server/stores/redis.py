@@ -1028,7 +1028,12 @@ class RedisStore:
         # its request id (nothing stored twice). No operation ran after one submitted later:
         # the refused one never ran. Operations without such an order (an edit, a room's
         # change) may then run before the refused one's retry, as they may behind any
-        # refusal Redis answers per call (OOM), whatever the scripts.
+        # refusal Redis answers per call (OOM), whatever the scripts. None of them is of
+        # the refused message: an edit or a delete names a message id, which Redis gives
+        # (INCR) in the step that stores the message and its client learns from the answer,
+        # so it cannot be made before the message ran; the change of an earlier message
+        # leaves the conversation's order (its ids) as it was, and PROTOCOL.md promises the
+        # order of messages, not of changes among them ("Order after a refusal for now").
         # (tests/unit/test_redis_store_unsure.py, ..._go_behind_the_one_answered_noscript.)
         if self._reload is reload:
             self._reload = None

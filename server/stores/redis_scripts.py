@@ -967,9 +967,11 @@ end
 # under it in the cluster (``who``, cluster/scripts.py, under the same prefix: a guest
 # another node welcomed after this node looked; its CLAIM checks ``acct:`` in turn, so of
 # the two exactly one wins), {3, the account's name} if it looks like another account's
-# (registered on another node a moment ago). Alone, there is no ``who``, and the login
-# desk saw every account. Neither check for the guest online under the name: it took the
-# name already.
+# (registered on another node a moment ago), {3, the name} if it looks like a name online
+# in the cluster that a guest took anew (``glook``, cluster/scripts.py CLAIM, which reads
+# ``alook`` in turn). Alone, there is no ``who`` nor ``glook``, and the login desk saw every
+# account and name online. None of these checks for the guest online under the name: it
+# took the name already.
 SAVE_ACCOUNT = _script(_FILE_LOOKALIKE + r"""
 local k = P .. 'acct:' .. ARGV[2]
 if redis.call('EXISTS', k) == 1 then return 0 end
@@ -978,6 +980,9 @@ if ARGV[8] ~= '1' and ARGV[9] then
   local rival = redis.call('HGET', P .. 'alook', ARGV[9])
   local name = rival and rival ~= ARGV[2] and redis.call('HGET', P .. 'acct:' .. rival, 'name')
   if name then return {3, name} end
+  local guest = redis.call('HGET', P .. 'glook', ARGV[9])
+  local held = guest and guest ~= ARGV[2] and redis.call('HGET', P .. 'who', guest)
+  if held then return {3, string.sub(held, 3)} end
 end
 redis.call('HSET', k, 'name', ARGV[3], 'pw', ARGV[4], 'salt', ARGV[5], 'kdf', ARGV[6], 'at', ARGV[7])
 redis.call('SADD', P .. 'accts', ARGV[2])

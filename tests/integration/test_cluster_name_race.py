@@ -169,3 +169,79 @@ def test_an_account_is_not_registered_under_a_look_alike_of_one_registered_on_an
         assert (refused.like, refused.request_id) == ("Mia", "r"), refused
         assert c.call(lambda: "rnia" not in server.relay.logins.accounts)
         proxy.release_peer(port)
+
+
+def test_two_guests_taking_look_alike_names_on_two_nodes_at_once_get_one_welcome(redis_server):  # noqa: F811
+    # Node 1's events reader held: it has not heard that João is online on node 0, so its
+    # desk finds nobody "Joao" looks like (registry/names.py rule 7: accents dropped). Before,
+    # both guests were welcomed (one node refuses the second); now CLAIM reads the look-alike
+    # keys of the guest names held in Redis (glook), and the name's release frees its key.
+    with olga_behind_a_lagging_events_reader(redis_server) as (c, server, olga, proxy, port):
+        with c.login(0, "João"):  # welcomed (login asserts it)
+            assert c.call(lambda: server.relay.directory.lookup("João") is None), "the test must hold node 1's reader"
+            assert c.call(lambda: server.relay.logins.lookalike_of("Joao") is None)
+            refused = hello(c, 1, "Joao", None)
+            assert isinstance(refused, ErrorReply) and refused.code == ErrorCode.CONFUSABLE_NAME, refused
+            assert refused.like == "João" and refused.request_id == "h", refused
+            assert not redis_has(redis_server.url, "{chat}:where:joao"), "one welcome of the two"
+        wait_for(lambda: not redis_has(redis_server.url, "{chat}:where:jo\u00e3o"), what="João's logout")
+        welcome = hello(c, 1, "Joao", None)  # João left: the name is free again
+        assert isinstance(welcome, Welcome) and not welcome.registered, welcome
+        proxy.release_peer(port)
+
+
+def test_an_account_is_not_registered_under_a_look_alike_of_a_guest_online_on_another_node(
+        redis_server):  # noqa: F811
+    # Node 1 has not heard that João is online on node 0 (its reader held). Before, it
+    # registered "Joao" beside him, which a single server refuses (confusable_name); now the
+    # save of the account reads the guest names' look-alike keys (glook) too.
+    with olga_behind_a_lagging_events_reader(redis_server) as (c, server, olga, proxy, port):
+        with c.login(0, "João"):
+            assert c.call(lambda: server.relay.logins.lookalike_of("Joao") is None), \
+                "the test must hold node 1's reader"
+            client = WireClient(*c.address(1))
+            try:
+                client.send(Hello("r", "Joao", const.PROTOCOL_VERSION, PASSWORD, True, None))
+                refused = client.expect((Welcome, ErrorReply), skip=QUIET)
+            finally:
+                client.close()
+            assert not redis_has(redis_server.url, "{chat}:acct:joao"), "no account that looks like a guest online"
+            assert isinstance(refused, ErrorReply) and refused.code == ErrorCode.CONFUSABLE_NAME, refused
+            assert (refused.like, refused.request_id) == ("João", "r"), refused
+            assert c.call(lambda: "joao" not in server.relay.logins.accounts)
+        proxy.release_peer(port)
+
+
+@pytest.mark.timeout_seconds(60)
+def test_two_guests_whose_look_alike_claims_race_get_one_welcome(redis_server):  # noqa: F811
+    # Node 1's desk found nobody "Joao" looks like, and its CLAIM waits on its way to Redis
+    # while node 0 welcomes João: both claims were made with every node's check passed, and
+    # Redis decides. Before, both were welcomed.
+    with FaultProxy("127.0.0.1", redis_server.port, raw=True) as proxy:
+        c = Cluster(redis_server.url, 1, redis_stores=True, timeout=10.0, ttl=20.0)
+        try:
+            c.add_through(proxy.port)
+            node = c.nodes[1]
+            port = c.call(lambda: node._redis._link.transport.get_extra_info("sockname")[1])
+            real_claim, held = node.claim, []
+
+            def held_claim(session, key, *args, **kwargs):
+                if key == "joao" and not held:  # from now on what node 1 sends Redis waits (the CLAIM first)
+                    held.append(proxy.hold_peer(port, (UP,)))
+                return real_claim(session, key, *args, **kwargs)
+
+            c.call(lambda: setattr(node, "claim", held_claim))
+            guest = WireClient(*c.address(1))
+            try:
+                guest.send(Hello("g", "Joao", const.PROTOCOL_VERSION))
+                wait_for(lambda: b"joao" in proxy.held(port, UP), what="node 1's CLAIM held")
+                assert held == [1], held
+                with c.login(0, "João"):  # welcomed (login asserts it)
+                    proxy.release_peer(port)
+                    answer = guest.expect((Welcome, ErrorReply), skip=QUIET)
+                    assert isinstance(answer, ErrorReply) and answer.code == ErrorCode.CONFUSABLE_NAME, answer
+                    assert (answer.like, answer.request_id) == ("João", "g"), answer
+            finally:
+                guest.close()
+        finally:
+            c.close()

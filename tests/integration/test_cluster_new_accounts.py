@@ -154,3 +154,30 @@ def test_a_nodes_console_finds_an_account_its_cache_has_not_heard_of(redis_serve
         wait_for(lambda: len(node.console) >= 2, what="the console's two answers")
         assert node.console[0] == "server administrators: Mia\n", node.console
         assert node.console[1].startswith("new password of Mia: "), node.console
+
+
+@pytest.mark.timeout_seconds(60)
+def test_a_nodes_console_does_not_take_its_cache_for_the_truth_when_redis_does_not_answer(
+        redis_server, loop):  # noqa: F811
+    # Mia's account is in Redis, not in the node's cache (stored after the node started,
+    # no event told it), and then Redis stops answering the node. Before, the console asked
+    # Redis, got no answer, and answered from its cache: "Mia has no account", which is false.
+    with FaultProxy("127.0.0.1", redis_server.port, raw=True) as proxy:
+        with ServerProcess("--cluster", f"redis://127.0.0.1:{proxy.port}/0") as node:
+            store = open_redis_store(loop, redis_server.url)
+            try:
+                saved: list = []
+                store.save_account("mia", hash_password("Mia", PASSWORD), saved.append, saved.append)
+                loop.run_until_complete(store.drain(timeout=10))
+                assert saved == [True], saved
+            finally:
+                store.close()
+            proxy.refuse_new = True
+            assert proxy.freeze_all() >= 1
+            node.proc.stdin.write("/password mia\n/admin mia\n/unregister mia\n")
+            node.proc.stdin.flush()
+            wait_for(lambda: len(node.console) >= 3, timeout=30, what="the console's three answers")
+            for line in node.console:
+                assert "has no account" not in line, node.console
+                assert line == "whether mia has an account is not known: Redis did not answer; try again shortly\n", \
+                    node.console

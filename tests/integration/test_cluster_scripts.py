@@ -393,6 +393,10 @@ def test_a_new_guest_name_that_looks_like_an_accounts_is_refused_by_the_claim(re
         # An entry of an account deleted since (no acct: hash) refuses nothing and is taken over.
         await redis.execute("DEL", P + "acct:mia")
         assert await take(redis, "a/3", "rnia", "Rnia", "rnia") == ["ok", None]
+        # Nor an account that looks like a guest name online (glook), until it is released.
+        assert await save(redis, "mía", "Mía", "rnia") == [3, b"Rnia"]
+        off = bus.encode(bus.SessionOff("rnia", "a/3", "quit", 2.0))
+        assert await scripts.RELEASE(redis, args=(P, "a", "a/3", "rnia", off)) == 1
         assert await save(redis, "mía", "Mía", "rnia") == 1
         assert await redis.execute("HGET", P + "alook", "rnia") == "mía".encode()
         # Filed at a node's start (accounts stored before alook): only those that still exist.
@@ -400,4 +404,39 @@ def test_a_new_guest_name_that_looks_like_an_accounts_is_refused_by_the_claim(re
         await redis.execute("HSET", P + "acct:olga", "name", "Olga")
         assert await lua.FILE_LOOKALIKES(redis, args=(P, "gone", "olga", "olga", "olga", "0lga", "olga")) == 1
         assert await redis.execute("HGETALL", P + "alook") == [b"olga", b"olga"]
+    run(redis_server.url, steps)
+
+
+def test_a_new_guest_name_that_looks_like_a_guest_name_online_is_refused_until_it_is_released(
+        redis_server):  # noqa: F811
+    # The guest names held by look-alike key (glook), written by the CLAIM of a guest taking
+    # a name anew and dropped with the name (RELEASE of its last session, REAP of its node).
+    async def take(redis, node, sid, key, name, lookalike):
+        entry = bus.encode(bus.SessionOn(key, name, False, sid, node, "127.0.0.1", 1, 1.0))
+        reply = await scripts.CLAIM(redis, args=(P, node, sid, key, name, "0", f"{node}\t127.0.0.1\t1\t1.0", entry,
+                                                 "", lookalike))
+        if not isinstance(reply, list):  # 'taken'
+            return [reply.decode(), None]
+        return [reply[0].decode(), reply[1].decode() if reply[0] == b"confusable" else None]
+
+    async def steps(redis):
+        await join(redis, "a")
+        await join(redis, "b", ttl_ms=50)
+        assert await take(redis, "a", "a/1", "joão", "João", "joao") == ["ok", None]
+        assert await take(redis, "b", "b/1", "joao", "Joao", "joao") == ["confusable", "João"]
+        assert await redis.execute("HEXISTS", P + "who", "joao") == 0
+        assert await take(redis, "a", "a/2", "joão", "João", "joao") == ["taken", None]  # the name itself
+        off = bus.encode(bus.SessionOff("joão", "a/1", "quit", 2.0))
+        assert await scripts.RELEASE(redis, args=(P, "a", "a/1", "joão", off)) == 1
+        assert await redis.execute("HLEN", P + "glook") == await redis.execute("HLEN", P + "glookof") == 0
+        assert await take(redis, "b", "b/2", "joao", "Joao", "joao") == ["ok", None]  # released: free
+        assert await take(redis, "a", "a/3", "joão", "João", "joao") == ["confusable", "Joao"]
+        await asyncio.sleep(0.2)  # node b's heartbeat expires (its TTL is 50 ms)
+        assert await scripts.REAP(redis, args=(P, SILENCE_MS)) == [b"b"]
+        assert await redis.execute("HLEN", P + "glook") == await redis.execute("HLEN", P + "glookof") == 0
+        assert await take(redis, "a", "a/4", "joão", "João", "joao") == ["ok", None]  # reaped: free
+        # An entry whose name is held no more (none is left so, but should one be) refuses nothing.
+        await redis.execute("HSET", P + "glook", "ana", "ana")
+        assert await take(redis, "a", "a/5", "anà", "Anà", "ana") == ["ok", None]
+        assert await redis.execute("HGET", P + "glook", "ana") == "anà".encode()
     run(redis_server.url, steps)

@@ -499,3 +499,57 @@ def test_messages_written_as_the_scripts_fail_to_load_go_behind_the_one_answered
             assert tag not in written or written[tag] == f"d{n - 1}", (tag, written)
         assert any(tag in written for tag in before), "none was written: the test no longer shows the rule"
     _run(scenario)
+
+
+def test_held_pipelines_are_refused_together_when_the_load_is_answered_at_the_first_ones_deadline() -> None:
+    """The edge of 60b1a858 (RedisStore._reload_scripts, ``late``). Ana's a1 is answered
+    NOSCRIPT at once, her a2, written after it, ran (another node loaded the scripts in
+    between: a1 is refused, nothing is sent again). Made while a2 was unanswered, h1 (in
+    the same instant as a1) and h2 (T/2 later) are held; the SCRIPT LOAD is bounded by the
+    earliest deadline (a1's and h1's, T after they were made) and answered at that very
+    instant: h1's time is up, h2's is not. Made in order, h2 must not be written while h1
+    is refused unsent (it would run before h1, which its caller sends again once told):
+    both are refused, in their order. Before: h2 was written, h1 refused."""
+    loop = ClockLoop()
+    answers: list = []
+
+    async def scenario() -> None:
+        store, _ = _store(loop)
+        timeout = store.timeout
+        client = store._client = TimedClient(loop, timeout)
+
+        def block(tag: str) -> None:
+            store.set_block("ana", tag, True, lambda _: answers.append((tag, "done")),
+                            lambda failure: answers.append((tag, "refused", failure.maybe_done)))
+
+        start = loop.now
+        block("a1")
+        await _turns(3)
+        block("a2")
+        await _turns(3)
+        assert len(client.sent) == 2
+        client.sent[0][1].set_result(_noscript())
+        await _turns(3)
+        block("h1")  # made at a1's instant: held, as the scripts are loaded again
+        await _turns(3)
+        loop.now = start + timeout / 2
+        block("h2")
+        await _turns(3)
+        assert len(client.sent) == 2, "h1 and h2 are held"
+        client.sent[1][1].set_result([[None]])  # a2 ran: the reload is decided, the load sent
+        await _turns(3)
+        assert len(client.loads) == 1
+        loop.now = start + timeout  # h1's deadline (and a1's, and the load's)
+        client.loads[0].set_result(b"sha")
+        client.expire()
+        await _turns(10)
+        assert len(client.sent) == 2, ("h2 written while h1, made before it, was refused unsent",
+                                       [commands for commands, _ in client.sent[2:]], answers)
+        store._client = client  # (nothing left to close)
+
+    try:
+        loop.run_until_complete(scenario())
+    finally:
+        loop.close()
+    assert answers == [("a1", "refused", False), ("a2", "done"), ("h1", "refused", False), ("h2", "refused", False)], \
+        answers

@@ -784,6 +784,7 @@ chatCatalogueLoaded("pt_BR", {
   "usage: /{to} NAME (then plain lines go to NAME; /{all} goes back to the room)": "uso: /{to} NOME (o que você digitar passa a ir para NOME; /{all} volta para a sala)",
   "usage: {usage}": "uso: {usage}",
   "where NAME is connected from, and since when": "de onde NOME se conectou, e desde quando",
+  "whether {name} has an account is not known: Redis did not answer; try again shortly": "não se sabe se {name} tem conta: o Redis não respondeu; tente de novo daqui a pouco",
   "who is in the room": "quem está na sala",
   "who is online": "quem está online",
   "with --workers only /quit is read here, not {command!r}: type the other commands at the terminal of one more node of the cluster, started without --workers (--cluster URL --port OTHER)": "com --workers só /sair é lido aqui, não {command!r}: digite os outros comandos no terminal de mais um nó do cluster, iniciado sem --workers (--cluster URL --port OUTRA)",
