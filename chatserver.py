@@ -45,7 +45,7 @@ from resp.aio import tls_context
 from server import ChatServer, ServerConfig, backup
 from server.addresses import bracketed, endpoint
 from server.app import KeyUnderPassphrase, ListenFailed
-from server.console import (QUIT_COMMANDS, Confirmation, background_reads_not_stopping, console_lines,
+from server.console import (QUIT_COMMANDS, Confirmation, background_reads_not_stopping, console_hint, console_lines,
                             registry_lines, say_to_operator, unregister_question, watch_console)
 from server.lan import lan_lines, listens_everywhere, local_addresses
 from server import logformat
@@ -399,6 +399,10 @@ async def serve(config: ServerConfig, say_settings: bool = True) -> None:
         for line in lan_lines(host, port, web_port, None if config.tls_cert is None else str(config.tls_cert),
                               local_addresses(host) if listens_everywhere(host) else []):
             log.info("%s", line)
+        hint = console_hint()
+        if hint is not None:
+            log.info("%s", hint)
+
     def on_signal(signum: int, frame: object) -> None:
         if not loop.is_closed():  # (a second Ctrl-C once the server has stopped: nothing to do)
             loop.call_soon_threadsafe(stop.set)

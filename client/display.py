@@ -356,6 +356,12 @@ ERROR_TEXTS = {
     "too_late": N_("a message can be edited or deleted only within {span} of sending it"),
     # {n}: the shortest password the server takes (const.MIN_PASSWORD_LENGTH).
     "weak_password": N_("a password needs at least {n} characters"),
+    # A bad_field of a string too long (the error's "field" and "max_chars": TOO_LONG_TEXTS);
+    # {limit}: the server's limit, in characters.
+    "topic_too_long": N_("the topic is too long: at most {limit} characters; shorten it"),
+    "reason_too_long": N_("the reason is too long: at most {limit} characters; shorten it"),
+    # An invite's banned: the person invited is banned from the room (ACT_TEXTS).
+    "invite_banned": N_("{name} is banned from this room: unban them first, then invite them"),
     # A block's or unblock's bad_field: of one's own name (PROTOCOL.md, "block"; ACT_TEXTS).
     "block_self": N_("you cannot block yourself"),
     "unblock_self": N_("you cannot unblock yourself: nobody can block themselves"),
@@ -422,8 +428,15 @@ UNTIL_TEXTS = {"name_taken": "name_held"}
 # request (its key in ERROR_TEXTS): an invitation's unknown_recipient is a name with no
 # account, not one "nobody ... has ever logged in" with; a block's or unblock's bad_field
 # is of one's own name, said as what was asked (explain_act_refusal).
-ACT_TEXTS = {("invite", "unknown_recipient"): "invite_no_account", ("block", "bad_field"): "block_self",
-             ("unblock", "bad_field"): "unblock_self"}
+ACT_TEXTS = {("invite", "unknown_recipient"): "invite_no_account", ("invite", "banned"): "invite_banned",
+             ("block", "bad_field"): "block_self", ("unblock", "bad_field"): "unblock_self"}
+# Codes whose error, with "room" and without "name", is about the asker in that room
+# (PROTOCOL.md "error"): said as for the room the request named, also where the request was
+# an act on someone (an older server's not_member has neither: about either, so its words).
+SELF_ROOM = frozenset({"not_member"})
+# A bad_field of a string too long, by the error's "field" (with its "max_chars"): the
+# sentence's key in ERROR_TEXTS. Other fields: the server's words.
+TOO_LONG_TEXTS = {"topic": "topic_too_long", "reason": "reason_too_long"}
 # Codes that take another sentence when the error names the person it is about, not the
 # asker (its "name", PROTOCOL.md "error"; its key in ERROR_TEXTS): a kick's or appoint's
 # not_member of someone not in the room. {name} is that person, {room} the room the
@@ -450,7 +463,7 @@ def explain_error(code: str, message: str, to: str | None = None, retry_after: f
                   like: str | None = None, room: str | None = None, reason: str | None = None,
                   uncertain: bool | None = False, attempts: int | None = None, tried_for: float | None = None,
                   until: float | None = None, waited: float | None = None, waited_said: float | None = None,
-                  named: str | None = None) -> str:
+                  named: str | None = None, field: str | None = None, max_chars: int | None = None) -> str:
     """One line for the user saying why a request failed: a sentence, not a code.
 
     Well-known codes get a sentence, in the language in use, that names the recipient
@@ -474,8 +487,15 @@ def explain_error(code: str, message: str, to: str | None = None, retry_after: f
     the seconds since then; ``waited_said``: the error's ``waited``, what the server says it
     waited; one of them said (:func:`expired_wait` chooses, :func:`format_span` words it).
     ``named``: the error's ``name``, the person a code of NAMED_TEXTS is about (``to`` the
-    room the request named).
+    room the request named); a code of SELF_ROOM with ``room`` and no ``named`` is about
+    the asker in that room. ``field`` and ``max_chars`` (a string too long: the error's
+    fields of those names): a ``bad_field`` of a field in TOO_LONG_TEXTS is said in its
+    sentence, with the limit; a ``message_too_large`` says the server's limit.
     """
+    if code in SELF_ROOM and room and not named:
+        to = room
+    limit = max_chars if type(max_chars) is int else const.MAX_TEXT_CHARS
+    too_long = TOO_LONG_TEXTS.get(field) if code == "bad_field" and type(max_chars) is int else None
     about_them = bool(named) and bool(to) and code in NAMED_TEXTS
     spent = expired_wait(waited_said, waited) if code == "expired" else None
     unsure = code == "unconfirmed" or (uncertain and code == "unavailable")
@@ -487,6 +507,7 @@ def explain_error(code: str, message: str, to: str | None = None, retry_after: f
         else ERROR_TEXTS[LIKE_TEXTS[code]] if code in LIKE_TEXTS and like \
         else ERROR_TEXTS[_until_text(code, until)] if code in UNTIL_TEXTS and until is not None \
         else ERROR_TEXTS["expired_waited"] if spent is not None \
+        else ERROR_TEXTS[too_long] if too_long is not None \
         else ERROR_TEXTS.get(code)
     if template is None or (code in NEEDS_NAME and not to) or (code in NEEDS_LIKE and not like) \
             or (code in NEEDS_ROOM and not room):
@@ -500,7 +521,7 @@ def explain_error(code: str, message: str, to: str | None = None, retry_after: f
         name = named if about_them else room if code in NEEDS_ROOM else to
         text = _(template).format(name=sanitize(name) if name else _("the recipient"), when=when,
                                   room=sanitize(to) if to else "",
-                                  limit=const.MAX_TEXT_CHARS, span=format_span(edit_window()),
+                                  limit=limit, span=format_span(edit_window()),
                                   n=const.MIN_PASSWORD_LENGTH,
                                   like=sanitize(like) if like else "", why=f": {sanitize(reason)}" if reason else "",
                                   attempts=attempts, duration=format_delay(tried_for),
@@ -534,7 +555,8 @@ def explain_refusal(refusal, to: str | None = None, waited: float | None = None)
                          room, getattr(refusal, "reason", None), uncertain=getattr(refusal, "uncertain", False),
                          attempts=getattr(refusal, "attempts", None), tried_for=getattr(refusal, "tried_for", None),
                          until=getattr(refusal, "until", None), waited=waited,
-                         waited_said=getattr(refusal, "waited", None), named=_named(refusal))
+                         waited_said=getattr(refusal, "waited", None), named=_named(refusal),
+                         field=getattr(refusal, "field", None), max_chars=getattr(refusal, "max_chars", None))
 
 
 def _named(refusal) -> str | None:
@@ -552,7 +574,7 @@ def explain_act_refusal(refusal, act: str, name: str, room: str | None = None) -
     named person may be about the asker or the one acted on (an older server's
     not_member, without ``name``), so names nobody."""
     key = ACT_TEXTS.get((act, getattr(refusal, "code", None)))
-    if key is not None:
+    if key is not None:  # (an invite's banned: about the person invited, never the asker)
         return _(ERROR_TEXTS[key]).format(name=sanitize(name))
     if room and _named(refusal) and getattr(refusal, "code", None) in NAMED_TEXTS:
         return explain_refusal(refusal, room)

@@ -102,11 +102,12 @@ class RequestFailed(ClientError):
     ``uncertain`` (``unavailable`` only: the server cannot tell whether it was done),
     ``like`` (the room a ``no_such_room`` name without its ``#`` meant), else None, and
     ``name`` (a moderation act's ``not_member``: the person acted on, who is not in the
-    room; None when it is about the asker, or from an older server)."""
+    room; None when it is about the asker, or from an older server), ``field`` and
+    ``max_chars`` (a string too long: its key, and the server's limit in characters)."""
 
     def __init__(self, code: str, message: str, retry_after: float | None = None, room: str | None = None,
                  reason: str | None = None, uncertain: bool = False, like: str | None = None,
-                 name: str | None = None) -> None:
+                 name: str | None = None, field: str | None = None, max_chars: int | None = None) -> None:
         super().__init__(f"{message} ({code})")
         self.code = code
         self.message = message
@@ -116,12 +117,14 @@ class RequestFailed(ClientError):
         self.uncertain = uncertain
         self.like = like
         self.name = name
+        self.field = field
+        self.max_chars = max_chars
 
     @classmethod
     def of(cls, reply) -> RequestFailed:
         """The exception for ``reply``, an ErrorReply answering a request."""
         return cls(reply.code, reply.message, reply.retry_after, reply.room_name, reply.reason,
-                   bool(reply.uncertain), reply.like, reply.name)
+                   bool(reply.uncertain), reply.like, reply.name, reply.field, reply.max_chars)
 
 
 class RequestTimeout(ClientError, TimeoutError):

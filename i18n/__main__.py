@@ -45,8 +45,8 @@ def web_json_text(language: str) -> str:
     ``until``), and the login field each refusal is about, from
     :data:`client.core.LOGIN_OUTCOMES`."""
     from client.display import (
-        ERROR_TEXTS, LIKE_TEXTS, NAMED_TEXTS, NEEDS_LIKE, NEEDS_NAME, NEEDS_ROOM, TIMED_TEXTS, UNTIL_CLOCKLESS,
-        UNTIL_TEXTS, WHEN_UNTIMED,
+        ACT_TEXTS, ERROR_TEXTS, LIKE_TEXTS, NAMED_TEXTS, NEEDS_LIKE, NEEDS_NAME, NEEDS_ROOM, SELF_ROOM, TIMED_TEXTS,
+        TOO_LONG_TEXTS, UNTIL_CLOCKLESS, UNTIL_TEXTS, WHEN_UNTIMED,
     )
 
     entries = [] if language == SOURCE_LANGUAGE else parse_po(po_path(language).read_text(encoding="utf-8"))
@@ -60,6 +60,10 @@ def web_json_text(language: str) -> str:
     catalogue["timed"] = dict(sorted(TIMED_TEXTS.items()))
     catalogue["liked"] = dict(sorted(LIKE_TEXTS.items()))
     catalogue["named"] = dict(sorted(NAMED_TEXTS.items()))
+    catalogue["self_room"] = sorted(SELF_ROOM)
+    catalogue["too_long"] = dict(sorted(TOO_LONG_TEXTS.items()))
+    # An act's own sentence for a code (ACT_TEXTS), keyed "act/code" (JSON keys are strings).
+    catalogue["acts"] = {f"{act}/{code}": key for (act, code), key in sorted(ACT_TEXTS.items())}
     catalogue["until_texts"] = dict(sorted(UNTIL_TEXTS.items()))
     catalogue["until_clockless"] = {code: list(entry) for code, entry in sorted(UNTIL_CLOCKLESS.items())}
     # Which login field a refusal is about (client.core.LOGIN_OUTCOMES, the one table):

@@ -53,11 +53,18 @@ MAX_PORT = 65535
 
 
 class FieldError(Exception):
-    """A field is missing or has the wrong type or size; carries the error code."""
+    """A field is missing or has the wrong type or size; carries the error code, and for a
+    string too long the field's key on the wire (``field``) and its limit: ``max_chars``
+    characters, or ``max_bytes`` bytes of UTF-8 (the error frame says them: PROTOCOL.md,
+    "error"), else None."""
 
-    def __init__(self, code: str, message: str) -> None:
+    def __init__(self, code: str, message: str, field: str | None = None, max_chars: int | None = None,
+                 max_bytes: int | None = None) -> None:
         super().__init__(message)
         self.code = code
+        self.field = field
+        self.max_chars = max_chars
+        self.max_bytes = max_bytes
 
 
 def _string(max_chars: int | None, code: str = ErrorCode.BAD_FIELD,
@@ -73,7 +80,8 @@ def _string(max_chars: int | None, code: str = ErrorCode.BAD_FIELD,
             raise FieldError(ErrorCode.BAD_FIELD, f"'{key}' must be a string")
         limit = max_text if max_chars is None else max_chars
         if len(value) > limit:
-            raise FieldError(code, f"'{key}' is {len(value)} characters long; the limit is {limit}")
+            raise FieldError(code, f"'{key}' is {len(value)} characters long; the limit is {limit}", key,
+                             max_chars=limit)
         # isascii() reads a flag CPython keeps on every string: most text needs no search
         # (and an ASCII string has as many bytes as characters).
         if not value.isascii():
@@ -81,7 +89,7 @@ def _string(max_chars: int | None, code: str = ErrorCode.BAD_FIELD,
                 raise FieldError(ErrorCode.BAD_FIELD, f"'{key}' contains an unpaired surrogate")
             if safe_chars is not None and len(value) > safe_chars and len(value.encode()) > max_bytes:
                 raise FieldError(code, f"'{key}' is {len(value.encode())} bytes long in UTF-8; "
-                                 f"the limit is {max_bytes} bytes")
+                                 f"the limit is {max_bytes} bytes", key, max_bytes=max_bytes)
         return value
 
     return check
@@ -299,6 +307,10 @@ FIELDS: Mapping[str, tuple[str, Callable[[str, Any, int], Any]]] = {
     "address_banned": ("address_banned", _optional(_boolean)),  # a guest's ban: its address too
     "read_up_to": ("read_up_to", _optional(_integer)),  # a history page's: the peer's read mark
     "deleted": ("deleted", _optional(_boolean)),  # a dm deleted before it was delivered (only when true)
+    # An error's about a string too long: its key, and its limit in characters or in bytes.
+    "field": ("field", _optional(_short)),
+    "max_chars": ("max_chars", _optional(_integer)),
+    "max_bytes": ("max_bytes", _optional(_integer)),
 }
 
 
@@ -801,5 +813,5 @@ def decode(frame: bytes, allowed: Mapping[str, type[Event]], max_text: int) -> E
             elif required:
                 raise FieldError(ErrorCode.BAD_FIELD, f"'{kind}' needs the field '{key}'")
     except FieldError as exc:
-        return FrameRejected(exc.code, str(exc), request_id)
+        return FrameRejected(exc.code, str(exc), request_id, exc.field, exc.max_chars, exc.max_bytes)
     return cls(**values)

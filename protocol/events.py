@@ -483,6 +483,12 @@ class ErrorReply(Event):
     # person (display form), so that a client can say whom it is about in its words; absent
     # when the error is about the asker (PROTOCOL.md, "error").
     name: str | None = None
+    # For a string too long (bad_field, message_too_large, invalid_name): its key on the
+    # wire, and its limit, in characters (max_chars) or in bytes of UTF-8 (max_bytes), so
+    # that a client can say it in its words ("the topic is too long: at most 256 characters").
+    field: str | None = None
+    max_chars: int | None = None
+    max_bytes: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -1204,6 +1210,10 @@ class FrameRejected(Event):
     code: str
     message: str
     request_id: str | None = None
+    # A string too long: its key, and its limit (as ErrorReply's fields of these names).
+    field: str | None = None
+    max_chars: int | None = None
+    max_bytes: int | None = None
 
 
 @dataclass(frozen=True, slots=True)

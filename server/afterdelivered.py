@@ -421,7 +421,8 @@ class AfterDelivered:
             session.send(desk.rooms.missing(typing.room_name).reply(None))
             return
         if room is desk.rooms.default or me not in room.members:
-            session.send(ErrorReply(ErrorCode.NOT_MEMBER, f"you are not in {room.name}: join it first"))
+            session.send(ErrorReply(ErrorCode.NOT_MEMBER, f"you are not in {room.name}: join it first",
+                                    room_name=room.name))
             return
         if len(room.members) > self.relay.config.presence_room_limit:
             return

@@ -144,6 +144,16 @@ def help_lines(width: int | None = None) -> tuple[str, ...]:
     return (_("commands at the server's terminal:"), *(_LEAD + line for line in lines))
 
 
+def console_hint(stdin: TextIO | None = None) -> str | None:
+    """The log's last line at start when standard input (``stdin``, default the process's)
+    is a terminal, someone's to type in: that the console takes commands and how to list
+    them (an operator saw a log and no prompt, and did not know it did). None otherwise (no
+    input, a pipe, a file: nobody types there). In English as the log is; /help is read in
+    every language (HELP_COMMANDS)."""
+    return "type /help here for the console's commands (/quit stops the server)" \
+        if _is_terminal(sys.stdin if stdin is None else stdin) else None
+
+
 def console_width(stream: TextIO) -> int | None:
     """The columns of the terminal ``stream`` is on, as the client's screen asks
     (client/terminal_screen.py); None when it is no terminal (a log file or a pipe: nothing

@@ -1974,7 +1974,8 @@ class Relay:
                            session, rejected.code, rejected.message)
         if rejected.code == ErrorCode.TRUNCATED_FRAME:
             return  # the stream has ended: there is nobody left to tell
-        session.send(ErrorReply(rejected.code, rejected.message, rejected.request_id))
+        session.send(ErrorReply(rejected.code, rejected.message, rejected.request_id, field=rejected.field,
+                                max_chars=rejected.max_chars, max_bytes=rejected.max_bytes))
         session.bad_frames += 1
         if session.bad_frames >= self.config.max_bad_frames:
             self._refuse(session, ErrorCode.TOO_MANY_ERRORS,

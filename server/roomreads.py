@@ -166,7 +166,8 @@ class RoomReads:
             session.send(rooms.missing(request.room_name).reply(None))
             return
         if room is rooms.default or me not in room.members:
-            session.send(ErrorReply(ErrorCode.NOT_MEMBER, f"you are not in {room.name}: join it first"))
+            session.send(ErrorReply(ErrorCode.NOT_MEMBER, f"you are not in {room.name}: join it first",
+                                    room_name=room.name))
             return
         key, msg_id = room_key(room.name), request.msg_id
         if not rooms.holds(room, msg_id):  # an earlier room's of the name: not this room's post

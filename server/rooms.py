@@ -956,7 +956,7 @@ class Rooms:
         role = self.role(room, person)
         member = room is self.default or canonical(person.name) in room.members
         if role is Role.OUTSIDER or act in MEMBERS_ONLY and not member:
-            return room, Refused(ErrorCode.NOT_MEMBER, f"you are not in {room.name}: join it first")
+            return room, Refused(ErrorCode.NOT_MEMBER, f"you are not in {room.name}: join it first", room=room.name)
         if role not in RIGHTS[act]:
             return room, Refused(ErrorCode.FORBIDDEN, f"{a_role(role)} of {room.name} cannot {act}")
         if target is not None and act in TARGETED:

@@ -29,7 +29,10 @@ const PLURAL_RULES = {
 // whenUntimed: {when} without retry_after, for a wait with no end (WHEN_UNTIMED);
 // timed: the sentence (its key in errors) a code takes with retry_after (TIMED_TEXTS);
 // liked: the sentence a code takes with the error's "like" (LIKE_TEXTS); named: with its
-// "name", the person it is about when not the asker (NAMED_TEXTS); untilTexts: with
+// "name", the person it is about when not the asker (NAMED_TEXTS); selfRoom: the codes
+// whose error with "room" and no "name" is about the asker in that room (SELF_ROOM);
+// tooLong: a bad_field's sentence by its "field", with "max_chars" (TOO_LONG_TEXTS); acts:
+// an act's own sentence for a code, by "act/code" (ACT_TEXTS); untilTexts: with
 // the error's "until" and no retry_after (UNTIL_TEXTS); untilClockless: the sentence without
 // the wait, and the longest wait, for a browser clock that makes it one it cannot be
 // (UNTIL_CLOCKLESS).
@@ -39,7 +42,8 @@ const PLURAL_RULES = {
 // passwordFields: the password dialog's field ("old", "new") each refused change is about
 // (client.core.PASSWORD_CHANGE_FIELDS).
 const i18n = { language: "en", messages: {}, plural: PLURAL_RULES["n != 1"], errors: {}, needsName: [], needsLike: [],
-  needsRoom: [], whenUntimed: {}, timed: {}, liked: {}, named: {}, untilTexts: {}, untilClockless: {}, loginFields: {},
+  needsRoom: [], whenUntimed: {}, timed: {}, liked: {}, named: {}, selfRoom: [], tooLong: {}, acts: {}, untilTexts: {},
+  untilClockless: {}, loginFields: {},
   loginRetry: [], loginWait: 0, passwordFields: {} };
 
 /** ``values`` put into ``{name}`` fields of ``text`` (a field with no value stays). */
@@ -78,9 +82,16 @@ function tn(singular, plural, n, values) {
  * ``waitedSaid`` (the error's ``waited``, what the server says it waited): one of them said
  * (expiredWait chooses). ``named`` (the error's "name": the person a code of i18n.named is
  * about, not the asker; ``name`` then the room the request named): that code's sentence
- * about them ("Olga is not in #turma"). client/display.py's explain_error, the one table. */
+ * about them ("Olga is not in #turma"); a code of i18n.selfRoom with ``room`` and no
+ * ``named`` is about the asker in that room. ``field`` and ``maxChars`` (a string too long:
+ * the error's "field" and "max_chars"): a bad_field of a field of i18n.tooLong in its
+ * sentence, and a message_too_large with the server's limit. client/display.py's
+ * explain_error, the one table. */
 function explainError(code, message, name, retryAfter, like, room, reason, uncertain, attempts, triedFor, until,
-  waited, waitedSaid, named) {
+  waited, waitedSaid, named, field, maxChars) {
+  if (i18n.selfRoom.includes(code) && room && !named) name = room;  // about the asker, in that room
+  const tooLong = code === "bad_field" && Number.isInteger(maxChars) && typeof field === "string"
+    && Object.hasOwn(i18n.tooLong, field) ? i18n.tooLong[field] : null;
   const aboutThem = typeof named === "string" && named && name && Object.hasOwn(i18n.named, code) ? i18n.named[code]
     : null;
   const timed = typeof retryAfter === "number" && Object.hasOwn(i18n.timed, code) ? i18n.timed[code] : null;
@@ -91,7 +102,7 @@ function explainError(code, message, name, retryAfter, like, room, reason, uncer
   const spent = spentFor !== null;
   const template = i18n.errors[attempts && unsure ? "unconfirmed_given_up" : unsure ? "unconfirmed"
     : attempts && code === "unavailable" ? "unavailable_given_up" : aboutThem || timed || liked || held
-      || (spent ? "expired_waited" : code)];
+      || (spent ? "expired_waited" : tooLong || code)];
   let text = message ? serverWords(message) : t("no explanation given");
   if (!template) return `${text} (${code})`;
   if ((name || !i18n.needsName.includes(code)) && (like || !i18n.needsLike.includes(code))
@@ -101,7 +112,8 @@ function explainError(code, message, name, retryAfter, like, room, reason, uncer
     const about = aboutThem ? named : i18n.needsRoom.includes(code) ? room : name;
     // limit, span, n: the protocol's (PROTOCOL.md, "Limits"; const.MAX_TEXT_CHARS, the
     // server's edit window, MIN_PASSWORD_LENGTH).
-    text = fill(template, { name: about || t("the recipient"), room: name || "", when, limit: MAX_TEXT_CHARS,
+    text = fill(template, { name: about || t("the recipient"), room: name || "", when,
+      limit: Number.isInteger(maxChars) ? maxChars : MAX_TEXT_CHARS,
       span: formatSpan(serverEditWindow),
       like: like || "", why: reason ? `: ${reason}` : "", n: MIN_PASSWORD_LENGTH, attempts,
       duration: formatDelay(triedFor), until: held ? formatTime(onThisClock(until)) : "",
@@ -137,7 +149,7 @@ function explainFrame(frame, message, name) {
   const text = (key) => (typeof frame[key] === "string" ? frame[key] : null);
   return explainError(frame.code, message, name, typeof frame.retry_after === "number" ? frame.retry_after : null,
     text("like"), text("room"), text("reason"), frame.uncertain === true, undefined, undefined, undefined, undefined,
-    undefined, text("name"));
+    undefined, text("name"), text("field"), Number.isInteger(frame.max_chars) ? frame.max_chars : null);
 }
 
 /** ``value`` with ``places`` decimals and the language's decimal mark ("2,5" in Portuguese): i18n.decimal. */
@@ -333,6 +345,9 @@ async function useLanguage(language) {
   i18n.timed = catalogue.timed || {};
   i18n.liked = catalogue.liked || {};
   i18n.named = catalogue.named || {};
+  i18n.selfRoom = catalogue.self_room || [];
+  i18n.tooLong = catalogue.too_long || {};
+  i18n.acts = catalogue.acts || {};
   i18n.untilTexts = catalogue.until_texts || {};
   i18n.untilClockless = catalogue.until_clockless || {};
   i18n.loginFields = catalogue.login_fields || {};

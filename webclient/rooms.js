@@ -365,14 +365,16 @@ function roomRequestFailed(chat, request, frame, message, out) {
   }
   // The sentence names it: the request's room, or the room a join was for (invite_only).
   // banned, of our own join: the error names the room and the ban's reason (an invite's
-  // refusal names no room, and is said in the server's words). An invite's unknown_recipient
-  // is the one refusal of an invitation that the catalogue's sentence for the code does not
-  // fit ("nobody called ... has ever logged in"): a name with no account, on a server that
-  // admits only accounts (PROTOCOL.md, "invite"); said in the page's words, which name the
-  // person, in its language (again after a switch).
-  const noAccount = aboutThem && request.act === "invite" && frame.code === "unknown_recipient";
-  const words = noAccount
-    ? () => explainError("invite_no_account", message, request.target)  // (client/display.py's ACT_TEXTS)
+  // refusal names no room: see below). An invite's unknown_recipient is a refusal of an
+  // invitation that the catalogue's sentence for the code does not fit ("nobody called ...
+  // has ever logged in"): a name with no account, on a server that admits only accounts
+  // (PROTOCOL.md, "invite"); said in the page's words, which name the person, in its
+  // language (again after a switch).
+  // An invite's banned (the person invited is banned) is another (i18n.acts, client/display.py's ACT_TEXTS).
+  const own = aboutThem && Object.hasOwn(i18n.acts, `${request.act}/${frame.code}`)
+    ? i18n.acts[`${request.act}/${frame.code}`] : null;
+  const words = own
+    ? () => explainError(own, message, request.target)
     : () => explainFrame(frame, message, aboutThem && !named ? null : room);
   notice(chat, key, () => t("Server: {message}", { message: words() }), nowSeconds(), true);
 }

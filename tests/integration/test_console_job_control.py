@@ -42,7 +42,10 @@ class Shell:
         before = len(self.screen.seen)
         self.run(f"{SERVER} {suffix}")
         self.screen.expect(b"listening on 127.0.0.1:")
-        self.screen.expect(b"only this machine can connect")  # the log's last line at start
+        self.screen.expect(b"only this machine can connect")
+        # The log's last line at start: standard input is the shell's terminal, where the
+        # operator can type the console's commands (server/console.py console_hint).
+        self.screen.expect(b"INFO type /help here for the console's commands (/quit stops the server)")
         found = re.search(rb"listening on 127\.0\.0\.1:(\d+)", self.screen.seen[before:])
         assert found, self.screen.seen
         return int(found[1])

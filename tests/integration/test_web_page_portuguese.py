@@ -579,3 +579,40 @@ def test_a_join_refused_for_an_invite_only_room_is_said_in_portuguese(page: Page
     said = page.js("document.getElementById('join-room-error').textContent")
     assert said == "#redes é só para convidados: peça um convite a quem modera a sala", said
     assert page.problems() == []
+
+
+def test_a_rooms_refusals_the_server_said_in_english_are_in_the_pages_words(page: Page) -> None:
+    """An invitation of someone banned from the room, a kick by someone not in it, and a
+    topic over its limit were shown in the server's English in a Portuguese page. The
+    errors say their facts now (the topic's "field" and "max_chars"; one's own not_member's
+    "room"), and the invitation has a sentence of its own (client/display.py's ACT_TEXTS);
+    an older server's errors, without those fields, keep its words."""
+    speak_portuguese(page)
+    said = page.js("""(() => {
+      const chat = createChat();
+      chat.version = 2;
+      const key = roomKey('#turma');
+      conversation(chat, key, '#turma');
+      chat.active = key;
+      const refuse = (request, fields) => receiveFrame(chat, { type: 'error', id: request.id, ...fields });
+      refuse(roomActFrame(chat, key, 'invite', 'Vic'),
+             { code: 'banned', message: 'Vic is banned from #turma: unban first' });
+      refuse(roomActFrame(chat, key, 'kick', 'Olga'),
+             { code: 'not_member', message: 'you are not in #turma: join it first', room: '#turma' });
+      refuse(topicFrame(chat, key, 'x'),
+             { code: 'bad_field', message: "'topic' is 300 characters long; the limit is 256", field: 'topic',
+               max_chars: 256 });
+      refuse(roomActFrame(chat, key, 'kick', 'Olga'),
+             { code: 'not_member', message: 'you are not in #turma: join it first' });
+      refuse(topicFrame(chat, key, 'x'),
+             { code: 'bad_field', message: "'topic' is 300 characters long; the limit is 256" });
+      return chat.conversations.get(key).items.filter((item) => item.kind === 'notice').map((item) => item.text);
+    })()""")
+    assert said == [
+        "Servidor: há um banimento contra Vic nesta sala: retire o banimento primeiro, depois convide",
+        "Servidor: você não está em #turma: entre nela primeiro",
+        "Servidor: o tema é longo demais: no máximo 256 caracteres; encurte-o",
+        "Servidor: \ue000you are not in #turma: join it first\ue001",
+        "Servidor: \ue000'topic' is 300 characters long; the limit is 256\ue001 (bad_field)",
+    ], said
+    assert page.problems() == []

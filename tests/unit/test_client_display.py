@@ -770,6 +770,63 @@ def test_an_acts_not_member_that_names_the_person_is_said_in_the_clients_words()
     assert explain_act_refusal(shady, "kick", "Olga", "#turma") == "\\x1b[2JOlga is not in #turma"
 
 
+def test_an_acts_not_member_about_the_asker_and_an_invite_of_someone_banned_are_said_in_the_clients_words() -> None:
+    """A kick by someone not in #turma, and an invitation of Vic, banned there, were said in
+    the server's English in every client. The first names the room now (its "room", and no
+    "name": about the asker); the second is an invitation's own sentence (ACT_TEXTS)."""
+    from client.display import explain_act_refusal
+    from client.errors import RequestFailed
+    from client.gui.session import act_failure_words
+    from i18n import use
+    from protocol import ErrorReply
+    mine = RequestFailed.of(ErrorReply("not_member", "you are not in #turma: join it first", "k", room_name="#turma"))
+    banned = RequestFailed.of(ErrorReply("banned", "Vic is banned from #turma: unban first", "i"))
+    try:
+        use("pt_BR")
+        for words in (explain_act_refusal, act_failure_words):
+            assert words(mine, "kick", "olga", "#turma") == "você não está em #turma: entre nela primeiro"
+            assert words(mine, "kick", "olga") == "você não está em #turma: entre nela primeiro"
+            assert words(banned, "invite", "vic", "#turma") == (
+                "há um banimento contra vic nesta sala: retire o banimento primeiro, depois convide")
+        # A request that is no act says it as before (the room it named), and one's own join
+        # while banned stays one's own standing.
+        assert explain_refusal(mine, "#turma") == "você não está em #turma: entre nela primeiro"
+        own = RequestFailed.of(ErrorReply("banned", "you are banned from #turma", "j", room_name="#turma"))
+        assert explain_refusal(own) == "há um banimento contra você em #turma"
+    finally:
+        use("en")
+    assert explain_act_refusal(banned, "invite", "Vic") == (
+        "Vic is banned from this room: unban them first, then invite them")
+
+
+def test_a_field_too_long_is_said_in_the_clients_words_with_the_servers_limit() -> None:
+    """A topic over its limit was said in the server's English ("'topic' is 300 characters
+    long; the limit is 256 (bad_field)"): the error names its field and limit now. A field
+    without a sentence of its own, or an older server's error, keeps the server's words; a
+    message too long says the server's limit, not this client's idea of it."""
+    from client.errors import RequestFailed
+    from i18n import use
+    from protocol import ErrorReply
+    topic = RequestFailed.of(ErrorReply("bad_field", "'topic' is 300 characters long; the limit is 256", "t",
+                                        field="topic", max_chars=256))
+    reason = ErrorReply("bad_field", "'reason' is 300 characters long; the limit is 256", "k", field="reason",
+                        max_chars=256)
+    older = RequestFailed.of(ErrorReply("bad_field", "'topic' is 300 characters long; the limit is 256", "t"))
+    other = ErrorReply("bad_field", "'id' is 65 characters long; the limit is 64", "x", field="id", max_chars=64)
+    text = ErrorReply("message_too_large", "'text' is 2001 characters long; the limit is 2000", "m", field="text",
+                      max_chars=2000)
+    try:
+        use("pt_BR")
+        assert explain_refusal(topic, "#turma") == "o tema é longo demais: no máximo 256 caracteres; encurte-o"
+        assert explain_refusal(reason) == "o motivo é longo demais: no máximo 256 caracteres; encurte-o"
+        assert explain_refusal(text, "Ana") == "o texto tem mais de 2000 caracteres: encurte-o, ou envie-o em partes"
+        assert explain_refusal(older) == "'topic' is 300 characters long; the limit is 256 (bad_field)"
+        assert explain_refusal(other) == "'id' is 65 characters long; the limit is 64 (bad_field)"
+    finally:
+        use("en")
+    assert explain_refusal(topic) == "the topic is too long: at most 256 characters; shorten it"
+
+
 def test_a_block_or_unblock_of_ones_own_name_is_said_as_what_was_asked() -> None:
     """Their bad_field is of one's own name (PROTOCOL.md, "block"): an unblock said "you
     cannot block yourself (bad_field)", the server's words for the other request."""

@@ -103,6 +103,31 @@ def test_bad_fields_are_refused_with_the_request_id(obj):
     assert type(got) is FrameRejected and got.code == ErrorCode.BAD_FIELD and got.request_id == obj["id"]
 
 
+@pytest.mark.parametrize("obj,code,field,max_chars,max_bytes", [
+    ({"type": "topic", "id": "t", "room": "#a", "topic": "x" * (const.MAX_TOPIC_CHARS + 1)}, ErrorCode.BAD_FIELD,
+     "topic", const.MAX_TOPIC_CHARS, None),
+    ({"type": "kick", "id": "t", "room": "#a", "name": "b", "reason": "é" * 257}, ErrorCode.BAD_FIELD, "reason", 256,
+     None),
+    ({"type": "send", "id": "t", "room": "#a", "text": "x" * (const.MAX_TEXT_CHARS + 1)}, ErrorCode.MESSAGE_TOO_LARGE,
+     "text", const.MAX_TEXT_CHARS, None),
+    ({"type": "invite", "id": "t", "room": "#a", "name": "𝒜" * 65}, ErrorCode.INVALID_NAME, "name", None,
+     const.MAX_NAME_BYTES),
+])
+def test_a_string_too_long_is_refused_naming_its_field_and_its_limit(obj, code, field, max_chars, max_bytes):
+    """A topic over its limit was refused bad_field with the server's English only: no
+    client could say which field, nor its limit, in its user's language. The refusal names
+    the key and the limit the server holds it to: characters, or bytes of UTF-8 (a name);
+    and the error frame carries them."""
+    got = _decode(obj, CLIENT_TYPES)
+    assert type(got) is FrameRejected and (got.code, got.request_id) == (code, "t")
+    assert (got.field, got.max_chars, got.max_bytes) == (field, max_chars, max_bytes)
+    reply = ErrorReply(got.code, got.message, got.request_id, field=got.field, max_chars=got.max_chars,
+                       max_bytes=got.max_bytes)
+    wire = codec.to_dict(reply)
+    assert (wire["field"], wire.get("max_chars"), wire.get("max_bytes")) == (field, max_chars, max_bytes)
+    assert _decode(wire, SERVER_TYPES) == reply
+
+
 def test_mine_is_optional_and_a_plain_room_list_says_nothing_of_it():
     """A plain ``rooms`` is what it was; a ``room_list`` without ``mine`` (an older
     server's, or the answer to a plain request) decodes with ``mine`` None, so a client

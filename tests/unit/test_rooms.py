@@ -413,7 +413,13 @@ def test_a_not_member_about_the_person_acted_on_names_them_and_ones_own_names_no
         assert out == [Refused(ErrorCode.NOT_MEMBER, "Otto is not in #redes", name="Otto")]
         assert out[0].reply("r1") == ErrorReply(ErrorCode.NOT_MEMBER, "Otto is not in #redes", "r1", name="Otto")
     own = rooms.kick(OUTSIDER, "#redes", VICTIM, T0)
-    assert own == [Refused(ErrorCode.NOT_MEMBER, "you are not in #redes: join it first")] and own[0].name is None
+    assert own == [Refused(ErrorCode.NOT_MEMBER, "you are not in #redes: join it first", room="#redes")]
+    assert own[0].name is None
+    # And the one about the asker says so: ``room``, the room they are not in (as one's own
+    # muted or banned does): without it, a client could not tell it from an older server's
+    # not_member about the person acted on, and showed the server's English.
+    assert own[0].reply("r2") == ErrorReply(ErrorCode.NOT_MEMBER, "you are not in #redes: join it first", "r2",
+                                            room_name="#redes")
 
 
 def test_a_banned_account_cannot_rejoin_until_unbanned(rooms):

@@ -147,3 +147,17 @@ def test_the_unregister_question_names_the_command_in_the_consoles_language() ->
         assert "digite /descadastrar Conceição de novo em até um minuto" in console.unregister_question("Conceição")
     finally:
         use("en")
+
+
+def test_the_log_says_at_start_how_to_use_the_console_only_when_someone_can_type_there() -> None:
+    """A server at a terminal logged where it listens and nothing about its console: an
+    operator saw no prompt and did not know it took commands. The hint names /help, which
+    the console takes; with no terminal on standard input (a pipe, a file, nothing) there is
+    nobody to type, and no hint."""
+    hint = console.console_hint(Stream(True))
+    assert hint is not None and "/help" in hint.split() and "/help" in HELP_COMMANDS
+    assert "(/quit stops" in hint and "/quit" in QUIT_COMMANDS
+    assert console.console_hint(Stream(False)) is None
+    closed = io.StringIO()
+    closed.close()
+    assert console.console_hint(closed) is None

@@ -18,6 +18,7 @@ chatCatalogueLoaded("en", {
   "forbidden": "you may not do that: only a message's sender may change it, and only a room's owner, its moderators or an administrator may manage the room; ask them",
   "heartbeat_timeout": "the server closed the connection: it heard nothing from this client for too long",
   "invalid_name": "that name cannot be used: a name has letters and digits of one script, with '_', '-' or '.' but no spaces or symbols (a room's name starts with #); choose another",
+  "invite_banned": "{name} is banned from this room: unban them first, then invite them",
   "invite_no_account": "{name} has no account here, and only accounts log in on this server: check the name, or invite them once they have registered",
   "invite_only": "{name} is invite-only: ask its moderators to invite you",
   "login_timeout": "the server closed the connection: the login did not finish in time",
@@ -35,6 +36,7 @@ chatCatalogueLoaded("en", {
   "password_reset": "your password was reset by the server operator: log in again with the new password the operator gives you",
   "queue_full": "too many messages are waiting for the connection to come back",
   "rate_limited": "too many attempts; {when}",
+  "reason_too_long": "the reason is too long: at most {limit} characters; shorten it",
   "recipient_busy": "{name} has too many messages waiting; try again later",
   "recipient_disconnected": "{name} disconnected before receiving it",
   "room_exists": "{name} exists already: join it",
@@ -45,6 +47,7 @@ chatCatalogueLoaded("en", {
   "too_many_blocked": "you block as many names as one may already: unblock someone you no longer need to block first",
   "too_many_connections": "too many connections come from your address (this computer, or your network's); close some, or {when}",
   "too_many_rooms": "no more rooms now: you are in as many rooms as one may be, or too many rooms were made (on this server, or lately from your address); leave a room you no longer need, or join one that exists",
+  "topic_too_long": "the topic is too long: at most {limit} characters; shorten it",
   "unavailable": "the server cannot store anything right now (its disk is full or failing, or it cannot reach its Redis), so nothing was done; {when}",
   "unavailable_given_up": "the server could not store it (its disk is full or failing, or it cannot reach its Redis): tried {attempts} times in {duration}, and it was not sent; send it again later",
   "unblock_self": "you cannot unblock yourself: nobody can block themselves",
@@ -86,6 +89,19 @@ chatCatalogueLoaded("en", {
  },
  "named": {
   "not_member": "not_member_named"
+ },
+ "self_room": [
+  "not_member"
+ ],
+ "too_long": {
+  "reason": "reason_too_long",
+  "topic": "topic_too_long"
+ },
+ "acts": {
+  "block/bad_field": "block_self",
+  "invite/banned": "invite_banned",
+  "invite/unknown_recipient": "invite_no_account",
+  "unblock/bad_field": "unblock_self"
  },
  "until_texts": {
   "name_taken": "name_held"

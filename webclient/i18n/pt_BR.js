@@ -700,6 +700,7 @@ chatCatalogueLoaded("pt_BR", {
   "the password file {path} is empty (the password is its first line)": "o arquivo de senha {path} está vazio (a senha é a primeira linha dele)",
   "the password of {name} may or may not have been changed (the storage did not answer in time): type /password {name} again": "a senha de {name} pode ou não ter sido trocada (o armazenamento não respondeu a tempo): digite /password {name} de novo",
   "the password of {name} was not changed: the server cannot save anything right now; try again shortly": "a senha de {name} não foi trocada: o servidor não consegue gravar nada agora; tente de novo daqui a pouco",
+  "the reason is too long: at most {limit} characters; shorten it": "o motivo é longo demais: no máximo {limit} caracteres; encurte-o",
   "the recipient": "o destinatário",
   "the room": "a sala",
   "the rooms, with members and topics": "as salas, com membros e temas",
@@ -739,6 +740,7 @@ chatCatalogueLoaded("pt_BR", {
   "the session ended: {why}": "a sessão terminou: {why}",
   "the text is longer than {limit} characters: shorten it, or send it in parts": "o texto tem mais de {limit} caracteres: encurte-o, ou envie-o em partes",
   "the timeout must be more than 0 and less than a day, not {text}": "o tempo limite precisa ser maior que 0 e menor que um dia, não {text}",
+  "the topic is too long: at most {limit} characters; shorten it": "o tema é longo demais: no máximo {limit} caracteres; encurte-o",
   "the two passwords differ": "as duas senhas são diferentes",
   "the two passwords differ; nothing was registered": "as duas senhas são diferentes; nada foi registrado",
   "there is no database to back up at {database}": "não há banco de dados para copiar em {database}",
@@ -840,6 +842,7 @@ chatCatalogueLoaded("pt_BR", {
   "{name} has no account: there is nothing to delete": "{name} não tem conta: não há nada a excluir",
   "{name} has too many messages waiting; try again later": "{name} tem mensagens demais esperando; tente de novo mais tarde",
   "{name} in {room}: {text}": "{name} em {room}: {text}",
+  "{name} is banned from this room: unban them first, then invite them": "há um banimento contra {name} nesta sala: retire o banimento primeiro, depois convide",
   "{name} is in {room}; Ctrl-C stops it": "{name} está em {room}; Ctrl-C o encerra",
   "{name} is invite-only: ask its moderators to invite you": "{name} é só para convidados: peça um convite a quem modera a sala",
   "{name} is not a valid name: {why}": "{name} não é um nome válido: {why}",
@@ -965,6 +968,7 @@ chatCatalogueLoaded("pt_BR", {
   "forbidden": "você não pode fazer isso: só quem enviou uma mensagem pode mudá-la, e só quem é responsável por uma sala, quem faz a moderação dela ou quem administra o servidor podem cuidar dela; peça a essas pessoas",
   "heartbeat_timeout": "o servidor fechou a conexão: não recebeu nada deste cliente por tempo demais",
   "invalid_name": "esse nome não pode ser usado: um nome tem letras e dígitos de um só alfabeto, com '_', '-' ou '.', mas sem espaços nem símbolos (o nome de uma sala começa com #); escolha outro",
+  "invite_banned": "há um banimento contra {name} nesta sala: retire o banimento primeiro, depois convide",
   "invite_no_account": "{name} não tem conta aqui, e só contas entram neste servidor: confira o nome, ou convide a pessoa depois que ela se registrar",
   "invite_only": "{name} é só para convidados: peça um convite a quem modera a sala",
   "login_timeout": "o servidor fechou a conexão: o login não terminou a tempo",
@@ -982,6 +986,7 @@ chatCatalogueLoaded("pt_BR", {
   "password_reset": "a sua senha foi redefinida pelo operador do servidor: entre de novo com a nova senha que o operador lhe der",
   "queue_full": "há mensagens demais esperando a conexão voltar",
   "rate_limited": "tentativas demais; {when}",
+  "reason_too_long": "o motivo é longo demais: no máximo {limit} caracteres; encurte-o",
   "recipient_busy": "{name} tem mensagens demais esperando; tente de novo mais tarde",
   "recipient_disconnected": "{name} se desconectou antes de recebê-la",
   "room_exists": "{name} já existe: entre nela",
@@ -992,6 +997,7 @@ chatCatalogueLoaded("pt_BR", {
   "too_many_blocked": "você já bloqueia o máximo de nomes permitido: desbloqueie antes alguém que não precisa mais bloquear",
   "too_many_connections": "há conexões demais vindas do seu endereço (este computador, ou a sua rede); feche algumas, ou {when}",
   "too_many_rooms": "não dá para ter mais salas agora: você já está no máximo de salas permitido, ou foram criadas salas demais (neste servidor, ou há pouco a partir do seu endereço); saia de uma sala de que não precisa mais, ou entre em uma que já existe",
+  "topic_too_long": "o tema é longo demais: no máximo {limit} caracteres; encurte-o",
   "unavailable": "o servidor não consegue guardar nada agora (o disco está cheio ou com defeito, ou ele não consegue falar com o Redis), então nada foi feito; {when}",
   "unavailable_given_up": "o servidor não conseguiu guardá-la (o disco está cheio ou com defeito, ou ele não consegue falar com o Redis): tentou-se {attempts} vezes em {duration}, e ela não foi enviada; envie de novo mais tarde",
   "unblock_self": "você não pode desbloquear a si mesmo: ninguém pode bloquear a si mesmo",
@@ -1033,6 +1039,19 @@ chatCatalogueLoaded("pt_BR", {
  },
  "named": {
   "not_member": "not_member_named"
+ },
+ "self_room": [
+  "not_member"
+ ],
+ "too_long": {
+  "reason": "reason_too_long",
+  "topic": "topic_too_long"
+ },
+ "acts": {
+  "block/bad_field": "block_self",
+  "invite/banned": "invite_banned",
+  "invite/unknown_recipient": "invite_no_account",
+  "unblock/bad_field": "unblock_self"
  },
  "until_texts": {
   "name_taken": "name_held"
