@@ -44,8 +44,11 @@ ErrorReply) for a request id this object never sent is passed on as it is: the s
 tells the outcome of messages sent by an earlier run right after the welcome. An answer
 that comes after its caller gave up waiting (RequestTimeout) is not handed on: what it says
 of this client's state is applied (:meth:`ChatClient.register`,
-:meth:`ChatClient.change_password`, :meth:`ChatClient.set_read_receipts`), and said by an
-:class:`~client.events.AnsweredLate`; the rest is dropped (client/core.py, ``stop_waiting``).
+:meth:`ChatClient.change_password`, :meth:`ChatClient.set_read_receipts`, an edit's or a
+delete's change), and a change's is said by an :class:`~client.events.AnsweredLate` (those
+three, block and unblock, unregister, edit and delete, and the room acts from join to
+set_mode, with the request sent, for a front end's own state); the late answers to reads
+(who, lookup, the lists...) are dropped (client/core.py, ``stop_waiting``).
 When the session ends for good, unfinished messages fail (``connection_lost``, one
 MessageUpdate each), then exactly one ``ConnectionClosed`` is delivered, then ``closed`` is
 set.
@@ -219,14 +222,19 @@ _Selector = getattr(selectors, "PollSelector", selectors.SelectSelector)
 _QUEUE_POLL = 0.1
 
 
-def _answered_late(request: str, answer: Event) -> list[Event]:
-    """What a late answer to a change of this client's own state hands on: an AnsweredLate,
-    unless the answer is uncertain too (nothing more is known than the caller was told)."""
-    if isinstance(answer, Done):
-        return [AnsweredLate(request, True)]
-    if isinstance(answer, ErrorReply) and not answer.uncertain:
-        return [AnsweredLate(request, False, answer.code, answer.message)]
-    return []
+def _answered_late(request: str, answer: Event, asked: Event | None = None) -> list[Event]:
+    """What a late answer to a change hands on: an AnsweredLate (``asked``: the request, when
+    its frame holds no password), unless the answer is uncertain too (nothing more is known
+    than the caller was told). The answer to a join is the room (RoomInfo): done."""
+    if isinstance(answer, ErrorReply):
+        return [] if answer.uncertain else [AnsweredLate(request, False, answer.code, answer.message, asked)]
+    return [AnsweredLate(request, True, asked=asked, at=answer.at if isinstance(answer, Done) else None)]
+
+
+def _said_late(asked: Event) -> Callable[[Event], list[Event]]:
+    """The ``late`` of a change the library keeps nothing of (or whose answer the core takes
+    in itself: an edit's or a delete's ``ok``): it is only told (an AnsweredLate)."""
+    return lambda answer: _answered_late(asked.TYPE, answer, asked)
 
 
 def _shutdown(sock: socket.socket, how: int) -> None:
@@ -864,7 +872,7 @@ class ChatClient:
 
     def _change(self, request: Edit | Delete, timeout: float) -> float | None:
         """Send edit or delete ``request``; when its change was stamped (its ``ok``'s ``at``)."""
-        done = self._request(request, Done, timeout)
+        done = self._request(request, Done, timeout, late=_said_late(request))
         return done.at if isinstance(done, Done) else None
 
     def set_read_receipts(self, on: bool, timeout: float = const.SEND_TIMEOUT) -> None:
@@ -936,12 +944,14 @@ class ChatClient:
         with self._lock:
             return self.core.rooms
 
-    def _room_request(self, event: Event, expect: type[Event], timeout: float) -> Event:
+    def _room_request(self, event: Event, expect: type[Event], timeout: float, change: bool = True) -> Event:
+        """Send room request ``event`` as :meth:`_request`; a ``change`` (an act, not a list)
+        answered after ``timeout`` is told (AnsweredLate)."""
         with self._lock:
             problem = self.core.rooms_problem()
         if problem is not None:
             raise RequestFailed(ErrorCode.UNSUPPORTED_VERSION, problem)
-        return self._request(event, expect, timeout)
+        return self._request(event, expect, timeout, late=_said_late(event) if change else None)
 
     def join(self, room: str, *, create: bool = False, invite_only: bool = False,
              timeout: float = const.SEND_TIMEOUT) -> RoomInfo:
@@ -983,7 +993,7 @@ class ChatClient:
             remaining = deadline - time.monotonic()
             if remaining <= 0:
                 raise RequestTimeout(f"the list of {field} did not arrive within {timeout:g} s")
-            answer = self._room_request(ask(after), expect, remaining)
+            answer = self._room_request(ask(after), expect, remaining, change=False)
             if mine and getattr(answer, "mine", None) is not True:
                 raise RequestFailed(ErrorCode.UNKNOWN_TYPE, "this server does not list one's own rooms (it is older)")
             items = getattr(answer, field)
@@ -1031,11 +1041,13 @@ class ChatClient:
 
     def block(self, name: str, timeout: float = const.SEND_TIMEOUT) -> None:
         """Stop receiving messages (direct and room) from ``name``; they are not told."""
-        self._request(Block(self.core.new_request_id(), name), Done, timeout)
+        block = Block(self.core.new_request_id(), name)
+        self._request(block, Done, timeout, late=_said_late(block))
 
     def unblock(self, name: str, timeout: float = const.SEND_TIMEOUT) -> None:
         """Receive messages from ``name`` again."""
-        self._request(Unblock(self.core.new_request_id(), name), Done, timeout)
+        unblock = Unblock(self.core.new_request_id(), name)
+        self._request(unblock, Done, timeout, late=_said_late(unblock))
 
     def blocked(self, timeout: float = const.SEND_TIMEOUT) -> list[str]:
         """Whom this user blocks, as the server keeps it for every session of the user
@@ -1186,7 +1198,8 @@ class ChatClient:
         once the server deleted it (the session then ends: ``account_deleted``, then
         ``bye``), else RequestFailed (``bad_password``, ``rate_limited``, ``unavailable``,
         ``forbidden`` for a guest) and nothing changed."""
-        self._request(Unregister(self.core.new_request_id(), password), Done, timeout)
+        self._request(Unregister(self.core.new_request_id(), password), Done, timeout,
+                      late=lambda answer: _answered_late(Unregister.TYPE, answer))  # (not the password)
 
     def change_password(self, old: str, new: str, timeout: float = const.SEND_TIMEOUT) -> None:
         """Change this account's password from ``old`` to ``new`` (PROTOCOL.md, "password");

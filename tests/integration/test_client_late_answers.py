@@ -24,7 +24,7 @@ from client.resume import ResumeTokens
 from client.terminal import TerminalUI
 from clientkit import start
 from faultproxy import FaultProxy
-from protocol import Done, ErrorReply, Event
+from protocol import Block, Done, ErrorReply, Event, RoomInfo
 from server import ServerConfig, ServerThread
 from waits import wait_until
 
@@ -117,7 +117,7 @@ def test_a_password_or_setting_changed_after_its_timeout_is_kept_and_not_handed_
 
 
 @pytest.mark.timeout_seconds(60)
-def test_a_block_answered_after_its_timeout_is_not_handed_on() -> None:
+def test_a_block_or_unregister_answered_after_its_timeout_is_said_as_answered_late_not_as_unmatched() -> None:
     clients: list[ChatClient] = []
     with ServerThread(ServerConfig(host="127.0.0.1", port=0)) as server, \
             FaultProxy(server.host, server.port) as proxy:
@@ -128,10 +128,76 @@ def test_a_block_answered_after_its_timeout_is_not_handed_on() -> None:
             timeout = answered_late(proxy, ana, lambda: ana.block("Bruno", timeout=SHORT))
             assert timeout.uncertain
             assert [name.lower() for name in ana.blocked(timeout=WAIT)] == ["bruno"]  # done: the server keeps it
+            timeout = answered_late(proxy, ana, lambda: ana.unblock("Bruno", timeout=SHORT))
+            assert ana.blocked(timeout=WAIT) == []
             timeout = answered_late(proxy, ana, lambda: ana.unregister("not the password", timeout=SHORT))
             assert timeout.uncertain
-            assert unmatched_answers(drained(ana)) == []  # neither the ok nor the refusal
+            events = drained(ana)
+            assert unmatched_answers(events) == []  # neither the ok nor the refusal
+            # Told, with what was asked: a window's block list follows it.
+            block, unblock, unregister = said_late(events)
+            assert (block.request, block.done, type(block.asked), block.asked.name) == ("block", True, Block, "Bruno")
+            assert (unblock.request, unblock.done, unblock.asked.name) == ("unblock", True, "Bruno")
+            assert (unregister.request, unregister.done, unregister.code) == ("unregister", False, "bad_password")
+            assert unregister.asked is None  # its frame holds the password: not handed around
             assert ana.connected
+        finally:
+            for client in clients:
+                client.close()
+
+
+@pytest.mark.timeout_seconds(60)
+def test_an_edit_or_delete_answered_after_its_timeout_is_taken_in_and_said() -> None:
+    clients: list[ChatClient] = []
+    with ServerThread(ServerConfig(host="127.0.0.1", port=0)) as server, \
+            FaultProxy(server.host, server.port) as proxy:
+        try:
+            ana = start(clients, proxy.port, "Ana", resume_tokens=ResumeTokens(None))
+            bruno = start(clients, server.port, "Bruno", resume_tokens=ResumeTokens(None))
+            message = ana.send_direct("Bruno", "oi, tudo bem?")
+            assert message.wait({"delivered"}, timeout=WAIT)
+            drained(ana)
+            answered_late(proxy, ana, lambda: ana.edit(message.msg_id, "oi, tudo bom?", timeout=SHORT))
+            answered_late(proxy, ana, lambda: ana.delete(message.msg_id, timeout=SHORT))
+            answered_late(proxy, ana, lambda: ana.edit(message.msg_id, "again", timeout=SHORT))
+            events = drained(ana)
+            assert unmatched_answers(events) == []
+            edit, delete, refused = said_late(events)
+            assert (edit.request, edit.done, edit.asked.msg_id, edit.asked.text) == (
+                "edit", True, message.msg_id, "oi, tudo bom?")
+            assert (delete.request, delete.done, delete.asked.msg_id) == ("delete", True, message.msg_id)
+            assert edit.at is not None and delete.at is not None and delete.at >= edit.at  # when each was stamped
+            assert (refused.request, refused.done, refused.asked.msg_id) == ("edit", False, message.msg_id)
+            assert refused.code, refused
+            assert bruno.connected
+        finally:
+            for client in clients:
+                client.close()
+
+
+@pytest.mark.timeout_seconds(60)
+def test_a_room_act_answered_after_its_timeout_is_said_with_its_room_and_person() -> None:
+    clients: list[ChatClient] = []
+    with ServerThread(ServerConfig(host="127.0.0.1", port=0)) as server, \
+            FaultProxy(server.host, server.port) as proxy:
+        try:
+            ana = start(clients, proxy.port, "Ana", resume_tokens=ResumeTokens(None))
+            bruno = start(clients, server.port, "Bruno", resume_tokens=ResumeTokens(None))
+            answered_late(proxy, ana, lambda: ana.join("#redes", timeout=SHORT))
+            bruno.join("#redes", timeout=WAIT)
+            answered_late(proxy, ana, lambda: ana.kick("#redes", "Bruno", timeout=SHORT))
+            answered_late(proxy, ana, lambda: ana.set_topic("#nowhere", "x", timeout=SHORT))
+            assert [member.name for member in ana.members("#redes", timeout=WAIT)] == ["Ana"]
+            events = drained(ana)
+            assert unmatched_answers(events) == []
+            assert not [event for event in events if isinstance(event, RoomInfo)]  # the join's: not unmatched
+            join, kick, topic = said_late(events)
+            assert (join.request, join.done, join.asked.room_name) == ("join", True, "#redes")
+            assert (kick.request, kick.done, kick.asked.room_name, kick.asked.name) == ("kick", True, "#redes", "Bruno")
+            assert (topic.request, topic.done, topic.asked.room_name) == ("topic", False, "#nowhere")
+            # Lists asked in pages are no change: a late page is dropped, not said.
+            answered_late(proxy, ana, lambda: ana.rooms(timeout=SHORT))
+            assert said_late(drained(ana)) == []
         finally:
             for client in clients:
                 client.close()
