@@ -47,7 +47,8 @@ of this client's state is applied (:meth:`ChatClient.register`,
 :meth:`ChatClient.change_password`, :meth:`ChatClient.set_read_receipts`, an edit's or a
 delete's change), and a change's is said by an :class:`~client.events.AnsweredLate` (those
 three, block and unblock, unregister, edit and delete, and the room acts from join to
-set_mode, with the request sent, for a front end's own state); the late answers to reads
+set_mode, with the request sent, for a front end's own state); a watch's is kept and its
+``Watching`` handed on (as :meth:`ChatClient.watch_soon`'s); the late answers to reads
 (who, lookup, the lists...) are dropped (client/core.py, ``stop_waiting``).
 When the session ends for good, unfinished messages fail (``connection_lost``, one
 MessageUpdate each), then exactly one ``ConnectionClosed`` is delivered, then ``closed`` is
@@ -1075,7 +1076,8 @@ class ChatClient:
         everyone (PROTOCOL.md, "Presence"). Returns those of them online now, each with
         since when; the others are offline. The names stay watched across reconnections:
         each new session watches them again and hands the application its
-        :class:`~protocol.Watching` answer (the state may have changed meanwhile).
+        :class:`~protocol.Watching` answer (the state may have changed meanwhile); so
+        does a watch whose answer came after ``timeout`` (RequestTimeout was raised).
         Sent in requests of at most ``WATCH_PART`` names (whose answer always fits in a
         frame, whatever the names), within ``timeout`` in all; raises like :meth:`who`
         (``too_many_watched`` past ``const.MAX_WATCHED``)."""
@@ -1085,12 +1087,22 @@ class ChatClient:
         for start in range(0, len(wanted), WATCH_PART):
             part = wanted[start:start + WATCH_PART]
             answer = self._request(Watch(self.core.new_request_id(), tuple(part)), Watching,
-                                   max(0.0, deadline - time.monotonic()))
+                                   max(0.0, deadline - time.monotonic()), late=lambda late, part=part:
+                                   self._watched_late(late, part))
             assert isinstance(answer, Watching)
             online += answer.users
             with self._lock:
                 self.core.watched.update((canonical(name), name) for name in part)
         return online
+
+    def _watched_late(self, answer: Event, names: list[str]) -> list[Event]:
+        """(Lock held; the receiver.) The answer to a watch() that timed out came after all:
+        the server watches ``names`` now, so the reconnections watch them again, and the
+        answer is handed on as :meth:`watch_soon`'s (a refusal: nothing is watched)."""
+        if not isinstance(answer, Watching):
+            return []
+        self.core.watched.update((canonical(name), name) for name in names)
+        return [answer]
 
     def watch_soon(self, names: Iterable[str]) -> None:
         """Like :meth:`watch`, without waiting, for names not watched yet: the

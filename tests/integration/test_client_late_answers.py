@@ -24,7 +24,7 @@ from client.resume import ResumeTokens
 from client.terminal import TerminalUI
 from clientkit import start
 from faultproxy import FaultProxy
-from protocol import Block, Done, ErrorReply, Event, RoomInfo
+from protocol import Block, Done, ErrorReply, Event, RoomInfo, Watching
 from server import ServerConfig, ServerThread
 from waits import wait_until
 
@@ -198,6 +198,24 @@ def test_a_room_act_answered_after_its_timeout_is_said_with_its_room_and_person(
             # Lists asked in pages are no change: a late page is dropped, not said.
             answered_late(proxy, ana, lambda: ana.rooms(timeout=SHORT))
             assert said_late(drained(ana)) == []
+        finally:
+            for client in clients:
+                client.close()
+
+
+@pytest.mark.timeout_seconds(60)
+def test_a_watch_answered_after_its_timeout_is_kept_for_the_reconnections_and_its_presence_handed_on() -> None:
+    clients: list[ChatClient] = []
+    with ServerThread(ServerConfig(host="127.0.0.1", port=0)) as server, \
+            FaultProxy(server.host, server.port) as proxy:
+        try:
+            ana = start(clients, proxy.port, "Ana", resume_tokens=ResumeTokens(None))
+            start(clients, server.port, "Bruno", resume_tokens=ResumeTokens(None))
+            drained(ana)
+            answered_late(proxy, ana, lambda: ana.watch(["Bruno"], timeout=SHORT))
+            assert ana.watched == ["Bruno"]  # the server watches it: a reconnection watches it again
+            [watching] = [event for event in drained(ana) if isinstance(event, Watching)]
+            assert [user.name for user in watching.users] == ["Bruno"]  # as watch_soon's answer
         finally:
             for client in clients:
                 client.close()
