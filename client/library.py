@@ -537,17 +537,13 @@ class ChatClient:
     def _open_session_once(self, timeout: float, index: int) -> tuple[Link, Connection, Welcome]:
         self.host, self.port = self.servers[index]
         deadline = time.monotonic() + timeout
-        link = self._open_link(timeout)
-        with self._lock:
-            if self.core.closing:  # close() came while we were connecting
-                link.close()
-                raise ServerUnreachable("the client is closing")
-            self._attempt_sock = link.sock
         try:
-            conn, welcome = self._log_in(link, deadline, timeout)
-        except BaseException:
-            link.close()
-            raise
+            link = self._open_link(timeout)
+            try:
+                conn, welcome = self._log_in(link, deadline, timeout)
+            except BaseException:
+                link.close()
+                raise
         finally:
             with self._lock:
                 self._attempt_sock = None
@@ -597,11 +593,25 @@ class ChatClient:
         sock.settimeout(max(0.05, min(self.core.ping_after, self.core.heartbeat_timeout)))
 
     def _open_link(self, timeout: float) -> Link:
+        """The TCP connection (and its TLS handshake) for a login. The socket is the attempt's
+        (``_attempt_sock``, which the caller clears) as soon as it is connected, so that
+        close() ends a handshake the server never answers at once, not after ``timeout``."""
         context = self._tls_context() if self._tls else None  # first: CertificateError for a bad CA file
         sock = open_socket(self.host, self.port, timeout)
+        with self._lock:
+            if self.core.closing:  # close() came while we were connecting
+                sock.close()
+                raise ServerUnreachable("the client is closing")
+            self._attempt_sock = sock
         if context is None:
             return Link(sock)
-        return Link(sock, start_tls(sock, context, self.host, self.port, timeout))
+        try:
+            return Link(sock, start_tls(sock, context, self.host, self.port, timeout))
+        except ServerUnreachable:
+            with self._lock:
+                if self.core.closing:  # close() shut the socket: not the server's failure
+                    raise ServerUnreachable("the client was closed during the TLS handshake") from None
+            raise
 
     def _tls_context(self) -> ssl.SSLContext:
         if self._ssl_context is None:

@@ -10,6 +10,7 @@ whose ``stall_peer`` stops reading her link with a small receive buffer.
 from __future__ import annotations
 
 import socket
+import threading
 import time
 from pathlib import Path
 
@@ -218,5 +219,86 @@ def test_over_tls_a_request_and_close_while_the_server_reads_nothing_end_within_
             assert spent < 2 * CLOSE_TIMEOUT + 1.0, f"close() took {spent:.1f} s"
             assert alice.closed.is_set()
             assert all(m.state == "failed" and m.error[0] == "connection_lost" for m in sent), sent
+        finally:
+            alice.close()
+
+
+class SilentServer:
+    """A TCP server on 127.0.0.1 that accepts and never says a word: a TLS client's
+    handshake waits there. :meth:`client_hello` accepts the next connection and returns
+    what its client wrote first, once it wrote it (the handshake has begun)."""
+
+    def __init__(self) -> None:
+        self.listener = socket.create_server(("127.0.0.1", 0))
+        self.port = self.listener.getsockname()[1]
+        self.accepted: list[socket.socket] = []
+
+    def client_hello(self, timeout: float = WAIT) -> bytes:
+        self.listener.settimeout(timeout)
+        sock, _ = self.listener.accept()
+        self.accepted.append(sock)
+        sock.settimeout(timeout)
+        return sock.recv(65536)
+
+    def __enter__(self) -> SilentServer:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        for sock in self.accepted:
+            sock.close()
+        self.listener.close()
+
+
+HANDSHAKE_PATIENCE = 30.0  # the handshake's own bound: far longer than close() may take
+
+
+@pytest.mark.timeout_seconds(60)
+def test_close_ends_a_first_tls_handshake_that_the_server_never_answers_at_once(certificate) -> None:
+    with SilentServer() as silent:
+        alice = tls_client("Alice", silent.port, certificate, Recorder())
+        failed: list[BaseException] = []
+
+        def connect() -> None:
+            try:
+                alice.connect(timeout=HANDSHAKE_PATIENCE)
+            except Exception as exc:  # noqa: BLE001 (the test asserts which)
+                failed.append(exc)
+        connecting = threading.Thread(target=connect, daemon=True)
+        connecting.start()
+        try:
+            assert silent.client_hello()[:1] == b"\x16"  # a TLS handshake record: it waits for the answer
+            started = time.monotonic()
+            alice.close()
+            connecting.join(PROMPT + 1.0)
+            spent = time.monotonic() - started
+            assert not connecting.is_alive(), "connect() still in the handshake after close()"
+            assert spent < PROMPT + 1.0, f"connect() ended {spent:.1f} s after close()"
+            assert len(failed) == 1 and "clos" in str(failed[0]), failed  # said as a close, not a TLS failure
+            assert not alice.connected
+        finally:
+            alice.close()
+            connecting.join(HANDSHAKE_PATIENCE)
+
+
+@pytest.mark.timeout_seconds(60)
+def test_close_ends_a_reconnection_whose_tls_handshake_the_server_never_answers_at_once(certificate) -> None:
+    cert, key = certificate
+    config = ServerConfig(host="127.0.0.1", port=0, tls_cert=cert, tls_key=key)
+    with ServerThread(config) as srv, FaultProxy(srv.host, srv.port, raw=True) as proxy, SilentServer() as silent:
+        at_alice = Recorder()
+        alice = tls_client("Alice", proxy.port, certificate, at_alice, reconnect_delay=0.05,
+                           connect_timeout=HANDSHAKE_PATIENCE)
+        try:
+            alice.connect(timeout=WAIT)
+            port = alice._sock.getsockname()[1]  # white box: the proxy knows a raw link by its peer
+            alice.servers[:] = [("127.0.0.1", silent.port)]  # white box: where it reconnects to
+            assert proxy.cut_peer(port) == 1
+            assert silent.client_hello()[:1] == b"\x16"  # the reconnection's handshake waits there
+            started = time.monotonic()
+            alice.close()
+            spent = time.monotonic() - started
+            assert spent < PROMPT + 1.0, f"close() took {spent:.1f} s during a TLS handshake"
+            assert alice.closed.is_set()
+            assert alice.reconnects == 0
         finally:
             alice.close()
