@@ -142,7 +142,9 @@ An answer that comes after its caller stopped waiting (:meth:`ClientCore.stop_wa
 late, not unmatched: it is never handed on as the server's word (a late ``ok`` or error
 is no news to an application that was told the request timed out), and what it says of
 the client's own state is applied (the shell's ``late``: a ``register`` made, a password
-changed). Any event type this module does not know is handed on as it is.
+changed, which it tells as an ``AnsweredLate``; the core's own: an edit's or a delete's
+``ok``, the latest change of that message). Any event type this module does not know is
+handed on as it is.
 """
 
 from __future__ import annotations

@@ -669,9 +669,11 @@ def unavailable_words(retry_in: float | None, attempt: int | None = None) -> str
         delay=format_delay(retry_in))
 
 
-# What a change of the user's own state answered after its caller was told that no answer came
-# (the library's AnsweredLate) did, by its frame type and whether the server made it: {name},
-# this user; {why}, the refusal. The terminal and the window say these alike.
+# What a change answered after its caller was told that no answer came (the library's
+# AnsweredLate) did, by its frame type and whether the server made it: {name}, this user;
+# {who}, the person a block or a room act named; {room}, {role}; {why}, the refusal. A room
+# act refused is said by ROOM_NOT_DONE; a mode by what it made the room. The terminal and
+# the window say these alike.
 _LATE = {
     ("register", True): N_("the server's answer came late: {name} is registered after all: log in with its "
                            "password from now on"),
@@ -681,19 +683,50 @@ _LATE = {
     ("password", False): N_("the server's answer came late: your password was not changed: {why}"),
     ("settings", True): N_("the server's answer came late: your read receipts setting was changed"),
     ("settings", False): N_("the server's answer came late: your read receipts setting was not changed: {why}"),
+    ("block", True): N_("the server's answer came late: you blocked {who}: their messages no longer reach you"),
+    ("block", False): N_("the server's answer came late: {who} was not blocked: {why}"),
+    ("unblock", True): N_("the server's answer came late: you unblocked {who}"),
+    ("unblock", False): N_("the server's answer came late: {who} was not unblocked: {why}"),
+    ("unregister", True): N_("the server's answer came late: your account was deleted"),
+    ("unregister", False): N_("the server's answer came late: your account was not deleted: {why}"),
+    ("edit", True): N_("the server's answer came late: your message was edited"),
+    ("edit", False): N_("the server's answer came late: your message was not edited: {why}"),
+    ("delete", True): N_("the server's answer came late: the message was deleted"),
+    ("delete", False): N_("the server's answer came late: the message was not deleted: {why}"),
+    ("join", True): N_("the server's answer came late: you are in {room}"),
+    ("leave", True): N_("the server's answer came late: you left {room}"),
+    ("invite", True): N_("the server's answer came late: {who} was invited to {room}"),
+    ("topic", True): N_("the server's answer came late: the topic of {room} was set"),
+    ("kick", True): N_("the server's answer came late: {who} was put out of {room}"),
+    ("ban", True): N_("the server's answer came late: {who} was banned from {room}"),
+    ("unban", True): N_("the server's answer came late: the ban on {who} in {room} was lifted"),
+    ("mute", True): N_("the server's answer came late: {who} was muted in {room}"),
+    ("unmute", True): N_("the server's answer came late: {who} may write in {room} again"),
+    ("appoint", True): N_("the server's answer came late: {who} was made {role} of {room}"),
+    ("mode-invite_only", True): N_("the server's answer came late: {room} was made invite-only"),
+    ("mode-public", True): N_("the server's answer came late: {room} was made public"),
 }
+ROOM_NOT_DONE = N_("the server's answer came late: that was not done in {room}: {why}")
 
 
 def late_answer_words(event, name: str) -> str:
     """What an :class:`~client.events.AnsweredLate` did, in words (no "* " nor capital: the
     terminal and the window each mark it their way); ``name``: this user's. A request this
     table does not know is said in general terms."""
-    why = explain_error(event.code, event.message, name) if not event.done else ""
-    template = _LATE.get((event.request, event.done))
-    if template is None:
+    asked = event.asked
+    who, room = getattr(asked, "name", None), getattr(asked, "room_name", None)
+    why = explain_error(event.code, event.message, who or name, room=room) if not event.done else ""
+    request = event.request
+    if request == "mode" and hasattr(asked, "invite_only"):
+        request = "mode-invite_only" if asked.invite_only else "mode-public"
+    template = _LATE.get((request, event.done))
+    if template is None and room is not None and not event.done:
+        template = ROOM_NOT_DONE
+    if template is None or ("{who}" in template and who is None) or ("{room}" in template and room is None):
         return (_("the server's answer came late: it was done") if event.done
                 else _("the server's answer came late: it was not done: {why}").format(why=why))
-    return _(template).format(name=sanitize(name), why=why)
+    return _(template).format(name=sanitize(name), why=why, who=sanitize(who or ""), room=sanitize(room or ""),
+                              role=describe_role(getattr(asked, "role", "") or ""))
 
 
 # What the terminal says while a command waits for the server's answer (client/terminal_screen.py,

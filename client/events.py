@@ -71,15 +71,25 @@ class ServerUnavailable(Event):
 
 @dataclass(frozen=True, slots=True)
 class AnsweredLate(Event):
-    """The server answered, after all, a change of this client's own state whose caller
-    was told that no answer came in time (RequestTimeout: it may or may not have been
-    made), and the client applied it (``registered``, the password it keeps, the read
-    receipts switch). ``request`` is the change's frame type (``register``, ``password``,
-    ``settings``: client/display.py words each, :func:`~client.display.late_answer_words`);
-    ``done`` whether the server made it; if not, ``code`` and ``message`` are its refusal's."""
+    """The server answered, after all, a change whose caller was told that no answer came
+    in time (RequestTimeout: it may or may not have been made), and the client applied
+    what it keeps of it (``registered``, the password it keeps, the read receipts switch,
+    the latest change of a message). ``request`` is the change's frame type (``register``,
+    ``password``, ``settings``, ``block``, ``unblock``, ``unregister``, ``edit``,
+    ``delete``, and the room acts: ``join``, ``leave``, ``invite``, ``topic``, ``kick``,
+    ``ban``, ``unban``, ``mute``, ``unmute``, ``appoint``, ``mode``; client/display.py words
+    each, :func:`~client.display.late_answer_words`); ``done`` whether the server made it;
+    if not, ``code`` and ``message`` are its refusal's. ``asked`` is the request as it was
+    sent (whom a block or a room act named, the room, the message and an edit's text), so
+    that a front end's own state (a window's block list, its rooms, a message shown) can
+    follow; None for the changes whose frame holds a password (``register``, ``password``,
+    ``unregister``). ``at``: when the server stamped a change of a message (an edit's or a
+    delete's ``ok``), else None."""
 
     TYPE: ClassVar[str] = ""
     request: str
     done: bool
     code: str = ""
     message: str = ""
+    asked: Event | None = None
+    at: float | None = None

@@ -44,8 +44,12 @@ ErrorReply) for a request id this object never sent is passed on as it is: the s
 tells the outcome of messages sent by an earlier run right after the welcome. An answer
 that comes after its caller gave up waiting (RequestTimeout) is not handed on: what it says
 of this client's state is applied (:meth:`ChatClient.register`,
-:meth:`ChatClient.change_password`, :meth:`ChatClient.set_read_receipts`), and said by an
-:class:`~client.events.AnsweredLate`; the rest is dropped (client/core.py, ``stop_waiting``).
+:meth:`ChatClient.change_password`, :meth:`ChatClient.set_read_receipts`, an edit's or a
+delete's change), and a change's is said by an :class:`~client.events.AnsweredLate` (those
+three, block and unblock, unregister, edit and delete, and the room acts from join to
+set_mode, with the request sent, for a front end's own state); a watch's is kept and its
+``Watching`` handed on (as :meth:`ChatClient.watch_soon`'s); the late answers to reads
+(who, lookup, the lists...) are dropped (client/core.py, ``stop_waiting``).
 When the session ends for good, unfinished messages fail (``connection_lost``, one
 MessageUpdate each), then exactly one ``ConnectionClosed`` is delivered, then ``closed`` is
 set.
@@ -219,14 +223,19 @@ _Selector = getattr(selectors, "PollSelector", selectors.SelectSelector)
 _QUEUE_POLL = 0.1
 
 
-def _answered_late(request: str, answer: Event) -> list[Event]:
-    """What a late answer to a change of this client's own state hands on: an AnsweredLate,
-    unless the answer is uncertain too (nothing more is known than the caller was told)."""
-    if isinstance(answer, Done):
-        return [AnsweredLate(request, True)]
-    if isinstance(answer, ErrorReply) and not answer.uncertain:
-        return [AnsweredLate(request, False, answer.code, answer.message)]
-    return []
+def _answered_late(request: str, answer: Event, asked: Event | None = None) -> list[Event]:
+    """What a late answer to a change hands on: an AnsweredLate (``asked``: the request, when
+    its frame holds no password), unless the answer is uncertain too (nothing more is known
+    than the caller was told). The answer to a join is the room (RoomInfo): done."""
+    if isinstance(answer, ErrorReply):
+        return [] if answer.uncertain else [AnsweredLate(request, False, answer.code, answer.message, asked)]
+    return [AnsweredLate(request, True, asked=asked, at=answer.at if isinstance(answer, Done) else None)]
+
+
+def _said_late(asked: Event) -> Callable[[Event], list[Event]]:
+    """The ``late`` of a change the library keeps nothing of (or whose answer the core takes
+    in itself: an edit's or a delete's ``ok``): it is only told (an AnsweredLate)."""
+    return lambda answer: _answered_late(asked.TYPE, answer, asked)
 
 
 def _shutdown(sock: socket.socket, how: int) -> None:
@@ -528,17 +537,13 @@ class ChatClient:
     def _open_session_once(self, timeout: float, index: int) -> tuple[Link, Connection, Welcome]:
         self.host, self.port = self.servers[index]
         deadline = time.monotonic() + timeout
-        link = self._open_link(timeout)
-        with self._lock:
-            if self.core.closing:  # close() came while we were connecting
-                link.close()
-                raise ServerUnreachable("the client is closing")
-            self._attempt_sock = link.sock
         try:
-            conn, welcome = self._log_in(link, deadline, timeout)
-        except BaseException:
-            link.close()
-            raise
+            link = self._open_link(timeout)
+            try:
+                conn, welcome = self._log_in(link, deadline, timeout)
+            except BaseException:
+                link.close()
+                raise
         finally:
             with self._lock:
                 self._attempt_sock = None
@@ -588,11 +593,25 @@ class ChatClient:
         sock.settimeout(max(0.05, min(self.core.ping_after, self.core.heartbeat_timeout)))
 
     def _open_link(self, timeout: float) -> Link:
+        """The TCP connection (and its TLS handshake) for a login. The socket is the attempt's
+        (``_attempt_sock``, which the caller clears) as soon as it is connected, so that
+        close() ends a handshake the server never answers at once, not after ``timeout``."""
         context = self._tls_context() if self._tls else None  # first: CertificateError for a bad CA file
         sock = open_socket(self.host, self.port, timeout)
+        with self._lock:
+            if self.core.closing:  # close() came while we were connecting
+                sock.close()
+                raise ServerUnreachable("the client is closing")
+            self._attempt_sock = sock
         if context is None:
             return Link(sock)
-        return Link(sock, start_tls(sock, context, self.host, self.port, timeout))
+        try:
+            return Link(sock, start_tls(sock, context, self.host, self.port, timeout))
+        except ServerUnreachable:
+            with self._lock:
+                if self.core.closing:  # close() shut the socket: not the server's failure
+                    raise ServerUnreachable("the client was closed during the TLS handshake") from None
+            raise
 
     def _tls_context(self) -> ssl.SSLContext:
         if self._ssl_context is None:
@@ -864,7 +883,7 @@ class ChatClient:
 
     def _change(self, request: Edit | Delete, timeout: float) -> float | None:
         """Send edit or delete ``request``; when its change was stamped (its ``ok``'s ``at``)."""
-        done = self._request(request, Done, timeout)
+        done = self._request(request, Done, timeout, late=_said_late(request))
         return done.at if isinstance(done, Done) else None
 
     def set_read_receipts(self, on: bool, timeout: float = const.SEND_TIMEOUT) -> None:
@@ -936,12 +955,14 @@ class ChatClient:
         with self._lock:
             return self.core.rooms
 
-    def _room_request(self, event: Event, expect: type[Event], timeout: float) -> Event:
+    def _room_request(self, event: Event, expect: type[Event], timeout: float, change: bool = True) -> Event:
+        """Send room request ``event`` as :meth:`_request`; a ``change`` (an act, not a list)
+        answered after ``timeout`` is told (AnsweredLate)."""
         with self._lock:
             problem = self.core.rooms_problem()
         if problem is not None:
             raise RequestFailed(ErrorCode.UNSUPPORTED_VERSION, problem)
-        return self._request(event, expect, timeout)
+        return self._request(event, expect, timeout, late=_said_late(event) if change else None)
 
     def join(self, room: str, *, create: bool = False, invite_only: bool = False,
              timeout: float = const.SEND_TIMEOUT) -> RoomInfo:
@@ -983,7 +1004,7 @@ class ChatClient:
             remaining = deadline - time.monotonic()
             if remaining <= 0:
                 raise RequestTimeout(f"the list of {field} did not arrive within {timeout:g} s")
-            answer = self._room_request(ask(after), expect, remaining)
+            answer = self._room_request(ask(after), expect, remaining, change=False)
             if mine and getattr(answer, "mine", None) is not True:
                 raise RequestFailed(ErrorCode.UNKNOWN_TYPE, "this server does not list one's own rooms (it is older)")
             items = getattr(answer, field)
@@ -1031,11 +1052,13 @@ class ChatClient:
 
     def block(self, name: str, timeout: float = const.SEND_TIMEOUT) -> None:
         """Stop receiving messages (direct and room) from ``name``; they are not told."""
-        self._request(Block(self.core.new_request_id(), name), Done, timeout)
+        block = Block(self.core.new_request_id(), name)
+        self._request(block, Done, timeout, late=_said_late(block))
 
     def unblock(self, name: str, timeout: float = const.SEND_TIMEOUT) -> None:
         """Receive messages from ``name`` again."""
-        self._request(Unblock(self.core.new_request_id(), name), Done, timeout)
+        unblock = Unblock(self.core.new_request_id(), name)
+        self._request(unblock, Done, timeout, late=_said_late(unblock))
 
     def blocked(self, timeout: float = const.SEND_TIMEOUT) -> list[str]:
         """Whom this user blocks, as the server keeps it for every session of the user
@@ -1063,7 +1086,8 @@ class ChatClient:
         everyone (PROTOCOL.md, "Presence"). Returns those of them online now, each with
         since when; the others are offline. The names stay watched across reconnections:
         each new session watches them again and hands the application its
-        :class:`~protocol.Watching` answer (the state may have changed meanwhile).
+        :class:`~protocol.Watching` answer (the state may have changed meanwhile); so
+        does a watch whose answer came after ``timeout`` (RequestTimeout was raised).
         Sent in requests of at most ``WATCH_PART`` names (whose answer always fits in a
         frame, whatever the names), within ``timeout`` in all; raises like :meth:`who`
         (``too_many_watched`` past ``const.MAX_WATCHED``)."""
@@ -1073,12 +1097,22 @@ class ChatClient:
         for start in range(0, len(wanted), WATCH_PART):
             part = wanted[start:start + WATCH_PART]
             answer = self._request(Watch(self.core.new_request_id(), tuple(part)), Watching,
-                                   max(0.0, deadline - time.monotonic()))
+                                   max(0.0, deadline - time.monotonic()), late=lambda late, part=part:
+                                   self._watched_late(late, part))
             assert isinstance(answer, Watching)
             online += answer.users
             with self._lock:
                 self.core.watched.update((canonical(name), name) for name in part)
         return online
+
+    def _watched_late(self, answer: Event, names: list[str]) -> list[Event]:
+        """(Lock held; the receiver.) The answer to a watch() that timed out came after all:
+        the server watches ``names`` now, so the reconnections watch them again, and the
+        answer is handed on as :meth:`watch_soon`'s (a refusal: nothing is watched)."""
+        if not isinstance(answer, Watching):
+            return []
+        self.core.watched.update((canonical(name), name) for name in names)
+        return [answer]
 
     def watch_soon(self, names: Iterable[str]) -> None:
         """Like :meth:`watch`, without waiting, for names not watched yet: the
@@ -1186,7 +1220,8 @@ class ChatClient:
         once the server deleted it (the session then ends: ``account_deleted``, then
         ``bye``), else RequestFailed (``bad_password``, ``rate_limited``, ``unavailable``,
         ``forbidden`` for a guest) and nothing changed."""
-        self._request(Unregister(self.core.new_request_id(), password), Done, timeout)
+        self._request(Unregister(self.core.new_request_id(), password), Done, timeout,
+                      late=lambda answer: _answered_late(Unregister.TYPE, answer))  # (not the password)
 
     def change_password(self, old: str, new: str, timeout: float = const.SEND_TIMEOUT) -> None:
         """Change this account's password from ``old`` to ``new`` (PROTOCOL.md, "password");

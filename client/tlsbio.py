@@ -34,6 +34,7 @@ import socket
 import ssl
 import threading
 import time
+from contextlib import suppress
 
 # Plaintext bytes taken out of the SSLObject per read() (it returns at most one record's).
 _READ_BYTES = 64 * 1024
@@ -95,15 +96,16 @@ class MemoryTLS:
 
     def close_notify(self) -> bytes:
         """The records that tell the server we end the stream (close_notify), after any owed;
-        ``b""`` if it cannot be said (the TLS state broke). Waits for nothing: the server's
-        own close_notify is not awaited. Nothing may be sealed after it."""
+        if the TLS state broke (a record that was not valid), just the records owed: the
+        alert OpenSSL made for it, which tells the server why. Waits for nothing: the
+        server's own close_notify is not awaited. Nothing may be sealed after it."""
         with self._lock:
             try:
                 self._tls.unwrap()
             except ssl.SSLWantReadError:  # the server's close_notify not read yet: not awaited
                 pass
             except (ssl.SSLError, ValueError):
-                return b""
+                pass  # no close_notify after a fatal alert (RFC 8446, 6.2): the alert alone
             return self._outgoing.read()
 
     # --- One thread, before the writer exists ---------------------------------------------
@@ -139,7 +141,21 @@ class MemoryTLS:
             if remaining <= 0:
                 raise TimeoutError("the TLS handshake timed out")
             sock.settimeout(remaining)
-            out, done = self.shake(sock.recv(_READ_BYTES))
+            data = sock.recv(_READ_BYTES)
+            try:
+                out, done = self.shake(data)
+            except ssl.SSLError:
+                self._say_alert(sock)
+                raise
+
+    def _say_alert(self, sock: socket.socket) -> None:
+        """Write to blocking ``sock`` the alert OpenSSL made for what just failed (a
+        certificate, a record), as an SSLSocket would: the server learns why. A try: the
+        connection is given up anyway."""
+        alert = self.seal(b"")
+        if alert:
+            with suppress(OSError):
+                sock.sendall(alert)
 
     def sendall(self, sock: socket.socket, plain: bytes) -> None:
         """Seal ``plain`` and write it to blocking ``sock`` (the login)."""
@@ -150,7 +166,11 @@ class MemoryTLS:
         stream (as ``socket.recv``; the login). Records a read made are written at once."""
         while True:
             data = sock.recv(size)
-            plain = self.receive(data)
+            try:
+                plain = self.receive(data)
+            except ssl.SSLError:
+                self._say_alert(sock)
+                raise
             owed = self.seal(b"")
             if owed:
                 sock.sendall(owed)

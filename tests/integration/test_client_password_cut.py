@@ -16,10 +16,9 @@ import pytest
 
 from client import AnswerLost, ChatClient, RequestTimeout
 from client.resume import ResumeTokens
-from clientkit import start
+from clientkit import server_behind_proxy, start
 from faultproxy import DOWN, Fault, FaultProxy
 from protocol import Done, Ping, Revoke, UserJoined, UserLeft
-from server import ServerConfig, ServerThread
 from waits import wait_until
 from wire import WireClient
 
@@ -53,52 +52,34 @@ def back_with(ana: ChatClient, password: str) -> None:
 
 @pytest.mark.timeout_seconds(60)
 def test_a_change_timed_out_whose_answer_is_lost_with_the_connection_logs_in_with_the_new_password() -> None:
-    clients: list[ChatClient] = []
-    with ServerThread(ServerConfig(host="127.0.0.1", port=0)) as server, \
-            FaultProxy(server.host, server.port) as proxy:
-        try:
-            ana = ana_registered(server, proxy, clients)
-            assert proxy.stall("Ana") == 1
-            with pytest.raises(RequestTimeout):
-                ana.change_password(PASSWORD, NEW_PASSWORD, timeout=SHORT)
-            # The server gets the request now and makes the change; its "ok" never comes.
-            proxy.add(Fault(DOWN, frame_type="ok", when="before", name="Ana"))
-            assert proxy.unstall("Ana") == 1
-            back_with(ana, NEW_PASSWORD)
-            assert proxy.cuts, "the test did not cut the answer"
-        finally:
-            for client in clients:
-                client.close()
+    with server_behind_proxy() as (server, proxy, clients):
+        ana = ana_registered(server, proxy, clients)
+        assert proxy.stall("Ana") == 1
+        with pytest.raises(RequestTimeout):
+            ana.change_password(PASSWORD, NEW_PASSWORD, timeout=SHORT)
+        # The server gets the request now and makes the change; its "ok" never comes.
+        proxy.add(Fault(DOWN, frame_type="ok", when="before", name="Ana"))
+        assert proxy.unstall("Ana") == 1
+        back_with(ana, NEW_PASSWORD)
+        assert proxy.cuts, "the test did not cut the answer"
 
 
 @pytest.mark.timeout_seconds(60)
 def test_a_change_whose_answer_is_lost_with_the_connection_logs_in_with_the_new_password() -> None:
-    clients: list[ChatClient] = []
-    with ServerThread(ServerConfig(host="127.0.0.1", port=0)) as server, \
-            FaultProxy(server.host, server.port) as proxy:
-        try:
-            ana = ana_registered(server, proxy, clients)
-            proxy.add(Fault(DOWN, frame_type="ok", when="before", name="Ana"))  # made, its "ok" lost
-            with pytest.raises(AnswerLost):
-                ana.change_password(PASSWORD, NEW_PASSWORD, timeout=WAIT)
-            back_with(ana, NEW_PASSWORD)
-        finally:
-            for client in clients:
-                client.close()
+    with server_behind_proxy() as (server, proxy, clients):
+        ana = ana_registered(server, proxy, clients)
+        proxy.add(Fault(DOWN, frame_type="ok", when="before", name="Ana"))  # made, its "ok" lost
+        with pytest.raises(AnswerLost):
+            ana.change_password(PASSWORD, NEW_PASSWORD, timeout=WAIT)
+        back_with(ana, NEW_PASSWORD)
 
 
 @pytest.mark.timeout_seconds(60)
 def test_a_change_timed_out_that_never_reached_the_server_logs_in_with_the_old_password() -> None:
-    clients: list[ChatClient] = []
-    with ServerThread(ServerConfig(host="127.0.0.1", port=0)) as server, \
-            FaultProxy(server.host, server.port) as proxy:
-        try:
-            ana = ana_registered(server, proxy, clients)
-            assert proxy.stall("Ana") == 1
-            with pytest.raises(RequestTimeout):
-                ana.change_password(PASSWORD, NEW_PASSWORD, timeout=SHORT)
-            assert proxy.cut("Ana") == 1  # what the proxy held back is lost: no change was made
-            back_with(ana, PASSWORD)  # the new one refused (bad_password), then the old one
-        finally:
-            for client in clients:
-                client.close()
+    with server_behind_proxy() as (server, proxy, clients):
+        ana = ana_registered(server, proxy, clients)
+        assert proxy.stall("Ana") == 1
+        with pytest.raises(RequestTimeout):
+            ana.change_password(PASSWORD, NEW_PASSWORD, timeout=SHORT)
+        assert proxy.cut("Ana") == 1  # what the proxy held back is lost: no change was made
+        back_with(ana, PASSWORD)  # the new one refused (bad_password), then the old one

@@ -16,9 +16,8 @@ import pytest
 
 from client import AnswerLost, ChatClient, NotConnected
 from client.resume import ResumeTokens
-from clientkit import start
+from clientkit import server_behind_proxy, start
 from faultproxy import UP, Fault, FaultProxy
-from server import ServerConfig, ServerThread
 from waits import wait_until
 
 WAIT = 10.0
@@ -32,64 +31,46 @@ def ana_through(proxy: FaultProxy, clients: list[ChatClient]) -> ChatClient:
 
 @pytest.mark.timeout_seconds(60)
 def test_a_register_cut_after_the_server_got_it_ends_registered_on_the_reconnection() -> None:
-    clients: list[ChatClient] = []
-    with ServerThread(ServerConfig(host="127.0.0.1", port=0)) as server, \
-            FaultProxy(server.host, server.port) as proxy:
-        try:
-            ana = ana_through(proxy, clients)
-            proxy.add(Fault(UP, frame_type="register", when="after", name="Ana"))
-            ana.register(PASSWORD, timeout=WAIT)  # the outcome, learnt by the reconnection: made
-            assert proxy.cuts, "the test did not cut the register"
-            assert ana.registered and ana.password == PASSWORD
-            wait_until(lambda: ana.connected, WAIT, "Ana's reconnection")  # settled by its login, just before
-            assert ana.reconnects == 1 and ana.login_error is None
-            # True on the server too: the password logs in to the account.
-            other = start(clients, server.port, "Ana", password=PASSWORD, resume_tokens=ResumeTokens(None))
-            assert other.registered
-        finally:
-            for client in clients:
-                client.close()
+    with server_behind_proxy() as (server, proxy, clients):
+        ana = ana_through(proxy, clients)
+        proxy.add(Fault(UP, frame_type="register", when="after", name="Ana"))
+        ana.register(PASSWORD, timeout=WAIT)  # the outcome, learnt by the reconnection: made
+        assert proxy.cuts, "the test did not cut the register"
+        assert ana.registered and ana.password == PASSWORD
+        wait_until(lambda: ana.connected, WAIT, "Ana's reconnection")  # settled by its login, just before
+        assert ana.reconnects == 1 and ana.login_error is None
+        # True on the server too: the password logs in to the account.
+        other = start(clients, server.port, "Ana", password=PASSWORD, resume_tokens=ResumeTokens(None))
+        assert other.registered
 
 
 @pytest.mark.timeout_seconds(60)
 def test_a_register_cut_before_the_server_got_it_says_the_name_was_not_registered() -> None:
-    clients: list[ChatClient] = []
-    with ServerThread(ServerConfig(host="127.0.0.1", port=0)) as server, \
-            FaultProxy(server.host, server.port) as proxy:
-        try:
-            ana = ana_through(proxy, clients)
-            proxy.add(Fault(UP, frame_type="register", when="before", name="Ana"))
-            with pytest.raises(NotConnected) as raised:
-                ana.register(PASSWORD, timeout=WAIT)
-            assert not isinstance(raised.value, AnswerLost), raised.value  # the outcome is known
-            assert "not registered" in str(raised.value), raised.value
-            assert not ana.registered and ana.password is None
-            wait_until(lambda: ana.connected, WAIT, "Ana's reconnection")
-            # Nothing was made on the server: asked again, it is.
+    with server_behind_proxy() as (server, proxy, clients):
+        ana = ana_through(proxy, clients)
+        proxy.add(Fault(UP, frame_type="register", when="before", name="Ana"))
+        with pytest.raises(NotConnected) as raised:
             ana.register(PASSWORD, timeout=WAIT)
-            assert ana.registered
-        finally:
-            for client in clients:
-                client.close()
+        assert not isinstance(raised.value, AnswerLost), raised.value  # the outcome is known
+        assert "not registered" in str(raised.value), raised.value
+        assert not ana.registered and ana.password is None
+        wait_until(lambda: ana.connected, WAIT, "Ana's reconnection")
+        # Nothing was made on the server: asked again, it is.
+        ana.register(PASSWORD, timeout=WAIT)
+        assert ana.registered
 
 
 @pytest.mark.timeout_seconds(60)
 def test_a_register_whose_reconnection_does_not_come_in_time_is_said_unknown_then_settled() -> None:
-    clients: list[ChatClient] = []
-    with ServerThread(ServerConfig(host="127.0.0.1", port=0)) as server, \
-            FaultProxy(server.host, server.port) as proxy:
-        try:
-            ana = ana_through(proxy, clients)
-            proxy.add(Fault(UP, frame_type="register", when="after", name="Ana"))
-            proxy.refuse_after_cuts = 1  # the server is out of reach after the cut
-            with pytest.raises(AnswerLost) as raised:
-                ana.register(PASSWORD, timeout=1.0)
-            assert raised.value.uncertain and "not known" in str(raised.value), raised.value
-            assert not ana.registered
-            proxy.refuse_new = False  # back: the next login finds out
-            wait_until(lambda: ana.connected, WAIT, "Ana's reconnection")
-            assert ana.registered and ana.password == PASSWORD, (ana.registered, ana.close_reason)
-        finally:
-            for client in clients:
-                client.close()
+    with server_behind_proxy() as (server, proxy, clients):
+        ana = ana_through(proxy, clients)
+        proxy.add(Fault(UP, frame_type="register", when="after", name="Ana"))
+        proxy.refuse_after_cuts = 1  # the server is out of reach after the cut
+        with pytest.raises(AnswerLost) as raised:
+            ana.register(PASSWORD, timeout=1.0)
+        assert raised.value.uncertain and "not known" in str(raised.value), raised.value
+        assert not ana.registered
+        proxy.refuse_new = False  # back: the next login finds out
+        wait_until(lambda: ana.connected, WAIT, "Ana's reconnection")
+        assert ana.registered and ana.password == PASSWORD, (ana.registered, ana.close_reason)
 

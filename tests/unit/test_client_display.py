@@ -853,3 +853,28 @@ def test_the_windows_refused_invitation_of_a_name_with_no_account_is_in_its_word
         assert act_failure_words(down, "invite", "Mla") == failure_words(down) == "sem conexão"
     finally:
         use("en")
+
+
+def test_a_change_answered_late_is_said_with_whom_and_where_it_named() -> None:
+    """The library's AnsweredLate for a block or a room act carries the request: the words
+    name its person and room (sanitised), a refusal says why, a mode says what it made."""
+    from client.display import late_answer_words
+    from client.events import AnsweredLate
+    from protocol import Block, Delete, Kick, SetRoomMode, Unblock
+
+    said = late_answer_words(AnsweredLate("block", True, asked=Block("r1", "Jo\x1b[2Jão")), "Ana")
+    assert said == "the server's answer came late: you blocked Jo\\x1b[2Jão: their messages no longer reach you"
+    said = late_answer_words(AnsweredLate("unblock", False, "rate_limited", "slow down", Unblock("r2", "Bruno")), "Ana")
+    assert said.startswith("the server's answer came late: Bruno was not unblocked: too many")
+    said = late_answer_words(AnsweredLate("kick", True, asked=Kick("r3", "#redes", "Bruno")), "Ana")
+    assert said == "the server's answer came late: Bruno was put out of #redes"
+    said = late_answer_words(AnsweredLate("kick", False, "forbidden", "no", Kick("r3", "#redes", "Bruno")), "Ana")
+    assert said.startswith("the server's answer came late: that was not done in #redes: you may not do that")
+    said = late_answer_words(AnsweredLate("mode", True, asked=SetRoomMode("r4", "#redes", False)), "Ana")
+    assert said == "the server's answer came late: #redes was made public"
+    said = late_answer_words(AnsweredLate("delete", True, asked=Delete("r5", 7), at=1.0), "Ana")
+    assert said == "the server's answer came late: the message was deleted"
+    assert late_answer_words(AnsweredLate("unregister", True), "Ana") == \
+        "the server's answer came late: your account was deleted"
+    # A request the table does not know, or a block told without its request: in general terms.
+    assert late_answer_words(AnsweredLate("block", True), "Ana") == "the server's answer came late: it was done"

@@ -188,3 +188,63 @@ def test_the_end_of_the_stream_without_close_notify_ends_it_too(server_context) 
     client, server = connected(server_context)
     assert client.receive(server.say(b"partial\n")) == b"partial\n"
     assert client.receive(b"") == b"" and client.ended
+
+
+def test_after_a_bad_record_the_end_of_the_stream_says_the_alert_openssl_made(server_context) -> None:
+    """The receiver gives up a connection whose record does not authenticate; what it writes
+    as it ends (close_notify, client/library.py's _detach) is then the alert OpenSSL made
+    for that record, so the server learns why, not a bare end of the stream."""
+    client, server = connected(server_context)
+    record = bytearray(server.say(b"hello\n"))
+    record[-1] ^= 1
+    with pytest.raises(ssl.SSLError):
+        client.receive(bytes(record))
+    alert = client.close_notify()
+    assert alert
+    with pytest.raises(ssl.SSLError, match="(?i)alert"):
+        server.take(alert)
+
+
+class Wire:
+    """Stands in for the blocking socket of the login (MemoryTLS.handshake and recv): what
+    the client writes goes to ``server`` at once, a read gets what the server has to say.
+    ``refused`` is the server's SSLError, once one came (an alert)."""
+
+    def __init__(self, server: Server) -> None:
+        self.server = server
+        self.refused: ssl.SSLError | None = None
+
+    def sendall(self, data: bytes) -> None:
+        self.server.incoming.write(data)
+        try:
+            self.server.tls.do_handshake()
+            self.server.take(b"")
+        except ssl.SSLWantReadError:
+            pass
+        except ssl.SSLError as exc:
+            self.refused = exc
+
+    def recv(self, size: int) -> bytes:
+        return self.server.outgoing.read(size)
+
+    def settimeout(self, timeout: float) -> None:
+        pass
+
+
+def test_a_handshake_or_login_read_that_fails_tells_the_server_why_with_openssls_alert(server_context) -> None:
+    """As an SSLSocket would: a certificate this client cannot verify, or a bad record while
+    logging in, is said to the server with the alert OpenSSL made (not a bare end)."""
+    server = Server(server_context)
+    wire = Wire(server)
+    with pytest.raises(ssl.SSLCertVerificationError):
+        MemoryTLS(ssl.create_default_context(), "localhost").handshake(wire, 5.0)  # type: ignore[arg-type]
+    assert wire.refused is not None and "alert" in str(wire.refused).lower(), wire.refused
+
+    client, server = connected(server_context)
+    wire = Wire(server)
+    record = bytearray(server.say(b"welcome\n"))
+    record[-1] ^= 1
+    server.outgoing.write(bytes(record))  # (what the wire's next read gets)
+    with pytest.raises(ssl.SSLError):
+        client.recv(wire, 65536)  # type: ignore[arg-type]
+    assert wire.refused is not None and "alert" in str(wire.refused).lower(), wire.refused
