@@ -425,14 +425,16 @@ class RoomPanel:
 
     def menu_items(self, name: str | None = None) -> list[str]:
         """The menu's entries for the open room: the acts, if we may moderate; else none.
-        For member ``name``, Mute or Unmute as fits them (the model knows who is muted)."""
+        For member ``name``, Mute or Unmute as fits them (the model knows who is muted), and
+        never "Lift the ban": the menu is the member list's, and a member is not banned (a
+        ban puts one out of the room and keeps one out: PROTOCOL.md, "ban")."""
         model = self.app.model
         if model is None or not model.may_moderate(model.active):
             return []
         if name is None:
             return [act for act, _label in ACTS]
-        skipped = "mute" if model.is_muted(model.active, name) else "unmute"
-        return [act for act, _label in ACTS if act != skipped]
+        skipped = {"unban", "mute" if model.is_muted(model.active, name) else "unmute"}
+        return [act for act, _label in ACTS if act not in skipped]
 
     def _menu_at(self, event: Any) -> str:
         if event is not None:
