@@ -2,8 +2,9 @@
 "Write to someone by name". The list shows who is online and whom we talked with; anyone
 else (an offline classmate we never wrote to) is reached here.
 
-Keyboard: Ctrl+N goes to the box (out of the Tab order, as the join box below it; the
-input box's hint says so), Enter opens, Escape goes back to typing. The name is checked by
+Keyboard: Ctrl+N goes to the box (the input box's hint says so), and Tab does after the
+list of conversations (ChatApp.tab_order, as the page's order); Enter opens, Escape goes
+back to typing. The name is checked by
 the naming rules first (said at once, nothing asked), then looked up on the server
 (``whois``, on a worker thread, as the terminal's /to does): a name somebody has opens
 their conversation, as the server spells it, listed even while they are offline (a message
@@ -39,14 +40,14 @@ class NewChatBox:
         box.grid(row=row, column=0, sticky="ew", pady=(6, 0))
         box.columnconfigure(0, weight=1)
         self.name_var = tk.StringVar(app.root, "")
-        self.entry = ttk.Entry(box, textvariable=self.name_var, width=14, takefocus=False)
+        self.entry = ttk.Entry(box, textvariable=self.name_var, width=14)
         self.entry.grid(row=0, column=0, sticky="ew")
         for sequence in ("<Return>", "<KP_Enter>"):
             self.entry.bind(sequence, lambda e: self.open())
         self.entry.bind("<Escape>", lambda e: app._focus_input())
         # (bound for the whole window: after a sign-out, until the next chat view, there is no box)
         app.root.bind_all("<Control-n>", lambda e: self.entry.focus_set() if self.entry.winfo_exists() else None)
-        self.button = ttk.Button(box, text=_("New chat"), command=self.open, takefocus=False)
+        self.button = ttk.Button(box, text=_("New chat"), command=self.open)
         self.button.grid(row=0, column=1, padx=(4, 0))
         self._asking = False  # a lookup on its way: one at a time
 

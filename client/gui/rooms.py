@@ -58,15 +58,16 @@ class RoomPanel:
         join.grid(row=3, column=0, sticky="ew", pady=(6, 0))  # under the new-chat box (app.py)
         join.columnconfigure(0, weight=1)
         self.join_var = tk.StringVar(app.root, "")
-        # Out of the Tab order: Ctrl+J reaches it (the input box's hint says so), Enter joins.
-        self.join_entry = ttk.Entry(join, textvariable=self.join_var, width=14, takefocus=False)
+        # Ctrl+J reaches it (the input box's hint says so), Tab too (ChatApp.tab_order); Enter joins.
+        self.join_entry = ttk.Entry(join, textvariable=self.join_var, width=14)
         self.join_entry.grid(row=0, column=0, sticky="ew")
         self.join_entry.bind("<Return>", lambda e: self.join())
         self.join_entry.bind("<Escape>", lambda e: app._focus_input())
         # (bound for the whole window: after a sign-out, until the next chat view, there is no box)
         app.root.bind_all("<Control-j>", lambda e: self.join_entry.focus_set() if self.join_entry.winfo_exists()
                           else None)
-        ttk.Button(join, text=_("Join room"), command=self.join, takefocus=False).grid(row=0, column=1, padx=(4, 0))
+        self.join_button = ttk.Button(join, text=_("Join room"), command=self.join)
+        self.join_button.grid(row=0, column=1, padx=(4, 0))
 
         # The room's column, beside the conversation or over it: its acts, then its members.
         # Of a fixed width (not its buttons' and names'), so that the rule can count on it.

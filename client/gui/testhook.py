@@ -135,7 +135,8 @@ def _role(app: ChatApp, widget: Any) -> str:
         roles = {str(app.input): "input", str(app.contacts.tree): "contacts", str(app.send_button): "send",
                  str(app.receipts_button): "receipts", str(app.password_button): "password-button",
                  str(app.blocks.button): "block", str(rooms.join_entry): "join",
-                 str(app.new_chat.entry): "new-chat", str(rooms.toggle): "members-button",
+                 str(app.new_chat.entry): "new-chat", str(app.new_chat.button): "new-chat-button",
+                 str(rooms.join_button): "join-button", str(rooms.toggle): "members-button",
                  str(rooms.topic_button): "room-topic", str(rooms.invite_button): "room-invite",
                  str(rooms.leave_button): "room-leave", str(rooms.mode_check): "room-mode",
                  str(rooms.older_button): "room-older", str(rooms.members): "member-list"}
