@@ -1010,8 +1010,11 @@ class ChatApp:
             if isinstance(error, RequestFailed):
                 dialog.failed(explain_refusal(error))
             elif maybe_done(error):
+                # The library settles it at its next login with a password, the new one
+                # first (client.library, change_password); a login elsewhere has to do the same.
                 dialog.failed(_("The server's answer did not come: the password may or may not have been changed. "
-                                "Log in again to find out which one works."))
+                                "This window keeps working either way: when it must log in again with a password, it "
+                                "tries the new one first, then the old one. To log in elsewhere, do the same."))
             else:  # not sent (no connection): in the window's words, as its other requests say it
                 dialog.failed(failure_words(error))
             return
