@@ -4,13 +4,14 @@ else (an offline classmate we never wrote to) is reached here.
 
 Keyboard: Ctrl+N goes to the box (the input box's hint says so), and Tab does after the
 list of conversations (ChatApp.tab_order, as the page's order); Enter opens, Escape goes
-back to typing. The name is checked by
-the naming rules first (said at once, nothing asked), then looked up on the server
-(``whois``, on a worker thread, as the terminal's /to does): a name somebody has opens
-their conversation, as the server spells it, listed even while they are offline (a message
-to them waits for their next login: the server answers ``queued``); a name nobody has
-logged in with opens nothing and says so; when the server cannot answer (no connection,
-no answer in time), the conversation opens as typed and says the name was not checked.
+back to typing. The name is checked by the naming rules first (said at once, nothing
+asked), then looked up on the server (``whois``, on a worker thread, as the terminal's /to
+does): a name somebody has opens their conversation, as the server spells it, listed even
+while they are offline (a message to them waits for their next login: the server answers
+``queued``); a name nobody has logged in with opens nothing and says so (and, for a name
+that looks like one the window knows, asks "did you mean João?" with that name put in the
+box); when the server cannot answer (no connection, no answer in time), the conversation
+opens as typed and says the name was not checked.
 """
 
 from __future__ import annotations
@@ -84,8 +85,14 @@ class NewChatBox:
         if model is None:
             return
         if result is not None and result.status == "unknown":
-            # The sentence a message to them would be refused with (display.ERROR_TEXTS).
-            app.alert(_("New chat"), explain_error("unknown_recipient", "", to=typed))
+            # The sentence a message to them would be refused with (display.ERROR_TEXTS),
+            # with "did you mean João?" for a look-alike the window knows (the whois
+            # answer names none); the box then holds that name: Enter opens it.
+            like = model.like(typed)
+            app.alert(_("New chat"), explain_error("unknown_recipient", "", to=typed, like=like))
+            if like is not None and self.name_var.get().strip() == typed:
+                self.name_var.set(like)
+                self.entry.icursor("end")
             return
         name = result.name if result is not None else typed  # as the server spells it
         if self.name_var.get().strip() == typed:
