@@ -1732,6 +1732,11 @@ class ChatModel:
         if not (event.act == "online" and self._returns.room_online(key, key_of(event.name))):
             self.notice(key, describe_room_notice(event, self.me).removeprefix("* "), event.at)
         if state is None:
+            if me:
+                # About us, of a room we are not in (an invitation, a ban or its end): its
+                # conversation is not in the list, so it is said in the room for everyone
+                # too, as a kick or ban that puts us out is (below), where it is seen.
+                self.notice(ROOM, describe_room_notice(event, self.me).removeprefix("* "), event.at)
             return
         members = state.members
         if event.act == "topic":

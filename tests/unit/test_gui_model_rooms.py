@@ -525,3 +525,22 @@ def test_a_name_nobody_has_is_offered_the_one_the_window_knows_that_looks_like_i
     assert model.like("Zed") is None
     model.set_online(["João", "Joáo", "Ana"])  # two look-alikes known (from before the rule): which is not ours
     assert model.like("joao") is None
+
+
+def test_an_invitation_to_a_room_we_are_not_in_is_said_where_it_is_seen() -> None:
+    """Olga invites Bob to #turma (invite-only), which Bob is not in: the notice went only
+    to #turma's conversation, which is not in the list (Bob is no member), so Bob never saw
+    it. It is said in the room for everyone too, as a kick or ban of ours is; and kept in
+    #turma's conversation, shown once Bob joins."""
+    model = ChatModel("Bob")
+    model.set_online(["Olga"])
+    model.apply(RoomNotice("#turma", "invite", "Bob", 1.0, by="Olga"))
+    assert "##turma" not in model.contact_order()
+    assert model.conversations[ROOM].lines[-1].text == "Olga invited you to #turma"
+    assert model.conversations["##turma"].lines[-1].text == "Olga invited you to #turma"
+    # Someone else's invitation, of a room we are in: said in that room only.
+    key = joined(model, "#redes")
+    before = len(model.conversations[ROOM].lines)
+    model.apply(RoomNotice("#redes", "invite", "Vic", 2.0, by="Olga"))
+    assert model.conversations[key].lines[-1].text == "Olga invited Vic to #redes"
+    assert len(model.conversations[ROOM].lines) == before
