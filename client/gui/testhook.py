@@ -320,6 +320,10 @@ def dump(app: ChatApp, panes: Any = True, sizes: bool = False) -> dict[str, Any]
         if panes:
             keys = panes if isinstance(panes, list) else list(app._panes)
             result["panes"] = {key: app._panes[key].content() for key in keys if key in app._panes}
+        # The delivery labels of the open conversation that a wrap cut in two ("✓" at a
+        # line's end, "sent" under the time column): their texts.
+        pane = app._panes.get(model.active)
+        result["labels_cut"] = [] if pane is None else pane.labels_cut()
     return result
 
 
