@@ -20,7 +20,7 @@ from collections.abc import Iterable, Mapping
 from typing import TextIO
 
 from registry import canonical
-from registry.names import lookalike_key
+from registry.names import lookalike_among
 from shared.columns import display_width  # (the server's console lays its /help out by it too)
 
 from .display import characters, sanitize
@@ -241,10 +241,7 @@ class KnownNames:
         (``João`` for ``joao``: registry/names.py, rule 7), for "did you mean João?";
         None when there is none, or several (which one is not ours to guess). Never
         ``asking``'s, the user's own: nobody is asked whether they meant themselves."""
-        key, mine = lookalike_key(name), {canonical(name), canonical(asking)}
-        found = {canonical(known): known for known in self.names()
-                 if canonical(known) not in mine and lookalike_key(known) == key}
-        return next(iter(found.values())) if len(found) == 1 else None
+        return lookalike_among(name, self.names(), (asking,))
 
 
 def complete(line: str, begin: int, word: str, commands: Iterable[str], names: Iterable[str]) -> list[str]:

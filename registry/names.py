@@ -53,6 +53,7 @@ import bisect
 import functools
 import re
 import unicodedata
+from collections.abc import Iterable
 
 import const
 from i18n import N_
@@ -382,3 +383,14 @@ def lookalike_key(name: str) -> str:
     # A name that is already its own key keeps one string, not two equal ones: each look-alike
     # index keeps its key for every name online (56 bytes of an idle connection; issue 9).
     return name if key == name else key
+
+
+def lookalike_among(name: str, names: Iterable[str], besides: Iterable[str] = ()) -> str | None:
+    """The one name of ``names`` that looks like ``name`` (:func:`lookalike_key`: ``João``
+    for a typed ``joao``) and is another user's, for a client's "did you mean João?"; None
+    when there is none, or several (which one is not ours to guess). Neither ``name``'s own
+    user nor any of ``besides`` (the asker: nobody is asked whether they meant themselves)."""
+    key, skipped = lookalike_key(name), {canonical(name), *map(canonical, besides)}
+    found = {canonical(known): known for known in names
+             if canonical(known) not in skipped and lookalike_key(known) == key}
+    return next(iter(found.values())) if len(found) == 1 else None

@@ -399,7 +399,8 @@ class ChatApp:
         text.bind("<KP_Enter>", self.send_input)
         text.bind("<Shift-Return>", self._newline)
         text.bind("<Shift-KP_Enter>", self._newline)
-        for widget in (self.contacts.tree, self.blocks.button, self.rooms.toggle, *self.rooms.tab_stops(), text,
+        for widget in (self.contacts.tree, *self._side_stops(), self.blocks.button, self.rooms.toggle,
+                       *self.rooms.tab_stops(), text,
                        self.send_button, self.unregister_button, self.password_button, self.receipts_button):
             self._bind_tab(widget)
         text.bind("<Escape>", lambda e: self._stop_editing() if self._editing else self._focus_list())
@@ -433,20 +434,26 @@ class ChatApp:
     def tab_order(self) -> list[tk.Misc]:
         """The widgets Tab visits in the chat view, in order (Shift+Tab: backwards), of
         those shown and enabled now. It is the web page's (webclient/index.html), the order
-        one reads the window in: the list of conversations; the open one's header button
+        one reads the window in: the list of conversations; the boxes under it (write to
+        someone by name, join a room: each its entry, then its button); the open one's header button
         (Block, or a room's Members); a room's column when shown (its buttons, its switch,
         Older messages, its members); its messages; the input box; Send; then the account's
         controls (the page has them at its top, the window in its status bar, left to
         right), and the list again. Not Tk's own order, which follows how the widgets are
         nested and would visit the hidden panes of other conversations too."""
         model = self.model
-        ring: list[tk.Misc] = [self.contacts.tree, self.blocks.button, self.rooms.toggle, *self.rooms.tab_stops()]
+        ring: list[tk.Misc] = [self.contacts.tree, *self._side_stops(), self.blocks.button, self.rooms.toggle,
+                               *self.rooms.tab_stops()]
         if model is not None and model.active in self._panes:
             ring.append(self._panes[model.active].text)
         ring += [self.input, self.send_button, self.unregister_button, self.password_button, self.receipts_button]
         # (The messages' Text is "disabled": read-only, yet one reads and selects in it.)
         return [widget for widget in ring
                 if widget.winfo_viewable() and not (isinstance(widget, ttk.Widget) and widget.instate(["disabled"]))]
+
+    def _side_stops(self) -> list[tk.Misc]:
+        """The boxes under the list of conversations, in the order Tab visits them."""
+        return [self.new_chat.entry, self.new_chat.button, self.rooms.join_entry, self.rooms.join_button]
 
     def _bind_tab(self, widget: tk.Misc) -> None:
         """Tab and Shift+Tab in ``widget`` go along :meth:`tab_order`."""
@@ -1003,8 +1010,11 @@ class ChatApp:
             if isinstance(error, RequestFailed):
                 dialog.failed(explain_refusal(error))
             elif maybe_done(error):
+                # The library settles it at its next login with a password, the new one
+                # first (client.library, change_password); a login elsewhere has to do the same.
                 dialog.failed(_("The server's answer did not come: the password may or may not have been changed. "
-                                "Log in again to find out which one works."))
+                                "This window keeps working either way: when it must log in again with a password, it "
+                                "tries the new one first, then the old one. To log in elsewhere, do the same."))
             else:  # not sent (no connection): in the window's words, as its other requests say it
                 dialog.failed(failure_words(error))
             return

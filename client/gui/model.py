@@ -103,6 +103,7 @@ from i18n import N_, _, ngettext
 from registry import canonical
 
 from registry.collation import name_order
+from registry.names import lookalike_among
 from ..clock import WaitsClock
 from ..core import SIGNED_OUT, is_default_room, late_change
 from ..display import (
@@ -725,6 +726,15 @@ class ChatModel:
         self._changes.append(ContactsChanged())
         self._conversation(name)
         return key_of(name)
+
+    def like(self, name: str) -> str | None:
+        """The one name this window knows (the list: who is online, whom we talked with;
+        the rooms' members) that looks like ``name`` and is someone else's, as the server
+        spells it (``João`` for a typed ``joao``: registry.names.lookalike_among, the
+        terminal's rule); None when there is none, or several. For "did you mean João?"
+        when nobody has ``name`` (a ``whois`` answers ``unknown`` and nothing more)."""
+        members = (member.name for state in self.rooms.values() for member in state.members or ())
+        return lookalike_among(name, [*(c.name for c in self.contacts.values()), *members], (self.me,))
 
     def _contact(self, name: str) -> Contact:
         key = key_of(name)
@@ -1722,6 +1732,11 @@ class ChatModel:
         if not (event.act == "online" and self._returns.room_online(key, key_of(event.name))):
             self.notice(key, describe_room_notice(event, self.me).removeprefix("* "), event.at)
         if state is None:
+            if me:
+                # About us, of a room we are not in (an invitation, a ban or its end): its
+                # conversation is not in the list, so it is said in the room for everyone
+                # too, as a kick or ban that puts us out is (below), where it is seen.
+                self.notice(ROOM, describe_room_notice(event, self.me).removeprefix("* "), event.at)
             return
         members = state.members
         if event.act == "topic":

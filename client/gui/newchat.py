@@ -2,14 +2,16 @@
 "Write to someone by name". The list shows who is online and whom we talked with; anyone
 else (an offline classmate we never wrote to) is reached here.
 
-Keyboard: Ctrl+N goes to the box (out of the Tab order, as the join box below it; the
-input box's hint says so), Enter opens, Escape goes back to typing. The name is checked by
-the naming rules first (said at once, nothing asked), then looked up on the server
-(``whois``, on a worker thread, as the terminal's /to does): a name somebody has opens
-their conversation, as the server spells it, listed even while they are offline (a message
-to them waits for their next login: the server answers ``queued``); a name nobody has
-logged in with opens nothing and says so; when the server cannot answer (no connection,
-no answer in time), the conversation opens as typed and says the name was not checked.
+Keyboard: Ctrl+N goes to the box (the input box's hint says so), and Tab does after the
+list of conversations (ChatApp.tab_order, as the page's order); Enter opens, Escape goes
+back to typing. The name is checked by the naming rules first (said at once, nothing
+asked), then looked up on the server (``whois``, on a worker thread, as the terminal's /to
+does): a name somebody has opens their conversation, as the server spells it, listed even
+while they are offline (a message to them waits for their next login: the server answers
+``queued``); a name nobody has logged in with opens nothing and says so (and, for a name
+that looks like one the window knows, asks "did you mean João?" with that name put in the
+box); when the server cannot answer (no connection, no answer in time), the conversation
+opens as typed and says the name was not checked.
 """
 
 from __future__ import annotations
@@ -39,14 +41,14 @@ class NewChatBox:
         box.grid(row=row, column=0, sticky="ew", pady=(6, 0))
         box.columnconfigure(0, weight=1)
         self.name_var = tk.StringVar(app.root, "")
-        self.entry = ttk.Entry(box, textvariable=self.name_var, width=14, takefocus=False)
+        self.entry = ttk.Entry(box, textvariable=self.name_var, width=14)
         self.entry.grid(row=0, column=0, sticky="ew")
         for sequence in ("<Return>", "<KP_Enter>"):
             self.entry.bind(sequence, lambda e: self.open())
         self.entry.bind("<Escape>", lambda e: app._focus_input())
         # (bound for the whole window: after a sign-out, until the next chat view, there is no box)
         app.root.bind_all("<Control-n>", lambda e: self.entry.focus_set() if self.entry.winfo_exists() else None)
-        self.button = ttk.Button(box, text=_("New chat"), command=self.open, takefocus=False)
+        self.button = ttk.Button(box, text=_("New chat"), command=self.open)
         self.button.grid(row=0, column=1, padx=(4, 0))
         self._asking = False  # a lookup on its way: one at a time
 
@@ -83,8 +85,14 @@ class NewChatBox:
         if model is None:
             return
         if result is not None and result.status == "unknown":
-            # The sentence a message to them would be refused with (display.ERROR_TEXTS).
-            app.alert(_("New chat"), explain_error("unknown_recipient", "", to=typed))
+            # The sentence a message to them would be refused with (display.ERROR_TEXTS),
+            # with "did you mean João?" for a look-alike the window knows (the whois
+            # answer names none); the box then holds that name: Enter opens it.
+            like = model.like(typed)
+            app.alert(_("New chat"), explain_error("unknown_recipient", "", to=typed, like=like))
+            if like is not None and self.name_var.get().strip() == typed:
+                self.name_var.set(like)
+                self.entry.icursor("end")
             return
         name = result.name if result is not None else typed  # as the server spells it
         if self.name_var.get().strip() == typed:

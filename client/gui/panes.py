@@ -26,6 +26,17 @@ from .model import OFFLINE, ROOM, ROOM_TITLE, UNKNOWN, ChatModel, Line, cut_to_f
 _marks = itertools.count(1)
 
 
+# Tk wraps a Text's words at spaces only: a label's own spaces made no-break ones.
+NO_BREAK = "\u00a0"
+
+
+def unbroken(label: str) -> str:
+    """A delivery label as drawn: each of its parts ("✓ sent", "read by 2") kept on one
+    line, by no-break spaces; a wrap may still come between parts, at " · ". A wrap
+    inside one left "✓" at a line's end, or "1" of "lida por 1" alone under the time."""
+    return " · ".join(part.replace(" ", NO_BREAK) for part in label.split(" · "))
+
+
 class ConversationPane(ttk.Frame):
     """One conversation: a read-only Text with a scrollbar. Call :meth:`begin` before and
     :meth:`end` after a batch of changes (they unlock the widget, and scroll to the newest
@@ -198,7 +209,7 @@ class ConversationPane(ttk.Frame):
             # moves right of it, so set_state can delete and insert between them.
             text.mark_set(start, "ins")
             text.mark_gravity(start, "left")
-            text.insert("ins", line.label, ("state-" + line.state, "body"), "\n", ())
+            text.insert("ins", unbroken(line.label), ("state-" + line.state, "body"), "\n", ())
             text.mark_set(stop, "ins - 1 chars")
             text.mark_gravity(stop, "right")
             self._labels[id(line)] = (line, start, stop)
@@ -213,7 +224,7 @@ class ConversationPane(ttk.Frame):
             return
         _line, start, stop = found
         self.text.delete(start, stop)
-        self.text.insert(start, line.label, ("state-" + (line.state or "sent"), "body"))
+        self.text.insert(start, unbroken(line.label), ("state-" + (line.state or "sent"), "body"))
 
     def redraw(self, lines: list[Line]) -> None:
         """Draw every line again (a message was edited or deleted)."""
@@ -240,7 +251,17 @@ class ConversationPane(ttk.Frame):
         return None
 
     def content(self) -> str:
-        return self.text.get("1.0", "end-1c")
+        """The text shown, as read (a label's no-break spaces as spaces: :func:`unbroken`)."""
+        return self.text.get("1.0", "end-1c").replace(NO_BREAK, " ")
+
+    def labels_cut(self) -> list[str]:
+        """The delivery labels that wrapping put on two display lines (for tests)."""
+        cut = []
+        for line, start, stop in self._labels.values():
+            counted = self.text.count(start, stop, "update", "displaylines")
+            if (counted[0] if isinstance(counted, tuple) else counted):
+                cut.append(line.label)
+        return cut
 
     def scroll_pages(self, pages: int) -> None:
         self.text.yview_scroll(pages, "pages")

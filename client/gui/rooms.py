@@ -58,15 +58,16 @@ class RoomPanel:
         join.grid(row=3, column=0, sticky="ew", pady=(6, 0))  # under the new-chat box (app.py)
         join.columnconfigure(0, weight=1)
         self.join_var = tk.StringVar(app.root, "")
-        # Out of the Tab order: Ctrl+J reaches it (the input box's hint says so), Enter joins.
-        self.join_entry = ttk.Entry(join, textvariable=self.join_var, width=14, takefocus=False)
+        # Ctrl+J reaches it (the input box's hint says so), Tab too (ChatApp.tab_order); Enter joins.
+        self.join_entry = ttk.Entry(join, textvariable=self.join_var, width=14)
         self.join_entry.grid(row=0, column=0, sticky="ew")
         self.join_entry.bind("<Return>", lambda e: self.join())
         self.join_entry.bind("<Escape>", lambda e: app._focus_input())
         # (bound for the whole window: after a sign-out, until the next chat view, there is no box)
         app.root.bind_all("<Control-j>", lambda e: self.join_entry.focus_set() if self.join_entry.winfo_exists()
                           else None)
-        ttk.Button(join, text=_("Join room"), command=self.join, takefocus=False).grid(row=0, column=1, padx=(4, 0))
+        self.join_button = ttk.Button(join, text=_("Join room"), command=self.join)
+        self.join_button.grid(row=0, column=1, padx=(4, 0))
 
         # The room's column, beside the conversation or over it: its acts, then its members.
         # Of a fixed width (not its buttons' and names'), so that the rule can count on it.
@@ -425,14 +426,16 @@ class RoomPanel:
 
     def menu_items(self, name: str | None = None) -> list[str]:
         """The menu's entries for the open room: the acts, if we may moderate; else none.
-        For member ``name``, Mute or Unmute as fits them (the model knows who is muted)."""
+        For member ``name``, Mute or Unmute as fits them (the model knows who is muted), and
+        never "Lift the ban": the menu is the member list's, and a member is not banned (a
+        ban puts one out of the room and keeps one out: PROTOCOL.md, "ban")."""
         model = self.app.model
         if model is None or not model.may_moderate(model.active):
             return []
         if name is None:
             return [act for act, _label in ACTS]
-        skipped = "mute" if model.is_muted(model.active, name) else "unmute"
-        return [act for act, _label in ACTS if act != skipped]
+        skipped = {"unban", "mute" if model.is_muted(model.active, name) else "unmute"}
+        return [act for act, _label in ACTS if act not in skipped]
 
     def _menu_at(self, event: Any) -> str:
         if event is not None:

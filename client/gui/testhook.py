@@ -135,7 +135,8 @@ def _role(app: ChatApp, widget: Any) -> str:
         roles = {str(app.input): "input", str(app.contacts.tree): "contacts", str(app.send_button): "send",
                  str(app.receipts_button): "receipts", str(app.password_button): "password-button",
                  str(app.blocks.button): "block", str(rooms.join_entry): "join",
-                 str(app.new_chat.entry): "new-chat", str(rooms.toggle): "members-button",
+                 str(app.new_chat.entry): "new-chat", str(app.new_chat.button): "new-chat-button",
+                 str(rooms.join_button): "join-button", str(rooms.toggle): "members-button",
                  str(rooms.topic_button): "room-topic", str(rooms.invite_button): "room-invite",
                  str(rooms.leave_button): "room-leave", str(rooms.mode_check): "room-mode",
                  str(rooms.older_button): "room-older", str(rooms.members): "member-list"}
@@ -319,6 +320,10 @@ def dump(app: ChatApp, panes: Any = True, sizes: bool = False) -> dict[str, Any]
         if panes:
             keys = panes if isinstance(panes, list) else list(app._panes)
             result["panes"] = {key: app._panes[key].content() for key in keys if key in app._panes}
+        # The delivery labels of the open conversation that a wrap cut in two ("✓" at a
+        # line's end, "sent" under the time column): their texts.
+        pane = app._panes.get(model.active)
+        result["labels_cut"] = [] if pane is None else pane.labels_cut()
     return result
 
 

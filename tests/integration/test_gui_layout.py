@@ -371,3 +371,22 @@ def test_a_long_name_in_a_rooms_member_list_is_cut_with_an_ellipsis(open_gui, se
     shown = state["members"][-1]
     assert shown.endswith("… (moderator)") and name.startswith(shown.removesuffix("… (moderator)")), shown
     assert state["layout"]["members_fit"], state["members"]
+
+
+def test_a_messages_delivery_label_is_never_cut_in_two_by_the_wrap(open_gui, server, clients) -> None:  # noqa: F811
+    """A message of Bob's whose line ended near the window's edge had its label wrapped
+    inside it: "✓✓" at the end of one line and "delivered" under the time column of the
+    next (in a room, in Portuguese, "lida por" and a lone "1"). Messages whose ends sweep
+    across the edge: a label may go to the next line whole, never in two."""
+    start(clients, server.port, "Olga")  # online, her client confirms: "✓✓ delivered"
+    bob = open_gui("Bob")
+    bob.wait(lambda s: s["view"] == "chat" and s["state"] == "connected" and any(
+        row["key"] == "olga" for row in s["contacts"]), "Olga in Bob's list")
+    bob.cmd("key", sequence="<Control-Key-2>")
+    bob.wait(lambda s: s["active"] == "olga", "Olga's conversation")
+    texts = ["a " * n + "fim" for n in range(30, 75)]  # the label two characters further each time
+    for text in texts:
+        bob.cmd("type", text=text)
+    state = bob.wait(lambda s: len([m for m in s["outgoing"] if m["state"] in ("sent", "delivered")]) == len(texts),
+                     "every post sent", panes=False)
+    assert state["labels_cut"] == [], state["labels_cut"]

@@ -131,3 +131,28 @@ def test_the_boxes_keys_at_the_login_form_after_a_sign_out_do_nothing(
         assert gui.cmd("key", sequence=sequence)["ok"]
     state = gui.cmd("dump")
     assert state["view"] == "login" and "Traceback" not in gui.output(), gui.output()
+
+
+def test_a_name_typed_without_its_accents_is_offered_the_one_online_that_looks_like_it(
+        open_gui, server, monkeypatch) -> None:  # noqa: F811
+    """João is online; Bob types "joao", which nobody has (the registry keeps look-alikes
+    apart, and a whois answers only "unknown"). The window said only "check the name": it
+    asks "did you mean João?" (the window's list, registry.names.lookalike_among) and puts
+    João in the box, where Enter opens his conversation."""
+    monkeypatch.setenv("LANGUAGE", "pt_BR")
+    with WireClient.login(server.host, server.port, "João") as joao:
+        bob = open_gui("Bob")
+        bob.wait(lambda s: s["view"] == "chat" and s["state"] == "connected" and contact(s, "joão"),
+                 "João in Bob's list")
+        bob.cmd("new_chat", name="joao")
+        state = bob.wait(lambda s: s["alerts"], "the refusal said")
+        assert state["alerts"][-1][1] == "Ninguém chamado joao jamais entrou aqui; você quis dizer João?", \
+            state["alerts"]
+        assert state["new_chat"] == "João" and state["active"] == "#room", state
+        bob.cmd("dismiss")
+        bob.cmd("new_chat", name=state["new_chat"])  # Enter in the box as it was left
+        state = bob.wait(lambda s: s["active"] == "joão", "João's conversation")
+        assert state["header"][0] == "João" and len(state["alerts"]) == 1
+        bob.cmd("type", text="oi João")
+        dm = joao.expect(DirectMessage, skip=(Accepted, Delivered, *NOTICES))
+        assert (dm.to, dm.text) == ("João", "oi João")

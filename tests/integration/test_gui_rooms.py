@@ -53,13 +53,15 @@ def test_a_room_in_the_window(open_gui, server, clients, tmp_path: Path) -> None
     with start(clients, server.port, "Vic") as vic:
         vic.join("#redes")
         bob.wait(lambda s: "Vic joined #redes" in s["panes"]["##redes"], "Vic's join notice")
-        # The member menu offers Mute or Unmute, as fits (the menu had both for everyone).
+        # The member menu offers Mute or Unmute, as fits (the menu had both for everyone),
+        # and never "Lift the ban": a member is not banned (a ban puts one out and keeps one out).
         state = bob.wait(lambda s: "Vic" in s["member_menus"], "Vic in the member list")
         assert "mute" in state["member_menus"]["Vic"] and "unmute" not in state["member_menus"]["Vic"]
+        assert "unban" not in state["member_menus"]["Vic"] and "ban" in state["member_menus"]["Vic"]
         bob.cmd("room_act", act="mute", name="Vic")
         state = bob.wait(lambda s: "you muted Vic in #redes" in s["panes"]["##redes"], "the mute notice")
         state = bob.wait(lambda s: "unmute" in s["member_menus"]["Vic"], "Unmute offered for Vic")
-        assert "mute" not in state["member_menus"]["Vic"]
+        assert "mute" not in state["member_menus"]["Vic"] and "unban" not in state["member_menus"]["Vic"]
         muted = vic.send_to_room("#redes", "hello?")
         assert muted.wait_done(WAIT) and muted.error[0] == "muted"
         bob.cmd("room_act", act="kick", name="Vic")

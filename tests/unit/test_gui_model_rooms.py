@@ -508,3 +508,39 @@ def test_the_model_knows_who_is_muted_from_the_list_and_the_notices() -> None:
     model.apply(RoomNotice("#redes", "unmute", "Vic", 4.0, by="Olga"))
     model.apply(RoomNotice("#redes", "unmute", "Zoe", 61.0, reason="the mute ended"))
     assert not model.is_muted(key, "Vic") and not model.is_muted(key, "Zoe")
+
+
+def test_a_name_nobody_has_is_offered_the_one_the_window_knows_that_looks_like_it() -> None:
+    """"New chat" with "joao" when nobody has that name (a whois answers only "unknown"):
+    the window knows João (online, in its list) and Conceição (a member of a room, not in
+    the list), and offers each for its look-alike typed without accents or in another
+    case; never ourselves, and nobody when two known names look alike."""
+    model = ChatModel("Bob")
+    model.set_online(["João", "Bob", "Ana"])
+    joined(model)
+    model.set_members("#redes", [MemberEntry("Bob", "member", True), MemberEntry("Conceição", "owner", False)])
+    assert model.like("joao") == "João" and model.like("JOAO") == "João"
+    assert model.like("conceicao") == "Conceição"
+    assert model.like("B0b") is None  # ourselves: not offered
+    assert model.like("Zed") is None
+    model.set_online(["João", "Joáo", "Ana"])  # two look-alikes known (from before the rule): which is not ours
+    assert model.like("joao") is None
+
+
+def test_an_invitation_to_a_room_we_are_not_in_is_said_where_it_is_seen() -> None:
+    """Olga invites Bob to #turma (invite-only), which Bob is not in: the notice went only
+    to #turma's conversation, which is not in the list (Bob is no member), so Bob never saw
+    it. It is said in the room for everyone too, as a kick or ban of ours is; and kept in
+    #turma's conversation, shown once Bob joins."""
+    model = ChatModel("Bob")
+    model.set_online(["Olga"])
+    model.apply(RoomNotice("#turma", "invite", "Bob", 1.0, by="Olga"))
+    assert "##turma" not in model.contact_order()
+    assert model.conversations[ROOM].lines[-1].text == "Olga invited you to #turma"
+    assert model.conversations["##turma"].lines[-1].text == "Olga invited you to #turma"
+    # Someone else's invitation, of a room we are in: said in that room only.
+    key = joined(model, "#redes")
+    before = len(model.conversations[ROOM].lines)
+    model.apply(RoomNotice("#redes", "invite", "Vic", 2.0, by="Olga"))
+    assert model.conversations[key].lines[-1].text == "Olga invited Vic to #redes"
+    assert len(model.conversations[ROOM].lines) == before

@@ -372,7 +372,7 @@ chatCatalogueLoaded("pt_BR", {
   "The server ended the session: {why}": "O servidor encerrou a sessão: {why}",
   "The server reported an error: {why}": "O servidor informou um erro: {why}",
   "The server's answer did not come: it may or may not have been changed": "A resposta do servidor não chegou: talvez tenha sido alterada, talvez não",
-  "The server's answer did not come: the password may or may not have been changed. Log in again to find out which one works.": "A resposta do servidor não chegou: talvez a senha tenha sido alterada, talvez não. Entre de novo para saber qual delas vale.",
+  "The server's answer did not come: the password may or may not have been changed. This window keeps working either way: when it must log in again with a password, it tries the new one first, then the old one. To log in elsewhere, do the same.": "A resposta do servidor não chegou: talvez a senha tenha sido alterada, talvez não. Esta janela segue funcionando de qualquer jeito: se precisar entrar de novo com senha, ela tenta primeiro a senha nova, depois a antiga. Para entrar em outro lugar, faça o mesmo.",
   "The topic of {room} (at most {limit} characters; this one has {n}: shorten it):": "O tema de {room} (no máximo {limit} caracteres; este tem {n}: encurte-o):",
   "The topic of {room}:": "O tema de {room}:",
   "The two new passwords differ.": "As duas senhas novas são diferentes.",
