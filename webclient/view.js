@@ -529,9 +529,13 @@ function renderRoomTools(chat) {
   members.replaceChildren(...inOrder.map((member) => {
     const item = el("li", member.online ? "member" : "member member-offline");
     item.dataset.name = member.name;
-    const role = member.role !== "member" && ROLES[member.role] ? ` (${t(ROLES[member.role])})` : "";  // i18n: listed in ROLES
+    // Beside the name, in brackets: a role above member, and a mute that keeps them from
+    // posting now (PROTOCOL.md member_list's "muted"), which every member sees.
+    const marks = [];
+    if (member.role !== "member" && ROLES[member.role]) marks.push(t(ROLES[member.role]));  // i18n: listed in ROLES
+    if (member.muted === true) marks.push(t("muted"));
     const nameNode = el("span", "member-name");
-    nameNode.append(bdi(member.name), role);
+    nameNode.append(bdi(member.name), marks.length ? ` (${marks.join(", ")})` : "");
     item.append(nameNode);
     if (moderator && !isMe(chat, member.name) && member.role !== "owner") {
       for (const [act, fields, label] of ROOM_ACTS) {

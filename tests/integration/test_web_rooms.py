@@ -734,3 +734,38 @@ def test_an_invitation_refused_on_an_accounts_only_server_is_said_in_portuguese(
         assert page.js("[...document.querySelectorAll('#messages .notice-text')].map(n => n.textContent)"
                        ".filter(t => t.includes('Joao'))") == [words]
         assert page.problems() == []
+
+
+def test_the_member_list_says_who_is_muted_in_the_pages_language(site, tmp_path: Path) -> None:
+    """The member list carries ``muted`` (PROTOCOL.md member_list), but the page showed it
+    only by the Unmute a moderator is offered: a plain member saw nothing, and wondered why
+    Vic did not answer. "(muted)" stands beside a muted member's name, for every member, in
+    the page's language, and goes with the mute."""
+    page, web = site
+    label = "document.querySelector('#member-list li[data-name=\"Vic\"] .member-name').textContent"
+    with olga_in_redes(web) as olga:
+        vic = ChatClient("Vic", "127.0.0.1", web.srv.port)
+        try:
+            vic.connect(timeout=WAIT)
+            vic.join("#redes")
+            page.log_in("Bob")
+            page.wait_for("!!document.querySelector('#room-list button[data-room=\"#redes\"]')")
+            page.js("document.querySelector('#room-list button[data-room=\"#redes\"]').click()")
+            page.wait_for("document.querySelectorAll('#member-list li').length === 3")
+            assert page.js(label) == "Vic"
+            olga.mute("#redes", "Vic")
+            page.wait_for(f"{label} === 'Vic (muted)'")
+            assert page.js("document.querySelector('#member-list li[data-name=\"Olga\"] .member-name')"
+                           ".textContent") == "Olga (owner)"
+            page.js("document.querySelector('details.members').open = true")
+            shoot(page, tmp_path, "web-client-muted-label.png")
+            page.js("(() => { const s = document.getElementById('lang-switch'); s.value = 'pt_BR';"
+                    " s.dispatchEvent(new Event('change')); })()")
+            page.wait_for(f"{label} === 'Vic (silenciado)'")
+            shoot(page, tmp_path, "web-client-muted-label-pt.png")
+            olga.unmute("#redes", "Vic")
+            page.wait_for(f"{label} === 'Vic'")
+        finally:
+            vic.close()
+    assert page.problems() == []
+
