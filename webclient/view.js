@@ -594,6 +594,20 @@ function onJoinRoom(event) {
   sendFrame(frame);
 }
 
+/** The new topic of ``room`` (``topic`` now), or null (cancelled). One longer than the
+ * server takes (MAX_TOPIC_CHARS code points: it would refuse it, bad_field, in English) is
+ * asked again with the limit and its length said, the text kept to be shortened: the
+ * window's rule (client/gui/rooms.py), in its words. */
+function askTopic(room, topic) {
+  let question = t("The topic of {room}:", { room });
+  for (;;) {
+    topic = window.prompt(question, topic);
+    if (topic === null || Array.from(topic).length <= MAX_TOPIC_CHARS) return topic;
+    question = t("The topic of {room} (at most {limit} characters; this one has {n}: shorten it):",
+      { room, limit: MAX_TOPIC_CHARS, n: Array.from(topic).length });
+  }
+}
+
 function onRoomToolClick(event) {
   const chat = shell.chat;
   const key = chat.active;
@@ -602,8 +616,7 @@ function onRoomToolClick(event) {
   let frame = null;
   if (button.id === "room-leave") frame = leaveRoomFrame(chat, key);
   if (button.id === "room-topic") {
-    const room = chat.rooms.get(key);
-    const topic = window.prompt(t("The topic of {room}:", { room: roomName(chat, key) }), room ? room.topic : "");
+    const topic = askTopic(roomName(chat, key), (chat.rooms.get(key) || {}).topic || "");
     if (topic !== null) frame = topicFrame(chat, key, topic);
   }
   if (button.id === "room-invite") {
