@@ -896,6 +896,10 @@ function start() {
     readToBottom(list);
   });
   $("logout").addEventListener("click", logOut);
+  $("where-toggle").addEventListener("click", (event) => {  // a phone's: the registry's line shown or not
+    const button = event.currentTarget;
+    button.setAttribute("aria-expanded", String(button.getAttribute("aria-expanded") !== "true"));
+  });
   $("block-toggle").addEventListener("click", () => {
     const frame = blockFrame(shell.chat, shell.chat.active);
     const said = { announce: [] };

@@ -383,6 +383,7 @@ function renderWhere(chat, key, peer) {
   $("conversation-where").textContent = where
     ? t("{address} · online since {when}", { address: `${host}:${where.port}`, when: formatTime(where.since) }) : "";
   $("conversation-where").hidden = !where;
+  $("where-toggle").hidden = !where;
 }
 
 /** The first of ``list``'s rows on screen, and where its top is. */

@@ -401,6 +401,7 @@ chatCatalogueLoaded("pt_BR", {
   "Unmute": "Deixar de silenciar",
   "Waiting for the connection…": "Aguardando a conexão…",
   "Wednesday": "quarta-feira",
+  "Where they are connected from": "De onde a pessoa está conectada",
   "Who may join {room}?": "Quem pode entrar em {room}?",
   "Write a message…": "Escreva uma mensagem…",
   "Write to someone by name": "Escrever para alguém pelo nome",
