@@ -787,9 +787,11 @@ def test_a_topic_longer_than_the_server_takes_is_asked_again_before_it_is_sent(s
     too_long, fits = "a" * (limit + 1), "😀" * limit
     # The user types a topic too long, is asked again, and gives up (Cancel); then one that fits.
     page.js(f"window.asked = []; window.answers = [{json.dumps(too_long)}, null, {json.dumps(fits)}];"
-            "window.prompt = (question, value) => { window.asked.push([question, value]); return window.answers.shift(); };"
+            "window.prompt = (question, value) => {"
+            " window.asked.push([question, value]); return window.answers.shift(); };"
             "window.sent = []; const send = WebSocket.prototype.send;"
-            "WebSocket.prototype.send = function (data) { window.sent.push(JSON.parse(data)); return send.call(this, data); };"
+            "WebSocket.prototype.send = function (data) {"
+            " window.sent.push(JSON.parse(data)); return send.call(this, data); };"
             "document.getElementById('room-topic').click()")
     asked = page.js("window.asked")
     assert asked == [["The topic of #lab3:", ""],

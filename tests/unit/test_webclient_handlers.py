@@ -59,7 +59,8 @@ def test_the_pages_limits_are_const_pys() -> None:
     assert set(copied) == set(names.split("|")), copied
     assert {name: eval(value, {}) for name, value in copied.items()} == \
         {"MAX_TEXT_CHARS": const.MAX_TEXT_CHARS, "MAX_TOPIC_CHARS": const.MAX_TOPIC_CHARS,
-         "MIN_PASSWORD_LENGTH": const.MIN_PASSWORD_LENGTH, "EDIT_WINDOW": const.EDIT_WINDOW, "QUEUE_TTL": const.QUEUE_TTL}
+         "MIN_PASSWORD_LENGTH": const.MIN_PASSWORD_LENGTH, "EDIT_WINDOW": const.EDIT_WINDOW,
+         "QUEUE_TTL": const.QUEUE_TTL}
 
 
 def test_the_pages_heartbeat_is_const_pys() -> None:
