@@ -28,6 +28,7 @@ const shell = {
   readTimer: null,            // a read mark held back for its interval (sendReads)
   savedSession: null,         // what keepSession() last wrote
   savedPending: null,         // what keepPending() last wrote
+  savedConversations: null,   // what keepConversations() last wrote
   loginError: null,           // () => the login form's refusal, in the page's language (showLoginError)
   // To do once shown (takeFrame).
   taken: { socket: null, receipts: [], announce: [], focus: null, joinRefused: null },
@@ -195,7 +196,14 @@ function takeWaiting() {
  * login was refused (loginFailed drew the logged-out page). */
 function takeFrame(frame, came) {
   const chat = shell.chat;
+  const first = !chat.welcomedOnce;
   const out = receiveFrame(chat, frame, came);
+  if (out.login === "ok" && first) {
+    // A new account (the hello claimed the name) starts with no list: one kept for the name
+    // was of the account deleted before it, or of someone else's guest.
+    if (shell.credentials && shell.credentials.register) forgetConversations(chat.me);
+    restoreConversations(chat);  // before watchFrames: their presence is asked with the others'
+  }
   watchLiveness();  // heard from the server (and a welcome says how often to ping)
   // A guest's token (kept per name, in localStorage), or an account's credential (this tab's).
   if (out.resume && frame.registered === true) {
@@ -251,6 +259,7 @@ function showTaken() {
   const taken = shell.taken;
   shell.taken = { socket: shell.socket, receipts: [], announce: [], focus: null, joinRefused: null };
   if (chat.status === "online") keepSession(chat);  // new conversations outlive a reload
+  if (chat.status === "online") keepConversations(chat);  // and a logout
   keepPending(chat);  // and messages not taken yet
   render(chat);
   if (taken.focus === "composer") {  // a room joined: the drawer closes, as when a contact is picked
@@ -359,6 +368,7 @@ function loginFailed(words, code) {
     forgetAccountCredential(shell.credentials.name);  // it stopped working (PROTOCOL.md, "password")
   }
   if (SIGNED_OUT.includes(code)) $("login-password").value = "";  // the old one no longer logs in
+  if (code === "account_deleted" && shell.credentials) forgetConversations(shell.credentials.name);
   const socket = shell.socket;
   shell.socket = null;
   if (socket) socket.close();
@@ -399,6 +409,9 @@ function logOut() {
   // browser (a school's shared computer) that guest, with their messages and history
   // (docs/privacy.md). Closing the tab or reloading keeps it; "Log out" is leaving.
   if (shell.chat.me) forgetResume(shell.chat.me);
+  // A guest's conversation list too: the name is no longer theirs. An account's stays, for
+  // its next login (forgotten with the account).
+  if (shell.chat.me && !shell.chat.registered) forgetConversations(shell.chat.me);
   forgetSession();
   sendFrame({ type: "bye", reason: "quit" });
   const socket = shell.socket;
@@ -517,6 +530,67 @@ function keepSession(chat) {
     sessionStorage.setItem(SESSION_KEY, saved);
   } catch {
     /* no storage: a reload shows the login form */
+  }
+}
+
+/* The conversation list, per user, in localStorage: a single server keeps no index of a
+ * user's conversations (PROTOCOL.md, "since"), so without it the people someone chatted
+ * with yesterday were gone from the list at their next login (a reload has the tab's
+ * session: keepSession). Names only, never a message: each conversation's history comes
+ * from the server as it opens. localStorage belongs to the server's origin, so the key
+ * needs only the name; a list is taken only by a login of its kind (an account's by the
+ * account, a guest's by that guest, whose token the same browser keeps). A guest's goes
+ * with its "Log out"; an account's with the account (account_deleted), and a new account
+ * of the name starts without one (takeFrame). */
+const KEPT_CONVERSATIONS = 200;  // names at most, the newest kept: a few kilobytes
+
+function conversationsKey(name) {
+  return `chat.conversations.${nameKey(name)}`;
+}
+
+/** The people ``chat`` has a conversation with, as kept (names). */
+function conversationNames(chat) {
+  return [...chat.conversations.values()]
+    .filter((convo) => convo.key.startsWith("@") && typeof convo.name === "string" && validName(convo.name)
+      && !isMe(chat, convo.name) && !(chat.users.get(convo.key) || {}).mistyped)
+    .map((convo) => convo.name)
+    .slice(-KEPT_CONVERSATIONS);
+}
+
+/** Note ``chat``'s conversation list for its user's next login (only when it changed). */
+function keepConversations(chat) {
+  if (!chat.me || !shell.wantOnline) return;
+  const saved = JSON.stringify({ account: chat.registered === true, names: conversationNames(chat) });
+  if (saved === shell.savedConversations) return;
+  shell.savedConversations = saved;
+  try {
+    localStorage.setItem(conversationsKey(chat.me), saved);
+  } catch {
+    /* no storage: the list lasts as long as the page */
+  }
+}
+
+/** After a welcome: the conversations kept for this user (keepConversations) back in the
+ * list, each with no messages until it opens; none kept for a login of the other kind. */
+function restoreConversations(chat) {
+  let kept = null;
+  try {
+    kept = JSON.parse(localStorage.getItem(conversationsKey(chat.me)) || "null");
+  } catch {
+    return;  /* unreadable: nothing to restore */
+  }
+  if (!kept || kept.account !== (chat.registered === true) || !Array.isArray(kept.names)) return;
+  for (const name of kept.names.slice(-KEPT_CONVERSATIONS)) {
+    if (typeof name === "string" && !isMe(chat, name)) startConversation(chat, name);
+  }
+}
+
+function forgetConversations(name) {
+  shell.savedConversations = null;
+  try {
+    localStorage.removeItem(conversationsKey(name));
+  } catch {
+    /* nothing kept */
   }
 }
 
@@ -644,6 +718,7 @@ function selectConversation(key) {
   frames.forEach(sendFrame);
   watchFrames(shell.chat).forEach(sendFrame);
   keepSession(shell.chat);
+  keepConversations(shell.chat);
   setContactsOpen(false);
   render(shell.chat);
   sendReads(shell.chat);
@@ -821,6 +896,10 @@ function start() {
     readToBottom(list);
   });
   $("logout").addEventListener("click", logOut);
+  $("where-toggle").addEventListener("click", (event) => {  // a phone's: the registry's line shown or not
+    const button = event.currentTarget;
+    button.setAttribute("aria-expanded", String(button.getAttribute("aria-expanded") !== "true"));
+  });
   $("block-toggle").addEventListener("click", () => {
     const frame = blockFrame(shell.chat, shell.chat.active);
     const said = { announce: [] };

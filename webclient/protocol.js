@@ -29,6 +29,7 @@ const TYPING_EXPIRES = 6;
 const EDIT_WINDOW = 15 * 60;
 const QUEUE_TTL = 7 * 24 * 3600;      // a message's lifetime unconfirmed (const.QUEUE_TTL): the most an expired one waited
 const MAX_TEXT_CHARS = 4000;          // a message's text, at most (const.MAX_TEXT_CHARS)
+const MAX_TOPIC_CHARS = 256;          // a room's topic, at most (const.MAX_TOPIC_CHARS), in code points
 // const.py: a connection silent this long is pinged (the welcome's "heartbeat" says the
 // server's own interval), and one from which nothing came for this long is dead, as the
 // server and the terminal and window (client/core.py) hold it (liveness()).

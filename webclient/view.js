@@ -383,6 +383,7 @@ function renderWhere(chat, key, peer) {
   $("conversation-where").textContent = where
     ? t("{address} · online since {when}", { address: `${host}:${where.port}`, when: formatTime(where.since) }) : "";
   $("conversation-where").hidden = !where;
+  $("where-toggle").hidden = !where;
 }
 
 /** The first of ``list``'s rows on screen, and where its top is. */
@@ -529,9 +530,13 @@ function renderRoomTools(chat) {
   members.replaceChildren(...inOrder.map((member) => {
     const item = el("li", member.online ? "member" : "member member-offline");
     item.dataset.name = member.name;
-    const role = member.role !== "member" && ROLES[member.role] ? ` (${t(ROLES[member.role])})` : "";  // i18n: listed in ROLES
+    // Beside the name, in brackets: a role above member, and a mute that keeps them from
+    // posting now (PROTOCOL.md member_list's "muted"), which every member sees.
+    const marks = [];
+    if (member.role !== "member" && ROLES[member.role]) marks.push(t(ROLES[member.role]));  // i18n: listed in ROLES
+    if (member.muted === true) marks.push(t("muted"));
     const nameNode = el("span", "member-name");
-    nameNode.append(bdi(member.name), role);
+    nameNode.append(bdi(member.name), marks.length ? ` (${marks.join(", ")})` : "");
     item.append(nameNode);
     if (moderator && !isMe(chat, member.name) && member.role !== "owner") {
       for (const [act, fields, label] of ROOM_ACTS) {
@@ -590,6 +595,20 @@ function onJoinRoom(event) {
   sendFrame(frame);
 }
 
+/** The new topic of ``room`` (``topic`` now), or null (cancelled). One longer than the
+ * server takes (MAX_TOPIC_CHARS code points: it would refuse it, bad_field, in English) is
+ * asked again with the limit and its length said, the text kept to be shortened: the
+ * window's rule (client/gui/rooms.py), in its words. */
+function askTopic(room, topic) {
+  let question = t("The topic of {room}:", { room });
+  for (;;) {
+    topic = window.prompt(question, topic);
+    if (topic === null || Array.from(topic).length <= MAX_TOPIC_CHARS) return topic;
+    question = t("The topic of {room} (at most {limit} characters; this one has {n}: shorten it):",
+      { room, limit: MAX_TOPIC_CHARS, n: Array.from(topic).length });
+  }
+}
+
 function onRoomToolClick(event) {
   const chat = shell.chat;
   const key = chat.active;
@@ -598,8 +617,7 @@ function onRoomToolClick(event) {
   let frame = null;
   if (button.id === "room-leave") frame = leaveRoomFrame(chat, key);
   if (button.id === "room-topic") {
-    const room = chat.rooms.get(key);
-    const topic = window.prompt(t("The topic of {room}:", { room: roomName(chat, key) }), room ? room.topic : "");
+    const topic = askTopic(roomName(chat, key), (chat.rooms.get(key) || {}).topic || "");
     if (topic !== null) frame = topicFrame(chat, key, topic);
   }
   if (button.id === "room-invite") {

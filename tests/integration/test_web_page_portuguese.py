@@ -616,3 +616,25 @@ def test_a_rooms_refusals_the_server_said_in_english_are_in_the_pages_words(page
         "Servidor: \ue000'topic' is 300 characters long; the limit is 256\ue001 (bad_field)",
     ], said
     assert page.problems() == []
+
+
+def test_the_connection_pill_keeps_its_state_when_the_language_is_applied_again(page: Page) -> None:
+    """Seen in a screenshot: the pill said "Not connected", its dot green, on a page online.
+    Its element carried index.html's data-i18n, so applying a language (useLanguage: after
+    a reload, its catalogue may come after the welcome) put back the words of the HTML, and
+    renderTopbar, which writes the pill only when its state's words change, left them."""
+    pill = "document.getElementById('connection').textContent"
+    for language, online in (("en", "Online"), ("pt_BR", "Conectado")):
+        if language == "pt_BR":
+            page.js("document.getElementById('logout').click()")
+            speak_portuguese(page)
+            page.focus("#login-name")
+            page.js("document.getElementById('login-name').value = ''")
+            page.type("Bia")  # Bob's guest name is kept for him a while
+            page.enter()
+        else:
+            page.log_in("Bob")
+        page.wait_for(f"document.getElementById('connection').dataset.status === 'online' && {pill} === '{online}'")
+        # As when its catalogue comes after the welcome (awaited: the catalogue applied).
+        assert page.js(f"useLanguage('{language}').then(() => {pill})") == online
+    assert page.problems() == []

@@ -734,3 +734,74 @@ def test_an_invitation_refused_on_an_accounts_only_server_is_said_in_portuguese(
         assert page.js("[...document.querySelectorAll('#messages .notice-text')].map(n => n.textContent)"
                        ".filter(t => t.includes('Joao'))") == [words]
         assert page.problems() == []
+
+
+def test_the_member_list_says_who_is_muted_in_the_pages_language(site, tmp_path: Path) -> None:
+    """The member list carries ``muted`` (PROTOCOL.md member_list), but the page showed it
+    only by the Unmute a moderator is offered: a plain member saw nothing, and wondered why
+    Vic did not answer. "(muted)" stands beside a muted member's name, for every member, in
+    the page's language, and goes with the mute."""
+    page, web = site
+    label = "document.querySelector('#member-list li[data-name=\"Vic\"] .member-name').textContent"
+    with olga_in_redes(web) as olga:
+        vic = ChatClient("Vic", "127.0.0.1", web.srv.port)
+        try:
+            vic.connect(timeout=WAIT)
+            vic.join("#redes")
+            page.log_in("Bob")
+            page.wait_for("!!document.querySelector('#room-list button[data-room=\"#redes\"]')")
+            page.js("document.querySelector('#room-list button[data-room=\"#redes\"]').click()")
+            page.wait_for("document.querySelectorAll('#member-list li').length === 3")
+            assert page.js(label) == "Vic"
+            olga.mute("#redes", "Vic")
+            page.wait_for(f"{label} === 'Vic (muted)'")
+            assert page.js("document.querySelector('#member-list li[data-name=\"Olga\"] .member-name')"
+                           ".textContent") == "Olga (owner)"
+            page.js("document.querySelector('details.members').open = true")
+            shoot(page, tmp_path, "web-client-muted-label.png")
+            page.js("(() => { const s = document.getElementById('lang-switch'); s.value = 'pt_BR';"
+                    " s.dispatchEvent(new Event('change')); })()")
+            page.wait_for(f"{label} === 'Vic (silenciado)'")
+            shoot(page, tmp_path, "web-client-muted-label-pt.png")
+            olga.unmute("#redes", "Vic")
+            page.wait_for(f"{label} === 'Vic'")
+        finally:
+            vic.close()
+    assert page.problems() == []
+
+
+def test_a_topic_longer_than_the_server_takes_is_asked_again_before_it_is_sent(site, tmp_path: Path) -> None:
+    """The window checks a topic's length (const.MAX_TOPIC_CHARS) before sending it; the
+    page sent any, and the server's refusal (``bad_field``) came in its English. The page
+    asks again, saying the limit and the length in its own words, the text kept to be
+    shortened; one of the limit's length in code points (emoji: two UTF-16 units each) is
+    taken."""
+    page, _web = site
+    page.log_in("Bob")
+    page.focus("#join-room-name")
+    page.type("#lab3")
+    page.enter()
+    page.wait_for("document.getElementById('conversation-title').textContent === '#lab3'"
+                  " && document.getElementById('room-topic').hidden === false")
+    limit = const.MAX_TOPIC_CHARS
+    too_long, fits = "a" * (limit + 1), "😀" * limit
+    # The user types a topic too long, is asked again, and gives up (Cancel); then one that fits.
+    page.js(f"window.asked = []; window.answers = [{json.dumps(too_long)}, null, {json.dumps(fits)}];"
+            "window.prompt = (question, value) => {"
+            " window.asked.push([question, value]); return window.answers.shift(); };"
+            "window.sent = []; const send = WebSocket.prototype.send;"
+            "WebSocket.prototype.send = function (data) {"
+            " window.sent.push(JSON.parse(data)); return send.call(this, data); };"
+            "document.getElementById('room-topic').click()")
+    asked = page.js("window.asked")
+    assert asked == [["The topic of #lab3:", ""],
+                     [f"The topic of #lab3 (at most {limit} characters; this one has {limit + 1}: shorten it):",
+                      too_long]]
+    assert [f for f in page.js("window.sent") if f["type"] == "topic"] == []
+    page.js("(() => { const s = document.getElementById('lang-switch'); s.value = 'pt_BR';"
+            " s.dispatchEvent(new Event('change')); })()")
+    page.wait_for("document.documentElement.lang === 'pt-BR'")
+    page.js("document.getElementById('room-topic').click()")
+    assert page.js("window.asked.slice(2)") == [["O tema de #lab3:", ""]]
+    page.wait_for(f"document.querySelector('#conversation-presence .topic-text')?.textContent === {json.dumps(fits)}")
+    assert page.problems() == []

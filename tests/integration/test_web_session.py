@@ -617,3 +617,69 @@ def test_claim_this_name_is_unticked_once_its_user_logs_out(site) -> None:
     page.js("document.getElementById('logout').click()")
     page.wait_for("document.body.dataset.view === 'login'")
     assert page.js("document.getElementById('login-register').checked") is False
+
+
+def test_past_conversations_are_listed_again_at_the_next_login_of_their_user_only(site, tmp_path: Path) -> None:
+    """Found using the page: Conceição chatted with João, logged out, logged in again: the
+    sidebar had no João (offline), the history out of reach unless she remembered his
+    name. A single server keeps no index of a user's conversations (PROTOCOL.md,
+    "since"), so the page keeps the list, names only, per user in localStorage: an
+    account's is back at its next login; a guest's goes with its "Log out" (the name is no
+    longer theirs), so the next guest of that name sees none; nobody else sees either;
+    deleting the account forgets it."""
+    page, web = site
+    contact = "!!document.querySelector('button.contact[data-key=\"@joão\"]')"
+
+    def chat_with_joao(text: str) -> None:
+        page.focus("#new-chat-name")
+        page.type("João")
+        page.enter()
+        page.wait_for("document.getElementById('conversation-title').textContent === 'João'")
+        page.type(text)
+        page.enter()
+        page.wait_for("['sent', 'queued'].includes(document.querySelector('#messages .msg-out')?.dataset.state)")
+
+    def log_out() -> None:
+        page.js("document.getElementById('logout').click()")
+        page.wait_for("document.body.dataset.view === 'login'")
+
+    joao = TcpPeer("127.0.0.1", web.srv.port)
+    try:
+        joao.login("João")
+        log_in_with_password(page, "Conceição", register=True)
+        chat_with_joao("oi, João")
+    finally:
+        joao.close()  # offline from now on: only the kept list can name him
+    log_out()
+    # Someone else on this browser: no João.
+    page.log_in("Bia")
+    page.wait_for("document.querySelectorAll('button.contact').length >= 1")
+    assert not page.js(contact)
+    log_out()
+    log_in_with_password(page, "Conceição", register=False)
+    page.wait_for(contact)
+    shoot(page, tmp_path, "web-client-conversations-kept.png")
+    page.open_conversation("João")
+    page.wait_for("[...document.querySelectorAll('#messages .msg-out .msg-text')]"
+                  ".some(e => e.textContent === 'oi, João')")
+    # Deleting the account forgets its list.
+    page.js("document.getElementById('delete-account').click()")
+    page.js(f"document.getElementById('unregister-password').value = {json.dumps(PASSWORD)}")
+    page.js("document.getElementById('unregister-form').requestSubmit()")
+    page.wait_for("document.body.dataset.view === 'login'")
+    assert page.js("localStorage.getItem('chat.conversations.conceição')") is None
+
+    # A guest's list: back after closing the tab (its token kept; the tab's session gone),
+    # gone with "Log out".
+    page.log_in("Caio")
+    chat_with_joao("oi de novo")
+    assert page.js("JSON.parse(localStorage.getItem('chat.conversations.caio')).names") == ["João"]
+    page.js("sessionStorage.clear()")
+    page.cdp.send("Page.reload")
+    page.cdp.wait_event("Page.loadEventFired", timeout=TIMEOUT)
+    page.wait_for("document.activeElement && document.activeElement.id === 'login-name'")
+    page.log_in("Caio")
+    page.wait_for(contact)
+    log_out()
+    assert page.js("localStorage.getItem('chat.conversations.caio')") is None
+    assert page.problems() == []

@@ -638,3 +638,38 @@ def test_an_open_member_list_leaves_the_messages_readable_on_a_phone(page: Page,
         for member in members:
             member.close()
     assert page.problems() == []
+
+
+def test_on_a_phone_the_registrys_line_waits_behind_a_button_out_of_the_conversations_way(
+        page: Page, alice: TcpPeer, tmp_path: Path) -> None:
+    """The header of a person's conversation said their address, port and "online since"
+    (the registry's entry, as /whois says it) on a line of its own, and Block on another:
+    on a 390-px phone three rows over the conversation, for what a phone user rarely looks
+    for. There the line waits behind a button ("i"), which shows it and hides it again; the
+    header is one row. Where the page is wide it is shown as before, and the button is not
+    drawn."""
+    where = "document.getElementById('conversation-where')"
+    alice.login("Alice")
+    page.log_in("Bob")
+    page.open_conversation("Alice")
+    page.wait_for(f"!{where}.hidden && {where}.textContent.startsWith('127.0.0.1:')")
+    assert page.js(f"{where}.getClientRects().length") > 0
+    assert page.js("document.getElementById('where-toggle').getClientRects().length") == 0
+    page.cdp.send("Emulation.setDeviceMetricsOverride", {"width": 390, "height": 844, "deviceScaleFactor": 2,
+                                                          "mobile": True})
+    page.wait_for("innerWidth === 390")
+    assert page.js(f"{where}.getClientRects().length") == 0
+    header = "document.querySelector('.conversation-header').getBoundingClientRect().height"
+    assert page.js(header) < 80, "one row: the name, its presence, the two buttons"
+    # The sidebar, a drawer now, slides out of the way first.
+    page.wait_for("(() => { const r = document.getElementById('where-toggle').getBoundingClientRect();"
+                  " const hit = document.elementFromPoint(r.left + r.width / 2, r.top + r.height / 2);"
+                  " return !!hit && hit.closest('#where-toggle') !== null; })()")
+    page.tap("#where-toggle")  # a finger on it
+    page.wait_for(f"{where}.getClientRects().length > 0")
+    assert page.js("document.getElementById('where-toggle').getAttribute('aria-expanded')") == "true"
+    page.screenshot(tmp_path / "web-client-phone-where.png")
+    page.tap("#where-toggle")
+    page.wait_for(f"{where}.getClientRects().length === 0")
+    assert page.js("document.documentElement.scrollWidth") <= 390
+    assert page.problems() == []

@@ -54,12 +54,13 @@ def test_the_pages_limits_are_const_pys() -> None:
     const.py (it cannot import it): a change there must reach the page too."""
     import const
     source = page_source()
-    copied = dict(re.findall(r"^const (MAX_TEXT_CHARS|MIN_PASSWORD_LENGTH|EDIT_WINDOW|QUEUE_TTL) = ([^;]+);", source,
-                             flags=re.M))
-    assert set(copied) == {"MAX_TEXT_CHARS", "MIN_PASSWORD_LENGTH", "EDIT_WINDOW", "QUEUE_TTL"}, copied
+    names = "MAX_TEXT_CHARS|MAX_TOPIC_CHARS|MIN_PASSWORD_LENGTH|EDIT_WINDOW|QUEUE_TTL"
+    copied = dict(re.findall(rf"^const ({names}) = ([^;]+);", source, flags=re.M))
+    assert set(copied) == set(names.split("|")), copied
     assert {name: eval(value, {}) for name, value in copied.items()} == \
-        {"MAX_TEXT_CHARS": const.MAX_TEXT_CHARS, "MIN_PASSWORD_LENGTH": const.MIN_PASSWORD_LENGTH,
-         "EDIT_WINDOW": const.EDIT_WINDOW, "QUEUE_TTL": const.QUEUE_TTL}
+        {"MAX_TEXT_CHARS": const.MAX_TEXT_CHARS, "MAX_TOPIC_CHARS": const.MAX_TOPIC_CHARS,
+         "MIN_PASSWORD_LENGTH": const.MIN_PASSWORD_LENGTH, "EDIT_WINDOW": const.EDIT_WINDOW,
+         "QUEUE_TTL": const.QUEUE_TTL}
 
 
 def test_the_pages_heartbeat_is_const_pys() -> None:
