@@ -600,13 +600,17 @@ def format_span(seconds: float) -> str:
     return format_delay(seconds)
 
 
-def login_refused_words(refusal, name: str | None = None) -> str:
-    """"login refused: WHY" for a refused login of ``name`` (``refusal``: a LoginRefused)."""
+def login_refused_words(refusal, name: str | None = None, server: str | None = None) -> str:
+    """"login refused: WHY" for a refused login of ``name`` (``refusal``: a LoginRefused);
+    "login refused by SERVER: WHY" when ``server`` (its address) is given."""
     if getattr(refusal, "local", False):
-        return _("login refused: {why}").format(why=explain_refusal(refusal))
-    return _("login refused: {why}").format(
-        why=explain_error(refusal.code, refusal.message, name, refusal.retry_after, getattr(refusal, "like", None),
-                          uncertain=getattr(refusal, "uncertain", False), until=getattr(refusal, "until", None)))
+        why = explain_refusal(refusal)
+    else:
+        why = explain_error(refusal.code, refusal.message, name, refusal.retry_after, getattr(refusal, "like", None),
+                            uncertain=getattr(refusal, "uncertain", False), until=getattr(refusal, "until", None))
+    if server is not None:
+        return _("login refused by {server}: {why}").format(server=server, why=why)
+    return _("login refused: {why}").format(why=why)
 
 
 def describe_skipped(count: int) -> str:

@@ -544,6 +544,7 @@ chatCatalogueLoaded("pt_BR", {
   "log every frame-level detail": "registra no log cada detalhe, até o nível dos quadros",
   "log only warnings and errors": "registra no log só avisos e erros",
   "login refused (name taken or invalid, server full, ...)": "login recusado (nome em uso ou inválido, servidor cheio, ...)",
+  "login refused by {server}: {why}": "login recusado por {server}: {why}",
   "login refused: {why}": "login recusado: {why}",
   "make the account NAME a server administrator until the server stops": "dá à conta NOME a administração do servidor até ele parar",
   "member": "membro",
