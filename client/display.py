@@ -13,7 +13,8 @@ from typing import TYPE_CHECKING
 
 import const
 from i18n import N_, _, decimal, ngettext
-from registry import canonical
+from registry import InvalidName, canonical, validate_name
+from registry.names import explain as explain_name
 from shared.safetext import sanitize
 
 from .errors import LocalError
@@ -476,6 +477,10 @@ def explain_error(code: str, message: str, to: str | None = None, retry_after: f
     ``named``: the error's ``name``, the person a code of NAMED_TEXTS is about (``to`` the
     room the request named).
     """
+    if code == "invalid_name" and to:
+        problem = _name_problem(to)
+        if problem is not None:  # (the server's rules may differ: then the sentence for them all, below)
+            return _("that name cannot be used: {why}; choose another").format(why=problem)
     about_them = bool(named) and bool(to) and code in NAMED_TEXTS
     spent = expired_wait(waited_said, waited) if code == "expired" else None
     unsure = code == "unconfirmed" or (uncertain and code == "unavailable")
@@ -518,6 +523,17 @@ def expired_wait(said: float | None, measured: float | None) -> float | None:
     if said is not None:
         return said
     return None if measured is None else min(measured, const.QUEUE_TTL)
+
+
+def _name_problem(name: str) -> str | None:
+    """What is wrong with ``name`` (a person's, or a room's with its #) by the client's own
+    rules (registry.validate_name), in the language in use; None if they find nothing."""
+    room = name.startswith("#")
+    try:
+        validate_name(name[1:] if room else name, prefix="#" if room else "")
+    except InvalidName as exc:
+        return sanitize(explain_name(exc, _))
+    return None
 
 
 def explain_refusal(refusal, to: str | None = None, waited: float | None = None) -> str:

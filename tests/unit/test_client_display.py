@@ -796,3 +796,23 @@ def test_the_windows_refused_invitation_of_a_name_with_no_account_is_in_its_word
         assert act_failure_words(down, "invite", "Mla") == failure_words(down) == "sem conexão"
     finally:
         use("en")
+
+
+def test_a_recipient_name_refused_as_invalid_says_the_names_own_problem() -> None:
+    """`chatclient.py Ana --send todos "aula cancelada"` (a student meaning everyone) said
+    "that name cannot be used: a name has letters and digits of one script, with '_', '-'
+    or '.' but no spaces or symbols": all true of "todos", which is reserved. The client
+    knows the rules (registry.validate_name), as its terminal's @todos line does: what is
+    wrong with the name is said; a name the client finds valid (a server with other rules)
+    keeps the sentence that covers them all."""
+    from i18n import use
+    said = explain_error("invalid_name", "invalid name 'todos'", "todos")
+    assert said == "that name cannot be used: the name 'todos' is reserved; choose another", said
+    assert "try '#a_b'" in explain_error("invalid_name", "#a b: no", "#a b")  # (a room's: its #)
+    assert "no spaces or symbols" in explain_error("invalid_name", "no", "Ana")
+    try:
+        use("pt_BR")
+        said = explain_error("invalid_name", "invalid name 'todos'", "todos")
+        assert "o nome 'todos' é reservado" in said and "espaços" not in said, said
+    finally:
+        use("en")

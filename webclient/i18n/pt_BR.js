@@ -650,6 +650,7 @@ chatCatalogueLoaded("pt_BR", {
   "stopped by SIGTERM (the session was left cleanly first)": "parado por SIGTERM (depois de sair da sessão direito)",
   "tell the clients and stop the server (as Ctrl-C does)": "avisa os clientes e para o servidor (como Ctrl-C)",
   "that name cannot be used: a name has letters and digits of one script, with '_', '-' or '.' but no spaces or symbols (a room's name starts with #); choose another": "esse nome não pode ser usado: um nome tem letras e dígitos de um só alfabeto, com '_', '-' ou '.', mas sem espaços nem símbolos (o nome de uma sala começa com #); escolha outro",
+  "that name cannot be used: {why}; choose another": "esse nome não pode ser usado: {why}; escolha outro",
   "the TLS handshake with {where} failed: {why} (is it a TLS server?)": "o handshake TLS com {where} falhou: {why} (é um servidor TLS?)",
   "the account {name} may or may not have been deleted (the storage did not answer in time): type /unregister {name} again": "a conta {name} pode ou não ter sido excluída (o armazenamento não respondeu a tempo): digite /descadastrar {name} de novo",
   "the account {name} was deleted; its sessions were ended": "a conta {name} foi excluída; as sessões dela foram encerradas",
