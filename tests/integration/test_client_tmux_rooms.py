@@ -122,6 +122,9 @@ def test_a_muted_and_then_banned_student_is_told_in_portuguese(server: ServerThr
 
     olga.unmute("#redes", "Conceição")
     olga.mute("#redes", "Conceição")  # now until unmuted
+    # Its notice on screen first: coming between the line typed and its answer, it made the
+    # answer a line of its own ("✗ não enviada para #redes: e agora? — ..."), not this one's mark.
+    screen.wait_text("Olga silenciou você em #redes (por tempo indeterminado)")
     screen.type("e agora?")
     screen.press("Enter")
     screen.wait_text("✗ não enviada: você está sem voz em #redes: espere alguém da moderação devolver sua voz")
