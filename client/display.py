@@ -311,8 +311,9 @@ ERROR_TEXTS = {
     # name_held when this clock cannot tell the wait (see UNTIL_CLOCKLESS).
     "name_held_until": N_("the name {name} is kept for the guest who used it last until {until}: "
                           "choose another name, or wait"),
-    "name_still_yours": N_("the name {name} is yours, but your earlier session still holds it until the server "
-                           "finds that session ended; {when}"),
+    "name_still_yours": N_("the name {name} is yours, but a session of yours still holds it: an earlier "
+                           "connection the server has not found ended yet, or another client of yours still open "
+                           "(on this computer, logged in as {name}); {when}"),
     "bad_password": N_("wrong password"),
     "auth_required": N_("the name {name} is registered: it needs its password"),
     "accounts_required": N_("this server only admits registered names: claim yours with --register"),

@@ -505,7 +505,11 @@ def test_a_reconnecting_guest_whose_own_earlier_session_holds_its_name_is_not_to
     mine = LoginRefused("name_taken", "your earlier session still holds the name 'Alice'", 0.2)
     line = describe_reconnecting(Reconnecting(3, 0.8, login_refused_words(mine, "Alice")))
     assert "choose another name" not in line, line
-    assert "reconnecting in 0.8 s" in line and "your earlier session still holds it" in line, line
+    assert "reconnecting in 0.8 s" in line and "a session of yours still holds it" in line, line
+    # The same name typed in a second terminal of the same computer (its token shared) got
+    # the same answer while the first terminal was open: "until the server finds that session
+    # ended; try again in 1.0 s", again and again. The server's words name that case too.
+    assert "or another client of yours still open (on this computer, logged in as Alice)" in line, line
     assert "the name Alice is yours" in line and "try again in 0.2 s" in line, line
     assert "(name_taken)" not in line, line  # the sentence says it all
     someone_elses = login_refused_words(LoginRefused("name_taken", "the name 'Alice' is in use"), "Alice")
@@ -513,7 +517,8 @@ def test_a_reconnecting_guest_whose_own_earlier_session_holds_its_name_is_not_to
     try:
         use("pt_BR")
         line = describe_reconnecting(Reconnecting(3, 0.8, login_refused_words(mine, "Alice")))
-        assert "sua sessão anterior o ocupa" in line and "escolha outro nome" not in line, line
+        assert "uma sessão sua ainda o ocupa" in line and "escolha outro nome" not in line, line
+        assert "outro cliente seu ainda aberto (neste computador, conectado como Alice)" in line, line
     finally:
         use("en")
 
