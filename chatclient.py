@@ -174,7 +174,12 @@ def main(argv: list[str] | None = None) -> int:
     i18n.use(i18n.early_choice(argv))
     i18n.speak_argparse()
     parser = build_parser()
-    args = parser.parse_args(argv)
+    # Intermixed: "NAME --gui HOST:PORT HOST:PORT" too (parse_args took the name alone and refused
+    # the servers after the option as unrecognised). It keeps the usage for its errors by cutting
+    # len("usage: ") off it, which took "ch" of the program's name after Portuguese's "uso: ":
+    # the usage is set first, without its prefix in whatever language.
+    parser.usage = parser.format_usage().split(": ", 1)[1].rstrip("\n")
+    args = parser.parse_intermixed_args(argv)
     try:
         i18n.use(i18n.choose(args.lang))
     except ValueError as exc:

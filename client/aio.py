@@ -101,7 +101,7 @@ from .events import Reconnected, Reconnecting
 from .onevent import on_event_errors, on_event_raised
 from .outgoing import MessageUpdate, OutgoingMessage
 from .resume import ResumeTokens
-from .servers import addresses_from, format_address, spread_start
+from .servers import addresses_from, format_address, spread_start, told_apart
 from .transport import login_failure, open_socket, tls_context, tls_failure
 from .writer import not_read
 
@@ -691,7 +691,8 @@ class AioChatClient:
                 again, floor = retry_verdict(exc)
                 refused = isinstance(exc, LoginRefused)
                 if again:
-                    reason = login_refused_words(exc, self.name) if refused else str(exc)
+                    reason = login_refused_words(exc, self.name, told_apart(self.servers, index)) if refused \
+                        else str(exc)
                     continue
                 if refused:
                     self.login_error = exc

@@ -13,7 +13,8 @@ from typing import TYPE_CHECKING
 
 import const
 from i18n import N_, _, decimal, ngettext
-from registry import canonical
+from registry import InvalidName, canonical, validate_name
+from registry.names import explain as explain_name
 from shared.safetext import sanitize
 
 from .errors import LocalError
@@ -310,8 +311,9 @@ ERROR_TEXTS = {
     # name_held when this clock cannot tell the wait (see UNTIL_CLOCKLESS).
     "name_held_until": N_("the name {name} is kept for the guest who used it last until {until}: "
                           "choose another name, or wait"),
-    "name_still_yours": N_("the name {name} is yours, but your earlier session still holds it until the server "
-                           "finds that session ended; {when}"),
+    "name_still_yours": N_("the name {name} is yours, but a session of yours still holds it: an earlier "
+                           "connection the server has not found ended yet, or another client of yours still open "
+                           "(on this computer, logged in as {name}); {when}"),
     "bad_password": N_("wrong password"),
     "auth_required": N_("the name {name} is registered: it needs its password"),
     "accounts_required": N_("this server only admits registered names: claim yours with --register"),
@@ -496,6 +498,10 @@ def explain_error(code: str, message: str, to: str | None = None, retry_after: f
         to = room
     limit = max_chars if type(max_chars) is int else const.MAX_TEXT_CHARS
     too_long = TOO_LONG_TEXTS.get(field) if code == "bad_field" and type(max_chars) is int else None
+    if code == "invalid_name" and to:
+        problem = _name_problem(to)
+        if problem is not None:  # (the server's rules may differ: then the sentence for them all, below)
+            return _("that name cannot be used: {why}; choose another").format(why=problem)
     about_them = bool(named) and bool(to) and code in NAMED_TEXTS
     spent = expired_wait(waited_said, waited) if code == "expired" else None
     unsure = code == "unconfirmed" or (uncertain and code == "unavailable")
@@ -539,6 +545,17 @@ def expired_wait(said: float | None, measured: float | None) -> float | None:
     if said is not None:
         return said
     return None if measured is None else min(measured, const.QUEUE_TTL)
+
+
+def _name_problem(name: str) -> str | None:
+    """What is wrong with ``name`` (a person's, or a room's with its #) by the client's own
+    rules (registry.validate_name), in the language in use; None if they find nothing."""
+    room = name.startswith("#")
+    try:
+        validate_name(name[1:] if room else name, prefix="#" if room else "")
+    except InvalidName as exc:
+        return sanitize(explain_name(exc, _))
+    return None
 
 
 def explain_refusal(refusal, to: str | None = None, waited: float | None = None) -> str:
@@ -622,13 +639,17 @@ def format_span(seconds: float) -> str:
     return format_delay(seconds)
 
 
-def login_refused_words(refusal, name: str | None = None) -> str:
-    """"login refused: WHY" for a refused login of ``name`` (``refusal``: a LoginRefused)."""
+def login_refused_words(refusal, name: str | None = None, server: str | None = None) -> str:
+    """"login refused: WHY" for a refused login of ``name`` (``refusal``: a LoginRefused);
+    "login refused by SERVER: WHY" when ``server`` (its address) is given."""
     if getattr(refusal, "local", False):
-        return _("login refused: {why}").format(why=explain_refusal(refusal))
-    return _("login refused: {why}").format(
-        why=explain_error(refusal.code, refusal.message, name, refusal.retry_after, getattr(refusal, "like", None),
-                          uncertain=getattr(refusal, "uncertain", False), until=getattr(refusal, "until", None)))
+        why = explain_refusal(refusal)
+    else:
+        why = explain_error(refusal.code, refusal.message, name, refusal.retry_after, getattr(refusal, "like", None),
+                            uncertain=getattr(refusal, "uncertain", False), until=getattr(refusal, "until", None))
+    if server is not None:
+        return _("login refused by {server}: {why}").format(server=server, why=why)
+    return _("login refused: {why}").format(why=why)
 
 
 def describe_skipped(count: int) -> str:

@@ -195,7 +195,7 @@ from .onevent import on_event_errors, on_event_raised
 from .outgoing import OutgoingMessage
 from .resume import ResumeTokens
 from .writer import SocketWriter
-from .servers import addresses_from, format_address, spread_start
+from .servers import addresses_from, format_address, spread_start, told_apart
 
 _log = logging.getLogger(__name__)
 
@@ -1575,7 +1575,8 @@ class ChatClient:
                 again, floor = retry_verdict(exc)
                 refused = isinstance(exc, LoginRefused)
                 if again:
-                    reason = login_refused_words(exc, self.name) if refused else str(exc)
+                    reason = login_refused_words(exc, self.name, told_apart(self.servers, index)) if refused \
+                        else str(exc)
                     continue
                 with self._lock:
                     if refused:

@@ -38,6 +38,13 @@ def format_address(host: str, port: int) -> str:
     return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
 
 
+def told_apart(servers: Sequence[tuple[str, int]], index: int) -> str | None:
+    """The address of ``servers[index]`` for a line about its answer when the client has
+    several servers (failing over, a refusal of the live one read as the dead one's); None
+    with one, where "the server" is clear."""
+    return format_address(*servers[index]) if len(servers) > 1 else None
+
+
 def positionals(name: str, words: Sequence[str]) -> tuple[str, list[str]]:
     """The NAME and HOST:PORT arguments as argparse split them -> (the user's name, the
     server words), the orders of the original assignments understood: ``HOST PORT NAME``

@@ -1528,6 +1528,20 @@ class TerminalUI:
                     self._mark_read(event)
             elif isinstance(event, RoomPost):  # printed (or ours): the room is seen up to it
                 self._mark_room_read(event)
+            elif isinstance(event, RoomNotice) and self._put_out_of_target(event):
+                self._screen.emit(_("* plain lines now go to the room"))
+
+    def _put_out_of_target(self, event: RoomNotice) -> bool:
+        """Whether ``event`` puts us out of the room plain lines go to (a kick or a ban of
+        us); they go to the default room from then on, as the window goes there: kept on
+        the room, every line typed next was refused, and /leave too (not a member)."""
+        target = self._target
+        if event.act not in ("kick", "ban") or canonical(event.name) != canonical(self._me):
+            return False
+        if target is None or not is_room(target) or canonical(target) != canonical(event.room_name):
+            return False
+        self._target = None
+        return True
 
     def _room_typing(self, event: RoomTyping, now: float) -> None:
         """On the screen, a room's typists share one line, rewritten while it is the last

@@ -68,7 +68,8 @@ class ReadlineHooks:
     """What Python's readline module does not expose, from the C library itself (ctypes):
     the cursor's place in the line (``rl_point``) and a full redraw of the prompt and line
     (``rl_forced_update_display``; the module's ``redisplay()`` only redraws what readline
-    believes has changed, which is nothing after we erased it). None of it exists: None."""
+    believes has changed, which is nothing after we erased it), with the prompt of now
+    (``rl_set_prompt``, where it exists). None of the first two exists: None."""
 
     def __init__(self, module: Any, encoding: str) -> None:
         import ctypes
@@ -79,6 +80,11 @@ class ReadlineHooks:
         self._redisplay = library.rl_forced_update_display
         self._redisplay.argtypes = []
         self._redisplay.restype = ctypes.c_int
+        # (Absent from a readline look-alike: the prompt stays the one input() was given.)
+        self._set_prompt = getattr(library, "rl_set_prompt", None)
+        if self._set_prompt is not None:
+            self._set_prompt.argtypes = [ctypes.c_char_p]
+            self._set_prompt.restype = ctypes.c_int
         self._encoding = encoding
 
     @classmethod
@@ -93,9 +99,12 @@ class ReadlineHooks:
         raw = self._buffer.value or b""
         return raw[: max(0, self._point.value)].decode(self._encoding, "replace")
 
-    def redisplay(self) -> None:
-        """Draw the prompt and the line anew from the cursor's place (a fresh row), and put
-        the cursor back where it was in the line."""
+    def redisplay(self, prompt: str) -> None:
+        """Draw ``prompt`` and the line anew from the cursor's place (a fresh row), and put
+        the cursor back where it was in the line. The prompt is said each time: where plain
+        lines go may change while a line is typed (put out of the room they went to)."""
+        if self._set_prompt is not None:
+            self._set_prompt(prompt.encode(self._encoding, "replace"))  # (readline keeps a copy)
         self._redisplay()
 
 

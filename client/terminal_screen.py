@@ -276,7 +276,7 @@ class Screen:
         """Draw the prompt and the typed text again below what was printed."""
         if self._hooks is not None:
             self.out.flush()  # readline writes to the same terminal through C's stdio
-            self._hooks.redisplay()
+            self._hooks.redisplay(self._prompt())
         else:
             typed = self._readline.get_line_buffer() if self._readline is not None else ""
             self.out.write(f"{self._prompt()}{typed}")

@@ -21,6 +21,7 @@ from client.errors import CalledFromReceiver, NotConnected, RequestFailed
 from client.events import Reconnected, Reconnecting
 from client.outgoing import DELIVERED, FAILED, SENT, MessageUpdate
 from client.resume import ResumeTokens
+from fakeserver import FakeServer
 from faultproxy import DOWN, Fault, FaultProxy
 from protocol import ConnectionClosed, DirectMessage, ErrorCode
 from server import ServerConfig, ServerThread
@@ -486,3 +487,24 @@ def test_a_late_answer_is_not_handed_on_and_a_lost_one_is_said_uncertain(server:
         finally:
             await alice.close()
     run(test)
+
+
+def test_a_login_refused_while_failing_over_names_the_server_that_refused_it() -> None:
+    """As the threaded library's (test_client_library.py): with several servers, the line
+    of a refused login names the server that refused it, not to be read as the lost one's."""
+    async def test(first: FakeServer, second: FakeServer) -> None:
+        events: list[object] = []
+        gil = AioChatClient("Gil", servers=[(first.host, first.port), (second.host, second.port)],
+                            resume_tokens=ResumeTokens(None), reconnect_delay=0.05, reconnect_max_delay=0.2,
+                            on_event=events.append)
+        await gil.connect(WAIT)
+        try:
+            await asyncio.get_running_loop().run_in_executor(None, first.stop)
+            await until(lambda: any(isinstance(e, Reconnecting) and "store" in e.reason for e in events))
+            reasons = [e.reason for e in events if isinstance(e, Reconnecting) and "store" in e.reason]
+            assert reasons[0].startswith(f"login refused by {second.host}:{second.port}: the server cannot"), reasons
+        finally:
+            await gil.close()
+
+    with FakeServer() as first, FakeServer(refuse=("unavailable", "busy")) as second:
+        run(lambda: test(first, second))

@@ -24,6 +24,7 @@ from client import (
     RequestTimeout,
     ServerUnreachable,
 )
+from client.events import Reconnecting
 from fakeserver import FakeServer
 from protocol import (
     Connection,
@@ -529,3 +530,25 @@ def test_garbage_from_the_server_is_reported_not_fatal(server: FakeServer, clien
     second = next_event(alice, FrameRejected)
     assert (first.code, second.code) == ("bad_json", "bad_field")
     assert alice.who(WAIT)  # still works
+
+
+def test_a_login_refused_while_failing_over_names_the_server_that_refused_it(clients: list[ChatClient]) -> None:
+    """Failing over from a killed cluster node, the terminal alternated "! connection lost;
+    reconnecting in 0.9 s (attempt 4): connection to 127.0.0.1:5001 refused: is the chat
+    server running?" with "... (attempt 5): login refused: the name Gil is yours, but your
+    earlier session still holds it ...": the second read as the dead server's too, while
+    it was the live one's answer, the one the client was about to log in on. With several
+    servers, a refused login names the server that refused it."""
+    events: list[Event] = []
+    with FakeServer() as first, FakeServer(refuse=("unavailable", "busy")) as second:
+        gil = ChatClient("Gil", servers=[(first.host, first.port), (second.host, second.port)],
+                         reconnect_delay=0.05, reconnect_max_delay=0.2, on_event=events.append)
+        clients.append(gil)
+        gil.connect(timeout=WAIT)
+        first.stop()
+        wait_until(lambda: any(isinstance(e, Reconnecting) and "busy" not in e.reason and "store" in e.reason
+                               for e in events), WAIT, "a reconnection line after the second server's refusal")
+    reasons = [e.reason for e in events if isinstance(e, Reconnecting) and "store" in e.reason]
+    assert reasons[0].startswith(f"login refused by {second.host}:{second.port}: the server cannot store"), reasons
+    assert all(f"{first.host}:{first.port}" in e.reason for e in events
+               if isinstance(e, Reconnecting) and "refused" in e.reason and "store" not in e.reason), events

@@ -507,6 +507,18 @@ def test_the_host_and_port_may_come_as_two_words(server: FakeServer, order: str)
         assert proc.wait(WAIT) == ExitCode.OK
 
 
+def test_the_servers_may_follow_an_option(server: FakeServer) -> None:  # noqa: F811  (the fixture)
+    """`chatclient.py Iris --gui 127.0.0.1:5001 127.0.0.1:5000` (the README's cluster line with
+    its words in another order) ended at once: "error: unrecognized arguments: 127.0.0.1:5001
+    127.0.0.1:5000", since argparse took the name alone before an option. The name and the
+    servers are read wherever the options fall, as any order of the options is."""
+    done = subprocess.run([sys.executable, "chatclient.py", "Iris", "--no-reconnect", f"127.0.0.1:{server.port}",
+                           "127.0.0.1:1"], cwd=ROOT, stdin=subprocess.DEVNULL, capture_output=True, text=True,
+                          timeout=WAIT, env=dict(os.environ, LANG="C.UTF-8", LANGUAGE="", LC_ALL=""))
+    assert done.returncode == ExitCode.OK, done.stderr
+    assert f"connected to 127.0.0.1:{server.port} as Iris" in done.stdout, done.stdout
+
+
 def test_without_a_terminal_a_missing_name_is_still_an_error() -> None:
     done = subprocess.run([sys.executable, "chatclient.py", "--port", "1"], cwd=ROOT, stdin=subprocess.DEVNULL,
                           capture_output=True, text=True, timeout=WAIT, env=dict(os.environ, LANG="C.UTF-8",

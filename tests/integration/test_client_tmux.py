@@ -284,10 +284,12 @@ def test_help_fits_an_80_by_24_terminal(terminal: Callable[..., Tmux]) -> None:
     alice = terminal("Alice", columns=80, rows=24)
     alice.type("/help")
     alice.press("Enter")
-    rows = alice.wait_text("/help COMMAND")
+    alice.wait_text("/help COMMAND")
+    # (The prompt is drawn after the block's last line: a screen read between the two had none.)
+    rows = alice.wait(lambda rows: "/help COMMAND" in "\n".join(rows) and input_rows(rows).startswith("[room]> "),
+                      "the whole help, then the prompt")
     assert any(row.startswith("[room]> /help") for row in rows), rows  # (the line typed, still in sight)
     assert any(re.match(r"\[\d\d:\d\d\] @NAME TEXT +send TEXT to NAME only", row) for row in rows), rows
-    assert input_rows(rows).startswith("[room]> "), rows
     alice.type("/ajuda moderação")
     alice.press("Enter")
     rows = alice.wait_text("(/dessilenciar)")

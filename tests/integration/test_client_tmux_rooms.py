@@ -13,7 +13,7 @@ import pytest
 from clientkit import WAIT, posted, start
 from client.errors import RequestFailed
 from client.library import ChatClient
-from protocol import RoomNotice, RoomPost
+from protocol import RoomMessage, RoomNotice, RoomPost
 from server import ServerThread
 from test_client_tmux import Tmux, input_rows, terminal  # noqa: F401  (the fixture)
 
@@ -122,6 +122,9 @@ def test_a_muted_and_then_banned_student_is_told_in_portuguese(server: ServerThr
 
     olga.unmute("#redes", "Conceição")
     olga.mute("#redes", "Conceição")  # now until unmuted
+    # Its notice on screen first: coming between the line typed and its answer, it made the
+    # answer a line of its own ("✗ não enviada para #redes: e agora? — ..."), not this one's mark.
+    screen.wait_text("Olga silenciou você em #redes (por tempo indeterminado)")
     screen.type("e agora?")
     screen.press("Enter")
     screen.wait_text("✗ não enviada: você está sem voz em #redes: espere alguém da moderação devolver sua voz")
@@ -246,3 +249,26 @@ def test_someone_who_quits_is_one_line_naming_the_rooms_shared(
     shown = "\n".join(rows)
     assert re.search(r"\] \* Olga saiu \(se despediu; estava em (#redes, #bd|#bd, #redes)\)\n", shown), shown
     assert "ficou offline" not in shown, shown
+
+
+@pytest.mark.timeout_seconds(90)
+def test_a_student_put_out_of_the_room_they_write_to_writes_to_the_room_again(
+        server: ServerThread, terminal: Callable[..., Tmux], clients: list[ChatClient]) -> None:
+    """Kicked from #redes, Bob kept the prompt [#redes]>: every plain line was refused
+    ("✗ not sent: you are not in #redes: join it first"), and /leave failed the same way,
+    so nothing he typed went anywhere until he guessed /all. As the window does (it goes to
+    the room), plain lines go to the room from then on, and a line says so."""
+    olga = start(clients, server.port, "Olga")
+    olga.join("#redes")
+    screen = terminal("Bob", columns=100)
+    screen.type("/join #redes")
+    screen.press("Enter")
+    screen.wait(lambda rows: input_rows(rows).startswith("[#redes]> "), "the prompt naming the room")
+    olga.kick("#redes", "Bob", "chato")
+    screen.wait_text("* Olga put you out of #redes (chato)")
+    screen.wait_text("* plain lines now go to the room")
+    screen.wait(lambda rows: input_rows(rows).startswith("[room]> "), "the prompt back at the room")
+    screen.type("still here")
+    screen.press("Enter")
+    assert next_of(olga, RoomMessage, lambda m: m.sender == "Bob").text == "still here"
+    assert "not sent" not in "\n".join(screen.screen(False))

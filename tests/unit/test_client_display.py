@@ -505,7 +505,11 @@ def test_a_reconnecting_guest_whose_own_earlier_session_holds_its_name_is_not_to
     mine = LoginRefused("name_taken", "your earlier session still holds the name 'Alice'", 0.2)
     line = describe_reconnecting(Reconnecting(3, 0.8, login_refused_words(mine, "Alice")))
     assert "choose another name" not in line, line
-    assert "reconnecting in 0.8 s" in line and "your earlier session still holds it" in line, line
+    assert "reconnecting in 0.8 s" in line and "a session of yours still holds it" in line, line
+    # The same name typed in a second terminal of the same computer (its token shared) got
+    # the same answer while the first terminal was open: "until the server finds that session
+    # ended; try again in 1.0 s", again and again. The server's words name that case too.
+    assert "or another client of yours still open (on this computer, logged in as Alice)" in line, line
     assert "the name Alice is yours" in line and "try again in 0.2 s" in line, line
     assert "(name_taken)" not in line, line  # the sentence says it all
     someone_elses = login_refused_words(LoginRefused("name_taken", "the name 'Alice' is in use"), "Alice")
@@ -513,7 +517,8 @@ def test_a_reconnecting_guest_whose_own_earlier_session_holds_its_name_is_not_to
     try:
         use("pt_BR")
         line = describe_reconnecting(Reconnecting(3, 0.8, login_refused_words(mine, "Alice")))
-        assert "sua sessão anterior o ocupa" in line and "escolha outro nome" not in line, line
+        assert "uma sessão sua ainda o ocupa" in line and "escolha outro nome" not in line, line
+        assert "outro cliente seu ainda aberto (neste computador, conectado como Alice)" in line, line
     finally:
         use("en")
 
@@ -878,3 +883,23 @@ def test_a_change_answered_late_is_said_with_whom_and_where_it_named() -> None:
         "the server's answer came late: your account was deleted"
     # A request the table does not know, or a block told without its request: in general terms.
     assert late_answer_words(AnsweredLate("block", True), "Ana") == "the server's answer came late: it was done"
+
+
+def test_a_recipient_name_refused_as_invalid_says_the_names_own_problem() -> None:
+    """`chatclient.py Ana --send todos "aula cancelada"` (a student meaning everyone) said
+    "that name cannot be used: a name has letters and digits of one script, with '_', '-'
+    or '.' but no spaces or symbols": all true of "todos", which is reserved. The client
+    knows the rules (registry.validate_name), as its terminal's @todos line does: what is
+    wrong with the name is said; a name the client finds valid (a server with other rules)
+    keeps the sentence that covers them all."""
+    from i18n import use
+    said = explain_error("invalid_name", "invalid name 'todos'", "todos")
+    assert said == "that name cannot be used: the name 'todos' is reserved; choose another", said
+    assert "try '#a_b'" in explain_error("invalid_name", "#a b: no", "#a b")  # (a room's: its #)
+    assert "no spaces or symbols" in explain_error("invalid_name", "no", "Ana")
+    try:
+        use("pt_BR")
+        said = explain_error("invalid_name", "invalid name 'todos'", "todos")
+        assert "o nome 'todos' é reservado" in said and "espaços" not in said, said
+    finally:
+        use("en")

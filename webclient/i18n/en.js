@@ -26,7 +26,7 @@ chatCatalogueLoaded("en", {
   "muted": "you are muted in {name}: {when}",
   "name_held": "the name {name} is kept for the guest who used it last until {until} ({delay} from now): choose another name, or wait",
   "name_held_until": "the name {name} is kept for the guest who used it last until {until}: choose another name, or wait",
-  "name_still_yours": "the name {name} is yours, but your earlier session still holds it until the server finds that session ended; {when}",
+  "name_still_yours": "the name {name} is yours, but a session of yours still holds it: an earlier connection the server has not found ended yet, or another client of yours still open (on this computer, logged in as {name}); {when}",
   "name_taken": "the name {name} is in use, or kept for a while for the guest who used it last: choose another name",
   "no_such_room": "there is no room {name}",
   "no_such_room_like": "there is no room {name}; did you mean {like}?",
