@@ -58,7 +58,7 @@ did not go through, go to stderr, as ``error: ...``)::
     * connected to 127.0.0.1:5000 as Alice       first line, once logged in (then
                                                  " over TLS", " (registered)" if so)
     ✓ sent to Bob: hello                         your direct message was accepted
-    ✓ queued for Bob: hello (Bob is offline; the server keeps it for their next login)
+    ✓ queued for Bob: hello (offline: the server keeps it for their next login)
     ✓✓ delivered to Bob: hello                   ... and Bob's client confirmed it (the
                                                  screen's marks: ✓ the server has it, ✓✓ delivered)
     ✓✓ delivered: message 17                     a message sent by an earlier session

@@ -137,7 +137,8 @@ def describe_status(message: OutgoingMessage, state: str, error: tuple[str, str]
     if state == SENT:
         line = _("✓ sent to the room: {text}") if room else _("✓ sent to {name}: {text}")
     elif state == QUEUED:
-        line = _("✓ queued for {name}: {text} ({name} is offline; the server keeps it for their next login)")
+        # (whom once: after "for"; the screen's own line says it as "offline: kept ...")
+        line = _("✓ queued for {name}: {text} (offline: the server keeps it for their next login)")
     elif state == DELIVERED:
         line = _("✓✓ delivered to the room: {text}") if room else _("✓✓ delivered to {name}: {text}")
     elif state == FAILED:

@@ -89,8 +89,9 @@ def test_status_lines() -> None:
     assert describe_status(room, "failed", ("message_too_large", "too long")) == \
         "✗ not sent to the room: hi all — the text is longer than 4000 characters: shorten it, or send it in parts"
     assert describe_status(dm, "sending", None) is None
+    # Bob once: a script's line named him twice, "(Bob is offline; ...)" after the text.
     assert describe_status(dm, "queued", None) == \
-        "✓ queued for Bob: hello (Bob is offline; the server keeps it for their next login)"
+        "✓ queued for Bob: hello (offline: the server keeps it for their next login)"
     week_old = OutgoingMessage("r4", "Bob", "hello")
     week_old.created -= 7 * 24 * 3600 + 5
     assert describe_status(week_old, "failed", ("expired", "x")) == \
@@ -146,7 +147,7 @@ def test_a_persons_presence_is_said_without_a_gender_in_portuguese() -> None:
     try:
         use("pt_BR")
         assert describe_status(queued, "queued", None) == \
-            "✓ na fila para Bia: você viu a prova? (Bia está offline; o servidor a guarda para quando entrar)"
+            "✓ na fila para Bia: você viu a prova? (offline: o servidor a guarda até o próximo login)"
         assert format_lookup(LookupResult("x", "Bia", "offline")) == \
             "* Bia está offline (as mensagens esperam o próximo login)"
         assert format_lookup(LookupResult("x", "Zed", "unknown")) == \
