@@ -4,7 +4,8 @@ Two modes, chosen by whether stdin and stdout are terminals:
 
 - Interactive (a TTY): a prompt that shows where plain lines go (``[room]> ``,
   ``[@Bob]> ``), line editing, history and Tab completion (commands, ``@NAME``, the name
-  after a command: :func:`client.screen.complete`) with ``readline`` when it can be
+  after a command, /help's topics: :func:`client.screen.complete`,
+  :func:`client.commands.argument_words`) with ``readline`` when it can be
   imported. The screen is irssi's: every line starts with its time (``[12:01] ``), names
   have their colours (:class:`client.screen.Style`: off with ``NO_COLOR`` or when stdout
   is no terminal), a message's extra lines are indented, a line wider than the terminal is
@@ -150,7 +151,6 @@ from protocol import RoomDeleted, RoomEdited, RoomTyping  # in rooms (issue 13)
 from protocol import RoomRead  # read marks in rooms (issue 13)
 from protocol import MemberEntry
 from protocol import CatchUp as NodeBack  # feature catch_up (the name CatchUp is terminal_catchup's)
-import i18n
 from i18n import _, ngettext
 from registry import InvalidName, canonical, validate_name
 from registry.names import not_a_name
@@ -158,8 +158,6 @@ from registry.names import not_a_name
 from . import auth
 from .commands import DeleteLast, EditLast  # issue 13
 from .commands import (
-    COMMAND_WORDS,
-    RECEIPTS_WORDS,
     Blank,
     ClaimName,
     Command,
@@ -181,7 +179,9 @@ from .commands import (
     RoomLeave,
     ShowMembers,
     ShowRooms,
+    argument_words,
     bare_command,
+    completion_words,
     command_names,
     is_room,
     help_lines,
@@ -1316,15 +1316,11 @@ class TerminalUI:
             line, begin = rl.get_line_buffer()[: rl.get_endidx()], rl.get_begidx()
             with self._print_lock:
                 names = [name for name in self._names.names() if canonical(name) != canonical(self._me)]
-            # The command words of the language in use and English (any works; offering
-            # every language's would make "/que" stop at /query or /quem).
-            words = [name for names_ in COMMAND_WORDS.values() for language in (i18n.current(), "en")
-                     for name in names_.get(language, ())]
             before = line[:begin].split()
-            if len(before) == 1 and before[0].startswith("/") and \
-                    before[0][1:].lower() in command_names("receipts"):
-                # /receipts takes the switch's position, not a name.
-                names = [w for w in RECEIPTS_WORDS if w != "nao"]
+            words = argument_words(before[0][1:]) if len(before) == 1 and before[0].startswith("/") else None
+            if words is not None:  # /help's topics, /receipts' positions: not a name
+                names = words
+            words = completion_words()
             # With the space after it: Python's readline appends none by itself.
             self._candidates = [f"{found} " for found in complete(line, begin, word, words, names)]
         return self._candidates[state] if state < len(self._candidates) else None

@@ -295,6 +295,18 @@ def test_help_fits_an_80_by_24_terminal(terminal: Callable[..., Tmux]) -> None:
 
 
 @pytest.mark.timeout_seconds(90)
+def test_tab_completes_a_topic_of_help_in_the_language_in_use(terminal: Callable[..., Tmux]) -> None:
+    """"/ajuda mod" Tab did nothing: Tab knew commands and names, not the topics /ajuda
+    lists. It completes the topic, as its answer names it, and /ajuda shows that topic."""
+    tiago = terminal("Tiago", columns=80, ready="[sala]> ", LANGUAGE="pt_BR")
+    tiago.type("/ajuda mod")
+    tiago.press("Tab")
+    tiago.wait(lambda rows: input_rows(rows).rstrip() == "[sala]> /ajuda moderação", "the topic completed")
+    tiago.press("Enter")
+    tiago.wait_text("/convidar NOME")
+
+
+@pytest.mark.timeout_seconds(90)
 def test_join_with_the_server_slow_to_answer_says_it_is_asking_then_why_no_answer_came_in_its_place(
         server: ServerThread, terminal: Callable[..., Tmux]) -> None:
     """/entrar (/join) with the server slow to answer held the prompt up to --timeout with

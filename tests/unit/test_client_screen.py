@@ -307,6 +307,56 @@ def test_tab_completes_commands_and_names(line: str, begin: int, word: str, expe
     assert complete(line, begin, word, COMMANDS, NAMES) == expected
 
 
+class _LineBuffer:
+    """What TerminalUI._complete asks of readline: the line typed, and where the word is."""
+
+    def __init__(self, line: str) -> None:
+        self.line = line
+
+    def get_line_buffer(self) -> str:
+        return self.line
+
+    def get_begidx(self) -> int:
+        return len(self.line) - len(self.line.split(" ")[-1])
+
+    def get_endidx(self) -> int:
+        return len(self.line)
+
+
+def _tab(ui: TerminalUI, line: str) -> list[str]:
+    """Every candidate the terminal's Tab offers at the end of ``line``."""
+    ui._readline = _LineBuffer(line)
+    word = line.split(" ")[-1]
+    found: list[str] = []
+    while (candidate := ui._complete(word, len(found))) is not None:
+        found.append(candidate)
+    return found
+
+
+@pytest.mark.parametrize(("language", "line", "expected"), [
+    ("en", "/help ro", ["rooms ", "room "]),             # the topic (and the command of that name, once), /room
+    ("en", "/help mod", ["moderation "]),
+    ("en", "/? acc", ["account "]),
+    ("en", "/help kic", ["kick "]),                     # /help COMMAND: a command's word
+    ("pt_BR", "/ajuda mod", ["moderação "]),           # (not "moderation" too: Tab stopped at "moder")
+    ("pt_BR", "/ajuda sal", ["salas ", "sala "]),       # the topic first, then the commands
+    ("pt_BR", "/ajuda co", ["conta ", "conversa ", "convidar "]),
+    ("en", "/msg Bo", ["Bob "]),                        # (after other commands: still names)
+])
+def test_tab_completes_the_topics_of_help(language: str, line: str, expected: list[str]) -> None:
+    """"/help ro" Tab did nothing (no name starts so): Tab completed commands and names,
+    not /help's topics, which /help lists. It offers the topics in the language in use (in
+    that language only), then the commands /help COMMAND takes."""
+    import i18n
+    ui, _ = _screen_ui()
+    ui._names.online("Bob")
+    i18n.use(language)
+    try:
+        assert _tab(ui, line) == expected
+    finally:
+        i18n.use("en")
+
+
 def test_known_names_put_who_is_online_first() -> None:
     names = KnownNames()
     names.known("Dave")         # a conversation, not online
