@@ -1861,15 +1861,17 @@ def run(name: str, host: str = const.SERVER_HOST, port: int = const.SERVER_PORT,
         timeout: float = const.SEND_TIMEOUT, asked: bool = False, **options: Any) -> int:
     """Run the terminal client on the process's stdin/stdout; return the exit status.
     ``options`` are those of :class:`TerminalUI` (password, register, tls, reconnect...).
-    ``asked``: ``name`` was asked at the terminal (:func:`ask_name`); a login refused for
-    the name (taken, not valid, too like another's) then asks for another under the line
-    that says why, as the first was asked, until one logs in or none is given (the
-    refusal's status then). A student asked "Your name:" whose name was taken was told to
-    choose another, and the client ended."""
+    ``asked``: ``name`` was asked at the terminal (:func:`ask_name`). A login refused for
+    the name (taken, not valid, too like another's) with a person at the terminal (``asked``,
+    or stdin and stdout both terminals: a name given on the command line too) asks for
+    another under the line that says why, as :func:`ask_name` asks, until one logs in or
+    none is given (the refusal's status then). A student whose name was taken was told to
+    choose another, and the client ended. A script's client ends, that line on stderr."""
+    person = asked or (sys.stdin.isatty() and sys.stdout.isatty())
     while True:
         ui = TerminalUI(name, host, port, timeout=timeout, **options)
         status = ui.run()
-        if not (asked and ui.name_refused):
+        if not (person and ui.name_refused):
             return status
         name = ask_name()
         if not name:

@@ -497,6 +497,36 @@ def test_a_name_asked_for_and_taken_is_asked_for_again(server: FakeServer, bob: 
 
 
 @pytest.mark.skipif(not hasattr(os, "openpty"), reason="needs a pseudo-terminal")
+def test_a_name_given_on_the_command_line_and_taken_is_asked_for_again_in_a_terminal(
+        server: FakeServer, bob: ChatClient) -> None:
+    """``chatclient.py Bob`` in a terminal, Bob online already: "login refused: the name Bob
+    is taken...: choose another name", and the client ended, while a name asked at the
+    prompt and taken was asked again. In a terminal it is asked again too, under why."""
+    with on_a_pty("Bob", "--port", str(server.port), lang="pt_BR.UTF-8") as (proc, screen):
+        screen.expect("escolha outro nome\r\nSeu nome: ".encode())  # (why, in Portuguese, then asked)
+        screen.type(b"Bia\r")
+        screen.expect("conectado a 127.0.0.1:{port} como Bia".format(port=server.port).encode())
+        server.wait_online("Bia", WAIT)
+        screen.type(b"/sair\r")
+        assert proc.wait(WAIT) == ExitCode.OK
+        assert b"Traceback" not in screen.seen
+
+
+def test_a_name_taken_ends_a_script_with_why_and_the_refusal_s_status(server: FakeServer, bob: ChatClient) -> None:
+    """Without a terminal nobody can be asked for another name: the client ends at once,
+    saying why in one line on stderr, with the status of a refused login (not 0: a script
+    must not take it for sent)."""
+    env = dict(os.environ, LANG="pt_BR.UTF-8", LANGUAGE="", LC_ALL="", LC_MESSAGES="", PYTHONIOENCODING="utf-8")
+    done = subprocess.run([sys.executable, "chatclient.py", "Bob", "--port", str(server.port)], cwd=ROOT,
+                          input="@Ana oi\n", capture_output=True, text=True, encoding="utf-8", timeout=WAIT, env=env)
+    assert done.returncode == ExitCode.LOGIN_REFUSED, done
+    lines = done.stderr.splitlines()
+    assert len(lines) == 1 and lines[0].startswith("erro: ") and "Bob" in lines[0] and \
+        "escolha outro nome" in lines[0], done.stderr
+    assert done.stdout == "", done.stdout
+
+
+@pytest.mark.skipif(not hasattr(os, "openpty"), reason="needs a pseudo-terminal")
 @pytest.mark.parametrize("order", ["NAME HOST PORT", "HOST PORT NAME"])
 def test_the_host_and_port_may_come_as_two_words(server: FakeServer, order: str) -> None:
     """``chatclient.py Alice 127.0.0.1 PORT`` took PORT for a second server's host name and
