@@ -278,10 +278,10 @@ _POSTS_KEPT = 1000
 # of it, whose line confirms it (a few ms after the answer; more in a cluster, where it
 # comes through Redis); without one a line says it was done (_room_act).
 _ACT_NOTICE_WAIT = 1.0
-# A command that asks the server (/to NAME, /whois, /who, /history, /rooms, /members), on
-# the interactive screen: after this many seconds without the answer a line says what is
-# awaited, and the answer takes its place (a fast answer comes first, and no line is added:
-# TerminalUI._awaited). The prompt was held up to --timeout (10 s) with nothing on screen
+# A command that asks the server (/to NAME, /whois, /who, /history, /rooms, /members, the
+# room acts, /block, /edit, /receipts, /register, /password...), on the interactive screen:
+# after this many seconds without the answer a line says what is awaited, and the answer
+# takes its place (a fast answer comes first, and no line is added: TerminalUI._awaited). The prompt was held up to --timeout (10 s) with nothing on screen
 # while a slow server did not answer.
 _NOTICE_AFTER = 0.25
 # /to NAME on the interactive screen: after this long (or --timeout, if shorter) without the
@@ -706,6 +706,21 @@ class TerminalUI:
                 return None  # (said at once: there is nothing to ask)
             name = "" if word in ("leave", "topic") else command.name  # type: ignore[union-attr]
             return awaiting_words(word, name, const.DEFAULT_ROOM if is_default_room(room) else room)
+        if isinstance(command, SetBlocked):
+            return awaiting_words("block" if command.blocked else "unblock", command.name)
+        if isinstance(command, EditLast):
+            return awaiting_words("edit")
+        if isinstance(command, DeleteLast):  # (a post of someone's: in the room plain lines go to)
+            return awaiting_words("delete", command.name or "", self._target or const.DEFAULT_ROOM)
+        if isinstance(command, SetReceipts):  # (alone, or the setting it is already: nothing is asked)
+            current = self.receipts_on()
+            if command.on is None or current is None or command.on == current:
+                return None
+            return awaiting_words("receipts on" if command.on else "receipts off")
+        # The account's: counted from when their password prompt is answered (Screen.awaiting).
+        if isinstance(command, (ClaimName, SetPassword, DeleteAccount)):
+            word = {ClaimName: "register", SetPassword: "password", DeleteAccount: "unregister"}[type(command)]
+            return awaiting_words(word, self._me)
         return None
 
     def _carry_out(self, command: Command) -> None:

@@ -35,7 +35,8 @@ from client.terminal import TerminalUI
 from client.terminal_lines import describe_follow_up, describe_on_screen, describe_own
 from protocol import Deleted, DirectMessage, Edited, Read, RoomDeleted, RoomEdited, RoomMessage, UserJoined, UserLeft, Welcome
 from protocol.events import MemberEntry, Presence, RoomEntry, RoomInfo, RoomNotice
-from client.commands import (Command, RoomAct, RoomJoin, RoomLeave, SetTarget, ShowHelp, ShowHistory, ShowMembers,
+from client.commands import (ClaimName, Command, DeleteAccount, DeleteLast, EditLast, RoomAct, RoomJoin, RoomLeave,
+                             SetBlocked, SetPassword, SetReceipts, SetTarget, ShowHelp, ShowHistory, ShowMembers,
                              ShowRooms, ShowWho)
 
 PLAIN = Style(False)
@@ -540,6 +541,82 @@ def test_what_each_command_says_while_it_waits_for_the_server(
     ui, _ = _screen_ui()
     ui._target = target
     assert ui._awaited(command) == notice
+
+
+def _sent_message(msg_id: int) -> OutgoingMessage:
+    message = OutgoingMessage("r1", "Bob", "see you at 14h")
+    message.submitted = True
+    assert message._advance("sent", msg_id=msg_id)
+    return message
+
+
+@pytest.mark.parametrize(("command", "method", "notice", "shown"), [
+    (SetBlocked("Bob", True), "block", "* asking the server to block Bob…", "* blocked Bob: their messages"),
+    (SetBlocked("Bob", False), "unblock", "* asking the server to unblock Bob…", "* unblocked Bob"),
+    (EditLast("see you at 15h"), "edit", "* asking the server to edit your last message…",
+     "* “see you at 14h” edited"),
+    (DeleteLast(), "delete", "* asking the server to delete your last message…", "* “see you at 14h” deleted"),
+    (DeleteLast("Bob"), "delete", "* asking the server to delete the last post of Bob in #redes…",
+     "* “x” deleted"),
+    (SetReceipts(True), "set_read_receipts", "* asking the server to turn read receipts on…",
+     "* read receipts are on: "),
+    (ClaimName(), "register", "* asking the server to register Alice…", "* Alice is now registered: "),
+])
+def test_a_change_the_server_is_slow_to_answer_says_it_is_waiting_then_the_answer_in_its_place(
+        monkeypatch: pytest.MonkeyPatch, command: Command, method: str, notice: str, shown: str) -> None:
+    """/block, /unblock, /edit, /delete, /receipts and /register held the prompt up to
+    --timeout with nothing on screen while the server was slow, as /who did before it said
+    what it waits for: the user could not tell whether the command had been taken. They say
+    it too, by the same rule (Screen.awaiting); the answer takes the notice's place."""
+    ui, out = _screen_ui(columns=200)
+    ui._target = "#redes" if isinstance(command, DeleteLast) and command.name else None
+    ui._own_last = _sent_message(7)
+    ui._keep_text(7, "see you at 14h", shown=True)
+    ui._keep_text(9, "x", shown=True)
+    ui._last_posts[("#redes", "bob")] = 9
+    ui._script_password = "senha secreta 1"  # (/register: no prompt here)
+    monkeypatch.setattr(ui, "receipts_on", lambda: False)
+    monkeypatch.setattr(ui.client, method, _slow(out, notice, None))
+    ui._execute(command)
+    rows = out.getvalue().split("\n")
+    assert rows[0].endswith(notice), rows
+    assert rows[1].startswith("\x1b[1A\r\x1b[J") and shown in rows[1], rows  # (in place of the notice)
+
+
+@pytest.mark.parametrize(("command", "method", "notice", "shown"), [
+    (SetPassword(), "change_password", "* asking the server to change the password of Alice…",
+     "* the password of Alice is changed"),
+    (DeleteAccount(), "unregister", "* asking the server to delete the account Alice…",
+     "* the account Alice was deleted"),
+])
+def test_a_change_asked_after_a_password_prompt_says_it_is_waiting_only_once_the_password_is_typed(
+        monkeypatch: pytest.MonkeyPatch, command: Command, method: str, notice: str, shown: str) -> None:
+    """/password and /unregister said nothing while the server was slow. They say what they
+    wait for as the others do, counted from when the password prompt is answered (the
+    notice is no line to hold back behind the prompt, then show under what came meanwhile);
+    a line that came during the prompt is shown, and is not taken for the answer."""
+    from client import terminal
+    ui, out = _screen_ui(columns=200)
+    ui.client.registered = True
+    typed: list[str] = []
+
+    def ask(prompt: str) -> str:
+        receiver = threading.Thread(target=ui._screen.emit, args=("* Bob joined",))  # (meanwhile: held)
+        receiver.start()
+        receiver.join()
+        time.sleep(0.4)  # a person typing: longer than the notice's wait
+        typed.append(out.getvalue())
+        return "senha secreta 1"
+
+    monkeypatch.setattr(terminal.auth, "ask_password", ask)
+    monkeypatch.setattr(terminal.auth, "ask_new_password", lambda name, tell: "senha secreta 2")
+    monkeypatch.setattr(ui.client, method, _slow(out, notice, None))
+    ui._execute(command)
+    assert notice not in typed[0], typed  # (nothing while the password was typed)
+    rows = [row for row in out.getvalue().split("\n") if "/unregister deletes" not in row]
+    assert rows[0].endswith("* Bob joined"), rows
+    assert rows[1].endswith(notice), rows
+    assert rows[2].startswith("\x1b[1A\r\x1b[J") and shown in rows[2], rows
 
 
 @pytest.mark.parametrize(("events", "rows"), [
