@@ -281,7 +281,8 @@ _ACT_NOTICE_WAIT = 1.0
 # A command that asks the server (/to NAME, /whois, /who, /history, /rooms, /members, the
 # room acts, /block, /edit, /receipts, /register, /password...), on the interactive screen:
 # after this many seconds without the answer a line says what is awaited, and the answer
-# takes its place (a fast answer comes first, and no line is added: TerminalUI._awaited). The prompt was held up to --timeout (10 s) with nothing on screen
+# takes its place (a fast answer comes first, and no line is added: TerminalUI._awaited).
+# The prompt was held up to --timeout (10 s) with nothing on screen
 # while a slow server did not answer.
 _NOTICE_AFTER = 0.25
 # /to NAME on the interactive screen: after this long (or --timeout, if shorter) without the
