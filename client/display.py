@@ -99,6 +99,18 @@ def gone_words(name: str, rooms: Sequence[str], reason: str | None) -> str:
     return _("* {name} left ({why}; was in {rooms})").format(name=name, why=reason_words(reason), rooms=shared)
 
 
+def back_words(name: str, rooms: Sequence[str], joined: bool) -> str:
+    """One line for someone come online, as :func:`gone_words` for someone gone: without
+    their `joined` (``joined`` False), only the notices of ``rooms`` came: "* Ana is online
+    in #redes, #bd"; with it: "* Ana joined (is in #redes)", "* Ana joined" with no rooms."""
+    shared = ", ".join(sanitize(room) for room in rooms)
+    if not joined:
+        return _("* {name} is online in {room}").format(name=name, room=shared)
+    if not rooms:
+        return _("* {name} joined").format(name=name)
+    return _("* {name} joined (is in {rooms})").format(name=name, rooms=shared)
+
+
 def sanitize_lines(text: object) -> str:
     """``text`` made safe to show with its line breaks kept: every line sanitised (control
     and format characters shown as escapes), joined by "\\n" (a "\\r\\n" becomes one). For

@@ -192,6 +192,7 @@ from .display import (
     explain_act_refusal,
     explain_refusal,
     format_clock,
+    back_words,
     gone_words,
     late_answer_words,
     preview,
@@ -219,6 +220,7 @@ from .screen import (
 from .terminal_input import ReadlineHooks, load_readline, read_as_utf8, redecoded, undecodable_line
 from .terminal_screen import TYPED_LINE, Screen
 from .terminal_lines import (
+    BACK_LINE,
     GONE_LINE,
     INDENT,
     READ_BY_LINE,
@@ -357,10 +359,11 @@ class TerminalUI:
         self._event_lock = threading.RLock()
         self._typing_shown: dict[str, float] = {}  # sender key -> when its last "typing" came
         self._typing_names: dict[str, str] = {}  # "room sender" key -> the name as shown
-        # The last line on screen while it tells someone gone offline (_say_gone): their
-        # name's key, the rooms whose notices it names, and their `left`'s reason (None:
-        # not come yet). Rewritten in place while it is the last line (GONE_LINE).
-        self._gone: tuple[str, list[str], str | None] | None = None
+        # The last line on screen while it tells someone gone offline or come online
+        # (_say_presence): its key ((GONE_LINE or BACK_LINE, their name's key)), the rooms
+        # whose notices it names, and their `left`'s reason or "" for a `joined` (None: not
+        # come yet). Rewritten in place while it is the last line.
+        self._presence: tuple[tuple[str, str], list[str], str | None] | None = None
         # For /edit and /delete (issue 13): our last message shown here, wherever it went
         # (the line the user sees just above: after "@João text" it is that one, not the
         # last one to where plain lines go), and the last post of each (room key, sender
@@ -1518,8 +1521,8 @@ class TerminalUI:
                     self._heard(line, event)
             elif isinstance(event, MessageUpdate):
                 self._update_own(event)
-            elif isinstance(event, UserLeft) or (isinstance(event, RoomNotice) and event.act == "offline"):
-                self._say_gone(event)
+            elif self._comes_or_goes(event):
+                self._say_presence(event)  # type: ignore[arg-type]
             else:
                 line = describe_on_screen(event, self._me, self._screen.style, format_clock(time.time()),
                                           self._carbons, was)
@@ -1553,26 +1556,36 @@ class TerminalUI:
             line = self._screen.stamp(describe_typists(typists, sanitize(event.room_name)))
             self._screen.print_locked(line, redraw=True, replace=(TYPING_LINE, room), key=(TYPING_LINE, room))
 
-    def _say_gone(self, event: UserLeft | RoomNotice) -> None:
+    def _comes_or_goes(self, event: Event) -> bool:
+        """Whether ``event`` says someone went offline or came online (:meth:`_say_presence`);
+        our own coming is no line (describe_on_screen's rule)."""
+        if isinstance(event, UserLeft) or isinstance(event, RoomNotice) and event.act == "offline":
+            return True
+        came = isinstance(event, UserJoined) or isinstance(event, RoomNotice) and event.act == "online"
+        return came and canonical(event.name or "") != canonical(self._me)  # type: ignore[union-attr]
+
+    def _say_presence(self, event: UserLeft | UserJoined | RoomNotice) -> None:
         """On the screen, someone gone offline is one line: the server tells their `left` and
         an `offline` in each room we share ("* Ana went offline in #redes", then "* Ana left
         (quit)": a line each), in either order. While that line is the last one, the next of
         these about the same person rewrites it with what it adds: "* Ana left (quit; was in
-        #redes, #bd)". Nothing is held back: a line that comes between ends it, and what
-        follows gets a line of its own. (A pipe keeps a line per event: scripts read them.)"""
-        who = canonical(event.name)
-        key = (GONE_LINE, who)
+        #redes, #bd)". Someone come online alike, from their `joined` and an `online` in each
+        room ("* Ana joined (is in #redes)"). Nothing is held back: a line that comes between
+        ends it, and what follows gets a line of its own. (A pipe keeps a line per event:
+        scripts read them.)"""
+        came = isinstance(event, UserJoined) or isinstance(event, RoomNotice) and event.act == "online"
+        key = (BACK_LINE if came else GONE_LINE, canonical(event.name or ""))
         with self._print_lock:
-            gone = self._gone if self._gone is not None and self._screen.last_key == key else None
-            rooms, reason = (gone[1], gone[2]) if gone is not None and gone[0] == who else ([], None)
-            if isinstance(event, UserLeft):
-                reason = event.reason or ""
+            last = self._presence if self._presence is not None and self._screen.last_key == key else None
+            rooms, end = (last[1], last[2]) if last is not None and last[0] == key else ([], None)
+            if isinstance(event, (UserLeft, UserJoined)):
+                end = getattr(event, "reason", None) or ""
             elif canonical(event.room_name) not in map(canonical, rooms):
                 rooms = [*rooms, event.room_name]
-            self._gone = (who, rooms, reason)
+            self._presence = (key, rooms, end)
             name = self._screen.style.name(sanitize(event.name), event.name)
-            line = self._screen.stamp(gone_words(name, rooms, reason))
-            self._screen.print_locked(line, redraw=True, replace=key, key=key)
+            words = back_words(name, rooms, end is not None) if came else gone_words(name, rooms, end)
+            self._screen.print_locked(self._screen.stamp(words), redraw=True, replace=key, key=key)
 
     def _server_unavailable(self, event: ServerUnavailable) -> None:
         """Say an outage of the server's storage in one line, not one per hold (the core

@@ -553,6 +553,7 @@ UNAVAILABLE_LINE = "unavailable"  # the status of an outage of the server's stor
 READ_BY_LINE = "read by"  # (it, room, msg_id): how many read our last post in a room
 TYPING_LINE = "typing"  # (it, room): who is typing in a room
 GONE_LINE = "gone"  # (it, name): someone gone offline, and the rooms they were in
+BACK_LINE = "back"  # (it, name): someone come online, and the rooms they are in
 
 
 def stamped_at(event: Event) -> float | None:

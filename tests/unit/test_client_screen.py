@@ -645,6 +645,41 @@ def test_someone_gone_offline_is_one_line_with_the_rooms_they_were_in(events: li
     assert rewritten == [False] + [row.startswith("* Ana") for row in rows[1:]], shown
 
 
+@pytest.mark.parametrize(("language", "events", "rows", "rewritten"), [
+    # The server's order, seen at a login: an `online` in each room shared, then the `joined`.
+    ("pt_BR", [RoomNotice("#redes", "online", "João", 0.0), UserJoined("João", 0.0)],
+     ["* João está online em #redes", "* João entrou (está em #redes)"], [False, True]),
+    ("en", [RoomNotice("#redes", "online", "Ana", 0.0), RoomNotice("#bd", "online", "Ana", 0.0),
+            UserJoined("Ana", 0.0)],
+     ["* Ana is online in #redes", "* Ana is online in #redes, #bd", "* Ana joined (is in #redes, #bd)"],
+     [False, True, True]),
+    # Another order (a cluster's notices come through Redis).
+    ("en", [UserJoined("Ana", 0.0), RoomNotice("#redes", "online", "Ana", 0.0)],
+     ["* Ana joined", "* Ana joined (is in #redes)"], [False, True]),
+    # Another person, or one who went and came: a line of their own.
+    ("en", [RoomNotice("#redes", "online", "Ana", 0.0), UserJoined("Bob", 0.0)],
+     ["* Ana is online in #redes", "* Bob joined"], [False, False]),
+    ("en", [RoomNotice("#redes", "offline", "Ana", 0.0), UserJoined("Ana", 0.0)],
+     ["* Ana went offline in #redes", "* Ana joined"], [False, False]),
+])
+def test_someone_come_online_is_one_line_with_the_rooms_they_are_in(
+        language: str, events: list[object], rows: list[str], rewritten: list[bool]) -> None:
+    """When João came back, Conceição, with him in #redes, read "* João está online em #redes"
+    and then "* João entrou", two lines for one arrival (leaving is one line already). While
+    it is the last line, each of those rewrites the one before, as when someone goes."""
+    import i18n
+    i18n.use(language)
+    try:
+        ui, out = _screen_ui(columns=200)
+        for event in events:
+            ui._on_event(event)
+    finally:
+        i18n.use("en")
+    shown = out.getvalue().split("\n")[:-1]
+    assert [re.sub(r"^(\x1b\[1A\r\x1b\[J)?\[\d\d:\d\d\] ", "", row) for row in shown] == rows, shown
+    assert [row.startswith("\x1b[1A\r\x1b[J") for row in shown] == rewritten, shown
+
+
 def test_a_line_between_ends_the_line_of_someone_gone_offline() -> None:
     """Only the last line is rewritten: after a message, the `left` is a line of its own."""
     ui, out = _screen_ui(columns=200)

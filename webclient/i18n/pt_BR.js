@@ -145,6 +145,7 @@ chatCatalogueLoaded("pt_BR", {
   "* {name} is online from {address} since {when}": "* {name} está online de {address} desde {when}",
   "* {name} is online in {room}": "* {name} está online em {room}",
   "* {name} joined": "* {name} entrou",
+  "* {name} joined (is in {rooms})": "* {name} entrou (está em {rooms})",
   "* {name} joined {room}": "* {name} entrou em {room}",
   "* {name} left (was in {rooms})": "* {name} saiu (estava em {rooms})",
   "* {name} left ({why}; was in {rooms})": "* {name} saiu ({why}; estava em {rooms})",
