@@ -14,6 +14,7 @@ texts shown on indented continuation lines (:func:`indent_text`), and what Tab o
 
 from __future__ import annotations
 
+import os
 import re
 import zlib
 from collections.abc import Iterable, Mapping
@@ -71,6 +72,18 @@ def fit_rows(line: str, columns: int, indent: int) -> str:
     if columns - indent < MIN_WRAPPED:
         indent = 0
     return "\n".join(row for text in line.split("\n") for row in _fit_row(text, columns, indent))
+
+
+def fit_terminal(line: str, stream: TextIO) -> str:
+    """``line`` broken at words to fit the terminal ``stream`` writes to (:func:`fit_rows`,
+    its further rows at column 0): the lines said before the chat's screen begins (a name
+    refused, a password prompt's mistake), which the terminal broke mid-word ("a única po" /
+    "ntuação"). As it is when ``stream`` is no terminal or does not say its width."""
+    try:
+        columns = os.get_terminal_size(stream.fileno()).columns if stream.isatty() else 0
+    except (AttributeError, OSError, ValueError):
+        columns = 0
+    return fit_rows(line, columns, 0) if columns > 0 else line
 
 
 def _fit_row(text: str, columns: int, indent: int) -> list[str]:

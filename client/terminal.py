@@ -215,6 +215,7 @@ from .screen import (
     Style,
     colour_wanted,
     complete,
+    fit_terminal,
     indent_text,
 )
 from .terminal_input import ReadlineHooks, load_readline, read_as_utf8, redecoded, undecodable_line
@@ -1861,6 +1862,9 @@ class TerminalUI:
     # --- Errors -------------------------------------------------------------------------
 
     def _complain(self, line: str) -> None:
+        """``line`` on stderr: for a person, broken at words to fit (no screen to do it yet)."""
+        if self._interactive:
+            line = fit_terminal(line, self._stderr)
         try:
             self._stderr.write(f"{line}\n")
             self._stderr.flush()
@@ -1883,7 +1887,7 @@ def ask_name(ask: Callable[[str], str] = input) -> str:
         try:
             return validate_name(typed)
         except InvalidName as exc:
-            print(auth.error_line(not_a_name(typed, exc, _)))
+            print(fit_terminal(auth.error_line(not_a_name(typed, exc, _)), sys.stdout))
 
 
 def run(name: str, host: str = const.SERVER_HOST, port: int = const.SERVER_PORT,

@@ -17,7 +17,7 @@ import pytest
 
 from client import ChatClient, MessageUpdate, OutgoingMessage
 from client.exitcodes import ExitCode
-from client.screen import Style
+from client.screen import Style, display_width
 from client.terminal import TerminalUI
 from client.terminal_lines import (describe_event, describe_follow_up, describe_own, describe_status, format_lookup,
                                    format_users, prompt_for)
@@ -510,6 +510,27 @@ def test_a_name_given_on_the_command_line_and_taken_is_asked_for_again_in_a_term
         screen.type(b"/sair\r")
         assert proc.wait(WAIT) == ExitCode.OK
         assert b"Traceback" not in screen.seen
+
+
+@pytest.mark.skipif(not hasattr(os, "openpty"), reason="needs a pseudo-terminal")
+def test_the_lines_before_the_chat_are_broken_at_words_to_fit_the_terminal(server: FakeServer, bob: ChatClient) -> None:
+    """On a terminal 60 columns wide the lines said before the chat's screen began (a name
+    refused, a name not valid) were written whole, and the terminal broke them mid-word:
+    "a única po" / "ntuação permitida". They are broken at words to fit, as the chat's own."""
+    with on_a_pty("Bob", "--port", str(server.port), lang="pt_BR.UTF-8", columns=60) as (proc, screen):
+        screen.expect("outro nome\r\nSeu nome: ".encode())
+        screen.type("joão!\r".encode())
+        screen.expect(b"Seu nome: ", timeout=WAIT)
+        screen.expect("'_', '-' e '.'\r\nSeu nome: ".encode())
+        screen.type(b"Bia\r")
+        screen.expect("como Bia".encode())
+        screen.type(b"/sair\r")
+        assert proc.wait(WAIT) == ExitCode.OK
+    rows = screen.seen.decode().split("\r\n")
+    assert all(display_width(row) <= 60 for row in rows), rows
+    shown = " ".join(rows)
+    assert "o nome Bob está em uso" in shown and "escolha outro nome" in shown, rows
+    assert "a única pontuação permitida" in shown, rows
 
 
 def test_a_name_taken_ends_a_script_with_why_and_the_refusal_s_status(server: FakeServer, bob: ChatClient) -> None:
