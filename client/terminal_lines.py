@@ -324,11 +324,14 @@ def _describe_own_change_elsewhere(event: Edited | Deleted | RoomEdited | RoomDe
     return _("✗ you (elsewhere) deleted {message} in {room}").format(message=message, room=sanitize(room))
 
 
-def _describe_default_room_change(event: RoomEdited | RoomDeleted, message: str) -> str:
-    """The line for an edit or delete of a default room message (a ``(room)`` line)."""
+def _describe_default_room_change(event: RoomEdited | RoomDeleted, message: str, mine: bool) -> str:
+    """The line for an edit or delete of a default room message (a ``(room)`` line);
+    ``mine``: it is ours."""
     if isinstance(event, RoomEdited):
         return _("(room) ✎ {name} edited {message}: {text}").format(
             name=sanitize(event.sender), message=message, text=sanitize(event.text))
+    if event.by is not None and mine:  # an administrator's act on ours: not "of João" to João
+        return _("(room) ✗ {by} deleted {message}, which you sent").format(by=sanitize(event.by), message=message)
     if event.by is not None:  # an administrator's act
         return _("(room) ✗ {by} deleted {message} of {name}").format(
             by=sanitize(event.by), message=message, name=sanitize(event.sender))
@@ -393,6 +396,9 @@ def describe_event(event: Event, me: str, carbons: dict[int, Carbon] | None = No
         return _("✎ {name} edited {message}: {text}").format(
             name=sanitize(event.sender), message=describe_message(event.msg_id, was), text=sanitize(event.text))
     if isinstance(event, Deleted):
+        if event.by is not None and canonical(event.sender) == canonical(me):  # ours: not "of João" to João
+            return _("✗ {by} deleted {message}, which you sent").format(
+                by=sanitize(event.by), message=describe_message(event.msg_id, was))
         if event.by is not None:  # an administrator's act
             return _("✗ {by} deleted {message} of {name}").format(
                 by=sanitize(event.by), message=describe_message(event.msg_id, was), name=sanitize(event.sender))
@@ -404,12 +410,16 @@ def describe_event(event: Event, me: str, carbons: dict[int, Carbon] | None = No
         return describe_typists([sanitize(event.sender)], sanitize(event.room_name))
     if isinstance(event, (RoomEdited, RoomDeleted)) and is_default_room(event.room_name):
         # shown as its messages are: "(room)"
-        return _describe_default_room_change(event, describe_message(event.msg_id, was))
+        return _describe_default_room_change(event, describe_message(event.msg_id, was),
+                                             canonical(event.sender) == canonical(me))
     if isinstance(event, RoomEdited):
         return _("✎ {name} edited {message} in {room}: {text}").format(
             name=sanitize(event.sender), message=describe_message(event.msg_id, was),
             room=sanitize(event.room_name), text=sanitize(event.text))
     if isinstance(event, RoomDeleted):
+        if event.by is not None and canonical(event.sender) == canonical(me):  # ours: not "of João" to João
+            return _("✗ {by} deleted {message}, which you sent in {room}").format(
+                by=sanitize(event.by), message=describe_message(event.msg_id, was), room=sanitize(event.room_name))
         if event.by is not None:  # a moderator's or administrator's act
             return _("✗ {by} deleted {message} of {name} in {room}").format(
                 by=sanitize(event.by), message=describe_message(event.msg_id, was), name=sanitize(event.sender),

@@ -135,7 +135,7 @@ def test_a_change_of_ours_made_on_another_device_says_you() -> None:
         "✗ you (elsewhere) deleted message 6 in #redes"
     # A moderator's delete of our post is theirs, not ours; another's edit is theirs.
     assert describe_event(RoomDeleted(6, "João", "#redes", 0.0, by="Olga"), "joão") == \
-        "✗ Olga deleted message 6 of João in #redes"
+        "✗ Olga deleted message 6, which you sent in #redes"  # (ours: not "of João" to João)
     assert describe_event(Edited(7, "Ana", "João", "x", 0.0), "joão") == "✎ Ana edited message 7: x"
 
 

@@ -58,6 +58,7 @@ chatCatalogueLoaded("pt_BR", {
   "(room) {you}: {text}": "(sala) {you}: {text}",
   "(room) ✎ {name} edited {message}: {text}": "(sala) ✎ {name} editou {message}: {text}",
   "(room) ✗ {by} deleted {message} of {name}": "(sala) ✗ {by} apagou {message} de {name}",
+  "(room) ✗ {by} deleted {message}, which you sent": "(sala) ✗ {by} apagou {message}, que você enviou",
   "(room) ✗ {name} deleted {message}": "(sala) ✗ {name} apagou {message}",
   "(this message was deleted by {name})": "(esta mensagem foi apagada por {name})",
   "(this message was deleted)": "(esta mensagem foi apagada)",
@@ -958,6 +959,8 @@ chatCatalogueLoaded("pt_BR", {
   "✗ you (elsewhere) deleted {message} in {room}": "✗ você (em outra sessão) apagou {message} em {room}",
   "✗ {by} deleted {message} of {name}": "✗ {by} apagou {message} de {name}",
   "✗ {by} deleted {message} of {name} in {room}": "✗ {by} apagou {message} de {name} em {room}",
+  "✗ {by} deleted {message}, which you sent": "✗ {by} apagou {message}, que você enviou",
+  "✗ {by} deleted {message}, which you sent in {room}": "✗ {by} apagou {message}, que você enviou em {room}",
   "✗ {name} deleted {message}": "✗ {name} apagou {message}",
   "✗ {name} deleted {message} in {room}": "✗ {name} apagou {message} em {room}"
  },
