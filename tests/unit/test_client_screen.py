@@ -1139,3 +1139,24 @@ def test_a_message_of_ours_deleted_by_a_moderator_is_said_to_be_ours(event: obje
         assert describe_event(event, "João", None, "estou digitando") == line
     finally:
         i18n.use("en")
+
+
+def test_the_portuguese_lines_about_where_typed_lines_go_say_it_in_one_way() -> None:
+    """"/deixar" said "* você saiu de #redes; as linhas simples vão para a sala" ("plain
+    lines", word for word), where /para and /todos say "agora o que você digitar vai para":
+    a student does not know what a "linha simples" is. Every such line says it their way."""
+    import i18n
+    from client.commands import help_lines
+    i18n.use("pt_BR")
+    try:
+        ui, out = _screen_ui(columns=200)
+        ui.client.leave = lambda room, timeout: None  # type: ignore[method-assign]
+        ui._execute(RoomLeave("#redes"))
+        ui._execute(RoomAct("kick", None, "Bob"))  # (plain lines go to the default room: no one to put out)
+        shown = out.getvalue() + "\n".join(help_lines(None, "rooms"))
+    finally:
+        i18n.use("en")
+    assert "* você saiu de #redes; agora o que você digitar vai para a sala" in shown, shown
+    assert "! /expulsar: o que você digitar vai para a sala geral, que não tem isso" in shown, shown
+    assert "entra em (ou cria) #SALA; o que você digitar passa a ir para lá" in shown, shown
+    assert "linhas simples" not in shown, shown
