@@ -36,6 +36,11 @@ RESET = "\x1b[0m"
 _SGR = re.compile(r"(\x1b\[[0-9;]*m)")
 # The spaces a line may be broken at (only these: a no-break space holds its words together).
 _SPACES = re.compile(r"( +)")
+# A number and the unit after it ("59 s", "2 min", "1,5 h"), which a break between them
+# made two things to read ("tente de novo em 59" / "s"): the one space between is no place
+# to break the line.
+_NUMBER = re.compile(r"\(?\d+(?:[.,]\d+)?")
+_UNIT = re.compile(r"(?:s|ms|min|h)[),;.:]*")
 # Fewer columns than this beside the indent of the rows a line is wrapped onto (a very
 # narrow terminal): they start at column 0 instead.
 MIN_WRAPPED = 16
@@ -130,7 +135,14 @@ def _words(text: str) -> list[str]:
             found.append(part)
         else:
             found[-1] += part
-    return found
+    joined: list[str] = []  # a number, one space and its unit: one word
+    for part in found:
+        if len(joined) >= 2 and joined[-1] == " " and _UNIT.fullmatch(part) and _NUMBER.fullmatch(joined[-2]):
+            joined.pop()
+            joined[-1] += " " + part
+        else:
+            joined.append(part)
+    return joined
 
 
 def _pieces(word: str) -> list[str]:

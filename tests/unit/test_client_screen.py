@@ -138,6 +138,10 @@ STAMPED = "[12:01] Bob → you: "  # 19 columns: the text starts there; wrapped 
      [STAMPED + "one", " " * 8 + "two three four five", " " * 8 + "six seven eight"]),
     # Too narrow for the indent to leave room: the wrapped rows start at column 0.
     ("[12:01] aaa bbb ccc ddd", 20, ["[12:01] aaa bbb ccc", "ddd"]),
+    # A number and its unit stay together: "tente de novo em 59" / "s" read as two things.
+    (STAMPED + "muted: try again in 5 s", 40, [STAMPED + "muted: try again in", " " * 8 + "5 s"]),
+    (STAMPED + "please wait 2 min 30 s (yes)", 40, [STAMPED + "please wait 2 min", " " * 8 + "30 s (yes)"]),
+    (STAMPED + "tente de novo em 1,5 s;", 40, [STAMPED + "tente de novo em", " " * 8 + "1,5 s;"]),
 ])
 def test_a_long_line_is_wrapped_at_words_under_its_text(line: str, columns: int, rows: list[str]) -> None:
     assert fit_rows(line, columns, 8).split("\n") == rows
