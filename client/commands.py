@@ -53,6 +53,7 @@ import re
 import unicodedata
 from dataclasses import dataclass
 
+import i18n
 from i18n import N_, _
 from registry import InvalidName, validate_name
 from registry.names import explain as explain_refusal
@@ -332,6 +333,27 @@ def help_lines(width: int | None = None, about: str | None = None) -> list[str]:
                      _("one command, with its other names (/{help} {kick})").format(
                          help=command_names("help")[0], kick=command_names("kick")[0])))
     return hanging_lines(rows, width)
+
+
+def completion_words() -> list[str]:
+    """The command words Tab offers after "/": those of the language in use and English
+    (any works; offering every language's would make "/que" stop at /query or /quem)."""
+    language = i18n.current()
+    return [name for names in COMMAND_WORDS.values() for group in (language, "en") for name in names.get(group, ())]
+
+
+def argument_words(typed: str) -> list[str] | None:
+    """What Tab offers for the word after the command typed ``typed`` (without its "/"),
+    when that word is no name: after /help, its topics (the names /help shows, those of
+    the language in use only: "moderation" beside "moderação" made "/ajuda mod" Tab stop
+    at "moder"), then the command words (/help COMMAND); after /receipts, its switch's
+    positions. None after the others: names."""
+    word = unicodedata.normalize("NFC", typed.lower())
+    if word in command_names("help"):
+        return [command_names(topic, table=_TOPICS)[0] for topic in _TOPICS] + completion_words()
+    if word in command_names("receipts"):
+        return [position for position in RECEIPTS_WORDS if position != "nao"]
+    return None
 
 
 def help_topic(typed: str) -> str | None:

@@ -100,6 +100,18 @@ def gone_words(name: str, rooms: Sequence[str], reason: str | None) -> str:
     return _("* {name} left ({why}; was in {rooms})").format(name=name, why=reason_words(reason), rooms=shared)
 
 
+def back_words(name: str, rooms: Sequence[str], joined: bool) -> str:
+    """One line for someone come online, as :func:`gone_words` for someone gone: without
+    their `joined` (``joined`` False), only the notices of ``rooms`` came: "* Ana is online
+    in #redes, #bd"; with it: "* Ana joined (is in #redes)", "* Ana joined" with no rooms."""
+    shared = ", ".join(sanitize(room) for room in rooms)
+    if not joined:
+        return _("* {name} is online in {room}").format(name=name, room=shared)
+    if not rooms:
+        return _("* {name} joined").format(name=name)
+    return _("* {name} joined (is in {rooms})").format(name=name, rooms=shared)
+
+
 def sanitize_lines(text: object) -> str:
     """``text`` made safe to show with its line breaks kept: every line sanitised (control
     and format characters shown as escapes), joined by "\\n" (a "\\r\\n" becomes one). For
@@ -769,15 +781,28 @@ _AWAITING = {
     "unban": N_("* asking the server to lift the ban on {name} in {room}…"),
     "mute": N_("* asking the server to mute {name} in {room}…"),
     "unmute": N_("* asking the server to let {name} write in {room} again…"),
+    "block": N_("* asking the server to block {name}…"),
+    "unblock": N_("* asking the server to unblock {name}…"),
+    "edit": N_("* asking the server to edit your last message…"),
+    "delete": N_("* asking the server to delete your last message…"),
+    "delete post": N_("* asking the server to delete the last post of {name} in {room}…"),
+    "receipts on": N_("* asking the server to turn read receipts on…"),
+    "receipts off": N_("* asking the server to turn read receipts off…"),
+    "register": N_("* asking the server to register {name}…"),
+    "password": N_("* asking the server to change the password of {name}…"),
+    "unregister": N_("* asking the server to delete the account {name}…"),
 }
 
 
 def awaiting_words(command: str, name: str = "", room: str = "") -> str:
-    """The notice that /``command`` (its English word: whois, who, history, join, kick...)
-    about ``name`` (in ``room``) waits for the server's answer; the history of a room is "of"
-    it, not "with"."""
+    """The notice that /``command`` (its English word: whois, who, history, join, kick,
+    block, edit...; "receipts on" or "off") about ``name`` (in ``room``) waits for the
+    server's answer; the history of a room is "of" it, not "with"; a delete that names
+    someone is of their last post in ``room``."""
     if command == "history" and name.startswith("#"):
         command = "room history"
+    elif command == "delete" and name:
+        command = "delete post"
     return _(_AWAITING[command]).format(name=sanitize(name), room=sanitize(room))
 
 

@@ -5,7 +5,7 @@ Logs in as Carol, sends TEXT to Bob, waits up to ``--timeout`` seconds (default
 Bob's next login, leaves, and reports:
 
 - stdout ``delivered to Bob (msg 17)``                                exit 0
-- stdout ``queued for Bob (msg 17): Bob is offline; the server keeps it for their next login``
+- stdout ``queued for Bob (msg 17): offline; the server keeps it for their next login``
   (the server stored it durably)                                       exit 0
 - stderr ``error: not sent to Bob — nobody called Bob has ever logged in here: check the
   name``   (any refusal by the server: unknown recipient, too large...)  exit 1
@@ -120,7 +120,7 @@ def send_once(name: str, to: str, text: str, *, host: str = const.SERVER_HOST, p
         say(out, _("delivered to {name} (msg {id})").format(name=shown_to, id=msg_id))
         return ExitCode.OK
     if state == QUEUED:
-        say(out, _("queued for {name} (msg {id}): {name} is offline; the server keeps it for their next login").format(
+        say(out, _("queued for {name} (msg {id}): offline; the server keeps it for their next login").format(
             name=shown_to, id=msg_id))
         return ExitCode.OK
     if refused is not None:  # still being tried again when the time ran out: as if it failed so

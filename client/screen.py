@@ -14,6 +14,7 @@ texts shown on indented continuation lines (:func:`indent_text`), and what Tab o
 
 from __future__ import annotations
 
+import os
 import re
 import zlib
 from collections.abc import Iterable, Mapping
@@ -35,6 +36,11 @@ RESET = "\x1b[0m"
 _SGR = re.compile(r"(\x1b\[[0-9;]*m)")
 # The spaces a line may be broken at (only these: a no-break space holds its words together).
 _SPACES = re.compile(r"( +)")
+# A number and the unit after it ("59 s", "2 min", "1,5 h"), which a break between them
+# made two things to read ("tente de novo em 59" / "s"): the one space between is no place
+# to break the line.
+_NUMBER = re.compile(r"\(?\d+(?:[.,]\d+)?")
+_UNIT = re.compile(r"(?:s|ms|min|h)[),;.:]*")
 # Fewer columns than this beside the indent of the rows a line is wrapped onto (a very
 # narrow terminal): they start at column 0 instead.
 MIN_WRAPPED = 16
@@ -71,6 +77,18 @@ def fit_rows(line: str, columns: int, indent: int) -> str:
     if columns - indent < MIN_WRAPPED:
         indent = 0
     return "\n".join(row for text in line.split("\n") for row in _fit_row(text, columns, indent))
+
+
+def fit_terminal(line: str, stream: TextIO) -> str:
+    """``line`` broken at words to fit the terminal ``stream`` writes to (:func:`fit_rows`,
+    its further rows at column 0): the lines said before the chat's screen begins (a name
+    refused, a password prompt's mistake), which the terminal broke mid-word ("a única po" /
+    "ntuação"). As it is when ``stream`` is no terminal or does not say its width."""
+    try:
+        columns = os.get_terminal_size(stream.fileno()).columns if stream.isatty() else 0
+    except (AttributeError, OSError, ValueError):
+        columns = 0
+    return fit_rows(line, columns, 0) if columns > 0 else line
 
 
 def _fit_row(text: str, columns: int, indent: int) -> list[str]:
@@ -117,7 +135,14 @@ def _words(text: str) -> list[str]:
             found.append(part)
         else:
             found[-1] += part
-    return found
+    joined: list[str] = []  # a number, one space and its unit: one word
+    for part in found:
+        if len(joined) >= 2 and joined[-1] == " " and _UNIT.fullmatch(part) and _NUMBER.fullmatch(joined[-2]):
+            joined.pop()
+            joined[-1] += " " + part
+        else:
+            joined.append(part)
+    return joined
 
 
 def _pieces(word: str) -> list[str]:

@@ -4,7 +4,8 @@ Two modes, chosen by whether stdin and stdout are terminals:
 
 - Interactive (a TTY): a prompt that shows where plain lines go (``[room]> ``,
   ``[@Bob]> ``), line editing, history and Tab completion (commands, ``@NAME``, the name
-  after a command: :func:`client.screen.complete`) with ``readline`` when it can be
+  after a command, /help's topics: :func:`client.screen.complete`,
+  :func:`client.commands.argument_words`) with ``readline`` when it can be
   imported. The screen is irssi's: every line starts with its time (``[12:01] ``), names
   have their colours (:class:`client.screen.Style`: off with ``NO_COLOR`` or when stdout
   is no terminal), a message's extra lines are indented, a line wider than the terminal is
@@ -58,7 +59,7 @@ did not go through, go to stderr, as ``error: ...``)::
     * connected to 127.0.0.1:5000 as Alice       first line, once logged in (then
                                                  " over TLS", " (registered)" if so)
     ✓ sent to Bob: hello                         your direct message was accepted
-    ✓ queued for Bob: hello (Bob is offline; the server keeps it for their next login)
+    ✓ queued for Bob: hello (offline: the server keeps it for their next login)
     ✓✓ delivered to Bob: hello                   ... and Bob's client confirmed it (the
                                                  screen's marks: ✓ the server has it, ✓✓ delivered)
     ✓✓ delivered: message 17                     a message sent by an earlier session
@@ -150,7 +151,6 @@ from protocol import RoomDeleted, RoomEdited, RoomTyping  # in rooms (issue 13)
 from protocol import RoomRead  # read marks in rooms (issue 13)
 from protocol import MemberEntry
 from protocol import CatchUp as NodeBack  # feature catch_up (the name CatchUp is terminal_catchup's)
-import i18n
 from i18n import _, ngettext
 from registry import InvalidName, canonical, validate_name
 from registry.names import not_a_name
@@ -158,8 +158,6 @@ from registry.names import not_a_name
 from . import auth
 from .commands import DeleteLast, EditLast  # issue 13
 from .commands import (
-    COMMAND_WORDS,
-    RECEIPTS_WORDS,
     Blank,
     ClaimName,
     Command,
@@ -181,7 +179,9 @@ from .commands import (
     RoomLeave,
     ShowMembers,
     ShowRooms,
+    argument_words,
     bare_command,
+    completion_words,
     command_names,
     is_room,
     help_lines,
@@ -192,6 +192,7 @@ from .display import (
     explain_act_refusal,
     explain_refusal,
     format_clock,
+    back_words,
     gone_words,
     late_answer_words,
     preview,
@@ -214,11 +215,13 @@ from .screen import (
     Style,
     colour_wanted,
     complete,
+    fit_terminal,
     indent_text,
 )
 from .terminal_input import ReadlineHooks, load_readline, read_as_utf8, redecoded, undecodable_line
 from .terminal_screen import TYPED_LINE, Screen
 from .terminal_lines import (
+    BACK_LINE,
     GONE_LINE,
     INDENT,
     READ_BY_LINE,
@@ -278,10 +281,11 @@ _POSTS_KEPT = 1000
 # of it, whose line confirms it (a few ms after the answer; more in a cluster, where it
 # comes through Redis); without one a line says it was done (_room_act).
 _ACT_NOTICE_WAIT = 1.0
-# A command that asks the server (/to NAME, /whois, /who, /history, /rooms, /members), on
-# the interactive screen: after this many seconds without the answer a line says what is
-# awaited, and the answer takes its place (a fast answer comes first, and no line is added:
-# TerminalUI._awaited). The prompt was held up to --timeout (10 s) with nothing on screen
+# A command that asks the server (/to NAME, /whois, /who, /history, /rooms, /members, the
+# room acts, /block, /edit, /receipts, /register, /password...), on the interactive screen:
+# after this many seconds without the answer a line says what is awaited, and the answer
+# takes its place (a fast answer comes first, and no line is added: TerminalUI._awaited).
+# The prompt was held up to --timeout (10 s) with nothing on screen
 # while a slow server did not answer.
 _NOTICE_AFTER = 0.25
 # /to NAME on the interactive screen: after this long (or --timeout, if shorter) without the
@@ -356,10 +360,11 @@ class TerminalUI:
         self._event_lock = threading.RLock()
         self._typing_shown: dict[str, float] = {}  # sender key -> when its last "typing" came
         self._typing_names: dict[str, str] = {}  # "room sender" key -> the name as shown
-        # The last line on screen while it tells someone gone offline (_say_gone): their
-        # name's key, the rooms whose notices it names, and their `left`'s reason (None:
-        # not come yet). Rewritten in place while it is the last line (GONE_LINE).
-        self._gone: tuple[str, list[str], str | None] | None = None
+        # The last line on screen while it tells someone gone offline or come online
+        # (_say_presence): its key ((GONE_LINE or BACK_LINE, their name's key)), the rooms
+        # whose notices it names, and their `left`'s reason or "" for a `joined` (None: not
+        # come yet). Rewritten in place while it is the last line.
+        self._presence: tuple[tuple[str, str], list[str], str | None] | None = None
         # For /edit and /delete (issue 13): our last message shown here, wherever it went
         # (the line the user sees just above: after "@João text" it is that one, not the
         # last one to where plain lines go), and the last post of each (room key, sender
@@ -706,6 +711,21 @@ class TerminalUI:
                 return None  # (said at once: there is nothing to ask)
             name = "" if word in ("leave", "topic") else command.name  # type: ignore[union-attr]
             return awaiting_words(word, name, const.DEFAULT_ROOM if is_default_room(room) else room)
+        if isinstance(command, SetBlocked):
+            return awaiting_words("block" if command.blocked else "unblock", command.name)
+        if isinstance(command, EditLast):
+            return awaiting_words("edit")
+        if isinstance(command, DeleteLast):  # (a post of someone's: in the room plain lines go to)
+            return awaiting_words("delete", command.name or "", self._target or const.DEFAULT_ROOM)
+        if isinstance(command, SetReceipts):  # (alone, or the setting it is already: nothing is asked)
+            current = self.receipts_on()
+            if command.on is None or current is None or command.on == current:
+                return None
+            return awaiting_words("receipts on" if command.on else "receipts off")
+        # The account's: counted from when their password prompt is answered (Screen.awaiting).
+        if isinstance(command, (ClaimName, SetPassword, DeleteAccount)):
+            word = {ClaimName: "register", SetPassword: "password", DeleteAccount: "unregister"}[type(command)]
+            return awaiting_words(word, self._me)
         return None
 
     def _carry_out(self, command: Command) -> None:
@@ -1316,15 +1336,11 @@ class TerminalUI:
             line, begin = rl.get_line_buffer()[: rl.get_endidx()], rl.get_begidx()
             with self._print_lock:
                 names = [name for name in self._names.names() if canonical(name) != canonical(self._me)]
-            # The command words of the language in use and English (any works; offering
-            # every language's would make "/que" stop at /query or /quem).
-            words = [name for names_ in COMMAND_WORDS.values() for language in (i18n.current(), "en")
-                     for name in names_.get(language, ())]
             before = line[:begin].split()
-            if len(before) == 1 and before[0].startswith("/") and \
-                    before[0][1:].lower() in command_names("receipts"):
-                # /receipts takes the switch's position, not a name.
-                names = [w for w in RECEIPTS_WORDS if w != "nao"]
+            words = argument_words(before[0][1:]) if len(before) == 1 and before[0].startswith("/") else None
+            if words is not None:  # /help's topics, /receipts' positions: not a name
+                names = words
+            words = completion_words()
             # With the space after it: Python's readline appends none by itself.
             self._candidates = [f"{found} " for found in complete(line, begin, word, words, names)]
         return self._candidates[state] if state < len(self._candidates) else None
@@ -1506,8 +1522,8 @@ class TerminalUI:
                     self._heard(line, event)
             elif isinstance(event, MessageUpdate):
                 self._update_own(event)
-            elif isinstance(event, UserLeft) or (isinstance(event, RoomNotice) and event.act == "offline"):
-                self._say_gone(event)
+            elif self._comes_or_goes(event):
+                self._say_presence(event)  # type: ignore[arg-type]
             else:
                 line = describe_on_screen(event, self._me, self._screen.style, format_clock(time.time()),
                                           self._carbons, was)
@@ -1555,26 +1571,36 @@ class TerminalUI:
             line = self._screen.stamp(describe_typists(typists, sanitize(event.room_name)))
             self._screen.print_locked(line, redraw=True, replace=(TYPING_LINE, room), key=(TYPING_LINE, room))
 
-    def _say_gone(self, event: UserLeft | RoomNotice) -> None:
+    def _comes_or_goes(self, event: Event) -> bool:
+        """Whether ``event`` says someone went offline or came online (:meth:`_say_presence`);
+        our own coming is no line (describe_on_screen's rule)."""
+        if isinstance(event, UserLeft) or isinstance(event, RoomNotice) and event.act == "offline":
+            return True
+        came = isinstance(event, UserJoined) or isinstance(event, RoomNotice) and event.act == "online"
+        return came and canonical(event.name or "") != canonical(self._me)  # type: ignore[union-attr]
+
+    def _say_presence(self, event: UserLeft | UserJoined | RoomNotice) -> None:
         """On the screen, someone gone offline is one line: the server tells their `left` and
         an `offline` in each room we share ("* Ana went offline in #redes", then "* Ana left
         (quit)": a line each), in either order. While that line is the last one, the next of
         these about the same person rewrites it with what it adds: "* Ana left (quit; was in
-        #redes, #bd)". Nothing is held back: a line that comes between ends it, and what
-        follows gets a line of its own. (A pipe keeps a line per event: scripts read them.)"""
-        who = canonical(event.name)
-        key = (GONE_LINE, who)
+        #redes, #bd)". Someone come online alike, from their `joined` and an `online` in each
+        room ("* Ana joined (is in #redes)"). Nothing is held back: a line that comes between
+        ends it, and what follows gets a line of its own. (A pipe keeps a line per event:
+        scripts read them.)"""
+        came = isinstance(event, UserJoined) or isinstance(event, RoomNotice) and event.act == "online"
+        key = (BACK_LINE if came else GONE_LINE, canonical(event.name or ""))
         with self._print_lock:
-            gone = self._gone if self._gone is not None and self._screen.last_key == key else None
-            rooms, reason = (gone[1], gone[2]) if gone is not None and gone[0] == who else ([], None)
-            if isinstance(event, UserLeft):
-                reason = event.reason or ""
+            last = self._presence if self._presence is not None and self._screen.last_key == key else None
+            rooms, end = (last[1], last[2]) if last is not None and last[0] == key else ([], None)
+            if isinstance(event, (UserLeft, UserJoined)):
+                end = getattr(event, "reason", None) or ""
             elif canonical(event.room_name) not in map(canonical, rooms):
                 rooms = [*rooms, event.room_name]
-            self._gone = (who, rooms, reason)
+            self._presence = (key, rooms, end)
             name = self._screen.style.name(sanitize(event.name), event.name)
-            line = self._screen.stamp(gone_words(name, rooms, reason))
-            self._screen.print_locked(line, redraw=True, replace=key, key=key)
+            words = back_words(name, rooms, end is not None) if came else gone_words(name, rooms, end)
+            self._screen.print_locked(self._screen.stamp(words), redraw=True, replace=key, key=key)
 
     def _server_unavailable(self, event: ServerUnavailable) -> None:
         """Say an outage of the server's storage in one line, not one per hold (the core
@@ -1850,6 +1876,9 @@ class TerminalUI:
     # --- Errors -------------------------------------------------------------------------
 
     def _complain(self, line: str) -> None:
+        """``line`` on stderr: for a person, broken at words to fit (no screen to do it yet)."""
+        if self._interactive:
+            line = fit_terminal(line, self._stderr)
         try:
             self._stderr.write(f"{line}\n")
             self._stderr.flush()
@@ -1872,22 +1901,24 @@ def ask_name(ask: Callable[[str], str] = input) -> str:
         try:
             return validate_name(typed)
         except InvalidName as exc:
-            print(auth.error_line(not_a_name(typed, exc, _)))
+            print(fit_terminal(auth.error_line(not_a_name(typed, exc, _)), sys.stdout))
 
 
 def run(name: str, host: str = const.SERVER_HOST, port: int = const.SERVER_PORT,
         timeout: float = const.SEND_TIMEOUT, asked: bool = False, **options: Any) -> int:
     """Run the terminal client on the process's stdin/stdout; return the exit status.
     ``options`` are those of :class:`TerminalUI` (password, register, tls, reconnect...).
-    ``asked``: ``name`` was asked at the terminal (:func:`ask_name`); a login refused for
-    the name (taken, not valid, too like another's) then asks for another under the line
-    that says why, as the first was asked, until one logs in or none is given (the
-    refusal's status then). A student asked "Your name:" whose name was taken was told to
-    choose another, and the client ended."""
+    ``asked``: ``name`` was asked at the terminal (:func:`ask_name`). A login refused for
+    the name (taken, not valid, too like another's) with a person at the terminal (``asked``,
+    or stdin and stdout both terminals: a name given on the command line too) asks for
+    another under the line that says why, as :func:`ask_name` asks, until one logs in or
+    none is given (the refusal's status then). A student whose name was taken was told to
+    choose another, and the client ended. A script's client ends, that line on stderr."""
+    person = asked or (sys.stdin.isatty() and sys.stdout.isatty())
     while True:
         ui = TerminalUI(name, host, port, timeout=timeout, **options)
         status = ui.run()
-        if not (asked and ui.name_refused):
+        if not (person and ui.name_refused):
             return status
         name = ask_name()
         if not name:

@@ -137,7 +137,8 @@ def describe_status(message: OutgoingMessage, state: str, error: tuple[str, str]
     if state == SENT:
         line = _("✓ sent to the room: {text}") if room else _("✓ sent to {name}: {text}")
     elif state == QUEUED:
-        line = _("✓ queued for {name}: {text} ({name} is offline; the server keeps it for their next login)")
+        # (whom once: after "for"; the screen's own line says it as "offline: kept ...")
+        line = _("✓ queued for {name}: {text} (offline: the server keeps it for their next login)")
     elif state == DELIVERED:
         line = _("✓✓ delivered to the room: {text}") if room else _("✓✓ delivered to {name}: {text}")
     elif state == FAILED:
@@ -323,11 +324,14 @@ def _describe_own_change_elsewhere(event: Edited | Deleted | RoomEdited | RoomDe
     return _("✗ you (elsewhere) deleted {message} in {room}").format(message=message, room=sanitize(room))
 
 
-def _describe_default_room_change(event: RoomEdited | RoomDeleted, message: str) -> str:
-    """The line for an edit or delete of a default room message (a ``(room)`` line)."""
+def _describe_default_room_change(event: RoomEdited | RoomDeleted, message: str, mine: bool) -> str:
+    """The line for an edit or delete of a default room message (a ``(room)`` line);
+    ``mine``: it is ours."""
     if isinstance(event, RoomEdited):
         return _("(room) ✎ {name} edited {message}: {text}").format(
             name=sanitize(event.sender), message=message, text=sanitize(event.text))
+    if event.by is not None and mine:  # an administrator's act on ours: not "of João" to João
+        return _("(room) ✗ {by} deleted {message}, which you sent").format(by=sanitize(event.by), message=message)
     if event.by is not None:  # an administrator's act
         return _("(room) ✗ {by} deleted {message} of {name}").format(
             by=sanitize(event.by), message=message, name=sanitize(event.sender))
@@ -392,6 +396,9 @@ def describe_event(event: Event, me: str, carbons: dict[int, Carbon] | None = No
         return _("✎ {name} edited {message}: {text}").format(
             name=sanitize(event.sender), message=describe_message(event.msg_id, was), text=sanitize(event.text))
     if isinstance(event, Deleted):
+        if event.by is not None and canonical(event.sender) == canonical(me):  # ours: not "of João" to João
+            return _("✗ {by} deleted {message}, which you sent").format(
+                by=sanitize(event.by), message=describe_message(event.msg_id, was))
         if event.by is not None:  # an administrator's act
             return _("✗ {by} deleted {message} of {name}").format(
                 by=sanitize(event.by), message=describe_message(event.msg_id, was), name=sanitize(event.sender))
@@ -403,12 +410,16 @@ def describe_event(event: Event, me: str, carbons: dict[int, Carbon] | None = No
         return describe_typists([sanitize(event.sender)], sanitize(event.room_name))
     if isinstance(event, (RoomEdited, RoomDeleted)) and is_default_room(event.room_name):
         # shown as its messages are: "(room)"
-        return _describe_default_room_change(event, describe_message(event.msg_id, was))
+        return _describe_default_room_change(event, describe_message(event.msg_id, was),
+                                             canonical(event.sender) == canonical(me))
     if isinstance(event, RoomEdited):
         return _("✎ {name} edited {message} in {room}: {text}").format(
             name=sanitize(event.sender), message=describe_message(event.msg_id, was),
             room=sanitize(event.room_name), text=sanitize(event.text))
     if isinstance(event, RoomDeleted):
+        if event.by is not None and canonical(event.sender) == canonical(me):  # ours: not "of João" to João
+            return _("✗ {by} deleted {message}, which you sent in {room}").format(
+                by=sanitize(event.by), message=describe_message(event.msg_id, was), room=sanitize(event.room_name))
         if event.by is not None:  # a moderator's or administrator's act
             return _("✗ {by} deleted {message} of {name} in {room}").format(
                 by=sanitize(event.by), message=describe_message(event.msg_id, was), name=sanitize(event.sender),
@@ -552,6 +563,7 @@ UNAVAILABLE_LINE = "unavailable"  # the status of an outage of the server's stor
 READ_BY_LINE = "read by"  # (it, room, msg_id): how many read our last post in a room
 TYPING_LINE = "typing"  # (it, room): who is typing in a room
 GONE_LINE = "gone"  # (it, name): someone gone offline, and the rooms they were in
+BACK_LINE = "back"  # (it, name): someone come online, and the rooms they are in
 
 
 def stamped_at(event: Event) -> float | None:

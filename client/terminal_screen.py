@@ -70,6 +70,9 @@ class Screen:
         self._prompt_drawn_or_gone = threading.Condition(self.lock)
         self._awaiting: int | None = None  # the thread waiting for an answer (awaiting), until it prints
         self._notice_due: int | None = None  # that thread, while its notice may still come (not answered)
+        # A notice due while a password prompt was on screen: what starts its wait again once
+        # the prompt is answered (holding_output).
+        self._notice_held: Callable[[], None] | None = None
 
     @property
     def last_key(self) -> object:
@@ -184,31 +187,46 @@ class Screen:
         and the first line that thread prints, the answer or why none came, rewrites the
         notice in place while it is still the last line. Never a notice after that line, nor
         after :meth:`answered`, nor after the block. With ``notice`` None, or in a pipe (where
-        the answers are a script's lines, one per command), nothing is added."""
+        the answers are a script's lines, one per command), nothing is added. While a password
+        prompt is on screen (:meth:`holding_output`: /register, /password ask one before they
+        ask the server) the wait is not counted: it starts again once the prompt is answered
+        (the notice came under the prompt's lines as if the server had been slow all along)."""
         if notice is None or not self.interactive:
             yield
             return
         waiting = threading.get_ident()
+        timers: list[threading.Timer] = []
 
         def show() -> None:
             with self.lock:
-                if self._notice_due == waiting:
-                    self.print_locked(self.stamp(notice), redraw=True, key=_AWAITED_LINE)
+                if self._notice_due != waiting:
+                    return
+                if self._holding:
+                    self._notice_held = start
+                    return
+                self.print_locked(self.stamp(notice), redraw=True, key=_AWAITED_LINE)
+
+        def start() -> None:
+            timer = threading.Timer(after, show)
+            timer.daemon = True
+            timers.append(timer)
+            timer.start()
 
         with self.lock:
             self._awaiting = self._notice_due = waiting
-        timer = threading.Timer(after, show)
-        timer.daemon = True
-        timer.start()
+            start()
         try:
             yield
         finally:
-            timer.cancel()
             with self.lock:
+                for timer in timers:
+                    timer.cancel()
                 if self._awaiting == waiting:
                     self._awaiting = None
                 if self._notice_due == waiting:
                     self._notice_due = None
+                if self._notice_held is start:
+                    self._notice_held = None
 
     def answered(self) -> None:
         """Inside :meth:`awaiting`: the server has answered, but the line that says so may
@@ -283,7 +301,9 @@ class Screen:
 
     @contextmanager
     def holding_output(self) -> Iterator[None]:
-        """While a password is asked: lines wait, then come out once it is answered."""
+        """While a password is asked: lines wait, then come out once it is answered (they
+        are others' lines, never the answer a command inside :meth:`awaiting` waits for);
+        a notice that fell due meanwhile starts its wait again."""
         with self.lock:
             self._holding = True
         try:
@@ -292,8 +312,13 @@ class Screen:
             with self.lock:
                 self._holding = False
                 held, self.held = self.held, []
+                awaiting, self._awaiting = self._awaiting, None
                 for line in held:
                     self.print_locked(line, redraw=False)
+                self._awaiting = awaiting
+                restart, self._notice_held = self._notice_held, None
+                if restart is not None:
+                    restart()
 
     def write_raw(self, text: str) -> None:
         """``text`` as it is (a newline after ^D), under the lock."""

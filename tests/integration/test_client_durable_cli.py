@@ -107,7 +107,7 @@ def test_send_once_to_an_offline_user_is_queued_and_exits_0(server: ServerThread
     code = send_once("Carol", "Bob", "call me", host="127.0.0.1", port=server.port, timeout=WAIT, stdout=out,
                      stderr=err)
     assert (code, err.getvalue()) == (ExitCode.OK, "")
-    assert re.fullmatch(r"queued for Bob \(msg \d+\): Bob is offline; the server keeps it for their next login\n",
+    assert re.fullmatch(r"queued for Bob \(msg \d+\): offline; the server keeps it for their next login\n",
                         out.getvalue())
     got: list[Event] = []
     start(clients, server.port, "Bob", on_event=got.append)
@@ -132,7 +132,7 @@ def test_the_terminal_shows_queued_then_delivered_at_the_next_login(server: Serv
     code, lines = run_pipe(server.port, "@Bob are you there?\n")
     assert code == ExitCode.OK
     queued = [line for line in lines if line.startswith("✓ queued")]
-    assert queued == ["✓ queued for Bob: are you there? (Bob is offline; the server keeps it for their next login)"]
+    assert queued == ["✓ queued for Bob: are you there? (offline: the server keeps it for their next login)"]
     # The run ends with the message on the server, on its way: no failure is said of it.
     assert not [line for line in lines if line.startswith("✗")], lines
     assert re.fullmatch(r"… not yet delivered to Bob: are you there\? — the connection ended before delivery "

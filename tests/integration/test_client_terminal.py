@@ -17,7 +17,7 @@ import pytest
 
 from client import ChatClient, MessageUpdate, OutgoingMessage
 from client.exitcodes import ExitCode
-from client.screen import Style
+from client.screen import Style, display_width
 from client.terminal import TerminalUI
 from client.terminal_lines import (describe_event, describe_follow_up, describe_own, describe_status, format_lookup,
                                    format_users, prompt_for)
@@ -89,8 +89,9 @@ def test_status_lines() -> None:
     assert describe_status(room, "failed", ("message_too_large", "too long")) == \
         "✗ not sent to the room: hi all — the text is longer than 4000 characters: shorten it, or send it in parts"
     assert describe_status(dm, "sending", None) is None
+    # Bob once: a script's line named him twice, "(Bob is offline; ...)" after the text.
     assert describe_status(dm, "queued", None) == \
-        "✓ queued for Bob: hello (Bob is offline; the server keeps it for their next login)"
+        "✓ queued for Bob: hello (offline: the server keeps it for their next login)"
     week_old = OutgoingMessage("r4", "Bob", "hello")
     week_old.created -= 7 * 24 * 3600 + 5
     assert describe_status(week_old, "failed", ("expired", "x")) == \
@@ -134,7 +135,7 @@ def test_a_change_of_ours_made_on_another_device_says_you() -> None:
         "✗ you (elsewhere) deleted message 6 in #redes"
     # A moderator's delete of our post is theirs, not ours; another's edit is theirs.
     assert describe_event(RoomDeleted(6, "João", "#redes", 0.0, by="Olga"), "joão") == \
-        "✗ Olga deleted message 6 of João in #redes"
+        "✗ Olga deleted message 6, which you sent in #redes"  # (ours: not "of João" to João)
     assert describe_event(Edited(7, "Ana", "João", "x", 0.0), "joão") == "✎ Ana edited message 7: x"
 
 
@@ -146,7 +147,7 @@ def test_a_persons_presence_is_said_without_a_gender_in_portuguese() -> None:
     try:
         use("pt_BR")
         assert describe_status(queued, "queued", None) == \
-            "✓ na fila para Bia: você viu a prova? (Bia está offline; o servidor a guarda para quando entrar)"
+            "✓ na fila para Bia: você viu a prova? (offline: o servidor a guarda até o próximo login)"
         assert format_lookup(LookupResult("x", "Bia", "offline")) == \
             "* Bia está offline (as mensagens esperam o próximo login)"
         assert format_lookup(LookupResult("x", "Zed", "unknown")) == \
@@ -493,6 +494,57 @@ def test_a_name_asked_for_and_taken_is_asked_for_again(server: FakeServer, bob: 
         screen.type(b"/sair\r")
         assert proc.wait(WAIT) == ExitCode.OK
         assert b"Traceback" not in screen.seen
+
+
+@pytest.mark.skipif(not hasattr(os, "openpty"), reason="needs a pseudo-terminal")
+def test_a_name_given_on_the_command_line_and_taken_is_asked_for_again_in_a_terminal(
+        server: FakeServer, bob: ChatClient) -> None:
+    """``chatclient.py Bob`` in a terminal, Bob online already: "login refused: the name Bob
+    is taken...: choose another name", and the client ended, while a name asked at the
+    prompt and taken was asked again. In a terminal it is asked again too, under why."""
+    with on_a_pty("Bob", "--port", str(server.port), lang="pt_BR.UTF-8") as (proc, screen):
+        screen.expect("escolha outro nome\r\nSeu nome: ".encode())  # (why, in Portuguese, then asked)
+        screen.type(b"Bia\r")
+        screen.expect("conectado a 127.0.0.1:{port} como Bia".format(port=server.port).encode())
+        server.wait_online("Bia", WAIT)
+        screen.type(b"/sair\r")
+        assert proc.wait(WAIT) == ExitCode.OK
+        assert b"Traceback" not in screen.seen
+
+
+@pytest.mark.skipif(not hasattr(os, "openpty"), reason="needs a pseudo-terminal")
+def test_the_lines_before_the_chat_are_broken_at_words_to_fit_the_terminal(server: FakeServer, bob: ChatClient) -> None:
+    """On a terminal 60 columns wide the lines said before the chat's screen began (a name
+    refused, a name not valid) were written whole, and the terminal broke them mid-word:
+    "a única po" / "ntuação permitida". They are broken at words to fit, as the chat's own."""
+    with on_a_pty("Bob", "--port", str(server.port), lang="pt_BR.UTF-8", columns=60) as (proc, screen):
+        screen.expect("outro nome\r\nSeu nome: ".encode())
+        screen.type("joão!\r".encode())
+        screen.expect(b"Seu nome: ", timeout=WAIT)
+        screen.expect("'_', '-' e '.'\r\nSeu nome: ".encode())
+        screen.type(b"Bia\r")
+        screen.expect("como Bia".encode())
+        screen.type(b"/sair\r")
+        assert proc.wait(WAIT) == ExitCode.OK
+    rows = screen.seen.decode().split("\r\n")
+    assert all(display_width(row) <= 60 for row in rows), rows
+    shown = " ".join(rows)
+    assert "o nome Bob está em uso" in shown and "escolha outro nome" in shown, rows
+    assert "a única pontuação permitida" in shown, rows
+
+
+def test_a_name_taken_ends_a_script_with_why_and_the_refusal_s_status(server: FakeServer, bob: ChatClient) -> None:
+    """Without a terminal nobody can be asked for another name: the client ends at once,
+    saying why in one line on stderr, with the status of a refused login (not 0: a script
+    must not take it for sent)."""
+    env = dict(os.environ, LANG="pt_BR.UTF-8", LANGUAGE="", LC_ALL="", LC_MESSAGES="", PYTHONIOENCODING="utf-8")
+    done = subprocess.run([sys.executable, "chatclient.py", "Bob", "--port", str(server.port)], cwd=ROOT,
+                          input="@Ana oi\n", capture_output=True, text=True, encoding="utf-8", timeout=WAIT, env=env)
+    assert done.returncode == ExitCode.LOGIN_REFUSED, done
+    lines = done.stderr.splitlines()
+    assert len(lines) == 1 and lines[0].startswith("erro: ") and "Bob" in lines[0] and \
+        "escolha outro nome" in lines[0], done.stderr
+    assert done.stdout == "", done.stdout
 
 
 @pytest.mark.skipif(not hasattr(os, "openpty"), reason="needs a pseudo-terminal")

@@ -297,6 +297,18 @@ def test_help_fits_an_80_by_24_terminal(terminal: Callable[..., Tmux]) -> None:
 
 
 @pytest.mark.timeout_seconds(90)
+def test_tab_completes_a_topic_of_help_in_the_language_in_use(terminal: Callable[..., Tmux]) -> None:
+    """"/ajuda mod" Tab did nothing: Tab knew commands and names, not the topics /ajuda
+    lists. It completes the topic, as its answer names it, and /ajuda shows that topic."""
+    tiago = terminal("Tiago", columns=80, ready="[sala]> ", LANGUAGE="pt_BR")
+    tiago.type("/ajuda mod")
+    tiago.press("Tab")
+    tiago.wait(lambda rows: input_rows(rows).rstrip() == "[sala]> /ajuda moderação", "the topic completed")
+    tiago.press("Enter")
+    tiago.wait_text("/convidar NOME")
+
+
+@pytest.mark.timeout_seconds(90)
 def test_join_with_the_server_slow_to_answer_says_it_is_asking_then_why_no_answer_came_in_its_place(
         server: ServerThread, terminal: Callable[..., Tmux]) -> None:
     """/entrar (/join) with the server slow to answer held the prompt up to --timeout with
@@ -314,6 +326,40 @@ def test_join_with_the_server_slow_to_answer_says_it_is_asking_then_why_no_answe
         shown = "\n".join(rows)
         assert re.search(r"\] ! /entrar falhou: .*3 s\n\[sala\]> ", shown), shown
         assert "pedindo" not in shown, shown  # (in its place)
+
+
+@pytest.mark.timeout_seconds(90)
+def test_block_and_register_with_the_server_slow_to_answer_say_what_they_wait_for_then_why_no_answer_came(
+        server: ServerThread, terminal: Callable[..., Tmux]) -> None:
+    """/bloquear and /registrar held the prompt up to --timeout with nothing on screen while
+    the server did not answer, where /quem and /entrar say what they wait for. They say it
+    too (/registrar once its passwords are typed: nothing under the prompts), and the line
+    saying the answer did not come takes its place."""
+    with FaultProxy(server.host, server.port) as proxy:
+        tiago = terminal("Tiago", columns=120, port=proxy.port, ready="[sala]> ", args=("--timeout", "3"),
+                         LANGUAGE="pt_BR")
+        assert proxy.freeze("Tiago") == 1  # (nothing passes either way: nothing is answered)
+        tiago.type("/bloquear Bob")
+        tiago.press("Enter")
+        tiago.wait_text("* pedindo ao servidor para bloquear Bob…")
+        rows = tiago.wait(lambda rows: input_rows(rows).startswith("[sala]> "), "the prompt, back")
+        shown = "\n".join(rows)
+        assert re.search(r"\] ! /bloquear: a resposta do servidor não chegou, .*3 s\n\[sala\]> ", shown, re.S), shown
+        assert "pedindo" not in shown, shown  # (in its place)
+        tiago.type("/registrar")
+        tiago.press("Enter")
+        tiago.wait_text("nova senha para Tiago")
+        tiago.type("senha secreta 1")
+        tiago.press("Enter")
+        tiago.wait_text("a mesma senha de novo: ")
+        tiago.type("senha secreta 1")
+        tiago.press("Enter")
+        tiago.wait_text("* pedindo ao servidor para registrar Tiago…")
+        rows = tiago.wait(lambda rows: input_rows(rows).startswith("[sala]> "), "the prompt, back again")
+        shown = "\n".join(rows)
+        assert re.search(r"a mesma senha de novo: \n\[\d\d:\d\d\] ! /registrar: a resposta do servidor não chegou, "
+                         r".*3 s: ainda não se sabe se o nome foi registrado .*\n\[sala\]> ", shown, re.S), shown
+        assert "pedindo ao servidor para registrar" not in shown, shown
 
 
 @pytest.mark.timeout_seconds(90)

@@ -35,7 +35,8 @@ from client.terminal import TerminalUI
 from client.terminal_lines import describe_follow_up, describe_on_screen, describe_own
 from protocol import Deleted, DirectMessage, Edited, Read, RoomDeleted, RoomEdited, RoomMessage, UserJoined, UserLeft, Welcome
 from protocol.events import MemberEntry, Presence, RoomEntry, RoomInfo, RoomNotice
-from client.commands import (Command, RoomAct, RoomJoin, RoomLeave, SetTarget, ShowHelp, ShowHistory, ShowMembers,
+from client.commands import (ClaimName, Command, DeleteAccount, DeleteLast, EditLast, RoomAct, RoomJoin, RoomLeave,
+                             SetBlocked, SetPassword, SetReceipts, SetTarget, ShowHelp, ShowHistory, ShowMembers,
                              ShowRooms, ShowWho)
 
 PLAIN = Style(False)
@@ -137,6 +138,10 @@ STAMPED = "[12:01] Bob → you: "  # 19 columns: the text starts there; wrapped 
      [STAMPED + "one", " " * 8 + "two three four five", " " * 8 + "six seven eight"]),
     # Too narrow for the indent to leave room: the wrapped rows start at column 0.
     ("[12:01] aaa bbb ccc ddd", 20, ["[12:01] aaa bbb ccc", "ddd"]),
+    # A number and its unit stay together: "tente de novo em 59" / "s" read as two things.
+    (STAMPED + "muted: try again in 5 s", 40, [STAMPED + "muted: try again in", " " * 8 + "5 s"]),
+    (STAMPED + "please wait 2 min 30 s (yes)", 40, [STAMPED + "please wait 2 min", " " * 8 + "30 s (yes)"]),
+    (STAMPED + "tente de novo em 1,5 s;", 40, [STAMPED + "tente de novo em", " " * 8 + "1,5 s;"]),
 ])
 def test_a_long_line_is_wrapped_at_words_under_its_text(line: str, columns: int, rows: list[str]) -> None:
     assert fit_rows(line, columns, 8).split("\n") == rows
@@ -305,6 +310,56 @@ NAMES = ["Bob", "bobby", "Carol"]
 ])
 def test_tab_completes_commands_and_names(line: str, begin: int, word: str, expected: list[str]) -> None:
     assert complete(line, begin, word, COMMANDS, NAMES) == expected
+
+
+class _LineBuffer:
+    """What TerminalUI._complete asks of readline: the line typed, and where the word is."""
+
+    def __init__(self, line: str) -> None:
+        self.line = line
+
+    def get_line_buffer(self) -> str:
+        return self.line
+
+    def get_begidx(self) -> int:
+        return len(self.line) - len(self.line.split(" ")[-1])
+
+    def get_endidx(self) -> int:
+        return len(self.line)
+
+
+def _tab(ui: TerminalUI, line: str) -> list[str]:
+    """Every candidate the terminal's Tab offers at the end of ``line``."""
+    ui._readline = _LineBuffer(line)
+    word = line.split(" ")[-1]
+    found: list[str] = []
+    while (candidate := ui._complete(word, len(found))) is not None:
+        found.append(candidate)
+    return found
+
+
+@pytest.mark.parametrize(("language", "line", "expected"), [
+    ("en", "/help ro", ["rooms ", "room "]),             # the topic (and the command of that name, once), /room
+    ("en", "/help mod", ["moderation "]),
+    ("en", "/? acc", ["account "]),
+    ("en", "/help kic", ["kick "]),                     # /help COMMAND: a command's word
+    ("pt_BR", "/ajuda mod", ["moderação "]),           # (not "moderation" too: Tab stopped at "moder")
+    ("pt_BR", "/ajuda sal", ["salas ", "sala "]),       # the topic first, then the commands
+    ("pt_BR", "/ajuda co", ["conta ", "conversa ", "convidar "]),
+    ("en", "/msg Bo", ["Bob "]),                        # (after other commands: still names)
+])
+def test_tab_completes_the_topics_of_help(language: str, line: str, expected: list[str]) -> None:
+    """"/help ro" Tab did nothing (no name starts so): Tab completed commands and names,
+    not /help's topics, which /help lists. It offers the topics in the language in use (in
+    that language only), then the commands /help COMMAND takes."""
+    import i18n
+    ui, _ = _screen_ui()
+    ui._names.online("Bob")
+    i18n.use(language)
+    try:
+        assert _tab(ui, line) == expected
+    finally:
+        i18n.use("en")
 
 
 def test_known_names_put_who_is_online_first() -> None:
@@ -492,6 +547,82 @@ def test_what_each_command_says_while_it_waits_for_the_server(
     assert ui._awaited(command) == notice
 
 
+def _sent_message(msg_id: int) -> OutgoingMessage:
+    message = OutgoingMessage("r1", "Bob", "see you at 14h")
+    message.submitted = True
+    assert message._advance("sent", msg_id=msg_id)
+    return message
+
+
+@pytest.mark.parametrize(("command", "method", "notice", "shown"), [
+    (SetBlocked("Bob", True), "block", "* asking the server to block Bob…", "* blocked Bob: their messages"),
+    (SetBlocked("Bob", False), "unblock", "* asking the server to unblock Bob…", "* unblocked Bob"),
+    (EditLast("see you at 15h"), "edit", "* asking the server to edit your last message…",
+     "* “see you at 14h” edited"),
+    (DeleteLast(), "delete", "* asking the server to delete your last message…", "* “see you at 14h” deleted"),
+    (DeleteLast("Bob"), "delete", "* asking the server to delete the last post of Bob in #redes…",
+     "* “x” deleted"),
+    (SetReceipts(True), "set_read_receipts", "* asking the server to turn read receipts on…",
+     "* read receipts are on: "),
+    (ClaimName(), "register", "* asking the server to register Alice…", "* Alice is now registered: "),
+])
+def test_a_change_the_server_is_slow_to_answer_says_it_is_waiting_then_the_answer_in_its_place(
+        monkeypatch: pytest.MonkeyPatch, command: Command, method: str, notice: str, shown: str) -> None:
+    """/block, /unblock, /edit, /delete, /receipts and /register held the prompt up to
+    --timeout with nothing on screen while the server was slow, as /who did before it said
+    what it waits for: the user could not tell whether the command had been taken. They say
+    it too, by the same rule (Screen.awaiting); the answer takes the notice's place."""
+    ui, out = _screen_ui(columns=200)
+    ui._target = "#redes" if isinstance(command, DeleteLast) and command.name else None
+    ui._own_last = _sent_message(7)
+    ui._keep_text(7, "see you at 14h", shown=True)
+    ui._keep_text(9, "x", shown=True)
+    ui._last_posts[("#redes", "bob")] = 9
+    ui._script_password = "senha secreta 1"  # (/register: no prompt here)
+    monkeypatch.setattr(ui, "receipts_on", lambda: False)
+    monkeypatch.setattr(ui.client, method, _slow(out, notice, None))
+    ui._execute(command)
+    rows = out.getvalue().split("\n")
+    assert rows[0].endswith(notice), rows
+    assert rows[1].startswith("\x1b[1A\r\x1b[J") and shown in rows[1], rows  # (in place of the notice)
+
+
+@pytest.mark.parametrize(("command", "method", "notice", "shown"), [
+    (SetPassword(), "change_password", "* asking the server to change the password of Alice…",
+     "* the password of Alice is changed"),
+    (DeleteAccount(), "unregister", "* asking the server to delete the account Alice…",
+     "* the account Alice was deleted"),
+])
+def test_a_change_asked_after_a_password_prompt_says_it_is_waiting_only_once_the_password_is_typed(
+        monkeypatch: pytest.MonkeyPatch, command: Command, method: str, notice: str, shown: str) -> None:
+    """/password and /unregister said nothing while the server was slow. They say what they
+    wait for as the others do, counted from when the password prompt is answered (the
+    notice is no line to hold back behind the prompt, then show under what came meanwhile);
+    a line that came during the prompt is shown, and is not taken for the answer."""
+    from client import terminal
+    ui, out = _screen_ui(columns=200)
+    ui.client.registered = True
+    typed: list[str] = []
+
+    def ask(prompt: str) -> str:
+        receiver = threading.Thread(target=ui._screen.emit, args=("* Bob joined",))  # (meanwhile: held)
+        receiver.start()
+        receiver.join()
+        time.sleep(0.4)  # a person typing: longer than the notice's wait
+        typed.append(out.getvalue())
+        return "senha secreta 1"
+
+    monkeypatch.setattr(terminal.auth, "ask_password", ask)
+    monkeypatch.setattr(terminal.auth, "ask_new_password", lambda name, tell: "senha secreta 2")
+    monkeypatch.setattr(ui.client, method, _slow(out, notice, None))
+    ui._execute(command)
+    assert notice not in typed[0], typed  # (nothing while the password was typed)
+    rows = [row for row in out.getvalue().split("\n") if "/unregister deletes" not in row]
+    assert rows[0].endswith("* Bob joined"), rows
+    assert rows[1].endswith(notice), rows
+    assert rows[2].startswith("\x1b[1A\r\x1b[J") and shown in rows[2], rows
+
+
 @pytest.mark.parametrize(("events", "rows"), [
     # The server's order: an `offline` in each room shared, then the `left`.
     ([RoomNotice("#redes", "offline", "Ana", 0.0), RoomNotice("#bd", "offline", "Ana", 0.0),
@@ -516,6 +647,41 @@ def test_someone_gone_offline_is_one_line_with_the_rooms_they_were_in(events: li
     assert [re.sub(r"^(\x1b\[1A\r\x1b\[J)?\[\d\d:\d\d\] ", "", row) for row in shown] == rows, shown
     rewritten = [row.startswith("\x1b[1A\r\x1b[J") for row in shown]
     assert rewritten == [False] + [row.startswith("* Ana") for row in rows[1:]], shown
+
+
+@pytest.mark.parametrize(("language", "events", "rows", "rewritten"), [
+    # The server's order, seen at a login: an `online` in each room shared, then the `joined`.
+    ("pt_BR", [RoomNotice("#redes", "online", "João", 0.0), UserJoined("João", 0.0)],
+     ["* João está online em #redes", "* João entrou (está em #redes)"], [False, True]),
+    ("en", [RoomNotice("#redes", "online", "Ana", 0.0), RoomNotice("#bd", "online", "Ana", 0.0),
+            UserJoined("Ana", 0.0)],
+     ["* Ana is online in #redes", "* Ana is online in #redes, #bd", "* Ana joined (is in #redes, #bd)"],
+     [False, True, True]),
+    # Another order (a cluster's notices come through Redis).
+    ("en", [UserJoined("Ana", 0.0), RoomNotice("#redes", "online", "Ana", 0.0)],
+     ["* Ana joined", "* Ana joined (is in #redes)"], [False, True]),
+    # Another person, or one who went and came: a line of their own.
+    ("en", [RoomNotice("#redes", "online", "Ana", 0.0), UserJoined("Bob", 0.0)],
+     ["* Ana is online in #redes", "* Bob joined"], [False, False]),
+    ("en", [RoomNotice("#redes", "offline", "Ana", 0.0), UserJoined("Ana", 0.0)],
+     ["* Ana went offline in #redes", "* Ana joined"], [False, False]),
+])
+def test_someone_come_online_is_one_line_with_the_rooms_they_are_in(
+        language: str, events: list[object], rows: list[str], rewritten: list[bool]) -> None:
+    """When João came back, Conceição, with him in #redes, read "* João está online em #redes"
+    and then "* João entrou", two lines for one arrival (leaving is one line already). While
+    it is the last line, each of those rewrites the one before, as when someone goes."""
+    import i18n
+    i18n.use(language)
+    try:
+        ui, out = _screen_ui(columns=200)
+        for event in events:
+            ui._on_event(event)
+    finally:
+        i18n.use("en")
+    shown = out.getvalue().split("\n")[:-1]
+    assert [re.sub(r"^(\x1b\[1A\r\x1b\[J)?\[\d\d:\d\d\] ", "", row) for row in shown] == rows, shown
+    assert [row.startswith("\x1b[1A\r\x1b[J") for row in shown] == rewritten, shown
 
 
 def test_a_line_between_ends_the_line_of_someone_gone_offline() -> None:
@@ -956,3 +1122,45 @@ def test_a_name_typed_in_another_case_is_spelt_as_the_server_spells_it() -> None
     assert names.spelt("conceição") == "Conceição"
     assert names.spelt("joao") == "joao"  # another name (a look-alike): not ours to change
     assert names.spelt("Zé") == "Zé"      # unknown: as typed
+
+
+@pytest.mark.parametrize(("event", "line"), [
+    (RoomDeleted(9, "João", "#redes", 0.0, by="Conceição"),
+     "✗ Conceição apagou “estou digitando”, que você enviou em #redes"),
+    (RoomDeleted(9, "João", "#lobby", 0.0, by="Conceição"),
+     "(sala) ✗ Conceição apagou “estou digitando”, que você enviou"),
+    (Deleted(9, "João", "Ana", 0.0, by="Conceição"), "✗ Conceição apagou “estou digitando”, que você enviou"),
+    # Someone else's: by their name, as before.
+    (RoomDeleted(9, "Ana", "#redes", 0.0, by="Conceição"), "✗ Conceição apagou “estou digitando” de Ana em #redes"),
+])
+def test_a_message_of_ours_deleted_by_a_moderator_is_said_to_be_ours(event: object, line: str) -> None:
+    """João read "✗ Conceição apagou “estou digitando…” de João em #redes": his own message,
+    by his name, as if it were someone else's. It says it was his."""
+    import i18n
+    from client.terminal_lines import describe_event
+    i18n.use("pt_BR")
+    try:
+        assert describe_event(event, "João", None, "estou digitando") == line
+    finally:
+        i18n.use("en")
+
+
+def test_the_portuguese_lines_about_where_typed_lines_go_say_it_in_one_way() -> None:
+    """"/deixar" said "* você saiu de #redes; as linhas simples vão para a sala" ("plain
+    lines", word for word), where /para and /todos say "agora o que você digitar vai para":
+    a student does not know what a "linha simples" is. Every such line says it their way."""
+    import i18n
+    from client.commands import help_lines
+    i18n.use("pt_BR")
+    try:
+        ui, out = _screen_ui(columns=200)
+        ui.client.leave = lambda room, timeout: None  # type: ignore[method-assign]
+        ui._execute(RoomLeave("#redes"))
+        ui._execute(RoomAct("kick", None, "Bob"))  # (plain lines go to the default room: no one to put out)
+        shown = out.getvalue() + "\n".join(help_lines(None, "rooms"))
+    finally:
+        i18n.use("en")
+    assert "* você saiu de #redes; agora o que você digitar vai para a sala" in shown, shown
+    assert "! /expulsar: o que você digitar vai para a sala geral, que não tem isso" in shown, shown
+    assert "entra em (ou cria) #SALA; o que você digitar passa a ir para lá" in shown, shown
+    assert "linhas simples" not in shown, shown
