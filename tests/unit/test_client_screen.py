@@ -1129,9 +1129,11 @@ def test_a_name_typed_in_another_case_is_spelt_as_the_server_spells_it() -> None
      "✗ Conceição apagou “estou digitando”, que você enviou em #redes"),
     (RoomDeleted(9, "João", "#lobby", 0.0, by="Conceição"),
      "(sala) ✗ Conceição apagou “estou digitando”, que você enviou"),
-    (Deleted(9, "João", "Ana", 0.0, by="Conceição"), "✗ Conceição apagou “estou digitando”, que você enviou"),
+    (Deleted(9, "João", "Ana", 0.0, by="Conceição"),
+     "✗ Conceição apagou “estou digitando”, que você enviou"),
     # Someone else's: by their name, as before.
-    (RoomDeleted(9, "Ana", "#redes", 0.0, by="Conceição"), "✗ Conceição apagou “estou digitando” de Ana em #redes"),
+    (RoomDeleted(9, "Ana", "#redes", 0.0, by="Conceição"),
+     "✗ Conceição apagou “estou digitando” de Ana em #redes"),
 ])
 def test_a_message_of_ours_deleted_by_a_moderator_is_said_to_be_ours(event: object, line: str) -> None:
     """João read "✗ Conceição apagou “estou digitando…” de João em #redes": his own message,
