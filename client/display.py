@@ -43,6 +43,19 @@ _LEFT_REASONS = {
     const.PASSWORD_CHANGED_REASON: N_("password changed in another session"),  # a password frame
     const.ACCOUNT_DELETED_REASON: N_("account deleted"),  # an unregister frame, or the console's /unregister
 }
+# The causes of a lost connection the server can name (server/relay.py: the class of the
+# exception asyncio handed its connection_lost; over TLS, the ssl module's), in words with
+# the term a networking course uses: "ConnectionResetError" is Python's, not words. A cause
+# not listed (an exception from a bug) is said as it came (reason_words).
+_RESET = N_("connection lost: reset by the other side")  # an RST came; a write after it: EPIPE
+_TLS = N_("connection lost: TLS error")
+_LEFT_REASONS.update({f"connection lost ({cause})": words for cause, words in {
+    "ConnectionResetError": _RESET,
+    "BrokenPipeError": _RESET,
+    "ConnectionAbortedError": N_("connection lost: aborted by the network"),
+    "OSError": N_("connection lost: network error"),  # an ICMP error: the host or network unreachable
+    "SSLError": _TLS, "SSLEOFError": _TLS, "SSLSyscallError": _TLS, "SSLZeroReturnError": _TLS,
+}.items()})
 # The server's "connection lost (CAUSE)", CAUSE an exception's name. Said with the cause after
 # a colon: the reason goes into brackets of its own ("left (WHY)"), and "left (connection lost
 # (server stopped))" was two pairs deep.

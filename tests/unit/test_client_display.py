@@ -468,8 +468,18 @@ def test_a_password_reset_by_the_operator_is_said_in_the_users_words() -> None:
 
 @pytest.mark.parametrize("reason, english, portuguese", [
     ("connection lost (server stopped)", " (connection lost: server stopped)", " (conexão perdida: o servidor parou)"),
-    ("connection lost (ConnectionResetError)", " (connection lost: ConnectionResetError)",
-     " (conexão perdida: ConnectionResetError)"),
+    # The causes the server can name (server/relay.py: the exception's class): in words,
+    # with the networking term a course uses; one a Python client never heard of, as it came.
+    ("connection lost (ConnectionResetError)", " (connection lost: reset by the other side)",
+     " (conexão perdida: reset do outro lado)"),
+    ("connection lost (BrokenPipeError)", " (connection lost: reset by the other side)",
+     " (conexão perdida: reset do outro lado)"),
+    ("connection lost (ConnectionAbortedError)", " (connection lost: aborted by the network)",
+     " (conexão perdida: abortada pela rede)"),
+    ("connection lost (OSError)", " (connection lost: network error)", " (conexão perdida: erro de rede)"),
+    ("connection lost (SSLError)", " (connection lost: TLS error)", " (conexão perdida: erro de TLS)"),
+    ("connection lost (SSLEOFError)", " (connection lost: TLS error)", " (conexão perdida: erro de TLS)"),
+    ("connection lost (KeyError)", " (connection lost: KeyError)", " (conexão perdida: KeyError)"),
 ])
 def test_a_lost_connection_is_said_with_one_pair_of_brackets_in_either_language(
         reason: str, english: str, portuguese: str) -> None:
