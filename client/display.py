@@ -401,9 +401,10 @@ ERROR_TEXTS = {
     "no_such_room_like": N_("there is no room {name}; did you mean {like}?"),
     "room_exists": N_("{name} exists already: join it"),
     "invite_only": N_("{name} is invite-only: ask its moderators to invite you"),
-    # {like}: the name it looks like (the error's "like").
-    "confusable_name": N_("the name {name} looks too much like {like}, the name of someone else here: "
-                          "choose another name"),
+    # {like}: the name it looks like (the error's "like"): maybe the user's own, typed
+    # without its accent ("Joao" for João), so not "someone else's".
+    "confusable_name": N_("the name {name} looks too much like {like}, a name already in use here: if {like} is "
+                          "yours, type it exactly so; otherwise choose another name"),
     # One's own standing in a room: {name} is the room the error names (its "room"; a
     # say's is the default room). {when}: "try again in …" from the time left of a timed
     # mute (the error's "retry_after"), else WHEN_UNTIMED's words.
