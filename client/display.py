@@ -28,7 +28,7 @@ if TYPE_CHECKING:
 # A `left` notice's reason (PROTOCOL.md, "joined, left") in the user's language. The English
 # is the reason as the server words it (but a lost connection's: _LOST); one not listed (a
 # newer server's) is shown as it came.
-_LEFT_REASONS = {
+LEFT_REASONS = {
     "quit": N_("quit"),
     "disconnected": N_("disconnected"),
     "timeout": N_("timeout"),
@@ -49,7 +49,7 @@ _LEFT_REASONS = {
 # not listed (an exception from a bug) is said as it came (reason_words).
 _RESET = N_("connection lost: reset by the other side")  # an RST came; a write after it: EPIPE
 _TLS = N_("connection lost: TLS error")
-_LEFT_REASONS.update({f"connection lost ({cause})": words for cause, words in {
+LEFT_REASONS.update({f"connection lost ({cause})": words for cause, words in {
     "ConnectionResetError": _RESET,
     "BrokenPipeError": _RESET,
     "ConnectionAbortedError": N_("connection lost: aborted by the network"),
@@ -65,7 +65,7 @@ _LOST = "connection lost ("
 def reason_words(reason: str) -> str:
     """A reason the server gave (a `left` notice's, its goodbye's) in the user's language,
     sanitised: the server words it in English."""
-    words = _LEFT_REASONS.get(reason)
+    words = LEFT_REASONS.get(reason)
     if words is not None:
         return _(words)
     if reason.startswith(_LOST) and reason.endswith(")"):

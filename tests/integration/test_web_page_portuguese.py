@@ -533,9 +533,10 @@ def test_notices_after_a_language_switch_are_in_the_new_language(page: Page, ali
     page.wait_for(f"{notices}.includes('João joined')")
     speak_portuguese(page)
     page.wait_for(f"{notices}.includes('João entrou')")
-    alice.close()
-    page.wait_for(f"{notices}.includes('João saiu')")
-    assert [text for text in page.js(notices) if "João" in text] == ["João entrou", "João saiu"]
+    alice.close()  # (a close with what the server sent unread is a reset: the page says so)
+    page.wait_for(f"{notices}.some((text) => text.startsWith('João saiu'))")
+    said = [text for text in page.js(notices) if "João" in text]
+    assert said in (["João entrou", "João saiu"], ["João entrou", "João saiu (conexão perdida: reset do outro lado)"]), said
     assert page.problems() == []
 
 

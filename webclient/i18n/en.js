@@ -76,6 +76,29 @@ chatCatalogueLoaded("en", {
   "banned",
   "muted"
  ],
+ "left_reasons": {
+  "account deleted": "account deleted",
+  "connection lost (BrokenPipeError)": "connection lost: reset by the other side",
+  "connection lost (ConnectionAbortedError)": "connection lost: aborted by the network",
+  "connection lost (ConnectionResetError)": "connection lost: reset by the other side",
+  "connection lost (OSError)": "connection lost: network error",
+  "connection lost (SSLEOFError)": "connection lost: TLS error",
+  "connection lost (SSLError)": "connection lost: TLS error",
+  "connection lost (SSLSyscallError)": "connection lost: TLS error",
+  "connection lost (SSLZeroReturnError)": "connection lost: TLS error",
+  "connection lost (server stopped)": "connection lost: server stopped",
+  "disconnected": "disconnected",
+  "frame timeout": "frame timeout",
+  "password changed in another session": "password changed in another session",
+  "password reset by the server operator": "password reset by the server operator",
+  "protocol error": "protocol error",
+  "quit": "quit",
+  "server lost the cluster": "server lost the cluster",
+  "server shutting down": "server shutting down",
+  "slow consumer": "slow consumer",
+  "timeout": "timeout",
+  "too many errors": "too many errors"
+ },
  "when_untimed": {
   "muted": "until a moderator unmutes you"
  },

@@ -1053,6 +1053,29 @@ chatCatalogueLoaded("pt_BR", {
   "banned",
   "muted"
  ],
+ "left_reasons": {
+  "account deleted": "conta excluída",
+  "connection lost (BrokenPipeError)": "conexão perdida: reset do outro lado",
+  "connection lost (ConnectionAbortedError)": "conexão perdida: abortada pela rede",
+  "connection lost (ConnectionResetError)": "conexão perdida: reset do outro lado",
+  "connection lost (OSError)": "conexão perdida: erro de rede",
+  "connection lost (SSLEOFError)": "conexão perdida: erro de TLS",
+  "connection lost (SSLError)": "conexão perdida: erro de TLS",
+  "connection lost (SSLSyscallError)": "conexão perdida: erro de TLS",
+  "connection lost (SSLZeroReturnError)": "conexão perdida: erro de TLS",
+  "connection lost (server stopped)": "conexão perdida: o servidor parou",
+  "disconnected": "desconectou",
+  "frame timeout": "deixou uma mensagem pela metade",
+  "password changed in another session": "senha trocada em outra sessão",
+  "password reset by the server operator": "senha redefinida pelo operador do servidor",
+  "protocol error": "quebrou as regras do protocolo",
+  "quit": "se despediu",
+  "server lost the cluster": "o servidor perdeu o cluster",
+  "server shutting down": "o servidor está encerrando",
+  "slow consumer": "lento demais para receber",
+  "timeout": "parou de responder",
+  "too many errors": "enviou erros demais"
+ },
  "when_untimed": {
   "muted": "espere alguém da moderação devolver sua voz"
  },
