@@ -29,7 +29,7 @@ if TYPE_CHECKING:
 # A `left` notice's reason (PROTOCOL.md, "joined, left") in the user's language. The English
 # is the reason as the server words it (but a lost connection's: _LOST); one not listed (a
 # newer server's) is shown as it came.
-_LEFT_REASONS = {
+LEFT_REASONS = {
     "quit": N_("quit"),
     "disconnected": N_("disconnected"),
     "timeout": N_("timeout"),
@@ -44,6 +44,19 @@ _LEFT_REASONS = {
     const.PASSWORD_CHANGED_REASON: N_("password changed in another session"),  # a password frame
     const.ACCOUNT_DELETED_REASON: N_("account deleted"),  # an unregister frame, or the console's /unregister
 }
+# The causes of a lost connection the server can name (server/relay.py: the class of the
+# exception asyncio handed its connection_lost; over TLS, the ssl module's), in words with
+# the term a networking course uses: "ConnectionResetError" is Python's, not words. A cause
+# not listed (an exception from a bug) is said as it came (reason_words).
+_RESET = N_("connection lost: reset by the other side")  # an RST came; a write after it: EPIPE
+_TLS = N_("connection lost: TLS error")
+LEFT_REASONS.update({f"connection lost ({cause})": words for cause, words in {
+    "ConnectionResetError": _RESET,
+    "BrokenPipeError": _RESET,
+    "ConnectionAbortedError": N_("connection lost: aborted by the network"),
+    "OSError": N_("connection lost: network error"),  # an ICMP error: the host or network unreachable
+    "SSLError": _TLS, "SSLEOFError": _TLS, "SSLSyscallError": _TLS, "SSLZeroReturnError": _TLS,
+}.items()})
 # The server's "connection lost (CAUSE)", CAUSE an exception's name. Said with the cause after
 # a colon: the reason goes into brackets of its own ("left (WHY)"), and "left (connection lost
 # (server stopped))" was two pairs deep.
@@ -53,7 +66,7 @@ _LOST = "connection lost ("
 def reason_words(reason: str) -> str:
     """A reason the server gave (a `left` notice's, its goodbye's) in the user's language,
     sanitised: the server words it in English."""
-    words = _LEFT_REASONS.get(reason)
+    words = LEFT_REASONS.get(reason)
     if words is not None:
         return _(words)
     if reason.startswith(_LOST) and reason.endswith(")"):
@@ -402,9 +415,10 @@ ERROR_TEXTS = {
     "no_such_room_like": N_("there is no room {name}; did you mean {like}?"),
     "room_exists": N_("{name} exists already: join it"),
     "invite_only": N_("{name} is invite-only: ask its moderators to invite you"),
-    # {like}: the name it looks like (the error's "like").
-    "confusable_name": N_("the name {name} looks too much like {like}, the name of someone else here: "
-                          "choose another name"),
+    # {like}: the name it looks like (the error's "like"): maybe the user's own, typed
+    # without its accent ("Joao" for João), so not "someone else's".
+    "confusable_name": N_("the name {name} looks too much like {like}, a name already in use here: if {like} is "
+                          "yours, type it exactly so; otherwise choose another name"),
     # One's own standing in a room: {name} is the room the error names (its "room"; a
     # say's is the default room). {when}: "try again in …" from the time left of a timed
     # mute (the error's "retry_after"), else WHEN_UNTIMED's words.

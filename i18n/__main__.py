@@ -42,11 +42,12 @@ def web_json_text(language: str) -> str:
     the sentences for error codes, translated, from :mod:`client.display` (with the codes
     that need the error's name, ``like`` or ``room``, the words of a wait with no end, and
     the sentence a code takes with ``retry_after``, with ``like``, with ``name`` or with
-    ``until``), and the login field each refusal is about, from
+    ``until``), the words for the reasons the server gives (a ``left``'s, a ``bye``'s),
+    and the login field each refusal is about, from
     :data:`client.core.LOGIN_OUTCOMES`."""
     from client.display import (
-        ACT_TEXTS, ERROR_TEXTS, LIKE_TEXTS, NAMED_TEXTS, NEEDS_LIKE, NEEDS_NAME, NEEDS_ROOM, SELF_ROOM, TIMED_TEXTS,
-        TOO_LONG_TEXTS, UNTIL_CLOCKLESS, UNTIL_TEXTS, WHEN_UNTIMED,
+        ACT_TEXTS, ERROR_TEXTS, LEFT_REASONS, LIKE_TEXTS, NAMED_TEXTS, NEEDS_LIKE, NEEDS_NAME, NEEDS_ROOM, SELF_ROOM,
+        TIMED_TEXTS, TOO_LONG_TEXTS, UNTIL_CLOCKLESS, UNTIL_TEXTS, WHEN_UNTIMED,
     )
 
     entries = [] if language == SOURCE_LANGUAGE else parse_po(po_path(language).read_text(encoding="utf-8"))
@@ -56,6 +57,8 @@ def web_json_text(language: str) -> str:
     catalogue["needs_name"] = sorted(NEEDS_NAME)
     catalogue["needs_like"] = sorted(NEEDS_LIKE)
     catalogue["needs_room"] = sorted(NEEDS_ROOM)
+    # A reason the server gives (a left notice's, a bye's), keyed as it words it (LEFT_REASONS).
+    catalogue["left_reasons"] = {reason: translations.gettext(words) for reason, words in sorted(LEFT_REASONS.items())}
     catalogue["when_untimed"] = {code: translations.gettext(text) for code, text in sorted(WHEN_UNTIMED.items())}
     catalogue["timed"] = dict(sorted(TIMED_TEXTS.items()))
     catalogue["liked"] = dict(sorted(LIKE_TEXTS.items()))

@@ -88,8 +88,9 @@ MESSAGES = {
     "reserved": N_("the name {name!r} is reserved"),
     # Not a rule of validate_name: the server's answer (confusable_name) when the name
     # looks like that of another user (rule 7).
-    "lookalike": N_("the name {name!r} looks too much like {rival!r}, the name of someone else here: "
-                 "choose another name"),
+    # The rival may be the user's own name typed without its accent: not "someone else's".
+    "lookalike": N_("the name {name!r} looks too much like {rival!r}, a name already in use here: if {rival!r} is "
+                 "yours, type it exactly so; otherwise choose another name"),
 }
 
 _EXTRA = frozenset("_-.")

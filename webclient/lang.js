@@ -35,7 +35,8 @@ const PLURAL_RULES = {
 // an act's own sentence for a code, by "act/code" (ACT_TEXTS); untilTexts: with
 // the error's "until" and no retry_after (UNTIL_TEXTS); untilClockless: the sentence without
 // the wait, and the longest wait, for a browser clock that makes it one it cannot be
-// (UNTIL_CLOCKLESS).
+// (UNTIL_CLOCKLESS); leftReasons: a reason the server gives (a left's, a bye's) in words,
+// keyed as it words it (LEFT_REASONS).
 // loginFields: the login field each refusal is about (client.core.LOGIN_OUTCOMES);
 // loginRetry: the refusals of a reconnection that waiting cures (the same table's retry);
 // loginWait: the longest rate_limited a first login waits out (client.auth.MAX_LOGIN_WAIT);
@@ -43,7 +44,7 @@ const PLURAL_RULES = {
 // (client.core.PASSWORD_CHANGE_FIELDS).
 const i18n = { language: "en", messages: {}, plural: PLURAL_RULES["n != 1"], errors: {}, needsName: [], needsLike: [],
   needsRoom: [], whenUntimed: {}, timed: {}, liked: {}, named: {}, selfRoom: [], tooLong: {}, acts: {}, untilTexts: {},
-  untilClockless: {}, loginFields: {},
+  untilClockless: {}, leftReasons: {}, loginFields: {},
   loginRetry: [], loginWait: 0, passwordFields: {} };
 
 /** ``values`` put into ``{name}`` fields of ``text`` (a field with no value stays). */
@@ -204,8 +205,13 @@ function serverWords(text) {
 }
 
 /** A reason the server gave (a bye's, a user's leaving) in the page's language: the
- * catalogue's (client/display.py's _LEFT_REASONS), else the server's words as they came. */
+ * catalogue's (client/display.py's LEFT_REASONS, as reason_words), a lost connection's cause
+ * not listed there after the same words, else the server's words as they came. */
 function reasonWords(reason) {
+  const listed = Object.hasOwn(i18n.leftReasons, reason) ? i18n.leftReasons[reason] : null;
+  if (typeof listed === "string" && listed) return listed;
+  const lost = /^connection lost \((.*)\)$/s.exec(reason);
+  if (lost) return t("connection lost: {cause}", { cause: serverWords(lost[1]) });
   const found = i18n.messages[reason];
   return typeof found === "string" && found ? found : serverWords(reason);
 }
@@ -338,6 +344,7 @@ async function useLanguage(language) {
   i18n.messages = (language !== "en" && catalogue.messages) || {};
   i18n.plural = PLURAL_RULES[catalogue.plural] || PLURAL_RULES["n != 1"];
   i18n.errors = catalogue.errors || {};
+  i18n.leftReasons = catalogue.left_reasons || {};
   i18n.needsName = catalogue.needs_name || [];
   i18n.needsLike = catalogue.needs_like || [];
   i18n.needsRoom = catalogue.needs_room || [];

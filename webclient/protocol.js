@@ -848,7 +848,9 @@ const HANDLERS = {
       returnsExpect(chat.returns, entry.key);
       return;
     }
-    const plain = !reason || ["quit", "disconnected"].includes(reason) || reason.startsWith("connection lost");
+    // A lost connection's cause is said, as the terminal and the window say it ("reset by the
+    // other side"; "server stopped": a cluster's node, which many left with at once).
+    const plain = !reason || ["quit", "disconnected"].includes(reason);
     const why = () => (plain ? "" : ` (${reasonWords(reason)})`);
     notice(chat, ROOM, () => t("{name} left{why}", { name: frame.name, why: why() }), frame.at);
     if (chat.conversations.has(entry.key)) notice(chat, entry.key, () => t("{name} went offline{why}", { name: frame.name, why: "" }), frame.at);
@@ -1248,7 +1250,7 @@ const HANDLERS = {
   bye(chat, frame) {
     // In the page's language: a server stopping (console /quit) is said as the window says
     // it; another reason the Python clients know is translated (client/display.py's
-    // _LEFT_REASONS); one of a newer server stays as it came.
+    // LEFT_REASONS); one of a newer server stays as it came.
     const reason = typeof frame.reason === "string" ? frame.reason : "";
     const why = reason ? reasonWords(reason) : "";
     chat.notice = reason === SERVER_STOPPING ? sentence(t("the server stopped or is restarting"))

@@ -351,10 +351,13 @@ function roomRequestFailed(chat, request, frame, message, out) {
   const room = isRoomKey(request.key) ? roomName(chat, request.key) : request.room || null;
   // An act on someone (kick, invite...): its not_member may be about them ("Vic is not in
   // #redes": they left meanwhile). The error names them then (its "name"), and the page's
-  // sentence says it; without it (an older server) no sentence of the page's names the right
-  // one: the server's words say it (as the terminal's). The members are asked again (a
-  // members request answers not_member if it is ours after all).
-  const aboutThem = request.kind === "act" && typeof request.target === "string";
+  // sentence says it; with neither "name" nor "room" (an older server) no sentence of the
+  // page's names the right one: the server's words say it (as the terminal's), and the
+  // members are asked again (a members request answers not_member if it is ours after all).
+  // One with "room" and no "name" is ours (PROTOCOL.md "error"): the room goes at once, as
+  // for a send's.
+  const aboutThem = request.kind === "act" && typeof request.target === "string"
+    && !(frame.code === "not_member" && typeof frame.room === "string" && typeof frame.name !== "string");
   const named = aboutThem && typeof frame.name === "string";
   if (aboutThem && frame.code === "not_member") {
     const listed = chat.rooms.get(request.key);

@@ -409,8 +409,8 @@ def test_a_look_alike_name_is_refused_in_portuguese(server: ServerThread) -> Non
                                   "Maria", "sou eu", "--lang", "pt_BR"], cwd=ROOT, env=client_env(), text=True,
                                  encoding="utf-8", capture_output=True, timeout=TIMEOUT, stdin=subprocess.DEVNULL)
     assert refused.returncode == 4
-    assert refused.stderr == "erro: login recusado: o nome Joao se parece demais com João, o nome de outra " \
-                             "pessoa aqui: escolha outro nome\n"
+    assert refused.stderr == "erro: login recusado: o nome Joao se parece demais com João, um nome já em uso " \
+                             "aqui: se João é seu, digite-o exatamente assim; se não, escolha outro nome\n"
 
 
 def test_the_clients_help_and_usage_errors_speak_portuguese() -> None:

@@ -426,11 +426,18 @@ def test_a_skipped_notice_says_in_words_how_many_room_messages_were_missed(page:
 
 
 def test_why_someone_left_is_said_in_the_pages_language(page: Page) -> None:
+    """A lost connection's cause too (the page said only "Ana left", where the terminal and
+    the window said "connection lost: reset by the other side", or "server stopped" for the
+    users of a cluster's node that stopped): the Python clients' words (client/display.py's
+    LEFT_REASONS), and a cause they do not know as it came, after the same words."""
     script = """(async (language) => {
       await useLanguage(language);
       const chat = createChat(() => "t");
       for (const [name, reason] of [["Maria", "timeout"], ["Bia", "quit"], ["Caio", "slow consumer"],
-                                    ["Duda", "a reason of a newer server"]]) {
+                                    ["Duda", "a reason of a newer server"],
+                                    ["Ana", "connection lost (ConnectionResetError)"],
+                                    ["Rui", "connection lost (server stopped)"],
+                                    ["Lia", "connection lost (KeyError)"]]) {
         receiveFrame(chat, {type: "left", name, reason, at: 5});
       }
       const notices = chat.conversations.get(ROOM).items.filter((i) => i.kind === "notice").map((i) => i.text);
@@ -439,9 +446,13 @@ def test_why_someone_left_is_said_in_the_pages_language(page: Page) -> None:
     })"""
     assert page.js(script + '("pt_BR")') == [
         "Maria saiu (parou de responder)", "Bia saiu", "Caio saiu (lento demais para receber)",
-        "Duda saiu (\ue000a reason of a newer server\ue001)"]  # the server's English, marked (showText)
+        "Duda saiu (\ue000a reason of a newer server\ue001)",  # the server's English, marked (showText)
+        "Ana saiu (conexão perdida: reset do outro lado)", "Rui saiu (conexão perdida: o servidor parou)",
+        "Lia saiu (conexão perdida: \ue000KeyError\ue001)"]
     assert page.js(script + '("en")') == [
-        "Maria left (timeout)", "Bia left", "Caio left (slow consumer)", "Duda left (a reason of a newer server)"]
+        "Maria left (timeout)", "Bia left", "Caio left (slow consumer)", "Duda left (a reason of a newer server)",
+        "Ana left (connection lost: reset by the other side)", "Rui left (connection lost: server stopped)",
+        "Lia left (connection lost: KeyError)"]
     assert page.problems() == []
 
 

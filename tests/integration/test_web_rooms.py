@@ -680,6 +680,33 @@ def test_an_act_on_someone_who_left_is_said_in_the_pages_words_when_the_error_na
     assert page.problems() == []
 
 
+def test_an_act_on_someone_refused_because_we_are_not_in_the_room_drops_the_room_at_once(site) -> None:
+    """Bob clicked "Put out" beside Vic after Bob himself had been put out of #redes: the
+    server's not_member is his own, and says so (its "room", no "name": PROTOCOL.md
+    "error"). The page still took it for maybe Vic's: it kept #redes on its list and asked
+    its members again, for another not_member, where a send's or a leave's not_member drops
+    the room at once. It drops it at once, and says the page's sentence about Bob."""
+    page, _web = site
+    result = page.js("""(async () => {
+      await useLanguage("en");
+      const chat = createChat();
+      receiveFrame(chat, {type: "welcome", id: helloFrame(chat, "Bob").id, name: "Bob", version: 2});
+      const opened = receiveFrame(chat, {type: "room_info", id: joinRoomFrame(chat, "redes").id, room: "#redes",
+                                         count: 3, owner: "Olga"});
+      receiveFrame(chat, {type: "member_list", id: opened.send.find((f) => f.type === "members").id, room: "#redes",
+                          members: [{name: "Olga", role: "owner"}, {name: "Bob", role: "moderator"},
+                                    {name: "Vic", role: "member"}]});
+      const kick = roomActFrame(chat, "##redes", "kick", "Vic");
+      // (Whatever the server's words: they are not what is said.)
+      const out = receiveFrame(chat, {type: "error", id: kick.id, code: "not_member", message: "not in: #redes",
+                                      room: "#redes"});
+      const said = chat.conversations.get("##redes").items.filter((i) => i.kind === "notice").map((i) => i.text);
+      return {said, kept: chat.rooms.has("##redes"), asked: out.send.filter((f) => f.type === "members").length};
+    })()""")
+    assert result == {"said": ["Server: you are not in #redes: join it first"], "kept": False, "asked": 0}, result
+    assert page.problems() == []
+
+
 def test_an_invitation_refused_for_a_name_with_no_account_is_said_in_the_pages_words(site) -> None:
     """A server that admits only accounts refuses to invite a name with no account
     (``unknown_recipient``, PROTOCOL.md "invite"): the page named the room in the

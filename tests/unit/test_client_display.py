@@ -253,8 +253,27 @@ def test_a_weak_password_is_said_in_the_clients_words() -> None:
 
 def test_a_look_alike_is_said_with_the_name_it_looks_like_else_in_the_servers_words() -> None:
     assert explain_error("confusable_name", "server words", "Joao", like="João") == \
-        "the name Joao looks too much like João, the name of someone else here: choose another name"
+        "the name Joao looks too much like João, a name already in use here: if João is yours, type it exactly " \
+        "so; otherwise choose another name"
     assert explain_error("confusable_name", "server words", "Joao") == "server words"
+
+
+def test_a_look_alike_refusal_is_true_also_to_the_one_whose_name_it_is() -> None:
+    """João, logging in as "Joao" (no accent), read that João was "the name of someone else
+    here": false to him. The sentence says what to do in either case, in every language,
+    and so do the server's own words (for a client without the sentence)."""
+    from i18n import use
+    from registry.names import MESSAGES
+    for words in (explain_error("confusable_name", "x", "Joao", like="João"),
+                  MESSAGES["lookalike"].format(name="Joao", rival="João")):
+        assert "someone else" not in words and "João" in words.partition(" is yours")[0].rpartition("if ")[2]
+    try:
+        use("pt_BR")
+        assert explain_error("confusable_name", "x", "Joao", like="João") == \
+            "o nome Joao se parece demais com João, um nome já em uso aqui: se João é seu, digite-o exatamente " \
+            "assim; se não, escolha outro nome"
+    finally:
+        use("en")
 
 
 def test_a_mute_is_said_with_the_time_left_or_until_a_moderator_unmutes() -> None:
@@ -468,8 +487,18 @@ def test_a_password_reset_by_the_operator_is_said_in_the_users_words() -> None:
 
 @pytest.mark.parametrize("reason, english, portuguese", [
     ("connection lost (server stopped)", " (connection lost: server stopped)", " (conexão perdida: o servidor parou)"),
-    ("connection lost (ConnectionResetError)", " (connection lost: ConnectionResetError)",
-     " (conexão perdida: ConnectionResetError)"),
+    # The causes the server can name (server/relay.py: the exception's class): in words,
+    # with the networking term a course uses; one a Python client never heard of, as it came.
+    ("connection lost (ConnectionResetError)", " (connection lost: reset by the other side)",
+     " (conexão perdida: reset do outro lado)"),
+    ("connection lost (BrokenPipeError)", " (connection lost: reset by the other side)",
+     " (conexão perdida: reset do outro lado)"),
+    ("connection lost (ConnectionAbortedError)", " (connection lost: aborted by the network)",
+     " (conexão perdida: abortada pela rede)"),
+    ("connection lost (OSError)", " (connection lost: network error)", " (conexão perdida: erro de rede)"),
+    ("connection lost (SSLError)", " (connection lost: TLS error)", " (conexão perdida: erro de TLS)"),
+    ("connection lost (SSLEOFError)", " (connection lost: TLS error)", " (conexão perdida: erro de TLS)"),
+    ("connection lost (KeyError)", " (connection lost: KeyError)", " (conexão perdida: KeyError)"),
 ])
 def test_a_lost_connection_is_said_with_one_pair_of_brackets_in_either_language(
         reason: str, english: str, portuguese: str) -> None:

@@ -507,7 +507,7 @@ def test_why_someone_left_is_said_in_portuguese_in_the_window_and_the_terminal()
         model.apply(UserLeft("Caio", "connection lost (ConnectionResetError)", T))
         model.apply(UserLeft("Duda", "a reason of a newer server", T))
         assert room_text(model)[-4:] == ["Maria saiu (desconectou)", "Bia saiu (conexão perdida: o servidor parou)",
-                                         "Caio saiu (conexão perdida: ConnectionResetError)",
+                                         "Caio saiu (conexão perdida: reset do outro lado)",
                                          "Duda saiu (a reason of a newer server)"]
         left = UserLeft("Maria", "timeout", T)
         assert describe_event(left, "Ana") == "* Maria saiu (parou de responder)"

@@ -12,7 +12,7 @@ chatCatalogueLoaded("en", {
   "bad_password": "wrong password",
   "banned": "you are banned from {name}{why}",
   "block_self": "you cannot block yourself",
-  "confusable_name": "the name {name} looks too much like {like}, the name of someone else here: choose another name",
+  "confusable_name": "the name {name} looks too much like {like}, a name already in use here: if {like} is yours, type it exactly so; otherwise choose another name",
   "expired": "it waited for {name} until it expired: their client never took it; tell them some other way, or send it again when they are online",
   "expired_waited": "it waited {waited} for {name} and expired: their client never took it; tell them some other way, or send it again when they are online",
   "forbidden": "you may not do that: only a message's sender may change it, and only a room's owner, its moderators or an administrator may manage the room; ask them",
@@ -76,6 +76,29 @@ chatCatalogueLoaded("en", {
   "banned",
   "muted"
  ],
+ "left_reasons": {
+  "account deleted": "account deleted",
+  "connection lost (BrokenPipeError)": "connection lost: reset by the other side",
+  "connection lost (ConnectionAbortedError)": "connection lost: aborted by the network",
+  "connection lost (ConnectionResetError)": "connection lost: reset by the other side",
+  "connection lost (OSError)": "connection lost: network error",
+  "connection lost (SSLEOFError)": "connection lost: TLS error",
+  "connection lost (SSLError)": "connection lost: TLS error",
+  "connection lost (SSLSyscallError)": "connection lost: TLS error",
+  "connection lost (SSLZeroReturnError)": "connection lost: TLS error",
+  "connection lost (server stopped)": "connection lost: server stopped",
+  "disconnected": "disconnected",
+  "frame timeout": "frame timeout",
+  "password changed in another session": "password changed in another session",
+  "password reset by the server operator": "password reset by the server operator",
+  "protocol error": "protocol error",
+  "quit": "quit",
+  "server lost the cluster": "server lost the cluster",
+  "server shutting down": "server shutting down",
+  "slow consumer": "slow consumer",
+  "timeout": "timeout",
+  "too many errors": "too many errors"
+ },
  "when_untimed": {
   "muted": "until a moderator unmutes you"
  },
