@@ -100,6 +100,9 @@ answers)::
     [12:01] (#redes) Ana: olá, turma             a message of a room you are in
     * you are in #redes (3 members, owner Olga; topic: prova na sexta)   after /join #redes
     * Mia joined #redes    * Olga banned Mia from #redes (spam)    ...   room notices
+    * you are no longer in #redes: /all sends plain lines to everyone, /join #redes takes you back
+                                                 after a kick from where plain lines go: they
+    ✗ not sent to #redes: hi — you are no longer in #redes: ...   still go there, refused here
 
 Message previews in status lines are cut at 60 characters (``…``). Exit statuses are
 those of :class:`client.exitcodes.ExitCode`: 0 after leaving normally (in a pipe: with
@@ -188,6 +191,8 @@ from .commands import (
     parse_command,
 )
 from .display import (
+    FAILED_MARKS,
+    NOT_SENT,
     awaiting_words,
     explain_act_refusal,
     explain_refusal,
@@ -245,6 +250,7 @@ from .terminal_lines import (
     format_rooms,
     format_users,
     format_users_in_columns,
+    out_of_room_words,
     prompt_for,
     stamp,
     stamped_at,
@@ -327,7 +333,7 @@ class TerminalUI:
         if colour is None:
             colour = colour_wanted(self._stdout, os.environ)
         self._screen = Screen(self._stdout, interactive, Style(interactive and colour), self._readline, self._hooks,
-                              lambda: prompt_for(self._target))
+                              lambda: prompt_for(self._target, self._out_of(self._target) is not None))
         self._timeout = timeout
         self._script_password = password
         self._register = register
@@ -376,6 +382,13 @@ class TerminalUI:
         self._read_by_shown: dict[str, tuple[int, int]] = {}
         self._read_shown: dict[str, int] = {}  # how far each peer's read mark was printed
         self._target: str | None = None
+        # The rooms this session saw us put out of (room key -> "kick" or "ban"), until it
+        # sees us in one again (a join, here or from another device) or reconnects (the
+        # server knows then: a refusal is its own). A line to one is refused here with what
+        # to do, never sent elsewhere instead: plain lines stay where they went, as in IRC
+        # clients (going to the default room by itself, the line typed as the kick came, an
+        # angry answer meant for the room, went to everyone). Written under _print_lock.
+        self._put_out: dict[str, str] = {}
         # Messages sent and maybe not final yet (pipe mode waits for them when leaving).
         self._sent: list[OutgoingMessage] = []
         # Pipe mode: the messages sent whose first line (✓ sent, ✓ queued, ✗ not sent...) is
@@ -941,9 +954,14 @@ class TerminalUI:
                                     "cannot be left (/{quit} leaves the chat)").format(
                     command=command_names(word)[0], room=room, quit=command_names("quit")[0]))
                 return
+        if isinstance(command, RoomLeave) and self._out_of(room) is not None:
+            self._leave_out_of(room)  # type: ignore[arg-type]
+            return
         try:
             if isinstance(command, RoomJoin):
                 info = self.client.join(command.room, timeout=self._timeout)
+                with self._print_lock:
+                    self._put_out.pop(canonical(info.room_name), None)
                 self._target = None if is_default_room(info.room_name) else info.room_name
                 self._screen.emit(format_room_info(info))
             elif isinstance(command, RoomLeave):
@@ -965,6 +983,16 @@ class TerminalUI:
             act = command if isinstance(command, RoomAct) else None
             self._screen.emit(_("! /{command} failed: {why}").format(
                 command=command_names(word)[0], why=self._failure(exc, room, act)))
+
+    def _leave_out_of(self, room: str) -> None:
+        """/leave of a room we were put out of: we are out already (the server would refuse
+        it, not a member); plain lines that went there go to the default room."""
+        if self._target is not None and canonical(self._target) == canonical(room):
+            self._target = None
+            self._screen.emit(_("* you are no longer in {room}; plain lines now go to the room").format(
+                room=sanitize(room)))
+        else:
+            self._screen.emit(_("* you are no longer in {room}").format(room=sanitize(room)))
 
     def _room_act(self, command: RoomAct, room: str) -> None:
         """A moderation act. The server announces it in the room, to us too when we are in
@@ -1182,6 +1210,10 @@ class TerminalUI:
         return True
 
     def _send(self, command: SendText) -> None:
+        act = self._out_of(command.to)
+        if act is not None:
+            self._refuse_out_of_room(command, act)
+            return
         if self._interactive:
             self._show_own(self._submit(command))
             return
@@ -1208,6 +1240,24 @@ class TerminalUI:
             self._screen.emit(line.format(name=sanitize(where), text=preview(message.text)))
         self._sent = [m for m in self._sent if not self._settle(m)]
         self._sent.append(message)
+
+    def _out_of(self, to: str | None) -> str | None:
+        """The act ("kick", "ban") that put us out of room ``to``, as this session last saw
+        (:attr:`_put_out`); None when ``to`` is no such room. (Read without the lock: the
+        prompt asks under it.)"""
+        return self._put_out.get(canonical(to)) if is_room(to) else None
+
+    def _refuse_out_of_room(self, command: SendText, act: str) -> None:
+        """``command`` goes to a room we were put out of: nothing is sent (the server would
+        refuse it), and the line says what to do."""
+        why = out_of_room_words(command.to or "", act)
+        self._after_earlier_answers()
+        if self._interactive:  # (the line typed is on the screen just above)
+            self._screen.emit(f"{_(FAILED_MARKS[NOT_SENT])}: {why}")
+        else:
+            self._screen.emit(_("✗ not sent to {room}: {text} — {why}").format(
+                room=sanitize(command.to or ""), text=preview(command.text), why=why))
+        self._sent_nothing()
 
     def _submit(self, command: SendText) -> OutgoingMessage:
         """Send ``command``'s text where it goes; its tracker."""
@@ -1444,12 +1494,14 @@ class TerminalUI:
                 self._returns.reconnected()  # (its grace begins: who comes back now is no news)
                 with self._print_lock:
                     self._connection_down = False  # (what is sent from now on is answered again)
+                    self._put_out.clear()  # (the server knows where we are now)
                 self._goodbye = None  # that goodbye was survived: a later end is another story
                 # From the last id shown before this reconnection: what the server sends now
                 # (the messages waiting) may be newer than what another session got meanwhile.
                 self._catch_up.start()
                 self._outage = 0  # a new session's answers tell afresh (client/core.py)
                 self._ask_who_is_online()
+            put_out_of_target = isinstance(event, RoomNotice) and self._follow_membership(event)
             if isinstance(event, NodeBack):
                 # The connection stayed open, but what another session of ours got or sent
                 # while the node was cut off never came here: as after a reconnection.
@@ -1544,20 +1596,26 @@ class TerminalUI:
                     self._mark_read(event)
             elif isinstance(event, RoomPost):  # printed (or ours): the room is seen up to it
                 self._mark_room_read(event)
-            elif isinstance(event, RoomNotice) and self._put_out_of_target(event):
-                self._screen.emit(_("* plain lines now go to the room"))
+            if put_out_of_target:  # (after the kick's line; the prompt says it from then on)
+                self._screen.emit("* " + out_of_room_words(self._target or "", put_out_of_target))
 
-    def _put_out_of_target(self, event: RoomNotice) -> bool:
-        """Whether ``event`` puts us out of the room plain lines go to (a kick or a ban of
-        us); they go to the default room from then on, as the window goes there: kept on
-        the room, every line typed next was refused, and /leave too (not a member)."""
-        target = self._target
-        if event.act not in ("kick", "ban") or canonical(event.name) != canonical(self._me):
-            return False
-        if target is None or not is_room(target) or canonical(target) != canonical(event.room_name):
-            return False
-        self._target = None
-        return True
+    def _follow_membership(self, event: RoomNotice) -> str:
+        """Keep :attr:`_put_out` as ``event`` changes it: a kick or ban of us puts us out of
+        its room, a join of ours (here or elsewhere) takes us back, an unban lets us join
+        again. Returns the act when it put us out of the room plain lines go to (to say
+        what to do about them), else ""."""
+        if canonical(event.name) != canonical(self._me):
+            return ""
+        room = canonical(event.room_name)
+        with self._print_lock:
+            if event.act in ("kick", "ban"):
+                self._put_out[room] = event.act
+                return event.act if is_room(self._target) and canonical(self._target) == room else ""
+            if event.act == "joined":
+                self._put_out.pop(room, None)
+            elif event.act == "unban" and room in self._put_out:
+                self._put_out[room] = "kick"  # (out still, but a join would do now)
+        return ""
 
     def _room_typing(self, event: RoomTyping, now: float) -> None:
         """On the screen, a room's typists share one line, rewritten while it is the last
