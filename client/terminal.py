@@ -19,10 +19,11 @@ Two modes, chosen by whether stdin and stdout are terminals:
 - Pipe (stdin or stdout is not a TTY): no prompt, no escape codes, no time stamps on
   status lines; commands are read line by line, and every event is printed as one line
   (the list below: scripts may rely on it). The answers come in the order of the lines
-  they answer: a line the client answers itself (a mistake, a message it refuses, a
-  command's answer) waits, up to ``--timeout``, for the first answer to each message of
-  the lines before it (``✓ sent``, ``✓ queued``, ``✗ not sent``); a delivery (``✓✓``)
-  comes when the recipient's client confirms it, and names the message. At the end of the input (or at
+  they answer: the answer to a line (a message's first, a mistake, a message the client
+  refuses, a command's answer) waits, up to ``--timeout``, for the first answer to each
+  message of the lines before it (``✓ sent``, ``✓ queued``, ``✗ not sent``: the server
+  refuses at once, but accepts once stored); a delivery (``✓✓``) comes when the
+  recipient's client confirms it, and names the message. At the end of the input (or at
   ``/quit``) the client waits up to ``--timeout`` seconds for the messages it sent to
   reach a final state (delivered or failed; queued counts as delivered), then leaves:
   with status 0 if every line went through, else with one ``error: ...`` line on stderr
@@ -395,7 +396,11 @@ class TerminalUI:
         # not printed yet, and whether the connection is down (then the reconnection's lines
         # say why none comes). A line the main thread answers waits for them first
         # (_after_earlier_answers). Guarded by the print lock; _answered wakes that wait.
-        self._unanswered: dict[OutgoingMessage, None] = {}
+        # Each one's value: None until its first answer comes, then the lines of its answers
+        # (with their times) that wait for the messages before it to have their first:
+        # printed in the order of the input (_heard; bounded: _hold_expired).
+        self._unanswered: dict[OutgoingMessage, list[tuple[str, float | None]] | None] = {}
+        self._holding_since: float | None = None  # (monotonic) a line has waited since
         self._connection_down = False
         # Pipe mode's exit status (_script_status): the input lines that did not go
         # through (not understood, or a message that failed and left _sent), and the
@@ -1278,7 +1283,8 @@ class TerminalUI:
         """Pipe mode, before the main thread answers a line (a mistake, a message refused
         before it was sent, a command's answer): wait until each message of the lines
         before it had its first line from the server (✓ sent, ✓ queued, ✗ not sent...), so
-        that the answers come in the order of the input, as the lines they answer. Not
+        that the answers come in the order of the input, as the lines they answer (theirs
+        among themselves too: :meth:`_heard`). Not
         past ``timeout``, nor while the connection is down (the reconnection's lines say
         why): the messages still unanswered then are not waited for again, and their
         lines come when their answers do. The delivery of a sent message (✓✓) is not
@@ -1287,15 +1293,51 @@ class TerminalUI:
             return
         with self._answered:
             self._answered.wait_for(lambda: not self._unanswered or self._connection_down, self._timeout)
-            self._unanswered.clear()
+            self._release_held(everything=True)
 
     def _heard(self, line: str, event: Event) -> None:
         """Pipe mode: print the receiver's ``line`` for ``event``; a message's first line
-        is what :meth:`_after_earlier_answers` waits for."""
+        is what :meth:`_after_earlier_answers` waits for. The lines of a message's answers
+        wait for the first answer of each message sent before it, so that they come in the
+        order of the input: the server refuses a message at once, and accepts one once it
+        is stored, so "✗ not sent to Pedro" came before "✓ sent to João" of the line above
+        it. Once one has waited ``timeout`` (as long as a line the client answers itself
+        may), they all go out with the next event, or the next line the client answers;
+        all at once too when the connection goes, and at the end (:meth:`_release_held`);
+        else with the answer they wait for."""
         with self._answered:
-            self._screen.print_locked(self._screen.stamp(line), redraw=True, at=stamped_at(event))
-            if isinstance(event, MessageUpdate) and self._unanswered.pop(event.message, False) is None:
+            message = event.message if isinstance(event, MessageUpdate) else None
+            if message is None or message not in self._unanswered:
+                self._release_held(everything=self._hold_expired())
+                self._screen.print_locked(self._screen.stamp(line), redraw=True, at=stamped_at(event))
+                return
+            held = self._unanswered[message]
+            if held is None:
+                held = self._unanswered[message] = []
                 self._answered.notify_all()
+            held.append((line, stamped_at(event)))
+            self._release_held(everything=self._connection_down or self._hold_expired())
+
+    def _hold_expired(self) -> bool:
+        """Whether a line held by :meth:`_heard` has waited ``timeout`` already."""
+        return self._holding_since is not None and time.monotonic() - self._holding_since >= self._timeout
+
+    def _release_held(self, everything: bool = False) -> None:
+        """Print the held lines of the messages whose turn it is (every message before
+        them answered), or, ``everything``, all of them, no message waited for since; the
+        print lock is held."""
+        while self._unanswered:
+            message, held = next(iter(self._unanswered.items()))
+            if held is None and not everything:
+                break
+            del self._unanswered[message]
+            for line, at in held or ():
+                self._screen.print_locked(self._screen.stamp(line), redraw=True, at=at)
+        held_now = any(held for held in self._unanswered.values())
+        if not held_now:
+            self._holding_since = None
+        elif self._holding_since is None:
+            self._holding_since = time.monotonic()
 
     def _show_own(self, message: OutgoingMessage) -> None:
         """Interactive: the message's one line, in place of the line typed, with its state
@@ -1416,6 +1458,7 @@ class TerminalUI:
             for message in self._sent:
                 message.wait({DELIVERED, QUEUED}, max(0.0, deadline - time.monotonic()))
         with self._print_lock:
+            self._release_held(everything=True)
             lost = self._lost or self._signed_out  # signed out: over, even if the end is not in yet
             self._leaving = True
         # Before close(), which fails the messages still open (a queued one too); said
@@ -1836,6 +1879,7 @@ class TerminalUI:
         with self._answered:
             online = self._names.online_keys()
             self._connection_down = True
+            self._release_held(everything=True)  # (their answers come once it is back, if at all)
             self._answered.notify_all()
         self._returns.went_away(online - {canonical(self._me)})  # (our rooms are not listed here)
 
