@@ -19,10 +19,11 @@ Two modes, chosen by whether stdin and stdout are terminals:
 - Pipe (stdin or stdout is not a TTY): no prompt, no escape codes, no time stamps on
   status lines; commands are read line by line, and every event is printed as one line
   (the list below: scripts may rely on it). The answers come in the order of the lines
-  they answer: a line the client answers itself (a mistake, a message it refuses, a
-  command's answer) waits, up to ``--timeout``, for the first answer to each message of
-  the lines before it (``✓ sent``, ``✓ queued``, ``✗ not sent``); a delivery (``✓✓``)
-  comes when the recipient's client confirms it, and names the message. At the end of the input (or at
+  they answer: the answer to a line (a message's first, a mistake, a message the client
+  refuses, a command's answer) waits, up to ``--timeout``, for the first answer to each
+  message of the lines before it (``✓ sent``, ``✓ queued``, ``✗ not sent``: the server
+  refuses at once, but accepts once stored); a delivery (``✓✓``) comes when the
+  recipient's client confirms it, and names the message. At the end of the input (or at
   ``/quit``) the client waits up to ``--timeout`` seconds for the messages it sent to
   reach a final state (delivered or failed; queued counts as delivered), then leaves:
   with status 0 if every line went through, else with one ``error: ...`` line on stderr
@@ -100,6 +101,9 @@ answers)::
     [12:01] (#redes) Ana: olá, turma             a message of a room you are in
     * you are in #redes (3 members, owner Olga; topic: prova na sexta)   after /join #redes
     * Mia joined #redes    * Olga banned Mia from #redes (spam)    ...   room notices
+    * you are no longer in #redes: /all sends plain lines to everyone, /join #redes takes you back
+                                                 after a kick from where plain lines go: they
+    ✗ not sent to #redes: hi — you are no longer in #redes: ...   still go there, refused here
 
 Message previews in status lines are cut at 60 characters (``…``). Exit statuses are
 those of :class:`client.exitcodes.ExitCode`: 0 after leaving normally (in a pipe: with
@@ -188,6 +192,8 @@ from .commands import (
     parse_command,
 )
 from .display import (
+    FAILED_MARKS,
+    NOT_SENT,
     awaiting_words,
     explain_act_refusal,
     explain_refusal,
@@ -245,6 +251,7 @@ from .terminal_lines import (
     format_rooms,
     format_users,
     format_users_in_columns,
+    out_of_room_words,
     prompt_for,
     stamp,
     stamped_at,
@@ -327,7 +334,7 @@ class TerminalUI:
         if colour is None:
             colour = colour_wanted(self._stdout, os.environ)
         self._screen = Screen(self._stdout, interactive, Style(interactive and colour), self._readline, self._hooks,
-                              lambda: prompt_for(self._target))
+                              lambda: prompt_for(self._target, self._out_of(self._target) is not None))
         self._timeout = timeout
         self._script_password = password
         self._register = register
@@ -376,13 +383,24 @@ class TerminalUI:
         self._read_by_shown: dict[str, tuple[int, int]] = {}
         self._read_shown: dict[str, int] = {}  # how far each peer's read mark was printed
         self._target: str | None = None
+        # The rooms this session saw us put out of (room key -> "kick" or "ban"), until it
+        # sees us in one again (a join, here or from another device) or reconnects (the
+        # server knows then: a refusal is its own). A line to one is refused here with what
+        # to do, never sent elsewhere instead: plain lines stay where they went, as in IRC
+        # clients (going to the default room by itself, the line typed as the kick came, an
+        # angry answer meant for the room, went to everyone). Written under _print_lock.
+        self._put_out: dict[str, str] = {}
         # Messages sent and maybe not final yet (pipe mode waits for them when leaving).
         self._sent: list[OutgoingMessage] = []
         # Pipe mode: the messages sent whose first line (✓ sent, ✓ queued, ✗ not sent...) is
         # not printed yet, and whether the connection is down (then the reconnection's lines
         # say why none comes). A line the main thread answers waits for them first
         # (_after_earlier_answers). Guarded by the print lock; _answered wakes that wait.
-        self._unanswered: dict[OutgoingMessage, None] = {}
+        # Each one's value: None until its first answer comes, then the lines of its answers
+        # (with their times) that wait for the messages before it to have their first:
+        # printed in the order of the input (_heard; bounded: _hold_expired).
+        self._unanswered: dict[OutgoingMessage, list[tuple[str, float | None]] | None] = {}
+        self._holding_since: float | None = None  # (monotonic) a line has waited since
         self._connection_down = False
         # Pipe mode's exit status (_script_status): the input lines that did not go
         # through (not understood, or a message that failed and left _sent), and the
@@ -941,9 +959,14 @@ class TerminalUI:
                                     "cannot be left (/{quit} leaves the chat)").format(
                     command=command_names(word)[0], room=room, quit=command_names("quit")[0]))
                 return
+        if isinstance(command, RoomLeave) and self._out_of(room) is not None:
+            self._leave_out_of(room)  # type: ignore[arg-type]
+            return
         try:
             if isinstance(command, RoomJoin):
                 info = self.client.join(command.room, timeout=self._timeout)
+                with self._print_lock:
+                    self._put_out.pop(canonical(info.room_name), None)
                 self._target = None if is_default_room(info.room_name) else info.room_name
                 self._screen.emit(format_room_info(info))
             elif isinstance(command, RoomLeave):
@@ -965,6 +988,16 @@ class TerminalUI:
             act = command if isinstance(command, RoomAct) else None
             self._screen.emit(_("! /{command} failed: {why}").format(
                 command=command_names(word)[0], why=self._failure(exc, room, act)))
+
+    def _leave_out_of(self, room: str) -> None:
+        """/leave of a room we were put out of: we are out already (the server would refuse
+        it, not a member); plain lines that went there go to the default room."""
+        if self._target is not None and canonical(self._target) == canonical(room):
+            self._target = None
+            self._screen.emit(_("* you are no longer in {room}; plain lines now go to the room").format(
+                room=sanitize(room)))
+        else:
+            self._screen.emit(_("* you are no longer in {room}").format(room=sanitize(room)))
 
     def _room_act(self, command: RoomAct, room: str) -> None:
         """A moderation act. The server announces it in the room, to us too when we are in
@@ -1182,6 +1215,10 @@ class TerminalUI:
         return True
 
     def _send(self, command: SendText) -> None:
+        act = self._out_of(command.to)
+        if act is not None:
+            self._refuse_out_of_room(command, act)
+            return
         if self._interactive:
             self._show_own(self._submit(command))
             return
@@ -1209,6 +1246,24 @@ class TerminalUI:
         self._sent = [m for m in self._sent if not self._settle(m)]
         self._sent.append(message)
 
+    def _out_of(self, to: str | None) -> str | None:
+        """The act ("kick", "ban") that put us out of room ``to``, as this session last saw
+        (:attr:`_put_out`); None when ``to`` is no such room. (Read without the lock: the
+        prompt asks under it.)"""
+        return self._put_out.get(canonical(to)) if is_room(to) else None
+
+    def _refuse_out_of_room(self, command: SendText, act: str) -> None:
+        """``command`` goes to a room we were put out of: nothing is sent (the server would
+        refuse it), and the line says what to do."""
+        why = out_of_room_words(command.to or "", act)
+        self._after_earlier_answers()
+        if self._interactive:  # (the line typed is on the screen just above)
+            self._screen.emit(f"{_(FAILED_MARKS[NOT_SENT])}: {why}")
+        else:
+            self._screen.emit(_("✗ not sent to {room}: {text} — {why}").format(
+                room=sanitize(command.to or ""), text=preview(command.text), why=why))
+        self._sent_nothing()
+
     def _submit(self, command: SendText) -> OutgoingMessage:
         """Send ``command``'s text where it goes; its tracker."""
         if is_room(command.to):
@@ -1228,7 +1283,8 @@ class TerminalUI:
         """Pipe mode, before the main thread answers a line (a mistake, a message refused
         before it was sent, a command's answer): wait until each message of the lines
         before it had its first line from the server (✓ sent, ✓ queued, ✗ not sent...), so
-        that the answers come in the order of the input, as the lines they answer. Not
+        that the answers come in the order of the input, as the lines they answer (theirs
+        among themselves too: :meth:`_heard`). Not
         past ``timeout``, nor while the connection is down (the reconnection's lines say
         why): the messages still unanswered then are not waited for again, and their
         lines come when their answers do. The delivery of a sent message (✓✓) is not
@@ -1237,15 +1293,51 @@ class TerminalUI:
             return
         with self._answered:
             self._answered.wait_for(lambda: not self._unanswered or self._connection_down, self._timeout)
-            self._unanswered.clear()
+            self._release_held(everything=True)
 
     def _heard(self, line: str, event: Event) -> None:
         """Pipe mode: print the receiver's ``line`` for ``event``; a message's first line
-        is what :meth:`_after_earlier_answers` waits for."""
+        is what :meth:`_after_earlier_answers` waits for. The lines of a message's answers
+        wait for the first answer of each message sent before it, so that they come in the
+        order of the input: the server refuses a message at once, and accepts one once it
+        is stored, so "✗ not sent to Pedro" came before "✓ sent to João" of the line above
+        it. Once one has waited ``timeout`` (as long as a line the client answers itself
+        may), they all go out with the next event, or the next line the client answers;
+        all at once too when the connection goes, and at the end (:meth:`_release_held`);
+        else with the answer they wait for."""
         with self._answered:
-            self._screen.print_locked(self._screen.stamp(line), redraw=True, at=stamped_at(event))
-            if isinstance(event, MessageUpdate) and self._unanswered.pop(event.message, False) is None:
+            message = event.message if isinstance(event, MessageUpdate) else None
+            if message is None or message not in self._unanswered:
+                self._release_held(everything=self._hold_expired())
+                self._screen.print_locked(self._screen.stamp(line), redraw=True, at=stamped_at(event))
+                return
+            held = self._unanswered[message]
+            if held is None:
+                held = self._unanswered[message] = []
                 self._answered.notify_all()
+            held.append((line, stamped_at(event)))
+            self._release_held(everything=self._connection_down or self._hold_expired())
+
+    def _hold_expired(self) -> bool:
+        """Whether a line held by :meth:`_heard` has waited ``timeout`` already."""
+        return self._holding_since is not None and time.monotonic() - self._holding_since >= self._timeout
+
+    def _release_held(self, everything: bool = False) -> None:
+        """Print the held lines of the messages whose turn it is (every message before
+        them answered), or, ``everything``, all of them, no message waited for since; the
+        print lock is held."""
+        while self._unanswered:
+            message, held = next(iter(self._unanswered.items()))
+            if held is None and not everything:
+                break
+            del self._unanswered[message]
+            for line, at in held or ():
+                self._screen.print_locked(self._screen.stamp(line), redraw=True, at=at)
+        held_now = any(held for held in self._unanswered.values())
+        if not held_now:
+            self._holding_since = None
+        elif self._holding_since is None:
+            self._holding_since = time.monotonic()
 
     def _show_own(self, message: OutgoingMessage) -> None:
         """Interactive: the message's one line, in place of the line typed, with its state
@@ -1366,6 +1458,7 @@ class TerminalUI:
             for message in self._sent:
                 message.wait({DELIVERED, QUEUED}, max(0.0, deadline - time.monotonic()))
         with self._print_lock:
+            self._release_held(everything=True)
             lost = self._lost or self._signed_out  # signed out: over, even if the end is not in yet
             self._leaving = True
         # Before close(), which fails the messages still open (a queued one too); said
@@ -1444,12 +1537,14 @@ class TerminalUI:
                 self._returns.reconnected()  # (its grace begins: who comes back now is no news)
                 with self._print_lock:
                     self._connection_down = False  # (what is sent from now on is answered again)
+                    self._put_out.clear()  # (the server knows where we are now)
                 self._goodbye = None  # that goodbye was survived: a later end is another story
                 # From the last id shown before this reconnection: what the server sends now
                 # (the messages waiting) may be newer than what another session got meanwhile.
                 self._catch_up.start()
                 self._outage = 0  # a new session's answers tell afresh (client/core.py)
                 self._ask_who_is_online()
+            put_out_of_target = isinstance(event, RoomNotice) and self._follow_membership(event)
             if isinstance(event, NodeBack):
                 # The connection stayed open, but what another session of ours got or sent
                 # while the node was cut off never came here: as after a reconnection.
@@ -1544,20 +1639,26 @@ class TerminalUI:
                     self._mark_read(event)
             elif isinstance(event, RoomPost):  # printed (or ours): the room is seen up to it
                 self._mark_room_read(event)
-            elif isinstance(event, RoomNotice) and self._put_out_of_target(event):
-                self._screen.emit(_("* plain lines now go to the room"))
+            if put_out_of_target:  # (after the kick's line; the prompt says it from then on)
+                self._screen.emit("* " + out_of_room_words(self._target or "", put_out_of_target))
 
-    def _put_out_of_target(self, event: RoomNotice) -> bool:
-        """Whether ``event`` puts us out of the room plain lines go to (a kick or a ban of
-        us); they go to the default room from then on, as the window goes there: kept on
-        the room, every line typed next was refused, and /leave too (not a member)."""
-        target = self._target
-        if event.act not in ("kick", "ban") or canonical(event.name) != canonical(self._me):
-            return False
-        if target is None or not is_room(target) or canonical(target) != canonical(event.room_name):
-            return False
-        self._target = None
-        return True
+    def _follow_membership(self, event: RoomNotice) -> str:
+        """Keep :attr:`_put_out` as ``event`` changes it: a kick or ban of us puts us out of
+        its room, a join of ours (here or elsewhere) takes us back, an unban lets us join
+        again. Returns the act when it put us out of the room plain lines go to (to say
+        what to do about them), else ""."""
+        if canonical(event.name) != canonical(self._me):
+            return ""
+        room = canonical(event.room_name)
+        with self._print_lock:
+            if event.act in ("kick", "ban"):
+                self._put_out[room] = event.act
+                return event.act if is_room(self._target) and canonical(self._target) == room else ""
+            if event.act == "joined":
+                self._put_out.pop(room, None)
+            elif event.act == "unban" and room in self._put_out:
+                self._put_out[room] = "kick"  # (out still, but a join would do now)
+        return ""
 
     def _room_typing(self, event: RoomTyping, now: float) -> None:
         """On the screen, a room's typists share one line, rewritten while it is the last
@@ -1778,6 +1879,7 @@ class TerminalUI:
         with self._answered:
             online = self._names.online_keys()
             self._connection_down = True
+            self._release_held(everything=True)  # (their answers come once it is back, if at all)
             self._answered.notify_all()
         self._returns.went_away(online - {canonical(self._me)})  # (our rooms are not listed here)
 

@@ -101,8 +101,8 @@ class ReadlineHooks:
 
     def redisplay(self, prompt: str) -> None:
         """Draw ``prompt`` and the line anew from the cursor's place (a fresh row), and put
-        the cursor back where it was in the line. The prompt is said each time: where plain
-        lines go may change while a line is typed (put out of the room they went to)."""
+        the cursor back where it was in the line. The prompt is said each time: it may change
+        while a line is typed (put out of the room plain lines go to, it says so)."""
         if self._set_prompt is not None:
             self._set_prompt(prompt.encode(self._encoding, "replace"))  # (readline keeps a copy)
         self._redisplay()

@@ -84,11 +84,23 @@ from .screen import Style, display_width, indent_text
 
 
 
-def prompt_for(target: str | None) -> str:
-    """The interactive prompt: where plain lines go."""
+def prompt_for(target: str | None, out: bool = False) -> str:
+    """The interactive prompt: where plain lines go; ``out``: a room we were put out of,
+    so they are refused there (:func:`out_of_room_words`)."""
     if target is None:
         return _("[room]> ")
+    if out:
+        return _("[out of {room}]> ").format(room=sanitize(target))
     return f"[{sanitize(target)}]> " if is_room(target) else f"[@{sanitize(target)}]> "
+
+
+def out_of_room_words(room: str, act: str) -> str:
+    """What to do about plain lines that go to ``room``, which a ``kick`` or ``ban`` of us
+    (``act``) put us out of: said at the kick, and for each line refused while we are
+    out. No offer to join a room the ban keeps us out of."""
+    words = _("you are no longer in {room}: /{all} sends plain lines to everyone, /{join} {room} takes you back") \
+        if act != "ban" else _("you are no longer in {room}: /{all} sends plain lines to everyone")
+    return words.format(room=sanitize(room), all=command_names("all")[0], join=command_names("join")[0])
 
 
 def outcome(message: OutgoingMessage, error: tuple[str, str] | None) -> str:

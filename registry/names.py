@@ -56,6 +56,7 @@ import unicodedata
 from collections.abc import Iterable
 
 import const
+import i18n
 from i18n import N_
 
 from . import unicode_tables as _tables
@@ -121,14 +122,32 @@ class Reason(str):
     fields: dict
 
 
+class _Char(str):
+    """A character a refusal is about, as :func:`_describe` says it in English (the string
+    itself: its code point and Unicode's name for it), with ``char`` to say it otherwise."""
+
+    char: str
+
+
 def _words(fields: dict, translate) -> dict:
-    """The fields as words: a tuple (a list of names) as "A, B and C" in the language of
-    ``translate``."""
+    """The fields as words in the language of ``translate`` (``str``: English; else a
+    client's ``i18n._``, the language in use): a tuple (a list of names) as "A, B and C";
+    a character with Unicode's name for it in English only (Python has the names in no
+    other language: in Portuguese, "(U+0021 EXCLAMATION MARK)" stood in the sentence)."""
+    named = translate is str or i18n.current() == i18n.SOURCE_LANGUAGE
+
     def joined(items: tuple) -> str:
         if len(items) < 2:
             return "".join(items)
         return translate("{items} and {last}").format(items=", ".join(items[:-1]), last=items[-1])
-    return {key: joined(value) if isinstance(value, tuple) else value for key, value in fields.items()}
+
+    def word(value: object) -> object:
+        if isinstance(value, tuple):
+            return joined(value)
+        if isinstance(value, _Char) and not named:
+            return _describe(value.char, named=False)
+        return value
+    return {key: word(value) for key, value in fields.items()}
 
 
 def _reason(key: str, **fields: object) -> Reason:
@@ -194,14 +213,18 @@ def canonical(name: str) -> str:
     return name if form == name else form
 
 
-def _describe(char: str) -> str:
-    """``'é' (U+00E9 LATIN SMALL LETTER E WITH ACUTE)``, or without the glyph if invisible."""
+def _describe(char: str, named: bool = True) -> _Char:
+    """``'é' (U+00E9 LATIN SMALL LETTER E WITH ACUTE)``, or without the glyph if invisible;
+    without Unicode's (English) name unless ``named``: ``'é' (U+00E9)``."""
     code = f"U+{ord(char):04X}"
-    label = unicodedata.name(char, "")
+    label = unicodedata.name(char, "") if named else ""
     label = f"{code} {label}" if label else code
     if unicodedata.category(char)[0] in "CZM":  # invisible, or drawn over its neighbour
-        return label
-    return f"{char!r} ({label})"
+        described = _Char(label)
+    else:
+        described = _Char(f"{char!r} ({label})")
+    described.char = char
+    return described
 
 
 def _ranges_contain(ranges: tuple, code: int) -> bool:

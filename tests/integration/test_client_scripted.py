@@ -80,6 +80,19 @@ def test_the_answers_come_in_the_order_of_the_lines_they_answer(server, clients:
     assert "✓✓ delivered to Bob: one" in done.stdout and "✓✓ delivered to Bob: two" in done.stdout, done.stdout
 
 
+def test_the_servers_answers_to_messages_come_in_the_order_of_their_lines_too(
+        server, clients: list[ChatClient]) -> None:
+    """The server refuses a message to nobody at once and accepts one once it is stored:
+    "✗ not sent to Pedro: dois" came before "✓ sent to João: um" (14 runs out of 15)."""
+    library_login(clients, server.port, "João")
+    for _run in range(3):
+        done = chatclient(server.port, "Alice", script="@João um\n@Pedro dois\n@João três\n@Pedro quatro\n")
+        assert done.returncode == ExitCode.REFUSED, done
+        answers = [line.split(" —")[0] for line in done.stdout.splitlines()[1:] if line.startswith(("✓ ", "✗ "))]
+        assert answers == ["✓ sent to João: um", "✗ not sent to Pedro: dois", "✓ sent to João: três",
+                           "✗ not sent to Pedro: quatro"], done.stdout
+
+
 def test_to_says_at_once_who_the_name_is_and_never_sends_to_the_room_instead(
         server, clients: list[ChatClient]) -> None:
     """/to asked nobody: a name nobody has went unsaid until the first line to it was refused.

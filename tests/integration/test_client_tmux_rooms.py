@@ -252,23 +252,35 @@ def test_someone_who_quits_is_one_line_naming_the_rooms_shared(
 
 
 @pytest.mark.timeout_seconds(90)
-def test_a_student_put_out_of_the_room_they_write_to_writes_to_the_room_again(
+def test_a_student_put_out_of_the_room_they_write_to_is_told_what_to_do_and_nothing_goes_elsewhere(
         server: ServerThread, terminal: Callable[..., Tmux], clients: list[ChatClient]) -> None:
-    """Kicked from #redes, Bob kept the prompt [#redes]>: every plain line was refused
-    ("✗ not sent: you are not in #redes: join it first"), and /leave failed the same way,
-    so nothing he typed went anywhere until he guessed /all. As the window does (it goes to
-    the room), plain lines go to the room from then on, and a line says so."""
+    """Kicked from #redes, Bob's plain lines went to the default room by themselves: the
+    line he was typing as the kick came, an answer meant for #redes, went to everyone. As
+    in IRC clients they stay where they went; the kick's line says what to do, the prompt
+    (redrawn under the line he is typing) says he is out, a line typed then is refused
+    with the same words and nothing sent, and /leave of the room (which the server would
+    refuse: he is no member) only sends plain lines to the room. (Before, every line was
+    refused by the server, "you are not in #redes: join it first", and /leave too.)"""
     olga = start(clients, server.port, "Olga")
     olga.join("#redes")
-    screen = terminal("Bob", columns=100)
+    screen = terminal("Bob", columns=140)  # (the lines unwrapped)
     screen.type("/join #redes")
     screen.press("Enter")
     screen.wait(lambda rows: input_rows(rows).startswith("[#redes]> "), "the prompt naming the room")
+    screen.type("isso foi injusto")
     olga.kick("#redes", "Bob", "chato")
     screen.wait_text("* Olga put you out of #redes (chato)")
-    screen.wait_text("* plain lines now go to the room")
+    words = "you are no longer in #redes: /all sends plain lines to everyone, /join #redes takes you back"
+    screen.wait_text(f"* {words}")
+    screen.wait(lambda rows: input_rows(rows) == "[out of #redes]> isso foi injusto", "the prompt saying so")
+    screen.press("Enter")
+    screen.wait_text(f"✗ not sent: {words}")
+    screen.type("/leave")
+    screen.press("Enter")
+    screen.wait_text("* you are no longer in #redes; plain lines now go to the room")
     screen.wait(lambda rows: input_rows(rows).startswith("[room]> "), "the prompt back at the room")
     screen.type("still here")
     screen.press("Enter")
+    # The first line of Bob's to reach anyone is the one typed after /leave.
     assert next_of(olga, RoomMessage, lambda m: m.sender == "Bob").text == "still here"
-    assert "not sent" not in "\n".join(screen.screen(False))
+    assert "/leave failed" not in "\n".join(screen.screen(False))

@@ -11,10 +11,11 @@ from types import SimpleNamespace
 import pytest
 
 import const
+import i18n
 from protocol import ErrorCode, Hello
 from registry import InvalidName, Lookalikes, Registry, canonical, display_form, lookalike_key, validate_name
 from registry import unicode_tables as tables
-from registry.names import UNICODE_VERSION, script_problem, skeleton
+from registry.names import UNICODE_VERSION, explain, not_a_name, script_problem, skeleton
 
 
 # --- Which names are valid --------------------------------------------------------------
@@ -56,6 +57,31 @@ def test_spaces_controls_format_and_symbols_are_refused_with_a_clear_message(nam
     with pytest.raises(InvalidName) as info:
         validate_name(name)
     assert says in str(info.value)
+
+
+@pytest.mark.parametrize("name, english, portuguese", [
+    ("Al!ce", "(U+0021 EXCLAMATION MARK)", "'!' (U+0021); "),
+    ("Al\u200dice", "(U+200D ZERO WIDTH JOINER)", "(U+200D)"),
+    ("\ufb01sh", "'ﬁ' (U+FB01 LATIN SMALL LIGATURE FI)", "'ﬁ' (U+FB01), "),
+])
+def test_the_english_name_of_a_character_is_said_in_english_only(name, english, portuguese):
+    """Unicode's names are English, and Python has them in no other language: in
+    Portuguese, "'!' (U+0021 EXCLAMATION MARK)" stood in the middle of the sentence; the
+    character and its code point say it there. The server's words (English) keep it, as
+    do the client's in English."""
+    with pytest.raises(InvalidName) as info:
+        validate_name(name)
+    assert english in str(info.value)
+    assert english in explain(info.value, i18n._)
+    assert english in not_a_name(name, info.value, i18n._)
+    i18n.use("pt_BR")
+    try:
+        said = not_a_name(name, info.value, i18n._)
+        assert portuguese in said and english not in said, said
+        assert english.rstrip(")").split(" ", 1 if english.startswith("(") else 2)[-1] not in said, said
+        assert english in str(info.value)  # (what the server sends)
+    finally:
+        i18n.use("en")
 
 
 # Letters, digits and marks that Unicode 15.0 and 15.1 added (Kawi, Nag Mundari, CJK

@@ -16,6 +16,7 @@ import time
 
 import pytest
 
+from client.exitcodes import ExitCode
 from client.outgoing import DELIVERED, FAILED, SENT, MessageUpdate, OutgoingMessage
 from client.terminal import TerminalUI
 
@@ -119,3 +120,56 @@ def test_a_message_failed_before_a_line_is_answered_by_its_failure(monkeypatch: 
     assert time.monotonic() - started < 10.0
     lines = out.getvalue().splitlines()
     assert lines[0].startswith("✗ not sent to Bob: hi") and lines[1].startswith("! unknown command"), lines
+
+
+def _answered_by_name(monkeypatch: pytest.MonkeyPatch, ui: TerminalUI, delays: dict[str, float | None]) -> list:
+    """The "server" answers a message to a name in ``delays`` after that long: "João"
+    accepted (once stored), "Pedro" refused (nobody by that name, at once); None: never."""
+    threads: list[threading.Thread] = []
+
+    def answer(message: OutgoingMessage) -> None:
+        time.sleep(delays[message.to])
+        if message.to == "Pedro":
+            message._fail("unknown_recipient", "nobody called Pedro has ever logged in here")
+            ui._on_event(MessageUpdate(message, FAILED, message.error))
+            return
+        for state in (SENT, DELIVERED):
+            message._advance(state, msg_id=int(message.request_id[1:]))
+            ui._on_event(MessageUpdate(message, state))
+
+    def send_direct(to: str, text: str) -> OutgoingMessage:
+        message = OutgoingMessage(f"r{len(threads) + 1}", to, text)
+        message.submitted = True
+        if delays[to] is not None:
+            threads.append(threading.Thread(target=answer, args=(message,), daemon=True))
+            threads[-1].start()
+        return message
+
+    monkeypatch.setattr(ui.client, "send_direct", send_direct)
+    return threads
+
+
+def test_the_servers_answers_to_two_messages_come_in_the_order_of_their_lines(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The server refuses a message at once and accepts one once it is stored: "✗ not sent
+    to Pedro: dois" came before "✓ sent to João: um" of the line above it (seen with a real
+    server in 14 runs out of 15). The refusal's line waits for the answer above it."""
+    ui, out, _ = _pipe("@João um\n@Pedro dois\n@João três\n", monkeypatch)
+    threads = _answered_by_name(monkeypatch, ui, {"João": ANSWER_DELAY, "Pedro": 0.0})
+    assert ui._loop() == ExitCode.REFUSED
+    for thread in threads:
+        thread.join(5)
+    first = [line for line in out.getvalue().splitlines() if not line.startswith("✓✓")]
+    assert [line.split(" —")[0] for line in first] == [
+        "✓ sent to João: um", "✗ not sent to Pedro: dois", "✓ sent to João: três"], out.getvalue()
+
+
+def test_an_answer_that_does_not_come_holds_the_lines_after_it_for_the_timeout_only(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """Never forever: past --timeout a later event, the next line the client answers, the
+    connection going or the end of the input says them."""
+    ui, out, _ = _pipe("@João um\n@Pedro dois\n", monkeypatch, timeout=0.5)
+    _answered_by_name(monkeypatch, ui, {"João": None, "Pedro": 0.0})
+    started = time.monotonic()
+    ui._loop()
+    assert time.monotonic() - started < 3.0
+    assert out.getvalue().splitlines()[0].startswith("✗ not sent to Pedro: dois"), out.getvalue()
