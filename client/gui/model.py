@@ -827,7 +827,11 @@ class ChatModel:
             self._changes.append(StatusChanged())
         elif isinstance(event, AnsweredLate):
             # The window said this change may or may not have been made (its answer did not
-            # come in time): the answer came after all, and the library applied it.
+            # come in time): the answer came after all, and the library applied it; what the
+            # window keeps of it follows (a room left first, so that the line goes where the
+            # user is then).
+            if event.done:
+                self._late_done(event)
             text = late_answer_words(event, self.me)
             self.notice(self.active, text[:1].upper() + text[1:])
         elif isinstance(event, ErrorReply) and event.request_id is None and (
@@ -847,6 +851,51 @@ class ChatModel:
             text = explain_refusal(event)
             self.notice(self.active, _("The server reported an error: {why}").format(why=text))
         # Anything else (late answers to who/whois, pongs...) needs nothing on screen.
+
+    def _late_done(self, event: AnsweredLate) -> None:
+        """A change the server made after all (``event``: an AnsweredLate, ``done``), applied
+        where the window keeps it, as its answer in time would have been: a room joined is
+        listed and what it is like asked (RoomInfoWanted, whose answer goes to
+        :meth:`room_joined`, as a join's does; not opened: the user has moved on); a room
+        left goes; an act in a room asks its member list again (:meth:`act_done`); a block
+        or unblock marks the list; our edit or delete shows on its message. The read
+        receipts switch is the window's (app.py: the library holds the setting)."""
+        asked, request = event.asked, event.request
+        room = getattr(asked, "room_name", None)
+        if request == "join" and room is not None:
+            self._rooms_left.discard(room_key(room))
+            self._member_of(room)
+        elif request == "leave" and room is not None:
+            self.room_left(room)
+        elif room is not None:
+            self.act_done(room, request, getattr(asked, "name", ""))
+        elif request in ("block", "unblock") and asked is not None:
+            self.block_told(asked.name, request == "block")
+        elif request in ("edit", "delete") and asked is not None:
+            self._own_change_late(asked.msg_id, getattr(asked, "text", None) if request == "edit" else None, event.at)
+
+    def _own_change_late(self, msg_id: int, text: str | None, at: float | None) -> None:
+        """Our edit (``text``) or delete (None) of message ``msg_id``, taken by the server
+        after the window gave up waiting: shown on its line, as :meth:`changed_own` shows
+        one answered in time; a moderator's delete of someone else's room post, as
+        :meth:`deleted_by_us`. Nothing if the message is not shown here."""
+        for key, conversation in self.conversations.items():
+            line = next((each for each in conversation.lines if each.msg_id == msg_id), None)
+            if line is None:
+                continue
+            if line.kind == "out":
+                self.changed_own(key, line, text, at)
+            elif text is None:
+                self.deleted_by_us(key, msg_id)
+            return
+
+    def act_done(self, room: str, act: str, name: str) -> None:
+        """The server took act ``act`` (a room act's frame type: ``ban``, ``unban``, ``kick``,
+        ``topic``...) on ``name`` in ``room``, in time or late: the member list is asked
+        again (MembersWanted)."""
+        key = room_key(room)
+        if key in self.rooms:
+            self._changes.append(MembersWanted(key, self.rooms[key].name))
 
     def receipts_settled(self, on: bool | None) -> None:
         """Read receipts are ``on`` (or off) as the library holds them now: our own switch,

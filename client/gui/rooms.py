@@ -419,8 +419,15 @@ class RoomPanel:
         # command. A refusal of an act on someone (not_member: they left meanwhile) is about
         # them, not the room: named by the error ("Vic is not in #redes"), or, from an older
         # server, in its words, as the terminal and the page say it.
-        self._ask(calls[act], lambda _result: self.fetch_members(room), _(ACT_NAMES[act]),
+        self._ask(calls[act], lambda _result: self._acted(room, act, name), _(ACT_NAMES[act]),
                   about=room if act == "topic" else None, act=None if act == "topic" else (act, name, room))
+
+    def _acted(self, room: str, act: str, name: str) -> None:
+        """The server took ``act`` on ``name`` in ``room``: the model asks the member list
+        again (ChatModel.act_done, which a late answer's act goes through too)."""
+        if self.app.model is not None:
+            self.app.model.act_done(room, act, name)
+            self.app._render()
 
     # --- The member menu -------------------------------------------------------------------
 
