@@ -465,6 +465,12 @@ class ChatModel:
         self.blocked: dict[str, str] | None = None
         # Keys with a block or unblock on its way: their button waits for the answer.
         self.blocking: set[str] = set()
+        # Whom the user banned in this session, by room key (the latest, as the server took
+        # it, or a notice said of a ban by us): "Lift a ban…" offers the name, since a
+        # banned person is in no member list. The latest lifting of a ban the rooms told
+        # (room key, name key), so that our unban's ok does not say it again.
+        self.banned: dict[str, str] = {}
+        self._unban_told: tuple[str, str] | None = None
 
     # --- Reading ------------------------------------------------------------------------
 
@@ -892,10 +898,35 @@ class ChatModel:
     def act_done(self, room: str, act: str, name: str) -> None:
         """The server took act ``act`` (a room act's frame type: ``ban``, ``unban``, ``kick``,
         ``topic``...) on ``name`` in ``room``, in time or late: the member list is asked
-        again (MembersWanted)."""
+        again (MembersWanted); a ban is remembered, for "Lift a ban…" to offer the name
+        (:meth:`banned_in`), and forgotten once lifted."""
         key = room_key(room)
+        if act == "ban" and name:
+            self.banned[key] = name
+        elif act == "unban" and key_of(self.banned.get(key, "")) == key_of(name):
+            del self.banned[key]
         if key in self.rooms:
             self._changes.append(MembersWanted(key, self.rooms[key].name))
+
+    def banned_in(self, key: str) -> str:
+        """The name "Lift a ban…" offers in room ``key``: the latest banned there in this
+        session and not lifted since, or ""."""
+        return self.banned.get(key, "")
+
+    def ban_lifted(self, key: str, name: str) -> None:
+        """The server answered ``ok`` to our unban of ``name`` in room ``key``. It answers so
+        whether or not they were banned, and announces only a ban lifted (PROTOCOL.md,
+        "unban"): unless the room's notice said it already, a line says what is true
+        either way (the notice may also come after the ok)."""
+        state = self.rooms.get(key)
+        if state is None:
+            return  # left meanwhile
+        self.act_done(state.name, "unban", name)
+        if self._unban_told == (key, key_of(name)):
+            self._unban_told = None
+            return
+        self.notice(key, _("{name} is not banned from {room} now").format(name=sanitize(name),
+                                                                          room=sanitize(state.name)))
 
     def receipts_settled(self, on: bool | None) -> None:
         """Read receipts are ``on`` (or off) as the library holds them now: our own switch,
@@ -1780,6 +1811,12 @@ class ChatModel:
         self._room_conversation(event.room_name)
         if not (event.act == "online" and self._returns.room_online(key, key_of(event.name))):
             self.notice(key, describe_room_notice(event, self.me).removeprefix("* "), event.at)
+        if event.act == "ban" and event.by is not None and key_of(event.by) == key_of(self.me):
+            self.banned[key] = event.name  # from another device of ours too
+        elif event.act == "unban":
+            self._unban_told = (key, key_of(event.name))
+            if key_of(self.banned.get(key, "")) == key_of(event.name):
+                del self.banned[key]
         if state is None:
             if me:
                 # About us, of a room we are not in (an invitation, a ban or its end): its

@@ -26,17 +26,18 @@ from i18n import N_, _, ngettext
 from ..commands import check_room
 from ..display import describe_role, sanitize
 from .layout import BESIDE, HIDDEN, MEMBERS_WIDTH, MESSAGES_MIN, OVER, MemberColumn
-from .model import cut_to_fit, fit_topic, is_room_key
+from .model import cut_to_fit, fit_topic, is_room_key, room_key
 from .session import act_failure_words, failure_words
 
 if TYPE_CHECKING:
     from .app import ChatApp
 
-# The acts of the member menu: (act, label). Shown through _().
+# The acts of the member menu: (act, label). Shown through _(). Not "unban": a banned
+# person is in no member list (a ban puts one out and keeps one out: PROTOCOL.md, "ban"):
+# the column's "Lift a ban…" asks for the name.
 ACTS = (
     ("kick", N_("Put out of the room")),
     ("ban", N_("Ban from the room")),
-    ("unban", N_("Lift the ban")),
     ("mute", N_("Mute for 10 minutes")),
     ("unmute", N_("Unmute")),
     ("appoint", N_("Make moderator")),
@@ -44,7 +45,7 @@ ACTS = (
     ("delete_post", N_("Delete their last post")),  # issue 13
 )
 # What a failed act is called in its notice: the menu's entry, or the button's.
-ACT_NAMES = {**dict(ACTS), "topic": N_("Topic"), "invite": N_("Invite")}
+ACT_NAMES = {**dict(ACTS), "topic": N_("Topic"), "invite": N_("Invite"), "unban": N_("Lift a ban")}
 # How long "Mute for 10 minutes" mutes (seconds).
 MUTE_SECONDS = 600
 
@@ -81,6 +82,8 @@ class RoomPanel:
         # Their texts' widths (not the theme's eleven characters each), sharing the column's.
         self.topic_button = ttk.Button(acts, text=_("Topic…"), command=self.ask_topic, width=-1)
         self.invite_button = ttk.Button(acts, text=_("Invite…"), command=self.ask_invite, width=-1)
+        # Unbanning, for those who may ban: a banned person is in no member list to click.
+        self.unban_button = ttk.Button(acts, text=_("Lift a ban…"), command=self.ask_unban)
         acts.columnconfigure((0, 1), weight=1)
         # The room's mode: the owner's switch (PROTOCOL.md, "Roles"); everyone sees the
         # mode in the header ("invite only").
@@ -130,11 +133,14 @@ class RoomPanel:
         self.topic_button.grid(row=0, column=0, sticky="ew") if moderator else self.topic_button.grid_remove()
         self.invite_button.grid(row=0, column=1, sticky="ew", padx=(4, 0)) if moderator \
             else self.invite_button.grid_remove()
-        self.leave_button.grid(row=1 if moderator else 0, column=0, columnspan=2, sticky="ew", pady=(4, 0) if moderator else 0)
+        self.unban_button.grid(row=1, column=0, columnspan=2, sticky="ew", pady=(4, 0)) if moderator \
+            else self.unban_button.grid_remove()
+        self.leave_button.grid(row=2 if moderator else 0, column=0, columnspan=2, sticky="ew",
+                               pady=(4, 0) if moderator else 0)
         self.invite_only_var.set(model.rooms[key].invite_only)
-        self.mode_check.grid(row=2, column=0, columnspan=2, sticky="w", pady=(4, 0)) if model.may_set_mode(key) \
+        self.mode_check.grid(row=3, column=0, columnspan=2, sticky="w", pady=(4, 0)) if model.may_set_mode(key) \
             else self.mode_check.grid_remove()
-        self.older_button.grid(row=3, column=0, columnspan=2, sticky="ew", pady=(4, 0)) if model.has_older(key) \
+        self.older_button.grid(row=4, column=0, columnspan=2, sticky="ew", pady=(4, 0)) if model.has_older(key) \
             else self.older_button.grid_remove()
         rows = [(member.name, self._fit(member.name, "" if member.role == "member"
                                         else f" ({describe_role(member.role)})"), member.online)
@@ -179,8 +185,8 @@ class RoomPanel:
     def tab_stops(self) -> list[tk.Misc]:
         """The column's widgets in the order Tab visits them (ChatApp.tab_order), as they
         are laid out: its buttons, its switch, Older messages, then its members."""
-        return [self.topic_button, self.invite_button, self.leave_button, self.mode_check, self.older_button,
-                self.members]
+        return [self.topic_button, self.invite_button, self.unban_button, self.leave_button, self.mode_check,
+                self.older_button, self.members]
 
     def header_width(self) -> int:
         """The pixels the Members button takes of the header (0: no room open)."""
@@ -381,6 +387,17 @@ class RoomPanel:
         if name and name.strip():
             self.act("invite", name.strip())
 
+    def ask_unban(self) -> None:
+        """"Lift a ban…": whose, asked (the name banned here in this session offered,
+        ChatModel.banned_in), then ``unban`` as an act; what came of it is said in the room."""
+        model = self.app.model
+        if model is None or model.active not in model.rooms:
+            return
+        name = simpledialog.askstring(_("Lift a ban"), _("Whose ban on {room} to lift?").format(
+            room=model.rooms[model.active].name), initialvalue=model.banned_in(model.active), parent=self.app.root)
+        if name and name.strip():
+            self.act("unban", name.strip())
+
     def act(self, act: str, name: str) -> None:
         """Moderation act ``act`` (an ACTS entry, or "topic" with the text as ``name``) in
         the open room; the server announces it in the room, which the model shows."""
@@ -423,25 +440,29 @@ class RoomPanel:
                   about=room if act == "topic" else None, act=None if act == "topic" else (act, name, room))
 
     def _acted(self, room: str, act: str, name: str) -> None:
-        """The server took ``act`` on ``name`` in ``room``: the model asks the member list
-        again (ChatModel.act_done, which a late answer's act goes through too)."""
-        if self.app.model is not None:
-            self.app.model.act_done(room, act, name)
-            self.app._render()
+        """The server took ``act`` on ``name`` in ``room``: the model remembers what it
+        keeps of it and asks the member list again; an unban's outcome is said (the server
+        announces none when there was no ban)."""
+        model = self.app.model
+        if model is None:
+            return
+        if act == "unban":
+            model.ban_lifted(room_key(room), name)
+        else:
+            model.act_done(room, act, name)
+        self.app._render()
 
     # --- The member menu -------------------------------------------------------------------
 
     def menu_items(self, name: str | None = None) -> list[str]:
         """The menu's entries for the open room: the acts, if we may moderate; else none.
-        For member ``name``, Mute or Unmute as fits them (the model knows who is muted), and
-        never "Lift the ban": the menu is the member list's, and a member is not banned (a
-        ban puts one out of the room and keeps one out: PROTOCOL.md, "ban")."""
+        For member ``name``, Mute or Unmute as fits them (the model knows who is muted)."""
         model = self.app.model
         if model is None or not model.may_moderate(model.active):
             return []
         if name is None:
             return [act for act, _label in ACTS]
-        skipped = {"unban", "mute" if model.is_muted(model.active, name) else "unmute"}
+        skipped = {"mute" if model.is_muted(model.active, name) else "unmute"}
         return [act for act, _label in ACTS if act not in skipped]
 
     def _menu_at(self, event: Any) -> str:

@@ -41,7 +41,9 @@ exactly as the user does, and typing goes through the real bindings:
 - ``{"cmd": "topic"}``: click the room column's Topic… button (its dialog opens on a later turn);
 - ``{"cmd": "topic_dialog", "text": T}``: the open topic dialog's prompt and text (``"open":
   false`` when none is open yet), then, given T, T typed in it in place of its text and
-  Enter pressed there;
+  Enter pressed there; "Lift a ban…"'s dialog alike;
+- ``{"cmd": "lift_ban"}``: click the room column's "Lift a ban…" button (``"ok": false``
+  when it is hidden; its dialog opens on a later turn);
 - ``{"cmd": "message_act", "act": "edit"|"delete", "text": T}``: a right click on the first
   place the open conversation shows T, then the message menu's entry (``"ok": false`` when
   the click finds none of our messages that may still change);
@@ -138,7 +140,8 @@ def _role(app: ChatApp, widget: Any) -> str:
                  str(app.new_chat.entry): "new-chat", str(app.new_chat.button): "new-chat-button",
                  str(rooms.join_button): "join-button", str(rooms.toggle): "members-button",
                  str(rooms.topic_button): "room-topic", str(rooms.invite_button): "room-invite",
-                 str(rooms.leave_button): "room-leave", str(rooms.mode_check): "room-mode",
+                 str(rooms.unban_button): "room-unban", str(rooms.leave_button): "room-leave",
+                 str(rooms.mode_check): "room-mode",
                  str(rooms.older_button): "room-older", str(rooms.members): "member-list"}
         # The open conversation's messages; another's (hidden under it) by its key.
         roles.update({str(pane.text): "messages" if app.model is not None and key == app.model.active
@@ -467,6 +470,11 @@ def handle(app: ChatApp, command: dict[str, Any]) -> dict[str, Any]:
         return {"ok": True}
     if cmd == "topic":  # a click on Topic…: its dialog waits for an answer, so it opens on a turn of its own
         root.after(0, app.rooms.topic_button.invoke)
+        return {"ok": True}
+    if cmd == "lift_ban":  # a click on "Lift a ban…": its dialog opens on a turn of its own, as Topic…'s
+        if not app.rooms.unban_button.winfo_manager():
+            return {"ok": False}
+        root.after(0, app.rooms.unban_button.invoke)
         return {"ok": True}
     if cmd == "topic_dialog":
         dialog = next((child for child in root.winfo_children()

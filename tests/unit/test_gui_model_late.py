@@ -1,6 +1,7 @@
 """The window's model applies what a change answered late did (client.events.AnsweredLate),
 where it keeps state, as the answer in time would have: a room joined or left, a member
-list, a block, an edit or a delete shown on its message (client/gui/model.py, _late_done)."""
+list, a block, an edit or a delete shown on its message (client/gui/model.py, _late_done);
+and what "Lift a ban…" offers (ChatModel.banned_in, ban_lifted)."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ from client.gui.changes import ContactsChanged, MembersWanted, RoomInfoWanted
 from client.gui.model import ROOM, ChatModel, room_key
 from client.outgoing import OutgoingMessage
 from protocol import (
-    Ban, Block, Delete, Edit, JoinRoom, Kick, LeaveRoom, RoomInfo, RoomPost, Unblock,
+    Ban, Block, Delete, Edit, JoinRoom, Kick, LeaveRoom, MemberEntry, RoomInfo, RoomPost, Unban, Unblock,
 )
 
 
@@ -57,13 +58,17 @@ def test_a_leave_answered_late_takes_the_room_off_and_the_line_is_where_the_user
     assert other in model.rooms
 
 
-def test_an_act_answered_late_asks_the_member_list_again() -> None:
+def test_an_act_answered_late_asks_the_member_list_again_and_a_ban_is_offered_to_lift() -> None:
     model = ChatModel("Bob")
     key = in_room(model)
     model.apply(AnsweredLate("kick", True, asked=Kick("r1", "#redes", "Mia")))
     assert MembersWanted(key, "#redes") in model.take_changes()
+    assert model.banned_in(key) == ""
     model.apply(AnsweredLate("ban", True, asked=Ban("r2", "#redes", "Mia")))
     assert MembersWanted(key, "#redes") in model.take_changes()
+    assert model.banned_in(key) == "Mia"
+    model.apply(AnsweredLate("unban", True, asked=Unban("r3", "#redes", "mia")))
+    assert model.banned_in(key) == ""
 
 
 def test_a_block_and_an_unblock_answered_late_mark_the_list() -> None:
@@ -98,3 +103,40 @@ def test_a_moderators_delete_of_someone_elses_post_answered_late_marks_it_delete
     model.apply(AnsweredLate("delete", True, asked=Delete("d1", 21), at=5.0))
     line = model.conversations[key].lines[-2]
     assert (line.msg_id, line.deleted, line.deleted_by) == (21, True, "Bob")
+
+
+def test_lift_a_ban_is_for_who_may_moderate_and_offers_the_name_banned_in_this_session() -> None:
+    model = ChatModel("Bob")
+    key = in_room(model, owner="Olga")
+    model.set_members("#redes", [MemberEntry("Bob", "member", True), MemberEntry("Olga", "owner", True)])
+    assert not model.may_moderate(key)
+    model.set_members("#redes", [MemberEntry("Bob", "moderator", True), MemberEntry("Olga", "owner", True)])
+    assert model.may_moderate(key) and model.banned_in(key) == ""
+    model.act_done("#redes", "ban", "Conceição")
+    assert model.banned_in(key) == "Conceição" and model.banned_in(room_key("#lab")) == ""
+    model.take_changes()
+    model.ban_lifted(key, "Ana")  # someone else: the name stays offered
+    assert model.banned_in(key) == "Conceição"
+    assert model.conversations[key].lines[-1].text == "Ana is not banned from #redes now"
+    assert MembersWanted(key, "#redes") in model.take_changes()
+    model.ban_lifted(key, "conceição")
+    assert model.banned_in(key) == ""
+
+
+def test_an_unban_announced_is_said_once_and_a_ban_by_us_elsewhere_is_offered_to_lift() -> None:
+    """The server announces a ban lifted (before its ok, on one connection): the ok adds
+    nothing then. An unban of someone not banned is answered ok and announced to nobody:
+    the window's line says it."""
+    from protocol import RoomNotice
+
+    model = ChatModel("Bob")
+    key = in_room(model)
+    model.apply(RoomNotice("#redes", "ban", "Mia", 1.0, by="Bob"))  # on Bob's phone, say
+    assert model.banned_in(key) == "Mia"
+    model.apply(RoomNotice("#redes", "unban", "Mia", 2.0, by="Bob"))
+    assert model.banned_in(key) == ""
+    lines = len(model.conversations[key].lines)
+    model.ban_lifted(key, "Mia")
+    assert len(model.conversations[key].lines) == lines
+    model.ban_lifted(key, "Mia")  # again: nobody announced it this time
+    assert model.conversations[key].lines[-1].text == "Mia is not banned from #redes now"
