@@ -48,6 +48,9 @@ ACTS = (
 ACT_NAMES = {**dict(ACTS), "topic": N_("Topic"), "invite": N_("Invite"), "unban": N_("Lift a ban")}
 # How long "Mute for 10 minutes" mutes (seconds).
 MUTE_SECONDS = 600
+# A member's role in one character, for a row where its word would cut the name short
+# ("Concei… (responsável)"): the word is in the row's tooltip then (RoomPanel.role_tip).
+ROLE_MARKS = {"owner": "★", "moderator": "◆"}
 
 
 class RoomPanel:
@@ -112,6 +115,11 @@ class RoomPanel:
         self.toggle = ttk.Checkbutton(app.header, text=_("Members"), style="Toolbutton", variable=self.toggle_var,
                                       command=self.toggle_members)
         self.members.bind("<Escape>", self._escape)
+        # A member's role in words, under the pointer over their row (marked rows say it no other way).
+        self._tip: tk.Toplevel | None = None
+        self._tip_row = ""
+        self.members.bind("<Motion>", self._hover)
+        self.members.bind("<Leave>", lambda e: self._hide_tip())
 
     # --- Drawing ---------------------------------------------------------------------------
 
@@ -142,9 +150,9 @@ class RoomPanel:
             else self.mode_check.grid_remove()
         self.older_button.grid(row=4, column=0, columnspan=2, sticky="ew", pady=(4, 0)) if model.has_older(key) \
             else self.older_button.grid_remove()
-        rows = [(member.name, self._fit(member.name, "" if member.role == "member"
-                                        else f" ({describe_role(member.role)})"), member.online)
-                for member in model.rooms[key].members or ()]
+        members = model.rooms[key].members or ()
+        marked = not all(self._fits(member.name, member.role) for member in members)
+        rows = [(member.name, self._fit(member.name, member.role, marked), member.online) for member in members]
         if rows == self._rows:
             return  # redrawn only when it changed (a render comes with every batch of events)
         self._rows = rows
@@ -153,15 +161,65 @@ class RoomPanel:
             self.members.insert("", "end", iid=name, text=text, tags=() if online else ("offline",))
         self.shown = [text for _name, text, _online in rows]
 
-    def _fit(self, name: str, role: str) -> str:
-        """A member's row: ``name`` cut short with "…" (cut_to_fit: between whole
-        characters, as the list of conversations' rows) so that ``role`` after it stays
-        whole within the column: a long name was clipped at its edge mid-letter, and the
-        role with it. The column's own width (MEMBERS_WIDTH), not the list's as laid out,
-        which is a few pixels wider or narrower beside the messages or over them."""
-        room = int(self.members.column("#0", "width")) - 20 - 4  # less the row's indent and padding
-        shown = sanitize(name)
-        return cut_to_fit(shown, room, self.app.fonts["default"].measure, role) or f"{shown[:1]}…{role}"
+    def _room(self) -> int:
+        """The pixels a member's row has for its text: the column's own width
+        (MEMBERS_WIDTH), not the list's as laid out, which is a few pixels wider or
+        narrower beside the messages or over them, less the row's indent and padding."""
+        return int(self.members.column("#0", "width")) - 20 - 4
+
+    @staticmethod
+    def _role_text(role: str, marked: bool) -> str:
+        if role == "member":
+            return ""
+        return f" {ROLE_MARKS[role]}" if marked and role in ROLE_MARKS else f" ({describe_role(role)})"
+
+    def _fits(self, name: str, role: str) -> bool:
+        """True if member ``name``'s row holds their name whole with their role in words."""
+        return self.app.fonts["default"].measure(sanitize(name) + self._role_text(role, False)) <= self._room()
+
+    def _fit(self, name: str, role: str, marked: bool) -> str:
+        """A member's row: ``name`` and their ``role`` in words ("Olga (owner)"), or, in a
+        list where the word would cut some name short (``marked``: "Concei… (responsável)"
+        at the default width in Portuguese), the role's mark for every row alike
+        (ROLE_MARKS: "Conceição ★"; the word in the row's tooltip, role_tip). A name too
+        long even so is cut short with "…" (cut_to_fit: between whole characters, as the
+        list of conversations' rows), the role after it whole: a long name was clipped at
+        its edge mid-letter, and the role with it."""
+        shown, rest = sanitize(name), self._role_text(role, marked)
+        return cut_to_fit(shown, self._room(), self.app.fonts["default"].measure, rest) or f"{shown[:1]}…{rest}"
+
+    def role_tip(self, name: str) -> str:
+        """The tooltip of member ``name``'s row in the open room: their name and role in
+        words ("Conceição — responsável"), or "" for a plain member."""
+        model = self.app.model
+        state = model.rooms.get(model.active) if model is not None else None
+        member = next((m for m in (state.members if state else None) or () if m.name == name), None)
+        if member is None or member.role == "member":
+            return ""
+        return f"{sanitize(member.name)} — {describe_role(member.role)}"
+
+    def _hover(self, event: Any) -> None:
+        row = self.members.identify_row(event.y)
+        if row == self._tip_row:
+            return
+        self._hide_tip()
+        text = self.role_tip(row) if row else ""
+        if not text:
+            return
+        self._tip_row = row
+        tip = self._tip = tk.Toplevel(self.members)
+        tip.wm_overrideredirect(True)
+        ttk.Label(tip, text=text, padding=(6, 2), relief="solid", borderwidth=1).pack()
+        # Under the pointer, within the window (the list is at its right edge).
+        tip.update_idletasks()
+        right = self.app.root.winfo_rootx() + self.app.root.winfo_width()
+        tip.wm_geometry(f"+{max(0, min(event.x_root + 12, right - tip.winfo_reqwidth()))}+{event.y_root + 16}")
+
+    def _hide_tip(self) -> None:
+        self._tip_row = ""
+        if self._tip is not None:
+            self._tip.destroy()
+            self._tip = None
 
     def fit(self, area: int) -> None:
         """The conversation area (the messages and this column) is ``area`` pixels wide

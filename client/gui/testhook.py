@@ -37,6 +37,8 @@ exactly as the user does, and typing goes through the real bindings:
   press Enter there (the dump's ``new_chat`` is what the box holds);
 - ``{"cmd": "members"}``: click the header's Members button (a room's column shown or hidden);
 - ``{"cmd": "room_act", "act": A, "name": N}``: what the member menu's entry A does for N;
+- ``{"cmd": "member_tip", "name": N}``: the pointer moved over member N's row: the
+  tooltip's text (None: none shown);
 - ``{"cmd": "room_leave"}``: click the room column's Leave button;
 - ``{"cmd": "topic"}``: click the room column's Topic… button (its dialog opens on a later turn);
 - ``{"cmd": "topic_dialog", "text": T}``: the open topic dialog's prompt and text (``"open":
@@ -488,6 +490,14 @@ def handle(app: ChatApp, command: dict[str, Any]) -> dict[str, Any]:
             _focus(dialog, dialog.entry)
             dialog.entry.event_generate("<Return>", when="now")
         return found
+    if cmd == "member_tip":  # the pointer over a member's row, through the list's own binding
+        tree = app.rooms.members
+        tree.see(command["name"])
+        tree.update_idletasks()
+        x, y, _w, h = tree.bbox(command["name"])
+        tree.event_generate("<Motion>", x=x + 10, y=y + h // 2, when="now")
+        tip = app.rooms._tip
+        return {"ok": True, "tip": tip.winfo_children()[0].cget("text") if tip is not None else None}
     if cmd == "room_leave":  # a click on the room column's Leave button
         app.rooms.leave_button.invoke()
         return {"ok": True}
