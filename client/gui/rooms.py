@@ -27,7 +27,7 @@ from ..commands import check_room
 from ..display import describe_role, sanitize
 from .layout import BESIDE, HIDDEN, MEMBERS_WIDTH, MESSAGES_MIN, OVER, MemberColumn
 from .model import cut_to_fit, fit_topic, is_room_key, room_key
-from .session import act_failure_words, failure_words
+from .session import act_failure_words, failure_words, maybe_done
 
 if TYPE_CHECKING:
     from .app import ChatApp
@@ -320,7 +320,10 @@ class RoomPanel:
         if model is None:
             return
         why = act_failure_words(error, *act) if act is not None else failure_words(error, about)
-        model.notice(model.active, _("{what} failed: {why}").format(what=what, why=why))
+        # Sent and unanswered (no answer in time, the connection lost first): it may have been
+        # done, and a late answer says so (ChatModel._late_done), so it is not said failed.
+        text = _("{what} is not confirmed: {why}") if maybe_done(error) else _("{what} failed: {why}")
+        model.notice(model.active, text.format(what=what, why=why))
         self.app._render()
 
     def join(self, room: str | None = None) -> None:

@@ -923,6 +923,7 @@ chatCatalogueLoaded("pt_BR", {
   "{weekday}, {day} {month}": "{weekday}, {day} de {month}",
   "{weekday}, {day} {month} {year}": "{weekday}, {day} de {month} de {year}",
   "{what} failed: {why}": "{what} falhou: {why}",
+  "{what} is not confirmed: {why}": "{what} não foi confirmado: {why}",
   "{where} closed the connection during the login": "{where} fechou a conexão durante o login",
   "{where} closed the connection during the login, before answering (if it is a TLS server, connect with --tls)": "{where} fechou a conexão durante o login, sem responder (se for um servidor TLS, conecte com --tls)",
   "{where} did not answer the login within {seconds} s": "{where} não respondeu ao login em {seconds} s",
