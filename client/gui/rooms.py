@@ -156,6 +156,7 @@ class RoomPanel:
         if rows == self._rows:
             return  # redrawn only when it changed (a render comes with every batch of events)
         self._rows = rows
+        self._hide_tip()  # its row may be gone
         self.members.delete(*self.members.get_children())
         for name, text, online in rows:
             self.members.insert("", "end", iid=name, text=text, tags=() if online else ("offline",))
@@ -260,6 +261,7 @@ class RoomPanel:
         if where == self.where:
             return
         self.where = where
+        self._hide_tip()  # (a list hidden under the pointer has no Leave)
         frame = self.members_frame
         frame.grid_remove()
         frame.place_forget()

@@ -238,6 +238,12 @@ def layout(app: ChatApp) -> dict[str, Any]:
     }
 
 
+def _member_tip(app: ChatApp) -> str | None:
+    """The text of the tooltip shown over a member's row, or None."""
+    tip = app.rooms._tip
+    return tip.winfo_children()[0].cget("text") if tip is not None else None
+
+
 def dump(app: ChatApp, panes: Any = True, sizes: bool = False) -> dict[str, Any]:
     root = app.root
     try:
@@ -299,6 +305,7 @@ def dump(app: ChatApp, panes: Any = True, sizes: bool = False) -> dict[str, Any]
             "rooms": {key: {"name": state.name, "topic": state.topic, "count": state.count,
                             "may_moderate": model.may_moderate(key)} for key, state in model.rooms.items()},
             "members": list(app.rooms.shown),
+            "member_tip": _member_tip(app),
             "room_menu": app.rooms.menu_items(),
             # The menu each member of the open room gets (a right click on them): {name: acts}.
             "member_menus": {m.name: app.rooms.menu_items(m.name)
@@ -496,8 +503,7 @@ def handle(app: ChatApp, command: dict[str, Any]) -> dict[str, Any]:
         tree.update_idletasks()
         x, y, _w, h = tree.bbox(command["name"])
         tree.event_generate("<Motion>", x=x + 10, y=y + h // 2, when="now")
-        tip = app.rooms._tip
-        return {"ok": True, "tip": tip.winfo_children()[0].cget("text") if tip is not None else None}
+        return {"ok": True, "tip": _member_tip(app)}
     if cmd == "room_leave":  # a click on the room column's Leave button
         app.rooms.leave_button.invoke()
         return {"ok": True}

@@ -394,6 +394,11 @@ def test_a_members_role_gives_way_to_a_mark_rather_than_cut_their_name(open_gui,
     assert state["layout"]["members_fit"], state["members"]
     assert bob.cmd("member_tip", name="Conceição")["tip"] == "Conceição — responsável"
     assert bob.cmd("member_tip", name="Bob")["tip"] is None  # a plain member: no role to say
+    assert bob.cmd("member_tip", name="Conceição")["tip"] == "Conceição — responsável"
+    with start(clients, server.port, "Vic") as vic:
+        vic.join("#turma")
+        state = bob.wait(lambda s: len(s["members"]) == 3, "Vic in the list", panes=False)
+        assert state["member_tip"] is None  # the list drawn again: no tip left over a row that moved
 
 
 def test_a_messages_delivery_label_is_never_cut_in_two_by_the_wrap(open_gui, server, clients) -> None:  # noqa: F811
