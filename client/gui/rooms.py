@@ -115,11 +115,15 @@ class RoomPanel:
         self.toggle = ttk.Checkbutton(app.header, text=_("Members"), style="Toolbutton", variable=self.toggle_var,
                                       command=self.toggle_members)
         self.members.bind("<Escape>", self._escape)
-        # A member's role in words, under the pointer over their row (marked rows say it no other way).
+        # A member's role in words, under the pointer over their row, or under the row the
+        # arrow keys moved to (marked rows say it no other way).
         self._tip: tk.Toplevel | None = None
         self._tip_row = ""
         self.members.bind("<Motion>", self._hover)
         self.members.bind("<Leave>", lambda e: self._hide_tip())
+        for key in ("<KeyRelease-Up>", "<KeyRelease-Down>", "<KeyRelease-Home>", "<KeyRelease-End>"):
+            self.members.bind(key, self._keyed)
+        self.members.bind("<FocusOut>", lambda e: self._hide_tip())
 
     # --- Drawing ---------------------------------------------------------------------------
 
@@ -200,7 +204,21 @@ class RoomPanel:
         return f"{sanitize(member.name)} — {describe_role(member.role)}"
 
     def _hover(self, event: Any) -> None:
-        row = self.members.identify_row(event.y)
+        self._show_tip(self.members.identify_row(event.y), event.x_root + 12, event.y_root + 16)
+
+    def _keyed(self, _event: object) -> None:
+        """An arrow key moved the list's focus: the tip of that row, under it."""
+        row = self.members.focus()
+        box = self.members.bbox(row) if row else ""
+        if not box:
+            self._hide_tip()
+            return
+        x, y, _width, height = box
+        self._show_tip(row, self.members.winfo_rootx() + x + 20, self.members.winfo_rooty() + y + height + 2)
+
+    def _show_tip(self, row: str, x: int, y: int) -> None:
+        """The tip of member ``row`` at ``x``, ``y`` (on the screen), kept within the
+        window (the list is at its right edge); none for a plain member or no row."""
         if row == self._tip_row:
             return
         self._hide_tip()
@@ -211,10 +229,9 @@ class RoomPanel:
         tip = self._tip = tk.Toplevel(self.members)
         tip.wm_overrideredirect(True)
         ttk.Label(tip, text=text, padding=(6, 2), relief="solid", borderwidth=1).pack()
-        # Under the pointer, within the window (the list is at its right edge).
         tip.update_idletasks()
         right = self.app.root.winfo_rootx() + self.app.root.winfo_width()
-        tip.wm_geometry(f"+{max(0, min(event.x_root + 12, right - tip.winfo_reqwidth()))}+{event.y_root + 16}")
+        tip.wm_geometry(f"+{max(0, min(x, right - tip.winfo_reqwidth()))}+{y}")
 
     def _hide_tip(self) -> None:
         self._tip_row = ""

@@ -38,7 +38,8 @@ exactly as the user does, and typing goes through the real bindings:
 - ``{"cmd": "members"}``: click the header's Members button (a room's column shown or hidden);
 - ``{"cmd": "room_act", "act": A, "name": N}``: what the member menu's entry A does for N;
 - ``{"cmd": "member_tip", "name": N}``: the pointer moved over member N's row: the
-  tooltip's text (None: none shown);
+  tooltip's text (None: none shown); ``"key": true``: the list focused and its keyboard
+  focus moved to N's row by the Down key's handlers (Treeview's and the window's);
 - ``{"cmd": "room_leave"}``: click the room column's Leave button;
 - ``{"cmd": "topic"}``: click the room column's Topic… button (its dialog opens on a later turn);
 - ``{"cmd": "topic_dialog", "text": T}``: the open topic dialog's prompt and text (``"open":
@@ -501,6 +502,14 @@ def handle(app: ChatApp, command: dict[str, Any]) -> dict[str, Any]:
         tree = app.rooms.members
         tree.see(command["name"])
         tree.update_idletasks()
+        if command.get("key"):
+            _focus(root, tree)
+            children = list(tree.get_children())
+            tree.focus(children[max(0, children.index(command["name"]) - 1)])
+            if children.index(command["name"]) > 0:
+                tree.event_generate("<KeyPress-Down>", when="now")
+            tree.event_generate("<KeyRelease-Down>", when="now")
+            return {"ok": True, "tip": _member_tip(app), "focus": tree.focus()}
         x, y, _w, h = tree.bbox(command["name"])
         tree.event_generate("<Motion>", x=x + 10, y=y + h // 2, when="now")
         return {"ok": True, "tip": _member_tip(app)}

@@ -394,7 +394,9 @@ def test_a_members_role_gives_way_to_a_mark_rather_than_cut_their_name(open_gui,
     assert state["layout"]["members_fit"], state["members"]
     assert bob.cmd("member_tip", name="Conceição")["tip"] == "Conceição — responsável"
     assert bob.cmd("member_tip", name="Bob")["tip"] is None  # a plain member: no role to say
-    assert bob.cmd("member_tip", name="Conceição")["tip"] == "Conceição — responsável"
+    # By keyboard too (Tab to the list, then the arrows): the row the focus moved to.
+    assert bob.cmd("member_tip", name="Conceição", key=True) == {"ok": True, "tip": "Conceição — responsável",
+                                                                  "focus": "Conceição"}
     with start(clients, server.port, "Vic") as vic:
         vic.join("#turma")
         state = bob.wait(lambda s: len(s["members"]) == 3, "Vic in the list", panes=False)
