@@ -465,6 +465,12 @@ class ChatModel:
         self.blocked: dict[str, str] | None = None
         # Keys with a block or unblock on its way: their button waits for the answer.
         self.blocking: set[str] = set()
+        # Whom the user banned in this session, by room key (the latest, as the server took
+        # it, or a notice said of a ban by us): "Lift a ban…" offers the name, since a
+        # banned person is in no member list. The latest lifting of a ban the rooms told
+        # (room key, name key), so that our unban's ok does not say it again.
+        self.banned: dict[str, str] = {}
+        self._unban_told: tuple[str, str] | None = None
 
     # --- Reading ------------------------------------------------------------------------
 
@@ -827,7 +833,11 @@ class ChatModel:
             self._changes.append(StatusChanged())
         elif isinstance(event, AnsweredLate):
             # The window said this change may or may not have been made (its answer did not
-            # come in time): the answer came after all, and the library applied it.
+            # come in time): the answer came after all, and the library applied it; what the
+            # window keeps of it follows (a room left first, so that the line goes where the
+            # user is then).
+            if event.done:
+                self._late_done(event)
             text = late_answer_words(event, self.me)
             self.notice(self.active, text[:1].upper() + text[1:])
         elif isinstance(event, ErrorReply) and event.request_id is None and (
@@ -847,6 +857,76 @@ class ChatModel:
             text = explain_refusal(event)
             self.notice(self.active, _("The server reported an error: {why}").format(why=text))
         # Anything else (late answers to who/whois, pongs...) needs nothing on screen.
+
+    def _late_done(self, event: AnsweredLate) -> None:
+        """A change the server made after all (``event``: an AnsweredLate, ``done``), applied
+        where the window keeps it, as its answer in time would have been: a room joined is
+        listed and what it is like asked (RoomInfoWanted, whose answer goes to
+        :meth:`room_joined`, as a join's does; not opened: the user has moved on); a room
+        left goes; an act in a room asks its member list again (:meth:`act_done`); a block
+        or unblock marks the list; our edit or delete shows on its message. The read
+        receipts switch is the window's (app.py: the library holds the setting)."""
+        asked, request = event.asked, event.request
+        room = getattr(asked, "room_name", None)
+        if request == "join" and room is not None:
+            self._rooms_left.discard(room_key(room))
+            self._member_of(room)
+        elif request == "leave" and room is not None:
+            self.room_left(room)
+        elif room is not None:
+            self.act_done(room, request, getattr(asked, "name", ""))
+        elif request in ("block", "unblock") and asked is not None:
+            self.block_told(asked.name, request == "block")
+        elif request in ("edit", "delete") and asked is not None:
+            self._own_change_late(asked.msg_id, getattr(asked, "text", None) if request == "edit" else None, event.at)
+
+    def _own_change_late(self, msg_id: int, text: str | None, at: float | None) -> None:
+        """Our edit (``text``) or delete (None) of message ``msg_id``, taken by the server
+        after the window gave up waiting: shown on its line, as :meth:`changed_own` shows
+        one answered in time; a moderator's delete of someone else's room post, as
+        :meth:`deleted_by_us`. Nothing if the message is not shown here."""
+        for key, conversation in self.conversations.items():
+            line = next((each for each in conversation.lines if each.msg_id == msg_id), None)
+            if line is None:
+                continue
+            if line.kind == "out":
+                self.changed_own(key, line, text, at)
+            elif text is None:
+                self.deleted_by_us(key, msg_id)
+            return
+
+    def act_done(self, room: str, act: str, name: str) -> None:
+        """The server took act ``act`` (a room act's frame type: ``ban``, ``unban``, ``kick``,
+        ``topic``...) on ``name`` in ``room``, in time or late: the member list is asked
+        again (MembersWanted); a ban is remembered, for "Lift a ban…" to offer the name
+        (:meth:`banned_in`), and forgotten once lifted."""
+        key = room_key(room)
+        if act == "ban" and name:
+            self.banned[key] = name
+        elif act == "unban" and key_of(self.banned.get(key, "")) == key_of(name):
+            del self.banned[key]
+        if key in self.rooms:
+            self._changes.append(MembersWanted(key, self.rooms[key].name))
+
+    def banned_in(self, key: str) -> str:
+        """The name "Lift a ban…" offers in room ``key``: the latest banned there in this
+        session and not lifted since, or ""."""
+        return self.banned.get(key, "")
+
+    def ban_lifted(self, key: str, name: str) -> None:
+        """The server answered ``ok`` to our unban of ``name`` in room ``key``. It answers so
+        whether or not they were banned, and announces only a ban lifted (PROTOCOL.md,
+        "unban"): unless the room's notice said it already, a line says what is true
+        either way (the notice may also come after the ok)."""
+        state = self.rooms.get(key)
+        if state is None:
+            return  # left meanwhile
+        self.act_done(state.name, "unban", name)
+        if self._unban_told == (key, key_of(name)):
+            self._unban_told = None
+            return
+        self.notice(key, _("{name} is not banned from {room} now").format(name=sanitize(name),
+                                                                          room=sanitize(state.name)))
 
     def receipts_settled(self, on: bool | None) -> None:
         """Read receipts are ``on`` (or off) as the library holds them now: our own switch,
@@ -1731,6 +1811,12 @@ class ChatModel:
         self._room_conversation(event.room_name)
         if not (event.act == "online" and self._returns.room_online(key, key_of(event.name))):
             self.notice(key, describe_room_notice(event, self.me).removeprefix("* "), event.at)
+        if event.act == "ban" and event.by is not None and key_of(event.by) == key_of(self.me):
+            self.banned[key] = event.name  # from another device of ours too
+        elif event.act == "unban":
+            self._unban_told = (key, key_of(event.name))
+            if key_of(self.banned.get(key, "")) == key_of(event.name):
+                del self.banned[key]
         if state is None:
             if me:
                 # About us, of a room we are not in (an invitation, a ban or its end): its

@@ -26,17 +26,18 @@ from i18n import N_, _, ngettext
 from ..commands import check_room
 from ..display import describe_role, sanitize
 from .layout import BESIDE, HIDDEN, MEMBERS_WIDTH, MESSAGES_MIN, OVER, MemberColumn
-from .model import cut_to_fit, fit_topic, is_room_key
-from .session import act_failure_words, failure_words
+from .model import cut_to_fit, fit_topic, is_room_key, room_key
+from .session import act_failure_words, failure_words, maybe_done
 
 if TYPE_CHECKING:
     from .app import ChatApp
 
-# The acts of the member menu: (act, label). Shown through _().
+# The acts of the member menu: (act, label). Shown through _(). Not "unban": a banned
+# person is in no member list (a ban puts one out and keeps one out: PROTOCOL.md, "ban"):
+# the column's "Lift a ban…" asks for the name.
 ACTS = (
     ("kick", N_("Put out of the room")),
     ("ban", N_("Ban from the room")),
-    ("unban", N_("Lift the ban")),
     ("mute", N_("Mute for 10 minutes")),
     ("unmute", N_("Unmute")),
     ("appoint", N_("Make moderator")),
@@ -44,9 +45,12 @@ ACTS = (
     ("delete_post", N_("Delete their last post")),  # issue 13
 )
 # What a failed act is called in its notice: the menu's entry, or the button's.
-ACT_NAMES = {**dict(ACTS), "topic": N_("Topic"), "invite": N_("Invite")}
+ACT_NAMES = {**dict(ACTS), "topic": N_("Topic"), "invite": N_("Invite"), "unban": N_("Lift a ban")}
 # How long "Mute for 10 minutes" mutes (seconds).
 MUTE_SECONDS = 600
+# A member's role in one character, for a row where its word would cut the name short
+# ("Concei… (responsável)"): the word is in the row's tooltip then (RoomPanel.role_tip).
+ROLE_MARKS = {"owner": "★", "moderator": "◆"}
 
 
 class RoomPanel:
@@ -81,6 +85,8 @@ class RoomPanel:
         # Their texts' widths (not the theme's eleven characters each), sharing the column's.
         self.topic_button = ttk.Button(acts, text=_("Topic…"), command=self.ask_topic, width=-1)
         self.invite_button = ttk.Button(acts, text=_("Invite…"), command=self.ask_invite, width=-1)
+        # Unbanning, for those who may ban: a banned person is in no member list to click.
+        self.unban_button = ttk.Button(acts, text=_("Lift a ban…"), command=self.ask_unban)
         acts.columnconfigure((0, 1), weight=1)
         # The room's mode: the owner's switch (PROTOCOL.md, "Roles"); everyone sees the
         # mode in the header ("invite only").
@@ -109,6 +115,15 @@ class RoomPanel:
         self.toggle = ttk.Checkbutton(app.header, text=_("Members"), style="Toolbutton", variable=self.toggle_var,
                                       command=self.toggle_members)
         self.members.bind("<Escape>", self._escape)
+        # A member's role in words, under the pointer over their row, or under the row the
+        # arrow keys moved to (marked rows say it no other way).
+        self._tip: tk.Toplevel | None = None
+        self._tip_row = ""
+        self.members.bind("<Motion>", self._hover)
+        self.members.bind("<Leave>", lambda e: self._hide_tip())
+        for key in ("<KeyRelease-Up>", "<KeyRelease-Down>", "<KeyRelease-Home>", "<KeyRelease-End>"):
+            self.members.bind(key, self._keyed)
+        self.members.bind("<FocusOut>", lambda e: self._hide_tip())
 
     # --- Drawing ---------------------------------------------------------------------------
 
@@ -130,32 +145,99 @@ class RoomPanel:
         self.topic_button.grid(row=0, column=0, sticky="ew") if moderator else self.topic_button.grid_remove()
         self.invite_button.grid(row=0, column=1, sticky="ew", padx=(4, 0)) if moderator \
             else self.invite_button.grid_remove()
-        self.leave_button.grid(row=1 if moderator else 0, column=0, columnspan=2, sticky="ew", pady=(4, 0) if moderator else 0)
+        self.unban_button.grid(row=1, column=0, columnspan=2, sticky="ew", pady=(4, 0)) if moderator \
+            else self.unban_button.grid_remove()
+        self.leave_button.grid(row=2 if moderator else 0, column=0, columnspan=2, sticky="ew",
+                               pady=(4, 0) if moderator else 0)
         self.invite_only_var.set(model.rooms[key].invite_only)
-        self.mode_check.grid(row=2, column=0, columnspan=2, sticky="w", pady=(4, 0)) if model.may_set_mode(key) \
+        self.mode_check.grid(row=3, column=0, columnspan=2, sticky="w", pady=(4, 0)) if model.may_set_mode(key) \
             else self.mode_check.grid_remove()
-        self.older_button.grid(row=3, column=0, columnspan=2, sticky="ew", pady=(4, 0)) if model.has_older(key) \
+        self.older_button.grid(row=4, column=0, columnspan=2, sticky="ew", pady=(4, 0)) if model.has_older(key) \
             else self.older_button.grid_remove()
-        rows = [(member.name, self._fit(member.name, "" if member.role == "member"
-                                        else f" ({describe_role(member.role)})"), member.online)
-                for member in model.rooms[key].members or ()]
+        members = model.rooms[key].members or ()
+        marked = not all(self._fits(member.name, member.role) for member in members)
+        rows = [(member.name, self._fit(member.name, member.role, marked), member.online) for member in members]
         if rows == self._rows:
             return  # redrawn only when it changed (a render comes with every batch of events)
         self._rows = rows
+        self._hide_tip()  # its row may be gone
         self.members.delete(*self.members.get_children())
         for name, text, online in rows:
             self.members.insert("", "end", iid=name, text=text, tags=() if online else ("offline",))
         self.shown = [text for _name, text, _online in rows]
 
-    def _fit(self, name: str, role: str) -> str:
-        """A member's row: ``name`` cut short with "…" (cut_to_fit: between whole
-        characters, as the list of conversations' rows) so that ``role`` after it stays
-        whole within the column: a long name was clipped at its edge mid-letter, and the
-        role with it. The column's own width (MEMBERS_WIDTH), not the list's as laid out,
-        which is a few pixels wider or narrower beside the messages or over them."""
-        room = int(self.members.column("#0", "width")) - 20 - 4  # less the row's indent and padding
-        shown = sanitize(name)
-        return cut_to_fit(shown, room, self.app.fonts["default"].measure, role) or f"{shown[:1]}…{role}"
+    def _room(self) -> int:
+        """The pixels a member's row has for its text: the column's own width
+        (MEMBERS_WIDTH), not the list's as laid out, which is a few pixels wider or
+        narrower beside the messages or over them, less the row's indent and padding."""
+        return int(self.members.column("#0", "width")) - 20 - 4
+
+    @staticmethod
+    def _role_text(role: str, marked: bool) -> str:
+        if role == "member":
+            return ""
+        return f" {ROLE_MARKS[role]}" if marked and role in ROLE_MARKS else f" ({describe_role(role)})"
+
+    def _fits(self, name: str, role: str) -> bool:
+        """True if member ``name``'s row holds their name whole with their role in words."""
+        return self.app.fonts["default"].measure(sanitize(name) + self._role_text(role, False)) <= self._room()
+
+    def _fit(self, name: str, role: str, marked: bool) -> str:
+        """A member's row: ``name`` and their ``role`` in words ("Olga (owner)"), or, in a
+        list where the word would cut some name short (``marked``: "Concei… (responsável)"
+        at the default width in Portuguese), the role's mark for every row alike
+        (ROLE_MARKS: "Conceição ★"; the word in the row's tooltip, role_tip). A name too
+        long even so is cut short with "…" (cut_to_fit: between whole characters, as the
+        list of conversations' rows), the role after it whole: a long name was clipped at
+        its edge mid-letter, and the role with it."""
+        shown, rest = sanitize(name), self._role_text(role, marked)
+        return cut_to_fit(shown, self._room(), self.app.fonts["default"].measure, rest) or f"{shown[:1]}…{rest}"
+
+    def role_tip(self, name: str) -> str:
+        """The tooltip of member ``name``'s row in the open room: their name and role in
+        words ("Conceição — responsável"), or "" for a plain member."""
+        model = self.app.model
+        state = model.rooms.get(model.active) if model is not None else None
+        member = next((m for m in (state.members if state else None) or () if m.name == name), None)
+        if member is None or member.role == "member":
+            return ""
+        return f"{sanitize(member.name)} — {describe_role(member.role)}"
+
+    def _hover(self, event: Any) -> None:
+        self._show_tip(self.members.identify_row(event.y), event.x_root + 12, event.y_root + 16)
+
+    def _keyed(self, _event: object) -> None:
+        """An arrow key moved the list's focus: the tip of that row, under it."""
+        row = self.members.focus()
+        box = self.members.bbox(row) if row else ""
+        if not box:
+            self._hide_tip()
+            return
+        x, y, _width, height = box
+        self._show_tip(row, self.members.winfo_rootx() + x + 20, self.members.winfo_rooty() + y + height + 2)
+
+    def _show_tip(self, row: str, x: int, y: int) -> None:
+        """The tip of member ``row`` at ``x``, ``y`` (on the screen), kept within the
+        window (the list is at its right edge); none for a plain member or no row."""
+        if row == self._tip_row:
+            return
+        self._hide_tip()
+        text = self.role_tip(row) if row else ""
+        if not text:
+            return
+        self._tip_row = row
+        tip = self._tip = tk.Toplevel(self.members)
+        tip.wm_overrideredirect(True)
+        ttk.Label(tip, text=text, padding=(6, 2), relief="solid", borderwidth=1).pack()
+        tip.update_idletasks()
+        right = self.app.root.winfo_rootx() + self.app.root.winfo_width()
+        tip.wm_geometry(f"+{max(0, min(x, right - tip.winfo_reqwidth()))}+{y}")
+
+    def _hide_tip(self) -> None:
+        self._tip_row = ""
+        if self._tip is not None:
+            self._tip.destroy()
+            self._tip = None
 
     def fit(self, area: int) -> None:
         """The conversation area (the messages and this column) is ``area`` pixels wide
@@ -179,8 +261,8 @@ class RoomPanel:
     def tab_stops(self) -> list[tk.Misc]:
         """The column's widgets in the order Tab visits them (ChatApp.tab_order), as they
         are laid out: its buttons, its switch, Older messages, then its members."""
-        return [self.topic_button, self.invite_button, self.leave_button, self.mode_check, self.older_button,
-                self.members]
+        return [self.topic_button, self.invite_button, self.unban_button, self.leave_button, self.mode_check,
+                self.older_button, self.members]
 
     def header_width(self) -> int:
         """The pixels the Members button takes of the header (0: no room open)."""
@@ -196,6 +278,7 @@ class RoomPanel:
         if where == self.where:
             return
         self.where = where
+        self._hide_tip()  # (a list hidden under the pointer has no Leave)
         frame = self.members_frame
         frame.grid_remove()
         frame.place_forget()
@@ -256,7 +339,10 @@ class RoomPanel:
         if model is None:
             return
         why = act_failure_words(error, *act) if act is not None else failure_words(error, about)
-        model.notice(model.active, _("{what} failed: {why}").format(what=what, why=why))
+        # Sent and unanswered (no answer in time, the connection lost first): it may have been
+        # done, and a late answer says so (ChatModel._late_done), so it is not said failed.
+        text = _("{what} is not confirmed: {why}") if maybe_done(error) else _("{what} failed: {why}")
+        model.notice(model.active, text.format(what=what, why=why))
         self.app._render()
 
     def join(self, room: str | None = None) -> None:
@@ -381,6 +467,17 @@ class RoomPanel:
         if name and name.strip():
             self.act("invite", name.strip())
 
+    def ask_unban(self) -> None:
+        """"Lift a ban…": whose, asked (the name banned here in this session offered,
+        ChatModel.banned_in), then ``unban`` as an act; what came of it is said in the room."""
+        model = self.app.model
+        if model is None or model.active not in model.rooms:
+            return
+        name = simpledialog.askstring(_("Lift a ban"), _("Whose ban on {room} to lift?").format(
+            room=model.rooms[model.active].name), initialvalue=model.banned_in(model.active), parent=self.app.root)
+        if name and name.strip():
+            self.act("unban", name.strip())
+
     def act(self, act: str, name: str) -> None:
         """Moderation act ``act`` (an ACTS entry, or "topic" with the text as ``name``) in
         the open room; the server announces it in the room, which the model shows."""
@@ -419,22 +516,33 @@ class RoomPanel:
         # command. A refusal of an act on someone (not_member: they left meanwhile) is about
         # them, not the room: named by the error ("Vic is not in #redes"), or, from an older
         # server, in its words, as the terminal and the page say it.
-        self._ask(calls[act], lambda _result: self.fetch_members(room), _(ACT_NAMES[act]),
+        self._ask(calls[act], lambda _result: self._acted(room, act, name), _(ACT_NAMES[act]),
                   about=room if act == "topic" else None, act=None if act == "topic" else (act, name, room))
+
+    def _acted(self, room: str, act: str, name: str) -> None:
+        """The server took ``act`` on ``name`` in ``room``: the model remembers what it
+        keeps of it and asks the member list again; an unban's outcome is said (the server
+        announces none when there was no ban)."""
+        model = self.app.model
+        if model is None:
+            return
+        if act == "unban":
+            model.ban_lifted(room_key(room), name)
+        else:
+            model.act_done(room, act, name)
+        self.app._render()
 
     # --- The member menu -------------------------------------------------------------------
 
     def menu_items(self, name: str | None = None) -> list[str]:
         """The menu's entries for the open room: the acts, if we may moderate; else none.
-        For member ``name``, Mute or Unmute as fits them (the model knows who is muted), and
-        never "Lift the ban": the menu is the member list's, and a member is not banned (a
-        ban puts one out of the room and keeps one out: PROTOCOL.md, "ban")."""
+        For member ``name``, Mute or Unmute as fits them (the model knows who is muted)."""
         model = self.app.model
         if model is None or not model.may_moderate(model.active):
             return []
         if name is None:
             return [act for act, _label in ACTS]
-        skipped = {"unban", "mute" if model.is_muted(model.active, name) else "unmute"}
+        skipped = {"mute" if model.is_muted(model.active, name) else "unmute"}
         return [act for act, _label in ACTS if act not in skipped]
 
     def _menu_at(self, event: Any) -> str:

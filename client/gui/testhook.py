@@ -37,11 +37,16 @@ exactly as the user does, and typing goes through the real bindings:
   press Enter there (the dump's ``new_chat`` is what the box holds);
 - ``{"cmd": "members"}``: click the header's Members button (a room's column shown or hidden);
 - ``{"cmd": "room_act", "act": A, "name": N}``: what the member menu's entry A does for N;
+- ``{"cmd": "member_tip", "name": N}``: the pointer moved over member N's row: the
+  tooltip's text (None: none shown); ``"key": true``: the list focused and its keyboard
+  focus moved to N's row by the Down key's handlers (Treeview's and the window's);
 - ``{"cmd": "room_leave"}``: click the room column's Leave button;
 - ``{"cmd": "topic"}``: click the room column's Topic… button (its dialog opens on a later turn);
 - ``{"cmd": "topic_dialog", "text": T}``: the open topic dialog's prompt and text (``"open":
   false`` when none is open yet), then, given T, T typed in it in place of its text and
-  Enter pressed there;
+  Enter pressed there; "Lift a ban…"'s dialog alike;
+- ``{"cmd": "lift_ban"}``: click the room column's "Lift a ban…" button (``"ok": false``
+  when it is hidden; its dialog opens on a later turn);
 - ``{"cmd": "message_act", "act": "edit"|"delete", "text": T}``: a right click on the first
   place the open conversation shows T, then the message menu's entry (``"ok": false`` when
   the click finds none of our messages that may still change);
@@ -138,7 +143,8 @@ def _role(app: ChatApp, widget: Any) -> str:
                  str(app.new_chat.entry): "new-chat", str(app.new_chat.button): "new-chat-button",
                  str(rooms.join_button): "join-button", str(rooms.toggle): "members-button",
                  str(rooms.topic_button): "room-topic", str(rooms.invite_button): "room-invite",
-                 str(rooms.leave_button): "room-leave", str(rooms.mode_check): "room-mode",
+                 str(rooms.unban_button): "room-unban", str(rooms.leave_button): "room-leave",
+                 str(rooms.mode_check): "room-mode",
                  str(rooms.older_button): "room-older", str(rooms.members): "member-list"}
         # The open conversation's messages; another's (hidden under it) by its key.
         roles.update({str(pane.text): "messages" if app.model is not None and key == app.model.active
@@ -233,6 +239,12 @@ def layout(app: ChatApp) -> dict[str, Any]:
     }
 
 
+def _member_tip(app: ChatApp) -> str | None:
+    """The text of the tooltip shown over a member's row, or None."""
+    tip = app.rooms._tip
+    return tip.winfo_children()[0].cget("text") if tip is not None else None
+
+
 def dump(app: ChatApp, panes: Any = True, sizes: bool = False) -> dict[str, Any]:
     root = app.root
     try:
@@ -294,6 +306,7 @@ def dump(app: ChatApp, panes: Any = True, sizes: bool = False) -> dict[str, Any]
             "rooms": {key: {"name": state.name, "topic": state.topic, "count": state.count,
                             "may_moderate": model.may_moderate(key)} for key, state in model.rooms.items()},
             "members": list(app.rooms.shown),
+            "member_tip": _member_tip(app),
             "room_menu": app.rooms.menu_items(),
             # The menu each member of the open room gets (a right click on them): {name: acts}.
             "member_menus": {m.name: app.rooms.menu_items(m.name)
@@ -468,6 +481,11 @@ def handle(app: ChatApp, command: dict[str, Any]) -> dict[str, Any]:
     if cmd == "topic":  # a click on Topic…: its dialog waits for an answer, so it opens on a turn of its own
         root.after(0, app.rooms.topic_button.invoke)
         return {"ok": True}
+    if cmd == "lift_ban":  # a click on "Lift a ban…": its dialog opens on a turn of its own, as Topic…'s
+        if not app.rooms.unban_button.winfo_manager():
+            return {"ok": False}
+        root.after(0, app.rooms.unban_button.invoke)
+        return {"ok": True}
     if cmd == "topic_dialog":
         dialog = next((child for child in root.winfo_children()
                        if isinstance(child, tk.Toplevel) and hasattr(child, "entry") and child.winfo_exists()), None)
@@ -480,6 +498,21 @@ def handle(app: ChatApp, command: dict[str, Any]) -> dict[str, Any]:
             _focus(dialog, dialog.entry)
             dialog.entry.event_generate("<Return>", when="now")
         return found
+    if cmd == "member_tip":  # the pointer over a member's row, through the list's own binding
+        tree = app.rooms.members
+        tree.see(command["name"])
+        tree.update_idletasks()
+        if command.get("key"):
+            _focus(root, tree)
+            children = list(tree.get_children())
+            tree.focus(children[max(0, children.index(command["name"]) - 1)])
+            if children.index(command["name"]) > 0:
+                tree.event_generate("<KeyPress-Down>", when="now")
+            tree.event_generate("<KeyRelease-Down>", when="now")
+            return {"ok": True, "tip": _member_tip(app), "focus": tree.focus()}
+        x, y, _w, h = tree.bbox(command["name"])
+        tree.event_generate("<Motion>", x=x + 10, y=y + h // 2, when="now")
+        return {"ok": True, "tip": _member_tip(app)}
     if cmd == "room_leave":  # a click on the room column's Leave button
         app.rooms.leave_button.invoke()
         return {"ok": True}

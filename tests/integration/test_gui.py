@@ -1090,9 +1090,9 @@ def test_tab_goes_from_the_list_through_the_conversation_to_the_input_box(open_g
     # A room (Dora its owner): its header's Members button, then its column, before the messages.
     gui.cmd("join", room="#turma")
     gui.wait(lambda s: s["active"] == "##turma" and s["members"] and s["focus"] == "input", "the room open")
-    room = ["contacts", *side, "members-button", "room-topic", "room-invite", "room-leave", "room-mode",
-            "member-list", "messages", "input", "send", *status]
-    assert _tab_walk(gui, "<Tab>") == [*room[13:], *room[:13]]
+    room = ["contacts", *side, "members-button", "room-topic", "room-invite", "room-unban", "room-leave",
+            "room-mode", "member-list", "messages", "input", "send", *status]
+    assert _tab_walk(gui, "<Tab>") == [*room[14:], *room[:14]]
     # Another conversation opened while the messages have the focus: theirs have it then
     # (not the hidden pane of the one left).
     _tab_walk(gui, "<Shift-Tab>", "messages")

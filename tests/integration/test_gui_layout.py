@@ -356,7 +356,8 @@ def test_a_long_name_in_a_rooms_member_list_is_cut_with_an_ellipsis(open_gui, se
                                                                    tmp_path: Path) -> None:
     """In a room's member column "MariaDaConceiçãoAlbuquerqueSouza (moderator)" ran past
     its edge, clipped in the middle of a letter and with her role out of sight. The name
-    is cut short with "…" (cut_to_fit, as in the list of conversations), the role whole."""
+    is cut short with "…" (cut_to_fit, as in the list of conversations), the role whole:
+    its mark, since its word would cut the name shorter still (the word in the tooltip)."""
     name = "MariaDaConceiçãoAlbuquerqueSouza"
     maria = start(clients, server.port, name)
     bob = open_gui("Bob")
@@ -365,12 +366,41 @@ def test_a_long_name_in_a_rooms_member_list_is_cut_with_an_ellipsis(open_gui, se
     bob.wait(lambda s: s["active"] == "##turma" and s["members"], "#turma open, Bob its owner", panes=False)
     maria.join("#turma")
     bob.cmd("room_act", act="appoint", name=name)
-    state = bob.wait(lambda s: len(s["members"]) == 2 and "moderator" in s["members"][-1], "Maria a moderator",
+    state = bob.wait(lambda s: len(s["members"]) == 2 and s["members"][-1].endswith(" ◆"), "Maria a moderator",
                      panes=False, layout=True)
     bob.cmd("screenshot", path=str(tmp_path / "members-long-name.png"))
     shown = state["members"][-1]
-    assert shown.endswith("… (moderator)") and name.startswith(shown.removesuffix("… (moderator)")), shown
+    assert shown.endswith("… ◆") and name.startswith(shown.removesuffix("… ◆")), shown
+    assert state["members"][0] == "Bob ★", state["members"]  # every row alike
     assert state["layout"]["members_fit"], state["members"]
+    assert bob.cmd("member_tip", name=name)["tip"] == f"{name} — moderator"
+
+
+def test_a_members_role_gives_way_to_a_mark_rather_than_cut_their_name(open_gui, server, clients,
+                                                                        monkeypatch) -> None:
+    """At the default width in Portuguese the column showed "Concei… (responsável)": the
+    role's word cut the name. Now every row of that list has the role's mark ("★" owner,
+    "◆" moderation) and the name whole; the word is in the row's tooltip. Where the words
+    fit (in English: "Olga (owner)", test_gui_rooms.py), they stay."""
+    monkeypatch.setenv("LANGUAGE", "pt_BR")
+    conceicao = start(clients, server.port, "Conceição")
+    conceicao.join("#turma")
+    bob = open_gui("Bob")
+    bob.logged_in()
+    bob.cmd("join", room="#turma", click=True)
+    state = bob.wait(lambda s: s["active"] == "##turma" and len(s["members"]) == 2, "#turma open", panes=False,
+                     layout=True)
+    assert state["members"] == ["Bob", "Conceição ★"], state["members"]
+    assert state["layout"]["members_fit"], state["members"]
+    assert bob.cmd("member_tip", name="Conceição")["tip"] == "Conceição — responsável"
+    assert bob.cmd("member_tip", name="Bob")["tip"] is None  # a plain member: no role to say
+    # By keyboard too (Tab to the list, then the arrows): the row the focus moved to.
+    assert bob.cmd("member_tip", name="Conceição", key=True) == {"ok": True, "tip": "Conceição — responsável",
+                                                                  "focus": "Conceição"}
+    with start(clients, server.port, "Vic") as vic:
+        vic.join("#turma")
+        state = bob.wait(lambda s: len(s["members"]) == 3, "Vic in the list", panes=False)
+        assert state["member_tip"] is None  # the list drawn again: no tip left over a row that moved
 
 
 def test_a_messages_delivery_label_is_never_cut_in_two_by_the_wrap(open_gui, server, clients) -> None:  # noqa: F811
