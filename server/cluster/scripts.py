@@ -183,8 +183,12 @@ end
 """
 
 # ARGV: prefix, node, sid, key, name, shared ('1'/'0'), where value, the 'on' entry, for a
-# guest whose token proved its holding, that holding's epoch (else ''), and for a guest
-# taking the name anew, its look-alike key (registry.names.lookalike_key). {'ok', the last
+# guest whose token proved its holding, that holding's epoch (else ''), for a guest name its
+# look-alike key (registry.names.lookalike_key), and '1' when the name is already the
+# session's (a guest resuming with its token, a name claimed again at a rejoin): its key is
+# then filed in ``glook`` but refuses nothing, and an entry another name in ``who`` holds
+# stays that name's (two look-alikes online at once only after Redis lost its data, each
+# holding its name: docs/cluster.md). {'ok', the last
 # message id given out} (the store's counter under the same prefix: ids up to it are some
 # earlier holder's if the claim takes a guest name, and a welcome says it), 'taken' (someone
 # else holds the name), 'registered' (a guest's claim of a name that is an account's: the
@@ -208,7 +212,8 @@ local function ok() return {'ok', tonumber(redis.call('GET', p..'next') or '0')}
 if redis.call('HEXISTS', p..'beats', node) == 0 then return 'gone' end
 if redis.call('HEXISTS', p..'where:'..key, sid) == 1 then return ok() end
 if ARGV[6] ~= '1' and redis.call('EXISTS', p..'acct:'..key) == 1 then return 'registered' end
-if ARGV[10] then
+local again = ARGV[11] == '1'
+if ARGV[10] and not again then
   local rival = redis.call('HGET', p..'alook', ARGV[10])
   local name = rival and rival ~= key and redis.call('HGET', p..'acct:'..rival, 'name')
   if name then return {'confusable', name} end
@@ -224,7 +229,9 @@ if who then
   if ARGV[6] ~= '1' or string.sub(who, 1, 1) ~= '1' then return 'taken' end
 else
   redis.call('HSET', p..'who', key, ARGV[6]..'|'..ARGV[5])
-  if ARGV[10] then  -- an entry left by a name no longer held is taken over
+  -- An entry left by a name no longer held is taken over (a new name found no other).
+  local filed = ARGV[10] and redis.call('HGET', p..'glook', ARGV[10])
+  if ARGV[10] and not (filed and filed ~= key and redis.call('HEXISTS', p..'who', filed) == 1) then
     redis.call('HSET', p..'glook', ARGV[10], key)
     redis.call('HSET', p..'glookof', key, ARGV[10])
   end

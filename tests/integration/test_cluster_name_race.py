@@ -190,6 +190,26 @@ def test_two_guests_taking_look_alike_names_on_two_nodes_at_once_get_one_welcome
         proxy.release_peer(port)
 
 
+
+def test_a_guest_back_with_its_token_keeps_look_alikes_out_on_another_node(redis_server):  # noqa: F811
+    # Only a guest taking a name anew filed its look-alike key (glook): João, back on node 0
+    # with his token after his name was released, was not filed, and node 1 (its reader held:
+    # it has not heard of João) welcomed a guest "Joao" beside him. Now a resume files it too.
+    with olga_behind_a_lagging_events_reader(redis_server) as (c, server, olga, proxy, port):
+        first = c.login(0, "João")
+        token = first.welcome.resume
+        first.close()
+        wait_for(lambda: not redis_has(redis_server.url, "{chat}:where:jo\u00e3o"), what="João's logout")
+        with WireClient(*c.address(0)) as again:
+            again.send(Hello("h", "João", const.PROTOCOL_VERSION, resume=token))
+            back = again.expect((Welcome, ErrorReply), skip=QUIET)
+            assert isinstance(back, Welcome) and back.name == "João", back
+            assert c.call(lambda: server.relay.logins.lookalike_of("Joao") is None), "the test must hold node 1's reader"
+            refused = hello(c, 1, "Joao", None)
+            assert isinstance(refused, ErrorReply) and refused.code == ErrorCode.CONFUSABLE_NAME, refused
+            assert refused.like == "João", refused
+        proxy.release_peer(port)
+
 def test_an_account_is_not_registered_under_a_look_alike_of_a_guest_online_on_another_node(
         redis_server):  # noqa: F811
     # Node 1 has not heard that João is online on node 0 (its reader held). Before, it
