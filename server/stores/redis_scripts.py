@@ -967,8 +967,8 @@ end
 # under it in the cluster (``who``, cluster/scripts.py, under the same prefix: a guest
 # another node welcomed after this node looked; its CLAIM checks ``acct:`` in turn, so of
 # the two exactly one wins), {3, the account's name} if it looks like another account's
-# (registered on another node a moment ago), {3, the name} if it looks like a name online
-# in the cluster that a guest took anew (``glook``, cluster/scripts.py CLAIM, which reads
+# (registered on another node a moment ago), {3, the name} if it looks like a guest name
+# online in the cluster (``glook``, filed by cluster/scripts.py CLAIM, which reads
 # ``alook`` in turn). Alone, there is no ``who`` nor ``glook``, and the login desk saw every
 # account and name online. None of these checks for the guest online under the name: it
 # took the name already.
