@@ -432,13 +432,14 @@ class ClusterNode:
               callback: Callable[[str | Confusable | None], None], epoch: int | None = None,
               lookalike: str | None = None) -> None:
         """Claim ``name`` for ``session`` across the cluster; ``callback(None)`` once it is
-        the session's, else ``callback("name_taken")``, ``callback("unavailable")`` or, if
+        the session's, else ``callback("name_taken")`` (also a guest name taken anew that is
+        held offline in Redis: its holder left less than the hold ago), ``callback("unavailable")`` or, if
         ``epoch`` (a guest's resumed holding) is no longer the holding in Redis (forgotten
         meanwhile: scripts.CLAIM), ``callback(peers.FORGOTTEN)``, or if a guest's name is an
         account in Redis (registered on another node after the login looked),
         ``callback(peers.REGISTERED)``, or if ``lookalike`` (a guest name's look-alike key)
         of a guest taking the name anew (no ``epoch``) is an account's there or a guest
-        name's online on any node, ``callback(peers.Confusable(its name))``; a resumed
+        name's online or held on any node, ``callback(peers.Confusable(its name))``; a resumed
         guest's is filed for the claims of others (scripts.CLAIM), never refused.
         A session closed meanwhile is released again; its callback is still called."""
         if self._stopping or not self.available:
@@ -447,8 +448,11 @@ class ClusterNode:
         sid, args = self._claim_args(session, key, name, shared, since)
         store = self._store
         if store is not None and store.prefix == self.prefix:  # its holdings and accounts are CLAIM's to read
-            if lookalike is not None:
-                args += ("", lookalike) if epoch is None else (epoch, lookalike, "1")
+            if lookalike is not None and epoch is not None:
+                args += (epoch, lookalike, "1")
+            elif lookalike is not None:  # taken anew: not while held offline (its hold, by this node's clock)
+                args += ("", lookalike) if self.relay is None else \
+                    ("", lookalike, "", repr(since), repr(self.relay.logins.guests.hold))
             elif epoch is not None:
                 args += (epoch,)
 

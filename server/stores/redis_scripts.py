@@ -537,7 +537,8 @@ return out
 # another node's answers {0}. A name is forgotten only if nobody holds it now (``who``: a
 # claim made before this step keeps it; one after finds the holding gone, scripts.CLAIM),
 # its holding is the one the node saw (no login or leaving since), and no message refers to
-# it; the forgotten ones go on the events stream in the same step. Reply: {1, the keys
+# it; the forgotten ones go on the events stream in the same step, and their look-alike keys
+# leave a cluster's ``glook`` (kept while held: cluster/scripts.py _DROP_WHO). Reply: {1, the keys
 # forgotten, the rows of what ended (hand_over)}.
 FORGET_GUESTS = _script(_HAND_OVER_FUNCTION + _REFERENCED_FUNCTION + JSON_STRING_FUNCTION + r"""
 local owner = redis.call('GET', P .. 'forgetter')
@@ -553,6 +554,13 @@ for i = 8, #ARGV - 2, 3 do
   end
 end
 if #keys == 0 then return {1, {}, {}} end
+for _, key in ipairs(keys) do  -- the look-alike key a held guest name kept (cluster/scripts.py _DROP_WHO)
+  local lk = redis.call('HGET', P .. 'glookof', key)
+  if lk then
+    redis.call('HDEL', P .. 'glookof', key)
+    if redis.call('HGET', P .. 'glook', lk) == key then redis.call('HDEL', P .. 'glook', lk) end
+  end
+end
 local told = hand_over(tonumber(ARGV[2]), true, keys)
 redis.call('XADD', ARGV[5], 'MAXLEN', '~', ARGV[6], '*', 'e', ARGV[7] .. json_string(table.concat(keys, '\n')) .. '}')
 return {1, keys, told}
