@@ -717,7 +717,10 @@ return #doomed
 # (an edit) or '0' and '' (a delete), now, window, the keys of the rooms whose posts an edit may
 # change, one a line ('*': any; may_post_in), the events stream ('' but in a cluster), its
 # length and an entry's head (cluster/bus.py room_post_change_head), then the keys of those
-# who are not told (quiet_for). As mailbox.change_message. A named room's post goes to the
+# who are not told (quiet_for), after the time (Unix seconds, '': none) past which Redis must
+# not run it: {'late', false} then, nothing changed (RedisStore.change_message_announced: its
+# store answered ``unavailable`` by then, and a newer change may have been made since). As
+# mailbox.change_message. A named room's post goes to the
 # room's change log ``rchg:<room key>`` (ids scored by the time of their last change, the
 # newest const.ROOM_BACKLOG_LIMIT kept) instead of a recipient's ``chg:``. In a cluster a
 # room's post changed (the default room's too) is put on the events stream in the same step
@@ -727,6 +730,10 @@ return #doomed
 # answered lost the entry it was to put afterwards). An edit's entry holds the text, so it
 # is noted in ``se`` as the post's own entry is.
 CHANGE = _script(JSON_STRING_FUNCTION + r"""
+if ARGV[12] ~= '' then
+  local t = redis.call('TIME')
+  if tonumber(t[1]) + tonumber(t[2]) / 1000000 > tonumber(ARGV[12]) then return {'late', false} end
+end
 local id = ARGV[2]
 local k = mkey(id)
 local r = hmget(k, 'sk', 'rk', 'd', 't', 'at', 'st', 'e')
@@ -785,7 +792,7 @@ for _, who in ipairs({r[1], r[2]}) do
   redis.call('ZREMRANGEBYRANK', log, 0, -(%(dm_changes)d + 1))
 end
 local quiet = r[6] == 'blocked' or r[6] == 'blocked_expired'
-for i = 12, #ARGV do
+for i = 13, #ARGV do
   if ARGV[i] == r[2] then quiet = true end
 end
 if not quiet then redis.call('ZADD', P .. 'chg:' .. r[2], id, id) end
