@@ -35,7 +35,7 @@ REGISTERED = "registered"
 class Confusable:
     """A claim's answer (ClusterNode.claim): the name a guest takes anew looks like ``like``,
     an account's, which another node registered after this node looked, or a guest name
-    online on another node, taken after this node looked (docs/cluster.md, CLAIM)."""
+    online or held on another node, taken after this node looked (docs/cluster.md, CLAIM)."""
 
     like: str
 

@@ -682,8 +682,9 @@ class Relay:
             # cluster has not forgotten that holding meanwhile (peers.FORGOTTEN).
             epoch = self.logins.guests.epoch(key) if result.claim is Claim.RESUME else None
             # A guest taking the name anew: Redis checks it against every account's look-alike
-            # key too (the desk checked this node's cache, a moment behind the others).
-            lookalike = lookalike_key(result.name) if result.claim is Claim.TAKE and not result.registered else None
+            # key too (the desk checked this node's cache, a moment behind the others). A guest
+            # resuming its name files the key for the others' claims, refused by none.
+            lookalike = None if result.registered else lookalike_key(result.name)
             self.peers.claim(session, key, result.name, result.registered, time.time(),
                              lambda error: self._claimed(session, hello, result, error), epoch, lookalike)
             return

@@ -44,6 +44,7 @@ from typing import Any
 import const
 from protocol import TYPING, Carbon, Delivered, ErrorCode
 from protocol.codec import encode
+from registry import lookalike_key
 from resp import RedisClient, RedisError
 from resp.aio import RedisConnectionError
 from resp.protocol import encode_command
@@ -431,13 +432,15 @@ class ClusterNode:
               callback: Callable[[str | Confusable | None], None], epoch: int | None = None,
               lookalike: str | None = None) -> None:
         """Claim ``name`` for ``session`` across the cluster; ``callback(None)`` once it is
-        the session's, else ``callback("name_taken")``, ``callback("unavailable")`` or, if
+        the session's, else ``callback("name_taken")`` (also a guest name taken anew that is
+        held offline in Redis: its holder left less than the hold ago), ``callback("unavailable")`` or, if
         ``epoch`` (a guest's resumed holding) is no longer the holding in Redis (forgotten
         meanwhile: scripts.CLAIM), ``callback(peers.FORGOTTEN)``, or if a guest's name is an
         account in Redis (registered on another node after the login looked),
-        ``callback(peers.REGISTERED)``, or if ``lookalike`` (a guest taking the name anew: its
-        look-alike key) is an account's there or a guest name's online on any node,
-        ``callback(peers.Confusable(its name))``.
+        ``callback(peers.REGISTERED)``, or if ``lookalike`` (a guest name's look-alike key)
+        of a guest taking the name anew (no ``epoch``) is an account's there or a guest
+        name's online or held on any node, ``callback(peers.Confusable(its name))``; a resumed
+        guest's is filed for the claims of others (scripts.CLAIM), never refused.
         A session closed meanwhile is released again; its callback is still called."""
         if self._stopping or not self.available:
             asyncio.get_running_loop().call_soon(callback, "unavailable")
@@ -445,8 +448,11 @@ class ClusterNode:
         sid, args = self._claim_args(session, key, name, shared, since)
         store = self._store
         if store is not None and store.prefix == self.prefix:  # its holdings and accounts are CLAIM's to read
-            if lookalike is not None:
-                args += ("" if epoch is None else epoch, lookalike)
+            if lookalike is not None and epoch is not None:
+                args += (epoch, lookalike, "1")
+            elif lookalike is not None:  # taken anew: not while held offline (its hold, by this node's clock)
+                args += ("", lookalike) if self.relay is None else \
+                    ("", lookalike, "", repr(since), repr(self.relay.logins.guests.hold))
             elif epoch is not None:
                 args += (epoch,)
 
@@ -505,6 +511,15 @@ class ClusterNode:
         where = f"{self.node_id}\t{session.address}\t{session.port}\t{since!r}"
         entry = bus.encode(bus.SessionOn(key, name, shared, sid, self.node_id, session.address, session.port, since))
         return sid, (self.prefix, self.node_id, sid, key, name, "1" if shared else "0", where, entry)
+
+    def _lookalike_args(self, session: Any) -> tuple:
+        """CLAIM's last arguments for the name of ``session`` claimed again at a rejoin: a
+        guest name's look-alike key, filed again (Redis may have lost it) and refusing nothing
+        (the name is the session's); none for an account, or a store under another prefix."""
+        store = self._store
+        if session.registered or store is None or store.prefix != self.prefix:
+            return ()
+        return ("", lookalike_key(session.name), "1")
 
     def release(self, session: Any, reason: str, at: float) -> None:
         """``session`` logged out: its name is released once no session holds it."""
@@ -1634,6 +1649,7 @@ class ClusterNode:
                         # client sorting by time would list the join before the leave.
                         since = time.time()
                         sid, args = self._claim_args(session, key, session.name, session.registered, since)
+                    args += self._lookalike_args(session)
                     chunk.append((session, sid, key, since, scripts.CLAIM(self._redis, args=args)))
                 replies = await asyncio.gather(*(claim for *_, claim in chunk), return_exceptions=True)
                 failure: BaseException | None = None

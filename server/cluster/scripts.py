@@ -170,10 +170,13 @@ return -1
 """)
 
 # Lua: ``drop_who(p, key)``: the name ``key`` is held by no session any more: it leaves
-# ``who``, and its look-alike key leaves ``glook`` (unless another name took the entry over).
+# ``who``, and its look-alike key leaves ``glook`` (unless another name took the entry over),
+# but for a guest name whose holding is kept (``guest:<key>``: held for a while, then
+# forgotten by the store's FORGET_GUESTS, which drops the entry): CLAIM reads it while held.
 _DROP_WHO = """
 local function drop_who(p, key)
   redis.call('HDEL', p..'who', key)
+  if redis.call('EXISTS', p..'guest:'..key) == 1 then return end
   local lk = redis.call('HGET', p..'glookof', key)
   if lk then
     redis.call('HDEL', p..'glookof', key)
@@ -183,8 +186,14 @@ end
 """
 
 # ARGV: prefix, node, sid, key, name, shared ('1'/'0'), where value, the 'on' entry, for a
-# guest whose token proved its holding, that holding's epoch (else ''), and for a guest
-# taking the name anew, its look-alike key (registry.names.lookalike_key). {'ok', the last
+# guest whose token proved its holding, that holding's epoch (else ''), for a guest name its
+# look-alike key (registry.names.lookalike_key), and '1' when the name is already the
+# session's (a guest resuming with its token, a name claimed again at a rejoin): its key is
+# then filed in ``glook`` but refuses nothing, and an entry another name in ``who`` holds
+# stays that name's (two look-alikes online at once only after Redis lost its data, each
+# holding its name: docs/cluster.md); for a guest taking a name anew, '' there, then the
+# node's time now and its guest names' hold (seconds), by which a name whose holder left
+# (``guest:<key>``'s ``left``) is held. {'ok', the last
 # message id given out} (the store's counter under the same prefix: ids up to it are some
 # earlier holder's if the claim takes a guest name, and a welcome says it), 'taken' (someone
 # else holds the name), 'registered' (a guest's claim of a name that is an account's: the
@@ -194,7 +203,9 @@ end
 # new guest name that looks like an account's: the store's ``alook`` index,
 # stores/redis_scripts.py _FILE_LOOKALIKE), {'confusable', the name} (a new guest name that
 # looks like a guest name online on any node: ``glook``, written here and dropped with the
-# name, _DROP_WHO: of two guests taking look-alike names at once exactly one is welcomed),
+# name, _DROP_WHO: of two guests taking look-alike names at once exactly one is welcomed;
+# also one held offline, with the times: one a node whose events reader lags has not heard
+# of), 'taken' also for a new guest name held offline (with the times, as that),
 # 'gone' (this node was reaped, or never joined: it must not add sessions, or the reaper
 # would never see them), or 'forgotten' (the guest's holding in Redis is not that epoch's: a
 # node forgot the name just before, stores/redis_scripts.py FORGET_GUESTS, which forgets no
@@ -208,13 +219,24 @@ local function ok() return {'ok', tonumber(redis.call('GET', p..'next') or '0')}
 if redis.call('HEXISTS', p..'beats', node) == 0 then return 'gone' end
 if redis.call('HEXISTS', p..'where:'..key, sid) == 1 then return ok() end
 if ARGV[6] ~= '1' and redis.call('EXISTS', p..'acct:'..key) == 1 then return 'registered' end
-if ARGV[10] then
+local again = ARGV[11] == '1'
+if ARGV[10] and not again then
   local rival = redis.call('HGET', p..'alook', ARGV[10])
   local name = rival and rival ~= key and redis.call('HGET', p..'acct:'..rival, 'name')
   if name then return {'confusable', name} end
   local guest = redis.call('HGET', p..'glook', ARGV[10])
   local held = guest and guest ~= key and redis.call('HGET', p..'who', guest)
   if held then return {'confusable', string.sub(held, 3)} end
+  if ARGV[12] then  -- held offline: its holder left less than the hold ago
+    local function left_within(k)
+      local left = redis.call('HGET', p..'guest:'..k, 'left')
+      return left and tonumber(left) + tonumber(ARGV[13]) > tonumber(ARGV[12])
+    end
+    if guest and guest ~= key and left_within(guest) then
+      return {'confusable', redis.call('HGET', p..'guest:'..guest, 'name')}
+    end
+    if left_within(key) then return 'taken' end
+  end
 end
 if ARGV[9] and ARGV[9] ~= '' and tonumber(redis.call('HGET', p..'guest:'..key, 'epoch')) ~= tonumber(ARGV[9]) then
   return 'forgotten'
@@ -224,7 +246,9 @@ if who then
   if ARGV[6] ~= '1' or string.sub(who, 1, 1) ~= '1' then return 'taken' end
 else
   redis.call('HSET', p..'who', key, ARGV[6]..'|'..ARGV[5])
-  if ARGV[10] then  -- an entry left by a name no longer held is taken over
+  -- An entry left by a name no longer held is taken over (a new name found no other).
+  local filed = ARGV[10] and redis.call('HGET', p..'glook', ARGV[10])
+  if ARGV[10] and not (filed and filed ~= key and redis.call('HEXISTS', p..'who', filed) == 1) then
     redis.call('HSET', p..'glook', ARGV[10], key)
     redis.call('HSET', p..'glookof', key, ARGV[10])
   end

@@ -143,6 +143,7 @@ from ..mailbox import history_entry, since_page  # feature since
 from ..mailbox import ID_REUSED, NEW, RESEND, ROOM_MESSAGE_STATE, SeenMark, StoredMessage, as_told, same_request
 from ..cluster import trace
 from ..cluster.checks import durability_warning
+from ..cluster.clock import CLOCK_SKEW_LIMIT
 from ..store import LAZY_SECONDS, FailureLog, StoreUnavailable
 from . import redis_scripts as lua
 from .base import GUEST_ONLINE, Callback, ErrorCallback, LooksLike
@@ -1507,12 +1508,27 @@ class RedisStore:
         """:meth:`change_message`, and a room post's change put on a cluster node's events
         ``stream`` (of about ``stream_length`` entries; "": none) in the same step, as an
         entry that starts with ``head`` (lua.CHANGE, bus.RoomPostChangeStored), so that no
-        node misses a change that was stored."""
+        node misses a change that was stored.
+
+        Redis runs it only until this store's timeout (and the clocks' skew allowed) has
+        passed since now: a change answered ``unavailable`` (maybe done: Redis paused, a
+        link that stalled after the write) that Redis ran once it resumed was stamped after
+        any newer change of the message made meanwhile, and its older text stood. One Redis
+        finds too late changes nothing and is answered unavailable, not done (if anyone still
+        waits: a clock of Redis ahead of this node's by more than the skew allowed)."""
+        until = repr(time.time() + self.timeout + CLOCK_SKEW_LIMIT)
         args = (msg_id, "*" if sender_key is None else sender_key, "0" if text is None else "1", "" if text is None else text, repr(now),
                 repr(window), "*" if may_post_in is None else "\n".join(sorted(may_post_in)), stream, stream_length,
-                head, *sorted(quiet_for))
+                head, until, *sorted(quiet_for))
+
+        def answered(result: tuple) -> None:
+            if result[0] != "late":
+                if callback is not None:
+                    callback(result)
+            elif on_error is not None:
+                on_error(StoreUnavailable("Redis ran the change after its time: nothing was changed"))
         self._submit(lua.CHANGE, args, lambda reply: (reply[0].decode(), None if reply[1] is None else _message(reply[1])),
-                     callback, on_error)
+                     answered, on_error)
 
     def dm_changes(self, name_key: str, after_id: int, since: float, limit: int, callback: Callback | None = None,
                    on_error: ErrorCallback | None = None) -> None:

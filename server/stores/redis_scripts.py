@@ -537,7 +537,8 @@ return out
 # another node's answers {0}. A name is forgotten only if nobody holds it now (``who``: a
 # claim made before this step keeps it; one after finds the holding gone, scripts.CLAIM),
 # its holding is the one the node saw (no login or leaving since), and no message refers to
-# it; the forgotten ones go on the events stream in the same step. Reply: {1, the keys
+# it; the forgotten ones go on the events stream in the same step, and their look-alike keys
+# leave a cluster's ``glook`` (kept while held: cluster/scripts.py _DROP_WHO). Reply: {1, the keys
 # forgotten, the rows of what ended (hand_over)}.
 FORGET_GUESTS = _script(_HAND_OVER_FUNCTION + _REFERENCED_FUNCTION + JSON_STRING_FUNCTION + r"""
 local owner = redis.call('GET', P .. 'forgetter')
@@ -553,6 +554,13 @@ for i = 8, #ARGV - 2, 3 do
   end
 end
 if #keys == 0 then return {1, {}, {}} end
+for _, key in ipairs(keys) do  -- the look-alike key a held guest name kept (cluster/scripts.py _DROP_WHO)
+  local lk = redis.call('HGET', P .. 'glookof', key)
+  if lk then
+    redis.call('HDEL', P .. 'glookof', key)
+    if redis.call('HGET', P .. 'glook', lk) == key then redis.call('HDEL', P .. 'glook', lk) end
+  end
+end
 local told = hand_over(tonumber(ARGV[2]), true, keys)
 redis.call('XADD', ARGV[5], 'MAXLEN', '~', ARGV[6], '*', 'e', ARGV[7] .. json_string(table.concat(keys, '\n')) .. '}')
 return {1, keys, told}
@@ -709,7 +717,10 @@ return #doomed
 # (an edit) or '0' and '' (a delete), now, window, the keys of the rooms whose posts an edit may
 # change, one a line ('*': any; may_post_in), the events stream ('' but in a cluster), its
 # length and an entry's head (cluster/bus.py room_post_change_head), then the keys of those
-# who are not told (quiet_for). As mailbox.change_message. A named room's post goes to the
+# who are not told (quiet_for), after the time (Unix seconds, '': none) past which Redis must
+# not run it: {'late', false} then, nothing changed (RedisStore.change_message_announced: its
+# store answered ``unavailable`` by then, and a newer change may have been made since). As
+# mailbox.change_message. A named room's post goes to the
 # room's change log ``rchg:<room key>`` (ids scored by the time of their last change, the
 # newest const.ROOM_BACKLOG_LIMIT kept) instead of a recipient's ``chg:``. In a cluster a
 # room's post changed (the default room's too) is put on the events stream in the same step
@@ -719,6 +730,10 @@ return #doomed
 # answered lost the entry it was to put afterwards). An edit's entry holds the text, so it
 # is noted in ``se`` as the post's own entry is.
 CHANGE = _script(JSON_STRING_FUNCTION + r"""
+if ARGV[12] ~= '' then
+  local t = redis.call('TIME')
+  if tonumber(t[1]) + tonumber(t[2]) / 1000000 > tonumber(ARGV[12]) then return {'late', false} end
+end
 local id = ARGV[2]
 local k = mkey(id)
 local r = hmget(k, 'sk', 'rk', 'd', 't', 'at', 'st', 'e')
@@ -777,7 +792,7 @@ for _, who in ipairs({r[1], r[2]}) do
   redis.call('ZREMRANGEBYRANK', log, 0, -(%(dm_changes)d + 1))
 end
 local quiet = r[6] == 'blocked' or r[6] == 'blocked_expired'
-for i = 12, #ARGV do
+for i = 13, #ARGV do
   if ARGV[i] == r[2] then quiet = true end
 end
 if not quiet then redis.call('ZADD', P .. 'chg:' .. r[2], id, id) end
@@ -967,8 +982,8 @@ end
 # under it in the cluster (``who``, cluster/scripts.py, under the same prefix: a guest
 # another node welcomed after this node looked; its CLAIM checks ``acct:`` in turn, so of
 # the two exactly one wins), {3, the account's name} if it looks like another account's
-# (registered on another node a moment ago), {3, the name} if it looks like a name online
-# in the cluster that a guest took anew (``glook``, cluster/scripts.py CLAIM, which reads
+# (registered on another node a moment ago), {3, the name} if it looks like a guest name
+# online in the cluster (``glook``, filed by cluster/scripts.py CLAIM, which reads
 # ``alook`` in turn). Alone, there is no ``who`` nor ``glook``, and the login desk saw every
 # account and name online. None of these checks for the guest online under the name: it
 # took the name already.

@@ -175,8 +175,9 @@ def test_two_guests_taking_look_alike_names_on_two_nodes_at_once_get_one_welcome
     # Node 1's events reader held: it has not heard that João is online on node 0, so its
     # desk finds nobody "Joao" looks like (registry/names.py rule 7: accents dropped). Before,
     # both guests were welcomed (one node refuses the second); now CLAIM reads the look-alike
-    # keys of the guest names held in Redis (glook), and the name's release frees its key.
-    with olga_behind_a_lagging_events_reader(redis_server) as (c, server, olga, proxy, port):
+    # keys of the guest names held in Redis (glook), and the end of the name's hold (a short
+    # one here) frees its key; while held, "Joao" is refused as on one node (the next test).
+    with olga_behind_a_lagging_events_reader(redis_server, guest_hold=0.3) as (c, server, olga, proxy, port):
         with c.login(0, "João"):  # welcomed (login asserts it)
             assert c.call(lambda: server.relay.directory.lookup("João") is None), "the test must hold node 1's reader"
             assert c.call(lambda: server.relay.logins.lookalike_of("Joao") is None)
@@ -185,10 +186,50 @@ def test_two_guests_taking_look_alike_names_on_two_nodes_at_once_get_one_welcome
             assert refused.like == "João" and refused.request_id == "h", refused
             assert not redis_has(redis_server.url, "{chat}:where:joao"), "one welcome of the two"
         wait_for(lambda: not redis_has(redis_server.url, "{chat}:where:jo\u00e3o"), what="João's logout")
-        welcome = hello(c, 1, "Joao", None)  # João left: the name is free again
+        # João left and his hold is over: the name is free again.
+        welcome = wait_for(lambda: (lambda answer: answer if isinstance(answer, Welcome) else None)(
+            hello(c, 1, "Joao", None)), what="a welcome of Joao after João's hold")
         assert isinstance(welcome, Welcome) and not welcome.registered, welcome
         proxy.release_peer(port)
 
+
+
+def test_a_guest_back_with_its_token_keeps_look_alikes_out_on_another_node(redis_server):  # noqa: F811
+    # Only a guest taking a name anew filed its look-alike key (glook): João, back on node 0
+    # with his token after his name was released, was not filed, and node 1 (its reader held:
+    # it has not heard of João) welcomed a guest "Joao" beside him. Now a resume files it too.
+    with olga_behind_a_lagging_events_reader(redis_server) as (c, server, olga, proxy, port):
+        first = c.login(0, "João")
+        token = first.welcome.resume
+        first.close()
+        wait_for(lambda: not redis_has(redis_server.url, "{chat}:where:jo\u00e3o"), what="João's logout")
+        with WireClient(*c.address(0)) as again:
+            again.send(Hello("h", "João", const.PROTOCOL_VERSION, resume=token))
+            back = again.expect((Welcome, ErrorReply), skip=QUIET)
+            assert isinstance(back, Welcome) and back.name == "João", back
+            assert c.call(lambda: server.relay.logins.lookalike_of("Joao") is None), "node 1's reader must be held"
+            refused = hello(c, 1, "Joao", None)
+            assert isinstance(refused, ErrorReply) and refused.code == ErrorCode.CONFUSABLE_NAME, refused
+            assert refused.like == "João", refused
+        proxy.release_peer(port)
+
+
+def test_a_guest_name_held_offline_is_not_taken_on_a_node_that_has_not_heard_of_it(redis_server):  # noqa: F811
+    # João logs in and out on node 0: his name is held for a while. Node 1 (its reader held)
+    # has not heard of him, and its desk welcomed both "João" (another guest, without his
+    # token) and "Joao" (a look-alike). Now CLAIM reads the holding in Redis.
+    with olga_behind_a_lagging_events_reader(redis_server) as (c, server, olga, proxy, port):
+        c.login(0, "João").close()
+        wait_for(lambda: not redis_has(redis_server.url, "{chat}:where:jo\u00e3o"), what="João's logout")
+        wait_for(lambda: redis_call(redis_server.url, "HGET", "{chat}:guest:jo\u00e3o", "left") is not None,
+                 what="João's leaving stored")
+        assert c.call(lambda: server.relay.logins.lookalike_of("Joao") is None), "the test must hold node 1's reader"
+        refused = hello(c, 1, "Joao", None)
+        assert isinstance(refused, ErrorReply) and refused.code == ErrorCode.CONFUSABLE_NAME, refused
+        assert refused.like == "João", refused
+        taken = hello(c, 1, "João", None)
+        assert isinstance(taken, ErrorReply) and taken.code == ErrorCode.NAME_TAKEN, taken
+        proxy.release_peer(port)
 
 def test_an_account_is_not_registered_under_a_look_alike_of_a_guest_online_on_another_node(
         redis_server):  # noqa: F811

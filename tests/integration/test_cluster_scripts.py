@@ -440,3 +440,85 @@ def test_a_new_guest_name_that_looks_like_a_guest_name_online_is_refused_until_i
         assert await take(redis, "a", "a/5", "anà", "Anà", "ana") == ["ok", None]
         assert await redis.execute("HGET", P + "glook", "ana") == "anà".encode()
     run(redis_server.url, steps)
+
+
+def test_a_guest_name_resumed_or_claimed_again_files_its_look_alike_key_and_is_never_refused_for_it(
+        redis_server):  # noqa: F811
+    # A guest back with its token, or a name a node claims again at a rejoin (ARGV[11] '1'),
+    # is not taking the name anew: before, its key was not filed (only new names were), and
+    # a look-alike guest was welcomed on another node while it was online. Filed now, it
+    # refuses nothing: after Redis lost its data two look-alikes may both be online, and the
+    # entry stays the first one's (docs/cluster.md).
+    async def take(redis, node, sid, key, name, lookalike, epoch="", again=""):
+        entry = bus.encode(bus.SessionOn(key, name, False, sid, node, "127.0.0.1", 1, 1.0))
+        reply = await scripts.CLAIM(redis, args=(P, node, sid, key, name, "0", f"{node}\t127.0.0.1\t1\t1.0", entry,
+                                                 epoch, lookalike, again))
+        if not isinstance(reply, list):  # 'taken'
+            return [reply.decode(), None]
+        return [reply[0].decode(), reply[1].decode() if reply[0] == b"confusable" else None]
+
+    async def steps(redis):
+        await join(redis, "a")
+        await join(redis, "b")
+        await redis.execute("HSET", P + "guest:joão", "epoch", "7")
+        assert await take(redis, "a", "a/1", "joão", "João", "joao", "7", "1") == ["ok", None]  # resumed
+        assert await redis.execute("HGET", P + "glook", "joao") == "joão".encode()
+        assert await take(redis, "b", "b/1", "joao", "Joao", "joao") == ["confusable", "João"]
+        # Redis lost it all: a name claimed again at a rejoin is filed too.
+        await redis.execute("DEL", P + "who", P + "glook", P + "glookof")
+        assert await take(redis, "b", "b/2", "joao", "Joao", "joao", "", "1") == ["ok", None]
+        assert await redis.execute("HGET", P + "glook", "joao") == b"joao"
+        # João, online too, is never refused his own name; the entry stays Joao's ...
+        assert await take(redis, "a", "a/2", "joão", "João", "joao", "", "1") == ["ok", None]
+        assert await redis.execute("HGET", P + "glook", "joao") == b"joao"
+        assert await redis.execute("HEXISTS", P + "glookof", "joão") == 0
+        assert await take(redis, "b", "b/3", "jõao", "Jõao", "joao") == ["confusable", "Joao"]
+        # ... and once Joao leaves, the entry goes with him (João's is not filed: said in docs).
+        off = bus.encode(bus.SessionOff("joao", "b/2", "quit", 2.0))
+        assert await scripts.RELEASE(redis, args=(P, "b", "b/2", "joao", off)) == 1
+        assert await redis.execute("HLEN", P + "glook") == 0
+    run(redis_server.url, steps)
+
+
+def test_a_new_guest_name_is_refused_while_it_or_a_look_alike_is_held_offline_and_free_after_the_hold(
+        redis_server):  # noqa: F811
+    # A guest name whose holder left is held (GuestNames' hold) by each node's cache alone:
+    # a node whose events reader lagged welcomed another guest under it, or under a look-alike.
+    # CLAIM now reads the holding (guest:<key>'s left) with the node's time and hold, and
+    # glook keeps the look-alike key of a held name until FORGET_GUESTS drops it.
+    async def take(redis, sid, key, name, lookalike, now):
+        entry = bus.encode(bus.SessionOn(key, name, False, sid, "a", "127.0.0.1", 1, 1.0))
+        reply = await scripts.CLAIM(redis, args=(P, "a", sid, key, name, "0", "a\t127.0.0.1\t1\t1.0", entry,
+                                                 "", lookalike, "", repr(now), "60.0"))
+        if not isinstance(reply, list):  # 'taken'
+            return [reply.decode(), None]
+        return [reply[0].decode(), reply[1].decode() if reply[0] == b"confusable" else None]
+
+    async def steps(redis):
+        await join(redis, "a")
+        assert await take(redis, "a/1", "joão", "João", "joao", 1000.0) == ["ok", None]
+        await lua.SAVE_HOLDING(redis, args=(P, "joão", "João", "ab", "3", ""))
+        off = bus.encode(bus.SessionOff("joão", "a/1", "quit", 1000.0))
+        assert await scripts.RELEASE(redis, args=(P, "a", "a/1", "joão", off)) == 1
+        await lua.SET_LEFT_AT(redis, args=(P, "joão", "1000.0"))
+        assert await redis.execute("HGET", P + "glook", "joao") == "joão".encode()  # kept while held
+        assert await take(redis, "a/2", "joao", "Joao", "joao", 1030.0) == ["confusable", "João"]
+        assert await take(redis, "a/3", "joão", "João", "joao", 1030.0) == ["taken", None]
+        assert await redis.execute("HEXISTS", P + "who", "joão") == 0
+        # The hold over (by the claiming node's clock), both are free; the look-alike takes the entry.
+        assert await take(redis, "a/4", "joao", "Joao", "joao", 1061.0) == ["ok", None]
+        assert await redis.execute("HGET", P + "glook", "joao") == b"joao"
+    run(redis_server.url, steps)
+
+
+def test_forgetting_a_held_guest_name_drops_its_look_alike_key(redis_server):  # noqa: F811
+    async def steps(redis):
+        await join(redis, "a")
+        await redis.execute("HSET", P + "glook", "joao", "joão")
+        await redis.execute("HSET", P + "glookof", "joão", "joao")
+        await lua.SAVE_HOLDING(redis, args=(P, "joão", "João", "ab", "3", "1000.0"))
+        head = '{"k":"forgot","keys":'
+        reply = await lua.FORGET_GUESTS(redis, args=(P, "9", "a", "120000", P + "events", "100", head, "joão", "3", "1000.0"))
+        assert reply[0] == 1 and reply[1] == ["joão".encode()], reply
+        assert await redis.execute("HLEN", P + "glook") == await redis.execute("HLEN", P + "glookof") == 0
+    run(redis_server.url, steps)

@@ -33,6 +33,7 @@ from server.mailbox import ID_REUSED, StoredMessage
 from server.store import StoreUnavailable
 from server.stores import MemoryStore
 from server.cluster.checks import durability_warning
+from server.cluster.clock import CLOCK_SKEW_LIMIT
 from server.stores.redis import RedisStore
 
 
@@ -1243,3 +1244,37 @@ def test_exp_is_kept_a_skiplist_by_a_member_no_operation_takes_for_a_message(loo
     again = open_redis_store(loop, redis_server.url)  # a second open adds nothing
     assert loop.run_until_complete(redis("ZRANGE", p + "exp", 0, -1, "WITHSCORES")) == [holder, b"inf"]
     again.close()
+
+
+@pytest.mark.timeout_seconds(20)
+def test_an_edit_redis_runs_after_its_store_answered_unavailable_changes_nothing(loop, redis_server):
+    """An edit whose answer did not come within the store's timeout (Redis paused: the
+    command waits in its socket) is answered ``unavailable`` (maybe done), and Redis ran it
+    once it resumed: after a newer edit of the message made meanwhile (through another node,
+    or this one once Redis answered again), it was stamped after that one and its older text
+    stood, for everyone. Now a change Redis runs later than its store's timeout (and the
+    clocks' skew allowed) after it was sent changes nothing."""
+    store = open_redis_store(loop, redis_server.url, timeout=0.3)
+    message = StoredMessage(0, "Alice", "alice", "Bob", "bob", "hi", time.time(), "c1", "pending")
+    answers: list = []
+    store.store_message(message, answers.append)
+    loop.run_until_complete(store.drain(timeout=5))
+    msg_id = answers[0][0].msg_id
+    failures: list = []
+    with redis_server.paused():
+        store.change_message(msg_id, "alice", "hi, first try", time.time(), 3600.0, frozenset(), answers.append,
+                             failures.append)
+        loop.run_until_complete(store.drain(timeout=5))
+        assert len(failures) == 1 and failures[0].maybe_done, (failures, answers)
+        # Paused past the timeout and the skew allowed: Redis runs it once resumed (below).
+        loop.run_until_complete(asyncio.sleep(0.3 + CLOCK_SKEW_LIMIT + 0.2))
+
+    def text() -> bytes:
+        return loop.run_until_complete(every_key(redis_server.url, store.prefix))[f"m:{msg_id}"][b"t"]
+    assert text() == b"hi"  # the edit ran before this read (FIFO on its connection if that stayed, else at once)
+    second = open_redis_store(loop, redis_server.url)
+    second.change_message(msg_id, "alice", "hi, second", time.time(), 3600.0, frozenset(), answers.append)
+    loop.run_until_complete(second.drain(timeout=5))
+    assert answers[-1][0] == "changed" and text() == b"hi, second", answers
+    second.close()
+    store.close()
