@@ -125,6 +125,27 @@ def back_words(name: str, rooms: Sequence[str], joined: bool) -> str:
     return _("* {name} joined (is in {rooms})").format(name=name, rooms=shared)
 
 
+def window_out_of_room_words(room: str, act: str) -> str:
+    """The window's words for room ``room``, which a ``kick`` or ``ban`` of us (``act``) put
+    us out of while it was on screen: said once in its conversation, and again for each
+    line refused there (the terminal's own are client.terminal_lines.out_of_room_words,
+    which name its commands). No offer to join a room the ban keeps us out of."""
+    words = _("you are no longer in {room}: join it again (Join room) to write here, or open Everyone") \
+        if act != "ban" else _("you are no longer in {room}: open Everyone to write to everyone")
+    return words.format(room=sanitize(room))
+
+
+def window_out_of_room_refused(room: str, act: str) -> str:
+    """A line typed in room ``room`` we were put out of, refused in the window (nothing
+    sent; the text stays in the input box): why, and what to do."""
+    return _("not sent, the text stays in the box: {words}").format(words=window_out_of_room_words(room, act))
+
+
+def window_out_of_room_recipient(room: str) -> str:
+    """The input box's line naming where Enter sends, in room ``room`` we were put out of."""
+    return _("Nowhere: you are no longer in {room}").format(room=sanitize(room))
+
+
 def sanitize_lines(text: object) -> str:
     """``text`` made safe to show with its line breaks kept: every line sanitised (control
     and format characters shown as escapes), joined by "\\n" (a "\\r\\n" becomes one). For

@@ -1088,8 +1088,8 @@ class ChatApp:
         if now - self._typing_sent.get(model.active, -1e9) < const.TYPING_INTERVAL:
             return
         self._typing_sent[model.active] = now
-        if is_room_key(model.active):  # in a named room (issue 13)
-            if hasattr(client, "typing_in_room"):
+        if is_room_key(model.active):  # in a named room (issue 13); none in one we were put out of
+            if hasattr(client, "typing_in_room") and not model.is_out_of(model.active):
                 client.typing_in_room(model.title(model.active))
             return
         client.typing(model.title(model.active))
@@ -1204,6 +1204,9 @@ class ChatApp:
                 self._change(key, line, text)
             return "break"
         key = self.model.active
+        if self.model.send_refused(key):  # put out of this room: nothing sent, the text kept
+            self._render()
+            return "break"
         to = None if key == ROOM else self.model.title(key)
         if is_room_key(key):
             message = self.client.send_to_room(self.model.title(key), text)

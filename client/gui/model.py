@@ -109,7 +109,8 @@ from ..core import SIGNED_OUT, is_default_room, late_change
 from ..display import (
     FAILED_MARKS, NOT_DELIVERED, NOT_SENT, cut_whole, describe_room_notice, describe_skipped,
     explain_refusal, failed_outcome, format_when, late_answer_words, left_why, lost_words, sanitize, sanitize_lines,
-    shown_text, unavailable_words,
+    shown_text, unavailable_words, window_out_of_room_recipient, window_out_of_room_refused,
+    window_out_of_room_words,
 )
 from ..errors import NotConnected, RequestFailed
 from ..events import AnsweredLate, ServerUnavailable
@@ -456,6 +457,9 @@ class ChatModel:
         # Rooms we left or were put out of since: what was on its way from them before is
         # not taken for membership (see _member_of) until we are in them again.
         self._rooms_left: set[str] = set()
+        # Rooms a kick or ban of us ("kick"/"ban") put us out of while they were on screen:
+        # their conversation stays there, and a line typed in it is refused (send_refused).
+        self._out_of: dict[str, str] = {}
         # Rooms joined or learned of since the server was last asked for ours (rooms_asked):
         # its answer, made before, says nothing of them.
         self._rooms_since_asked: set[str] = set()
@@ -539,6 +543,8 @@ class ChatModel:
     def recipient(self, key: str) -> str:
         """Who a line typed in conversation ``key`` goes to, in words (shown by the input
         box, so that where Enter sends is never a surprise)."""
+        if key in self._out_of:
+            return window_out_of_room_recipient(self.title(key))
         if is_room_key(key):
             return _("To everyone in {room}").format(room=sanitize(self.title(key)))
         return _("To everyone in the room") if key == ROOM else _("To {name}").format(name=self.title(key))
@@ -869,7 +875,7 @@ class ChatModel:
         asked, request = event.asked, event.request
         room = getattr(asked, "room_name", None)
         if request == "join" and room is not None:
-            self._rooms_left.discard(room_key(room))
+            self._back_in(room_key(room))
             self._member_of(room)
         elif request == "leave" and room is not None:
             self.room_left(room)
@@ -1673,7 +1679,7 @@ class ChatModel:
     def room_joined(self, info: RoomInfo) -> str:
         """We are in the room ``info`` describes (the answer to a join); returns its key."""
         key = room_key(info.room_name)
-        self._rooms_left.discard(key)
+        self._back_in(key)
         self._rooms_since_asked.add(key)
         state = self.rooms.get(key)
         if state is None:
@@ -1715,15 +1721,42 @@ class ChatModel:
             if key not in listed and key not in self._rooms_since_asked:
                 self.room_left(state.name)
 
-    def room_left(self, room: str) -> None:
-        """We are no longer in ``room`` (we left, or were put out): off the list; its
-        conversation stays, should it be shown."""
+    def room_left(self, room: str, put_out: str | None = None) -> None:
+        """We are no longer in ``room``: off the list. Left (``put_out`` None), the room for
+        everyone is shown if it was on screen: the user chose to go. Put out by a ``kick`` or
+        ``ban`` (``put_out``) while on screen, its conversation stays, saying what to do,
+        and lines typed there are refused (:meth:`send_refused`): Enter a moment after a
+        kick must not send a reply meant for the room to everyone, as IRC clients do."""
         key = room_key(room)
         self._rooms_left.add(key)
         if self.rooms.pop(key, None) is not None:
             self._changes.append(ContactsChanged())
-        if self.active == key:
+        if self.active != key:
+            return
+        if put_out is None:
             self.open(ROOM)
+        else:
+            self._out_of[key] = put_out
+            self.notice(key, window_out_of_room_words(room, put_out))
+
+    def _back_in(self, key: str) -> None:
+        """We are in room ``key`` again (joined here or on another device): a normal room."""
+        self._rooms_left.discard(key)
+        self._out_of.pop(key, None)
+
+    def is_out_of(self, key: str) -> bool:
+        """True if ``key`` is a room a kick or ban of us put us out of while it was on screen."""
+        return key in self._out_of
+
+    def send_refused(self, key: str) -> bool:
+        """True if a line typed in conversation ``key`` may not be sent: a room we were put
+        out of (:meth:`room_left`); then its conversation says why and what to do, and
+        nothing is sent (the window keeps the text in the input box)."""
+        act = self._out_of.get(key)
+        if act is None:
+            return False
+        self.notice(key, window_out_of_room_refused(self.title(key), act))
+        return True
 
     def set_members(self, room: str, members: Sequence[MemberEntry]) -> None:
         """The answer to ``members``: exactly these are in ``room`` now, kept in name order
@@ -1803,7 +1836,7 @@ class ChatModel:
             self.room_left(event.room_name)  # left from another device (here: already off the list)
             return
         if event.act == "joined" and me:
-            self._rooms_left.discard(key)  # in it again (joined here or on another device)
+            self._back_in(key)  # in it again (joined here or on another device)
             return  # our own join: the list says it (from another device: its next post will)
         if not me or event.act in _MEMBER_ACTS:  # told to members; to the person named too
             self._member_of(event.room_name)
@@ -1832,10 +1865,10 @@ class ChatModel:
         elif event.act in ("invite_only", "public"):  # the room's mode changed
             state.invite_only = event.act == "invite_only"
         if event.act in ("kick", "ban") and me:
-            # The room leaves the list, and its conversation can no longer be opened: said
-            # in the room for everyone too, where the window goes if it was on screen.
+            # The room leaves the list, and its conversation can no longer be opened once
+            # another is: said in the room for everyone too. On screen, it stays (room_left).
             self.notice(ROOM, describe_room_notice(event, self.me).removeprefix("* "), event.at)
-            self.room_left(event.room_name)
+            self.room_left(event.room_name, put_out=event.act)
             return
         if event.act == "joined":
             state.count += 1

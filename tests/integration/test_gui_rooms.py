@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from clientkit import WAIT, posted, start
-from protocol import RoomPost
+from protocol import RoomMessage, RoomPost
 from test_gui import contact, display, open_gui, server  # noqa: F401  (fixtures)
 from tools import require_tool
 
@@ -360,12 +360,12 @@ def test_ctrl_e_and_ctrl_delete_on_our_message_to_everyone(open_gui, server, cli
              and "(this message was deleted)" in s["panes"]["#room"], "our message deleted")
 
 
-@pytest.mark.parametrize("how", ["leave", "kick"])
-def test_a_room_left_shows_the_room_for_everyone_it_names(open_gui, server, clients, how: str) -> None:
-    """Bob left #turma with its Leave button (or its owner put him out): the header and
-    the line above the input box said "Everyone", but the messages shown were still
-    #turma's (its pane stayed on top), under them. The room for everyone's are shown;
-    put out, it says why there (the room's own conversation can no longer be opened)."""
+def test_a_room_left_shows_the_room_for_everyone_it_names(open_gui, server, clients) -> None:
+    """Bob left #turma with its Leave button: the header and the line above the input box
+    said "Everyone", but the messages shown were still #turma's (its pane stayed on top),
+    under them. The room for everyone's are shown. (Put out of it, it stays on screen:
+    test_kicked_from_the_room_on_screen_a_line_typed_there_goes_nowhere.)"""
+    how = "leave"
     olga = start(clients, server.port, "Olga")
     olga.join("#turma")
     bob = open_gui("Bob")
@@ -383,6 +383,52 @@ def test_a_room_left_shows_the_room_for_everyone_it_names(open_gui, server, clie
     assert state["pane_shown"] == "#room", state["pane_shown"]
     if how == "kick":  # and why, there
         bob.wait(lambda s: "Olga put you out of #turma" in s["panes"]["#room"], "the kick said where Bob is")
+
+
+@pytest.mark.timeout_seconds(120)
+def test_kicked_from_the_room_on_screen_a_line_typed_there_goes_nowhere(open_gui, server, clients, monkeypatch,
+                                                                          tmp_path: Path) -> None:
+    """Bob was typing a reply in #redes when Olga put him out: the window went to the room
+    for everyone with the box as it was, and his Enter a moment later sent the reply to
+    everyone on the server. #redes stays on screen with its messages, saying what to do
+    (in Portuguese here); Enter sends nothing and keeps the text; Vic, only in the room for
+    everyone, and Olga get nothing until Bob opens Everyone and writes there himself."""
+    monkeypatch.setenv("LANGUAGE", "pt_BR")
+    olga = start(clients, server.port, "Olga")
+    vic = start(clients, server.port, "Vic")
+    olga.join("#redes")
+    bob = open_gui("Bob")
+    bob.logged_in()
+    bob.cmd("join", room="#redes")
+    bob.wait(lambda s: s["active"] == "##redes" and len(s["members"]) == 2, "#redes open")
+    posted(olga, "#redes", "sem palavrões aqui")
+    bob.wait(lambda s: "sem palavrões aqui" in s["panes"].get("##redes", ""), "Olga's post")
+    bob.cmd("type", text="isso é injusto", enter=False)
+    olga.kick("#redes", "Bob")
+    state = bob.wait(lambda s: "Olga pôs você para fora de #redes" in s["panes"].get("##redes", "")
+                     and not contact(s, "##redes"), "the kick said where Bob is")
+    pane = state["panes"]["##redes"]
+    assert state["active"] == "##redes" and state["pane_shown"] == "##redes", (state["active"], state["pane_shown"])
+    assert "sem palavrões aqui" in pane and pane.count("você não está mais em #redes") == 1, pane
+    assert "entre de novo (Entrar na sala) para escrever aqui, ou abra Todos" in pane, pane
+    assert state["recipient"] == "Para ninguém: você não está mais em #redes", state["recipient"]
+    assert state["input"] == "isso é injusto", state["input"]
+    found = bob.cmd("type", text="")  # Enter, with the reply still in the box
+    assert found["input"] == "isso é injusto", found
+    state = bob.wait(lambda s: "não enviado, o texto fica na caixa: você não está mais em #redes"
+                     in s["panes"]["##redes"], "the line refused here")
+    assert state["outgoing"] == [] and state["input"] == "isso é injusto", (state["outgoing"], state["input"])
+    require_tool("xwd", "x11-apps", why="to take the window's screenshot")
+    bob.cmd("screenshot", path=str(tmp_path / "gui-kicked-pt.png"))
+    print(f"\nscreenshot: {tmp_path / 'gui-kicked-pt.png'}")
+    # What Bob writes in Everyone himself comes after anything the Enter sent: nothing did.
+    bob.cmd("key", sequence="<Control-Key-1>")
+    bob.wait(lambda s: s["active"] == "#room", "Everyone open")
+    bob.cmd("type", text="depois", clear=True)
+    for client in (olga, vic):
+        while not isinstance(event := client.events.get(timeout=WAIT), RoomMessage) or event.sender != "Bob":
+            assert not (isinstance(event, RoomPost) and event.sender == "Bob"), event
+        assert event.text == "depois", event
 
 
 def test_a_room_request_refused_is_said_in_the_windows_words(open_gui, server, clients, monkeypatch) -> None:

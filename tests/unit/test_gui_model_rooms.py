@@ -66,8 +66,8 @@ def test_members_follow_the_notices_and_a_ban_of_ourselves_takes_the_room_off_th
     assert model.rooms[key].topic == "nova"
     model.take_changes()
     model.apply(RoomNotice("#redes", "ban", "Bob", 4.0, by="Olga", reason="spam"))
-    assert key not in model.rooms and model.active == ROOM
-    assert "Olga banned you from #redes (spam)" in model.conversations[key].lines[-1].text
+    assert key not in model.rooms and model.active == key  # on screen still, refusing lines (below)
+    assert "Olga banned you from #redes (spam)" in model.conversations[key].lines[-2].text
     assert ContactsChanged() in model.take_changes()
 
 
@@ -479,17 +479,60 @@ def test_our_post_refused_while_muted_says_the_room_and_the_time_left_in_portugu
 
 
 def test_put_out_of_the_open_room_the_room_for_everyone_says_why() -> None:
-    """Put out of (or banned from) the room on screen, the window goes to the room for
-    everyone, and the room leaves the list: "Olga put you out of #redes" was said only in
-    the room's own conversation, which could no longer be opened; the user was moved
-    without a word. It is said where they are moved to."""
+    """Put out of (or banned from) the room on screen, the room leaves the list: "Olga put
+    you out of #redes" was said only in the room's own conversation, which can no longer
+    be opened once another is. It is said in the room for everyone too."""
     for act, said in (("kick", "Olga put you out of #redes"), ("ban", "Olga banned you from #redes")):
         model = ChatModel("Bob")
         key = joined(model)
         model.apply(RoomNotice("#redes", act, "Bob", 2.0, by="Olga"))
-        assert model.active == ROOM and key not in model.contact_order()
+        assert key not in model.contact_order()
         [line] = [line for line in model.conversations[ROOM].lines if line.kind == "notice"]
         assert line.text.startswith(said), line.text
+
+
+def test_put_out_of_the_open_room_it_stays_and_a_line_typed_there_is_refused() -> None:
+    """Kicked from #redes while on it, the window went to the room for everyone with the
+    input box as it was: Enter a moment later (an angry reply meant for #redes) sent it to
+    everyone on the server. The room stays on screen with its messages, says once what to
+    do, and a line typed there is refused here (nothing sent), saying why again; a ban
+    offers no join. Joining again makes it a normal room."""
+    for act, offer in (("kick", "join it again (Join room)"), ("ban", "open Everyone to write to everyone")):
+        model = ChatModel("Bob")
+        key = joined(model)
+        model.apply(RoomPost(1, "Olga", "#redes", "chega", 1.0))
+        model.apply(RoomNotice("#redes", act, "Bob", 2.0, by="Olga"))
+        assert model.active == key and key not in model.contact_order()
+        texts = [line.text for line in model.conversations[key].lines]
+        assert "chega" in texts and sum(1 for t in texts if t.startswith("you are no longer in #redes")) == 1, texts
+        assert offer in texts[-1] and (act == "kick") == ("Join room" in texts[-1]), texts[-1]
+        assert model.recipient(key) == "Nowhere: you are no longer in #redes"
+        assert model.send_refused(key)
+        assert model.conversations[key].lines[-1].text.startswith(
+            "not sent, the text stays in the box: you are no longer in #redes"), model.conversations[key].lines[-1]
+        assert not model.send_refused(ROOM) and model.recipient(ROOM) == "To everyone in the room"
+        model.room_joined(RoomInfo("j2", "#redes", 2, False, "prova", "Olga"))
+        assert not model.send_refused(key) and model.recipient(key) == "To everyone in #redes"
+        assert key in model.contact_order()
+
+
+def test_a_join_of_ours_from_another_device_ends_the_refusal() -> None:
+    """Put out of #redes on screen, then joined it again on another device (our own joined
+    notice): lines typed in it go to it again."""
+    model = ChatModel("Bob")
+    key = joined(model)
+    model.apply(RoomNotice("#redes", "kick", "Bob", 2.0, by="Olga"))
+    assert model.send_refused(key)
+    model.apply(RoomNotice("#redes", "joined", "Bob", 3.0))
+    assert not model.send_refused(key) and model.recipient(key) == "To everyone in #redes"
+
+
+def test_leaving_the_open_room_shows_the_room_for_everyone() -> None:
+    """Our own leave (the user chose it) shows the room for everyone, where lines go."""
+    model = ChatModel("Bob")
+    key = joined(model)
+    model.room_left("#redes")
+    assert model.active == ROOM and not model.send_refused(key)
 
 
 def test_the_model_knows_who_is_muted_from_the_list_and_the_notices() -> None:
