@@ -128,6 +128,7 @@ const view = {
   atBottom: true,            // the list was last scrolled to its newest (keepAtBottom)
   contactsShown: null,       // what the contact list shows (renderContacts), to build it only when it changes
   membersShown: null,        // the same for the open room's member list (renderRoomTools)
+  membersKey: null,          // the room whose members the list shows
 };
 
 function render(chat) {
@@ -520,6 +521,10 @@ function renderRoomTools(chat) {
   $("room-mode").checked = room.inviteOnly === true;
   const members = $("member-list");
   $("member-count").textContent = String(room.members ? room.members.length : room.count);
+  // Asked again (a room notice sets it to null): what is shown stays until the answer
+  // replaces it, or the list blinked out at every join of a busy room.
+  if (room.members === null && view.membersKey === key) return;
+  view.membersKey = key;
   // Built again only when it changed: every frame of a busy room would, for nothing.
   const shown = JSON.stringify([i18n.language, key, moderator, chat.me,
     (room.members || []).map((member) => [member.name, member.role, member.online, member.muted === true])]);

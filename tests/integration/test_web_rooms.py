@@ -797,6 +797,37 @@ def test_the_member_list_says_who_is_muted_in_the_pages_language(site, tmp_path:
     assert page.problems() == []
 
 
+def test_the_member_list_stays_on_screen_while_it_is_asked_again(site) -> None:
+    """Each room notice (a join, a mute, a kick) asks the member list again, and the page
+    emptied the list it showed until the answer came: in a busy room it blinked out at
+    every join, and a test reading a member's row between saw none. What is shown stays
+    until the new list replaces it."""
+    page, web = site
+    with olga_in_redes(web) as olga:
+        vic = ChatClient("Vic", "127.0.0.1", web.srv.port)
+        try:
+            vic.connect(timeout=WAIT)
+            vic.join("#redes")
+            page.log_in("Bob")
+            page.wait_for("!!document.querySelector('#room-list button[data-room=\"#redes\"]')")
+            page.js("document.querySelector('#room-list button[data-room=\"#redes\"]').click()")
+            page.wait_for("document.querySelectorAll('#member-list li').length === 3")
+            page.js("""(() => { window.fewestMembers = 3;
+              new MutationObserver(() => { window.fewestMembers = Math.min(window.fewestMembers,
+                document.querySelectorAll('#member-list li').length); })
+                .observe(document.getElementById('member-list'), { childList: true }); })()""")
+            olga.mute("#redes", "Vic")
+            page.wait_for("document.querySelector('#member-list li[data-name=\"Vic\"]')"
+                          ".textContent.includes('(muted)')")
+            olga.unmute("#redes", "Vic")
+            page.wait_for("!document.querySelector('#member-list li[data-name=\"Vic\"]')"
+                          ".textContent.includes('(muted)')")
+            assert page.js("window.fewestMembers") == 3
+        finally:
+            vic.close()
+    assert page.problems() == []
+
+
 def test_a_topic_longer_than_the_server_takes_is_asked_again_before_it_is_sent(site, tmp_path: Path) -> None:
     """The window checks a topic's length (const.MAX_TOPIC_CHARS) before sending it; the
     page sent any, and the server's refusal (``bad_field``) came in its English. The page
