@@ -169,19 +169,27 @@ end
 return -1
 """)
 
-# Lua: ``drop_who(p, key)``: the name ``key`` is held by no session any more: it leaves
-# ``who``, and its look-alike key leaves ``glook`` (unless another name took the entry over),
-# but for a guest name whose holding is kept (``guest:<key>``: held for a while, then
-# forgotten by the store's FORGET_GUESTS, which drops the entry): CLAIM reads it while held.
-_DROP_WHO = """
-local function drop_who(p, key)
-  redis.call('HDEL', p..'who', key)
-  if redis.call('EXISTS', p..'guest:'..key) == 1 then return end
+# Lua: ``drop_lookalike(p, key)``: the look-alike key the guest name ``key`` filed leaves
+# ``glook``, unless another name took the entry over since (also the store's FORGET_GUESTS).
+DROP_LOOKALIKE_FUNCTION = """
+local function drop_lookalike(p, key)
   local lk = redis.call('HGET', p..'glookof', key)
   if lk then
     redis.call('HDEL', p..'glookof', key)
     if redis.call('HGET', p..'glook', lk) == key then redis.call('HDEL', p..'glook', lk) end
   end
+end
+"""
+
+# Lua: ``drop_who(p, key)``: the name ``key`` is held by no session any more: it leaves
+# ``who``, and its look-alike key leaves ``glook`` (unless another name took the entry over),
+# but for a guest name whose holding is kept (``guest:<key>``: held for a while, then
+# forgotten by the store's FORGET_GUESTS, which drops the entry): CLAIM reads it while held.
+_DROP_WHO = DROP_LOOKALIKE_FUNCTION + """
+local function drop_who(p, key)
+  redis.call('HDEL', p..'who', key)
+  if redis.call('EXISTS', p..'guest:'..key) == 1 then return end
+  drop_lookalike(p, key)
 end
 """
 

@@ -17,7 +17,7 @@ import const
 from resp import Script
 
 from ..mailbox import CHANGE_STEP, DEFAULT_ROOM_SLOT, LEFT_AT
-from ..cluster.scripts import HELD_FUNCTIONS, JSON_STRING_FUNCTION, ROUTE_FUNCTION
+from ..cluster.scripts import DROP_LOOKALIKE_FUNCTION, HELD_FUNCTIONS, JSON_STRING_FUNCTION, ROUTE_FUNCTION
 
 # ARGV[1] is always the key prefix. Helpers shared by every script come first (defining
 # them costs Redis about 0.4 us per call, measured: the redis.call()s are what count).
@@ -540,7 +540,8 @@ return out
 # it; the forgotten ones go on the events stream in the same step, and their look-alike keys
 # leave a cluster's ``glook`` (kept while held: cluster/scripts.py _DROP_WHO). Reply: {1, the keys
 # forgotten, the rows of what ended (hand_over)}.
-FORGET_GUESTS = _script(_HAND_OVER_FUNCTION + _REFERENCED_FUNCTION + JSON_STRING_FUNCTION + r"""
+FORGET_GUESTS = _script(_HAND_OVER_FUNCTION + _REFERENCED_FUNCTION + JSON_STRING_FUNCTION + DROP_LOOKALIKE_FUNCTION
+                        + r"""
 local owner = redis.call('GET', P .. 'forgetter')
 if owner and owner ~= ARGV[3] then return {0} end
 redis.call('SET', P .. 'forgetter', ARGV[3], 'PX', ARGV[4])
@@ -555,11 +556,7 @@ for i = 8, #ARGV - 2, 3 do
 end
 if #keys == 0 then return {1, {}, {}} end
 for _, key in ipairs(keys) do  -- the look-alike key a held guest name kept (cluster/scripts.py _DROP_WHO)
-  local lk = redis.call('HGET', P .. 'glookof', key)
-  if lk then
-    redis.call('HDEL', P .. 'glookof', key)
-    if redis.call('HGET', P .. 'glook', lk) == key then redis.call('HDEL', P .. 'glook', lk) end
-  end
+  drop_lookalike(P, key)
 end
 local told = hand_over(tonumber(ARGV[2]), true, keys)
 redis.call('XADD', ARGV[5], 'MAXLEN', '~', ARGV[6], '*', 'e', ARGV[7] .. json_string(table.concat(keys, '\n')) .. '}')
