@@ -835,12 +835,17 @@ def log_settings() -> None:
     """Say which settings file of the operator's const.py applied (overrides.py), and the
     names it set: not their values, as CLUSTER_URL may hold a password. None: say so, as
     after unpacking a new version without copying the file over, guests are let in again."""
-    applied = const.LOCAL_SETTINGS
+    log.info("%s", settings_line(const.LOCAL_SETTINGS))
+
+
+def settings_line(applied: overrides.Applied) -> str:
+    """The start-up line of log_settings: the file applied and the names it set, or, with
+    none, where the operator's own settings would go (a newcomer does not know the file)."""
     if applied.path is None:
-        log.info("no settings of your own (%s beside const.py, or the file %s names): const.py's defaults",
-                 overrides.FILE_NAME, overrides.ENVIRONMENT_VARIABLE)
-    else:
-        log.info("settings of %s applied: %s", applied.path, ", ".join(applied.names) or "none set")
+        return ("settings: const.py's defaults; to change some, write them in {file} beside const.py "
+                "(or in the file that the environment variable {variable} names)").format(
+                    file=overrides.FILE_NAME, variable=overrides.ENVIRONMENT_VARIABLE)
+    return "settings of {path} applied: {names}".format(path=applied.path, names=", ".join(applied.names) or "none set")
 
 
 # What each TLS file must hold, as PEM: the line it has (a key's is "-----BEGIN PRIVATE KEY-----",
