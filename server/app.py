@@ -325,8 +325,6 @@ class ChatServer:
                                     refusal_bytes=None if tls else _error_frame, tls=tls,
                                     handshake_timeout=self.config.login_timeout, failures=failures, backlog=4096)
             self._server.start()
-            log.info("listening on %s%s", endpoints(sock.getsockname() for sock in self._server.sockets),
-                     " (TLS)" if tls else "")
             if self.config.web_port is not None:  # before anything runs: a failed start leaves nothing behind
                 try:
                     self._web = await start_web_server(
@@ -339,6 +337,11 @@ class ChatServer:
                         failures=failures, sockets=web_sockets)
                 except OSError as exc:
                     raise ListenFailed("web", self.config.host, self.config.web_port, exc) from exc
+            # Said once the web port takes connections too: what operators, supervisors and
+            # tests wait for before they connect to either (the web port refused them, said
+            # before its listen()).
+            log.info("listening on %s%s", endpoints(sock.getsockname() for sock in self._server.sockets),
+                     " (TLS)" if tls else "")
         except BaseException:
             if self._server is not None:
                 self._server.close()
