@@ -184,7 +184,7 @@ def capacity_line(capacity: int, wanted: int, file_limit: int) -> str:
     knows, and what to do about it (chatserver.py already raised the soft limit to the hard one)."""
     return (f"accepting at most {capacity} connections at once, not the {wanted} asked for (MAX_CONNECTIONS): "
             f"each connection is an open file, and this system lets the server have {file_limit} open files "
-            f"(ulimit -Hn), {file_limit - capacity} of them kept for its database, log and listening sockets; "
+            f"(ulimit -Hn), {file_limit - capacity} of them kept for its own use (database, log, listening sockets); "
             f"to accept {wanted}, raise that limit before starting the server")
 
 

@@ -13,7 +13,7 @@ def test_fewer_connections_than_asked_says_why_and_what_to_do():
     assert line == (
         "accepting at most 19936 connections at once, not the 20000 asked for (MAX_CONNECTIONS): each "
         "connection is an open file, and this system lets the server have 20000 open files (ulimit -Hn), "
-        "64 of them kept for its database, log and listening sockets; to accept 20000, raise that limit "
+        "64 of them kept for its own use (database, log, listening sockets); to accept 20000, raise that limit "
         "before starting the server"), line
 
 
