@@ -48,6 +48,7 @@ from server.app import KeyUnderPassphrase, ListenFailed
 from server.console import (QUIT_COMMANDS, Confirmation, background_reads_not_stopping, console_hint, console_lines,
                             registry_lines, say_to_operator, unregister_question, watch_console)
 from server.lan import lan_lines, listens_everywhere, local_addresses
+from server.listener import bind_sockets
 from server import logformat
 from server.lockfile import DataDirInUse, DataDirUnusable
 from server.accountdesk import NoAccount
@@ -599,10 +600,15 @@ def _tell_parent_listening() -> None:
             pass
 
 
-def _free_port(host: str) -> int:
-    with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as sock:
-        sock.bind((host, 0))
-        return sock.getsockname()[1]
+def hold_free_port(host: str) -> "tuple[int, list[socket.socket]]":
+    """A port free on every address ``host`` listens on, for the workers of ``--workers N``,
+    and sockets bound to it there (SO_REUSEPORT, not listening) that hold it until they
+    listen: closed at once, it was free for anyone meanwhile (another program's outgoing
+    connection could take it: the workers failed "address in use"), and one chosen on
+    IPv4 alone could be taken on IPv6 (listener.bind_sockets tries again then). A socket
+    that does not listen is given no connections: the workers' get them all."""
+    sockets = bind_sockets(host, 0, reuse_port=True)
+    return sockets[0].getsockname()[1], sockets
 
 
 # A worker that dies abnormally (a signal, a non-zero status) after it listened, while
@@ -686,8 +692,18 @@ def run_workers(argv: list[str], args: argparse.Namespace) -> int:
     logged once with its status or signal; one that died abnormally after it listened,
     while nobody asked them to stop, is started again (RESTARTS_PER_WINDOW). Returns 0
     if every worker ended cleanly, else the worst status seen (128 + N for signal N)."""
-    port = args.port or _free_port(args.host)
-    web = ["--web-port", str(args.web_port or _free_port(args.host))] if args.web_port != 0 else []
+    held: "list[socket.socket]" = []  # the ports chosen here (port 0), until the first worker listens on them
+    port = args.port
+    if not port:
+        port, sockets = hold_free_port(args.host)
+        held.extend(sockets)
+    web = []
+    if args.web_port != 0:
+        web_port = args.web_port
+        if not web_port:
+            web_port, sockets = hold_free_port(args.host)
+            held.extend(sockets)
+        web = ["--web-port", str(web_port)]
     command = [sys.executable, str(Path(__file__).resolve()), *argv, "--workers", "1", "--reuse-port",
                "--port", str(port), *web]
     children: list[subprocess.Popen] = []  # one slot per worker, its current process
@@ -761,6 +777,8 @@ def run_workers(argv: list[str], args: argparse.Namespace) -> int:
                     failed = child
             else:
                 os.close(listening)
+        for sock in held:  # a worker holds the ports now (or none will)
+            sock.close()
         if failed is not None or woken.stopping:
             return not_started(failed)
     restarts: list[list[float]] = [[] for _ in children]  # per slot: when it was started again
@@ -835,12 +853,17 @@ def log_settings() -> None:
     """Say which settings file of the operator's const.py applied (overrides.py), and the
     names it set: not their values, as CLUSTER_URL may hold a password. None: say so, as
     after unpacking a new version without copying the file over, guests are let in again."""
-    applied = const.LOCAL_SETTINGS
+    log.info("%s", settings_line(const.LOCAL_SETTINGS))
+
+
+def settings_line(applied: overrides.Applied) -> str:
+    """The start-up line of log_settings: the file applied and the names it set, or, with
+    none, where the operator's own settings would go (a newcomer does not know the file)."""
     if applied.path is None:
-        log.info("no settings of your own (%s beside const.py, or the file %s names): const.py's defaults",
-                 overrides.FILE_NAME, overrides.ENVIRONMENT_VARIABLE)
-    else:
-        log.info("settings of %s applied: %s", applied.path, ", ".join(applied.names) or "none set")
+        return ("settings: const.py's defaults; to change some, write them in {file} beside const.py "
+                "(or in the file that the environment variable {variable} names)").format(
+                    file=overrides.FILE_NAME, variable=overrides.ENVIRONMENT_VARIABLE)
+    return "settings of {path} applied: {names}".format(path=applied.path, names=", ".join(applied.names) or "none set")
 
 
 # What each TLS file must hold, as PEM: the line it has (a key's is "-----BEGIN PRIVATE KEY-----",

@@ -178,6 +178,16 @@ def connection_capacity(max_connections: int, file_limit: int | None) -> int:
     return max(1, min(max_connections, file_limit - reserve))
 
 
+def capacity_line(capacity: int, wanted: int, file_limit: int) -> str:
+    """The start-up line for a ``capacity`` (connection_capacity) below the ``wanted``
+    MAX_CONNECTIONS: what limits it, in words an operator who just started the server
+    knows, and what to do about it (chatserver.py already raised the soft limit to the hard one)."""
+    return (f"accepting at most {capacity} connections at once, not the {wanted} asked for (MAX_CONNECTIONS): "
+            f"each connection is an open file, and this system lets the server have {file_limit} open files "
+            f"(ulimit -Hn), {file_limit - capacity} of them kept for its own use (database, log, listening sockets); "
+            f"to accept {wanted}, raise that limit before starting the server")
+
+
 def tls_context(config: ServerConfig) -> ssl.SSLContext:
     """A server-side TLS context from the configured certificate chain and key (PEM).
     Raises ``ssl.SSLError`` for files OpenSSL cannot use, :class:`KeyUnderPassphrase` for a
@@ -315,8 +325,6 @@ class ChatServer:
                                     refusal_bytes=None if tls else _error_frame, tls=tls,
                                     handshake_timeout=self.config.login_timeout, failures=failures, backlog=4096)
             self._server.start()
-            log.info("listening on %s%s", endpoints(sock.getsockname() for sock in self._server.sockets),
-                     " (TLS)" if tls else "")
             if self.config.web_port is not None:  # before anything runs: a failed start leaves nothing behind
                 try:
                     self._web = await start_web_server(
@@ -329,6 +337,11 @@ class ChatServer:
                         failures=failures, sockets=web_sockets)
                 except OSError as exc:
                     raise ListenFailed("web", self.config.host, self.config.web_port, exc) from exc
+            # Said once the web port takes connections too: what operators, supervisors and
+            # tests wait for before they connect to either (the web port refused them, said
+            # before its listen()).
+            log.info("listening on %s%s", endpoints(sock.getsockname() for sock in self._server.sockets),
+                     " (TLS)" if tls else "")
         except BaseException:
             if self._server is not None:
                 self._server.close()
@@ -356,9 +369,8 @@ class ChatServer:
             # A warning only where the limit takes a real share of the connections asked
             # for: one at every start for 19,936 of 20,000 teaches operators to skip warnings.
             shortfall = self.config.max_connections < wanted * CAPACITY_WARNING_SHARE
-            log.log(logging.WARNING if shortfall else logging.INFO,
-                    "open-file limit %d: accepting at most %s, not %d", file_limit,
-                    counted(self.config.max_connections, "connection{s}"), wanted)
+            log.log(logging.WARNING if shortfall else logging.INFO, "%s",
+                    capacity_line(self.config.max_connections, wanted, file_limit))
 
     def _bind(self, listener: str, port: int, bound: list[socket.socket]) -> list[socket.socket]:
         """The sockets of ``listener`` ("chat" or "web") bound to ``port`` on config.host, also

@@ -143,6 +143,16 @@ _DELIVERED_TEXT_HEAD = _DELIVERED_HEAD.decode("ascii")
 _SESSION_ENTRIES = frozenset({bus.SessionOn, bus.SessionOff, bus.NodeGone, bus.Registered})
 
 
+def version_mark_line(address: str, theirs: int, mine: int) -> str:
+    """The start-up line of a node that marked the cluster's data at ``address`` with its
+    version ``mine`` (scripts.VERSION), where it had ``theirs`` (0: no mark), in plain words:
+    what the mark is, and what it changes (nodes of an earlier version refuse to start)."""
+    before = (f"was marked version {theirs}, and no node of that version runs" if theirs else
+              "had no version mark (a new cluster, or one from before version marks)")
+    return (f"cluster: the data in Redis at {address} {before}: it is marked version {mine} now, this node's; "
+            f"nodes of an earlier version will refuse to start on it")
+
+
 def new_node_id() -> str:
     """A node id unique across restarts: host, process id and random bits."""
     return f"{socket.gethostname()[:20]}-{os.getpid()}-{os.urandom(3).hex()}"
@@ -1363,7 +1373,7 @@ class ClusterNode:
                                  f"this node is version {CLUSTER_VERSION}: the nodes of one cluster must run the "
                                  f"same version; stop them all, then start the nodes of the new version")
         if theirs != CLUSTER_VERSION:
-            log.info("cluster: version %d from now on (it was %s)", CLUSTER_VERSION, theirs or "unset")
+            log.info("%s", version_mark_line(str(self._redis.address), theirs, CLUSTER_VERSION))
 
     async def _join(self) -> None:
         info = f"{socket.gethostname()} pid {os.getpid()}"

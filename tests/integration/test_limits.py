@@ -604,12 +604,12 @@ def test_an_open_file_limit_that_takes_a_few_connections_is_no_warning():
         WireClient.login("127.0.0.1", proc.port, "ana").close()  # it serves: SIGTERM is handled by now
         assert proc.stop() == 0
     line = next(line for line in proc.output().splitlines() if "accepting at most" in line)
-    assert " INFO open-file limit 20000: accepting at most 19936 connections, not 20000" in line, line
+    assert " INFO accepting at most 19936 connections at once, not the 20000 asked for" in line, line
     with ServerProcess("--memory", file_limit=1000) as proc:
         wait_until(lambda: "accepting at most 936 connections" in "".join(proc.lines), what="the capacity")
         WireClient.login("127.0.0.1", proc.port, "ana").close()
         assert proc.stop() == 0
-    assert " WARNING open-file limit 1000: accepting at most 936 connections" in proc.output()
+    assert " WARNING accepting at most 936 connections at once" in proc.output()
 
 
 def test_accept_running_out_of_descriptors_is_logged_once_and_other_errors_pass_on(caplog):

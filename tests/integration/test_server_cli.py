@@ -564,8 +564,9 @@ def test_the_log_says_which_settings_file_was_applied_and_what_it_set(tmp_path: 
     settings = tmp_path / "const_local.py"
     settings.write_text('REQUIRE_ACCOUNTS = True\nMAX_TEXT_CHARS = 2000\n', encoding="utf-8")
     for named, expected in ((str(settings), f" INFO settings of {settings} applied: MAX_TEXT_CHARS, REQUIRE_ACCOUNTS\n"),
-                            ("", " INFO no settings of your own (const_local.py beside const.py, or the file "
-                                 "CHAT_CONST_LOCAL names): const.py's defaults\n")):
+                            ("", " INFO settings: const.py's defaults; to change some, write them in "
+                                 "const_local.py beside const.py (or in the file that the environment variable "
+                                 "CHAT_CONST_LOCAL names)\n")):
         monkeypatch.setenv("CHAT_CONST_LOCAL", named)
         proc = subprocess.Popen([sys.executable, "chatserver.py", "--host", "127.0.0.1", "--port", "0",
                                  "--web-port", "0", "--memory"], cwd=ROOT, stdin=subprocess.PIPE,

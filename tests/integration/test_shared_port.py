@@ -16,7 +16,8 @@ import pytest
 
 from client import ChatClient
 from server import ServerConfig, ServerThread
-from server.listener import SAME_PORT_TRIES, bind_sockets
+import chatserver
+from server.listener import SAME_PORT_TRIES, bind_sockets, listen_on
 
 TIMEOUT = 10.0
 
@@ -100,3 +101,45 @@ def test_a_port_asked_for_is_not_tried_again(rigged) -> None:
     assert raised.value.errno == errno.EADDRINUSE
     assert binds["tried"] == [held]
     assert all(sock.fileno() == -1 for sock in binds["made"])
+
+
+# --- The port --workers N chooses for its workers (chatserver.py hold_free_port) -----------
+
+
+def test_the_port_chosen_for_workers_is_free_on_every_address(rigged) -> None:
+    """``--workers N --host "" --port 0``: the port the command chose, free on IPv4, was
+    taken on IPv6, and every worker failed "address in use". Chosen as a server chooses
+    its own: free on both."""
+    held, binds = rigged
+    binds["left"] = 1
+    port, sockets = chatserver.hold_free_port("")
+    try:
+        assert binds["tried"][0] == held and port != held
+        assert {sock.family for sock in sockets} == {socket.AF_INET, socket.AF_INET6}
+    finally:
+        for sock in sockets:
+            sock.close()
+
+
+def test_the_port_chosen_for_workers_is_held_until_they_listen_on_it() -> None:
+    """Closed once chosen, the port was anyone's until the first worker bound it (another
+    program's outgoing connection could take it). Held: nobody else binds it, a worker
+    does (SO_REUSEPORT) and gets the connections."""
+    port, sockets = chatserver.hold_free_port("127.0.0.1")
+    other = socket.socket()
+    try:
+        with pytest.raises(OSError) as raised:
+            other.bind(("127.0.0.1", port))
+        assert raised.value.errno == errno.EADDRINUSE
+        worker = listen_on(bind_sockets("127.0.0.1", port, reuse_port=True), 8)
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=TIMEOUT):
+                worker[0].settimeout(TIMEOUT)
+                worker[0].accept()[0].close()
+        finally:
+            for sock in worker:
+                sock.close()
+    finally:
+        other.close()
+        for sock in sockets:
+            sock.close()
