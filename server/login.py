@@ -68,7 +68,7 @@ from .accounts import Account, FailureThrottle, hash_password, password_problem,
 from .clocksteps import wall_ms
 from .config import ServerConfig
 from .credentials import AccountCredentials, digest
-from .guests import Claim, GuestNames
+from .guests import Claim, GuestNames, Holding, proves
 from .limits import CLEAN, FAILING, KNOWN, CheckBudget, TokenBucket, retry_seconds, wait_words
 from .logsummary import LogSummary
 from .stores.base import GUEST_ONLINE, GuestHeld, LooksLike, MessageStore, StoreUnavailable
@@ -87,6 +87,8 @@ Offload = Callable[[Callable, tuple, Callable, Callable[[Exception], None]], Non
 SharedFailures = Callable[[str, tuple, float, float, Callable[[float | None], None]], None]
 # (name key, callback(account or None), on_error(StoreUnavailable)): RedisStore.account
 Reread = Callable[[str, Callable[[Account | None], None], Callable[[StoreUnavailable], None]], None]
+# (name key, now, callback(holding or None), on_error(StoreUnavailable)): RedisStore.holding
+RereadHolding = Callable[[str, float, Callable[[Holding | None], None], Callable[[StoreUnavailable], None]], None]
 
 
 def unavailable_error(config: ServerConfig, request_id: str | None = None,
@@ -166,6 +168,10 @@ class LoginDesk:
         # In a cluster, the store's read of one account as it is now (RedisStore.account):
         # every password check reads it first, since another node may have just set it.
         self.reread: Reread | None = None
+        # In a cluster, the store's read of one guest name's holding as it is now
+        # (RedisStore.holding): a resume token this node's cache does not take is checked
+        # there, since the guest may have taken the name on another node a moment ago.
+        self.reread_holding: RereadHolding | None = None
         self.log_lines = log_lines or LogSummary(log, config.log_summary_interval)
         # Password checks under way, per "name@address" and per "@address" (names that failed
         # there) or "@address new" (names that did not): after a failure, one at a time in
@@ -253,12 +259,15 @@ class LoginDesk:
         self.shared_failures("check", checked, self.throttle.base, self.throttle.cap, shared)
 
     def _decide(self, hello: Hello, address: str, key: str, keys: tuple[str, str], checked: tuple[str, ...],
-                done: Callable[[LoginResult], None], shared_wait: float, asked: bool = False) -> None:
+                done: Callable[[LoginResult], None], shared_wait: float, asked: bool = False,
+                holding_asked: bool = False) -> None:
         """:meth:`login` once the name is valid and the shared throttle (if any) said
         ``shared_wait``; ``keys`` are the throttle keys a failure counts against,
         ``checked`` those that make this login wait (``keys`` but from a known address);
         ``asked``: a name the cache has no account of was asked of the store
-        (:meth:`account_now`); calls ``done`` exactly once."""
+        (:meth:`account_now`); ``holding_asked``: a guest's token the cache did not take
+        was checked against the store's holding (:attr:`reread_holding`); calls ``done``
+        exactly once."""
         def refuse(code: str, message: str, retry_after: float | None = None) -> None:
             done(LoginResult(error=ErrorReply(code, message, hello.request_id, retry_after)))
 
@@ -316,6 +325,20 @@ class LoginDesk:
                                     lambda _failure: done(LoginResult(error=unavailable_error(self.config,
                                                                                               hello.request_id))))
         claim, until = self.guests.decide(key, hello.resume, time.time())
+        if claim is not Claim.RESUME and hello.resume is not None and self.reread_holding is not None \
+                and not holding_asked:
+            # In a cluster the guest may have taken the name on another node a moment ago,
+            # which this cache (following the events stream) has not heard of: decided on
+            # the cache alone, its own token was refused name_taken, or its name taken anew
+            # from it (a new token, its queue and history lost). Redis has the holding.
+            def again(*_unused: object) -> None:
+                self._decide(hello, address, key, keys, checked, done, shared_wait, asked, True)
+
+            def read(holding: Holding | None) -> None:
+                if holding is not None and proves(holding, hello.resume):
+                    self.guests.install(key, holding)
+                again()
+            return self.reread_holding(key, time.time(), read, again)
         if claim is Claim.HELD:
             return done(LoginResult(error=held_error(hello.name, until, hello.request_id)))
         name = display_form(hello.name)  # what everyone sees: NFC, ordinary widths

@@ -26,6 +26,7 @@ from protocol import Done, ErrorCode, ErrorReply, Hello, Register, Welcome
 import const
 from resp import RedisClient
 from server.accounts import hash_password
+from server.guests import Holding
 
 
 def redis_call(url: str, *command):
@@ -332,3 +333,45 @@ def test_the_guest_who_held_a_name_registers_it_with_its_token_on_a_node_that_ha
         assert isinstance(answer, Welcome) and answer.registered, answer
         proxy.release_peer(port)
 
+
+def test_a_guest_back_with_its_token_on_a_node_that_has_not_heard_of_its_name_is_welcomed_at_once(
+        redis_server):  # noqa: F811
+    # João takes his name on node 0 and leaves; node 1 (its reader held) has not heard of
+    # him. Before, his hello with his token on node 1 was decided on node 1's cache (no
+    # holding: the name taken anew), and CLAIM, which finds it held in Redis, refused it
+    # name_taken: his own name. Now a token the cache does not know is checked in Redis.
+    with olga_behind_a_lagging_events_reader(redis_server) as (c, server, olga, proxy, port):
+        first = c.login(0, "João")
+        token = first.welcome.resume
+        first.close()
+        wait_for(lambda: redis_call(redis_server.url, "HGET", "{chat}:guest:jo\u00e3o", "left") is not None,
+                 what="João's leaving stored")
+        assert c.call(lambda: "jo\u00e3o" not in server.relay.logins.guests.holdings), "node 1's reader must be held"
+        with WireClient(*c.address(1)) as again:
+            again.send(Hello("h", "João", const.PROTOCOL_VERSION, resume=token))
+            answer = again.expect((Welcome, ErrorReply), skip=QUIET)
+        assert isinstance(answer, Welcome) and answer.name == "João", answer
+        assert not answer.resume and not answer.registered, answer  # the same guest: no new token
+        assert redis_call(redis_server.url, "HGET", "{chat}:guest:jo\u00e3o", "left") is None, "online again"
+        proxy.release_peer(port)
+
+
+def test_a_guest_who_took_a_name_anew_is_welcomed_back_on_a_node_that_knows_only_its_earlier_holder(
+        redis_server):  # noqa: F811
+    # Node 1 knows an earlier holder of the name (another token, left long ago); João took
+    # it anew on node 0, which node 1 has not heard of. Before, node 1 took his own name from
+    # him afresh (a new token, his queue and history lost) or refused it; now Redis decides.
+    with olga_behind_a_lagging_events_reader(redis_server, guest_hold=0.2) as (c, server, olga, proxy, port):
+        first = c.login(0, "João")
+        token = first.welcome.resume
+        first.close()
+        wait_for(lambda: redis_call(redis_server.url, "HGET", "{chat}:guest:jo\u00e3o", "left") is not None,
+                 what="João's leaving stored")
+        c.call(lambda: server.relay.logins.guests.holdings.__setitem__(
+            "jo\u00e3o", Holding("João", b"\0" * 32, 0, 1.0)))  # an earlier holder, as node 1 last heard
+        with WireClient(*c.address(1)) as again:
+            again.send(Hello("h", "João", const.PROTOCOL_VERSION, resume=token))
+            answer = again.expect((Welcome, ErrorReply), skip=QUIET)
+        assert isinstance(answer, Welcome) and answer.name == "João", answer
+        assert not answer.resume, answer  # the same guest: no new token
+        proxy.release_peer(port)
