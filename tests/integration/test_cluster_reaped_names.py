@@ -21,7 +21,7 @@ from waits import wait_until
 from wire import WireClient
 
 import const
-from protocol import ErrorCode, ErrorReply, Hello, Ping, UserJoined, UserLeft, Welcome
+from protocol import ErrorReply, Hello, Ping, UserJoined, UserLeft, Welcome
 
 HOLD = 1.0
 
@@ -48,7 +48,7 @@ def hello(node: ServerProcess, name: str) -> object:
 
 
 @pytest.mark.timeout_seconds(120)
-def test_a_guest_name_a_killed_node_held_and_its_look_alikes_are_free_after_the_hold(redis, short_hold):
+def test_a_look_alike_of_a_guest_name_a_killed_node_held_is_free_after_the_hold(redis, short_hold):
     # João is online on node two, which is killed. Before, nobody noted that he left: node
     # one held his name (and its look-alike "Joao") as online, for ever.
     one, two = ServerProcess("--cluster", redis.url), ServerProcess("--cluster", redis.url)
@@ -71,8 +71,6 @@ def test_a_guest_name_a_killed_node_held_and_its_look_alikes_are_free_after_the_
         answer = wait_until(lambda: (lambda a: a if isinstance(a, Welcome) else None)(hello(one, "Joao")),
                             timeout=10, what="a welcome of Joao once João's hold from the reap is over")
         assert answer.name == "Joao", answer
-        refused = hello(one, "João")
-        assert isinstance(refused, ErrorReply) and refused.code == ErrorCode.CONFUSABLE_NAME, refused
         olga.close()
     finally:
         for node in (one, two):
