@@ -299,7 +299,8 @@ local function guest_left(p, key, now)
   if not h[1] or h[4] then return end
   local left = string.format('%%.3f', now / 1000)
   redis.call('HSET', g, 'left', left)
-  local token = string.gsub(h[2] or '', '.', function(c) return string.format('%%02x', string.byte(c)) end)
+  local raw = h[2] or ''
+  local token = string.format(string.rep('%%02x', #raw), string.byte(raw, 1, -1))  -- hex, in one call
   local epoch = string.format('%%d', tonumber(h[3]) or 0)
   redis.call('XADD', p..'events', 'MAXLEN', '~', %d, '*', 'e', '{"k":"holding","key":' .. json_string(key)
     .. ',"name":' .. json_string(h[1]) .. ',"token_hash":"' .. token .. '","epoch":' .. epoch

@@ -21,6 +21,7 @@ from waits import wait_until
 from wire import WireClient
 
 import const
+from server.cluster import bus
 from protocol import ErrorReply, Hello, Ping, UserJoined, UserLeft, Welcome
 
 HOLD = 1.0
@@ -91,6 +92,10 @@ def test_a_node_reaped_while_cut_off_keeps_its_own_guest_online_in_its_cache(red
             wait_for(lambda: any(b'"k":"holding"' in e[1][1] and b'"left_at":1' in e[1][1]
                                  for e in redis_call(redis.url, "XRANGE", "{chat}:events", "-", "+")),
                      timeout=15, what="the reap's note that Bia left")
+            noted = [bus.decode(e[1][1]) for e in redis_call(redis.url, "XRANGE", "{chat}:events", "-", "+")
+                     if b'"k":"holding"' in e[1][1]][-1]
+            stored = redis_call(redis.url, "HMGET", "{chat}:guest:bia", "name", "token", "epoch", "left")
+            assert noted == bus.HoldingSaved("bia", "Bia", stored[1].hex(), int(stored[2]), float(stored[3])), noted
             last = redis_call(redis.url, "XREVRANGE", "{chat}:events", "+", "-", "COUNT", 1)[0][0].decode()
             c.beat_again(1)
             node = c.nodes[1]
