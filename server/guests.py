@@ -106,6 +106,11 @@ def _digest(token: str) -> bytes:
     return hashlib.sha256(token.encode("utf-8")).digest()
 
 
+def proves(holding: Holding, token: str | None) -> bool:
+    """Whether ``token`` is the resume token of ``holding``'s guest."""
+    return token is not None and hmac.compare_digest(_digest(token), holding.token_hash)
+
+
 class GuestNames:
     """The holdings of all guest names, keyed by canonical name; ``hold`` in seconds."""
 
@@ -142,7 +147,7 @@ class GuestNames:
         holding = self.holdings.get(key)
         if holding is None:
             return Claim.TAKE, 0.0
-        if token is not None and hmac.compare_digest(_digest(token), holding.token_hash):
+        if proves(holding, token):
             return Claim.RESUME, 0.0
         if holding.left_at is None:
             return Claim.HELD, float("inf")

@@ -68,10 +68,10 @@ from .accounts import Account, FailureThrottle, hash_password, password_problem,
 from .clocksteps import wall_ms
 from .config import ServerConfig
 from .credentials import AccountCredentials, digest
-from .guests import Claim, GuestNames
+from .guests import Claim, GuestNames, Holding, proves
 from .limits import CLEAN, FAILING, KNOWN, CheckBudget, TokenBucket, retry_seconds, wait_words
 from .logsummary import LogSummary
-from .stores.base import GUEST_ONLINE, LooksLike, MessageStore, StoreUnavailable
+from .stores.base import GUEST_ONLINE, GuestHeld, LooksLike, MessageStore, StoreUnavailable
 
 log = logging.getLogger("chat.server")
 
@@ -87,6 +87,8 @@ Offload = Callable[[Callable, tuple, Callable, Callable[[Exception], None]], Non
 SharedFailures = Callable[[str, tuple, float, float, Callable[[float | None], None]], None]
 # (name key, callback(account or None), on_error(StoreUnavailable)): RedisStore.account
 Reread = Callable[[str, Callable[[Account | None], None], Callable[[StoreUnavailable], None]], None]
+# (name key, now, callback(holding or None), on_error(StoreUnavailable)): RedisStore.holding
+RereadHolding = Callable[[str, float, Callable[[Holding | None], None], Callable[[StoreUnavailable], None]], None]
 
 
 def unavailable_error(config: ServerConfig, request_id: str | None = None,
@@ -166,6 +168,10 @@ class LoginDesk:
         # In a cluster, the store's read of one account as it is now (RedisStore.account):
         # every password check reads it first, since another node may have just set it.
         self.reread: Reread | None = None
+        # In a cluster, the store's read of one guest name's holding as it is now
+        # (RedisStore.holding): a resume token this node's cache does not take is checked
+        # there, since the guest may have taken the name on another node a moment ago.
+        self.reread_holding: RereadHolding | None = None
         self.log_lines = log_lines or LogSummary(log, config.log_summary_interval)
         # Password checks under way, per "name@address" and per "@address" (names that failed
         # there) or "@address new" (names that did not): after a failure, one at a time in
@@ -253,12 +259,15 @@ class LoginDesk:
         self.shared_failures("check", checked, self.throttle.base, self.throttle.cap, shared)
 
     def _decide(self, hello: Hello, address: str, key: str, keys: tuple[str, str], checked: tuple[str, ...],
-                done: Callable[[LoginResult], None], shared_wait: float, asked: bool = False) -> None:
+                done: Callable[[LoginResult], None], shared_wait: float, asked: bool = False,
+                holding_asked: bool = False) -> None:
         """:meth:`login` once the name is valid and the shared throttle (if any) said
         ``shared_wait``; ``keys`` are the throttle keys a failure counts against,
         ``checked`` those that make this login wait (``keys`` but from a known address);
         ``asked``: a name the cache has no account of was asked of the store
-        (:meth:`account_now`); calls ``done`` exactly once."""
+        (:meth:`account_now`); ``holding_asked``: a guest's token the cache did not take
+        was checked against the store's holding (:attr:`reread_holding`); calls ``done``
+        exactly once."""
         def refuse(code: str, message: str, retry_after: float | None = None) -> None:
             done(LoginResult(error=ErrorReply(code, message, hello.request_id, retry_after)))
 
@@ -316,13 +325,22 @@ class LoginDesk:
                                     lambda _failure: done(LoginResult(error=unavailable_error(self.config,
                                                                                               hello.request_id))))
         claim, until = self.guests.decide(key, hello.resume, time.time())
+        if claim is not Claim.RESUME and hello.resume is not None and self.reread_holding is not None \
+                and not holding_asked:
+            # In a cluster the guest may have taken the name on another node a moment ago,
+            # which this cache (following the events stream) has not heard of: decided on
+            # the cache alone, its own token was refused name_taken, or its name taken anew
+            # from it (a new token, its queue and history lost). Redis has the holding.
+            def again(*_unused: object) -> None:
+                self._decide(hello, address, key, keys, checked, done, shared_wait, asked, True)
+
+            def read(holding: Holding | None) -> None:
+                if holding is not None and proves(holding, hello.resume):
+                    self.guests.install(key, holding)
+                again()
+            return self.reread_holding(key, time.time(), read, again)
         if claim is Claim.HELD:
-            # With the hold's end (none while its guest is online): someone moving to
-            # another device (no token there) is told until when, not only "for a while".
-            held = until != float("inf")  # (held for good: no time to say)
-            return done(LoginResult(error=ErrorReply(ErrorCode.NAME_TAKEN, held_message(hello.name, until),
-                                                     hello.request_id, until=until if held else None,
-                                                     now=wall_ms() if held else None)))
+            return done(LoginResult(error=held_error(hello.name, until, hello.request_id)))
         name = display_form(hello.name)  # what everyone sees: NFC, ordinary widths
         if claim is Claim.TAKE:
             lookalike = self._lookalike_error(name, hello.request_id)
@@ -336,7 +354,8 @@ class LoginDesk:
             def registered(error: ErrorReply | None) -> None:
                 done(LoginResult(name, registered=True, claim=claim, token=hello.resume) if error is None
                      else LoginResult(error=replace(error, request_id=hello.request_id)))
-            return self.claim(name, hello.password or "", registered, address=address)
+            return self.claim(name, hello.password or "", registered, address=address,
+                              resumed=claim is Claim.RESUME)
         if self.config.require_accounts:
             return refuse(ErrorCode.ACCOUNTS_REQUIRED,
                           "this server only admits registered names: log in with --register to claim one")
@@ -672,13 +691,14 @@ class LoginDesk:
                                                                    storage=False)))
 
     def claim(self, name: str, password: str, done: Callable[[ErrorReply | None], None],
-              by_holder: bool = False, *, address: str) -> None:
+              by_holder: bool = False, *, address: str, resumed: bool = False) -> None:
         """Create an account for ``name`` for a client at ``address``; ``done(None)`` once
         it is stored, or an error (``unavailable`` if the store could not save it: then
         the name stays unclaimed; ``rate_limited`` over the password-check budget or over
         ``REGISTRATIONS_PER_ADDRESS`` an hour from ``address``).
 
-        ``by_holder`` is true when the guest who is online under the name claims it.
+        ``by_holder`` is true when the guest who is online under the name claims it,
+        ``resumed`` when a hello with the token of the guest who held it does.
         ``address`` is also what a flood of accounts created is summarised by in the log
         (``log_lines``), while a few still get a line each.
         """
@@ -712,13 +732,16 @@ class LoginDesk:
                     del self.accounts[key]
                     self.account_lookalikes.discard(account.name)
 
-            def stored(created: bool | str | LooksLike) -> None:
-                if created == GUEST_ONLINE or isinstance(created, LooksLike):
-                    # A guest was welcomed under the name, or an account that looks like it
-                    # registered, on another node of the cluster after this node looked (its
-                    # caches follow the events stream a moment behind); Redis checked both
-                    # in the step that would have saved it.
+            def stored(created: bool | str | LooksLike | GuestHeld) -> None:
+                if created == GUEST_ONLINE or isinstance(created, (LooksLike, GuestHeld)):
+                    # A guest was welcomed under the name (or left it less than the hold
+                    # ago), or an account or guest name that looks like it stands, on another
+                    # node of the cluster, which this node's caches (following the events
+                    # stream a moment behind) had not heard of; Redis checked in the step
+                    # that would have saved it.
                     unclaim()
+                    if isinstance(created, GuestHeld):
+                        return done(held_error(name, created.until))
                     return done(_in_use_error(name) if created == GUEST_ONLINE
                                 else lookalike_error(name, created.name))
                 if not created:
@@ -740,7 +763,8 @@ class LoginDesk:
                 unclaim()
                 done(unavailable_error(self.config, failure=failure))
 
-            self.store.save_account(key, account, stored, not_stored, by_holder=by_holder)
+            self.store.save_account(key, account, stored, not_stored, by_holder=by_holder,
+                                    hold=self.config.guest_hold, resumed=resumed)
 
         self.offload(hash_password, (name, password), hashed, lambda _exc: done(unavailable_error(self.config)))
 
@@ -754,6 +778,15 @@ def lookalike_error(name: str, rival: str, request_id: str | None = None) -> Err
 def _in_use_error(name: str) -> ErrorReply:
     """The answer to a claim of a name a guest is online under."""
     return ErrorReply(ErrorCode.NAME_TAKEN, held_message(name, float("inf")))
+
+
+def held_error(name: str, until: float, request_id: str | None = None) -> ErrorReply:
+    """The answer to taking guest name ``name``, held until ``until`` (inf: its guest is
+    online): with the hold's end, so that someone moving to another device (no token there)
+    is told until when, not only "for a while"."""
+    held = until != float("inf")  # (held for good: no time to say)
+    return ErrorReply(ErrorCode.NAME_TAKEN, held_message(name, until), request_id,
+                      until=until if held else None, now=wall_ms() if held else None)
 
 
 def _registered_error(name: str) -> ErrorReply:

@@ -298,6 +298,7 @@ class Relay:
         # In a cluster every password check reads its account afresh (another node may have
         # just changed its password: PROTOCOL.md, "password").
         self.logins.reread = getattr(store, "account", None) if self.peers.routes else None
+        self.logins.reread_holding = getattr(store, "holding", None) if self.peers.routes else None
         # The direct messages forwarded to their recipient's sessions and awaiting a receipt,
         # each kept as it was stored: its sender, request id and recipient are what the
         # receipt needs. The message itself, not a record copied from it for each message

@@ -26,7 +26,8 @@ entries go through two kinds of stream (see docs/cluster.md, "Nodes"):
   (:class:`ReceiptsSwitch`).
 
 The encoding is a JSON object with a kind ``k``; the reap script (scripts.py) writes
-``{"k":"gone","node":...}`` itself, so that one's format is fixed here and there.
+``{"k":"gone","node":...}`` itself, and a :class:`HoldingSaved` for each guest of the dead
+node (when it left), so those formats are fixed here and there.
 """
 
 from __future__ import annotations

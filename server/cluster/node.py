@@ -1874,10 +1874,14 @@ class ClusterNode:
             guests = relay.logins.guests
             if event.key not in guests.holdings:
                 guests.lookalikes.add(event.name)
-            guests.holdings[event.key] = Holding(event.name, bytes.fromhex(event.token_hash), event.epoch,
-                                                 event.left_at)
-            if event.left_at is not None:  # every node knows when each name may be forgotten
-                guests.left(event.key, event.left_at)
+            left_at = event.left_at
+            if left_at is not None and relay.registry.sessions_by_key(event.key):
+                # Its guest is online here: the reap of this node, judged gone while cut off
+                # (scripts.REAP), noted that it left, but its session stayed and claims it again.
+                left_at = None
+            guests.holdings[event.key] = Holding(event.name, bytes.fromhex(event.token_hash), event.epoch, left_at)
+            if left_at is not None:  # every node knows when each name may be forgotten
+                guests.left(event.key, left_at)
         elif kind is bus.GuestsForgotten:
             guests = relay.logins.guests
             for key in event.keys.split("\n"):

@@ -286,10 +286,33 @@ if who then redis.call('HSET', p..'who', key, '1'..string.sub(who, 2)) end
 return 1
 """)
 
+# Lua: ``guest_left(p, key, now)``: the guest online under ``key`` left at ``now`` (Redis
+# time, ms) with its node, which died and cannot say so: its holding (the store's
+# ``guest:<key>``) notes the time, so the hold runs from the reap, as from a dropped
+# connection on one server, and a ``holding`` entry (bus.HoldingSaved, written here as
+# bus.encode writes it) tells every node's cache. Before, the holding stayed "online" for
+# good: every node refused the name and its look-alikes for ever, and nothing forgot it.
+_GUEST_LEFT = """
+local function guest_left(p, key, now)
+  local g = p..'guest:'..key
+  local h = redis.call('HMGET', g, 'name', 'token', 'epoch', 'left')
+  if not h[1] or h[4] then return end
+  local left = string.format('%%.3f', now / 1000)
+  redis.call('HSET', g, 'left', left)
+  local raw = h[2] or ''
+  local token = string.format(string.rep('%%02x', #raw), string.byte(raw, 1, -1))  -- hex, in one call
+  local epoch = string.format('%%d', tonumber(h[3]) or 0)
+  redis.call('XADD', p..'events', 'MAXLEN', '~', %d, '*', 'e', '{"k":"holding","key":' .. json_string(key)
+    .. ',"name":' .. json_string(h[1]) .. ',"token_hash":"' .. token .. '","epoch":' .. epoch
+    .. ',"left_at":' .. left .. '}')
+end
+""" % EVENTS_MAXLEN
+
 # ARGV: prefix, silence ms (see _LIVENESS). Every node whose deadline passed (or that
-# left: no deadline): its sessions leave the registry, its inbox goes, and one NodeGone
-# entry tells the others. Returns the ids reaped.
-REAP = Script(_LIVENESS + JSON_STRING_FUNCTION + _DROP_WHO + """
+# left: no deadline): its sessions leave the registry (a guest's name with the time it
+# left: _GUEST_LEFT), its inbox goes, and one NodeGone entry tells the others. Returns the
+# ids reaped.
+REAP = Script(_LIVENESS + JSON_STRING_FUNCTION + _DROP_WHO + _GUEST_LEFT + """
 local p = ARGV[1]
 local now = heard(p, ARGV[2])
 local reaped = {}
@@ -300,7 +323,10 @@ for _, node in ipairs(redis.call('SMEMBERS', p..'nodes')) do
     for i = 1, #sessions, 2 do
       local key = sessions[i + 1]
       redis.call('HDEL', p..'where:'..key, sessions[i])
-      if redis.call('EXISTS', p..'where:'..key) == 0 then drop_who(p, key) end
+      if redis.call('EXISTS', p..'where:'..key) == 0 then
+        if string.sub(redis.call('HGET', p..'who', key) or '', 1, 2) == '0|' then guest_left(p, key, now) end
+        drop_who(p, key)
+      end
     end
     redis.call('DEL', p..'sessions:'..node, p..'inbox:'..node, p..'inbox:'..node..':trimmed', p..'node:'..node)
     redis.call('HDEL', p..'beats', node)

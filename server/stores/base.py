@@ -83,7 +83,17 @@ class LooksLike:
     name: str
 
 
-__all__ = ["GUEST_ONLINE", "Callback", "ErrorCallback", "LooksLike", "MessageStore", "StoreUnavailable"]
+@dataclass(frozen=True, slots=True)
+class GuestHeld:
+    """save_account's result when a store several nodes share finds the name held for the
+    guest who left it less than the hold ago (on another node, which this node's cache had
+    not heard of): held ``until`` then (a time); nothing saved."""
+
+    until: float
+
+
+__all__ = ["GUEST_ONLINE", "Callback", "ErrorCallback", "GuestHeld", "LooksLike", "MessageStore",
+           "StoreUnavailable"]
 
 
 class MessageStore(Protocol):
@@ -329,11 +339,16 @@ class MessageStore(Protocol):
         """The holder of guest name ``name_key`` left at ``left_at`` (None: is online)."""
 
     def save_account(self, name_key: str, account: Account, callback: Callback | None = None,
-                     on_error: ErrorCallback | None = None, by_holder: bool = False) -> None:
+                     on_error: ErrorCallback | None = None, by_holder: bool = False,
+                     hold: float | None = None, resumed: bool = False) -> None:
         """Create the account; result True, False if the name was claimed meanwhile, or
         :data:`GUEST_ONLINE` or :class:`LooksLike` (a store the nodes of a cluster share,
-        unless ``by_holder``: the guest online under the name claims it). A store of one
-        server answers neither: its login desk knows who is online and every account."""
+        unless ``by_holder``: the guest online under the name claims it). With ``hold`` (the
+        guest names' hold, seconds), such a store also answers :class:`GuestHeld` for a name
+        whose guest left less than that ago (unless ``resumed``: the registrant proved it is
+        that guest) and :class:`LooksLike` for a look-alike of a guest name held so. A store
+        of one server answers none of these: its login desk knows who is online, every
+        account and every holding."""
 
     def set_password(self, name_key: str, account: Account, keep: bytes | None, callback: Callback | None = None,
                      on_error: ErrorCallback | None = None) -> None:

@@ -916,7 +916,8 @@ class MemoryStore:
         self._answer(callback, None)
 
     def save_account(self, name_key: str, account: Account, callback: Callback | None = None,
-                     on_error: ErrorCallback | None = None, by_holder: bool = False) -> None:
+                     on_error: ErrorCallback | None = None, by_holder: bool = False,
+                     hold: float | None = None, resumed: bool = False) -> None:
         created = name_key not in self._accounts
         if created:
             self._accounts[name_key] = account

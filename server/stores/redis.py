@@ -146,7 +146,7 @@ from ..cluster.checks import durability_warning
 from ..cluster.clock import CLOCK_SKEW_LIMIT
 from ..store import LAZY_SECONDS, FailureLog, StoreUnavailable
 from . import redis_scripts as lua
-from .base import GUEST_ONLINE, Callback, ErrorCallback, LooksLike
+from .base import GUEST_ONLINE, Callback, ErrorCallback, GuestHeld, LooksLike
 
 log = logging.getLogger("chat.store")
 
@@ -1608,12 +1608,18 @@ class RedisStore:
         self._submit(lua.SET_LEFT_AT, (name_key, "" if left_at is None else repr(left_at)), None, callback, on_error)
 
     def save_account(self, name_key: str, account: Account, callback: Callback | None = None,
-                     on_error: ErrorCallback | None = None, by_holder: bool = False) -> None:
+                     on_error: ErrorCallback | None = None, by_holder: bool = False,
+                     hold: float | None = None, resumed: bool = False) -> None:
         """As base.py says: GUEST_ONLINE when the cluster's registry (``who``, under this
         store's prefix) has a guest online under the name, LooksLike when ``alook`` files its
-        look-alike key under another account (lua.SAVE_ACCOUNT)."""
-        args = (name_key, account.name, account.pw_hash, account.salt, account.kdf, repr(time.time()),
+        look-alike key under another account or ``glook`` under another guest name online
+        (or, with ``hold``, held), GuestHeld when the name's holding (``guest:<key>``) is
+        held, by this node's clock (lua.SAVE_ACCOUNT)."""
+        now = time.time()
+        args = (name_key, account.name, account.pw_hash, account.salt, account.kdf, repr(now),
                 "1" if by_holder else "0", lookalike_key(account.name))
+        if hold is not None:
+            args += (repr(now), repr(hold), "1" if resumed else "0")
         self._submit(lua.SAVE_ACCOUNT, args, _saved, callback, on_error)
 
 
@@ -1725,10 +1731,10 @@ class RedisStore:
         self._submit(lua.ROOM_JOINED, (name_key, room_key), int, callback, on_error)
 
 
-def _saved(reply: int | list) -> bool | str | LooksLike:
+def _saved(reply: int | list) -> bool | str | LooksLike | GuestHeld:
     """lua.SAVE_ACCOUNT's reply, read (RedisStore.save_account)."""
     if isinstance(reply, list):
-        return LooksLike(reply[1].decode())
+        return GuestHeld(float(reply[1])) if reply[0] == 2 else LooksLike(reply[1].decode())
     return GUEST_ONLINE if reply == 2 else bool(reply)
 
 

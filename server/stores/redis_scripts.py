@@ -981,13 +981,21 @@ end
 # the two exactly one wins), {3, the account's name} if it looks like another account's
 # (registered on another node a moment ago), {3, the name} if it looks like a guest name
 # online in the cluster (``glook``, filed by cluster/scripts.py CLAIM, which reads
-# ``alook`` in turn). Alone, there is no ``who`` nor ``glook``, and the login desk saw every
-# account and name online. None of these checks for the guest online under the name: it
-# took the name already.
+# ``alook`` in turn). Then, if given, the node's time now, its guest names' hold (seconds)
+# and '1' when the registrant proved it is the guest holding the name (its token): {3, the
+# name} also for a look-alike of a guest name held offline (its guest's ``left`` within the
+# hold, as CLAIM judges it), and {2, until when} for the name itself held so (not the
+# registrant's): guest names another node's cache may not have heard of yet. Alone, there
+# is no ``who`` nor ``glook``, and the login desk saw every account, name online and
+# holding. None of these checks for the guest online under the name: it took the name already.
 SAVE_ACCOUNT = _script(_FILE_LOOKALIKE + r"""
 local k = P .. 'acct:' .. ARGV[2]
 if redis.call('EXISTS', k) == 1 then return 0 end
 if ARGV[8] ~= '1' and string.sub(redis.call('HGET', P .. 'who', ARGV[2]) or '', 1, 2) == '0|' then return 2 end
+local function held_until(key)  -- when the hold of guest name ``key`` ends, if it still runs
+  local left = tonumber(redis.call('HGET', P .. 'guest:' .. key, 'left'))
+  if left and left + tonumber(ARGV[11]) > tonumber(ARGV[10]) then return left + tonumber(ARGV[11]) end
+end
 if ARGV[8] ~= '1' and ARGV[9] then
   local rival = redis.call('HGET', P .. 'alook', ARGV[9])
   local name = rival and rival ~= ARGV[2] and redis.call('HGET', P .. 'acct:' .. rival, 'name')
@@ -995,6 +1003,13 @@ if ARGV[8] ~= '1' and ARGV[9] then
   local guest = redis.call('HGET', P .. 'glook', ARGV[9])
   local held = guest and guest ~= ARGV[2] and redis.call('HGET', P .. 'who', guest)
   if held then return {3, string.sub(held, 3)} end
+  if guest and guest ~= ARGV[2] and ARGV[10] and held_until(guest) then
+    return {3, redis.call('HGET', P .. 'guest:' .. guest, 'name')}
+  end
+end
+if ARGV[8] ~= '1' and ARGV[10] and ARGV[12] ~= '1' then
+  local until_ = held_until(ARGV[2])
+  if until_ then return {2, string.format('%.3f', until_)} end
 end
 redis.call('HSET', k, 'name', ARGV[3], 'pw', ARGV[4], 'salt', ARGV[5], 'kdf', ARGV[6], 'at', ARGV[7])
 redis.call('SADD', P .. 'accts', ARGV[2])

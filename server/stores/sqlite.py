@@ -386,7 +386,8 @@ class SQLiteStore(Store):
         self.submit(lambda db: set_left_at(db, name_key, left_at), callback, on_error)
 
     def save_account(self, name_key: str, account: Account, callback: Callback | None = None,
-                     on_error: ErrorCallback | None = None, by_holder: bool = False) -> None:
+                     on_error: ErrorCallback | None = None, by_holder: bool = False,
+                     hold: float | None = None, resumed: bool = False) -> None:
         self.submit(lambda db: save_account(db, name_key, account), callback, on_error)
 
     def set_password(self, name_key: str, account: Account, keep: bytes | None, callback: Callback | None = None,

@@ -26,6 +26,7 @@ from protocol import Done, ErrorCode, ErrorReply, Hello, Register, Welcome
 import const
 from resp import RedisClient
 from server.accounts import hash_password
+from server.guests import Holding
 
 
 def redis_call(url: str, *command):
@@ -286,3 +287,91 @@ def test_two_guests_whose_look_alike_claims_race_get_one_welcome(redis_server): 
                 guest.close()
         finally:
             c.close()
+
+
+def test_an_account_is_not_registered_under_a_guest_name_held_offline_on_another_node_nor_a_look_alike(
+        redis_server):  # noqa: F811
+    # João logs in and out on node 0: his name is held for a while. Node 1 (its reader held)
+    # has not heard of him. Before, it registered "João" (an account under a guest name still
+    # held, which one server refuses name_taken) and "Joao" (a look-alike of it); now the save
+    # of the account reads the holdings in Redis, as a guest's CLAIM does.
+    with olga_behind_a_lagging_events_reader(redis_server) as (c, server, olga, proxy, port):
+        c.login(0, "João").close()
+        wait_for(lambda: redis_call(redis_server.url, "HGET", "{chat}:guest:jo\u00e3o", "left") is not None,
+                 what="João's leaving stored")
+        assert c.call(lambda: server.relay.logins.lookalike_of("Joao") is None), "the test must hold node 1's reader"
+        for name, code in (("Joao", ErrorCode.CONFUSABLE_NAME), ("João", ErrorCode.NAME_TAKEN)):
+            client = WireClient(*c.address(1))
+            try:
+                client.send(Hello("r", name, const.PROTOCOL_VERSION, PASSWORD, True, None))
+                refused = client.expect((Welcome, ErrorReply), skip=QUIET)
+            finally:
+                client.close()
+            assert isinstance(refused, ErrorReply) and refused.code == code, (name, refused)
+            assert refused.like == ("João" if code == ErrorCode.CONFUSABLE_NAME else None), refused
+            assert not redis_has(redis_server.url, "{chat}:acct:" + name.lower()), name
+            assert c.call(lambda: name.lower() not in server.relay.logins.accounts), name
+        assert refused.message.startswith("the name 'João' is kept for the guest who used it until "), refused
+        assert refused.until is not None and refused.request_id == "r", refused
+        proxy.release_peer(port)
+
+
+def test_the_guest_who_held_a_name_registers_it_with_its_token_on_a_node_that_has_not_heard_of_it(
+        redis_server):  # noqa: F811
+    # The save of an account reads the holdings in Redis (above): not against the guest who
+    # holds the name, back with its token, as one server lets them register it.
+    with olga_behind_a_lagging_events_reader(redis_server) as (c, server, olga, proxy, port):
+        first = c.login(0, "João")
+        token = first.welcome.resume
+        first.close()
+        wait_for(lambda: redis_call(redis_server.url, "HGET", "{chat}:guest:jo\u00e3o", "left") is not None,
+                 what="João's leaving stored")
+        c.call(lambda: server.relay.logins.guests.take("jo\u00e3o", "João", 0, token))  # as node 0 told it
+        with WireClient(*c.address(1)) as client:
+            client.send(Hello("r", "João", const.PROTOCOL_VERSION, PASSWORD, True, token))
+            answer = client.expect((Welcome, ErrorReply), skip=QUIET)
+        assert isinstance(answer, Welcome) and answer.registered, answer
+        proxy.release_peer(port)
+
+
+def test_a_guest_back_with_its_token_on_a_node_that_has_not_heard_of_its_name_is_welcomed_at_once(
+        redis_server):  # noqa: F811
+    # João takes his name on node 0 and leaves; node 1 (its reader held) has not heard of
+    # him. Before, his hello with his token on node 1 was decided on node 1's cache (no
+    # holding: the name taken anew), and CLAIM, which finds it held in Redis, refused it
+    # name_taken: his own name. Now a token the cache does not know is checked in Redis.
+    with olga_behind_a_lagging_events_reader(redis_server) as (c, server, olga, proxy, port):
+        first = c.login(0, "João")
+        token = first.welcome.resume
+        first.close()
+        wait_for(lambda: redis_call(redis_server.url, "HGET", "{chat}:guest:jo\u00e3o", "left") is not None,
+                 what="João's leaving stored")
+        assert c.call(lambda: "jo\u00e3o" not in server.relay.logins.guests.holdings), "node 1's reader must be held"
+        with WireClient(*c.address(1)) as again:
+            again.send(Hello("h", "João", const.PROTOCOL_VERSION, resume=token))
+            answer = again.expect((Welcome, ErrorReply), skip=QUIET)
+        assert isinstance(answer, Welcome) and answer.name == "João", answer
+        assert not answer.resume and not answer.registered, answer  # the same guest: no new token
+        assert redis_call(redis_server.url, "HGET", "{chat}:guest:jo\u00e3o", "left") is None, "online again"
+        proxy.release_peer(port)
+
+
+def test_a_guest_who_took_a_name_anew_is_welcomed_back_on_a_node_that_knows_only_its_earlier_holder(
+        redis_server):  # noqa: F811
+    # Node 1 knows an earlier holder of the name (another token, left long ago); João took
+    # it anew on node 0, which node 1 has not heard of. Before, node 1 took his own name from
+    # him afresh (a new token, his queue and history lost) or refused it; now Redis decides.
+    with olga_behind_a_lagging_events_reader(redis_server, guest_hold=0.2) as (c, server, olga, proxy, port):
+        first = c.login(0, "João")
+        token = first.welcome.resume
+        first.close()
+        wait_for(lambda: redis_call(redis_server.url, "HGET", "{chat}:guest:jo\u00e3o", "left") is not None,
+                 what="João's leaving stored")
+        c.call(lambda: server.relay.logins.guests.holdings.__setitem__(
+            "jo\u00e3o", Holding("João", b"\0" * 32, 0, 1.0)))  # an earlier holder, as node 1 last heard
+        with WireClient(*c.address(1)) as again:
+            again.send(Hello("h", "João", const.PROTOCOL_VERSION, resume=token))
+            answer = again.expect((Welcome, ErrorReply), skip=QUIET)
+        assert isinstance(answer, Welcome) and answer.name == "João", answer
+        assert not answer.resume, answer  # the same guest: no new token
+        proxy.release_peer(port)

@@ -6,7 +6,7 @@ password is not its own; the desk forgets the claim it made in memory."""
 from __future__ import annotations
 
 from protocol import ErrorCode
-from server.stores.base import GUEST_ONLINE, LooksLike
+from server.stores.base import GUEST_ONLINE, GuestHeld, LooksLike
 
 from test_login_budget import Desk, _cheap_hash
 
@@ -42,7 +42,7 @@ def test_a_registration_the_shared_store_finds_a_guest_online_under_is_refused_a
     desk = Desk()
     asked: list = []
 
-    def guest_online(key, account, callback=None, on_error=None, by_holder=False):
+    def guest_online(key, account, callback=None, on_error=None, by_holder=False, hold=None, resumed=False):
         asked.append((key, by_holder))
         callback(GUEST_ONLINE)
 
@@ -60,7 +60,7 @@ def test_the_guest_online_under_a_name_claims_it_past_the_shared_stores_check():
     desk = Desk()
     store_save, told, saved = desk.desk.store.save_account, [], []
 
-    def save(key, account, callback=None, on_error=None, by_holder=False):
+    def save(key, account, callback=None, on_error=None, by_holder=False, hold=None, resumed=False):
         told.append(by_holder)
         store_save(key, account, callback, on_error, by_holder)
 
@@ -74,9 +74,28 @@ def test_the_guest_online_under_a_name_claims_it_past_the_shared_stores_check():
 def test_a_registration_the_shared_store_finds_looks_like_another_account_is_refused_and_forgotten():
     # Another node registered "Mia" after this one looked: Redis's SAVE_ACCOUNT saves nothing.
     desk = Desk()
-    desk.desk.store.save_account = lambda key, account, callback=None, on_error=None, by_holder=False: \
+    desk.desk.store.save_account = lambda key, account, callback=None, on_error=None, by_holder=False, **_: \
         callback(LooksLike("Mia"))
     result = desk.login("Rnia", "my own password", "10.9.0.7", register=True)
     assert result.error is not None and result.error.code == ErrorCode.CONFUSABLE_NAME, result
     assert (result.error.like, result.error.request_id) == ("Mia", "h"), result
     assert "rnia" not in desk.desk.accounts and desk.desk.account_lookalikes.rivals("Rnia") == []
+
+
+def test_a_registration_the_shared_store_finds_held_for_a_guest_is_refused_until_the_hold_ends():
+    # A guest left the name on another node less than the hold ago, which this node's cache
+    # had not heard of: Redis's SAVE_ACCOUNT, given this node's hold, saves nothing.
+    desk = Desk()
+    asked: list = []
+
+    def held(key, account, callback=None, on_error=None, by_holder=False, hold=None, resumed=False):
+        asked.append((key, hold, resumed))
+        callback(GuestHeld(2_000_000_000.0))
+
+    desk.desk.store.save_account = held
+    result = desk.login("João", "my own password", "10.9.0.7", register=True)
+    assert result.error is not None and result.error.code == ErrorCode.NAME_TAKEN, result
+    assert result.error.message.startswith("the name 'João' is kept for the guest who used it until "), result
+    assert result.error.until == 2_000_000_000.0 and result.error.request_id == "h", result
+    assert asked == [("joão", desk.desk.config.guest_hold, False)]
+    assert "joão" not in desk.desk.accounts and desk.desk.account_lookalikes.rivals("Joao") == []
