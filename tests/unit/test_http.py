@@ -240,6 +240,35 @@ def test_eof_mid_head_is_400_and_clean_eof_is_none():
     assert clean.next_request() is None
 
 
+@pytest.mark.parametrize("data, method", [
+    pytest.param(b"G", None, id="a byte"),
+    pytest.param(b"GET / HTTP/1.1\r\nHo", "GET", id="headers"),
+    pytest.param(b"\r\nHEAD / HTTP/1.1\r\n", "HEAD", id="HEAD after an empty line"),
+    pytest.param(SIMPLE + b"GET /app.js HTTP/1.1\r\n", "GET", id="the next of keep-alive"),
+])
+def test_a_request_head_not_finished_in_time_is_refused_408(data, method):
+    # A slow client (or a slowloris) that began a request is told why the connection
+    # closes, as one that ends its stream inside a head is (400), not met with silence.
+    reader = HttpRequestReader()
+    reader.receive_data(data)
+    while reader.next_request() is not None:
+        pass
+    error = reader.time_out()
+    assert (error.status, error.reason, error.method) == (408, "Request Timeout", method)
+    with pytest.raises(HttpError) as sticky:
+        reader.next_request()
+    assert sticky.value is error
+
+
+@pytest.mark.parametrize("data", [b"", b"\r\n\r\n", SIMPLE], ids=["nothing", "empty lines", "after a request"])
+def test_a_connection_idle_between_requests_has_no_request_to_time_out(data):
+    reader = HttpRequestReader()
+    reader.receive_data(data)
+    while reader.next_request() is not None:
+        pass
+    assert reader.time_out() is None
+
+
 @pytest.mark.parametrize(
     "data, status, kwargs",
     [
