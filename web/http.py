@@ -43,7 +43,9 @@ _KNOWN_METHODS = frozenset({"POST", "PUT", "DELETE", "PATCH", "OPTIONS", "CONNEC
 
 _TOKEN = rb"[!#$%&'*+\-.^_`|~0-9A-Za-z]+"
 _REQUEST_LINE = re.compile(rb"(" + _TOKEN + rb") (\S+) HTTP/([0-9])\.([0-9])")
-_HEADER_LINE = re.compile(rb"(" + _TOKEN + rb"):[ \t]*(.*?)[ \t]*")
+# The value is taken whole and stripped after: a lazy value followed by optional whitespace
+# tries every split of a whitespace run inside the value, O(n**2) on "a \t \t ... a".
+_HEADER_LINE = re.compile(rb"(" + _TOKEN + rb"):(.*)")
 _FIELD_VALUE = re.compile(rb"[\t\x20-\x7e\x80-\xff]*")
 _TARGET = re.compile(r"[\x21-\x7e]+")  # visible ASCII; '#' is rejected separately
 _HOST = re.compile(r"[A-Za-z0-9.\-_~!$&'()*+,;=%:\[\]]*")
@@ -259,7 +261,7 @@ def _parse_header_line(line: bytes) -> tuple[str, str]:
     match = _HEADER_LINE.fullmatch(line)
     if match is None:
         raise HttpError(400, "Bad Request: malformed header line")
-    value = match.group(2)
+    value = match.group(2).strip(b" \t")  # OWS around the value (RFC 9112 5)
     if not _FIELD_VALUE.fullmatch(value):
         raise HttpError(400, "Bad Request: control character in header value")
     return match.group(1).decode("ascii").lower(), value.decode("latin-1")
