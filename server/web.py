@@ -21,7 +21,7 @@ only when its upgrade succeeds, so fetching the page costs the relay nothing, an
 connection holds a place from the moment it is accepted (server/admission.py): a refused
 one gets ``503`` (the server is full) or ``429`` (its address holds as many as it may),
 with Retry-After, and is closed. A connection that completes no request within
-``HTTP_IDLE_TIMEOUT`` seconds is closed, and keep-alive has bounds too: at most
+``HTTP_IDLE_TIMEOUT`` seconds is closed (after ``408`` if it began one), and keep-alive has bounds too: at most
 ``HTTP_MAX_REQUESTS`` requests, and none begun after ``HTTP_MAX_LIFETIME`` seconds, get a
 keep-alive answer. After the upgrade the relay's sweeper applies the login timeout and
 heartbeats as for TCP users; an echo connection, which the relay never sees, keeps the same
@@ -559,7 +559,14 @@ class WebSession(ClientSession):
         self.relay.log_lines.log("HTTP idle timeout{s}", self.address, logging.INFO,
                                  "web %s: no complete request within %.0f s", endpoint(self.address, self.port),
                                  HTTP_IDLE_TIMEOUT)
-        self.close()
+        # A request begun is told why the connection closes (408), as every refusal is; an
+        # idle keep-alive connection has nothing to be told, and one that stopped reading
+        # (its requests wait, see pause_writing) would not read it.
+        refusal = None if self.write_paused or self.http is None else self.http.time_out()
+        if refusal is None:
+            self.close()
+        else:
+            self._write_http(_error_response(refusal, refusal.method), keep_alive=False)
 
     def _echo_timed_out(self) -> None:
         """An echo connection's timer: the relay's sweeper never sees one (it is no chat

@@ -24,6 +24,7 @@ Status codes chosen for refusals:
        chunked body and TE+CL is the classic smuggling vector), truncated head
   405  a method we know but do not serve (POST, PUT, ...)
   413  Content-Length > 0: bodies are not supported
+  408  a request head begun and not finished in the time the caller allows (time_out)
   414  a request line longer than ``max_header_bytes`` (its target, surely)
   431  request head larger than ``max_header_bytes`` or too many headers
   501  a method token we do not know
@@ -42,7 +43,9 @@ _KNOWN_METHODS = frozenset({"POST", "PUT", "DELETE", "PATCH", "OPTIONS", "CONNEC
 
 _TOKEN = rb"[!#$%&'*+\-.^_`|~0-9A-Za-z]+"
 _REQUEST_LINE = re.compile(rb"(" + _TOKEN + rb") (\S+) HTTP/([0-9])\.([0-9])")
-_HEADER_LINE = re.compile(rb"(" + _TOKEN + rb"):[ \t]*(.*?)[ \t]*")
+# The value is taken whole and stripped after: a lazy value followed by optional whitespace
+# tries every split of a whitespace run inside the value, O(n**2) on "a \t \t ... a".
+_HEADER_LINE = re.compile(rb"(" + _TOKEN + rb"):(.*)")
 _FIELD_VALUE = re.compile(rb"[\t\x20-\x7e\x80-\xff]*")
 _TARGET = re.compile(r"[\x21-\x7e]+")  # visible ASCII; '#' is rejected separately
 _HOST = re.compile(r"[A-Za-z0-9.\-_~!$&'()*+,;=%:\[\]]*")
@@ -154,11 +157,27 @@ class HttpRequestReader:
         try:
             return self._next_request()
         except HttpError as error:
-            # The buffer begins where the refused request does (see _next_request).
-            method = _METHOD.match(self._buffer)
-            error.method = None if method is None else method.group(1).decode("ascii")
-            self._error = error
+            self._refuse(error)
             raise
+
+    def time_out(self) -> HttpError | None:
+        """The refusal (408) of a request whose head has begun and not ended, which the
+        caller says took too long: sticky as any error (``next_request`` raises it). None
+        when no request has begun (nothing, or only the empty lines allowed before one):
+        an idle keep-alive connection, closed without a word. Call ``next_request`` first:
+        a head complete but not yet returned counts as begun."""
+        if self._error is not None or not self._buffer.lstrip(b"\r\n"):
+            return None
+        return self._refuse(HttpError(408, "Request Timeout"))
+
+    def _refuse(self, error: HttpError) -> HttpError:
+        """Make ``error`` this reader's last word, knowing the refused request's method."""
+        # The buffer begins where the refused request does (see _next_request), past the
+        # empty lines before it (RFC 9112 2.2).
+        method = _METHOD.match(self._buffer.lstrip(b"\r\n"))
+        error.method = None if method is None else method.group(1).decode("ascii")
+        self._error = error
+        return error
 
     def _next_request(self) -> Request | None:
         buf = self._buffer
@@ -242,7 +261,7 @@ def _parse_header_line(line: bytes) -> tuple[str, str]:
     match = _HEADER_LINE.fullmatch(line)
     if match is None:
         raise HttpError(400, "Bad Request: malformed header line")
-    value = match.group(2)
+    value = match.group(2).strip(b" \t")  # OWS around the value (RFC 9112 5)
     if not _FIELD_VALUE.fullmatch(value):
         raise HttpError(400, "Bad Request: control character in header value")
     return match.group(1).decode("ascii").lower(), value.decode("latin-1")

@@ -28,6 +28,7 @@ from protocol import (
 )
 from protocol import Ping as ChatPing
 from server import ServerConfig, ServerThread
+from server import web
 from server.outbox import WriteBatcher
 from server.web import WEBCLIENT_ROOT, start_web_server, stop_web_server
 from waits import wait_until
@@ -297,6 +298,24 @@ def test_a_request_head_cut_by_the_end_of_the_stream_is_answered_400(gateway: Ga
             received += data
     assert received.startswith(b"HTTP/1.1 400 Bad Request: incomplete request head\r\n"), received
     assert b"\r\nConnection: close\r\n" in received
+
+
+@pytest.mark.parametrize("raw, answer", [
+    (b"GET / HTTP/1.1\r\nHost: 127.0.0.1\r\n", b"HTTP/1.1 408 Request Timeout\r\n"),
+    (b"", b""),
+], ids=["a request begun", "none"])
+def test_a_request_head_not_finished_in_time_is_answered_408_and_an_idle_connection_just_closed(
+        gateway: Gateway, monkeypatch, raw: bytes, answer: bytes) -> None:
+    # A slowloris is cut at the idle timeout; one that began a request is told why
+    # (RFC 9110 15.5.9), as one that ends its stream inside the head is (400 above).
+    monkeypatch.setattr(web, "HTTP_IDLE_TIMEOUT", 0.3)
+    with socket.create_connection(("127.0.0.1", gateway.port), timeout=TIMEOUT) as sock:
+        sock.sendall(raw)
+        received = b""
+        while data := sock.recv(65536):
+            received += data
+    assert received.startswith(answer), received
+    assert (b"\r\nConnection: close\r\n" in received) == bool(answer)
 
 
 def test_a_connection_that_sends_nothing_is_not_a_session(gateway: Gateway) -> None:

@@ -103,3 +103,25 @@ def test_a_traceback_goes_with_the_lines_logged_in_full_only(setup):
     assert [(r.getMessage(), bool(r.exc_info)) for r in records] == [
         ("raised 0", True), ("2 more ValueErrors raised by on_event from the client of 'Ana' in the last 0 s", False)]
     assert "bug 0" in caplog.text and "bug 1" not in caplog.text
+
+
+def test_a_flood_from_many_keys_logs_max_keys_of_them_in_full_and_counts_the_others_together(caplog):
+    """One line per address is no bound when a flood comes from ten thousand addresses
+    (the 2**24 of 127/8, a /64 of IPv6): past ``max_keys`` keys of a kind at a time, the
+    others share one entry, one line in full and then a count, and memory stays bounded."""
+    caplog.set_level(logging.DEBUG, logger="test.summary")
+    clock = Clock()
+    summary = LogSummary(logging.getLogger("test.summary"), 60.0, clock, max_keys=3, others="other addresses")
+    for n in range(10_000):
+        clock.now += 0.001
+        summary.log("malformed frame{s}", f"10.0.{n // 256}.{n % 256}", logging.WARNING, "bad frame from %d", n)
+    summary.log("refused login{s}", "10.9.9.9", logging.INFO, "refused")  # another kind has its own keys
+    assert _lines(caplog) == ["bad frame from 0", "bad frame from 1", "bad frame from 2", "bad frame from 3",
+                              "refused"]
+    assert len(summary._entries) == 5
+    clock.now += 60.0
+    summary.sweep()
+    assert _lines(caplog)[5:] == ["9996 more malformed frames from other addresses in the last 70 s"]
+    assert summary._entries == {}
+    summary.log("malformed frame{s}", "10.1.0.0", logging.WARNING, "bad frame again")  # its keys freed
+    assert _lines(caplog)[-1] == "bad frame again"
