@@ -24,8 +24,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the project's fo
 
 import const  # noqa: E402
 import i18n  # noqa: E402
-from client import ChatClient, ClientError, LoginRefused  # noqa: E402
-from client.auth import error_line  # noqa: E402
+from client import ChatClient, ClientError, LoginRefused, RequestFailed  # noqa: E402
+from client.auth import error_line, refusal_line  # noqa: E402
+from client.display import explain_refusal  # noqa: E402
 from client.exitcodes import ExitCode  # noqa: E402
 from i18n import _  # noqa: E402
 from protocol import ConnectionClosed, RoomMessage, RoomPost  # noqa: E402
@@ -75,10 +76,13 @@ def main() -> int:
                 client.send_to_room(getattr(event, "room_name", "#lobby"), reply)
         print(_("the session ended: {why}").format(why=client.close_reason), file=sys.stderr)
         return ExitCode.NO_SERVER
-    except LoginRefused as exc:
-        print(error_line(str(exc)), file=sys.stderr)
+    except LoginRefused as exc:  # in the terminal client's words (str(exc) is the server's English)
+        print(refusal_line(exc, scripted=False, name=args.name), file=sys.stderr)
         return ExitCode.LOGIN_REFUSED
-    except ClientError as exc:  # unreachable, or the room refused us
+    except RequestFailed as exc:  # the room refused us
+        print(error_line(explain_refusal(exc, args.room)), file=sys.stderr)
+        return ExitCode.NO_SERVER
+    except ClientError as exc:  # unreachable: its words are the user's already
         print(error_line(str(exc)), file=sys.stderr)
         return ExitCode.NO_SERVER
     except KeyboardInterrupt:

@@ -274,3 +274,17 @@ def test_the_cluster_guides_metrics_are_the_nodes_metrics_counted_right() -> Non
     words = {2: "two", 3: "three", 4: "four", 5: "five", 6: "six", 7: "seven", 8: "eight"}
     said = dict((kind, count) for count, kind in re.findall(r"\b(\w+) (gauges|counters)\b", section))
     assert said == {"gauges": words[len(gauges)], "counters": words[len(counters)]}, said
+
+
+def test_the_metrics_table_says_which_stores_leave_the_store_queue_out() -> None:
+    """PROTOCOL.md, "Metrics": ``chat_store_queue`` is served only by a store with a queue
+    (server/app.py reads its ``queue_depth``); a cluster node's Redis store has none, and
+    the table said nothing of it, so a dashboard made on one server found no figure on a
+    cluster."""
+    from server.stores.redis import RedisStore
+
+    rows = [line for line in (ROOT / "PROTOCOL.md").read_text(encoding="utf-8").splitlines()
+            if line.startswith("| `chat_store_queue`")]
+    assert len(rows) == 1, rows
+    if not hasattr(RedisStore, "queue_depth"):
+        assert "--cluster" in rows[0], f"the row does not say a cluster node leaves it out: {rows[0]}"

@@ -14,7 +14,7 @@ import threading
 from pathlib import Path
 
 from client import ChatClient
-from logins import library_login
+from logins import library_login, login
 from processes import stop_process
 from protocol import RoomMessage, RoomPost
 
@@ -75,3 +75,16 @@ def test_the_bot_answers_in_its_room_in_portuguese(server, clients: list[ChatCli
         assert "Traceback" not in bot.stderr.read()
     finally:
         stop_process(bot)
+
+
+def test_the_bot_says_a_refused_login_in_words_and_in_the_users_language(server, clients: list[ChatClient]) -> None:
+    """A taken name is said as the terminal client says it, a sentence in the user's
+    language, never the server's English with its code (``(name_taken)``); exit status 4."""
+    holder = login(server, "relogio", tokens={})  # someone else: the bot has no token of theirs
+    for lang, words in (("C.UTF-8", "login refused"), ("pt_BR.UTF-8", "login recusado")):
+        env = dict(os.environ, LANG=lang, LC_ALL=lang, LANGUAGE="")
+        bot = subprocess.run([sys.executable, "examples/bot.py", "relogio", "--port", str(server.port)], cwd=ROOT,
+                             capture_output=True, text=True, encoding="utf-8", env=env, timeout=WAIT)
+        assert bot.returncode == 4, bot
+        assert words in bot.stderr and "name_taken" not in bot.stderr, bot.stderr
+    holder.close()
