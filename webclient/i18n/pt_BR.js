@@ -680,6 +680,7 @@ chatCatalogueLoaded("pt_BR", {
   "the account {name} may or may not have been deleted (the storage did not answer in time): type /unregister {name} again": "a conta {name} pode ou não ter sido excluída (o armazenamento não respondeu a tempo): digite /descadastrar {name} de novo",
   "the account {name} was deleted; its sessions were ended": "a conta {name} foi excluída; as sessões dela foram encerradas",
   "the account {name} was not deleted: the server cannot save anything right now; try again shortly": "a conta {name} não foi excluída: o servidor não consegue gravar nada agora; tente de novo daqui a pouco",
+  "the client tries again by itself": "o cliente tenta de novo sozinho",
   "the client's reader task was cancelled": "a tarefa de leitura do cliente foi cancelada",
   "the connection ended": "a conexão terminou",
   "the connection ended before delivery was confirmed (the server has it as message {id} and will still deliver it) ({why})": "a conexão terminou antes da confirmação de entrega (o servidor a guardou como mensagem {id} e ainda vai entregá-la) ({why})",
