@@ -104,6 +104,7 @@ answers)::
     * you are no longer in #redes: /all sends plain lines to everyone, /join #redes takes you back
                                                  after a kick from where plain lines go: they
     ✗ not sent to #redes: hi — you are no longer in #redes: ...   still go there, refused here
+    * you left #redes on another device: /all sends ...   the same after a leave of yours elsewhere
 
 Message previews in status lines are cut at 60 characters (``…``). Exit statuses are
 those of :class:`client.exitcodes.ExitCode`: 0 after leaving normally (in a pipe: with
@@ -251,6 +252,7 @@ from .terminal_lines import (
     format_rooms,
     format_users,
     format_users_in_columns,
+    left_elsewhere_words,
     out_of_room_words,
     prompt_for,
     stamp,
@@ -383,13 +385,17 @@ class TerminalUI:
         self._read_by_shown: dict[str, tuple[int, int]] = {}
         self._read_shown: dict[str, int] = {}  # how far each peer's read mark was printed
         self._target: str | None = None
-        # The rooms this session saw us put out of (room key -> "kick" or "ban"), until it
+        # The rooms this session saw us put out of (room key -> "kick", "ban", or "left": a
+        # leave made on another device of ours), until it
         # sees us in one again (a join, here or from another device) or reconnects (the
         # server knows then: a refusal is its own). A line to one is refused here with what
         # to do, never sent elsewhere instead: plain lines stay where they went, as in IRC
         # clients (going to the default room by itself, the line typed as the kick came, an
         # angry answer meant for the room, went to everyone). Written under _print_lock.
         self._put_out: dict[str, str] = {}
+        # The rooms a /leave typed here was asked for (room keys): the "left" of us that the
+        # server sends after its answer is this one's, not another device's. Under _print_lock.
+        self._leaving_here: set[str] = set()
         # Messages sent and maybe not final yet (pipe mode waits for them when leaving).
         self._sent: list[OutgoingMessage] = []
         # Pipe mode: the messages sent whose first line (✓ sent, ✓ queued, ✗ not sent...) is
@@ -970,7 +976,14 @@ class TerminalUI:
                 self._target = None if is_default_room(info.room_name) else info.room_name
                 self._screen.emit(format_room_info(info))
             elif isinstance(command, RoomLeave):
-                self.client.leave(room, self._timeout)
+                with self._print_lock:
+                    self._leaving_here.add(canonical(room))
+                try:
+                    self.client.leave(room, self._timeout)
+                except RequestFailed:  # refused: no "left" will come
+                    with self._print_lock:
+                        self._leaving_here.discard(canonical(room))
+                    raise
                 if self._target is not None and canonical(self._target) == canonical(room):
                     self._target = None
                 self._screen.emit(_("* you left {room}; plain lines go to the room").format(room=sanitize(room)))
@@ -1538,6 +1551,7 @@ class TerminalUI:
                 with self._print_lock:
                     self._connection_down = False  # (what is sent from now on is answered again)
                     self._put_out.clear()  # (the server knows where we are now)
+                    self._leaving_here.clear()
                 self._goodbye = None  # that goodbye was survived: a later end is another story
                 # From the last id shown before this reconnection: what the server sends now
                 # (the messages waiting) may be newer than what another session got meanwhile.
@@ -1640,20 +1654,27 @@ class TerminalUI:
             elif isinstance(event, RoomPost):  # printed (or ours): the room is seen up to it
                 self._mark_room_read(event)
             if put_out_of_target:  # (after the kick's line; the prompt says it from then on)
-                self._screen.emit("* " + out_of_room_words(self._target or "", put_out_of_target))
+                self._screen.emit("* " + put_out_of_target)
 
     def _follow_membership(self, event: RoomNotice) -> str:
-        """Keep :attr:`_put_out` as ``event`` changes it: a kick or ban of us puts us out of
-        its room, a join of ours (here or elsewhere) takes us back, an unban lets us join
-        again. Returns the act when it put us out of the room plain lines go to (to say
-        what to do about them), else ""."""
+        """Keep :attr:`_put_out` as ``event`` changes it: a kick or ban of us, or a leave of
+        ours made on another device (a "left" of us no /leave typed here asked for), puts us
+        out of its room; a join of ours (here or elsewhere) takes us back, an unban lets us
+        join again. Returns the words to say after the notice's own line: what to do about
+        plain lines when it put us out of the room they go to, and that a leave was made on
+        another device (the notice's own line says nothing of our own leave), else ""."""
         if canonical(event.name) != canonical(self._me):
             return ""
         room = canonical(event.room_name)
         with self._print_lock:
-            if event.act in ("kick", "ban"):
+            if event.act == "left" and room in self._leaving_here:
+                self._leaving_here.discard(room)  # this /leave's: its line says it
+                return ""
+            if event.act in ("kick", "ban", "left"):
                 self._put_out[room] = event.act
-                return event.act if is_room(self._target) and canonical(self._target) == room else ""
+                if is_room(self._target) and canonical(self._target) == room:
+                    return out_of_room_words(self._target, event.act)
+                return left_elsewhere_words(event.room_name) if event.act == "left" else ""
             if event.act == "joined":
                 self._put_out.pop(room, None)
             elif event.act == "unban" and room in self._put_out:

@@ -857,6 +857,8 @@ chatCatalogueLoaded("pt_BR", {
   "you cannot block yourself": "você não pode bloquear a si mesmo",
   "you cannot unblock yourself: nobody can block themselves": "você não pode desbloquear a si mesmo: ninguém pode bloquear a si mesmo",
   "you have sent no message in this session (or it is not stored yet)": "você não enviou mensagem nesta sessão (ou ela ainda não foi guardada)",
+  "you left {room} on another device": "você saiu de {room} em outro dispositivo",
+  "you left {room} on another device: /{all} sends plain lines to everyone, /{join} {room} takes you back": "você saiu de {room} em outro dispositivo: /{all} manda o que você digitar para todos, /{join} {room} leva você de volta",
   "you may not do that: only a message's sender may change it, and only a room's owner, its moderators or an administrator may manage the room; ask them": "você não pode fazer isso: só quem enviou uma mensagem pode mudá-la, e só quem é responsável por uma sala, quem faz a moderação dela ou quem administra o servidor podem cuidar dela; peça a essas pessoas",
   "your message: on its way; the server has it; delivered (the other's client confirmed it); not sent (refused: fix it, or send it again) or not delivered (it waited and expired), and why; not confirmed (the server cannot tell)": "sua mensagem: a caminho; o servidor já tem; entregue (o cliente da outra pessoa confirmou); não enviada (recusada: corrija, ou envie de novo) ou não entregue (esperou e expirou), e por quê; não confirmada (o servidor não sabe dizer)",
   "your password was changed on another device: log in again with the new password": "a sua senha foi trocada em outro aparelho: entre de novo com a nova senha",
