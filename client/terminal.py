@@ -1637,6 +1637,8 @@ class TerminalUI:
                 line = describe_on_screen(event, self._me, self._screen.style, format_clock(time.time()),
                                           self._carbons, was)
                 if line is None:
+                    if put_out_of_target:  # (a leave of ours made elsewhere: its notice has no line)
+                        self._screen.emit("* " + put_out_of_target)
                     return
                 if isinstance(event, Reconnecting):
                     replace, key = RECONNECT_LINE, RECONNECT_LINE
