@@ -158,7 +158,7 @@ from protocol import MemberEntry
 from protocol import CatchUp as NodeBack  # feature catch_up (the name CatchUp is terminal_catchup's)
 from i18n import _, ngettext
 from registry import InvalidName, canonical, validate_name
-from registry.names import not_a_name
+from registry.names import lookalike_key, not_a_name
 
 from . import auth
 from .commands import DeleteLast, EditLast  # issue 13
@@ -784,7 +784,7 @@ class TerminalUI:
         elif isinstance(command, ShowWhois):
             try:
                 result = self.client.lookup(command.name, self._timeout)  # (up to --timeout: it is what was asked)
-                like = self._like(command.name) if result.status == "unknown" else None
+                like = self._like(command.name, yourself=True) if result.status == "unknown" else None
                 line = format_lookup(result, like)
             except ClientError as exc:
                 line = _("! /{command} failed: {why}").format(command=command_names("whois")[0],
@@ -801,7 +801,7 @@ class TerminalUI:
                                                                              why=self._failure(exc, command.peer)))
                     return
                 # A room's name is not a person's to mistype.
-                like = None if entries or command.peer.startswith("#") else self._like(command.peer)
+                like = None if entries or command.peer.startswith("#") else self._like(command.peer, yourself=True)
                 if entries:  # (a conversation: the name is someone's; "joao", nobody's, is no name for Tab)
                     with self._print_lock:
                         self._names.known(command.peer)
@@ -1417,15 +1417,19 @@ class TerminalUI:
         except (AttributeError, ValueError, OSError):
             pass  # an unusual readline: no completion, typing still works
 
-    def _like(self, name: str) -> str | None:
+    def _like(self, name: str, yourself: bool = False) -> str | None:
         """The one name that looks like ``name`` but is someone else's, for "did you mean
         João?" after a /whois or /history that found nobody: among the names this terminal
         knows, else among who is online now (asked once: a terminal started after the
-        class came in has seen nobody join). None if none or several; never our own."""
+        class came in has seen nobody join). None if none or several. ``yourself``: else
+        our own, said as ours ("Conceição (you)", for Conceição's /whois Conceicao: the
+        server lets nobody else take a name like it, registry/names.py rule 7)."""
         with self._print_lock:
             like = self._names.like(name, self._me)
         if like is not None:
             return like
+        if yourself and canonical(name) != canonical(self._me) and lookalike_key(name) == lookalike_key(self._me):
+            return _("{name} (you)").format(name=self._me)
         try:
             users = self.client.who(self._timeout)
         except ClientError:

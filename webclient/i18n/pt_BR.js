@@ -887,6 +887,7 @@ chatCatalogueLoaded("pt_BR", {
   "{name}  (offline)": "{name}  (offline)",
   "{name}  {where}  since {when}": "{name}  {where}  desde {when}",
   "{name} (since {when})": "{name} (desde {when})",
+  "{name} (you)": "{name} (você)",
   "{name} deleted a message": "{name} apagou uma mensagem",
   "{name} deleted a message in {room}": "{name} apagou uma mensagem em {room}",
   "{name} disconnected before receiving it": "{name} se desconectou antes de recebê-la",
