@@ -986,7 +986,9 @@ class TerminalUI:
                     raise
                 if self._target is not None and canonical(self._target) == canonical(room):
                     self._target = None
-                self._screen.emit(_("* you left {room}; plain lines go to the room").format(room=sanitize(room)))
+                    self._screen.emit(_("* you left {room}; plain lines go to the room").format(room=sanitize(room)))
+                else:  # (plain lines go on where they went)
+                    self._screen.emit(_("* you left {room}").format(room=sanitize(room)))
             elif isinstance(command, ShowRooms):
                 self._screen.emit_block(format_rooms(self.client.rooms(self._timeout)))
             elif isinstance(command, ShowMembers):

@@ -227,3 +227,18 @@ def test_left_on_another_device_in_portuguese(monkeypatch: pytest.MonkeyPatch) -
         "✗ não enviada para #redes: bravo — você saiu de #redes em outro dispositivo: /todos manda o que você digitar "
         "para todos, /entrar #redes leva você de volta"]
     assert ui._screen._prompt() == "[fora de #redes]> "
+
+
+def test_leaving_a_room_plain_lines_do_not_go_to_says_nothing_of_them(monkeypatch: pytest.MonkeyPatch) -> None:
+    """/leave #redes with plain lines going to #bd said "plain lines go to the room", and the
+    next line went to #bd all the same."""
+    ui, out, asked = _pipe("/join #redes\n/join #bd\n/leave #redes\nhello bd\n/leave\n", monkeypatch, {})
+    assert ui._loop() == ExitCode.OK
+    assert asked[-1] == ("leave", "#bd") and ("post", "#bd", "hello bd") in asked, asked
+    lines = out.getvalue().splitlines()
+    assert lines[2:] == ["* you left #redes", "✓ sent to #bd: hello bd", "* you left #bd; plain lines go to the room"], \
+        lines
+    i18n.use("pt_BR")
+    ui, out, asked = _pipe("/entrar #redes\n/entrar #bd\n/deixar #redes\n", monkeypatch, {})
+    ui._loop()
+    assert out.getvalue().splitlines()[-1] == "* você saiu de #redes", out.getvalue()

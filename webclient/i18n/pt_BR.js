@@ -125,6 +125,7 @@ chatCatalogueLoaded("pt_BR", {
   "* you are no longer in {room}": "* você não está mais em {room}",
   "* you are no longer in {room}; plain lines now go to the room": "* você não está mais em {room}; agora o que você digitar vai para a sala",
   "* you created {room}": "* você criou {room}",
+  "* you left {room}": "* você saiu de {room}",
   "* you left {room}; plain lines go to the room": "* você saiu de {room}; agora o que você digitar vai para a sala",
   "* you own {room} now": "* a sala {room} agora é sua",
   "* {by} banned {name} from {room}": "* {by} baniu {name} de {room}",
