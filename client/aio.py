@@ -691,7 +691,8 @@ class AioChatClient:
                 again, floor = retry_verdict(exc)
                 refused = isinstance(exc, LoginRefused)
                 if again:
-                    reason = login_refused_words(exc, self.name, told_apart(self.servers, index)) if refused \
+                    reason = login_refused_words(exc, self.name, told_apart(self.servers, index),
+                                                 retrying=True) if refused \
                         else str(exc)
                     continue
                 if refused:

@@ -512,7 +512,8 @@ def explain_error(code: str, message: str, to: str | None = None, retry_after: f
                   like: str | None = None, room: str | None = None, reason: str | None = None,
                   uncertain: bool | None = False, attempts: int | None = None, tried_for: float | None = None,
                   until: float | None = None, waited: float | None = None, waited_said: float | None = None,
-                  named: str | None = None, field: str | None = None, max_chars: int | None = None) -> str:
+                  named: str | None = None, field: str | None = None, max_chars: int | None = None,
+                  retrying: bool = False) -> str:
     """One line for the user saying why a request failed: a sentence, not a code.
 
     Well-known codes get a sentence, in the language in use, that names the recipient
@@ -539,7 +540,9 @@ def explain_error(code: str, message: str, to: str | None = None, retry_after: f
     room the request named); a code of SELF_ROOM with ``room`` and no ``named`` is about
     the asker in that room. ``field`` and ``max_chars`` (a string too long: the error's
     fields of those names): a ``bad_field`` of a field in TOO_LONG_TEXTS is said in its
-    sentence, with the limit; a ``message_too_large`` says the server's limit.
+    sentence, with the limit; a ``message_too_large`` says the server's limit. ``retrying``:
+    the client tries again by itself (a refused reconnection, whose line says its own wait):
+    the sentence says so, never "try again in ..." nor "try again later".
     """
     if code in SELF_ROOM and room and not named:
         to = room
@@ -569,7 +572,8 @@ def explain_error(code: str, message: str, to: str | None = None, retry_after: f
             return f"{text} ({sanitize(code)})"
     else:
         untimed = WHEN_UNTIMED.get(code)
-        when = _("try again in {delay}").format(delay=format_delay(retry_after)) if retry_after is not None \
+        when = _("the client tries again by itself") if retrying \
+            else _("try again in {delay}").format(delay=format_delay(retry_after)) if retry_after is not None \
             else _(untimed) if untimed else _("try again later")
         name = named if about_them else room if code in NEEDS_ROOM else to
         text = _(template).format(name=sanitize(name) if name else _("the recipient"), when=when,
@@ -686,14 +690,17 @@ def format_span(seconds: float) -> str:
     return format_delay(seconds)
 
 
-def login_refused_words(refusal, name: str | None = None, server: str | None = None) -> str:
+def login_refused_words(refusal, name: str | None = None, server: str | None = None, retrying: bool = False) -> str:
     """"login refused: WHY" for a refused login of ``name`` (``refusal``: a LoginRefused);
-    "login refused by SERVER: WHY" when ``server`` (its address) is given."""
+    "login refused by SERVER: WHY" when ``server`` (its address) is given. ``retrying``: a
+    reconnection's, which the client tries again by itself after the wait its line says
+    (explain_error's ``retrying``)."""
     if getattr(refusal, "local", False):
         why = explain_refusal(refusal)
     else:
         why = explain_error(refusal.code, refusal.message, name, refusal.retry_after, getattr(refusal, "like", None),
-                            uncertain=getattr(refusal, "uncertain", False), until=getattr(refusal, "until", None))
+                            uncertain=getattr(refusal, "uncertain", False), until=getattr(refusal, "until", None),
+                            retrying=retrying)
     if server is not None:
         return _("login refused by {server}: {why}").format(server=server, why=why)
     return _("login refused: {why}").format(why=why)

@@ -1575,7 +1575,8 @@ class ChatClient:
                 again, floor = retry_verdict(exc)
                 refused = isinstance(exc, LoginRefused)
                 if again:
-                    reason = login_refused_words(exc, self.name, told_apart(self.servers, index)) if refused \
+                    reason = login_refused_words(exc, self.name, told_apart(self.servers, index),
+                                                 retrying=True) if refused \
                         else str(exc)
                     continue
                 with self._lock:

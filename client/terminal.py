@@ -104,6 +104,7 @@ answers)::
     * you are no longer in #redes: /all sends plain lines to everyone, /join #redes takes you back
                                                  after a kick from where plain lines go: they
     ✗ not sent to #redes: hi — you are no longer in #redes: ...   still go there, refused here
+    * you left #redes on another device: /all sends ...   the same after a leave of yours elsewhere
 
 Message previews in status lines are cut at 60 characters (``…``). Exit statuses are
 those of :class:`client.exitcodes.ExitCode`: 0 after leaving normally (in a pipe: with
@@ -157,7 +158,7 @@ from protocol import MemberEntry
 from protocol import CatchUp as NodeBack  # feature catch_up (the name CatchUp is terminal_catchup's)
 from i18n import _, ngettext
 from registry import InvalidName, canonical, validate_name
-from registry.names import not_a_name
+from registry.names import lookalike_key, not_a_name
 
 from . import auth
 from .commands import DeleteLast, EditLast  # issue 13
@@ -251,6 +252,7 @@ from .terminal_lines import (
     format_rooms,
     format_users,
     format_users_in_columns,
+    left_elsewhere_words,
     out_of_room_words,
     prompt_for,
     stamp,
@@ -383,13 +385,17 @@ class TerminalUI:
         self._read_by_shown: dict[str, tuple[int, int]] = {}
         self._read_shown: dict[str, int] = {}  # how far each peer's read mark was printed
         self._target: str | None = None
-        # The rooms this session saw us put out of (room key -> "kick" or "ban"), until it
+        # The rooms this session saw us put out of (room key -> "kick", "ban", or "left": a
+        # leave made on another device of ours), until it
         # sees us in one again (a join, here or from another device) or reconnects (the
         # server knows then: a refusal is its own). A line to one is refused here with what
         # to do, never sent elsewhere instead: plain lines stay where they went, as in IRC
         # clients (going to the default room by itself, the line typed as the kick came, an
         # angry answer meant for the room, went to everyone). Written under _print_lock.
         self._put_out: dict[str, str] = {}
+        # The rooms a /leave typed here was asked for (room keys): the "left" of us that the
+        # server sends after its answer is this one's, not another device's. Under _print_lock.
+        self._leaving_here: set[str] = set()
         # Messages sent and maybe not final yet (pipe mode waits for them when leaving).
         self._sent: list[OutgoingMessage] = []
         # Pipe mode: the messages sent whose first line (✓ sent, ✓ queued, ✗ not sent...) is
@@ -778,7 +784,7 @@ class TerminalUI:
         elif isinstance(command, ShowWhois):
             try:
                 result = self.client.lookup(command.name, self._timeout)  # (up to --timeout: it is what was asked)
-                like = self._like(command.name) if result.status == "unknown" else None
+                like = self._like(command.name, yourself=True) if result.status == "unknown" else None
                 line = format_lookup(result, like)
             except ClientError as exc:
                 line = _("! /{command} failed: {why}").format(command=command_names("whois")[0],
@@ -795,7 +801,7 @@ class TerminalUI:
                                                                              why=self._failure(exc, command.peer)))
                     return
                 # A room's name is not a person's to mistype.
-                like = None if entries or command.peer.startswith("#") else self._like(command.peer)
+                like = None if entries or command.peer.startswith("#") else self._like(command.peer, yourself=True)
                 if entries:  # (a conversation: the name is someone's; "joao", nobody's, is no name for Tab)
                     with self._print_lock:
                         self._names.known(command.peer)
@@ -970,10 +976,19 @@ class TerminalUI:
                 self._target = None if is_default_room(info.room_name) else info.room_name
                 self._screen.emit(format_room_info(info))
             elif isinstance(command, RoomLeave):
-                self.client.leave(room, self._timeout)
+                with self._print_lock:
+                    self._leaving_here.add(canonical(room))
+                try:
+                    self.client.leave(room, self._timeout)
+                except RequestFailed:  # refused: no "left" will come
+                    with self._print_lock:
+                        self._leaving_here.discard(canonical(room))
+                    raise
                 if self._target is not None and canonical(self._target) == canonical(room):
                     self._target = None
-                self._screen.emit(_("* you left {room}; plain lines go to the room").format(room=sanitize(room)))
+                    self._screen.emit(_("* you left {room}; plain lines go to the room").format(room=sanitize(room)))
+                else:  # (plain lines go on where they went)
+                    self._screen.emit(_("* you left {room}").format(room=sanitize(room)))
             elif isinstance(command, ShowRooms):
                 self._screen.emit_block(format_rooms(self.client.rooms(self._timeout)))
             elif isinstance(command, ShowMembers):
@@ -1404,15 +1419,19 @@ class TerminalUI:
         except (AttributeError, ValueError, OSError):
             pass  # an unusual readline: no completion, typing still works
 
-    def _like(self, name: str) -> str | None:
+    def _like(self, name: str, yourself: bool = False) -> str | None:
         """The one name that looks like ``name`` but is someone else's, for "did you mean
         João?" after a /whois or /history that found nobody: among the names this terminal
         knows, else among who is online now (asked once: a terminal started after the
-        class came in has seen nobody join). None if none or several; never our own."""
+        class came in has seen nobody join). None if none or several. ``yourself``: else
+        our own, said as ours ("Conceição (you)", for Conceição's /whois Conceicao: the
+        server lets nobody else take a name like it, registry/names.py rule 7)."""
         with self._print_lock:
             like = self._names.like(name, self._me)
         if like is not None:
             return like
+        if yourself and canonical(name) != canonical(self._me) and lookalike_key(name) == lookalike_key(self._me):
+            return _("{name} (you)").format(name=self._me)
         try:
             users = self.client.who(self._timeout)
         except ClientError:
@@ -1538,6 +1557,7 @@ class TerminalUI:
                 with self._print_lock:
                     self._connection_down = False  # (what is sent from now on is answered again)
                     self._put_out.clear()  # (the server knows where we are now)
+                    self._leaving_here.clear()
                 self._goodbye = None  # that goodbye was survived: a later end is another story
                 # From the last id shown before this reconnection: what the server sends now
                 # (the messages waiting) may be newer than what another session got meanwhile.
@@ -1623,6 +1643,8 @@ class TerminalUI:
                 line = describe_on_screen(event, self._me, self._screen.style, format_clock(time.time()),
                                           self._carbons, was)
                 if line is None:
+                    if put_out_of_target:  # (a leave of ours made elsewhere: its notice has no line)
+                        self._screen.emit("* " + put_out_of_target)
                     return
                 if isinstance(event, Reconnecting):
                     replace, key = RECONNECT_LINE, RECONNECT_LINE
@@ -1640,20 +1662,27 @@ class TerminalUI:
             elif isinstance(event, RoomPost):  # printed (or ours): the room is seen up to it
                 self._mark_room_read(event)
             if put_out_of_target:  # (after the kick's line; the prompt says it from then on)
-                self._screen.emit("* " + out_of_room_words(self._target or "", put_out_of_target))
+                self._screen.emit("* " + put_out_of_target)
 
     def _follow_membership(self, event: RoomNotice) -> str:
-        """Keep :attr:`_put_out` as ``event`` changes it: a kick or ban of us puts us out of
-        its room, a join of ours (here or elsewhere) takes us back, an unban lets us join
-        again. Returns the act when it put us out of the room plain lines go to (to say
-        what to do about them), else ""."""
+        """Keep :attr:`_put_out` as ``event`` changes it: a kick or ban of us, or a leave of
+        ours made on another device (a "left" of us no /leave typed here asked for), puts us
+        out of its room; a join of ours (here or elsewhere) takes us back, an unban lets us
+        join again. Returns the words to say after the notice's own line: what to do about
+        plain lines when it put us out of the room they go to, and that a leave was made on
+        another device (the notice's own line says nothing of our own leave), else ""."""
         if canonical(event.name) != canonical(self._me):
             return ""
         room = canonical(event.room_name)
         with self._print_lock:
-            if event.act in ("kick", "ban"):
+            if event.act == "left" and room in self._leaving_here:
+                self._leaving_here.discard(room)  # this /leave's: its line says it
+                return ""
+            if event.act in ("kick", "ban", "left"):
                 self._put_out[room] = event.act
-                return event.act if is_room(self._target) and canonical(self._target) == room else ""
+                if is_room(self._target) and canonical(self._target) == room:
+                    return out_of_room_words(self._target, event.act)
+                return left_elsewhere_words(event.room_name) if event.act == "left" else ""
             if event.act == "joined":
                 self._put_out.pop(room, None)
             elif event.act == "unban" and room in self._put_out:

@@ -95,12 +95,20 @@ def prompt_for(target: str | None, out: bool = False) -> str:
 
 
 def out_of_room_words(room: str, act: str) -> str:
-    """What to do about plain lines that go to ``room``, which a ``kick`` or ``ban`` of us
-    (``act``) put us out of: said at the kick, and for each line refused while we are
-    out. No offer to join a room the ban keeps us out of."""
-    words = _("you are no longer in {room}: /{all} sends plain lines to everyone, /{join} {room} takes you back") \
-        if act != "ban" else _("you are no longer in {room}: /{all} sends plain lines to everyone")
+    """What to do about plain lines that go to ``room``, which a ``kick`` or ``ban`` of us,
+    or a leave of ours made on another device (``act`` "left"), put us out of: said at the
+    kick, and for each line refused while we are out. No offer to join a room the ban keeps
+    us out of."""
+    words = _("you are no longer in {room}: /{all} sends plain lines to everyone") if act == "ban" \
+        else _("you left {room} on another device: /{all} sends plain lines to everyone, /{join} {room} takes you "
+               "back") if act == "left" \
+        else _("you are no longer in {room}: /{all} sends plain lines to everyone, /{join} {room} takes you back")
     return words.format(room=sanitize(room), all=command_names("all")[0], join=command_names("join")[0])
+
+
+def left_elsewhere_words(room: str) -> str:
+    """That we left ``room`` on another device (not the room plain lines go to: nothing to do)."""
+    return _("you left {room} on another device").format(room=sanitize(room))
 
 
 def outcome(message: OutgoingMessage, error: tuple[str, str] | None) -> str:

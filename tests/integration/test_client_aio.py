@@ -503,6 +503,7 @@ def test_a_login_refused_while_failing_over_names_the_server_that_refused_it() -
             await until(lambda: any(isinstance(e, Reconnecting) and "store" in e.reason for e in events))
             reasons = [e.reason for e in events if isinstance(e, Reconnecting) and "store" in e.reason]
             assert reasons[0].startswith(f"login refused by {second.host}:{second.port}: the server cannot"), reasons
+            assert "try again" not in reasons[0] and reasons[0].endswith("the client tries again by itself"), reasons
         finally:
             await gil.close()
 

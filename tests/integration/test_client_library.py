@@ -550,5 +550,7 @@ def test_a_login_refused_while_failing_over_names_the_server_that_refused_it(cli
                                for e in events), WAIT, "a reconnection line after the second server's refusal")
     reasons = [e.reason for e in events if isinstance(e, Reconnecting) and "store" in e.reason]
     assert reasons[0].startswith(f"login refused by {second.host}:{second.port}: the server cannot store"), reasons
+    # The line says the client's own wait: never "try again later", as if it had stopped.
+    assert "try again" not in reasons[0] and reasons[0].endswith("the client tries again by itself"), reasons
     assert all(f"{first.host}:{first.port}" in e.reason for e in events
                if isinstance(e, Reconnecting) and "refused" in e.reason and "store" not in e.reason), events

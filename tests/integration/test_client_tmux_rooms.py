@@ -17,6 +17,8 @@ from protocol import RoomMessage, RoomNotice, RoomPost
 from server import ServerThread
 from test_client_tmux import Tmux, input_rows, terminal  # noqa: F401  (the fixture)
 
+PASSWORD = "correct horse battery"
+
 
 def next_of(client: ChatClient, kind: type, where=lambda e: True):
     while True:
@@ -284,3 +286,35 @@ def test_a_student_put_out_of_the_room_they_write_to_is_told_what_to_do_and_noth
     # The first line of Bob's to reach anyone is the one typed after /leave.
     assert next_of(olga, RoomMessage, lambda m: m.sender == "Bob").text == "still here"
     assert "/leave failed" not in "\n".join(screen.screen(False))
+
+
+@pytest.mark.timeout_seconds(90)
+def test_a_room_left_on_another_device_is_marked_out_in_the_terminal(
+        server: ServerThread, terminal: Callable[..., Tmux], clients: list[ChatClient]) -> None:
+    """Bob, logged in on his laptop (this terminal) and his phone, leaves #redes on the
+    phone: the terminal kept [#redes]> and sent his next line there, refused by the server.
+    Now it says so, the prompt says he is out, and the line is refused here, nothing sent."""
+    start(clients, server.port, "Bob", password=PASSWORD, register=True).close()
+    olga = start(clients, server.port, "Olga")
+    olga.join("#redes")
+    screen = terminal("Bob", columns=140, ready="password for Bob: ")
+    screen.type(PASSWORD)
+    screen.press("Enter")
+    screen.wait(lambda rows: input_rows(rows).startswith("[room]> "), "logged in")
+    screen.type("/join #redes")
+    screen.press("Enter")
+    screen.wait(lambda rows: input_rows(rows).startswith("[#redes]> "), "the prompt naming the room")
+    phone = start(clients, server.port, "Bob", password=PASSWORD)
+    phone.leave("#redes", WAIT)
+    words = "you left #redes on another device: /all sends plain lines to everyone, /join #redes takes you back"
+    screen.wait_text(f"* {words}")
+    screen.wait(lambda rows: input_rows(rows) == "[out of #redes]> ", "the prompt saying so")
+    screen.type("ainda aqui?")
+    screen.press("Enter")
+    screen.wait_text(f"✗ not sent: {words}")
+    screen.type("/all")
+    screen.press("Enter")
+    screen.type("to everyone")
+    screen.press("Enter")
+    # The first line of Bob's to reach anyone is the one typed after /all.
+    assert next_of(olga, RoomMessage, lambda m: m.sender == "Bob").text == "to everyone"

@@ -532,22 +532,51 @@ def test_a_reconnecting_guest_whose_own_earlier_session_holds_its_name_is_not_to
     from client.terminal_lines import describe_reconnecting
 
     mine = LoginRefused("name_taken", "your earlier session still holds the name 'Alice'", 0.2)
-    line = describe_reconnecting(Reconnecting(3, 0.8, login_refused_words(mine, "Alice")))
+    line = describe_reconnecting(Reconnecting(3, 0.8, login_refused_words(mine, "Alice", retrying=True)))
     assert "choose another name" not in line, line
     assert "reconnecting in 0.8 s" in line and "a session of yours still holds it" in line, line
     # The same name typed in a second terminal of the same computer (its token shared) got
     # the same answer while the first terminal was open: "until the server finds that session
     # ended; try again in 1.0 s", again and again. The server's words name that case too.
     assert "or another client of yours still open (on this computer, logged in as Alice)" in line, line
-    assert "the name Alice is yours" in line and "try again in 0.2 s" in line, line
+    assert "the name Alice is yours" in line and "try again in" not in line, line  # one wait: the line's
     assert "(name_taken)" not in line, line  # the sentence says it all
     someone_elses = login_refused_words(LoginRefused("name_taken", "the name 'Alice' is in use"), "Alice")
     assert "choose another name" in someone_elses, someone_elses
     try:
         use("pt_BR")
-        line = describe_reconnecting(Reconnecting(3, 0.8, login_refused_words(mine, "Alice")))
+        line = describe_reconnecting(Reconnecting(3, 0.8, login_refused_words(mine, "Alice", retrying=True)))
         assert "uma sessão sua ainda o ocupa" in line and "escolha outro nome" not in line, line
         assert "outro cliente seu ainda aberto (neste computador, conectado como Alice)" in line, line
+    finally:
+        use("en")
+
+
+def test_a_refused_reconnection_line_says_one_wait_the_clients_own() -> None:
+    """A reconnection refused "for now" (rate_limited with retry_after 1.0): the client waits
+    max(retry_after, its backoff) by itself, and its line says that one wait. It read
+    "reconnecting in 1.2 s (attempt 2): login refused: too many attempts; try again in
+    1.0 s": two delays, and an order to the user to do what the client does. Nor "try
+    again later" for a refusal without retry_after (server_full): the client does not stop."""
+    from i18n import use
+
+    from client.display import login_refused_words
+    from client.errors import LoginRefused
+    from client.events import Reconnecting
+    from client.terminal_lines import describe_reconnecting
+
+    throttled = LoginRefused("rate_limited", "too many logins", 1.0)
+    full = LoginRefused("server_full", "the server is full")
+    for refusal in (throttled, full):
+        line = describe_reconnecting(Reconnecting(2, 1.2, login_refused_words(refusal, "Alice", retrying=True)))
+        assert line.count(" s ") + line.count(" s:") == 1 and "reconnecting in 1.2 s" in line, line
+        assert "try again" not in line and "the client tries again by itself" in line, line
+    assert "try again in 1.0 s" in login_refused_words(throttled, "Alice")  # a first login: the user's wait
+    try:
+        use("pt_BR")
+        line = describe_reconnecting(Reconnecting(2, 1.2, login_refused_words(throttled, "Alice", retrying=True)))
+        assert "reconectando em 1,2 s" in line and "1,0 s" not in line, line
+        assert "o cliente tenta de novo sozinho" in line, line
     finally:
         use("en")
 

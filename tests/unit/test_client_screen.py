@@ -468,7 +468,7 @@ def _slow(out: _Stream, notice: str, answer: object):
     (RoomJoin("#redes"), "join", RoomInfo("r1", "#redes", 3), "* asking the server to let you into #redes…",
      "* you are in #redes (3 members)"),
     (RoomLeave("#redes"), "leave", None, "* asking the server to take you out of #redes…",
-     "* you left #redes; plain lines go to the room"),
+     "* you left #redes"),  # (plain lines went to the default room, and still do)
 ])
 def test_a_request_the_server_is_slow_to_answer_says_it_is_waiting_then_the_answer_in_its_place(
         monkeypatch: pytest.MonkeyPatch, command: Command, method: str, answer: object, notice: str,
@@ -478,7 +478,7 @@ def test_a_request_the_server_is_slow_to_answer_says_it_is_waiting_then_the_answ
     had been taken. After a moment a line says what is awaited; the answer takes its place."""
     ui, out = _screen_ui(columns=200)
     monkeypatch.setattr(ui.client, method, _slow(out, notice, answer))
-    monkeypatch.setattr(ui, "_like", lambda name: None)  # (no second question: nobody online to look like)
+    monkeypatch.setattr(ui, "_like", lambda name, yourself=False: None)  # (no second question: nobody online to look like)
     ui._execute(command)
     rows = out.getvalue().split("\n")
     assert rows[0].endswith(notice), rows
@@ -1157,6 +1157,7 @@ def test_the_portuguese_lines_about_where_typed_lines_go_say_it_in_one_way() -> 
     try:
         ui, out = _screen_ui(columns=200)
         ui.client.leave = lambda room, timeout: None  # type: ignore[method-assign]
+        ui._target = "#redes"  # (where plain lines went: the line says where they go now)
         ui._execute(RoomLeave("#redes"))
         ui._execute(RoomAct("kick", None, "Bob"))  # (plain lines go to the default room: no one to put out)
         shown = out.getvalue() + "\n".join(help_lines(None, "rooms"))

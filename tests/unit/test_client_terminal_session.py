@@ -291,9 +291,13 @@ def test_did_you_mean_asks_who_is_online_when_the_terminal_knows_nobody_like_it(
         "* joao is not online (nobody by that name has logged in here): did you mean João?"
 
 
-def test_did_you_mean_never_names_the_one_asking(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_did_you_mean_names_the_one_asking_as_themself(monkeypatch: pytest.MonkeyPatch) -> None:
     """Alice (typing without the accent, as her keyboard does) asked /whois Álice and was
-    asked "did you mean Alice?": herself, the one online name like it."""
+    asked "did you mean Alice?": herself, not said to be. Then she was told nothing at all,
+    while anyone else typing /whois Conceicao got "did you mean Conceição?" and Conceição
+    herself, looking herself up from a keyboard without accents, got only "nobody by that
+    name has logged in here". Now the one look-alike that is the asker is named as such."""
+    import i18n
     from client.commands import ShowHistory, ShowWhois
     from protocol import LookupResult, Presence, UserJoined
     ui, out = _ui("", prompting=False)
@@ -304,9 +308,19 @@ def test_did_you_mean_never_names_the_one_asking(monkeypatch: pytest.MonkeyPatch
     ui._execute(ShowWhois("Álice"))
     ui._execute(ShowHistory("Álice", 20))
     assert out.getvalue().splitlines()[-2:] == [
-        "* Álice is not online (nobody by that name has logged in here)",
-        "* no messages with Álice",
+        "* Álice is not online (nobody by that name has logged in here): did you mean Alice (you)?",
+        "* no messages with Álice: did you mean Alice (you)?",
     ]
+    i18n.use("pt_BR")
+    try:
+        ui._execute(ShowHistory("álice", 20))
+    finally:
+        i18n.use("en")
+    assert out.getvalue().splitlines()[-1] == "* nenhuma mensagem com álice: você quis dizer Alice (você)?", \
+        out.getvalue()
+    ui._on_event(UserJoined("Álíce", 0.0))  # someone else like it too: that one is meant
+    ui._execute(ShowWhois("Alíce"))
+    assert out.getvalue().splitlines()[-1].endswith("did you mean Álíce?"), out.getvalue()
 
 
 def test_a_refused_room_history_is_said_in_portuguese_with_the_room() -> None:

@@ -169,3 +169,76 @@ def test_the_prompt_says_plain_lines_go_to_a_room_one_is_out_of(monkeypatch: pyt
     ui, out, asked = _pipe("/join #redes\nfirst\n", monkeypatch, {"first": [KICK]})
     ui._loop()
     assert ui._screen._prompt() == "[out of #redes]> "
+
+
+LEFT_ELSEWHERE = _notice("left")  # Bob's own leave, made on his phone: no /leave typed here
+ELSEWHERE_WORDS = "you left #redes on another device: /all sends plain lines to everyone, /join #redes takes you back"
+
+
+def test_left_on_another_device_plain_lines_stay_and_are_refused_here_as_after_a_kick(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """The same account on two devices: left on the phone, the terminal still sent plain
+    lines to #redes, each refused by the server (not a member), nothing said before. Now it
+    is treated as the kick is: the room stays where plain lines go, the prompt says out of
+    it, and a line there is refused here with what to do, worded for the other device."""
+    ui, out, asked = _pipe("/join #redes\nfirst\nstill here?\n", monkeypatch, {"first": [LEFT_ELSEWHERE]})
+    assert ui._loop() == ExitCode.REFUSED
+    assert asked == [("join", "#redes"), ("post", "#redes", "first")], asked
+    assert out.getvalue().splitlines()[1:] == [
+        "✓ sent to #redes: first",
+        f"* {ELSEWHERE_WORDS}",
+        f"✗ not sent to #redes: still here? — {ELSEWHERE_WORDS}"]
+    assert ui._screen._prompt() == "[out of #redes]> "
+
+
+def test_left_on_another_device_a_room_plain_lines_do_not_go_to_is_said_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    ui, out, asked = _pipe("/join #redes\nfirst\n@#bd hi\nsecond\n", monkeypatch, {"first": [_notice("left", "#bd")]})
+    assert ui._loop() == ExitCode.REFUSED
+    assert asked[-1] == ("post", "#redes", "second"), asked
+    assert out.getvalue().splitlines()[2:4] == [
+        "* you left #bd on another device",
+        "✗ not sent to #bd: hi — you left #bd on another device: /all sends plain lines to everyone, "
+        "/join #bd takes you back"]
+
+
+def test_a_leave_typed_here_is_not_taken_for_another_devices(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The server answers a leave, then tells the room (and every session of ours) "left":
+    that notice, however late, is this /leave's, not another device's."""
+    ui, out, asked = _pipe("/join #redes\n/leave\nfirst\n", monkeypatch, {})
+    leave = ui.client.leave
+
+    def leave_then_told(room: str, timeout: float) -> None:
+        leave(room, timeout)
+        ui._on_event(LEFT_ELSEWHERE)  # (the receiver thread may show it before /leave's line)
+
+    monkeypatch.setattr(ui.client, "leave", leave_then_told)
+    assert ui._loop() == ExitCode.OK
+    assert asked[-1] == ("say", "first"), asked
+    assert "another device" not in out.getvalue(), out.getvalue()
+
+
+def test_left_on_another_device_in_portuguese(monkeypatch: pytest.MonkeyPatch) -> None:
+    i18n.use("pt_BR")
+    ui, out, asked = _pipe("/entrar #redes\nfirst\nbravo\n", monkeypatch, {"first": [LEFT_ELSEWHERE]})
+    ui._loop()
+    assert out.getvalue().splitlines()[2:] == [
+        "* você saiu de #redes em outro dispositivo: /todos manda o que você digitar para todos, /entrar #redes leva "
+        "você de volta",
+        "✗ não enviada para #redes: bravo — você saiu de #redes em outro dispositivo: /todos manda o que você digitar "
+        "para todos, /entrar #redes leva você de volta"]
+    assert ui._screen._prompt() == "[fora de #redes]> "
+
+
+def test_leaving_a_room_plain_lines_do_not_go_to_says_nothing_of_them(monkeypatch: pytest.MonkeyPatch) -> None:
+    """/leave #redes with plain lines going to #bd said "plain lines go to the room", and the
+    next line went to #bd all the same."""
+    ui, out, asked = _pipe("/join #redes\n/join #bd\n/leave #redes\nhello bd\n/leave\n", monkeypatch, {})
+    assert ui._loop() == ExitCode.OK
+    assert asked[-1] == ("leave", "#bd") and ("post", "#bd", "hello bd") in asked, asked
+    lines = out.getvalue().splitlines()
+    assert lines[2:] == ["* you left #redes", "✓ sent to #bd: hello bd", "* you left #bd; plain lines go to the room"], \
+        lines
+    i18n.use("pt_BR")
+    ui, out, asked = _pipe("/entrar #redes\n/entrar #bd\n/deixar #redes\n", monkeypatch, {})
+    ui._loop()
+    assert out.getvalue().splitlines()[-1] == "* você saiu de #redes", out.getvalue()
