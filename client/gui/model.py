@@ -457,8 +457,9 @@ class ChatModel:
         # Rooms we left or were put out of since: what was on its way from them before is
         # not taken for membership (see _member_of) until we are in them again.
         self._rooms_left: set[str] = set()
-        # Rooms a kick or ban of us ("kick"/"ban") put us out of while they were on screen:
-        # their conversation stays there, and a line typed in it is refused (send_refused).
+        # Rooms a kick or ban of us ("kick"/"ban"), or the list after a reconnection ("gone"),
+        # put us out of while they were on screen: their conversation stays there, and a line
+        # typed in it is refused (send_refused).
         self._out_of: dict[str, str] = {}
         # Rooms joined or learned of since the server was last asked for ours (rooms_asked):
         # its answer, made before, says nothing of them.
@@ -1703,7 +1704,9 @@ class ChatModel:
         is opened). A room we left in this window since is not
         listed again (the list may have been made before the leave). A room listed here
         and not in it goes (we were put out of it while away, or left it from another
-        device), unless it was joined or learned of since the list was asked for."""
+        device), unless it was joined or learned of since the list was asked for; on screen,
+        it stays as after a kick (:meth:`room_left`): why it went is not known here, and a
+        line typed for it must not go to everyone."""
         listed = set()
         for entry in entries:
             key = room_key(entry.room_name)
@@ -1719,14 +1722,16 @@ class ChatModel:
             self._changes += [ContactsChanged(), MembersChanged(key)]
         for key, state in list(self.rooms.items()):
             if key not in listed and key not in self._rooms_since_asked:
-                self.room_left(state.name)
+                self.room_left(state.name, put_out="gone")
 
     def room_left(self, room: str, put_out: str | None = None) -> None:
         """We are no longer in ``room``: off the list. Left (``put_out`` None), the room for
         everyone is shown if it was on screen: the user chose to go. Put out by a ``kick`` or
         ``ban`` (``put_out``) while on screen, its conversation stays, saying what to do,
         and lines typed there are refused (:meth:`send_refused`): Enter a moment after a
-        kick must not send a reply meant for the room to everyone, as IRC clients do."""
+        kick must not send a reply meant for the room to everyone, as IRC clients do.
+        ``gone``: off the server's list of our rooms after a reconnection, why not known
+        (kicked, or left on another device): said and refused as after a kick."""
         key = room_key(room)
         self._rooms_left.add(key)
         if self.rooms.pop(key, None) is not None:

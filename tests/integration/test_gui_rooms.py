@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from clientkit import WAIT, posted, start
+from faultproxy import FaultProxy
 from protocol import RoomMessage, RoomPost
 from test_gui import contact, display, open_gui, server  # noqa: F401  (fixtures)
 from tools import require_tool
@@ -429,6 +430,48 @@ def test_kicked_from_the_room_on_screen_a_line_typed_there_goes_nowhere(open_gui
         while not isinstance(event := client.events.get(timeout=WAIT), RoomMessage) or event.sender != "Bob":
             assert not (isinstance(event, RoomPost) and event.sender == "Bob"), event
         assert event.text == "depois", event
+
+
+@pytest.mark.timeout_seconds(120)
+def test_put_out_of_the_room_on_screen_while_away_a_line_typed_there_goes_nowhere(open_gui, server, clients) -> None:
+    """Bob had #redes on screen when his connection went quiet; Olga put him out of it then
+    (the notice never reached him) and the connection broke. Back, the server's list of his
+    rooms lacks #redes, and the window opened Everyone with the box as it was: his Enter sent
+    the reply meant for #redes to everybody. #redes stays on screen saying what to do, and
+    Enter sends nothing and keeps the text, as after a kick seen live."""
+    olga = start(clients, server.port, "Olga")
+    vic = start(clients, server.port, "Vic")
+    olga.join("#redes")
+    with FaultProxy(server.host, server.port) as proxy:
+        bob = open_gui("Bob", port=proxy.port)
+        bob.logged_in()
+        bob.cmd("join", room="#redes")
+        bob.wait(lambda s: s["active"] == "##redes" and len(s["members"]) == 2, "#redes open")
+        posted(olga, "#redes", "no swearing here")
+        bob.wait(lambda s: "no swearing here" in s["panes"].get("##redes", ""), "Olga's post")
+        bob.cmd("type", text="that is unfair", enter=False)
+        assert proxy.freeze("Bob") == 1  # what the server sends him from now on is lost
+        olga.kick("#redes", "Bob")
+        assert proxy.cut("Bob") == 1
+        state = bob.wait(lambda s: s["state"] == "connected" and "reconnected" in "".join(s["panes"].values())
+                         and not contact(s, "##redes"), "back, #redes off the list")
+        pane = state["panes"]["##redes"]
+        assert state["active"] == "##redes" and state["pane_shown"] == "##redes", (state["active"], state["pane_shown"])
+        assert "no swearing here" in pane and pane.count("you are no longer in #redes") == 1, pane
+        assert state["recipient"] == "Nowhere: you are no longer in #redes", state["recipient"]
+        assert state["input"] == "that is unfair", state["input"]
+        bob.cmd("type", text="")  # Enter, with the reply still in the box
+        state = bob.wait(lambda s: "not sent, the text stays in the box: you are no longer in #redes"
+                         in s["panes"]["##redes"], "the line refused here")
+        assert state["outgoing"] == [] and state["input"] == "that is unfair", (state["outgoing"], state["input"])
+        # What Bob writes in Everyone himself comes after anything the Enter sent: nothing did.
+        bob.cmd("key", sequence="<Control-Key-1>")
+        bob.wait(lambda s: s["active"] == "#room", "Everyone open")
+        bob.cmd("type", text="later", clear=True)
+        for client in (olga, vic):
+            while not isinstance(event := client.events.get(timeout=WAIT), RoomMessage) or event.sender != "Bob":
+                assert not (isinstance(event, RoomPost) and event.sender == "Bob"), event
+            assert event.text == "later", event
 
 
 def test_a_room_request_refused_is_said_in_the_windows_words(open_gui, server, clients, monkeypatch) -> None:

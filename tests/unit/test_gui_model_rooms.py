@@ -587,3 +587,26 @@ def test_an_invitation_to_a_room_we_are_not_in_is_said_where_it_is_seen() -> Non
     model.apply(RoomNotice("#redes", "invite", "Vic", 2.0, by="Olga"))
     assert model.conversations[key].lines[-1].text == "Olga invited Vic to #redes"
     assert len(model.conversations[ROOM].lines) == before
+
+
+def test_the_open_room_gone_from_the_list_after_a_reconnection_stays_and_refuses_lines() -> None:
+    """#redes on screen, the connection lost, Bob kicked (or gone from it on another device)
+    meanwhile: the reconnection's list of our rooms lacks it, and the window opened the room
+    for everyone with the input box as it was, so Enter sent the line meant for #redes to
+    everybody. As after a kick seen live: it stays on screen, says once what to do, and a
+    line typed there is refused (nothing sent); a join makes it a normal room again."""
+    from protocol import RoomEntry
+
+    model = ChatModel("Bob")
+    key = joined(model)
+    model.apply(RoomPost(1, "Olga", "#redes", "chega", 1.0))
+    model.rooms_asked()
+    model.rooms_listed([RoomEntry("#lab3", 3, "")])
+    assert model.active == key and key not in model.contact_order()
+    texts = [line.text for line in model.conversations[key].lines]
+    assert "chega" in texts and sum(1 for t in texts if t.startswith("you are no longer in #redes")) == 1, texts
+    assert "join it again (Join room)" in texts[-1], texts[-1]
+    assert model.recipient(key) == "Nowhere: you are no longer in #redes"
+    assert model.send_refused(key)
+    model.room_joined(RoomInfo("j2", "#redes", 2, False, "prova", "Olga"))
+    assert not model.send_refused(key) and model.recipient(key) == "To everyone in #redes"
