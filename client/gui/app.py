@@ -1101,7 +1101,10 @@ class ChatApp:
         if line is None:
             return "break"
         self.message_menu.delete(0, "end")
-        for act, label in (("edit", _("Edit")), ("delete", _("Delete"))):
+        acts = (("edit", _("Edit")), ("delete", _("Delete")))
+        if self.model is not None and self.model.is_out_of(pane.key):  # put out of the room: a delete is allowed
+            acts = acts[1:]
+        for act, label in acts:
             self.message_menu.add_command(label=label, command=lambda act=act: self.message_act(act, pane.key, line))
         self.message_menu.tk_popup(event.x_root, event.y_root)
         return "break"
@@ -1131,7 +1134,12 @@ class ChatApp:
 
     def _edit(self, key: str, line: Any) -> str:
         """Our message ``line`` of conversation ``key`` into the input box; Enter (or the
-        button, which says "Save" meanwhile) saves."""
+        button, which says "Save" meanwhile) saves. Not in a room we were put out of: there,
+        the conversation says why instead (an edit there could not be saved)."""
+        if self.model is not None and self.model.edit_refused(key, saving=False):
+            self.root.bell()
+            self._render()
+            return "break"
         self._editing = (key, line)
         self.input.delete("1.0", "end")
         self.input.insert("1.0", line.text)
@@ -1199,6 +1207,9 @@ class ChatApp:
             return "break"
         if self._editing is not None:  # Enter saves the edit of our message
             key, line = self._editing
+            if self.model.edit_refused(key, saving=True):  # put out of its room: the edit kept in the box
+                self._render()
+                return "break"
             self._stop_editing()
             if text != line.text:
                 self._change(key, line, text)

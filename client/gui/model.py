@@ -1763,6 +1763,19 @@ class ChatModel:
         self.notice(key, window_out_of_room_refused(self.title(key), act))
         return True
 
+    def edit_refused(self, key: str, saving: bool) -> bool:
+        """True if our message in conversation ``key`` may not be edited: a room we were put
+        out of (:meth:`room_left`), where the server refuses a sender's edit as it would
+        their post (PROTOCOL.md, "In rooms"); then its conversation says why and what to
+        do, ``saving`` (Enter on an edit under way) that the text stays in the box. Deleting
+        one's own post stays allowed there, and is not refused here."""
+        act = self._out_of.get(key)
+        if act is None:
+            return False
+        room = self.title(key)
+        self.notice(key, window_out_of_room_refused(room, act) if saving else window_out_of_room_words(room, act))
+        return True
+
     def set_members(self, room: str, members: Sequence[MemberEntry]) -> None:
         """The answer to ``members``: exactly these are in ``room`` now, kept in name order
         (the server's is code points'), as a join inserts them."""

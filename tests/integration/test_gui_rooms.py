@@ -474,6 +474,46 @@ def test_put_out_of_the_room_on_screen_while_away_a_line_typed_there_goes_nowher
             assert event.text == "later", event
 
 
+@pytest.mark.timeout_seconds(120)
+def test_put_out_of_the_room_on_screen_our_post_there_may_be_deleted_not_edited(open_gui, server, clients) -> None:
+    """Bob was editing his post in #redes when Olga put him out. The room stays on screen;
+    Enter sent the edit to the server, which refuses it (PROTOCOL.md, "In rooms": a sender
+    who may not post there cannot edit), and the window said "Not changed: you are not in
+    #redes: join it first" with the edit gone from the box. It is refused here as a line
+    typed there is, the edit kept in the box; Ctrl+E there says why instead of starting an
+    edit that cannot be saved. A delete of one's own post stays allowed, and is done."""
+    from protocol import RoomDeleted, RoomEdited
+
+    olga = start(clients, server.port, "Olga")
+    olga.join("#redes")
+    bob = open_gui("Bob")
+    bob.logged_in()
+    bob.cmd("join", room="#redes")
+    bob.wait(lambda s: s["active"] == "##redes" and len(s["members"]) == 2, "#redes open")
+    bob.cmd("type", text="first try")
+    bob.wait(lambda s: [m["state"] for m in s["outgoing"]] == ["sent"], "our post as sent")
+    bob.cmd("key", sequence="<Control-e>")
+    bob.wait(lambda s: s["input"] == "first try", "our post in the input box")
+    bob.cmd("type", text="second try", clear=True, enter=False)
+    olga.kick("#redes", "Bob")
+    bob.wait(lambda s: "you are no longer in #redes" in s["panes"].get("##redes", ""), "the kick said")
+    bob.cmd("type", text="")  # Enter saves the edit
+    state = bob.wait(lambda s: "not sent, the text stays in the box: you are no longer in #redes"
+                     in s["panes"]["##redes"], "the edit refused here")
+    assert state["input"] == "second try", state["input"]
+    assert state["recipient"] == "Editing your message: Enter saves, Esc cancels", state["recipient"]
+    assert "Not changed" not in state["panes"]["##redes"], state["panes"]["##redes"]
+    bob.cmd("key", sequence="<Escape>")
+    bob.wait(lambda s: s["input"] == "" and s["recipient"] == "Nowhere: you are no longer in #redes", "edit ended")
+    bob.cmd("key", sequence="<Control-e>")
+    state = bob.wait(lambda s: s["panes"]["##redes"].count("you are no longer in #redes") == 3, "Ctrl+E refused")
+    assert state["input"] == "" and state["recipient"] == "Nowhere: you are no longer in #redes", state
+    bob.cmd("key", sequence="<Control-Delete>")
+    bob.wait(lambda s: "(this message was deleted)" in s["panes"]["##redes"], "our post deleted")
+    while not isinstance(event := olga.events.get(timeout=WAIT), RoomDeleted):
+        assert not isinstance(event, RoomEdited), event
+
+
 def test_a_room_request_refused_is_said_in_the_windows_words(open_gui, server, clients, monkeypatch) -> None:
     """In the Portuguese window, joining an invite-only room said "Entrar em #fechada
     falhou: #fechada is invite-only: ask its moderators to invite you" (the server's

@@ -610,3 +610,19 @@ def test_the_open_room_gone_from_the_list_after_a_reconnection_stays_and_refuses
     assert model.send_refused(key)
     model.room_joined(RoomInfo("j2", "#redes", 2, False, "prova", "Olga"))
     assert not model.send_refused(key) and model.recipient(key) == "To everyone in #redes"
+
+
+def test_put_out_of_the_open_room_our_post_there_may_not_be_edited_but_may_be_deleted() -> None:
+    """The server refuses an edit of our post in a room we were put out of, as it would a
+    post (PROTOCOL.md, "In rooms"): the window refuses it first, saying why; a delete of it
+    stays allowed (still offered by editable); in a room we are in, nothing is refused."""
+    model = ChatModel("Bob")
+    key = joined(model)
+    model.apply(RoomPost(7, "Bob", "#redes", "first try", 1.0))
+    assert not model.edit_refused(key, saving=True)
+    model.apply(RoomNotice("#redes", "kick", "Bob", 2.0, by="Olga"))
+    assert model.edit_refused(key, saving=False)
+    assert model.conversations[key].lines[-1].text.startswith("you are no longer in #redes: join it again")
+    assert model.edit_refused(key, saving=True)
+    assert model.conversations[key].lines[-1].text.startswith("not sent, the text stays in the box: you are no")
+    assert model.editable(key, now=3.0) is not None  # what a delete acts on
