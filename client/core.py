@@ -205,6 +205,7 @@ from protocol import (
 )
 from protocol import BATCH_ACKS, OutcomeAcks, Receipts  # feature batch_acks (issue 9)
 from protocol import Read, RoomRead  # read marks (feature read), coalesced here
+from protocol import LeaveRoom  # a room left: its mark waiting is moot (ClientCore.request)
 from protocol import RoomDeleted, RoomEdited  # changes of room posts, ordered here as a dm's
 from protocol.codec import MAX_HISTORY_PAGE, MAX_IDS_PER_FRAME, MAX_INTEGER, WATCH_PART, encode
 from i18n import _
@@ -1058,6 +1059,10 @@ class ClientCore:
         pending = Pending(request_id, expect, callback)
         if isinstance(event, (Edit, Delete)):
             pending.change = (event.msg_id, isinstance(event, Delete))
+        elif isinstance(event, LeaveRoom):
+            # A mark of the room waiting for its interval would follow the leave, and be
+            # refused (not_member, with no request id to match): the user is gone from it.
+            self._reads_due.pop(("room", canonical(event.room_name)), None)
         assert self.conn is not None
         data = self.conn.send(event)
         self._replies[request_id] = pending

@@ -1088,8 +1088,8 @@ class ChatApp:
         if now - self._typing_sent.get(model.active, -1e9) < const.TYPING_INTERVAL:
             return
         self._typing_sent[model.active] = now
-        if is_room_key(model.active):  # in a named room (issue 13); none in one we were put out of
-            if hasattr(client, "typing_in_room") and not model.is_out_of(model.active):
+        if is_room_key(model.active):  # in a named room (issue 13); none in one we are out of or leaving
+            if hasattr(client, "typing_in_room") and model.may_tell_room(model.active):
                 client.typing_in_room(model.title(model.active))
             return
         client.typing(model.title(model.active))

@@ -461,6 +461,9 @@ class ChatModel:
         # put us out of while they were on screen: their conversation stays there, and a line
         # typed in it is refused (send_refused).
         self._out_of: dict[str, str] = {}
+        # Rooms whose leave was asked and not yet answered (leave_asked): no read mark nor
+        # typing notice goes for them (may_tell_room).
+        self._leaving: set[str] = set()
         # Rooms joined or learned of since the server was last asked for ours (rooms_asked):
         # its answer, made before, says nothing of them.
         self._rooms_since_asked: set[str] = set()
@@ -845,6 +848,8 @@ class ChatModel:
             # user is then).
             if event.done:
                 self._late_done(event)
+            elif event.request == "leave" and getattr(event.asked, "room_name", None) is not None:
+                self.leave_not_done(event.asked.room_name)
             text = late_answer_words(event, self.me)
             self.notice(self.active, text[:1].upper() + text[1:])
         elif isinstance(event, ErrorReply) and event.request_id is None and (
@@ -1351,7 +1356,7 @@ class ChatModel:
         key = self.active
         conversation = self.conversations.get(key)
         if (not focused or not self.read_receipts or not is_room_key(key) or conversation is None
-                or self.state != CONNECTED):
+                or self.state != CONNECTED or not self.may_tell_room(key)):
             return None
         newest = max((line.msg_id for line in conversation.lines if line.kind in ("in", "out") and line.msg_id is not None),
                      default=0)
@@ -1734,6 +1739,7 @@ class ChatModel:
         (kicked, or left on another device): said and refused as after a kick."""
         key = room_key(room)
         self._rooms_left.add(key)
+        self._leaving.discard(key)
         if self.rooms.pop(key, None) is not None:
             self._changes.append(ContactsChanged())
         if self.active != key:
@@ -1748,6 +1754,22 @@ class ChatModel:
         """We are in room ``key`` again (joined here or on another device): a normal room."""
         self._rooms_left.discard(key)
         self._out_of.pop(key, None)
+        self._leaving.discard(key)
+
+    def leave_asked(self, room: str) -> None:
+        """The server is asked to let us out of ``room`` (Leave): until it answers, no read
+        mark nor typing notice goes for it (:meth:`may_tell_room`)."""
+        self._leaving.add(room_key(room))
+
+    def leave_not_done(self, room: str) -> None:
+        """The leave of ``room`` was refused (in time or late): we are in it as before."""
+        self._leaving.discard(room_key(room))
+
+    def may_tell_room(self, key: str) -> bool:
+        """True unless room ``key`` is one we left, were put out of, or asked to leave: the
+        server refuses a read mark or typing notice about it (``not_member``, with no id a
+        request could match), which the window could only show as an error of the server."""
+        return key not in self._rooms_left and key not in self._leaving
 
     def is_out_of(self, key: str) -> bool:
         """True if ``key`` is a room a kick or ban of us put us out of while it was on screen."""

@@ -400,8 +400,14 @@ class RoomPanel:
         if model is None or not is_room_key(model.active) or model.active not in model.rooms:
             return
         room = model.rooms[model.active].name
+        model.leave_asked(room)  # no read mark nor typing notice for it until the answer
+
+        def failed(what: str, error: BaseException) -> None:
+            if not maybe_done(error) and self.app.model is not None:  # refused: still in it
+                self.app.model.leave_not_done(room)
+            self._failed(what, error, room)
         self._ask(lambda: client.leave(room), lambda _result: self._left(room), _("Leaving {room}").format(room=room),
-                  about=room)
+                  on_error=failed)
 
     def _left(self, room: str) -> None:
         if self.app.model is not None:

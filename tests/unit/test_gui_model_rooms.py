@@ -626,3 +626,21 @@ def test_put_out_of_the_open_room_our_post_there_may_not_be_edited_but_may_be_de
     assert model.edit_refused(key, saving=True)
     assert model.conversations[key].lines[-1].text.startswith("not sent, the text stays in the box: you are no")
     assert model.editable(key, now=3.0) is not None  # what a delete acts on
+
+
+def test_no_read_mark_goes_for_a_room_whose_leave_was_asked_or_that_we_are_out_of() -> None:
+    """Leave clicked, its answer not yet come: a read mark for the room went after the
+    leave, the server refused it (not_member, no id) and the window said "The server
+    reported an error: you are not in #redes". None goes until the leave is refused (then
+    the room is ours as before), nor once we are out of it."""
+    model = ChatModel("Bob")
+    model.set_state("connected")
+    key = joined(model)
+    model.apply(RoomPost(7, "Olga", "#redes", "quem vem?", 1.0))
+    model.leave_asked("#redes")
+    assert model.room_read_due(True) is None and not model.may_tell_room(key)
+    model.leave_not_done("#redes")
+    assert model.may_tell_room(key) and model.room_read_due(True) == ("#redes", 7)
+    model.apply(RoomPost(8, "Olga", "#redes", "eu", 2.0))
+    model.apply(RoomNotice("#redes", "kick", "Bob", 3.0, by="Olga"))
+    assert model.room_read_due(True) is None and not model.may_tell_room(key)
