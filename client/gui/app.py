@@ -48,7 +48,7 @@ from ..library import CATCH_UP_PATIENCE
 from ..servers import format_address
 from .blocks import BlockControls
 from .bridge import TkBridge, TurnTimer
-from .layout import hint_form
+from .layout import hint_form, hint_forms
 from .login import LoginForm, LoginRequest
 from .newchat import NewChatBox
 from .password import PasswordDialog
@@ -340,13 +340,7 @@ class ChatApp:
         self.send_button.grid(row=1, column=1, padx=(8, 0))
         # The keys, said under the input box: all of it, its first line, or nothing, as the
         # window's height leaves the messages room (client/gui/layout.py, hint_form).
-        first = _("Enter sends · Shift+Enter new line · Ctrl+1…9 or Alt+↑/↓ switch conversation · Ctrl+R reply · "
-                  "Esc: list")
-        self._hints = (first + "\n" + _("Ctrl+E edit your last message · Ctrl+Delete delete it · "
-                                        "right click: edit or delete any of yours") + "\n"
-                       + _("Ctrl+N write to someone by name · Ctrl+J join a room · right click or Shift+F10 on a "
-                           "person in the list: block or unblock"),
-                       first, "")
+        self._hints = hint_forms()
         self.hint = ttk.Label(compose, text=self._hints[0], style="Sub.TLabel", font=self.fonts["small"])
         self.hint.grid(row=2, column=0, columnspan=2, sticky="w", pady=(4, 0))
         compose.bind("<Configure>", lambda e: self._fit_hint(), add="+")

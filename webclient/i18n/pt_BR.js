@@ -235,7 +235,7 @@ chatCatalogueLoaded("pt_BR", {
   "Could not load whom you block: {why}": "Não foi possível carregar a lista de quem você bloqueia: {why}",
   "Could not reach the chat server.": "Não foi possível alcançar o servidor de chat.",
   "Ctrl+E edit your last message · Ctrl+Delete delete it · right click: edit or delete any of yours": "Ctrl+E edita sua última mensagem · Ctrl+Delete a apaga · clique com o botão direito: edita ou apaga qualquer mensagem sua",
-  "Ctrl+N write to someone by name · Ctrl+J join a room · right click or Shift+F10 on a person in the list: block or unblock": "Ctrl+N escrever a alguém pelo nome · Ctrl+J entrar numa sala · clique direito ou Shift+F10 em uma pessoa da lista: bloquear ou desbloquear",
+  "Ctrl+N write to someone by name · Ctrl+J join a room · right click or Shift+F10 on a person in the list: block or unblock": "Ctrl+N escreve a alguém pelo nome · Ctrl+J entra numa sala · clique com o botão direito ou Shift+F10 em uma pessoa da lista: bloqueia ou desbloqueia",
   "Current password": "Senha atual",
   "DIR": "PASTA",
   "December": "dezembro",
