@@ -346,8 +346,12 @@ class RoomPanel:
         self.app._render()
 
     def join(self, room: str | None = None) -> None:
-        """Join (or create) the room typed in the join box, then open it."""
+        """Join (or create) the room typed in the join box, then open it. The box empty, the
+        room on screen that we were put out of (its words say "join it again (Join room)")."""
         typed = (room if room is not None else self.join_var.get()).strip()
+        model = self.app.model
+        if not typed and model is not None and model.is_out_of(model.active):
+            typed = model.title(model.active)
         checked = check_room(typed, _("#ROOM"))  # the usage's placeholder, as the terminal says it
         if not isinstance(checked, str):
             self.app.alert(_("Join room"), checked.message)

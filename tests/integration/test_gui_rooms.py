@@ -514,6 +514,31 @@ def test_put_out_of_the_room_on_screen_our_post_there_may_be_deleted_not_edited(
         assert not isinstance(event, RoomEdited), event
 
 
+def test_put_out_of_the_room_on_screen_join_room_with_the_box_empty_joins_it_again(open_gui, server, clients) -> None:
+    """Kicked from #redes on screen, the window says "join it again (Join room) to write
+    here". A newcomer clicks Join room, its box empty: the window answered with a dialog
+    "usage: #ROOM". With the box empty, Join room joins the room on screen again; the
+    line kept in the input box then goes to it."""
+    olga = start(clients, server.port, "Olga")
+    olga.join("#redes")
+    bob = open_gui("Bob")
+    bob.logged_in()
+    bob.cmd("join", room="#redes")
+    bob.wait(lambda s: s["active"] == "##redes" and len(s["members"]) == 2, "#redes open")
+    bob.cmd("type", text="sorry", enter=False)
+    olga.kick("#redes", "Bob")
+    bob.wait(lambda s: "join it again (Join room)" in s["panes"].get("##redes", ""), "the kick said")
+    bob.cmd("join", room="", click=True)
+    state = bob.wait(lambda s: s["alerts"] or (contact(s, "##redes") and s["recipient"] == "To everyone in #redes"),
+                     "#redes joined again")
+    assert state["alerts"] == [] and state["active"] == "##redes", (state["alerts"], state["active"])
+    assert state["input"] == "sorry", state["input"]
+    bob.cmd("type", text="")
+    while not isinstance(event := olga.events.get(timeout=WAIT), RoomPost) or event.sender != "Bob":
+        pass
+    assert (event.room_name, event.text) == ("#redes", "sorry"), event
+
+
 def test_a_room_request_refused_is_said_in_the_windows_words(open_gui, server, clients, monkeypatch) -> None:
     """In the Portuguese window, joining an invite-only room said "Entrar em #fechada
     falhou: #fechada is invite-only: ask its moderators to invite you" (the server's
