@@ -352,6 +352,11 @@ class RoomPanel:
         model = self.app.model
         if not typed and model is not None and model.is_out_of(model.active):
             typed = model.title(model.active)
+        if not typed:  # pressed before typing: say what goes in the box, and put the cursor there
+            self.join_entry.focus_set()
+            self.app.alert(_("Join room"), _("Type the room's name in the box beside Join room (#redes, for "
+                                             "instance), then press Enter."))
+            return
         checked = check_room(typed, _("#ROOM"))  # the usage's placeholder, as the terminal says it
         if not isinstance(checked, str):
             self.app.alert(_("Join room"), checked.message)

@@ -77,10 +77,11 @@ def test_a_room_in_the_window(open_gui, server, clients, tmp_path: Path) -> None
 
 
 def test_a_room_name_that_cannot_be_joined_is_said_in_a_sentence(open_gui, server) -> None:
-    """The "Join room" dialog's message began in lower case ("usage: #ROOM")."""
+    """The "Join room" dialog's message began in lower case ("usage: #ROOM"). (A "#" alone:
+    the box empty says what to type there, test_gui_new_chat.py.)"""
     bob = open_gui("Bob")
     bob.logged_in()
-    bob.cmd("join", room="", click=True)
+    bob.cmd("join", room="#", click=True)
     state = bob.wait(lambda s: s["alerts"], "the dialog")
     assert state["alerts"] == [["Join room", "Usage: #ROOM."]], state["alerts"]
 

@@ -410,6 +410,8 @@ chatCatalogueLoaded("pt_BR", {
   "Topic…": "Tema…",
   "True or False": "True ou False",
   "Tuesday": "terça-feira",
+  "Type the name of the person you want to write to in the box beside New chat, then press Enter.": "Digite na caixa ao lado de Nova conversa o nome da pessoa a quem você quer escrever e pressione Enter.",
+  "Type the room's name in the box beside Join room (#redes, for instance), then press Enter.": "Digite na caixa ao lado de Entrar na sala o nome da sala (#redes, por exemplo) e pressione Enter.",
   "Type your password to confirm": "Digite a sua senha para confirmar",
   "Unblock": "Desbloquear",
   "Unblock {name}": "Desbloquear {name}",
