@@ -279,3 +279,23 @@ def test_a_rooms_mark_waiting_when_the_room_is_left_is_not_written_after_the_lea
     assert [type(event).__name__ for event in link.to_server()] == ["LeaveRoom"]
     link.tick(link.now + 5 * READ_INTERVAL)
     assert link.reads() == [RoomRead("#calculo", 303)]
+
+
+def test_a_rooms_mark_waiting_when_we_are_put_out_of_the_room_is_not_written() -> None:
+    """Olga posted twice in #redes and put Alice out: the mark of the second post waited
+    for its interval and was written after the kick; the server refused it (not_member, no
+    request id) and the window said "The server reported an error". A kick or ban of us,
+    or our leave from another device, drops the room's waiting mark; others' acts do not."""
+    from protocol import RoomNotice
+
+    for act in ("kick", "ban", "left"):
+        link = Reader()
+        link.log_in(version=2, features=(READ,), read_receipts=True)
+        link.to_server()
+        link.from_server(RoomPost(300, "Olga", "#redes", "p0", 1.0))
+        assert link.reads() == [RoomRead("#redes", 300)]
+        link.now += 0.2
+        link.from_server(RoomPost(301, "Olga", "#redes", "p1", 1.0), RoomNotice("#redes", "kick", "Vic", 1.0))
+        link.from_server(RoomPost(302, "Olga", "#calculo", "p2", 1.0), RoomNotice("#Redes", act, "ALICE", 1.0))
+        link.tick(link.now + 5 * READ_INTERVAL)
+        assert link.reads() == [RoomRead("#calculo", 302)], act
