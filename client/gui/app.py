@@ -88,7 +88,7 @@ from .colors import BACKGROUNDS, COLORS, SIDE, SIDE_TEXT
 from .panes import ContactList, ConversationPane
 from .rooms import RoomPanel
 from .session import (as_sentence, change_failed, failure_words, fetch_history, fetch_room_page, log_in,
-                      login_error_text, maybe_done)
+                      login_error_text, maybe_done, password_unused)
 
 _log = logging.getLogger(__name__)
 
@@ -268,6 +268,8 @@ class ChatApp:
             self.model.notice(ROOM, _("Could not get the list of users online: {why}").format(why=sanitize(users)))
         else:
             self.model.set_online(users)
+        if request.password and not request.register and not getattr(welcome, "registered", True):
+            self.model.notice(ROOM, password_unused(me))  # a guest: the password guards nothing
         self.login.grid_remove()
         self._build_chat()
         self.root.title(_("Chat — {name}").format(name=me))
