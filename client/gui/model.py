@@ -109,7 +109,7 @@ from ..core import SIGNED_OUT, is_default_room, late_change
 from ..display import (
     FAILED_MARKS, NOT_DELIVERED, NOT_SENT, cut_whole, describe_room_notice, describe_skipped,
     explain_refusal, failed_outcome, format_when, late_answer_words, left_why, lost_words, sanitize, sanitize_lines,
-    shown_text, unavailable_words, window_out_of_room_recipient, window_out_of_room_refused,
+    shown_text, unavailable_words, window_gone_while_away, window_out_of_room_recipient, window_out_of_room_refused,
     window_out_of_room_words,
 )
 from ..errors import NotConnected, RequestFailed
@@ -1727,6 +1727,7 @@ class ChatModel:
             self._changes += [ContactsChanged(), MembersChanged(key)]
         for key, state in list(self.rooms.items()):
             if key not in listed and key not in self._rooms_since_asked:
+                self.notice(ROOM, window_gone_while_away(state.name))  # said, as a kick seen live is
                 self.room_left(state.name, put_out="gone")
 
     def room_left(self, room: str, put_out: str | None = None) -> None:

@@ -644,3 +644,22 @@ def test_no_read_mark_goes_for_a_room_whose_leave_was_asked_or_that_we_are_out_o
     model.apply(RoomPost(8, "Olga", "#redes", "eu", 2.0))
     model.apply(RoomNotice("#redes", "kick", "Bob", 3.0, by="Olga"))
     assert model.room_read_due(True) is None and not model.may_tell_room(key)
+
+
+def test_a_room_gone_from_the_list_after_a_reconnection_is_said_in_everyone() -> None:
+    """#lab3 in the list, not on screen; back after a lost connection, the server's list of
+    our rooms lacks it (put out, or left on another device, meanwhile): it vanished from the
+    list without a word. Everyone says it once; a room still listed is not said."""
+    from protocol import RoomEntry
+
+    model = ChatModel("Bob")
+    joined(model, "#lab3")
+    joined(model, "#redes")
+    model.open(ROOM)
+    model.rooms_asked()
+    model.rooms_listed([RoomEntry("#redes", 2, "")])
+    texts = [line.text for line in model.conversations[ROOM].lines]
+    assert [t for t in texts if "no longer in" in t] == [
+        "you are no longer in #lab3: it left your rooms while you were disconnected (put out of it, or left on "
+        "another device); join it again (Join room) to go back"], texts
+    assert model.active == ROOM and room_key("#lab3") not in model.rooms

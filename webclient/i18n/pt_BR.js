@@ -850,6 +850,7 @@ chatCatalogueLoaded("pt_BR", {
   "you are muted in {name}: {when}": "você está sem voz em {name}: {when}",
   "you are no longer in {room}: /{all} sends plain lines to everyone": "você não está mais em {room}: /{all} manda o que você digitar para todos",
   "you are no longer in {room}: /{all} sends plain lines to everyone, /{join} {room} takes you back": "você não está mais em {room}: /{all} manda o que você digitar para todos, /{join} {room} leva você de volta",
+  "you are no longer in {room}: it left your rooms while you were disconnected (put out of it, or left on another device); join it again (Join room) to go back": "você não está mais em {room}: a sala saiu da sua lista enquanto você estava sem conexão (alguém pôs você para fora, ou você saiu dela em outro dispositivo); entre de novo (Entrar na sala) para voltar",
   "you are no longer in {room}: join it again (Join room) to write here, or open Everyone": "você não está mais em {room}: entre de novo (Entrar na sala) para escrever aqui, ou abra Todos",
   "you are no longer in {room}: open Everyone to write to everyone": "você não está mais em {room}: abra Todos para escrever para todos",
   "you are not in this room": "você não está nesta sala",
