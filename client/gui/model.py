@@ -1737,7 +1737,8 @@ class ChatModel:
         and lines typed there are refused (:meth:`send_refused`): Enter a moment after a
         kick must not send a reply meant for the room to everyone, as IRC clients do.
         ``gone``: off the server's list of our rooms after a reconnection, why not known
-        (kicked, or left on another device): said and refused as after a kick."""
+        (kicked, or left on another device); ``left``: left on another device: said and
+        refused as after a kick."""
         key = room_key(room)
         self._rooms_left.add(key)
         self._leaving.discard(key)
@@ -1874,7 +1875,10 @@ class ChatModel:
         key = room_key(event.room_name)
         me = key_of(event.name) == key_of(self.me)
         if event.act == "left" and me:
-            self.room_left(event.room_name)  # left from another device (here: already off the list)
+            # Our leave: asked here, the user chose to go (Everyone shown, as its answer
+            # does); from another device, a line typed here for the room must not go to
+            # everyone: on screen, the room stays, as after a kick.
+            self.room_left(event.room_name, put_out=None if key in self._leaving else "left")
             return
         if event.act == "joined" and me:
             self._back_in(key)  # in it again (joined here or on another device)

@@ -663,3 +663,20 @@ def test_a_room_gone_from_the_list_after_a_reconnection_is_said_in_everyone() ->
         "you are no longer in #lab3: it left your rooms while you were disconnected (put out of it, or left on "
         "another device); join it again (Join room) to go back"], texts
     assert model.active == ROOM and room_key("#lab3") not in model.rooms
+
+
+def test_the_open_room_left_on_another_device_stays_and_refuses_lines() -> None:
+    """Bob had #redes on screen, a reply in the box, and left the room on his phone: the
+    window opened Everyone with the box as it was, and Enter sent the reply to everybody.
+    As after a kick: the room stays on screen and refuses lines. His own leave from this
+    window (asked here) still shows Everyone."""
+    model = ChatModel("Bob")
+    key = joined(model)
+    model.apply(RoomNotice("#redes", "left", "Bob", 2.0))
+    assert model.active == key and key not in model.contact_order()
+    assert model.recipient(key) == "Nowhere: you are no longer in #redes" and model.send_refused(key)
+    model = ChatModel("Bob")
+    key = joined(model)
+    model.leave_asked("#redes")
+    model.apply(RoomNotice("#redes", "left", "Bob", 2.0))
+    assert model.active == ROOM and not model.send_refused(key)
