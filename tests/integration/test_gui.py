@@ -539,13 +539,13 @@ def test_a_password_typed_for_a_name_with_no_account_is_said_unused(open_gui, se
     bia.cmd("login", name="Bia", host="127.0.0.1", port=server.port, password="segredo123", register=False)
     state = bia.logged_in()
     said = state["panes"]["#room"]
-    assert said.count("Bia não é um nome registrado: você entrou como convidado e a senha não foi usada") == 1, said
+    assert said.count("O nome Bia não está registrado: você entrou como convidado e a senha não foi usada") == 1, said
     assert "marque “Registrar este nome com a senha”" in said, said
     cleo = open_gui("")
     cleo.wait(lambda s: s["view"] == "login" and not s["login_busy"], "the login form")
     cleo.cmd("login", name="Cleo", host="127.0.0.1", port=server.port, password="segredo123", register=True)
     state = cleo.logged_in()
-    assert "não é um nome registrado" not in state["panes"]["#room"], state["panes"]["#room"]
+    assert "não está registrado" not in state["panes"]["#room"], state["panes"]["#room"]
 
 
 def test_the_login_form_spells_the_name_as_the_server_does_once_it_said_it(open_gui, server) -> None:

@@ -902,7 +902,7 @@ chatCatalogueLoaded("pt_BR", {
   "{name} is banned from this room: unban them first, then invite them": "há um banimento contra {name} nesta sala: retire o banimento primeiro, depois convide",
   "{name} is in {room}; Ctrl-C stops it": "{name} está em {room}; Ctrl-C o encerra",
   "{name} is invite-only: ask its moderators to invite you": "{name} é só para convidados: peça um convite a quem modera a sala",
-  "{name} is not a registered name: you logged in as a guest and the password was not used. To have this name with a password, log in again and tick “{claim}”.": "{name} não é um nome registrado: você entrou como convidado e a senha não foi usada. Para ter este nome com uma senha, entre de novo e marque “{claim}”.",
+  "{name} is not a registered name: you logged in as a guest and the password was not used. To have this name with a password, log in again and tick “{claim}”.": "O nome {name} não está registrado: você entrou como convidado e a senha não foi usada. Para ter este nome com uma senha, entre de novo e marque “{claim}”.",
   "{name} is not a valid name: {why}": "{name} não é um nome válido: {why}",
   "{name} is not banned from {room} now": "Não há banimento de {name} em {room} agora",
   "{name} is not in {room}": "{name} não está em {room}",
