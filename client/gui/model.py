@@ -1895,6 +1895,9 @@ class ChatModel:
             self._unban_told = (key, key_of(event.name))
             if key_of(self.banned.get(key, "")) == key_of(event.name):
                 del self.banned[key]
+            if me and self._out_of.get(key) == "ban":  # on screen: out still, but a join would do now
+                self._out_of[key] = "kick"
+                self.notice(key, window_out_of_room_words(event.room_name, "kick"))
         if state is None:
             if me:
                 # About us, of a room we are not in (an invitation, a ban or its end): its

@@ -680,3 +680,18 @@ def test_the_open_room_left_on_another_device_stays_and_refuses_lines() -> None:
     model.leave_asked("#redes")
     model.apply(RoomNotice("#redes", "left", "Bob", 2.0))
     assert model.active == ROOM and not model.send_refused(key)
+
+
+def test_a_ban_of_ours_lifted_while_the_room_is_on_screen_offers_the_join_again() -> None:
+    """Banned from #redes on screen, the room says "open Everyone" (no join: the ban keeps
+    us out). Olga lifts the ban: the room went on saying so, and its refusals too, though a
+    join would now do. It says what to do now, and its refusals offer the join."""
+    model = ChatModel("Bob")
+    key = joined(model)
+    model.apply(RoomNotice("#redes", "ban", "Bob", 2.0, by="Olga"))
+    assert "Join room" not in model.conversations[key].lines[-1].text
+    model.apply(RoomNotice("#redes", "unban", "Bob", 3.0, by="Olga"))
+    assert model.active == key
+    assert model.conversations[key].lines[-1].text.startswith(
+        "you are no longer in #redes: join it again (Join room)"), model.conversations[key].lines[-1]
+    assert model.send_refused(key) and "join it again (Join room)" in model.conversations[key].lines[-1].text
