@@ -205,6 +205,7 @@ from protocol import (
 )
 from protocol import BATCH_ACKS, OutcomeAcks, Receipts  # feature batch_acks (issue 9)
 from protocol import Read, RoomRead  # read marks (feature read), coalesced here
+from protocol import LeaveRoom, RoomNotice  # a room left: its mark waiting is moot (ClientCore.request)
 from protocol import RoomDeleted, RoomEdited  # changes of room posts, ordered here as a dm's
 from protocol.codec import MAX_HISTORY_PAGE, MAX_IDS_PER_FRAME, MAX_INTEGER, WATCH_PART, encode
 from i18n import _
@@ -265,6 +266,9 @@ RESEND_WINDOW = 4
 # Read marks: at most one per conversation this often (seconds; see the module docstring).
 # The server's request rate is 30 a second (const.RATE_PER_CONNECTION) for everything.
 READ_INTERVAL = 1.0
+# The acts of a room notice that take us out of the room when they name us: a mark of the
+# room still waiting is dropped then (ClientCore.next_events).
+_OUT_OF_ROOM = ("kick", "ban", "left")
 # After a rate_limited without request id, the marks written this recently (seconds) are
 # written again: the refusal may be of any of them, and one written again at or below the
 # server's mark changes nothing there. Long enough for a slow link's round trip.
@@ -1058,6 +1062,10 @@ class ClientCore:
         pending = Pending(request_id, expect, callback)
         if isinstance(event, (Edit, Delete)):
             pending.change = (event.msg_id, isinstance(event, Delete))
+        elif isinstance(event, LeaveRoom):
+            # A mark of the room waiting for its interval would follow the leave, and be
+            # refused (not_member, with no request id to match): the user is gone from it.
+            self._reads_due.pop(("room", canonical(event.room_name)), None)
         assert self.conn is not None
         data = self.conn.send(event)
         self._replies[request_id] = pending
@@ -1360,6 +1368,11 @@ class ClientCore:
             SERVER_CLOCK.heard(event.now)
         items = self._absorb(event)
         self._after = (conn, event, items == [event])
+        if type(event) is RoomNotice and event.act in _OUT_OF_ROOM and self.name is not None \
+                and canonical(event.name) == canonical(self.name):
+            # Put out of the room (or gone from it on another device): a mark of it waiting
+            # for its interval would be refused (not_member, with no request id to match).
+            self._reads_due.pop(("room", canonical(event.room_name)), None)
         return items
 
     def handed_on(self) -> None:

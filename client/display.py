@@ -135,6 +135,14 @@ def window_out_of_room_words(room: str, act: str) -> str:
     return words.format(room=sanitize(room))
 
 
+def window_gone_while_away(room: str) -> str:
+    """The window's words, in Everyone, for room ``room``: listed before the connection was
+    lost, and not in the server's list of our rooms after the reconnection (put out of it,
+    or left on another device, meanwhile: the list does not say which)."""
+    return _("you are no longer in {room}: it left your rooms while you were disconnected (put out of it, or left "
+             "on another device); join it again (Join room) to go back").format(room=sanitize(room))
+
+
 def window_out_of_room_refused(room: str, act: str) -> str:
     """A line typed in room ``room`` we were put out of, refused in the window (nothing
     sent; the text stays in the input box): why, and what to do."""

@@ -48,7 +48,7 @@ from ..library import CATCH_UP_PATIENCE
 from ..servers import format_address
 from .blocks import BlockControls
 from .bridge import TkBridge, TurnTimer
-from .layout import hint_form
+from .layout import hint_form, hint_forms
 from .login import LoginForm, LoginRequest
 from .newchat import NewChatBox
 from .password import PasswordDialog
@@ -88,7 +88,7 @@ from .colors import BACKGROUNDS, COLORS, SIDE, SIDE_TEXT
 from .panes import ContactList, ConversationPane
 from .rooms import RoomPanel
 from .session import (as_sentence, change_failed, failure_words, fetch_history, fetch_room_page, log_in,
-                      login_error_text, maybe_done)
+                      login_error_text, maybe_done, password_unused)
 
 _log = logging.getLogger(__name__)
 
@@ -268,6 +268,8 @@ class ChatApp:
             self.model.notice(ROOM, _("Could not get the list of users online: {why}").format(why=sanitize(users)))
         else:
             self.model.set_online(users)
+        if request.password and not request.register and not getattr(welcome, "registered", True):
+            self.model.notice(ROOM, password_unused(me))  # a guest: the password guards nothing
         self.login.grid_remove()
         self._build_chat()
         self.root.title(_("Chat — {name}").format(name=me))
@@ -340,13 +342,7 @@ class ChatApp:
         self.send_button.grid(row=1, column=1, padx=(8, 0))
         # The keys, said under the input box: all of it, its first line, or nothing, as the
         # window's height leaves the messages room (client/gui/layout.py, hint_form).
-        first = _("Enter sends · Shift+Enter new line · Ctrl+1…9 or Alt+↑/↓ switch conversation · Ctrl+R reply · "
-                  "Esc: list")
-        self._hints = (first + "\n" + _("Ctrl+E edit your last message · Ctrl+Delete delete it · "
-                                        "right click: edit or delete any of yours") + "\n"
-                       + _("Ctrl+N write to someone by name · Ctrl+J join a room · right click or Shift+F10 on a "
-                           "person in the list: block or unblock"),
-                       first, "")
+        self._hints = hint_forms()
         self.hint = ttk.Label(compose, text=self._hints[0], style="Sub.TLabel", font=self.fonts["small"])
         self.hint.grid(row=2, column=0, columnspan=2, sticky="w", pady=(4, 0))
         compose.bind("<Configure>", lambda e: self._fit_hint(), add="+")
@@ -1088,8 +1084,8 @@ class ChatApp:
         if now - self._typing_sent.get(model.active, -1e9) < const.TYPING_INTERVAL:
             return
         self._typing_sent[model.active] = now
-        if is_room_key(model.active):  # in a named room (issue 13); none in one we were put out of
-            if hasattr(client, "typing_in_room") and not model.is_out_of(model.active):
+        if is_room_key(model.active):  # in a named room (issue 13); none in one we are out of or leaving
+            if hasattr(client, "typing_in_room") and model.may_tell_room(model.active):
                 client.typing_in_room(model.title(model.active))
             return
         client.typing(model.title(model.active))
@@ -1101,7 +1097,10 @@ class ChatApp:
         if line is None:
             return "break"
         self.message_menu.delete(0, "end")
-        for act, label in (("edit", _("Edit")), ("delete", _("Delete"))):
+        acts = (("edit", _("Edit")), ("delete", _("Delete")))
+        if self.model is not None and self.model.is_out_of(pane.key):  # put out of the room: a delete is allowed
+            acts = acts[1:]
+        for act, label in acts:
             self.message_menu.add_command(label=label, command=lambda act=act: self.message_act(act, pane.key, line))
         self.message_menu.tk_popup(event.x_root, event.y_root)
         return "break"
@@ -1131,7 +1130,12 @@ class ChatApp:
 
     def _edit(self, key: str, line: Any) -> str:
         """Our message ``line`` of conversation ``key`` into the input box; Enter (or the
-        button, which says "Save" meanwhile) saves."""
+        button, which says "Save" meanwhile) saves. Not in a room we were put out of: there,
+        the conversation says why instead (an edit there could not be saved)."""
+        if self.model is not None and self.model.edit_refused(key, saving=False):
+            self.root.bell()
+            self._render()
+            return "break"
         self._editing = (key, line)
         self.input.delete("1.0", "end")
         self.input.insert("1.0", line.text)
@@ -1199,6 +1203,9 @@ class ChatApp:
             return "break"
         if self._editing is not None:  # Enter saves the edit of our message
             key, line = self._editing
+            if self.model.edit_refused(key, saving=True):  # put out of its room: the edit kept in the box
+                self._render()
+                return "break"
             self._stop_editing()
             if text != line.text:
                 self._change(key, line, text)

@@ -13,6 +13,8 @@ not come back unasked after the window was wide, nor does a column hidden in a w
 
 from __future__ import annotations
 
+from i18n import _
+
 # The member column's width, its left margin included (pixels): "Lúcia (moderator)", the
 # Portuguese "Mensagens anteriores" button, "Topic…" and "Invite…" side by side.
 MEMBERS_WIDTH = 200
@@ -61,3 +63,16 @@ def hint_form(heights: list[int], room: int) -> int:
         if room - height >= MESSAGES_MIN_HEIGHT:
             return index
     return len(heights) - 1
+
+
+def hint_forms() -> tuple[str, str, str]:
+    """The keyboard hint's forms, longest first (:func:`hint_form` picks one): its three
+    lines (the keys for writing, for changing one's messages, for the list), the first
+    line alone, none. In the window's language; in Portuguese every key "does" something
+    (third person, as "Enter envia"), and the right button is named one way."""
+    first = _("Enter sends · Shift+Enter new line · Ctrl+1…9 or Alt+↑/↓ switch conversation · Ctrl+R reply · "
+              "Esc: list")
+    changes = _("Ctrl+E edit your last message · Ctrl+Delete delete it · right click: edit or delete any of yours")
+    others = _("Ctrl+N write to someone by name · Ctrl+J join a room · right click or Shift+F10 on a person in the "
+               "list: block or unblock")
+    return "\n".join((first, changes, others)), first, ""

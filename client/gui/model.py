@@ -109,7 +109,7 @@ from ..core import SIGNED_OUT, is_default_room, late_change
 from ..display import (
     FAILED_MARKS, NOT_DELIVERED, NOT_SENT, cut_whole, describe_room_notice, describe_skipped,
     explain_refusal, failed_outcome, format_when, late_answer_words, left_why, lost_words, sanitize, sanitize_lines,
-    shown_text, unavailable_words, window_out_of_room_recipient, window_out_of_room_refused,
+    shown_text, unavailable_words, window_gone_while_away, window_out_of_room_recipient, window_out_of_room_refused,
     window_out_of_room_words,
 )
 from ..errors import NotConnected, RequestFailed
@@ -457,9 +457,13 @@ class ChatModel:
         # Rooms we left or were put out of since: what was on its way from them before is
         # not taken for membership (see _member_of) until we are in them again.
         self._rooms_left: set[str] = set()
-        # Rooms a kick or ban of us ("kick"/"ban") put us out of while they were on screen:
-        # their conversation stays there, and a line typed in it is refused (send_refused).
+        # Rooms a kick or ban of us ("kick"/"ban"), or the list after a reconnection ("gone"),
+        # put us out of while they were on screen: their conversation stays there, and a line
+        # typed in it is refused (send_refused).
         self._out_of: dict[str, str] = {}
+        # Rooms whose leave was asked and not yet answered (leave_asked): no read mark nor
+        # typing notice goes for them (may_tell_room).
+        self._leaving: set[str] = set()
         # Rooms joined or learned of since the server was last asked for ours (rooms_asked):
         # its answer, made before, says nothing of them.
         self._rooms_since_asked: set[str] = set()
@@ -844,6 +848,8 @@ class ChatModel:
             # user is then).
             if event.done:
                 self._late_done(event)
+            elif event.request == "leave" and getattr(event.asked, "room_name", None) is not None:
+                self.leave_not_done(event.asked.room_name)
             text = late_answer_words(event, self.me)
             self.notice(self.active, text[:1].upper() + text[1:])
         elif isinstance(event, ErrorReply) and event.request_id is None and (
@@ -1350,7 +1356,7 @@ class ChatModel:
         key = self.active
         conversation = self.conversations.get(key)
         if (not focused or not self.read_receipts or not is_room_key(key) or conversation is None
-                or self.state != CONNECTED):
+                or self.state != CONNECTED or not self.may_tell_room(key)):
             return None
         newest = max((line.msg_id for line in conversation.lines if line.kind in ("in", "out") and line.msg_id is not None),
                      default=0)
@@ -1703,7 +1709,9 @@ class ChatModel:
         is opened). A room we left in this window since is not
         listed again (the list may have been made before the leave). A room listed here
         and not in it goes (we were put out of it while away, or left it from another
-        device), unless it was joined or learned of since the list was asked for."""
+        device), unless it was joined or learned of since the list was asked for; on screen,
+        it stays as after a kick (:meth:`room_left`): why it went is not known here, and a
+        line typed for it must not go to everyone."""
         listed = set()
         for entry in entries:
             key = room_key(entry.room_name)
@@ -1719,16 +1727,21 @@ class ChatModel:
             self._changes += [ContactsChanged(), MembersChanged(key)]
         for key, state in list(self.rooms.items()):
             if key not in listed and key not in self._rooms_since_asked:
-                self.room_left(state.name)
+                self.notice(ROOM, window_gone_while_away(state.name))  # said, as a kick seen live is
+                self.room_left(state.name, put_out="gone")
 
     def room_left(self, room: str, put_out: str | None = None) -> None:
         """We are no longer in ``room``: off the list. Left (``put_out`` None), the room for
         everyone is shown if it was on screen: the user chose to go. Put out by a ``kick`` or
         ``ban`` (``put_out``) while on screen, its conversation stays, saying what to do,
         and lines typed there are refused (:meth:`send_refused`): Enter a moment after a
-        kick must not send a reply meant for the room to everyone, as IRC clients do."""
+        kick must not send a reply meant for the room to everyone, as IRC clients do.
+        ``gone``: off the server's list of our rooms after a reconnection, why not known
+        (kicked, or left on another device); ``left``: left on another device: said and
+        refused as after a kick."""
         key = room_key(room)
         self._rooms_left.add(key)
+        self._leaving.discard(key)
         if self.rooms.pop(key, None) is not None:
             self._changes.append(ContactsChanged())
         if self.active != key:
@@ -1743,6 +1756,22 @@ class ChatModel:
         """We are in room ``key`` again (joined here or on another device): a normal room."""
         self._rooms_left.discard(key)
         self._out_of.pop(key, None)
+        self._leaving.discard(key)
+
+    def leave_asked(self, room: str) -> None:
+        """The server is asked to let us out of ``room`` (Leave): until it answers, no read
+        mark nor typing notice goes for it (:meth:`may_tell_room`)."""
+        self._leaving.add(room_key(room))
+
+    def leave_not_done(self, room: str) -> None:
+        """The leave of ``room`` was refused (in time or late): we are in it as before."""
+        self._leaving.discard(room_key(room))
+
+    def may_tell_room(self, key: str) -> bool:
+        """True unless room ``key`` is one we left, were put out of, or asked to leave: the
+        server refuses a read mark or typing notice about it (``not_member``, with no id a
+        request could match), which the window could only show as an error of the server."""
+        return key not in self._rooms_left and key not in self._leaving
 
     def is_out_of(self, key: str) -> bool:
         """True if ``key`` is a room a kick or ban of us put us out of while it was on screen."""
@@ -1756,6 +1785,19 @@ class ChatModel:
         if act is None:
             return False
         self.notice(key, window_out_of_room_refused(self.title(key), act))
+        return True
+
+    def edit_refused(self, key: str, saving: bool) -> bool:
+        """True if our message in conversation ``key`` may not be edited: a room we were put
+        out of (:meth:`room_left`), where the server refuses a sender's edit as it would
+        their post (PROTOCOL.md, "In rooms"); then its conversation says why and what to
+        do, ``saving`` (Enter on an edit under way) that the text stays in the box. Deleting
+        one's own post stays allowed there, and is not refused here."""
+        act = self._out_of.get(key)
+        if act is None:
+            return False
+        room = self.title(key)
+        self.notice(key, window_out_of_room_refused(room, act) if saving else window_out_of_room_words(room, act))
         return True
 
     def set_members(self, room: str, members: Sequence[MemberEntry]) -> None:
@@ -1833,7 +1875,10 @@ class ChatModel:
         key = room_key(event.room_name)
         me = key_of(event.name) == key_of(self.me)
         if event.act == "left" and me:
-            self.room_left(event.room_name)  # left from another device (here: already off the list)
+            # Our leave: asked here, the user chose to go (Everyone shown, as its answer
+            # does); from another device, a line typed here for the room must not go to
+            # everyone: on screen, the room stays, as after a kick.
+            self.room_left(event.room_name, put_out=None if key in self._leaving else "left")
             return
         if event.act == "joined" and me:
             self._back_in(key)  # in it again (joined here or on another device)
@@ -1850,6 +1895,9 @@ class ChatModel:
             self._unban_told = (key, key_of(event.name))
             if key_of(self.banned.get(key, "")) == key_of(event.name):
                 del self.banned[key]
+            if me and self._out_of.get(key) == "ban":  # on screen: out still, but a join would do now
+                self._out_of[key] = "kick"
+                self.notice(key, window_out_of_room_words(event.room_name, "kick"))
         if state is None:
             if me:
                 # About us, of a room we are not in (an invitation, a ban or its end): its

@@ -56,7 +56,12 @@ class NewChatBox:
         """Check the name typed, then look it up on a worker thread; :meth:`_found` goes on."""
         typed = self.name_var.get().strip()
         client = self.app.client
-        if not typed or client is None or self._asking:
+        if client is None or self._asking:
+            return
+        if not typed:  # pressed before typing: say what goes in the box, and put the cursor there
+            self.entry.focus_set()
+            self.app.alert(_("New chat"), _("Type the name of the person you want to write to in the box beside "
+                                            "New chat, then press Enter."))
             return
         try:
             validate_name(typed)

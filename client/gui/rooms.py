@@ -346,8 +346,17 @@ class RoomPanel:
         self.app._render()
 
     def join(self, room: str | None = None) -> None:
-        """Join (or create) the room typed in the join box, then open it."""
+        """Join (or create) the room typed in the join box, then open it. The box empty, the
+        room on screen that we were put out of (its words say "join it again (Join room)")."""
         typed = (room if room is not None else self.join_var.get()).strip()
+        model = self.app.model
+        if not typed and model is not None and model.is_out_of(model.active):
+            typed = model.title(model.active)
+        if not typed:  # pressed before typing: say what goes in the box, and put the cursor there
+            self.join_entry.focus_set()
+            self.app.alert(_("Join room"), _("Type the room's name in the box beside Join room (#redes, for "
+                                             "instance), then press Enter."))
+            return
         checked = check_room(typed, _("#ROOM"))  # the usage's placeholder, as the terminal says it
         if not isinstance(checked, str):
             self.app.alert(_("Join room"), checked.message)
@@ -400,8 +409,14 @@ class RoomPanel:
         if model is None or not is_room_key(model.active) or model.active not in model.rooms:
             return
         room = model.rooms[model.active].name
+        model.leave_asked(room)  # no read mark nor typing notice for it until the answer
+
+        def failed(what: str, error: BaseException) -> None:
+            if not maybe_done(error) and self.app.model is not None:  # refused: still in it
+                self.app.model.leave_not_done(room)
+            self._failed(what, error, room)
         self._ask(lambda: client.leave(room), lambda _result: self._left(room), _("Leaving {room}").format(room=room),
-                  about=room)
+                  on_error=failed)
 
     def _left(self, room: str) -> None:
         if self.app.model is not None:

@@ -128,6 +128,15 @@ def change_failed(error: BaseException) -> str:
     return _("Not changed: {why}").format(why=failure_words(error))
 
 
+def password_unused(name: str) -> str:
+    """Said in Everyone after a login with a password for ``name``, which has no account,
+    the box to claim it left unticked: the server logged a guest in and ignored the password
+    (PROTOCOL.md, "hello"), which the user may have believed guarded the name."""
+    return _("{name} is not a registered name: you logged in as a guest and the password was not used. To have "
+             "this name with a password, log in again and tick “{claim}”.").format(
+        name=sanitize(name), claim=_("Claim this name with the password"))
+
+
 def login_error_text(error: BaseException, name: str, address: str) -> tuple[str, str]:
     """``(title, message)`` for an error dialog about a failed login. The message is a
     headline, then (for a code no sentence explains) a blank line and the code."""

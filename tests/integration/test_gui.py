@@ -527,6 +527,27 @@ def test_a_password_typed_into_the_window_logs_in(open_gui, server, tmp_path) ->
         state = gui.wait(lambda s: contact(s, "alice") and contact(s, "alice")["unread"] == "1", "Alice's message")
 
 
+def test_a_password_typed_for_a_name_with_no_account_is_said_unused(open_gui, server, monkeypatch) -> None:
+    """A newcomer types a name and a password, leaving "Claim this name with the password"
+    unticked, as if the password guarded the name: the server logs a guest in and ignores
+    the password (PROTOCOL.md, "hello"), and the window said nothing of it, so the newcomer
+    believed the name was theirs. Said once in Everyone, in the user's language, with what
+    to do; nothing said when the box was ticked (an account) or left empty."""
+    monkeypatch.setenv("LANGUAGE", "pt_BR")
+    bia = open_gui("")
+    bia.wait(lambda s: s["view"] == "login" and not s["login_busy"], "the login form")
+    bia.cmd("login", name="Bia", host="127.0.0.1", port=server.port, password="segredo123", register=False)
+    state = bia.logged_in()
+    said = state["panes"]["#room"]
+    assert said.count("O nome Bia não está registrado: você entrou como convidado e a senha não foi usada") == 1, said
+    assert "marque “Registrar este nome com a senha”" in said, said
+    cleo = open_gui("")
+    cleo.wait(lambda s: s["view"] == "login" and not s["login_busy"], "the login form")
+    cleo.cmd("login", name="Cleo", host="127.0.0.1", port=server.port, password="segredo123", register=True)
+    state = cleo.logged_in()
+    assert "não está registrado" not in state["panes"]["#room"], state["panes"]["#room"]
+
+
 def test_the_login_form_spells_the_name_as_the_server_does_once_it_said_it(open_gui, server) -> None:
     """The account "João", typed "joão": the welcome says the account's spelling, and the
     window goes by it. When the server then signs the session out (here the operator's

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from clientkit import start
+from clientkit import WAIT, start
 from faultproxy import FaultProxy
 from server import ServerConfig, ServerThread
 from test_gui import Gui, contact, display, open_gui, server  # noqa: F401  (fixtures)
@@ -81,3 +81,61 @@ def test_a_moderator_lifts_a_ban_from_the_room_column(open_gui, server, clients)
     ana.cmd("join", room="#redes", click=True)
     ana.wait(lambda s: s["active"] == "##redes" and s["members"], "Ana in the room")
     assert ana.cmd("lift_ban") == {"ok": False}  # a plain member may not
+
+
+@pytest.mark.timeout_seconds(120)
+def test_an_edit_a_delete_and_a_leave_answered_after_the_window_gave_up_show_as_done(display, clients,
+                                                                                    tmp_path: Path) -> None:
+    """The server stops reading Bob (FaultProxy.stall) while he edits one post of his in
+    #redes, deletes another and leaves the room: no answer within the library's wait, so
+    the window says each may or may not have been done. The server reads them after all and
+    answers late: the edit shows on its post, the deleted post says so, the room leaves the
+    list, each said once; and Olga got all three. (Unit-tested in test_gui_model_late.py;
+    here with a real server's late answers.)"""
+    from protocol import RoomDeleted, RoomEdited, RoomNotice
+
+    bob = None
+    with ServerThread(ServerConfig(host="127.0.0.1", port=0)) as server, \
+            FaultProxy(server.host, server.port) as proxy:
+        try:
+            olga = start(clients, server.port, "Olga")
+            olga.join("#redes")
+            bob = Gui(display, proxy.port, "Bob", tmp_path)
+            bob.logged_in()
+            bob.cmd("join", room="#redes")
+            bob.wait(lambda s: s["active"] == "##redes" and len(s["members"]) == 2, "#redes open")
+            bob.cmd("type", text="plan A")
+            bob.cmd("type", text="plan B")
+            bob.wait(lambda s: [m["state"] for m in s["outgoing"]] == ["sent", "sent"], "both posts as sent")
+            assert proxy.stall("Bob") == 1
+            bob.cmd("key", sequence="<Control-e>")  # his last post, plan B
+            bob.wait(lambda s: s["input"] == "plan B", "plan B in the input box")
+            bob.cmd("type", text="plan C", clear=True)
+            assert bob.cmd("message_act", act="delete", text="plan A")["ok"]
+            bob.cmd("room_leave")
+            maybe = "The server's answer did not come: it may or may not have been changed"
+            state = bob.wait(lambda s: s["panes"]["##redes"].count(maybe) == 2
+                             and "Leaving #redes is not confirmed" in "".join(s["panes"].values()),
+                             "each said not confirmed", timeout=30)
+            assert contact(state, "##redes") is not None, "not left yet as far as the window knows"
+            assert proxy.unstall("Bob") == 1
+            state = bob.wait(lambda s: "plan C  (edited)" in s["panes"]["##redes"]
+                             and "(this message was deleted)" in s["panes"]["##redes"]
+                             and not contact(s, "##redes"), "the late answers applied", timeout=30)
+            said = "".join(state["panes"].values())
+            # No read mark (nor typing notice) went for #redes once its leave was asked: the
+            # server refuses them (not_member, no id), which the window can only call an error.
+            assert "The server reported an error" not in said, said
+            for late in ("your message was edited", "the message was deleted", "you left #redes"):
+                assert said.count("The server's answer came late: " + late) == 1, said
+            assert "plan A" not in state["panes"]["##redes"] and "plan B" not in state["panes"]["##redes"], state
+            seen = []
+            while len(seen) < 3:
+                event = olga.events.get(timeout=WAIT)
+                if isinstance(event, (RoomEdited, RoomDeleted)) or (
+                        isinstance(event, RoomNotice) and event.act == "left" and event.name == "Bob"):
+                    seen.append(type(event).__name__)
+            assert sorted(seen) == ["RoomDeleted", "RoomEdited", "RoomNotice"], seen
+        finally:
+            if bob is not None:
+                bob.close()

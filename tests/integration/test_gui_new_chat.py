@@ -156,3 +156,25 @@ def test_a_name_typed_without_its_accents_is_offered_the_one_online_that_looks_l
         bob.cmd("type", text="oi João")
         dm = joao.expect(DirectMessage, skip=(Accepted, Delivered, *NOTICES))
         assert (dm.to, dm.text) == ("João", "oi João")
+
+
+def test_new_chat_or_join_room_with_its_box_empty_says_what_to_type_there(open_gui, server, monkeypatch) -> None:
+    """A newcomer presses New chat before typing a name: nothing happened at all; Join room
+    with its box empty said only "Uso: #SALA.". Each says, in the user's language, what to
+    type in its box, and puts the cursor there."""
+    monkeypatch.setenv("LANGUAGE", "pt_BR")
+    bob = open_gui("Bob")
+    bob.logged_in()
+    bob.cmd("new_chat", name="")
+    state = bob.wait(lambda s: s["alerts"], "the empty box said")
+    assert state["alerts"][-1] == ["Nova conversa", "Digite na caixa ao lado de Nova conversa o nome da pessoa a "
+                                   "quem você quer escrever e pressione Enter."], state["alerts"]
+    bob.cmd("dismiss")
+    bob.wait(lambda s: not s["alert_open"] and s["focus"] == "new-chat", "the cursor in the box")
+    bob.cmd("join", room="", click=True)
+    state = bob.wait(lambda s: len(s["alerts"]) == 2, "the empty join box said")
+    assert state["alerts"][-1] == ["Entrar na sala", "Digite na caixa ao lado de Entrar na sala o nome da sala "
+                                   "(#redes, por exemplo) e pressione Enter."], state["alerts"]
+    bob.cmd("dismiss")
+    bob.wait(lambda s: not s["alert_open"] and s["focus"] == "join", "the cursor in the join box")
+    assert state["active"] == "#room"

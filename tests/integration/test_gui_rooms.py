@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from clientkit import WAIT, posted, start
+from faultproxy import FaultProxy
 from protocol import RoomMessage, RoomPost
 from test_gui import contact, display, open_gui, server  # noqa: F401  (fixtures)
 from tools import require_tool
@@ -76,10 +77,11 @@ def test_a_room_in_the_window(open_gui, server, clients, tmp_path: Path) -> None
 
 
 def test_a_room_name_that_cannot_be_joined_is_said_in_a_sentence(open_gui, server) -> None:
-    """The "Join room" dialog's message began in lower case ("usage: #ROOM")."""
+    """The "Join room" dialog's message began in lower case ("usage: #ROOM"). (A "#" alone:
+    the box empty says what to type there, test_gui_new_chat.py.)"""
     bob = open_gui("Bob")
     bob.logged_in()
-    bob.cmd("join", room="", click=True)
+    bob.cmd("join", room="#", click=True)
     state = bob.wait(lambda s: s["alerts"], "the dialog")
     assert state["alerts"] == [["Join room", "Usage: #ROOM."]], state["alerts"]
 
@@ -429,6 +431,113 @@ def test_kicked_from_the_room_on_screen_a_line_typed_there_goes_nowhere(open_gui
         while not isinstance(event := client.events.get(timeout=WAIT), RoomMessage) or event.sender != "Bob":
             assert not (isinstance(event, RoomPost) and event.sender == "Bob"), event
         assert event.text == "depois", event
+
+
+@pytest.mark.timeout_seconds(120)
+def test_put_out_of_the_room_on_screen_while_away_a_line_typed_there_goes_nowhere(open_gui, server, clients) -> None:
+    """Bob had #redes on screen when his connection went quiet; Olga put him out of it then
+    (the notice never reached him) and the connection broke. Back, the server's list of his
+    rooms lacks #redes, and the window opened Everyone with the box as it was: his Enter sent
+    the reply meant for #redes to everybody. #redes stays on screen saying what to do, and
+    Enter sends nothing and keeps the text, as after a kick seen live."""
+    olga = start(clients, server.port, "Olga")
+    vic = start(clients, server.port, "Vic")
+    olga.join("#redes")
+    with FaultProxy(server.host, server.port) as proxy:
+        bob = open_gui("Bob", port=proxy.port)
+        bob.logged_in()
+        bob.cmd("join", room="#redes")
+        bob.wait(lambda s: s["active"] == "##redes" and len(s["members"]) == 2, "#redes open")
+        posted(olga, "#redes", "no swearing here")
+        bob.wait(lambda s: "no swearing here" in s["panes"].get("##redes", ""), "Olga's post")
+        bob.cmd("type", text="that is unfair", enter=False)
+        assert proxy.freeze("Bob") == 1  # what the server sends him from now on is lost
+        olga.kick("#redes", "Bob")
+        assert proxy.cut("Bob") == 1
+        state = bob.wait(lambda s: s["state"] == "connected" and "reconnected" in "".join(s["panes"].values())
+                         and not contact(s, "##redes"), "back, #redes off the list")
+        pane = state["panes"]["##redes"]
+        assert state["active"] == "##redes" and state["pane_shown"] == "##redes", (state["active"], state["pane_shown"])
+        assert "no swearing here" in pane and pane.count("you are no longer in #redes") == 1, pane
+        assert state["recipient"] == "Nowhere: you are no longer in #redes", state["recipient"]
+        assert state["input"] == "that is unfair", state["input"]
+        bob.cmd("type", text="")  # Enter, with the reply still in the box
+        state = bob.wait(lambda s: "not sent, the text stays in the box: you are no longer in #redes"
+                         in s["panes"]["##redes"], "the line refused here")
+        assert state["outgoing"] == [] and state["input"] == "that is unfair", (state["outgoing"], state["input"])
+        # What Bob writes in Everyone himself comes after anything the Enter sent: nothing did.
+        bob.cmd("key", sequence="<Control-Key-1>")
+        bob.wait(lambda s: s["active"] == "#room", "Everyone open")
+        bob.cmd("type", text="later", clear=True)
+        for client in (olga, vic):
+            while not isinstance(event := client.events.get(timeout=WAIT), RoomMessage) or event.sender != "Bob":
+                assert not (isinstance(event, RoomPost) and event.sender == "Bob"), event
+            assert event.text == "later", event
+
+
+@pytest.mark.timeout_seconds(120)
+def test_put_out_of_the_room_on_screen_our_post_there_may_be_deleted_not_edited(open_gui, server, clients) -> None:
+    """Bob was editing his post in #redes when Olga put him out. The room stays on screen;
+    Enter sent the edit to the server, which refuses it (PROTOCOL.md, "In rooms": a sender
+    who may not post there cannot edit), and the window said "Not changed: you are not in
+    #redes: join it first" with the edit gone from the box. It is refused here as a line
+    typed there is, the edit kept in the box; Ctrl+E there says why instead of starting an
+    edit that cannot be saved. A delete of one's own post stays allowed, and is done."""
+    from protocol import RoomDeleted, RoomEdited
+
+    olga = start(clients, server.port, "Olga")
+    olga.join("#redes")
+    bob = open_gui("Bob")
+    bob.logged_in()
+    bob.cmd("join", room="#redes")
+    bob.wait(lambda s: s["active"] == "##redes" and len(s["members"]) == 2, "#redes open")
+    bob.cmd("type", text="first try")
+    bob.wait(lambda s: [m["state"] for m in s["outgoing"]] == ["sent"], "our post as sent")
+    bob.cmd("key", sequence="<Control-e>")
+    bob.wait(lambda s: s["input"] == "first try", "our post in the input box")
+    bob.cmd("type", text="second try", clear=True, enter=False)
+    olga.kick("#redes", "Bob")
+    bob.wait(lambda s: "you are no longer in #redes" in s["panes"].get("##redes", ""), "the kick said")
+    bob.cmd("type", text="")  # Enter saves the edit
+    state = bob.wait(lambda s: "not sent, the text stays in the box: you are no longer in #redes"
+                     in s["panes"]["##redes"], "the edit refused here")
+    assert state["input"] == "second try", state["input"]
+    assert state["recipient"] == "Editing your message: Enter saves, Esc cancels", state["recipient"]
+    assert "Not changed" not in state["panes"]["##redes"], state["panes"]["##redes"]
+    bob.cmd("key", sequence="<Escape>")
+    bob.wait(lambda s: s["input"] == "" and s["recipient"] == "Nowhere: you are no longer in #redes", "edit ended")
+    bob.cmd("key", sequence="<Control-e>")
+    state = bob.wait(lambda s: s["panes"]["##redes"].count("you are no longer in #redes") == 3, "Ctrl+E refused")
+    assert state["input"] == "" and state["recipient"] == "Nowhere: you are no longer in #redes", state
+    bob.cmd("key", sequence="<Control-Delete>")
+    bob.wait(lambda s: "(this message was deleted)" in s["panes"]["##redes"], "our post deleted")
+    while not isinstance(event := olga.events.get(timeout=WAIT), RoomDeleted):
+        assert not isinstance(event, RoomEdited), event
+
+
+def test_put_out_of_the_room_on_screen_join_room_with_the_box_empty_joins_it_again(open_gui, server, clients) -> None:
+    """Kicked from #redes on screen, the window says "join it again (Join room) to write
+    here". A newcomer clicks Join room, its box empty: the window answered with a dialog
+    "usage: #ROOM". With the box empty, Join room joins the room on screen again; the
+    line kept in the input box then goes to it."""
+    olga = start(clients, server.port, "Olga")
+    olga.join("#redes")
+    bob = open_gui("Bob")
+    bob.logged_in()
+    bob.cmd("join", room="#redes")
+    bob.wait(lambda s: s["active"] == "##redes" and len(s["members"]) == 2, "#redes open")
+    bob.cmd("type", text="sorry", enter=False)
+    olga.kick("#redes", "Bob")
+    bob.wait(lambda s: "join it again (Join room)" in s["panes"].get("##redes", ""), "the kick said")
+    bob.cmd("join", room="", click=True)
+    state = bob.wait(lambda s: s["alerts"] or (contact(s, "##redes") and s["recipient"] == "To everyone in #redes"),
+                     "#redes joined again")
+    assert state["alerts"] == [] and state["active"] == "##redes", (state["alerts"], state["active"])
+    assert state["input"] == "sorry", state["input"]
+    bob.cmd("type", text="")
+    while not isinstance(event := olga.events.get(timeout=WAIT), RoomPost) or event.sender != "Bob":
+        pass
+    assert (event.room_name, event.text) == ("#redes", "sorry"), event
 
 
 def test_a_room_request_refused_is_said_in_the_windows_words(open_gui, server, clients, monkeypatch) -> None:

@@ -9,8 +9,8 @@ does when it prints one (client/terminal.py _mark_read).
 from __future__ import annotations
 
 from client.core import READ_INTERVAL
-from protocol import (READ, TYPING, DirectMessage, ErrorCode, ErrorReply, Event, Read, RoomPost, RoomRead, RoomTyping,
-                      Typing)
+from protocol import (READ, TYPING, DirectMessage, Done, ErrorCode, ErrorReply, Event, Read, RoomPost, RoomRead,
+                      RoomTyping, Typing)
 
 from test_client_core import Link
 
@@ -258,3 +258,44 @@ def test_a_frame_the_sessions_version_lacks_is_not_told() -> None:
     assert link.core.tell(RoomTyping("#redes")) is False
     assert link.core.tell(Typing("Ze")) is True
     assert link.to_server() == [Typing("Ze")]
+
+
+def test_a_rooms_mark_waiting_when_the_room_is_left_is_not_written_after_the_leave() -> None:
+    """A room's mark waited for its interval when the user left the room: it was written
+    after the leave, the server refused it (not_member, no request id) and the window said
+    "The server reported an error: you are not in #redes: join it first". A leave drops
+    the room's waiting mark; other conversations' stay."""
+    from protocol import LeaveRoom
+
+    link = Reader()
+    link.log_in(version=2, features=(READ,), read_receipts=True)
+    link.to_server()
+    link.from_server(RoomPost(300, "Ana", "#redes", "p0", 1.0), RoomPost(301, "Ana", "#calculo", "p1", 1.0))
+    assert link.reads() == [RoomRead("#redes", 300), RoomRead("#calculo", 301)]
+    link.now += 0.2
+    link.from_server(RoomPost(302, "Ana", "#redes", "p2", 1.0), RoomPost(303, "Ana", "#calculo", "p3", 1.0))
+    assert link.reads() == []  # within the interval: they wait
+    link.core.request(LeaveRoom("l1", "#Redes"), Done)
+    assert [type(event).__name__ for event in link.to_server()] == ["LeaveRoom"]
+    link.tick(link.now + 5 * READ_INTERVAL)
+    assert link.reads() == [RoomRead("#calculo", 303)]
+
+
+def test_a_rooms_mark_waiting_when_we_are_put_out_of_the_room_is_not_written() -> None:
+    """Olga posted twice in #redes and put Alice out: the mark of the second post waited
+    for its interval and was written after the kick; the server refused it (not_member, no
+    request id) and the window said "The server reported an error". A kick or ban of us,
+    or our leave from another device, drops the room's waiting mark; others' acts do not."""
+    from protocol import RoomNotice
+
+    for act in ("kick", "ban", "left"):
+        link = Reader()
+        link.log_in(version=2, features=(READ,), read_receipts=True)
+        link.to_server()
+        link.from_server(RoomPost(300, "Olga", "#redes", "p0", 1.0))
+        assert link.reads() == [RoomRead("#redes", 300)]
+        link.now += 0.2
+        link.from_server(RoomPost(301, "Olga", "#redes", "p1", 1.0), RoomNotice("#redes", "kick", "Vic", 1.0))
+        link.from_server(RoomPost(302, "Olga", "#calculo", "p2", 1.0), RoomNotice("#Redes", act, "ALICE", 1.0))
+        link.tick(link.now + 5 * READ_INTERVAL)
+        assert link.reads() == [RoomRead("#calculo", 302)], act

@@ -58,3 +58,25 @@ def test_crossing_the_threshold_goes_back_to_what_the_width_says() -> None:
 def test_the_hint_shows_the_longest_form_that_leaves_the_messages_room(heights: list[int], room: int,
                                                                         form: int) -> None:
     assert hint_form(heights, room) == form
+
+
+def test_the_keyboard_hint_speaks_one_way_in_portuguese() -> None:
+    """A newcomer reading the Portuguese hint under the input box met two voices: "Enter
+    envia", "Ctrl+E edita" (what each key does), then "Ctrl+N escrever a alguém", "Ctrl+J
+    entrar numa sala", "bloquear" (infinitives), and the right button named "clique com o
+    botão direito" in one line and "clique direito" in the next. Every key does something,
+    and the right button is named one way."""
+    import i18n
+    from client.gui.layout import hint_forms
+
+    i18n.use("pt_BR")
+    try:
+        whole, first, none = hint_forms()
+    finally:
+        i18n.use("en")
+    assert whole.startswith(first + "\n") and none == "" and whole.count("\n") == 2
+    for infinitive in ("escrever", "entrar", "bloquear"):
+        assert infinitive not in whole, whole
+    assert "Ctrl+N escreve a alguém pelo nome · Ctrl+J entra numa sala" in whole, whole
+    assert whole.count("clique com o botão direito") == 2 and "clique direito" not in whole, whole
+    assert whole.endswith("bloqueia ou desbloqueia"), whole

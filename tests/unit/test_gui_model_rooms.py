@@ -587,3 +587,111 @@ def test_an_invitation_to_a_room_we_are_not_in_is_said_where_it_is_seen() -> Non
     model.apply(RoomNotice("#redes", "invite", "Vic", 2.0, by="Olga"))
     assert model.conversations[key].lines[-1].text == "Olga invited Vic to #redes"
     assert len(model.conversations[ROOM].lines) == before
+
+
+def test_the_open_room_gone_from_the_list_after_a_reconnection_stays_and_refuses_lines() -> None:
+    """#redes on screen, the connection lost, Bob kicked (or gone from it on another device)
+    meanwhile: the reconnection's list of our rooms lacks it, and the window opened the room
+    for everyone with the input box as it was, so Enter sent the line meant for #redes to
+    everybody. As after a kick seen live: it stays on screen, says once what to do, and a
+    line typed there is refused (nothing sent); a join makes it a normal room again."""
+    from protocol import RoomEntry
+
+    model = ChatModel("Bob")
+    key = joined(model)
+    model.apply(RoomPost(1, "Olga", "#redes", "chega", 1.0))
+    model.rooms_asked()
+    model.rooms_listed([RoomEntry("#lab3", 3, "")])
+    assert model.active == key and key not in model.contact_order()
+    texts = [line.text for line in model.conversations[key].lines]
+    assert "chega" in texts and sum(1 for t in texts if t.startswith("you are no longer in #redes")) == 1, texts
+    assert "join it again (Join room)" in texts[-1], texts[-1]
+    assert model.recipient(key) == "Nowhere: you are no longer in #redes"
+    assert model.send_refused(key)
+    model.room_joined(RoomInfo("j2", "#redes", 2, False, "prova", "Olga"))
+    assert not model.send_refused(key) and model.recipient(key) == "To everyone in #redes"
+
+
+def test_put_out_of_the_open_room_our_post_there_may_not_be_edited_but_may_be_deleted() -> None:
+    """The server refuses an edit of our post in a room we were put out of, as it would a
+    post (PROTOCOL.md, "In rooms"): the window refuses it first, saying why; a delete of it
+    stays allowed (still offered by editable); in a room we are in, nothing is refused."""
+    model = ChatModel("Bob")
+    key = joined(model)
+    model.apply(RoomPost(7, "Bob", "#redes", "first try", 1.0))
+    assert not model.edit_refused(key, saving=True)
+    model.apply(RoomNotice("#redes", "kick", "Bob", 2.0, by="Olga"))
+    assert model.edit_refused(key, saving=False)
+    assert model.conversations[key].lines[-1].text.startswith("you are no longer in #redes: join it again")
+    assert model.edit_refused(key, saving=True)
+    assert model.conversations[key].lines[-1].text.startswith("not sent, the text stays in the box: you are no")
+    assert model.editable(key, now=3.0) is not None  # what a delete acts on
+
+
+def test_no_read_mark_goes_for_a_room_whose_leave_was_asked_or_that_we_are_out_of() -> None:
+    """Leave clicked, its answer not yet come: a read mark for the room went after the
+    leave, the server refused it (not_member, no id) and the window said "The server
+    reported an error: you are not in #redes". None goes until the leave is refused (then
+    the room is ours as before), nor once we are out of it."""
+    model = ChatModel("Bob")
+    model.set_state("connected")
+    key = joined(model)
+    model.apply(RoomPost(7, "Olga", "#redes", "quem vem?", 1.0))
+    model.leave_asked("#redes")
+    assert model.room_read_due(True) is None and not model.may_tell_room(key)
+    model.leave_not_done("#redes")
+    assert model.may_tell_room(key) and model.room_read_due(True) == ("#redes", 7)
+    model.apply(RoomPost(8, "Olga", "#redes", "eu", 2.0))
+    model.apply(RoomNotice("#redes", "kick", "Bob", 3.0, by="Olga"))
+    assert model.room_read_due(True) is None and not model.may_tell_room(key)
+
+
+def test_a_room_gone_from_the_list_after_a_reconnection_is_said_in_everyone() -> None:
+    """#lab3 in the list, not on screen; back after a lost connection, the server's list of
+    our rooms lacks it (put out, or left on another device, meanwhile): it vanished from the
+    list without a word. Everyone says it once; a room still listed is not said."""
+    from protocol import RoomEntry
+
+    model = ChatModel("Bob")
+    joined(model, "#lab3")
+    joined(model, "#redes")
+    model.open(ROOM)
+    model.rooms_asked()
+    model.rooms_listed([RoomEntry("#redes", 2, "")])
+    texts = [line.text for line in model.conversations[ROOM].lines]
+    assert [t for t in texts if "no longer in" in t] == [
+        "you are no longer in #lab3: it left your rooms while you were disconnected (put out of it, or left on "
+        "another device); join it again (Join room) to go back"], texts
+    assert model.active == ROOM and room_key("#lab3") not in model.rooms
+
+
+def test_the_open_room_left_on_another_device_stays_and_refuses_lines() -> None:
+    """Bob had #redes on screen, a reply in the box, and left the room on his phone: the
+    window opened Everyone with the box as it was, and Enter sent the reply to everybody.
+    As after a kick: the room stays on screen and refuses lines. His own leave from this
+    window (asked here) still shows Everyone."""
+    model = ChatModel("Bob")
+    key = joined(model)
+    model.apply(RoomNotice("#redes", "left", "Bob", 2.0))
+    assert model.active == key and key not in model.contact_order()
+    assert model.recipient(key) == "Nowhere: you are no longer in #redes" and model.send_refused(key)
+    model = ChatModel("Bob")
+    key = joined(model)
+    model.leave_asked("#redes")
+    model.apply(RoomNotice("#redes", "left", "Bob", 2.0))
+    assert model.active == ROOM and not model.send_refused(key)
+
+
+def test_a_ban_of_ours_lifted_while_the_room_is_on_screen_offers_the_join_again() -> None:
+    """Banned from #redes on screen, the room says "open Everyone" (no join: the ban keeps
+    us out). Olga lifts the ban: the room went on saying so, and its refusals too, though a
+    join would now do. It says what to do now, and its refusals offer the join."""
+    model = ChatModel("Bob")
+    key = joined(model)
+    model.apply(RoomNotice("#redes", "ban", "Bob", 2.0, by="Olga"))
+    assert "Join room" not in model.conversations[key].lines[-1].text
+    model.apply(RoomNotice("#redes", "unban", "Bob", 3.0, by="Olga"))
+    assert model.active == key
+    assert model.conversations[key].lines[-1].text.startswith(
+        "you are no longer in #redes: join it again (Join room)"), model.conversations[key].lines[-1]
+    assert model.send_refused(key) and "join it again (Join room)" in model.conversations[key].lines[-1].text
