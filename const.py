@@ -85,6 +85,13 @@ FRAME_TIMEOUT = 30.0
 # Above half of it, room messages to the client are skipped (it is told how many) and
 # direct messages wait on the server until the queue has drained.
 MAX_OUTGOING_BYTES = 1024 * 1024
+# The same bound for a connection that has not logged in (chat TCP, TLS, WebSocket) and for
+# an HTTP connection of the web listener, which never does: up to MAX_CONNECTIONS_PER_ADDRESS
+# of them from one address at MAX_OUTGOING_BYTES each could hold a gigabyte for peers that read
+# nothing. Before login the server sends pongs, refusals and errors, each under a frame; a page's
+# file is written whole, and no further request is answered while this much waits
+# (server/web.py): so one frame, or one file, past it at most.
+MAX_OUTGOING_BYTES_BEFORE_LOGIN = 64 * 1024
 # The share of it that what other users' acts make the server send a client (their edits
 # and deletes, typing, comings and goings, room notices, changes of room posts) may fill:
 # past MAX_OUTGOING_BYTES // OTHERS_SHARE waiting (16 KiB, under a second at 20 KB/s), those

@@ -577,8 +577,12 @@ _FAST: dict[type[Event], Callable[[Any], bytes]] = {
 }
 
 
+class _NotJsonValue(ValueError):
+    """NaN or Infinity in a frame: Python's json reads them, JSON has no such values."""
+
+
 def _refuse_constant(name: str) -> None:
-    raise ValueError(f"{name} is not a JSON value")
+    raise _NotJsonValue(f"{name} is not a JSON value")
 
 
 # One decoder for all frames: json.loads with any keyword builds a new one every call.
@@ -773,8 +777,12 @@ def decode(frame: bytes, allowed: Mapping[str, type[Event]], max_text: int) -> E
         return FrameRejected(ErrorCode.BAD_ENCODING, f"frame is not valid UTF-8 (byte {exc.start})")
     try:
         obj = _parse_json(text)
-    except (ValueError, RecursionError) as exc:
+    except (json.JSONDecodeError, _NotJsonValue) as exc:  # the grammar's words: what broke, and where
         return FrameRejected(ErrorCode.BAD_JSON, f"frame is not valid JSON: {exc}"[:200])
+    except ValueError:  # Python's cap on an integer's digits, whose words name its API (set_int_max_str_digits)
+        return FrameRejected(ErrorCode.BAD_JSON, "a number in the frame has too many digits")
+    except RecursionError:  # Python's words name its own recursion
+        return FrameRejected(ErrorCode.BAD_JSON, "the frame is nested too deeply")
     if type(obj) is not dict:
         return FrameRejected(ErrorCode.BAD_JSON, "frame must be a JSON object")
     request_id = obj.get("id")

@@ -15,7 +15,8 @@ of the config, ``const.MAX_OUTGOING_BYTES``):
   (``relay.drained``) so it can say what was skipped and send what waited;
 - the hard mark, all of it: a client whose queue still passes it (it stopped reading,
   but its own requests' answers and notices keep coming) is dropped as a slow consumer,
-  so one stuck client can never make the server's memory grow without bound.
+  so one stuck client can never make the server's memory grow without bound. Before
+  login the hard mark is const.MAX_OUTGOING_BYTES_BEFORE_LOGIN (:meth:`outgoing_limit`).
 
 Under both, the others' mark (``max_outgoing_bytes // const.OTHERS_SHARE``): what other
 users' acts make the server send (their edits and deletes, typing, comings and goings,
@@ -659,6 +660,14 @@ class ClientSession(asyncio.BufferedProtocol):
 
     # --- Used by the relay --------------------------------------------------------------
 
+    def outgoing_limit(self) -> int:
+        """The hard mark (see the module docstring): ``max_outgoing_bytes`` of the config
+        once logged in; before, no more than const.MAX_OUTGOING_BYTES_BEFORE_LOGIN, since all
+        the server sends then is pongs, errors and refusals, and a peer that reads none of
+        them may hold many connections."""
+        limit = self.relay.config.max_outgoing_bytes
+        return limit if self.name is not None else min(limit, const.MAX_OUTGOING_BYTES_BEFORE_LOGIN)
+
     @property
     def unfinished_since(self) -> float | None:
         """When the first byte of a frame still unfinished arrived (time.monotonic()), or
@@ -745,7 +754,8 @@ class ClientSession(asyncio.BufferedProtocol):
 
     def _write(self, data: bytes) -> None:
         self._unsent_bytes += len(data)
-        limit = self.relay.config.max_outgoing_bytes
+        # (outgoing_limit, without its call for a session logged in: room messages come this way)
+        limit = self.relay.config.max_outgoing_bytes if self.name is not None else self.outgoing_limit()
         if self._unsent_bytes + self._buffered > limit:
             if self.transport.is_closing():
                 # Closed under the session (see send): what it still holds are our last
@@ -776,7 +786,7 @@ class ClientSession(asyncio.BufferedProtocol):
             return
         self._transmit(unsent)
         waiting = self._buffered = self.transport.get_write_buffer_size()
-        limit = self.relay.config.max_outgoing_bytes
+        limit = self.relay.config.max_outgoing_bytes if self.name is not None else self.outgoing_limit()
         if waiting > limit:
             self._slow_consumer(waiting, limit)
         elif (self.skipped or self.held) and not self.write_paused:

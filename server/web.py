@@ -170,7 +170,8 @@ class WebSession(ClientSession):
             peer = transport.get_extra_info("peername")
             if peer:
                 self.address, self.port = peer[0], peer[1]
-        transport.set_write_buffer_limits(high=self.relay.config.max_outgoing_bytes)  # type: ignore[attr-defined]
+        # An HTTP connection never logs in: it gets the bound before login (see pause_writing).
+        transport.set_write_buffer_limits(high=self.outgoing_limit())  # type: ignore[attr-defined]
         self.site.sessions.add(self)
         self._set_timer(HTTP_IDLE_TIMEOUT)
 
@@ -419,7 +420,7 @@ class WebSession(ClientSession):
                 # frames' count (ClientSession._write): the hard mark holds for them too, or
                 # a peer that pings and never reads would have the server keep them all.
                 # (Once our close frame is out the core answers no ping.)
-                waiting, limit = self.transport.get_write_buffer_size(), self.relay.config.max_outgoing_bytes
+                waiting, limit = self.transport.get_write_buffer_size(), self.outgoing_limit()
                 if waiting > limit:
                     self._slow_consumer(waiting, limit)
 

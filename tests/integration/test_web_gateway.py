@@ -20,6 +20,7 @@ from dataclasses import dataclass
 
 import pytest
 
+import const
 from cdp import BINARY, PING, PONG, TEXT, HandshakeRefused, WebSocketClient, WebSocketClosed
 from chatpeer import TcpPeer, WebPeer
 from protocol import (
@@ -755,7 +756,7 @@ def test_pipelined_requests_from_a_reader_that_does_not_read_wait_behind_the_ful
     with ServerThread(config) as srv:
         port = srv.server.web_address[1]
         site = srv.call(lambda: _sites[srv.server._web])
-        mark = config.max_outgoing_bytes
+        mark = const.MAX_OUTGOING_BYTES_BEFORE_LOGIN  # an HTTP connection never logs in
 
         def queued() -> int:
             return srv.call(lambda: sum(s.transport.get_write_buffer_size() for s in site.sessions))

@@ -166,6 +166,21 @@ def test_deeply_nested_json_is_bad_json_not_a_crash(raw):
     assert [getattr(e, "code", e) for e in conn.events()] == [BAD_JSON, Ping("next")]
 
 
+@pytest.mark.parametrize("raw,says", [
+    (b'{"type":"receipt","msg_id":' + b"9" * 5000 + b"}", "a number in the frame has too many digits"),
+    (b"[" * 100_000, "the frame is nested too deeply"),
+    (b'{"type":"ping","token":NaN}', "frame is not valid JSON: NaN is not a JSON value"),
+    (b'{"type":"ping",}',
+     "frame is not valid JSON: Expecting property name enclosed in double quotes: line 1 column 16 (char 15)"),
+])
+def test_bad_json_is_told_in_the_protocols_words_not_pythons(raw, says):
+    # Python's own words for its limits named its API ("use sys.set_int_max_str_digits()
+    # to increase the limit") or its recursion to the peer: the client can do nothing with
+    # either. The JSON grammar's own words (where the frame broke) stay.
+    rejected = codec.decode(raw, codec.TYPES, MAX_TEXT)
+    assert (rejected.code, rejected.message) == (BAD_JSON, says)
+
+
 @pytest.mark.parametrize("text", ["x" * MAX_TEXT, "🌍" * MAX_TEXT, "ação" + "ç" * (MAX_TEXT - 4)])
 def test_text_of_exactly_max_text_chars_is_accepted(text):
     server = _open("server")

@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 from types import SimpleNamespace
 
-from const import PROTOCOL_VERSION, SHUTDOWN_REASON
+from const import MAX_OUTGOING_BYTES, MAX_OUTGOING_BYTES_BEFORE_LOGIN, PROTOCOL_VERSION, SHUTDOWN_REASON
 from protocol import Delivered, Welcome
 from server.config import ServerConfig
 from server.session import ClientSession
@@ -141,3 +141,34 @@ def test_an_abort_before_the_connection_was_made_only_marks_the_session_closing(
     session = ClientSession(SimpleNamespace(config=ServerConfig()), Batcher())  # type: ignore[arg-type]
     session.abort(SHUTDOWN_REASON)
     assert session.closing and session.leave_reason == SHUTDOWN_REASON
+
+
+class KeepingTransport(OpenTransport):
+    """An open transport whose peer reads nothing: it keeps all that is written to it."""
+
+    def get_write_buffer_size(self) -> int:
+        return sum(map(len, self.written))
+
+
+def test_the_hard_mark_is_the_small_one_until_the_welcome_names_the_session():
+    # Before login the server sends only pongs, errors and refusals, and one address may
+    # hold a thousand connections: each may have const.MAX_OUTGOING_BYTES_BEFORE_LOGIN
+    # waiting, not the megabyte of a user logged in (the relay names the session as it
+    # welcomes it).
+    for name in (None, "Alice"):
+        session, _, batcher = _session(buffered=0, limit=MAX_OUTGOING_BYTES)
+        session.name = name
+        transport = session.transport = KeepingTransport()  # type: ignore[assignment]
+        session.relay.log_lines = SimpleNamespace(log=lambda *line: None)
+        msg_id = 0
+        while transport.get_write_buffer_size() <= 2 * MAX_OUTGOING_BYTES_BEFORE_LOGIN and not session.closing:
+            for _ in range(100):
+                msg_id += 1
+                session.send(Delivered(f"r{msg_id}", msg_id))
+            session.flush()
+        waiting = transport.get_write_buffer_size()
+        if name is None:
+            assert session.leave_reason == "slow consumer", waiting
+            assert waiting < MAX_OUTGOING_BYTES_BEFORE_LOGIN + 8192, waiting  # (+ its last turn's 4.4 KB, the error)
+        else:
+            assert not session.closing, waiting
