@@ -81,7 +81,8 @@ def test_the_page_marks_whom_the_user_blocks_and_blocks_and_unblocks_from_the_he
 
     page.open_conversation("Mallory")
     page.wait_for(f"!{button()}.hidden && {button()}.textContent === 'Unblock'")
-    assert page.js(header()) == "Offline · blocked: their messages do not reach you"
+    # "Offline" once the page's lookup of her name answers (test_web_lookup.py).
+    page.wait_for(f"{header()} === 'Offline · blocked: their messages do not reach you'")
     page.js(f"{button()}.click()")
     page.wait_for(f"{button()}.textContent === 'Block' && {button()}.getAttribute('aria-disabled') === 'false'")
     assert notices(page)[-1] == "You unblocked Mallory: their new messages reach you again"
