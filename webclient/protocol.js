@@ -479,18 +479,19 @@ function startConversation(chat, name) {
   const entry = user(chat, name);
   entry.known = true;
   entry.mistyped = false;  // typed again: let the server say again
+  if (entry.exists === false) entry.exists = null;  // and look it up again (whoisFrames)
   conversation(chat, entry.key, entry.name);
   return entry.key;
 }
 
-/** The "whois" for person ``key``'s registry entry (HANDLERS.user): whether the name is
- * anyone's, as the terminal's "/to NAME" asks, and while they are online the header's
- * address and "online since". Sent while we are online, when their conversation opens
- * (a name typed in "New chat", or kept from an earlier login, may be nobody's, or no
- * longer anyone's), and when they come online while it is open (cameOnline). */
+/** The "whois" for person ``key``'s registry entry (HANDLERS.user): while they are online,
+ * the header's address and "online since"; for a name not yet known to be anyone's (typed
+ * in "New chat", or kept from an earlier login: it may be nobody's, or no longer anyone's),
+ * whether it is, as the terminal's "/to NAME" asks. None while we are offline. Sent when
+ * their conversation opens, and when they come online while it is open (cameOnline). */
 function whoisFrames(chat, key) {
   const entry = key === ROOM || isRoomKey(key) ? null : chat.users.get(key);
-  if (!entry || chat.status !== "online") return [];
+  if (!entry || chat.status !== "online" || !(entry.online || entry.exists === null)) return [];
   const id = chat.nextId();
   chat.requests.set(id, { kind: "whois", key });
   return [{ type: "whois", id, name: conversation(chat, key, entry.name).name }];

@@ -101,3 +101,31 @@ def test_a_kept_name_the_server_no_longer_knows_leaves_the_kept_list(page: Page)
         assert page.problems() == []
     finally:
         carol.close()
+
+
+def test_a_name_nobody_had_that_someone_takes_is_theirs_from_then_on(page: Page) -> None:
+    """Nobody had the name as the page looked it up; Zed logs in while the conversation is
+    open, and leaves: he is "Offline" (messages wait for him), no longer nobody."""
+    page.log_in("Bob")
+    _new_chat(page, "Zed")
+    page.wait_for(_presence_is("Nobody by that name has logged in here"))
+    zed = TcpPeer("127.0.0.1", page.srv.port)
+    try:
+        zed.login("Zed")
+        page.wait_for(_presence_is("Online"))
+        zed.close()
+        page.wait_for(_presence_is("Offline") + f" && !{BLOCK}.hidden")
+        assert page.problems() == []
+    finally:
+        zed.close()
+
+
+def test_a_name_typed_again_is_looked_up_again(page: Page) -> None:
+    """"Zed" typed again in New chat while his conversation is open: the page asks again,
+    and says again that nobody has the name (not "Offline", as if the lookup were done)."""
+    page.log_in("Bob")
+    _new_chat(page, "Zed")
+    page.wait_for(_presence_is("Nobody by that name has logged in here"))
+    _new_chat(page, "Zed")  # the Enter is handled as it is pressed: its lookup is on its way
+    page.wait_for(_presence_is("Nobody by that name has logged in here"))
+    assert page.problems() == []
