@@ -380,8 +380,10 @@ function renderConversation(chat) {
 /** Person ``peer``'s presence in the header (null while we are offline): online,
  * offline, or nobody's name, as the server said; while its lookup (whoisFrames) is awaited
  * for a name the page never saw online, nothing: "Offline" would say that someone by that
- * name exists and will read the message later. */
+ * name exists and will read the message later. Nothing either while we are not connected:
+ * we know nobody's presence then (the top bar says why), and they may be online. */
 function personPresence(chat, peer) {
+  if (!peer) return "";
   if (isOnline(chat, peer)) return sentence(t("online"));
   if (peer && peer.mistyped) return sentence(t("nobody by that name has logged in here"));
   if (peer && peer.exists === null && !isMe(chat, peer.name)) return "";

@@ -129,3 +129,35 @@ def test_a_name_typed_again_is_looked_up_again(page: Page) -> None:
     _new_chat(page, "Zed")  # the Enter is handled as it is pressed: its lookup is on its way
     page.wait_for(_presence_is("Nobody by that name has logged in here"))
     assert page.problems() == []
+
+
+def test_while_the_page_is_disconnected_the_header_claims_no_presence(page: Page) -> None:
+    """The page's own connection dropped (a server restarting, a network gone): the header
+    said "Offline" for Alice, who was online all along. While the page is not connected it
+    knows nobody's presence: the status in the top bar says why, the header says nothing."""
+    page.log_in("Bob")
+    alice = TcpPeer("127.0.0.1", page.srv.port)
+    try:
+        alice.login("Alice")
+        _new_chat(page, "Alice")
+        page.wait_for(_presence_is("Online"))
+
+        def drop() -> None:
+            for session in list(page.srv.server.relay.sessions):
+                if session.name == "Bob":
+                    session.abort("dropped by the test")
+        page.srv.call(drop)
+        release = threading.Event()
+        held = threading.Thread(target=page.srv.call, args=(lambda: release.wait(10),), daemon=True)
+        held.start()  # the page cannot log in again meanwhile
+        try:
+            page.wait_for("document.getElementById('connection').dataset.status !== 'online'")
+            assert page.js(f"{PRESENCE}.textContent") == ""
+        finally:
+            release.set()
+            held.join(15)
+        page.wait_for("document.getElementById('connection').dataset.status === 'online' && "
+                      + _presence_is("Online"))
+        assert page.problems() == []
+    finally:
+        alice.close()
