@@ -385,8 +385,8 @@ function renderConversation(chat) {
 function personPresence(chat, peer) {
   if (!peer) return "";
   if (isOnline(chat, peer)) return sentence(t("online"));
-  if (peer && peer.mistyped) return sentence(t("nobody by that name has logged in here"));
-  if (peer && peer.exists === null && !isMe(chat, peer.name)) return "";
+  if (peer.mistyped) return sentence(t("nobody by that name has logged in here"));
+  if (peer.exists === null && !isMe(chat, peer.name)) return "";
   return sentence(t("offline"));
 }
 
