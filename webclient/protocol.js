@@ -162,7 +162,8 @@ function user(chat, name) {
   const key = contactKey(name);
   let entry = chat.users.get(key);
   if (!entry) {
-    entry = { key, name, online: false, since: null, known: false, where: null };  // where: the registry's entry (whois)
+    // where: the registry's entry (whois); exists: whether the registry knows the name (null: not said yet)
+    entry = { key, name, online: false, since: null, known: false, where: null, exists: null };
     chat.users.set(key, entry);
   }
   return entry;
@@ -478,16 +479,19 @@ function startConversation(chat, name) {
   const entry = user(chat, name);
   entry.known = true;
   entry.mistyped = false;  // typed again: let the server say again
+  if (entry.exists === false) entry.exists = null;  // and look it up again (whoisFrames)
   conversation(chat, entry.key, entry.name);
   return entry.key;
 }
 
-/** The "whois" for person ``key``'s registry entry (the header's address and "online
- * since", HANDLERS.user), while they and we are online: none otherwise. Sent when their
- * conversation opens, and when they come online while it is open (cameOnline). */
+/** The "whois" for person ``key``'s registry entry (HANDLERS.user): while they are online,
+ * the header's address and "online since"; for a name not yet known to be anyone's (typed
+ * in "New chat", or kept from an earlier login: it may be nobody's, or no longer anyone's),
+ * whether it is, as the terminal's "/to NAME" asks. None while we are offline. Sent when
+ * their conversation opens, and when they come online while it is open (cameOnline). */
 function whoisFrames(chat, key) {
   const entry = key === ROOM || isRoomKey(key) ? null : chat.users.get(key);
-  if (!entry || !entry.online || chat.status !== "online") return [];
+  if (!entry || chat.status !== "online" || !(entry.online || entry.exists === null)) return [];
   const id = chat.nextId();
   chat.requests.set(id, { kind: "whois", key });
   return [{ type: "whois", id, name: conversation(chat, key, entry.name).name }];
@@ -501,6 +505,7 @@ function whoisFrames(chat, key) {
 function cameOnline(chat, entry, again, out) {
   const was = entry.online;
   entry.online = true;
+  entry.exists = true;
   if (again) entry.where = null;  // of their old connection
   if (entry.key === chat.active && (again || !was)) out.send.push(...whoisFrames(chat, entry.key));
 }
@@ -833,6 +838,16 @@ const HANDLERS = {
     if (!request || request.kind !== "whois" || typeof frame.name !== "string") return;
     const entry = chat.users.get(request.key);
     if (!entry) return;
+    if (frame.status === "unknown" && !entry.online) {
+      // Nobody's name (mistyped, or an account deleted since): said in the header, and, as
+      // for a message refused unknown_recipient, out of the contacts and the kept list.
+      entry.exists = false;
+      entry.mistyped = true;
+      entry.known = false;
+    } else if (frame.status === "online" || frame.status === "offline") {
+      entry.exists = true;
+      entry.mistyped = false;
+    }
     entry.where = frame.status === "online" && typeof frame.address === "string" && Number.isInteger(frame.port)
       ? { address: frame.address, port: frame.port, since: frame.since } : null;
   },

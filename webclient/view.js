@@ -344,9 +344,11 @@ function renderConversation(chat) {
   renderWhere(chat, key, peer);
   if (!isRoomKey(key)) {
   $("conversation-title").textContent = key === ROOM ? t("Everyone") : convo.name;
-  const presence = isOnline(chat, peer) ? sentence(t("online")) : sentence(t("offline"));
+  const presence = personPresence(chat, peer);
   $("conversation-presence").textContent = key === ROOM ? t("Messages here go to everyone online")
-    : isBlocked(chat, key) ? t("{presence} · blocked: their messages do not reach you", { presence }) : presence;
+    : !isBlocked(chat, key) ? presence
+    : presence ? t("{presence} · blocked: their messages do not reach you", { presence })
+    : t("Blocked: their messages do not reach you");
   $("conversation-presence").dataset.online = String(isOnline(chat, peer));
   $("conversation-presence").dataset.blocked = String(isBlocked(chat, key));
   $("composer-label").textContent = key === ROOM ? t("Message to everyone") : t("Message to {name}", { name: convo.name });
@@ -373,6 +375,19 @@ function renderConversation(chat) {
     list.scrollTop += anchor.node.getBoundingClientRect().top - anchor.top;
   } else list.scrollTop = oldTop + (list.scrollHeight - oldHeight);
   renderNewBelow();
+}
+
+/** Person ``peer``'s presence in the header (null while we are offline): online,
+ * offline, or nobody's name, as the server said; while its lookup (whoisFrames) is awaited
+ * for a name the page never saw online, nothing: "Offline" would say that someone by that
+ * name exists and will read the message later. Nothing either while we are not connected:
+ * we know nobody's presence then (the top bar says why), and they may be online. */
+function personPresence(chat, peer) {
+  if (!peer) return "";
+  if (isOnline(chat, peer)) return sentence(t("online"));
+  if (peer.mistyped) return sentence(t("nobody by that name has logged in here"));
+  if (peer.exists === null && !isMe(chat, peer.name)) return "";
+  return sentence(t("offline"));
 }
 
 /** The line under a person's name in the header: their registry entry (the answer to the
@@ -435,7 +450,9 @@ function readToBottom(list) {
  * the focus away from a keyboard user who just pressed it, to the document's body. */
 function renderBlockButton(chat, key) {
   const button = $("block-toggle");
-  button.hidden = key === ROOM || isRoomKey(key) || chat.blocked === null || isMe(chat, (chat.users.get(key) || {}).name);
+  const person = chat.users.get(key) || {};
+  button.hidden = key === ROOM || isRoomKey(key) || chat.blocked === null || isMe(chat, person.name)
+    || (person.mistyped === true && !person.online && !isBlocked(chat, key));  // nobody to block
   button.textContent = isBlocked(chat, key) ? t("Unblock") : t("Block");
   button.setAttribute("aria-disabled", String(!mayBlock(chat, key)));
   button.classList.toggle("unblock", isBlocked(chat, key));

@@ -107,7 +107,9 @@ def test_the_page_watches_again_after_a_reconnection(quiet_page: Page) -> None:
     page.type("Alice")
     page.enter()
     page.wait_for("document.getElementById('conversation-title').textContent === 'Alice'")
-    page.wait_for("document.getElementById('conversation-presence').textContent === 'Offline'")
+    # Nobody called Alice has logged in yet: the page's lookup says so (test_web_lookup.py).
+    page.wait_for("document.getElementById('conversation-presence').textContent"
+                  " === 'Nobody by that name has logged in here'")
     assert page.srv.call(lambda: sorted(relay.watchlists._watchers)) == ["alice"]
 
     alice = TcpPeer("127.0.0.1", page.srv.port)

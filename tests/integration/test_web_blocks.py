@@ -7,6 +7,7 @@ sends them still reaches them; and all of it in Portuguese too."""
 from __future__ import annotations
 
 import json
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -81,7 +82,8 @@ def test_the_page_marks_whom_the_user_blocks_and_blocks_and_unblocks_from_the_he
 
     page.open_conversation("Mallory")
     page.wait_for(f"!{button()}.hidden && {button()}.textContent === 'Unblock'")
-    assert page.js(header()) == "Offline · blocked: their messages do not reach you"
+    # "Offline" once the page's lookup of her name answers (test_web_lookup.py).
+    page.wait_for(f"{header()} === 'Offline · blocked: their messages do not reach you'")
     page.js(f"{button()}.click()")
     page.wait_for(f"{button()}.textContent === 'Block' && {button()}.getAttribute('aria-disabled') === 'false'")
     assert notices(page)[-1] == "You unblocked Mallory: their new messages reach you again"
@@ -231,4 +233,27 @@ def test_a_block_made_on_another_device_marks_the_open_page_at_once(page: Page) 
     assert result["sent"] == []  # needs no answer
     assert result["blocked"] == [True, True, ["Ann"]]  # marked, offered as Unblock, listed
     assert result["unblocked"] == [False, []]
+    assert page.problems() == []
+
+
+def test_a_blocked_name_awaiting_its_lookup_is_blocked_and_nothing_more(
+        page: Page, terminal: ChatClient) -> None:  # noqa: F811
+    """While the page's lookup of a name it blocks is awaited (test_web_lookup.py), the
+    header says the block, and no presence: not "Offline", nor a bare " · blocked"."""
+    mallory = ChatClient("Mallory", "127.0.0.1", page.srv.port)
+    mallory.connect(timeout=WAIT)
+    mallory.close()
+    terminal.block("mallory", timeout=WAIT)
+    log_in_as_bob(page)
+    page.wait_for(f"{row('@mallory')}?.classList.contains('blocked')")
+    release = threading.Event()
+    held = threading.Thread(target=page.srv.call, args=(lambda: release.wait(10),), daemon=True)
+    held.start()  # the server answers nothing meanwhile
+    try:
+        page.open_conversation("Mallory")
+        assert page.js(header()) == "Blocked: their messages do not reach you"
+    finally:
+        release.set()
+        held.join(15)
+    page.wait_for(f"{header()} === 'Offline · blocked: their messages do not reach you'")
     assert page.problems() == []

@@ -124,11 +124,11 @@ def test_protocol_section_tracks_every_delivery_state(page: Page) -> None:
       const dm = {type: "dm", msg_id: 9, from: "Carol", to: "Bob", text: "hi", sent_at: 100};
       r.receipts = [receiveFrame(chat, dm).receipts, receiveFrame(chat, dm).receipts];
       r.pong = receiveFrame(chat, {type: "ping", token: "abc"}).send;
-      receiveFrame(chat, {type: "history_page", id: r.history[0].id, with: "Carol", before: null,
+      receiveFrame(chat, {type: "history_page", id: r.history[1].id, with: "Carol", before: null,
         messages: [{msg_id: 5, from: "Carol", to: "Bob", text: "older", sent_at: 50, state: "delivered"},
                    {msg_id: 9, from: "Carol", to: "Bob", text: "hi", sent_at: 100, state: "delivered"}]});
       r.texts = chat.conversations.get(key).items.filter((i) => i.kind === "message").map((i) => i.text);
-      const [dave] = openConversation(chat, startConversation(chat, "Dave"));
+      const [, dave] = openConversation(chat, startConversation(chat, "Dave"));  // its whois, its history
       receiveFrame(chat, {type: "error", id: dave.id, code: "unknown_type", message: "unknown type"});
       r.historyAfterOldServer = [dave.type, chat.history];
       r.unknown = receiveFrame(chat, {type: "something_new", id: "z"});
@@ -146,9 +146,10 @@ def test_protocol_section_tracks_every_delivery_state(page: Page) -> None:
     ]
     assert result["welcome"] == ["who", "blocks"]  # whom the user blocks: another device may have changed it
     assert result["invalid"] is None
-    # t-3 and t-4: the welcome's "who" and "blocks".
-    assert result["history"] == [{"type": "history", "id": "t-5", "with": "Carol", "limit": 50}]
-    assert result["frame"] == {"type": "send", "id": "t-6", "to": "Carol", "text": "hello Carol"}
+    # t-3 and t-4: the welcome's "who" and "blocks". Opening a conversation looks the name up.
+    assert result["history"] == [{"type": "whois", "id": "t-5", "name": "Carol"},
+                                 {"type": "history", "id": "t-6", "with": "Carol", "limit": 50}]
+    assert result["frame"] == {"type": "send", "id": "t-7", "to": "Carol", "text": "hello Carol"}
     assert result["states"] == ["sending", "queued", "delivered"]
     assert result["failed"] == ["failed", "message 8 expired"]
     assert result["receipts"] == [[{"type": "receipt", "msg_id": 9}]] * 2  # shown once, confirmed twice

@@ -8,7 +8,9 @@ from __future__ import annotations
 import pytest
 
 from browserpage import TIMEOUT, Page, page  # noqa: F401 (fixtures)
+import const
 from chatpeer import TcpPeer
+from protocol import Hello, Welcome
 from tools import require_tool
 
 pytestmark = pytest.mark.timeout_seconds(120)
@@ -45,7 +47,13 @@ def test_presence_never_reorders_the_pages_contacts_and_names_sort_as_in_portugu
     assert result["after"] == [expected] * 4
     assert result["online"] == [False, True]  # what the dot shows
 
-    # The drawn list, live: Bob has talked with Carlos (offline); Álvaro and Zé are online.
+    # The drawn list, live: Bob has talked with Carlos (offline: he logged in once, so the
+    # page's lookup of his name finds him, test_web_lookup.py); Álvaro and Zé are online.
+    token = "carlos-resume-token-0123456789abcdef"  # his, for his next login (PROTOCOL.md)
+    carlos = TcpPeer("127.0.0.1", page.srv.port)
+    carlos.send(Hello("carlos-1", "Carlos", const.PROTOCOL_VERSION, resume=token))
+    carlos.expect(Welcome, TIMEOUT)
+    carlos.close()
     peers = [TcpPeer("127.0.0.1", page.srv.port) for _ in range(3)]
     try:
         peers[0].login("Álvaro")
@@ -59,7 +67,8 @@ def test_presence_never_reorders_the_pages_contacts_and_names_sort_as_in_portugu
         assert page.js(rows)[1:] == people
         dot = "document.querySelector('button.contact[data-key=\"@carlos\"] [data-online]').dataset.online"
         assert page.js(dot) == "false"
-        peers[2].login("Carlos")  # he comes online: the dot changes, his row stays
+        peers[2].send(Hello("carlos-2", "Carlos", const.PROTOCOL_VERSION, resume=token))  # he comes online:
+        peers[2].expect(Welcome, TIMEOUT)  # the dot changes, his row stays
         page.wait_for(f"{dot} === 'true'")
         assert page.js(rows)[1:] == people
         page.js("(() => { const s = document.getElementById('lang-switch'); s.value = 'pt_BR';"

@@ -1,0 +1,163 @@
+"""The web page looks a person up when their conversation opens (PROTOCOL.md, "whois"),
+as the terminal's ``/to NAME`` does: the header says what the server's registry says
+(online, offline, or nobody by that name), and nothing false while the answer is awaited.
+A name the server no longer knows (an account deleted since) leaves the conversation list
+the page keeps for its user.
+
+Headless Chromium over the DevTools Protocol, as in tests/integration/test_web_browser.py;
+the other users are terminal users (``chatpeer.TcpPeer``).
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from browserpage import Page, open_page
+from chatpeer import TcpPeer
+from server import ServerConfig
+from tools import require_tool
+
+pytestmark = pytest.mark.timeout_seconds(120)
+
+PRESENCE = "document.getElementById('conversation-presence')"
+BLOCK = "document.getElementById('block-toggle')"
+
+
+@pytest.fixture
+def page(tmp_path: Path) -> Iterator[Page]:
+    require_tool("chromium", why="to run the web client in a browser")
+    with open_page(tmp_path, ServerConfig(host="127.0.0.1", port=0)) as page:
+        yield page
+
+
+def _new_chat(page: Page, name: str) -> None:
+    page.focus("#new-chat-name")
+    page.type(name)
+    page.enter()
+    page.wait_for(f"document.getElementById('conversation-title').textContent === {json.dumps(name)}")
+
+
+def _presence_is(text: str) -> str:
+    return f"{PRESENCE}.textContent === {json.dumps(text)}"
+
+
+def test_a_name_nobody_has_is_said_so_and_never_offline_meanwhile(page: Page) -> None:
+    """A tester typed "Zed" in New chat: the header said "Offline", with a Block button, as
+    if Zed existed and would read the message later; only a message sent told the truth."""
+    page.log_in("Bob")
+    # The server answers nothing while the test holds its loop: the page shows the
+    # conversation, and awaits the lookup's answer.
+    release = threading.Event()
+    held = threading.Thread(target=page.srv.call, args=(lambda: release.wait(10),), daemon=True)
+    held.start()
+    try:
+        _new_chat(page, "Zed")
+        assert page.js(f"{PRESENCE}.textContent") == "", "something said before the server answered"
+    finally:
+        release.set()
+        held.join(15)
+    page.wait_for(_presence_is("Nobody by that name has logged in here"))
+    assert page.js(f"{BLOCK}.hidden"), "a Block button for nobody"
+    assert page.problems() == []
+
+
+def test_an_online_person_and_an_offline_one_as_the_registry_says(page: Page) -> None:
+    page.log_in("Bob")
+    alice, carol = TcpPeer("127.0.0.1", page.srv.port), TcpPeer("127.0.0.1", page.srv.port)
+    try:
+        alice.login("Alice")
+        carol.login("Carol")
+        carol.close()  # a guest who left: her name is held, messages to her wait
+        _new_chat(page, "Carol")
+        page.wait_for(_presence_is("Offline"))
+        assert not page.js(f"{BLOCK}.hidden")
+        _new_chat(page, "Alice")
+        page.wait_for(_presence_is("Online"))
+        assert page.problems() == []
+    finally:
+        alice.close()
+        carol.close()
+
+
+def test_a_kept_name_the_server_no_longer_knows_leaves_the_kept_list(page: Page) -> None:
+    """The page keeps the people its user talks with (localStorage, per user); one whose
+    account was deleted meanwhile stayed listed at every login, forever."""
+    kept = "chat.conversations.bob"
+    page.js(f"localStorage.setItem('{kept}', JSON.stringify({{account: false, names: ['Ghost', 'Carol']}}))")
+    carol = TcpPeer("127.0.0.1", page.srv.port)
+    try:
+        carol.login("Carol")
+        page.log_in("Bob")
+        page.open_conversation("Ghost")
+        page.wait_for(_presence_is("Nobody by that name has logged in here"))
+        page.open_conversation("Carol")
+        page.wait_for("!document.querySelector('button.contact[data-key=\"@ghost\"]')")
+        page.wait_for(f"JSON.stringify(JSON.parse(localStorage.getItem('{kept}')).names) === '[\"Carol\"]'")
+        assert page.problems() == []
+    finally:
+        carol.close()
+
+
+def test_a_name_nobody_had_that_someone_takes_is_theirs_from_then_on(page: Page) -> None:
+    """Nobody had the name as the page looked it up; Zed logs in while the conversation is
+    open, and leaves: he is "Offline" (messages wait for him), no longer nobody."""
+    page.log_in("Bob")
+    _new_chat(page, "Zed")
+    page.wait_for(_presence_is("Nobody by that name has logged in here"))
+    zed = TcpPeer("127.0.0.1", page.srv.port)
+    try:
+        zed.login("Zed")
+        page.wait_for(_presence_is("Online"))
+        zed.close()
+        page.wait_for(_presence_is("Offline") + f" && !{BLOCK}.hidden")
+        assert page.problems() == []
+    finally:
+        zed.close()
+
+
+def test_a_name_typed_again_is_looked_up_again(page: Page) -> None:
+    """"Zed" typed again in New chat while his conversation is open: the page asks again,
+    and says again that nobody has the name (not "Offline", as if the lookup were done)."""
+    page.log_in("Bob")
+    _new_chat(page, "Zed")
+    page.wait_for(_presence_is("Nobody by that name has logged in here"))
+    _new_chat(page, "Zed")  # the Enter is handled as it is pressed: its lookup is on its way
+    page.wait_for(_presence_is("Nobody by that name has logged in here"))
+    assert page.problems() == []
+
+
+def test_while_the_page_is_disconnected_the_header_claims_no_presence(page: Page) -> None:
+    """The page's own connection dropped (a server restarting, a network gone): the header
+    said "Offline" for Alice, who was online all along. While the page is not connected it
+    knows nobody's presence: the status in the top bar says why, the header says nothing."""
+    page.log_in("Bob")
+    alice = TcpPeer("127.0.0.1", page.srv.port)
+    try:
+        alice.login("Alice")
+        _new_chat(page, "Alice")
+        page.wait_for(_presence_is("Online"))
+
+        def drop() -> None:
+            for session in list(page.srv.server.relay.sessions):
+                if session.name == "Bob":
+                    session.abort("dropped by the test")
+        page.srv.call(drop)
+        release = threading.Event()
+        held = threading.Thread(target=page.srv.call, args=(lambda: release.wait(10),), daemon=True)
+        held.start()  # the page cannot log in again meanwhile
+        try:
+            page.wait_for("document.getElementById('connection').dataset.status !== 'online'")
+            assert page.js(f"{PRESENCE}.textContent") == ""
+        finally:
+            release.set()
+            held.join(15)
+        page.wait_for("document.getElementById('connection').dataset.status === 'online' && "
+                      + _presence_is("Online"))
+        assert page.problems() == []
+    finally:
+        alice.close()
