@@ -128,7 +128,7 @@ from .peers import FORGOTTEN, REGISTERED, Confusable, LocalPeers
 from .presence import PresenceNotices, Watchlists
 from .registrydesk import RegistryDesk
 from .roomdesk import ROOM_REQUESTS, RoomDesk
-from .rooms import room_key
+from .rooms import Refused, room_key
 from .session import SLOW_CONSUMER, ClientSession, slim_reader
 from .stores.base import ErrorCallback, MessageStore, StoreUnavailable
 
@@ -789,7 +789,8 @@ class Relay:
             self.log_lines.log("refused login{s}", session.address, logging.INFO, "login refused for %r from %s: %s",
                                hello.name, endpoint(session.address, session.port), exc)
             session.send(code == ErrorCode.NAME_TAKEN and self._holder_refused(hello, result) or
-                         ErrorReply(code, str(exc), hello.request_id))
+                         ErrorReply(code, str(exc), hello.request_id) if code == ErrorCode.NAME_TAKEN else
+                         Refused.invalid_name(exc, "name").reply(hello.request_id))
             self.peers.release(session, "refused", time.time())
             return
         session.name, session.key, session.registered = result.name, canonical(result.name), result.registered
@@ -986,7 +987,7 @@ class Relay:
         if recipient is None:
             self.metrics.direct_refused += 1
             desk = self.registry_desk
-            session.send(desk.not_a_name(request.to, request.request_id) or desk.nobody(session, request))
+            session.send(desk.not_a_name(request.to, request.request_id, "to") or desk.nobody(session, request))
             return
         state = "blocked" if session.key in self.blocked.get(to_key, ()) else "sent" if record else "queued"
         # In whole microseconds (the nearest double to them): the dm frame then writes its

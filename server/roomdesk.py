@@ -202,7 +202,7 @@ class RoomDesk:
         try:
             validate_name(name)
         except InvalidName as exc:
-            return Refused(ErrorCode.INVALID_NAME, str(exc))
+            return Refused.invalid_name(exc, "name")
         record = self.relay.directory.lookup(name)  # online on any node
         if record is not None:
             first = min(record.endpoints, key=lambda e: e.since)
