@@ -28,6 +28,7 @@ chatCatalogueLoaded("en", {
   "name_held_until": "the name {name} is kept for the guest who used it last until {until}: choose another name, or wait",
   "name_still_yours": "the name {name} is yours, but a session of yours still holds it: an earlier connection the server has not found ended yet, or another client of yours still open (on this computer, logged in as {name}); {when}",
   "name_taken": "the name {name} is in use, or kept for a while for the guest who used it last: choose another name",
+  "name_too_long": "the name is too long: at most {limit} characters; choose a shorter one",
   "no_such_room": "there is no room {name}",
   "no_such_room_like": "there is no room {name}; did you mean {like}?",
   "not_member": "you are not in {name}: join it first",
@@ -117,8 +118,13 @@ chatCatalogueLoaded("en", {
   "not_member"
  ],
  "too_long": {
+  "name": "name_too_long",
+  "names": "name_too_long",
   "reason": "reason_too_long",
-  "topic": "topic_too_long"
+  "room": "name_too_long",
+  "to": "name_too_long",
+  "topic": "topic_too_long",
+  "with": "name_too_long"
  },
  "acts": {
   "block/bad_field": "block_self",
