@@ -165,6 +165,9 @@ SHUTDOWN_REASON = "server shutting down"
 # True: every name must be a registered account (guests are refused).
 REQUIRE_ACCOUNTS = False
 MIN_PASSWORD_LENGTH = 8
+# ... and at most this many characters (a hello's, a register's, a password change's): the
+# codec refuses a longer one bad_field, and the clients stop it before it is sent.
+MAX_PASSWORD_CHARS = 1024
 # Groups of five characters in a password the operator's /password NAME sets (server/
 # accounts.py reset_password_text): four are 100 bits, short enough to read out to a student.
 RESET_PASSWORD_GROUPS = 4

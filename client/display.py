@@ -410,6 +410,8 @@ ERROR_TEXTS = {
     "reason_too_long": N_("the reason is too long: at most {limit} characters; shorten it"),
     # An invalid_name of a name too long, in any field that holds one (a person's, a room's).
     "name_too_long": N_("the name is too long: at most {limit} characters; choose a shorter one"),
+    # A password (a hello's, a register's, a change's old or new one) over the server's limit.
+    "password_too_long": N_("the password is too long: at most {limit} characters"),
     # An invite's banned: the person invited is banned from the room (ACT_TEXTS).
     "invite_banned": N_("{name} is banned from this room: unban them first, then invite them"),
     # A block's or unblock's bad_field: of one's own name (PROTOCOL.md, "block"; ACT_TEXTS).
@@ -489,7 +491,8 @@ SELF_ROOM = frozenset({"not_member"})
 # error's "field" (with its "max_chars"): the sentence's key in ERROR_TEXTS. Other fields
 # (and a message_too_large's "text"): the code's own sentence, or the server's words.
 TOO_LONG_TEXTS = {"topic": "topic_too_long", "reason": "reason_too_long", "name": "name_too_long",
-                  "to": "name_too_long", "room": "name_too_long", "with": "name_too_long", "names": "name_too_long"}
+                  "to": "name_too_long", "room": "name_too_long", "with": "name_too_long", "names": "name_too_long",
+                  "password": "password_too_long", "old": "password_too_long", "new": "password_too_long"}
 # Codes that take another sentence when the error names the person it is about, not the
 # asker (its "name", PROTOCOL.md "error"; its key in ERROR_TEXTS): a kick's or appoint's
 # not_member of someone not in the room. {name} is that person, {room} the room the
@@ -697,7 +700,8 @@ def login_refused_words(refusal, name: str | None = None, server: str | None = N
         why = explain_refusal(refusal)
     else:
         why = explain_error(refusal.code, refusal.message, name, refusal.retry_after, getattr(refusal, "like", None),
-                            uncertain=getattr(refusal, "uncertain", False), until=getattr(refusal, "until", None))
+                            uncertain=getattr(refusal, "uncertain", False), until=getattr(refusal, "until", None),
+                            field=getattr(refusal, "field", None), max_chars=getattr(refusal, "max_chars", None))
     if server is not None:
         return _("login refused by {server}: {why}").format(server=server, why=why)
     return _("login refused: {why}").format(why=why)

@@ -29,7 +29,7 @@ from .frozen import fast_new
 _SURROGATE = re.compile("[\ud800-\udfff]")
 _MAX_ID_CHARS = 64
 _MAX_SHORT_TEXT = 256
-_MAX_PASSWORD_CHARS = 1024
+_MAX_PASSWORD_CHARS = const.MAX_PASSWORD_CHARS
 MAX_HISTORY_PAGE = 500
 # Names in one watch or unwatch request. The answer to a watch lists those online, each
 # with its time: 500 names of Latin letters fit in one frame, but not 500 of the longest

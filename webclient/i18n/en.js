@@ -35,6 +35,7 @@ chatCatalogueLoaded("en", {
   "not_member_named": "{name} is not in {room}",
   "password_changed": "your password was changed on another device: log in again with the new password",
   "password_reset": "your password was reset by the server operator: log in again with the new password the operator gives you",
+  "password_too_long": "the password is too long: at most {limit} characters",
   "queue_full": "too many messages are waiting for the connection to come back",
   "rate_limited": "too many attempts; {when}",
   "reason_too_long": "the reason is too long: at most {limit} characters; shorten it",
@@ -120,6 +121,9 @@ chatCatalogueLoaded("en", {
  "too_long": {
   "name": "name_too_long",
   "names": "name_too_long",
+  "new": "password_too_long",
+  "old": "password_too_long",
+  "password": "password_too_long",
   "reason": "reason_too_long",
   "room": "name_too_long",
   "to": "name_too_long",
