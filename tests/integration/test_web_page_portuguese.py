@@ -634,6 +634,20 @@ def test_a_name_too_long_is_said_in_the_pages_words_with_the_servers_limit(page:
     assert page.problems() == []
 
 
+def test_a_login_refused_for_a_password_too_long_is_said_in_the_pages_words(page: Page) -> None:
+    """The hello's refusal dropped the error's field and max_chars: a password over the
+    server's limit (from a page older than its own check) was said in the server's English."""
+    speak_portuguese(page)
+    said = page.js("""(() => {
+      const chat = createChat();
+      const hello = helloFrame(chat, 'Ana', 'x', false, null);
+      return receiveFrame(chat, { type: 'error', id: hello.id, code: 'bad_field', field: 'password', max_chars: 1024,
+                                  message: "'password' is 1025 characters long; the limit is 1024" }).login.message;
+    })()""")
+    assert said == "a senha é longa demais: no máximo 1024 caracteres", said
+    assert page.problems() == []
+
+
 def test_the_connection_pill_keeps_its_state_when_the_language_is_applied_again(page: Page) -> None:
     """Seen in a screenshot: the pill said "Not connected", its dot green, on a page online.
     Its element carried index.html's data-i18n, so applying a language (useLanguage: after
