@@ -118,6 +118,12 @@ MAX_CONNECTIONS = 20000
 # channels do: a join or leave is told only to the sessions that watch that user (their
 # contacts and open conversations), so a login storm costs relationships, not users².
 PRESENCE_ROOM_LIMIT = 200
+# A user whose presence churns (logins and logouts in a loop) is damped (server/presence.py):
+# after this many changes within PRESENCE_FLAP_WINDOW seconds, their notices are held, and
+# only the state they settle in is told, once no change came for PRESENCE_SETTLE seconds.
+PRESENCE_FLAP_CHANGES = 6
+PRESENCE_FLAP_WINDOW = 10.0
+PRESENCE_SETTLE = 5.0
 # Names one session may watch at once (its contacts and conversations).
 MAX_WATCHED = 1000
 # Names one account (or guest) may block. Each is kept for good, in memory on every node and

@@ -156,6 +156,9 @@ _RATED |= {SinceRequest}  # feature since: a page walks up to const.SINCE_SCAN s
 # The messages of a conversation, which keep their sender's order (server/sendorder.py).
 _ORDERED = frozenset({SendDirect, SendRoom, SendToRoom})
 
+# The ends of a session: nothing of the user goes to others (presence.acts is not asked).
+_ENDS = frozenset({Goodbye, ConnectionClosed})
+
 # Requests whose text also counts against the connection's byte budget (_rate_limited): a
 # tuple made once, not at every request.
 _BYTE_RATED = (SendDirect, SendRoom, SendToRoom, Edit)
@@ -502,7 +505,9 @@ class Relay:
         """Act on one event from ``session``."""
         kind = type(event)
         if session.key in self.presence.pending_keys:  # never their message before their "joined"
-            self.presence.flush()
+            # (A bye, or the end of the stream, tells the others nothing: a churning user's
+            # held state waits to settle.)
+            self.presence.flush() if kind in _ENDS else self.presence.acts(session.key)
         if session.holds and kind in _ORDERED and self._held(session, event):
             return
         if kind in _RATED and self._rate_limited(session, event):
@@ -1139,7 +1144,7 @@ class Relay:
         recipients = self.registry.sessions_by_key(message.recipient_key)
         msg_id = message.msg_id
         if message.sender_key in self.presence.pending_keys:  # their "joined" (a cluster's) first
-            self.presence.flush()
+            self.presence.acts(message.sender_key)
         if recipients and msg_id not in self.inflight:
             # An inbox entry can come late (its reader reconnects on its own schedule after
             # a break, or finds it only at its next read from "0"), after a fetch sent the
@@ -1773,7 +1778,7 @@ class Relay:
         """Write the stored room ``message`` to every session here that takes it."""
         frame = encode(RoomMessage(message.msg_id, message.sender, message.text, message.sent_at))
         if message.sender_key in self.presence.pending_keys:  # their "joined" (a cluster's) first
-            self.presence.flush()
+            self.presence.acts(message.sender_key)
         for recipient in self.sessions:
             blocked = self.blocked.get(recipient.key) if recipient.key else None
             if not blocked or message.sender_key not in blocked:
