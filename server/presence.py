@@ -34,7 +34,8 @@ damped, for everyone alike: after ``const.PRESENCE_FLAP_CHANGES`` changes of tha
 within ``const.PRESENCE_FLAP_WINDOW`` seconds, their further changes are held, and only the
 state they settle in is told, once none came for ``const.PRESENCE_SETTLE`` seconds (nothing,
 if it is the one last told). No one user can flood the others with their comings and
-goings. Only the notices wait: the registry, and so ``who`` and ``lookup``, stay exact; and
+goings (nor the members of their rooms: their ``online`` and ``offline`` follow, by
+:attr:`PresenceNotices.told`). Only the notices wait: the registry, and so ``who`` and ``lookup``, stay exact; and
 a held user's current state is told before anything of theirs goes out (:meth:`acts`).
 
 :class:`Watchlists` holds the subscriptions: each session's watched names, and the reverse
@@ -139,6 +140,9 @@ class PresenceNotices:
         self._watchers = watchers
         self.room_limit = room_limit
         self._clock = clock
+        # told(key, name, "online" or "offline"): called for each change told (not held),
+        # whatever the regime: the relay tells the members of the user's rooms from it.
+        self.told: Callable[[str, str, str], object] = lambda key, name, act: None
         # User key -> [when its window of changes began, the changes in it], in the order the
         # windows began: the expired ones are dropped from the front (bounded by the users
         # whose presence changed within a window).
@@ -185,7 +189,10 @@ class PresenceNotices:
             if changes[1] > const.PRESENCE_FLAP_CHANGES:
                 self._hold(user, event, room_size, online, now)
                 return
+        else:
+            user = key if key is not None else event.name
         joined = type(event) is UserJoined
+        self.told(user, event.name, "online" if joined else "offline")
         if online <= self.room_limit:
             if not self._pending:
                 self._schedule(min(MAX_DELAY, room_size * DELAY_PER_USER), self.flush)

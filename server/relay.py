@@ -387,6 +387,9 @@ class Relay:
         # Rooms and moderation (protocol version 2): one entry per frame type, all answered
         # by the room desk around the rules of server/rooms.py.
         self.room_desk = desk = RoomDesk(self, schedule)
+        # A user's online/offline in their rooms follows their presence as it is told (a
+        # churning user's is damped alike: server/presence.py).
+        self.presence.told = desk.room_presence
         self._handlers.update({
             JoinRoom: desk.join,
             LeaveRoom: desk.leave,
@@ -1888,14 +1891,13 @@ class Relay:
 
     def cluster_joined(self, key: str, name: str, since: float) -> None:
         """User ``key`` came online on some node (this one included): tell whom presence.py says."""
+        # (And to the members here of their rooms: presence.told, below.)
         self.presence.announce(UserJoined(name, since), len(self.sessions), key, len(self.directory))
-        self.room_desk.presence(key, name, "online")  # to the members here of their rooms
 
     def cluster_left(self, key: str, name: str, reason: str, at: float) -> None:
         """User ``key``'s last session, on some node, ended."""
         # Counted with the one who leaves, as the join was: a room at the limit stays quiet.
         self.presence.announce(UserLeft(name, reason, at), len(self.sessions), key, len(self.directory) + 1)
-        self.room_desk.presence(key, name, "offline")
 
     def resync(self, missed_since: float) -> None:
         """Redis answers again after a break, or this node claimed its users' names again

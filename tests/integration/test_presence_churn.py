@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 import const
-from protocol import UserJoined, UserLeft
+from protocol import JoinRoom, RoomInfo, RoomNotice, UserJoined, UserLeft
 from redisserver import RedisServer
 from servers import in_thread
 from wire import WireClient
@@ -57,3 +57,30 @@ def test_a_user_logging_in_and_out_in_a_loop_cannot_flood_the_others(server):
             told = flap_notices(olga, time.monotonic() + const.PRESENCE_SETTLE + 10)
     # Once settled, its real state (online) is told: at most one notice more than the damping lets through.
     assert told[-1] == "joined" and len(told) <= const.PRESENCE_FLAP_CHANGES + 1, told
+
+
+def test_a_room_member_logging_in_and_out_in_a_loop_cannot_flood_the_room(server):
+    """The same churn told each member of the user's rooms "online" and "offline" (room
+    notices, version 2): they follow the user's damped presence."""
+    with WireClient.login(server.host, server.port, "Olga") as olga:
+        olga.send(JoinRoom("j", "#turma"))
+        olga.expect(RoomInfo, skip=NOTICES + (RoomNotice,))
+        with WireClient.login(server.host, server.port, "Flap") as flap:
+            flap.send(JoinRoom("j", "#turma"))
+            flap.expect(RoomInfo, skip=NOTICES + (RoomNotice,))
+        for _ in range(CYCLES):
+            with WireClient.login(server.host, server.port, "Flap") as flap:
+                flap.sock.shutdown(socket.SHUT_WR)
+                flap.wait_closed()
+        told: list[str] = []
+        deadline = time.monotonic() + const.PRESENCE_SETTLE + 10
+        while time.monotonic() < deadline:
+            try:
+                event = olga.expect(RoomNotice, timeout=QUIET, skip=NOTICES)
+            except AssertionError:  # quiet
+                if told and told[-1] == "offline":
+                    break
+                continue
+            if event.name == "Flap" and event.act in ("online", "offline"):
+                told.append(event.act)
+    assert told and told[-1] == "offline" and len(told) <= const.PRESENCE_FLAP_CHANGES + 1, told
