@@ -105,11 +105,12 @@ class RegistryDesk:
 
     @staticmethod
     def not_a_name(name: str, request_id: str | None, field: str) -> ErrorReply | None:
-        """``invalid_name`` for ``name`` (in ``field``, its key on the wire), which a lookup found to be nobody's, if it breaks
-        the naming rules (PROTOCOL.md "Names", rule 1: in every field that holds a name);
-        None for a valid name nobody has, which each request answers its own way. Asked
-        only once the lookup failed: a message to someone pays nothing for it, and a name
-        someone has (kept from before a rule) is never refused by it."""
+        """``invalid_name`` for ``name`` (in ``field``, its key on the wire), which a lookup
+        found to be nobody's, if it breaks the naming rules (PROTOCOL.md "Names", rule 1: in
+        every field that holds a name; one too long says its limit); None for a valid name
+        nobody has, which each request answers its own way. Asked only once the lookup
+        failed: a message to someone pays nothing for it, and a name someone has (kept from
+        before a rule) is never refused by it."""
         if name.startswith("#"):
             return ErrorReply(ErrorCode.INVALID_NAME, f"{name!r} is the name of a room, not of a person (in protocol "
                               "version 2, a message to a room is a 'send' with 'room' in place of 'to')", request_id)

@@ -818,8 +818,8 @@ class RoomDesk:
     def room_presence(self, key: str, shown: str, act: str) -> None:
         """User ``key`` came ``online`` (their first session, on any node of a cluster) or
         went ``offline`` (their last one ended), as the relay's presence tells it (a
-        churning user's damped: server/presence.py). Tell the other members online here of each named room user ``key`` is in that
-        they came ``online`` or went ``offline``: in rooms of at most the presence limit
+        churning user's damped: server/presence.py): tell the other members online here of
+        each named room ``key`` is in, in rooms of at most the presence limit
         (``const.PRESENCE_ROOM_LIMIT``) members only, as for the default room; a larger
         room is quiet (its members ask ``members``, or ``watch`` whom they care about)."""
         limit, registry = self.relay.config.presence_room_limit, self.relay.registry

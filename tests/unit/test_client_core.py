@@ -1439,7 +1439,8 @@ def test_a_login_refused_for_a_string_too_long_is_said_in_the_users_words() -> N
         attempt.step("127.0.0.1:21020")
     try:
         use("pt_BR")
-        assert login_refused_words(refused.value) == "login recusado: a senha é longa demais: no máximo 1024 caracteres"
+        assert login_refused_words(refused.value) == \
+            "login recusado: a senha é longa demais: no máximo 1024 caracteres"
     finally:
         use("en")
 

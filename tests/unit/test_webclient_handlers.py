@@ -54,7 +54,8 @@ def test_the_pages_limits_are_const_pys() -> None:
     const.py (it cannot import it): a change there must reach the page too."""
     import const
     source = page_source()
-    names = "MAX_TEXT_CHARS|MAX_TOPIC_CHARS|MIN_PASSWORD_LENGTH|MAX_PASSWORD_CHARS|MAX_NAME_LENGTH|EDIT_WINDOW|QUEUE_TTL"
+    names = ("MAX_TEXT_CHARS|MAX_TOPIC_CHARS|MIN_PASSWORD_LENGTH|MAX_PASSWORD_CHARS|MAX_NAME_LENGTH|EDIT_WINDOW|"
+             "QUEUE_TTL")
     copied = dict(re.findall(rf"^const ({names}) = ([^;]+);", source, flags=re.M))
     assert set(copied) == set(names.split("|")), copied
     assert {name: eval(value, {}) for name, value in copied.items()} == \
