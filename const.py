@@ -125,6 +125,12 @@ MAX_CONNECTIONS = 20000
 # channels do: a join or leave is told only to the sessions that watch that user (their
 # contacts and open conversations), so a login storm costs relationships, not users².
 PRESENCE_ROOM_LIMIT = 200
+# A user whose presence churns (logins and logouts in a loop) is damped (server/presence.py):
+# after this many changes within PRESENCE_FLAP_WINDOW seconds, their notices are held, and
+# only the state they settle in is told, once no change came for PRESENCE_SETTLE seconds.
+PRESENCE_FLAP_CHANGES = 6
+PRESENCE_FLAP_WINDOW = 10.0
+PRESENCE_SETTLE = 5.0
 # Names one session may watch at once (its contacts and conversations).
 MAX_WATCHED = 1000
 # Names one account (or guest) may block. Each is kept for good, in memory on every node and
@@ -172,6 +178,9 @@ SHUTDOWN_REASON = "server shutting down"
 # True: every name must be a registered account (guests are refused).
 REQUIRE_ACCOUNTS = False
 MIN_PASSWORD_LENGTH = 8
+# ... and at most this many characters (a hello's, a register's, a password change's): the
+# codec refuses a longer one bad_field, and the clients stop it before it is sent.
+MAX_PASSWORD_CHARS = 1024
 # Groups of five characters in a password the operator's /password NAME sets (server/
 # accounts.py reset_password_text): four are 100 bits, short enough to read out to a student.
 RESET_PASSWORD_GROUPS = 4

@@ -26,7 +26,7 @@ from i18n import _
 from protocol import ErrorCode, Welcome
 
 from .core import LOGIN_OUTCOMES, MAX_LOGIN_WAIT, login_wait  # noqa: F401 (MAX_LOGIN_WAIT: the old name)
-from .display import ERROR_TEXTS, login_refused_words
+from .display import ERROR_TEXTS, explain_error, login_refused_words
 from .errors import LoginRefused
 from .events import Reconnecting
 from .exitcodes import ExitCode
@@ -83,8 +83,8 @@ def script_password(password_file: str | None, environ: Mapping[str, str] | None
 
 
 def ask_new_password(name: str, tell: Callable[[str], None], ask: Ask = ask_password) -> str:
-    """Ask for a new password for ``name``, twice (to catch typos). One too short (the
-    server would refuse it) or two that differ is said (``tell(line)``) and asked again, up
+    """Ask for a new password for ``name``, twice (to catch typos). One too short or too
+    long (the server would refuse it) or two that differ is said (``tell(line)``) and asked again, up
     to MAX_PROMPTS times, as a wrong password at login is; then PasswordError."""
     prompt = _("new password for {name} (at least {n} characters): ").format(name=name, n=const.MIN_PASSWORD_LENGTH)
     attempt = 1
@@ -92,6 +92,8 @@ def ask_new_password(name: str, tell: Callable[[str], None], ask: Ask = ask_pass
         first = ask(prompt)
         if len(first) < const.MIN_PASSWORD_LENGTH:
             why = final = _(ERROR_TEXTS["weak_password"]).format(n=const.MIN_PASSWORD_LENGTH)
+        elif len(first) > const.MAX_PASSWORD_CHARS:
+            why = final = explain_error(ErrorCode.BAD_FIELD, "", field="password", max_chars=const.MAX_PASSWORD_CHARS)
         elif ask(_("the same password again: ")) != first:
             why, final = _("the two passwords differ"), _("the two passwords differ; nothing was registered")
         else:

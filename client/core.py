@@ -213,7 +213,7 @@ from registry import canonical
 from shared.plural import counted
 
 from .credential import AccountCredential
-from .display import WRITE_FAILED, explain_refusal
+from .display import WRITE_FAILED, explain_error, explain_refusal
 from .events import ServerUnavailable
 from .errors import CertificateError, LocalError, LoginInterrupted, LoginRefused, ServerUnreachable
 from .outgoing import DELIVERED, FAILED, QUEUED, SENDING, SENT, Failure, MessageUpdate, OutgoingMessage
@@ -478,7 +478,7 @@ class LoginAttempt:
             if isinstance(event, ErrorReply):
                 SERVER_CLOCK.heard(event.now)
                 raise LoginRefused(event.code, event.message, event.retry_after, event.like, bool(event.uncertain),
-                                   until=event.until)
+                                   until=event.until, field=event.field, max_chars=event.max_chars)
             if isinstance(event, Goodbye):
                 raise ServerUnreachable(_("{where} ended the session during the login: {why}").format(
                     where=where, why=event.reason or _("no reason given")))
@@ -818,6 +818,11 @@ class ClientCore:
         the user may have taken in meanwhile (PROTOCOL.md, "Changes a device missed"). And it asks for an account's resume credential, which it sends in
         place of ``password`` once it holds one (client/credential.py has the rule; ``now``,
         default the core's last time, tells whether it is still young enough)."""
+        if password is not None and len(password) > const.MAX_PASSWORD_CHARS:
+            # Not sent: the server would refuse it bad_field (in words the page and the
+            # terminal would say the same way); said here, in the user's language.
+            raise LoginRefused(ErrorCode.BAD_FIELD, explain_error(ErrorCode.BAD_FIELD, "", field="password",
+                                                                  max_chars=const.MAX_PASSWORD_CHARS), local=True)
         self.name = name
         password, resume = self.credential.for_hello(name, password, register, resume,
                                                      self._now if now is None else now)

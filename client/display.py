@@ -416,6 +416,10 @@ ERROR_TEXTS = {
     # {limit}: the server's limit, in characters.
     "topic_too_long": N_("the topic is too long: at most {limit} characters; shorten it"),
     "reason_too_long": N_("the reason is too long: at most {limit} characters; shorten it"),
+    # An invalid_name of a name too long, in any field that holds one (a person's, a room's).
+    "name_too_long": N_("the name is too long: at most {limit} characters; choose a shorter one"),
+    # A password (a hello's, a register's, a change's old or new one) over the server's limit.
+    "password_too_long": N_("the password is too long: at most {limit} characters"),
     # An invite's banned: the person invited is banned from the room (ACT_TEXTS).
     "invite_banned": N_("{name} is banned from this room: unban them first, then invite them"),
     # A block's or unblock's bad_field: of one's own name (PROTOCOL.md, "block"; ACT_TEXTS).
@@ -491,9 +495,12 @@ ACT_TEXTS = {("invite", "unknown_recipient"): "invite_no_account", ("invite", "b
 # (PROTOCOL.md "error"): said as for the room the request named, also where the request was
 # an act on someone (an older server's not_member has neither: about either, so its words).
 SELF_ROOM = frozenset({"not_member"})
-# A bad_field of a string too long, by the error's "field" (with its "max_chars"): the
-# sentence's key in ERROR_TEXTS. Other fields: the server's words.
-TOO_LONG_TEXTS = {"topic": "topic_too_long", "reason": "reason_too_long"}
+# A string too long (a bad_field; an invalid_name of a name over its characters), by the
+# error's "field" (with its "max_chars"): the sentence's key in ERROR_TEXTS. Other fields
+# (and a message_too_large's "text"): the code's own sentence, or the server's words.
+TOO_LONG_TEXTS = {"topic": "topic_too_long", "reason": "reason_too_long", "name": "name_too_long",
+                  "to": "name_too_long", "room": "name_too_long", "with": "name_too_long", "names": "name_too_long",
+                  "password": "password_too_long", "old": "password_too_long", "new": "password_too_long"}
 # Codes that take another sentence when the error names the person it is about, not the
 # asker (its "name", PROTOCOL.md "error"; its key in ERROR_TEXTS): a kick's or appoint's
 # not_member of someone not in the room. {name} is that person, {room} the room the
@@ -547,15 +554,15 @@ def explain_error(code: str, message: str, to: str | None = None, retry_after: f
     ``named``: the error's ``name``, the person a code of NAMED_TEXTS is about (``to`` the
     room the request named); a code of SELF_ROOM with ``room`` and no ``named`` is about
     the asker in that room. ``field`` and ``max_chars`` (a string too long: the error's
-    fields of those names): a ``bad_field`` of a field in TOO_LONG_TEXTS is said in its
-    sentence, with the limit; a ``message_too_large`` says the server's limit. ``retrying``:
-    the client tries again by itself (a refused reconnection, whose line says its own wait):
-    the sentence says so, never "try again in ..." nor "try again later".
+    fields of those names): a field in TOO_LONG_TEXTS is said in its sentence, with the
+    limit; a ``message_too_large`` says the server's limit. ``retrying``: the client tries
+    again by itself (a refused reconnection, whose line says its own wait): the sentence
+    says so, never "try again in ..." nor "try again later".
     """
     if code in SELF_ROOM and room and not named:
         to = room
     limit = max_chars if type(max_chars) is int else const.MAX_TEXT_CHARS
-    too_long = TOO_LONG_TEXTS.get(field) if code == "bad_field" and type(max_chars) is int else None
+    too_long = TOO_LONG_TEXTS.get(field) if type(max_chars) is int and type(field) is str else None
     if code == "invalid_name" and to:
         problem = _name_problem(to)
         if problem is not None:  # (the server's rules may differ: then the sentence for them all, below)
@@ -708,6 +715,7 @@ def login_refused_words(refusal, name: str | None = None, server: str | None = N
     else:
         why = explain_error(refusal.code, refusal.message, name, refusal.retry_after, getattr(refusal, "like", None),
                             uncertain=getattr(refusal, "uncertain", False), until=getattr(refusal, "until", None),
+                            field=getattr(refusal, "field", None), max_chars=getattr(refusal, "max_chars", None),
                             retrying=retrying)
     if server is not None:
         return _("login refused by {server}: {why}").format(server=server, why=why)

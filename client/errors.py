@@ -65,10 +65,12 @@ class LoginRefused(ClientError):
     whether the account was made. ``local``: the client refused it before asking (an
     invalid name), and ``message`` is its own, in the user's language, saying exactly why.
     ``until`` (``name_taken`` of a guest name kept for its last guest): when the hold ends.
+    ``field`` and ``max_chars`` (a name or a password too long): its key, and the server's limit.
     """
 
     def __init__(self, code: str, message: str, retry_after: float | None = None, like: str | None = None,
-                 uncertain: bool = False, local: bool = False, until: float | None = None) -> None:
+                 uncertain: bool = False, local: bool = False, until: float | None = None,
+                 field: str | None = None, max_chars: int | None = None) -> None:
         super().__init__(f"{message} ({code})")
         self.code = code
         self.message = message
@@ -77,6 +79,8 @@ class LoginRefused(ClientError):
         self.uncertain = uncertain
         self.local = local
         self.until = until
+        self.field = field
+        self.max_chars = max_chars
 
 
 class NotConnected(ClientError, ConnectionError):

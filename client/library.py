@@ -153,7 +153,7 @@ from protocol import (
     Welcome,
     WhoRequest,
 )
-from protocol.codec import MAX_HISTORY_PAGE, MAX_NAMES_PER_REQUEST, WATCH_PART
+from protocol.codec import FIELDS, MAX_HISTORY_PAGE, MAX_NAMES_PER_REQUEST, WATCH_PART, FieldError
 from i18n import _
 from registry import InvalidName, canonical, validate_name
 from registry.names import explain as explain_refusal
@@ -241,6 +241,16 @@ def _said_late(asked: Event) -> Callable[[Event], list[Event]]:
 def _shutdown(sock: socket.socket, how: int) -> None:
     with suppress(OSError):
         sock.shutdown(how)
+
+
+def _check_field(attr: str, value: str) -> None:
+    """Refuse ``value`` for the request's field ``attr`` as the server's codec would (one
+    too long: its key on the wire and limit, for the user's words), before it is sent."""
+    key, check = FIELDS[attr]
+    try:
+        check(key, value, const.MAX_TEXT_CHARS)
+    except FieldError as exc:
+        raise RequestFailed(exc.code, str(exc), field=exc.field, max_chars=exc.max_chars) from None
 
 
 class ChatClient:
@@ -1163,6 +1173,7 @@ class ChatClient:
         if len(password) < const.MIN_PASSWORD_LENGTH:
             raise RequestFailed(ErrorCode.WEAK_PASSWORD,
                                 f"a password needs at least {const.MIN_PASSWORD_LENGTH} characters")
+        _check_field("password", password)
         deadline = time.monotonic() + timeout
         with self._lock:
             # Set before the request goes out: a reconnection may log in before this thread
@@ -1239,6 +1250,8 @@ class ChatClient:
         if len(new) < const.MIN_PASSWORD_LENGTH:
             raise RequestFailed(ErrorCode.WEAK_PASSWORD,
                                 f"a password needs at least {const.MIN_PASSWORD_LENGTH} characters")
+        _check_field("old_password", old)
+        _check_field("new_password", new)
         with self._lock:
             kept = self.core.credential.secret  # keeps working; the account's others stop
             # In doubt from before the request goes out: a reconnection may log in before

@@ -29,7 +29,7 @@ from .frozen import fast_new
 _SURROGATE = re.compile("[\ud800-\udfff]")
 _MAX_ID_CHARS = 64
 _MAX_SHORT_TEXT = 256
-_MAX_PASSWORD_CHARS = 1024
+_MAX_PASSWORD_CHARS = const.MAX_PASSWORD_CHARS
 MAX_HISTORY_PAGE = 500
 # Names in one watch or unwatch request. The answer to a watch lists those online, each
 # with its time: 500 names of Latin letters fit in one frame, but not 500 of the longest
@@ -226,7 +226,18 @@ _id = _string(_MAX_ID_CHARS)
 # A name over 256 bytes of UTF-8 breaks the naming rules (PROTOCOL.md "Names", rule 1):
 # invalid_name, in every field that holds one, whatever its number of characters. The
 # other rules are the registry's (registry/names.py), where the name is looked up.
-_name = _string(_MAX_SHORT_TEXT, ErrorCode.INVALID_NAME, const.MAX_NAME_BYTES)
+_name_bytes = _string(const.MAX_NAME_BYTES, ErrorCode.INVALID_NAME, const.MAX_NAME_BYTES)
+
+
+def _name(key: str, value: Any, max_text: int) -> str:
+    # Over MAX_NAME_BYTES characters a name is over its bytes too (a character is a byte at
+    # least), and over const.MAX_NAME_LENGTH after NFC (which joins at most 3 into 1): that
+    # limit is the one to tell, the one a user can keep to (it was told "the limit is 256").
+    if type(value) is str and len(value) > const.MAX_NAME_BYTES:
+        raise FieldError(ErrorCode.INVALID_NAME, f"'{key}' is {len(value)} characters long; a name is at most "
+                         f"{const.MAX_NAME_LENGTH} characters", key, max_chars=const.MAX_NAME_LENGTH)
+    return _name_bytes(key, value, max_text)
+
 _short = _string(_MAX_SHORT_TEXT)
 _topic = _string(const.MAX_TOPIC_CHARS)
 

@@ -113,6 +113,18 @@ class InvalidName(ValueError):
     """The name cannot be used; ``str(exc)`` says why, in English words for the user, and
     :func:`explain` says it in the language in use."""
 
+    def limit(self) -> dict[str, int]:
+        """The limit a name too long broke, as an error frame says it (PROTOCOL.md "error"):
+        ``{"max_chars": 32}`` (characters after NFC) or ``{"max_bytes": 256}`` (bytes of
+        UTF-8 as sent); empty for every other rule."""
+        reason = self.args[0] if self.args else None
+        key = getattr(reason, "key", None)
+        if key == "too_long":
+            return {"max_chars": reason.fields["limit"]}
+        if key == "too_many_bytes":
+            return {"max_bytes": reason.fields["limit"]}
+        return {}
+
 
 class Reason(str):
     """A refusal in English (the string itself), with what it takes to say it in another

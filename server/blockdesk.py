@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 from protocol import Block, Blocked, Blocking, BlockList, Done, ErrorCode, ErrorReply, Unblock, Unblocked
 from registry import InvalidName, canonical, validate_name
 
+from .rooms import Refused
 from .store import StoreUnavailable
 
 if TYPE_CHECKING:
@@ -52,7 +53,7 @@ class BlockDesk:
         try:
             validate_name(request.name)
         except InvalidName as exc:
-            session.send(ErrorReply(ErrorCode.INVALID_NAME, str(exc), request.request_id))
+            session.send(Refused.invalid_name(exc, "name").reply(request.request_id))
             return
         owner, target, blocking = session.key, canonical(request.name), type(request) is Block
         if target == owner:  # (in the words of what was asked: an unblock is not a block)

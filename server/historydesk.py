@@ -45,7 +45,7 @@ class HistoryDesk:
         if name is None:
             # (A room's name in version 1, which has no rooms, gets its empty page: "history".)
             refusal = None if request.peer.startswith("#") else relay.registry_desk.not_a_name(
-                request.peer, request.request_id)
+                request.peer, request.request_id, "with")
             if refusal is not None:
                 session.send(refusal)
                 return

@@ -71,6 +71,7 @@ from .credentials import AccountCredentials, digest
 from .guests import Claim, GuestNames, Holding, proves
 from .limits import CLEAN, FAILING, KNOWN, CheckBudget, TokenBucket, retry_seconds, wait_words
 from .logsummary import LogSummary
+from .rooms import Refused
 from .stores.base import GUEST_ONLINE, GuestHeld, LooksLike, MessageStore, StoreUnavailable
 
 log = logging.getLogger("chat.server")
@@ -246,7 +247,7 @@ class LoginDesk:
         try:
             validate_name(hello.name)
         except InvalidName as exc:
-            return refuse(ErrorCode.INVALID_NAME, str(exc))
+            return done(LoginResult(error=Refused.invalid_name(exc, "name").reply(hello.request_id)))
         key = canonical(hello.name)
         keys, checked = self._throttle_keys(key, address)  # (a guest's name has no known addresses)
         if self.shared_failures is None:

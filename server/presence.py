@@ -28,6 +28,16 @@ cannot queue much ahead of a slow reader's own messages, nor push it past its ha
 mark; what it keeps per crowded session is bounded by the users whose presence
 changed for it (the online ones, and those it saw online that left).
 
+One user whose presence **churns** (a client logging in and out in a loop: about 230
+logins a second from one machine made every user online receive 460 notices a second) is
+damped, for everyone alike: after ``const.PRESENCE_FLAP_CHANGES`` changes of that user
+within ``const.PRESENCE_FLAP_WINDOW`` seconds, their further changes are held, and only the
+state they settle in is told, once none came for ``const.PRESENCE_SETTLE`` seconds (nothing,
+if it is the one last told). No one user can flood the others with their comings and
+goings (nor the members of their rooms: their ``online`` and ``offline`` follow, by
+:attr:`PresenceNotices.told`). Only the notices wait: the registry, and so ``who`` and ``lookup``, stay exact; and
+a held user's current state is told before anything of theirs goes out (:meth:`acts`).
+
 :class:`Watchlists` holds the subscriptions: each session's watched names, and the reverse
 index name -> watching sessions. Only sessions that watch cost memory; a session's
 subscriptions end with it.
@@ -35,9 +45,11 @@ subscriptions end with it.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Collection, Iterable
 from typing import Any
 
+import const
 from protocol import Event, UserJoined
 from protocol.codec import encode
 
@@ -116,16 +128,28 @@ class PresenceNotices:
     ``watchers(key)`` the sessions that watch user ``key``; ``room_limit`` is the largest
     number of users online for which everyone is told. A session that is ``crowded()`` is
     written nothing: what it missed waits, coalesced, until :meth:`drained`, and its
-    ``held`` is set so that it is called then (relay.drained).
+    ``held`` is set so that it is called then (relay.drained). ``clock``: seconds, for the
+    damping of a user whose presence churns (see the module's docstring).
     """
 
     def __init__(self, schedule: Callable[[float, Callable[[], None]], object],
                  recipients: Callable[[], Iterable], watchers: Callable[[str], Iterable] = lambda key: (),
-                 room_limit: int | float = float("inf")) -> None:
+                 room_limit: int | float = float("inf"), clock: Callable[[], float] = time.monotonic) -> None:
         self._schedule = schedule
         self._recipients = recipients
         self._watchers = watchers
         self.room_limit = room_limit
+        self._clock = clock
+        # told(key, name, "online" or "offline"): called for each change told (not held),
+        # whatever the regime: the relay tells the members of the user's rooms from it.
+        self.told: Callable[[str, str, str], object] = lambda key, name, act: None
+        # User key -> [when its window of changes began, the changes in it], in the order the
+        # windows began: the expired ones are dropped from the front (bounded by the users
+        # whose presence changed within a window).
+        self._changes: dict[str, list] = {}
+        # User key -> [online as last told, the latest event, its room_size, its online, when
+        # it came]: the users whose notices are held until they settle.
+        self._held: dict[str, list] = {}
         # Notices queued for everyone: (the user's key, whether it is a join, the frame).
         self._pending: list[tuple[str, bool, bytes]] = []
         # The keys of those notices. Before anything of user K goes out (a frame of theirs
@@ -137,11 +161,38 @@ class PresenceNotices:
         # only keys whose presence differs from what the session last saw are kept.
         self._missed: dict[Any, dict[str, tuple[bool, bool, bytes]]] = {}
 
-    def announce(self, event: Event, room_size: int, key: str | None = None, online: int = 0) -> None:
+    def announce(self, event: Event, room_size: int, key: str | None = None, online: int = 0,
+                 settled: bool = False) -> None:
         """Tell of ``event`` (UserJoined, UserLeft about user ``key``): to everyone if
         ``online`` (users online, that user included) is at most the room limit, else to
-        the watchers of ``key``. ``room_size`` (connections) sets the batch's delay."""
+        the watchers of ``key``. ``room_size`` (connections) sets the batch's delay. A user
+        whose presence churns is held (see the module's docstring); ``settled``: the state a
+        held user settled in, told now (not counted again).
+        (Inline, as the relay's checks: a login storm pays every call here; test_login_cost.)"""
+        if not settled:
+            user, now = key if key is not None else event.name, self._clock()
+            held = self._held.get(user)
+            if held is not None:
+                held[1:] = [event, room_size, online, now]
+                return
+            changes = self._changes.get(user)
+            if changes is None or now - changes[0] > const.PRESENCE_FLAP_WINDOW:
+                windows = self._changes
+                while windows:  # the expired windows, from the oldest
+                    oldest = next(iter(windows))
+                    if now - windows[oldest][0] <= const.PRESENCE_FLAP_WINDOW:
+                        break
+                    del windows[oldest]
+                windows.pop(user, None)  # put back last: the front stays the oldest
+                changes = windows[user] = [now, 0]
+            changes[1] += 1
+            if changes[1] > const.PRESENCE_FLAP_CHANGES:
+                self._hold(user, event, room_size, online, now)
+                return
+        else:
+            user = key if key is not None else event.name
         joined = type(event) is UserJoined
+        self.told(user, event.name, "online" if joined else "offline")
         if online <= self.room_limit:
             if not self._pending:
                 self._schedule(min(MAX_DELAY, room_size * DELAY_PER_USER), self.flush)
@@ -160,13 +211,52 @@ class PresenceNotices:
             else:
                 session.write_frame(frame)
 
+    def _hold(self, key: str, event: Event, room_size: int, online: int, now: float) -> None:
+        """User ``key`` churns: hold its notices from ``event`` on, until it settles."""
+        # The state last told is the one before this change.
+        self._held[key] = [type(event) is not UserJoined, event, room_size, online, now]
+        self.pending_keys.add(key)  # so that the relay asks acts() before anything of theirs
+        self._schedule(const.PRESENCE_SETTLE, lambda: self._settle(key))
+
+    def _settle(self, key: str) -> None:
+        """Tell the state held user ``key`` settled in, if none came for PRESENCE_SETTLE s."""
+        held = self._held.get(key)
+        if held is None:
+            return
+        wait = held[4] + const.PRESENCE_SETTLE - self._clock()
+        if wait > 0:
+            self._schedule(wait, lambda: self._settle(key))
+            return
+        del self._held[key]
+        if not any(queued == key for queued, _joined, _frame in self._pending):
+            self.pending_keys.discard(key)
+        self._tell_held(key, held)
+
+    def _tell_held(self, key: str, held: list) -> None:
+        told_online, event, room_size, online = held[:4]
+        if (type(event) is UserJoined) != told_online:
+            held[0] = not told_online
+            self.announce(event, room_size, key, online, settled=True)
+
+    def acts(self, key: str) -> None:
+        """Before anything of user ``key`` goes out (the relay asks when ``key`` is in
+        ``pending_keys``): every queued notice, and a held user's state, is told first."""
+        held = self._held.get(key)
+        if held is not None:
+            self._tell_held(key, held)
+        self.flush()
+
+    def tracked(self) -> int:
+        """The users whose changes are counted or held now (memory, for tests)."""
+        return len(self._changes) + len(self._held)
+
     def flush(self) -> None:
         """Write every queued notice to every open session now (a crowded one: later)."""
         if not self._pending:
             return
         pending = self._pending
         self._pending = []
-        self.pending_keys = set()
+        self.pending_keys = set(self._held)
         batch = b"".join(frame for _key, _joined, frame in pending)
         for session in self._recipients():
             if session.crowded():

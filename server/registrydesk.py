@@ -25,6 +25,8 @@ from protocol import (
 from protocol.codec import fit_page, fits
 from registry import InvalidName, canonical, validate_name
 
+from .rooms import Refused
+
 if TYPE_CHECKING:
     from .relay import Relay
     from .session import ClientSession
@@ -75,7 +77,7 @@ class RegistryDesk:
         record = relay.directory.lookup(request.name)
         if record is None:
             known = relay.known.get(canonical(request.name)) or named or None
-            refusal = known is None and self.not_a_name(request.name, request.request_id)
+            refusal = known is None and self.not_a_name(request.name, request.request_id, "name")
             if known is None and not refusal and named is None:
                 known_name = getattr(relay.peers, "known_name", None)
                 if known_name is not None:  # a first login on another node may not have reached us yet
@@ -102,19 +104,20 @@ class RegistryDesk:
                           request.request_id)
 
     @staticmethod
-    def not_a_name(name: str, request_id: str | None) -> ErrorReply | None:
-        """``invalid_name`` for ``name``, which a lookup found to be nobody's, if it breaks
-        the naming rules (PROTOCOL.md "Names", rule 1: in every field that holds a name);
-        None for a valid name nobody has, which each request answers its own way. Asked
-        only once the lookup failed: a message to someone pays nothing for it, and a name
-        someone has (kept from before a rule) is never refused by it."""
+    def not_a_name(name: str, request_id: str | None, field: str) -> ErrorReply | None:
+        """``invalid_name`` for ``name`` (in ``field``, its key on the wire), which a lookup
+        found to be nobody's, if it breaks the naming rules (PROTOCOL.md "Names", rule 1: in
+        every field that holds a name; one too long says its limit); None for a valid name
+        nobody has, which each request answers its own way. Asked only once the lookup
+        failed: a message to someone pays nothing for it, and a name someone has (kept from
+        before a rule) is never refused by it."""
         if name.startswith("#"):
             return ErrorReply(ErrorCode.INVALID_NAME, f"{name!r} is the name of a room, not of a person (in protocol "
                               "version 2, a message to a room is a 'send' with 'room' in place of 'to')", request_id)
         try:
             validate_name(name)
         except InvalidName as exc:
-            return ErrorReply(ErrorCode.INVALID_NAME, str(exc), request_id)
+            return Refused.invalid_name(exc, field).reply(request_id)
         return None
 
     def _watch_keys(self, session: ClientSession, request: Watch | Unwatch) -> list[str] | None:
@@ -124,8 +127,8 @@ class RegistryDesk:
             try:
                 keys.append(canonical(validate_name(name)))
             except InvalidName as exc:
-                session.send(ErrorReply(ErrorCode.INVALID_NAME, f"{name[:40]!r}: {exc}; nothing was done",
-                                        request.request_id))
+                session.send(Refused.invalid_name(exc, "names", f"{name[:40]!r}: {exc}; nothing was done")
+                             .reply(request.request_id))
                 return None
         return keys
 

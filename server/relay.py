@@ -128,7 +128,7 @@ from .peers import FORGOTTEN, REGISTERED, Confusable, LocalPeers
 from .presence import PresenceNotices, Watchlists
 from .registrydesk import RegistryDesk
 from .roomdesk import ROOM_REQUESTS, RoomDesk
-from .rooms import room_key
+from .rooms import Refused, room_key
 from .session import SLOW_CONSUMER, ClientSession, slim_reader
 from .stores.base import ErrorCallback, MessageStore, StoreUnavailable
 
@@ -155,6 +155,9 @@ _RATED |= {SinceRequest}  # feature since: a page walks up to const.SINCE_SCAN s
 
 # The messages of a conversation, which keep their sender's order (server/sendorder.py).
 _ORDERED = frozenset({SendDirect, SendRoom, SendToRoom})
+
+# The ends of a session: nothing of the user goes to others (presence.acts is not asked).
+_ENDS = frozenset({Goodbye, ConnectionClosed})
 
 # Requests whose text also counts against the connection's byte budget (_rate_limited): a
 # tuple made once, not at every request.
@@ -385,6 +388,9 @@ class Relay:
         # Rooms and moderation (protocol version 2): one entry per frame type, all answered
         # by the room desk around the rules of server/rooms.py.
         self.room_desk = desk = RoomDesk(self, schedule)
+        # A user's online/offline in their rooms follows their presence as it is told (a
+        # churning user's is damped alike: server/presence.py).
+        self.presence.told = desk.room_presence
         self._handlers.update({
             JoinRoom: desk.join,
             LeaveRoom: desk.leave,
@@ -503,7 +509,9 @@ class Relay:
         """Act on one event from ``session``."""
         kind = type(event)
         if session.key in self.presence.pending_keys:  # never their message before their "joined"
-            self.presence.flush()
+            # (A bye, or the end of the stream, tells the others nothing: a churning user's
+            # held state waits to settle.)
+            self.presence.flush() if kind in _ENDS else self.presence.acts(session.key)
         if session.holds and kind in _ORDERED and self._held(session, event):
             return
         if kind in _RATED and self._rate_limited(session, event):
@@ -790,7 +798,8 @@ class Relay:
             self.log_lines.log("refused login{s}", session.address, logging.INFO, "login refused for %r from %s: %s",
                                hello.name, endpoint(session.address, session.port), exc)
             session.send(code == ErrorCode.NAME_TAKEN and self._holder_refused(hello, result) or
-                         ErrorReply(code, str(exc), hello.request_id))
+                         ErrorReply(code, str(exc), hello.request_id) if code == ErrorCode.NAME_TAKEN else
+                         Refused.invalid_name(exc, "name").reply(hello.request_id))
             self.peers.release(session, "refused", time.time())
             return
         session.name, session.key, session.registered = result.name, canonical(result.name), result.registered
@@ -987,7 +996,7 @@ class Relay:
         if recipient is None:
             self.metrics.direct_refused += 1
             desk = self.registry_desk
-            session.send(desk.not_a_name(request.to, request.request_id) or desk.nobody(session, request))
+            session.send(desk.not_a_name(request.to, request.request_id, "to") or desk.nobody(session, request))
             return
         state = "blocked" if session.key in self.blocked.get(to_key, ()) else "sent" if record else "queued"
         # In whole microseconds (the nearest double to them): the dm frame then writes its
@@ -1139,7 +1148,7 @@ class Relay:
         recipients = self.registry.sessions_by_key(message.recipient_key)
         msg_id = message.msg_id
         if message.sender_key in self.presence.pending_keys:  # their "joined" (a cluster's) first
-            self.presence.flush()
+            self.presence.acts(message.sender_key)
         if recipients and msg_id not in self.inflight:
             # An inbox entry can come late (its reader reconnects on its own schedule after
             # a break, or finds it only at its next read from "0"), after a fetch sent the
@@ -1773,7 +1782,7 @@ class Relay:
         """Write the stored room ``message`` to every session here that takes it."""
         frame = encode(RoomMessage(message.msg_id, message.sender, message.text, message.sent_at))
         if message.sender_key in self.presence.pending_keys:  # their "joined" (a cluster's) first
-            self.presence.flush()
+            self.presence.acts(message.sender_key)
         for recipient in self.sessions:
             blocked = self.blocked.get(recipient.key) if recipient.key else None
             if not blocked or message.sender_key not in blocked:
@@ -1883,14 +1892,13 @@ class Relay:
 
     def cluster_joined(self, key: str, name: str, since: float) -> None:
         """User ``key`` came online on some node (this one included): tell whom presence.py says."""
+        # (And to the members here of their rooms: presence.told, below.)
         self.presence.announce(UserJoined(name, since), len(self.sessions), key, len(self.directory))
-        self.room_desk.presence(key, name, "online")  # to the members here of their rooms
 
     def cluster_left(self, key: str, name: str, reason: str, at: float) -> None:
         """User ``key``'s last session, on some node, ended."""
         # Counted with the one who leaves, as the join was: a room at the limit stays quiet.
         self.presence.announce(UserLeft(name, reason, at), len(self.sessions), key, len(self.directory) + 1)
-        self.room_desk.presence(key, name, "offline")
 
     def resync(self, missed_since: float) -> None:
         """Redis answers again after a break, or this node claimed its users' names again

@@ -202,7 +202,7 @@ class RoomDesk:
         try:
             validate_name(name)
         except InvalidName as exc:
-            return Refused(ErrorCode.INVALID_NAME, str(exc))
+            return Refused.invalid_name(exc, "name")
         record = self.relay.directory.lookup(name)  # online on any node
         if record is not None:
             first = min(record.endpoints, key=lambda e: e.since)
@@ -554,8 +554,6 @@ class RoomDesk:
         Before them, the edits and deletes of posts they had (:meth:`_tell_changes`):
         since the user's last session left, or since this client's own last one
         (``last_heard``, with ``room_seen``), which may have left before it."""
-        if not self.relay.peers.tells_presence:  # else every node tells it from the events stream
-            self._presence(session.key, session.name, "online")
         if not session.conn.may_send(RoomPost):
             return  # version 1 has no rooms: their cursors stay, for their next version 2 login
         key = session.key
@@ -801,8 +799,6 @@ class RoomDesk:
     def logged_out(self, session: ClientSession) -> None:
         """``session`` was its user's last: store, for each room they are in, the last id of
         it they have had (what was sent to the members while they were here)."""
-        if not self.relay.peers.tells_presence:  # else every node tells it from the events stream
-            self._presence(session.key, session.name, "offline")
         key = session.key
         self._held.pop(session, None)
         had = self._had.pop(key, None)
@@ -819,15 +815,11 @@ class RoomDesk:
         # into a connection that had died unnoticed. (Posts: the hello's room_seen.)
         self._write_cursors(key, cursors, changes_told, _last_heard_ms(session))
 
-    def presence(self, key: str, name: str, act: str) -> None:
-        """In a cluster: user ``key`` came ``online`` (their first session on any node) or
-        went ``offline`` (their last one ended): told to the members here, as the events
-        stream says it to every node."""
-        self._presence(key, name, act)
-
-    def _presence(self, key: str, shown: str, act: str) -> None:
-        """Tell the other members online here of each named room user ``key`` is in that
-        they came ``online`` or went ``offline``: in rooms of at most the presence limit
+    def room_presence(self, key: str, shown: str, act: str) -> None:
+        """User ``key`` came ``online`` (their first session, on any node of a cluster) or
+        went ``offline`` (their last one ended), as the relay's presence tells it (a
+        churning user's damped: server/presence.py): tell the other members online here of
+        each named room ``key`` is in, in rooms of at most the presence limit
         (``const.PRESENCE_ROOM_LIMIT``) members only, as for the default room; a larger
         room is quiet (its members ask ``members``, or ``watch`` whom they care about)."""
         limit, registry = self.relay.config.presence_room_limit, self.relay.registry

@@ -155,7 +155,8 @@ class Refused:
     about someone else (the invite of a banned person) has no ``room``. ``like``: the room
     a ``no_such_room`` name meant, written without its ``#`` (see :meth:`Rooms.missing`).
     ``name``: the person a refusal of an act on someone is about, when it is not the asker
-    (``not_member``: they are not in the room; :meth:`Rooms.not_in`)."""
+    (``not_member``: they are not in the room; :meth:`Rooms.not_in`). ``field`` with
+    ``max_chars`` or ``max_bytes``: a name too long, its key on the wire and the limit it broke."""
 
     code: str
     message: str
@@ -164,13 +165,24 @@ class Refused:
     reason: str | None = None
     like: str | None = None
     name: str | None = None
+    field: str | None = None
+    max_chars: int | None = None
+    max_bytes: int | None = None
+
+    @classmethod
+    def invalid_name(cls, exc: InvalidName, field: str, message: str | None = None) -> Refused:
+        """``invalid_name`` of the name in ``field`` (its key on the wire), in ``message``
+        (default: the reason), with the limit it broke if it is too long."""
+        return cls(ErrorCode.INVALID_NAME, str(exc) if message is None else message,
+                   field=field if exc.limit() else None, **exc.limit())
 
     def reply(self, request_id: str | None) -> ErrorReply:
         """The ``error`` answering request ``request_id`` with this refusal, its facts
         included: the one place where a refusal becomes a frame (the room desk's answers,
         an edit refused as a post would be)."""
         return ErrorReply(self.code, self.message, request_id, self.retry_after, like=self.like,
-                          room_name=self.room, reason=self.reason, name=self.name)
+                          room_name=self.room, reason=self.reason, name=self.name, field=self.field,
+                          max_chars=self.max_chars, max_bytes=self.max_bytes)
 
 
 @dataclass(frozen=True, slots=True)
@@ -293,7 +305,7 @@ def check_room_name(name: str) -> str | Refused:
     try:
         validate_name(name[len(PREFIX):], prefix=PREFIX)
     except InvalidName as exc:
-        return Refused(ErrorCode.INVALID_NAME, f"{name}: {exc}")
+        return Refused.invalid_name(exc, "room", f"{name}: {exc}")
     return PREFIX + display_form(name[len(PREFIX):])
 
 

@@ -809,6 +809,12 @@ function onLoginSubmit(event) {
     $("login-name").focus();
     return;
   }
+  const tooLong = passwordProblem(password);
+  if (tooLong) {  // not sent: the server would refuse it
+    showLoginError(tooLong);
+    $("login-password").focus();
+    return;
+  }
   logIn(name, password, $("login-register").checked);
 }
 

@@ -31,7 +31,7 @@ const PLURAL_RULES = {
 // liked: the sentence a code takes with the error's "like" (LIKE_TEXTS); named: with its
 // "name", the person it is about when not the asker (NAMED_TEXTS); selfRoom: the codes
 // whose error with "room" and no "name" is about the asker in that room (SELF_ROOM);
-// tooLong: a bad_field's sentence by its "field", with "max_chars" (TOO_LONG_TEXTS); acts:
+// tooLong: a string too long's sentence by its "field", with "max_chars" (TOO_LONG_TEXTS); acts:
 // an act's own sentence for a code, by "act/code" (ACT_TEXTS); untilTexts: with
 // the error's "until" and no retry_after (UNTIL_TEXTS); untilClockless: the sentence without
 // the wait, and the longest wait, for a browser clock that makes it one it cannot be
@@ -85,13 +85,13 @@ function tn(singular, plural, n, values) {
  * about, not the asker; ``name`` then the room the request named): that code's sentence
  * about them ("Olga is not in #turma"); a code of i18n.selfRoom with ``room`` and no
  * ``named`` is about the asker in that room. ``field`` and ``maxChars`` (a string too long:
- * the error's "field" and "max_chars"): a bad_field of a field of i18n.tooLong in its
+ * the error's "field" and "max_chars"): a field of i18n.tooLong (a bad_field's, a name's) in its
  * sentence, and a message_too_large with the server's limit. client/display.py's
  * explain_error, the one table. */
 function explainError(code, message, name, retryAfter, like, room, reason, uncertain, attempts, triedFor, until,
   waited, waitedSaid, named, field, maxChars) {
   if (i18n.selfRoom.includes(code) && room && !named) name = room;  // about the asker, in that room
-  const tooLong = code === "bad_field" && Number.isInteger(maxChars) && typeof field === "string"
+  const tooLong = Number.isInteger(maxChars) && typeof field === "string"
     && Object.hasOwn(i18n.tooLong, field) ? i18n.tooLong[field] : null;
   const aboutThem = typeof named === "string" && named && name && Object.hasOwn(i18n.named, code) ? i18n.named[code]
     : null;

@@ -45,6 +45,7 @@ const WAKE_CHECK = 5;
 // their "joined" (and their first "online" in each room) is no news (the returns, returnsQuiet()).
 const REJOIN_GRACE = 60;
 const MIN_PASSWORD_LENGTH = 8;        // a password, at least (const.MIN_PASSWORD_LENGTH): weak_password's {n}
+const MAX_PASSWORD_CHARS = 1024;      // ... and at most (const.MAX_PASSWORD_CHARS): longer is refused bad_field
 const SERVER_STOPPING = "server shutting down";  // a bye's reason when the server stops (const.SHUTDOWN_REASON)
 const ROOM = "#room";                 // the key of the broadcast room's conversation
 const DEFAULT_ROOM = "#lobby";        // the broadcast room's name (const.DEFAULT_ROOM)
@@ -66,6 +67,14 @@ const MAX_NAME_LENGTH = 32;
 function displayName(name) {
   return name.replace(/[\uFF01-\uFF5E]/g, (c) => String.fromCharCode(c.charCodeAt(0) - 0xFEE0))
     .replace(/\u3000/g, " ").normalize("NFC");
+}
+
+/** Why ``password`` cannot be sent (a function saying it in the page's language: the words of
+ * the server's bad_field for it), or null: the server counts code points, as here. */
+function passwordProblem(password) {
+  if ([...password].length <= MAX_PASSWORD_CHARS) return null;
+  return () => explainError("bad_field", "", null, null, null, null, null, false, null, null, null, null, null, null,
+    "password", MAX_PASSWORD_CHARS);
 }
 
 function validName(name) {
@@ -994,7 +1003,9 @@ const HANDLERS = {
       // words: the refusal said again in the page's language after a switch.
       const words = () => explainError(frame.code, message, request.name, frame.retry_after,
         typeof frame.like === "string" ? frame.like : null, null, null, uncertain, null, null,
-        typeof frame.until === "number" ? frame.until : null);
+        typeof frame.until === "number" ? frame.until : null, null, null, null,
+        typeof frame.field === "string" ? frame.field : null,
+        Number.isInteger(frame.max_chars) ? frame.max_chars : null);
       // A first login told to wait a moment (a class logging in at once from one
       // address meets the password-check budget) waits it out, as the other clients do.
       const moment = !chat.welcomedOnce && frame.code === "rate_limited"

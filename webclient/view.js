@@ -226,7 +226,9 @@ function submitPassword(event) {
   event.preventDefault();
   const old = $("password-old").value;
   const password = $("password-new").value;
-  const problem = password !== $("password-again").value ? t("The two new passwords differ.") : "";
+  const tooLong = passwordProblem(old) || passwordProblem(password);  // not sent: the server would refuse it
+  const problem = tooLong ? sentence(tooLong()) : password !== $("password-again").value
+    ? t("The two new passwords differ.") : "";
   if (problem || !shell.socket) {
     $("password-error").textContent = problem || t("Not connected");
     return;

@@ -13,6 +13,8 @@ import const
 from protocol import Done, ErrorCode, ErrorReply, RoomPost
 from server import ServerThread
 
+from wire import WireClient
+
 from test_rooms_after_delivered import QUIET, join, log_in
 from test_rooms_after_delivered import config  # noqa: F401  (the store fixture: memory, SQLite, Redis)
 
@@ -39,3 +41,31 @@ def test_a_field_too_long_is_refused_with_its_name_and_limit_and_the_session_goe
         # The same topic at its limit is taken.
         ana.send_raw(frame(type="topic", id="t2", room="#redes", topic="á" * const.MAX_TOPIC_CHARS))
         assert ana.expect(Done, skip=QUIET + (RoomPost,)).request_id == "t2"
+
+
+def test_a_name_too_long_is_refused_with_its_field_and_the_real_limit(config):  # noqa: F811
+    """A name of 33 to 256 characters was refused invalid_name with neither "field" nor
+    "max_chars" (so a client said a sentence about letters and symbols), and one over 256
+    was told "max_chars": 256, when no name is ever longer than const.MAX_NAME_LENGTH. Each
+    field that holds a name says its key and the limit of 32, whichever desk refused it."""
+    limit = const.MAX_NAME_LENGTH
+    with ServerThread(config) as server, log_in(server, "Ana") as ana:
+        join(ana)
+        for length in (limit + 1, 300):
+            with WireClient(server.host, server.port) as newcomer:
+                newcomer.send_raw(frame(type="hello", id="h", name="a" * length, version=2))
+                refused = newcomer.expect(ErrorReply)
+            assert (refused.request_id, refused.code, refused.field, refused.max_chars) == (
+                "h", ErrorCode.INVALID_NAME, "name", limit), length
+            long_name = "b" * length
+            asked = [(dict(type="join", id="j", room="#" + long_name), "room"),
+                     (dict(type="send", id="s", to=long_name, text="oi"), "to"),
+                     (dict(type="block", id="b", name=long_name), "name"),
+                     (dict(type="watch", id="w", names=[long_name]), "names"),
+                     (dict(type="history", id="y", **{"with": long_name}), "with"),
+                     (dict(type="invite", id="i", room="#redes", name=long_name), "name")]
+            for request, field in asked:
+                ana.send_raw(frame(**request))
+                refused = ana.expect(ErrorReply, skip=QUIET + (RoomPost,))
+                assert (refused.request_id, refused.code, refused.field, refused.max_chars) == (
+                    request["id"], ErrorCode.INVALID_NAME, field, limit), (length, request["type"])

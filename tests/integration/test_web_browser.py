@@ -328,6 +328,21 @@ def test_refused_login_shows_the_reason(page: Page, alice: TcpPeer) -> None:
     page.wait_for("document.body.dataset.view === 'chat'")
 
 
+def test_a_password_too_long_is_refused_on_the_page_before_the_hello(page: Page) -> None:
+    """A password over the server's 1024 characters went out in the hello, to be refused in
+    the server's English; the page says it in its words and sends nothing."""
+    page.js("window.sentTypes = []; const sendOriginal = sendFrame;"
+            "sendFrame = (frame) => { window.sentTypes.push(frame.type); return sendOriginal(frame); };"
+            "document.getElementById('login-name').value = 'Bob';"
+            f"document.getElementById('login-password').value = 'p'.repeat({const.MAX_PASSWORD_CHARS + 1});"
+            "document.getElementById('login-form').requestSubmit()")
+    page.wait_for("document.getElementById('login-error').textContent.length > 0")
+    assert page.js("document.getElementById('login-error').textContent") == \
+        "The password is too long: at most 1024 characters"
+    assert page.js("window.sentTypes") == [] and page.js("document.body.dataset.view") == "login"
+    assert page.problems() == []
+
+
 def test_phone_layout_collapses_the_contacts(page: Page, alice: TcpPeer, tmp_path: Path) -> None:
     page.cdp.send("Emulation.setDeviceMetricsOverride", PHONE)
     page.log_in("Bob")

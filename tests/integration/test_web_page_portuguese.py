@@ -619,6 +619,35 @@ def test_a_rooms_refusals_the_server_said_in_english_are_in_the_pages_words(page
     assert page.problems() == []
 
 
+def test_a_name_too_long_is_said_in_the_pages_words_with_the_servers_limit(page: Page) -> None:
+    """A name of 40 characters was refused invalid_name, and the page said its sentence about
+    letters, digits and symbols, none of which was wrong with it. The error names its field
+    and the limit (32) now: the page says the name is too long, in its language."""
+    speak_portuguese(page)
+    said = page.js("""[
+      explainFrame({ code: 'invalid_name', message: 'the name is longer than 32 characters', field: 'name',
+                     max_chars: 32 }, 'the name is longer than 32 characters', null),
+      explainFrame({ code: 'invalid_name', message: 'the name is longer than 32 characters', field: 'to',
+                     max_chars: 32 }, 'the name is longer than 32 characters', 'bbbb'),
+    ]""")
+    assert said == ["o nome é longo demais: no máximo 32 caracteres; escolha um mais curto"] * 2, said
+    assert page.problems() == []
+
+
+def test_a_login_refused_for_a_password_too_long_is_said_in_the_pages_words(page: Page) -> None:
+    """The hello's refusal dropped the error's field and max_chars: a password over the
+    server's limit (from a page older than its own check) was said in the server's English."""
+    speak_portuguese(page)
+    said = page.js("""(() => {
+      const chat = createChat();
+      const hello = helloFrame(chat, 'Ana', 'x', false, null);
+      return receiveFrame(chat, { type: 'error', id: hello.id, code: 'bad_field', field: 'password', max_chars: 1024,
+                                  message: "'password' is 1025 characters long; the limit is 1024" }).login.message;
+    })()""")
+    assert said == "a senha é longa demais: no máximo 1024 caracteres", said
+    assert page.problems() == []
+
+
 def test_the_connection_pill_keeps_its_state_when_the_language_is_applied_again(page: Page) -> None:
     """Seen in a screenshot: the pill said "Not connected", its dot green, on a page online.
     Its element carried index.html's data-i18n, so applying a language (useLanguage: after

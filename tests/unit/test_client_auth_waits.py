@@ -9,6 +9,8 @@ import time
 
 import pytest
 
+import const
+
 from client import auth
 from client.errors import LoginRefused
 from protocol import ErrorCode
@@ -59,3 +61,30 @@ def test_the_window_sits_through_it_too(monkeypatch) -> None:
     monkeypatch.setattr(session, "ChatClient", lambda *args, **kwargs: made.append(Bell(2, 0.0)) or made[-1])
     client, welcome = session.log_in("Conceição", "127.0.0.1", 5000, lambda event: None, password="senha-da-turma")
     assert (client, welcome, client.connects) == (made[0], "welcome", 3)
+
+
+def test_a_new_password_too_long_is_said_and_asked_again_before_it_is_sent() -> None:
+    """A new password over the server's limit was taken (and sent, to be refused in the
+    server's English): it is said in the user's words and asked again, as one too short."""
+    from client.auth import ask_new_password
+    answers = iter(["p" * (const.MAX_PASSWORD_CHARS + 1), "senha secreta", "senha secreta"])
+    told: list[str] = []
+    assert ask_new_password("Ana", told.append, lambda prompt: next(answers)) == "senha secreta"
+    assert told == ["the password is too long: at most 1024 characters; try again"]
+
+
+def test_a_register_or_password_change_too_long_is_refused_before_anything_goes_out() -> None:
+    """A register or a change to a password over the server's limit went out (once
+    connected) to be refused bad_field; the library refuses it first, with the field and
+    the limit, as the server would (a client says it in its user's words)."""
+    from client import ChatClient
+    from client.errors import RequestFailed
+    client = ChatClient("Ana", "127.0.0.1", 9)  # never connected: nothing could go out anyway
+    too_long = "p" * (const.MAX_PASSWORD_CHARS + 1)
+    for ask, field in ((lambda: client.register(too_long)), "password"), \
+            ((lambda: client.change_password("old secret", too_long)), "new"), \
+            ((lambda: client.change_password(too_long, "new secret")), "old"):
+        with pytest.raises(RequestFailed) as refused:
+            ask()
+        assert (refused.value.code, refused.value.field, refused.value.max_chars) == (
+            ErrorCode.BAD_FIELD, field, const.MAX_PASSWORD_CHARS)

@@ -1423,3 +1423,31 @@ def test_a_malformed_frame_from_the_server_is_handed_on_but_not_after_our_goodby
     link.core.close("até logo")
     link.core.receive_data(b'{"type":"dm","msg_id":"two"}\n', link.now)
     assert link.core.next_events() == []  # a frame in flight when we said goodbye: not news
+
+
+def test_a_login_refused_for_a_string_too_long_is_said_in_the_users_words() -> None:
+    """A server's refusal of a hello's password (or name) too long carries its field and
+    limit; the LoginRefused dropped them, and every client said the server's English
+    ("login refused: 'password' is 1025 characters long; the limit is 1024 (bad_field)")."""
+    from client.display import login_refused_words
+    from i18n import use
+    attempt = LoginAttempt(Hello("h", "Alice", const.PROTOCOL_VERSION))
+    attempt.receive_data(Connection(Role.SERVER).send(ErrorReply(
+        ErrorCode.BAD_FIELD, "'password' is 1025 characters long; the limit is 1024", "h", field="password",
+        max_chars=1024)))
+    with pytest.raises(LoginRefused) as refused:
+        attempt.step("127.0.0.1:21020")
+    try:
+        use("pt_BR")
+        assert login_refused_words(refused.value) == \
+            "login recusado: a senha é longa demais: no máximo 1024 caracteres"
+    finally:
+        use("en")
+
+
+def test_a_password_too_long_is_refused_before_the_hello_in_the_users_words() -> None:
+    core = ClientCore()
+    with pytest.raises(LoginRefused) as refused:
+        core.hello("Alice", "p" * (const.MAX_PASSWORD_CHARS + 1), False, None)
+    assert refused.value.local and refused.value.message == "the password is too long: at most 1024 characters"
+    assert core.hello("Alice", "p" * const.MAX_PASSWORD_CHARS, False, None).password == "p" * const.MAX_PASSWORD_CHARS

@@ -890,6 +890,43 @@ def test_a_field_too_long_is_said_in_the_clients_words_with_the_servers_limit() 
     assert explain_refusal(topic) == "the topic is too long: at most 256 characters; shorten it"
 
 
+def test_a_name_too_long_is_said_in_the_clients_words_with_the_servers_limit() -> None:
+    """A login name of 40 characters was refused invalid_name, and a client said its
+    sentence about letters, digits and symbols, none of which was wrong with it. The error
+    names its field and the limit (32) now: the client says the name is too long, in the
+    user's language, whichever field held it."""
+    from i18n import use
+    from protocol import ErrorReply
+    login = ErrorReply("invalid_name", "the name is longer than 32 characters", "h", field="name", max_chars=32)
+    room = ErrorReply("invalid_name", "#bbbbb: the name is longer than 32 characters", "j", field="room", max_chars=32)
+    said = "the name is too long: at most 32 characters; choose a shorter one"
+    assert explain_refusal(login) == said and explain_refusal(room) == said
+    try:
+        use("pt_BR")
+        assert explain_refusal(login) == "o nome é longo demais: no máximo 32 caracteres; escolha um mais curto"
+    finally:
+        use("en")
+
+
+def test_a_password_too_long_is_said_in_the_clients_words_with_the_servers_limit() -> None:
+    """A password over 1024 characters in a hello, a register or a password change was
+    said in the server's English in every language ("'password' is 2000 characters long;
+    the limit is 1024 (bad_field)"). Its field has a sentence of its own now."""
+    from i18n import use
+    from protocol import ErrorReply
+    hello = ErrorReply("bad_field", "'password' is 2000 characters long; the limit is 1024", "h", field="password",
+                       max_chars=1024)
+    change = ErrorReply("bad_field", "'new' is 2000 characters long; the limit is 1024", "p", field="new",
+                        max_chars=1024)
+    said = "the password is too long: at most 1024 characters"
+    assert explain_refusal(hello) == said and explain_refusal(change) == said
+    try:
+        use("pt_BR")
+        assert explain_refusal(hello) == "a senha é longa demais: no máximo 1024 caracteres"
+    finally:
+        use("en")
+
+
 def test_a_block_or_unblock_of_ones_own_name_is_said_as_what_was_asked() -> None:
     """Their bad_field is of one's own name (PROTOCOL.md, "block"): an unblock said "you
     cannot block yourself (bad_field)", the server's words for the other request."""

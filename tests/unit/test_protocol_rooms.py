@@ -112,6 +112,9 @@ def test_bad_fields_are_refused_with_the_request_id(obj):
      "text", const.MAX_TEXT_CHARS, None),
     ({"type": "invite", "id": "t", "room": "#a", "name": "𝒜" * 65}, ErrorCode.INVALID_NAME, "name", None,
      const.MAX_NAME_BYTES),
+    # Over 256 characters a name was told "max_chars": 256; a name's limit is 32.
+    ({"type": "invite", "id": "t", "room": "#a", "name": "x" * 257}, ErrorCode.INVALID_NAME, "name",
+     const.MAX_NAME_LENGTH, None),
 ])
 def test_a_string_too_long_is_refused_naming_its_field_and_its_limit(obj, code, field, max_chars, max_bytes):
     """A topic over its limit was refused bad_field with the server's English only: no

@@ -54,12 +54,14 @@ def test_the_pages_limits_are_const_pys() -> None:
     const.py (it cannot import it): a change there must reach the page too."""
     import const
     source = page_source()
-    names = "MAX_TEXT_CHARS|MAX_TOPIC_CHARS|MIN_PASSWORD_LENGTH|EDIT_WINDOW|QUEUE_TTL"
+    names = ("MAX_TEXT_CHARS|MAX_TOPIC_CHARS|MIN_PASSWORD_LENGTH|MAX_PASSWORD_CHARS|MAX_NAME_LENGTH|EDIT_WINDOW|"
+             "QUEUE_TTL")
     copied = dict(re.findall(rf"^const ({names}) = ([^;]+);", source, flags=re.M))
     assert set(copied) == set(names.split("|")), copied
     assert {name: eval(value, {}) for name, value in copied.items()} == \
         {"MAX_TEXT_CHARS": const.MAX_TEXT_CHARS, "MAX_TOPIC_CHARS": const.MAX_TOPIC_CHARS,
-         "MIN_PASSWORD_LENGTH": const.MIN_PASSWORD_LENGTH, "EDIT_WINDOW": const.EDIT_WINDOW,
+         "MIN_PASSWORD_LENGTH": const.MIN_PASSWORD_LENGTH, "MAX_PASSWORD_CHARS": const.MAX_PASSWORD_CHARS,
+         "MAX_NAME_LENGTH": const.MAX_NAME_LENGTH, "EDIT_WINDOW": const.EDIT_WINDOW,
          "QUEUE_TTL": const.QUEUE_TTL}
 
 

@@ -28,12 +28,14 @@ chatCatalogueLoaded("en", {
   "name_held_until": "the name {name} is kept for the guest who used it last until {until}: choose another name, or wait",
   "name_still_yours": "the name {name} is yours, but a session of yours still holds it: an earlier connection the server has not found ended yet, or another client of yours still open (on this computer, logged in as {name}); {when}",
   "name_taken": "the name {name} is in use, or kept for a while for the guest who used it last: choose another name",
+  "name_too_long": "the name is too long: at most {limit} characters; choose a shorter one",
   "no_such_room": "there is no room {name}",
   "no_such_room_like": "there is no room {name}; did you mean {like}?",
   "not_member": "you are not in {name}: join it first",
   "not_member_named": "{name} is not in {room}",
   "password_changed": "your password was changed on another device: log in again with the new password",
   "password_reset": "your password was reset by the server operator: log in again with the new password the operator gives you",
+  "password_too_long": "the password is too long: at most {limit} characters",
   "queue_full": "too many messages are waiting for the connection to come back",
   "rate_limited": "too many attempts; {when}",
   "reason_too_long": "the reason is too long: at most {limit} characters; shorten it",
@@ -117,8 +119,16 @@ chatCatalogueLoaded("en", {
   "not_member"
  ],
  "too_long": {
+  "name": "name_too_long",
+  "names": "name_too_long",
+  "new": "password_too_long",
+  "old": "password_too_long",
+  "password": "password_too_long",
   "reason": "reason_too_long",
-  "topic": "topic_too_long"
+  "room": "name_too_long",
+  "to": "name_too_long",
+  "topic": "topic_too_long",
+  "with": "name_too_long"
  },
  "acts": {
   "block/bad_field": "block_self",

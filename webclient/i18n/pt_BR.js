@@ -719,6 +719,7 @@ chatCatalogueLoaded("pt_BR", {
   "the name is empty": "o nome está vazio",
   "the name is longer than {limit} bytes": "o nome tem mais de {limit} bytes",
   "the name is longer than {limit} characters": "o nome tem mais de {limit} caracteres",
+  "the name is too long: at most {limit} characters; choose a shorter one": "o nome é longo demais: no máximo {limit} caracteres; escolha um mais curto",
   "the name mixes the scripts {scripts}: a name uses letters of one script (Latin may go with Chinese, Japanese or Korean)": "o nome mistura as escritas {scripts}: um nome usa letras de uma só escrita (a latina pode ir com chinês, japonês ou coreano)",
   "the name was not registered: the connection was lost before the server got the request; register again": "o nome não foi registrado: a conexão caiu antes de o servidor receber o pedido; registre de novo",
   "the name {name!r} is reserved": "o nome {name!r} é reservado",
@@ -731,6 +732,7 @@ chatCatalogueLoaded("pt_BR", {
   "the name {name} looks too much like {like}, a name already in use here: if {like} is yours, type it exactly so; otherwise choose another name": "o nome {name} se parece demais com {like}, um nome já em uso aqui: se {like} é seu, digite-o exatamente assim; se não, escolha outro nome",
   "the other commands, by topic: {topics}": "os outros comandos, por tema: {topics}",
   "the password file {path} is empty (the password is its first line)": "o arquivo de senha {path} está vazio (a senha é a primeira linha dele)",
+  "the password is too long: at most {limit} characters": "a senha é longa demais: no máximo {limit} caracteres",
   "the password of {name} may or may not have been changed (the storage did not answer in time): type /password {name} again": "a senha de {name} pode ou não ter sido trocada (o armazenamento não respondeu a tempo): digite /password {name} de novo",
   "the password of {name} was not changed: the server cannot save anything right now; try again shortly": "a senha de {name} não foi trocada: o servidor não consegue gravar nada agora; tente de novo daqui a pouco",
   "the reason is too long: at most {limit} characters; shorten it": "o motivo é longo demais: no máximo {limit} caracteres; encurte-o",
@@ -1047,12 +1049,14 @@ chatCatalogueLoaded("pt_BR", {
   "name_held_until": "o nome {name} está reservado para o convidado que o usou por último até {until}: escolha outro nome, ou espere",
   "name_still_yours": "o nome {name} é seu, mas uma sessão sua ainda o ocupa: uma conexão anterior que o servidor ainda não viu terminar, ou outro cliente seu ainda aberto (neste computador, conectado como {name}); {when}",
   "name_taken": "o nome {name} está em uso, ou reservado por um tempo para o convidado que o usou por último: escolha outro nome",
+  "name_too_long": "o nome é longo demais: no máximo {limit} caracteres; escolha um mais curto",
   "no_such_room": "não existe a sala {name}",
   "no_such_room_like": "não existe a sala {name}; você quis dizer {like}?",
   "not_member": "você não está em {name}: entre nela primeiro",
   "not_member_named": "{name} não está em {room}",
   "password_changed": "a sua senha foi trocada em outro aparelho: entre de novo com a nova senha",
   "password_reset": "a sua senha foi redefinida pelo operador do servidor: entre de novo com a nova senha que o operador lhe der",
+  "password_too_long": "a senha é longa demais: no máximo {limit} caracteres",
   "queue_full": "há mensagens demais esperando a conexão voltar",
   "rate_limited": "tentativas demais; {when}",
   "reason_too_long": "o motivo é longo demais: no máximo {limit} caracteres; encurte-o",
@@ -1136,8 +1140,16 @@ chatCatalogueLoaded("pt_BR", {
   "not_member"
  ],
  "too_long": {
+  "name": "name_too_long",
+  "names": "name_too_long",
+  "new": "password_too_long",
+  "old": "password_too_long",
+  "password": "password_too_long",
   "reason": "reason_too_long",
-  "topic": "topic_too_long"
+  "room": "name_too_long",
+  "to": "name_too_long",
+  "topic": "topic_too_long",
+  "with": "name_too_long"
  },
  "acts": {
   "block/bad_field": "block_self",
