@@ -534,7 +534,7 @@ async def serve(config: ServerConfig, say_settings: bool = True) -> None:
             say_to_operator(_("a backup into {folder} is being made: wait for its line").format(
                 folder=backing_up[0]))
             return
-        folder = (Path(folder_given).expanduser().absolute() if folder_given
+        folder = (backup.resolved(Path(folder_given)) if folder_given
                   else backup.default_folder(config.data_dir))
         backing_up.append(folder)
         say_to_operator(_("backing up the database into {folder}…").format(folder=folder))
@@ -932,7 +932,7 @@ def main(argv: list[str] | None = None) -> int:
         log.error("cannot start: %s", exc)
         return 2
     if args.backup is not None:  # the server of --data may be running: nothing here takes its lock
-        made, line = backup_line(config.database, Path(args.backup).expanduser())
+        made, line = backup_line(config.database, backup.resolved(Path(args.backup)))
         print(line, file=sys.stderr, flush=True)
         return 0 if made else 1
     try:
