@@ -111,6 +111,15 @@ def left_elsewhere_words(room: str) -> str:
     return _("you left {room} on another device").format(room=sanitize(room))
 
 
+def left_after_all_words(room: str, plain_lines_went_there: bool) -> str:
+    """That our /leave of ``room``, answered "cannot tell whether it was done", was done (its
+    "left" came); ``plain_lines_went_there``: they now go to the default room."""
+    words = _("you left {room} after all: the server did the /{leave} it could not confirm; plain lines go to the "
+              "room") if plain_lines_went_there \
+        else _("you left {room} after all: the server did the /{leave} it could not confirm")
+    return words.format(room=sanitize(room), leave=command_names("leave")[0])
+
+
 def outcome(message: OutgoingMessage, error: tuple[str, str] | None) -> str:
     """What became of ``message``, failed with ``error``: client.display's NOT_SENT,
     NOT_DELIVERED, NOT_CONFIRMED or NOT_YET (see failed_outcome)."""

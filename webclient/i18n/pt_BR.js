@@ -858,6 +858,8 @@ chatCatalogueLoaded("pt_BR", {
   "you cannot block yourself": "você não pode bloquear a si mesmo",
   "you cannot unblock yourself: nobody can block themselves": "você não pode desbloquear a si mesmo: ninguém pode bloquear a si mesmo",
   "you have sent no message in this session (or it is not stored yet)": "você não enviou mensagem nesta sessão (ou ela ainda não foi guardada)",
+  "you left {room} after all: the server did the /{leave} it could not confirm": "você saiu de {room}, afinal: o servidor fez o /{leave} que não tinha podido confirmar",
+  "you left {room} after all: the server did the /{leave} it could not confirm; plain lines go to the room": "você saiu de {room}, afinal: o servidor fez o /{leave} que não tinha podido confirmar; agora o que você digitar vai para a sala",
   "you left {room} on another device": "você saiu de {room} em outro dispositivo",
   "you left {room} on another device: /{all} sends plain lines to everyone, /{join} {room} takes you back": "você saiu de {room} em outro dispositivo: /{all} manda o que você digitar para todos, /{join} {room} leva você de volta",
   "you may not do that: only a message's sender may change it, and only a room's owner, its moderators or an administrator may manage the room; ask them": "você não pode fazer isso: só quem enviou uma mensagem pode mudá-la, e só quem é responsável por uma sala, quem faz a moderação dela ou quem administra o servidor podem cuidar dela; peça a essas pessoas",
