@@ -60,6 +60,7 @@ from .display import (
     NOT_YET,
     DayBreaks,
     day_rule,
+    delivered_words,
     describe_role,
     describe_room_notice,
     describe_skipped,
@@ -499,7 +500,7 @@ def describe_event(event: Event, me: str, carbons: dict[int, Carbon] | None = No
         return ngettext("! reconnected; {n} message sent again", "! reconnected; {n} messages sent again",
                         event.resent).format(n=event.resent)
     if isinstance(event, Delivered):  # the outcome of a message sent by an earlier session
-        return _("✓✓ delivered: message {id}").format(id=event.msg_id)
+        return delivered_words(event)
     if isinstance(event, ErrorReply) and event.code == ErrorCode.EXPIRED:
         # Told at a login, days later, of a message no tracker of this run knows: the
         # server's words name it and its recipient ("your message 17 to Bob expired"; no

@@ -998,6 +998,7 @@ chatCatalogueLoaded("pt_BR", {
   "✓ sent to {room}: {text}": "✓ enviada para {room}: {text}",
   "✓✓ delivered": "✓✓ entregue",
   "✓✓ delivered to the room: {text}": "✓✓ entregue na sala: {text}",
+  "✓✓ delivered to {name}: message {id}": "✓✓ entregue a {name}: mensagem {id}",
   "✓✓ delivered to {name}: {text}": "✓✓ entregue a {name}: {text}",
   "✓✓ delivered: message {id}": "✓✓ entregue: mensagem {id}",
   "✓✓ read": "✓✓ lida",
