@@ -63,7 +63,8 @@ did not go through, go to stderr, as ``error: ...``)::
     ✓ queued for Bob: hello (offline: the server keeps it for their next login)
     ✓✓ delivered to Bob: hello                   ... and Bob's client confirmed it (the
                                                  screen's marks: ✓ the server has it, ✓✓ delivered)
-    ✓✓ delivered: message 17                     a message sent by an earlier session
+    ✓✓ delivered to Bob: message 17              a message sent by an earlier session (told at a
+                                                 login; "delivered: message 17" from an older server)
     ✗ not delivered: your message 17 to Bob expired before it was delivered; it waited 7 days ...
                                                  the same, expired (told at a login)
     ✗ not sent to Bob: hello — nobody called Bob has ever logged in here: check the name
