@@ -237,10 +237,16 @@ class AnswersInOrder:
                 self._say_due()
         return say
 
+    def flush(self) -> None:
+        """Say the answers held only by a command whose hold has ended (the console's loop
+        calls this once each command's hold is over: no other answer may come to say them)."""
+        with self._lock:
+            self._say_due()
+
     def _say_due(self) -> None:
         while self._turns:
             line, typed = self._turns[0]
-            overdue = line is None and self._clock() - typed > self._hold and \
+            overdue = line is None and self._clock() - typed >= self._hold and \
                 any(later is not None for later, _typed in self._turns)
             if line is None and not overdue:
                 return
@@ -335,6 +341,12 @@ def watch_console(loop: asyncio.AbstractEventLoop, on_quit: Callable[[], None],
     ``say``, its turn of :class:`AnswersInOrder`, so that answers come in the commands' order."""
     answers = AnswersInOrder(say_to_operator)
 
+    def turn() -> Callable[[str], None]:
+        """The next command's turn, and a look once its hold is over (AnswersInOrder.flush)."""
+        say = answers.turn()
+        loop.call_soon_threadsafe(loop.call_later, ANSWER_HOLD + 0.1, answers.flush)
+        return say
+
     def given(command: str, names: str | frozenset[str]) -> str | None:
         """The one of ``names`` that ``command`` (the line, lower-cased) is, with or without
         an argument; None if it is none of them."""
@@ -349,19 +361,19 @@ def watch_console(loop: asyncio.AbstractEventLoop, on_quit: Callable[[], None],
                     loop.call_soon_threadsafe(on_quit)
                     return
                 if given(command, WHO_COMMANDS):  # "/quem agora" too: what follows changes nothing
-                    loop.call_soon_threadsafe(on_who, answers.turn())
+                    loop.call_soon_threadsafe(on_who, turn())
                 elif on_admin is not None and given(command, ADMIN_COMMAND):
-                    loop.call_soon_threadsafe(on_admin, line.strip()[len(ADMIN_COMMAND):].strip(), answers.turn())
+                    loop.call_soon_threadsafe(on_admin, line.strip()[len(ADMIN_COMMAND):].strip(), turn())
                 elif on_password is not None and (word := given(command, PASSWORD_COMMANDS)):
-                    loop.call_soon_threadsafe(on_password, line.strip()[len(word):].strip(), answers.turn())
+                    loop.call_soon_threadsafe(on_password, line.strip()[len(word):].strip(), turn())
                 elif on_backup is not None and (word := given(command, BACKUP_COMMANDS)):
-                    loop.call_soon_threadsafe(on_backup, line.strip()[len(word):].strip(), answers.turn())
+                    loop.call_soon_threadsafe(on_backup, line.strip()[len(word):].strip(), turn())
                 elif on_unregister is not None and (word := given(command, UNREGISTER_COMMANDS)):
-                    loop.call_soon_threadsafe(on_unregister, line.strip()[len(word):].strip(), answers.turn())
+                    loop.call_soon_threadsafe(on_unregister, line.strip()[len(word):].strip(), turn())
                 elif command:  # /help, or anything else: what can be typed here
                     unknown = () if command in HELP_COMMANDS else (
                         _("unknown command {command!r}").format(command=line.strip()),)
-                    answers.turn()("\n".join((*unknown, *help_lines(console_width(sys.stdout)))))
+                    turn()("\n".join((*unknown, *help_lines(console_width(sys.stdout)))))
         except (OSError, ValueError, RuntimeError):
             return  # no console, or the loop is already closed
 

@@ -193,3 +193,18 @@ def test_a_command_that_does_not_answer_mutes_the_console_only_for_a_while() -> 
     assert said == ["online: nobody", "help"]
     silent("late answer")  # said when it comes, not lost
     assert said[-1] == "late answer"
+
+
+def test_answers_held_by_a_silent_command_are_said_when_its_hold_ends_without_another_command() -> None:
+    """Held behind a command that never answers, /who's answer waited for the next command's
+    answer: none might come. The console's loop calls flush() once each hold has ended."""
+    now = [0.0]
+    said: list[str] = []
+    answers = AnswersInOrder(said.append, clock=lambda: now[0], hold=60.0)
+    answers.turn()
+    answers.turn()("online: nobody")
+    answers.flush()
+    assert said == []
+    now[0] = 60.5
+    answers.flush()
+    assert said == ["online: nobody"]
