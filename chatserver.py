@@ -425,123 +425,124 @@ async def serve(config: ServerConfig, say_settings: bool = True) -> None:
             pass
     _tell_parent_listening()  # (once a stop signal stops it gracefully: --workers passes them on)
 
-    def who() -> None:
-        say_to_operator("\n".join(registry_lines(server.relay.registry.online())))
+    def who(say) -> None:
+        say("\n".join(registry_lines(server.relay.registry.online())))
 
-    def knowing(name: str, then) -> None:
+    def knowing(name: str, then, say) -> None:
         """``then()`` once this node knows whether ``name`` has an account: in a cluster its
         cache of accounts follows the events stream, so one registered on another node a
         moment ago is read from Redis first (LoginDesk.account_now). At once for a name no
         account can have (``then`` says why). If Redis does not answer, the cache has no
         account of that name, and saying so would be taking it for the truth: the operator
-        is told it is not known, and ``then`` is not called."""
+        is told it is not known (``say``), and ``then`` is not called."""
         try:
             validate_name(name)
         except InvalidName:
             return then()
 
         def unknown(_failure: StoreUnavailable) -> None:
-            say_to_operator(_("whether {name} has an account is not known: Redis did not answer; try again "
-                              "shortly").format(name=name))
+            say(_("whether {name} has an account is not known: Redis did not answer; try again "
+                  "shortly").format(name=name))
 
         server.relay.logins.account_now(canonical(name), lambda _account: then(), unknown)
 
-    def admin(name: str) -> None:
+    def admin(name: str, say) -> None:
         if name:
-            knowing(name, lambda: admin_now(name))
+            knowing(name, lambda: admin_now(name, say), say)
         else:
-            admin_now(name)
+            admin_now(name, say)
 
-    def admin_now(name: str) -> None:
+    def admin_now(name: str, say) -> None:
         try:
             admins = ", ".join(server.relay.room_desk.add_admin(name)) or _("none")
         except InvalidName as exc:
-            say_to_operator(not_a_name(name[:40], exc, _))
+            say(not_a_name(name[:40], exc, _))
             return
         except NoAccount:
-            say_to_operator(_("{name} has no account: a server administrator must be a registered account. Let "
-                              "them register the name first (/register in the client), then type /admin {name} "
-                              "again").format(name=name))
+            say(_("{name} has no account: a server administrator must be a registered account. Let "
+                  "them register the name first (/register in the client), then type /admin {name} "
+                  "again").format(name=name))
             return
-        say_to_operator(_("server administrators: {names}").format(names=admins))
+        say(_("server administrators: {names}").format(names=admins))
 
-    def password(name: str) -> None:
+    def password(name: str, say) -> None:
         if not name:
-            say_to_operator(_("type /password NAME: the account NAME gets a new password"))
+            say(_("type /password NAME: the account NAME gets a new password"))
             return
-        knowing(name, lambda: password_now(name))
+        knowing(name, lambda: password_now(name, say), say)
 
-    def password_now(name: str) -> None:
-        # Every answer of /password where its new password goes (say_to_operator): on the
-        # console, not in the log, so that the operator sees the command's outcome there.
+    def password_now(name: str, say) -> None:
+        # Every answer of /password where its new password goes (say: say_to_operator, in the
+        # commands' order): on the console, not in the log, so that the operator sees the command's
+        # outcome there.
         def done(new: str | None, failure: StoreUnavailable | None) -> None:
             if new is not None:  # shown here once, never logged: the operator passes it on
-                say_to_operator(_("new password of {name}: {password}  (shown only now; their sessions were "
-                                  "ended)").format(name=name, password=new))
+                say(_("new password of {name}: {password}  (shown only now; their sessions were "
+                      "ended)").format(name=name, password=new))
             elif failure is not None and failure.maybe_done:
-                say_to_operator(_("the password of {name} may or may not have been changed (the storage did not "
-                                  "answer in time): type /password {name} again").format(name=name))
+                say(_("the password of {name} may or may not have been changed (the storage did not "
+                      "answer in time): type /password {name} again").format(name=name))
             else:
-                say_to_operator(_("the password of {name} was not changed: the server cannot save anything right "
-                                  "now; try again shortly").format(name=name))
+                say(_("the password of {name} was not changed: the server cannot save anything right "
+                      "now; try again shortly").format(name=name))
 
         try:
             name = server.relay.account_desk.account_name(name)  # as registered, not as typed: done says it
             server.relay.account_desk.reset_password(name, done)
         except InvalidName as exc:
-            say_to_operator(not_a_name(name[:40], exc, _))
+            say(not_a_name(name[:40], exc, _))
         except NoAccount:
-            say_to_operator(_("{name} has no account: there is no password to reset").format(name=name))
+            say(_("{name} has no account: there is no password to reset").format(name=name))
 
-    def unregister(name: str) -> None:
+    def unregister(name: str, say) -> None:
         if not name:
-            say_to_operator(_("type /unregister NAME: the account NAME is deleted"))
+            say(_("type /unregister NAME: the account NAME is deleted"))
             return
-        knowing(name, lambda: unregister_now(name))
+        knowing(name, lambda: unregister_now(name, say), say)
 
-    def unregister_now(name: str) -> None:
+    def unregister_now(name: str, say) -> None:
         def done(failure: StoreUnavailable | None) -> None:
             if failure is None:
-                say_to_operator(_("the account {name} was deleted; its sessions were ended").format(name=name))
+                say(_("the account {name} was deleted; its sessions were ended").format(name=name))
             elif failure.maybe_done:
-                say_to_operator(_("the account {name} may or may not have been deleted (the storage did not "
-                                  "answer in time): type /unregister {name} again").format(name=name))
+                say(_("the account {name} may or may not have been deleted (the storage did not "
+                      "answer in time): type /unregister {name} again").format(name=name))
             else:
-                say_to_operator(_("the account {name} was not deleted: the server cannot save anything right "
-                                  "now; try again shortly").format(name=name))
+                say(_("the account {name} was not deleted: the server cannot save anything right "
+                      "now; try again shortly").format(name=name))
 
         try:
             name = server.relay.account_desk.account_name(name)  # as registered, not as typed: the answers say it
             if not deleting.confirmed(server.relay.account_desk.account_key(name), time.monotonic()):
-                say_to_operator(unregister_question(name))  # asked the first time: no slip deletes anyone
+                say(unregister_question(name))  # asked the first time: no slip deletes anyone
                 return
             server.relay.account_desk.unregister(name, done)
         except InvalidName as exc:
-            say_to_operator(not_a_name(name[:40], exc, _))
+            say(not_a_name(name[:40], exc, _))
         except NoAccount:
-            say_to_operator(_("{name} has no account: there is nothing to delete").format(name=name))
+            say(_("{name} has no account: there is nothing to delete").format(name=name))
 
     deleting = Confirmation()
 
     backing_up = []  # the folder of the backup being made, if one is (one at a time)
 
-    def back_up(folder_given: str) -> None:
+    def back_up(folder_given: str, say) -> None:
         if config.database is None:
-            say_to_operator(_("nothing to back up: this server keeps nothing on disk (--memory, or --cluster: back "
-                              "Redis up instead)"))
+            say(_("nothing to back up: this server keeps nothing on disk (--memory, or --cluster: back "
+                  "Redis up instead)"))
             return
         if backing_up:
-            say_to_operator(_("a backup into {folder} is being made: wait for its line").format(
+            say(_("a backup into {folder} is being made: wait for its line").format(
                 folder=backing_up[0]))
             return
-        folder = (Path(folder_given).expanduser().absolute() if folder_given
+        folder = (backup.resolved(Path(folder_given)) if folder_given
                   else backup.default_folder(config.data_dir))
         backing_up.append(folder)
-        say_to_operator(_("backing up the database into {folder}…").format(folder=folder))
+        say(_("backing up the database into {folder}…").format(folder=folder))
 
         def made(line: str) -> None:
             backing_up.clear()
-            say_to_operator(line)
+            say(line)
 
         def work() -> None:
             line = ""
@@ -551,7 +552,7 @@ async def serve(config: ServerConfig, say_settings: bool = True) -> None:
                 try:
                     loop.call_soon_threadsafe(made, line)
                 except RuntimeError:  # the server stopped meanwhile: say it here
-                    say_to_operator(line)
+                    say(line)
 
         # A thread of its own: the copy takes seconds for a large database, and SQLite
         # copies it without the GIL (server/backup.py); the loop only prints the result.
@@ -932,7 +933,7 @@ def main(argv: list[str] | None = None) -> int:
         log.error("cannot start: %s", exc)
         return 2
     if args.backup is not None:  # the server of --data may be running: nothing here takes its lock
-        made, line = backup_line(config.database, Path(args.backup).expanduser())
+        made, line = backup_line(config.database, backup.resolved(Path(args.backup)))
         print(line, file=sys.stderr, flush=True)
         return 0 if made else 1
     try:

@@ -102,7 +102,7 @@ from .onevent import on_event_errors, on_event_raised
 from .outgoing import MessageUpdate, OutgoingMessage
 from .resume import ResumeTokens
 from .servers import addresses_from, format_address, spread_start, told_apart
-from .transport import login_failure, open_socket, tls_context, tls_failure
+from .transport import connect_host, login_failure, open_socket, reached_host, tls_context, tls_failure
 from .writer import not_read
 
 _log = logging.getLogger(__name__)
@@ -165,6 +165,7 @@ class AioChatClient:
         self.name = name
         self.servers: list[tuple[str, int]] = [(h, int(p)) for h, p in servers] if servers else [(host, port)]
         self.host, self.port = self.servers[0]
+        self._reached: tuple[str, str] | None = None  # (a host given, the address it reached), once connected
         self.password = password
         self.register_on_login = register
         self.registered = False
@@ -204,8 +205,10 @@ class AioChatClient:
 
     @property
     def address(self) -> str:
-        """``host:port`` of the server in use, for messages."""
-        return format_address(self.host, self.port)
+        """``host:port`` of the server in use, for messages: for a listen-on-every-address host
+        ("", "::"), this machine's address it reached (client/transport.py)."""
+        given, reached = self._reached or (None, None)
+        return format_address(reached if given == self.host and reached else connect_host(self.host), self.port)
 
     @property
     def connected(self) -> bool:
@@ -302,13 +305,15 @@ class AioChatClient:
         context = self._ssl_context if self._tls else None
         opening = loop.run_in_executor(None, open_socket, self.host, self.port, timeout)
         sock = await self._unless_closed(opening)
+        self._reached = (self.host, reached_host(self.host, sock))
+        where = self.address
         try:
             sock.setblocking(False)
             if context is None:
                 reader, writer = await asyncio.open_connection(sock=sock, limit=RECV_BYTES)
             else:
                 reader, writer = await asyncio.wait_for(asyncio.open_connection(
-                    sock=sock, limit=RECV_BYTES, ssl=context, server_hostname=self.host,
+                    sock=sock, limit=RECV_BYTES, ssl=context, server_hostname=self._reached[1],
                     ssl_handshake_timeout=timeout + 1), timeout)
         except (OSError, asyncio.TimeoutError) as exc:
             sock.close()

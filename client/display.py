@@ -296,6 +296,15 @@ def day_label(timestamp: float, now: float | None = None) -> str:
     return _("{weekday}, {day} {month} {year}").format(**words)
 
 
+def delivered_words(event) -> str:
+    """The line for a ``delivered`` of a message this run did not send (an earlier run's,
+    told at the login; the terminal's and ``--send``'s): whom it reached when the server
+    says (its ``to``: with several conversations, "message 3" alone named nobody)."""
+    if event.to:
+        return _("✓✓ delivered to {name}: message {id}").format(name=sanitize(event.to), id=event.msg_id)
+    return _("✓✓ delivered: message {id}").format(id=event.msg_id)
+
+
 def day_rule(label: str) -> str:
     """A day's separator line in the terminal: ``── Yesterday ──``."""
     return f"── {label} ──"

@@ -190,7 +190,7 @@ from .errors import (
 from .display import CONNECTION_ERROR, login_refused_words
 from .events import AnsweredLate, Reconnected, Reconnecting
 from .tlsbio import MemoryTLS
-from .transport import Link, login_failure, open_socket, start_tls, tls_context
+from .transport import Link, connect_host, login_failure, open_socket, reached_host, start_tls, tls_context
 from .onevent import on_event_errors, on_event_raised
 from .outgoing import OutgoingMessage
 from .resume import ResumeTokens
@@ -318,6 +318,7 @@ class ChatClient:
         self.name = name
         self.servers: list[tuple[str, int]] = [(h, int(p)) for h, p in servers] if servers else [(host, port)]
         self.host, self.port = self.servers[0]
+        self._reached: tuple[str, str] | None = None  # (a host given, the address it reached), once connected
         self.events: queue.Queue[Event] = queue.Queue(EVENT_QUEUE_SIZE)
         self.closed = threading.Event()
         self.welcome: Welcome | None = None
@@ -377,8 +378,10 @@ class ChatClient:
 
     @property
     def address(self) -> str:
-        """``host:port`` of the server, for messages."""
-        return format_address(self.host, self.port)
+        """``host:port`` of the server, for messages: for a listen-on-every-address host ("", "::"),
+        this machine's address it reached (client/transport.py)."""
+        given, reached = self._reached or (None, None)
+        return format_address(reached if given == self.host and reached else connect_host(self.host), self.port)
 
     @property
     def tls(self) -> bool:
@@ -608,6 +611,7 @@ class ChatClient:
         close() ends a handshake the server never answers at once, not after ``timeout``."""
         context = self._tls_context() if self._tls else None  # first: CertificateError for a bad CA file
         sock = open_socket(self.host, self.port, timeout)
+        self._reached = (self.host, reached_host(self.host, sock))
         with self._lock:
             if self.core.closing:  # close() came while we were connecting
                 sock.close()

@@ -45,7 +45,8 @@ from i18n import _
 from protocol import Delivered, DirectMessage, Event
 
 from . import auth
-from .display import NOT_DELIVERED, DayBreaks, day_rule, explain_refusal, failed_outcome, format_clock, sanitize
+from .display import (NOT_DELIVERED, DayBreaks, day_rule, delivered_words, explain_refusal, failed_outcome, format_clock,
+                      sanitize)
 from .errors import LocalError, LoginRefused, ServerUnreachable
 from .exitcodes import ExitCode, failure_status
 from .library import ChatClient
@@ -82,7 +83,7 @@ def send_once(name: str, to: str, text: str, *, host: str = const.SERVER_HOST, p
             say(out, _("[{clock}] {name} → you: {text}").format(clock=format_clock(event.sent_at),
                                                                  name=sanitize(event.sender), text=sanitize(event.text)))
         elif isinstance(event, Delivered):  # a message an earlier run sent
-            say(out, _("✓✓ delivered: message {id}").format(id=event.msg_id))
+            say(out, delivered_words(event))
 
     client = ChatClient(name, host, port, on_event=on_event, password=password, register=register,
                         **client_options)

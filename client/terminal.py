@@ -63,7 +63,8 @@ did not go through, go to stderr, as ``error: ...``)::
     ✓ queued for Bob: hello (offline: the server keeps it for their next login)
     ✓✓ delivered to Bob: hello                   ... and Bob's client confirmed it (the
                                                  screen's marks: ✓ the server has it, ✓✓ delivered)
-    ✓✓ delivered: message 17                     a message sent by an earlier session
+    ✓✓ delivered to Bob: message 17              a message sent by an earlier session (told at a
+                                                 login; "delivered: message 17" from an older server)
     ✗ not delivered: your message 17 to Bob expired before it was delivered; it waited 7 days ...
                                                  the same, expired (told at a login)
     ✗ not sent to Bob: hello — nobody called Bob has ever logged in here: check the name
@@ -252,6 +253,7 @@ from .terminal_lines import (
     format_rooms,
     format_users,
     format_users_in_columns,
+    left_after_all_words,
     left_elsewhere_words,
     out_of_room_words,
     prompt_for,
@@ -396,6 +398,9 @@ class TerminalUI:
         # The rooms a /leave typed here was asked for (room keys): the "left" of us that the
         # server sends after its answer is this one's, not another device's. Under _print_lock.
         self._leaving_here: set[str] = set()
+        # The rooms a /leave typed here got "cannot tell whether it was done" for (room keys):
+        # the "left" of us that comes later says it was done after all. Under _print_lock.
+        self._leave_unsure: set[str] = set()
         # Messages sent and maybe not final yet (pipe mode waits for them when leaving).
         self._sent: list[OutgoingMessage] = []
         # Pipe mode: the messages sent whose first line (✓ sent, ✓ queued, ✗ not sent...) is
@@ -980,10 +985,14 @@ class TerminalUI:
                     self._leaving_here.add(canonical(room))
                 try:
                     self.client.leave(room, self._timeout)
-                except RequestFailed:  # refused: no "left" will come
+                except RequestFailed as exc:  # refused: no "left" will come; unsure: a "left" says it was done
                     with self._print_lock:
+                        told_left = canonical(room) not in self._leaving_here  # (its "left" came already)
                         self._leaving_here.discard(canonical(room))
-                    raise
+                        if exc.uncertain and not told_left:
+                            self._leave_unsure.add(canonical(room))
+                    if not (exc.uncertain and told_left):
+                        raise
                 if self._target is not None and canonical(self._target) == canonical(room):
                     self._target = None
                     self._screen.emit(_("* you left {room}; plain lines go to the room").format(room=sanitize(room)))
@@ -1558,6 +1567,7 @@ class TerminalUI:
                     self._connection_down = False  # (what is sent from now on is answered again)
                     self._put_out.clear()  # (the server knows where we are now)
                     self._leaving_here.clear()
+                    self._leave_unsure.clear()
                 self._goodbye = None  # that goodbye was survived: a later end is another story
                 # From the last id shown before this reconnection: what the server sends now
                 # (the messages waiting) may be newer than what another session got meanwhile.
@@ -1678,6 +1688,12 @@ class TerminalUI:
             if event.act == "left" and room in self._leaving_here:
                 self._leaving_here.discard(room)  # this /leave's: its line says it
                 return ""
+            if event.act == "left" and room in self._leave_unsure:  # this /leave's, done after all
+                self._leave_unsure.discard(room)
+                plain_lines_went_there = is_room(self._target) and canonical(self._target) == room
+                if plain_lines_went_there:
+                    self._target = None
+                return left_after_all_words(event.room_name, plain_lines_went_there)
             if event.act in ("kick", "ban", "left"):
                 self._put_out[room] = event.act
                 if is_room(self._target) and canonical(self._target) == room:
@@ -1685,6 +1701,7 @@ class TerminalUI:
                 return left_elsewhere_words(event.room_name) if event.act == "left" else ""
             if event.act == "joined":
                 self._put_out.pop(room, None)
+                self._leave_unsure.discard(room)  # (a "left" after this join is another one)
             elif event.act == "unban" and room in self._put_out:
                 self._put_out[room] = "kick"  # (out still, but a join would do now)
         return ""

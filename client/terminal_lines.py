@@ -60,6 +60,7 @@ from .display import (
     NOT_YET,
     DayBreaks,
     day_rule,
+    delivered_words,
     describe_role,
     describe_room_notice,
     describe_skipped,
@@ -109,6 +110,15 @@ def out_of_room_words(room: str, act: str) -> str:
 def left_elsewhere_words(room: str) -> str:
     """That we left ``room`` on another device (not the room plain lines go to: nothing to do)."""
     return _("you left {room} on another device").format(room=sanitize(room))
+
+
+def left_after_all_words(room: str, plain_lines_went_there: bool) -> str:
+    """That our /leave of ``room``, answered "cannot tell whether it was done", was done (its
+    "left" came); ``plain_lines_went_there``: they now go to the default room."""
+    words = _("you left {room} after all: the server did the /{leave} it could not confirm; plain lines go to the "
+              "room") if plain_lines_went_there \
+        else _("you left {room} after all: the server did the /{leave} it could not confirm")
+    return words.format(room=sanitize(room), leave=command_names("leave")[0])
 
 
 def outcome(message: OutgoingMessage, error: tuple[str, str] | None) -> str:
@@ -490,7 +500,7 @@ def describe_event(event: Event, me: str, carbons: dict[int, Carbon] | None = No
         return ngettext("! reconnected; {n} message sent again", "! reconnected; {n} messages sent again",
                         event.resent).format(n=event.resent)
     if isinstance(event, Delivered):  # the outcome of a message sent by an earlier session
-        return _("✓✓ delivered: message {id}").format(id=event.msg_id)
+        return delivered_words(event)
     if isinstance(event, ErrorReply) and event.code == ErrorCode.EXPIRED:
         # Told at a login, days later, of a message no tracker of this run knows: the
         # server's words name it and its recipient ("your message 17 to Bob expired"; no

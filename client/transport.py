@@ -33,14 +33,30 @@ def tls_context(cafile: str | None) -> ssl.SSLContext:
 # A server's "listen on every address" names no machine to connect to: "" (the
 # coursework's const.py idiom, which getaddrinfo cannot resolve), "0.0.0.0" (which Windows
 # refuses to connect to) or "::". A client given one (SERVER_HOST in const_local.py, shared
-# by the server and the clients) connects to this machine, where that server is.
-_EVERY_ADDRESS = {"": "127.0.0.1", "0.0.0.0": "127.0.0.1", "::": "::1"}
+# by the server and the clients) connects to this machine, where that server is: for "::",
+# ::1 and then 127.0.0.1, as a server on "::" takes both but one on 0.0.0.0 only the second.
+_EVERY_ADDRESS = {"": ("127.0.0.1",), "0.0.0.0": ("127.0.0.1",), "::": ("::1", "127.0.0.1")}
+
+
+def connect_hosts(host: str) -> "tuple[str, ...]":
+    """The hosts a client tries, in turn, for ``host``: this machine's loopback addresses for a
+    listen-on-every-address one (:data:`_EVERY_ADDRESS`), else ``host`` itself."""
+    return _EVERY_ADDRESS.get(host.strip(), (host,))
 
 
 def connect_host(host: str) -> str:
-    """The host a client connects to for ``host``: this machine's loopback address for a
-    listen-on-every-address one (:data:`_EVERY_ADDRESS`), else ``host`` itself."""
-    return _EVERY_ADDRESS.get(host.strip(), host)
+    """The host a client connects to first for ``host`` (:func:`connect_hosts`)."""
+    return connect_hosts(host)[0]
+
+
+def reached_host(host: str, sock: socket.socket) -> str:
+    """The host ``sock``, opened by :func:`open_socket` for ``host``, reached: ``host`` itself,
+    or for a listen-on-every-address one the loopback address that answered (for the user's
+    "connected to", and for the TLS host name)."""
+    if len(connect_hosts(host)) > 1:
+        with suppress(OSError):
+            return sock.getpeername()[0]
+    return connect_host(host)
 
 
 class Link(NamedTuple):
@@ -72,7 +88,15 @@ def open_socket(host: str, port: int, timeout: float) -> socket.socket:
     :class:`LoginInterrupted` (a kind of ServerUnreachable) when the connection was reset
     on the way, which a new attempt may not meet.
     """
-    host = connect_host(host)
+    *first, last = connect_hosts(host)
+    for tried in first:  # (this machine's other loopback address follows: its refusal says more)
+        with suppress(ServerUnreachable):
+            return _open_one(tried, port, timeout)
+    return _open_one(last, port, timeout)
+
+
+def _open_one(host: str, port: int, timeout: float) -> socket.socket:
+    """:func:`open_socket` for one host, an address or a name."""
     where = format_address(host, port)
     try:
         sock = socket.create_connection((host, port), timeout=timeout)

@@ -533,6 +533,17 @@ def _fast_ack(kind: str) -> Callable[[Any], bytes]:
     return encode_ack
 
 
+_fast_delivered_ack = _fast_ack("delivered")
+
+
+def _fast_delivered(event: Any) -> bytes:
+    # The recipient (``to``) is told only with the outcomes of a login (an earlier run's
+    # messages): those take the generic way; the live one pays one slot read for it.
+    if event.to is not None:
+        return _dumps(to_dict(event)).encode("utf-8") + b"\n"
+    return _fast_delivered_ack(event)
+
+
 def _fast_dm(event: Any) -> bytes:
     # A dm deleted before it was delivered (``deleted``, never None then: a few per
     # deletion) takes the generic way, which writes the flag; every other pays one slot
@@ -582,7 +593,7 @@ _FAST: dict[type[Event], Callable[[Any], bytes]] = {
     TYPES["welcome"]: _fast_welcome,
     TYPES["accepted"]: _fast_ack("accepted"),
     TYPES["queued"]: _fast_ack("queued"),
-    TYPES["delivered"]: _fast_ack("delivered"),
+    TYPES["delivered"]: _fast_delivered,
     TYPES["dm"]: _fast_dm,
     TYPES["room"]: _fast_room,
 }

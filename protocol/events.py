@@ -437,12 +437,15 @@ class Done(Event):
 
 @dataclass(frozen=True, slots=True)
 class Delivered(Event):
-    """The recipient's client confirmed receipt of message ``msg_id``."""
+    """The recipient's client confirmed receipt of message ``msg_id``; ``to``: the recipient,
+    where the sender's client may not know it (an earlier run's message, told at the login),
+    else None (not on the wire: the live one answers a message the client tracks)."""
 
     TYPE: ClassVar[str] = "delivered"
     SENDER: ClassVar[str] = "server"
     request_id: str
     msg_id: int
+    to: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -80,11 +80,21 @@ def default_folder(data_dir: Path, now: float | None = None) -> Path:
     return data_dir.with_name(f"{data_dir.name}-backup-{stamp}")
 
 
+def resolved(path: Path) -> Path:
+    """``path`` as the folder or file it names, for saying it: "/tmp/x/../copia-1" is
+    "/tmp/copia-1" (through links, as the system goes there, not by striking out words);
+    absolute as given when the system cannot resolve it (a NUL in it: what the copy then says)."""
+    try:
+        return path.expanduser().resolve()
+    except (OSError, ValueError):
+        return path.absolute()
+
+
 def back_up(database: Path, folder: Path, step_pages: int = STEP_PAGES) -> BackupMade:
     """Copy ``database`` (of a running server or not) into ``folder``, which must not exist
     or be empty; returns what was made. Raises :class:`BackupRefused` (with nothing left
     behind) if the database is missing, the folder is not empty, or the copy fails."""
-    database, folder = database.absolute(), folder.absolute()
+    database, folder = resolved(database), resolved(folder)
     try:
         # Looking can fail too (a name too long, a folder we may not read): said as any failure.
         if not database.is_file():

@@ -24,6 +24,7 @@ import signal
 import sys
 import threading
 import time
+from collections import deque
 from collections.abc import Callable, Iterator, Sequence
 from typing import TextIO
 
@@ -200,6 +201,60 @@ def say_to_operator(line: str, *, stdin: TextIO | None = None, stdout: TextIO | 
     print(line, file=stdout, flush=True)
 
 
+# Seconds a command's answer may hold back the answers of the commands typed after it. Each
+# is due within the store's deadline; past this one, a command that never answers (a bug)
+# does not mute the console: the later answers are said, and its own whenever it comes.
+ANSWER_HOLD = 60.0
+
+
+class AnswersInOrder:
+    """The console's answers in the order its commands were typed: ``/password Dana`` then
+    at once ``/unregister Dana`` printed the unregister's question first (a new password is
+    hashed in a thread, then stored), so each answer read as the other command's. Each
+    command takes its :meth:`turn` as it is read; its first line waits for those of the
+    commands before it (at most ``hold`` s after the oldest was typed). Thread-safe: answers
+    come from the event loop and from the console's thread."""
+
+    def __init__(self, say: Callable[[str], None], clock: Callable[[], float] = time.monotonic,
+                 hold: float = ANSWER_HOLD) -> None:
+        self._say, self._clock, self._hold = say, clock, hold
+        self._lock = threading.Lock()
+        self._turns: deque[list] = deque()  # [the answer or None, when typed], oldest first
+
+    def turn(self) -> Callable[[str], None]:
+        """The next command's ``say(line)``: its first call is its answer, said in turn;
+        any later one (a backup's "made" line) is said at once."""
+        entry: list = [None, self._clock()]
+        with self._lock:
+            self._turns.append(entry)
+
+        def say(line: str) -> None:
+            with self._lock:  # (said under the lock: two threads' answers never cross)
+                if entry[0] is not None or entry not in self._turns:  # answered already, or passed over
+                    self._say(line)
+                    return
+                entry[0] = line
+                self._say_due()
+        return say
+
+    def flush(self) -> None:
+        """Say the answers held only by a command whose hold has ended (the console's loop
+        calls this once each command's hold is over: no other answer may come to say them)."""
+        with self._lock:
+            self._say_due()
+
+    def _say_due(self) -> None:
+        while self._turns:
+            line, typed = self._turns[0]
+            overdue = line is None and self._clock() - typed >= self._hold and \
+                any(later is not None for later, _typed in self._turns)
+            if line is None and not overdue:
+                return
+            self._turns.popleft()
+            if line is not None:
+                self._say(line)
+
+
 # Seconds between two looks at whether a server in the background has been brought back.
 FOREGROUND_POLL = 0.25
 
@@ -279,10 +334,18 @@ def watch_console(loop: asyncio.AbstractEventLoop, on_quit: Callable[[], None],
                   on_backup: Callable[[str], None] | None = None,
                   on_unregister: Callable[[str], None] | None = None) -> threading.Thread:
     """Start reading commands from standard input; returns the (daemon) thread.
-    ``on_admin(name)`` is called for ``/admin NAME`` (``/admin`` alone: with ""),
-    ``on_password(name)`` for ``/password NAME`` (alone: with ""), and ``on_backup(folder)``
-    for ``/backup FOLDER`` (alone: with ""), ``on_unregister(name)`` for ``/unregister NAME``
-    (alone: with "")."""
+    ``on_who(say)`` is called for ``/who``, ``on_admin(name, say)`` for ``/admin NAME``
+    (``/admin`` alone: with ""), ``on_password(name, say)`` for ``/password NAME`` (alone:
+    with ""), ``on_backup(folder, say)`` for ``/backup FOLDER`` (alone: with ""),
+    ``on_unregister(name, say)`` for ``/unregister NAME`` (alone: with ""): each answers with
+    ``say``, its turn of :class:`AnswersInOrder`, so that answers come in the commands' order."""
+    answers = AnswersInOrder(say_to_operator)
+
+    def turn() -> Callable[[str], None]:
+        """The next command's turn, and a look once its hold is over (AnswersInOrder.flush)."""
+        say = answers.turn()
+        loop.call_soon_threadsafe(loop.call_later, ANSWER_HOLD + 0.1, answers.flush)
+        return say
 
     def given(command: str, names: str | frozenset[str]) -> str | None:
         """The one of ``names`` that ``command`` (the line, lower-cased) is, with or without
@@ -298,19 +361,19 @@ def watch_console(loop: asyncio.AbstractEventLoop, on_quit: Callable[[], None],
                     loop.call_soon_threadsafe(on_quit)
                     return
                 if given(command, WHO_COMMANDS):  # "/quem agora" too: what follows changes nothing
-                    loop.call_soon_threadsafe(on_who)
+                    loop.call_soon_threadsafe(on_who, turn())
                 elif on_admin is not None and given(command, ADMIN_COMMAND):
-                    loop.call_soon_threadsafe(on_admin, line.strip()[len(ADMIN_COMMAND):].strip())
+                    loop.call_soon_threadsafe(on_admin, line.strip()[len(ADMIN_COMMAND):].strip(), turn())
                 elif on_password is not None and (word := given(command, PASSWORD_COMMANDS)):
-                    loop.call_soon_threadsafe(on_password, line.strip()[len(word):].strip())
+                    loop.call_soon_threadsafe(on_password, line.strip()[len(word):].strip(), turn())
                 elif on_backup is not None and (word := given(command, BACKUP_COMMANDS)):
-                    loop.call_soon_threadsafe(on_backup, line.strip()[len(word):].strip())
+                    loop.call_soon_threadsafe(on_backup, line.strip()[len(word):].strip(), turn())
                 elif on_unregister is not None and (word := given(command, UNREGISTER_COMMANDS)):
-                    loop.call_soon_threadsafe(on_unregister, line.strip()[len(word):].strip())
+                    loop.call_soon_threadsafe(on_unregister, line.strip()[len(word):].strip(), turn())
                 elif command:  # /help, or anything else: what can be typed here
                     unknown = () if command in HELP_COMMANDS else (
                         _("unknown command {command!r}").format(command=line.strip()),)
-                    say_to_operator("\n".join((*unknown, *help_lines(console_width(sys.stdout)))))
+                    turn()("\n".join((*unknown, *help_lines(console_width(sys.stdout)))))
         except (OSError, ValueError, RuntimeError):
             return  # no console, or the loop is already closed
 

@@ -221,7 +221,7 @@ def _ignore_error(_error: object) -> None:
 def _outcome(message: mailbox.StoredMessage) -> Event:
     """What a sender is told of a message in a final state (delivered or expired)."""
     if message.state == "delivered":
-        return Delivered(message.client_id, message.msg_id)
+        return Delivered(message.client_id, message.msg_id, message.recipient)  # (whom: its run may be over)
     # waited: its lifetime on this server (its operator's QUEUE_TTL when it was stored), for
     # the clients to say rather than their own const.QUEUE_TTL.
     waited = None if message.expires_at is None else message.expires_at - message.sent_at

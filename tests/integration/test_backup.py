@@ -120,6 +120,36 @@ def test_a_backup_into_a_file_says_it_is_a_file(tmp_path: Path) -> None:
         "folder: a backup goes into a new (or empty) folder" in done.stderr, done.stderr
 
 
+def test_a_backup_folder_given_with_dot_dot_is_said_as_the_folder_it_is(tmp_path: Path) -> None:
+    """'--backup ../copia-1' said '/tmp/x/../copia-1' in its lines, made and refused: a path
+    nobody reads at a glance (and wrong if a part of it is a link); the folder itself is said."""
+    open_database(tmp_path / "data" / "chat.sqlite3").close()
+    (tmp_path / "data" / "sub").mkdir()
+    made = run("--data", str(tmp_path / "data"), "--backup", str(tmp_path / "data" / "sub" / ".." / ".." / "copia-1"))
+    resolved = (tmp_path / "copia-1").resolve()
+    assert made.returncode == 0 and f"backup made: {resolved / 'chat.sqlite3'} (" in made.stderr \
+        and f"start a server with --data {resolved}\n" in made.stderr and "/../" not in made.stderr, made.stderr
+    refused = run("--data", str(tmp_path / "data"), "--backup", str(tmp_path / "data" / ".." / "copia-1"))
+    assert refused.returncode == 1 and f"no backup made: {resolved} is not an empty folder" in refused.stderr \
+        and "/../" not in refused.stderr, refused.stderr
+
+
+def test_the_console_says_a_backup_folder_given_with_dot_dot_as_the_folder_it_is(tmp_path: Path) -> None:
+    open_database(tmp_path / "data" / "chat.sqlite3").close()
+    resolved = (tmp_path / "copia-1").resolve()
+    console = DataConsole(tmp_path / "data")
+    try:
+        console.expect(r"listening on 127\.0\.0\.1:(\d+)\n")
+        console.type(f"/backup {tmp_path / 'data' / '..' / 'copia-1'}")
+        console.expect(r"backing up the database into " + re.escape(str(resolved)) + "…")
+        console.expect(r"backup made: " + re.escape(str(resolved / "chat.sqlite3")) + " ")
+        console.type("/quit")
+        said = console.finish()
+    finally:
+        console.close()
+    assert "/../" not in said, said
+
+
 def test_a_backup_of_a_stopped_server_leaves_only_the_copy_and_nothing_beside_the_database(tmp_path: Path) -> None:
     data, copy = tmp_path / "data", tmp_path / "cópia"
     db = open_database(data / "chat.sqlite3")

@@ -12,6 +12,9 @@ The checker itself is tried on made-up records: a test that cannot fail is a def
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 from chaos import EDIT_MARK, OK, REFUSED, ROOM, UNSURE, Record, edits_behind, posts_behind, run_chaos, violations
@@ -20,6 +23,7 @@ from redisserver import require_redis_server
 from client.outgoing import DELIVERED, FAILED, SENT, OutgoingMessage, MessageUpdate
 from protocol import DirectMessage, Edited, RoomEdited, RoomPost
 
+RUNNER = Path(__file__).resolve().parents[1] / "support" / "chaosrun.py"
 SECONDS = float(os.environ.get("CHAOS_SECONDS", "8"))
 
 
@@ -319,3 +323,13 @@ def test_the_checker_holds_every_device_of_every_member_to_a_posts_last_stored_e
     room_edit(records["Bia"], 1)  # told late, after edit 2
     room_edit(records["Bia"], 2)
     assert violations(records, clients, second=phone) == ["Bia was shown edit 1 of message 21 after edit 2"]
+
+
+@pytest.mark.parametrize("args", [[], ["--help"], ["cluster", "one"]])
+def test_the_hand_runner_says_how_to_run_it(args: list[str]) -> None:
+    """``chaosrun.py`` with no arguments (or --help) crashed with an IndexError traceback."""
+    done = subprocess.run([sys.executable, str(RUNNER), *args], capture_output=True, text=True, timeout=20,
+                          stdin=subprocess.DEVNULL)
+    said = done.stdout + done.stderr
+    assert "Traceback" not in said and "usage: chaosrun.py" in said, said
+    assert done.returncode == (0 if args == ["--help"] else 2), said

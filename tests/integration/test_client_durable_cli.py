@@ -141,7 +141,7 @@ def test_the_terminal_shows_queued_then_delivered_at_the_next_login(server: Serv
     bob.who(WAIT)  # the message has come and Bob's receipt has reached the server
     code, lines = run_pipe(server.port, "/who\n")
     assert code == ExitCode.OK
-    assert any(re.fullmatch(r"✓✓ delivered: message \d+", line) for line in lines), lines
+    assert any(re.fullmatch(r"✓✓ delivered to Bob: message \d+", line) for line in lines), lines  # (whom: any of many)
 
 
 # --- /history, /block -------------------------------------------------------------------------

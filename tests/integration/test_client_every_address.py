@@ -39,8 +39,24 @@ def test_the_asyncio_client_given_every_address_connects_to_this_machine() -> No
         try:
             await ana.connect(WAIT)
             assert ana.connected
+            assert ana.address == f"127.0.0.1:{port}"  # (it said ":PORT")
         finally:
             await ana.close()
 
     with ServerThread(ServerConfig(host="127.0.0.1", port=0)) as server:
         asyncio.run(asyncio.wait_for(test(server.port), 30))
+
+
+@pytest.mark.parametrize("host", ["", "0.0.0.0", "::"])
+def test_a_client_given_every_address_says_the_address_it_reached(host: str) -> None:
+    """``--host ""`` printed "* connected to :15300 as X" (no host at all): the client says
+    the address it connected to, this machine's. And ``--host ::`` tried only ::1, so a server
+    on 127.0.0.1 or 0.0.0.0 (IPv4 alone) was "refused": this machine is also 127.0.0.1, tried next."""
+    with ServerThread(ServerConfig(host="127.0.0.1", port=0)) as server:
+        ana = ChatClient("Ana", host, server.port, resume_tokens=ResumeTokens(None))
+        try:
+            ana.connect(timeout=WAIT)
+            assert ana.address == f"127.0.0.1:{server.port}"
+        finally:
+            ana.close()
+

@@ -191,7 +191,7 @@ def test_a_sender_offline_when_the_receipt_comes_is_told_right_after_her_next_we
                    what="the receipts being stored")
     with login(server, "Alice") as alice:
         assert [alice.expect(Delivered, skip=NOTICES) for _ in queued] == [
-            Delivered(q.request_id, q.msg_id) for q in queued]
+            Delivered(q.request_id, q.msg_id, "Bob") for q in queued]  # (a login's names the recipient)
         quiet(alice)
         for q in queued:
             alice.send(OutcomeAck(q.msg_id))
@@ -294,7 +294,7 @@ def test_a_resend_even_after_a_reconnect_is_stored_and_shown_once(server):
             # Resent once more after delivery: the answer says so, Bob sees nothing new.
             alice.send(SendDirect("r1", "Bob", "only once"))
             assert alice.expect(Accepted, skip=NOTICES).msg_id == first.msg_id
-            assert alice.expect(Delivered, skip=NOTICES) == Delivered("r1", first.msg_id)
+            assert alice.expect(Delivered, skip=NOTICES) == Delivered("r1", first.msg_id, "Bob")  # (from the store)
             quiet(bob)
 
 

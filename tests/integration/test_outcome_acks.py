@@ -199,7 +199,7 @@ def deliver_while_alice_is_away(bench: RelayBench, count: int) -> list[Queued]:
 def test_an_outcome_is_told_at_every_login_until_acknowledged(loop, store_kind):
     bench = RelayBench(loop, store_kind)
     [queued] = deliver_while_alice_is_away(bench, 1)
-    told = Delivered(queued.request_id, queued.msg_id)
+    told = Delivered(queued.request_id, queued.msg_id, "Bob")  # a login's: it names the recipient
     for _ in range(2):  # not acknowledged: told again
         alice = log_in_again(bench, "Alice")
         assert alice.take(Delivered) == [told]
@@ -230,7 +230,7 @@ def test_a_live_outcome_goes_to_every_session_and_to_each_later_one_until_acknow
     assert alice1.take(Delivered) == alice2.take(Delivered) == [told]
     # Neither session acknowledged (both links may be dying): a third login hears it.
     alice3 = bench.login("Alice", "correct horse")
-    assert alice3.take(Delivered) == [told]
+    assert alice3.take(Delivered) == [Delivered("m", accepted.msg_id, "Bob")]  # (a login's names the recipient)
     assert not alice1.take(Delivered) and not alice2.take(Delivered)  # a login tells only itself
     bench.relay.handle(alice2, OutcomeAck(accepted.msg_id))
     bench.settle()
@@ -302,7 +302,7 @@ def test_an_ack_for_a_message_that_is_not_yours_is_answered_alike_whether_it_exi
     assert [e.message.replace(str(queued.msg_id), "N").replace("987654", "N") for e in errors] == [
         "message N was not sent by you"] * 2
     # Bob's ack did not count for Alice.
-    assert log_in_again(bench, "Alice").take(Delivered) == [Delivered(queued.request_id, queued.msg_id)]
+    assert log_in_again(bench, "Alice").take(Delivered) == [Delivered(queued.request_id, queued.msg_id, "Bob")]
     bench.store.close()
 
 
@@ -381,7 +381,7 @@ def test_a_delivered_lost_with_the_senders_dying_link_comes_at_her_next_login(se
         wait_until(lambda: stored(server, "state") == [("delivered",)], what="the receipt")
     # Her next login (through the proxy again: the fault has fired) brings it.
     with WireClient.login("127.0.0.1", proxy.port, "Alice") as alice:
-        assert alice.expect(Delivered, skip=NOTICES) == Delivered("m1", accepted.msg_id)
+        assert alice.expect(Delivered, skip=NOTICES) == Delivered("m1", accepted.msg_id, "Bob")
         quiet(alice)
         alice.send(OutcomeAck(accepted.msg_id))
         alice.send(Goodbye())

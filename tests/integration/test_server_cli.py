@@ -554,6 +554,29 @@ def test_the_console_resets_a_password_shown_once_and_ends_the_accounts_sessions
     assert "Traceback" not in said
 
 
+def test_the_console_answers_its_commands_in_the_order_they_were_typed() -> None:
+    """``/password Dana`` and at once ``/unregister Dana``: the unregister's question came
+    first (the new password is hashed in a thread, then stored), so the answers read as
+    those of the other commands. Each command's answer waits for those typed before it."""
+    from protocol import Hello, Welcome
+    from wire import WireClient
+    console = Console("--port", "0", "--web-port", "0")
+    try:
+        port = int(console.expect(r"listening on 127\.0\.0\.1:(\d+)\n").group(1))
+        with WireClient("127.0.0.1", port) as dana:
+            dana.send(Hello("h", "Dana", 2, "a password of hers", True))
+            dana.expect(Welcome)
+        console.type("/password Dana\n/unregister Dana\n/who")
+        console.expect(r"(?s)new password of Dana: .*deletes the account Dana.*\n.*online")
+        console.type("/quit")
+        said = console.finish()
+    finally:
+        console.close()
+    out = console.out.decode()
+    assert out.index("new password of Dana") < out.index("deletes the account Dana") < out.rindex("online"), out
+    assert "Traceback" not in said
+
+
 # --- The operator's own settings (overrides.py) ------------------------------------------
 
 

@@ -1872,7 +1872,7 @@ def test_late_receipt_after_a_restart_delivers_and_tells_the_sender(loop, tmp_pa
     bench.relay.handle(bob, Receipt(queued.msg_id))
     bench.relay.handle(bob, Receipt(queued.msg_id))
     bench.settle()
-    assert alice.take(Delivered) == [Delivered("q", queued.msg_id)]
+    assert alice.take(Delivered) == [Delivered("q", queued.msg_id, "Bob")]  # (from the store: it names him)
     assert not bob.take(ErrorReply)
     bench.relay.handle(bob, Receipt(123456))
     bench.settle()

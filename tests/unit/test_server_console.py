@@ -8,8 +8,8 @@ import re
 from pathlib import Path
 
 from server import console
-from server.console import (ADMIN_COMMAND, BACKUP_COMMANDS, HELP_COMMANDS, PASSWORD_COMMANDS, QUIT_COMMANDS, UNREGISTER_COMMANDS,
-                            WHO_COMMANDS, help_lines, say_to_operator)
+from server.console import (ADMIN_COMMAND, BACKUP_COMMANDS, HELP_COMMANDS, PASSWORD_COMMANDS, QUIT_COMMANDS,
+                            UNREGISTER_COMMANDS, WHO_COMMANDS, AnswersInOrder, help_lines, say_to_operator)
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -161,3 +161,50 @@ def test_the_log_says_at_start_how_to_use_the_console_only_when_someone_can_type
     closed = io.StringIO()
     closed.close()
     assert console.console_hint(closed) is None
+
+
+def test_the_console_answers_in_the_order_of_its_commands() -> None:
+    """/password Dana (answered once its hash and store are done), then /unregister Dana
+    (answered at once): the question was printed before the password. Each answer waits for
+    the earlier commands' ones; a second line of a command (a backup's "made") comes at once."""
+    said: list[str] = []
+    answers = AnswersInOrder(said.append, clock=lambda: 0.0)
+    password, unregister, who = answers.turn(), answers.turn(), answers.turn()
+    unregister("delete Dana?")
+    who("online: nobody")
+    assert said == []
+    password("new password of Dana")
+    assert said == ["new password of Dana", "delete Dana?", "online: nobody"]
+    backup = answers.turn()
+    backup("backing up…")
+    backup("backup made")
+    assert said[-2:] == ["backing up…", "backup made"]
+
+
+def test_a_command_that_does_not_answer_mutes_the_console_only_for_a_while() -> None:
+    now = [0.0]
+    said: list[str] = []
+    answers = AnswersInOrder(said.append, clock=lambda: now[0], hold=60.0)
+    silent, who = answers.turn(), answers.turn()
+    who("online: nobody")
+    assert said == []
+    now[0] = 61.0
+    answers.turn()("help")
+    assert said == ["online: nobody", "help"]
+    silent("late answer")  # said when it comes, not lost
+    assert said[-1] == "late answer"
+
+
+def test_answers_held_by_a_silent_command_are_said_when_its_hold_ends_without_another_command() -> None:
+    """Held behind a command that never answers, /who's answer waited for the next command's
+    answer: none might come. The console's loop calls flush() once each hold has ended."""
+    now = [0.0]
+    said: list[str] = []
+    answers = AnswersInOrder(said.append, clock=lambda: now[0], hold=60.0)
+    answers.turn()
+    answers.turn()("online: nobody")
+    answers.flush()
+    assert said == []
+    now[0] = 60.5
+    answers.flush()
+    assert said == ["online: nobody"]

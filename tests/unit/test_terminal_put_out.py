@@ -242,3 +242,41 @@ def test_leaving_a_room_plain_lines_do_not_go_to_says_nothing_of_them(monkeypatc
     ui, out, asked = _pipe("/entrar #redes\n/entrar #bd\n/deixar #redes\n", monkeypatch, {})
     ui._loop()
     assert out.getvalue().splitlines()[-1] == "* você saiu de #redes", out.getvalue()
+
+
+def test_a_leave_answered_unsure_then_told_done_is_not_taken_for_another_devices(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """/leave answered "unavailable", not sure whether it was done (a cluster node that lost
+    Redis on the way), then the "left" notice: it was done after all, by this /leave. It was
+    said as "you left #redes on another device", and plain lines stayed refused for it."""
+    from client.errors import RequestFailed
+    ui, out, asked = _pipe("/join #redes\n/leave\nfirst\n", monkeypatch, {})
+
+    def leave_unsure_then_told(room: str, timeout: float) -> None:
+        asked.append(("leave", room))
+        ui._on_event(LEFT_ELSEWHERE)  # (the receiver thread may show it before /leave's line)
+        raise RequestFailed("unavailable", "not sure", 1.0, uncertain=True)
+
+    monkeypatch.setattr(ui.client, "leave", leave_unsure_then_told)
+    ui._loop()
+    said = out.getvalue()
+    assert "another device" not in said and asked[-1] == ("say", "first"), (said, asked)
+
+
+def test_a_leave_answered_unsure_and_told_done_later_says_so_and_moves_plain_lines(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    from client.errors import RequestFailed
+    ui, out, asked = _pipe("/join #redes\n/leave\nfirst\nsecond\n", monkeypatch, {"first": [LEFT_ELSEWHERE]})
+
+    def leave_unsure(room: str, timeout: float) -> None:
+        asked.append(("leave", room))
+        raise RequestFailed("unavailable", "not sure", 1.0, uncertain=True)
+
+    monkeypatch.setattr(ui.client, "leave", leave_unsure)
+    ui._loop()
+    lines = out.getvalue().splitlines()
+    assert lines[1].startswith("! /leave failed: ") and lines[2:] == [
+        "✓ sent to #redes: first",  # (not known to be out yet: it went where plain lines go)
+        "* you left #redes after all: the server did the /leave it could not confirm; plain lines go to the room",
+        "✓ sent to the room: second"], lines
+    assert asked[-1] == ("say", "second"), asked
