@@ -108,9 +108,9 @@ from ..clock import WaitsClock
 from ..core import SIGNED_OUT, is_default_room, late_change
 from ..display import (
     FAILED_MARKS, NOT_DELIVERED, NOT_SENT, cut_whole, describe_room_notice, describe_skipped,
-    explain_refusal, failed_outcome, format_when, late_answer_words, left_why, lost_words, sanitize, sanitize_lines,
-    shown_text, unavailable_words, window_gone_while_away, window_out_of_room_recipient, window_out_of_room_refused,
-    window_out_of_room_words,
+    explain_refusal, failed_outcome, format_when, late_answer_words, left_why, lost_words, ours_alike, sanitize,
+    sanitize_lines, shown_text, unavailable_words, window_gone_while_away, window_out_of_room_recipient,
+    window_out_of_room_refused, window_out_of_room_words,
 )
 from ..errors import NotConnected, RequestFailed
 from ..events import AnsweredLate, ServerUnavailable
@@ -743,14 +743,17 @@ class ChatModel:
         self._conversation(name)
         return key_of(name)
 
-    def like(self, name: str) -> str | None:
+    def like(self, name: str, yourself: bool = False) -> str | None:
         """The one name this window knows (the list: who is online, whom we talked with;
         the rooms' members) that looks like ``name`` and is someone else's, as the server
         spells it (``João`` for a typed ``joao``: registry.names.lookalike_among, the
         terminal's rule); None when there is none, or several. For "did you mean João?"
-        when nobody has ``name`` (a ``whois`` answers ``unknown`` and nothing more)."""
+        when nobody has ``name`` (a ``whois`` answers ``unknown`` and nothing more).
+        ``yourself``: else our own, said as ours ("Conceição (you)": display.ours_alike),
+        as the terminal says it; words for the sentence, not a name for the box."""
         members = (member.name for state in self.rooms.values() for member in state.members or ())
-        return lookalike_among(name, [*(c.name for c in self.contacts.values()), *members], (self.me,))
+        theirs = lookalike_among(name, [*(c.name for c in self.contacts.values()), *members], (self.me,))
+        return ours_alike(name, self.me) if theirs is None and yourself else theirs
 
     def _contact(self, name: str) -> Contact:
         key = key_of(name)

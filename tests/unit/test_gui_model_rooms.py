@@ -570,6 +570,21 @@ def test_a_name_nobody_has_is_offered_the_one_the_window_knows_that_looks_like_i
     assert model.like("joao") is None
 
 
+def test_our_own_name_typed_without_its_accents_is_said_as_ours_as_the_terminal_says_it() -> None:
+    """Conceição's "New chat" with "conceicao" (nobody has it: the server lets nobody take
+    a name like hers): "did you mean Conceição (you)?", the terminal's words, for the
+    sentence only (the box is offered no name of ours); someone else's look-alike still
+    comes first, and a name of nobody's nothing."""
+    model = ChatModel("Conceição")
+    model.set_online(["Conceição", "Ana", "João"])
+    assert model.like("conceicao", yourself=True) == "Conceição (you)"
+    assert model.like("Conceicao", yourself=True) == "Conceição (you)"
+    assert model.like("conceicao") is None  # not for the box
+    assert model.like("joao", yourself=True) == "João"
+    assert model.like("Zed", yourself=True) is None
+    assert model.like("Conceição", yourself=True) is None  # her very name: no question
+
+
 def test_an_invitation_to_a_room_we_are_not_in_is_said_where_it_is_seen() -> None:
     """Olga invites Bob to #turma (invite-only), which Bob is not in: the notice went only
     to #turma's conversation, which is not in the list (Bob is no member), so Bob never saw
