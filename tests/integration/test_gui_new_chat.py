@@ -189,6 +189,6 @@ def test_our_own_name_typed_without_its_accents_is_said_as_ours(open_gui, server
     window.wait(lambda s: s["view"] == "chat" and s["state"] == "connected", "the chat view")
     window.cmd("new_chat", name="conceicao")
     state = window.wait(lambda s: s["alerts"], "the refusal said")
-    assert state["alerts"][-1][1] == "Ninguém chamado conceicao jamais entrou aqui; você quis dizer Conceição (você)?", \
-        state["alerts"]
+    said = state["alerts"][-1][1]
+    assert said == "Ninguém chamado conceicao jamais entrou aqui; você quis dizer Conceição (você)?", state["alerts"]
     assert state["new_chat"] == "conceicao" and state["active"] == "#room", state
