@@ -15,6 +15,7 @@ import const
 from i18n import N_, _, decimal, ngettext
 from registry import InvalidName, canonical, validate_name
 from registry.names import explain as explain_name
+from registry.names import lookalike_key
 from shared.safetext import sanitize
 
 from .errors import LocalError
@@ -152,6 +153,15 @@ def window_out_of_room_refused(room: str, act: str) -> str:
 def window_out_of_room_recipient(room: str) -> str:
     """The input box's line naming where Enter sends, in room ``room`` we were put out of."""
     return _("Nowhere: you are no longer in {room}").format(room=sanitize(room))
+
+
+def ours_alike(name: str, me: str) -> str | None:
+    """``me`` said as ours ("Conceição (you)") when ``name`` is not ours but looks like it
+    (typed without its accents: the server lets nobody else take a name like it,
+    registry/names.py rule 7), for "did you mean Conceição (you)?"; else None."""
+    if canonical(name) != canonical(me) and lookalike_key(name) == lookalike_key(me):
+        return _("{name} (you)").format(name=me)
+    return None
 
 
 def sanitize_lines(text: object) -> str:

@@ -159,7 +159,7 @@ from protocol import MemberEntry
 from protocol import CatchUp as NodeBack  # feature catch_up (the name CatchUp is terminal_catchup's)
 from i18n import _, ngettext
 from registry import InvalidName, canonical, validate_name
-from registry.names import lookalike_key, not_a_name
+from registry.names import not_a_name
 
 from . import auth
 from .commands import DeleteLast, EditLast  # issue 13
@@ -203,6 +203,7 @@ from .display import (
     back_words,
     gone_words,
     late_answer_words,
+    ours_alike,
     preview,
     reason_words,
     sanitize,
@@ -1433,14 +1434,15 @@ class TerminalUI:
         João?" after a /whois or /history that found nobody: among the names this terminal
         knows, else among who is online now (asked once: a terminal started after the
         class came in has seen nobody join). None if none or several. ``yourself``: else
-        our own, said as ours ("Conceição (you)", for Conceição's /whois Conceicao: the
-        server lets nobody else take a name like it, registry/names.py rule 7)."""
+        our own, said as ours ("Conceição (you)", for Conceição's /whois Conceicao:
+        display.ours_alike)."""
         with self._print_lock:
             like = self._names.like(name, self._me)
         if like is not None:
             return like
-        if yourself and canonical(name) != canonical(self._me) and lookalike_key(name) == lookalike_key(self._me):
-            return _("{name} (you)").format(name=self._me)
+        ours = ours_alike(name, self._me) if yourself else None
+        if ours is not None:
+            return ours
         try:
             users = self.client.who(self._timeout)
         except ClientError:

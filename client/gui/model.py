@@ -108,9 +108,9 @@ from ..clock import WaitsClock
 from ..core import SIGNED_OUT, is_default_room, late_change
 from ..display import (
     FAILED_MARKS, NOT_DELIVERED, NOT_SENT, cut_whole, describe_room_notice, describe_skipped,
-    explain_refusal, failed_outcome, format_when, late_answer_words, left_why, lost_words, sanitize, sanitize_lines,
-    shown_text, unavailable_words, window_gone_while_away, window_out_of_room_recipient, window_out_of_room_refused,
-    window_out_of_room_words,
+    explain_refusal, failed_outcome, format_when, late_answer_words, left_why, lost_words, ours_alike, sanitize,
+    sanitize_lines, shown_text, unavailable_words, window_gone_while_away, window_out_of_room_recipient,
+    window_out_of_room_refused, window_out_of_room_words,
 )
 from ..errors import NotConnected, RequestFailed
 from ..events import AnsweredLate, ServerUnavailable
@@ -467,6 +467,8 @@ class ChatModel:
         # Rooms joined or learned of since the server was last asked for ours (rooms_asked):
         # its answer, made before, says nothing of them.
         self._rooms_since_asked: set[str] = set()
+        # Rooms left or put out of since then: its answer may have been made before.
+        self._left_since_asked: set[str] = set()
         # Whom the user blocks (key -> name), as the server last said (its list after each
         # welcome, then each block or unblock it answered ok); None until it said: a
         # server older than the ``blocks`` request never does, and nobody is marked then.
@@ -743,14 +745,17 @@ class ChatModel:
         self._conversation(name)
         return key_of(name)
 
-    def like(self, name: str) -> str | None:
+    def like(self, name: str, yourself: bool = False) -> str | None:
         """The one name this window knows (the list: who is online, whom we talked with;
         the rooms' members) that looks like ``name`` and is someone else's, as the server
         spells it (``João`` for a typed ``joao``: registry.names.lookalike_among, the
         terminal's rule); None when there is none, or several. For "did you mean João?"
-        when nobody has ``name`` (a ``whois`` answers ``unknown`` and nothing more)."""
+        when nobody has ``name`` (a ``whois`` answers ``unknown`` and nothing more).
+        ``yourself``: else our own, said as ours ("Conceição (you)": display.ours_alike),
+        as the terminal says it; words for the sentence, not a name for the box."""
         members = (member.name for state in self.rooms.values() for member in state.members or ())
-        return lookalike_among(name, [*(c.name for c in self.contacts.values()), *members], (self.me,))
+        theirs = lookalike_among(name, [*(c.name for c in self.contacts.values()), *members], (self.me,))
+        return ours_alike(name, self.me) if theirs is None and yourself else theirs
 
     def _contact(self, name: str) -> Contact:
         key = key_of(name)
@@ -1698,16 +1703,19 @@ class ChatModel:
 
     def rooms_asked(self) -> None:
         """The server is being asked for our rooms (``rooms`` with ``mine``): rooms joined
-        or learned of from now on are not in its answer, and stay (see rooms_listed)."""
+        or learned of from now on are not in its answer, and stay, and rooms left from now on
+        may still be in it, and stay out (see rooms_listed)."""
         self._rooms_since_asked = set()
+        self._left_since_asked = set()
 
     def rooms_listed(self, entries: Iterable[RoomEntry]) -> None:
         """The server's whole list of the named rooms we are in (the answer to ``rooms``
         with ``mine``, asked after each welcome): each is listed as a join would list it,
         with its topic, member count and mode as they are now (changed while we were away,
         say), but nothing is joined (its owner and our role come with its members, once it
-        is opened). A room we left in this window since is not
-        listed again (the list may have been made before the leave). A room listed here
+        is opened). A room we left since the list was asked for is not listed again (the
+        list may have been made before the leave); one left before is, as we are in it again
+        (joined on another device while we were away): a normal room. A room listed here
         and not in it goes (we were put out of it while away, or left it from another
         device), unless it was joined or learned of since the list was asked for; on screen,
         it stays as after a kick (:meth:`room_left`): why it went is not known here, and a
@@ -1716,8 +1724,10 @@ class ChatModel:
         for entry in entries:
             key = room_key(entry.room_name)
             listed.add(key)
-            if key in self._rooms_left or is_default_room(entry.room_name):
+            if key in self._left_since_asked or is_default_room(entry.room_name):
                 continue
+            if key in self._rooms_left:
+                self._back_in(key)
             state = self.rooms.get(key)
             if state is None:
                 state = self.rooms[key] = RoomState(entry.room_name)
@@ -1741,6 +1751,7 @@ class ChatModel:
         refused as after a kick."""
         key = room_key(room)
         self._rooms_left.add(key)
+        self._left_since_asked.add(key)
         self._leaving.discard(key)
         if self.rooms.pop(key, None) is not None:
             self._changes.append(ContactsChanged())

@@ -92,9 +92,11 @@ class NewChatBox:
         if result is not None and result.status == "unknown":
             # The sentence a message to them would be refused with (display.ERROR_TEXTS),
             # with "did you mean João?" for a look-alike the window knows (the whois
-            # answer names none); the box then holds that name: Enter opens it.
+            # answer names none; our own is said as ours, "Conceição (you)"); the box then
+            # holds someone else's name: Enter opens it.
             like = model.like(typed)
-            app.alert(_("New chat"), explain_error("unknown_recipient", "", to=typed, like=like))
+            app.alert(_("New chat"), explain_error("unknown_recipient", "", to=typed,
+                                                   like=model.like(typed, yourself=True)))
             if like is not None and self.name_var.get().strip() == typed:
                 self.name_var.set(like)
                 self.entry.icursor("end")

@@ -178,3 +178,17 @@ def test_new_chat_or_join_room_with_its_box_empty_says_what_to_type_there(open_g
     bob.cmd("dismiss")
     bob.wait(lambda s: not s["alert_open"] and s["focus"] == "join", "the cursor in the join box")
     assert state["active"] == "#room"
+
+
+def test_our_own_name_typed_without_its_accents_is_said_as_ours(open_gui, server, monkeypatch) -> None:  # noqa: F811
+    """Conceição types "conceicao" (nobody may have it: it looks like hers). The window said
+    only "nobody called conceicao", where the terminal asks "did you mean Conceição (you)?";
+    it says the same, and offers no name in the box (a chat with herself is not it)."""
+    monkeypatch.setenv("LANGUAGE", "pt_BR")
+    window = open_gui("Conceição")
+    window.wait(lambda s: s["view"] == "chat" and s["state"] == "connected", "the chat view")
+    window.cmd("new_chat", name="conceicao")
+    state = window.wait(lambda s: s["alerts"], "the refusal said")
+    said = state["alerts"][-1][1]
+    assert said == "Ninguém chamado conceicao jamais entrou aqui; você quis dizer Conceição (você)?", state["alerts"]
+    assert state["new_chat"] == "conceicao" and state["active"] == "#room", state

@@ -448,6 +448,32 @@ def test_the_servers_list_of_our_rooms_lists_quiet_ones_without_a_join() -> None
     assert room_key("#lab3") not in model.rooms and room_key("#nova") in model.rooms
 
 
+def test_a_room_left_here_and_joined_again_on_another_device_while_away_is_listed_again() -> None:
+    """Bob left #lab3 in this window, and was put out of #redes (on screen) by a leave on
+    his phone; disconnected, he joined both again on the phone. The reconnection's list
+    of our rooms has them, and the window left them unlisted (and #redes refusing lines)
+    until a join notice of theirs came. A list asked after the leave is the server's
+    word; one asked before it may predate it, and the room left since stays out."""
+    from protocol import RoomEntry
+
+    model = ChatModel("Bob")
+    lab3 = joined(model, "#lab3")
+    model.room_left("#lab3")
+    redes = joined(model)
+    model.apply(RoomNotice("#redes", "left", "Bob", 2.0))
+    assert model.send_refused(redes)
+    model.rooms_asked()  # back after a lost connection
+    model.rooms_listed([RoomEntry("#lab3", 3, "prova"), RoomEntry("#redes", 2, "")])
+    assert model.contact_order()[:3] == [ROOM, lab3, redes]
+    assert model.may_tell_room(lab3) and model.may_tell_room(redes)
+    assert not model.send_refused(redes) and model.recipient(redes) == "To everyone in #redes"
+    # Left here after the list was asked: its answer may have been made before the leave.
+    model.rooms_asked()
+    model.room_left("#lab3")
+    model.rooms_listed([RoomEntry("#lab3", 3, "prova"), RoomEntry("#redes", 2, "")])
+    assert lab3 not in model.rooms and redes in model.rooms
+
+
 def test_the_servers_list_of_our_rooms_brings_their_mode_as_it_is_now() -> None:
     """A room listed from ``rooms`` with ``mine`` (the window started again, or back after
     a reconnection) is invite-only if the list says so, and public again if it no longer
@@ -568,6 +594,21 @@ def test_a_name_nobody_has_is_offered_the_one_the_window_knows_that_looks_like_i
     assert model.like("Zed") is None
     model.set_online(["João", "Joáo", "Ana"])  # two look-alikes known (from before the rule): which is not ours
     assert model.like("joao") is None
+
+
+def test_our_own_name_typed_without_its_accents_is_said_as_ours_as_the_terminal_says_it() -> None:
+    """Conceição's "New chat" with "conceicao" (nobody has it: the server lets nobody take
+    a name like hers): "did you mean Conceição (you)?", the terminal's words, for the
+    sentence only (the box is offered no name of ours); someone else's look-alike still
+    comes first, and a name of nobody's nothing."""
+    model = ChatModel("Conceição")
+    model.set_online(["Conceição", "Ana", "João"])
+    assert model.like("conceicao", yourself=True) == "Conceição (you)"
+    assert model.like("Conceicao", yourself=True) == "Conceição (you)"
+    assert model.like("conceicao") is None  # not for the box
+    assert model.like("joao", yourself=True) == "João"
+    assert model.like("Zed", yourself=True) is None
+    assert model.like("Conceição", yourself=True) is None  # her very name: no question
 
 
 def test_an_invitation_to_a_room_we_are_not_in_is_said_where_it_is_seen() -> None:
