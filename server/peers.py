@@ -84,7 +84,8 @@ class LocalPeers:
         callback(None)
 
     def release(self, session: Any, reason: str, at: float) -> None:
-        """``session`` (claimed) logged out."""
+        """``session`` (claimed) logged out at ``at``: for a guest, the time its name's hold
+        starts from (the relay's, which its cache and store hold too)."""
 
     def registered(self, key: str) -> None:
         """Guest ``key`` made its name an account."""

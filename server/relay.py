@@ -482,7 +482,8 @@ class Relay:
             self.logout_lines.log(logging.INFO, "logout %s from %s:%d (%s)", session.name, shown, session.port,
                                   reason)
         gone = self.registry.unregister(session.name, session)
-        self.peers.release(session, reason, time.time())
+        now = time.time()  # one time: a cluster's RELEASE writes it as a guest's leaving (ClusterNode._release)
+        self.peers.release(session, reason, now)
         if gone and self.peers.routes:
             self.routed.pop(session.key, None)  # nobody here to tell any more
             self.awaiting.forget(session.key)
@@ -494,7 +495,7 @@ class Relay:
             if not self.peers.tells_presence:
                 self.presence.announce(UserLeft(session.name, reason, time.time()), len(self.sessions),
                                        session.key, len(self.registry) + 1)
-            key, now = session.key, time.time()
+            key = session.key
             if not session.registered and self.logins.guests.left(key, now) is not None:  # the hold starts
                 self.store.set_left_at(key, now)
                 self.peers.holding_changed(key, self.logins.guests.holdings[key])

@@ -575,9 +575,13 @@ class ClusterNode:
             if not all(done):
                 return  # Redis failing again: the rest waits for the next beat
 
-    def _release(self, session: Any, reason: str, at: float) -> tuple[str, tuple] | None:
+    def _release(self, session: Any, reason: str, at: float, left: bool = True) -> tuple[str, tuple] | None:
         """Forget ``session`` here: its user's key and the RELEASE script's arguments that
-        release it in Redis, or None if it held no name here."""
+        release it in Redis, or None if it held no name here. With ``left``, a guest's
+        session gives ``at`` as its leaving time, which RELEASE writes to the name's holding
+        if it was the name's last session: in the step the name leaves ``who``, and again
+        at every beat until Redis runs it (the store's own write of it, refused while Redis
+        was away, was never made again: the holding stayed online in Redis for good)."""
         held = self._sids.pop(session, None)
         if held is None:
             return None
@@ -587,6 +591,9 @@ class ClusterNode:
             self._reclaimed.discard(sid)
         elif self.users.held:  # it ended before a rejoin claimed its name again
             self._let_go(key, reason, at)
+        store = self._store
+        if left and store is not None and store.prefix == self.prefix and not session.registered:
+            return key, (self.prefix, self.node_id, sid, key, entry, repr(at))
         return key, (self.prefix, self.node_id, sid, key, entry)
 
     async def hand_off(self) -> None:
@@ -600,7 +607,8 @@ class ClusterNode:
         self._stopping = True
         at = time.time()
         releasing = [scripts.RELEASE(self._redis, args=r[1])
-                     for r in (self._release(s, const.SHUTDOWN_REASON, at) for s in list(self._sids)) if r is not None]
+                     for r in (self._release(s, const.SHUTDOWN_REASON, at, left=False) for s in list(self._sids))
+                     if r is not None]
         replies = await asyncio.gather(*releasing, return_exceptions=True)
         failed = [r for r in replies if isinstance(r, BaseException | RedisError)]
         if failed:  # the sessions' names are released when the others reap this node

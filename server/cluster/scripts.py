@@ -267,13 +267,21 @@ redis.call('XADD', p..'events', 'MAXLEN', '~', %d, '*', 'e', ARGV[8])
 return ok()
 """ % EVENTS_MAXLEN)
 
-# ARGV: prefix, node, sid, key, the 'off' entry. 1 if the session was registered (and
-# the entry written), 0 if it was not (already reaped: its NodeGone said it).
+# ARGV: prefix, node, sid, key, the 'off' entry, and for a guest's session its leaving time
+# (the node's, as its cache and its ``holding`` entry hold it: FORGET_GUESTS wants the same).
+# If it was the name's last session, that time becomes its holding's ``left`` (the store's
+# ``guest:<key>``) in the step the name leaves ``who``: the node runs a RELEASE again until
+# Redis does. 1 if the session was registered (and the entry written), 0 if it was not
+# (already reaped: its NodeGone said it, and the REAP wrote the guest's leaving).
 RELEASE = Script(_DROP_WHO + """
 local p, node, sid, key = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
 if redis.call('HDEL', p..'where:'..key, sid) == 0 then return 0 end
 redis.call('HDEL', p..'sessions:'..node, sid)
-if redis.call('EXISTS', p..'where:'..key) == 0 then drop_who(p, key) end
+if redis.call('EXISTS', p..'where:'..key) == 0 then
+  local holding = p..'guest:'..key
+  if ARGV[6] and redis.call('EXISTS', holding) == 1 then redis.call('HSET', holding, 'left', ARGV[6]) end
+  drop_who(p, key)
+end
 redis.call('XADD', p..'events', 'MAXLEN', '~', %d, '*', 'e', ARGV[5])
 return 1
 """ % EVENTS_MAXLEN)
