@@ -578,10 +578,13 @@ class ClusterNode:
     def _release(self, session: Any, reason: str, at: float, left: bool = True) -> tuple[str, tuple] | None:
         """Forget ``session`` here: its user's key and the RELEASE script's arguments that
         release it in Redis, or None if it held no name here. With ``left``, a guest's
-        session gives ``at`` as its leaving time, which RELEASE writes to the name's holding
-        if it was the name's last session: in the step the name leaves ``who``, and again
-        at every beat until Redis runs it (the store's own write of it, refused while Redis
-        was away, was never made again: the holding stayed online in Redis for good)."""
+        session that was welcomed (its ``name`` set) gives ``at`` as its leaving time, which
+        RELEASE writes to the name's holding if it was the name's last session: in the step
+        the name leaves ``who``, and again at every beat until Redis runs it (the store's own
+        write of it, refused while Redis was away, was never made again: the holding stayed
+        online in Redis for good). A session never welcomed (its login ended, or was
+        refused, once claimed) gives none: the holding is an earlier one's, whose leaving
+        time every node's cache holds."""
         held = self._sids.pop(session, None)
         if held is None:
             return None
@@ -592,7 +595,8 @@ class ClusterNode:
         elif self.users.held:  # it ended before a rejoin claimed its name again
             self._let_go(key, reason, at)
         store = self._store
-        if left and store is not None and store.prefix == self.prefix and not session.registered:
+        if left and store is not None and store.prefix == self.prefix and session.name is not None \
+                and not session.registered:
             return key, (self.prefix, self.node_id, sid, key, entry, repr(at))
         return key, (self.prefix, self.node_id, sid, key, entry)
 

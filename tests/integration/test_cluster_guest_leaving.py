@@ -1,16 +1,25 @@
 """A guest's leaving time reaches Redis even when Redis is away at the logout.
 
 The nodes run in one process (test_cluster_nodes.Cluster), each with its Redis store, on
-one real redis-server that syncs every write, killed and started again. Every wait has a
-deadline.
+one real redis-server that syncs every write, killed and started again, or reached
+through a proxy that holds a node's links back. Every wait has a deadline.
 """
 
 from __future__ import annotations
 
+import time
+
 import pytest
+from faultproxy import UP, FaultProxy
 from redisserver import durable_redis  # noqa: F401  (a fixture)
 from test_cluster_name_race import redis_call
 from test_cluster_nodes import Cluster, wait_for
+from wire import WireClient
+
+import const
+from protocol import ErrorCode, ErrorReply, Hello, Ping
+from server.cluster import bus
+from server.guests import Claim
 
 
 def store_idle(store) -> bool:
@@ -45,3 +54,50 @@ def test_a_guest_who_leaves_while_redis_is_down_is_held_in_redis_from_that_time(
         assert stored is not None and float(stored) == left_at, (stored, left_at)
     finally:
         c.close()
+
+
+def stream_entries(url: str, kind: str, key: str) -> list:
+    """The ``kind`` entries of ``key`` on the events stream, decoded."""
+    entries = [bus.decode(e[1][1]) for e in redis_call(url, "XRANGE", "{chat}:events", "-", "+")]
+    return [e for e in entries if e.KIND == kind and e.key == key]
+
+
+@pytest.mark.timeout_seconds(90)
+def test_a_guest_login_that_ends_before_its_claim_is_answered_keeps_the_earlier_leaving_time(durable_redis):  # noqa: F811
+    # Bo left and his hold is over: a new guest takes "Bo" anew, but its CLAIM waits (held
+    # back by the proxy) past the login timeout, which ends that session; the node releases
+    # the claim once it is answered. That session never held the name: Bo's holding in Redis
+    # must keep the leaving time every node's cache holds (FORGET_GUESTS compares the two),
+    # not get that release's time.
+    with FaultProxy("127.0.0.1", durable_redis.port, raw=True) as proxy:
+        c = Cluster(durable_redis.url, 0, redis_stores=True, config={"guest_hold": 0.2, "login_timeout": 1.0},
+                    timeout=10.0, ttl=20.0)
+        try:
+            server = c.add_through(proxy.port)
+            node = c.nodes[0]
+            WireClient.login(*c.address(0), "Bo", tokens={}).close()
+            left = wait_for(lambda: redis_call(durable_redis.url, "HGET", "{chat}:guest:bo", "left"),
+                            what="Bo's leaving stored")
+            assert c.call(lambda: server.relay.logins.guests.holdings["bo"].left_at) == float(left)
+            wait_for(lambda: c.call(lambda: server.relay.logins.guests.decide("bo", None, time.time())[0]
+                                    is Claim.TAKE), what="Bo's hold over")
+            port = c.call(lambda: node._redis._link.transport.get_extra_info("sockname")[1])
+            real_claim, held = node.claim, []
+
+            def held_claim(session, key, *args, **kwargs):
+                if key == "bo" and not held:  # from now on what the node sends Redis waits (the CLAIM first)
+                    held.append(proxy.hold_peer(port, (UP,)))
+                return real_claim(session, key, *args, **kwargs)
+
+            c.call(lambda: setattr(node, "claim", held_claim))
+            with WireClient(*c.address(0)) as guest:
+                guest.send(Hello("g", "Bo", const.PROTOCOL_VERSION))
+                wait_for(lambda: b"bo" in proxy.held(port, UP), what="the CLAIM held")
+                ended = guest.expect(ErrorReply, skip=(Ping,))
+                assert ended.code == ErrorCode.LOGIN_TIMEOUT, ended
+                proxy.release_peer(port)
+                wait_for(lambda: len(stream_entries(durable_redis.url, "off", "bo")) == 2, timeout=20,
+                         what="the late claim run and released")
+            assert redis_call(durable_redis.url, "HGET", "{chat}:guest:bo", "left") == left
+        finally:
+            c.close()
