@@ -63,7 +63,7 @@ def stream_entries(url: str, kind: str, key: str) -> list:
 
 
 @pytest.mark.timeout_seconds(90)
-def test_a_guest_login_that_ends_before_its_claim_is_answered_keeps_the_earlier_leaving_time(durable_redis):  # noqa: F811
+def test_a_guest_login_ended_before_its_claim_is_answered_keeps_the_earlier_leaving_time(durable_redis):  # noqa: F811
     # Bo left and his hold is over: a new guest takes "Bo" anew, but its CLAIM waits (held
     # back by the proxy) past the login timeout, which ends that session; the node releases
     # the claim once it is answered. That session never held the name: Bo's holding in Redis
