@@ -300,11 +300,15 @@ return 1
 # connection on one server, and a ``holding`` entry (bus.HoldingSaved, written here as
 # bus.encode writes it) tells every node's cache. Before, the holding stayed "online" for
 # good: every node refused the name and its look-alikes for ever, and nothing forgot it.
+# A ``left`` the holding has already is an earlier leaving's (``who`` says the guest was
+# online): the store's write that the guest was back had been refused, or a reap of a node
+# cut off noted one and the node claimed the name again. Kept, it noted nothing (and the
+# nodes, told that the guest was back, held the name as online for good).
 _GUEST_LEFT = """
 local function guest_left(p, key, now)
   local g = p..'guest:'..key
-  local h = redis.call('HMGET', g, 'name', 'token', 'epoch', 'left')
-  if not h[1] or h[4] then return end
+  local h = redis.call('HMGET', g, 'name', 'token', 'epoch')
+  if not h[1] then return end
   local left = string.format('%%.3f', now / 1000)
   redis.call('HSET', g, 'left', left)
   local raw = h[2] or ''

@@ -78,7 +78,9 @@ def test_a_guest_login_ended_before_its_claim_is_answered_keeps_the_earlier_leav
             WireClient.login(*c.address(0), "Bo", tokens={}).close()
             left = wait_for(lambda: redis_call(durable_redis.url, "HGET", "{chat}:guest:bo", "left"),
                             what="Bo's leaving stored")
-            assert c.call(lambda: server.relay.logins.guests.holdings["bo"].left_at) == float(left)
+            # (its own entries, read back from the events stream, say "online", then "left")
+            wait_for(lambda: c.call(lambda: server.relay.logins.guests.holdings["bo"].left_at) == float(left),
+                     what="Bo's leaving in the node's cache")
             wait_for(lambda: c.call(lambda: server.relay.logins.guests.decide("bo", None, time.time())[0]
                                     is Claim.TAKE), what="Bo's hold over")
             port = c.call(lambda: node._redis._link.transport.get_extra_info("sockname")[1])
@@ -100,4 +102,47 @@ def test_a_guest_login_ended_before_its_claim_is_answered_keeps_the_earlier_leav
                          what="the late claim run and released")
             assert redis_call(durable_redis.url, "HGET", "{chat}:guest:bo", "left") == left
         finally:
+            c.close()
+
+
+@pytest.mark.timeout_seconds(90)
+def test_a_guest_online_on_a_node_that_dies_is_noted_gone_even_if_its_holding_said_it_left(
+        durable_redis):  # noqa: F811
+    # Lia left node 1 (her holding in Redis has her leaving time) and comes back there with
+    # her token; node 1's store loses Redis just as her CLAIM runs (its link cut, no new one
+    # taken), so its write that she is online again is refused, and her holding in Redis
+    # keeps the old leaving time. Then node 1 dies, and node 0 reaps it. Before, the REAP
+    # noted a leaving only for a holding that said online: none for her, and node 0 (told
+    # by node 1 that she was back) held her name as online for good.
+    with FaultProxy("127.0.0.1", durable_redis.port, raw=True) as proxy:
+        c = Cluster(durable_redis.url, 1, redis_stores=True, beat=0.2, ttl=1.0)
+        try:
+            server = c.add_through(proxy.port)
+            node, store = c.nodes[1], server.relay.store
+            tokens: dict = {}
+            WireClient.login(*c.address(1), "Lia", tokens=tokens).close()
+            before = wait_for(lambda: redis_call(durable_redis.url, "HGET", "{chat}:guest:lia", "left"),
+                              what="Lia's leaving stored")
+            real_claim = node.claim
+
+            def claim_with_the_store_cut(session, key, *args, **kwargs):
+                if key == "lia":
+                    proxy.refuse_new = True
+                    proxy.cut_peer(store._client._link.transport.get_extra_info("sockname")[1])
+                return real_claim(session, key, *args, **kwargs)
+
+            c.call(lambda: setattr(node, "claim", claim_with_the_store_cut))
+            guests = c.servers[0].relay.logins.guests
+            with WireClient.login(*c.address(1), "Lia", tokens=tokens):  # welcomed back (login asserts it)
+                wait_for(lambda: c.call(lambda: store.failures.operations_failed > 0 and store_idle(store)),
+                         timeout=20, what="the store's writes of the login refused")
+                wait_for(lambda: c.call(lambda: guests.holdings["lia"].left_at is None),
+                         what="node 0 hears she is back")
+                assert redis_call(durable_redis.url, "HGET", "{chat}:guest:lia", "left") == before
+                c.crash(1)
+            left_at = wait_for(lambda: c.call(lambda: guests.holdings["lia"].left_at), timeout=20,
+                               what="node 0 notes that she left with node 1")
+            assert float(redis_call(durable_redis.url, "HGET", "{chat}:guest:lia", "left")) == left_at > float(before)
+        finally:
+            proxy.refuse_new = False
             c.close()
