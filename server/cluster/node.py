@@ -56,6 +56,7 @@ from ..guests import Holding
 from ..mailbox import CHANGED, NEW, StoredMessage, new_stored_message
 from ..peers import FORGOTTEN, REGISTERED, Confusable
 from ..store import LAZY_SECONDS, StoreUnavailable
+from ..stores.base import GuestHeld
 from . import bus, checks, scripts, trace
 from .clock import ClockSkew
 from .directory import Directory, Joined, node_of
@@ -442,8 +443,9 @@ class ClusterNode:
               callback: Callable[[str | Confusable | None], None], epoch: int | None = None,
               lookalike: str | None = None) -> None:
         """Claim ``name`` for ``session`` across the cluster; ``callback(None)`` once it is
-        the session's, else ``callback("name_taken")`` (also a guest name taken anew that is
-        held offline in Redis: its holder left less than the hold ago), ``callback("unavailable")`` or, if
+        the session's, else ``callback("name_taken")``, or ``callback(GuestHeld(until))`` for
+        a guest name taken anew that is held offline in Redis (its holder left less than the
+        hold ago; until then, by this node's clock), ``callback("unavailable")`` or, if
         ``epoch`` (a guest's resumed holding) is no longer the holding in Redis (forgotten
         meanwhile: scripts.CLAIM), ``callback(peers.FORGOTTEN)``, or if a guest's name is an
         account in Redis (registered on another node after the login looked),
@@ -485,7 +487,7 @@ class ClusterNode:
                 self._notify(held)
             elif reply == "taken":
                 callback("name_taken")
-            elif reply in (FORGOTTEN, REGISTERED) or isinstance(reply, Confusable):
+            elif reply in (FORGOTTEN, REGISTERED) or isinstance(reply, (Confusable, GuestHeld)):
                 callback(reply)
             else:
                 if isinstance(reply, RedisError):
@@ -496,7 +498,7 @@ class ClusterNode:
 
     def _claimed(self, reply: Any) -> Any:
         """CLAIM's ``reply`` as its status (text; a RedisError as it is; 'confusable' as a
-        peers.Confusable). On 'ok' the store
+        peers.Confusable; 'held' as a GuestHeld). On 'ok' the store
         that numbers messages under this node's prefix learns the last id given out then:
         the epoch of a guest name this login takes (everything up to it was an earlier
         holder's, also what other nodes stored a moment ago) and the welcome's last_id."""
@@ -504,6 +506,8 @@ class ClusterNode:
             return reply
         if isinstance(reply, list) and reply[0] == b"confusable":
             return Confusable(_text(reply[1]))
+        if isinstance(reply, list) and reply[0] == b"held":
+            return GuestHeld(float(reply[1]))
         if isinstance(reply, list):
             store = self._store
             if store is not None and store.prefix == self.prefix:

@@ -213,7 +213,7 @@ end
 # looks like a guest name online on any node: ``glook``, written here and dropped with the
 # name, _DROP_WHO: of two guests taking look-alike names at once exactly one is welcomed;
 # also one held offline, with the times: one a node whose events reader lags has not heard
-# of), 'taken' also for a new guest name held offline (with the times, as that),
+# of), {'held', until when} for a new guest name held offline (with the times, as that),
 # 'gone' (this node was reaped, or never joined: it must not add sessions, or the reaper
 # would never see them), or 'forgotten' (the guest's holding in Redis is not that epoch's: a
 # node forgot the name just before, stores/redis_scripts.py FORGET_GUESTS, which forgets no
@@ -236,14 +236,16 @@ if ARGV[10] and not again then
   local held = guest and guest ~= key and redis.call('HGET', p..'who', guest)
   if held then return {'confusable', string.sub(held, 3)} end
   if ARGV[12] then  -- held offline: its holder left less than the hold ago
-    local function left_within(k)
+    local function held_until(k)  -- when the hold of guest name k ends, if it has not yet
       local left = redis.call('HGET', p..'guest:'..k, 'left')
-      return left and tonumber(left) + tonumber(ARGV[13]) > tonumber(ARGV[12])
+      local ends = left and tonumber(left) + tonumber(ARGV[13])
+      return ends and ends > tonumber(ARGV[12]) and ends
     end
-    if guest and guest ~= key and left_within(guest) then
+    if guest and guest ~= key and held_until(guest) then
       return {'confusable', redis.call('HGET', p..'guest:'..guest, 'name')}
     end
-    if left_within(key) then return 'taken' end
+    local ends = held_until(key)
+    if ends then return {'held', string.format('%%.3f', ends)} end
   end
 end
 if ARGV[9] and ARGV[9] ~= '' and tonumber(redis.call('HGET', p..'guest:'..key, 'epoch')) ~= tonumber(ARGV[9]) then
