@@ -80,11 +80,13 @@ class LocalPeers:
         another node just before: the name is free; ``REGISTERED``: a guest's claim of a
         name that became an account just before), or :class:`Confusable`: ``lookalike``, the
         look-alike key of a name a guest takes anew, is an account's just registered or a
-        guest name's just taken on another node."""
+        guest name's just taken on another node, or a stores.base.GuestHeld: a name a guest
+        takes anew is held for the guest who left it on another node a moment ago."""
         callback(None)
 
     def release(self, session: Any, reason: str, at: float) -> None:
-        """``session`` (claimed) logged out."""
+        """``session`` (claimed) logged out at ``at``: for a guest, the time its name's hold
+        starts from (the relay's, which its cache and store hold too)."""
 
     def registered(self, key: str) -> None:
         """Guest ``key`` made its name an account."""

@@ -118,7 +118,7 @@ from .config import ServerConfig
 from .guests import NO_HOLDING, Claim
 from .intake import Intake
 from .limits import SharedBudget, TokenBucket, retry_seconds, wait_words
-from .login import LoginDesk, LoginResult, Offload, lookalike_error, unavailable_error
+from .login import LoginDesk, LoginResult, Offload, held_error, lookalike_error, unavailable_error
 from .addresses import address_group, bracketed, endpoint
 from .admission import Admission
 from .awaiting import Awaiting
@@ -130,7 +130,7 @@ from .registrydesk import RegistryDesk
 from .roomdesk import ROOM_REQUESTS, RoomDesk
 from .rooms import Refused, room_key
 from .session import SLOW_CONSUMER, ClientSession, slim_reader
-from .stores.base import ErrorCallback, MessageStore, StoreUnavailable
+from .stores.base import ErrorCallback, GuestHeld, MessageStore, StoreUnavailable
 
 # The store-and-node rounds a cluster's closing session waits for (_cluster_answered): a
 # send to a name this node has not heard of takes the node (the lookup), the store, then
@@ -488,7 +488,8 @@ class Relay:
             self.logout_lines.log(logging.INFO, "logout %s from %s:%d (%s)", session.name, shown, session.port,
                                   reason)
         gone = self.registry.unregister(session.name, session)
-        self.peers.release(session, reason, time.time())
+        now = time.time()  # one time: a cluster's RELEASE writes it as a guest's leaving (ClusterNode._release)
+        self.peers.release(session, reason, now)
         if gone and self.peers.routes:
             self.routed.pop(session.key, None)  # nobody here to tell any more
             self.awaiting.forget(session.key)
@@ -500,7 +501,7 @@ class Relay:
             if not self.peers.tells_presence:
                 self.presence.announce(UserLeft(session.name, reason, time.time()), len(self.sessions),
                                        session.key, len(self.registry) + 1)
-            key, now = session.key, time.time()
+            key = session.key
             if not session.registered and self.logins.guests.left(key, now) is not None:  # the hold starts
                 self.store.set_left_at(key, now)
                 self.peers.holding_changed(key, self.logins.guests.holdings[key])
@@ -741,6 +742,10 @@ class Relay:
             self.log_lines.log("refused login{s}", session.address, logging.INFO, "login refused for %r from %s: "
                                "it looks like %r", hello.name, endpoint(session.address, session.port), error.like)
             session.send(lookalike_error(result.name, error.like, hello.request_id))
+        elif isinstance(error, GuestHeld):  # its guest left on a node this one had not heard from yet
+            self.log_lines.log("refused login{s}", session.address, logging.INFO, "login refused for %r from %s: "
+                               "held for the guest who left it", hello.name, endpoint(session.address, session.port))
+            session.send(held_error(result.name, error.until, hello.request_id))
         else:
             self.log_lines.log("refused login{s}", session.address, logging.INFO,
                                "login refused for %r from %s: %s", hello.name, endpoint(session.address, session.port),

@@ -56,6 +56,7 @@ from ..guests import Holding
 from ..mailbox import CHANGED, NEW, StoredMessage, new_stored_message
 from ..peers import FORGOTTEN, REGISTERED, Confusable
 from ..store import LAZY_SECONDS, StoreUnavailable
+from ..stores.base import GuestHeld
 from . import bus, checks, scripts, trace
 from .clock import ClockSkew
 from .directory import Directory, Joined, node_of
@@ -442,8 +443,9 @@ class ClusterNode:
               callback: Callable[[str | Confusable | None], None], epoch: int | None = None,
               lookalike: str | None = None) -> None:
         """Claim ``name`` for ``session`` across the cluster; ``callback(None)`` once it is
-        the session's, else ``callback("name_taken")`` (also a guest name taken anew that is
-        held offline in Redis: its holder left less than the hold ago), ``callback("unavailable")`` or, if
+        the session's, else ``callback("name_taken")``, or ``callback(GuestHeld(until))`` for
+        a guest name taken anew that is held offline in Redis (its holder left less than the
+        hold ago; until then, by this node's clock), ``callback("unavailable")`` or, if
         ``epoch`` (a guest's resumed holding) is no longer the holding in Redis (forgotten
         meanwhile: scripts.CLAIM), ``callback(peers.FORGOTTEN)``, or if a guest's name is an
         account in Redis (registered on another node after the login looked),
@@ -485,7 +487,7 @@ class ClusterNode:
                 self._notify(held)
             elif reply == "taken":
                 callback("name_taken")
-            elif reply in (FORGOTTEN, REGISTERED) or isinstance(reply, Confusable):
+            elif reply in (FORGOTTEN, REGISTERED) or isinstance(reply, (Confusable, GuestHeld)):
                 callback(reply)
             else:
                 if isinstance(reply, RedisError):
@@ -496,7 +498,7 @@ class ClusterNode:
 
     def _claimed(self, reply: Any) -> Any:
         """CLAIM's ``reply`` as its status (text; a RedisError as it is; 'confusable' as a
-        peers.Confusable). On 'ok' the store
+        peers.Confusable; 'held' as a GuestHeld). On 'ok' the store
         that numbers messages under this node's prefix learns the last id given out then:
         the epoch of a guest name this login takes (everything up to it was an earlier
         holder's, also what other nodes stored a moment ago) and the welcome's last_id."""
@@ -504,6 +506,8 @@ class ClusterNode:
             return reply
         if isinstance(reply, list) and reply[0] == b"confusable":
             return Confusable(_text(reply[1]))
+        if isinstance(reply, list) and reply[0] == b"held":
+            return GuestHeld(float(reply[1]))
         if isinstance(reply, list):
             store = self._store
             if store is not None and store.prefix == self.prefix:
@@ -575,9 +579,16 @@ class ClusterNode:
             if not all(done):
                 return  # Redis failing again: the rest waits for the next beat
 
-    def _release(self, session: Any, reason: str, at: float) -> tuple[str, tuple] | None:
+    def _release(self, session: Any, reason: str, at: float, left: bool = True) -> tuple[str, tuple] | None:
         """Forget ``session`` here: its user's key and the RELEASE script's arguments that
-        release it in Redis, or None if it held no name here."""
+        release it in Redis, or None if it held no name here. With ``left``, a guest's
+        session that was welcomed (its ``name`` set) gives ``at`` as its leaving time, which
+        RELEASE writes to the name's holding if it was the name's last session: in the step
+        the name leaves ``who``, and again at every beat until Redis runs it (the store's own
+        write of it, refused while Redis was away, was never made again: the holding stayed
+        online in Redis for good). A session never welcomed (its login ended, or was
+        refused, once claimed) gives none: the holding is an earlier one's, whose leaving
+        time every node's cache holds."""
         held = self._sids.pop(session, None)
         if held is None:
             return None
@@ -587,6 +598,10 @@ class ClusterNode:
             self._reclaimed.discard(sid)
         elif self.users.held:  # it ended before a rejoin claimed its name again
             self._let_go(key, reason, at)
+        store = self._store
+        if left and store is not None and store.prefix == self.prefix and session.name is not None \
+                and not session.registered:
+            return key, (self.prefix, self.node_id, sid, key, entry, repr(at))
         return key, (self.prefix, self.node_id, sid, key, entry)
 
     async def hand_off(self) -> None:
@@ -600,7 +615,8 @@ class ClusterNode:
         self._stopping = True
         at = time.time()
         releasing = [scripts.RELEASE(self._redis, args=r[1])
-                     for r in (self._release(s, const.SHUTDOWN_REASON, at) for s in list(self._sids)) if r is not None]
+                     for r in (self._release(s, const.SHUTDOWN_REASON, at, left=False) for s in list(self._sids))
+                     if r is not None]
         replies = await asyncio.gather(*releasing, return_exceptions=True)
         failed = [r for r in replies if isinstance(r, BaseException | RedisError)]
         if failed:  # the sessions' names are released when the others reap this node

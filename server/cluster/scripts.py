@@ -213,7 +213,7 @@ end
 # looks like a guest name online on any node: ``glook``, written here and dropped with the
 # name, _DROP_WHO: of two guests taking look-alike names at once exactly one is welcomed;
 # also one held offline, with the times: one a node whose events reader lags has not heard
-# of), 'taken' also for a new guest name held offline (with the times, as that),
+# of), {'held', until when} for a new guest name held offline (with the times, as that),
 # 'gone' (this node was reaped, or never joined: it must not add sessions, or the reaper
 # would never see them), or 'forgotten' (the guest's holding in Redis is not that epoch's: a
 # node forgot the name just before, stores/redis_scripts.py FORGET_GUESTS, which forgets no
@@ -236,14 +236,16 @@ if ARGV[10] and not again then
   local held = guest and guest ~= key and redis.call('HGET', p..'who', guest)
   if held then return {'confusable', string.sub(held, 3)} end
   if ARGV[12] then  -- held offline: its holder left less than the hold ago
-    local function left_within(k)
+    local function held_until(k)  -- when the hold of guest name k ends, if it has not yet
       local left = redis.call('HGET', p..'guest:'..k, 'left')
-      return left and tonumber(left) + tonumber(ARGV[13]) > tonumber(ARGV[12])
+      local ends = left and tonumber(left) + tonumber(ARGV[13])
+      return ends and ends > tonumber(ARGV[12]) and ends
     end
-    if guest and guest ~= key and left_within(guest) then
+    if guest and guest ~= key and held_until(guest) then
       return {'confusable', redis.call('HGET', p..'guest:'..guest, 'name')}
     end
-    if left_within(key) then return 'taken' end
+    local ends = held_until(key)
+    if ends then return {'held', string.format('%%.3f', ends)} end
   end
 end
 if ARGV[9] and ARGV[9] ~= '' and tonumber(redis.call('HGET', p..'guest:'..key, 'epoch')) ~= tonumber(ARGV[9]) then
@@ -267,13 +269,21 @@ redis.call('XADD', p..'events', 'MAXLEN', '~', %d, '*', 'e', ARGV[8])
 return ok()
 """ % EVENTS_MAXLEN)
 
-# ARGV: prefix, node, sid, key, the 'off' entry. 1 if the session was registered (and
-# the entry written), 0 if it was not (already reaped: its NodeGone said it).
+# ARGV: prefix, node, sid, key, the 'off' entry, and for a guest's session its leaving time
+# (the node's, as its cache and its ``holding`` entry hold it: FORGET_GUESTS wants the same).
+# If it was the name's last session, that time becomes its holding's ``left`` (the store's
+# ``guest:<key>``) in the step the name leaves ``who``: the node runs a RELEASE again until
+# Redis does. 1 if the session was registered (and the entry written), 0 if it was not
+# (already reaped: its NodeGone said it, and the REAP wrote the guest's leaving).
 RELEASE = Script(_DROP_WHO + """
 local p, node, sid, key = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
 if redis.call('HDEL', p..'where:'..key, sid) == 0 then return 0 end
 redis.call('HDEL', p..'sessions:'..node, sid)
-if redis.call('EXISTS', p..'where:'..key) == 0 then drop_who(p, key) end
+if redis.call('EXISTS', p..'where:'..key) == 0 then
+  local holding = p..'guest:'..key
+  if ARGV[6] and redis.call('EXISTS', holding) == 1 then redis.call('HSET', holding, 'left', ARGV[6]) end
+  drop_who(p, key)
+end
 redis.call('XADD', p..'events', 'MAXLEN', '~', %d, '*', 'e', ARGV[5])
 return 1
 """ % EVENTS_MAXLEN)
@@ -292,11 +302,15 @@ return 1
 # connection on one server, and a ``holding`` entry (bus.HoldingSaved, written here as
 # bus.encode writes it) tells every node's cache. Before, the holding stayed "online" for
 # good: every node refused the name and its look-alikes for ever, and nothing forgot it.
+# A ``left`` the holding has already is an earlier leaving's (``who`` says the guest was
+# online): the store's write that the guest was back had been refused, or a reap of a node
+# cut off noted one and the node claimed the name again. Kept, it noted nothing (and the
+# nodes, told that the guest was back, held the name as online for good).
 _GUEST_LEFT = """
 local function guest_left(p, key, now)
   local g = p..'guest:'..key
-  local h = redis.call('HMGET', g, 'name', 'token', 'epoch', 'left')
-  if not h[1] or h[4] then return end
+  local h = redis.call('HMGET', g, 'name', 'token', 'epoch')
+  if not h[1] then return end
   local left = string.format('%%.3f', now / 1000)
   redis.call('HSET', g, 'left', left)
   local raw = h[2] or ''

@@ -230,6 +230,11 @@ def test_a_guest_name_held_offline_is_not_taken_on_a_node_that_has_not_heard_of_
         assert refused.like == "João", refused
         taken = hello(c, 1, "João", None)
         assert isinstance(taken, ErrorReply) and taken.code == ErrorCode.NAME_TAKEN, taken
+        # Told as one server tells it: kept for the guest who left, until when (not "in use").
+        left = float(redis_call(redis_server.url, "HGET", "{chat}:guest:jo\u00e3o", "left"))
+        hold = c.call(lambda: server.relay.logins.guests.hold)
+        assert taken.until is not None and abs(taken.until - (left + hold)) < 0.01, taken
+        assert "kept for the guest" in taken.message, taken
         proxy.release_peer(port)
 
 def test_an_account_is_not_registered_under_a_look_alike_of_a_guest_online_on_another_node(
