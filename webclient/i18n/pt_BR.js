@@ -771,6 +771,7 @@ chatCatalogueLoaded("pt_BR", {
   "the server's answer came late: you are in {room}": "a resposta do servidor chegou atrasada: você está em {room}",
   "the server's answer came late: you blocked {who}: their messages no longer reach you": "a resposta do servidor chegou atrasada: você bloqueou {who}: as mensagens dessa pessoa não chegam mais até você",
   "the server's answer came late: you left {room}": "a resposta do servidor chegou atrasada: você saiu de {room}",
+  "the server's answer came late: you left {room}; plain lines go to the room": "a resposta do servidor chegou atrasada: você saiu de {room}; agora o que você digitar vai para a sala",
   "the server's answer came late: you unblocked {who}": "a resposta do servidor chegou atrasada: você desbloqueou {who}",
   "the server's answer came late: your account was deleted": "a resposta do servidor chegou atrasada: sua conta foi apagada",
   "the server's answer came late: your account was not deleted: {why}": "a resposta do servidor chegou atrasada: sua conta não foi apagada: {why}",
