@@ -514,6 +514,7 @@ chatCatalogueLoaded("pt_BR", {
   "connection lost: reset by the other side": "conexão perdida: reset do outro lado",
   "connection lost: server stopped": "conexão perdida: o servidor parou",
   "connection lost: {cause}": "conexão perdida: {cause}",
+  "connection to {first} and to {second} refused: is the chat server running?": "conexão com {first} e com {second} recusada: o servidor de chat está rodando?",
   "connection to {where} refused: is the chat server running?": "conexão com {where} recusada: o servidor de chat está rodando?",
   "connections one IP address may hold (default {n})": "conexões que um endereço IP pode manter (padrão {n})",
   "copy the database of --data (its server may be running) into FOLDER, new or empty, and exit: FOLDER is then a data folder of its own": "copia o banco de dados de --data (seu servidor pode estar rodando) para PASTA, nova ou vazia, e termina: PASTA é então uma pasta de dados completa",
