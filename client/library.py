@@ -620,7 +620,7 @@ class ChatClient:
         if context is None:
             return Link(sock)
         try:
-            return Link(sock, start_tls(sock, context, self.host, self.port, timeout))
+            return Link(sock, start_tls(sock, context, self._reached[1], self.port, timeout))
         except ServerUnreachable:
             with self._lock:
                 if self.core.closing:  # close() shut the socket: not the server's failure

@@ -142,9 +142,9 @@ def _open_one(host: str, port: int, timeout: float) -> socket.socket:
 def start_tls(sock: socket.socket, context: ssl.SSLContext, host: str, port: int, timeout: float) -> MemoryTLS:
     """The TLS handshake with ``host:port`` over ``sock`` (from :func:`open_socket`), within
     ``timeout`` s, the certificate and host name checked by ``context``: the connection's TLS,
-    in memory (client/tlsbio.py says why not an SSLSocket). Raises :func:`tls_failure`'s
-    error, having closed ``sock``."""
-    host = connect_host(host)
+    in memory (client/tlsbio.py says why not an SSLSocket). ``host`` is the one ``sock``
+    reached (:func:`reached_host`: for "::", 127.0.0.1 when ::1 refused), the name the
+    certificate must match. Raises :func:`tls_failure`'s error, having closed ``sock``."""
     tls = MemoryTLS(context, host)
     try:
         tls.handshake(sock, timeout)
