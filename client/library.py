@@ -250,7 +250,8 @@ def _check_field(attr: str, value: str) -> None:
     try:
         check(key, value, const.MAX_TEXT_CHARS)
     except FieldError as exc:
-        raise RequestFailed(exc.code, str(exc), field=exc.field, max_chars=exc.max_chars) from None
+        raise RequestFailed(exc.code, str(exc), field=exc.field, max_chars=exc.max_chars,
+                            max_bytes=exc.max_bytes) from None
 
 
 class ChatClient:

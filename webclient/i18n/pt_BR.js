@@ -720,6 +720,7 @@ chatCatalogueLoaded("pt_BR", {
   "the name is empty": "o nome está vazio",
   "the name is longer than {limit} bytes": "o nome tem mais de {limit} bytes",
   "the name is longer than {limit} characters": "o nome tem mais de {limit} caracteres",
+  "the name is too long: at most {limit} bytes of UTF-8 (a letter takes 1 to 4, one made of several parts more); choose a shorter one": "o nome é longo demais: no máximo {limit} bytes em UTF-8 (uma letra ocupa de 1 a 4, e uma feita de várias partes, mais); escolha um mais curto",
   "the name is too long: at most {limit} characters; choose a shorter one": "o nome é longo demais: no máximo {limit} caracteres; escolha um mais curto",
   "the name mixes the scripts {scripts}: a name uses letters of one script (Latin may go with Chinese, Japanese or Korean)": "o nome mistura as escritas {scripts}: um nome usa letras de uma só escrita (a latina pode ir com chinês, japonês ou coreano)",
   "the name was not registered: the connection was lost before the server got the request; register again": "o nome não foi registrado: a conexão caiu antes de o servidor receber o pedido; registre de novo",
@@ -1055,6 +1056,7 @@ chatCatalogueLoaded("pt_BR", {
   "name_still_yours": "o nome {name} é seu, mas uma sessão sua ainda o ocupa: uma conexão anterior que o servidor ainda não viu terminar, ou outro cliente seu ainda aberto (neste computador, conectado como {name}); {when}",
   "name_taken": "o nome {name} está em uso, ou reservado por um tempo para o convidado que o usou por último: escolha outro nome",
   "name_too_long": "o nome é longo demais: no máximo {limit} caracteres; escolha um mais curto",
+  "name_too_many_bytes": "o nome é longo demais: no máximo {limit} bytes em UTF-8 (uma letra ocupa de 1 a 4, e uma feita de várias partes, mais); escolha um mais curto",
   "no_such_room": "não existe a sala {name}",
   "no_such_room_like": "não existe a sala {name}; você quis dizer {like}?",
   "not_member": "você não está em {name}: entre nela primeiro",
@@ -1155,6 +1157,13 @@ chatCatalogueLoaded("pt_BR", {
   "to": "name_too_long",
   "topic": "topic_too_long",
   "with": "name_too_long"
+ },
+ "too_many_bytes": {
+  "name": "name_too_many_bytes",
+  "names": "name_too_many_bytes",
+  "room": "name_too_many_bytes",
+  "to": "name_too_many_bytes",
+  "with": "name_too_many_bytes"
  },
  "acts": {
   "block/bad_field": "block_self",
