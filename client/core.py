@@ -478,7 +478,8 @@ class LoginAttempt:
             if isinstance(event, ErrorReply):
                 SERVER_CLOCK.heard(event.now)
                 raise LoginRefused(event.code, event.message, event.retry_after, event.like, bool(event.uncertain),
-                                   until=event.until, field=event.field, max_chars=event.max_chars)
+                                   until=event.until, field=event.field, max_chars=event.max_chars,
+                                   max_bytes=event.max_bytes)
             if isinstance(event, Goodbye):
                 raise ServerUnreachable(_("{where} ended the session during the login: {why}").format(
                     where=where, why=event.reason or _("no reason given")))

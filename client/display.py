@@ -437,6 +437,11 @@ ERROR_TEXTS = {
     "reason_too_long": N_("the reason is too long: at most {limit} characters; shorten it"),
     # An invalid_name of a name too long, in any field that holds one (a person's, a room's).
     "name_too_long": N_("the name is too long: at most {limit} characters; choose a shorter one"),
+    # An invalid_name of a name over its bytes of UTF-8 as sent (the error's "max_bytes"), in
+    # any field that holds one: at most 32 characters, but letters made of parts (decomposed
+    # Hangul, stacked accents) take many bytes. {limit}: the server's limit, in bytes.
+    "name_too_many_bytes": N_("the name is too long: at most {limit} bytes of UTF-8 (a letter takes 1 to 4, one "
+                              "made of several parts more); choose a shorter one"),
     # A password (a hello's, a register's, a change's old or new one) over the server's limit.
     "password_too_long": N_("the password is too long: at most {limit} characters"),
     # An invite's banned: the person invited is banned from the room (ACT_TEXTS).
@@ -520,6 +525,9 @@ SELF_ROOM = frozenset({"not_member"})
 TOO_LONG_TEXTS = {"topic": "topic_too_long", "reason": "reason_too_long", "name": "name_too_long",
                   "to": "name_too_long", "room": "name_too_long", "with": "name_too_long", "names": "name_too_long",
                   "password": "password_too_long", "old": "password_too_long", "new": "password_too_long"}
+# A name over its bytes of UTF-8 (an invalid_name with "max_bytes"), by the error's "field"
+# (those of TOO_LONG_TEXTS that hold a name): the sentence's key in ERROR_TEXTS.
+TOO_MANY_BYTES_TEXTS = {field: "name_too_many_bytes" for field, key in TOO_LONG_TEXTS.items() if key == "name_too_long"}
 # Codes that take another sentence when the error names the person it is about, not the
 # asker (its "name", PROTOCOL.md "error"; its key in ERROR_TEXTS): a kick's or appoint's
 # not_member of someone not in the room. {name} is that person, {room} the room the
@@ -547,7 +555,7 @@ def explain_error(code: str, message: str, to: str | None = None, retry_after: f
                   uncertain: bool | None = False, attempts: int | None = None, tried_for: float | None = None,
                   until: float | None = None, waited: float | None = None, waited_said: float | None = None,
                   named: str | None = None, field: str | None = None, max_chars: int | None = None,
-                  retrying: bool = False) -> str:
+                  retrying: bool = False, max_bytes: int | None = None) -> str:
     """One line for the user saying why a request failed: a sentence, not a code.
 
     Well-known codes get a sentence, in the language in use, that names the recipient
@@ -574,14 +582,18 @@ def explain_error(code: str, message: str, to: str | None = None, retry_after: f
     room the request named); a code of SELF_ROOM with ``room`` and no ``named`` is about
     the asker in that room. ``field`` and ``max_chars`` (a string too long: the error's
     fields of those names): a field in TOO_LONG_TEXTS is said in its sentence, with the
-    limit; a ``message_too_large`` says the server's limit. ``retrying``: the client tries
+    limit; a ``message_too_large`` says the server's limit. ``max_bytes`` (a name over its
+    bytes of UTF-8: the error's field): a field in TOO_MANY_BYTES_TEXTS is said in its
+    sentence, with that limit. ``retrying``: the client tries
     again by itself (a refused reconnection, whose line says its own wait): the sentence
     says so, never "try again in ..." nor "try again later".
     """
     if code in SELF_ROOM and room and not named:
         to = room
-    limit = max_chars if type(max_chars) is int else const.MAX_TEXT_CHARS
     too_long = TOO_LONG_TEXTS.get(field) if type(max_chars) is int and type(field) is str else None
+    too_many_bytes = TOO_MANY_BYTES_TEXTS.get(field) if type(max_bytes) is int and type(field) is str else None
+    limit = max_chars if type(max_chars) is int else max_bytes if too_many_bytes else const.MAX_TEXT_CHARS
+    too_long = too_long or too_many_bytes
     if code == "invalid_name" and to:
         problem = _name_problem(to)
         if problem is not None:  # (the server's rules may differ: then the sentence for them all, below)
@@ -658,7 +670,8 @@ def explain_refusal(refusal, to: str | None = None, waited: float | None = None)
                          attempts=getattr(refusal, "attempts", None), tried_for=getattr(refusal, "tried_for", None),
                          until=getattr(refusal, "until", None), waited=waited,
                          waited_said=getattr(refusal, "waited", None), named=_named(refusal),
-                         field=getattr(refusal, "field", None), max_chars=getattr(refusal, "max_chars", None))
+                         field=getattr(refusal, "field", None), max_chars=getattr(refusal, "max_chars", None),
+                         max_bytes=getattr(refusal, "max_bytes", None))
 
 
 def _named(refusal) -> str | None:
@@ -735,7 +748,7 @@ def login_refused_words(refusal, name: str | None = None, server: str | None = N
         why = explain_error(refusal.code, refusal.message, name, refusal.retry_after, getattr(refusal, "like", None),
                             uncertain=getattr(refusal, "uncertain", False), until=getattr(refusal, "until", None),
                             field=getattr(refusal, "field", None), max_chars=getattr(refusal, "max_chars", None),
-                            retrying=retrying)
+                            retrying=retrying, max_bytes=getattr(refusal, "max_bytes", None))
     if server is not None:
         return _("login refused by {server}: {why}").format(server=server, why=why)
     return _("login refused: {why}").format(why=why)

@@ -65,12 +65,13 @@ class LoginRefused(ClientError):
     whether the account was made. ``local``: the client refused it before asking (an
     invalid name), and ``message`` is its own, in the user's language, saying exactly why.
     ``until`` (``name_taken`` of a guest name kept for its last guest): when the hold ends.
-    ``field`` and ``max_chars`` (a name or a password too long): its key, and the server's limit.
+    ``field`` and ``max_chars`` (a name or a password too long): its key, and the server's limit;
+    ``max_bytes`` (a name over its bytes of UTF-8): that limit.
     """
 
     def __init__(self, code: str, message: str, retry_after: float | None = None, like: str | None = None,
                  uncertain: bool = False, local: bool = False, until: float | None = None,
-                 field: str | None = None, max_chars: int | None = None) -> None:
+                 field: str | None = None, max_chars: int | None = None, max_bytes: int | None = None) -> None:
         super().__init__(f"{message} ({code})")
         self.code = code
         self.message = message
@@ -81,6 +82,7 @@ class LoginRefused(ClientError):
         self.until = until
         self.field = field
         self.max_chars = max_chars
+        self.max_bytes = max_bytes
 
 
 class NotConnected(ClientError, ConnectionError):
@@ -107,11 +109,13 @@ class RequestFailed(ClientError):
     ``like`` (the room a ``no_such_room`` name without its ``#`` meant), else None, and
     ``name`` (a moderation act's ``not_member``: the person acted on, who is not in the
     room; None when it is about the asker, or from an older server), ``field`` and
-    ``max_chars`` (a string too long: its key, and the server's limit in characters)."""
+    ``max_chars`` (a string too long: its key, and the server's limit in characters), or
+    ``max_bytes`` (a name over its bytes of UTF-8: that limit)."""
 
     def __init__(self, code: str, message: str, retry_after: float | None = None, room: str | None = None,
                  reason: str | None = None, uncertain: bool = False, like: str | None = None,
-                 name: str | None = None, field: str | None = None, max_chars: int | None = None) -> None:
+                 name: str | None = None, field: str | None = None, max_chars: int | None = None,
+                 max_bytes: int | None = None) -> None:
         super().__init__(f"{message} ({code})")
         self.code = code
         self.message = message
@@ -123,12 +127,13 @@ class RequestFailed(ClientError):
         self.name = name
         self.field = field
         self.max_chars = max_chars
+        self.max_bytes = max_bytes
 
     @classmethod
     def of(cls, reply) -> RequestFailed:
         """The exception for ``reply``, an ErrorReply answering a request."""
         return cls(reply.code, reply.message, reply.retry_after, reply.room_name, reply.reason,
-                   bool(reply.uncertain), reply.like, reply.name, reply.field, reply.max_chars)
+                   bool(reply.uncertain), reply.like, reply.name, reply.field, reply.max_chars, reply.max_bytes)
 
 
 class RequestTimeout(ClientError, TimeoutError):

@@ -250,7 +250,8 @@ def _check_field(attr: str, value: str) -> None:
     try:
         check(key, value, const.MAX_TEXT_CHARS)
     except FieldError as exc:
-        raise RequestFailed(exc.code, str(exc), field=exc.field, max_chars=exc.max_chars) from None
+        raise RequestFailed(exc.code, str(exc), field=exc.field, max_chars=exc.max_chars,
+                            max_bytes=exc.max_bytes) from None
 
 
 class ChatClient:
@@ -620,7 +621,7 @@ class ChatClient:
         if context is None:
             return Link(sock)
         try:
-            return Link(sock, start_tls(sock, context, self.host, self.port, timeout))
+            return Link(sock, start_tls(sock, context, self._reached[1], self.port, timeout))
         except ServerUnreachable:
             with self._lock:
                 if self.core.closing:  # close() shut the socket: not the server's failure

@@ -256,6 +256,7 @@ from .terminal_lines import (
     format_users_in_columns,
     left_after_all_words,
     left_elsewhere_words,
+    left_late_words,
     out_of_room_words,
     prompt_for,
     stamp,
@@ -399,8 +400,9 @@ class TerminalUI:
         # The rooms a /leave typed here was asked for (room keys): the "left" of us that the
         # server sends after its answer is this one's, not another device's. Under _print_lock.
         self._leaving_here: set[str] = set()
-        # The rooms a /leave typed here got "cannot tell whether it was done" for (room keys):
-        # the "left" of us that comes later says it was done after all. Under _print_lock.
+        # The rooms a /leave typed here got "cannot tell whether it was done" (or no answer in
+        # time) for (room keys): the "left" of us that comes later says it was done after all,
+        # a late answer whether it was. Under _print_lock.
         self._leave_unsure: set[str] = set()
         # Messages sent and maybe not final yet (pipe mode waits for them when leaving).
         self._sent: list[OutgoingMessage] = []
@@ -986,7 +988,9 @@ class TerminalUI:
                     self._leaving_here.add(canonical(room))
                 try:
                     self.client.leave(room, self._timeout)
-                except RequestFailed as exc:  # refused: no "left" will come; unsure: a "left" says it was done
+                except (RequestFailed, RequestTimeout) as exc:
+                    # Refused: no "left" will come. Unsure (or no answer in time): a "left", or
+                    # the late answer (_late_answer_words), says whether it was done.
                     with self._print_lock:
                         told_left = canonical(room) not in self._leaving_here  # (its "left" came already)
                         self._leaving_here.discard(canonical(room))
@@ -1586,7 +1590,7 @@ class TerminalUI:
                 self._server_unavailable(event)
                 return
             if isinstance(event, AnsweredLate):  # the command's line said it may or may not have been done
-                self._screen.emit(("* " if event.done else "! ") + late_answer_words(event, self._me))
+                self._screen.emit(("* " if event.done else "! ") + self._late_answer_words(event))
                 return
             if isinstance(event, (Edited, Deleted)) and self._catch_up.holds(event):
                 return
@@ -1675,6 +1679,24 @@ class TerminalUI:
                 self._mark_room_read(event)
             if put_out_of_target:  # (after the kick's line; the prompt says it from then on)
                 self._screen.emit("* " + put_out_of_target)
+
+    def _late_answer_words(self, event: AnsweredLate) -> str:
+        """The words of ``event``; the late answer to a /leave typed here that timed out ends
+        its unsureness: done, the "left" that follows is this one's (and plain lines that went
+        to the room go to the default room: the next one would be refused there); refused,
+        a "left" that comes later is another device's."""
+        room = getattr(event.asked, "room_name", None)
+        if event.request == "leave" and room is not None:
+            key = canonical(room)
+            with self._print_lock:
+                if key in self._leave_unsure:
+                    self._leave_unsure.discard(key)
+                    if event.done:
+                        self._leaving_here.add(key)
+                        if is_room(self._target) and canonical(self._target) == key:
+                            self._target = None
+                            return left_late_words(room)
+        return late_answer_words(event, self._me)
 
     def _follow_membership(self, event: RoomNotice) -> str:
         """Keep :attr:`_put_out` as ``event`` changes it: a kick or ban of us, or a leave of

@@ -121,6 +121,12 @@ def left_after_all_words(room: str, plain_lines_went_there: bool) -> str:
     return words.format(room=sanitize(room), leave=command_names("leave")[0])
 
 
+def left_late_words(room: str) -> str:
+    """That our /leave of ``room``, which plain lines went to, got no answer in time and the
+    server's late answer says it was done: they now go to the default room."""
+    return _("the server's answer came late: you left {room}; plain lines go to the room").format(room=sanitize(room))
+
+
 def outcome(message: OutgoingMessage, error: tuple[str, str] | None) -> str:
     """What became of ``message``, failed with ``error``: client.display's NOT_SENT,
     NOT_DELIVERED, NOT_CONFIRMED or NOT_YET (see failed_outcome)."""

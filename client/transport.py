@@ -89,10 +89,28 @@ def open_socket(host: str, port: int, timeout: float) -> socket.socket:
     on the way, which a new attempt may not meet.
     """
     *first, last = connect_hosts(host)
-    for tried in first:  # (this machine's other loopback address follows: its refusal says more)
-        with suppress(ServerUnreachable):
+    failed: list[ServerUnreachable] = []
+    for tried in first:  # (this machine's other loopback address follows)
+        try:
             return _open_one(tried, port, timeout)
-    return _open_one(last, port, timeout)
+        except ServerUnreachable as exc:
+            failed.append(exc)
+    try:
+        return _open_one(last, port, timeout)
+    except ServerUnreachable as exc:
+        if not failed:
+            raise
+        raise _all_failed([*first, last], port, [*failed, exc]) from exc
+
+
+def _all_failed(hosts: list[str], port: int, errors: list[ServerUnreachable]) -> ServerUnreachable:
+    """The error, of the last one's class, for ``errors``, one for each of ``hosts`` tried in
+    turn: every one refused (nothing listens: the common case) in one sentence, else each
+    one's words."""
+    if all(isinstance(error.__cause__, ConnectionRefusedError) for error in errors):
+        return ServerUnreachable(_("connection to {first} and to {second} refused: is the chat server running?").format(
+            first=", ".join(format_address(host, port) for host in hosts[:-1]), second=format_address(hosts[-1], port)))
+    return type(errors[-1])("; ".join(str(error) for error in errors))
 
 
 def _open_one(host: str, port: int, timeout: float) -> socket.socket:
@@ -124,9 +142,9 @@ def _open_one(host: str, port: int, timeout: float) -> socket.socket:
 def start_tls(sock: socket.socket, context: ssl.SSLContext, host: str, port: int, timeout: float) -> MemoryTLS:
     """The TLS handshake with ``host:port`` over ``sock`` (from :func:`open_socket`), within
     ``timeout`` s, the certificate and host name checked by ``context``: the connection's TLS,
-    in memory (client/tlsbio.py says why not an SSLSocket). Raises :func:`tls_failure`'s
-    error, having closed ``sock``."""
-    host = connect_host(host)
+    in memory (client/tlsbio.py says why not an SSLSocket). ``host`` is the one ``sock``
+    reached (:func:`reached_host`: for "::", 127.0.0.1 when ::1 refused), the name the
+    certificate must match. Raises :func:`tls_failure`'s error, having closed ``sock``."""
     tls = MemoryTLS(context, host)
     try:
         tls.handshake(sock, timeout)

@@ -47,7 +47,7 @@ def web_json_text(language: str) -> str:
     :data:`client.core.LOGIN_OUTCOMES`."""
     from client.display import (
         ACT_TEXTS, ERROR_TEXTS, LEFT_REASONS, LIKE_TEXTS, NAMED_TEXTS, NEEDS_LIKE, NEEDS_NAME, NEEDS_ROOM, SELF_ROOM,
-        TIMED_TEXTS, TOO_LONG_TEXTS, UNTIL_CLOCKLESS, UNTIL_TEXTS, WHEN_UNTIMED,
+        TIMED_TEXTS, TOO_LONG_TEXTS, TOO_MANY_BYTES_TEXTS, UNTIL_CLOCKLESS, UNTIL_TEXTS, WHEN_UNTIMED,
     )
 
     entries = [] if language == SOURCE_LANGUAGE else parse_po(po_path(language).read_text(encoding="utf-8"))
@@ -65,6 +65,7 @@ def web_json_text(language: str) -> str:
     catalogue["named"] = dict(sorted(NAMED_TEXTS.items()))
     catalogue["self_room"] = sorted(SELF_ROOM)
     catalogue["too_long"] = dict(sorted(TOO_LONG_TEXTS.items()))
+    catalogue["too_many_bytes"] = dict(sorted(TOO_MANY_BYTES_TEXTS.items()))
     # An act's own sentence for a code (ACT_TEXTS), keyed "act/code" (JSON keys are strings).
     catalogue["acts"] = {f"{act}/{code}": key for (act, code), key in sorted(ACT_TEXTS.items())}
     catalogue["until_texts"] = dict(sorted(UNTIL_TEXTS.items()))

@@ -31,7 +31,8 @@ const PLURAL_RULES = {
 // liked: the sentence a code takes with the error's "like" (LIKE_TEXTS); named: with its
 // "name", the person it is about when not the asker (NAMED_TEXTS); selfRoom: the codes
 // whose error with "room" and no "name" is about the asker in that room (SELF_ROOM);
-// tooLong: a string too long's sentence by its "field", with "max_chars" (TOO_LONG_TEXTS); acts:
+// tooLong: a string too long's sentence by its "field", with "max_chars" (TOO_LONG_TEXTS);
+// tooManyBytes: a name's over its bytes of UTF-8, with "max_bytes" (TOO_MANY_BYTES_TEXTS); acts:
 // an act's own sentence for a code, by "act/code" (ACT_TEXTS); untilTexts: with
 // the error's "until" and no retry_after (UNTIL_TEXTS); untilClockless: the sentence without
 // the wait, and the longest wait, for a browser clock that makes it one it cannot be
@@ -43,8 +44,8 @@ const PLURAL_RULES = {
 // passwordFields: the password dialog's field ("old", "new") each refused change is about
 // (client.core.PASSWORD_CHANGE_FIELDS).
 const i18n = { language: "en", messages: {}, plural: PLURAL_RULES["n != 1"], errors: {}, needsName: [], needsLike: [],
-  needsRoom: [], whenUntimed: {}, timed: {}, liked: {}, named: {}, selfRoom: [], tooLong: {}, acts: {}, untilTexts: {},
-  untilClockless: {}, leftReasons: {}, loginFields: {},
+  needsRoom: [], whenUntimed: {}, timed: {}, liked: {}, named: {}, selfRoom: [], tooLong: {}, tooManyBytes: {},
+  acts: {}, untilTexts: {}, untilClockless: {}, leftReasons: {}, loginFields: {},
   loginRetry: [], loginWait: 0, passwordFields: {} };
 
 /** ``values`` put into ``{name}`` fields of ``text`` (a field with no value stays). */
@@ -86,13 +87,16 @@ function tn(singular, plural, n, values) {
  * about them ("Olga is not in #turma"); a code of i18n.selfRoom with ``room`` and no
  * ``named`` is about the asker in that room. ``field`` and ``maxChars`` (a string too long:
  * the error's "field" and "max_chars"): a field of i18n.tooLong (a bad_field's, a name's) in its
- * sentence, and a message_too_large with the server's limit. client/display.py's
- * explain_error, the one table. */
+ * sentence, and a message_too_large with the server's limit. ``maxBytes`` (a name over its
+ * bytes of UTF-8: the error's "max_bytes"): a field of i18n.tooManyBytes in its sentence, with
+ * that limit. client/display.py's explain_error, the one table. */
 function explainError(code, message, name, retryAfter, like, room, reason, uncertain, attempts, triedFor, until,
-  waited, waitedSaid, named, field, maxChars) {
+  waited, waitedSaid, named, field, maxChars, maxBytes) {
   if (i18n.selfRoom.includes(code) && room && !named) name = room;  // about the asker, in that room
-  const tooLong = Number.isInteger(maxChars) && typeof field === "string"
-    && Object.hasOwn(i18n.tooLong, field) ? i18n.tooLong[field] : null;
+  const tooManyBytes = Number.isInteger(maxBytes) && typeof field === "string"
+    && Object.hasOwn(i18n.tooManyBytes, field) ? i18n.tooManyBytes[field] : null;
+  const tooLong = (Number.isInteger(maxChars) && typeof field === "string"
+    && Object.hasOwn(i18n.tooLong, field) ? i18n.tooLong[field] : null) || tooManyBytes;
   const aboutThem = typeof named === "string" && named && name && Object.hasOwn(i18n.named, code) ? i18n.named[code]
     : null;
   const timed = typeof retryAfter === "number" && Object.hasOwn(i18n.timed, code) ? i18n.timed[code] : null;
@@ -114,7 +118,7 @@ function explainError(code, message, name, retryAfter, like, room, reason, uncer
     // limit, span, n: the protocol's (PROTOCOL.md, "Limits"; const.MAX_TEXT_CHARS, the
     // server's edit window, MIN_PASSWORD_LENGTH).
     text = fill(template, { name: about || t("the recipient"), room: name || "", when,
-      limit: Number.isInteger(maxChars) ? maxChars : MAX_TEXT_CHARS,
+      limit: Number.isInteger(maxChars) ? maxChars : tooManyBytes ? maxBytes : MAX_TEXT_CHARS,
       span: formatSpan(serverEditWindow),
       like: like || "", why: reason ? `: ${reason}` : "", n: MIN_PASSWORD_LENGTH, attempts,
       duration: formatDelay(triedFor), until: held ? formatTime(onThisClock(until)) : "",
@@ -145,12 +149,14 @@ function untilText(code, until) {
 }
 
 /** explainError for an error frame, with its own fields (retry_after, like, room, reason, uncertain,
- * name) when they are there; ``name``: the recipient (or room) the request named. */
+ * name, field, max_chars, max_bytes) when they are there; ``name``: the recipient (or room) the
+ * request named. */
 function explainFrame(frame, message, name) {
   const text = (key) => (typeof frame[key] === "string" ? frame[key] : null);
   return explainError(frame.code, message, name, typeof frame.retry_after === "number" ? frame.retry_after : null,
     text("like"), text("room"), text("reason"), frame.uncertain === true, undefined, undefined, undefined, undefined,
-    undefined, text("name"), text("field"), Number.isInteger(frame.max_chars) ? frame.max_chars : null);
+    undefined, text("name"), text("field"), Number.isInteger(frame.max_chars) ? frame.max_chars : null,
+    Number.isInteger(frame.max_bytes) ? frame.max_bytes : null);
 }
 
 /** ``value`` with ``places`` decimals and the language's decimal mark ("2,5" in Portuguese): i18n.decimal. */
@@ -354,6 +360,7 @@ async function useLanguage(language) {
   i18n.named = catalogue.named || {};
   i18n.selfRoom = catalogue.self_room || [];
   i18n.tooLong = catalogue.too_long || {};
+  i18n.tooManyBytes = catalogue.too_many_bytes || {};
   i18n.acts = catalogue.acts || {};
   i18n.untilTexts = catalogue.until_texts || {};
   i18n.untilClockless = catalogue.until_clockless || {};

@@ -1005,7 +1005,8 @@ const HANDLERS = {
         typeof frame.like === "string" ? frame.like : null, null, null, uncertain, null, null,
         typeof frame.until === "number" ? frame.until : null, null, null, null,
         typeof frame.field === "string" ? frame.field : null,
-        Number.isInteger(frame.max_chars) ? frame.max_chars : null);
+        Number.isInteger(frame.max_chars) ? frame.max_chars : null,
+        Number.isInteger(frame.max_bytes) ? frame.max_bytes : null);
       // A first login told to wait a moment (a class logging in at once from one
       // address meets the password-check budget) waits it out, as the other clients do.
       const moment = !chat.welcomedOnce && frame.code === "rate_limited"

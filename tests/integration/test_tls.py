@@ -113,6 +113,37 @@ def test_the_asyncio_client_says_why_it_cannot_connect_over_tls(tls_server, cert
     assert isinstance(plain, ServerUnreachable) and not isinstance(plain, CertificateError)
 
 
+@pytest.mark.parametrize("host", ["", "::"])
+def test_both_clients_given_every_address_verify_the_address_they_reached(tls_server, certificate, host):
+    """SERVER_HOST = "" (or "::") shared by a TLS server on this machine and its clients: a
+    client connects to this machine's 127.0.0.1 (for "::", after ::1), and checks the
+    certificate against that address, the one it reached, as it would had it been given it."""
+    import asyncio
+
+    from client import ChatClient
+    cafile = str(certificate[0])
+    threaded = ChatClient("Alice", host, tls_server.port, cafile=cafile, resume_tokens=ResumeTokens(None))
+    try:
+        threaded.connect(timeout=10)
+        assert threaded.connected and threaded.address == f"127.0.0.1:{tls_server.port}"
+    finally:
+        threaded.close()
+
+    async def aio_login() -> Exception | None:
+        aio = AioChatClient("Bob", host, tls_server.port, cafile=cafile, resume_tokens=ResumeTokens(None),
+                            reconnect=False)
+        try:
+            await aio.connect(timeout=10)
+            assert aio.address == f"127.0.0.1:{tls_server.port}"
+        except ServerUnreachable as exc:
+            return exc
+        finally:
+            await aio.close()
+        return None
+
+    assert asyncio.run(asyncio.wait_for(aio_login(), 30)) is None
+
+
 def test_a_client_without_the_certificate_fails_verification(tls_server):
     with pytest.raises(ssl.SSLCertVerificationError):
         WireClient(tls_server.host, tls_server.port, tls=ssl.create_default_context())

@@ -668,3 +668,21 @@ def test_the_connection_pill_keeps_its_state_when_the_language_is_applied_again(
         # As when its catalogue comes after the welcome (awaited: the catalogue applied).
         assert page.js(f"useLanguage('{language}').then(() => {pill})") == online
     assert page.problems() == []
+
+
+def test_a_name_of_too_many_bytes_is_refused_saying_so(page: Page) -> None:
+    """32 letters of decomposed Hangul (9 bytes of UTF-8 each) are refused with "max_bytes":
+    the page dropped it and said the sentence about letters, digits and symbols, none of
+    which was wrong with the name. A room's name refused so (an error frame) the same."""
+    import unicodedata
+    speak_portuguese(page)
+    said = ("o nome é longo demais: no máximo 256 bytes em UTF-8 (uma letra ocupa de 1 a 4, e uma feita de várias "
+            "partes, mais); escolha um mais curto")
+    page.js(f"document.getElementById('login-name').value = {json.dumps(unicodedata.normalize('NFD', '한' * 32))}")
+    page.focus("#login-name")
+    page.enter()
+    page.wait_for("document.getElementById('login-error').textContent !== ''")
+    assert page.js("document.getElementById('login-error').textContent") == said[0].upper() + said[1:]
+    assert page.js("explainFrame({code: 'invalid_name', field: 'room', max_bytes: 256}, "
+                   "'the name is longer than 256 bytes', '#x')") == said
+    assert page.problems() == []

@@ -1451,3 +1451,26 @@ def test_a_password_too_long_is_refused_before_the_hello_in_the_users_words() ->
         core.hello("Alice", "p" * (const.MAX_PASSWORD_CHARS + 1), False, None)
     assert refused.value.local and refused.value.message == "the password is too long: at most 1024 characters"
     assert core.hello("Alice", "p" * const.MAX_PASSWORD_CHARS, False, None).password == "p" * const.MAX_PASSWORD_CHARS
+
+
+def test_a_login_refused_for_a_name_of_too_many_bytes_says_so() -> None:
+    """32 characters of decomposed Hangul are over 256 bytes of UTF-8: the server refuses the
+    name with "max_bytes", which the LoginRefused dropped, and every client said the sentence
+    about letters, digits and symbols, none of which was wrong with the name."""
+    from client.display import login_refused_words
+    from i18n import use
+    attempt = LoginAttempt(Hello("h", "Alice", const.PROTOCOL_VERSION))
+    attempt.receive_data(Connection(Role.SERVER).send(ErrorReply(
+        ErrorCode.INVALID_NAME, "the name is longer than 256 bytes", "h", field="name", max_bytes=256)))
+    with pytest.raises(LoginRefused) as refused:
+        attempt.step("127.0.0.1:21020")
+    assert login_refused_words(refused.value) == (
+        "login refused: the name is too long: at most 256 bytes of UTF-8 (a letter takes 1 to 4, one made of "
+        "several parts more); choose a shorter one")
+    try:
+        use("pt_BR")
+        assert login_refused_words(refused.value) == (
+            "login recusado: o nome é longo demais: no máximo 256 bytes em UTF-8 (uma letra ocupa de 1 a 4, e uma "
+            "feita de várias partes, mais); escolha um mais curto")
+    finally:
+        use("en")

@@ -908,6 +908,26 @@ def test_a_name_too_long_is_said_in_the_clients_words_with_the_servers_limit() -
         use("en")
 
 
+def test_a_name_of_too_many_bytes_is_said_so_not_as_a_letters_and_symbols_problem() -> None:
+    """A name of at most 32 characters but over 256 bytes of UTF-8 (decomposed Hangul) is
+    refused with "max_bytes": the clients dropped it and said the sentence about letters,
+    digits and symbols. A request's refusal (RequestFailed) says the bytes too."""
+    from client.errors import RequestFailed
+    from i18n import use
+    from protocol import ErrorReply
+    join = RequestFailed.of(ErrorReply("invalid_name", "the name is longer than 256 bytes", "j", field="room",
+                                       max_bytes=256))
+    said = ("the name is too long: at most 256 bytes of UTF-8 (a letter takes 1 to 4, one made of several parts "
+            "more); choose a shorter one")
+    assert explain_refusal(join) == said
+    try:
+        use("pt_BR")
+        assert explain_refusal(join) == ("o nome é longo demais: no máximo 256 bytes em UTF-8 (uma letra ocupa de 1 "
+                                         "a 4, e uma feita de várias partes, mais); escolha um mais curto")
+    finally:
+        use("en")
+
+
 def test_a_password_too_long_is_said_in_the_clients_words_with_the_servers_limit() -> None:
     """A password over 1024 characters in a hello, a register or a password change was
     said in the server's English in every language ("'password' is 2000 characters long;

@@ -280,3 +280,60 @@ def test_a_leave_answered_unsure_and_told_done_later_says_so_and_moves_plain_lin
         "* you left #redes after all: the server did the /leave it could not confirm; plain lines go to the room",
         "✓ sent to the room: second"], lines
     assert asked[-1] == ("say", "second"), asked
+
+
+def _leave_timed_out_then(ui: TerminalUI, out: io.StringIO, asked: list, monkeypatch: pytest.MonkeyPatch,
+                          *events) -> None:
+    """/leave gets no answer in time (RequestTimeout); once its line is out, ``events`` come,
+    as from the receiver thread (the next line typed is read after them)."""
+    from client.errors import RequestTimeout
+
+    def feed() -> None:
+        deadline = time.monotonic() + 5.0
+        while "/leave failed" not in out.getvalue() and time.monotonic() < deadline:
+            time.sleep(0.01)  # (waits on the condition: the /leave's line is printed)
+        with ui._event_lock:
+            for event in events:
+                ui._on_event(event)
+
+    def leave_timed_out(room: str, timeout: float) -> None:
+        asked.append(("leave", room))
+        ui._stdin.answering = threading.Thread(target=feed, daemon=True)
+        ui._stdin.answering.start()
+        raise RequestTimeout("no answer")
+
+    monkeypatch.setattr(ui.client, "leave", leave_timed_out)
+
+
+def test_a_leave_timed_out_and_answered_done_late_moves_plain_lines(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The late answer said "you left #redes", then the next plain line went to #redes all
+    the same (refused by the server: not a member)."""
+    from client.events import AnsweredLate
+    from protocol import LeaveRoom
+    ui, out, asked = _pipe("/join #redes\n/leave\nfirst\n", monkeypatch, {})
+    _leave_timed_out_then(ui, out, asked, monkeypatch,
+                          AnsweredLate("leave", True, asked=LeaveRoom("7", "#redes")), LEFT_ELSEWHERE)
+    assert ui._loop() == ExitCode.OK, out.getvalue()
+    lines = out.getvalue().splitlines()
+    assert asked[-1] == ("say", "first"), (asked, lines)
+    assert lines[1].startswith("! /leave failed: ") and lines[2:] == [
+        "* the server's answer came late: you left #redes; plain lines go to the room",
+        "✓ sent to the room: first"], lines
+
+
+def test_a_leave_timed_out_and_refused_late_lets_another_devices_leave_be_said(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """A timed-out /leave refused late left #redes marked as leaving here: a leave made later
+    on the phone went unmentioned, and plain lines went on to #redes, refused by the server."""
+    from client.events import AnsweredLate
+    from protocol import LeaveRoom
+    ui, out, asked = _pipe("/join #redes\n/leave\nfirst\nsecond\n", monkeypatch, {"first": [LEFT_ELSEWHERE]})
+    _leave_timed_out_then(ui, out, asked, monkeypatch,
+                          AnsweredLate("leave", False, "unavailable", "busy", asked=LeaveRoom("7", "#redes")))
+    ui._loop()
+    lines = out.getvalue().splitlines()
+    assert asked[-1] == ("post", "#redes", "first"), (asked, lines)
+    assert lines[3:] == [
+        "✓ sent to #redes: first",
+        f"* {ELSEWHERE_WORDS}",
+        f"✗ not sent to #redes: second — {ELSEWHERE_WORDS}"], lines

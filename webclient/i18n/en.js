@@ -29,6 +29,7 @@ chatCatalogueLoaded("en", {
   "name_still_yours": "the name {name} is yours, but a session of yours still holds it: an earlier connection the server has not found ended yet, or another client of yours still open (on this computer, logged in as {name}); {when}",
   "name_taken": "the name {name} is in use, or kept for a while for the guest who used it last: choose another name",
   "name_too_long": "the name is too long: at most {limit} characters; choose a shorter one",
+  "name_too_many_bytes": "the name is too long: at most {limit} bytes of UTF-8 (a letter takes 1 to 4, one made of several parts more); choose a shorter one",
   "no_such_room": "there is no room {name}",
   "no_such_room_like": "there is no room {name}; did you mean {like}?",
   "not_member": "you are not in {name}: join it first",
@@ -129,6 +130,13 @@ chatCatalogueLoaded("en", {
   "to": "name_too_long",
   "topic": "topic_too_long",
   "with": "name_too_long"
+ },
+ "too_many_bytes": {
+  "name": "name_too_many_bytes",
+  "names": "name_too_many_bytes",
+  "room": "name_too_many_bytes",
+  "to": "name_too_many_bytes",
+  "with": "name_too_many_bytes"
  },
  "acts": {
   "block/bad_field": "block_self",

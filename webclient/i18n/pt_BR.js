@@ -514,6 +514,7 @@ chatCatalogueLoaded("pt_BR", {
   "connection lost: reset by the other side": "conexão perdida: reset do outro lado",
   "connection lost: server stopped": "conexão perdida: o servidor parou",
   "connection lost: {cause}": "conexão perdida: {cause}",
+  "connection to {first} and to {second} refused: is the chat server running?": "conexão com {first} e com {second} recusada: o servidor de chat está rodando?",
   "connection to {where} refused: is the chat server running?": "conexão com {where} recusada: o servidor de chat está rodando?",
   "connections one IP address may hold (default {n})": "conexões que um endereço IP pode manter (padrão {n})",
   "copy the database of --data (its server may be running) into FOLDER, new or empty, and exit: FOLDER is then a data folder of its own": "copia o banco de dados de --data (seu servidor pode estar rodando) para PASTA, nova ou vazia, e termina: PASTA é então uma pasta de dados completa",
@@ -719,6 +720,7 @@ chatCatalogueLoaded("pt_BR", {
   "the name is empty": "o nome está vazio",
   "the name is longer than {limit} bytes": "o nome tem mais de {limit} bytes",
   "the name is longer than {limit} characters": "o nome tem mais de {limit} caracteres",
+  "the name is too long: at most {limit} bytes of UTF-8 (a letter takes 1 to 4, one made of several parts more); choose a shorter one": "o nome é longo demais: no máximo {limit} bytes em UTF-8 (uma letra ocupa de 1 a 4, e uma feita de várias partes, mais); escolha um mais curto",
   "the name is too long: at most {limit} characters; choose a shorter one": "o nome é longo demais: no máximo {limit} caracteres; escolha um mais curto",
   "the name mixes the scripts {scripts}: a name uses letters of one script (Latin may go with Chinese, Japanese or Korean)": "o nome mistura as escritas {scripts}: um nome usa letras de uma só escrita (a latina pode ir com chinês, japonês ou coreano)",
   "the name was not registered: the connection was lost before the server got the request; register again": "o nome não foi registrado: a conexão caiu antes de o servidor receber o pedido; registre de novo",
@@ -771,6 +773,7 @@ chatCatalogueLoaded("pt_BR", {
   "the server's answer came late: you are in {room}": "a resposta do servidor chegou atrasada: você está em {room}",
   "the server's answer came late: you blocked {who}: their messages no longer reach you": "a resposta do servidor chegou atrasada: você bloqueou {who}: as mensagens dessa pessoa não chegam mais até você",
   "the server's answer came late: you left {room}": "a resposta do servidor chegou atrasada: você saiu de {room}",
+  "the server's answer came late: you left {room}; plain lines go to the room": "a resposta do servidor chegou atrasada: você saiu de {room}; agora o que você digitar vai para a sala",
   "the server's answer came late: you unblocked {who}": "a resposta do servidor chegou atrasada: você desbloqueou {who}",
   "the server's answer came late: your account was deleted": "a resposta do servidor chegou atrasada: sua conta foi apagada",
   "the server's answer came late: your account was not deleted: {why}": "a resposta do servidor chegou atrasada: sua conta não foi apagada: {why}",
@@ -1053,6 +1056,7 @@ chatCatalogueLoaded("pt_BR", {
   "name_still_yours": "o nome {name} é seu, mas uma sessão sua ainda o ocupa: uma conexão anterior que o servidor ainda não viu terminar, ou outro cliente seu ainda aberto (neste computador, conectado como {name}); {when}",
   "name_taken": "o nome {name} está em uso, ou reservado por um tempo para o convidado que o usou por último: escolha outro nome",
   "name_too_long": "o nome é longo demais: no máximo {limit} caracteres; escolha um mais curto",
+  "name_too_many_bytes": "o nome é longo demais: no máximo {limit} bytes em UTF-8 (uma letra ocupa de 1 a 4, e uma feita de várias partes, mais); escolha um mais curto",
   "no_such_room": "não existe a sala {name}",
   "no_such_room_like": "não existe a sala {name}; você quis dizer {like}?",
   "not_member": "você não está em {name}: entre nela primeiro",
@@ -1153,6 +1157,13 @@ chatCatalogueLoaded("pt_BR", {
   "to": "name_too_long",
   "topic": "topic_too_long",
   "with": "name_too_long"
+ },
+ "too_many_bytes": {
+  "name": "name_too_many_bytes",
+  "names": "name_too_many_bytes",
+  "room": "name_too_many_bytes",
+  "to": "name_too_many_bytes",
+  "with": "name_too_many_bytes"
  },
  "acts": {
   "block/bad_field": "block_self",
