@@ -126,14 +126,24 @@ def back_words(name: str, rooms: Sequence[str], joined: bool) -> str:
     return _("* {name} joined (is in {rooms})").format(name=name, rooms=shared)
 
 
+# The words of the window and of the web page (webclient/i18n's "out_of_room") for a room a
+# kick or ban of us, or a leave of ours on another device (said as a kick), put us out of:
+# "kick" and "ban" what to do there, "refused" a line typed there, "recipient" where Enter sends.
+OUT_OF_ROOM_TEXTS = {
+    "kick": N_("you are no longer in {room}: join it again (Join room) to write here, or open Everyone"),
+    "ban": N_("you are no longer in {room}: open Everyone to write to everyone"),
+    "refused": N_("not sent, the text stays in the box: {words}"),
+    "recipient": N_("Nowhere: you are no longer in {room}"),
+}
+
+
 def window_out_of_room_words(room: str, act: str) -> str:
     """The window's words for room ``room``, which a ``kick`` or ``ban`` of us (``act``) put
     us out of while it was on screen: said once in its conversation, and again for each
     line refused there (the terminal's own are client.terminal_lines.out_of_room_words,
-    which name its commands). No offer to join a room the ban keeps us out of."""
-    words = _("you are no longer in {room}: join it again (Join room) to write here, or open Everyone") \
-        if act != "ban" else _("you are no longer in {room}: open Everyone to write to everyone")
-    return words.format(room=sanitize(room))
+    which name its commands; the page's the same, webclient/lang.js outOfRoomWords). No
+    offer to join a room the ban keeps us out of."""
+    return _(OUT_OF_ROOM_TEXTS["ban" if act == "ban" else "kick"]).format(room=sanitize(room))
 
 
 def window_gone_while_away(room: str) -> str:
@@ -147,12 +157,12 @@ def window_gone_while_away(room: str) -> str:
 def window_out_of_room_refused(room: str, act: str) -> str:
     """A line typed in room ``room`` we were put out of, refused in the window (nothing
     sent; the text stays in the input box): why, and what to do."""
-    return _("not sent, the text stays in the box: {words}").format(words=window_out_of_room_words(room, act))
+    return _(OUT_OF_ROOM_TEXTS["refused"]).format(words=window_out_of_room_words(room, act))
 
 
 def window_out_of_room_recipient(room: str) -> str:
     """The input box's line naming where Enter sends, in room ``room`` we were put out of."""
-    return _("Nowhere: you are no longer in {room}").format(room=sanitize(room))
+    return _(OUT_OF_ROOM_TEXTS["recipient"]).format(room=sanitize(room))
 
 
 def ours_alike(name: str, me: str) -> str | None:

@@ -43,11 +43,12 @@ def web_json_text(language: str) -> str:
     that need the error's name, ``like`` or ``room``, the words of a wait with no end, and
     the sentence a code takes with ``retry_after``, with ``like``, with ``name`` or with
     ``until``), the words for the reasons the server gives (a ``left``'s, a ``bye``'s),
-    and the login field each refusal is about, from
+    the words for a room we were put out of (``OUT_OF_ROOM_TEXTS``), and the login field each refusal is about, from
     :data:`client.core.LOGIN_OUTCOMES`."""
     from client.display import (
-        ACT_TEXTS, ERROR_TEXTS, LEFT_REASONS, LIKE_TEXTS, NAMED_TEXTS, NEEDS_LIKE, NEEDS_NAME, NEEDS_ROOM, SELF_ROOM,
-        TIMED_TEXTS, TOO_LONG_TEXTS, TOO_MANY_BYTES_TEXTS, UNTIL_CLOCKLESS, UNTIL_TEXTS, WHEN_UNTIMED,
+        ACT_TEXTS, ERROR_TEXTS, LEFT_REASONS, LIKE_TEXTS, NAMED_TEXTS, NEEDS_LIKE, NEEDS_NAME, NEEDS_ROOM,
+        OUT_OF_ROOM_TEXTS, SELF_ROOM, TIMED_TEXTS, TOO_LONG_TEXTS, TOO_MANY_BYTES_TEXTS, UNTIL_CLOCKLESS, UNTIL_TEXTS,
+        WHEN_UNTIMED,
     )
 
     entries = [] if language == SOURCE_LANGUAGE else parse_po(po_path(language).read_text(encoding="utf-8"))
@@ -59,6 +60,8 @@ def web_json_text(language: str) -> str:
     catalogue["needs_room"] = sorted(NEEDS_ROOM)
     # A reason the server gives (a left notice's, a bye's), keyed as it words it (LEFT_REASONS).
     catalogue["left_reasons"] = {reason: translations.gettext(words) for reason, words in sorted(LEFT_REASONS.items())}
+    # A room a kick or ban of us put us out of: what to do, a refused line, where Enter sends.
+    catalogue["out_of_room"] = {key: translations.gettext(text) for key, text in OUT_OF_ROOM_TEXTS.items()}
     catalogue["when_untimed"] = {code: translations.gettext(text) for code, text in sorted(WHEN_UNTIMED.items())}
     catalogue["timed"] = dict(sorted(TIMED_TEXTS.items()))
     catalogue["liked"] = dict(sorted(LIKE_TEXTS.items()))

@@ -731,6 +731,16 @@ function onSubmitMessage(event) {
   const text = input.value.trim();
   if (!text) return;
   const chat = shell.chat;
+  // A room we were put out of (kicked, banned, left on another device): nothing goes, not
+  // even an edit the server would refuse; the text stays in the box; why and what to do is
+  // said again, as the terminal and the window say it.
+  const outAct = chat.outOf.get(chat.active);
+  if (outAct !== undefined) {
+    const room = roomName(chat, chat.active);
+    notice(chat, chat.active, () => sentence(outOfRoomRefused(room, outAct)), nowSeconds(), true);
+    render(chat);
+    return;
+  }
   const reconnecting = chat.status !== "online" && shell.wantOnline && chat.welcomedOnce;
   if (chat.status !== "online" && !reconnecting) {
     announce([t("Not connected: the message was not sent.")]);

@@ -45,7 +45,7 @@ const PLURAL_RULES = {
 // (client.core.PASSWORD_CHANGE_FIELDS).
 const i18n = { language: "en", messages: {}, plural: PLURAL_RULES["n != 1"], errors: {}, needsName: [], needsLike: [],
   needsRoom: [], whenUntimed: {}, timed: {}, liked: {}, named: {}, selfRoom: [], tooLong: {}, tooManyBytes: {},
-  acts: {}, untilTexts: {}, untilClockless: {}, leftReasons: {}, loginFields: {},
+  acts: {}, untilTexts: {}, untilClockless: {}, leftReasons: {}, outOfRoom: {}, loginFields: {},
   loginRetry: [], loginWait: 0, passwordFields: {} };
 
 /** ``values`` put into ``{name}`` fields of ``text`` (a field with no value stays). */
@@ -210,6 +210,24 @@ function serverWords(text) {
   return i18n.language === "en" ? text : `${EN_START}${text}${EN_END}`;
 }
 
+/** What to do about room ``room``, which a "kick" or "ban" of us, or a leave of ours on
+ * another device ("left", said as a kick), put us out of (``act``): no "join" after a ban.
+ * The window's words (client/display.py OUT_OF_ROOM_TEXTS, window_out_of_room_words). */
+function outOfRoomWords(room, act) {
+  return fill(i18n.outOfRoom[act === "ban" ? "ban" : "kick"] || "{room}", { room });
+}
+
+/** A line typed in room ``room`` we are out of (``act``), refused here: nothing sent, the
+ * text kept in the box (window_out_of_room_refused). */
+function outOfRoomRefused(room, act) {
+  return fill(i18n.outOfRoom.refused || "{words}", { words: outOfRoomWords(room, act) });
+}
+
+/** Where Enter sends in room ``room`` we are out of: nowhere (window_out_of_room_recipient). */
+function outOfRoomRecipient(room) {
+  return fill(i18n.outOfRoom.recipient || "{room}", { room });
+}
+
 /** A reason the server gave (a bye's, a user's leaving) in the page's language: the
  * catalogue's (client/display.py's LEFT_REASONS, as reason_words), a lost connection's cause
  * not listed there after the same words, else the server's words as they came. */
@@ -355,6 +373,7 @@ async function useLanguage(language) {
   i18n.needsLike = catalogue.needs_like || [];
   i18n.needsRoom = catalogue.needs_room || [];
   i18n.whenUntimed = catalogue.when_untimed || {};
+  i18n.outOfRoom = catalogue.out_of_room || {};
   i18n.timed = catalogue.timed || {};
   i18n.liked = catalogue.liked || {};
   i18n.named = catalogue.named || {};

@@ -109,11 +109,19 @@ function dropUnlisted(chat, out) {
 }
 
 /** Room ``key`` is no longer ours (left from another device, put out, or the server said
- * not_member): off the list; the page no longer says it reads or types there. */
-function roomGone(chat, key) {
+ * not_member): off the list; the page no longer says it reads or types there. ``act``
+ * ("kick", "ban", "left": a notice of it about us): its conversation, which stays, refuses
+ * lines typed there until we are in again (outOfRoomWords), as the terminal and the window do. */
+function roomGone(chat, key, act = null) {
   chat.rooms.delete(key);
   chat.roomTyping.delete(key);
   chat.roomMarks.delete(key);
+  if (act) chat.outOf.set(key, act);
+}
+
+/** Room ``key`` is ours (again): lines typed there go to it. */
+function roomBack(chat, key) {
+  chat.outOf.delete(key);
 }
 
 /** The frame that joins (or creates) ``typed``; null if the name is not valid. ``fromBox``:
@@ -398,6 +406,7 @@ Object.assign(HANDLERS, {
     Object.assign(room, { name: frame.room, topic: String(frame.topic || ""), count: frame.count | 0,
       owner: typeof frame.owner === "string" ? frame.owner : null, inviteOnly: frame.invite_only === true });
     chat.rooms.set(key, room);
+    roomBack(chat, key);
     conversation(chat, key, frame.room).name = frame.room;
     if (request && !request.quiet) out.send.push(...openConversation(chat, key));
     else if (chat.active === key) out.send.push(...roomOpened(chat, key));
@@ -460,6 +469,11 @@ Object.assign(HANDLERS, {
       notice(chat, key, () => describeRoomNotice(chat, frame), frame.at);
       if (aboutMe) out.announce.push(describeRoomNotice(chat, frame));
     }
+    // Our ban lifted while we are out for it: a join would do now, and is offered.
+    if (aboutMe && frame.act === "unban" && chat.outOf.get(key) === "ban") {
+      chat.outOf.set(key, "kick");
+      notice(chat, key, () => sentence(outOfRoomWords(frame.room, "kick")), frame.at);
+    }
     if (!room) {
       // Joined on another device: the server's list of our rooms brings it in, with its
       // topic and count (not while a join of this page is on its way: its answer does).
@@ -472,7 +486,9 @@ Object.assign(HANDLERS, {
     if (frame.act === "invite_only" || frame.act === "public") room.inviteOnly = frame.act === "invite_only";
     // Put out, or left from another device: no longer ours (its conversation stays, read-only).
     if (aboutMe && (frame.act === "kick" || frame.act === "ban" || frame.act === "left")) {
-      roomGone(chat, key);
+      roomGone(chat, key, frame.act);
+      notice(chat, key, () => sentence(outOfRoomWords(frame.room, frame.act)), frame.at);
+      out.announce.push(sentence(outOfRoomWords(frame.room, frame.act)));
       return;
     }
     // Our own join is in the count its answer (or the list of our rooms) gave already.
@@ -496,6 +512,7 @@ function listedRoom(chat, entry) {
   Object.assign(room, { name: entry.room, topic: String(entry.topic || ""), count: entry.count | 0,
     inviteOnly: entry.invite_only === true });
   chat.rooms.set(key, room);
+  roomBack(chat, key);
   conversation(chat, key, entry.room).name = entry.room;
 }
 

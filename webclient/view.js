@@ -487,7 +487,8 @@ function renderRoomHeader(chat, key) {
   else presence.textContent = count;
   delete presence.dataset.online;
   presence.dataset.blocked = "false";
-  $("composer-label").textContent = t("Message to everyone in {room}", { room: name });
+  $("composer-label").textContent = chat.outOf.has(key) ? outOfRoomRecipient(name)
+    : t("Message to everyone in {room}", { room: name });
   $("composer-input").placeholder = t("Message {room}…", { room: name });
 }
 

@@ -141,9 +141,13 @@ def test_a_room_left_on_the_terminal_leaves_the_page_and_writing_there_is_refuse
     page.focus("#composer-input")
     page.type("ainda estou aqui?")
     page.enter()
-    page.wait_for("document.querySelector('#messages .msg-out')?.dataset.state === 'failed'")
-    assert page.js("document.querySelector('#messages .msg-out .msg-status').textContent") == \
-        "Não enviada: você não está em #calculo: entre nela primeiro"
+    # Refused on the page, as the terminal and the window refuse it: nothing sent, the text
+    # kept in the box, and what to do said (test_web_out_of_room.py, in English).
+    refused = ("Não enviado, o texto fica na caixa: você não está mais em #calculo: entre de novo (Entrar na sala) "
+               "para escrever aqui, ou abra Todos")
+    page.wait_for(f"{notices}.includes({json.dumps(refused)})")
+    assert page.js("document.querySelectorAll('#messages .msg-out').length") == 0
+    assert page.js("document.getElementById('composer-input').value") == "ainda estou aqui?"
     page.screenshot(tmp_path / "left-elsewhere.png")
     # Nothing in English, no refusal said apart from the message (a read or typing sent
     # for a room no longer ours).

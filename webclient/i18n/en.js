@@ -102,6 +102,12 @@ chatCatalogueLoaded("en", {
   "timeout": "timeout",
   "too many errors": "too many errors"
  },
+ "out_of_room": {
+  "kick": "you are no longer in {room}: join it again (Join room) to write here, or open Everyone",
+  "ban": "you are no longer in {room}: open Everyone to write to everyone",
+  "refused": "not sent, the text stays in the box: {words}",
+  "recipient": "Nowhere: you are no longer in {room}"
+ },
  "when_untimed": {
   "muted": "until a moderator unmutes you"
  },

@@ -1129,6 +1129,12 @@ chatCatalogueLoaded("pt_BR", {
   "timeout": "parou de responder",
   "too many errors": "enviou erros demais"
  },
+ "out_of_room": {
+  "kick": "você não está mais em {room}: entre de novo (Entrar na sala) para escrever aqui, ou abra Todos",
+  "ban": "você não está mais em {room}: abra Todos para escrever para todos",
+  "refused": "não enviado, o texto fica na caixa: {words}",
+  "recipient": "Para ninguém: você não está mais em {room}"
+ },
  "when_untimed": {
   "muted": "espere alguém da moderação devolver sua voz"
  },
