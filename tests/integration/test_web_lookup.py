@@ -210,3 +210,46 @@ def test_a_lookup_refused_for_now_is_asked_again_after_the_wait(page: Page, code
         shown.pop(0)
     assert set(shown) <= {"", said}, "something said before the server answered"
     assert page.problems() == []
+
+
+def _row_says(key: str) -> str:
+    """A JS expression: the presence words of contact row ``key`` ("" for none), null without the row."""
+    row = f"document.querySelector('button.contact[data-key=\"{key}\"]')"
+    return f"({row} ? ({row}.querySelector('.contact-presence') || {{textContent: ''}}).textContent : null)"
+
+
+def test_a_contact_row_says_only_the_presence_it_knows(page: Page) -> None:
+    """The rows said "offline" for a kept name not looked up yet (perhaps nobody's, perhaps
+    online in a room the page never asked about) and for everyone while the page was
+    disconnected, where the header already said nothing. A row says what the header says."""
+    carol, alice = TcpPeer("127.0.0.1", page.srv.port), TcpPeer("127.0.0.1", page.srv.port)
+    try:
+        carol.login("Carol")
+        carol.close()  # before Bob's page is there: her name is held, and the page never saw her
+        alice.login("Alice")
+        page.js("localStorage.setItem('chat.conversations.bob', JSON.stringify({account: false, names: ['Carol']}))")
+        page.log_in("Bob")
+        page.wait_for(f"{_row_says('@alice')} === 'online' && {_row_says('@carol')} !== null")
+        assert page.js(_row_says("@carol")) == "", "a presence said before anyone looked it up"
+        page.open_conversation("Carol")
+        page.wait_for(f"{_row_says('@carol')} === 'offline'")
+
+        def drop() -> None:
+            for session in list(page.srv.server.relay.sessions):
+                if session.name == "Bob":
+                    session.abort("dropped by the test")
+        page.srv.call(drop)
+        release = threading.Event()
+        held = threading.Thread(target=page.srv.call, args=(lambda: release.wait(10),), daemon=True)
+        held.start()  # the page cannot log in again meanwhile
+        try:
+            page.wait_for("document.getElementById('connection').dataset.status !== 'online'")
+            assert page.js(f"[{_row_says('@alice')}, {_row_says('@carol')}]") == ["", ""]
+        finally:
+            release.set()
+            held.join(15)
+        page.wait_for(f"{_row_says('@alice')} === 'online' && {_row_says('@carol')} === 'offline'")
+        assert page.problems() == []
+    finally:
+        alice.close()
+        carol.close()
