@@ -128,7 +128,7 @@ function createChat(nextId = makeRequestIds()) {
     conversations: new Map(), // key -> {key, name, items, unread, historyAsked}
     requests: new Map(),      // request id -> {kind: hello|send|say|who|history|watch, item?, key?}
     throttle: newThrottle(0), // sends held back and paced after "rate_limited"/"unavailable" (throttle())
-    askAgain: [],             // [{at, request}]: a catch-up or history refused for now (askAgainLater)
+    askAgain: [],             // [{at, request}]: a catch-up, history or lookup refused for now (askAgainLater)
     watched: new Set(),       // keys this connection watches (the server forgets them with it)
     sent: new Map(),          // msg_id -> item, for our own messages
     seen: new Set(),          // seenKey()s of incoming messages already shown
@@ -1045,8 +1045,9 @@ const HANDLERS = {
       }
       return;
     }
-    if (request && (request.kind === "since" || (request.kind === "history" && !request.room))
-        && (frame.code === "unavailable" || frame.code === "rate_limited")) {
+    // A lookup too (whoisFrames): refused, it left the header blank until the conversation was
+    // opened again; asked again, the header says nothing meanwhile (the name's presence is not known).
+    if (request && askedAgainLater(request) && (frame.code === "unavailable" || frame.code === "rate_limited")) {
       askAgainLater(chat, request, frame.retry_after);
       return;
     }
@@ -1302,9 +1303,15 @@ const WAITING_PAGE = 500;
 // trouble; given up on, what another device took meanwhile would not show until the next one.
 const CATCH_UP_PATIENCE = 60;
 
-/** ``request`` (a "since", or a person's "history") was refused for now, the server asking
- * to wait ``retryAfter`` seconds: ask it again then (askAgainDue), while patience lasts. A
- * person's history given up on is asked again when the conversation is next opened. */
+/** Whether ``request``, refused for now, is asked again after the server's wait (askAgainLater). */
+function askedAgainLater(request) {
+  return request.kind === "since" || request.kind === "whois" || (request.kind === "history" && !request.room);
+}
+
+/** ``request`` (a "since", a person's "history" or "whois") was refused for now, the server
+ * asking to wait ``retryAfter`` seconds: ask it again then (askAgainDue), while patience lasts.
+ * A person's history or lookup given up on is asked again when the conversation is next opened
+ * (a lookup is, while the name's presence is unknown: whoisFrames). */
 function askAgainLater(chat, request, retryAfter) {
   const now = monotonicSeconds();
   const wait = Math.max(typeof retryAfter === "number" ? retryAfter : 1, 0.1);
@@ -1332,6 +1339,13 @@ function askAgainDue(chat, now) {
     }
     const convo = chat.conversations.get(request.key);
     if (!convo || typeof convo.name !== "string") continue;
+    if (request.kind === "whois") {
+      const entry = chat.users.get(request.key);
+      if (!entry || !(entry.online || entry.exists === null)) continue;  // said meanwhile (a "joined")
+      chat.requests.set(id, request);
+      frames.push({ type: "whois", id, name: convo.name });
+      continue;
+    }
     chat.requests.set(id, request);
     frames.push(personHistoryFrame(request, id, convo.name));
   }

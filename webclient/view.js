@@ -283,8 +283,9 @@ function openPasswordDialog() {
   $("password-old").focus();
 }
 
-/** A row of the contact list; ``detail`` (a room's topic or size) replaces its presence. */
-function contactButton(chat, key, name, online, unread, detail) {
+/** A row of the contact list; ``said``: a person's presence in words (presenceWords: none when
+ * not known); ``detail`` (a room's topic or size, a person's block) replaces it. */
+function contactButton(chat, key, name, online, said, unread, detail) {
   const button = el("button", "contact");
   button.type = "button";
   button.dataset.key = key;
@@ -295,14 +296,14 @@ function contactButton(chat, key, name, online, unread, detail) {
   if (key !== ROOM && !isRoomKey(key)) dot.dataset.online = String(online);
   const label = el("span", "contact-label");
   label.append(theirs(el("span", "contact-name", name)));
-  const presence = detail || (key === ROOM ? t("Broadcast room") : (online ? t("online") : t("offline")));
+  const presence = detail || (key === ROOM ? t("Broadcast room") : said);
   const presenceNode = el("span", "contact-presence", presence);
-  label.append(detail ? theirs(presenceNode) : presenceNode);
+  if (presence) label.append(detail ? theirs(presenceNode) : presenceNode);
   button.append(dot, label);
   if (unread) button.append(el("span", "badge", String(unread)));
   if (isBlocked(chat, key)) button.classList.add("blocked");
   // A screen reader hears what is shown, in the page's language.
-  const parts = [name, presence];
+  const parts = presence ? [name, presence] : [name];
   if (unread) parts.push(tn("{n} unread", "{n} unread", unread));
   button.setAttribute("aria-label", parts.join(", "));
   const item = el("li");
@@ -314,15 +315,16 @@ function renderContacts(chat) {
   const list = $("contact-list");
   const focusedKey = list.contains(document.activeElement) ? document.activeElement.dataset.key : null;
   const room = chat.conversations.get(ROOM);
-  const rows = [[ROOM, t("Everyone"), true, room ? room.unread : 0]];
+  const rows = [[ROOM, t("Everyone"), true, "", room ? room.unread : 0]];
   rows.push(...roomButtons(chat));
   const live = chat.status === "online";  // while disconnected nobody is known to be online
   for (const entry of sortedContacts(chat)) {
     const convo = chat.conversations.get(entry.key);
-    const online = live && isOnline(chat, entry);
-    const presence = online ? t("online") : t("offline");
-    rows.push([entry.key, entry.name, online, convo ? convo.unread : 0,
-      isBlocked(chat, entry.key) ? t("{presence} · blocked", { presence }) : null]);
+    const peer = live ? entry : null;
+    const presence = presenceWords(chat, peer);  // as the header says it
+    const blocked = !isBlocked(chat, entry.key) ? null
+      : presence ? t("{presence} · blocked", { presence }) : t("blocked");
+    rows.push([entry.key, entry.name, isOnline(chat, peer), presence, convo ? convo.unread : 0, blocked]);
   }
   // Built again only when a row changed: every frame of a busy room would, for nothing.
   const shown = JSON.stringify([i18n.language, chat.active, rows, rows.map(([key]) => isBlocked(chat, key))]);
@@ -385,11 +387,17 @@ function renderConversation(chat) {
  * name exists and will read the message later. Nothing either while we are not connected:
  * we know nobody's presence then (the top bar says why), and they may be online. */
 function personPresence(chat, peer) {
+  return sentence(presenceWords(chat, peer));
+}
+
+/** Person ``peer``'s presence as personPresence says it, in lower case for a contact row: the
+ * row and the header say the same, and nothing where the page does not know. */
+function presenceWords(chat, peer) {
   if (!peer) return "";
-  if (isOnline(chat, peer)) return sentence(t("online"));
-  if (peer.mistyped) return sentence(t("nobody by that name has logged in here"));
+  if (isOnline(chat, peer)) return t("online");
+  if (peer.mistyped) return t("nobody by that name has logged in here");
   if (peer.exists === null && !isMe(chat, peer.name)) return "";
-  return sentence(t("offline"));
+  return t("offline");
 }
 
 /** The line under a person's name in the header: their registry entry (the answer to the
@@ -469,7 +477,7 @@ function roomButtons(chat) {
   const rooms = [...chat.rooms.entries()].sort((a, b) => compareNames(a[1].name, b[1].name));
   for (const [key, room] of rooms) {
     const convo = chat.conversations.get(key);
-    rows.push([key, room.name, true, convo ? convo.unread : 0,
+    rows.push([key, room.name, true, "", convo ? convo.unread : 0,
       room.topic || tn("{n} member", "{n} members", room.count, { n: room.count })]);
   }
   return rows;

@@ -19,6 +19,7 @@ import pytest
 
 from browserpage import Page, open_page
 from chatpeer import TcpPeer
+from protocol import ErrorCode, ErrorReply, LookupRequest
 from server import ServerConfig
 from tools import require_tool
 
@@ -161,3 +162,94 @@ def test_while_the_page_is_disconnected_the_header_claims_no_presence(page: Page
         assert page.problems() == []
     finally:
         alice.close()
+
+
+def _refuse_lookups(page: Page, code: str, times: int) -> list:
+    """The server refuses the next ``times`` whois requests with ``code`` and a retry_after
+    of a fifth of a second (as the request budget, or a cluster's store out of reach, would);
+    returns the list the refused requests' ids are added to."""
+    refused: list = []
+
+    def install() -> None:
+        relay = page.srv.server.relay
+        answer = relay._handlers[LookupRequest]
+
+        def refuse(session, event) -> None:
+            if len(refused) >= times:
+                answer(session, event)
+                return
+            refused.append(event.request_id)
+            session.send(ErrorReply(code, "not now; try again in 0.2 s", event.request_id, 0.2))
+        relay._handlers[LookupRequest] = refuse
+    page.srv.call(install)
+    return refused
+
+
+@pytest.mark.parametrize("code", [ErrorCode.RATE_LIMITED, ErrorCode.UNAVAILABLE])
+@pytest.mark.parametrize(("name", "said"), [("Carol", "Offline"), ("Zed", "Nobody by that name has logged in here")])
+def test_a_lookup_refused_for_now_is_asked_again_after_the_wait(page: Page, code: str, name: str, said: str) -> None:
+    """The page's whois met the request budget (or the store out of reach): the header stayed
+    blank until the conversation was opened again. The page asks again after the server's wait,
+    and says nothing meanwhile (neither "Offline" nor "Nobody by that name")."""
+    carol = TcpPeer("127.0.0.1", page.srv.port)
+    try:
+        carol.login("Carol")
+        carol.close()  # before Bob's page is there: her name is held, and the page never saw her
+    finally:
+        carol.close()
+    page.log_in("Bob")
+    refused = _refuse_lookups(page, code, 2)
+    # Every text the header shows, in order (a MutationObserver's record).
+    page.js(f"window.presenceSaid = []; new MutationObserver(() => window.presenceSaid.push({PRESENCE}.textContent))"
+            f".observe({PRESENCE}, {{childList: true, characterData: true, subtree: true}})")
+    _new_chat(page, name)
+    page.wait_for(_presence_is(said), timeout=15)
+    assert len(refused) == 2
+    shown = page.js("window.presenceSaid")
+    while shown and shown[0] == "Messages here go to everyone online":  # the room's, as the page opened
+        shown.pop(0)
+    assert set(shown) <= {"", said}, "something said before the server answered"
+    assert page.problems() == []
+
+
+def _row_says(key: str) -> str:
+    """A JS expression: the presence words of contact row ``key`` ("" for none), null without the row."""
+    row = f"document.querySelector('button.contact[data-key=\"{key}\"]')"
+    return f"({row} ? ({row}.querySelector('.contact-presence') || {{textContent: ''}}).textContent : null)"
+
+
+def test_a_contact_row_says_only_the_presence_it_knows(page: Page) -> None:
+    """The rows said "offline" for a kept name not looked up yet (perhaps nobody's, perhaps
+    online in a room the page never asked about) and for everyone while the page was
+    disconnected, where the header already said nothing. A row says what the header says."""
+    carol, alice = TcpPeer("127.0.0.1", page.srv.port), TcpPeer("127.0.0.1", page.srv.port)
+    try:
+        carol.login("Carol")
+        carol.close()  # before Bob's page is there: her name is held, and the page never saw her
+        alice.login("Alice")
+        page.js("localStorage.setItem('chat.conversations.bob', JSON.stringify({account: false, names: ['Carol']}))")
+        page.log_in("Bob")
+        page.wait_for(f"{_row_says('@alice')} === 'online' && {_row_says('@carol')} !== null")
+        assert page.js(_row_says("@carol")) == "", "a presence said before anyone looked it up"
+        page.open_conversation("Carol")
+        page.wait_for(f"{_row_says('@carol')} === 'offline'")
+
+        def drop() -> None:
+            for session in list(page.srv.server.relay.sessions):
+                if session.name == "Bob":
+                    session.abort("dropped by the test")
+        page.srv.call(drop)
+        release = threading.Event()
+        held = threading.Thread(target=page.srv.call, args=(lambda: release.wait(10),), daemon=True)
+        held.start()  # the page cannot log in again meanwhile
+        try:
+            page.wait_for("document.getElementById('connection').dataset.status !== 'online'")
+            assert page.js(f"[{_row_says('@alice')}, {_row_says('@carol')}]") == ["", ""]
+        finally:
+            release.set()
+            held.join(15)
+        page.wait_for(f"{_row_says('@alice')} === 'online' && {_row_says('@carol')} === 'offline'")
+        assert page.problems() == []
+    finally:
+        alice.close()
+        carol.close()

@@ -487,6 +487,7 @@ chatCatalogueLoaded("pt_BR", {
    "cópia feita: {file} ({size}, {messages} mensagem, em {seconds} s); para usá-la, inicie um servidor com --data {folder}",
    "cópia feita: {file} ({size}, {messages} mensagens, em {seconds} s); para usá-la, inicie um servidor com --data {folder}"
   ],
+  "blocked": "bloqueado",
   "broadcast room · {n} online\u0000broadcast room · {n} online": [
    "sala geral · {n} pessoa online",
    "sala geral · {n} pessoas online"
