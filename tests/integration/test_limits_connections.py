@@ -15,6 +15,7 @@ import time
 
 import pytest
 
+import const
 from cdp import WebSocketClient, WebSocketClosed
 from protocol import ErrorCode, ErrorReply
 from server import ServerThread
@@ -165,6 +166,27 @@ def test_keep_alive_ends_after_a_bounded_number_of_requests(monkeypatch):
         answers = read_to_end(sock).split(b"HTTP/1.1 ")[1:]
         assert [b"Connection: keep-alive" in a for a in answers] == [True, True, False]
         assert b"Connection: close" in answers[2]
+
+
+def test_keep_alive_ends_at_a_bounded_lifetime_even_while_idle(monkeypatch, caplog):
+    # A connection that never upgrades holds a place for HTTP_MAX_LIFETIME at most, which is
+    # of the login timeout's order (a page load is a handful of requests in a second), and
+    # an idle keep-alive connection is closed when its lifetime ends, not an idle timeout later.
+    import server.web
+
+    assert server.web.HTTP_MAX_LIFETIME <= 3 * const.LOGIN_TIMEOUT
+    monkeypatch.setattr(server.web, "HTTP_MAX_LIFETIME", 1.0)
+    caplog.set_level(logging.INFO, logger="chat.server")
+    with ServerThread(server_config(web_port=0)) as srv:
+        started = time.monotonic()
+        with raw(web_port(srv), b"HEAD / HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n") as sock:
+            port = sock.getsockname()[1]
+            answer = read_to_end(sock, timeout=server.web.HTTP_IDLE_TIMEOUT / 2)
+        assert b"Connection: keep-alive" in answer
+        assert time.monotonic() - started < server.web.HTTP_IDLE_TIMEOUT / 2
+        wait_until(lambda: admitted(srv) == 0, what="the place given back")
+    said = [r.getMessage() for r in caplog.records if f":{port}" in r.getMessage()]
+    assert said == [f"web 127.0.0.1:{port}: no upgrade within 1 s (HTTP_MAX_LIFETIME)"]
 
 
 # --- Every disconnect says why ----------------------------------------------------------
