@@ -189,6 +189,30 @@ def test_keep_alive_ends_at_a_bounded_lifetime_even_while_idle(monkeypatch, capl
     assert said == [f"web 127.0.0.1:{port}: no upgrade within 1 s (HTTP_MAX_LIFETIME)"]
 
 
+
+def test_an_upgrade_late_in_the_keep_alive_lifetime_gets_the_whole_login_timeout_from_the_upgrade(monkeypatch):
+    import server.web
+
+    monkeypatch.setattr(server.web, "HTTP_MAX_LIFETIME", 1.0)
+    login_timeout = 1.0
+    with ServerThread(server_config(web_port=0, login_timeout=login_timeout)) as srv:
+        port = web_port(srv)
+        with raw(port, b"HEAD / HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n") as sock:
+            started = time.monotonic()
+            assert b"Connection: keep-alive" in sock.recv(65536)
+            wait_until(lambda: time.monotonic() - started > 0.7, what="most of the lifetime gone")
+            sock.sendall(f"GET /ws HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nUpgrade: websocket\r\n"
+                         "Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
+                         f"Sec-WebSocket-Version: 13\r\nOrigin: http://127.0.0.1:{port}\r\n\r\n".encode())
+            upgraded, got = time.monotonic(), b""
+            while b"login_timeout" not in got:  # past the lifetime's end: the login timeout's turn
+                sock.settimeout(LIMIT)
+                data = sock.recv(65536)
+                assert data, got
+                got += data
+            assert b"101 Switching Protocols" in got
+            assert login_timeout <= time.monotonic() - upgraded < LIMIT
+
 # --- Every disconnect says why ----------------------------------------------------------
 
 
