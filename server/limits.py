@@ -167,7 +167,7 @@ class SharedBudget:
 
 
 # Standings of a password check (see CheckBudget), best first.
-KNOWN, CLEAN, FAILING = 0, 1, 2
+KNOWN, CLEAN, CONTESTED, FAILING = 0, 1, 2, 3
 
 
 class CheckBudget:
@@ -177,6 +177,11 @@ class CheckBudget:
     - FAILING (a check from an address with a recent wrong password) may take a token only
       while ``reserved`` are left after it: the bucket's bottom is kept for the others, so
       an address that keeps guessing waits for the refill above it;
+    - CONTESTED (from an address with no recent wrong password, of a name that had one from
+      elsewhere) may take a token while half of ``reserved`` is left: a guesser's ever new
+      addresses, whose first guesses look clean, leave the bottom to checks of names
+      nobody is guessing (a registration, another account), yet come before FAILING ones,
+      so the owner logging in from a new address is no worse off than among clean ones;
     - CLEAN (an address with no recent wrong password) may take down to zero;
     - KNOWN (an address the account logged in from with its password before) may moreover
       run ``overdraft`` tokens into debt, paid back from the refill before anyone else
@@ -194,7 +199,8 @@ class CheckBudget:
     def __init__(self, rate: float, burst: float, reserved: float, overdraft: float) -> None:
         self.rate, self.burst = float(rate), float(burst)
         reserved = max(0.0, min(float(reserved), self.burst - 1.0))
-        self.floors = (-float(overdraft), 0.0, reserved)  # the tokens a take must leave, by standing
+        # The tokens a take must leave, by standing.
+        self.floors = (-float(overdraft), 0.0, reserved / 2, reserved)
         self.tokens = self.burst
         self.updated = -math.inf
 

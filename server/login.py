@@ -29,7 +29,9 @@ The rules:
   CPU; over the cap a hello is answered ``rate_limited`` at once, with ``retry_after``.
   The cap is shared by standing (:class:`~server.limits.CheckBudget`): addresses with a
   recent wrong password only get what is left above a reserve, so they cannot starve
-  logins from elsewhere, and an account's known addresses come first;
+  logins from elsewhere; checks of a name with a recent wrong password from elsewhere
+  leave half the reserve, so a guesser's ever new addresses cannot starve registrations
+  nor logins to other accounts; and an account's known addresses come first;
 - registering hashes a password too: it draws on the same cap, and each address may
   register at most ``const.REGISTRATIONS_PER_ADDRESS`` accounts an hour;
 - a name claimed with ``register`` while a guest logged in under it stays unclaimed;
@@ -69,7 +71,7 @@ from .clocksteps import wall_ms
 from .config import ServerConfig
 from .credentials import AccountCredentials, digest
 from .guests import Claim, GuestNames, Holding, proves
-from .limits import CLEAN, FAILING, KNOWN, CheckBudget, TokenBucket, retry_seconds, wait_words
+from .limits import CLEAN, CONTESTED, FAILING, KNOWN, CheckBudget, TokenBucket, retry_seconds, wait_words
 from .logsummary import LogSummary
 from .rooms import Refused
 from .stores.base import GUEST_ONLINE, GuestHeld, LooksLike, MessageStore, StoreUnavailable
@@ -80,6 +82,9 @@ log = logging.getLogger("chat.server")
 # password, and the share an account's known addresses may run ahead (limits.CheckBudget).
 CHECKS_RESERVED = 0.5
 CHECKS_OVERDRAFT = 0.25
+# Seconds a name's checks stay contested after its last wrong password (as long as the
+# throttle remembers a failure: FailureThrottle.prune).
+FAILED_NAME_MEMORY = 3600.0
 
 # (func, args, callback(result), on_error(exception)): runs func(*args) off the loop, then
 # exactly one of the two on the loop (app.py's thread pool; relay.py's _run_now for tests).
@@ -184,6 +189,9 @@ class LoginDesk:
         burst = config.login_checks_burst
         self.checks = CheckBudget(config.login_checks_per_second, burst, burst * CHECKS_RESERVED,
                                   burst * CHECKS_OVERDRAFT)
+        # Account key -> when it last had a wrong password (from any address): its checks from
+        # addresses that have not failed are contested (see _standing). At most one an account.
+        self._failed_names: dict[str, float] = {}
         # Account key -> the last addresses it logged in from with its password, oldest first.
         self.known: dict[str, list[str]] = {}
         # Address -> its bucket of registrations (REGISTRATIONS_PER_ADDRESS an hour).
@@ -380,7 +388,7 @@ class LoginDesk:
         if any(self._checking.get(b) and self.throttle.has_failed(k) for b, k in zip(busy, checked)):
             return done(ErrorReply(ErrorCode.RATE_LIMITED, "a password check for this name or address is under way;"
                                    " try again shortly", retry_after=retry_seconds(self.throttle.base)))
-        standing = KNOWN if checked is not keys else self._standing(address)
+        standing = KNOWN if checked is not keys else self._standing(address, key)
         wait = self.checks.take(standing, self.clock())
         if wait > 0:
             self._over_budget(what + " for %s", self.accounts[key].name, address)
@@ -414,6 +422,7 @@ class LoginDesk:
                     self.shared_failures("ok", keys[:1], self.throttle.base, self.throttle.cap, lambda _: None)
                 return done(None)
             self.throttle.failed(keys, self.clock())
+            self._failed_names[key] = self.clock()
             self.log_lines.log("wrong password{s}", address, logging.WARNING, "wrong password for %s from %s",
                                account.name, address)
             wrong = ErrorReply(ErrorCode.BAD_PASSWORD, f"wrong password for {account.name!r}")
@@ -456,10 +465,15 @@ class LoginDesk:
         known = self.known.get(key)
         return keys, keys[:1] if known is not None and address in known else keys
 
-    def _standing(self, address: str) -> int:
-        """The standing (see CheckBudget) of a password check from ``address`` that is not
-        from a known address of its account: FAILING after a recent wrong password there."""
-        return FAILING if self.throttle.has_failed("@" + address) else CLEAN
+    def _standing(self, address: str, key: str | None = None) -> int:
+        """The standing (see CheckBudget) of a password check of the account ``key`` (None:
+        a new name's registration) from ``address`` that is not from a known address of
+        the account: FAILING after a recent wrong password there, else CONTESTED after one
+        for ``key`` from anywhere in the last FAILED_NAME_MEMORY seconds, else CLEAN."""
+        if self.throttle.has_failed("@" + address):
+            return FAILING
+        failed = self._failed_names.get(key) if key is not None else None
+        return CONTESTED if failed is not None and self.clock() - failed < FAILED_NAME_MEMORY else CLEAN
 
     def _remember(self, key: str, address: str) -> None:
         """``address`` gave the account ``key`` its right password: it becomes (or stays)
@@ -510,6 +524,8 @@ class LoginDesk:
         """Forget what no longer matters (periodic): old failures, and the registration
         buckets of addresses that have refilled."""
         self.throttle.prune(now)
+        self._failed_names = {key: when for key, when in self._failed_names.items()
+                              if now - when < FAILED_NAME_MEMORY}
         self._registrations = {address: bucket for address, bucket in self._registrations.items()
                                if bucket.updated + (bucket.burst - bucket.tokens) / bucket.rate > now}
 
@@ -642,6 +658,7 @@ class LoginDesk:
         self.credentials.revoke_account(key)
         self.known.pop(key, None)
         self.throttle.forget_name(key)
+        self._failed_names.pop(key, None)
 
     def prove(self, key: str, password: str, address: str, what: str,
               done: Callable[[ErrorReply | None], None]) -> None:

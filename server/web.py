@@ -21,9 +21,10 @@ only when its upgrade succeeds, so fetching the page costs the relay nothing, an
 connection holds a place from the moment it is accepted (server/admission.py): a refused
 one gets ``503`` (the server is full) or ``429`` (its address holds as many as it may),
 with Retry-After, and is closed. A connection that completes no request within
-``HTTP_IDLE_TIMEOUT`` seconds is closed (after ``408`` if it began one), and keep-alive has bounds too: at most
-``HTTP_MAX_REQUESTS`` requests, and none begun after ``HTTP_MAX_LIFETIME`` seconds, get a
-keep-alive answer. After the upgrade the relay's sweeper applies the login timeout and
+``HTTP_IDLE_TIMEOUT`` seconds is closed (after ``408`` if it began one), and keep-alive has
+bounds too: at most ``HTTP_MAX_REQUESTS`` requests, and none answered after
+``HTTP_MAX_LIFETIME`` seconds, get a keep-alive answer; a connection not upgraded by then
+is closed. After the upgrade the relay's sweeper applies the login timeout and
 heartbeats as for TCP users; an echo connection, which the relay never sees, keeps the same
 idle and frame timeouts with a timer of its own. With a TLS context the listener serves HTTPS and WSS; a TLS
 handshake has ``HTTP_IDLE_TIMEOUT`` seconds; nothing else changes.
@@ -88,12 +89,17 @@ ECHO_PATH = "/echo"
 METRICS_PATH = "/metrics"
 # Seconds a connection may take to complete an HTTP request (and may idle between two).
 HTTP_IDLE_TIMEOUT = 10.0
-# Keep-alive's bounds: after this many requests, or for a request begun this many seconds
+# Keep-alive's bounds: after this many requests, or for a request answered this many seconds
 # after the connection was accepted, the answer says "Connection: close" and the
-# connection closes (as common servers do: Apache's MaxKeepAliveRequests is 100), so that
-# a client sending a request every few seconds cannot hold its place for ever.
+# connection closes (as common servers do: Apache's MaxKeepAliveRequests is 100), and an
+# idle keep-alive connection is closed when the lifetime ends, so that a client sending a
+# request every few seconds cannot hold its place for long without logging in. The lifetime
+# is of the login timeout's order: a page load is a handful of requests within a second, and
+# a browser opens a new connection for what comes later. After an upgrade the login timeout
+# counts from the upgrade (see _upgrade): a connection never logged in lives at most
+# HTTP_MAX_LIFETIME plus that.
 HTTP_MAX_REQUESTS = 100
-HTTP_MAX_LIFETIME = 300.0
+HTTP_MAX_LIFETIME = 30.0
 # Seconds we wait for the peer's close frame after sending ours, then close TCP anyway.
 CLOSE_TIMEOUT = 2.0
 # A chat message is one chat frame without the newline that ends a frame on TCP, which
@@ -119,6 +125,8 @@ _CLOSE_CODES = {code: _CLOSE_POLICY_VIOLATION for code in (
 _MAX_CLOSE_REASON_BYTES = 123
 
 _HTTP, _CHAT, _ECHO = "http", "chat", "echo"
+# Seconds early asyncio may run a timer (its clock resolution, well under this).
+_TIMER_SLACK = 0.01
 # What an echo connection's read budget holds: more than it could read in its life.
 _UNBUDGETED = 1 << 62
 
@@ -304,16 +312,22 @@ class WebSession(ClientSession):
                  headers: list[tuple[str, str]], body: bytes) -> None:
         self._served += 1
         keep_alive = (request.keep_alive and self._served < HTTP_MAX_REQUESTS
-                      and time.monotonic() - self.connected_at < HTTP_MAX_LIFETIME)
+                      and self._lifetime_left() > 0)
         headers = [*headers, ("Connection", "keep-alive" if keep_alive else "close")]
         self._write_http(_render(request.method, status, reason, headers, body), keep_alive)
 
     def _write_http(self, response: bytes, keep_alive: bool) -> None:
         self.transport.write(response)
         if keep_alive:
-            self._set_timer(HTTP_IDLE_TIMEOUT)  # the next request has as long as the first
+            # The next request has as long as the first, but no longer than the connection's
+            # lifetime: an idle keep-alive connection gives its place back when that ends.
+            self._set_timer(min(HTTP_IDLE_TIMEOUT, self._lifetime_left()))
         else:
             self.close()
+
+    def _lifetime_left(self) -> float:
+        """Seconds this connection may still serve HTTP (HTTP_MAX_LIFETIME from accept)."""
+        return HTTP_MAX_LIFETIME - (time.monotonic() - self.connected_at)
 
     def _upgrade(self, request: Request, mode: str) -> None:
         try:
@@ -557,9 +571,15 @@ class WebSession(ClientSession):
         if self.mode is _ECHO:
             self._echo_timed_out()
             return
-        self.relay.log_lines.log("HTTP idle timeout{s}", self.address, logging.INFO,
-                                 "web %s: no complete request within %.0f s", endpoint(self.address, self.port),
-                                 HTTP_IDLE_TIMEOUT)
+        # (asyncio may run a timer up to its clock's resolution early: hence the slack)
+        if self._lifetime_left() <= _TIMER_SLACK:
+            self.relay.log_lines.log("HTTP lifetime end{s}", self.address, logging.INFO,
+                                     "web %s: no upgrade within %.0f s (HTTP_MAX_LIFETIME)",
+                                     endpoint(self.address, self.port), HTTP_MAX_LIFETIME)
+        else:
+            self.relay.log_lines.log("HTTP idle timeout{s}", self.address, logging.INFO,
+                                     "web %s: no complete request within %.0f s", endpoint(self.address, self.port),
+                                     HTTP_IDLE_TIMEOUT)
         # A request begun is told why the connection closes (408), as every refusal is; an
         # idle keep-alive connection has nothing to be told, and one that stopped reading
         # (its requests wait, see pause_writing) would not read it.

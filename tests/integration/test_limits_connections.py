@@ -15,6 +15,7 @@ import time
 
 import pytest
 
+import const
 from cdp import WebSocketClient, WebSocketClosed
 from protocol import ErrorCode, ErrorReply
 from server import ServerThread
@@ -166,6 +167,51 @@ def test_keep_alive_ends_after_a_bounded_number_of_requests(monkeypatch):
         assert [b"Connection: keep-alive" in a for a in answers] == [True, True, False]
         assert b"Connection: close" in answers[2]
 
+
+def test_keep_alive_ends_at_a_bounded_lifetime_even_while_idle(monkeypatch, caplog):
+    # A connection that never upgrades holds a place for HTTP_MAX_LIFETIME at most, which is
+    # of the login timeout's order (a page load is a handful of requests in a second), and
+    # an idle keep-alive connection is closed when its lifetime ends, not an idle timeout later.
+    import server.web
+
+    assert server.web.HTTP_MAX_LIFETIME <= 3 * const.LOGIN_TIMEOUT
+    monkeypatch.setattr(server.web, "HTTP_MAX_LIFETIME", 1.0)
+    caplog.set_level(logging.INFO, logger="chat.server")
+    with ServerThread(server_config(web_port=0)) as srv:
+        started = time.monotonic()
+        with raw(web_port(srv), b"HEAD / HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n") as sock:
+            port = sock.getsockname()[1]
+            answer = read_to_end(sock, timeout=server.web.HTTP_IDLE_TIMEOUT / 2)
+        assert b"Connection: keep-alive" in answer
+        assert time.monotonic() - started < server.web.HTTP_IDLE_TIMEOUT / 2
+        wait_until(lambda: admitted(srv) == 0, what="the place given back")
+    said = [r.getMessage() for r in caplog.records if f":{port}" in r.getMessage()]
+    assert said == [f"web 127.0.0.1:{port}: no upgrade within 1 s (HTTP_MAX_LIFETIME)"]
+
+
+
+def test_an_upgrade_late_in_the_keep_alive_lifetime_gets_the_whole_login_timeout_from_the_upgrade(monkeypatch):
+    import server.web
+
+    monkeypatch.setattr(server.web, "HTTP_MAX_LIFETIME", 1.0)
+    login_timeout = 1.0
+    with ServerThread(server_config(web_port=0, login_timeout=login_timeout)) as srv:
+        port = web_port(srv)
+        with raw(port, b"HEAD / HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n") as sock:
+            started = time.monotonic()
+            assert b"Connection: keep-alive" in sock.recv(65536)
+            wait_until(lambda: time.monotonic() - started > 0.7, what="most of the lifetime gone")
+            sock.sendall(f"GET /ws HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nUpgrade: websocket\r\n"
+                         "Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
+                         f"Sec-WebSocket-Version: 13\r\nOrigin: http://127.0.0.1:{port}\r\n\r\n".encode())
+            upgraded, got = time.monotonic(), b""
+            while b"login_timeout" not in got:  # past the lifetime's end: the login timeout's turn
+                sock.settimeout(LIMIT)
+                data = sock.recv(65536)
+                assert data, got
+                got += data
+            assert b"101 Switching Protocols" in got
+            assert login_timeout <= time.monotonic() - upgraded < LIMIT
 
 # --- Every disconnect says why ----------------------------------------------------------
 

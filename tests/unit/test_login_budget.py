@@ -17,7 +17,7 @@ import const
 from protocol import ErrorCode, Hello
 from server.accounts import Account, FailureThrottle, _scrypt, hash_password, password_problem
 from server.config import ServerConfig
-from server.limits import CLEAN, FAILING, KNOWN, CheckBudget, retry_seconds, wait_words
+from server.limits import CLEAN, CONTESTED, FAILING, KNOWN, CheckBudget, retry_seconds, wait_words
 from server.login import LoginDesk
 from server.stores import MemoryStore
 
@@ -144,6 +144,27 @@ def test_the_owners_known_address_gets_in_even_while_fresh_addresses_guess():
     assert desk.code("Ana", PASSWORD, "10.9.9.8") is None  # the owner's usual address
     owner = _guessers(desk, 100, 1.0, owner=("10.9.9.8", PASSWORD), hammer=True)  # most still fresh
     assert owner == [None]
+
+
+def test_fresh_addresses_guessing_an_account_do_not_keep_out_a_newcomer_elsewhere():
+    """The third audit's case: a guesser with ever new addresses (each one's first guess comes
+    from an address that has not failed, so it was clean) used up the whole budget, and a
+    registration or a login to another account from elsewhere was refused rate_limited for
+    as long as fresh addresses came (simulated: 93 s with 1000 of them). Once a name has had a
+    wrong password, first guesses at it are contested: they leave part of the reserve to
+    checks of names nobody is guessing."""
+    desk = Desk()
+    _guessers(desk, 300, 1.0, hammer=True)  # most still fresh, all hammering
+    assert desk.code("Newbie", PASSWORD, "10.9.9.7", register=True) is None
+    assert desk.code("Mal", PASSWORD, "10.9.9.6") is None
+
+
+def test_a_contested_check_is_served_after_a_clean_one_and_before_a_failing_one():
+    budget = CheckBudget(rate=2.0, burst=8.0, reserved=4.0, overdraft=2.0)
+    assert [budget.take(CONTESTED, 0.0) for _ in range(6)] == [0.0] * 6  # down to half the reserve
+    assert budget.take(CONTESTED, 0.0) == 0.5
+    assert budget.take(FAILING, 0.0) == 1.5
+    assert budget.take(CLEAN, 0.0) == 0.0
 
 
 def test_an_account_remembers_its_last_known_addresses_only():
