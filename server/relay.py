@@ -124,7 +124,7 @@ from .admission import Admission
 from .awaiting import Awaiting
 from .logsummary import LogBudget, LogSummary
 from .metrics import Metrics
-from .peers import FORGOTTEN, REGISTERED, Confusable, LocalPeers
+from .peers import FORGOTTEN, REGISTERED, UNANSWERED, Confusable, LocalPeers
 from .presence import PresenceNotices, Watchlists
 from .registrydesk import RegistryDesk
 from .roomdesk import ROOM_REQUESTS, RoomDesk
@@ -997,6 +997,9 @@ class Relay:
         else:
             recipient = named
         if session.closing:
+            return
+        if recipient is UNANSWERED:  # Redis could not say whether the recipient exists
+            self._direct_unavailable(session, request, StoreUnavailable("Redis did not answer who the recipient is"))
             return
         if recipient is None:
             self.metrics.direct_refused += 1
