@@ -400,6 +400,7 @@ class AfterDelivered:
                 if known_name is None:
                     self._nobody(session, typing.to)
                 else:  # a first login on another node may not have reached us yet: Redis knows
+                    # (Redis not answering: told nothing, not a false "nobody"; typing has no answer.)
                     known_name(to_key, lambda name: None if name else self._nobody(session, typing.to))
             return  # offline: "typing" is never stored
         if not self._passes(TYPING, to_key, session.key):

@@ -339,15 +339,16 @@ class LoginDesk:
             # In a cluster the guest may have taken the name on another node a moment ago,
             # which this cache (following the events stream) has not heard of: decided on
             # the cache alone, its own token was refused name_taken, or its name taken anew
-            # from it (a new token, its queue and history lost). Redis has the holding.
-            def again(*_unused: object) -> None:
-                self._decide(hello, address, key, keys, checked, done, shared_wait, asked, True)
-
+            # from it (a new token, its queue and history lost). Redis has the holding; if it
+            # cannot be read, the cache's decision may be that wrong one: ``unavailable``.
             def read(holding: Holding | None) -> None:
                 if holding is not None and proves(holding, hello.resume):
                     self.guests.install(key, holding)
-                again()
-            return self.reread_holding(key, time.time(), read, again)
+                self._decide(hello, address, key, keys, checked, done, shared_wait, asked, True)
+
+            def not_read(_failure: StoreUnavailable) -> None:
+                done(LoginResult(error=unavailable_error(self.config, hello.request_id)))
+            return self.reread_holding(key, time.time(), read, not_read)
         if claim is Claim.HELD:
             return done(LoginResult(error=held_error(hello.name, until, hello.request_id)))
         name = display_form(hello.name)  # what everyone sees: NFC, ordinary widths

@@ -40,6 +40,11 @@ class Confusable:
     like: str
 
 
+# What known_name calls back when Redis did not answer: nobody can tell whether the user
+# exists, so the asker answers ``unavailable`` (retry later), never "nobody by that name".
+UNANSWERED: Any = object()
+
+
 class LocalPeers:
     """No other node: the single-server behaviour."""
 
@@ -56,8 +61,8 @@ class LocalPeers:
     # The login throttle shared across nodes (ClusterNode.login_failures), or None: alone,
     # the login desk's in-memory FailureThrottle is the whole truth.
     login_failures = None
-    # known_name(key, callback(name or None)): a user other nodes' stores know (ClusterNode),
-    # or None: alone, the relay's own list of known users is the whole truth.
+    # known_name(key, callback(name or None or UNANSWERED)): a user other nodes' stores know
+    # (ClusterNode), or None: alone, the relay's own list of known users is the whole truth.
     known_name = None
 
     def attach(self, relay: Any) -> None:

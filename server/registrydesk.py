@@ -25,6 +25,8 @@ from protocol import (
 from protocol.codec import fit_page, fits
 from registry import InvalidName, canonical, validate_name
 
+from .login import unavailable_error
+from .peers import UNANSWERED
 from .rooms import Refused
 
 if TYPE_CHECKING:
@@ -67,7 +69,8 @@ class RegistryDesk:
 
     def _lookup(self, session: ClientSession, request: LookupRequest, named: Any = None) -> None:
         """``named``: the user's name as Redis's store knows it (a cluster's read, below:
-        "" when nobody), asked when this node knows nobody of that name."""
+        "" when nobody, peers.UNANSWERED when Redis did not answer: then ``unavailable``),
+        asked when this node knows nobody of that name."""
         relay = self.relay
         if named is None and not relay.intake.admit(session, self._lookup, request):
             return  # an answer larger than its request: a burst waits for the queue (server/intake.py)
@@ -76,7 +79,11 @@ class RegistryDesk:
         relay.presence.flush()
         record = relay.directory.lookup(request.name)
         if record is None:
-            known = relay.known.get(canonical(request.name)) or named or None
+            known = relay.known.get(canonical(request.name))
+            if known is None and named is UNANSWERED:  # Redis could not say: "unknown" would be false
+                session.send(unavailable_error(relay.config, request.request_id))
+                return
+            known = known or named or None
             refusal = known is None and self.not_a_name(request.name, request.request_id, "name")
             if known is None and not refusal and named is None:
                 known_name = getattr(relay.peers, "known_name", None)

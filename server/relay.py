@@ -115,7 +115,7 @@ from .afterdelivered import AfterDelivered
 from .blockdesk import BlockDesk
 from .historydesk import HistoryDesk
 from .config import ServerConfig
-from .guests import NO_HOLDING, Claim
+from .guests import NO_HOLDING, Claim, Holding
 from .intake import Intake
 from .limits import SharedBudget, TokenBucket, retry_seconds, wait_words
 from .login import LoginDesk, LoginResult, Offload, held_error, lookalike_error, unavailable_error
@@ -124,7 +124,7 @@ from .admission import Admission
 from .awaiting import Awaiting
 from .logsummary import LogBudget, LogSummary
 from .metrics import Metrics
-from .peers import FORGOTTEN, REGISTERED, Confusable, LocalPeers
+from .peers import FORGOTTEN, REGISTERED, UNANSWERED, Confusable, LocalPeers
 from .presence import PresenceNotices, Watchlists
 from .registrydesk import RegistryDesk
 from .roomdesk import ROOM_REQUESTS, RoomDesk
@@ -144,6 +144,9 @@ Schedule = Callable[[float, Callable[[], None]], object]
 # Direct messages answered "unavailable, uncertain" remembered for their resend
 # (Relay._was_unsure), the oldest forgotten first.
 _UNSURE_KEPT = 10_000
+# Guest holdings the store failed to save, kept to save again (Relay._holding_unsaved), the
+# oldest forgotten first: at most one a guest name, and few, as logins fail while it fails.
+_UNSAVED_HOLDINGS_KEPT = 10_000
 
 # Requests that cost the server work and so count against the rate limits.
 _RATED = frozenset({SendDirect, SendRoom, WhoRequest, LookupRequest, HistoryRequest, Register, Block, Unblock,
@@ -336,6 +339,9 @@ class Relay:
         # Receipts the store failed to record, (msg_id, recipient key): recorded again when
         # it works again. Few: while it fails no new message is stored to confirm.
         self._unrecorded: list[tuple[int, str]] = []
+        # Guest holdings (name key: the holding) the store failed to save after a welcome
+        # gave their tokens: saved again when it works again (_store_recovered).
+        self._unsaved_holdings: dict[str, Holding] = {}
         # Sessions whose login (or resync) could not fetch their outcomes or the changes of
         # messages to them: told them again once the store works (_store_recovered).
         self._untold: set[ClientSession] = set()
@@ -885,7 +891,7 @@ class Relay:
             token, holding = guests.take(key, result.name, epoch, result.token)
             if result.registered:
                 token = None  # a new account logs in with its password, not a token
-            self.store.save_holding(key, holding)
+            self.store.save_holding(key, holding, on_error=partial(self._holding_unsaved, key, holding))
             self.peers.holding_changed(key, holding)
             if stored:
                 self.store.hand_over(key, epoch, self.announce_expired)
@@ -893,8 +899,9 @@ class Relay:
                 self.drop_earlier_holder(key, earlier_holder)
         elif result.claim is Claim.RESUME:
             guests.arrived(key)
-            self.store.set_left_at(key, None)
-            self.peers.holding_changed(key, guests.holdings[key])
+            holding = guests.holdings[key]
+            self.store.set_left_at(key, None, on_error=partial(self._holding_unsaved, key, holding))
+            self.peers.holding_changed(key, holding)
         session.epoch = session.backlog_cursor = guests.epoch(key)
         return token
 
@@ -997,6 +1004,9 @@ class Relay:
         else:
             recipient = named
         if session.closing:
+            return
+        if recipient is UNANSWERED:  # Redis could not say whether the recipient exists
+            self._direct_unavailable(session, request, StoreUnavailable("Redis did not answer who the recipient is"))
             return
         if recipient is None:
             self.metrics.direct_refused += 1
@@ -1878,9 +1888,33 @@ class Relay:
         if session in self.sessions:
             self._untold.add(session)
 
+    def _holding_unsaved(self, key: str, holding: Holding, failure: StoreUnavailable) -> None:
+        """The ``on_error`` of a guest holding's save (or its ``left_at``'s) after the welcome
+        gave its token: unsaved, the token proves nothing to a restarted server or, in a
+        cluster, to a node that re-reads Redis (the guest's own name refused, or taken anew
+        with its queue). Kept to save again once the store works (_store_recovered)."""
+        kept = self._unsaved_holdings
+        kept.pop(key, None)
+        kept[key] = holding
+        if len(kept) > _UNSAVED_HOLDINGS_KEPT:
+            del kept[next(iter(kept))]
+
+    def _save_unsaved_holdings(self) -> None:
+        """Save again the holdings the store failed to, each as this server has it now
+        (its ``left_at`` too); one the name has moved on from here (taken by another
+        holder, forgotten) is dropped: saving it would undo the newer one."""
+        unsaved, self._unsaved_holdings = self._unsaved_holdings, {}
+        holdings = self.logins.guests.holdings
+        for key, holding in unsaved.items():
+            if holdings.get(key) is holding:
+                self.store.save_holding(key, holding, on_error=partial(self._holding_unsaved, key, holding))
+
     def _store_recovered(self) -> None:
-        """The store works again: record the receipts it failed to, fetch the messages
-        waiting for sessions whose fetch failed, and tell again what could not be told."""
+        """The store works again: save the guest holdings and record the receipts it failed
+        to, fetch the messages waiting for sessions whose fetch failed, and tell again what
+        could not be told."""
+        if self._unsaved_holdings:
+            self._save_unsaved_holdings()
         unrecorded, self._unrecorded = self._unrecorded, []
         for msg_id, recipient_key in unrecorded:
             self.store.record_receipt(msg_id, recipient_key, on_error=partial(Relay._keep_unrecorded, self, msg_id,

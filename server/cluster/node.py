@@ -54,7 +54,7 @@ from ..accounts import Account
 from ..afterdelivered import ROOM_TYPING
 from ..guests import Holding
 from ..mailbox import CHANGED, NEW, StoredMessage, new_stored_message
-from ..peers import FORGOTTEN, REGISTERED, Confusable
+from ..peers import FORGOTTEN, REGISTERED, UNANSWERED, Confusable
 from ..store import LAZY_SECONDS, StoreUnavailable
 from ..stores.base import GuestHeld
 from . import bus, checks, scripts, trace
@@ -660,17 +660,21 @@ class ClusterNode:
 
     def known_name(self, key: str, callback: Callable[[str | None], None]) -> None:
         """``callback(name)`` if Redis's store knows user ``key`` (the store's ``users``
-        hash, stores/redis.py, under the same default prefix), else ``callback(None)``
-        (also when Redis did not answer): asked before a recipient is called unknown,
-        since a first login on another node reaches this node's registry a moment later."""
+        hash, stores/redis.py, under the same default prefix), ``callback(None)`` if it
+        does not, ``callback(peers.UNANSWERED)`` if Redis did not answer (the asker then
+        answers ``unavailable``: "nobody" would be false for a user who has an account).
+        Asked before a recipient is called unknown, since a first login on another node
+        reaches this node's registry a moment later."""
         async def run() -> None:
             try:
                 reply = await self._redis.execute("HGET", self.prefix + "users", key)
-                name = _text(reply) if reply is not None and not isinstance(reply, RedisError) else None
             except Exception as exc:  # answered, whatever it was
                 self._not_done("lookup of a recipient", exc)
-                return callback(None)
-            callback(name)
+                return callback(UNANSWERED)
+            if isinstance(reply, RedisError):
+                self._failed("lookup of a recipient", reply)
+                return callback(UNANSWERED)
+            callback(None if reply is None else _text(reply))
 
         asyncio.ensure_future(run())
 

@@ -5,11 +5,14 @@ is still freed by reference counting when it ends, not left to the (tamed) colle
 from __future__ import annotations
 
 import gc
+import time
 import weakref
 
 import pytest
 
 from protocol import Accepted, Delivered, DirectMessage, ErrorCode, ErrorReply, Receipt, SendDirect
+from server.guests import proves
+from server.stores import sqlite as sqlite_store
 from test_store import RelayBench, loop, store_kind  # noqa: F401  (fixtures)
 
 
@@ -185,3 +188,25 @@ def test_outcomes_a_login_could_not_fetch_are_told_when_the_store_works_again(lo
     bench.settle()
     assert alice.take(Delivered) == [Delivered("m1", message.msg_id)]
     bench.store.close()
+
+
+@pytest.mark.logs_tracebacks("a store operation made to raise")
+def test_a_guest_holding_the_store_could_not_save_is_saved_when_it_works_again(loop, monkeypatch):
+    """The welcome gave the guest its token before the store had the holding; unsaved, the
+    token proves nothing once this server restarts (or, in a cluster, to the other nodes,
+    which re-read Redis): its own name refused, or taken anew with its queue."""
+    bench = RelayBench(loop, "sqlite")
+    with monkeypatch.context() as patched:
+        patched.setattr(sqlite_store, "save_holding", _raising)
+        bench.login("Conceição")
+    token = bench.tokens["conceição"]
+    assert "conceição" not in bench.store.guest_holdings(time.time())  # not saved
+    bench.relay._store_recovered()
+    bench.settle()
+    saved = bench.store.guest_holdings(time.time()).get("conceição")
+    assert saved is not None and proves(saved, token), saved
+    bench.store.close()
+
+
+def _raising(*args):
+    raise RuntimeError("broken for the test")

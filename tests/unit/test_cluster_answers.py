@@ -17,6 +17,7 @@ import pytest
 from server.cluster import node as node_module
 from server.cluster.node import ClusterNode
 from server.mailbox import StoredMessage
+from server.peers import UNANSWERED
 
 
 def _message(msg_id: int, sender_key: str) -> StoredMessage:
@@ -130,7 +131,8 @@ def test_a_recipient_s_lookup_that_fails_otherwise_than_by_redis_is_answered(cap
         raise ValueError("a bug, not Redis")
 
     node._redis.execute = execute  # type: ignore[method-assign]
-    assert _asked(lambda callback: node.known_name("conceicao", callback)) == [None]
+    # Answered: "could not tell" (the asker says unavailable), not "nobody".
+    assert _asked(lambda callback: node.known_name("conceicao", callback)) == [UNANSWERED]
     assert "a bug, not Redis" in caplog.text
 
 
