@@ -186,7 +186,7 @@ def test_outcomes_a_login_could_not_fetch_are_told_when_the_store_works_again(lo
     assert not alice.take(Delivered)
     bench.relay._store_recovered()
     bench.settle()
-    assert alice.take(Delivered) == [Delivered("m1", message.msg_id)]
+    assert alice.take(Delivered) == [Delivered("m1", message.msg_id, to="Bob")]  # told from the store: whom
     bench.store.close()
 
 
