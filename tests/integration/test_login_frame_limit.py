@@ -8,6 +8,8 @@ The real server runs in a thread on 127.0.0.1, port 0; every wait has a deadline
 
 from __future__ import annotations
 
+import ssl
+
 import pytest
 
 import const
@@ -16,6 +18,7 @@ from chatpeer import Peer, TcpPeer, WebPeer
 from protocol import ChangePassword, Done, ErrorCode, ErrorReply, Hello, Pong, Welcome
 from protocol.events import FEATURES
 from server import ServerConfig, ServerThread
+from test_tls import make_certificate
 from web.websocket.frames import Opcode, serialize_frame
 
 TIMEOUT = 5.0
@@ -129,5 +132,23 @@ def test_a_frame_sent_behind_the_hello_in_the_same_write_has_the_whole_limit(tra
                 peer._write(hello + big)
             assert peer.expect(Welcome, TIMEOUT).name == "Alice"
             assert peer.expect(Pong, TIMEOUT).token == "behind"
+        finally:
+            peer.close()
+
+
+def test_over_tls_too_a_frame_over_the_login_limit_is_refused_before_the_welcome_and_not_after(tmp_path):
+    cert, key = make_certificate(tmp_path)
+    trusting = ssl.create_default_context(cafile=str(cert))
+    with ServerThread(ServerConfig(host="127.0.0.1", port=0, web_port=0, tls_cert=cert, tls_key=key)) as srv:
+        peer = TcpPeer(srv.host, srv.port, TIMEOUT)
+        peer.sock = trusting.wrap_socket(peer.sock, server_hostname="localhost")
+        try:
+            peer._write(_padded_ping("big", const.MAX_LOGIN_FRAME_BYTES + 1))
+            refused = peer.expect(ErrorReply, TIMEOUT)
+            assert refused.code == ErrorCode.FRAME_TOO_LARGE
+            assert str(const.MAX_LOGIN_FRAME_BYTES) in refused.message, refused.message
+            assert peer.login("Alice").name == "Alice"
+            peer._write(_padded_ping("after", 60 * 1024))
+            assert peer.expect(Pong, TIMEOUT).token == "after"
         finally:
             peer.close()
