@@ -28,13 +28,15 @@ import time
 import tracemalloc
 from pathlib import Path
 
+import const
 from server import ServerConfig, ServerThread
 from web.websocket.frames import Opcode, serialize_frame
 
 ROOT = str(Path(__file__).resolve().parent.parent)
-# Bytes of the frame (or message) the "unfinished" kinds begin: under the frame limit
-# (const.MAX_FRAME_BYTES), so the server keeps them until the login (or frame) timeout.
-UNFINISHED = 60_000
+# Bytes of the frame (or message) the "unfinished" kinds begin: under the frame limit before
+# the welcome (const.MAX_LOGIN_FRAME_BYTES), so the server keeps them until the login (or
+# frame) timeout: the most a connection not logged in can pin in.
+UNFINISHED = const.MAX_LOGIN_FRAME_BYTES - 100
 
 
 def _rss() -> int:

@@ -195,11 +195,14 @@ class _Fixed:
     """What a connection is given at its start and never changes: its role, the peer's
     types, the two limits and the clock its pongs say. One object shared by every
     connection made alike (see :func:`_fixed`), so a connection keeps one slot for them
-    instead of five: the core is 128 bytes, not 160, of every idle connection (issue 9)."""
+    instead of five: the core is 128 bytes, not 160, of every idle connection (issue 9).
+    ``max_frame`` is the frame limit now; ``opened`` is what the connection keeps from the
+    welcome on (itself, unless the limit before the welcome is smaller)."""
 
-    __slots__ = ("role", "peer_types", "max_frame", "max_text", "clock")
+    __slots__ = ("role", "peer_types", "max_frame", "max_text", "clock", "opened")
 
-    def __init__(self, role: Role, max_frame: int, max_text: int, clock: Callable[[], int] | None) -> None:
+    def __init__(self, role: Role, max_frame: int, max_text: int, clock: Callable[[], int] | None,
+                 opened: _Fixed | None = None) -> None:
         self.role = role
         # Every type the peer can ever send: anything else is "unknown" rather than
         # "not now", so a client cannot even name a system notice.
@@ -207,18 +210,26 @@ class _Fixed:
         self.max_frame = max_frame
         self.max_text = max_text
         self.clock = clock
+        self.opened = self if opened is None else opened
 
 
 @functools.lru_cache(maxsize=32)  # bounded; a connection made after an eviction gets an equal one
-def _fixed(role: Role, max_frame: int, max_text: int, clock: Callable[[], int] | None) -> _Fixed:
-    return _Fixed(role, max_frame, max_text, clock)
+def _fixed(role: Role, max_frame: int, max_text: int, clock: Callable[[], int] | None,
+           max_login_frame: int) -> _Fixed:
+    if max_login_frame >= max_frame:
+        return _Fixed(role, max_frame, max_text, clock)
+    return _Fixed(role, max_login_frame, max_text, clock, _fixed(role, max_frame, max_text, clock, max_frame))
 
 
 class Connection:
     """The protocol state of one connection, seen from ``role``.
 
     ``max_frame_bytes`` bounds a frame (and so the receive buffer); ``max_text_chars``
-    bounds message text. Both default to the limits in ``const.py``. ``clock`` (a server's:
+    bounds message text. Both default to the limits in ``const.py``. ``max_login_frame_bytes``
+    (None: ``max_frame_bytes``), if smaller, bounds them instead until the welcome, so that a
+    peer not logged in cannot have a buffer of ``max_frame_bytes`` kept (a server's, at
+    const.MAX_LOGIN_FRAME_BYTES). A frame is judged by the limit of the state it is taken
+    in: one that came whole behind the hello, before the welcome, has the whole limit. ``clock`` (a server's:
     its wall clock in ms since the epoch, PROTOCOL.md "Either direction") is said as ``now``
     in every pong this connection answers a ping with; None: no ``now`` (a client's).
     """
@@ -228,8 +239,10 @@ class Connection:
                  "_frames", "_close_pending", "_rules", "_eof_seen", "_next_frame", "unfinished_since")
 
     def __init__(self, role: Role, max_frame_bytes: int = const.MAX_FRAME_BYTES,
-                 max_text_chars: int = const.MAX_TEXT_CHARS, clock: Callable[[], int] | None = None) -> None:
-        self._fixed = _fixed(role, max_frame_bytes, max_text_chars, clock)
+                 max_text_chars: int = const.MAX_TEXT_CHARS, clock: Callable[[], int] | None = None,
+                 max_login_frame_bytes: int | None = None) -> None:
+        self._fixed = _fixed(role, max_frame_bytes, max_text_chars, clock,
+                             max_frame_bytes if max_login_frame_bytes is None else max_login_frame_bytes)
         self._enter(State.HANDSHAKE)
         # Bytes of the frame(s) not yet split off. Empty, it is the shared b"" (an idle
         # connection keeps no buffer); a read that follows an empty buffer is kept as it
@@ -261,6 +274,7 @@ class Connection:
         # showed up in the server's profile.
         self.state = state
         if state is State.OPEN:
+            self._fixed = self._fixed.opened  # the whole frame limit from the welcome on
             version = min(max(version, 1), LATEST_VERSION)
             self._rules = _OPEN_RULES[(self._fixed.role, version)]
             return
@@ -370,11 +384,15 @@ class Connection:
                 # caller, once a frame (issue 9, round eighteen: a Python call fewer).
                 # (A slice's comparison, not endswith: a method that CPython calls with a
                 # tuple of its arguments, parsed, for every frame; round fourteen.)
+                fixed = self._fixed
+                if len(frame) >= fixed.max_frame:
+                    # Split off whole under the limit after the welcome (see _split_frames)
+                    # but taken before it: judged by the smaller limit, its newline counted.
+                    return self._too_large()
                 if frame[-1:] == b"\r":  # tolerate CRLF from line-oriented tools (telnet, nc -C)
                     frame = frame[:-1]
                 if not frame or frame.isspace():
                     continue  # blank lines are keep-alives, not errors
-                fixed = self._fixed
                 event = codec.decode(frame, fixed.peer_types, fixed.max_text)
                 if type(event) is FrameRejected:
                     return event
@@ -439,8 +457,12 @@ class Connection:
             self._buffer = rest
             return True
         start = 0
+        # A whole frame is kept if within the limit after the welcome (next_event judges it
+        # by the limit when it is taken: a frame behind the hello waits for its outcome);
+        # what is unfinished is held to the limit now (below).
+        whole_limit = self._fixed.opened.max_frame
         while (end := buffer.find(b"\n", start)) >= 0:
-            if end + 1 - start > self._fixed.max_frame:
+            if end + 1 - start > whole_limit:
                 frames.append(None)
             else:
                 frames.append(buffer[start:end] if kept else bytes(buffer[start:end]))

@@ -336,7 +336,8 @@ class ClientSession(asyncio.BufferedProtocol):
         # request: server/intake.py), so that relay.drained is called then.
         self.skipped = 0
         self.held = False
-        self.conn = Connection(Role.SERVER, clock=wall_ms)  # its pongs say the server's time
+        # Its pongs say the server's time; until the welcome, frames of the login limit only.
+        self.conn = Connection(Role.SERVER, clock=wall_ms, max_login_frame_bytes=const.MAX_LOGIN_FRAME_BYTES)
         self.transport: asyncio.Transport | None = None
         self.address = "?"
         self.port = 0

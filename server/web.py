@@ -107,6 +107,8 @@ CLOSE_TIMEOUT = 2.0
 # adds back: so the message limit is the frame limit less that newline, and a message the
 # chat core would refuse as too large is refused by the WebSocket layer first (1009).
 CHAT_MAX_MESSAGE_BYTES = const.MAX_FRAME_BYTES - len(b"\n")
+# ... and until the welcome, by the same rule, the login frame limit less that newline.
+CHAT_MAX_LOGIN_MESSAGE_BYTES = const.MAX_LOGIN_FRAME_BYTES - len(b"\n")
 # Conformance suites (Autobahn) send messages of up to 16 MiB; echo is off by default.
 ECHO_MAX_MESSAGE_BYTES = 16 * 1024 * 1024
 
@@ -151,7 +153,7 @@ class WebSite:
 class WebSession(ClientSession):
     """One TCP connection of the web listener: HTTP first, then maybe a chat session."""
 
-    __slots__ = ("site", "mode", "http", "ws", "_timer", "_ws_unfinished_since", "_served")
+    __slots__ = ("site", "mode", "http", "ws", "_timer", "_ws_unfinished_since", "_served", "login_limited")
 
     def __init__(self, relay: Relay, batcher: WriteBatcher, site: WebSite) -> None:
         super().__init__(relay, batcher)
@@ -165,6 +167,9 @@ class WebSession(ClientSession):
         # When the WebSocket message still unfinished began (see unfinished_since).
         self._ws_unfinished_since: float | None = None
         self._served = 0  # HTTP responses written (see HTTP_MAX_REQUESTS)
+        # True from the upgrade to the welcome: the WebSocket's messages are held to the
+        # login frame limit (const.MAX_LOGIN_FRAME_BYTES) meanwhile.
+        self.login_limited = False
 
     # --- asyncio.Protocol ---------------------------------------------------------------
 
@@ -355,8 +360,9 @@ class WebSession(ClientSession):
         # One pong for the pings of one read, and each frame charged at least
         # const.READ_BYTES_MIN_PER_FRAME (see _receive_websocket): pings cost no less
         # to parse than chat frames, and no rate counts them.
-        self.ws = WebSocketConnection(max_message_bytes=CHAT_MAX_MESSAGE_BYTES, latest_ping_only=True,
+        self.ws = WebSocketConnection(max_message_bytes=CHAT_MAX_LOGIN_MESSAGE_BYTES, latest_ping_only=True,
                                       min_frame_bytes=self.relay.config.read_bytes_min_per_frame)
+        self.login_limited = True
         self.site.sessions.discard(self)  # the relay owns it from now on
         self.set_chat_write_limits()
         # The login timeout counts from the upgrade, not from the first page fetch.
@@ -370,6 +376,8 @@ class WebSession(ClientSession):
         was held, see release_reading) and act on the messages they complete."""
         ws = self.ws
         now = self.last_seen = time.monotonic()  # WebSocket pings count as signs of life
+        if self.login_limited and self.name is not None:
+            self._open_message_limit()  # welcomed while reading was held
         if data:
             ws.receive_data(data)
             if self.reading_held_since is not None:
@@ -387,6 +395,8 @@ class WebSession(ClientSession):
                     self._echo(event)
                 elif not self.closing:
                     self._receive_chat_message(event.text)
+                    if self.login_limited and self.name is not None:
+                        self._open_message_limit()  # welcomed: before the next frame's header is read
                     if self.reading_held_since is not None:
                         # A request must wait (server/intake.py): the messages after it
                         # stay in the core (an iteration left part-way keeps the rest).
@@ -424,6 +434,11 @@ class WebSession(ClientSession):
             self._cancel_timer()
             self.transport.close()
             self._cut_later()
+
+    def _open_message_limit(self) -> None:
+        """The welcome is sent: messages have the whole limit from the next frame on."""
+        self.login_limited = False
+        self.ws.set_max_message_bytes(CHAT_MAX_MESSAGE_BYTES)
 
     def _write_protocol_replies(self) -> None:
         replies = self.ws.data_to_send()

@@ -6,7 +6,7 @@ import random
 
 import pytest
 
-from helpers import SAMPLES, TEXT, open_pair, ready_receiver
+from helpers import HELLO, SAMPLES, TEXT, WELCOME, open_pair, ready_receiver
 from protocol import (
     Connection, ConnectionClosed, DirectMessage, ErrorCode, FrameRejected, Ping, Pong,
     Receipt, Role, SendDirect, SendRoom, State, WhoRequest,
@@ -183,6 +183,65 @@ def test_oversized_frame_without_newline_then_eof():
     server.receive_data(b"more of the same frame")
     server.receive_data(b"")
     assert list(server.events()) == [ConnectionClosed()]
+
+
+# --- The smaller limit before the welcome (const.MAX_LOGIN_FRAME_BYTES on a server) -------
+
+LOGIN_LIMIT = 128  # over the hello of the samples
+
+
+def _server_before_welcome() -> Connection:
+    return Connection(Role.SERVER, max_frame_bytes=LIMIT, max_login_frame_bytes=LOGIN_LIMIT)
+
+
+def _welcome(server: Connection) -> None:
+    server.send(WELCOME)
+    assert server.state is State.OPEN
+
+
+@pytest.mark.parametrize("one_byte_at_a_time", [False, True])
+def test_before_the_welcome_a_frame_over_the_login_limit_is_refused_with_that_limit(one_byte_at_a_time):
+    for total, expected in ((LOGIN_LIMIT, Ping("t")), (LOGIN_LIMIT + 1, ErrorCode.FRAME_TOO_LARGE)):
+        server = _server_before_welcome()
+        data = _ping_frame(total) + codec.encode(Ping("next"))
+        got = []
+        for chunk in ([data[i:i + 1] for i in range(len(data))] if one_byte_at_a_time else [data]):
+            server.receive_data(chunk)
+            got += server.events()
+            assert len(server._buffer) <= LOGIN_LIMIT or not one_byte_at_a_time
+        assert _codes(got) == [expected, Ping("next")], total
+        if expected is ErrorCode.FRAME_TOO_LARGE:
+            assert str(LOGIN_LIMIT) in got[0].message
+
+
+def test_before_the_welcome_an_unfinished_frame_is_held_to_the_login_limit():
+    server = _server_before_welcome()
+    largest, got = _feed_garbage(server, 100 * LIMIT, 7, drain=True)
+    assert largest <= LOGIN_LIMIT
+    assert _codes(got) == [ErrorCode.FRAME_TOO_LARGE]
+
+
+def test_after_the_welcome_a_frame_has_the_whole_limit_and_no_more():
+    server = _server_before_welcome()
+    server.receive_data(codec.encode(HELLO))
+    assert list(server.events()) == [HELLO]
+    _welcome(server)
+    server.receive_data(_ping_frame(LIMIT) + _ping_frame(LIMIT + 1))
+    assert _codes(server.events()) == [Ping("t"), ErrorCode.FRAME_TOO_LARGE]
+
+
+def test_a_whole_frame_behind_the_hello_is_judged_when_taken_after_the_welcome():
+    # One read: the hello and a frame over the login limit behind it. A server takes the
+    # hello, welcomes it, then takes the frame: under the whole limit, it is read.
+    server = _server_before_welcome()
+    server.receive_data(codec.encode(HELLO) + _ping_frame(LIMIT) + _ping_frame(LIMIT + 1))
+    assert server.next_event() == HELLO
+    _welcome(server)
+    assert _codes(server.events()) == [Ping("t"), ErrorCode.FRAME_TOO_LARGE]
+    # Not welcomed (a refused hello): the same frame is over the login limit.
+    server = _server_before_welcome()
+    server.receive_data(codec.encode(HELLO) + _ping_frame(LIMIT))
+    assert _codes(server.events()) == [HELLO, ErrorCode.FRAME_TOO_LARGE]
 
 
 def _feed_garbage(conn: Connection, total: int, chunk: int, drain: bool) -> tuple[int, list]:

@@ -114,6 +114,7 @@ class WebSocketConnection:
             raise ValueError("size limits must be non-negative")
         self._max_message = max_message_bytes
         self._max_frame = max_message_bytes if max_frame_bytes is None else max_frame_bytes
+        self._frame_follows_message = max_frame_bytes is None
         self._parser = FrameParser(mask_expected=True, min_frame_bytes=min_frame_bytes)
         self._latest_ping_only = latest_ping_only
         self._pong_due: bytes | None = None  # the payload of the pong held back (latest_ping_only)
@@ -132,6 +133,15 @@ class WebSocketConnection:
         self._inside_frame = False  # later chunks of one frame skip the sequencing checks
         self._eof = False  # the peer closed TCP; reported once the bytes before it are processed
         self._failed = False  # we failed the connection: the peer broke the protocol (_fail)
+
+    def set_max_message_bytes(self, max_message_bytes: int) -> None:
+        """Bound messages by ``max_message_bytes`` from the next frame header on (and frames
+        too, if made without their own limit): a server's chat raises it at its welcome."""
+        if max_message_bytes < 0:
+            raise ValueError("size limits must be non-negative")
+        self._max_message = max_message_bytes
+        if self._frame_follows_message:
+            self._max_frame = max_message_bytes
 
     @property
     def state(self) -> ConnectionState:
