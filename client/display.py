@@ -128,12 +128,15 @@ def back_words(name: str, rooms: Sequence[str], joined: bool) -> str:
 
 # The words of the window and of the web page (webclient/i18n's "out_of_room") for a room a
 # kick or ban of us, or a leave of ours on another device (said as a kick), put us out of:
-# "kick" and "ban" what to do there, "refused" a line typed there, "recipient" where Enter sends.
+# "kick" and "ban" what to do there, "refused" a line typed there, "recipient" where Enter sends;
+# "away", said in Everyone, a room off the server's list of ours after a reconnection.
 OUT_OF_ROOM_TEXTS = {
     "kick": N_("you are no longer in {room}: join it again (Join room) to write here, or open Everyone"),
     "ban": N_("you are no longer in {room}: open Everyone to write to everyone"),
     "refused": N_("not sent, the text stays in the box: {words}"),
     "recipient": N_("Nowhere: you are no longer in {room}"),
+    "away": N_("you are no longer in {room}: it left your rooms while you were disconnected (put out of it, or left "
+               "on another device); join it again (Join room) to go back"),
 }
 
 
@@ -149,9 +152,9 @@ def window_out_of_room_words(room: str, act: str) -> str:
 def window_gone_while_away(room: str) -> str:
     """The window's words, in Everyone, for room ``room``: listed before the connection was
     lost, and not in the server's list of our rooms after the reconnection (put out of it,
-    or left on another device, meanwhile: the list does not say which)."""
-    return _("you are no longer in {room}: it left your rooms while you were disconnected (put out of it, or left "
-             "on another device); join it again (Join room) to go back").format(room=sanitize(room))
+    or left on another device, meanwhile: the list does not say which). The page's are the
+    same (webclient/lang.js outOfRoomAway)."""
+    return _(OUT_OF_ROOM_TEXTS["away"]).format(room=sanitize(room))
 
 
 def window_out_of_room_refused(room: str, act: str) -> str:

@@ -223,6 +223,13 @@ function outOfRoomRefused(room, act) {
   return fill(i18n.outOfRoom.refused || "{words}", { words: outOfRoomWords(room, act) });
 }
 
+/** Room ``room`` was not in the server's list of our rooms after a reconnection: put out
+ * of it, or left on another device, while away (the list does not say which); said in
+ * Everyone (client/display.py window_gone_while_away). */
+function outOfRoomAway(room) {
+  return fill(i18n.outOfRoom.away || "{room}", { room });
+}
+
 /** Where Enter sends in room ``room`` we are out of: nowhere (window_out_of_room_recipient). */
 function outOfRoomRecipient(room) {
   return fill(i18n.outOfRoom.recipient || "{room}", { room });

@@ -1134,7 +1134,8 @@ chatCatalogueLoaded("pt_BR", {
   "kick": "você não está mais em {room}: entre de novo (Entrar na sala) para escrever aqui, ou abra Todos",
   "ban": "você não está mais em {room}: abra Todos para escrever para todos",
   "refused": "não enviado, o texto fica na caixa: {words}",
-  "recipient": "Para ninguém: você não está mais em {room}"
+  "recipient": "Para ninguém: você não está mais em {room}",
+  "away": "você não está mais em {room}: a sala saiu da sua lista enquanto você estava sem conexão (alguém pôs você para fora, ou você saiu dela em outro dispositivo); entre de novo (Entrar na sala) para voltar"
  },
  "when_untimed": {
   "muted": "espere alguém da moderação devolver sua voz"
