@@ -23,12 +23,12 @@ from test_web_session import (  # noqa: F401  (fixtures)
 )
 
 NOTICES = "[...document.querySelectorAll('#messages .notice-text')].map(n => n.textContent)"
-KICKED = "You are no longer in #redes: join it again (Join room) to write here, or open Everyone"
+KICKED = "You are no longer in #redes: join it again (Join or create a room) to write here, or open Everyone"
 BANNED = "You are no longer in #redes: open Everyone to write to everyone"
 REFUSED = "Not sent, the text stays in the box: "
 NOWHERE = "Nowhere: you are no longer in #redes"
 GONE = ("You are no longer in #redes: it left your rooms while you were disconnected (put out of it, or left on"
-        " another device); join it again (Join room) to go back")
+        " another device); join it again (Join or create a room) to go back")
 
 
 def open_redes(page) -> None:
