@@ -128,13 +128,21 @@ def back_words(name: str, rooms: Sequence[str], joined: bool) -> str:
 
 # The words of the window and of the web page (webclient/i18n's "out_of_room") for a room a
 # kick or ban of us, or a leave of ours on another device (said as a kick), put us out of:
-# "kick" and "ban" what to do there, "refused" a line typed there, "recipient" where Enter sends.
+# "kick" and "ban" what to do there, "refused" a line typed there, "recipient" where Enter sends;
+# "away", said in Everyone, a room off the server's list of ours after a reconnection.
+# ``{join}`` is the name of the client's own control that joins a room (the window's button,
+# JOIN_ROOM_BUTTON; the page's "Join or create a room", webclient/lang.js outOfRoomWords).
 OUT_OF_ROOM_TEXTS = {
-    "kick": N_("you are no longer in {room}: join it again (Join room) to write here, or open Everyone"),
+    "kick": N_("you are no longer in {room}: join it again ({join}) to write here, or open Everyone"),
     "ban": N_("you are no longer in {room}: open Everyone to write to everyone"),
     "refused": N_("not sent, the text stays in the box: {words}"),
     "recipient": N_("Nowhere: you are no longer in {room}"),
+    "away": N_("you are no longer in {room}: it left your rooms while you were disconnected (put out of it, or left "
+               "on another device); join it again ({join}) to go back"),
 }
+
+# The window's button that joins (or creates) a room (client/gui/rooms.py), named in its words.
+JOIN_ROOM_BUTTON = N_("Join room")
 
 
 def window_out_of_room_words(room: str, act: str) -> str:
@@ -143,15 +151,16 @@ def window_out_of_room_words(room: str, act: str) -> str:
     line refused there (the terminal's own are client.terminal_lines.out_of_room_words,
     which name its commands; the page's the same, webclient/lang.js outOfRoomWords). No
     offer to join a room the ban keeps us out of."""
-    return _(OUT_OF_ROOM_TEXTS["ban" if act == "ban" else "kick"]).format(room=sanitize(room))
+    return _(OUT_OF_ROOM_TEXTS["ban" if act == "ban" else "kick"]).format(room=sanitize(room),
+                                                                          join=_(JOIN_ROOM_BUTTON))
 
 
 def window_gone_while_away(room: str) -> str:
     """The window's words, in Everyone, for room ``room``: listed before the connection was
     lost, and not in the server's list of our rooms after the reconnection (put out of it,
-    or left on another device, meanwhile: the list does not say which)."""
-    return _("you are no longer in {room}: it left your rooms while you were disconnected (put out of it, or left "
-             "on another device); join it again (Join room) to go back").format(room=sanitize(room))
+    or left on another device, meanwhile: the list does not say which). The page's are the
+    same (webclient/lang.js outOfRoomAway)."""
+    return _(OUT_OF_ROOM_TEXTS["away"]).format(room=sanitize(room), join=_(JOIN_ROOM_BUTTON))
 
 
 def window_out_of_room_refused(room: str, act: str) -> str:

@@ -60,7 +60,8 @@ def web_json_text(language: str) -> str:
     catalogue["needs_room"] = sorted(NEEDS_ROOM)
     # A reason the server gives (a left notice's, a bye's), keyed as it words it (LEFT_REASONS).
     catalogue["left_reasons"] = {reason: translations.gettext(words) for reason, words in sorted(LEFT_REASONS.items())}
-    # A room a kick or ban of us put us out of: what to do, a refused line, where Enter sends.
+    # A room a kick or ban of us put us out of: what to do, a refused line, where Enter sends, and
+    # one off the list of our rooms after a reconnection ("away"); "{join}" the page fills itself.
     catalogue["out_of_room"] = {key: translations.gettext(text) for key, text in OUT_OF_ROOM_TEXTS.items()}
     catalogue["when_untimed"] = {code: translations.gettext(text) for code, text in sorted(WHEN_UNTIMED.items())}
     catalogue["timed"] = dict(sorted(TIMED_TEXTS.items()))

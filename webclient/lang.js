@@ -212,15 +212,29 @@ function serverWords(text) {
 
 /** What to do about room ``room``, which a "kick" or "ban" of us, or a leave of ours on
  * another device ("left", said as a kick), put us out of (``act``): no "join" after a ban.
- * The window's words (client/display.py OUT_OF_ROOM_TEXTS, window_out_of_room_words). */
+ * The window's words (client/display.py OUT_OF_ROOM_TEXTS, window_out_of_room_words), naming
+ * the page's own control that joins a room (joinControl). */
 function outOfRoomWords(room, act) {
-  return fill(i18n.outOfRoom[act === "ban" ? "ban" : "kick"] || "{room}", { room });
+  return fill(i18n.outOfRoom[act === "ban" ? "ban" : "kick"] || "{room}", { room, join: joinControl() });
+}
+
+/** The name of the page's control that joins a room (index.html's join box, its label), for
+ * the words that say to join again (the window names its own button there). */
+function joinControl() {
+  return t("Join or create a room");
 }
 
 /** A line typed in room ``room`` we are out of (``act``), refused here: nothing sent, the
  * text kept in the box (window_out_of_room_refused). */
 function outOfRoomRefused(room, act) {
   return fill(i18n.outOfRoom.refused || "{words}", { words: outOfRoomWords(room, act) });
+}
+
+/** Room ``room`` was not in the server's list of our rooms after a reconnection: put out
+ * of it, or left on another device, while away (the list does not say which); said in
+ * Everyone (client/display.py window_gone_while_away). */
+function outOfRoomAway(room) {
+  return fill(i18n.outOfRoom.away || "{room}", { room, join: joinControl() });
 }
 
 /** Where Enter sends in room ``room`` we are out of: nowhere (window_out_of_room_recipient). */

@@ -137,7 +137,7 @@ function createChat(nextId = makeRequestIds()) {
     typing: new Map(),        // key -> until when (seconds) "NAME is typing…" shows
     roomTyping: new Map(),    // roomKey -> Map(name key -> {name, until}): who types in a room
     roomMarks: new Map(),     // roomKey -> the other members' read marks (PROTOCOL.md "In rooms")
-    outOf: new Map(),         // roomKey -> "kick", "ban" or "left": put out of it (rooms.js roomGone)
+    outOf: new Map(),         // roomKey -> "kick", "ban", "left" or "gone": put out of it (rooms.js roomGone)
     typingSent: new Map(),    // key -> when we last said we type to them
     changes: new Map(),       // msg_id -> an edited/deleted frame for a message not here yet
     editing: null,            // our item being edited in the composer, or null

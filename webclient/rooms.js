@@ -99,18 +99,25 @@ function rejoinListed(chat) {
 }
 
 /** The last page of "mine" came: rooms listed here that the server no longer has us in
- * (put out while away, or left from another device) go. */
+ * (put out while away, or left from another device: the list does not say which) go, as
+ * after a kick seen live (roomGone, "gone"): Everyone says so, and a conversation of the
+ * room stays (on screen if it is), saying what to do, and refuses lines typed there; the
+ * page used to open Everyone in silence, and a line typed in the room went to the server. */
 function dropUnlisted(chat, out) {
   for (const key of [...chat.rooms.keys()]) {
     if (chat.mineSeen.has(key)) continue;
-    chat.rooms.delete(key);
-    if (chat.active === key) out.send.push(...openConversation(chat, ROOM));
+    const name = roomName(chat, key);
+    roomGone(chat, key, "gone");
+    notice(chat, ROOM, () => sentence(outOfRoomAway(name)), nowSeconds());
+    out.announce.push(sentence(outOfRoomAway(name)));
+    if (chat.conversations.has(key)) notice(chat, key, () => sentence(outOfRoomWords(name, "gone")), nowSeconds());
   }
 }
 
 /** Room ``key`` is no longer ours (left from another device, put out, or the server said
  * not_member): off the list; the page no longer says it reads or types there. ``act``
- * ("kick", "ban", "left": a notice of it about us): its conversation, which stays, refuses
+ * ("kick", "ban", "left": a notice of it about us; "gone": off the list of our rooms after a
+ * reconnection, dropUnlisted): its conversation, which stays, refuses
  * lines typed there until we are in again (outOfRoomWords), as the terminal and the window do. */
 function roomGone(chat, key, act = null) {
   chat.rooms.delete(key);

@@ -24,7 +24,7 @@ import const
 from i18n import N_, _, ngettext
 
 from ..commands import check_room
-from ..display import describe_role, sanitize
+from ..display import JOIN_ROOM_BUTTON, describe_role, sanitize
 from .layout import BESIDE, HIDDEN, MEMBERS_WIDTH, MESSAGES_MIN, OVER, MemberColumn
 from .model import cut_to_fit, fit_topic, is_room_key, room_key
 from .session import act_failure_words, failure_words, maybe_done
@@ -70,7 +70,7 @@ class RoomPanel:
         # (bound for the whole window: after a sign-out, until the next chat view, there is no box)
         app.root.bind_all("<Control-j>", lambda e: self.join_entry.focus_set() if self.join_entry.winfo_exists()
                           else None)
-        self.join_button = ttk.Button(join, text=_("Join room"), command=self.join)
+        self.join_button = ttk.Button(join, text=_(JOIN_ROOM_BUTTON), command=self.join)
         self.join_button.grid(row=0, column=1, padx=(4, 0))
 
         # The room's column, beside the conversation or over it: its acts, then its members.
@@ -354,12 +354,12 @@ class RoomPanel:
             typed = model.title(model.active)
         if not typed:  # pressed before typing: say what goes in the box, and put the cursor there
             self.join_entry.focus_set()
-            self.app.alert(_("Join room"), _("Type the room's name in the box beside Join room (#redes, for "
+            self.app.alert(_(JOIN_ROOM_BUTTON), _("Type the room's name in the box beside Join room (#redes, for "
                                              "instance), then press Enter."))
             return
         checked = check_room(typed, _("#ROOM"))  # the usage's placeholder, as the terminal says it
         if not isinstance(checked, str):
-            self.app.alert(_("Join room"), checked.message)
+            self.app.alert(_(JOIN_ROOM_BUTTON), checked.message)
             return
         self.join_var.set("")
         client = self.app.client

@@ -143,8 +143,9 @@ def test_a_room_left_on_the_terminal_leaves_the_page_and_writing_there_is_refuse
     page.enter()
     # Refused on the page, as the terminal and the window refuse it: nothing sent, the text
     # kept in the box, and what to do said (test_web_out_of_room.py, in English).
-    refused = ("Não enviado, o texto fica na caixa: você não está mais em #calculo: entre de novo (Entrar na sala) "
-               "para escrever aqui, ou abra Todos")
+    # The page's join control is named, not the window's button (Entrar na sala).
+    refused = ("Não enviado, o texto fica na caixa: você não está mais em #calculo: entre de novo (Entrar numa sala "
+               "ou criá-la) para escrever aqui, ou abra Todos")
     page.wait_for(f"{notices}.includes({json.dumps(refused)})")
     assert page.js("document.querySelectorAll('#messages .msg-out').length") == 0
     assert page.js("document.getElementById('composer-input').value") == "ainda estou aqui?"

@@ -7,20 +7,28 @@ box. Joining again (or the ban lifted, then a join) makes the room usable again.
 
 from __future__ import annotations
 
+import contextlib
 import json
+from collections.abc import Iterator
+from pathlib import Path
 
+from browserpage import Page, Site, page_at
 from client.library import ChatClient
 from clientkit import WAIT
+from faultproxy import FaultProxy
 from protocol import RoomMessage, RoomPost
+from server import ServerConfig, ServerThread
 from test_web_session import (  # noqa: F401  (fixtures)
     PASSWORD, chromium_installed, log_in_with_password, olga_in_redes, site,
 )
 
 NOTICES = "[...document.querySelectorAll('#messages .notice-text')].map(n => n.textContent)"
-KICKED = "You are no longer in #redes: join it again (Join room) to write here, or open Everyone"
+KICKED = "You are no longer in #redes: join it again (Join or create a room) to write here, or open Everyone"
 BANNED = "You are no longer in #redes: open Everyone to write to everyone"
 REFUSED = "Not sent, the text stays in the box: "
 NOWHERE = "Nowhere: you are no longer in #redes"
+GONE = ("You are no longer in #redes: it left your rooms while you were disconnected (put out of it, or left on"
+        " another device); join it again (Join or create a room) to go back")
 
 
 def open_redes(page) -> None:
@@ -122,3 +130,54 @@ def test_left_on_another_device_the_room_stays_refuses_lines_and_a_join_makes_it
         finally:
             phone.close()
     assert page.problems() == []
+
+
+
+@contextlib.contextmanager
+def site_through_proxy(tmp_path: Path) -> Iterator[tuple[Page, Site, FaultProxy]]:
+    """A chat server and its gateway, with the page loaded in Chromium through a raw
+    FaultProxy in front of the gateway (its links can be frozen and cut)."""
+    with ServerThread(ServerConfig(host="127.0.0.1", port=0)) as srv:
+        web = Site(srv)
+        web.start()
+        try:
+            with FaultProxy("127.0.0.1", web.port, raw=True) as proxy:
+                with page_at(tmp_path, f"http://127.0.0.1:{proxy.port}/", srv) as page:
+                    yield page, web, proxy
+        finally:
+            web.stop()
+
+
+def test_put_out_of_the_room_on_screen_while_away_the_room_stays_says_so_and_refuses_lines(tmp_path: Path) -> None:
+    """Bob had #redes on screen when his connection went quiet; Olga put him out of it then
+    (the notice never reached him) and the connection broke. Back, the server's list of his
+    rooms lacks #redes: the page opened Everyone, said nothing, and a line typed in #redes
+    went the old way (sent, then refused by the server). As after a kick seen live: the
+    room stays on screen saying what to do, Everyone says it left while he was away (the
+    window's words, client/display.py window_gone_while_away), and a line typed there is
+    refused here."""
+    with site_through_proxy(tmp_path) as (page, web, proxy):
+        with olga_in_redes(web) as olga:
+            log_in_with_password(page, "Bob", register=True)
+            open_redes(page)
+            page.focus("#composer-input")
+            page.type("that is unfair")
+            page.js("window.lostSocket = shell.socket")
+            assert proxy.freeze_all() >= 1  # what the server sends him from now on is lost
+            olga.kick("#redes", "Bob")
+            assert proxy.cut() >= 1
+            page.wait_for("shell.socket && shell.socket !== window.lostSocket"
+                          " && document.getElementById('connection').dataset.status === 'online'"
+                          " && !document.querySelector('button.contact[data-key=\"##redes\"]')"
+                          " && shell.chat.requests.size === 0")
+            assert page.js("document.getElementById('conversation-title').textContent") == "#redes"
+            assert notices_said(page, KICKED) == 1
+            assert page.js("document.getElementById('composer-input').value") == "that is unfair"
+            page.enter()
+            page.wait_for(f"{NOTICES}.includes({json.dumps(REFUSED + KICKED[0].lower() + KICKED[1:])})")
+            page.js("document.getElementById('composer-input').value = ''")
+            line_refused(page, olga, "ainda aqui?", KICKED)
+            page.js("selectConversation(ROOM)")
+            page.wait_for(f"{NOTICES}.includes({json.dumps(GONE)})")
+            assert notices_said(page, GONE) == 1
+        assert page.problems() == []

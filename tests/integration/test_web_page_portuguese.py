@@ -266,6 +266,17 @@ def test_the_moderator_who_bans_a_guest_is_told_that_its_address_is_banned_too(p
     assert page.js(f"describeRoomNotice({{me: 'Pedro'}}, {frame})") == "Conceição baniu Troll de #redes (spam)"
 
 
+def test_the_words_for_a_room_we_are_out_of_name_the_pages_own_join_control(page: Page) -> None:
+    """The words said "join it again (Join room)", the window's button; the page's control is
+    its join box, "Join or create a room" ("Entrar numa sala ou criá-la")."""
+    words = "[outOfRoomWords('#redes', 'kick'), outOfRoomAway('#redes')]"
+    speak_portuguese(page)
+    assert page.js(words) == [
+        "você não está mais em #redes: entre de novo (Entrar numa sala ou criá-la) para escrever aqui, ou abra Todos",
+        "você não está mais em #redes: a sala saiu da sua lista enquanto você estava sem conexão (alguém pôs você para"
+        " fora, ou você saiu dela em outro dispositivo); entre de novo (Entrar numa sala ou criá-la) para voltar"]
+
+
 def test_a_room_notice_about_oneself_begins_with_a_capital(page: Page) -> None:
     """Walking through the page in Portuguese, lines read "você entrou em #redes", "você
     silenciou Vic em #redes": a sentence that began in lower case (the terminal's "* " mark,

@@ -103,10 +103,11 @@ chatCatalogueLoaded("en", {
   "too many errors": "too many errors"
  },
  "out_of_room": {
-  "kick": "you are no longer in {room}: join it again (Join room) to write here, or open Everyone",
+  "kick": "you are no longer in {room}: join it again ({join}) to write here, or open Everyone",
   "ban": "you are no longer in {room}: open Everyone to write to everyone",
   "refused": "not sent, the text stays in the box: {words}",
-  "recipient": "Nowhere: you are no longer in {room}"
+  "recipient": "Nowhere: you are no longer in {room}",
+  "away": "you are no longer in {room}: it left your rooms while you were disconnected (put out of it, or left on another device); join it again ({join}) to go back"
  },
  "when_untimed": {
   "muted": "until a moderator unmutes you"

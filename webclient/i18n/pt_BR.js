@@ -860,8 +860,8 @@ chatCatalogueLoaded("pt_BR", {
   "you are muted in {name}: {when}": "você está sem voz em {name}: {when}",
   "you are no longer in {room}: /{all} sends plain lines to everyone": "você não está mais em {room}: /{all} manda o que você digitar para todos",
   "you are no longer in {room}: /{all} sends plain lines to everyone, /{join} {room} takes you back": "você não está mais em {room}: /{all} manda o que você digitar para todos, /{join} {room} leva você de volta",
-  "you are no longer in {room}: it left your rooms while you were disconnected (put out of it, or left on another device); join it again (Join room) to go back": "você não está mais em {room}: a sala saiu da sua lista enquanto você estava sem conexão (alguém pôs você para fora, ou você saiu dela em outro dispositivo); entre de novo (Entrar na sala) para voltar",
-  "you are no longer in {room}: join it again (Join room) to write here, or open Everyone": "você não está mais em {room}: entre de novo (Entrar na sala) para escrever aqui, ou abra Todos",
+  "you are no longer in {room}: it left your rooms while you were disconnected (put out of it, or left on another device); join it again ({join}) to go back": "você não está mais em {room}: a sala saiu da sua lista enquanto você estava sem conexão (alguém pôs você para fora, ou você saiu dela em outro dispositivo); entre de novo ({join}) para voltar",
+  "you are no longer in {room}: join it again ({join}) to write here, or open Everyone": "você não está mais em {room}: entre de novo ({join}) para escrever aqui, ou abra Todos",
   "you are no longer in {room}: open Everyone to write to everyone": "você não está mais em {room}: abra Todos para escrever para todos",
   "you are not in this room": "você não está nesta sala",
   "you are not in {name}: join it first": "você não está em {name}: entre nela primeiro",
@@ -1131,10 +1131,11 @@ chatCatalogueLoaded("pt_BR", {
   "too many errors": "enviou erros demais"
  },
  "out_of_room": {
-  "kick": "você não está mais em {room}: entre de novo (Entrar na sala) para escrever aqui, ou abra Todos",
+  "kick": "você não está mais em {room}: entre de novo ({join}) para escrever aqui, ou abra Todos",
   "ban": "você não está mais em {room}: abra Todos para escrever para todos",
   "refused": "não enviado, o texto fica na caixa: {words}",
-  "recipient": "Para ninguém: você não está mais em {room}"
+  "recipient": "Para ninguém: você não está mais em {room}",
+  "away": "você não está mais em {room}: a sala saiu da sua lista enquanto você estava sem conexão (alguém pôs você para fora, ou você saiu dela em outro dispositivo); entre de novo ({join}) para voltar"
  },
  "when_untimed": {
   "muted": "espere alguém da moderação devolver sua voz"
