@@ -72,8 +72,8 @@ def _share(stats, count: int) -> dict[str, float]:
 
 
 def main(count: int) -> None:
-    config = ServerConfig(host="127.0.0.1", port=0, web_port=0, login_timeout=3600, heartbeat_timeout=3600, frame_timeout=3600,
-                          heartbeat_interval=3600, max_connections_per_address=count + 100)
+    config = ServerConfig(host="127.0.0.1", port=0, web_port=0, login_timeout=3600, heartbeat_timeout=3600,
+                          frame_timeout=3600, heartbeat_interval=3600, max_connections_per_address=count + 100)
     kept: list[socket.socket] = []
     with ServerThread(config) as server:
         web_port = server.server.web_address[1]

@@ -45,8 +45,8 @@ from i18n import _
 from protocol import Delivered, DirectMessage, Event
 
 from . import auth
-from .display import (NOT_DELIVERED, DayBreaks, day_rule, delivered_words, explain_refusal, failed_outcome, format_clock,
-                      sanitize)
+from .display import (NOT_DELIVERED, DayBreaks, day_rule, delivered_words, explain_refusal, failed_outcome,
+                      format_clock, sanitize)
 from .errors import LocalError, LoginRefused, ServerUnreachable
 from .exitcodes import ExitCode, failure_status
 from .library import ChatClient

@@ -478,7 +478,8 @@ def test_a_request_the_server_is_slow_to_answer_says_it_is_waiting_then_the_answ
     had been taken. After a moment a line says what is awaited; the answer takes its place."""
     ui, out = _screen_ui(columns=200)
     monkeypatch.setattr(ui.client, method, _slow(out, notice, answer))
-    monkeypatch.setattr(ui, "_like", lambda name, yourself=False: None)  # (no second question: nobody online to look like)
+    # (no second question: nobody online to look like)
+    monkeypatch.setattr(ui, "_like", lambda name, yourself=False: None)
     ui._execute(command)
     rows = out.getvalue().split("\n")
     assert rows[0].endswith(notice), rows

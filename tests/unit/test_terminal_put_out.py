@@ -236,8 +236,8 @@ def test_leaving_a_room_plain_lines_do_not_go_to_says_nothing_of_them(monkeypatc
     assert ui._loop() == ExitCode.OK
     assert asked[-1] == ("leave", "#bd") and ("post", "#bd", "hello bd") in asked, asked
     lines = out.getvalue().splitlines()
-    assert lines[2:] == ["* you left #redes", "✓ sent to #bd: hello bd", "* you left #bd; plain lines go to the room"], \
-        lines
+    assert lines[2:] == ["* you left #redes", "✓ sent to #bd: hello bd",
+                         "* you left #bd; plain lines go to the room"], lines
     i18n.use("pt_BR")
     ui, out, asked = _pipe("/entrar #redes\n/entrar #bd\n/deixar #redes\n", monkeypatch, {})
     ui._loop()
