@@ -38,10 +38,11 @@ METRICS_ALLOW: tuple[str, ...] = ("127.0.0.1", "::1")
 PROTOCOL_VERSION = 2
 # Largest frame (one JSON object plus its newline) either side accepts, in bytes.
 MAX_FRAME_BYTES = 64 * 1024
-# ... and before the server's welcome (on chat TCP, TLS and the WebSocket): the largest hello
-# a client sends is under 7 KB (its password of MAX_PASSWORD_CHARS, each escaped as up to six
-# bytes, its name, token and features), so a connection not logged in cannot make the server
-# hold a buffer of MAX_FRAME_BYTES until its login timeout. Raised to MAX_FRAME_BYTES at the welcome.
+# ... and before the server's welcome (on chat TCP, TLS and the WebSocket): the largest valid
+# hello is under 12 KB (its password of MAX_PASSWORD_CHARS, each escaped as up to six bytes, its
+# name, resume token, id and features; tests/unit/test_hello_fits_login_frame.py), so a connection
+# not logged in cannot make the server hold a buffer of MAX_FRAME_BYTES until its login timeout.
+# Raised to MAX_FRAME_BYTES at the welcome.
 MAX_LOGIN_FRAME_BYTES = 16 * 1024
 # Largest message text, in characters (a direct or room message).
 MAX_TEXT_CHARS = 4000

@@ -47,8 +47,13 @@ MAX_IDS_PER_FRAME = const.MAX_PENDING_RECEIPTS
 # that reads numbers as doubles (JavaScript's) represents exactly, and what fits a SQLite
 # INTEGER. Message ids and cursors are far below it; anything above is a bad_field.
 MAX_INTEGER = 2 ** 53 - 1
-# Feature names in one hello or welcome (see events.FEATURES): far more than exist.
+# Feature names in one hello or welcome (see events.FEATURES): far more than exist. Each is
+# printable ASCII of at most MAX_FEATURE_CHARS characters (the longest known has 10): so the
+# list takes about 2 KB at most, and the largest valid hello fits in a login frame
+# (const.MAX_LOGIN_FRAME_BYTES) with room to spare; 32 names of 64 escaped control
+# characters took 12 KB and made a valid hello too large to be read.
 MAX_FEATURES = 32
+MAX_FEATURE_CHARS = 32
 MAX_PORT = 65535
 
 
@@ -203,16 +208,22 @@ def _marks(key: str, value: Any, max_text: int) -> tuple[int, ...]:
 
 
 def _features(key: str, value: Any, max_text: int) -> tuple[str, ...] | None:
-    """A list of at most MAX_FEATURES strings of at most 64 characters; names nobody knows
-    are kept (the receiver ignores them), so a later client can ask for features this
-    server lacks."""
+    """A list of at most MAX_FEATURES names, each printable ASCII (space to ``~``) of at most
+    MAX_FEATURE_CHARS characters; names nobody knows are kept (the receiver ignores them), so
+    a later client can ask for features this server lacks."""
     if value is None:
         return None
     if type(value) is not list or len(value) > MAX_FEATURES:
         raise FieldError(ErrorCode.BAD_FIELD, f"'{key}' must be a list of at most {MAX_FEATURES} names")
     if any(type(item) is not str for item in value):  # said of the list: "must be a string" misled
         raise FieldError(ErrorCode.BAD_FIELD, f"'{key}' must be a list of strings (feature names)")
-    return tuple(_id(key, item, max_text) for item in value)
+    for item in value:
+        if len(item) > MAX_FEATURE_CHARS:
+            raise FieldError(ErrorCode.BAD_FIELD, f"'{key}' holds a name {len(item)} characters long; the limit "
+                             f"is {MAX_FEATURE_CHARS}", key, max_chars=MAX_FEATURE_CHARS)
+        if not (item.isascii() and item.isprintable()):
+            raise FieldError(ErrorCode.BAD_FIELD, f"'{key}' names must be printable ASCII")
+    return tuple(value)
 
 
 def _limit(key: str, value: Any, max_text: int) -> int:
@@ -679,7 +690,7 @@ def _quick_hello(cls: type[Event], obj: dict, request_id: str | None, max_text: 
         if type(features) is not list or len(features) > MAX_FEATURES:
             return None
         for feature in features:
-            if not _plain(feature, _MAX_ID_CHARS):
+            if not _plain(feature, MAX_FEATURE_CHARS) or not feature.isprintable():
                 return None
         features = tuple(features)
     return cls(request_id, name, version, password, register, resume, features)
