@@ -52,6 +52,11 @@ class ServerConfig:
     max_pending_receipts: int = const.MAX_PENDING_RECEIPTS
     max_bad_frames: int = const.MAX_BAD_FRAMES
     presence_room_limit: int = const.PRESENCE_ROOM_LIMIT
+    # The damping of one user whose presence churns (server/presence.py): after this many
+    # changes within the window (seconds), their notices wait until none came for settle seconds.
+    presence_flap_changes: int = const.PRESENCE_FLAP_CHANGES
+    presence_flap_window: float = const.PRESENCE_FLAP_WINDOW
+    presence_settle: float = const.PRESENCE_SETTLE
     max_watched: int = const.MAX_WATCHED
     max_blocked: int = const.MAX_BLOCKED
     # Log lines a client can cause at will (bad frames, refused logins, rate limits) are

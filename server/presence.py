@@ -30,10 +30,12 @@ changed for it (the online ones, and those it saw online that left).
 
 One user whose presence **churns** (a client logging in and out in a loop: about 230
 logins a second from one machine made every user online receive 460 notices a second) is
-damped, for everyone alike: after ``const.PRESENCE_FLAP_CHANGES`` changes of that user
-within ``const.PRESENCE_FLAP_WINDOW`` seconds, their further changes are held, and only the
-state they settle in is told, once none came for ``const.PRESENCE_SETTLE`` seconds (nothing,
-if it is the one last told). No one user can flood the others with their comings and
+damped, for everyone alike: after ``flap_changes`` changes of that user within
+``flap_window`` seconds, their further changes are held, and only the state they settle in
+is told, once none came for ``settle`` seconds (nothing, if it is the one last told). These
+are the server's settings presence_flap_changes, presence_flap_window and presence_settle
+(server/config.py; by default ``const.PRESENCE_FLAP_CHANGES``, ``PRESENCE_FLAP_WINDOW``,
+``PRESENCE_SETTLE``). No one user can flood the others with their comings and
 goings (nor the members of their rooms: their ``online`` and ``offline`` follow, by
 :attr:`PresenceNotices.told`). Only the notices wait: the registry, and so ``who`` and ``lookup``, stay exact; and
 a held user's current state is told before anything of theirs goes out (:meth:`acts`).
@@ -129,17 +131,21 @@ class PresenceNotices:
     number of users online for which everyone is told. A session that is ``crowded()`` is
     written nothing: what it missed waits, coalesced, until :meth:`drained`, and its
     ``held`` is set so that it is called then (relay.drained). ``clock``: seconds, for the
-    damping of a user whose presence churns (see the module's docstring).
+    damping of a user whose presence churns, with ``flap_changes``, ``flap_window`` and
+    ``settle`` (see the module's docstring).
     """
 
     def __init__(self, schedule: Callable[[float, Callable[[], None]], object],
                  recipients: Callable[[], Iterable], watchers: Callable[[str], Iterable] = lambda key: (),
-                 room_limit: int | float = float("inf"), clock: Callable[[], float] = time.monotonic) -> None:
+                 room_limit: int | float = float("inf"), clock: Callable[[], float] = time.monotonic,
+                 flap_changes: int = const.PRESENCE_FLAP_CHANGES, flap_window: float = const.PRESENCE_FLAP_WINDOW,
+                 settle: float = const.PRESENCE_SETTLE) -> None:
         self._schedule = schedule
         self._recipients = recipients
         self._watchers = watchers
         self.room_limit = room_limit
         self._clock = clock
+        self.flap_changes, self.flap_window, self.settle = flap_changes, flap_window, settle
         # told(key, name, "online" or "offline"): called for each change told (not held),
         # whatever the regime: the relay tells the members of the user's rooms from it.
         self.told: Callable[[str, str, str], object] = lambda key, name, act: None
@@ -176,17 +182,17 @@ class PresenceNotices:
                 held[1:] = [event, room_size, online, now]
                 return
             changes = self._changes.get(user)
-            if changes is None or now - changes[0] > const.PRESENCE_FLAP_WINDOW:
+            if changes is None or now - changes[0] > self.flap_window:
                 windows = self._changes
                 while windows:  # the expired windows, from the oldest
                     oldest = next(iter(windows))
-                    if now - windows[oldest][0] <= const.PRESENCE_FLAP_WINDOW:
+                    if now - windows[oldest][0] <= self.flap_window:
                         break
                     del windows[oldest]
                 windows.pop(user, None)  # put back last: the front stays the oldest
                 changes = windows[user] = [now, 0]
             changes[1] += 1
-            if changes[1] > const.PRESENCE_FLAP_CHANGES:
+            if changes[1] > self.flap_changes:
                 self._hold(user, event, room_size, online, now)
                 return
         else:
@@ -216,14 +222,14 @@ class PresenceNotices:
         # The state last told is the one before this change.
         self._held[key] = [type(event) is not UserJoined, event, room_size, online, now]
         self.pending_keys.add(key)  # so that the relay asks acts() before anything of theirs
-        self._schedule(const.PRESENCE_SETTLE, lambda: self._settle(key))
+        self._schedule(self.settle, lambda: self._settle(key))
 
     def _settle(self, key: str) -> None:
-        """Tell the state held user ``key`` settled in, if none came for PRESENCE_SETTLE s."""
+        """Tell the state held user ``key`` settled in, if none came for ``settle`` s."""
         held = self._held.get(key)
         if held is None:
             return
-        wait = held[4] + const.PRESENCE_SETTLE - self._clock()
+        wait = held[4] + self.settle - self._clock()
         if wait > 0:
             self._schedule(wait, lambda: self._settle(key))
             return

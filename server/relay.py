@@ -273,7 +273,10 @@ class Relay:
         self.watchlists = Watchlists(self.config.max_watched)
         # Without a schedule (tests), a batch of notices waits for a flush (presence.py).
         self.presence = PresenceNotices(schedule or (lambda delay, callback: None), lambda: self.sessions,
-                                        self.watchlists.watchers, self.config.presence_room_limit)
+                                        self.watchlists.watchers, self.config.presence_room_limit,
+                                        flap_changes=self.config.presence_flap_changes,
+                                        flap_window=self.config.presence_flap_window,
+                                        settle=self.config.presence_settle)
         # Everyone who logged in, but guests forgotten after their hold (forget_guests).
         self.known: dict[str, str] = store.known_users()
         self._schedule = schedule
