@@ -461,8 +461,8 @@ class ChatModel:
         # put us out of while they were on screen: their conversation stays there, and a line
         # typed in it is refused (send_refused).
         self._out_of: dict[str, str] = {}
-        # Rooms whose leave was asked and not yet answered (leave_asked): no read mark nor
-        # typing notice goes for them (may_tell_room).
+        # Rooms whose leave was asked and not yet answered (leave_asked; forgotten at a
+        # reconnection): no read mark nor typing notice goes for them (may_tell_room).
         self._leaving: set[str] = set()
         # Rooms joined or learned of since the server was last asked for ours (rooms_asked):
         # its answer, made before, says nothing of them.
@@ -1090,6 +1090,10 @@ class ChatModel:
         if name == "Reconnected" or name.endswith("Succeeded"):
             self.reconnects += 1
             self._returns.reconnected()
+            # A leave asked on the connection that ended gets no answer on this one (nor a
+            # late one): the server's list of our rooms (rooms_listed) says if it was done,
+            # and a "left" of us from now on is another device's (as the terminal has it).
+            self._leaving.clear()
             resent = getattr(event, "resent", None)
             # The one line a reconnection costs, where the user is looking.
             self.notice(self.active, ngettext("reconnected; {n} message sent again",

@@ -736,3 +736,50 @@ def test_a_ban_of_ours_lifted_while_the_room_is_on_screen_offers_the_join_again(
     assert model.conversations[key].lines[-1].text.startswith(
         "you are no longer in #redes: join it again (Join room)"), model.conversations[key].lines[-1]
     assert model.send_refused(key) and "join it again (Join room)" in model.conversations[key].lines[-1].text
+
+
+def test_a_leave_timed_out_and_done_late_moves_the_window_and_one_refused_late_keeps_the_room() -> None:
+    """Leave clicked, no answer in time (the window keeps it asked: maybe done). Done late:
+    the window goes to Everyone and our own "left" that follows refuses nothing. Refused
+    late: the room is ours as before, and a leave made later on another device is said and
+    refuses lines, as one is without a timed-out leave before it."""
+    from client.events import AnsweredLate
+    from protocol import LeaveRoom
+
+    model = ChatModel("Bob")
+    key = joined(model)
+    model.leave_asked("#redes")  # (its answer timed out: maybe_done, so no leave_not_done)
+    model.apply(AnsweredLate("leave", True, asked=LeaveRoom("r1", "#redes")))
+    model.apply(RoomNotice("#redes", "left", "Bob", 2.0))
+    assert model.active == ROOM and key not in model.contact_order()
+    assert not model.send_refused(ROOM) and not model.send_refused(key)
+    model = ChatModel("Bob")
+    key = joined(model)
+    model.leave_asked("#redes")
+    model.apply(AnsweredLate("leave", False, "unavailable", "busy", asked=LeaveRoom("r1", "#redes")))
+    assert model.active == key and key in model.contact_order() and model.may_tell_room(key)
+    assert not model.send_refused(key)
+    model.apply(RoomNotice("#redes", "left", "Bob", 3.0))
+    assert model.active == key and model.send_refused(key), model.conversations[key].lines[-1]
+
+
+def test_a_leave_whose_answer_a_reconnection_lost_does_not_outlive_it() -> None:
+    """Leave clicked, then the connection lost before its answer (or none in time, and
+    then the reconnection: a late answer never comes on another connection). The server's
+    list after the welcome still has #redes: it stayed "being left" for good, so no read
+    mark went for it, and a leave made later on another device was taken for this one:
+    the window went to Everyone without a word. The terminal forgets such leaves at the
+    reconnection; the window too."""
+    from client.events import Reconnected
+    from protocol import RoomEntry, Welcome
+
+    model = ChatModel("Bob")
+    model.set_state("connected")
+    key = joined(model)
+    model.leave_asked("#redes")
+    model.apply(Reconnected(Welcome("h", "Bob", 1, "chat", 15.0), 0))
+    model.rooms_asked()
+    model.rooms_listed([RoomEntry("#redes", 2, "")])
+    assert model.may_tell_room(key)
+    model.apply(RoomNotice("#redes", "left", "Bob", 3.0))
+    assert model.active == key and model.send_refused(key), model.conversations[key].lines[-1]
