@@ -33,8 +33,8 @@ const again = out.send.find((frame) => frame.type === "rooms" && frame.mine);
 const listed = receiveFrame(chat, { type: "room_list", id: again.id, rooms: [entry("#novo"), entry("#redes")],
   mine: true });
 receiveFrame(chat, { type: "room_notice", room: "#lab", act: "left", name: "Bob", at: 2 });
-console.log(JSON.stringify({ said: notices(ROOM).slice(before), inLab: notices("##lab"), announced: listed.announce, rooms: [...chat.rooms.keys()],
-  outOf: [...chat.outOf.entries()] }));
+console.log(JSON.stringify({ said: notices(ROOM).slice(before), inLab: notices("##lab"), announced: listed.announce,
+  rooms: [...chat.rooms.keys()], outOf: [...chat.outOf.entries()] }));
 """
 
 

@@ -4,7 +4,8 @@
 "use strict";
 
 const standIn = new Proxy(function standIn() {}, {
-  get: (target, key) => (key === Symbol.toPrimitive ? () => "" : key === Symbol.iterator ? function* none() {} : standIn),
+  get: (target, key) => (key === Symbol.toPrimitive ? () => ""
+    : key === Symbol.iterator ? function* none() {} : standIn),
   apply: () => standIn,
   construct: () => standIn,
   has: () => true,
