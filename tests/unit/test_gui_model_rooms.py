@@ -783,3 +783,43 @@ def test_a_leave_whose_answer_a_reconnection_lost_does_not_outlive_it() -> None:
     assert model.may_tell_room(key)
     model.apply(RoomNotice("#redes", "left", "Bob", 3.0))
     assert model.active == key and model.send_refused(key), model.conversations[key].lines[-1]
+
+
+def test_every_room_gone_from_the_list_after_a_reconnection_is_out_as_on_the_page() -> None:
+    """#lab3 listed, #redes on screen; back after a lost connection, #lab3 is not on the
+    server's list of our rooms. The page marks every such room out (webclient/rooms.js
+    dropUnlisted) and says so in its conversation; the window did only for the one on
+    screen: #lab3's conversation, met again when it is joined again, went on from before
+    as if nothing had happened meanwhile, and a line for it was not refused. Now as on the
+    page: its conversation says it, a line for it is refused until it is joined again."""
+    from protocol import RoomEntry
+
+    model = ChatModel("Bob")
+    lab = joined(model, "#lab3")
+    model.apply(RoomPost(1, "Olga", "#lab3", "até amanhã", 1.0))
+    key = joined(model, "#redes")
+    model.rooms_asked()
+    model.rooms_listed([RoomEntry("#redes", 2, "")])
+    assert model.active == key and lab not in model.contact_order()
+    assert model.is_out_of(lab) and model.send_refused(lab)
+    model.room_joined(RoomInfo("j2", "#lab3", 2, False, "", "Olga"))
+    model.open(lab)
+    texts = [line.text for line in model.conversations[lab].lines]
+    assert texts[texts.index("até amanhã") + 1].startswith("you are no longer in #lab3: join it again"), texts
+    assert not model.is_out_of(lab) and not model.send_refused(lab)
+
+
+def test_the_notice_of_our_own_leave_after_its_answer_is_not_another_devices() -> None:
+    """Leave clicked here, its answer taken before its "left" notice (the answer's callback
+    runs first): the notice is this leave's, and marks nothing out, on screen or off."""
+    for on_screen in (True, False):
+        model = ChatModel("Bob")
+        key = joined(model)
+        if not on_screen:
+            model.open(ROOM)
+        model.leave_asked("#redes")
+        model.room_left("#redes")  # (its answer: client/gui/rooms.py _left)
+        said = len(model.conversations[key].lines)
+        model.apply(RoomNotice("#redes", "left", "Bob", 2.0))
+        assert model.active == ROOM and not model.is_out_of(key), on_screen
+        assert len(model.conversations[key].lines) == said, model.conversations[key].lines[said:]
