@@ -129,7 +129,9 @@ def back_words(name: str, rooms: Sequence[str], joined: bool) -> str:
 # The words of the window and of the web page (webclient/i18n's "out_of_room") for a room a
 # kick or ban of us, or a leave of ours on another device (said as a kick), put us out of:
 # "kick" and "ban" what to do there, "refused" a line typed there, "recipient" where Enter sends;
-# "away", said in Everyone, a room off the server's list of ours after a reconnection.
+# "away", said in Everyone, a room off the server's list of ours after a reconnection; "dropped", one
+# off that list asked again on a live connection (the page's, webclient/rooms.js dropUnlisted: the
+# notice of the change that took it may still be on its way, the list made after the change).
 # ``{join}`` is the name of the client's own control that joins a room (the window's button,
 # JOIN_ROOM_BUTTON; the page's "Join or create a room", webclient/lang.js outOfRoomWords).
 OUT_OF_ROOM_TEXTS = {
@@ -139,6 +141,8 @@ OUT_OF_ROOM_TEXTS = {
     "recipient": N_("Nowhere: you are no longer in {room}"),
     "away": N_("you are no longer in {room}: it left your rooms while you were disconnected (put out of it, or left "
                "on another device); join it again ({join}) to go back"),
+    "dropped": N_("you are no longer in {room}: it left your rooms (put out of it, or left on another device); "
+                  "join it again ({join}) to go back"),
 }
 
 # The window's button that joins (or creates) a room (client/gui/rooms.py), named in its words.

@@ -232,9 +232,10 @@ function outOfRoomRefused(room, act) {
 
 /** Room ``room`` was not in the server's list of our rooms after a reconnection: put out
  * of it, or left on another device, while away (the list does not say which); said in
- * Everyone (client/display.py window_gone_while_away). */
-function outOfRoomAway(room) {
-  return fill(i18n.outOfRoom.away || "{room}", { room, join: joinControl() });
+ * Everyone (client/display.py window_gone_while_away). Not ``away``: the list was asked
+ * again on a live connection, and the room left it, the notice of why maybe still on its way. */
+function outOfRoomAway(room, away = true) {
+  return fill(i18n.outOfRoom[away ? "away" : "dropped"] || "{room}", { room, join: joinControl() });
 }
 
 /** Where Enter sends in room ``room`` we are out of: nowhere (window_out_of_room_recipient). */

@@ -82,13 +82,15 @@ function roomRequest(chat, frame, kind, extra = {}) {
 function roomsOnWelcome(chat) {
   if (chat.version < 2) return [];
   for (const room of chat.rooms.values()) room.members = null;
-  return [roomRequest(chat, { type: "rooms" }, "rooms"), askMyRooms(chat)];
+  return [roomRequest(chat, { type: "rooms" }, "rooms"), askMyRooms(chat, true)];
 }
 
-/** The "rooms" with "mine" whose answer says which of the rooms listed are still ours. */
-function askMyRooms(chat) {
+/** The "rooms" with "mine" whose answer says which of the rooms listed are still ours;
+ * ``afterWelcome``: asked after a welcome (not again on a live connection), which the words
+ * for a room it lacks say (dropUnlisted). */
+function askMyRooms(chat, afterWelcome = false) {
   chat.mineSeen = new Set();
-  return roomRequest(chat, { type: "rooms", mine: true }, "rooms", { mine: true });
+  return roomRequest(chat, { type: "rooms", mine: true }, "rooms", { mine: true, afterWelcome });
 }
 
 /** A server that ignored "mine" (older than it): the rooms this tab was in, joined again
@@ -102,14 +104,17 @@ function rejoinListed(chat) {
  * (put out while away, or left from another device: the list does not say which) go, as
  * after a kick seen live (roomGone, "gone"): Everyone says so, and a conversation of the
  * room stays (on screen if it is), saying what to do, and refuses lines typed there; the
- * page used to open Everyone in silence, and a line typed in the room went to the server. */
-function dropUnlisted(chat, out) {
+ * page used to open Everyone in silence, and a line typed in the room went to the server.
+ * Asked again on a live connection (``afterWelcome`` false), the list may lack a room whose
+ * leave or kick is not yet announced (the server stores a change, then announces it): not
+ * "while you were disconnected" then; the notice that follows is said if it says more (a kick). */
+function dropUnlisted(chat, out, afterWelcome) {
   for (const key of [...chat.rooms.keys()]) {
     if (chat.mineSeen.has(key)) continue;
     const name = roomName(chat, key);
     roomGone(chat, key, "gone");
-    notice(chat, ROOM, () => sentence(outOfRoomAway(name)), nowSeconds());
-    out.announce.push(sentence(outOfRoomAway(name)));
+    notice(chat, ROOM, () => sentence(outOfRoomAway(name, afterWelcome)), nowSeconds());
+    out.announce.push(sentence(outOfRoomAway(name, afterWelcome)));
     if (chat.conversations.has(key)) notice(chat, key, () => sentence(outOfRoomWords(name, "gone")), nowSeconds());
   }
 }
@@ -436,9 +441,10 @@ Object.assign(HANDLERS, {
         listedRoom(chat, entry);
       });
       if (typeof frame.next === "string" && rooms.length) {
-        out.send.push(roomRequest(chat, { type: "rooms", mine: true, after: frame.next }, "rooms", { mine: true }));
+        out.send.push(roomRequest(chat, { type: "rooms", mine: true, after: frame.next }, "rooms",
+          { mine: true, afterWelcome: request.afterWelcome }));
       } else {
-        dropUnlisted(chat, out);
+        dropUnlisted(chat, out, request.afterWelcome === true);
       }
       return;
     }

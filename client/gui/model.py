@@ -461,8 +461,8 @@ class ChatModel:
         # put us out of while they were on screen: their conversation stays there, and a line
         # typed in it is refused (send_refused).
         self._out_of: dict[str, str] = {}
-        # Rooms whose leave was asked and not yet answered (leave_asked): no read mark nor
-        # typing notice goes for them (may_tell_room).
+        # Rooms whose leave was asked and not yet answered (leave_asked; forgotten at a
+        # reconnection): no read mark nor typing notice goes for them (may_tell_room).
         self._leaving: set[str] = set()
         # Rooms joined or learned of since the server was last asked for ours (rooms_asked):
         # its answer, made before, says nothing of them.
@@ -1090,6 +1090,10 @@ class ChatModel:
         if name == "Reconnected" or name.endswith("Succeeded"):
             self.reconnects += 1
             self._returns.reconnected()
+            # A leave asked on the connection that ended gets no answer on this one (nor a
+            # late one): the server's list of our rooms (rooms_listed) says if it was done,
+            # and a "left" of us from now on is another device's (as the terminal has it).
+            self._leaving.clear()
             resent = getattr(event, "resent", None)
             # The one line a reconnection costs, where the user is looking.
             self.notice(self.active, ngettext("reconnected; {n} message sent again",
@@ -1743,25 +1747,24 @@ class ChatModel:
     def room_left(self, room: str, put_out: str | None = None) -> None:
         """We are no longer in ``room``: off the list. Left (``put_out`` None), the room for
         everyone is shown if it was on screen: the user chose to go. Put out by a ``kick`` or
-        ``ban`` (``put_out``) while on screen, its conversation stays, saying what to do,
-        and lines typed there are refused (:meth:`send_refused`): Enter a moment after a
-        kick must not send a reply meant for the room to everyone, as IRC clients do.
-        ``gone``: off the server's list of our rooms after a reconnection, why not known
-        (kicked, or left on another device); ``left``: left on another device: said and
-        refused as after a kick."""
+        ``ban`` (``put_out``), its conversation says what to do, and lines typed there are
+        refused (:meth:`send_refused`) until we are in again; on screen, it stays: Enter a
+        moment after a kick must not send a reply meant for the room to everyone, as IRC
+        clients do. Off screen too, as the web page does (rooms.js roomGone): joined again,
+        its conversation shows where we were out. ``gone``: off the server's list of our
+        rooms after a reconnection, why not known (kicked, or left on another device);
+        ``left``: left on another device: said and refused as after a kick."""
         key = room_key(room)
         self._rooms_left.add(key)
         self._left_since_asked.add(key)
         self._leaving.discard(key)
         if self.rooms.pop(key, None) is not None:
             self._changes.append(ContactsChanged())
-        if self.active != key:
-            return
-        if put_out is None:
-            self.open(ROOM)
-        else:
+        if put_out is not None:
             self._out_of[key] = put_out
             self.notice(key, window_out_of_room_words(room, put_out))
+        elif self.active == key:
+            self.open(ROOM)
 
     def _back_in(self, key: str) -> None:
         """We are in room ``key`` again (joined here or on another device): a normal room."""
@@ -1785,7 +1788,8 @@ class ChatModel:
         return key not in self._rooms_left and key not in self._leaving
 
     def is_out_of(self, key: str) -> bool:
-        """True if ``key`` is a room a kick or ban of us put us out of while it was on screen."""
+        """True if ``key`` is a room we were put out of (a kick or ban of us, a leave on
+        another device, off our list after a reconnection: :meth:`room_left`)."""
         return key in self._out_of
 
     def send_refused(self, key: str) -> bool:
@@ -1888,8 +1892,10 @@ class ChatModel:
         if event.act == "left" and me:
             # Our leave: asked here, the user chose to go (Everyone shown, as its answer
             # does); from another device, a line typed here for the room must not go to
-            # everyone: on screen, the room stays, as after a kick.
-            self.room_left(event.room_name, put_out=None if key in self._leaving else "left")
+            # everyone: on screen, the room stays, as after a kick. Out of it already: the
+            # notice of our leave whose answer (in time or late) came first.
+            if key not in self._rooms_left:
+                self.room_left(event.room_name, put_out=None if key in self._leaving else "left")
             return
         if event.act == "joined" and me:
             self._back_in(key)  # in it again (joined here or on another device)

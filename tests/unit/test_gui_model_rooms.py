@@ -736,3 +736,90 @@ def test_a_ban_of_ours_lifted_while_the_room_is_on_screen_offers_the_join_again(
     assert model.conversations[key].lines[-1].text.startswith(
         "you are no longer in #redes: join it again (Join room)"), model.conversations[key].lines[-1]
     assert model.send_refused(key) and "join it again (Join room)" in model.conversations[key].lines[-1].text
+
+
+def test_a_leave_timed_out_and_done_late_moves_the_window_and_one_refused_late_keeps_the_room() -> None:
+    """Leave clicked, no answer in time (the window keeps it asked: maybe done). Done late:
+    the window goes to Everyone and our own "left" that follows refuses nothing. Refused
+    late: the room is ours as before, and a leave made later on another device is said and
+    refuses lines, as one is without a timed-out leave before it."""
+    from client.events import AnsweredLate
+    from protocol import LeaveRoom
+
+    model = ChatModel("Bob")
+    key = joined(model)
+    model.leave_asked("#redes")  # (its answer timed out: maybe_done, so no leave_not_done)
+    model.apply(AnsweredLate("leave", True, asked=LeaveRoom("r1", "#redes")))
+    model.apply(RoomNotice("#redes", "left", "Bob", 2.0))
+    assert model.active == ROOM and key not in model.contact_order()
+    assert not model.send_refused(ROOM) and not model.send_refused(key)
+    model = ChatModel("Bob")
+    key = joined(model)
+    model.leave_asked("#redes")
+    model.apply(AnsweredLate("leave", False, "unavailable", "busy", asked=LeaveRoom("r1", "#redes")))
+    assert model.active == key and key in model.contact_order() and model.may_tell_room(key)
+    assert not model.send_refused(key)
+    model.apply(RoomNotice("#redes", "left", "Bob", 3.0))
+    assert model.active == key and model.send_refused(key), model.conversations[key].lines[-1]
+
+
+def test_a_leave_whose_answer_a_reconnection_lost_does_not_outlive_it() -> None:
+    """Leave clicked, then the connection lost before its answer (or none in time, and
+    then the reconnection: a late answer never comes on another connection). The server's
+    list after the welcome still has #redes: it stayed "being left" for good, so no read
+    mark went for it, and a leave made later on another device was taken for this one:
+    the window went to Everyone without a word. The terminal forgets such leaves at the
+    reconnection; the window too."""
+    from client.events import Reconnected
+    from protocol import RoomEntry, Welcome
+
+    model = ChatModel("Bob")
+    model.set_state("connected")
+    key = joined(model)
+    model.leave_asked("#redes")
+    model.apply(Reconnected(Welcome("h", "Bob", 1, "chat", 15.0), 0))
+    model.rooms_asked()
+    model.rooms_listed([RoomEntry("#redes", 2, "")])
+    assert model.may_tell_room(key)
+    model.apply(RoomNotice("#redes", "left", "Bob", 3.0))
+    assert model.active == key and model.send_refused(key), model.conversations[key].lines[-1]
+
+
+def test_every_room_gone_from_the_list_after_a_reconnection_is_out_as_on_the_page() -> None:
+    """#lab3 listed, #redes on screen; back after a lost connection, #lab3 is not on the
+    server's list of our rooms. The page marks every such room out (webclient/rooms.js
+    dropUnlisted) and says so in its conversation; the window did only for the one on
+    screen: #lab3's conversation, met again when it is joined again, went on from before
+    as if nothing had happened meanwhile, and a line for it was not refused. Now as on the
+    page: its conversation says it, a line for it is refused until it is joined again."""
+    from protocol import RoomEntry
+
+    model = ChatModel("Bob")
+    lab = joined(model, "#lab3")
+    model.apply(RoomPost(1, "Olga", "#lab3", "até amanhã", 1.0))
+    key = joined(model, "#redes")
+    model.rooms_asked()
+    model.rooms_listed([RoomEntry("#redes", 2, "")])
+    assert model.active == key and lab not in model.contact_order()
+    assert model.is_out_of(lab) and model.send_refused(lab)
+    model.room_joined(RoomInfo("j2", "#lab3", 2, False, "", "Olga"))
+    model.open(lab)
+    texts = [line.text for line in model.conversations[lab].lines]
+    assert texts[texts.index("até amanhã") + 1].startswith("you are no longer in #lab3: join it again"), texts
+    assert not model.is_out_of(lab) and not model.send_refused(lab)
+
+
+def test_the_notice_of_our_own_leave_after_its_answer_is_not_another_devices() -> None:
+    """Leave clicked here, its answer taken before its "left" notice (the answer's callback
+    runs first): the notice is this leave's, and marks nothing out, on screen or off."""
+    for on_screen in (True, False):
+        model = ChatModel("Bob")
+        key = joined(model)
+        if not on_screen:
+            model.open(ROOM)
+        model.leave_asked("#redes")
+        model.room_left("#redes")  # (its answer: client/gui/rooms.py _left)
+        said = len(model.conversations[key].lines)
+        model.apply(RoomNotice("#redes", "left", "Bob", 2.0))
+        assert model.active == ROOM and not model.is_out_of(key), on_screen
+        assert len(model.conversations[key].lines) == said, model.conversations[key].lines[said:]

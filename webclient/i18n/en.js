@@ -107,7 +107,8 @@ chatCatalogueLoaded("en", {
   "ban": "you are no longer in {room}: open Everyone to write to everyone",
   "refused": "not sent, the text stays in the box: {words}",
   "recipient": "Nowhere: you are no longer in {room}",
-  "away": "you are no longer in {room}: it left your rooms while you were disconnected (put out of it, or left on another device); join it again ({join}) to go back"
+  "away": "you are no longer in {room}: it left your rooms while you were disconnected (put out of it, or left on another device); join it again ({join}) to go back",
+  "dropped": "you are no longer in {room}: it left your rooms (put out of it, or left on another device); join it again ({join}) to go back"
  },
  "when_untimed": {
   "muted": "until a moderator unmutes you"

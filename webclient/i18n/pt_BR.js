@@ -860,6 +860,7 @@ chatCatalogueLoaded("pt_BR", {
   "you are muted in {name}: {when}": "você está sem voz em {name}: {when}",
   "you are no longer in {room}: /{all} sends plain lines to everyone": "você não está mais em {room}: /{all} manda o que você digitar para todos",
   "you are no longer in {room}: /{all} sends plain lines to everyone, /{join} {room} takes you back": "você não está mais em {room}: /{all} manda o que você digitar para todos, /{join} {room} leva você de volta",
+  "you are no longer in {room}: it left your rooms (put out of it, or left on another device); join it again ({join}) to go back": "você não está mais em {room}: a sala saiu da sua lista (alguém pôs você para fora, ou você saiu dela em outro dispositivo); entre de novo ({join}) para voltar",
   "you are no longer in {room}: it left your rooms while you were disconnected (put out of it, or left on another device); join it again ({join}) to go back": "você não está mais em {room}: a sala saiu da sua lista enquanto você estava sem conexão (alguém pôs você para fora, ou você saiu dela em outro dispositivo); entre de novo ({join}) para voltar",
   "you are no longer in {room}: join it again ({join}) to write here, or open Everyone": "você não está mais em {room}: entre de novo ({join}) para escrever aqui, ou abra Todos",
   "you are no longer in {room}: open Everyone to write to everyone": "você não está mais em {room}: abra Todos para escrever para todos",
@@ -1135,7 +1136,8 @@ chatCatalogueLoaded("pt_BR", {
   "ban": "você não está mais em {room}: abra Todos para escrever para todos",
   "refused": "não enviado, o texto fica na caixa: {words}",
   "recipient": "Para ninguém: você não está mais em {room}",
-  "away": "você não está mais em {room}: a sala saiu da sua lista enquanto você estava sem conexão (alguém pôs você para fora, ou você saiu dela em outro dispositivo); entre de novo ({join}) para voltar"
+  "away": "você não está mais em {room}: a sala saiu da sua lista enquanto você estava sem conexão (alguém pôs você para fora, ou você saiu dela em outro dispositivo); entre de novo ({join}) para voltar",
+  "dropped": "você não está mais em {room}: a sala saiu da sua lista (alguém pôs você para fora, ou você saiu dela em outro dispositivo); entre de novo ({join}) para voltar"
  },
  "when_untimed": {
   "muted": "espere alguém da moderação devolver sua voz"
