@@ -936,9 +936,16 @@ BLOCKED_BY = _script(r"""
 return redis.call('SMEMBERS', P .. 'blocks:' .. ARGV[2])
 """)
 
-# ARGV: P, name key, name, token hash, epoch, left at ('' while online).
+# ARGV: P, name key, name, token hash, epoch, left at ('' while online). 1 if written, 0 if
+# the name's holding stored is a newer one, kept: another token under a greater epoch (the
+# last message id when its guest took the name, so a later take's is never less) is
+# another node's guest taking the name after this holding's, before this node heard of it;
+# this save (late, or retried at recovery: relay._save_unsaved_holdings) would undo it.
+# (Two takes with no message stored between have one epoch: the save writes, as it did.)
 SAVE_HOLDING = _script(r"""
 local k = P .. 'guest:' .. ARGV[2]
+local held = redis.call('HMGET', k, 'token', 'epoch')
+if held[1] and held[1] ~= ARGV[4] and (tonumber(held[2]) or 0) > tonumber(ARGV[5]) then return 0 end
 redis.call('HSET', k, 'name', ARGV[3], 'token', ARGV[4], 'epoch', ARGV[5])
 if ARGV[6] == '' then redis.call('HDEL', k, 'left') else redis.call('HSET', k, 'left', ARGV[6]) end
 redis.call('SADD', P .. 'guests', ARGV[2])

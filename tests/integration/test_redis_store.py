@@ -333,6 +333,23 @@ def test_the_loading_operations_give_back_what_was_written_and_records_can_be_re
     again.close()
 
 
+def test_a_holding_save_keeps_a_newer_holding_another_node_wrote_and_says_so(loop, redis_server):
+    """A node's save of a guest holding (retried at recovery, or late) must not overwrite
+    a newer holding of the name another node wrote meanwhile (its guest took the name past
+    the hold: a greater epoch, another token); the caller hears False. Its own holding
+    saved again (its leaving noted) and one replacing an older holding answer True."""
+    store = open_redis_store(loop, redis_server.url)
+    answers = []
+    store.save_holding("frank", Holding("Frank", b"old", 7, None), answers.append)
+    store.save_holding("frank", Holding("Frank", b"old", 7, 5.0), answers.append)  # its leaving
+    store.save_holding("frank", Holding("FRANK", b"new", 9, None), answers.append)  # another node's take
+    store.save_holding("frank", Holding("Frank", b"old", 7, 5.0), answers.append)  # the first node, late
+    store.holding("frank", 6.0, answers.append)
+    loop.run_until_complete(store.drain(timeout=5))
+    assert answers == [True, True, True, False, Holding("FRANK", b"new", 9, 6.0)]  # (re-read: "left" at 6.0)
+    store.close()
+
+
 def test_the_commands_encoded_with_a_head_per_script_are_what_the_generic_encoder_makes():
     """A turn's operations are one EVALSHA of BATCH: prefix, then per operation its
     script's number, its number of arguments and its arguments."""
