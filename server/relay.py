@@ -986,7 +986,8 @@ class Relay:
 
     def _send_direct(self, session: ClientSession, request: SendDirect, named: Any = _ASK) -> None:
         """Store and answer ``request``; ``named``: the recipient's name as the cluster
-        told it once asked (None: nobody), else looked up here. One method for both ways,
+        told it once asked (None: nobody; a user who logged in here meanwhile is the
+        recipient whatever it says), else looked up here. One method for both ways,
         not a second one that each message called (issue 9: a Python call a message)."""
         # The one normalisation of the recipient's name for this message: from here on,
         # keys (the sender's was computed at login). (A name asked of the cluster comes
@@ -1001,8 +1002,8 @@ class Relay:
                     # A partial, not a lambda: one would make self, session and request
                     # cells, created by every direct message (issue 9, round twelve).
                     return known_name(to_key, partial(self._send_direct, session, request))
-        else:
-            recipient = named
+        else:  # the cluster's answer, unless the recipient logged in here while it was on its way
+            recipient = record.name if record else self.known.get(to_key, named)
         if session.closing:
             return
         if recipient is UNANSWERED:  # Redis could not say whether the recipient exists

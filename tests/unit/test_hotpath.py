@@ -19,6 +19,7 @@ from protocol import (
 )
 from protocol.events import WIRE_EVENTS
 from registry import OFFLINE, Registry, canonical
+from server.peers import UNANSWERED
 from test_batch_acks_codec import welcomed_without_json
 from test_store import RelayBench, loop  # noqa: F401  (loop is a fixture)
 
@@ -62,6 +63,27 @@ def test_a_name_only_the_cluster_knows_is_asked_once_and_its_answer_decides(loop
     [refused] = alice.take(ErrorReply)
     assert queued.request_id == "m1" and refused.request_id == "m2" and refused.code == "unknown_recipient"
     assert len(asked) == 2 and not alice.sent and queued.msg_id > 0
+    bench.store.close()
+
+
+@pytest.mark.parametrize("answer", [None, UNANSWERED])
+def test_a_recipient_who_logged_in_here_while_the_cluster_was_asked_gets_the_message(loop, answer) -> None:
+    # The cluster's answer (nobody, or Redis did not answer) was asked before Zed logged
+    # in on this node; when it comes, he is online here: the message is his, not refused
+    # as to nobody nor answered ``unavailable``.
+    bench = RelayBench(loop)
+    alice = bench.login("Alice")
+    bench.announce_logins()
+    asked: list[tuple[str, object]] = []
+    bench.relay.peers.known_name = lambda key, callback: asked.append((key, callback))
+    bench.relay.handle(alice, SendDirect("m1", "ZED", "hello"))
+    zed = bench.login("Zed")
+    asked[0][1](answer)
+    bench.settle()
+    assert not alice.take(ErrorReply)
+    [accepted] = alice.take(Accepted)
+    [message] = zed.take(DirectMessage)
+    assert accepted.request_id == "m1" and message.msg_id == accepted.msg_id and message.text == "hello"
     bench.store.close()
 
 
