@@ -14,8 +14,8 @@ import pytest
 import const
 import registry.names
 from protocol import (
-    Accepted, Connection, Delivered, DirectMessage, ErrorReply, Hello, OutcomeAck, Queued, Receipt, Role, SendDirect,
-    Welcome, codec,
+    Accepted, Connection, Delivered, DirectMessage, ErrorReply, Hello, LookupRequest, OutcomeAck, Queued, Receipt, Role,
+    SendDirect, Welcome, codec,
 )
 from protocol.events import WIRE_EVENTS
 from registry import OFFLINE, Registry, canonical
@@ -84,6 +84,22 @@ def test_a_recipient_who_logged_in_here_while_the_cluster_was_asked_gets_the_mes
     [accepted] = alice.take(Accepted)
     [message] = zed.take(DirectMessage)
     assert accepted.request_id == "m1" and message.msg_id == accepted.msg_id and message.text == "hello"
+    bench.store.close()
+
+
+def test_a_lookup_the_cluster_could_not_answer_says_so_not_that_nothing_could_be_saved(loop) -> None:
+    # ``unavailable`` for a whois whose Redis read got no answer: its words are a read's
+    # (nothing was asked to be saved), with the same code and retry_after.
+    bench = RelayBench(loop)
+    alice = bench.login("Alice")
+    asked: list[tuple[str, object]] = []
+    bench.relay.peers.known_name = lambda key, callback: asked.append((key, callback))
+    bench.relay.handle(alice, LookupRequest("w", "Zed"))
+    asked[0][1](UNANSWERED)
+    bench.settle()
+    [refused] = alice.take(ErrorReply)
+    assert (refused.code, refused.request_id, refused.retry_after) == ("unavailable", "w", 5.0)
+    assert refused.message == "the server could not look this up (its storage did not answer): try again in 5 s"
     bench.store.close()
 
 
