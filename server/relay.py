@@ -1908,7 +1908,17 @@ class Relay:
         holdings = self.logins.guests.holdings
         for key, holding in unsaved.items():
             if holdings.get(key) is holding:
-                self.store.save_holding(key, holding, on_error=partial(self._holding_unsaved, key, holding))
+                self.store.save_holding(key, holding, partial(self._holding_saved_again, holding),
+                                        partial(self._holding_unsaved, key, holding))
+
+    @staticmethod
+    def _holding_saved_again(holding: Holding, saved: bool) -> None:
+        """The store's answer to a holding saved again at recovery: False when it kept a
+        newer holding of the name (another node's guest took it before this node heard of
+        it; the events stream brings that one here)."""
+        if not saved:
+            log.info("the guest holding of %s was not saved again: another node's guest took the name since "
+                     "(Redis keeps theirs)", holding.name)
 
     def _store_recovered(self) -> None:
         """The store works again: save the guest holdings and record the receipts it failed
