@@ -1828,6 +1828,14 @@ class Relay:
         (server/sendorder.py) then waits for it."""
         return MethodType(self._bound_unavailable, (session, request_id, counter, conversation))
 
+    def read_unavailable(self, session: ClientSession, request_id: str) -> ErrorCallback:
+        """The ``on_error`` of a request that only reads (a history or since page): it
+        answers ``unavailable`` in a read's words (login.py unavailable_error)."""
+        return partial(self._answer_read_unavailable, session, request_id)
+
+    def _answer_read_unavailable(self, session: ClientSession, request_id: str, failure: StoreUnavailable) -> None:
+        session.send(unavailable_error(self.config, request_id, reading=True))
+
     def _direct_unavailable(self, session: ClientSession, request: SendDirect, failure: StoreUnavailable) -> None:
         """The ``on_error`` of a direct message (see _send_direct): what
         ``unavailable(session, request_id, "direct_unavailable")`` would answer; its

@@ -14,12 +14,13 @@ import pytest
 import const
 import registry.names
 from protocol import (
-    Accepted, Connection, Delivered, DirectMessage, ErrorReply, Hello, LookupRequest, OutcomeAck, Queued, Receipt, Role,
-    SendDirect, Welcome, codec,
+    Accepted, Connection, Delivered, DirectMessage, ErrorReply, Hello, HistoryRequest, LookupRequest, OutcomeAck, Queued, Receipt,
+    Role, SendDirect, Welcome, codec,
 )
 from protocol.events import WIRE_EVENTS
 from registry import OFFLINE, Registry, canonical
 from server.peers import UNANSWERED
+from server.store import StoreUnavailable
 from test_batch_acks_codec import welcomed_without_json
 from test_store import RelayBench, loop  # noqa: F401  (loop is a fixture)
 
@@ -99,7 +100,22 @@ def test_a_lookup_the_cluster_could_not_answer_says_so_not_that_nothing_could_be
     bench.settle()
     [refused] = alice.take(ErrorReply)
     assert (refused.code, refused.request_id, refused.retry_after) == ("unavailable", "w", 5.0)
-    assert refused.message == "the server could not look this up (its storage did not answer): try again in 5 s"
+    assert refused.message == READ_UNAVAILABLE
+    bench.store.close()
+
+
+READ_UNAVAILABLE = "the server could not look this up in its storage (it failed or did not answer): try again in 5 s"
+
+
+def test_a_history_page_the_store_could_not_read_says_so_not_that_nothing_could_be_saved(loop) -> None:
+    # A history page's read failed: the read's words, as a whois's, with the same code.
+    bench = RelayBench(loop)
+    alice = bench.login("Alice")
+    bench.store.history = lambda *args: args[-1](StoreUnavailable("disk failing"))
+    bench.relay.handle(alice, HistoryRequest("h", "Bob"))
+    bench.settle()
+    [refused] = alice.take(ErrorReply)
+    assert (refused.code, refused.request_id, refused.message) == ("unavailable", "h", READ_UNAVAILABLE)
     bench.store.close()
 
 
