@@ -350,6 +350,25 @@ def test_a_holding_save_keeps_a_newer_holding_another_node_wrote_and_says_so(loo
     store.close()
 
 
+def test_a_holding_save_under_the_same_epoch_keeps_the_later_take(loop, redis_server):
+    """Two takes with no message stored between have one epoch: the later is the one whose
+    holder is online or left later. A late save of a holding whose guest left (at 5.0)
+    keeps one online or gone since (at 7.0); one whose guest is online (a take's first
+    save: the earlier holder left before it) or left later replaces it."""
+    store = open_redis_store(loop, redis_server.url)
+    answers = []
+    store.save_holding("gil", Holding("Gil", b"new", 7, None), answers.append)  # the later take, online
+    store.save_holding("gil", Holding("Gil", b"old", 7, 5.0), answers.append)  # the earlier, late
+    store.save_holding("gil", Holding("Gil", b"new", 7, 7.0), answers.append)  # the later one left
+    store.save_holding("gil", Holding("Gil", b"old", 7, 5.0), answers.append)  # the earlier, late again
+    store.holding("gil", 9.0, answers.append)
+    store.save_holding("gil", Holding("GIL", b"next", 7, None), answers.append)  # a take after both
+    store.holding("gil", 9.0, answers.append)
+    loop.run_until_complete(store.drain(timeout=5))
+    assert answers == [True, False, True, False, Holding("Gil", b"new", 7, 7.0), True, Holding("GIL", b"next", 7, 9.0)]
+    store.close()
+
+
 def test_the_commands_encoded_with_a_head_per_script_are_what_the_generic_encoder_makes():
     """A turn's operations are one EVALSHA of BATCH: prefix, then per operation its
     script's number, its number of arguments and its arguments."""
