@@ -414,7 +414,8 @@ ERROR_TEXTS = {
     "auth_required": N_("the name {name} is registered: it needs its password"),
     "accounts_required": N_("this server only admits registered names: claim yours with --register"),
     "rate_limited": N_("too many attempts; {when}"),
-    "unavailable": N_("the server cannot store anything right now (its disk is full or failing, or it "
+    # For a write and for a read (a whois Redis did not answer) alike: both use the storage.
+    "unavailable": N_("the server cannot use its storage right now (its disk is full or failing, or it "
                       "cannot reach its Redis), so nothing was done; {when}"),
     # For a message the client gave up after repeated unavailable answers (client/core.py
     # UNAVAILABLE_ATTEMPTS): {attempts} answers over {duration}; never the last wait.

@@ -17,7 +17,7 @@ Bob's next login, leaves, and reports:
 - stderr ``error: no delivery confirmation from Bob within 10 s ...``  exit 5
 - stderr ``error: login refused: wrong password (bad_password)``       exit 6
   (also auth_required without a password, rate_limited, weak_password...)
-- stderr ``error: not sent to Bob — the server cannot store anything right now
+- stderr ``error: not sent to Bob — the server cannot use its storage right now
   ... (unavailable)``: the server's disk is full or failing, or it cannot reach its
   Redis; nothing was stored (the library tried again with the same id within the
   timeout; a login that registers can get it too)                       exit 7

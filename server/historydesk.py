@@ -68,7 +68,7 @@ class HistoryDesk:
 
         # Counted from now (the gate's rule), asked once the peer's read mark is known: the
         # page carries it, so that a client shows its messages read, not delivered.
-        answered, failed = relay.intake.track(session, page, relay.unavailable(session, request.request_id))
+        answered, failed = relay.intake.track(session, page, relay.read_unavailable(session, request.request_id))
 
         def ask(mark: int | None) -> None:
             nonlocal read_up_to
@@ -104,4 +104,4 @@ class HistoryDesk:
         # makes later, so a burst of them must not pass the hard mark, nor one client keep
         # the store busy with more than MAX_HISTORY_IN_FLIGHT walks at once.
         relay.store.since(session.key, max(request.after_id, session.epoch), request.limit,
-                          *relay.intake.track(session, page, relay.unavailable(session, request.request_id)))
+                          *relay.intake.track(session, page, relay.read_unavailable(session, request.request_id)))

@@ -98,12 +98,17 @@ RereadHolding = Callable[[str, float, Callable[[Holding | None], None], Callable
 
 
 def unavailable_error(config: ServerConfig, request_id: str | None = None,
-                      failure: StoreUnavailable | None = None) -> ErrorReply:
+                      failure: StoreUnavailable | None = None, reading: bool = False) -> ErrorReply:
     """The answer to a request the store could not do (the disk is full or failing, Redis
     is out of reach), or (``failure.maybe_done``: Redis took it and did not answer in time)
     may have done: then the answer says so, in words and with ``uncertain`` (PROTOCOL.md,
-    "When the server cannot store"), and a resend under the same id tells which."""
+    "When the server cannot store"), and a resend under the same id tells which.
+    ``reading``: a request that only reads (a whois a cluster's Redis did not answer, a
+    history page), which has its own words: it asked nothing to be saved."""
     retry = config.unavailable_retry_after
+    if reading:
+        return ErrorReply(ErrorCode.UNAVAILABLE, f"the server could not look this up in its storage (it failed or did not answer): "
+                          f"try again in {retry:g} s", request_id, retry)
     if failure is not None and failure.maybe_done:
         return ErrorReply(ErrorCode.UNAVAILABLE, f"the server could not confirm that this was done (its storage "
                           f"did not answer in time); it may have been: send the same request again, with the "

@@ -81,7 +81,7 @@ class RegistryDesk:
         if record is None:
             known = relay.known.get(canonical(request.name))
             if known is None and named is UNANSWERED:  # Redis could not say: "unknown" would be false
-                session.send(unavailable_error(relay.config, request.request_id))
+                session.send(unavailable_error(relay.config, request.request_id, reading=True))
                 return
             known = known or named or None
             refusal = known is None and self.not_a_name(request.name, request.request_id, "name")

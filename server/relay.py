@@ -989,7 +989,8 @@ class Relay:
 
     def _send_direct(self, session: ClientSession, request: SendDirect, named: Any = _ASK) -> None:
         """Store and answer ``request``; ``named``: the recipient's name as the cluster
-        told it once asked (None: nobody), else looked up here. One method for both ways,
+        told it once asked (None: nobody; a user who logged in here meanwhile is the
+        recipient whatever it says), else looked up here. One method for both ways,
         not a second one that each message called (issue 9: a Python call a message)."""
         # The one normalisation of the recipient's name for this message: from here on,
         # keys (the sender's was computed at login). (A name asked of the cluster comes
@@ -1004,8 +1005,8 @@ class Relay:
                     # A partial, not a lambda: one would make self, session and request
                     # cells, created by every direct message (issue 9, round twelve).
                     return known_name(to_key, partial(self._send_direct, session, request))
-        else:
-            recipient = named
+        else:  # the cluster's answer, unless the recipient logged in here while it was on its way
+            recipient = record.name if record else self.known.get(to_key, named)
         if session.closing:
             return
         if recipient is UNANSWERED:  # Redis could not say whether the recipient exists
@@ -1830,6 +1831,14 @@ class Relay:
         (server/sendorder.py) then waits for it."""
         return MethodType(self._bound_unavailable, (session, request_id, counter, conversation))
 
+    def read_unavailable(self, session: ClientSession, request_id: str) -> ErrorCallback:
+        """The ``on_error`` of a request that only reads (a history or since page): it
+        answers ``unavailable`` in a read's words (login.py unavailable_error)."""
+        return partial(self._answer_read_unavailable, session, request_id)
+
+    def _answer_read_unavailable(self, session: ClientSession, request_id: str, failure: StoreUnavailable) -> None:
+        session.send(unavailable_error(self.config, request_id, reading=True))
+
     def _direct_unavailable(self, session: ClientSession, request: SendDirect, failure: StoreUnavailable) -> None:
         """The ``on_error`` of a direct message (see _send_direct): what
         ``unavailable(session, request_id, "direct_unavailable")`` would answer; its
@@ -1910,7 +1919,17 @@ class Relay:
         holdings = self.logins.guests.holdings
         for key, holding in unsaved.items():
             if holdings.get(key) is holding:
-                self.store.save_holding(key, holding, on_error=partial(self._holding_unsaved, key, holding))
+                self.store.save_holding(key, holding, partial(self._holding_saved_again, holding),
+                                        partial(self._holding_unsaved, key, holding))
+
+    @staticmethod
+    def _holding_saved_again(holding: Holding, saved: bool) -> None:
+        """The store's answer to a holding saved again at recovery: False when it kept a
+        newer holding of the name (another node's guest took it before this node heard of
+        it; the events stream brings that one here)."""
+        if not saved:
+            log.info("the guest holding of %s was not saved again: another node's guest took the name since "
+                     "(Redis keeps theirs)", holding.name)
 
     def _store_recovered(self) -> None:
         """The store works again: save the guest holdings and record the receipts it failed

@@ -332,7 +332,10 @@ class MessageStore(Protocol):
 
     def save_holding(self, name_key: str, holding: Holding, callback: Callback | None = None,
                      on_error: ErrorCallback | None = None) -> None:
-        """Store (a copy of) the guest holding of ``name_key``."""
+        """Store (a copy of) the guest holding of ``name_key``; result True, or False if the
+        store kept a newer holding of the name instead (a store the nodes of a cluster share:
+        another node's guest took the name after this holding's guest; redis_scripts.py
+        SAVE_HOLDING). A store alone has no other writer: always True."""
 
     def set_left_at(self, name_key: str, left_at: float | None, callback: Callback | None = None,
                     on_error: ErrorCallback | None = None) -> None:

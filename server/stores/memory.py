@@ -906,7 +906,7 @@ class MemoryStore:
                      on_error: ErrorCallback | None = None) -> None:
         self._holdings[name_key] = holding
         if callback is not None:  # as in remember_user
-            self._answer(callback, None)
+            self._answer(callback, True)
 
     def set_left_at(self, name_key: str, left_at: float | None, callback: Callback | None = None,
                     on_error: ErrorCallback | None = None) -> None:

@@ -1601,7 +1601,7 @@ class RedisStore:
                      on_error: ErrorCallback | None = None) -> None:
         args = (name_key, holding.name, holding.token_hash, holding.epoch,
                 "" if holding.left_at is None else repr(holding.left_at))
-        self._submit(lua.SAVE_HOLDING, args, None, callback, on_error)
+        self._submit(lua.SAVE_HOLDING, args, bool, callback, on_error)
 
     def set_left_at(self, name_key: str, left_at: float | None, callback: Callback | None = None,
                     on_error: ErrorCallback | None = None) -> None:

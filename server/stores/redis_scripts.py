@@ -936,9 +936,21 @@ BLOCKED_BY = _script(r"""
 return redis.call('SMEMBERS', P .. 'blocks:' .. ARGV[2])
 """)
 
-# ARGV: P, name key, name, token hash, epoch, left at ('' while online).
+# ARGV: P, name key, name, token hash, epoch, left at ('' while online). 1 if written, 0 if
+# the name's holding stored is a newer one, kept: another token under a greater epoch (the
+# last message id when its guest took the name, so a later take's is never less) is
+# another node's guest taking the name after this holding's, before this node heard of it;
+# this save (late, or retried at recovery: relay._save_unsaved_holdings) would undo it.
+# Under the same epoch (no message stored between two takes) the later take is the one
+# whose guest is online or left later: a name is taken only once its holder left (CLAIM).
 SAVE_HOLDING = _script(r"""
 local k = P .. 'guest:' .. ARGV[2]
+local held = redis.call('HMGET', k, 'token', 'epoch', 'left')
+if held[1] and held[1] ~= ARGV[4] then
+  local theirs, ours = tonumber(held[2]) or 0, tonumber(ARGV[5])
+  if theirs > ours then return 0 end
+  if theirs == ours and ARGV[6] ~= '' and (not held[3] or tonumber(held[3]) > tonumber(ARGV[6])) then return 0 end
+end
 redis.call('HSET', k, 'name', ARGV[3], 'token', ARGV[4], 'epoch', ARGV[5])
 if ARGV[6] == '' then redis.call('HDEL', k, 'left') else redis.call('HSET', k, 'left', ARGV[6]) end
 redis.call('SADD', P .. 'guests', ARGV[2])

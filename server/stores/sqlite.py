@@ -379,7 +379,7 @@ class SQLiteStore(Store):
     def save_holding(self, name_key: str, holding: Holding, callback: Callback | None = None,
                      on_error: ErrorCallback | None = None) -> None:
         holding = copy.copy(holding)  # as it is now: the loop changes it (left_at) while the write waits
-        self.submit(lambda db: save_holding(db, name_key, holding), callback, on_error)
+        self.submit(lambda db: save_holding(db, name_key, holding) or True, callback, on_error)
 
     def set_left_at(self, name_key: str, left_at: float | None, callback: Callback | None = None,
                     on_error: ErrorCallback | None = None) -> None:

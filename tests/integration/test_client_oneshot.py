@@ -110,7 +110,7 @@ def test_a_login_refused_as_unavailable_exits_7() -> None:
     with FakeServer(refuse=("unavailable", "the server cannot save anything right now")) as server:
         code, out, err = send(server, "Bob", "hi")
     assert (code, out) == (ExitCode.UNAVAILABLE, "")
-    assert "cannot store anything right now" in err and "try again" in err
+    assert "cannot use its storage right now" in err and "try again" in err
 
 
 @pytest.mark.parametrize("uncertain", [False, True], ids=["unavailable", "unconfirmed"])

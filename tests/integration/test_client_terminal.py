@@ -319,7 +319,7 @@ def test_a_login_refused_as_unavailable_exits_7_as_send_does() -> None:
     with FakeServer(refuse=("unavailable", "the server cannot save anything right now")) as server:
         code, lines = run_pipe(server, "")
     assert code == ExitCode.UNAVAILABLE
-    assert "the server cannot store anything right now" in lines[0]
+    assert "the server cannot use its storage right now" in lines[0]
 
 def test_no_server_exits_3() -> None:
     with FakeServer() as server:

@@ -333,6 +333,42 @@ def test_the_loading_operations_give_back_what_was_written_and_records_can_be_re
     again.close()
 
 
+def test_a_holding_save_keeps_a_newer_holding_another_node_wrote_and_says_so(loop, redis_server):
+    """A node's save of a guest holding (retried at recovery, or late) must not overwrite
+    a newer holding of the name another node wrote meanwhile (its guest took the name past
+    the hold: a greater epoch, another token); the caller hears False. Its own holding
+    saved again (its leaving noted) and one replacing an older holding answer True."""
+    store = open_redis_store(loop, redis_server.url)
+    answers = []
+    store.save_holding("frank", Holding("Frank", b"old", 7, None), answers.append)
+    store.save_holding("frank", Holding("Frank", b"old", 7, 5.0), answers.append)  # its leaving
+    store.save_holding("frank", Holding("FRANK", b"new", 9, None), answers.append)  # another node's take
+    store.save_holding("frank", Holding("Frank", b"old", 7, 5.0), answers.append)  # the first node, late
+    store.holding("frank", 6.0, answers.append)
+    loop.run_until_complete(store.drain(timeout=5))
+    assert answers == [True, True, True, False, Holding("FRANK", b"new", 9, 6.0)]  # (re-read: "left" at 6.0)
+    store.close()
+
+
+def test_a_holding_save_under_the_same_epoch_keeps_the_later_take(loop, redis_server):
+    """Two takes with no message stored between have one epoch: the later is the one whose
+    holder is online or left later. A late save of a holding whose guest left (at 5.0)
+    keeps one online or gone since (at 7.0); one whose guest is online (a take's first
+    save: the earlier holder left before it) or left later replaces it."""
+    store = open_redis_store(loop, redis_server.url)
+    answers = []
+    store.save_holding("gil", Holding("Gil", b"new", 7, None), answers.append)  # the later take, online
+    store.save_holding("gil", Holding("Gil", b"old", 7, 5.0), answers.append)  # the earlier, late
+    store.save_holding("gil", Holding("Gil", b"new", 7, 7.0), answers.append)  # the later one left
+    store.save_holding("gil", Holding("Gil", b"old", 7, 5.0), answers.append)  # the earlier, late again
+    store.holding("gil", 9.0, answers.append)
+    store.save_holding("gil", Holding("GIL", b"next", 7, None), answers.append)  # a take after both
+    store.holding("gil", 9.0, answers.append)
+    loop.run_until_complete(store.drain(timeout=5))
+    assert answers == [True, False, True, False, Holding("Gil", b"new", 7, 7.0), True, Holding("GIL", b"next", 7, 9.0)]
+    store.close()
+
+
 def test_the_commands_encoded_with_a_head_per_script_are_what_the_generic_encoder_makes():
     """A turn's operations are one EVALSHA of BATCH: prefix, then per operation its
     script's number, its number of arguments and its arguments."""

@@ -208,5 +208,33 @@ def test_a_guest_holding_the_store_could_not_save_is_saved_when_it_works_again(l
     bench.store.close()
 
 
+def test_a_holding_saved_again_at_recovery_leaves_a_newer_one_another_node_wrote_and_says_so(loop, caplog):
+    """The save kept for recovery (_save_unsaved_holdings) is of a holding another node's
+    guest replaced in Redis meanwhile (a greater epoch), before this node heard of it: the
+    newer holding stays (stores/redis_scripts.py SAVE_HOLDING), and the log says once that
+    this node's holding was not saved, and why."""
+    from server.guests import Holding
+    from server.store import StoreUnavailable
+
+    bench = RelayBench(loop, "redis")
+    bench.login("Conceição")
+    ours = bench.relay.logins.guests.holdings["conceição"]
+    newer = Holding("Conceicao", b"n" * 32, ours.epoch + 5, None)
+    bench.store.save_holding("conceição", newer)  # another node's guest took the name
+    bench.relay._holding_unsaved("conceição", ours, StoreUnavailable("Redis did not answer"))
+    bench.settle()
+    with caplog.at_level("INFO", logger="chat"):
+        bench.relay._store_recovered()
+        bench.settle()
+    stored = []
+    bench.store.holding("conceição", time.time(), stored.append)
+    bench.settle()
+    assert [(h.token_hash, h.epoch) for h in stored] == [(newer.token_hash, newer.epoch)]
+    said = [r.getMessage() for r in caplog.records if "Conceição" in r.getMessage()]
+    assert said == ["the guest holding of Conceição was not saved again: another node's guest took the name "
+                    "since (Redis keeps theirs)"], said
+    bench.store.close()
+
+
 def _raising(*args):
     raise RuntimeError("broken for the test")

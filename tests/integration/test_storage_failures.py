@@ -101,7 +101,7 @@ def test_send_exits_7_and_says_why_when_the_disk_is_full(server):
         code = send_once("Carol", "Bob", BIG, host=server.host, port=server.port, timeout=10, stdout=out,
                          stderr=err)
     assert (code, out.getvalue()) == (ExitCode.UNAVAILABLE, "")
-    assert err.getvalue().startswith("error: not sent to Bob — the server cannot store anything right now")
+    assert err.getvalue().startswith("error: not sent to Bob — the server cannot use its storage right now")
     assert err.getvalue().rstrip().endswith("so nothing was done; try again later")
 
 

@@ -2661,6 +2661,22 @@ def test_a_holding_is_saved_as_it_was_when_submitted_not_as_the_loop_changed_it_
         store.close()
 
 
+def test_a_holding_save_answers_true_on_every_store_when_nobody_wrote_a_newer_one(loop, store_kind):
+    """base.MessageStore.save_holding's result: True when written (False only for a newer
+    holding another cluster node wrote: test_redis_store.py), on every store alike."""
+    from server.guests import Holding
+
+    store = open_store(loop, kind=store_kind)
+    try:
+        results = []
+        store.save_holding("ana", Holding("Ana", b"\x01" * 32, 7, None), results.append)
+        store.save_holding("ana", Holding("Ana", b"\x01" * 32, 7, 5.0), results.append)
+        settle(loop, store)
+        assert results == [True, True]
+    finally:
+        store.close()
+
+
 def test_saving_an_account_whose_name_has_one_keeps_the_first_and_says_so(loop, store_kind):
     """base.MessageStore.save_account: result False, and the stored account unchanged,
     when the name has an account already (two cluster nodes registering it at once: the

@@ -197,7 +197,7 @@ def test_every_login_refusal_has_the_clients_words_in_portuguese() -> None:
 
 def test_unavailable_says_nothing_was_done_and_when_to_try_again():
     assert explain_error("unavailable", "server text", retry_after=5.0) == (
-        "the server cannot store anything right now (its disk is full or failing, or it cannot reach its Redis), "
+        "the server cannot use its storage right now (its disk is full or failing, or it cannot reach its Redis), "
         "so nothing was done; try again in 5.0 s")
     assert explain_error("unavailable", "server text", "Bob").endswith("; try again later")
 

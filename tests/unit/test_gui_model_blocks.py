@@ -65,7 +65,7 @@ def test_a_refusal_changes_nothing_and_says_why():
     assert model.block_answered("Mallory", True, refused) is False
     assert not model.is_blocked("mallory")
     [said] = notices(model, "mallory")
-    assert said.startswith("Mallory was not blocked: ") and "cannot store anything right now" in said
+    assert said.startswith("Mallory was not blocked: ") and "cannot use its storage right now" in said
     model.block_answered("Mallory", False, RequestFailed("rate_limited", "too many requests", 0.5))
     assert notices(model, "mallory")[-1].startswith("Mallory was not unblocked: ")
 

@@ -14,11 +14,13 @@ import pytest
 import const
 import registry.names
 from protocol import (
-    Accepted, Connection, Delivered, DirectMessage, ErrorReply, Hello, OutcomeAck, Queued, Receipt, Role, SendDirect,
-    Welcome, codec,
+    Accepted, Connection, Delivered, DirectMessage, ErrorReply, Hello, HistoryRequest, LookupRequest, OutcomeAck, Queued, Receipt,
+    Role, SendDirect, Welcome, codec,
 )
 from protocol.events import WIRE_EVENTS
 from registry import OFFLINE, Registry, canonical
+from server.peers import UNANSWERED
+from server.store import StoreUnavailable
 from test_batch_acks_codec import welcomed_without_json
 from test_store import RelayBench, loop  # noqa: F401  (loop is a fixture)
 
@@ -62,6 +64,58 @@ def test_a_name_only_the_cluster_knows_is_asked_once_and_its_answer_decides(loop
     [refused] = alice.take(ErrorReply)
     assert queued.request_id == "m1" and refused.request_id == "m2" and refused.code == "unknown_recipient"
     assert len(asked) == 2 and not alice.sent and queued.msg_id > 0
+    bench.store.close()
+
+
+@pytest.mark.parametrize("answer", [None, UNANSWERED])
+def test_a_recipient_who_logged_in_here_while_the_cluster_was_asked_gets_the_message(loop, answer) -> None:
+    # The cluster's answer (nobody, or Redis did not answer) was asked before Zed logged
+    # in on this node; when it comes, he is online here: the message is his, not refused
+    # as to nobody nor answered ``unavailable``.
+    bench = RelayBench(loop)
+    alice = bench.login("Alice")
+    bench.announce_logins()
+    asked: list[tuple[str, object]] = []
+    bench.relay.peers.known_name = lambda key, callback: asked.append((key, callback))
+    bench.relay.handle(alice, SendDirect("m1", "ZED", "hello"))
+    zed = bench.login("Zed")
+    asked[0][1](answer)
+    bench.settle()
+    assert not alice.take(ErrorReply)
+    [accepted] = alice.take(Accepted)
+    [message] = zed.take(DirectMessage)
+    assert accepted.request_id == "m1" and message.msg_id == accepted.msg_id and message.text == "hello"
+    bench.store.close()
+
+
+def test_a_lookup_the_cluster_could_not_answer_says_so_not_that_nothing_could_be_saved(loop) -> None:
+    # ``unavailable`` for a whois whose Redis read got no answer: its words are a read's
+    # (nothing was asked to be saved), with the same code and retry_after.
+    bench = RelayBench(loop)
+    alice = bench.login("Alice")
+    asked: list[tuple[str, object]] = []
+    bench.relay.peers.known_name = lambda key, callback: asked.append((key, callback))
+    bench.relay.handle(alice, LookupRequest("w", "Zed"))
+    asked[0][1](UNANSWERED)
+    bench.settle()
+    [refused] = alice.take(ErrorReply)
+    assert (refused.code, refused.request_id, refused.retry_after) == ("unavailable", "w", 5.0)
+    assert refused.message == READ_UNAVAILABLE
+    bench.store.close()
+
+
+READ_UNAVAILABLE = "the server could not look this up in its storage (it failed or did not answer): try again in 5 s"
+
+
+def test_a_history_page_the_store_could_not_read_says_so_not_that_nothing_could_be_saved(loop) -> None:
+    # A history page's read failed: the read's words, as a whois's, with the same code.
+    bench = RelayBench(loop)
+    alice = bench.login("Alice")
+    bench.store.history = lambda *args: args[-1](StoreUnavailable("disk failing"))
+    bench.relay.handle(alice, HistoryRequest("h", "Bob"))
+    bench.settle()
+    [refused] = alice.take(ErrorReply)
+    assert (refused.code, refused.request_id, refused.message) == ("unavailable", "h", READ_UNAVAILABLE)
     bench.store.close()
 
 

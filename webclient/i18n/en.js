@@ -51,7 +51,7 @@ chatCatalogueLoaded("en", {
   "too_many_connections": "too many connections come from your address (this computer, or your network's); close some, or {when}",
   "too_many_rooms": "no more rooms now: you are in as many rooms as one may be, or too many rooms were made (on this server, or lately from your address); leave a room you no longer need, or join one that exists",
   "topic_too_long": "the topic is too long: at most {limit} characters; shorten it",
-  "unavailable": "the server cannot store anything right now (its disk is full or failing, or it cannot reach its Redis), so nothing was done; {when}",
+  "unavailable": "the server cannot use its storage right now (its disk is full or failing, or it cannot reach its Redis), so nothing was done; {when}",
   "unavailable_given_up": "the server could not store it (its disk is full or failing, or it cannot reach its Redis): tried {attempts} times in {duration}, and it was not sent; send it again later",
   "unblock_self": "you cannot unblock yourself: nobody can block themselves",
   "unconfirmed": "the server's storage did not answer in time, so the server cannot tell whether it was done: it may or may not have been",
