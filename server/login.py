@@ -107,8 +107,8 @@ def unavailable_error(config: ServerConfig, request_id: str | None = None,
     history page), which has its own words: it asked nothing to be saved."""
     retry = config.unavailable_retry_after
     if reading:
-        return ErrorReply(ErrorCode.UNAVAILABLE, f"the server could not look this up in its storage (it failed or did not answer): "
-                          f"try again in {retry:g} s", request_id, retry)
+        return ErrorReply(ErrorCode.UNAVAILABLE, "the server could not look this up in its storage (it failed or did "
+                          f"not answer): try again in {retry:g} s", request_id, retry)
     if failure is not None and failure.maybe_done:
         return ErrorReply(ErrorCode.UNAVAILABLE, f"the server could not confirm that this was done (its storage "
                           f"did not answer in time); it may have been: send the same request again, with the "

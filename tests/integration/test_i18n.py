@@ -176,8 +176,8 @@ def test_use_switches_every_text_and_plural() -> None:
     assert explain_error("something_new", "the server's words") == "the server's words (something_new)"
     # True of both stores: a disk, and the Redis of a cluster.
     assert explain_error("unavailable", "server text", retry_after=5.0) == (
-        "o servidor não consegue guardar nada agora (o disco está cheio ou com defeito, ou ele não consegue "
-        "falar com o Redis), então nada foi feito; tente de novo em 5,0 s")
+        "o servidor não consegue usar o armazenamento dele agora (o disco está cheio ou com defeito, ou ele "
+        "não consegue falar com o Redis), então nada foi feito; tente de novo em 5,0 s")
 
 
 # --- Portuguese command names -------------------------------------------------------------
