@@ -854,6 +854,10 @@ _LATE = {
     ("mode-public", True): N_("the server's answer came late: {room} was made public"),
 }
 ROOM_NOT_DONE = N_("the server's answer came late: that was not done in {room}: {why}")
+# A leave whose late answer cannot tell whether it was done (AnsweredLate ``uncertain``):
+# the front ends keep the room unless a "left" comes.
+LEAVE_UNCONFIRMED = N_("the server's answer came late but could not confirm that you left {room}: it stays among "
+                       "your rooms unless a notice says you left; you may leave it again")
 
 
 def late_answer_words(event, name: str) -> str:
@@ -862,6 +866,8 @@ def late_answer_words(event, name: str) -> str:
     table does not know is said in general terms."""
     asked = event.asked
     who, room = getattr(asked, "name", None), getattr(asked, "room_name", None)
+    if getattr(event, "uncertain", False) and event.request == "leave" and room is not None:
+        return _(LEAVE_UNCONFIRMED).format(room=sanitize(room))
     why = explain_error(event.code, event.message, who or name, room=room) if not event.done else ""
     request = event.request
     if request == "mode" and hasattr(asked, "invite_only"):

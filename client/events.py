@@ -84,7 +84,10 @@ class AnsweredLate(Event):
     that a front end's own state (a window's block list, its rooms, a message shown) can
     follow; None for the changes whose frame holds a password (``register``, ``password``,
     ``unregister``). ``at``: when the server stamped a change of a message (an edit's or a
-    delete's ``ok``), else None."""
+    delete's ``ok``), else None. ``uncertain``: the answer (``unavailable``) says the server
+    cannot tell whether it was done either (handed on for a ``leave`` only: the front ends
+    hold its room as being left until its answer; ``done`` is then False and nothing is
+    known to be refused)."""
 
     TYPE: ClassVar[str] = ""
     request: str
@@ -93,3 +96,4 @@ class AnsweredLate(Event):
     message: str = ""
     asked: Event | None = None
     at: float | None = None
+    uncertain: bool = False

@@ -226,9 +226,14 @@ _QUEUE_POLL = 0.1
 def _answered_late(request: str, answer: Event, asked: Event | None = None) -> list[Event]:
     """What a late answer to a change hands on: an AnsweredLate (``asked``: the request, when
     its frame holds no password), unless the answer is uncertain too (nothing more is known
-    than the caller was told). The answer to a join is the room (RoomInfo): done."""
+    than the caller was told) and the change is not a leave: the front ends hold a room
+    being left until its answer (no read marks nor typing notices for it), so an uncertain
+    one is handed on too (``uncertain``), and the room stays theirs unless a "left" comes.
+    The answer to a join is the room (RoomInfo): done."""
     if isinstance(answer, ErrorReply):
-        return [] if answer.uncertain else [AnsweredLate(request, False, answer.code, answer.message, asked)]
+        if answer.uncertain and request != LeaveRoom.TYPE:
+            return []
+        return [AnsweredLate(request, False, answer.code, answer.message, asked, uncertain=bool(answer.uncertain))]
     return [AnsweredLate(request, True, asked=asked, at=answer.at if isinstance(answer, Done) else None)]
 
 

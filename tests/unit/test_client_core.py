@@ -1474,3 +1474,21 @@ def test_a_login_refused_for_a_name_of_too_many_bytes_says_so() -> None:
             "feita de várias partes, mais); escolha um mais curto")
     finally:
         use("en")
+
+
+def test_a_leave_answered_late_as_unconfirmed_is_handed_on_so_the_room_is_not_left_being_left() -> None:
+    """A /leave timed out, then the server's late answer: ``unavailable`` with ``uncertain``
+    (it cannot tell whether the leave was done). Nothing was handed on, so the terminal and
+    the window kept the room "being left" (no read marks nor typing notices for it, another
+    device's later leave taken for ours) until a "left" or a reconnection."""
+    from client.events import AnsweredLate
+    from client.library import _said_late
+    from protocol import LeaveRoom
+    link = Link()
+    link.log_in(version=2)
+    request = LeaveRoom(link.core.new_request_id(), "#redes")
+    gave_up = link.core.request(request, Done)
+    link.core.stop_waiting(gave_up, late=_said_late(request))
+    late = ErrorReply(ErrorCode.UNAVAILABLE, "redis", request.request_id, uncertain=True)
+    assert link.from_server(late) == [AnsweredLate("leave", False, ErrorCode.UNAVAILABLE, "redis", request,
+                                                   uncertain=True)]

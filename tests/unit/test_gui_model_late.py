@@ -58,6 +58,21 @@ def test_a_leave_answered_late_takes_the_room_off_and_the_line_is_where_the_user
     assert other in model.rooms
 
 
+def test_a_leave_answered_late_as_unconfirmed_keeps_the_room_ours_and_says_it_could_not_be_confirmed() -> None:
+    """The server's late answer cannot tell whether the leave was done (``unavailable`` with
+    ``uncertain``): the room is ours as before (read marks and typing notices go for it
+    again), and the line says the leave was not confirmed, not that it was refused."""
+    model = ChatModel("João")
+    key = in_room(model)
+    model.leave_asked("#redes")
+    assert not model.may_tell_room(key)
+    model.apply(AnsweredLate("leave", False, "unavailable", "redis", asked=LeaveRoom("r1", "#redes"), uncertain=True))
+    assert key in model.rooms and model.may_tell_room(key)
+    assert model.conversations[key].lines[-1].text == (
+        "The server's answer came late but could not confirm that you left #redes: it stays among your rooms "
+        "unless a notice says you left; you may leave it again")
+
+
 def test_an_act_answered_late_asks_the_member_list_again_and_a_ban_is_offered_to_lift() -> None:
     model = ChatModel("Bob")
     key = in_room(model)

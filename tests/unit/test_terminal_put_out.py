@@ -337,3 +337,30 @@ def test_a_leave_timed_out_and_refused_late_lets_another_devices_leave_be_said(
         "✓ sent to #redes: first",
         f"* {ELSEWHERE_WORDS}",
         f"✗ not sent to #redes: second — {ELSEWHERE_WORDS}"], lines
+
+
+UNCONFIRMED_LEAVE_WORDS = ("the server's answer came late but could not confirm that you left #redes: it stays "
+                           "among your rooms unless a notice says you left; you may leave it again")
+
+
+def test_a_leave_timed_out_and_answered_late_as_unconfirmed_keeps_the_room_and_says_so(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """A timed-out /leave answered late with "unavailable, cannot tell whether it was done":
+    it was said as "that was not done in #redes" (not known), or, before the library handed
+    it on, not at all, the room held as being left. Now: the room stays ours (plain lines go
+    on to it), the line says the leave could not be confirmed, and a leave made later on
+    the phone is said as the phone's."""
+    from client.events import AnsweredLate
+    from protocol import LeaveRoom
+    ui, out, asked = _pipe("/join #redes\n/leave\nfirst\nsecond\n", monkeypatch, {"first": [LEFT_ELSEWHERE]})
+    _leave_timed_out_then(ui, out, asked, monkeypatch,
+                          AnsweredLate("leave", False, "unavailable", "redis", asked=LeaveRoom("7", "#redes"),
+                                       uncertain=True))
+    ui._loop()
+    lines = out.getvalue().splitlines()
+    assert asked[-1] == ("post", "#redes", "first"), (asked, lines)
+    assert lines[2:] == [
+        f"! {UNCONFIRMED_LEAVE_WORDS}",
+        "✓ sent to #redes: first",
+        f"* {ELSEWHERE_WORDS}",
+        f"✗ not sent to #redes: second — {ELSEWHERE_WORDS}"], lines

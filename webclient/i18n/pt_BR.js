@@ -764,6 +764,7 @@ chatCatalogueLoaded("pt_BR", {
   "the server refused the message (unknown recipient, too large, ...), or a piped input had a line not understood": "o servidor recusou a mensagem (destinatário desconhecido, grande demais, ...), ou uma entrada por pipe tinha uma linha não entendida",
   "the server stopped or is restarting": "o servidor parou ou está reiniciando",
   "the server went away: {why}": "o servidor saiu do ar: {why}",
+  "the server's answer came late but could not confirm that you left {room}: it stays among your rooms unless a notice says you left; you may leave it again": "a resposta do servidor chegou atrasada, mas não confirmou que você saiu de {room}: a sala continua entre as suas salas, a não ser que um aviso diga que você saiu; você pode sair dela de novo",
   "the server's answer came late: it was done": "a resposta do servidor chegou atrasada: foi feito",
   "the server's answer came late: it was not done: {why}": "a resposta do servidor chegou atrasada: não foi feito: {why}",
   "the server's answer came late: that was not done in {room}: {why}": "a resposta do servidor chegou atrasada: isso não foi feito em {room}: {why}",
