@@ -338,8 +338,11 @@ class MessageStore(Protocol):
         SAVE_HOLDING). A store alone has no other writer: always True."""
 
     def set_left_at(self, name_key: str, left_at: float | None, callback: Callback | None = None,
-                    on_error: ErrorCallback | None = None) -> None:
-        """The holder of guest name ``name_key`` left at ``left_at`` (None: is online)."""
+                    on_error: ErrorCallback | None = None, holding: Holding | None = None) -> None:
+        """The holder of guest name ``name_key`` left at ``left_at`` (None: is online); result
+        True, or False if ``holding`` (the one this is for) is not the name's holding stored
+        (a store the nodes of a cluster share: a newer holder's is kept as it is;
+        redis_scripts.py SET_LEFT_AT). A store alone has no other writer: always True."""
 
     def save_account(self, name_key: str, account: Account, callback: Callback | None = None,
                      on_error: ErrorCallback | None = None, by_holder: bool = False,

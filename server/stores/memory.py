@@ -909,11 +909,11 @@ class MemoryStore:
             self._answer(callback, True)
 
     def set_left_at(self, name_key: str, left_at: float | None, callback: Callback | None = None,
-                    on_error: ErrorCallback | None = None) -> None:
-        holding = self._holdings.get(name_key)
-        if holding is not None:
-            holding.left_at = left_at
-        self._answer(callback, None)
+                    on_error: ErrorCallback | None = None, holding: Holding | None = None) -> None:
+        held = self._holdings.get(name_key)
+        if held is not None:
+            held.left_at = left_at
+        self._answer(callback, True)
 
     def save_account(self, name_key: str, account: Account, callback: Callback | None = None,
                      on_error: ErrorCallback | None = None, by_holder: bool = False,

@@ -526,6 +526,10 @@ class _Reload:
 class RedisStore:
     """See the module docstring and base.py for the contract of every method."""
 
+    # A guest holding another node wrote, newer, is kept: save_holding and set_left_at
+    # answer False then (the relay hears them only from such a store).
+    keeps_newer_holdings = True
+
     def __init__(self, url: str, *, prefix: str = DEFAULT_PREFIX, timeout: float = DEFAULT_TIMEOUT) -> None:
         self.url = url
         self.address = parse_url(url)
@@ -1604,8 +1608,11 @@ class RedisStore:
         self._submit(lua.SAVE_HOLDING, args, bool, callback, on_error)
 
     def set_left_at(self, name_key: str, left_at: float | None, callback: Callback | None = None,
-                    on_error: ErrorCallback | None = None) -> None:
-        self._submit(lua.SET_LEFT_AT, (name_key, "" if left_at is None else repr(left_at)), None, callback, on_error)
+                    on_error: ErrorCallback | None = None, holding: Holding | None = None) -> None:
+        args = (name_key, "" if left_at is None else repr(left_at))
+        if holding is not None:
+            args += (holding.token_hash, holding.epoch)
+        self._submit(lua.SET_LEFT_AT, args, bool, callback, on_error)
 
     def save_account(self, name_key: str, account: Account, callback: Callback | None = None,
                      on_error: ErrorCallback | None = None, by_holder: bool = False,

@@ -957,12 +957,18 @@ redis.call('SADD', P .. 'guests', ARGV[2])
 return 1
 """)
 
-# ARGV: P, name key, left at ('' while online).
+# ARGV: P, name key, left at ('' while online), and the token hash and epoch of the holding
+# it is for. 1 if written, 0 if the name's holding stored is not that one: a late write (a
+# node's leaving arriving after its guest took the name anew, or after another node's guest
+# took it past the hold) would mark a newer holder, online, as left, and CLAIM could then
+# give the name away while they are. Without the token (a caller of old): whatever is stored.
 SET_LEFT_AT = _script(r"""
 local k = P .. 'guest:' .. ARGV[2]
-if redis.call('EXISTS', k) == 1 then
-  if ARGV[3] == '' then redis.call('HDEL', k, 'left') else redis.call('HSET', k, 'left', ARGV[3]) end
-end
+if ARGV[4] then
+  local held = redis.call('HMGET', k, 'token', 'epoch')
+  if held[1] ~= ARGV[4] or tonumber(held[2]) ~= tonumber(ARGV[5]) then return 0 end
+elseif redis.call('EXISTS', k) == 0 then return 1 end
+if ARGV[3] == '' then redis.call('HDEL', k, 'left') else redis.call('HSET', k, 'left', ARGV[3]) end
 return 1
 """)
 

@@ -382,8 +382,8 @@ class SQLiteStore(Store):
         self.submit(lambda db: save_holding(db, name_key, holding) or True, callback, on_error)
 
     def set_left_at(self, name_key: str, left_at: float | None, callback: Callback | None = None,
-                    on_error: ErrorCallback | None = None) -> None:
-        self.submit(lambda db: set_left_at(db, name_key, left_at), callback, on_error)
+                    on_error: ErrorCallback | None = None, holding: Holding | None = None) -> None:
+        self.submit(lambda db: set_left_at(db, name_key, left_at) or True, callback, on_error)
 
     def save_account(self, name_key: str, account: Account, callback: Callback | None = None,
                      on_error: ErrorCallback | None = None, by_holder: bool = False,

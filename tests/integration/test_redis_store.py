@@ -369,6 +369,27 @@ def test_a_holding_save_under_the_same_epoch_keeps_the_later_take(loop, redis_se
     store.close()
 
 
+def test_a_late_leaving_time_is_written_only_on_the_holding_it_was_for(loop, redis_server):
+    """A node's leaving time (or its guest's return) for its holding must not land on a
+    newer holding of the name (another node's guest took it past the hold, or the guest's
+    own later take): that guest is online, and "left" would let CLAIM give the name away
+    while they are. The caller hears False; on its own holding, True."""
+    store = open_redis_store(loop, redis_server.url)
+    old, new = Holding("Hana", b"old", 7, None), Holding("HANA", b"new", 9, None)
+    answers = []
+    store.save_holding("hana", old)
+    store.set_left_at("hana", 5.0, answers.append, holding=old)  # its own: written
+    store.save_holding("hana", new)  # another node's take
+    store.set_left_at("hana", 6.0, answers.append, holding=old)  # the first node's leaving, late
+    store.holding("hana", 99.0, answers.append)  # (online: read as left at 99.0)
+    store.save_holding("hana", Holding("HANA", b"new", 9, 8.0))  # the newer holder left
+    store.set_left_at("hana", None, answers.append, holding=Holding("HANA", b"new", 7, None))  # not its epoch
+    store.holding("hana", 99.0, answers.append)
+    loop.run_until_complete(store.drain(timeout=5))
+    assert answers == [True, False, Holding("HANA", b"new", 9, 99.0), False, Holding("HANA", b"new", 9, 8.0)]
+    store.close()
+
+
 def test_the_commands_encoded_with_a_head_per_script_are_what_the_generic_encoder_makes():
     """A turn's operations are one EVALSHA of BATCH: prefix, then per operation its
     script's number, its number of arguments and its arguments."""

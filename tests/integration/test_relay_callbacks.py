@@ -236,5 +236,52 @@ def test_a_holding_saved_again_at_recovery_leaves_a_newer_one_another_node_wrote
     bench.store.close()
 
 
+def test_a_takes_first_holding_save_refused_for_a_newer_one_is_said_once(loop, caplog):
+    """A guest's take is welcomed before Redis answers its holding's save; Redis keeps a
+    newer holding another node's guest wrote (a greater epoch) and answers False: the log
+    says so once (the events stream brings that holding here), not nothing."""
+    from server.guests import Holding
+
+    bench = RelayBench(loop, "redis")
+    newer = Holding("Joana", b"n" * 32, 10 ** 9, None)
+    bench.store.save_holding("joana", newer)  # another node's guest, not heard of here yet
+    bench.settle()
+    with caplog.at_level("INFO", logger="chat"):
+        bench.login("Joana")
+        bench.settle()
+    said = [r.getMessage() for r in caplog.records if "was not" in r.getMessage()]
+    assert said == ["the guest holding of Joana was not saved: another node's guest took the name since "
+                    "(Redis keeps theirs)"], said
+    bench.store.close()
+
+
+def test_a_guests_leaving_written_late_does_not_mark_a_newer_holder_left(loop, caplog):
+    """This node's guest leaves after another node's guest took the name (a greater epoch),
+    before this node heard of it: the leaving time is for this node's holding, and Redis's
+    newer holding stays online (stores/redis_scripts.py SET_LEFT_AT); the log says once."""
+    import time
+
+    from server.guests import Holding
+
+    bench = RelayBench(loop, "redis")
+    ines = bench.login("Inês")
+    ours = bench.relay.logins.guests.holdings["inês"]
+    newer = Holding("Ines", b"n" * 32, ours.epoch + 5, None)
+    bench.store.save_holding("inês", newer)  # another node's guest, online
+    bench.settle()
+    with caplog.at_level("INFO", logger="chat"):
+        bench.relay.disconnected(ines, None)
+        bench.settle()
+    stored = []
+    now = time.time() + 1000
+    bench.store.holding("inês", now, stored.append)
+    bench.settle()
+    assert [(h.token_hash, h.left_at) for h in stored] == [(newer.token_hash, now)]  # online: read as left now
+    said = [r.getMessage() for r in caplog.records if "was not" in r.getMessage()]
+    assert said == ["the guest holding of Inês was not marked left: another node's guest took the name since "
+                    "(Redis keeps theirs)"], said
+    bench.store.close()
+
+
 def _raising(*args):
     raise RuntimeError("broken for the test")
