@@ -14,8 +14,8 @@ import pytest
 import const
 import registry.names
 from protocol import (
-    Accepted, Connection, Delivered, DirectMessage, ErrorReply, Hello, HistoryRequest, LookupRequest, OutcomeAck, Queued,
-    Receipt, Role, SendDirect, Welcome, codec,
+    Accepted, Connection, Delivered, DirectMessage, ErrorReply, Hello, HistoryRequest, LookupRequest, OutcomeAck,
+    Queued, Receipt, Role, SendDirect, Welcome, codec,
 )
 from protocol.events import WIRE_EVENTS
 from registry import OFFLINE, Registry, canonical
