@@ -500,8 +500,8 @@ def test_a_login_refused_while_failing_over_names_the_server_that_refused_it() -
         await gil.connect(WAIT)
         try:
             await asyncio.get_running_loop().run_in_executor(None, first.stop)
-            await until(lambda: any(isinstance(e, Reconnecting) and "store" in e.reason for e in events))
-            reasons = [e.reason for e in events if isinstance(e, Reconnecting) and "store" in e.reason]
+            await until(lambda: any(isinstance(e, Reconnecting) and "storage" in e.reason for e in events))
+            reasons = [e.reason for e in events if isinstance(e, Reconnecting) and "storage" in e.reason]
             assert reasons[0].startswith(f"login refused by {second.host}:{second.port}: the server cannot"), reasons
             assert "try again" not in reasons[0] and reasons[0].endswith("the client tries again by itself"), reasons
         finally:

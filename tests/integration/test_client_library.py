@@ -546,11 +546,11 @@ def test_a_login_refused_while_failing_over_names_the_server_that_refused_it(cli
         clients.append(gil)
         gil.connect(timeout=WAIT)
         first.stop()
-        wait_until(lambda: any(isinstance(e, Reconnecting) and "busy" not in e.reason and "store" in e.reason
+        wait_until(lambda: any(isinstance(e, Reconnecting) and "busy" not in e.reason and "storage" in e.reason
                                for e in events), WAIT, "a reconnection line after the second server's refusal")
-    reasons = [e.reason for e in events if isinstance(e, Reconnecting) and "store" in e.reason]
-    assert reasons[0].startswith(f"login refused by {second.host}:{second.port}: the server cannot store"), reasons
+    reasons = [e.reason for e in events if isinstance(e, Reconnecting) and "storage" in e.reason]
+    assert reasons[0].startswith(f"login refused by {second.host}:{second.port}: the server cannot use its storage"), reasons
     # The line says the client's own wait: never "try again later", as if it had stopped.
     assert "try again" not in reasons[0] and reasons[0].endswith("the client tries again by itself"), reasons
     assert all(f"{first.host}:{first.port}" in e.reason for e in events
-               if isinstance(e, Reconnecting) and "refused" in e.reason and "store" not in e.reason), events
+               if isinstance(e, Reconnecting) and "refused" in e.reason and "storage" not in e.reason), events
