@@ -13,7 +13,7 @@ class Lookalikes:
 
     :meth:`rivals` answers which names of the set look like a given name but are another
     user. Adding a user again under another spelling replaces the spelling (and the key:
-    ``ALICE`` and ``Alice`` are one user but look different).
+    ``МИРА`` and ``мира`` are one user but look different).
     """
 
     __slots__ = ("_by_key", "_key_of", "_count")
@@ -23,8 +23,9 @@ class Lookalikes:
         # {comparison form: name} for two or more: a dict per name cost 180 bytes per user.
         self._by_key: dict[str, str | dict[str, str]] = {}
         # comparison form -> its look-alike key, only where that key is not the key of the
-        # comparison form itself (the spelling added matters: "AIice", with a capital I,
-        # is filed apart from "aiice"). Most names need no entry: 40 bytes per user saved.
+        # comparison form itself (the spelling added matters: "Мира", with a Cyrillic capital
+        # М that looks like rn, is filed apart from "мира"). Most names need no entry: 40 bytes
+        # per user saved.
         self._key_of: dict[str, str] = {}
         self._count = 0  # names in the set
         for name in names:

@@ -32,11 +32,14 @@ A name may use the letters and digits of any script, so that João, Conceição,
    Hangul. Latin with Cyrillic, or Latin letters with Arabic-Indic digits, are refused.
 6. **Reserved:** names whose comparison form is in ``const.RESERVED_NAMES``.
 7. **Look-alikes:** :func:`lookalike_key` is the TS #39 skeleton of the display form,
-   lower-cased and skeletonised again, so the comparison is case-insensitive: ``Alice``,
-   ``AIice`` (capital i), ``A1ice`` and ``Аlice`` (Cyrillic А) share one key, as do
-   ``OOOO`` and ``O0O0``; accents (U+0300-U+036F) are then dropped, so ``Joao`` looks
-   like ``João``. Digits need no rule of their own: confusables.txt maps ``1`` to
-   ``l`` and ``0`` to ``O``. Who may not share a key with whom is the server's policy
+   lower-cased and skeletonised again: ``Alice``, ``AIice`` (capital i), ``A1ice`` and
+   ``Аlice`` (Cyrillic А) share one key, as do ``OOOO`` and ``O0O0``; accents
+   (U+0300-U+036F) are then dropped, so ``Joao`` looks like ``João``, and ``i`` becomes
+   ``l``, since capital I looks like l and a name may be written in any case
+   (``CONCEICAO`` looks like ``Conceição``). So the key of a Portuguese or Spanish name
+   does not depend on its case (that of Ð, some rare hooked Latin capitals and some Greek
+   and Cyrillic ones does: ``М`` looks like ``rn``, ``м`` does not). Digits need no rule of their own: confusables.txt maps ``1`` to ``l`` and
+   ``0`` to ``O``. Who may not share a key with whom is the server's policy
    (server/login.py); :class:`~registry.lookalikes.Lookalikes` indexes names by key.
 
 Scripts and confusables come from registry/unicode_tables.py, generated from Unicode's
@@ -384,11 +387,17 @@ _ASCII_STAYS_ASCII = all(target.isascii() for c, target in _PROTOTYPES.items() i
 _ASCII_PROTOTYPE_TABLE = {code: _PROTOTYPE_TABLE.get(code, chr(code)) for code in range(128)}
 
 
-# Beyond UTS #39: the accents of the Combining Diacritical Marks block, which skeleton()
-# leaves apart (NFD), are dropped from a look-alike key. Many Brazilians type names
-# without them, so in a class "Joao" or "Conceicao" passes for João or Conceição; the
-# marks of other scripts (Devanagari's vowel signs, Thai's) tell names apart and stay.
-_ACCENTS = dict.fromkeys(range(0x0300, 0x0370))
+# Beyond UTS #39, the last step of a look-alike key (rule 7), one table so that it costs one
+# call. The accents of the Combining Diacritical Marks block, which skeleton() leaves apart
+# (NFD), are dropped: many Brazilians type names without them, so in a class "Joao" or
+# "Conceicao" passes for João or Conceição; the marks of other scripts (Devanagari's vowel
+# signs, Thai's) tell names apart and stay. And i becomes l: confusables.txt maps capital I
+# (Ì, Í, Ι, І...) to l but small i to itself, and a user may write their name in any case,
+# so "Inês" would otherwise look like "lnes" but not like "ines" or "INES" ("CONCEICAO"
+# took a name beside the online Conceição).
+_KEY_LAST_STEP = {**dict.fromkeys(range(0x0300, 0x0370)), ord("i"): "l"}
+# The ASCII path's second table: the prototypes, then i -> l (no ASCII name has accents).
+_ASCII_KEY_TABLE = {code: target.translate(_KEY_LAST_STEP) for code, target in _ASCII_PROTOTYPE_TABLE.items()}
 
 
 def skeleton(text: str) -> str:
@@ -406,16 +415,17 @@ def lookalike_key(name: str) -> str:
 
     The skeleton comes first, so that capital ``I`` meets ``l`` before lower case turns it
     into ``i``; lower case then makes it case-insensitive, and the second skeleton maps
-    the lower-case letters that are themselves confusables. Accents go last (``_ACCENTS``):
-    ``João``, ``Joao`` and ``JOAO`` have one key.
+    the lower-case letters that are themselves confusables. Last (``_KEY_LAST_STEP``),
+    accents go and ``i`` becomes ``l``: ``João``, ``Joao`` and ``JOAO`` have one key, and
+    so do ``Conceição``, ``CONCEICAO`` and ``conceicao``. A key holds no ``i``.
     """
     if name.isascii() and _ASCII_STAYS_ASCII:
         # The same steps without their calls (issue 9: a login computes one key): an ASCII
         # name is its own display form and NFD form, and the prototypes of ASCII characters
         # are ASCII (_ASCII_STAYS_ASCII), so both NFDs are the identity.
-        key = name.translate(_ASCII_PROTOTYPE_TABLE).lower().translate(_ASCII_PROTOTYPE_TABLE)
+        key = name.translate(_ASCII_PROTOTYPE_TABLE).lower().translate(_ASCII_KEY_TABLE)
     else:
-        key = skeleton(skeleton(display_form(name)).lower()).translate(_ACCENTS)
+        key = skeleton(skeleton(display_form(name)).lower()).translate(_KEY_LAST_STEP)
     # A name that is already its own key keeps one string, not two equal ones: each look-alike
     # index keeps its key for every name online (56 bytes of an idle connection; issue 9).
     return name if key == name else key

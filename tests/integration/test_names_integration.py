@@ -79,3 +79,15 @@ def test_alice_aiice_a1ice_and_cyrillic_alice_cannot_coexist():
         other.expect_error(ErrorCode.INVALID_NAME)
         other.send(Hello("h", "Alicia", const.PROTOCOL_VERSION))
         assert other.expect(Welcome).name == "Alicia"
+
+
+def test_conceicao_in_capitals_without_accents_cannot_log_in_beside_the_online_conceicao():
+    # Reported: "CONCEICAO" (capital I, which looks like l) took a name while Conceição was online.
+    with ServerThread(ServerConfig(host="127.0.0.1", port=0)) as srv, \
+            WireClient.login(srv.host, srv.port, "Conceição"), WireClient(srv.host, srv.port) as other:
+        for name in ("CONCEICAO", "Conceicao", "CONCEIÇAO"):
+            other.send(Hello("h", name, const.PROTOCOL_VERSION))
+            error = other.expect_error(ErrorCode.CONFUSABLE_NAME)
+            assert "'Conceição'" in error.message and error.like == "Conceição", error
+        other.send(Hello("h", "Constança", const.PROTOCOL_VERSION))
+        assert other.expect(Welcome).name == "Constança"
