@@ -385,3 +385,23 @@ def test_a_guest_who_took_a_name_anew_is_welcomed_back_on_a_node_that_knows_only
         assert isinstance(answer, Welcome) and answer.name == "João", answer
         assert not answer.resume, answer  # the same guest: no new token
         proxy.release_peer(port)
+
+
+def test_a_guest_cannot_take_conceicao_in_capitals_on_one_node_while_conceicao_is_online_on_another(
+        redis_server):  # noqa: F811
+    # Node 1 has not heard that Conceição is online on node 0 (its reader held): only the
+    # CLAIM's look-alike key in Redis (glook) can refuse "CONCEICAO", so the key node 0 filed
+    # and the one node 1 asks for must be the same rule's (registry.names.lookalike_key).
+    with olga_behind_a_lagging_events_reader(redis_server) as (c, server, olga, proxy, port):
+        with c.login(0, "Conceição"):
+            assert c.call(lambda: server.relay.logins.lookalike_of("CONCEICAO") is None), \
+                "the test must hold node 1's reader"
+            client = WireClient(*c.address(1))
+            try:
+                client.send(Hello("g", "CONCEICAO", const.PROTOCOL_VERSION))
+                refused = client.expect((Welcome, ErrorReply), skip=QUIET)
+            finally:
+                client.close()
+            assert isinstance(refused, ErrorReply) and refused.code == ErrorCode.CONFUSABLE_NAME, refused
+            assert (refused.like, refused.request_id) == ("Conceição", "g"), refused
+        proxy.release_peer(port)
