@@ -354,6 +354,17 @@ def test_a_guest_cannot_take_a_look_alike_of_an_account_or_a_held_guest_name_or_
     assert desk.hello("aII").error.code == ErrorCode.CONFUSABLE_NAME  # looks like the reserved "all"
 
 
+@pytest.mark.parametrize("where", ["online", "account", "kept"])
+@pytest.mark.parametrize("name", ["CONCEICAO", "conceicao", "CONCEIÇAO"])
+def test_conceicao_without_accents_in_any_case_is_refused_beside_conceicao(where, name):
+    desk = Desk(online=["Conceição"] if where == "online" else [], accounts=["Conceição"] if where == "account" else [])
+    if where == "kept":
+        desk.desk.guests.take("conceição", "Conceição", 0)  # a guest name kept for its holder
+    refused = desk.hello(name).error
+    assert refused is not None and refused.code == ErrorCode.CONFUSABLE_NAME, refused
+    assert refused.like == "Conceição" and repr(name) in refused.message
+
+
 def test_a_guest_name_whose_hold_ran_out_no_longer_blocks_its_look_alikes():
     desk = Desk()
     desk.desk.guests.take("alice", "Alice", 0)
