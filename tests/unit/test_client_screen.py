@@ -1168,3 +1168,16 @@ def test_the_portuguese_lines_about_where_typed_lines_go_say_it_in_one_way() -> 
     assert "! /expulsar: o que você digitar vai para a sala geral, que não tem isso" in shown, shown
     assert "entra em (ou cria) #SALA; o que você digitar passa a ir para lá" in shown, shown
     assert "linhas simples" not in shown, shown
+
+
+@pytest.mark.parametrize("typed", ["conceicao", "CONCEICAO"])
+def test_history_of_conceicao_typed_in_any_case_without_accents_offers_conceicao(
+        monkeypatch: pytest.MonkeyPatch, typed: str) -> None:
+    """Brazilians type names without accents, in capitals too: "/historico CONCEICAO" asks
+    "did you mean Conceição?" (registry.names.lookalike_among, rule 7), as for conceicao."""
+    ui, out = _screen_ui(columns=200)
+    ui._on_event(UserJoined("Conceição", 0.0))
+    monkeypatch.setattr(ui.client, "history_read", lambda peer, count, timeout: ([], None))
+    from client.commands import ShowHistory
+    ui._execute(ShowHistory(typed, 3))
+    assert "did you mean Conceição?" in out.getvalue(), out.getvalue()
