@@ -38,9 +38,10 @@ A name may use the letters and digits of any script, so that João, Conceição,
    ``l``, since capital I looks like l and a name may be written in any case
    (``CONCEICAO`` looks like ``Conceição``). So the key of a Portuguese or Spanish name
    does not depend on its case (that of Ð, some rare hooked Latin capitals and some Greek
-   and Cyrillic ones does: ``М`` looks like ``rn``, ``м`` does not). Digits need no rule of their own: confusables.txt maps ``1`` to ``l`` and
-   ``0`` to ``O``. Who may not share a key with whom is the server's policy
-   (server/login.py); :class:`~registry.lookalikes.Lookalikes` indexes names by key.
+   and Cyrillic ones does: ``М`` looks like ``rn``, ``м`` does not). Digits need no rule
+   of their own: confusables.txt maps ``1`` to ``l`` and ``0`` to ``O``. Who may not
+   share a key with whom is the server's policy (server/login.py);
+   :class:`~registry.lookalikes.Lookalikes` indexes names by key.
 
 Scripts and confusables come from registry/unicode_tables.py, generated from Unicode's
 data files (Scripts 14.0.0, the version of Python 3.11's ``unicodedata``; confusables 13.0.0) by
