@@ -900,6 +900,7 @@ chatCatalogueLoaded("pt_BR", {
   "{minutes} min {seconds} s": "{minutes} min {seconds} s",
   "{names} are typing…": "{names} estão digitando…",
   "{name}  (blocked)": "{name}  (bloqueado)",
+  "{name}  (nobody by that name)": "{name}  (ninguém com esse nome)",
   "{name}  (offline)": "{name}  (offline)",
   "{name}  {where}  since {when}": "{name}  {where}  desde {when}",
   "{name} (since {when})": "{name} (desde {when})",
