@@ -334,7 +334,7 @@ class ContactList(ttk.Frame):
                     tags = ["blocked", presence]
                 else:
                     form = _("{name}  (offline)") if presence == OFFLINE else \
-                        _("{name}  (nobody by that name)") if presence == NOBODY else "{name}"
+                        _("{name}  (unknown)") if presence == NOBODY else "{name}"
                     text = self._fit(form, contact.name, bool(unread))
                     tags = [presence]
             # Grey dots while disconnected: what we knew of presence may no longer be true.
