@@ -1104,7 +1104,8 @@ class ChatClient:
         """Watch the presence of ``names``: their ``UserJoined`` and ``UserLeft`` reach
         this client even when the room is too large for the server to announce them to
         everyone (PROTOCOL.md, "Presence"). Returns those of them online now, each with
-        since when; the others are offline. The names stay watched across reconnections:
+        since when; the others are not online (a :class:`~protocol.Watching` answer also
+        says which of them nobody has: ``unknown``). The names stay watched across reconnections:
         each new session watches them again and hands the application its
         :class:`~protocol.Watching` answer (the state may have changed meanwhile); so
         does a watch whose answer came after ``timeout`` (RequestTimeout was raised).

@@ -296,6 +296,7 @@ FIELDS: Mapping[str, tuple[str, Callable[[str, Any, int], Any]]] = {
     "room": ("room", _integer),
     "names": ("names", _names(1)),
     "offline": ("offline", _names(0)),
+    "unknown": ("unknown", _optional(_names(0))),  # a watching's: the names nobody has
     "blocked": ("blocked", _names(0)),
     "features": ("features", _features),
     "state": ("state", _short),
@@ -381,7 +382,7 @@ def to_dict(event: Event) -> dict[str, Any]:
         value = getattr(event, attr)
         if value is None and not required:
             continue
-        if attr in ("names", "offline", "blocked", "features", "msg_ids", "marks"):
+        if attr in ("names", "offline", "unknown", "blocked", "features", "msg_ids", "marks"):
             value = list(value)
         elif attr in ("users", "messages", "rooms", "members"):
             value = [_item_dict(item) for item in value]

@@ -724,14 +724,17 @@ class CatchUp(Event):
 @dataclass(frozen=True, slots=True)
 class Watching(Event):
     """Answer to :class:`Watch`: the names of that request online now, each with the time
-    since when (``users``, as in :class:`UserList`), and those offline (``offline``, as
-    the request spelled them), so the answer says all by itself."""
+    since when (``users``, as in :class:`UserList`), those offline (``offline``, as the
+    request spelled them) and those nobody has (``unknown``, as spelled; None when there
+    are none, and from an older server, which counts them offline), so the answer says
+    all by itself. Each name of the request is in one of the three, once."""
 
     TYPE: ClassVar[str] = "watching"
     SENDER: ClassVar[str] = "server"
     request_id: str
     users: tuple[Presence, ...]
     offline: tuple[str, ...] = ()
+    unknown: tuple[str, ...] | None = None
 
 
 @dataclass(frozen=True, slots=True)

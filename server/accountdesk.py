@@ -8,7 +8,7 @@ relay, the desk answers through ``session.send`` and asks the store.
 
 The rules of passwords, credentials and throttles are the login desk's (server/login.py,
 which hashes off the loop); this desk says who asks, keeps each answer in its request's
-order (:meth:`AccountDesk._in_order`), tells the other nodes what changed
+order (:meth:`AccountDesk.in_order`), tells the other nodes what changed
 (server/peers.py), and ends the sessions that what changed no longer lets stay.
 """
 
@@ -79,7 +79,7 @@ class AccountDesk:
             session.send(Done(request.request_id))
 
         group = relay.counted_group(session)
-        self._in_order(session, lambda done: relay.logins.claim(session.name, request.password, done, by_holder=True,
+        self.in_order(session, lambda done: relay.logins.claim(session.name, request.password, done, by_holder=True,
                                                                 address=group), claimed)
 
     def _revoke(self, session: ClientSession, request: Revoke) -> None:
@@ -116,7 +116,7 @@ class AccountDesk:
             self.end_sessions(session.key, changed=True, keep=session)
 
         group = relay.counted_group(session)
-        self._in_order(session, lambda done: relay.logins.change_password(
+        self.in_order(session, lambda done: relay.logins.change_password(
             session.key, request.old_password, request.new_password, request.resume, group, done), changed)
 
     def _unregister(self, session: ClientSession, request: Unregister) -> None:
@@ -152,9 +152,9 @@ class AccountDesk:
                 self.end_sessions(key, deleted=True)
 
         group = relay.counted_group(session)
-        self._in_order(session, start, decided)
+        self.in_order(session, start, decided)
 
-    def _in_order(self, session: ClientSession, start: Callable[[Callable[..., None]], None],
+    def in_order(self, session: ClientSession, start: Callable[[Callable[..., None]], None],
                   decided: Callable[..., None]) -> None:
         """Start a request decided off the loop (a password's hash): ``start(done)``, where
         ``done`` answers it with ``decided``. Until then the frames the client sent behind

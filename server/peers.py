@@ -64,6 +64,9 @@ class LocalPeers:
     # known_name(key, callback(name or None or UNANSWERED)): a user other nodes' stores know
     # (ClusterNode), or None: alone, the relay's own list of known users is the whole truth.
     known_name = None
+    # known_names(keys, callback({key: name or None} or UNANSWERED)): the same for many keys,
+    # in one round trip (ClusterNode; a watch asks up to 500), or None as known_name.
+    known_names = None
 
     def attach(self, relay: Any) -> None:
         """The relay that calls these seams (a cluster node calls back into it)."""

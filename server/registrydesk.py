@@ -14,7 +14,7 @@ relay's intake (server/intake.py), so that a burst of them waits for the queue.
 from __future__ import annotations
 
 import bisect
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any
 
 import const
@@ -67,34 +67,63 @@ class RegistryDesk:
 
         session.send(fit_page(build, users))
 
-    def _lookup(self, session: ClientSession, request: LookupRequest, named: Any = None) -> None:
-        """``named``: the user's name as Redis's store knows it (a cluster's read, below:
-        "" when nobody, peers.UNANSWERED when Redis did not answer: then ``unavailable``),
-        asked when this node knows nobody of that name."""
+    def _lookup(self, session: ClientSession, request: LookupRequest, told: Any = None) -> None:
+        """``told``: the cluster's answer about the name (:meth:`known_names`), once asked."""
         relay = self.relay
-        if named is None and not relay.intake.admit(session, self._lookup, request):
+        if told is None and not relay.intake.admit(session, self._lookup, request):
             return  # an answer larger than its request: a burst waits for the queue (server/intake.py)
         # The notices of the joins and leaves this answer shows go first (their batch may be
         # waiting its delay): a client is never told a change by the answer, then by its notice.
         relay.presence.flush()
         record = relay.directory.lookup(request.name)
         if record is None:
-            known = relay.known.get(canonical(request.name))
-            if known is None and named is UNANSWERED:  # Redis could not say: "unknown" would be false
+            key = canonical(request.name)
+            refusal = self.not_a_name(request.name, request.request_id, "name")
+            if refusal is not None and key not in relay.known:  # (a name kept from before a rule is someone's)
+                session.send(refusal)
+                return
+            known = self.known_names((key,), told)
+            if known is None:
+                relay.peers.known_names(self.not_known((key,)), lambda told: self._lookup(session, request, told))
+                return
+            if known is UNANSWERED:  # Redis could not say: "unknown" would be false
                 session.send(unavailable_error(relay.config, request.request_id, reading=True))
                 return
-            known = known or named or None
-            refusal = known is None and self.not_a_name(request.name, request.request_id, "name")
-            if known is None and not refusal and named is None:
-                known_name = getattr(relay.peers, "known_name", None)
-                if known_name is not None:  # a first login on another node may not have reached us yet
-                    return known_name(canonical(request.name), lambda name: self._lookup(session, request, name or ""))
-            session.send(refusal or LookupResult(request.request_id, known or request.name,
-                                                 "offline" if known else "unknown"))
+            name = known[key]
+            session.send(LookupResult(request.request_id, name or request.name, "offline" if name else "unknown"))
             return
         first = min(record.endpoints, key=lambda e: e.since)
         session.send(LookupResult(request.request_id, record.name, "online", first.address, first.port,
                                   record.since, relay.peers.node_of(first.session)))
+
+    def known_names(self, keys: Iterable[str], told: Any = None) -> dict[str, str | None] | Any:
+        """The one rule of whether a name is anyone's, which ``whois`` and ``watch`` answer by
+        (PROTOCOL.md: ``status`` ``unknown``, ``watching``'s ``unknown``): of ``keys``
+        (canonical names nobody online has), ``{key: the name as known, or None: nobody's}``.
+        A name is someone's if this server knows it (``relay.known``: an account, or a
+        guest who logged in and whose name is not forgotten yet) or, in a cluster, if the
+        store shared by the nodes does: ``told``, the answer of ``peers.known_names`` once
+        asked (a first login on another node reaches this node's list a moment later).
+        Returns None when the cluster must be asked first (of those keys this node does
+        not know: one round trip for all), ``peers.UNANSWERED`` when it did not answer.
+        Blocks play no part (a whois of someone who blocks you answers as any other), nor
+        do look-alikes: a name is nobody's or not, whoever asks."""
+        known = self.relay.known
+        names = {key: known.get(key) for key in keys}
+        if all(names.values()):
+            return names
+        if told is None:  # (the cluster is asked of self.not_known(keys))
+            if getattr(self.relay.peers, "known_names", None) is not None:
+                return None
+            return names
+        if told is UNANSWERED:
+            return UNANSWERED
+        return {key: name or told.get(key) or None for key, name in names.items()}
+
+    def not_known(self, keys: Iterable[str]) -> tuple[str, ...]:
+        """Those of ``keys`` this node knows nobody by: what :meth:`known_names` asks the cluster."""
+        known = self.relay.known
+        return tuple(key for key in keys if not known.get(key))
 
     def nobody(self, session: ClientSession, request: SendDirect) -> ErrorReply:
         """``unknown_recipient`` for a message to a valid name nobody has; with ``like``, the
@@ -139,23 +168,38 @@ class RegistryDesk:
                 return None
         return keys
 
-    def _watch(self, session: ClientSession, request: Watch) -> None:
+    def _watch(self, session: ClientSession, request: Watch, told: Any = None) -> None:
         """Subscribe ``session`` to the presence of the names (see presence.py) and tell
-        it which of them are online now: what ``who`` would say of them, no more."""
+        it which of them are online now, which offline and which nobody's: what ``who``
+        and ``whois`` would say of them, no more. ``told``: the cluster's answer about the
+        names this node knows nobody by (:meth:`known_names`), once asked; until then the
+        frames the client sent behind the watch wait, unread (AccountDesk.in_order), so
+        that an ``unwatch`` behind it is done after it, as sent."""
         relay = self.relay
-        if not relay.intake.admit(session, self._watch, request):
+        if told is None and not relay.intake.admit(session, self._watch, request):
             return  # up to a frame: a burst of them waits for the queue (server/intake.py)
+        if told is not None and session.closing:
+            return  # gone while the cluster was asked: nothing to watch for it
         keys = self._watch_keys(session, request)
         if keys is None:
             return
-        online, offline = [], []
+        online, absent = [], {}
         for key, name in dict(zip(keys, request.names)).items():
             record = relay.directory.lookup(key)
             if record is not None:
                 online.append(Presence(record.name, record.since))
             else:
-                offline.append(name)
-        answer = Watching(request.request_id, tuple(online), tuple(offline))
+                absent[key] = name
+        known = self.known_names(absent, told)
+        if known is None:  # one round trip for all of them, the other frames of the client behind it
+            relay.account_desk.in_order(session, lambda done: relay.peers.known_names(self.not_known(absent), done),
+                                        lambda told: self._watch(session, request, told))
+            return
+        # The cluster did not answer: those it was to say of are offline (not online; only
+        # "unknown" says nobody has the name, and that would be false for an account's).
+        nobody = () if known is UNANSWERED else tuple(name for key, name in absent.items() if known[key] is None)
+        offline = tuple(name for key, name in absent.items() if known is UNANSWERED or known[key] is not None)
+        answer = Watching(request.request_id, tuple(online), offline, nobody or None)
         if not fits(answer):
             # The answer is one frame, and the longest names online, each with its time,
             # take up to about 170 bytes: 500 of them would be a frame no client reads

@@ -33,7 +33,7 @@ and the transport stops reading, so the client's own burst of requests cannot pu
 queue past the hard mark; the frames already read wait, in order, until
 :meth:`release_reading`. The same holds while a hello is decided off the loop (a
 password's hash, a cluster's claim: Relay._hello), or a ``register`` or ``password``
-(AccountDesk._in_order, server/accountdesk.py), so that the frames sent behind it are judged after its outcome; and
+(AccountDesk.in_order, server/accountdesk.py), so that the frames sent behind it are judged after its outcome; and
 after a client's bye, while its last answers are awaited (:meth:`close_when_answered`).
 
 Reading has a budget too, of bytes a second (``read_budget`` of the config,

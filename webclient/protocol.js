@@ -501,10 +501,18 @@ function startConversation(chat, name) {
  * their conversation opens, and when they come online while it is open (cameOnline). */
 function whoisFrames(chat, key) {
   const entry = key === ROOM || isRoomKey(key) ? null : chat.users.get(key);
-  if (!entry || chat.status !== "online" || !(entry.online || entry.exists === null)) return [];
+  if (!entry || chat.status !== "online" || !lookUpWanted(entry)) return [];
   const id = chat.nextId();
   chat.requests.set(id, { kind: "whois", key });
   return [{ type: "whois", id, name: conversation(chat, key, entry.name).name }];
+}
+
+/** Whether person ``entry``'s registry entry is to be asked (whoisFrames): while they are
+ * online (where from), and while it is not known whether the name is anyone's; also when only
+ * a watch's answer said nobody has it: the lookup then says it as for a name typed, and the
+ * name leaves the kept list (mistyped) once another conversation is chosen. */
+function lookUpWanted(entry) {
+  return entry.online || entry.exists === null || (entry.exists === false && !entry.mistyped);
 }
 
 /** Person ``entry`` is online now (a "joined", or a "who" or "watching" answer that lists
@@ -813,7 +821,8 @@ const HANDLERS = {
   },
 
   watching(chat, frame, out) {
-    // The answer to "watch": who of those names is online now, and who is not.
+    // The answer to "watch": who of those names is online now, who is not, and which names
+    // nobody has (unknown: whois would say so; an older server counts them offline).
     chat.requests.delete(frame.id);
     for (const presence of Array.isArray(frame.users) ? frame.users : []) {
       if (!presence || typeof presence.name !== "string" || isMe(chat, presence.name)) continue;
@@ -824,7 +833,20 @@ const HANDLERS = {
     }
     for (const name of Array.isArray(frame.offline) ? frame.offline : []) {
       const entry = typeof name === "string" ? chat.users.get(contactKey(name)) : null;
-      if (entry) entry.online = false;
+      if (!entry) continue;
+      entry.online = false;
+      // Offline says "not online", no more (a cluster that could not ask its store says it of
+      // a name it does not know): nobody's no longer, and someone's not known either.
+      if (entry.exists === false && !entry.mistyped) entry.exists = null;
+    }
+    // Nobody's (a name kept from a guest whose name was forgotten, say): the contact stays in
+    // the list, saying so, as the header says it (presenceWords); a "joined" undoes it.
+    for (const name of Array.isArray(frame.unknown) ? frame.unknown : []) {
+      const entry = typeof name === "string" ? chat.users.get(contactKey(name)) : null;
+      if (!entry || isMe(chat, entry.name)) continue;
+      entry.online = false;
+      entry.exists = false;
+      entry.where = null;
     }
   },
 
@@ -1341,7 +1363,7 @@ function askAgainDue(chat, now) {
     if (!convo || typeof convo.name !== "string") continue;
     if (request.kind === "whois") {
       const entry = chat.users.get(request.key);
-      if (!entry || !(entry.online || entry.exists === null)) continue;  // said meanwhile (a "joined")
+      if (!entry || !lookUpWanted(entry)) continue;  // said meanwhile (a "joined")
       chat.requests.set(id, request);
       frames.push({ type: "whois", id, name: convo.name });
       continue;

@@ -395,7 +395,8 @@ function personPresence(chat, peer) {
 function presenceWords(chat, peer) {
   if (!peer) return "";
   if (isOnline(chat, peer)) return t("online");
-  if (peer.mistyped) return t("nobody by that name has logged in here");
+  // Nobody's: a lookup or a send said so (mistyped), or the answer to a watch (exists false).
+  if (peer.mistyped || peer.exists === false) return t("nobody by that name has logged in here");
   if (peer.exists === null && !isMe(chat, peer.name)) return "";
   return t("offline");
 }

@@ -150,8 +150,9 @@ def connection_ended_text() -> str:
 
 # Connection states shown in the status bar.
 CONNECTING, CONNECTED, RECONNECTING, DISCONNECTED = "connecting", "connected", "reconnecting", "disconnected"
-# Presence as the contact list shows it; UNKNOWN (a grey dot) while we are not connected.
-ONLINE, OFFLINE, UNKNOWN = "online", "offline", "unknown"
+# Presence as the contact list shows it; UNKNOWN (a grey dot) while we are not connected;
+# NOBODY: the server said nobody has the name (the answer to a watch: PROTOCOL.md "watching").
+ONLINE, OFFLINE, UNKNOWN, NOBODY = "online", "offline", "unknown", "nobody"
 
 # How a delivery state is written after an outgoing message. Unknown states (a future
 # library's) are shown by name. Shown through _().
@@ -282,6 +283,9 @@ class Contact:
     unread: int = 0
     # Kept in the list (as offline) after leaving: we exchanged messages with them.
     talked: bool = False
+    # The server said nobody has this name (a watch's answer: never logged in, or a guest's
+    # name forgotten since), until they come online or a later answer says otherwise.
+    nobody: bool = False
     # The registry's entry while online, (address, port, since), from a lookup (set_where);
     # None until asked, and again when they come or go (another connection then) or we
     # reconnect; asked again while their conversation is on screen (WhereWanted).
@@ -540,7 +544,8 @@ class ChatModel:
         where their connection comes from (_where_forms) once a lookup said it; else
         "online" or "offline"."""
         contact = self.contacts.get(key)
-        presence = _("online") if contact is not None and contact.online else _("offline")
+        presence = _("online") if contact is not None and contact.online else \
+            _("nobody by that name has logged in here") if contact is not None and contact.nobody else _("offline")
         if self.is_blocked(key):  # what blocking does, where one sees whom it concerns
             return (_("{presence} · blocked: their messages do not reach you").format(presence=presence),
                     _("{presence} · blocked").format(presence=presence))
@@ -597,12 +602,15 @@ class ChatModel:
             (self.state == CONNECTED and self.unavailable_until is not None)
 
     def presence(self, key: str) -> str:
-        """How the list shows contact ``key``: :data:`ONLINE`, :data:`OFFLINE`, or
-        :data:`UNKNOWN` while we are not connected (what we knew may be stale)."""
+        """How the list shows contact ``key``: :data:`ONLINE`, :data:`OFFLINE`, :data:`NOBODY`
+        (nobody has the name, the server said), or :data:`UNKNOWN` while we are not
+        connected (what we knew may be stale)."""
         if self.state != CONNECTED:
             return UNKNOWN
         contact = self.contacts.get(key)
-        return ONLINE if contact is not None and contact.online else OFFLINE
+        if contact is not None and contact.online:
+            return ONLINE
+        return NOBODY if contact is not None and contact.nobody else OFFLINE
 
     def state_of(self, request_id: str) -> str | None:
         found = self._outgoing.get(request_id)
@@ -637,6 +645,7 @@ class ChatModel:
         opened again."""
         was = contact.online
         contact.online = True
+        contact.nobody = False
         if again:
             contact.where = None
         if again or not was:
@@ -1073,7 +1082,9 @@ class ChatModel:
 
     def _watching(self, event: Watching) -> None:
         """The presence of watched users now (after a reconnection, say): quietly, since
-        nothing happened that a notice should tell."""
+        nothing happened that a notice should tell. Offline says "not online", no more (a
+        cluster that could not ask its store says it of names it does not know); ``unknown``
+        (a newer server's) says nobody has the name."""
         for user in event.users:
             if key_of(user.name) != key_of(self.me):
                 contact = self._contact(user.name)
@@ -1082,7 +1093,12 @@ class ChatModel:
         for name in event.offline:
             contact = self.contacts.get(key_of(name))
             if contact is not None:
-                contact.online = False
+                contact.online = contact.nobody = False
+        for name in event.unknown or ():
+            key = key_of(name)
+            contact = self.contacts.get(key) or (self._contact(name) if key in self.conversations else None)
+            if contact is not None and key != key_of(self.me):
+                contact.online, contact.nobody, contact.where = False, True, None
         self._changes.append(ContactsChanged())
 
     def _reconnect_event(self, event: Event) -> None:

@@ -21,7 +21,7 @@ from i18n import _
 
 from ..display import DayBreaks, day_label, format_clock
 from .colors import BACKGROUNDS, COLORS
-from .model import OFFLINE, ROOM, ROOM_TITLE, UNKNOWN, ChatModel, Line, cut_to_fit, is_room_key
+from .model import NOBODY, OFFLINE, ROOM, ROOM_TITLE, UNKNOWN, ChatModel, Line, cut_to_fit, is_room_key
 
 _marks = itertools.count(1)
 
@@ -296,6 +296,7 @@ class ContactList(ttk.Frame):
         self.tree.tag_configure("online", foreground="#111827")
         self.tree.tag_configure("offline", foreground=COLORS["offline"])
         self.tree.tag_configure("unknown", foreground=COLORS["offline"])
+        self.tree.tag_configure(NOBODY, foreground=COLORS["offline"])
         self.tree.tag_configure("unread", font=fonts["bold"])
         self.tree.grid(row=1, column=0, sticky="nsew")
         self.tree.bind("<<TreeviewSelect>>", self._selected)
@@ -307,6 +308,7 @@ class ContactList(ttk.Frame):
         size = max(9, round(fonts["default"].metrics("linespace") * 0.6))
         self._dots = {"room": _dot(self, "#2563eb", size), "online": _dot(self, COLORS["online"], size),
                       "offline": _dot(self, "#9ca3af", size, ring=True), UNKNOWN: _dot(self, "#9ca3af", size)}
+        self._dots[NOBODY] = self._dots["offline"]  # not online; the row's words say why
 
     def refresh(self, model: ChatModel) -> None:
         """Make the rows match the model: order, presence, unread counts."""
@@ -331,8 +333,9 @@ class ContactList(ttk.Frame):
                     text = self._fit(_("{name}  (blocked)"), contact.name, bool(unread))
                     tags = ["blocked", presence]
                 else:
-                    text = self._fit(_("{name}  (offline)") if presence == OFFLINE else "{name}", contact.name,
-                                     bool(unread))
+                    form = _("{name}  (offline)") if presence == OFFLINE else \
+                        _("{name}  (unknown)") if presence == NOBODY else "{name}"
+                    text = self._fit(form, contact.name, bool(unread))
                     tags = [presence]
             # Grey dots while disconnected: what we knew of presence may no longer be true.
             dot = UNKNOWN if presence == UNKNOWN else tags[-1]

@@ -38,7 +38,7 @@ import secrets
 import socket
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import const
@@ -659,22 +659,28 @@ class ClusterNode:
         asyncio.ensure_future(run())
 
     def known_name(self, key: str, callback: Callable[[str | None], None]) -> None:
-        """``callback(name)`` if Redis's store knows user ``key`` (the store's ``users``
-        hash, stores/redis.py, under the same default prefix), ``callback(None)`` if it
+        """``callback(name)`` if Redis's store knows user ``key``, ``callback(None)`` if it
         does not, ``callback(peers.UNANSWERED)`` if Redis did not answer (the asker then
-        answers ``unavailable``: "nobody" would be false for a user who has an account).
-        Asked before a recipient is called unknown, since a first login on another node
-        reaches this node's registry a moment later."""
+        answers ``unavailable``: "nobody" would be false for a user who has an account):
+        :meth:`known_names` of one key. Asked before a recipient is called unknown, since a
+        first login on another node reaches this node's registry a moment later."""
+        self.known_names((key,), lambda names: callback(names if names is UNANSWERED else names[key]))
+
+    def known_names(self, keys: Sequence[str], callback: Callable[[Any], None]) -> None:
+        """``callback({key: name or None})``: which of users ``keys`` Redis's store knows (the
+        store's ``users`` hash, stores/redis.py, under the same default prefix), in one round
+        trip whatever their number (a watch asks up to 500); ``callback(peers.UNANSWERED)``
+        if Redis did not answer."""
         async def run() -> None:
             try:
-                reply = await self._redis.execute("HGET", self.prefix + "users", key)
+                reply = await self._redis.execute("HMGET", self.prefix + "users", *keys)
             except Exception as exc:  # answered, whatever it was
-                self._not_done("lookup of a recipient", exc)
+                self._not_done("lookup of a user's name", exc)
                 return callback(UNANSWERED)
-            if isinstance(reply, RedisError):
-                self._failed("lookup of a recipient", reply)
+            if isinstance(reply, RedisError) or not isinstance(reply, list) or len(reply) != len(keys):
+                self._failed("lookup of a user's name", reply)
                 return callback(UNANSWERED)
-            callback(None if reply is None else _text(reply))
+            callback({key: None if name is None else _text(name) for key, name in zip(keys, reply)})
 
         asyncio.ensure_future(run())
 

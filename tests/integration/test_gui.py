@@ -34,6 +34,7 @@ from faultproxy import UP, Fault, FaultProxy
 from server import ServerConfig, ServerThread
 from clientkit import start
 from tools import require_module, require_tool
+from waits import wait_until
 from wire import WireClient
 from processes import stop_process
 
@@ -325,6 +326,39 @@ def test_presence_and_room_notices(open_gui, server) -> None:
     bob.cmd("type", text="see you later")
     state = bob.wait(lambda s: [m["state"] for m in s["outgoing"]] == ["queued"], "the message as queued")
     assert "◷ queued" in state["panes"]["alice"]
+
+
+def test_a_contact_whose_name_nobody_has_any_more_is_said_so_in_the_list(display: str, tmp_path: Path) -> None:
+    """Bob opened a conversation with Zeferino, a guest, who left; his name was forgotten
+    (its hold and memory over). Bob's window, back from a lost connection, watches its conversations
+    again: the server's answer says nobody has that name (``unknown``), and the row and
+    the header say so, not "offline" as if his messages would wait for him."""
+    config = ServerConfig(host="127.0.0.1", port=0, guest_hold=0.3, guest_remembered=0.3, expiry_interval=0.1)
+    with ServerThread(config) as server:
+        relay = server.server.relay
+        bob = Gui(display, server.port, "Bob", tmp_path)
+        try:
+            bob.logged_in()
+            with WireClient.login(server.host, server.port, "Zeferino"):
+                bob.cmd("new_chat", name="zeferino")
+                bob.wait(lambda s: s["active"] == "zeferino", "Zeferino's conversation")
+            bob.cmd("key", sequence="<Control-Key-1>")
+            bob.wait(lambda s: contact(s, "zeferino") and "offline" in contact(s, "zeferino")["tags"], "Zeferino offline")
+            wait_until(lambda: server.call(lambda: "zeferino" not in relay.known), what="Zeferino's name forgotten")
+
+            def drop() -> None:
+                for session in list(relay.sessions):
+                    if session.name == "Bob":
+                        session.abort("dropped by the test")
+            server.call(drop)
+            state = bob.wait(lambda s: contact(s, "zeferino") and "nobody" in contact(s, "zeferino")["tags"],
+                             "Zeferino said to be nobody's")
+            assert contact(state, "zeferino")["text"].strip() == "Zeferino  (unknown)"
+            bob.cmd("key", sequence="<Control-Key-2>")
+            state = bob.wait(lambda s: s["active"] == "zeferino", "Zeferino's conversation")
+            assert state["header"][1] == "nobody by that name has logged in here", state["header"]
+        finally:
+            bob.close()
 
 
 @pytest.mark.timeout_seconds(180)  # its own waits add up to 90 s before it reports what failed

@@ -12,10 +12,12 @@ import time
 import pytest
 
 from protocol import (
+    Block,
     Done,
     ErrorCode,
     ErrorReply,
     LookupRequest,
+    LookupResult,
     Presence,
     SendDirect,
     UserJoined,
@@ -101,7 +103,7 @@ def test_a_watcher_in_a_small_room_hears_each_notice_once(loop):
     bench = bench_with(loop, timers, presence_room_limit=10)
     alice = bench.login("Alice")
     bench.relay.handle(alice, Watch("w", ("Bob",)))
-    assert alice.take(Watching) == [Watching("w", (), ("Bob",))]
+    assert alice.take(Watching) == [Watching("w", (), (), ("Bob",))]  # never logged in: nobody's yet
     bob = bench.login("Bob")
     leave(bench, bob)
     timers.run()
@@ -191,7 +193,7 @@ def test_above_the_limit_only_the_watchers_of_a_user_hear_of_it(loop):
     timers.run()
     notices(alice), notices(bob)
     bench.relay.handle(alice, Watch("w", ("dave",)))
-    assert alice.take(Watching) == [Watching("w", (), ("dave",))]  # not online yet
+    assert alice.take(Watching) == [Watching("w", (), (), ("dave",))]  # never logged in yet
     carol = bench.login("Carol")  # three online: quiet
     dave = bench.login("Dave")
     # Told at once (no batch), to Alice only.
@@ -213,15 +215,50 @@ def test_the_watch_answer_tells_who_of_the_names_is_online_now(loop):
     alice = bench.login("Alice")
     timers.run()
     notices(alice)
-    # Any spelling; a name twice counts once; Zed never logged in (offline, like whois's
-    # "unknown": the answer says no more than who does).
+    # Any spelling; a name twice counts once; Zed never logged in (unknown, as whois says:
+    # the answer says no more than who and whois do).
     bench.relay.handle(alice, Watch("w", ("BOB", "zed", "carol", "bob")))
     [answer] = alice.take(Watching)
     since = {r.name: r.since for r in bench.relay.registry.online()}
-    assert answer == Watching("w", (Presence("Bob", since["Bob"]), Presence("Carol", since["Carol"])), ("zed",))
+    assert answer == Watching("w", (Presence("Bob", since["Bob"]), Presence("Carol", since["Carol"])), (), ("zed",))
     assert sorted(bench.relay.watchlists.watched_by(alice)) == ["bob", "carol", "zed"]
     leave(bench, bob)
     assert notices(alice) == [("UserLeft", "Bob")]
+    bench.store.close()
+
+
+def test_the_watch_answer_says_which_names_nobody_has_as_whois_does(loop):
+    """``unknown``: the names nobody has, by whois's rule. An account offline and a guest
+    whose name is held are someone's (offline); once the guest's name is forgotten (its
+    hold over, on the test's clock), nobody's. Blocking plays no part: it tells no more."""
+    bench = bench_with(loop, Timers())
+    bench.relay.logins.guests.clock = None  # the hold runs on the times the test gives
+    leave(bench, bench.login("Bob", "correct horse", register=True))
+    carol = bench.login("Carol")
+    bench.relay.handle(carol, Block("b", "Alice"))  # Carol blocks Alice: whois tells Alice no less
+    bench.settle()
+    leave(bench, carol)
+    alice = bench.login("Alice")
+    names = ("bob", "CAROL", "Zed")
+
+    def asked() -> tuple[Watching, dict[str, str]]:
+        for name in names:
+            bench.relay.handle(alice, LookupRequest(name, name))
+        bench.relay.handle(alice, Watch("w", names))
+        bench.settle()
+        whois = {answer.request_id: answer.status for answer in alice.take(LookupResult)}
+        [answer] = alice.take(Watching)
+        return answer, whois
+
+    answer, whois = asked()
+    assert answer == Watching("w", (), ("bob", "CAROL"), ("Zed",))
+    assert whois == {"bob": "offline", "CAROL": "offline", "Zed": "unknown"}
+    bench.relay.forget_guests(time.time() + 400 * 86400)  # long after Carol's hold and memory
+    bench.settle()
+    assert "carol" not in bench.relay.known
+    answer, whois = asked()
+    assert answer == Watching("w", (), ("bob",), ("CAROL", "Zed"))
+    assert whois == {"bob": "offline", "CAROL": "unknown", "Zed": "unknown"}
     bench.store.close()
 
 
@@ -488,12 +525,25 @@ def test_watch_soon_hands_the_answer_on_and_skips_names_already_watched(quiet_se
     _connect(clients, quiet_server, "Bob")
     alice.watch_soon(["Bob", "Carol"])
     answer = _next(alice, Watching, time.monotonic() + 10)
-    assert ([p.name for p in answer.users], answer.offline) == (["Bob"], ("Carol",))
+    assert ([p.name for p in answer.users], answer.offline, answer.unknown) == (["Bob"], (), ("Carol",))
     alice.watch_soon(["bob"])  # watched already: no request
     alice.watch_soon(["Dave"])
     answer = _next(alice, Watching, time.monotonic() + 10)
-    assert (answer.users, answer.offline) == ((), ("Dave",))
+    assert (answer.users, answer.offline, answer.unknown) == ((), (), ("Dave",))
     assert sorted(alice.watched) == ["Bob", "Carol", "Dave"]
+
+
+def test_a_real_server_answers_a_watch_of_a_name_never_seen_in_unknown(quiet_server, clients):
+    """A name nobody has logged in with is in the answer's ``unknown`` (whois says
+    "unknown" of it too), not ``offline``, which a client's kept list showed forever."""
+    alice = _connect(clients, quiet_server, "Alice")
+    bob = _connect(clients, quiet_server, "Bob")
+    bob.close()  # offline now, held for Bob: someone's
+    wait_until(lambda: quiet_server.call(lambda: "bob" not in quiet_server.server.relay.registry), what="Bob leaving")
+    alice.watch_soon(["BOB", "Zeferino"])
+    answer = _next(alice, Watching, time.monotonic() + 10)
+    assert (answer.users, answer.offline, answer.unknown) == ((), ("BOB",), ("Zeferino",))
+    assert [alice.lookup(name).status for name in ("Bob", "Zeferino")] == ["offline", "unknown"]
 
 
 # --- The terminal watches whom it talks to -------------------------------------------------------

@@ -7,6 +7,7 @@ users are terminal users (``chatpeer.TcpPeer``).
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -160,3 +161,45 @@ def test_the_header_shows_where_the_person_is_again_when_they_come_back(either_p
         assert page.problems() == []
     finally:
         alice.close()
+
+
+def _row_says(key: str, words: str) -> str:
+    """A condition: the contact row of ``key`` shows ``words`` as its presence."""
+    return (f"document.querySelector('button.contact[data-key={json.dumps(key)}] .contact-presence')"
+            f"?.textContent === {json.dumps(words)}")
+
+
+def test_a_kept_contact_nobody_has_is_said_so_in_the_list(quiet_page: Page) -> None:
+    """The page's kept conversations are watched at each login; a name nobody has (never
+    logged in, or a guest's name forgotten since) stayed "offline" in the list forever, the
+    page finding out only when its conversation was opened. The answer to the watch says it
+    (``unknown``): the row says what the header would, and a later login undoes it."""
+    page = quiet_page
+    page.log_in("Bob")
+    alice = TcpPeer("127.0.0.1", page.srv.port)
+    alice.login("Alice")
+    alice.close()  # someone's, offline now
+    relay = page.srv.server.relay
+    page.wait_for("document.getElementById('connection').dataset.status === 'online'")
+    assert page.srv.call(lambda: "alice" in relay.known and "alice" not in relay.registry) is True
+    # A reload brings the tab's conversations back, none opened (so none looked up).
+    page.js("sessionStorage.setItem('chat.session', JSON.stringify("
+            "{name: 'Bob', conversations: ['Zeferino', 'Alice'], active: null}))")
+    page.cdp.send("Page.reload")
+    page.cdp.wait_event("Page.loadEventFired", timeout=TIMEOUT)
+    page.wait_for("document.getElementById('connection').dataset.status === 'online'")
+    page.wait_for(_row_says("@zeferino", "nobody by that name has logged in here"))
+    assert page.js("document.querySelector('button.contact[data-key=\"@alice\"] .contact-presence')?.textContent"
+                   " || ''") != "nobody by that name has logged in here"
+    label = page.js("document.querySelector('button.contact[data-key=\"@zeferino\"]').getAttribute('aria-label')")
+    assert label == "Zeferino, nobody by that name has logged in here"
+    page.open_conversation("Zeferino")
+    page.wait_for("document.getElementById('conversation-presence').textContent"
+                  " === 'Nobody by that name has logged in here'")
+    zeferino = TcpPeer("127.0.0.1", page.srv.port)
+    try:
+        zeferino.login("Zeferino")  # someone's now: the page, watching, is told
+        page.wait_for(_row_says("@zeferino", "online"))
+        assert page.problems() == []
+    finally:
+        zeferino.close()

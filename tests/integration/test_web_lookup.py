@@ -22,6 +22,7 @@ from chatpeer import TcpPeer
 from protocol import ErrorCode, ErrorReply, LookupRequest
 from server import ServerConfig
 from tools import require_tool
+from waits import wait_until
 
 pytestmark = pytest.mark.timeout_seconds(120)
 
@@ -204,7 +205,10 @@ def test_a_lookup_refused_for_now_is_asked_again_after_the_wait(page: Page, code
             f".observe({PRESENCE}, {{childList: true, characterData: true, subtree: true}})")
     _new_chat(page, name)
     page.wait_for(_presence_is(said), timeout=15)
-    assert len(refused) == 2
+    if name == "Carol":
+        assert len(refused) == 2
+    else:  # the answer to the page's watch may say it first (the server's word too): asked again all the same
+        wait_until(lambda: len(refused) == 2, what="the lookup asked again after the wait")
     shown = page.js("window.presenceSaid")
     while shown and shown[0] == "Messages here go to everyone online":  # the room's, as the page opened
         shown.pop(0)

@@ -1060,3 +1060,22 @@ def test_a_session_the_server_ended_for_silence_is_not_called_an_error_in_either
             assert [line.text for line in model.conversations[model.active].lines] == [said]
         finally:
             i18n.use("en")
+
+
+def test_a_watched_contact_nobody_has_is_said_so_until_they_come() -> None:
+    """The answer to a watch says which names nobody has (``unknown``): the window's list
+    and header say so of such a contact (not "offline" forever); their login undoes it."""
+    from client.gui.model import NOBODY, OFFLINE, ONLINE
+    from protocol import Presence, UserJoined, Watching
+    model = ChatModel("Alice")
+    model.set_state(CONNECTED)
+    model.open("Zed")
+    model.open("Bob")
+    model.apply(Watching("w", (), ("Bob",), ("zed",)))
+    assert (model.presence("zed"), model.presence("bob")) == (NOBODY, OFFLINE)
+    assert model.person_subtitle("zed") == ("nobody by that name has logged in here",)
+    assert model.person_subtitle("bob") == ("offline",)
+    model.apply(UserJoined("Zed", 5.0))
+    assert model.presence("zed") == ONLINE
+    model.apply(Watching("w2", (Presence("Bob", 6.0),), ("Zed",), ()))  # an older server's way: offline
+    assert (model.presence("zed"), model.presence("bob")) == (OFFLINE, ONLINE)

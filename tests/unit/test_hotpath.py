@@ -94,7 +94,7 @@ def test_a_lookup_the_cluster_could_not_answer_says_so_not_that_nothing_could_be
     bench = RelayBench(loop)
     alice = bench.login("Alice")
     asked: list[tuple[str, object]] = []
-    bench.relay.peers.known_name = lambda key, callback: asked.append((key, callback))
+    bench.relay.peers.known_names = lambda keys, callback: asked.append((keys, callback))
     bench.relay.handle(alice, LookupRequest("w", "Zed"))
     asked[0][1](UNANSWERED)
     bench.settle()

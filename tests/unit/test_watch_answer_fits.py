@@ -35,11 +35,13 @@ class FakeSession:
         self.sent.append(event)
 
 
-def _desk(online: list[str]) -> tuple[RegistryDesk, Watchlists]:
+def _desk(online: list[str], known: tuple[str, ...] = ()) -> tuple[RegistryDesk, Watchlists]:
+    """A single server's desk: ``online`` users, and ``known`` ones offline (an account's)."""
     records = {canonical(name): SimpleNamespace(name=name, since=SINCE) for name in online}
     watchlists = Watchlists(const.MAX_WATCHED)
     relay = SimpleNamespace(intake=SimpleNamespace(admit=lambda session, handler, request: True),
-                            watchlists=watchlists, directory=SimpleNamespace(lookup=records.get))
+                            watchlists=watchlists, directory=SimpleNamespace(lookup=records.get),
+                            known={canonical(name): name for name in (*online, *known)}, peers=SimpleNamespace())
     return RegistryDesk(relay), watchlists  # type: ignore[arg-type]
 
 
@@ -72,7 +74,7 @@ def test_the_same_names_in_smaller_parts_are_answered_and_watched() -> None:
 
 
 def test_a_watch_of_short_names_is_answered_as_before() -> None:
-    desk, watchlists = _desk(online=["Ana", "João"])
+    desk, watchlists = _desk(online=["Ana", "João"], known=("Bob",))
     session = FakeSession()
     desk._watch(session, Watch("w1", ("ana", "Bob", "JOÃO")))
     assert session.sent == [Watching("w1", (Presence("Ana", SINCE), Presence("João", SINCE)), ("Bob",))]
@@ -82,15 +84,18 @@ def test_a_watch_of_short_names_is_answered_as_before() -> None:
 def test_a_watch_part_of_the_longest_names_always_fits() -> None:
     """What the project's clients send in one watch (codec.WATCH_PART) is answered whatever
     the names: all online with the longest display forms, or all offline as sent in the
-    most bytes a name may take (const.MAX_NAME_BYTES), or half of each."""
+    most bytes a name may take (const.MAX_NAME_BYTES), or half of each; names nobody has
+    (``unknown``) are as sent, as offline ones are, in one list or the other."""
     online = tuple(Presence(_long_name(n), float(codec.MAX_INTEGER) + 0.123) for n in range(codec.WATCH_PART))
     # A valid name of the most bytes as sent: Hangul syllables decomposed (three jamo each).
     as_sent = "\u1100\u1161\u11a8" * (const.MAX_NAME_BYTES // 9)
     assert len(as_sent.encode()) > const.MAX_NAME_BYTES - 9 and validate_name(as_sent)
     offline = (as_sent,) * codec.WATCH_PART
     half = codec.WATCH_PART // 2
-    for users, names in ((online, ()), ((), offline), (online[:half], offline[half:])):
-        assert codec.fits(Watching("i" * 64, users, names))
+    for users, names, nobody in ((online, (), None), ((), offline, None), (online[:half], offline[half:], None),
+                                 ((), (), offline), ((), offline[:half], offline[half:]),
+                                 (online[:half], offline[half:-1], offline[-1:])):
+        assert codec.fits(Watching("i" * 64, users, names, nobody))
 
 
 def test_the_clients_watch_in_parts_that_always_fit() -> None:

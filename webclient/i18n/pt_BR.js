@@ -901,6 +901,7 @@ chatCatalogueLoaded("pt_BR", {
   "{names} are typing…": "{names} estão digitando…",
   "{name}  (blocked)": "{name}  (bloqueado)",
   "{name}  (offline)": "{name}  (offline)",
+  "{name}  (unknown)": "{name}  (desconhecido)",
   "{name}  {where}  since {when}": "{name}  {where}  desde {when}",
   "{name} (since {when})": "{name} (desde {when})",
   "{name} (you)": "{name} (você)",
