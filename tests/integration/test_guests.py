@@ -27,8 +27,8 @@ from client.oneshot import send_once
 from client.outgoing import OutgoingMessage
 from client.resume import ResumeTokens, state_dir
 from protocol import (
-    Accepted, Block, Delivered, DirectMessage, ErrorCode, ErrorReply, Goodbye, HistoryPage, HistoryRequest, JoinRoom,
-    Queued, Receipt, Register, RoomInfo, RoomMessage, SendDirect, UserJoined, UserLeft, Welcome,
+    Accepted, Block, Delivered, DirectMessage, Done, ErrorCode, ErrorReply, Goodbye, Hello, HistoryPage, HistoryRequest,
+    JoinRoom, Queued, Receipt, Register, Revoke, RoomInfo, RoomMessage, SendDirect, UserJoined, UserLeft, Welcome,
 )
 from server import ServerConfig, ServerThread
 from server.guests import Claim, GuestNames
@@ -473,6 +473,65 @@ def test_raw_frames_after_the_hold_a_stranger_gets_neither_queue_nor_history():
                 assert events[-1].messages == ()
                 assert not [e for e in events if isinstance(e, DirectMessage)]
             assert alice.expect(ErrorReply, skip=NOTICES_AND_MAIL).code == ErrorCode.EXPIRED
+
+
+# --- A guest gives its name up ("Log out" on the page: a revoke of its own token) ---------
+
+
+def _leave(client: WireClient) -> None:
+    client.send(Goodbye("quit"))
+    client.wait_closed()
+
+
+@pytest.mark.parametrize("durable", [False, True], ids=["memory", "sqlite"])
+@pytest.mark.parametrize("comes_back", [False, True], ids=["stranger", "same-guest"])
+def test_a_guest_who_gives_its_name_up_leaves_it_to_the_next_hello_at_once(tmp_path, durable, comes_back):
+    """Alice revokes her own token and says bye: a hello for "Alice" is welcomed at once
+    (the hold, GUEST_HOLD, is not waited for) as a new holder, whether it carries no token
+    (a stranger) or the one given up (Alice again: simply the next taker, its token taken
+    as any proposed one): what waited for the name expires for its sender, and its history
+    starts anew, as at any take after a hold."""
+    with ServerThread(ServerConfig(host="127.0.0.1", port=0, data_dir=tmp_path if durable else None)) as server:
+        with WireClient.login(server.host, server.port, "Bob") as bob:
+            mine: dict = {}
+            with WireClient.login(server.host, server.port, "Alice", tokens=mine) as alice:
+                token = alice.welcome.resume
+                bob.send(SendDirect("b0", "Alice", "before"))
+                alice.expect(DirectMessage, skip=NOTICES)
+                alice.send(Revoke("r1", token))
+                assert alice.expect(Done, skip=NOTICES_AND_MAIL).request_id == "r1"
+                _leave(alice)
+            bob.expect(UserLeft, skip=(UserJoined, Accepted, Queued, Delivered, Receipt))
+            bob.send(SendDirect("b1", "Alice", "for the Alice who left"))
+            assert bob.expect(Queued, skip=NOTICES_AND_MAIL).request_id == "b1"
+            with WireClient.login(server.host, server.port, "Alice", tokens=mine if comes_back else {}) as taker:
+                assert taker.welcome.resume == (token if comes_back else taker.welcome.resume)
+                assert taker.welcome.resume and (comes_back or taker.welcome.resume != token)
+                taker.send(HistoryRequest("h", "Bob", 50))
+                events = []
+                while not isinstance(events[-1:] and events[-1], HistoryPage):
+                    events.append(taker.next(WAIT))
+                assert events[-1].messages == ()
+                assert not [e for e in events if isinstance(e, DirectMessage)]
+            assert bob.expect(ErrorReply, skip=NOTICES_AND_MAIL).code == ErrorCode.EXPIRED
+
+
+def test_a_revoke_of_another_guests_token_gives_nothing_up(tmp_path):
+    """Eve, who learnt Alice's token, sends a revoke of it from her own session: ``ok``, and
+    nothing happens: once Alice left, her name is held for her, and her token still works."""
+    tokens: dict = {}
+    with ServerThread(ServerConfig(host="127.0.0.1", port=0, data_dir=tmp_path)) as server:
+        with WireClient.login(server.host, server.port, "Alice", tokens=tokens) as alice:
+            token = alice.welcome.resume
+            with WireClient.login(server.host, server.port, "Eve", tokens={}) as eve:
+                eve.send(Revoke("r1", token))
+                assert eve.expect(Done, skip=NOTICES).request_id == "r1"
+            _leave(alice)
+        with WireClient(server.host, server.port) as stranger:
+            stranger.send(Hello("h1", "Alice", const.PROTOCOL_VERSION))
+            assert stranger.expect_error(ErrorCode.NAME_TAKEN).until is not None
+        with WireClient.login(server.host, server.port, "Alice", tokens=tokens) as back:
+            assert back.welcome.resume is None  # the same guest: it keeps its token
 
 
 # --- The client's token file ---------------------------------------------------------------
