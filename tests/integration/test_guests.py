@@ -33,6 +33,7 @@ from protocol import (
 from server import ServerConfig, ServerThread
 from server.guests import Claim, GuestNames
 from server.relay import Relay
+from server.store import StoreUnavailable
 from waits import wait_until
 from wire import WireClient
 from test_store import RelayBench, loop, open_store, store_kind  # noqa: F401  (fixtures)
@@ -514,6 +515,31 @@ def test_a_guest_who_gives_its_name_up_leaves_it_to_the_next_hello_at_once(tmp_p
                 assert events[-1].messages == ()
                 assert not [e for e in events if isinstance(e, DirectMessage)]
             assert bob.expect(ErrorReply, skip=NOTICES_AND_MAIL).code == ErrorCode.EXPIRED
+
+
+def test_a_give_up_the_store_refuses_is_answered_unavailable_and_the_name_stays_the_guests(loop, store_kind):
+    """The store fails the write of the given-up holding: the revoke is answered
+    ``unavailable`` at once (not ``ok``: nothing was given up), and the token still proves
+    the name here, held for its guest once it left."""
+    bench = RelayBench(loop, store_kind)
+    alice = bench.login("Alice")
+    saves = []
+
+    def failing(key, holding, callback=None, on_error=None):
+        saves.append(key)
+        on_error(StoreUnavailable("disk full", storage=True))
+    bench.store.save_holding = failing
+    bench.relay.handle(alice, Revoke("r1", bench.tokens["alice"]))
+    bench.settle()
+    [refused] = alice.take(ErrorReply)
+    assert saves == ["alice"] and refused.code == ErrorCode.UNAVAILABLE and refused.request_id == "r1"
+    assert not alice.take(Done)
+    bench.relay.disconnected(alice, None)
+    bench.settle()
+    [stranger] = bench.attempt("Alice", tokens={}).take(ErrorReply)
+    assert stranger.code == ErrorCode.NAME_TAKEN
+    assert [type(e) for e in bench.attempt("Alice").take(Welcome)] == [Welcome]
+    bench.store.close()
 
 
 def test_a_revoke_of_another_guests_token_gives_nothing_up(tmp_path):
