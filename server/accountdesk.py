@@ -101,7 +101,8 @@ class AccountDesk:
         the token proves nothing from then on, and once this session has left nobody holds
         the name (guests.py, GuestNames.give_up): the next hello takes it, and the relay's
         take (Relay._hold_name) hands what waited over as after a hold. ``ok`` once the store
-        has it; ``unavailable`` if it failed (the token then works as before). ``ok`` with
+        has it; ``unavailable`` if it failed (the token then works as before), or, said
+        uncertain, if Redis may have it (given up then, and written again). ``ok`` with
         nothing done for any other token (another guest's, one already given up: nobody
         gives up a name for someone else) or a holding that is not this session's epoch's."""
         relay = self.relay
@@ -120,7 +121,13 @@ class AccountDesk:
                 log.info("guest %s gave its name up", session.name)
                 session.send(Done(request.request_id))
                 return
-            if guests.holdings.get(key) is holding and holding.token_hash == GIVEN_UP:
+            if failure.maybe_done:
+                # Redis may have it: given up here too, and written again once it answers
+                # (Relay._save_unsaved_holdings), so that no node keeps a token its guest
+                # gave up; the answer says it may have been done (a resend finds it done: ok).
+                relay.peers.holding_changed(key, holding)
+                relay._holding_unsaved(key, holding, failure)  # (the relay's own desk)
+            elif guests.holdings.get(key) is holding and holding.token_hash == GIVEN_UP:
                 holding.token_hash = earlier  # not stored: the token still proves the name, here too
             session.send(unavailable_error(relay.config, request.request_id, failure))
 

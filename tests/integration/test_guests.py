@@ -542,6 +542,33 @@ def test_a_give_up_the_store_refuses_is_answered_unavailable_and_the_name_stays_
     bench.store.close()
 
 
+def test_a_give_up_the_store_may_have_done_is_kept_and_a_resend_finds_it_done(loop, store_kind):
+    """Redis took the write and did not answer in time (``maybe_done``): the answer says it
+    may have been done (``uncertain``), the name is given up here too (never a token a node
+    takes for proof while Redis has it given up), the holding is written again once the
+    store recovers, and a resend of the revoke is answered ``ok``."""
+    bench = RelayBench(loop, store_kind)
+    alice = bench.login("Alice")
+    real = bench.store.save_holding
+
+    def unsure(key, holding, callback=None, on_error=None):
+        on_error(StoreUnavailable("redis timed out", storage=True, maybe_done=True))
+    bench.store.save_holding = unsure
+    bench.relay.handle(alice, Revoke("r1", bench.tokens["alice"]))
+    bench.settle()
+    [refused] = alice.take(ErrorReply)
+    assert refused.code == ErrorCode.UNAVAILABLE and refused.uncertain
+    assert "alice" in bench.relay._unsaved_holdings
+    bench.store.save_holding = real
+    bench.relay.handle(alice, Revoke("r1", bench.tokens["alice"]))
+    bench.settle()
+    assert alice.take(Done) == [Done("r1")]
+    bench.relay.disconnected(alice, None)
+    bench.settle()
+    assert [type(e) for e in bench.attempt("Alice", tokens={}).take(Welcome)] == [Welcome]
+    bench.store.close()
+
+
 def test_a_revoke_of_another_guests_token_gives_nothing_up(tmp_path):
     """Eve, who learnt Alice's token, sends a revoke of it from her own session: ``ok``, and
     nothing happens: once Alice left, her name is held for her, and her token still works."""
