@@ -25,7 +25,6 @@ from registry import canonical, validate_name
 
 from . import mailbox
 from .login import account_gone_error, unavailable_error
-from .guests import GIVEN_UP
 from .store import StoreUnavailable
 
 if TYPE_CHECKING:
@@ -116,8 +115,13 @@ class AccountDesk:
             return
 
         def decided(failure: StoreUnavailable | None) -> None:
+            # (In a cluster an echo of an earlier holding event may have replaced the object
+            # meanwhile, given up all the same: GuestNames.echoed.)
+            current = guests.holdings.get(key)
+            if current is None or current.epoch != holding.epoch:
+                current = holding
             if failure is None:
-                relay.peers.holding_changed(key, holding)
+                relay.peers.holding_changed(key, current)
                 log.info("guest %s gave its name up", session.name)
                 session.send(Done(request.request_id))
                 return
@@ -125,10 +129,10 @@ class AccountDesk:
                 # Redis may have it: given up here too, and written again once it answers
                 # (Relay._save_unsaved_holdings), so that no node keeps a token its guest
                 # gave up; the answer says it may have been done (a resend finds it done: ok).
-                relay.peers.holding_changed(key, holding)
-                relay._holding_unsaved(key, holding, failure)  # (the relay's own desk)
-            elif guests.holdings.get(key) is holding and holding.token_hash == GIVEN_UP:
-                holding.token_hash = earlier  # not stored: the token still proves the name, here too
+                relay.peers.holding_changed(key, current)
+                relay._holding_unsaved(key, current, failure)  # (the relay's own desk)
+            else:  # not stored: the token still proves the name, here too
+                guests.not_given_up(key, earlier, holding.epoch)
             session.send(unavailable_error(relay.config, request.request_id, failure))
 
         # (Written whatever Redis keeps: a newer holding there is another node's take, so

@@ -152,6 +152,12 @@ class GuestNames:
         self._leavings: dict[str, float] = {key: h.left_at + self.remembered for key, h in sorted(
             holdings.items(), key=lambda item: item[1].left_at or 0.0) if h.left_at is not None}
         self._rechecks: dict[str, float] = {}
+        # Key -> the token hash its guest gave up here (give_up), until this cache hears the
+        # give-up itself back, or a newer holding (echoed): in a cluster a node reads back
+        # on the events stream what it published, and an echo of the holding from before
+        # the give-up must not bring the token back (it did, and the leaving published then
+        # carried it to every node).
+        self.giving_up: dict[str, bytes] = {}
 
     def decide(self, key: str, token: str | None, now: float) -> tuple[Claim, float]:
         """What a hello for guest name ``key`` with ``token`` gets, and, for HELD, until
@@ -187,6 +193,8 @@ class GuestNames:
             token = binascii.b2a_base64(os.urandom(32), newline=False).translate(_URL_SAFE).rstrip(b"=").decode()
         holding = self.holdings[key] = Holding(name, _digest(token), epoch, None)
         self.lookalikes.add(name)
+        if self.giving_up:  # (a test, not a call, on every take: test_login_cost)
+            self.giving_up.pop(key, None)
         return token, holding
 
     def give_up(self, key: str, token: str | None) -> Holding | None:
@@ -198,8 +206,30 @@ class GuestNames:
         holding = self.holdings.get(key)
         if holding is None or not proves(holding, token):
             return None
+        self.giving_up[key] = holding.token_hash
         holding.token_hash = GIVEN_UP
         return holding
+
+    def not_given_up(self, key: str, token_hash: bytes, epoch: int) -> None:
+        """The store failed the give-up of ``key``: its holding of ``epoch`` (the one here
+        now: an echo may have replaced the object) proves ``token_hash`` again."""
+        self.giving_up.pop(key, None)
+        holding = self.holdings.get(key)
+        if holding is not None and holding.epoch == epoch and holding.token_hash == GIVEN_UP:
+            holding.token_hash = token_hash
+
+    def echoed(self, key: str, token_hash: bytes) -> bytes:
+        """The token hash to keep for a holding of ``key`` heard from the events stream with
+        ``token_hash``: :data:`GIVEN_UP` for the one this node's guest gave up (an echo of
+        what this node published before), else ``token_hash``, and once that is another
+        (the give-up's own echo, or a newer holding) nothing older can follow."""
+        old = self.giving_up.get(key)
+        if old is None:
+            return token_hash
+        if hmac.compare_digest(old, token_hash):
+            return GIVEN_UP
+        del self.giving_up[key]
+        return token_hash
 
     def held_lookalikes(self, name: str, now: float) -> list[str]:
         """The guest names held now (holder online, or within the hold) that look like
@@ -300,6 +330,7 @@ class GuestNames:
     def forget(self, key: str) -> None:
         """Drop the holding of ``key``: the name is anyone's, as if it had never been held."""
         holding = self.holdings.pop(key, None)
+        self.giving_up.pop(key, None)
         if holding is not None:
             self.lookalikes.discard(holding.name)
 

@@ -76,3 +76,44 @@ def test_a_given_up_name_is_still_forgotten_only_once_no_longer_remembered() -> 
     names.left("ana", clocks.wall)
     assert names.forgettable(clocks.wall + 1.0, 10) == []
     assert names.forgettable(clocks.wall + 86400.0, 10) == ["ana"]
+
+
+def test_an_echo_of_the_holding_from_before_the_give_up_does_not_bring_the_token_back() -> None:
+    # A cluster node reads back on the events stream what it published: the holding of the
+    # take (the old token) may come after the give-up here. It stays given up, until the
+    # give-up's own echo (or a newer holding) is heard: nothing older follows that.
+    clocks = Clocks()
+    names, token = ana_online(clocks)
+    old = names.holdings["ana"].token_hash
+    names.give_up("ana", token)
+    assert names.echoed("ana", old) == GIVEN_UP
+    assert names.echoed("ana", GIVEN_UP) == GIVEN_UP  # its own echo: the window closes
+    assert names.echoed("ana", old) == old  # a newer holding of that token (taken again)
+    assert names.echoed("bob", old) == old
+
+
+def test_a_give_up_the_store_failed_gives_the_token_back_to_the_holding_here_now() -> None:
+    clocks = Clocks()
+    names, token = ana_online(clocks)
+    old = names.holdings["ana"].token_hash
+    names.give_up("ana", token)
+    # An echo replaced the object meanwhile (given up all the same).
+    names.holdings["ana"] = Holding("Ana", names.echoed("ana", old), 7, None)
+    names.not_given_up("ana", old, 7)
+    assert names.holdings["ana"].token_hash == old and names.giving_up == {}
+    assert names.decide("ana", token, clocks.wall) == (Claim.RESUME, 0.0)
+    names.not_given_up("ana", b"x" * 32, 6)  # another epoch's: nothing
+    assert names.holdings["ana"].token_hash == old
+
+
+def test_a_new_take_or_forgetting_ends_the_give_up_window() -> None:
+    clocks = Clocks()
+    names, token = ana_online(clocks)
+    names.give_up("ana", token)
+    names.left("ana", clocks.wall)
+    names.take("ana", "Ana", 8, proposed=token)  # the same guest, back as the next taker
+    assert names.giving_up == {}
+    assert names.decide("ana", token, clocks.wall) == (Claim.RESUME, 0.0)
+    names.give_up("ana", token)
+    names.forget("ana")
+    assert names.giving_up == {}
