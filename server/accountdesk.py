@@ -114,14 +114,15 @@ class AccountDesk:
             session.send(Done(request.request_id))
             return
 
-        def decided(failure: StoreUnavailable | None) -> None:
+        def decided(failure: StoreUnavailable | None, written: bool = True) -> None:
             # (In a cluster an echo of an earlier holding event may have replaced the object
             # meanwhile, given up all the same: GuestNames.echoed.)
             current = guests.holdings.get(key)
             if current is None or current.epoch != holding.epoch:
                 current = holding
             if failure is None:
-                relay.peers.holding_changed(key, current)
+                if written:  # (else Redis keeps a newer holding, another node's take: the stream brings it)
+                    relay.peers.holding_changed(key, current)
                 log.info("guest %s gave its name up", session.name)
                 session.send(Done(request.request_id))
                 return
@@ -135,9 +136,9 @@ class AccountDesk:
                 guests.not_given_up(key, earlier, holding.epoch)
             session.send(unavailable_error(relay.config, request.request_id, failure))
 
-        # (Written whatever Redis keeps: a newer holding there is another node's take, so
-        # the name was not this guest's any more, and the answer is ok as for any such.)
-        self._in_order(session, lambda done: relay.store.save_holding(key, holding, lambda _written: done(None),
+        # (Not written when Redis keeps a newer holding, another node's take: the name was not
+        # this guest's any more, and the answer is ok, as for any such.)
+        self._in_order(session, lambda done: relay.store.save_holding(key, holding, lambda written: done(None, written),
                                                                       done), decided)
 
     def _change_password(self, session: ClientSession, request: ChangePassword) -> None:

@@ -569,6 +569,24 @@ def test_a_give_up_the_store_may_have_done_is_kept_and_a_resend_finds_it_done(lo
     bench.store.close()
 
 
+def test_a_give_up_redis_refuses_for_a_newer_holding_tells_no_other_node(loop, store_kind):
+    """Redis keeps a newer holding of the name (another node's guest took it): the give-up
+    is answered ``ok`` (the name was not this guest's any more) and not published, which
+    would put this node's stale holding over the newer one in every node's cache."""
+    bench = RelayBench(loop, store_kind)
+    alice = bench.login("Alice")
+    told = []
+    bench.relay.peers.holding_changed = lambda key, holding: told.append(key)
+
+    def newer_kept(key, holding, callback=None, on_error=None):
+        callback(False)
+    bench.store.save_holding = newer_kept
+    bench.relay.handle(alice, Revoke("r1", bench.tokens["alice"]))
+    bench.settle()
+    assert alice.take(Done) == [Done("r1")] and told == []
+    bench.store.close()
+
+
 def test_a_revoke_of_another_guests_token_gives_nothing_up(tmp_path):
     """Eve, who learnt Alice's token, sends a revoke of it from her own session: ``ok``, and
     nothing happens: once Alice left, her name is held for her, and her token still works."""
