@@ -587,6 +587,33 @@ def test_a_give_up_redis_refuses_for_a_newer_holding_tells_no_other_node(loop, s
     bench.store.close()
 
 
+@pytest.mark.parametrize("online_at_stop", [False, True])
+def test_a_name_given_up_stays_given_up_across_a_restart(loop, tmp_path, online_at_stop):
+    """The give-up is in the database (the holding's empty token hash): read back at a
+    restart, whether the guest had left or was still online when the server stopped, the
+    name is held by nobody and the old token proves nothing."""
+    path = tmp_path / "chat.sqlite3"
+    bench = RelayBench(loop)
+    bench.store.close()
+    bench.store = open_store(loop, path)
+    bench.relay = Relay(ServerConfig(), bench.store)
+    alice = bench.login("Alice")
+    token = bench.tokens["alice"]
+    bench.relay.handle(alice, Revoke("r1", token))
+    bench.settle()
+    assert alice.take(Done) == [Done("r1")]
+    if not online_at_stop:
+        bench.relay.disconnected(alice, None)
+        bench.settle()
+    bench.store.close()
+    bench.store = open_store(loop, path)
+    bench.relay = Relay(ServerConfig(), bench.store)
+    stranger = bench.attempt("Alice", tokens={})
+    [welcome] = stranger.take(Welcome)
+    assert welcome.resume and welcome.resume != token
+    bench.store.close()
+
+
 def test_a_revoke_of_another_guests_token_gives_nothing_up(tmp_path):
     """Eve, who learnt Alice's token, sends a revoke of it from her own session: ``ok``, and
     nothing happens: once Alice left, her name is held for her, and her token still works."""
