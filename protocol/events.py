@@ -273,7 +273,9 @@ class Unwatch(Event):
 @dataclass(frozen=True, slots=True)
 class Revoke(Event):
     """Forget the account resume credential ``resume`` (one the server issued to this
-    account: "Log out" on a page that kept it). Answered by :class:`Done`."""
+    account: "Log out" on a page that kept it), or, from a guest's session with its own
+    resume token, give the guest name up (PROTOCOL.md, "``revoke``"). Answered by
+    :class:`Done`."""
 
     TYPE: ClassVar[str] = "revoke"
     SENDER: ClassVar[str] = "client"

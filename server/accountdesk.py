@@ -83,10 +83,10 @@ class AccountDesk:
                                                                 address=group), claimed)
 
     def _revoke(self, session: ClientSession, request: Revoke) -> None:
-        """Forget an account resume credential of this session's account ("Log out").
-        A guest's token is not revoked: it is what keeps the name the guest's."""
+        """Forget an account resume credential of this session's account ("Log out"), or,
+        for a guest, give its name up (:meth:`_give_up_name`)."""
         if not session.registered:
-            session.send(Done(request.request_id))
+            self._give_up_name(session, request)
             return
 
         def revoked(error: ErrorReply | None) -> None:
@@ -94,6 +94,52 @@ class AccountDesk:
                          else ErrorReply(error.code, error.message, request.request_id, error.retry_after))
 
         self.relay.logins.revoke(session.key, request.resume, revoked)
+
+    def _give_up_name(self, session: ClientSession, request: Revoke) -> None:
+        """A guest's ``revoke`` of its own token gives its name up (PROTOCOL.md, "``revoke``"):
+        the token proves nothing from then on, and once this session has left nobody holds
+        the name (guests.py, GuestNames.give_up): the next hello takes it, and the relay's
+        take (Relay._hold_name) hands what waited over as after a hold. ``ok`` once the store
+        has it; ``unavailable`` if it failed (the token then works as before), or, said
+        uncertain, if Redis may have it (given up then, and written again). ``ok`` with
+        nothing done for any other token (another guest's, one already given up: nobody
+        gives up a name for someone else) or a holding that is not this session's epoch's."""
+        relay = self.relay
+        key = session.key
+        guests = relay.logins.guests
+        held = guests.holdings.get(key)
+        earlier = held.token_hash if held is not None else None
+        holding = guests.give_up(key, request.resume) if held is not None and held.epoch == session.epoch else None
+        if holding is None:
+            session.send(Done(request.request_id))
+            return
+
+        def decided(failure: StoreUnavailable | None, written: bool = True) -> None:
+            # (In a cluster an echo of an earlier holding event may have replaced the object
+            # meanwhile, given up all the same: GuestNames.echoed.)
+            current = guests.holdings.get(key)
+            if current is None or current.epoch != holding.epoch:
+                current = holding
+            if failure is None:
+                if written:  # (else Redis keeps a newer holding, another node's take: the stream brings it)
+                    relay.peers.holding_changed(key, current)
+                log.info("guest %s gave its name up", session.name)
+                session.send(Done(request.request_id))
+                return
+            if failure.maybe_done:
+                # Redis may have it: given up here too, and written again once it answers
+                # (Relay._save_unsaved_holdings), so that no node keeps a token its guest
+                # gave up; the answer says it may have been done (a resend finds it done: ok).
+                relay.peers.holding_changed(key, current)
+                relay._holding_unsaved(key, current, failure)  # (the relay's own desk)
+            else:  # not stored: the token still proves the name, here too
+                guests.not_given_up(key, earlier, holding.epoch)
+            session.send(unavailable_error(relay.config, request.request_id, failure))
+
+        # (Not written when Redis keeps a newer holding, another node's take: the name was not
+        # this guest's any more, and the answer is ok, as for any such.)
+        self._in_order(session, lambda done: relay.store.save_holding(key, holding, lambda written: done(None, written),
+                                                                      done), decided)
 
     def _change_password(self, session: ClientSession, request: ChangePassword) -> None:
         """Set this session's account password (PROTOCOL.md, "``password``"): ``ok`` once

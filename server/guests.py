@@ -17,6 +17,11 @@ same guest: it gets the messages that waited and its history. The rules:
   and a new **epoch**, the highest message id given out before that login. Nothing of the
   earlier holders passes on: history shows the new holder only messages with a larger id,
   and what still waited for the earlier holder is expired (its senders are told);
+- the holder may **give the name up** (a ``revoke`` carrying its own token: "Log out" on the
+  web page; :meth:`GuestNames.give_up`): its holding keeps its epoch but no token proves
+  it any more (its hash is :data:`GIVEN_UP`), and once its session has left there is no
+  hold: the next hello, with that token or not, takes the name as after a hold, with what
+  a take does to what waited for the earlier holder;
 - an account (a password) is unaffected by all this; a guest who registers its name keeps
   its epoch, so it keeps its queue and its history, and nothing older;
 - once the hold is over, a holding nothing refers to any more (no message waiting for the
@@ -88,6 +93,13 @@ class Holding:
 NO_HOLDING = Holding("", b"", 0, None)
 
 
+# The token hash of a holding its guest gave up (GuestNames.give_up): no token's digest is
+# empty, so none proves it, and once its holder left it is not held (GuestNames.hold_left).
+# Stored as it is (SQLite, Redis): a holding read back at a restart, or by another node, is
+# given up too.
+GIVEN_UP = b""
+
+
 # A token a client proposes must be at least this long (base64url of 32 random bytes is
 # 43 characters; 32 characters of it still carry 192 bits), from the URL-safe alphabet.
 MIN_PROPOSED_TOKEN = 32
@@ -140,6 +152,12 @@ class GuestNames:
         self._leavings: dict[str, float] = {key: h.left_at + self.remembered for key, h in sorted(
             holdings.items(), key=lambda item: item[1].left_at or 0.0) if h.left_at is not None}
         self._rechecks: dict[str, float] = {}
+        # Key -> the token hash its guest gave up here (give_up), until this cache hears the
+        # give-up itself back, or a newer holding (echoed): in a cluster a node reads back
+        # on the events stream what it published, and an echo of the holding from before
+        # the give-up must not bring the token back (it did, and the leaving published then
+        # carried it to every node).
+        self.giving_up: dict[str, bytes] = {}
 
     def decide(self, key: str, token: str | None, now: float) -> tuple[Claim, float]:
         """What a hello for guest name ``key`` with ``token`` gets, and, for HELD, until
@@ -157,7 +175,9 @@ class GuestNames:
     def hold_left(self, holding: Holding, now: float) -> float:
         """Seconds left of the hold of ``holding``, whose holder is offline, at ``now``
         (the wall clock); 0 or less once it is over. On the monotonic clock: see the module
-        docstring."""
+        docstring. A holding given up (:data:`GIVEN_UP`) is held by nobody once its holder left."""
+        if holding.token_hash == GIVEN_UP:
+            return 0.0
         steady = self.clock() if self.clock is not None else now
         noted = holding.steady
         if noted is None or noted[0] != holding.left_at:
@@ -173,7 +193,43 @@ class GuestNames:
             token = binascii.b2a_base64(os.urandom(32), newline=False).translate(_URL_SAFE).rstrip(b"=").decode()
         holding = self.holdings[key] = Holding(name, _digest(token), epoch, None)
         self.lookalikes.add(name)
+        if self.giving_up:  # (a test, not a call, on every take: test_login_cost)
+            self.giving_up.pop(key, None)
         return token, holding
+
+    def give_up(self, key: str, token: str | None) -> Holding | None:
+        """The guest online under ``key`` gives its name up with ``token``, its own: returns
+        the holding, whose token hash is now :data:`GIVEN_UP` (the caller stores it, and puts
+        the old hash back if the store fails), or None if ``token`` proves no holding of
+        ``key``: nobody gives up a name with a token that is not the name's. While the
+        holder is online the name stays held (``decide``); once it left, nobody holds it."""
+        holding = self.holdings.get(key)
+        if holding is None or not proves(holding, token):
+            return None
+        self.giving_up[key] = holding.token_hash
+        holding.token_hash = GIVEN_UP
+        return holding
+
+    def not_given_up(self, key: str, token_hash: bytes, epoch: int) -> None:
+        """The store failed the give-up of ``key``: its holding of ``epoch`` (the one here
+        now: an echo may have replaced the object) proves ``token_hash`` again."""
+        self.giving_up.pop(key, None)
+        holding = self.holdings.get(key)
+        if holding is not None and holding.epoch == epoch and holding.token_hash == GIVEN_UP:
+            holding.token_hash = token_hash
+
+    def echoed(self, key: str, token_hash: bytes) -> bytes:
+        """The token hash to keep for a holding of ``key`` heard from the events stream with
+        ``token_hash``: :data:`GIVEN_UP` for the one this node's guest gave up (an echo of
+        what this node published before), else ``token_hash``, and once that is another
+        (the give-up's own echo, or a newer holding) nothing older can follow."""
+        old = self.giving_up.get(key)
+        if old is None:
+            return token_hash
+        if hmac.compare_digest(old, token_hash):
+            return GIVEN_UP
+        del self.giving_up[key]
+        return token_hash
 
     def held_lookalikes(self, name: str, now: float) -> list[str]:
         """The guest names held now (holder online, or within the hold) that look like
@@ -274,6 +330,7 @@ class GuestNames:
     def forget(self, key: str) -> None:
         """Drop the holding of ``key``: the name is anyone's, as if it had never been held."""
         holding = self.holdings.pop(key, None)
+        self.giving_up.pop(key, None)
         if holding is not None:
             self.lookalikes.discard(holding.name)
 

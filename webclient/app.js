@@ -399,15 +399,18 @@ function logIn(name, password, register) {
 function logOut() {
   shell.wantOnline = false;
   clearTimeout(shell.timer);
-  // The account credential this tab kept stops working (PROTOCOL.md, "revoke"); the
-  // server handles the frames in order, so the bye may follow at once.
-  const credential = shell.chat.me && accountCredential(shell.chat.me);
+  // The account credential this tab kept stops working (PROTOCOL.md, "revoke"); a guest's
+  // revoke of its own token gives its name up, free for the next login at once rather than
+  // held for nobody for GUEST_HOLD. The server handles the frames in order, so the bye may
+  // follow at once.
+  const me = shell.chat.me;
+  const credential = me && (shell.chat.registered ? accountCredential(me) : loadResume(me));
   if (credential) sendFrame({ type: "revoke", id: shell.chat.nextId(), resume: credential });
   if (shell.chat.me) forgetAccountCredential(shell.chat.me);
   if (shell.chat.me) forgetPending(shell.chat.me);
-  // A guest's token too: kept, it would make the next person to type this name on this
-  // browser (a school's shared computer) that guest, with their messages and history
-  // (docs/privacy.md). Closing the tab or reloading keeps it; "Log out" is leaving.
+  // A guest's token too (given up above): kept, it would make the next person to type this
+  // name on this browser (a school's shared computer) that guest, with their messages and
+  // history (docs/privacy.md). Closing the tab or reloading keeps it; "Log out" is leaving.
   if (shell.chat.me) forgetResume(shell.chat.me);
   // A guest's conversation list too: the name is no longer theirs. An account's stays, for
   // its next login (forgotten with the account).
@@ -484,7 +487,8 @@ function keepResume(name, token) {
  * and are gone when it is closed, so a shared computer does not hand the next person in
  * another tab or the next day a logged-in account; "Log out" revokes the credential on the
  * server too. A guest's token stays in localStorage, as before: it keeps the name theirs
- * until they press "Log out" (forgetResume). */
+ * until they press "Log out", which gives the name up on the server (revoke) and forgets
+ * the token here (forgetResume). */
 const SESSION_KEY = "chat.session";
 
 function credentialKey(name) {

@@ -1905,7 +1905,8 @@ class ClusterNode:
                 # Its guest is online here: the reap of this node, judged gone while cut off
                 # (scripts.REAP), noted that it left, but its session stayed and claims it again.
                 left_at = None
-            guests.holdings[event.key] = Holding(event.name, bytes.fromhex(event.token_hash), event.epoch, left_at)
+            token_hash = guests.echoed(event.key, bytes.fromhex(event.token_hash))  # (a give-up here stands)
+            guests.holdings[event.key] = Holding(event.name, token_hash, event.epoch, left_at)
             if left_at is not None:  # every node knows when each name may be forgotten
                 guests.left(event.key, left_at)
         elif kind is bus.GuestsForgotten:

@@ -201,7 +201,8 @@ end
 # stays that name's (two look-alikes online at once only after Redis lost its data, each
 # holding its name: docs/cluster.md); for a guest taking a name anew, '' there, then the
 # node's time now and its guest names' hold (seconds), by which a name whose holder left
-# (``guest:<key>``'s ``left``) is held. {'ok', the last
+# (``guest:<key>``'s ``left``) is held, unless its holder gave it up (its ``token`` empty:
+# server/guests.py GIVEN_UP). {'ok', the last
 # message id given out} (the store's counter under the same prefix: ids up to it are some
 # earlier holder's if the claim takes a guest name, and a welcome says it), 'taken' (someone
 # else holds the name), 'registered' (a guest's claim of a name that is an account's: the
@@ -237,8 +238,8 @@ if ARGV[10] and not again then
   if held then return {'confusable', string.sub(held, 3)} end
   if ARGV[12] then  -- held offline: its holder left less than the hold ago
     local function held_until(k)  -- when the hold of guest name k ends, if it has not yet
-      local left = redis.call('HGET', p..'guest:'..k, 'left')
-      local ends = left and tonumber(left) + tonumber(ARGV[13])
+      local g = redis.call('HMGET', p..'guest:'..k, 'left', 'token')  -- token '': given up, held by nobody
+      local ends = g[1] and g[2] ~= '' and tonumber(g[1]) + tonumber(ARGV[13])
       return ends and ends > tonumber(ARGV[12]) and ends
     end
     if guest and guest ~= key and held_until(guest) then

@@ -1002,8 +1002,9 @@ end
 # ``alook`` in turn). Then, if given, the node's time now, its guest names' hold (seconds)
 # and '1' when the registrant proved it is the guest holding the name (its token): {3, the
 # name} also for a look-alike of a guest name held offline (its guest's ``left`` within the
-# hold, as CLAIM judges it), and {2, until when} for the name itself held so (not the
-# registrant's): guest names another node's cache may not have heard of yet. Alone, there
+# hold, as CLAIM judges it; not once given up: its token empty), and {2, until when} for
+# the name itself held so (not the registrant's): guest names another node's cache may not
+# have heard of yet. Alone, there
 # is no ``who`` nor ``glook``, and the login desk saw every account, name online and
 # holding. None of these checks for the guest online under the name: it took the name already.
 SAVE_ACCOUNT = _script(_FILE_LOOKALIKE + r"""
@@ -1011,7 +1012,8 @@ local k = P .. 'acct:' .. ARGV[2]
 if redis.call('EXISTS', k) == 1 then return 0 end
 if ARGV[8] ~= '1' and string.sub(redis.call('HGET', P .. 'who', ARGV[2]) or '', 1, 2) == '0|' then return 2 end
 local function held_until(key)  -- when the hold of guest name ``key`` ends, if it still runs
-  local left = tonumber(redis.call('HGET', P .. 'guest:' .. key, 'left'))
+  local g = redis.call('HMGET', P .. 'guest:' .. key, 'left', 'token')  -- token '': given up, held by nobody
+  local left = g[2] ~= '' and tonumber(g[1])
   if left and left + tonumber(ARGV[11]) > tonumber(ARGV[10]) then return left + tonumber(ARGV[11]) end
 end
 if ARGV[8] ~= '1' and ARGV[9] then

@@ -17,9 +17,9 @@ from test_cluster_nodes import Cluster, wait_for
 from wire import WireClient
 
 import const
-from protocol import ErrorCode, ErrorReply, Hello, Ping
+from protocol import Done, ErrorCode, ErrorReply, Goodbye, Hello, Ping, Revoke, UserJoined, UserLeft, Welcome
 from server.cluster import bus
-from server.guests import Claim
+from server.guests import GIVEN_UP, Claim
 
 
 def store_idle(store) -> bool:
@@ -146,3 +146,59 @@ def test_a_guest_online_on_a_node_that_dies_is_noted_gone_even_if_its_holding_sa
         finally:
             proxy.refuse_new = False
             c.close()
+
+
+def heard_given_up(guests, key: str) -> bool:
+    """Whether a node's cache ``guests`` has heard that guest ``key`` gave its name up
+    (the revoke's holding event) and left (its leaving's): the events stream's order."""
+    holding = guests.holdings.get(key)
+    return holding is not None and holding.token_hash == GIVEN_UP and holding.left_at is not None
+
+
+@pytest.mark.timeout_seconds(90)
+def test_a_guest_who_gives_its_name_up_on_one_node_leaves_it_to_a_hello_on_another_at_once(durable_redis):  # noqa: F811
+    # Ana revokes her own token on node 0 and says bye: Redis keeps her holding given up
+    # (no token hash), so node 1's hello for "Ana" without the token is welcomed as soon as
+    # node 1 has heard that she left (before: name_taken for GUEST_HOLD, by the node's cache
+    # and by CLAIM's check of the hold in Redis alike), and takes the name anew.
+    c = Cluster(durable_redis.url, 2, redis_stores=True)
+    try:
+        mine: dict = {}
+        ana = WireClient.login(*c.address(0), "Ana", tokens=mine)
+        token = ana.welcome.resume
+        ana.send(Revoke("r1", token))
+        assert ana.expect(Done, skip=(UserJoined, UserLeft)).request_id == "r1"
+        assert redis_call(durable_redis.url, "HGET", "{chat}:guest:ana", "token") == b""
+        ana.send(Goodbye("quit"))
+        ana.wait_closed()
+        ana.close()
+        other = c.servers[1].relay.logins.guests
+        wait_for(lambda: c.call(lambda: heard_given_up(other, "ana")), what="node 1 heard that Ana gave up and left")
+        with WireClient(*c.address(1)) as stranger:
+            stranger.send(Hello("h1", "Ana", const.PROTOCOL_VERSION))
+            welcome = stranger.expect(Welcome)
+            assert welcome.resume and welcome.resume != token
+        assert redis_call(durable_redis.url, "HGET", "{chat}:guest:ana", "token") not in (None, b"")
+    finally:
+        c.close()
+
+
+@pytest.mark.timeout_seconds(90)
+def test_a_name_given_up_on_one_node_may_be_registered_on_another_at_once(durable_redis):  # noqa: F811
+    # As above, but the next hello registers the name: SAVE_ACCOUNT's check of the hold in
+    # Redis passes over a holding given up (before: name_taken until the hold's end).
+    c = Cluster(durable_redis.url, 2, redis_stores=True)
+    try:
+        ana = WireClient.login(*c.address(0), "Ana", tokens={})
+        ana.send(Revoke("r1", ana.welcome.resume))
+        assert ana.expect(Done, skip=(UserJoined, UserLeft)).request_id == "r1"
+        ana.send(Goodbye("quit"))
+        ana.wait_closed()
+        ana.close()
+        other = c.servers[1].relay.logins.guests
+        wait_for(lambda: c.call(lambda: heard_given_up(other, "ana")), what="node 1 heard that Ana gave up and left")
+        with WireClient(*c.address(1)) as newcomer:
+            newcomer.send(Hello("h1", "Ana", const.PROTOCOL_VERSION, "a long enough password", True))
+            assert newcomer.expect(Welcome).registered
+    finally:
+        c.close()

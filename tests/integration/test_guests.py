@@ -27,12 +27,13 @@ from client.oneshot import send_once
 from client.outgoing import OutgoingMessage
 from client.resume import ResumeTokens, state_dir
 from protocol import (
-    Accepted, Block, Delivered, DirectMessage, ErrorCode, ErrorReply, Goodbye, HistoryPage, HistoryRequest, JoinRoom,
-    Queued, Receipt, Register, RoomInfo, RoomMessage, SendDirect, UserJoined, UserLeft, Welcome,
+    Accepted, Block, Delivered, DirectMessage, Done, ErrorCode, ErrorReply, Goodbye, Hello, HistoryPage, HistoryRequest,
+    JoinRoom, Queued, Receipt, Register, Revoke, RoomInfo, RoomMessage, SendDirect, UserJoined, UserLeft, Welcome,
 )
 from server import ServerConfig, ServerThread
 from server.guests import Claim, GuestNames
 from server.relay import Relay
+from server.store import StoreUnavailable
 from waits import wait_until
 from wire import WireClient
 from test_store import RelayBench, loop, open_store, store_kind  # noqa: F401  (fixtures)
@@ -473,6 +474,162 @@ def test_raw_frames_after_the_hold_a_stranger_gets_neither_queue_nor_history():
                 assert events[-1].messages == ()
                 assert not [e for e in events if isinstance(e, DirectMessage)]
             assert alice.expect(ErrorReply, skip=NOTICES_AND_MAIL).code == ErrorCode.EXPIRED
+
+
+# --- A guest gives its name up ("Log out" on the page: a revoke of its own token) ---------
+
+
+def _leave(client: WireClient) -> None:
+    client.send(Goodbye("quit"))
+    client.wait_closed()
+
+
+@pytest.mark.parametrize("durable", [False, True], ids=["memory", "sqlite"])
+@pytest.mark.parametrize("comes_back", [False, True], ids=["stranger", "same-guest"])
+def test_a_guest_who_gives_its_name_up_leaves_it_to_the_next_hello_at_once(tmp_path, durable, comes_back):
+    """Alice revokes her own token and says bye: a hello for "Alice" is welcomed at once
+    (the hold, GUEST_HOLD, is not waited for) as a new holder, whether it carries no token
+    (a stranger) or the one given up (Alice again: simply the next taker, its token taken
+    as any proposed one): what waited for the name expires for its sender, and its history
+    starts anew, as at any take after a hold."""
+    with ServerThread(ServerConfig(host="127.0.0.1", port=0, data_dir=tmp_path if durable else None)) as server:
+        with WireClient.login(server.host, server.port, "Bob") as bob:
+            mine: dict = {}
+            with WireClient.login(server.host, server.port, "Alice", tokens=mine) as alice:
+                token = alice.welcome.resume
+                bob.send(SendDirect("b0", "Alice", "before"))
+                alice.expect(DirectMessage, skip=NOTICES)
+                alice.send(Revoke("r1", token))
+                assert alice.expect(Done, skip=NOTICES_AND_MAIL).request_id == "r1"
+                _leave(alice)
+            bob.expect(UserLeft, skip=(UserJoined, Accepted, Queued, Delivered, Receipt))
+            bob.send(SendDirect("b1", "Alice", "for the Alice who left"))
+            assert bob.expect(Queued, skip=NOTICES_AND_MAIL).request_id == "b1"
+            with WireClient.login(server.host, server.port, "Alice", tokens=mine if comes_back else {}) as taker:
+                assert taker.welcome.resume == (token if comes_back else taker.welcome.resume)
+                assert taker.welcome.resume and (comes_back or taker.welcome.resume != token)
+                taker.send(HistoryRequest("h", "Bob", 50))
+                events = []
+                while not isinstance(events[-1:] and events[-1], HistoryPage):
+                    events.append(taker.next(WAIT))
+                assert events[-1].messages == ()
+                assert not [e for e in events if isinstance(e, DirectMessage)]
+            assert bob.expect(ErrorReply, skip=NOTICES_AND_MAIL).code == ErrorCode.EXPIRED
+
+
+def test_a_give_up_the_store_refuses_is_answered_unavailable_and_the_name_stays_the_guests(loop, store_kind):
+    """The store fails the write of the given-up holding: the revoke is answered
+    ``unavailable`` at once (not ``ok``: nothing was given up), and the token still proves
+    the name here, held for its guest once it left."""
+    bench = RelayBench(loop, store_kind)
+    alice = bench.login("Alice")
+    saves = []
+
+    def failing(key, holding, callback=None, on_error=None):
+        saves.append(key)
+        on_error(StoreUnavailable("disk full", storage=True))
+    bench.store.save_holding = failing
+    bench.relay.handle(alice, Revoke("r1", bench.tokens["alice"]))
+    bench.settle()
+    [refused] = alice.take(ErrorReply)
+    assert saves == ["alice"] and refused.code == ErrorCode.UNAVAILABLE and refused.request_id == "r1"
+    assert not alice.take(Done)
+    bench.relay.disconnected(alice, None)
+    bench.settle()
+    [stranger] = bench.attempt("Alice", tokens={}).take(ErrorReply)
+    assert stranger.code == ErrorCode.NAME_TAKEN
+    assert [type(e) for e in bench.attempt("Alice").take(Welcome)] == [Welcome]
+    bench.store.close()
+
+
+def test_a_give_up_the_store_may_have_done_is_kept_and_a_resend_finds_it_done(loop, store_kind):
+    """Redis took the write and did not answer in time (``maybe_done``): the answer says it
+    may have been done (``uncertain``), the name is given up here too (never a token a node
+    takes for proof while Redis has it given up), the holding is written again once the
+    store recovers, and a resend of the revoke is answered ``ok``."""
+    bench = RelayBench(loop, store_kind)
+    alice = bench.login("Alice")
+    real = bench.store.save_holding
+
+    def unsure(key, holding, callback=None, on_error=None):
+        on_error(StoreUnavailable("redis timed out", storage=True, maybe_done=True))
+    bench.store.save_holding = unsure
+    bench.relay.handle(alice, Revoke("r1", bench.tokens["alice"]))
+    bench.settle()
+    [refused] = alice.take(ErrorReply)
+    assert refused.code == ErrorCode.UNAVAILABLE and refused.uncertain
+    assert "alice" in bench.relay._unsaved_holdings
+    bench.store.save_holding = real
+    bench.relay.handle(alice, Revoke("r1", bench.tokens["alice"]))
+    bench.settle()
+    assert alice.take(Done) == [Done("r1")]
+    bench.relay.disconnected(alice, None)
+    bench.settle()
+    assert [type(e) for e in bench.attempt("Alice", tokens={}).take(Welcome)] == [Welcome]
+    bench.store.close()
+
+
+def test_a_give_up_redis_refuses_for_a_newer_holding_tells_no_other_node(loop, store_kind):
+    """Redis keeps a newer holding of the name (another node's guest took it): the give-up
+    is answered ``ok`` (the name was not this guest's any more) and not published, which
+    would put this node's stale holding over the newer one in every node's cache."""
+    bench = RelayBench(loop, store_kind)
+    alice = bench.login("Alice")
+    told = []
+    bench.relay.peers.holding_changed = lambda key, holding: told.append(key)
+
+    def newer_kept(key, holding, callback=None, on_error=None):
+        callback(False)
+    bench.store.save_holding = newer_kept
+    bench.relay.handle(alice, Revoke("r1", bench.tokens["alice"]))
+    bench.settle()
+    assert alice.take(Done) == [Done("r1")] and told == []
+    bench.store.close()
+
+
+@pytest.mark.parametrize("online_at_stop", [False, True])
+def test_a_name_given_up_stays_given_up_across_a_restart(loop, tmp_path, online_at_stop):
+    """The give-up is in the database (the holding's empty token hash): read back at a
+    restart, whether the guest had left or was still online when the server stopped, the
+    name is held by nobody and the old token proves nothing."""
+    path = tmp_path / "chat.sqlite3"
+    bench = RelayBench(loop)
+    bench.store.close()
+    bench.store = open_store(loop, path)
+    bench.relay = Relay(ServerConfig(), bench.store)
+    alice = bench.login("Alice")
+    token = bench.tokens["alice"]
+    bench.relay.handle(alice, Revoke("r1", token))
+    bench.settle()
+    assert alice.take(Done) == [Done("r1")]
+    if not online_at_stop:
+        bench.relay.disconnected(alice, None)
+        bench.settle()
+    bench.store.close()
+    bench.store = open_store(loop, path)
+    bench.relay = Relay(ServerConfig(), bench.store)
+    stranger = bench.attempt("Alice", tokens={})
+    [welcome] = stranger.take(Welcome)
+    assert welcome.resume and welcome.resume != token
+    bench.store.close()
+
+
+def test_a_revoke_of_another_guests_token_gives_nothing_up(tmp_path):
+    """Eve, who learnt Alice's token, sends a revoke of it from her own session: ``ok``, and
+    nothing happens: once Alice left, her name is held for her, and her token still works."""
+    tokens: dict = {}
+    with ServerThread(ServerConfig(host="127.0.0.1", port=0, data_dir=tmp_path)) as server:
+        with WireClient.login(server.host, server.port, "Alice", tokens=tokens) as alice:
+            token = alice.welcome.resume
+            with WireClient.login(server.host, server.port, "Eve", tokens={}) as eve:
+                eve.send(Revoke("r1", token))
+                assert eve.expect(Done, skip=NOTICES).request_id == "r1"
+            _leave(alice)
+        with WireClient(server.host, server.port) as stranger:
+            stranger.send(Hello("h1", "Alice", const.PROTOCOL_VERSION))
+            assert stranger.expect_error(ErrorCode.NAME_TAKEN).until is not None
+        with WireClient.login(server.host, server.port, "Alice", tokens=tokens) as back:
+            assert back.welcome.resume is None  # the same guest: it keeps its token
 
 
 # --- The client's token file ---------------------------------------------------------------
