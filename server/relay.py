@@ -754,24 +754,38 @@ class Relay:
             self.logins.login(hello, group, lambda again: self._login_decided(session, hello, again))
             return
         elif isinstance(error, Confusable):
+            self.metrics.logins_refused += 1
             self.log_lines.log("refused login{s}", session.address, logging.INFO, "login refused for %r from %s: "
                                "it looks like %r", hello.name, endpoint(session.address, session.port), error.like)
             session.send(lookalike_error(result.name, error.like, hello.request_id))
         elif isinstance(error, GuestHeld):  # its guest left on a node this one had not heard from yet
+            self.metrics.logins_refused += 1
             self.log_lines.log("refused login{s}", session.address, logging.INFO, "login refused for %r from %s: "
                                "held for the guest who left it", hello.name, endpoint(session.address, session.port))
             session.send(held_error(result.name, error.until, hello.request_id))
+        elif error == ErrorCode.NAME_TAKEN:  # marked online in the cluster (who), on some node
+            self._name_taken(session, hello, result, f"the name {result.name!r} is already in use")
         else:
+            self.metrics.logins_refused += 1
             self.log_lines.log("refused login{s}", session.address, logging.INFO,
                                "login refused for %r from %s: %s", hello.name, endpoint(session.address, session.port),
                                error)
-            if error == ErrorCode.NAME_TAKEN:
-                session.send(self._holder_refused(hello, result) or
-                             ErrorReply(error, f"the name {result.name!r} is already in use", hello.request_id))
-            else:
-                session.send(unavailable_error(self.config, hello.request_id))
+            session.send(unavailable_error(self.config, hello.request_id))
         if session.reading_held_since is not None:
             self._login_over(session)
+
+    def _name_taken(self, session: ClientSession, hello: Hello, result: LoginResult, why: str) -> None:
+        """Refuse ``hello`` ``name_taken``: its name is online (in this server's registry, or
+        marked online in a cluster's), ``why`` in the registry's words. Counted and logged
+        once, with the reason the answer gives: a guest's own earlier session (its resume
+        token: :meth:`_holder_refused`), else ``why``."""
+        holder = self._holder_refused(hello, result)
+        self.metrics.logins_refused += 1
+        self.log_lines.log("refused login{s}", session.address, logging.INFO, "login refused for %r from %s: %s",
+                           hello.name, endpoint(session.address, session.port),
+                           why if holder is None else "the guest's earlier session (or another program with its "
+                           "resume token) still holds the name")
+        session.send(holder or ErrorReply(ErrorCode.NAME_TAKEN, why, hello.request_id))
 
     def _holder_refused(self, hello: Hello, result: LoginResult) -> ErrorReply | None:
         """The ``name_taken`` for a guest whose hello proved it holds the name (its resume
@@ -813,13 +827,14 @@ class Relay:
             record = self.registry.register(result.name, session.address, session.port, time.time(), session,
                                             shared=result.registered)
         except (InvalidName, NameTaken) as exc:
-            code = ErrorCode.NAME_TAKEN if isinstance(exc, NameTaken) else ErrorCode.INVALID_NAME
-            self.metrics.logins_refused += 1
-            self.log_lines.log("refused login{s}", session.address, logging.INFO, "login refused for %r from %s: %s",
-                               hello.name, endpoint(session.address, session.port), exc)
-            session.send(code == ErrorCode.NAME_TAKEN and self._holder_refused(hello, result) or
-                         ErrorReply(code, str(exc), hello.request_id) if code == ErrorCode.NAME_TAKEN else
-                         Refused.invalid_name(exc, "name").reply(hello.request_id))
+            if isinstance(exc, NameTaken):
+                self._name_taken(session, hello, result, str(exc))
+            else:
+                self.metrics.logins_refused += 1
+                self.log_lines.log("refused login{s}", session.address, logging.INFO,
+                                   "login refused for %r from %s: %s", hello.name,
+                                   endpoint(session.address, session.port), exc)
+                session.send(Refused.invalid_name(exc, "name").reply(hello.request_id))
             self.peers.release(session, "refused", time.time())
             return
         session.name, session.key, session.registered = result.name, canonical(result.name), result.registered
