@@ -517,7 +517,7 @@ class Relay:
             key = session.key
             if not session.registered and self.logins.guests.left(key, now) is not None:  # the hold starts
                 holding = self.logins.guests.holdings[key]
-                self.store.set_left_at(key, now, partial(Relay._holding_written, "marked left", holding)
+                self.store.set_left_at(key, now, partial(Relay._holding_written, self, "marked left", holding)
                                        if self._holding_heard else None, holding=holding)
                 self.peers.holding_changed(key, holding)
 
@@ -917,7 +917,7 @@ class Relay:
                 token = None  # a new account logs in with its password, not a token
             # Refused (Redis keeps a newer holding: another node's take, not heard of here yet)
             # after the welcome went: said in the log; the events stream brings that one here.
-            self.store.save_holding(key, holding, partial(Relay._holding_written, "saved", holding)
+            self.store.save_holding(key, holding, partial(Relay._holding_written, self, "saved", holding)
                                     if self._holding_heard else None, partial(self._holding_unsaved, key, holding))
             self.peers.holding_changed(key, holding)
             if stored:
@@ -927,7 +927,7 @@ class Relay:
         elif result.claim is Claim.RESUME:
             guests.arrived(key)
             holding = guests.holdings[key]
-            self.store.set_left_at(key, None, partial(Relay._holding_written, "marked online", holding)
+            self.store.set_left_at(key, None, partial(Relay._holding_written, self, "marked online", holding)
                                    if self._holding_heard else None, partial(self._holding_unsaved, key, holding),
                                    holding=holding)
             self.peers.holding_changed(key, holding)
@@ -1945,18 +1945,21 @@ class Relay:
         holdings = self.logins.guests.holdings
         for key, holding in unsaved.items():
             if holdings.get(key) is holding:
-                self.store.save_holding(key, holding, partial(Relay._holding_written, "saved again", holding),
+                self.store.save_holding(key, holding, partial(Relay._holding_written, self, "saved again", holding),
                                         partial(self._holding_unsaved, key, holding))
 
-    @staticmethod
-    def _holding_written(what: str, holding: Holding, written: bool) -> None:
+    def _holding_written(self, what: str, holding: Holding, written: bool) -> None:
         """The store's answer to a write of a guest holding (``what``: saved, saved again at
         recovery, marked left or online): False when it kept a newer holding of the name
         (another node's guest took it before this node heard of it; the events stream brings
-        that one here). Said once, in the log: the guest was already told (welcome, or gone)."""
+        that one here), or has none of this one yet (its own save failed: kept for the
+        store's recovery, _holding_unsaved, which saves it as it is then). Said once, in
+        the log, with which: the guest was already told (welcome, or gone)."""
         if not written:
-            log.info("the guest holding of %s was not %s: another node's guest took the name since "
-                     "(Redis keeps theirs)", holding.name, what)
+            unsaved = self._unsaved_holdings.get(canonical(holding.name)) is holding
+            log.info("the guest holding of %s was not %s: %s", holding.name, what,
+                     "its own save has not reached Redis yet (saved again when the store works again)" if unsaved
+                     else "another node's guest took the name since (Redis keeps theirs)")
 
     def _store_recovered(self) -> None:
         """The store works again: save the guest holdings and record the receipts it failed
