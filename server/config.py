@@ -34,7 +34,7 @@ _RATES = {
 # presence damping of 0 changes holds every notice, of 0 s turns it off in silence), kept
 # where it is a choice (a guest hold of 0 holds no name; a presence room limit of 0 tells
 # only watchers). NaN compares false with everything, so it would switch a check off.
-_SECONDS, _WHOLE = "a number of seconds", "a whole number"
+_SECONDS, _WHOLE, _NUMBER = "a number of seconds", "a whole number", "a number"
 _NUMBERS = {
     "heartbeat_interval": (_SECONDS, 0, False), "heartbeat_timeout": (_SECONDS, 0, False),
     "release_probe": (_SECONDS, 0, False), "login_timeout": (_SECONDS, 0, False),
@@ -48,6 +48,14 @@ _NUMBERS = {
     "guest_remembered": (_SECONDS, 0, True), "guest_remembered_most": (_WHOLE, 0, True),
     "account_resume_ttl": (_SECONDS, 0, True), "edit_window": (_SECONDS, 0, True),
     "typing_interval": (_SECONDS, 0, True),
+    # A token bucket charges a cost above its burst as the burst (server/limits.py): a burst
+    # of 0 (or NaN, or infinity) lets everything through. The floor's burst may be under
+    # one, which turns the floor off (const.py).
+    "burst_per_connection": (_NUMBER, 0, False), "burst_per_address": (_NUMBER, 0, False),
+    "burst_floor_per_connection": (_NUMBER, 0, True), "login_checks_burst": (_NUMBER, 0, False),
+    "room_post_burst": (_NUMBER, 0, False), "late_receipts_burst_per_address": (_NUMBER, 0, False),
+    "acks_burst_per_connection": (_NUMBER, 0, False), "acks_burst_per_address": (_NUMBER, 0, False),
+    "bytes_burst_per_connection": (_NUMBER, 0, False), "read_bytes_burst_per_connection": (_NUMBER, 0, False),
 }
 
 
@@ -175,11 +183,6 @@ class ServerConfig:
     def __post_init__(self) -> None:
         """Refuse a rate limit that is no limit (see _RATES), and a number no server can run
         with (_NUMBERS): ValueError, one sentence naming the setting and where it is set."""
-        for field, rule in _NUMBERS.items():
-            value = getattr(self, field)
-            problem = _number_problem(value, *rule)
-            if problem is not None:
-                raise ValueError(f"{field} is {problem}, not {value!r} ({const.LOCAL_SETTINGS.where(field.upper())})")
         for field, (flag, setting) in _RATES.items():
             rate = getattr(self, field)
             if not 0 < rate < math.inf:
@@ -190,6 +193,13 @@ class ServerConfig:
             raise ValueError(f"registrations_per_address is a number per hour, more than 0, not "
                              f"{self.registrations_per_address:g} "
                              f"({const.LOCAL_SETTINGS.where('REGISTRATIONS_PER_ADDRESS')})")
+        # After the rates: the command line's rate sets its burst too (twice it), so a bad
+        # rate is said as the rate.
+        for field, rule in _NUMBERS.items():
+            value = getattr(self, field)
+            problem = _number_problem(value, *rule)
+            if problem is not None:
+                raise ValueError(f"{field} is {problem}, not {value!r} ({const.LOCAL_SETTINGS.where(field.upper())})")
 
     @property
     def ack_budget(self) -> tuple[float, float]:

@@ -34,6 +34,27 @@ def test_a_count_below_one_or_not_whole_is_refused(field, value):
         ServerConfig(**{field: value})
 
 
+BURSTS = ["burst_per_connection", "burst_per_address", "login_checks_burst", "room_post_burst",
+          "late_receipts_burst_per_address", "acks_burst_per_connection", "acks_burst_per_address",
+          "bytes_burst_per_connection", "read_bytes_burst_per_connection"]
+
+
+@pytest.mark.parametrize("field", BURSTS)
+@pytest.mark.parametrize("value", BAD_NUMBERS)
+def test_a_burst_of_nothing_or_no_number_is_refused(field, value):
+    """A token bucket charges a cost above its burst as the burst (server/limits.py): a
+    burst of 0 lets every request through, as NaN or infinity does: no limit at all."""
+    with pytest.raises(ValueError, match=f"^{field} is a number, more than 0, not "):
+        ServerConfig(**{field: value})
+
+
+def test_the_floor_s_burst_may_be_under_one_which_turns_the_floor_off():
+    assert ServerConfig(burst_floor_per_connection=0.0).burst_floor_per_connection == 0.0
+    for value in (-1.0, math.nan, math.inf):
+        with pytest.raises(ValueError, match="^burst_floor_per_connection is a number, 0 or more, not "):
+            ServerConfig(burst_floor_per_connection=value)
+
+
 @pytest.mark.parametrize("field", ["presence_room_limit", "max_watched", "max_blocked", "guest_hold",
                                    "account_resume_ttl", "login_failure_delay", "edit_window", "typing_interval"])
 def test_zero_stays_a_setting_where_it_means_none(field):
