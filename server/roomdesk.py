@@ -1016,7 +1016,7 @@ class RoomDesk:
             return
         decision = self.rooms.forget(key, time.time())
 
-        def failed() -> None:
+        def failed(_maybe_done: bool = False) -> None:  # (as _save calls it; changed() too)
             log.warning("the rooms of the earlier holder of the guest name %s could not be left: "
                         "the store did not answer", key)
 
@@ -1103,7 +1103,8 @@ class RoomDesk:
         if decision:
             # In a cluster every node ends the mute; the first to store it announces it, the
             # others find the room changed and take it as it is (changed() is a no-op then).
-            self._save(decision, lambda: self._publish(decision, not self._shared), lambda: None, lambda: None)
+            self._save(decision, lambda: self._publish(decision, not self._shared), lambda _maybe_done: None,
+                       lambda: None)
 
     def _follow_clock_steps(self, steady: float) -> None:
         """Move the timed mutes' ends (and the rooms' creation window) by any step of the

@@ -9,14 +9,15 @@ in submission order when told to, the first ``fail_saves`` of them failing."""
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from types import SimpleNamespace
 from typing import Any
 
 from test_room_replay import DeferredStore, FakeSession, setting
 
-from protocol import ErrorCode, ErrorReply, JoinRoom, LeaveRoom, RoomList, RoomsRequest, SetTopic
-from server.rooms import room_key
+from protocol import Done, ErrorCode, ErrorReply, JoinRoom, LeaveRoom, Mute, RoomList, RoomsRequest, SetTopic
+from server.rooms import Person, room_key
 from server.store import StoreUnavailable
 
 
@@ -122,3 +123,29 @@ def test_a_failed_change_is_not_undone_over_a_later_change_of_the_room_that_was_
     assert answer.code == ErrorCode.UNAVAILABLE and answer.uncertain, answer
     desk.list_rooms(ann, RoomsRequest("r1", mine=True))  # type: ignore[arg-type]
     assert my_rooms(ann) == ["#redes"]
+
+
+def test_a_change_of_the_desk_s_own_that_the_store_fails_is_undone_and_said(caplog) -> None:
+    """Not every save answers a request: a guest name's new holder puts the earlier one out
+    of their rooms (name_changed_hands), a mute ends (expire). Their failure is undone and
+    logged as their callers say, not a TypeError in the store's callback."""
+    desk, relay, _page, _phone = stored_setting()
+    relay.store.fail_saves = 2  # both of Bob's rooms
+    with caplog.at_level("WARNING", logger="chat"):
+        desk.name_changed_hands("bob")
+        relay.store.run()
+    assert desk.rooms.rooms_of("bob") == ["#lab", "#redes"]
+    assert [r.getMessage() for r in caplog.records] == [
+        "the rooms of the earlier holder of the guest name bob could not be left: the store did not answer"]
+    olga, vic = Told("Olga"), Told("Vic")
+    relay.registry.by_key.update(olga=[olga], vic=[vic])
+    desk.join(vic, JoinRoom("j1", "#redes"))  # type: ignore[arg-type]
+    relay.store.run()
+    desk._moderate(olga, Mute("m1", "#redes", "Vic", seconds=60), Person("Vic", True),  # type: ignore[arg-type]
+                   ("#redes", 0, lambda: None))  # (the account looked up: moderate's first step)
+    relay.store.run()
+    assert olga.sent == [Done("m1")]
+    relay.store.fail_saves = 1
+    desk.expire(time.time() + 120)  # the mute's end, not stored
+    relay.store.run()
+    assert "vic" in desk.rooms.get("#redes").muted  # as stored: the end is tried again at the next pass
