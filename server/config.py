@@ -28,6 +28,47 @@ _RATES = {
 }
 
 
+# The other numbers the server cannot run with at any value, and what each must be:
+# (whole number or seconds, the least it may be, whether the least itself is allowed).
+# Zero is refused where it means no time or nothing (a heartbeat of 0 s pings in a loop; a
+# presence damping of 0 changes holds every notice, of 0 s turns it off in silence), kept
+# where it is a choice (a guest hold of 0 holds no name; a presence room limit of 0 tells
+# only watchers). NaN compares false with everything, so it would switch a check off.
+_SECONDS, _WHOLE, _NUMBER = "a number of seconds", "a whole number", "a number"
+_NUMBERS = {
+    "heartbeat_interval": (_SECONDS, 0, False), "heartbeat_timeout": (_SECONDS, 0, False),
+    "release_probe": (_SECONDS, 0, False), "login_timeout": (_SECONDS, 0, False),
+    "frame_timeout": (_SECONDS, 0, False), "max_connections": (_WHOLE, 1, True),
+    "max_outgoing_bytes": (_WHOLE, 1, True), "max_pending_receipts": (_WHOLE, 1, True),
+    "max_bad_frames": (_WHOLE, 1, True), "presence_room_limit": (_WHOLE, 0, True),
+    "presence_flap_changes": (_WHOLE, 1, True), "presence_flap_window": (_SECONDS, 0, False),
+    "presence_settle": (_SECONDS, 0, False), "max_watched": (_WHOLE, 0, True), "max_blocked": (_WHOLE, 0, True),
+    "queue_ttl": (_SECONDS, 0, False), "history_retention": (_SECONDS, 0, False),
+    "login_failure_delay": (_SECONDS, 0, True), "guest_hold": (_SECONDS, 0, True),
+    "guest_remembered": (_SECONDS, 0, True), "guest_remembered_most": (_WHOLE, 0, True),
+    "account_resume_ttl": (_SECONDS, 0, True), "edit_window": (_SECONDS, 0, True),
+    "typing_interval": (_SECONDS, 0, True),
+    # A token bucket charges a cost above its burst as the burst (server/limits.py): a burst
+    # of 0 (or NaN, or infinity) lets everything through. The floor's burst may be under
+    # one, which turns the floor off (const.py).
+    "burst_per_connection": (_NUMBER, 0, False), "burst_per_address": (_NUMBER, 0, False),
+    "burst_floor_per_connection": (_NUMBER, 0, True), "login_checks_burst": (_NUMBER, 0, False),
+    "room_post_burst": (_NUMBER, 0, False), "late_receipts_burst_per_address": (_NUMBER, 0, False),
+    "acks_burst_per_connection": (_NUMBER, 0, False), "acks_burst_per_address": (_NUMBER, 0, False),
+    "bytes_burst_per_connection": (_NUMBER, 0, False), "read_bytes_burst_per_connection": (_NUMBER, 0, False),
+}
+
+
+def _number_problem(value: object, kind: str, least: int, inclusive: bool) -> str | None:
+    """What ``value`` should be, in words, if it is not ``kind`` (_NUMBERS) from ``least``
+    on (``inclusive``), finite; None if it is."""
+    whole = kind == _WHOLE
+    if isinstance(value, bool) or not isinstance(value, int if whole else (int, float)) or not math.isfinite(value) \
+            or value < least or (value == least and not inclusive):
+        return f"{kind}, {'at least 1' if least == 1 else '0 or more' if inclusive else 'more than 0'}"
+    return None
+
+
 # A connection's acks may come this many times as fast as its requests (ack_budget): the
 # outcomes of that many sessions of one user, each sending at the request rate's limit.
 ACKS_PER_REQUEST = 10
@@ -140,7 +181,8 @@ class ServerConfig:
     typing_interval: float = const.TYPING_INTERVAL
 
     def __post_init__(self) -> None:
-        """Refuse a rate limit that is no limit (see _RATES): ValueError, naming the setting."""
+        """Refuse a rate limit that is no limit (see _RATES), and a number no server can run
+        with (_NUMBERS): ValueError, one sentence naming the setting and where it is set."""
         for field, (flag, setting) in _RATES.items():
             rate = getattr(self, field)
             if not 0 < rate < math.inf:
@@ -151,6 +193,13 @@ class ServerConfig:
             raise ValueError(f"registrations_per_address is a number per hour, more than 0, not "
                              f"{self.registrations_per_address:g} "
                              f"({const.LOCAL_SETTINGS.where('REGISTRATIONS_PER_ADDRESS')})")
+        # After the rates: the command line's rate sets its burst too (twice it), so a bad
+        # rate is said as the rate.
+        for field, rule in _NUMBERS.items():
+            value = getattr(self, field)
+            problem = _number_problem(value, *rule)
+            if problem is not None:
+                raise ValueError(f"{field} is {problem}, not {value!r} ({const.LOCAL_SETTINGS.where(field.upper())})")
 
     @property
     def ack_budget(self) -> tuple[float, float]:

@@ -517,7 +517,7 @@ class Relay:
             key = session.key
             if not session.registered and self.logins.guests.left(key, now) is not None:  # the hold starts
                 holding = self.logins.guests.holdings[key]
-                self.store.set_left_at(key, now, partial(Relay._holding_written, "marked left", holding)
+                self.store.set_left_at(key, now, partial(Relay._holding_written, self, "marked left", holding)
                                        if self._holding_heard else None, holding=holding)
                 self.peers.holding_changed(key, holding)
 
@@ -754,24 +754,38 @@ class Relay:
             self.logins.login(hello, group, lambda again: self._login_decided(session, hello, again))
             return
         elif isinstance(error, Confusable):
+            self.metrics.logins_refused += 1
             self.log_lines.log("refused login{s}", session.address, logging.INFO, "login refused for %r from %s: "
                                "it looks like %r", hello.name, endpoint(session.address, session.port), error.like)
             session.send(lookalike_error(result.name, error.like, hello.request_id))
         elif isinstance(error, GuestHeld):  # its guest left on a node this one had not heard from yet
+            self.metrics.logins_refused += 1
             self.log_lines.log("refused login{s}", session.address, logging.INFO, "login refused for %r from %s: "
                                "held for the guest who left it", hello.name, endpoint(session.address, session.port))
             session.send(held_error(result.name, error.until, hello.request_id))
+        elif error == ErrorCode.NAME_TAKEN:  # marked online in the cluster (who), on some node
+            self._name_taken(session, hello, result, f"the name {result.name!r} is already in use")
         else:
+            self.metrics.logins_refused += 1
             self.log_lines.log("refused login{s}", session.address, logging.INFO,
                                "login refused for %r from %s: %s", hello.name, endpoint(session.address, session.port),
                                error)
-            if error == ErrorCode.NAME_TAKEN:
-                session.send(self._holder_refused(hello, result) or
-                             ErrorReply(error, f"the name {result.name!r} is already in use", hello.request_id))
-            else:
-                session.send(unavailable_error(self.config, hello.request_id))
+            session.send(unavailable_error(self.config, hello.request_id))
         if session.reading_held_since is not None:
             self._login_over(session)
+
+    def _name_taken(self, session: ClientSession, hello: Hello, result: LoginResult, why: str) -> None:
+        """Refuse ``hello`` ``name_taken``: its name is online (in this server's registry, or
+        marked online in a cluster's), ``why`` in the registry's words. Counted and logged
+        once, with the reason the answer gives: a guest's own earlier session (its resume
+        token: :meth:`_holder_refused`), else ``why``."""
+        holder = self._holder_refused(hello, result)
+        self.metrics.logins_refused += 1
+        self.log_lines.log("refused login{s}", session.address, logging.INFO, "login refused for %r from %s: %s",
+                           hello.name, endpoint(session.address, session.port),
+                           why if holder is None else "the guest's earlier session (or another program with its "
+                           "resume token) still holds the name")
+        session.send(holder or ErrorReply(ErrorCode.NAME_TAKEN, why, hello.request_id))
 
     def _holder_refused(self, hello: Hello, result: LoginResult) -> ErrorReply | None:
         """The ``name_taken`` for a guest whose hello proved it holds the name (its resume
@@ -813,13 +827,14 @@ class Relay:
             record = self.registry.register(result.name, session.address, session.port, time.time(), session,
                                             shared=result.registered)
         except (InvalidName, NameTaken) as exc:
-            code = ErrorCode.NAME_TAKEN if isinstance(exc, NameTaken) else ErrorCode.INVALID_NAME
-            self.metrics.logins_refused += 1
-            self.log_lines.log("refused login{s}", session.address, logging.INFO, "login refused for %r from %s: %s",
-                               hello.name, endpoint(session.address, session.port), exc)
-            session.send(code == ErrorCode.NAME_TAKEN and self._holder_refused(hello, result) or
-                         ErrorReply(code, str(exc), hello.request_id) if code == ErrorCode.NAME_TAKEN else
-                         Refused.invalid_name(exc, "name").reply(hello.request_id))
+            if isinstance(exc, NameTaken):
+                self._name_taken(session, hello, result, str(exc))
+            else:
+                self.metrics.logins_refused += 1
+                self.log_lines.log("refused login{s}", session.address, logging.INFO,
+                                   "login refused for %r from %s: %s", hello.name,
+                                   endpoint(session.address, session.port), exc)
+                session.send(Refused.invalid_name(exc, "name").reply(hello.request_id))
             self.peers.release(session, "refused", time.time())
             return
         session.name, session.key, session.registered = result.name, canonical(result.name), result.registered
@@ -902,7 +917,7 @@ class Relay:
                 token = None  # a new account logs in with its password, not a token
             # Refused (Redis keeps a newer holding: another node's take, not heard of here yet)
             # after the welcome went: said in the log; the events stream brings that one here.
-            self.store.save_holding(key, holding, partial(Relay._holding_written, "saved", holding)
+            self.store.save_holding(key, holding, partial(Relay._holding_written, self, "saved", holding)
                                     if self._holding_heard else None, partial(self._holding_unsaved, key, holding))
             self.peers.holding_changed(key, holding)
             if stored:
@@ -912,7 +927,7 @@ class Relay:
         elif result.claim is Claim.RESUME:
             guests.arrived(key)
             holding = guests.holdings[key]
-            self.store.set_left_at(key, None, partial(Relay._holding_written, "marked online", holding)
+            self.store.set_left_at(key, None, partial(Relay._holding_written, self, "marked online", holding)
                                    if self._holding_heard else None, partial(self._holding_unsaved, key, holding),
                                    holding=holding)
             self.peers.holding_changed(key, holding)
@@ -1930,18 +1945,21 @@ class Relay:
         holdings = self.logins.guests.holdings
         for key, holding in unsaved.items():
             if holdings.get(key) is holding:
-                self.store.save_holding(key, holding, partial(Relay._holding_written, "saved again", holding),
+                self.store.save_holding(key, holding, partial(Relay._holding_written, self, "saved again", holding),
                                         partial(self._holding_unsaved, key, holding))
 
-    @staticmethod
-    def _holding_written(what: str, holding: Holding, written: bool) -> None:
+    def _holding_written(self, what: str, holding: Holding, written: bool) -> None:
         """The store's answer to a write of a guest holding (``what``: saved, saved again at
         recovery, marked left or online): False when it kept a newer holding of the name
         (another node's guest took it before this node heard of it; the events stream brings
-        that one here). Said once, in the log: the guest was already told (welcome, or gone)."""
+        that one here), or has none of this one yet (its own save failed: kept for the
+        store's recovery, _holding_unsaved, which saves it as it is then). Said once, in
+        the log, with which: the guest was already told (welcome, or gone)."""
         if not written:
-            log.info("the guest holding of %s was not %s: another node's guest took the name since "
-                     "(Redis keeps theirs)", holding.name, what)
+            unsaved = self._unsaved_holdings.get(canonical(holding.name)) is holding
+            log.info("the guest holding of %s was not %s: %s", holding.name, what,
+                     "its own save has not reached Redis yet (saved again when the store works again)" if unsaved
+                     else "another node's guest took the name since (Redis keeps theirs)")
 
     def _store_recovered(self) -> None:
         """The store works again: save the guest holdings and record the receipts it failed

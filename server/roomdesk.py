@@ -142,6 +142,16 @@ class RoomDesk:
         # What the store holds for each room: what a room is put back to when storing a
         # change to it fails.
         self._saved: dict[str, str] = dict(stored)
+        # Changes of rooms not yet answered by the store: each save's number -> its rooms'
+        # keys; the numbers given so far; and, on one server, each room -> its saves on
+        # their way (a room is put back only by the last: a later one stores the room
+        # whole, the change that failed with it). See _save.
+        self._saves_open: dict[int, tuple[str, ...]] = {}
+        self._saves_begun = 0
+        self._saving: dict[str, int] = {}
+        # Lists of one's rooms asked while changes were being stored (list_rooms with
+        # ``mine``): [the saves awaited, the rooms of those that failed, answer(failed keys)].
+        self._lists_waiting: list[list] = []
         if not self._shared:
             # A clock set back while the server was stopped: no mute lasts longer than its
             # length from now (in a cluster the nodes' clocks end the shared mutes).
@@ -321,9 +331,32 @@ class RoomDesk:
         """A page of the rooms one may see, or with ``mine`` of one's own rooms (the core
         reads its per-person index; in a cluster every node's core holds every room, so
         any node answers alike). A ``mine`` answer says ``mine``: an older server's does
-        not, which is how a client tells the two apart (PROTOCOL.md, ``rooms``)."""
+        not, which is how a client tells the two apart (PROTOCOL.md, ``rooms``). A list of
+        one's rooms asked while changes are being stored waits for them (_list_mine)."""
         if not self.relay.intake.admit(session, self.list_rooms, request):
             return  # up to a frame: a burst of them waits for the queue (server/intake.py)
+        if request.mine and self._saves_open:
+            # The rooms here have changes the store may yet refuse (then they are put back):
+            # a page drops every room a list of its own lacks, so this list says what the
+            # store kept, once it has answered them; if one of those that failed was of a
+            # room of this user's, it says nothing (unavailable), as the change's own answer.
+            before = {room_key(name) for name in self.rooms.rooms_of(session.key)}
+            self._lists_waiting.append([set(self._saves_open), set(),
+                                        lambda failed: self._list_mine(session, request, before, failed)])
+            return
+        self._list(session, request)
+
+    def _list_mine(self, session: ClientSession, request: RoomsRequest, before: set[str], failed: set[str]) -> None:
+        """Answer ``session``'s list of its rooms, asked while changes were being stored
+        (``before``: its rooms then, those changes in), now that they are answered:
+        ``unavailable`` if one of its rooms then or now is among the ``failed``."""
+        now = {room_key(name) for name in self.rooms.rooms_of(session.key)}
+        if failed & (before | now):
+            session.send(unavailable_error(self.relay.config, request.request_id, reading=True))
+        else:
+            self._list(session, request)
+
+    def _list(self, session: ClientSession, request: RoomsRequest) -> None:
         summaries = [s for s in self.rooms.list_rooms(self.person(session), request.after, request.mine)]
         items = [RoomEntry(s.room, s.count, s.topic, s.invite_only)
                  for s in summaries[:_MAX_ITEMS_PER_PAGE] if type(s) is RoomSummary]
@@ -983,7 +1016,7 @@ class RoomDesk:
             return
         decision = self.rooms.forget(key, time.time())
 
-        def failed() -> None:
+        def failed(_maybe_done: bool = False) -> None:  # (as _save calls it; changed() too)
             log.warning("the rooms of the earlier holder of the guest name %s could not be left: "
                         "the store did not answer", key)
 
@@ -1070,7 +1103,8 @@ class RoomDesk:
         if decision:
             # In a cluster every node ends the mute; the first to store it announces it, the
             # others find the room changed and take it as it is (changed() is a no-op then).
-            self._save(decision, lambda: self._publish(decision, not self._shared), lambda: None, lambda: None)
+            self._save(decision, lambda: self._publish(decision, not self._shared), lambda _maybe_done: None,
+                       lambda: None)
 
     def _follow_clock_steps(self, steady: float) -> None:
         """Move the timed mutes' ends (and the rooms' creation window) by any step of the
@@ -1140,37 +1174,89 @@ class RoomDesk:
 
     def _save(self, decision: list, done: Callable[[], None], failed: Callable[[bool], None],
               changed: Callable[[], None] | None = None) -> None:
+        """Store the rooms the core changed (its ``decision``'s), then ``done()``; if the
+        store failed, ``failed(maybe_done)`` (in a cluster ``changed()`` if another node
+        changed a room first: _save_shared). On one server each room is stored whole, and
+        the store answers in submission order: a room whose save failed is put back as last
+        stored, unless a later save of it is on its way, whose record has this change too
+        (then that one decides; put back over it, the room here would lack what the store
+        kept: a member, a topic); a room whose save succeeded is kept. ``maybe_done``: the
+        store may have kept some of it (it said so, a later save carries it, or another
+        room of the decision was stored). The lists of one's rooms asked meanwhile wait
+        for the answer (list_rooms)."""
         changes = self.rooms.changes()
         if not changes:
             done()
             return
-        if self._shared:
-            self._save_shared(decision, changes, done, failed, changed or failed)
-            return
-        # Answers still to come; whether one failed; whether one failed perhaps done.
-        waiting = [len(changes), False, False]
+        self._saves_begun += 1
+        number = self._saves_begun
+        self._saves_open[number] = tuple(key for key, _record in changes)
+        failed_keys: list[str] = []  # the rooms the store did not keep
 
-        def answered(ok: bool, maybe_done: bool = False) -> None:
+        if self._shared:
+            def ended(callback: Callable[..., None], ok: bool) -> Callable[..., None]:
+                def call(*args: Any) -> None:
+                    if not ok:
+                        failed_keys.extend(self._saves_open[number])
+                    try:
+                        callback(*args)
+                    finally:
+                        self._save_ended(number, failed_keys)
+                return call
+
+            self._save_shared(decision, changes, ended(done, True), ended(failed, False),
+                              ended(changed, True) if changed is not None else ended(failed, False))
+            return
+        for key, _record in changes:
+            self._saving[key] = self._saving.get(key, 0) + 1
+        # Answers still to come; whether one said the store may have done it.
+        waiting = [len(changes), False]
+
+        def answered(key: str, record: str | None, failure: StoreUnavailable | None) -> None:
             waiting[0] -= 1
-            waiting[1] = waiting[1] or not ok
-            waiting[2] = waiting[2] or maybe_done
+            left = self._saving.pop(key) - 1
+            if left:
+                self._saving[key] = left
+            if failure is None:
+                self._keep(key, record)
+            else:
+                failed_keys.append(key)
+                waiting[1] = waiting[1] or failure.maybe_done
             if waiting[0]:
                 return
-            if waiting[1]:
-                for key, _record in changes:
-                    self.rooms.reset(key, self._saved.get(key))
-                failed(waiting[2])
-                return
-            for key, record in changes:
-                if record is None:
-                    self._saved.pop(key, None)
-                else:
-                    self._saved[key] = record
-            done()
+            try:
+                if not failed_keys:
+                    done()
+                    return
+                maybe_done = waiting[1] or len(failed_keys) < len(changes)
+                for key in failed_keys:
+                    if self._saving.get(key):
+                        maybe_done = True
+                    else:
+                        self.rooms.reset(key, self._saved.get(key))
+                failed(maybe_done)
+            finally:
+                self._save_ended(number, failed_keys)
 
         for key, record in changes:
-            self.relay.store.save_room(key, record, lambda _result: answered(True),
-                                       lambda failure: answered(False, failure.maybe_done))
+            self.relay.store.save_room(key, record, lambda _result, key=key, record=record: answered(key, record, None),
+                                       lambda failure, key=key, record=record: answered(key, record, failure))
+
+    def _save_ended(self, number: int, failed_keys: list[str]) -> None:
+        """Save ``number`` is answered (``failed_keys``: its rooms the store did not keep):
+        the lists of one's rooms that waited for it, and for no other save, are answered."""
+        del self._saves_open[number]
+        if not self._lists_waiting:
+            return
+        ready, still = [], []
+        for waiting in self._lists_waiting:
+            if number in waiting[0]:
+                waiting[0].discard(number)
+                waiting[1].update(failed_keys)
+            (still if waiting[0] else ready).append(waiting)
+        self._lists_waiting = still
+        for _awaited, failed, answer in ready:
+            answer(failed)
 
     def _publish(self, decision: list, notices: bool = True, address: str | None = None) -> None:
         """Send each Notice to the room's members (everyone, for the default room) and to

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import io
+import logging
 import socket
 import sqlite3
 import stat
@@ -32,6 +33,7 @@ from protocol import (
 )
 from server import ServerConfig, ServerThread
 from server.guests import Claim, GuestNames
+from server.login import LoginResult
 from server.relay import Relay
 from server.store import StoreUnavailable
 from waits import wait_until
@@ -146,6 +148,44 @@ def test_the_holder_whose_earlier_session_is_still_open_is_told_so_not_that_the_
     assert "another program using your token" in again.message, again
     [stranger] = bench.attempt("Bob", tokens={"bob": "s" * 43}).take(ErrorReply)
     assert stranger.code == ErrorCode.NAME_TAKEN and stranger.retry_after is None, stranger
+    bench.store.close()
+
+
+def refusals_logged(caplog) -> list[str]:
+    return [record.getMessage() for record in caplog.records if record.getMessage().startswith("login refused")]
+
+
+def test_a_resume_refused_while_its_earlier_session_holds_the_name_logs_that_reason_once(
+        loop, store_kind, caplog):  # noqa: F811
+    """The log says why as the answer does: the guest's own earlier session (or another
+    program with its token) holds the name, not that the name is someone else's. So does
+    a cluster node whose claim Redis refused because the name is marked online there (the
+    earlier session on another node), once, counted as a refused login as on one server."""
+    caplog.set_level(logging.INFO, logger="chat")
+    bench = RelayBench(loop, store_kind)
+    mine = {"bob": "k" * 43}
+    bench.attempt("Bob", tokens=mine).take(Welcome)
+    caplog.clear()
+    bench.attempt("Bob", tokens=mine)
+    bench.relay.log_lines.flush()  # (one line per address in full, then counted: see the next)
+    bench.attempt("Bob", tokens={"bob": "s" * 43})  # a stranger
+    [holder, stranger] = refusals_logged(caplog)
+    assert holder.endswith("the guest's earlier session (or another program with its resume token) still holds "
+                           "the name"), holder
+    assert stranger.endswith("the name 'Bob' is in use by a guest"), stranger  # the login desk's words
+    # In a cluster: the claim comes back name_taken from Redis.
+    bench.relay.log_lines.flush()
+    caplog.clear()
+    refused = bench.relay.metrics.logins_refused
+    session = bench.attempt("Carla")  # welcomed; its claim is what is played again below
+    hello = Hello("h2", "Bob", const.PROTOCOL_VERSION, resume=mine["bob"])
+    bench.relay._claimed(session, hello, LoginResult("Bob", registered=False, claim=Claim.RESUME,
+                                                     token=mine["bob"]), ErrorCode.NAME_TAKEN)
+    [line] = refusals_logged(caplog)
+    assert line.endswith("the guest's earlier session (or another program with its resume token) still holds the "
+                         "name"), line
+    assert bench.relay.metrics.logins_refused == refused + 1
+    assert "your earlier session" in session.take(ErrorReply)[-1].message
     bench.store.close()
 
 

@@ -285,3 +285,36 @@ def test_a_guests_leaving_written_late_does_not_mark_a_newer_holder_left(loop, c
 
 def _raising(*args):
     raise RuntimeError("broken for the test")
+
+
+def test_a_holding_whose_own_save_failed_is_not_said_taken_by_another_node(loop, caplog):
+    """The store failed the save of a guest's holding (kept for recovery: _holding_unsaved);
+    the guest leaves and comes back with its token before Redis has it, so Redis holds no
+    holding of theirs, and refuses the writes of their leaving and their return
+    (SET_LEFT_AT). No other node's guest took the name: the log says what happened, once
+    each, and the holding is saved, left_at and all, when the store recovers."""
+    from server.store import StoreUnavailable
+
+    bench = RelayBench(loop, "redis")
+    saves = bench.store.save_holding
+    bench.store.save_holding = lambda key, holding, callback=None, on_error=None: on_error(
+        StoreUnavailable("Redis did not answer"))
+    rita = bench.login("Rita")
+    bench.store.save_holding = saves
+    with caplog.at_level("INFO", logger="chat"):
+        bench.relay.disconnected(rita, None)
+        bench.settle()
+        bench.login("Rita")  # with her token
+        bench.settle()
+    said = [r.getMessage() for r in caplog.records if "was not" in r.getMessage()]
+    assert said == [f"the guest holding of Rita was not {what}: its own save has not reached Redis yet (saved "
+                    f"again when the store works again)" for what in ("marked left", "marked online")], said
+    bench.relay._store_recovered()
+    bench.settle()
+    stored = []
+    now = time.time() + 1000
+    bench.store.holding("rita", now, stored.append)
+    bench.settle()
+    # Saved online (read as left now, as test_a_guests_leaving_written_late_does_not_mark... reads it).
+    assert [h.left_at for h in stored] == [now] and proves(stored[0], bench.tokens["rita"]), stored
+    bench.store.close()

@@ -1,0 +1,151 @@
+"""A user's list of their rooms (``rooms`` with ``mine``: the web page asks it after each
+welcome and again on a live connection, and drops every room it lacks) never lacks a room
+they are still in, also while a change of their rooms is being stored and the store fails
+(server/roomdesk.py, RoomDesk._save, list_rooms). The desk changes its rooms at once and
+puts them back if the store fails: a list read meanwhile said the undone change. And a
+room whose change failed is put back as last stored, not over a later change of it that
+the store kept. No sockets: test_room_replay's fakes, with a store whose room saves answer
+in submission order when told to, the first ``fail_saves`` of them failing."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from types import SimpleNamespace
+from typing import Any
+
+from test_room_replay import DeferredStore, FakeSession, setting
+
+from protocol import Done, ErrorCode, ErrorReply, JoinRoom, LeaveRoom, Mute, RoomList, RoomsRequest, SetTopic
+from server.rooms import Person, room_key
+from server.store import StoreUnavailable
+
+
+class RoomStore(DeferredStore):
+    def __init__(self) -> None:
+        super().__init__()
+        self.fail_saves = 0
+        self.saved: dict[str, str | None] = {}
+
+    def save_room(self, key: str, record: str | None, callback: Callable[[Any], None],
+                  on_error: Callable[[Any], None]) -> None:
+        fails = self.fail_saves > 0
+        self.fail_saves -= fails
+
+        def do() -> None:
+            if fails:
+                on_error(StoreUnavailable("the disk failed"))
+            else:
+                self.saved[key] = record
+                callback(None)
+        self.pending.append(do)
+
+    def last_msg_id(self) -> int:
+        return 0
+
+    def room_joined(self, *args: object) -> None:
+        pass
+
+
+class Told(FakeSession):
+    """A session that keeps the events sent to it."""
+
+    def __init__(self, name: str) -> None:
+        super().__init__(name)
+        self.sent: list[Any] = []
+        self.registered, self.address = True, "10.0.0.7"
+
+    def send(self, event: object) -> None:
+        self.sent.append(event)
+
+    def crowded(self) -> bool:
+        return False
+
+
+def stored_setting():
+    desk, relay, _laptop = setting()  # Olga and Bob in #redes and #lab (in the desk's rooms)
+    relay.store = RoomStore()
+    relay.intake = SimpleNamespace(admit=lambda session, again, request: True)
+    relay.after.room_reads = SimpleNamespace(joined=lambda session, room: None)
+    desk._save([], lambda: None, lambda _maybe_done: None)  # stored as they are
+    relay.store.run()
+    page, phone = Told("Bob"), Told("Bob")
+    relay.registry.by_key["bob"] = [page, phone]
+    return desk, relay, page, phone
+
+
+def my_rooms(session: Told) -> list[str]:
+    lists = [event for event in session.sent if type(event) is RoomList]
+    return [entry.room_name for entry in lists[-1].rooms] if lists else []
+
+
+def test_a_list_asked_while_a_leave_is_stored_waits_and_a_failed_leave_is_answered_unavailable() -> None:
+    desk, relay, page, phone = stored_setting()
+    relay.store.fail_saves = 1
+    desk.leave(phone, LeaveRoom("l1", "#redes"))  # type: ignore[arg-type]
+    desk.list_rooms(page, RoomsRequest("r1", mine=True))  # type: ignore[arg-type]
+    relay.store.run()  # the leave is not stored
+    assert "#redes" in desk.rooms.rooms_of("bob")
+    assert [e.code for e in phone.sent] == [ErrorCode.UNAVAILABLE]
+    # The page is never told a list of Bob's rooms without #redes: it would drop it.
+    for event in page.sent:
+        assert type(event) is not RoomList or {"#redes", "#lab"} <= {e.room_name for e in event.rooms}, page.sent
+    assert [(type(e), getattr(e, "code", None), e.request_id) for e in page.sent] == \
+        [(ErrorReply, ErrorCode.UNAVAILABLE, "r1")]
+
+
+def test_a_list_asked_while_a_leave_is_stored_comes_once_it_is_stored() -> None:
+    desk, relay, page, phone = stored_setting()
+    desk.leave(phone, LeaveRoom("l1", "#redes"))  # type: ignore[arg-type]
+    desk.list_rooms(page, RoomsRequest("r1", mine=True))  # type: ignore[arg-type]
+    assert page.sent == []  # not before the store said
+    relay.store.run()
+    assert my_rooms(page) == ["#lab"]
+    desk.list_rooms(page, RoomsRequest("r2", mine=True))  # type: ignore[arg-type]
+    assert my_rooms(page) == ["#lab"]  # nothing being stored: at once
+
+
+def test_a_failed_change_is_not_undone_over_a_later_change_of_the_room_that_was_stored() -> None:
+    """Ann's join is stored in the same record as Olga's later topic: if the join's save
+    fails and the topic's is kept, Ann is in the room in the store, so she is here too."""
+    desk, relay, page, _phone = stored_setting()
+    ann, olga = Told("Ann"), Told("Olga")
+    relay.registry.by_key.update(ann=[ann], olga=[olga])
+    relay.store.fail_saves = 1
+    desk.join(ann, JoinRoom("j1", "#redes"))  # type: ignore[arg-type]
+    desk.set_topic(olga, SetTopic("t1", "#redes", "redes de computadores"))  # type: ignore[arg-type]
+    relay.store.run()
+    assert "ann" in relay.store.saved[room_key("#redes")]  # the topic's record has her
+    assert "#redes" in desk.rooms.rooms_of("ann")
+    assert desk.rooms.get("#redes").topic == "redes de computadores"
+    # Ann is told it may have been done (not that it was not), and can ask again.
+    (answer,) = ann.sent
+    assert answer.code == ErrorCode.UNAVAILABLE and answer.uncertain, answer
+    desk.list_rooms(ann, RoomsRequest("r1", mine=True))  # type: ignore[arg-type]
+    assert my_rooms(ann) == ["#redes"]
+
+
+def test_a_change_of_the_desk_s_own_that_the_store_fails_is_undone_and_said(caplog) -> None:
+    """Not every save answers a request: a guest name's new holder puts the earlier one out
+    of their rooms (name_changed_hands), a mute ends (expire). Their failure is undone and
+    logged as their callers say, not a TypeError in the store's callback."""
+    desk, relay, _page, _phone = stored_setting()
+    relay.store.fail_saves = 2  # both of Bob's rooms
+    with caplog.at_level("WARNING", logger="chat"):
+        desk.name_changed_hands("bob")
+        relay.store.run()
+    assert desk.rooms.rooms_of("bob") == ["#lab", "#redes"]
+    assert [r.getMessage() for r in caplog.records] == [
+        "the rooms of the earlier holder of the guest name bob could not be left: the store did not answer"]
+    olga, vic = Told("Olga"), Told("Vic")
+    relay.registry.by_key.update(olga=[olga], vic=[vic])
+    desk.join(vic, JoinRoom("j1", "#redes"))  # type: ignore[arg-type]
+    relay.store.run()
+    desk._moderate(olga, Mute("m1", "#redes", "Vic", seconds=60), Person("Vic", True),  # type: ignore[arg-type]
+                   ("#redes", 0, lambda: None))  # (the account looked up: moderate's first step)
+    relay.store.run()
+    assert olga.sent == [Done("m1")]
+    relay.store.fail_saves = 1
+    desk.expire(time.time() + 120)  # the mute's end, not stored
+    relay.store.run()
+    assert "vic" in desk.rooms.get("#redes").muted  # as stored: the end is tried again at the next pass
