@@ -91,3 +91,16 @@ def test_conceicao_in_capitals_without_accents_cannot_log_in_beside_the_online_c
             assert "'Conceição'" in error.message and error.like == "Conceição", error
         other.send(Hello("h", "Constança", const.PROTOCOL_VERSION))
         assert other.expect(Welcome).name == "Constança"
+
+
+def test_ali_logs_in_and_all_in_capitals_does_not():
+    # Reported: the common name Ali (a Portuguese word too) was refused as a look-alike of
+    # the reserved "all" once i became l in look-alike keys (rule 8). ALI and A11 look like
+    # ALL; Ali looks like no spelling of all.
+    with ServerThread(ServerConfig(host="127.0.0.1", port=0)) as srv, WireClient(srv.host, srv.port) as other:
+        for name in ("ALI", "A11"):
+            other.send(Hello("h", name, const.PROTOCOL_VERSION))
+            error = other.expect_error(ErrorCode.CONFUSABLE_NAME)
+            assert error.like == "all" and repr(name) in error.message, error
+        other.send(Hello("h", "Ali", const.PROTOCOL_VERSION))
+        assert other.expect(Welcome).name == "Ali"
