@@ -373,6 +373,13 @@ class LoginDesk:
             lookalike = self._lookalike_error(name, hello.request_id)
             if lookalike is not None:
                 return done(LoginResult(error=lookalike))
+        elif claim is Claim.RESUME:
+            # The guest's own name, which it may write in any case (rule 8), but in no case
+            # that passes for a reserved word: Ali, welcome as Ali, may not come back as ALI.
+            reserved = self.reserved_lookalikes.rivals(name)
+            reserved = reserved and self._reserved_among(name, reserved)
+            if reserved:
+                return done(LoginResult(error=lookalike_error(name, reserved[0], hello.request_id)))
         if hello.register:
             # No wait for an address's wrong passwords: a new name's password guesses
             # nothing, and REGISTRATIONS_PER_ADDRESS and the check budget bound what it

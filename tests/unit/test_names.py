@@ -397,6 +397,18 @@ def test_the_key_as_written_is_the_older_key_and_the_key_is_it_with_i_as_l():
     assert looks_like_reserved("ADMlN", "admin") and not looks_like_reserved("Alice", "all")
 
 
+def test_a_guest_resuming_ali_cannot_write_it_ali_in_capitals():
+    # A guest may write their own name in any case when they resume it (rule 8); ALI would
+    # pass for "all" (ALL) as much as when taken anew, so that spelling is refused, and the
+    # guest's own spelling still resumes.
+    desk = Desk()
+    token, _ = desk.desk.guests.take("ali", "Ali", 0)  # what the relay does at Ali's welcome
+    refused = desk.hello("ALI", resume=token).error
+    assert refused is not None and refused.code == ErrorCode.CONFUSABLE_NAME and refused.like == "all", refused
+    again = desk.hello("ali", resume=token)
+    assert again.error is None and again.name == "ali"
+
+
 @pytest.mark.parametrize("where", ["online", "account", "kept"])
 @pytest.mark.parametrize("name", ["CONCEICAO", "conceicao", "CONCEIÇAO"])
 def test_conceicao_without_accents_in_any_case_is_refused_beside_conceicao(where, name):
