@@ -42,8 +42,8 @@ A name may use the letters and digits of any script, so that João, Conceição,
    of their own: confusables.txt maps ``1`` to ``l`` and ``0`` to ``O``. A reserved word
    has no holder to write it in any case: a name looks like one when it looks like the
    word written in some case (:func:`looks_like_reserved`: ``ALI`` looks like ``all``,
-   ``Ali`` does not). Who may not share a key with whom is the server's policy (server/login.py);
-   :class:`~registry.lookalikes.Lookalikes` indexes names by key.
+   ``Ali`` does not). Who may not share a key with whom is the server's policy
+   (server/login.py); :class:`~registry.lookalikes.Lookalikes` indexes names by key.
 
 Scripts and confusables come from registry/unicode_tables.py, generated from Unicode's
 data files (Scripts 14.0.0, the version of Python 3.11's ``unicodedata``; confusables 13.0.0) by
@@ -427,7 +427,7 @@ def lookalike_key(name: str, any_case: bool = True) -> str:
     accents go and ``i`` becomes ``l``: ``João``, ``Joao`` and ``JOAO`` have one key, and
     so do ``Conceição``, ``CONCEICAO`` and ``conceicao``. A key holds no ``i``.
 
-    With ``any_case`` false, the key of the name *as written*: the same steps but i -> l,
+    With ``any_case`` false, the key of the name *as written*: the same steps without i -> l,
     so an ``i`` stays where the name has a small i (``Ali``: ``ali``) and a capital ``I``
     is ``l`` (``ALI``: ``all``). Only :func:`looks_like_reserved` needs it.
     """
@@ -450,8 +450,8 @@ def looks_like_reserved(name: str, word: str) -> bool:
     A reserved word is reserved in every case (``ADMIN`` is admin), but nobody holds it, so
     nobody writes it in a case of their own: its ``i`` may be written ``I`` (which looks
     like l), its ``l`` is l in every case. So ``name`` looks like it when their keys as
-    written (:func:`lookalike_key` with ``any_case`` false) are equal but where the word's
-    has an ``i`` and the name's an ``l``: ``ALI``, ``aII`` and ``A11`` look like ``all``
+    written (:func:`lookalike_key` with ``any_case`` false) are equal, except that where
+    the word's has an ``i`` the name's may have an ``l``: ``ALI``, ``aII`` and ``A11`` look like ``all``
     and ``Ali`` does not; ``ADMlN`` looks like ``admin`` (as ``ADMIN``). Implies equal
     :func:`lookalike_key`, so it only confirms what an index by that key found.
     """
