@@ -39,9 +39,11 @@ A name may use the letters and digits of any script, so that João, Conceição,
    (``CONCEICAO`` looks like ``Conceição``). So the key of a Portuguese or Spanish name
    does not depend on its case (that of Ð, some rare hooked Latin capitals and some Greek
    and Cyrillic ones does: ``М`` looks like ``rn``, ``м`` does not). Digits need no rule
-   of their own: confusables.txt maps ``1`` to ``l`` and ``0`` to ``O``. Who may not
-   share a key with whom is the server's policy (server/login.py);
-   :class:`~registry.lookalikes.Lookalikes` indexes names by key.
+   of their own: confusables.txt maps ``1`` to ``l`` and ``0`` to ``O``. A reserved word
+   has no holder to write it in any case: a name looks like one when it looks like the
+   word written in some case (:func:`looks_like_reserved`: ``ALI`` looks like ``all``,
+   ``Ali`` does not). Who may not share a key with whom is the server's policy
+   (server/login.py); :class:`~registry.lookalikes.Lookalikes` indexes names by key.
 
 Scripts and confusables come from registry/unicode_tables.py, generated from Unicode's
 data files (Scripts 14.0.0, the version of Python 3.11's ``unicodedata``; confusables 13.0.0) by
@@ -396,9 +398,14 @@ _ASCII_PROTOTYPE_TABLE = {code: _PROTOTYPE_TABLE.get(code, chr(code)) for code i
 # (Ì, Í, Ι, І...) to l but small i to itself, and a user may write their name in any case,
 # so "Inês" would otherwise look like "lnes" but not like "ines" or "INES" ("CONCEICAO"
 # took a name beside the online Conceição).
-_KEY_LAST_STEP = {**dict.fromkeys(range(0x0300, 0x0370)), ord("i"): "l"}
+_ACCENTS = dict.fromkeys(range(0x0300, 0x0370))
+_KEY_LAST_STEP = {**_ACCENTS, ord("i"): "l"}
 # The ASCII path's second table: the prototypes, then i -> l (no ASCII name has accents).
 _ASCII_KEY_TABLE = {code: target.translate(_KEY_LAST_STEP) for code, target in _ASCII_PROTOTYPE_TABLE.items()}
+# lookalike_key's last tables (the ASCII path's, the other's): in any case, and as written
+# (``any_case=False``: the same steps without i -> l).
+_ANY_CASE_KEY_TABLES = (_ASCII_KEY_TABLE, _KEY_LAST_STEP)
+_WRITTEN_KEY_TABLES = (_ASCII_PROTOTYPE_TABLE, _ACCENTS)
 
 
 def skeleton(text: str) -> str:
@@ -411,7 +418,7 @@ def skeleton(text: str) -> str:
 # checked against or added to); the cache makes that one computation, and the indexes
 # then share one key string. Bounded, so its memory does not grow with the users online.
 @functools.lru_cache(maxsize=1024)
-def lookalike_key(name: str) -> str:
+def lookalike_key(name: str, any_case: bool = True) -> str:
     """The key under which names that look alike, in any case, are equal (rule 7).
 
     The skeleton comes first, so that capital ``I`` meets ``l`` before lower case turns it
@@ -419,17 +426,37 @@ def lookalike_key(name: str) -> str:
     the lower-case letters that are themselves confusables. Last (``_KEY_LAST_STEP``),
     accents go and ``i`` becomes ``l``: ``João``, ``Joao`` and ``JOAO`` have one key, and
     so do ``Conceição``, ``CONCEICAO`` and ``conceicao``. A key holds no ``i``.
+
+    With ``any_case`` false, the key of the name *as written*: the same steps without i -> l,
+    so an ``i`` stays where the name has a small i (``Ali``: ``ali``) and a capital ``I``
+    is ``l`` (``ALI``: ``all``). Only :func:`looks_like_reserved` needs it.
     """
+    ascii_last, last = _ANY_CASE_KEY_TABLES if any_case else _WRITTEN_KEY_TABLES
     if name.isascii() and _ASCII_STAYS_ASCII:
         # The same steps without their calls (issue 9: a login computes one key): an ASCII
         # name is its own display form and NFD form, and the prototypes of ASCII characters
         # are ASCII (_ASCII_STAYS_ASCII), so both NFDs are the identity.
-        key = name.translate(_ASCII_PROTOTYPE_TABLE).lower().translate(_ASCII_KEY_TABLE)
+        key = name.translate(_ASCII_PROTOTYPE_TABLE).lower().translate(ascii_last)
     else:
-        key = skeleton(skeleton(display_form(name)).lower()).translate(_KEY_LAST_STEP)
+        key = skeleton(skeleton(display_form(name)).lower()).translate(last)
     # A name that is already its own key keeps one string, not two equal ones: each look-alike
     # index keeps its key for every name online (56 bytes of an idle connection; issue 9).
     return name if key == name else key
+
+
+def looks_like_reserved(name: str, word: str) -> bool:
+    """Whether ``name`` looks like the reserved ``word`` (rule 6) written in some case.
+
+    A reserved word is reserved in every case (``ADMIN`` is admin), but nobody holds it, so
+    nobody writes it in a case of their own: its ``i`` may be written ``I`` (which looks
+    like l), its ``l`` is l in every case. So ``name`` looks like it when their keys as
+    written (:func:`lookalike_key` with ``any_case`` false) are equal, except that where
+    the word's has an ``i`` the name's may have an ``l``: ``ALI``, ``aII`` and ``A11`` look like ``all``
+    and ``Ali`` does not; ``ADMlN`` looks like ``admin`` (as ``ADMIN``). Implies equal
+    :func:`lookalike_key`, so it only confirms what an index by that key found.
+    """
+    mine, its = lookalike_key(name, False), lookalike_key(canonical(word), False)
+    return len(mine) == len(its) and all(a == b or (a, b) == ("l", "i") for a, b in zip(mine, its))
 
 
 def lookalike_among(name: str, names: Iterable[str], besides: Iterable[str] = ()) -> str | None:

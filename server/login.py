@@ -65,6 +65,7 @@ import const
 from protocol import LATEST_VERSION, RESUME, ErrorCode, ErrorReply, Hello, negotiate
 from registry import InvalidName, Lookalikes, canonical, display_form, validate_name
 from registry.names import MESSAGES as NAME_MESSAGES
+from registry.names import looks_like_reserved
 
 from .accounts import Account, FailureThrottle, hash_password, password_problem, reset_password_text, verify_password
 from .clocksteps import wall_ms
@@ -236,11 +237,22 @@ class LoginDesk:
     def lookalike_of(self, name: str) -> str | None:
         """A name that ``name`` may not be taken beside (it looks like it, and is another
         user's or reserved), or None. O(1): every source is indexed by look-alike key."""
-        for rivals in (self.reserved_lookalikes.rivals(name), self.online_lookalikes(name),
+        reserved = self.reserved_lookalikes.rivals(name)
+        for rivals in (reserved and self._reserved_among(name, reserved), self.online_lookalikes(name),
                        self.account_lookalikes.rivals(name), self.guests.held_lookalikes(name, time.time())):
             if rivals:
                 return rivals[0]
         return None
+
+    @staticmethod
+    def _reserved_among(name: str, found: list[str]) -> list[str]:
+        """The words of ``found`` (reserved words that :attr:`reserved_lookalikes` found
+        under ``name``'s look-alike key) that ``name`` looks like written in some case
+        (registry.names.looks_like_reserved: ``ALI`` looks like ``all``, ``Ali`` does not).
+        The key joins i and l because a holder may write its name in any case; a reserved
+        word has no holder. Called only when the index found one: no call on a login's
+        common path (test_login_cost)."""
+        return [word for word in found if looks_like_reserved(name, word)]
 
     def _lookalike_error(self, name: str, request_id: str | None = None) -> ErrorReply | None:
         rival = self.lookalike_of(name)
@@ -361,6 +373,13 @@ class LoginDesk:
             lookalike = self._lookalike_error(name, hello.request_id)
             if lookalike is not None:
                 return done(LoginResult(error=lookalike))
+        elif claim is Claim.RESUME:
+            # The guest's own name, which it may write in any case (rule 8), but in no case
+            # that passes for a reserved word: Ali, welcome as Ali, may not come back as ALI.
+            reserved = self.reserved_lookalikes.rivals(name)
+            reserved = reserved and self._reserved_among(name, reserved)
+            if reserved:
+                return done(LoginResult(error=lookalike_error(name, reserved[0], hello.request_id)))
         if hello.register:
             # No wait for an address's wrong passwords: a new name's password guesses
             # nothing, and REGISTRATIONS_PER_ADDRESS and the check budget bound what it

@@ -10,6 +10,7 @@ import const
 from protocol import DirectMessage, ErrorCode, Hello, SendDirect, UserJoined, UserLeft, Welcome
 from server import ServerConfig, ServerThread
 from test_end_to_end import DEADLINE, client, server  # noqa: F401 (server is a fixture)
+from waits import wait_until
 from wire import WireClient
 
 IMPOSTORS = {"J\u043e\u00e3o": ErrorCode.INVALID_NAME,  # Latin with a Cyrillic о
@@ -91,3 +92,32 @@ def test_conceicao_in_capitals_without_accents_cannot_log_in_beside_the_online_c
             assert "'Conceição'" in error.message and error.like == "Conceição", error
         other.send(Hello("h", "Constança", const.PROTOCOL_VERSION))
         assert other.expect(Welcome).name == "Constança"
+
+
+def test_ali_logs_in_and_all_in_capitals_does_not():
+    # Reported: the common name Ali (a Portuguese word too) was refused as a look-alike of
+    # the reserved "all" once i became l in look-alike keys (rule 8). ALI and A11 look like
+    # ALL; Ali looks like no spelling of all.
+    with ServerThread(ServerConfig(host="127.0.0.1", port=0)) as srv, WireClient(srv.host, srv.port) as other:
+        for name in ("ALI", "A11"):
+            other.send(Hello("h", name, const.PROTOCOL_VERSION))
+            error = other.expect_error(ErrorCode.CONFUSABLE_NAME)
+            assert error.like == "all" and repr(name) in error.message, error
+        other.send(Hello("h", "Ali", const.PROTOCOL_VERSION))
+        assert other.expect(Welcome).name == "Ali"
+
+
+def test_a_guest_named_ali_cannot_come_back_as_ali_in_capitals():
+    # A guest may resume its name in another case (rule 8); ALI would pass for ALL. The
+    # name is Ali's to come back to as Ali.
+    with ServerThread(ServerConfig(host="127.0.0.1", port=0)) as srv:
+        with WireClient.login(srv.host, srv.port, "Ali") as ali:
+            token = ali.welcome.resume
+            assert ali.welcome.name == "Ali" and token
+        wait_until(lambda: not srv.call(lambda: [s.name for s in srv.server.relay.sessions]), timeout=DEADLINE)
+        with WireClient(srv.host, srv.port) as again:
+            again.send(Hello("h", "ALI", const.PROTOCOL_VERSION, resume=token))
+            error = again.expect_error(ErrorCode.CONFUSABLE_NAME)
+            assert error.like == "all" and "'ALI'" in error.message, error
+            again.send(Hello("h2", "Ali", const.PROTOCOL_VERSION, resume=token))
+            assert again.expect(Welcome).name == "Ali"

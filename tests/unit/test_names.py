@@ -15,7 +15,8 @@ import i18n
 from protocol import ErrorCode, Hello
 from registry import InvalidName, Lookalikes, Registry, canonical, display_form, lookalike_key, validate_name
 from registry import unicode_tables as tables
-from registry.names import UNICODE_VERSION, explain, lookalike_among, not_a_name, script_problem, skeleton
+from registry.names import (UNICODE_VERSION, explain, lookalike_among, looks_like_reserved, not_a_name, script_problem,
+                            skeleton)
 
 
 # --- Which names are valid --------------------------------------------------------------
@@ -352,6 +353,60 @@ def test_a_guest_cannot_take_a_look_alike_of_an_account_or_a_held_guest_name_or_
     refused = desk.hello("J0ão")
     assert refused.error.code == ErrorCode.CONFUSABLE_NAME and "'João'" in refused.error.message
     assert desk.hello("aII").error.code == ErrorCode.CONFUSABLE_NAME  # looks like the reserved "all"
+
+
+def _older_key(name: str) -> str:
+    """Rule 8's key before i became l: what it refused is the record these tests keep."""
+    return skeleton(skeleton(display_form(name)).lower()).translate(dict.fromkeys(range(0x0300, 0x0370)))
+
+
+@pytest.mark.parametrize("name", ["Ali", "ali", "Ail", "AIi", "aIi"])
+def test_ali_is_a_name_not_a_look_alike_of_the_reserved_all(name):
+    # Reported: the common name Ali was refused as a look-alike of "all" once i became l in
+    # the key. Its i is no l in any case, and "all" has no i in any case: they do not look
+    # alike (the older rule let them in too). AIi is Ali with a capital I.
+    assert _older_key(name) != "all"
+    result = Desk().hello(name)
+    assert result.error is None and result.name == name, result.error
+
+
+@pytest.mark.parametrize("name", ["ALI", "aII", "A11", "AII", "Al1"])
+def test_what_looks_like_the_reserved_all_in_some_case_is_still_refused(name):
+    assert _older_key(name) == "all"  # refused before i became l too
+    refused = Desk().hello(name).error
+    assert refused is not None and refused.code == ErrorCode.CONFUSABLE_NAME and refused.like == "all", refused
+
+
+@pytest.mark.parametrize("name", ["ADMlN", "ADM1N", "Admln", "Adm1n", "AdrnIn", "Adrnin"])
+def test_what_looks_like_admin_in_some_case_is_refused(name):
+    # ADMlN (small L) looks like ADMIN, the reserved admin in capitals; the older rule let
+    # it in (its key adrnln was not admin's adrnin), i is l closed that, and it stays closed.
+    refused = Desk().hello(name).error
+    assert refused is not None and refused.code == ErrorCode.CONFUSABLE_NAME and refused.like == "admin", refused
+
+
+def test_the_key_as_written_is_the_older_key_and_the_key_is_it_with_i_as_l():
+    # One place for the steps: the key as written (for reserved words) is rule 8's key
+    # before i became l, and the key is the key as written with every i an l.
+    names = ["Ali", "ALI", "AIice", "Conceição", "CONCEICAO", "Мира", "мира", "İ", "ı", "Ícaro", "ｉｎｅｓ", "admin"]
+    names += [chr(c) + "i" for c in range(0x20, 0x800) if _valid(chr(c) + "i")]
+    assert len(names) > 500
+    assert {n: lookalike_key(n, False) for n in names} == {n: _older_key(n) for n in names}
+    assert {n: lookalike_key(n) for n in names} == {n: _older_key(n).replace("i", "l") for n in names}
+    assert not looks_like_reserved("Ali", "all") and looks_like_reserved("ALI", "all")
+    assert looks_like_reserved("ADMlN", "admin") and not looks_like_reserved("Alice", "all")
+
+
+def test_a_guest_resuming_ali_cannot_write_it_ali_in_capitals():
+    # A guest may write their own name in any case when they resume it (rule 8); ALI would
+    # pass for "all" (ALL) as much as when taken anew, so that spelling is refused, and the
+    # guest's own spelling still resumes.
+    desk = Desk()
+    token, _ = desk.desk.guests.take("ali", "Ali", 0)  # what the relay does at Ali's welcome
+    refused = desk.hello("ALI", resume=token).error
+    assert refused is not None and refused.code == ErrorCode.CONFUSABLE_NAME and refused.like == "all", refused
+    again = desk.hello("ali", resume=token)
+    assert again.error is None and again.name == "ali"
 
 
 @pytest.mark.parametrize("where", ["online", "account", "kept"])
