@@ -45,6 +45,7 @@ def test_the_newcomer_to_a_guest_name_is_not_told_its_earlier_holder_left_their_
             bob.send(Goodbye(""))
         with take_name(server, "Bob") as newcomer:
             told = ana.drain(until=lambda events: any(isinstance(e, RoomNotice) and e.act == "left" for e in events))
-            assert [(e.room_name, e.act, e.name) for e in told if isinstance(e, RoomNotice) and e.act in ("left", "owner")] == [
-                ("#turma", "left", "Bob"), ("#turma", "owner", "Ana")]  # the members are told
+            moves = [(e.room_name, e.act, e.name) for e in told
+                     if isinstance(e, RoomNotice) and e.act in ("left", "owner")]
+            assert moves == [("#turma", "left", "Bob"), ("#turma", "owner", "Ana")]  # the members are told
             assert [e for e in newcomer.drain(quiet=0.5) if isinstance(e, RoomNotice)] == []
