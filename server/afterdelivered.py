@@ -472,7 +472,7 @@ class AfterDelivered:
 
         # An edit changes a room post only where its sender may post now (the rooms core's
         # rule, may_post): a mute, a kick or a ban is not got round by editing.
-        may_post_in = None if text is None else self._may_post_in(session)
+        may_post_in = None if text is None else self._may_post_in(session, msg_id)
         by = session.name if moderation is not None else None
 
         def changed(result: tuple[str, mailbox.StoredMessage | None]) -> None:
@@ -481,7 +481,11 @@ class AfterDelivered:
                 desk = self.relay.room_desk
                 room = message.recipient or desk.rooms.default.name  # no recipient: the default room
                 refusal = desk.rooms.may_post(desk.person(session), room, time.time())
-                if refusal is None:  # allowed again meanwhile (unmuted): the edit was not made
+                now_room = desk.rooms.get(room)
+                if refusal is None and now_room is not None and not desk.rooms.holds(now_room, msg_id):
+                    refusal = Refused(ErrorCode.NO_SUCH_ROOM, f"message {msg_id} was posted to an earlier {room}, "
+                                      "which ended: it can no longer be edited")
+                elif refusal is None:  # allowed again meanwhile (unmuted): the edit was not made
                     refusal = Refused(ErrorCode.FORBIDDEN, f"you could not post to {room} then: "
                                       "try the edit again")
                 session.send(refusal.reply(request_id))  # muted: with its room and time left
@@ -540,13 +544,16 @@ class AfterDelivered:
         self.look_at_clock()
         return self.message_ages.window_for(msg_id, self.relay.config.edit_window, time.monotonic())
 
-    def _may_post_in(self, session: ClientSession) -> frozenset[str]:
+    def _may_post_in(self, session: ClientSession, msg_id: int) -> frozenset[str]:
         """The keys of the named rooms ``session``'s user may post to now (the rooms core
-        decides: Rooms.may_post), at most const.MAX_ROOMS_PER_USER."""
+        decides: Rooms.may_post) whose post ``msg_id`` would be (Rooms.holds: not one of an
+        earlier room of the name, which ended, whose posts nobody may edit), at most
+        const.MAX_ROOMS_PER_USER."""
         desk = self.relay.room_desk
         person, now = desk.person(session), time.time()
         named = frozenset(room_key(name) for name in desk.rooms.rooms_of(session.key)
-                          if desk.rooms.may_post(person, name, now) is None)
+                          if desk.rooms.may_post(person, name, now) is None
+                          and desk.rooms.holds(desk.rooms.get(name), msg_id))
         if desk.rooms.may_post(person, desk.rooms.default.name, now) is None:  # not muted there
             return named | {mailbox.DEFAULT_ROOM_SLOT}
         return named

@@ -222,8 +222,11 @@ class RoomDesk:
 
     # --- Requests: one method per frame type ------------------------------------------------
 
-    def join(self, session: ClientSession, request: JoinRoom, attempt: int = 0) -> None:
-        if self._waits(request.room_name, attempt, lambda: self.join(session, request)):
+    def join(self, session: ClientSession, request: JoinRoom, attempt: int = 0, counted: bool = False) -> None:
+        if not counted and self._waits(request.room_name, attempt, lambda: self.join(session, request)):
+            return
+        if self._shared and not counted and self.rooms.get(request.room_name) is None:
+            self._count_ids(session, request, attempt)  # it may be made here: from which id on (Rooms.holds)
             return
         decision = self.rooms.join(self.person(session), request.room_name, time.time(), request.create,
                                    request.invite_only, self.relay.store.last_msg_id())
@@ -237,6 +240,24 @@ class RoomDesk:
                        (request.room_name, attempt, lambda: self.join(session, request, attempt + 1)), then)
         if entered is not None and (entered.created or any(type(e) is Notice for e in decision)):
             self._joined(session.key, room_key(entered.room))
+
+    def _count_ids(self, session: ClientSession, request: JoinRoom, attempt: int) -> None:
+        """Decide ``request``, a join that may make its room, once this node knows the
+        highest message id given out by any node: the room's posts start after it
+        (Rooms.holds), and the posts of an earlier room of its name, which ended, are
+        numbered up to it. A node knows only the ids it has seen itself and those a
+        login's CLAIM read, so a room made through a node that stored nothing meanwhile
+        showed, told and let its maker moderate the ended room's posts (its history, an
+        invite-only room's too). Redis not answering: ``unavailable``, nothing made. Only
+        here (a join of a room this node does not know), never on a post's or a login's path."""
+        def counted(_highest: int) -> None:
+            self.join(session, request, attempt, counted=True)
+
+        def not_counted(failure: StoreUnavailable) -> None:
+            session.send(unavailable_error(self.relay.config, request.request_id))
+            self._done_with(request.room_name)
+
+        self.relay.store.highest_msg_id(counted, not_counted)
 
     def _joined(self, key: str, rkey: str) -> None:
         """``key`` became a member of room ``rkey``: their cursor of it is stored now, at

@@ -589,7 +589,9 @@ class Rooms:
         out: Decision = []
         for key in sorted(self._joined.get(me, ())):
             room = self._rooms[key]
-            out.append(Notice(room.name, "left", room.members[me], now))
+            # To the members only: the sessions of the name it names are the newcomer's,
+            # who must not learn the earlier holder's rooms (an invite-only one's name).
+            out.append(Notice(room.name, "left", room.members[me], now, tell_named=False))
             out += self._remove(room, me, now)
         for key, room in self._rooms.items():
             if me in room.invited or me in room.muted:

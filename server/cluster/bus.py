@@ -204,11 +204,14 @@ class PasswordReset(BusEvent):
     """The operator reset the password of account ``key`` (after its ``account`` entry), or
     (``code`` ``password_changed``) a session of it on the node that writes this changed
     it: every node ends its sessions (server/relay.py ``end_sessions``; the writer's own
-    but the one that changed it)."""
+    but the one that changed it). ``node``: the writer of a change by a session, which
+    ended its own sessions as it answered and skips the entry when it reads it back (else
+    it ended the session that made the change too)."""
 
     KIND: ClassVar[str] = "reset"
     key: str
     code: str | None = None  # the error code the sessions get; None (and entries before): password_reset
+    node: str | None = None  # absent from entries before, and from an operator's reset
 
 
 @dataclass(frozen=True, slots=True)

@@ -1064,7 +1064,8 @@ class ClusterNode:
                                        keep))
 
     def password_reset(self, key: str, changed: bool = False) -> None:
-        self._publish(bus.PasswordReset(key, ErrorCode.PASSWORD_CHANGED if changed else None))
+        self._publish(bus.PasswordReset(key, ErrorCode.PASSWORD_CHANGED, self.node_id) if changed
+                      else bus.PasswordReset(key))
 
     def account_deleted(self, key: str) -> None:
         self._publish(bus.AccountDeleted(key))
@@ -1892,7 +1893,8 @@ class ClusterNode:
             if event.keep is not None:  # its password changed (Redis already forgot the credentials)
                 logins.credentials.revoke_account(event.key, keep=bytes.fromhex(event.keep) or None)
         elif kind is bus.PasswordReset:
-            relay.account_desk.end_sessions(event.key, changed=event.code == ErrorCode.PASSWORD_CHANGED)
+            if event.node != self.node_id:  # this node's own change: done as it was answered
+                relay.account_desk.end_sessions(event.key, changed=event.code == ErrorCode.PASSWORD_CHANGED)
         elif kind is bus.AccountDeleted:
             relay.account_desk.forget_account(event.key)  # (the deleting node's own: done already, again harmless)
             relay.account_desk.end_sessions(event.key, deleted=True)

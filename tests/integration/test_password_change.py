@@ -131,6 +131,22 @@ def test_another_node_takes_the_new_password_and_refuses_the_old_right_after_ok(
         assert not logs_in("127.0.0.1", two.port, "Ana", PASSWORD)
 
 
+def test_in_a_cluster_the_session_that_changed_the_password_stays_once_its_node_reads_the_change_back(
+        redis):  # noqa: F811
+    """Its node ends the account's other sessions at once and puts the change on the events
+    stream for the others; reading that entry back itself must not end the one that made it."""
+    with ServerProcess("--cluster", redis.url) as one, ServerProcess("--cluster", redis.url) as two:
+        with WireClient.login("127.0.0.1", one.port, "Ana", PASSWORD, register=True) as ana:
+            assert change(ana, PASSWORD) == Done("p1")
+            # Bia's login is on the stream after the change: once Ana hears it, her node
+            # has read the change back.
+            with WireClient.login("127.0.0.1", two.port, "Bia"):
+                told = ana.expect((UserJoined, ErrorReply, Goodbye), skip=(Ping, UserLeft), timeout=15)
+                assert isinstance(told, UserJoined) and told.name == "Bia", told
+                ana.send(WhoRequest("w1"))
+                assert isinstance(ana.expect((UserList, ErrorReply, Goodbye), skip=NOTICES), UserList)
+
+
 @pytest.mark.timeout_seconds(90)
 def test_a_reset_at_one_nodes_console_ends_the_sessions_and_credentials_on_the_other(redis):  # noqa: F811
     """The operator's /password NAME on node one: Ana's session on node two ends with the

@@ -36,3 +36,22 @@ def test_a_post_of_an_ended_room_cannot_be_edited_and_its_delete_is_told_to_nobo
         none_of(ana, RoomEdited, RoomDeleted, RoomPost)
         ana.send(HistoryRequest("h1", "#fim"))
         assert ana.expect(HistoryPage, skip=QUIET).messages == ()
+
+
+def test_a_post_of_an_ended_room_stays_unedited_when_its_sender_is_in_a_new_room_of_its_name(config):  # noqa: F811
+    """Being a member of the new room is no right over the ended one's posts: the edit is
+    refused as one of a post there with no room would be, and nobody in the new room is
+    told, then or at a login (its history begins when it was made)."""
+    with ServerThread(config) as server, log_in(server, "Vic") as vic, log_in(server, "Ana") as ana:
+        join(vic, "#fim")
+        first = post(vic, "v1", "a post", room="#fim")
+        vic.send(LeaveRoom("l1", "#fim"))
+        assert vic.expect(Done, skip=QUIET + (RoomPost,)).request_id == "l1"
+        join(ana, "#fim")  # a new room of the same name
+        join(vic, "#fim")  # and Vic in it
+        vic.send(Edit("e1", first, "edited into the new room"))
+        refused = vic.expect((Done, ErrorReply), skip=QUIET + (RoomPost,))
+        assert (type(refused), getattr(refused, "code", None)) == (ErrorReply, ErrorCode.NO_SUCH_ROOM), refused
+        none_of(ana, RoomEdited, RoomDeleted, RoomPost)
+        ana.send(HistoryRequest("h1", "#fim"))
+        assert ana.expect(HistoryPage, skip=QUIET).messages == ()

@@ -279,6 +279,8 @@ def test_a_guest_name_that_changed_hands_leaves_every_room_and_its_invitations_a
     assert [(n.room, n.act, n.name) for n in notices(out)] == [
         ("#redes", "left", "gone"), ("#solo", "left", "gone"), ("#theirs", "left", "gone"),
         ("#theirs", "owner", "Mia")]  # as by their own leave (the one of #solo goes to nobody)
+    # Told to the members only: the sessions of the name are the newcomer's.
+    assert [n.tell_named for n in notices(out) if n.act == "left"] == [False, False, False]
     assert "the room #solo ended: its last member left" in logs(out)
     assert rooms.get("#solo") is None and rooms.rooms_of("gone") == []
     assert rooms.get("#redes").muted.get("gone", 0.0) == 0.0
