@@ -225,13 +225,11 @@ def edit_our_message(page, text: str) -> None:
     page.wait_for("document.querySelector('#messages .msg-out')?.dataset.edited === 'true'")
 
 
-def test_typing_edits_and_deletes_in_a_room_in_the_page(site, tmp_path: Path) -> None:
-    """Issue 13 in rooms: "Olga is typing…" under the room, a post edited and posts
-    deleted (by their sender, by a moderator) marked, and the page's own Edit and Delete:
-    on our post, and (once a moderator) Delete on another member's."""
-    from protocol import RoomDeleted, RoomEdited
-
-    page, web = site
+@contextlib.contextmanager
+def olga_and_vic_with_bob_in_redes(page, web) -> Iterator[tuple[ChatClient, ChatClient]]:
+    """Olga and Vic, library clients on ``web``'s chat server, in #redes (Olga's, no topic),
+    and Bob logged in on ``page`` (focused, as a page in front is) with #redes open:
+    (Olga, Vic), both closed at the end."""
     page.cdp.send("Emulation.setFocusEmulationEnabled", {"enabled": True})
     olga = ChatClient("Olga", "127.0.0.1", web.srv.port)
     vic = ChatClient("Vic", "127.0.0.1", web.srv.port)
@@ -244,7 +242,20 @@ def test_typing_edits_and_deletes_in_a_room_in_the_page(site, tmp_path: Path) ->
         page.wait_for("!!document.querySelector('#room-list button[data-room=\"#redes\"]')")
         page.js("document.querySelector('#room-list button[data-room=\"#redes\"]').click()")
         page.wait_for("document.getElementById('conversation-title').textContent === '#redes'")
+        yield olga, vic
+    finally:
+        olga.close()
+        vic.close()
 
+
+def test_typing_edits_and_deletes_in_a_room_in_the_page(site, tmp_path: Path) -> None:
+    """Issue 13 in rooms: "Olga is typing…" under the room, a post edited and posts
+    deleted (by their sender, by a moderator) marked, and the page's own Edit and Delete:
+    on our post, and (once a moderator) Delete on another member's."""
+    from protocol import RoomDeleted, RoomEdited
+
+    page, web = site
+    with olga_and_vic_with_bob_in_redes(page, web) as (olga, vic):
         # Olga's post, edited; Vic's, deleted by Vic; our own, edited with Edit then Save.
         post = posted(olga, "#redes", "a prova é na quinta")
         page.wait_for(_text_in("#messages .msg-in .msg-text", "a prova é na quinta"))
@@ -307,9 +318,6 @@ def test_typing_edits_and_deletes_in_a_room_in_the_page(site, tmp_path: Path) ->
             pass
         assert (event.room_name, event.sender) == ("#redes", "Bob")
         assert page.problems() == []
-    finally:
-        olga.close()
-        vic.close()
 
 
 def test_a_page_opened_again_lists_the_rooms_joined_before(site) -> None:
