@@ -84,7 +84,7 @@ from .core import (
     failover,
     first_login_verdict,
     login_wait,
-    retry_verdict,
+    reconnection_failed,
 )
 from .errors import (
     AnswerLost,
@@ -96,12 +96,12 @@ from .errors import (
     ServerUnreachable,
 )
 from .clock import WaitsClock, next_wait
-from .display import CONNECTION_ERROR, login_refused_words
+from .display import CONNECTION_ERROR
 from .events import Reconnected, Reconnecting
 from .onevent import on_event_errors, on_event_raised
 from .outgoing import MessageUpdate, OutgoingMessage
 from .resume import ResumeTokens
-from .servers import addresses_from, format_address, spread_start, told_apart
+from .servers import addresses_from, format_address, spread_start
 from .transport import connect_host, login_failure, open_socket, reached_host, tls_context, tls_failure
 from .writer import not_read
 
@@ -693,16 +693,13 @@ class AioChatClient:
             try:
                 reader, writer, conn, welcome = await self._open_session(self._connect_timeout, index)
             except (LoginRefused, ServerUnreachable) as exc:
-                again, floor = retry_verdict(exc)
-                refused = isinstance(exc, LoginRefused)
+                again, floor, said = reconnection_failed(exc, self.name, self.servers, index)
                 if again:
-                    reason = login_refused_words(exc, self.name, told_apart(self.servers, index),
-                                                 retrying=True) if refused \
-                        else str(exc)
+                    reason = said
                     continue
-                if refused:
+                if isinstance(exc, LoginRefused):
                     self.login_error = exc
-                self.core.give_up(f"could not log in again: {exc.message} ({exc.code})" if refused else str(exc))
+                self.core.give_up(said)
                 return False
             if self.core.closing:
                 writer.transport.abort()

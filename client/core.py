@@ -213,12 +213,13 @@ from registry import canonical
 from shared.plural import counted
 
 from .credential import AccountCredential
-from .display import WRITE_FAILED, explain_error, explain_refusal
+from .display import WRITE_FAILED, explain_error, explain_refusal, login_refused_words
 from .events import ServerUnavailable
 from .errors import CertificateError, LocalError, LoginInterrupted, LoginRefused, ServerUnreachable
 from .outgoing import DELIVERED, FAILED, QUEUED, SENDING, SENT, Failure, MessageUpdate, OutgoingMessage
 from .serverclock import SERVER_CLOCK
 from .serverwindow import SERVER_WINDOW
+from .servers import told_apart
 
 _log = logging.getLogger(__name__)
 
@@ -390,6 +391,21 @@ def retry_verdict(error: Exception) -> tuple[bool, float]:
     if isinstance(error, CertificateError):
         return False, 0.0
     return isinstance(error, ServerUnreachable), 0.0
+
+
+def reconnection_failed(error: LoginRefused | ServerUnreachable, name: str, servers: Sequence[tuple[str, int]],
+                        index: int) -> tuple[bool, float, str]:
+    """After a reconnection attempt on ``servers[index]`` failed with ``error``: whether to
+    try again and the least wait (:func:`retry_verdict`), and what to say, one rule for the
+    threaded and the asyncio client: if again, the reason the next Reconnecting line gives
+    (a refusal in the user's words, naming the server where the list holds look-alikes);
+    if not, the reason the session ends with (ClientCore.give_up)."""
+    again, floor = retry_verdict(error)
+    refused = isinstance(error, LoginRefused)
+    if again:
+        return True, floor, (login_refused_words(error, name, told_apart(servers, index), retrying=True) if refused
+                             else str(error))
+    return False, floor, f"could not log in again: {error.message} ({error.code})" if refused else str(error)
 
 
 FIRST_LOGIN_RETRY, FIRST_LOGIN_NEXT, FIRST_LOGIN_FAIL = "retry", "next", "fail"

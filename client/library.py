@@ -175,7 +175,7 @@ from .core import (
     is_default_room,
     first_login_verdict,
     login_wait,
-    retry_verdict,
+    reconnection_failed,
 )
 from .errors import (
     AnswerLost,
@@ -187,7 +187,7 @@ from .errors import (
     RequestTimeout,
     ServerUnreachable,
 )
-from .display import CONNECTION_ERROR, login_refused_words
+from .display import CONNECTION_ERROR
 from .events import AnsweredLate, Reconnected, Reconnecting
 from .tlsbio import MemoryTLS
 from .transport import Link, connect_host, login_failure, open_socket, reached_host, start_tls, tls_context
@@ -195,7 +195,7 @@ from .onevent import on_event_errors, on_event_raised
 from .outgoing import OutgoingMessage
 from .resume import ResumeTokens
 from .writer import SocketWriter
-from .servers import addresses_from, format_address, spread_start, told_apart
+from .servers import addresses_from, format_address, spread_start
 
 _log = logging.getLogger(__name__)
 
@@ -1596,17 +1596,14 @@ class ChatClient:
             try:
                 link, conn, welcome = self._open_session(self._connect_timeout, index)
             except (LoginRefused, ServerUnreachable) as exc:
-                again, floor = retry_verdict(exc)
-                refused = isinstance(exc, LoginRefused)
+                again, floor, said = reconnection_failed(exc, self.name, self.servers, index)
                 if again:
-                    reason = login_refused_words(exc, self.name, told_apart(self.servers, index),
-                                                 retrying=True) if refused \
-                        else str(exc)
+                    reason = said
                     continue
                 with self._lock:
-                    if refused:
+                    if isinstance(exc, LoginRefused):
                         self.login_error = exc
-                    self.core.give_up(f"could not log in again: {exc.message} ({exc.code})" if refused else str(exc))
+                    self.core.give_up(said)
                 return False
             with self._lock:
                 if self.core.closing:

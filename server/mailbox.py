@@ -881,6 +881,13 @@ def record_read(db: sqlite3.Connection, reader_key: str, peer_key: str, msg_id: 
     if db.execute("SELECT 1 FROM messages WHERE msg_id = ? AND sender_key = ? AND recipient_key = ?"
                   " AND state NOT IN ('blocked', 'blocked_expired')", (msg_id, peer_key, reader_key)).fetchone() is None:
         return None, False
+    return _raise_mark(db, reader_key, peer_key, msg_id)
+
+
+def _raise_mark(db: sqlite3.Connection, reader_key: str, peer_key: str, msg_id: int) -> tuple[int, bool]:
+    """The read mark of ``reader_key`` on ``peer_key`` (a user's key, or a named room's)
+    raised to ``msg_id`` if it is below it: marks only grow, one row each in ``reads``.
+    Returns ``(the mark now, True if this moved it)``; the callers check ``msg_id`` first."""
     before = read_mark(db, reader_key, peer_key)
     if before is not None and before >= msg_id:
         return before, False
@@ -905,12 +912,7 @@ def record_room_read(db: sqlite3.Connection, reader_key: str, room_key: str, msg
     if db.execute("SELECT 1 FROM messages WHERE msg_id = ? AND recipient_key = ? AND state = 'room'",
                   (msg_id, room_key)).fetchone() is None:
         return None, False
-    before = read_mark(db, reader_key, room_key)
-    if before is not None and before >= msg_id:
-        return before, False
-    db.execute("INSERT INTO reads (reader_key, peer_key, up_to) VALUES (?, ?, ?)"
-               " ON CONFLICT (reader_key, peer_key) DO UPDATE SET up_to = excluded.up_to", (reader_key, room_key, msg_id))
-    return msg_id, True
+    return _raise_mark(db, reader_key, room_key, msg_id)
 
 
 def room_read_marks(db: sqlite3.Connection, room_key: str, reader_keys: list[str]) -> dict[str, int]:

@@ -871,6 +871,19 @@ class ChatApp:
             self.bridge.call(then, answer)
         threading.Thread(target=work, name=name, daemon=True).start()
 
+    def _off_tk_told(self, ask: Callable[[], Any], then: Callable[..., None], name: str, *args: Any) -> None:
+        """Run ``ask`` (a blocking request of the client) on a worker thread called ``name``,
+        then ``then(*args, error)`` on the Tk thread: ``error`` None once it is done, else
+        what it raised (RequestFailed, the connection lost, a timeout), for ``then`` to say."""
+        def work() -> None:
+            try:
+                ask()
+            except Exception as exc:
+                self.bridge.call(then, *args, exc)
+                return
+            self.bridge.call(then, *args, None)
+        threading.Thread(target=work, name=name, daemon=True).start()
+
     def _users(self, users: Any) -> None:
         if self.model is not None:
             self.model.set_online(users)
@@ -972,14 +985,7 @@ class ChatApp:
         once it said ok, the switch goes back if it did not."""
         client, on = self.client, bool(self.receipts_var.get())
 
-        def work() -> None:
-            try:
-                client.set_read_receipts(on)
-            except Exception as exc:
-                self.bridge.call(self._receipts_set, on, exc)
-                return
-            self.bridge.call(self._receipts_set, on, None)
-        threading.Thread(target=work, name="gui-settings", daemon=True).start()
+        self._off_tk_told(lambda: client.set_read_receipts(on), self._receipts_set, "gui-settings", on)
 
     def open_password_dialog(self) -> None:
         if self.password_dialog is None or not self.password_dialog.winfo_exists():
@@ -990,14 +996,7 @@ class ChatApp:
         :meth:`_password_changed` on the Tk thread."""
         client, dialog = self.client, self.password_dialog
 
-        def work() -> None:
-            try:
-                client.change_password(old, new)
-            except Exception as exc:  # RequestFailed, the connection lost, a timeout
-                self.bridge.call(self._password_changed, dialog, exc)
-                return
-            self.bridge.call(self._password_changed, dialog, None)
-        threading.Thread(target=work, name="gui-password", daemon=True).start()
+        self._off_tk_told(lambda: client.change_password(old, new), self._password_changed, "gui-password", dialog)
 
     def _password_changed(self, dialog: PasswordDialog, error: BaseException | None) -> None:
         if error is not None:
@@ -1030,14 +1029,7 @@ class ChatApp:
         (``account_deleted``): the model's ``signed_out`` takes the window to its login form."""
         client, dialog = self.client, self.unregister_dialog
 
-        def work() -> None:
-            try:
-                client.unregister(password)
-            except Exception as exc:  # RequestFailed, the connection lost, a timeout
-                self.bridge.call(self._unregistered, dialog, exc)
-                return
-            self.bridge.call(self._unregistered, dialog, None)
-        threading.Thread(target=work, name="gui-unregister", daemon=True).start()
+        self._off_tk_told(lambda: client.unregister(password), self._unregistered, "gui-unregister", dialog)
 
     def _unregistered(self, dialog: UnregisterDialog, error: BaseException | None) -> None:
         if not dialog.winfo_exists():

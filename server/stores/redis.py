@@ -1178,13 +1178,21 @@ class RedisStore:
     def last_msg_id(self) -> int:
         return self._last_msg_id
 
-    def known_users(self) -> dict[str, str]:
+    def _call_now(self, *command: str) -> Any:
+        """Redis's answer to ``command``, on a blocking connection of its own (loading, at start)."""
         conn = self._blocking()
         try:
-            flat = conn.call("HGETALL", self.prefix + "users")
+            return conn.call(*command)
         finally:
             conn.close()
+
+    def _text_hash_now(self, name: str) -> dict[str, str]:
+        """The hash ``name`` (under the prefix), its fields and values as text."""
+        flat = self._call_now("HGETALL", self.prefix + name)
         return {flat[i].decode(): flat[i + 1].decode() for i in range(0, len(flat), 2)}
+
+    def known_users(self) -> dict[str, str]:
+        return self._text_hash_now("users")
 
     def blocks(self) -> list[tuple[str, str]]:
         conn = self._blocking()
@@ -1226,11 +1234,7 @@ class RedisStore:
         return {key: holding for key, row in zip(keys, rows) if (holding := _holding(row, now)) is not None}
 
     def account_credentials(self, now: float) -> dict[bytes, Credential]:
-        conn = self._blocking()
-        try:
-            flat = conn.call("HGETALL", self.prefix + "cred")
-        finally:
-            conn.close()
+        flat = self._call_now("HGETALL", self.prefix + "cred")
         live = {}
         for i in range(0, len(flat), 2):
             name_key, expires_at = flat[i + 1].decode().split("\t")
@@ -1239,20 +1243,10 @@ class RedisStore:
         return live
 
     def rooms(self) -> dict[str, str]:
-        conn = self._blocking()
-        try:
-            flat = conn.call("HGETALL", self.prefix + "rooms")
-        finally:
-            conn.close()
-        return {flat[i].decode(): flat[i + 1].decode() for i in range(0, len(flat), 2)}
+        return self._text_hash_now("rooms")
 
     def receipts_off(self) -> set[str]:
-        conn = self._blocking()
-        try:
-            members = conn.call("SMEMBERS", self.prefix + "rcptoff")
-        finally:
-            conn.close()
-        return {member.decode() for member in members}
+        return {member.decode() for member in self._call_now("SMEMBERS", self.prefix + "rcptoff")}
 
     # --- Re-reading one record (a cluster node that heard another changed it) ---------------
 

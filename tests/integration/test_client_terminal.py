@@ -479,6 +479,17 @@ def test_without_a_name_the_terminal_asks_for_it(server: FakeServer, order: str,
         assert b"Traceback" not in screen.seen
 
 
+def bia_logs_in_and_quits(proc, screen, server: FakeServer) -> None:
+    """Bia, typed at a Portuguese client's name prompt, logs in (said, and online on
+    ``server``); /sair then ends the client cleanly, no traceback on its screen."""
+    screen.type(b"Bia\r")
+    screen.expect("conectado a 127.0.0.1:{port} como Bia".format(port=server.port).encode())
+    server.wait_online("Bia", WAIT)
+    screen.type(b"/sair\r")
+    assert proc.wait(WAIT) == ExitCode.OK
+    assert b"Traceback" not in screen.seen
+
+
 @pytest.mark.skipif(not hasattr(os, "openpty"), reason="needs a pseudo-terminal")
 def test_a_name_asked_for_and_taken_is_asked_for_again(server: FakeServer, bob: ChatClient) -> None:
     """A student asked "Seu nome:" typed Bob, online already: "login refused: the name Bob
@@ -488,12 +499,7 @@ def test_a_name_asked_for_and_taken_is_asked_for_again(server: FakeServer, bob: 
         screen.expect(b"Seu nome: ")
         screen.type(b"Bob\r")
         screen.expect("escolha outro nome\r\nSeu nome: ".encode())  # (asked again, under why)
-        screen.type(b"Bia\r")
-        screen.expect("conectado a 127.0.0.1:{port} como Bia".format(port=server.port).encode())
-        server.wait_online("Bia", WAIT)
-        screen.type(b"/sair\r")
-        assert proc.wait(WAIT) == ExitCode.OK
-        assert b"Traceback" not in screen.seen
+        bia_logs_in_and_quits(proc, screen, server)
 
 
 @pytest.mark.skipif(not hasattr(os, "openpty"), reason="needs a pseudo-terminal")
@@ -504,12 +510,7 @@ def test_a_name_given_on_the_command_line_and_taken_is_asked_for_again_in_a_term
     prompt and taken was asked again. In a terminal it is asked again too, under why."""
     with on_a_pty("Bob", "--port", str(server.port), lang="pt_BR.UTF-8") as (proc, screen):
         screen.expect("escolha outro nome\r\nSeu nome: ".encode())  # (why, in Portuguese, then asked)
-        screen.type(b"Bia\r")
-        screen.expect("conectado a 127.0.0.1:{port} como Bia".format(port=server.port).encode())
-        server.wait_online("Bia", WAIT)
-        screen.type(b"/sair\r")
-        assert proc.wait(WAIT) == ExitCode.OK
-        assert b"Traceback" not in screen.seen
+        bia_logs_in_and_quits(proc, screen, server)
 
 
 @pytest.mark.skipif(not hasattr(os, "openpty"), reason="needs a pseudo-terminal")

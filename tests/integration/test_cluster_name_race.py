@@ -13,10 +13,12 @@ Every wait has a deadline.
 from __future__ import annotations
 
 import asyncio
+import contextlib
+from collections.abc import Iterator
 
 import pytest
 from faultproxy import UP, FaultProxy
-from redisserver import redis_server  # noqa: F401  (a fixture)
+from redisserver import RedisServer, redis_server  # noqa: F401  (a fixture)
 from test_cluster_nodes import Cluster, wait_for
 from test_redis_store import loop, open_redis_store  # noqa: F401  (loop: a fixture)
 from test_cluster_new_accounts import PASSWORD, QUIET, hello, olga_behind_a_lagging_events_reader, register_on_node_0
@@ -41,6 +43,60 @@ def redis_has(url: str, key: str) -> bool:
     return redis_call(url, "EXISTS", key) == 1
 
 
+def registration_on_node_1(c: Cluster, name: str) -> object:
+    """The answer to a hello (id "r") registering ``name``, with PASSWORD, on node 1."""
+    client = WireClient(*c.address(1))
+    try:
+        client.send(Hello("r", name, const.PROTOCOL_VERSION, PASSWORD, True, None))
+        return client.expect((Welcome, ErrorReply), skip=QUIET)
+    finally:
+        client.close()
+
+
+@contextlib.contextmanager
+def a_guest_whose_claim_is_held(redis: RedisServer, name: str) -> Iterator[tuple]:
+    """Two nodes, node 1 reaching Redis through a raw FaultProxy, and a guest who sent node 1
+    a hello (id "g") for ``name``: its CLAIM, and all node 1 sends Redis after it, is held on
+    its way until the proxy releases the port: (the cluster, node 1's server, the guest, the
+    proxy, the held link's port). The guest, then the cluster, closed at the end."""
+    key = name.lower()
+    with FaultProxy("127.0.0.1", redis.port, raw=True) as proxy:
+        c = Cluster(redis.url, 1, redis_stores=True, timeout=10.0, ttl=20.0)
+        try:
+            server = c.add_through(proxy.port)
+            node = c.nodes[1]
+            port = c.call(lambda: node._redis._link.transport.get_extra_info("sockname")[1])
+            real_claim, held = node.claim, []
+
+            def held_claim(session, claimed, *args, **kwargs):
+                if claimed == key and not held:  # from now on what node 1 sends Redis waits (the CLAIM first)
+                    held.append(proxy.hold_peer(port, (UP,)))
+                return real_claim(session, claimed, *args, **kwargs)
+
+            c.call(lambda: setattr(node, "claim", held_claim))
+            guest = WireClient(*c.address(1))
+            try:
+                guest.send(Hello("g", name, const.PROTOCOL_VERSION))
+                wait_for(lambda: key.encode() in proxy.held(port, UP), what="node 1's CLAIM held")
+                assert held == [1], held
+                yield c, server, guest, proxy, port
+            finally:
+                guest.close()
+        finally:
+            c.close()
+
+
+def joao_left_node_0(c: Cluster, redis: RedisServer) -> str:
+    """João, a guest, logs in on node 0 and leaves; his resume token, once Redis has his
+    leaving."""
+    first = c.login(0, "João")
+    token = first.welcome.resume
+    first.close()
+    wait_for(lambda: redis_call(redis.url, "HGET", "{chat}:guest:jo\u00e3o", "left") is not None,
+             what="João's leaving stored")
+    return token
+
+
 def test_an_account_is_not_registered_on_one_node_while_a_guest_is_online_under_it_on_another(
         redis_server):  # noqa: F811
     # Before, node 1 (whose events reader had not read the guest's 'on') stored Mia's account
@@ -49,12 +105,7 @@ def test_an_account_is_not_registered_on_one_node_while_a_guest_is_online_under_
     with olga_behind_a_lagging_events_reader(redis_server) as (c, server, olga, proxy, port):
         with c.login(0, "Mia"):  # a guest online on node 0
             assert c.call(lambda: server.relay.directory.lookup("Mia") is None), "the test must hold node 1's reader"
-            client = WireClient(*c.address(1))
-            try:
-                client.send(Hello("r", "Mia", const.PROTOCOL_VERSION, PASSWORD, True, None))
-                refused = client.expect((Welcome, ErrorReply), skip=QUIET)
-            finally:
-                client.close()
+            refused = registration_on_node_1(c, "Mia")
             assert not redis_has(redis_server.url, "{chat}:acct:mia"), "no account of a name a guest is online under"
             assert isinstance(refused, ErrorReply) and refused.code == ErrorCode.NAME_TAKEN, refused
             assert refused.message == "the name 'Mia' is in use by a guest", refused
@@ -86,40 +137,19 @@ def test_a_guest_claim_held_while_another_node_registers_the_name_is_not_welcome
     # while node 0 registered Mia (who then left). Before, the CLAIM (which checked only who
     # is online) welcomed a guest called Mia beside her account; now it is decided again as
     # a hello sent now: a password is needed.
-    with FaultProxy("127.0.0.1", redis_server.port, raw=True) as proxy:
-        c = Cluster(redis_server.url, 1, redis_stores=True, timeout=10.0, ttl=20.0)
-        try:
-            server = c.add_through(proxy.port)
-            node = c.nodes[1]
-            port = c.call(lambda: node._redis._link.transport.get_extra_info("sockname")[1])
-            real_claim, held = node.claim, []
-
-            def held_claim(session, key, *args, **kwargs):
-                if key == "mia" and not held:  # from now on what node 1 sends Redis waits (the CLAIM first)
-                    held.append(proxy.hold_peer(port, (UP,)))
-                return real_claim(session, key, *args, **kwargs)
-
-            c.call(lambda: setattr(node, "claim", held_claim))
-            guest = WireClient(*c.address(1))
-            try:
-                guest.send(Hello("g", "Mia", const.PROTOCOL_VERSION))
-                wait_for(lambda: b"mia" in proxy.held(port, UP), what="node 1's CLAIM held")
-                assert held == [1], held
-                c.login(0, "Mia", password=PASSWORD, register=True).close()  # registered, and gone again
-                assert redis_has(redis_server.url, "{chat}:acct:mia")
-                wait_for(lambda: not redis_has(redis_server.url, "{chat}:where:mia"), what="Mia's logout")
-                proxy.release_peer(port)
-                answer = guest.expect((Welcome, ErrorReply), skip=QUIET)
-                assert isinstance(answer, ErrorReply) and answer.code == ErrorCode.AUTH_REQUIRED, answer
-                assert answer.request_id == "g", answer
-                guest.send(Hello("p", "Mia", const.PROTOCOL_VERSION, PASSWORD))  # her own password logs in
-                welcome = guest.expect((Welcome, ErrorReply), skip=QUIET)
-                assert isinstance(welcome, Welcome) and welcome.registered, welcome
-            finally:
-                guest.close()
-            assert c.call(lambda: server.relay.logins.accounts["mia"].name) == "Mia"
-        finally:
-            c.close()
+    with a_guest_whose_claim_is_held(redis_server, "Mia") as (c, server, guest, proxy, port):
+        c.login(0, "Mia", password=PASSWORD, register=True).close()  # registered, and gone again
+        assert redis_has(redis_server.url, "{chat}:acct:mia")
+        wait_for(lambda: not redis_has(redis_server.url, "{chat}:where:mia"), what="Mia's logout")
+        proxy.release_peer(port)
+        answer = guest.expect((Welcome, ErrorReply), skip=QUIET)
+        assert isinstance(answer, ErrorReply) and answer.code == ErrorCode.AUTH_REQUIRED, answer
+        assert answer.request_id == "g", answer
+        guest.send(Hello("p", "Mia", const.PROTOCOL_VERSION, PASSWORD))  # her own password logs in
+        welcome = guest.expect((Welcome, ErrorReply), skip=QUIET)
+        assert isinstance(welcome, Welcome) and welcome.registered, welcome
+        guest.close()
+        assert c.call(lambda: server.relay.logins.accounts["mia"].name) == "Mia"
 
 
 def test_a_guest_may_not_take_a_look_alike_of_an_account_registered_on_another_node_a_moment_ago(
@@ -161,12 +191,7 @@ def test_an_account_is_not_registered_under_a_look_alike_of_one_registered_on_an
     # two accounts that look alike, which a single server refuses (confusable_name).
     with olga_behind_a_lagging_events_reader(redis_server) as (c, server, olga, proxy, port):
         register_on_node_0(c, server, "Mia")
-        client = WireClient(*c.address(1))
-        try:
-            client.send(Hello("r", "Rnia", const.PROTOCOL_VERSION, PASSWORD, True, None))
-            refused = client.expect((Welcome, ErrorReply), skip=QUIET)
-        finally:
-            client.close()
+        refused = registration_on_node_1(c, "Rnia")
         assert not redis_has(redis_server.url, "{chat}:acct:rnia"), "no second account that looks like Mia's"
         assert isinstance(refused, ErrorReply) and refused.code == ErrorCode.CONFUSABLE_NAME, refused
         assert (refused.like, refused.request_id) == ("Mia", "r"), refused
@@ -248,12 +273,7 @@ def test_an_account_is_not_registered_under_a_look_alike_of_a_guest_online_on_an
         with c.login(0, "João"):
             assert c.call(lambda: server.relay.logins.lookalike_of("Joao") is None), \
                 "the test must hold node 1's reader"
-            client = WireClient(*c.address(1))
-            try:
-                client.send(Hello("r", "Joao", const.PROTOCOL_VERSION, PASSWORD, True, None))
-                refused = client.expect((Welcome, ErrorReply), skip=QUIET)
-            finally:
-                client.close()
+            refused = registration_on_node_1(c, "Joao")
             assert not redis_has(redis_server.url, "{chat}:acct:joao"), "no account that looks like a guest online"
             assert isinstance(refused, ErrorReply) and refused.code == ErrorCode.CONFUSABLE_NAME, refused
             assert (refused.like, refused.request_id) == ("João", "r"), refused
@@ -266,34 +286,12 @@ def test_two_guests_whose_look_alike_claims_race_get_one_welcome(redis_server): 
     # Node 1's desk found nobody "Joao" looks like, and its CLAIM waits on its way to Redis
     # while node 0 welcomes João: both claims were made with every node's check passed, and
     # Redis decides. Before, both were welcomed.
-    with FaultProxy("127.0.0.1", redis_server.port, raw=True) as proxy:
-        c = Cluster(redis_server.url, 1, redis_stores=True, timeout=10.0, ttl=20.0)
-        try:
-            c.add_through(proxy.port)
-            node = c.nodes[1]
-            port = c.call(lambda: node._redis._link.transport.get_extra_info("sockname")[1])
-            real_claim, held = node.claim, []
-
-            def held_claim(session, key, *args, **kwargs):
-                if key == "joao" and not held:  # from now on what node 1 sends Redis waits (the CLAIM first)
-                    held.append(proxy.hold_peer(port, (UP,)))
-                return real_claim(session, key, *args, **kwargs)
-
-            c.call(lambda: setattr(node, "claim", held_claim))
-            guest = WireClient(*c.address(1))
-            try:
-                guest.send(Hello("g", "Joao", const.PROTOCOL_VERSION))
-                wait_for(lambda: b"joao" in proxy.held(port, UP), what="node 1's CLAIM held")
-                assert held == [1], held
-                with c.login(0, "João"):  # welcomed (login asserts it)
-                    proxy.release_peer(port)
-                    answer = guest.expect((Welcome, ErrorReply), skip=QUIET)
-                    assert isinstance(answer, ErrorReply) and answer.code == ErrorCode.CONFUSABLE_NAME, answer
-                    assert (answer.like, answer.request_id) == ("João", "g"), answer
-            finally:
-                guest.close()
-        finally:
-            c.close()
+    with a_guest_whose_claim_is_held(redis_server, "Joao") as (c, _server, guest, proxy, port):
+        with c.login(0, "João"):  # welcomed (login asserts it)
+            proxy.release_peer(port)
+            answer = guest.expect((Welcome, ErrorReply), skip=QUIET)
+            assert isinstance(answer, ErrorReply) and answer.code == ErrorCode.CONFUSABLE_NAME, answer
+            assert (answer.like, answer.request_id) == ("João", "g"), answer
 
 
 def test_an_account_is_not_registered_under_a_guest_name_held_offline_on_another_node_nor_a_look_alike(
@@ -303,17 +301,10 @@ def test_an_account_is_not_registered_under_a_guest_name_held_offline_on_another
     # held, which one server refuses name_taken) and "Joao" (a look-alike of it); now the save
     # of the account reads the holdings in Redis, as a guest's CLAIM does.
     with olga_behind_a_lagging_events_reader(redis_server) as (c, server, olga, proxy, port):
-        c.login(0, "João").close()
-        wait_for(lambda: redis_call(redis_server.url, "HGET", "{chat}:guest:jo\u00e3o", "left") is not None,
-                 what="João's leaving stored")
+        joao_left_node_0(c, redis_server)
         assert c.call(lambda: server.relay.logins.lookalike_of("Joao") is None), "the test must hold node 1's reader"
         for name, code in (("Joao", ErrorCode.CONFUSABLE_NAME), ("João", ErrorCode.NAME_TAKEN)):
-            client = WireClient(*c.address(1))
-            try:
-                client.send(Hello("r", name, const.PROTOCOL_VERSION, PASSWORD, True, None))
-                refused = client.expect((Welcome, ErrorReply), skip=QUIET)
-            finally:
-                client.close()
+            refused = registration_on_node_1(c, name)
             assert isinstance(refused, ErrorReply) and refused.code == code, (name, refused)
             assert refused.like == ("João" if code == ErrorCode.CONFUSABLE_NAME else None), refused
             assert not redis_has(redis_server.url, "{chat}:acct:" + name.lower()), name
@@ -328,11 +319,7 @@ def test_the_guest_who_held_a_name_registers_it_with_its_token_on_a_node_that_ha
     # The save of an account reads the holdings in Redis (above): not against the guest who
     # holds the name, back with its token, as one server lets them register it.
     with olga_behind_a_lagging_events_reader(redis_server) as (c, server, olga, proxy, port):
-        first = c.login(0, "João")
-        token = first.welcome.resume
-        first.close()
-        wait_for(lambda: redis_call(redis_server.url, "HGET", "{chat}:guest:jo\u00e3o", "left") is not None,
-                 what="João's leaving stored")
+        token = joao_left_node_0(c, redis_server)
         c.call(lambda: server.relay.logins.guests.take("jo\u00e3o", "João", 0, token))  # as node 0 told it
         with WireClient(*c.address(1)) as client:
             client.send(Hello("r", "João", const.PROTOCOL_VERSION, PASSWORD, True, token))
@@ -348,11 +335,7 @@ def test_a_guest_back_with_its_token_on_a_node_that_has_not_heard_of_its_name_is
     # holding: the name taken anew), and CLAIM, which finds it held in Redis, refused it
     # name_taken: his own name. Now a token the cache does not know is checked in Redis.
     with olga_behind_a_lagging_events_reader(redis_server) as (c, server, olga, proxy, port):
-        first = c.login(0, "João")
-        token = first.welcome.resume
-        first.close()
-        wait_for(lambda: redis_call(redis_server.url, "HGET", "{chat}:guest:jo\u00e3o", "left") is not None,
-                 what="João's leaving stored")
+        token = joao_left_node_0(c, redis_server)
         assert c.call(lambda: "jo\u00e3o" not in server.relay.logins.guests.holdings), "node 1's reader must be held"
         with WireClient(*c.address(1)) as again:
             again.send(Hello("h", "João", const.PROTOCOL_VERSION, resume=token))
@@ -372,11 +355,7 @@ def test_a_guest_who_took_a_name_anew_is_welcomed_back_on_a_node_that_knows_only
     # it anew on node 0, which node 1 has not heard of. Before, node 1 took his own name from
     # him afresh (a new token, his queue and history lost) or refused it; now Redis decides.
     with olga_behind_a_lagging_events_reader(redis_server, guest_hold=0.2) as (c, server, olga, proxy, port):
-        first = c.login(0, "João")
-        token = first.welcome.resume
-        first.close()
-        wait_for(lambda: redis_call(redis_server.url, "HGET", "{chat}:guest:jo\u00e3o", "left") is not None,
-                 what="João's leaving stored")
+        token = joao_left_node_0(c, redis_server)
         c.call(lambda: server.relay.logins.guests.holdings.__setitem__(
             "jo\u00e3o", Holding("João", b"\0" * 32, 0, 1.0)))  # an earlier holder, as node 1 last heard
         with WireClient(*c.address(1)) as again:

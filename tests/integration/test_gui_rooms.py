@@ -387,6 +387,28 @@ def test_a_room_left_shows_the_room_for_everyone_it_names(open_gui, server, clie
         bob.wait(lambda s: "Olga put you out of #turma" in s["panes"]["#room"], "the kick said where Bob is")
 
 
+def bob_reading_redes(open_gui, **options):
+    """Bob's window (``options`` as open_gui takes them), logged in, with #redes open and its
+    two members listed (Bob and whoever made it)."""
+    bob = open_gui("Bob", **options)
+    bob.logged_in()
+    bob.cmd("join", room="#redes")
+    bob.wait(lambda s: s["active"] == "##redes" and len(s["members"]) == 2, "#redes open")
+    return bob
+
+
+def first_in_everyone(bob, text: str, clients) -> None:
+    """Bob opens Everyone (Ctrl+1) and sends ``text`` there: each of ``clients`` gets it as
+    the first thing Bob says in Everyone, and no room post from Bob before it."""
+    bob.cmd("key", sequence="<Control-Key-1>")
+    bob.wait(lambda s: s["active"] == "#room", "Everyone open")
+    bob.cmd("type", text=text, clear=True)
+    for client in clients:
+        while not isinstance(event := client.events.get(timeout=WAIT), RoomMessage) or event.sender != "Bob":
+            assert not (isinstance(event, RoomPost) and event.sender == "Bob"), event
+        assert event.text == text, event
+
+
 @pytest.mark.timeout_seconds(120)
 def test_kicked_from_the_room_on_screen_a_line_typed_there_goes_nowhere(open_gui, server, clients, monkeypatch,
                                                                           tmp_path: Path) -> None:
@@ -399,10 +421,7 @@ def test_kicked_from_the_room_on_screen_a_line_typed_there_goes_nowhere(open_gui
     olga = start(clients, server.port, "Olga")
     vic = start(clients, server.port, "Vic")
     olga.join("#redes")
-    bob = open_gui("Bob")
-    bob.logged_in()
-    bob.cmd("join", room="#redes")
-    bob.wait(lambda s: s["active"] == "##redes" and len(s["members"]) == 2, "#redes open")
+    bob = bob_reading_redes(open_gui)
     posted(olga, "#redes", "sem palavrões aqui")
     bob.wait(lambda s: "sem palavrões aqui" in s["panes"].get("##redes", ""), "Olga's post")
     bob.cmd("type", text="isso é injusto", enter=False)
@@ -424,13 +443,7 @@ def test_kicked_from_the_room_on_screen_a_line_typed_there_goes_nowhere(open_gui
     bob.cmd("screenshot", path=str(tmp_path / "gui-kicked-pt.png"))
     print(f"\nscreenshot: {tmp_path / 'gui-kicked-pt.png'}")
     # What Bob writes in Everyone himself comes after anything the Enter sent: nothing did.
-    bob.cmd("key", sequence="<Control-Key-1>")
-    bob.wait(lambda s: s["active"] == "#room", "Everyone open")
-    bob.cmd("type", text="depois", clear=True)
-    for client in (olga, vic):
-        while not isinstance(event := client.events.get(timeout=WAIT), RoomMessage) or event.sender != "Bob":
-            assert not (isinstance(event, RoomPost) and event.sender == "Bob"), event
-        assert event.text == "depois", event
+    first_in_everyone(bob, "depois", (olga, vic))
 
 
 @pytest.mark.timeout_seconds(120)
@@ -444,10 +457,7 @@ def test_put_out_of_the_room_on_screen_while_away_a_line_typed_there_goes_nowher
     vic = start(clients, server.port, "Vic")
     olga.join("#redes")
     with FaultProxy(server.host, server.port) as proxy:
-        bob = open_gui("Bob", port=proxy.port)
-        bob.logged_in()
-        bob.cmd("join", room="#redes")
-        bob.wait(lambda s: s["active"] == "##redes" and len(s["members"]) == 2, "#redes open")
+        bob = bob_reading_redes(open_gui, port=proxy.port)
         posted(olga, "#redes", "no swearing here")
         bob.wait(lambda s: "no swearing here" in s["panes"].get("##redes", ""), "Olga's post")
         bob.cmd("type", text="that is unfair", enter=False)
@@ -466,13 +476,7 @@ def test_put_out_of_the_room_on_screen_while_away_a_line_typed_there_goes_nowher
                          in s["panes"]["##redes"], "the line refused here")
         assert state["outgoing"] == [] and state["input"] == "that is unfair", (state["outgoing"], state["input"])
         # What Bob writes in Everyone himself comes after anything the Enter sent: nothing did.
-        bob.cmd("key", sequence="<Control-Key-1>")
-        bob.wait(lambda s: s["active"] == "#room", "Everyone open")
-        bob.cmd("type", text="later", clear=True)
-        for client in (olga, vic):
-            while not isinstance(event := client.events.get(timeout=WAIT), RoomMessage) or event.sender != "Bob":
-                assert not (isinstance(event, RoomPost) and event.sender == "Bob"), event
-            assert event.text == "later", event
+        first_in_everyone(bob, "later", (olga, vic))
 
 
 @pytest.mark.timeout_seconds(120)
@@ -487,10 +491,7 @@ def test_put_out_of_the_room_on_screen_our_post_there_may_be_deleted_not_edited(
 
     olga = start(clients, server.port, "Olga")
     olga.join("#redes")
-    bob = open_gui("Bob")
-    bob.logged_in()
-    bob.cmd("join", room="#redes")
-    bob.wait(lambda s: s["active"] == "##redes" and len(s["members"]) == 2, "#redes open")
+    bob = bob_reading_redes(open_gui)
     bob.cmd("type", text="first try")
     bob.wait(lambda s: [m["state"] for m in s["outgoing"]] == ["sent"], "our post as sent")
     bob.cmd("key", sequence="<Control-e>")
@@ -522,10 +523,7 @@ def test_put_out_of_the_room_on_screen_join_room_with_the_box_empty_joins_it_aga
     line kept in the input box then goes to it."""
     olga = start(clients, server.port, "Olga")
     olga.join("#redes")
-    bob = open_gui("Bob")
-    bob.logged_in()
-    bob.cmd("join", room="#redes")
-    bob.wait(lambda s: s["active"] == "##redes" and len(s["members"]) == 2, "#redes open")
+    bob = bob_reading_redes(open_gui)
     bob.cmd("type", text="sorry", enter=False)
     olga.kick("#redes", "Bob")
     bob.wait(lambda s: "join it again (Join room)" in s["panes"].get("##redes", ""), "the kick said")

@@ -10,6 +10,7 @@ the other users are terminal users (``chatpeer.TcpPeer``).
 
 from __future__ import annotations
 
+import contextlib
 import json
 import threading
 from collections.abc import Iterator
@@ -133,6 +134,26 @@ def test_a_name_typed_again_is_looked_up_again(page: Page) -> None:
     assert page.problems() == []
 
 
+@contextlib.contextmanager
+def _bob_dropped_and_kept_out(page: Page) -> Iterator[None]:
+    """The server drops Bob's session, and its loop is held (the page cannot log in again)
+    for the block, once the page says it is not online; released at its end."""
+    def drop() -> None:
+        for session in list(page.srv.server.relay.sessions):
+            if session.name == "Bob":
+                session.abort("dropped by the test")
+    page.srv.call(drop)
+    release = threading.Event()
+    held = threading.Thread(target=page.srv.call, args=(lambda: release.wait(10),), daemon=True)
+    held.start()  # the page cannot log in again meanwhile
+    try:
+        page.wait_for("document.getElementById('connection').dataset.status !== 'online'")
+        yield
+    finally:
+        release.set()
+        held.join(15)
+
+
 def test_while_the_page_is_disconnected_the_header_claims_no_presence(page: Page) -> None:
     """The page's own connection dropped (a server restarting, a network gone): the header
     said "Offline" for Alice, who was online all along. While the page is not connected it
@@ -143,21 +164,8 @@ def test_while_the_page_is_disconnected_the_header_claims_no_presence(page: Page
         alice.login("Alice")
         _new_chat(page, "Alice")
         page.wait_for(_presence_is("Online"))
-
-        def drop() -> None:
-            for session in list(page.srv.server.relay.sessions):
-                if session.name == "Bob":
-                    session.abort("dropped by the test")
-        page.srv.call(drop)
-        release = threading.Event()
-        held = threading.Thread(target=page.srv.call, args=(lambda: release.wait(10),), daemon=True)
-        held.start()  # the page cannot log in again meanwhile
-        try:
-            page.wait_for("document.getElementById('connection').dataset.status !== 'online'")
+        with _bob_dropped_and_kept_out(page):
             assert page.js(f"{PRESENCE}.textContent") == ""
-        finally:
-            release.set()
-            held.join(15)
         page.wait_for("document.getElementById('connection').dataset.status === 'online' && "
                       + _presence_is("Online"))
         assert page.problems() == []
@@ -237,21 +245,8 @@ def test_a_contact_row_says_only_the_presence_it_knows(page: Page) -> None:
         assert page.js(_row_says("@carol")) == "", "a presence said before anyone looked it up"
         page.open_conversation("Carol")
         page.wait_for(f"{_row_says('@carol')} === 'offline'")
-
-        def drop() -> None:
-            for session in list(page.srv.server.relay.sessions):
-                if session.name == "Bob":
-                    session.abort("dropped by the test")
-        page.srv.call(drop)
-        release = threading.Event()
-        held = threading.Thread(target=page.srv.call, args=(lambda: release.wait(10),), daemon=True)
-        held.start()  # the page cannot log in again meanwhile
-        try:
-            page.wait_for("document.getElementById('connection').dataset.status !== 'online'")
+        with _bob_dropped_and_kept_out(page):
             assert page.js(f"[{_row_says('@alice')}, {_row_says('@carol')}]") == ["", ""]
-        finally:
-            release.set()
-            held.join(15)
         page.wait_for(f"{_row_says('@alice')} === 'online' && {_row_says('@carol')} === 'offline'")
         assert page.problems() == []
     finally:

@@ -9,6 +9,7 @@ from pathlib import Path
 from client.library import ChatClient
 from clientkit import WAIT, posted
 from protocol import RoomRead
+from test_web_rooms import olga_and_vic_with_bob_in_redes
 from test_web_session import chromium_installed, shoot, site  # noqa: F401  (fixtures)
 
 
@@ -22,19 +23,7 @@ def _marks_of(client: ChatClient, room: str) -> tuple[int, ...]:
 
 def test_the_page_sends_room_reads_and_shows_read_by_n_under_its_posts(site, tmp_path: Path) -> None:
     page, web = site
-    page.cdp.send("Emulation.setFocusEmulationEnabled", {"enabled": True})
-    olga = ChatClient("Olga", "127.0.0.1", web.srv.port)
-    vic = ChatClient("Vic", "127.0.0.1", web.srv.port)
-    try:
-        olga.connect(timeout=WAIT)
-        olga.join("#redes")
-        vic.connect(timeout=WAIT)
-        vic.join("#redes")
-        page.log_in("Bob")
-        page.wait_for("!!document.querySelector('#room-list button[data-room=\"#redes\"]')")
-        page.js("document.querySelector('#room-list button[data-room=\"#redes\"]').click()")
-        page.wait_for("document.getElementById('conversation-title').textContent === '#redes'")
-
+    with olga_and_vic_with_bob_in_redes(page, web) as (olga, vic):
         # Olga posts; the page shows the room, focused: it says it has seen it.
         seen = posted(olga, "#redes", "quem vem amanhã?")
         assert _marks_of(olga, "#redes") == (seen.msg_id,)  # the page's mark, anonymous
@@ -52,6 +41,3 @@ def test_the_page_sends_room_reads_and_shows_read_by_n_under_its_posts(site, tmp
         assert page.js("document.querySelector('#messages .msg-out .msg-status').textContent").endswith("Read by 2")
         shoot(page, tmp_path, "web-client-room-reads.png")
         assert page.problems() == []
-    finally:
-        olga.close()
-        vic.close()

@@ -4,7 +4,9 @@ conversation, the member list with moderation acts only for those who may, notic
 
 from __future__ import annotations
 
+import contextlib
 import json
+from collections.abc import Iterator
 from pathlib import Path
 
 import const
@@ -223,13 +225,11 @@ def edit_our_message(page, text: str) -> None:
     page.wait_for("document.querySelector('#messages .msg-out')?.dataset.edited === 'true'")
 
 
-def test_typing_edits_and_deletes_in_a_room_in_the_page(site, tmp_path: Path) -> None:
-    """Issue 13 in rooms: "Olga is typing…" under the room, a post edited and posts
-    deleted (by their sender, by a moderator) marked, and the page's own Edit and Delete:
-    on our post, and (once a moderator) Delete on another member's."""
-    from protocol import RoomDeleted, RoomEdited
-
-    page, web = site
+@contextlib.contextmanager
+def olga_and_vic_with_bob_in_redes(page, web) -> Iterator[tuple[ChatClient, ChatClient]]:
+    """Olga and Vic, library clients on ``web``'s chat server, in #redes (Olga's, no topic),
+    and Bob logged in on ``page`` (focused, as a page in front is) with #redes open:
+    (Olga, Vic), both closed at the end."""
     page.cdp.send("Emulation.setFocusEmulationEnabled", {"enabled": True})
     olga = ChatClient("Olga", "127.0.0.1", web.srv.port)
     vic = ChatClient("Vic", "127.0.0.1", web.srv.port)
@@ -242,7 +242,20 @@ def test_typing_edits_and_deletes_in_a_room_in_the_page(site, tmp_path: Path) ->
         page.wait_for("!!document.querySelector('#room-list button[data-room=\"#redes\"]')")
         page.js("document.querySelector('#room-list button[data-room=\"#redes\"]').click()")
         page.wait_for("document.getElementById('conversation-title').textContent === '#redes'")
+        yield olga, vic
+    finally:
+        olga.close()
+        vic.close()
 
+
+def test_typing_edits_and_deletes_in_a_room_in_the_page(site, tmp_path: Path) -> None:
+    """Issue 13 in rooms: "Olga is typing…" under the room, a post edited and posts
+    deleted (by their sender, by a moderator) marked, and the page's own Edit and Delete:
+    on our post, and (once a moderator) Delete on another member's."""
+    from protocol import RoomDeleted, RoomEdited
+
+    page, web = site
+    with olga_and_vic_with_bob_in_redes(page, web) as (olga, vic):
         # Olga's post, edited; Vic's, deleted by Vic; our own, edited with Edit then Save.
         post = posted(olga, "#redes", "a prova é na quinta")
         page.wait_for(_text_in("#messages .msg-in .msg-text", "a prova é na quinta"))
@@ -305,9 +318,6 @@ def test_typing_edits_and_deletes_in_a_room_in_the_page(site, tmp_path: Path) ->
             pass
         assert (event.room_name, event.sender) == ("#redes", "Bob")
         assert page.problems() == []
-    finally:
-        olga.close()
-        vic.close()
 
 
 def test_a_page_opened_again_lists_the_rooms_joined_before(site) -> None:
@@ -453,6 +463,23 @@ def test_the_member_list_is_in_class_list_order(site) -> None:
                 student.close()
 
 
+@contextlib.contextmanager
+def vic_in_redes_and_bob_reading_it(page, web) -> Iterator[ChatClient]:
+    """Vic, a library client on ``web``'s chat server, in #redes (Olga's), and Bob logged in
+    on ``page`` with #redes open, its three members listed; Vic closed at the end."""
+    vic = ChatClient("Vic", "127.0.0.1", web.srv.port)
+    try:
+        vic.connect(timeout=WAIT)
+        vic.join("#redes")
+        page.log_in("Bob")
+        page.wait_for("!!document.querySelector('#room-list button[data-room=\"#redes\"]')")
+        page.js("document.querySelector('#room-list button[data-room=\"#redes\"]').click()")
+        page.wait_for("document.querySelectorAll('#member-list li').length === 3")
+        yield vic
+    finally:
+        vic.close()
+
+
 def test_a_moderator_is_offered_mute_or_unmute_as_fits_the_member(site, tmp_path: Path) -> None:
     """Beside every member the page offered both "Mute 10 min" and "Unmute" ("Deixar de
     silenciar"), for someone not muted too: the member list did not say who is muted. It
@@ -470,14 +497,7 @@ def test_a_moderator_is_offered_mute_or_unmute_as_fits_the_member(site, tmp_path
                 f" return acts.length === 1 && acts[0] === '{act}'; }})()")
 
     with olga_in_redes(web) as olga:
-        vic = ChatClient("Vic", "127.0.0.1", web.srv.port)
-        try:
-            vic.connect(timeout=WAIT)
-            vic.join("#redes")
-            page.log_in("Bob")
-            page.wait_for("!!document.querySelector('#room-list button[data-room=\"#redes\"]')")
-            page.js("document.querySelector('#room-list button[data-room=\"#redes\"]').click()")
-            page.wait_for("document.querySelectorAll('#member-list li').length === 3")
+        with vic_in_redes_and_bob_reading_it(page, web) as vic:
             olga.appoint("#redes", "Bob")
             page.wait_for("!!document.querySelector('#member-list li[data-name=\"Vic\"] button')")
             assert offered("Vic") == ["mute"]
@@ -491,8 +511,6 @@ def test_a_moderator_is_offered_mute_or_unmute_as_fits_the_member(site, tmp_path
             assert back.wait_done(WAIT) and back.error is None, back.error
             olga.mute("#redes", "Vic")  # another moderator's mute, until unmuted
             page.wait_for(offers("Vic", "unmute"))
-        finally:
-            vic.close()
         assert page.problems() == []
 
 
@@ -616,6 +634,23 @@ def test_the_public_rooms_mark_an_invite_only_one(site, tmp_path: Path) -> None:
     assert page.problems() == []
 
 
+def as_bob_moderating_redes(page, then: str):
+    """Runs in `page` the async script `then` after one making `chat`, a page's chat in English
+    (its catalogue's sentences, as a logged-in page has them) logged in as Bob, moderator of
+    #redes (Olga its owner, Vic a member) with its member list in (`opened`: the join's
+    answer); returns what `then` returns."""
+    return page.js("""(async () => {
+      await useLanguage("en");
+      const chat = createChat();
+      receiveFrame(chat, {type: "welcome", id: helloFrame(chat, "Bob").id, name: "Bob", version: 2});
+      const opened = receiveFrame(chat, {type: "room_info", id: joinRoomFrame(chat, "redes").id, room: "#redes",
+                                         count: 3, owner: "Olga"});
+      receiveFrame(chat, {type: "member_list", id: opened.send.find((f) => f.type === "members").id, room: "#redes",
+                          members: [{name: "Olga", role: "owner"}, {name: "Bob", role: "moderator"},
+                                    {name: "Vic", role: "member"}]});
+""" + then)
+
+
 def test_an_act_on_someone_who_left_keeps_the_room_and_says_whom_it_is_about(site) -> None:
     """Bob, a moderator, clicked "Put out" beside Vic just after Vic left #redes: the server
     answered ``not_member`` ("Vic is not in #redes"), which the page took for its own: it
@@ -624,15 +659,7 @@ def test_an_act_on_someone_who_left_keeps_the_room_and_says_whom_it_is_about(sit
     (as the terminal knows): the page says the server's words, keeps the room and asks its
     members again (a members request answers ``not_member`` if it is ours after all)."""
     page, _web = site
-    result = page.js("""(async () => {
-      await useLanguage("en");  // its catalogue's sentences, as a logged-in page has them
-      const chat = createChat();
-      receiveFrame(chat, {type: "welcome", id: helloFrame(chat, "Bob").id, name: "Bob", version: 2});
-      const opened = receiveFrame(chat, {type: "room_info", id: joinRoomFrame(chat, "redes").id, room: "#redes",
-                                         count: 3, owner: "Olga"});
-      receiveFrame(chat, {type: "member_list", id: opened.send.find((f) => f.type === "members").id, room: "#redes",
-                          members: [{name: "Olga", role: "owner"}, {name: "Bob", role: "moderator"},
-                                    {name: "Vic", role: "member"}]});
+    result = as_bob_moderating_redes(page, """
       const kick = roomActFrame(chat, "##redes", "kick", "Vic");
       const out = receiveFrame(chat, {type: "error", id: kick.id, code: "not_member", message: "Vic is not in #redes"});
       const said = chat.conversations.get("##redes").items.filter((i) => i.kind === "notice").map((i) => i.text);
@@ -654,15 +681,7 @@ def test_an_act_on_someone_who_left_is_said_in_the_pages_words_when_the_error_na
     too. It says its own sentence, naming Vic and the room, in the page's language (again
     after a switch); it still keeps the room and asks its members again."""
     page, _web = site
-    result = page.js("""(async () => {
-      await useLanguage("en");
-      const chat = createChat();
-      receiveFrame(chat, {type: "welcome", id: helloFrame(chat, "Bob").id, name: "Bob", version: 2});
-      const opened = receiveFrame(chat, {type: "room_info", id: joinRoomFrame(chat, "redes").id, room: "#redes",
-                                         count: 3, owner: "Olga"});
-      receiveFrame(chat, {type: "member_list", id: opened.send.find((f) => f.type === "members").id, room: "#redes",
-                          members: [{name: "Olga", role: "owner"}, {name: "Bob", role: "moderator"},
-                                    {name: "Vic", role: "member"}]});
+    result = as_bob_moderating_redes(page, """
       const kick = roomActFrame(chat, "##redes", "kick", "vic");
       // (Whatever the server's words: they are not what is said.)
       const out = receiveFrame(chat, {type: "error", id: kick.id, code: "not_member", message: "gone: Vic",
@@ -687,15 +706,7 @@ def test_an_act_on_someone_refused_because_we_are_not_in_the_room_drops_the_room
     its members again, for another not_member, where a send's or a leave's not_member drops
     the room at once. It drops it at once, and says the page's sentence about Bob."""
     page, _web = site
-    result = page.js("""(async () => {
-      await useLanguage("en");
-      const chat = createChat();
-      receiveFrame(chat, {type: "welcome", id: helloFrame(chat, "Bob").id, name: "Bob", version: 2});
-      const opened = receiveFrame(chat, {type: "room_info", id: joinRoomFrame(chat, "redes").id, room: "#redes",
-                                         count: 3, owner: "Olga"});
-      receiveFrame(chat, {type: "member_list", id: opened.send.find((f) => f.type === "members").id, room: "#redes",
-                          members: [{name: "Olga", role: "owner"}, {name: "Bob", role: "moderator"},
-                                    {name: "Vic", role: "member"}]});
+    result = as_bob_moderating_redes(page, """
       const kick = roomActFrame(chat, "##redes", "kick", "Vic");
       // (Whatever the server's words: they are not what is said.)
       const out = receiveFrame(chat, {type: "error", id: kick.id, code: "not_member", message: "not in: #redes",
@@ -771,14 +782,7 @@ def test_the_member_list_says_who_is_muted_in_the_pages_language(site, tmp_path:
     page, web = site
     label = "document.querySelector('#member-list li[data-name=\"Vic\"] .member-name').textContent"
     with olga_in_redes(web) as olga:
-        vic = ChatClient("Vic", "127.0.0.1", web.srv.port)
-        try:
-            vic.connect(timeout=WAIT)
-            vic.join("#redes")
-            page.log_in("Bob")
-            page.wait_for("!!document.querySelector('#room-list button[data-room=\"#redes\"]')")
-            page.js("document.querySelector('#room-list button[data-room=\"#redes\"]').click()")
-            page.wait_for("document.querySelectorAll('#member-list li').length === 3")
+        with vic_in_redes_and_bob_reading_it(page, web) as vic:
             assert page.js(label) == "Vic"
             olga.mute("#redes", "Vic")
             page.wait_for(f"{label} === 'Vic (muted)'")
@@ -792,8 +796,6 @@ def test_the_member_list_says_who_is_muted_in_the_pages_language(site, tmp_path:
             shoot(page, tmp_path, "web-client-muted-label-pt.png")
             olga.unmute("#redes", "Vic")
             page.wait_for(f"{label} === 'Vic'")
-        finally:
-            vic.close()
     assert page.problems() == []
 
 
@@ -804,14 +806,7 @@ def test_the_member_list_stays_on_screen_while_it_is_asked_again(site) -> None:
     until the new list replaces it."""
     page, web = site
     with olga_in_redes(web) as olga:
-        vic = ChatClient("Vic", "127.0.0.1", web.srv.port)
-        try:
-            vic.connect(timeout=WAIT)
-            vic.join("#redes")
-            page.log_in("Bob")
-            page.wait_for("!!document.querySelector('#room-list button[data-room=\"#redes\"]')")
-            page.js("document.querySelector('#room-list button[data-room=\"#redes\"]').click()")
-            page.wait_for("document.querySelectorAll('#member-list li').length === 3")
+        with vic_in_redes_and_bob_reading_it(page, web) as vic:
             page.js("""(() => { window.fewestMembers = 3;
               new MutationObserver(() => { window.fewestMembers = Math.min(window.fewestMembers,
                 document.querySelectorAll('#member-list li').length); })
@@ -823,8 +818,6 @@ def test_the_member_list_stays_on_screen_while_it_is_asked_again(site) -> None:
             page.wait_for("!document.querySelector('#member-list li[data-name=\"Vic\"]')"
                           ".textContent.includes('(muted)')")
             assert page.js("window.fewestMembers") == 3
-        finally:
-            vic.close()
     assert page.problems() == []
 
 

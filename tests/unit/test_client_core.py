@@ -21,6 +21,7 @@ from client.core import (
     backoff,
     failover,
     first_login_verdict,
+    reconnection_failed,
     retry_verdict,
 )
 from client.display import explain_error
@@ -901,6 +902,24 @@ def test_a_users_place_in_the_list_is_stable_and_names_spread_over_it() -> None:
 ])
 def test_which_failures_are_worth_another_attempt(error: Exception, again: bool, floor: float) -> None:
     assert retry_verdict(error) == (again, floor)
+
+
+def test_a_failed_reconnection_says_the_next_attempts_reason_or_why_the_session_ends() -> None:
+    """The threaded and the asyncio client say a failed reconnection by one rule: a refusal
+    worth another attempt in the user's words (naming the server where the list holds two
+    alike), an unreachable server in its own, a final refusal with its code."""
+    servers = [("chat.example", 5000), ("chat.example", 5001)]
+    again, floor, said = reconnection_failed(LoginRefused(ErrorCode.NAME_TAKEN, "the name 'Alice' is in use", 2.0),
+                                             "Alice", servers, 1)
+    assert (again, floor) == (True, 2.0), (again, floor)
+    assert said.startswith("login refused by chat.example:5001: the name Alice is yours, but a session of yours "), said
+    assert said.endswith("; the client tries again by itself"), said
+    assert reconnection_failed(LoginRefused(ErrorCode.RATE_LIMITED, "slow", 3.0), "Alice", [("a", 1)], 0) == \
+        (True, 3.0, "login refused: too many attempts; the client tries again by itself")
+    assert reconnection_failed(ServerUnreachable("connection refused"), "Alice", servers, 0) == \
+        (True, 0.0, "connection refused")
+    assert reconnection_failed(LoginRefused(ErrorCode.BAD_PASSWORD, "wrong password"), "Alice", servers, 0) == \
+        (False, 0.0, "could not log in again: wrong password (bad_password)")
 
 
 # --- The server list (client/servers.py) -------------------------------------------------

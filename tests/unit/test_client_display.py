@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import re
 import time
 import unicodedata
@@ -9,6 +10,18 @@ import unicodedata
 import pytest
 
 from client.display import explain_error, explain_refusal, format_clock, format_delay, format_when, preview, sanitize
+from i18n import use
+
+
+@contextlib.contextmanager
+def in_portuguese():
+    """The Portuguese catalogue in use for the block; English again after it, also when a
+    check in it fails (the next test reads English)."""
+    use("pt_BR")
+    try:
+        yield
+    finally:
+        use("en")
 
 
 @pytest.mark.parametrize(
@@ -183,16 +196,12 @@ def test_every_login_refusal_has_the_clients_words_in_portuguese() -> None:
     from client.core import LOGIN_OUTCOMES
     from client.display import ERROR_TEXTS
     assert set(LOGIN_OUTCOMES) - set(ERROR_TEXTS) == set()
-    from i18n import use
-    try:
-        use("pt_BR")
+    with in_portuguese():
         assert explain_error("too_many_connections", "at most 0 connections per address") == \
             "há conexões demais vindas do seu endereço (este computador, ou a sua rede); feche algumas, ou tente " \
             "de novo mais tarde"
         assert explain_error("weak_password", "a password needs at least 8 characters") == \
             "a senha precisa ter pelo menos 8 caracteres"
-    finally:
-        use("en")
 
 
 def test_unavailable_says_nothing_was_done_and_when_to_try_again():
@@ -227,14 +236,10 @@ def test_a_rooms_refusals_are_sentences_of_the_clients_about_the_room_named() ->
     assert explain_error("no_such_room", "there is no room #x", "#x") == "there is no room #x"
     assert explain_error("too_late", "message 7 is older than 15 minutes") == \
         "a message can be edited or deleted only within 15 min of sending it"
-    from i18n import use
-    try:
-        use("pt_BR")
+    with in_portuguese():
         assert explain_error("not_member", "you are not in #redes: join it first", "#redes") == \
             "você não está em #redes: entre nela primeiro"
         assert explain_error("message_too_large", "x") == "o texto tem mais de 4000 caracteres: encurte-o, ou envie-o em partes"
-    finally:
-        use("en")
 
 
 
@@ -242,13 +247,9 @@ def test_a_weak_password_is_said_in_the_clients_words() -> None:
     """"a password needs at least 8 characters" was the server's English in a Portuguese
     session (`CHAT_PASSWORD=curta chatclient.py Maria --register`, and the page)."""
     assert explain_error("weak_password", "server words") == "a password needs at least 8 characters"
-    from i18n import use
-    try:
-        use("pt_BR")
+    with in_portuguese():
         assert explain_error("weak_password", "server words") == \
             "a senha precisa ter pelo menos 8 caracteres"
-    finally:
-        use("en")
 
 
 def test_a_look_alike_is_said_with_the_name_it_looks_like_else_in_the_servers_words() -> None:
@@ -262,18 +263,14 @@ def test_a_look_alike_refusal_is_true_also_to_the_one_whose_name_it_is() -> None
     """João, logging in as "Joao" (no accent), read that João was "the name of someone else
     here": false to him. The sentence says what to do in either case, in every language,
     and so do the server's own words (for a client without the sentence)."""
-    from i18n import use
     from registry.names import MESSAGES
     for words in (explain_error("confusable_name", "x", "Joao", like="João"),
                   MESSAGES["lookalike"].format(name="Joao", rival="João")):
         assert "someone else" not in words and "João" in words.partition(" is yours")[0].rpartition("if ")[2]
-    try:
-        use("pt_BR")
+    with in_portuguese():
         assert explain_error("confusable_name", "x", "Joao", like="João") == \
             "o nome Joao se parece demais com João, um nome já em uso aqui: se João é seu, digite-o exatamente " \
             "assim; se não, escolha outro nome"
-    finally:
-        use("en")
 
 
 def test_a_mute_is_said_with_the_time_left_or_until_a_moderator_unmutes() -> None:
@@ -287,15 +284,11 @@ def test_a_mute_is_said_with_the_time_left_or_until_a_moderator_unmutes() -> Non
         "you are muted in #lobby: until a moderator unmutes you"
     # Without the room (an older server, whose timed mute has no retry_after either): its words.
     assert explain_error("muted", server, "#redes") == f"{server}"
-    from i18n import use
-    try:
-        use("pt_BR")
+    with in_portuguese():
         assert explain_error("muted", server, retry_after=290.0, room="#redes") == \
             "você está sem voz em #redes: tente de novo em 4 min 50 s"
         assert explain_error("muted", "x", room="#redes") == \
             "você está sem voz em #redes: espere alguém da moderação devolver sua voz"
-    finally:
-        use("en")
 
 
 def test_a_ban_is_said_with_its_reason_and_an_invites_refusal_in_the_servers_words() -> None:
@@ -309,14 +302,10 @@ def test_a_ban_is_said_with_its_reason_and_an_invites_refusal_in_the_servers_wor
     # knows of the request.
     assert explain_error("banned", "Mia is banned from #redes: unban first", "#redes") == \
         "Mia is banned from #redes: unban first"
-    from i18n import use
-    try:
-        use("pt_BR")
+    with in_portuguese():
         assert explain_error("banned", "x", room="#redes", reason="spam") == \
             "há um banimento contra você em #redes: spam"
         assert explain_error("banned", "x", room="#redes") == "há um banimento contra você em #redes"
-    finally:
-        use("en")
 
 
 def test_a_refusal_is_explained_with_the_facts_it_carries() -> None:
@@ -355,7 +344,6 @@ def test_the_servers_waits_are_tenths_rounded_up_never_zero(seconds: float, said
 
 def test_the_moderator_who_bans_a_guest_is_told_that_its_address_is_banned_too() -> None:
     from client.display import describe_room_notice
-    from i18n import use
     from protocol import RoomNotice
     ban = RoomNotice("#redes", "ban", "Troll", 1.0, by="Conceição", reason="spam", address_banned=True)
     assert describe_room_notice(ban, "conceição") == (
@@ -365,13 +353,10 @@ def test_the_moderator_who_bans_a_guest_is_told_that_its_address_is_banned_too()
     assert describe_room_notice(ban, "Pedro") == "* Conceição banned Troll from #redes (spam)"
     account = RoomNotice("#redes", "ban", "Vic", 1.0, by="Conceição")
     assert describe_room_notice(account, "Conceição") == "* you banned Vic from #redes"
-    try:
-        use("pt_BR")
+    with in_portuguese():
         assert describe_room_notice(ban, "Conceição") == (
             "* você baniu Troll de #redes (spam); como Troll entrou sem conta, quem entrar sem conta pelo mesmo "
             "endereço também fica de fora até o banimento ser retirado")
-    finally:
-        use("en")
 
 
 def test_a_message_that_may_have_been_stored_is_never_said_to_be_not_done() -> None:
@@ -407,18 +392,14 @@ def test_a_message_held_behind_a_refused_one_is_not_said_to_wait_for_the_connect
     from client.outgoing import SENDING, OutgoingMessage
     from client.screen import Style
     from client.terminal_lines import describe_mark
-    from i18n import use
 
     offline = OutgoingMessage("r1", "Bia", "oi")  # typed while the connection is down
     assert describe_mark(offline, SENDING, None, Style(False)) == "… waiting for the connection"
     held = OutgoingMessage("r2", "Bia", "oi")
     held._held = True  # the core holds it behind a refused one (client/core.py, _pace)
     assert describe_mark(held, SENDING, None, Style(False)) == "… held back: the server asked to wait"
-    use("pt_BR")
-    try:
+    with in_portuguese():
         assert describe_mark(held, SENDING, None, Style(False)) == "… em espera: o servidor pediu para aguardar"
-    finally:
-        use("en")
     held.submitted = True
     assert describe_mark(held, SENDING, None, Style(False)) == "…"
 
@@ -431,58 +412,42 @@ def test_a_message_held_behind_a_refused_one_is_not_said_to_wait_for_the_connect
 def test_refusals_of_many_causes_are_said_in_the_clients_words_never_the_servers_english(
         code: str, english: str, portuguese: str) -> None:
     """A pt_BR user read the server's English for these three, in every client."""
-    from i18n import use
     assert english not in explain_error(code, english, "#redes")
     assert english not in explain_error(code, english) and f"({code})" not in explain_error(code, english)
-    try:
-        use("pt_BR")
+    with in_portuguese():
         said = explain_error(code, english, "#redes")
         assert portuguese in said and english not in said and f"({code})" not in said
-    finally:
-        use("en")
 
 
 def test_rooms_made_from_ones_address_say_in_how_many_minutes_the_next_may_be_made() -> None:
     """too_many_rooms with retry_after is the one cause a wait ends (server/rooms.py): said
     as that cause, with the wait; without it (the other causes, an older server's), the
     sentence that covers them all."""
-    from i18n import use
     english = "30 rooms were created from your address in the last 60 min: the next one can be made in 50 min"
     timed = explain_error("too_many_rooms", english, "#redes", retry_after=3000.0)
     assert timed == ("too many rooms were made lately from your address (this computer, or your network's): "
                      "join a room that exists, or try again in 50 min")
     assert "as many rooms as one may be" in explain_error("too_many_rooms", "you are in 100 rooms: leave one first")
-    try:
-        use("pt_BR")
+    with in_portuguese():
         said = explain_error("too_many_rooms", english, "#redes", retry_after=3000.0)
         assert "a partir do seu endereço" in said and "tente de novo em 50 min" in said, said
         assert "no máximo de salas" not in said and english not in said
-    finally:
-        use("en")
 
 
 def test_registering_a_taken_name_says_to_log_in_with_its_password_or_choose_another() -> None:
-    from i18n import use
     assert explain_error("account_exists", "x") == \
         "this name is already registered: log in with its password, or choose another name"
-    try:
-        use("pt_BR")
+    with in_portuguese():
         assert "escolha outro nome" in explain_error("account_exists", "x")
-    finally:
-        use("en")
 
 
 def test_a_password_reset_by_the_operator_is_said_in_the_users_words() -> None:
     """The bye (and the left notice) of sessions the console's /password NAME ended."""
     import const
     from client.display import reason_words
-    from i18n import use
     assert reason_words(const.PASSWORD_RESET_REASON) == "password reset by the server operator"
-    try:
-        use("pt_BR")
+    with in_portuguese():
         assert reason_words(const.PASSWORD_RESET_REASON) == "senha redefinida pelo operador do servidor"
-    finally:
-        use("en")
 
 
 @pytest.mark.parametrize("reason, english, portuguese", [
@@ -507,15 +472,11 @@ def test_a_lost_connection_is_said_with_one_pair_of_brackets_in_either_language(
     came. It reads as the Portuguese did already: the cause after a colon."""
     from client.display import left_why
     from client.terminal_lines import describe_event
-    from i18n import use
     from protocol import UserLeft
     assert left_why(reason) == english
     assert describe_event(UserLeft("João", reason, 0.0), "Ana") == "* João left" + english
-    try:
-        use("pt_BR")
+    with in_portuguese():
         assert left_why(reason) == portuguese
-    finally:
-        use("en")
 
 
 def test_a_reconnecting_guest_whose_own_earlier_session_holds_its_name_is_not_told_to_choose_another() -> None:
@@ -524,8 +485,6 @@ def test_a_reconnecting_guest_whose_own_earlier_session_holds_its_name_is_not_to
     the resume token"). The reconnecting line says the name is theirs and held by that
     session until the server finds it ended, in every language; a name_taken without
     retry_after still asks for another name."""
-    from i18n import use
-
     from client.display import login_refused_words
     from client.errors import LoginRefused
     from client.events import Reconnecting
@@ -543,13 +502,10 @@ def test_a_reconnecting_guest_whose_own_earlier_session_holds_its_name_is_not_to
     assert "(name_taken)" not in line, line  # the sentence says it all
     someone_elses = login_refused_words(LoginRefused("name_taken", "the name 'Alice' is in use"), "Alice")
     assert "choose another name" in someone_elses, someone_elses
-    try:
-        use("pt_BR")
+    with in_portuguese():
         line = describe_reconnecting(Reconnecting(3, 0.8, login_refused_words(mine, "Alice", retrying=True)))
         assert "uma sessão sua ainda o ocupa" in line and "escolha outro nome" not in line, line
         assert "outro cliente seu ainda aberto (neste computador, conectado como Alice)" in line, line
-    finally:
-        use("en")
 
 
 def test_a_refused_reconnection_line_says_one_wait_the_clients_own() -> None:
@@ -558,8 +514,6 @@ def test_a_refused_reconnection_line_says_one_wait_the_clients_own() -> None:
     "reconnecting in 1.2 s (attempt 2): login refused: too many attempts; try again in
     1.0 s": two delays, and an order to the user to do what the client does. Nor "try
     again later" for a refusal without retry_after (server_full): the client does not stop."""
-    from i18n import use
-
     from client.display import login_refused_words
     from client.errors import LoginRefused
     from client.events import Reconnecting
@@ -572,32 +526,24 @@ def test_a_refused_reconnection_line_says_one_wait_the_clients_own() -> None:
         assert line.count(" s ") + line.count(" s:") == 1 and "reconnecting in 1.2 s" in line, line
         assert "try again" not in line and "the client tries again by itself" in line, line
     assert "try again in 1.0 s" in login_refused_words(throttled, "Alice")  # a first login: the user's wait
-    try:
-        use("pt_BR")
+    with in_portuguese():
         line = describe_reconnecting(Reconnecting(2, 1.2, login_refused_words(throttled, "Alice", retrying=True)))
         assert "reconectando em 1,2 s" in line and "1,0 s" not in line, line
         assert "o cliente tenta de novo sozinho" in line, line
-    finally:
-        use("en")
 
 
 def test_a_move_to_the_next_server_at_once_says_now_not_a_wait() -> None:
     """A server that says goodbye with others in the list (a cluster node restarted in
     turn): the client logs in on the next one without a wait (client/core.py, failover),
     and the line says so rather than "in 0.1 s"."""
-    from i18n import use
-
     from client.events import Reconnecting
     from client.terminal_lines import describe_reconnecting
 
     line = describe_reconnecting(Reconnecting(1, 0.0, "server shutting down"))
     assert line.startswith("! connection lost; reconnecting now (attempt 1): "), line
-    try:
-        use("pt_BR")
+    with in_portuguese():
         line = describe_reconnecting(Reconnecting(1, 0.0, "server shutting down"))
         assert line.startswith("! conexão perdida; reconectando agora (tentativa 1): "), line
-    finally:
-        use("en")
 
 
 @pytest.mark.parametrize("now_at", ["12:00", "23:55"])  # the hold ends today; after midnight
@@ -608,8 +554,6 @@ def test_a_name_kept_for_its_last_guest_is_refused_saying_until_when_and_for_how
     hold, PROTOCOL.md "error") says the time and the minutes left, in the terminal and the
     window, in English and Portuguese (a date in each one's order when it is not today:
     CI once ran this at 23:58); still "choose another name", since it is not theirs."""
-    from i18n import use
-
     from client.display import login_refused_words
     from client.errors import LoginRefused
     from client.gui.session import login_error_text
@@ -626,13 +570,10 @@ def test_a_name_kept_for_its_last_guest_is_refused_saying_until_when_and_for_how
     clock = time.strftime("%H:%M" if now_at == "12:00" else "%Y-%m-%d %H:%M", time.localtime(until))
     assert f"until {clock} " in line and "9 min" in line and "choose another name" in line, line
     assert f"until {clock} " in login_error_text(held, "Otávio", "server")[1]
-    try:
-        use("pt_BR")
+    with in_portuguese():
         line = login_refused_words(held, "Otávio")
         clock = time.strftime("%H:%M" if now_at == "12:00" else "%d/%m/%Y %H:%M", time.localtime(until))
         assert f"até {clock} " in line and "9 min" in line and "escolha outro nome" in line, line
-    finally:
-        use("en")
 
 
 def test_a_room_named_without_its_hash_is_asked_about_in_the_users_language() -> None:
@@ -640,13 +581,9 @@ def test_a_room_named_without_its_hash_is_asked_about_in_the_users_language() ->
     client (terminal, window; the page through i18n's "liked") asks "did you mean #redes?"."""
     assert explain_error("no_such_room", "server words", "redes", like="#redes") == \
         "there is no room redes; did you mean #redes?"
-    from i18n import use
-    try:
-        use("pt_BR")
+    with in_portuguese():
         assert explain_error("no_such_room", "server words", "redes", like="#redes") == \
             "não existe a sala redes; você quis dizer #redes?"
-    finally:
-        use("en")
 
 
 def test_a_failed_room_request_keeps_the_room_it_meant() -> None:
@@ -666,15 +603,11 @@ def test_a_protocol_breach_is_said_in_the_users_words() -> None:
     user's language (the page takes the same words from the catalogue)."""
     import const
     from client.display import left_why
-    from i18n import use
     assert left_why(const.TOO_MANY_ERRORS_REASON) == " (too many errors)"
     assert left_why(const.PROTOCOL_ERROR_REASON) == " (protocol error)"
-    try:
-        use("pt_BR")
+    with in_portuguese():
         assert left_why(const.TOO_MANY_ERRORS_REASON) == " (enviou erros demais)"
         assert left_why(const.PROTOCOL_ERROR_REASON) == " (quebrou as regras do protocolo)"
-    finally:
-        use("en")
 
 
 def test_a_name_kept_for_its_last_guest_says_no_wait_this_clock_cannot_know(monkeypatch) -> None:
@@ -683,8 +616,6 @@ def test_a_name_kept_for_its_last_guest_says_no_wait_this_clock_cannot_know(monk
     now)" (the wait clamped at 0): a wait no hold can be (past, or longer than
     const.GUEST_HOLD) is not said, only until when, in local time. The clock is stopped at
     noon: read as it ran, the words' time and this test's could be a minute (or a day) apart."""
-    from i18n import use
-
     from client.display import login_refused_words
     from client.errors import LoginRefused
 
@@ -695,18 +626,14 @@ def test_a_name_kept_for_its_last_guest_says_no_wait_this_clock_cannot_know(monk
         held = LoginRefused("name_taken", "the name 'Otávio' is kept", until=until)
         line = login_refused_words(held, "Otávio")
         assert f"until {format_when(until)}" in line and "from now" not in line and "choose another name" in line, line
-        try:
-            use("pt_BR")
+        with in_portuguese():
             line = login_refused_words(held, "Otávio")
             assert f"até {format_when(until)}" in line and "daqui a" not in line, line
-        finally:
-            use("en")
 
 
 def test_a_time_not_today_is_told_with_its_date_in_the_readers_order_and_time_zone(monkeypatch) -> None:
     """format_when: the viewer's local time (TZ), across daylight saving; a day other than
     today with its date, day first in Portuguese (25/12/2026), year first in English."""
-    from i18n import use
 
     christmas = 1798187100.0  # 2026-12-25 08:25 UTC
     july = 1782907200.0  # 2026-07-01 12:00 UTC: summer time in Lisbon
@@ -717,12 +644,9 @@ def test_a_time_not_today_is_told_with_its_date_in_the_readers_order_and_time_zo
             ("Europe/Lisbon", july, july + 60, "13:00", "13:00")):
         monkeypatch.setenv("TZ", tz)
         time.tzset()
-        try:
-            assert format_when(at, now) == english, tz
-            use("pt_BR")
+        assert format_when(at, now) == english, tz
+        with in_portuguese():
             assert format_when(at, now) == portuguese, tz
-        finally:
-            use("en")
     monkeypatch.undo()
     time.tzset()
 
@@ -732,7 +656,6 @@ def test_a_day_is_named_today_yesterday_or_by_its_weekday_and_date_in_the_viewer
     Today, Yesterday, else weekday and date (with the year when it is not this one), in
     Portuguese too."""
     from client.display import day_label
-    from i18n import use
 
     friday = 1795823400.0  # 2026-11-27 23:50 UTC: Friday 20:50 in São Paulo, Saturday 08:50 in Tokyo
     for tz, at, now, english, portuguese in (
@@ -749,12 +672,9 @@ def test_a_day_is_named_today_yesterday_or_by_its_weekday_and_date_in_the_viewer
             ("Europe/Lisbon", 1792881000.0, 1792881000.0 + 25 * 3600, "Yesterday", "Ontem")):
         monkeypatch.setenv("TZ", tz)
         time.tzset()
-        try:
-            assert day_label(at, now) == english, (tz, now - at)
-            use("pt_BR")
+        assert day_label(at, now) == english, (tz, now - at)
+        with in_portuguese():
             assert day_label(at, now) == portuguese, (tz, now - at)
-        finally:
-            use("en")
     monkeypatch.undo()
     time.tzset()
 
@@ -790,20 +710,16 @@ def test_an_invitation_refused_for_a_name_with_no_account_is_said_in_the_clients
     from client.display import explain_act_refusal
     from client.errors import RequestFailed
     from protocol import ErrorReply
-    from i18n import use
     refused = RequestFailed.of(ErrorReply("unknown_recipient", "Mia has no account here, and only accounts log "
                                                                "in here: invite them once they have registered", "i"))
     other = RequestFailed.of(ErrorReply("not_member", "Mia is not a member of #redes", "k"))
-    try:
-        use("pt_BR")
+    with in_portuguese():
         assert explain_act_refusal(refused, "invite", "Mia") == (
             "Mia não tem conta aqui, e só contas entram neste servidor: confira o nome, ou convide a pessoa depois "
             "que ela se registrar")
         # Another act's refusal, of a code whose sentence may be about either person: as before.
         assert explain_act_refusal(other, "kick", "Mia") == explain_refusal(other)
         assert explain_act_refusal(refused, "kick", "Mia") == explain_refusal(refused)
-    finally:
-        use("en")
     assert explain_act_refusal(refused, "invite", "\x1b[2JMia").startswith("\\x1b[2JMia has no account here, ")
 
 
@@ -814,20 +730,16 @@ def test_an_acts_not_member_that_names_the_person_is_said_in_the_clients_words()
     from client.display import explain_act_refusal
     from client.errors import RequestFailed
     from client.gui.session import act_failure_words
-    from i18n import use
     from protocol import ErrorReply
     theirs = RequestFailed.of(ErrorReply("not_member", "Olga is not in #turma", "k", name="Olga"))
     older = RequestFailed.of(ErrorReply("not_member", "Olga is not in #turma", "k"))
     mine = RequestFailed.of(ErrorReply("not_member", "you are not in #turma: join it first", "k"))
-    try:
-        use("pt_BR")
+    with in_portuguese():
         assert explain_act_refusal(theirs, "kick", "olga", "#turma") == "Olga não está em #turma"
         assert act_failure_words(theirs, "appoint", "olga", "#turma") == "Olga não está em #turma"
         assert explain_act_refusal(older, "kick", "olga", "#turma") == "Olga is not in #turma"
         assert explain_act_refusal(mine, "kick", "olga", "#turma") == "you are not in #turma: join it first"
         assert explain_act_refusal(theirs, "kick", "olga") == "Olga is not in #turma"  # no room to say
-    finally:
-        use("en")
     assert explain_act_refusal(theirs, "kick", "olga", "#turma") == "Olga is not in #turma"
     shady = RequestFailed.of(ErrorReply("not_member", "x", "k", name="\x1b[2JOlga"))
     assert explain_act_refusal(shady, "kick", "Olga", "#turma") == "\\x1b[2JOlga is not in #turma"
@@ -840,12 +752,10 @@ def test_an_acts_not_member_about_the_asker_and_an_invite_of_someone_banned_are_
     from client.display import explain_act_refusal
     from client.errors import RequestFailed
     from client.gui.session import act_failure_words
-    from i18n import use
     from protocol import ErrorReply
     mine = RequestFailed.of(ErrorReply("not_member", "you are not in #turma: join it first", "k", room_name="#turma"))
     banned = RequestFailed.of(ErrorReply("banned", "Vic is banned from #turma: unban first", "i"))
-    try:
-        use("pt_BR")
+    with in_portuguese():
         for words in (explain_act_refusal, act_failure_words):
             assert words(mine, "kick", "olga", "#turma") == "você não está em #turma: entre nela primeiro"
             assert words(mine, "kick", "olga") == "você não está em #turma: entre nela primeiro"
@@ -856,8 +766,6 @@ def test_an_acts_not_member_about_the_asker_and_an_invite_of_someone_banned_are_
         assert explain_refusal(mine, "#turma") == "você não está em #turma: entre nela primeiro"
         own = RequestFailed.of(ErrorReply("banned", "you are banned from #turma", "j", room_name="#turma"))
         assert explain_refusal(own) == "há um banimento contra você em #turma"
-    finally:
-        use("en")
     assert explain_act_refusal(banned, "invite", "Vic") == (
         "Vic is banned from this room: unban them first, then invite them")
 
@@ -868,7 +776,6 @@ def test_a_field_too_long_is_said_in_the_clients_words_with_the_servers_limit() 
     without a sentence of its own, or an older server's error, keeps the server's words; a
     message too long says the server's limit, not this client's idea of it."""
     from client.errors import RequestFailed
-    from i18n import use
     from protocol import ErrorReply
     topic = RequestFailed.of(ErrorReply("bad_field", "'topic' is 300 characters long; the limit is 256", "t",
                                         field="topic", max_chars=256))
@@ -878,15 +785,12 @@ def test_a_field_too_long_is_said_in_the_clients_words_with_the_servers_limit() 
     other = ErrorReply("bad_field", "'id' is 65 characters long; the limit is 64", "x", field="id", max_chars=64)
     text = ErrorReply("message_too_large", "'text' is 2001 characters long; the limit is 2000", "m", field="text",
                       max_chars=2000)
-    try:
-        use("pt_BR")
+    with in_portuguese():
         assert explain_refusal(topic, "#turma") == "o tema é longo demais: no máximo 256 caracteres; encurte-o"
         assert explain_refusal(reason) == "o motivo é longo demais: no máximo 256 caracteres; encurte-o"
         assert explain_refusal(text, "Ana") == "o texto tem mais de 2000 caracteres: encurte-o, ou envie-o em partes"
         assert explain_refusal(older) == "'topic' is 300 characters long; the limit is 256 (bad_field)"
         assert explain_refusal(other) == "'id' is 65 characters long; the limit is 64 (bad_field)"
-    finally:
-        use("en")
     assert explain_refusal(topic) == "the topic is too long: at most 256 characters; shorten it"
 
 
@@ -895,17 +799,13 @@ def test_a_name_too_long_is_said_in_the_clients_words_with_the_servers_limit() -
     sentence about letters, digits and symbols, none of which was wrong with it. The error
     names its field and the limit (32) now: the client says the name is too long, in the
     user's language, whichever field held it."""
-    from i18n import use
     from protocol import ErrorReply
     login = ErrorReply("invalid_name", "the name is longer than 32 characters", "h", field="name", max_chars=32)
     room = ErrorReply("invalid_name", "#bbbbb: the name is longer than 32 characters", "j", field="room", max_chars=32)
     said = "the name is too long: at most 32 characters; choose a shorter one"
     assert explain_refusal(login) == said and explain_refusal(room) == said
-    try:
-        use("pt_BR")
+    with in_portuguese():
         assert explain_refusal(login) == "o nome é longo demais: no máximo 32 caracteres; escolha um mais curto"
-    finally:
-        use("en")
 
 
 def test_a_name_of_too_many_bytes_is_said_so_not_as_a_letters_and_symbols_problem() -> None:
@@ -913,26 +813,21 @@ def test_a_name_of_too_many_bytes_is_said_so_not_as_a_letters_and_symbols_proble
     refused with "max_bytes": the clients dropped it and said the sentence about letters,
     digits and symbols. A request's refusal (RequestFailed) says the bytes too."""
     from client.errors import RequestFailed
-    from i18n import use
     from protocol import ErrorReply
     join = RequestFailed.of(ErrorReply("invalid_name", "the name is longer than 256 bytes", "j", field="room",
                                        max_bytes=256))
     said = ("the name is too long: at most 256 bytes of UTF-8 (a letter takes 1 to 4, one made of several parts "
             "more); choose a shorter one")
     assert explain_refusal(join) == said
-    try:
-        use("pt_BR")
+    with in_portuguese():
         assert explain_refusal(join) == ("o nome é longo demais: no máximo 256 bytes em UTF-8 (uma letra ocupa de 1 "
                                          "a 4, e uma feita de várias partes, mais); escolha um mais curto")
-    finally:
-        use("en")
 
 
 def test_a_password_too_long_is_said_in_the_clients_words_with_the_servers_limit() -> None:
     """A password over 1024 characters in a hello, a register or a password change was
     said in the server's English in every language ("'password' is 2000 characters long;
     the limit is 1024 (bad_field)"). Its field has a sentence of its own now."""
-    from i18n import use
     from protocol import ErrorReply
     hello = ErrorReply("bad_field", "'password' is 2000 characters long; the limit is 1024", "h", field="password",
                        max_chars=1024)
@@ -940,11 +835,8 @@ def test_a_password_too_long_is_said_in_the_clients_words_with_the_servers_limit
                         max_chars=1024)
     said = "the password is too long: at most 1024 characters"
     assert explain_refusal(hello) == said and explain_refusal(change) == said
-    try:
-        use("pt_BR")
+    with in_portuguese():
         assert explain_refusal(hello) == "a senha é longa demais: no máximo 1024 caracteres"
-    finally:
-        use("en")
 
 
 def test_a_block_or_unblock_of_ones_own_name_is_said_as_what_was_asked() -> None:
@@ -963,16 +855,12 @@ def test_the_windows_refused_invitation_of_a_name_with_no_account_is_in_its_word
     here, ..."); a failure that is not a refusal keeps the window's words for it."""
     from client.errors import NotConnected, RequestFailed
     from client.gui.session import act_failure_words, failure_words
-    from i18n import use
     from protocol import ErrorReply
     refused = RequestFailed.of(ErrorReply("unknown_recipient", "Mla has no account here", "i"))
-    try:
-        use("pt_BR")
+    with in_portuguese():
         assert act_failure_words(refused, "invite", "Mla").startswith("Mla não tem conta aqui, e só contas entram")
         down = NotConnected("not connected to the server")
         assert act_failure_words(down, "invite", "Mla") == failure_words(down) == "sem conexão"
-    finally:
-        use("en")
 
 
 def test_a_change_answered_late_is_said_with_whom_and_where_it_named() -> None:
@@ -1007,14 +895,10 @@ def test_a_recipient_name_refused_as_invalid_says_the_names_own_problem() -> Non
     knows the rules (registry.validate_name), as its terminal's @todos line does: what is
     wrong with the name is said; a name the client finds valid (a server with other rules)
     keeps the sentence that covers them all."""
-    from i18n import use
     said = explain_error("invalid_name", "invalid name 'todos'", "todos")
     assert said == "that name cannot be used: the name 'todos' is reserved; choose another", said
     assert "try '#a_b'" in explain_error("invalid_name", "#a b: no", "#a b")  # (a room's: its #)
     assert "no spaces or symbols" in explain_error("invalid_name", "no", "Ana")
-    try:
-        use("pt_BR")
+    with in_portuguese():
         said = explain_error("invalid_name", "invalid name 'todos'", "todos")
         assert "o nome 'todos' é reservado" in said and "espaços" not in said, said
-    finally:
-        use("en")
