@@ -17,6 +17,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
+from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 import const
@@ -90,8 +91,9 @@ class AccountDesk:
             return
 
         def revoked(error: ErrorReply | None) -> None:
-            session.send(Done(request.request_id) if error is None
-                         else ErrorReply(error.code, error.message, request.request_id, error.retry_after))
+            # The error as the login desk made it, all of it: an unavailable one says whether
+            # Redis may have revoked it (uncertain), as _give_up_name's does.
+            session.send(Done(request.request_id) if error is None else replace(error, request_id=request.request_id))
 
         self.relay.logins.revoke(session.key, request.resume, revoked)
 
