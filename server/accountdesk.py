@@ -66,8 +66,8 @@ class AccountDesk:
         relay = self.relay
 
         def claimed(error: ErrorReply | None) -> None:
-            if error is not None:
-                session.send(ErrorReply(error.code, error.message, request.request_id, error.retry_after))
+            if error is not None:  # all of it: uncertain, like, until (see _revoke)
+                session.send(replace(error, request_id=request.request_id))
                 return
             session.registered = True
             record = relay.registry.lookup(session.name)
