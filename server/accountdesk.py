@@ -17,6 +17,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
+from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 import const
@@ -65,8 +66,8 @@ class AccountDesk:
         relay = self.relay
 
         def claimed(error: ErrorReply | None) -> None:
-            if error is not None:
-                session.send(ErrorReply(error.code, error.message, request.request_id, error.retry_after))
+            if error is not None:  # all of it: uncertain, like, until (see _revoke)
+                session.send(replace(error, request_id=request.request_id))
                 return
             session.registered = True
             record = relay.registry.lookup(session.name)
@@ -90,8 +91,9 @@ class AccountDesk:
             return
 
         def revoked(error: ErrorReply | None) -> None:
-            session.send(Done(request.request_id) if error is None
-                         else ErrorReply(error.code, error.message, request.request_id, error.retry_after))
+            # The error as the login desk made it, all of it: an unavailable one says whether
+            # Redis may have revoked it (uncertain), as _give_up_name's does.
+            session.send(Done(request.request_id) if error is None else replace(error, request_id=request.request_id))
 
         self.relay.logins.revoke(session.key, request.resume, revoked)
 
@@ -139,7 +141,7 @@ class AccountDesk:
         # (Not written when Redis keeps a newer holding, another node's take: the name was not
         # this guest's any more, and the answer is ok, as for any such.)
         self.in_order(session, lambda done: relay.store.save_holding(key, holding, lambda written: done(None, written),
-                                                                      done), decided)
+                                                                     done), decided)
 
     def _change_password(self, session: ClientSession, request: ChangePassword) -> None:
         """Set this session's account password (PROTOCOL.md, "``password``"): ``ok`` once

@@ -598,7 +598,8 @@ class LoginDesk:
     def revoke(self, name_key: str, secret: str | None, done: Callable[[ErrorReply | None], None]) -> None:
         """Forget ``secret`` if it is a resume credential of the account ``name_key``;
         ``done(None)`` once that is stored (at once if there was nothing to forget), or
-        ``unavailable`` (then it still works)."""
+        ``unavailable`` (then it still works here; said ``uncertain`` when Redis may have
+        forgotten it: a resend forgets it again)."""
         credential = self.credentials.by_hash.get(digest(secret)) if secret else None
         token_hash = self.credentials.revoke(name_key, secret) if credential is not None else None
         if token_hash is None:

@@ -183,6 +183,9 @@ class RegistryDesk:
         keys = self._watch_keys(session, request)
         if keys is None:
             return
+        # See _lookup; in each run, as each reads the directory anew (the one that answers
+        # may come after the cluster was asked, and show a join batched meanwhile).
+        relay.presence.flush()
         online, absent = [], {}
         for key, name in dict(zip(keys, request.names)).items():
             record = relay.directory.lookup(key)

@@ -18,6 +18,7 @@ import const
 from protocol import RESUME, Done, ErrorCode, ErrorReply, Hello, Revoke, UserJoined, UserLeft, Welcome
 from server import ServerConfig, ServerThread
 from server.credentials import Credential
+from server.store import StoreUnavailable
 from test_store import loop, open_store, settle, store_kind  # noqa: F401  (fixtures)
 from wire import WireClient
 
@@ -90,6 +91,33 @@ def test_log_out_revokes_it_and_only_it(server):
     client, welcome = hello(server, "Alice", resume=kept)
     client.close()
     assert isinstance(welcome, Welcome)
+
+
+@pytest.mark.parametrize("maybe_done", [False, True])
+def test_a_log_out_the_store_fails_says_whether_it_may_have_been_done(server, maybe_done):
+    """The store fails the revoke: ``unavailable``, and ``uncertain`` when Redis took it and
+    did not answer in time (it may have revoked the credential: PROTOCOL.md, "``revoke``"),
+    as for a guest's give-up; never said surely not done when it may have been. The
+    credential goes on working here until a revoke is stored: a resend is ``ok``."""
+    secret = credential_of(server, register=True)
+    store = server.server.relay.logins.store
+    real = store.revoke_account_credential
+
+    def failing(token_hash, callback=None, on_error=None):
+        on_error(StoreUnavailable("redis timed out" if maybe_done else "disk full", storage=True,
+                                  maybe_done=maybe_done))
+    server.call(setattr, store, "revoke_account_credential", failing)
+    client, welcome = hello(server, "Alice", resume=secret)
+    with client:
+        assert isinstance(welcome, Welcome), welcome
+        client.send(Revoke("r1", secret))
+        refusal = client.expect(ErrorReply, skip=NOTICES)
+        said = (refusal.code, refusal.request_id, refusal.uncertain)
+        assert said == (ErrorCode.UNAVAILABLE, "r1", True if maybe_done else None)
+        server.call(setattr, store, "revoke_account_credential", real)
+        client.send(Revoke("r1", secret))
+        assert client.expect(Done, skip=NOTICES) == Done("r1")
+    assert refused(server, "Alice", secret) == ErrorCode.AUTH_REQUIRED
 
 
 def test_another_account_cannot_revoke_it(server):

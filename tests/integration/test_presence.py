@@ -75,6 +75,22 @@ def notices(session: FakeSession) -> list:
     return [(type(event).__name__, event.name) for event in found]
 
 
+def told(bench: RelayBench, timers: Timers, session: FakeSession, request) -> list:
+    """What ``session`` is written once ``request`` is handled and the batch's timer ran, in
+    the order written: a notice as (its type, its name), an answer as its type (taken out)."""
+    bench.relay.handle(session, request)
+    bench.settle()
+    timers.run()
+    written: list = []
+    for item in session.sent:
+        if isinstance(item, bytes):
+            written += [(type(e).__name__, e.name) for e in (decode(line, TYPES, 4000) for line in item.splitlines())]
+        else:
+            written.append(type(item).__name__)
+    session.sent = []
+    return written
+
+
 def leave(bench: RelayBench, session: FakeSession) -> None:
     session.closing = True
     bench.relay.disconnected(session, None)
@@ -142,23 +158,29 @@ def test_who_and_lookup_answer_after_the_notices_of_the_changes_they_show(loop):
     timers.run()
     notices(bob)
 
-    def told(request) -> list:
-        bench.relay.handle(bob, request)
-        bench.settle()
-        timers.run()
-        told: list = []
-        for item in bob.sent:  # in the order written: a notice's name, an answer's type
-            if isinstance(item, bytes):
-                told += [(type(e).__name__, e.name) for e in (decode(line, TYPES, 4000) for line in item.splitlines())]
-            else:
-                told.append(type(item).__name__)
-        bob.sent = []
-        return told
-
     bench.login("João")
-    assert told(WhoRequest("w")) == [("UserJoined", "João"), "UserList"]
+    assert told(bench, timers, bob, WhoRequest("w")) == [("UserJoined", "João"), "UserList"]
     leave(bench, carol)
-    assert told(LookupRequest("l", "Carol")) == [("UserLeft", "Carol"), "LookupResult"]
+    assert told(bench, timers, bob, LookupRequest("l", "Carol")) == [("UserLeft", "Carol"), "LookupResult"]
+    bench.store.close()
+
+
+def test_a_watch_answers_after_the_notices_of_the_changes_it_shows(loop):
+    """``watching`` that shows João online comes after the notice that he joined, and one
+    that shows Carol offline after the notice that she left (PROTOCOL.md, ``watch``: the
+    notices that reach the session are of what happens after its answer): the batch waits
+    its delay, and a watch read meanwhile must not be answered before it."""
+    timers = Timers()
+    bench = bench_with(loop, timers)
+    bob = bench.login("Bob")
+    carol = bench.login("Carol")
+    timers.run()
+    notices(bob)
+
+    bench.login("João")  # his notice batched, not yet written
+    assert told(bench, timers, bob, Watch("w1", ("João",))) == [("UserJoined", "João"), "Watching"]
+    leave(bench, carol)
+    assert told(bench, timers, bob, Watch("w2", ("Carol",))) == [("UserLeft", "Carol"), "Watching"]
     bench.store.close()
 
 

@@ -32,7 +32,7 @@ from protocol import (
 from server import ServerConfig, lookups, mailbox, store as store_module
 from server.mailbox import StoredMessage
 from server.relay import Relay
-from server.store import Store, open_database
+from server.store import Store, StoreUnavailable, open_database
 from server.stores import MemoryStore, RedisStore, SQLiteStore
 from server.stores.sqlite import RECEIPT_HOLD_SECONDS as SQLITE_HOLD
 
@@ -1961,6 +1961,26 @@ def test_requests_that_need_the_disk_are_answered_unavailable_and_nothing_is_cla
     bench.settle()
     assert [a.request_id for a in alice.take(Accepted)] == ["dm"]
     assert [m.text for m in bob.take(DirectMessage)] == ["stored now"]
+    bench.store.close()
+
+
+@pytest.mark.parametrize("maybe_done", [False, True])
+def test_a_register_the_store_fails_says_whether_it_may_have_been_done(loop, maybe_done):
+    """The store fails the new account: ``unavailable``, and ``uncertain`` when Redis took it
+    and did not answer in time (PROTOCOL.md, "When the server cannot store"): the claim's
+    own answer, never said surely not done when it may have been."""
+    bench = RelayBench(loop)
+    alice = bench.login("Alice")
+
+    def failing(key, account, callback=None, on_error=None, **_):
+        on_error(StoreUnavailable("redis timed out" if maybe_done else "disk full", storage=True,
+                                  maybe_done=maybe_done))
+    bench.store.save_account = failing
+    bench.relay.handle(alice, Register("reg", "correct horse"))
+    bench.settle()
+    [error] = alice.take(ErrorReply)
+    said = (error.code, error.request_id, error.uncertain)
+    assert said == (ErrorCode.UNAVAILABLE, "reg", True if maybe_done else None)
     bench.store.close()
 
 

@@ -41,7 +41,8 @@ def _desk(online: list[str], known: tuple[str, ...] = ()) -> tuple[RegistryDesk,
     watchlists = Watchlists(const.MAX_WATCHED)
     relay = SimpleNamespace(intake=SimpleNamespace(admit=lambda session, handler, request: True),
                             watchlists=watchlists, directory=SimpleNamespace(lookup=records.get),
-                            known={canonical(name): name for name in (*online, *known)}, peers=SimpleNamespace())
+                            known={canonical(name): name for name in (*online, *known)}, peers=SimpleNamespace(),
+                            presence=SimpleNamespace(flush=lambda: None))  # (no notice batched)
     return RegistryDesk(relay), watchlists  # type: ignore[arg-type]
 
 

@@ -189,3 +189,21 @@ def test_an_unwatch_behind_a_watch_the_cluster_is_asked_about_is_done_after_it()
     peers.answer()
     desk._unwatch(session, Unwatch("u", ("Zed",)))
     assert relay.watchlists.watched_by(session) == set()
+
+
+def test_the_run_that_answers_writes_the_queued_notices_first() -> None:
+    """The join and leave notices waiting their batch's delay go out before ``watching``,
+    which shows those changes (PROTOCOL.md, ``watch``): on a cluster node, in the run that
+    reads the directory once the store answered, not only in the one that asked it (a
+    login meanwhile is batched, and shown by the answer)."""
+    peers = FakeClusterPeers({})
+    desk, relay = _desk(online=[], known=[], peers=peers)
+    records = {}
+    desk.relay.directory = SimpleNamespace(lookup=lambda name: records.get(canonical(name)))
+    session = FakeSession(FakeClock())
+    relay.presence = SimpleNamespace(flush=lambda: session.sent.append("flushed"))
+    desk._watch(session, Watch("w", ("Zed",)))
+    records["zed"] = SimpleNamespace(name="Zed", since=SINCE)  # his "joined" batched meanwhile
+    session.sent.clear()
+    peers.answer()
+    assert session.sent == ["flushed", Watching("w", (Presence("Zed", SINCE),), ())]
