@@ -824,8 +824,8 @@ class Rooms:
                     self._dirty.add(key)
 
     def expire(self, now: float) -> Decision:
-        """End the mutes whose time has come: an ``unmute`` Notice (``by`` None) for each.
-        Also forgets the room creations older than the creation window (rule 9)."""
+        """End the mutes whose time has come: an ``unmute`` Notice (``by`` None) for each,
+        except of a person banned from the room meanwhile (only the log says it). Also forgets the room creations older than the creation window (rule 9)."""
         since = now - const.ROOM_CREATION_WINDOW
         for source in [s for s, created in self._created.items() if max(created.values()) <= since]:
             del self._created[source]
@@ -839,6 +839,9 @@ class Rooms:
             room.mute_lengths.pop(them, None)
             self._dirty.add(key)
             shown = room.muted_names.pop(them, None) or room.members.get(them, them)
+            if them in room.banned:  # "may write again" would be untrue while the ban stands
+                out.append(LogLine(f"the mute of {shown} in {room.name} ended ({shown} is banned from it)"))
+                continue
             out += [Notice(room.name, "unmute", shown, now, reason="the mute ended"),
                     LogLine(f"the mute of {shown} in {room.name} ended")]
         return out
