@@ -473,6 +473,11 @@ ERROR_TEXTS = {
     # A block's or unblock's bad_field: of one's own name (PROTOCOL.md, "block"; ACT_TEXTS).
     "block_self": N_("you cannot block yourself"),
     "unblock_self": N_("you cannot unblock yourself: nobody can block themselves"),
+    # An act on a person in a room (ACT_TEXTS: kick, ban, unban, mute, unmute, appoint)
+    # refused forbidden: the asker does not run the room, or the person is not below them
+    # in it (its owner, or themselves); the error says which only in English.
+    "act_forbidden": N_("you may not do that to {name}: only a room's owner, its moderators or an administrator may "
+                        "act on its members, each only on someone below them in the room, and nobody on themselves"),
     "too_many_blocked": N_("you block as many names as one may already: unblock someone you no longer need to "
                            "block first"),
     # Refusals whose server words differ by case (PROTOCOL.md "Errors"): one sentence each
@@ -536,9 +541,11 @@ UNTIL_TEXTS = {"name_taken": "name_held"}
 # Codes that take another sentence when a request about a named person was refused, by
 # request (its key in ERROR_TEXTS): an invitation's unknown_recipient is a name with no
 # account, not one "nobody ... has ever logged in" with; a block's or unblock's bad_field
-# is of one's own name, said as what was asked (explain_act_refusal).
+# is of one's own name, said as what was asked (explain_act_refusal); an act on a person in
+# a room refused forbidden is about the person acted on, never a message's sender.
 ACT_TEXTS = {("invite", "unknown_recipient"): "invite_no_account", ("invite", "banned"): "invite_banned",
-             ("block", "bad_field"): "block_self", ("unblock", "bad_field"): "unblock_self"}
+             ("block", "bad_field"): "block_self", ("unblock", "bad_field"): "unblock_self",
+             **{(act, "forbidden"): "act_forbidden" for act in ("kick", "ban", "unban", "mute", "unmute", "appoint")}}
 # Codes whose error, with "room" and without "name", is about the asker in that room
 # (PROTOCOL.md "error"): said as for the room the request named, also where the request was
 # an act on someone (an older server's not_member has neither: about either, so its words).

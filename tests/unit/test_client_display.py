@@ -1018,3 +1018,37 @@ def test_a_recipient_name_refused_as_invalid_says_the_names_own_problem() -> Non
         assert "o nome 'todos' é reservado" in said and "espaços" not in said, said
     finally:
         use("en")
+
+
+def test_a_moderation_act_refused_forbidden_is_said_as_about_the_person_acted_on() -> None:
+    """João, owner of #redes, typed /expulsar #redes João; Mia, a moderator, /banir'd the
+    owner: the server refused both forbidden ("you cannot kick yourself", "a moderator
+    cannot ban an owner of #redes") and the terminal said "você não pode fazer isso: só
+    quem enviou uma mensagem pode mudá-la, e só quem é responsável por uma sala ... podem
+    cuidar dela" to the room's owner: about a message's sender, and as if he were not. An
+    act on a person says the rule of acts on people: whoever may, only below them."""
+    from client.display import ERROR_TEXTS, explain_act_refusal
+    from client.errors import RequestFailed
+    from client.gui.session import act_failure_words
+    from i18n import _, use
+    from protocol import ErrorReply
+    self_kick = RequestFailed.of(ErrorReply("forbidden", "you cannot kick yourself", "k"))
+    owner_ban = RequestFailed.of(ErrorReply("forbidden", "a moderator cannot ban an owner of #redes", "b"))
+    topic = RequestFailed.of(ErrorReply("forbidden", "a member of #redes cannot topic", "t"))
+    assert explain_act_refusal(self_kick, "kick", "João", "#redes") == (
+        "you may not do that to João: only a room's owner, its moderators or an administrator may act on its "
+        "members, each only on someone below them in the room, and nobody on themselves")
+    try:
+        use("pt_BR")
+        for act, refusal in (("kick", self_kick), ("ban", owner_ban), ("mute", owner_ban), ("unmute", owner_ban),
+                             ("unban", owner_ban), ("appoint", owner_ban)):
+            assert explain_act_refusal(refusal, act, "João", "#redes") == (
+                "você não pode fazer isso com João: só quem é responsável pela sala, quem faz a moderação dela ou "
+                "quem administra o servidor age sobre os membros, cada um só sobre quem está abaixo dele na sala, "
+                "e ninguém sobre si mesmo"), act
+        assert act_failure_words(owner_ban, "ban", "João", "#redes").startswith("você não pode fazer isso com João:")
+        # An act on no person (a topic) keeps the code's own sentence.
+        assert explain_act_refusal(topic, "topic", "novo tema") == explain_refusal(topic) == _(ERROR_TEXTS["forbidden"])
+    finally:
+        use("en")
+    assert explain_act_refusal(self_kick, "kick", "\x1b[2JJoão").startswith("you may not do that to \\x1b[2JJoão:")

@@ -8,6 +8,7 @@ chatCatalogueLoaded("en", {
   "account_deleted": "this account was deleted: its name and what was stored of it are gone from this server",
   "account_exists": "this name is already registered: log in with its password, or choose another name",
   "accounts_required": "this server only admits registered names: claim yours with --register",
+  "act_forbidden": "you may not do that to {name}: only a room's owner, its moderators or an administrator may act on its members, each only on someone below them in the room, and nobody on themselves",
   "auth_required": "the name {name} is registered: it needs its password",
   "bad_password": "wrong password",
   "banned": "you are banned from {name}{why}",
@@ -147,10 +148,16 @@ chatCatalogueLoaded("en", {
   "with": "name_too_many_bytes"
  },
  "acts": {
+  "appoint/forbidden": "act_forbidden",
+  "ban/forbidden": "act_forbidden",
   "block/bad_field": "block_self",
   "invite/banned": "invite_banned",
   "invite/unknown_recipient": "invite_no_account",
-  "unblock/bad_field": "unblock_self"
+  "kick/forbidden": "act_forbidden",
+  "mute/forbidden": "act_forbidden",
+  "unban/forbidden": "act_forbidden",
+  "unblock/bad_field": "unblock_self",
+  "unmute/forbidden": "act_forbidden"
  },
  "until_texts": {
   "name_taken": "name_held"

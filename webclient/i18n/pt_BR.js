@@ -875,6 +875,7 @@ chatCatalogueLoaded("pt_BR", {
   "you left {room} after all: the server did the /{leave} it could not confirm; plain lines go to the room": "você saiu de {room}, afinal: o servidor fez o /{leave} que não tinha podido confirmar; agora o que você digitar vai para a sala",
   "you left {room} on another device": "você saiu de {room} em outro dispositivo",
   "you left {room} on another device: /{all} sends plain lines to everyone, /{join} {room} takes you back": "você saiu de {room} em outro dispositivo: /{all} manda o que você digitar para todos, /{join} {room} leva você de volta",
+  "you may not do that to {name}: only a room's owner, its moderators or an administrator may act on its members, each only on someone below them in the room, and nobody on themselves": "você não pode fazer isso com {name}: só quem é responsável pela sala, quem faz a moderação dela ou quem administra o servidor age sobre os membros, cada um só sobre quem está abaixo dele na sala, e ninguém sobre si mesmo",
   "you may not do that: only a message's sender may change it, and only a room's owner, its moderators or an administrator may manage the room; ask them": "você não pode fazer isso: só quem enviou uma mensagem pode mudá-la, e só quem é responsável por uma sala, quem faz a moderação dela ou quem administra o servidor podem cuidar dela; peça a essas pessoas",
   "your message: on its way; the server has it; delivered (the other's client confirmed it); not sent (refused: fix it, or send it again) or not delivered (it waited and expired), and why; not confirmed (the server cannot tell)": "sua mensagem: a caminho; o servidor já tem; entregue (o cliente da outra pessoa confirmou); não enviada (recusada: corrija, ou envie de novo) ou não entregue (esperou e expirou), e por quê; não confirmada (o servidor não sabe dizer)",
   "your password was changed on another device: log in again with the new password": "a sua senha foi trocada em outro aparelho: entre de novo com a nova senha",
@@ -1038,6 +1039,7 @@ chatCatalogueLoaded("pt_BR", {
   "account_deleted": "esta conta foi excluída: o nome e o que estava guardado dela saíram deste servidor",
   "account_exists": "este nome já está registrado: entre com a senha dele ou escolha outro nome",
   "accounts_required": "este servidor só aceita nomes registrados: registre o seu com --register",
+  "act_forbidden": "você não pode fazer isso com {name}: só quem é responsável pela sala, quem faz a moderação dela ou quem administra o servidor age sobre os membros, cada um só sobre quem está abaixo dele na sala, e ninguém sobre si mesmo",
   "auth_required": "o nome {name} está registrado: ele precisa da senha",
   "bad_password": "senha errada",
   "banned": "há um banimento contra você em {name}{why}",
@@ -1177,10 +1179,16 @@ chatCatalogueLoaded("pt_BR", {
   "with": "name_too_many_bytes"
  },
  "acts": {
+  "appoint/forbidden": "act_forbidden",
+  "ban/forbidden": "act_forbidden",
   "block/bad_field": "block_self",
   "invite/banned": "invite_banned",
   "invite/unknown_recipient": "invite_no_account",
-  "unblock/bad_field": "unblock_self"
+  "kick/forbidden": "act_forbidden",
+  "mute/forbidden": "act_forbidden",
+  "unban/forbidden": "act_forbidden",
+  "unblock/bad_field": "unblock_self",
+  "unmute/forbidden": "act_forbidden"
  },
  "until_texts": {
   "name_taken": "name_held"
