@@ -497,6 +497,8 @@ ERROR_TEXTS = {
     "not_member": N_("you are not in {name}: join it first"),
     # not_member with "name" (NAMED_TEXTS): a moderation act's, about the person it named.
     "not_member_named": N_("{name} is not in {room}"),
+    # confusable_name of a new room's name (ROOM_LIKE_TEXTS): {like} is the room that exists.
+    "room_confusable": N_("{name} looks too much like {like}, a room that exists: join {like}, or choose another name"),
     "no_such_room": N_("there is no room {name}"),
     "no_such_room_like": N_("there is no room {name}; did you mean {like}?"),
     "room_exists": N_("{name} exists already: join it"),
@@ -535,6 +537,9 @@ TIMED_TEXTS = {"name_taken": "name_still_yours", "too_many_rooms": "rooms_from_a
 # unknown_recipient names the one user online whose name looks like the one typed;
 # no_such_room the room a name without its "#" meant ("redes" for "#redes").
 LIKE_TEXTS = {"unknown_recipient": "unknown_recipient_like", "no_such_room": "no_such_room_like"}
+# Codes that take another sentence when the error's "like" is a room's name (starts with #):
+# a new room's name that looks like an existing room's is not a person's "if it is yours".
+ROOM_LIKE_TEXTS = {"confusable_name": "room_confusable"}
 # Codes that take another sentence when the error has "until" and no retry_after (its key
 # in ERROR_TEXTS): name_taken of a guest name kept for its last guest, until that time.
 UNTIL_TEXTS = {"name_taken": "name_held"}
@@ -637,6 +642,7 @@ def explain_error(code: str, message: str, to: str | None = None, retry_after: f
         else ERROR_TEXTS["unavailable_given_up"] if attempts and code == "unavailable" \
         else ERROR_TEXTS[NAMED_TEXTS[code]] if about_them \
         else ERROR_TEXTS[TIMED_TEXTS[code]] if code in TIMED_TEXTS and retry_after is not None \
+        else ERROR_TEXTS[ROOM_LIKE_TEXTS[code]] if code in ROOM_LIKE_TEXTS and type(like) is str and like[:1] == "#" \
         else ERROR_TEXTS[LIKE_TEXTS[code]] if code in LIKE_TEXTS and like \
         else ERROR_TEXTS[_until_text(code, until)] if code in UNTIL_TEXTS and until is not None \
         else ERROR_TEXTS["expired_waited"] if spent is not None \

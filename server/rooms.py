@@ -153,7 +153,8 @@ class Refused:
     seconds left of a timed mute (None: until unmuted), or until the asker's address may
     create a room again (``too_many_rooms``); ``reason``, the ban's. A refusal
     about someone else (the invite of a banned person) has no ``room``. ``like``: the room
-    a ``no_such_room`` name meant, written without its ``#`` (see :meth:`Rooms.missing`).
+    a ``no_such_room`` name meant, written without its ``#`` (see :meth:`Rooms.missing`),
+    or the existing room a new room's ``confusable_name`` looks like.
     ``name``: the person a refusal of an act on someone is about, when it is not the asker
     (``not_member``: they are not in the room; :meth:`Rooms.not_in`). ``field`` with
     ``max_chars`` or ``max_bytes``: a name too long, its key on the wire and the limit it broke."""
@@ -528,7 +529,9 @@ class Rooms:
         me = canonical(person.name)
         rivals = self._lookalikes.rivals(shown[len(PREFIX):])
         if rivals:
-            return [Refused(ErrorCode.CONFUSABLE_NAME, f"{shown} looks like {PREFIX}{rivals[0]}: join that one or pick another name")]
+            like = f"{PREFIX}{rivals[0]}"  # the room's name, so that a client can say it in its user's words
+            return [Refused(ErrorCode.CONFUSABLE_NAME, f"{shown} looks like {like}: join that one or pick another name",
+                            like=like)]
         source = None if self._admin(person, me) else person.address or me
         refusal = None if source is None else self._creation_refused(source, room_key(shown), now)
         if refusal is not None:

@@ -1040,15 +1040,40 @@ def test_a_moderation_act_refused_forbidden_is_said_as_about_the_person_acted_on
         "members, each only on someone below them in the room, and nobody on themselves")
     try:
         use("pt_BR")
-        for act, refusal in (("kick", self_kick), ("ban", owner_ban), ("mute", owner_ban), ("unmute", owner_ban),
-                             ("unban", owner_ban), ("appoint", owner_ban)):
+        for act, refusal in (("kick", self_kick), ("ban", owner_ban), ("mute", owner_ban),
+                             ("unmute", owner_ban), ("unban", owner_ban), ("appoint", owner_ban)):
             assert explain_act_refusal(refusal, act, "João", "#redes") == (
                 "você não pode fazer isso com João: só quem é responsável pela sala, quem faz a moderação dela ou "
                 "quem administra o servidor age sobre os membros, cada um só sobre quem está abaixo dele na sala, "
                 "e ninguém sobre si mesmo"), act
         assert act_failure_words(owner_ban, "ban", "João", "#redes").startswith("você não pode fazer isso com João:")
         # An act on no person (a topic) keeps the code's own sentence.
-        assert explain_act_refusal(topic, "topic", "novo tema") == explain_refusal(topic) == _(ERROR_TEXTS["forbidden"])
+        assert explain_act_refusal(topic, "topic", "novo tema") == explain_refusal(topic) \
+            == _(ERROR_TEXTS["forbidden"])
     finally:
         use("en")
     assert explain_act_refusal(self_kick, "kick", "\x1b[2JJoão").startswith("you may not do that to \\x1b[2JJoão:")
+
+
+def test_a_room_name_refused_as_like_an_existing_room_is_said_in_the_clients_words() -> None:
+    """Rita, in pt_BR, typed /entrar #fisica while #física existed and read the server's
+    English, "#fisica looks like #física: join that one or pick another name". With the
+    error's ``like`` (a room's name), the sentence for a room: not the person's "if #física
+    is yours, type it exactly so"."""
+    from client.errors import RequestFailed
+    from i18n import use
+    from protocol import ErrorReply
+    refused = RequestFailed.of(ErrorReply("confusable_name", "#fisica looks like #física: join that one or pick "
+                                                             "another name", "j", like="#física"))
+    person = RequestFailed.of(ErrorReply("confusable_name", "x", "h", like="João"))
+    assert explain_refusal(refused, "#fisica") == (
+        "#fisica looks too much like #física, a room that exists: join #física, or choose another name")
+    try:
+        use("pt_BR")
+        assert explain_refusal(refused, "#fisica") == (
+            "#fisica se parece demais com #física, uma sala que já existe: entre em #física, ou escolha outro nome")
+        assert explain_refusal(person, "Joao").startswith("o nome Joao se parece demais com João, um nome já em uso")
+    finally:
+        use("en")
+    shady = RequestFailed.of(ErrorReply("confusable_name", "x", "j", like="#f\x1b[2Jísica"))
+    assert "\\x1b[2J" in explain_refusal(shady, "#fisica")

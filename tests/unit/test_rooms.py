@@ -67,6 +67,16 @@ def test_one_room_in_any_case_and_a_cyrillic_lookalike_is_refused(rooms):
     assert rooms.get("#am") is None
 
 
+def test_a_room_name_that_looks_like_an_existing_one_is_refused_naming_it(rooms):
+    """Rita typed #fisica while #física existed: every client showed the server's English
+    ("#fisica looks like #física: join that one or pick another name"), also in pt_BR,
+    for the refusal said not which room it looks like: ``like`` does (PROTOCOL.md, "error")."""
+    assert codes(rooms.join(OWNER, "#Física", T0, create=True)) == []
+    refused = rooms.join(OUTSIDER, "#fisica", T0 + 1)
+    assert refused == [Refused(ErrorCode.CONFUSABLE_NAME, "#fisica looks like #Física: join that one or pick "
+                                                          "another name", like="#Física")]
+
+
 # --- Lifecycle ----------------------------------------------------------------------------
 
 

@@ -43,6 +43,7 @@ chatCatalogueLoaded("en", {
   "reason_too_long": "the reason is too long: at most {limit} characters; shorten it",
   "recipient_busy": "{name} has too many messages waiting; try again later",
   "recipient_disconnected": "{name} disconnected before receiving it",
+  "room_confusable": "{name} looks too much like {like}, a room that exists: join {like}, or choose another name",
   "room_exists": "{name} exists already: join it",
   "rooms_from_address": "too many rooms were made lately from your address (this computer, or your network's): join a room that exists, or {when}",
   "server_full": "the server has no room for another user now; {when}",
@@ -121,6 +122,9 @@ chatCatalogueLoaded("en", {
  "liked": {
   "no_such_room": "no_such_room_like",
   "unknown_recipient": "unknown_recipient_like"
+ },
+ "room_liked": {
+  "confusable_name": "room_confusable"
  },
  "named": {
   "not_member": "not_member_named"

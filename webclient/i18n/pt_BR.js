@@ -928,6 +928,7 @@ chatCatalogueLoaded("pt_BR", {
   "{name} is typing…": "{name} está digitando…",
   "{name} joined": "{name} entrou",
   "{name} left{why}": "{name} saiu{why}",
+  "{name} looks too much like {like}, a room that exists: join {like}, or choose another name": "{name} se parece demais com {like}, uma sala que já existe: entre em {like}, ou escolha outro nome",
   "{name} to everyone: {text}": "{name} para todos: {text}",
   "{name} to you: {text}": "{name} para você: {text}",
   "{name} was not blocked: {why}": "{name} não foi bloqueado: {why}",
@@ -1074,6 +1075,7 @@ chatCatalogueLoaded("pt_BR", {
   "reason_too_long": "o motivo é longo demais: no máximo {limit} caracteres; encurte-o",
   "recipient_busy": "{name} tem mensagens demais esperando; tente de novo mais tarde",
   "recipient_disconnected": "{name} se desconectou antes de recebê-la",
+  "room_confusable": "{name} se parece demais com {like}, uma sala que já existe: entre em {like}, ou escolha outro nome",
   "room_exists": "{name} já existe: entre nela",
   "rooms_from_address": "foram criadas salas demais há pouco a partir do seu endereço (este computador, ou a sua rede): entre em uma sala que já existe, ou {when}",
   "server_full": "o servidor não tem lugar para mais ninguém agora; {when}",
@@ -1152,6 +1154,9 @@ chatCatalogueLoaded("pt_BR", {
  "liked": {
   "no_such_room": "no_such_room_like",
   "unknown_recipient": "unknown_recipient_like"
+ },
+ "room_liked": {
+  "confusable_name": "room_confusable"
  },
  "named": {
   "not_member": "not_member_named"
