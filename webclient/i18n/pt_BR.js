@@ -579,7 +579,7 @@ chatCatalogueLoaded("pt_BR", {
   "member": "membro",
   "message {id}": "a mensagem {id}",
   "moderator": "moderação",
-  "muted": "silenciado",
+  "muted": "sem voz",
   "new password for {name} (at least {n} characters): ": "nova senha para {name} (pelo menos {n} caracteres): ",
   "new password of {name}: {password}  (shown only now; their sessions were ended)": "nova senha de {name}: {password}  (mostrada só agora; as sessões da conta foram encerradas)",
   "no TLS handshake from {where} within {seconds} s (is it a TLS server?)": "nenhum handshake TLS de {where} em {seconds} s (é um servidor TLS?)",
