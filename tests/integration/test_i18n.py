@@ -334,7 +334,7 @@ def test_the_server_console_speaks_portuguese() -> None:
         wait_for(b"listening on")  # the log stays English, for operators
         proc.stdin.write(b"/quem\n")
         proc.stdin.flush()
-        wait_for("conectados: ninguém\n".encode())
+        wait_for("online: ninguém\n".encode())
         proc.stdin.write(b"/what\n")
         proc.stdin.flush()
         wait_for("comando desconhecido '/what'\ncomandos no terminal do servidor:\n".encode())

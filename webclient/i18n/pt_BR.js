@@ -627,7 +627,7 @@ chatCatalogueLoaded("pt_BR", {
   "one of the arguments %s is required": "um dos argumentos %s é obrigatório",
   "online": "online",
   "online ({count}):": "online ({count}):",
-  "online: {users}": "conectados: {users}",
+  "online: {users}": "online: {users}",
   "open the chat window (tkinter) instead of the terminal client": "abre a janela do chat (tkinter) em vez do cliente de terminal",
   "options": "opções",
   "or {names}": "ou {names}",
