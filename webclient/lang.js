@@ -45,8 +45,8 @@ const PLURAL_RULES = {
 // passwordFields: the password dialog's field ("old", "new") each refused change is about
 // (client.core.PASSWORD_CHANGE_FIELDS).
 const i18n = { language: "en", messages: {}, plural: PLURAL_RULES["n != 1"], errors: {}, needsName: [], needsLike: [],
-  needsRoom: [], whenUntimed: {}, timed: {}, liked: {}, roomLiked: {}, named: {}, selfRoom: [], tooLong: {}, tooManyBytes: {},
-  acts: {}, untilTexts: {}, untilClockless: {}, leftReasons: {}, outOfRoom: {}, loginFields: {},
+  needsRoom: [], whenUntimed: {}, timed: {}, liked: {}, roomLiked: {}, named: {}, selfRoom: [], tooLong: {},
+  tooManyBytes: {}, acts: {}, untilTexts: {}, untilClockless: {}, leftReasons: {}, outOfRoom: {}, loginFields: {},
   loginRetry: [], loginWait: 0, passwordFields: {} };
 
 /** ``values`` put into ``{name}`` fields of ``text`` (a field with no value stays). */
