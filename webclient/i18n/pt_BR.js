@@ -22,6 +22,7 @@ chatCatalogueLoaded("pt_BR", {
   "! /{command}: {name} has no password: /{register} claims the name with one": "! /{command}: {name} não tem senha: /{register} registra o nome com uma senha",
   "! /{command}: {name} is a guest name, not an account: it is forgotten on its own after you leave": "! /{command}: {name} é um nome de convidado, não uma conta: ele é esquecido sozinho depois que você sai",
   "! /{command}: {room} is the default room, which everyone logged in is in; it cannot be left (/{quit} leaves the chat)": "! /{command}: {room} é a sala geral, onde está todo mundo que está conectado; não dá para sair dela (/{quit} sai do chat)",
+  "! /{command}: {room} is the default room, which keeps no history; /{command} #ROOM shows another room's, /{command} NAME your messages with NAME": "! /{command}: {room} é a sala geral, que não guarda histórico; /{command} #SALA mostra o de outra sala, /{command} NOME as suas mensagens com NOME",
   "! Connection to the server lost ({why})": "! Conexão com o servidor perdida ({why})",
   "! Disconnected by the server: {why}": "! Desconectado pelo servidor: {why}",
   "! connection lost; reconnecting in {delay} (attempt {attempt}){why}": "! conexão perdida; reconectando em {delay} (tentativa {attempt}){why}",
