@@ -478,6 +478,8 @@ ERROR_TEXTS = {
     # in it (its owner, or themselves); the error says which only in English.
     "act_forbidden": N_("you may not do that to {name}: only a room's owner, its moderators or an administrator may "
                         "act on its members, each only on someone below them in the room, and nobody on themselves"),
+    # A topic or an invitation refused forbidden (ACT_TEXTS): the asker does not run the room.
+    "act_staff_only": N_("only a room's owner, its moderators or an administrator may do that in the room; ask them"),
     "too_many_blocked": N_("you block as many names as one may already: unblock someone you no longer need to "
                            "block first"),
     # Refusals whose server words differ by case (PROTOCOL.md "Errors"): one sentence each
@@ -547,9 +549,11 @@ UNTIL_TEXTS = {"name_taken": "name_held"}
 # request (its key in ERROR_TEXTS): an invitation's unknown_recipient is a name with no
 # account, not one "nobody ... has ever logged in" with; a block's or unblock's bad_field
 # is of one's own name, said as what was asked (explain_act_refusal); an act on a person in
-# a room refused forbidden is about the person acted on, never a message's sender.
+# a room refused forbidden is about the person acted on, never a message's sender; a topic's
+# or an invitation's forbidden is about who runs the room.
 ACT_TEXTS = {("invite", "unknown_recipient"): "invite_no_account", ("invite", "banned"): "invite_banned",
              ("block", "bad_field"): "block_self", ("unblock", "bad_field"): "unblock_self",
+             ("topic", "forbidden"): "act_staff_only", ("invite", "forbidden"): "act_staff_only",
              **{(act, "forbidden"): "act_forbidden" for act in ("kick", "ban", "unban", "mute", "unmute", "appoint")}}
 # Codes whose error, with "room" and without "name", is about the asker in that room
 # (PROTOCOL.md "error"): said as for the room the request named, also where the request was

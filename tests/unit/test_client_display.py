@@ -1047,8 +1047,8 @@ def test_a_moderation_act_refused_forbidden_is_said_as_about_the_person_acted_on
                 "quem administra o servidor age sobre os membros, cada um só sobre quem está abaixo dele na sala, "
                 "e ninguém sobre si mesmo"), act
         assert act_failure_words(owner_ban, "ban", "João", "#redes").startswith("você não pode fazer isso com João:")
-        # An act on no person (a topic) keeps the code's own sentence.
-        assert explain_act_refusal(topic, "topic", "novo tema") == explain_refusal(topic) \
+        # Another act (a room's mode) keeps the code's own sentence.
+        assert explain_act_refusal(topic, "mode", "#redes") == explain_refusal(topic) \
             == _(ERROR_TEXTS["forbidden"])
     finally:
         use("en")
@@ -1077,3 +1077,25 @@ def test_a_room_name_refused_as_like_an_existing_room_is_said_in_the_clients_wor
         use("en")
     shady = RequestFailed.of(ErrorReply("confusable_name", "x", "j", like="#f\x1b[2Jísica"))
     assert "\\x1b[2J" in explain_refusal(shady, "#fisica")
+
+
+def test_a_topic_or_an_invitation_refused_forbidden_says_who_may_without_a_senders_rule() -> None:
+    """Sebastião, a member of #física, typed /tema and /convidar Zé and read "você não pode
+    fazer isso: só quem enviou uma mensagem pode mudá-la, e só quem ..." for both: a
+    message's sender had nothing to do with it. Neither names a person the rule is about."""
+    from client.display import explain_act_refusal
+    from client.errors import RequestFailed
+    from i18n import use
+    from protocol import ErrorReply
+    topic = RequestFailed.of(ErrorReply("forbidden", "a member of #física cannot topic", "t"))
+    invite = RequestFailed.of(ErrorReply("forbidden", "a member of #física cannot invite", "i"))
+    assert explain_act_refusal(topic, "topic", "novo tema", "#física") == (
+        "only a room's owner, its moderators or an administrator may do that in the room; ask them")
+    try:
+        use("pt_BR")
+        for refusal, act, name in ((topic, "topic", "novo tema"), (invite, "invite", "Zé")):
+            assert explain_act_refusal(refusal, act, name, "#física") == (
+                "só quem é responsável pela sala, quem faz a moderação dela ou quem administra o servidor pode fazer "
+                "isso na sala; peça a essas pessoas"), act
+    finally:
+        use("en")
