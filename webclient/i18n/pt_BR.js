@@ -833,6 +833,7 @@ chatCatalogueLoaded("pt_BR", {
   "type /unregister NAME: the account NAME is deleted": "digite /descadastrar NOME: a conta NOME é excluída",
   "unknown command {command!r}": "comando desconhecido {command!r}",
   "unknown command {command}: type /{help} for the list (start the line with // to send a text that begins with /)": "comando desconhecido {command}: digite /{help} para ver a lista (comece a linha com // para enviar um texto que começa com /)",
+  "unknown language {name}; available: {names}": "idioma desconhecido {name}; disponíveis: {names}",
   "unrecognized arguments: %s": "argumentos não reconhecidos: %s",
   "until a moderator unmutes you": "espere alguém da moderação devolver sua voz",
   "until unmuted": "por tempo indeterminado",
