@@ -983,7 +983,7 @@ chatCatalogueLoaded("pt_BR", {
   "{where} closed the connection during the login": "{where} fechou a conexão durante o login",
   "{where} closed the connection during the login, before answering (if it is a TLS server, connect with --tls)": "{where} fechou a conexão durante o login, sem responder (se for um servidor TLS, conecte com --tls)",
   "{where} did not answer the login within {seconds} s": "{where} não respondeu ao login em {seconds} s",
-  "{where} does not speak this chat protocol ({code}: {message})": "{where} não fala este protocolo de chat ({code}: {message})",
+  "{where} does not speak this chat protocol: what it answered is not the chat's (is it the web client's port, or another program's? the chat uses port {port} unless the server says another)": "{where} não fala este protocolo de chat: o que ele respondeu não é do chat (é a porta do cliente web, ou de outro programa? o chat usa a porta {port}, a menos que o servidor diga outra)",
   "{where} ended the session during the login: {why}": "{where} encerrou a sessão durante o login: {why}",
   "{whole}.{fraction}": "{whole},{fraction}",
   "{why}; try again": "{why}; tente de novo",
