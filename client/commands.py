@@ -660,5 +660,9 @@ def _room_command(word: str, typed: str, line: str) -> RoomCommand | Mistake:
         if seconds <= 0:
             return Mistake(_("usage: {usage}").format(usage=usage))
         skip += 1
+    elif word == "mute" and len(args) > 1 and args[1].lstrip("+-")[:1].isdigit():
+        # "10min", "-5", "1.5": a length meant, which as a reason would mute with no end.
+        return Mistake(_("usage: {usage}; SECONDS is a whole number of seconds (600 for 10 minutes)").format(
+            usage=usage))
     reason = _rest(line, skip).strip() or None if word in _ACTS_WITH_REASON else None
     return RoomAct(word, room, checked, seconds, reason)

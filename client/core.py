@@ -499,9 +499,11 @@ class LoginAttempt:
             if isinstance(event, Goodbye):
                 raise ServerUnreachable(_("{where} ended the session during the login: {why}").format(
                     where=where, why=event.reason or _("no reason given")))
-            if isinstance(event, FrameRejected):
-                raise ServerUnreachable(_("{where} does not speak this chat protocol ({code}: {message})").format(
-                    where=where, code=event.code, message=event.message))
+            if isinstance(event, FrameRejected):  # (the codec's words are a developer's: not said)
+                raise ServerUnreachable(_("{where} does not speak this chat protocol: what it answered is not the "
+                                          "chat's (is it the web client's port, or another program's? the chat uses "
+                                          "port {port} unless the server says another)").format(
+                    where=where, port=const.SERVER_PORT))
             # A Ping was answered by the protocol core (data_to_send); a Pong needs nothing.
 
     def _closed(self, where: str) -> str:

@@ -473,6 +473,13 @@ ERROR_TEXTS = {
     # A block's or unblock's bad_field: of one's own name (PROTOCOL.md, "block"; ACT_TEXTS).
     "block_self": N_("you cannot block yourself"),
     "unblock_self": N_("you cannot unblock yourself: nobody can block themselves"),
+    # An act on a person in a room (ACT_TEXTS: kick, ban, unban, mute, unmute, appoint)
+    # refused forbidden: the asker does not run the room, or the person is not below them
+    # in it (its owner, or themselves); the error says which only in English.
+    "act_forbidden": N_("you may not do that to {name}: only a room's owner, its moderators or an administrator may "
+                        "act on its members, each only on someone below them in the room, and nobody on themselves"),
+    # A topic or an invitation refused forbidden (ACT_TEXTS): the asker does not run the room.
+    "act_staff_only": N_("only a room's owner, its moderators or an administrator may do that in the room; ask them"),
     "too_many_blocked": N_("you block as many names as one may already: unblock someone you no longer need to "
                            "block first"),
     # Refusals whose server words differ by case (PROTOCOL.md "Errors"): one sentence each
@@ -492,6 +499,8 @@ ERROR_TEXTS = {
     "not_member": N_("you are not in {name}: join it first"),
     # not_member with "name" (NAMED_TEXTS): a moderation act's, about the person it named.
     "not_member_named": N_("{name} is not in {room}"),
+    # confusable_name of a new room's name (ROOM_LIKE_TEXTS): {like} is the room that exists.
+    "room_confusable": N_("{name} looks too much like {like}, a room that exists: join {like}, or choose another name"),
     "no_such_room": N_("there is no room {name}"),
     "no_such_room_like": N_("there is no room {name}; did you mean {like}?"),
     "room_exists": N_("{name} exists already: join it"),
@@ -530,15 +539,22 @@ TIMED_TEXTS = {"name_taken": "name_still_yours", "too_many_rooms": "rooms_from_a
 # unknown_recipient names the one user online whose name looks like the one typed;
 # no_such_room the room a name without its "#" meant ("redes" for "#redes").
 LIKE_TEXTS = {"unknown_recipient": "unknown_recipient_like", "no_such_room": "no_such_room_like"}
+# Codes that take another sentence when the error's "like" is a room's name (starts with #):
+# a new room's name that looks like an existing room's is not a person's "if it is yours".
+ROOM_LIKE_TEXTS = {"confusable_name": "room_confusable"}
 # Codes that take another sentence when the error has "until" and no retry_after (its key
 # in ERROR_TEXTS): name_taken of a guest name kept for its last guest, until that time.
 UNTIL_TEXTS = {"name_taken": "name_held"}
 # Codes that take another sentence when a request about a named person was refused, by
 # request (its key in ERROR_TEXTS): an invitation's unknown_recipient is a name with no
 # account, not one "nobody ... has ever logged in" with; a block's or unblock's bad_field
-# is of one's own name, said as what was asked (explain_act_refusal).
+# is of one's own name, said as what was asked (explain_act_refusal); an act on a person in
+# a room refused forbidden is about the person acted on, never a message's sender; a topic's
+# or an invitation's forbidden is about who runs the room.
 ACT_TEXTS = {("invite", "unknown_recipient"): "invite_no_account", ("invite", "banned"): "invite_banned",
-             ("block", "bad_field"): "block_self", ("unblock", "bad_field"): "unblock_self"}
+             ("block", "bad_field"): "block_self", ("unblock", "bad_field"): "unblock_self",
+             ("topic", "forbidden"): "act_staff_only", ("invite", "forbidden"): "act_staff_only",
+             **{(act, "forbidden"): "act_forbidden" for act in ("kick", "ban", "unban", "mute", "unmute", "appoint")}}
 # Codes whose error, with "room" and without "name", is about the asker in that room
 # (PROTOCOL.md "error"): said as for the room the request named, also where the request was
 # an act on someone (an older server's not_member has neither: about either, so its words).
@@ -630,6 +646,7 @@ def explain_error(code: str, message: str, to: str | None = None, retry_after: f
         else ERROR_TEXTS["unavailable_given_up"] if attempts and code == "unavailable" \
         else ERROR_TEXTS[NAMED_TEXTS[code]] if about_them \
         else ERROR_TEXTS[TIMED_TEXTS[code]] if code in TIMED_TEXTS and retry_after is not None \
+        else ERROR_TEXTS[ROOM_LIKE_TEXTS[code]] if code in ROOM_LIKE_TEXTS and type(like) is str and like[:1] == "#" \
         else ERROR_TEXTS[LIKE_TEXTS[code]] if code in LIKE_TEXTS and like \
         else ERROR_TEXTS[_until_text(code, until)] if code in UNTIL_TEXTS and until is not None \
         else ERROR_TEXTS["expired_waited"] if spent is not None \

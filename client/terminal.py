@@ -799,6 +799,11 @@ class TerminalUI:
                                                               why=sanitize(str(exc)))
             self._screen.emit(line)
         elif isinstance(command, ShowHistory):
+            if is_default_room(command.peer):  # (the server refuses it forbidden, which says nothing of why)
+                self._screen.emit(_("! /{command}: {room} is the default room, which keeps no history; /{command} "
+                                    "#ROOM shows another room's, /{command} NAME your messages with NAME").format(
+                    command=command_names("history")[0], room=const.DEFAULT_ROOM))
+                return
             with self._print_lock:
                 self._history_of = canonical(command.peer)
             try:

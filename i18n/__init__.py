@@ -85,6 +85,12 @@ def requested(environ: Mapping[str, str] | None = None) -> list[str]:
     return []
 
 
+def _unknown(name: str) -> str:
+    """Why ``name`` is no language to speak, in the language spoken so far: a usage error's
+    sentence, after the parser's "error:" in that language."""
+    return _("unknown language {name}; available: {names}").format(name=repr(name), names=", ".join(available()))
+
+
 def choose(flag: str | None = None, environ: Mapping[str, str] | None = None) -> str:
     """The language to speak: ``flag`` (``--lang``), the environment, or the default.
 
@@ -94,7 +100,7 @@ def choose(flag: str | None = None, environ: Mapping[str, str] | None = None) ->
     if flag:
         chosen = match(flag)
         if chosen is None:
-            raise ValueError(f"unknown language {flag!r}; available: {', '.join(available())}")
+            raise ValueError(_unknown(flag))
         return chosen
     for name in requested(environ):
         chosen = match(name)
@@ -150,7 +156,7 @@ def use(language: str) -> str:
     global _current, _language
     chosen = match(language)
     if chosen is None:
-        raise ValueError(f"unknown language {language!r}; available: {', '.join(available())}")
+        raise ValueError(_unknown(language))
     with _lock:
         if chosen not in _cache:
             _cache[chosen] = load(chosen)

@@ -57,8 +57,8 @@ def python_messages(root: Path = ROOT) -> list[Message]:
     """
     found = []
     for path in python_files(root):
-        if path.relative_to(root).parts[0] == "i18n":
-            continue  # the definitions of _() and ngettext(), which pass their arguments on
+        # The definitions of _() and ngettext() pass their arguments on: only their literals count.
+        definitions = path.relative_to(root).parts[0] == "i18n"
         tree = ast.parse(path.read_text(encoding="utf-8"), str(path))
         for node in ast.walk(tree):
             if not isinstance(node, ast.Call):
@@ -70,12 +70,16 @@ def python_messages(root: Path = ROOT) -> list[Message]:
                 text = _literal(node.args[0])
                 if text is not None:
                     found.append(Message(text, None, where))
+                elif definitions:
+                    continue
                 elif isinstance(node.args[0], (ast.JoinedStr, ast.BinOp, ast.Call)) or name == "N_":
                     # An f-string or a built text never matches the catalogue; a name or
                     # a table lookup is fine: its texts are marked with N_() where defined.
                     found.append(Message("<not a literal>", None, where))
             elif name == "ngettext" and len(node.args) == 3:
                 singular, plural = _literal(node.args[0]), _literal(node.args[1])
+                if (singular is None or plural is None) and definitions:
+                    continue
                 if singular is None or plural is None:
                     found.append(Message("<not a literal>", None, where))
                 else:

@@ -153,7 +153,8 @@ class Refused:
     seconds left of a timed mute (None: until unmuted), or until the asker's address may
     create a room again (``too_many_rooms``); ``reason``, the ban's. A refusal
     about someone else (the invite of a banned person) has no ``room``. ``like``: the room
-    a ``no_such_room`` name meant, written without its ``#`` (see :meth:`Rooms.missing`).
+    a ``no_such_room`` name meant, written without its ``#`` (see :meth:`Rooms.missing`),
+    or the existing room a new room's ``confusable_name`` looks like.
     ``name``: the person a refusal of an act on someone is about, when it is not the asker
     (``not_member``: they are not in the room; :meth:`Rooms.not_in`). ``field`` with
     ``max_chars`` or ``max_bytes``: a name too long, its key on the wire and the limit it broke."""
@@ -528,7 +529,9 @@ class Rooms:
         me = canonical(person.name)
         rivals = self._lookalikes.rivals(shown[len(PREFIX):])
         if rivals:
-            return [Refused(ErrorCode.CONFUSABLE_NAME, f"{shown} looks like {PREFIX}{rivals[0]}: join that one or pick another name")]
+            like = f"{PREFIX}{rivals[0]}"  # the room's name, so that a client can say it in its user's words
+            return [Refused(ErrorCode.CONFUSABLE_NAME, f"{shown} looks like {like}: join that one or pick another name",
+                            like=like)]
         source = None if self._admin(person, me) else person.address or me
         refusal = None if source is None else self._creation_refused(source, room_key(shown), now)
         if refusal is not None:
@@ -826,8 +829,8 @@ class Rooms:
                     self._dirty.add(key)
 
     def expire(self, now: float) -> Decision:
-        """End the mutes whose time has come: an ``unmute`` Notice (``by`` None) for each.
-        Also forgets the room creations older than the creation window (rule 9)."""
+        """End the mutes whose time has come: an ``unmute`` Notice (``by`` None) for each,
+        except of a person banned from the room meanwhile (only the log says it). Also forgets the room creations older than the creation window (rule 9)."""
         since = now - const.ROOM_CREATION_WINDOW
         for source in [s for s, created in self._created.items() if max(created.values()) <= since]:
             del self._created[source]
@@ -841,6 +844,9 @@ class Rooms:
             room.mute_lengths.pop(them, None)
             self._dirty.add(key)
             shown = room.muted_names.pop(them, None) or room.members.get(them, them)
+            if them in room.banned:  # "may write again" would be untrue while the ban stands
+                out.append(LogLine(f"the mute of {shown} in {room.name} ended ({shown} is banned from it)"))
+                continue
             out += [Notice(room.name, "unmute", shown, now, reason="the mute ended"),
                     LogLine(f"the mute of {shown} in {room.name} ended")]
         return out

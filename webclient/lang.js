@@ -28,7 +28,8 @@ const PLURAL_RULES = {
 // needsLike, needsRoom: only with the error's "like", "room" (NEEDS_LIKE, NEEDS_ROOM);
 // whenUntimed: {when} without retry_after, for a wait with no end (WHEN_UNTIMED);
 // timed: the sentence (its key in errors) a code takes with retry_after (TIMED_TEXTS);
-// liked: the sentence a code takes with the error's "like" (LIKE_TEXTS); named: with its
+// liked: the sentence a code takes with the error's "like" (LIKE_TEXTS), roomLiked: with a
+// "like" that is a room's name, starting with # (ROOM_LIKE_TEXTS); named: with its
 // "name", the person it is about when not the asker (NAMED_TEXTS); selfRoom: the codes
 // whose error with "room" and no "name" is about the asker in that room (SELF_ROOM);
 // tooLong: a string too long's sentence by its "field", with "max_chars" (TOO_LONG_TEXTS);
@@ -44,8 +45,8 @@ const PLURAL_RULES = {
 // passwordFields: the password dialog's field ("old", "new") each refused change is about
 // (client.core.PASSWORD_CHANGE_FIELDS).
 const i18n = { language: "en", messages: {}, plural: PLURAL_RULES["n != 1"], errors: {}, needsName: [], needsLike: [],
-  needsRoom: [], whenUntimed: {}, timed: {}, liked: {}, named: {}, selfRoom: [], tooLong: {}, tooManyBytes: {},
-  acts: {}, untilTexts: {}, untilClockless: {}, leftReasons: {}, outOfRoom: {}, loginFields: {},
+  needsRoom: [], whenUntimed: {}, timed: {}, liked: {}, roomLiked: {}, named: {}, selfRoom: [], tooLong: {},
+  tooManyBytes: {}, acts: {}, untilTexts: {}, untilClockless: {}, leftReasons: {}, outOfRoom: {}, loginFields: {},
   loginRetry: [], loginWait: 0, passwordFields: {} };
 
 /** ``values`` put into ``{name}`` fields of ``text`` (a field with no value stays). */
@@ -100,7 +101,8 @@ function explainError(code, message, name, retryAfter, like, room, reason, uncer
   const aboutThem = typeof named === "string" && named && name && Object.hasOwn(i18n.named, code) ? i18n.named[code]
     : null;
   const timed = typeof retryAfter === "number" && Object.hasOwn(i18n.timed, code) ? i18n.timed[code] : null;
-  const liked = like && Object.hasOwn(i18n.liked, code) ? i18n.liked[code] : null;
+  const liked = typeof like === "string" && like.startsWith("#") && Object.hasOwn(i18n.roomLiked, code)
+    ? i18n.roomLiked[code] : like && Object.hasOwn(i18n.liked, code) ? i18n.liked[code] : null;
   const held = typeof until === "number" && Object.hasOwn(i18n.untilTexts, code) ? untilText(code, until) : null;
   const unsure = code === "unconfirmed" || (uncertain === true && code === "unavailable");
   const spentFor = code === "expired" ? expiredWait(waitedSaid, waited) : null;
@@ -391,6 +393,7 @@ async function useLanguage(language) {
   i18n.outOfRoom = catalogue.out_of_room || {};
   i18n.timed = catalogue.timed || {};
   i18n.liked = catalogue.liked || {};
+  i18n.roomLiked = catalogue.room_liked || {};
   i18n.named = catalogue.named || {};
   i18n.selfRoom = catalogue.self_room || [];
   i18n.tooLong = catalogue.too_long || {};

@@ -334,7 +334,7 @@ def test_the_server_console_speaks_portuguese() -> None:
         wait_for(b"listening on")  # the log stays English, for operators
         proc.stdin.write(b"/quem\n")
         proc.stdin.flush()
-        wait_for("conectados: ninguém\n".encode())
+        wait_for("online: ninguém\n".encode())
         proc.stdin.write(b"/what\n")
         proc.stdin.flush()
         wait_for("comando desconhecido '/what'\ncomandos no terminal do servidor:\n".encode())
@@ -518,3 +518,32 @@ def test_the_pages_short_waits_are_tenths_rounded_up_too() -> None:
     script = "const t = (s, p = {}) => s.replace(/\\{(\\w+)\\}/g, (m, k) => (k in p ? String(p[k]) : m));\n" + f"{function}\nconsole.log(JSON.stringify({waits}.map(formatDelay)));"
     done = subprocess.run([node, "-e", script], capture_output=True, text=True, timeout=20)
     assert json.loads(done.stdout) == [format_delay(s) for s in waits], done.stderr
+
+
+def test_the_page_says_a_room_name_like_an_existing_room_in_its_words(tmp_path: Path) -> None:
+    """Rita's page, in pt_BR, joined #fisica while #física existed and showed the server's
+    English ("#fisica looks like #física: join that one or pick another name"). With the
+    error's ``like``, a room's name, the page says the clients' sentence for a room
+    (client/display.py ROOM_LIKE_TEXTS), as the terminal and the window do."""
+    from client.display import explain_refusal
+    from client.errors import RequestFailed
+    from protocol import ErrorReply
+    node = require_tool("node", "nodejs", why="to run the page's scripts")
+    catalogue = tool.web_json_path("pt_BR").read_text(encoding="utf-8")
+    message = "#fisica looks like #física: join that one or pick another name"
+    script = (f"globalThis.location = {{ protocol: 'http:' }};\n"
+              f"globalThis.fetch = async () => ({{ json: async () => ({catalogue}) }});\n"
+              f"useLanguage('pt_BR').then(() => console.log(JSON.stringify([\n"
+              f"  explainError('confusable_name', {json.dumps(message)}, '#fisica', undefined, '#física'),\n"
+              f"  explainError('confusable_name', 'x', 'Joao', undefined, 'João')])));\n")
+    test = tmp_path / "test.js"
+    test.write_text(script, encoding="utf-8")
+    done = subprocess.run([node, str(ROOT / "tests" / "support" / "pagerun.js"), str(tool.web_json_path("pt_BR")),
+                           str(test), *map(str, page_scripts())], capture_output=True, text=True, timeout=30)
+    assert done.returncode == 0, done.stderr
+    room, person = json.loads(done.stdout)
+    i18n.use("pt_BR")
+    assert room == explain_refusal(RequestFailed.of(ErrorReply("confusable_name", message, "j", like="#física")),
+                                   "#fisica") == (
+        "#fisica se parece demais com #física, uma sala que já existe: entre em #física, ou escolha outro nome")
+    assert person == explain_refusal(RequestFailed.of(ErrorReply("confusable_name", "x", "h", like="João")), "Joao")

@@ -1511,3 +1511,22 @@ def test_a_leave_answered_late_as_unconfirmed_is_handed_on_so_the_room_is_not_le
     late = ErrorReply(ErrorCode.UNAVAILABLE, "redis", request.request_id, uncertain=True)
     assert link.from_server(late) == [AnsweredLate("leave", False, ErrorCode.UNAVAILABLE, "redis", request,
                                                    uncertain=True)]
+
+
+def test_a_port_that_answers_something_else_is_said_without_the_codecs_english() -> None:
+    """python3 chatclient.py Bob 127.0.0.1:8080 (the page's port, not the chat's), in pt_BR,
+    said "127.0.0.1:8080 não fala este protocolo de chat (bad_json: frame is not valid JSON:
+    Expecting value: line 1 column 1 (char 0))": a codec's English, and no hint of what was
+    wrong. It says which ports it may be instead."""
+    from i18n import use
+    attempt = LoginAttempt(Hello("h", "Bob", const.PROTOCOL_VERSION))
+    attempt.receive_data(b"HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\n\r\n")
+    try:
+        use("pt_BR")
+        with pytest.raises(ServerUnreachable) as unreachable:
+            attempt.step("127.0.0.1:8080")
+    finally:
+        use("en")
+    assert str(unreachable.value) == (
+        "127.0.0.1:8080 não fala este protocolo de chat: o que ele respondeu não é do chat (é a porta do cliente "
+        f"web, ou de outro programa? o chat usa a porta {const.SERVER_PORT}, a menos que o servidor diga outra)")

@@ -902,3 +902,84 @@ def test_a_recipient_name_refused_as_invalid_says_the_names_own_problem() -> Non
     with in_portuguese():
         said = explain_error("invalid_name", "invalid name 'todos'", "todos")
         assert "o nome 'todos' é reservado" in said and "espaços" not in said, said
+
+
+def test_a_moderation_act_refused_forbidden_is_said_as_about_the_person_acted_on() -> None:
+    """João, owner of #redes, typed /expulsar #redes João; Mia, a moderator, /banir'd the
+    owner: the server refused both forbidden ("you cannot kick yourself", "a moderator
+    cannot ban an owner of #redes") and the terminal said "você não pode fazer isso: só
+    quem enviou uma mensagem pode mudá-la, e só quem é responsável por uma sala ... podem
+    cuidar dela" to the room's owner: about a message's sender, and as if he were not. An
+    act on a person says the rule of acts on people: whoever may, only below them."""
+    from client.display import ERROR_TEXTS, explain_act_refusal
+    from client.errors import RequestFailed
+    from client.gui.session import act_failure_words
+    from i18n import _, use
+    from protocol import ErrorReply
+    self_kick = RequestFailed.of(ErrorReply("forbidden", "you cannot kick yourself", "k"))
+    owner_ban = RequestFailed.of(ErrorReply("forbidden", "a moderator cannot ban an owner of #redes", "b"))
+    topic = RequestFailed.of(ErrorReply("forbidden", "a member of #redes cannot topic", "t"))
+    assert explain_act_refusal(self_kick, "kick", "João", "#redes") == (
+        "you may not do that to João: only a room's owner, its moderators or an administrator may act on its "
+        "members, each only on someone below them in the room, and nobody on themselves")
+    try:
+        use("pt_BR")
+        for act, refusal in (("kick", self_kick), ("ban", owner_ban), ("mute", owner_ban),
+                             ("unmute", owner_ban), ("unban", owner_ban), ("appoint", owner_ban)):
+            assert explain_act_refusal(refusal, act, "João", "#redes") == (
+                "você não pode fazer isso com João: só quem é responsável pela sala, quem faz a moderação dela ou "
+                "quem administra o servidor age sobre os membros, cada um só sobre quem está abaixo dele na sala, "
+                "e ninguém sobre si mesmo"), act
+        assert act_failure_words(owner_ban, "ban", "João", "#redes").startswith("você não pode fazer isso com João:")
+        # Another act (a room's mode) keeps the code's own sentence.
+        assert explain_act_refusal(topic, "mode", "#redes") == explain_refusal(topic) \
+            == _(ERROR_TEXTS["forbidden"])
+    finally:
+        use("en")
+    assert explain_act_refusal(self_kick, "kick", "\x1b[2JJoão").startswith("you may not do that to \\x1b[2JJoão:")
+
+
+def test_a_room_name_refused_as_like_an_existing_room_is_said_in_the_clients_words() -> None:
+    """Rita, in pt_BR, typed /entrar #fisica while #física existed and read the server's
+    English, "#fisica looks like #física: join that one or pick another name". With the
+    error's ``like`` (a room's name), the sentence for a room: not the person's "if #física
+    is yours, type it exactly so"."""
+    from client.errors import RequestFailed
+    from i18n import use
+    from protocol import ErrorReply
+    refused = RequestFailed.of(ErrorReply("confusable_name", "#fisica looks like #física: join that one or pick "
+                                                             "another name", "j", like="#física"))
+    person = RequestFailed.of(ErrorReply("confusable_name", "x", "h", like="João"))
+    assert explain_refusal(refused, "#fisica") == (
+        "#fisica looks too much like #física, a room that exists: join #física, or choose another name")
+    try:
+        use("pt_BR")
+        assert explain_refusal(refused, "#fisica") == (
+            "#fisica se parece demais com #física, uma sala que já existe: entre em #física, ou escolha outro nome")
+        assert explain_refusal(person, "Joao").startswith("o nome Joao se parece demais com João, um nome já em uso")
+    finally:
+        use("en")
+    shady = RequestFailed.of(ErrorReply("confusable_name", "x", "j", like="#f\x1b[2Jísica"))
+    assert "\\x1b[2J" in explain_refusal(shady, "#fisica")
+
+
+def test_a_topic_or_an_invitation_refused_forbidden_says_who_may_without_a_senders_rule() -> None:
+    """Sebastião, a member of #física, typed /tema and /convidar Zé and read "você não pode
+    fazer isso: só quem enviou uma mensagem pode mudá-la, e só quem ..." for both: a
+    message's sender had nothing to do with it. Neither names a person the rule is about."""
+    from client.display import explain_act_refusal
+    from client.errors import RequestFailed
+    from i18n import use
+    from protocol import ErrorReply
+    topic = RequestFailed.of(ErrorReply("forbidden", "a member of #física cannot topic", "t"))
+    invite = RequestFailed.of(ErrorReply("forbidden", "a member of #física cannot invite", "i"))
+    assert explain_act_refusal(topic, "topic", "novo tema", "#física") == (
+        "only a room's owner, its moderators or an administrator may do that in the room; ask them")
+    try:
+        use("pt_BR")
+        for refusal, act, name in ((topic, "topic", "novo tema"), (invite, "invite", "Zé")):
+            assert explain_act_refusal(refusal, act, name, "#física") == (
+                "só quem é responsável pela sala, quem faz a moderação dela ou quem administra o servidor pode fazer "
+                "isso na sala; peça a essas pessoas"), act
+    finally:
+        use("en")

@@ -46,6 +46,8 @@ from protocol import HistoryEntry, MemberEntry, Presence, RoomEntry, RoomInfo, R
     ("/mute Vic 600 flood", None, RoomAct("mute", None, "Vic", 600.0, "flood")),
     ("/mute Vic", None, RoomAct("mute", None, "Vic")),
     ("/silenciar Vic spam", None, RoomAct("mute", None, "Vic", None, "spam")),
+    ("/silenciar Vic 3 avisos já", None, RoomAct("mute", None, "Vic", 3.0, "avisos já")),
+    ("/mute Vic x10 spam", None, RoomAct("mute", None, "Vic", None, "x10 spam")),
     ("/unmute Vic", None, RoomAct("unmute", None, "Vic")),
     ("/dessilenciar Vic", None, RoomAct("unmute", None, "Vic")),
     ("/history #redes 5", None, ShowHistory("#redes", 5)),
@@ -65,6 +67,12 @@ def test_room_lines_mean_room_commands(line: str, target: str | None, command: o
     ("/kick", "usage: /kick NAME [REASON]"),
     ("/unban troll now", "usage: /unban NAME"),
     ("/mute Vic 0", "usage: /mute NAME [SECONDS] [REASON]"),
+    # "10min" or "-5" was taken for the reason, and the mute had no end: "(until unmuted; 10min)".
+    ("/mute Vic 10min talking", "usage: /mute NAME [SECONDS] [REASON]; SECONDS is a whole number of seconds "
+                                "(600 for 10 minutes)"),
+    ("/mute Vic -5", "SECONDS is a whole number of seconds"),
+    ("/mute Vic 1.5", "SECONDS is a whole number of seconds"),
+    ("/mute Vic +30", "SECONDS is a whole number of seconds"),
     ("/rooms all", "it takes no arguments"),
     ("/members Mia", "usage: /members [#ROOM]"),
 ])
@@ -235,3 +243,17 @@ def test_the_switch_changed_on_another_device_is_one_line_in_the_users_words() -
             "* as confirmações de leitura foram desligadas em outro dispositivo seu")
     finally:
         i18n.use("en")
+
+
+def test_a_mute_for_a_length_not_in_seconds_is_a_mistake_in_portuguese_too() -> None:
+    """/silenciar Rita -5, typed by a pt_BR teacher, muted Rita until unmuted with the
+    reason "-5"."""
+    from i18n import use
+    try:
+        use("pt_BR")
+        command = parse_command("/silenciar Rita 10min conversa")
+    finally:
+        use("en")
+    assert isinstance(command, Mistake) and command.message == (
+        "uso: /silenciar NOME [SEGUNDOS] [MOTIVO]; SEGUNDOS é um número inteiro de segundos (600 para 10 minutos)"), \
+        command

@@ -752,6 +752,34 @@ def test_leaving_the_default_room_says_it_cannot_be_left_and_how_to_leave_the_ch
                              "left (/quit leaves the chat)\n"
 
 
+@pytest.mark.parametrize("room", ["#lobby", "#Lobby"])
+def test_the_history_of_the_default_room_says_it_keeps_none(monkeypatch: pytest.MonkeyPatch, room: str) -> None:
+    """/historico #lobby, seen as a pt_BR user, said "/historico falhou: você não pode fazer
+    isso: só quem enviou uma mensagem pode mudá-la, e só quem é responsável por uma sala
+    ..." (the server's forbidden: "#lobby keeps no history"): about rights nobody lacked.
+    The default room keeps none: said so, with where history is."""
+    from client.commands import ShowHistory
+    from client.errors import RequestFailed
+    ui, out = _script_ui()
+
+    def history_read(peer: str, count: int, timeout: float):
+        raise RequestFailed("forbidden", "#lobby keeps no history: ask for a room or a person's")
+
+    monkeypatch.setattr(ui.client, "history_read", history_read)
+    ui._execute(ShowHistory(room, 20))
+    assert out.getvalue() == "! /history: #lobby is the default room, which keeps no history; /history #ROOM " \
+                             "shows another room's, /history NAME your messages with NAME\n"
+    from i18n import use
+    ui, out = _script_ui()
+    try:
+        use("pt_BR")
+        ui._execute(ShowHistory(room, 20))
+    finally:
+        use("en")
+    assert out.getvalue() == "! /historico: #lobby é a sala geral, que não guarda histórico; /historico #SALA " \
+                             "mostra o de outra sala, /historico NOME as suas mensagens com NOME\n"
+
+
 def test_a_name_the_server_says_nobody_has_is_not_offered_by_tab(monkeypatch: pytest.MonkeyPatch) -> None:
     """After "/historico joao" (nobody's: did you mean João?) or "@conceicao oi" (refused:
     nobody called conceicao), Tab offered joao and conceicao beside João and Conceição, so

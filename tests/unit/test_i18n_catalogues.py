@@ -98,3 +98,21 @@ def test_the_committed_page_catalogues_match_the_po_files() -> None:
         for path, text in ((tool.web_json_path(language), tool.web_json_text(language)),
                            (tool.web_script_path(language), tool.web_script_text(language))):
             assert path.read_text(encoding="utf-8") == text, f"{path} is out of date: run python3 -m i18n web"
+
+
+def test_an_unknown_language_flag_is_said_in_the_language_the_usage_error_is_in() -> None:
+    """LANG=pt_BR.UTF-8 python3 chatclient.py Ana --lang xx said "chatclient.py: erro:
+    unknown language 'xx'; available: en, pt_BR": the usage error in Portuguese, its
+    sentence in English."""
+    try:
+        i18n.use("pt_BR")
+        with pytest.raises(ValueError) as refused:
+            i18n.choose("xx")
+        assert str(refused.value) == "idioma desconhecido 'xx'; disponíveis: en, pt_BR"
+    finally:
+        i18n.use("en")
+    with pytest.raises(ValueError, match="^unknown language 'xx'; available: en, pt_BR$"):
+        i18n.choose("xx")
+    # The check asks for its translation: literals given to _() in i18n/ are found too.
+    from i18n.extract import python_messages
+    assert "unknown language {name}; available: {names}" in {message.msgid for message in python_messages()}

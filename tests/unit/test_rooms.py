@@ -67,6 +67,16 @@ def test_one_room_in_any_case_and_a_cyrillic_lookalike_is_refused(rooms):
     assert rooms.get("#am") is None
 
 
+def test_a_room_name_that_looks_like_an_existing_one_is_refused_naming_it(rooms):
+    """Rita typed #fisica while #física existed: every client showed the server's English
+    ("#fisica looks like #física: join that one or pick another name"), also in pt_BR,
+    for the refusal said not which room it looks like: ``like`` does (PROTOCOL.md, "error")."""
+    assert codes(rooms.join(OWNER, "#Física", T0, create=True)) == []
+    refused = rooms.join(OUTSIDER, "#fisica", T0 + 1)
+    assert refused == [Refused(ErrorCode.CONFUSABLE_NAME, "#fisica looks like #Física: join that one or pick "
+                                                          "another name", like="#Física")]
+
+
 # --- Lifecycle ----------------------------------------------------------------------------
 
 
@@ -492,6 +502,21 @@ def test_a_mute_s_end_names_the_person_as_they_write_their_name_even_after_a_ban
         ended = survivor.expire(T0 + 60)
         assert notices(ended) == [Notice("#redes", "unmute", "Otávio", T0 + 60, reason="the mute ended")]
         assert logs(ended) == ["the mute of Otávio in #redes ended"]
+
+
+def test_a_mute_that_ends_while_its_member_is_banned_tells_nobody_they_may_write_again(rooms):
+    """Conceição, muted for 5 minutes in #redes and then banned from it, read "* você pode
+    escrever em #redes de novo (o tempo de silêncio acabou)" when the 5 minutes were up, and
+    João, who banned her, "* Conceição pode escrever em #redes de novo": untrue while the ban
+    stands. The mute still ends (an unban later finds none), said only in the log."""
+    rooms.mute(MOD, "#redes", VICTIM, T0, seconds=60)
+    rooms.ban(MOD, "#redes", VICTIM, T0 + 1, reason="spam")
+    ended = rooms.expire(T0 + 60)
+    assert notices(ended) == []
+    assert logs(ended) == ["the mute of Vic in #redes ended (Vic is banned from it)"]
+    rooms.unban(MOD, "#redes", VICTIM, T0 + 61)
+    assert codes(rooms.join(VICTIM, "#redes", T0 + 62)) == []
+    assert rooms.may_post(VICTIM, "#redes", T0 + 62) is None
 
 
 def test_a_mute_without_end_lasts_until_unmute(rooms):

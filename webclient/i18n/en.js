@@ -8,6 +8,8 @@ chatCatalogueLoaded("en", {
   "account_deleted": "this account was deleted: its name and what was stored of it are gone from this server",
   "account_exists": "this name is already registered: log in with its password, or choose another name",
   "accounts_required": "this server only admits registered names: claim yours with --register",
+  "act_forbidden": "you may not do that to {name}: only a room's owner, its moderators or an administrator may act on its members, each only on someone below them in the room, and nobody on themselves",
+  "act_staff_only": "only a room's owner, its moderators or an administrator may do that in the room; ask them",
   "auth_required": "the name {name} is registered: it needs its password",
   "bad_password": "wrong password",
   "banned": "you are banned from {name}{why}",
@@ -42,6 +44,7 @@ chatCatalogueLoaded("en", {
   "reason_too_long": "the reason is too long: at most {limit} characters; shorten it",
   "recipient_busy": "{name} has too many messages waiting; try again later",
   "recipient_disconnected": "{name} disconnected before receiving it",
+  "room_confusable": "{name} looks too much like {like}, a room that exists: join {like}, or choose another name",
   "room_exists": "{name} exists already: join it",
   "rooms_from_address": "too many rooms were made lately from your address (this computer, or your network's): join a room that exists, or {when}",
   "server_full": "the server has no room for another user now; {when}",
@@ -121,6 +124,9 @@ chatCatalogueLoaded("en", {
   "no_such_room": "no_such_room_like",
   "unknown_recipient": "unknown_recipient_like"
  },
+ "room_liked": {
+  "confusable_name": "room_confusable"
+ },
  "named": {
   "not_member": "not_member_named"
  },
@@ -147,10 +153,18 @@ chatCatalogueLoaded("en", {
   "with": "name_too_many_bytes"
  },
  "acts": {
+  "appoint/forbidden": "act_forbidden",
+  "ban/forbidden": "act_forbidden",
   "block/bad_field": "block_self",
   "invite/banned": "invite_banned",
+  "invite/forbidden": "act_staff_only",
   "invite/unknown_recipient": "invite_no_account",
-  "unblock/bad_field": "unblock_self"
+  "kick/forbidden": "act_forbidden",
+  "mute/forbidden": "act_forbidden",
+  "topic/forbidden": "act_staff_only",
+  "unban/forbidden": "act_forbidden",
+  "unblock/bad_field": "unblock_self",
+  "unmute/forbidden": "act_forbidden"
  },
  "until_texts": {
   "name_taken": "name_held"
