@@ -830,7 +830,8 @@ class Rooms:
 
     def expire(self, now: float) -> Decision:
         """End the mutes whose time has come: an ``unmute`` Notice (``by`` None) for each,
-        except of a person banned from the room meanwhile (only the log says it). Also forgets the room creations older than the creation window (rule 9)."""
+        except of a person banned from the room meanwhile (only the log says it). Also forgets
+        the room creations older than the creation window (rule 9)."""
         since = now - const.ROOM_CREATION_WINDOW
         for source in [s for s, created in self._created.items() if max(created.values()) <= since]:
             del self._created[source]

@@ -343,7 +343,8 @@ def test_a_contact_whose_name_nobody_has_any_more_is_said_so_in_the_list(display
                 bob.cmd("new_chat", name="zeferino")
                 bob.wait(lambda s: s["active"] == "zeferino", "Zeferino's conversation")
             bob.cmd("key", sequence="<Control-Key-1>")
-            bob.wait(lambda s: contact(s, "zeferino") and "offline" in contact(s, "zeferino")["tags"], "Zeferino offline")
+            bob.wait(lambda s: contact(s, "zeferino") and "offline" in contact(s, "zeferino")["tags"],
+                     "Zeferino offline")
             wait_until(lambda: server.call(lambda: "zeferino" not in relay.known), what="Zeferino's name forgotten")
 
             def drop() -> None:
