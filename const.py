@@ -63,7 +63,8 @@ MAX_NAME_LENGTH = 32
 # ... in characters (code points, after NFC); and a name as sent is at most this many
 # bytes of UTF-8 (a name typed with combining accents is longer before NFC).
 MAX_NAME_BYTES = 256
-# Names nobody may take (compared case-insensitively): the server speaks as SERVER_NAME,
+# Names nobody may take (compared case-insensitively, as written here or in an operator's
+# settings: "Prof" reserves prof and PROF; registry.names.RESERVED): the server speaks as SERVER_NAME,
 # and the clients show one's own messages as "You" and the broadcast room as "Everyone", in
 # both their languages ("Você", "Todos"): a user of such a name would pass for them.
 SERVER_NAME = "server"

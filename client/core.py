@@ -495,7 +495,7 @@ class LoginAttempt:
                 SERVER_CLOCK.heard(event.now)
                 raise LoginRefused(event.code, event.message, event.retry_after, event.like, bool(event.uncertain),
                                    until=event.until, field=event.field, max_chars=event.max_chars,
-                                   max_bytes=event.max_bytes)
+                                   max_bytes=event.max_bytes, reserved=bool(event.reserved))
             if isinstance(event, Goodbye):
                 raise ServerUnreachable(_("{where} ended the session during the login: {why}").format(
                     where=where, why=event.reason or _("no reason given")))

@@ -509,6 +509,10 @@ ERROR_TEXTS = {
     # without its accent ("Joao" for João), so not "someone else's".
     "confusable_name": N_("the name {name} looks too much like {like}, a name already in use here: if {like} is "
                           "yours, type it exactly so; otherwise choose another name"),
+    # confusable_name with "reserved" (RESERVED_TEXTS): {like} is a word reserved for the
+    # server (PROTOCOL.md "Names"), nobody's: typed exactly it is refused too.
+    "confusable_name_reserved": N_("the name {name} looks too much like {like}, a word reserved for the server: "
+                                   "choose another name"),
     # One's own standing in a room: {name} is the room the error names (its "room"; a
     # say's is the default room). {when}: "try again in …" from the time left of a timed
     # mute (the error's "retry_after"), else WHEN_UNTIMED's words.
@@ -542,6 +546,10 @@ LIKE_TEXTS = {"unknown_recipient": "unknown_recipient_like", "no_such_room": "no
 # Codes that take another sentence when the error's "like" is a room's name (starts with #):
 # a new room's name that looks like an existing room's is not a person's "if it is yours".
 ROOM_LIKE_TEXTS = {"confusable_name": "room_confusable"}
+# Codes that take another sentence when the error has "like" and "reserved" (its key in
+# ERROR_TEXTS): confusable_name of a reserved word, which nobody holds, so never "if it is
+# yours, type it exactly so" (an older server has no "reserved": the code's own sentence).
+RESERVED_TEXTS = {"confusable_name": "confusable_name_reserved"}
 # Codes that take another sentence when the error has "until" and no retry_after (its key
 # in ERROR_TEXTS): name_taken of a guest name kept for its last guest, until that time.
 UNTIL_TEXTS = {"name_taken": "name_held"}
@@ -595,7 +603,7 @@ def explain_error(code: str, message: str, to: str | None = None, retry_after: f
                   uncertain: bool | None = False, attempts: int | None = None, tried_for: float | None = None,
                   until: float | None = None, waited: float | None = None, waited_said: float | None = None,
                   named: str | None = None, field: str | None = None, max_chars: int | None = None,
-                  retrying: bool = False, max_bytes: int | None = None) -> str:
+                  retrying: bool = False, max_bytes: int | None = None, reserved: bool = False) -> str:
     """One line for the user saying why a request failed: a sentence, not a code.
 
     Well-known codes get a sentence, in the language in use, that names the recipient
@@ -626,7 +634,8 @@ def explain_error(code: str, message: str, to: str | None = None, retry_after: f
     bytes of UTF-8: the error's field): a field in TOO_MANY_BYTES_TEXTS is said in its
     sentence, with that limit. ``retrying``: the client tries
     again by itself (a refused reconnection, whose line says its own wait): the sentence
-    says so, never "try again in ..." nor "try again later".
+    says so, never "try again in ..." nor "try again later". ``reserved`` (the error's
+    field): a code of RESERVED_TEXTS with ``like`` names it as a reserved word.
     """
     if code in SELF_ROOM and room and not named:
         to = room
@@ -648,6 +657,7 @@ def explain_error(code: str, message: str, to: str | None = None, retry_after: f
         else ERROR_TEXTS[TIMED_TEXTS[code]] if code in TIMED_TEXTS and retry_after is not None \
         else ERROR_TEXTS[ROOM_LIKE_TEXTS[code]] if code in ROOM_LIKE_TEXTS and type(like) is str and like[:1] == "#" \
         else ERROR_TEXTS[LIKE_TEXTS[code]] if code in LIKE_TEXTS and like \
+        else ERROR_TEXTS[RESERVED_TEXTS[code]] if code in RESERVED_TEXTS and like and reserved \
         else ERROR_TEXTS[_until_text(code, until)] if code in UNTIL_TEXTS and until is not None \
         else ERROR_TEXTS["expired_waited"] if spent is not None \
         else ERROR_TEXTS[too_long] if too_long is not None \
@@ -712,7 +722,7 @@ def explain_refusal(refusal, to: str | None = None, waited: float | None = None)
                          until=getattr(refusal, "until", None), waited=waited,
                          waited_said=getattr(refusal, "waited", None), named=_named(refusal),
                          field=getattr(refusal, "field", None), max_chars=getattr(refusal, "max_chars", None),
-                         max_bytes=getattr(refusal, "max_bytes", None))
+                         max_bytes=getattr(refusal, "max_bytes", None), reserved=getattr(refusal, "reserved", False))
 
 
 def _named(refusal) -> str | None:
@@ -789,7 +799,8 @@ def login_refused_words(refusal, name: str | None = None, server: str | None = N
         why = explain_error(refusal.code, refusal.message, name, refusal.retry_after, getattr(refusal, "like", None),
                             uncertain=getattr(refusal, "uncertain", False), until=getattr(refusal, "until", None),
                             field=getattr(refusal, "field", None), max_chars=getattr(refusal, "max_chars", None),
-                            retrying=retrying, max_bytes=getattr(refusal, "max_bytes", None))
+                            retrying=retrying, max_bytes=getattr(refusal, "max_bytes", None),
+                            reserved=getattr(refusal, "reserved", False))
     if server is not None:
         return _("login refused by {server}: {why}").format(server=server, why=why)
     return _("login refused: {why}").format(why=why)

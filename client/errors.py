@@ -60,7 +60,8 @@ class LoginRefused(ClientError):
 
     ``code`` is the protocol error code, ``message`` the server's explanation,
     ``retry_after`` the seconds to wait before trying again (``rate_limited``), else None;
-    ``like`` the name the one tried looks like (``confusable_name``), else None;
+    ``like`` the name the one tried looks like (``confusable_name``), else None, and
+    ``reserved`` True when that is a reserved word, nobody's (the error's field);
     ``uncertain`` (``unavailable`` of a hello that registers): the server cannot tell
     whether the account was made. ``local``: the client refused it before asking (an
     invalid name), and ``message`` is its own, in the user's language, saying exactly why.
@@ -71,12 +72,14 @@ class LoginRefused(ClientError):
 
     def __init__(self, code: str, message: str, retry_after: float | None = None, like: str | None = None,
                  uncertain: bool = False, local: bool = False, until: float | None = None,
-                 field: str | None = None, max_chars: int | None = None, max_bytes: int | None = None) -> None:
+                 field: str | None = None, max_chars: int | None = None, max_bytes: int | None = None,
+                 reserved: bool = False) -> None:
         super().__init__(f"{message} ({code})")
         self.code = code
         self.message = message
         self.retry_after = retry_after
         self.like = like
+        self.reserved = reserved
         self.uncertain = uncertain
         self.local = local
         self.until = until

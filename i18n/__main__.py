@@ -47,8 +47,8 @@ def web_json_text(language: str) -> str:
     :data:`client.core.LOGIN_OUTCOMES`."""
     from client.display import (
         ACT_TEXTS, ERROR_TEXTS, LEFT_REASONS, LIKE_TEXTS, NAMED_TEXTS, NEEDS_LIKE, NEEDS_NAME, NEEDS_ROOM,
-        OUT_OF_ROOM_TEXTS, SELF_ROOM, TIMED_TEXTS, TOO_LONG_TEXTS, TOO_MANY_BYTES_TEXTS, UNTIL_CLOCKLESS, UNTIL_TEXTS,
-        ROOM_LIKE_TEXTS, WHEN_UNTIMED,
+        OUT_OF_ROOM_TEXTS, RESERVED_TEXTS, SELF_ROOM, TIMED_TEXTS, TOO_LONG_TEXTS, TOO_MANY_BYTES_TEXTS,
+        UNTIL_CLOCKLESS, UNTIL_TEXTS, ROOM_LIKE_TEXTS, WHEN_UNTIMED,
     )
 
     entries = [] if language == SOURCE_LANGUAGE else parse_po(po_path(language).read_text(encoding="utf-8"))
@@ -67,6 +67,7 @@ def web_json_text(language: str) -> str:
     catalogue["timed"] = dict(sorted(TIMED_TEXTS.items()))
     catalogue["liked"] = dict(sorted(LIKE_TEXTS.items()))
     catalogue["room_liked"] = dict(sorted(ROOM_LIKE_TEXTS.items()))
+    catalogue["reserved"] = dict(sorted(RESERVED_TEXTS.items()))
     catalogue["named"] = dict(sorted(NAMED_TEXTS.items()))
     catalogue["self_room"] = sorted(SELF_ROOM)
     catalogue["too_long"] = dict(sorted(TOO_LONG_TEXTS.items()))

@@ -289,6 +289,7 @@ FIELDS: Mapping[str, tuple[str, Callable[[str, Any, int], Any]]] = {
     "messages": ("messages", _history),
     "retry_after": ("retry_after", _optional(_number)),
     "like": ("like", _optional(_short)),
+    "reserved": ("reserved", _optional(_boolean)),  # a confusable_name's: its like is a reserved word
     "uncertain": ("uncertain", _optional(_boolean)),
     "after": ("after", _optional(_name)),
     "next": ("next", _optional(_name)),

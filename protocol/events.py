@@ -467,6 +467,9 @@ class ErrorReply(Event):
     msg_id: int | None = None
     # For confusable_name: the name it looks like, so that a client can say it in its words.
     like: str | None = None
+    # With like: True when it is a reserved word (rule 6: nobody holds it, and typed exactly
+    # it is invalid_name), not someone's name; absent otherwise (PROTOCOL.md, "error").
+    reserved: bool | None = None
     # For muted, and banned from one's own join: the room the refusal is about (display
     # form). An invite of a banned person is banned without it (PROTOCOL.md, "error").
     room_name: str | None = None

@@ -30,7 +30,8 @@ A name may use the letters and digits of any script, so that João, Conceição,
    Katakana, Bopomofo and Hangul as members of the one they belong to; or else the name is
    covered by Latin + Han + Hiragana + Katakana, Latin + Han + Bopomofo, or Latin + Han +
    Hangul. Latin with Cyrillic, or Latin letters with Arabic-Indic digits, are refused.
-6. **Reserved:** names whose comparison form is in ``const.RESERVED_NAMES``.
+6. **Reserved:** names whose comparison form is that of a word of ``const.RESERVED_NAMES``
+   (:data:`RESERVED`: ``Prof`` there reserves ``prof`` and ``PROF``).
 7. **Look-alikes:** :func:`lookalike_key` is the TS #39 skeleton of the display form,
    lower-cased and skeletonised again: ``Alice``, ``AIice`` (capital i), ``A1ice`` and
    ``Аlice`` (Cyrillic А) share one key, as do ``OOOO`` and ``O0O0``; accents
@@ -98,6 +99,10 @@ MESSAGES = {
     # The rival may be the user's own name typed without its accent: not "someone else's".
     "lookalike": N_("the name {name!r} looks too much like {rival!r}, a name already in use here: if {rival!r} is "
                  "yours, type it exactly so; otherwise choose another name"),
+    # The same answer when the name it looks like is a reserved word (rule 6): nobody's, and
+    # refused typed exactly, so the user can only choose another.
+    "lookalike_reserved": N_("the name {name!r} looks too much like {rival!r}, a word reserved for the server: "
+                          "choose another name"),
 }
 
 _EXTRA = frozenset("_-.")
@@ -250,6 +255,18 @@ def _ranges_contain(ranges: tuple, code: int) -> bool:
     return i > 0 and ranges[i - 1][0] <= code <= ranges[i - 1][1]
 
 
+def reserved_forms(words: Iterable[str]) -> frozenset[str]:
+    """The comparison forms (:func:`canonical`) of reserved ``words`` (rule 6), as an
+    operator may write them: ``Prof`` reserves prof, PROF and Prof."""
+    return frozenset(canonical(word) for word in words)
+
+
+# const.RESERVED_NAMES in comparison form, once, at load (the settings are read before this
+# module is): each check is then one set lookup, on a login's path too (test_login_cost).
+# Every reader of the reserved words reads this, not const's words as an operator wrote them.
+RESERVED = reserved_forms(const.RESERVED_NAMES)
+
+
 def _char_problem(char: str) -> str | None:
     """Why ``char`` may not be in a name (a message), or None if it may."""
     if char in _EXTRA:
@@ -343,7 +360,7 @@ def validate_name(name: str, *, prefix: str = "") -> str:
     if not name:
         raise InvalidName(_reason("empty"))
     if len(name) <= const.MAX_NAME_LENGTH and _PLAIN_ASCII.fullmatch(name):
-        if name.lower() in const.RESERVED_NAMES:
+        if name.lower() in RESERVED:
             raise InvalidName(_reason("reserved", name=name))
         return name
     if len(name.encode("utf-8", "surrogatepass")) > const.MAX_NAME_BYTES:
@@ -366,7 +383,7 @@ def validate_name(name: str, *, prefix: str = "") -> str:
     problem = script_problem(shown)
     if problem:
         raise InvalidName(problem)
-    if canonical(shown) in const.RESERVED_NAMES:
+    if canonical(shown) in RESERVED:
         raise InvalidName(_reason("reserved", name=name))
     return name
 

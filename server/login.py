@@ -65,6 +65,7 @@ import const
 from protocol import LATEST_VERSION, RESUME, ErrorCode, ErrorReply, Hello, negotiate
 from registry import InvalidName, Lookalikes, canonical, display_form, validate_name
 from registry.names import MESSAGES as NAME_MESSAGES
+from registry import names
 from registry.names import looks_like_reserved
 
 from .accounts import Account, FailureThrottle, hash_password, password_problem, reset_password_text, verify_password
@@ -166,7 +167,7 @@ class LoginDesk:
         self.online_lookalikes = online_lookalikes
         # Accounts' and reserved names by look-alike key (kept in step with self.accounts).
         self.account_lookalikes = Lookalikes(a.name for a in accounts.values())
-        self.reserved_lookalikes = Lookalikes(const.RESERVED_NAMES)
+        self.reserved_lookalikes = Lookalikes(names.RESERVED)
         self.offload = offload
         self.name_in_use = name_in_use
         self.clock = clock
@@ -814,9 +815,12 @@ class LoginDesk:
 
 
 def lookalike_error(name: str, rival: str, request_id: str | None = None) -> ErrorReply:
-    """The answer to taking ``name`` anew beside ``rival``, a name it looks like."""
-    return ErrorReply(ErrorCode.CONFUSABLE_NAME, NAME_MESSAGES["lookalike"].format(name=name, rival=rival),
-                      request_id, like=rival)
+    """The answer to taking ``name`` anew beside ``rival``, a name it looks like; when
+    ``rival`` is a reserved word (rule 6), said so (``reserved``): nobody holds it, so "if it
+    is yours, type it exactly" would be false. Only on a refusal's path: no login pays it."""
+    reserved = rival in names.RESERVED
+    message = NAME_MESSAGES["lookalike_reserved" if reserved else "lookalike"].format(name=name, rival=rival)
+    return ErrorReply(ErrorCode.CONFUSABLE_NAME, message, request_id, like=rival, reserved=reserved or None)
 
 
 def _in_use_error(name: str) -> ErrorReply:

@@ -29,7 +29,8 @@ const PLURAL_RULES = {
 // whenUntimed: {when} without retry_after, for a wait with no end (WHEN_UNTIMED);
 // timed: the sentence (its key in errors) a code takes with retry_after (TIMED_TEXTS);
 // liked: the sentence a code takes with the error's "like" (LIKE_TEXTS), roomLiked: with a
-// "like" that is a room's name, starting with # (ROOM_LIKE_TEXTS); named: with its
+// "like" that is a room's name, starting with # (ROOM_LIKE_TEXTS); reservedTexts: with
+// "like" and "reserved", a reserved word nobody holds (RESERVED_TEXTS); named: with its
 // "name", the person it is about when not the asker (NAMED_TEXTS); selfRoom: the codes
 // whose error with "room" and no "name" is about the asker in that room (SELF_ROOM);
 // tooLong: a string too long's sentence by its "field", with "max_chars" (TOO_LONG_TEXTS);
@@ -45,9 +46,9 @@ const PLURAL_RULES = {
 // passwordFields: the password dialog's field ("old", "new") each refused change is about
 // (client.core.PASSWORD_CHANGE_FIELDS).
 const i18n = { language: "en", messages: {}, plural: PLURAL_RULES["n != 1"], errors: {}, needsName: [], needsLike: [],
-  needsRoom: [], whenUntimed: {}, timed: {}, liked: {}, roomLiked: {}, named: {}, selfRoom: [], tooLong: {},
-  tooManyBytes: {}, acts: {}, untilTexts: {}, untilClockless: {}, leftReasons: {}, outOfRoom: {}, loginFields: {},
-  loginRetry: [], loginWait: 0, passwordFields: {} };
+  needsRoom: [], whenUntimed: {}, timed: {}, liked: {}, roomLiked: {}, reservedTexts: {}, named: {}, selfRoom: [],
+  tooLong: {}, tooManyBytes: {}, acts: {}, untilTexts: {}, untilClockless: {}, leftReasons: {}, outOfRoom: {},
+  loginFields: {}, loginRetry: [], loginWait: 0, passwordFields: {} };
 
 /** ``values`` put into ``{name}`` fields of ``text`` (a field with no value stays). */
 function fill(text, values) {
@@ -90,9 +91,11 @@ function tn(singular, plural, n, values) {
  * the error's "field" and "max_chars"): a field of i18n.tooLong (a bad_field's, a name's) in its
  * sentence, and a message_too_large with the server's limit. ``maxBytes`` (a name over its
  * bytes of UTF-8: the error's "max_bytes"): a field of i18n.tooManyBytes in its sentence, with
- * that limit. client/display.py's explain_error, the one table. */
+ * that limit. ``reserved`` (the error's "reserved": ``like`` is a word reserved for the server, which
+ * nobody holds): a code of i18n.reservedTexts with ``like`` in its sentence for that, never "if it is
+ * yours". client/display.py's explain_error, the one table. */
 function explainError(code, message, name, retryAfter, like, room, reason, uncertain, attempts, triedFor, until,
-  waited, waitedSaid, named, field, maxChars, maxBytes) {
+  waited, waitedSaid, named, field, maxChars, maxBytes, reserved) {
   if (i18n.selfRoom.includes(code) && room && !named) name = room;  // about the asker, in that room
   const tooManyBytes = Number.isInteger(maxBytes) && typeof field === "string"
     && Object.hasOwn(i18n.tooManyBytes, field) ? i18n.tooManyBytes[field] : null;
@@ -102,7 +105,8 @@ function explainError(code, message, name, retryAfter, like, room, reason, uncer
     : null;
   const timed = typeof retryAfter === "number" && Object.hasOwn(i18n.timed, code) ? i18n.timed[code] : null;
   const liked = typeof like === "string" && like.startsWith("#") && Object.hasOwn(i18n.roomLiked, code)
-    ? i18n.roomLiked[code] : like && Object.hasOwn(i18n.liked, code) ? i18n.liked[code] : null;
+    ? i18n.roomLiked[code] : like && Object.hasOwn(i18n.liked, code) ? i18n.liked[code]
+    : like && reserved === true && Object.hasOwn(i18n.reservedTexts, code) ? i18n.reservedTexts[code] : null;
   const held = typeof until === "number" && Object.hasOwn(i18n.untilTexts, code) ? untilText(code, until) : null;
   const unsure = code === "unconfirmed" || (uncertain === true && code === "unavailable");
   const spentFor = code === "expired" ? expiredWait(waitedSaid, waited) : null;
@@ -151,14 +155,14 @@ function untilText(code, until) {
 }
 
 /** explainError for an error frame, with its own fields (retry_after, like, room, reason, uncertain,
- * name, field, max_chars, max_bytes) when they are there; ``name``: the recipient (or room) the
+ * name, field, max_chars, max_bytes, reserved) when they are there; ``name``: the recipient (or room) the
  * request named. */
 function explainFrame(frame, message, name) {
   const text = (key) => (typeof frame[key] === "string" ? frame[key] : null);
   return explainError(frame.code, message, name, typeof frame.retry_after === "number" ? frame.retry_after : null,
     text("like"), text("room"), text("reason"), frame.uncertain === true, undefined, undefined, undefined, undefined,
     undefined, text("name"), text("field"), Number.isInteger(frame.max_chars) ? frame.max_chars : null,
-    Number.isInteger(frame.max_bytes) ? frame.max_bytes : null);
+    Number.isInteger(frame.max_bytes) ? frame.max_bytes : null, frame.reserved === true);
 }
 
 /** ``value`` with ``places`` decimals and the language's decimal mark ("2,5" in Portuguese): i18n.decimal. */
@@ -394,6 +398,7 @@ async function useLanguage(language) {
   i18n.timed = catalogue.timed || {};
   i18n.liked = catalogue.liked || {};
   i18n.roomLiked = catalogue.room_liked || {};
+  i18n.reservedTexts = catalogue.reserved || {};
   i18n.named = catalogue.named || {};
   i18n.selfRoom = catalogue.self_room || [];
   i18n.tooLong = catalogue.too_long || {};

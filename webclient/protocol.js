@@ -1029,7 +1029,7 @@ const HANDLERS = {
         typeof frame.until === "number" ? frame.until : null, null, null, null,
         typeof frame.field === "string" ? frame.field : null,
         Number.isInteger(frame.max_chars) ? frame.max_chars : null,
-        Number.isInteger(frame.max_bytes) ? frame.max_bytes : null);
+        Number.isInteger(frame.max_bytes) ? frame.max_bytes : null, frame.reserved === true);
       // A first login told to wait a moment (a class logging in at once from one
       // address meets the password-check budget) waits it out, as the other clients do.
       const moment = !chat.welcomedOnce && frame.code === "rate_limited"

@@ -72,6 +72,9 @@ _TITLES = {
     "too_many_connections": N_("Too many connections"),
     "unavailable": N_("Server storage failing"),
 }
+# ... and for a confusable_name whose name is a reserved word (the error's "reserved"):
+# nobody's name, so not "another" (user's).
+_RESERVED_TITLE = N_("Name too much like a reserved word")
 
 
 def as_sentence(text: str) -> str:
@@ -142,11 +145,12 @@ def login_error_text(error: BaseException, name: str, address: str) -> tuple[str
     headline, then (for a code no sentence explains) a blank line and the code."""
     if isinstance(error, LoginRefused):
         code = str(error.code)
-        title = _TITLES.get(code, N_("Login refused"))
+        title = _RESERVED_TITLE if code == "confusable_name" and error.reserved and error.like \
+            else _TITLES.get(code, N_("Login refused"))
         if error.local:  # refused by the client itself: the exact reason, in the user's language
             return _(title), as_sentence(sanitize(error.message))
         sentence = explain_error(code, error.message, to=name, retry_after=error.retry_after, like=error.like,
-                                 uncertain=error.uncertain, until=error.until)
+                                 uncertain=error.uncertain, until=error.until, reserved=error.reserved)
         shown_code = f" ({sanitize(code)})"  # explain_error adds it to an unknown code's words only
         detail = f"\n\n{shown_code.strip()}" if sentence.endswith(shown_code) else ""
         sentence = sentence.removesuffix(shown_code)  # the code, if any, goes under it

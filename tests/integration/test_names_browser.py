@@ -42,3 +42,15 @@ def test_the_page_refuses_a_look_alike_and_a_spaced_name_saying_why(page: Page, 
     page.enter()
     page.wait_for("document.body.dataset.view === 'chat'")
     assert page.problems() == []
+
+
+def test_the_page_says_a_look_alike_of_a_reserved_word_is_reserved_not_someones(page: Page) -> None:  # noqa: F811
+    """The page said "'ALI' ... a name already in use here: if all is yours, type it exactly
+    so" of "all", which nobody holds (the hello's error has "reserved": true)."""
+    page.focus("#login-name")
+    page.type("ALI")
+    page.enter()
+    page.wait_for("document.getElementById('login-error').textContent.includes('all')")
+    said = page.js("document.getElementById('login-error').textContent")
+    assert "a word reserved for the server: choose another name" in said and "is yours" not in said, said
+    assert page.js("document.body.dataset.view") == "login" and page.problems() == []

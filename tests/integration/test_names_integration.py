@@ -10,6 +10,7 @@ import const
 from protocol import DirectMessage, ErrorCode, Hello, SendDirect, UserJoined, UserLeft, Welcome
 from server import ServerConfig, ServerThread
 from test_end_to_end import DEADLINE, client, server  # noqa: F401 (server is a fixture)
+from lineprocess import Process
 from waits import wait_until
 from wire import WireClient
 
@@ -121,3 +122,27 @@ def test_a_guest_named_ali_cannot_come_back_as_ali_in_capitals():
             assert error.like == "all" and "'ALI'" in error.message, error
             again.send(Hello("h2", "Ali", const.PROTOCOL_VERSION, resume=token))
             assert again.expect(Welcome).name == "Ali"
+
+
+def test_an_operators_reserved_word_written_with_capitals_is_reserved_in_every_case(tmp_path):
+    """An operator who adds "Prof" (as a teacher would write it) to RESERVED_NAMES in the
+    settings file reserves prof, PROF and Prof: rule 6 compared names with the words as
+    written, so a capital in the file reserved nothing. A look-alike is told it is a
+    reserved word, not a name someone holds."""
+    settings = tmp_path / "const_local.py"
+    settings.write_text('RESERVED_NAMES = RESERVED_NAMES | {"Prof"}\n', encoding="utf-8")
+    process = Process("chatserver.py", "--host", "127.0.0.1", "--port", "0", "--web-port", "0",
+                      "--data", str(tmp_path / "data"), env={"CHAT_CONST_LOCAL": str(settings)})
+    try:
+        port = int(process.wait_for(r"listening on \S+:(\d+)").group(1))
+        with WireClient("127.0.0.1", port) as fake:
+            for i, name in enumerate(("prof", "PROF", "Prof")):
+                fake.send(Hello(f"h{i}", name, const.PROTOCOL_VERSION))
+                assert "reserved" in fake.expect_error(ErrorCode.INVALID_NAME).message, name
+            fake.send(Hello("h3", "Pr0f", const.PROTOCOL_VERSION))
+            error = fake.expect_error(ErrorCode.CONFUSABLE_NAME)
+            assert error.like == "prof" and error.reserved is True, error
+            fake.send(Hello("h4", "Ana", const.PROTOCOL_VERSION))
+            fake.expect(Welcome)
+    finally:
+        process.stop()

@@ -1464,6 +1464,20 @@ def test_a_login_refused_for_a_string_too_long_is_said_in_the_users_words() -> N
         use("en")
 
 
+def test_a_login_refused_as_a_look_alike_of_a_reserved_word_says_it_is_reserved() -> None:
+    """The LoginRefused keeps the error's ``reserved``: the terminal said "if 'all' is yours,
+    type it exactly so" of a word nobody holds."""
+    from client.display import login_refused_words
+    attempt = LoginAttempt(Hello("h", "ALI", const.PROTOCOL_VERSION))
+    attempt.receive_data(Connection(Role.SERVER).send(ErrorReply(
+        ErrorCode.CONFUSABLE_NAME, "server words", "h", like="all", reserved=True)))
+    with pytest.raises(LoginRefused) as refused:
+        attempt.step("127.0.0.1:21020")
+    assert refused.value.reserved is True
+    assert login_refused_words(refused.value, "ALI") == \
+        "login refused: the name ALI looks too much like all, a word reserved for the server: choose another name"
+
+
 def test_a_password_too_long_is_refused_before_the_hello_in_the_users_words() -> None:
     core = ClientCore()
     with pytest.raises(LoginRefused) as refused:

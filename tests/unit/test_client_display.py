@@ -259,6 +259,24 @@ def test_a_look_alike_is_said_with_the_name_it_looks_like_else_in_the_servers_wo
     assert explain_error("confusable_name", "server words", "Joao") == "server words"
 
 
+def test_a_look_alike_of_a_reserved_word_is_said_to_be_reserved_not_someones() -> None:
+    """"'ALI' looks too much like 'all', a name already in use here: if 'all' is yours, type
+    it exactly so" was false: nobody holds a reserved word, and "all" typed exactly is
+    refused too. With the error's ``reserved`` the sentence says it is reserved; without
+    it (an older server) ``like`` is someone's name, as before."""
+    from i18n import use
+    assert explain_error("confusable_name", "x", "ALI", like="all", reserved=True) == \
+        "the name ALI looks too much like all, a word reserved for the server: choose another name"
+    assert "is yours" in explain_error("confusable_name", "x", "ALI", like="all")
+    assert explain_error("confusable_name", "server words", "ALI", reserved=True) == "server words"  # no like
+    try:
+        use("pt_BR")
+        assert explain_error("confusable_name", "x", "ALI", like="all", reserved=True) == \
+            "o nome ALI se parece demais com all, uma palavra reservada ao servidor: escolha outro nome"
+    finally:
+        use("en")
+
+
 def test_a_look_alike_refusal_is_true_also_to_the_one_whose_name_it_is() -> None:
     """João, logging in as "Joao" (no accent), read that João was "the name of someone else
     here": false to him. The sentence says what to do in either case, in every language,

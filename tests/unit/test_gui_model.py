@@ -699,6 +699,17 @@ def test_login_errors_are_worded_for_people() -> None:
     assert text.endswith("\n\n(weird_code)")  # a code no sentence explains: shown, the one clue
 
 
+def test_a_login_refused_as_a_look_alike_of_a_reserved_word_says_it_is_reserved() -> None:
+    """The window said "Name too much like another ... if all is yours, type it exactly so"
+    of "all", which nobody holds and which typed exactly is refused too."""
+    refused = LoginRefused("confusable_name", "x", like="all", reserved=True)
+    assert session.login_error_text(refused, "ALI", "h:1") == (
+        "Name too much like a reserved word",
+        "The name ALI looks too much like all, a word reserved for the server: choose another name.")
+    title, text = session.login_error_text(LoginRefused("confusable_name", "x", like="João"), "Joao", "h:1")
+    assert title == "Name too much like another" and "if João is yours" in text
+
+
 def test_a_name_the_client_refused_itself_is_said_with_its_exact_reason() -> None:
     """The login form with "Todos" (reserved: the Portuguese name of the broadcast room) or
     "Maria Souza" said "that name cannot be used: a name has letters and digits of one

@@ -13,7 +13,9 @@ import pytest
 import const
 import i18n
 from protocol import ErrorCode, Hello
+from protocol.codec import encode
 from registry import InvalidName, Lookalikes, Registry, canonical, display_form, lookalike_key, validate_name
+from registry import names
 from registry import unicode_tables as tables
 from registry.names import (UNICODE_VERSION, explain, lookalike_among, looks_like_reserved, not_a_name, script_problem,
                             skeleton)
@@ -353,6 +355,36 @@ def test_a_guest_cannot_take_a_look_alike_of_an_account_or_a_held_guest_name_or_
     refused = desk.hello("J0ão")
     assert refused.error.code == ErrorCode.CONFUSABLE_NAME and "'João'" in refused.error.message
     assert desk.hello("aII").error.code == ErrorCode.CONFUSABLE_NAME  # looks like the reserved "all"
+
+
+@pytest.mark.parametrize("name, word", [("ALI", "all"), ("ADMlN", "admin"), ("Y0U", "you")])
+def test_a_look_alike_of_a_reserved_word_is_told_it_is_reserved_not_someones(name, word):
+    # Reported: "'ALI' looks too much like 'all', a name already in use here: if 'all' is
+    # yours, type it exactly so": nobody holds a reserved word, and typed exactly it is
+    # invalid_name. The answer says it is reserved, and says so to clients (reserved).
+    refused = Desk().hello(name).error
+    assert (refused.code, refused.like, refused.reserved) == (ErrorCode.CONFUSABLE_NAME, word, True), refused
+    assert refused.message == f"the name {name!r} looks too much like {word!r}, a word reserved for the server: " \
+                              "choose another name"
+    someones = Desk(online=["Alice"]).hello("AIice").error  # a name someone holds: as before, no reserved
+    assert someones.reserved is None and "if 'Alice' is yours, type it exactly so" in someones.message
+    assert b'"reserved":true' in encode(refused) and b"reserved" not in encode(someones)
+
+
+def test_an_operators_reserved_word_in_capitals_reserves_it_in_every_case(monkeypatch):
+    # Reported: an operator's RESERVED_NAMES | {"Prof"} reserved nothing: rule 6 compared
+    # the comparison form of a name (prof) with the word as written (Prof). The words are
+    # put in their comparison form once, where the settings are read (names.RESERVED).
+    words = const.RESERVED_NAMES | {"Prof", "ＰROFESSORA"}  # the second fullwidth at first
+    monkeypatch.setattr(names, "RESERVED", names.reserved_forms(words))
+    assert {"prof", "professora", "all"} <= names.RESERVED and "Prof" not in names.RESERVED
+    for name in ("prof", "PROF", "Prof", "Professora", "professora"):
+        with pytest.raises(InvalidName) as refused:
+            validate_name(name)
+        assert refused.value.args[0].key == "reserved", name
+    assert Desk().hello("PROF").error.code == ErrorCode.INVALID_NAME
+    refused = Desk().hello("Pr0f").error
+    assert refused.code == ErrorCode.CONFUSABLE_NAME and refused.like == "prof", refused
 
 
 def _older_key(name: str) -> str:

@@ -15,6 +15,7 @@ chatCatalogueLoaded("en", {
   "banned": "you are banned from {name}{why}",
   "block_self": "you cannot block yourself",
   "confusable_name": "the name {name} looks too much like {like}, a name already in use here: if {like} is yours, type it exactly so; otherwise choose another name",
+  "confusable_name_reserved": "the name {name} looks too much like {like}, a word reserved for the server: choose another name",
   "expired": "it waited for {name} until it expired: their client never took it; tell them some other way, or send it again when they are online",
   "expired_waited": "it waited {waited} for {name} and expired: their client never took it; tell them some other way, or send it again when they are online",
   "forbidden": "you may not do that: only a message's sender may change it, and only a room's owner, its moderators or an administrator may manage the room; ask them",
@@ -126,6 +127,9 @@ chatCatalogueLoaded("en", {
  },
  "room_liked": {
   "confusable_name": "room_confusable"
+ },
+ "reserved": {
+  "confusable_name": "confusable_name_reserved"
  },
  "named": {
   "not_member": "not_member_named"

@@ -318,6 +318,7 @@ chatCatalogueLoaded("pt_BR", {
   "Name already claimed": "Nome já registrado",
   "Name needed": "Falta o nome",
   "Name taken": "Nome em uso",
+  "Name too much like a reserved word": "Nome parecido demais com uma palavra reservada",
   "Name too much like another": "Nome parecido demais com outro",
   "Name:": "Nome:",
   "New chat": "Nova conversa",
@@ -729,12 +730,14 @@ chatCatalogueLoaded("pt_BR", {
   "the name was not registered: the connection was lost before the server got the request; register again": "o nome não foi registrado: a conexão caiu antes de o servidor receber o pedido; registre de novo",
   "the name {name!r} is reserved": "o nome {name!r} é reservado",
   "the name {name!r} looks too much like {rival!r}, a name already in use here: if {rival!r} is yours, type it exactly so; otherwise choose another name": "o nome {name!r} se parece demais com {rival!r}, um nome já em uso aqui: se {rival!r} é seu, digite-o exatamente assim; se não, escolha outro nome",
+  "the name {name!r} looks too much like {rival!r}, a word reserved for the server: choose another name": "o nome {name!r} se parece demais com {rival!r}, uma palavra reservada ao servidor: escolha outro nome",
   "the name {name} is in use, or kept for a while for the guest who used it last: choose another name": "o nome {name} está em uso, ou reservado por um tempo para o convidado que o usou por último: escolha outro nome",
   "the name {name} is kept for the guest who used it last until {until} ({delay} from now): choose another name, or wait": "o nome {name} está reservado para o convidado que o usou por último até {until} (daqui a {delay}): escolha outro nome, ou espere",
   "the name {name} is kept for the guest who used it last until {until}: choose another name, or wait": "o nome {name} está reservado para o convidado que o usou por último até {until}: escolha outro nome, ou espere",
   "the name {name} is registered: it needs its password": "o nome {name} está registrado: ele precisa da senha",
   "the name {name} is yours, but a session of yours still holds it: an earlier connection the server has not found ended yet, or another client of yours still open (on this computer, logged in as {name}); {when}": "o nome {name} é seu, mas uma sessão sua ainda o ocupa: uma conexão anterior que o servidor ainda não viu terminar, ou outro cliente seu ainda aberto (neste computador, conectado como {name}); {when}",
   "the name {name} looks too much like {like}, a name already in use here: if {like} is yours, type it exactly so; otherwise choose another name": "o nome {name} se parece demais com {like}, um nome já em uso aqui: se {like} é seu, digite-o exatamente assim; se não, escolha outro nome",
+  "the name {name} looks too much like {like}, a word reserved for the server: choose another name": "o nome {name} se parece demais com {like}, uma palavra reservada ao servidor: escolha outro nome",
   "the other commands, by topic: {topics}": "os outros comandos, por tema: {topics}",
   "the password file {path} is empty (the password is its first line)": "o arquivo de senha {path} está vazio (a senha é a primeira linha dele)",
   "the password is too long: at most {limit} characters": "a senha é longa demais: no máximo {limit} caracteres",
@@ -1052,6 +1055,7 @@ chatCatalogueLoaded("pt_BR", {
   "banned": "há um banimento contra você em {name}{why}",
   "block_self": "você não pode bloquear a si mesmo",
   "confusable_name": "o nome {name} se parece demais com {like}, um nome já em uso aqui: se {like} é seu, digite-o exatamente assim; se não, escolha outro nome",
+  "confusable_name_reserved": "o nome {name} se parece demais com {like}, uma palavra reservada ao servidor: escolha outro nome",
   "expired": "ela esperou por {name} até expirar: o cliente dessa pessoa nunca a recebeu; avise de outro jeito, ou envie de novo quando a pessoa estiver online",
   "expired_waited": "ela esperou {waited} por {name} e expirou: o cliente dessa pessoa nunca a recebeu; avise de outro jeito, ou envie de novo quando a pessoa estiver online",
   "forbidden": "você não pode fazer isso: só quem enviou uma mensagem pode mudá-la, e só quem é responsável por uma sala, quem faz a moderação dela ou quem administra o servidor podem cuidar dela; peça a essas pessoas",
@@ -1163,6 +1167,9 @@ chatCatalogueLoaded("pt_BR", {
  },
  "room_liked": {
   "confusable_name": "room_confusable"
+ },
+ "reserved": {
+  "confusable_name": "confusable_name_reserved"
  },
  "named": {
   "not_member": "not_member_named"
