@@ -138,8 +138,8 @@ class AccountDesk:
 
         # (Not written when Redis keeps a newer holding, another node's take: the name was not
         # this guest's any more, and the answer is ok, as for any such.)
-        self._in_order(session, lambda done: relay.store.save_holding(key, holding, lambda written: done(None, written),
-                                                                      done), decided)
+        self.in_order(session, lambda done: relay.store.save_holding(key, holding, lambda written: done(None, written),
+                                                                     done), decided)
 
     def _change_password(self, session: ClientSession, request: ChangePassword) -> None:
         """Set this session's account password (PROTOCOL.md, "``password``"): ``ok`` once
