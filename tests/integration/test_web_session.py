@@ -446,7 +446,7 @@ def logged_out(page: Page) -> str:
 
 
 def test_a_guest_whose_name_the_server_could_not_free_at_log_out_is_told_until_when_it_stays_kept(
-        site, alice: TcpPeer) -> None:
+        site, alice: TcpPeer, tmp_path: Path) -> None:
     """The store fails as Bob logs out: his revoke is answered ``unavailable``, so the name
     stays kept for nobody for GUEST_HOLD. The page, which forgot his token all the same (a
     shared computer: docs/privacy.md), says so and until when, rather than letting him
@@ -458,6 +458,7 @@ def test_a_guest_whose_name_the_server_could_not_free_at_log_out_is_told_until_w
     said = logged_out(page)
     assert said.startswith("You are logged out, but the server could not free the name Bob: it stays kept until "), said
     assert "nobody can log in with it before then, you included" in said, said
+    shoot(page, tmp_path, "web-client-logout-name-kept.png")
     until = page.js("formatTime(nowSeconds() + GUEST_HOLD)")  # this minute or the one before: the test is quick
     assert until in said or page.js("formatTime(nowSeconds() + GUEST_HOLD - 60)") in said, (said, until)
     assert tried == ["bob"]
