@@ -12,6 +12,11 @@ const RECONNECT_MAX = 20;      // the longest wait between attempts
 // (scheduleReconnect), not from the first.
 const STABLE_SESSION = 10.0;
 const SHOW_AT_LATEST = 0.1;    // seconds from a frame to its taking when no animation frame comes
+// Seconds "Log out" waits for the answer to a guest's revoke (its name given up) before it
+// says it cannot tell: the server answers it before it closes the session, and waits for its
+// store at most ANSWERS_WAIT (2 s, server/session.py) before closing all the same; the rest
+// is for the network. Bounded, so that logging out never hangs on a failing server.
+const LOGOUT_WAIT = 3;
 
 const shell = {
   chat: createChat(),
@@ -30,6 +35,7 @@ const shell = {
   savedPending: null,         // what keepPending() last wrote
   savedConversations: null,   // what keepConversations() last wrote
   loginError: null,           // () => the login form's refusal, in the page's language (showLoginError)
+  leaving: null,              // a guest's logout waiting for its revoke's answer: {socket, timer} (awaitGiveUp)
   // To do once shown (takeFrame).
   taken: { socket: null, receipts: [], announce: [], focus: null, joinRefused: null },
   waiting: [],                // [socket, frame, came] of frames to take at the next animation frame (frameCame)
@@ -401,35 +407,105 @@ function logOut() {
   clearTimeout(shell.timer);
   // The account credential this tab kept stops working (PROTOCOL.md, "revoke"); a guest's
   // revoke of its own token gives its name up, free for the next login at once rather than
-  // held for nobody for GUEST_HOLD. The server handles the frames in order, so the bye may
-  // follow at once.
+  // held for nobody for GUEST_HOLD. The server handles the frames in order and answers the
+  // revoke after the bye too (PROTOCOL.md, "closing"), so the bye follows at once.
   const me = shell.chat.me;
+  const guest = Boolean(me) && !shell.chat.registered;
   const credential = me && (shell.chat.registered ? accountCredential(me) : loadResume(me));
-  if (credential) sendFrame({ type: "revoke", id: shell.chat.nextId(), resume: credential });
-  if (shell.chat.me) forgetAccountCredential(shell.chat.me);
-  if (shell.chat.me) forgetPending(shell.chat.me);
+  const revokeId = credential ? shell.chat.nextId() : null;
+  const revoked = Boolean(credential) && sendFrame({ type: "revoke", id: revokeId, resume: credential });
+  if (me) forgetAccountCredential(me);
+  if (me) forgetPending(me);
   // A guest's token too (given up above): kept, it would make the next person to type this
   // name on this browser (a school's shared computer) that guest, with their messages and
-  // history (docs/privacy.md). Closing the tab or reloading keeps it; "Log out" is leaving.
-  if (shell.chat.me) forgetResume(shell.chat.me);
+  // history (docs/privacy.md). Forgotten also when the server could not give the name up:
+  // the name then stays kept for nobody a while (said below), never for the next person
+  // here. Closing the tab or reloading keeps it; "Log out" is leaving.
+  if (me) forgetResume(me);
   // A guest's conversation list too: the name is no longer theirs. An account's stays, for
   // its next login (forgotten with the account).
-  if (shell.chat.me && !shell.chat.registered) forgetConversations(shell.chat.me);
+  if (guest) forgetConversations(me);
   forgetSession();
   sendFrame({ type: "bye", reason: "quit" });
   const socket = shell.socket;
-  shell.socket = null;
-  if (socket) socket.close(1000);
+  shell.socket = null;  // what it still brings is not this page's any more (but the revoke's answer)
+  const at = nowSeconds();
   shell.chat = createChat();
   shell.credentials = null;
   view.shownKey = null;
   showView("login");
-  $("login-submit").disabled = false;
   $("login-password").value = "";
   // "Claim this name" is one login's: the next person at a shared computer starts unticked.
   $("login-register").checked = false;
   render(shell.chat);
   $("login-name").focus();
+  if (guest && revoked) {
+    awaitGiveUp(socket, revokeId, me, at);  // whether the name is free: said once known
+    return;
+  }
+  if (socket) socket.close(1000);
+  // An account has nothing left to say: logged out in this tab, its credential forgotten
+  // here (one the server could not forget is in no one's hands). A guest offline: the
+  // server was not asked to give the name up.
+  loggedOut(guest ? logOutWords(me, null, at) : null);
+}
+
+/** The login form usable again after "Log out", saying ``words`` (a function, or null). */
+function loggedOut(words) {
+  shell.leaving = null;
+  $("login-form").removeAttribute("aria-busy");
+  $("login-submit").disabled = false;
+  showLoginError(words);
+}
+
+/** A guest's "Log out" sent its revoke (``id``: its name ``name`` given up) and its bye on
+ * ``socket`` at ``at`` (nowSeconds()): the form says "Logging out…", its Log in button off,
+ * until the answer comes, the connection closes or LOGOUT_WAIT is over, whichever is first;
+ * then the connection is closed and the form says what became of the name (logOutWords). */
+function awaitGiveUp(socket, id, name, at) {
+  const leaving = { socket, timer: null };
+  shell.leaving = leaving;
+  $("login-form").setAttribute("aria-busy", "true");
+  $("login-submit").disabled = true;
+  showLoginError(() => t("Logging out…"));
+  const done = (answer) => {
+    if (shell.leaving !== leaving) return;
+    clearTimeout(leaving.timer);
+    if (socket) socket.close(1000);
+    loggedOut(logOutWords(name, answer, at));
+  };
+  socket.addEventListener("message", (event) => {
+    let frame = null;
+    try {
+      frame = JSON.parse(event.data);
+    } catch {
+      return;
+    }
+    if (frame && frame.id === id && (frame.type === "ok" || frame.type === "error")) done(frame);
+  });
+  socket.addEventListener("close", () => done(null));
+  leaving.timer = setTimeout(() => done(null), LOGOUT_WAIT * 1000);
+}
+
+/** What the login form says once a guest logged out as ``name`` at ``at`` (nowSeconds()),
+ * given the answer to its revoke (``answer``: the ok or error frame, null if none came: not
+ * sent, offline, the connection closed first, or LOGOUT_WAIT over): null when the name was
+ * given up (ok: free for anyone at once); else a function that says, in the page's language
+ * (showLoginError), that it stays kept, for nobody (the token is forgotten here), and until
+ * when. Refused (unavailable, rate_limited...): surely kept, GUEST_HOLD from the bye, which
+ * ended the session as it was answered. Not known (unavailable with uncertain: it may have
+ * been done; no answer): it may be kept, until at the latest GUEST_HOLD from the end of a
+ * session the server may take HEARTBEAT_TIMEOUT to find gone when the bye did not reach it.
+ * (The name_taken a later login may get says its own until.) */
+function logOutWords(name, answer, at) {
+  if (answer && answer.type === "ok") return null;
+  if (answer && answer.uncertain !== true) {
+    return () => t("You are logged out, but the server could not free the name {name}: it stays kept until {until}, and nobody can log in with it before then, you included.",
+      { name, until: formatTime(at + GUEST_HOLD) });
+  }
+  const latest = at + GUEST_HOLD + (answer ? 0 : HEARTBEAT_TIMEOUT);
+  return () => t("You are logged out, but the server did not confirm that it freed the name {name}: it may stay kept until {until} at the latest, and if so nobody can log in with it before then, you included.",
+    { name, until: formatTime(latest) });
 }
 
 /* Guest resume tokens, by name. localStorage belongs to this page's origin (the server),
@@ -809,6 +885,7 @@ function fitComposer() {
 
 function onLoginSubmit(event) {
   event.preventDefault();
+  if (shell.leaving) return;  // "Logging out…": the button is off until it is done (awaitGiveUp)
   const name = $("login-name").value.trim();
   const password = $("login-password").value;
   if (!name) {

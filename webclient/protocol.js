@@ -28,6 +28,7 @@ const TYPING_INTERVAL = 3;
 const TYPING_EXPIRES = 6;
 const EDIT_WINDOW = 15 * 60;
 const QUEUE_TTL = 7 * 24 * 3600;      // a message's lifetime unconfirmed (const.QUEUE_TTL): the most an expired one waited
+const GUEST_HOLD = 600;               // a guest name kept for nobody after its guest left (const.GUEST_HOLD)
 const MAX_TEXT_CHARS = 4000;          // a message's text, at most (const.MAX_TEXT_CHARS)
 const MAX_TOPIC_CHARS = 256;          // a room's topic, at most (const.MAX_TOPIC_CHARS), in code points
 // const.py: a connection silent this long is pinged (the welcome's "heartbeat" says the

@@ -30,6 +30,7 @@ from protocol import (
 )
 from server import ServerConfig, ServerThread
 from server.login import LoginResult, unavailable_error
+from server.store import StoreUnavailable
 from tools import require_tool
 from waits import wait_until
 from wire import WireClient
@@ -400,7 +401,7 @@ def test_a_guest_who_logs_out_leaves_the_next_person_at_the_browser_no_way_into_
     page.log_in("Bob")
     assert page.js("localStorage.getItem('chat.resume.bob')")
     page.js("document.getElementById('logout').click()")
-    page.wait_for("document.body.dataset.view === 'login'")
+    assert logged_out(page) == ""  # the name is free: nothing to say
     alice.expect(UserLeft, TIMEOUT, where=lambda e: e.name == "Bob")
     assert page.js("Object.keys(localStorage).filter(k => k.startsWith('chat.resume.'))") == []
     request_id = alice.send_dm("Bob", "only for Bob")
@@ -419,6 +420,108 @@ def test_a_guest_who_logs_out_leaves_the_next_person_at_the_browser_no_way_into_
     assert expired.code == ErrorCode.EXPIRED
     assert page.js("document.querySelectorAll('#messages .msg-in').length") == 0
     assert page.js("localStorage.getItem('chat.resume.bob')")  # the new Bob's own token
+    assert page.problems() == []
+
+
+def fail_give_ups(srv: ServerThread, maybe_done: bool = False, answer: bool = True) -> list:
+    """The store fails every write of a guest's given-up holding (the name given up by a
+    revoke): ``unavailable`` (with ``maybe_done``: Redis may have it), or, without
+    ``answer``, never answers at all. Returns the names whose give-up was tried."""
+    tried = []
+
+    def patch() -> None:
+        def save_holding(key, holding, callback=None, on_error=None) -> None:
+            tried.append(key)
+            if answer:
+                on_error(StoreUnavailable("disk full", storage=True, maybe_done=maybe_done))
+        srv.server.relay.store.save_holding = save_holding
+    srv.call(patch)
+    return tried
+
+
+def logged_out(page: Page) -> str:
+    """Once "Log out" is done (the Log in button usable again): what the form says."""
+    page.wait_for("document.body.dataset.view === 'login' && !document.getElementById('login-submit').disabled")
+    return page.js("document.getElementById('login-error').textContent")
+
+
+def test_a_guest_whose_name_the_server_could_not_free_at_log_out_is_told_until_when_it_stays_kept(
+        site, alice: TcpPeer, tmp_path: Path) -> None:
+    """The store fails as Bob logs out: his revoke is answered ``unavailable``, so the name
+    stays kept for nobody for GUEST_HOLD. The page, which forgot his token all the same (a
+    shared computer: docs/privacy.md), says so and until when, rather than letting him
+    find out from a refusal he cannot explain ("kept for the guest who used it")."""
+    page, web = site
+    page.log_in("Bob")
+    tried = fail_give_ups(web.srv)
+    page.js("document.getElementById('logout').click()")
+    said = logged_out(page)
+    assert said.startswith("You are logged out, but the server could not free the name Bob: it stays kept until "), said
+    assert "nobody can log in with it before then, you included" in said, said
+    shoot(page, tmp_path, "web-client-logout-name-kept.png")
+    until = page.js("formatTime(nowSeconds() + GUEST_HOLD)")  # this minute or the one before: the test is quick
+    assert until in said or page.js("formatTime(nowSeconds() + GUEST_HOLD - 60)") in said, (said, until)
+    assert tried == ["bob"]
+    assert page.js("Object.keys(localStorage).filter(k => k.startsWith('chat.resume.'))") == []
+    with WireClient(web.srv.host, web.srv.port) as stranger:  # what it says is true
+        stranger.send(Hello("h", "Bob", const.PROTOCOL_VERSION))
+        assert stranger.expect_error(ErrorCode.NAME_TAKEN, skip=NOTICES)
+    assert page.problems() == []
+
+
+def test_a_guest_log_out_the_server_never_answers_ends_in_bounded_time_saying_what_is_not_known(
+        site, alice: TcpPeer) -> None:
+    """The store never answers Bob's give-up: the page shows "Logging out…" with its Log in
+    button off meanwhile, and within LOGOUT_WAIT (the server itself closes after its
+    ANSWERS_WAIT) ends, saying that the name may stay kept, not that it is free."""
+    page, web = site
+    page.log_in("Bob")
+    fail_give_ups(web.srv, answer=False)
+    page.js("document.getElementById('logout').click()")
+    page.wait_for("document.body.dataset.view === 'login'")
+    assert page.js("document.getElementById('login-submit').disabled") is True
+    assert page.js("document.getElementById('login-error').textContent") == "Logging out…"
+    said = logged_out(page)
+    assert said.startswith("You are logged out, but the server did not confirm that it freed the name Bob: it may "
+                           "stay kept until "), said
+    assert page.problems() == []
+
+
+def test_a_guest_logging_out_while_the_server_is_away_is_logged_out_at_once_and_told_the_name_may_stay_kept(
+        site) -> None:
+    """No connection to send the revoke on: "Log out" does not wait, forgets the token all
+    the same, and says the name may stay kept (the server was not asked to free it)."""
+    page, web = site
+    page.log_in("Bob")
+    web.stop()
+    page.wait_for("document.getElementById('connection').dataset.status === 'reconnecting'")
+    page.js("document.getElementById('logout').click()")
+    assert page.js("document.getElementById('login-submit').disabled") is False  # at once
+    said = page.js("document.getElementById('login-error').textContent")
+    assert said.startswith("You are logged out, but the server did not confirm that it freed the name Bob: it may "
+                           "stay kept until "), said
+    assert page.js("Object.keys(localStorage).filter(k => k.startsWith('chat.resume.'))") == []
+    assert [p for p in page.problems() if p.get("source") != "network"] == []
+
+
+def test_an_accounts_log_out_says_nothing_even_when_its_revoke_fails(site) -> None:
+    """An account's "Log out" forgets its credential in this tab whatever the server
+    answers the revoke (here ``unavailable``): logged out here, which is all it promised,
+    and no name is kept for nobody (the account keeps its name)."""
+    page, web = site
+    log_in_with_password(page, "Carol", register=True)
+    tried = []
+
+    def patch() -> None:
+        def revoke_account_credential(token_hash, callback=None, on_error=None) -> None:
+            tried.append(token_hash)
+            on_error(StoreUnavailable("disk full", storage=True))
+        web.srv.server.relay.store.revoke_account_credential = revoke_account_credential
+    web.srv.call(patch)
+    page.js("document.getElementById('logout').click()")
+    assert logged_out(page) == ""
+    wait_until(lambda: tried, TIMEOUT, "the revoke")
+    assert page.js("sessionStorage.getItem('chat.account.carol')") is None
     assert page.problems() == []
 
 

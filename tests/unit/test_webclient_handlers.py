@@ -55,14 +55,14 @@ def test_the_pages_limits_are_const_pys() -> None:
     import const
     source = page_source()
     names = ("MAX_TEXT_CHARS|MAX_TOPIC_CHARS|MIN_PASSWORD_LENGTH|MAX_PASSWORD_CHARS|MAX_NAME_LENGTH|EDIT_WINDOW|"
-             "QUEUE_TTL")
+             "QUEUE_TTL|GUEST_HOLD")
     copied = dict(re.findall(rf"^const ({names}) = ([^;]+);", source, flags=re.M))
     assert set(copied) == set(names.split("|")), copied
     assert {name: eval(value, {}) for name, value in copied.items()} == \
         {"MAX_TEXT_CHARS": const.MAX_TEXT_CHARS, "MAX_TOPIC_CHARS": const.MAX_TOPIC_CHARS,
          "MIN_PASSWORD_LENGTH": const.MIN_PASSWORD_LENGTH, "MAX_PASSWORD_CHARS": const.MAX_PASSWORD_CHARS,
          "MAX_NAME_LENGTH": const.MAX_NAME_LENGTH, "EDIT_WINDOW": const.EDIT_WINDOW,
-         "QUEUE_TTL": const.QUEUE_TTL}
+         "QUEUE_TTL": const.QUEUE_TTL, "GUEST_HOLD": const.GUEST_HOLD}
 
 
 def test_the_pages_heartbeat_is_const_pys() -> None:
