@@ -668,10 +668,12 @@ def test_the_connection_pill_keeps_its_state_when_the_language_is_applied_again(
     for language, online in (("en", "Online"), ("pt_BR", "Conectado")):
         if language == "pt_BR":
             page.js("document.getElementById('logout').click()")
+            # A guest's Log out waits for its revoke's answer (at most LOGOUT_WAIT) before Log in works again.
+            page.wait_for("!document.getElementById('login-submit').disabled")
             speak_portuguese(page)
             page.focus("#login-name")
             page.js("document.getElementById('login-name').value = ''")
-            page.type("Bia")  # Bob's guest name is kept for him a while
+            page.type("Bia")
             page.enter()
         else:
             page.log_in("Bob")

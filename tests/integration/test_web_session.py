@@ -105,6 +105,8 @@ def online(page: Page, name: str) -> None:
 
 
 def log_in_with_password(page: Page, name: str, register: bool) -> None:
+    # The form takes a login (a guest's Log out may still wait for its revoke's answer: LOGOUT_WAIT).
+    page.wait_for("!document.getElementById('login-submit').disabled")
     page.js(f"document.getElementById('login-name').value = {json.dumps(name)};"
             f"document.getElementById('login-password').value = {json.dumps(PASSWORD)};"
             f"document.getElementById('login-register').checked = {json.dumps(register)}")

@@ -82,6 +82,7 @@ def open_account_menu(page: Page) -> None:
 
 def claim_and_log_in(page: Page, name: str, password: str = "correct horse") -> None:
     """Log in claiming ``name`` with a password: an account, so "Change password…" shows too."""
+    page.wait_for("!document.getElementById('login-submit').disabled")  # a guest's Log out may still wait
     page.focus("#login-name")
     page.type(name)
     page.focus("#login-password")
@@ -228,6 +229,8 @@ def test_a_registered_users_top_bar_is_one_row_on_a_phone_and_the_account_menu_w
     open_account_menu(page)
     assert page.tap("#logout") == "logout"
     page.wait_for("document.body.dataset.view === 'login'")
+    # A guest's Log out waits for its revoke's answer (at most LOGOUT_WAIT) before Log in works again.
+    page.wait_for("!document.getElementById('login-submit').disabled")
     # Wide, the bar is as before: every action in it, no menu button.
     page.cdp.send("Emulation.setDeviceMetricsOverride", {"width": 1280, "height": 800, "deviceScaleFactor": 1,
                                                          "mobile": False})

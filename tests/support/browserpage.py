@@ -80,6 +80,8 @@ class Page:
         return hit
 
     def log_in(self, name: str) -> None:
+        # The form takes a login (a guest's Log out may still wait for its revoke's answer: LOGOUT_WAIT).
+        self.wait_for("!document.getElementById('login-submit').disabled")
         self.focus("#login-name")
         self.js("document.getElementById('login-name').value = ''")
         self.type(name)
