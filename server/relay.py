@@ -115,7 +115,7 @@ from .afterdelivered import AfterDelivered
 from .blockdesk import BlockDesk
 from .historydesk import HistoryDesk
 from .config import ServerConfig
-from .guests import NO_HOLDING, Claim, Holding
+from .guests import NO_HOLDING, Claim, Holding, earlier_holding
 from .intake import Intake
 from .limits import SharedBudget, TokenBucket, retry_seconds, wait_words
 from .login import LoginDesk, LoginResult, Offload, held_error, lookalike_error, unavailable_error
@@ -1540,6 +1540,9 @@ class Relay:
                 session.send(ErrorReply(ErrorCode.UNKNOWN_MESSAGE, f"message {msg_id} was not sent to you"))
             # else: a receipt sent twice; the first one counted.
 
+        if earlier_holding(session.epoch, msg_id):  # sent to an earlier holder of this guest name
+            checked((None, None))  # (after the budget: answered as any id not sent to this user)
+            return
         self.store.confirm_late(msg_id, key, checked)
 
     def _late_wait(self, session: ClientSession) -> float:
@@ -1663,7 +1666,8 @@ class Relay:
         if budget is None or session in self.outcome_pages or not budget.take_held(len(msg_ids)):
             if self._acks_over_budget(session, msg_ids):
                 return
-        if session in self.outcome_pages:  # each ack is weighed against the login's pages
+        # Each ack is weighed against the login's pages, or the earlier holding's ids refused.
+        if session in self.outcome_pages or earlier_holding(session.epoch, min(msg_ids, default=0)):
             for msg_id in msg_ids:
                 self._acknowledge(session, msg_id)
             return
@@ -1703,6 +1707,9 @@ class Relay:
 
     def _acknowledge(self, session: ClientSession, msg_id: int) -> None:
         """The sender's client took in the outcome of its message ``msg_id``: stop telling it."""
+        if earlier_holding(session.epoch, msg_id):  # sent by an earlier holder of this guest name
+            self._ack_recorded((session, msg_id), False)  # as any id not sent by this user
+            return
         # Submitted before any next page is fetched, so that page does not tell it again.
         # (A method object binding the pair, not a partial: see unavailable.)
         self.store.record_ack(msg_id, session.key, MethodType(self._bound_ack_recorded, (session, msg_id)))
