@@ -193,8 +193,8 @@ class ServerConfig:
             raise ValueError(f"registrations_per_address is a number per hour, more than 0, not "
                              f"{self.registrations_per_address:g} "
                              f"({const.LOCAL_SETTINGS.where('REGISTRATIONS_PER_ADDRESS')})")
-        # After the rates: the command line's rate sets its burst too (twice it), so a bad
-        # rate is said as the rate.
+        # After the rates: the command line's rate may set its burst too (twice it:
+        # chatserver.request_burst), so a bad rate is said as the rate.
         for field, rule in _NUMBERS.items():
             value = getattr(self, field)
             problem = _number_problem(value, *rule)
