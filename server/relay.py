@@ -370,6 +370,9 @@ class Relay:
         # first one: per session, and per address group (kept as _per_group's buckets are).
         self._late_budgets: dict[ClientSession, TokenBucket] = {}
         self._late_per_address: dict[str, TokenBucket] = {}
+        # ... and per session what it may still send while its address's is spent (made at
+        # its first refusal by the address's: _late_floor).
+        self._late_floors: dict[ClientSession, TokenBucket] = {}
         # While a batched receipt is handled: how many of its ids were over that budget,
         # answered once at its end (_receipts); None between frames.
         self._late_refused: int | None = None
@@ -473,6 +476,7 @@ class Relay:
         self.presence.forget(session)  # and the notices it missed while lagging
         self.intake.forget(session)
         self._late_budgets.pop(session, None)
+        self._late_floors.pop(session, None)
         self._settled_while_fetching.pop(session, None)
         self._untold.discard(session)
         self._ack_budgets.pop(session, None)
@@ -1561,7 +1565,25 @@ class Relay:
         if shared is None:
             shared = self._late_per_address[group] = TokenBucket(
                 self.config.late_receipts_per_address, self.config.late_receipts_burst_per_address)
-        return shared.take_one(now)
+        wait = shared.take_one(now)
+        if wait:  # the connection's floor may let it pass (then spent from it)
+            floor = self._late_floor(session)
+            if floor is not None and not floor.take_one(now):
+                return 0.0
+        return wait
+
+    def _late_floor(self, session: ClientSession) -> TokenBucket | None:
+        """The late receipts ``session`` may still send while its address's budget of them
+        is spent (const.LATE_RECEIPTS_FLOOR_PER_CONNECTION), as the request rate's floor
+        (:meth:`_floor`): None with a burst under one (no floor). Made at its first refusal
+        by the address's budget; forgotten with the session."""
+        if self.config.late_receipts_burst_floor_per_connection < 1.0:
+            return None
+        floor = self._late_floors.get(session)
+        if floor is None:
+            floor = self._late_floors[session] = TokenBucket(self.config.late_receipts_floor_per_connection,
+                                                             self.config.late_receipts_burst_floor_per_connection)
+        return floor
 
     def _late_over_budget(self, session: ClientSession, refused: int) -> None:
         """Answer ``refused`` late receipts of one frame over their budget: one error, one
@@ -1571,7 +1593,11 @@ class Relay:
         wait = self._late_budgets[session].wait(now)
         shared = self._late_per_address.get(self._per_address[session.address][2])
         if shared is not None:
-            wait = max(wait, shared.wait(now))
+            shared_wait = shared.wait(now)
+            floor = self._late_floors.get(session) if shared_wait else None
+            if floor is not None:  # the connection's floor may come first
+                shared_wait = min(shared_wait, floor.wait(now))
+            wait = max(wait, shared_wait)
         self.log_lines.log("late receipt{s} over the budget", session.address, logging.INFO,
                            "late receipts of %r over the budget: %d not done", session, refused)
         session.send(ErrorReply(ErrorCode.RATE_LIMITED, f"too many receipts for messages not in flight ({refused} "
@@ -1695,7 +1721,10 @@ class Relay:
             shared = self._acks_per_address.get(group)
             if shared is None:
                 shared = self._acks_per_address[group] = TokenBucket(*self.config.ack_address_budget)
-            budget = self._ack_budgets[session] = SharedBudget(TokenBucket(*self.config.ack_budget), shared)
+            config = self.config  # and what it may still ack while its address's is spent (None: no floor)
+            floor = (TokenBucket(config.acks_floor_per_connection, config.acks_burst_floor_per_connection)
+                     if config.acks_burst_floor_per_connection >= 1.0 else None)
+            budget = self._ack_budgets[session] = SharedBudget(TokenBucket(*config.ack_budget), shared, floor)
         wait = budget.take(time.monotonic(), float(cost))
         if not wait:
             return False
