@@ -375,8 +375,9 @@ class AfterDelivered:
         """Before a history page with ``peer_key``: how far the peer has read ``session``'s
         messages, for a ``read`` session when both have receipts on and neither blocks the
         other. Calls ``then(mark)`` once (None: none, not to be told, one of an earlier holder
-        of ``session``'s guest name, or the store did not answer), so that the page carries it (``read_up_to``: a client shows those messages
-        read, not delivered) and :meth:`history_sent` tells it after the page as before."""
+        of ``session``'s guest name, or the store did not answer), so that the page carries
+        it (``read_up_to``: a client shows those messages read, not delivered) and
+        :meth:`history_sent` tells it after the page as before."""
         me = session.key
         if (not self._wants(session, READ) or me in self.receipts_off or peer_key in self.receipts_off
                 or self._blocked(me, peer_key)):

@@ -974,7 +974,7 @@ def earlier_zoe(bench: RelayBench):
     """Alice and the first Zoe (a guest) write to each other, each confirms and reads the
     other's message, Alice edits hers, the first Zoe leaves: Alice, and (Alice's message to
     Zoe, Zoe's message to Alice, the edit's stamp)."""
-    from protocol import Edit, EditReceipt, Edited, OutcomeAck, Read
+    from protocol import Edit, Edited, Read
     bench.relay.logins.guests.hold = 0.0
     alice, zoe = featured(bench, "Alice", bench.tokens), featured(bench, "Zoe", {})
     bench.relay.handle(alice, SendDirect("a1", "Zoe", "for the first Zoe"))
