@@ -324,6 +324,19 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return args
 
 
+def request_burst(given_rate: float, rate_setting: str, burst_setting: str) -> float:
+    """The request burst for a rate of ``given_rate`` (the command line's, or its default,
+    the setting ``rate_setting`` of const.py): the setting ``burst_setting`` as const.py or
+    the settings file has it, unless the command line changed the rate and the operator set
+    no burst of their own; then twice that rate, the burst const.py ships with. A burst is
+    the operator's own when the settings file names it, or when it is not twice const.py's
+    rate (const.py itself edited: the shipped burst is twice the rate)."""
+    rate, burst = getattr(const, rate_setting), getattr(const, burst_setting)
+    if given_rate == rate or burst_setting in const.LOCAL_SETTINGS.names or burst != 2 * rate:
+        return burst
+    return 2 * given_rate
+
+
 def config_from(args: argparse.Namespace) -> ServerConfig:
     return ServerConfig(
         host=args.host, port=args.port, tame_gc=True,
@@ -336,8 +349,10 @@ def config_from(args: argparse.Namespace) -> ServerConfig:
         tls_key=Path(args.tls_key) if args.tls_key else None,
         require_accounts=args.require_accounts,
         max_connections_per_address=args.max_connections_per_address,
-        rate_per_address=args.rate_per_address, burst_per_address=2 * args.rate_per_address,
-        rate_per_connection=args.rate_per_connection, burst_per_connection=2 * args.rate_per_connection,
+        rate_per_address=args.rate_per_address,
+        burst_per_address=request_burst(args.rate_per_address, "RATE_PER_ADDRESS", "BURST_PER_ADDRESS"),
+        rate_per_connection=args.rate_per_connection,
+        burst_per_connection=request_burst(args.rate_per_connection, "RATE_PER_CONNECTION", "BURST_PER_CONNECTION"),
         reuse_port=args.reuse_port)
 
 

@@ -306,6 +306,19 @@ ACKS_BURST_PER_CONNECTION = 2.0 * MAX_PENDING_RECEIPTS
 # and those its classmates' receipts settle at once, live, a few each.
 ACKS_PER_ADDRESS = 2000.0
 ACKS_BURST_PER_ADDRESS = 10.0 * MAX_PENDING_RECEIPTS
+# What each connection may still send of late receipts, and of acks, per second and at once,
+# while its address's budget of them above is spent: as RATE_FLOOR_PER_CONNECTION for
+# requests. A school shares one address (NAT), and one student flooding them from a few
+# connections took all of it, so the class's late receipts and acks came back
+# rate_limited. A person's pace: a user is sent direct messages, and told the outcomes of
+# their own, a few a second at most; the burst holds a reconnection's few dozen at once.
+# One address can add at most MAX_CONNECTIONS_PER_ADDRESS times the rate to its own
+# (server/relay.py). A frame of more acks than the burst never passes on the floor (it
+# would be charged as the burst: server/limits.py). A burst under one turns the floor off.
+LATE_RECEIPTS_FLOOR_PER_CONNECTION = 1.0
+LATE_RECEIPTS_BURST_FLOOR_PER_CONNECTION = 50.0
+ACKS_FLOOR_PER_CONNECTION = 1.0
+ACKS_BURST_FLOOR_PER_CONNECTION = 50.0
 # Bytes the server reads from one connection per second, and its burst: frames no rate
 # counts (ping, pong, receipt, ack, and any frame before a rate refuses it) still cost
 # their parsing, and one client writing them as fast as the server read (5 MB/s of pongs)

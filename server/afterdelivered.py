@@ -97,6 +97,7 @@ from registry import canonical
 
 from . import mailbox
 from .clocksteps import MessageAges
+from .guests import earlier_holding
 from .roomreads import ROOM_READ, RoomReads
 from .rooms import LogLine, Refused, room_key
 from .session import ClientSession
@@ -289,10 +290,12 @@ class AfterDelivered:
     def _to(self, key: str, feature: str, event: Any, skip: ClientSession | None = None,
             actor: str | None = None) -> None:
         """Send ``event`` to the online sessions of ``key`` that asked for ``feature``, but
-        not to those it is held back from (:meth:`_held_back`, of ``actor``'s act)."""
+        not to those it is held back from (:meth:`_held_back`, of ``actor``'s act), nor a
+        ``read`` mark up to a message of an earlier holder of their guest name to them."""
         for other in self.relay.registry.sessions_by_key(key):
             if (other is not skip and feature in self.features.get(other, ())
-                    and (actor is None or not self._held_back(other, feature, actor, event))):
+                    and (actor is None or not self._held_back(other, feature, actor, event))
+                    and not (type(event) is Read and earlier_holding(other.epoch, event.msg_id))):
                 other.send(event)
                 if feature == EDITS:
                     self._written(other, event)
@@ -328,9 +331,13 @@ class AfterDelivered:
             return
         if not self._passes(feature, key, actor):
             return
+        # A direct read mark up to a message of an earlier holder of the guest name is not
+        # told to its new holder (as :meth:`_to` does not).
+        mark = _msg_id(frame) if feature == READ and in_room is None else None
         for session in self.relay.registry.sessions_by_key(key):
             if (feature in self.features.get(session, ()) and (in_room is None or session.conn.may_send(in_room))
-                    and not self._held_back(session, feature, actor, frame)):
+                    and not self._held_back(session, feature, actor, frame)
+                    and (mark is None or not earlier_holding(session.epoch, mark))):
                 session.write_frame(frame)
                 if feature == EDITS:
                     self._written(session, frame)
@@ -346,9 +353,9 @@ class AfterDelivered:
         def unknown() -> None:
             session.send(ErrorReply(ErrorCode.UNKNOWN_MESSAGE, f"message {read.msg_id} is not one {read.peer} sent you"))
 
-        if read.msg_id <= session.epoch:
-            # Sent to an earlier holder of this guest name (_change's rule): never this one's
-            # to read, and its sender would be told a false "read".
+        if earlier_holding(session.epoch, read.msg_id):
+            # Sent to an earlier holder of this guest name: never this one's to read, and
+            # its sender would be told a false "read".
             return unknown()
 
         def recorded(result: tuple[int | None, bool]) -> None:
@@ -367,16 +374,24 @@ class AfterDelivered:
     def history_asked(self, session: ClientSession, peer_key: str, then: Callable[[int | None], None]) -> None:
         """Before a history page with ``peer_key``: how far the peer has read ``session``'s
         messages, for a ``read`` session when both have receipts on and neither blocks the
-        other. Calls ``then(mark)`` once (None: none, not to be told, or the store did not
-        answer), so that the page carries it (``read_up_to``: a client shows those messages
-        read, not delivered) and :meth:`history_sent` tells it after the page as before."""
+        other. Calls ``then(mark)`` once (None: none, not to be told, one of an earlier holder
+        of ``session``'s guest name, or the store did not answer), so that the page carries
+        it (``read_up_to``: a client shows those messages read, not delivered) and
+        :meth:`history_sent` tells it after the page as before."""
         me = session.key
         if (not self._wants(session, READ) or me in self.receipts_off or peer_key in self.receipts_off
                 or self._blocked(me, peer_key)):
             then(None)
             return
+        epoch = session.epoch
+
+        def found(mark: int | None) -> None:
+            # A mark up to a message of an earlier holder of this guest name is theirs: it
+            # would tell this one a message id of that holding (PROTOCOL.md "Guest names").
+            then(None if mark is None or earlier_holding(epoch, mark) else mark)
+
         # Not found: the page goes without it (if the store is down, it says "unavailable").
-        self.relay.store.read_mark(peer_key, me, then, lambda failure: then(None))
+        self.relay.store.read_mark(peer_key, me, found, lambda failure: then(None))
 
     def history_sent(self, session: ClientSession, peer_key: str, mark: int | None) -> None:
         """After the history page that carried ``mark`` (see :meth:`history_asked`): the
@@ -465,7 +480,7 @@ class AfterDelivered:
         # A message an earlier holder of this guest name sent is not theirs: asked as ""
         # (nobody's key), the store answers FORBIDDEN with it, and only a moderator's or
         # an administrator's delete goes on.
-        own_key = "" if msg_id <= session.epoch else me
+        own_key = "" if earlier_holding(session.epoch, msg_id) else me
         # Those who block the sender hear nothing of the change (nor of the message).
         sender = sender_key if sender_key is not None else me
         quiet_for = frozenset(owner for owner, blocked in self.relay.blocked.items() if sender in blocked)
@@ -663,6 +678,8 @@ class AfterDelivered:
             if not theirs:
                 session.send(ErrorReply(ErrorCode.UNKNOWN_MESSAGE, f"message {receipt.msg_id} was not sent to you"))
 
+        if earlier_holding(session.epoch, receipt.msg_id):  # sent to an earlier holder of this guest name
+            return confirmed(False)
         self.store_call(session, None, self.relay.store.confirm_change, receipt.msg_id, session.key, receipt.at,
                         callback=confirmed)
 

@@ -23,6 +23,8 @@ _RATES = {
     "late_receipts_per_address": (None, "LATE_RECEIPTS_PER_ADDRESS"),
     "acks_per_connection": (None, "ACKS_PER_CONNECTION"),
     "acks_per_address": (None, "ACKS_PER_ADDRESS"),
+    "late_receipts_floor_per_connection": (None, "LATE_RECEIPTS_FLOOR_PER_CONNECTION"),
+    "acks_floor_per_connection": (None, "ACKS_FLOOR_PER_CONNECTION"),
     "read_bytes_per_connection": (None, "READ_BYTES_PER_SECOND_PER_CONNECTION"),
     "login_checks_per_second": (None, "LOGIN_CHECKS_PER_SECOND"),
 }
@@ -50,11 +52,13 @@ _NUMBERS = {
     "typing_interval": (_SECONDS, 0, True),
     # A token bucket charges a cost above its burst as the burst (server/limits.py): a burst
     # of 0 (or NaN, or infinity) lets everything through. The floor's burst may be under
-    # one, which turns the floor off (const.py).
+    # one, which turns the floor off (const.py); so may the late receipts' and the acks' floors.
     "burst_per_connection": (_NUMBER, 0, False), "burst_per_address": (_NUMBER, 0, False),
     "burst_floor_per_connection": (_NUMBER, 0, True), "login_checks_burst": (_NUMBER, 0, False),
     "room_post_burst": (_NUMBER, 0, False), "late_receipts_burst_per_address": (_NUMBER, 0, False),
     "acks_burst_per_connection": (_NUMBER, 0, False), "acks_burst_per_address": (_NUMBER, 0, False),
+    "late_receipts_burst_floor_per_connection": (_NUMBER, 0, True),
+    "acks_burst_floor_per_connection": (_NUMBER, 0, True),
     "bytes_burst_per_connection": (_NUMBER, 0, False), "read_bytes_burst_per_connection": (_NUMBER, 0, False),
 }
 
@@ -144,6 +148,12 @@ class ServerConfig:
     acks_burst_per_connection: float = const.ACKS_BURST_PER_CONNECTION
     acks_per_address: float = const.ACKS_PER_ADDRESS
     acks_burst_per_address: float = const.ACKS_BURST_PER_ADDRESS
+    # What a connection may still spend of each while its address's budget is spent (the
+    # floors, as for requests: rate_floor_per_connection); a burst under one: no floor.
+    late_receipts_floor_per_connection: float = const.LATE_RECEIPTS_FLOOR_PER_CONNECTION
+    late_receipts_burst_floor_per_connection: float = const.LATE_RECEIPTS_BURST_FLOOR_PER_CONNECTION
+    acks_floor_per_connection: float = const.ACKS_FLOOR_PER_CONNECTION
+    acks_burst_floor_per_connection: float = const.ACKS_BURST_FLOOR_PER_CONNECTION
     # Bytes read from one connection (server/session.py, the read budget), per read.
     read_bytes_per_connection: float = const.READ_BYTES_PER_SECOND_PER_CONNECTION
     read_bytes_burst_per_connection: int = const.READ_BYTES_BURST_PER_CONNECTION
@@ -193,8 +203,8 @@ class ServerConfig:
             raise ValueError(f"registrations_per_address is a number per hour, more than 0, not "
                              f"{self.registrations_per_address:g} "
                              f"({const.LOCAL_SETTINGS.where('REGISTRATIONS_PER_ADDRESS')})")
-        # After the rates: the command line's rate sets its burst too (twice it), so a bad
-        # rate is said as the rate.
+        # After the rates: the command line's rate may set its burst too (twice it:
+        # chatserver.request_burst), so a bad rate is said as the rate.
         for field, rule in _NUMBERS.items():
             value = getattr(self, field)
             problem = _number_problem(value, *rule)

@@ -93,6 +93,16 @@ class Holding:
 NO_HOLDING = Holding("", b"", 0, None)
 
 
+def earlier_holding(epoch: int, msg_id: int) -> bool:
+    """Whether message ``msg_id`` belongs to an earlier holding of the name of a session
+    whose epoch is ``epoch`` (its ``ClientSession.epoch``): nothing of it passes on
+    (PROTOCOL.md "Guest names"). The one rule for every frame that names such a message:
+    a ``receipt``, ``ack``, ``edit_receipt`` or ``read`` of it is answered as one of an id
+    that is not the session's (``unknown_message``), and the store is not asked; an
+    ``edit`` or ``delete``, as someone else's message; a read mark up to it is not told."""
+    return msg_id <= epoch
+
+
 # The token hash of a holding its guest gave up (GuestNames.give_up): no token's digest is
 # empty, so none proves it, and once its holder left it is not held (GuestNames.hold_left).
 # Stored as it is (SQLite, Redis): a holding read back at a restart, or by another node, is

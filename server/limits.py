@@ -138,20 +138,32 @@ class TokenBucket:
 class SharedBudget:
     """A connection's token bucket (``own``) and its address's (``shared``, the same
     object for all the address's connections), spent together: a cost passes when both
-    let it, and is then spent from both; refused, from neither."""
+    let it, and is then spent from both; refused, from neither. With a ``floor`` (the
+    connection's own, as the request rate's: const.py), a cost the address's refuses
+    still passes if the floor holds all of it (spent from ``own`` and the floor), so that
+    one connection's flood cannot leave its address's other connections nothing; a cost
+    above the floor's burst never passes on it (a bucket charges such a cost as its burst)."""
 
     own: TokenBucket
     shared: TokenBucket
+    floor: TokenBucket | None = None
 
     def take(self, now: float, cost: float = 1.0) -> float:
         """:meth:`TokenBucket.take` of both: 0.0, or the seconds until the one that
-        refuses would let ``cost`` pass (the connection's first)."""
+        refuses would let ``cost`` pass (the connection's first; the address's, or the
+        floor if it would be sooner)."""
         own = self.own
         wait = own.take(now, cost)
         if wait:
             return wait
         wait = self.shared.take(now, cost)
         if wait:
+            floor = self.floor
+            if floor is not None and cost <= floor.burst:
+                floor_wait = floor.take(now, cost)
+                if not floor_wait:
+                    return 0.0  # on the floor: spent from own and the floor
+                wait = min(wait, floor_wait)
             own.tokens += cost if cost < own.burst else own.burst  # given back: neither is spent
         return wait
 

@@ -115,7 +115,7 @@ from .afterdelivered import AfterDelivered
 from .blockdesk import BlockDesk
 from .historydesk import HistoryDesk
 from .config import ServerConfig
-from .guests import NO_HOLDING, Claim, Holding
+from .guests import NO_HOLDING, Claim, Holding, earlier_holding
 from .intake import Intake
 from .limits import SharedBudget, TokenBucket, retry_seconds, wait_words
 from .login import LoginDesk, LoginResult, Offload, held_error, lookalike_error, unavailable_error
@@ -370,6 +370,9 @@ class Relay:
         # first one: per session, and per address group (kept as _per_group's buckets are).
         self._late_budgets: dict[ClientSession, TokenBucket] = {}
         self._late_per_address: dict[str, TokenBucket] = {}
+        # ... and per session what it may still send while its address's is spent (made at
+        # its first refusal by the address's: _late_floor).
+        self._late_floors: dict[ClientSession, TokenBucket] = {}
         # While a batched receipt is handled: how many of its ids were over that budget,
         # answered once at its end (_receipts); None between frames.
         self._late_refused: int | None = None
@@ -473,6 +476,7 @@ class Relay:
         self.presence.forget(session)  # and the notices it missed while lagging
         self.intake.forget(session)
         self._late_budgets.pop(session, None)
+        self._late_floors.pop(session, None)
         self._settled_while_fetching.pop(session, None)
         self._untold.discard(session)
         self._ack_budgets.pop(session, None)
@@ -1540,6 +1544,9 @@ class Relay:
                 session.send(ErrorReply(ErrorCode.UNKNOWN_MESSAGE, f"message {msg_id} was not sent to you"))
             # else: a receipt sent twice; the first one counted.
 
+        if earlier_holding(session.epoch, msg_id):  # sent to an earlier holder of this guest name
+            checked((None, None))  # (after the budget: answered as any id not sent to this user)
+            return
         self.store.confirm_late(msg_id, key, checked)
 
     def _late_wait(self, session: ClientSession) -> float:
@@ -1558,7 +1565,25 @@ class Relay:
         if shared is None:
             shared = self._late_per_address[group] = TokenBucket(
                 self.config.late_receipts_per_address, self.config.late_receipts_burst_per_address)
-        return shared.take_one(now)
+        wait = shared.take_one(now)
+        if wait:  # the connection's floor may let it pass (then spent from it)
+            floor = self._late_floor(session)
+            if floor is not None and not floor.take_one(now):
+                return 0.0
+        return wait
+
+    def _late_floor(self, session: ClientSession) -> TokenBucket | None:
+        """The late receipts ``session`` may still send while its address's budget of them
+        is spent (const.LATE_RECEIPTS_FLOOR_PER_CONNECTION), as the request rate's floor
+        (:meth:`_floor`): None with a burst under one (no floor). Made at its first refusal
+        by the address's budget; forgotten with the session."""
+        if self.config.late_receipts_burst_floor_per_connection < 1.0:
+            return None
+        floor = self._late_floors.get(session)
+        if floor is None:
+            floor = self._late_floors[session] = TokenBucket(self.config.late_receipts_floor_per_connection,
+                                                             self.config.late_receipts_burst_floor_per_connection)
+        return floor
 
     def _late_over_budget(self, session: ClientSession, refused: int) -> None:
         """Answer ``refused`` late receipts of one frame over their budget: one error, one
@@ -1568,7 +1593,11 @@ class Relay:
         wait = self._late_budgets[session].wait(now)
         shared = self._late_per_address.get(self._per_address[session.address][2])
         if shared is not None:
-            wait = max(wait, shared.wait(now))
+            shared_wait = shared.wait(now)
+            floor = self._late_floors.get(session) if shared_wait else None
+            if floor is not None:  # the connection's floor may come first
+                shared_wait = min(shared_wait, floor.wait(now))
+            wait = max(wait, shared_wait)
         self.log_lines.log("late receipt{s} over the budget", session.address, logging.INFO,
                            "late receipts of %r over the budget: %d not done", session, refused)
         session.send(ErrorReply(ErrorCode.RATE_LIMITED, f"too many receipts for messages not in flight ({refused} "
@@ -1663,7 +1692,8 @@ class Relay:
         if budget is None or session in self.outcome_pages or not budget.take_held(len(msg_ids)):
             if self._acks_over_budget(session, msg_ids):
                 return
-        if session in self.outcome_pages:  # each ack is weighed against the login's pages
+        # Each ack is weighed against the login's pages, or the earlier holding's ids refused.
+        if session in self.outcome_pages or earlier_holding(session.epoch, min(msg_ids, default=0)):
             for msg_id in msg_ids:
                 self._acknowledge(session, msg_id)
             return
@@ -1691,7 +1721,10 @@ class Relay:
             shared = self._acks_per_address.get(group)
             if shared is None:
                 shared = self._acks_per_address[group] = TokenBucket(*self.config.ack_address_budget)
-            budget = self._ack_budgets[session] = SharedBudget(TokenBucket(*self.config.ack_budget), shared)
+            config = self.config  # and what it may still ack while its address's is spent (None: no floor)
+            floor = (TokenBucket(config.acks_floor_per_connection, config.acks_burst_floor_per_connection)
+                     if config.acks_burst_floor_per_connection >= 1.0 else None)
+            budget = self._ack_budgets[session] = SharedBudget(TokenBucket(*config.ack_budget), shared, floor)
         wait = budget.take(time.monotonic(), float(cost))
         if not wait:
             return False
@@ -1703,6 +1736,9 @@ class Relay:
 
     def _acknowledge(self, session: ClientSession, msg_id: int) -> None:
         """The sender's client took in the outcome of its message ``msg_id``: stop telling it."""
+        if earlier_holding(session.epoch, msg_id):  # sent by an earlier holder of this guest name
+            self._ack_recorded((session, msg_id), False)  # as any id not sent by this user
+            return
         # Submitted before any next page is fetched, so that page does not tell it again.
         # (A method object binding the pair, not a partial: see unavailable.)
         self.store.record_ack(msg_id, session.key, MethodType(self._bound_ack_recorded, (session, msg_id)))

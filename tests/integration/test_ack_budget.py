@@ -172,3 +172,40 @@ def test_a_school_behind_one_address_reconnecting_at_once_has_every_ack_done(loo
     assert set(states(bench).values()) == {("delivered", True)}
     assert len(states(bench)) == students * count
     bench.store.close()
+
+
+def test_one_flooders_connections_leave_a_classmate_a_floor_of_acks(loop, store_kind):
+    # A school's NAT: twelve connections of Mallory's spend the address's whole budget of
+    # acks; Carol, behind the same address, still has the ack of her message's outcome
+    # recorded (const.ACKS_*FLOOR*), while Mallory's frames of a thousand never pass on it.
+    bench = RelayBench(loop, store_kind)
+    shipped_rates(bench)
+    carol, bob = log_in(bench, "Carol"), log_in(bench, "Bob")
+    [msg_id] = send(bench, carol, "Bob", 1)
+    bench.relay.handle(bob, Receipts((msg_id,)))
+    bench.settle()
+    assert [d.msg_id for d in carol.take(Delivered)] == [msg_id]
+    sessions = [log_in(bench, f"Mallory{n}") for n in range(13)]
+    asked = counting(bench, "record_ack")
+    per_frame = const.MAX_PENDING_RECEIPTS
+    started = time.monotonic()
+    for frame in range(2):
+        for n, session in enumerate(sessions[:-1]):
+            first = 10**12 + (frame * len(sessions) + n) * per_frame
+            bench.relay.handle(session, OutcomeAcks(tuple(range(first, first + per_frame))))
+    assert any(e.code == ErrorCode.RATE_LIMITED for e in sessions[-2].take(ErrorReply))
+    for n in range(per_frame):  # what refilled meanwhile, spent by the last one's single acks
+        bench.relay.handle(sessions[-1], OutcomeAck(10**13 + n))
+        if any(e.code == ErrorCode.RATE_LIMITED for e in sessions[-1].take(ErrorReply)):
+            break
+    else:
+        raise AssertionError("the address's budget was never spent")
+    bench.relay.handle(carol, OutcomeAck(msg_id))
+    elapsed = time.monotonic() - started
+    bench.settle()
+    assert not carol.take(ErrorReply)
+    assert states(bench)[msg_id] == ("delivered", True)
+    floor = const.ACKS_BURST_FLOOR_PER_CONNECTION + const.ACKS_FLOOR_PER_CONNECTION * elapsed
+    budget = const.ACKS_BURST_PER_ADDRESS + const.ACKS_PER_ADDRESS * elapsed + per_frame + 2 * floor + 1
+    assert len(asked) <= budget, f"{len(asked)} store operations from one address"
+    bench.store.close()

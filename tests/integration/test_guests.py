@@ -38,7 +38,7 @@ from server.relay import Relay
 from server.store import StoreUnavailable
 from waits import wait_until
 from wire import WireClient
-from test_store import RelayBench, loop, open_store, store_kind  # noqa: F401  (fixtures)
+from test_store import FakeSession, RelayBench, loop, open_store, store_kind  # noqa: F401  (fixtures)
 
 NOTICES = (UserJoined, UserLeft)
 NOTICES_AND_MAIL = (UserJoined, UserLeft, RoomMessage, Accepted, Delivered, DirectMessage)
@@ -951,4 +951,120 @@ def test_a_guest_back_while_the_store_is_asked_is_not_forgotten(loop, store_kind
     bench.relay.disconnected(bob, None)
     again = Relay(ServerConfig(), bench.store)  # and the store kept him too
     assert "bob" in again.logins.guests.holdings and "bob" in again.known
+    bench.store.close()
+
+
+def featured(bench: RelayBench, name: str, tokens: dict[str, str]):
+    """A session of guest ``name`` (with the token in ``tokens``, if any: ``{}`` for a
+    newcomer) whose hello asked for read receipts and edits."""
+    from protocol import BATCH_ACKS, EDITS, READ
+    bench.ports += 1
+    session = FakeSession(bench.ports)
+    bench.relay.connected(session)
+    bench.relay.handle(session, Hello("h", name, const.PROTOCOL_VERSION, None, False, tokens.get(name.lower()),
+                                      (READ, EDITS, BATCH_ACKS)))
+    bench.settle()
+    [welcome] = session.take(Welcome)
+    if welcome.resume:
+        tokens[name.lower()] = welcome.resume
+    return session
+
+
+def earlier_zoe(bench: RelayBench):
+    """Alice and the first Zoe (a guest) write to each other, each confirms and reads the
+    other's message, Alice edits hers, the first Zoe leaves: Alice, and (Alice's message to
+    Zoe, Zoe's message to Alice, the edit's stamp)."""
+    from protocol import Edit, Edited, Read
+    bench.relay.logins.guests.hold = 0.0
+    alice, zoe = featured(bench, "Alice", bench.tokens), featured(bench, "Zoe", {})
+    bench.relay.handle(alice, SendDirect("a1", "Zoe", "for the first Zoe"))
+    bench.relay.handle(zoe, SendDirect("z1", "Alice", "from the first Zoe"))
+    bench.settle()
+    [to_zoe], [to_alice] = zoe.take(DirectMessage), alice.take(DirectMessage)
+    bench.relay.handle(zoe, Receipt(to_zoe.msg_id))
+    bench.relay.handle(alice, Receipt(to_alice.msg_id))
+    bench.relay.handle(alice, Read("Zoe", to_alice.msg_id))
+    bench.relay.handle(alice, Edit("e1", to_zoe.msg_id, "still for the first Zoe"))
+    bench.settle()
+    [edited] = zoe.take(Edited)
+    assert not alice.take(ErrorReply) and not zoe.take(ErrorReply)
+    bench.relay.disconnected(zoe, None)  # unconfirmed: its edit, and the outcome of its message
+    return alice, to_zoe.msg_id, to_alice.msg_id, edited.at
+
+
+def test_a_newcomer_confirms_and_acks_nothing_of_the_earlier_holders_messages(loop, store_kind):
+    # As "read" (afterdelivered._read): a receipt, an edit_receipt and an ack for the
+    # earlier holder's messages get unknown_message, as for any id that is not the session's
+    # (PROTOCOL.md "Guest names"), and the store is not asked to change them.
+    from protocol import EditReceipt, OutcomeAck, OutcomeAcks, Receipts
+    bench = RelayBench(loop, store_kind)
+    alice, to_zoe, from_zoe, at = earlier_zoe(bench)
+    newcomer = featured(bench, "Zoe", {})
+    frames = (Receipt(to_zoe), Receipts((to_zoe,)), EditReceipt(to_zoe, at), OutcomeAck(from_zoe),
+              OutcomeAcks((from_zoe,)))
+    answers = {}
+    for frame in frames:
+        bench.relay.handle(newcomer, frame)
+        bench.settle()
+        answers[type(frame).__name__] = [e.code for e in newcomer.take(ErrorReply)]
+    assert answers == {type(frame).__name__: [ErrorCode.UNKNOWN_MESSAGE] for frame in frames}
+    bench.store.close()
+
+
+def test_a_newcomers_history_with_a_peer_tells_no_read_mark_of_the_earlier_holding(loop, store_kind):
+    # Alice read the first Zoe's message: that mark is a message id of the earlier holding,
+    # not the newcomer's to learn, neither on the page nor in the read frame after it.
+    from protocol import Read
+    bench = RelayBench(loop, store_kind)
+    alice, to_zoe, from_zoe, at = earlier_zoe(bench)
+    newcomer = featured(bench, "Zoe", {})
+    bench.relay.handle(newcomer, HistoryRequest("hist", "Alice", 50))
+    bench.settle()
+    [page] = newcomer.take(HistoryPage)
+    assert (page.messages, page.read_up_to) == ((), None)
+    assert not newcomer.take(Read)
+    bench.store.close()
+
+
+def test_a_newcomer_is_not_told_a_peer_read_the_earlier_holders_message(loop, store_kind):
+    # Alice, back, reads what the first Zoe wrote her: her read mark goes to her own other
+    # devices, never to the newcomer, whose holding that message is not.
+    from protocol import Read
+    bench = RelayBench(loop, store_kind)
+    bench.relay.logins.guests.hold = 0.0
+    alice, zoe = featured(bench, "Alice", bench.tokens), featured(bench, "Zoe", {})
+    bench.relay.handle(zoe, SendDirect("z1", "Alice", "from the first Zoe"))
+    bench.settle()
+    [from_zoe] = alice.take(DirectMessage)
+    bench.relay.handle(alice, Receipt(from_zoe.msg_id))
+    bench.relay.disconnected(zoe, None)
+    newcomer = featured(bench, "Zoe", {})
+    bench.relay.handle(alice, Read("Zoe", from_zoe.msg_id))
+    bench.settle()
+    assert not alice.take(ErrorReply)
+    assert not newcomer.take(Read)
+    bench.store.close()
+
+
+def test_a_newcomer_is_not_told_a_read_of_the_earlier_holders_message_from_another_node(loop):
+    # In a cluster the mark comes routed from the reader's node (AfterDelivered.routed):
+    # the newcomer's node leaves it out as the reader's node would.
+    from protocol import READ, Read
+    from protocol.codec import encode
+    bench = RelayBench(loop, "memory")
+    bench.relay.logins.guests.hold = 0.0
+    bench.relay.disconnected(featured(bench, "Alice", bench.tokens), None)  # known; now on another node
+    zoe = featured(bench, "Zoe", {})
+    bench.relay.handle(zoe, SendDirect("z1", "Alice", "the first Zoe's last"))
+    bench.settle()
+    [theirs] = zoe.take(Queued)
+    bench.relay.disconnected(zoe, None)
+    newcomer = featured(bench, "Zoe", {})
+    bench.relay.handle(newcomer, SendDirect("z3", "Alice", "from the new Zoe"))
+    bench.settle()
+    [mine] = newcomer.take(Queued)
+    for msg_id in (theirs.msg_id, mine.msg_id):
+        bench.relay.after.routed("zoe", "alice", READ, encode(Read("Zoe", msg_id, "Alice")), time.time())
+    frames = [frame for frame in newcomer.take(bytes) if b'"read"' in frame]
+    assert frames == [encode(Read("Zoe", mine.msg_id, "Alice"))]
     bench.store.close()

@@ -95,7 +95,43 @@ def test_many_connections_from_one_address_share_its_budget(loop, store_kind):
         bench.relay.handle(mallory, Receipts(tuple(10**12 + n * 10**6 + i for i in range(const.MAX_PENDING_RECEIPTS))))
     elapsed = time.monotonic() - started
     bench.settle()
-    budget = const.LATE_RECEIPTS_BURST_PER_ADDRESS + const.LATE_RECEIPTS_PER_ADDRESS * elapsed + 1
+    # The address's budget, and each connection's floor beyond it (const.LATE_RECEIPTS_*FLOOR*).
+    floor = const.LATE_RECEIPTS_BURST_FLOOR_PER_CONNECTION + const.LATE_RECEIPTS_FLOOR_PER_CONNECTION * elapsed
+    budget = const.LATE_RECEIPTS_BURST_PER_ADDRESS + const.LATE_RECEIPTS_PER_ADDRESS * elapsed + len(floods) * floor + 1
     assert len(asked) <= budget, f"{len(asked)} store operations from one address"
     assert any(e.code == ErrorCode.RATE_LIMITED for e in floods[-1].take(ErrorReply))
+    bench.store.close()
+
+
+def test_one_flooders_connections_leave_a_classmate_a_floor_of_late_receipts(loop, store_kind):
+    # A school's NAT: Mallory's eight connections spend the address's whole budget of late
+    # receipts; Bob, behind the same address, back after a restart, still has his
+    # reconnection's few dozen late receipts recorded (const.LATE_RECEIPTS_*FLOOR*).
+    bench = RelayBench(loop, store_kind)
+    alice, bob = log_in(bench, "Alice"), log_in(bench, "Bob")
+    ids = send(bench, alice, "Bob", 30)
+    assert [dm.msg_id for dm in bob.take(DirectMessage)] == ids  # shown, not confirmed yet
+    bench.relay = relay = Relay(bench.relay.config, bench.store)  # a restart: nothing in flight
+    floods = [log_in(bench, f"Mallory{n}") for n in range(8)]  # one address (FakeSession's)
+    asked = counting(bench, "confirm_late")
+    started = time.monotonic()
+    for n, mallory in enumerate(floods):
+        relay.handle(mallory, Receipts(tuple(10**12 + n * 10**6 + i for i in range(const.MAX_PENDING_RECEIPTS))))
+    assert any(e.code == ErrorCode.RATE_LIMITED for e in floods[-1].take(ErrorReply))  # the address's is spent
+    bench.ports += 1
+    again = FakeSession(bench.ports)
+    relay.connected(again)
+    relay.handle(again, Hello("h2", "Bob", const.PROTOCOL_VERSION, None, False, bench.tokens.get("bob"),
+                              (BATCH_ACKS,)))
+    assert again.take(Welcome)
+    relay.handle(again, Receipts(tuple(ids)))
+    elapsed = time.monotonic() - started
+    bench.settle()
+    assert not again.take(ErrorReply)
+    stored = states(bench)
+    assert {stored[msg_id][0] for msg_id in ids} == {"delivered"}
+    # And the floors are bounded: the address's budget and each connection's floor.
+    floor = const.LATE_RECEIPTS_BURST_FLOOR_PER_CONNECTION + const.LATE_RECEIPTS_FLOOR_PER_CONNECTION * elapsed
+    budget = const.LATE_RECEIPTS_BURST_PER_ADDRESS + const.LATE_RECEIPTS_PER_ADDRESS * elapsed + 9 * floor + 1
+    assert len(asked) <= budget, f"{len(asked)} store operations from one address"
     bench.store.close()

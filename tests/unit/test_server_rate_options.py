@@ -51,3 +51,31 @@ def test_a_positive_rate_feeds_the_config():
                                                            "--rate-per-address", "7"]))
     assert (config.rate_per_connection, config.burst_per_connection) == (0.3, 0.6)
     assert (config.rate_per_address, config.burst_per_address) == (7.0, 14.0)
+
+
+@pytest.mark.parametrize("rate, burst", [("RATE_PER_CONNECTION", "BURST_PER_CONNECTION"),
+                                         ("RATE_PER_ADDRESS", "BURST_PER_ADDRESS")])
+def test_a_burst_set_in_const_py_counts(monkeypatch, rate, burst):
+    """An operator who edits a burst in const.py (or the settings file) gets that burst,
+    with or without a rate on the command line; without a burst of their own, a rate on
+    the command line brings twice itself."""
+    field = burst.lower()
+    assert getattr(chatserver.config_from(chatserver.parse_args([])), field) == getattr(const, burst)
+    option = f"--{rate.lower().replace('_', '-')}"
+    assert getattr(chatserver.config_from(chatserver.parse_args([option, "7"])), field) == 14.0
+    monkeypatch.setattr(const, burst, 3 * getattr(const, burst))
+    assert getattr(chatserver.config_from(chatserver.parse_args([])), field) == getattr(const, burst)
+    assert getattr(chatserver.config_from(chatserver.parse_args([option, "7"])), field) == getattr(const, burst)
+
+
+def test_a_burst_named_in_the_settings_file_counts_even_at_twice_the_rate(monkeypatch):
+    settings = Path("/etc/chat/const_local.py")
+    monkeypatch.setattr(const, "LOCAL_SETTINGS", overrides.Applied(settings, ("BURST_PER_CONNECTION",)))
+    config = chatserver.config_from(chatserver.parse_args(["--rate-per-connection", "7"]))
+    assert (config.rate_per_connection, config.burst_per_connection) == (7.0, const.BURST_PER_CONNECTION)
+
+
+def test_a_rate_set_in_const_py_keeps_const_py_s_burst(monkeypatch):
+    monkeypatch.setattr(const, "RATE_PER_ADDRESS", 50.0)
+    config = chatserver.config_from(chatserver.parse_args([]))
+    assert (config.rate_per_address, config.burst_per_address) == (50.0, const.BURST_PER_ADDRESS)

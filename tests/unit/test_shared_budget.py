@@ -70,3 +70,22 @@ def test_a_refused_take_says_how_long_until_the_token_is_there_as_take_does():
     bucket, same = TokenBucket(rate=4.0, burst=1.0), TokenBucket(rate=4.0, burst=1.0)
     assert bucket.take_one(0.0) == same.take(0.0) == 0.0
     assert bucket.take_one(0.1) == same.take(0.1) == 0.15  # 0.4 of a token there: 0.6 more at 4 a second
+
+
+def test_a_connections_floor_lets_pass_what_the_spent_address_refuses_within_its_own_burst():
+    # The acks' floor (const.ACKS_*FLOOR*): the address's budget is spent by others; Carol's
+    # floor still lets her small frames pass, spent from her own and the floor, never a frame
+    # above the floor's burst (a bucket would charge it as its burst), and the wait she is
+    # told is the sooner of the address's and the floor's.
+    shared = TokenBucket(rate=10.0, burst=30.0)
+    assert shared.take(0.0, 30.0) == 0.0  # spent by someone else
+    carol = SharedBudget(TokenBucket(100.0, 200.0), shared, TokenBucket(rate=1.0, burst=5.0))
+    assert carol.take(0.0, 3.0) == 0.0
+    assert (carol.own.tokens, shared.tokens, carol.floor.tokens) == (197.0, 0.0, 2.0)
+    assert carol.take(0.0, 6.0) == 0.6  # above the floor's burst: the address's wait
+    assert carol.take(0.0, 3.0) == 0.3  # the address's three come first (0.3 s), not the floor's one more (1 s)
+    assert carol.own.tokens == 197.0  # refused: given back
+    assert carol.take(0.0, 2.0) == 0.0 and carol.floor.tokens == 0.0
+    assert carol.take(0.1, 2.0) == 0.1  # the address's one more (0.1 s) before the floor's 1.9 (1.9 s)
+    no_floor = SharedBudget(TokenBucket(100.0, 200.0), shared)
+    assert no_floor.take(0.0, 1.0) == 0.1 and no_floor.own.tokens == 200.0
