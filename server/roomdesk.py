@@ -1251,10 +1251,12 @@ class RoomDesk:
         # Answers still to come; whether one said the store may have done it.
         waiting = [len(changes), False]
         unsent: set[str] = set()  # rooms the store raised on: put back already
+        called: set[str] = set()  # rooms the store answered
 
         def answered(key: str, record: str | None, failure: StoreUnavailable | None) -> None:
             waiting[0] -= 1
             if key not in unsent:
+                called.add(key)
                 left = self._saving.pop(key) - 1
                 if left:
                     self._saving[key] = left
@@ -1301,8 +1303,9 @@ class RoomDesk:
                                            lambda _result, key=key, record=record: answered(key, record, None),
                                            lambda failure, key=key, record=record: answered(key, record, failure))
             except Exception as error:  # whatever it is, no answer will come
-                self.log_lines.log("room save{s} the store raised on", "store", logging.ERROR,
-                                   "the store raised on saving room %s: %s", key, error, exc_info=True)
+                if key in called:
+                    raise  # not the store's: an answer it gave at once, and what that did, raised
+                self._raised(key, error)
                 self._saving[key] -= 1
                 if not self._saving[key]:
                     del self._saving[key]
@@ -1442,9 +1445,18 @@ class RoomDesk:
         for key, record in changes:
             notices = [(_named_key(e), _notice_frame(e).decode("utf-8")) for e in decision
                        if type(e) is Notice and room_key(e.room) == key]
-            self.relay.peers.save_room(key, self._versions.get(key, 0), record, notices,
-                                       lambda reply, key=key, record=record: answered(key, record, reply),
-                                       _lookalike(record or self._saved.get(key)))
+            try:
+                self.relay.peers.save_room(key, self._versions.get(key, 0), record, notices,
+                                           lambda reply, key=key, record=record: answered(key, record, reply),
+                                           _lookalike(record or self._saved.get(key)))
+            except Exception as error:  # whatever it is, no reply will come: not stored
+                self._raised(key, error)
+                answered(key, record, None)
+
+    def _raised(self, key: str, error: Exception) -> None:
+        """Log that saving room ``key`` raised ``error`` at once (a traceback, then a count)."""
+        self.log_lines.log("room save{s} the store raised on", "store", logging.ERROR,
+                           "the store raised on saving room %s: %s", key, error, exc_info=True)
 
     def _keep(self, key: str, record: str | None) -> None:
         if record is None:

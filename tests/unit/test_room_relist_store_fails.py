@@ -251,3 +251,58 @@ def test_a_save_the_store_raises_on_is_answered_unavailable_undone_and_no_list_w
     store.run()
     assert "ann" in stored_members(store, "#redes") and notices(olga) == [("#redes", "topic", "Olga"),
                                                                           ("#redes", "joined", "Ann")]
+
+
+@pytest.mark.logs_tracebacks("Redis's save raises on purpose: its traceback is logged once")
+def test_in_a_cluster_a_save_that_raises_is_answered_and_holds_the_room_for_nobody(caplog) -> None:
+    """In a cluster a room's requests take turns (_busy) and a list of one's rooms waits for
+    the saves on their way (_saves_open): a save that raised left both for ever."""
+    desk, relay, page, _phone = stored_setting()
+    raised: list[str] = []
+
+    def save_room(key: str, *args: Any) -> None:
+        raised.append(key)
+        raise ConnectionError("the link to Redis broke")
+
+    relay.peers.shares_rooms = True
+    relay.peers.save_room = save_room
+    olga = Told("Olga")
+    relay.registry.by_key["olga"] = [olga]
+    with caplog.at_level("ERROR", logger="chat"):
+        desk.set_topic(olga, SetTopic("t1", "#redes", "redes de computadores"))  # type: ignore[arg-type]
+    (answer,) = olga.sent
+    assert raised == [room_key("#redes")] and answer.code == ErrorCode.UNAVAILABLE and not answer.uncertain
+    assert desk.rooms.get("#redes").topic == ""
+    assert desk._busy == {} and desk._saves_open == {}
+    desk.list_rooms(page, RoomsRequest("r1", mine=True))  # type: ignore[arg-type]
+    assert my_rooms(page) == ["#lab", "#redes"]
+    assert len(caplog.records) == 1
+
+
+class AtOnceStore(RoomStore):
+    """A store that answers a room's save at once, inside save_room."""
+
+    def save_room(self, key: str, record: str | None, callback: Callable[[Any], None],
+                  on_error: Callable[[Any], None]) -> None:
+        super().save_room(key, record, callback, on_error)
+        self.run()
+
+
+def test_a_save_answered_at_once_whose_answer_raises_is_not_taken_for_a_store_that_raised() -> None:
+    desk, relay, _page, _phone = stored_setting()
+    relay.store = AtOnceStore()
+    ann = Told("Ann")
+    relay.registry.by_key["ann"] = [ann]
+    desk.join(ann, JoinRoom("j1", "#redes"))  # type: ignore[arg-type]
+    assert [type(e).__name__ for e in ann.sent] == ["RoomInfo"] and desk._saving == {} and desk._saves_open == {}
+
+    def broken(event: object) -> None:
+        raise ValueError("a bug in the answer")
+
+    vic = Told("Vic")
+    vic.send = broken  # type: ignore[method-assign]
+    relay.registry.by_key["vic"] = [vic]
+    with pytest.raises(ValueError, match="a bug in the answer"):  # the bug itself, to the store (which logs it)
+        desk.join(vic, JoinRoom("j2", "#redes"))  # type: ignore[arg-type]
+    assert "vic" in desk.rooms.get("#redes").members and "vic" in stored_members(relay.store, "#redes")
+    assert desk._saving == {} and desk._saves_open == {}
