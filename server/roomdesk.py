@@ -1039,6 +1039,9 @@ class RoomDesk:
             # one must not store it with its own. Tried again in a moment (as expire does).
             if self.schedule is not None and attempt + 1 < _ATTEMPTS:
                 self.schedule(0.05, lambda: self.name_changed_hands(key, attempt + 1))
+            else:
+                log.warning("the rooms of the earlier holder of the guest name %s could not be left: "
+                            "other changes of rooms here were waiting for Redis", key)
             return
         decision = self.rooms.forget(key, time.time())
 

@@ -306,3 +306,21 @@ def test_a_save_answered_at_once_whose_answer_raises_is_not_taken_for_a_store_th
         desk.join(vic, JoinRoom("j2", "#redes"))  # type: ignore[arg-type]
     assert "vic" in desk.rooms.get("#redes").members and "vic" in stored_members(relay.store, "#redes")
     assert desk._saving == {} and desk._saves_open == {}
+
+
+def test_in_a_cluster_a_hand_over_given_up_while_rooms_wait_for_redis_is_logged(caplog) -> None:
+    """A guest name's hand-over waits while another change of rooms here waits for Redis,
+    tried again a few times; given up, the earlier holder stays in their rooms (the
+    newcomer with them): the log said nothing of it."""
+    later: list[Callable[[], None]] = []
+    desk, relay, _laptop = setting(lambda delay, call: later.append(call))
+    relay.peers.shares_rooms = True
+    desk._busy[room_key("#lab")] = []  # a request on #lab waits for Redis
+    with caplog.at_level("WARNING", logger="chat"):
+        desk.name_changed_hands("bob")
+        while later:
+            later.pop(0)()
+    assert desk.rooms.rooms_of("bob") == ["#lab", "#redes"]
+    assert [r.getMessage() for r in caplog.records] == [
+        "the rooms of the earlier holder of the guest name bob could not be left: "
+        "other changes of rooms here were waiting for Redis"]
