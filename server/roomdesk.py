@@ -149,6 +149,11 @@ class RoomDesk:
         self._saves_open: dict[int, tuple[str, ...]] = {}
         self._saves_begun = 0
         self._saving: dict[str, int] = {}
+        # ... each such room -> the record of its last save on its way (what it is put back
+        # to if a later save cannot even be submitted), and the notices of failed changes
+        # that a later save on its way stores all the same (said when it is stored).
+        self._sent: dict[str, str | None] = {}
+        self._carried: dict[str, list[Notice]] = {}
         # Lists of one's rooms asked while changes were being stored (list_rooms with
         # ``mine``): [the saves awaited, the rooms of those that failed, answer(failed keys)].
         self._lists_waiting: list[list] = []
@@ -1034,12 +1039,26 @@ class RoomDesk:
             # one must not store it with its own. Tried again in a moment (as expire does).
             if self.schedule is not None and attempt + 1 < _ATTEMPTS:
                 self.schedule(0.05, lambda: self.name_changed_hands(key, attempt + 1))
+            else:
+                log.warning("the rooms of the earlier holder of the guest name %s could not be left: "
+                            "other changes of rooms here were waiting for Redis", key)
             return
         decision = self.rooms.forget(key, time.time())
 
         def failed(_maybe_done: bool = False) -> None:  # (as _save calls it; changed() too)
-            log.warning("the rooms of the earlier holder of the guest name %s could not be left: "
-                        "the store did not answer", key)
+            # Some rooms may have been stored (kept, and announced: _save), others put back.
+            rooms = [e.room for e in decision if type(e) is Notice and e.act == "left"]
+            stayed = [room for room in rooms if key in getattr(self.rooms.get(room), "members", ())]
+            if len(stayed) == len(rooms):
+                log.warning("the rooms of the earlier holder of the guest name %s could not be left: "
+                            "the store did not answer", key)
+                return
+            pending = [room for room in rooms if room not in stayed and self._saving.get(room_key(room))]
+            left = [room for room in rooms if room not in stayed and room not in pending]
+            log.warning("the earlier holder of the guest name %s %s: the store did not answer", key, "; ".join(
+                words % ", ".join(names) for words, names in (
+                    ("left %s", left), ("may have left %s (a later save of it decides)", pending),
+                    ("could not leave %s", stayed)) if names))
 
         def changed() -> None:
             if attempt + 1 < _ATTEMPTS:
@@ -1201,10 +1220,14 @@ class RoomDesk:
         the store answers in submission order: a room whose save failed is put back as last
         stored, unless a later save of it is on its way, whose record has this change too
         (then that one decides; put back over it, the room here would lack what the store
-        kept: a member, a topic); a room whose save succeeded is kept. ``maybe_done``: the
-        store may have kept some of it (it said so, a later save carries it, or another
-        room of the decision was stored). The lists of one's rooms asked meanwhile wait
-        for the answer (list_rooms)."""
+        kept: a member, a topic); a room whose save succeeded is kept. What is kept is
+        announced: the notices of a failed decision's rooms that were stored, at once;
+        those of a room a later save carries, when that save is stored (before its own),
+        never if it fails. A save the store raises on at once is not on its way: its room
+        is put back to its last save on its way (or as stored), and it is answered as
+        failed. ``maybe_done``: the store may have kept some of it (it said so, a later
+        save carries it, or another room of the decision was stored). The lists of one's
+        rooms asked meanwhile wait for the answer (list_rooms)."""
         changes = self.rooms.changes()
         if not changes:
             done()
@@ -1228,18 +1251,24 @@ class RoomDesk:
             self._save_shared(decision, changes, ended(done, True), ended(failed, False),
                               ended(changed, True) if changed is not None else ended(failed, False))
             return
-        for key, _record in changes:
-            self._saving[key] = self._saving.get(key, 0) + 1
         # Answers still to come; whether one said the store may have done it.
         waiting = [len(changes), False]
+        unsent: set[str] = set()  # rooms the store raised on: put back already
+        called: set[str] = set()  # rooms the store answered
 
         def answered(key: str, record: str | None, failure: StoreUnavailable | None) -> None:
             waiting[0] -= 1
-            left = self._saving.pop(key) - 1
-            if left:
-                self._saving[key] = left
+            if key not in unsent:
+                called.add(key)
+                left = self._saving.pop(key) - 1
+                if left:
+                    self._saving[key] = left
+                else:
+                    self._sent.pop(key, None)
             if failure is None:
                 self._keep(key, record)
+                for notice in self._carried.pop(key, ()):
+                    self._announce(notice)
             else:
                 failed_keys.append(key)
                 waiting[1] = waiting[1] or failure.maybe_done
@@ -1250,18 +1279,45 @@ class RoomDesk:
                     done()
                     return
                 maybe_done = waiting[1] or len(failed_keys) < len(changes)
+                own = [e for e in decision if type(e) is Notice]
                 for key in failed_keys:
+                    if key in unsent:
+                        continue
                     if self._saving.get(key):
                         maybe_done = True
+                        self._carried.setdefault(key, []).extend(e for e in own if room_key(e.room) == key)
                     else:
                         self.rooms.reset(key, self._saved.get(key))
+                        self._carried.pop(key, None)
+                kept = {key for key, _record in changes} - set(failed_keys)
+                for notice in own:
+                    if room_key(notice.room) in kept:
+                        self._announce(notice)  # its room was stored
                 failed(maybe_done)
             finally:
                 self._save_ended(number, failed_keys)
 
         for key, record in changes:
-            self.relay.store.save_room(key, record, lambda _result, key=key, record=record: answered(key, record, None),
-                                       lambda failure, key=key, record=record: answered(key, record, failure))
+            self._saving[key] = self._saving.get(key, 0) + 1
+            earlier = self._sent.get(key, self._saved.get(key))
+            self._sent[key] = record
+            try:
+                self.relay.store.save_room(key, record,
+                                           lambda _result, key=key, record=record: answered(key, record, None),
+                                           lambda failure, key=key, record=record: answered(key, record, failure))
+            except Exception as error:  # whatever it is, no answer will come
+                if key in called:
+                    raise  # not the store's: an answer it gave at once, and what that did, raised
+                self._raised(key, error)
+                self._saving[key] -= 1
+                if not self._saving[key]:
+                    del self._saving[key]
+                    self._sent.pop(key, None)
+                else:
+                    self._sent[key] = earlier
+                self.rooms.reset(key, earlier)
+                unsent.add(key)
+                answered(key, record, StoreUnavailable(str(error)))
 
     def _save_ended(self, number: int, failed_keys: list[str]) -> None:
         """Save ``number`` is answered (``failed_keys``: its rooms the store did not keep):
@@ -1392,9 +1448,18 @@ class RoomDesk:
         for key, record in changes:
             notices = [(_named_key(e), _notice_frame(e).decode("utf-8")) for e in decision
                        if type(e) is Notice and room_key(e.room) == key]
-            self.relay.peers.save_room(key, self._versions.get(key, 0), record, notices,
-                                       lambda reply, key=key, record=record: answered(key, record, reply),
-                                       _lookalike(record or self._saved.get(key)))
+            try:
+                self.relay.peers.save_room(key, self._versions.get(key, 0), record, notices,
+                                           lambda reply, key=key, record=record: answered(key, record, reply),
+                                           _lookalike(record or self._saved.get(key)))
+            except Exception as error:  # whatever it is, no reply will come: not stored
+                self._raised(key, error)
+                answered(key, record, None)
+
+    def _raised(self, key: str, error: Exception) -> None:
+        """Log that saving room ``key`` raised ``error`` at once (a traceback, then a count)."""
+        self.log_lines.log("room save{s} the store raised on", "store", logging.ERROR,
+                           "the store raised on saving room %s: %s", key, error, exc_info=True)
 
     def _keep(self, key: str, record: str | None) -> None:
         if record is None:

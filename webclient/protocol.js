@@ -129,7 +129,7 @@ function createChat(nextId = makeRequestIds()) {
     conversations: new Map(), // key -> {key, name, items, unread, historyAsked}
     requests: new Map(),      // request id -> {kind: hello|send|say|who|history|watch, item?, key?}
     throttle: newThrottle(0), // sends held back and paced after "rate_limited"/"unavailable" (throttle())
-    askAgain: [],             // [{at, request}]: a catch-up, history or lookup refused for now (askAgainLater)
+    askAgain: [],             // [{at, request}]: a catch-up, history, lookup, rooms list refused for now: askAgainLater
     watched: new Set(),       // keys this connection watches (the server forgets them with it)
     sent: new Map(),          // msg_id -> item, for our own messages
     seen: new Set(),          // seenKey()s of incoming messages already shown
@@ -1016,6 +1016,10 @@ const HANDLERS = {
       return;
     }
     if (request && ROOM_REQUESTS.includes(request.kind)) {
+      // The list of our rooms refused for now (a change of one was being stored, and failed):
+      // asked again after the wait, the rooms shown meanwhile as they were; said once given up.
+      if (askedAgainLater(request) && (frame.code === "unavailable" || frame.code === "rate_limited")
+          && askAgainLater(chat, request, frame.retry_after)) return;
       roomRequestFailed(chat, request, frame, message, out);
       return;
     }
@@ -1328,23 +1332,28 @@ const CATCH_UP_PATIENCE = 60;
 
 /** Whether ``request``, refused for now, is asked again after the server's wait (askAgainLater). */
 function askedAgainLater(request) {
-  return request.kind === "since" || request.kind === "whois" || (request.kind === "history" && !request.room);
+  return request.kind === "since" || request.kind === "whois" || (request.kind === "history" && !request.room)
+    || (request.kind === "rooms" && request.mine === true);
 }
 
-/** ``request`` (a "since", a person's "history" or "whois") was refused for now, the server
- * asking to wait ``retryAfter`` seconds: ask it again then (askAgainDue), while patience lasts.
- * A person's history or lookup given up on is asked again when the conversation is next opened
- * (a lookup is, while the name's presence is unknown: whoisFrames). */
+/** ``request`` (a "since", a person's "history" or "whois", the list of our rooms) was refused
+ * for now, the server asking to wait ``retryAfter`` seconds: ask it again then (askAgainDue),
+ * while patience lasts; true if it will be. A person's history or lookup given up on is asked
+ * again when the conversation is next opened (a lookup is, while the name's presence is
+ * unknown: whoisFrames); the list of our rooms at the next welcome (its refusal is said then). */
 function askAgainLater(chat, request, retryAfter) {
   const now = monotonicSeconds();
   const wait = Math.max(typeof retryAfter === "number" ? retryAfter : 1, 0.1);
   if (request.patientUntil === undefined) request.patientUntil = now + CATCH_UP_PATIENCE;
   if (now + wait <= request.patientUntil) {
     chat.askAgain.push({ at: now + wait, request });
-  } else if (request.kind === "history") {
+    return true;
+  }
+  if (request.kind === "history") {
     const convo = chat.conversations.get(request.key);
     if (convo) convo.historyAsked = false;
   }
+  return false;
 }
 
 /** The requests askAgainLater kept whose wait is over at ``now``: their frames, under new ids. */
@@ -1354,6 +1363,12 @@ function askAgainDue(chat, now) {
   chat.askAgain = chat.askAgain.filter((each) => each.at > now);
   const frames = [];
   for (const { request } of due) {
+    if (request.kind === "rooms") {  // from its first page again, under the same patience
+      const again = askMyRooms(chat, request.afterWelcome === true);
+      chat.requests.get(again.id).patientUntil = request.patientUntil;
+      frames.push(again);
+      continue;
+    }
     const id = chat.nextId();
     if (request.kind === "since") {
       chat.requests.set(id, request);

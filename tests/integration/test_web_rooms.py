@@ -6,17 +6,20 @@ from __future__ import annotations
 
 import contextlib
 import json
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 
 import const
 from client.library import ChatClient
 from clientkit import WAIT, posted
-from protocol import RoomPost
+from protocol import ErrorCode, RoomPost
+from server.store import StoreUnavailable
 from test_web_browser import TIMEOUT
 from test_web_session import (  # noqa: F401  (fixtures)
     PASSWORD, chromium_installed, log_in_with_password, olga_in_redes, online, shoot, site,
 )
+from waits import wait_until
 
 
 def test_a_room_in_the_page(site, tmp_path: Path) -> None:
@@ -856,3 +859,61 @@ def test_a_topic_longer_than_the_server_takes_is_asked_again_before_it_is_sent(s
     assert page.js("window.asked.slice(2)") == [["O tema de #lab3:", ""]]
     page.wait_for(f"document.querySelector('#conversation-presence .topic-text')?.textContent === {json.dumps(fits)}")
     assert page.problems() == []
+
+
+def test_a_list_of_our_rooms_refused_for_now_is_asked_again(site) -> None:
+    """After a reconnection the page asks for its rooms ("rooms" with "mine"); asked while a
+    change of one of them is being stored, the list waits for it and, the store failing it,
+    is answered ``unavailable``. The page said so and never asked again: a room it was put
+    out of while away stayed listed until the next welcome. It asks again after the
+    server's wait. The store here holds a save until the list waits, then fails it once."""
+    page, web = site
+    srv = web.srv
+    desk, store = srv.server.relay.room_desk, srv.server.store
+    with olga_in_redes(web) as olga:
+        olga.join("#lab")
+        page.log_in("Bob")
+        for room in ("#lab", "#redes"):  # #redes on screen (a read of #lab would say not_member)
+            page.wait_for(f"!!document.querySelector('#room-list button[data-room=\"{room}\"]')")
+            page.js(f"document.querySelector('#room-list button[data-room=\"{room}\"]').click()")
+            page.wait_for(f"!!document.querySelector('button.contact[data-key=\"#{room}\"]')")
+        web.stop()  # Bob's page is away
+        olga.kick("#lab", "Bob")  # stored: the server has Bob out of #lab
+        held: list = []
+
+        def hold(key, record, callback=None, on_error=None) -> None:
+            held.append(on_error)
+
+        srv.call(lambda: setattr(store, "save_room", hold))
+        failures: list = []
+        topic = threading.Thread(target=lambda: failures.append(_failure_of(olga.set_topic, "#redes", "held")))
+        topic.start()
+        try:
+            wait_until(lambda: srv.call(lambda: len(held)) == 1, TIMEOUT)
+            web.start()  # the page comes back and asks for its rooms: the answer waits for the topic's save
+            wait_until(lambda: srv.call(lambda: len(desk._lists_waiting)) == 1, TIMEOUT)
+            assert page.js("!!document.querySelector('button.contact[data-key=\"##lab\"]')")
+
+            def fail() -> None:
+                delattr(store, "save_room")  # the class's own again
+                held[0](StoreUnavailable("disk full", storage=True))
+
+            srv.call(fail)
+            # Asked again after the server's wait (5 s): #lab goes, as the server has it.
+            page.wait_for("!document.querySelector('button.contact[data-key=\"##lab\"]')", TIMEOUT + 5)
+            assert page.js("!!document.querySelector('button.contact[data-key=\"##redes\"]')")
+        finally:
+            topic.join(TIMEOUT)
+        assert failures == [ErrorCode.UNAVAILABLE]
+    assert page.problems() == []
+
+
+def _failure_of(request, *args) -> ErrorCode | None:
+    """The error code ``request(*args)`` raised (RequestFailed), or None if it was done."""
+    from client.library import RequestFailed
+
+    try:
+        request(*args)
+    except RequestFailed as failed:
+        return failed.code
+    return None

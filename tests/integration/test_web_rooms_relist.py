@@ -60,3 +60,37 @@ def test_a_room_off_a_list_asked_again_while_connected_is_not_said_gone_while_di
     assert seen["inLab"] == ["You are no longer in #lab: join it again (Join or create a room) to write here, or open"
                              " Everyone"], seen
     assert sorted(seen["rooms"]) == ["##novo", "##redes"] and seen["outOf"] == [["##lab", "gone"]], seen
+
+
+# The list of our rooms refused for now, again and again: asked again after each wait (the
+# server's retry_after), under one patience; given up on, the refusal is said, and no more
+# is asked until the next welcome. A fake clock (monotonicSeconds).
+REFUSED = """
+let now = 1000;
+monotonicSeconds = () => now;
+const ids = (() => { let n = 0; return () => `r${++n}`; })();
+const chat = createChat(ids);
+Object.assign(chat, { status: "online", version: 2, me: "Bob", welcomedOnce: true });
+const said = () => (chat.conversations.get(chat.active) || { items: [] }).items
+  .filter((item) => item.kind === "notice").length;
+let asked = roomsOnWelcome(chat)[1];
+const waits = [];
+for (let i = 0; i < 20 && asked; i++) {
+  receiveFrame(chat, { type: "error", id: asked.id, code: "unavailable", message: "later", retry_after: 25 });
+  const due = nextAskAgain(chat);
+  if (due === null) break;
+  waits.push(due - now);
+  if (said()) break;
+  now = due;
+  asked = askAgainDue(chat, now).find((frame) => frame.type === "rooms" && frame.mine);
+}
+const again = asked ? { mine: asked.mine, after: asked.after === undefined } : null;
+console.log(JSON.stringify({ waits, said: said(), due: nextAskAgain(chat), again }));
+"""
+
+
+def test_a_list_of_our_rooms_refused_for_now_is_asked_again_within_patience_then_said(tmp_path: Path) -> None:
+    seen = run_page(REFUSED, tmp_path)
+    assert seen["waits"] == [25, 25], seen  # 60 s of patience: a third wait of 25 s is past it
+    assert seen["said"] == 1 and seen["due"] is None, seen
+    assert seen["again"] == {"mine": True, "after": True}, seen
