@@ -464,16 +464,16 @@ def test_a_server_of_accounts_only_refuses_to_invite_a_name_with_no_account():
         with login(server, "Olga", password="correct horse") as olga:
             olga.send(JoinRoom("j1", "#secret", invite_only=True))
             olga.expect(RoomInfo, skip=PRESENCE)
-            olga.send(Invite("i1", "#secret", "Mla"))
+            olga.send(Invite("i1", "#secret", "Mya"))
             refused = olga.expect_error(ErrorCode.UNKNOWN_RECIPIENT, skip=PRESENCE)
             assert refused.request_id == "i1"
-            assert refused.message == ("Mla has no account here, and only accounts log in on this server: "
+            assert refused.message == ("Mya has no account here, and only accounts log in on this server: "
                                        "check the name, or invite them once they have registered")
             olga.send(Invite("i2", "#secret", "Mia"))
             assert olga.expect(Done, skip=PRESENCE + (RoomNotice,)).request_id == "i2"
-        with login(server, "Mla", password="correct horse") as mla:  # registered now: nothing was kept for it
-            mla.send(JoinRoom("j2", "#secret"))
-            mla.expect_error(ErrorCode.INVITE_ONLY, skip=PRESENCE)
+        with login(server, "Mya", password="correct horse") as mya:  # registered now: nothing was kept for it
+            mya.send(JoinRoom("j2", "#secret"))
+            mya.expect_error(ErrorCode.INVITE_ONLY, skip=PRESENCE)
 
 
 def test_someone_outside_a_room_is_not_sent_its_notices_at_a_moderators_request_rate(server):
