@@ -1150,6 +1150,9 @@ class Relay:
             # tests/integration/test_cluster_unsure.py). PROTOCOL.md: "forwards nothing twice".
             if status == mailbox.NEW:
                 self._count_direct(online)
+                if message.state == "blocked":
+                    # Perhaps asked as sent and blocked by the store: routed to nobody, ever.
+                    self.peers.never_routed(message)
             elif message.state != "blocked" and recipients and msg_id not in self.inflight \
                     and self._was_unsure(message):
                 # Stored under an answer that never came: the store's script routed it to

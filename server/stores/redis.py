@@ -1388,6 +1388,8 @@ class RedisStore:
         if new:
             msg_id = int(value)
             self._last_msg_id = max(self._last_msg_id, msg_id)
+            if new == 3:  # its recipient blocks its sender, as Redis holds the block lists now
+                return StoredMessage(msg_id, *fields[:7], "blocked", *fields[8:]), NEW
             if len(reply) > 2:  # routed in the same step: the nodes it went to
                 self.routed = (msg_id, [node.decode() for node in reply[2]])
                 if trace.ON:
