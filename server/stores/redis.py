@@ -529,6 +529,12 @@ class RedisStore:
     # A guest holding another node wrote, newer, is kept: save_holding and set_left_at
     # answer False then (the relay hears them only from such a store).
     keeps_newer_holdings = True
+    # A direct message given as ``sent`` or ``queued`` is stored ``blocked`` if its
+    # recipient blocks its sender in Redis's block lists, in the step that stores it (the
+    # STORE scripts): the relay leaves that to the store, not to its own cache of the
+    # lists, which another node's change reaches a stream read late (docs/cluster.md,
+    # "Blocks"), an unblock as well as a block.
+    decides_blocks = True
 
     def __init__(self, url: str, *, prefix: str = DEFAULT_PREFIX, timeout: float = DEFAULT_TIMEOUT) -> None:
         self.url = url

@@ -7,7 +7,8 @@ one never hears of it (its block events are held), the worst lag there is. A dir
 message its blocked sender sends through node one must still reach the blocker neither at
 once nor at a later login; its sender is answered as for anyone (``accepted`` or
 ``queued``) and told ``expired`` at its expiry time (PROTOCOL.md, ``send``, "Blocking"),
-never ``delivered``.
+never ``delivered``. The other way round, a message sent after an unblock's ``ok``
+through the node that lags is delivered.
 """
 
 from __future__ import annotations
@@ -19,10 +20,11 @@ from test_cluster_nodes import NOTICES, Cluster, wait_for
 from wire import WireClient
 
 from protocol import (
-    Accepted, Block, Delivered, DirectMessage, Done, ErrorCode, ErrorReply, Queued, SendDirect,
+    Accepted, Block, Delivered, DirectMessage, Done, ErrorCode, ErrorReply, Queued, Receipt, SendDirect, Unblock,
 )
 from server import ServerConfig
 from server.app import ChatServer
+from server.blockdesk import BlockDesk
 from server.cluster.node import ClusterNode
 from server.stores.redis import RedisStore
 
@@ -47,6 +49,12 @@ class BlockLagCluster(Cluster):
         self.servers.append(server)
         self.nodes.append(node)
         return server
+
+    def catch_up(self) -> None:
+        """Node one applies the block events held so far (its stream read comes at last)."""
+        desk = self.servers[1].relay.block_desk
+        held, self.held = self.held, []
+        self.call(lambda: [BlockDesk.changed(desk, *change) for change in held])
 
 
 def outcome_of(sender: WireClient, msg_id: int, watched: WireClient) -> tuple[ErrorReply | Delivered, list]:
@@ -103,6 +111,34 @@ def test_a_dm_sent_while_the_blocker_is_away_is_not_delivered_at_their_next_logi
                 outcome, seen = outcome_of(mallory, answer.msg_id, alice)
             assert [e for e in seen if isinstance(e, DirectMessage)] == []
             assert isinstance(outcome, ErrorReply) and outcome.code == ErrorCode.EXPIRED, outcome
+    finally:
+        c.close()
+
+
+def test_a_dm_sent_through_a_node_that_has_not_heard_of_the_unblock_reaches_the_recipient(redis_server):  # noqa: F811
+    """The other way round (PROTOCOL.md, "Blocking": an unblock lets the messages sent after
+    it through): node one knows the block but not yet the unblock answered ``ok`` on node
+    zero; a message sent through it after the unblock is delivered, and its sender told so."""
+    c = BlockLagCluster(redis_server.url, 2)
+    try:
+        with c.login(0, "Alice", password=PASSWORD, register=True) as alice, c.login(1, "Mallory") as mallory:
+            wait_for(lambda: c.nodes[1].directory.lookup_key("alice") is not None, what="node 1 hears of Alice")
+            alice.send(Block("b", "Mallory"))
+            alice.expect(Done, skip=NOTICES)
+            wait_for(lambda: c.held, what="node 1 reads the block")
+            c.catch_up()
+            assert c.call(lambda: "mallory" in c.servers[1].relay.blocked.get("alice", ()))
+            alice.send(Unblock("u", "Mallory"))
+            alice.expect(Done, skip=NOTICES)
+            wait_for(lambda: c.held, what="node 1 reads the unblock (and holds it)")
+            assert c.call(lambda: "mallory" in c.servers[1].relay.blocked.get("alice", ()))  # node one lags
+            mallory.send(SendDirect("d1", "Alice", "after the unblock"))
+            answer = mallory.expect(Accepted, skip=NOTICES)
+            message = alice.expect(DirectMessage, skip=NOTICES, timeout=QUEUE_TTL + 5.0)
+            assert (message.msg_id, message.text) == (answer.msg_id, "after the unblock")
+            alice.send(Receipt(message.msg_id))
+            outcome, _seen = outcome_of(mallory, answer.msg_id, alice)
+            assert isinstance(outcome, Delivered), outcome
     finally:
         c.close()
 
