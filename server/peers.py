@@ -103,6 +103,10 @@ class LocalPeers:
         """Send ``message`` to its recipient's sessions on other nodes; ``callback(their ids)``."""
         callback([])
 
+    def never_routed(self, message: StoredMessage) -> None:
+        """New direct ``message`` was stored ``blocked`` (its recipient blocks its sender):
+        :meth:`route` is never called for it. Alone: nothing waits for its route."""
+
     def tell(self, key: str, msg_id: int, frame: bytes) -> None:
         """Write ``frame`` about message ``msg_id`` to ``key``'s sessions on other nodes."""
 

@@ -288,6 +288,10 @@ class Relay:
         # the feature blocks, read here on the message path and at login without a call.
         self.block_desk = BlockDesk(self)
         self.blocked, self.block_sessions = self.block_desk.blocked, self.block_desk.sessions
+        # The table a new direct message is decided blocked by: that one, or none where the
+        # store decides, in the step that stores it (Redis: the block lists' truth, which
+        # this table follows a stream read late in a cluster; docs/cluster.md, "Blocks").
+        self._blocks_to_store = {} if getattr(self.store, "decides_blocks", False) else self.blocked
         # Past messages (server/historydesk.py), and the sessions that asked for the
         # feature since, added at login without a call.
         self.history_desk = HistoryDesk(self)
@@ -1047,7 +1051,7 @@ class Relay:
             desk = self.registry_desk
             session.send(desk.not_a_name(request.to, request.request_id, "to") or desk.nobody(session, request))
             return
-        state = "blocked" if session.key in self.blocked.get(to_key, ()) else "sent" if record else "queued"
+        state = "blocked" if session.key in self._blocks_to_store.get(to_key, ()) else "sent" if record else "queued"
         # In whole microseconds (the nearest double to them): the dm frame then writes its
         # sent_at from an int, not by repr()'s shortest-digits search (protocol/codec.py,
         # _number_literal; issue 9, round sixteen). time.time(), its microseconds' fraction
@@ -1154,6 +1158,9 @@ class Relay:
             # tests/integration/test_cluster_unsure.py). PROTOCOL.md: "forwards nothing twice".
             if status == mailbox.NEW:
                 self._count_direct(online)
+                if message.state == "blocked":
+                    # Perhaps asked as sent and blocked by the store: routed to nobody, ever.
+                    self.peers.never_routed(message)
             elif message.state != "blocked" and recipients and msg_id not in self.inflight \
                     and self._was_unsure(message):
                 # Stored under an answer that never came: the store's script routed it to

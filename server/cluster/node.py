@@ -728,6 +728,15 @@ class ClusterNode:
 
         self._route(message.recipient_key, bus.encode(bus.Deliver(message)), routed, "routing")
 
+    def never_routed(self, message: StoredMessage) -> None:
+        """New direct ``message`` was stored ``blocked``, perhaps by the store's script though
+        :meth:`_route_with_store` was asked for it as one to route (the block lists' truth
+        is Redis's: docs/cluster.md, "Blocks"): nothing routes it, so nothing waits for that
+        (else its sender's next messages were routed by :meth:`route`, a round trip more
+        each, until ROUTE_PENDING_FORGET)."""
+        if self._to_route:
+            self._routing(message.sender_key, message.client_id)
+
     def _routing(self, sender: str, client_id: str) -> None:
         """The message ``client_id`` of ``sender`` is routed now: no longer waited for (and
         the entries older than ROUTE_PENDING_FORGET go: their store failed, nothing to route)."""

@@ -529,6 +529,12 @@ class RedisStore:
     # A guest holding another node wrote, newer, is kept: save_holding and set_left_at
     # answer False then (the relay hears them only from such a store).
     keeps_newer_holdings = True
+    # A direct message given as ``sent`` or ``queued`` is stored ``blocked`` if its
+    # recipient blocks its sender in Redis's block lists, in the step that stores it (the
+    # STORE scripts): the relay leaves that to the store, not to its own cache of the
+    # lists, which another node's change reaches a stream read late (docs/cluster.md,
+    # "Blocks"), an unblock as well as a block.
+    decides_blocks = True
 
     def __init__(self, url: str, *, prefix: str = DEFAULT_PREFIX, timeout: float = DEFAULT_TIMEOUT) -> None:
         self.url = url
@@ -1382,6 +1388,8 @@ class RedisStore:
         if new:
             msg_id = int(value)
             self._last_msg_id = max(self._last_msg_id, msg_id)
+            if new == 3:  # its recipient blocks its sender, as Redis holds the block lists now
+                return StoredMessage(msg_id, *fields[:7], "blocked", *fields[8:]), NEW
             if len(reply) > 2:  # routed in the same step: the nodes it went to
                 self.routed = (msg_id, [node.decode() for node in reply[2]])
                 if trace.ON:

@@ -108,10 +108,11 @@ end
 # its recipient (the cluster's routing rule, scripts.py), and the reply says which.
 # ROOM_POST runs the same body with ``cas`` set (see there; its ARGV 12 on are its own),
 # ROOM_SAY with ``pub`` alone (see there: ARGV 13 on as ROOM_POST's); STORE with
-# neither. Reply: the new message's id; {1, id, the nodes} if routed;
-# {0, the earlier message's row} for a known request id. The body reads its arguments from
-# the locals _FIELDS sets (STORE_PACKED sets them from its own ARGV): extra1 to extra4 are
-# ARGV 12 to 15.
+# neither. Reply: the new message's id; {1, id, the nodes} if routed; {3, id} if stored as
+# ``blocked`` though asked as ``sent`` or ``queued`` (its recipient blocks its sender:
+# routed to nobody); {0, the earlier message's row} for a known request id. The body reads
+# its arguments from the locals _FIELDS sets (STORE_PACKED sets them from its own ARGV):
+# extra1 to extra4 are ARGV 12 to 15.
 _FIELDS = r"""
 local sk, cid, s, r, rk, t, at, state, x, conv = ARGV[2], ARGV[3], ARGV[4], ARGV[5], ARGV[6], ARGV[7], ARGV[8],
   ARGV[9], ARGV[10], ARGV[11]
@@ -147,6 +148,17 @@ else
   end
 end
 local k = mkey(id)
+-- Whether its recipient blocks its sender is decided here, by the block lists as Redis
+-- holds them when the message is stored, not by the sender's node (its cache of them
+-- follows the events stream, a read behind: a block answered ``ok`` on another node a
+-- moment ago, or an unblock, is not in it yet). A block is stored (SET_BLOCK) before its
+-- ``ok``, so every message stored after it is blocked, whatever node it came through: never
+-- pending (so never routed, nor fetched at a login), it expires as any unconfirmed one
+-- (docs/cluster.md, "Blocks"). One SISMEMBER a direct message.
+local blocked = false
+if (state == 'sent' or state == 'queued') and redis.call('SISMEMBER', P .. 'blocks:' .. rk, sk) == 1 then
+  state, blocked = 'blocked', true
+end
 -- A room's post in a cluster (pub: a named room's, a say) goes on the events stream first,
 -- so that its entry ('se': "stream entry-id" lines, for a delete of the post to remove its
 -- text from the stream too, CHANGE) is written with the message's other fields: one HSET,
@@ -192,6 +204,8 @@ if rk ~= '' then
     redis.call('ZADD', P .. 'exp', x, id)
   end
 end
+-- Blocked here (not as the node asked): {3, id}, for the node to answer it as blocked.
+if blocked then return {3, n} end
 if not pub and extra1 and (state == 'sent' or state == 'queued') then
   return {1, n, route(extra1, rk, extra2, extra3 .. id .. extra4, held_routes)}
 end

@@ -19,6 +19,7 @@ import asyncio
 import logging
 import random
 import time
+from collections.abc import Callable
 from dataclasses import replace
 from functools import partial
 
@@ -196,6 +197,39 @@ def two_stored(loop, store: RedisStore) -> tuple[int, int]:
     store.store_message(dm("m2"), stored.append)
     loop.run_until_complete(store.drain(timeout=5))
     return stored[0][0].msg_id, stored[1][0].msg_id
+
+
+def test_the_store_script_decides_a_block_by_the_block_lists_in_redis_as_it_stores(loop, redis_server):
+    """Redis's block lists, not the node's cache of them, decide (docs/cluster.md,
+    "Blocks"): a direct message asked as ``queued`` or ``sent`` from a sender its
+    recipient blocks in Redis is stored ``blocked`` in the same step: answered so, pending
+    for nobody (no fetch at a login finds it), told ``expired`` at its expiry time. A
+    resend finds it as it is; once unblocked, the next message waits for its recipient
+    again. A room's post is not a direct message: no block list is read for it."""
+    store = open_redis_store(loop, redis_server.url)
+    answers = []
+
+    def run(*calls) -> list:
+        del answers[:]
+        for call in calls:
+            call()
+        loop.run_until_complete(store.drain(timeout=5))
+        return list(answers)
+
+    def sent(client_id: str, state: str = "queued") -> Callable:
+        message = replace(dm(client_id), state=state, expires_at=1500.0)
+        return lambda: store.store_message(message, lambda result: answers.append((result[0].state, result[1])))
+    run(lambda: store.set_block("bob", "alice", True, answers.append))
+    assert run(sent("b1"), sent("b2", "sent")) == [("blocked", "new"), ("blocked", "new")]
+    assert run(sent("b1")) == [("blocked", "resend")]
+    assert run(lambda: store.pending_for("bob", 0, 10, answers.append)) == [[]]
+    [told] = run(lambda: store.expire(1501.0, answers.append))
+    assert sorted((m.client_id, m.state) for m in told) == [("b1", "expired"), ("b2", "expired")]
+    run(lambda: store.set_block("bob", "alice", False, answers.append))
+    assert run(sent("b3")) == [("queued", "new")]
+    [waiting] = run(lambda: store.pending_for("bob", 0, 10, answers.append))
+    assert [m.client_id for m in waiting] == ["b3"]
+    store.close()
 
 
 def test_answers_come_in_submission_order_never_inside_the_call(loop, redis_server):
@@ -511,12 +545,13 @@ def commands_used(before: dict[str, int], after: dict[str, int]) -> dict[str, in
             and after[name] != before.get(name, 0)}
 
 
-def test_a_delivered_direct_message_costs_redis_fourteen_commands_stored_received_and_acknowledged(loop, redis_server):
+def test_a_delivered_direct_message_costs_redis_fifteen_commands_stored_received_and_acknowledged(loop, redis_server):
     """The commands inside the scripts are most of Redis's CPU per message: a direct
     message stored (waiting, with an expiry), received and its outcome acknowledged runs
-    these fourteen (it was sixteen: the ``ids`` set, a ``told`` field set and read, the
-    request id looked up before it was filed; then twelve, and feature since's index added
-    two), and a resend of it is still recognised."""
+    these fifteen (it was sixteen: the ``ids`` set, a ``told`` field set and read, the
+    request id looked up before it was filed; then twelve, feature since's index added
+    two, and the recipient's block list, read as the message is stored, one), and a resend
+    of it is still recognised."""
     store = open_redis_store(loop, redis_server.url)
     answers = []
     store.store_message(dm("warm"), answers.append)  # the first calls of a connection: not counted
@@ -530,8 +565,9 @@ def test_a_delivered_direct_message_costs_redis_fourteen_commands_stored_receive
     loop.run_until_complete(store.drain(timeout=5))
     after = loop.run_until_complete(command_calls(redis_server.url))
     used = commands_used(before, after)
-    # Two of the ZADDs are feature since's index (peers:<key>, one per side; docs/cluster.md).
-    assert used == {"incr": 1, "hsetnx": 1, "hset": 2, "zadd": 6, "zrem": 3, "hmget": 1}, used
+    # Two of the ZADDs are feature since's index (peers:<key>, one per side; docs/cluster.md);
+    # the SISMEMBER asks whether Bob blocks Alice (docs/cluster.md, "Blocks").
+    assert used == {"incr": 1, "hsetnx": 1, "hset": 2, "zadd": 6, "zrem": 3, "hmget": 1, "sismember": 1}, used
     assert answers[-1] is True  # the ack: alice sent it
     store.store_message(dm("c1"), answers.append)  # a resend: recognised, and it takes no id
     store.store_message(dm("c2"), answers.append)
@@ -544,8 +580,8 @@ def test_a_delivered_direct_message_costs_redis_fourteen_commands_stored_receive
 def test_a_receipt_given_the_senders_key_costs_one_command_less_and_files_the_outcome_for_that_sender(
         loop, redis_server):
     """The relay knows the sender of a message in flight and gives its key with the
-    receipt: the script then does not read it from the message (no HMGET: thirteen commands
-    for a delivered message, not fourteen), and the outcome waits for that sender as before
+    receipt: the script then does not read it from the message (no HMGET: fourteen commands
+    for a delivered message, not fifteen), and the outcome waits for that sender as before
     (told at the sender's next fetch of outcomes, and acknowledged by it)."""
     store = open_redis_store(loop, redis_server.url)
     answers = []
@@ -566,7 +602,8 @@ def test_a_receipt_given_the_senders_key_costs_one_command_less_and_files_the_ou
     assert [(m.msg_id, m.state) for m in outcomes] == [(msg_id, "delivered")]
     assert acked is True
     # The outcomes page read one message (ZRANGEBYSCORE, HMGET): the receipt itself no HMGET.
-    assert used == {"incr": 1, "hsetnx": 1, "hset": 2, "zadd": 6, "zrem": 3, "zrangebyscore": 1, "hmget": 1}, used
+    assert used == {"incr": 1, "hsetnx": 1, "hset": 2, "zadd": 6, "zrem": 3, "zrangebyscore": 1, "hmget": 1,
+                    "sismember": 1}, used
     store.close()
 
 

@@ -433,3 +433,32 @@ def test_a_message_sent_behind_an_unanswered_one_of_its_conversation_is_stored_o
         assert redis.stored == [b"message 4"] and not store._latest
     finally:
         loop.close()
+
+
+def test_a_message_the_script_stored_blocked_is_answered_blocked_and_routed_nowhere():
+    """The STORE scripts decide whether a direct message's recipient blocks its sender, by
+    Redis's block lists (docs/cluster.md, "Blocks"): one asked as ``sent`` or ``queued``
+    and stored ``blocked`` is answered {3, its id}. The relay is given it ``blocked`` (it
+    answers it as a blocked one, never forwards or routes it), under its new id, with its
+    other fields as asked; the messages around it as Redis answered them."""
+    ids = iter(range(11, 100))
+
+    def answer(script, arguments):
+        msg_id = next(ids)
+        return [3, msg_id] if b"blocked?" in arguments[-1] else msg_id
+
+    def submit(store: RedisStore, answers: list) -> None:
+        store.router = None
+
+        def stored(result) -> None:
+            answers.append((result[0], result[1], store.routed))
+        store.store_fields(_fields(1), stored)
+        store.store_fields(("Mallory", "mallory", "Bob", "bob", "blocked?", 1002.0, "c2", "queued", 1500.0), stored)
+        store.store_fields(_fields(3), stored)
+
+    _calls, answers = _turn(answer, submit)
+    assert [(m.msg_id, m.state, status, routed) for m, status, routed in answers] == [
+        (11, "sent", "new", None), (12, "blocked", "new", None), (13, "sent", "new", None)]
+    blocked = answers[1][0]
+    assert (blocked.sender_key, blocked.recipient_key, blocked.text, blocked.client_id, blocked.expires_at) == (
+        "mallory", "bob", "blocked?", "c2", 1500.0)
