@@ -112,10 +112,13 @@ def test_the_window_says_blocking_in_portuguese(server, open_gui, monkeypatch) -
         assert state["block_button"] == {"text": "Desbloquear", "state": "normal"}
         # At the window's first size (980 px) the Portuguese explanation ran past its right
         # edge: the header says as much as fits (ChatModel.person_subtitle), all of it when wider.
-        assert (state["header"][1], state["header_fits"]) == ("offline · bloqueado", True), state["header"]
+        # (Nobody has logged in as Mallory: the watch says so, and the header with it.)
+        assert (state["header"][1], state["header_fits"]) == ("ninguém com esse nome entrou aqui · bloqueado",
+                                                              True), state["header"]
         _resize(bob, 1280, 800)
-        bob.wait(lambda s: s["header"][1] == "offline · bloqueado: as mensagens dessa pessoa não chegam até você"
-                 and s["header_fits"], "the whole explanation in a wider window", panes=False)
+        bob.wait(lambda s: s["header"][1] == "ninguém com esse nome entrou aqui · bloqueado: as mensagens dessa "
+                 "pessoa não chegam até você" and s["header_fits"], "the whole explanation in a wider window",
+                 panes=False)
         bob.cmd("block")
         state = bob.wait(lambda s: s["blocked"] == [], "Mallory unblocked", panes=["mallory"])
         assert "Você desbloqueou mallory: as novas mensagens dessa pessoa voltam a chegar até você" \
