@@ -208,6 +208,10 @@ LOGIN_FAILURE_MAX_DELAY = 60.0
 # connection, a restarted client or a short suspend many times over (the client retries
 # within a minute), and frees a name a one-time guest left by the end of a class break.
 GUEST_HOLD = 600.0
+# The longest a room mute may last, in seconds (a year): a longer "seconds" is refused
+# bad_field (PROTOCOL.md, "Rooms and moderation"), and the clients say so before sending.
+# Unbounded, "/mute Rita 99999999999999" muted Rita until the year 3170900.
+MAX_MUTE_SECONDS = 365 * 24 * 3600
 # A guest name is remembered for a day after its guest left (a message to them is queued, as
 # to anyone offline, and their token takes the name back after the hold), then, if no
 # message refers to it any more (none waiting for it, none from it unconfirmed or untold),

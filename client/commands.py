@@ -53,6 +53,7 @@ import re
 import unicodedata
 from dataclasses import dataclass
 
+import const
 import i18n
 from i18n import N_, _
 from registry import InvalidName, validate_name
@@ -659,6 +660,9 @@ def _room_command(word: str, typed: str, line: str) -> RoomCommand | Mistake:
         seconds = float(args[1])
         if seconds <= 0:
             return Mistake(_("usage: {usage}").format(usage=usage))
+        if seconds > const.MAX_MUTE_SECONDS:  # the server refuses it (bad_field): said here, in words
+            return Mistake(_("usage: {usage}; SECONDS is at most {limit} (a year)").format(
+                usage=usage, limit=const.MAX_MUTE_SECONDS))
         skip += 1
     elif word == "mute" and len(args) > 1 and args[1].lstrip("+-")[:1].isdigit():
         # "10min", "-5", "1.5": a length meant, which as a reason would mute with no end.

@@ -130,6 +130,16 @@ def _number(key: str, value: Any, max_text: int) -> float:
     return value
 
 
+def _mute_seconds(key: str, value: Any, max_text: int) -> float:
+    """A mute's length: a number of seconds from 0 to const.MAX_MUTE_SECONDS (a year), so
+    that no mute ends in a year nobody can read ("until 14/10/3170900"). The refusal names
+    the key and, in its message, the limit."""
+    if type(value) not in (int, float) or not 0 <= value <= const.MAX_MUTE_SECONDS:  # (NaN: refused too)
+        raise FieldError(ErrorCode.BAD_FIELD, f"'{key}' must be a number of seconds from 0 to "
+                         f"{const.MAX_MUTE_SECONDS} (a year)", key)
+    return value
+
+
 def _boolean(key: str, value: Any, max_text: int) -> bool:
     if type(value) is not bool:
         raise FieldError(ErrorCode.BAD_FIELD, f"'{key}' must be true or false")
@@ -307,7 +317,7 @@ FIELDS: Mapping[str, tuple[str, Callable[[str, Any, int], Any]]] = {
     "create": ("create", _boolean),
     "invite_only": ("invite_only", _boolean),
     "topic": ("topic", _topic),
-    "seconds": ("seconds", _number),
+    "seconds": ("seconds", _mute_seconds),  # a mute's length (no other frame has "seconds")
     "role": ("role", _short),
     "act": ("act", _short),
     "by": ("by", _name),

@@ -150,7 +150,8 @@ def login_error_text(error: BaseException, name: str, address: str) -> tuple[str
         if error.local:  # refused by the client itself: the exact reason, in the user's language
             return _(title), as_sentence(sanitize(error.message))
         sentence = explain_error(code, error.message, to=name, retry_after=error.retry_after, like=error.like,
-                                 uncertain=error.uncertain, until=error.until, reserved=error.reserved)
+                                 uncertain=error.uncertain, until=error.until, reserved=error.reserved,
+                                 field=error.field, max_chars=error.max_chars, max_bytes=error.max_bytes)
         shown_code = f" ({sanitize(code)})"  # explain_error adds it to an unknown code's words only
         detail = f"\n\n{shown_code.strip()}" if sentence.endswith(shown_code) else ""
         sentence = sentence.removesuffix(shown_code)  # the code, if any, goes under it

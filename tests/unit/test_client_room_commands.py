@@ -44,6 +44,7 @@ from protocol import HistoryEntry, MemberEntry, Presence, RoomEntry, RoomInfo, R
     ("/unban troll", None, RoomAct("unban", None, "troll")),
     ("/desbanir troll", None, RoomAct("unban", None, "troll")),
     ("/mute Vic 600 flood", None, RoomAct("mute", None, "Vic", 600.0, "flood")),
+    ("/mute Vic 31536000", None, RoomAct("mute", None, "Vic", 31536000.0)),
     ("/mute Vic", None, RoomAct("mute", None, "Vic")),
     ("/silenciar Vic spam", None, RoomAct("mute", None, "Vic", None, "spam")),
     ("/silenciar Vic 3 avisos já", None, RoomAct("mute", None, "Vic", 3.0, "avisos já")),
@@ -73,6 +74,10 @@ def test_room_lines_mean_room_commands(line: str, target: str | None, command: o
     ("/mute Vic -5", "SECONDS is a whole number of seconds"),
     ("/mute Vic 1.5", "SECONDS is a whole number of seconds"),
     ("/mute Vic +30", "SECONDS is a whole number of seconds"),
+    # Sent, it muted Vic "until 14/10/3170900"; the server now refuses it (const.MAX_MUTE_SECONDS).
+    ("/mute Vic 99999999999999", "usage: /mute NAME [SECONDS] [REASON]; SECONDS is at most 31536000 (a year)"),
+    ("/mute Vic 31536001 spam", "SECONDS is at most 31536000 (a year)"),
+    ("/mute Vic " + "9" * 400, "SECONDS is at most 31536000 (a year)"),
     ("/rooms all", "it takes no arguments"),
     ("/members Mia", "usage: /members [#ROOM]"),
 ])
@@ -257,3 +262,15 @@ def test_a_mute_for_a_length_not_in_seconds_is_a_mistake_in_portuguese_too() -> 
     assert isinstance(command, Mistake) and command.message == (
         "uso: /silenciar NOME [SEGUNDOS] [MOTIVO]; SEGUNDOS é um número inteiro de segundos (600 para 10 minutos)"), \
         command
+
+
+def test_a_mute_longer_than_a_year_is_a_mistake_in_portuguese_too() -> None:
+    """/silenciar Rita 99999999999999 silenciou Rita "até 14/10/3170900"."""
+    from i18n import use
+    try:
+        use("pt_BR")
+        command = parse_command("/silenciar Rita 99999999999999")
+    finally:
+        use("en")
+    assert isinstance(command, Mistake) and command.message == (
+        "uso: /silenciar NOME [SEGUNDOS] [MOTIVO]; SEGUNDOS é no máximo 31536000 (um ano)"), command

@@ -710,6 +710,22 @@ def test_a_login_refused_as_a_look_alike_of_a_reserved_word_says_it_is_reserved(
     assert title == "Name too much like another" and "if João is yours" in text
 
 
+def test_a_login_refused_for_a_too_long_field_says_the_limit_as_the_terminal_does() -> None:
+    """The window passed explain_error only retry_after, like, uncertain, until and reserved:
+    a name or password the server refused as too long was said "name too long" with the
+    code, in the server's English, where the terminal (login_refused_words) says the limit
+    in the user's language."""
+    from client.display import login_refused_words
+
+    for refused in (LoginRefused("bad_field", "name too long", field="name", max_chars=32),
+                    LoginRefused("bad_field", "password too long", field="password", max_chars=1024),
+                    LoginRefused("invalid_name", "name too long", field="name", max_bytes=64)):
+        title, text = session.login_error_text(refused, "Ana", "h:1")
+        limit = str(refused.max_chars or refused.max_bytes)
+        assert f"at most {limit}" in text and "(" + refused.code + ")" not in text, text
+        assert text.rstrip(".").lower() in login_refused_words(refused, "Ana").lower(), (text, refused)
+
+
 def test_a_name_the_client_refused_itself_is_said_with_its_exact_reason() -> None:
     """The login form with "Todos" (reserved: the Portuguese name of the broadcast room) or
     "Maria Souza" said "that name cannot be used: a name has letters and digits of one

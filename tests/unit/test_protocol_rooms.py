@@ -131,6 +131,31 @@ def test_a_string_too_long_is_refused_naming_its_field_and_its_limit(obj, code, 
     assert _decode(wire, SERVER_TYPES) == reply
 
 
+@pytest.mark.parametrize("seconds", [const.MAX_MUTE_SECONDS + 1, 99999999999999, 1e300, codec.MAX_INTEGER + 1])
+def test_a_mute_longer_than_the_longest_is_refused_naming_the_limit(seconds):
+    """"/mute Rita 99999999999999" muted Rita "until 14/10/3170900": the server took any
+    length up to 2**53 s. A mute is at most const.MAX_MUTE_SECONDS; a longer one is refused
+    bad_field naming "seconds" and, in its message, the limit (nothing is muted)."""
+    got = _decode({"type": "mute", "id": "u", "room": "#a", "name": "b", "seconds": seconds}, CLIENT_TYPES)
+    assert type(got) is FrameRejected and (got.code, got.request_id, got.field) == (ErrorCode.BAD_FIELD, "u", "seconds")
+    assert str(const.MAX_MUTE_SECONDS) in got.message, got.message
+
+
+@pytest.mark.parametrize("literal", ["NaN", "Infinity", "-Infinity", "1e999"])
+def test_a_mute_of_no_finite_length_is_refused(literal):
+    """Python's json would read NaN, Infinity and 1e999 (a float overflow: inf): none is a
+    length (the codec refused them before the limit came; kept so)."""
+    frame = ('{"type":"mute","id":"u","room":"#a","name":"b","seconds":%s}' % literal).encode()
+    got = codec.decode(frame, CLIENT_TYPES, const.MAX_TEXT_CHARS)
+    assert type(got) is FrameRejected and got.code in (ErrorCode.BAD_FIELD, ErrorCode.BAD_JSON), got
+
+
+def test_the_longest_mute_is_taken():
+    got = _decode({"type": "mute", "id": "u", "room": "#a", "name": "b", "seconds": const.MAX_MUTE_SECONDS},
+                  CLIENT_TYPES)
+    assert got == Mute("u", "#a", "b", None, const.MAX_MUTE_SECONDS)
+
+
 def test_mine_is_optional_and_a_plain_room_list_says_nothing_of_it():
     """A plain ``rooms`` is what it was; a ``room_list`` without ``mine`` (an older
     server's, or the answer to a plain request) decodes with ``mine`` None, so a client

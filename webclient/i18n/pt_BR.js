@@ -858,6 +858,7 @@ chatCatalogueLoaded("pt_BR", {
   "usage: /{to} NAME (then plain lines go to NAME; /{all} goes back to the room)": "uso: /{to} NOME (o que você digitar passa a ir para NOME; /{all} volta para a sala)",
   "usage: {usage}": "uso: {usage}",
   "usage: {usage}; SECONDS is a whole number of seconds (600 for 10 minutes)": "uso: {usage}; SEGUNDOS é um número inteiro de segundos (600 para 10 minutos)",
+  "usage: {usage}; SECONDS is at most {limit} (a year)": "uso: {usage}; SEGUNDOS é no máximo {limit} (um ano)",
   "where NAME is connected from, and since when": "de onde NOME se conectou, e desde quando",
   "whether {name} has an account is not known: Redis did not answer; try again shortly": "não se sabe se {name} tem conta: o Redis não respondeu; tente de novo daqui a pouco",
   "who is in the room": "quem está na sala",
