@@ -15,7 +15,8 @@ import time
 
 import const
 from protocol import (
-    BATCH_ACKS, DirectMessage, Done, Edit, Edited, EditReceipt, ErrorCode, ErrorReply, Hello, Receipt, Receipts, Welcome,
+    BATCH_ACKS, DirectMessage, Done, Edit, Edited, EditReceipt, ErrorCode, ErrorReply, Hello, Receipt, Receipts,
+    Welcome,
 )
 from server.relay import Relay
 from test_batch_acks_relay import log_in, send, states
