@@ -283,7 +283,9 @@ BYTES_BURST_PER_CONNECTION = 64 * 1024
 # sends one per message): unbounded, one user's flood of unknown ids (100,000 a second)
 # held the store's queue for everyone's messages for seconds. Over it, a late receipt is
 # answered rate_limited and not done. A connection's burst is MAX_PENDING_RECEIPTS: a
-# reconnection's whole window of late receipts at once.
+# reconnection's whole window of late receipts at once. An edit_receipt spends the same
+# budgets (and floor, below): it confirms a change as a receipt confirms a message, and each
+# is a store operation too (server/afterdelivered.py), unbounded but by the read budget.
 LATE_RECEIPTS_PER_CONNECTION = 100.0
 LATE_RECEIPTS_PER_ADDRESS = 1000.0
 LATE_RECEIPTS_BURST_PER_ADDRESS = 5000.0

@@ -59,10 +59,21 @@ def password_problem(password: str) -> str | None:
     return None
 
 
-def hash_password(name: str, password: str) -> Account:
-    """A new account record for ``name`` (slow: call it off the event loop)."""
-    salt = secrets.token_bytes(16)
+def hash_password(name: str, password: str, salt: bytes | None = None) -> Account:
+    """A new account record for ``name`` (slow: call it off the event loop), with a new
+    random salt, or ``salt``: that of a claim answered uncertain (server/login.py), so that
+    its resend with the same password makes the very record the store may hold."""
+    if salt is None:
+        salt = secrets.token_bytes(16)
     return Account(name, _scrypt(password, salt, KDF), salt, KDF)
+
+
+def same_account(stored: Account, account: Account) -> bool:
+    """True if ``stored`` is the very record ``account`` is: the same name, and the same
+    hash of the same random salt, as only one hashing (or its resend's, :func:`hash_password`)
+    makes."""
+    return (bool(account.salt) and stored.salt == account.salt and stored.pw_hash == account.pw_hash
+            and stored.name == account.name)
 
 
 def verify_password(account: Account, password: str) -> bool:
@@ -76,11 +87,15 @@ def load_accounts(db: sqlite3.Connection) -> dict[str, Account]:
 
 
 def save_account(db: sqlite3.Connection, name_key: str, account: Account) -> bool:
-    """Insert the account; False if the name was claimed meanwhile."""
+    """Insert the account; False if the name was claimed meanwhile, True if it holds this
+    very record already (:func:`same_account`: a resend after an uncertain answer)."""
     cursor = db.execute("INSERT OR IGNORE INTO accounts (name_key, name, pw_hash, salt, kdf, created_at)"
                         " VALUES (?, ?, ?, ?, ?, ?)",
                         (name_key, account.name, account.pw_hash, account.salt, account.kdf, time.time()))
-    return cursor.rowcount == 1
+    if cursor.rowcount == 1:
+        return True
+    row = db.execute("SELECT name, pw_hash, salt FROM accounts WHERE name_key = ?", (name_key,)).fetchone()
+    return row is not None and same_account(Account(row[0], bytes(row[1] or b""), bytes(row[2] or b"")), account)
 
 
 def set_password(db: sqlite3.Connection, name_key: str, account: Account, keep: bytes | None) -> bool:

@@ -671,7 +671,11 @@ class AfterDelivered:
                                      lambda failure: self.relay.tell_when_recovered(session))
 
     def _edit_receipt(self, session: ClientSession, receipt: EditReceipt) -> None:
-        if not self._asked(session, EDITS, "edit_receipt"):
+        """Confirm a change told to ``session``. Each costs a store operation and is not a
+        request, so it spends the late receipts' budget (a receipt of a change, as theirs of
+        a message: const.LATE_RECEIPTS_*); over it, it is not done and the change is told
+        again at the next login."""
+        if not self._asked(session, EDITS, "edit_receipt") or self.relay.confirmation_refused(session, "edit receipts"):
             return
 
         def confirmed(theirs: bool) -> None:
@@ -679,7 +683,7 @@ class AfterDelivered:
                 session.send(ErrorReply(ErrorCode.UNKNOWN_MESSAGE, f"message {receipt.msg_id} was not sent to you"))
 
         if earlier_holding(session.epoch, receipt.msg_id):  # sent to an earlier holder of this guest name
-            return confirmed(False)
+            return confirmed(False)  # (after the budget: answered as any id not sent to this user)
         self.store_call(session, None, self.relay.store.confirm_change, receipt.msg_id, session.key, receipt.at,
                         callback=confirmed)
 

@@ -68,7 +68,9 @@ from registry.names import MESSAGES as NAME_MESSAGES
 from registry import names
 from registry.names import looks_like_reserved
 
-from .accounts import Account, FailureThrottle, hash_password, password_problem, reset_password_text, verify_password
+from .accounts import (
+    Account, FailureThrottle, hash_password, password_problem, reset_password_text, same_account, verify_password,
+)
 from .clocksteps import wall_ms
 from .config import ServerConfig
 from .credentials import AccountCredentials, digest
@@ -87,6 +89,9 @@ CHECKS_OVERDRAFT = 0.25
 # Seconds a name's checks stay contested after its last wrong password (as long as the
 # throttle remembers a failure: FailureThrottle.prune).
 FAILED_NAME_MEMORY = 3600.0
+# Claims answered "unavailable, uncertain" remembered for their resend (LoginDesk.claim), the
+# oldest forgotten first: few, as claims fail only while Redis does.
+_UNSURE_CLAIMS_KEPT = 10_000
 
 # (func, args, callback(result), on_error(exception)): runs func(*args) off the loop, then
 # exactly one of the two on the loop (app.py's thread pool; relay.py's _run_now for tests).
@@ -203,6 +208,11 @@ class LoginDesk:
         self.known: dict[str, list[str]] = {}
         # Address -> its bucket of registrations (REGISTRATIONS_PER_ADDRESS an hour).
         self._registrations: dict[str, TokenBucket] = {}
+        # Name key -> the account a claim of it tried to store, answered "unavailable,
+        # uncertain" (Redis may have saved it): its resend hashes with the same salt, so that
+        # the same password makes the very record, which the store takes as done (claim).
+        # The oldest forgotten first (_UNSURE_CLAIMS_KEPT).
+        self._unsure_claims: dict[str, Account] = {}
 
     def is_claimed(self, name: str) -> bool:
         return canonical(name) in self.accounts
@@ -746,12 +756,18 @@ class LoginDesk:
         ``resumed`` when a hello with the token of the guest who held it does.
         ``address`` is also what a flood of accounts created is summarised by in the log
         (``log_lines``), while a few still get a line each.
+
+        Exactly once: a claim answered ``unavailable`` ``uncertain`` (Redis may have saved the
+        account) is remembered, and a resend with the same password (hashed with the same
+        salt: the very record) is ``done(None)`` whether the first was saved or not; with
+        another password, ``account_exists`` if it was (PROTOCOL.md, "``register``").
         """
         problem = password_problem(password)
         if problem:
             return done(ErrorReply(ErrorCode.WEAK_PASSWORD, problem))
         key = canonical(name)
-        if key in self.accounts:
+        unsure = self._unsure_claims.get(key)  # (None but after an uncertain answer: see the docstring)
+        if key in self.accounts and (unsure is None or not same_account(self.accounts[key], unsure)):
             return done(_registered_error(name))
         if not by_holder and self.name_in_use(name):
             return done(_in_use_error(name))
@@ -762,7 +778,8 @@ class LoginDesk:
             return done(ErrorReply(ErrorCode.RATE_LIMITED, wait[0], retry_after=retry_seconds(wait[1])))
 
         def hashed(account: Account) -> None:
-            if key in self.accounts:  # claimed by someone else while we were hashing
+            known = self.accounts.get(key)
+            if known is not None and not same_account(known, account):  # claimed by someone else while we hashed
                 return done(_registered_error(name))
             if not by_holder and self.name_in_use(name):  # a guest logged in with it meanwhile
                 return done(_in_use_error(name))
@@ -796,6 +813,7 @@ class LoginDesk:
                     # owner (nor its hash told to the other nodes).
                     unclaim()
                     return done(_registered_error(name))
+                self._unsure_claims.pop(key, None)
                 self.log_lines.log("account{s} created", address, logging.INFO, "account created: %s", name,
                                    burst=const.CREATED_LOG_LINES)
                 # Its password was set from there, as good as proved: a known address, so
@@ -806,12 +824,19 @@ class LoginDesk:
 
             def not_stored(failure: StoreUnavailable) -> None:
                 unclaim()
+                if failure.maybe_done:  # Redis may have it: a resend with this password finds it done
+                    kept = self._unsure_claims
+                    kept.pop(key, None)  # (kept newest last)
+                    kept[key] = account
+                    if len(kept) > _UNSURE_CLAIMS_KEPT:
+                        del kept[next(iter(kept))]
                 done(unavailable_error(self.config, failure=failure))
 
             self.store.save_account(key, account, stored, not_stored, by_holder=by_holder,
                                     hold=self.config.guest_hold, resumed=resumed)
 
-        self.offload(hash_password, (name, password), hashed, lambda _exc: done(unavailable_error(self.config)))
+        self.offload(hash_password, (name, password) if unsure is None else (name, password, unsure.salt), hashed,
+                     lambda _exc: done(unavailable_error(self.config)))
 
 
 def lookalike_error(name: str, rival: str, request_id: str | None = None) -> ErrorReply:

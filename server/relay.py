@@ -1592,10 +1592,22 @@ class Relay:
                                                              self.config.late_receipts_burst_floor_per_connection)
         return floor
 
-    def _late_over_budget(self, session: ClientSession, refused: int) -> None:
-        """Answer ``refused`` late receipts of one frame over their budget: one error, one
-        log line per address and interval. Their messages, if any were sent to this user,
-        stay undelivered in the store and come again at the next login (PROTOCOL.md "Limits")."""
+    def confirmation_refused(self, session: ClientSession, what: str) -> bool:
+        """Spend one of ``session``'s late receipts' budgets (:meth:`_late_wait`, the floor
+        included) for another confirmation that costs a store operation, such as an
+        ``edit_receipt`` (server/afterdelivered.py): False if it may go on; else True, and it
+        was answered ``rate_limited`` as a late receipt is, ``what`` naming it (plural)."""
+        if not self._late_wait(session):
+            return False
+        self._late_over_budget(session, 1, what)
+        return True
+
+    def _late_over_budget(self, session: ClientSession, refused: int,
+                          what: str = "receipts for messages not in flight") -> None:
+        """Answer ``refused`` late receipts (or other confirmations of their budget: ``what``)
+        of one frame over their budget: one error, one log line per address and interval.
+        Their messages (or changes), if any were sent to this user, stay unconfirmed in the
+        store and come again at the next login (PROTOCOL.md "Limits")."""
         now = time.monotonic()
         wait = self._late_budgets[session].wait(now)
         shared = self._late_per_address.get(self._per_address[session.address][2])
@@ -1607,8 +1619,8 @@ class Relay:
             wait = max(wait, shared_wait)
         self.log_lines.log("late receipt{s} over the budget", session.address, logging.INFO,
                            "late receipts of %r over the budget: %d not done", session, refused)
-        session.send(ErrorReply(ErrorCode.RATE_LIMITED, f"too many receipts for messages not in flight ({refused} "
-                                f"not done); try again in {wait_words(wait)}", None, retry_seconds(wait)))
+        session.send(ErrorReply(ErrorCode.RATE_LIMITED, f"too many {what} ({refused} not done); try again in "
+                                f"{wait_words(wait)}", None, retry_seconds(wait)))
 
     def _tell_sender(self, sender_key: str, outcomes: list[mailbox.StoredMessage]) -> None:
         """Tell the online sessions of ``sender_key`` how messages they sent ended.

@@ -347,7 +347,9 @@ class MessageStore(Protocol):
     def save_account(self, name_key: str, account: Account, callback: Callback | None = None,
                      on_error: ErrorCallback | None = None, by_holder: bool = False,
                      hold: float | None = None, resumed: bool = False) -> None:
-        """Create the account; result True, False if the name was claimed meanwhile, or
+        """Create the account; result True (also when the name holds this very record
+        already, :func:`~server.accounts.same_account`: a resend of a claim answered
+        uncertain, server/login.py), False if the name was claimed meanwhile, or
         :data:`GUEST_ONLINE` or :class:`LooksLike` (a store the nodes of a cluster share,
         unless ``by_holder``: the guest online under the name claims it). With ``hold`` (the
         guest names' hold, seconds), such a store also answers :class:`GuestHeld` for a name

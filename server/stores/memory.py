@@ -60,7 +60,7 @@ from typing import Any
 import const
 from protocol import HistoryEntry
 
-from ..accounts import Account
+from ..accounts import Account, same_account
 from ..credentials import Credential
 from ..guests import Holding
 from ..mailbox import (
@@ -918,10 +918,10 @@ class MemoryStore:
     def save_account(self, name_key: str, account: Account, callback: Callback | None = None,
                      on_error: ErrorCallback | None = None, by_holder: bool = False,
                      hold: float | None = None, resumed: bool = False) -> None:
-        created = name_key not in self._accounts
-        if created:
+        stored = self._accounts.get(name_key)
+        if stored is None:
             self._accounts[name_key] = account
-        self._answer(callback, created)
+        self._answer(callback, stored is None or same_account(stored, account))  # (a resend's: base.py)
 
     def set_password(self, name_key: str, account: Account, keep: bytes | None, callback: Callback | None = None,
                      on_error: ErrorCallback | None = None) -> None:

@@ -1007,7 +1007,8 @@ end
 
 # ARGV: P, name key, name, password hash, salt, kdf, created at, '1' when the guest online
 # under the name claims it, and the name's look-alike key (filed: _FILE_LOOKALIKE). The
-# claim of a name: 1 if this created the account, 0 if it existed, 2 if a guest is online
+# claim of a name: 1 if this created the account (or it holds this very record already: the
+# same name, hash and salt, a resend after an uncertain answer), 0 if it existed, 2 if a guest is online
 # under it in the cluster (``who``, cluster/scripts.py, under the same prefix: a guest
 # another node welcomed after this node looked; its CLAIM checks ``acct:`` in turn, so of
 # the two exactly one wins), {3, the account's name} if it looks like another account's
@@ -1023,7 +1024,12 @@ end
 # holding. None of these checks for the guest online under the name: it took the name already.
 SAVE_ACCOUNT = _script(_FILE_LOOKALIKE + r"""
 local k = P .. 'acct:' .. ARGV[2]
-if redis.call('EXISTS', k) == 1 then return 0 end
+if redis.call('EXISTS', k) == 1 then
+  -- this very record (its name, random salt and hash) already: a resend after an uncertain answer
+  local had = redis.call('HMGET', k, 'name', 'pw', 'salt')
+  if ARGV[5] ~= '' and had[1] == ARGV[3] and had[2] == ARGV[4] and had[3] == ARGV[5] then return 1 end
+  return 0
+end
 if ARGV[8] ~= '1' and string.sub(redis.call('HGET', P .. 'who', ARGV[2]) or '', 1, 2) == '0|' then return 2 end
 local function held_until(key)  -- when the hold of guest name ``key`` ends, if it still runs
   local g = redis.call('HMGET', P .. 'guest:' .. key, 'left', 'token')  -- token '': given up, held by nobody

@@ -22,8 +22,9 @@ from test_cluster_processes import redis  # noqa: F401  (a fixture: one Redis, a
 import const
 from client.library import ChatClient
 from client.outgoing import DELIVERED, FAILED, SENDING
-from protocol import (Accepted, Delivered, DirectMessage, ErrorCode, JoinRoom, Ping, Queued, Receipt, RoomInfo,
-                      RoomMessage, RoomNotice, RoomPost, SendDirect, SendRoom, SendToRoom, UserJoined, UserLeft)
+from protocol import (Accepted, Delivered, DirectMessage, Done, ErrorCode, ErrorReply, JoinRoom, Ping, Queued,
+                      Receipt, Register, RoomInfo, RoomMessage, RoomNotice, RoomPost, SendDirect, SendRoom, SendToRoom,
+                      UserJoined, UserLeft)
 from waits import wait_until
 from wire import WireClient
 
@@ -171,3 +172,24 @@ def test_the_client_library_resends_with_the_same_id_and_ends_delivered_once(two
             assert not [e for e in bia.drain(quiet=0.5) if isinstance(e, DirectMessage)]
     finally:
         client.close()
+
+
+@pytest.mark.timeout_seconds(90)
+def test_a_register_whose_answer_redis_withheld_is_found_done_by_its_resend(two_nodes, redis):
+    # Exactly once for a register too: answered uncertain while Redis is stopped, it is
+    # saved when Redis resumes; its resend with the same password is ok and the session is
+    # the account (a wrong password is still refused), and the other node logs it in.
+    one, two = two_nodes
+    with login(one, "Caio") as caio:
+        with redis.paused():
+            caio.send(Register("r1", "correct horse"))
+            error = caio.expect_error(ErrorCode.UNAVAILABLE, timeout=ANSWER_WITHIN, skip=NOTICES)
+        assert (error.request_id, error.uncertain) == ("r1", True), error
+        caio.send(Register("r1", "battery staple"))  # not its password: Redis saved the first
+        assert caio.expect_error(ErrorCode.ACCOUNT_EXISTS, timeout=15, skip=NOTICES).request_id == "r1"
+        caio.send(Register("r1", "correct horse"))
+        assert caio.expect((Done, ErrorReply), timeout=15, skip=NOTICES) == Done("r1")
+        caio.send(Register("r2", "correct horse"))  # the session is the account now
+        assert caio.expect_error(ErrorCode.ACCOUNT_EXISTS, timeout=15, skip=NOTICES).request_id == "r2"
+    with WireClient.login("127.0.0.1", two.port, "Caio", "correct horse") as again:
+        assert again.welcome.registered, again.welcome

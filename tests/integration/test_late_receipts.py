@@ -14,7 +14,10 @@ import logging
 import time
 
 import const
-from protocol import BATCH_ACKS, DirectMessage, ErrorCode, ErrorReply, Hello, Receipt, Receipts, Welcome
+from protocol import (
+    BATCH_ACKS, DirectMessage, Done, Edit, Edited, EditReceipt, ErrorCode, ErrorReply, Hello, Receipt, Receipts,
+    Welcome,
+)
 from server.relay import Relay
 from test_batch_acks_relay import log_in, send, states
 from test_store import FakeSession, RelayBench, loop, store_kind  # noqa: F401  (fixtures)
@@ -22,7 +25,7 @@ from test_store import FakeSession, RelayBench, loop, store_kind  # noqa: F401  
 
 def counting(bench: RelayBench, operation: str) -> list[int]:
     """The msg_ids the relay asks the store about with ``operation`` (``confirm_late``,
-    ``record_ack``: each takes the msg_id first), from now on."""
+    ``record_ack``, ``confirm_change``: each takes the msg_id first), from now on."""
     asked: list[int] = []
     original = getattr(bench.store, operation)
 
@@ -133,5 +136,61 @@ def test_one_flooders_connections_leave_a_classmate_a_floor_of_late_receipts(loo
     # And the floors are bounded: the address's budget and each connection's floor.
     floor = const.LATE_RECEIPTS_BURST_FLOOR_PER_CONNECTION + const.LATE_RECEIPTS_FLOOR_PER_CONNECTION * elapsed
     budget = const.LATE_RECEIPTS_BURST_PER_ADDRESS + const.LATE_RECEIPTS_PER_ADDRESS * elapsed + 9 * floor + 1
+    assert len(asked) <= budget, f"{len(asked)} store operations from one address"
+    bench.store.close()
+
+
+def test_a_flood_of_edit_receipts_asks_the_store_at_most_the_late_receipts_budget(loop, store_kind, caplog):
+    # An edit_receipt confirms an edit or a delete as a receipt confirms a message, and costs
+    # a store operation (confirm_change) as a late receipt does: it spends the same budget
+    # (const.LATE_RECEIPTS_*), and over it is not done and answered rate_limited, no id.
+    bench = RelayBench(loop, store_kind)
+    mallory = log_in(bench, "Mallory", ("edits",))
+    asked = counting(bench, "confirm_change")
+    frames = 3 * const.MAX_PENDING_RECEIPTS
+    caplog.set_level(logging.INFO, logger="chat.server")
+    started = time.monotonic()
+    for n in range(frames):
+        bench.relay.handle(mallory, EditReceipt(10**12 + n, 1.0))
+    elapsed = time.monotonic() - started
+    bench.settle()
+    budget = const.MAX_PENDING_RECEIPTS + const.LATE_RECEIPTS_PER_CONNECTION * elapsed + 1
+    assert len(asked) <= budget, f"{len(asked)} store operations for {frames} edit receipts"
+    assert len(asked) >= const.MAX_PENDING_RECEIPTS  # the burst passes: an honest reconnection's
+    errors = mallory.take(ErrorReply)
+    limited = [e for e in errors if e.code == ErrorCode.RATE_LIMITED]
+    assert len(limited) == frames - len(asked)  # each frame not done: its own answer, as a single receipt's
+    assert all(e.request_id is None and e.retry_after and e.retry_after > 0 for e in limited)
+    assert "edit receipt" in limited[0].message and "not done" in limited[0].message
+    lines = [r.getMessage() for r in caplog.records if "over the budget" in r.getMessage()]
+    assert len(lines) == 1, lines  # once; the rest summed up by the log summary
+    bench.store.close()
+
+
+def test_one_flooders_connections_leave_a_classmate_a_floor_of_edit_receipts(loop, store_kind):
+    # A school's NAT: Mallory's connections spend the address's whole budget with edit
+    # receipts; Bob, behind the same address, still has his edit confirmed on the floor
+    # (const.LATE_RECEIPTS_*FLOOR*), and the store is asked at most the budget and the floors.
+    bench = RelayBench(loop, store_kind)
+    alice, bob = log_in(bench, "Alice", ("edits",)), log_in(bench, "Bob", ("edits",))
+    [msg_id] = send(bench, alice, "Bob", 1)
+    bench.relay.handle(alice, Edit("e1", msg_id, "edited"))
+    bench.settle()
+    assert alice.take(Done)
+    [edited] = bob.take(Edited)
+    floods = [log_in(bench, f"Mallory{n}", ("edits",)) for n in range(6)]  # one address (FakeSession's)
+    asked = counting(bench, "confirm_change")
+    started = time.monotonic()
+    for n, mallory in enumerate(floods):
+        for i in range(const.MAX_PENDING_RECEIPTS):
+            bench.relay.handle(mallory, EditReceipt(10**12 + n * 10**6 + i, 1.0))
+    assert any(e.code == ErrorCode.RATE_LIMITED for e in floods[-1].take(ErrorReply))  # the address's is spent
+    bench.relay.handle(bob, EditReceipt(msg_id, edited.at))
+    elapsed = time.monotonic() - started
+    bench.settle()
+    assert not bob.take(ErrorReply)
+    assert asked[-1] == msg_id
+    floor = const.LATE_RECEIPTS_BURST_FLOOR_PER_CONNECTION + const.LATE_RECEIPTS_FLOOR_PER_CONNECTION * elapsed
+    budget = const.LATE_RECEIPTS_BURST_PER_ADDRESS + const.LATE_RECEIPTS_PER_ADDRESS * elapsed + 7 * floor + 1
     assert len(asked) <= budget, f"{len(asked)} store operations from one address"
     bench.store.close()

@@ -26,7 +26,7 @@ import pytest
 import const
 from protocol import (
     Register,
-    Accepted, Block, Delivered, DirectMessage, ErrorCode, ErrorReply, Hello, HistoryPage, HistoryRequest, Queued,
+    Accepted, Block, Delivered, DirectMessage, Done, ErrorCode, ErrorReply, Hello, HistoryPage, HistoryRequest, Queued,
     Receipt, SendDirect, SendRoom, State, Welcome,
 )
 from server import ServerConfig, lookups, mailbox, store as store_module
@@ -1984,6 +1984,53 @@ def test_a_register_the_store_fails_says_whether_it_may_have_been_done(loop, may
     bench.store.close()
 
 
+def _fails_uncertain_once(bench: RelayBench, saves: bool) -> None:
+    """The store's next save_account answers "unavailable, uncertain" (Redis took it and did
+    not answer in time): having saved the account (``saves``) or not; later ones work."""
+    original = bench.store.save_account
+    calls = []
+
+    def once(key, account, callback=None, on_error=None, **kwargs):
+        calls.append(key)
+        if len(calls) > 1:
+            return original(key, account, callback, on_error, **kwargs)
+        failure = StoreUnavailable("redis timed out", storage=True, maybe_done=True)
+        if saves:
+            return original(key, account, lambda _created: on_error(failure), on_error, **kwargs)
+        on_error(failure)
+    bench.store.save_account = once
+
+
+@pytest.mark.parametrize("saved", [True, False], ids=["saved", "not-saved"])
+def test_a_register_resent_after_an_uncertain_answer_finds_it_done(loop, store_kind, saved):
+    # Exactly once: the first register was answered uncertain (the store may have saved the
+    # account: "saved", or not); its resend with the same password is ok and the session is
+    # the account, as if the first had been answered; a wrong password is still refused.
+    bench = RelayBench(loop, store_kind)
+    alice = bench.login("Alice")
+    _fails_uncertain_once(bench, saved)
+    bench.relay.handle(alice, Register("reg", "correct horse"))
+    bench.settle()
+    [error] = alice.take(ErrorReply)
+    assert (error.code, error.request_id, error.uncertain) == (ErrorCode.UNAVAILABLE, "reg", True)
+    assert not alice.registered
+    if saved:  # someone else's password is not the account's
+        bench.relay.handle(alice, Register("reg", "battery staple"))
+        bench.settle()
+        assert [e.code for e in alice.take(ErrorReply)] == [ErrorCode.ACCOUNT_EXISTS]
+        assert not alice.registered
+    bench.relay.handle(alice, Register("reg", "correct horse"))
+    bench.settle()
+    assert not alice.take(ErrorReply)
+    assert [d.request_id for d in alice.take(Done)] == ["reg"]
+    assert alice.registered and bench.relay.logins.is_claimed("Alice")
+    again = bench.attempt("Alice", "correct horse", tokens={})  # the account stands, with that password
+    assert [w.name for w in again.take(Welcome)] == ["Alice"]
+    wrong = bench.attempt("Alice", "battery staple", tokens={})
+    assert [e.code for e in wrong.take(ErrorReply)] == [ErrorCode.BAD_PASSWORD]
+    bench.store.close()
+
+
 def test_a_login_that_registers_is_answered_unavailable_and_may_try_again(loop):
     bench = RelayBench(loop)
     read_only(bench)
@@ -2694,6 +2741,27 @@ def test_a_holding_save_answers_true_on_every_store_when_nobody_wrote_a_newer_on
         store.set_left_at("ana", None, results.append, holding=Holding("Ana", b"\x01" * 32, 7, None))
         settle(loop, store)
         assert results == [True, True, True]  # (set_left_at's too: False only as SET_LEFT_AT says)
+    finally:
+        store.close()
+
+
+def test_saving_the_very_account_a_name_has_says_it_is_saved(loop, store_kind):
+    """base.MessageStore.save_account: result True when the name holds this very record
+    already (the same name, hash and salt: a resend of a claim answered uncertain hashes with
+    its salt, server/login.py ``claim``), False for any other record of the name."""
+    from server.accounts import Account
+
+    store = open_store(loop, kind=store_kind)
+    try:
+        results = []
+        store.save_account("ana", Account("Ana", b"hash", b"salt"), results.append)
+        store.save_account("ana", Account("Ana", b"hash", b"salt"), results.append)
+        store.save_account("ana", Account("Ana", b"other", b"salt"), results.append)
+        store.save_account("ana", Account("Ana", b"hash", b"pepper"), results.append)
+        store.save_account("ana", Account("ANA", b"hash", b"salt"), results.append)
+        settle(loop, store)
+        assert results == [True, True, False, False, False]
+        assert store.accounts()["ana"] == Account("Ana", b"hash", b"salt")
     finally:
         store.close()
 
