@@ -469,31 +469,48 @@ class AfterDelivered:
         self._change(session, request.request_id, request.msg_id, None, "delete")
 
     def _change(self, session: ClientSession, request_id: str, msg_id: int, text: str | None, kind: str,
-                moderation: list | None = None, sender_key: str | None = None) -> None:
+                moderation: list | None = None, post: mailbox.StoredMessage | None = None, attempt: int = 0) -> None:
         """An edit (``text``) or delete (None) of ``msg_id``. First as its sender's; a
         delete the store refuses as someone else's is tried again as a moderation act
-        (``moderation``: what the rules decided, a Notice and LogLine to publish; the
-        message's ``sender_key``) when the one asking may delete it (:meth:`_may_delete_any`)."""
-        if moderation is None and not self._asked(session, EDITS, kind, request_id):
+        (``moderation``: what the rules decided, a Notice and LogLine to publish; ``post``:
+        the message as the store gave it) when the one asking may delete it
+        (:meth:`_may_delete_any`). In a cluster, a room post's edit or a moderation act is
+        made only if the post's room is still as this node decided on it (its version:
+        RoomDesk.versions_of); else the node takes the room as it is and decides again
+        (``attempt``: how many times it was decided already), as a post is decided again."""
+        if moderation is None and not attempt and not self._asked(session, EDITS, kind, request_id):
             return
         me = session.key
+        desk = self.relay.room_desk
         # A message an earlier holder of this guest name sent is not theirs: asked as ""
         # (nobody's key), the store answers FORBIDDEN with it, and only a moderator's or
         # an administrator's delete goes on.
         own_key = "" if earlier_holding(session.epoch, msg_id) else me
         # Those who block the sender hear nothing of the change (nor of the message).
-        sender = sender_key if sender_key is not None else me
+        sender = post.sender_key if post is not None else me
         quiet_for = frozenset(owner for owner, blocked in self.relay.blocked.items() if sender in blocked)
 
         # An edit changes a room post only where its sender may post now (the rooms core's
         # rule, may_post): a mute, a kick or a ban is not got round by editing.
         may_post_in = None if text is None else self._may_post_in(session, msg_id)
         by = session.name if moderation is not None else None
+        # The rooms those rights were decided on (a delete of one's own needs none).
+        if moderation is not None and post.state == "room":
+            versions = desk.versions_of((post.recipient_key or mailbox.DEFAULT_ROOM_SLOT,))
+        else:
+            versions = None if may_post_in is None else desk.versions_of(may_post_in)
 
-        def changed(result: tuple[str, mailbox.StoredMessage | None]) -> None:
+        def changed(result: tuple[str, mailbox.StoredMessage | mailbox.StaleRoom | None]) -> None:
             status, message = result
+            if status == mailbox.STALE:  # another node changed the room meanwhile
+                if not desk.decide_again(message, attempt):
+                    self.relay.unavailable(session, request_id)(None)
+                elif moderation is None:
+                    self._change(session, request_id, msg_id, text, kind, attempt=attempt + 1)
+                else:
+                    self._moderate(session, request_id, kind, post, attempt + 1)
+                return
             if status == mailbox.BARRED:
-                desk = self.relay.room_desk
                 room = message.recipient or desk.rooms.default.name  # no recipient: the default room
                 refusal = desk.rooms.may_post(desk.person(session), room, time.time())
                 now_room = desk.rooms.get(room)
@@ -506,10 +523,8 @@ class AfterDelivered:
                 session.send(refusal.reply(request_id))  # muted: with its room and time left
                 return
             if status == mailbox.FORBIDDEN and text is None and moderation is None and message is not None:
-                decision = self._may_delete_any(session, message)
-                if decision is not None:
-                    self._change(session, request_id, msg_id, None, kind, decision, message.sender_key)
-                    return
+                self._moderate(session, request_id, kind, message, attempt)
+                return
             error = _CHANGE_ERRORS.get(status)
             if error is not None:
                 code, why = error
@@ -526,9 +541,9 @@ class AfterDelivered:
             # applied once (by its ``at``). A moderator's notice is the act's announcement:
             # published once.
             if moderation is not None and status == mailbox.CHANGED:
-                self.relay.room_desk.publish(moderation)
+                desk.publish(moderation)
             if message.state == "room":
-                self.relay.room_desk.post_changed(message, by, skip=session)
+                desk.post_changed(message, by, skip=session)
                 return
             event = _change_event(message, by)
             # The author's blocks decide, also for a moderator's delete (as quiet_for does).
@@ -545,9 +560,21 @@ class AfterDelivered:
         window = self._edit_window(msg_id)
         peers = self.relay.peers
         self.store_call(session, request_id, partial(peers.change_message, self.relay.store, may_post_in=may_post_in,
-                                                     by=by, notices=self.relay.room_desk.change_notices(moderation)),
+                                                     by=by, notices=desk.change_notices(moderation), versions=versions),
                         msg_id, None if moderation is not None else own_key, text, time.time(),
                         _NEVER if window is None else window, quiet_for, callback=changed)
+
+    def _moderate(self, session: ClientSession, request_id: str, kind: str, post: mailbox.StoredMessage,
+                  attempt: int) -> None:
+        """The store refused ``session``'s delete of ``post`` as someone else's: deleted as a
+        moderation act if the one asking may delete it (:meth:`_may_delete_any`), else
+        ``forbidden``."""
+        decision = self._may_delete_any(session, post)
+        if decision is not None:
+            self._change(session, request_id, post.msg_id, None, kind, decision, post, attempt)
+            return
+        code, why = _CHANGE_ERRORS[mailbox.FORBIDDEN]
+        session.send(ErrorReply(code, why.format(msg_id=post.msg_id), request_id))
 
     def look_at_clock(self) -> None:
         """Note any step of the wall clock since the last look (the server's sweep calls

@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import operator
 import sqlite3
+import typing
 from collections.abc import Callable, Container
 from dataclasses import dataclass, fields, replace
 from itertools import chain, compress, repeat
@@ -764,6 +765,18 @@ CHANGED, UNCHANGED, UNKNOWN, FORBIDDEN, TOO_LATE, GONE = "changed", "unchanged",
 # An edit of a room post whose sender may not post to that room now (muted, kicked,
 # banned): comes with the message, so that the relay can ask the rooms core why.
 BARRED = "barred"
+# In a cluster only (stores/redis_scripts.py CHANGE): the post's room changed since the
+# node decided on its copy of it (a moderator removed, a member muted through another node):
+# nothing changed; comes with the room as it is (a StaleRoom), for the node to decide again.
+# One server has one copy of each room, never behind: no store of its answers this.
+STALE = "stale"
+
+
+class StaleRoom(typing.NamedTuple):
+    """Room ``key`` as the cluster's store holds it: ``record`` (None: it ended) at ``version``."""
+    key: str
+    record: str | None
+    version: int
 
 
 def change_refused(message: StoredMessage, sender_key: str | None, text: str | None, now: float,

@@ -141,11 +141,14 @@ class LocalPeers:
     def change_message(self, store: Any, msg_id: int, sender_key: str | None, text: str | None, now: float,
                        window: float, quiet_for: frozenset[str], callback: Callable[[Any], None],
                        on_error: Callable[[Any], None], *, may_post_in: frozenset[str] | None, by: str | None,
-                       notices: list[tuple[str, str]]) -> None:
+                       notices: list[tuple[str, str]], versions: dict[str, int] | None = None) -> None:
         """Edit or delete message ``msg_id`` in ``store``, as its ``change_message`` does.
         A cluster node tells a room post's change (``by``: the moderator or administrator
         who deletes it, None: its sender; ``notices``: [name key, frame text] told before
-        it) to the other nodes in the same step (bus.RoomPostChangeStored)."""
+        it) to the other nodes in the same step (bus.RoomPostChangeStored), and makes it only
+        if the post's room is still at the version of ``versions`` (room key -> version,
+        RoomDesk.versions_of) the change was decided on (else mailbox.STALE). One server
+        has one copy of each room, never behind: nothing to compare."""
         store.change_message(msg_id, sender_key, text, now, window, quiet_for, callback, on_error,
                              may_post_in=may_post_in)
 

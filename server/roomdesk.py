@@ -1467,6 +1467,29 @@ class RoomDesk:
         else:
             self._saved[key] = record
 
+    @property
+    def default_key(self) -> str:
+        """The default room's key (under which a cluster stores its record and version)."""
+        return room_key(self.rooms.default.name)
+
+    def versions_of(self, keys: Iterable[str]) -> dict[str, int] | None:
+        """In a cluster, the versions of rooms ``keys`` (mailbox.DEFAULT_ROOM_SLOT: the
+        default room) as this desk has them: a change of a post decided on these copies is
+        made only at these versions (peers.change_message), as a post is stored only at its
+        room's (:meth:`post`). None on one server: one copy of each room, never behind."""
+        if not self._shared:
+            return None
+        return {key: self._versions.get(key, 0)
+                for key in (self.default_key if k == mailbox.DEFAULT_ROOM_SLOT else k for k in keys)}
+
+    def decide_again(self, stale: mailbox.StaleRoom, attempt: int) -> bool:
+        """A change decided on this desk's copy of room ``stale.key`` was not made: Redis
+        holds a newer one (mailbox.STALE). Take it (:meth:`_reload`); whether to decide
+        again on it (``attempt``: how many times it was decided already, from 0), as a
+        post is, up to ``_ATTEMPTS`` times."""
+        self._reload(stale.key, stale.record, stale.version)
+        return attempt + 1 < _ATTEMPTS
+
     def _reload(self, key: str, record: str | None, version: int) -> None:
         """Redis says room ``key`` is ``record`` at ``version``: take it, unless this desk
         has heard of a later version meanwhile."""

@@ -1000,10 +1000,11 @@ class ClusterNode:
     def change_message(self, store: Any, msg_id: int, sender_key: str | None, text: str | None, now: float,
                        window: float, quiet_for: frozenset[str], callback: Callable[[Any], None],
                        on_error: Callable[[Any], None], *, may_post_in: frozenset[str] | None, by: str | None,
-                       notices: list[tuple[str, str]]) -> None:
+                       notices: list[tuple[str, str]], versions: dict[str, int] | None = None) -> None:
         """On Redis, a room post's change and its entry on the events stream are one step
         (the store's CHANGE script; bus.RoomPostChangeStored): stored is told, whatever
-        becomes of this node then. On another store (the in-process tests' shared memory,
+        becomes of this node then; made only at the ``versions`` of the rooms it was decided
+        on (else mailbox.STALE: decided again). On another store (the in-process tests' shared memory,
         whose named rooms are each node's own), the default room's changes are published
         once stored."""
         head = bus.room_post_change_head(self.node_id, by, bus._dumps(notices))
@@ -1027,7 +1028,8 @@ class ClusterNode:
                 return answered
             store.change_message_announced(msg_id, sender_key, text, now, window, quiet_for, self.prefix + "events",
                                            scripts.EVENTS_MAXLEN, head, then(callback), then(on_error),
-                                           may_post_in=may_post_in)
+                                           may_post_in=may_post_in, versions=versions,
+                                           default_room=self.relay.room_desk.default_key if versions else "")
             return
 
         def stored(result: tuple[str, StoredMessage | None]) -> None:

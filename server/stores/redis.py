@@ -140,7 +140,8 @@ from ..accounts import Account
 from ..credentials import Credential
 from ..guests import Holding
 from ..mailbox import history_entry, since_page  # feature since
-from ..mailbox import ID_REUSED, NEW, RESEND, ROOM_MESSAGE_STATE, SeenMark, StoredMessage, as_told, same_request
+from ..mailbox import ID_REUSED, NEW, RESEND, ROOM_MESSAGE_STATE, STALE, SeenMark, StaleRoom, StoredMessage, as_told
+from ..mailbox import same_request
 from ..cluster import trace
 from ..cluster.checks import durability_warning
 from ..cluster.clock import CLOCK_SKEW_LIMIT
@@ -192,6 +193,14 @@ def _message(row: list) -> StoredMessage:
                          _float(edited_at), deleted == b"1")
 
 
+
+
+def _change_reply(reply: list) -> tuple:
+    """lua.CHANGE's reply: (status, the message or None), or (mailbox.STALE, a mailbox.StaleRoom)."""
+    status = reply[0].decode()
+    if status == STALE:
+        return (status, StaleRoom(_text(reply[1]), _text(reply[2]), int(reply[3])))
+    return (status, None if reply[1] is None else _message(reply[1]))
 
 
 def _messages(rows: list) -> list[StoredMessage]:
@@ -1510,7 +1519,8 @@ class RedisStore:
     def change_message_announced(self, msg_id: int, sender_key: str, text: str | None, now: float, window: float,
                                  quiet_for: frozenset[str], stream: str, stream_length: int, head: str,
                                  callback: Callback | None = None, on_error: ErrorCallback | None = None,
-                                 *, may_post_in: frozenset[str] | None = None) -> None:
+                                 *, may_post_in: frozenset[str] | None = None,
+                                 versions: dict[str, int] | None = None, default_room: str = "") -> None:
         """:meth:`change_message`, and a room post's change put on a cluster node's events
         ``stream`` (of about ``stream_length`` entries; "": none) in the same step, as an
         entry that starts with ``head`` (lua.CHANGE, bus.RoomPostChangeStored), so that no
@@ -1521,11 +1531,18 @@ class RedisStore:
         link that stalled after the write) that Redis ran once it resumed was stamped after
         any newer change of the message made meanwhile, and its older text stood. One Redis
         finds too late changes nothing and is answered unavailable, not done (if anyone still
-        waits: a clock of Redis ahead of this node's by more than the skew allowed)."""
+        waits: a clock of Redis ahead of this node's by more than the skew allowed).
+
+        ``versions`` (a cluster node's: room key -> version; None: none) are those of the
+        rooms the change was decided on (``default_room``: the default room's key, whose
+        posts have no recipient): a room post's edit or a moderator's delete is made only if
+        its room is still at that version, else answered (mailbox.STALE, a
+        mailbox.StaleRoom), nothing changed (lua.CHANGE)."""
         until = repr(time.time() + self.timeout + CLOCK_SKEW_LIMIT)
+        held = "" if not versions else "\n".join(f"{key} {version}" for key, version in versions.items())
         args = (msg_id, "*" if sender_key is None else sender_key, "0" if text is None else "1", "" if text is None else text, repr(now),
                 repr(window), "*" if may_post_in is None else "\n".join(sorted(may_post_in)), stream, stream_length,
-                head, until, *sorted(quiet_for))
+                head, until, default_room, held, *sorted(quiet_for))
 
         def answered(result: tuple) -> None:
             if result[0] != "late":
@@ -1533,8 +1550,7 @@ class RedisStore:
                     callback(result)
             elif on_error is not None:
                 on_error(StoreUnavailable("Redis ran the change after its time: nothing was changed"))
-        self._submit(lua.CHANGE, args, lambda reply: (reply[0].decode(), None if reply[1] is None else _message(reply[1])),
-                     answered, on_error)
+        self._submit(lua.CHANGE, args, _change_reply, answered, on_error)
 
     def dm_changes(self, name_key: str, after_id: int, since: float, limit: int, callback: Callback | None = None,
                    on_error: ErrorCallback | None = None) -> None:

@@ -727,11 +727,18 @@ return #doomed
 # ARGV: P, msg id, sender key ('*', no user's key, for anyone's: a moderator's delete), '1' and the new text
 # (an edit) or '0' and '' (a delete), now, window, the keys of the rooms whose posts an edit may
 # change, one a line ('*': any; may_post_in), the events stream ('' but in a cluster), its
-# length and an entry's head (cluster/bus.py room_post_change_head), then the keys of those
-# who are not told (quiet_for), after the time (Unix seconds, '': none) past which Redis must
-# not run it: {'late', false} then, nothing changed (RedisStore.change_message_announced: its
-# store answered ``unavailable`` by then, and a newer change may have been made since). As
-# mailbox.change_message. A named room's post goes to the
+# length and an entry's head (cluster/bus.py room_post_change_head), the time (Unix seconds,
+# '': none) past which Redis must not run it: {'late', false} then, nothing changed
+# (RedisStore.change_message_announced: its store answered ``unavailable`` by then, and a
+# newer change may have been made since); the default room's key, and the versions of the
+# rooms the change was decided on ('': none, one store), one "<room key> <version>" a line;
+# then the keys of those who are not told (quiet_for). As mailbox.change_message, and in a
+# cluster, a room post's edit or a moderator's delete whose room is among those versions
+# (its own for a post without recipient: the default room) is made only at that version,
+# as SAVE_ROOM_VERSIONED stores a room's change: else {'stale', the room's key, its record
+# or false, its version}, nothing changed (the node takes the room as it is and decides
+# again: a right taken away through another node is gone at once, not when this node reads
+# of it). A direct message's change reads no version. A named room's post goes to the
 # room's change log ``rchg:<room key>`` (ids scored by the time of their last change, the
 # newest const.ROOM_BACKLOG_LIMIT kept) instead of a recipient's ``chg:``. In a cluster a
 # room's post changed (the default room's too) is put on the events stream in the same step
@@ -758,6 +765,17 @@ if r[3] == '1' then
   return {'unchanged', row(id)}
 end
 if edit and ARGV[5] == r[4] then return {'unchanged', row(id)} end
+if ARGV[14] ~= '' and r[6] == 'room' then
+  local rk = r[2] or ARGV[13]
+  local versions = '\n' .. ARGV[14] .. '\n'
+  local at = string.find(versions, '\n' .. rk .. ' ', 1, true)
+  if at then
+    local now = redis.call('HGET', P .. 'roomv', rk) or '0'
+    if now ~= string.match(versions, '^(%%d+)', at + #rk + 2) then
+      return {'stale', rk, redis.call('HGET', P .. 'rooms', rk) or false, now}
+    end
+  end
+end
 if edit and ARGV[8] ~= '*' and r[6] == 'room'
     and not string.find('\n' .. ARGV[8] .. '\n', '\n' .. (r[2] or '%(default_slot)s') .. '\n', 1, true) then
   return {'barred', row(id)}
@@ -803,7 +821,7 @@ for _, who in ipairs({r[1], r[2]}) do
   redis.call('ZREMRANGEBYRANK', log, 0, -(%(dm_changes)d + 1))
 end
 local quiet = r[6] == 'blocked' or r[6] == 'blocked_expired'
-for i = 13, #ARGV do
+for i = 15, #ARGV do
   if ARGV[i] == r[2] then quiet = true end
 end
 if not quiet then redis.call('ZADD', P .. 'chg:' .. r[2], id, id) end

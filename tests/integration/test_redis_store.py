@@ -30,7 +30,7 @@ from test_memory_store import random_steps
 from resp import RedisClient, RedisError
 from server.accounts import Account
 from server.guests import Holding
-from server.mailbox import ID_REUSED, StoredMessage
+from server.mailbox import ID_REUSED, STALE, StaleRoom, StoredMessage
 from server.store import StoreUnavailable
 from server.stores import MemoryStore
 from server.cluster.checks import durability_warning
@@ -1102,6 +1102,71 @@ def test_a_say_in_a_cluster_is_stored_with_its_stream_entry_in_one_step_and_its_
     assert answers[-1][0] == "changed"
     assert loop.run_until_complete(entries()) == []
     assert b"se" not in loop.run_until_complete(every_key(redis_server.url, store.prefix))["m:2"]
+    store.close()
+
+
+def test_a_room_posts_change_decided_on_a_room_version_redis_has_passed_changes_nothing_and_gets_the_room(
+        loop, redis_server):
+    """In a cluster a room post's edit, or a moderator's delete, is made only at the version
+    of the post's room it was decided on (lua.CHANGE, as SAVE_ROOM_VERSIONED a room's
+    change): at another, nothing is changed and the answer is the room as Redis has it, for
+    the node to decide again. The default room's posts (no recipient) go by its key; a
+    direct message's change, and one whose room was not decided on, read no version; those
+    not told (quiet_for, the arguments' tail) still are not."""
+    store = open_redis_store(loop, redis_server.url)
+    stream = "{chat}events"
+    answers: list = []
+
+    def run(call, *args, **kwargs) -> tuple:
+        call(*args, callback=answers.append, on_error=answers.append, **kwargs)
+        loop.run_until_complete(store.drain(timeout=5))
+        return answers[-1]
+
+    record = '{"name": "#redes"}'
+    for key in ("#redes", "#lobby"):  # both at version 1
+        assert run(store.save_room_versioned, key, 0, record, stream, b"x", 1000) == ("ok", 1)
+    post = StoredMessage(0, "Vic", "vic", "#redes", "#redes", "in #redes", time.time(), "p1", "room", None)
+    say = StoredMessage(0, "Vic", "vic", None, None, "to everyone", time.time(), "s1", "room")
+    to_bob = StoredMessage(0, "Vic", "vic", "Bob", "bob", "hi", time.time(), "d1", "sent", time.time() + 60)
+    post_id = run(store.store_room_post, post, 1, stream, "HEAD:", 1000)[0].msg_id
+    say_id = run(store.store_room_say, say, stream, "HEAD:", 1000)[0].msg_id
+    dm_id = run(store.store_message, to_bob)[0].msg_id
+    def change(msg_id: int, sender_key: str | None, text: str | None, quiet_for: frozenset[str], callback,
+               on_error, **kwargs) -> None:
+        store.change_message_announced(msg_id, sender_key, text, time.time(), 3600.0, quiet_for, stream, 1000,
+                                       "HEAD:", callback, on_error, default_room="#lobby", **kwargs)
+
+    def text(msg_id: int) -> tuple[bytes, bytes | None]:
+        fields = loop.run_until_complete(every_key(redis_server.url, store.prefix))[f"m:{msg_id}"]
+        return fields[b"t"], fields.get(b"d")
+
+    stale = (STALE, StaleRoom("#redes", record, 1))
+    everywhere = frozenset({"#redes", "#"})
+    # Decided on version 0 (a moderator since removed): an edit, a moderator's delete.
+    assert run(change, post_id, "vic", "edited", quiet_for=frozenset(), may_post_in=everywhere,
+               versions={"#redes": 0, "#lobby": 1}) == stale
+    assert run(change, post_id, None, None, quiet_for=frozenset(), versions={"#redes": 0}) == stale
+    assert text(post_id) == (b"in #redes", None)
+    # The default room's say, by its key.
+    assert run(change, say_id, None, None, quiet_for=frozenset(), versions={"#lobby": 0}) == (
+        STALE, StaleRoom("#lobby", record, 1))
+    assert text(say_id) == (b"to everyone", None)
+    # At the room's version: made.
+    assert run(change, post_id, "vic", "edited", quiet_for=frozenset(), may_post_in=everywhere,
+               versions={"#redes": 1, "#lobby": 1})[0] == "changed"
+    assert run(change, say_id, None, None, quiet_for=frozenset(), versions={"#lobby": 1})[0] == "changed"
+    assert (text(post_id), text(say_id)) == ((b"edited", None), (b"", b"1"))
+    # A room not decided on (not in may_post_in: barred there) reads no version.
+    assert run(change, post_id, "vic", "again", quiet_for=frozenset(), may_post_in=frozenset({"#"}),
+               versions={"#lobby": 0})[0] == "barred"
+    # A direct message reads none; Bob, who blocks Vic, still is not told of its change.
+    assert run(change, dm_id, "vic", "hi!", quiet_for=frozenset({"bob", "zoe"}), may_post_in=everywhere,
+               versions={"#redes": 0, "#lobby": 0})[0] == "changed"
+    assert text(dm_id) == (b"hi!", None)
+    assert "chg:bob" not in loop.run_until_complete(every_key(redis_server.url, store.prefix))
+    assert run(change, dm_id, "vic", "hi!!", quiet_for=frozenset(), may_post_in=everywhere,
+               versions={"#redes": 0})[0] == "changed"
+    assert "chg:bob" in loop.run_until_complete(every_key(redis_server.url, store.prefix))
     store.close()
 
 
