@@ -150,10 +150,11 @@ class RoomDesk:
         self._saves_begun = 0
         self._saving: dict[str, int] = {}
         # ... each such room -> the record of its last save on its way (what it is put back
-        # to if a later save cannot even be submitted), and the notices of failed changes
-        # that a later save on its way stores all the same (said when it is stored).
+        # to if a later save cannot even be submitted), and the notices and log lines of
+        # failed changes that a later save on its way stores all the same (said when it is
+        # stored).
         self._sent: dict[str, str | None] = {}
-        self._carried: dict[str, list[Notice]] = {}
+        self._carried: dict[str, list[Notice | LogLine]] = {}
         # Lists of one's rooms asked while changes were being stored (list_rooms with
         # ``mine``): [the saves awaited, the rooms of those that failed, answer(failed keys)].
         self._lists_waiting: list[list] = []
@@ -1221,9 +1222,9 @@ class RoomDesk:
         stored, unless a later save of it is on its way, whose record has this change too
         (then that one decides; put back over it, the room here would lack what the store
         kept: a member, a topic); a room whose save succeeded is kept. What is kept is
-        announced: the notices of a failed decision's rooms that were stored, at once;
-        those of a room a later save carries, when that save is stored (before its own),
-        never if it fails. A save the store raises on at once is not on its way: its room
+        announced and logged: the notices and log lines of a failed decision's rooms that
+        were stored, at once; those of a room a later save carries, when that save is
+        stored (before its own), never if it fails. A save the store raises on at once is not on its way: its room
         is put back to its last save on its way (or as stored), and it is answered as
         failed. ``maybe_done``: the store may have kept some of it (it said so, a later
         save carries it, or another room of the decision was stored). The lists of one's
@@ -1267,8 +1268,7 @@ class RoomDesk:
                     self._sent.pop(key, None)
             if failure is None:
                 self._keep(key, record)
-                for notice in self._carried.pop(key, ()):
-                    self._announce(notice)
+                self._publish(self._carried.pop(key, ()))
             else:
                 failed_keys.append(key)
                 waiting[1] = waiting[1] or failure.maybe_done
@@ -1279,20 +1279,17 @@ class RoomDesk:
                     done()
                     return
                 maybe_done = waiting[1] or len(failed_keys) < len(changes)
-                own = [e for e in decision if type(e) is Notice]
                 for key in failed_keys:
                     if key in unsent:
                         continue
                     if self._saving.get(key):
                         maybe_done = True
-                        self._carried.setdefault(key, []).extend(e for e in own if room_key(e.room) == key)
+                        self._carried.setdefault(key, []).extend(_of_room(decision, {key}))
                     else:
                         self.rooms.reset(key, self._saved.get(key))
                         self._carried.pop(key, None)
-                kept = {key for key, _record in changes} - set(failed_keys)
-                for notice in own:
-                    if room_key(notice.room) in kept:
-                        self._announce(notice)  # its room was stored
+                # What the store kept of it is announced and logged (once: not per member).
+                self._publish(_of_room(decision, {key for key, _record in changes} - set(failed_keys)))
                 failed(maybe_done)
             finally:
                 self._save_ended(number, failed_keys)
@@ -1543,6 +1540,11 @@ def _crowded_out(session: ClientSession) -> bool:
     if session.is_open:
         session.skipped += 1
     return True
+
+
+def _of_room(decision: list, keys: set[str]) -> list[Notice | LogLine]:
+    """The notices and log lines of ``decision`` about the rooms ``keys``, in its order."""
+    return [e for e in decision if type(e) in (Notice, LogLine) and e.room is not None and room_key(e.room) in keys]
 
 
 def _named_key(notice: Notice) -> str:

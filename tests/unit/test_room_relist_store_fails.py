@@ -18,7 +18,7 @@ import pytest
 
 from test_room_replay import DeferredStore, FakeSession, setting
 
-from protocol import Done, ErrorCode, ErrorReply, JoinRoom, LeaveRoom, Mute, RoomList, RoomsRequest, SetTopic
+from protocol import Done, ErrorCode, ErrorReply, Invite, JoinRoom, LeaveRoom, Mute, RoomList, RoomsRequest, SetTopic
 from server.rooms import Person, record_members, room_key
 from server.store import StoreUnavailable
 
@@ -324,3 +324,43 @@ def test_in_a_cluster_a_hand_over_given_up_while_rooms_wait_for_redis_is_logged(
     assert [r.getMessage() for r in caplog.records] == [
         "the rooms of the earlier holder of the guest name bob could not be left: "
         "other changes of rooms here were waiting for Redis"]
+
+
+def test_the_rooms_a_failed_hand_over_did_store_have_their_log_lines_once(caplog) -> None:
+    """A guest name's hand-over whose save failed for one room and was stored for the others:
+    the stored rooms' notices are announced, and their log lines (a room that ended, one
+    handed on) are logged, once each; the room put back logs nothing."""
+    desk, relay, _page, _phone = stored_setting()
+    olga, ana = Told("Olga"), Told("Ana")
+    relay.registry.by_key.update(olga=[olga], ana=[ana])
+    now = time.time()
+    desk.rooms.join(Person("Bob", True), "#zona", now)  # Bob alone: it ends when he leaves
+    desk.rooms.join(Person("Bob", True), "#sala", now)  # Bob owns it: Ana has it then
+    desk.rooms.join(Person("Ana", True), "#sala", now)
+    desk._save([], lambda: None, lambda _maybe_done: None)
+    relay.store.run()
+    relay.store.fail_saves = 1  # #lab's save (the first); #redes's, #sala's and #zona's are kept
+    with caplog.at_level("INFO", logger="chat"):
+        desk.name_changed_hands("bob")
+        relay.store.run()
+    assert desk.rooms.rooms_of("bob") == ["#lab"] and desk.rooms.get("#zona") is None
+    assert notices(ana) == [("#sala", "left", "Bob"), ("#sala", "owner", "Ana")]
+    assert [r.getMessage() for r in caplog.records] == [
+        "Ana owns #sala now", "the room #zona ended: its last member left",
+        "the earlier holder of the guest name bob left #redes, #sala, #zona; could not leave #lab: "
+        "the store did not answer"]
+
+
+def test_a_failed_change_that_a_later_stored_save_carries_is_logged_then(caplog) -> None:
+    desk, relay, _page, _phone = stored_setting()
+    olga = Told("Olga")
+    relay.registry.by_key["olga"] = [olga]
+    relay.store.fail_saves = 1
+    with caplog.at_level("INFO", logger="chat"):
+        desk._moderate(olga, Invite("i1", "#redes", "Vic"), Person("Vic", True),  # type: ignore[arg-type]
+                       ("#redes", 0, lambda: None))
+        desk.set_topic(olga, SetTopic("t1", "#redes", "redes"))  # type: ignore[arg-type]
+        relay.store.run()
+    assert "vic" in desk.rooms.get("#redes").invited
+    assert [r.getMessage() for r in caplog.records] == ["Olga invited Vic to #redes",
+                                                        "Olga set the topic of #redes to 'redes'"]
