@@ -152,9 +152,9 @@ class RoomDesk:
         # ... each such room -> the record of its last save on its way (what it is put back
         # to if a later save cannot even be submitted), and the notices and log lines of
         # failed changes that a later save on its way stores all the same (said when it is
-        # stored).
+        # stored), each with what its request does after its answer (a join's read marks).
         self._sent: dict[str, str | None] = {}
-        self._carried: dict[str, list[Notice | LogLine]] = {}
+        self._carried: dict[str, list[tuple[list[Notice | LogLine], Callable[[], None] | None]]] = {}
         # Lists of one's rooms asked while changes were being stored (list_rooms with
         # ``mine``): [the saves awaited, the rooms of those that failed, answer(failed keys)].
         self._lists_waiting: list[list] = []
@@ -1211,10 +1211,10 @@ class RoomDesk:
             else:
                 failed()
 
-        self._save(decision, done, failed, changed)
+        self._save(decision, done, failed, changed, then)
 
     def _save(self, decision: list, done: Callable[[], None], failed: Callable[[bool], None],
-              changed: Callable[[], None] | None = None) -> None:
+              changed: Callable[[], None] | None = None, then: Callable[[], None] | None = None) -> None:
         """Store the rooms the core changed (its ``decision``'s), then ``done()``; if the
         store failed, ``failed(maybe_done)`` (in a cluster ``changed()`` if another node
         changed a room first: _save_shared). On one server each room is stored whole, and
@@ -1224,9 +1224,11 @@ class RoomDesk:
         kept: a member, a topic); a room whose save succeeded is kept. What is kept is
         announced and logged: the notices and log lines of a failed decision's rooms that
         were stored, at once; those of a room a later save carries, when that save is
-        stored (before its own), never if it fails. A save the store raises on at once is not on its way: its room
-        is put back to its last save on its way (or as stored), and it is answered as
-        failed. ``maybe_done``: the store may have kept some of it (it said so, a later
+        stored (before its own), never if it fails; and then ``then`` (what ``done`` does
+        after its answer, for a decision of one room: a join's read marks) is called too,
+        as for a change stored at once. A save the store raises on at once is not on its
+        way: its room is put back to its last save on its way (or as stored), and it is
+        answered as failed. ``maybe_done``: the store may have kept some of it (it said so, a later
         save carries it, or another room of the decision was stored). The lists of one's
         rooms asked meanwhile wait for the answer (list_rooms)."""
         changes = self.rooms.changes()
@@ -1268,7 +1270,10 @@ class RoomDesk:
                     self._sent.pop(key, None)
             if failure is None:
                 self._keep(key, record)
-                self._publish(self._carried.pop(key, ()))
+                for carried, carried_then in self._carried.pop(key, ()):
+                    self._publish(carried)
+                    if carried_then is not None:
+                        carried_then()  # it is done after all (its answer said it may be)
             else:
                 failed_keys.append(key)
                 waiting[1] = waiting[1] or failure.maybe_done
@@ -1284,7 +1289,7 @@ class RoomDesk:
                         continue
                     if self._saving.get(key):
                         maybe_done = True
-                        self._carried.setdefault(key, []).extend(_of_room(decision, {key}))
+                        self._carried.setdefault(key, []).append((_of_room(decision, {key}), then))
                     else:
                         self.rooms.reset(key, self._saved.get(key))
                         self._carried.pop(key, None)

@@ -364,3 +364,26 @@ def test_a_failed_change_that_a_later_stored_save_carries_is_logged_then(caplog)
     assert "vic" in desk.rooms.get("#redes").invited
     assert [r.getMessage() for r in caplog.records] == ["Olga invited Vic to #redes",
                                                         "Olga set the topic of #redes to 'redes'"]
+
+
+def test_a_failed_join_that_a_later_stored_save_carries_sets_up_the_member_s_read_marks() -> None:
+    """Answered unavailable (uncertain), Ann's join is stored with Olga's topic: she is a
+    member as the store has it, and her read marks of the room come as after a join's ok."""
+    desk, relay, _page, _phone = stored_setting()
+    ann, olga = Told("Ann"), Told("Olga")
+    relay.registry.by_key.update(ann=[ann], olga=[olga])
+    reads: list[tuple[str, str]] = []
+    relay.after.room_reads = SimpleNamespace(joined=lambda session, room: reads.append((session.key, room)))
+    relay.store.fail_saves = 1
+    desk.join(ann, JoinRoom("j1", "#redes"))  # type: ignore[arg-type]
+    desk.set_topic(olga, SetTopic("t1", "#redes", "redes"))  # type: ignore[arg-type]
+    relay.store.run()
+    assert ann.sent[0].uncertain and "ann" in stored_members(relay.store, "#redes")
+    assert reads == [("ann", "#redes")]
+    desk.join(olga, JoinRoom("j2", "#nova"))  # type: ignore[arg-type]
+    relay.store.run()
+    relay.store.fail_saves = 2  # carried by a save that fails too: never a member, no marks
+    desk.join(ann, JoinRoom("j3", "#nova"))  # type: ignore[arg-type]
+    desk.set_topic(olga, SetTopic("t2", "#nova", "nova"))  # type: ignore[arg-type]
+    relay.store.run()
+    assert "#nova" not in desk.rooms.rooms_of("ann") and reads == [("ann", "#redes"), ("olga", "#nova")]
