@@ -107,6 +107,10 @@ _WAKE_LATE = 0.01
 # In a cluster: how many times a request is decided again because other nodes changed its
 # room first, before it is answered ``unavailable`` (each try is one Redis round trip).
 _ATTEMPTS = 5
+# In a cluster: how long a guest name's hand-over waits for the turns of its earlier holder's
+# rooms (each request before it on a room waits for Redis, stores/redis.py DEFAULT_TIMEOUT =
+# 5 s at most) before it lets them go, to be tried again at the next expiry pass.
+_HANDOVER_WAIT = 10.0
 
 # What a user in no room has had of their rooms: nothing, shared by all of them (read-only;
 # see RoomDesk.logged_in).
@@ -158,6 +162,9 @@ class RoomDesk:
         # Lists of one's rooms asked while changes were being stored (list_rooms with
         # ``mine``): [the saves awaited, the rooms of those that failed, answer(failed keys)].
         self._lists_waiting: list[list] = []
+        # Guest names whose earlier holder could not leave their rooms yet (the store failed,
+        # or the rooms stayed busy) -> those rooms' keys: tried again at the next expiry pass.
+        self._hand_overs_due: dict[str, set[str]] = {}
         if not self._shared:
             # A clock set back while the server was stopped: no mute lasts longer than its
             # length from now (in a cluster the nodes' clocks end the shared mutes).
@@ -1029,45 +1036,111 @@ class RoomDesk:
                             "type /admin %s at its console", where, name, name)
         return kept
 
-    def name_changed_hands(self, key: str, attempt: int = 0) -> None:
+    def name_changed_hands(self, key: str, rooms: set[str] | None = None) -> None:
         """A guest name has a new holder: its earlier holder leaves every room (the core's
-        :meth:`~server.rooms.Rooms.forget`), stored, then announced and logged. In a
-        cluster, decided again if another node changed one of the rooms first (up to
-        ``_ATTEMPTS`` times); if the store fails, the rooms stay as stored and the log says
-        so (the newcomer is then still in them: rare, and an owner can kick)."""
-        if self._shared and self._busy:
-            # A change waiting for Redis here is in the rooms' copy, not stored yet: this
-            # one must not store it with its own. Tried again in a moment (as expire does).
-            if self.schedule is not None and attempt + 1 < _ATTEMPTS:
-                self.schedule(0.05, lambda: self.name_changed_hands(key, attempt + 1))
-            else:
-                log.warning("the rooms of the earlier holder of the guest name %s could not be left: "
-                            "other changes of rooms here were waiting for Redis", key)
+        :meth:`~server.rooms.Rooms.forget`) they were in at the take (``rooms``: those of a
+        try that failed), stored, then announced and logged. Until that is stored the
+        newcomer is a member of those rooms (PROTOCOL.md "Guest names": they inherit none).
+        In a cluster it first takes each room's turn (_busy): a free one at once, a busy
+        one once the requests before it on the room are answered (each waits for Redis at
+        most its timeout), so the newcomer's requests on them come after it; it is decided
+        again if another node changed one of them first (up to ``_ATTEMPTS`` times). If it
+        cannot be stored (the store fails; in a cluster, the turns do not all come within
+        ``_HANDOVER_WAIT`` seconds), the rooms stay as stored, the log says so once, and it
+        is tried again at the next expiry pass (:meth:`expire`), in those rooms only: not
+        in the rooms the newcomer joined since."""
+        if rooms is None:
+            rooms = self.rooms.held_by(key)
+        if not rooms:
             return
-        decision = self.rooms.forget(key, time.time())
+        if not self._shared:
+            self._hand_over(key, rooms, 0, [])
+            return
+        held: list[str] = []
+        waited = [len(rooms), False]  # turns still to come; whether it ended (done, or given up)
+
+        def take(rkey: str) -> None:
+            if waited[1]:
+                return  # given up: its turns were let go (the next expiry pass tries again)
+            waiting = self._busy.get(rkey)
+            if waiting is not None:  # (again: a request before it in the line took the turn)
+                waiting.append(lambda: take(rkey))
+                return
+            self._busy[rkey] = []
+            held.append(rkey)
+            waited[0] -= 1
+            if not waited[0]:
+                waited[1] = True
+                self._hand_over(key, rooms, 0, held)
+
+        def give_up() -> None:
+            if waited[1]:
+                return
+            waited[1] = True
+            for rkey in held:
+                self._done_with(rkey)
+            log.warning("the earlier holder of the guest name %s could not leave %s yet: other changes of them "
+                        "waited for Redis for %g s (tried again at the next expiry pass)", key,
+                        ", ".join(sorted(rooms)), _HANDOVER_WAIT)
+            self._hand_over_later(key, rooms)
+
+        if self.schedule is not None:
+            self.schedule(_HANDOVER_WAIT, give_up)
+        for rkey in sorted(rooms):
+            take(rkey)
+
+    def _hand_over(self, key: str, rooms: set[str], attempt: int, held: list[str]) -> None:
+        """:meth:`name_changed_hands` decided and stored, the turns of ``held`` (in a cluster:
+        ``rooms``) taken; let go once it is answered."""
+        decision = self.rooms.forget(key, time.time(), rooms)
+
+        def release() -> None:
+            for rkey in held:
+                self._done_with(rkey)
+
+        def done() -> None:
+            try:
+                self._publish(decision, not self._shared)
+            finally:
+                release()
 
         def failed(_maybe_done: bool = False) -> None:  # (as _save calls it; changed() too)
-            # Some rooms may have been stored (kept, and announced: _save), others put back.
-            rooms = [e.room for e in decision if type(e) is Notice and e.act == "left"]
-            stayed = [room for room in rooms if key in getattr(self.rooms.get(room), "members", ())]
-            if len(stayed) == len(rooms):
-                log.warning("the rooms of the earlier holder of the guest name %s could not be left: "
-                            "the store did not answer", key)
-                return
-            pending = [room for room in rooms if room not in stayed and self._saving.get(room_key(room))]
-            left = [room for room in rooms if room not in stayed and room not in pending]
-            log.warning("the earlier holder of the guest name %s %s: the store did not answer", key, "; ".join(
-                words % ", ".join(names) for words, names in (
-                    ("left %s", left), ("may have left %s (a later save of it decides)", pending),
-                    ("could not leave %s", stayed)) if names))
+            try:
+                self._hand_over_failed(key, rooms, decision)
+            finally:
+                release()
 
         def changed() -> None:
             if attempt + 1 < _ATTEMPTS:
-                self.name_changed_hands(key, attempt + 1)
+                self._hand_over(key, rooms, attempt + 1, held)  # on the rooms as they are now; still its turns
             else:
                 failed()
 
-        self._save(decision, lambda: self._publish(decision, not self._shared), failed, changed)
+        self._save(decision, done, failed, changed)
+
+    def _hand_over_failed(self, key: str, rooms: set[str], decision: list) -> None:
+        """The hand-over of guest name ``key`` (its ``decision``) was not stored, or not all
+        of it: say what, once, and try again at the next expiry pass."""
+        # Some rooms may have been stored (kept, and announced: _save), others put back.
+        left_rooms = [e.room for e in decision if type(e) is Notice and e.act == "left"]
+        stayed = [room for room in left_rooms if key in getattr(self.rooms.get(room), "members", ())]
+        again = "tried again at the next expiry pass"
+        if len(stayed) == len(left_rooms):
+            log.warning("the rooms of the earlier holder of the guest name %s could not be left: "
+                        "the store did not answer (%s)", key, again)
+        else:
+            pending = [room for room in left_rooms if room not in stayed and self._saving.get(room_key(room))]
+            left = [room for room in left_rooms if room not in stayed and room not in pending]
+            log.warning("the earlier holder of the guest name %s %s: the store did not answer (%s)", key, "; ".join(
+                words % ", ".join(names) for words, names in (
+                    ("left %s", left), ("may have left %s (a later save of it decides)", pending),
+                    ("could not leave %s", stayed)) if names), again)
+        self._hand_over_later(key, rooms)
+
+    def _hand_over_later(self, key: str, rooms: set[str]) -> None:
+        """Try the hand-over of guest name ``key`` in ``rooms`` again at the next expiry pass
+        (where it is done already, it changes nothing)."""
+        self._hand_overs_due[key] = self._hand_overs_due.get(key, set()) | rooms
 
     def say_refused(self, session: ClientSession, request_id: str, text: str) -> bool:
         """True (and answered ``muted``, or ``accepted`` if it is a resend of a ``say``
@@ -1130,22 +1203,25 @@ class RoomDesk:
     def expire(self, now: float) -> None:
         """End the mutes whose time has come: on time, woken by the timer :meth:`_wake`
         sets, and with the relay's periodic expiry pass (which also retries a mute end
-        the store could not keep)."""
+        the store could not keep, and a guest name's hand-over not stored yet:
+        :meth:`name_changed_hands`)."""
         self.log_lines.sweep()
         clock = time.monotonic()  # a full budget is as good as none: forgotten (memory)
         self._post_budgets = {key: budget for key, budget in self._post_budgets.items()
                               if budget.updated + budget.burst / budget.rate > clock}
-        if self._shared and self._busy:
-            # A change waiting for Redis here is in the rooms' copy, not stored yet: a mute's
-            # end must not store it with its own. Its timer tries again in a moment.
-            return
-        self._follow_clock_steps(clock)
-        decision = self.rooms.expire(now)
-        if decision:
-            # In a cluster every node ends the mute; the first to store it announces it, the
-            # others find the room changed and take it as it is (changed() is a no-op then).
-            self._save(decision, lambda: self._publish(decision, not self._shared), lambda _maybe_done: None,
-                       lambda: None)
+        due, self._hand_overs_due = self._hand_overs_due, {}
+        if not (self._shared and self._busy):
+            # (Else a change waiting for Redis here is in the rooms' copy, not stored yet: a
+            # mute's end must not store it with its own. Its timer tries again in a moment.)
+            self._follow_clock_steps(clock)
+            decision = self.rooms.expire(now)
+            if decision:
+                # In a cluster every node ends the mute; the first to store it announces it, the
+                # others find the room changed and take it as it is (changed() is a no-op then).
+                self._save(decision, lambda: self._publish(decision, not self._shared), lambda _maybe_done: None,
+                           lambda: None)
+        for key, rooms in sorted(due.items()):  # guest names' hand-overs not stored yet (they take turns)
+            self.name_changed_hands(key, rooms)
 
     def _follow_clock_steps(self, steady: float) -> None:
         """Move the timed mutes' ends (and the rooms' creation window) by any step of the

@@ -585,23 +585,34 @@ class Rooms:
         out += self._remove(room, me, now)
         return out
 
-    def forget(self, name: str, now: float) -> Decision:
+    def held_by(self, name: str) -> set[str]:
+        """The keys of the rooms ``name`` is a member of, invited to or muted in: what
+        :meth:`forget` would change."""
+        me = canonical(name)
+        return set(self._joined.get(me, ())) | {key for key, room in self._rooms.items()
+                                                 if me in room.invited or me in room.muted}
+
+    def forget(self, name: str, now: float, only: set[str] | None = None) -> Decision:
         """The guest name ``name`` changed hands (a hello took it after its hold: guests.py):
         nothing of its earlier holder passes on to the new one. They leave every room they
         were in, each announced as a ``left`` (an owner's room is handed on, a room left
         with nobody ends: rule 7), and their invitations and mutes go with them: the
         newcomer inherits no membership, ownership or invitation of an invite-only room.
-        Bans by name stay: they protect the room, not the person."""
+        Bans by name stay: they protect the room, not the person. ``only``: in these rooms
+        (keys) alone, those :meth:`held_by` gave when the name changed hands; not the rooms
+        the newcomer joined since."""
         me = canonical(name)
         out: Decision = []
         for key in sorted(self._joined.get(me, ())):
+            if only is not None and key not in only:
+                continue
             room = self._rooms[key]
             # To the members only: the sessions of the name it names are the newcomer's,
             # who must not learn the earlier holder's rooms (an invite-only one's name).
             out.append(Notice(room.name, "left", room.members[me], now, tell_named=False))
             out += self._remove(room, me, now)
         for key, room in self._rooms.items():
-            if me in room.invited or me in room.muted:
+            if (me in room.invited or me in room.muted) and (only is None or key in only):
                 room.invited.pop(me, None)
                 room.muted.pop(me, None)
                 room.muted_names.pop(me, None)
