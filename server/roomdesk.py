@@ -1496,8 +1496,11 @@ class RoomDesk:
         peers' save_room). Then ``done`` if every one was stored; else ``changed`` if
         another node changed one first (the room is as Redis has it now), or ``failed``
         (Redis did not answer: the room is as last stored; ``failed(True)`` if Redis may
-        have stored it all the same, and then the events stream brings it back)."""
+        have stored it all the same, and then the events stream brings it back). If not
+        every one was stored, the log lines of those that were are logged here, once (the
+        stream brings their notices; ``done`` would have logged them)."""
         waiting = [len(changes), None]  # answers still to come; "changed", "failed", "unsure"
+        stored: set[str] = set()
 
         def answered(key: str, record: str | None, reply: tuple | None) -> None:
             waiting[0] -= 1
@@ -1505,6 +1508,7 @@ class RoomDesk:
                 self.rooms.reset(key, self._saved.get(key))
                 waiting[1] = "unsure" if waiting[1] == "unsure" or reply is not None else "failed"
             elif reply[0] == "ok":
+                stored.add(key)
                 if reply[1] > self._versions.get(key, 0):
                     self._versions[key] = reply[1]
                     self._keep(key, record)
@@ -1518,6 +1522,9 @@ class RoomDesk:
             if waiting[0]:
                 return
             self._wake()
+            if waiting[1] is not None:
+                # Those rooms' changes are kept: a decision made again does not have them.
+                self._publish(_of_room(decision, stored), notices=False)
             if waiting[1] in ("failed", "unsure"):
                 failed(waiting[1] == "unsure")
             else:

@@ -469,3 +469,23 @@ def test_a_failed_join_that_a_later_stored_save_carries_sets_up_the_member_s_rea
     desk.set_topic(olga, SetTopic("t2", "#nova", "nova"))  # type: ignore[arg-type]
     relay.store.run()
     assert "#nova" not in desk.rooms.rooms_of("ann") and reads == [("ann", "#redes"), ("olga", "#nova")]
+
+
+def test_in_a_cluster_the_rooms_a_failed_hand_over_did_store_have_their_log_lines_once(caplog) -> None:
+    """As on one server: Redis stored #sala's part of the hand-over, not #lab's (the first):
+    "Ana owns #sala now" is logged (its notices come by the events stream)."""
+    desk, relay, redis, _timers = cluster_setting()
+    now = time.time()
+    desk.rooms.join(Person("Bob", True), "#sala", now)
+    desk.rooms.join(Person("Ana", True), "#sala", now)
+    records = dict(desk.rooms.changes())
+    desk.load_shared({**desk._saved, **records}, {**desk._versions, **{key: 1 for key in records}})
+    redis.fail = 1
+    with caplog.at_level("INFO", logger="chat"):
+        desk.name_changed_hands("bob")
+        redis.run()
+    assert desk.rooms.rooms_of("bob") == ["#lab"]
+    assert [r.getMessage() for r in caplog.records] == [
+        "Ana owns #sala now",
+        "the earlier holder of the guest name bob left #redes, #sala; could not leave #lab: the store did not answer "
+        "(tried again at the next expiry pass)"]
