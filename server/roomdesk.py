@@ -107,6 +107,10 @@ _WAKE_LATE = 0.01
 # In a cluster: how many times a request is decided again because other nodes changed its
 # room first, before it is answered ``unavailable`` (each try is one Redis round trip).
 _ATTEMPTS = 5
+# In a cluster: how long a guest name's hand-over waits for the turns of its earlier holder's
+# rooms (each request before it on a room waits for Redis, stores/redis.py DEFAULT_TIMEOUT =
+# 5 s at most) before it lets them go, to be tried again at the next expiry pass.
+_HANDOVER_WAIT = 10.0
 
 # What a user in no room has had of their rooms: nothing, shared by all of them (read-only;
 # see RoomDesk.logged_in).
@@ -150,13 +154,17 @@ class RoomDesk:
         self._saves_begun = 0
         self._saving: dict[str, int] = {}
         # ... each such room -> the record of its last save on its way (what it is put back
-        # to if a later save cannot even be submitted), and the notices of failed changes
-        # that a later save on its way stores all the same (said when it is stored).
+        # to if a later save cannot even be submitted), and the notices and log lines of
+        # failed changes that a later save on its way stores all the same (said when it is
+        # stored), each with what its request does after its answer (a join's read marks).
         self._sent: dict[str, str | None] = {}
-        self._carried: dict[str, list[Notice]] = {}
+        self._carried: dict[str, list[tuple[list[Notice | LogLine], Callable[[], None] | None]]] = {}
         # Lists of one's rooms asked while changes were being stored (list_rooms with
         # ``mine``): [the saves awaited, the rooms of those that failed, answer(failed keys)].
         self._lists_waiting: list[list] = []
+        # Guest names whose earlier holder could not leave their rooms yet (the store failed,
+        # or the rooms stayed busy) -> those rooms' keys: tried again at the next expiry pass.
+        self._hand_overs_due: dict[str, set[str]] = {}
         if not self._shared:
             # A clock set back while the server was stopped: no mute lasts longer than its
             # length from now (in a cluster the nodes' clocks end the shared mutes).
@@ -1028,45 +1036,111 @@ class RoomDesk:
                             "type /admin %s at its console", where, name, name)
         return kept
 
-    def name_changed_hands(self, key: str, attempt: int = 0) -> None:
+    def name_changed_hands(self, key: str, rooms: set[str] | None = None) -> None:
         """A guest name has a new holder: its earlier holder leaves every room (the core's
-        :meth:`~server.rooms.Rooms.forget`), stored, then announced and logged. In a
-        cluster, decided again if another node changed one of the rooms first (up to
-        ``_ATTEMPTS`` times); if the store fails, the rooms stay as stored and the log says
-        so (the newcomer is then still in them: rare, and an owner can kick)."""
-        if self._shared and self._busy:
-            # A change waiting for Redis here is in the rooms' copy, not stored yet: this
-            # one must not store it with its own. Tried again in a moment (as expire does).
-            if self.schedule is not None and attempt + 1 < _ATTEMPTS:
-                self.schedule(0.05, lambda: self.name_changed_hands(key, attempt + 1))
-            else:
-                log.warning("the rooms of the earlier holder of the guest name %s could not be left: "
-                            "other changes of rooms here were waiting for Redis", key)
+        :meth:`~server.rooms.Rooms.forget`) they were in at the take (``rooms``: those of a
+        try that failed), stored, then announced and logged. Until that is stored the
+        newcomer is a member of those rooms (PROTOCOL.md "Guest names": they inherit none).
+        In a cluster it first takes each room's turn (_busy): a free one at once, a busy
+        one once the requests before it on the room are answered (each waits for Redis at
+        most its timeout), so the newcomer's requests on them come after it; it is decided
+        again if another node changed one of them first (up to ``_ATTEMPTS`` times). If it
+        cannot be stored (the store fails; in a cluster, the turns do not all come within
+        ``_HANDOVER_WAIT`` seconds), the rooms stay as stored, the log says so once, and it
+        is tried again at the next expiry pass (:meth:`expire`), in those rooms only: not
+        in the rooms the newcomer joined since."""
+        if rooms is None:
+            rooms = self.rooms.held_by(key)
+        if not rooms:
             return
-        decision = self.rooms.forget(key, time.time())
+        if not self._shared:
+            self._hand_over(key, rooms, 0, [])
+            return
+        held: list[str] = []
+        waited = [len(rooms), False]  # turns still to come; whether it ended (done, or given up)
+
+        def take(rkey: str) -> None:
+            if waited[1]:
+                return  # given up: its turns were let go (the next expiry pass tries again)
+            waiting = self._busy.get(rkey)
+            if waiting is not None:  # (again: a request before it in the line took the turn)
+                waiting.append(lambda: take(rkey))
+                return
+            self._busy[rkey] = []
+            held.append(rkey)
+            waited[0] -= 1
+            if not waited[0]:
+                waited[1] = True
+                self._hand_over(key, rooms, 0, held)
+
+        def give_up() -> None:
+            if waited[1]:
+                return
+            waited[1] = True
+            for rkey in held:
+                self._done_with(rkey)
+            log.warning("the earlier holder of the guest name %s could not leave %s yet: other changes of them "
+                        "waited for Redis for %g s (tried again at the next expiry pass)", key,
+                        ", ".join(sorted(rooms)), _HANDOVER_WAIT)
+            self._hand_over_later(key, rooms)
+
+        if self.schedule is not None:
+            self.schedule(_HANDOVER_WAIT, give_up)
+        for rkey in sorted(rooms):
+            take(rkey)
+
+    def _hand_over(self, key: str, rooms: set[str], attempt: int, held: list[str]) -> None:
+        """:meth:`name_changed_hands` decided and stored, the turns of ``held`` (in a cluster:
+        ``rooms``) taken; let go once it is answered."""
+        decision = self.rooms.forget(key, time.time(), rooms)
+
+        def release() -> None:
+            for rkey in held:
+                self._done_with(rkey)
+
+        def done() -> None:
+            try:
+                self._publish(decision, not self._shared)
+            finally:
+                release()
 
         def failed(_maybe_done: bool = False) -> None:  # (as _save calls it; changed() too)
-            # Some rooms may have been stored (kept, and announced: _save), others put back.
-            rooms = [e.room for e in decision if type(e) is Notice and e.act == "left"]
-            stayed = [room for room in rooms if key in getattr(self.rooms.get(room), "members", ())]
-            if len(stayed) == len(rooms):
-                log.warning("the rooms of the earlier holder of the guest name %s could not be left: "
-                            "the store did not answer", key)
-                return
-            pending = [room for room in rooms if room not in stayed and self._saving.get(room_key(room))]
-            left = [room for room in rooms if room not in stayed and room not in pending]
-            log.warning("the earlier holder of the guest name %s %s: the store did not answer", key, "; ".join(
-                words % ", ".join(names) for words, names in (
-                    ("left %s", left), ("may have left %s (a later save of it decides)", pending),
-                    ("could not leave %s", stayed)) if names))
+            try:
+                self._hand_over_failed(key, rooms, decision)
+            finally:
+                release()
 
         def changed() -> None:
             if attempt + 1 < _ATTEMPTS:
-                self.name_changed_hands(key, attempt + 1)
+                self._hand_over(key, rooms, attempt + 1, held)  # on the rooms as they are now; still its turns
             else:
                 failed()
 
-        self._save(decision, lambda: self._publish(decision, not self._shared), failed, changed)
+        self._save(decision, done, failed, changed)
+
+    def _hand_over_failed(self, key: str, rooms: set[str], decision: list) -> None:
+        """The hand-over of guest name ``key`` (its ``decision``) was not stored, or not all
+        of it: say what, once, and try again at the next expiry pass."""
+        # Some rooms may have been stored (kept, and announced: _save), others put back.
+        left_rooms = [e.room for e in decision if type(e) is Notice and e.act == "left"]
+        stayed = [room for room in left_rooms if key in getattr(self.rooms.get(room), "members", ())]
+        again = "tried again at the next expiry pass"
+        if len(stayed) == len(left_rooms):
+            log.warning("the rooms of the earlier holder of the guest name %s could not be left: "
+                        "the store did not answer (%s)", key, again)
+        else:
+            pending = [room for room in left_rooms if room not in stayed and self._saving.get(room_key(room))]
+            left = [room for room in left_rooms if room not in stayed and room not in pending]
+            log.warning("the earlier holder of the guest name %s %s: the store did not answer (%s)", key, "; ".join(
+                words % ", ".join(names) for words, names in (
+                    ("left %s", left), ("may have left %s (a later save of it decides)", pending),
+                    ("could not leave %s", stayed)) if names), again)
+        self._hand_over_later(key, rooms)
+
+    def _hand_over_later(self, key: str, rooms: set[str]) -> None:
+        """Try the hand-over of guest name ``key`` in ``rooms`` again at the next expiry pass
+        (where it is done already, it changes nothing)."""
+        self._hand_overs_due[key] = self._hand_overs_due.get(key, set()) | rooms
 
     def say_refused(self, session: ClientSession, request_id: str, text: str) -> bool:
         """True (and answered ``muted``, or ``accepted`` if it is a resend of a ``say``
@@ -1129,22 +1203,25 @@ class RoomDesk:
     def expire(self, now: float) -> None:
         """End the mutes whose time has come: on time, woken by the timer :meth:`_wake`
         sets, and with the relay's periodic expiry pass (which also retries a mute end
-        the store could not keep)."""
+        the store could not keep, and a guest name's hand-over not stored yet:
+        :meth:`name_changed_hands`)."""
         self.log_lines.sweep()
         clock = time.monotonic()  # a full budget is as good as none: forgotten (memory)
         self._post_budgets = {key: budget for key, budget in self._post_budgets.items()
                               if budget.updated + budget.burst / budget.rate > clock}
-        if self._shared and self._busy:
-            # A change waiting for Redis here is in the rooms' copy, not stored yet: a mute's
-            # end must not store it with its own. Its timer tries again in a moment.
-            return
-        self._follow_clock_steps(clock)
-        decision = self.rooms.expire(now)
-        if decision:
-            # In a cluster every node ends the mute; the first to store it announces it, the
-            # others find the room changed and take it as it is (changed() is a no-op then).
-            self._save(decision, lambda: self._publish(decision, not self._shared), lambda _maybe_done: None,
-                       lambda: None)
+        due, self._hand_overs_due = self._hand_overs_due, {}
+        if not (self._shared and self._busy):
+            # (Else a change waiting for Redis here is in the rooms' copy, not stored yet: a
+            # mute's end must not store it with its own. Its timer tries again in a moment.)
+            self._follow_clock_steps(clock)
+            decision = self.rooms.expire(now)
+            if decision:
+                # In a cluster every node ends the mute; the first to store it announces it, the
+                # others find the room changed and take it as it is (changed() is a no-op then).
+                self._save(decision, lambda: self._publish(decision, not self._shared), lambda _maybe_done: None,
+                           lambda: None)
+        for key, rooms in sorted(due.items()):  # guest names' hand-overs not stored yet (they take turns)
+            self.name_changed_hands(key, rooms)
 
     def _follow_clock_steps(self, steady: float) -> None:
         """Move the timed mutes' ends (and the rooms' creation window) by any step of the
@@ -1210,10 +1287,10 @@ class RoomDesk:
             else:
                 failed()
 
-        self._save(decision, done, failed, changed)
+        self._save(decision, done, failed, changed, then)
 
     def _save(self, decision: list, done: Callable[[], None], failed: Callable[[bool], None],
-              changed: Callable[[], None] | None = None) -> None:
+              changed: Callable[[], None] | None = None, then: Callable[[], None] | None = None) -> None:
         """Store the rooms the core changed (its ``decision``'s), then ``done()``; if the
         store failed, ``failed(maybe_done)`` (in a cluster ``changed()`` if another node
         changed a room first: _save_shared). On one server each room is stored whole, and
@@ -1221,11 +1298,13 @@ class RoomDesk:
         stored, unless a later save of it is on its way, whose record has this change too
         (then that one decides; put back over it, the room here would lack what the store
         kept: a member, a topic); a room whose save succeeded is kept. What is kept is
-        announced: the notices of a failed decision's rooms that were stored, at once;
-        those of a room a later save carries, when that save is stored (before its own),
-        never if it fails. A save the store raises on at once is not on its way: its room
-        is put back to its last save on its way (or as stored), and it is answered as
-        failed. ``maybe_done``: the store may have kept some of it (it said so, a later
+        announced and logged: the notices and log lines of a failed decision's rooms that
+        were stored, at once; those of a room a later save carries, when that save is
+        stored (before its own), never if it fails; and then ``then`` (what ``done`` does
+        after its answer, for a decision of one room: a join's read marks) is called too,
+        as for a change stored at once. A save the store raises on at once is not on its
+        way: its room is put back to its last save on its way (or as stored), and it is
+        answered as failed. ``maybe_done``: the store may have kept some of it (it said so, a later
         save carries it, or another room of the decision was stored). The lists of one's
         rooms asked meanwhile wait for the answer (list_rooms)."""
         changes = self.rooms.changes()
@@ -1267,8 +1346,10 @@ class RoomDesk:
                     self._sent.pop(key, None)
             if failure is None:
                 self._keep(key, record)
-                for notice in self._carried.pop(key, ()):
-                    self._announce(notice)
+                for carried, carried_then in self._carried.pop(key, ()):
+                    self._publish(carried)
+                    if carried_then is not None:
+                        carried_then()  # it is done after all (its answer said it may be)
             else:
                 failed_keys.append(key)
                 waiting[1] = waiting[1] or failure.maybe_done
@@ -1279,20 +1360,17 @@ class RoomDesk:
                     done()
                     return
                 maybe_done = waiting[1] or len(failed_keys) < len(changes)
-                own = [e for e in decision if type(e) is Notice]
                 for key in failed_keys:
                     if key in unsent:
                         continue
                     if self._saving.get(key):
                         maybe_done = True
-                        self._carried.setdefault(key, []).extend(e for e in own if room_key(e.room) == key)
+                        self._carried.setdefault(key, []).append((_of_room(decision, {key}), then))
                     else:
                         self.rooms.reset(key, self._saved.get(key))
                         self._carried.pop(key, None)
-                kept = {key for key, _record in changes} - set(failed_keys)
-                for notice in own:
-                    if room_key(notice.room) in kept:
-                        self._announce(notice)  # its room was stored
+                # What the store kept of it is announced and logged (once: not per member).
+                self._publish(_of_room(decision, {key for key, _record in changes} - set(failed_keys)))
                 failed(maybe_done)
             finally:
                 self._save_ended(number, failed_keys)
@@ -1418,8 +1496,11 @@ class RoomDesk:
         peers' save_room). Then ``done`` if every one was stored; else ``changed`` if
         another node changed one first (the room is as Redis has it now), or ``failed``
         (Redis did not answer: the room is as last stored; ``failed(True)`` if Redis may
-        have stored it all the same, and then the events stream brings it back)."""
+        have stored it all the same, and then the events stream brings it back). If not
+        every one was stored, the log lines of those that were are logged here, once (the
+        stream brings their notices; ``done`` would have logged them)."""
         waiting = [len(changes), None]  # answers still to come; "changed", "failed", "unsure"
+        stored: set[str] = set()
 
         def answered(key: str, record: str | None, reply: tuple | None) -> None:
             waiting[0] -= 1
@@ -1427,6 +1508,7 @@ class RoomDesk:
                 self.rooms.reset(key, self._saved.get(key))
                 waiting[1] = "unsure" if waiting[1] == "unsure" or reply is not None else "failed"
             elif reply[0] == "ok":
+                stored.add(key)
                 if reply[1] > self._versions.get(key, 0):
                     self._versions[key] = reply[1]
                     self._keep(key, record)
@@ -1440,6 +1522,9 @@ class RoomDesk:
             if waiting[0]:
                 return
             self._wake()
+            if waiting[1] is not None:
+                # Those rooms' changes are kept: a decision made again does not have them.
+                self._publish(_of_room(decision, stored), notices=False)
             if waiting[1] in ("failed", "unsure"):
                 failed(waiting[1] == "unsure")
             else:
@@ -1566,6 +1651,11 @@ def _crowded_out(session: ClientSession) -> bool:
     if session.is_open:
         session.skipped += 1
     return True
+
+
+def _of_room(decision: list, keys: set[str]) -> list[Notice | LogLine]:
+    """The notices and log lines of ``decision`` about the rooms ``keys``, in its order."""
+    return [e for e in decision if type(e) in (Notice, LogLine) and e.room is not None and room_key(e.room) in keys]
 
 
 def _named_key(notice: Notice) -> str:

@@ -247,10 +247,13 @@ class Notice:
 class LogLine:
     """One line for the server's log (a moderation act, a room created or ended). ``kind``
     names lines that one user can cause in numbers ("room{s} created", shared/plural.py): the shell logs a few
-    from one address in full and summarises a flood of them; None: each line is logged."""
+    from one address in full and summarises a flood of them; None: each line is logged.
+    ``room``: the name of the room it is about (None: of none), so that the shell logs it
+    only if that room's change was stored."""
 
     text: str
     kind: str | None = None
+    room: str | None = None
 
 
 Decision = list  # of the events above; a list with one Refused means nothing changed
@@ -546,7 +549,8 @@ class Rooms:
         self._enrol(room, me, display_form(person.name))
         kind = "invite-only " if invite_only else ""
         return [Entered(room.name, display_form(person.name), "", invite_only, 1, created=True),
-                LogLine(f"{display_form(person.name)} created the {kind}room {room.name}", "room{s} created")]
+                LogLine(f"{display_form(person.name)} created the {kind}room {room.name}", "room{s} created",
+                        room.name)]
 
     def _creation_refused(self, source: str, key: str, now: float) -> Refused | None:
         """Why ``source`` (an address) may not create room ``key`` now (rule 9), or None.
@@ -581,23 +585,34 @@ class Rooms:
         out += self._remove(room, me, now)
         return out
 
-    def forget(self, name: str, now: float) -> Decision:
+    def held_by(self, name: str) -> set[str]:
+        """The keys of the rooms ``name`` is a member of, invited to or muted in: what
+        :meth:`forget` would change."""
+        me = canonical(name)
+        return set(self._joined.get(me, ())) | {key for key, room in self._rooms.items()
+                                                 if me in room.invited or me in room.muted}
+
+    def forget(self, name: str, now: float, only: set[str] | None = None) -> Decision:
         """The guest name ``name`` changed hands (a hello took it after its hold: guests.py):
         nothing of its earlier holder passes on to the new one. They leave every room they
         were in, each announced as a ``left`` (an owner's room is handed on, a room left
         with nobody ends: rule 7), and their invitations and mutes go with them: the
         newcomer inherits no membership, ownership or invitation of an invite-only room.
-        Bans by name stay: they protect the room, not the person."""
+        Bans by name stay: they protect the room, not the person. ``only``: in these rooms
+        (keys) alone, those :meth:`held_by` gave when the name changed hands; not the rooms
+        the newcomer joined since."""
         me = canonical(name)
         out: Decision = []
         for key in sorted(self._joined.get(me, ())):
+            if only is not None and key not in only:
+                continue
             room = self._rooms[key]
             # To the members only: the sessions of the name it names are the newcomer's,
             # who must not learn the earlier holder's rooms (an invite-only one's name).
             out.append(Notice(room.name, "left", room.members[me], now, tell_named=False))
             out += self._remove(room, me, now)
         for key, room in self._rooms.items():
-            if me in room.invited or me in room.muted:
+            if (me in room.invited or me in room.muted) and (only is None or key in only):
                 room.invited.pop(me, None)
                 room.muted.pop(me, None)
                 room.muted_names.pop(me, None)
@@ -615,7 +630,7 @@ class Rooms:
         self._dirty.add(room_key(room.name))
         by = display_form(person.name)
         return [Notice(room.name, "topic", by, now, by=by, topic=topic),
-                LogLine(f"{by} set the topic of {room.name} to {topic!r}")]
+                LogLine(f"{by} set the topic of {room.name} to {topic!r}", room=room.name)]
 
     def invite(self, person: Person, name: str, target: Person, now: float) -> Decision:
         room, refusal = self._find(person, name, "invite", target)
@@ -638,7 +653,7 @@ class Rooms:
             del room.invited[next(iter(room.invited))]
         by = display_form(person.name)
         return [Notice(room.name, "invite", display_form(target.name), now, by=by),
-                LogLine(f"{by} invited {display_form(target.name)} to {room.name}")]
+                LogLine(f"{by} invited {display_form(target.name)} to {room.name}", room=room.name)]
 
     def kick(self, person: Person, name: str, target: Person, now: float, reason: str | None = None) -> Decision:
         room, refusal = self._find(person, name, "kick", target)
@@ -668,7 +683,8 @@ class Rooms:
             out[0] = replace(out[0], tell_named=False)
         if address:  # the moderator is told (their client words it), and the log says which
             out[0] = replace(out[0], address_banned=True)
-            out.append(LogLine(f"{display_form(target.name)} is a guest: {room.name} bans the address {address} too"))
+            out.append(LogLine(f"{display_form(target.name)} is a guest: {room.name} bans the address {address} too",
+                               room=room.name))
         if them in room.members:
             out += self._remove(room, them, now)
         return out
@@ -743,7 +759,7 @@ class Rooms:
             room.moderators.discard(them)
             by, shown = display_form(person.name), room.members[them]
             return [Notice(room.name, "owner", shown, now, by=by),
-                    LogLine(f"{by} made {shown} the owner of {room.name}")]
+                    LogLine(f"{by} made {shown} the owner of {room.name}", room=room.name)]
         if (them in room.moderators) == (role is Role.MODERATOR):
             return []
         self._dirty.add(room_key(room.name))
@@ -768,7 +784,7 @@ class Rooms:
         self._dirty.add(room_key(room.name))
         by, act = display_form(person.name), "invite_only" if invite_only else "public"
         return [Notice(room.name, act, by, now, by=by),
-                LogLine(f"{by} made {room.name} {'invite-only' if invite_only else 'public'}")]
+                LogLine(f"{by} made {room.name} {'invite-only' if invite_only else 'public'}", room=room.name)]
 
     def delete_post(self, person: Person, name: str, sender: str, msg_id: int, now: float) -> Decision:
         """``person`` deletes post ``msg_id`` that ``sender`` (display form) wrote in room
@@ -783,7 +799,7 @@ class Rooms:
                             "of an earlier room of its name")]
         by = display_form(person.name)
         return [Notice(room.name, "delete", sender, now, by=by),
-                LogLine(f"{by} deleted message {msg_id} of {sender} in {room.name}")]
+                LogLine(f"{by} deleted message {msg_id} of {sender} in {room.name}", room=room.name)]
 
     # --- Time ---------------------------------------------------------------------------
 
@@ -846,10 +862,11 @@ class Rooms:
             self._dirty.add(key)
             shown = room.muted_names.pop(them, None) or room.members.get(them, them)
             if them in room.banned:  # "may write again" would be untrue while the ban stands
-                out.append(LogLine(f"the mute of {shown} in {room.name} ended ({shown} is banned from it)"))
+                out.append(LogLine(f"the mute of {shown} in {room.name} ended ({shown} is banned from it)",
+                                   room=room.name))
                 continue
             out += [Notice(room.name, "unmute", shown, now, reason="the mute ended"),
-                    LogLine(f"the mute of {shown} in {room.name} ended")]
+                    LogLine(f"the mute of {shown} in {room.name} ended", room=room.name)]
         return out
 
     # --- Persistence ----------------------------------------------------------------------
@@ -933,14 +950,14 @@ class Rooms:
         if not room.members:
             del self._rooms[room_key(room.name)]
             self._lookalikes.discard(room.name[len(PREFIX):])
-            return [LogLine(f"the room {room.name} ended: its last member left")]
+            return [LogLine(f"the room {room.name} ended: its last member left", room=room.name)]
         if room.owner != me:
             return []
         heir = next((key for key in room.members if key in room.moderators), next(iter(room.members)))
         room.owner = heir
         room.moderators.discard(heir)
         return [Notice(room.name, "owner", room.members[heir], now),
-                LogLine(f"{room.members[heir]} owns {room.name} now")]
+                LogLine(f"{room.members[heir]} owns {room.name} now", room=room.name)]
 
     def _role_of_key(self, room: Room, key: str) -> str:
         # For lists: the account flag is not known here, so administrators show their role
@@ -998,7 +1015,7 @@ class Rooms:
         extra = (f" for {until - now:.0f} s" if until is not None else " until unmuted") if act == "mute" \
             else f" as {role}" if role else ""
         return [Notice(room.name, act, them, now, by=by, reason=reason, until=until, role=role),
-                LogLine(f"{by} {_PAST[act]} {them} in {room.name}{extra}{why}")]
+                LogLine(f"{by} {_PAST[act]} {them} in {room.name}{extra}{why}", room=room.name)]
 
     def _entered(self, room: Room) -> Entered:
         owner = room.members.get(room.owner) if room.owner else None
