@@ -15,8 +15,10 @@ sides* (SO_LINGER 0, then close: an RST, and whatever the proxy had read but not
 on is lost), as when a NAT box or a Wi-Fi hand-over kills a connection: the server's writes
 that the proxy had read are gone, the client's too. The frames passed before a cut reach
 their side before its RST (``_reset``). ``when="before"`` drops the triggering
-frame; ``"after"`` forwards it, then cuts. ``after_bytes`` cuts a link once that many bytes
-went through in that direction (possibly in the middle of a frame).
+frame; ``"after"`` forwards it, then cuts. From the moment a cut is decided nothing more
+passes either way, so the other side's answer to an ``"after"`` frame is lost with the
+connection. ``after_bytes`` cuts a link once that many bytes went through in that direction
+(possibly in the middle of a frame).
 
 Links are named by the ``name`` of the first ``hello`` that passes up, so faults can target
 one user's connections whatever the order in which they are made. ``refuse_new`` makes the
@@ -104,7 +106,8 @@ class _Link:
         self.server = server
         self.name: str | None = None
         self.bytes = {UP: 0, DOWN: 0}
-        self.dead = False
+        self.dead = False  # nothing more passes either way (a cut decided, or both ends closed)
+        self.released = False  # its sockets are closed (or being closed: _reset)
         self.frozen = False  # a black hole: bytes are read and dropped
         self.stalled = False  # what the client sends is not read (stall)
         # Raw links: what hold_peer keeps back, by direction, until release_peer (None:
@@ -381,7 +384,7 @@ class FaultProxy:
                     link.ended += 1
                     done = link.ended == 2 and not link.dead
                     if done:
-                        link.dead = True
+                        link.dead = link.released = True
                 if done:  # both directions ended cleanly: release the sockets
                     for sock in (link.client, link.server):
                         with suppress(OSError):
@@ -441,28 +444,45 @@ class FaultProxy:
             if cut_before is not None:
                 send = b""
             link.bytes[direction] += len(send)
+            reason = cut_before or cut_bytes or cut_after
+            if reason is not None:
+                # Dead from this decision on, before the frame is written: the other way
+                # passes nothing more, so the answer to it (the server's "ok" to an edit) is
+                # lost, as when the connection ends right after the frame. Killed only
+                # after the write, the link passed an answer written meanwhile
+                # (test_faultproxy; test_gui's lost edit answer came through under load).
+                self._kill(link, reason, record=True)
         if send:
             try:
                 target.sendall(send)
             except OSError:
-                self._reset(link, "write failed", record=False)
-                return False
-        reason = cut_before or cut_bytes or cut_after
+                if reason is None:
+                    self._reset(link, "write failed", record=False)
+                    return False
         if reason is not None:
-            self._reset(link, reason)
+            self._reset(link, reason)  # recorded above: the sockets are reset
             return False
         return True
 
+    def _kill(self, link: _Link, reason: str, record: bool) -> None:
+        """(Lock held.) Nothing more passes ``link`` either way from now on; a cut's
+        ``reason`` is recorded (``record``) once, when the link dies."""
+        if link.dead:
+            return
+        link.dead = True
+        if record:
+            self.cuts.append(reason)
+            if self.refuse_after_cuts is not None and len(self.cuts) >= self.refuse_after_cuts:
+                self.refuse_new = True
+        self._lock.notify_all()
+
     def _reset(self, link: _Link, reason: str, record: bool = True) -> None:
+        """Cut ``link`` (see :meth:`_kill`) and reset both its sockets, once."""
         with self._lock:
-            if link.dead:
+            if link.released:
                 return
-            link.dead = True
-            if record:
-                self.cuts.append(reason)
-                if self.refuse_after_cuts is not None and len(self.cuts) >= self.refuse_after_cuts:
-                    self.refuse_new = True
-            self._lock.notify_all()
+            link.released = True
+            self._kill(link, reason, record)
         # The frames passed before the cut reach their side before the RST: an RST drops
         # what the proxy's own kernel had not sent yet, and on a loaded machine a frame
         # written just before the cut can still be there (a CI run lost the 11th room post
