@@ -1530,6 +1530,51 @@ def test_the_changes_of_one_message_are_stamped_later_each_even_when_the_clock_s
         store.close()
 
 
+def test_a_read_mark_only_grows_a_later_lower_one_neither_lowers_it_nor_says_it_moved(loop, store_kind, tmp_path):
+    """A conversation's read mark and a named room's: recording an earlier message (a
+    device that read less, a read frame late on the wire) after a later one keeps the
+    higher mark and answers ``(mark, False)`` (mailbox._raise_mark); the same id again is
+    no move either. On SQLite the marks are read back after a restart."""
+    path = tmp_path / "chat.db" if store_kind == "sqlite" else None
+    store = open_store(loop, path, kind=store_kind)
+    try:
+        stored: list = []
+        for client_id in ("c1", "c2", "c3"):
+            store.store_message(dm(0, "Ana", "Bob", client_id), stored.append, stored.append)
+        for client_id in ("r1", "r2", "r3"):
+            store.store_message(StoredMessage(0, "Ana", "ana", "#REDES", "#redes", "post", 1000.0, client_id, "room"),
+                                stored.append, stored.append)
+        settle(loop, store)
+        dm1, dm2, dm3, post1, post2, post3 = (message.msg_id for message, _status in stored)
+        answers: list = []
+        for msg_id in (dm2, dm1, dm2, dm3):
+            store.record_read("bob", "ana", msg_id, answers.append, answers.append)
+        store.read_mark("bob", "ana", answers.append, answers.append)
+        for msg_id in (post2, post1, post2, post3):
+            store.record_room_read("carol", "#redes", msg_id, answers.append, answers.append)
+        store.room_read_marks("#redes", ["carol"], answers.append, answers.append)
+        settle(loop, store)
+        assert answers == [(dm2, True), (dm2, False), (dm2, False), (dm3, True), dm3,
+                           (post2, True), (post2, False), (post2, False), (post3, True), {"carol": post3}]
+        lower: list = []
+        store.record_read("bob", "ana", dm1, lower.append, lower.append)
+        store.record_room_read("carol", "#redes", post1, lower.append, lower.append)
+        settle(loop, store)
+        assert lower == [(dm3, False), (post3, False)]
+    finally:
+        store.close()
+    if path is not None:
+        again = open_store(loop, path)
+        try:
+            marks: list = []
+            again.read_mark("bob", "ana", marks.append, marks.append)
+            again.room_read_marks("#redes", ["carol"], marks.append, marks.append)
+            settle(loop, again)
+            assert marks == [dm3, {"carol": post3}]
+        finally:
+            again.close()
+
+
 def test_a_receipt_of_an_older_change_leaves_the_newer_one_to_be_told(loop, store_kind):
     """An ``edit_receipt`` names the change it confirms by its ``at``: the recipient's
     client confirming an edit after the sender made another (the receipt was on its way)
