@@ -369,6 +369,22 @@ def test_a_restarted_redis_gives_back_the_receipts_switches_and_account_credenti
         again.close()
 
 
+def test_the_highest_id_a_node_has_seen_never_goes_down_when_an_older_counter_is_heard(loop, redis_server):
+    """last_msg_id is a lower bound of the ids given out (a guest name's epoch is taken from
+    it): a CLAIM's reading of the counter that left Redis before this node's own stores
+    were answered must not lower it."""
+    store = open_redis_store(loop, redis_server.url)
+    try:
+        two_stored(loop, store)
+        assert store.last_msg_id() == 2
+        store.note_last_id(1)  # read before the second store
+        assert store.last_msg_id() == 2
+        store.note_last_id(5)  # another node's since
+        assert store.last_msg_id() == 5
+    finally:
+        store.close()
+
+
 def test_a_holding_save_keeps_a_newer_holding_another_node_wrote_and_says_so(loop, redis_server):
     """A node's save of a guest holding (retried at recovery, or late) must not overwrite
     a newer holding of the name another node wrote meanwhile (its guest took the name past

@@ -1665,6 +1665,35 @@ def test_receipts_held_for_their_acks_are_bounded_past_the_bound_they_all_go_at_
         store.close()
 
 
+def test_a_member_who_joins_a_room_is_not_sent_its_earlier_posts_as_missed(loop, store_kind):
+    """room_joined: the new member's cursor is the highest id stored, so the room's backlog
+    for them holds only what came after the join."""
+    store = open_store(loop, kind=store_kind)
+    try:
+        stored: list = []
+
+        def post(client_id: str) -> None:
+            store.store_message(StoredMessage(0, "Ana", "ana", "#LAB", "#lab", client_id, 1000.0, client_id, "room"),
+                                stored.append, stored.append)
+
+        post("r1")
+        post("r2")
+        settle(loop, store)
+        answers: list = []
+        store.room_joined("bob", "#lab", answers.append, answers.append)
+        store.room_backlog("bob", ["#lab"], 10, answers.append, answers.append)
+        settle(loop, store)
+        joined_at = stored[1][0].msg_id
+        assert answers == [joined_at, ([], {"#lab": joined_at})]
+        post("r3")
+        settle(loop, store)
+        store.room_backlog("bob", ["#lab"], 10, answers.append, answers.append)
+        settle(loop, store)
+        assert [message.text for message in answers[2][0]] == ["r3"]
+    finally:
+        store.close()
+
+
 def test_a_receipt_of_an_older_change_leaves_the_newer_one_to_be_told(loop, store_kind):
     """An ``edit_receipt`` names the change it confirms by its ``at``: the recipient's
     client confirming an edit after the sender made another (the receipt was on its way)
