@@ -385,6 +385,23 @@ def test_the_highest_id_a_node_has_seen_never_goes_down_when_an_older_counter_is
         store.close()
 
 
+def test_a_node_that_reads_the_highest_id_counts_from_it(loop, redis_server):
+    """highest_msg_id: the id another node gave out, read from Redis, is the lower bound
+    last_msg_id answers from then on (this node stored nothing since its start)."""
+    store = open_redis_store(loop, redis_server.url)
+    try:
+        other = open_redis_store(loop, redis_server.url)
+        two_stored(loop, other)
+        other.close()
+        assert store.last_msg_id() == 0  # what it read at its start
+        answers: list = []
+        store.highest_msg_id(answers.append, answers.append)
+        loop.run_until_complete(store.drain(timeout=5))
+        assert (answers, store.last_msg_id()) == ([2], 2)
+    finally:
+        store.close()
+
+
 def test_a_holding_save_keeps_a_newer_holding_another_node_wrote_and_says_so(loop, redis_server):
     """A node's save of a guest holding (retried at recovery, or late) must not overwrite
     a newer holding of the name another node wrote meanwhile (its guest took the name past
