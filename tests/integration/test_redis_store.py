@@ -344,6 +344,7 @@ def test_a_node_starting_reads_back_the_receipts_switches_and_the_live_account_c
     store.save_account_credential(b"\x02", Credential("erin", 200.0), 1.0)
     store.save_account_credential(b"\x03", Credential("frank", 20.0), 1.0)  # expired at 50
     store.save_account_credential(b"\x04", Credential("gina", 300.0), 1.0)
+    store.save_account_credential(b"\x05", Credential("gina", 50.0), 1.0)  # ends at 50: not live then (as SQLite)
     store.revoke_account_credential(b"\x02")
     loop.run_until_complete(store.drain(timeout=5))
     store.close()
