@@ -29,6 +29,7 @@ from test_memory_store import random_steps
 
 from resp import RedisClient, RedisError
 from server.accounts import Account
+from server.credentials import Credential
 from server.guests import Holding
 from server.mailbox import ID_REUSED, STALE, StaleRoom, StoredMessage
 from server.store import StoreUnavailable
@@ -365,6 +366,75 @@ def test_the_loading_operations_give_back_what_was_written_and_records_can_be_re
     assert again.accounts() == {"erin": Account("Erin", b"h\x00\xff", b"s")}
     assert again.guest_holdings(50.0) == {"frank": Holding("Frank", b"t\x00", 7, 50.0)}
     again.close()
+
+
+def test_a_node_starting_reads_back_the_receipts_switches_and_the_live_account_credentials(loop, redis_server):
+    store = open_redis_store(loop, redis_server.url)
+    store.set_read_receipts("alice", False)
+    store.set_read_receipts("bob", False)
+    store.set_read_receipts("bob", True)  # on again: out of the set
+    store.set_read_receipts("carol", False)
+    store.save_account_credential(b"\x01\xff", Credential("erin", 100.0), 1.0)
+    store.save_account_credential(b"\x02", Credential("erin", 200.0), 1.0)
+    store.save_account_credential(b"\x03", Credential("frank", 20.0), 1.0)  # expired at 50
+    store.save_account_credential(b"\x04", Credential("gina", 300.0), 1.0)
+    store.save_account_credential(b"\x05", Credential("gina", 50.0), 1.0)  # ends at 50: not live then (as SQLite)
+    store.revoke_account_credential(b"\x02")
+    loop.run_until_complete(store.drain(timeout=5))
+    store.close()
+    again = open_redis_store(loop, redis_server.url)  # as another node at its start
+    assert again.receipts_off() == {"alice", "carol"}
+    assert again.account_credentials(50.0) == {b"\x01\xff": Credential("erin", 100.0),
+                                               b"\x04": Credential("gina", 300.0)}
+    again.close()
+
+
+def test_a_restarted_redis_gives_back_the_receipts_switches_and_account_credentials(loop, tmp_path):
+    with RedisServer(tmp_path / "redis", appendfsync="always") as server:
+        store = open_redis_store(loop, server.url, timeout=2.0)
+        store.set_read_receipts("alice", False)
+        store.save_account_credential(b"\x07", Credential("erin", 100.0), 1.0)
+        loop.run_until_complete(store.drain(timeout=5))
+        store.close()
+        server.kill()
+        server.start()  # the data is back from the append-only file
+        again = open_redis_store(loop, server.url, timeout=2.0)
+        assert again.receipts_off() == {"alice"}
+        assert again.account_credentials(2.0) == {b"\x07": Credential("erin", 100.0)}
+        again.close()
+
+
+def test_the_highest_id_a_node_has_seen_never_goes_down_when_an_older_counter_is_heard(loop, redis_server):
+    """last_msg_id is a lower bound of the ids given out (a guest name's epoch is taken from
+    it): a CLAIM's reading of the counter that left Redis before this node's own stores
+    were answered must not lower it."""
+    store = open_redis_store(loop, redis_server.url)
+    try:
+        two_stored(loop, store)
+        assert store.last_msg_id() == 2
+        store.note_last_id(1)  # read before the second store
+        assert store.last_msg_id() == 2
+        store.note_last_id(5)  # another node's since
+        assert store.last_msg_id() == 5
+    finally:
+        store.close()
+
+
+def test_a_node_that_reads_the_highest_id_counts_from_it(loop, redis_server):
+    """highest_msg_id: the id another node gave out, read from Redis, is the lower bound
+    last_msg_id answers from then on (this node stored nothing since its start)."""
+    store = open_redis_store(loop, redis_server.url)
+    try:
+        other = open_redis_store(loop, redis_server.url)
+        two_stored(loop, other)
+        other.close()
+        assert store.last_msg_id() == 0  # what it read at its start
+        answers: list = []
+        store.highest_msg_id(answers.append, answers.append)
+        loop.run_until_complete(store.drain(timeout=5))
+        assert (answers, store.last_msg_id()) == ([2], 2)
+    finally:
+        store.close()
 
 
 def test_a_holding_save_keeps_a_newer_holding_another_node_wrote_and_says_so(loop, redis_server):

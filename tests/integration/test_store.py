@@ -34,6 +34,7 @@ from server.mailbox import StoredMessage
 from server.relay import Relay
 from server.store import Store, StoreUnavailable, open_database
 from server.stores import MemoryStore, RedisStore, SQLiteStore
+from server.stores import sqlite as sqlite_store_module
 from server.stores.sqlite import RECEIPT_HOLD_SECONDS as SQLITE_HOLD
 
 
@@ -1526,6 +1527,169 @@ def test_the_changes_of_one_message_are_stamped_later_each_even_when_the_clock_s
         store.changes_for("bob", 0, 10, told.append, told.append)
         settle(loop, store)
         assert [(m.msg_id, m.edited_at, m.deleted) for m in told[0]] == [(msg_id, 1200.5 + mailbox.CHANGE_STEP, True)]
+    finally:
+        store.close()
+
+
+def test_a_read_mark_only_grows_a_later_lower_one_neither_lowers_it_nor_says_it_moved(loop, store_kind, tmp_path):
+    """A conversation's read mark and a named room's: recording an earlier message (a
+    device that read less, a read frame late on the wire) after a later one keeps the
+    higher mark and answers ``(mark, False)`` (mailbox._raise_mark); the same id again is
+    no move either. On SQLite the marks are read back after a restart."""
+    path = tmp_path / "chat.db" if store_kind == "sqlite" else None
+    store = open_store(loop, path, kind=store_kind)
+    try:
+        stored: list = []
+        for client_id in ("c1", "c2", "c3"):
+            store.store_message(dm(0, "Ana", "Bob", client_id), stored.append, stored.append)
+        for client_id in ("r1", "r2", "r3"):
+            store.store_message(StoredMessage(0, "Ana", "ana", "#REDES", "#redes", "post", 1000.0, client_id, "room"),
+                                stored.append, stored.append)
+        settle(loop, store)
+        dm1, dm2, dm3, post1, post2, post3 = (message.msg_id for message, _status in stored)
+        answers: list = []
+        for msg_id in (dm2, dm1, dm2, dm3):
+            store.record_read("bob", "ana", msg_id, answers.append, answers.append)
+        store.read_mark("bob", "ana", answers.append, answers.append)
+        for msg_id in (post2, post1, post2, post3):
+            store.record_room_read("carol", "#redes", msg_id, answers.append, answers.append)
+        store.room_read_marks("#redes", ["carol"], answers.append, answers.append)
+        settle(loop, store)
+        assert answers == [(dm2, True), (dm2, False), (dm2, False), (dm3, True), dm3,
+                           (post2, True), (post2, False), (post2, False), (post3, True), {"carol": post3}]
+        lower: list = []
+        store.record_read("bob", "ana", dm1, lower.append, lower.append)
+        store.record_room_read("carol", "#redes", post1, lower.append, lower.append)
+        settle(loop, store)
+        assert lower == [(dm3, False), (post3, False)]
+    finally:
+        store.close()
+    if path is not None:
+        again = open_store(loop, path)
+        try:
+            marks: list = []
+            again.read_mark("bob", "ana", marks.append, marks.append)
+            again.room_read_marks("#redes", ["carol"], marks.append, marks.append)
+            settle(loop, again)
+            assert marks == [dm3, {"carol": post3}]
+        finally:
+            again.close()
+
+
+def test_a_room_history_page_of_exactly_the_rooms_posts_has_no_cursor_one_more_has(loop, store_kind):
+    """The cursor for an older page is there only when there is one: ``limit`` posts in
+    all make one page and None (a client asking again would get an empty page); one post
+    more, and the page points at its oldest entry."""
+    store = open_store(loop, kind=store_kind)
+    try:
+        stored: list = []
+        for client_id in ("r1", "r2", "r3"):
+            store.store_message(StoredMessage(0, "Ana", "ana", "#LAB", "#lab", "post", 1000.0, client_id, "room"),
+                                stored.append, stored.append)
+        settle(loop, store)
+        ids = [message.msg_id for message, _status in stored]
+        pages: list = []
+        store.room_history("#lab", None, 3, pages.append, pages.append)
+        store.room_history("#lab", None, 2, pages.append, pages.append)
+        settle(loop, store)
+        assert [([entry.msg_id for entry in entries], cursor) for entries, cursor in pages] == [
+            (ids, None), (ids[1:], ids[1])]
+    finally:
+        store.close()
+
+
+@pytest.mark.parametrize("store_kind", ["sqlite", "redis"])
+def test_forgetting_a_guest_name_forgets_its_read_marks(loop, store_kind):
+    """mailbox.forget_users: a forgotten name's read marks go with it (a conversation's
+    and a room's), so its next holder does not start with the earlier one's reads. (The
+    memory store keeps them, as its _forget_users says: all are up to the epoch, below
+    any message of the next holder's, and gone at the next start.)"""
+    store = open_store(loop, kind=store_kind)
+    try:
+        stored: list = []
+        store.store_message(dm(0, "Ana", "Gus", "c1"), stored.append, stored.append)
+        store.store_message(StoredMessage(0, "Ana", "ana", "#LAB", "#lab", "post", 1000.0, "r1", "room"),
+                            stored.append, stored.append)
+        settle(loop, store)
+        direct, post = (message.msg_id for message, _status in stored)
+        marks: list = []
+        store.record_read("gus", "ana", direct, marks.append, marks.append)
+        store.record_room_read("gus", "#lab", post, marks.append, marks.append)
+        settle(loop, store)
+        assert marks == [(direct, True), (post, True)]
+        store.forget_users(["gus"], post, marks.append, marks.append)
+        store.read_mark("gus", "ana", marks.append, marks.append)
+        store.room_read_marks("#lab", ["gus"], marks.append, marks.append)
+        settle(loop, store)
+        assert marks[3:] == [None, {}]
+    finally:
+        store.close()
+
+
+def test_receipts_turned_off_then_on_again_are_on_after_a_restart(loop, tmp_path):
+    """The SQLite store's receipts switch: on again is kept as on (its row gone), not only
+    in the server that was told; off stays off."""
+    path = tmp_path / "chat.db"
+    store = open_store(loop, path)
+    try:
+        for key, on in (("alice", False), ("bob", False), ("bob", True), ("carol", False), ("carol", False)):
+            store.set_read_receipts(key, on)
+        settle(loop, store)
+    finally:
+        store.close()
+    again = open_store(loop, path)
+    try:
+        assert again.receipts_off() == {"alice", "carol"}
+    finally:
+        again.close()
+
+
+def test_receipts_held_for_their_acks_are_bounded_past_the_bound_they_all_go_at_once(loop, tmp_path, monkeypatch):
+    """SQLiteStore holds a receipt nobody waits for until its ack comes (or a period
+    passes): at most MAX_HELD_RECEIPTS, past which every held one is handed over at once,
+    without waiting for the period."""
+    monkeypatch.setattr(sqlite_store_module, "MAX_HELD_RECEIPTS", 4)
+    store = open_store(loop, tmp_path / "chat.db")
+    try:
+        stored: list = []
+        for i in range(5):
+            store.store_message(dm(0, "Ana", "Bob", f"c{i}"), stored.append, stored.append)
+        settle(loop, store)
+        for message, _status in stored:
+            store.record_receipt(message.msg_id, "bob")
+        assert not store._held and not store._held_before  # the fifth, past the bound, took them all
+        assert store._pending  # handed to the store's next transaction, not waiting for the period
+        settle(loop, store)
+        assert [state for _id, _text, state, _told in stored_messages(store)] == ["delivered"] * 5
+    finally:
+        store.close()
+
+
+def test_a_member_who_joins_a_room_is_not_sent_its_earlier_posts_as_missed(loop, store_kind):
+    """room_joined: the new member's cursor is the highest id stored, so the room's backlog
+    for them holds only what came after the join."""
+    store = open_store(loop, kind=store_kind)
+    try:
+        stored: list = []
+
+        def post(client_id: str) -> None:
+            store.store_message(StoredMessage(0, "Ana", "ana", "#LAB", "#lab", client_id, 1000.0, client_id, "room"),
+                                stored.append, stored.append)
+
+        post("r1")
+        post("r2")
+        settle(loop, store)
+        answers: list = []
+        store.room_joined("bob", "#lab", answers.append, answers.append)
+        store.room_backlog("bob", ["#lab"], 10, answers.append, answers.append)
+        settle(loop, store)
+        joined_at = stored[1][0].msg_id
+        assert answers == [joined_at, ([], {"#lab": joined_at})]
+        post("r3")
+        settle(loop, store)
+        store.room_backlog("bob", ["#lab"], 10, answers.append, answers.append)
+        settle(loop, store)
+        assert [message.text for message in answers[2][0]] == ["r3"]
     finally:
         store.close()
 
