@@ -1067,6 +1067,7 @@ const HANDLERS = {
       // the wait ends: a later drawing says no longer a wait than there is).
       request.item.refusal = { room: typeof frame.room === "string" ? frame.room : null,
         reason: typeof frame.reason === "string" ? frame.reason : null,
+        like: typeof frame.like === "string" ? frame.like : null,  // unknown_recipient's "did you mean João?"
         retryAt: typeof frame.retry_after === "number" ? monotonicSeconds() + frame.retry_after : null };
       if (frame.code === "unavailable" && request.unavailable >= UNAVAILABLE_ATTEMPTS) {
         // Given up (retryLater): how often and how long it was tried is the news, not the last wait.

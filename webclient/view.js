@@ -768,8 +768,8 @@ function failureWords(item) {
   const refusal = item.refusal || {};
   const left = typeof refusal.retryAt === "number" ? Math.max(0, refusal.retryAt - monotonicSeconds()) : null;
   return item.error && item.errorCode
-    ? explainError(item.errorCode, item.error, item.to || item.room, left, null, refusal.room, refusal.reason,
-      false, refusal.attempts, refusal.triedFor, null, item.waited, item.waitedSaid)
+    ? explainError(item.errorCode, item.error, item.to || item.room, left, refusal.like || null, refusal.room,
+      refusal.reason, false, refusal.attempts, refusal.triedFor, null, item.waited, item.waitedSaid)
     : item.error;
 }
 
