@@ -792,7 +792,9 @@ class TerminalUI:
         elif isinstance(command, ShowWhois):
             try:
                 result = self.client.lookup(command.name, self._timeout)  # (up to --timeout: it is what was asked)
-                like = self._like(command.name, yourself=True) if result.status == "unknown" else None
+                # The server's look-alike first (every node's users online, never us: PROTOCOL.md,
+                # "user"); else this terminal's own guess (an older server, a contact offline, us).
+                like = None if result.status != "unknown" else result.like or self._like(command.name, yourself=True)
                 line = format_lookup(result, like)
             except ClientError as exc:
                 line = _("! /{command} failed: {why}").format(command=command_names("whois")[0],

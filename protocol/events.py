@@ -747,7 +747,9 @@ class LookupResult(Event):
     """Answer to :class:`LookupRequest`.
 
     ``status`` is ``"online"`` (then ``address``, ``port`` and ``since`` say where the
-    user's connection comes from, as the server sees it) or ``"unknown"``.
+    user's connection comes from, as the server sees it), ``"offline"`` or ``"unknown"``
+    (then ``like`` may name the one user online whose name looks like ``name``, never the
+    asker: see ``RegistryDesk.rival``).
     """
 
     TYPE: ClassVar[str] = "user"
@@ -759,6 +761,7 @@ class LookupResult(Event):
     port: int | None = None
     since: float | None = None
     node: str | None = None  # in a cluster: the node that holds that connection
+    like: str | None = None  # with "unknown": the look-alike online, so a client can ask "did you mean…?"
 
 
 # --- Sent by either side ----------------------------------------------------------------

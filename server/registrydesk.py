@@ -90,7 +90,11 @@ class RegistryDesk:
                 session.send(unavailable_error(relay.config, request.request_id, reading=True))
                 return
             name = known[key]
-            session.send(LookupResult(request.request_id, name or request.name, "offline" if name else "unknown"))
+            if name:
+                session.send(LookupResult(request.request_id, name, "offline"))
+            else:
+                session.send(LookupResult(request.request_id, request.name, "unknown",
+                                          like=self.rival(session, request.name)))
             return
         first = min(record.endpoints, key=lambda e: e.since)
         session.send(LookupResult(request.request_id, record.name, "online", first.address, first.port,
@@ -125,17 +129,26 @@ class RegistryDesk:
         known = self.relay.known
         return tuple(key for key in keys if not known.get(key))
 
+    def rival(self, session: ClientSession, name: str) -> str | None:
+        """The one rule of "did you mean…?" for a valid ``name`` nobody has, which both a
+        ``send`` refused ``unknown_recipient`` (:meth:`nobody`) and a ``whois`` answered
+        ``unknown`` (:meth:`_lookup`) name in ``like``: the one user online whose name looks
+        like it (``Joao`` for ``João``, ``alice`` typed with a Cyrillic ``а``:
+        registry/names.py, rule 7), else None. Online names never look alike (a login that
+        would is refused), so there is at most one; None all the same when there were more.
+        Never the asker: Joao asking for "João" is not asked "did you mean Joao?". In a
+        cluster, ``relay.directory`` is everyone online on every node."""
+        rivals = [rival for rival in self.relay.directory.lookalikes(name) if canonical(rival) != session.key]
+        return rivals[0] if len(rivals) == 1 else None
+
     def nobody(self, session: ClientSession, request: SendDirect) -> ErrorReply:
         """``unknown_recipient`` for a message to a valid name nobody has; with ``like``, the
-        one user online whose name looks like it (``Joao`` for ``João``, ``alice`` typed with
-        a Cyrillic ``а``: registry/names.py, rule 7), so that the sender's client can ask
-        "did you mean João?". Online names never look alike (a login that would is refused),
-        so there is at most one; the message is not sent to it: the sender decides. Never
-        the sender: Joao writing to "João" is not asked "did you mean Joao?"."""
-        rivals = [name for name in self.relay.directory.lookalikes(request.to) if canonical(name) != session.key]
-        if len(rivals) == 1:
+        user online whose name looks like it (:meth:`rival`), so that the sender's client can
+        ask "did you mean João?". The message is not sent to it: the sender decides."""
+        like = self.rival(session, request.to)
+        if like is not None:
             return ErrorReply(ErrorCode.UNKNOWN_RECIPIENT, f"nobody called {request.to} has ever logged in here; "
-                              f"did you mean {rivals[0]}?", request.request_id, like=rivals[0])
+                              f"did you mean {like}?", request.request_id, like=like)
         return ErrorReply(ErrorCode.UNKNOWN_RECIPIENT, f"nobody called {request.to} has ever logged in here",
                           request.request_id)
 

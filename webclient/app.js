@@ -1018,6 +1018,12 @@ function start() {
     const button = event.target.closest("button.contact");
     if (button) selectConversation(button.dataset.key);
   });
+  // The header's "Did you mean João?" (view.js likeOffer): João's conversation, as if typed in New chat.
+  $("conversation-presence").addEventListener("click", (event) => {
+    const button = event.target.closest("button.like-offer");
+    const key = button && startConversation(shell.chat, button.dataset.like);
+    if (key) selectConversation(key);
+  });
   $("contact-list").addEventListener("keydown", onContactKeydown);
   $("contacts-toggle").addEventListener("click", () => {
     const open = !document.body.classList.contains("contacts-open");

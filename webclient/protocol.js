@@ -173,8 +173,9 @@ function user(chat, name) {
   const key = contactKey(name);
   let entry = chat.users.get(key);
   if (!entry) {
-    // where: the registry's entry (whois); exists: whether the registry knows the name (null: not said yet)
-    entry = { key, name, online: false, since: null, known: false, where: null, exists: null };
+    // where: the registry's entry (whois); exists: whether the registry knows the name (null: not said yet);
+    // like: with a name nobody has, the one user online whose name looks like it, as the server said
+    entry = { key, name, online: false, since: null, known: false, where: null, exists: null, like: null };
     chat.users.set(key, entry);
   }
   return entry;
@@ -483,6 +484,14 @@ function forgetMistyped(chat) {
   }
 }
 
+/** The server's ``like`` (a whois answered "unknown", a send refused unknown_recipient: the
+ * one user online whose name looks like the one asked for), if it is a name someone else
+ * can have; else null. The server never names the asker: checked all the same, an offer to
+ * write to ourselves would be a trap. */
+function theirLike(chat, like) {
+  return typeof like === "string" && validName(like) && !isMe(chat, like) ? displayName(like) : null;
+}
+
 /** A conversation with ``name``, who need not be online; returns its key or null. */
 function startConversation(chat, name) {
   if (!validName(name)) return null;
@@ -490,6 +499,7 @@ function startConversation(chat, name) {
   const entry = user(chat, name);
   entry.known = true;
   entry.mistyped = false;  // typed again: let the server say again
+  entry.like = null;
   if (entry.exists === false) entry.exists = null;  // and look it up again (whoisFrames)
   conversation(chat, entry.key, entry.name);
   return entry.key;
@@ -877,9 +887,13 @@ const HANDLERS = {
       entry.exists = false;
       entry.mistyped = true;
       entry.known = false;
+      // The page has no table of look-alikes (registry/names.py's is 5,000 entries): the
+      // server's choice is the header's "did you mean João?" (PROTOCOL.md, "user": never us).
+      entry.like = theirLike(chat, frame.like);
     } else if (frame.status === "online" || frame.status === "offline") {
       entry.exists = true;
       entry.mistyped = false;
+      entry.like = null;
     }
     entry.where = frame.status === "online" && typeof frame.address === "string" && Number.isInteger(frame.port)
       ? { address: frame.address, port: frame.port, since: frame.since } : null;
@@ -1053,6 +1067,7 @@ const HANDLERS = {
       // the wait ends: a later drawing says no longer a wait than there is).
       request.item.refusal = { room: typeof frame.room === "string" ? frame.room : null,
         reason: typeof frame.reason === "string" ? frame.reason : null,
+        like: typeof frame.like === "string" ? frame.like : null,  // unknown_recipient's "did you mean João?"
         retryAt: typeof frame.retry_after === "number" ? monotonicSeconds() + frame.retry_after : null };
       if (frame.code === "unavailable" && request.unavailable >= UNAVAILABLE_ATTEMPTS) {
         // Given up (retryLater): how often and how long it was tried is the news, not the last wait.
@@ -1068,6 +1083,7 @@ const HANDLERS = {
         if (entry && !entry.online) {
           entry.mistyped = true;
           entry.known = false;
+          entry.like = theirLike(chat, frame.like);  // the header offers it, as after a whois
         }
       }
       return;

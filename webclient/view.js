@@ -349,7 +349,9 @@ function renderConversation(chat) {
   if (!isRoomKey(key)) {
   $("conversation-title").textContent = key === ROOM ? t("Everyone") : convo.name;
   const presence = personPresence(chat, peer);
-  $("conversation-presence").textContent = key === ROOM ? t("Messages here go to everyone online")
+  const offer = key !== ROOM && !isBlocked(chat, key) ? likeOffer(chat, peer) : null;
+  if (offer) $("conversation-presence").replaceChildren(`${presence}. `, offer);
+  else $("conversation-presence").textContent = key === ROOM ? t("Messages here go to everyone online")
     : !isBlocked(chat, key) ? presence
     : presence ? t("{presence} · blocked: their messages do not reach you", { presence })
     : t("Blocked: their messages do not reach you");
@@ -388,6 +390,19 @@ function renderConversation(chat) {
  * we know nobody's presence then (the top bar says why), and they may be online. */
 function personPresence(chat, peer) {
   return sentence(presenceWords(chat, peer));
+}
+
+/** For a name nobody has (``peer``, as the header says it): "Did you mean João?", a button
+ * that opens João's conversation (app.js), when the server named a look-alike online (the
+ * whois answer's or unknown_recipient's "like": HANDLERS.user); else null. The page has no
+ * table of look-alikes: without the server's word it offers none. Only in the header: a
+ * contact row says a presence, not a choice. */
+function likeOffer(chat, peer) {
+  if (!peer || !peer.like || isOnline(chat, peer) || !(peer.mistyped || peer.exists === false)) return null;
+  const button = el("button", "like-offer", t("Did you mean {like}?", { like: peer.like }));
+  button.type = "button";
+  button.dataset.like = peer.like;
+  return button;
 }
 
 /** Person ``peer``'s presence as personPresence says it, in lower case for a contact row: the
@@ -753,8 +768,8 @@ function failureWords(item) {
   const refusal = item.refusal || {};
   const left = typeof refusal.retryAt === "number" ? Math.max(0, refusal.retryAt - monotonicSeconds()) : null;
   return item.error && item.errorCode
-    ? explainError(item.errorCode, item.error, item.to || item.room, left, null, refusal.room, refusal.reason,
-      false, refusal.attempts, refusal.triedFor, null, item.waited, item.waitedSaid)
+    ? explainError(item.errorCode, item.error, item.to || item.room, left, refusal.like || null, refusal.room,
+      refusal.reason, false, refusal.attempts, refusal.triedFor, null, item.waited, item.waitedSaid)
     : item.error;
 }
 

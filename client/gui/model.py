@@ -754,14 +754,19 @@ class ChatModel:
         self._conversation(name)
         return key_of(name)
 
-    def like(self, name: str, yourself: bool = False) -> str | None:
+    def like(self, name: str, yourself: bool = False, told: str | None = None) -> str | None:
         """The one name this window knows (the list: who is online, whom we talked with;
         the rooms' members) that looks like ``name`` and is someone else's, as the server
         spells it (``João`` for a typed ``joao``: registry.names.lookalike_among, the
         terminal's rule); None when there is none, or several. For "did you mean João?"
-        when nobody has ``name`` (a ``whois`` answers ``unknown`` and nothing more).
-        ``yourself``: else our own, said as ours ("Conceição (you)": display.ours_alike),
-        as the terminal says it; words for the sentence, not a name for the box."""
+        when nobody has ``name`` (a ``whois`` answers ``unknown``). ``told``: the server's
+        own choice, the whois answer's ``like``, which comes first: it knows everyone
+        online on every node, and never names us; the window's guess only without it (an
+        older server, a contact offline). ``yourself``: else our own, said as ours
+        ("Conceição (you)": display.ours_alike), as the terminal says it; words for the
+        sentence, not a name for the box."""
+        if told:
+            return told
         members = (member.name for state in self.rooms.values() for member in state.members or ())
         theirs = lookalike_among(name, [*(c.name for c in self.contacts.values()), *members], (self.me,))
         return ours_alike(name, self.me) if theirs is None and yourself else theirs

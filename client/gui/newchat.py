@@ -91,12 +91,12 @@ class NewChatBox:
             return
         if result is not None and result.status == "unknown":
             # The sentence a message to them would be refused with (display.ERROR_TEXTS),
-            # with "did you mean João?" for a look-alike the window knows (the whois
-            # answer names none; our own is said as ours, "Conceição (you)"); the box then
+            # with "did you mean João?" for the whois answer's look-alike, else one the
+            # window knows (our own is said as ours, "Conceição (you)"); the box then
             # holds someone else's name: Enter opens it.
-            like = model.like(typed)
+            like = model.like(typed, told=result.like)
             app.alert(_("New chat"), explain_error("unknown_recipient", "", to=typed,
-                                                   like=model.like(typed, yourself=True)))
+                                                   like=model.like(typed, yourself=True, told=result.like)))
             if like is not None and self.name_var.get().strip() == typed:
                 self.name_var.set(like)
                 self.entry.icursor("end")

@@ -177,6 +177,21 @@ def test_who_and_whois_show_the_users_of_every_node(cluster):
         assert found.since == pytest.approx(time.time(), abs=30)
 
 
+def test_a_whois_of_a_name_nobody_has_suggests_the_look_alike_online_on_another_node(cluster):
+    """The directory ``like`` is chosen from is the cluster's (RegistryDesk.rival): Ana on
+    node 0 asking for "Joao" while João is on node 1 is asked "did you mean João?", after
+    the store said nobody is Joao; João asking for "JOAO" is never told of himself."""
+    c = cluster(2)
+    with c.login(0, "Ana") as ana, c.login(1, "João") as joao:
+        wait_for(lambda: who(ana) == ["Ana", "João"], what="both in ana's who")
+        ana.send(LookupRequest("l", "Joao"))
+        found = ana.expect(LookupResult, skip=NOTICES)
+        assert (found.name, found.status, found.like) == ("Joao", "unknown", "João"), found
+        joao.send(LookupRequest("l", "JOAO"))
+        found = joao.expect(LookupResult, skip=NOTICES)
+        assert (found.status, found.like) == ("unknown", None), found
+
+
 def test_two_guests_racing_for_one_name_on_two_nodes_get_one_welcome(cluster):
     c = cluster(2)
     for round_ in range(5):

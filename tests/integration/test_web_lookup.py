@@ -87,6 +87,46 @@ def test_an_online_person_and_an_offline_one_as_the_registry_says(page: Page) ->
         carol.close()
 
 
+def test_a_name_nobody_has_offers_the_look_alike_online_and_opens_it(page: Page) -> None:
+    """"Joao" typed while João is online: the page has no table of look-alikes, so the
+    whois answer's ``like`` (PROTOCOL.md, ``user``) is what the header offers, "Did you mean
+    João?", as the terminal and the window ask; the offer opens João's conversation."""
+    page.log_in("Bob")
+    joao = TcpPeer("127.0.0.1", page.srv.port)
+    try:
+        joao.login("João")
+        _new_chat(page, "Joao")
+        page.wait_for(_presence_is("Nobody by that name has logged in here. Did you mean João?"))
+        offer = f"{PRESENCE}.querySelector('button.like-offer')"
+        assert page.js(f"{offer}.textContent") == "Did you mean João?"
+        page.tap("#conversation-presence button.like-offer")
+        page.wait_for("document.getElementById('conversation-title').textContent === 'João'")
+        page.wait_for(_presence_is("Online"))
+        assert page.problems() == []
+    finally:
+        joao.close()
+
+
+def test_a_message_refused_for_a_name_nobody_has_says_the_look_alike_online(page: Page) -> None:
+    """A message to "Joao" while João is online is refused unknown_recipient with ``like``:
+    the failed message said only "check the name" (the view dropped the refusal's like),
+    where the terminal and the window ask "did you mean João?"."""
+    page.log_in("Bob")
+    joao = TcpPeer("127.0.0.1", page.srv.port)
+    try:
+        joao.login("João")
+        _new_chat(page, "Joao")
+        page.focus("#composer-input")
+        page.type("oi")
+        page.enter()
+        status = "document.querySelector('#messages .msg-out .msg-status')"
+        page.wait_for(f"{status} && {status}.textContent.includes('nobody called Joao')")
+        assert page.js(f"{status}.textContent").endswith("did you mean João?"), page.js(f"{status}.textContent")
+        assert page.problems() == []
+    finally:
+        joao.close()
+
+
 def test_a_kept_name_the_server_no_longer_knows_leaves_the_kept_list(page: Page) -> None:
     """The page keeps the people its user talks with (localStorage, per user); one whose
     account was deleted meanwhile stayed listed at every login, forever."""

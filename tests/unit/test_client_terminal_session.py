@@ -291,6 +291,23 @@ def test_did_you_mean_asks_who_is_online_when_the_terminal_knows_nobody_like_it(
         "* joao is not online (nobody by that name has logged in here): did you mean João?"
 
 
+def test_did_you_mean_is_the_servers_like_when_its_whois_answer_has_one(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A server that names the look-alike online in its whois answer (PROTOCOL.md, "user":
+    ``like``, of every node's users) is believed: no "who" round trip to find it again."""
+    from client.commands import ShowWhois
+    from protocol import LookupResult
+    ui, out = _ui("", prompting=False)
+    monkeypatch.setattr(ui.client, "lookup", lambda name, timeout: LookupResult("1", name, "unknown", like="João"))
+
+    def who(timeout: float) -> list:
+        raise AssertionError("who was asked although the server named the look-alike")
+
+    monkeypatch.setattr(ui.client, "who", who)
+    ui._execute(ShowWhois("joao"))
+    assert out.getvalue().splitlines()[-1] == \
+        "* joao is not online (nobody by that name has logged in here): did you mean João?"
+
+
 def test_did_you_mean_names_the_one_asking_as_themself(monkeypatch: pytest.MonkeyPatch) -> None:
     """Alice (typing without the accent, as her keyboard does) asked /whois Álice and was
     asked "did you mean Alice?": herself, not said to be. Then she was told nothing at all,

@@ -611,6 +611,18 @@ def test_our_own_name_typed_without_its_accents_is_said_as_ours_as_the_terminal_
     assert model.like("Conceição", yourself=True) is None  # her very name: no question
 
 
+def test_the_servers_look_alike_comes_before_the_windows_own_guess() -> None:
+    """A whois answered "unknown" with ``like`` (PROTOCOL.md, "user": the look-alike online
+    on any node of a cluster, which the window's list may not hold yet): that is the name
+    offered; the window's own guess only without it (an older server; ourselves)."""
+    model = ChatModel("Conceição")
+    model.set_online(["Conceição", "Ana"])
+    assert model.like("joao", told="João") == "João"  # João logged in on another node: not in the list yet
+    assert model.like("joao", yourself=True, told="João") == "João"
+    assert model.like("conceicao", yourself=True, told=None) == "Conceição (you)"
+    assert model.like("joao", told=None) is None
+
+
 def test_an_invitation_to_a_room_we_are_not_in_is_said_where_it_is_seen() -> None:
     """Olga invites Bob to #turma (invite-only), which Bob is not in: the notice went only
     to #turma's conversation, which is not in the list (Bob is no member), so Bob never saw

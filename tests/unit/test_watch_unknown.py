@@ -78,7 +78,8 @@ def _desk(online: list[str], known: list[str], peers: object = None) -> tuple[Re
         since=SINCE, address="10.0.0.1", port=5000, session=None)]) for name in online}
     relay = SimpleNamespace(intake=SimpleNamespace(admit=lambda session, handler, request: True),
                             watchlists=Watchlists(const.MAX_WATCHED),
-                            directory=SimpleNamespace(lookup=lambda name: records.get(canonical(name))),
+                            directory=SimpleNamespace(lookup=lambda name: records.get(canonical(name)),
+                                                      lookalikes=lambda name: []),
                             known={canonical(name): name for name in known + online},
                             peers=peers or SimpleNamespace(node_of=lambda session: None),
                             presence=SimpleNamespace(flush=lambda: None), config=SimpleNamespace())

@@ -248,6 +248,7 @@ chatCatalogueLoaded("pt_BR", {
   "Delete the message “{text}”": "Apagar a mensagem “{text}”",
   "Delete their last post": "Apagar a última mensagem",
   "Delivered": "Entregue",
+  "Did you mean {like}?": "Você quis dizer {like}?",
   "Disconnected": "Desconectado",
   "Edit": "Editar",
   "Edit the message “{text}”": "Editar a mensagem “{text}”",
