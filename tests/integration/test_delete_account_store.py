@@ -66,12 +66,13 @@ def test_a_deleted_account_leaves_nothing_of_hers_and_her_name_held(loop, stores
     store.save_account_credential(b"c" * 32, Credential("conc", 9e9), 1.0)
     store.save_account_credential(b"b" * 32, Credential("bob", 9e9), 1.0)
     store.set_block("conc", "bob", True)
-    store.set_block("ann", "conc", True)
     store.set_block("ann", "bob", True)
     store.set_read_receipts("conc", False)
     stored = []
     store.store_message(dm(1, "Bob", "Conc"), stored.append)  # waits for her
     store.store_message(dm(2, "Conc", "Ann"), stored.append)  # she sent: Ann's copy
+    # Ann blocks her after that message (before it, Redis would store it blocked, never pending).
+    store.set_block("ann", "conc", True)
     told = []
     loop.run_until_complete(store.drain(timeout=10))
     ids = [message.msg_id for message, _ in stored]
