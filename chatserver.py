@@ -661,6 +661,7 @@ class Waker:
         os.set_blocking(self._write, False)
         self.stopping = False  # a stop was asked: no restarts from then on
         self._stops = itertools.count()  # (next() is one step no handler runs inside: the first is told once)
+        self._waking = False  # a wake() is writing: one that runs inside it (a handler) has nothing to add
 
     def stop(self) -> bool:
         """A stop is asked: wakes the supervisor; True for the first ask only, from
@@ -671,12 +672,20 @@ class Waker:
         return first
 
     def wake(self) -> None:
-        """Safe in a signal handler: it takes no lock (a full pipe has a wake-up waiting)."""
-        if self._write >= 0:  # (-1: closed; the handlers outlive the supervisor)
-            try:
-                os.write(self._write, b"\0")
-            except BlockingIOError:
-                pass
+        """Safe in a signal handler: it takes no lock (a full pipe has a wake-up waiting),
+        and a handler run inside its write (PEP 475 runs handlers as a system call returns)
+        writes nothing: the outer write wakes the supervisor, which looks at everything once
+        the handlers have returned. Else a tight burst of signals nested one frame deeper per
+        signal, until a RecursionError ended the supervisor (seen on a loaded machine)."""
+        if self._waking or self._write < 0:  # (-1: closed; the handlers outlive the supervisor)
+            return
+        self._waking = True
+        try:
+            os.write(self._write, b"\0")
+        except BlockingIOError:
+            pass
+        finally:
+            self._waking = False
 
     def wait(self, timeout: float) -> None:
         """Until woken since the last wait, or ``timeout`` seconds."""
@@ -747,6 +756,8 @@ def run_workers(argv: list[str], args: argparse.Namespace) -> int:
             os.close(listening)
 
     def forward(signum: int, frame: object) -> None:
+        if woken.stopping:  # (passed on already, with no call: a burst of them cannot nest deep)
+            return
         if not woken.stop():  # (passed on already: a worker takes one, and ignores any once it stopped)
             return
         for child in list(children):
